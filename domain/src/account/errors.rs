@@ -1,0 +1,18 @@
+use crate::error::{ErrorKind, Refusal};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountError {
+    #[error("an account with this email exists")]
+    EmailTaken,
+    #[error("an account's id is derived from its email")]
+    IdNotOfEmail,
+}
+
+impl Refusal for AccountError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::EmailTaken => ErrorKind::Conflict,
+            Self::IdNotOfEmail => ErrorKind::Invalid,
+        }
+    }
+}

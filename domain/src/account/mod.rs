@@ -1,0 +1,87 @@
+//! `Account`: a person who signs in. Its stream id is a UUIDv5 of the lower-cased email
+//! (`ids::account_id`), so two sign-ups with one email race on one stream and one loses.
+//! The password hash is not here: secrets never enter the log.
+
+mod commands;
+mod errors;
+mod events;
+
+pub use commands::AccountCommand;
+pub use errors::AccountError;
+pub use events::AccountEvent;
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::Aggregate;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::ids;
+use crate::values::{DisplayName, Email};
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct Account {
+    pub created: Option<AccountState>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountState {
+    pub agent_id: Uuid,
+    pub email: Email,
+    pub name: DisplayName,
+}
+
+impl Aggregate for Account {
+    const TYPE: &'static str = "account";
+    type Command = AccountCommand;
+    type Event = AccountEvent;
+    type Error = AccountError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        match command {
+            AccountCommand::CreateAccount {
+                agent_id,
+                email,
+                name,
+            } => {
+                if self.created.is_some() {
+                    return Err(AccountError::EmailTaken);
+                }
+                if agent_id != ids::account_id(&email) {
+                    return Err(AccountError::IdNotOfEmail);
+                }
+                sink.write(
+                    AccountEvent::AccountCreated {
+                        agent_id,
+                        email,
+                        name,
+                    },
+                    self,
+                )
+                .await;
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        match event {
+            AccountEvent::AccountCreated {
+                agent_id,
+                email,
+                name,
+            } => {
+                self.created = Some(AccountState {
+                    agent_id,
+                    email,
+                    name,
+                });
+            }
+        }
+    }
+}

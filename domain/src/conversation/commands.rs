@@ -1,0 +1,96 @@
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::events::{AttachmentRef, EndReason};
+use crate::metadata::{CustomerMetadata, LiveMetadata};
+use crate::values::{
+    Author, MessageText, Name, NoteText, RatingComment, Score, Tag, WelcomeMessage,
+};
+
+/// `by` / `author` is who acts. The gateway has checked that an agent is a member of the
+/// conversation's organization; this stream checks the rest (a customer acts only on its own
+/// conversation, a direct chat only for its two agents, notes and tags only for agents).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type")]
+pub enum ConversationCommand {
+    /// Given by the process manager when a customer joins a queue.
+    StartCustomerConversation {
+        conversation_id: Uuid,
+        organization_id: Uuid,
+        queue_id: Uuid,
+        welcome_message: Option<WelcomeMessage>,
+        metadata: CustomerMetadata,
+    },
+    StartChannel {
+        conversation_id: Uuid,
+        organization_id: Uuid,
+        name: Name,
+        by: Uuid,
+    },
+    /// `conversation_id` must be `ids::direct_conversation_id` of the pair; the first agent is
+    /// the one who opens it.
+    StartDirect {
+        conversation_id: Uuid,
+        organization_id: Uuid,
+        agents: [Uuid; 2],
+    },
+    /// Given by the process manager after `CustomerPicked`.
+    AssignAgent {
+        agent_id: Uuid,
+        queue_id: Uuid,
+    },
+    /// Given by the process manager after `ConversationTransferred`: waiting again.
+    Requeue {
+        queue_id: Uuid,
+    },
+    SendMessage {
+        message_id: Uuid,
+        author: Author,
+        text: MessageText,
+        attachments: Vec<Uuid>,
+    },
+    /// The bytes are stored outside the log; this records that they exist and how large.
+    UploadAttachment {
+        attachment: AttachmentRef,
+        by: Author,
+    },
+    AddTag {
+        tag: Tag,
+        by: Author,
+    },
+    RemoveTag {
+        tag: Tag,
+        by: Author,
+    },
+    AddNote {
+        note_id: Uuid,
+        text: NoteText,
+        by: Author,
+    },
+    SetCustomerMetadata {
+        metadata: CustomerMetadata,
+        by: Author,
+    },
+    UpdateLiveMetadata {
+        live: LiveMetadata,
+        by: Author,
+    },
+    StartCall {
+        call_id: Uuid,
+        by: Author,
+    },
+    EndCall {
+        call_id: Uuid,
+        by: Author,
+    },
+    Rate {
+        score: Score,
+        comment: Option<RatingComment>,
+        by: Author,
+    },
+    EndConversation {
+        by: Author,
+        reason: EndReason,
+    },
+}

@@ -1,0 +1,80 @@
+use crate::error::{ErrorKind, Refusal};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConversationError {
+    #[error("the conversation exists already")]
+    AlreadyStarted,
+    #[error("no such conversation")]
+    UnknownConversation,
+    #[error("you are not a participant of this conversation")]
+    NotAParticipant,
+    #[error("the conversation has ended")]
+    ConversationEnded,
+    #[error("only agents may do this")]
+    AgentsOnly,
+    #[error("only the customer may do this")]
+    CustomerOnly,
+    #[error("only a customer conversation has this")]
+    NotACustomerConversation,
+    #[error("a direct chat is between two different agents")]
+    DirectWithSelf,
+    #[error("a direct chat's id is derived from its pair")]
+    DirectIdNotOfPair,
+    #[error("this agent has the conversation already")]
+    AlreadyAssigned,
+    #[error("the conversation waits in this queue already")]
+    AlreadyWaiting,
+    #[error("this message was sent already")]
+    DuplicateMessage,
+    #[error("an attachment is not one of this conversation's")]
+    UnknownAttachment,
+    #[error("a message carries at most 10 attachments")]
+    TooManyAttachments,
+    #[error("this attachment was uploaded already")]
+    DuplicateAttachment,
+    #[error("an attachment is at most 10 MiB")]
+    AttachmentTooLarge,
+    #[error("a conversation's attachments are at most 100 MiB together")]
+    AttachmentQuotaExceeded,
+    #[error("this note was added already")]
+    DuplicateNote,
+    #[error("this call exists already")]
+    DuplicateCall,
+    #[error("a call is in progress")]
+    CallInProgress,
+    #[error("no such call")]
+    UnknownCall,
+    #[error("the call has ended")]
+    CallEnded,
+    #[error("the conversation has been rated already")]
+    AlreadyRated,
+}
+
+impl Refusal for ConversationError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            // A conversation the caller may not see is answered as unknown (never reveal it).
+            Self::UnknownConversation | Self::NotAParticipant | Self::UnknownCall => {
+                ErrorKind::NotFound
+            }
+            Self::AgentsOnly | Self::CustomerOnly => ErrorKind::Forbidden,
+            Self::DirectWithSelf
+            | Self::DirectIdNotOfPair
+            | Self::UnknownAttachment
+            | Self::TooManyAttachments => ErrorKind::Invalid,
+            Self::AttachmentTooLarge | Self::AttachmentQuotaExceeded => ErrorKind::TooLarge,
+            Self::AlreadyStarted
+            | Self::ConversationEnded
+            | Self::NotACustomerConversation
+            | Self::AlreadyAssigned
+            | Self::AlreadyWaiting
+            | Self::DuplicateMessage
+            | Self::DuplicateAttachment
+            | Self::DuplicateNote
+            | Self::DuplicateCall
+            | Self::CallInProgress
+            | Self::CallEnded
+            | Self::AlreadyRated => ErrorKind::Conflict,
+        }
+    }
+}

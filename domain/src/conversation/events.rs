@@ -1,0 +1,178 @@
+use cqrs_es::DomainEvent;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::metadata::{CustomerMetadata, LiveMetadata};
+use crate::values::{Author, FileName, Name, NoteText, RatingComment, Score, Tag};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ConversationKind {
+    Customer,
+    Channel,
+    Direct,
+}
+
+impl ConversationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Customer => "customer",
+            Self::Channel => "channel",
+            Self::Direct => "direct",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// A participant ended it.
+    Ended,
+    /// The customer ended it while waiting in the queue.
+    Abandoned,
+    /// The customer stopped answering while waiting.
+    Timeout,
+}
+
+/// An uploaded file as messages refer to it. `name` is personal data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AttachmentRef {
+    pub attachment_id: Uuid,
+    pub name: FileName,
+    pub size: u64,
+    pub content_type: String,
+    /// SHA-256 of the bytes, hex: the stored file is checked against it.
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type")]
+pub enum ConversationEvent {
+    ConversationStarted {
+        conversation_id: Uuid,
+        organization_id: Uuid,
+        kind: ConversationKind,
+        queue_id: Option<Uuid>,
+        /// A channel's name.
+        name: Option<Name>,
+        /// The two agents of a direct chat.
+        participants: Vec<Uuid>,
+        by: Option<Uuid>,
+    },
+    /// The conversation's agent, after `CustomerPicked` in the queue.
+    AgentAssigned {
+        conversation_id: Uuid,
+        organization_id: Uuid,
+        queue_id: Uuid,
+        agent_id: Uuid,
+    },
+    /// Waiting again, in `queue_id`, after `ConversationTransferred` in that queue.
+    ConversationRequeued {
+        conversation_id: Uuid,
+        organization_id: Uuid,
+        queue_id: Uuid,
+    },
+    /// `author.name`, `text` and the attachments' names are personal data.
+    MessageSent {
+        conversation_id: Uuid,
+        organization_id: Uuid,
+        message_id: Uuid,
+        seq: u64,
+        author: Author,
+        text: String,
+        attachments: Vec<AttachmentRef>,
+    },
+    AttachmentUploaded {
+        conversation_id: Uuid,
+        organization_id: Uuid,
+        attachment: AttachmentRef,
+        by: Author,
+    },
+    TagAdded {
+        conversation_id: Uuid,
+        organization_id: Uuid,
+        tag: Tag,
+        by: Author,
+    },
+    TagRemoved {
+        conversation_id: Uuid,
+        organization_id: Uuid,
+        tag: Tag,
+        by: Author,
+    },
+    NoteAdded {
+        conversation_id: Uuid,
+        organization_id: Uuid,
+        note_id: Uuid,
+        text: NoteText,
+        by: Author,
+    },
+    CustomerMetadataSet {
+        conversation_id: Uuid,
+        organization_id: Uuid,
+        metadata: CustomerMetadata,
+        by: Author,
+    },
+    LiveMetadataUpdated {
+        conversation_id: Uuid,
+        organization_id: Uuid,
+        live: LiveMetadata,
+    },
+    CallStarted {
+        conversation_id: Uuid,
+        organization_id: Uuid,
+        call_id: Uuid,
+        by: Author,
+    },
+    CallEnded {
+        conversation_id: Uuid,
+        organization_id: Uuid,
+        call_id: Uuid,
+        by: Author,
+    },
+    ConversationRated {
+        conversation_id: Uuid,
+        organization_id: Uuid,
+        queue_id: Option<Uuid>,
+        agent_id: Option<Uuid>,
+        score: Score,
+        comment: Option<RatingComment>,
+    },
+    ConversationEnded {
+        conversation_id: Uuid,
+        organization_id: Uuid,
+        queue_id: Option<Uuid>,
+        agent_id: Option<Uuid>,
+        /// Ended before any agent picked it.
+        was_waiting: bool,
+        reason: EndReason,
+        by: Author,
+    },
+}
+
+impl DomainEvent for ConversationEvent {
+    fn event_type(&self) -> String {
+        match self {
+            Self::ConversationStarted { .. } => "ConversationStarted",
+            Self::AgentAssigned { .. } => "AgentAssigned",
+            Self::ConversationRequeued { .. } => "ConversationRequeued",
+            Self::MessageSent { .. } => "MessageSent",
+            Self::AttachmentUploaded { .. } => "AttachmentUploaded",
+            Self::TagAdded { .. } => "TagAdded",
+            Self::TagRemoved { .. } => "TagRemoved",
+            Self::NoteAdded { .. } => "NoteAdded",
+            Self::CustomerMetadataSet { .. } => "CustomerMetadataSet",
+            Self::LiveMetadataUpdated { .. } => "LiveMetadataUpdated",
+            Self::CallStarted { .. } => "CallStarted",
+            Self::CallEnded { .. } => "CallEnded",
+            Self::ConversationRated { .. } => "ConversationRated",
+            Self::ConversationEnded { .. } => "ConversationEnded",
+        }
+        .to_owned()
+    }
+
+    fn event_version(&self) -> String {
+        "1".to_owned()
+    }
+}

@@ -1,0 +1,529 @@
+//! `Conversation`: a customer conversation (from a queue), a channel of an organization, or a
+//! direct chat of two agents. Messages get a `seq` from 1 in this stream; attachments, tags,
+//! notes, metadata, calls, the rating and the end are recorded here. Who *waits* is not: that is
+//! the queue's alone, and this stream learns of a pick or a transfer from the process manager.
+
+mod commands;
+mod errors;
+mod events;
+
+pub use commands::ConversationCommand;
+pub use errors::ConversationError;
+pub use events::{AttachmentRef, ConversationEvent, ConversationKind, EndReason};
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::Aggregate;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::values::{Author, AuthorKind};
+
+/// One file may be at most this large (10 MiB).
+pub const ATTACHMENT_MAX_BYTES: u64 = 10 * 1024 * 1024;
+/// All files of one conversation together may be at most this large (100 MiB).
+pub const CONVERSATION_ATTACHMENTS_MAX_BYTES: u64 = 100 * 1024 * 1024;
+/// A message may carry at most this many attachments.
+pub const ATTACHMENTS_PER_MESSAGE: usize = 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    Waiting,
+    Active,
+    Ended,
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct Conversation {
+    pub id: Option<Uuid>,
+    pub organization_id: Uuid,
+    pub kind: Option<ConversationKind>,
+    pub queue_id: Option<Uuid>,
+    pub status: Option<Status>,
+    pub agent_id: Option<Uuid>,
+    /// The two agents of a direct chat.
+    pub participants: BTreeSet<Uuid>,
+    pub last_seq: u64,
+    pub message_ids: BTreeSet<Uuid>,
+    pub attachments: BTreeMap<Uuid, AttachmentRef>,
+    pub attachment_bytes: u64,
+    pub tags: BTreeSet<crate::values::Tag>,
+    pub notes: BTreeSet<Uuid>,
+    pub calls: BTreeMap<Uuid, bool>,
+    pub rated: bool,
+}
+
+impl Conversation {
+    fn require_started(&self) -> Result<(Uuid, ConversationKind), ConversationError> {
+        match (self.id, self.kind) {
+            (Some(id), Some(kind)) => Ok((id, kind)),
+            _ => Err(ConversationError::UnknownConversation),
+        }
+    }
+
+    fn require_not_ended(&self) -> Result<(), ConversationError> {
+        if self.status == Some(Status::Ended) {
+            Err(ConversationError::ConversationEnded)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Agents act on any conversation they may see (the gateway checks membership); a customer
+    /// only on its own; in a direct chat only its two agents.
+    fn check_author(&self, author: &Author) -> Result<(), ConversationError> {
+        let (id, kind) = self.require_started()?;
+        match author.kind {
+            AuthorKind::System => Ok(()),
+            AuthorKind::Customer if kind == ConversationKind::Customer && author.id == id => Ok(()),
+            AuthorKind::Customer => Err(ConversationError::NotAParticipant),
+            AuthorKind::Agent
+                if kind == ConversationKind::Direct && !self.participants.contains(&author.id) =>
+            {
+                Err(ConversationError::NotAParticipant)
+            }
+            AuthorKind::Agent => Ok(()),
+        }
+    }
+
+    fn require_agent(author: &Author) -> Result<(), ConversationError> {
+        if author.kind == AuthorKind::Customer {
+            Err(ConversationError::AgentsOnly)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn require_customer_kind(kind: ConversationKind) -> Result<(), ConversationError> {
+        if kind == ConversationKind::Customer {
+            Ok(())
+        } else {
+            Err(ConversationError::NotACustomerConversation)
+        }
+    }
+}
+
+impl Aggregate for Conversation {
+    const TYPE: &'static str = "conversation";
+    type Command = ConversationCommand;
+    type Event = ConversationEvent;
+    type Error = ConversationError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        use ConversationCommand as C;
+        use ConversationEvent as E;
+        match command {
+            C::StartCustomerConversation {
+                conversation_id,
+                organization_id,
+                queue_id,
+                welcome_message,
+                metadata,
+            } => {
+                if self.id.is_some() {
+                    return Err(ConversationError::AlreadyStarted);
+                }
+                let started = E::ConversationStarted {
+                    conversation_id,
+                    organization_id,
+                    kind: ConversationKind::Customer,
+                    queue_id: Some(queue_id),
+                    name: None,
+                    participants: Vec::new(),
+                    by: None,
+                };
+                sink.write(started, self).await;
+                if !metadata.is_empty() {
+                    let by =
+                        Author::customer(conversation_id, metadata.name().unwrap_or("Customer"));
+                    let set = E::CustomerMetadataSet {
+                        conversation_id,
+                        organization_id,
+                        metadata,
+                        by,
+                    };
+                    sink.write(set, self).await;
+                }
+                if let Some(text) = welcome_message {
+                    let message = E::MessageSent {
+                        conversation_id,
+                        organization_id,
+                        message_id: Uuid::new_v5(&conversation_id, b"welcome"),
+                        seq: self.last_seq + 1,
+                        author: Author::system(),
+                        text: text.as_str().to_owned(),
+                        attachments: Vec::new(),
+                    };
+                    sink.write(message, self).await;
+                }
+            }
+            C::StartChannel {
+                conversation_id,
+                organization_id,
+                name,
+                by,
+            } => {
+                if self.id.is_some() {
+                    return Err(ConversationError::AlreadyStarted);
+                }
+                let started = E::ConversationStarted {
+                    conversation_id,
+                    organization_id,
+                    kind: ConversationKind::Channel,
+                    queue_id: None,
+                    name: Some(name),
+                    participants: Vec::new(),
+                    by: Some(by),
+                };
+                sink.write(started, self).await;
+            }
+            C::StartDirect {
+                conversation_id,
+                organization_id,
+                agents,
+            } => {
+                if self.id.is_some() {
+                    return Err(ConversationError::AlreadyStarted);
+                }
+                let [a, b] = agents;
+                if a == b {
+                    return Err(ConversationError::DirectWithSelf);
+                }
+                if conversation_id != crate::ids::direct_conversation_id(organization_id, a, b) {
+                    return Err(ConversationError::DirectIdNotOfPair);
+                }
+                let mut participants = vec![a, b];
+                participants.sort();
+                let started = E::ConversationStarted {
+                    conversation_id,
+                    organization_id,
+                    kind: ConversationKind::Direct,
+                    queue_id: None,
+                    name: None,
+                    participants,
+                    by: Some(a),
+                };
+                sink.write(started, self).await;
+            }
+            C::AssignAgent { agent_id, queue_id } => {
+                let (conversation_id, kind) = self.require_started()?;
+                Self::require_customer_kind(kind)?;
+                self.require_not_ended()?;
+                if self.agent_id == Some(agent_id) && self.status == Some(Status::Active) {
+                    return Err(ConversationError::AlreadyAssigned);
+                }
+                let organization_id = self.organization_id;
+                let event = E::AgentAssigned {
+                    conversation_id,
+                    organization_id,
+                    queue_id,
+                    agent_id,
+                };
+                sink.write(event, self).await;
+            }
+            C::Requeue { queue_id } => {
+                let (conversation_id, kind) = self.require_started()?;
+                Self::require_customer_kind(kind)?;
+                self.require_not_ended()?;
+                if self.status == Some(Status::Waiting) && self.queue_id == Some(queue_id) {
+                    return Err(ConversationError::AlreadyWaiting);
+                }
+                let organization_id = self.organization_id;
+                sink.write(
+                    E::ConversationRequeued {
+                        conversation_id,
+                        organization_id,
+                        queue_id,
+                    },
+                    self,
+                )
+                .await;
+            }
+            C::SendMessage {
+                message_id,
+                author,
+                text,
+                attachments,
+            } => {
+                let (conversation_id, _) = self.require_started()?;
+                self.check_author(&author)?;
+                self.require_not_ended()?;
+                if self.message_ids.contains(&message_id) {
+                    return Err(ConversationError::DuplicateMessage);
+                }
+                if attachments.len() > ATTACHMENTS_PER_MESSAGE {
+                    return Err(ConversationError::TooManyAttachments);
+                }
+                let mut refs = Vec::with_capacity(attachments.len());
+                for attachment_id in attachments {
+                    let found = self.attachments.get(&attachment_id);
+                    refs.push(found.cloned().ok_or(ConversationError::UnknownAttachment)?);
+                }
+                let event = E::MessageSent {
+                    conversation_id,
+                    organization_id: self.organization_id,
+                    message_id,
+                    seq: self.last_seq + 1,
+                    author,
+                    text: text.as_str().to_owned(),
+                    attachments: refs,
+                };
+                sink.write(event, self).await;
+            }
+            C::UploadAttachment { attachment, by } => {
+                let (conversation_id, _) = self.require_started()?;
+                self.check_author(&by)?;
+                self.require_not_ended()?;
+                if self.attachments.contains_key(&attachment.attachment_id) {
+                    return Err(ConversationError::DuplicateAttachment);
+                }
+                if attachment.size > ATTACHMENT_MAX_BYTES {
+                    return Err(ConversationError::AttachmentTooLarge);
+                }
+                if self.attachment_bytes + attachment.size > CONVERSATION_ATTACHMENTS_MAX_BYTES {
+                    return Err(ConversationError::AttachmentQuotaExceeded);
+                }
+                let organization_id = self.organization_id;
+                let event = E::AttachmentUploaded {
+                    conversation_id,
+                    organization_id,
+                    attachment,
+                    by,
+                };
+                sink.write(event, self).await;
+            }
+            C::AddTag { tag, by } => {
+                let (conversation_id, _) = self.require_started()?;
+                self.check_author(&by)?;
+                Self::require_agent(&by)?;
+                if !self.tags.contains(&tag) {
+                    let organization_id = self.organization_id;
+                    let event = E::TagAdded {
+                        conversation_id,
+                        organization_id,
+                        tag,
+                        by,
+                    };
+                    sink.write(event, self).await;
+                }
+            }
+            C::RemoveTag { tag, by } => {
+                let (conversation_id, _) = self.require_started()?;
+                self.check_author(&by)?;
+                Self::require_agent(&by)?;
+                if self.tags.contains(&tag) {
+                    let organization_id = self.organization_id;
+                    let event = E::TagRemoved {
+                        conversation_id,
+                        organization_id,
+                        tag,
+                        by,
+                    };
+                    sink.write(event, self).await;
+                }
+            }
+            C::AddNote { note_id, text, by } => {
+                let (conversation_id, _) = self.require_started()?;
+                self.check_author(&by)?;
+                Self::require_agent(&by)?;
+                if self.notes.contains(&note_id) {
+                    return Err(ConversationError::DuplicateNote);
+                }
+                let organization_id = self.organization_id;
+                let event = E::NoteAdded {
+                    conversation_id,
+                    organization_id,
+                    note_id,
+                    text,
+                    by,
+                };
+                sink.write(event, self).await;
+            }
+            C::SetCustomerMetadata { metadata, by } => {
+                let (conversation_id, kind) = self.require_started()?;
+                self.check_author(&by)?;
+                Self::require_customer_kind(kind)?;
+                let organization_id = self.organization_id;
+                let event = E::CustomerMetadataSet {
+                    conversation_id,
+                    organization_id,
+                    metadata,
+                    by,
+                };
+                sink.write(event, self).await;
+            }
+            C::UpdateLiveMetadata { live, by } => {
+                let (conversation_id, kind) = self.require_started()?;
+                self.check_author(&by)?;
+                Self::require_customer_kind(kind)?;
+                if !by.is_customer() {
+                    return Err(ConversationError::CustomerOnly);
+                }
+                self.require_not_ended()?;
+                let organization_id = self.organization_id;
+                let event = E::LiveMetadataUpdated {
+                    conversation_id,
+                    organization_id,
+                    live,
+                };
+                sink.write(event, self).await;
+            }
+            C::StartCall { call_id, by } => {
+                let (conversation_id, _) = self.require_started()?;
+                self.check_author(&by)?;
+                self.require_not_ended()?;
+                if self.calls.contains_key(&call_id) {
+                    return Err(ConversationError::DuplicateCall);
+                }
+                if self.calls.values().any(|ongoing| *ongoing) {
+                    return Err(ConversationError::CallInProgress);
+                }
+                let organization_id = self.organization_id;
+                sink.write(
+                    E::CallStarted {
+                        conversation_id,
+                        organization_id,
+                        call_id,
+                        by,
+                    },
+                    self,
+                )
+                .await;
+            }
+            C::EndCall { call_id, by } => {
+                let (conversation_id, _) = self.require_started()?;
+                self.check_author(&by)?;
+                match self.calls.get(&call_id) {
+                    None => return Err(ConversationError::UnknownCall),
+                    Some(false) => return Err(ConversationError::CallEnded),
+                    Some(true) => {}
+                }
+                let organization_id = self.organization_id;
+                sink.write(
+                    E::CallEnded {
+                        conversation_id,
+                        organization_id,
+                        call_id,
+                        by,
+                    },
+                    self,
+                )
+                .await;
+            }
+            C::Rate { score, comment, by } => {
+                let (conversation_id, kind) = self.require_started()?;
+                self.check_author(&by)?;
+                Self::require_customer_kind(kind)?;
+                if !by.is_customer() {
+                    return Err(ConversationError::CustomerOnly);
+                }
+                if self.rated {
+                    return Err(ConversationError::AlreadyRated);
+                }
+                let event = E::ConversationRated {
+                    conversation_id,
+                    organization_id: self.organization_id,
+                    queue_id: self.queue_id,
+                    agent_id: self.agent_id,
+                    score,
+                    comment,
+                };
+                sink.write(event, self).await;
+            }
+            C::EndConversation { by, reason } => {
+                let (conversation_id, kind) = self.require_started()?;
+                self.check_author(&by)?;
+                Self::require_customer_kind(kind)?;
+                self.require_not_ended()?;
+                let event = E::ConversationEnded {
+                    conversation_id,
+                    organization_id: self.organization_id,
+                    queue_id: self.queue_id,
+                    agent_id: self.agent_id,
+                    was_waiting: self.status == Some(Status::Waiting),
+                    reason,
+                    by,
+                };
+                sink.write(event, self).await;
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        use ConversationEvent as E;
+        match event {
+            E::ConversationStarted {
+                conversation_id,
+                organization_id,
+                kind,
+                queue_id,
+                participants,
+                ..
+            } => {
+                self.id = Some(conversation_id);
+                self.organization_id = organization_id;
+                self.kind = Some(kind);
+                self.queue_id = queue_id;
+                self.participants = participants.into_iter().collect();
+                self.status = Some(match kind {
+                    ConversationKind::Customer => Status::Waiting,
+                    ConversationKind::Channel | ConversationKind::Direct => Status::Active,
+                });
+            }
+            E::AgentAssigned {
+                agent_id, queue_id, ..
+            } => {
+                self.agent_id = Some(agent_id);
+                self.queue_id = Some(queue_id);
+                self.status = Some(Status::Active);
+            }
+            E::ConversationRequeued { queue_id, .. } => {
+                self.agent_id = None;
+                self.queue_id = Some(queue_id);
+                self.status = Some(Status::Waiting);
+            }
+            E::MessageSent {
+                message_id, seq, ..
+            } => {
+                self.last_seq = seq;
+                self.message_ids.insert(message_id);
+            }
+            E::AttachmentUploaded { attachment, .. } => {
+                self.attachment_bytes += attachment.size;
+                self.attachments
+                    .insert(attachment.attachment_id, attachment);
+            }
+            E::TagAdded { tag, .. } => {
+                self.tags.insert(tag);
+            }
+            E::TagRemoved { tag, .. } => {
+                self.tags.remove(&tag);
+            }
+            E::NoteAdded { note_id, .. } => {
+                self.notes.insert(note_id);
+            }
+            E::CustomerMetadataSet { .. } | E::LiveMetadataUpdated { .. } => {}
+            E::CallStarted { call_id, .. } => {
+                self.calls.insert(call_id, true);
+            }
+            E::CallEnded { call_id, .. } => {
+                self.calls.insert(call_id, false);
+            }
+            E::ConversationRated { .. } => self.rated = true,
+            E::ConversationEnded { .. } => {
+                self.status = Some(Status::Ended);
+                for ongoing in self.calls.values_mut() {
+                    *ongoing = false;
+                }
+            }
+        }
+    }
+}

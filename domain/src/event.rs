@@ -1,0 +1,94 @@
+//! Every stored event of every aggregate, as one type: what projections, the process manager
+//! and the WebSocket fold over. A stored event is decoded by its aggregate type.
+
+use cqrs_es::{Aggregate, DomainEvent};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::account::{Account, AccountEvent};
+use crate::canned::{CannedEvent, CannedResponses};
+use crate::conversation::{Conversation, ConversationEvent};
+use crate::organization::{Organization, OrganizationEvent};
+use crate::queue::{Queue, QueueEvent};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Event {
+    Account(AccountEvent),
+    Organization(OrganizationEvent),
+    Queue(QueueEvent),
+    Conversation(ConversationEvent),
+    Canned(CannedEvent),
+}
+
+/// The `type` of every event of API.md's list, plus the conversation's own bookkeeping
+/// (`AgentAssigned`, `ConversationRequeued`), in the order API.md lists them.
+pub const EVENT_TYPES: [&str; 34] = [
+    "OrganizationCreated",
+    "AccountCreated",
+    "InvitationCreated",
+    "InvitationAccepted",
+    "MemberAdded",
+    "MemberRoleChanged",
+    "MemberRemoved",
+    "QueueCreated",
+    "QueueOpened",
+    "QueueClosed",
+    "QueueSettingsChanged",
+    "QueueHandlerAdded",
+    "QueueHandlerRemoved",
+    "CustomerJoinedQueue",
+    "CustomerLeftQueue",
+    "CustomerPicked",
+    "ConversationStarted",
+    "MessageSent",
+    "AttachmentUploaded",
+    "TagAdded",
+    "TagRemoved",
+    "NoteAdded",
+    "CustomerMetadataSet",
+    "LiveMetadataUpdated",
+    "CallStarted",
+    "CallEnded",
+    "ConversationTransferred",
+    "ConversationRated",
+    "ConversationEnded",
+    "CannedResponseCreated",
+    "CannedResponseChanged",
+    "CannedResponseDeleted",
+    "AgentAssigned",
+    "ConversationRequeued",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("unknown aggregate type {0:?}")]
+    UnknownAggregate(String),
+    #[error("undecodable event: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl Event {
+    /// Decodes a stored payload (which carries its own `type`) of a stream of `aggregate_type`.
+    pub fn decode(aggregate_type: &str, payload: Value) -> Result<Self, DecodeError> {
+        Ok(match aggregate_type {
+            Account::TYPE => Self::Account(serde_json::from_value(payload)?),
+            Organization::TYPE => Self::Organization(serde_json::from_value(payload)?),
+            Queue::TYPE => Self::Queue(serde_json::from_value(payload)?),
+            Conversation::TYPE => Self::Conversation(serde_json::from_value(payload)?),
+            CannedResponses::TYPE => Self::Canned(serde_json::from_value(payload)?),
+            other => return Err(DecodeError::UnknownAggregate(other.to_owned())),
+        })
+    }
+
+    pub fn event_type(&self) -> String {
+        match self {
+            Self::Account(e) => e.event_type(),
+            Self::Organization(e) => e.event_type(),
+            Self::Queue(e) => e.event_type(),
+            Self::Conversation(e) => e.event_type(),
+            Self::Canned(e) => e.event_type(),
+        }
+    }
+}

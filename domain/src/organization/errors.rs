@@ -1,0 +1,48 @@
+use crate::error::{ErrorKind, Refusal};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrganizationError {
+    #[error("the organization exists already")]
+    AlreadyCreated,
+    #[error("no such organization")]
+    UnknownOrganization,
+    #[error("you are not a member of this organization")]
+    NotAMember,
+    #[error("your role does not allow this")]
+    NotAllowed,
+    #[error("no such member")]
+    UnknownMember,
+    #[error("an organization keeps at least one owner")]
+    LastOwner,
+    #[error("the invitation exists already")]
+    InvitationExists,
+    #[error("no such invitation")]
+    UnknownInvitation,
+    #[error("the invitation has been used")]
+    InvitationUsed,
+    #[error("the invitation has expired")]
+    InvitationExpired,
+    #[error("the invitation is for another email address")]
+    InvitationOfAnotherEmail,
+    #[error("you are a member of this organization already")]
+    AlreadyMember,
+}
+
+impl Refusal for OrganizationError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::AlreadyCreated | Self::InvitationExists | Self::AlreadyMember => {
+                ErrorKind::Conflict
+            }
+            Self::LastOwner => ErrorKind::Conflict,
+            // A used or expired invitation is answered as unknown: API.md says 404 for all three.
+            Self::UnknownOrganization
+            | Self::NotAMember
+            | Self::UnknownMember
+            | Self::UnknownInvitation
+            | Self::InvitationUsed
+            | Self::InvitationExpired => ErrorKind::NotFound,
+            Self::NotAllowed | Self::InvitationOfAnotherEmail => ErrorKind::Forbidden,
+        }
+    }
+}

@@ -1,0 +1,64 @@
+use chrono::{DateTime, Utc};
+use cqrs_es::DomainEvent;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::values::{Email, Name, Role};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type")]
+pub enum OrganizationEvent {
+    OrganizationCreated {
+        organization_id: Uuid,
+        name: Name,
+        owner_id: Option<Uuid>,
+    },
+    /// `email` is personal data. The token is not here: it is a secret.
+    InvitationCreated {
+        organization_id: Uuid,
+        invitation_id: Uuid,
+        email: Email,
+        role: Role,
+        expires_at: DateTime<Utc>,
+        invited_by: Option<Uuid>,
+    },
+    InvitationAccepted {
+        organization_id: Uuid,
+        invitation_id: Uuid,
+        agent_id: Uuid,
+    },
+    MemberAdded {
+        organization_id: Uuid,
+        agent_id: Uuid,
+        role: Role,
+    },
+    MemberRoleChanged {
+        organization_id: Uuid,
+        agent_id: Uuid,
+        role: Role,
+        previous: Role,
+    },
+    MemberRemoved {
+        organization_id: Uuid,
+        agent_id: Uuid,
+    },
+}
+
+impl DomainEvent for OrganizationEvent {
+    fn event_type(&self) -> String {
+        match self {
+            Self::OrganizationCreated { .. } => "OrganizationCreated",
+            Self::InvitationCreated { .. } => "InvitationCreated",
+            Self::InvitationAccepted { .. } => "InvitationAccepted",
+            Self::MemberAdded { .. } => "MemberAdded",
+            Self::MemberRoleChanged { .. } => "MemberRoleChanged",
+            Self::MemberRemoved { .. } => "MemberRemoved",
+        }
+        .to_owned()
+    }
+
+    fn event_version(&self) -> String {
+        "1".to_owned()
+    }
+}

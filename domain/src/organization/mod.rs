@@ -1,0 +1,264 @@
+//! `Organization`: its members with their roles (owner ⊇ operator ⊇ agent) and its invitations.
+//! The rules of who may grant what live here, because this stream knows every member's role:
+//! operators manage agents, only owners manage operators and owners, and the last owner stays.
+
+mod commands;
+mod errors;
+mod events;
+
+pub use commands::OrganizationCommand;
+pub use errors::OrganizationError;
+pub use events::OrganizationEvent;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::Aggregate;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::values::{Email, Name, Role};
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct Organization {
+    pub id: Option<Uuid>,
+    pub name: Option<Name>,
+    pub members: BTreeMap<Uuid, Role>,
+    pub invitations: BTreeMap<Uuid, Invitation>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Invitation {
+    pub email: Email,
+    pub role: Role,
+    pub expires_at: DateTime<Utc>,
+    pub accepted: bool,
+}
+
+impl Organization {
+    fn owners(&self) -> usize {
+        self.members
+            .values()
+            .filter(|role| **role == Role::Owner)
+            .count()
+    }
+
+    /// The role of the one who gives a command: `None` is the operator's command line, which
+    /// may do anything; a member has its role; anyone else is refused.
+    fn power_of(&self, by: Option<Uuid>) -> Result<Role, OrganizationError> {
+        match by {
+            None => Ok(Role::Owner),
+            Some(agent) => self
+                .members
+                .get(&agent)
+                .copied()
+                .ok_or(OrganizationError::NotAMember),
+        }
+    }
+
+    fn require_created(&self) -> Result<Uuid, OrganizationError> {
+        self.id.ok_or(OrganizationError::UnknownOrganization)
+    }
+}
+
+impl Aggregate for Organization {
+    const TYPE: &'static str = "organization";
+    type Command = OrganizationCommand;
+    type Event = OrganizationEvent;
+    type Error = OrganizationError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        use OrganizationCommand as C;
+        use OrganizationEvent as E;
+        match command {
+            C::CreateOrganization {
+                organization_id,
+                name,
+                owner_id,
+            } => {
+                if self.id.is_some() {
+                    return Err(OrganizationError::AlreadyCreated);
+                }
+                sink.write(
+                    E::OrganizationCreated {
+                        organization_id,
+                        name,
+                        owner_id,
+                    },
+                    self,
+                )
+                .await;
+                if let Some(agent_id) = owner_id {
+                    let role = Role::Owner;
+                    sink.write(
+                        E::MemberAdded {
+                            organization_id,
+                            agent_id,
+                            role,
+                        },
+                        self,
+                    )
+                    .await;
+                }
+            }
+            C::CreateInvitation {
+                invitation_id,
+                email,
+                role,
+                expires_at,
+                by,
+            } => {
+                let organization_id = self.require_created()?;
+                if !self.power_of(by)?.may_manage(role) {
+                    return Err(OrganizationError::NotAllowed);
+                }
+                if self.invitations.contains_key(&invitation_id) {
+                    return Err(OrganizationError::InvitationExists);
+                }
+                let event = E::InvitationCreated {
+                    organization_id,
+                    invitation_id,
+                    email,
+                    role,
+                    expires_at,
+                    invited_by: by,
+                };
+                sink.write(event, self).await;
+            }
+            C::AcceptInvitation {
+                invitation_id,
+                agent_id,
+                email,
+                now,
+            } => {
+                let organization_id = self.require_created()?;
+                let invitation = self
+                    .invitations
+                    .get(&invitation_id)
+                    .ok_or(OrganizationError::UnknownInvitation)?;
+                if invitation.accepted {
+                    return Err(OrganizationError::InvitationUsed);
+                }
+                if invitation.expires_at <= now {
+                    return Err(OrganizationError::InvitationExpired);
+                }
+                if invitation.email != email {
+                    return Err(OrganizationError::InvitationOfAnotherEmail);
+                }
+                if self.members.contains_key(&agent_id) {
+                    return Err(OrganizationError::AlreadyMember);
+                }
+                let role = invitation.role;
+                let accepted = E::InvitationAccepted {
+                    organization_id,
+                    invitation_id,
+                    agent_id,
+                };
+                sink.write(accepted, self).await;
+                sink.write(
+                    E::MemberAdded {
+                        organization_id,
+                        agent_id,
+                        role,
+                    },
+                    self,
+                )
+                .await;
+            }
+            C::ChangeMemberRole { agent_id, role, by } => {
+                let organization_id = self.require_created()?;
+                let power = self.power_of(by)?;
+                let current = *self
+                    .members
+                    .get(&agent_id)
+                    .ok_or(OrganizationError::UnknownMember)?;
+                if !power.may_manage(current) || !power.may_manage(role) {
+                    return Err(OrganizationError::NotAllowed);
+                }
+                if current == role {
+                    return Ok(());
+                }
+                if current == Role::Owner && self.owners() == 1 {
+                    return Err(OrganizationError::LastOwner);
+                }
+                let event = E::MemberRoleChanged {
+                    organization_id,
+                    agent_id,
+                    role,
+                    previous: current,
+                };
+                sink.write(event, self).await;
+            }
+            C::RemoveMember { agent_id, by } => {
+                let organization_id = self.require_created()?;
+                let power = self.power_of(by)?;
+                let current = *self
+                    .members
+                    .get(&agent_id)
+                    .ok_or(OrganizationError::UnknownMember)?;
+                if !power.may_manage(current) {
+                    return Err(OrganizationError::NotAllowed);
+                }
+                if current == Role::Owner && self.owners() == 1 {
+                    return Err(OrganizationError::LastOwner);
+                }
+                sink.write(
+                    E::MemberRemoved {
+                        organization_id,
+                        agent_id,
+                    },
+                    self,
+                )
+                .await;
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        use OrganizationEvent as E;
+        match event {
+            E::OrganizationCreated {
+                organization_id,
+                name,
+                ..
+            } => {
+                self.id = Some(organization_id);
+                self.name = Some(name);
+            }
+            E::InvitationCreated {
+                invitation_id,
+                email,
+                role,
+                expires_at,
+                ..
+            } => {
+                let invitation = Invitation {
+                    email,
+                    role,
+                    expires_at,
+                    accepted: false,
+                };
+                self.invitations.insert(invitation_id, invitation);
+            }
+            E::InvitationAccepted { invitation_id, .. } => {
+                if let Some(invitation) = self.invitations.get_mut(&invitation_id) {
+                    invitation.accepted = true;
+                }
+            }
+            E::MemberAdded { agent_id, role, .. } | E::MemberRoleChanged { agent_id, role, .. } => {
+                self.members.insert(agent_id, role);
+            }
+            E::MemberRemoved { agent_id, .. } => {
+                self.members.remove(&agent_id);
+            }
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! The process manager of invariant 2, as pure functions: an event in, the commands that finish
+//! its work in other streams out. The store runs them from the durable feed (so a crash between
+//! the first event and its follow-up only delays the follow-up), and the gateway may run the
+//! same follow-ups at once to answer sooner. Running one twice is harmless: a follow-up whose
+//! work is already done is refused by its aggregate (`AlreadyStarted`, `AlreadyAssigned`,
+//! `ConversationEnded`, `AlreadyWaiting`), and a refused follow-up is settled, not retried.
+
+use uuid::Uuid;
+
+use crate::conversation::{ConversationCommand, EndReason};
+use crate::event::Event;
+use crate::queue::{self, LeaveReason, QueueCommand, QueueEvent};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FollowUp {
+    Queue {
+        queue_id: Uuid,
+        command: QueueCommand,
+    },
+    Conversation {
+        conversation_id: Uuid,
+        command: ConversationCommand,
+    },
+}
+
+/// The follow-ups of one event; most events have none.
+pub fn follow_ups(event: &Event) -> Vec<FollowUp> {
+    let Event::Queue(event) = event else {
+        return Vec::new();
+    };
+    match event {
+        QueueEvent::CustomerJoinedQueue {
+            queue_id,
+            organization_id,
+            conversation_id,
+            welcome_message,
+            metadata,
+            ..
+        } => vec![FollowUp::Conversation {
+            conversation_id: *conversation_id,
+            command: ConversationCommand::StartCustomerConversation {
+                conversation_id: *conversation_id,
+                organization_id: *organization_id,
+                queue_id: *queue_id,
+                welcome_message: welcome_message.clone(),
+                metadata: metadata.clone(),
+            },
+        }],
+        QueueEvent::CustomerPicked {
+            queue_id,
+            conversation_id,
+            agent_id,
+            ..
+        } => {
+            vec![FollowUp::Conversation {
+                conversation_id: *conversation_id,
+                command: ConversationCommand::AssignAgent {
+                    agent_id: *agent_id,
+                    queue_id: *queue_id,
+                },
+            }]
+        }
+        QueueEvent::CustomerLeftQueue {
+            queue_id,
+            organization_id,
+            conversation_id,
+            reason,
+            to_queue_id,
+            by,
+        } => match (reason, to_queue_id) {
+            (LeaveReason::Transferred, Some(to_queue_id)) => vec![FollowUp::Queue {
+                queue_id: *to_queue_id,
+                command: QueueCommand::TransferIn {
+                    conversation_id: *conversation_id,
+                    organization_id: *organization_id,
+                    from_queue_id: *queue_id,
+                    from_agent_id: None,
+                    by: by.clone(),
+                },
+            }],
+            (LeaveReason::Transferred, None) => Vec::new(),
+            (reason, _) => {
+                let end_reason = match reason {
+                    LeaveReason::Abandoned => EndReason::Abandoned,
+                    LeaveReason::Timeout => EndReason::Timeout,
+                    LeaveReason::Removed | LeaveReason::Transferred => EndReason::Ended,
+                };
+                vec![FollowUp::Conversation {
+                    conversation_id: *conversation_id,
+                    command: ConversationCommand::EndConversation {
+                        by: queue::leaver(*reason, *conversation_id, by),
+                        reason: end_reason,
+                    },
+                }]
+            }
+        },
+        QueueEvent::ConversationTransferred {
+            queue_id,
+            conversation_id,
+            ..
+        } => {
+            vec![FollowUp::Conversation {
+                conversation_id: *conversation_id,
+                command: ConversationCommand::Requeue {
+                    queue_id: *queue_id,
+                },
+            }]
+        }
+        _ => Vec::new(),
+    }
+}

@@ -1,0 +1,140 @@
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize};
+use uuid::Uuid;
+
+use super::events::{LeaveReason, QueueSettings};
+use crate::metadata::CustomerMetadata;
+use crate::schedule::{OpeningHours, Origin};
+use crate::values::{Author, Limit, Name, WelcomeMessage};
+
+/// `by` names the agent who gives the command; `None` is Jono itself (a schedule, a time-out,
+/// a process manager) or the operator's command line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type")]
+pub enum QueueCommand {
+    CreateQueue {
+        queue_id: Uuid,
+        organization_id: Uuid,
+        name: Name,
+    },
+    OpenQueue {
+        by: Option<Uuid>,
+    },
+    CloseQueue {
+        by: Option<Uuid>,
+    },
+    ChangeSettings {
+        patch: SettingsPatch,
+        by: Option<Uuid>,
+    },
+    AddHandler {
+        agent_id: Uuid,
+        by: Option<Uuid>,
+    },
+    RemoveHandler {
+        agent_id: Uuid,
+        by: Option<Uuid>,
+    },
+    /// A customer joins with a fresh conversation id; the conversation itself is started by
+    /// the process manager from `CustomerJoinedQueue`.
+    JoinQueue {
+        conversation_id: Uuid,
+        metadata: CustomerMetadata,
+    },
+    /// Abandonment (the customer ended), removal (an agent ended) or a time-out.
+    LeaveQueue {
+        conversation_id: Uuid,
+        reason: LeaveReason,
+        by: Option<Author>,
+    },
+    /// The longest-waiting customer goes to `agent_id`. `open_conversations` is how many
+    /// conversations the agent has open now, for `capacity_per_agent`.
+    PickCustomer {
+        agent_id: Uuid,
+        agent_name: String,
+        open_conversations: u32,
+    },
+    /// A waiting customer of this queue moves to another queue.
+    TransferOut {
+        conversation_id: Uuid,
+        to_queue_id: Uuid,
+        by: Option<Author>,
+    },
+    /// A conversation arrives from another queue (waiting there, or picked by `from_agent_id`)
+    /// and waits here, first in line.
+    TransferIn {
+        conversation_id: Uuid,
+        organization_id: Uuid,
+        from_queue_id: Uuid,
+        from_agent_id: Option<Uuid>,
+        by: Option<Author>,
+    },
+}
+
+/// A change of some settings; an absent field keeps its value, `null` clears a clearable one.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SettingsPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<Name>,
+    #[serde(
+        default,
+        deserialize_with = "some",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_waiting: Option<Option<Limit>>,
+    #[serde(
+        default,
+        deserialize_with = "some",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub welcome_message: Option<Option<WelcomeMessage>>,
+    #[serde(
+        default,
+        deserialize_with = "some",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub capacity_per_agent: Option<Option<Limit>>,
+    #[serde(
+        default,
+        deserialize_with = "some",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub opening_hours: Option<Option<OpeningHours>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_origins: Option<Vec<Origin>>,
+}
+
+/// Tells a present `null` (`Some(None)`) from an absent field (`None`).
+fn some<'de, T, D>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+impl SettingsPatch {
+    pub fn apply_to(self, mut settings: QueueSettings) -> QueueSettings {
+        if let Some(name) = self.name {
+            settings.name = name;
+        }
+        if let Some(max_waiting) = self.max_waiting {
+            settings.max_waiting = max_waiting;
+        }
+        if let Some(welcome_message) = self.welcome_message {
+            settings.welcome_message = welcome_message;
+        }
+        if let Some(capacity) = self.capacity_per_agent {
+            settings.capacity_per_agent = capacity;
+        }
+        if let Some(opening_hours) = self.opening_hours {
+            settings.opening_hours = opening_hours;
+        }
+        if let Some(mut origins) = self.allowed_origins {
+            origins.sort();
+            origins.dedup();
+            settings.allowed_origins = origins;
+        }
+        settings
+    }
+}

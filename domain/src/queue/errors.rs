@@ -1,0 +1,47 @@
+use crate::error::{ErrorKind, Refusal};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueueError {
+    #[error("the queue exists already")]
+    AlreadyCreated,
+    #[error("no such queue")]
+    UnknownQueue,
+    #[error("the queue is closed")]
+    QueueClosed,
+    #[error("the queue is full")]
+    QueueFull,
+    #[error("this conversation has joined the queue already")]
+    AlreadyJoined,
+    #[error("the customer is not waiting in this queue")]
+    NotWaiting,
+    #[error("the conversation is waiting in this queue already")]
+    AlreadyWaiting,
+    #[error("nobody is waiting")]
+    NobodyWaiting,
+    #[error("you are not a handler of this queue")]
+    NotAHandler,
+    #[error("you have as many open conversations as this queue allows an agent")]
+    AtCapacity,
+    #[error("a transfer goes to a queue of the same organization")]
+    OtherOrganization,
+    #[error("a transfer names the queue it goes to")]
+    TransferNeedsTarget,
+}
+
+impl Refusal for QueueError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::UnknownQueue | Self::OtherOrganization => ErrorKind::NotFound,
+            Self::NotAHandler => ErrorKind::Forbidden,
+            Self::TransferNeedsTarget => ErrorKind::Invalid,
+            Self::AlreadyCreated
+            | Self::QueueClosed
+            | Self::QueueFull
+            | Self::AlreadyJoined
+            | Self::NotWaiting
+            | Self::AlreadyWaiting
+            | Self::NobodyWaiting
+            | Self::AtCapacity => ErrorKind::Conflict,
+        }
+    }
+}

@@ -1,0 +1,143 @@
+use cqrs_es::DomainEvent;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::metadata::CustomerMetadata;
+use crate::schedule::{OpeningHours, Origin};
+use crate::values::{Author, Limit, Name, WelcomeMessage};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type")]
+pub enum QueueEvent {
+    QueueCreated {
+        queue_id: Uuid,
+        organization_id: Uuid,
+        name: Name,
+    },
+    QueueOpened {
+        queue_id: Uuid,
+        organization_id: Uuid,
+        by: Option<Uuid>,
+    },
+    QueueClosed {
+        queue_id: Uuid,
+        organization_id: Uuid,
+        by: Option<Uuid>,
+    },
+    /// The whole of the settings after the change.
+    QueueSettingsChanged {
+        queue_id: Uuid,
+        organization_id: Uuid,
+        settings: QueueSettings,
+        by: Option<Uuid>,
+    },
+    QueueHandlerAdded {
+        queue_id: Uuid,
+        organization_id: Uuid,
+        agent_id: Uuid,
+        by: Option<Uuid>,
+    },
+    QueueHandlerRemoved {
+        queue_id: Uuid,
+        organization_id: Uuid,
+        agent_id: Uuid,
+        by: Option<Uuid>,
+    },
+    /// `metadata` is personal data (the pre-chat form); `welcome_message` is the queue's at the
+    /// time, which becomes message 1 of the conversation.
+    CustomerJoinedQueue {
+        queue_id: Uuid,
+        organization_id: Uuid,
+        conversation_id: Uuid,
+        queue_position: usize,
+        welcome_message: Option<WelcomeMessage>,
+        metadata: CustomerMetadata,
+    },
+    /// `to_queue_id` is set when the reason is `transferred`.
+    CustomerLeftQueue {
+        queue_id: Uuid,
+        organization_id: Uuid,
+        conversation_id: Uuid,
+        reason: LeaveReason,
+        to_queue_id: Option<Uuid>,
+        by: Option<Author>,
+    },
+    /// `agent_name` is personal data: what the customer is told of who picked.
+    CustomerPicked {
+        queue_id: Uuid,
+        organization_id: Uuid,
+        conversation_id: Uuid,
+        agent_id: Uuid,
+        agent_name: String,
+    },
+    /// Stored in the stream of the queue the conversation moves *to*; it waits there, first.
+    ConversationTransferred {
+        queue_id: Uuid,
+        organization_id: Uuid,
+        conversation_id: Uuid,
+        from_queue_id: Uuid,
+        from_agent_id: Option<Uuid>,
+        queue_position: usize,
+        by: Option<Author>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LeaveReason {
+    /// The customer ended the conversation while waiting.
+    Abandoned,
+    /// Nobody heard from the customer for too long (no open WebSocket for 5 minutes).
+    Timeout,
+    /// An agent ended the conversation while it waited.
+    Removed,
+    /// Moved to another queue.
+    Transferred,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct QueueSettings {
+    pub name: Name,
+    pub max_waiting: Option<Limit>,
+    pub welcome_message: Option<WelcomeMessage>,
+    pub capacity_per_agent: Option<Limit>,
+    pub opening_hours: Option<OpeningHours>,
+    pub allowed_origins: Vec<Origin>,
+}
+
+impl QueueSettings {
+    /// A new queue's settings: no limits, no welcome message, no schedule, no embedding.
+    pub fn named(name: Name) -> Self {
+        Self {
+            name,
+            max_waiting: None,
+            welcome_message: None,
+            capacity_per_agent: None,
+            opening_hours: None,
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+impl DomainEvent for QueueEvent {
+    fn event_type(&self) -> String {
+        match self {
+            Self::QueueCreated { .. } => "QueueCreated",
+            Self::QueueOpened { .. } => "QueueOpened",
+            Self::QueueClosed { .. } => "QueueClosed",
+            Self::QueueSettingsChanged { .. } => "QueueSettingsChanged",
+            Self::QueueHandlerAdded { .. } => "QueueHandlerAdded",
+            Self::QueueHandlerRemoved { .. } => "QueueHandlerRemoved",
+            Self::CustomerJoinedQueue { .. } => "CustomerJoinedQueue",
+            Self::CustomerLeftQueue { .. } => "CustomerLeftQueue",
+            Self::CustomerPicked { .. } => "CustomerPicked",
+            Self::ConversationTransferred { .. } => "ConversationTransferred",
+        }
+        .to_owned()
+    }
+
+    fn event_version(&self) -> String {
+        "1".to_owned()
+    }
+}
