@@ -1,0 +1,271 @@
+//! The command layer: load a stream, fold it into the aggregate, let the aggregate decide, append
+//! with the expected version, and on a conflict do it all again against the new state, so the
+//! loser of a race decides on what the winner left (invariant 2). Idempotency keys make a retried
+//! request return its first answer (invariant 9).
+//!
+//! cqrs-es's `CqrsFramework::execute` returns nothing and its queries run in-process after the
+//! commit; here the caller gets the stored events (positions, sequences) and read models are
+//! built from the log by projectors.
+
+use std::fmt;
+use std::time::Duration;
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use uuid::Uuid;
+
+use crate::error::{AppendError, StoreError};
+use crate::event::{NewEvent, StoredEvent};
+use crate::log::{AppendRequest, EventStore, IdempotencyRecord};
+
+/// Who asks, and under which idempotency key.
+#[derive(Debug, Clone, Default)]
+pub struct CommandContext {
+    /// Stored with each event, e.g. `{"agent_id": "…"}`. Never a secret.
+    pub actor: Option<serde_json::Value>,
+    pub idempotency: Option<IdempotencyRecord>,
+}
+
+/// What a command did.
+pub struct Executed<A: Aggregate> {
+    pub events: Vec<StoredEvent>,
+    pub typed: Vec<A::Event>,
+    /// The stream's version after the command.
+    pub version: i64,
+    /// True when an earlier request with the same idempotency key did the work.
+    pub replayed: bool,
+}
+
+impl<A: Aggregate> fmt::Debug for Executed<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Executed")
+            .field("events", &self.events)
+            .field("typed", &self.typed)
+            .field("version", &self.version)
+            .field("replayed", &self.replayed)
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError<E> {
+    /// The domain refused the command.
+    #[error("{0}")]
+    Rejected(E),
+    #[error("the event store is unavailable: {0}")]
+    Unavailable(String),
+    /// The idempotency key was first used for a different request.
+    #[error("the idempotency key was used for a different request")]
+    IdempotencyMismatch,
+    /// The stream kept moving under us for every attempt.
+    #[error("the stream kept changing; gave up after retrying")]
+    Conflict,
+    /// A stored event no longer deserializes into the aggregate's events.
+    #[error("a stored event is unreadable: {0}")]
+    Corrupt(String),
+}
+
+impl<E> From<StoreError> for CommandError<E> {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Corrupt(reason) => CommandError::Corrupt(reason),
+            other => CommandError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// Runs commands against the store.
+#[derive(Clone)]
+pub struct Commands {
+    store: EventStore,
+    max_attempts: u32,
+}
+
+impl Commands {
+    pub fn new(store: EventStore) -> Self {
+        Self {
+            store,
+            max_attempts: 20,
+        }
+    }
+
+    /// How many times a command is decided before giving up with `Conflict` (at least 1).
+    pub fn with_max_attempts(mut self, max_attempts: u32) -> Self {
+        self.max_attempts = max_attempts.max(1);
+        self
+    }
+
+    pub fn store(&self) -> &EventStore {
+        &self.store
+    }
+
+    pub async fn execute<A>(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+        services: &A::Services,
+        ctx: &CommandContext,
+    ) -> Result<Executed<A>, CommandError<A::Error>>
+    where
+        A: Aggregate,
+        A::Command: Clone,
+    {
+        if let Some(record) = &ctx.idempotency {
+            if let Some(found) = self.store.find_idempotent(&record.key).await? {
+                return self.replay::<A>(aggregate_id, record, found).await;
+            }
+        }
+        for attempt in 0..self.max_attempts {
+            if attempt > 0 {
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            let (mut aggregate, version) = self.load::<A>(aggregate_id).await?;
+            let sink = EventSink::default();
+            aggregate
+                .handle(command.clone(), services, &sink)
+                .await
+                .map_err(CommandError::Rejected)?;
+            let typed = sink.collect().await;
+            if typed.is_empty() && ctx.idempotency.is_none() {
+                return Ok(Executed {
+                    events: vec![],
+                    typed,
+                    version,
+                    replayed: false,
+                });
+            }
+            let events = typed
+                .iter()
+                .zip(version + 1..)
+                .map(|(event, sequence)| {
+                    Ok(NewEvent {
+                        event_id: Uuid::new_v4(),
+                        aggregate_type: A::TYPE.to_string(),
+                        aggregate_id: aggregate_id.to_string(),
+                        sequence,
+                        event_type: event.event_type(),
+                        event_version: event.event_version(),
+                        payload: serde_json::to_value(event).map_err(|e| {
+                            CommandError::Corrupt(format!("serializing an event: {e}"))
+                        })?,
+                        actor: ctx.actor.clone(),
+                    })
+                })
+                .collect::<Result<Vec<_>, CommandError<A::Error>>>()?;
+            let request = AppendRequest {
+                events,
+                expected: vec![(A::TYPE.to_string(), aggregate_id.to_string(), version)],
+                idempotency: ctx.idempotency.clone(),
+            };
+            match self.store.append(request).await {
+                Ok(events) => {
+                    let version = events.last().map_or(version, |e| e.sequence);
+                    return Ok(Executed {
+                        events,
+                        typed,
+                        version,
+                        replayed: false,
+                    });
+                }
+                Err(AppendError::Conflict) => {
+                    tracing::debug!(
+                        aggregate = A::TYPE,
+                        aggregate_id,
+                        attempt,
+                        "append conflict, retrying"
+                    );
+                }
+                Err(AppendError::DuplicateIdempotencyKey) => {
+                    // A concurrent twin got there first; answer what it did.
+                    let record = ctx.idempotency.as_ref().ok_or_else(|| {
+                        CommandError::Unavailable("duplicate idempotency key without a key".into())
+                    })?;
+                    let found =
+                        self.store
+                            .find_idempotent(&record.key)
+                            .await?
+                            .ok_or_else(|| {
+                                CommandError::Unavailable("idempotency record vanished".into())
+                            })?;
+                    return self.replay::<A>(aggregate_id, record, found).await;
+                }
+                Err(AppendError::Unavailable(reason)) => {
+                    return Err(CommandError::Unavailable(reason))
+                }
+                Err(AppendError::Invalid(reason)) => {
+                    return Err(CommandError::Unavailable(format!(
+                        "invalid append: {reason}"
+                    )))
+                }
+            }
+        }
+        Err(CommandError::Conflict)
+    }
+
+    /// The aggregate folded from its stream, and the stream's version.
+    pub async fn load<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<(A, i64), CommandError<A::Error>> {
+        let stored = self.store.load_stream(A::TYPE, aggregate_id).await?;
+        let mut aggregate = A::default();
+        let mut version = 0;
+        for event in stored {
+            aggregate.apply(decode::<A>(&event)?);
+            version = event.sequence;
+        }
+        Ok((aggregate, version))
+    }
+
+    async fn replay<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        record: &IdempotencyRecord,
+        (hash, events): (String, Vec<StoredEvent>),
+    ) -> Result<Executed<A>, CommandError<A::Error>> {
+        if hash != record.request_hash {
+            return Err(CommandError::IdempotencyMismatch);
+        }
+        let typed = events
+            .iter()
+            .filter(|e| e.aggregate_type == A::TYPE)
+            .map(decode::<A>)
+            .collect::<Result<Vec<_>, _>>()?;
+        let version = match events.iter().rev().find(|e| e.aggregate_type == A::TYPE) {
+            Some(last) => last.sequence,
+            None => self
+                .store
+                .load_stream(A::TYPE, aggregate_id)
+                .await?
+                .last()
+                .map_or(0, |e| e.sequence),
+        };
+        Ok(Executed {
+            events,
+            typed,
+            version,
+            replayed: true,
+        })
+    }
+}
+
+fn decode<A: Aggregate>(event: &StoredEvent) -> Result<A::Event, CommandError<A::Error>> {
+    serde_json::from_value(event.payload.clone()).map_err(|e| {
+        CommandError::Corrupt(format!(
+            "{} {}/{} #{} ({} v{}): {e}",
+            event.position,
+            event.aggregate_type,
+            event.aggregate_id,
+            event.sequence,
+            event.event_type,
+            event.event_version
+        ))
+    })
+}
+
+/// A few milliseconds, growing with the attempt, jittered so racers don't collide again in step.
+fn backoff(attempt: u32) -> Duration {
+    let base = 2u64.saturating_mul(u64::from(attempt.min(6)));
+    let jitter = (Uuid::new_v4().as_u128() % 1000) as u64; // microseconds
+    Duration::from_millis(base) + Duration::from_micros(jitter * u64::from(attempt.min(6)))
+}

@@ -1,0 +1,40 @@
+//! The global feed (invariant 3): every event in commit order, as projectors and WebSocket
+//! subscribers read it. A reader keeps the last position it handled and asks for what follows;
+//! positions may skip numbers but never appear out of order.
+
+use tokio::sync::watch;
+
+use crate::error::StoreError;
+use crate::event::StoredEvent;
+use crate::log::{Backend, EventStore};
+use crate::{postgres, sqlite};
+
+impl EventStore {
+    /// Up to `limit` events after `position`, in position order. On Postgres, only events below
+    /// every transaction still in flight, so a later call can never reveal an earlier position.
+    pub async fn read_after(
+        &self,
+        position: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        match self.backend() {
+            Backend::Sqlite(pool) => sqlite::read_after(pool, position, limit).await,
+            Backend::Postgres(pool) => postgres::read_after(pool, position, limit).await,
+        }
+    }
+
+    /// The highest position `read_after` can return now (0 for an empty log).
+    pub async fn head(&self) -> Result<i64, StoreError> {
+        match self.backend() {
+            Backend::Sqlite(pool) => sqlite::head(pool).await,
+            Backend::Postgres(pool) => postgres::head(pool).await,
+        }
+    }
+
+    /// A watch of the readable head: it changes after events commit, in this process or (on
+    /// Postgres, through LISTEN/NOTIFY) in another. A wake-up is a hint to call `read_after`.
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.shared().head.subscribe()
+    }
+}

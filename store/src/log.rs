@@ -1,0 +1,310 @@
+//! The backend-neutral event log: opening, appending through the group-commit writer, reading
+//! streams, idempotency records and checkpoints.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use sqlx::{PgPool, SqlitePool};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
+
+use crate::error::{AppendError, StoreError};
+use crate::event::{NewEvent, StoredEvent};
+use crate::metrics::StoreMetrics;
+use crate::{postgres, sqlite};
+
+/// The most requests one transaction takes; the rest wait for the next commit.
+const MAX_BATCH: usize = 512;
+
+/// An idempotency key with the hash of the request that first used it. The key is already
+/// scoped by the caller (e.g. to the organization and agent), the store treats it as opaque.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub key: String,
+    pub request_hash: String,
+}
+
+/// One atomic append: all of `events` are written, with `idempotency` if given, or nothing is.
+#[derive(Debug, Clone, Default)]
+pub struct AppendRequest {
+    pub events: Vec<NewEvent>,
+    /// `(aggregate_type, aggregate_id, expected_version)`: each stream must be at exactly this
+    /// version (0 for a stream without events). Every stream the events touch must be listed.
+    pub expected: Vec<(String, String, i64)>,
+    pub idempotency: Option<IdempotencyRecord>,
+}
+
+/// The database behind the store; projections use the pool to keep their read models next to
+/// the log.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The event log. Cheap to clone; every clone shares one writer task and one pool.
+#[derive(Clone)]
+pub struct EventStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Backend,
+    writer: mpsc::Sender<Job>,
+    shared: Arc<Shared>,
+    /// Dropped with the last clone of the store: background tasks watch it and stop.
+    _shutdown: watch::Sender<()>,
+}
+
+/// What the background tasks share with the handles.
+pub(crate) struct Shared {
+    pub(crate) head: watch::Sender<i64>,
+    pub(crate) metrics: StoreMetrics,
+    /// Postgres only: asks the listener task to recompute the readable head.
+    pub(crate) refresh: Notify,
+}
+
+pub(crate) type AppendResult = Result<Vec<StoredEvent>, AppendError>;
+
+struct Job {
+    request: AppendRequest,
+    reply: oneshot::Sender<AppendResult>,
+}
+
+/// What a backend made of one batch: one answer per request, in order, all committed together.
+pub(crate) struct BatchOutcome {
+    pub(crate) results: Vec<AppendResult>,
+}
+
+impl EventStore {
+    /// Opens (creating if needed) the SQLite log at `DATA_DIR/jono.db`.
+    pub async fn open_sqlite(data_dir: &Path) -> Result<EventStore, StoreError> {
+        let pool = sqlite::open(data_dir).await?;
+        let head = sqlite::head(&pool).await?;
+        Ok(Self::start(Backend::Sqlite(pool), head))
+    }
+
+    /// Connects to Postgres at `url` and prepares the schema.
+    pub async fn open_postgres(url: &str) -> Result<EventStore, StoreError> {
+        let pool = postgres::open(url).await?;
+        let head = postgres::head(&pool).await?;
+        let store = Self::start(Backend::Postgres(pool.clone()), head);
+        postgres::spawn_listener(
+            pool,
+            Arc::clone(&store.inner.shared),
+            store.inner._shutdown.subscribe(),
+        );
+        Ok(store)
+    }
+
+    fn start(backend: Backend, head: i64) -> EventStore {
+        let (writer, jobs) = mpsc::channel(4096);
+        let (head_tx, _) = watch::channel(head);
+        let shared = Arc::new(Shared {
+            head: head_tx,
+            metrics: StoreMetrics::default(),
+            refresh: Notify::new(),
+        });
+        let (shutdown, _) = watch::channel(());
+        tokio::spawn(run_writer(backend.clone(), jobs, Arc::clone(&shared)));
+        EventStore {
+            inner: Arc::new(Inner {
+                backend,
+                writer,
+                shared,
+                _shutdown: shutdown,
+            }),
+        }
+    }
+
+    pub fn backend(&self) -> &Backend {
+        &self.inner.backend
+    }
+
+    pub fn metrics(&self) -> &StoreMetrics {
+        &self.inner.shared.metrics
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    /// Appends atomically, answering only once the events are committed (and fsynced).
+    pub async fn append(&self, request: AppendRequest) -> Result<Vec<StoredEvent>, AppendError> {
+        validate(&request)?;
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .writer
+            .send(Job { request, reply })
+            .await
+            .map_err(|_| AppendError::Unavailable("the event writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| AppendError::Unavailable("the event writer has stopped".into()))?
+    }
+
+    /// Every event of one stream, in sequence order.
+    pub async fn load_stream(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.load_stream_after(aggregate_type, aggregate_id, 0)
+            .await
+    }
+
+    /// The events of one stream with a sequence above `after_sequence`, in sequence order.
+    pub async fn load_stream_after(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after_sequence: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        match self.backend() {
+            Backend::Sqlite(pool) => {
+                sqlite::load_stream_after(pool, aggregate_type, aggregate_id, after_sequence).await
+            }
+            Backend::Postgres(pool) => {
+                postgres::load_stream_after(pool, aggregate_type, aggregate_id, after_sequence)
+                    .await
+            }
+        }
+    }
+
+    /// The request hash recorded under `key` and the events its request appended.
+    pub async fn find_idempotent(
+        &self,
+        key: &str,
+    ) -> Result<Option<(String, Vec<StoredEvent>)>, StoreError> {
+        match self.backend() {
+            Backend::Sqlite(pool) => sqlite::find_idempotent(pool, key).await,
+            Backend::Postgres(pool) => postgres::find_idempotent(pool, key).await,
+        }
+    }
+
+    pub async fn get_checkpoint(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        match self.backend() {
+            Backend::Sqlite(pool) => sqlite::get_checkpoint(pool, name).await,
+            Backend::Postgres(pool) => postgres::get_checkpoint(pool, name).await,
+        }
+    }
+
+    pub async fn set_checkpoint(&self, name: &str, position: i64) -> Result<(), StoreError> {
+        match self.backend() {
+            Backend::Sqlite(pool) => sqlite::set_checkpoint(pool, name, position).await,
+            Backend::Postgres(pool) => postgres::set_checkpoint(pool, name, position).await,
+        }
+    }
+}
+
+/// Refuses requests that contradict themselves before they reach the writer: each event's stream
+/// must have an expected version, and its events must continue it without a gap.
+fn validate(request: &AppendRequest) -> Result<(), AppendError> {
+    let mut next: HashMap<(&str, &str), i64> = HashMap::new();
+    for (aggregate_type, aggregate_id, expected) in &request.expected {
+        if *expected < 0 {
+            return Err(AppendError::Invalid(format!(
+                "negative expected version for {aggregate_type}/{aggregate_id}"
+            )));
+        }
+        if next
+            .insert((aggregate_type, aggregate_id), expected + 1)
+            .is_some()
+        {
+            return Err(AppendError::Invalid(format!(
+                "{aggregate_type}/{aggregate_id} is listed twice in expected"
+            )));
+        }
+    }
+    for event in &request.events {
+        let key = (event.aggregate_type.as_str(), event.aggregate_id.as_str());
+        let Some(want) = next.get_mut(&key) else {
+            return Err(AppendError::Invalid(format!(
+                "no expected version for {}/{}",
+                event.aggregate_type, event.aggregate_id
+            )));
+        };
+        if event.sequence != *want {
+            return Err(AppendError::Invalid(format!(
+                "event for {}/{} has sequence {}, expected {}",
+                event.aggregate_type, event.aggregate_id, event.sequence, want
+            )));
+        }
+        *want += 1;
+    }
+    Ok(())
+}
+
+/// The one writer of this process (invariant 5, group commit): it takes every request queued,
+/// runs them in one transaction, each in its own savepoint so a conflicting request fails alone,
+/// commits once (one fsync for all), and only then answers each request.
+async fn run_writer(backend: Backend, mut jobs: mpsc::Receiver<Job>, shared: Arc<Shared>) {
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let requests: Vec<&AppendRequest> = batch.iter().map(|job| &job.request).collect();
+        let outcome = match &backend {
+            Backend::Sqlite(pool) => sqlite::commit_batch(pool, &requests).await,
+            Backend::Postgres(pool) => postgres::commit_batch(pool, &requests).await,
+        };
+        match outcome {
+            Ok(BatchOutcome { results }) => {
+                let mut events = 0;
+                let mut conflicts = 0;
+                let mut head = None;
+                for result in &results {
+                    match result {
+                        Ok(stored) => {
+                            events += stored.len();
+                            head = stored.iter().map(|e| e.position).max().max(head);
+                        }
+                        Err(AppendError::Conflict) => conflicts += 1,
+                        Err(_) => {}
+                    }
+                }
+                shared.metrics.record_batch(batch.len(), events, conflicts);
+                match &backend {
+                    // SQLite has one writer and commits in position order: what we just
+                    // committed is the readable head.
+                    Backend::Sqlite(_) => {
+                        if let Some(head) = head {
+                            shared.head.send_if_modified(|h| raise(h, head));
+                        }
+                    }
+                    // On Postgres the readable head also depends on other transactions in
+                    // flight; the listener task recomputes it.
+                    Backend::Postgres(_) => {
+                        if head.is_some() {
+                            shared.refresh.notify_one();
+                        }
+                    }
+                }
+                for (job, result) in batch.into_iter().zip(results) {
+                    // A caller that stopped waiting is no reason to stop the writer.
+                    let _ = job.reply.send(result);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, requests = batch.len(), "event store batch failed");
+                shared.metrics.record_failed_batch(batch.len());
+                for job in batch {
+                    let _ = job.reply.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn raise(head: &mut i64, to: i64) -> bool {
+    if to > *head {
+        *head = to;
+        true
+    } else {
+        false
+    }
+}

@@ -1,0 +1,447 @@
+//! The log in Postgres, shared by any number of processes.
+//!
+//! Positions come from an identity sequence, taken before commit, and Postgres transactions
+//! commit in any order; a reader that simply read `position > checkpoint` could pass over a
+//! position whose transaction commits a moment later, and never see it (invariant 3). Two
+//! defences, each covering what the other cannot:
+//! - readers only see rows whose transaction id is below the oldest transaction still in flight
+//!   (`xid < pg_snapshot_xmin(pg_current_snapshot())`), so no in-flight row can sit below them;
+//! - appenders take `pg_advisory_xact_lock(APPEND_LOCK)` first. Transaction ids and sequence
+//!   numbers are taken at different moments (the xid at a transaction's first write, the position
+//!   at its insert), so with the xid filter alone a transaction with a lower xid could insert
+//!   position N+1 and commit while one with a higher xid holding N is still open, and a reader
+//!   would pass N. The lock makes our appends take positions and commit one after another; the
+//!   xid filter keeps readers safe against any writer that bypasses the lock.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgRow};
+use sqlx::{Connection, PgConnection, PgPool, Row};
+use tokio::sync::watch;
+
+use crate::error::{describe_sqlx, AppendError, StoreError};
+use crate::event::StoredEvent;
+use crate::log::{raise, AppendRequest, AppendResult, BatchOutcome, Shared};
+
+/// Serializes appends across processes ("JONO" in ASCII).
+const APPEND_LOCK: i64 = 0x4A4F_4E4F;
+/// Serializes schema preparation when several processes start at once.
+const MIGRATION_LOCK: i64 = 0x4A4F_4E4D;
+/// The LISTEN/NOTIFY channel that wakes readers in other processes.
+pub(crate) const CHANNEL: &str = "jono_events";
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS events (
+    position        BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    event_id        UUID NOT NULL CONSTRAINT events_event_id_unique UNIQUE,
+    aggregate_type  TEXT NOT NULL,
+    aggregate_id    TEXT NOT NULL,
+    sequence        BIGINT NOT NULL,
+    event_type      TEXT NOT NULL,
+    event_version   TEXT NOT NULL,
+    payload         JSONB NOT NULL,
+    actor           JSONB,
+    recorded_at     TIMESTAMPTZ NOT NULL,
+    idempotency_key TEXT,
+    xid             xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    CONSTRAINT events_stream_sequence_unique UNIQUE (aggregate_type, aggregate_id, sequence)
+);
+CREATE OR REPLACE FUNCTION jono_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'events are append-only: % refused', TG_OP;
+END
+$$;
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger
+                   WHERE tgname = 'events_append_only' AND tgrelid = 'events'::regclass) THEN
+        CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON events
+            FOR EACH ROW EXECUTE FUNCTION jono_events_append_only();
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger
+                   WHERE tgname = 'events_no_truncate' AND tgrelid = 'events'::regclass) THEN
+        CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events
+            FOR EACH STATEMENT EXECUTE FUNCTION jono_events_append_only();
+    END IF;
+END
+$$;
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    key            TEXT PRIMARY KEY,
+    request_hash   TEXT NOT NULL,
+    first_position BIGINT,
+    last_position  BIGINT,
+    created_at     TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    name     TEXT PRIMARY KEY,
+    position BIGINT NOT NULL
+);
+"#;
+
+const COLUMNS: &str = "position, event_id, aggregate_type, aggregate_id, sequence, event_type, \
+                       event_version, payload, actor, recorded_at, idempotency_key";
+
+pub(crate) async fn open(url: &str) -> Result<PgPool, StoreError> {
+    // sqlx's parse errors never echo the URL, so no password can leak through them.
+    let options: PgConnectOptions = url.parse().map_err(|e: sqlx::Error| {
+        StoreError::BadDatabaseUrl(format!(
+            "{e}; expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
+        ))
+    })?;
+    let at = format!("{}:{}", options.get_host(), options.get_port());
+    let unreachable = |e: sqlx::Error| StoreError::PostgresUnreachable {
+        at: at.clone(),
+        reason: describe_sqlx(&e),
+    };
+    // One plain connection first: the pool would retry until its timeout and then report only
+    // "timed out", hiding the reason (refused, unknown host, bad password).
+    let probe = PgConnection::connect_with(&options)
+        .await
+        .map_err(unreachable)?;
+    let _ = probe.close().await;
+    let pool = PgPoolOptions::new()
+        .max_connections(10)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .map_err(unreachable)?;
+    let migrate = async {
+        let mut tx = pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::raw_sql(SCHEMA).execute(&mut *tx).await?;
+        tx.commit().await
+    };
+    migrate
+        .await
+        .map_err(|e| StoreError::Migration(describe_sqlx(&e)))?;
+    Ok(pool)
+}
+
+fn row_to_event(row: &PgRow) -> Result<StoredEvent, StoreError> {
+    let corrupt = |e: sqlx::Error| StoreError::Corrupt(e.to_string());
+    Ok(StoredEvent {
+        position: row.try_get("position").map_err(corrupt)?,
+        event_id: row.try_get("event_id").map_err(corrupt)?,
+        aggregate_type: row.try_get("aggregate_type").map_err(corrupt)?,
+        aggregate_id: row.try_get("aggregate_id").map_err(corrupt)?,
+        sequence: row.try_get("sequence").map_err(corrupt)?,
+        event_type: row.try_get("event_type").map_err(corrupt)?,
+        event_version: row.try_get("event_version").map_err(corrupt)?,
+        payload: row.try_get("payload").map_err(corrupt)?,
+        actor: row.try_get("actor").map_err(corrupt)?,
+        recorded_at: row.try_get("recorded_at").map_err(corrupt)?,
+        idempotency_key: row.try_get("idempotency_key").map_err(corrupt)?,
+    })
+}
+
+fn rows_to_events(rows: &[PgRow]) -> Result<Vec<StoredEvent>, StoreError> {
+    rows.iter().map(row_to_event).collect()
+}
+
+/// The highest position a reader may safely read up to now (see the module comment).
+pub(crate) async fn head(pool: &PgPool) -> Result<i64, StoreError> {
+    // Walks the primary key backwards and stops at the first readable row, instead of MAX()
+    // over a filter, which would scan the whole log.
+    let head: Option<i64> = sqlx::query_scalar(
+        "SELECT position FROM events WHERE xid < pg_snapshot_xmin(pg_current_snapshot()) \
+         ORDER BY position DESC LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(head.unwrap_or(0))
+}
+
+pub(crate) async fn read_after(
+    pool: &PgPool,
+    position: i64,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM events \
+         WHERE position > $1 AND xid < pg_snapshot_xmin(pg_current_snapshot()) \
+         ORDER BY position LIMIT $2"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(position)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
+    rows_to_events(&rows)
+}
+
+pub(crate) async fn load_stream_after(
+    pool: &PgPool,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    after_sequence: i64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+         AND sequence > $3 ORDER BY sequence"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(after_sequence)
+        .fetch_all(pool)
+        .await?;
+    rows_to_events(&rows)
+}
+
+pub(crate) async fn find_idempotent(
+    pool: &PgPool,
+    key: &str,
+) -> Result<Option<(String, Vec<StoredEvent>)>, StoreError> {
+    let record: Option<(String, Option<i64>, Option<i64>)> = sqlx::query_as(
+        "SELECT request_hash, first_position, last_position FROM idempotency_keys WHERE key = $1",
+    )
+    .bind(key)
+    .fetch_optional(pool)
+    .await?;
+    let Some((hash, first, last)) = record else {
+        return Ok(None);
+    };
+    let events = match (first, last) {
+        (Some(first), Some(last)) => {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM events WHERE position BETWEEN $1 AND $2 \
+                 AND idempotency_key = $3 ORDER BY position"
+            );
+            let rows = sqlx::query(&sql)
+                .bind(first)
+                .bind(last)
+                .bind(key)
+                .fetch_all(pool)
+                .await?;
+            rows_to_events(&rows)?
+        }
+        _ => Vec::new(),
+    };
+    Ok(Some((hash, events)))
+}
+
+pub(crate) async fn get_checkpoint(pool: &PgPool, name: &str) -> Result<Option<i64>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT position FROM checkpoints WHERE name = $1")
+            .bind(name)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
+pub(crate) async fn set_checkpoint(
+    pool: &PgPool,
+    name: &str,
+    position: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO checkpoints (name, position) VALUES ($1, $2) \
+         ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+    )
+    .bind(name)
+    .bind(position)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+fn unavailable(error: sqlx::Error) -> AppendError {
+    AppendError::Unavailable(describe_sqlx(&error))
+}
+
+/// Unlike postgres-es, which calls every unique violation an optimistic-lock conflict (so a
+/// reused idempotency key would be retried forever), we look at which constraint refused.
+fn classify(error: sqlx::Error) -> AppendError {
+    if let sqlx::Error::Database(db) = &error {
+        match db.constraint() {
+            Some("idempotency_keys_pkey") => return AppendError::DuplicateIdempotencyKey,
+            Some("events_stream_sequence_unique") => return AppendError::Conflict,
+            Some("events_event_id_unique") => {
+                return AppendError::Invalid("an event id is already in the log".into())
+            }
+            _ => {}
+        }
+    }
+    unavailable(error)
+}
+
+pub(crate) async fn commit_batch(
+    pool: &PgPool,
+    requests: &[&AppendRequest],
+) -> Result<BatchOutcome, AppendError> {
+    let mut tx = pool.begin().await.map_err(unavailable)?;
+    // Why this lock exists: see the module comment.
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(APPEND_LOCK)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+    let last: Option<DateTime<Utc>> =
+        sqlx::query_scalar("SELECT recorded_at FROM events ORDER BY position DESC LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+    let now = Utc::now().trunc_subsecs(6).max(last.unwrap_or_default());
+    let mut results = Vec::with_capacity(requests.len());
+    let mut head = None;
+    for request in requests {
+        sqlx::query("SAVEPOINT request")
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        let result = append_one(&mut tx, request, now).await;
+        if let Err(AppendError::Unavailable(_)) = result {
+            return result.map(|_| BatchOutcome { results: vec![] });
+        }
+        if result.is_err() {
+            sqlx::query("ROLLBACK TO SAVEPOINT request")
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        }
+        sqlx::query("RELEASE SAVEPOINT request")
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        if let Ok(stored) = &result {
+            head = stored.iter().map(|e| e.position).max().max(head);
+        }
+        results.push(result);
+    }
+    if let Some(head) = head {
+        // Delivered at commit, to every process listening, ours included.
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(head.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+    }
+    tx.commit().await.map_err(unavailable)?;
+    Ok(BatchOutcome { results })
+}
+
+async fn append_one(
+    conn: &mut PgConnection,
+    request: &AppendRequest,
+    now: DateTime<Utc>,
+) -> AppendResult {
+    let key = request.idempotency.as_ref().map(|r| r.key.clone());
+    if let Some(record) = &request.idempotency {
+        sqlx::query(
+            "INSERT INTO idempotency_keys (key, request_hash, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(&record.key)
+        .bind(&record.request_hash)
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(classify)?;
+    }
+    for (aggregate_type, aggregate_id, expected) in &request.expected {
+        let current: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(sequence), 0)::BIGINT FROM events \
+             WHERE aggregate_type = $1 AND aggregate_id = $2",
+        )
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+        if current != *expected {
+            return Err(AppendError::Conflict);
+        }
+    }
+    let mut stored = Vec::with_capacity(request.events.len());
+    for event in &request.events {
+        let position: i64 = sqlx::query_scalar(
+            "INSERT INTO events (event_id, aggregate_type, aggregate_id, sequence, event_type, \
+             event_version, payload, actor, recorded_at, idempotency_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING position",
+        )
+        .bind(event.event_id)
+        .bind(&event.aggregate_type)
+        .bind(&event.aggregate_id)
+        .bind(event.sequence)
+        .bind(&event.event_type)
+        .bind(&event.event_version)
+        .bind(&event.payload)
+        .bind(&event.actor)
+        .bind(now)
+        .bind(&key)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(classify)?;
+        stored.push(StoredEvent::from_new(
+            event.clone(),
+            position,
+            now,
+            key.clone(),
+        ));
+    }
+    if let (Some(key), Some(first), Some(last)) = (&key, stored.first(), stored.last()) {
+        sqlx::query(
+            "UPDATE idempotency_keys SET first_position = $1, last_position = $2 WHERE key = $3",
+        )
+        .bind(first.position)
+        .bind(last.position)
+        .bind(key)
+        .execute(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+    }
+    Ok(stored)
+}
+
+/// Keeps the watch of the readable head current: woken by our own commits, by other processes'
+/// NOTIFY, and once a second in case a notification was lost or a transaction that bypassed the
+/// append lock has just committed below the head.
+pub(crate) fn spawn_listener(pool: PgPool, shared: Arc<Shared>, mut shutdown: watch::Receiver<()>) {
+    tokio::spawn(async move {
+        let mut listener = match PgListener::connect_with(&pool).await {
+            Ok(mut listener) => match listener.listen(CHANNEL).await {
+                Ok(()) => Some(listener),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot LISTEN for new events; polling instead");
+                    None
+                }
+            },
+            Err(error) => {
+                tracing::warn!(%error, "cannot LISTEN for new events; polling instead");
+                None
+            }
+        };
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = shared.refresh.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                notification = async {
+                    match listener.as_mut() {
+                        Some(listener) => listener.recv().await.map(|_| ()),
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    if let Err(error) = notification {
+                        // PgListener reconnects on the next recv; don't spin meanwhile.
+                        tracing::debug!(%error, "event listener connection lost");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+            }
+            // The payload (the committer's head) is only a hint: the readable head also depends
+            // on older transactions still in flight, so ask the database.
+            match head(&pool).await {
+                Ok(readable) => {
+                    shared.head.send_if_modified(|h| raise(h, readable));
+                }
+                Err(error) => tracing::debug!(%error, "cannot read the event head"),
+            }
+        }
+    });
+}

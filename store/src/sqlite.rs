@@ -1,0 +1,371 @@
+//! The log in one SQLite file, `DATA_DIR/jono.db`: WAL, `synchronous=FULL` so that each commit
+//! is fsynced before we answer (sqlite-es opens with NORMAL, which may lose the last commits on
+//! power loss). One writer per process, so positions commit in order and readers need no filter.
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
+use uuid::Uuid;
+
+use crate::error::{describe_io, describe_sqlx, AppendError, StoreError};
+use crate::event::StoredEvent;
+use crate::log::{AppendRequest, AppendResult, BatchOutcome};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS events (
+    position        INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id        TEXT NOT NULL UNIQUE,
+    aggregate_type  TEXT NOT NULL,
+    aggregate_id    TEXT NOT NULL,
+    sequence        INTEGER NOT NULL,
+    event_type      TEXT NOT NULL,
+    event_version   TEXT NOT NULL,
+    payload         TEXT NOT NULL,
+    actor           TEXT,
+    recorded_at     TEXT NOT NULL,
+    idempotency_key TEXT,
+    UNIQUE (aggregate_type, aggregate_id, sequence)
+);
+CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'events are append-only: UPDATE refused'); END;
+CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'events are append-only: DELETE refused'); END;
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    key            TEXT PRIMARY KEY,
+    request_hash   TEXT NOT NULL,
+    first_position INTEGER,
+    last_position  INTEGER,
+    created_at     TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    name     TEXT PRIMARY KEY,
+    position INTEGER NOT NULL
+);
+"#;
+
+const COLUMNS: &str = "position, event_id, aggregate_type, aggregate_id, sequence, event_type, \
+                       event_version, payload, actor, recorded_at, idempotency_key";
+
+pub(crate) async fn open(data_dir: &Path) -> Result<SqlitePool, StoreError> {
+    let dir_error = |reason: String| StoreError::DataDir {
+        path: data_dir.to_path_buf(),
+        reason,
+    };
+    std::fs::create_dir_all(data_dir).map_err(|e| dir_error(describe_io(&e)))?;
+    // SQLite's own message for an unwritable directory is "unable to open database file";
+    // trying a file first gives the operator the real reason.
+    let probe = data_dir.join(".jono-write-probe");
+    std::fs::write(&probe, b"probe").map_err(|e| dir_error(describe_io(&e)))?;
+    let _ = std::fs::remove_file(&probe);
+
+    let options = SqliteConnectOptions::new()
+        .filename(data_dir.join("jono.db"))
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(5))
+        .foreign_keys(true);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(options)
+        .await
+        .map_err(|e| dir_error(describe_sqlx(&e)))?;
+    sqlx::raw_sql(SCHEMA)
+        .execute(&pool)
+        .await
+        .map_err(|e| StoreError::Migration(describe_sqlx(&e)))?;
+    Ok(pool)
+}
+
+/// Times are stored as fixed-width RFC 3339 text in UTC, so text order is time order.
+fn format_time(time: DateTime<Utc>) -> String {
+    time.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("recorded_at {text:?}: {e}")))
+}
+
+fn json_text(value: &serde_json::Value) -> String {
+    value.to_string()
+}
+
+fn row_to_event(row: &SqliteRow) -> Result<StoredEvent, StoreError> {
+    let corrupt = |e: sqlx::Error| StoreError::Corrupt(e.to_string());
+    let event_id: String = row.try_get("event_id").map_err(corrupt)?;
+    let payload: String = row.try_get("payload").map_err(corrupt)?;
+    let actor: Option<String> = row.try_get("actor").map_err(corrupt)?;
+    let recorded_at: String = row.try_get("recorded_at").map_err(corrupt)?;
+    let json = |text: &str| {
+        serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("json column: {e}")))
+    };
+    Ok(StoredEvent {
+        position: row.try_get("position").map_err(corrupt)?,
+        event_id: Uuid::parse_str(&event_id)
+            .map_err(|e| StoreError::Corrupt(format!("event_id {event_id:?}: {e}")))?,
+        aggregate_type: row.try_get("aggregate_type").map_err(corrupt)?,
+        aggregate_id: row.try_get("aggregate_id").map_err(corrupt)?,
+        sequence: row.try_get("sequence").map_err(corrupt)?,
+        event_type: row.try_get("event_type").map_err(corrupt)?,
+        event_version: row.try_get("event_version").map_err(corrupt)?,
+        payload: json(&payload)?,
+        actor: actor.as_deref().map(json).transpose()?,
+        recorded_at: parse_time(&recorded_at)?,
+        idempotency_key: row.try_get("idempotency_key").map_err(corrupt)?,
+    })
+}
+
+fn rows_to_events(rows: &[SqliteRow]) -> Result<Vec<StoredEvent>, StoreError> {
+    rows.iter().map(row_to_event).collect()
+}
+
+pub(crate) async fn head(pool: &SqlitePool) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+pub(crate) async fn read_after(
+    pool: &SqlitePool,
+    position: i64,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?");
+    let rows = sqlx::query(&sql)
+        .bind(position)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
+    rows_to_events(&rows)
+}
+
+pub(crate) async fn load_stream_after(
+    pool: &SqlitePool,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    after_sequence: i64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM events WHERE aggregate_type = ? AND aggregate_id = ? \
+         AND sequence > ? ORDER BY sequence"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(after_sequence)
+        .fetch_all(pool)
+        .await?;
+    rows_to_events(&rows)
+}
+
+pub(crate) async fn find_idempotent(
+    pool: &SqlitePool,
+    key: &str,
+) -> Result<Option<(String, Vec<StoredEvent>)>, StoreError> {
+    let record: Option<(String, Option<i64>, Option<i64>)> = sqlx::query_as(
+        "SELECT request_hash, first_position, last_position FROM idempotency_keys WHERE key = ?",
+    )
+    .bind(key)
+    .fetch_optional(pool)
+    .await?;
+    let Some((hash, first, last)) = record else {
+        return Ok(None);
+    };
+    let events = match (first, last) {
+        (Some(first), Some(last)) => {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM events WHERE position BETWEEN ? AND ? \
+                 AND idempotency_key = ? ORDER BY position"
+            );
+            let rows = sqlx::query(&sql)
+                .bind(first)
+                .bind(last)
+                .bind(key)
+                .fetch_all(pool)
+                .await?;
+            rows_to_events(&rows)?
+        }
+        _ => Vec::new(),
+    };
+    Ok(Some((hash, events)))
+}
+
+pub(crate) async fn get_checkpoint(
+    pool: &SqlitePool,
+    name: &str,
+) -> Result<Option<i64>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT position FROM checkpoints WHERE name = ?")
+            .bind(name)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
+pub(crate) async fn set_checkpoint(
+    pool: &SqlitePool,
+    name: &str,
+    position: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO checkpoints (name, position) VALUES (?, ?) \
+         ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+    )
+    .bind(name)
+    .bind(position)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+fn unavailable(error: sqlx::Error) -> AppendError {
+    AppendError::Unavailable(describe_sqlx(&error))
+}
+
+/// Sorts a failed statement into the request's own fault (rolled back alone) or the store's.
+fn classify(error: sqlx::Error) -> AppendError {
+    if let sqlx::Error::Database(db) = &error {
+        if db.is_unique_violation() {
+            let message = db.message();
+            if message.contains("idempotency_keys.key") {
+                return AppendError::DuplicateIdempotencyKey;
+            }
+            if message.contains("events.event_id") {
+                return AppendError::Invalid("an event id is already in the log".into());
+            }
+            if message.contains("events.aggregate_type") {
+                return AppendError::Conflict;
+            }
+        }
+    }
+    unavailable(error)
+}
+
+pub(crate) async fn commit_batch(
+    pool: &SqlitePool,
+    requests: &[&AppendRequest],
+) -> Result<BatchOutcome, AppendError> {
+    let mut conn = pool.acquire().await.map_err(unavailable)?;
+    // IMMEDIATE takes the write lock up front, so a second process waits on busy_timeout
+    // instead of failing when a read transaction would have to be upgraded.
+    let mut tx = conn
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(unavailable)?;
+    let last: Option<String> =
+        sqlx::query_scalar("SELECT recorded_at FROM events ORDER BY position DESC LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+    let mut now = Utc::now().trunc_subsecs(6);
+    if let Some(last) = last {
+        let last = parse_time(&last).map_err(|e| AppendError::Unavailable(e.to_string()))?;
+        now = now.max(last);
+    }
+    let mut results = Vec::with_capacity(requests.len());
+    for request in requests {
+        sqlx::query("SAVEPOINT request")
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        let result = append_one(&mut tx, request, now).await;
+        if let Err(AppendError::Unavailable(_)) = result {
+            return result.map(|_| BatchOutcome { results: vec![] });
+        }
+        if result.is_err() {
+            sqlx::query("ROLLBACK TO SAVEPOINT request")
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        }
+        sqlx::query("RELEASE SAVEPOINT request")
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        results.push(result);
+    }
+    tx.commit().await.map_err(unavailable)?;
+    Ok(BatchOutcome { results })
+}
+
+async fn append_one(
+    conn: &mut SqliteConnection,
+    request: &AppendRequest,
+    now: DateTime<Utc>,
+) -> AppendResult {
+    let recorded_at = format_time(now);
+    let key = request.idempotency.as_ref().map(|r| r.key.clone());
+    if let Some(record) = &request.idempotency {
+        sqlx::query(
+            "INSERT INTO idempotency_keys (key, request_hash, created_at) VALUES (?, ?, ?)",
+        )
+        .bind(&record.key)
+        .bind(&record.request_hash)
+        .bind(&recorded_at)
+        .execute(&mut *conn)
+        .await
+        .map_err(classify)?;
+    }
+    for (aggregate_type, aggregate_id, expected) in &request.expected {
+        let current: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(sequence), 0) FROM events \
+             WHERE aggregate_type = ? AND aggregate_id = ?",
+        )
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+        if current != *expected {
+            return Err(AppendError::Conflict);
+        }
+    }
+    let mut stored = Vec::with_capacity(request.events.len());
+    for event in &request.events {
+        let position: i64 = sqlx::query_scalar(
+            "INSERT INTO events (event_id, aggregate_type, aggregate_id, sequence, event_type, \
+             event_version, payload, actor, recorded_at, idempotency_key) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING position",
+        )
+        .bind(event.event_id.to_string())
+        .bind(&event.aggregate_type)
+        .bind(&event.aggregate_id)
+        .bind(event.sequence)
+        .bind(&event.event_type)
+        .bind(&event.event_version)
+        .bind(json_text(&event.payload))
+        .bind(event.actor.as_ref().map(json_text))
+        .bind(&recorded_at)
+        .bind(&key)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(classify)?;
+        stored.push(StoredEvent::from_new(
+            event.clone(),
+            position,
+            now,
+            key.clone(),
+        ));
+    }
+    if let (Some(key), Some(first), Some(last)) = (&key, stored.first(), stored.last()) {
+        sqlx::query(
+            "UPDATE idempotency_keys SET first_position = ?, last_position = ? WHERE key = ?",
+        )
+        .bind(first.position)
+        .bind(last.position)
+        .bind(key)
+        .execute(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+    }
+    Ok(stored)
+}

@@ -1,0 +1,170 @@
+use store::{AppendError, AppendRequest, Backend};
+
+use crate::common::{append_to, event, TestDb};
+use crate::on_both_backends;
+
+on_both_backends!(
+    appended_events_load_back_as_written,
+    a_stale_expected_version_is_a_conflict_and_writes_nothing,
+    a_request_is_all_or_nothing_across_streams,
+    a_self_contradicting_request_is_invalid,
+    events_cannot_be_updated_or_deleted,
+    checkpoints_round_trip,
+);
+
+async fn appended_events_load_back_as_written(db: TestDb) {
+    let store = db.open().await;
+    let before = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let stored = store.append(append_to("a", 0, 2)).await.expect("append");
+    store.append(append_to("b", 0, 1)).await.expect("append b");
+
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stored[0].sequence, 1);
+    assert_eq!(stored[1].sequence, 2);
+    assert!(stored[0].position < stored[1].position);
+    assert!(stored[0].recorded_at >= before);
+    assert_eq!(stored[0].idempotency_key, None);
+    assert_eq!(stored[0].payload["text"], "héllo");
+
+    let loaded = store.load_stream("thing", "a").await.expect("load");
+    assert_eq!(loaded, stored);
+    let after_first = store
+        .load_stream_after("thing", "a", 1)
+        .await
+        .expect("load after");
+    assert_eq!(after_first, vec![stored[1].clone()]);
+    assert!(store
+        .load_stream("thing", "nobody")
+        .await
+        .expect("load")
+        .is_empty());
+    assert!(store
+        .load_stream("other-type", "a")
+        .await
+        .expect("load")
+        .is_empty());
+}
+
+async fn a_stale_expected_version_is_a_conflict_and_writes_nothing(db: TestDb) {
+    let store = db.open().await;
+    store
+        .append(append_to("a", 0, 1))
+        .await
+        .expect("first append");
+    assert_eq!(
+        store.append(append_to("a", 0, 1)).await,
+        Err(AppendError::Conflict)
+    );
+    assert_eq!(
+        store.append(append_to("a", 5, 1)).await,
+        Err(AppendError::Conflict)
+    );
+    assert_eq!(
+        store.load_stream("thing", "a").await.expect("load").len(),
+        1
+    );
+    store
+        .append(append_to("a", 1, 1))
+        .await
+        .expect("append at the right version");
+    assert_eq!(store.metrics().conflicts(), 2);
+}
+
+async fn a_request_is_all_or_nothing_across_streams(db: TestDb) {
+    let store = db.open().await;
+    store.append(append_to("b", 0, 1)).await.expect("b");
+    let request = AppendRequest {
+        events: vec![event("thing", "a", 1, 1), event("thing", "b", 1, 1)],
+        expected: vec![
+            ("thing".into(), "a".into(), 0),
+            ("thing".into(), "b".into(), 0),
+        ],
+        idempotency: None,
+    };
+    assert_eq!(store.append(request).await, Err(AppendError::Conflict));
+    assert!(store
+        .load_stream("thing", "a")
+        .await
+        .expect("load")
+        .is_empty());
+    assert_eq!(
+        store.head().await.expect("head"),
+        store.load_stream("thing", "b").await.expect("b")[0].position
+    );
+}
+
+async fn a_self_contradicting_request_is_invalid(db: TestDb) {
+    let store = db.open().await;
+    let gap = AppendRequest {
+        events: vec![event("thing", "a", 2, 1)],
+        expected: vec![("thing".into(), "a".into(), 0)],
+        idempotency: None,
+    };
+    assert!(matches!(
+        store.append(gap).await,
+        Err(AppendError::Invalid(_))
+    ));
+    let unlisted = AppendRequest {
+        events: vec![event("thing", "a", 1, 1)],
+        expected: vec![],
+        idempotency: None,
+    };
+    assert!(matches!(
+        store.append(unlisted).await,
+        Err(AppendError::Invalid(_))
+    ));
+    let stored = store.append(append_to("a", 0, 1)).await.expect("append");
+    let mut reused = append_to("b", 0, 1);
+    reused.events[0].event_id = stored[0].event_id;
+    assert!(matches!(
+        store.append(reused).await,
+        Err(AppendError::Invalid(_))
+    ));
+    assert!(store
+        .load_stream("thing", "b")
+        .await
+        .expect("load")
+        .is_empty());
+}
+
+async fn events_cannot_be_updated_or_deleted(db: TestDb) {
+    let store = db.open().await;
+    let stored = store.append(append_to("a", 0, 2)).await.expect("append");
+    let statements = [
+        "UPDATE events SET event_type = 'Rewritten'",
+        "UPDATE events SET payload = payload",
+        "DELETE FROM events",
+    ];
+    for sql in statements {
+        let result = match store.backend() {
+            Backend::Sqlite(pool) => sqlx::query(sql)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()),
+            Backend::Postgres(pool) => sqlx::query(sql)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()),
+        };
+        let error = result.expect_err(sql).to_string();
+        assert!(error.contains("append-only"), "{sql}: {error}");
+    }
+    if let Backend::Postgres(pool) = store.backend() {
+        let error = sqlx::query("TRUNCATE events")
+            .execute(pool)
+            .await
+            .expect_err("truncate");
+        assert!(error.to_string().contains("append-only"), "{error}");
+    }
+    assert_eq!(store.load_stream("thing", "a").await.expect("load"), stored);
+}
+
+async fn checkpoints_round_trip(db: TestDb) {
+    let store = db.open().await;
+    assert_eq!(store.get_checkpoint("inbox").await.expect("get"), None);
+    store.set_checkpoint("inbox", 7).await.expect("set");
+    store.set_checkpoint("inbox", 9).await.expect("set again");
+    store.set_checkpoint("stats", 1).await.expect("set other");
+    assert_eq!(store.get_checkpoint("inbox").await.expect("get"), Some(9));
+    assert_eq!(store.get_checkpoint("stats").await.expect("get"), Some(1));
+}

@@ -1,0 +1,12 @@
+//! The store's behaviour, written once and run on SQLite (always) and on Postgres (when
+//! `JONO_TEST_DATABASE_URL` is set; with `CI` set and no URL, the Postgres runs fail).
+
+mod common;
+
+mod append;
+mod commands;
+mod feed;
+mod group_commit;
+mod idempotency;
+mod open;
+mod repository;

@@ -1,0 +1,65 @@
+//! Bad configuration gives one clear line, never a panic and never a password.
+
+use store::{EventStore, StoreError};
+
+#[tokio::test]
+async fn a_data_dir_that_cannot_be_created_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"not a directory").expect("write");
+    let error = match EventStore::open_sqlite(&file.join("data")).await {
+        Ok(_) => panic!("opened a data dir under a file"),
+        Err(error) => error,
+    };
+    assert!(matches!(error, StoreError::DataDir { .. }), "{error:?}");
+    let line = error.to_string();
+    assert!(
+        line.starts_with("cannot open the data directory "),
+        "{line}"
+    );
+    assert!(line.contains("a-file/data"), "{line}");
+    assert!(!line.contains('\n'), "{line}");
+}
+
+#[tokio::test]
+async fn an_unreachable_postgres_is_a_clear_error_without_the_password() {
+    // Port 1 on loopback: nothing listens there.
+    let url = "postgres://jono:s3cret-pw@127.0.0.1:1/jono";
+    let error = match EventStore::open_postgres(url).await {
+        Ok(_) => panic!("connected to port 1"),
+        Err(error) => error,
+    };
+    let line = error.to_string();
+    assert_eq!(
+        line,
+        "cannot reach Postgres at 127.0.0.1:1: connection refused"
+    );
+    assert!(!format!("{error:?}").contains("s3cret"), "{error:?}");
+}
+
+#[tokio::test]
+async fn a_malformed_database_url_is_a_clear_error_without_the_password() {
+    let error = match EventStore::open_postgres("postgres://jono:s3cret-pw@host:notaport/db").await
+    {
+        Ok(_) => panic!("parsed a bad port"),
+        Err(error) => error,
+    };
+    assert!(matches!(error, StoreError::BadDatabaseUrl(_)), "{error:?}");
+    assert!(!error.to_string().contains("s3cret"), "{error}");
+}
+
+#[tokio::test]
+async fn an_existing_log_opens_again_and_keeps_its_events() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = EventStore::open_sqlite(dir.path()).await.expect("open");
+    store
+        .append(crate::common::append_to("a", 0, 1))
+        .await
+        .expect("append");
+    drop(store);
+    let store = EventStore::open_sqlite(dir.path())
+        .await
+        .expect("reopen runs migrations again");
+    assert_eq!(store.head().await.expect("head"), 1);
+    assert!(dir.path().join("jono.db").exists());
+}
