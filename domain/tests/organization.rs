@@ -1,0 +1,478 @@
+//! `Organization`: members, roles (owner ⊇ operator ⊇ agent) and invitations.
+
+mod common;
+
+use common::{at, id, name, AGENT, ORG, OTHER_AGENT, THIRD_AGENT};
+use cqrs_es::test::TestFramework;
+use domain::organization::{
+    Organization, OrganizationCommand as C, OrganizationError, OrganizationEvent as E,
+};
+use domain::values::{Email, Role};
+use uuid::Uuid;
+
+const OWNER: Uuid = AGENT;
+const OPERATOR: Uuid = OTHER_AGENT;
+const MEMBER: Uuid = THIRD_AGENT;
+const STRANGER: Uuid = Uuid::from_u128(0x0_3f);
+const INVITATION: Uuid = Uuid::from_u128(0x0_4a);
+
+fn email(raw: &str) -> Email {
+    Email::parse(raw).unwrap()
+}
+
+fn test() -> TestFramework<Organization> {
+    TestFramework::<Organization>::with(())
+}
+
+fn created(owner_id: Option<Uuid>) -> E {
+    E::OrganizationCreated {
+        organization_id: ORG,
+        name: name("Acme"),
+        owner_id,
+    }
+}
+
+fn member_added(agent_id: Uuid, role: Role) -> E {
+    E::MemberAdded {
+        organization_id: ORG,
+        agent_id,
+        role,
+    }
+}
+
+/// An organization with an owner, an operator and an agent.
+fn team() -> Vec<E> {
+    vec![
+        created(Some(OWNER)),
+        member_added(OWNER, Role::Owner),
+        member_added(OPERATOR, Role::Operator),
+        member_added(MEMBER, Role::Agent),
+    ]
+}
+
+fn invited(role: Role, by: Option<Uuid>) -> E {
+    E::InvitationCreated {
+        organization_id: ORG,
+        invitation_id: INVITATION,
+        email: email("new@example.com"),
+        role,
+        expires_at: at(8, 12),
+        invited_by: by,
+    }
+}
+
+fn invite(role: Role, by: Option<Uuid>) -> C {
+    C::CreateInvitation {
+        invitation_id: INVITATION,
+        email: email("new@example.com"),
+        role,
+        expires_at: at(8, 12),
+        by,
+    }
+}
+
+fn accept(agent_id: Uuid, raw_email: &str, now_day: u32) -> C {
+    C::AcceptInvitation {
+        invitation_id: INVITATION,
+        agent_id,
+        email: email(raw_email),
+        now: at(now_day, 12),
+    }
+}
+
+fn with(mut events: Vec<E>, more: impl IntoIterator<Item = E>) -> Vec<E> {
+    events.extend(more);
+    events
+}
+
+// ---- CreateOrganization ----
+
+#[test]
+fn sign_up_creates_an_organization_with_its_owner() {
+    test()
+        .given_no_previous_events()
+        .when(C::CreateOrganization {
+            organization_id: ORG,
+            name: name("Acme"),
+            owner_id: Some(OWNER),
+        })
+        .then_expect_events(vec![created(Some(OWNER)), member_added(OWNER, Role::Owner)]);
+}
+
+#[test]
+fn the_admin_command_line_creates_an_organization_without_members() {
+    test()
+        .given_no_previous_events()
+        .when(C::CreateOrganization {
+            organization_id: ORG,
+            name: name("Acme"),
+            owner_id: None,
+        })
+        .then_expect_events(vec![created(None)]);
+}
+
+#[test]
+fn an_organization_is_created_once() {
+    test()
+        .given(team())
+        .when(C::CreateOrganization {
+            organization_id: ORG,
+            name: name("Acme again"),
+            owner_id: Some(STRANGER),
+        })
+        .then_expect_error(OrganizationError::AlreadyCreated);
+}
+
+// ---- CreateInvitation ----
+
+#[test]
+fn an_operator_invites_an_agent() {
+    test()
+        .given(team())
+        .when(invite(Role::Agent, Some(OPERATOR)))
+        .then_expect_events(vec![invited(Role::Agent, Some(OPERATOR))]);
+}
+
+#[test]
+fn an_owner_invites_an_owner() {
+    test()
+        .given(team())
+        .when(invite(Role::Owner, Some(OWNER)))
+        .then_expect_events(vec![invited(Role::Owner, Some(OWNER))]);
+}
+
+#[test]
+fn the_admin_command_line_invites_the_first_owner() {
+    test()
+        .given(vec![created(None)])
+        .when(invite(Role::Owner, None))
+        .then_expect_events(vec![invited(Role::Owner, None)]);
+}
+
+#[test]
+fn only_owners_grant_operator() {
+    test()
+        .given(team())
+        .when(invite(Role::Operator, Some(OPERATOR)))
+        .then_expect_error(OrganizationError::NotAllowed);
+    test()
+        .given(team())
+        .when(invite(Role::Operator, Some(OWNER)))
+        .then_expect_events(vec![invited(Role::Operator, Some(OWNER))]);
+}
+
+#[test]
+fn an_agent_cannot_invite() {
+    test()
+        .given(team())
+        .when(invite(Role::Agent, Some(MEMBER)))
+        .then_expect_error(OrganizationError::NotAllowed);
+}
+
+#[test]
+fn a_stranger_cannot_invite() {
+    test()
+        .given(team())
+        .when(invite(Role::Agent, Some(STRANGER)))
+        .then_expect_error(OrganizationError::NotAMember);
+}
+
+#[test]
+fn nobody_invites_to_an_unknown_organization() {
+    test()
+        .given_no_previous_events()
+        .when(invite(Role::Agent, None))
+        .then_expect_error(OrganizationError::UnknownOrganization);
+}
+
+#[test]
+fn an_invitation_id_is_used_once() {
+    test()
+        .given(with(team(), [invited(Role::Agent, Some(OWNER))]))
+        .when(invite(Role::Agent, Some(OWNER)))
+        .then_expect_error(OrganizationError::InvitationExists);
+}
+
+// ---- AcceptInvitation ----
+
+#[test]
+fn accepting_an_invitation_adds_a_member_with_its_role() {
+    test()
+        .given(with(team(), [invited(Role::Operator, Some(OWNER))]))
+        .when(accept(STRANGER, "new@example.com", 2))
+        .then_expect_events(vec![
+            E::InvitationAccepted {
+                organization_id: ORG,
+                invitation_id: INVITATION,
+                agent_id: STRANGER,
+            },
+            member_added(STRANGER, Role::Operator),
+        ]);
+}
+
+#[test]
+fn an_invitation_matches_its_email_case_insensitively() {
+    let events = test()
+        .given(with(team(), [invited(Role::Agent, Some(OWNER))]))
+        .when(accept(STRANGER, "NEW@Example.COM", 2))
+        .inspect_result()
+        .unwrap();
+    assert_eq!(events.len(), 2);
+}
+
+#[test]
+fn an_invitation_is_accepted_once() {
+    test()
+        .given(with(
+            team(),
+            [
+                invited(Role::Agent, Some(OWNER)),
+                E::InvitationAccepted {
+                    organization_id: ORG,
+                    invitation_id: INVITATION,
+                    agent_id: STRANGER,
+                },
+                member_added(STRANGER, Role::Agent),
+            ],
+        ))
+        .when(accept(id(0x99), "new@example.com", 2))
+        .then_expect_error(OrganizationError::InvitationUsed);
+}
+
+#[test]
+fn an_expired_invitation_is_refused() {
+    test()
+        .given(with(team(), [invited(Role::Agent, Some(OWNER))]))
+        .when(accept(STRANGER, "new@example.com", 9))
+        .then_expect_error(OrganizationError::InvitationExpired);
+}
+
+#[test]
+fn an_invitation_expires_at_its_very_instant() {
+    test()
+        .given(with(team(), [invited(Role::Agent, Some(OWNER))]))
+        .when(accept(STRANGER, "new@example.com", 8))
+        .then_expect_error(OrganizationError::InvitationExpired);
+}
+
+#[test]
+fn an_invitation_is_for_its_own_email() {
+    test()
+        .given(with(team(), [invited(Role::Agent, Some(OWNER))]))
+        .when(accept(STRANGER, "other@example.com", 2))
+        .then_expect_error(OrganizationError::InvitationOfAnotherEmail);
+}
+
+#[test]
+fn an_unknown_invitation_is_refused() {
+    test()
+        .given(team())
+        .when(accept(STRANGER, "new@example.com", 2))
+        .then_expect_error(OrganizationError::UnknownInvitation);
+}
+
+#[test]
+fn a_member_cannot_accept_an_invitation_again() {
+    test()
+        .given(with(team(), [invited(Role::Operator, Some(OWNER))]))
+        .when(accept(MEMBER, "new@example.com", 2))
+        .then_expect_error(OrganizationError::AlreadyMember);
+}
+
+#[test]
+fn nobody_accepts_into_an_unknown_organization() {
+    test()
+        .given_no_previous_events()
+        .when(accept(STRANGER, "new@example.com", 2))
+        .then_expect_error(OrganizationError::UnknownOrganization);
+}
+
+// ---- ChangeMemberRole ----
+
+fn change(agent_id: Uuid, role: Role, by: Option<Uuid>) -> C {
+    C::ChangeMemberRole { agent_id, role, by }
+}
+
+#[test]
+fn an_owner_promotes_an_agent_to_operator() {
+    test()
+        .given(team())
+        .when(change(MEMBER, Role::Operator, Some(OWNER)))
+        .then_expect_events(vec![E::MemberRoleChanged {
+            organization_id: ORG,
+            agent_id: MEMBER,
+            role: Role::Operator,
+            previous: Role::Agent,
+        }]);
+}
+
+#[test]
+fn an_operator_cannot_promote_to_operator() {
+    test()
+        .given(team())
+        .when(change(MEMBER, Role::Operator, Some(OPERATOR)))
+        .then_expect_error(OrganizationError::NotAllowed);
+}
+
+#[test]
+fn an_operator_cannot_demote_an_operator() {
+    test()
+        .given(with(team(), [member_added(STRANGER, Role::Operator)]))
+        .when(change(STRANGER, Role::Agent, Some(OPERATOR)))
+        .then_expect_error(OrganizationError::NotAllowed);
+}
+
+#[test]
+fn an_agent_cannot_change_roles() {
+    test()
+        .given(with(team(), [member_added(STRANGER, Role::Agent)]))
+        .when(change(STRANGER, Role::Agent, Some(MEMBER)))
+        .then_expect_error(OrganizationError::NotAllowed);
+}
+
+#[test]
+fn a_stranger_cannot_change_roles() {
+    test()
+        .given(team())
+        .when(change(MEMBER, Role::Operator, Some(STRANGER)))
+        .then_expect_error(OrganizationError::NotAMember);
+}
+
+#[test]
+fn the_role_of_an_unknown_member_cannot_change() {
+    test()
+        .given(team())
+        .when(change(STRANGER, Role::Operator, Some(OWNER)))
+        .then_expect_error(OrganizationError::UnknownMember);
+}
+
+#[test]
+fn giving_a_member_its_own_role_writes_nothing() {
+    test()
+        .given(team())
+        .when(change(OPERATOR, Role::Operator, Some(OWNER)))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn the_last_owner_cannot_step_down() {
+    test()
+        .given(team())
+        .when(change(OWNER, Role::Operator, Some(OWNER)))
+        .then_expect_error(OrganizationError::LastOwner);
+}
+
+#[test]
+fn one_of_two_owners_may_step_down() {
+    test()
+        .given(with(team(), [member_added(STRANGER, Role::Owner)]))
+        .when(change(OWNER, Role::Agent, Some(STRANGER)))
+        .then_expect_events(vec![E::MemberRoleChanged {
+            organization_id: ORG,
+            agent_id: OWNER,
+            role: Role::Agent,
+            previous: Role::Owner,
+        }]);
+}
+
+#[test]
+fn roles_cannot_change_in_an_unknown_organization() {
+    test()
+        .given_no_previous_events()
+        .when(change(MEMBER, Role::Operator, None))
+        .then_expect_error(OrganizationError::UnknownOrganization);
+}
+
+// ---- RemoveMember ----
+
+fn remove(agent_id: Uuid, by: Option<Uuid>) -> C {
+    C::RemoveMember { agent_id, by }
+}
+
+fn removed(agent_id: Uuid) -> E {
+    E::MemberRemoved {
+        organization_id: ORG,
+        agent_id,
+    }
+}
+
+#[test]
+fn an_operator_removes_an_agent() {
+    test()
+        .given(team())
+        .when(remove(MEMBER, Some(OPERATOR)))
+        .then_expect_events(vec![removed(MEMBER)]);
+}
+
+#[test]
+fn only_owners_remove_operators() {
+    test()
+        .given(with(team(), [member_added(STRANGER, Role::Operator)]))
+        .when(remove(STRANGER, Some(OPERATOR)))
+        .then_expect_error(OrganizationError::NotAllowed);
+    test()
+        .given(team())
+        .when(remove(OPERATOR, Some(OWNER)))
+        .then_expect_events(vec![removed(OPERATOR)]);
+}
+
+#[test]
+fn an_agent_cannot_remove_anyone() {
+    test()
+        .given(with(team(), [member_added(STRANGER, Role::Agent)]))
+        .when(remove(STRANGER, Some(MEMBER)))
+        .then_expect_error(OrganizationError::NotAllowed);
+}
+
+#[test]
+fn a_stranger_cannot_remove_anyone() {
+    test()
+        .given(team())
+        .when(remove(MEMBER, Some(STRANGER)))
+        .then_expect_error(OrganizationError::NotAMember);
+}
+
+#[test]
+fn an_unknown_member_cannot_be_removed() {
+    test()
+        .given(team())
+        .when(remove(STRANGER, Some(OWNER)))
+        .then_expect_error(OrganizationError::UnknownMember);
+}
+
+#[test]
+fn a_removed_member_is_unknown() {
+    test()
+        .given(with(team(), [removed(MEMBER)]))
+        .when(remove(MEMBER, Some(OWNER)))
+        .then_expect_error(OrganizationError::UnknownMember);
+}
+
+#[test]
+fn the_last_owner_cannot_be_removed() {
+    test()
+        .given(team())
+        .when(remove(OWNER, Some(OWNER)))
+        .then_expect_error(OrganizationError::LastOwner);
+    // Not even by the operator's command line.
+    test()
+        .given(team())
+        .when(remove(OWNER, None))
+        .then_expect_error(OrganizationError::LastOwner);
+}
+
+#[test]
+fn an_owner_is_removed_while_another_remains() {
+    test()
+        .given(with(team(), [member_added(STRANGER, Role::Owner)]))
+        .when(remove(OWNER, Some(STRANGER)))
+        .then_expect_events(vec![removed(OWNER)]);
+}
+
+#[test]
+fn nobody_is_removed_from_an_unknown_organization() {
+    test()
+        .given_no_previous_events()
+        .when(remove(MEMBER, None))
+        .then_expect_error(OrganizationError::UnknownOrganization);
+}
