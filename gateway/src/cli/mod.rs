@@ -1,0 +1,95 @@
+//! What each subcommand does. Every failure comes back as one line for `main` to print.
+
+mod admin;
+
+use std::fmt;
+
+use store::log::EventStore;
+use tokio::net::TcpListener;
+
+use crate::config::{AdminCommand, Cli, Command, LogFormat, StoreConfig};
+use crate::state::AppState;
+use crate::{secrets, server};
+
+/// A failure to report: one line, no trace.
+#[derive(Debug)]
+pub struct Failure(pub String);
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+impl From<store::error::StoreError> for Failure {
+    fn from(error: store::error::StoreError) -> Self {
+        Self(error.to_string())
+    }
+}
+
+pub fn run(cli: Cli) -> Result<(), Failure> {
+    init_logging(cli.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| Failure(format!("cannot start the runtime: {error}")))?;
+    runtime.block_on(async move {
+        let store = open_store(&cli.store_config()).await?;
+        match cli.command {
+            Command::Serve { listen } => {
+                let listener = TcpListener::bind(listen).await.map_err(|error| {
+                    Failure(format!("cannot listen on {listen}: {}", describe(&error)))
+                })?;
+                let address = listener
+                    .local_addr()
+                    .map_err(|error| Failure(error.to_string()))?;
+                tracing::info!(%address, "jono is listening");
+                server::serve(AppState::new(store), listener, server::termination())
+                    .await
+                    .map_err(|error| Failure(format!("the server stopped: {error}")))
+            }
+            Command::Admin {
+                command: AdminCommand::CreateOrg { name, owner_email },
+            } => {
+                let link = admin::create_org(&store, &name, &owner_email).await?;
+                println!("{link}");
+                Ok(())
+            }
+        }
+    })
+}
+
+/// Opens the log and the tables beside it.
+pub async fn open_store(config: &StoreConfig) -> Result<EventStore, Failure> {
+    let store = match config {
+        StoreConfig::Embedded(dir) => EventStore::open_sqlite(dir).await?,
+        StoreConfig::Postgres(url) => EventStore::open_postgres(url).await?,
+    };
+    secrets::migrate(store.backend())
+        .await
+        .map_err(|error| Failure(format!("cannot prepare the tables: {error}")))?;
+    Ok(store)
+}
+
+fn describe(error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::AddrInUse => "the address is in use".to_owned(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        std::io::ErrorKind::AddrNotAvailable => "the address is not available here".to_owned(),
+        _ => error.to_string(),
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("JONO_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}

@@ -1,0 +1,140 @@
+//! The one error type at the edge (STYLE.md habit 6). Every refusal becomes
+//! `application/problem+json` (RFC 9457) with the status API.md gives it; a 5xx logs its detail
+//! and never returns it.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use domain::{ErrorKind, Refusal};
+use serde_json::json;
+use store::command::CommandError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("a valid bearer token is needed")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("too many requests")]
+    RateLimited { retry_after_seconds: u64 },
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The domain's refusal, mapped by its kind.
+    pub fn refused(refusal: &impl Refusal) -> Self {
+        let detail = refusal.to_string();
+        match refusal.kind() {
+            ErrorKind::Invalid => Self::Invalid(detail),
+            ErrorKind::Conflict => Self::Conflict(detail),
+            ErrorKind::NotFound => Self::NotFound,
+            ErrorKind::Forbidden => Self::Forbidden(detail),
+            ErrorKind::TooLarge => Self::TooLarge(detail),
+        }
+    }
+}
+
+impl<E: Refusal> From<CommandError<E>> for ApiError {
+    fn from(error: CommandError<E>) -> Self {
+        match error {
+            CommandError::Rejected(refusal) => Self::refused(&refusal),
+            CommandError::Unavailable(reason) => Self::Unavailable(reason),
+            CommandError::IdempotencyMismatch => {
+                Self::Invalid("this Idempotency-Key was used for a different request".to_owned())
+            }
+            CommandError::Conflict => {
+                Self::Unavailable("too much contention on one stream; try again".to_owned())
+            }
+            CommandError::Corrupt(reason) => Self::Internal(reason),
+        }
+    }
+}
+
+impl From<store::error::StoreError> for ApiError {
+    fn from(error: store::error::StoreError) -> Self {
+        match error {
+            store::error::StoreError::Corrupt(reason) => Self::Internal(reason),
+            other => Self::Unavailable(other.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Unavailable(store::error::StoreError::from(error).to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let detail = match &self {
+            Self::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                "something went wrong on our side; it has been logged".to_owned()
+            }
+            Self::Unavailable(detail) => {
+                tracing::warn!(%detail, "store unavailable");
+                "the store is unavailable; try again shortly".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let body = json!({
+            "type": "about:blank",
+            "title": status.canonical_reason().unwrap_or("Error"),
+            "status": status.as_u16(),
+            "detail": detail,
+        });
+        let mut response = (status, body.to_string()).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        match self {
+            Self::RateLimited {
+                retry_after_seconds,
+            } => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(retry_after_seconds.max(1)),
+                );
+            }
+            Self::Unavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Self::Unauthorized => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
+        }
+        response
+    }
+}

@@ -1,0 +1,177 @@
+//! Runs the domain's follow-ups (`domain::process`) from the durable feed: join → the
+//! conversation, pick → its agent, leave → its end, transfer → the target queue. It keeps its
+//! place in a checkpoint and moves it only after an event's follow-ups are done, so a crash
+//! between a first event and its follow-up repeats the follow-up, which the aggregates make
+//! harmless. The gateway runs the same follow-ups at once after its own commands (`follow`),
+//! to answer with the work finished; whichever comes second finds it done.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use cqrs_es::Aggregate;
+use domain::conversation::Conversation;
+use domain::process::{follow_ups, FollowUp};
+use domain::queue::Queue;
+use domain::Event;
+use store::command::{CommandContext, CommandError, Commands};
+use store::event::StoredEvent;
+use tokio::sync::watch;
+
+use crate::state::AppState;
+
+/// The checkpoint's name in the store.
+pub const CHECKPOINT: &str = "process_manager";
+const BATCH: usize = 500;
+
+/// What became of one follow-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It appended events.
+    Done,
+    /// Its aggregate refused it: the work was already done, or the state moved on.
+    Settled,
+}
+
+/// Runs every follow-up of `event`, in order. An error means the store is unavailable: the
+/// caller tries again later.
+pub async fn follow(commands: &Commands, event: &Event) -> Result<Vec<Outcome>, String> {
+    let ctx = CommandContext {
+        actor: Some(serde_json::json!({"kind": "process_manager"})),
+        idempotency: None,
+    };
+    let mut outcomes = Vec::new();
+    for follow_up in follow_ups(event) {
+        let outcome = match follow_up {
+            FollowUp::Queue { queue_id, command } => settle(
+                commands
+                    .execute::<Queue>(&queue_id.to_string(), command, &(), &ctx)
+                    .await,
+            )?,
+            FollowUp::Conversation {
+                conversation_id,
+                command,
+            } => settle(
+                commands
+                    .execute::<Conversation>(&conversation_id.to_string(), command, &(), &ctx)
+                    .await,
+            )?,
+        };
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}
+
+fn settle<A: Aggregate, E: std::fmt::Display>(
+    result: Result<store::command::Executed<A>, CommandError<E>>,
+) -> Result<Outcome, String> {
+    match result {
+        Ok(executed) if executed.events.is_empty() => Ok(Outcome::Settled),
+        Ok(_) => Ok(Outcome::Done),
+        Err(CommandError::Rejected(refusal)) => {
+            tracing::debug!(%refusal, "follow-up settled");
+            Ok(Outcome::Settled)
+        }
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+/// Decodes the events the process manager reacts to (only queues have follow-ups).
+fn decode(event: &StoredEvent) -> Option<Event> {
+    if event.aggregate_type != Queue::TYPE {
+        return None;
+    }
+    match Event::decode(&event.aggregate_type, event.payload.clone()) {
+        Ok(decoded) => Some(decoded),
+        Err(error) => {
+            tracing::error!(position = event.position, %error, "undecodable queue event");
+            None
+        }
+    }
+}
+
+/// Follows the feed until `shutdown` changes.
+pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    let store = state.store.clone();
+    let mut wake = store.subscribe();
+    let mut position = loop {
+        match store.get_checkpoint(CHECKPOINT).await {
+            Ok(position) => break position.unwrap_or(0),
+            Err(error) => {
+                tracing::warn!(%error, "process manager cannot read its checkpoint; retrying");
+                if wait(&mut shutdown, Duration::from_secs(1)).await {
+                    return;
+                }
+            }
+        }
+    };
+    state
+        .metrics
+        .process_manager_position
+        .store(position, Ordering::Relaxed);
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let batch = match store.read_after(position, BATCH).await {
+            Ok(batch) => batch,
+            Err(error) => {
+                tracing::warn!(%error, "process manager cannot read the feed; retrying");
+                if wait(&mut shutdown, Duration::from_secs(1)).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            tokio::select! {
+                _ = wake.changed() => {}
+                _ = shutdown.changed() => return,
+                // A safety net: a missed wake-up costs at most this long.
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+            continue;
+        }
+        let mut advanced = position;
+        for stored in &batch {
+            if let Some(event) = decode(stored) {
+                loop {
+                    match follow(&state.commands, &event).await {
+                        Ok(outcomes) => {
+                            for outcome in outcomes {
+                                let counter = match outcome {
+                                    Outcome::Done => &state.metrics.follow_ups_run,
+                                    Outcome::Settled => &state.metrics.follow_ups_settled,
+                                };
+                                counter.fetch_add(1, Ordering::Relaxed);
+                            }
+                            break;
+                        }
+                        Err(error) => {
+                            tracing::warn!(position = stored.position, %error, "follow-up failed; retrying");
+                            if wait(&mut shutdown, Duration::from_secs(1)).await {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+            advanced = stored.position;
+        }
+        if let Err(error) = store.set_checkpoint(CHECKPOINT, advanced).await {
+            tracing::warn!(%error, "process manager cannot save its checkpoint");
+        }
+        position = advanced;
+        state
+            .metrics
+            .process_manager_position
+            .store(position, Ordering::Relaxed);
+    }
+}
+
+/// Sleeps for `delay` unless shutdown comes first; true when it did.
+async fn wait(shutdown: &mut watch::Receiver<bool>, delay: Duration) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => *shutdown.borrow(),
+        _ = shutdown.changed() => true,
+    }
+}

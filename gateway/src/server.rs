@@ -1,0 +1,54 @@
+//! Binding, serving and graceful shutdown. `serve` takes its listener and its shutdown signal
+//! (STYLE.md habit 8), so tests can bind port 0 and stop it when they like.
+
+use std::future::Future;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::app::app;
+use crate::process_manager;
+use crate::state::AppState;
+
+/// Serves HTTP on `listener` and runs the background work until `shutdown` completes; then
+/// stops accepting, lets requests in flight finish, and stops the background work.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop, stopped) = watch::channel(false);
+    let background = tokio::spawn(process_manager::run(state.clone(), stopped));
+    let router = app(state);
+    let result = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    let _ = stop.send(true);
+    let _ = background.await;
+    result
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn termination() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down");
+}
