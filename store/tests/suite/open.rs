@@ -63,3 +63,26 @@ async fn an_existing_log_opens_again_and_keeps_its_events() {
     assert_eq!(store.head().await.expect("head"), 1);
     assert!(dir.path().join("jono.db").exists());
 }
+
+/// Invariant 5 on SQLite: every connection fsyncs each commit (FULL), in WAL mode.
+#[tokio::test]
+async fn sqlite_commits_are_fsynced() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = EventStore::open_sqlite(dir.path()).await.expect("open");
+    let store::Backend::Sqlite(pool) = store.backend() else {
+        unreachable!()
+    };
+    for _ in 0..3 {
+        let mut conn = pool.acquire().await.expect("connection");
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("pragma");
+        let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("pragma");
+        assert_eq!(synchronous, 2, "synchronous must be FULL");
+        assert_eq!(journal, "wal");
+    }
+}
