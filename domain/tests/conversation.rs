@@ -1,0 +1,1138 @@
+//! `Conversation`: customer conversations, channels and direct chats; messages numbered from 1,
+//! attachments, tags, notes, metadata, calls, the rating and the end.
+
+mod common;
+
+use common::{
+    agent, assigned, attachment, channel_started, customer, customer_started, direct_started,
+    ended, id, metadata, name, requeued, uploaded, welcome, AGENT, CONVERSATION, ORG, OTHER_AGENT,
+    OTHER_QUEUE, QUEUE, THIRD_AGENT,
+};
+use cqrs_es::test::TestFramework;
+use domain::conversation::{
+    Conversation, ConversationCommand as C, ConversationError, ConversationEvent as E,
+    ConversationKind, EndReason, ATTACHMENT_MAX_BYTES, CONVERSATION_ATTACHMENTS_MAX_BYTES,
+};
+use domain::ids::direct_conversation_id;
+use domain::metadata::{CustomerMetadata, LiveMetadata};
+use domain::values::{Author, MessageText, NoteText, RatingComment, Score, Tag};
+use serde_json::json;
+use uuid::Uuid;
+
+fn test() -> TestFramework<Conversation> {
+    TestFramework::<Conversation>::with(())
+}
+
+fn with(mut events: Vec<E>, more: impl IntoIterator<Item = E>) -> Vec<E> {
+    events.extend(more);
+    events
+}
+
+/// A customer conversation picked by `AGENT`.
+fn active() -> Vec<E> {
+    vec![
+        customer_started(CONVERSATION),
+        assigned(CONVERSATION, AGENT, QUEUE),
+    ]
+}
+
+fn waiting() -> Vec<E> {
+    vec![customer_started(CONVERSATION)]
+}
+
+fn direct_id() -> Uuid {
+    direct_conversation_id(ORG, AGENT, OTHER_AGENT)
+}
+
+fn text(raw: &str) -> MessageText {
+    MessageText::parse(raw).unwrap()
+}
+
+fn tag(raw: &str) -> Tag {
+    Tag::parse(raw).unwrap()
+}
+
+fn send(message_id: Uuid, author: Author, attachments: Vec<Uuid>) -> C {
+    C::SendMessage {
+        message_id,
+        author,
+        text: text("hello"),
+        attachments,
+    }
+}
+
+fn sent(conversation_id: Uuid, message_id: Uuid, seq: u64, author: Author) -> E {
+    E::MessageSent {
+        conversation_id,
+        organization_id: ORG,
+        message_id,
+        seq,
+        author,
+        text: "hello".into(),
+        attachments: Vec::new(),
+    }
+}
+
+fn stranger_customer() -> Author {
+    customer(id(0x77))
+}
+
+// ---- StartCustomerConversation ----
+
+fn start_customer(welcome_message: Option<&str>, metadata: CustomerMetadata) -> C {
+    C::StartCustomerConversation {
+        conversation_id: CONVERSATION,
+        organization_id: ORG,
+        queue_id: QUEUE,
+        welcome_message: welcome_message.map(welcome),
+        metadata,
+    }
+}
+
+#[test]
+fn a_customer_conversation_starts_waiting_in_its_queue() {
+    test()
+        .given_no_previous_events()
+        .when(start_customer(None, CustomerMetadata::default()))
+        .then_expect_events(vec![customer_started(CONVERSATION)]);
+}
+
+#[test]
+fn the_welcome_message_is_message_1_from_system() {
+    test()
+        .given_no_previous_events()
+        .when(start_customer(
+            Some("Welcome!"),
+            CustomerMetadata::default(),
+        ))
+        .then_expect_events(vec![
+            customer_started(CONVERSATION),
+            E::MessageSent {
+                conversation_id: CONVERSATION,
+                organization_id: ORG,
+                message_id: Uuid::new_v5(&CONVERSATION, b"welcome"),
+                seq: 1,
+                author: Author::system(),
+                text: "Welcome!".into(),
+                attachments: Vec::new(),
+            },
+        ]);
+}
+
+#[test]
+fn the_pre_chat_form_is_recorded_as_the_customers_metadata() {
+    let form = metadata(json!({"name": "Ann", "email": "ann@example.com"}));
+    test()
+        .given_no_previous_events()
+        .when(start_customer(None, form.clone()))
+        .then_expect_events(vec![
+            customer_started(CONVERSATION),
+            E::CustomerMetadataSet {
+                conversation_id: CONVERSATION,
+                organization_id: ORG,
+                metadata: form,
+                by: Author::customer(CONVERSATION, "Ann"),
+            },
+        ]);
+}
+
+#[test]
+fn a_customer_without_a_name_is_called_customer() {
+    let form = metadata(json!({"email": "ann@example.com"}));
+    let events = test()
+        .given_no_previous_events()
+        .when(start_customer(Some("Hi"), form))
+        .inspect_result()
+        .unwrap();
+    assert!(matches!(
+        &events[1],
+        E::CustomerMetadataSet { by, .. } if *by == Author::customer(CONVERSATION, "Customer")
+    ));
+    // The welcome message is still message 1, after the metadata.
+    assert!(matches!(&events[2], E::MessageSent { seq: 1, .. }));
+}
+
+#[test]
+fn a_conversation_starts_once() {
+    test()
+        .given(waiting())
+        .when(start_customer(
+            Some("Welcome!"),
+            CustomerMetadata::default(),
+        ))
+        .then_expect_error(ConversationError::AlreadyStarted);
+}
+
+// ---- StartChannel ----
+
+#[test]
+fn an_operator_starts_a_channel() {
+    test()
+        .given_no_previous_events()
+        .when(C::StartChannel {
+            conversation_id: CONVERSATION,
+            organization_id: ORG,
+            name: name("Team"),
+            by: AGENT,
+        })
+        .then_expect_events(vec![channel_started(CONVERSATION)]);
+}
+
+#[test]
+fn a_channel_starts_once() {
+    test()
+        .given(vec![channel_started(CONVERSATION)])
+        .when(C::StartChannel {
+            conversation_id: CONVERSATION,
+            organization_id: ORG,
+            name: name("Team"),
+            by: AGENT,
+        })
+        .then_expect_error(ConversationError::AlreadyStarted);
+}
+
+// ---- StartDirect ----
+
+#[test]
+fn two_agents_start_a_direct_chat() {
+    test()
+        .given_no_previous_events()
+        .when(C::StartDirect {
+            conversation_id: direct_id(),
+            organization_id: ORG,
+            agents: [OTHER_AGENT, AGENT],
+        })
+        .then_expect_events(vec![E::ConversationStarted {
+            conversation_id: direct_id(),
+            organization_id: ORG,
+            kind: ConversationKind::Direct,
+            queue_id: None,
+            name: None,
+            participants: vec![AGENT, OTHER_AGENT],
+            by: Some(OTHER_AGENT),
+        }]);
+}
+
+#[test]
+fn an_agent_has_no_direct_chat_with_itself() {
+    test()
+        .given_no_previous_events()
+        .when(C::StartDirect {
+            conversation_id: direct_conversation_id(ORG, AGENT, AGENT),
+            organization_id: ORG,
+            agents: [AGENT, AGENT],
+        })
+        .then_expect_error(ConversationError::DirectWithSelf);
+}
+
+#[test]
+fn a_direct_chats_id_is_derived_from_its_pair() {
+    test()
+        .given_no_previous_events()
+        .when(C::StartDirect {
+            conversation_id: id(0x55),
+            organization_id: ORG,
+            agents: [AGENT, OTHER_AGENT],
+        })
+        .then_expect_error(ConversationError::DirectIdNotOfPair);
+}
+
+#[test]
+fn a_pair_has_one_direct_chat() {
+    test()
+        .given(vec![direct_started(direct_id(), AGENT, OTHER_AGENT)])
+        .when(C::StartDirect {
+            conversation_id: direct_id(),
+            organization_id: ORG,
+            agents: [OTHER_AGENT, AGENT],
+        })
+        .then_expect_error(ConversationError::AlreadyStarted);
+}
+
+// ---- AssignAgent ----
+
+#[test]
+fn a_pick_assigns_the_agent() {
+    test()
+        .given(waiting())
+        .when(C::AssignAgent {
+            agent_id: AGENT,
+            queue_id: QUEUE,
+        })
+        .then_expect_events(vec![assigned(CONVERSATION, AGENT, QUEUE)]);
+}
+
+#[test]
+fn an_assignment_is_done_once() {
+    test()
+        .given(active())
+        .when(C::AssignAgent {
+            agent_id: AGENT,
+            queue_id: QUEUE,
+        })
+        .then_expect_error(ConversationError::AlreadyAssigned);
+}
+
+#[test]
+fn an_ended_conversation_is_not_assigned() {
+    test()
+        .given(with(waiting(), [ended(CONVERSATION, true)]))
+        .when(C::AssignAgent {
+            agent_id: AGENT,
+            queue_id: QUEUE,
+        })
+        .then_expect_error(ConversationError::ConversationEnded);
+}
+
+#[test]
+fn only_a_customer_conversation_is_assigned() {
+    test()
+        .given(vec![channel_started(CONVERSATION)])
+        .when(C::AssignAgent {
+            agent_id: AGENT,
+            queue_id: QUEUE,
+        })
+        .then_expect_error(ConversationError::NotACustomerConversation);
+}
+
+#[test]
+fn an_unknown_conversation_is_not_assigned() {
+    test()
+        .given_no_previous_events()
+        .when(C::AssignAgent {
+            agent_id: AGENT,
+            queue_id: QUEUE,
+        })
+        .then_expect_error(ConversationError::UnknownConversation);
+}
+
+// ---- Requeue ----
+
+#[test]
+fn a_transferred_conversation_waits_again_in_its_new_queue() {
+    test()
+        .given(active())
+        .when(C::Requeue {
+            queue_id: OTHER_QUEUE,
+        })
+        .then_expect_events(vec![requeued(CONVERSATION, OTHER_QUEUE)]);
+    // A waiting customer moved between queues is requeued too.
+    test()
+        .given(waiting())
+        .when(C::Requeue {
+            queue_id: OTHER_QUEUE,
+        })
+        .then_expect_events(vec![requeued(CONVERSATION, OTHER_QUEUE)]);
+}
+
+#[test]
+fn a_conversation_waiting_in_the_queue_is_not_requeued_there() {
+    test()
+        .given(with(active(), [requeued(CONVERSATION, OTHER_QUEUE)]))
+        .when(C::Requeue {
+            queue_id: OTHER_QUEUE,
+        })
+        .then_expect_error(ConversationError::AlreadyWaiting);
+}
+
+#[test]
+fn an_ended_conversation_is_not_requeued() {
+    test()
+        .given(with(active(), [ended(CONVERSATION, false)]))
+        .when(C::Requeue {
+            queue_id: OTHER_QUEUE,
+        })
+        .then_expect_error(ConversationError::ConversationEnded);
+}
+
+#[test]
+fn only_a_customer_conversation_is_requeued() {
+    test()
+        .given(vec![channel_started(CONVERSATION)])
+        .when(C::Requeue { queue_id: QUEUE })
+        .then_expect_error(ConversationError::NotACustomerConversation);
+    test()
+        .given_no_previous_events()
+        .when(C::Requeue { queue_id: QUEUE })
+        .then_expect_error(ConversationError::UnknownConversation);
+}
+
+// ---- SendMessage ----
+
+#[test]
+fn messages_are_numbered_from_1() {
+    test()
+        .given(active())
+        .when(send(id(1), customer(CONVERSATION), vec![]))
+        .then_expect_events(vec![sent(CONVERSATION, id(1), 1, customer(CONVERSATION))]);
+    test()
+        .given(with(
+            active(),
+            [sent(CONVERSATION, id(1), 1, customer(CONVERSATION))],
+        ))
+        .when(send(id(2), agent(AGENT), vec![]))
+        .then_expect_events(vec![sent(CONVERSATION, id(2), 2, agent(AGENT))]);
+}
+
+#[test]
+fn a_waiting_customer_may_write() {
+    test()
+        .given(waiting())
+        .when(send(id(1), customer(CONVERSATION), vec![]))
+        .then_expect_events(vec![sent(CONVERSATION, id(1), 1, customer(CONVERSATION))]);
+}
+
+#[test]
+fn a_customer_writes_only_in_its_own_conversation() {
+    test()
+        .given(active())
+        .when(send(id(1), stranger_customer(), vec![]))
+        .then_expect_error(ConversationError::NotAParticipant);
+    test()
+        .given(vec![channel_started(CONVERSATION)])
+        .when(send(id(1), customer(CONVERSATION), vec![]))
+        .then_expect_error(ConversationError::NotAParticipant);
+}
+
+#[test]
+fn only_its_two_agents_write_in_a_direct_chat() {
+    let direct = vec![direct_started(direct_id(), AGENT, OTHER_AGENT)];
+    test()
+        .given(direct.clone())
+        .when(send(id(1), agent(THIRD_AGENT), vec![]))
+        .then_expect_error(ConversationError::NotAParticipant);
+    test()
+        .given(direct)
+        .when(send(id(1), agent(OTHER_AGENT), vec![]))
+        .then_expect_events(vec![sent(direct_id(), id(1), 1, agent(OTHER_AGENT))]);
+}
+
+#[test]
+fn any_agent_of_the_organization_writes_in_a_channel() {
+    test()
+        .given(vec![channel_started(CONVERSATION)])
+        .when(send(id(1), agent(THIRD_AGENT), vec![]))
+        .then_expect_events(vec![sent(CONVERSATION, id(1), 1, agent(THIRD_AGENT))]);
+}
+
+#[test]
+fn an_ended_conversation_takes_no_messages() {
+    test()
+        .given(with(active(), [ended(CONVERSATION, false)]))
+        .when(send(id(1), agent(AGENT), vec![]))
+        .then_expect_error(ConversationError::ConversationEnded);
+}
+
+#[test]
+fn a_message_is_sent_once() {
+    test()
+        .given(with(active(), [sent(CONVERSATION, id(1), 1, agent(AGENT))]))
+        .when(send(id(1), agent(AGENT), vec![]))
+        .then_expect_error(ConversationError::DuplicateMessage);
+}
+
+#[test]
+fn a_message_carries_its_attachments() {
+    let file = attachment(0x61, 1_000);
+    test()
+        .given(with(active(), [uploaded(CONVERSATION, file.clone())]))
+        .when(send(
+            id(1),
+            customer(CONVERSATION),
+            vec![file.attachment_id],
+        ))
+        .then_expect_events(vec![E::MessageSent {
+            conversation_id: CONVERSATION,
+            organization_id: ORG,
+            message_id: id(1),
+            seq: 1,
+            author: customer(CONVERSATION),
+            text: "hello".into(),
+            attachments: vec![file],
+        }]);
+}
+
+#[test]
+fn a_message_may_carry_only_this_conversations_attachments() {
+    let ours = attachment(0x61, 1_000);
+    test()
+        .given(with(active(), [uploaded(CONVERSATION, ours.clone())]))
+        .when(send(
+            id(1),
+            customer(CONVERSATION),
+            vec![ours.attachment_id, id(0x62)],
+        ))
+        .then_expect_error(ConversationError::UnknownAttachment);
+}
+
+#[test]
+fn a_message_carries_at_most_10_attachments() {
+    let files: Vec<_> = (0..11).map(|n| attachment(0x100 + n, 10)).collect();
+    let history = with(
+        active(),
+        files.iter().map(|f| uploaded(CONVERSATION, f.clone())),
+    );
+    let ids: Vec<Uuid> = files.iter().map(|f| f.attachment_id).collect();
+    test()
+        .given(history.clone())
+        .when(send(id(1), customer(CONVERSATION), ids.clone()))
+        .then_expect_error(ConversationError::TooManyAttachments);
+    let events = test()
+        .given(history)
+        .when(send(id(1), customer(CONVERSATION), ids[..10].to_vec()))
+        .inspect_result()
+        .unwrap();
+    assert!(matches!(&events[..], [E::MessageSent { attachments, .. }] if attachments.len() == 10));
+}
+
+#[test]
+fn nobody_writes_in_an_unknown_conversation() {
+    test()
+        .given_no_previous_events()
+        .when(send(id(1), agent(AGENT), vec![]))
+        .then_expect_error(ConversationError::UnknownConversation);
+}
+
+// ---- UploadAttachment ----
+
+fn upload(n: u128, size: u64, by: Author) -> C {
+    C::UploadAttachment {
+        attachment: attachment(n, size),
+        by,
+    }
+}
+
+#[test]
+fn a_participant_uploads_an_attachment() {
+    test()
+        .given(active())
+        .when(upload(0x61, ATTACHMENT_MAX_BYTES, customer(CONVERSATION)))
+        .then_expect_events(vec![uploaded(
+            CONVERSATION,
+            attachment(0x61, ATTACHMENT_MAX_BYTES),
+        )]);
+}
+
+#[test]
+fn an_attachment_is_at_most_10_mib() {
+    test()
+        .given(active())
+        .when(upload(0x61, ATTACHMENT_MAX_BYTES + 1, agent(AGENT)))
+        .then_expect_error(ConversationError::AttachmentTooLarge);
+}
+
+#[test]
+fn a_conversations_attachments_are_at_most_100_mib_together() {
+    let full: Vec<E> = (0..10)
+        .map(|n| uploaded(CONVERSATION, attachment(0x100 + n, ATTACHMENT_MAX_BYTES)))
+        .collect();
+    assert_eq!(
+        10 * ATTACHMENT_MAX_BYTES,
+        CONVERSATION_ATTACHMENTS_MAX_BYTES
+    );
+    test()
+        .given(with(active(), full))
+        .when(upload(0x61, 1, agent(AGENT)))
+        .then_expect_error(ConversationError::AttachmentQuotaExceeded);
+}
+
+#[test]
+fn an_attachment_is_uploaded_once() {
+    test()
+        .given(with(
+            active(),
+            [uploaded(CONVERSATION, attachment(0x61, 5))],
+        ))
+        .when(upload(0x61, 5, customer(CONVERSATION)))
+        .then_expect_error(ConversationError::DuplicateAttachment);
+}
+
+#[test]
+fn an_ended_conversation_takes_no_attachments() {
+    test()
+        .given(with(active(), [ended(CONVERSATION, false)]))
+        .when(upload(0x61, 5, customer(CONVERSATION)))
+        .then_expect_error(ConversationError::ConversationEnded);
+}
+
+#[test]
+fn another_customer_cannot_upload() {
+    test()
+        .given(active())
+        .when(upload(0x61, 5, stranger_customer()))
+        .then_expect_error(ConversationError::NotAParticipant);
+    test()
+        .given_no_previous_events()
+        .when(upload(0x61, 5, agent(AGENT)))
+        .then_expect_error(ConversationError::UnknownConversation);
+}
+
+// ---- AddTag / RemoveTag ----
+
+fn tag_added(raw: &str, by: Author) -> E {
+    E::TagAdded {
+        conversation_id: CONVERSATION,
+        organization_id: ORG,
+        tag: tag(raw),
+        by,
+    }
+}
+
+#[test]
+fn an_agent_tags_a_conversation() {
+    test()
+        .given(active())
+        .when(C::AddTag {
+            tag: tag("Billing"),
+            by: agent(AGENT),
+        })
+        .then_expect_events(vec![tag_added("billing", agent(AGENT))]);
+}
+
+#[test]
+fn adding_an_existing_tag_writes_nothing() {
+    test()
+        .given(with(active(), [tag_added("billing", agent(AGENT))]))
+        .when(C::AddTag {
+            tag: tag("BILLING"),
+            by: agent(OTHER_AGENT),
+        })
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn a_customer_cannot_tag() {
+    test()
+        .given(active())
+        .when(C::AddTag {
+            tag: tag("vip"),
+            by: customer(CONVERSATION),
+        })
+        .then_expect_error(ConversationError::AgentsOnly);
+    test()
+        .given(with(active(), [tag_added("vip", agent(AGENT))]))
+        .when(C::RemoveTag {
+            tag: tag("vip"),
+            by: customer(CONVERSATION),
+        })
+        .then_expect_error(ConversationError::AgentsOnly);
+}
+
+#[test]
+fn an_outsider_cannot_tag_a_direct_chat() {
+    test()
+        .given(vec![direct_started(direct_id(), AGENT, OTHER_AGENT)])
+        .when(C::AddTag {
+            tag: tag("vip"),
+            by: agent(THIRD_AGENT),
+        })
+        .then_expect_error(ConversationError::NotAParticipant);
+}
+
+#[test]
+fn an_agent_removes_a_tag() {
+    test()
+        .given(with(active(), [tag_added("billing", agent(AGENT))]))
+        .when(C::RemoveTag {
+            tag: tag("Billing"),
+            by: agent(OTHER_AGENT),
+        })
+        .then_expect_events(vec![E::TagRemoved {
+            conversation_id: CONVERSATION,
+            organization_id: ORG,
+            tag: tag("billing"),
+            by: agent(OTHER_AGENT),
+        }]);
+}
+
+#[test]
+fn removing_an_absent_tag_writes_nothing() {
+    test()
+        .given(active())
+        .when(C::RemoveTag {
+            tag: tag("billing"),
+            by: agent(AGENT),
+        })
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn an_unknown_conversation_has_no_tags() {
+    test()
+        .given_no_previous_events()
+        .when(C::AddTag {
+            tag: tag("x"),
+            by: agent(AGENT),
+        })
+        .then_expect_error(ConversationError::UnknownConversation);
+    test()
+        .given_no_previous_events()
+        .when(C::RemoveTag {
+            tag: tag("x"),
+            by: agent(AGENT),
+        })
+        .then_expect_error(ConversationError::UnknownConversation);
+}
+
+// ---- AddNote ----
+
+fn note(note_id: Uuid, by: Author) -> C {
+    C::AddNote {
+        note_id,
+        text: NoteText::parse("called back").unwrap(),
+        by,
+    }
+}
+
+#[test]
+fn an_agent_adds_a_private_note() {
+    test()
+        .given(active())
+        .when(note(id(0x81), agent(AGENT)))
+        .then_expect_events(vec![E::NoteAdded {
+            conversation_id: CONVERSATION,
+            organization_id: ORG,
+            note_id: id(0x81),
+            text: NoteText::parse("called back").unwrap(),
+            by: agent(AGENT),
+        }]);
+}
+
+#[test]
+fn a_customer_cannot_add_a_note() {
+    test()
+        .given(active())
+        .when(note(id(0x81), customer(CONVERSATION)))
+        .then_expect_error(ConversationError::AgentsOnly);
+}
+
+#[test]
+fn a_note_is_added_once() {
+    let history = with(
+        active(),
+        [E::NoteAdded {
+            conversation_id: CONVERSATION,
+            organization_id: ORG,
+            note_id: id(0x81),
+            text: NoteText::parse("called back").unwrap(),
+            by: agent(AGENT),
+        }],
+    );
+    test()
+        .given(history)
+        .when(note(id(0x81), agent(AGENT)))
+        .then_expect_error(ConversationError::DuplicateNote);
+}
+
+#[test]
+fn notes_need_a_participant_of_a_known_conversation() {
+    test()
+        .given(vec![direct_started(direct_id(), AGENT, OTHER_AGENT)])
+        .when(note(id(0x81), agent(THIRD_AGENT)))
+        .then_expect_error(ConversationError::NotAParticipant);
+    test()
+        .given_no_previous_events()
+        .when(note(id(0x81), agent(AGENT)))
+        .then_expect_error(ConversationError::UnknownConversation);
+}
+
+// ---- SetCustomerMetadata ----
+
+#[test]
+fn the_customer_or_an_agent_sets_the_customers_metadata() {
+    for by in [customer(CONVERSATION), agent(AGENT)] {
+        let form = metadata(json!({"name": "Ann", "plan": "gold"}));
+        test()
+            .given(active())
+            .when(C::SetCustomerMetadata {
+                metadata: form.clone(),
+                by: by.clone(),
+            })
+            .then_expect_events(vec![E::CustomerMetadataSet {
+                conversation_id: CONVERSATION,
+                organization_id: ORG,
+                metadata: form,
+                by,
+            }]);
+    }
+}
+
+#[test]
+fn only_a_customer_conversation_has_customer_metadata() {
+    test()
+        .given(vec![channel_started(CONVERSATION)])
+        .when(C::SetCustomerMetadata {
+            metadata: metadata(json!({"a": 1})),
+            by: agent(AGENT),
+        })
+        .then_expect_error(ConversationError::NotACustomerConversation);
+}
+
+#[test]
+fn another_customer_cannot_set_metadata() {
+    test()
+        .given(active())
+        .when(C::SetCustomerMetadata {
+            metadata: metadata(json!({"a": 1})),
+            by: stranger_customer(),
+        })
+        .then_expect_error(ConversationError::NotAParticipant);
+    test()
+        .given_no_previous_events()
+        .when(C::SetCustomerMetadata {
+            metadata: metadata(json!({"a": 1})),
+            by: agent(AGENT),
+        })
+        .then_expect_error(ConversationError::UnknownConversation);
+}
+
+// ---- UpdateLiveMetadata ----
+
+fn live(by: Author) -> C {
+    C::UpdateLiveMetadata {
+        live: LiveMetadata::parse(json!({"page": "https://shop.example/cart"})).unwrap(),
+        by,
+    }
+}
+
+#[test]
+fn the_customer_updates_its_live_metadata() {
+    test()
+        .given(waiting())
+        .when(live(customer(CONVERSATION)))
+        .then_expect_events(vec![E::LiveMetadataUpdated {
+            conversation_id: CONVERSATION,
+            organization_id: ORG,
+            live: LiveMetadata::parse(json!({"page": "https://shop.example/cart"})).unwrap(),
+        }]);
+}
+
+#[test]
+fn only_the_customer_updates_live_metadata() {
+    test()
+        .given(active())
+        .when(live(agent(AGENT)))
+        .then_expect_error(ConversationError::CustomerOnly);
+    test()
+        .given(active())
+        .when(live(stranger_customer()))
+        .then_expect_error(ConversationError::NotAParticipant);
+}
+
+#[test]
+fn an_ended_conversation_takes_no_live_metadata() {
+    test()
+        .given(with(active(), [ended(CONVERSATION, false)]))
+        .when(live(customer(CONVERSATION)))
+        .then_expect_error(ConversationError::ConversationEnded);
+}
+
+#[test]
+fn a_channel_has_no_live_metadata() {
+    test()
+        .given(vec![channel_started(CONVERSATION)])
+        .when(live(agent(AGENT)))
+        .then_expect_error(ConversationError::NotACustomerConversation);
+}
+
+// ---- StartCall / EndCall ----
+
+fn call_started(call_id: Uuid, by: Author) -> E {
+    E::CallStarted {
+        conversation_id: CONVERSATION,
+        organization_id: ORG,
+        call_id,
+        by,
+    }
+}
+
+fn call_ended(call_id: Uuid, by: Author) -> E {
+    E::CallEnded {
+        conversation_id: CONVERSATION,
+        organization_id: ORG,
+        call_id,
+        by,
+    }
+}
+
+#[test]
+fn a_participant_starts_a_call() {
+    test()
+        .given(active())
+        .when(C::StartCall {
+            call_id: id(0x91),
+            by: customer(CONVERSATION),
+        })
+        .then_expect_events(vec![call_started(id(0x91), customer(CONVERSATION))]);
+}
+
+#[test]
+fn one_call_at_a_time() {
+    test()
+        .given(with(active(), [call_started(id(0x91), agent(AGENT))]))
+        .when(C::StartCall {
+            call_id: id(0x92),
+            by: customer(CONVERSATION),
+        })
+        .then_expect_error(ConversationError::CallInProgress);
+    // After the first one ends, a second may start.
+    test()
+        .given(with(
+            active(),
+            [
+                call_started(id(0x91), agent(AGENT)),
+                call_ended(id(0x91), agent(AGENT)),
+            ],
+        ))
+        .when(C::StartCall {
+            call_id: id(0x92),
+            by: customer(CONVERSATION),
+        })
+        .then_expect_events(vec![call_started(id(0x92), customer(CONVERSATION))]);
+}
+
+#[test]
+fn a_call_id_is_used_once() {
+    test()
+        .given(with(
+            active(),
+            [
+                call_started(id(0x91), agent(AGENT)),
+                call_ended(id(0x91), agent(AGENT)),
+            ],
+        ))
+        .when(C::StartCall {
+            call_id: id(0x91),
+            by: agent(AGENT),
+        })
+        .then_expect_error(ConversationError::DuplicateCall);
+}
+
+#[test]
+fn an_ended_conversation_takes_no_calls() {
+    test()
+        .given(with(active(), [ended(CONVERSATION, false)]))
+        .when(C::StartCall {
+            call_id: id(0x91),
+            by: agent(AGENT),
+        })
+        .then_expect_error(ConversationError::ConversationEnded);
+}
+
+#[test]
+fn an_outsider_cannot_call_into_a_direct_chat() {
+    test()
+        .given(vec![direct_started(direct_id(), AGENT, OTHER_AGENT)])
+        .when(C::StartCall {
+            call_id: id(0x91),
+            by: agent(THIRD_AGENT),
+        })
+        .then_expect_error(ConversationError::NotAParticipant);
+}
+
+#[test]
+fn a_participant_ends_a_call() {
+    test()
+        .given(with(active(), [call_started(id(0x91), agent(AGENT))]))
+        .when(C::EndCall {
+            call_id: id(0x91),
+            by: customer(CONVERSATION),
+        })
+        .then_expect_events(vec![call_ended(id(0x91), customer(CONVERSATION))]);
+}
+
+#[test]
+fn an_unknown_call_cannot_end() {
+    test()
+        .given(active())
+        .when(C::EndCall {
+            call_id: id(0x91),
+            by: agent(AGENT),
+        })
+        .then_expect_error(ConversationError::UnknownCall);
+}
+
+#[test]
+fn a_call_ends_once() {
+    test()
+        .given(with(
+            active(),
+            [
+                call_started(id(0x91), agent(AGENT)),
+                call_ended(id(0x91), agent(AGENT)),
+            ],
+        ))
+        .when(C::EndCall {
+            call_id: id(0x91),
+            by: agent(AGENT),
+        })
+        .then_expect_error(ConversationError::CallEnded);
+}
+
+#[test]
+fn ending_the_conversation_ends_its_call() {
+    test()
+        .given(with(
+            active(),
+            [
+                call_started(id(0x91), agent(AGENT)),
+                ended(CONVERSATION, false),
+            ],
+        ))
+        .when(C::EndCall {
+            call_id: id(0x91),
+            by: agent(AGENT),
+        })
+        .then_expect_error(ConversationError::CallEnded);
+}
+
+// ---- Rate ----
+
+fn rate(score: i64, by: Author) -> C {
+    C::Rate {
+        score: Score::parse(score).unwrap(),
+        comment: Some(RatingComment::parse("quick!").unwrap()),
+        by,
+    }
+}
+
+fn rated() -> E {
+    E::ConversationRated {
+        conversation_id: CONVERSATION,
+        organization_id: ORG,
+        queue_id: Some(QUEUE),
+        agent_id: Some(AGENT),
+        score: Score::parse(5).unwrap(),
+        comment: Some(RatingComment::parse("quick!").unwrap()),
+    }
+}
+
+#[test]
+fn the_customer_rates_the_conversation_for_its_queue_and_agent() {
+    test()
+        .given(with(active(), [ended(CONVERSATION, false)]))
+        .when(rate(5, customer(CONVERSATION)))
+        .then_expect_events(vec![rated()]);
+}
+
+#[test]
+fn a_conversation_is_rated_once() {
+    test()
+        .given(with(active(), [ended(CONVERSATION, false), rated()]))
+        .when(rate(1, customer(CONVERSATION)))
+        .then_expect_error(ConversationError::AlreadyRated);
+}
+
+#[test]
+fn only_the_customer_rates() {
+    test()
+        .given(active())
+        .when(rate(5, agent(AGENT)))
+        .then_expect_error(ConversationError::CustomerOnly);
+    test()
+        .given(active())
+        .when(rate(5, stranger_customer()))
+        .then_expect_error(ConversationError::NotAParticipant);
+}
+
+#[test]
+fn a_channel_is_not_rated() {
+    test()
+        .given(vec![channel_started(CONVERSATION)])
+        .when(rate(5, agent(AGENT)))
+        .then_expect_error(ConversationError::NotACustomerConversation);
+}
+
+// ---- EndConversation ----
+
+fn end(by: Author) -> C {
+    C::EndConversation {
+        by,
+        reason: EndReason::Ended,
+    }
+}
+
+#[test]
+fn an_agent_ends_an_active_conversation() {
+    test()
+        .given(active())
+        .when(end(agent(AGENT)))
+        .then_expect_events(vec![E::ConversationEnded {
+            conversation_id: CONVERSATION,
+            organization_id: ORG,
+            queue_id: Some(QUEUE),
+            agent_id: Some(AGENT),
+            was_waiting: false,
+            reason: EndReason::Ended,
+            by: agent(AGENT),
+        }]);
+}
+
+#[test]
+fn a_conversation_ended_while_waiting_says_so() {
+    test()
+        .given(waiting())
+        .when(C::EndConversation {
+            by: customer(CONVERSATION),
+            reason: EndReason::Abandoned,
+        })
+        .then_expect_events(vec![E::ConversationEnded {
+            conversation_id: CONVERSATION,
+            organization_id: ORG,
+            queue_id: Some(QUEUE),
+            agent_id: None,
+            was_waiting: true,
+            reason: EndReason::Abandoned,
+            by: customer(CONVERSATION),
+        }]);
+}
+
+#[test]
+fn a_requeued_conversation_has_no_agent_when_it_ends() {
+    let events = test()
+        .given(with(active(), [requeued(CONVERSATION, OTHER_QUEUE)]))
+        .when(end(Author::system()))
+        .inspect_result()
+        .unwrap();
+    assert!(matches!(
+        &events[..],
+        [E::ConversationEnded {
+            queue_id: Some(q),
+            agent_id: None,
+            was_waiting: true,
+            ..
+        }] if *q == OTHER_QUEUE
+    ));
+}
+
+#[test]
+fn a_conversation_ends_once() {
+    test()
+        .given(with(active(), [ended(CONVERSATION, false)]))
+        .when(end(customer(CONVERSATION)))
+        .then_expect_error(ConversationError::ConversationEnded);
+}
+
+#[test]
+fn channels_and_direct_chats_do_not_end() {
+    test()
+        .given(vec![channel_started(CONVERSATION)])
+        .when(end(agent(AGENT)))
+        .then_expect_error(ConversationError::NotACustomerConversation);
+    test()
+        .given(vec![direct_started(direct_id(), AGENT, OTHER_AGENT)])
+        .when(end(agent(AGENT)))
+        .then_expect_error(ConversationError::NotACustomerConversation);
+}
+
+#[test]
+fn another_customer_cannot_end_the_conversation() {
+    test()
+        .given(active())
+        .when(end(stranger_customer()))
+        .then_expect_error(ConversationError::NotAParticipant);
+    test()
+        .given_no_previous_events()
+        .when(end(agent(AGENT)))
+        .then_expect_error(ConversationError::UnknownConversation);
+}
