@@ -6,11 +6,11 @@ use domain::ids::account_id;
 use domain::values::{DisplayName, Email};
 
 fn email(raw: &str) -> Email {
-    Email::parse(raw).unwrap()
+    Email::parse(raw).expect("a valid test value")
 }
 
 fn display(raw: &str) -> DisplayName {
-    DisplayName::parse(raw).unwrap()
+    DisplayName::parse(raw).expect("a valid test value")
 }
 
 fn create(raw_email: &str) -> AccountCommand {

@@ -19,11 +19,11 @@ fn test() -> TestFramework<CannedResponses> {
 }
 
 fn key(raw: &str) -> CannedKey {
-    CannedKey::parse(raw).unwrap()
+    CannedKey::parse(raw).expect("a valid test value")
 }
 
 fn text(raw: &str) -> CannedText {
-    CannedText::parse(raw).unwrap()
+    CannedText::parse(raw).expect("a valid test value")
 }
 
 fn create(response_id: Uuid, scope: Scope, raw_key: &str) -> C {

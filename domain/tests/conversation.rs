@@ -45,11 +45,11 @@ fn direct_id() -> Uuid {
 }
 
 fn text(raw: &str) -> MessageText {
-    MessageText::parse(raw).unwrap()
+    MessageText::parse(raw).expect("a valid test value")
 }
 
 fn tag(raw: &str) -> Tag {
-    Tag::parse(raw).unwrap()
+    Tag::parse(raw).expect("a valid test value")
 }
 
 fn send(message_id: Uuid, author: Author, attachments: Vec<Uuid>) -> C {
@@ -679,7 +679,7 @@ fn an_unknown_conversation_has_no_tags() {
 fn note(note_id: Uuid, by: Author) -> C {
     C::AddNote {
         note_id,
-        text: NoteText::parse("called back").unwrap(),
+        text: NoteText::parse("called back").expect("a valid test value"),
         by,
     }
 }
@@ -693,7 +693,7 @@ fn an_agent_adds_a_private_note() {
             conversation_id: CONVERSATION,
             organization_id: ORG,
             note_id: id(0x81),
-            text: NoteText::parse("called back").unwrap(),
+            text: NoteText::parse("called back").expect("a valid test value"),
             by: agent(AGENT),
         }]);
 }
@@ -714,7 +714,7 @@ fn a_note_is_added_once() {
             conversation_id: CONVERSATION,
             organization_id: ORG,
             note_id: id(0x81),
-            text: NoteText::parse("called back").unwrap(),
+            text: NoteText::parse("called back").expect("a valid test value"),
             by: agent(AGENT),
         }],
     );
@@ -790,7 +790,8 @@ fn another_customer_cannot_set_metadata() {
 
 fn live(by: Author) -> C {
     C::UpdateLiveMetadata {
-        live: LiveMetadata::parse(json!({"page": "https://shop.example/cart"})).unwrap(),
+        live: LiveMetadata::parse(json!({"page": "https://shop.example/cart"}))
+            .expect("a valid test value"),
         by,
     }
 }
@@ -803,7 +804,8 @@ fn the_customer_updates_its_live_metadata() {
         .then_expect_events(vec![E::LiveMetadataUpdated {
             conversation_id: CONVERSATION,
             organization_id: ORG,
-            live: LiveMetadata::parse(json!({"page": "https://shop.example/cart"})).unwrap(),
+            live: LiveMetadata::parse(json!({"page": "https://shop.example/cart"}))
+                .expect("a valid test value"),
         }]);
 }
 
@@ -990,8 +992,8 @@ fn ending_the_conversation_ends_its_call() {
 
 fn rate(score: i64, by: Author) -> C {
     C::Rate {
-        score: Score::parse(score).unwrap(),
-        comment: Some(RatingComment::parse("quick!").unwrap()),
+        score: Score::parse(score).expect("a valid test value"),
+        comment: Some(RatingComment::parse("quick!").expect("a valid test value")),
         by,
     }
 }
@@ -1002,8 +1004,8 @@ fn rated() -> E {
         organization_id: ORG,
         queue_id: Some(QUEUE),
         agent_id: Some(AGENT),
-        score: Score::parse(5).unwrap(),
-        comment: Some(RatingComment::parse("quick!").unwrap()),
+        score: Score::parse(5).expect("a valid test value"),
+        comment: Some(RatingComment::parse("quick!").expect("a valid test value")),
     }
 }
 

@@ -17,7 +17,7 @@ const STRANGER: Uuid = Uuid::from_u128(0x0_3f);
 const INVITATION: Uuid = Uuid::from_u128(0x0_4a);
 
 fn email(raw: &str) -> Email {
-    Email::parse(raw).unwrap()
+    Email::parse(raw).expect("a valid test value")
 }
 
 fn test() -> TestFramework<Organization> {

@@ -43,7 +43,7 @@ fn pick(agent_id: Uuid, open_conversations: u32) -> C {
 }
 
 fn limit(n: i64) -> Limit {
-    Limit::parse(n, "limit").unwrap()
+    Limit::parse(n, "limit").expect("a valid test value")
 }
 
 fn settings_with(change: impl FnOnce(&mut QueueSettings)) -> QueueSettings {
@@ -195,7 +195,7 @@ fn a_null_clears_a_setting_and_an_absent_field_keeps_it() {
 
 #[test]
 fn allowed_origins_are_kept_sorted_without_duplicates() {
-    let origin = |raw: &str| Origin::parse(raw).unwrap();
+    let origin = |raw: &str| Origin::parse(raw).expect("a valid test value");
     let patch = SettingsPatch {
         allowed_origins: Some(vec![
             origin("https://b.example"),

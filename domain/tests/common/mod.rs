@@ -27,15 +27,15 @@ pub const OTHER_AGENT: Uuid = Uuid::from_u128(0x0_3b);
 pub const THIRD_AGENT: Uuid = Uuid::from_u128(0x0_3c);
 
 pub fn name(text: &str) -> Name {
-    Name::parse(text).unwrap()
+    Name::parse(text).expect("a valid test value")
 }
 
 pub fn welcome(text: &str) -> WelcomeMessage {
-    WelcomeMessage::parse(text).unwrap()
+    WelcomeMessage::parse(text).expect("a valid test value")
 }
 
 pub fn metadata(value: serde_json::Value) -> CustomerMetadata {
-    CustomerMetadata::parse(value).unwrap()
+    CustomerMetadata::parse(value).expect("a valid test value")
 }
 
 pub fn agent(agent_id: Uuid) -> Author {
@@ -213,7 +213,7 @@ pub fn ended(conversation_id: Uuid, was_waiting: bool) -> ConversationEvent {
 pub fn attachment(n: u128, size: u64) -> AttachmentRef {
     AttachmentRef {
         attachment_id: id(n),
-        name: FileName::parse(format!("file-{n}.png")).unwrap(),
+        name: FileName::parse(format!("file-{n}.png")).expect("a valid test value"),
         size,
         content_type: "image/png".into(),
         sha256: "00".repeat(32),

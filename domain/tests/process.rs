@@ -1,0 +1,468 @@
+//! The process manager's follow-ups: each event that starts work in another stream gives the
+//! command that finishes it, and running that command a second time is refused by the
+//! aggregate as already done, so a follow-up delivered twice writes nothing the second time.
+
+mod common;
+
+use common::{
+    agent, assigned, customer, customer_started, id, joined, metadata, open_queue, picked,
+    queue_created, queue_opened, welcome, AGENT, CONVERSATION, ORG, OTHER_AGENT, OTHER_QUEUE,
+    QUEUE,
+};
+use cqrs_es::test::TestFramework;
+use cqrs_es::Aggregate;
+use domain::account::AccountEvent;
+use domain::canned::{CannedEvent, Scope};
+use domain::conversation::{
+    Conversation, ConversationCommand, ConversationError, ConversationEvent, EndReason,
+};
+use domain::ids::account_id;
+use domain::organization::OrganizationEvent;
+use domain::process::{follow_ups, FollowUp};
+use domain::queue::{LeaveReason, Queue, QueueCommand, QueueError, QueueEvent};
+use domain::values::{Author, CannedKey, CannedText, DisplayName, Email, MessageText, Role};
+use serde_json::json;
+use uuid::Uuid;
+
+/// Runs `command` against the aggregate that `history` folds to.
+fn run<A: Aggregate>(history: &[A::Event], command: A::Command) -> Result<Vec<A::Event>, A::Error>
+where
+    A::Services: Default,
+{
+    TestFramework::<A>::with(A::Services::default())
+        .given(history.to_vec())
+        .when(command)
+        .inspect_result()
+}
+
+/// The one follow-up of `event`, which must be for a conversation.
+fn conversation_follow_up(event: QueueEvent) -> (Uuid, ConversationCommand) {
+    match follow_ups(&domain::Event::Queue(event)).as_slice() {
+        [FollowUp::Conversation {
+            conversation_id,
+            command,
+        }] => (*conversation_id, command.clone()),
+        other => panic!("expected one conversation follow-up, got {other:?}"),
+    }
+}
+
+/// Runs a conversation follow-up once (it must write events) and again (it must be refused
+/// with `already`), returning the events of the first run.
+fn runs_once(
+    history: &[ConversationEvent],
+    command: ConversationCommand,
+    already: ConversationError,
+) -> Vec<ConversationEvent> {
+    let first = run::<Conversation>(history, command.clone()).expect("the first run succeeds");
+    assert!(!first.is_empty(), "the first run writes events");
+    let after: Vec<_> = history.iter().cloned().chain(first.clone()).collect();
+    assert_eq!(run::<Conversation>(&after, command), Err(already));
+    first
+}
+
+fn left(reason: LeaveReason, to_queue_id: Option<Uuid>, by: Option<Author>) -> QueueEvent {
+    QueueEvent::CustomerLeftQueue {
+        queue_id: QUEUE,
+        organization_id: ORG,
+        conversation_id: CONVERSATION,
+        reason,
+        to_queue_id,
+        by,
+    }
+}
+
+// ---- CustomerJoinedQueue → StartCustomerConversation ----
+
+#[test]
+fn a_join_starts_the_customer_conversation_with_its_form_and_welcome() {
+    let form = metadata(json!({"name": "Ann"}));
+    let (conversation_id, command) = conversation_follow_up(QueueEvent::CustomerJoinedQueue {
+        queue_id: QUEUE,
+        organization_id: ORG,
+        conversation_id: CONVERSATION,
+        queue_position: 3,
+        welcome_message: Some(welcome("Welcome!")),
+        metadata: form.clone(),
+    });
+    assert_eq!(conversation_id, CONVERSATION);
+    assert_eq!(
+        command,
+        ConversationCommand::StartCustomerConversation {
+            conversation_id: CONVERSATION,
+            organization_id: ORG,
+            queue_id: QUEUE,
+            welcome_message: Some(welcome("Welcome!")),
+            metadata: form.clone(),
+        }
+    );
+    let events = runs_once(&[], command, ConversationError::AlreadyStarted);
+    assert_eq!(events.len(), 3);
+    assert_eq!(events[0], customer_started(CONVERSATION));
+    assert!(
+        matches!(&events[1], ConversationEvent::CustomerMetadataSet { metadata, .. } if *metadata == form)
+    );
+    assert!(matches!(
+        &events[2],
+        ConversationEvent::MessageSent { seq: 1, author, text, .. }
+            if *author == Author::system() && text == "Welcome!"
+    ));
+}
+
+// ---- CustomerPicked → AssignAgent ----
+
+#[test]
+fn a_pick_assigns_the_conversation_to_the_agent() {
+    let (conversation_id, command) = conversation_follow_up(picked(CONVERSATION, AGENT));
+    assert_eq!(conversation_id, CONVERSATION);
+    assert_eq!(
+        command,
+        ConversationCommand::AssignAgent {
+            agent_id: AGENT,
+            queue_id: QUEUE,
+        }
+    );
+    let events = runs_once(
+        &[customer_started(CONVERSATION)],
+        command,
+        ConversationError::AlreadyAssigned,
+    );
+    assert_eq!(events, vec![assigned(CONVERSATION, AGENT, QUEUE)]);
+}
+
+// ---- CustomerLeftQueue → EndConversation ----
+
+fn ends_with(event: QueueEvent, by: Author, reason: EndReason) {
+    let (conversation_id, command) = conversation_follow_up(event);
+    assert_eq!(conversation_id, CONVERSATION);
+    assert_eq!(
+        command,
+        ConversationCommand::EndConversation {
+            by: by.clone(),
+            reason,
+        }
+    );
+    let events = runs_once(
+        &[customer_started(CONVERSATION)],
+        command,
+        ConversationError::ConversationEnded,
+    );
+    assert_eq!(
+        events,
+        vec![ConversationEvent::ConversationEnded {
+            conversation_id: CONVERSATION,
+            organization_id: ORG,
+            queue_id: Some(QUEUE),
+            agent_id: None,
+            was_waiting: true,
+            reason,
+            by,
+        }]
+    );
+}
+
+#[test]
+fn an_abandoned_wait_ends_the_conversation_as_abandoned_by_its_customer() {
+    ends_with(
+        left(LeaveReason::Abandoned, None, Some(customer(CONVERSATION))),
+        customer(CONVERSATION),
+        EndReason::Abandoned,
+    );
+    // Without a named author, the customer is still the one who ended it.
+    ends_with(
+        left(LeaveReason::Abandoned, None, None),
+        Author::customer(CONVERSATION, "Customer"),
+        EndReason::Abandoned,
+    );
+}
+
+#[test]
+fn a_timed_out_wait_ends_the_conversation_as_timeout_by_the_system() {
+    ends_with(
+        left(LeaveReason::Timeout, None, None),
+        Author::system(),
+        EndReason::Timeout,
+    );
+}
+
+#[test]
+fn a_removed_customers_conversation_is_ended_by_whoever_removed_it() {
+    ends_with(
+        left(LeaveReason::Removed, None, Some(agent(AGENT))),
+        agent(AGENT),
+        EndReason::Ended,
+    );
+    ends_with(
+        left(LeaveReason::Removed, None, None),
+        Author::system(),
+        EndReason::Ended,
+    );
+}
+
+// ---- CustomerLeftQueue transferred → TransferIn ----
+
+#[test]
+fn a_transfer_out_is_followed_by_a_transfer_in_at_the_target_queue() {
+    let event = left(
+        LeaveReason::Transferred,
+        Some(OTHER_QUEUE),
+        Some(agent(AGENT)),
+    );
+    let follow_ups = follow_ups(&domain::Event::Queue(event));
+    let command = QueueCommand::TransferIn {
+        conversation_id: CONVERSATION,
+        organization_id: ORG,
+        from_queue_id: QUEUE,
+        from_agent_id: None,
+        by: Some(agent(AGENT)),
+    };
+    assert_eq!(
+        follow_ups,
+        vec![FollowUp::Queue {
+            queue_id: OTHER_QUEUE,
+            command: command.clone(),
+        }]
+    );
+
+    // The target queue (here called QUEUE, its own id) takes it first in line, once.
+    let target = vec![queue_created(), queue_opened(), joined(id(1), 1)];
+    let first = run::<Queue>(&target, command.clone()).unwrap();
+    assert!(matches!(
+        first.as_slice(),
+        [QueueEvent::ConversationTransferred {
+            conversation_id,
+            from_queue_id,
+            queue_position: 1,
+            ..
+        }] if *conversation_id == CONVERSATION && *from_queue_id == QUEUE
+    ));
+    let after: Vec<_> = target.into_iter().chain(first).collect();
+    assert_eq!(
+        run::<Queue>(&after, command),
+        Err(QueueError::AlreadyWaiting)
+    );
+}
+
+#[test]
+fn a_transfer_without_a_target_has_no_follow_up() {
+    let event = left(LeaveReason::Transferred, None, None);
+    assert_eq!(follow_ups(&domain::Event::Queue(event)), vec![]);
+}
+
+// ---- ConversationTransferred → Requeue ----
+
+#[test]
+fn a_transfer_in_requeues_the_conversation_in_its_new_queue() {
+    let event = QueueEvent::ConversationTransferred {
+        queue_id: OTHER_QUEUE,
+        organization_id: ORG,
+        conversation_id: CONVERSATION,
+        from_queue_id: QUEUE,
+        from_agent_id: Some(AGENT),
+        queue_position: 1,
+        by: Some(agent(AGENT)),
+    };
+    let (conversation_id, command) = conversation_follow_up(event);
+    assert_eq!(conversation_id, CONVERSATION);
+    assert_eq!(
+        command,
+        ConversationCommand::Requeue {
+            queue_id: OTHER_QUEUE
+        }
+    );
+    let events = runs_once(
+        &[
+            customer_started(CONVERSATION),
+            assigned(CONVERSATION, AGENT, QUEUE),
+        ],
+        command,
+        ConversationError::AlreadyWaiting,
+    );
+    assert_eq!(
+        events,
+        vec![ConversationEvent::ConversationRequeued {
+            conversation_id: CONVERSATION,
+            organization_id: ORG,
+            queue_id: OTHER_QUEUE,
+        }]
+    );
+}
+
+// ---- everything else → nothing ----
+
+#[test]
+fn other_events_have_no_follow_ups() {
+    let email = Email::parse("ann@example.com").expect("a valid test value");
+    let others = vec![
+        domain::Event::Queue(queue_created()),
+        domain::Event::Queue(queue_opened()),
+        domain::Event::Queue(QueueEvent::QueueClosed {
+            queue_id: QUEUE,
+            organization_id: ORG,
+            by: None,
+        }),
+        domain::Event::Queue(QueueEvent::QueueHandlerAdded {
+            queue_id: QUEUE,
+            organization_id: ORG,
+            agent_id: AGENT,
+            by: None,
+        }),
+        domain::Event::Queue(QueueEvent::QueueHandlerRemoved {
+            queue_id: QUEUE,
+            organization_id: ORG,
+            agent_id: AGENT,
+            by: None,
+        }),
+        domain::Event::Conversation(customer_started(CONVERSATION)),
+        domain::Event::Conversation(assigned(CONVERSATION, AGENT, QUEUE)),
+        domain::Event::Conversation(ConversationEvent::MessageSent {
+            conversation_id: CONVERSATION,
+            organization_id: ORG,
+            message_id: id(1),
+            seq: 1,
+            author: customer(CONVERSATION),
+            text: MessageText::parse("hi")
+                .expect("a valid test value")
+                .to_string(),
+            attachments: vec![],
+        }),
+        domain::Event::Organization(OrganizationEvent::MemberAdded {
+            organization_id: ORG,
+            agent_id: AGENT,
+            role: Role::Owner,
+        }),
+        domain::Event::Account(AccountEvent::AccountCreated {
+            agent_id: account_id(&email),
+            email,
+            name: DisplayName::parse("Ann").expect("a valid test value"),
+        }),
+        domain::Event::Canned(CannedEvent::CannedResponseCreated {
+            response_id: id(1),
+            scope: Scope::Personal { agent_id: AGENT },
+            key: CannedKey::parse("hi").expect("a valid test value"),
+            text: CannedText::parse("Hello").expect("a valid test value"),
+            by: AGENT,
+        }),
+    ];
+    for event in others {
+        assert_eq!(follow_ups(&event), vec![], "{event:?}");
+    }
+}
+
+// ---- a whole journey, driven by the follow-ups alone ----
+
+/// Applies each follow-up of `event` to the two queues and the one conversation, and the
+/// follow-ups of what those write, until nothing is left to do.
+struct World {
+    queues: Vec<(Uuid, Vec<QueueEvent>)>,
+    conversation: Vec<ConversationEvent>,
+}
+
+impl World {
+    fn react(&mut self, event: domain::Event) {
+        let mut pending = vec![event];
+        while let Some(event) = pending.pop() {
+            for follow_up in follow_ups(&event) {
+                match follow_up {
+                    FollowUp::Queue { queue_id, command } => {
+                        let (_, history) = self
+                            .queues
+                            .iter_mut()
+                            .find(|(id, _)| *id == queue_id)
+                            .expect("a queue of this world");
+                        let written =
+                            run::<Queue>(history, command).expect("the queue takes the command");
+                        history.extend(written.clone());
+                        pending.extend(written.into_iter().map(domain::Event::Queue));
+                    }
+                    FollowUp::Conversation {
+                        conversation_id,
+                        command,
+                    } => {
+                        assert_eq!(conversation_id, CONVERSATION);
+                        let written = run::<Conversation>(&self.conversation, command)
+                            .expect("the conversation takes the follow-up");
+                        self.conversation.extend(written.clone());
+                        pending.extend(written.into_iter().map(domain::Event::Conversation));
+                    }
+                }
+            }
+        }
+    }
+
+    fn queue(&mut self, queue_id: Uuid, command: QueueCommand) {
+        let (_, history) = self
+            .queues
+            .iter_mut()
+            .find(|(id, _)| *id == queue_id)
+            .expect("a queue of this world");
+        let written = run::<Queue>(history, command).expect("the queue takes the command");
+        history.extend(written.clone());
+        for event in written {
+            self.react(domain::Event::Queue(event));
+        }
+    }
+
+    fn state(&self) -> Conversation {
+        common::fold(self.conversation.clone())
+    }
+}
+
+#[test]
+fn join_transfer_and_pick_reach_the_conversation_through_follow_ups() {
+    let other_queue = vec![
+        QueueEvent::QueueCreated {
+            queue_id: OTHER_QUEUE,
+            organization_id: ORG,
+            name: common::name("Sales"),
+        },
+        QueueEvent::QueueHandlerAdded {
+            queue_id: OTHER_QUEUE,
+            organization_id: ORG,
+            agent_id: OTHER_AGENT,
+            by: None,
+        },
+    ];
+    let mut world = World {
+        queues: vec![(QUEUE, open_queue()), (OTHER_QUEUE, other_queue)],
+        conversation: Vec::new(),
+    };
+
+    world.queue(
+        QUEUE,
+        QueueCommand::JoinQueue {
+            conversation_id: CONVERSATION,
+            metadata: metadata(json!({"name": "Ann"})),
+        },
+    );
+    let started = world.state();
+    assert_eq!(started.queue_id, Some(QUEUE));
+    assert_eq!(started.status, Some(domain::conversation::Status::Waiting));
+
+    world.queue(
+        QUEUE,
+        QueueCommand::TransferOut {
+            conversation_id: CONVERSATION,
+            to_queue_id: OTHER_QUEUE,
+            by: Some(agent(AGENT)),
+        },
+    );
+    let moved = world.state();
+    assert_eq!(moved.queue_id, Some(OTHER_QUEUE));
+    let target: Queue = common::fold(world.queues[1].1.clone());
+    assert_eq!(target.waiting, [CONVERSATION]);
+
+    world.queue(
+        OTHER_QUEUE,
+        QueueCommand::PickCustomer {
+            agent_id: OTHER_AGENT,
+            agent_name: "Olli".into(),
+            open_conversations: 0,
+        },
+    );
+    let picked = world.state();
+    assert_eq!(picked.agent_id, Some(OTHER_AGENT));
+    assert_eq!(picked.queue_id, Some(OTHER_QUEUE));
+    assert_eq!(picked.status, Some(domain::conversation::Status::Active));
+    let source: Queue = common::fold(world.queues[0].1.clone());
+    assert!(source.waiting.is_empty());
+}
