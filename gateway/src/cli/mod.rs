@@ -46,6 +46,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                     .local_addr()
                     .map_err(|error| Failure(error.to_string()))?;
                 tracing::info!(%address, "jono is listening");
+                // One plain line on stdout, for people and for scripts that bound port 0.
+                println!("jono listening on http://{address}");
                 server::serve(AppState::new(store), listener, server::termination())
                     .await
                     .map_err(|error| Failure(format!("the server stopped: {error}")))

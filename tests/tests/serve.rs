@@ -1,0 +1,148 @@
+//! `jono serve` from the outside: it starts on the embedded store with nothing to install,
+//! answers health and readiness, exports metrics, stops cleanly on SIGTERM, and a bad
+//! configuration ends it with one clear line.
+
+use jono_tests::{jono, Server, Storage};
+
+#[test]
+fn a_fresh_data_directory_serves_health_and_readiness() {
+    let storage = Storage::embedded();
+    let server = Server::start(&storage, &[]);
+    assert_eq!(server.get("/healthz").0, 200);
+    let (status, body) = server.get("/readyz");
+    assert_eq!(status, 200, "{body}");
+    assert!(storage.data_dir().unwrap().join("jono.db").exists());
+    let (status, metrics) = server.get("/metrics");
+    assert_eq!(status, 200);
+    assert!(metrics.contains("jono_store_commits_total"), "{metrics}");
+    assert!(metrics.contains("jono_http_requests_total"), "{metrics}");
+    let exit = server.terminate();
+    assert!(exit.success(), "SIGTERM is a clean stop, got {exit:?}");
+}
+
+#[test]
+fn serve_runs_on_postgres_too() {
+    let Some(storage) = Storage::postgres() else {
+        return;
+    };
+    let server = Server::start(&storage, &[]);
+    assert_eq!(server.get("/readyz").0, 200);
+    assert!(server.terminate().success());
+}
+
+fn assert_one_clear_line(output: &std::process::Output, expected: &str) {
+    assert!(!output.status.success(), "must fail");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("jono: "),
+        "one line that says what is wrong: {stderr}"
+    );
+    assert!(last.contains(expected), "{expected:?} in {last:?}");
+    assert!(!stderr.contains("panicked"), "no panic trace: {stderr}");
+    assert!(
+        !stderr.contains("RUST_BACKTRACE"),
+        "no panic trace: {stderr}"
+    );
+}
+
+#[test]
+fn a_port_in_use_ends_the_process_with_one_clear_line() {
+    let storage = Storage::embedded();
+    let server = Server::start(&storage, &[]);
+    let other = Storage::embedded();
+    let mut args = vec![
+        "serve".to_owned(),
+        "--listen".to_owned(),
+        server.addr.to_string(),
+    ];
+    args.extend(other.args());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = jono(&args, &[]);
+    assert_one_clear_line(&output, "address is in use");
+}
+
+#[test]
+fn an_unusable_data_directory_ends_the_process_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let path = file.display().to_string();
+    let output = jono(&["serve", "--listen", "127.0.0.1:0", "--data", &path], &[]);
+    assert_one_clear_line(&output, "cannot open the data directory");
+}
+
+#[test]
+fn an_unreachable_postgres_ends_the_process_without_showing_the_password() {
+    let output = jono(
+        &["serve", "--listen", "127.0.0.1:0"],
+        &[(
+            "JONO_DATABASE_URL",
+            "postgres://jono:hunter2-secret@127.0.0.1:1/jono",
+        )],
+    );
+    assert_one_clear_line(&output, "cannot reach Postgres");
+    let everything = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        !everything.contains("hunter2"),
+        "the password leaked: {everything}"
+    );
+}
+
+#[test]
+fn admin_create_org_prints_an_owner_invitation_link() {
+    let storage = Storage::embedded();
+    let mut args = vec![
+        "admin",
+        "create-org",
+        "--name",
+        "Acme",
+        "--owner-email",
+        "Boss@Acme.test",
+    ];
+    let flags = storage.args();
+    args.extend(flags.iter().map(String::as_str));
+    let output = jono(&args, &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let link = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let token = link
+        .strip_prefix("/invite/")
+        .expect("a console link /invite/TOKEN");
+    assert!(token.len() >= 40, "a long random token: {token}");
+    // A second organization gets another token.
+    let again = jono(&args, &[]);
+    assert_ne!(String::from_utf8_lossy(&again.stdout).trim(), link);
+    // The token is a secret: it is not in the log.
+    let db = std::fs::read(storage.data_dir().unwrap().join("jono.db")).unwrap_or_default();
+    let wal = std::fs::read(storage.data_dir().unwrap().join("jono.db-wal")).unwrap_or_default();
+    let haystack = [db, wal].concat();
+    assert!(
+        !haystack.windows(token.len()).any(|w| w == token.as_bytes()),
+        "the token is stored in clear"
+    );
+}
+
+#[test]
+fn admin_create_org_refuses_a_bad_email_with_one_clear_line() {
+    let storage = Storage::embedded();
+    let mut args = vec![
+        "admin",
+        "create-org",
+        "--name",
+        "Acme",
+        "--owner-email",
+        "not-an-email",
+    ];
+    let flags = storage.args();
+    args.extend(flags.iter().map(String::as_str));
+    let output = jono(&args, &[]);
+    assert_one_clear_line(&output, "email");
+}
