@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Every test of Jono, from a fresh clone on a Debian machine with Rust, Node and Python:
+#
+#   bash scripts/test.sh
+#
+# Installs what the tests need and is missing (strace; Debian's PostgreSQL), starts a throwaway
+# Postgres on 127.0.0.1 in a temporary directory, runs the formatting and lint checks and every
+# test of the workspace against both backends, and stops what it started. Each stage has a
+# time limit so a hang fails instead of stalling CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n== %s\n' "$*" >&2; }
+
+need_apt=()
+command -v strace >/dev/null 2>&1 || need_apt+=(strace)
+command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
+if ((${#need_apt[@]})); then
+    say "installing ${need_apt[*]}"
+    if [[ $(id -u) -eq 0 ]]; then
+        timeout 600 apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -qq "${need_apt[@]}" >/dev/null
+    else
+        echo "missing ${need_apt[*]}: install them (apt-get install ${need_apt[*]}) or run as root" >&2
+        exit 1
+    fi
+fi
+
+pg_dir=$(mktemp -d /tmp/jono-pg.XXXXXX)
+cleanup() {
+    scripts/pg.sh stop "$pg_dir" >/dev/null 2>&1 || true
+    rm -rf "$pg_dir"
+}
+trap cleanup EXIT
+
+say "starting Postgres"
+JONO_TEST_DATABASE_URL=$(timeout 900 scripts/pg.sh start "$pg_dir" | tail -n 1)
+export JONO_TEST_DATABASE_URL
+
+say "cargo fmt --check"
+timeout 300 cargo fmt --all -- --check
+
+say "cargo clippy"
+timeout 1800 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+say "cargo build"
+timeout 1800 cargo build --workspace --all-targets --locked
+
+say "cargo test (SQLite and Postgres)"
+timeout 1800 cargo test --workspace --locked
