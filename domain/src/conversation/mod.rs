@@ -216,7 +216,10 @@ impl Aggregate for Conversation {
                 let (conversation_id, kind) = self.require_started()?;
                 Self::require_customer_kind(kind)?;
                 self.require_not_ended()?;
-                if self.agent_id == Some(agent_id) && self.status == Some(Status::Active) {
+                // A pick takes a waiting customer, so an active conversation has had its pick
+                // assigned already: this is that follow-up again, or a late one from before a
+                // transfer, which must not take the conversation from its current agent.
+                if self.status == Some(Status::Active) {
                     return Err(ConversationError::AlreadyAssigned);
                 }
                 let organization_id = self.organization_id;
