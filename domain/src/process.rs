@@ -23,8 +23,9 @@ pub enum FollowUp {
     },
 }
 
-/// The follow-ups of one event; most events have none.
-pub fn follow_ups(event: &Event) -> Vec<FollowUp> {
+/// The follow-ups of one event; most events have none. `event_id` is the stored event's id:
+/// a transfer's id is derived from it, so every run of one follow-up names the same transfer.
+pub fn follow_ups(event_id: Uuid, event: &Event) -> Vec<FollowUp> {
     let Event::Queue(event) = event else {
         return Vec::new();
     };
@@ -71,6 +72,7 @@ pub fn follow_ups(event: &Event) -> Vec<FollowUp> {
             (LeaveReason::Transferred, Some(to_queue_id)) => vec![FollowUp::Queue {
                 queue_id: *to_queue_id,
                 command: QueueCommand::TransferIn {
+                    transfer_id: Uuid::new_v5(&event_id, b"transfer"),
                     conversation_id: *conversation_id,
                     organization_id: *organization_id,
                     from_queue_id: *queue_id,
@@ -95,6 +97,7 @@ pub fn follow_ups(event: &Event) -> Vec<FollowUp> {
             }
         },
         QueueEvent::ConversationTransferred {
+            transfer_id,
             queue_id,
             conversation_id,
             ..
@@ -103,6 +106,7 @@ pub fn follow_ups(event: &Event) -> Vec<FollowUp> {
                 conversation_id: *conversation_id,
                 command: ConversationCommand::Requeue {
                     queue_id: *queue_id,
+                    transfer_id: *transfer_id,
                 },
             }]
         }

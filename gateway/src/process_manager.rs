@@ -34,13 +34,17 @@ pub enum Outcome {
 
 /// Runs every follow-up of `event`, in order. An error means the store is unavailable: the
 /// caller tries again later.
-pub async fn follow(commands: &Commands, event: &Event) -> Result<Vec<Outcome>, String> {
+pub async fn follow(
+    commands: &Commands,
+    event_id: uuid::Uuid,
+    event: &Event,
+) -> Result<Vec<Outcome>, String> {
     let ctx = CommandContext {
         actor: Some(serde_json::json!({"kind": "process_manager"})),
         idempotency: None,
     };
     let mut outcomes = Vec::new();
-    for follow_up in follow_ups(event) {
+    for follow_up in follow_ups(event_id, event) {
         let outcome = match follow_up {
             FollowUp::Queue { queue_id, command } => settle(
                 commands
@@ -135,7 +139,7 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
         for stored in &batch {
             if let Some(event) = decode(stored) {
                 loop {
-                    match follow(&state.commands, &event).await {
+                    match follow(&state.commands, stored.event_id, &event).await {
                         Ok(outcomes) => {
                             for outcome in outcomes {
                                 let counter = match outcome {

@@ -43,6 +43,8 @@ pub enum ConversationCommand {
     /// Given by the process manager after `ConversationTransferred`: waiting again.
     Requeue {
         queue_id: Uuid,
+        /// The transfer this follows; a late repeat of it is refused.
+        transfer_id: Uuid,
     },
     SendMessage {
         message_id: Uuid,

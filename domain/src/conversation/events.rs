@@ -72,6 +72,7 @@ pub enum ConversationEvent {
         conversation_id: Uuid,
         organization_id: Uuid,
         queue_id: Uuid,
+        transfer_id: Uuid,
     },
     /// `author.name`, `text` and the attachments' names are personal data.
     MessageSent {

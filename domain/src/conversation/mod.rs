@@ -50,6 +50,8 @@ pub struct Conversation {
     pub attachment_bytes: u64,
     pub tags: BTreeSet<crate::values::Tag>,
     pub notes: BTreeSet<Uuid>,
+    /// Transfers already followed.
+    pub transfers: BTreeSet<Uuid>,
     pub calls: BTreeMap<Uuid, bool>,
     pub rated: bool,
 }
@@ -222,6 +224,10 @@ impl Aggregate for Conversation {
                 if self.status == Some(Status::Active) {
                     return Err(ConversationError::AlreadyAssigned);
                 }
+                // A late pick from the queue it waited in before a transfer.
+                if self.queue_id != Some(queue_id) {
+                    return Err(ConversationError::AlreadyAssigned);
+                }
                 let organization_id = self.organization_id;
                 let event = E::AgentAssigned {
                     conversation_id,
@@ -231,11 +237,16 @@ impl Aggregate for Conversation {
                 };
                 sink.write(event, self).await;
             }
-            C::Requeue { queue_id } => {
+            C::Requeue {
+                queue_id,
+                transfer_id,
+            } => {
                 let (conversation_id, kind) = self.require_started()?;
                 Self::require_customer_kind(kind)?;
                 self.require_not_ended()?;
-                if self.status == Some(Status::Waiting) && self.queue_id == Some(queue_id) {
+                // A repeat of a transfer already followed (the gateway's run and the feed's)
+                // must not put a conversation picked since then back to waiting.
+                if self.transfers.contains(&transfer_id) {
                     return Err(ConversationError::AlreadyWaiting);
                 }
                 let organization_id = self.organization_id;
@@ -244,6 +255,7 @@ impl Aggregate for Conversation {
                         conversation_id,
                         organization_id,
                         queue_id,
+                        transfer_id,
                     },
                     self,
                 )
@@ -488,7 +500,12 @@ impl Aggregate for Conversation {
                 self.queue_id = Some(queue_id);
                 self.status = Some(Status::Active);
             }
-            E::ConversationRequeued { queue_id, .. } => {
+            E::ConversationRequeued {
+                queue_id,
+                transfer_id,
+                ..
+            } => {
+                self.transfers.insert(transfer_id);
                 self.agent_id = None;
                 self.queue_id = Some(queue_id);
                 self.status = Some(Status::Waiting);

@@ -63,6 +63,8 @@ pub enum QueueCommand {
     /// A conversation arrives from another queue (waiting there, or picked by `from_agent_id`)
     /// and waits here, first in line.
     TransferIn {
+        /// Names this transfer, so a late repeat of it is recognised and refused.
+        transfer_id: Uuid,
         conversation_id: Uuid,
         organization_id: Uuid,
         from_queue_id: Uuid,

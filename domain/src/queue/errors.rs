@@ -26,6 +26,8 @@ pub enum QueueError {
     OtherOrganization,
     #[error("a transfer names the queue it goes to")]
     TransferNeedsTarget,
+    #[error("this transfer has arrived already")]
+    TransferAlreadyArrived,
 }
 
 impl Refusal for QueueError {
@@ -41,7 +43,8 @@ impl Refusal for QueueError {
             | Self::NotWaiting
             | Self::AlreadyWaiting
             | Self::NobodyWaiting
-            | Self::AtCapacity => ErrorKind::Conflict,
+            | Self::AtCapacity
+            | Self::TransferAlreadyArrived => ErrorKind::Conflict,
         }
     }
 }

@@ -73,6 +73,7 @@ pub enum QueueEvent {
     },
     /// Stored in the stream of the queue the conversation moves *to*; it waits there, first.
     ConversationTransferred {
+        transfer_id: Uuid,
         queue_id: Uuid,
         organization_id: Uuid,
         conversation_id: Uuid,

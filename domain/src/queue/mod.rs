@@ -31,6 +31,8 @@ pub struct Queue {
     pub waiting: VecDeque<Uuid>,
     /// Every conversation that ever joined, so a retried join cannot queue one twice.
     pub joined: BTreeSet<Uuid>,
+    /// Every transfer that arrived, so a late repeat cannot queue a customer twice.
+    pub transfers_in: BTreeSet<Uuid>,
 }
 
 impl Queue {
@@ -249,6 +251,7 @@ impl Aggregate for Queue {
                 sink.write(event, self).await;
             }
             C::TransferIn {
+                transfer_id,
                 conversation_id,
                 organization_id,
                 from_queue_id,
@@ -259,10 +262,14 @@ impl Aggregate for Queue {
                 if organization_id != self.organization_id {
                     return Err(QueueError::OtherOrganization);
                 }
+                if self.transfers_in.contains(&transfer_id) {
+                    return Err(QueueError::TransferAlreadyArrived);
+                }
                 if self.waiting.contains(&conversation_id) {
                     return Err(QueueError::AlreadyWaiting);
                 }
                 let event = E::ConversationTransferred {
+                    transfer_id,
                     queue_id,
                     organization_id,
                     conversation_id,
@@ -313,8 +320,11 @@ impl Aggregate for Queue {
                 self.waiting.retain(|id| *id != conversation_id);
             }
             E::ConversationTransferred {
-                conversation_id, ..
+                transfer_id,
+                conversation_id,
+                ..
             } => {
+                self.transfers_in.insert(transfer_id);
                 self.joined.insert(conversation_id);
                 self.waiting.push_front(conversation_id);
             }
