@@ -1,0 +1,396 @@
+//! From samples to API.md's figures, for one window of time. Pure.
+//!
+//! The choices API.md leaves open, made once here:
+//! - **Which window.** A wait, a handle and a rating count in the window `from ≤ t < to` in which
+//!   they *end* (a rating: in which it was given). `joined` counts the waits that *start* in the
+//!   window — a `CustomerJoinedQueue` or a transfer into the queue, since API.md says a wait runs
+//!   "from `CustomerJoinedQueue` (or a transfer into the queue)". So, per queue,
+//!   `joined = picked + abandoned + timed_out + transferred-out waits + removed + Δwaiting`; an
+//!   organization's figures are the sum of its queues' (a transfer between two of its queues is a
+//!   transfer out of one and a join of the other).
+//! - **`waiting_now`** is the number waiting at the instant `to`: the waits that started before
+//!   `to` and had not ended before `to`. "At an instant" means after every event recorded before
+//!   it, which is also what `--at` shows.
+//! - **`transferred_out`** counts waits that ended by a transfer *and* handles that did (a picked
+//!   conversation transferred to another queue), both in the window in which they ended.
+//! - **`wait_seconds`** is over every wait that ended in the window, whatever ended it (a pick,
+//!   an abandonment, a time-out, a transfer out or a removal by an agent); `handle_seconds` over
+//!   every handle that ended in it.
+//! - **`picked`**: the picks in the window (the waits it ended with a pick); per agent the same,
+//!   and `handle_seconds_p50` over that agent's handles that ended in the window. An agent is
+//!   listed when it has either; the list is ordered by `agent_id`.
+//! - **Seconds** are fractional, to the millisecond: the log records microseconds, percentiles
+//!   are taken over the exact durations and then rounded to the nearest millisecond.
+//! - **Percentiles** are nearest-rank: the `⌈q·n⌉`-th smallest of the `n` samples (at least the
+//!   first), computed in integers so that `q·n` is never off by a rounding error.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::fold::{HandleOutcome, Samples, WaitOutcome};
+use super::Scope;
+
+/// `{p50, p90, max}` in seconds; each `null` when there is no sample.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+    pub max: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RatingFigures {
+    pub count: u64,
+    /// `null` without ratings.
+    pub mean: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentFigures {
+    pub agent_id: Uuid,
+    pub picked: u64,
+    pub handle_seconds_p50: Option<f64>,
+}
+
+/// The figures of one window, without the window itself (a bucket carries its `start`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Figures {
+    pub joined: u64,
+    pub picked: u64,
+    pub abandoned: u64,
+    pub timed_out: u64,
+    pub transferred_out: u64,
+    pub waiting_now: u64,
+    pub wait_seconds: Percentiles,
+    pub handle_seconds: Percentiles,
+    pub rating: RatingFigures,
+    pub per_agent: Vec<AgentFigures>,
+}
+
+/// API.md's statistics object: `{from, to, joined, …, per_agent}`. `from` is `null` when the
+/// window has no start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueStats {
+    pub from: Option<DateTime<Utc>>,
+    pub to: DateTime<Utc>,
+    #[serde(flatten)]
+    pub figures: Figures,
+}
+
+/// The `n`-th percentile (`percent` in 1..=100) of `sorted` by the nearest-rank method, or
+/// `None` for no samples.
+pub fn nearest_rank<T: Copy>(sorted: &[T], percent: u32) -> Option<T> {
+    let n = sorted.len();
+    if n == 0 {
+        return None;
+    }
+    let percent = percent.clamp(1, 100) as usize;
+    // ⌈percent·n/100⌉ without floating point.
+    let rank = (percent * n).div_ceil(100).max(1);
+    sorted.get(rank.min(n) - 1).copied()
+}
+
+/// Microseconds to seconds, rounded to the millisecond.
+fn seconds(micros: i64) -> f64 {
+    // Integer rounding, half away from zero, then one exact division: 1234567 µs → 1.235 s.
+    let millis = if micros >= 0 {
+        (micros + 500) / 1000
+    } else {
+        (micros - 500) / 1000
+    };
+    millis as f64 / 1000.0
+}
+
+fn micros(start: DateTime<Utc>, end: DateTime<Utc>) -> i64 {
+    (end - start).num_microseconds().unwrap_or(i64::MAX)
+}
+
+fn percentiles(mut durations: Vec<i64>) -> Percentiles {
+    durations.sort_unstable();
+    Percentiles {
+        p50: nearest_rank(&durations, 50).map(seconds),
+        p90: nearest_rank(&durations, 90).map(seconds),
+        max: durations.last().copied().map(seconds),
+    }
+}
+
+fn in_scope(scope: Scope, queue_id: Option<Uuid>, organization_id: Uuid) -> bool {
+    match scope {
+        Scope::Queue(id) => queue_id == Some(id),
+        Scope::Organization(id) => organization_id == id,
+    }
+}
+
+fn in_window(t: DateTime<Utc>, from: Option<DateTime<Utc>>, to: DateTime<Utc>) -> bool {
+    from.is_none_or(|from| from <= t) && t < to
+}
+
+/// API.md's figures for `scope` over `from ≤ t < to` (no lower bound without `from`).
+pub fn compute(
+    samples: &Samples,
+    scope: Scope,
+    from: Option<DateTime<Utc>>,
+    to: DateTime<Utc>,
+) -> QueueStats {
+    let mut tally = Tally::default();
+    for wait in &samples.waits {
+        if !in_scope(scope, Some(wait.queue_id), wait.organization_id) {
+            continue;
+        }
+        if in_window(wait.start, from, to) {
+            tally.joined += 1;
+        }
+        match wait.end {
+            Some(end) if in_window(end.at, from, to) => {
+                tally.wait(micros(wait.start, end.at), end.outcome)
+            }
+            Some(end) if wait.start < to && end.at >= to => tally.waiting_now += 1,
+            None if wait.start < to => tally.waiting_now += 1,
+            _ => {}
+        }
+    }
+    for handle in &samples.handles {
+        if !in_scope(scope, Some(handle.queue_id), handle.organization_id) {
+            continue;
+        }
+        if let Some(end) = handle.end.filter(|end| in_window(end.at, from, to)) {
+            tally.handle(handle.agent_id, micros(handle.start, end.at), end.outcome);
+        }
+    }
+    for rating in &samples.ratings {
+        if in_scope(scope, rating.queue_id, rating.organization_id)
+            && in_window(rating.at, from, to)
+        {
+            tally.rating(rating.score);
+        }
+    }
+    QueueStats {
+        from,
+        to,
+        figures: tally.figures(),
+    }
+}
+
+/// Bucket sizes for `--by`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum By {
+    Hour,
+    Day,
+}
+
+impl By {
+    fn micros(self) -> i64 {
+        match self {
+            By::Hour => 3_600_000_000,
+            By::Day => 86_400_000_000,
+        }
+    }
+
+    /// The start of the bucket (UTC, on the hour or at midnight) that holds `t`.
+    pub fn floor(self, t: DateTime<Utc>) -> DateTime<Utc> {
+        let step = self.micros();
+        let floored = t.timestamp_micros().div_euclid(step) * step;
+        DateTime::from_timestamp_micros(floored).unwrap_or(t)
+    }
+}
+
+/// One bucket of `--by`: its `start`, then the figures of `[start, next start)` (the last bucket
+/// ends at `to`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bucket {
+    pub start: DateTime<Utc>,
+    #[serde(flatten)]
+    pub figures: Figures,
+}
+
+/// More buckets than this is surely a mistake (a century by the hour) and is refused.
+pub const MAX_BUCKETS: usize = 100_000;
+
+/// The buckets of `[from, to)` by hour or day, every one listed, empty or not. Without `from`
+/// they begin with the bucket of the scope's first sample. `None` when there would be more than
+/// [`MAX_BUCKETS`].
+pub fn compute_buckets(
+    samples: &Samples,
+    scope: Scope,
+    from: Option<DateTime<Utc>>,
+    to: DateTime<Utc>,
+    by: By,
+) -> Option<Vec<Bucket>> {
+    let first = from.or_else(|| first_sample(samples, scope));
+    let Some(first) = first.filter(|first| *first < to) else {
+        return Some(Vec::new());
+    };
+    let step = by.micros();
+    let first_start = by.floor(first).timestamp_micros();
+    let count = usize::try_from((to.timestamp_micros() - 1 - first_start) / step + 1).ok()?;
+    if count > MAX_BUCKETS {
+        return None;
+    }
+    let start_of = |index: usize| -> DateTime<Utc> {
+        let micros = first_start + step * index as i64;
+        DateTime::from_timestamp_micros(micros).unwrap_or(to)
+    };
+    // The window of bucket i is [max(start_i, from), min(start_{i+1}, to)).
+    let index_of = |t: DateTime<Utc>| -> Option<usize> {
+        if !in_window(t, Some(first), to) {
+            return None;
+        }
+        usize::try_from((t.timestamp_micros() - first_start) / step).ok()
+    };
+    let mut tallies: Vec<Tally> = (0..count).map(|_| Tally::default()).collect();
+    // Waiting at the end of bucket i = waits started before it − waits ended before it.
+    let mut started_before = vec![0i64; count + 1];
+    let mut ended_before = vec![0i64; count + 1];
+    let bound = |t: DateTime<Utc>| -> usize {
+        // The first bucket whose end is after t: t counts as "before" the ends of it and later.
+        if t < first {
+            return 0;
+        }
+        index_of(t).unwrap_or(count)
+    };
+    for wait in &samples.waits {
+        if !in_scope(scope, Some(wait.queue_id), wait.organization_id) {
+            continue;
+        }
+        if let Some(index) = index_of(wait.start) {
+            tallies[index].joined += 1;
+        }
+        started_before[bound(wait.start)] += 1;
+        if let Some(end) = wait.end {
+            if let Some(index) = index_of(end.at) {
+                tallies[index].wait(micros(wait.start, end.at), end.outcome);
+            }
+            ended_before[bound(end.at)] += 1;
+        }
+    }
+    for handle in &samples.handles {
+        if !in_scope(scope, Some(handle.queue_id), handle.organization_id) {
+            continue;
+        }
+        if let Some(end) = handle.end {
+            if let Some(index) = index_of(end.at) {
+                tallies[index].handle(handle.agent_id, micros(handle.start, end.at), end.outcome);
+            }
+        }
+    }
+    for rating in &samples.ratings {
+        if in_scope(scope, rating.queue_id, rating.organization_id) {
+            if let Some(index) = index_of(rating.at) {
+                tallies[index].rating(rating.score);
+            }
+        }
+    }
+    let (mut started, mut ended) = (0i64, 0i64);
+    let mut buckets = Vec::with_capacity(count);
+    for (index, mut tally) in tallies.into_iter().enumerate() {
+        started += started_before[index];
+        ended += ended_before[index];
+        tally.waiting_now = u64::try_from(started - ended).unwrap_or(0);
+        buckets.push(Bucket {
+            start: start_of(index).max(first),
+            figures: tally.figures(),
+        });
+    }
+    Some(buckets)
+}
+
+fn first_sample(samples: &Samples, scope: Scope) -> Option<DateTime<Utc>> {
+    let waits = samples
+        .waits
+        .iter()
+        .filter(|w| in_scope(scope, Some(w.queue_id), w.organization_id))
+        .map(|w| w.start);
+    let ratings = samples
+        .ratings
+        .iter()
+        .filter(|r| in_scope(scope, r.queue_id, r.organization_id))
+        .map(|r| r.at);
+    // A handle starts with a pick, which ends a wait that started earlier.
+    waits.chain(ratings).min()
+}
+
+/// What one window accumulates.
+#[derive(Debug, Default)]
+struct Tally {
+    joined: u64,
+    picked: u64,
+    abandoned: u64,
+    timed_out: u64,
+    transferred_out: u64,
+    waiting_now: u64,
+    waits: Vec<i64>,
+    handles: Vec<i64>,
+    rating_count: u64,
+    rating_sum: u64,
+    agents: BTreeMap<Uuid, AgentTally>,
+}
+
+#[derive(Debug, Default)]
+struct AgentTally {
+    picked: u64,
+    handles: Vec<i64>,
+}
+
+impl Tally {
+    fn wait(&mut self, duration: i64, outcome: WaitOutcome) {
+        self.waits.push(duration);
+        match outcome {
+            WaitOutcome::Picked { agent_id } => {
+                self.picked += 1;
+                self.agents.entry(agent_id).or_default().picked += 1;
+            }
+            WaitOutcome::Abandoned => self.abandoned += 1,
+            WaitOutcome::TimedOut => self.timed_out += 1,
+            WaitOutcome::TransferredOut => self.transferred_out += 1,
+            WaitOutcome::Removed => {}
+        }
+    }
+
+    fn handle(&mut self, agent_id: Uuid, duration: i64, outcome: HandleOutcome) {
+        self.handles.push(duration);
+        self.agents.entry(agent_id).or_default().handles.push(duration);
+        if outcome == HandleOutcome::TransferredOut {
+            self.transferred_out += 1;
+        }
+    }
+
+    fn rating(&mut self, score: u8) {
+        self.rating_count += 1;
+        self.rating_sum += u64::from(score);
+    }
+
+    fn figures(self) -> Figures {
+        let per_agent = self
+            .agents
+            .into_iter()
+            .map(|(agent_id, mut agent)| {
+                agent.handles.sort_unstable();
+                AgentFigures {
+                    agent_id,
+                    picked: agent.picked,
+                    handle_seconds_p50: nearest_rank(&agent.handles, 50).map(seconds),
+                }
+            })
+            .collect();
+        Figures {
+            joined: self.joined,
+            picked: self.picked,
+            abandoned: self.abandoned,
+            timed_out: self.timed_out,
+            transferred_out: self.transferred_out,
+            waiting_now: self.waiting_now,
+            wait_seconds: percentiles(self.waits),
+            handle_seconds: percentiles(self.handles),
+            rating: RatingFigures {
+                count: self.rating_count,
+                mean: (self.rating_count > 0)
+                    .then(|| self.rating_sum as f64 / self.rating_count as f64),
+            },
+            per_agent,
+        }
+    }
+}

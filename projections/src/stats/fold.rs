@@ -1,0 +1,335 @@
+//! The statistics fold: decoded events, with their time and position, in; the samples that
+//! API.md's figures are computed from out. Pure: no IO, no clock. The log's order is the truth —
+//! the queue's stream says who waits and who was picked, the conversation's stream when a handle
+//! ends — so the fold keeps, per conversation, what is open (a wait or a handle) and closes it on
+//! the event that ends it.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use domain::conversation::ConversationEvent;
+use domain::queue::{LeaveReason, QueueEvent};
+use domain::Event;
+use uuid::Uuid;
+
+use super::Scope;
+
+/// How a wait ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitOutcome {
+    Picked { agent_id: Uuid },
+    /// The customer ended the conversation while waiting.
+    Abandoned,
+    TimedOut,
+    /// Moved, still waiting, to another queue.
+    TransferredOut,
+    /// An agent ended the conversation while it waited.
+    Removed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitEnd {
+    pub at: DateTime<Utc>,
+    pub outcome: WaitOutcome,
+}
+
+/// One stay in one queue's line: from a join or a transfer in, to whatever ended it (`None`
+/// while it still waits at the end of the folded log).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wait {
+    pub queue_id: Uuid,
+    pub organization_id: Uuid,
+    pub conversation_id: Uuid,
+    pub start: DateTime<Utc>,
+    /// True when the wait began with a transfer in rather than a join.
+    pub transferred_in: bool,
+    pub end: Option<WaitEnd>,
+}
+
+/// How a handle ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandleOutcome {
+    /// `ConversationEnded`.
+    Ended,
+    /// The picked conversation was transferred to another queue.
+    TransferredOut,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HandleEnd {
+    pub at: DateTime<Utc>,
+    pub outcome: HandleOutcome,
+}
+
+/// One agent's time with one picked conversation, for the queue it was picked from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handle {
+    pub queue_id: Uuid,
+    pub organization_id: Uuid,
+    pub agent_id: Uuid,
+    pub conversation_id: Uuid,
+    pub start: DateTime<Utc>,
+    pub end: Option<HandleEnd>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rating {
+    /// `None` for a conversation rated before any queue knew it (not counted for a queue).
+    pub queue_id: Option<Uuid>,
+    pub organization_id: Uuid,
+    pub agent_id: Option<Uuid>,
+    pub at: DateTime<Utc>,
+    pub score: u8,
+}
+
+/// A queue's life: its organization and every opening and closing, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueHistory {
+    pub organization_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    /// `(when, open)`: a new queue is closed until its first `(t, true)`.
+    pub changes: Vec<(DateTime<Utc>, bool)>,
+}
+
+/// Everything the figures are computed from. Waits and handles are in the order they started.
+#[derive(Debug, Clone, Default)]
+pub struct Samples {
+    pub waits: Vec<Wait>,
+    pub handles: Vec<Handle>,
+    pub ratings: Vec<Rating>,
+    pub queues: HashMap<Uuid, QueueHistory>,
+    /// The last position folded (0 before any).
+    pub position: i64,
+}
+
+impl Samples {
+    /// The waits still open at the end of the folded log.
+    pub fn open_waits(&self) -> impl Iterator<Item = &Wait> {
+        self.waits.iter().filter(|wait| wait.end.is_none())
+    }
+}
+
+/// The fold. Keep only the samples of one scope with [`StatsFold::for_scope`] (the figures are
+/// the same, the memory smaller); [`StatsFold::default`] keeps every queue's.
+#[derive(Debug, Default)]
+pub struct StatsFold {
+    scope: Option<Scope>,
+    samples: Samples,
+    /// Conversation → index in `samples.waits` of its open wait.
+    waiting: HashMap<Uuid, usize>,
+    /// Conversation → index in `samples.handles` of its open handle.
+    handling: HashMap<Uuid, usize>,
+}
+
+/// The stored event types the fold reads; a reader may skip the rest without decoding them.
+pub const EVENT_TYPES: [&str; 9] = [
+    "QueueCreated",
+    "QueueOpened",
+    "QueueClosed",
+    "CustomerJoinedQueue",
+    "CustomerLeftQueue",
+    "CustomerPicked",
+    "ConversationTransferred",
+    "ConversationRated",
+    "ConversationEnded",
+];
+
+impl StatsFold {
+    pub fn for_scope(scope: Scope) -> Self {
+        Self {
+            scope: Some(scope),
+            ..Self::default()
+        }
+    }
+
+    fn keeps(&self, queue_id: Uuid, organization_id: Uuid) -> bool {
+        match self.scope {
+            None => true,
+            Some(Scope::Queue(id)) => id == queue_id,
+            Some(Scope::Organization(id)) => id == organization_id,
+        }
+    }
+
+    /// Folds one event recorded at `at`, at `position` of the log. Events must come in log order.
+    pub fn apply(&mut self, position: i64, at: DateTime<Utc>, event: &Event) {
+        self.samples.position = self.samples.position.max(position);
+        match event {
+            Event::Queue(event) => self.apply_queue(at, event),
+            Event::Conversation(event) => self.apply_conversation(at, event),
+            _ => {}
+        }
+    }
+
+    fn apply_queue(&mut self, at: DateTime<Utc>, event: &QueueEvent) {
+        use QueueEvent as E;
+        match event {
+            E::QueueCreated {
+                queue_id,
+                organization_id,
+                ..
+            } => {
+                // Every queue's history is kept, so a caller can tell an unknown queue from a
+                // quiet one whatever the scope.
+                self.samples.queues.insert(
+                    *queue_id,
+                    QueueHistory {
+                        organization_id: *organization_id,
+                        created_at: at,
+                        changes: Vec::new(),
+                    },
+                );
+            }
+            E::QueueOpened { queue_id, .. } | E::QueueClosed { queue_id, .. } => {
+                let open = matches!(event, E::QueueOpened { .. });
+                if let Some(history) = self.samples.queues.get_mut(queue_id) {
+                    history.changes.push((at, open));
+                }
+            }
+            E::CustomerJoinedQueue {
+                queue_id,
+                organization_id,
+                conversation_id,
+                ..
+            } => self.start_wait(at, *queue_id, *organization_id, *conversation_id, false),
+            E::CustomerLeftQueue {
+                conversation_id,
+                reason,
+                ..
+            } => {
+                let outcome = match reason {
+                    LeaveReason::Abandoned => WaitOutcome::Abandoned,
+                    LeaveReason::Timeout => WaitOutcome::TimedOut,
+                    LeaveReason::Removed => WaitOutcome::Removed,
+                    LeaveReason::Transferred => WaitOutcome::TransferredOut,
+                };
+                self.end_wait(at, *conversation_id, outcome);
+            }
+            E::CustomerPicked {
+                queue_id,
+                organization_id,
+                conversation_id,
+                agent_id,
+                ..
+            } => {
+                self.end_wait(
+                    at,
+                    *conversation_id,
+                    WaitOutcome::Picked {
+                        agent_id: *agent_id,
+                    },
+                );
+                // A conversation has one agent at a time; a stale handle (which the domain
+                // never leaves) would be closed by the new pick.
+                self.end_handle(at, *conversation_id, HandleOutcome::TransferredOut);
+                if self.keeps(*queue_id, *organization_id) {
+                    self.handling
+                        .insert(*conversation_id, self.samples.handles.len());
+                    self.samples.handles.push(Handle {
+                        queue_id: *queue_id,
+                        organization_id: *organization_id,
+                        agent_id: *agent_id,
+                        conversation_id: *conversation_id,
+                        start: at,
+                        end: None,
+                    });
+                }
+            }
+            E::ConversationTransferred {
+                queue_id,
+                organization_id,
+                conversation_id,
+                ..
+            } => {
+                // A picked conversation has no `CustomerLeftQueue`: its transfer, stored in the
+                // target queue, is what ends the handle in the source queue.
+                self.end_handle(at, *conversation_id, HandleOutcome::TransferredOut);
+                self.start_wait(at, *queue_id, *organization_id, *conversation_id, true);
+            }
+            E::QueueSettingsChanged { .. }
+            | E::QueueHandlerAdded { .. }
+            | E::QueueHandlerRemoved { .. } => {}
+        }
+    }
+
+    fn apply_conversation(&mut self, at: DateTime<Utc>, event: &ConversationEvent) {
+        use ConversationEvent as E;
+        match event {
+            // Whether the end follows a leave (`was_waiting`) or a pick, the queue's stream has
+            // already said what became of the wait; only an open handle ends here.
+            E::ConversationEnded {
+                conversation_id, ..
+            } => self.end_handle(at, *conversation_id, HandleOutcome::Ended),
+            E::ConversationRated {
+                queue_id,
+                organization_id,
+                agent_id,
+                score,
+                ..
+            } => {
+                let kept = match (self.scope, queue_id) {
+                    (Some(Scope::Queue(_)), None) => false,
+                    (_, Some(queue_id)) => self.keeps(*queue_id, *organization_id),
+                    (_, None) => self.keeps(Uuid::nil(), *organization_id),
+                };
+                if kept {
+                    self.samples.ratings.push(Rating {
+                        queue_id: *queue_id,
+                        organization_id: *organization_id,
+                        agent_id: *agent_id,
+                        at,
+                        score: score.get(),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn start_wait(
+        &mut self,
+        at: DateTime<Utc>,
+        queue_id: Uuid,
+        organization_id: Uuid,
+        conversation_id: Uuid,
+        transferred_in: bool,
+    ) {
+        // The domain lets a conversation wait in one queue at a time; should a log say
+        // otherwise, the newer wait replaces the older, which ends as moved on.
+        self.end_wait(at, conversation_id, WaitOutcome::TransferredOut);
+        if self.keeps(queue_id, organization_id) {
+            self.waiting.insert(conversation_id, self.samples.waits.len());
+            self.samples.waits.push(Wait {
+                queue_id,
+                organization_id,
+                conversation_id,
+                start: at,
+                transferred_in,
+                end: None,
+            });
+        }
+    }
+
+    fn end_wait(&mut self, at: DateTime<Utc>, conversation_id: Uuid, outcome: WaitOutcome) {
+        if let Some(index) = self.waiting.remove(&conversation_id) {
+            if let Some(wait) = self.samples.waits.get_mut(index) {
+                wait.end = Some(WaitEnd { at, outcome });
+            }
+        }
+    }
+
+    fn end_handle(&mut self, at: DateTime<Utc>, conversation_id: Uuid, outcome: HandleOutcome) {
+        if let Some(index) = self.handling.remove(&conversation_id) {
+            if let Some(handle) = self.samples.handles.get_mut(index) {
+                handle.end = Some(HandleEnd { at, outcome });
+            }
+        }
+    }
+
+    pub fn samples(&self) -> &Samples {
+        &self.samples
+    }
+
+    pub fn into_samples(self) -> Samples {
+        self.samples
+    }
+}

@@ -1,0 +1,32 @@
+//! Queue statistics for analysts, from the log alone (API.md, Statistics), and a queue as it
+//! stood at an instant. `jono stats` and `GET /v1/queues/{queue}/stats` both call
+//! [`stats_from_log`], so they always agree.
+//!
+//! - [`fold`]: `StatsFold`, decoded events in, samples out (waits, handles, ratings, each queue's
+//!   openings and closings). Pure.
+//! - [`figures`]: `compute` and `compute_buckets`, samples and a window in, API.md's figures out;
+//!   the choices API.md leaves open are written down there. Pure.
+//! - [`log`]: `stats_from_log` and `queue_at`, which read the store.
+
+pub mod figures;
+pub mod fold;
+pub mod log;
+
+#[cfg(test)]
+mod tests;
+
+use uuid::Uuid;
+
+pub use figures::{
+    compute, compute_buckets, nearest_rank, AgentFigures, Bucket, By, Figures, Percentiles,
+    QueueStats, RatingFigures,
+};
+pub use fold::{Handle, HandleOutcome, Rating, Samples, StatsFold, Wait, WaitOutcome};
+pub use log::{queue_at, stats_from_log, QueueSnapshot, Report, StatsError, WaitingCustomer};
+
+/// Whose figures: one queue's, or every queue's of one organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Queue(Uuid),
+    Organization(Uuid),
+}
