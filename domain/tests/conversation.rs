@@ -6,7 +6,7 @@ mod common;
 use common::{
     agent, assigned, attachment, channel_started, customer, customer_started, direct_started,
     ended, id, metadata, name, requeued, uploaded, welcome, AGENT, CONVERSATION, ORG, OTHER_AGENT,
-    OTHER_QUEUE, QUEUE, THIRD_AGENT,
+    OTHER_QUEUE, OTHER_TRANSFER, QUEUE, THIRD_AGENT, TRANSFER,
 };
 use cqrs_es::test::TestFramework;
 use domain::conversation::{
@@ -306,42 +306,132 @@ fn an_unknown_conversation_is_not_assigned() {
         .then_expect_error(ConversationError::UnknownConversation);
 }
 
+#[test]
+fn a_late_pick_from_the_queue_it_waited_in_before_a_transfer_is_refused() {
+    // Waiting in OTHER_QUEUE since the transfer; the pick in QUEUE came before it.
+    test()
+        .given(with(
+            waiting(),
+            [requeued(CONVERSATION, OTHER_QUEUE, TRANSFER)],
+        ))
+        .when(C::AssignAgent {
+            agent_id: AGENT,
+            queue_id: QUEUE,
+        })
+        .then_expect_error(ConversationError::AlreadyAssigned);
+    // The pick in the queue it waits in now is assigned.
+    test()
+        .given(with(
+            waiting(),
+            [requeued(CONVERSATION, OTHER_QUEUE, TRANSFER)],
+        ))
+        .when(C::AssignAgent {
+            agent_id: OTHER_AGENT,
+            queue_id: OTHER_QUEUE,
+        })
+        .then_expect_events(vec![assigned(CONVERSATION, OTHER_AGENT, OTHER_QUEUE)]);
+}
+
+#[test]
+fn a_pick_from_a_queue_the_conversation_never_waited_in_is_refused() {
+    test()
+        .given(waiting())
+        .when(C::AssignAgent {
+            agent_id: AGENT,
+            queue_id: OTHER_QUEUE,
+        })
+        .then_expect_error(ConversationError::AlreadyAssigned);
+}
+
 // ---- Requeue ----
+
+fn requeue(queue_id: Uuid, transfer_id: Uuid) -> C {
+    C::Requeue {
+        queue_id,
+        transfer_id,
+    }
+}
 
 #[test]
 fn a_transferred_conversation_waits_again_in_its_new_queue() {
     test()
         .given(active())
-        .when(C::Requeue {
-            queue_id: OTHER_QUEUE,
-        })
-        .then_expect_events(vec![requeued(CONVERSATION, OTHER_QUEUE)]);
+        .when(requeue(OTHER_QUEUE, TRANSFER))
+        .then_expect_events(vec![requeued(CONVERSATION, OTHER_QUEUE, TRANSFER)]);
     // A waiting customer moved between queues is requeued too.
     test()
         .given(waiting())
-        .when(C::Requeue {
-            queue_id: OTHER_QUEUE,
-        })
-        .then_expect_events(vec![requeued(CONVERSATION, OTHER_QUEUE)]);
+        .when(requeue(OTHER_QUEUE, TRANSFER))
+        .then_expect_events(vec![requeued(CONVERSATION, OTHER_QUEUE, TRANSFER)]);
 }
 
 #[test]
-fn a_conversation_waiting_in_the_queue_is_not_requeued_there() {
+fn a_transfer_already_followed_is_not_followed_again() {
     test()
-        .given(with(active(), [requeued(CONVERSATION, OTHER_QUEUE)]))
-        .when(C::Requeue {
-            queue_id: OTHER_QUEUE,
-        })
+        .given(with(
+            active(),
+            [requeued(CONVERSATION, OTHER_QUEUE, TRANSFER)],
+        ))
+        .when(requeue(OTHER_QUEUE, TRANSFER))
         .then_expect_error(ConversationError::AlreadyWaiting);
+}
+
+#[test]
+fn a_repeated_requeue_after_a_pick_is_refused() {
+    // Picked in its new queue since: a late repeat must not put it back to waiting.
+    test()
+        .given(with(
+            active(),
+            [
+                requeued(CONVERSATION, OTHER_QUEUE, TRANSFER),
+                assigned(CONVERSATION, OTHER_AGENT, OTHER_QUEUE),
+            ],
+        ))
+        .when(requeue(OTHER_QUEUE, TRANSFER))
+        .then_expect_error(ConversationError::AlreadyWaiting);
+    // Also after later transfers: every followed transfer is remembered.
+    test()
+        .given(with(
+            active(),
+            [
+                requeued(CONVERSATION, OTHER_QUEUE, TRANSFER),
+                assigned(CONVERSATION, OTHER_AGENT, OTHER_QUEUE),
+                requeued(CONVERSATION, QUEUE, OTHER_TRANSFER),
+                assigned(CONVERSATION, AGENT, QUEUE),
+            ],
+        ))
+        .when(requeue(OTHER_QUEUE, TRANSFER))
+        .then_expect_error(ConversationError::AlreadyWaiting);
+}
+
+#[test]
+fn a_new_transfer_is_followed_even_into_the_queue_it_waits_in() {
+    // Only the transfer's id decides: another transfer to the same queue is followed.
+    test()
+        .given(with(
+            active(),
+            [requeued(CONVERSATION, OTHER_QUEUE, TRANSFER)],
+        ))
+        .when(requeue(OTHER_QUEUE, OTHER_TRANSFER))
+        .then_expect_events(vec![requeued(CONVERSATION, OTHER_QUEUE, OTHER_TRANSFER)]);
+    // And after a pick there: its agent sent it back to the line.
+    test()
+        .given(with(
+            active(),
+            [
+                requeued(CONVERSATION, OTHER_QUEUE, TRANSFER),
+                assigned(CONVERSATION, OTHER_AGENT, OTHER_QUEUE),
+            ],
+        ))
+        .when(requeue(OTHER_QUEUE, OTHER_TRANSFER))
+        .then_expect_events(vec![requeued(CONVERSATION, OTHER_QUEUE, OTHER_TRANSFER)]);
 }
 
 #[test]
 fn an_ended_conversation_is_not_requeued() {
     test()
         .given(with(active(), [ended(CONVERSATION, false)]))
-        .when(C::Requeue {
-            queue_id: OTHER_QUEUE,
-        })
+        .when(requeue(OTHER_QUEUE, TRANSFER))
         .then_expect_error(ConversationError::ConversationEnded);
 }
 
@@ -349,11 +439,11 @@ fn an_ended_conversation_is_not_requeued() {
 fn only_a_customer_conversation_is_requeued() {
     test()
         .given(vec![channel_started(CONVERSATION)])
-        .when(C::Requeue { queue_id: QUEUE })
+        .when(requeue(QUEUE, TRANSFER))
         .then_expect_error(ConversationError::NotACustomerConversation);
     test()
         .given_no_previous_events()
-        .when(C::Requeue { queue_id: QUEUE })
+        .when(requeue(QUEUE, TRANSFER))
         .then_expect_error(ConversationError::UnknownConversation);
 }
 
@@ -1092,7 +1182,10 @@ fn a_conversation_ended_while_waiting_says_so() {
 #[test]
 fn a_requeued_conversation_has_no_agent_when_it_ends() {
     let events = test()
-        .given(with(active(), [requeued(CONVERSATION, OTHER_QUEUE)]))
+        .given(with(
+            active(),
+            [requeued(CONVERSATION, OTHER_QUEUE, TRANSFER)],
+        ))
         .when(end(Author::system()))
         .inspect_result()
         .unwrap();

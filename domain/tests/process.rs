@@ -6,8 +6,8 @@ mod common;
 
 use common::{
     agent, assigned, customer, customer_started, id, joined, metadata, open_queue, picked,
-    queue_created, queue_opened, welcome, AGENT, CONVERSATION, ORG, OTHER_AGENT, OTHER_QUEUE,
-    QUEUE,
+    queue_created, queue_opened, requeued, transferred_in, welcome, AGENT, CONVERSATION, ORG,
+    OTHER_AGENT, OTHER_QUEUE, QUEUE, TRANSFER,
 };
 use cqrs_es::test::TestFramework;
 use cqrs_es::Aggregate;
@@ -24,6 +24,10 @@ use domain::values::{Author, CannedKey, CannedText, DisplayName, Email, MessageT
 use serde_json::json;
 use uuid::Uuid;
 
+/// The id under which the store keeps the event whose follow-ups a test runs.
+const EVENT: Uuid = Uuid::from_u128(0xe1);
+const OTHER_EVENT: Uuid = Uuid::from_u128(0xe2);
+
 /// Runs `command` against the aggregate that `history` folds to.
 fn run<A: Aggregate>(history: &[A::Event], command: A::Command) -> Result<Vec<A::Event>, A::Error>
 where
@@ -37,7 +41,7 @@ where
 
 /// The one follow-up of `event`, which must be for a conversation.
 fn conversation_follow_up(event: QueueEvent) -> (Uuid, ConversationCommand) {
-    match follow_ups(&domain::Event::Queue(event)).as_slice() {
+    match follow_ups(EVENT, &domain::Event::Queue(event)).as_slice() {
         [FollowUp::Conversation {
             conversation_id,
             command,
@@ -58,6 +62,11 @@ fn runs_once(
     let after: Vec<_> = history.iter().cloned().chain(first.clone()).collect();
     assert_eq!(run::<Conversation>(&after, command), Err(already));
     first
+}
+
+/// The follow-ups of `event` stored under `event_id`.
+fn follow_ups_of(event_id: Uuid, event: QueueEvent) -> Vec<FollowUp> {
+    follow_ups(event_id, &domain::Event::Queue(event))
 }
 
 fn left(reason: LeaveReason, to_queue_id: Option<Uuid>, by: Option<Author>) -> QueueEvent {
@@ -207,8 +216,10 @@ fn a_transfer_out_is_followed_by_a_transfer_in_at_the_target_queue() {
         Some(OTHER_QUEUE),
         Some(agent(AGENT)),
     );
-    let follow_ups = follow_ups(&domain::Event::Queue(event));
+    let transfer_id = Uuid::new_v5(&EVENT, b"transfer");
+    let follow_ups = follow_ups(EVENT, &domain::Event::Queue(event.clone()));
     let command = QueueCommand::TransferIn {
+        transfer_id,
         conversation_id: CONVERSATION,
         organization_id: ORG,
         from_queue_id: QUEUE,
@@ -222,6 +233,15 @@ fn a_transfer_out_is_followed_by_a_transfer_in_at_the_target_queue() {
             command: command.clone(),
         }]
     );
+    // Every run of this follow-up names the same transfer; another stored event, another one.
+    assert_eq!(
+        follow_ups_of(EVENT, event.clone()),
+        follow_ups_of(EVENT, event.clone())
+    );
+    assert_ne!(
+        follow_ups_of(EVENT, event.clone()),
+        follow_ups_of(OTHER_EVENT, event)
+    );
 
     // The target queue (here called QUEUE, its own id) takes it first in line, once.
     let target = vec![queue_created(), queue_opened(), joined(id(1), 1)];
@@ -229,23 +249,24 @@ fn a_transfer_out_is_followed_by_a_transfer_in_at_the_target_queue() {
     assert!(matches!(
         first.as_slice(),
         [QueueEvent::ConversationTransferred {
+            transfer_id: arrived,
             conversation_id,
             from_queue_id,
             queue_position: 1,
             ..
-        }] if *conversation_id == CONVERSATION && *from_queue_id == QUEUE
+        }] if *arrived == transfer_id && *conversation_id == CONVERSATION && *from_queue_id == QUEUE
     ));
     let after: Vec<_> = target.into_iter().chain(first).collect();
     assert_eq!(
         run::<Queue>(&after, command),
-        Err(QueueError::AlreadyWaiting)
+        Err(QueueError::TransferAlreadyArrived)
     );
 }
 
 #[test]
 fn a_transfer_without_a_target_has_no_follow_up() {
     let event = left(LeaveReason::Transferred, None, None);
-    assert_eq!(follow_ups(&domain::Event::Queue(event)), vec![]);
+    assert_eq!(follow_ups(EVENT, &domain::Event::Queue(event)), vec![]);
 }
 
 // ---- ConversationTransferred → Requeue ----
@@ -253,6 +274,7 @@ fn a_transfer_without_a_target_has_no_follow_up() {
 #[test]
 fn a_transfer_in_requeues_the_conversation_in_its_new_queue() {
     let event = QueueEvent::ConversationTransferred {
+        transfer_id: TRANSFER,
         queue_id: OTHER_QUEUE,
         organization_id: ORG,
         conversation_id: CONVERSATION,
@@ -266,7 +288,8 @@ fn a_transfer_in_requeues_the_conversation_in_its_new_queue() {
     assert_eq!(
         command,
         ConversationCommand::Requeue {
-            queue_id: OTHER_QUEUE
+            queue_id: OTHER_QUEUE,
+            transfer_id: TRANSFER,
         }
     );
     let events = runs_once(
@@ -277,14 +300,7 @@ fn a_transfer_in_requeues_the_conversation_in_its_new_queue() {
         command,
         ConversationError::AlreadyWaiting,
     );
-    assert_eq!(
-        events,
-        vec![ConversationEvent::ConversationRequeued {
-            conversation_id: CONVERSATION,
-            organization_id: ORG,
-            queue_id: OTHER_QUEUE,
-        }]
-    );
+    assert_eq!(events, vec![requeued(CONVERSATION, OTHER_QUEUE, TRANSFER)]);
 }
 
 // ---- everything else → nothing ----
@@ -344,7 +360,7 @@ fn other_events_have_no_follow_ups() {
         }),
     ];
     for event in others {
-        assert_eq!(follow_ups(&event), vec![], "{event:?}");
+        assert_eq!(follow_ups(EVENT, &event), vec![], "{event:?}");
     }
 }
 
@@ -352,16 +368,23 @@ fn other_events_have_no_follow_ups() {
 
 /// Applies each follow-up of `event` to the two queues and the one conversation, and the
 /// follow-ups of what those write, until nothing is left to do.
+/// Each event written gets a fresh id, as the store gives it.
 struct World {
     queues: Vec<(Uuid, Vec<QueueEvent>)>,
     conversation: Vec<ConversationEvent>,
+    events_stored: u128,
 }
 
 impl World {
+    fn stored(&mut self, event: domain::Event) -> (Uuid, domain::Event) {
+        self.events_stored += 1;
+        (id(0xe000 + self.events_stored), event)
+    }
+
     fn react(&mut self, event: domain::Event) {
-        let mut pending = vec![event];
-        while let Some(event) = pending.pop() {
-            for follow_up in follow_ups(&event) {
+        let mut pending = vec![self.stored(event)];
+        while let Some((event_id, event)) = pending.pop() {
+            for follow_up in follow_ups(event_id, &event) {
                 match follow_up {
                     FollowUp::Queue { queue_id, command } => {
                         let (_, history) = self
@@ -372,7 +395,9 @@ impl World {
                         let written =
                             run::<Queue>(history, command).expect("the queue takes the command");
                         history.extend(written.clone());
-                        pending.extend(written.into_iter().map(domain::Event::Queue));
+                        for event in written {
+                            pending.push(self.stored(domain::Event::Queue(event)));
+                        }
                     }
                     FollowUp::Conversation {
                         conversation_id,
@@ -382,7 +407,9 @@ impl World {
                         let written = run::<Conversation>(&self.conversation, command)
                             .expect("the conversation takes the follow-up");
                         self.conversation.extend(written.clone());
-                        pending.extend(written.into_iter().map(domain::Event::Conversation));
+                        for event in written {
+                            pending.push(self.stored(domain::Event::Conversation(event)));
+                        }
                     }
                 }
             }
@@ -425,6 +452,7 @@ fn join_transfer_and_pick_reach_the_conversation_through_follow_ups() {
     let mut world = World {
         queues: vec![(QUEUE, open_queue()), (OTHER_QUEUE, other_queue)],
         conversation: Vec::new(),
+        events_stored: 0,
     };
 
     world.queue(
@@ -467,52 +495,103 @@ fn join_transfer_and_pick_reach_the_conversation_through_follow_ups() {
     assert!(source.waiting.is_empty());
 }
 
-// ---- known gap: a follow-up delivered late, after later work ----
+// ---- a follow-up delivered late, after later work ----
 //
-// The module doc says the gateway may run a follow-up at once and the store runs it again from
-// the feed; the second run must then be refused. It is when nothing happened in between (the
-// tests above), but not when the stream has moved on in the meantime: these commands carry no
-// identity of the event that caused them, so the aggregate cannot tell a late duplicate from a
-// new request. An assignment is safe (a pick only takes a waiting conversation, so an active
-// one refuses it); a transfer in is not, and stays ignored until `TransferIn` carries a
-// causation id; run it with `--ignored`.
+// The gateway may run a follow-up at once and the store runs it again from the feed, maybe
+// after the stream has moved on; the second run must still be refused. Both runs derive their
+// command from the same stored event (same id), so the transfer they name is the same one.
+
+/// `CONVERSATION` transferred out of `OTHER_QUEUE` into `QUEUE`, stored under `EVENT`.
+fn transferred_out_to_queue() -> domain::Event {
+    domain::Event::Queue(QueueEvent::CustomerLeftQueue {
+        queue_id: OTHER_QUEUE,
+        organization_id: ORG,
+        conversation_id: CONVERSATION,
+        reason: LeaveReason::Transferred,
+        to_queue_id: Some(QUEUE),
+        by: None,
+    })
+}
+
+/// The one follow-up of `event` stored under `event_id`, which must be for `QUEUE`.
+fn queue_follow_up(event_id: Uuid, event: &domain::Event) -> QueueCommand {
+    match follow_ups(event_id, event).as_slice() {
+        [FollowUp::Queue { queue_id, command }] if *queue_id == QUEUE => command.clone(),
+        other => panic!("expected one follow-up for QUEUE, got {other:?}"),
+    }
+}
 
 #[test]
-#[ignore = "known gap: a late duplicate TransferIn re-queues a customer already picked"]
 fn a_late_transfer_in_does_not_requeue_a_customer_already_picked() {
-    let target = vec![
+    let event = transferred_out_to_queue();
+    let mut target = vec![
         queue_created(),
         queue_opened(),
         common::handler_added(OTHER_AGENT),
-        common::transferred_in(CONVERSATION, OTHER_QUEUE),
-        picked(CONVERSATION, OTHER_AGENT),
     ];
-    let late = QueueCommand::TransferIn {
-        conversation_id: CONVERSATION,
-        organization_id: ORG,
-        from_queue_id: OTHER_QUEUE,
-        from_agent_id: None,
-        by: None,
-    };
-    // Accepted today: the customer waits first in line again and can be picked a second time.
-    assert!(run::<Queue>(&target, late).is_err());
+    // The gateway's run: the customer waits first in line, and is picked.
+    let first = run::<Queue>(&target, queue_follow_up(EVENT, &event)).unwrap();
+    assert_eq!(
+        first,
+        vec![transferred_in(
+            Uuid::new_v5(&EVENT, b"transfer"),
+            CONVERSATION,
+            OTHER_QUEUE
+        )]
+    );
+    target.extend(first);
+    target.push(picked(CONVERSATION, OTHER_AGENT));
+    // The feed's run of the same event, late: refused, so nobody waits to be picked twice.
+    let late = queue_follow_up(EVENT, &event);
+    assert_eq!(
+        run::<Queue>(&target, late),
+        Err(QueueError::TransferAlreadyArrived)
+    );
+    let queue: Queue = common::fold(target);
+    assert!(queue.waiting.is_empty());
+}
+
+#[test]
+fn a_late_requeue_does_not_put_a_picked_customer_back_to_waiting() {
+    let arrived = transferred_in(TRANSFER, CONVERSATION, OTHER_QUEUE);
+    let (_, requeue) = conversation_follow_up(arrived.clone());
+    let mut history = vec![customer_started(CONVERSATION)];
+    // The gateway's run: the conversation waits in QUEUE, and is picked there.
+    let first = run::<Conversation>(&history, requeue).unwrap();
+    assert_eq!(first, vec![requeued(CONVERSATION, QUEUE, TRANSFER)]);
+    history.extend(first);
+    history.push(assigned(CONVERSATION, OTHER_AGENT, QUEUE));
+    // The feed's run, late: refused, and the conversation stays with its agent.
+    let (_, late) = conversation_follow_up(arrived);
+    assert_eq!(
+        run::<Conversation>(&history, late),
+        Err(ConversationError::AlreadyWaiting)
+    );
+    let conversation: Conversation = common::fold(history);
+    assert_eq!(conversation.agent_id, Some(OTHER_AGENT));
+    assert_eq!(
+        conversation.status,
+        Some(domain::conversation::Status::Active)
+    );
 }
 
 #[test]
 fn a_late_assignment_does_not_take_the_conversation_from_its_new_agent() {
+    let (_, late) = conversation_follow_up(picked(CONVERSATION, AGENT));
     let history = vec![
         customer_started(CONVERSATION),
         assigned(CONVERSATION, AGENT, QUEUE),
-        ConversationEvent::ConversationRequeued {
-            conversation_id: CONVERSATION,
-            organization_id: ORG,
-            queue_id: OTHER_QUEUE,
-        },
+        requeued(CONVERSATION, OTHER_QUEUE, TRANSFER),
         assigned(CONVERSATION, OTHER_AGENT, OTHER_QUEUE),
     ];
-    let late = ConversationCommand::AssignAgent {
-        agent_id: AGENT,
-        queue_id: QUEUE,
-    };
-    assert!(run::<Conversation>(&history, late).is_err());
+    assert_eq!(
+        run::<Conversation>(&history, late.clone()),
+        Err(ConversationError::AlreadyAssigned)
+    );
+    // Nor while it waits in the queue it was transferred to: that pick was in another queue.
+    let waiting_elsewhere = &history[..3];
+    assert_eq!(
+        run::<Conversation>(waiting_elsewhere, late),
+        Err(ConversationError::AlreadyAssigned)
+    );
 }

@@ -5,7 +5,7 @@ mod common;
 use common::{
     agent, customer, fold, handler_added, id, joined, metadata, name, open_queue, picked,
     queue_closed, queue_created, queue_opened, settings_changed, transferred_in, welcome, AGENT,
-    ORG, OTHER_AGENT, OTHER_ORG, OTHER_QUEUE, QUEUE,
+    ORG, OTHER_AGENT, OTHER_ORG, OTHER_QUEUE, OTHER_TRANSFER, QUEUE, TRANSFER,
 };
 use cqrs_es::test::TestFramework;
 use domain::metadata::CustomerMetadata;
@@ -15,6 +15,7 @@ use domain::queue::{
 };
 use domain::schedule::Origin;
 use domain::values::{Author, Limit};
+use domain::{ErrorKind, Refusal};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -676,8 +677,14 @@ fn nothing_is_transferred_out_of_an_unknown_queue() {
 
 // ---- TransferIn ----
 
-fn transfer_in(conversation_id: Uuid, organization_id: Uuid, from_agent_id: Option<Uuid>) -> C {
+fn transfer_in(
+    transfer_id: Uuid,
+    conversation_id: Uuid,
+    organization_id: Uuid,
+    from_agent_id: Option<Uuid>,
+) -> C {
     C::TransferIn {
+        transfer_id,
         conversation_id,
         organization_id,
         from_queue_id: OTHER_QUEUE,
@@ -690,8 +697,9 @@ fn transfer_in(conversation_id: Uuid, organization_id: Uuid, from_agent_id: Opti
 fn a_transferred_customer_waits_first_in_line() {
     test()
         .given(with(open_queue(), [joined(id(1), 1), joined(id(2), 2)]))
-        .when(transfer_in(id(9), ORG, Some(OTHER_AGENT)))
+        .when(transfer_in(TRANSFER, id(9), ORG, Some(OTHER_AGENT)))
         .then_expect_events(vec![E::ConversationTransferred {
+            transfer_id: TRANSFER,
             queue_id: QUEUE,
             organization_id: ORG,
             conversation_id: id(9),
@@ -707,7 +715,7 @@ fn a_transferred_customer_waits_first_in_line() {
             [
                 joined(id(1), 1),
                 joined(id(2), 2),
-                transferred_in(id(9), OTHER_QUEUE),
+                transferred_in(TRANSFER, id(9), OTHER_QUEUE),
             ],
         ))
         .when(pick(AGENT, 0))
@@ -718,26 +726,111 @@ fn a_transferred_customer_waits_first_in_line() {
 fn a_transfer_stays_within_its_organization() {
     test()
         .given(open_queue())
-        .when(transfer_in(id(9), OTHER_ORG, None))
+        .when(transfer_in(TRANSFER, id(9), OTHER_ORG, None))
         .then_expect_error(QueueError::OtherOrganization);
 }
 
 #[test]
 fn a_conversation_already_waiting_here_is_not_transferred_in_again() {
+    // By another transfer: the conversation waits here already.
     test()
-        .given(with(open_queue(), [transferred_in(id(9), OTHER_QUEUE)]))
-        .when(transfer_in(id(9), ORG, None))
+        .given(with(
+            open_queue(),
+            [transferred_in(TRANSFER, id(9), OTHER_QUEUE)],
+        ))
+        .when(transfer_in(OTHER_TRANSFER, id(9), ORG, None))
         .then_expect_error(QueueError::AlreadyWaiting);
     test()
         .given(with(open_queue(), [joined(id(1), 1)]))
-        .when(transfer_in(id(1), ORG, None))
+        .when(transfer_in(TRANSFER, id(1), ORG, None))
         .then_expect_error(QueueError::AlreadyWaiting);
+}
+
+#[test]
+fn a_repeated_transfer_is_refused_as_arrived_already() {
+    // While its customer still waits here: the transfer is named first, before `AlreadyWaiting`.
+    test()
+        .given(with(
+            open_queue(),
+            [transferred_in(TRANSFER, id(9), OTHER_QUEUE)],
+        ))
+        .when(transfer_in(TRANSFER, id(9), ORG, None))
+        .then_expect_error(QueueError::TransferAlreadyArrived);
+}
+
+#[test]
+fn a_repeated_transfer_is_refused_even_after_its_customer_was_picked_here() {
+    // A late repeat of the follow-up: nobody waits, yet it must not queue the customer again.
+    test()
+        .given(with(
+            open_queue(),
+            [
+                transferred_in(TRANSFER, id(9), OTHER_QUEUE),
+                picked(id(9), AGENT),
+            ],
+        ))
+        .when(transfer_in(TRANSFER, id(9), ORG, None))
+        .then_expect_error(QueueError::TransferAlreadyArrived);
+    // Nor after it left again, by whatever way.
+    test()
+        .given(with(
+            open_queue(),
+            [
+                transferred_in(TRANSFER, id(9), OTHER_QUEUE),
+                E::CustomerLeftQueue {
+                    queue_id: QUEUE,
+                    organization_id: ORG,
+                    conversation_id: id(9),
+                    reason: LeaveReason::Abandoned,
+                    to_queue_id: None,
+                    by: None,
+                },
+            ],
+        ))
+        .when(transfer_in(TRANSFER, id(9), ORG, None))
+        .then_expect_error(QueueError::TransferAlreadyArrived);
+}
+
+#[test]
+fn a_new_transfer_of_a_customer_picked_here_is_taken() {
+    // Its agent sends it back here: another transfer, so it waits again, first in line.
+    test()
+        .given(with(
+            open_queue(),
+            [
+                joined(id(1), 1),
+                transferred_in(TRANSFER, id(9), OTHER_QUEUE),
+                picked(id(9), AGENT),
+            ],
+        ))
+        .when(transfer_in(OTHER_TRANSFER, id(9), ORG, Some(AGENT)))
+        .then_expect_events(vec![E::ConversationTransferred {
+            transfer_id: OTHER_TRANSFER,
+            queue_id: QUEUE,
+            organization_id: ORG,
+            conversation_id: id(9),
+            from_queue_id: OTHER_QUEUE,
+            from_agent_id: Some(AGENT),
+            queue_position: 1,
+            by: Some(agent(OTHER_AGENT)),
+        }]);
+}
+
+#[test]
+fn a_transfer_arrived_already_is_a_conflict() {
+    assert_eq!(
+        QueueError::TransferAlreadyArrived.kind(),
+        ErrorKind::Conflict
+    );
 }
 
 #[test]
 fn a_transferred_in_conversation_cannot_also_join() {
     test()
-        .given(with(open_queue(), [transferred_in(id(9), OTHER_QUEUE)]))
+        .given(with(
+            open_queue(),
+            [transferred_in(TRANSFER, id(9), OTHER_QUEUE)],
+        ))
         .when(join(id(9)))
         .then_expect_error(QueueError::AlreadyJoined);
 }
@@ -746,7 +839,7 @@ fn a_transferred_in_conversation_cannot_also_join() {
 fn nothing_is_transferred_into_an_unknown_queue() {
     test()
         .given_no_previous_events()
-        .when(transfer_in(id(9), ORG, None))
+        .when(transfer_in(TRANSFER, id(9), ORG, None))
         .then_expect_error(QueueError::UnknownQueue);
 }
 
@@ -757,7 +850,7 @@ fn positions_count_from_the_front() {
         [
             joined(id(1), 1),
             joined(id(2), 2),
-            transferred_in(id(9), OTHER_QUEUE),
+            transferred_in(TRANSFER, id(9), OTHER_QUEUE),
         ],
     ));
     assert_eq!(queue.position_of(id(9)), Some(1));

@@ -45,8 +45,10 @@ enum Op {
     TransferOut(usize),
     /// A new conversation arrives from another queue.
     TransferIn,
-    /// A conversation waiting here is transferred in again (a retried follow-up).
+    /// A conversation waiting here is transferred in again, by another transfer.
     TransferInAgain(usize),
+    /// A transfer that arrived is delivered again (a late, repeated follow-up).
+    TransferRepeated(usize),
     Open,
     Close,
 }
@@ -65,6 +67,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(Op::TransferOut),
         2 => Just(Op::TransferIn),
         1 => any::<usize>().prop_map(Op::TransferInAgain),
+        1 => any::<usize>().prop_map(Op::TransferRepeated),
         1 => Just(Op::Open),
         1 => Just(Op::Close),
     ]
@@ -85,6 +88,8 @@ struct Model {
     max_waiting: Option<usize>,
     line: VecDeque<Uuid>,
     arrived: Vec<Uuid>,
+    /// Transfers that arrived, with their conversation.
+    transfers: Vec<(Uuid, Uuid)>,
     fate: BTreeMap<Uuid, Fate>,
     next_id: u128,
 }
@@ -213,11 +218,17 @@ fn step(model: &mut Model, op: &Op) -> Option<(QueueCommand, Result<Vec<QueueEve
         }
         Op::TransferIn => {
             let conversation_id = model.fresh();
+            let transfer_id = model.fresh();
             model.line.push_front(conversation_id);
             model.arrive(conversation_id);
+            model.transfers.push((transfer_id, conversation_id));
             (
-                transfer_in(conversation_id),
-                Ok(vec![common::transferred_in(conversation_id, ELSEWHERE)]),
+                transfer_in(transfer_id, conversation_id),
+                Ok(vec![common::transferred_in(
+                    transfer_id,
+                    conversation_id,
+                    ELSEWHERE,
+                )]),
             )
         }
         Op::TransferInAgain(index) => {
@@ -226,8 +237,19 @@ fn step(model: &mut Model, op: &Op) -> Option<(QueueCommand, Result<Vec<QueueEve
             }
             let conversation_id = model.line[index % model.line.len()];
             (
-                transfer_in(conversation_id),
+                transfer_in(model.fresh(), conversation_id),
                 Err(QueueError::AlreadyWaiting),
+            )
+        }
+        Op::TransferRepeated(index) => {
+            if model.transfers.is_empty() {
+                return None;
+            }
+            // Refused whatever became of its customer: waiting, picked or gone.
+            let (transfer_id, conversation_id) = model.transfers[index % model.transfers.len()];
+            (
+                transfer_in(transfer_id, conversation_id),
+                Err(QueueError::TransferAlreadyArrived),
             )
         }
         Op::Open => {
@@ -251,8 +273,9 @@ fn step(model: &mut Model, op: &Op) -> Option<(QueueCommand, Result<Vec<QueueEve
     })
 }
 
-fn transfer_in(conversation_id: Uuid) -> QueueCommand {
+fn transfer_in(transfer_id: Uuid, conversation_id: Uuid) -> QueueCommand {
     QueueCommand::TransferIn {
+        transfer_id,
         conversation_id,
         organization_id: ORG,
         from_queue_id: ELSEWHERE,

@@ -25,6 +25,9 @@ pub const CONVERSATION: Uuid = Uuid::from_u128(0x0_2a);
 pub const AGENT: Uuid = Uuid::from_u128(0x0_3a);
 pub const OTHER_AGENT: Uuid = Uuid::from_u128(0x0_3b);
 pub const THIRD_AGENT: Uuid = Uuid::from_u128(0x0_3c);
+/// Causation ids of transfers (`TransferIn`, `ConversationTransferred`, `Requeue`).
+pub const TRANSFER: Uuid = Uuid::from_u128(0x0_4a);
+pub const OTHER_TRANSFER: Uuid = Uuid::from_u128(0x0_4b);
 
 pub fn name(text: &str) -> Name {
     Name::parse(text).expect("a valid test value")
@@ -129,8 +132,10 @@ pub fn picked(conversation_id: Uuid, agent_id: Uuid) -> QueueEvent {
     }
 }
 
-pub fn transferred_in(conversation_id: Uuid, from_queue_id: Uuid) -> QueueEvent {
+/// `conversation_id` arrived in `QUEUE` from `from_queue_id` by the transfer `transfer_id`.
+pub fn transferred_in(transfer_id: Uuid, conversation_id: Uuid, from_queue_id: Uuid) -> QueueEvent {
     QueueEvent::ConversationTransferred {
+        transfer_id,
         queue_id: QUEUE,
         organization_id: ORG,
         conversation_id,
@@ -190,11 +195,13 @@ pub fn assigned(conversation_id: Uuid, agent_id: Uuid, queue_id: Uuid) -> Conver
     }
 }
 
-pub fn requeued(conversation_id: Uuid, queue_id: Uuid) -> ConversationEvent {
+/// The conversation followed the transfer `transfer_id` and waits in `queue_id`.
+pub fn requeued(conversation_id: Uuid, queue_id: Uuid, transfer_id: Uuid) -> ConversationEvent {
     ConversationEvent::ConversationRequeued {
         conversation_id,
         organization_id: ORG,
         queue_id,
+        transfer_id,
     }
 }
 
