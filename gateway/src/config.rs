@@ -30,6 +30,18 @@ pub struct Cli {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Signup {
+    Open,
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
     Json,
@@ -42,12 +54,22 @@ pub enum Command {
         /// The address to listen on.
         #[arg(long, env = "JONO_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// Whether anyone may sign up (default: open with the embedded store, closed with
+        /// Postgres). `jono admin create-org` works either way.
+        #[arg(long, env = "JONO_SIGNUP", value_enum)]
+        signup: Option<Signup>,
+        /// The abuse limits of API.md; `off` for load tests.
+        #[arg(long, env = "JONO_RATE_LIMITS", value_enum, default_value_t = Switch::On)]
+        rate_limits: Switch,
     },
     /// Operator tasks.
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Queue statistics from the log alone (API.md, Statistics), or a queue as it stood at an
+    /// instant (`--at`).
+    Stats(StatsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -59,6 +81,47 @@ pub enum AdminCommand {
         #[arg(long)]
         owner_email: String,
     },
+}
+
+/// `jono stats --queue ID|--org ID [--from T] [--to T] [--by hour|day] [--format …]` or
+/// `jono stats --queue ID --at T`. Ids and times are checked by `cli::stats`, so that every
+/// mistake is reported as one line.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct StatsArgs {
+    /// One queue's figures.
+    #[arg(long, value_name = "ID")]
+    pub queue: Option<String>,
+    /// Every queue of one organization together.
+    #[arg(long, value_name = "ID")]
+    pub org: Option<String>,
+    /// The window's start, RFC 3339 (default: the start of the log).
+    #[arg(long, value_name = "T")]
+    pub from: Option<String>,
+    /// The window's end, not included, RFC 3339 (default: now).
+    #[arg(long, value_name = "T")]
+    pub to: Option<String>,
+    /// Also the figures of each hour or day of the window (UTC).
+    #[arg(long, value_enum)]
+    pub by: Option<StatsBy>,
+    /// The queue as it stood at instant T: open or closed, and who waited, in order, since when.
+    #[arg(long, value_name = "T")]
+    pub at: Option<String>,
+    #[arg(long, value_enum, default_value_t = StatsFormat::Table)]
+    pub format: StatsFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatsBy {
+    Hour,
+    Day,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum StatsFormat {
+    #[default]
+    Table,
+    Csv,
+    Json,
 }
 
 /// Where the log lives.

@@ -138,3 +138,12 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+impl From<projections::queries::QueryError> for ApiError {
+    fn from(error: projections::queries::QueryError) -> Self {
+        match error {
+            projections::queries::QueryError::Sql(error) => Self::from(error),
+            projections::queries::QueryError::Corrupt(reason) => Self::Internal(reason),
+        }
+    }
+}

@@ -4,6 +4,13 @@
 //! - [`cli`]: what each subcommand does (`serve`, `admin create-org`).
 //! - [`app`]: `app(state) -> Router`, the whole HTTP surface as a function of its state.
 //! - [`state`]: the state every route shares (the store, the command layer, metrics).
+//! - [`auth`]: who is calling (agent or customer token), passwords (argon2id).
+//! - [`access`]: tenancy — what a caller may see and do; 404 for what it may not know of.
+//! - [`command`]: running a command for a route: idempotency, follow-ups, read-your-writes.
+//! - [`extract`]: JSON bodies and paging parameters with API.md's statuses.
+//! - [`idempotency`]: the `Idempotency-Key` layer.
+//! - [`limits`]: rate limits (joins, customer messages, logins).
+//! - [`presence`]: who is online or away.
 //! - [`routes`]: one module per area of the contract.
 //! - [`error`]: the one error type at the edge, written as `application/problem+json`.
 //! - [`secrets`]: tables outside the log for what must never enter it (token hashes).
@@ -11,11 +18,18 @@
 //! - [`metrics`]: Prometheus counters of the HTTP side.
 //! - [`server`]: binding, serving and graceful shutdown.
 
+pub mod access;
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod command;
 pub mod error;
+pub mod extract;
+pub mod idempotency;
+pub mod limits;
 pub mod metrics;
+pub mod presence;
 pub mod process_manager;
 pub mod routes;
 pub mod secrets;

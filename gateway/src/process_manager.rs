@@ -24,10 +24,10 @@ pub const CHECKPOINT: &str = "process_manager";
 const BATCH: usize = 500;
 
 /// What became of one follow-up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    /// It appended events.
-    Done,
+    /// It appended these events.
+    Done(Vec<StoredEvent>),
     /// Its aggregate refused it: the work was already done, or the state moved on.
     Settled,
 }
@@ -65,12 +65,31 @@ pub async fn follow(
     Ok(outcomes)
 }
 
+/// Runs the follow-ups of `events` and of whatever they append in turn, at once: what a
+/// command's caller needs finished before it is answered. Returns the last position written.
+pub async fn follow_through(commands: &Commands, events: &[StoredEvent]) -> Result<i64, String> {
+    let mut last = events.iter().map(|e| e.position).max().unwrap_or(0);
+    let mut work: std::collections::VecDeque<StoredEvent> = events.iter().cloned().collect();
+    while let Some(stored) = work.pop_front() {
+        let Some(event) = decode(&stored) else {
+            continue;
+        };
+        for outcome in follow(commands, stored.event_id, &event).await? {
+            if let Outcome::Done(appended) = outcome {
+                last = appended.iter().map(|e| e.position).fold(last, i64::max);
+                work.extend(appended);
+            }
+        }
+    }
+    Ok(last)
+}
+
 fn settle<A: Aggregate, E: std::fmt::Display>(
     result: Result<store::command::Executed<A>, CommandError<E>>,
 ) -> Result<Outcome, String> {
     match result {
         Ok(executed) if executed.events.is_empty() => Ok(Outcome::Settled),
-        Ok(_) => Ok(Outcome::Done),
+        Ok(executed) => Ok(Outcome::Done(executed.events)),
         Err(CommandError::Rejected(refusal)) => {
             tracing::debug!(%refusal, "follow-up settled");
             Ok(Outcome::Settled)
@@ -143,7 +162,7 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
                         Ok(outcomes) => {
                             for outcome in outcomes {
                                 let counter = match outcome {
-                                    Outcome::Done => &state.metrics.follow_ups_run,
+                                    Outcome::Done(_) => &state.metrics.follow_ups_run,
                                     Outcome::Settled => &state.metrics.follow_ups_settled,
                                 };
                                 counter.fetch_add(1, Ordering::Relaxed);

@@ -22,12 +22,41 @@ macro_rules! on_pool {
     };
 }
 
-const SCHEMA: [&str; 1] = ["CREATE TABLE IF NOT EXISTS invitation_tokens (
+const SCHEMA: [&str; 6] = [
+    "CREATE TABLE IF NOT EXISTS invitation_tokens (
         token_hash TEXT PRIMARY KEY,
         invitation_id TEXT NOT NULL,
         organization_id TEXT NOT NULL,
         expires_at BIGINT NOT NULL
-    )"];
+    )",
+    // An account's argon2id hash (a PHC string with its own salt and parameters).
+    "CREATE TABLE IF NOT EXISTS credentials (
+        agent_id TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL
+    )",
+    // An agent's session; it lasts 30 days from its last use.
+    "CREATE TABLE IF NOT EXISTS agent_tokens (
+        token_hash TEXT PRIMARY KEY,
+        agent_id TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        last_used_at BIGINT NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS agent_tokens_by_agent ON agent_tokens (agent_id)",
+    // A customer's token opens its own conversation only.
+    "CREATE TABLE IF NOT EXISTS customer_tokens (
+        token_hash TEXT PRIMARY KEY,
+        conversation_id TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+    )",
+    // Idempotency keys of commands that the log alone cannot answer (the response is kept).
+    "CREATE TABLE IF NOT EXISTS idempotent_responses (
+        key TEXT PRIMARY KEY,
+        request_hash TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+    )",
+];
 
 /// Creates the tables if they are missing.
 pub async fn migrate(backend: &Backend) -> Result<(), sqlx::Error> {
@@ -35,6 +64,172 @@ pub async fn migrate(backend: &Backend) -> Result<(), sqlx::Error> {
         on_pool!(backend, pool => sqlx::query(statement).execute(pool).await.map(|_| ()))?;
     }
     Ok(())
+}
+
+/// Whose a bearer token is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bearer {
+    Agent { agent_id: Uuid },
+    Customer { conversation_id: Uuid },
+}
+
+/// An agent's session lasts this long after its last use.
+pub const AGENT_TOKEN_IDLE_SECONDS: i64 = 30 * 24 * 3600;
+/// `last_used_at` is written at most this often, so reads stay reads.
+const TOUCH_EVERY_SECONDS: i64 = 60;
+
+pub async fn set_password_hash(
+    backend: &Backend,
+    agent_id: Uuid,
+    hash: &str,
+) -> Result<(), sqlx::Error> {
+    let sql = "INSERT INTO credentials (agent_id, password_hash) VALUES ($1, $2)
+               ON CONFLICT (agent_id) DO UPDATE SET password_hash = excluded.password_hash";
+    on_pool!(backend, pool => sqlx::query(sql)
+        .bind(agent_id.to_string())
+        .bind(hash)
+        .execute(pool)
+        .await
+        .map(|_| ()))
+}
+
+pub async fn password_hash(
+    backend: &Backend,
+    agent_id: Uuid,
+) -> Result<Option<String>, sqlx::Error> {
+    let sql = "SELECT password_hash FROM credentials WHERE agent_id = $1";
+    let row: Option<(String,)> = on_pool!(backend, pool => sqlx::query_as(sql)
+        .bind(agent_id.to_string())
+        .fetch_optional(pool)
+        .await)?;
+    Ok(row.map(|(hash,)| hash))
+}
+
+/// Hands out a new session token for `agent_id`.
+pub async fn issue_agent_token(backend: &Backend, agent_id: Uuid) -> Result<String, sqlx::Error> {
+    let token = new_token();
+    let now = Utc::now().timestamp();
+    let sql = "INSERT INTO agent_tokens (token_hash, agent_id, created_at, last_used_at)
+               VALUES ($1, $2, $3, $4)";
+    on_pool!(backend, pool => sqlx::query(sql)
+        .bind(hash_token(&token))
+        .bind(agent_id.to_string())
+        .bind(now)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+    Ok(token)
+}
+
+/// Hands out the token of a customer's conversation.
+pub async fn issue_customer_token(
+    backend: &Backend,
+    conversation_id: Uuid,
+) -> Result<String, sqlx::Error> {
+    let token = new_token();
+    let sql =
+        "INSERT INTO customer_tokens (token_hash, conversation_id, created_at) VALUES ($1, $2, $3)";
+    on_pool!(backend, pool => sqlx::query(sql)
+        .bind(hash_token(&token))
+        .bind(conversation_id.to_string())
+        .bind(Utc::now().timestamp())
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+    Ok(token)
+}
+
+/// Whose `token` is, if it is a live one. An agent's idle session expires here; the other
+/// ends (removal from every organization, a customer's conversation ended a day ago) are the
+/// caller's to check, since they need the read models.
+pub async fn resolve_token(
+    backend: &Backend,
+    token: &str,
+) -> Result<Option<(Bearer, String)>, sqlx::Error> {
+    let hash = hash_token(token);
+    let now = Utc::now().timestamp();
+    let sql = "SELECT agent_id, last_used_at FROM agent_tokens WHERE token_hash = $1";
+    let agent: Option<(String, i64)> = on_pool!(backend, pool => sqlx::query_as(sql)
+        .bind(&hash)
+        .fetch_optional(pool)
+        .await)?;
+    if let Some((agent_id, last_used_at)) = agent {
+        let Ok(agent_id) = agent_id.parse() else {
+            return Ok(None);
+        };
+        if now - last_used_at > AGENT_TOKEN_IDLE_SECONDS {
+            return Ok(None);
+        }
+        if now - last_used_at > TOUCH_EVERY_SECONDS {
+            let touch = "UPDATE agent_tokens SET last_used_at = $1 WHERE token_hash = $2";
+            on_pool!(backend, pool => sqlx::query(touch).bind(now).bind(&hash).execute(pool).await.map(|_| ()))?;
+        }
+        return Ok(Some((Bearer::Agent { agent_id }, hash)));
+    }
+    let sql = "SELECT conversation_id FROM customer_tokens WHERE token_hash = $1";
+    let customer: Option<(String,)> = on_pool!(backend, pool => sqlx::query_as(sql)
+        .bind(&hash)
+        .fetch_optional(pool)
+        .await)?;
+    Ok(customer
+        .and_then(|(id,)| id.parse().ok())
+        .map(|conversation_id| (Bearer::Customer { conversation_id }, hash)))
+}
+
+/// Ends one session (logout).
+pub async fn revoke_token_hash(backend: &Backend, token_hash: &str) -> Result<(), sqlx::Error> {
+    let sql = "DELETE FROM agent_tokens WHERE token_hash = $1";
+    on_pool!(backend, pool => sqlx::query(sql).bind(token_hash).execute(pool).await.map(|_| ()))
+}
+
+/// Ends every session of an agent but `keep` (a password change keeps the one that made it).
+pub async fn revoke_agent_tokens(
+    backend: &Backend,
+    agent_id: Uuid,
+    keep: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let sql = "DELETE FROM agent_tokens WHERE agent_id = $1 AND token_hash <> $2";
+    on_pool!(backend, pool => sqlx::query(sql)
+        .bind(agent_id.to_string())
+        .bind(keep.unwrap_or(""))
+        .execute(pool)
+        .await
+        .map(|_| ()))
+}
+
+/// A response kept under an idempotency key: `(request_hash, status, body)`.
+pub async fn find_response(
+    backend: &Backend,
+    key: &str,
+) -> Result<Option<(String, u16, String)>, sqlx::Error> {
+    let sql = "SELECT request_hash, status, body FROM idempotent_responses WHERE key = $1";
+    let row: Option<(String, i32, String)> = on_pool!(backend, pool => sqlx::query_as(sql)
+        .bind(key)
+        .fetch_optional(pool)
+        .await)?;
+    Ok(row.map(|(hash, status, body)| (hash, u16::try_from(status).unwrap_or(500), body)))
+}
+
+/// Keeps a response under its idempotency key; the first one kept wins.
+pub async fn keep_response(
+    backend: &Backend,
+    key: &str,
+    request_hash: &str,
+    status: u16,
+    body: &str,
+) -> Result<(), sqlx::Error> {
+    let sql = "INSERT INTO idempotent_responses (key, request_hash, status, body, created_at)
+               VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING";
+    on_pool!(backend, pool => sqlx::query(sql)
+        .bind(key)
+        .bind(request_hash)
+        .bind(i32::from(status))
+        .bind(body)
+        .bind(Utc::now().timestamp())
+        .execute(pool)
+        .await
+        .map(|_| ()))
 }
 
 /// A fresh secret token, URL-safe.

@@ -20,7 +20,9 @@ pub async fn serve(
     let (stop, stopped) = watch::channel(false);
     let background = tokio::spawn(process_manager::run(state.clone(), stopped));
     let router = app(state);
-    let result = axum::serve(listener, router)
+    // The peer address feeds the per-address limits (joins, logins).
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let result = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await;
     let _ = stop.send(true);

@@ -1,18 +1,48 @@
 //! The state every route shares. Cheap to clone.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use projections::runtime::Statuses;
 use store::command::Commands;
-use store::log::EventStore;
+use store::log::{Backend, EventStore};
 
+use crate::limits::Limiter;
 use crate::metrics::Metrics;
+use crate::presence::Presence;
+
+/// Settings of the HTTP side (API.md, Running).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `JONO_SIGNUP=open|closed`.
+    pub signup_open: bool,
+    /// `JONO_RATE_LIMITS=on|off`.
+    pub rate_limits: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            signup_open: true,
+            rate_limits: true,
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct AppState {
     pub store: EventStore,
     pub commands: Commands,
     pub metrics: Arc<Metrics>,
+    /// Where each projector stands; commands wait on it so a caller reads its own writes.
+    pub projections: Statuses,
+    pub settings: Arc<Settings>,
+    pub limiter: Arc<Limiter>,
+    pub presence: Arc<Presence>,
 }
+
+/// How long a command waits for the read models to show its events before answering anyway.
+pub const READ_YOUR_WRITES_WAIT: Duration = Duration::from_secs(5);
 
 impl AppState {
     pub fn new(store: EventStore) -> Self {
@@ -20,6 +50,30 @@ impl AppState {
             commands: Commands::new(store.clone()),
             store,
             metrics: Arc::default(),
+            projections: Statuses::default(),
+            settings: Arc::default(),
+            limiter: Arc::default(),
+            presence: Arc::default(),
+        }
+    }
+
+    pub fn backend(&self) -> &Backend {
+        self.store.backend()
+    }
+
+    /// Waits until the read models have applied everything up to `position`, so the answer to
+    /// a command is visible to the caller's next read. The events are durable already; if the
+    /// projectors are slow the command still succeeds, and the lag is logged.
+    pub async fn settle(&self, position: i64) {
+        if position <= 0 {
+            return;
+        }
+        if let Err(lag) = self
+            .projections
+            .wait_for(position, READ_YOUR_WRITES_WAIT)
+            .await
+        {
+            tracing::warn!(position, %lag, "answering before the read models caught up");
         }
     }
 }

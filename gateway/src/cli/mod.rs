@@ -1,14 +1,15 @@
 //! What each subcommand does. Every failure comes back as one line for `main` to print.
 
 mod admin;
+pub mod stats;
 
 use std::fmt;
 
 use store::log::EventStore;
 use tokio::net::TcpListener;
 
-use crate::config::{AdminCommand, Cli, Command, LogFormat, StoreConfig};
-use crate::state::AppState;
+use crate::config::{AdminCommand, Cli, Command, LogFormat, Signup, StoreConfig, Switch};
+use crate::state::{AppState, Settings};
 use crate::{secrets, server};
 
 /// A failure to report: one line, no trace.
@@ -36,9 +37,19 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         .build()
         .map_err(|error| Failure(format!("cannot start the runtime: {error}")))?;
     runtime.block_on(async move {
-        let store = open_store(&cli.store_config()).await?;
+        let store_config = cli.store_config();
+        let store = open_store(&store_config).await?;
         match cli.command {
-            Command::Serve { listen } => {
+            Command::Serve {
+                listen,
+                signup,
+                rate_limits,
+            } => {
+                let embedded = matches!(store_config, StoreConfig::Embedded(_));
+                let settings = Settings {
+                    signup_open: signup.map_or(embedded, |signup| signup == Signup::Open),
+                    rate_limits: rate_limits == Switch::On,
+                };
                 let listener = TcpListener::bind(listen).await.map_err(|error| {
                     Failure(format!("cannot listen on {listen}: {}", describe(&error)))
                 })?;
@@ -48,7 +59,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 tracing::info!(%address, "jono is listening");
                 // One plain line on stdout, for people and for scripts that bound port 0.
                 println!("jono listening on http://{address}");
-                server::serve(AppState::new(store), listener, server::termination())
+                let mut state = AppState::new(store);
+                state.settings = std::sync::Arc::new(settings);
+                server::serve(state, listener, server::termination())
                     .await
                     .map_err(|error| Failure(format!("the server stopped: {error}")))
             }
@@ -57,6 +70,10 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             } => {
                 let link = admin::create_org(&store, &name, &owner_email).await?;
                 println!("{link}");
+                Ok(())
+            }
+            Command::Stats(args) => {
+                print!("{}", stats::run(&store, &args).await?);
                 Ok(())
             }
         }

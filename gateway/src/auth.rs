@@ -1,0 +1,213 @@
+//! Who is calling. A bearer token (header `Authorization: Bearer …`, or `?token=` where a
+//! browser cannot set headers) is an agent's session or a customer's conversation token; only
+//! their SHA-256 is stored (`secrets`). Passwords are argon2id, hashed off the async threads.
+//!
+//! An agent's token works while the agent belongs to at least one organization: removal from
+//! the last one ends it at once. A customer's token works until 24 hours after its conversation
+//! ended.
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use chrono::{Duration, Utc};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::secrets::{self, Bearer};
+use crate::state::AppState;
+
+/// How long a customer's token outlives its conversation.
+pub const CUSTOMER_TOKEN_AFTER_END: Duration = Duration::hours(24);
+
+/// An agent, authenticated.
+#[derive(Debug, Clone)]
+pub struct AgentCaller {
+    pub agent_id: Uuid,
+    /// The session's token hash: logout ends this one.
+    pub token_hash: String,
+}
+
+/// A customer, authenticated: it may open only `conversation_id`.
+#[derive(Debug, Clone)]
+pub struct CustomerCaller {
+    pub conversation_id: Uuid,
+    pub token_hash: String,
+}
+
+/// Either kind of caller.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    Agent(AgentCaller),
+    Customer(CustomerCaller),
+}
+
+impl Caller {
+    /// Scopes idempotency keys and rate limits to one caller.
+    pub fn key(&self) -> &str {
+        match self {
+            Caller::Agent(agent) => &agent.token_hash,
+            Caller::Customer(customer) => &customer.token_hash,
+        }
+    }
+}
+
+/// The bearer token of a request, if it has one.
+pub fn bearer(parts: &Parts) -> Option<String> {
+    if let Some(value) = parts.headers.get(AUTHORIZATION) {
+        let value = value.to_str().ok()?;
+        let (scheme, token) = value.split_once(' ')?;
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_owned());
+    }
+    let query = parts.uri.query()?;
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("token=").map(str::to_owned))
+}
+
+/// Resolves a token to a live caller, or `None`.
+pub async fn authenticate(state: &AppState, token: &str) -> Result<Option<Caller>, ApiError> {
+    let Some((bearer, token_hash)) = secrets::resolve_token(state.backend(), token).await? else {
+        return Ok(None);
+    };
+    match bearer {
+        Bearer::Agent { agent_id } => {
+            let memberships =
+                projections::queries::memberships_of(state.backend(), agent_id).await?;
+            if memberships.is_empty() {
+                return Ok(None);
+            }
+            Ok(Some(Caller::Agent(AgentCaller {
+                agent_id,
+                token_hash,
+            })))
+        }
+        Bearer::Customer { conversation_id } => {
+            let conversation =
+                projections::queries::conversation(state.backend(), conversation_id).await?;
+            // A token handed out at join is live before the read model shows the conversation.
+            if let Some(ended_at) = conversation.and_then(|c| c.ended_at) {
+                if Utc::now() - ended_at > CUSTOMER_TOKEN_AFTER_END {
+                    return Ok(None);
+                }
+            }
+            Ok(Some(Caller::Customer(CustomerCaller {
+                conversation_id,
+                token_hash,
+            })))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
+        let token = bearer(parts).ok_or(ApiError::Unauthorized)?;
+        let caller = authenticate(state, &token)
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
+        parts.extensions.insert(caller.clone());
+        Ok(caller)
+    }
+}
+
+impl FromRequestParts<AppState> for AgentCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match Caller::from_request_parts(parts, state).await? {
+            Caller::Agent(agent) => Ok(agent),
+            // A customer's token opens nothing of an agent's.
+            Caller::Customer(_) => Err(ApiError::Forbidden("this needs an agent's token".into())),
+        }
+    }
+}
+
+/// A caller who may also be anonymous (joining a queue, reading a queue's public face).
+#[derive(Debug, Clone)]
+pub struct MaybeCaller(pub Option<Caller>);
+
+impl FromRequestParts<AppState> for MaybeCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if bearer(parts).is_none() {
+            return Ok(MaybeCaller(None));
+        }
+        Caller::from_request_parts(parts, state)
+            .await
+            .map(|caller| MaybeCaller(Some(caller)))
+    }
+}
+
+/// Hashes a password with argon2id and a fresh salt.
+pub async fn hash_password(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|hash| hash.to_string())
+            .map_err(|error| ApiError::Internal(format!("hashing a password: {error}")))
+    })
+    .await
+    .map_err(|error| ApiError::Internal(format!("hashing a password: {error}")))?
+}
+
+/// A hash of nothing in particular, so an unknown email costs as much time as a known one.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2Z5qFtr1ns5dE2kb5qCCTNd0Gsf5Bf4F2bl3Ys1LCKc";
+
+/// Whether `password` matches `hash` (or, with no hash, spends the same time and says no).
+pub async fn verify_password(password: String, hash: Option<String>) -> Result<bool, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        let known = hash.is_some();
+        let hash = hash.unwrap_or_else(|| DUMMY_HASH.to_owned());
+        let Ok(parsed) = PasswordHash::new(&hash) else {
+            return false;
+        };
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+            && known
+    })
+    .await
+    .map_err(|error| ApiError::Internal(format!("checking a password: {error}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_password_verifies_against_its_own_hash_only() {
+        let hash = hash_password("correct horse battery".into()).await.unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(
+            verify_password("correct horse battery".into(), Some(hash.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(!verify_password("wrong horse battery".into(), Some(hash))
+            .await
+            .unwrap());
+        assert!(!verify_password("anything at all".into(), None)
+            .await
+            .unwrap());
+    }
+}

@@ -1,0 +1,122 @@
+//! Abuse limits (API.md, Limits): token buckets kept in memory, keyed by what they limit (a
+//! client address, an email, a customer token). A refused request is answered 429 with
+//! `Retry-After`; `JONO_RATE_LIMITS=off` switches them all off for load tests.
+//!
+//! In one process this is exact. Several `jono serve` processes each keep their own buckets, so
+//! a client spread over N nodes gets up to N times the rate; the scale path moves the counters
+//! to Postgres.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// One limit: `burst` requests at once, refilled at `per_second`.
+#[derive(Debug, Clone, Copy)]
+pub struct Rate {
+    pub name: &'static str,
+    pub per_second: f64,
+    pub burst: f64,
+}
+
+/// Joins: 10 a minute per client address.
+pub const JOINS: Rate = Rate {
+    name: "join",
+    per_second: 10.0 / 60.0,
+    burst: 10.0,
+};
+/// Customer messages: 5 a second, bursts of 20, per customer token.
+pub const CUSTOMER_MESSAGES: Rate = Rate {
+    name: "customer-message",
+    per_second: 5.0,
+    burst: 20.0,
+};
+/// Login attempts: 10 a minute per email and per address.
+pub const LOGINS: Rate = Rate {
+    name: "login",
+    per_second: 10.0 / 60.0,
+    burst: 10.0,
+};
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+#[derive(Debug, Default)]
+pub struct Limiter {
+    buckets: Mutex<HashMap<(&'static str, String), Bucket>>,
+}
+
+/// Buckets idle this long are full again and can be forgotten.
+const FORGET_AFTER: Duration = Duration::from_secs(600);
+const SWEEP_ABOVE: usize = 10_000;
+
+impl Limiter {
+    /// Takes one token for `key` under `rate`; `Err(seconds)` says when to try again.
+    pub fn take(&self, rate: Rate, key: &str) -> Result<(), u64> {
+        self.take_at(rate, key, Instant::now())
+    }
+
+    fn take_at(&self, rate: Rate, key: &str, now: Instant) -> Result<(), u64> {
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return Ok(()); // A poisoned lock must not lock everyone out.
+        };
+        if buckets.len() > SWEEP_ABOVE {
+            buckets.retain(|_, bucket| now.duration_since(bucket.at) < FORGET_AFTER);
+        }
+        let bucket = buckets
+            .entry((rate.name, key.to_owned()))
+            .or_insert(Bucket {
+                tokens: rate.burst,
+                at: now,
+            });
+        let elapsed = now.duration_since(bucket.at).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * rate.per_second).min(rate.burst);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            let wait = (1.0 - bucket.tokens) / rate.per_second;
+            Err(wait.ceil().max(1.0) as u64)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_is_allowed_then_refused_until_refilled() {
+        let limiter = Limiter::default();
+        let start = Instant::now();
+        for _ in 0..10 {
+            assert!(limiter.take_at(JOINS, "1.2.3.4", start).is_ok());
+        }
+        let refused = limiter.take_at(JOINS, "1.2.3.4", start);
+        assert_eq!(refused, Err(6), "one join every 6 seconds after the burst");
+        // Another address has its own bucket.
+        assert!(limiter.take_at(JOINS, "5.6.7.8", start).is_ok());
+        // Six seconds later there is room for one more.
+        let later = start + Duration::from_secs(6);
+        assert!(limiter.take_at(JOINS, "1.2.3.4", later).is_ok());
+        assert!(limiter.take_at(JOINS, "1.2.3.4", later).is_err());
+    }
+
+    #[test]
+    fn customer_messages_allow_twenty_at_once_and_five_a_second() {
+        let limiter = Limiter::default();
+        let start = Instant::now();
+        for _ in 0..20 {
+            assert!(limiter.take_at(CUSTOMER_MESSAGES, "t", start).is_ok());
+        }
+        assert!(limiter.take_at(CUSTOMER_MESSAGES, "t", start).is_err());
+        let later = start + Duration::from_secs(1);
+        for _ in 0..5 {
+            assert!(limiter.take_at(CUSTOMER_MESSAGES, "t", later).is_ok());
+        }
+        assert!(limiter.take_at(CUSTOMER_MESSAGES, "t", later).is_err());
+    }
+}

@@ -1,0 +1,219 @@
+//! Accounts: sign-up, login, logout, the caller's own profile and password.
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use domain::account::{Account, AccountCommand, AccountError};
+use domain::ids;
+use domain::organization::{Organization, OrganizationCommand};
+use domain::values::{DisplayName, Email, Name, Password};
+use serde::Deserialize;
+use serde_json::json;
+use std::net::SocketAddr;
+use store::command::CommandError;
+use uuid::Uuid;
+
+use crate::auth::{self, AgentCaller, Caller};
+use crate::command::{self, context};
+use crate::error::ApiError;
+use crate::extract::Body;
+use crate::limits;
+use crate::secrets;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/signup", post(signup))
+        .route("/v1/login", post(login))
+        .route("/v1/logout", post(logout))
+        .route("/v1/me", get(me))
+        .route("/v1/me/password", put(change_password))
+        .route("/v1/me/status", put(set_status))
+}
+
+fn invalid(error: impl std::fmt::Display) -> ApiError {
+    ApiError::Invalid(error.to_string())
+}
+
+#[derive(Deserialize)]
+struct SignUp {
+    organization: String,
+    name: String,
+    email: String,
+    password: String,
+}
+
+/// Creates the account (its stream id is derived from the email, so two sign-ups with one
+/// email race on one stream and one gets 409), keeps the password hash outside the log, and
+/// creates the organization with the account as its owner.
+async fn signup(
+    State(state): State<AppState>,
+    Body(body): Body<SignUp>,
+) -> Result<impl IntoResponse, ApiError> {
+    if !state.settings.signup_open {
+        return Err(ApiError::Forbidden(
+            "sign-up is closed here; ask for an invitation".into(),
+        ));
+    }
+    let organization = Name::parse(&body.organization).map_err(invalid)?;
+    let name = DisplayName::parse(&body.name).map_err(invalid)?;
+    let email = Email::parse(&body.email).map_err(invalid)?;
+    let password = Password::parse(body.password).map_err(invalid)?;
+    let agent_id = create_account(&state, &email, name, password).await?;
+    let organization_id = Uuid::new_v4();
+    let ctx = context(None, None);
+    let create = OrganizationCommand::CreateOrganization {
+        organization_id,
+        name: organization,
+        owner_id: Some(agent_id),
+    };
+    command::run::<Organization>(&state, organization_id, create, &ctx).await?;
+    let token = secrets::issue_agent_token(state.backend(), agent_id).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "organization_id": organization_id, "agent_id": agent_id, "token": token })),
+    ))
+}
+
+/// Creates an account with its password. An account whose creation was cut short before its
+/// password was kept (a crash between the two) is claimed by the next sign-up with its email.
+pub async fn create_account(
+    state: &AppState,
+    email: &Email,
+    name: DisplayName,
+    password: Password,
+) -> Result<Uuid, ApiError> {
+    let agent_id = ids::account_id(email);
+    let hash = auth::hash_password(password.expose().to_owned()).await?;
+    let create = AccountCommand::CreateAccount {
+        agent_id,
+        email: email.clone(),
+        name,
+    };
+    match command::run::<Account>(state, agent_id, create, &context(None, None)).await {
+        Ok(_) => {}
+        Err(ApiError::Conflict(_))
+            if secrets::password_hash(state.backend(), agent_id)
+                .await?
+                .is_none() => {}
+        Err(error) => return Err(error),
+    }
+    secrets::set_password_hash(state.backend(), agent_id, &hash).await?;
+    Ok(agent_id)
+}
+
+impl From<AccountError> for ApiError {
+    fn from(error: AccountError) -> Self {
+        ApiError::from(CommandError::Rejected(error))
+    }
+}
+
+#[derive(Deserialize)]
+struct Login {
+    email: String,
+    password: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(address): ConnectInfo<SocketAddr>,
+    Body(body): Body<Login>,
+) -> Result<impl IntoResponse, ApiError> {
+    let email = body.email.trim().to_lowercase();
+    if state.settings.rate_limits {
+        for key in [
+            format!("address:{}", address.ip()),
+            format!("email:{email}"),
+        ] {
+            state
+                .limiter
+                .take(limits::LOGINS, &key)
+                .map_err(|retry_after_seconds| ApiError::RateLimited {
+                    retry_after_seconds,
+                })?;
+        }
+    }
+    let wrong = || ApiError::Unauthorized;
+    let Ok(email) = Email::parse(&email) else {
+        auth::verify_password(body.password, None).await?;
+        return Err(wrong());
+    };
+    let agent_id = ids::account_id(&email);
+    let hash = secrets::password_hash(state.backend(), agent_id).await?;
+    if !auth::verify_password(body.password, hash).await? {
+        return Err(wrong());
+    }
+    let token = secrets::issue_agent_token(state.backend(), agent_id).await?;
+    Ok(Json(json!({ "token": token, "agent_id": agent_id })))
+}
+
+async fn logout(State(state): State<AppState>, agent: AgentCaller) -> Result<StatusCode, ApiError> {
+    secrets::revoke_token_hash(state.backend(), &agent.token_hash).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn me(
+    State(state): State<AppState>,
+    agent: AgentCaller,
+) -> Result<impl IntoResponse, ApiError> {
+    let account = projections::queries::account(state.backend(), agent.agent_id)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    let organizations =
+        projections::queries::memberships_of(state.backend(), agent.agent_id).await?;
+    Ok(Json(json!({
+        "agent_id": account.agent_id,
+        "name": account.name,
+        "email": account.email,
+        "organizations": organizations,
+    })))
+}
+
+#[derive(Deserialize)]
+struct ChangePassword {
+    current_password: String,
+    new_password: String,
+}
+
+async fn change_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(body): Body<ChangePassword>,
+) -> Result<StatusCode, ApiError> {
+    let Caller::Agent(agent) = caller else {
+        return Err(ApiError::Forbidden("this needs an agent's token".into()));
+    };
+    let new_password = Password::parse(body.new_password).map_err(invalid)?;
+    let hash = secrets::password_hash(state.backend(), agent.agent_id).await?;
+    if !auth::verify_password(body.current_password, hash).await? {
+        return Err(ApiError::Forbidden(
+            "the current password is not right".into(),
+        ));
+    }
+    let hash = auth::hash_password(new_password.expose().to_owned()).await?;
+    secrets::set_password_hash(state.backend(), agent.agent_id, &hash).await?;
+    secrets::revoke_agent_tokens(state.backend(), agent.agent_id, Some(&agent.token_hash)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct SetStatus {
+    status: String,
+}
+
+/// `online` or `away`, shown to teammates while the agent has a socket open.
+async fn set_status(
+    State(state): State<AppState>,
+    agent: AgentCaller,
+    Body(body): Body<SetStatus>,
+) -> Result<StatusCode, ApiError> {
+    let away = match body.status.as_str() {
+        "online" => false,
+        "away" => true,
+        _ => return Err(ApiError::Invalid("status is online or away".into())),
+    };
+    state.presence.set_away(agent.agent_id, away);
+    Ok(StatusCode::NO_CONTENT)
+}

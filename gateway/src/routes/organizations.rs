@@ -1,0 +1,246 @@
+//! Organizations: invitations (and accepting them), members and their roles.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{post, put};
+use axum::{Extension, Json, Router};
+use chrono::Utc;
+use domain::organization::{Organization, OrganizationCommand};
+use domain::values::{DisplayName, Email, Password, Role};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::access;
+use crate::auth::{AgentCaller, Caller, MaybeCaller};
+use crate::command::{self, context};
+use crate::error::ApiError;
+use crate::extract::{path_id, Body};
+use crate::idempotency::IdempotencyKey;
+use crate::routes::accounts::create_account;
+use crate::secrets::{self, InvitationToken};
+use crate::state::AppState;
+
+/// How long an invitation stays open.
+pub const INVITATION_DAYS: i64 = 7;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/orgs/{org}/invitations", post(invite))
+        .route("/v1/invitations/{token}/accept", post(accept))
+        .route("/v1/orgs/{org}/members", axum::routing::get(members))
+        .route(
+            "/v1/orgs/{org}/members/{agent}",
+            put(change_role).delete(remove_member),
+        )
+}
+
+fn invalid(error: impl std::fmt::Display) -> ApiError {
+    ApiError::Invalid(error.to_string())
+}
+
+#[derive(Deserialize)]
+struct Invite {
+    email: String,
+    role: String,
+}
+
+async fn invite(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    agent: AgentCaller,
+    key: Option<Extension<IdempotencyKey>>,
+    Body(body): Body<Invite>,
+) -> Result<impl IntoResponse, ApiError> {
+    let organization_id = path_id(&org)?;
+    access::at_least(&state, &agent, organization_id, Role::Operator).await?;
+    let email = Email::parse(&body.email).map_err(invalid)?;
+    let role = Role::parse(&body.role).map_err(invalid)?;
+    let invitation_id = uuid::Uuid::new_v4();
+    let expires_at = Utc::now() + chrono::Duration::days(INVITATION_DAYS);
+    let invite = OrganizationCommand::CreateInvitation {
+        invitation_id,
+        email,
+        role,
+        expires_at,
+        by: Some(agent.agent_id),
+    };
+    let caller = Caller::Agent(agent);
+    let ctx = context(Some(&caller), key.as_deref());
+    command::run::<Organization>(&state, organization_id, invite, &ctx).await?;
+    let token = secrets::new_token();
+    let record = InvitationToken {
+        invitation_id,
+        organization_id,
+        expires_at,
+    };
+    secrets::store_invitation_token(state.backend(), &token, &record).await?;
+    let expires_at = expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "invitation_id": invitation_id, "token": token, "expires_at": expires_at })),
+    ))
+}
+
+#[derive(Deserialize, Default)]
+struct Accept {
+    name: Option<String>,
+    password: Option<String>,
+}
+
+/// A new person accepts with `{name, password}` and gets an account; someone who has one
+/// accepts with its bearer token and an empty body.
+async fn accept(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    MaybeCaller(caller): MaybeCaller,
+    Body(body): Body<Accept>,
+) -> Result<impl IntoResponse, ApiError> {
+    let record = secrets::find_invitation_token(state.backend(), &token)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let now = Utc::now();
+    if record.expires_at <= now {
+        return Err(ApiError::NotFound);
+    }
+    let invitation = projections::queries::invitation(state.backend(), record.invitation_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if invitation.accepted {
+        return Err(ApiError::NotFound);
+    }
+    let email =
+        Email::parse(&invitation.email).map_err(|error| ApiError::Internal(error.to_string()))?;
+    let organization_id = record.organization_id;
+    let agent_id = match (caller, body.name, body.password) {
+        (Some(Caller::Agent(agent)), None, None) => {
+            let account = projections::queries::account(state.backend(), agent.agent_id)
+                .await?
+                .ok_or(ApiError::Unauthorized)?;
+            if account.email != email.as_str() {
+                return Err(ApiError::Forbidden(
+                    "this invitation is for another email address".into(),
+                ));
+            }
+            agent.agent_id
+        }
+        (Some(Caller::Customer(_)), None, None) => {
+            return Err(ApiError::Forbidden("this needs an agent's token".into()))
+        }
+        (_, Some(name), Some(password)) => {
+            let name = DisplayName::parse(name).map_err(invalid)?;
+            let password = Password::parse(password).map_err(invalid)?;
+            if projections::queries::account(state.backend(), domain::ids::account_id(&email))
+                .await?
+                .is_some()
+            {
+                return Err(ApiError::Conflict(
+                    "an account with this email exists: accept with its token and an empty body"
+                        .into(),
+                ));
+            }
+            create_account(&state, &email, name, password).await?
+        }
+        (None, None, None) => return Err(ApiError::Unauthorized),
+        _ => {
+            return Err(ApiError::BadRequest(
+                "send {name, password}, or an empty body with your token".into(),
+            ))
+        }
+    };
+    let accept = OrganizationCommand::AcceptInvitation {
+        invitation_id: record.invitation_id,
+        agent_id,
+        email,
+        now,
+    };
+    command::run::<Organization>(&state, organization_id, accept, &context(None, None)).await?;
+    // A session for the organization's new member (an existing account gets a fresh one too).
+    let token = secrets::issue_agent_token(state.backend(), agent_id).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "agent_id": agent_id, "organization_id": organization_id, "token": token })),
+    ))
+}
+
+async fn members(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    agent: AgentCaller,
+) -> Result<impl IntoResponse, ApiError> {
+    let organization_id = path_id(&org)?;
+    access::member(&state, &agent, organization_id).await?;
+    let members = projections::queries::members(state.backend(), organization_id).await?;
+    let members: Vec<_> = members
+        .into_iter()
+        .map(|member| {
+            let (online, status) = state.presence.of(member.agent_id);
+            json!({ "agent_id": member.agent_id, "name": member.name, "role": member.role, "online": online, "status": status })
+        })
+        .collect();
+    Ok(Json(members))
+}
+
+#[derive(Deserialize)]
+struct ChangeRole {
+    role: String,
+}
+
+async fn change_role(
+    State(state): State<AppState>,
+    Path((org, target)): Path<(String, String)>,
+    agent: AgentCaller,
+    key: Option<Extension<IdempotencyKey>>,
+    Body(body): Body<ChangeRole>,
+) -> Result<impl IntoResponse, ApiError> {
+    let organization_id = path_id(&org)?;
+    let target = path_id(&target)?;
+    access::at_least(&state, &agent, organization_id, Role::Operator).await?;
+    let role = Role::parse(&body.role).map_err(invalid)?;
+    let change = OrganizationCommand::ChangeMemberRole {
+        agent_id: target,
+        role,
+        by: Some(agent.agent_id),
+    };
+    let caller = Caller::Agent(agent);
+    command::run::<Organization>(
+        &state,
+        organization_id,
+        change,
+        &context(Some(&caller), key.as_deref()),
+    )
+    .await?;
+    let member = projections::queries::members(state.backend(), organization_id)
+        .await?
+        .into_iter()
+        .find(|member| member.agent_id == target)
+        .ok_or(ApiError::NotFound)?;
+    let (online, status) = state.presence.of(member.agent_id);
+    Ok(Json(
+        json!({ "agent_id": member.agent_id, "name": member.name, "role": member.role, "online": online, "status": status }),
+    ))
+}
+
+async fn remove_member(
+    State(state): State<AppState>,
+    Path((org, target)): Path<(String, String)>,
+    agent: AgentCaller,
+    key: Option<Extension<IdempotencyKey>>,
+) -> Result<StatusCode, ApiError> {
+    let organization_id = path_id(&org)?;
+    let target = path_id(&target)?;
+    access::at_least(&state, &agent, organization_id, Role::Operator).await?;
+    let remove = OrganizationCommand::RemoveMember {
+        agent_id: target,
+        by: Some(agent.agent_id),
+    };
+    let caller = Caller::Agent(agent);
+    command::run::<Organization>(
+        &state,
+        organization_id,
+        remove,
+        &context(Some(&caller), key.as_deref()),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
