@@ -94,7 +94,7 @@ pub fn nearest_rank<T: Copy>(sorted: &[T], percent: u32) -> Option<T> {
 }
 
 /// Microseconds to seconds, rounded to the millisecond.
-fn seconds(micros: i64) -> f64 {
+pub(crate) fn seconds(micros: i64) -> f64 {
     // Integer rounding, half away from zero, then one exact division: 1234567 µs → 1.235 s.
     let millis = if micros >= 0 {
         (micros + 500) / 1000
@@ -104,7 +104,7 @@ fn seconds(micros: i64) -> f64 {
     millis as f64 / 1000.0
 }
 
-fn micros(start: DateTime<Utc>, end: DateTime<Utc>) -> i64 {
+pub(crate) fn micros(start: DateTime<Utc>, end: DateTime<Utc>) -> i64 {
     (end - start).num_microseconds().unwrap_or(i64::MAX)
 }
 
@@ -352,7 +352,11 @@ impl Tally {
 
     fn handle(&mut self, agent_id: Uuid, duration: i64, outcome: HandleOutcome) {
         self.handles.push(duration);
-        self.agents.entry(agent_id).or_default().handles.push(duration);
+        self.agents
+            .entry(agent_id)
+            .or_default()
+            .handles
+            .push(duration);
         if outcome == HandleOutcome::TransferredOut {
             self.transferred_out += 1;
         }

@@ -17,7 +17,9 @@ use super::Scope;
 /// How a wait ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaitOutcome {
-    Picked { agent_id: Uuid },
+    Picked {
+        agent_id: Uuid,
+    },
     /// The customer ended the conversation while waiting.
     Abandoned,
     TimedOut,
@@ -297,7 +299,8 @@ impl StatsFold {
         // otherwise, the newer wait replaces the older, which ends as moved on.
         self.end_wait(at, conversation_id, WaitOutcome::TransferredOut);
         if self.keeps(queue_id, organization_id) {
-            self.waiting.insert(conversation_id, self.samples.waits.len());
+            self.waiting
+                .insert(conversation_id, self.samples.waits.len());
             self.samples.waits.push(Wait {
                 queue_id,
                 organization_id,

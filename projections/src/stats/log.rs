@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use store::{EventStore, StoreError, StoredEvent};
 use uuid::Uuid;
 
-use super::figures::{compute, compute_buckets, Bucket, By, QueueStats, MAX_BUCKETS};
+use super::figures::{compute, compute_buckets, micros, Bucket, By, QueueStats, MAX_BUCKETS};
 use super::fold::{StatsFold, EVENT_TYPES};
 use super::Scope;
 
@@ -126,6 +126,8 @@ pub struct WaitingCustomer {
     pub conversation_id: Uuid,
     /// When this wait began: the join, or the transfer into this queue.
     pub since: DateTime<Utc>,
+    /// From `since` to the snapshot's instant, to the millisecond.
+    pub waited_seconds: f64,
 }
 
 /// A queue as it stood at instant `at`: after every event of its stream recorded before `at`.
@@ -146,7 +148,9 @@ pub async fn queue_at(
     queue_id: Uuid,
     at: DateTime<Utc>,
 ) -> Result<QueueSnapshot, StatsError> {
-    let stream = store.load_stream(Queue::TYPE, &queue_id.to_string()).await?;
+    let stream = store
+        .load_stream(Queue::TYPE, &queue_id.to_string())
+        .await?;
     if stream.is_empty() {
         return Err(StatsError::UnknownQueue(queue_id));
     }
@@ -175,10 +179,14 @@ pub async fn queue_at(
         .waiting
         .iter()
         .enumerate()
-        .map(|(index, conversation_id)| WaitingCustomer {
-            position: index + 1,
-            conversation_id: *conversation_id,
-            since: since.get(conversation_id).copied().unwrap_or(at),
+        .map(|(index, conversation_id)| {
+            let since = since.get(conversation_id).copied().unwrap_or(at);
+            WaitingCustomer {
+                position: index + 1,
+                conversation_id: *conversation_id,
+                since,
+                waited_seconds: super::figures::seconds(micros(since, at)),
+            }
         })
         .collect();
     Ok(QueueSnapshot {

@@ -255,7 +255,10 @@ fn queue_a_over_all_time() {
 #[test]
 fn queue_b_counts_transfers_in_as_joins() {
     let f = compute(&samples(1), Scope::Queue(B), None, at(1000, 1)).figures;
-    assert_eq!((f.joined, f.picked, f.transferred_out, f.waiting_now), (2, 2, 0, 0));
+    assert_eq!(
+        (f.joined, f.picked, f.transferred_out, f.waiting_now),
+        (2, 2, 0, 0)
+    );
     assert_eq!((f.abandoned, f.timed_out), (0, 0));
     assert_eq!(f.wait_seconds, p(5.0, 20.0, 20.0));
     assert_eq!(f.handle_seconds, p(100.0, 250.0, 250.0));
