@@ -171,6 +171,25 @@ impl EventStore {
         }
     }
 
+    /// The events of one stream with a global position above `after_position`, in order: what
+    /// a WebSocket topic replays after the position a client last saw.
+    pub async fn load_stream_since(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after_position: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        match self.backend() {
+            Backend::Sqlite(pool) => {
+                sqlite::load_stream_since(pool, aggregate_type, aggregate_id, after_position).await
+            }
+            Backend::Postgres(pool) => {
+                postgres::load_stream_since(pool, aggregate_type, aggregate_id, after_position)
+                    .await
+            }
+        }
+    }
+
     /// The request hash recorded under `key` and the events its request appended.
     pub async fn find_idempotent(
         &self,

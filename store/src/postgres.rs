@@ -193,6 +193,25 @@ pub(crate) async fn load_stream_after(
     rows_to_events(&rows)
 }
 
+pub(crate) async fn load_stream_since(
+    pool: &PgPool,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    after_position: i64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+         AND position > $3 ORDER BY position"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(after_position)
+        .fetch_all(pool)
+        .await?;
+    rows_to_events(&rows)
+}
+
 pub(crate) async fn find_idempotent(
     pool: &PgPool,
     key: &str,

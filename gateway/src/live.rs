@@ -1,0 +1,161 @@
+//! The live side shared by every WebSocket of this process:
+//!
+//! - [`Hub`]: one task follows the durable feed and broadcasts each event once to every
+//!   session (a session filters what is its). Sessions replay history from the store and then
+//!   continue from the hub, skipping what they already sent (invariant 7).
+//! - [`Relays`]: ephemeral frames (typing, WebRTC signalling) between the sessions of a
+//!   conversation's participants; never stored.
+//! - [`Closer`]: ends the sockets of a token at logout, of an agent at a password change.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use store::event::StoredEvent;
+use store::log::EventStore;
+use tokio::sync::{broadcast, watch};
+use uuid::Uuid;
+
+/// How many events the hub holds for a session that is momentarily behind; a session further
+/// behind re-reads the store (it never skips).
+const HUB_CAPACITY: usize = 4096;
+
+#[derive(Clone)]
+pub struct Hub {
+    events: broadcast::Sender<Arc<StoredEvent>>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self {
+            events: broadcast::channel(HUB_CAPACITY).0,
+        }
+    }
+}
+
+impl Hub {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<StoredEvent>> {
+        self.events.subscribe()
+    }
+
+    /// Follows the feed from its head at start until `shutdown`, broadcasting every event.
+    pub async fn run(self, store: EventStore, mut shutdown: watch::Receiver<bool>) {
+        let mut wake = store.subscribe();
+        let mut position = loop {
+            match store.head().await {
+                Ok(head) => break head,
+                Err(error) => {
+                    tracing::warn!(%error, "the live hub cannot read the head; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = shutdown.changed() => return,
+                    }
+                }
+            }
+        };
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            match store.read_after(position, 1_000).await {
+                Ok(batch) if batch.is_empty() => {
+                    tokio::select! {
+                        _ = wake.changed() => {}
+                        _ = shutdown.changed() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                    }
+                }
+                Ok(batch) => {
+                    for event in batch {
+                        position = event.position;
+                        // No receiver is not an error: nobody is listening right now.
+                        let _ = self.events.send(Arc::new(event));
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "the live hub cannot read the feed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = shutdown.changed() => return,
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An ephemeral frame for the other sessions of one conversation.
+#[derive(Debug, Clone)]
+pub struct Relay {
+    pub conversation_id: Uuid,
+    /// The sending session, which does not get its own frame back.
+    pub from_session: u64,
+    pub frame: Arc<String>,
+}
+
+#[derive(Clone)]
+pub struct Relays {
+    frames: broadcast::Sender<Relay>,
+}
+
+impl Default for Relays {
+    fn default() -> Self {
+        Self {
+            frames: broadcast::channel(1024).0,
+        }
+    }
+}
+
+impl Relays {
+    pub fn subscribe(&self) -> broadcast::Receiver<Relay> {
+        self.frames.subscribe()
+    }
+
+    pub fn send(&self, relay: Relay) {
+        let _ = self.frames.send(relay);
+    }
+}
+
+/// An order to close sockets.
+#[derive(Debug, Clone)]
+pub enum CloseOrder {
+    /// Every socket opened with this token (logout).
+    Token(String),
+    /// Every socket of this agent but those of `keep` (a password change keeps its own).
+    Agent {
+        agent_id: Uuid,
+        keep: Option<String>,
+    },
+    /// Every socket: the server is stopping.
+    All,
+}
+
+#[derive(Clone)]
+pub struct Closer {
+    orders: broadcast::Sender<CloseOrder>,
+}
+
+impl Default for Closer {
+    fn default() -> Self {
+        Self {
+            orders: broadcast::channel(256).0,
+        }
+    }
+}
+
+impl Closer {
+    pub fn subscribe(&self) -> broadcast::Receiver<CloseOrder> {
+        self.orders.subscribe()
+    }
+
+    pub fn close(&self, order: CloseOrder) {
+        let _ = self.orders.send(order);
+    }
+}
+
+/// Everything live, in one piece of the state.
+#[derive(Clone, Default)]
+pub struct Live {
+    pub hub: Hub,
+    pub relays: Relays,
+    pub closer: Closer,
+}

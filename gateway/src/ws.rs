@@ -1,0 +1,811 @@
+//! `GET /v1/ws`: the WebSocket of API.md. The handler only authenticates and upgrades; the
+//! session is a loop over any `Sink` and `Stream` of messages (STYLE.md habit 7), so a test can
+//! drive it with channels.
+//!
+//! A subscription replays what its topic holds after the client's `after` from the store, says
+//! `subscribed`, and then follows the live hub, skipping what it already sent — so a client that
+//! reconnects with the last position it saw gets every later event exactly once (invariant 7).
+//! Frames to a client go through a bounded queue: a client that reads too slowly is closed with
+//! 1013 instead of being buffered without bound, and reconnects with `after`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use futures::{Sink, SinkExt, Stream, StreamExt};
+use serde_json::{json, Map, Value};
+use store::event::StoredEvent;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::access;
+use crate::auth::{self, Caller};
+use crate::error::ApiError;
+use crate::live::{CloseOrder, Relay};
+use crate::state::AppState;
+
+/// The largest frame a client may send (API.md, Limits).
+pub const CLIENT_FRAME_LIMIT: usize = 64 * 1024;
+/// Frames waiting for a slow client before it is cut off.
+const OUTGOING_FRAMES: usize = 512;
+/// How often the server pings, and re-checks that the token still works.
+const PING_EVERY: Duration = Duration::from_secs(20);
+
+/// Close codes of RFC 6455.
+const GOING_AWAY: u16 = 1001;
+const POLICY_VIOLATION: u16 = 1008;
+const TRY_AGAIN_LATER: u16 = 1013;
+
+static SESSIONS: AtomicU64 = AtomicU64::new(1);
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/ws", get(upgrade))
+}
+
+async fn upgrade(State(state): State<AppState>, caller: Caller, ws: WebSocketUpgrade) -> Response {
+    ws.max_message_size(CLIENT_FRAME_LIMIT)
+        .max_frame_size(CLIENT_FRAME_LIMIT)
+        .on_upgrade(move |socket: WebSocket| {
+            let (sink, stream) = socket.split();
+            run(state, caller, stream, sink)
+        })
+}
+
+/// The topics of API.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Topic {
+    Activity,
+    Queue(Uuid),
+    Conversation(Uuid),
+}
+
+impl Topic {
+    fn parse(raw: &str) -> Option<Topic> {
+        if raw == "activity" {
+            return Some(Topic::Activity);
+        }
+        if let Some(id) = raw.strip_prefix("queue:") {
+            return id.parse().ok().map(Topic::Queue);
+        }
+        raw.strip_prefix("conversation:")
+            .and_then(|id| id.parse().ok())
+            .map(Topic::Conversation)
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Topic::Activity => "activity".to_owned(),
+            Topic::Queue(id) => format!("queue:{id}"),
+            Topic::Conversation(id) => format!("conversation:{id}"),
+        }
+    }
+}
+
+/// Why a session ends early.
+#[derive(Debug, Clone, Copy)]
+enum End {
+    /// The client reads too slowly.
+    Slow,
+    /// The token stopped working (logout, removal, password change).
+    Revoked,
+    /// The server is stopping.
+    GoingAway,
+}
+
+/// The bounded way out to the client.
+#[derive(Clone)]
+struct Out {
+    frames: mpsc::Sender<Message>,
+    end: watch::Sender<Option<End>>,
+}
+
+impl Out {
+    /// Queues a frame; a full queue ends the session as a slow reader.
+    fn send(&self, frame: &Value) -> bool {
+        match self
+            .frames
+            .try_send(Message::Text(frame.to_string().into()))
+        {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                let _ = self.end.send(Some(End::Slow));
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    fn error(&self, topic: Option<&str>, status: u16, detail: &str) -> bool {
+        self.send(&json!({ "type": "error", "topic": topic, "status": status, "detail": detail }))
+    }
+}
+
+/// What a session knows of its caller.
+#[derive(Clone)]
+struct Who {
+    caller: Caller,
+    kind: &'static str,
+    id: Uuid,
+    name: String,
+}
+
+/// Runs one client's session until it closes, is revoked, or reads too slowly.
+pub async fn run<R, S>(state: AppState, caller: Caller, mut incoming: R, mut outgoing: S)
+where
+    R: Stream<Item = Result<Message, axum::Error>> + Unpin + Send + 'static,
+    S: Sink<Message> + Unpin + Send + 'static,
+{
+    let session = SESSIONS.fetch_add(1, Ordering::Relaxed);
+    let who = match describe(&state, &caller).await {
+        Ok(who) => who,
+        Err(_) => return,
+    };
+    let (frames, mut queued) = mpsc::channel::<Message>(OUTGOING_FRAMES);
+    let (end, mut ended) = watch::channel(None);
+    let out = Out { frames, end };
+
+    // The writer: drains the queue, and on an early end says why with a close frame.
+    let mut writer_end = ended.clone();
+    let writer = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                frame = queued.recv() => match frame {
+                    Some(frame) => if outgoing.send(frame).await.is_err() { return },
+                    None => return,
+                },
+                changed = writer_end.changed() => {
+                    let reason = if changed.is_ok() { *writer_end.borrow() } else { None };
+                    let (code, text) = match reason {
+                        Some(End::Slow) => (TRY_AGAIN_LATER, "reading too slowly; reconnect with after"),
+                        Some(End::Revoked) => (POLICY_VIOLATION, "the token no longer works"),
+                        Some(End::GoingAway) => (GOING_AWAY, "the server is restarting; reconnect with after"),
+                        None => continue,
+                    };
+                    let frame = CloseFrame { code, reason: text.into() };
+                    let _ = outgoing.send(Message::Close(Some(frame))).await;
+                    let _ = outgoing.close().await;
+                    return;
+                }
+            }
+        }
+    });
+
+    if let Caller::Agent(agent) = &caller {
+        state.presence.connected(agent.agent_id);
+    }
+    let mut subscriptions: HashMap<Topic, JoinHandle<()>> = HashMap::new();
+    let mut relays = state.live.relays.subscribe();
+    let mut closes = state.live.closer.subscribe();
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    let token_hash = caller.key().to_owned();
+
+    loop {
+        tokio::select! {
+            frame = incoming.next() => match frame {
+                Some(Ok(Message::Text(text))) => {
+                    handle(&state, &who, session, &out, &mut subscriptions, text.as_str()).await;
+                }
+                Some(Ok(Message::Binary(_))) => {
+                    out.error(None, 400, "frames are JSON text");
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+            },
+            relay = relays.recv() => match relay {
+                Ok(relay) => {
+                    let mine = subscriptions.contains_key(&Topic::Conversation(relay.conversation_id));
+                    if mine && relay.from_session != session {
+                        let _ = out.frames.try_send(Message::Text(relay.frame.as_str().into()));
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            order = closes.recv() => {
+                if matches!(order, Ok(CloseOrder::All)) {
+                    let _ = out.end.send(Some(End::GoingAway));
+                    break;
+                }
+                let revoked = match order {
+                    Ok(CloseOrder::Token(hash)) => hash == token_hash,
+                    Ok(CloseOrder::Agent { agent_id, keep }) => {
+                        who.kind == "agent" && who.id == agent_id && keep.as_deref() != Some(token_hash.as_str())
+                    }
+                    Ok(CloseOrder::All) | Err(_) => false,
+                };
+                if revoked {
+                    let _ = out.end.send(Some(End::Revoked));
+                    break;
+                }
+            }
+            _ = ping.tick() => {
+                if out.frames.try_send(Message::Ping(Vec::new().into())).is_err() {
+                    let _ = out.end.send(Some(End::Slow));
+                    break;
+                }
+                // Removal from every organization, or the customer's day after the end.
+                if !still_valid(&state, &who).await {
+                    let _ = out.end.send(Some(End::Revoked));
+                    break;
+                }
+            }
+            _ = ended.changed() => break,
+        }
+    }
+
+    for (_, task) in subscriptions.drain() {
+        task.abort();
+    }
+    if let Caller::Agent(agent) = &caller {
+        state.presence.disconnected(agent.agent_id);
+    }
+    drop(out);
+    let _ = writer.await;
+}
+
+async fn describe(state: &AppState, caller: &Caller) -> Result<Who, ApiError> {
+    Ok(match caller {
+        Caller::Agent(agent) => {
+            let name = projections::queries::account(state.backend(), agent.agent_id)
+                .await?
+                .map(|account| account.name)
+                .unwrap_or_default();
+            Who {
+                caller: caller.clone(),
+                kind: "agent",
+                id: agent.agent_id,
+                name,
+            }
+        }
+        Caller::Customer(customer) => {
+            let conversation =
+                projections::queries::conversation(state.backend(), customer.conversation_id)
+                    .await?;
+            let name = conversation
+                .and_then(|c| {
+                    c.customer
+                        .metadata
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                })
+                .unwrap_or_else(|| "Customer".to_owned());
+            Who {
+                caller: caller.clone(),
+                kind: "customer",
+                id: customer.conversation_id,
+                name,
+            }
+        }
+    })
+}
+
+/// Whether the session's token still opens what it opened: it was not revoked or left idle,
+/// the agent is still in an organization, the customer's conversation did not end a day ago.
+async fn still_valid(state: &AppState, who: &Who) -> bool {
+    match crate::secrets::token_hash_alive(state.backend(), who.caller.key()).await {
+        Ok(false) => return false,
+        Ok(true) => {}
+        Err(_) => return true, // The store is down; don't cut everyone off for it.
+    }
+    match &who.caller {
+        Caller::Agent(agent) => {
+            projections::queries::memberships_of(state.backend(), agent.agent_id)
+                .await
+                .map(|memberships| !memberships.is_empty())
+                .unwrap_or(true)
+        }
+        Caller::Customer(customer) => {
+            projections::queries::conversation(state.backend(), customer.conversation_id)
+                .await
+                .map(|conversation| {
+                    conversation.and_then(|c| c.ended_at).is_none_or(|ended| {
+                        chrono::Utc::now() - ended <= auth::CUSTOMER_TOKEN_AFTER_END
+                    })
+                })
+                .unwrap_or(true)
+        }
+    }
+}
+
+/// One frame from the client.
+async fn handle(
+    state: &AppState,
+    who: &Who,
+    session: u64,
+    out: &Out,
+    subscriptions: &mut HashMap<Topic, JoinHandle<()>>,
+    text: &str,
+) {
+    let Ok(frame) = serde_json::from_str::<Map<String, Value>>(text) else {
+        out.error(None, 400, "a frame is a JSON object");
+        return;
+    };
+    match frame.get("type").and_then(Value::as_str) {
+        Some("subscribe") => {
+            let Some(name) = frame.get("topic").and_then(Value::as_str) else {
+                out.error(None, 400, "subscribe names a topic");
+                return;
+            };
+            let after = match frame.get("after") {
+                None | Some(Value::Null) => None,
+                Some(value) => match value.as_i64() {
+                    Some(after) if after >= 0 => Some(after),
+                    _ => {
+                        out.error(
+                            Some(name),
+                            400,
+                            "after is a position (a whole number) or null",
+                        );
+                        return;
+                    }
+                },
+            };
+            let Some(topic) = Topic::parse(name) else {
+                out.error(Some(name), 404, "no such topic");
+                return;
+            };
+            let plan = match authorize(state, who, topic).await {
+                Ok(plan) => plan,
+                Err(status) => {
+                    out.error(Some(name), status, "no such topic");
+                    return;
+                }
+            };
+            if let Some(previous) = subscriptions.remove(&topic) {
+                previous.abort();
+            }
+            let task = tokio::spawn(follow(
+                state.clone(),
+                who.clone(),
+                topic,
+                plan,
+                after,
+                out.clone(),
+            ));
+            subscriptions.insert(topic, task);
+        }
+        Some("unsubscribe") => {
+            let topic = frame
+                .get("topic")
+                .and_then(Value::as_str)
+                .and_then(Topic::parse);
+            if let Some(task) = topic.and_then(|topic| subscriptions.remove(&topic)) {
+                task.abort();
+            }
+        }
+        Some(kind @ ("typing" | "signal")) => {
+            let Some(conversation_id) = frame
+                .get("conversation")
+                .and_then(Value::as_str)
+                .and_then(|id| id.parse().ok())
+            else {
+                out.error(None, 400, "name the conversation");
+                return;
+            };
+            if access::conversation(state, &who.caller, conversation_id)
+                .await
+                .is_err()
+            {
+                out.error(None, 404, "no such conversation");
+                return;
+            }
+            let relayed = if kind == "typing" {
+                json!({
+                    "type": "typing",
+                    "conversation": conversation_id,
+                    "author": { "kind": who.kind, "id": who.id, "name": who.name },
+                })
+            } else {
+                let Some(data) = frame.get("data").filter(|data| data.is_object()) else {
+                    out.error(None, 400, "a signal carries a data object");
+                    return;
+                };
+                json!({
+                    "type": "signal",
+                    "conversation": conversation_id,
+                    "from": { "kind": who.kind, "id": who.id },
+                    "data": data,
+                })
+            };
+            state.live.relays.send(Relay {
+                conversation_id,
+                from_session: session,
+                frame: Arc::new(relayed.to_string()),
+            });
+        }
+        _ => {
+            out.error(None, 400, "unknown frame type");
+        }
+    }
+}
+
+/// What following a topic reads, decided once at subscription.
+#[derive(Debug, Clone)]
+enum Plan {
+    Activity,
+    Queue {
+        queue_id: Uuid,
+    },
+    Conversation {
+        conversation_id: Uuid,
+        customer: bool,
+    },
+}
+
+/// Whether `who` may follow `topic`: 404 as over HTTP for what it may not see.
+async fn authorize(state: &AppState, who: &Who, topic: Topic) -> Result<Plan, u16> {
+    match (topic, &who.caller) {
+        (Topic::Activity, Caller::Agent(_)) => Ok(Plan::Activity),
+        (Topic::Queue(queue_id), Caller::Agent(agent)) => {
+            let queue = projections::queries::queue(state.backend(), queue_id)
+                .await
+                .map_err(|_| 503u16)?;
+            let queue = queue.ok_or(404u16)?;
+            access::member(state, agent, queue.organization_id)
+                .await
+                .map_err(|_| 404u16)?;
+            Ok(Plan::Queue { queue_id })
+        }
+        (Topic::Conversation(conversation_id), caller) => {
+            access::conversation(state, caller, conversation_id)
+                .await
+                .map_err(|_| 404u16)?;
+            Ok(Plan::Conversation {
+                conversation_id,
+                customer: matches!(caller, Caller::Customer(_)),
+            })
+        }
+        (_, Caller::Customer(_)) => Err(404),
+    }
+}
+
+/// The queue events of API.md's `queue:ID` topic.
+const QUEUE_TOPIC: [&str; 9] = [
+    "QueueOpened",
+    "QueueClosed",
+    "QueueSettingsChanged",
+    "QueueHandlerAdded",
+    "QueueHandlerRemoved",
+    "CustomerJoinedQueue",
+    "CustomerLeftQueue",
+    "CustomerPicked",
+    "ConversationTransferred",
+];
+
+/// The types `GET /v1/activity` and the `activity` topic carry.
+const ACTIVITY: [&str; 8] = [
+    "CustomerJoinedQueue",
+    "CustomerLeftQueue",
+    "CustomerPicked",
+    "QueueOpened",
+    "QueueClosed",
+    "ConversationTransferred",
+    "ConversationEnded",
+    "MessageSent",
+];
+
+fn event_frame(topic: &str, event: &StoredEvent, body: Value) -> Value {
+    json!({ "type": "event", "topic": topic, "position": event.position, "event": body })
+}
+
+/// The stored event's fields, flat, plus `at`.
+fn full_body(event: &StoredEvent) -> Value {
+    let mut body = match &event.payload {
+        Value::Object(map) => map.clone(),
+        other => {
+            let mut map = Map::new();
+            map.insert("payload".into(), other.clone());
+            map
+        }
+    };
+    body.insert("type".into(), Value::String(event.event_type.clone()));
+    body.insert("at".into(), json!(event.recorded_at));
+    Value::Object(body)
+}
+
+fn conversation_of(event: &StoredEvent) -> Option<Uuid> {
+    event
+        .payload
+        .get("conversation_id")
+        .and_then(Value::as_str)
+        .and_then(|id| id.parse().ok())
+}
+
+/// A customer's view of an event of its conversation: the allow-list of API.md — messages,
+/// the agent's name on pick, the end, a transfer (as waiting again), calls — never notes,
+/// tags or metadata, and nothing of other customers.
+fn customer_body(event: &StoredEvent) -> Option<Value> {
+    let p = &event.payload;
+    let field = |name: &str| p.get(name).cloned().unwrap_or(Value::Null);
+    let mut body = match event.event_type.as_str() {
+        "MessageSent" => json!({
+            "conversation_id": field("conversation_id"),
+            "message_id": field("message_id"),
+            "seq": field("seq"),
+            "author": field("author"),
+            "text": field("text"),
+            "attachments": field("attachments"),
+        }),
+        "CustomerPicked" => json!({
+            "conversation_id": field("conversation_id"),
+            "agent": { "name": field("agent_name") },
+        }),
+        "ConversationTransferred" => json!({
+            "conversation_id": field("conversation_id"),
+            "status": "waiting",
+            "queue_position": field("queue_position"),
+        }),
+        "ConversationEnded" => json!({
+            "conversation_id": field("conversation_id"),
+            "reason": field("reason"),
+        }),
+        "CallStarted" | "CallEnded" => json!({
+            "conversation_id": field("conversation_id"),
+            "call_id": field("call_id"),
+            "by": { "kind": p.get("by").and_then(|by| by.get("kind")).cloned().unwrap_or(Value::Null) },
+        }),
+        _ => return None,
+    };
+    if let Value::Object(map) = &mut body {
+        map.insert("type".into(), Value::String(event.event_type.clone()));
+        map.insert("at".into(), json!(event.recorded_at));
+    }
+    Some(body)
+}
+
+/// Replays a topic after `after`, says `subscribed`, then follows the hub.
+async fn follow(state: AppState, who: Who, topic: Topic, plan: Plan, after: Option<i64>, out: Out) {
+    let name = topic.name();
+    // Subscribe to the hub before replaying, so nothing committed during the replay is lost;
+    // what the replay already sent is skipped by position.
+    let mut live = state.live.hub.subscribe();
+    let mut last = after.unwrap_or(0);
+    let mut queue_place: Option<(Uuid, i64)> = None;
+    let Some(covered) = replay(&state, &who, &plan, &name, &mut last, &out).await else {
+        return;
+    };
+    last = last.max(covered);
+    if !out.send(&json!({ "type": "subscribed", "topic": name, "position": last })) {
+        return;
+    }
+    if let Plan::Conversation {
+        conversation_id,
+        customer: true,
+    } = plan
+    {
+        if !queue_frame(&state, conversation_id, &mut queue_place, &out).await {
+            return;
+        }
+    }
+    loop {
+        let event = match live.recv().await {
+            Ok(event) => event,
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                // Behind the hub: read what was missed from the store, never skip it.
+                match replay(&state, &who, &plan, &name, &mut last, &out).await {
+                    Some(covered) => last = last.max(covered),
+                    None => return,
+                }
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        if event.position <= last {
+            continue;
+        }
+        let sent = match &plan {
+            Plan::Activity => {
+                if ACTIVITY.contains(&event.event_type.as_str()) {
+                    state.settle(event.position).await;
+                    if activity_page(&state, &who, &name, &mut last, &out)
+                        .await
+                        .is_none()
+                    {
+                        return;
+                    }
+                }
+                last = last.max(event.position);
+                true
+            }
+            Plan::Queue { queue_id } => {
+                last = event.position;
+                if event.aggregate_type == "queue"
+                    && event.aggregate_id == queue_id.to_string()
+                    && QUEUE_TOPIC.contains(&event.event_type.as_str())
+                {
+                    out.send(&event_frame(&name, &event, full_body(&event)))
+                } else {
+                    true
+                }
+            }
+            Plan::Conversation {
+                conversation_id,
+                customer,
+            } => {
+                last = event.position;
+                let mut ok = true;
+                if conversation_of(&event) == Some(*conversation_id) {
+                    let body = if *customer {
+                        customer_body(&event)
+                    } else {
+                        Some(full_body(&event))
+                    };
+                    if let Some(body) = body {
+                        ok = out.send(&event_frame(&name, &event, body));
+                    }
+                }
+                // A waiting customer hears of its place whenever a queue moves.
+                if ok && *customer && event.aggregate_type == "queue" {
+                    state.settle(event.position).await;
+                    ok = queue_frame(&state, *conversation_id, &mut queue_place, &out).await;
+                }
+                ok
+            }
+        };
+        if !sent {
+            return;
+        }
+    }
+}
+
+/// Sends what the topic holds after `last` from the store; returns the position covered.
+async fn replay(
+    state: &AppState,
+    who: &Who,
+    plan: &Plan,
+    name: &str,
+    last: &mut i64,
+    out: &Out,
+) -> Option<i64> {
+    let head = state.store.head().await.ok()?;
+    match plan {
+        Plan::Activity => {
+            state.settle(head).await;
+            activity_page(state, who, name, last, out).await?;
+        }
+        Plan::Queue { queue_id } => {
+            let events = state
+                .store
+                .load_stream_since("queue", &queue_id.to_string(), *last)
+                .await
+                .ok()?;
+            for event in events
+                .iter()
+                .filter(|e| QUEUE_TOPIC.contains(&e.event_type.as_str()))
+            {
+                if !out.send(&event_frame(name, event, full_body(event))) {
+                    return None;
+                }
+                *last = (*last).max(event.position);
+            }
+        }
+        Plan::Conversation {
+            conversation_id,
+            customer,
+        } => {
+            let events = conversation_history(state, *conversation_id, *last).await?;
+            for event in &events {
+                let body = if *customer {
+                    customer_body(event)
+                } else {
+                    Some(full_body(event))
+                };
+                if let Some(body) = body {
+                    if !out.send(&event_frame(name, event, body)) {
+                        return None;
+                    }
+                }
+                *last = (*last).max(event.position);
+            }
+        }
+    }
+    Some(head)
+}
+
+/// Every event of one conversation after `after`: its own stream and what the queues it went
+/// through recorded of it, in log order.
+async fn conversation_history(
+    state: &AppState,
+    conversation_id: Uuid,
+    after: i64,
+) -> Option<Vec<StoredEvent>> {
+    let id = conversation_id.to_string();
+    let own = state.store.load_stream("conversation", &id).await.ok()?;
+    let mut queues: HashSet<String> = HashSet::new();
+    for event in &own {
+        if let Some(queue) = event.payload.get("queue_id").and_then(Value::as_str) {
+            queues.insert(queue.to_owned());
+        }
+    }
+    let mut all: BTreeMap<i64, StoredEvent> = own
+        .into_iter()
+        .filter(|e| e.position > after)
+        .map(|e| (e.position, e))
+        .collect();
+    for queue in queues {
+        let events = state
+            .store
+            .load_stream_since("queue", &queue, after)
+            .await
+            .ok()?;
+        for event in events
+            .into_iter()
+            .filter(|e| conversation_of(e) == Some(conversation_id))
+        {
+            all.insert(event.position, event);
+        }
+    }
+    Some(all.into_values().collect())
+}
+
+/// Sends the activity read model's rows after `last` for the session's agent: the same
+/// selection as `GET /v1/activity` (its organizations; direct chats only its own).
+async fn activity_page(
+    state: &AppState,
+    who: &Who,
+    name: &str,
+    last: &mut i64,
+    out: &Out,
+) -> Option<()> {
+    const PAGE: i64 = 500;
+    loop {
+        let rows = projections::queries::activity_for(state.backend(), who.id, *last, PAGE)
+            .await
+            .ok()?;
+        for row in &rows {
+            let body = serde_json::to_value(row).ok()?;
+            let frame =
+                json!({ "type": "event", "topic": name, "position": row.position, "event": body });
+            if !out.send(&frame) {
+                return None;
+            }
+            *last = (*last).max(row.position);
+        }
+        if (rows.len() as i64) < PAGE {
+            return Some(());
+        }
+    }
+}
+
+/// Tells a waiting customer its place when it changed (`queue` frame).
+async fn queue_frame(
+    state: &AppState,
+    conversation_id: Uuid,
+    known: &mut Option<(Uuid, i64)>,
+    out: &Out,
+) -> bool {
+    let Ok(Some(conversation)) =
+        projections::queries::conversation(state.backend(), conversation_id).await
+    else {
+        return true;
+    };
+    let (Some(queue_id), Some(place)) = (conversation.queue_id, conversation.queue_position) else {
+        *known = None;
+        return true;
+    };
+    if *known == Some((queue_id, place)) {
+        return true;
+    }
+    *known = Some((queue_id, place));
+    out.send(&json!({
+        "type": "queue",
+        "conversation": conversation_id,
+        "queue_position": place,
+        "estimated_wait_seconds": estimate(state, queue_id, place).await,
+    }))
+}
+
+/// A placeholder estimate of the wait — a minute a place in line — until estimates learn from
+/// the queue's recent waits (the real-time extras issue); the schema says so.
+async fn estimate(_state: &AppState, _queue_id: Uuid, place: i64) -> i64 {
+    place * 60
+}
