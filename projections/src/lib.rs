@@ -1,6 +1,39 @@
 //! Jono's read side.
 //!
+//! - [`runtime`]: the `Projection` trait and the projector runtime — checkpoints written with
+//!   the rows (invariant 4), catch-up, following commits, failure states, online rebuild.
+//! - [`sql`]: one SQL string for both backends, and the transaction projections write through.
+//! - Read models, one file each: [`directory`] (accounts, organizations, memberships,
+//!   invitations), [`queues`] (queue state and the waiting line), [`conversations`] (status,
+//!   agent, metadata, tags; inboxes), [`messages`] (messages, notes, attachments), [`activity`]
+//!   (the activity feed), [`canned`] (canned responses).
+//! - [`queries`]: what the HTTP layer asks of the read models, as plain serializable structs.
 //! - [`stats`]: queue statistics folded from the log alone (API.md, Statistics), and a queue as
 //!   it stood at an instant.
 
+pub mod activity;
+pub mod canned;
+pub mod conversations;
+pub mod directory;
+pub mod messages;
+pub mod queries;
+pub mod queues;
+pub mod runtime;
+pub mod sql;
 pub mod stats;
+
+use std::sync::Arc;
+
+pub use runtime::{Projection, ProjectorState, Projectors, Statuses};
+
+/// Every read model the gateway serves from, in the order they are started.
+pub fn all() -> Vec<Arc<dyn Projection>> {
+    vec![
+        Arc::new(directory::Directory),
+        Arc::new(queues::Queues),
+        Arc::new(conversations::Conversations),
+        Arc::new(messages::Messages),
+        Arc::new(activity::Activity),
+        Arc::new(canned::Canned),
+    ]
+}

@@ -1,0 +1,241 @@
+//! `activity`: what happened in each organization, by position — exactly API.md's Activity
+//! types: `CustomerJoinedQueue`, `CustomerLeftQueue`, `CustomerPicked`, `QueueOpened`,
+//! `QueueClosed`, `ConversationTransferred`, `ConversationEnded`, and `MessageSent` of channels
+//! and direct chats. A direct chat's rows carry its two agents, so each sees only its own; the
+//! projection remembers which conversations are channels or direct chats to know that.
+
+use async_trait::async_trait;
+use domain::conversation::{ConversationEvent, ConversationKind};
+use domain::queue::QueueEvent;
+use domain::values::Author;
+use domain::Event;
+use store::event::StoredEvent;
+use uuid::Uuid;
+
+use crate::params;
+use crate::runtime::{Index, Projection, ProjectionError, Table};
+use crate::sql::{micros, Tx};
+
+pub struct Activity;
+
+const TABLES: &[Table] = &[
+    Table {
+        name: "rm_activity",
+        columns: "position BIGINT PRIMARY KEY, at BIGINT NOT NULL, organization_id TEXT NOT NULL, \
+                  type TEXT NOT NULL, queue_id TEXT, conversation_id TEXT, agent_id TEXT, \
+                  participant_a TEXT, participant_b TEXT",
+        indexes: &[Index {
+            name: "rm_activity_by_org",
+            columns: "organization_id, position",
+            unique: false,
+        }],
+    },
+    Table {
+        name: "rm_activity_conversations",
+        columns: "conversation_id TEXT PRIMARY KEY, kind TEXT NOT NULL, \
+                  participant_a TEXT, participant_b TEXT",
+        indexes: &[],
+    },
+];
+
+/// One activity row.
+struct Row<'a> {
+    organization_id: Uuid,
+    kind: &'a str,
+    queue_id: Option<Uuid>,
+    conversation_id: Option<Uuid>,
+    agent_id: Option<Uuid>,
+    participants: (Option<String>, Option<String>),
+}
+
+fn agent_of(by: &Option<Author>) -> Option<Uuid> {
+    by.as_ref().filter(|a| a.is_agent()).map(|a| a.id)
+}
+
+#[async_trait]
+impl Projection for Activity {
+    fn name(&self) -> &'static str {
+        "activity"
+    }
+
+    fn version(&self) -> i64 {
+        1
+    }
+
+    fn tables(&self) -> &'static [Table] {
+        TABLES
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut Tx,
+        event: &StoredEvent,
+        decoded: &Event,
+    ) -> Result<(), ProjectionError> {
+        let kind = event.event_type.as_str();
+        let row = match decoded {
+            Event::Queue(queue_event) => {
+                use QueueEvent as Q;
+                let (organization_id, queue_id, conversation_id, agent_id) = match queue_event {
+                    Q::QueueOpened {
+                        queue_id,
+                        organization_id,
+                        by,
+                    }
+                    | Q::QueueClosed {
+                        queue_id,
+                        organization_id,
+                        by,
+                    } => (*organization_id, *queue_id, None, *by),
+                    Q::CustomerJoinedQueue {
+                        queue_id,
+                        organization_id,
+                        conversation_id,
+                        ..
+                    } => (*organization_id, *queue_id, Some(*conversation_id), None),
+                    Q::CustomerLeftQueue {
+                        queue_id,
+                        organization_id,
+                        conversation_id,
+                        by,
+                        ..
+                    } => (
+                        *organization_id,
+                        *queue_id,
+                        Some(*conversation_id),
+                        agent_of(by),
+                    ),
+                    Q::CustomerPicked {
+                        queue_id,
+                        organization_id,
+                        conversation_id,
+                        agent_id,
+                        ..
+                    } => (
+                        *organization_id,
+                        *queue_id,
+                        Some(*conversation_id),
+                        Some(*agent_id),
+                    ),
+                    Q::ConversationTransferred {
+                        queue_id,
+                        organization_id,
+                        conversation_id,
+                        from_agent_id,
+                        by,
+                        ..
+                    } => (
+                        *organization_id,
+                        *queue_id,
+                        Some(*conversation_id),
+                        from_agent_id.or(agent_of(by)),
+                    ),
+                    Q::QueueCreated { .. }
+                    | Q::QueueSettingsChanged { .. }
+                    | Q::QueueHandlerAdded { .. }
+                    | Q::QueueHandlerRemoved { .. } => return Ok(()),
+                };
+                Row {
+                    organization_id,
+                    kind,
+                    queue_id: Some(queue_id),
+                    conversation_id,
+                    agent_id,
+                    participants: (None, None),
+                }
+            }
+            Event::Conversation(conversation_event) => {
+                use ConversationEvent as C;
+                match conversation_event {
+                    C::ConversationStarted {
+                        conversation_id,
+                        kind: conversation_kind,
+                        participants,
+                        ..
+                    } if *conversation_kind != ConversationKind::Customer => {
+                        let (a, b) = pair(conversation_kind, participants);
+                        tx.execute(
+                            "INSERT INTO rm_activity_conversations{s}
+                             (conversation_id, kind, participant_a, participant_b)
+                             VALUES ($1, $2, $3, $4)",
+                            params![conversation_id, conversation_kind.as_str(), a, b],
+                        )
+                        .await?;
+                        return Ok(());
+                    }
+                    C::MessageSent {
+                        conversation_id,
+                        organization_id,
+                        author,
+                        ..
+                    } => {
+                        let found: Option<(String, Option<String>, Option<String>)> = tx
+                            .fetch_optional(
+                                "SELECT kind, participant_a, participant_b
+                                 FROM rm_activity_conversations{s} WHERE conversation_id = $1",
+                                params![conversation_id],
+                            )
+                            .await?;
+                        // Messages of customer conversations are not activity.
+                        let Some((_, a, b)) = found else {
+                            return Ok(());
+                        };
+                        Row {
+                            organization_id: *organization_id,
+                            kind,
+                            queue_id: None,
+                            conversation_id: Some(*conversation_id),
+                            agent_id: author.is_agent().then_some(author.id),
+                            participants: (a, b),
+                        }
+                    }
+                    C::ConversationEnded {
+                        conversation_id,
+                        organization_id,
+                        queue_id,
+                        agent_id,
+                        ..
+                    } => Row {
+                        organization_id: *organization_id,
+                        kind,
+                        queue_id: *queue_id,
+                        conversation_id: Some(*conversation_id),
+                        agent_id: *agent_id,
+                        participants: (None, None),
+                    },
+                    _ => return Ok(()),
+                }
+            }
+            _ => return Ok(()),
+        };
+        tx.execute(
+            "INSERT INTO rm_activity{s} (position, at, organization_id, type, queue_id,
+             conversation_id, agent_id, participant_a, participant_b)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            params![
+                event.position,
+                micros(event.recorded_at),
+                row.organization_id,
+                row.kind,
+                row.queue_id,
+                row.conversation_id,
+                row.agent_id,
+                row.participants.0,
+                row.participants.1
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// A direct chat's two agents; none for a channel (every member sees it).
+fn pair(kind: &ConversationKind, participants: &[Uuid]) -> (Option<String>, Option<String>) {
+    if *kind != ConversationKind::Direct {
+        return (None, None);
+    }
+    (
+        participants.first().map(Uuid::to_string),
+        participants.get(1).map(Uuid::to_string),
+    )
+}

@@ -1,0 +1,231 @@
+//! `conversations`: each conversation's kind, status, agent, metadata, tags, times and rating —
+//! and so each agent's inbox and open count — plus each organization's tags, for suggestions.
+//! The status follows the conversation's own stream (started → waiting or active, agent
+//! assigned → active, requeued → waiting, ended), which the process manager keeps in step with
+//! the queue's.
+
+use async_trait::async_trait;
+use domain::conversation::{ConversationEvent, ConversationKind};
+use domain::Event;
+use store::event::StoredEvent;
+
+use crate::params;
+use crate::runtime::{Index, Projection, ProjectionError, Table};
+use crate::sql::{micros, Tx};
+
+pub struct Conversations;
+
+const TABLES: &[Table] = &[
+    Table {
+        name: "rm_conversations",
+        columns: "conversation_id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT, \
+                  organization_id TEXT NOT NULL, queue_id TEXT, status TEXT NOT NULL, \
+                  agent_id TEXT, metadata TEXT NOT NULL, live TEXT NOT NULL, \
+                  participants TEXT NOT NULL, created_at BIGINT NOT NULL, picked_at BIGINT, \
+                  ended_at BIGINT, end_reason TEXT, created_position BIGINT NOT NULL, \
+                  rating_score BIGINT, rating_comment TEXT",
+        indexes: &[
+            Index {
+                name: "rm_conversations_by_org",
+                columns: "organization_id, created_position",
+                unique: false,
+            },
+            Index {
+                name: "rm_conversations_by_agent",
+                columns: "agent_id, status",
+                unique: false,
+            },
+        ],
+    },
+    Table {
+        name: "rm_conversation_tags",
+        columns: "conversation_id TEXT NOT NULL, tag TEXT NOT NULL, \
+                  PRIMARY KEY (conversation_id, tag)",
+        indexes: &[],
+    },
+    Table {
+        name: "rm_org_tags",
+        columns: "organization_id TEXT NOT NULL, tag TEXT NOT NULL, uses BIGINT NOT NULL, \
+                  last_used BIGINT NOT NULL, PRIMARY KEY (organization_id, tag)",
+        indexes: &[],
+    },
+];
+
+fn json(value: &impl serde::Serialize) -> Result<String, ProjectionError> {
+    serde_json::to_string(value).map_err(|e| ProjectionError::Invalid(e.to_string()))
+}
+
+#[async_trait]
+impl Projection for Conversations {
+    fn name(&self) -> &'static str {
+        "conversations"
+    }
+
+    fn version(&self) -> i64 {
+        1
+    }
+
+    fn tables(&self) -> &'static [Table] {
+        TABLES
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut Tx,
+        event: &StoredEvent,
+        decoded: &Event,
+    ) -> Result<(), ProjectionError> {
+        let Event::Conversation(conversation_event) = decoded else {
+            return Ok(());
+        };
+        let at = micros(event.recorded_at);
+        use ConversationEvent as E;
+        match conversation_event {
+            E::ConversationStarted {
+                conversation_id,
+                organization_id,
+                kind,
+                queue_id,
+                name,
+                participants,
+                ..
+            } => {
+                let status = match kind {
+                    ConversationKind::Customer => "waiting",
+                    ConversationKind::Channel | ConversationKind::Direct => "active",
+                };
+                tx.execute(
+                    "INSERT INTO rm_conversations{s} (conversation_id, kind, name, organization_id,
+                     queue_id, status, agent_id, metadata, live, participants, created_at,
+                     created_position) VALUES ($1, $2, $3, $4, $5, $6, NULL, '{}', '{}', $7, $8, $9)",
+                    params![
+                        conversation_id,
+                        kind.as_str(),
+                        name.as_ref().map(|n| n.as_str().to_owned()),
+                        organization_id,
+                        *queue_id,
+                        status,
+                        json(participants)?,
+                        at,
+                        event.position
+                    ],
+                )
+                .await?;
+            }
+            E::AgentAssigned {
+                conversation_id,
+                queue_id,
+                agent_id,
+                ..
+            } => {
+                tx.execute(
+                    "UPDATE rm_conversations{s} SET status = 'active', agent_id = $1,
+                     queue_id = $2, picked_at = $3 WHERE conversation_id = $4",
+                    params![agent_id, queue_id, at, conversation_id],
+                )
+                .await?;
+            }
+            E::ConversationRequeued {
+                conversation_id,
+                queue_id,
+                ..
+            } => {
+                tx.execute(
+                    "UPDATE rm_conversations{s} SET status = 'waiting', agent_id = NULL,
+                     queue_id = $1, picked_at = NULL WHERE conversation_id = $2",
+                    params![queue_id, conversation_id],
+                )
+                .await?;
+            }
+            E::CustomerMetadataSet {
+                conversation_id,
+                metadata,
+                ..
+            } => {
+                tx.execute(
+                    "UPDATE rm_conversations{s} SET metadata = $1 WHERE conversation_id = $2",
+                    params![json(metadata)?, conversation_id],
+                )
+                .await?;
+            }
+            E::LiveMetadataUpdated {
+                conversation_id,
+                live,
+                ..
+            } => {
+                tx.execute(
+                    "UPDATE rm_conversations{s} SET live = $1 WHERE conversation_id = $2",
+                    params![json(live)?, conversation_id],
+                )
+                .await?;
+            }
+            E::TagAdded {
+                conversation_id,
+                organization_id,
+                tag,
+                ..
+            } => {
+                tx.execute(
+                    "INSERT INTO rm_conversation_tags{s} (conversation_id, tag) VALUES ($1, $2)
+                     ON CONFLICT (conversation_id, tag) DO NOTHING",
+                    params![conversation_id, tag.as_str()],
+                )
+                .await?;
+                tx.execute(
+                    "INSERT INTO rm_org_tags{s} (organization_id, tag, uses, last_used)
+                     VALUES ($1, $2, 1, $3) ON CONFLICT (organization_id, tag)
+                     DO UPDATE SET uses = rm_org_tags{s}.uses + 1, last_used = excluded.last_used",
+                    params![organization_id, tag.as_str(), event.position],
+                )
+                .await?;
+            }
+            E::TagRemoved {
+                conversation_id,
+                tag,
+                ..
+            } => {
+                tx.execute(
+                    "DELETE FROM rm_conversation_tags{s} WHERE conversation_id = $1 AND tag = $2",
+                    params![conversation_id, tag.as_str()],
+                )
+                .await?;
+            }
+            E::ConversationRated {
+                conversation_id,
+                score,
+                comment,
+                ..
+            } => {
+                tx.execute(
+                    "UPDATE rm_conversations{s} SET rating_score = $1, rating_comment = $2
+                     WHERE conversation_id = $3",
+                    params![
+                        i64::from(score.get()),
+                        comment.as_ref().map(|c| c.as_str().to_owned()),
+                        conversation_id
+                    ],
+                )
+                .await?;
+            }
+            E::ConversationEnded {
+                conversation_id,
+                reason,
+                ..
+            } => {
+                let reason = json(reason)?;
+                tx.execute(
+                    "UPDATE rm_conversations{s} SET status = 'ended', ended_at = $1, end_reason = $2
+                     WHERE conversation_id = $3",
+                    params![at, reason.trim_matches('"').to_owned(), conversation_id],
+                )
+                .await?;
+            }
+            E::MessageSent { .. }
+            | E::AttachmentUploaded { .. }
+            | E::NoteAdded { .. }
+            | E::CallStarted { .. }
+            | E::CallEnded { .. } => {}
+        }
+        Ok(())
+    }
+}

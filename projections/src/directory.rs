@@ -1,0 +1,184 @@
+//! `directory`: who is who — accounts (login by email), organizations, memberships with roles,
+//! and invitations.
+
+use async_trait::async_trait;
+use domain::account::AccountEvent;
+use domain::organization::OrganizationEvent;
+use domain::Event;
+use store::event::StoredEvent;
+
+use crate::params;
+use crate::runtime::{Index, Projection, ProjectionError, Table};
+use crate::sql::{micros, Tx};
+
+pub struct Directory;
+
+const TABLES: &[Table] = &[
+    Table {
+        name: "rm_accounts",
+        columns: "agent_id TEXT PRIMARY KEY, email TEXT NOT NULL, name TEXT NOT NULL, \
+                  created_at BIGINT NOT NULL",
+        indexes: &[Index {
+            name: "rm_accounts_by_email",
+            columns: "email",
+            unique: true,
+        }],
+    },
+    Table {
+        name: "rm_organizations",
+        columns: "organization_id TEXT PRIMARY KEY, name TEXT NOT NULL, \
+                  created_at BIGINT NOT NULL, created_position BIGINT NOT NULL",
+        indexes: &[],
+    },
+    Table {
+        name: "rm_memberships",
+        columns: "organization_id TEXT NOT NULL, agent_id TEXT NOT NULL, role TEXT NOT NULL, \
+                  since BIGINT NOT NULL, position BIGINT NOT NULL, \
+                  PRIMARY KEY (organization_id, agent_id)",
+        indexes: &[Index {
+            name: "rm_memberships_by_agent",
+            columns: "agent_id",
+            unique: false,
+        }],
+    },
+    Table {
+        name: "rm_invitations",
+        columns: "invitation_id TEXT PRIMARY KEY, organization_id TEXT NOT NULL, \
+                  email TEXT NOT NULL, role TEXT NOT NULL, expires_at BIGINT NOT NULL, \
+                  invited_by TEXT, accepted BIGINT NOT NULL, accepted_by TEXT, \
+                  created_at BIGINT NOT NULL",
+        indexes: &[Index {
+            name: "rm_invitations_by_org",
+            columns: "organization_id",
+            unique: false,
+        }],
+    },
+];
+
+#[async_trait]
+impl Projection for Directory {
+    fn name(&self) -> &'static str {
+        "directory"
+    }
+
+    fn version(&self) -> i64 {
+        1
+    }
+
+    fn tables(&self) -> &'static [Table] {
+        TABLES
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut Tx,
+        event: &StoredEvent,
+        decoded: &Event,
+    ) -> Result<(), ProjectionError> {
+        let at = micros(event.recorded_at);
+        match decoded {
+            Event::Account(AccountEvent::AccountCreated {
+                agent_id,
+                email,
+                name,
+            }) => {
+                tx.execute(
+                    "INSERT INTO rm_accounts{s} (agent_id, email, name, created_at)
+                     VALUES ($1, $2, $3, $4)",
+                    params![agent_id, email.as_str(), name.as_str(), at],
+                )
+                .await?;
+            }
+            Event::Organization(event_) => match event_ {
+                OrganizationEvent::OrganizationCreated {
+                    organization_id,
+                    name,
+                    ..
+                } => {
+                    tx.execute(
+                        "INSERT INTO rm_organizations{s}
+                         (organization_id, name, created_at, created_position)
+                         VALUES ($1, $2, $3, $4)",
+                        params![organization_id, name.as_str(), at, event.position],
+                    )
+                    .await?;
+                }
+                OrganizationEvent::InvitationCreated {
+                    organization_id,
+                    invitation_id,
+                    email,
+                    role,
+                    expires_at,
+                    invited_by,
+                } => {
+                    tx.execute(
+                        "INSERT INTO rm_invitations{s} (invitation_id, organization_id, email,
+                         role, expires_at, invited_by, accepted, accepted_by, created_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, 0, NULL, $7)",
+                        params![
+                            invitation_id,
+                            organization_id,
+                            email.as_str(),
+                            role.as_str(),
+                            micros(*expires_at),
+                            *invited_by,
+                            at
+                        ],
+                    )
+                    .await?;
+                }
+                OrganizationEvent::InvitationAccepted {
+                    invitation_id,
+                    agent_id,
+                    ..
+                } => {
+                    tx.execute(
+                        "UPDATE rm_invitations{s} SET accepted = 1, accepted_by = $1
+                         WHERE invitation_id = $2",
+                        params![agent_id, invitation_id],
+                    )
+                    .await?;
+                }
+                OrganizationEvent::MemberAdded {
+                    organization_id,
+                    agent_id,
+                    role,
+                } => {
+                    tx.execute(
+                        "INSERT INTO rm_memberships{s}
+                         (organization_id, agent_id, role, since, position)
+                         VALUES ($1, $2, $3, $4, $5)
+                         ON CONFLICT (organization_id, agent_id) DO UPDATE SET role = excluded.role",
+                        params![organization_id, agent_id, role.as_str(), at, event.position],
+                    )
+                    .await?;
+                }
+                OrganizationEvent::MemberRoleChanged {
+                    organization_id,
+                    agent_id,
+                    role,
+                    ..
+                } => {
+                    tx.execute(
+                        "UPDATE rm_memberships{s} SET role = $1
+                         WHERE organization_id = $2 AND agent_id = $3",
+                        params![role.as_str(), organization_id, agent_id],
+                    )
+                    .await?;
+                }
+                OrganizationEvent::MemberRemoved {
+                    organization_id,
+                    agent_id,
+                } => {
+                    tx.execute(
+                        "DELETE FROM rm_memberships{s} WHERE organization_id = $1 AND agent_id = $2",
+                        params![organization_id, agent_id],
+                    )
+                    .await?;
+                }
+            },
+            _ => {}
+        }
+        Ok(())
+    }
+}

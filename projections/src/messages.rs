@@ -1,0 +1,158 @@
+//! `messages`: each conversation's messages by `seq`, its private notes, and its attachments
+//! (what the file is; the bytes live outside the log).
+
+use async_trait::async_trait;
+use domain::conversation::ConversationEvent;
+use domain::Event;
+use store::event::StoredEvent;
+
+use crate::params;
+use crate::runtime::{Index, Projection, ProjectionError, Table};
+use crate::sql::{micros, Tx};
+
+pub struct Messages;
+
+const TABLES: &[Table] = &[
+    Table {
+        name: "rm_messages",
+        columns: "conversation_id TEXT NOT NULL, seq BIGINT NOT NULL, message_id TEXT NOT NULL, \
+                  author_kind TEXT NOT NULL, author_id TEXT NOT NULL, author_name TEXT NOT NULL, \
+                  text TEXT NOT NULL, attachments TEXT NOT NULL, sent_at BIGINT NOT NULL, \
+                  position BIGINT NOT NULL, PRIMARY KEY (conversation_id, seq)",
+        indexes: &[],
+    },
+    Table {
+        name: "rm_notes",
+        columns: "note_id TEXT PRIMARY KEY, conversation_id TEXT NOT NULL, \
+                  author_id TEXT NOT NULL, author_name TEXT NOT NULL, text TEXT NOT NULL, \
+                  created_at BIGINT NOT NULL, position BIGINT NOT NULL",
+        indexes: &[Index {
+            name: "rm_notes_by_conversation",
+            columns: "conversation_id, position",
+            unique: false,
+        }],
+    },
+    Table {
+        name: "rm_attachments",
+        columns: "attachment_id TEXT PRIMARY KEY, conversation_id TEXT NOT NULL, \
+                  organization_id TEXT NOT NULL, name TEXT NOT NULL, size BIGINT NOT NULL, \
+                  content_type TEXT NOT NULL, sha256 TEXT NOT NULL, \
+                  uploaded_by_kind TEXT NOT NULL, uploaded_by_id TEXT NOT NULL, \
+                  uploaded_at BIGINT NOT NULL",
+        indexes: &[Index {
+            name: "rm_attachments_by_conversation",
+            columns: "conversation_id",
+            unique: false,
+        }],
+    },
+];
+
+fn kind(kind: &impl serde::Serialize) -> Result<String, ProjectionError> {
+    let text = serde_json::to_string(kind).map_err(|e| ProjectionError::Invalid(e.to_string()))?;
+    Ok(text.trim_matches('"').to_owned())
+}
+
+#[async_trait]
+impl Projection for Messages {
+    fn name(&self) -> &'static str {
+        "messages"
+    }
+
+    fn version(&self) -> i64 {
+        1
+    }
+
+    fn tables(&self) -> &'static [Table] {
+        TABLES
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut Tx,
+        event: &StoredEvent,
+        decoded: &Event,
+    ) -> Result<(), ProjectionError> {
+        let at = micros(event.recorded_at);
+        match decoded {
+            Event::Conversation(ConversationEvent::MessageSent {
+                conversation_id,
+                message_id,
+                seq,
+                author,
+                text,
+                attachments,
+                ..
+            }) => {
+                let attachments = serde_json::to_string(attachments)
+                    .map_err(|e| ProjectionError::Invalid(e.to_string()))?;
+                tx.execute(
+                    "INSERT INTO rm_messages{s} (conversation_id, seq, message_id, author_kind,
+                     author_id, author_name, text, attachments, sent_at, position)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    params![
+                        conversation_id,
+                        *seq,
+                        message_id,
+                        kind(&author.kind)?,
+                        author.id,
+                        author.name.as_str(),
+                        text.as_str(),
+                        attachments,
+                        at,
+                        event.position
+                    ],
+                )
+                .await?;
+            }
+            Event::Conversation(ConversationEvent::NoteAdded {
+                conversation_id,
+                note_id,
+                text,
+                by,
+                ..
+            }) => {
+                tx.execute(
+                    "INSERT INTO rm_notes{s} (note_id, conversation_id, author_id, author_name,
+                     text, created_at, position) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    params![
+                        note_id,
+                        conversation_id,
+                        by.id,
+                        by.name.as_str(),
+                        text.as_str(),
+                        at,
+                        event.position
+                    ],
+                )
+                .await?;
+            }
+            Event::Conversation(ConversationEvent::AttachmentUploaded {
+                conversation_id,
+                organization_id,
+                attachment,
+                by,
+            }) => {
+                tx.execute(
+                    "INSERT INTO rm_attachments{s} (attachment_id, conversation_id,
+                     organization_id, name, size, content_type, sha256, uploaded_by_kind,
+                     uploaded_by_id, uploaded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    params![
+                        attachment.attachment_id,
+                        conversation_id,
+                        organization_id,
+                        attachment.name.as_str(),
+                        attachment.size,
+                        attachment.content_type.as_str(),
+                        attachment.sha256.as_str(),
+                        kind(&by.kind)?,
+                        by.id,
+                        at
+                    ],
+                )
+                .await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

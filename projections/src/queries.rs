@@ -1,0 +1,843 @@
+//! What the HTTP layer asks of the read models: each function answers one question of API.md
+//! from the `rm_` tables alone (never the log), as plain serializable structs. Authorization is
+//! the caller's: these functions say what is, not who may see it — except where a question is
+//! itself about one viewer (`activity_for`, `canned_for`, `conversations`' direct chats).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use store::log::Backend;
+use uuid::Uuid;
+
+use crate::params;
+use crate::sql::{fetch_all, fetch_optional};
+
+/// A read-model query failed, or a row did not hold what the projection writes.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("database: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("a read model holds an unreadable value: {0}")]
+    Corrupt(String),
+}
+
+type Result<T> = std::result::Result<T, QueryError>;
+
+fn id(text: &str) -> Result<Uuid> {
+    Uuid::parse_str(text).map_err(|e| QueryError::Corrupt(format!("id {text:?}: {e}")))
+}
+
+fn opt_id(text: Option<&str>) -> Result<Option<Uuid>> {
+    text.map(id).transpose()
+}
+
+fn time(micros: i64) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| QueryError::Corrupt(format!("time {micros}")))
+}
+
+fn opt_time(micros: Option<i64>) -> Result<Option<DateTime<Utc>>> {
+    micros.map(time).transpose()
+}
+
+fn json(text: &str) -> Result<serde_json::Value> {
+    serde_json::from_str(text).map_err(|e| QueryError::Corrupt(format!("json: {e}")))
+}
+
+/// The most rows one page holds (API.md: a larger `limit` is treated as 1,000).
+pub const MAX_PAGE: i64 = 1_000;
+
+fn page(limit: i64) -> i64 {
+    limit.clamp(1, MAX_PAGE)
+}
+
+// ---- accounts, organizations, memberships, invitations ----
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Account {
+    pub agent_id: Uuid,
+    pub email: String,
+    pub name: String,
+}
+
+type AccountRow = (String, String, String);
+
+fn account_from((agent_id, email, name): AccountRow) -> Result<Account> {
+    Ok(Account {
+        agent_id: id(&agent_id)?,
+        email,
+        name,
+    })
+}
+
+/// The account of a (lower-cased, as `Email` parses it) email: login.
+pub async fn account_by_email(backend: &Backend, email: &str) -> Result<Option<Account>> {
+    let row: Option<AccountRow> = fetch_optional(
+        backend,
+        "SELECT agent_id, email, name FROM rm_accounts WHERE email = $1",
+        params![email.to_lowercase()],
+    )
+    .await?;
+    row.map(account_from).transpose()
+}
+
+pub async fn account(backend: &Backend, agent_id: Uuid) -> Result<Option<Account>> {
+    let row: Option<AccountRow> = fetch_optional(
+        backend,
+        "SELECT agent_id, email, name FROM rm_accounts WHERE agent_id = $1",
+        params![agent_id],
+    )
+    .await?;
+    row.map(account_from).transpose()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Organization {
+    pub id: Uuid,
+    pub name: String,
+}
+
+pub async fn organization(
+    backend: &Backend,
+    organization_id: Uuid,
+) -> Result<Option<Organization>> {
+    let row: Option<(String, String)> = fetch_optional(
+        backend,
+        "SELECT organization_id, name FROM rm_organizations WHERE organization_id = $1",
+        params![organization_id],
+    )
+    .await?;
+    row.map(|(org, name)| {
+        Ok(Organization {
+            id: id(&org)?,
+            name,
+        })
+    })
+    .transpose()
+}
+
+/// One of an agent's organizations, as `GET /v1/me` lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Membership {
+    pub id: Uuid,
+    pub name: String,
+    pub role: String,
+}
+
+/// The organizations `agent_id` is a member of, oldest membership first.
+pub async fn memberships_of(backend: &Backend, agent_id: Uuid) -> Result<Vec<Membership>> {
+    let rows: Vec<(String, String, String)> = fetch_all(
+        backend,
+        "SELECT m.organization_id, o.name, m.role FROM rm_memberships m
+         JOIN rm_organizations o ON o.organization_id = m.organization_id
+         WHERE m.agent_id = $1 ORDER BY m.position",
+        params![agent_id],
+    )
+    .await?;
+    rows.into_iter()
+        .map(|(org, name, role)| {
+            Ok(Membership {
+                id: id(&org)?,
+                name,
+                role,
+            })
+        })
+        .collect()
+}
+
+/// The role (`owner`, `operator`, `agent`) of `agent_id` in the organization; `None` for a
+/// non-member.
+pub async fn role_of(
+    backend: &Backend,
+    organization_id: Uuid,
+    agent_id: Uuid,
+) -> Result<Option<String>> {
+    let row: Option<(String,)> = fetch_optional(
+        backend,
+        "SELECT role FROM rm_memberships WHERE organization_id = $1 AND agent_id = $2",
+        params![organization_id, agent_id],
+    )
+    .await?;
+    Ok(row.map(|(role,)| role))
+}
+
+/// A member of an organization (presence is the gateway's: it is not in the log).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Member {
+    pub agent_id: Uuid,
+    pub name: String,
+    pub email: String,
+    pub role: String,
+}
+
+/// The organization's members, oldest first.
+pub async fn members(backend: &Backend, organization_id: Uuid) -> Result<Vec<Member>> {
+    let rows: Vec<(String, String, String, String)> = fetch_all(
+        backend,
+        "SELECT m.agent_id, a.name, a.email, m.role FROM rm_memberships m
+         JOIN rm_accounts a ON a.agent_id = m.agent_id
+         WHERE m.organization_id = $1 ORDER BY m.position",
+        params![organization_id],
+    )
+    .await?;
+    rows.into_iter()
+        .map(|(agent, name, email, role)| {
+            Ok(Member {
+                agent_id: id(&agent)?,
+                name,
+                email,
+                role,
+            })
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Invitation {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub email: String,
+    pub role: String,
+    pub expires_at: DateTime<Utc>,
+    pub invited_by: Option<Uuid>,
+    pub accepted: bool,
+    pub accepted_by: Option<Uuid>,
+}
+
+pub async fn invitation(backend: &Backend, invitation_id: Uuid) -> Result<Option<Invitation>> {
+    type Row = (
+        String,
+        String,
+        String,
+        String,
+        i64,
+        Option<String>,
+        i64,
+        Option<String>,
+    );
+    let row: Option<Row> = fetch_optional(
+        backend,
+        "SELECT invitation_id, organization_id, email, role, expires_at, invited_by, accepted,
+         accepted_by FROM rm_invitations WHERE invitation_id = $1",
+        params![invitation_id],
+    )
+    .await?;
+    row.map(
+        |(inv, org, email, role, expires_at, invited_by, accepted, accepted_by)| {
+            Ok(Invitation {
+                id: id(&inv)?,
+                organization_id: id(&org)?,
+                email,
+                role,
+                expires_at: time(expires_at)?,
+                invited_by: opt_id(invited_by.as_deref())?,
+                accepted: accepted != 0,
+                accepted_by: opt_id(accepted_by.as_deref())?,
+            })
+        },
+    )
+    .transpose()
+}
+
+// ---- queues ----
+
+/// A queue as `GET /v1/orgs/{org}/queues` and `GET /v1/queues/{queue}` show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Queue {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub name: String,
+    pub open: bool,
+    pub waiting: i64,
+    /// Seconds the longest-waiting customer has waited, at the time of the query.
+    pub oldest_wait_seconds: Option<i64>,
+    pub handlers: Vec<Uuid>,
+    /// The whole of the settings (`QueueSettings` as JSON).
+    pub settings: serde_json::Value,
+}
+
+const QUEUE_SELECT: &str = "SELECT q.queue_id, q.organization_id, q.name, q.open, q.settings,
+    (SELECT COUNT(*) FROM rm_queue_waiting w WHERE w.queue_id = q.queue_id),
+    (SELECT MIN(w.since) FROM rm_queue_waiting w WHERE w.queue_id = q.queue_id)
+    FROM rm_queues q";
+
+type QueueRow = (String, String, String, i64, String, i64, Option<i64>);
+
+async fn queue_from(backend: &Backend, row: QueueRow, now: DateTime<Utc>) -> Result<Queue> {
+    let (queue_id, org, name, open, settings, waiting, oldest) = row;
+    let handlers: Vec<(String,)> = fetch_all(
+        backend,
+        "SELECT agent_id FROM rm_queue_handlers WHERE queue_id = $1 ORDER BY agent_id",
+        params![queue_id.as_str()],
+    )
+    .await?;
+    Ok(Queue {
+        id: id(&queue_id)?,
+        organization_id: id(&org)?,
+        name,
+        open: open != 0,
+        waiting,
+        oldest_wait_seconds: opt_time(oldest)?.map(|since| (now - since).num_seconds().max(0)),
+        handlers: handlers
+            .iter()
+            .map(|(agent,)| id(agent))
+            .collect::<Result<_>>()?,
+        settings: json(&settings)?,
+    })
+}
+
+/// The organization's queues, oldest first.
+pub async fn queues_of(backend: &Backend, organization_id: Uuid) -> Result<Vec<Queue>> {
+    let rows: Vec<QueueRow> = fetch_all(
+        backend,
+        &format!("{QUEUE_SELECT} WHERE q.organization_id = $1 ORDER BY q.created_position"),
+        params![organization_id],
+    )
+    .await?;
+    let now = Utc::now();
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        out.push(queue_from(backend, row, now).await?);
+    }
+    Ok(out)
+}
+
+pub async fn queue(backend: &Backend, queue_id: Uuid) -> Result<Option<Queue>> {
+    let row: Option<QueueRow> = fetch_optional(
+        backend,
+        &format!("{QUEUE_SELECT} WHERE q.queue_id = $1"),
+        params![queue_id],
+    )
+    .await?;
+    match row {
+        Some(row) => Ok(Some(queue_from(backend, row, Utc::now()).await?)),
+        None => Ok(None),
+    }
+}
+
+/// One customer in a queue's line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Waiting {
+    pub conversation_id: Uuid,
+    /// 1 = next to be picked.
+    pub queue_position: i64,
+    pub since: DateTime<Utc>,
+}
+
+/// A queue's line, next first.
+pub async fn waiting_line(backend: &Backend, queue_id: Uuid) -> Result<Vec<Waiting>> {
+    let rows: Vec<(String, i64)> = fetch_all(
+        backend,
+        "SELECT conversation_id, since FROM rm_queue_waiting WHERE queue_id = $1 ORDER BY rank",
+        params![queue_id],
+    )
+    .await?;
+    rows.into_iter()
+        .zip(1..)
+        .map(|((conversation, since), place)| {
+            Ok(Waiting {
+                conversation_id: id(&conversation)?,
+                queue_position: place,
+                since: time(since)?,
+            })
+        })
+        .collect()
+}
+
+// ---- conversations ----
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Customer {
+    pub metadata: serde_json::Value,
+    pub live: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rating {
+    pub score: i64,
+    pub comment: Option<String>,
+}
+
+/// A conversation as an agent sees it (`GET /v1/conversations/{c}`), plus what authorization
+/// and the customer's view need (`participants`, `rating`, `end_reason`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Conversation {
+    pub id: Uuid,
+    pub kind: String,
+    pub name: Option<String>,
+    pub organization_id: Uuid,
+    pub queue_id: Option<Uuid>,
+    /// `waiting`, `active` or `ended`.
+    pub status: String,
+    pub agent_id: Option<Uuid>,
+    pub customer: Customer,
+    pub tags: Vec<String>,
+    /// 1 = next to be picked; `None` unless waiting.
+    pub queue_position: Option<i64>,
+    /// The two agents of a direct chat; empty otherwise.
+    pub participants: Vec<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub picked_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub end_reason: Option<String>,
+    pub rating: Option<Rating>,
+}
+
+const CONVERSATION_SELECT: &str = "SELECT c.conversation_id, c.kind, c.name, c.organization_id,
+    c.queue_id, c.status, c.agent_id, c.metadata, c.live, c.participants, c.created_at,
+    c.picked_at, c.ended_at, c.end_reason, c.rating_score, c.rating_comment
+    FROM rm_conversations c";
+
+#[derive(sqlx::FromRow)]
+struct ConversationRow {
+    conversation_id: String,
+    kind: String,
+    name: Option<String>,
+    organization_id: String,
+    queue_id: Option<String>,
+    status: String,
+    agent_id: Option<String>,
+    metadata: String,
+    live: String,
+    participants: String,
+    created_at: i64,
+    picked_at: Option<i64>,
+    ended_at: Option<i64>,
+    end_reason: Option<String>,
+    rating_score: Option<i64>,
+    rating_comment: Option<String>,
+}
+
+async fn conversation_from(backend: &Backend, row: ConversationRow) -> Result<Conversation> {
+    let tags: Vec<(String,)> = fetch_all(
+        backend,
+        "SELECT tag FROM rm_conversation_tags WHERE conversation_id = $1 ORDER BY tag",
+        params![row.conversation_id.as_str()],
+    )
+    .await?;
+    let queue_position = if row.status == "waiting" {
+        let place: Option<(i64,)> = fetch_optional(
+            backend,
+            "SELECT COUNT(*) FROM rm_queue_waiting w
+             JOIN rm_queue_waiting me ON me.queue_id = w.queue_id AND w.rank <= me.rank
+             WHERE me.conversation_id = $1",
+            params![row.conversation_id.as_str()],
+        )
+        .await?;
+        place.map(|(n,)| n).filter(|n| *n > 0)
+    } else {
+        None
+    };
+    let participants: Vec<Uuid> = serde_json::from_str(&row.participants)
+        .map_err(|e| QueryError::Corrupt(format!("participants: {e}")))?;
+    Ok(Conversation {
+        id: id(&row.conversation_id)?,
+        kind: row.kind,
+        name: row.name,
+        organization_id: id(&row.organization_id)?,
+        queue_id: opt_id(row.queue_id.as_deref())?,
+        status: row.status,
+        agent_id: opt_id(row.agent_id.as_deref())?,
+        customer: Customer {
+            metadata: json(&row.metadata)?,
+            live: json(&row.live)?,
+        },
+        tags: tags.into_iter().map(|(tag,)| tag).collect(),
+        queue_position,
+        participants,
+        created_at: time(row.created_at)?,
+        picked_at: opt_time(row.picked_at)?,
+        ended_at: opt_time(row.ended_at)?,
+        end_reason: row.end_reason,
+        rating: row.rating_score.map(|score| Rating {
+            score,
+            comment: row.rating_comment,
+        }),
+    })
+}
+
+async fn conversations_from(
+    backend: &Backend,
+    rows: Vec<ConversationRow>,
+) -> Result<Vec<Conversation>> {
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        out.push(conversation_from(backend, row).await?);
+    }
+    Ok(out)
+}
+
+pub async fn conversation(
+    backend: &Backend,
+    conversation_id: Uuid,
+) -> Result<Option<Conversation>> {
+    let row: Option<ConversationRow> = fetch_optional(
+        backend,
+        &format!("{CONVERSATION_SELECT} WHERE c.conversation_id = $1"),
+        params![conversation_id],
+    )
+    .await?;
+    match row {
+        Some(row) => Ok(Some(conversation_from(backend, row).await?)),
+        None => Ok(None),
+    }
+}
+
+/// `GET /v1/orgs/{org}/conversations?status=&agent=&kind=`: every filter optional; `viewer`
+/// sees only its own direct chats.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConversationFilter {
+    pub status: Option<String>,
+    pub agent_id: Option<Uuid>,
+    pub kind: Option<String>,
+}
+
+/// A page of the organization's conversations, oldest first, after the conversation
+/// `after_id` (the cursor: the last item's id). An unknown cursor gives an empty page.
+pub async fn conversations(
+    backend: &Backend,
+    organization_id: Uuid,
+    viewer: Uuid,
+    filter: &ConversationFilter,
+    after_id: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Conversation>> {
+    let after = match after_id {
+        None => 0,
+        Some(after) => {
+            let found: Option<(i64,)> = fetch_optional(
+                backend,
+                "SELECT created_position FROM rm_conversations
+                 WHERE conversation_id = $1 AND organization_id = $2",
+                params![after, organization_id],
+            )
+            .await?;
+            match found {
+                Some((position,)) => position,
+                None => return Ok(Vec::new()),
+            }
+        }
+    };
+    let viewer_json = format!("%{viewer}%");
+    let rows: Vec<ConversationRow> = fetch_all(
+        backend,
+        &format!(
+            "{CONVERSATION_SELECT} WHERE c.organization_id = $1 AND c.created_position > $2
+             AND (c.kind <> 'direct' OR c.participants LIKE $3)
+             AND ($4 IS NULL OR c.status = $4)
+             AND ($5 IS NULL OR c.agent_id = $5)
+             AND ($6 IS NULL OR c.kind = $6)
+             ORDER BY c.created_position LIMIT $7"
+        ),
+        params![
+            organization_id,
+            after,
+            viewer_json,
+            filter.status.clone(),
+            filter.agent_id,
+            filter.kind.clone(),
+            page(limit)
+        ],
+    )
+    .await?;
+    conversations_from(backend, rows).await
+}
+
+/// How many conversations are assigned to `agent_id` and not ended (for `capacity_per_agent`).
+pub async fn open_conversations(backend: &Backend, agent_id: Uuid) -> Result<i64> {
+    let row: Option<(i64,)> = fetch_optional(
+        backend,
+        "SELECT COUNT(*) FROM rm_conversations WHERE agent_id = $1 AND status = 'active'",
+        params![agent_id],
+    )
+    .await?;
+    Ok(row.map_or(0, |(n,)| n))
+}
+
+/// The agent's inbox: the conversations assigned to it and not ended, oldest first.
+pub async fn inbox(backend: &Backend, agent_id: Uuid) -> Result<Vec<Conversation>> {
+    let rows: Vec<ConversationRow> = fetch_all(
+        backend,
+        &format!(
+            "{CONVERSATION_SELECT} WHERE c.agent_id = $1 AND c.status = 'active'
+             ORDER BY c.created_position"
+        ),
+        params![agent_id],
+    )
+    .await?;
+    conversations_from(backend, rows).await
+}
+
+/// A tag of an organization with how often it was added, for suggestions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TagUse {
+    pub tag: String,
+    pub uses: i64,
+}
+
+/// The organization's tags, most used first.
+pub async fn organization_tags(backend: &Backend, organization_id: Uuid) -> Result<Vec<TagUse>> {
+    let rows: Vec<(String, i64)> = fetch_all(
+        backend,
+        "SELECT tag, uses FROM rm_org_tags WHERE organization_id = $1
+         ORDER BY uses DESC, last_used DESC, tag",
+        params![organization_id],
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(tag, uses)| TagUse { tag, uses })
+        .collect())
+}
+
+// ---- messages, notes, attachments ----
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MessageAuthor {
+    /// `agent`, `customer` or `system`.
+    pub kind: String,
+    pub id: Uuid,
+    pub name: String,
+}
+
+/// An attachment as a message carries it; the gateway adds the signed `url`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct MessageAttachment {
+    pub attachment_id: Uuid,
+    pub name: String,
+    pub size: u64,
+    pub content_type: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Message {
+    pub seq: i64,
+    pub id: Uuid,
+    pub author: MessageAuthor,
+    pub text: String,
+    pub attachments: Vec<MessageAttachment>,
+    pub sent_at: DateTime<Utc>,
+}
+
+/// A page of a conversation's messages with `seq` above `after_seq`, by `seq`.
+pub async fn messages(
+    backend: &Backend,
+    conversation_id: Uuid,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<Message>> {
+    type Row = (i64, String, String, String, String, String, String, i64);
+    let rows: Vec<Row> = fetch_all(
+        backend,
+        "SELECT seq, message_id, author_kind, author_id, author_name, text, attachments, sent_at
+         FROM rm_messages WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        params![conversation_id, after_seq, page(limit)],
+    )
+    .await?;
+    rows.into_iter()
+        .map(
+            |(seq, message_id, kind, author_id, author_name, text, attachments, sent_at)| {
+                Ok(Message {
+                    seq,
+                    id: id(&message_id)?,
+                    author: MessageAuthor {
+                        kind,
+                        id: id(&author_id)?,
+                        name: author_name,
+                    },
+                    text,
+                    attachments: serde_json::from_str(&attachments)
+                        .map_err(|e| QueryError::Corrupt(format!("attachments: {e}")))?,
+                    sent_at: time(sent_at)?,
+                })
+            },
+        )
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NoteAuthor {
+    pub id: Uuid,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Note {
+    pub id: Uuid,
+    pub author: NoteAuthor,
+    pub text: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A conversation's private notes, oldest first. Never for a customer.
+pub async fn notes(backend: &Backend, conversation_id: Uuid) -> Result<Vec<Note>> {
+    let rows: Vec<(String, String, String, String, i64)> = fetch_all(
+        backend,
+        "SELECT note_id, author_id, author_name, text, created_at FROM rm_notes
+         WHERE conversation_id = $1 ORDER BY position",
+        params![conversation_id],
+    )
+    .await?;
+    rows.into_iter()
+        .map(|(note, author, name, text, created_at)| {
+            Ok(Note {
+                id: id(&note)?,
+                author: NoteAuthor {
+                    id: id(&author)?,
+                    name,
+                },
+                text,
+                created_at: time(created_at)?,
+            })
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Attachment {
+    pub attachment_id: Uuid,
+    pub conversation_id: Uuid,
+    pub organization_id: Uuid,
+    pub name: String,
+    pub size: i64,
+    pub content_type: String,
+    pub sha256: String,
+    pub uploaded_at: DateTime<Utc>,
+}
+
+pub async fn attachment(backend: &Backend, attachment_id: Uuid) -> Result<Option<Attachment>> {
+    type Row = (String, String, String, String, i64, String, String, i64);
+    let row: Option<Row> = fetch_optional(
+        backend,
+        "SELECT attachment_id, conversation_id, organization_id, name, size, content_type,
+         sha256, uploaded_at FROM rm_attachments WHERE attachment_id = $1",
+        params![attachment_id],
+    )
+    .await?;
+    row.map(|(att, conv, org, name, size, content_type, sha256, at)| {
+        Ok(Attachment {
+            attachment_id: id(&att)?,
+            conversation_id: id(&conv)?,
+            organization_id: id(&org)?,
+            name,
+            size,
+            content_type,
+            sha256,
+            uploaded_at: time(at)?,
+        })
+    })
+    .transpose()
+}
+
+// ---- activity ----
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActivityItem {
+    pub position: i64,
+    pub at: DateTime<Utc>,
+    pub organization_id: Uuid,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<Uuid>,
+}
+
+/// `GET /v1/activity`: a page of what happened in the agent's organizations after
+/// `after_position`, oldest first; direct chats' messages only of the agent's own.
+pub async fn activity_for(
+    backend: &Backend,
+    agent_id: Uuid,
+    after_position: i64,
+    limit: i64,
+) -> Result<Vec<ActivityItem>> {
+    type Row = (
+        i64,
+        i64,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<Row> = fetch_all(
+        backend,
+        "SELECT position, at, organization_id, type, queue_id, conversation_id, agent_id
+         FROM rm_activity
+         WHERE position > $1
+         AND organization_id IN (SELECT organization_id FROM rm_memberships WHERE agent_id = $2)
+         AND (participant_a IS NULL OR participant_a = $2 OR participant_b = $2)
+         ORDER BY position LIMIT $3",
+        params![after_position, agent_id, page(limit)],
+    )
+    .await?;
+    rows.into_iter()
+        .map(|(position, at, org, kind, queue, conversation, agent)| {
+            Ok(ActivityItem {
+                position,
+                at: time(at)?,
+                organization_id: id(&org)?,
+                kind,
+                queue_id: opt_id(queue.as_deref())?,
+                conversation_id: opt_id(conversation.as_deref())?,
+                agent_id: opt_id(agent.as_deref())?,
+            })
+        })
+        .collect()
+}
+
+// ---- canned responses ----
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CannedResponse {
+    pub id: Uuid,
+    pub key: String,
+    pub text: String,
+    /// `None` for a personal response.
+    pub organization_id: Option<Uuid>,
+    /// The owner of a personal response; `None` for an organization's.
+    #[serde(skip_serializing)]
+    pub agent_id: Option<Uuid>,
+}
+
+type CannedRow = (String, String, String, Option<String>, Option<String>);
+
+fn canned_from((response, key, text, org, agent): CannedRow) -> Result<CannedResponse> {
+    Ok(CannedResponse {
+        id: id(&response)?,
+        key,
+        text,
+        organization_id: opt_id(org.as_deref())?,
+        agent_id: opt_id(agent.as_deref())?,
+    })
+}
+
+/// `GET /v1/canned-responses`: the agent's own and those of its organizations, oldest first.
+pub async fn canned_for(backend: &Backend, agent_id: Uuid) -> Result<Vec<CannedResponse>> {
+    let rows: Vec<CannedRow> = fetch_all(
+        backend,
+        "SELECT response_id, key, text, organization_id, agent_id FROM rm_canned
+         WHERE (scope = 'agent' AND agent_id = $1)
+         OR (scope = 'organization' AND organization_id IN
+             (SELECT organization_id FROM rm_memberships WHERE agent_id = $1))
+         ORDER BY created_position",
+        params![agent_id],
+    )
+    .await?;
+    rows.into_iter().map(canned_from).collect()
+}
+
+/// One canned response, for `PUT` and `DELETE` (whose scope says who may change it).
+pub async fn canned(backend: &Backend, response_id: Uuid) -> Result<Option<CannedResponse>> {
+    let row: Option<CannedRow> = fetch_optional(
+        backend,
+        "SELECT response_id, key, text, organization_id, agent_id FROM rm_canned
+         WHERE response_id = $1",
+        params![response_id],
+    )
+    .await?;
+    row.map(canned_from).transpose()
+}

@@ -1,0 +1,9 @@
+//! The read side's behaviour, written once and run on SQLite (always) and on Postgres (when
+//! `JONO_TEST_DATABASE_URL` is set; with `CI` set and no URL, the Postgres runs fail).
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+mod queries;

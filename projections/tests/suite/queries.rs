@@ -1,0 +1,874 @@
+//! Every query of `projections::queries`, against rows the projectors made from real domain
+//! events appended through the command layer.
+
+use chrono::{Duration, Utc};
+use domain::account::{Account, AccountCommand};
+use domain::canned::{CannedCommand, CannedResponses, Scope};
+use domain::conversation::{AttachmentRef, Conversation, ConversationCommand, EndReason};
+use domain::ids;
+use domain::metadata::{CustomerMetadata, LiveMetadata};
+use domain::organization::{Organization, OrganizationCommand};
+use domain::queue::{LeaveReason, Queue, QueueCommand, SettingsPatch};
+use domain::values::{
+    Author, CannedKey, CannedText, DisplayName, Email, FileName, MessageText, Name, NoteText, Role,
+    Score, Tag, WelcomeMessage,
+};
+use projections::queries::{self, ConversationFilter};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::common::{Running, TestDb, World};
+use crate::on_both_backends;
+
+/// An organization with an owner and an agent, both handlers of one open queue.
+pub struct Org {
+    pub id: Uuid,
+    pub owner: Uuid,
+    pub agent: Uuid,
+    pub queue: Uuid,
+}
+
+pub async fn account(world: &World, email: &str, name: &str) -> Uuid {
+    let email = Email::parse(email).unwrap();
+    let agent_id = ids::account_id(&email);
+    world
+        .ok::<Account>(
+            agent_id,
+            AccountCommand::CreateAccount {
+                agent_id,
+                email,
+                name: DisplayName::parse(name).unwrap(),
+            },
+        )
+        .await;
+    agent_id
+}
+
+pub async fn org(world: &World, tag: &str) -> Org {
+    let owner = account(world, &format!("owner@{tag}.example"), "Olga Owner").await;
+    let agent = account(world, &format!("agent@{tag}.example"), "Aino Agent").await;
+    let id = Uuid::new_v4();
+    world
+        .ok::<Organization>(
+            id,
+            OrganizationCommand::CreateOrganization {
+                organization_id: id,
+                name: Name::parse(format!("Org {tag}")).unwrap(),
+                owner_id: Some(owner),
+            },
+        )
+        .await;
+    let invitation_id = Uuid::new_v4();
+    let email = Email::parse(format!("agent@{tag}.example")).unwrap();
+    world
+        .ok::<Organization>(
+            id,
+            OrganizationCommand::CreateInvitation {
+                invitation_id,
+                email: email.clone(),
+                role: Role::Agent,
+                expires_at: Utc::now() + Duration::days(7),
+                by: Some(owner),
+            },
+        )
+        .await;
+    world
+        .ok::<Organization>(
+            id,
+            OrganizationCommand::AcceptInvitation {
+                invitation_id,
+                agent_id: agent,
+                email,
+                now: Utc::now(),
+            },
+        )
+        .await;
+    let queue = Uuid::new_v4();
+    world
+        .ok::<Queue>(
+            queue,
+            QueueCommand::CreateQueue {
+                queue_id: queue,
+                organization_id: id,
+                name: Name::parse("Support").unwrap(),
+            },
+        )
+        .await;
+    world
+        .ok::<Queue>(queue, QueueCommand::OpenQueue { by: Some(owner) })
+        .await;
+    for handler in [owner, agent] {
+        world
+            .ok::<Queue>(
+                queue,
+                QueueCommand::AddHandler {
+                    agent_id: handler,
+                    by: Some(owner),
+                },
+            )
+            .await;
+    }
+    Org {
+        id,
+        owner,
+        agent,
+        queue,
+    }
+}
+
+pub async fn join(world: &World, queue: Uuid, metadata: serde_json::Value) -> Uuid {
+    let conversation_id = Uuid::new_v4();
+    world
+        .ok::<Queue>(
+            queue,
+            QueueCommand::JoinQueue {
+                conversation_id,
+                metadata: CustomerMetadata::parse(metadata).unwrap(),
+            },
+        )
+        .await;
+    conversation_id
+}
+
+pub async fn pick(world: &World, queue: Uuid, agent: Uuid) -> Uuid {
+    let events = world
+        .ok::<Queue>(
+            queue,
+            QueueCommand::PickCustomer {
+                agent_id: agent,
+                agent_name: "Aino Agent".into(),
+                open_conversations: 0,
+            },
+        )
+        .await;
+    let picked = events
+        .iter()
+        .find(|e| e.event_type == "CustomerPicked")
+        .expect("a pick");
+    picked.payload["conversation_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+pub fn agent_author(agent: Uuid) -> Author {
+    Author::agent(agent, "Aino Agent")
+}
+
+pub async fn say(world: &World, conversation: Uuid, author: Author, text: &str) {
+    world
+        .ok::<Conversation>(
+            conversation,
+            ConversationCommand::SendMessage {
+                message_id: Uuid::new_v4(),
+                author,
+                text: MessageText::parse(text).unwrap(),
+                attachments: vec![],
+            },
+        )
+        .await;
+}
+
+async fn directory_answers_logins_memberships_members_and_invitations(db: TestDb) {
+    let store = db.open().await;
+    let world = World::new(&store);
+    let running = Running::all(&store);
+    let org = org(&world, "acme").await;
+    let pending = Uuid::new_v4();
+    world
+        .ok::<Organization>(
+            org.id,
+            OrganizationCommand::CreateInvitation {
+                invitation_id: pending,
+                email: Email::parse("new@acme.example").unwrap(),
+                role: Role::Operator,
+                expires_at: Utc::now() + Duration::days(7),
+                by: Some(org.owner),
+            },
+        )
+        .await;
+    running.caught_up(&store).await;
+    let backend = store.backend();
+
+    let found = queries::account_by_email(backend, "Agent@Acme.example")
+        .await
+        .unwrap()
+        .expect("the agent's account");
+    assert_eq!(found.agent_id, org.agent);
+    assert_eq!(found.name, "Aino Agent");
+    assert_eq!(
+        queries::account(backend, org.owner)
+            .await
+            .unwrap()
+            .unwrap()
+            .email,
+        "owner@acme.example"
+    );
+    assert!(queries::account_by_email(backend, "nobody@acme.example")
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        queries::organization(backend, org.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .name,
+        "Org acme"
+    );
+
+    let memberships = queries::memberships_of(backend, org.agent).await.unwrap();
+    assert_eq!(memberships.len(), 1);
+    assert_eq!(
+        (memberships[0].id, memberships[0].role.as_str()),
+        (org.id, "agent")
+    );
+    assert_eq!(memberships[0].name, "Org acme");
+    assert_eq!(
+        queries::role_of(backend, org.id, org.owner)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("owner")
+    );
+    assert_eq!(
+        queries::role_of(backend, org.id, Uuid::new_v4())
+            .await
+            .unwrap(),
+        None
+    );
+    let members = queries::members(backend, org.id).await.unwrap();
+    let roles: Vec<(Uuid, &str)> = members
+        .iter()
+        .map(|m| (m.agent_id, m.role.as_str()))
+        .collect();
+    assert_eq!(roles, vec![(org.owner, "owner"), (org.agent, "agent")]);
+
+    let invitation = queries::invitation(backend, pending)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(invitation.email, "new@acme.example");
+    assert_eq!(invitation.role, "operator");
+    assert!(!invitation.accepted);
+
+    // A role change and a removal show at once in memberships and members.
+    world
+        .ok::<Organization>(
+            org.id,
+            OrganizationCommand::ChangeMemberRole {
+                agent_id: org.agent,
+                role: Role::Operator,
+                by: Some(org.owner),
+            },
+        )
+        .await;
+    running.caught_up(&store).await;
+    assert_eq!(
+        queries::role_of(backend, org.id, org.agent)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("operator")
+    );
+    world
+        .ok::<Organization>(
+            org.id,
+            OrganizationCommand::RemoveMember {
+                agent_id: org.agent,
+                by: Some(org.owner),
+            },
+        )
+        .await;
+    running.caught_up(&store).await;
+    assert!(queries::memberships_of(backend, org.agent)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(queries::members(backend, org.id).await.unwrap().len(), 1);
+    running.stop().await;
+}
+
+async fn queues_show_their_line_handlers_and_settings(db: TestDb) {
+    let store = db.open().await;
+    let world = World::new(&store);
+    let running = Running::all(&store);
+    let org = org(&world, "q").await;
+    world
+        .ok::<Queue>(
+            org.queue,
+            QueueCommand::ChangeSettings {
+                patch: SettingsPatch {
+                    welcome_message: Some(Some(WelcomeMessage::parse("Hello!").unwrap())),
+                    ..SettingsPatch::default()
+                },
+                by: Some(org.owner),
+            },
+        )
+        .await;
+    let first = join(&world, org.queue, json!({"name": "Ann"})).await;
+    let second = join(&world, org.queue, json!({})).await;
+    let third = join(&world, org.queue, json!({})).await;
+    running.caught_up(&store).await;
+    let backend = store.backend();
+
+    let queues = queries::queues_of(backend, org.id).await.unwrap();
+    assert_eq!(queues.len(), 1);
+    let queue = &queues[0];
+    assert_eq!(
+        (queue.id, queue.name.as_str(), queue.open),
+        (org.queue, "Support", true)
+    );
+    assert_eq!(queue.waiting, 3);
+    assert!(queue.oldest_wait_seconds.is_some());
+    let mut handlers = vec![org.owner, org.agent];
+    handlers.sort();
+    assert_eq!(queue.handlers, handlers);
+    assert_eq!(queue.settings["welcome_message"], "Hello!");
+    assert_eq!(
+        queries::queue(backend, org.queue).await.unwrap().as_ref(),
+        Some(queue)
+    );
+
+    let line: Vec<Uuid> = queries::waiting_line(backend, org.queue)
+        .await
+        .unwrap()
+        .iter()
+        .map(|w| w.conversation_id)
+        .collect();
+    assert_eq!(line, vec![first, second, third]);
+    let place = |c| async move {
+        queries::conversation(backend, c)
+            .await
+            .unwrap()
+            .unwrap()
+            .queue_position
+    };
+    assert_eq!(place(third).await, Some(3));
+
+    // The first is picked, the third leaves: the second is next, and nobody else moved.
+    assert_eq!(pick(&world, org.queue, org.agent).await, first);
+    world
+        .ok::<Queue>(
+            org.queue,
+            QueueCommand::LeaveQueue {
+                conversation_id: third,
+                reason: LeaveReason::Abandoned,
+                by: None,
+            },
+        )
+        .await;
+    world
+        .ok::<Queue>(
+            org.queue,
+            QueueCommand::CloseQueue {
+                by: Some(org.owner),
+            },
+        )
+        .await;
+    running.caught_up(&store).await;
+    let queue = queries::queue(backend, org.queue).await.unwrap().unwrap();
+    assert_eq!((queue.open, queue.waiting), (false, 1));
+    assert_eq!(place(second).await, Some(1));
+    assert_eq!(place(first).await, None);
+    running.stop().await;
+}
+
+async fn conversations_follow_picks_transfers_tags_metadata_and_the_end(db: TestDb) {
+    let store = db.open().await;
+    let world = World::new(&store);
+    let running = Running::all(&store);
+    let org = org(&world, "c").await;
+    let other_queue = Uuid::new_v4();
+    world
+        .ok::<Queue>(
+            other_queue,
+            QueueCommand::CreateQueue {
+                queue_id: other_queue,
+                organization_id: org.id,
+                name: Name::parse("Billing").unwrap(),
+            },
+        )
+        .await;
+    world
+        .ok::<Queue>(other_queue, QueueCommand::OpenQueue { by: None })
+        .await;
+    let waiting_there = join(&world, other_queue, json!({})).await;
+    let ann = join(&world, org.queue, json!({"name": "Ann"})).await;
+    let bob = join(&world, org.queue, json!({})).await;
+    assert_eq!(pick(&world, org.queue, org.agent).await, ann);
+    let by = agent_author(org.agent);
+    for tag in ["billing", "vip"] {
+        world
+            .ok::<Conversation>(
+                ann,
+                ConversationCommand::AddTag {
+                    tag: Tag::parse(tag).unwrap(),
+                    by: by.clone(),
+                },
+            )
+            .await;
+    }
+    world
+        .ok::<Conversation>(
+            ann,
+            ConversationCommand::RemoveTag {
+                tag: Tag::parse("vip").unwrap(),
+                by: by.clone(),
+            },
+        )
+        .await;
+    world
+        .ok::<Conversation>(
+            ann,
+            ConversationCommand::UpdateLiveMetadata {
+                live: LiveMetadata::parse(json!({"page": "https://shop.example/cart"})).unwrap(),
+                by: Author::customer(ann, "Ann"),
+            },
+        )
+        .await;
+    // Bob, still waiting, moves to the other queue and waits there first.
+    world
+        .ok::<Queue>(
+            org.queue,
+            QueueCommand::TransferOut {
+                conversation_id: bob,
+                to_queue_id: other_queue,
+                by: Some(by.clone()),
+            },
+        )
+        .await;
+    running.caught_up(&store).await;
+    let backend = store.backend();
+
+    let seen = queries::conversation(backend, ann).await.unwrap().unwrap();
+    assert_eq!(seen.kind, "customer");
+    assert_eq!(seen.status, "active");
+    assert_eq!(seen.agent_id, Some(org.agent));
+    assert_eq!(seen.queue_id, Some(org.queue));
+    assert_eq!(seen.organization_id, org.id);
+    assert_eq!(seen.customer.metadata, json!({"name": "Ann"}));
+    assert_eq!(
+        seen.customer.live,
+        json!({"page": "https://shop.example/cart"})
+    );
+    assert_eq!(seen.tags, vec!["billing".to_owned()]);
+    assert!(seen.picked_at.is_some() && seen.ended_at.is_none());
+    let bob_seen = queries::conversation(backend, bob).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            bob_seen.status.as_str(),
+            bob_seen.queue_id,
+            bob_seen.queue_position
+        ),
+        ("waiting", Some(other_queue), Some(1))
+    );
+    let line = queries::waiting_line(backend, other_queue).await.unwrap();
+    let line: Vec<Uuid> = line.iter().map(|w| w.conversation_id).collect();
+    assert_eq!(line, vec![bob, waiting_there]);
+
+    assert_eq!(
+        queries::open_conversations(backend, org.agent)
+            .await
+            .unwrap(),
+        1
+    );
+    let inbox = queries::inbox(backend, org.agent).await.unwrap();
+    assert_eq!(inbox.iter().map(|c| c.id).collect::<Vec<_>>(), vec![ann]);
+    let tags = queries::organization_tags(backend, org.id).await.unwrap();
+    let tags: Vec<&str> = tags.iter().map(|t| t.tag.as_str()).collect();
+    assert!(tags.contains(&"billing") && tags.contains(&"vip"));
+
+    // Pages, oldest first, with filters; the cursor is the last item's id.
+    let all = queries::conversations(
+        backend,
+        org.id,
+        org.agent,
+        &ConversationFilter::default(),
+        None,
+        100,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        all.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![waiting_there, ann, bob]
+    );
+    let page = queries::conversations(
+        backend,
+        org.id,
+        org.agent,
+        &ConversationFilter::default(),
+        Some(waiting_there),
+        1,
+    )
+    .await
+    .unwrap();
+    assert_eq!(page.iter().map(|c| c.id).collect::<Vec<_>>(), vec![ann]);
+    let waiting = ConversationFilter {
+        status: Some("waiting".into()),
+        ..ConversationFilter::default()
+    };
+    let found = queries::conversations(backend, org.id, org.agent, &waiting, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        found.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![waiting_there, bob]
+    );
+    let mine = ConversationFilter {
+        agent_id: Some(org.agent),
+        ..ConversationFilter::default()
+    };
+    assert_eq!(
+        queries::conversations(backend, org.id, org.agent, &mine, None, 100)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Rated and ended: out of the inbox.
+    world
+        .ok::<Conversation>(
+            ann,
+            ConversationCommand::Rate {
+                score: Score::parse(5).unwrap(),
+                comment: None,
+                by: Author::customer(ann, "Ann"),
+            },
+        )
+        .await;
+    world
+        .ok::<Conversation>(
+            ann,
+            ConversationCommand::EndConversation {
+                by: by.clone(),
+                reason: EndReason::Ended,
+            },
+        )
+        .await;
+    running.caught_up(&store).await;
+    let ended = queries::conversation(backend, ann).await.unwrap().unwrap();
+    assert_eq!(ended.status, "ended");
+    assert!(ended.ended_at.is_some());
+    assert_eq!(ended.rating.map(|r| r.score), Some(5));
+    assert_eq!(
+        queries::open_conversations(backend, org.agent)
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(queries::inbox(backend, org.agent).await.unwrap().is_empty());
+    running.stop().await;
+}
+
+async fn messages_notes_and_attachments_read_back(db: TestDb) {
+    let store = db.open().await;
+    let world = World::new(&store);
+    let running = Running::all(&store);
+    let org = org(&world, "m").await;
+    world
+        .ok::<Queue>(
+            org.queue,
+            QueueCommand::ChangeSettings {
+                patch: SettingsPatch {
+                    welcome_message: Some(Some(WelcomeMessage::parse("Welcome!").unwrap())),
+                    ..SettingsPatch::default()
+                },
+                by: None,
+            },
+        )
+        .await;
+    let ann = join(&world, org.queue, json!({"name": "Ann"})).await;
+    pick(&world, org.queue, org.agent).await;
+    say(
+        &world,
+        ann,
+        Author::customer(ann, "Ann"),
+        "Hi, my order is late",
+    )
+    .await;
+    let attachment_id = Uuid::new_v4();
+    world
+        .ok::<Conversation>(
+            ann,
+            ConversationCommand::UploadAttachment {
+                attachment: AttachmentRef {
+                    attachment_id,
+                    name: FileName::parse("receipt.png").unwrap(),
+                    size: 1234,
+                    content_type: "image/png".into(),
+                    sha256: "ab".repeat(32),
+                },
+                by: agent_author(org.agent),
+            },
+        )
+        .await;
+    world
+        .ok::<Conversation>(
+            ann,
+            ConversationCommand::SendMessage {
+                message_id: Uuid::new_v4(),
+                author: agent_author(org.agent),
+                text: MessageText::parse("Here is your receipt").unwrap(),
+                attachments: vec![attachment_id],
+            },
+        )
+        .await;
+    let note_id = Uuid::new_v4();
+    world
+        .ok::<Conversation>(
+            ann,
+            ConversationCommand::AddNote {
+                note_id,
+                text: NoteText::parse("Gold customer").unwrap(),
+                by: agent_author(org.agent),
+            },
+        )
+        .await;
+    running.caught_up(&store).await;
+    let backend = store.backend();
+
+    let messages = queries::messages(backend, ann, 0, 100).await.unwrap();
+    let seqs: Vec<i64> = messages.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, vec![1, 2, 3]);
+    assert_eq!(
+        (messages[0].author.kind.as_str(), messages[0].text.as_str()),
+        ("system", "Welcome!")
+    );
+    assert_eq!(messages[1].author.kind, "customer");
+    assert_eq!(messages[1].author.id, ann);
+    assert_eq!(messages[2].attachments.len(), 1);
+    assert_eq!(messages[2].attachments[0].attachment_id, attachment_id);
+    assert_eq!(messages[2].attachments[0].name, "receipt.png");
+    let page = queries::messages(backend, ann, 1, 1).await.unwrap();
+    assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![2]);
+    assert!(queries::messages(backend, ann, 3, 100)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let notes = queries::notes(backend, ann).await.unwrap();
+    assert_eq!(notes.len(), 1);
+    assert_eq!(
+        (notes[0].id, notes[0].text.as_str()),
+        (note_id, "Gold customer")
+    );
+    assert_eq!(notes[0].author.id, org.agent);
+
+    let attachment = queries::attachment(backend, attachment_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(attachment.conversation_id, ann);
+    assert_eq!(
+        (attachment.size, attachment.content_type.as_str()),
+        (1234, "image/png")
+    );
+    assert!(queries::attachment(backend, Uuid::new_v4())
+        .await
+        .unwrap()
+        .is_none());
+    running.stop().await;
+}
+
+async fn activity_shows_an_agent_its_organizations_and_only_its_own_direct_chats(db: TestDb) {
+    let store = db.open().await;
+    let world = World::new(&store);
+    let running = Running::all(&store);
+    let org = org(&world, "a").await;
+    let elsewhere = self::org(&world, "elsewhere").await;
+    let third = account(&world, "third@a.example", "Third").await;
+    world
+        .ok::<Organization>(
+            org.id,
+            OrganizationCommand::CreateInvitation {
+                invitation_id: Uuid::new_v4(),
+                email: Email::parse("third@a.example").unwrap(),
+                role: Role::Agent,
+                expires_at: Utc::now() + Duration::days(1),
+                by: None,
+            },
+        )
+        .await;
+    let ann = join(&world, org.queue, json!({})).await;
+    join(&world, elsewhere.queue, json!({})).await;
+    pick(&world, org.queue, org.agent).await;
+    say(&world, ann, Author::customer(ann, "Ann"), "not activity").await;
+    let channel = Uuid::new_v4();
+    world
+        .ok::<Conversation>(
+            channel,
+            ConversationCommand::StartChannel {
+                conversation_id: channel,
+                organization_id: org.id,
+                name: Name::parse("team").unwrap(),
+                by: org.owner,
+            },
+        )
+        .await;
+    say(&world, channel, agent_author(org.owner), "standup at ten").await;
+    let direct = ids::direct_conversation_id(org.id, org.owner, org.agent);
+    world
+        .ok::<Conversation>(
+            direct,
+            ConversationCommand::StartDirect {
+                conversation_id: direct,
+                organization_id: org.id,
+                agents: [org.owner, org.agent],
+            },
+        )
+        .await;
+    say(&world, direct, agent_author(org.owner), "psst").await;
+    world
+        .ok::<Conversation>(
+            ann,
+            ConversationCommand::EndConversation {
+                by: agent_author(org.agent),
+                reason: EndReason::Ended,
+            },
+        )
+        .await;
+    running.caught_up(&store).await;
+    let backend = store.backend();
+
+    let types = |items: &[queries::ActivityItem]| -> Vec<String> {
+        items.iter().map(|i| i.kind.clone()).collect()
+    };
+    let seen = queries::activity_for(backend, org.agent, 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        types(&seen),
+        vec![
+            "QueueOpened",
+            "CustomerJoinedQueue",
+            "CustomerPicked",
+            "MessageSent",
+            "MessageSent",
+            "ConversationEnded"
+        ]
+    );
+    assert!(seen.iter().all(|i| i.organization_id == org.id));
+    assert!(seen.windows(2).all(|w| w[0].position < w[1].position));
+    assert_eq!(seen[2].agent_id, Some(org.agent));
+    assert_eq!(seen[4].conversation_id, Some(direct));
+    // Pages by position.
+    let page = queries::activity_for(backend, org.agent, seen[1].position, 2)
+        .await
+        .unwrap();
+    assert_eq!(types(&page), vec!["CustomerPicked", "MessageSent"]);
+    // The third agent is not a member: nothing. A member outside the direct chat: no "psst".
+    assert!(queries::activity_for(backend, third, 0, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    let elsewhere_seen = queries::activity_for(backend, elsewhere.agent, 0, 100)
+        .await
+        .unwrap();
+    assert!(elsewhere_seen
+        .iter()
+        .all(|i| i.organization_id == elsewhere.id));
+    assert_eq!(
+        types(&elsewhere_seen),
+        vec!["QueueOpened", "CustomerJoinedQueue"]
+    );
+    running.stop().await;
+}
+
+async fn canned_responses_of_the_agent_and_its_organizations(db: TestDb) {
+    let store = db.open().await;
+    let world = World::new(&store);
+    let running = Running::all(&store);
+    let org = org(&world, "k").await;
+    let create = |scope: Scope, key: &str, by: Uuid| CannedCommand::CreateCannedResponse {
+        response_id: Uuid::new_v4(),
+        scope,
+        key: CannedKey::parse(key).unwrap(),
+        text: CannedText::parse(format!("text of {key}")).unwrap(),
+        by,
+    };
+    let personal = Scope::Personal {
+        agent_id: org.agent,
+    };
+    let shared = Scope::Organization {
+        organization_id: org.id,
+    };
+    let owners = Scope::Personal {
+        agent_id: org.owner,
+    };
+    let mine = create(personal, "hi", org.agent);
+    let CannedCommand::CreateCannedResponse {
+        response_id: mine_id,
+        ..
+    } = mine.clone()
+    else {
+        unreachable!()
+    };
+    world
+        .ok::<CannedResponses>(ids::canned_scope_id(personal), mine)
+        .await;
+    world
+        .ok::<CannedResponses>(
+            ids::canned_scope_id(shared),
+            create(shared, "bye", org.owner),
+        )
+        .await;
+    world
+        .ok::<CannedResponses>(
+            ids::canned_scope_id(owners),
+            create(owners, "secret", org.owner),
+        )
+        .await;
+    world
+        .ok::<CannedResponses>(
+            ids::canned_scope_id(personal),
+            CannedCommand::ChangeCannedResponse {
+                response_id: mine_id,
+                key: None,
+                text: Some(CannedText::parse("Hello there!").unwrap()),
+                by: org.agent,
+            },
+        )
+        .await;
+    running.caught_up(&store).await;
+    let backend = store.backend();
+
+    let seen = queries::canned_for(backend, org.agent).await.unwrap();
+    let keys: Vec<(&str, Option<Uuid>)> = seen
+        .iter()
+        .map(|c| (c.key.as_str(), c.organization_id))
+        .collect();
+    assert_eq!(keys, vec![("hi", None), ("bye", Some(org.id))]);
+    assert_eq!(seen[0].text, "Hello there!");
+    let one = queries::canned(backend, mine_id).await.unwrap().unwrap();
+    assert_eq!(one.agent_id, Some(org.agent));
+
+    world
+        .ok::<CannedResponses>(
+            ids::canned_scope_id(personal),
+            CannedCommand::DeleteCannedResponse {
+                response_id: mine_id,
+                by: org.agent,
+            },
+        )
+        .await;
+    running.caught_up(&store).await;
+    assert!(queries::canned(backend, mine_id).await.unwrap().is_none());
+    assert_eq!(
+        queries::canned_for(backend, org.agent).await.unwrap().len(),
+        1
+    );
+    running.stop().await;
+}
+
+on_both_backends!(
+    directory_answers_logins_memberships_members_and_invitations,
+    queues_show_their_line_handlers_and_settings,
+    conversations_follow_picks_transfers_tags_metadata_and_the_end,
+    messages_notes_and_attachments_read_back,
+    activity_shows_an_agent_its_organizations_and_only_its_own_direct_chats,
+    canned_responses_of_the_agent_and_its_organizations,
+);
