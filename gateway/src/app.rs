@@ -17,6 +17,9 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::health::router())
         .merge(routes::accounts::router())
         .merge(routes::organizations::router())
+        .merge(routes::conversations::router())
+        .merge(routes::canned::router())
+        .merge(routes::activity::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

@@ -1,5 +1,8 @@
 //! One module per area of the contract; each exposes `router()`.
 
 pub mod accounts;
+pub mod activity;
+pub mod canned;
+pub mod conversations;
 pub mod health;
 pub mod organizations;

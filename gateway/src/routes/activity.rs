@@ -1,0 +1,34 @@
+//! The activity feed: what happened in the agent's organizations, oldest first, by the global
+//! log's position. Which events, and which direct chats, an agent may see is the read model's
+//! question (`activity_for`); this only pages it.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use projections::queries::{self, ActivityItem};
+
+use crate::auth::AgentCaller;
+use crate::error::ApiError;
+use crate::extract::{PageQuery, Params};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/activity", get(activity))
+}
+
+async fn activity(
+    State(state): State<AppState>,
+    agent: AgentCaller,
+    Params(query): Params<PageQuery>,
+) -> Result<Json<Vec<ActivityItem>>, ApiError> {
+    let page = query.parse::<i64>()?;
+    let limit = i64::try_from(page.limit).unwrap_or(queries::MAX_PAGE);
+    let items = queries::activity_for(
+        state.backend(),
+        agent.agent_id,
+        page.after.unwrap_or(0),
+        limit,
+    )
+    .await?;
+    Ok(Json(items))
+}

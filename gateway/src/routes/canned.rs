@@ -1,0 +1,183 @@
+//! Canned responses: an agent's own, and its organizations' (which operators manage). Each scope
+//! is one stream (`ids::canned_scope_id`), so a key is unique within it, case-insensitively.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, put};
+use axum::{Extension, Json, Router};
+use domain::canned::{CannedCommand, CannedEvent, CannedResponses, Scope};
+use domain::ids;
+use domain::values::{CannedKey, CannedText, Role};
+use projections::queries::{self, CannedResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::access;
+use crate::auth::{AgentCaller, Caller};
+use crate::command::{self, context};
+use crate::error::ApiError;
+use crate::extract::{path_id, Body};
+use crate::idempotency::IdempotencyKey;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/canned-responses", get(list).post(create))
+        .route("/v1/canned-responses/{id}", put(change).delete(remove))
+}
+
+fn invalid(error: impl std::fmt::Display) -> ApiError {
+    ApiError::Invalid(error.to_string())
+}
+
+fn view(response: &CannedResponse) -> Value {
+    json!({
+        "id": response.id,
+        "key": response.key,
+        "text": response.text,
+        "organization_id": response.organization_id,
+    })
+}
+
+async fn list(
+    State(state): State<AppState>,
+    agent: AgentCaller,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let responses = queries::canned_for(state.backend(), agent.agent_id).await?;
+    Ok(Json(responses.iter().map(view).collect()))
+}
+
+#[derive(Deserialize)]
+struct Create {
+    key: String,
+    text: String,
+    #[serde(default)]
+    organization_id: Option<String>,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    agent: AgentCaller,
+    key: Option<Extension<IdempotencyKey>>,
+    Body(body): Body<Create>,
+) -> Result<impl IntoResponse, ApiError> {
+    let scope = match body.organization_id.as_deref() {
+        None => Scope::Personal {
+            agent_id: agent.agent_id,
+        },
+        Some(raw) => {
+            // An organization that is not even an id is one the caller is not a member of.
+            let organization_id = raw.parse::<Uuid>().map_err(|_| ApiError::NotFound)?;
+            access::at_least(&state, &agent, organization_id, Role::Operator).await?;
+            Scope::Organization { organization_id }
+        }
+    };
+    let canned_key = CannedKey::parse(&body.key).map_err(invalid)?;
+    let text = CannedText::parse(&body.text).map_err(invalid)?;
+    let response_id = Uuid::new_v4();
+    let create = CannedCommand::CreateCannedResponse {
+        response_id,
+        scope,
+        key: canned_key,
+        text,
+        by: agent.agent_id,
+    };
+    let caller = Caller::Agent(agent);
+    let ctx = context(Some(&caller), key.as_deref());
+    let executed =
+        command::run::<CannedResponses>(&state, ids::canned_scope_id(scope), create, &ctx).await?;
+    // A replayed request answers the response it created the first time.
+    let response_id = executed
+        .typed
+        .iter()
+        .find_map(|event| match event {
+            CannedEvent::CannedResponseCreated { response_id, .. } => Some(*response_id),
+            _ => None,
+        })
+        .unwrap_or(response_id);
+    Ok((StatusCode::CREATED, Json(json!({ "id": response_id }))))
+}
+
+/// The response and its scope, if the caller may change it: its owner's personal ones, an
+/// operator's organization's. Someone else's personal response and an organization the caller
+/// is not in are 404; a mere agent of the organization, who sees its responses, gets 403.
+async fn manageable(
+    state: &AppState,
+    agent: &AgentCaller,
+    id: &str,
+) -> Result<(CannedResponse, Scope), ApiError> {
+    let response = queries::canned(state.backend(), path_id(id)?)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let scope = match (response.organization_id, response.agent_id) {
+        (Some(organization_id), _) => {
+            access::at_least(state, agent, organization_id, Role::Operator).await?;
+            Scope::Organization { organization_id }
+        }
+        (None, Some(owner)) if owner == agent.agent_id => Scope::Personal { agent_id: owner },
+        _ => return Err(ApiError::NotFound),
+    };
+    Ok((response, scope))
+}
+
+#[derive(Deserialize)]
+struct Change {
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    text: Option<String>,
+}
+
+async fn change(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    agent: AgentCaller,
+    key: Option<Extension<IdempotencyKey>>,
+    Body(body): Body<Change>,
+) -> Result<Json<Value>, ApiError> {
+    let (response, scope) = manageable(&state, &agent, &id).await?;
+    let new_key = body
+        .key
+        .as_deref()
+        .map(CannedKey::parse)
+        .transpose()
+        .map_err(invalid)?;
+    let text = body
+        .text
+        .as_deref()
+        .map(CannedText::parse)
+        .transpose()
+        .map_err(invalid)?;
+    let change = CannedCommand::ChangeCannedResponse {
+        response_id: response.id,
+        key: new_key,
+        text,
+        by: agent.agent_id,
+    };
+    let caller = Caller::Agent(agent);
+    let ctx = context(Some(&caller), key.as_deref());
+    command::run::<CannedResponses>(&state, ids::canned_scope_id(scope), change, &ctx).await?;
+    let changed = queries::canned(state.backend(), response.id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(view(&changed)))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    agent: AgentCaller,
+    key: Option<Extension<IdempotencyKey>>,
+) -> Result<StatusCode, ApiError> {
+    let (response, scope) = manageable(&state, &agent, &id).await?;
+    let delete = CannedCommand::DeleteCannedResponse {
+        response_id: response.id,
+        by: agent.agent_id,
+    };
+    let caller = Caller::Agent(agent);
+    let ctx = context(Some(&caller), key.as_deref());
+    command::run::<CannedResponses>(&state, ids::canned_scope_id(scope), delete, &ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

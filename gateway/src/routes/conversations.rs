@@ -1,0 +1,755 @@
+//! Conversations: reading one (as an agent or as its customer), an organization's list, messages,
+//! tags, notes, metadata, ending, rating, the transcript, and starting channels and direct chats.
+//!
+//! Tenancy (invariant 8) is `access`'s: a conversation the caller may not see is 404, an agent's
+//! thing asked by its own customer is 403. What a customer sees is an allow-list built here
+//! (`customer_view`), never the agent's view with fields taken out, so a field added to the read
+//! model cannot leak to it; notes are read only behind `access::agent_conversation`.
+
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Extension, Json, Router};
+use chrono::{DateTime, SecondsFormat, Utc};
+use domain::conversation::{
+    Conversation as ConversationStream, ConversationCommand, ConversationEvent, EndReason,
+};
+use domain::ids;
+use domain::metadata::{CustomerMetadata, LiveMetadata};
+use domain::queue::{LeaveReason, Queue, QueueCommand};
+use domain::values::{Author, MessageText, Name, NoteText, RatingComment, Role, Score, Tag};
+use projections::queries::{
+    self, Conversation, ConversationFilter, Message, MessageAttachment, Note,
+};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+use crate::access;
+use crate::auth::{AgentCaller, Caller};
+use crate::command::{self, context};
+use crate::error::ApiError;
+use crate::extract::{path_id, Body, PageQuery, Params, MAX_PAGE};
+use crate::idempotency::IdempotencyKey;
+use crate::limits;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/conversations/{c}", get(show))
+        .route("/v1/orgs/{org}/conversations", get(list))
+        .route(
+            "/v1/conversations/{c}/messages",
+            get(messages).post(send_message),
+        )
+        .route("/v1/conversations/{c}/tags", post(add_tag))
+        .route("/v1/conversations/{c}/tags/{tag}", delete(remove_tag))
+        .route("/v1/conversations/{c}/notes", get(notes).post(add_note))
+        .route(
+            "/v1/conversations/{c}/metadata",
+            axum::routing::put(set_metadata),
+        )
+        .route("/v1/conversations/{c}/live", post(update_live))
+        .route("/v1/conversations/{c}/end", post(end))
+        .route("/v1/conversations/{c}/rating", post(rate))
+        .route("/v1/conversations/{c}/transcript", get(transcript))
+        .route("/v1/orgs/{org}/channels", post(start_channel))
+        .route("/v1/orgs/{org}/directs", post(start_direct))
+}
+
+fn invalid(error: impl std::fmt::Display) -> ApiError {
+    ApiError::Invalid(error.to_string())
+}
+
+type Key = Option<Extension<IdempotencyKey>>;
+
+// ---- views ----
+
+/// A conversation as an agent sees it.
+fn agent_view(conversation: &Conversation) -> Value {
+    json!({
+        "id": conversation.id,
+        "kind": conversation.kind,
+        "name": conversation.name,
+        "organization_id": conversation.organization_id,
+        "queue_id": conversation.queue_id,
+        "status": conversation.status,
+        "agent_id": conversation.agent_id,
+        "customer": { "metadata": conversation.customer.metadata, "live": conversation.customer.live },
+        "tags": conversation.tags,
+        "queue_position": conversation.queue_position,
+        "created_at": conversation.created_at,
+        "picked_at": conversation.picked_at,
+        "ended_at": conversation.ended_at,
+    })
+}
+
+/// The name of an agent as others see it.
+async fn agent_name(state: &AppState, agent_id: Uuid) -> Result<String, ApiError> {
+    let account = queries::account(state.backend(), agent_id).await?;
+    Ok(account.map_or_else(|| "Agent".to_owned(), |account| account.name))
+}
+
+/// A conversation as its customer sees it: API.md's allow-list and nothing else.
+async fn customer_view(state: &AppState, conversation: &Conversation) -> Result<Value, ApiError> {
+    let agent = match conversation.agent_id {
+        Some(agent_id) => json!({ "name": agent_name(state, agent_id).await? }),
+        None => Value::Null,
+    };
+    Ok(json!({
+        "id": conversation.id,
+        "kind": conversation.kind,
+        "status": conversation.status,
+        "queue_position": conversation.queue_position,
+        "agent": agent,
+        "created_at": conversation.created_at,
+        "ended_at": conversation.ended_at,
+    }))
+}
+
+async fn view_for(
+    state: &AppState,
+    caller: &Caller,
+    conversation: &Conversation,
+) -> Result<Value, ApiError> {
+    match caller {
+        Caller::Agent(_) => Ok(agent_view(conversation)),
+        Caller::Customer(_) => customer_view(state, conversation).await,
+    }
+}
+
+/// An attachment as a message shows it. The signed `url` belongs to the attachments routes
+/// (a later issue); until they exist no message can carry an attachment.
+fn attachment_view(attachment: &MessageAttachment) -> Value {
+    json!({
+        "attachment_id": attachment.attachment_id,
+        "name": attachment.name,
+        "size": attachment.size,
+        "content_type": attachment.content_type,
+        "url": Value::Null,
+    })
+}
+
+fn message_view(message: &Message) -> Value {
+    json!({
+        "seq": message.seq,
+        "id": message.id,
+        "author": { "kind": message.author.kind, "id": message.author.id, "name": message.author.name },
+        "text": message.text,
+        "attachments": message.attachments.iter().map(attachment_view).collect::<Vec<_>>(),
+        "sent_at": message.sent_at,
+    })
+}
+
+fn note_view(note: &Note) -> Value {
+    json!({
+        "id": note.id,
+        "author": { "id": note.author.id, "name": note.author.name },
+        "text": note.text,
+        "created_at": note.created_at,
+    })
+}
+
+/// Who acts, as the conversation's events record it: an agent by its account's name, the
+/// customer by the name its metadata gives, or "Customer".
+async fn author_of(
+    state: &AppState,
+    caller: &Caller,
+    conversation: &Conversation,
+) -> Result<Author, ApiError> {
+    match caller {
+        Caller::Agent(agent) => Ok(Author::agent(
+            agent.agent_id,
+            agent_name(state, agent.agent_id).await?,
+        )),
+        Caller::Customer(customer) => {
+            let name = conversation
+                .customer
+                .metadata
+                .get("name")
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .unwrap_or("Customer");
+            Ok(Author::customer(customer.conversation_id, name))
+        }
+    }
+}
+
+// ---- reading ----
+
+async fn show(
+    State(state): State<AppState>,
+    Path(c): Path<String>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
+    Ok(Json(view_for(&state, &caller, &conversation).await?))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    after: Option<String>,
+    limit: Option<String>,
+    status: Option<String>,
+    agent: Option<String>,
+    kind: Option<String>,
+}
+
+/// A filter value from a fixed set; empty means no filter, anything else is 400.
+fn one_of(raw: Option<String>, allowed: &[&str], field: &str) -> Result<Option<String>, ApiError> {
+    match raw.as_deref() {
+        None | Some("") => Ok(None),
+        Some(value) if allowed.contains(&value) => Ok(Some(value.to_owned())),
+        Some(value) => Err(ApiError::BadRequest(format!(
+            "{field} {value:?} is not one of {}",
+            allowed.join(", ")
+        ))),
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    agent: AgentCaller,
+    Params(query): Params<ListQuery>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let organization_id = path_id(&org)?;
+    access::member(&state, &agent, organization_id).await?;
+    let page = PageQuery {
+        after: query.after,
+        limit: query.limit,
+    }
+    .parse::<Uuid>()?;
+    let agent_id = match query.agent.as_deref() {
+        None | Some("") => None,
+        Some(raw) => Some(
+            raw.parse::<Uuid>()
+                .map_err(|_| ApiError::BadRequest(format!("agent {raw:?} is not an id")))?,
+        ),
+    };
+    let filter = ConversationFilter {
+        status: one_of(query.status, &["waiting", "active", "ended"], "status")?,
+        agent_id,
+        kind: one_of(query.kind, &["customer", "channel", "direct"], "kind")?,
+    };
+    let limit = i64::try_from(page.limit).unwrap_or(queries::MAX_PAGE);
+    let conversations = queries::conversations(
+        state.backend(),
+        organization_id,
+        agent.agent_id,
+        &filter,
+        page.after,
+        limit,
+    )
+    .await?;
+    Ok(Json(conversations.iter().map(agent_view).collect()))
+}
+
+async fn messages(
+    State(state): State<AppState>,
+    Path(c): Path<String>,
+    caller: Caller,
+    Params(query): Params<PageQuery>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
+    let page = query.parse::<i64>()?;
+    let limit = i64::try_from(page.limit).unwrap_or(queries::MAX_PAGE);
+    let messages = queries::messages(
+        state.backend(),
+        conversation.id,
+        page.after.unwrap_or(0),
+        limit,
+    )
+    .await?;
+    Ok(Json(messages.iter().map(message_view).collect()))
+}
+
+async fn notes(
+    State(state): State<AppState>,
+    Path(c): Path<String>,
+    caller: Caller,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let (_, conversation) = access::agent_conversation(&state, &caller, path_id(&c)?).await?;
+    let notes = queries::notes(state.backend(), conversation.id).await?;
+    Ok(Json(notes.iter().map(note_view).collect()))
+}
+
+// ---- messages, tags, notes, metadata ----
+
+#[derive(Deserialize)]
+struct SendMessage {
+    text: String,
+    #[serde(default)]
+    attachments: Option<Vec<String>>,
+}
+
+async fn send_message(
+    State(state): State<AppState>,
+    Path(c): Path<String>,
+    caller: Caller,
+    key: Key,
+    Body(body): Body<SendMessage>,
+) -> Result<impl IntoResponse, ApiError> {
+    let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
+    if matches!(caller, Caller::Customer(_)) && state.settings.rate_limits {
+        state
+            .limiter
+            .take(limits::CUSTOMER_MESSAGES, caller.key())
+            .map_err(|retry_after_seconds| ApiError::RateLimited {
+                retry_after_seconds,
+            })?;
+    }
+    let text = MessageText::parse(&body.text).map_err(invalid)?;
+    // An id that is not even a UUID names no attachment of this conversation: 422 as well.
+    let attachments = body
+        .attachments
+        .unwrap_or_default()
+        .iter()
+        .map(|raw| {
+            raw.parse::<Uuid>().map_err(|_| {
+                ApiError::Invalid(format!("{raw:?} is not an attachment of this conversation"))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let author = author_of(&state, &caller, &conversation).await?;
+    let send = ConversationCommand::SendMessage {
+        message_id: Uuid::new_v4(),
+        author,
+        text,
+        attachments,
+    };
+    let ctx = context(Some(&caller), key.as_deref());
+    let executed = command::run::<ConversationStream>(&state, conversation.id, send, &ctx).await?;
+    let sent = executed.typed.iter().find_map(|event| match event {
+        ConversationEvent::MessageSent {
+            message_id, seq, ..
+        } => Some((*message_id, *seq)),
+        _ => None,
+    });
+    let (message_id, seq) =
+        sent.ok_or_else(|| ApiError::Internal("a sent message without its event".into()))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "message_id": message_id, "seq": seq })),
+    ))
+}
+
+#[derive(Deserialize)]
+struct AddTag {
+    tag: String,
+}
+
+async fn add_tag(
+    State(state): State<AppState>,
+    Path(c): Path<String>,
+    caller: Caller,
+    key: Key,
+    Body(body): Body<AddTag>,
+) -> Result<StatusCode, ApiError> {
+    let (_, conversation) = access::agent_conversation(&state, &caller, path_id(&c)?).await?;
+    let tag = Tag::parse(&body.tag).map_err(invalid)?;
+    let by = author_of(&state, &caller, &conversation).await?;
+    let add = ConversationCommand::AddTag { tag, by };
+    command::run::<ConversationStream>(
+        &state,
+        conversation.id,
+        add,
+        &context(Some(&caller), key.as_deref()),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn remove_tag(
+    State(state): State<AppState>,
+    Path((c, tag)): Path<(String, String)>,
+    caller: Caller,
+    key: Key,
+) -> Result<StatusCode, ApiError> {
+    let (_, conversation) = access::agent_conversation(&state, &caller, path_id(&c)?).await?;
+    let tag = Tag::parse(&tag).map_err(invalid)?;
+    let by = author_of(&state, &caller, &conversation).await?;
+    let remove = ConversationCommand::RemoveTag { tag, by };
+    command::run::<ConversationStream>(
+        &state,
+        conversation.id,
+        remove,
+        &context(Some(&caller), key.as_deref()),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct AddNote {
+    text: String,
+}
+
+async fn add_note(
+    State(state): State<AppState>,
+    Path(c): Path<String>,
+    caller: Caller,
+    key: Key,
+    Body(body): Body<AddNote>,
+) -> Result<impl IntoResponse, ApiError> {
+    let (_, conversation) = access::agent_conversation(&state, &caller, path_id(&c)?).await?;
+    let text = NoteText::parse(&body.text).map_err(invalid)?;
+    let by = author_of(&state, &caller, &conversation).await?;
+    let add = ConversationCommand::AddNote {
+        note_id: Uuid::new_v4(),
+        text,
+        by,
+    };
+    let ctx = context(Some(&caller), key.as_deref());
+    let executed = command::run::<ConversationStream>(&state, conversation.id, add, &ctx).await?;
+    let note_id = executed
+        .typed
+        .iter()
+        .find_map(|event| match event {
+            ConversationEvent::NoteAdded { note_id, .. } => Some(*note_id),
+            _ => None,
+        })
+        .ok_or_else(|| ApiError::Internal("an added note without its event".into()))?;
+    Ok((StatusCode::CREATED, Json(json!({ "note_id": note_id }))))
+}
+
+/// Agents of the conversation or its customer; the body is the whole metadata object.
+async fn set_metadata(
+    State(state): State<AppState>,
+    Path(c): Path<String>,
+    caller: Caller,
+    key: Key,
+    Body(body): Body<Map<String, Value>>,
+) -> Result<StatusCode, ApiError> {
+    let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
+    let metadata = CustomerMetadata::parse(Value::Object(body)).map_err(invalid)?;
+    let by = author_of(&state, &caller, &conversation).await?;
+    let set = ConversationCommand::SetCustomerMetadata { metadata, by };
+    command::run::<ConversationStream>(
+        &state,
+        conversation.id,
+        set,
+        &context(Some(&caller), key.as_deref()),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Its customer only: what page it is on, and so on.
+async fn update_live(
+    State(state): State<AppState>,
+    Path(c): Path<String>,
+    caller: Caller,
+    key: Key,
+    Body(body): Body<Map<String, Value>>,
+) -> Result<StatusCode, ApiError> {
+    let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
+    if !matches!(caller, Caller::Customer(_)) {
+        return Err(ApiError::Forbidden("only the customer may do this".into()));
+    }
+    let live = LiveMetadata::parse(Value::Object(body)).map_err(invalid)?;
+    let by = author_of(&state, &caller, &conversation).await?;
+    let update = ConversationCommand::UpdateLiveMetadata { live, by };
+    command::run::<ConversationStream>(
+        &state,
+        conversation.id,
+        update,
+        &context(Some(&caller), key.as_deref()),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- ending and rating ----
+
+/// Agents of the conversation or its customer. A waiting customer is in its queue's line, and
+/// the queue is the only authority on who waits (invariant 2), so it leaves the line first and
+/// the process manager ends the conversation. If it was picked meanwhile, the queue says it is
+/// not waiting and the conversation is ended directly.
+async fn end(
+    State(state): State<AppState>,
+    Path(c): Path<String>,
+    caller: Caller,
+    key: Key,
+) -> Result<StatusCode, ApiError> {
+    let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
+    let by = author_of(&state, &caller, &conversation).await?;
+    let ctx = context(Some(&caller), key.as_deref());
+    if let (Some(queue_id), "waiting") = (conversation.queue_id, conversation.status.as_str()) {
+        let reason = match caller {
+            Caller::Customer(_) => LeaveReason::Abandoned,
+            Caller::Agent(_) => LeaveReason::Removed,
+        };
+        let leave = QueueCommand::LeaveQueue {
+            conversation_id: conversation.id,
+            reason,
+            by: Some(by.clone()),
+        };
+        match command::run::<Queue>(&state, queue_id, leave, &ctx).await {
+            Ok(_) => return Ok(StatusCode::NO_CONTENT),
+            // The only conflict `LeaveQueue` has is `NotWaiting`: picked (or gone) meanwhile.
+            Err(ApiError::Conflict(_)) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    let end = ConversationCommand::EndConversation {
+        by,
+        reason: EndReason::Ended,
+    };
+    command::run::<ConversationStream>(&state, conversation.id, end, &ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct Rate {
+    score: serde_json::Number,
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+/// Its customer, once. A score that is a number but not a whole one from 1 to 5 is 422.
+async fn rate(
+    State(state): State<AppState>,
+    Path(c): Path<String>,
+    caller: Caller,
+    key: Key,
+    Body(body): Body<Rate>,
+) -> Result<StatusCode, ApiError> {
+    let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
+    if !matches!(caller, Caller::Customer(_)) {
+        return Err(ApiError::Forbidden(
+            "only the customer may rate its conversation".into(),
+        ));
+    }
+    let score = body
+        .score
+        .as_i64()
+        .ok_or_else(|| ApiError::Invalid("a score is a whole number from 1 to 5".into()))
+        .and_then(|score| Score::parse(score).map_err(invalid))?;
+    let comment = match body.comment.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(comment) => Some(RatingComment::parse(comment).map_err(invalid)?),
+    };
+    let by = author_of(&state, &caller, &conversation).await?;
+    let rate = ConversationCommand::Rate { score, comment, by };
+    command::run::<ConversationStream>(
+        &state,
+        conversation.id,
+        rate,
+        &context(Some(&caller), key.as_deref()),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- transcript ----
+
+#[derive(Deserialize)]
+struct TranscriptQuery {
+    format: Option<String>,
+}
+
+/// Every message of a conversation, page after page.
+async fn all_messages(state: &AppState, conversation_id: Uuid) -> Result<Vec<Message>, ApiError> {
+    let mut all = Vec::new();
+    loop {
+        let after = all.last().map_or(0, |message: &Message| message.seq);
+        let page =
+            queries::messages(state.backend(), conversation_id, after, queries::MAX_PAGE).await?;
+        let done = page.len() < MAX_PAGE;
+        all.extend(page);
+        if done {
+            return Ok(all);
+        }
+    }
+}
+
+fn stamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// A line of a plain-text transcript; a text of several lines is indented under its first.
+fn line(out: &mut String, at: DateTime<Utc>, who: &str, text: &str) {
+    out.push_str(&format!(
+        "[{}] {}: {}\n",
+        stamp(at),
+        who,
+        text.replace('\n', "\n    ")
+    ));
+}
+
+/// The whole conversation as JSON (its view for this caller, its messages, and for agents its
+/// notes) or as readable text. Notes never reach a customer in either.
+async fn transcript(
+    State(state): State<AppState>,
+    Path(c): Path<String>,
+    caller: Caller,
+    Params(query): Params<TranscriptQuery>,
+) -> Result<Response, ApiError> {
+    let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
+    let text = match query.format.as_deref() {
+        None | Some("") | Some("json") => false,
+        Some("txt") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "format {other:?} is json or txt"
+            )))
+        }
+    };
+    let messages = all_messages(&state, conversation.id).await?;
+    let notes = match caller {
+        Caller::Agent(_) => Some(queries::notes(state.backend(), conversation.id).await?),
+        Caller::Customer(_) => None,
+    };
+    if !text {
+        let mut body = json!({
+            "conversation": view_for(&state, &caller, &conversation).await?,
+            "messages": messages.iter().map(message_view).collect::<Vec<_>>(),
+        });
+        if let (Some(notes), Some(object)) = (&notes, body.as_object_mut()) {
+            object.insert("notes".into(), notes.iter().map(note_view).collect());
+        }
+        return Ok(Json(body).into_response());
+    }
+    let mut out = String::new();
+    match &caller {
+        Caller::Agent(_) => {
+            let title = conversation
+                .name
+                .clone()
+                .unwrap_or_else(|| conversation.kind.clone());
+            out.push_str(&format!("Conversation {} ({title})\n", conversation.id));
+        }
+        Caller::Customer(_) => out.push_str(&format!("Conversation {}\n", conversation.id)),
+    }
+    out.push_str(&format!("Started: {}\n", stamp(conversation.created_at)));
+    if let Some(ended_at) = conversation.ended_at {
+        out.push_str(&format!("Ended: {}\n", stamp(ended_at)));
+    }
+    out.push('\n');
+    // Messages and (for agents) notes in the order they were written.
+    let mut entries: Vec<(DateTime<Utc>, String, &str)> = messages
+        .iter()
+        .map(|message| {
+            (
+                message.sent_at,
+                message.author.name.clone(),
+                message.text.as_str(),
+            )
+        })
+        .collect();
+    for note in notes.iter().flatten() {
+        entries.push((
+            note.created_at,
+            format!("{} (note)", note.author.name),
+            note.text.as_str(),
+        ));
+    }
+    entries.sort_by_key(|(at, _, _)| *at);
+    for (at, who, text) in entries {
+        line(&mut out, at, &who, text);
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], out).into_response())
+}
+
+// ---- channels and direct chats ----
+
+#[derive(Deserialize)]
+struct StartChannel {
+    name: String,
+}
+
+async fn start_channel(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    agent: AgentCaller,
+    key: Key,
+    Body(body): Body<StartChannel>,
+) -> Result<impl IntoResponse, ApiError> {
+    let organization_id = path_id(&org)?;
+    access::at_least(&state, &agent, organization_id, Role::Operator).await?;
+    let name = Name::parse(&body.name).map_err(invalid)?;
+    let conversation_id = Uuid::new_v4();
+    let start = ConversationCommand::StartChannel {
+        conversation_id,
+        organization_id,
+        name,
+        by: agent.agent_id,
+    };
+    let caller = Caller::Agent(agent);
+    let executed = command::run::<ConversationStream>(
+        &state,
+        conversation_id,
+        start,
+        &context(Some(&caller), key.as_deref()),
+    )
+    .await?;
+    // A replayed request answers the channel it created the first time.
+    let conversation_id = executed
+        .typed
+        .iter()
+        .find_map(|event| match event {
+            ConversationEvent::ConversationStarted {
+                conversation_id, ..
+            } => Some(*conversation_id),
+            _ => None,
+        })
+        .unwrap_or(conversation_id);
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "conversation_id": conversation_id })),
+    ))
+}
+
+#[derive(Deserialize)]
+struct StartDirect {
+    agent_id: String,
+}
+
+/// The one private chat of a pair: its id is derived from the pair, so a second start (by
+/// either of the two) finds it and answers 200.
+async fn start_direct(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    agent: AgentCaller,
+    key: Key,
+    Body(body): Body<StartDirect>,
+) -> Result<Response, ApiError> {
+    let organization_id = path_id(&org)?;
+    access::member(&state, &agent, organization_id).await?;
+    let other: Uuid = body
+        .agent_id
+        .parse()
+        .map_err(|_| ApiError::Invalid(format!("{:?} is not an agent's id", body.agent_id)))?;
+    if other == agent.agent_id {
+        return Err(ApiError::Invalid(
+            "a direct chat is between two different agents".into(),
+        ));
+    }
+    if queries::role_of(state.backend(), organization_id, other)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::Invalid(
+            "the other agent is not a member of this organization".into(),
+        ));
+    }
+    let conversation_id = ids::direct_conversation_id(organization_id, agent.agent_id, other);
+    let start = ConversationCommand::StartDirect {
+        conversation_id,
+        organization_id,
+        agents: [agent.agent_id, other],
+    };
+    let caller = Caller::Agent(agent);
+    let ctx = context(Some(&caller), key.as_deref());
+    let status =
+        match command::run::<ConversationStream>(&state, conversation_id, start, &ctx).await {
+            Ok(_) => StatusCode::CREATED,
+            // `StartDirect`'s only conflict is `AlreadyStarted`: the pair has its chat.
+            Err(ApiError::Conflict(_)) => StatusCode::OK,
+            Err(error) => return Err(error),
+        };
+    Ok((status, Json(json!({ "conversation_id": conversation_id }))).into_response())
+}
