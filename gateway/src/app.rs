@@ -17,6 +17,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::health::router())
         .merge(routes::accounts::router())
         .merge(routes::organizations::router())
+        .merge(routes::queues::router())
         .merge(routes::conversations::router())
         .merge(routes::canned::router())
         .merge(routes::activity::router())

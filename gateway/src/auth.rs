@@ -87,6 +87,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Option<Caller
             })))
         }
         Bearer::Customer { conversation_id } => {
+            crate::sweeper::saw_customer(conversation_id);
             let conversation =
                 projections::queries::conversation(state.backend(), conversation_id).await?;
             // A token handed out at join is live before the read model shows the conversation.

@@ -15,6 +15,7 @@
 //! - [`error`]: the one error type at the edge, written as `application/problem+json`.
 //! - [`secrets`]: tables outside the log for what must never enter it (token hashes).
 //! - [`process_manager`]: runs the domain's follow-ups from the durable feed.
+//! - [`sweeper`]: the clock's work: silent waiting customers time out, queues open on schedule.
 //! - [`metrics`]: Prometheus counters of the HTTP side.
 //! - [`server`]: binding, serving and graceful shutdown.
 
@@ -35,3 +36,4 @@ pub mod routes;
 pub mod secrets;
 pub mod server;
 pub mod state;
+pub mod sweeper;

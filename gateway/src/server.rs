@@ -18,6 +18,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop, stopped) = watch::channel(false);
+    let sweeper = tokio::spawn(crate::sweeper::run(state.clone(), stopped.clone()));
     let background = tokio::spawn(process_manager::run(state.clone(), stopped));
     let router = app(state);
     // The peer address feeds the per-address limits (joins, logins).
@@ -27,6 +28,7 @@ pub async fn serve(
         .await;
     let _ = stop.send(true);
     let _ = background.await;
+    let _ = sweeper.await;
     result
 }
 

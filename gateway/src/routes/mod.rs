@@ -6,3 +6,4 @@ pub mod canned;
 pub mod conversations;
 pub mod health;
 pub mod organizations;
+pub mod queues;

@@ -1,0 +1,749 @@
+//! Queues: creating and listing them, their settings and handlers, opening and closing, the
+//! pick, statistics, and the two doors customers use — the public face and the join.
+//!
+//! Choices API.md leaves open, made here:
+//! - A queue object is `{id, organization_id, name, open, waiting, oldest_wait_seconds,
+//!   handlers}` plus its settings as flat fields (`max_waiting`, `welcome_message`,
+//!   `capacity_per_agent`, `opening_hours`, `allowed_origins`) and again as one `settings`
+//!   object; the list and the single queue show the same object. `oldest_wait_seconds` is
+//!   `null` when nobody waits.
+//! - A handler must be a member of the queue's organization: adding anyone else is 422 (the
+//!   value is well-formed but not acceptable here; 404 is kept for the queue itself).
+//! - In a settings change `null` clears `max_waiting`, `welcome_message`, `capacity_per_agent`
+//!   and `opening_hours`, and empties `allowed_origins`; `name` cannot be cleared (422).
+//! - `from` and `to` of the statistics are RFC 3339 times or bare dates (midnight UTC), as
+//!   `jono stats` takes them; anything else is 400, and `from` not before `to` is 422.
+//! - A join from a page whose `Origin` is not among the queue's `allowed_origins` (when it has
+//!   any) is 403; a request without `Origin` (not from a browser) is let through.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{delete, get, post, put};
+use axum::{Extension, Json, Router};
+use chrono::{DateTime, NaiveDate, Utc};
+use domain::metadata::CustomerMetadata;
+use domain::queue::{Queue, QueueCommand, QueueEvent, SettingsPatch};
+use domain::schedule::{OpeningHours, Origin, RawOpeningHours};
+use domain::values::{Limit, Name, Role, WelcomeMessage};
+use projections::queries;
+use projections::stats::{stats_from_log, Scope, StatsError};
+use serde::{Deserialize, Deserializer};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::access;
+use crate::auth::{AgentCaller, Caller};
+use crate::command::{self, context};
+use crate::error::ApiError;
+use crate::extract::{path_id, Body, PageQuery, Params};
+use crate::idempotency::IdempotencyKey;
+use crate::limits;
+use crate::secrets;
+use crate::state::AppState;
+use crate::sweeper;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/orgs/{org}/queues", post(create).get(list))
+        .route("/v1/queues/{queue}", get(show))
+        .route("/v1/queues/{queue}/settings", put(change_settings))
+        .route("/v1/queues/{queue}/handlers", post(add_handler))
+        .route(
+            "/v1/queues/{queue}/handlers/{agent}",
+            delete(remove_handler),
+        )
+        .route("/v1/queues/{queue}/open", post(open))
+        .route("/v1/queues/{queue}/close", post(close))
+        .route("/v1/queues/{queue}/pick", post(pick))
+        .route("/v1/queues/{queue}/stats", get(stats))
+        .route("/v1/queues/{queue}/public", get(public))
+        .route("/v1/queues/{queue}/join", post(join))
+}
+
+fn invalid(error: impl std::fmt::Display) -> ApiError {
+    ApiError::Invalid(error.to_string())
+}
+
+/// The queue behind a path segment, from the read model; 404 if there is none.
+async fn find(state: &AppState, raw: &str) -> Result<queries::Queue, ApiError> {
+    let queue_id = path_id(raw)?;
+    queries::queue(state.backend(), queue_id)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+/// The queue, for a member of its organization (404 for anyone else), with the caller's role.
+async fn find_as_member(
+    state: &AppState,
+    agent: &AgentCaller,
+    raw: &str,
+) -> Result<(queries::Queue, Role), ApiError> {
+    let queue = find(state, raw).await?;
+    let role = access::member(state, agent, queue.organization_id).await?;
+    Ok((queue, role))
+}
+
+/// The queue, for an operator of its organization: 404 for non-members, 403 for agents.
+async fn find_as_operator(
+    state: &AppState,
+    agent: &AgentCaller,
+    raw: &str,
+) -> Result<queries::Queue, ApiError> {
+    let queue = find(state, raw).await?;
+    access::at_least(state, agent, queue.organization_id, Role::Operator).await?;
+    Ok(queue)
+}
+
+/// A queue as the API shows it (see the module's notes).
+fn render(queue: &queries::Queue) -> Value {
+    let setting = |name: &str| queue.settings.get(name).cloned().unwrap_or(Value::Null);
+    let allowed_origins = match setting("allowed_origins") {
+        Value::Null => json!([]),
+        origins => origins,
+    };
+    json!({
+        "id": queue.id,
+        "organization_id": queue.organization_id,
+        "name": queue.name,
+        "open": queue.open,
+        "waiting": queue.waiting,
+        "oldest_wait_seconds": queue.oldest_wait_seconds,
+        "handlers": queue.handlers,
+        "max_waiting": setting("max_waiting"),
+        "welcome_message": setting("welcome_message"),
+        "capacity_per_agent": setting("capacity_per_agent"),
+        "opening_hours": setting("opening_hours"),
+        "allowed_origins": allowed_origins,
+        "settings": queue.settings,
+    })
+}
+
+async fn rendered(state: &AppState, queue_id: Uuid) -> Result<Json<Value>, ApiError> {
+    let queue = queries::queue(state.backend(), queue_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(render(&queue)))
+}
+
+#[derive(Deserialize)]
+struct CreateQueue {
+    name: String,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    agent: AgentCaller,
+    key: Option<Extension<IdempotencyKey>>,
+    Body(body): Body<CreateQueue>,
+) -> Result<impl IntoResponse, ApiError> {
+    let organization_id = path_id(&org)?;
+    access::at_least(&state, &agent, organization_id, Role::Operator).await?;
+    let name = Name::parse(&body.name).map_err(invalid)?;
+    let queue_id = Uuid::new_v4();
+    let create = QueueCommand::CreateQueue {
+        queue_id,
+        organization_id,
+        name,
+    };
+    let caller = Caller::Agent(agent);
+    let executed = command::run::<Queue>(
+        &state,
+        queue_id,
+        create,
+        &context(Some(&caller), key.as_deref()),
+    )
+    .await?;
+    // A replayed key answers with the queue its first request created.
+    let queue_id = executed
+        .typed
+        .iter()
+        .find_map(|event| match event {
+            QueueEvent::QueueCreated { queue_id, .. } => Some(*queue_id),
+            _ => None,
+        })
+        .unwrap_or(queue_id);
+    Ok((StatusCode::CREATED, Json(json!({ "queue_id": queue_id }))))
+}
+
+/// A page of the organization's queues, oldest first; the cursor is the last queue's id.
+async fn list(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    agent: AgentCaller,
+    Params(page): Params<PageQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let organization_id = path_id(&org)?;
+    let page = page.parse::<Uuid>()?;
+    access::member(&state, &agent, organization_id).await?;
+    let queues = queries::queues_of(state.backend(), organization_id).await?;
+    let start = match page.after {
+        None => 0,
+        Some(after) => queues
+            .iter()
+            .position(|queue| queue.id == after)
+            .map_or(queues.len(), |i| i + 1),
+    };
+    let page: Vec<Value> = queues
+        .iter()
+        .skip(start)
+        .take(page.limit)
+        .map(render)
+        .collect();
+    Ok(Json(page))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Path(queue): Path<String>,
+    agent: AgentCaller,
+) -> Result<impl IntoResponse, ApiError> {
+    let (queue, _) = find_as_member(&state, &agent, &queue).await?;
+    Ok(Json(render(&queue)))
+}
+
+/// Tells a field given as `null` (`Some(None)`) from an absent one (`None`).
+fn present<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// The body of a settings change, with the wire's types: a wrong type is 400 here, a bad value
+/// 422 when it is parsed into the domain's `SettingsPatch`.
+#[derive(Deserialize, Default)]
+struct SettingsBody {
+    #[serde(default, deserialize_with = "present")]
+    name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    max_waiting: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "present")]
+    welcome_message: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    capacity_per_agent: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "present")]
+    opening_hours: Option<Option<RawOpeningHours>>,
+    #[serde(default, deserialize_with = "present")]
+    allowed_origins: Option<Option<Vec<String>>>,
+}
+
+impl SettingsBody {
+    fn parse(self) -> Result<SettingsPatch, ApiError> {
+        let name = match self.name {
+            None => None,
+            Some(None) => return Err(ApiError::Invalid("a queue's name cannot be cleared".into())),
+            Some(Some(name)) => Some(Name::parse(name).map_err(invalid)?),
+        };
+        let limit = |raw: Option<Option<i64>>, field| match raw {
+            Some(Some(raw)) => Limit::parse(raw, field)
+                .map(|limit| Some(Some(limit)))
+                .map_err(invalid),
+            Some(None) => Ok(Some(None)),
+            None => Ok(None),
+        };
+        let welcome_message = match self.welcome_message {
+            Some(Some(text)) => Some(Some(WelcomeMessage::parse(text).map_err(invalid)?)),
+            other => other.map(|_| None),
+        };
+        let opening_hours = match self.opening_hours {
+            Some(Some(raw)) => Some(Some(OpeningHours::parse(raw).map_err(invalid)?)),
+            other => other.map(|_| None),
+        };
+        let allowed_origins = match self.allowed_origins {
+            Some(origins) => Some(
+                origins
+                    .unwrap_or_default()
+                    .iter()
+                    .map(Origin::parse)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(invalid)?,
+            ),
+            None => None,
+        };
+        Ok(SettingsPatch {
+            name,
+            max_waiting: limit(self.max_waiting, "max_waiting")?,
+            welcome_message,
+            capacity_per_agent: limit(self.capacity_per_agent, "capacity_per_agent")?,
+            opening_hours,
+            allowed_origins,
+        })
+    }
+}
+
+async fn change_settings(
+    State(state): State<AppState>,
+    Path(queue): Path<String>,
+    agent: AgentCaller,
+    key: Option<Extension<IdempotencyKey>>,
+    Body(body): Body<SettingsBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let queue = find_as_operator(&state, &agent, &queue).await?;
+    let patch = body.parse()?;
+    let change = QueueCommand::ChangeSettings {
+        patch,
+        by: Some(agent.agent_id),
+    };
+    let caller = Caller::Agent(agent);
+    command::run::<Queue>(
+        &state,
+        queue.id,
+        change,
+        &context(Some(&caller), key.as_deref()),
+    )
+    .await?;
+    rendered(&state, queue.id).await
+}
+
+#[derive(Deserialize)]
+struct AddHandler {
+    agent_id: Uuid,
+}
+
+async fn add_handler(
+    State(state): State<AppState>,
+    Path(queue): Path<String>,
+    agent: AgentCaller,
+    key: Option<Extension<IdempotencyKey>>,
+    Body(body): Body<AddHandler>,
+) -> Result<StatusCode, ApiError> {
+    let queue = find_as_operator(&state, &agent, &queue).await?;
+    if queries::role_of(state.backend(), queue.organization_id, body.agent_id)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::Invalid(
+            "a handler must be a member of the queue's organization".into(),
+        ));
+    }
+    let add = QueueCommand::AddHandler {
+        agent_id: body.agent_id,
+        by: Some(agent.agent_id),
+    };
+    let caller = Caller::Agent(agent);
+    command::run::<Queue>(
+        &state,
+        queue.id,
+        add,
+        &context(Some(&caller), key.as_deref()),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn remove_handler(
+    State(state): State<AppState>,
+    Path((queue, target)): Path<(String, String)>,
+    agent: AgentCaller,
+    key: Option<Extension<IdempotencyKey>>,
+) -> Result<StatusCode, ApiError> {
+    let queue = find_as_operator(&state, &agent, &queue).await?;
+    let target = path_id(&target)?;
+    let remove = QueueCommand::RemoveHandler {
+        agent_id: target,
+        by: Some(agent.agent_id),
+    };
+    let caller = Caller::Agent(agent);
+    command::run::<Queue>(
+        &state,
+        queue.id,
+        remove,
+        &context(Some(&caller), key.as_deref()),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Opening and closing: the queue's handlers and the organization's operators.
+async fn open_or_close(
+    state: AppState,
+    raw: String,
+    agent: AgentCaller,
+    key: Option<Extension<IdempotencyKey>>,
+    open: bool,
+) -> Result<StatusCode, ApiError> {
+    let (queue, role) = find_as_member(&state, &agent, &raw).await?;
+    if role < Role::Operator && !queue.handlers.contains(&agent.agent_id) {
+        return Err(ApiError::Forbidden(
+            "only the queue's handlers and operators open and close it".into(),
+        ));
+    }
+    let by = Some(agent.agent_id);
+    let command = if open {
+        QueueCommand::OpenQueue { by }
+    } else {
+        QueueCommand::CloseQueue { by }
+    };
+    let caller = Caller::Agent(agent);
+    command::run::<Queue>(
+        &state,
+        queue.id,
+        command,
+        &context(Some(&caller), key.as_deref()),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn open(
+    State(state): State<AppState>,
+    Path(queue): Path<String>,
+    agent: AgentCaller,
+    key: Option<Extension<IdempotencyKey>>,
+) -> Result<StatusCode, ApiError> {
+    open_or_close(state, queue, agent, key, true).await
+}
+
+async fn close(
+    State(state): State<AppState>,
+    Path(queue): Path<String>,
+    agent: AgentCaller,
+    key: Option<Extension<IdempotencyKey>>,
+) -> Result<StatusCode, ApiError> {
+    open_or_close(state, queue, agent, key, false).await
+}
+
+/// The longest-waiting customer goes to the caller. Who may pick (a handler) and whether the
+/// caller is at capacity is the queue's stream to decide, so that two agents racing for one
+/// customer are settled by its expected version (invariant 2): the loser is retried by the
+/// command layer against the new state and gets the next customer, or 409.
+async fn pick(
+    State(state): State<AppState>,
+    Path(queue): Path<String>,
+    agent: AgentCaller,
+    key: Option<Extension<IdempotencyKey>>,
+) -> Result<impl IntoResponse, ApiError> {
+    let (queue, _) = find_as_member(&state, &agent, &queue).await?;
+    let account = queries::account(state.backend(), agent.agent_id)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    let open_conversations = queries::open_conversations(state.backend(), agent.agent_id).await?;
+    let pick = QueueCommand::PickCustomer {
+        agent_id: agent.agent_id,
+        agent_name: account.name,
+        open_conversations: u32::try_from(open_conversations).unwrap_or(u32::MAX),
+    };
+    let caller = Caller::Agent(agent);
+    let executed = command::run::<Queue>(
+        &state,
+        queue.id,
+        pick,
+        &context(Some(&caller), key.as_deref()),
+    )
+    .await?;
+    let conversation_id = executed
+        .typed
+        .iter()
+        .find_map(|event| match event {
+            QueueEvent::CustomerPicked {
+                conversation_id, ..
+            } => Some(*conversation_id),
+            _ => None,
+        })
+        .ok_or_else(|| ApiError::Internal("a pick that picked nobody".into()))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "conversation_id": conversation_id })),
+    ))
+}
+
+#[derive(Deserialize)]
+struct StatsQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// An RFC 3339 time (any offset) or a bare date for its midnight UTC; empty is absent.
+fn time(field: &str, raw: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    let Some(text) = raw.map(str::trim).filter(|text| !text.is_empty()) else {
+        return Ok(None);
+    };
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Ok(Some(time.with_timezone(&Utc)));
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|date| date.and_hms_opt(0, 0, 0))
+        .map(|midnight| Some(midnight.and_utc()))
+        .ok_or_else(|| ApiError::BadRequest(format!("{field}: {text:?} is not an RFC 3339 time")))
+}
+
+/// API.md's statistics of the queue, computed from the log by the same code as `jono stats`.
+async fn stats(
+    State(state): State<AppState>,
+    Path(queue): Path<String>,
+    agent: AgentCaller,
+    Params(query): Params<StatsQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let queue = find_as_operator(&state, &agent, &queue).await?;
+    let from = time("from", query.from.as_deref())?;
+    let to = time("to", query.to.as_deref())?;
+    let report = stats_from_log(&state.store, Scope::Queue(queue.id), from, to, None)
+        .await
+        .map_err(|error| match error {
+            StatsError::Store(error) => ApiError::from(error),
+            StatsError::EmptyWindow { .. } => invalid(error),
+            StatsError::UnknownQueue(_)
+            | StatsError::UnknownOrganization(_)
+            | StatsError::NotYetCreated { .. } => ApiError::NotFound,
+            StatsError::Corrupt { .. } | StatsError::TooManyBuckets => {
+                ApiError::Internal(error.to_string())
+            }
+        })?;
+    Ok(Json(report.total))
+}
+
+/// What the widget shows before a customer joins: anyone may ask.
+async fn public(
+    State(state): State<AppState>,
+    Path(queue): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let queue = find(&state, &queue).await?;
+    let welcome_message = queue
+        .settings
+        .get("welcome_message")
+        .cloned()
+        .unwrap_or(Value::Null);
+    Ok(Json(json!({
+        "name": queue.name,
+        "open": queue.open,
+        "waiting": queue.waiting,
+        "welcome_message": welcome_message,
+    })))
+}
+
+#[derive(Deserialize, Default)]
+struct Join {
+    #[serde(default)]
+    metadata: Option<Value>,
+}
+
+/// A customer joins: a new conversation waits in the queue, and its token is handed out once.
+/// Anyone may join, at most 10 times a minute from one address.
+async fn join(
+    State(state): State<AppState>,
+    Path(queue): Path<String>,
+    ConnectInfo(address): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Body(body): Body<Join>,
+) -> Result<impl IntoResponse, ApiError> {
+    if state.settings.rate_limits {
+        state
+            .limiter
+            .take(limits::JOINS, &format!("address:{}", address.ip()))
+            .map_err(|retry_after_seconds| ApiError::RateLimited {
+                retry_after_seconds,
+            })?;
+    }
+    let queue = find(&state, &queue).await?;
+    check_origin(&queue, &headers)?;
+    let metadata =
+        CustomerMetadata::parse(body.metadata.unwrap_or_else(|| json!({}))).map_err(invalid)?;
+    let conversation_id = Uuid::new_v4();
+    let join = QueueCommand::JoinQueue {
+        conversation_id,
+        metadata,
+    };
+    // Joining takes no idempotency key: each join is a new customer.
+    let executed = command::run::<Queue>(&state, queue.id, join, &context(None, None)).await?;
+    let queue_position = executed
+        .typed
+        .iter()
+        .find_map(|event| match event {
+            QueueEvent::CustomerJoinedQueue { queue_position, .. } => Some(*queue_position),
+            _ => None,
+        })
+        .ok_or_else(|| ApiError::Internal("a join that joined nobody".into()))?;
+    let customer_token = secrets::issue_customer_token(state.backend(), conversation_id).await?;
+    sweeper::saw_customer(conversation_id);
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({ "conversation_id": conversation_id, "customer_token": customer_token, "queue_position": queue_position }),
+        ),
+    ))
+}
+
+/// A browser's `Origin` must be one of the queue's `allowed_origins`, when it has any.
+fn check_origin(queue: &queries::Queue, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let allowed: Vec<String> = queue
+        .settings
+        .get("allowed_origins")
+        .and_then(|origins| serde_json::from_value(origins.clone()).ok())
+        .unwrap_or_default();
+    if allowed.is_empty() {
+        return Ok(());
+    }
+    let origin = origin
+        .to_str()
+        .ok()
+        .and_then(|origin| Origin::parse(origin).ok());
+    match origin {
+        Some(origin) if allowed.iter().any(|allowed| allowed == origin.as_str()) => Ok(()),
+        _ => Err(ApiError::Forbidden(
+            "this site may not embed this queue".into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn patch(body: Value) -> Result<SettingsPatch, ApiError> {
+        serde_json::from_value::<SettingsBody>(body)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?
+            .parse()
+    }
+
+    #[test]
+    fn absent_keeps_and_null_clears() {
+        let empty = patch(json!({})).unwrap();
+        assert_eq!(empty, SettingsPatch::default());
+        let cleared = patch(json!({
+            "max_waiting": null, "welcome_message": null, "capacity_per_agent": null,
+            "opening_hours": null, "allowed_origins": null
+        }))
+        .unwrap();
+        assert_eq!(cleared.max_waiting, Some(None));
+        assert_eq!(cleared.welcome_message, Some(None));
+        assert_eq!(cleared.capacity_per_agent, Some(None));
+        assert_eq!(cleared.opening_hours, Some(None));
+        assert_eq!(cleared.allowed_origins, Some(vec![]));
+        assert_eq!(cleared.name, None);
+    }
+
+    #[test]
+    fn settings_are_parsed_into_the_domains_values() {
+        let set = patch(json!({
+            "name": " Sales ", "max_waiting": 3, "welcome_message": "Hi!", "capacity_per_agent": 2,
+            "opening_hours": {"timezone": "Europe/Helsinki", "weekly": [{"day": "mon", "open": "09:00", "close": "17:00"}]},
+            "allowed_origins": ["https://Shop.Example"]
+        }))
+        .unwrap();
+        assert_eq!(set.name.unwrap().as_str(), "Sales");
+        assert_eq!(set.max_waiting.flatten().map(Limit::get), Some(3));
+        assert_eq!(set.capacity_per_agent.flatten().map(Limit::get), Some(2));
+        assert!(set.opening_hours.flatten().is_some());
+        assert_eq!(
+            set.allowed_origins.unwrap()[0].as_str(),
+            "https://shop.example"
+        );
+    }
+
+    #[test]
+    fn bad_values_are_422_and_wrong_types_400() {
+        let status = |body: Value| patch(body).map(|_| ()).unwrap_err().status();
+        for bad in [
+            json!({"max_waiting": 0}),
+            json!({"max_waiting": -1}),
+            json!({"capacity_per_agent": 0}),
+            json!({"name": ""}),
+            json!({"name": null}),
+            json!({"welcome_message": "  "}),
+            json!({"allowed_origins": ["ftp://x"]}),
+            json!({"opening_hours": {"timezone": "Mars/Olympus", "weekly": []}}),
+            json!({"opening_hours": {"timezone": "UTC", "weekly": [{"day": "mon", "open": "17:00", "close": "09:00"}]}}),
+        ] {
+            assert_eq!(
+                status(bad.clone()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{bad}"
+            );
+        }
+        for wrong in [
+            json!({"max_waiting": "3"}),
+            json!({"max_waiting": 1.5}),
+            json!({"name": 3}),
+            json!({"allowed_origins": "https://a"}),
+            json!({"opening_hours": "always"}),
+        ] {
+            assert_eq!(status(wrong.clone()), StatusCode::BAD_REQUEST, "{wrong}");
+        }
+    }
+
+    #[test]
+    fn stats_times_are_rfc_3339_or_dates() {
+        assert_eq!(time("from", None).unwrap(), None);
+        assert_eq!(time("from", Some("")).unwrap(), None);
+        let t = time("from", Some("2026-01-31T11:00:00+02:00"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-01-31T09:00:00+00:00");
+        let d = time("from", Some("2026-01-31")).unwrap().unwrap();
+        assert_eq!(d.to_rfc3339(), "2026-01-31T00:00:00+00:00");
+        assert_eq!(
+            time("to", Some("yesterday")).unwrap_err().status(),
+            StatusCode::BAD_REQUEST
+        );
+    }
+
+    fn queue_with_origins(origins: Value) -> queries::Queue {
+        queries::Queue {
+            id: Uuid::new_v4(),
+            organization_id: Uuid::new_v4(),
+            name: "Support".into(),
+            open: true,
+            waiting: 0,
+            oldest_wait_seconds: None,
+            handlers: vec![],
+            settings: json!({ "name": "Support", "allowed_origins": origins }),
+        }
+    }
+
+    #[test]
+    fn only_allowed_origins_may_join_when_there_are_any() {
+        let mut headers = HeaderMap::new();
+        let anywhere = queue_with_origins(json!([]));
+        let shop = queue_with_origins(json!(["https://shop.example"]));
+        assert!(
+            check_origin(&shop, &headers).is_ok(),
+            "no Origin: not a browser"
+        );
+        headers.insert(header::ORIGIN, "https://evil.example".parse().unwrap());
+        assert!(check_origin(&anywhere, &headers).is_ok());
+        assert_eq!(
+            check_origin(&shop, &headers).unwrap_err().status(),
+            StatusCode::FORBIDDEN
+        );
+        headers.insert(header::ORIGIN, "https://Shop.example".parse().unwrap());
+        assert!(check_origin(&shop, &headers).is_ok());
+        headers.insert(header::ORIGIN, "null".parse().unwrap());
+        assert_eq!(
+            check_origin(&shop, &headers).unwrap_err().status(),
+            StatusCode::FORBIDDEN
+        );
+    }
+
+    #[test]
+    fn a_queue_shows_its_settings_flat_and_whole() {
+        let queue = queue_with_origins(json!(["https://shop.example"]));
+        let shown = render(&queue);
+        for field in [
+            "id",
+            "name",
+            "open",
+            "waiting",
+            "oldest_wait_seconds",
+            "handlers",
+            "max_waiting",
+            "welcome_message",
+            "capacity_per_agent",
+            "opening_hours",
+            "allowed_origins",
+            "settings",
+        ] {
+            assert!(shown.get(field).is_some(), "{field}");
+        }
+        assert_eq!(shown["allowed_origins"], json!(["https://shop.example"]));
+        assert_eq!(shown["max_waiting"], Value::Null);
+    }
+}
