@@ -7,3 +7,5 @@
 mod common;
 
 mod queries;
+mod replay;
+mod runtime;

@@ -1,0 +1,278 @@
+//! The projector runtime: exactly once across a crash between rows and checkpoint, a failing
+//! event that stops its projector (and nothing else), and a rebuild while the live projector
+//! runs.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use domain::Event;
+use projections::runtime::{self, Options, Projection, ProjectionError, ProjectorState, Table};
+use projections::sql::Tx;
+use projections::{params, queries};
+use serde_json::json;
+use store::event::StoredEvent;
+use store::log::EventStore;
+use uuid::Uuid;
+
+use crate::common::{last_committed, Running, TestDb, World};
+use crate::on_both_backends;
+use crate::queries::{join, org};
+
+/// Counts the events it applies: a second application of any event would show.
+struct Counter {
+    /// Fail on every event of this type while set.
+    fail_on: Option<(&'static str, Arc<AtomicBool>)>,
+}
+
+const COUNTER_TABLES: &[Table] = &[Table {
+    name: "rm_test_counter",
+    columns: "id TEXT PRIMARY KEY, n BIGINT NOT NULL, last BIGINT NOT NULL",
+    indexes: &[],
+}];
+
+#[async_trait]
+impl Projection for Counter {
+    fn name(&self) -> &'static str {
+        "counter"
+    }
+
+    fn version(&self) -> i64 {
+        1
+    }
+
+    fn tables(&self) -> &'static [Table] {
+        COUNTER_TABLES
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut Tx,
+        event: &StoredEvent,
+        _decoded: &Event,
+    ) -> Result<(), ProjectionError> {
+        if let Some((event_type, failing)) = &self.fail_on {
+            if event.event_type == *event_type && failing.load(Ordering::SeqCst) {
+                return Err(ProjectionError::Invalid(format!(
+                    "cannot count a {event_type}"
+                )));
+            }
+        }
+        tx.execute(
+            "INSERT INTO rm_test_counter{s} (id, n, last) VALUES ('all', 1, $1)
+             ON CONFLICT (id) DO UPDATE SET n = rm_test_counter{s}.n + 1, last = excluded.last",
+            params![event.position],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+fn counter() -> Arc<dyn Projection> {
+    Arc::new(Counter { fail_on: None })
+}
+
+async fn count(store: &EventStore) -> (i64, i64) {
+    let row: Option<(i64, i64)> = projections::sql::fetch_optional(
+        store.backend(),
+        "SELECT n, last FROM rm_test_counter WHERE id = 'all'",
+        &[],
+    )
+    .await
+    .unwrap();
+    row.unwrap_or((0, 0))
+}
+
+/// `n` customers join one queue (each join is two events with its conversation's start).
+async fn history(world: &World, n: usize) -> Uuid {
+    let org = org(world, &format!("o{}", Uuid::new_v4().simple())).await;
+    for _ in 0..n {
+        join(world, org.queue, json!({})).await;
+    }
+    org.queue
+}
+
+async fn events_in_log(store: &EventStore) -> i64 {
+    let mut total = 0;
+    let mut after = 0;
+    loop {
+        let batch = store.read_after(after, 1000).await.unwrap();
+        let Some(last) = batch.last() else { break };
+        after = last.position;
+        total += batch.len() as i64;
+    }
+    total
+}
+
+async fn a_crash_between_rows_and_checkpoint_applies_nothing_twice(db: TestDb) {
+    let store = db.open().await;
+    let world = World::new(&store);
+    history(&world, 10).await;
+    let total = events_in_log(&store).await;
+
+    // Batches of 4; the third batch is interrupted after its rows, before its checkpoint.
+    let batches = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&batches);
+    let options = Options {
+        batch: 4,
+        crash: Some(Arc::new(move |_name: &str, _position: i64| {
+            if seen.fetch_add(1, Ordering::SeqCst) == 2 {
+                Err("crash".to_owned())
+            } else {
+                Ok(())
+            }
+        })),
+    };
+    let crashed = Running::start(&store, vec![counter()], options);
+    let stopped = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let state = crashed.projectors.statuses.snapshot()["counter"].clone();
+            if matches!(state, ProjectorState::Stopped { .. }) {
+                break state;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let state = stopped.expect("the projector stops at the crash point");
+    let at = state.position().unwrap();
+    assert!(matches!(state, ProjectorState::Stopped { .. }));
+    assert_eq!(
+        count(&store).await,
+        (8, at),
+        "two whole batches, nothing of the third"
+    );
+    assert_eq!(
+        runtime::checkpoint(store.backend(), "counter")
+            .await
+            .unwrap()
+            .unwrap()
+            .0,
+        at
+    );
+    crashed.stop().await;
+
+    // Restarted: it resumes after its checkpoint, and every event counts exactly once.
+    let running = Running::start(&store, vec![counter()], Options::default());
+    running.caught_up(&store).await;
+    let (n, last) = count(&store).await;
+    assert_eq!(n, total);
+    assert_eq!(last, last_committed(&store).await);
+    running.stop().await;
+}
+
+async fn a_failing_event_stops_its_projector_there_and_skips_nothing(db: TestDb) {
+    let store = db.open().await;
+    let world = World::new(&store);
+    let failing = Arc::new(AtomicBool::new(true));
+    let picky: Arc<dyn Projection> = Arc::new(Counter {
+        fail_on: Some(("CustomerJoinedQueue", Arc::clone(&failing))),
+    });
+    let org = org(&world, "f").await;
+    let before = events_in_log(&store).await;
+    join(&world, org.queue, json!({})).await;
+    join(&world, org.queue, json!({})).await;
+    let failed_at: i64 = {
+        let events = store.read_after(0, 1000).await.unwrap();
+        events
+            .iter()
+            .find(|e| e.event_type == "CustomerJoinedQueue")
+            .unwrap()
+            .position
+    };
+
+    let mut projections = projections::all();
+    projections.push(picky);
+    let running = Running::start(&store, projections, Options::default());
+    let head = last_committed(&store).await;
+    let reason = running
+        .projectors
+        .statuses
+        .wait_for(head, Duration::from_millis(1500))
+        .await
+        .expect_err("a failed projector is not caught up");
+    assert!(reason.contains("counter failed at position"), "{reason}");
+    match running.projectors.statuses.snapshot()["counter"].clone() {
+        ProjectorState::Failed {
+            position,
+            failed_at: at,
+            error,
+        } => {
+            assert_eq!(at, failed_at);
+            assert!(position < failed_at);
+            assert!(error.contains("cannot count"), "{error}");
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+    // Everything before the failing event is applied, nothing after it.
+    assert_eq!(count(&store).await.0, before);
+    // The other projectors go on.
+    assert_eq!(
+        queries::queue(store.backend(), org.queue)
+            .await
+            .unwrap()
+            .unwrap()
+            .waiting,
+        2
+    );
+
+    // Once the event can be applied, the projector takes it up where it stopped.
+    failing.store(false, Ordering::SeqCst);
+    running.caught_up(&store).await;
+    assert_eq!(count(&store).await.0, events_in_log(&store).await);
+    running.stop().await;
+}
+
+async fn a_rebuild_while_the_live_projector_runs_swaps_in_the_same_rows(db: TestDb) {
+    let store = db.open().await;
+    let world = World::new(&store);
+    let queue = history(&world, 20).await;
+    let running = Running::start(&store, vec![counter()], Options::default());
+    running.caught_up(&store).await;
+
+    // Appends go on during the rebuild; the live projector keeps up with them meanwhile.
+    let writer = {
+        let world = world.clone();
+        tokio::spawn(async move {
+            for _ in 0..20 {
+                join(&world, queue, json!({})).await;
+            }
+        })
+    };
+    let options = Options {
+        batch: 7,
+        crash: None,
+    };
+    let progress = Arc::new(AtomicUsize::new(0));
+    let calls = Arc::clone(&progress);
+    let at = runtime::rebuild(&store, counter().as_ref(), &options, &move |_| {
+        calls.fetch_add(1, Ordering::SeqCst);
+    })
+    .await
+    .unwrap();
+    assert!(progress.load(Ordering::SeqCst) >= 1);
+    assert!(at > 0);
+    writer.await.unwrap();
+    running.caught_up(&store).await;
+    assert_eq!(count(&store).await.0, events_in_log(&store).await);
+    // The fresh tables are gone; the checkpoint is the live one's.
+    assert!(runtime::checkpoint(store.backend(), "counter__rebuild")
+        .await
+        .unwrap()
+        .is_none());
+
+    // A second rebuild works the same (no leftover names in the way).
+    runtime::rebuild(&store, counter().as_ref(), &options, &|_| {})
+        .await
+        .unwrap();
+    running.caught_up(&store).await;
+    assert_eq!(count(&store).await.0, events_in_log(&store).await);
+    running.stop().await;
+}
+
+on_both_backends!(
+    a_crash_between_rows_and_checkpoint_applies_nothing_twice,
+    a_failing_event_stops_its_projector_there_and_skips_nothing,
+    a_rebuild_while_the_live_projector_runs_swaps_in_the_same_rows,
+);
