@@ -18,6 +18,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::accounts::router())
         .merge(routes::organizations::router())
         .merge(routes::queues::router())
+        .merge(crate::ws::router())
         .merge(routes::conversations::router())
         .merge(routes::canned::router())
         .merge(routes::activity::router())

@@ -11,6 +11,8 @@
 //! - [`idempotency`]: the `Idempotency-Key` layer.
 //! - [`limits`]: rate limits (joins, customer messages, logins).
 //! - [`presence`]: who is online or away.
+//! - [`live`]: the hub that feeds every WebSocket, relays, and the socket closer.
+//! - [`ws`]: `GET /v1/ws`, topics with gap-free resume, typing and signalling.
 //! - [`routes`]: one module per area of the contract.
 //! - [`error`]: the one error type at the edge, written as `application/problem+json`.
 //! - [`secrets`]: tables outside the log for what must never enter it (token hashes).
@@ -23,12 +25,13 @@ pub mod access;
 pub mod app;
 pub mod auth;
 pub mod cli;
-pub mod config;
 pub mod command;
+pub mod config;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod limits;
+pub mod live;
 pub mod metrics;
 pub mod presence;
 pub mod process_manager;
@@ -37,3 +40,4 @@ pub mod secrets;
 pub mod server;
 pub mod state;
 pub mod sweeper;
+pub mod ws;

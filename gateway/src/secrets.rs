@@ -177,6 +177,25 @@ pub async fn resolve_token(
         .map(|conversation_id| (Bearer::Customer { conversation_id }, hash)))
 }
 
+/// Whether a token, known by its hash, is still live: an agent's session not revoked nor idle
+/// for 30 days, or a customer's token.
+pub async fn token_hash_alive(backend: &Backend, token_hash: &str) -> Result<bool, sqlx::Error> {
+    let sql = "SELECT last_used_at FROM agent_tokens WHERE token_hash = $1";
+    let agent: Option<(i64,)> = on_pool!(backend, pool => sqlx::query_as(sql)
+        .bind(token_hash)
+        .fetch_optional(pool)
+        .await)?;
+    if let Some((last_used_at,)) = agent {
+        return Ok(Utc::now().timestamp() - last_used_at <= AGENT_TOKEN_IDLE_SECONDS);
+    }
+    let sql = "SELECT conversation_id FROM customer_tokens WHERE token_hash = $1";
+    let customer: Option<(String,)> = on_pool!(backend, pool => sqlx::query_as(sql)
+        .bind(token_hash)
+        .fetch_optional(pool)
+        .await)?;
+    Ok(customer.is_some())
+}
+
 /// Ends one session (logout).
 pub async fn revoke_token_hash(backend: &Backend, token_hash: &str) -> Result<(), sqlx::Error> {
     let sql = "DELETE FROM agent_tokens WHERE token_hash = $1";

@@ -7,6 +7,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::app::app;
+use crate::live::CloseOrder;
 use crate::process_manager;
 use crate::state::AppState;
 
@@ -18,8 +19,21 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop, stopped) = watch::channel(false);
+    let background = tokio::spawn(process_manager::run(state.clone(), stopped.clone()));
+    let hub = tokio::spawn(
+        state
+            .live
+            .hub
+            .clone()
+            .run(state.store.clone(), stopped.clone()),
+    );
     let sweeper = tokio::spawn(crate::sweeper::run(state.clone(), stopped.clone()));
-    let background = tokio::spawn(process_manager::run(state.clone(), stopped));
+    // WebSockets stay open until told otherwise: tell them, or the graceful stop never ends.
+    let closer = state.live.closer.clone();
+    let shutdown = async move {
+        shutdown.await;
+        closer.close(CloseOrder::All);
+    };
     let router = app(state);
     // The peer address feeds the per-address limits (joins, logins).
     let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -28,6 +42,7 @@ pub async fn serve(
         .await;
     let _ = stop.send(true);
     let _ = background.await;
+    let _ = hub.await;
     let _ = sweeper.await;
     result
 }

@@ -8,6 +8,7 @@ use store::command::Commands;
 use store::log::{Backend, EventStore};
 
 use crate::limits::Limiter;
+use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::presence::Presence;
 
@@ -39,6 +40,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub limiter: Arc<Limiter>,
     pub presence: Arc<Presence>,
+    /// The live hub, relays and socket closer of the WebSockets.
+    pub live: Live,
 }
 
 /// How long a command waits for the read models to show its events before answering anyway.
@@ -54,6 +57,7 @@ impl AppState {
             settings: Arc::default(),
             limiter: Arc::default(),
             presence: Arc::default(),
+            live: Live::default(),
         }
     }
 

@@ -20,6 +20,7 @@ use crate::command::{self, context};
 use crate::error::ApiError;
 use crate::extract::Body;
 use crate::limits;
+use crate::live::CloseOrder;
 use crate::secrets;
 use crate::state::AppState;
 
@@ -151,6 +152,10 @@ async fn login(
 
 async fn logout(State(state): State<AppState>, agent: AgentCaller) -> Result<StatusCode, ApiError> {
     secrets::revoke_token_hash(state.backend(), &agent.token_hash).await?;
+    state
+        .live
+        .closer
+        .close(CloseOrder::Token(agent.token_hash.clone()));
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -195,6 +200,11 @@ async fn change_password(
     let hash = auth::hash_password(new_password.expose().to_owned()).await?;
     secrets::set_password_hash(state.backend(), agent.agent_id, &hash).await?;
     secrets::revoke_agent_tokens(state.backend(), agent.agent_id, Some(&agent.token_hash)).await?;
+    let keep = Some(agent.token_hash.clone());
+    state.live.closer.close(CloseOrder::Agent {
+        agent_id: agent.agent_id,
+        keep,
+    });
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -17,6 +17,7 @@ use crate::command::{self, context};
 use crate::error::ApiError;
 use crate::extract::{path_id, Body};
 use crate::idempotency::IdempotencyKey;
+use crate::live::CloseOrder;
 use crate::routes::accounts::create_account;
 use crate::secrets::{self, InvitationToken};
 use crate::state::AppState;
@@ -242,5 +243,10 @@ async fn remove_member(
         &context(Some(&caller), key.as_deref()),
     )
     .await?;
+    // Its sockets close at once; reconnecting, it can follow only what it may still see.
+    state.live.closer.close(CloseOrder::Agent {
+        agent_id: target,
+        keep: None,
+    });
     Ok(StatusCode::NO_CONTENT)
 }
