@@ -70,6 +70,25 @@ pub enum Command {
     /// Queue statistics from the log alone (API.md, Statistics), or a queue as it stood at an
     /// instant (`--at`).
     Stats(StatsArgs),
+    /// The read models' projectors: where each stands, and rebuilding them.
+    Projections {
+        #[command(subcommand)]
+        command: ProjectionsCommand,
+    },
+    /// Run the projectors (and nothing else) until SIGTERM.
+    Project,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectionsCommand {
+    /// Each projection's checkpoint, the log's head, the lag, and its state.
+    Status,
+    /// Rebuild projections from the start of the log into fresh tables, then swap them in at
+    /// once; a running `jono serve` keeps answering meanwhile. All of them without NAME.
+    Rebuild {
+        /// Projections to rebuild (see `jono projections status` for the names).
+        names: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

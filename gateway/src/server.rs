@@ -19,6 +19,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop, stopped) = watch::channel(false);
+    // The read models, reporting into the statuses that commands and /readyz wait on.
+    let projectors = projections::runtime::start_with(
+        state.projections.clone(),
+        state.store.clone(),
+        projections::all(),
+        projections::runtime::Options::default(),
+        stopped.clone(),
+    );
     let background = tokio::spawn(process_manager::run(state.clone(), stopped.clone()));
     let hub = tokio::spawn(
         state
@@ -44,6 +52,7 @@ pub async fn serve(
     let _ = background.await;
     let _ = hub.await;
     let _ = sweeper.await;
+    projectors.join().await;
     result
 }
 

@@ -43,6 +43,14 @@ const CHECKPOINTS: &str = "CREATE TABLE IF NOT EXISTS projection_checkpoints (
     version BIGINT NOT NULL
 )";
 
+/// A failing projector's last failure, so that `jono projections status` in another process
+/// can show it; removed once the projector moves on.
+const FAILURES: &str = "CREATE TABLE IF NOT EXISTS projection_failures (
+    name TEXT PRIMARY KEY,
+    failed_at BIGINT NOT NULL,
+    error TEXT NOT NULL
+)";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
     Sqlite,
@@ -282,7 +290,17 @@ pub fn start(
     options: Options,
     shutdown: watch::Receiver<bool>,
 ) -> Projectors {
-    let statuses = Statuses::default();
+    start_with(Statuses::default(), store, projections, options, shutdown)
+}
+
+/// As [`start`], reporting into `statuses` (e.g. the one the gateway's state already shares).
+pub fn start_with(
+    statuses: Statuses,
+    store: EventStore,
+    projections: Vec<Arc<dyn Projection>>,
+    options: Options,
+    shutdown: watch::Receiver<bool>,
+) -> Projectors {
     for projection in &projections {
         statuses.set(projection.name(), ProjectorState::Starting);
     }
@@ -344,6 +362,7 @@ async fn run(
     statuses.set(name, ProjectorState::Running { position });
     let mut wake = store.subscribe();
     backoff = Duration::from_secs(1);
+    let mut failing = false;
     loop {
         if *shutdown.borrow() {
             statuses.set(name, ProjectorState::Stopped { position });
@@ -355,6 +374,10 @@ async fn run(
             Ok(Step::Applied(at)) => {
                 position = at;
                 backoff = Duration::from_secs(1);
+                if failing {
+                    failing = false;
+                    clear_failure(store.backend(), name).await;
+                }
                 statuses.set(name, ProjectorState::Running { position });
             }
             Ok(Step::Idle(at)) => {
@@ -389,6 +412,8 @@ async fn run(
                     %error,
                     "projector failed; it will try the same event again"
                 );
+                record_failure(store.backend(), name, failed_at, &error).await;
+                failing = true;
                 statuses.set(
                     name,
                     ProjectorState::Failed {
@@ -417,6 +442,7 @@ async fn prepare(
     let name = projection.name();
     let mut tx = Tx::begin(backend, "").await?;
     tx.execute(CHECKPOINTS, &[]).await?;
+    tx.execute(FAILURES, &[]).await?;
     let found: Option<(i64, i64)> = tx
         .fetch_optional(
             "SELECT position, version FROM projection_checkpoints WHERE name = $1",
@@ -759,6 +785,56 @@ pub async fn rebuild(
     let head = store.head().await.unwrap_or(position);
     progress(Progress { position, head });
     Ok(position)
+}
+
+/// Best effort: a failure that cannot be recorded is still logged and in the statuses.
+async fn record_failure(backend: &Backend, name: &str, failed_at: i64, error: &str) {
+    let sql = "INSERT INTO projection_failures (name, failed_at, error) VALUES ($1, $2, $3)
+               ON CONFLICT (name) DO UPDATE SET failed_at = excluded.failed_at,
+               error = excluded.error";
+    if let Err(error) = execute(backend, sql, params![name, failed_at, error]).await {
+        tracing::warn!(projection = name, %error, "cannot record the projector's failure");
+    }
+}
+
+async fn clear_failure(backend: &Backend, name: &str) {
+    let sql = "DELETE FROM projection_failures WHERE name = $1";
+    if let Err(error) = execute(backend, sql, params![name]).await {
+        tracing::warn!(projection = name, %error, "cannot clear the projector's failure");
+    }
+}
+
+async fn execute(
+    backend: &Backend,
+    sql: &str,
+    params: &[crate::sql::Param],
+) -> Result<(), sqlx::Error> {
+    let mut tx = Tx::begin(backend, "").await?;
+    tx.execute(sql, params).await?;
+    tx.commit().await
+}
+
+/// The last failure recorded for a projector that has not moved on since: the position that
+/// failed and why.
+pub async fn recorded_failure(
+    backend: &Backend,
+    name: &str,
+) -> Result<Option<(i64, String)>, ProjectionError> {
+    let mut tx = Tx::begin(backend, "").await?;
+    tx.execute(FAILURES, &[]).await?;
+    let found = tx
+        .fetch_optional(
+            "SELECT failed_at, error FROM projection_failures WHERE name = $1",
+            params![name],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(found)
+}
+
+/// The checkpoint name of a projection's fresh tables while it is rebuilt.
+pub fn rebuild_name(name: &str) -> String {
+    checkpoint_name(name, REBUILD_SUFFIX)
 }
 
 /// A projection's checkpoint and version as stored, if it has run.

@@ -1,6 +1,7 @@
 //! What each subcommand does. Every failure comes back as one line for `main` to print.
 
 mod admin;
+pub mod projections;
 pub mod stats;
 
 use std::fmt;
@@ -76,6 +77,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 print!("{}", stats::run(&store, &args).await?);
                 Ok(())
             }
+            Command::Projections { command } => projections::run(&store, command).await,
+            Command::Project => projections::project(&store, server::termination()).await,
         }
     })
 }

@@ -1,0 +1,139 @@
+//! `jono projections status`, `jono projections rebuild [NAME…]` and `jono project`.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use projections::runtime::{self, Options, Progress, Projection};
+use store::log::EventStore;
+use tokio::sync::watch;
+
+use super::Failure;
+use crate::config::ProjectionsCommand;
+
+pub async fn run(store: &EventStore, command: ProjectionsCommand) -> Result<(), Failure> {
+    match command {
+        ProjectionsCommand::Status => {
+            print!("{}", status(store).await?);
+            Ok(())
+        }
+        ProjectionsCommand::Rebuild { names } => rebuild(store, &names).await,
+    }
+}
+
+/// One line per projection: its checkpoint, the log's head, the lag and its state.
+pub async fn status(store: &EventStore) -> Result<String, Failure> {
+    let head = store.head().await?;
+    let mut out = format!(
+        "{:<14} {:>12} {:>12} {:>10}  {}\n",
+        "PROJECTION", "CHECKPOINT", "HEAD", "LAG", "STATE"
+    );
+    for projection in projections::all() {
+        let name = projection.name();
+        let found = runtime::checkpoint(store.backend(), name)
+            .await
+            .map_err(|error| Failure(format!("cannot read {name}'s checkpoint: {error}")))?;
+        let failure = runtime::recorded_failure(store.backend(), name)
+            .await
+            .map_err(|error| Failure(format!("cannot read {name}'s state: {error}")))?;
+        let rebuilding = runtime::checkpoint(store.backend(), &runtime::rebuild_name(name))
+            .await
+            .map_err(|error| Failure(format!("cannot read {name}'s rebuild: {error}")))?;
+        let (checkpoint, state) = match found {
+            None => (0, "not started".to_owned()),
+            Some((position, version)) => {
+                let state = if let Some((failed_at, error)) = failure {
+                    format!("failed at position {failed_at}: {error}")
+                } else if version != projection.version() {
+                    format!(
+                        "version {version}, needs {} (rebuilds at start)",
+                        projection.version()
+                    )
+                } else if let Some((at, _)) = rebuilding {
+                    format!("rebuilding (fresh tables at {at})")
+                } else if position >= head {
+                    "caught up".to_owned()
+                } else {
+                    "behind".to_owned()
+                };
+                (position, state)
+            }
+        };
+        let lag = head.saturating_sub(checkpoint).max(0);
+        out.push_str(&format!(
+            "{name:<14} {checkpoint:>12} {head:>12} {lag:>10}  {state}\n"
+        ));
+    }
+    Ok(out)
+}
+
+/// Rebuilds the named projections (all without names), one after another, each with a
+/// progress bar.
+async fn rebuild(store: &EventStore, names: &[String]) -> Result<(), Failure> {
+    let all = projections::all();
+    let chosen: Vec<Arc<dyn Projection>> = if names.is_empty() {
+        all
+    } else {
+        let mut chosen = Vec::new();
+        for name in names {
+            let found = all
+                .iter()
+                .find(|p| p.name() == name.as_str())
+                .ok_or_else(|| {
+                    let known: Vec<&str> = all.iter().map(|p| p.name()).collect();
+                    Failure(format!(
+                        "no projection is called {name:?}; there are: {}",
+                        known.join(", ")
+                    ))
+                })?;
+            chosen.push(Arc::clone(found));
+        }
+        chosen
+    };
+    let style = ProgressStyle::with_template(
+        "{prefix:>14} [{bar:40}] {pos}/{len} events, {per_sec}, ETA {eta} {msg}",
+    )
+    .map_err(|error| Failure(format!("progress bar: {error}")))?
+    .progress_chars("=> ");
+    for projection in chosen {
+        let name = projection.name();
+        let head = store.head().await?;
+        let bar = ProgressBar::new(u64::try_from(head).unwrap_or(0));
+        bar.set_style(style.clone());
+        bar.set_prefix(name);
+        let shown = bar.clone();
+        let report = move |progress: Progress| {
+            shown.set_length(u64::try_from(progress.head.max(progress.position)).unwrap_or(0));
+            shown.set_position(u64::try_from(progress.position).unwrap_or(0));
+        };
+        let position = runtime::rebuild(store, projection.as_ref(), &Options::default(), &report)
+            .await
+            .map_err(|error| {
+                bar.abandon_with_message("failed");
+                Failure(format!("rebuilding {name}: {error}"))
+            })?;
+        bar.finish_with_message("swapped in");
+        tracing::info!(projection = name, position, "rebuilt");
+        println!("{name}: rebuilt up to position {position}");
+    }
+    Ok(())
+}
+
+/// Runs every projector until `shutdown` completes (`jono project`).
+pub async fn project(
+    store: &EventStore,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Failure> {
+    let (stop, stopped) = watch::channel(false);
+    let projectors = runtime::start(
+        store.clone(),
+        projections::all(),
+        Options::default(),
+        stopped,
+    );
+    tracing::info!("projectors running");
+    shutdown.await;
+    let _ = stop.send(true);
+    projectors.join().await;
+    Ok(())
+}
