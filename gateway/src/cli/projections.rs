@@ -137,3 +137,36 @@ pub async fn project(
     projectors.join().await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn status_shows_each_projection_and_a_rebuild_catches_them_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::cli::open_store(&crate::config::StoreConfig::Embedded(
+            dir.path().to_path_buf(),
+        ))
+        .await
+        .unwrap();
+        crate::cli::admin::create_org(&store, "Acme", "owner@acme.example")
+            .await
+            .unwrap();
+        let before = status(&store).await.unwrap();
+        assert!(before.contains("directory"), "{before}");
+        assert!(before.contains("not started"), "{before}");
+
+        rebuild(&store, &["directory".to_owned()]).await.unwrap();
+        let after = status(&store).await.unwrap();
+        let line = after.lines().find(|l| l.starts_with("directory")).unwrap();
+        assert!(line.ends_with("caught up"), "{after}");
+        assert!(
+            line.contains(" 2 "),
+            "checkpoint and head are both 2: {after}"
+        );
+
+        let unknown = rebuild(&store, &["nope".to_owned()]).await.unwrap_err();
+        assert!(unknown.0.contains("directory, queues"), "{unknown}");
+    }
+}
