@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
 use chrono::{DateTime, SecondsFormat, Utc};
+use cqrs_es::Aggregate;
 use domain::conversation::{
     Conversation as ConversationStream, ConversationCommand, ConversationEvent, EndReason,
 };
@@ -488,7 +489,26 @@ async fn end(
             by: Some(by.clone()),
         };
         match command::run::<Queue>(&state, queue_id, leave, &ctx).await {
-            Ok(_) => return Ok(StatusCode::NO_CONTENT),
+            Ok(left) => {
+                // The end is the leave's follow-up, which the process manager may have run
+                // from the feed before this request's own run (then refused as done): wait
+                // for the read models to show it either way, so the caller reads "ended".
+                let after = left
+                    .events
+                    .iter()
+                    .map(|event| event.position)
+                    .max()
+                    .unwrap_or(0);
+                let stream = conversation.id.to_string();
+                let later = state
+                    .store
+                    .load_stream_since(ConversationStream::TYPE, &stream, after)
+                    .await?;
+                if let Some(last) = later.iter().map(|event| event.position).max() {
+                    state.settle(last).await;
+                }
+                return Ok(StatusCode::NO_CONTENT);
+            }
             // The only conflict `LeaveQueue` has is `NotWaiting`: picked (or gone) meanwhile.
             Err(ApiError::Conflict(_)) => {}
             Err(error) => return Err(error),
