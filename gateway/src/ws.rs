@@ -177,8 +177,10 @@ where
         }
     });
 
-    if let Caller::Agent(agent) = &caller {
-        state.presence.connected(agent.agent_id);
+    match &caller {
+        Caller::Agent(agent) => state.presence.connected(agent.agent_id),
+        // An open socket is a waiting customer's sign of life: it does not time out.
+        Caller::Customer(customer) => crate::sweeper::activity().socket_opened(customer.conversation_id),
     }
     let mut subscriptions: HashMap<Topic, JoinHandle<()>> = HashMap::new();
     let mut relays = state.live.relays.subscribe();
@@ -244,8 +246,9 @@ where
     for (_, task) in subscriptions.drain() {
         task.abort();
     }
-    if let Caller::Agent(agent) = &caller {
-        state.presence.disconnected(agent.agent_id);
+    match &caller {
+        Caller::Agent(agent) => state.presence.disconnected(agent.agent_id),
+        Caller::Customer(customer) => crate::sweeper::activity().socket_closed(customer.conversation_id),
     }
     drop(out);
     let _ = writer.await;
