@@ -52,6 +52,9 @@ where
     let last = process_manager::follow_through(&state.commands, &executed.events)
         .await
         .map_err(ApiError::Unavailable)?;
-    state.settle(last).await;
+    // A follow-up found already done was done by the background process manager, at a
+    // position this command never saw; the head now is past it, so wait for that.
+    let head = state.store.head().await.unwrap_or(last);
+    state.settle(last.max(head)).await;
     Ok(executed)
 }
