@@ -488,6 +488,6 @@ mod tests {
             vec!["a".to_owned(), "1".to_owned()],
             vec!["longer".to_owned(), "100".to_owned()],
         ];
-        assert_eq!(aligned(&rows), "a           1\nlonger    100\n");
+        assert_eq!(aligned(&rows), "a         1\nlonger  100\n");
     }
 }

@@ -4,11 +4,12 @@
 //! ends — so the fold keeps, per conversation, what is open (a wait or a handle) and closes it on
 //! the event that ends it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use domain::conversation::ConversationEvent;
-use domain::queue::{LeaveReason, QueueEvent};
+use cqrs_es::Aggregate;
+use domain::conversation::{Conversation, ConversationEvent};
+use domain::queue::{LeaveReason, Queue, QueueEvent};
 use domain::Event;
 use uuid::Uuid;
 
@@ -121,6 +122,8 @@ pub struct StatsFold {
     waiting: HashMap<Uuid, usize>,
     /// Conversation → index in `samples.handles` of its open handle.
     handling: HashMap<Uuid, usize>,
+    /// Every conversation that ever waited in the scope (only kept for a scoped fold).
+    seen: HashSet<Uuid>,
 }
 
 /// The stored event types the fold reads; a reader may skip the rest without decoding them.
@@ -141,6 +144,35 @@ impl StatsFold {
         Self {
             scope: Some(scope),
             ..Self::default()
+        }
+    }
+
+    /// Whether the fold could learn anything from a stored event, told by its stream and type
+    /// alone — so that a reader decodes only those. A scoped fold skips other queues' events
+    /// (but for transfers, which may end a handle of its own) and the conversations that never
+    /// waited in its scope.
+    pub fn wants(&self, aggregate_type: &str, aggregate_id: &str, event_type: &str) -> bool {
+        if !EVENT_TYPES.contains(&event_type) {
+            return false;
+        }
+        if self.scope.is_none() || event_type == "QueueCreated" {
+            return true;
+        }
+        let Ok(id) = Uuid::parse_str(aggregate_id) else {
+            // Not ours to judge: let decoding report it.
+            return true;
+        };
+        if aggregate_type == Queue::TYPE {
+            event_type == "ConversationTransferred"
+                || self
+                    .samples
+                    .queues
+                    .get(&id)
+                    .is_some_and(|queue| self.keeps(id, queue.organization_id))
+        } else if aggregate_type == Conversation::TYPE {
+            self.seen.contains(&id)
+        } else {
+            true
         }
     }
 
@@ -299,6 +331,9 @@ impl StatsFold {
         // otherwise, the newer wait replaces the older, which ends as moved on.
         self.end_wait(at, conversation_id, WaitOutcome::TransferredOut);
         if self.keeps(queue_id, organization_id) {
+            if self.scope.is_some() {
+                self.seen.insert(conversation_id);
+            }
             self.waiting
                 .insert(conversation_id, self.samples.waits.len());
             self.samples.waits.push(Wait {

@@ -387,18 +387,58 @@ fn the_fold_keeps_open_waits_and_queue_history() {
     assert_eq!(samples.position, story().len() as i64);
 }
 
-#[test]
-fn a_scoped_fold_gives_the_same_figures() {
-    let mut fold = StatsFold::for_scope(Scope::Queue(B));
-    for (position, (seconds, event)) in story().into_iter().enumerate() {
-        fold.apply(position as i64 + 1, at(seconds, 1), &event);
+/// The stream an event of the story is stored in.
+fn stream_of(event: &Event) -> (&'static str, Uuid) {
+    match event {
+        Event::Queue(
+            QueueEvent::QueueCreated { queue_id, .. }
+            | QueueEvent::QueueOpened { queue_id, .. }
+            | QueueEvent::CustomerJoinedQueue { queue_id, .. }
+            | QueueEvent::CustomerLeftQueue { queue_id, .. }
+            | QueueEvent::CustomerPicked { queue_id, .. }
+            | QueueEvent::ConversationTransferred { queue_id, .. },
+        ) => ("queue", *queue_id),
+        Event::Conversation(
+            ConversationEvent::ConversationEnded {
+                conversation_id, ..
+            }
+            | ConversationEvent::ConversationRated {
+                conversation_id, ..
+            },
+        ) => ("conversation", *conversation_id),
+        other => panic!("not in the story: {other:?}"),
     }
-    let scoped = fold.into_samples();
-    assert_eq!(scoped.waits.len(), 2);
-    assert_eq!(
-        compute(&scoped, Scope::Queue(B), None, at(1000, 1)),
-        compute(&samples(1), Scope::Queue(B), None, at(1000, 1))
-    );
+}
+
+#[test]
+fn a_scoped_fold_that_skips_what_it_does_not_want_gives_the_same_figures() {
+    for scope in [Scope::Queue(A), Scope::Queue(B), Scope::Organization(ORG)] {
+        let mut fold = StatsFold::for_scope(scope);
+        let mut skipped = 0;
+        for (position, (seconds, event)) in story().into_iter().enumerate() {
+            let (kind, id) = stream_of(&event);
+            if fold.wants(kind, &id.to_string(), &event.event_type()) {
+                fold.apply(position as i64 + 1, at(seconds, 1), &event);
+            } else {
+                skipped += 1;
+            }
+        }
+        assert!(skipped > 0, "{scope:?} skipped nothing");
+        assert_eq!(
+            compute(fold.samples(), scope, None, at(1000, 1)),
+            compute(&samples(1), scope, None, at(1000, 1)),
+            "{scope:?}"
+        );
+        assert_eq!(
+            compute(fold.samples(), scope, Some(at(60, 1)), at(200, 1)),
+            compute(&samples(1), scope, Some(at(60, 1)), at(200, 1)),
+            "{scope:?}"
+        );
+    }
+    let b = StatsFold::for_scope(Scope::Queue(B));
+    assert!(!b.wants("queue", &A.to_string(), "CustomerJoinedQueue"));
+    assert!(b.wants("queue", &A.to_string(), "ConversationTransferred"));
+    assert!(!b.wants("conversation", &c(1).to_string(), "MessageSent"));
 }
 
 mod nearest_rank {
