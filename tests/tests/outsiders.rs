@@ -1,0 +1,885 @@
+//! The outsider walk (invariant 8): every route of API.md (but attachments, the WebSocket,
+//! calls, transfer and presence status, which have their own issues) is called by three
+//! outsiders of Acme's world — an agent of another organization, the customer of another
+//! conversation, and someone with no token — and each answer is the one the table says.
+//! Afterwards Acme's owner sees exactly what it saw before: a refused command appended nothing.
+//!
+//! How the table's answers follow from API.md:
+//! - no token: 401 on every route but those `anyone` may call (sign-up, login, invitation
+//!   acceptance, a queue's public view and joining).
+//! - the other organization's agent: 404 for anything in an organization it is not a member of
+//!   and for any conversation it may not see ("never reveal that it exists"); routes about
+//!   itself (`/v1/me`, its password, its canned responses, its activity) answer for itself.
+//! - the other conversation's customer: 404 for a conversation that is not its own (its token
+//!   "opens only that customer's own conversation"). On agent-only routes it is authenticated
+//!   but not allowed (403), while the thing is also in an organization it is not a member of
+//!   (404): API.md admits either, so the table asks for [`Expect::Hidden`] — 403 or 404, and
+//!   the same answer as for an id that does not exist, so that the status never tells whether
+//!   the thing exists. Agent-only routes that name nothing (`/v1/me`, `/v1/activity`,
+//!   `/v1/canned-responses`) have nothing to hide: 403.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use jono_tests::api::{self, eventually, Agent, Api, Customer, PASSWORD};
+use jono_tests::Storage;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// What one outsider must be answered.
+#[derive(Debug, Clone, Copy)]
+enum Expect {
+    Status(u16),
+    /// 403 or 404, and the same as for ids that do not exist.
+    Hidden,
+}
+use Expect::{Hidden, Status};
+
+/// The ids a route may name: Acme's real ones, or fresh ones that exist nowhere.
+#[derive(Debug, Clone)]
+struct Ids {
+    org: Uuid,
+    queue: Uuid,
+    conversation: Uuid,
+    channel: Uuid,
+    direct: Uuid,
+    member: Uuid,
+    owner: Uuid,
+    canned_org: Uuid,
+    canned_personal: Uuid,
+    invitation: String,
+    owner_email: String,
+}
+
+impl Ids {
+    fn unknown(&self) -> Ids {
+        Ids {
+            org: Uuid::new_v4(),
+            queue: Uuid::new_v4(),
+            conversation: Uuid::new_v4(),
+            channel: Uuid::new_v4(),
+            direct: Uuid::new_v4(),
+            member: Uuid::new_v4(),
+            owner: Uuid::new_v4(),
+            canned_org: Uuid::new_v4(),
+            canned_personal: Uuid::new_v4(),
+            invitation: format!("unknown{}", Uuid::new_v4().simple()),
+            owner_email: api::fresh_email("nobody"),
+        }
+    }
+}
+
+type Request = fn(&Ids) -> (String, Option<Value>);
+
+/// One row: the route, how to call it, and the answers for (another organization's agent,
+/// another conversation's customer, no token).
+struct Row {
+    method: &'static str,
+    route: &'static str,
+    request: Request,
+    expect: [Expect; 3],
+}
+
+const fn row(
+    method: &'static str,
+    route: &'static str,
+    request: Request,
+    expect: [Expect; 3],
+) -> Row {
+    Row {
+        method,
+        route,
+        request,
+        expect,
+    }
+}
+
+const NOT_HERE: [Expect; 3] = [Status(404), Hidden, Status(401)];
+const NOT_YOURS: [Expect; 3] = [Status(404), Status(404), Status(401)];
+
+/// Routes whose refusal must leave Acme untouched.
+fn routes() -> Vec<Row> {
+    vec![
+        // Accounts: callable by anyone, and the outsiders get what anyone gets.
+        row(
+            "POST",
+            "/v1/signup",
+            |ids| {
+                (
+                    "/v1/signup".into(),
+                    Some(
+                        json!({"organization": "Evil", "name": "Eve", "email": ids.owner_email, "password": PASSWORD}),
+                    ),
+                )
+            },
+            [Status(409); 3],
+        ),
+        row(
+            "POST",
+            "/v1/login",
+            |ids| {
+                (
+                    "/v1/login".into(),
+                    Some(json!({"email": ids.owner_email, "password": "not the password at all"})),
+                )
+            },
+            [Status(401); 3],
+        ),
+        row(
+            "GET",
+            "/v1/me",
+            |_| ("/v1/me".into(), None),
+            [Status(200), Status(403), Status(401)],
+        ),
+        row(
+            "PUT",
+            "/v1/me/password",
+            |_| {
+                (
+                    "/v1/me/password".into(),
+                    Some(
+                        json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"}),
+                    ),
+                )
+            },
+            [Status(204), Status(403), Status(401)],
+        ),
+        // Organizations.
+        row(
+            "POST",
+            "/v1/orgs/{org}/invitations",
+            |ids| {
+                (
+                    format!("/v1/orgs/{}/invitations", ids.org),
+                    Some(json!({"email": "mole@example.com", "role": "owner"})),
+                )
+            },
+            NOT_HERE,
+        ),
+        // Acme's real invitation, accepted with an empty body: 403 with another account's
+        // token (the customer's is no account's either), 401 without one.
+        row(
+            "POST",
+            "/v1/invitations/{token}/accept (empty body)",
+            |ids| {
+                (
+                    format!("/v1/invitations/{}/accept", ids.invitation),
+                    Some(json!({})),
+                )
+            },
+            [Status(403), Status(403), Status(401)],
+        ),
+        row(
+            "GET",
+            "/v1/orgs/{org}/members",
+            |ids| (format!("/v1/orgs/{}/members", ids.org), None),
+            NOT_HERE,
+        ),
+        row(
+            "PUT",
+            "/v1/orgs/{org}/members/{agent}",
+            |ids| {
+                (
+                    format!("/v1/orgs/{}/members/{}", ids.org, ids.member),
+                    Some(json!({"role": "operator"})),
+                )
+            },
+            NOT_HERE,
+        ),
+        row(
+            "DELETE",
+            "/v1/orgs/{org}/members/{agent}",
+            |ids| (format!("/v1/orgs/{}/members/{}", ids.org, ids.member), None),
+            NOT_HERE,
+        ),
+        // Queues.
+        row(
+            "POST",
+            "/v1/orgs/{org}/queues",
+            |ids| {
+                (
+                    format!("/v1/orgs/{}/queues", ids.org),
+                    Some(json!({"name": "Mole"})),
+                )
+            },
+            NOT_HERE,
+        ),
+        row(
+            "GET",
+            "/v1/orgs/{org}/queues",
+            |ids| (format!("/v1/orgs/{}/queues", ids.org), None),
+            NOT_HERE,
+        ),
+        row(
+            "GET",
+            "/v1/queues/{queue}",
+            |ids| (format!("/v1/queues/{}", ids.queue), None),
+            NOT_HERE,
+        ),
+        row(
+            "PUT",
+            "/v1/queues/{queue}/settings",
+            |ids| {
+                (
+                    format!("/v1/queues/{}/settings", ids.queue),
+                    Some(json!({"name": "Hijacked", "welcome_message": "pwned"})),
+                )
+            },
+            NOT_HERE,
+        ),
+        row(
+            "POST",
+            "/v1/queues/{queue}/handlers",
+            |ids| {
+                (
+                    format!("/v1/queues/{}/handlers", ids.queue),
+                    Some(json!({"agent_id": ids.member})),
+                )
+            },
+            NOT_HERE,
+        ),
+        row(
+            "DELETE",
+            "/v1/queues/{queue}/handlers/{agent}",
+            |ids| {
+                (
+                    format!("/v1/queues/{}/handlers/{}", ids.queue, ids.owner),
+                    None,
+                )
+            },
+            NOT_HERE,
+        ),
+        row(
+            "POST",
+            "/v1/queues/{queue}/close",
+            |ids| (format!("/v1/queues/{}/close", ids.queue), None),
+            NOT_HERE,
+        ),
+        row(
+            "POST",
+            "/v1/queues/{queue}/open",
+            |ids| (format!("/v1/queues/{}/open", ids.queue), None),
+            NOT_HERE,
+        ),
+        row(
+            "POST",
+            "/v1/queues/{queue}/pick",
+            |ids| (format!("/v1/queues/{}/pick", ids.queue), None),
+            NOT_HERE,
+        ),
+        row(
+            "GET",
+            "/v1/queues/{queue}/stats",
+            |ids| (format!("/v1/queues/{}/stats", ids.queue), None),
+            NOT_HERE,
+        ),
+        // Conversations.
+        row(
+            "GET",
+            "/v1/conversations/{c}",
+            |ids| (format!("/v1/conversations/{}", ids.conversation), None),
+            NOT_YOURS,
+        ),
+        row(
+            "GET",
+            "/v1/orgs/{org}/conversations",
+            |ids| (format!("/v1/orgs/{}/conversations", ids.org), None),
+            NOT_HERE,
+        ),
+        row(
+            "GET",
+            "/v1/conversations/{c}/messages",
+            |ids| {
+                (
+                    format!("/v1/conversations/{}/messages", ids.conversation),
+                    None,
+                )
+            },
+            NOT_YOURS,
+        ),
+        row(
+            "POST",
+            "/v1/conversations/{c}/messages",
+            |ids| {
+                (
+                    format!("/v1/conversations/{}/messages", ids.conversation),
+                    Some(json!({"text": "I should not be here"})),
+                )
+            },
+            NOT_YOURS,
+        ),
+        row(
+            "POST",
+            "/v1/conversations/{c}/tags",
+            |ids| {
+                (
+                    format!("/v1/conversations/{}/tags", ids.conversation),
+                    Some(json!({"tag": "mole"})),
+                )
+            },
+            NOT_YOURS,
+        ),
+        row(
+            "DELETE",
+            "/v1/conversations/{c}/tags/{tag}",
+            |ids| {
+                (
+                    format!("/v1/conversations/{}/tags/vip", ids.conversation),
+                    None,
+                )
+            },
+            NOT_YOURS,
+        ),
+        row(
+            "GET",
+            "/v1/conversations/{c}/notes",
+            |ids| {
+                (
+                    format!("/v1/conversations/{}/notes", ids.conversation),
+                    None,
+                )
+            },
+            NOT_YOURS,
+        ),
+        row(
+            "POST",
+            "/v1/conversations/{c}/notes",
+            |ids| {
+                (
+                    format!("/v1/conversations/{}/notes", ids.conversation),
+                    Some(json!({"text": "mole note"})),
+                )
+            },
+            NOT_YOURS,
+        ),
+        row(
+            "PUT",
+            "/v1/conversations/{c}/metadata",
+            |ids| {
+                (
+                    format!("/v1/conversations/{}/metadata", ids.conversation),
+                    Some(json!({"name": "Mallory"})),
+                )
+            },
+            NOT_YOURS,
+        ),
+        row(
+            "POST",
+            "/v1/conversations/{c}/live",
+            |ids| {
+                (
+                    format!("/v1/conversations/{}/live", ids.conversation),
+                    Some(json!({"page": "https://example.com/evil"})),
+                )
+            },
+            NOT_YOURS,
+        ),
+        row(
+            "POST",
+            "/v1/conversations/{c}/rating",
+            |ids| {
+                (
+                    format!("/v1/conversations/{}/rating", ids.conversation),
+                    Some(json!({"score": 1})),
+                )
+            },
+            NOT_YOURS,
+        ),
+        row(
+            "GET",
+            "/v1/conversations/{c}/transcript?format=json",
+            |ids| {
+                (
+                    format!(
+                        "/v1/conversations/{}/transcript?format=json",
+                        ids.conversation
+                    ),
+                    None,
+                )
+            },
+            NOT_YOURS,
+        ),
+        row(
+            "GET",
+            "/v1/conversations/{c}/transcript?format=txt",
+            |ids| {
+                (
+                    format!(
+                        "/v1/conversations/{}/transcript?format=txt",
+                        ids.conversation
+                    ),
+                    None,
+                )
+            },
+            NOT_YOURS,
+        ),
+        row(
+            "POST",
+            "/v1/conversations/{c}/end",
+            |ids| (format!("/v1/conversations/{}/end", ids.conversation), None),
+            NOT_YOURS,
+        ),
+        row(
+            "POST",
+            "/v1/orgs/{org}/channels",
+            |ids| {
+                (
+                    format!("/v1/orgs/{}/channels", ids.org),
+                    Some(json!({"name": "moles"})),
+                )
+            },
+            NOT_HERE,
+        ),
+        row(
+            "POST",
+            "/v1/orgs/{org}/directs",
+            |ids| {
+                (
+                    format!("/v1/orgs/{}/directs", ids.org),
+                    Some(json!({"agent_id": ids.member})),
+                )
+            },
+            NOT_HERE,
+        ),
+        row(
+            "GET",
+            "/v1/conversations/{channel}/messages",
+            |ids| (format!("/v1/conversations/{}/messages", ids.channel), None),
+            NOT_YOURS,
+        ),
+        row(
+            "POST",
+            "/v1/conversations/{channel}/messages",
+            |ids| {
+                (
+                    format!("/v1/conversations/{}/messages", ids.channel),
+                    Some(json!({"text": "mole in the channel"})),
+                )
+            },
+            NOT_YOURS,
+        ),
+        row(
+            "GET",
+            "/v1/conversations/{direct}",
+            |ids| (format!("/v1/conversations/{}", ids.direct), None),
+            NOT_YOURS,
+        ),
+        row(
+            "POST",
+            "/v1/conversations/{direct}/messages",
+            |ids| {
+                (
+                    format!("/v1/conversations/{}/messages", ids.direct),
+                    Some(json!({"text": "mole in the direct chat"})),
+                )
+            },
+            NOT_YOURS,
+        ),
+        // Canned responses.
+        row(
+            "GET",
+            "/v1/canned-responses",
+            |_| ("/v1/canned-responses".into(), None),
+            [Status(200), Status(403), Status(401)],
+        ),
+        row(
+            "POST",
+            "/v1/canned-responses (Acme's)",
+            |ids| {
+                (
+                    "/v1/canned-responses".into(),
+                    Some(json!({"key": "mole", "text": "mole", "organization_id": ids.org})),
+                )
+            },
+            NOT_HERE,
+        ),
+        row(
+            "PUT",
+            "/v1/canned-responses/{id} (Acme's)",
+            |ids| {
+                (
+                    format!("/v1/canned-responses/{}", ids.canned_org),
+                    Some(json!({"text": "hijacked"})),
+                )
+            },
+            NOT_HERE,
+        ),
+        row(
+            "DELETE",
+            "/v1/canned-responses/{id} (Acme's)",
+            |ids| (format!("/v1/canned-responses/{}", ids.canned_org), None),
+            NOT_HERE,
+        ),
+        row(
+            "PUT",
+            "/v1/canned-responses/{id} (the owner's own)",
+            |ids| {
+                (
+                    format!("/v1/canned-responses/{}", ids.canned_personal),
+                    Some(json!({"text": "hijacked"})),
+                )
+            },
+            NOT_HERE,
+        ),
+        row(
+            "DELETE",
+            "/v1/canned-responses/{id} (the owner's own)",
+            |ids| {
+                (
+                    format!("/v1/canned-responses/{}", ids.canned_personal),
+                    None,
+                )
+            },
+            NOT_HERE,
+        ),
+        // Activity.
+        row(
+            "GET",
+            "/v1/activity",
+            |_| ("/v1/activity".into(), None),
+            [Status(200), Status(403), Status(401)],
+        ),
+    ]
+}
+
+/// Routes anyone may call; they may append (a join is a join), so they run after the check.
+fn open_to_anyone() -> Vec<Row> {
+    vec![
+        row(
+            "GET",
+            "/v1/queues/{queue}/public",
+            |ids| (format!("/v1/queues/{}/public", ids.queue), None),
+            [Status(200); 3],
+        ),
+        row(
+            "POST",
+            "/v1/queues/{queue}/join",
+            |ids| {
+                (
+                    format!("/v1/queues/{}/join", ids.queue),
+                    Some(json!({"metadata": {}})),
+                )
+            },
+            [Status(201); 3],
+        ),
+        row(
+            "POST",
+            "/v1/logout",
+            |_| ("/v1/logout".into(), None),
+            [Status(204), Status(403), Status(401)],
+        ),
+    ]
+}
+
+/// Acme: an owner, a second member, a queue with a picked customer (a message, a tag, a note)
+/// and a waiting one, a channel, a direct chat, canned responses and an open invitation.
+struct Acme {
+    owner: Agent,
+    ids: Ids,
+    waiting: Customer,
+}
+
+async fn acme(api: &Api) -> Acme {
+    let owner = api::sign_up(api, "Acme").await;
+    let member = api::invite_and_accept(api, &owner, "agent", "Max Member").await;
+    let queue = api::open_queue_handled_by(api, &owner, "Support").await;
+    let served = api::join(api, queue, json!({"name": "Sam"})).await;
+    let conversation = api::pick(api, &owner, queue).await;
+    assert_eq!(conversation, served.conversation_id);
+    api::send_message(api, served.token(), conversation, "Hi there").await;
+    let path = format!("/v1/conversations/{conversation}");
+    api.post(
+        &format!("{path}/tags"),
+        owner.token(),
+        json!({"tag": "vip"}),
+    )
+    .await
+    .expect(204, "tag");
+    api.post(
+        &format!("{path}/notes"),
+        owner.token(),
+        json!({"text": "secret note"}),
+    )
+    .await
+    .expect(201, "note");
+    let waiting = api::join(api, queue, json!({"name": "Wanda"})).await;
+    let channel = api
+        .post(
+            &format!("/v1/orgs/{}/channels", owner.organization_id),
+            owner.token(),
+            json!({"name": "team"}),
+        )
+        .await
+        .expect(201, "a channel")
+        .id("conversation_id");
+    api::send_message(api, owner.token(), channel, "Team meeting at 10").await;
+    let direct = api
+        .post(
+            &format!("/v1/orgs/{}/directs", owner.organization_id),
+            owner.token(),
+            json!({"agent_id": member.agent_id}),
+        )
+        .await
+        .expect(201, "a direct chat")
+        .id("conversation_id");
+    api::send_message(api, owner.token(), direct, "Just between us").await;
+    let canned_org = api
+        .post(
+            "/v1/canned-responses",
+            owner.token(),
+            json!({"key": "hello", "text": "Hello from Acme", "organization_id": owner.organization_id}),
+        )
+        .await
+        .expect(201, "an organization's canned response")
+        .id("id");
+    let canned_personal = api
+        .post(
+            "/v1/canned-responses",
+            owner.token(),
+            json!({"key": "bye", "text": "Bye from Olivia"}),
+        )
+        .await
+        .expect(201, "a personal canned response")
+        .id("id");
+    let invitee = api::fresh_email("invitee");
+    let invitation = api::invite(api, &owner, &invitee, "agent").await;
+    Acme {
+        ids: Ids {
+            org: owner.organization_id,
+            queue,
+            conversation,
+            channel,
+            direct,
+            member: member.agent_id,
+            owner: owner.agent_id,
+            canned_org,
+            canned_personal,
+            invitation,
+            owner_email: owner.email.clone(),
+        },
+        owner,
+        waiting,
+    }
+}
+
+/// Everything Acme's owner can see.
+fn owner_paths(acme: &Acme) -> Vec<String> {
+    let ids = &acme.ids;
+    vec![
+        format!("/v1/orgs/{}/members", ids.org),
+        format!("/v1/orgs/{}/queues", ids.org),
+        format!("/v1/queues/{}", ids.queue),
+        format!("/v1/orgs/{}/conversations", ids.org),
+        format!("/v1/conversations/{}", ids.conversation),
+        format!("/v1/conversations/{}/messages", ids.conversation),
+        format!("/v1/conversations/{}/notes", ids.conversation),
+        format!("/v1/conversations/{}/messages", ids.channel),
+        format!("/v1/conversations/{}/messages", ids.direct),
+        format!("/v1/conversations/{}", acme.waiting.conversation_id),
+        "/v1/canned-responses".to_owned(),
+        "/v1/activity".to_owned(),
+        "/v1/me".to_owned(),
+    ]
+}
+
+/// The answer `row` gives caller `who`, checked against the table; a miss is returned.
+async fn check(api: &Api, row: &Row, who: usize, token: Option<&str>, ids: &Ids) -> Option<String> {
+    let callers = [
+        "another organization's agent",
+        "another conversation's customer",
+        "no token",
+    ];
+    let (path, body) = (row.request)(ids);
+    let reply = api.call(row.method, &path, token, body).await;
+    let what = format!("{} {} by {}", row.method, row.route, callers[who]);
+    let status = reply.status;
+    match row.expect[who] {
+        Status(expected) if status != expected => {
+            return Some(format!(
+                "{what}: expected {expected}, got {status} {}",
+                reply.text
+            ));
+        }
+        Status(_) => {}
+        Hidden => {
+            if ![403, 404].contains(&status) {
+                return Some(format!(
+                    "{what}: expected 403 or 404, got {status} {}",
+                    reply.text
+                ));
+            }
+            let (path, body) = (row.request)(&ids.unknown());
+            let unknown = api.call(row.method, &path, token, body).await;
+            if unknown.status != status {
+                return Some(format!(
+                    "{what}: the answer tells that the thing exists ({status} for Acme's, {} for an unknown id)",
+                    unknown.status
+                ));
+            }
+        }
+    }
+    if status >= 400 {
+        return reply
+            .problem_mismatch(status)
+            .map(|wrong| format!("{what}: {wrong}"));
+    }
+    None
+}
+
+#[tokio::test]
+async fn outsiders_get_the_documented_refusal_on_every_route_and_change_nothing() {
+    let storage = Storage::embedded();
+    let (_server, api) = api::start(&storage);
+    let acme = acme(&api).await;
+    let other = api::sign_up(&api, "Globex").await;
+    // The customer of another conversation: one waiting in Acme's own queue (the hardest
+    // neighbour to keep out), so organization-wide routes are tested against a stranger that
+    // is as close as a customer gets.
+    let stranger = acme.waiting.clone();
+
+    let mut watch = api::Watch::new(&acme.owner, owner_paths(&acme));
+    let before = watch.look(&api).await;
+    let tokens = [other.token(), stranger.token(), None];
+    // Every row is walked before anything is asserted, so one report lists every miss.
+    let mut misses = Vec::new();
+    for row in routes() {
+        for (who, token) in tokens.iter().enumerate() {
+            misses.extend(check(&api, &row, who, *token, &acme.ids).await);
+        }
+    }
+    let after = watch.look(&api).await;
+    for (path, was) in before.as_object().unwrap() {
+        if after[path] != *was {
+            misses.push(format!(
+                "{path} changed after the outsiders' refused calls: was {was}, is {}",
+                after[path]
+            ));
+        }
+    }
+
+    // The invitation the outsiders could not take is still there for its person.
+    api.post(
+        &format!("/v1/invitations/{}/accept", acme.ids.invitation),
+        None,
+        json!({"name": "Ivy Invitee", "password": PASSWORD}),
+    )
+    .await
+    .expect(201, "the invitee accepts");
+
+    // What outsiders may do, they may do.
+    for row in open_to_anyone() {
+        for (who, token) in tokens.iter().enumerate() {
+            misses.extend(check(&api, &row, who, *token, &acme.ids).await);
+        }
+    }
+    assert!(
+        misses.is_empty(),
+        "{} misses:\n{}",
+        misses.len(),
+        misses.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn self_service_routes_show_an_outsider_nothing_of_another_organization() {
+    let storage = Storage::embedded();
+    let (_server, api) = api::start(&storage);
+    let acme = acme(&api).await;
+    let other = api::sign_up(&api, "Globex").await;
+
+    let me = api.get("/v1/me", other.token()).await.expect(200, "me");
+    let organizations = me.body["organizations"].as_array().expect("organizations");
+    assert_eq!(organizations.len(), 1, "{}", me.text);
+    assert_eq!(organizations[0]["id"], json!(other.organization_id));
+    assert_eq!(organizations[0]["role"], "owner");
+
+    let canned = api
+        .get("/v1/canned-responses", other.token())
+        .await
+        .expect(200, "canned");
+    assert_eq!(canned.body, json!([]), "Acme's canned responses leaked");
+
+    let activity = api::activity(&api, other.token()).await;
+    assert!(
+        activity
+            .iter()
+            .all(|item| item["organization_id"] == json!(other.organization_id)),
+        "Acme's activity leaked: {activity:?}"
+    );
+    // And the owner's own activity does hold Acme's events, so the filter is not emptiness.
+    let owned = eventually(
+        || api::activity(&api, acme.owner.token()),
+        |items| items.iter().any(|item| item["type"] == "CustomerPicked"),
+    )
+    .await;
+    assert!(owned.iter().any(|item| item["type"] == "CustomerPicked"));
+}
+
+#[tokio::test]
+async fn a_direct_chat_is_closed_to_a_third_member_of_the_same_organization() {
+    let storage = Storage::embedded();
+    let (_server, api) = api::start(&storage);
+    let acme = acme(&api).await;
+    let third = api::invite_and_accept(&api, &acme.owner, "operator", "Theo Third").await;
+    let direct = acme.ids.direct;
+    api.get(&format!("/v1/conversations/{direct}"), third.token())
+        .await
+        .expect_problem(404, "a third member reads the direct chat");
+    api.get(
+        &format!("/v1/conversations/{direct}/messages"),
+        third.token(),
+    )
+    .await
+    .expect_problem(404, "a third member reads its messages");
+    api.post(
+        &format!("/v1/conversations/{direct}/messages"),
+        third.token(),
+        json!({"text": "hello?"}),
+    )
+    .await
+    .expect_problem(404, "a third member writes in it");
+    let listed = api
+        .get(
+            &format!("/v1/orgs/{}/conversations?kind=direct", acme.ids.org),
+            third.token(),
+        )
+        .await
+        .expect(200, "the third member's list");
+    assert!(
+        !listed.text.contains(&direct.to_string()),
+        "the direct chat is listed for a third member: {}",
+        listed.text
+    );
+    // Its two agents still read it.
+    assert_eq!(
+        api::texts(&api, acme.owner.token(), direct).await,
+        ["Just between us"]
+    );
+}
+
+#[tokio::test]
+async fn a_customer_of_one_conversation_cannot_reach_its_neighbour() {
+    let storage = Storage::embedded();
+    let (_server, api) = api::start(&storage);
+    let acme = acme(&api).await;
+    let neighbour = acme.ids.conversation;
+    let waiting = &acme.waiting;
+    // Its own conversation opens; the neighbour's does not, not even its existence.
+    api.get(
+        &format!("/v1/conversations/{}", waiting.conversation_id),
+        waiting.token(),
+    )
+    .await
+    .expect(200, "its own conversation");
+    let known = api
+        .get(&format!("/v1/conversations/{neighbour}"), waiting.token())
+        .await
+        .expect_problem(404, "the neighbour's conversation");
+    let unknown = api
+        .get(
+            &format!("/v1/conversations/{}", Uuid::new_v4()),
+            waiting.token(),
+        )
+        .await
+        .expect_problem(404, "a conversation that does not exist");
+    assert_eq!(known.body["detail"], unknown.body["detail"]);
+}
