@@ -21,8 +21,13 @@ pub fn start(storage: &Storage) -> (Server, Api) {
 
 /// A fresh server with `env`, once it is ready (`GET /readyz` is 200: the store is reachable
 /// and the projectors have caught up), as a load balancer would wait for it.
+/// Sign-up is open unless `env` says otherwise (on Postgres it is closed by default).
 pub fn start_with(storage: &Storage, env: &[(&str, &str)]) -> (Server, Api) {
-    let server = Server::start(storage, env);
+    let mut env = env.to_vec();
+    if !env.iter().any(|(key, _)| *key == "JONO_SIGNUP") {
+        env.push(("JONO_SIGNUP", "open"));
+    }
+    let server = Server::start(storage, &env);
     let mut ready = server.get("/readyz");
     for _ in 0..100 {
         if ready.0 == 200 {

@@ -31,7 +31,18 @@ fn keys(value: &Value) -> BTreeSet<String> {
 
 #[tokio::test]
 async fn a_customer_is_served_from_join_to_rating() {
-    let storage = Storage::embedded();
+    serve_a_customer_from_join_to_rating(Storage::embedded()).await;
+}
+
+#[tokio::test]
+async fn a_customer_is_served_from_join_to_rating_on_postgres() {
+    let Some(storage) = Storage::postgres() else {
+        return;
+    };
+    serve_a_customer_from_join_to_rating(storage).await;
+}
+
+async fn serve_a_customer_from_join_to_rating(storage: Storage) {
     let (_server, api) = api::start(&storage);
     let owner = api::sign_up(&api, "Acme").await;
     let queue = api::open_queue_handled_by(&api, &owner, "Support").await;
