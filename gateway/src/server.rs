@@ -11,6 +11,9 @@ use crate::live::CloseOrder;
 use crate::process_manager;
 use crate::state::AppState;
 
+/// How long `serve` waits for the projectors to prepare their tables before serving anyway.
+const STARTUP_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// Serves HTTP on `listener` and runs the background work until `shutdown` completes; then
 /// stops accepting, lets requests in flight finish, and stops the background work.
 pub async fn serve(
@@ -27,6 +30,11 @@ pub async fn serve(
         projections::runtime::Options::default(),
         stopped.clone(),
     );
+    // Accept requests only once every read model's tables exist (connections wait in the
+    // listen backlog meanwhile), so an early read gets an answer rather than a missing table.
+    if let Err(lag) = state.projections.wait_for(0, STARTUP_WAIT).await {
+        tracing::warn!(%lag, "serving before every projector started");
+    }
     let background = tokio::spawn(process_manager::run(state.clone(), stopped.clone()));
     let hub = tokio::spawn(
         state

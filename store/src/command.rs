@@ -74,11 +74,20 @@ impl<E> From<StoreError> for CommandError<E> {
     }
 }
 
+/// How many locks commands of one process share: a stream maps to one of them by hash.
+const STRIPES: usize = 256;
+
 /// Runs commands against the store.
+///
+/// Commands on one stream are taken one at a time within a process (a striped lock by stream):
+/// they would conflict on the stream's version anyway, and queueing them spares a burst of
+/// concurrent commands the retries that could exhaust their attempts. Across processes the
+/// expected-version check and the retries still decide.
 #[derive(Clone)]
 pub struct Commands {
     store: EventStore,
     max_attempts: u32,
+    stripes: std::sync::Arc<Vec<tokio::sync::Mutex<()>>>,
 }
 
 impl Commands {
@@ -86,6 +95,7 @@ impl Commands {
         Self {
             store,
             max_attempts: 20,
+            stripes: std::sync::Arc::new((0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect()),
         }
     }
 
@@ -97,6 +107,14 @@ impl Commands {
 
     pub fn store(&self) -> &EventStore {
         &self.store
+    }
+
+    fn stripe<A: Aggregate>(&self, aggregate_id: &str) -> &tokio::sync::Mutex<()> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (A::TYPE, aggregate_id).hash(&mut hasher);
+        let index = usize::try_from(hasher.finish() % STRIPES as u64).unwrap_or(0);
+        &self.stripes[index]
     }
 
     pub async fn execute<A>(
@@ -115,6 +133,7 @@ impl Commands {
                 return self.replay::<A>(aggregate_id, record, found).await;
             }
         }
+        let _turn = self.stripe::<A>(aggregate_id).lock().await;
         for attempt in 0..self.max_attempts {
             if attempt > 0 {
                 tokio::time::sleep(backoff(attempt)).await;

@@ -519,8 +519,9 @@ async fn public(
 
 #[derive(Deserialize, Default)]
 struct Join {
+    /// An object or nothing: another JSON type is a wrong type (400), not a bad value.
     #[serde(default)]
-    metadata: Option<Value>,
+    metadata: Option<serde_json::Map<String, Value>>,
 }
 
 /// A customer joins: a new conversation waits in the queue, and its token is handed out once.
@@ -543,7 +544,7 @@ async fn join(
     let queue = find(&state, &queue).await?;
     check_origin(&queue, &headers)?;
     let metadata =
-        CustomerMetadata::parse(body.metadata.unwrap_or_else(|| json!({}))).map_err(invalid)?;
+        CustomerMetadata::parse(Value::Object(body.metadata.unwrap_or_default())).map_err(invalid)?;
     let conversation_id = Uuid::new_v4();
     let join = QueueCommand::JoinQueue {
         conversation_id,
