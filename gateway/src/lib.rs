@@ -15,6 +15,7 @@
 //! - [`ws`]: `GET /v1/ws`, topics with gap-free resume, typing and signalling.
 //! - [`routes`]: one module per area of the contract.
 //! - [`error`]: the one error type at the edge, written as `application/problem+json`.
+//! - [`blobs`]: attachments' bytes (files or rows), their sniffed type and signed URLs.
 //! - [`secrets`]: tables outside the log for what must never enter it (token hashes).
 //! - [`process_manager`]: runs the domain's follow-ups from the durable feed.
 //! - [`sweeper`]: the clock's work: silent waiting customers time out, queues open on schedule.
@@ -24,6 +25,7 @@
 pub mod access;
 pub mod app;
 pub mod auth;
+pub mod blobs;
 pub mod cli;
 pub mod command;
 pub mod config;

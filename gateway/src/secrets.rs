@@ -21,8 +21,9 @@ macro_rules! on_pool {
         }
     };
 }
+pub(crate) use on_pool;
 
-const SCHEMA: [&str; 6] = [
+const SCHEMA: [&str; 8] = [
     "CREATE TABLE IF NOT EXISTS invitation_tokens (
         token_hash TEXT PRIMARY KEY,
         invitation_id TEXT NOT NULL,
@@ -55,6 +56,17 @@ const SCHEMA: [&str; 6] = [
         status INTEGER NOT NULL,
         body TEXT NOT NULL,
         created_at BIGINT NOT NULL
+    )",
+    // Keys the server made for itself, hex: `url_signing` signs attachments' URLs. Kept so
+    // that a URL handed out survives a restart and every process of a deployment agrees.
+    "CREATE TABLE IF NOT EXISTS server_keys (
+        name TEXT PRIMARY KEY,
+        key_hex TEXT NOT NULL
+    )",
+    // The bytes of attachments when they live in the database (Postgres; `blobs`).
+    "CREATE TABLE IF NOT EXISTS attachment_blobs (
+        attachment_id TEXT PRIMARY KEY,
+        bytes BYTEA NOT NULL
     )",
 ];
 
@@ -251,6 +263,42 @@ pub async fn keep_response(
         .map(|_| ()))
 }
 
+/// The key that signs attachments' URLs: 32 random bytes made by the first server that asks
+/// and kept, so every later one (and every process of a deployment) signs alike.
+pub async fn url_signing_key(backend: &Backend) -> Result<[u8; 32], sqlx::Error> {
+    let mut fresh = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut fresh);
+    let fresh_hex: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
+    // Two servers starting at once both insert; the first wins and both read it back.
+    let insert = "INSERT INTO server_keys (name, key_hex) VALUES ($1, $2)
+                  ON CONFLICT (name) DO NOTHING";
+    on_pool!(backend, pool => sqlx::query(insert)
+        .bind("url_signing")
+        .bind(&fresh_hex)
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+    let select = "SELECT key_hex FROM server_keys WHERE name = $1";
+    let (key_hex,): (String,) = on_pool!(backend, pool => sqlx::query_as(select)
+        .bind("url_signing")
+        .fetch_one(pool)
+        .await)?;
+    let mut key = [0u8; 32];
+    let parsed = (0..32).all(|i| {
+        key_hex
+            .get(2 * i..2 * i + 2)
+            .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+            .map(|byte| key[i] = byte)
+            .is_some()
+    });
+    if !parsed || key_hex.len() != 64 {
+        return Err(sqlx::Error::Decode(
+            "server_keys.url_signing is not 32 bytes of hex".into(),
+        ));
+    }
+    Ok(key)
+}
+
 /// A fresh secret token, URL-safe.
 pub fn new_token() -> String {
     let mut bytes = [0u8; 32];
@@ -324,6 +372,19 @@ mod tests {
         assert_eq!(hash_token(&a), hash_token(&a));
         assert_ne!(hash_token(&a), hash_token(&b));
         assert!(!hash_token(&a).contains(&a));
+    }
+
+    #[tokio::test]
+    async fn the_url_signing_key_is_made_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store::log::EventStore::open_sqlite(dir.path())
+            .await
+            .unwrap();
+        migrate(store.backend()).await.unwrap();
+        let first = url_signing_key(store.backend()).await.unwrap();
+        let again = url_signing_key(store.backend()).await.unwrap();
+        assert_eq!(first, again);
+        assert_ne!(first, [0u8; 32]);
     }
 
     #[tokio::test]

@@ -7,6 +7,7 @@ use projections::runtime::Statuses;
 use store::command::Commands;
 use store::log::{Backend, EventStore};
 
+use crate::blobs::{Blobs, UrlSigner};
 use crate::limits::Limiter;
 use crate::live::Live;
 use crate::metrics::Metrics;
@@ -42,6 +43,10 @@ pub struct AppState {
     pub presence: Arc<Presence>,
     /// The live hub, relays and socket closer of the WebSockets.
     pub live: Live,
+    /// Where attachments' bytes are kept.
+    pub blobs: Blobs,
+    /// Signs attachments' URLs.
+    pub signer: UrlSigner,
 }
 
 /// How long a command waits for the read models to show its events before answering anyway.
@@ -49,6 +54,9 @@ pub const READ_YOUR_WRITES_WAIT: Duration = Duration::from_secs(5);
 
 impl AppState {
     pub fn new(store: EventStore) -> Self {
+        // The database's own table and a key of this process: `jono serve` puts files in the
+        // data directory (with the embedded store) and the kept key in their place.
+        let blobs = Blobs::Table(store.backend().clone());
         Self {
             commands: Commands::new(store.clone()),
             store,
@@ -58,6 +66,8 @@ impl AppState {
             limiter: Arc::default(),
             presence: Arc::default(),
             live: Live::default(),
+            blobs,
+            signer: UrlSigner::ephemeral(),
         }
     }
 

@@ -9,6 +9,7 @@ use std::fmt;
 use store::log::EventStore;
 use tokio::net::TcpListener;
 
+use crate::blobs::{Blobs, UrlSigner};
 use crate::config::{AdminCommand, Cli, Command, LogFormat, Signup, StoreConfig, Switch};
 use crate::state::{AppState, Settings};
 use crate::{secrets, server};
@@ -62,6 +63,17 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 println!("jono listening on http://{address}");
                 let mut state = AppState::new(store);
                 state.settings = std::sync::Arc::new(settings);
+                // Attachments: files beside the embedded log, the Postgres table otherwise,
+                // and the kept key, so URLs handed out survive a restart.
+                if let StoreConfig::Embedded(dir) = &store_config {
+                    state.blobs = Blobs::in_data_dir(dir).await.map_err(|error| {
+                        Failure(format!("cannot prepare the attachments folder: {error}"))
+                    })?;
+                }
+                let key = secrets::url_signing_key(state.backend())
+                    .await
+                    .map_err(|error| Failure(format!("cannot read the signing key: {error}")))?;
+                state.signer = UrlSigner::new(key);
                 server::serve(state, listener, server::termination())
                     .await
                     .map_err(|error| Failure(format!("the server stopped: {error}")))

@@ -29,6 +29,7 @@ use uuid::Uuid;
 
 use crate::access;
 use crate::auth::{AgentCaller, Caller};
+use crate::blobs::UrlSigner;
 use crate::command::{self, context};
 use crate::error::ApiError;
 use crate::extract::{path_id, Body, PageQuery, Params, MAX_PAGE};
@@ -120,25 +121,30 @@ async fn view_for(
     }
 }
 
-/// An attachment as a message shows it. The signed `url` belongs to the attachments routes
-/// (a later issue); until they exist no message can carry an attachment.
-fn attachment_view(attachment: &MessageAttachment) -> Value {
+/// An attachment as a message shows it, with a URL signed afresh for each read (it works for
+/// an hour; `blobs::UrlSigner`).
+fn attachment_view(signer: &UrlSigner, now: i64, attachment: &MessageAttachment) -> Value {
     json!({
         "attachment_id": attachment.attachment_id,
         "name": attachment.name,
         "size": attachment.size,
         "content_type": attachment.content_type,
-        "url": Value::Null,
+        "url": signer.url(attachment.attachment_id, now),
     })
 }
 
-fn message_view(message: &Message) -> Value {
+fn message_view(signer: &UrlSigner, message: &Message) -> Value {
+    let now = Utc::now().timestamp();
     json!({
         "seq": message.seq,
         "id": message.id,
         "author": { "kind": message.author.kind, "id": message.author.id, "name": message.author.name },
         "text": message.text,
-        "attachments": message.attachments.iter().map(attachment_view).collect::<Vec<_>>(),
+        "attachments": message
+            .attachments
+            .iter()
+            .map(|attachment| attachment_view(signer, now, attachment))
+            .collect::<Vec<_>>(),
         "sent_at": message.sent_at,
     })
 }
@@ -264,7 +270,12 @@ async fn messages(
         limit,
     )
     .await?;
-    Ok(Json(messages.iter().map(message_view).collect()))
+    Ok(Json(
+        messages
+            .iter()
+            .map(|message| message_view(&state.signer, message))
+            .collect(),
+    ))
 }
 
 async fn notes(
@@ -626,7 +637,10 @@ async fn transcript(
     if !text {
         let mut body = json!({
             "conversation": view_for(&state, &caller, &conversation).await?,
-            "messages": messages.iter().map(message_view).collect::<Vec<_>>(),
+            "messages": messages
+                .iter()
+                .map(|message| message_view(&state.signer, message))
+                .collect::<Vec<_>>(),
         });
         if let (Some(notes), Some(object)) = (&notes, body.as_object_mut()) {
             object.insert("notes".into(), notes.iter().map(note_view).collect());

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod activity;
+pub mod attachments;
 pub mod canned;
 pub mod conversations;
 pub mod health;
