@@ -22,6 +22,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::conversations::router())
         .merge(routes::canned::router())
         .merge(routes::activity::router())
+        .merge(crate::openapi::router())
         .merge(routes::attachments::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

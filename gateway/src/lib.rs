@@ -12,6 +12,7 @@
 //! - [`limits`]: rate limits (joins, customer messages, logins).
 //! - [`presence`]: who is online or away.
 //! - [`live`]: the hub that feeds every WebSocket, relays, and the socket closer.
+//! - [`openapi`]: the OpenAPI 3.1 document of API.md, served at `GET /v1/openapi.json`.
 //! - [`ws`]: `GET /v1/ws`, topics with gap-free resume, typing and signalling.
 //! - [`routes`]: one module per area of the contract.
 //! - [`error`]: the one error type at the edge, written as `application/problem+json`.
@@ -35,6 +36,7 @@ pub mod idempotency;
 pub mod limits;
 pub mod live;
 pub mod metrics;
+pub mod openapi;
 pub mod presence;
 pub mod process_manager;
 pub mod routes;

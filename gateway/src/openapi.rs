@@ -1,0 +1,1279 @@
+//! The OpenAPI 3.1 document of API.md, built in Rust and served at `GET /v1/openapi.json`
+//! (STYLE.md habit 11: wire types are generated, not hand-copied).
+//!
+//! Each request and response body is a Rust type below that derives `JsonSchema`; schemars
+//! writes its JSON Schema (2020-12, the dialect of OpenAPI 3.1) into `components/schemas`, and
+//! the path table says which operation takes and returns which. Where a body is the domain's
+//! own type (`Role`, `ConversationKind`, `QueueSettings`, opening hours) that type is used, so
+//! the document follows the domain when it changes. `schemas/openapi.json` is this document,
+//! committed; its drift test fails when the two differ.
+//!
+//! Every operation lists its success responses and a `default` response: the
+//! `application/problem+json` body `{type, title, status, detail}` that every error has.
+
+use std::sync::OnceLock;
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use chrono::{DateTime, Utc};
+use domain::conversation::ConversationKind;
+use domain::queue::QueueSettings;
+use domain::schedule::RawOpeningHours;
+use domain::values::{AuthorKind, Role};
+use schemars::generate::SchemaSettings;
+use schemars::{JsonSchema, SchemaGenerator};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/openapi.json", get(serve))
+}
+
+async fn serve() -> impl IntoResponse {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    let body = DOCUMENT.get_or_init(|| document().to_string());
+    ([(header::CONTENT_TYPE, "application/json")], body.as_str())
+}
+
+// ---- shared pieces ----
+
+/// An error, as every route writes it (RFC 9457).
+#[derive(Serialize, JsonSchema)]
+pub struct Problem {
+    /// `about:blank`: the status says what kind of error it is.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The status's reason phrase.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong, for a person to read. A 5xx never says more than that it happened.
+    pub detail: String,
+}
+
+/// `{conversation_id}`: what starts or finds a conversation answers.
+#[derive(Serialize, JsonSchema)]
+pub struct ConversationCreated {
+    pub conversation_id: Uuid,
+}
+
+// ---- accounts ----
+
+#[derive(Serialize, JsonSchema)]
+pub struct SignUpRequest {
+    /// The new organization's name.
+    pub organization: String,
+    /// The person's display name.
+    pub name: String,
+    #[schemars(email)]
+    pub email: String,
+    #[schemars(length(min = 10))]
+    pub password: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct SignUpResponse {
+    pub organization_id: Uuid,
+    pub agent_id: Uuid,
+    /// An agent token.
+    pub token: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct LoginRequest {
+    #[schemars(email)]
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct LoginResponse {
+    /// An agent token.
+    pub token: String,
+    pub agent_id: Uuid,
+}
+
+/// An organization the caller is a member of, with its role there.
+#[derive(Serialize, JsonSchema)]
+pub struct MyOrganization {
+    pub id: Uuid,
+    pub name: String,
+    pub role: Role,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct Me {
+    pub agent_id: Uuid,
+    pub name: String,
+    pub email: String,
+    pub organizations: Vec<MyOrganization>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    #[schemars(length(min = 10))]
+    pub new_password: String,
+}
+
+/// What an agent sets by hand; `offline` is having no socket open.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ManualStatus {
+    Online,
+    Away,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct SetStatusRequest {
+    pub status: ManualStatus,
+}
+
+// ---- organizations ----
+
+#[derive(Serialize, JsonSchema)]
+pub struct InvitationRequest {
+    #[schemars(email)]
+    pub email: String,
+    pub role: Role,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct InvitationCreated {
+    pub invitation_id: Uuid,
+    /// Good for 7 days; handed over out of band, e.g. as the console link `/invite/TOKEN`.
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// `{name, password}` for a new account; an empty body (`{}`) with the bearer token of the
+/// account that has the invitation's email.
+#[derive(Serialize, JsonSchema)]
+pub struct AcceptInvitationRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 10))]
+    pub password: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct InvitationAccepted {
+    pub agent_id: Uuid,
+    pub organization_id: Uuid,
+    /// An agent token.
+    pub token: String,
+}
+
+/// Presence as teammates see it.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PresenceStatus {
+    Online,
+    Away,
+    Offline,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct Member {
+    pub agent_id: Uuid,
+    pub name: String,
+    pub role: Role,
+    /// Whether the agent has a WebSocket open.
+    pub online: bool,
+    pub status: PresenceStatus,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct ChangeRoleRequest {
+    pub role: Role,
+}
+
+// ---- queues ----
+
+#[derive(Serialize, JsonSchema)]
+pub struct CreateQueueRequest {
+    pub name: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct QueueCreated {
+    pub queue_id: Uuid,
+}
+
+/// A queue, in a list and alone: API.md's fields, then its settings flat and as one object.
+#[derive(Serialize, JsonSchema)]
+pub struct QueueView {
+    pub id: Uuid,
+    pub name: String,
+    pub open: bool,
+    /// How many customers wait now.
+    pub waiting: u64,
+    /// How long the longest-waiting customer has waited; `null` when nobody waits.
+    pub oldest_wait_seconds: Option<u64>,
+    /// The members who may pick from it.
+    pub handlers: Vec<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organization_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_waiting: Option<Option<u32>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub welcome_message: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity_per_agent: Option<Option<u32>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opening_hours: Option<Option<RawOpeningHours>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_origins: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settings: Option<QueueSettings>,
+}
+
+/// A change of some settings: an absent field keeps its value, `null` clears it (`name`
+/// cannot be cleared).
+#[derive(Serialize, JsonSchema)]
+pub struct QueueSettingsRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub name: Option<String>,
+    /// The most customers who may wait at once; a join beyond it is 409.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100_000))]
+    pub max_waiting: Option<Option<u32>>,
+    /// Message 1 of each conversation of the queue, from `system`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub welcome_message: Option<Option<String>>,
+    /// The most open conversations an agent may have and still pick.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100_000))]
+    pub capacity_per_agent: Option<Option<u32>>,
+    /// Opens and closes the queue on schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opening_hours: Option<Option<RawOpeningHours>>,
+    /// The sites (`https://host[:port]`) that may embed its widget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_origins: Option<Option<Vec<String>>>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct AddHandlerRequest {
+    pub agent_id: Uuid,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct Percentiles {
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+    pub max: Option<f64>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct RatingFigures {
+    pub count: u64,
+    pub mean: Option<f64>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct AgentFigures {
+    pub agent_id: Uuid,
+    pub picked: u64,
+    pub handle_seconds_p50: Option<f64>,
+}
+
+/// A queue's figures over `from ≤ t < to`, from the log alone (API.md, Statistics).
+#[derive(Serialize, JsonSchema)]
+pub struct QueueStats {
+    /// `null` when the window has no start.
+    pub from: Option<DateTime<Utc>>,
+    pub to: DateTime<Utc>,
+    pub joined: u64,
+    pub picked: u64,
+    pub abandoned: u64,
+    pub timed_out: u64,
+    pub transferred_out: u64,
+    pub waiting_now: u64,
+    pub wait_seconds: Percentiles,
+    pub handle_seconds: Percentiles,
+    pub rating: RatingFigures,
+    pub per_agent: Vec<AgentFigures>,
+}
+
+/// What the widget shows before a customer joins.
+#[derive(Serialize, JsonSchema)]
+pub struct PublicQueue {
+    pub name: String,
+    pub open: bool,
+    pub waiting: u64,
+    pub welcome_message: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct JoinRequest {
+    /// What a pre-chat form asked: a JSON object of at most 16 KiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Map<String, Value>>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct Joined {
+    pub conversation_id: Uuid,
+    /// A customer token: it opens only this conversation.
+    pub customer_token: String,
+    /// 1 = next.
+    pub queue_position: u64,
+}
+
+// ---- conversations ----
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ConversationStatus {
+    Waiting,
+    Active,
+    Ended,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct CustomerData {
+    /// Customer metadata (name, email, anything a pre-chat form asked).
+    pub metadata: Map<String, Value>,
+    /// Live metadata (current page, and so on), last value wins.
+    pub live: Map<String, Value>,
+}
+
+/// A conversation as an agent sees it.
+#[derive(Serialize, JsonSchema)]
+pub struct AgentConversation {
+    pub id: Uuid,
+    pub kind: ConversationKind,
+    /// A channel's name.
+    pub name: Option<String>,
+    pub organization_id: Uuid,
+    pub queue_id: Option<Uuid>,
+    pub status: ConversationStatus,
+    pub agent_id: Option<Uuid>,
+    pub customer: CustomerData,
+    pub tags: Vec<String>,
+    /// 1 = next; `null` unless waiting.
+    pub queue_position: Option<u64>,
+    pub created_at: DateTime<Utc>,
+    pub picked_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct AgentName {
+    pub name: String,
+}
+
+/// A conversation as its customer sees it: this and nothing else.
+#[derive(Serialize, JsonSchema)]
+pub struct CustomerConversation {
+    pub id: Uuid,
+    pub kind: ConversationKind,
+    pub status: ConversationStatus,
+    pub queue_position: Option<u64>,
+    /// `null` before the pick.
+    pub agent: Option<AgentName>,
+    pub created_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+/// An agent's view, or its customer's.
+#[derive(Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ConversationView {
+    Agent(AgentConversation),
+    Customer(CustomerConversation),
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct MessageAuthor {
+    pub kind: AuthorKind,
+    /// The agent's id, the conversation's id for its customer, the nil id for the system.
+    pub id: Uuid,
+    pub name: String,
+}
+
+/// An uploaded file.
+#[derive(Serialize, JsonSchema)]
+pub struct Attachment {
+    pub attachment_id: Uuid,
+    pub name: String,
+    /// Bytes.
+    pub size: u64,
+    /// Sniffed from the bytes.
+    pub content_type: String,
+    /// Signed; expires in 1 hour; needs no token.
+    pub url: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct Message {
+    /// Rising from 1 within the conversation.
+    pub seq: u64,
+    pub id: Uuid,
+    pub author: MessageAuthor,
+    pub text: String,
+    pub attachments: Vec<Attachment>,
+    pub sent_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct SendMessageRequest {
+    #[schemars(length(min = 1, max = 10_000))]
+    pub text: String,
+    /// Attachments uploaded to this conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachments: Option<Vec<Uuid>>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct MessageSent {
+    pub message_id: Uuid,
+    pub seq: u64,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct UploadRequest {
+    /// The one file.
+    #[schemars(extend("contentMediaType" = "application/octet-stream"))]
+    pub file: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct TagRequest {
+    #[schemars(length(min = 1, max = 64))]
+    pub tag: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct NoteAuthor {
+    pub id: Uuid,
+    pub name: String,
+}
+
+/// A private note: never shown to a customer.
+#[derive(Serialize, JsonSchema)]
+pub struct Note {
+    pub id: Uuid,
+    pub author: NoteAuthor,
+    pub text: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct NoteRequest {
+    #[schemars(length(min = 1, max = 10_000))]
+    pub text: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct NoteAdded {
+    pub note_id: Uuid,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct TransferRequest {
+    /// A queue of the same organization.
+    pub queue_id: Uuid,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct CallStarted {
+    pub call_id: Uuid,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct RatingRequest {
+    #[schemars(range(min = 1, max = 5))]
+    pub score: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+/// The whole conversation; `notes` only for agents.
+#[derive(Serialize, JsonSchema)]
+pub struct Transcript {
+    pub conversation: ConversationView,
+    pub messages: Vec<Message>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notes: Option<Vec<Note>>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct ChannelRequest {
+    pub name: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct DirectRequest {
+    /// The other agent, a member of the organization.
+    pub agent_id: Uuid,
+}
+
+// ---- canned responses ----
+
+#[derive(Serialize, JsonSchema)]
+pub struct CannedResponse {
+    pub id: Uuid,
+    pub key: String,
+    pub text: String,
+    /// `null` for a personal response.
+    pub organization_id: Option<Uuid>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct CreateCannedRequest {
+    #[schemars(length(min = 1, max = 32))]
+    pub key: String,
+    #[schemars(length(min = 1, max = 10_000))]
+    pub text: String,
+    /// An organization's response (operators); absent for a personal one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_id: Option<Uuid>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct CannedCreated {
+    pub id: Uuid,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct ChangeCannedRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 32))]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 10_000))]
+    pub text: Option<String>,
+}
+
+// ---- activity ----
+
+/// The types the activity feed carries.
+#[derive(Serialize, JsonSchema)]
+pub enum ActivityType {
+    CustomerJoinedQueue,
+    CustomerLeftQueue,
+    CustomerPicked,
+    QueueOpened,
+    QueueClosed,
+    ConversationTransferred,
+    ConversationEnded,
+    MessageSent,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct ActivityItem {
+    /// The event's place in the global log: the cursor of this list.
+    pub position: u64,
+    pub at: DateTime<Utc>,
+    pub organization_id: Uuid,
+    #[serde(rename = "type")]
+    pub kind: ActivityType,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<Uuid>,
+}
+
+// ---- WebSocket frames ----
+
+/// A frame a client sends over `/v1/ws`.
+#[derive(Serialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum WsClientFrame {
+    /// Replays the topic after `after` (`null`: from its beginning), then follows it live.
+    Subscribe {
+        /// `activity`, `queue:ID` or `conversation:ID`.
+        topic: String,
+        after: Option<u64>,
+    },
+    Unsubscribe {
+        topic: String,
+    },
+    /// A WebRTC offer, answer or ICE candidate for the conversation's other participants.
+    Signal {
+        conversation: Uuid,
+        data: Map<String, Value>,
+    },
+    /// Not stored; relayed to the conversation's other participants.
+    Typing {
+        conversation: Uuid,
+    },
+}
+
+/// Who a relayed frame is from.
+#[derive(Serialize, JsonSchema)]
+pub struct Participant {
+    pub kind: AuthorKind,
+    pub id: Uuid,
+}
+
+/// A stored event, flat: its `type`, the fields its JSON Schema in `schemas/events/` gives,
+/// and `at`. A customer's topic carries only its allow-list of types and fields.
+#[derive(Serialize, JsonSchema)]
+pub struct WsEvent {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A frame the server sends over `/v1/ws`.
+#[derive(Serialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum WsServerFrame {
+    Event {
+        topic: String,
+        /// The event's place in the global log; it only rises within a topic.
+        position: u64,
+        event: WsEvent,
+    },
+    /// Every event of the topic up to `position` has been sent; live events follow.
+    Subscribed { topic: String, position: u64 },
+    /// A topic that does not exist or that the caller may not see (404), or a malformed frame.
+    Error {
+        topic: Option<String>,
+        status: u16,
+        detail: String,
+    },
+    Signal {
+        conversation: Uuid,
+        from: Participant,
+        data: Map<String, Value>,
+    },
+    Typing {
+        conversation: Uuid,
+        author: MessageAuthor,
+    },
+    /// To a waiting customer subscribed to its conversation: at subscription and whenever its
+    /// place changes.
+    Queue {
+        conversation: Uuid,
+        /// 1 = next.
+        queue_position: u64,
+        /// A placeholder estimate: one minute (60 seconds) a place in line. It will learn from
+        /// the queue's recent waits in the real-time extras issue; until then do not show it as
+        /// a promise.
+        estimated_wait_seconds: u64,
+    },
+}
+
+// ---- health ----
+
+#[derive(Serialize, JsonSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+}
+
+/// `ready`, or `unavailable` / `lagging` with a `detail`.
+#[derive(Serialize, JsonSchema)]
+pub struct Readiness {
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+// ---- the document ----
+
+/// Who may call an operation without the bearer token every other operation needs.
+#[derive(Clone, Copy)]
+enum Access {
+    /// Anyone.
+    Public,
+    /// Anyone; a bearer token changes what it does.
+    OptionalToken,
+}
+
+/// One operation of the path table, built step by step.
+struct Operation {
+    method: &'static str,
+    path: &'static str,
+    value: Map<String, Value>,
+    responses: Map<String, Value>,
+}
+
+/// The schema of a path parameter, by its name.
+fn path_parameter(name: &str) -> Value {
+    let (schema, description) = match name {
+        "org" => (
+            json!({"type": "string", "format": "uuid"}),
+            "An organization's id.",
+        ),
+        "queue" => (json!({"type": "string", "format": "uuid"}), "A queue's id."),
+        "c" => (
+            json!({"type": "string", "format": "uuid"}),
+            "A conversation's id.",
+        ),
+        "agent" => (
+            json!({"type": "string", "format": "uuid"}),
+            "An agent's id.",
+        ),
+        "call" => (json!({"type": "string", "format": "uuid"}), "A call's id."),
+        "id" => (
+            json!({"type": "string", "format": "uuid"}),
+            "The item's id.",
+        ),
+        "token" => (json!({"type": "string"}), "An invitation token."),
+        "tag" => (json!({"type": "string"}), "A tag."),
+        _ => (json!({"type": "string"}), ""),
+    };
+    json!({"name": name, "in": "path", "required": true, "description": description, "schema": schema})
+}
+
+impl Operation {
+    fn new(method: &'static str, path: &'static str, id: &str, tag: &str, summary: &str) -> Self {
+        let mut value = Map::new();
+        value.insert("operationId".into(), json!(id));
+        value.insert("tags".into(), json!([tag]));
+        value.insert("summary".into(), json!(summary));
+        let parameters: Vec<Value> = path
+            .split('/')
+            .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+            .map(path_parameter)
+            .collect();
+        if !parameters.is_empty() {
+            value.insert("parameters".into(), Value::Array(parameters));
+        }
+        Self {
+            method,
+            path,
+            value,
+            responses: Map::new(),
+        }
+    }
+
+    fn access(mut self, access: Access) -> Self {
+        match access {
+            Access::Public => {
+                self.value.insert("security".into(), json!([]));
+            }
+            Access::OptionalToken => {
+                self.value
+                    .insert("security".into(), json!([{}, {"bearer": []}]));
+            }
+        }
+        self
+    }
+
+    fn describe(mut self, description: &str) -> Self {
+        self.value.insert("description".into(), json!(description));
+        self
+    }
+
+    fn query(mut self, name: &str, schema: Value, description: &str) -> Self {
+        let parameter = json!({"name": name, "in": "query", "required": false,
+            "description": description, "schema": schema});
+        if let Some(Value::Array(parameters)) = self.value.get_mut("parameters") {
+            parameters.push(parameter);
+        } else {
+            self.value
+                .insert("parameters".into(), Value::Array(vec![parameter]));
+        }
+        self
+    }
+
+    /// `?after=CURSOR&limit=N`.
+    fn paged(self, cursor: &str) -> Self {
+        self.query(
+            "after",
+            json!({"type": "string"}),
+            &format!("The cursor: {cursor}. Malformed is 400."),
+        )
+        .query(
+            "limit",
+            json!({"type": "integer", "minimum": 1}),
+            "Items in a page: default 100; more than 1,000 is treated as 1,000.",
+        )
+    }
+
+    fn body<T: JsonSchema>(mut self, generator: &mut SchemaGenerator, required: bool) -> Self {
+        let schema = generator.subschema_for::<T>();
+        self.value.insert(
+            "requestBody".into(),
+            json!({"required": required, "content": {"application/json": {"schema": schema}}}),
+        );
+        self
+    }
+
+    fn raw_body(mut self, body: Value) -> Self {
+        self.value.insert("requestBody".into(), body);
+        self
+    }
+
+    fn returns<T: JsonSchema>(
+        mut self,
+        generator: &mut SchemaGenerator,
+        status: u16,
+        description: &str,
+    ) -> Self {
+        let schema = generator.subschema_for::<T>();
+        self.responses.insert(
+            status.to_string(),
+            json!({"description": description, "content": {"application/json": {"schema": schema}}}),
+        );
+        self
+    }
+
+    fn raw_response(mut self, status: u16, response: Value) -> Self {
+        self.responses.insert(status.to_string(), response);
+        self
+    }
+
+    fn no_content(mut self, description: &str) -> Self {
+        self.responses
+            .insert("204".into(), json!({"description": description}));
+        self
+    }
+
+    fn extension(mut self, name: &str, value: Value) -> Self {
+        self.value.insert(name.into(), value);
+        self
+    }
+
+    fn finish(mut self, problem: &Value) -> (&'static str, &'static str, Value) {
+        self.responses.insert(
+            "default".into(),
+            json!({"description": "An error, as `application/problem+json` (RFC 9457).",
+                "content": {"application/problem+json": {"schema": problem}}}),
+        );
+        self.value
+            .insert("responses".into(), Value::Object(self.responses));
+        (self.method, self.path, Value::Object(self.value))
+    }
+}
+
+/// The OpenAPI 3.1 document: what `GET /v1/openapi.json` serves and `schemas/openapi.json`
+/// holds.
+pub fn document() -> Value {
+    let mut generator = SchemaSettings::draft2020_12()
+        .with(|settings| {
+            settings.definitions_path = "/components/schemas".into();
+            settings.meta_schema = None;
+        })
+        .for_serialize()
+        .into_generator();
+    let problem = generator.subschema_for::<Problem>().to_value();
+    let mut paths = Map::new();
+    for operation in operations(&mut generator) {
+        let (method, path, value) = operation.finish(&problem);
+        if let Value::Object(item) = paths.entry(path).or_insert_with(|| json!({})) {
+            item.insert(method.into(), value);
+        }
+    }
+    // The frames of `/v1/ws`, which no operation returns as a body.
+    let client_frame = generator.subschema_for::<WsClientFrame>().to_value();
+    let server_frame = generator.subschema_for::<WsServerFrame>().to_value();
+    if let Some(Value::Object(ws)) = paths.get_mut("/v1/ws") {
+        if let Some(Value::Object(get)) = ws.get_mut("get") {
+            get.insert(
+                "x-websocket-frames".into(),
+                json!({"client": client_frame, "server": server_frame}),
+            );
+        }
+    }
+    let schemas = generator.take_definitions(true);
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Jono",
+            "version": "1",
+            "description": "Jono's public contract (API.md): accounts and organizations, queues, conversations, canned responses, activity and the WebSocket. IDs are UUID strings; times are RFC 3339 in UTC; lists are pages, oldest first; errors are application/problem+json. Event and command schemas are in schemas/events and schemas/commands.",
+            "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
+        },
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An agent token (sign-up, login, invitation acceptance) or a customer token (joining a queue).",
+                },
+            },
+        },
+    })
+}
+
+/// The path table: every call of API.md, plus the health checks, the attachment URL and this
+/// document.
+fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
+    use Access::{OptionalToken, Public};
+    let text = |description: &str| {
+        json!({"description": description,
+            "content": {"text/plain": {"schema": {"type": "string"}}}})
+    };
+    let uuid = json!({"type": "string", "format": "uuid"});
+    let time =
+        json!({"type": "string", "description": "An RFC 3339 time, or a date (midnight UTC)."});
+    vec![
+        // health
+        Operation::new("get", "/healthz", "healthz", "health", "The process is up")
+            .access(Public)
+            .returns::<Health>(g, 200, "Up."),
+        Operation::new("get", "/readyz", "readyz", "health", "Ready to serve")
+            .access(Public)
+            .describe("The store answers and every projector reached the log's head within 1 s; otherwise 503 with the reason.")
+            .returns::<Readiness>(g, 200, "Ready.")
+            .returns::<Readiness>(g, 503, "Not ready, and why."),
+        Operation::new("get", "/metrics", "metrics", "health", "Prometheus metrics")
+            .access(Public)
+            .raw_response(200, text("Prometheus text format.")),
+        Operation::new("get", "/v1/openapi.json", "openapi", "health", "This document")
+            .access(Public)
+            .raw_response(200, json!({"description": "The OpenAPI 3.1 document.",
+                "content": {"application/json": {"schema": {"type": "object"}}}})),
+        // accounts
+        Operation::new("post", "/v1/signup", "signup", "accounts", "Sign up: a new organization and its owner")
+            .access(Public)
+            .describe("When sign-up is open. 409 if the email has an account; 422 for a password under 10 characters.")
+            .body::<SignUpRequest>(g, true)
+            .returns::<SignUpResponse>(g, 201, "The organization, its owner, and the owner's token."),
+        Operation::new("post", "/v1/login", "login", "accounts", "Log in")
+            .access(Public)
+            .describe("401 on a wrong pair; rate limited per email and per address.")
+            .body::<LoginRequest>(g, true)
+            .returns::<LoginResponse>(g, 200, "A token."),
+        Operation::new("post", "/v1/logout", "logout", "accounts", "Log out")
+            .no_content("The token stops working at once, on open WebSockets too."),
+        Operation::new("get", "/v1/me", "me", "accounts", "The caller's account")
+            .returns::<Me>(g, 200, "The account and its organizations."),
+        Operation::new("put", "/v1/me/password", "changePassword", "accounts", "Change the password")
+            .body::<ChangePasswordRequest>(g, true)
+            .no_content("Changed; every other token of the account ends."),
+        Operation::new("put", "/v1/me/status", "setStatus", "accounts", "Set presence")
+            .body::<SetStatusRequest>(g, true)
+            .no_content("Shown to teammates."),
+        // organizations
+        Operation::new("post", "/v1/orgs/{org}/invitations", "invite", "organizations", "Invite someone")
+            .describe("Operators; owners for the roles operator and owner.")
+            .body::<InvitationRequest>(g, true)
+            .returns::<InvitationCreated>(g, 201, "The invitation and its token (7 days)."),
+        Operation::new("post", "/v1/invitations/{token}/accept", "acceptInvitation", "organizations", "Accept an invitation")
+            .access(OptionalToken)
+            .describe("`{name, password}` for a new account. For an email that has an account: that account's bearer token and an empty body (401 without one, 403 with another account's). 404 for an unknown, used or expired token.")
+            .body::<AcceptInvitationRequest>(g, false)
+            .returns::<InvitationAccepted>(g, 201, "A member of the organization, with a token."),
+        Operation::new("get", "/v1/orgs/{org}/members", "members", "organizations", "The organization's members")
+            .returns::<Vec<Member>>(g, 200, "Its members."),
+        Operation::new("put", "/v1/orgs/{org}/members/{agent}", "changeRole", "organizations", "Change a member's role")
+            .describe("Operators; owners for the roles operator and owner.")
+            .body::<ChangeRoleRequest>(g, true)
+            .returns::<Member>(g, 200, "The member."),
+        Operation::new("delete", "/v1/orgs/{org}/members/{agent}", "removeMember", "organizations", "Remove a member")
+            .describe("The agent's access ends at once, its WebSockets included. The last owner cannot be removed (409).")
+            .no_content("Removed."),
+        // queues
+        Operation::new("post", "/v1/orgs/{org}/queues", "createQueue", "queues", "Create a queue")
+            .describe("Operators. A new queue is closed.")
+            .body::<CreateQueueRequest>(g, true)
+            .returns::<QueueCreated>(g, 201, "The new queue."),
+        Operation::new("get", "/v1/orgs/{org}/queues", "queues", "queues", "The organization's queues")
+            .paged("the last queue's id")
+            .returns::<Vec<QueueView>>(g, 200, "A page of queues."),
+        Operation::new("get", "/v1/queues/{queue}", "queue", "queues", "A queue")
+            .returns::<QueueView>(g, 200, "The queue, with its settings."),
+        Operation::new("put", "/v1/queues/{queue}/settings", "changeQueueSettings", "queues", "Change a queue's settings")
+            .describe("Operators.")
+            .body::<QueueSettingsRequest>(g, true)
+            .returns::<QueueView>(g, 200, "The queue."),
+        Operation::new("post", "/v1/queues/{queue}/handlers", "addHandler", "queues", "Add a handler")
+            .describe("Operators. A handler is a member who may pick from the queue.")
+            .body::<AddHandlerRequest>(g, true)
+            .no_content("Added."),
+        Operation::new("delete", "/v1/queues/{queue}/handlers/{agent}", "removeHandler", "queues", "Remove a handler")
+            .describe("Operators.")
+            .no_content("Removed."),
+        Operation::new("post", "/v1/queues/{queue}/open", "openQueue", "queues", "Open a queue")
+            .describe("Its handlers and operators.")
+            .no_content("Open."),
+        Operation::new("post", "/v1/queues/{queue}/close", "closeQueue", "queues", "Close a queue")
+            .describe("Its handlers and operators.")
+            .no_content("Closed."),
+        Operation::new("post", "/v1/queues/{queue}/pick", "pick", "queues", "Pick the customer who has waited longest")
+            .describe("Handlers. 409 when nobody waits or the agent is at `capacity_per_agent`. Two agents never get the same customer.")
+            .returns::<ConversationCreated>(g, 201, "The picked customer's conversation."),
+        Operation::new("get", "/v1/queues/{queue}/stats", "queueStats", "queues", "A queue's statistics")
+            .describe("Operators. A wait or a handle counts in the window in which it ends.")
+            .query("from", time.clone(), "The window's start (inclusive); default: the beginning of the log.")
+            .query("to", time, "The window's end (exclusive); default: now.")
+            .returns::<QueueStats>(g, 200, "The figures."),
+        Operation::new("get", "/v1/queues/{queue}/public", "publicQueue", "queues", "A queue's public face, for the widget")
+            .access(Public)
+            .returns::<PublicQueue>(g, 200, "The queue as the widget shows it."),
+        Operation::new("post", "/v1/queues/{queue}/join", "join", "queues", "Join a queue as a customer")
+            .access(Public)
+            .describe("409 if the queue is closed or full; 403 from a site not among its `allowed_origins`. Rate limited per address.")
+            .body::<JoinRequest>(g, false)
+            .returns::<Joined>(g, 201, "The customer's conversation, token and place in line."),
+        // conversations
+        Operation::new("get", "/v1/conversations/{c}", "conversation", "conversations", "A conversation")
+            .describe("Its participants. An agent sees the agent view; its customer sees only the customer view.")
+            .returns::<ConversationView>(g, 200, "The conversation as the caller may see it."),
+        Operation::new("get", "/v1/orgs/{org}/conversations", "conversations", "conversations", "The organization's conversations")
+            .describe("Direct chats only the caller's own.")
+            .query("status", json!({"enum": ["waiting", "active", "ended"]}), "Only conversations in this status.")
+            .query("agent", uuid, "Only conversations of this agent.")
+            .query("kind", json!({"enum": ["customer", "channel", "direct"]}), "Only conversations of this kind.")
+            .paged("the last conversation's id")
+            .returns::<Vec<AgentConversation>>(g, 200, "A page of conversations."),
+        Operation::new("get", "/v1/conversations/{c}/messages", "messages", "conversations", "A conversation's messages")
+            .describe("A queue's welcome message, if set, is message 1, author `system`.")
+            .paged("the last message's `seq`")
+            .returns::<Vec<Message>>(g, 200, "A page of messages."),
+        Operation::new("post", "/v1/conversations/{c}/messages", "sendMessage", "conversations", "Send a message")
+            .describe("409 if the conversation ended; 422 if the text is empty or too long, or an attachment is not this conversation's.")
+            .body::<SendMessageRequest>(g, true)
+            .returns::<MessageSent>(g, 201, "The message's id and `seq`."),
+        Operation::new("post", "/v1/conversations/{c}/attachments", "upload", "conversations", "Upload a file")
+            .describe("Multipart with one file part. 413 over 10 MiB, or over 100 MiB for the conversation.")
+            .raw_body(json!({"required": true, "content": {"multipart/form-data": {
+                "schema": generator_schema::<UploadRequest>(g)}}}))
+            .returns::<Attachment>(g, 201, "The attachment, with a signed URL."),
+        Operation::new("get", "/v1/attachments/{id}", "attachment", "conversations", "An attachment's file, by its signed URL")
+            .access(Public)
+            .describe("The URL an upload or a message gives; it needs no token and expires in 1 hour (404 after). Raster images inline, everything else as a download; always `nosniff` and a sandboxing CSP.")
+            .query("expires", json!({"type": "string"}), "Part of the signed URL.")
+            .query("sig", json!({"type": "string"}), "Part of the signed URL.")
+            .raw_response(200, json!({"description": "The file.",
+                "content": {"*/*": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}})),
+        Operation::new("post", "/v1/conversations/{c}/tags", "addTag", "conversations", "Tag a conversation")
+            .describe("Agent participants.")
+            .body::<TagRequest>(g, true)
+            .no_content("Tagged."),
+        Operation::new("delete", "/v1/conversations/{c}/tags/{tag}", "removeTag", "conversations", "Remove a tag")
+            .describe("Agent participants.")
+            .no_content("Removed."),
+        Operation::new("get", "/v1/conversations/{c}/notes", "notes", "conversations", "A conversation's private notes")
+            .describe("Agent participants. Never shown to a customer.")
+            .returns::<Vec<Note>>(g, 200, "The notes."),
+        Operation::new("post", "/v1/conversations/{c}/notes", "addNote", "conversations", "Add a private note")
+            .describe("Agent participants.")
+            .body::<NoteRequest>(g, true)
+            .returns::<NoteAdded>(g, 201, "The note's id."),
+        Operation::new("put", "/v1/conversations/{c}/metadata", "setMetadata", "conversations", "Set customer metadata")
+            .describe("Agent participants, or its customer. The body is the whole metadata object (at most 16 KiB).")
+            .raw_body(json!({"required": true, "content": {"application/json": {"schema": {"type": "object"}}}}))
+            .no_content("Set."),
+        Operation::new("post", "/v1/conversations/{c}/live", "updateLive", "conversations", "Update live metadata")
+            .describe("Its customer. Last value wins. A string value that begins with a URI scheme must use http or https (422).")
+            .raw_body(json!({"required": true, "content": {"application/json": {"schema": {"type": "object"}}}}))
+            .no_content("Updated."),
+        Operation::new("post", "/v1/conversations/{c}/transfer", "transfer", "conversations", "Transfer to another queue")
+            .describe("Agent participants. The customer waits again, first in line, in the target queue of the same organization.")
+            .body::<TransferRequest>(g, true)
+            .no_content("Transferred."),
+        Operation::new("post", "/v1/conversations/{c}/calls", "startCall", "conversations", "Start a call")
+            .describe("Participants. Records `CallStarted`; media flows peer to peer, signalled over the WebSocket.")
+            .returns::<CallStarted>(g, 201, "The call's id."),
+        Operation::new("post", "/v1/conversations/{c}/calls/{call}/end", "endCall", "conversations", "End a call")
+            .describe("Participants. Records `CallEnded`.")
+            .no_content("Ended."),
+        Operation::new("post", "/v1/conversations/{c}/end", "end", "conversations", "End a conversation")
+            .describe("Agent participants, or its customer. A customer still waiting who ends has abandoned the queue.")
+            .no_content("Ended."),
+        Operation::new("post", "/v1/conversations/{c}/rating", "rate", "conversations", "Rate a conversation")
+            .describe("Its customer, once; a second rating is 409.")
+            .body::<RatingRequest>(g, true)
+            .no_content("Rated."),
+        Operation::new("get", "/v1/conversations/{c}/transcript", "transcript", "conversations", "A conversation's transcript")
+            .describe("Participants; never notes for the customer.")
+            .query("format", json!({"enum": ["json", "txt"]}), "`json` (the default) or `txt`.")
+            .raw_response(200, json!({"description": "The whole conversation.",
+                "content": {
+                    "application/json": {"schema": generator_schema::<Transcript>(g)},
+                    "text/plain": {"schema": {"type": "string"}},
+                }})),
+        Operation::new("post", "/v1/orgs/{org}/channels", "startChannel", "conversations", "Start a channel")
+            .describe("Operators. A channel's participants are the organization's members.")
+            .body::<ChannelRequest>(g, true)
+            .returns::<ConversationCreated>(g, 201, "The channel."),
+        Operation::new("post", "/v1/orgs/{org}/directs", "startDirect", "conversations", "Start or find a direct chat")
+            .describe("Members. The one private chat of the pair.")
+            .body::<DirectRequest>(g, true)
+            .returns::<ConversationCreated>(g, 201, "Started.")
+            .returns::<ConversationCreated>(g, 200, "It existed."),
+        // canned responses
+        Operation::new("get", "/v1/canned-responses", "cannedResponses", "canned", "The caller's canned responses")
+            .describe("The agent's own and those of its organizations.")
+            .returns::<Vec<CannedResponse>>(g, 200, "The responses."),
+        Operation::new("post", "/v1/canned-responses", "createCanned", "canned", "Create a canned response")
+            .describe("Agents; operators for an organization's. 409 if the key is taken in that scope.")
+            .body::<CreateCannedRequest>(g, true)
+            .returns::<CannedCreated>(g, 201, "Its id."),
+        Operation::new("put", "/v1/canned-responses/{id}", "changeCanned", "canned", "Change a canned response")
+            .describe("Its owner; operators for an organization's.")
+            .body::<ChangeCannedRequest>(g, true)
+            .returns::<CannedResponse>(g, 200, "The response."),
+        Operation::new("delete", "/v1/canned-responses/{id}", "deleteCanned", "canned", "Delete a canned response")
+            .describe("Its owner; operators for an organization's.")
+            .no_content("Deleted."),
+        // activity
+        Operation::new("get", "/v1/activity", "activity", "activity", "What happened in the caller's organizations")
+            .describe("From the start of the log unless `after` says otherwise, oldest first.")
+            .paged("the last item's `position`")
+            .returns::<Vec<ActivityItem>>(g, 200, "A page of activity."),
+        // WebSocket
+        Operation::new("get", "/v1/ws", "websocket", "websocket", "The WebSocket")
+            .describe("Token in the `Authorization` header or in `?token=`. JSON text frames: `x-websocket-frames` gives their schemas. Topics `activity`, `queue:ID` and `conversation:ID`; subscribe with `after` to resume with no gap and no duplicate. A client that reads too slowly is closed (1008 or 1013) and reconnects with `after`.")
+            .query("token", json!({"type": "string"}), "The bearer token, for clients that cannot set headers.")
+            .raw_response(101, json!({"description": "Switching to the WebSocket protocol."}))
+            .extension("x-websocket", json!(true)),
+    ]
+}
+
+/// `T`'s schema (a reference into the components) as a value.
+fn generator_schema<T: JsonSchema>(generator: &mut SchemaGenerator) -> Value {
+    generator.subschema_for::<T>().to_value()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn operation<'a>(document: &'a Value, method: &str, path: &str) -> &'a Value {
+        &document["paths"][path][method]
+    }
+
+    #[test]
+    fn every_call_of_the_contract_is_described() {
+        let document = document();
+        for (method, path) in [
+            ("post", "/v1/signup"),
+            ("post", "/v1/login"),
+            ("post", "/v1/logout"),
+            ("get", "/v1/me"),
+            ("post", "/v1/orgs/{org}/invitations"),
+            ("post", "/v1/invitations/{token}/accept"),
+            ("put", "/v1/me/password"),
+            ("get", "/v1/orgs/{org}/members"),
+            ("put", "/v1/orgs/{org}/members/{agent}"),
+            ("delete", "/v1/orgs/{org}/members/{agent}"),
+            ("put", "/v1/me/status"),
+            ("post", "/v1/orgs/{org}/queues"),
+            ("get", "/v1/orgs/{org}/queues"),
+            ("get", "/v1/queues/{queue}"),
+            ("put", "/v1/queues/{queue}/settings"),
+            ("post", "/v1/queues/{queue}/handlers"),
+            ("delete", "/v1/queues/{queue}/handlers/{agent}"),
+            ("post", "/v1/queues/{queue}/open"),
+            ("post", "/v1/queues/{queue}/close"),
+            ("post", "/v1/queues/{queue}/pick"),
+            ("get", "/v1/queues/{queue}/stats"),
+            ("get", "/v1/queues/{queue}/public"),
+            ("post", "/v1/queues/{queue}/join"),
+            ("get", "/v1/conversations/{c}"),
+            ("get", "/v1/orgs/{org}/conversations"),
+            ("get", "/v1/conversations/{c}/messages"),
+            ("post", "/v1/conversations/{c}/messages"),
+            ("post", "/v1/conversations/{c}/attachments"),
+            ("post", "/v1/conversations/{c}/tags"),
+            ("delete", "/v1/conversations/{c}/tags/{tag}"),
+            ("get", "/v1/conversations/{c}/notes"),
+            ("post", "/v1/conversations/{c}/notes"),
+            ("put", "/v1/conversations/{c}/metadata"),
+            ("post", "/v1/conversations/{c}/live"),
+            ("post", "/v1/conversations/{c}/transfer"),
+            ("post", "/v1/conversations/{c}/calls"),
+            ("post", "/v1/conversations/{c}/calls/{call}/end"),
+            ("post", "/v1/conversations/{c}/end"),
+            ("post", "/v1/conversations/{c}/rating"),
+            ("get", "/v1/conversations/{c}/transcript"),
+            ("post", "/v1/orgs/{org}/channels"),
+            ("post", "/v1/orgs/{org}/directs"),
+            ("get", "/v1/canned-responses"),
+            ("post", "/v1/canned-responses"),
+            ("put", "/v1/canned-responses/{id}"),
+            ("delete", "/v1/canned-responses/{id}"),
+            ("get", "/v1/activity"),
+            ("get", "/v1/ws"),
+        ] {
+            let operation = operation(&document, method, path);
+            assert!(operation.is_object(), "{method} {path} is missing");
+            let responses = operation["responses"].as_object().unwrap();
+            assert!(responses.contains_key("default"), "{method} {path}");
+            assert!(
+                responses
+                    .keys()
+                    .any(|status| status.starts_with(['1', '2'])),
+                "{method} {path} has no success response"
+            );
+        }
+    }
+
+    #[test]
+    fn every_reference_points_into_the_components() {
+        fn walk(value: &Value, schemas: &Map<String, Value>) {
+            match value {
+                Value::Object(map) => {
+                    if let Some(Value::String(reference)) = map.get("$ref") {
+                        let name = reference
+                            .strip_prefix("#/components/schemas/")
+                            .unwrap_or_else(|| panic!("{reference} is not a component"));
+                        assert!(schemas.contains_key(name), "{reference} is missing");
+                    }
+                    map.values().for_each(|value| walk(value, schemas));
+                }
+                Value::Array(items) => items.iter().for_each(|value| walk(value, schemas)),
+                _ => {}
+            }
+        }
+        let document = document();
+        let schemas = document["components"]["schemas"].as_object().unwrap();
+        walk(&document, schemas);
+    }
+
+    #[test]
+    fn path_parameters_match_the_paths() {
+        let document = document();
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let declared: Vec<&str> = operation["parameters"]
+                    .as_array()
+                    .map(|parameters| {
+                        parameters
+                            .iter()
+                            .filter(|p| p["in"] == "path")
+                            .map(|p| p["name"].as_str().unwrap())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let in_path: Vec<&str> = path
+                    .split('/')
+                    .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+                    .collect();
+                assert_eq!(declared, in_path, "{method} {path}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_queue_frame_says_its_estimate_is_a_placeholder() {
+        let document = document().to_string();
+        assert!(document.contains("A placeholder estimate"));
+    }
+
+    #[test]
+    fn errors_are_problem_details() {
+        let document = document();
+        let problem = &document["components"]["schemas"]["Problem"];
+        let mut required: Vec<&str> = problem["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|field| field.as_str().unwrap())
+            .collect();
+        required.sort_unstable();
+        assert_eq!(required, ["detail", "status", "title", "type"]);
+    }
+}
