@@ -48,3 +48,41 @@ timeout 1800 cargo build --workspace --all-targets --locked
 
 say "cargo test (SQLite and Postgres)"
 timeout 1800 cargo test --workspace --locked
+
+say "schemathesis: the served OpenAPI document against the running binary"
+timeout 1800 cargo build -p gateway --bin jono --locked
+(
+    data=$(mktemp -d /tmp/jono-fuzz.XXXXXX)
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    base="http://127.0.0.1:$port"
+    JONO_RATE_LIMITS=off target/debug/jono serve --listen "127.0.0.1:$port" --data "$data" \
+        >"$data/serve.log" 2>&1 &
+    server=$!
+    stop() {
+        kill "$server" 2>/dev/null || true
+        wait "$server" 2>/dev/null || true
+        rm -rf "$data"
+    }
+    trap stop EXIT
+    for _ in $(seq 100); do
+        curl -sf "$base/healthz" >/dev/null && break
+        sleep 0.1
+    done
+    json() { python3 -c "import json, sys; print(json.load(sys.stdin)[\"$1\"])"; }
+    signup=$(curl -sf -X POST "$base/v1/signup" -H 'content-type: application/json' \
+        -d '{"organization": "Fuzz", "name": "Fuzzer", "email": "fuzz@example.com", "password": "fuzz-password-1"}')
+    token=$(json token <<<"$signup")
+    org=$(json organization_id <<<"$signup")
+    queue=$(curl -sf -X POST "$base/v1/orgs/$org/queues" -H "authorization: Bearer $token" \
+        -H 'content-type: application/json' -d '{"name": "Support"}' | json queue_id)
+    curl -sf -X POST "$base/v1/queues/$queue/open" -H "authorization: Bearer $token" >/dev/null
+    status=0
+    timeout 1500 scripts/schemathesis.sh "$base" "$token" || status=$?
+    if ((status != 0)); then
+        echo "the server's log:" >&2
+        grep -E 'ERROR|WARN|panicked' "$data/serve.log" | tail -n 50 >&2 || true
+    fi
+    exit "$status"
+)
+
+say "all tests passed"
