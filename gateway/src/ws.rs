@@ -33,8 +33,10 @@ use crate::state::AppState;
 
 /// The largest frame a client may send (API.md, Limits).
 pub const CLIENT_FRAME_LIMIT: usize = 64 * 1024;
-/// Frames waiting for a slow client before it is cut off.
+/// Frames queued for a client; past them, senders wait for it to read.
 const OUTGOING_FRAMES: usize = 512;
+/// A client that reads nothing of a full queue for this long is cut off.
+const SLOW_AFTER: Duration = Duration::from_secs(10);
 /// How often the server pings, and re-checks that the token still works.
 const PING_EVERY: Duration = Duration::from_secs(20);
 
@@ -107,23 +109,23 @@ struct Out {
 }
 
 impl Out {
-    /// Queues a frame; a full queue ends the session as a slow reader.
-    fn send(&self, frame: &Value) -> bool {
-        match self
-            .frames
-            .try_send(Message::Text(frame.to_string().into()))
-        {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+    /// Queues a frame, waiting for room while the client drains what came before. A client
+    /// that leaves the queue full for `SLOW_AFTER` reads too slowly: its session ends (1013).
+    async fn send(&self, frame: &Value) -> bool {
+        let message = Message::Text(frame.to_string().into());
+        match tokio::time::timeout(SLOW_AFTER, self.frames.send(message)).await {
+            Ok(Ok(())) => true,
+            Ok(Err(_)) => false,
+            Err(_) => {
                 let _ = self.end.send(Some(End::Slow));
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
     }
 
-    fn error(&self, topic: Option<&str>, status: u16, detail: &str) -> bool {
+    async fn error(&self, topic: Option<&str>, status: u16, detail: &str) -> bool {
         self.send(&json!({ "type": "error", "topic": topic, "status": status, "detail": detail }))
+            .await
     }
 }
 
@@ -180,7 +182,9 @@ where
     match &caller {
         Caller::Agent(agent) => state.presence.connected(agent.agent_id),
         // An open socket is a waiting customer's sign of life: it does not time out.
-        Caller::Customer(customer) => crate::sweeper::activity().socket_opened(customer.conversation_id),
+        Caller::Customer(customer) => {
+            crate::sweeper::activity().socket_opened(customer.conversation_id)
+        }
     }
     let mut subscriptions: HashMap<Topic, JoinHandle<()>> = HashMap::new();
     let mut relays = state.live.relays.subscribe();
@@ -196,7 +200,7 @@ where
                     handle(&state, &who, session, &out, &mut subscriptions, text.as_str()).await;
                 }
                 Some(Ok(Message::Binary(_))) => {
-                    out.error(None, 400, "frames are JSON text");
+                    out.error(None, 400, "frames are JSON text").await;
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
@@ -248,7 +252,9 @@ where
     }
     match &caller {
         Caller::Agent(agent) => state.presence.disconnected(agent.agent_id),
-        Caller::Customer(customer) => crate::sweeper::activity().socket_closed(customer.conversation_id),
+        Caller::Customer(customer) => {
+            crate::sweeper::activity().socket_closed(customer.conversation_id)
+        }
     }
     drop(out);
     let _ = writer.await;
@@ -329,13 +335,13 @@ async fn handle(
     text: &str,
 ) {
     let Ok(frame) = serde_json::from_str::<Map<String, Value>>(text) else {
-        out.error(None, 400, "a frame is a JSON object");
+        out.error(None, 400, "a frame is a JSON object").await;
         return;
     };
     match frame.get("type").and_then(Value::as_str) {
         Some("subscribe") => {
             let Some(name) = frame.get("topic").and_then(Value::as_str) else {
-                out.error(None, 400, "subscribe names a topic");
+                out.error(None, 400, "subscribe names a topic").await;
                 return;
             };
             let after = match frame.get("after") {
@@ -347,19 +353,20 @@ async fn handle(
                             Some(name),
                             400,
                             "after is a position (a whole number) or null",
-                        );
+                        )
+                        .await;
                         return;
                     }
                 },
             };
             let Some(topic) = Topic::parse(name) else {
-                out.error(Some(name), 404, "no such topic");
+                out.error(Some(name), 404, "no such topic").await;
                 return;
             };
             let plan = match authorize(state, who, topic).await {
                 Ok(plan) => plan,
                 Err(status) => {
-                    out.error(Some(name), status, "no such topic");
+                    out.error(Some(name), status, "no such topic").await;
                     return;
                 }
             };
@@ -391,14 +398,14 @@ async fn handle(
                 .and_then(Value::as_str)
                 .and_then(|id| id.parse().ok())
             else {
-                out.error(None, 400, "name the conversation");
+                out.error(None, 400, "name the conversation").await;
                 return;
             };
             if access::conversation(state, &who.caller, conversation_id)
                 .await
                 .is_err()
             {
-                out.error(None, 404, "no such conversation");
+                out.error(None, 404, "no such conversation").await;
                 return;
             }
             let relayed = if kind == "typing" {
@@ -409,7 +416,7 @@ async fn handle(
                 })
             } else {
                 let Some(data) = frame.get("data").filter(|data| data.is_object()) else {
-                    out.error(None, 400, "a signal carries a data object");
+                    out.error(None, 400, "a signal carries a data object").await;
                     return;
                 };
                 json!({
@@ -426,7 +433,7 @@ async fn handle(
             });
         }
         _ => {
-            out.error(None, 400, "unknown frame type");
+            out.error(None, 400, "unknown frame type").await;
         }
     }
 }
@@ -577,7 +584,10 @@ async fn follow(state: AppState, who: Who, topic: Topic, plan: Plan, after: Opti
         return;
     };
     last = last.max(covered);
-    if !out.send(&json!({ "type": "subscribed", "topic": name, "position": last })) {
+    if !out
+        .send(&json!({ "type": "subscribed", "topic": name, "position": last }))
+        .await
+    {
         return;
     }
     if let Plan::Conversation {
@@ -626,6 +636,7 @@ async fn follow(state: AppState, who: Who, topic: Topic, plan: Plan, after: Opti
                     && QUEUE_TOPIC.contains(&event.event_type.as_str())
                 {
                     out.send(&event_frame(&name, &event, full_body(&event)))
+                        .await
                 } else {
                     true
                 }
@@ -643,7 +654,7 @@ async fn follow(state: AppState, who: Who, topic: Topic, plan: Plan, after: Opti
                         Some(full_body(&event))
                     };
                     if let Some(body) = body {
-                        ok = out.send(&event_frame(&name, &event, body));
+                        ok = out.send(&event_frame(&name, &event, body)).await;
                     }
                 }
                 // A waiting customer hears of its place whenever a queue moves.
@@ -685,7 +696,7 @@ async fn replay(
                 .iter()
                 .filter(|e| QUEUE_TOPIC.contains(&e.event_type.as_str()))
             {
-                if !out.send(&event_frame(name, event, full_body(event))) {
+                if !out.send(&event_frame(name, event, full_body(event))).await {
                     return None;
                 }
                 *last = (*last).max(event.position);
@@ -703,7 +714,7 @@ async fn replay(
                     Some(full_body(event))
                 };
                 if let Some(body) = body {
-                    if !out.send(&event_frame(name, event, body)) {
+                    if !out.send(&event_frame(name, event, body)).await {
                         return None;
                     }
                 }
@@ -768,7 +779,7 @@ async fn activity_page(
             let body = serde_json::to_value(row).ok()?;
             let frame =
                 json!({ "type": "event", "topic": name, "position": row.position, "event": body });
-            if !out.send(&frame) {
+            if !out.send(&frame).await {
                 return None;
             }
             *last = (*last).max(row.position);
@@ -805,6 +816,7 @@ async fn queue_frame(
         "queue_position": place,
         "estimated_wait_seconds": estimate(state, queue_id, place).await,
     }))
+    .await
 }
 
 /// A placeholder estimate of the wait — a minute a place in line — until estimates learn from

@@ -1,0 +1,396 @@
+//! `GET /v1/ws` from the outside: a client that drops while messages keep arriving resumes
+//! with `after` and gets each message exactly once, in order (invariant 7); topics are
+//! authorized like HTTP (404 error frames); a customer's topic carries only its allow-list;
+//! typing and signals reach the other participants; a client that stops reading is cut off
+//! (1008/1013) instead of buffered without bound.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use jono_tests::api::{self, Agent, Api};
+use jono_tests::Storage;
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use uuid::Uuid;
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+async fn connect(base: &str, token: &str) -> Socket {
+    let url = format!("{}/v1/ws?token={token}", base.replace("http://", "ws://"));
+    let (socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("a WebSocket");
+    socket
+}
+
+/// A client whose kernel receive buffer is tiny, so that what it does not read stays with the
+/// server instead of piling up in this machine's socket buffers.
+async fn connect_small(base: &str, token: &str) -> Socket {
+    let address: std::net::SocketAddr = base
+        .trim_start_matches("http://")
+        .parse()
+        .expect("an address");
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .set_recv_buffer_size(4096)
+        .expect("a small receive buffer");
+    let stream = socket.connect(address).await.expect("connect");
+    let url = format!("ws://{address}/v1/ws?token={token}");
+    let (socket, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
+        .await
+        .expect("a WebSocket");
+    socket
+}
+
+async fn send(socket: &mut Socket, frame: Value) {
+    socket
+        .send(Message::Text(frame.to_string().into()))
+        .await
+        .expect("send a frame");
+}
+
+/// The next JSON frame, or `None` when the socket closed (or nothing came for 20 seconds).
+async fn next(socket: &mut Socket) -> Option<Value> {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(20), socket.next())
+            .await
+            .ok()??;
+        match frame.ok()? {
+            Message::Text(text) => return serde_json::from_str(text.as_str()).ok(),
+            Message::Close(_) => return None,
+            _ => continue,
+        }
+    }
+}
+
+/// Frames until one satisfies `stop`, which is returned last.
+async fn until(socket: &mut Socket, stop: impl Fn(&Value) -> bool) -> Vec<Value> {
+    let mut frames = Vec::new();
+    while let Some(frame) = next(socket).await {
+        let done = stop(&frame);
+        frames.push(frame);
+        if done {
+            return frames;
+        }
+    }
+    panic!("the socket closed before the expected frame; got {frames:?}")
+}
+
+async fn subscribe(socket: &mut Socket, topic: &str, after: Option<i64>) -> Vec<Value> {
+    send(
+        socket,
+        json!({ "type": "subscribe", "topic": topic, "after": after }),
+    )
+    .await;
+    until(socket, |f| {
+        f["type"] == "subscribed" || f["type"] == "error"
+    })
+    .await
+}
+
+async fn channel(api: &Api, owner: &Agent) -> Uuid {
+    api.post(
+        &format!("/v1/orgs/{}/channels", owner.organization_id),
+        owner.token(),
+        json!({"name": "Team"}),
+    )
+    .await
+    .expect(201, "a channel")
+    .id("conversation_id")
+}
+
+fn message_seqs(frames: &[Value]) -> Vec<i64> {
+    frames
+        .iter()
+        .filter(|f| f["type"] == "event" && f["event"]["type"] == "MessageSent")
+        .map(|f| f["event"]["seq"].as_i64().expect("a seq"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_that_reconnects_with_after_gets_every_message_exactly_once() {
+    let storage = Storage::embedded();
+    let (server, api) = api::start(&storage);
+    let owner = api::sign_up(&api, "Acme").await;
+    let conversation = channel(&api, &owner).await;
+    let topic = format!("conversation:{conversation}");
+
+    // Messages keep arriving while the client comes and goes.
+    let writer = {
+        let api = api.clone();
+        let token = owner.token.clone();
+        tokio::spawn(async move {
+            for n in 1..=60 {
+                api::send_message(&api, Some(&token), conversation, &format!("message {n}")).await;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+
+    let mut seen: Vec<i64> = Vec::new();
+    let mut last: Option<i64> = None;
+    for _ in 0..6 {
+        let mut socket = connect(&server.base, &owner.token).await;
+        let frames = subscribe(&mut socket, &topic, last).await;
+        assert_eq!(frames.last().unwrap()["type"], "subscribed", "{frames:?}");
+        let mut all = frames;
+        // Read a few live frames, then drop the connection mid-stream.
+        for _ in 0..5 {
+            match tokio::time::timeout(Duration::from_millis(300), next(&mut socket)).await {
+                Ok(Some(frame)) => all.push(frame),
+                _ => break,
+            }
+        }
+        for frame in &all {
+            if let Some(position) = frame["position"].as_i64() {
+                if frame["type"] == "event" {
+                    assert!(
+                        last.is_none_or(|last| position > last),
+                        "positions only rise: {frame}"
+                    );
+                    last = Some(position);
+                }
+            }
+        }
+        seen.extend(message_seqs(&all));
+        drop(socket);
+    }
+    writer.await.unwrap();
+    // One last resume picks up whatever is left.
+    let mut socket = connect(&server.base, &owner.token).await;
+    let frames = subscribe(&mut socket, &topic, last).await;
+    seen.extend(message_seqs(&frames));
+    assert_eq!(
+        seen,
+        (1..=60).collect::<Vec<_>>(),
+        "each message exactly once, in order"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn topics_are_authorized_like_http() {
+    let storage = Storage::embedded();
+    let (server, api) = api::start(&storage);
+    let owner = api::sign_up(&api, "Acme").await;
+    let outsider = api::sign_up(&api, "Other").await;
+    let queue = api::open_queue_handled_by(&api, &owner, "Support").await;
+    let customer = api::join(&api, queue, json!({"name": "Ann"})).await;
+    let other_customer = api::join(&api, queue, json!({"name": "Bob"})).await;
+    let conversation = channel(&api, &owner).await;
+
+    let mut socket = connect(&server.base, &outsider.token).await;
+    for topic in [
+        format!("conversation:{conversation}"),
+        format!("queue:{queue}"),
+        format!("conversation:{}", customer.conversation_id),
+    ] {
+        let frames = subscribe(&mut socket, &topic, None).await;
+        let last = frames.last().unwrap();
+        assert_eq!(last["type"], "error", "{topic}: {last}");
+        assert_eq!(last["status"], 404, "{topic}: {last}");
+    }
+    let mut socket = connect(&server.base, &other_customer.token).await;
+    for topic in [
+        format!("conversation:{}", customer.conversation_id),
+        format!("queue:{queue}"),
+        "activity".to_owned(),
+    ] {
+        let frames = subscribe(&mut socket, &topic, None).await;
+        assert_eq!(frames.last().unwrap()["status"], 404, "{topic}: {frames:?}");
+    }
+    // Without a token there is no socket at all.
+    let url = format!("{}/v1/ws", server.base.replace("http://", "ws://"));
+    assert!(
+        tokio_tungstenite::connect_async(url).await.is_err(),
+        "no token, no socket"
+    );
+    // The owner sees them all.
+    let mut socket = connect(&server.base, &owner.token).await;
+    for topic in [
+        format!("conversation:{conversation}"),
+        format!("queue:{queue}"),
+        "activity".to_owned(),
+    ] {
+        let frames = subscribe(&mut socket, &topic, None).await;
+        assert_eq!(
+            frames.last().unwrap()["type"],
+            "subscribed",
+            "{topic}: {frames:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_customer_hears_its_messages_and_pick_but_never_notes_tags_or_metadata() {
+    let storage = Storage::embedded();
+    let (server, api) = api::start(&storage);
+    let owner = api::sign_up(&api, "Acme").await;
+    let queue = api::open_queue_handled_by(&api, &owner, "Support").await;
+    let customer = api::join(
+        &api,
+        queue,
+        json!({"name": "Ann", "email": "ann@example.com"}),
+    )
+    .await;
+    let conversation = customer.conversation_id;
+
+    let mut socket = connect(&server.base, &customer.token).await;
+    let frames = subscribe(&mut socket, &format!("conversation:{conversation}"), None).await;
+    assert_eq!(frames.last().unwrap()["type"], "subscribed", "{frames:?}");
+    let place = until(&mut socket, |f| f["type"] == "queue").await;
+    assert_eq!(place.last().unwrap()["queue_position"], 1);
+
+    assert_eq!(api::pick(&api, &owner, queue).await, conversation);
+    let path = format!("/v1/conversations/{conversation}");
+    api.post(
+        &format!("{path}/notes"),
+        owner.token(),
+        json!({"text": "secret note"}),
+    )
+    .await
+    .expect(201, "a note");
+    api.post(
+        &format!("{path}/tags"),
+        owner.token(),
+        json!({"tag": "vip"}),
+    )
+    .await
+    .expect(204, "a tag");
+    api.put(
+        &format!("{path}/metadata"),
+        owner.token(),
+        json!({"name": "Ann", "plan": "gold"}),
+    )
+    .await
+    .expect(204, "metadata");
+    api::send_message(&api, owner.token(), conversation, "Hello Ann").await;
+
+    let frames = until(&mut socket, |f| f["event"]["type"] == "MessageSent").await;
+    let text = serde_json::to_string(&frames).unwrap();
+    assert!(
+        frames
+            .iter()
+            .any(|f| f["event"]["type"] == "CustomerPicked"),
+        "the pick reaches the customer: {text}"
+    );
+    for secret in [
+        "secret note",
+        "vip",
+        "gold",
+        "NoteAdded",
+        "TagAdded",
+        "CustomerMetadataSet",
+        "ann@example.com",
+    ] {
+        assert!(
+            !text.contains(secret),
+            "{secret:?} reached the customer: {text}"
+        );
+    }
+    let message = frames.last().unwrap();
+    assert_eq!(message["event"]["text"], "Hello Ann");
+    assert!(
+        message["event"]["at"].is_string(),
+        "events carry their time: {message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn typing_and_signals_reach_the_other_participants() {
+    let storage = Storage::embedded();
+    let (server, api) = api::start(&storage);
+    let owner = api::sign_up(&api, "Acme").await;
+    let queue = api::open_queue_handled_by(&api, &owner, "Support").await;
+    let customer = api::join(&api, queue, json!({"name": "Ann"})).await;
+    let conversation = customer.conversation_id;
+    api::pick(&api, &owner, queue).await;
+    let topic = format!("conversation:{conversation}");
+
+    let mut agent = connect(&server.base, &owner.token).await;
+    subscribe(&mut agent, &topic, None).await;
+    let mut client = connect(&server.base, &customer.token).await;
+    subscribe(&mut client, &topic, None).await;
+
+    send(
+        &mut client,
+        json!({"type": "typing", "conversation": conversation}),
+    )
+    .await;
+    let typing = until(&mut agent, |f| f["type"] == "typing").await;
+    let typing = typing.last().unwrap();
+    assert_eq!(typing["conversation"], conversation.to_string());
+    assert_eq!(typing["author"]["kind"], "customer");
+    assert_eq!(typing["author"]["name"], "Ann");
+
+    let offer = json!({"sdp": "v=0 offer", "kind": "offer"});
+    send(
+        &mut agent,
+        json!({"type": "signal", "conversation": conversation, "data": offer}),
+    )
+    .await;
+    let signal = until(&mut client, |f| f["type"] == "signal").await;
+    let signal = signal.last().unwrap();
+    assert_eq!(signal["data"], offer);
+    assert_eq!(signal["from"]["kind"], "agent");
+    assert_eq!(signal["from"]["id"], owner.agent_id.to_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_that_stops_reading_is_disconnected_not_buffered() {
+    let storage = Storage::embedded();
+    let (server, api) = api::start(&storage);
+    let owner = api::sign_up(&api, "Acme").await;
+    let conversation = channel(&api, &owner).await;
+    let mut lazy = connect_small(&server.base, &owner.token).await;
+    subscribe(&mut lazy, &format!("conversation:{conversation}"), None).await;
+
+    // Far more than the socket buffers and the server's per-client queue hold.
+    let text = "x".repeat(9_000);
+    let mut writers = Vec::new();
+    for _ in 0..8 {
+        let (api, token, text) = (api.clone(), owner.token.clone(), text.clone());
+        writers.push(tokio::spawn(async move {
+            for _ in 0..150 {
+                api::send_message(&api, Some(&token), conversation, &text).await;
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    // Now read: what was buffered comes first, then the close with its reason.
+    let mut code = None;
+    let mut messages = 0;
+    while let Ok(Some(frame)) = tokio::time::timeout(Duration::from_secs(20), lazy.next()).await {
+        match frame {
+            Ok(Message::Close(Some(close))) => {
+                code = Some(u16::from(close.code));
+                break;
+            }
+            Ok(Message::Text(_)) => messages += 1,
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    assert!(
+        matches!(code, Some(1008 | 1013)),
+        "closed as a slow reader, got {code:?} after {messages} frames"
+    );
+    assert!(
+        messages < 1_200,
+        "not everything was buffered for it: {messages}"
+    );
+    // The server is fine, and the client can resume.
+    assert_eq!(server.get("/readyz").0, 200);
+    let mut again = connect(&server.base, &owner.token).await;
+    let frames = subscribe(&mut again, &format!("conversation:{conversation}"), None).await;
+    let seqs: BTreeMap<i64, ()> = message_seqs(&frames).into_iter().map(|s| (s, ())).collect();
+    assert_eq!(
+        seqs.len(),
+        1_200,
+        "a resume from the start replays every message"
+    );
+}
