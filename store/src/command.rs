@@ -95,7 +95,9 @@ impl Commands {
         Self {
             store,
             max_attempts: 20,
-            stripes: std::sync::Arc::new((0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect()),
+            stripes: std::sync::Arc::new(
+                (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            ),
         }
     }
 
