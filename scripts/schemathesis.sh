@@ -82,7 +82,7 @@ st() {
         run "$base_url/v1/openapi.json" \
         --url "$base_url" \
         --header "Authorization: Bearer $token" \
-        --checks not_a_server_error,response_schema_conformance,status_code_conformance \
+        --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
         --max-examples "$EXAMPLES" \
         --seed "$SEED" \
         --workers 2 \

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
@@ -51,13 +52,20 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v1/ws", get(upgrade))
 }
 
-async fn upgrade(State(state): State<AppState>, caller: Caller, ws: WebSocketUpgrade) -> Response {
-    ws.max_message_size(CLIENT_FRAME_LIMIT)
+async fn upgrade(
+    State(state): State<AppState>,
+    caller: Caller,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    // A plain GET (no upgrade headers) is answered like any other bad request: problem+json.
+    let ws = ws.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
+    Ok(ws
+        .max_message_size(CLIENT_FRAME_LIMIT)
         .max_frame_size(CLIENT_FRAME_LIMIT)
         .on_upgrade(move |socket: WebSocket| {
             let (sink, stream) = socket.split();
             run(state, caller, stream, sink)
-        })
+        }))
 }
 
 /// The topics of API.md.
