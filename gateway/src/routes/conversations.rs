@@ -53,6 +53,9 @@ pub fn router() -> Router<AppState> {
             axum::routing::put(set_metadata),
         )
         .route("/v1/conversations/{c}/live", post(update_live))
+        .route("/v1/conversations/{c}/transfer", post(transfer))
+        .route("/v1/conversations/{c}/calls", post(start_call))
+        .route("/v1/conversations/{c}/calls/{call}/end", post(end_call))
         .route("/v1/conversations/{c}/end", post(end))
         .route("/v1/conversations/{c}/rating", post(rate))
         .route("/v1/conversations/{c}/transcript", get(transcript))
@@ -468,6 +471,185 @@ async fn update_live(
         &state,
         conversation.id,
         update,
+        &context(Some(&caller), key.as_deref()),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- transfers ----
+
+#[derive(Deserialize)]
+struct Transfer {
+    queue_id: Uuid,
+}
+
+/// How many times a transfer re-decides when the conversation changed under it (picked while
+/// it was being transferred out of its line), and how long it waits between two looks.
+const TRANSFER_ATTEMPTS: usize = 20;
+const TRANSFER_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
+/// How long a transfer waits for the conversation to show it waits again (the follow-up may be
+/// the background process manager's), before answering anyway: the log has it already.
+const REQUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Agent participants of a customer conversation; the target is an open queue of the same
+/// organization (404 otherwise, as for any queue the caller may not see). The queue is the
+/// only authority on who waits (invariant 2): a customer still waiting leaves its line with
+/// `TransferOut` (whose follow-up is the `TransferIn` at the target); a picked conversation
+/// arrives at the target with `TransferIn` directly. Either way the process manager requeues
+/// the conversation, first in the target's line.
+async fn transfer(
+    State(state): State<AppState>,
+    Path(c): Path<String>,
+    caller: Caller,
+    key: Key,
+    Body(body): Body<Transfer>,
+) -> Result<StatusCode, ApiError> {
+    let (_, mut conversation) = access::agent_conversation(&state, &caller, path_id(&c)?).await?;
+    let target = queries::queue(state.backend(), body.queue_id)
+        .await?
+        .filter(|queue| queue.organization_id == conversation.organization_id)
+        .ok_or(ApiError::NotFound)?;
+    if conversation.kind != "customer" {
+        return Err(ApiError::Conflict(
+            "only a customer conversation is transferred".into(),
+        ));
+    }
+    if !target.open {
+        return Err(ApiError::Conflict("the target queue is closed".into()));
+    }
+    let by = author_of(&state, &caller, &conversation).await?;
+    let ctx = context(Some(&caller), key.as_deref());
+    for attempt in 0..TRANSFER_ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(TRANSFER_RETRY).await;
+            conversation = queries::conversation(state.backend(), conversation.id)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+        }
+        let source = conversation.queue_id.ok_or_else(|| {
+            ApiError::Internal("a customer conversation without its queue".into())
+        })?;
+        let first = match conversation.status.as_str() {
+            "ended" => return Err(ApiError::Conflict("the conversation has ended".into())),
+            "waiting" if source == target.id => {
+                return Err(ApiError::Conflict(
+                    "the customer waits in this queue already".into(),
+                ))
+            }
+            "waiting" => {
+                let out = QueueCommand::TransferOut {
+                    conversation_id: conversation.id,
+                    to_queue_id: target.id,
+                    by: Some(by.clone()),
+                };
+                match command::run::<Queue>(&state, source, out, &ctx).await {
+                    Ok(executed) => executed.events,
+                    // `TransferOut`'s only conflict is `NotWaiting`: picked (or gone)
+                    // meanwhile. Look again and transfer what it is now.
+                    Err(ApiError::Conflict(_)) => continue,
+                    Err(error) => return Err(error),
+                }
+            }
+            _ => {
+                let transfer_in = QueueCommand::TransferIn {
+                    transfer_id: Uuid::new_v4(),
+                    conversation_id: conversation.id,
+                    organization_id: conversation.organization_id,
+                    from_queue_id: source,
+                    from_agent_id: conversation.agent_id,
+                    by: Some(by.clone()),
+                };
+                command::run::<Queue>(&state, target.id, transfer_in, &ctx)
+                    .await?
+                    .events
+            }
+        };
+        let after = first.iter().map(|event| event.position).min().unwrap_or(0);
+        await_requeue(&state, conversation.id, after).await?;
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    Err(ApiError::Conflict(
+        "the conversation kept changing while it was transferred; try again".into(),
+    ))
+}
+
+/// Waits until the conversation's stream shows it waiting again after `after` (its requeue is
+/// the transfer's last follow-up, which the background process manager may have run instead
+/// of this request) and the read models show that, so the caller reads "waiting".
+async fn await_requeue(
+    state: &AppState,
+    conversation_id: Uuid,
+    after: i64,
+) -> Result<(), ApiError> {
+    let stream = conversation_id.to_string();
+    let deadline = tokio::time::Instant::now() + REQUEUE_WAIT;
+    loop {
+        let later = state
+            .store
+            .load_stream_since(ConversationStream::TYPE, &stream, after)
+            .await?;
+        let requeued = later
+            .iter()
+            .filter(|event| event.event_type == "ConversationRequeued")
+            .map(|event| event.position)
+            .max();
+        if let Some(position) = requeued {
+            state.settle(position).await;
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(%conversation_id, "answering a transfer before its requeue");
+            return Ok(());
+        }
+        tokio::time::sleep(TRANSFER_RETRY).await;
+    }
+}
+
+// ---- calls ----
+
+/// Participants, its customer included. The call itself (media) flows peer to peer, signalled
+/// over the WebSocket; the log records that it started and ended.
+async fn start_call(
+    State(state): State<AppState>,
+    Path(c): Path<String>,
+    caller: Caller,
+    key: Key,
+) -> Result<impl IntoResponse, ApiError> {
+    let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
+    let by = author_of(&state, &caller, &conversation).await?;
+    let start = ConversationCommand::StartCall {
+        call_id: Uuid::new_v4(),
+        by,
+    };
+    let ctx = context(Some(&caller), key.as_deref());
+    let executed = command::run::<ConversationStream>(&state, conversation.id, start, &ctx).await?;
+    // A replayed request answers the call it started the first time.
+    let call_id = executed
+        .typed
+        .iter()
+        .find_map(|event| match event {
+            ConversationEvent::CallStarted { call_id, .. } => Some(*call_id),
+            _ => None,
+        })
+        .ok_or_else(|| ApiError::Internal("a started call without its event".into()))?;
+    Ok((StatusCode::CREATED, Json(json!({ "call_id": call_id }))))
+}
+
+async fn end_call(
+    State(state): State<AppState>,
+    Path((c, call)): Path<(String, String)>,
+    caller: Caller,
+    key: Key,
+) -> Result<StatusCode, ApiError> {
+    let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
+    let call_id = path_id(&call)?;
+    let by = author_of(&state, &caller, &conversation).await?;
+    let end = ConversationCommand::EndCall { call_id, by };
+    command::run::<ConversationStream>(
+        &state,
+        conversation.id,
+        end,
         &context(Some(&caller), key.as_deref()),
     )
     .await?;
