@@ -20,6 +20,8 @@ use super::Scope;
 
 /// How many events one read of the log takes.
 const BATCH: usize = 10_000;
+/// How many positions one filtered SQLite statement spans.
+const SPAN: i64 = 100_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StatsError {
@@ -78,16 +80,17 @@ pub async fn stats_from_log(
         tokio::spawn(async move {
             let mut position = 0;
             loop {
-                let batch = read_batch(&store, position, filter.as_ref()).await;
-                let last = batch
-                    .as_ref()
-                    .ok()
-                    .and_then(|b| b.last().map(|row| row.position));
-                let done = last.is_none();
-                if batches.send(batch).await.is_err() || done {
+                let (batch, next) = match read_batch(&store, position, filter.as_ref()).await {
+                    Ok((rows, next)) => (Ok(rows), next),
+                    Err(error) => (Err(error), None),
+                };
+                if batches.send(batch).await.is_err() {
                     return;
                 }
-                position = last.unwrap_or(position);
+                match next {
+                    Some(next) => position = next,
+                    None => return,
+                }
             }
         })
     };
@@ -198,30 +201,50 @@ async fn sql_filter(store: &EventStore, scope: Scope) -> Result<Option<SqlFilter
         .fetch_one(pool)
         .await
         .map_err(failed)?;
+    // Scanned a span of positions at a time: each statement stays short (and under sqlx's
+    // slow-statement warning), and a large log never holds one read open for long.
+    let spans = (0..head)
+        .step_by(SPAN as usize)
+        .map(|low| (low, (low + SPAN).min(head)));
     let queues: Vec<String> = match scope {
         Scope::Queue(id) => vec![id.to_string()],
-        Scope::Organization(id) => sqlx::query_scalar(
-            "SELECT aggregate_id FROM events WHERE event_type = 'QueueCreated' \
-             AND aggregate_type = 'queue' AND json_extract(payload, '$.organization_id') = ? \
-             AND position <= ?",
+        Scope::Organization(id) => {
+            let mut queues = Vec::new();
+            for (low, high) in spans.clone() {
+                let found: Vec<String> = sqlx::query_scalar(
+                    "SELECT aggregate_id FROM events WHERE position > ? AND position <= ? \
+                     AND event_type = 'QueueCreated' AND aggregate_type = 'queue' \
+                     AND json_extract(payload, '$.organization_id') = ?",
+                )
+                .bind(low)
+                .bind(high)
+                .bind(id.to_string())
+                .fetch_all(pool)
+                .await
+                .map_err(failed)?;
+                queues.extend(found);
+            }
+            queues
+        }
+    };
+    let queue_list = serde_json::Value::from(queues.clone()).to_string();
+    let mut conversations = std::collections::BTreeSet::new();
+    for (low, high) in spans {
+        let found: Vec<String> = sqlx::query_scalar(
+            "SELECT json_extract(payload, '$.conversation_id') FROM events \
+             WHERE position > ? AND position <= ? AND aggregate_type = 'queue' \
+             AND event_type IN ('CustomerJoinedQueue', 'ConversationTransferred') \
+             AND aggregate_id IN (SELECT value FROM json_each(?))",
         )
-        .bind(id.to_string())
-        .bind(head)
+        .bind(low)
+        .bind(high)
+        .bind(&queue_list)
         .fetch_all(pool)
         .await
-        .map_err(failed)?,
-    };
-    let conversations: Vec<String> = sqlx::query_scalar(
-        "SELECT DISTINCT json_extract(payload, '$.conversation_id') FROM events \
-         WHERE aggregate_type = 'queue' \
-         AND event_type IN ('CustomerJoinedQueue', 'ConversationTransferred') \
-         AND aggregate_id IN (SELECT value FROM json_each(?)) AND position <= ?",
-    )
-    .bind(serde_json::Value::from(queues.clone()).to_string())
-    .bind(head)
-    .fetch_all(pool)
-    .await
-    .map_err(failed)?;
+        .map_err(failed)?;
+        conversations.extend(found);
+    }
+    let conversations: Vec<String> = conversations.into_iter().collect();
     Ok(Some(SqlFilter {
         head,
         queues,
@@ -239,7 +262,7 @@ async fn read_batch(
     store: &EventStore,
     position: i64,
     filter: Option<&SqlFilter>,
-) -> Result<Vec<Row>, StatsError> {
+) -> Result<(Vec<Row>, Option<i64>), StatsError> {
     match store.backend() {
         Backend::Sqlite(pool) => {
             let types = EVENT_TYPES
@@ -267,10 +290,11 @@ async fn read_batch(
                  ORDER BY position LIMIT ?"
             );
             let mut query = sqlx::query(&sql).bind(position);
-            if let Some(filter) = filter {
+            let upto = filter.map(|filter| (position + SPAN).min(filter.head));
+            if let (Some(filter), Some(upto)) = (filter, upto) {
                 let queues = serde_json::Value::from(filter.queues.clone()).to_string();
                 query = query
-                    .bind(filter.head)
+                    .bind(upto)
                     .bind(queues)
                     .bind(filter.conversations.clone())
                     .bind(filter.conversations.clone());
@@ -280,21 +304,34 @@ async fn read_batch(
                 .fetch_all(pool)
                 .await
                 .map_err(|error| StatsError::Store(StoreError::from(error)))?;
-            rows.iter().map(sqlite_row).collect()
+            let rows = rows.iter().map(sqlite_row).collect::<Result<Vec<_>, _>>()?;
+            let last = rows.last().map(|row| row.position);
+            let next = match (upto, filter) {
+                // A full batch: the rest of the span follows.
+                _ if rows.len() == BATCH => last,
+                (Some(upto), Some(filter)) if upto < filter.head => Some(upto),
+                (Some(_), Some(_)) => None,
+                _ => last,
+            };
+            Ok((rows, next))
         }
-        Backend::Postgres(_) => Ok(store
-            .read_after(position, BATCH)
-            .await?
-            .into_iter()
-            .map(|stored| Row {
-                position: stored.position,
-                aggregate_type: stored.aggregate_type,
-                aggregate_id: stored.aggregate_id,
-                event_type: stored.event_type,
-                recorded_at: stored.recorded_at,
-                payload: Payload::Json(stored.payload),
-            })
-            .collect()),
+        Backend::Postgres(_) => {
+            let rows: Vec<Row> = store
+                .read_after(position, BATCH)
+                .await?
+                .into_iter()
+                .map(|stored| Row {
+                    position: stored.position,
+                    aggregate_type: stored.aggregate_type,
+                    aggregate_id: stored.aggregate_id,
+                    event_type: stored.event_type,
+                    recorded_at: stored.recorded_at,
+                    payload: Payload::Json(stored.payload),
+                })
+                .collect();
+            let next = rows.last().map(|row| row.position);
+            Ok((rows, next))
+        }
     }
 }
 
