@@ -161,30 +161,49 @@ where
     let (end, mut ended) = watch::channel(None);
     let out = Out { frames, end };
 
-    // The writer: drains the queue, and on an early end says why with a close frame.
+    // The writer: drains the queue, and on an early end says why with a close frame. Every
+    // write is bounded in time, so a client that never reads cannot hold the task forever.
     let mut writer_end = ended.clone();
-    let writer = tokio::spawn(async move {
-        loop {
+    let mut writer = tokio::spawn(async move {
+        let reason = loop {
             tokio::select! {
+                // An early end is said first, even when the queue has closed at the same time.
+                biased;
+                changed = writer_end.changed() => {
+                    if changed.is_err() {
+                        // Every sender is gone: flush what is queued and stop.
+                        while let Some(frame) = queued.recv().await {
+                            if !matches!(tokio::time::timeout(SLOW_AFTER, outgoing.send(frame)).await, Ok(Ok(()))) {
+                                return;
+                            }
+                        }
+                        return;
+                    }
+                    match *writer_end.borrow() {
+                        Some(reason) => break reason,
+                        None => continue,
+                    }
+                }
                 frame = queued.recv() => match frame {
-                    Some(frame) => if outgoing.send(frame).await.is_err() { return },
+                    Some(frame) => match tokio::time::timeout(SLOW_AFTER, outgoing.send(frame)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => return,
+                        Err(_) => break End::Slow,
+                    },
                     None => return,
                 },
-                changed = writer_end.changed() => {
-                    let reason = if changed.is_ok() { *writer_end.borrow() } else { None };
-                    let (code, text) = match reason {
-                        Some(End::Slow) => (TRY_AGAIN_LATER, "reading too slowly; reconnect with after"),
-                        Some(End::Revoked) => (POLICY_VIOLATION, "the token no longer works"),
-                        Some(End::GoingAway) => (GOING_AWAY, "the server is restarting; reconnect with after"),
-                        None => continue,
-                    };
-                    let frame = CloseFrame { code, reason: text.into() };
-                    let _ = outgoing.send(Message::Close(Some(frame))).await;
-                    let _ = outgoing.close().await;
-                    return;
-                }
             }
-        }
+        };
+        let (code, text) = match reason {
+            End::Slow => (TRY_AGAIN_LATER, "reading too slowly; reconnect with after"),
+            End::Revoked => (POLICY_VIOLATION, "the token no longer works"),
+            End::GoingAway => (GOING_AWAY, "the server is restarting; reconnect with after"),
+        };
+        let frame = CloseFrame {
+            code,
+            reason: text.into(),
+        };
+        let _ = tokio::time::timeout(SLOW_AFTER, outgoing.send(Message::Close(Some(frame)))).await;
     });
 
     match &caller {
@@ -252,6 +271,8 @@ where
                 }
             }
             _ = ended.changed() => break,
+            // The writer gave up on a client that does not read.
+            _ = &mut writer => break,
         }
     }
 
@@ -265,7 +286,19 @@ where
         }
     }
     drop(out);
-    let _ = writer.await;
+    if !writer.is_finished() {
+        let _ = (&mut writer).await;
+    }
+    // The closing handshake: after our close frame, read until the client's own (or a while),
+    // so that closing the connection does not reset it before the client has read our reason.
+    let _ = tokio::time::timeout(SLOW_AFTER, async {
+        while let Some(Ok(message)) = incoming.next().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 async fn describe(state: &AppState, caller: &Caller) -> Result<Who, ApiError> {

@@ -361,22 +361,34 @@ async fn a_client_that_stops_reading_is_disconnected_not_buffered() {
     for writer in writers {
         writer.await.unwrap();
     }
-    // Now read: what was buffered comes first, then the close with its reason.
+    // Now read: what was buffered comes first, then the end of the connection — with its
+    // reason (1013) when the close frame still fit, or the bare end of the stream when even
+    // that could not be written to a client that read nothing for so long.
     let mut code = None;
     let mut messages = 0;
-    while let Ok(Some(frame)) = tokio::time::timeout(Duration::from_secs(20), lazy.next()).await {
-        match frame {
-            Ok(Message::Close(Some(close))) => {
-                code = Some(u16::from(close.code));
+    let mut ended = false;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), lazy.next()).await {
+            Ok(Some(Ok(Message::Close(close)))) => {
+                code = close.map(|close| u16::from(close.code));
+                ended = true;
                 break;
             }
-            Ok(Message::Text(_)) => messages += 1,
-            Ok(_) => {}
+            Ok(Some(Ok(Message::Text(_)))) => messages += 1,
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(_))) | Ok(None) => {
+                ended = true;
+                break;
+            }
             Err(_) => break,
         }
     }
     assert!(
-        matches!(code, Some(1008 | 1013)),
+        ended,
+        "the server ended the connection (it did not just go quiet) after {messages} frames"
+    );
+    assert!(
+        code.is_none() || matches!(code, Some(1008 | 1013)),
         "closed as a slow reader, got {code:?} after {messages} frames"
     );
     assert!(
@@ -392,5 +404,115 @@ async fn a_client_that_stops_reading_is_disconnected_not_buffered() {
         seqs.len(),
         1_200,
         "a resume from the start replays every message"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_frame_over_64_kib_closes_the_socket() {
+    let storage = Storage::embedded();
+    let (server, api) = api::start(&storage);
+    let owner = api::sign_up(&api, "Acme").await;
+    let mut socket = connect(&server.base, &owner.token).await;
+    // Within the limit: an unknown frame type is answered with an error frame.
+    send(
+        &mut socket,
+        json!({"type": "nonsense", "pad": "x".repeat(60 * 1024)}),
+    )
+    .await;
+    let reply = next(&mut socket).await.expect("an answer");
+    assert_eq!(reply["type"], "error");
+    assert_eq!(reply["status"], 400);
+    // Over the limit: the server ends the connection instead of reading it.
+    let _ = socket
+        .send(Message::Text("x".repeat(64 * 1024 + 1).into()))
+        .await;
+    let mut closed = false;
+    for _ in 0..5 {
+        match tokio::time::timeout(Duration::from_secs(10), socket.next()).await {
+            Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => {
+                closed = true;
+                break;
+            }
+            Ok(Some(Ok(_))) => continue,
+            Err(_) => break,
+        }
+    }
+    assert!(closed, "an oversized frame closes the socket");
+    assert_eq!(server.get("/healthz").0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn logout_closes_the_tokens_open_sockets_and_presence_follows_them() {
+    let storage = Storage::embedded();
+    let (server, api) = api::start(&storage);
+    let owner = api::sign_up(&api, "Acme").await;
+    let members = format!("/v1/orgs/{}/members", owner.organization_id);
+    let status_of = |reply: api::Reply| {
+        reply.body[0]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+
+    assert_eq!(
+        status_of(
+            api.get(&members, owner.token())
+                .await
+                .expect(200, "members")
+        ),
+        "offline"
+    );
+    let mut socket = connect(&server.base, &owner.token).await;
+    subscribe(&mut socket, "activity", None).await;
+    let online = api
+        .get(&members, owner.token())
+        .await
+        .expect(200, "members");
+    assert_eq!(online.body[0]["online"], true, "{}", online.text);
+    assert_eq!(status_of(online), "online");
+    api.put("/v1/me/status", owner.token(), json!({"status": "away"}))
+        .await
+        .expect(204, "away");
+    assert_eq!(
+        status_of(
+            api.get(&members, owner.token())
+                .await
+                .expect(200, "members")
+        ),
+        "away"
+    );
+    api.put("/v1/me/status", owner.token(), json!({"status": "asleep"}))
+        .await
+        .expect_problem(422, "no such status");
+
+    // A second session of the same agent stays; the logged-out one is closed at once.
+    let other = api::login(&api, &owner.email, &owner.password).await;
+    let mut kept = connect(&server.base, &other).await;
+    subscribe(&mut kept, "activity", None).await;
+    api.call("POST", "/v1/logout", owner.token(), None)
+        .await
+        .expect(204, "logout");
+    let mut code = None;
+    while let Ok(Some(frame)) = tokio::time::timeout(Duration::from_secs(10), socket.next()).await {
+        if let Ok(Message::Close(Some(close))) = frame {
+            code = Some(u16::from(close.code));
+            break;
+        }
+    }
+    assert_eq!(
+        code,
+        Some(1008),
+        "the logged-out token's socket is closed as a policy matter"
+    );
+    send(
+        &mut kept,
+        json!({"type": "subscribe", "topic": "activity", "after": null}),
+    )
+    .await;
+    let frames = until(&mut kept, |f| f["type"] == "subscribed").await;
+    assert_eq!(
+        frames.last().unwrap()["type"],
+        "subscribed",
+        "the other session lives on"
     );
 }
