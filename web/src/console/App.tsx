@@ -1,0 +1,99 @@
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import { makeApi, ok, ApiError, type Me } from '../api/client';
+import { Socket } from '../api/ws';
+import { t } from '../i18n';
+import { Console } from './Console';
+
+const TOKEN_KEY = 'jono.token';
+
+export function errText(e: unknown): string {
+  return t('error', { detail: e instanceof ApiError ? e.message : String((e as Error)?.message ?? e) });
+}
+
+function inviteToken(): string | null {
+  const m = location.pathname.match(/^\/invite\/([^/]+)$/);
+  return m ? decodeURIComponent(m[1]) : null;
+}
+
+export function App() {
+  const [token, setToken] = useState<string | null>(() => localStorage.getItem(TOKEN_KEY));
+  const [me, setMe] = useState<Me | null>(null);
+  const [invite, setInvite] = useState<string | null>(inviteToken);
+
+  const signIn = (tok: string | null) => {
+    if (tok) localStorage.setItem(TOKEN_KEY, tok);
+    else localStorage.removeItem(TOKEN_KEY);
+    setMe(null);
+    setToken(tok);
+  };
+  const api = useMemo(() => makeApi(() => token, () => signIn(null)), [token]);
+  const socket = useMemo(() => (token ? new Socket(token) : null), [token]);
+  useEffect(() => () => socket?.close(), [socket]);
+
+  useEffect(() => {
+    if (!token) return;
+    ok(api.GET('/v1/me')).then(setMe).catch(() => signIn(null));
+  }, [token]);
+
+  const leaveInvite = () => { history.replaceState(null, '', '/'); setInvite(null); };
+
+  if (invite) return <InviteForm token={invite} api={api} me={token ? me : null} onDone={(tok) => { leaveInvite(); if (tok) signIn(tok); else ok(api.GET('/v1/me')).then(setMe); }} />;
+  if (!token) return <AuthForm api={api} onToken={signIn} />;
+  if (!me || !socket) return <div class="center">…</div>;
+  const logout = async () => { try { await api.POST('/v1/logout'); } catch {} signIn(null); };
+  return <Console api={api} socket={socket} me={me} token={token} onLogout={logout} reloadMe={() => ok(api.GET('/v1/me')).then(setMe)} />;
+}
+
+function AuthForm({ api, onToken }: { api: ReturnType<typeof makeApi>; onToken: (t: string) => void }) {
+  const [mode, setMode] = useState<'login' | 'signup'>('login');
+  const [f, setF] = useState({ organization: '', name: '', email: '', password: '' });
+  const [err, setErr] = useState('');
+  const set = (k: keyof typeof f) => (e: Event) => setF({ ...f, [k]: (e.target as HTMLInputElement).value });
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setErr('');
+    try {
+      if (mode === 'login') onToken((await ok(api.POST('/v1/login', { body: { email: f.email, password: f.password } }))).token);
+      else onToken((await ok(api.POST('/v1/signup', { body: f }))).token);
+    } catch (e) { setErr(errText(e)); }
+  };
+  return (
+    <form class="auth card" onSubmit={submit}>
+      <h1>{t('appName')}</h1>
+      <h2>{mode === 'login' ? t('login') : t('signup')}</h2>
+      {mode === 'signup' && <label>{t('organization')}<input name="organization" required value={f.organization} onInput={set('organization')} /></label>}
+      {mode === 'signup' && <label>{t('name')}<input name="name" required value={f.name} onInput={set('name')} /></label>}
+      <label>{t('email')}<input name="email" type="email" required autocomplete="username" value={f.email} onInput={set('email')} /></label>
+      <label>{t('password')}<input name="password" type="password" required minLength={mode === 'signup' ? 10 : undefined} autocomplete={mode === 'login' ? 'current-password' : 'new-password'} value={f.password} onInput={set('password')} /></label>
+      {err && <p class="error" role="alert">{err}</p>}
+      <button type="submit" class="primary">{mode === 'login' ? t('login') : t('signup')}</button>
+      <button type="button" class="link" onClick={() => setMode(mode === 'login' ? 'signup' : 'login')}>
+        {mode === 'login' ? t('createAccount') : t('haveAccount')}
+      </button>
+    </form>
+  );
+}
+
+function InviteForm({ token, api, me, onDone }: { token: string; api: ReturnType<typeof makeApi>; me: Me | null; onDone: (tok: string | null) => void }) {
+  const [f, setF] = useState({ name: '', password: '' });
+  const [err, setErr] = useState('');
+  const accept = async (e: Event, withAccount: boolean) => {
+    e.preventDefault();
+    setErr('');
+    try {
+      const r = await ok(api.POST('/v1/invitations/{token}/accept', { params: { path: { token } }, body: withAccount ? ({} as any) : f }));
+      onDone(withAccount ? null : r.token);
+    } catch (e) { setErr(errText(e)); }
+  };
+  return (
+    <form class="auth card" onSubmit={(e) => accept(e, false)}>
+      <h1>{t('appName')}</h1>
+      <h2>{t('invitationTitle')}</h2>
+      {me && <button type="button" class="primary" onClick={(e) => accept(e, true)}>{t('acceptWithAccount', { email: me.email })}</button>}
+      <label>{t('name')}<input name="name" required value={f.name} onInput={(e) => setF({ ...f, name: (e.target as HTMLInputElement).value })} /></label>
+      <label>{t('password')}<input name="password" type="password" required minLength={10} autocomplete="new-password" value={f.password} onInput={(e) => setF({ ...f, password: (e.target as HTMLInputElement).value })} /></label>
+      {err && <p class="error" role="alert">{err}</p>}
+      <button type="submit" class={me ? '' : 'primary'}>{t('acceptInvitation')}</button>
+    </form>
+  );
+}

@@ -1,0 +1,105 @@
+import { useRef, useState } from 'preact/hooks';
+import type { Canned } from '../api/client';
+import { t } from '../i18n';
+
+const EMOJIS = ['😀', '😊', '😂', '🙂', '😉', '😍', '🤔', '😅', '😢', '🙏', '👍', '👎', '👋', '🎉', '❤️', '✅', '❌', '⭐', '🔥', '💡'];
+
+/**
+ * If the character just typed (before `caret`) is a space that ends `/key`, returns the
+ * text with `/key ` replaced by the canned response's text.
+ */
+export function expandCanned(value: string, caret: number, canned: Canned[]): { value: string; caret: number } | null {
+  if (caret < 3 || value[caret - 1] !== ' ') return null;
+  const before = value.slice(0, caret - 1);
+  const m = before.match(/(?:^|\s)\/([^\s/]+)$/);
+  if (!m) return null;
+  const key = m[1];
+  const c = canned.find((c) => c.key === key) ?? canned.find((c) => c.key.toLowerCase() === key.toLowerCase());
+  if (!c) return null;
+  const start = before.length - key.length - 1;
+  return { value: value.slice(0, start) + c.text + value.slice(caret), caret: start + c.text.length };
+}
+
+export type Pending = { attachment_id: string; name: string };
+
+export function Composer(props: {
+  value: string;
+  setValue: (v: string) => void;
+  canned: Canned[];
+  disabled?: boolean;
+  onSend: (text: string, attachments: Pending[]) => Promise<void>;
+  onUpload?: (f: File) => Promise<Pending>;
+  onTyping?: () => void;
+  extra?: preact.ComponentChildren;
+}) {
+  const ref = useRef<HTMLTextAreaElement>(null);
+  const [emoji, setEmoji] = useState(false);
+  const [pending, setPending] = useState<Pending[]>([]);
+  const [busy, setBusy] = useState(false);
+
+  const onInput = (e: Event) => {
+    const el = e.target as HTMLTextAreaElement;
+    const x = expandCanned(el.value, el.selectionStart ?? el.value.length, props.canned);
+    if (x) {
+      props.setValue(x.value);
+      el.value = x.value;
+      el.setSelectionRange(x.caret, x.caret);
+    } else props.setValue(el.value);
+    props.onTyping?.();
+  };
+  const send = async () => {
+    const text = props.value.trim();
+    if ((!text && pending.length === 0) || busy) return;
+    setBusy(true);
+    try {
+      await props.onSend(text, pending);
+      props.setValue('');
+      setPending([]);
+    } finally { setBusy(false); ref.current?.focus(); }
+  };
+  const insert = (s: string) => {
+    const el = ref.current;
+    const at = el?.selectionStart ?? props.value.length;
+    const v = props.value.slice(0, at) + s + props.value.slice(at);
+    props.setValue(v);
+    setEmoji(false);
+    requestAnimationFrame(() => { el?.focus(); el?.setSelectionRange(at + s.length, at + s.length); });
+  };
+  const upload = async (e: Event) => {
+    const input = e.target as HTMLInputElement;
+    const f = input.files?.[0];
+    input.value = '';
+    if (!f || !props.onUpload) return;
+    setPending([...pending, await props.onUpload(f)]);
+  };
+  return (
+    <div class="composer">
+      {pending.length > 0 && (
+        <ul class="pending">{pending.map((p) => <li key={p.attachment_id}>📎 {p.name} <button type="button" class="link" onClick={() => setPending(pending.filter((x) => x !== p))}>×</button></li>)}</ul>
+      )}
+      <textarea
+        ref={ref}
+        name="message"
+        rows={3}
+        disabled={props.disabled}
+        placeholder={t('typeMessage')}
+        aria-label={t('typeMessage')}
+        value={props.value}
+        onInput={onInput}
+        onKeyDown={(e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); send(); } }}
+      />
+      <div class="composer-bar">
+        <span class="emoji-wrap">
+          <button type="button" title={t('emoji')} aria-label={t('emoji')} aria-expanded={emoji} disabled={props.disabled} onClick={() => setEmoji(!emoji)}>😊</button>
+          {emoji && <div class="emoji-picker" role="menu">{EMOJIS.map((e) => <button type="button" role="menuitem" key={e} onClick={() => insert(e)}>{e}</button>)}</div>}
+        </span>
+        {props.onUpload && (
+          <label class="button" title={t('attach')}>📎<input type="file" hidden aria-label={t('attach')} disabled={props.disabled} onChange={upload} /></label>
+        )}
+        {props.extra}
+        <span class="grow" />
+        <button type="button" class="primary" disabled={props.disabled || busy} onClick={send}>{t('send')}</button>
+      </div>
+    </div>
+  );
+}

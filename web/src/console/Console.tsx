@@ -1,0 +1,226 @@
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { ok, allPages, type Api, type Me, type Queue, type AgentConversation, type Canned, type Member } from '../api/client';
+import type { Socket, StoredEvent } from '../api/ws';
+import { t, type Key } from '../i18n';
+import { errText } from './App';
+import { Conversation } from './Conversation';
+
+type Activity = { position: number; ev: StoredEvent; live: boolean; hot: boolean };
+
+/** Calls fn at most once per `ms`, trailing. */
+function useDebounced(fn: () => void, ms = 150) {
+  const timer = useRef<number>();
+  const f = useRef(fn);
+  f.current = fn;
+  return useMemo(() => () => { clearTimeout(timer.current); timer.current = window.setTimeout(() => f.current(), ms); }, [ms]);
+}
+
+export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: Api; socket: Socket; me: Me; token: string; onLogout: () => void; reloadMe: () => void }) {
+  const orgs = me.organizations;
+  const [orgId, setOrgId] = useState<string>(() => {
+    const saved = localStorage.getItem('jono.org');
+    return orgs.find((o) => o.id === saved)?.id ?? orgs[0]?.id ?? '';
+  });
+  const org = orgs.find((o) => o.id === orgId);
+  const isOperator = org?.role === 'owner' || org?.role === 'operator';
+  const [queues, setQueues] = useState<Record<string, Queue[]>>({});
+  const [convs, setConvs] = useState<AgentConversation[]>([]);
+  const [members, setMembers] = useState<Member[]>([]);
+  const [canned, setCanned] = useState<Canned[]>([]);
+  const [selected, setSelected] = useState<string | null>(null);
+  const [activity, setActivity] = useState<Activity[]>([]);
+  const [menu, setMenu] = useState<string | null>(null);
+  const [err, setErr] = useState('');
+  const [online, setOnline] = useState(true);
+  const [channelName, setChannelName] = useState('');
+
+  useEffect(() => { localStorage.setItem('jono.org', orgId); setSelected(null); }, [orgId]);
+  useEffect(() => socket.onState(setOnline), [socket]);
+
+  const loadQueues = async (o: string) => {
+    try {
+      const qs = await ok(api.GET('/v1/orgs/{org}/queues', { params: { path: { org: o } } }));
+      setQueues((cur) => ({ ...cur, [o]: qs }));
+    } catch { /* shown elsewhere */ }
+  };
+  const loadConvs = async () => {
+    if (!orgId) return;
+    const list = await allPages((after) => ok(api.GET('/v1/orgs/{org}/conversations', { params: { path: { org: orgId }, query: { after } as any } })), (c) => c.id);
+    setConvs(list);
+  };
+  const loadCanned = async () => setCanned(await ok(api.GET('/v1/canned-responses')));
+  const refreshOrg = useDebounced(() => { loadQueues(orgId); loadConvs().catch(() => {}); });
+
+  // Queues of every organization (the activity bar names them), members and conversations of this one.
+  useEffect(() => { orgs.forEach((o) => loadQueues(o.id)); loadCanned().catch(() => {}); }, [me]);
+  useEffect(() => {
+    if (!orgId) return;
+    setConvs([]);
+    loadConvs().catch((e) => setErr(errText(e)));
+    ok(api.GET('/v1/orgs/{org}/members', { params: { path: { org: orgId } } })).then(setMembers).catch(() => {});
+  }, [orgId]);
+
+  // Live queue counts: the `queue:ID` topic of each queue of the selected organization.
+  const queueIds = (queues[orgId] ?? []).map((q) => q.id).join(',');
+  useEffect(() => {
+    const offs = (queueIds ? queueIds.split(',') : []).map((id) => socket.subscribe(`queue:${id}`, { onEvent: () => refreshOrg() }));
+    return () => offs.forEach((f) => f());
+  }, [queueIds, socket]);
+
+  // The activity bar: every organization of the agent's.
+  const orgRef = useRef(orgId);
+  orgRef.current = orgId;
+  useEffect(() => {
+    let live = false;
+    const refreshOther = new Map<string, () => void>();
+    return socket.subscribe('activity', {
+      onSubscribed: () => { live = true; },
+      onEvent: (ev, position) => {
+        const o = ev.organization_id as string;
+        if (o === orgRef.current) refreshOrg();
+        else if (ev.type.startsWith('Customer') || ev.type.startsWith('Queue')) loadQueues(o);
+        const hot = live && ev.type === 'CustomerJoinedQueue';
+        setActivity((cur) => {
+          let next = cur;
+          if (ev.type === 'CustomerPicked' || ev.type === 'CustomerLeftQueue' || ev.type === 'ConversationEnded') {
+            next = cur.map((a) => (a.hot && a.ev.conversation_id === ev.conversation_id ? { ...a, hot: false } : a));
+          }
+          return [{ position, ev, live, hot }, ...next].slice(0, 50);
+        });
+        void refreshOther;
+      },
+    });
+  }, [socket]);
+
+  const queueName = (id?: string) => {
+    for (const qs of Object.values(queues)) { const q = qs.find((q) => q.id === id); if (q) return q.name; }
+    return '';
+  };
+  const orgName = (id: string) => orgs.find((o) => o.id === id)?.name ?? '';
+
+  const pick = async (q: Queue) => {
+    setMenu(null);
+    try {
+      const r = await ok(api.POST('/v1/queues/{queue}/pick', { params: { path: { queue: q.id } } }));
+      setSelected(r.conversation_id);
+      refreshOrg();
+    } catch (e) { setErr(errText(e)); }
+  };
+  const openClose = async (q: Queue) => {
+    setMenu(null);
+    try {
+      if (q.open) await ok(api.POST('/v1/queues/{queue}/close', { params: { path: { queue: q.id } } }));
+      else await ok(api.POST('/v1/queues/{queue}/open', { params: { path: { queue: q.id } } }));
+      loadQueues(orgId);
+    } catch (e) { setErr(errText(e)); }
+  };
+  const startDirect = async (agent: string) => {
+    if (!agent) return;
+    try {
+      const r = await ok(api.POST('/v1/orgs/{org}/directs', { params: { path: { org: orgId } }, body: { agent_id: agent } }));
+      setSelected(r.conversation_id);
+      loadConvs();
+    } catch (e) { setErr(errText(e)); }
+  };
+  const createChannel = async (e: Event) => {
+    e.preventDefault();
+    if (!channelName.trim()) return;
+    try {
+      const r = await ok(api.POST('/v1/orgs/{org}/channels', { params: { path: { org: orgId } }, body: { name: channelName.trim() } }));
+      setChannelName('');
+      setSelected(r.conversation_id);
+      loadConvs();
+    } catch (e) { setErr(errText(e)); }
+  };
+
+  const memberName = (id: string | null | undefined) => members.find((m) => m.agent_id === id)?.name ?? '';
+  const customers = convs.filter((c) => c.kind === 'customer' && c.status === 'active');
+  const channels = convs.filter((c) => c.kind === 'channel');
+  const directs = convs.filter((c) => c.kind === 'direct');
+  const customerLabel = (c: AgentConversation) => String((c.customer?.metadata as any)?.name || t('customer'));
+  const directLabel = (c: AgentConversation) => c.name || memberName(c.agent_id) || t('directs');
+  const allTags = useMemo(() => [...new Set(convs.flatMap((c) => c.tags ?? []))].sort(), [convs]);
+  const orgCanned = canned.filter((c) => c.organization_id === null || c.organization_id === orgId)
+    .sort((a, b) => (a.organization_id === null ? 0 : 1) - (b.organization_id === null ? 0 : 1));
+
+  const item = (c: AgentConversation, label: string) => (
+    <li key={c.id}><button type="button" class={`conv ${selected === c.id ? 'selected' : ''}`} aria-current={selected === c.id} onClick={() => setSelected(c.id)}>{label}</button></li>
+  );
+
+  return (
+    <div class="console">
+      <header class="topbar">
+        <strong class="brand">{t('appName')}</strong>
+        <label class="org-switch">{t('organization')}{' '}
+          <select name="organization" value={orgId} onChange={(e) => setOrgId((e.target as HTMLSelectElement).value)}>
+            {orgs.map((o) => <option key={o.id} value={o.id}>{o.name}</option>)}
+          </select>
+        </label>
+        {!online && <span class="offline" role="status">{t('reconnecting')}</span>}
+        <span class="grow" />
+        <span class="who">{me.name}</span>
+        <button type="button" onClick={onLogout}>{t('logout')}</button>
+      </header>
+      <section class="activity" aria-label={t('activity')}>
+        <strong>{t('activity')}</strong>
+        {activity.length === 0 && <span class="muted">{t('noActivity')}</span>}
+        <ul>
+          {activity.slice(0, 8).map((a) => (
+            <li key={a.position} class={a.hot ? 'hot' : ''} data-type={a.ev.type}>
+              <button type="button" class="link" onClick={() => setOrgId(a.ev.organization_id)}>
+                {t(`ev${a.ev.type}` as Key, { queue: queueName(a.ev.queue_id ?? a.ev.to_queue_id) })}
+                {a.ev.organization_id !== orgId && <span class="org-tag"> · {orgName(a.ev.organization_id)}</span>}
+              </button>
+            </li>
+          ))}
+        </ul>
+      </section>
+      {err && <p class="error banner" role="alert" onClick={() => setErr('')}>{err}</p>}
+      <div class="columns">
+        <nav class="sidebar">
+          <h2 class="org-name">{org?.name}</h2>
+          <h3>{t('queues')}</h3>
+          <ul class="queues">
+            {(queues[orgId] ?? []).map((q) => (
+              <li key={q.id} class={`queue ${q.open ? 'is-open' : 'is-closed'}`} data-queue={q.id}>
+                <button type="button" class="queue-name" aria-haspopup="menu" aria-expanded={menu === q.id} onClick={() => setMenu(menu === q.id ? null : q.id)}>
+                  {q.name}
+                </button>
+                <span class={`badge ${q.open ? 'open' : 'closed'}`}>{q.open ? t('open') : t('closed')}</span>
+                {q.waiting > 0 && <span class="badge waiting">{t('waiting', { n: q.waiting })}</span>}
+                {menu === q.id && (
+                  <div class="menu" role="menu">
+                    <button type="button" role="menuitem" disabled={q.waiting === 0} onClick={() => pick(q)}>{t('pick')}</button>
+                    <button type="button" role="menuitem" onClick={() => openClose(q)}>{q.open ? t('closeQueue') : t('openQueue')}</button>
+                  </div>
+                )}
+              </li>
+            ))}
+          </ul>
+          <h3>{t('channels')}</h3>
+          <ul>{channels.map((c) => item(c, `# ${c.name ?? ''}`))}</ul>
+          {isOperator && (
+            <form class="inline" onSubmit={createChannel}>
+              <input name="channel" placeholder={t('newChannel')} aria-label={t('newChannel')} value={channelName} onInput={(e) => setChannelName((e.target as HTMLInputElement).value)} />
+              <button type="submit">{t('create')}</button>
+            </form>
+          )}
+          <h3>{t('customerConversations')}</h3>
+          <ul>{customers.map((c) => item(c, customerLabel(c)))}</ul>
+          <h3>{t('directs')}</h3>
+          <ul>{directs.map((c) => item(c, directLabel(c)))}</ul>
+          <select name="direct" aria-label={t('startDirect')} value="" onChange={(e) => startDirect((e.target as HTMLSelectElement).value)}>
+            <option value="">{t('startDirect')}</option>
+            {members.filter((m) => m.agent_id !== me.agent_id).map((m) => <option key={m.agent_id} value={m.agent_id}>{m.name}</option>)}
+          </select>
+        </nav>
+        {selected ? (
+          <Conversation key={selected} id={selected} api={api} socket={socket} me={me} token={token} orgId={orgId} canned={orgCanned}
+            allTags={allTags} isOperator={isOperator} reloadCanned={loadCanned} onChanged={refreshOrg} memberName={memberName} />
+        ) : (
+          <main class="conversation empty"><p class="muted">{t('selectConversation')}</p></main>
+        )}
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,178 @@
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { ok, allPages, type Api, type Me, type AgentConversation, type Message, type Note, type Canned } from '../api/client';
+import type { Socket } from '../api/ws';
+import { t, fmtTime } from '../i18n';
+import { Messages, mergeMessages, uploadFile } from '../Messages';
+import { Composer } from './Composer';
+import { errText } from './App';
+
+function Info({ title, data }: { title: string; data: Record<string, unknown> | undefined }) {
+  const entries = Object.entries(data ?? {});
+  return (
+    <div class="info">
+      <h4>{title}</h4>
+      {entries.length === 0 ? <span class="muted">{t('noMetadata')}</span> : (
+        <dl>{entries.map(([k, v]) => [<dt key={`k${k}`}>{k}</dt>, <dd key={`v${k}`}>{typeof v === 'string' ? v : JSON.stringify(v)}</dd>])}</dl>
+      )}
+    </div>
+  );
+}
+
+const drafts = new Map<string, string>();
+
+export function Conversation(p: {
+  id: string; api: Api; socket: Socket; me: Me; token: string; orgId: string; canned: Canned[]; allTags: string[];
+  isOperator: boolean; reloadCanned: () => Promise<void>; onChanged: () => void; memberName: (id: string) => string;
+}) {
+  const { id, api } = p;
+  const [conv, setConv] = useState<AgentConversation | null>(null);
+  const [messages, setMessages] = useState<Message[]>([]);
+  const [notes, setNotes] = useState<Note[]>([]);
+  const [text, setTextState] = useState(drafts.get(id) ?? '');
+  const setText = (v: string) => { drafts.set(id, v); setTextState(v); };
+  const [side, setSide] = useState(true);
+  const [note, setNote] = useState('');
+  const [tag, setTag] = useState('');
+  const [err, setErr] = useState('');
+  const [typing, setTyping] = useState('');
+  const [nc, setNc] = useState({ key: '', text: '', org: false });
+  const lastTyping = useRef(0);
+
+  const loadConv = async () => setConv((await ok(api.GET('/v1/conversations/{c}', { params: { path: { c: id } } }))) as AgentConversation);
+  const loadNotes = async () => setNotes(await ok(api.GET('/v1/conversations/{c}/notes', { params: { path: { c: id } } })));
+  const maxSeq = useRef(0);
+  const loadMessages = async () => {
+    const list = await allPages(
+      (after) => ok(api.GET('/v1/conversations/{c}/messages', { params: { path: { c: id }, query: { after: (after ?? String(maxSeq.current)) as any } } })),
+      (m) => String(m.seq));
+    setMessages((cur) => mergeMessages(cur, list));
+  };
+  useEffect(() => { maxSeq.current = messages.length ? messages[messages.length - 1].seq : 0; }, [messages]);
+
+  useEffect(() => {
+    loadConv().catch((e) => setErr(errText(e)));
+    loadMessages().catch(() => {});
+    loadNotes().catch(() => {});
+    let pending: number | undefined;
+    const refresh = () => { clearTimeout(pending); pending = window.setTimeout(() => { loadConv().catch(() => {}); loadNotes().catch(() => {}); p.onChanged(); }, 120); };
+    const off = p.socket.subscribe(`conversation:${id}`, {
+      onEvent: (ev) => {
+        if (ev.type === 'MessageSent') {
+          if (ev.attachments?.length) { loadMessages().catch(() => {}); return; }
+          setMessages((cur) => mergeMessages(cur, [{ seq: ev.seq, id: ev.message_id, author: ev.author, text: ev.text, attachments: [], sent_at: ev.at }]));
+          setTyping('');
+        } else refresh();
+      },
+      onError: (_s, d) => setErr(errText(d)),
+    });
+    const offFrames = p.socket.onFrame((f) => {
+      if (f.type === 'typing' && f.conversation === id && f.author?.id !== p.me.agent_id) {
+        setTyping(f.author?.name || t('customer'));
+        window.setTimeout(() => setTyping(''), 4000);
+      }
+    });
+    return () => { off(); offFrames(); clearTimeout(pending); };
+  }, [id]);
+
+  const act = async (f: () => Promise<unknown>) => { try { setErr(''); await f(); } catch (e) { setErr(errText(e)); } };
+  const send = (body: string, atts: { attachment_id: string }[]) => act(async () => {
+    await ok(api.POST('/v1/conversations/{c}/messages', { params: { path: { c: id } }, body: { text: body, attachments: atts.map((a) => a.attachment_id) } }));
+    p.socket.send({ type: 'typing', conversation: id }); // harmless; keeps presence fresh
+  }) as Promise<void>;
+  const addTag = (e: Event) => { e.preventDefault(); const v = tag.trim(); if (!v) return; act(async () => { await ok(api.POST('/v1/conversations/{c}/tags', { params: { path: { c: id } }, body: { tag: v } })); setTag(''); await loadConv(); }); };
+  const removeTag = (v: string) => act(async () => { await ok(api.DELETE('/v1/conversations/{c}/tags/{tag}', { params: { path: { c: id, tag: v } } })); await loadConv(); });
+  const addNote = (e: Event) => { e.preventDefault(); const v = note.trim(); if (!v) return; act(async () => { await ok(api.POST('/v1/conversations/{c}/notes', { params: { path: { c: id } }, body: { text: v } })); setNote(''); await loadNotes(); }); };
+  const end = () => act(async () => { await ok(api.POST('/v1/conversations/{c}/end', { params: { path: { c: id } } })); await loadConv(); p.onChanged(); });
+  const createCanned = (e: Event) => {
+    e.preventDefault();
+    act(async () => {
+      await ok(api.POST('/v1/canned-responses', { body: { key: nc.key.trim(), text: nc.text, organization_id: nc.org ? p.orgId : null } }));
+      setNc({ key: '', text: '', org: false });
+      await p.reloadCanned();
+    });
+  };
+  const deleteCanned = (c: Canned) => act(async () => { await ok(api.DELETE('/v1/canned-responses/{id}', { params: { path: { id: c.id } } })); await p.reloadCanned(); });
+  const onTyping = () => { const n = Date.now(); if (n - lastTyping.current > 2000) { lastTyping.current = n; p.socket.send({ type: 'typing', conversation: id }); } };
+
+  const ended = conv?.status === 'ended';
+  const isCustomer = conv?.kind === 'customer';
+  const title = !conv ? '' : conv.kind === 'channel' ? `# ${conv.name ?? ''}` : conv.kind === 'direct' ? (conv.name || t('directs'))
+    : String((conv.customer?.metadata as any)?.name || t('customer'));
+
+  return (
+    <>
+      <main class="conversation" aria-label={title}>
+        <header class="conv-head">
+          <h2>{title}</h2>
+          {conv && isCustomer && <span class={`badge ${conv.status}`}>{conv.status}</span>}
+          <span class="grow" />
+          {isCustomer && !ended && <button type="button" class="danger" onClick={end}>{t('endConversation')}</button>}
+          <button type="button" aria-pressed={side} title={t('toggleSidebar')} onClick={() => setSide(!side)}>☰ {t('toggleSidebar')}</button>
+        </header>
+        {isCustomer && conv && (
+          <section class="customer-info" aria-label={t('customerInfo')}>
+            <Info title={t('customerInfo')} data={conv.customer?.metadata as Record<string, unknown>} />
+            <Info title={t('liveInfo')} data={conv.customer?.live as Record<string, unknown>} />
+          </section>
+        )}
+        {err && <p class="error" role="alert">{err}</p>}
+        <Messages messages={messages} mine={(m) => m.author.kind === 'agent' && m.author.id === p.me.agent_id} />
+        {typing && <p class="typing muted">{typing} …</p>}
+        {ended ? <p class="muted ended">{t('ended')}</p> : (
+          <Composer value={text} setValue={setText} canned={p.canned} onSend={send} onTyping={onTyping}
+            onUpload={async (f) => { const a = await uploadFile(id, p.token, f); return a; }} />
+        )}
+      </main>
+      {side && (
+        <aside class="chat-sidebar">
+          {conv?.kind !== 'direct' && conv?.kind !== 'channel' && (
+            <section>
+              <h3>{t('notes')}</h3>
+              <ul class="notes">{notes.map((n) => <li key={n.id}><div class="text">{n.text}</div><small class="muted">{n.author.name} · {fmtTime(n.created_at)}</small></li>)}</ul>
+              <form onSubmit={addNote}>
+                <textarea name="note" rows={2} placeholder={t('notePlaceholder')} aria-label={t('addNote')} value={note} onInput={(e) => setNote((e.target as HTMLTextAreaElement).value)} />
+                <button type="submit">{t('addNote')}</button>
+              </form>
+            </section>
+          )}
+          <section>
+            <h3>{t('canned')}</h3>
+            <p class="muted small">{t('cannedHint')}</p>
+            <ul class="canned">
+              {p.canned.map((c) => (
+                <li key={c.id}>
+                  <button type="button" class="canned-item" onClick={() => setText(text ? `${text} ${c.text}` : c.text)}>
+                    <code>/{c.key}</code> {c.text}
+                  </button>
+                  {(c.organization_id === null || p.isOperator) && <button type="button" class="link" aria-label={`${t('remove')} /${c.key}`} onClick={() => deleteCanned(c)}>×</button>}
+                </li>
+              ))}
+            </ul>
+            <details>
+              <summary>{t('newCanned')}</summary>
+              <form onSubmit={createCanned} class="stack">
+                <input name="canned-key" required maxLength={32} placeholder={t('key')} aria-label={t('key')} value={nc.key} onInput={(e) => setNc({ ...nc, key: (e.target as HTMLInputElement).value })} />
+                <textarea name="canned-text" required rows={2} placeholder={t('text')} aria-label={t('text')} value={nc.text} onInput={(e) => setNc({ ...nc, text: (e.target as HTMLTextAreaElement).value })} />
+                {p.isOperator && (
+                  <label><input type="checkbox" checked={nc.org} onChange={(e) => setNc({ ...nc, org: (e.target as HTMLInputElement).checked })} /> {t('organization')}</label>
+                )}
+                <button type="submit">{t('save')}</button>
+              </form>
+            </details>
+          </section>
+          {isCustomer && conv && (
+            <section>
+              <h3>{t('tags')}</h3>
+              <ul class="tags">{conv.tags.map((g) => <li key={g} class="tag">{g} <button type="button" class="link" aria-label={`${t('remove')} ${g}`} onClick={() => removeTag(g)}>×</button></li>)}</ul>
+              <form onSubmit={addTag} class="inline">
+                <input name="tag" list="tag-suggestions" maxLength={64} placeholder={t('addTag')} aria-label={t('addTag')} value={tag} onInput={(e) => setTag((e.target as HTMLInputElement).value)} />
+                <datalist id="tag-suggestions">{p.allTags.map((g) => <option key={g} value={g} />)}</datalist>
+                <button type="submit">+</button>
+              </form>
+            </section>
+          )}
+        </aside>
+      )}
+    </>
+  );
+}

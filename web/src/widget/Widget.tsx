@@ -1,0 +1,193 @@
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { makeApi, ok, allPages, type Message, type CustomerConversation } from '../api/client';
+import { Socket } from '../api/ws';
+import { t } from '../i18n';
+import { Messages, mergeMessages, uploadFile } from '../Messages';
+import { Composer } from '../console/Composer';
+
+const params = new URLSearchParams(location.search);
+const queue = params.get('queue') ?? '';
+const host = params.get('host');
+const STORE = `jono.widget.${queue}`;
+type Session = { conversation_id: string; customer_token: string };
+
+/** The host page's origin, as the loader said and the referrer confirms; messages from elsewhere are ignored. */
+function trustedHost(): string | null {
+  if (!host || window.parent === window) return null;
+  try {
+    const h = new URL(host).origin;
+    if (document.referrer && new URL(document.referrer).origin !== h) return null;
+    return h;
+  } catch { return null; }
+}
+
+export function Widget() {
+  const [pub, setPub] = useState<{ name: string; open: boolean; welcome_message: string | null } | null>(null);
+  const [session, setSession] = useState<Session | null>(() => { try { return JSON.parse(sessionStorage.getItem(STORE) || 'null'); } catch { return null; } });
+  const [page, setPage] = useState<string | null>(null);
+  const [err, setErr] = useState('');
+  const anon = useMemo(() => makeApi(() => null), []);
+
+  useEffect(() => {
+    if (!queue) return;
+    ok(anon.GET('/v1/queues/{queue}/public', { params: { path: { queue } } })).then(setPub).catch(() => setErr(t('error', { detail: '404' })));
+  }, []);
+
+  // Live metadata: the page of the host site, from the loader.
+  useEffect(() => {
+    const origin = trustedHost();
+    if (!origin) return;
+    const on = (e: MessageEvent) => {
+      if (e.origin !== origin || e.source !== window.parent) return;
+      if (e.data && e.data.type === 'jono:page' && typeof e.data.page === 'string' && /^https?:\/\//.test(e.data.page)) setPage(e.data.page);
+    };
+    window.addEventListener('message', on);
+    window.parent.postMessage({ type: 'jono:ready' }, origin);
+    return () => window.removeEventListener('message', on);
+  }, []);
+
+  const start = (s: Session) => { sessionStorage.setItem(STORE, JSON.stringify(s)); setSession(s); };
+  const reset = () => { sessionStorage.removeItem(STORE); setSession(null); };
+
+  return (
+    <div class="widget-box">
+      <header class="widget-head"><strong>{pub?.name || t('widgetTitle')}</strong></header>
+      {err && <p class="error" role="alert">{err}</p>}
+      {session ? <Chat session={session} page={page} onReset={reset} welcome={pub?.welcome_message ?? null} />
+        : pub && !pub.open ? <p class="notice">{t('queueClosed')}</p>
+        : pub && <PreChat onJoined={start} api={anon} />}
+    </div>
+  );
+}
+
+function PreChat({ api, onJoined }: { api: ReturnType<typeof makeApi>; onJoined: (s: Session) => void }) {
+  const [f, setF] = useState({ name: '', email: '', question: '' });
+  const [err, setErr] = useState('');
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setErr('');
+    try {
+      const r = await ok(api.POST('/v1/queues/{queue}/join', { params: { path: { queue } }, body: { metadata: { name: f.name, email: f.email, question: f.question } } }));
+      const s = { conversation_id: r.conversation_id, customer_token: r.customer_token };
+      if (f.question.trim()) {
+        const authed = makeApi(() => s.customer_token);
+        await authed.POST('/v1/conversations/{c}/messages', { params: { path: { c: s.conversation_id } }, body: { text: f.question.trim() } }).catch(() => {});
+      }
+      onJoined(s);
+    } catch (e) {
+      setErr(t('error', { detail: (e as Error).message }));
+    } finally { setBusy(false); }
+  };
+  const set = (k: keyof typeof f) => (e: Event) => setF({ ...f, [k]: (e.target as HTMLInputElement).value });
+  return (
+    <form class="prechat stack" onSubmit={submit}>
+      <label>{t('name')}<input name="name" required autocomplete="name" value={f.name} onInput={set('name')} /></label>
+      <label>{t('email')}<input name="email" type="email" required autocomplete="email" value={f.email} onInput={set('email')} /></label>
+      <label>{t('question')}<textarea name="question" rows={3} value={f.question} onInput={set('question')} /></label>
+      {err && <p class="error" role="alert">{err}</p>}
+      <button type="submit" class="primary" disabled={busy}>{t('startChat')}</button>
+    </form>
+  );
+}
+
+function Chat({ session, page, onReset, welcome }: { session: Session; page: string | null; onReset: () => void; welcome: string | null }) {
+  const c = session.conversation_id;
+  const api = useMemo(() => makeApi(() => session.customer_token, onReset), [session]);
+  const socket = useMemo(() => new Socket(session.customer_token), [session]);
+  const [conv, setConv] = useState<CustomerConversation | null>(null);
+  const [messages, setMessages] = useState<Message[]>([]);
+  const [pos, setPos] = useState<{ n: number; wait: number | null } | null>(null);
+  const [text, setText] = useState('');
+  const [rated, setRated] = useState(false);
+  const [score, setScore] = useState(0);
+  const [err, setErr] = useState('');
+  const [typing, setTyping] = useState('');
+
+  const loadConv = async () => setConv((await ok(api.GET('/v1/conversations/{c}', { params: { path: { c } } }))) as CustomerConversation);
+  const loadMessages = async () => {
+    const list = await allPages((after) => ok(api.GET('/v1/conversations/{c}/messages', { params: { path: { c }, query: { after: after as any } } })), (m) => String(m.seq));
+    setMessages((cur) => mergeMessages(cur, list));
+  };
+  useEffect(() => {
+    loadConv().catch(() => {});
+    loadMessages().catch(() => {});
+    const off = socket.subscribe(`conversation:${c}`, {
+      onEvent: (ev) => {
+        if (ev.type === 'MessageSent') {
+          if (ev.attachments?.length) loadMessages().catch(() => {});
+          else setMessages((cur) => mergeMessages(cur, [{ seq: ev.seq, id: ev.message_id, author: ev.author, text: ev.text, attachments: [], sent_at: ev.at }]));
+          setTyping('');
+        } else loadConv().catch(() => {});
+      },
+    });
+    const offF = socket.onFrame((f) => {
+      if (f.type === 'queue' && f.conversation === c) setPos({ n: f.queue_position, wait: f.estimated_wait_seconds ?? null });
+      if (f.type === 'typing' && f.conversation === c && f.author?.kind === 'agent') { setTyping(f.author.name); setTimeout(() => setTyping(''), 4000); }
+    });
+    return () => { off(); offF(); socket.close(); };
+  }, [session]);
+
+  // Live metadata: the host page the customer is on.
+  const sentPage = useRef<string | null>(null);
+  useEffect(() => {
+    if (!page || page === sentPage.current || conv?.status === 'ended') return;
+    sentPage.current = page;
+    api.POST('/v1/conversations/{c}/live', { params: { path: { c } }, body: { page } as any }).catch(() => {});
+  }, [page, conv?.status]);
+
+  const send = async (body: string, atts: { attachment_id: string }[]) => {
+    try { setErr(''); await ok(api.POST('/v1/conversations/{c}/messages', { params: { path: { c } }, body: { text: body, attachments: atts.map((a) => a.attachment_id) } })); }
+    catch (e) { setErr(t('error', { detail: (e as Error).message })); throw e; }
+  };
+  const end = async () => { await api.POST('/v1/conversations/{c}/end', { params: { path: { c } } }); await loadConv(); };
+  const rate = async (e: Event) => {
+    e.preventDefault();
+    if (!score) return;
+    const r = await api.POST('/v1/conversations/{c}/rating', { params: { path: { c } }, body: { score } });
+    if (r.response.ok || r.response.status === 409) setRated(true);
+  };
+  const lastTyping = useRef(0);
+
+  const status = conv?.status;
+  const shown = welcome && !messages.some((m) => m.author.kind === 'system') ? [{ seq: 0, id: 'welcome', author: { kind: 'system' as const, id: '', name: '' }, text: welcome, attachments: [], sent_at: conv?.created_at ?? new Date().toISOString() }, ...messages] : messages;
+  return (
+    <div class="widget-chat">
+      {status === 'waiting' && (
+        <div class="queue-pos" role="status">
+          {pos ? t('position', { n: pos.n }) : conv?.queue_position ? t('position', { n: conv.queue_position }) : t('connecting')}
+          {pos?.wait != null && pos.wait > 0 && <> {t('estimatedWait', { m: Math.max(1, Math.round(pos.wait / 60)) })}</>}
+        </div>
+      )}
+      {status === 'active' && conv?.agent && <div class="agent-joined" role="status">{t('agentJoined', { name: conv.agent.name })}</div>}
+      <Messages messages={shown} mine={(m) => m.author.kind === 'customer'} />
+      {typing && <p class="typing muted">{typing} …</p>}
+      {err && <p class="error" role="alert">{err}</p>}
+      {status === 'ended' ? (
+        rated ? (
+          <div class="rated"><p role="status">{t('ratingThanks')}</p><button type="button" onClick={onReset}>{t('newChat')}</button></div>
+        ) : (
+          <form class="rating" onSubmit={rate}>
+            <p>{t('ended')} {t('rateTitle')}</p>
+            <div class="stars" role="radiogroup" aria-label={t('rateTitle')}>
+              {[1, 2, 3, 4, 5].map((n) => (
+                <label key={n} title={t('star', { n })}>
+                  <input type="radio" name="score" value={n} checked={score === n} onChange={() => setScore(n)} />
+                  <span aria-hidden="true">{n <= score ? '★' : '☆'}</span>
+                  <span class="sr">{t('star', { n })}</span>
+                </label>
+              ))}
+            </div>
+            <button type="submit" class="primary" disabled={!score}>{t('rate')}</button>
+          </form>
+        )
+      ) : (
+        <Composer value={text} setValue={setText} canned={[]} onSend={send}
+          onTyping={() => { const n = Date.now(); if (n - lastTyping.current > 2000) { lastTyping.current = n; socket.send({ type: 'typing', conversation: c }); } }}
+          onUpload={async (f) => uploadFile(c, session.customer_token, f)}
+          extra={<button type="button" class="danger" onClick={end}>{status === 'waiting' ? t('leaveQueue') : t('endConversation')}</button>} />
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,5 @@
+import { render } from 'preact';
+import '../style.css';
+import { Widget } from './Widget';
+
+render(<Widget />, document.getElementById('app')!);
