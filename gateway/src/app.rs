@@ -19,6 +19,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::organizations::router())
         .merge(routes::queues::router())
         .merge(crate::ws::router())
+        .merge(crate::web::router())
         .merge(routes::conversations::router())
         .merge(routes::canned::router())
         .merge(routes::activity::router())

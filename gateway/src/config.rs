@@ -61,6 +61,9 @@ pub enum Command {
         /// The abuse limits of API.md; `off` for load tests.
         #[arg(long, env = "JONO_RATE_LIMITS", value_enum, default_value_t = Switch::On)]
         rate_limits: Switch,
+        /// The built web console and widget (default: `web/dist` when it exists).
+        #[arg(long, env = "JONO_WEB_DIR")]
+        web: Option<std::path::PathBuf>,
     },
     /// Operator tasks.
     Admin {

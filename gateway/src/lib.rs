@@ -13,6 +13,7 @@
 //! - [`presence`]: who is online or away.
 //! - [`live`]: the hub that feeds every WebSocket, relays, and the socket closer.
 //! - [`openapi`]: the OpenAPI 3.1 document of API.md, served at `GET /v1/openapi.json`.
+//! - [`web`]: the console and the widget, served from the `web/dist` build.
 //! - [`ws`]: `GET /v1/ws`, topics with gap-free resume, typing and signalling.
 //! - [`routes`]: one module per area of the contract.
 //! - [`error`]: the one error type at the edge, written as `application/problem+json`.
@@ -44,4 +45,5 @@ pub mod secrets;
 pub mod server;
 pub mod state;
 pub mod sweeper;
+pub mod web;
 pub mod ws;

@@ -20,6 +20,8 @@ pub struct Settings {
     pub signup_open: bool,
     /// `JONO_RATE_LIMITS=on|off`.
     pub rate_limits: bool,
+    /// The built web console and widget (`web/dist`), if there is one.
+    pub web_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Settings {
@@ -27,6 +29,7 @@ impl Default for Settings {
         Self {
             signup_open: true,
             rate_limits: true,
+            web_dir: None,
         }
     }
 }

@@ -46,11 +46,16 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 listen,
                 signup,
                 rate_limits,
+                web,
             } => {
                 let embedded = matches!(store_config, StoreConfig::Embedded(_));
                 let settings = Settings {
                     signup_open: signup.map_or(embedded, |signup| signup == Signup::Open),
                     rate_limits: rate_limits == Switch::On,
+                    web_dir: web.or_else(|| {
+                        let built = std::path::PathBuf::from("web/dist");
+                        built.join("index.html").exists().then_some(built)
+                    }),
                 };
                 let listener = TcpListener::bind(listen).await.map_err(|error| {
                     Failure(format!("cannot listen on {listen}: {}", describe(&error)))

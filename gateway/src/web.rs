@@ -1,0 +1,164 @@
+//! The web console and the customer widget, built from `web/` (`npm run build` writes
+//! `web/dist`) and served by `jono serve` itself: `/` and `/invite/…` are the console,
+//! `/widget?queue=ID` the widget that sites embed with `/loader.js`, `/assets/…` their files.
+//!
+//! The widget may be framed only by the sites its queue allows (`allowed_origins`), through
+//! `Content-Security-Policy: frame-ancestors`; everything else only by this origin.
+
+use std::path::{Component, Path, PathBuf};
+
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(console))
+        .route("/invite/{token}", get(console))
+        .route("/widget", get(widget))
+        .route("/loader.js", get(loader))
+        .route("/assets/{*path}", get(asset))
+}
+
+/// The console's policy: everything from here, WebSockets to here, images also as data/blob.
+const CONSOLE_CSP: &str = "default-src 'self'; connect-src 'self'; img-src 'self' data: blob:; \
+     media-src 'self' blob:; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'self'; \
+     frame-ancestors 'self'";
+
+fn web_dir(state: &AppState) -> Result<&Path, ApiError> {
+    state.settings.web_dir.as_deref().ok_or(ApiError::NotFound)
+}
+
+/// A file of the build, never outside it.
+async fn file(dir: &Path, relative: &str) -> Result<(Vec<u8>, &'static str), ApiError> {
+    let relative = Path::new(relative);
+    if relative
+        .components()
+        .any(|part| !matches!(part, Component::Normal(_)))
+    {
+        return Err(ApiError::NotFound);
+    }
+    let path: PathBuf = dir.join(relative);
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|_| ApiError::NotFound)?;
+    Ok((bytes, content_type(&path)))
+}
+
+fn content_type(path: &Path) -> &'static str {
+    match path
+        .extension()
+        .and_then(|ext| ext.to_str())
+        .unwrap_or_default()
+    {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "json" | "map" => "application/json",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "ico" => "image/x-icon",
+        "woff2" => "font/woff2",
+        "txt" => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+fn page(bytes: Vec<u8>, csp: &str) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Ok(csp) = HeaderValue::from_str(csp) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    (StatusCode::OK, headers, bytes).into_response()
+}
+
+async fn console(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let (bytes, _) = file(web_dir(&state)?, "index.html").await?;
+    Ok(page(bytes, CONSOLE_CSP))
+}
+
+#[derive(Deserialize)]
+struct WidgetQuery {
+    queue: Option<String>,
+}
+
+async fn widget(
+    State(state): State<AppState>,
+    Query(query): Query<WidgetQuery>,
+) -> Result<Response, ApiError> {
+    let (bytes, _) = file(web_dir(&state)?, "widget.html").await?;
+    let mut ancestors = vec!["'self'".to_owned()];
+    if let Some(queue_id) = query.queue.as_deref().and_then(|id| id.parse().ok()) {
+        if let Some(queue) = projections::queries::queue(state.backend(), queue_id).await? {
+            let origins = queue
+                .settings
+                .get("allowed_origins")
+                .and_then(|value| value.as_array());
+            for origin in origins
+                .into_iter()
+                .flatten()
+                .filter_map(|origin| origin.as_str())
+            {
+                // Origins were parsed by the domain: scheme://host[:port], nothing else.
+                ancestors.push(origin.to_owned());
+            }
+        }
+    }
+    let csp = CONSOLE_CSP.replace(
+        "frame-ancestors 'self'",
+        &format!("frame-ancestors {}", ancestors.join(" ")),
+    );
+    Ok(page(bytes, &csp))
+}
+
+async fn loader(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let (bytes, kind) = file(web_dir(&state)?, "loader.js").await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+async fn asset(
+    State(state): State<AppState>,
+    UrlPath(path): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    let (bytes, kind) = file(web_dir(&state)?, &format!("assets/{path}")).await?;
+    // Built assets carry a hash in their names: they never change under one name.
+    let cache = "public, max-age=31536000, immutable";
+    Ok((
+        [(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, cache)],
+        bytes,
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_file_outside_the_build_is_never_served() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("index.html"), "<p>hi</p>").unwrap();
+        assert!(file(dir.path(), "index.html").await.is_ok());
+        assert!(file(dir.path(), "../secret").await.is_err());
+        assert!(file(dir.path(), "/etc/passwd").await.is_err());
+        assert!(file(dir.path(), "missing.js").await.is_err());
+    }
+}
