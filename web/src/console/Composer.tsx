@@ -31,6 +31,7 @@ export function Composer(props: {
   onUpload?: (f: File) => Promise<Pending>;
   onTyping?: () => void;
   extra?: preact.ComponentChildren;
+  placeholder?: string;
 }) {
   const ref = useRef<HTMLTextAreaElement>(null);
   const [emoji, setEmoji] = useState(false);
@@ -82,8 +83,8 @@ export function Composer(props: {
         name="message"
         rows={3}
         disabled={props.disabled}
-        placeholder={t('typeMessage')}
-        aria-label={t('typeMessage')}
+        placeholder={props.placeholder ?? t('typeMessage')}
+        aria-label={props.placeholder ?? t('typeMessage')}
         value={props.value}
         onInput={onInput}
         onKeyDown={(e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); send(); } }}

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ok, allPages, type Api, type Me, type AgentConversation, type Message, type Note, type Canned } from '../api/client';
-import type { Socket } from '../api/ws';
+import type { Socket, StoredEvent } from '../api/ws';
 import { t, fmtTime } from '../i18n';
 import { Messages, mergeMessages, uploadFile } from '../Messages';
 import { Composer } from './Composer';
@@ -20,14 +20,36 @@ function Info({ title, data }: { title: string; data: Record<string, unknown> | 
 
 const drafts = new Map<string, string>();
 
+/** One conversation event applied to the agent's view of it. */
+export function applyEvent(c: AgentConversation, ev: StoredEvent): AgentConversation {
+  switch (ev.type) {
+    case 'TagAdded': return c.tags.includes(ev.tag) ? c : { ...c, tags: [...c.tags, ev.tag] };
+    case 'TagRemoved': return { ...c, tags: c.tags.filter((x) => x !== ev.tag) };
+    case 'LiveMetadataUpdated': return { ...c, customer: { ...c.customer, live: ev.live ?? {} } };
+    case 'CustomerMetadataSet': return { ...c, customer: { ...c.customer, metadata: ev.metadata ?? {} } };
+    case 'CustomerPicked': return { ...c, status: 'active', agent_id: ev.agent_id, queue_position: null, picked_at: c.picked_at ?? ev.at };
+    case 'ConversationTransferred': return { ...c, status: 'waiting', agent_id: null, queue_id: ev.queue_id ?? c.queue_id };
+    case 'ConversationEnded': return { ...c, status: 'ended', ended_at: c.ended_at ?? ev.at };
+    default: return c;
+  }
+}
+
+function mergeNotes(base: Note[], evs: StoredEvent[]): Note[] {
+  const out = [...base];
+  for (const ev of evs) {
+    if (ev.type === 'NoteAdded' && !out.some((n) => n.id === ev.note_id)) {
+      out.push({ id: ev.note_id, text: ev.text, author: { id: ev.by?.id, name: ev.by?.name ?? '' }, created_at: ev.at });
+    }
+  }
+  return out;
+}
+
 export function Conversation(p: {
   id: string; api: Api; socket: Socket; me: Me; token: string; orgId: string; canned: Canned[]; allTags: string[];
   isOperator: boolean; reloadCanned: () => Promise<void>; onChanged: () => void; memberName: (id: string) => string;
 }) {
   const { id, api } = p;
-  const [conv, setConv] = useState<AgentConversation | null>(null);
   const [messages, setMessages] = useState<Message[]>([]);
-  const [notes, setNotes] = useState<Note[]>([]);
   const [text, setTextState] = useState(drafts.get(id) ?? '');
   const setText = (v: string) => { drafts.set(id, v); setTextState(v); };
   const [side, setSide] = useState(true);
@@ -38,8 +60,17 @@ export function Conversation(p: {
   const [nc, setNc] = useState({ key: '', text: '', org: false });
   const lastTyping = useRef(0);
 
-  const loadConv = async () => setConv((await ok(api.GET('/v1/conversations/{c}', { params: { path: { c: id } } }))) as AgentConversation);
-  const loadNotes = async () => setNotes(await ok(api.GET('/v1/conversations/{c}/notes', { params: { path: { c: id } } })));
+  // The view is the GET snapshot with every event of the topic applied on top, in order.
+  // Read models may lag the live events, so the events are the source of truth here; the
+  // changes below are idempotent, so applying an event the snapshot already holds is harmless.
+  const [base, setBase] = useState<AgentConversation | null>(null);
+  const [evs, setEvs] = useState<StoredEvent[]>([]);
+  const [baseNotes, setBaseNotes] = useState<Note[]>([]);
+  const conv = base && evs.reduce(applyEvent, base);
+  const notes = mergeNotes(baseNotes, evs);
+
+  const loadConv = async () => setBase((await ok(api.GET('/v1/conversations/{c}', { params: { path: { c: id } } }))) as AgentConversation);
+  const loadNotes = async () => setBaseNotes(await ok(api.GET('/v1/conversations/{c}/notes', { params: { path: { c: id } } })));
   const maxSeq = useRef(0);
   const loadMessages = async () => {
     const list = await allPages(
@@ -53,15 +84,16 @@ export function Conversation(p: {
     loadConv().catch((e) => setErr(errText(e)));
     loadMessages().catch(() => {});
     loadNotes().catch(() => {});
-    let pending: number | undefined;
-    const refresh = () => { clearTimeout(pending); pending = window.setTimeout(() => { loadConv().catch(() => {}); loadNotes().catch(() => {}); p.onChanged(); }, 120); };
     const off = p.socket.subscribe(`conversation:${id}`, {
       onEvent: (ev) => {
         if (ev.type === 'MessageSent') {
           if (ev.attachments?.length) { loadMessages().catch(() => {}); return; }
           setMessages((cur) => mergeMessages(cur, [{ seq: ev.seq, id: ev.message_id, author: ev.author, text: ev.text, attachments: [], sent_at: ev.at }]));
           setTyping('');
-        } else refresh();
+        } else {
+          setEvs((cur) => [...cur, ev]);
+          if (ev.type === 'ConversationEnded' || ev.type === 'CustomerPicked' || ev.type === 'ConversationTransferred') p.onChanged();
+        }
       },
       onError: (_s, d) => setErr(errText(d)),
     });
@@ -71,7 +103,7 @@ export function Conversation(p: {
         window.setTimeout(() => setTyping(''), 4000);
       }
     });
-    return () => { off(); offFrames(); clearTimeout(pending); };
+    return () => { off(); offFrames(); };
   }, [id]);
 
   const act = async (f: () => Promise<unknown>) => { try { setErr(''); await f(); } catch (e) { setErr(errText(e)); } };
@@ -79,10 +111,10 @@ export function Conversation(p: {
     await ok(api.POST('/v1/conversations/{c}/messages', { params: { path: { c: id } }, body: { text: body, attachments: atts.map((a) => a.attachment_id) } }));
     p.socket.send({ type: 'typing', conversation: id }); // harmless; keeps presence fresh
   }) as Promise<void>;
-  const addTag = (e: Event) => { e.preventDefault(); const v = tag.trim(); if (!v) return; act(async () => { await ok(api.POST('/v1/conversations/{c}/tags', { params: { path: { c: id } }, body: { tag: v } })); setTag(''); await loadConv(); }); };
-  const removeTag = (v: string) => act(async () => { await ok(api.DELETE('/v1/conversations/{c}/tags/{tag}', { params: { path: { c: id, tag: v } } })); await loadConv(); });
-  const addNote = (e: Event) => { e.preventDefault(); const v = note.trim(); if (!v) return; act(async () => { await ok(api.POST('/v1/conversations/{c}/notes', { params: { path: { c: id } }, body: { text: v } })); setNote(''); await loadNotes(); }); };
-  const end = () => act(async () => { await ok(api.POST('/v1/conversations/{c}/end', { params: { path: { c: id } } })); await loadConv(); p.onChanged(); });
+  const addTag = (e: Event) => { e.preventDefault(); const v = tag.trim(); if (!v) return; act(async () => { await ok(api.POST('/v1/conversations/{c}/tags', { params: { path: { c: id } }, body: { tag: v } })); setTag(''); }); };
+  const removeTag = (v: string) => act(async () => { await ok(api.DELETE('/v1/conversations/{c}/tags/{tag}', { params: { path: { c: id, tag: v } } })); });
+  const addNote = (e: Event) => { e.preventDefault(); const v = note.trim(); if (!v) return; act(async () => { await ok(api.POST('/v1/conversations/{c}/notes', { params: { path: { c: id } }, body: { text: v } })); setNote(''); }); };
+  const end = () => act(async () => { await ok(api.POST('/v1/conversations/{c}/end', { params: { path: { c: id } } })); });
   const createCanned = (e: Event) => {
     e.preventDefault();
     act(async () => {

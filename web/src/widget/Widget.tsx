@@ -1,6 +1,15 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { makeApi, ok, allPages, type Message, type CustomerConversation } from '../api/client';
-import { Socket } from '../api/ws';
+import { Socket, type StoredEvent } from '../api/ws';
+
+function applyCustomerEvent(c: CustomerConversation, ev: StoredEvent): CustomerConversation {
+  switch (ev.type) {
+    case 'CustomerPicked': return { ...c, status: 'active', queue_position: null, agent: ev.agent ?? (ev.agent_name ? { name: ev.agent_name } : c.agent) };
+    case 'ConversationTransferred': return { ...c, status: 'waiting', agent: null };
+    case 'ConversationEnded': return { ...c, status: 'ended', ended_at: c.ended_at ?? ev.at };
+    default: return c;
+  }
+}
 import { t } from '../i18n';
 import { Messages, mergeMessages, uploadFile } from '../Messages';
 import { Composer } from '../console/Composer';
@@ -10,6 +19,14 @@ const queue = params.get('queue') ?? '';
 const host = params.get('host');
 const STORE = `jono.widget.${queue}`;
 type Session = { conversation_id: string; customer_token: string };
+
+// Storage may be denied to a third-party frame: then the session lives in memory only.
+const memory = new Map<string, string>();
+const store = {
+  get(k: string): string | null { try { return sessionStorage.getItem(k); } catch { return memory.get(k) ?? null; } },
+  set(k: string, v: string) { try { sessionStorage.setItem(k, v); } catch { memory.set(k, v); } },
+  del(k: string) { try { sessionStorage.removeItem(k); } catch { memory.delete(k); } },
+};
 
 /** The host page's origin, as the loader said and the referrer confirms; messages from elsewhere are ignored. */
 function trustedHost(): string | null {
@@ -23,7 +40,7 @@ function trustedHost(): string | null {
 
 export function Widget() {
   const [pub, setPub] = useState<{ name: string; open: boolean; welcome_message: string | null } | null>(null);
-  const [session, setSession] = useState<Session | null>(() => { try { return JSON.parse(sessionStorage.getItem(STORE) || 'null'); } catch { return null; } });
+  const [session, setSession] = useState<Session | null>(() => { try { return JSON.parse(store.get(STORE) || 'null'); } catch { return null; } });
   const [page, setPage] = useState<string | null>(null);
   const [err, setErr] = useState('');
   const anon = useMemo(() => makeApi(() => null), []);
@@ -46,8 +63,8 @@ export function Widget() {
     return () => window.removeEventListener('message', on);
   }, []);
 
-  const start = (s: Session) => { sessionStorage.setItem(STORE, JSON.stringify(s)); setSession(s); };
-  const reset = () => { sessionStorage.removeItem(STORE); setSession(null); };
+  const start = (s: Session) => { store.set(STORE, JSON.stringify(s)); setSession(s); };
+  const reset = () => { store.del(STORE); setSession(null); };
 
   return (
     <div class="widget-box">
@@ -96,7 +113,9 @@ function Chat({ session, page, onReset, welcome }: { session: Session; page: str
   const c = session.conversation_id;
   const api = useMemo(() => makeApi(() => session.customer_token, onReset), [session]);
   const socket = useMemo(() => new Socket(session.customer_token), [session]);
-  const [conv, setConv] = useState<CustomerConversation | null>(null);
+  const [base, setConv] = useState<CustomerConversation | null>(null);
+  const [evs, setEvs] = useState<StoredEvent[]>([]);
+  const conv = base && evs.reduce(applyCustomerEvent, base);
   const [messages, setMessages] = useState<Message[]>([]);
   const [pos, setPos] = useState<{ n: number; wait: number | null } | null>(null);
   const [text, setText] = useState('');
@@ -119,7 +138,11 @@ function Chat({ session, page, onReset, welcome }: { session: Session; page: str
           if (ev.attachments?.length) loadMessages().catch(() => {});
           else setMessages((cur) => mergeMessages(cur, [{ seq: ev.seq, id: ev.message_id, author: ev.author, text: ev.text, attachments: [], sent_at: ev.at }]));
           setTyping('');
-        } else loadConv().catch(() => {});
+        } else {
+          // Live events lead the read model: they are applied on top of the snapshot.
+          setEvs((cur) => [...cur, ev]);
+          if (ev.type === 'ConversationTransferred') setPos(null);
+        }
       },
     });
     const offF = socket.onFrame((f) => {
@@ -141,7 +164,7 @@ function Chat({ session, page, onReset, welcome }: { session: Session; page: str
     try { setErr(''); await ok(api.POST('/v1/conversations/{c}/messages', { params: { path: { c } }, body: { text: body, attachments: atts.map((a) => a.attachment_id) } })); }
     catch (e) { setErr(t('error', { detail: (e as Error).message })); throw e; }
   };
-  const end = async () => { await api.POST('/v1/conversations/{c}/end', { params: { path: { c } } }); await loadConv(); };
+  const end = async () => { const r = await api.POST('/v1/conversations/{c}/end', { params: { path: { c } } }); if (r.response.ok) setEvs((cur) => [...cur, { type: 'ConversationEnded', at: new Date().toISOString() }]); };
   const rate = async (e: Event) => {
     e.preventDefault();
     if (!score) return;
@@ -183,7 +206,7 @@ function Chat({ session, page, onReset, welcome }: { session: Session; page: str
           </form>
         )
       ) : (
-        <Composer value={text} setValue={setText} canned={[]} onSend={send}
+        <Composer value={text} setValue={setText} canned={[]} onSend={send} placeholder={t('typeMessageCustomer')}
           onTyping={() => { const n = Date.now(); if (n - lastTyping.current > 2000) { lastTyping.current = n; socket.send({ type: 'typing', conversation: c }); } }}
           onUpload={async (f) => uploadFile(c, session.customer_token, f)}
           extra={<button type="button" class="danger" onClick={end}>{status === 'waiting' ? t('leaveQueue') : t('endConversation')}</button>} />

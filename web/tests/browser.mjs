@@ -1,0 +1,186 @@
+// Browser test: a customer (Finnish browser, widget embedded in a page of another origin)
+// and an agent (English browser) go through join → activity notice (while another
+// organization is selected) → pick → messages both ways → /key + space → tag → note
+// (absent from the customer's page) → end → rating. Saves screenshots in tests/out/.
+//
+// BASE=http://host:port  the console's origin (default: `vite preview` on 4173, which
+//                        proxies /v1 to JONO_BACKEND, default http://127.0.0.1:8099)
+import { chromium } from 'playwright-core';
+import http from 'node:http';
+import { mkdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+
+const BASE = process.env.BASE ?? 'http://localhost:4173';
+const OUT = new URL('./out/', import.meta.url).pathname;
+mkdirSync(OUT, { recursive: true });
+const uniq = Date.now().toString(36);
+const step = (s) => console.log(`• ${s}`);
+
+let preview;
+if (!process.env.BASE) {
+  preview = spawn('npx', ['vite', 'preview', '--port', '4173', '--strictPort'], { stdio: 'ignore', cwd: new URL('..', import.meta.url).pathname });
+  for (let i = 0; ; i++) {
+    try { if ((await fetch(`${BASE}/`)).ok) break; } catch {}
+    if (i > 50) throw new Error('vite preview did not start');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function api(method, path, token, body) {
+  const r = await fetch(`${BASE}${path}`, {
+    method, headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+// The host site, on another origin, embedding the widget with one script tag.
+let queueId;
+const host = http.createServer((req, res) => {
+  res.setHeader('content-type', 'text/html; charset=utf-8');
+  res.end(`<!doctype html><html><head><title>Shop</title></head><body><h1>Example shop</h1><p>Products…</p>
+<script src="${BASE}/loader.js" data-queue="${queueId}" async></script></body></html>`);
+});
+await new Promise((r) => host.listen(4180, '127.0.0.1', r));
+const HOST = 'http://127.0.0.1:4180';
+
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+const errors = [];
+const watch = (page, who) => {
+  page.on('pageerror', (e) => errors.push(`${who}: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(`${who}: ${m.text()}`); });
+};
+let failed = false;
+try {
+  // Agent: sign up through the console.
+  const agentCtx = await browser.newContext({ locale: 'en-US', viewport: { width: 1400, height: 850 } });
+  const agent = await agentCtx.newPage();
+  watch(agent, 'agent');
+  await agent.goto(`${BASE}/`);
+  step('sign up');
+  await agent.getByRole('button', { name: 'Create an organization and account' }).click();
+  await agent.fill('input[name=organization]', `Acme ${uniq}`);
+  await agent.fill('input[name=name]', 'Aino Agent');
+  await agent.fill('input[name=email]', `aino-${uniq}@example.com`);
+  await agent.fill('input[name=password]', 'correct horse battery');
+  await agent.getByRole('button', { name: 'Sign up' }).click();
+  await agent.waitForSelector('.console');
+  const token = await agent.evaluate(() => localStorage.getItem('jono.token'));
+  const me = await api('GET', '/v1/me', token);
+  const orgA = me.organizations[0].id;
+
+  step('set up a queue, a handler and a canned response');
+  queueId = (await api('POST', `/v1/orgs/${orgA}/queues`, token, { name: 'Support' })).queue_id;
+  await api('PUT', `/v1/queues/${queueId}/settings`, token, { welcome_message: 'Welcome to Acme support!' });
+  await api('POST', `/v1/queues/${queueId}/handlers`, token, { agent_id: me.agent_id });
+  await api('POST', '/v1/canned-responses', token, { key: 'Terve', text: 'Welcome to the chat! How can I help?' });
+
+  step('a second organization invites the agent; accept at /invite/TOKEN');
+  const other = await api('POST', '/v1/signup', null, { organization: `Beta ${uniq}`, name: 'Bert', email: `bert-${uniq}@example.com`, password: 'correct horse battery' });
+  const inv = await api('POST', `/v1/orgs/${other.organization_id}/invitations`, other.token, { email: me.email, role: 'agent' });
+  await agent.goto(`${BASE}/invite/${inv.token}`);
+  await agent.getByRole('button', { name: /Accept with my current account/ }).click();
+  await agent.waitForSelector('.console');
+  await agent.waitForFunction(() => document.querySelectorAll('select[name=organization] option').length === 2);
+
+  step('the queue opens from the queue menu');
+  await agent.selectOption('select[name=organization]', orgA);
+  await agent.click(`[data-queue="${queueId}"] .queue-name`);
+  await agent.getByRole('menuitem', { name: 'Open the queue' }).click();
+  await agent.waitForSelector(`[data-queue="${queueId}"].is-open`);
+
+  step('look at the other organization');
+  await agent.selectOption('select[name=organization]', other.organization_id);
+  await agent.waitForSelector('.org-name:has-text("Beta")');
+
+  step('customer joins from the widget embedded on another origin (Finnish browser)');
+  const custCtx = await browser.newContext({ locale: 'fi-FI', viewport: { width: 900, height: 700 } });
+  const cust = await custCtx.newPage();
+  watch(cust, 'customer');
+  if (process.env.DEBUG) cust.on('response', (r) => { if (r.url().includes('/v1/')) console.log('cust http', r.request().method(), r.url().slice(-60), r.status()); });
+  if (process.env.DEBUG) cust.on('websocket', (ws) => { ws.on('framereceived', (f) => console.log('cust ws <', String(f.payload).slice(0, 200))); ws.on('framesent', (f) => console.log('cust ws >', String(f.payload).slice(0, 200))); ws.on('close', () => console.log('cust ws closed')); });
+  await cust.goto(`${HOST}/products/42`);
+  const w = cust.frameLocator('#jono-widget');
+  await w.locator('input[name=name]').fill('Kalle Asiakas');
+  await w.locator('input[name=email]').fill('kalle@example.com');
+  await w.locator('textarea[name=question]').fill('Missä tilaukseni on?');
+  await w.getByRole('button', { name: 'Aloita keskustelu' }).click();
+  await w.getByText('Olet jonossa 1.').waitFor();
+  await cust.screenshot({ path: `${OUT}widget-waiting.png` });
+
+  step('activity notice, highlighted, while another organization is selected');
+  await agent.waitForSelector('.activity li.hot[data-type=CustomerJoinedQueue]');
+  await agent.screenshot({ path: `${OUT}console-activity.png` });
+
+  step('pick from the queue menu; the conversation opens at once');
+  await agent.selectOption('select[name=organization]', orgA);
+  await agent.waitForSelector(`[data-queue="${queueId}"] .badge.waiting`);
+  await agent.click(`[data-queue="${queueId}"] .queue-name`);
+  await agent.getByRole('menuitem', { name: 'Pick person from queue' }).click();
+  await agent.waitForSelector('.conv-head h2:has-text("Kalle Asiakas")');
+  await agent.waitForSelector('.customer-info dd:has-text("kalle@example.com")');
+  await agent.waitForSelector(`.customer-info dd:has-text("${HOST}/products/42")`); // live metadata via postMessage
+  await agent.waitForSelector('.messages .text:has-text("Missä tilaukseni on?")');
+  await w.getByText('Aino Agent auttaa sinua.').waitFor();
+
+  step('messages both ways');
+  const field = agent.locator('.conversation textarea[name=message]');
+  await field.fill('Hei Kalle, katson asiaa.');
+  await field.press('Enter');
+  await w.locator('.messages .text', { hasText: 'Hei Kalle, katson asiaa.' }).waitFor();
+  await w.locator('textarea[name=message]').fill('Kiitos!');
+  await w.locator('textarea[name=message]').press('Enter');
+  await agent.waitForSelector('.messages .text:has-text("Kiitos!")');
+
+  step('/key + space expands a canned response');
+  await field.click();
+  await field.pressSequentially('/Terve ');
+  const expanded = await field.inputValue();
+  if (expanded !== 'Welcome to the chat! How can I help?') throw new Error(`canned expansion gave ${JSON.stringify(expanded)}`);
+  await field.press('Enter');
+  await w.locator('.messages .text', { hasText: 'Welcome to the chat! How can I help?' }).waitFor();
+
+  step('tag and note');
+  await agent.fill('input[name=tag]', 'delivery');
+  await agent.press('input[name=tag]', 'Enter');
+  await agent.waitForSelector('.tags .tag:has-text("delivery")');
+  await agent.fill('textarea[name=note]', 'Secret note: VIP customer');
+  await agent.getByRole('button', { name: 'Add note' }).click();
+  await agent.waitForSelector('.notes li:has-text("Secret note: VIP customer")');
+  await agent.screenshot({ path: `${OUT}console-conversation.png` });
+  await cust.waitForTimeout(500);
+  const widgetText = await w.locator('body').innerText();
+  if (widgetText.includes('Secret note') || widgetText.includes('delivery')) throw new Error('a note or tag reached the customer');
+
+  step('end and rate');
+  await agent.getByRole('button', { name: 'End conversation' }).click();
+  await agent.waitForSelector('.ended');
+  await w.getByText('Miten onnistuimme?').waitFor();
+  await w.locator('.stars label').nth(4).click();
+  await w.getByRole('button', { name: 'Lähetä arvio' }).click();
+  await w.getByText('Kiitos palautteestasi!').waitFor();
+  await cust.screenshot({ path: `${OUT}widget-rated.png` });
+  const stats = await api('GET', `/v1/queues/${queueId}/stats`, token);
+  if (stats.rating?.count !== 1 || stats.rating?.mean !== 5) throw new Error(`rating not recorded: ${JSON.stringify(stats.rating)}`);
+
+  step('logout');
+  await agent.getByRole('button', { name: 'Log out' }).click();
+  await agent.waitForSelector('form.auth');
+  const r = await fetch(`${BASE}/v1/me`, { headers: { authorization: `Bearer ${token}` } });
+  if (r.status !== 401) throw new Error(`token still works after logout: ${r.status}`);
+
+  if (errors.length) throw new Error(`console errors:\n${errors.join('\n')}`);
+  console.log('OK: browser test passed; screenshots in tests/out/');
+} catch (e) {
+  failed = true;
+  console.error('FAILED:', e.message);
+  if (errors.length) console.error(errors.join('\n'));
+  for (const [i, ctx] of browser.contexts().entries()) for (const p of ctx.pages()) await p.screenshot({ path: `${OUT}failure-${i}.png` }).catch(() => {});
+} finally {
+  await browser.close();
+  host.close();
+  preview?.kill();
+}
+process.exit(failed ? 1 : 0);
