@@ -40,6 +40,8 @@ export default defineConfig({
       },
       output: {
         entryFileNames: (chunk) => (chunk.name === 'loader' ? 'loader.js' : 'assets/[name]-[hash].js'),
+        chunkFileNames: 'assets/shared-[hash].js',
+        assetFileNames: 'assets/[name]-[hash][extname]',
       },
     },
   },

@@ -7,7 +7,9 @@
 //                        proxies /v1 to JONO_BACKEND, default http://127.0.0.1:8099)
 import { chromium } from 'playwright-core';
 import http from 'node:http';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 
 const BASE = process.env.BASE ?? 'http://localhost:4173';
@@ -16,12 +18,19 @@ mkdirSync(OUT, { recursive: true });
 const uniq = Date.now().toString(36);
 const step = (s) => console.log(`• ${s}`);
 
-let preview;
+// Without BASE: start `jono serve` (../target/debug/jono, or JONO_BIN) on a fresh data
+// directory and `vite preview` (serving dist/ as the gateway does) proxying /v1 to it.
+const children = [];
 if (!process.env.BASE) {
-  preview = spawn('npx', ['vite', 'preview', '--port', '4173', '--strictPort'], { stdio: 'ignore', cwd: new URL('..', import.meta.url).pathname });
+  const root = new URL('..', import.meta.url).pathname;
+  const bin = process.env.JONO_BIN ?? new URL('../../target/debug/jono', import.meta.url).pathname;
+  const data = mkdtempSync(join(tmpdir(), 'jono-web-test-'));
+  const backend = 'http://127.0.0.1:18099';
+  children.push(spawn(bin, ['serve', '--data', data, '--listen', '127.0.0.1:18099'], { stdio: 'ignore', env: { ...process.env, JONO_SIGNUP: 'open' } }));
+  children.push(spawn(join(root, 'node_modules/.bin/vite'), ['preview', '--port', '4173', '--strictPort'], { stdio: 'ignore', cwd: root, env: { ...process.env, JONO_BACKEND: backend } }));
   for (let i = 0; ; i++) {
-    try { if ((await fetch(`${BASE}/`)).ok) break; } catch {}
-    if (i > 50) throw new Error('vite preview did not start');
+    try { if ((await fetch(`${backend}/healthz`)).ok && (await fetch(`${BASE}/`)).ok) break; } catch {}
+    if (i > 100) throw new Error('jono serve or vite preview did not start');
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -181,6 +190,6 @@ try {
 } finally {
   await browser.close();
   host.close();
-  preview?.kill();
+  for (const c of children) c.kill();
 }
 process.exit(failed ? 1 : 0);

@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ok, allPages, type Api, type Me, type AgentConversation, type Message, type Note, type Canned } from '../api/client';
 import type { Socket, StoredEvent } from '../api/ws';
-import { t, fmtTime } from '../i18n';
+import { t, fmtTime, type Key } from '../i18n';
 import { Messages, mergeMessages, uploadFile } from '../Messages';
 import { Composer } from './Composer';
 import { errText } from './App';
@@ -109,7 +109,6 @@ export function Conversation(p: {
   const act = async (f: () => Promise<unknown>) => { try { setErr(''); await f(); } catch (e) { setErr(errText(e)); } };
   const send = (body: string, atts: { attachment_id: string }[]) => act(async () => {
     await ok(api.POST('/v1/conversations/{c}/messages', { params: { path: { c: id } }, body: { text: body, attachments: atts.map((a) => a.attachment_id) } }));
-    p.socket.send({ type: 'typing', conversation: id }); // harmless; keeps presence fresh
   }) as Promise<void>;
   const addTag = (e: Event) => { e.preventDefault(); const v = tag.trim(); if (!v) return; act(async () => { await ok(api.POST('/v1/conversations/{c}/tags', { params: { path: { c: id } }, body: { tag: v } })); setTag(''); }); };
   const removeTag = (v: string) => act(async () => { await ok(api.DELETE('/v1/conversations/{c}/tags/{tag}', { params: { path: { c: id, tag: v } } })); });
@@ -136,7 +135,7 @@ export function Conversation(p: {
       <main class="conversation" aria-label={title}>
         <header class="conv-head">
           <h2>{title}</h2>
-          {conv && isCustomer && <span class={`badge ${conv.status}`}>{conv.status}</span>}
+          {conv && isCustomer && <span class={`badge ${conv.status}`}>{t(`status_${conv.status}` as Key)}</span>}
           <span class="grow" />
           {isCustomer && !ended && <button type="button" class="danger" onClick={end}>{t('endConversation')}</button>}
           <button type="button" aria-pressed={side} title={t('toggleSidebar')} onClick={() => setSide(!side)}>☰ {t('toggleSidebar')}</button>
@@ -149,7 +148,7 @@ export function Conversation(p: {
         )}
         {err && <p class="error" role="alert">{err}</p>}
         <Messages messages={messages} mine={(m) => m.author.kind === 'agent' && m.author.id === p.me.agent_id} />
-        {typing && <p class="typing muted">{typing} …</p>}
+        {typing && !ended && <p class="typing muted">{typing} …</p>}
         {ended ? <p class="muted ended">{t('ended')}</p> : (
           <Composer value={text} setValue={setText} canned={p.canned} onSend={send} onTyping={onTyping}
             onUpload={async (f) => { const a = await uploadFile(id, p.token, f); return a; }} />

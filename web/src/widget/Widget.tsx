@@ -185,7 +185,7 @@ function Chat({ session, page, onReset, welcome }: { session: Session; page: str
       )}
       {status === 'active' && conv?.agent && <div class="agent-joined" role="status">{t('agentJoined', { name: conv.agent.name })}</div>}
       <Messages messages={shown} mine={(m) => m.author.kind === 'customer'} />
-      {typing && <p class="typing muted">{typing} …</p>}
+      {typing && status !== 'ended' && <p class="typing muted">{typing} …</p>}
       {err && <p class="error" role="alert">{err}</p>}
       {status === 'ended' ? (
         rated ? (
