@@ -50,7 +50,8 @@ say "cargo test (SQLite and Postgres)"
 timeout 1800 cargo test --workspace --locked
 
 say "schemathesis: the served OpenAPI document against the running binary"
-timeout 1800 cargo build -p gateway --bin jono --locked
+# --workspace keeps the features of the shared dependencies as `cargo test` built them.
+timeout 1800 cargo build --workspace --bin jono --locked
 (
     data=$(mktemp -d /tmp/jono-fuzz.XXXXXX)
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
