@@ -80,11 +80,27 @@ try {
   const me = await api('GET', '/v1/me', token);
   const orgA = me.organizations[0].id;
 
-  step('set up a queue, a handler and a canned response');
-  queueId = (await api('POST', `/v1/orgs/${orgA}/queues`, token, { name: 'Support' })).queue_id;
-  await api('PUT', `/v1/queues/${queueId}/settings`, token, { welcome_message: 'Welcome to Acme support!' });
-  await api('POST', `/v1/queues/${queueId}/handlers`, token, { agent_id: me.agent_id });
-  await api('POST', '/v1/canned-responses', token, { key: 'Terve', text: 'Welcome to the chat! How can I help?' });
+  step('organization section: create a queue, welcome message, handler; canned-response page');
+  await agent.getByRole('button', { name: 'Organization', exact: true }).click();
+  await agent.fill('input[name=queue-name]', 'Support');
+  await agent.getByRole('button', { name: 'Create', exact: true }).click();
+  await agent.waitForSelector('.queue-admin summary:has-text("Support")');
+  queueId = await agent.getAttribute('.queue-admin', 'data-queue-admin');
+  await agent.click('.queue-admin summary');
+  await agent.getByLabel('Welcome message').fill('Welcome to Acme support!');
+  await agent.getByRole('button', { name: 'Save', exact: true }).click();
+  await agent.waitForSelector('.queue-admin [role=status]:has-text("Saved.")');
+  await agent.getByRole('checkbox', { name: 'Aino Agent' }).check();
+  await agent.waitForFunction(async (q) => {
+    const r = await fetch(`/v1/queues/${q}`, { headers: { authorization: `Bearer ${localStorage.getItem('jono.token')}` } });
+    return (await r.json()).handlers.length === 1;
+  }, queueId);
+  await agent.getByRole('button', { name: 'Canned responses', exact: true }).click();
+  await agent.fill('input[name=new-key]', 'Terve');
+  await agent.fill('textarea[name=new-text]', 'Welcome to the chat! How can I help?');
+  await agent.getByRole('button', { name: 'Save', exact: true }).click();
+  await agent.waitForSelector('td code:has-text("/Terve")');
+  await agent.getByRole('button', { name: 'Chats', exact: true }).click();
 
   step('a second organization invites the agent; accept at /invite/TOKEN');
   const other = await api('POST', '/v1/signup', null, { organization: `Beta ${uniq}`, name: 'Bert', email: `bert-${uniq}@example.com`, password: 'correct horse battery' });
@@ -173,6 +189,13 @@ try {
   await cust.screenshot({ path: `${OUT}widget-rated.png` });
   const stats = await api('GET', `/v1/queues/${queueId}/stats`, token);
   if (stats.rating?.count !== 1 || stats.rating?.mean !== 5) throw new Error(`rating not recorded: ${JSON.stringify(stats.rating)}`);
+
+  step('queue statistics');
+  await agent.getByRole('button', { name: 'Organization', exact: true }).click();
+  await agent.click('.queue-admin summary');
+  await agent.getByRole('button', { name: 'Show statistics' }).click();
+  await agent.waitForSelector('.stats svg.bars');
+  await agent.screenshot({ path: `${OUT}console-organization.png`, fullPage: true });
 
   step('logout');
   await agent.getByRole('button', { name: 'Log out' }).click();

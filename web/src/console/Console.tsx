@@ -4,6 +4,8 @@ import type { Socket, StoredEvent } from '../api/ws';
 import { t, type Key } from '../i18n';
 import { errText } from './App';
 import { Conversation } from './Conversation';
+import { OrgPage } from './OrgPage';
+import { CannedPage } from './CannedPage';
 
 type Activity = { position: number; ev: StoredEvent; live: boolean; hot: boolean };
 
@@ -33,6 +35,7 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
   const [err, setErr] = useState('');
   const [online, setOnline] = useState(true);
   const [channelName, setChannelName] = useState('');
+  const [view, setView] = useState<'chats' | 'org' | 'canned'>('chats');
 
   useEffect(() => { localStorage.setItem('jono.org', orgId); setSelected(null); }, [orgId]);
   useEffect(() => socket.onState(setOnline), [socket]);
@@ -156,6 +159,13 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
             {orgs.map((o) => <option key={o.id} value={o.id}>{o.name}</option>)}
           </select>
         </label>
+        <nav class="nav-tabs">
+          {(['chats', 'org', 'canned'] as const).map((v) => (
+            <button type="button" key={v} aria-current={view === v ? 'page' : undefined} onClick={() => setView(v)}>
+              {v === 'chats' ? t('chats') : v === 'org' ? t('orgSection') : t('cannedPage')}
+            </button>
+          ))}
+        </nav>
         {!online && <span class="offline" role="status">{t('reconnecting')}</span>}
         <span class="grow" />
         <span class="who">{me.name}</span>
@@ -167,7 +177,7 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
         <ul>
           {activity.slice(0, 8).map((a) => (
             <li key={a.position} class={a.hot ? 'hot' : ''} data-type={a.ev.type}>
-              <button type="button" class="link" onClick={() => setOrgId(a.ev.organization_id)}>
+              <button type="button" class="link" onClick={() => { setOrgId(a.ev.organization_id); setView('chats'); }}>
                 {t(`ev${a.ev.type}` as Key, { queue: queueName(a.ev.queue_id ?? a.ev.to_queue_id) })}
                 {a.ev.organization_id !== orgId && <span class="org-tag"> · {orgName(a.ev.organization_id)}</span>}
               </button>
@@ -176,7 +186,9 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
         </ul>
       </section>
       {err && <p class="error banner" role="alert" onClick={() => setErr('')}>{err}</p>}
-      <div class="columns">
+      {view === 'org' && org && <OrgPage api={api} me={me} orgId={orgId} role={org.role} queues={queues[orgId] ?? []} reloadQueues={() => loadQueues(orgId)} />}
+      {view === 'canned' && <CannedPage api={api} me={me} canned={canned} reload={loadCanned} />}
+      <div class="columns" hidden={view !== 'chats'}>
         <nav class="sidebar">
           <h2 class="org-name">{org?.name}</h2>
           <h3>{t('queues')}</h3>

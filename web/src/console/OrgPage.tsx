@@ -1,0 +1,205 @@
+import { useEffect, useState } from 'preact/hooks';
+import { ok, type Api, type Me, type Member, type Queue, type Schemas } from '../api/client';
+import { t, type Key } from '../i18n';
+import { errText } from './App';
+
+type Role = Schemas['Role'];
+const ROLES: Role[] = ['agent', 'operator', 'owner'];
+
+/** The organization section: members and roles, invitations, queues (settings, handlers, statistics). */
+export function OrgPage({ api, me, orgId, role, queues, reloadQueues }: { api: Api; me: Me; orgId: string; role: Role; queues: Queue[]; reloadQueues: () => void }) {
+  const isOperator = role === 'owner' || role === 'operator';
+  const [members, setMembers] = useState<Member[]>([]);
+  const [err, setErr] = useState('');
+  const [inv, setInv] = useState({ email: '', role: 'agent' as Role });
+  const [link, setLink] = useState<{ email: string; url: string } | null>(null);
+  const [queueName, setQueueName] = useState('');
+  const loadMembers = () => ok(api.GET('/v1/orgs/{org}/members', { params: { path: { org: orgId } } })).then(setMembers).catch((e) => setErr(errText(e)));
+  useEffect(() => { loadMembers(); }, [orgId]);
+  const act = async (f: () => Promise<unknown>) => { try { setErr(''); await f(); } catch (e) { setErr(errText(e)); } };
+
+  const changeRole = (m: Member, r: Role) => act(async () => { await ok(api.PUT('/v1/orgs/{org}/members/{agent}', { params: { path: { org: orgId, agent: m.agent_id } }, body: { role: r } })); await loadMembers(); });
+  const removeMember = (m: Member) => act(async () => { await ok(api.DELETE('/v1/orgs/{org}/members/{agent}', { params: { path: { org: orgId, agent: m.agent_id } } })); await loadMembers(); });
+  const invite = (e: Event) => { e.preventDefault(); act(async () => {
+    const r = await ok(api.POST('/v1/orgs/{org}/invitations', { params: { path: { org: orgId } }, body: { email: inv.email, role: inv.role } }));
+    setLink({ email: inv.email, url: `${location.origin}/invite/${encodeURIComponent(r.token)}` });
+    setInv({ email: '', role: 'agent' });
+  }); };
+  const createQueue = (e: Event) => { e.preventDefault(); if (!queueName.trim()) return; act(async () => {
+    await ok(api.POST('/v1/orgs/{org}/queues', { params: { path: { org: orgId } }, body: { name: queueName.trim() } }));
+    setQueueName('');
+    reloadQueues();
+  }); };
+
+  return (
+    <main class="page">
+      {err && <p class="error" role="alert">{err}</p>}
+      <section>
+        <h2>{t('members')}</h2>
+        <table class="table">
+          <thead><tr><th>{t('name')}</th><th>{t('role')}</th><th>{t('status_active')}</th><th /></tr></thead>
+          <tbody>
+            {members.map((m) => (
+              <tr key={m.agent_id}>
+                <td>{m.name}{m.agent_id === me.agent_id ? ` (${t('you')})` : ''}</td>
+                <td>
+                  {isOperator ? (
+                    <select aria-label={`${t('role')}: ${m.name}`} value={m.role} onChange={(e) => changeRole(m, (e.target as HTMLSelectElement).value as Role)}>
+                      {ROLES.map((r) => <option key={r} value={r}>{t(`role_${r}` as Key)}</option>)}
+                    </select>
+                  ) : t(`role_${m.role}` as Key)}
+                </td>
+                <td><span class={`presence ${m.status}`}>●</span> {t(`presence_${m.status}` as Key)}</td>
+                <td>{isOperator && m.agent_id !== me.agent_id && <button type="button" class="danger" onClick={() => removeMember(m)}>{t('remove')}</button>}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </section>
+      {isOperator && (
+        <section>
+          <h2>{t('invitations')}</h2>
+          <form class="inline" onSubmit={invite}>
+            <input name="invite-email" type="email" required placeholder={t('email')} aria-label={t('email')} value={inv.email} onInput={(e) => setInv({ ...inv, email: (e.target as HTMLInputElement).value })} />
+            <select name="invite-role" aria-label={t('role')} value={inv.role} onChange={(e) => setInv({ ...inv, role: (e.target as HTMLSelectElement).value as Role })}>
+              {ROLES.map((r) => <option key={r} value={r}>{t(`role_${r}` as Key)}</option>)}
+            </select>
+            <button type="submit">{t('invite')}</button>
+          </form>
+          {link && <p>{t('invitationLink', { email: link.email })} <input class="link-out" readOnly value={link.url} onFocus={(e) => (e.target as HTMLInputElement).select()} /></p>}
+        </section>
+      )}
+      <section>
+        <h2>{t('queues')}</h2>
+        {isOperator && (
+          <form class="inline" onSubmit={createQueue}>
+            <input name="queue-name" required placeholder={t('newQueue')} aria-label={t('newQueue')} value={queueName} onInput={(e) => setQueueName((e.target as HTMLInputElement).value)} />
+            <button type="submit">{t('create')}</button>
+          </form>
+        )}
+        {queues.map((q) => <QueueAdmin key={q.id} api={api} queue={q} members={members} isOperator={isOperator} reload={reloadQueues} />)}
+      </section>
+    </main>
+  );
+}
+
+function QueueAdmin({ api, queue, members, isOperator, reload }: { api: Api; queue: Queue; members: Member[]; isOperator: boolean; reload: () => void }) {
+  const [full, setFull] = useState<Queue | null>(null);
+  const [f, setF] = useState({ name: queue.name, welcome: '', max: '', cap: '', origins: '' });
+  const [msg, setMsg] = useState('');
+  const [showStats, setShowStats] = useState(false);
+  useEffect(() => {
+    ok(api.GET('/v1/queues/{queue}', { params: { path: { queue: queue.id } } })).then((q) => {
+      setFull(q);
+      const s = q.settings;
+      setF({ name: q.name, welcome: s?.welcome_message ?? '', max: String(s?.max_waiting ?? q.max_waiting ?? ''), cap: String(s?.capacity_per_agent ?? q.capacity_per_agent ?? ''), origins: (s?.allowed_origins ?? q.allowed_origins ?? []).join('\n') });
+    }).catch(() => {});
+  }, [queue.id]);
+  const act = async (fn: () => Promise<unknown>, done = '') => { try { setMsg(''); await fn(); setMsg(done); } catch (e) { setMsg(errText(e)); } };
+  const num = (v: string) => (v.trim() === '' ? null : Number(v));
+  const save = (e: Event) => { e.preventDefault(); act(async () => {
+    await ok(api.PUT('/v1/queues/{queue}/settings', { params: { path: { queue: queue.id } }, body: {
+      name: f.name.trim(), welcome_message: f.welcome.trim() || null, max_waiting: num(f.max), capacity_per_agent: num(f.cap),
+      allowed_origins: f.origins.split(/\s+/).filter(Boolean),
+    } }));
+    reload();
+  }, t('saved')); };
+  const handlers = full?.handlers ?? queue.handlers;
+  const toggleHandler = (m: Member, on: boolean) => {
+    const before = full ?? queue;
+    setFull({ ...before, handlers: on ? [...handlers, m.agent_id] : handlers.filter((h) => h !== m.agent_id) }); // at once; undone on error
+    act(async () => {
+      try {
+        if (on) await ok(api.POST('/v1/queues/{queue}/handlers', { params: { path: { queue: queue.id } }, body: { agent_id: m.agent_id } }));
+        else await ok(api.DELETE('/v1/queues/{queue}/handlers/{agent}', { params: { path: { queue: queue.id, agent: m.agent_id } } }));
+      } catch (e) { setFull(before); throw e; }
+      reload();
+    });
+  };
+  const set = (k: keyof typeof f) => (e: Event) => setF({ ...f, [k]: (e.target as HTMLInputElement).value });
+  const snippet = `<script src="${location.origin}/loader.js" data-queue="${queue.id}" async></script>`;
+  return (
+    <details class="queue-admin card" data-queue-admin={queue.id}>
+      <summary><strong>{queue.name}</strong> <span class={`badge ${queue.open ? 'open' : 'closed'}`}>{queue.open ? t('open') : t('closed')}</span></summary>
+      {msg && <p role="status">{msg}</p>}
+      {isOperator && (
+        <form class="stack" onSubmit={save}>
+          <h3>{t('queueSettings')}</h3>
+          <label>{t('name')}<input value={f.name} required onInput={set('name')} /></label>
+          <label>{t('welcomeMessage')}<textarea rows={2} value={f.welcome} onInput={set('welcome')} /></label>
+          <label>{t('maxWaiting')}<input type="number" min={1} value={f.max} onInput={set('max')} /></label>
+          <label>{t('capacity')}<input type="number" min={1} value={f.cap} onInput={set('cap')} /></label>
+          <label>{t('allowedOrigins')}<textarea rows={2} placeholder="https://www.example.com" value={f.origins} onInput={set('origins')} /></label>
+          <button type="submit">{t('save')}</button>
+        </form>
+      )}
+      <h3>{t('handlers')}</h3>
+      <ul>
+        {members.map((m) => (
+          <li key={m.agent_id}><label><input type="checkbox" disabled={!isOperator} checked={handlers.includes(m.agent_id)} onChange={(e) => toggleHandler(m, (e.target as HTMLInputElement).checked)} /> {m.name}</label></li>
+        ))}
+      </ul>
+      <h3>{t('embedCode')}</h3>
+      <input class="link-out" readOnly value={snippet} aria-label={t('embedCode')} onFocus={(e) => (e.target as HTMLInputElement).select()} />
+      {isOperator && (showStats ? <Stats api={api} queue={queue.id} /> : <p><button type="button" onClick={() => setShowStats(true)}>{t('showStats')}</button></p>)}
+    </details>
+  );
+}
+
+type StatsT = Schemas['QueueStats'];
+
+function Stats({ api, queue }: { api: Api; queue: string }) {
+  const [total, setTotal] = useState<StatsT | null>(null);
+  const [hours, setHours] = useState<{ start: Date; s: StatsT }[]>([]);
+  const [err, setErr] = useState('');
+  useEffect(() => {
+    const get = (from?: string, to?: string) => ok(api.GET('/v1/queues/{queue}/stats', { params: { path: { queue }, query: { from, to } as any } }));
+    get().then(setTotal).catch((e) => setErr(errText(e)));
+    const now = new Date();
+    now.setMinutes(0, 0, 0);
+    const starts = Array.from({ length: 24 }, (_, i) => new Date(now.getTime() - (23 - i) * 3600_000));
+    Promise.all(starts.map((s) => get(s.toISOString(), new Date(s.getTime() + 3600_000).toISOString()).then((x) => ({ start: s, s: x }))))
+      .then(setHours).catch(() => {});
+  }, [queue]);
+  const p = (x: { p50?: number | null; p90?: number | null; max?: number | null } | undefined) => [x?.p50, x?.p90, x?.max].map((v) => (v == null ? '–' : Math.round(v))).join(' / ');
+  if (err) return <p class="error">{err}</p>;
+  if (!total) return <p class="muted">…</p>;
+  return (
+    <div class="stats">
+      <h3>{t('stats')}</h3>
+      <dl class="figures">
+        <dt>{t('statJoined')}</dt><dd>{total.joined}</dd>
+        <dt>{t('statPicked')}</dt><dd>{total.picked}</dd>
+        <dt>{t('statAbandoned')}</dt><dd>{total.abandoned}</dd>
+        <dt>{t('statTimedOut')}</dt><dd>{total.timed_out}</dd>
+        <dt>{t('statTransferred')}</dt><dd>{total.transferred_out}</dd>
+        <dt>{t('statWaitingNow')}</dt><dd>{total.waiting_now}</dd>
+        <dt>{t('statWait')}</dt><dd>{p(total.wait_seconds)}</dd>
+        <dt>{t('statHandle')}</dt><dd>{p(total.handle_seconds)}</dd>
+        <dt>{t('statRating')}</dt><dd>{total.rating.count}, {total.rating.mean == null ? '–' : total.rating.mean.toFixed(2)}</dd>
+      </dl>
+      {hours.length > 0 && <>
+        <h4>{t('arrivalsPerHour')}</h4>
+        <Bars values={hours.map((h) => [h.s.joined])} labels={hours.map((h) => String(h.start.getHours()))} />
+        <h4>{t('waitPerHour')}</h4>
+        <Bars values={hours.map((h) => [h.s.wait_seconds.p50 ?? 0, h.s.wait_seconds.p90 ?? 0])} labels={hours.map((h) => String(h.start.getHours()))} />
+      </>}
+    </div>
+  );
+}
+
+/** A small SVG bar chart; each value list is drawn side by side. */
+function Bars({ values, labels }: { values: number[][]; labels: string[] }) {
+  const max = Math.max(1, ...values.flat());
+  const w = 16, h = 80;
+  return (
+    <svg class="bars" viewBox={`0 0 ${values.length * w} ${h + 12}`} role="img" aria-label={values.map((v, i) => `${labels[i]}: ${v.join('/')}`).join(', ')}>
+      {values.map((vs, i) => vs.map((v, j) => {
+        const bh = (v / max) * h;
+        const bw = (w - 4) / vs.length;
+        return <rect key={`${i}-${j}`} class={`s${j}`} x={i * w + 2 + j * bw} y={h - bh} width={bw} height={bh}><title>{`${labels[i]}: ${v}`}</title></rect>;
+      }))}
+      {labels.map((l, i) => (i % 3 === 0 ? <text key={i} x={i * w + w / 2} y={h + 10} text-anchor="middle">{l}</text> : null))}
+    </svg>
+  );
+}
