@@ -1,0 +1,103 @@
+//! Two guarantees a person would only notice by their absence: a waiting customer who goes
+//! silent leaves the queue (`CustomerLeftQueue` with reason `timeout`) instead of blocking it
+//! for ever, while one with an open WebSocket stays; and every answer carries headers fit for a
+//! console on the same origin.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use jono_tests::api::{self, eventually};
+use jono_tests::Storage;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_silent_waiting_customer_times_out_but_one_with_an_open_socket_stays() {
+    let storage = Storage::embedded();
+    let (server, api) = api::start_with(
+        &storage,
+        &[
+            ("JONO_RATE_LIMITS", "off"),
+            ("JONO_CUSTOMER_TIMEOUT_SECONDS", "3"),
+        ],
+    );
+    let owner = api::sign_up(&api, "Acme").await;
+    let queue = api::open_queue_handled_by(&api, &owner, "Support").await;
+    let silent = api::join(&api, queue, json!({"name": "Silent"})).await;
+    let present = api::join(&api, queue, json!({"name": "Present"})).await;
+
+    let url = format!(
+        "{}/v1/ws?token={}",
+        server.base.replace("http://", "ws://"),
+        present.token
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("a socket");
+
+    let path = format!("/v1/conversations/{}", silent.conversation_id);
+    let ended = eventually(
+        || async { api.get(&path, owner.token()).await.body },
+        |view| view["status"] == "ended",
+    )
+    .await;
+    assert_eq!(
+        ended["status"], "ended",
+        "the silent customer left the queue: {ended}"
+    );
+
+    let activity = api::activity(&api, owner.token()).await;
+    let left = activity.iter().find(|item| {
+        item["type"] == "CustomerLeftQueue"
+            && item["conversation_id"] == silent.conversation_id.to_string()
+    });
+    assert!(
+        left.is_some(),
+        "the time-out is in the activity: {activity:?}"
+    );
+
+    // Well past the time-out, the customer with a socket still waits, now first in line.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let view = api
+        .get(
+            &format!("/v1/conversations/{}", present.conversation_id),
+            owner.token(),
+        )
+        .await;
+    assert_eq!(view.body["status"], "waiting", "{}", view.text);
+    assert_eq!(view.body["queue_position"], 1, "{}", view.text);
+    let stats = api
+        .get(&format!("/v1/queues/{queue}/stats"), owner.token())
+        .await
+        .expect(200, "stats");
+    assert_eq!(stats.body["timed_out"], 1, "{}", stats.text);
+    let _ = socket.next();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_carry_headers_fit_for_a_same_origin_console() {
+    let storage = Storage::embedded();
+    let (_server, api) = api::start(&storage);
+    let owner = api::sign_up(&api, "Acme").await;
+    for reply in [
+        api.get("/v1/me", owner.token()).await,
+        api.get("/v1/me", None).await,
+        api.get("/v1/no-such-route", None).await,
+    ] {
+        assert_eq!(
+            reply.header("x-content-type-options"),
+            Some("nosniff"),
+            "{}",
+            reply.text
+        );
+        let csp = reply.header("content-security-policy").unwrap_or_default();
+        assert!(
+            csp.contains("frame-ancestors 'self'"),
+            "framing limited: {csp:?}"
+        );
+        assert!(csp.contains("default-src 'self'"), "{csp:?}");
+        assert!(
+            reply.header("access-control-allow-origin").is_none(),
+            "no CORS where the contract needs none"
+        );
+    }
+}
