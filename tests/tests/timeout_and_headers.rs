@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
 use jono_tests::api::{self, eventually};
 use jono_tests::Storage;
 use serde_json::json;
@@ -30,7 +29,7 @@ async fn a_silent_waiting_customer_times_out_but_one_with_an_open_socket_stays()
         server.base.replace("http://", "ws://"),
         present.token
     );
-    let (mut socket, _) = tokio_tungstenite::connect_async(url)
+    let (socket, _) = tokio_tungstenite::connect_async(url)
         .await
         .expect("a socket");
 
@@ -70,7 +69,7 @@ async fn a_silent_waiting_customer_times_out_but_one_with_an_open_socket_stays()
         .await
         .expect(200, "stats");
     assert_eq!(stats.body["timed_out"], 1, "{}", stats.text);
-    let _ = socket.next();
+    drop(socket);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
