@@ -195,7 +195,8 @@ try {
   await agent.click('.queue-admin summary');
   await agent.getByRole('button', { name: 'Show statistics' }).click();
   await agent.waitForSelector('.stats svg.bars');
-  await agent.screenshot({ path: `${OUT}console-organization.png`, fullPage: true });
+  await agent.locator('.stats').scrollIntoViewIfNeeded();
+  await agent.screenshot({ path: `${OUT}console-organization.png` });
 
   step('logout');
   await agent.getByRole('button', { name: 'Log out' }).click();

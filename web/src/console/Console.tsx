@@ -201,7 +201,7 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
                 <span class={`badge ${q.open ? 'open' : 'closed'}`}>{q.open ? t('open') : t('closed')}</span>
                 {q.waiting > 0 && <span class="badge waiting">{t('waiting', { n: q.waiting })}</span>}
                 {menu === q.id && (
-                  <div class="menu" role="menu">
+                  <div class="menu" role="menu" onKeyDown={(e) => { if (e.key === 'Escape') setMenu(null); }}>
                     <button type="button" role="menuitem" disabled={q.waiting === 0} onClick={() => pick(q)}>{t('pick')}</button>
                     <button type="button" role="menuitem" onClick={() => openClose(q)}>{q.open ? t('closeQueue') : t('openQueue')}</button>
                   </div>

@@ -151,7 +151,8 @@ export function Conversation(p: {
         {typing && !ended && <p class="typing muted">{typing} …</p>}
         {ended ? <p class="muted ended">{t('ended')}</p> : (
           <Composer value={text} setValue={setText} canned={p.canned} onSend={send} onTyping={onTyping}
-            onUpload={async (f) => { const a = await uploadFile(id, p.token, f); return a; }} />
+            onUpload={async (f) => { const a = await uploadFile(id, p.token, f); return a; }}
+            extra={<button type="button" disabled title={t('videoCall')} aria-label={t('videoCall')}>📹</button>} />
         )}
       </main>
       {side && (
