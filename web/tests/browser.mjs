@@ -21,12 +21,15 @@ const step = (s) => console.log(`• ${s}`);
 // Without BASE: start `jono serve` (../target/debug/jono, or JONO_BIN) on a fresh data
 // directory and `vite preview` (serving dist/ as the gateway does) proxying /v1 to it.
 const children = [];
+let startBackend = null;
+let backendProc = null;
 if (!process.env.BASE) {
   const root = new URL('..', import.meta.url).pathname;
   const bin = process.env.JONO_BIN ?? new URL('../../target/debug/jono', import.meta.url).pathname;
   const data = mkdtempSync(join(tmpdir(), 'jono-web-test-'));
   const backend = 'http://127.0.0.1:18099';
-  children.push(spawn(bin, ['serve', '--data', data, '--listen', '127.0.0.1:18099'], { stdio: 'ignore', env: { ...process.env, JONO_SIGNUP: 'open' } }));
+  startBackend = () => spawn(bin, ['serve', '--data', data, '--listen', '127.0.0.1:18099'], { stdio: 'ignore', env: { ...process.env, JONO_SIGNUP: 'open' } });
+  backendProc = startBackend();
   children.push(spawn(join(root, 'node_modules/.bin/vite'), ['preview', '--port', '4173', '--strictPort'], { stdio: 'ignore', cwd: root, env: { ...process.env, JONO_BACKEND: backend } }));
   for (let i = 0; ; i++) {
     try { if ((await fetch(`${backend}/healthz`)).ok && (await fetch(`${BASE}/`)).ok) break; } catch {}
@@ -150,8 +153,22 @@ try {
   await agent.waitForSelector('.messages .text:has-text("Missä tilaukseni on?")');
   await w.getByText('Aino Agent auttaa sinua.').waitFor();
 
-  step('messages both ways');
   const field = agent.locator('.conversation textarea[name=message]');
+  if (startBackend) {
+    step('restart the server: both WebSockets reconnect and resume with `after`');
+    backendProc.kill();
+    await new Promise((r) => backendProc.once('exit', r));
+    await agent.waitForSelector('.offline');
+    backendProc = startBackend();
+    for (let i = 0; ; i++) {
+      try { if ((await fetch('http://127.0.0.1:18099/readyz')).ok) break; } catch {}
+      if (i > 100) throw new Error('jono serve did not restart');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await agent.waitForSelector('.offline', { state: 'detached', timeout: 20000 });
+  }
+
+  step('messages both ways');
   await field.fill('Hei Kalle, katson asiaa.');
   await field.press('Enter');
   await w.locator('.messages .text', { hasText: 'Hei Kalle, katson asiaa.' }).waitFor();
@@ -215,5 +232,6 @@ try {
   await browser.close();
   host.close();
   for (const c of children) c.kill();
+  backendProc?.kill();
 }
 process.exit(failed ? 1 : 0);

@@ -30,7 +30,9 @@ export function makeApi(token: () => string | null, onUnauthorized?: () => void)
       const t = token();
       if (t) request.headers.set('Authorization', `Bearer ${t}`);
       const m = request.method;
-      if ((m === 'POST' || m === 'PUT' || m === 'DELETE') && !request.headers.has('Idempotency-Key')) {
+      // Every command carries an Idempotency-Key, except those the contract exempts.
+      const exempt = /\/v1\/(signup|login|queues\/[^/]+\/join|invitations\/[^/]+\/accept)$/.test(new URL(request.url).pathname);
+      if ((m === 'POST' || m === 'PUT' || m === 'DELETE') && !exempt && !request.headers.has('Idempotency-Key')) {
         request.headers.set('Idempotency-Key', crypto.randomUUID());
       }
       return request;
