@@ -7,7 +7,7 @@
 //                        proxies /v1 to JONO_BACKEND, default http://127.0.0.1:8099)
 import { chromium } from 'playwright-core';
 import http from 'node:http';
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -15,6 +15,7 @@ import { spawn } from 'node:child_process';
 const BASE = process.env.BASE ?? 'http://localhost:4173';
 const OUT = new URL('./out/', import.meta.url).pathname;
 mkdirSync(OUT, { recursive: true });
+rmSync(`${OUT}jono.log`, { force: true });
 const uniq = Date.now().toString(36);
 const step = (s) => console.log(`• ${s}`);
 
@@ -28,7 +29,8 @@ if (!process.env.BASE) {
   const bin = process.env.JONO_BIN ?? new URL('../../target/debug/jono', import.meta.url).pathname;
   const data = mkdtempSync(join(tmpdir(), 'jono-web-test-'));
   const backend = 'http://127.0.0.1:18099';
-  startBackend = () => spawn(bin, ['serve', '--data', data, '--listen', '127.0.0.1:18099'], { stdio: 'ignore', env: { ...process.env, JONO_SIGNUP: 'open' } });
+  const log = openSync(`${OUT}jono.log`, 'a'); // the server's output, for diagnosing failures
+  startBackend = () => spawn(bin, ['serve', '--data', data, '--listen', '127.0.0.1:18099'], { stdio: ['ignore', log, log], env: { ...process.env, JONO_SIGNUP: 'open' } });
   backendProc = startBackend();
   children.push(spawn(join(root, 'node_modules/.bin/vite'), ['preview', '--port', '4173', '--strictPort'], { stdio: 'ignore', cwd: root, env: { ...process.env, JONO_BACKEND: backend } }));
   for (let i = 0; ; i++) {
@@ -63,6 +65,7 @@ const errors = [];
 const watch = (page, who) => {
   page.on('pageerror', (e) => errors.push(`${who}: ${e.message}`));
   page.on('console', (m) => { if (m.type() === 'error') errors.push(`${who}: ${m.text()}`); });
+  page.on('response', (r) => { if (r.status() >= 500) errors.push(`${who}: ${r.status()} ${r.request().method()} ${r.url()}`); });
 };
 let failed = false;
 try {
@@ -184,6 +187,15 @@ try {
   await field.press('Enter');
   await w.locator('.messages .text', { hasText: 'Welcome to the chat! How can I help?' }).waitFor();
 
+  step('attachment: upload, image preview on both sides');
+  const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
+  await agent.locator('.conversation input[type=file]').setInputFiles({ name: 'dot.png', mimeType: 'image/png', buffer: png });
+  await agent.waitForSelector('.pending li:has-text("dot.png")');
+  await field.fill('Kuva liitteenä');
+  await field.press('Enter');
+  await agent.waitForSelector('.messages .attachment img[alt="dot.png"]');
+  await w.locator('.messages .attachment img[alt="dot.png"]').waitFor();
+
   step('tag and note');
   await agent.fill('input[name=tag]', 'delivery');
   await agent.press('input[name=tag]', 'Enter');
@@ -206,6 +218,15 @@ try {
   await cust.screenshot({ path: `${OUT}widget-rated.png` });
   const stats = await api('GET', `/v1/queues/${queueId}/stats`, token);
   if (stats.rating?.count !== 1 || stats.rating?.mean !== 5) throw new Error(`rating not recorded: ${JSON.stringify(stats.rating)}`);
+
+  step('a team channel with canned expansion');
+  await agent.fill('input[name=channel]', 'general');
+  await agent.getByRole('button', { name: 'Create', exact: true }).click();
+  await agent.waitForSelector('.conv-head h2:has-text("# general")');
+  await field.click();
+  await field.pressSequentially('/Terve ');
+  await field.press('Enter');
+  await agent.waitForSelector('.messages .text:has-text("Welcome to the chat! How can I help?")');
 
   step('queue statistics');
   await agent.getByRole('button', { name: 'Organization', exact: true }).click();

@@ -2,7 +2,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { ok, allPages, type Api, type Me, type AgentConversation, type Message, type Note, type Canned } from '../api/client';
 import type { Socket, StoredEvent } from '../api/ws';
 import { t, fmtTime, type Key } from '../i18n';
-import { Messages, mergeMessages, uploadFile } from '../Messages';
+import { Messages, mergeMessages, uploadFile, messageFromEvent, fetchUntil } from '../Messages';
 import { Composer } from './Composer';
 import { errText } from './App';
 
@@ -87,8 +87,11 @@ export function Conversation(p: {
     const off = p.socket.subscribe(`conversation:${id}`, {
       onEvent: (ev) => {
         if (ev.type === 'MessageSent') {
-          if (ev.attachments?.length) { loadMessages().catch(() => {}); return; }
-          setMessages((cur) => mergeMessages(cur, [{ seq: ev.seq, id: ev.message_id, author: ev.author, text: ev.text, attachments: [], sent_at: ev.at }]));
+          setMessages((cur) => mergeMessages(cur, [messageFromEvent(ev)]));
+          if (ev.attachments?.length) {
+            fetchUntil(ev.seq, (after) => ok(api.GET('/v1/conversations/{c}/messages', { params: { path: { c: id }, query: { after: String(after) as any } } })),
+              (ms) => setMessages((cur) => mergeMessages(cur, ms)));
+          }
           setTyping('');
         } else {
           setEvs((cur) => [...cur, ev]);

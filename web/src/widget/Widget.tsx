@@ -11,7 +11,7 @@ function applyCustomerEvent(c: CustomerConversation, ev: StoredEvent): CustomerC
   }
 }
 import { t } from '../i18n';
-import { Messages, mergeMessages, uploadFile } from '../Messages';
+import { Messages, mergeMessages, uploadFile, messageFromEvent, fetchUntil } from '../Messages';
 import { Composer } from '../console/Composer';
 
 const params = new URLSearchParams(location.search);
@@ -135,8 +135,11 @@ function Chat({ session, page, onReset, welcome }: { session: Session; page: str
     const off = socket.subscribe(`conversation:${c}`, {
       onEvent: (ev) => {
         if (ev.type === 'MessageSent') {
-          if (ev.attachments?.length) loadMessages().catch(() => {});
-          else setMessages((cur) => mergeMessages(cur, [{ seq: ev.seq, id: ev.message_id, author: ev.author, text: ev.text, attachments: [], sent_at: ev.at }]));
+          setMessages((cur) => mergeMessages(cur, [messageFromEvent(ev)]));
+          if (ev.attachments?.length) {
+            fetchUntil(ev.seq, (after) => ok(api.GET('/v1/conversations/{c}/messages', { params: { path: { c: c }, query: { after: String(after) as any } } })),
+              (ms) => setMessages((cur) => mergeMessages(cur, ms)));
+          }
           setTyping('');
         } else {
           // Live events lead the read model: they are applied on top of the snapshot.
