@@ -30,6 +30,15 @@ export default defineConfig({
       '/v1': { target: backend, ws: true, changeOrigin: true },
     },
   },
+  // `vite preview` (used by the browser test) sends the gateway's Content-Security-Policy, less
+  // `frame-ancestors` (the widget is framed by other sites), so a CSP violation fails the test.
+  preview: {
+    port: 4173,
+    headers: {
+      'Content-Security-Policy': "default-src 'self'; connect-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'self'",
+      'X-Content-Type-Options': 'nosniff',
+    },
+  },
   build: {
     target: 'es2020',
     rollupOptions: {
