@@ -3,7 +3,8 @@
 #
 #   bash scripts/test.sh
 #
-# Installs what the tests need and is missing (strace; Debian's PostgreSQL), starts a throwaway
+# Installs what the tests need and is missing (strace; Debian's PostgreSQL and Chromium; the
+# web console's npm packages), starts a throwaway
 # Postgres on 127.0.0.1 in a temporary directory, runs the formatting and lint checks and every
 # test of the workspace against both backends, and stops what it started. Each stage has a
 # time limit so a hang fails instead of stalling CI.
@@ -15,6 +16,7 @@ say() { printf '\n== %s\n' "$*" >&2; }
 need_apt=()
 command -v strace >/dev/null 2>&1 || need_apt+=(strace)
 command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
+[[ -x /usr/bin/chromium ]] || need_apt+=(chromium)
 if ((${#need_apt[@]})); then
     say "installing ${need_apt[*]}"
     if [[ $(id -u) -eq 0 ]]; then
@@ -48,6 +50,18 @@ timeout 1800 cargo build --workspace --all-targets --locked
 
 say "cargo test (SQLite and Postgres)"
 timeout 1800 cargo test --workspace --locked
+
+say "web: install, typecheck, build"
+(
+    cd web
+    timeout 900 npm ci --no-audit --no-fund
+    timeout 300 npm run typecheck
+    timeout 300 npm run build
+)
+
+say "web: the console and the widget in Chromium against jono serve"
+timeout 1800 cargo build --workspace --bin jono --locked
+(cd web && JONO_BIN="$PWD/../target/debug/jono" timeout 900 node tests/browser.mjs)
 
 say "schemathesis: the served OpenAPI document against the running binary"
 # --workspace keeps the features of the shared dependencies as `cargo test` built them.

@@ -25,7 +25,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::activity::router())
         .merge(crate::openapi::router())
         .merge(routes::attachments::router())
-        .fallback(not_found)
+        .fallback(crate::web::fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -34,10 +34,6 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn_with_state(state.clone(), count))
         .with_state(state)
-}
-
-async fn not_found() -> ApiError {
-    ApiError::NotFound
 }
 
 async fn method_not_allowed() -> Response {
@@ -60,12 +56,18 @@ async fn security_headers(request: Request, next: Next) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    headers.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(
+    // A page that states its own policy (the widget, framed by its queue's sites) says who
+    // may frame it there; X-Frame-Options cannot list sites, so it goes only with ours.
+    if headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        return response;
+    }
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(
         "default-src 'self'; connect-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'self'; frame-ancestors 'self'",
     ));
-    headers
-        .entry(header::X_FRAME_OPTIONS)
-        .or_insert(HeaderValue::from_static("SAMEORIGIN"));
+    headers.insert(
+        header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("SAMEORIGIN"),
+    );
     response
 }
 

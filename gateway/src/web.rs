@@ -83,6 +83,23 @@ fn page(bytes: Vec<u8>, csp: &str) -> Response {
     (StatusCode::OK, headers, bytes).into_response()
 }
 
+/// Any other GET outside the API is a console path (the console routes in the browser); the
+/// rest is unknown.
+pub async fn fallback(
+    State(state): State<AppState>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> Response {
+    let api = uri.path() == "/v1" || uri.path().starts_with("/v1/");
+    if method != axum::http::Method::GET || api || state.settings.web_dir.is_none() {
+        return ApiError::NotFound.into_response();
+    }
+    match console(State(state)).await {
+        Ok(page) => page,
+        Err(error) => error.into_response(),
+    }
+}
+
 async fn console(State(state): State<AppState>) -> Result<Response, ApiError> {
     let (bytes, _) = file(web_dir(&state)?, "index.html").await?;
     Ok(page(bytes, CONSOLE_CSP))
@@ -127,7 +144,7 @@ async fn loader(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok((
         [
             (header::CONTENT_TYPE, kind),
-            (header::CACHE_CONTROL, "no-cache"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
         ],
         bytes,
     )

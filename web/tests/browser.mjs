@@ -3,8 +3,9 @@
 // organization is selected) → pick → messages both ways → /key + space → tag → note
 // (absent from the customer's page) → end → rating. Saves screenshots in tests/out/.
 //
-// BASE=http://host:port  the console's origin (default: `vite preview` on 4173, which
-//                        proxies /v1 to JONO_BACKEND, default http://127.0.0.1:8099)
+// By default `jono serve` itself serves the built console and widget (`--web dist`), as in
+// production. PREVIEW=1 puts `vite preview` on 4173 in front instead (proxying /v1).
+// BASE=http://host:port  test an already running console at that origin.
 import { chromium } from 'playwright-core';
 import http from 'node:http';
 import { mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
@@ -12,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 
-const BASE = process.env.BASE ?? 'http://localhost:4173';
+const PREVIEW = process.env.PREVIEW === '1';
+const BASE = process.env.BASE ?? (PREVIEW ? 'http://localhost:4173' : 'http://127.0.0.1:18099');
 const OUT = new URL('./out/', import.meta.url).pathname;
 mkdirSync(OUT, { recursive: true });
 rmSync(`${OUT}jono.log`, { force: true });
@@ -30,9 +32,12 @@ if (!process.env.BASE) {
   const data = mkdtempSync(join(tmpdir(), 'jono-web-test-'));
   const backend = 'http://127.0.0.1:18099';
   const log = openSync(`${OUT}jono.log`, 'a'); // the server's output, for diagnosing failures
-  startBackend = () => spawn(bin, ['serve', '--data', data, '--listen', '127.0.0.1:18099'], { stdio: ['ignore', log, log], env: { ...process.env, JONO_SIGNUP: 'open' } });
+  const args = ['serve', '--data', data, '--listen', '127.0.0.1:18099', '--web', join(root, 'dist')];
+  startBackend = () => spawn(bin, args, { stdio: ['ignore', log, log], env: { ...process.env, JONO_SIGNUP: 'open' } });
   backendProc = startBackend();
-  children.push(spawn(join(root, 'node_modules/.bin/vite'), ['preview', '--port', '4173', '--strictPort'], { stdio: 'ignore', cwd: root, env: { ...process.env, JONO_BACKEND: backend } }));
+  if (PREVIEW) {
+    children.push(spawn(join(root, 'node_modules/.bin/vite'), ['preview', '--port', '4173', '--strictPort'], { stdio: 'ignore', cwd: root, env: { ...process.env, JONO_BACKEND: backend } }));
+  }
   for (let i = 0; ; i++) {
     try { if ((await fetch(`${backend}/healthz`)).ok && (await fetch(`${BASE}/`)).ok) break; } catch {}
     if (i > 100) throw new Error('jono serve or vite preview did not start');
@@ -52,6 +57,7 @@ async function api(method, path, token, body) {
 
 // The host site, on another origin, embedding the widget with one script tag.
 let queueId;
+let serverDown = false;
 const host = http.createServer((req, res) => {
   res.setHeader('content-type', 'text/html; charset=utf-8');
   res.end(`<!doctype html><html><head><title>Shop</title></head><body><h1>Example shop</h1><p>Products…</p>
@@ -64,7 +70,12 @@ const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', arg
 const errors = [];
 const watch = (page, who) => {
   page.on('pageerror', (e) => errors.push(`${who}: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(`${who}: ${m.text()}`); });
+  // While the test has stopped the server on purpose, refused connections are expected.
+  page.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    if (serverDown && m.text().includes('ERR_CONNECTION_REFUSED')) return;
+    errors.push(`${who}: ${m.text()}`);
+  });
   page.on('response', (r) => { if (r.status() >= 500) errors.push(`${who}: ${r.status()} ${r.request().method()} ${r.url()}`); });
 };
 let failed = false;
@@ -94,6 +105,8 @@ try {
   queueId = await agent.getAttribute('.queue-admin', 'data-queue-admin');
   await agent.click('.queue-admin summary');
   await agent.getByLabel('Welcome message').fill('Welcome to Acme support!');
+  // The host site may embed the widget: without this its frame is refused (frame-ancestors).
+  await agent.getByLabel('Sites that may embed the widget (one per line)').fill(HOST);
   await agent.getByRole('button', { name: 'Save', exact: true }).click();
   await agent.waitForSelector('.queue-admin [role=status]:has-text("Saved.")');
   await agent.getByRole('checkbox', { name: 'Aino Agent' }).check();
@@ -159,6 +172,7 @@ try {
   const field = agent.locator('.conversation textarea[name=message]');
   if (startBackend) {
     step('restart the server: both WebSockets reconnect and resume with `after`');
+    serverDown = true;
     backendProc.kill();
     await new Promise((r) => backendProc.once('exit', r));
     await agent.waitForSelector('.offline');
@@ -169,6 +183,7 @@ try {
       await new Promise((r) => setTimeout(r, 200));
     }
     await agent.waitForSelector('.offline', { state: 'detached', timeout: 20000 });
+    serverDown = false;
   }
 
   step('messages both ways');
