@@ -123,6 +123,7 @@ try {
 
   step('a second organization invites the agent; accept at /invite/TOKEN');
   const other = await api('POST', '/v1/signup', null, { organization: `Beta ${uniq}`, name: 'Bert', email: `bert-${uniq}@example.com`, password: 'correct horse battery' });
+  const betaQueue = await api('POST', `/v1/orgs/${other.organization_id}/queues`, other.token, { name: 'Beta desk' });
   const inv = await api('POST', `/v1/orgs/${other.organization_id}/invitations`, other.token, { email: me.email, role: 'agent' });
   await agent.goto(`${BASE}/invite/${inv.token}`);
   await agent.getByRole('button', { name: /Accept with my current account/ }).click();
@@ -135,9 +136,29 @@ try {
   await agent.getByRole('menuitem', { name: 'Open the queue' }).click();
   await agent.waitForSelector(`[data-queue="${queueId}"].is-open`);
 
+  step('queue menu (owner): queue settings and queue statistics open on that queue');
+  await agent.click(`[data-queue="${queueId}"] .queue-name`);
+  await agent.getByRole('menuitem', { name: 'Queue settings' }).click();
+  await agent.waitForSelector(`.queue-admin[data-queue-admin="${queueId}"][open] form`, { state: 'visible' });
+  const welcome = await agent.locator(`[data-queue-admin="${queueId}"]`).getByLabel('Welcome message').inputValue();
+  if (welcome !== 'Welcome to Acme support!') throw new Error(`queue settings form shows ${JSON.stringify(welcome)}`);
+  await agent.getByRole('button', { name: 'Chats', exact: true }).click();
+  await agent.click(`[data-queue="${queueId}"] .queue-name`);
+  await agent.getByRole('menuitem', { name: 'Queue statistics' }).click();
+  await agent.waitForSelector(`.queue-admin[data-queue-admin="${queueId}"][open] .stats svg.bars`, { state: 'visible' });
+  await agent.getByRole('button', { name: 'Chats', exact: true }).click();
+
   step('look at the other organization');
   await agent.selectOption('select[name=organization]', other.organization_id);
   await agent.waitForSelector('.org-name:has-text("Beta")');
+
+  step('queue menu (role agent in Beta): no queue settings or statistics');
+  await agent.click(`[data-queue="${betaQueue.queue_id}"] .queue-name`);
+  const betaMenu = agent.locator(`[data-queue="${betaQueue.queue_id}"] [role=menu]`);
+  await betaMenu.getByRole('menuitem', { name: 'Open the queue' }).waitFor();
+  const items = await betaMenu.getByRole('menuitem').allInnerTexts();
+  if (items.some((x) => /settings|statistics/i.test(x))) throw new Error(`an agent-role member sees ${JSON.stringify(items)}`);
+  await agent.click(`[data-queue="${betaQueue.queue_id}"] .queue-name`); // closes the menu
 
   step('customer joins from the widget embedded on another origin (Finnish browser)');
   const custCtx = await browser.newContext({ locale: 'fi-FI', viewport: { width: 900, height: 700 } });

@@ -4,7 +4,7 @@ import type { Socket, StoredEvent } from '../api/ws';
 import { t, type Key } from '../i18n';
 import { errText } from './App';
 import { Conversation } from './Conversation';
-import { OrgPage } from './OrgPage';
+import { OrgPage, type QueueFocus } from './OrgPage';
 import { CannedPage } from './CannedPage';
 
 type Activity = { position: number; ev: StoredEvent; live: boolean; hot: boolean };
@@ -36,6 +36,8 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
   const [online, setOnline] = useState(true);
   const [channelName, setChannelName] = useState('');
   const [view, setView] = useState<'chats' | 'org' | 'canned'>('chats');
+  // Set by the queue menu's "Queue settings"/"Queue statistics": the organization page opens on that queue.
+  const [focus, setFocus] = useState<QueueFocus | null>(null);
 
   useEffect(() => { localStorage.setItem('jono.org', orgId); setSelected(null); }, [orgId]);
   useEffect(() => socket.onState(setOnline), [socket]);
@@ -117,6 +119,11 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
       loadQueues(orgId);
     } catch (e) { setErr(errText(e)); }
   };
+  const showQueue = (q: Queue, part: QueueFocus['part']) => {
+    setMenu(null);
+    setFocus({ queue: q.id, part, n: (focus?.n ?? 0) + 1 });
+    setView('org');
+  };
   const startDirect = async (agent: string) => {
     if (!agent) return;
     try {
@@ -161,7 +168,7 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
         </label>
         <nav class="nav-tabs">
           {(['chats', 'org', 'canned'] as const).map((v) => (
-            <button type="button" key={v} aria-current={view === v ? 'page' : undefined} onClick={() => setView(v)}>
+            <button type="button" key={v} aria-current={view === v ? 'page' : undefined} onClick={() => { setView(v); setFocus(null); }}>
               {v === 'chats' ? t('chats') : v === 'org' ? t('orgSection') : t('cannedPage')}
             </button>
           ))}
@@ -186,7 +193,7 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
         </ul>
       </section>
       {err && <p class="error banner" role="alert" onClick={() => setErr('')}>{err}</p>}
-      {view === 'org' && org && <OrgPage api={api} me={me} orgId={orgId} role={org.role} queues={queues[orgId] ?? []} reloadQueues={() => loadQueues(orgId)} />}
+      {view === 'org' && org && <OrgPage api={api} me={me} orgId={orgId} role={org.role} queues={queues[orgId] ?? []} reloadQueues={() => loadQueues(orgId)} focus={focus} />}
       {view === 'canned' && <CannedPage api={api} me={me} canned={canned} reload={loadCanned} />}
       <div class="columns" hidden={view !== 'chats'}>
         <nav class="sidebar">
@@ -204,6 +211,8 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
                   <div class="menu" role="menu" onKeyDown={(e) => { if (e.key === 'Escape') setMenu(null); }}>
                     <button type="button" role="menuitem" disabled={q.waiting === 0} onClick={() => pick(q)}>{t('pick')}</button>
                     <button type="button" role="menuitem" onClick={() => openClose(q)}>{q.open ? t('closeQueue') : t('openQueue')}</button>
+                    {isOperator && <button type="button" role="menuitem" onClick={() => showQueue(q, 'settings')}>{t('queueSettings')}</button>}
+                    {isOperator && <button type="button" role="menuitem" onClick={() => showQueue(q, 'stats')}>{t('stats')}</button>}
                   </div>
                 )}
               </li>

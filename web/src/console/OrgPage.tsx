@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { ok, type Api, type Me, type Member, type Queue, type Schemas } from '../api/client';
 import { t, type Key } from '../i18n';
 import { errText } from './App';
@@ -6,8 +6,11 @@ import { errText } from './App';
 type Role = Schemas['Role'];
 const ROLES: Role[] = ['agent', 'operator', 'owner'];
 
+/** A queue to show opened on the organization page (from the queue menu); `n` makes each request new. */
+export type QueueFocus = { queue: string; part: 'settings' | 'stats'; n: number };
+
 /** The organization section: members and roles, invitations, queues (settings, handlers, statistics). */
-export function OrgPage({ api, me, orgId, role, queues, reloadQueues }: { api: Api; me: Me; orgId: string; role: Role; queues: Queue[]; reloadQueues: () => void }) {
+export function OrgPage({ api, me, orgId, role, queues, reloadQueues, focus = null }: { api: Api; me: Me; orgId: string; role: Role; queues: Queue[]; reloadQueues: () => void; focus?: QueueFocus | null }) {
   const isOperator = role === 'owner' || role === 'operator';
   const [members, setMembers] = useState<Member[]>([]);
   const [err, setErr] = useState('');
@@ -77,17 +80,32 @@ export function OrgPage({ api, me, orgId, role, queues, reloadQueues }: { api: A
             <button type="submit">{t('create')}</button>
           </form>
         )}
-        {queues.map((q) => <QueueAdmin key={q.id} api={api} queue={q} members={members} isOperator={isOperator} reload={reloadQueues} />)}
+        {queues.map((q) => <QueueAdmin key={q.id} api={api} queue={q} members={members} isOperator={isOperator} reload={reloadQueues}
+          focus={focus?.queue === q.id ? focus : null} />)}
       </section>
     </main>
   );
 }
 
-function QueueAdmin({ api, queue, members, isOperator, reload }: { api: Api; queue: Queue; members: Member[]; isOperator: boolean; reload: () => void }) {
+function QueueAdmin({ api, queue, members, isOperator, reload, focus }: { api: Api; queue: Queue; members: Member[]; isOperator: boolean; reload: () => void; focus: QueueFocus | null }) {
   const [full, setFull] = useState<Queue | null>(null);
   const [f, setF] = useState({ name: queue.name, welcome: '', max: '', cap: '', origins: '' });
   const [msg, setMsg] = useState('');
   const [showStats, setShowStats] = useState(false);
+  const box = useRef<HTMLDetailsElement>(null);
+  const settingsRef = useRef<HTMLHeadingElement>(null);
+  const statsRef = useRef<HTMLDivElement>(null);
+  // Opened from the queue menu: unfold this queue and bring the asked part into view.
+  useEffect(() => {
+    if (!focus || !box.current) return;
+    box.current.open = true;
+    if (focus.part === 'stats') setShowStats(true);
+    requestAnimationFrame(() => {
+      const target = (focus.part === 'stats' ? statsRef.current : settingsRef.current) ?? box.current;
+      target?.scrollIntoView({ block: 'start' });
+      target?.focus({ preventScroll: true });
+    });
+  }, [focus?.n]);
   useEffect(() => {
     ok(api.GET('/v1/queues/{queue}', { params: { path: { queue: queue.id } } })).then((q) => {
       setFull(q);
@@ -119,12 +137,12 @@ function QueueAdmin({ api, queue, members, isOperator, reload }: { api: Api; que
   const set = (k: keyof typeof f) => (e: Event) => setF({ ...f, [k]: (e.target as HTMLInputElement).value });
   const snippet = `<script src="${location.origin}/loader.js" data-queue="${queue.id}" async></script>`;
   return (
-    <details class="queue-admin card" data-queue-admin={queue.id}>
+    <details ref={box} class="queue-admin card" data-queue-admin={queue.id}>
       <summary><strong>{queue.name}</strong> <span class={`badge ${queue.open ? 'open' : 'closed'}`}>{queue.open ? t('open') : t('closed')}</span></summary>
       {msg && <p role="status">{msg}</p>}
       {isOperator && (
         <form class="stack" onSubmit={save}>
-          <h3>{t('queueSettings')}</h3>
+          <h3 ref={settingsRef} tabIndex={-1}>{t('queueSettings')}</h3>
           <label>{t('name')}<input value={f.name} required onInput={set('name')} /></label>
           <label>{t('welcomeMessage')}<textarea rows={2} value={f.welcome} onInput={set('welcome')} /></label>
           <label>{t('maxWaiting')}<input type="number" min={1} value={f.max} onInput={set('max')} /></label>
@@ -141,7 +159,7 @@ function QueueAdmin({ api, queue, members, isOperator, reload }: { api: Api; que
       </ul>
       <h3>{t('embedCode')}</h3>
       <input class="link-out" readOnly value={snippet} aria-label={t('embedCode')} onFocus={(e) => (e.target as HTMLInputElement).select()} />
-      {isOperator && (showStats ? <Stats api={api} queue={queue.id} /> : <p><button type="button" onClick={() => setShowStats(true)}>{t('showStats')}</button></p>)}
+      {isOperator && (showStats ? <div ref={statsRef} tabIndex={-1}><Stats api={api} queue={queue.id} /></div> : <p><button type="button" onClick={() => setShowStats(true)}>{t('showStats')}</button></p>)}
     </details>
   );
 }
