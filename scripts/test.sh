@@ -55,6 +55,16 @@ say "web: install, typecheck, build"
 (
     cd web
     timeout 900 npm ci --no-audit --no-fund
+    # The console's API types are generated from schemas/openapi.json: regenerated, they must
+    # be what is committed, or the console and the contract have drifted (`npm run gen`).
+    generated=$(mktemp --suffix=.d.ts)
+    timeout 300 npx openapi-typescript ../schemas/openapi.json -o "$generated" >/dev/null
+    if ! diff -q src/api/schema.d.ts "$generated" >/dev/null; then
+        echo "web/src/api/schema.d.ts differs from schemas/openapi.json: run npm run gen in web/" >&2
+        rm -f "$generated"
+        exit 1
+    fi
+    rm -f "$generated"
     timeout 300 npm run typecheck
     timeout 300 npm run build
 )
