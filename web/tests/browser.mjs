@@ -140,7 +140,13 @@ try {
   await agent.click(`[data-queue="${queueId}"] .queue-name`);
   await agent.getByRole('menuitem', { name: 'Queue settings' }).click();
   await agent.waitForSelector(`.queue-admin[data-queue-admin="${queueId}"][open] form`, { state: 'visible' });
-  const welcome = await agent.locator(`[data-queue-admin="${queueId}"]`).getByLabel('Welcome message').inputValue();
+  // The form is shown at once and filled when the queue's settings arrive: wait for them.
+  const welcomeField = agent.locator(`[data-queue-admin="${queueId}"]`).getByLabel('Welcome message');
+  let welcome = '';
+  for (let i = 0; i < 100 && welcome !== 'Welcome to Acme support!'; i++) {
+    welcome = await welcomeField.inputValue();
+    if (welcome !== 'Welcome to Acme support!') await new Promise((r) => setTimeout(r, 100));
+  }
   if (welcome !== 'Welcome to Acme support!') throw new Error(`queue settings form shows ${JSON.stringify(welcome)}`);
   await agent.getByRole('button', { name: 'Chats', exact: true }).click();
   await agent.click(`[data-queue="${queueId}"] .queue-name`);
