@@ -8,8 +8,9 @@
 //!   agent, metadata, tags; inboxes), [`messages`] (messages, notes, attachments), [`activity`]
 //!   (the activity feed), [`canned`] (canned responses).
 //! - [`queries`]: what the HTTP layer asks of the read models, as plain serializable structs.
-//! - [`stats`]: queue statistics folded from the log alone (API.md, Statistics), and a queue as
-//!   it stood at an instant.
+//! - [`stats`]: queue statistics folded from the log alone (API.md, Statistics), a queue as it
+//!   stood at an instant, and the `stats` read model (one row per wait, handle and rating) the
+//!   HTTP statistics are read from.
 
 pub mod activity;
 pub mod canned;
@@ -35,5 +36,6 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(messages::Messages),
         Arc::new(activity::Activity),
         Arc::new(canned::Canned),
+        Arc::new(stats::StatsRows),
     ]
 }

@@ -331,6 +331,35 @@ async fn serve_a_customer_from_join_to_rating(storage: Storage) {
     assert_eq!(per_agent.len(), 1, "{stats}");
     assert_eq!(per_agent[0]["agent_id"], json!(owner.agent_id));
 
+    // Over HTTP the figures come from the `stats` read model, in `jono stats` from the log:
+    // for the same window they are the same, to the microsecond.
+    let to = "2100-01-01T00:00:00Z";
+    let over_http = api
+        .get(&format!("/v1/queues/{queue}/stats?to={to}"), owner.token())
+        .await
+        .expect(200, "statistics up to a time")
+        .body;
+    let queue_arg = queue.to_string();
+    let mut args = storage.args();
+    args.extend(
+        [
+            "stats", "--queue", &queue_arg, "--to", to, "--format", "json",
+        ]
+        .map(String::from),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let printed = jono_tests::jono(&args, &[]);
+    assert!(
+        printed.status.success(),
+        "jono stats: {}",
+        String::from_utf8_lossy(&printed.stderr)
+    );
+    let from_log: Value = serde_json::from_slice(&printed.stdout).expect("jono stats' JSON");
+    assert_eq!(
+        from_log["total"], over_http,
+        "the read model's figures are the log's"
+    );
+
     // The activity tells the rest: picked and ended.
     let items = eventually(
         || api::activity(&api, owner.token()),

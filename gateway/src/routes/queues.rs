@@ -29,7 +29,7 @@ use domain::queue::{Queue, QueueCommand, QueueEvent, SettingsPatch};
 use domain::schedule::{OpeningHours, Origin, RawOpeningHours};
 use domain::values::{Limit, Name, Role, WelcomeMessage};
 use projections::queries;
-use projections::stats::{stats_from_log, Scope, StatsError};
+use projections::stats::{stats_from_rows, Scope, StatsError};
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -473,7 +473,8 @@ fn time(field: &str, raw: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiErro
         .ok_or_else(|| ApiError::BadRequest(format!("{field}: {text:?} is not an RFC 3339 time")))
 }
 
-/// API.md's statistics of the queue, computed from the log by the same code as `jono stats`.
+/// API.md's statistics of the queue: the `stats` read model's samples (the log's, folded by the
+/// `stats` projector) through the same code as `jono stats`.
 async fn stats(
     State(state): State<AppState>,
     Path(queue): Path<String>,
@@ -483,18 +484,24 @@ async fn stats(
     let queue = find_as_operator(&state, &agent, &queue).await?;
     let from = time("from", query.from.as_deref())?;
     let to = time("to", query.to.as_deref())?;
-    let report = stats_from_log(&state.store, Scope::Queue(queue.id), from, to, None)
-        .await
-        .map_err(|error| match error {
-            StatsError::Store(error) => ApiError::from(error),
-            StatsError::EmptyWindow { .. } => invalid(error),
-            StatsError::UnknownQueue(_)
-            | StatsError::UnknownOrganization(_)
-            | StatsError::NotYetCreated { .. } => ApiError::NotFound,
-            StatsError::Corrupt { .. } | StatsError::TooManyBuckets => {
-                ApiError::Internal(error.to_string())
-            }
-        })?;
+    let report = stats_from_rows(
+        state.store.backend(),
+        Scope::Queue(queue.id),
+        from,
+        to,
+        None,
+    )
+    .await
+    .map_err(|error| match error {
+        StatsError::Store(error) => ApiError::from(error),
+        StatsError::EmptyWindow { .. } => invalid(error),
+        StatsError::UnknownQueue(_)
+        | StatsError::UnknownOrganization(_)
+        | StatsError::NotYetCreated { .. } => ApiError::NotFound,
+        StatsError::Corrupt { .. } | StatsError::TooManyBuckets => {
+            ApiError::Internal(error.to_string())
+        }
+    })?;
     Ok(Json(report.total))
 }
 

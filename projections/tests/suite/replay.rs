@@ -1,13 +1,18 @@
 //! Invariant 4, "projections are disposable": over random command histories, a rebuild gives
 //! exactly the rows the live projectors gave, and so does deleting the read models and
-//! replaying the log.
+//! replaying the log. Over the same histories, the `stats` read model holds exactly the samples
+//! the statistics' fold of the log gives, so the HTTP statistics (read from the rows) and
+//! `jono stats` (folded from the log) agree.
 
 use domain::conversation::{Conversation, ConversationCommand, EndReason};
 use domain::queue::{LeaveReason, Queue, QueueCommand};
-use domain::values::{Author, NoteText, Tag};
+use domain::values::{Author, NoteText, Score, Tag};
+use domain::Event;
 use projections::runtime::{self, Options};
+use projections::stats::{compute, samples_from_rows, Scope, StatsFold};
 use proptest::prelude::*;
 use serde_json::json;
+use store::log::EventStore;
 use uuid::Uuid;
 
 use crate::common::{dump, Running, TestDb, World};
@@ -48,6 +53,10 @@ enum Step {
     End {
         conversation: usize,
     },
+    Rate {
+        conversation: usize,
+        score: i64,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -64,6 +73,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (0..8usize, 0..2usize)
             .prop_map(|(conversation, queue)| Step::Transfer { conversation, queue }),
         1 => (0..8usize).prop_map(|conversation| Step::End { conversation }),
+        1 => (0..8usize, 1..=5i64).prop_map(|(conversation, score)| Step::Rate { conversation, score }),
     ]
 }
 
@@ -212,6 +222,23 @@ async fn play(world: &World, steps: &[Step]) {
                         .await;
                 }
             }
+            Step::Rate {
+                conversation,
+                score,
+            } => {
+                if let Some((c, _)) = nth(&conversations, conversation) {
+                    let _ = world
+                        .run::<Conversation>(
+                            c,
+                            ConversationCommand::Rate {
+                                score: Score::parse(score).unwrap(),
+                                comment: None,
+                                by: Author::customer(c, "Ann"),
+                            },
+                        )
+                        .await;
+                }
+            }
             Step::End { conversation } => {
                 if let Some((c, _)) = nth(&conversations, conversation) {
                     let _ = world
@@ -252,6 +279,7 @@ async fn live_rebuilt_and_replayed_rows_agree(db: TestDb, steps: Vec<Step>) {
     let all = projections::all();
     let live = dump(store.backend(), &all).await;
     assert!(!live["rm_activity"].is_empty());
+    stats_rows_are_the_folds_samples(&store).await;
 
     // Rebuilt into fresh tables and swapped in, while the live projectors run.
     for projection in &all {
@@ -280,6 +308,56 @@ async fn live_rebuilt_and_replayed_rows_agree(db: TestDb, steps: Vec<Step>) {
         "a replay gives the live rows"
     );
     running.stop().await;
+}
+
+/// The `stats` read model's samples of every organization and queue are the fold's.
+async fn stats_rows_are_the_folds_samples(store: &EventStore) {
+    let mut fold = StatsFold::default();
+    for event in store.read_after(0, 1_000_000).await.unwrap() {
+        let decoded = Event::decode(&event.aggregate_type, event.payload.clone()).unwrap();
+        fold.apply(event.position, event.recorded_at, &decoded);
+    }
+    let folded = fold.into_samples();
+    let mut scopes: Vec<Scope> = Vec::new();
+    for (queue, history) in &folded.queues {
+        scopes.push(Scope::Queue(*queue));
+        scopes.push(Scope::Organization(history.organization_id));
+    }
+    assert!(!scopes.is_empty());
+    for scope in scopes {
+        let keep = |queue: Option<Uuid>, org: Uuid| match scope {
+            Scope::Queue(id) => queue == Some(id),
+            Scope::Organization(id) => org == id,
+        };
+        let rows = samples_from_rows(store.backend(), scope).await.unwrap();
+        let waits: Vec<_> = folded
+            .waits
+            .iter()
+            .filter(|w| keep(Some(w.queue_id), w.organization_id))
+            .cloned()
+            .collect();
+        let handles: Vec<_> = folded
+            .handles
+            .iter()
+            .filter(|h| keep(Some(h.queue_id), h.organization_id))
+            .cloned()
+            .collect();
+        let ratings: Vec<_> = folded
+            .ratings
+            .iter()
+            .filter(|r| keep(r.queue_id, r.organization_id))
+            .cloned()
+            .collect();
+        assert_eq!(rows.waits, waits, "the waits of {scope:?}");
+        assert_eq!(rows.handles, handles, "the handles of {scope:?}");
+        assert_eq!(rows.ratings, ratings, "the ratings of {scope:?}");
+        let to = chrono::Utc::now();
+        assert_eq!(
+            compute(&rows, scope, None, to),
+            compute(&folded, scope, None, to),
+            "the figures of {scope:?}"
+        );
+    }
 }
 
 fn runtime() -> tokio::runtime::Runtime {

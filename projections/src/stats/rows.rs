@@ -1,0 +1,444 @@
+//! `stats`: the statistics' samples as read-model rows — one row per wait, per handle and per
+//! rating — so that `GET /v1/queues/{queue}/stats` reads one queue's rows instead of the log.
+//!
+//! The rows are the [`StatsFold`](super::StatsFold)'s samples, kept by the same rules: a wait
+//! starts with a join or a transfer in and ends with the pick, leave or transfer that ends it; a
+//! handle starts with a pick and ends with `ConversationEnded` or a transfer out. Each row is
+//! keyed by the position of the event that started it, so rows read in key order are the
+//! fold's samples in the order they started. [`samples_from_rows`] turns them back into
+//! [`Samples`], and [`compute`](super::compute) makes the figures from them exactly as
+//! `jono stats` does from the log; a test over random histories holds the rows to the fold.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::conversation::ConversationEvent;
+use domain::queue::{LeaveReason, QueueEvent};
+use domain::Event;
+use store::event::StoredEvent;
+use store::Backend;
+use uuid::Uuid;
+
+use super::fold::{
+    Handle, HandleEnd, HandleOutcome, Rating, Samples, Wait, WaitEnd, WaitOutcome, EVENT_TYPES,
+};
+use super::Scope;
+use crate::params;
+use crate::runtime::{Index, Projection, ProjectionError, Table};
+use crate::sql::{fetch_all, micros, Tx};
+
+pub struct StatsRows;
+
+const TABLES: &[Table] = &[
+    Table {
+        name: "rm_stat_waits",
+        columns: "position BIGINT PRIMARY KEY, queue_id TEXT NOT NULL, \
+                  organization_id TEXT NOT NULL, conversation_id TEXT NOT NULL, \
+                  start_at BIGINT NOT NULL, transferred_in BIGINT NOT NULL, end_at BIGINT, \
+                  outcome TEXT, agent_id TEXT",
+        indexes: &[
+            Index {
+                name: "rm_stat_waits_by_queue",
+                columns: "queue_id, position",
+                unique: false,
+            },
+            Index {
+                name: "rm_stat_waits_by_org",
+                columns: "organization_id, position",
+                unique: false,
+            },
+            Index {
+                name: "rm_stat_waits_by_conversation",
+                columns: "conversation_id, end_at",
+                unique: false,
+            },
+        ],
+    },
+    Table {
+        name: "rm_stat_handles",
+        columns: "position BIGINT PRIMARY KEY, queue_id TEXT NOT NULL, \
+                  organization_id TEXT NOT NULL, agent_id TEXT NOT NULL, \
+                  conversation_id TEXT NOT NULL, start_at BIGINT NOT NULL, end_at BIGINT, \
+                  outcome TEXT",
+        indexes: &[
+            Index {
+                name: "rm_stat_handles_by_queue",
+                columns: "queue_id, position",
+                unique: false,
+            },
+            Index {
+                name: "rm_stat_handles_by_org",
+                columns: "organization_id, position",
+                unique: false,
+            },
+            Index {
+                name: "rm_stat_handles_by_conversation",
+                columns: "conversation_id, end_at",
+                unique: false,
+            },
+        ],
+    },
+    Table {
+        name: "rm_stat_ratings",
+        columns: "position BIGINT PRIMARY KEY, queue_id TEXT, organization_id TEXT NOT NULL, \
+                  agent_id TEXT, at BIGINT NOT NULL, score BIGINT NOT NULL",
+        indexes: &[
+            Index {
+                name: "rm_stat_ratings_by_queue",
+                columns: "queue_id, position",
+                unique: false,
+            },
+            Index {
+                name: "rm_stat_ratings_by_org",
+                columns: "organization_id, position",
+                unique: false,
+            },
+        ],
+    },
+];
+
+fn wait_outcome(outcome: WaitOutcome) -> (&'static str, Option<Uuid>) {
+    match outcome {
+        WaitOutcome::Picked { agent_id } => ("picked", Some(agent_id)),
+        WaitOutcome::Abandoned => ("abandoned", None),
+        WaitOutcome::TimedOut => ("timed_out", None),
+        WaitOutcome::TransferredOut => ("transferred_out", None),
+        WaitOutcome::Removed => ("removed", None),
+    }
+}
+
+fn handle_outcome(outcome: HandleOutcome) -> &'static str {
+    match outcome {
+        HandleOutcome::Ended => "ended",
+        HandleOutcome::TransferredOut => "transferred_out",
+    }
+}
+
+#[async_trait]
+impl Projection for StatsRows {
+    fn name(&self) -> &'static str {
+        "stats"
+    }
+
+    fn version(&self) -> i64 {
+        1
+    }
+
+    fn tables(&self) -> &'static [Table] {
+        TABLES
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut Tx,
+        event: &StoredEvent,
+        decoded: &Event,
+    ) -> Result<(), ProjectionError> {
+        if !EVENT_TYPES.contains(&event.event_type.as_str()) {
+            return Ok(());
+        }
+        let at = event.recorded_at;
+        let position = event.position;
+        match decoded {
+            Event::Queue(QueueEvent::CustomerJoinedQueue {
+                queue_id,
+                organization_id,
+                conversation_id,
+                ..
+            }) => {
+                start_wait(
+                    tx,
+                    position,
+                    at,
+                    (*queue_id, *organization_id, *conversation_id),
+                    false,
+                )
+                .await?;
+            }
+            Event::Queue(QueueEvent::CustomerLeftQueue {
+                conversation_id,
+                reason,
+                ..
+            }) => {
+                let outcome = match reason {
+                    LeaveReason::Abandoned => WaitOutcome::Abandoned,
+                    LeaveReason::Timeout => WaitOutcome::TimedOut,
+                    LeaveReason::Removed => WaitOutcome::Removed,
+                    LeaveReason::Transferred => WaitOutcome::TransferredOut,
+                };
+                end_wait(tx, at, *conversation_id, outcome).await?;
+            }
+            Event::Queue(QueueEvent::CustomerPicked {
+                queue_id,
+                organization_id,
+                conversation_id,
+                agent_id,
+                ..
+            }) => {
+                let agent_id = *agent_id;
+                end_wait(tx, at, *conversation_id, WaitOutcome::Picked { agent_id }).await?;
+                end_handle(tx, at, *conversation_id, HandleOutcome::TransferredOut).await?;
+                tx.execute(
+                    "INSERT INTO rm_stat_handles{s} (position, queue_id, organization_id,
+                     agent_id, conversation_id, start_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                    params![
+                        position,
+                        queue_id,
+                        organization_id,
+                        agent_id,
+                        conversation_id,
+                        micros(at)
+                    ],
+                )
+                .await?;
+            }
+            Event::Queue(QueueEvent::ConversationTransferred {
+                queue_id,
+                organization_id,
+                conversation_id,
+                ..
+            }) => {
+                end_handle(tx, at, *conversation_id, HandleOutcome::TransferredOut).await?;
+                start_wait(
+                    tx,
+                    position,
+                    at,
+                    (*queue_id, *organization_id, *conversation_id),
+                    true,
+                )
+                .await?;
+            }
+            Event::Conversation(ConversationEvent::ConversationEnded {
+                conversation_id, ..
+            }) => end_handle(tx, at, *conversation_id, HandleOutcome::Ended).await?,
+            Event::Conversation(ConversationEvent::ConversationRated {
+                queue_id,
+                organization_id,
+                agent_id,
+                score,
+                ..
+            }) => {
+                tx.execute(
+                    "INSERT INTO rm_stat_ratings{s} (position, queue_id, organization_id,
+                     agent_id, at, score) VALUES ($1, $2, $3, $4, $5, $6)",
+                    params![
+                        position,
+                        *queue_id,
+                        organization_id,
+                        *agent_id,
+                        micros(at),
+                        i64::from(score.get())
+                    ],
+                )
+                .await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// A new wait; like the fold, an older wait still open for the conversation (which the domain
+/// never leaves) ends as moved on.
+async fn start_wait(
+    tx: &mut Tx,
+    position: i64,
+    at: DateTime<Utc>,
+    (queue_id, organization_id, conversation_id): (Uuid, Uuid, Uuid),
+    transferred_in: bool,
+) -> Result<(), ProjectionError> {
+    end_wait(tx, at, conversation_id, WaitOutcome::TransferredOut).await?;
+    tx.execute(
+        "INSERT INTO rm_stat_waits{s} (position, queue_id, organization_id, conversation_id,
+         start_at, transferred_in) VALUES ($1, $2, $3, $4, $5, $6)",
+        params![
+            position,
+            queue_id,
+            organization_id,
+            conversation_id,
+            micros(at),
+            i64::from(transferred_in)
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn end_wait(
+    tx: &mut Tx,
+    at: DateTime<Utc>,
+    conversation_id: Uuid,
+    outcome: WaitOutcome,
+) -> Result<(), ProjectionError> {
+    let (outcome, agent_id) = wait_outcome(outcome);
+    tx.execute(
+        "UPDATE rm_stat_waits{s} SET end_at = $1, outcome = $2, agent_id = $3
+         WHERE conversation_id = $4 AND end_at IS NULL",
+        params![micros(at), outcome, agent_id, conversation_id],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn end_handle(
+    tx: &mut Tx,
+    at: DateTime<Utc>,
+    conversation_id: Uuid,
+    outcome: HandleOutcome,
+) -> Result<(), ProjectionError> {
+    tx.execute(
+        "UPDATE rm_stat_handles{s} SET end_at = $1, outcome = $2
+         WHERE conversation_id = $3 AND end_at IS NULL",
+        params![micros(at), handle_outcome(outcome), conversation_id],
+    )
+    .await?;
+    Ok(())
+}
+
+type WaitRow = (
+    i64,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+);
+type HandleRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<String>,
+);
+type RatingRow = (i64, Option<String>, String, Option<String>, i64, i64);
+
+/// The samples of `scope` as the `stats` read model holds them: what the fold of the log gives
+/// for the same scope (its waits, handles and ratings, in the order they started), up to the
+/// read model's checkpoint. The queues' histories are not kept here; `samples.queues` is empty.
+pub async fn samples_from_rows(backend: &Backend, scope: Scope) -> Result<Samples, StatsRowError> {
+    let (column, id) = match scope {
+        Scope::Queue(id) => ("queue_id", id),
+        Scope::Organization(id) => ("organization_id", id),
+    };
+    let id = id.to_string();
+    let waits: Vec<WaitRow> = fetch_all(
+        backend,
+        &format!(
+            "SELECT position, queue_id, organization_id, conversation_id, start_at,
+             transferred_in, end_at, outcome, agent_id
+             FROM rm_stat_waits WHERE {column} = $1 ORDER BY position"
+        ),
+        params![id.as_str()],
+    )
+    .await?;
+    let handles: Vec<HandleRow> = fetch_all(
+        backend,
+        &format!(
+            "SELECT position, queue_id, organization_id, agent_id, conversation_id, start_at,
+             end_at, outcome FROM rm_stat_handles WHERE {column} = $1 ORDER BY position"
+        ),
+        params![id.as_str()],
+    )
+    .await?;
+    let ratings: Vec<RatingRow> = fetch_all(
+        backend,
+        &format!(
+            "SELECT position, queue_id, organization_id, agent_id, at, score
+             FROM rm_stat_ratings WHERE {column} = $1 ORDER BY position"
+        ),
+        params![id.as_str()],
+    )
+    .await?;
+
+    let mut samples = Samples::default();
+    for (position, queue, org, conversation, start, transferred_in, end, outcome, agent) in waits {
+        let end = match (end, outcome) {
+            (Some(end), Some(outcome)) => Some(WaitEnd {
+                at: time(end)?,
+                outcome: match (outcome.as_str(), agent) {
+                    ("picked", Some(agent)) => WaitOutcome::Picked {
+                        agent_id: uuid(&agent)?,
+                    },
+                    ("abandoned", _) => WaitOutcome::Abandoned,
+                    ("timed_out", _) => WaitOutcome::TimedOut,
+                    ("transferred_out", _) => WaitOutcome::TransferredOut,
+                    ("removed", _) => WaitOutcome::Removed,
+                    (other, _) => return Err(StatsRowError::corrupt("wait outcome", other)),
+                },
+            }),
+            _ => None,
+        };
+        samples.position = samples.position.max(position);
+        samples.waits.push(Wait {
+            queue_id: uuid(&queue)?,
+            organization_id: uuid(&org)?,
+            conversation_id: uuid(&conversation)?,
+            start: time(start)?,
+            transferred_in: transferred_in != 0,
+            end,
+        });
+    }
+    for (position, queue, org, agent, conversation, start, end, outcome) in handles {
+        let end = match (end, outcome) {
+            (Some(end), Some(outcome)) => Some(HandleEnd {
+                at: time(end)?,
+                outcome: match outcome.as_str() {
+                    "ended" => HandleOutcome::Ended,
+                    "transferred_out" => HandleOutcome::TransferredOut,
+                    other => return Err(StatsRowError::corrupt("handle outcome", other)),
+                },
+            }),
+            _ => None,
+        };
+        samples.position = samples.position.max(position);
+        samples.handles.push(Handle {
+            queue_id: uuid(&queue)?,
+            organization_id: uuid(&org)?,
+            agent_id: uuid(&agent)?,
+            conversation_id: uuid(&conversation)?,
+            start: time(start)?,
+            end,
+        });
+    }
+    for (position, queue, org, agent, at, score) in ratings {
+        samples.position = samples.position.max(position);
+        samples.ratings.push(Rating {
+            queue_id: queue.as_deref().map(uuid).transpose()?,
+            organization_id: uuid(&org)?,
+            agent_id: agent.as_deref().map(uuid).transpose()?,
+            at: time(at)?,
+            score: u8::try_from(score).map_err(|_| StatsRowError::corrupt("score", score))?,
+        });
+    }
+    Ok(samples)
+}
+
+fn uuid(text: &str) -> Result<Uuid, StatsRowError> {
+    Uuid::parse_str(text).map_err(|_| StatsRowError::corrupt("id", text))
+}
+
+fn time(micros: i64) -> Result<DateTime<Utc>, StatsRowError> {
+    DateTime::from_timestamp_micros(micros).ok_or_else(|| StatsRowError::corrupt("time", micros))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StatsRowError {
+    #[error("database: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("the stats read model holds an unreadable {what}: {value}")]
+    Corrupt { what: &'static str, value: String },
+}
+
+impl StatsRowError {
+    fn corrupt(what: &'static str, value: impl ToString) -> Self {
+        StatsRowError::Corrupt {
+            what,
+            value: value.to_string(),
+        }
+    }
+}
