@@ -100,6 +100,7 @@ pub fn follow_ups(event_id: Uuid, event: &Event) -> Vec<FollowUp> {
             transfer_id,
             queue_id,
             conversation_id,
+            from_agent_id,
             ..
         } => {
             vec![FollowUp::Conversation {
@@ -107,6 +108,7 @@ pub fn follow_ups(event_id: Uuid, event: &Event) -> Vec<FollowUp> {
                 command: ConversationCommand::Requeue {
                     queue_id: *queue_id,
                     transfer_id: *transfer_id,
+                    from_agent_id: *from_agent_id,
                 },
             }]
         }

@@ -349,7 +349,53 @@ fn requeue(queue_id: Uuid, transfer_id: Uuid) -> C {
     C::Requeue {
         queue_id,
         transfer_id,
+        from_agent_id: None,
     }
+}
+
+fn requeue_from(queue_id: Uuid, transfer_id: Uuid, agent: Uuid) -> C {
+    C::Requeue {
+        queue_id,
+        transfer_id,
+        from_agent_id: Some(agent),
+    }
+}
+
+#[test]
+fn a_picked_conversation_is_transferred_from_the_agent_that_has_it() {
+    test()
+        .given(active())
+        .when(requeue_from(OTHER_QUEUE, TRANSFER, AGENT))
+        .then_expect_events(vec![requeued(CONVERSATION, OTHER_QUEUE, TRANSFER)]);
+}
+
+#[test]
+fn a_second_transfer_decided_on_the_same_view_is_refused() {
+    // Two agents transfer the conversation AGENT has, to two queues, at once: the first
+    // requeued it; the second, still believing AGENT has it, must not make it wait twice.
+    test()
+        .given(with(
+            active(),
+            [requeued(CONVERSATION, OTHER_QUEUE, TRANSFER)],
+        ))
+        .when(requeue_from(QUEUE, OTHER_TRANSFER, AGENT))
+        .then_expect_error(ConversationError::NoLongerWithAgent);
+    // Picked by another agent since: a transfer from AGENT is stale too.
+    test()
+        .given(with(
+            active(),
+            [
+                requeued(CONVERSATION, OTHER_QUEUE, TRANSFER),
+                assigned(CONVERSATION, OTHER_AGENT, OTHER_QUEUE),
+            ],
+        ))
+        .when(requeue_from(QUEUE, OTHER_TRANSFER, AGENT))
+        .then_expect_error(ConversationError::NoLongerWithAgent);
+    // A conversation still waiting was never picked: nobody to transfer it from.
+    test()
+        .given(waiting())
+        .when(requeue_from(OTHER_QUEUE, TRANSFER, AGENT))
+        .then_expect_error(ConversationError::NoLongerWithAgent);
 }
 
 #[test]

@@ -290,6 +290,7 @@ fn a_transfer_in_requeues_the_conversation_in_its_new_queue() {
         ConversationCommand::Requeue {
             queue_id: OTHER_QUEUE,
             transfer_id: TRANSFER,
+            from_agent_id: Some(AGENT),
         }
     );
     let events = runs_once(

@@ -6,7 +6,7 @@
 use cqrs_es::Aggregate;
 use domain::Refusal;
 use serde_json::json;
-use store::command::{CommandContext, Executed};
+use store::command::{CommandContext, Either, Executed};
 use uuid::Uuid;
 
 use crate::auth::Caller;
@@ -54,6 +54,49 @@ where
         .map_err(ApiError::Unavailable)?;
     // A follow-up found already done was done by the background process manager, at a
     // position this command never saw; the head now is past it, so wait for that.
+    let head = state.store.head().await.unwrap_or(last);
+    state.settle(last.max(head)).await;
+    Ok(executed)
+}
+
+/// Runs `first` on aggregate `A` and `second` on aggregate `B` in one append (both land or
+/// neither: [`store::command::Commands::execute_pair`]), then the follow-ups of both, then waits
+/// for the read models, as [`run`] does.
+pub async fn run_pair<A, B>(
+    state: &AppState,
+    first: (Uuid, A::Command),
+    second: (Uuid, B::Command),
+    ctx: &CommandContext,
+) -> Result<(Executed<A>, Executed<B>), ApiError>
+where
+    A: Aggregate<Services = ()>,
+    A::Command: Clone,
+    A::Error: Refusal,
+    B: Aggregate<Services = ()>,
+    B::Command: Clone,
+    B::Error: Refusal,
+{
+    let executed = state
+        .commands
+        .execute_pair::<A, B>(
+            (&first.0.to_string(), first.1),
+            (&second.0.to_string(), second.1),
+            (&(), &()),
+            ctx,
+        )
+        .await
+        .map_err(|error| {
+            ApiError::from_command(error, |refusal| match refusal {
+                Either::First(refusal) => ApiError::refused(&refusal),
+                Either::Second(refusal) => ApiError::refused(&refusal),
+            })
+        })?;
+    let mut events = executed.0.events.clone();
+    events.extend(executed.1.events.iter().cloned());
+    events.sort_by_key(|event| event.position);
+    let last = process_manager::follow_through(&state.commands, &events)
+        .await
+        .map_err(ApiError::Unavailable)?;
     let head = state.store.head().await.unwrap_or(last);
     state.settle(last.max(head)).await;
     Ok(executed)

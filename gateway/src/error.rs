@@ -63,8 +63,15 @@ impl ApiError {
 
 impl<E: Refusal> From<CommandError<E>> for ApiError {
     fn from(error: CommandError<E>) -> Self {
+        Self::from_command(error, |refusal| Self::refused(&refusal))
+    }
+}
+
+impl ApiError {
+    /// A command's failure; `refused` answers the domain's refusal.
+    pub fn from_command<E>(error: CommandError<E>, refused: impl FnOnce(E) -> Self) -> Self {
         match error {
-            CommandError::Rejected(refusal) => Self::refused(&refusal),
+            CommandError::Rejected(refusal) => refused(refusal),
             CommandError::Unavailable(reason) => Self::Unavailable(reason),
             CommandError::IdempotencyMismatch => {
                 Self::Invalid("this Idempotency-Key was used for a different request".to_owned())

@@ -112,11 +112,14 @@ impl Commands {
     }
 
     fn stripe<A: Aggregate>(&self, aggregate_id: &str) -> &tokio::sync::Mutex<()> {
+        &self.stripes[self.stripe_index::<A>(aggregate_id)]
+    }
+
+    fn stripe_index<A: Aggregate>(&self, aggregate_id: &str) -> usize {
         use std::hash::{Hash, Hasher};
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         (A::TYPE, aggregate_id).hash(&mut hasher);
-        let index = usize::try_from(hasher.finish() % STRIPES as u64).unwrap_or(0);
-        &self.stripes[index]
+        usize::try_from(hasher.finish() % STRIPES as u64).unwrap_or(0)
     }
 
     pub async fn execute<A>(
@@ -155,24 +158,7 @@ impl Commands {
                     replayed: false,
                 });
             }
-            let events = typed
-                .iter()
-                .zip(version + 1..)
-                .map(|(event, sequence)| {
-                    Ok(NewEvent {
-                        event_id: Uuid::new_v4(),
-                        aggregate_type: A::TYPE.to_string(),
-                        aggregate_id: aggregate_id.to_string(),
-                        sequence,
-                        event_type: event.event_type(),
-                        event_version: event.event_version(),
-                        payload: serde_json::to_value(event).map_err(|e| {
-                            CommandError::Corrupt(format!("serializing an event: {e}"))
-                        })?,
-                        actor: ctx.actor.clone(),
-                    })
-                })
-                .collect::<Result<Vec<_>, CommandError<A::Error>>>()?;
+            let events = new_events::<A>(aggregate_id, version, &typed, ctx)?;
             let request = AppendRequest {
                 events,
                 expected: vec![(A::TYPE.to_string(), aggregate_id.to_string(), version)],
@@ -209,6 +195,142 @@ impl Commands {
                                 CommandError::Unavailable("idempotency record vanished".into())
                             })?;
                     return self.replay::<A>(aggregate_id, record, found).await;
+                }
+                Err(AppendError::Unavailable(reason)) => {
+                    return Err(CommandError::Unavailable(reason))
+                }
+                Err(AppendError::Invalid(reason)) => {
+                    return Err(CommandError::Unavailable(format!(
+                        "invalid append: {reason}"
+                    )))
+                }
+            }
+        }
+        Err(CommandError::Conflict)
+    }
+
+    /// Decides `first` on aggregate `A` and `second` on aggregate `B`, each against its own
+    /// stream, and appends what both decided in one transaction with both streams at the
+    /// versions they were decided against: both land or neither does, and a change to either
+    /// stream in between makes both decide again. For a change two aggregates must agree on
+    /// at once — a picked conversation arriving in another queue's line is also the
+    /// conversation waiting again — where a follow-up could find the world changed under it.
+    pub async fn execute_pair<A, B>(
+        &self,
+        (first_id, first): (&str, A::Command),
+        (second_id, second): (&str, B::Command),
+        services: (&A::Services, &B::Services),
+        ctx: &CommandContext,
+    ) -> Result<(Executed<A>, Executed<B>), CommandError<Either<A::Error, B::Error>>>
+    where
+        A: Aggregate,
+        A::Command: Clone,
+        B: Aggregate,
+        B::Command: Clone,
+    {
+        if let Some(record) = &ctx.idempotency {
+            if let Some((hash, events)) = self.store.find_idempotent(&record.key).await? {
+                let (a_events, b_events): (Vec<_>, Vec<_>) = events
+                    .into_iter()
+                    .partition(|e| e.aggregate_type == A::TYPE && e.aggregate_id == first_id);
+                let a = self
+                    .replay::<A>(first_id, record, (hash.clone(), a_events))
+                    .await
+                    .map_err(first_error)?;
+                let b = self
+                    .replay::<B>(second_id, record, (hash, b_events))
+                    .await
+                    .map_err(second_error)?;
+                return Ok((a, b));
+            }
+        }
+        // Both streams' turns, always taken in the same order so two pairs cannot deadlock.
+        let (x, y) = (
+            self.stripe_index::<A>(first_id),
+            self.stripe_index::<B>(second_id),
+        );
+        let _first_turn = self.stripes[x.min(y)].lock().await;
+        let _second_turn = if x == y {
+            None
+        } else {
+            Some(self.stripes[x.max(y)].lock().await)
+        };
+        for attempt in 0..self.max_attempts {
+            if attempt > 0 {
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            let (mut a, a_version) = self.load::<A>(first_id).await.map_err(first_error)?;
+            let (mut b, b_version) = self.load::<B>(second_id).await.map_err(second_error)?;
+            let sink = EventSink::default();
+            a.handle(first.clone(), services.0, &sink)
+                .await
+                .map_err(|e| CommandError::Rejected(Either::First(e)))?;
+            let a_typed = sink.collect().await;
+            let sink = EventSink::default();
+            b.handle(second.clone(), services.1, &sink)
+                .await
+                .map_err(|e| CommandError::Rejected(Either::Second(e)))?;
+            let b_typed = sink.collect().await;
+            if a_typed.is_empty() && b_typed.is_empty() && ctx.idempotency.is_none() {
+                let a = Executed {
+                    events: vec![],
+                    typed: a_typed,
+                    version: a_version,
+                    replayed: false,
+                };
+                let b = Executed {
+                    events: vec![],
+                    typed: b_typed,
+                    version: b_version,
+                    replayed: false,
+                };
+                return Ok((a, b));
+            }
+            let mut events =
+                new_events::<A>(first_id, a_version, &a_typed, ctx).map_err(first_error)?;
+            events.extend(
+                new_events::<B>(second_id, b_version, &b_typed, ctx).map_err(second_error)?,
+            );
+            let request = AppendRequest {
+                events,
+                expected: vec![
+                    (A::TYPE.to_string(), first_id.to_string(), a_version),
+                    (B::TYPE.to_string(), second_id.to_string(), b_version),
+                ],
+                idempotency: ctx.idempotency.clone(),
+            };
+            match self.store.append(request).await {
+                Ok(stored) => {
+                    let (a_events, b_events): (Vec<_>, Vec<_>) =
+                        stored.into_iter().partition(|event| {
+                            event.aggregate_type == A::TYPE && event.aggregate_id == first_id
+                        });
+                    let executed_a = Executed {
+                        version: a_events.last().map_or(a_version, |e| e.sequence),
+                        events: a_events,
+                        typed: a_typed,
+                        replayed: false,
+                    };
+                    let executed_b = Executed {
+                        version: b_events.last().map_or(b_version, |e| e.sequence),
+                        events: b_events,
+                        typed: b_typed,
+                        replayed: false,
+                    };
+                    return Ok((executed_a, executed_b));
+                }
+                Err(AppendError::Conflict) => {
+                    tracing::debug!(
+                        first = A::TYPE,
+                        second = B::TYPE,
+                        attempt,
+                        "pair append conflict, retrying"
+                    );
+                }
+                Err(AppendError::DuplicateIdempotencyKey) => {
+                    return Err(CommandError::Unavailable(
+                        "a concurrent request with the same idempotency key; try again".into(),
+                    ))
                 }
                 Err(AppendError::Unavailable(reason)) => {
                     return Err(CommandError::Unavailable(reason))
@@ -268,6 +390,59 @@ impl Commands {
             replayed: true,
         })
     }
+}
+
+/// Which of a pair of commands the domain refused.
+#[derive(Debug, thiserror::Error)]
+pub enum Either<A, B> {
+    #[error("{0}")]
+    First(A),
+    #[error("{0}")]
+    Second(B),
+}
+
+fn first_error<A, B>(error: CommandError<A>) -> CommandError<Either<A, B>> {
+    map_refusal(error, Either::First)
+}
+
+fn second_error<A, B>(error: CommandError<B>) -> CommandError<Either<A, B>> {
+    map_refusal(error, Either::Second)
+}
+
+fn map_refusal<E, F>(error: CommandError<E>, wrap: impl FnOnce(E) -> F) -> CommandError<F> {
+    match error {
+        CommandError::Rejected(refusal) => CommandError::Rejected(wrap(refusal)),
+        CommandError::Unavailable(reason) => CommandError::Unavailable(reason),
+        CommandError::IdempotencyMismatch => CommandError::IdempotencyMismatch,
+        CommandError::Conflict => CommandError::Conflict,
+        CommandError::Corrupt(reason) => CommandError::Corrupt(reason),
+    }
+}
+
+/// The events `A` decided on stream `aggregate_id`, at the versions after `version`.
+fn new_events<A: Aggregate>(
+    aggregate_id: &str,
+    version: i64,
+    typed: &[A::Event],
+    ctx: &CommandContext,
+) -> Result<Vec<NewEvent>, CommandError<A::Error>> {
+    typed
+        .iter()
+        .zip(version + 1..)
+        .map(|(event, sequence)| {
+            Ok(NewEvent {
+                event_id: Uuid::new_v4(),
+                aggregate_type: A::TYPE.to_string(),
+                aggregate_id: aggregate_id.to_string(),
+                sequence,
+                event_type: event.event_type(),
+                event_version: event.event_version(),
+                payload: serde_json::to_value(event)
+                    .map_err(|e| CommandError::Corrupt(format!("serializing an event: {e}")))?,
+                actor: ctx.actor.clone(),
+            })
+        })
+        .collect()
 }
 
 fn decode<A: Aggregate>(event: &StoredEvent) -> Result<A::Event, CommandError<A::Error>> {

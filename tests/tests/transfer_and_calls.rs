@@ -205,6 +205,59 @@ async fn an_active_conversation_waits_again_first_and_the_source_counts_it_out()
     );
 }
 
+/// Two agents transfer the same picked conversation to two queues at the same moment. However
+/// the two requests interleave, the customer ends up waiting in one line only: picking in both
+/// queues gives it to one agent, never to two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_transfers_of_a_picked_conversation_at_once_leave_it_in_one_line() {
+    let storage = Storage::embedded();
+    let (_server, api) = api::start_with(&storage, &[("JONO_RATE_LIMITS", "off")]);
+    let owner = api::sign_up(&api, "Acme").await;
+    let sales = api::open_queue_handled_by(&api, &owner, "Sales").await;
+    let support = api::open_queue_handled_by(&api, &owner, "Support").await;
+    let billing = api::open_queue_handled_by(&api, &owner, "Billing").await;
+    for round in 0..6 {
+        let id = api::join(&api, sales, json!({})).await.conversation_id;
+        assert_eq!(api::pick(&api, &owner, sales).await, id);
+        let (to_support, to_billing) = tokio::join!(
+            transfer(&api, owner.token(), id, support),
+            transfer(&api, owner.token(), id, billing),
+        );
+        for reply in [&to_support, &to_billing] {
+            assert!(
+                reply.status == 204 || reply.status == 409,
+                "round {round}: {} {}",
+                reply.status,
+                reply.text
+            );
+        }
+        assert!(
+            to_support.status == 204 || to_billing.status == 204,
+            "round {round}: one transfer at least is done"
+        );
+        let mut picks = 0;
+        for queue in [support, billing] {
+            let reply = api
+                .call(
+                    "POST",
+                    &format!("/v1/queues/{queue}/pick"),
+                    owner.token(),
+                    None,
+                )
+                .await;
+            match reply.status {
+                201 => {
+                    assert_eq!(reply.body["conversation_id"], json!(id), "{}", reply.text);
+                    picks += 1;
+                }
+                409 => {}
+                other => panic!("round {round}: pick answered {other}: {}", reply.text),
+            }
+        }
+        assert_eq!(picks, 1, "round {round}: the customer waited in one line");
+    }
+}
+
 #[tokio::test]
 async fn transfers_are_refused_where_the_contract_says() {
     let storage = Storage::embedded();

@@ -40,11 +40,15 @@ pub enum ConversationCommand {
         agent_id: Uuid,
         queue_id: Uuid,
     },
-    /// Given by the process manager after `ConversationTransferred`: waiting again.
+    /// Given with `ConversationTransferred` (in the same append for a picked conversation, by
+    /// the process manager after it otherwise): waiting again.
     Requeue {
         queue_id: Uuid,
         /// The transfer this follows; a late repeat of it is refused.
         transfer_id: Uuid,
+        /// The agent a picked conversation was transferred from: it must still be that agent's
+        /// (a second transfer decided on the same stale view is refused).
+        from_agent_id: Option<Uuid>,
     },
     SendMessage {
         message_id: Uuid,

@@ -24,6 +24,8 @@ pub enum ConversationError {
     AlreadyAssigned,
     #[error("the conversation waits in this queue already")]
     AlreadyWaiting,
+    #[error("the conversation is no longer with the agent it was transferred from")]
+    NoLongerWithAgent,
     #[error("this message was sent already")]
     DuplicateMessage,
     #[error("an attachment is not one of this conversation's")]
@@ -68,6 +70,7 @@ impl Refusal for ConversationError {
             | Self::NotACustomerConversation
             | Self::AlreadyAssigned
             | Self::AlreadyWaiting
+            | Self::NoLongerWithAgent
             | Self::DuplicateMessage
             | Self::DuplicateAttachment
             | Self::DuplicateNote

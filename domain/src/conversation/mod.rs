@@ -240,6 +240,7 @@ impl Aggregate for Conversation {
             C::Requeue {
                 queue_id,
                 transfer_id,
+                from_agent_id,
             } => {
                 let (conversation_id, kind) = self.require_started()?;
                 Self::require_customer_kind(kind)?;
@@ -248,6 +249,14 @@ impl Aggregate for Conversation {
                 // must not put a conversation picked since then back to waiting.
                 if self.transfers.contains(&transfer_id) {
                     return Err(ConversationError::AlreadyWaiting);
+                }
+                // A picked conversation is transferred by its agent's side once: a second
+                // transfer decided on the same view (to another queue) finds it waiting, or
+                // with another agent, and is refused — it would wait in two lines.
+                if let Some(agent) = from_agent_id {
+                    if self.status != Some(Status::Active) || self.agent_id != Some(agent) {
+                        return Err(ConversationError::NoLongerWithAgent);
+                    }
                 }
                 let organization_id = self.organization_id;
                 sink.write(

@@ -551,18 +551,38 @@ async fn transfer(
                     Err(error) => return Err(error),
                 }
             }
+            // Picked: arriving in the target's line and waiting again are one append, decided
+            // by both the target queue and the conversation (still with the agent we saw), so
+            // two transfers at once cannot make it wait in two lines.
             _ => {
+                let transfer_id = Uuid::new_v4();
                 let transfer_in = QueueCommand::TransferIn {
-                    transfer_id: Uuid::new_v4(),
+                    transfer_id,
                     conversation_id: conversation.id,
                     organization_id: conversation.organization_id,
                     from_queue_id: source,
                     from_agent_id: conversation.agent_id,
                     by: Some(by.clone()),
                 };
-                command::run::<Queue>(&state, target.id, transfer_in, &ctx)
-                    .await?
-                    .events
+                let requeue = ConversationCommand::Requeue {
+                    queue_id: target.id,
+                    transfer_id,
+                    from_agent_id: conversation.agent_id,
+                };
+                match command::run_pair::<Queue, ConversationStream>(
+                    &state,
+                    (target.id, transfer_in),
+                    (conversation.id, requeue),
+                    &ctx,
+                )
+                .await
+                {
+                    Ok((arrived, _)) => arrived.events,
+                    // Changed meanwhile (transferred by someone else, picked by another
+                    // agent, ended): look again and decide on what it is now.
+                    Err(ApiError::Conflict(_)) => continue,
+                    Err(error) => return Err(error),
+                }
             }
         };
         let after = first.iter().map(|event| event.position).min().unwrap_or(0);

@@ -6,6 +6,7 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use store::command::Either;
 use store::{CommandContext, CommandError, Commands, IdempotencyRecord};
 
 use crate::common::TestDb;
@@ -90,6 +91,7 @@ on_both_backends!(
     a_repeated_key_replays_the_first_answer,
     a_key_reused_for_another_request_is_a_mismatch,
     concurrent_twins_with_one_key_append_once,
+    a_pair_lands_whole_or_not_at_all,
 );
 
 fn join(customer: &str) -> QueueCommand {
@@ -287,4 +289,64 @@ async fn concurrent_twins_with_one_key_append_once(db: TestDb) {
             .len(),
         1
     );
+}
+
+/// `execute_pair`: a join in one queue and a pick in another either both land or neither does,
+/// also when twenty pairs race for ten waiting customers.
+async fn a_pair_lands_whole_or_not_at_all(db: TestDb) {
+    let commands = Commands::new(db.open().await);
+    let ctx = CommandContext::default();
+    let refused = commands
+        .execute_pair::<Queue, Queue>(("q2", join("x")), ("q1", pick("a")), (&(), &()), &ctx)
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(CommandError::Rejected(Either::Second(
+                QueueError::NobodyWaiting
+            )))
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(commands.load::<Queue>("q2").await.expect("load").1, 0);
+
+    for i in 0..10 {
+        commands
+            .execute::<Queue>("q1", join(&format!("c{i}")), &(), &ctx)
+            .await
+            .expect("join");
+    }
+    let racers: Vec<_> = (0..20)
+        .map(|i| {
+            let commands = commands.clone();
+            tokio::spawn(async move {
+                commands
+                    .execute_pair::<Queue, Queue>(
+                        ("q2", join(&format!("moved{i}"))),
+                        ("q1", pick(&format!("agent{i}"))),
+                        (&(), &()),
+                        &CommandContext::default(),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let (mut landed, mut refused) = (0, 0);
+    for racer in racers {
+        match racer.await.expect("task") {
+            Ok((joined, picked)) => {
+                assert_eq!(joined.events.len(), 1);
+                assert_eq!(picked.events.len(), 1);
+                landed += 1;
+            }
+            Err(CommandError::Rejected(Either::Second(QueueError::NobodyWaiting))) => refused += 1,
+            Err(other) => panic!("a pair failed otherwise: {other:?}"),
+        }
+    }
+    assert_eq!((landed, refused), (10, 10));
+    let (q1, _) = commands.load::<Queue>("q1").await.expect("load");
+    let (q2, q2_version) = commands.load::<Queue>("q2").await.expect("load");
+    assert!(q1.waiting.is_empty());
+    assert_eq!(q2.waiting.len(), 10, "a join landed without its pick");
+    assert_eq!(q2_version, 10);
 }
