@@ -816,13 +816,17 @@ async fn activity_page(
         let rows = projections::queries::activity_for(state.backend(), who.id, *last, PAGE)
             .await
             .ok()?;
-        for row in &rows {
-            let body = serde_json::to_value(row).ok()?;
-            let frame =
-                json!({ "type": "event", "topic": name, "position": row.position, "event": body });
-            if !out.send(&frame).await {
+        // The read model chooses what the agent sees; the frames carry the events themselves,
+        // flat, plus `at` (API.md), as every other topic's do.
+        let positions: Vec<i64> = rows.iter().map(|row| row.position).collect();
+        let events = state.store.read_positions(&positions).await.ok()?;
+        for event in &events {
+            if !out.send(&event_frame(name, event, full_body(event))).await {
                 return None;
             }
+            *last = (*last).max(event.position);
+        }
+        if let Some(row) = rows.last() {
             *last = (*last).max(row.position);
         }
         if (rows.len() as i64) < PAGE {

@@ -24,6 +24,18 @@ impl EventStore {
         }
     }
 
+    /// The events at `positions` (those that exist), in position order: for a reader that
+    /// learned the positions from a read model and wants the events themselves.
+    pub async fn read_positions(&self, positions: &[i64]) -> Result<Vec<StoredEvent>, StoreError> {
+        if positions.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self.backend() {
+            Backend::Sqlite(pool) => sqlite::read_positions(pool, positions).await,
+            Backend::Postgres(pool) => postgres::read_positions(pool, positions).await,
+        }
+    }
+
     /// The highest position `read_after` can return now (0 for an empty log).
     pub async fn head(&self) -> Result<i64, StoreError> {
         match self.backend() {

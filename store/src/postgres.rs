@@ -174,6 +174,15 @@ pub(crate) async fn read_after(
     rows_to_events(&rows)
 }
 
+pub(crate) async fn read_positions(
+    pool: &PgPool,
+    positions: &[i64],
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM events WHERE position = ANY($1) ORDER BY position");
+    let rows = sqlx::query(&sql).bind(positions).fetch_all(pool).await?;
+    rows_to_events(&rows)
+}
+
 pub(crate) async fn load_stream_after(
     pool: &PgPool,
     aggregate_type: &str,

@@ -148,6 +148,20 @@ pub(crate) async fn read_after(
     rows_to_events(&rows)
 }
 
+pub(crate) async fn read_positions(
+    pool: &SqlitePool,
+    positions: &[i64],
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM events \
+         WHERE position IN (SELECT value FROM json_each(?)) ORDER BY position"
+    );
+    let list = serde_json::to_string(positions)
+        .map_err(|e| StoreError::Corrupt(format!("a list of positions: {e}")))?;
+    let rows = sqlx::query(&sql).bind(list).fetch_all(pool).await?;
+    rows_to_events(&rows)
+}
+
 pub(crate) async fn load_stream_after(
     pool: &SqlitePool,
     aggregate_type: &str,

@@ -516,3 +516,50 @@ async fn logout_closes_the_tokens_open_sockets_and_presence_follows_them() {
         "the other session lives on"
     );
 }
+
+/// The `activity` topic chooses events as `GET /v1/activity` does, and its frames carry the
+/// events themselves, flat, plus `at` — the same `event` as the queue's own topic sends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_activity_topic_carries_whole_events() {
+    let storage = Storage::embedded();
+    let (server, api) = api::start(&storage);
+    let owner = api::sign_up(&api, "Acme").await;
+    let queue = api::open_queue_handled_by(&api, &owner, "Support").await;
+    let customer = api::join(&api, queue, json!({"name": "Ann"})).await;
+    assert_eq!(
+        api::pick(&api, &owner, queue).await,
+        customer.conversation_id
+    );
+
+    let mut socket = connect(&server.base, &owner.token).await;
+    let activity = subscribe(&mut socket, "activity", None).await;
+    let queue_topic = format!("queue:{queue}");
+    let of_queue = subscribe(&mut socket, &queue_topic, None).await;
+    let types: Vec<&str> = activity
+        .iter()
+        .filter(|frame| frame["type"] == "event")
+        .map(|frame| frame["event"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        ["QueueOpened", "CustomerJoinedQueue", "CustomerPicked"],
+        "{activity:?}"
+    );
+    for frame in activity.iter().filter(|frame| frame["type"] == "event") {
+        let same = of_queue
+            .iter()
+            .find(|other| other["position"] == frame["position"])
+            .unwrap_or_else(|| panic!("the queue topic has {frame}"));
+        assert_eq!(frame["event"], same["event"], "{frame}");
+        assert!(frame["event"]["at"].is_string(), "{frame}");
+    }
+    let joined = activity
+        .iter()
+        .find(|frame| frame["event"]["type"] == "CustomerJoinedQueue")
+        .unwrap();
+    assert_eq!(
+        joined["event"]["conversation_id"],
+        json!(customer.conversation_id)
+    );
+    assert_eq!(joined["event"]["queue_position"], 1, "{joined}");
+}

@@ -54,6 +54,12 @@ async fn positions_rise_in_commit_order_and_the_feed_pages_through_them(db: Test
         .await
         .expect("read")
         .is_empty());
+
+    // Events by position: those that exist, in order, whatever order they were asked in.
+    let asked = [all[5].position, all[0].position, all[7].position + 100];
+    let found = store.read_positions(&asked).await.expect("by position");
+    assert_eq!(found, vec![all[0].clone(), all[5].clone()]);
+    assert!(store.read_positions(&[]).await.expect("none").is_empty());
 }
 
 async fn a_subscriber_wakes_when_events_commit(db: TestDb) {
