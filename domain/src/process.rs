@@ -21,6 +21,16 @@ pub enum FollowUp {
         conversation_id: Uuid,
         command: ConversationCommand,
     },
+    /// A waiting customer's arrival in its transfer's target line (`transfer_in`, on queue
+    /// `queue_id`) and its conversation waiting there (`requeue`), run as one append: both or
+    /// neither. A conversation that ended meanwhile refuses its requeue, so no line keeps a
+    /// customer who has gone.
+    Transfer {
+        queue_id: Uuid,
+        transfer_in: QueueCommand,
+        conversation_id: Uuid,
+        requeue: ConversationCommand,
+    },
 }
 
 /// The follow-ups of one event; most events have none. `event_id` is the stored event's id:
@@ -69,17 +79,26 @@ pub fn follow_ups(event_id: Uuid, event: &Event) -> Vec<FollowUp> {
             to_queue_id,
             by,
         } => match (reason, to_queue_id) {
-            (LeaveReason::Transferred, Some(to_queue_id)) => vec![FollowUp::Queue {
-                queue_id: *to_queue_id,
-                command: QueueCommand::TransferIn {
-                    transfer_id: Uuid::new_v5(&event_id, b"transfer"),
+            (LeaveReason::Transferred, Some(to_queue_id)) => {
+                let transfer_id = Uuid::new_v5(&event_id, b"transfer");
+                vec![FollowUp::Transfer {
+                    queue_id: *to_queue_id,
+                    transfer_in: QueueCommand::TransferIn {
+                        transfer_id,
+                        conversation_id: *conversation_id,
+                        organization_id: *organization_id,
+                        from_queue_id: *queue_id,
+                        from_agent_id: None,
+                        by: by.clone(),
+                    },
                     conversation_id: *conversation_id,
-                    organization_id: *organization_id,
-                    from_queue_id: *queue_id,
-                    from_agent_id: None,
-                    by: by.clone(),
-                },
-            }],
+                    requeue: ConversationCommand::Requeue {
+                        queue_id: *to_queue_id,
+                        transfer_id,
+                        from_agent_id: None,
+                    },
+                }]
+            }
             (LeaveReason::Transferred, None) => Vec::new(),
             (reason, _) => {
                 let end_reason = match reason {
@@ -92,6 +111,7 @@ pub fn follow_ups(event_id: Uuid, event: &Event) -> Vec<FollowUp> {
                     command: ConversationCommand::EndConversation {
                         by: queue::leaver(*reason, *conversation_id, by),
                         reason: end_reason,
+                        left_queue: Some(*queue_id),
                     },
                 }]
             }

@@ -1187,7 +1187,29 @@ fn end(by: Author) -> C {
     C::EndConversation {
         by,
         reason: EndReason::Ended,
+        left_queue: None,
     }
+}
+
+#[test]
+fn a_waiting_conversation_ends_only_after_its_line_let_it_go() {
+    // Still in QUEUE's line: ending it there would leave the line holding an ended customer.
+    test()
+        .given(waiting())
+        .when(end(customer(CONVERSATION)))
+        .then_expect_error(ConversationError::StillWaiting);
+    // Transferred to OTHER_QUEUE meanwhile: having left QUEUE is not enough.
+    test()
+        .given(with(
+            waiting(),
+            [requeued(CONVERSATION, OTHER_QUEUE, TRANSFER)],
+        ))
+        .when(C::EndConversation {
+            by: customer(CONVERSATION),
+            reason: EndReason::Abandoned,
+            left_queue: Some(QUEUE),
+        })
+        .then_expect_error(ConversationError::StillWaiting);
 }
 
 #[test]
@@ -1213,6 +1235,7 @@ fn a_conversation_ended_while_waiting_says_so() {
         .when(C::EndConversation {
             by: customer(CONVERSATION),
             reason: EndReason::Abandoned,
+            left_queue: Some(QUEUE),
         })
         .then_expect_events(vec![E::ConversationEnded {
             conversation_id: CONVERSATION,
@@ -1232,7 +1255,11 @@ fn a_requeued_conversation_has_no_agent_when_it_ends() {
             active(),
             [requeued(CONVERSATION, OTHER_QUEUE, TRANSFER)],
         ))
-        .when(end(Author::system()))
+        .when(C::EndConversation {
+            by: Author::system(),
+            reason: EndReason::Ended,
+            left_queue: Some(OTHER_QUEUE),
+        })
         .inspect_result()
         .unwrap();
     assert!(matches!(

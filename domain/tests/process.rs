@@ -148,6 +148,7 @@ fn ends_with(event: QueueEvent, by: Author, reason: EndReason) {
         ConversationCommand::EndConversation {
             by: by.clone(),
             reason,
+            left_queue: Some(QUEUE),
         }
     );
     let events = runs_once(
@@ -207,7 +208,7 @@ fn a_removed_customers_conversation_is_ended_by_whoever_removed_it() {
     );
 }
 
-// ---- CustomerLeftQueue transferred → TransferIn ----
+// ---- CustomerLeftQueue transferred → TransferIn with Requeue ----
 
 #[test]
 fn a_transfer_out_is_followed_by_a_transfer_in_at_the_target_queue() {
@@ -226,11 +227,18 @@ fn a_transfer_out_is_followed_by_a_transfer_in_at_the_target_queue() {
         from_agent_id: None,
         by: Some(agent(AGENT)),
     };
+    // The arrival and the conversation waiting there, as one: both name the transfer.
     assert_eq!(
         follow_ups,
-        vec![FollowUp::Queue {
+        vec![FollowUp::Transfer {
             queue_id: OTHER_QUEUE,
-            command: command.clone(),
+            transfer_in: command.clone(),
+            conversation_id: CONVERSATION,
+            requeue: ConversationCommand::Requeue {
+                queue_id: OTHER_QUEUE,
+                transfer_id,
+                from_agent_id: None,
+            },
         }]
     );
     // Every run of this follow-up names the same transfer; another stored event, another one.
@@ -405,10 +413,39 @@ impl World {
                         command,
                     } => {
                         assert_eq!(conversation_id, CONVERSATION);
-                        let written = run::<Conversation>(&self.conversation, command)
-                            .expect("the conversation takes the follow-up");
+                        // The world is replayed the way the feed is: a follow-up already done
+                        // by a pair is refused, and that is settled.
+                        let Ok(written) = run::<Conversation>(&self.conversation, command) else {
+                            continue;
+                        };
                         self.conversation.extend(written.clone());
                         for event in written {
+                            pending.push(self.stored(domain::Event::Conversation(event)));
+                        }
+                    }
+                    FollowUp::Transfer {
+                        queue_id,
+                        transfer_in,
+                        conversation_id,
+                        requeue,
+                    } => {
+                        // Both decided before either is written, as one append.
+                        assert_eq!(conversation_id, CONVERSATION);
+                        let (_, history) = self
+                            .queues
+                            .iter_mut()
+                            .find(|(id, _)| *id == queue_id)
+                            .expect("a queue of this world");
+                        let arrived = run::<Queue>(history, transfer_in)
+                            .expect("the target queue takes the arrival");
+                        let requeued = run::<Conversation>(&self.conversation, requeue)
+                            .expect("the conversation waits again");
+                        history.extend(arrived.clone());
+                        self.conversation.extend(requeued.clone());
+                        for event in arrived {
+                            pending.push(self.stored(domain::Event::Queue(event)));
+                        }
+                        for event in requeued {
                             pending.push(self.stored(domain::Event::Conversation(event)));
                         }
                     }
@@ -518,6 +555,11 @@ fn transferred_out_to_queue() -> domain::Event {
 fn queue_follow_up(event_id: Uuid, event: &domain::Event) -> QueueCommand {
     match follow_ups(event_id, event).as_slice() {
         [FollowUp::Queue { queue_id, command }] if *queue_id == QUEUE => command.clone(),
+        [FollowUp::Transfer {
+            queue_id,
+            transfer_in,
+            ..
+        }] if *queue_id == QUEUE => transfer_in.clone(),
         other => panic!("expected one follow-up for QUEUE, got {other:?}"),
     }
 }

@@ -59,6 +59,37 @@ pub async fn follow(
                     .execute::<Conversation>(&conversation_id.to_string(), command, &(), &ctx)
                     .await,
             )?,
+            FollowUp::Transfer {
+                queue_id,
+                transfer_in,
+                conversation_id,
+                requeue,
+            } => {
+                let pair = commands
+                    .execute_pair::<Queue, Conversation>(
+                        (&queue_id.to_string(), transfer_in),
+                        (&conversation_id.to_string(), requeue),
+                        (&(), &()),
+                        &ctx,
+                    )
+                    .await;
+                match pair {
+                    Ok((arrived, requeued)) => {
+                        let mut events = arrived.events;
+                        events.extend(requeued.events);
+                        if events.is_empty() {
+                            Outcome::Settled
+                        } else {
+                            Outcome::Done(events)
+                        }
+                    }
+                    Err(CommandError::Rejected(refusal)) => {
+                        tracing::debug!(%refusal, "transfer follow-up settled");
+                        Outcome::Settled
+                    }
+                    Err(error) => return Err(error.to_string()),
+                }
+            }
         };
         outcomes.push(outcome);
     }

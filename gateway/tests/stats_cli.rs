@@ -81,6 +81,21 @@ async fn follow(commands: &Commands, events: Vec<StoredEvent>) {
                     .await
                     .map(|e| e.events)
                     .unwrap_or_default(),
+                FollowUp::Transfer {
+                    queue_id,
+                    transfer_in,
+                    conversation_id,
+                    requeue,
+                } => commands
+                    .execute_pair::<Queue, Conversation>(
+                        (&queue_id.to_string(), transfer_in),
+                        (&conversation_id.to_string(), requeue),
+                        (&(), &()),
+                        &ctx,
+                    )
+                    .await
+                    .map(|(a, b)| a.events.into_iter().chain(b.events).collect())
+                    .unwrap_or_default(),
             };
             work.extend(appended);
         }
@@ -199,6 +214,7 @@ async fn history() -> History {
     let end = ConversationCommand::EndConversation {
         by: Author::agent(y, "Y"),
         reason: EndReason::Ended,
+        left_queue: None,
     };
     run::<Conversation>(&commands, c[4], end).await;
     step().await;

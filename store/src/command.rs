@@ -266,6 +266,8 @@ impl Commands {
                 .await
                 .map_err(|e| CommandError::Rejected(Either::First(e)))?;
             let a_typed = sink.collect().await;
+            let a_events =
+                new_events::<A>(first_id, a_version, &a_typed, ctx).map_err(first_error)?;
             let sink = EventSink::default();
             b.handle(second.clone(), services.1, &sink)
                 .await
@@ -286,8 +288,7 @@ impl Commands {
                 };
                 return Ok((a, b));
             }
-            let mut events =
-                new_events::<A>(first_id, a_version, &a_typed, ctx).map_err(first_error)?;
+            let mut events = a_events;
             events.extend(
                 new_events::<B>(second_id, b_version, &b_typed, ctx).map_err(second_error)?,
             );

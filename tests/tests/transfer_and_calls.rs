@@ -258,6 +258,62 @@ async fn two_transfers_of_a_picked_conversation_at_once_leave_it_in_one_line() {
     }
 }
 
+/// A waiting customer gives up at the moment an agent transfers it. Whichever comes first, the
+/// conversation ends and no line keeps the customer: nobody can pick a conversation that has
+/// ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_customer_who_leaves_during_its_transfer_waits_nowhere() {
+    let storage = Storage::embedded();
+    let (_server, api) = api::start_with(&storage, &[("JONO_RATE_LIMITS", "off")]);
+    let owner = api::sign_up(&api, "Acme").await;
+    let sales = api::open_queue_handled_by(&api, &owner, "Sales").await;
+    let support = api::open_queue_handled_by(&api, &owner, "Support").await;
+    for round in 0..8 {
+        let customer = api::join(&api, sales, json!({})).await;
+        let id = customer.conversation_id;
+        let end = format!("/v1/conversations/{id}/end");
+        let (moved, ended) = tokio::join!(
+            transfer(&api, owner.token(), id, support),
+            api.call("POST", &end, customer.token(), None),
+        );
+        assert!(
+            moved.status == 204 || moved.status == 409,
+            "round {round}: {} {}",
+            moved.status,
+            moved.text
+        );
+        assert!(
+            ended.status == 204 || ended.status == 409,
+            "round {round}: {} {}",
+            ended.status,
+            ended.text
+        );
+        let view = conversation(&api, owner.token(), id).await;
+        if view["status"] != "ended" {
+            // The transfer came first and the end was refused: it waits in Support.
+            assert_waits_first_in(&view, support);
+            api.call("POST", &end, customer.token(), None)
+                .await
+                .expect(204, "ending it after all");
+        }
+        for queue in [sales, support] {
+            let reply = api
+                .call(
+                    "POST",
+                    &format!("/v1/queues/{queue}/pick"),
+                    owner.token(),
+                    None,
+                )
+                .await;
+            assert_eq!(
+                reply.status, 409,
+                "round {round}: a pick found the ended conversation: {}",
+                reply.text
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn transfers_are_refused_where_the_contract_says() {
     let storage = Storage::embedded();

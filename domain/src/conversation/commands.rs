@@ -98,5 +98,10 @@ pub enum ConversationCommand {
     EndConversation {
         by: Author,
         reason: EndReason,
+        /// The queue whose line the customer left (the process manager's follow-up of
+        /// `CustomerLeftQueue`, or a caller the queue told it no longer waits there). A
+        /// conversation waiting in a queue ends only with that queue named: otherwise it would
+        /// end while a line still holds it.
+        left_queue: Option<Uuid>,
     },
 }

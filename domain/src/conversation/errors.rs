@@ -26,6 +26,8 @@ pub enum ConversationError {
     AlreadyWaiting,
     #[error("the conversation is no longer with the agent it was transferred from")]
     NoLongerWithAgent,
+    #[error("the customer waits in a queue: it leaves the line first")]
+    StillWaiting,
     #[error("this message was sent already")]
     DuplicateMessage,
     #[error("an attachment is not one of this conversation's")]
@@ -71,6 +73,7 @@ impl Refusal for ConversationError {
             | Self::AlreadyAssigned
             | Self::AlreadyWaiting
             | Self::NoLongerWithAgent
+            | Self::StillWaiting
             | Self::DuplicateMessage
             | Self::DuplicateAttachment
             | Self::DuplicateNote

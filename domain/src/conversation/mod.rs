@@ -461,11 +461,20 @@ impl Aggregate for Conversation {
                 };
                 sink.write(event, self).await;
             }
-            C::EndConversation { by, reason } => {
+            C::EndConversation {
+                by,
+                reason,
+                left_queue,
+            } => {
                 let (conversation_id, kind) = self.require_started()?;
                 self.check_author(&by)?;
                 Self::require_customer_kind(kind)?;
                 self.require_not_ended()?;
+                // Waiting is being in a queue's line, and the queue decides who waits: the
+                // conversation ends after the line let it go, not behind the queue's back.
+                if self.status == Some(Status::Waiting) && left_queue != self.queue_id {
+                    return Err(ConversationError::StillWaiting);
+                }
                 let event = E::ConversationEnded {
                     conversation_id,
                     organization_id: self.organization_id,

@@ -14,7 +14,8 @@ use axum::{Extension, Json, Router};
 use chrono::{DateTime, SecondsFormat, Utc};
 use cqrs_es::Aggregate;
 use domain::conversation::{
-    Conversation as ConversationStream, ConversationCommand, ConversationEvent, EndReason,
+    Conversation as ConversationStream, ConversationCommand, ConversationError, ConversationEvent,
+    EndReason, Status,
 };
 use domain::ids;
 use domain::metadata::{CustomerMetadata, LiveMetadata};
@@ -537,6 +538,8 @@ async fn transfer(
                     "the customer waits in this queue already".into(),
                 ))
             }
+            // Waiting: it leaves the source's line; the follow-up is its arrival in the
+            // target's line and its conversation waiting there, in one append.
             "waiting" => {
                 let out = QueueCommand::TransferOut {
                     conversation_id: conversation.id,
@@ -680,8 +683,11 @@ async fn end_call(
 
 /// Agents of the conversation or its customer. A waiting customer is in its queue's line, and
 /// the queue is the only authority on who waits (invariant 2), so it leaves the line first and
-/// the process manager ends the conversation. If it was picked meanwhile, the queue says it is
-/// not waiting and the conversation is ended directly.
+/// the process manager ends the conversation. The conversation's own stream says where it
+/// waits (the read model may lag a transfer); if that queue says it no longer waits there, it
+/// was picked or is between two lines, and the conversation is ended naming that queue — which
+/// the conversation refuses if a transfer has put it in another line meanwhile, and then the
+/// leave is tried there.
 async fn end(
     State(state): State<AppState>,
     Path(c): Path<String>,
@@ -691,48 +697,64 @@ async fn end(
     let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
     let by = author_of(&state, &caller, &conversation).await?;
     let ctx = context(Some(&caller), key.as_deref());
-    if let (Some(queue_id), "waiting") = (conversation.queue_id, conversation.status.as_str()) {
-        let reason = match caller {
-            Caller::Customer(_) => LeaveReason::Abandoned,
-            Caller::Agent(_) => LeaveReason::Removed,
-        };
-        let leave = QueueCommand::LeaveQueue {
-            conversation_id: conversation.id,
-            reason,
-            by: Some(by.clone()),
-        };
-        match command::run::<Queue>(&state, queue_id, leave, &ctx).await {
-            Ok(left) => {
-                // The end is the leave's follow-up, which the process manager may have run
-                // from the feed before this request's own run (then refused as done): wait
-                // for the read models to show it either way, so the caller reads "ended".
-                let after = left
-                    .events
-                    .iter()
-                    .map(|event| event.position)
-                    .max()
-                    .unwrap_or(0);
-                let stream = conversation.id.to_string();
-                let later = state
-                    .store
-                    .load_stream_since(ConversationStream::TYPE, &stream, after)
-                    .await?;
-                if let Some(last) = later.iter().map(|event| event.position).max() {
-                    state.settle(last).await;
+    let stream = conversation.id.to_string();
+    for _ in 0..TRANSFER_ATTEMPTS {
+        let (now, _) = state.commands.load::<ConversationStream>(&stream).await?;
+        if now.status == Some(Status::Ended) {
+            return Err(ApiError::refused(&ConversationError::ConversationEnded));
+        }
+        let mut left_queue = None;
+        if let (Some(queue_id), Some(Status::Waiting)) = (now.queue_id, now.status) {
+            let reason = match caller {
+                Caller::Customer(_) => LeaveReason::Abandoned,
+                Caller::Agent(_) => LeaveReason::Removed,
+            };
+            let leave = QueueCommand::LeaveQueue {
+                conversation_id: conversation.id,
+                reason,
+                by: Some(by.clone()),
+            };
+            match command::run::<Queue>(&state, queue_id, leave, &ctx).await {
+                Ok(left) => {
+                    // The end is the leave's follow-up, which the process manager may have
+                    // run from the feed before this request's own run (then refused as
+                    // done): wait for the read models to show it either way.
+                    let after = left
+                        .events
+                        .iter()
+                        .map(|event| event.position)
+                        .max()
+                        .unwrap_or(0);
+                    let later = state
+                        .store
+                        .load_stream_since(ConversationStream::TYPE, &stream, after)
+                        .await?;
+                    if let Some(last) = later.iter().map(|event| event.position).max() {
+                        state.settle(last).await;
+                    }
+                    return Ok(StatusCode::NO_CONTENT);
                 }
-                return Ok(StatusCode::NO_CONTENT);
+                // `LeaveQueue`'s only conflict is `NotWaiting`: picked, or between two lines.
+                Err(ApiError::Conflict(_)) => left_queue = Some(queue_id),
+                Err(error) => return Err(error),
             }
-            // The only conflict `LeaveQueue` has is `NotWaiting`: picked (or gone) meanwhile.
-            Err(ApiError::Conflict(_)) => {}
+        }
+        let end = ConversationCommand::EndConversation {
+            by: by.clone(),
+            reason: EndReason::Ended,
+            left_queue,
+        };
+        match command::run::<ConversationStream>(&state, conversation.id, end, &ctx).await {
+            Ok(_) => return Ok(StatusCode::NO_CONTENT),
+            // Waiting in a line after all (a transfer landed meanwhile), or ended meanwhile:
+            // look again.
+            Err(ApiError::Conflict(_)) => tokio::time::sleep(TRANSFER_RETRY).await,
             Err(error) => return Err(error),
         }
     }
-    let end = ConversationCommand::EndConversation {
-        by,
-        reason: EndReason::Ended,
-    };
-    command::run::<ConversationStream>(&state, conversation.id, end, &ctx).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Err(ApiError::Conflict(
+        "the conversation kept moving between queues while it was ended; try again".into(),
+    ))
 }
 
 #[derive(Deserialize)]

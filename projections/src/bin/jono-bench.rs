@@ -221,6 +221,15 @@ impl World {
                     FollowUp::Queue { queue_id, command } => {
                         Box::pin(self.queue(queue_id, command)).await?;
                     }
+                    // One generator, one step at a time: the arrival's own follow-up requeues
+                    // the conversation, as the pair would.
+                    FollowUp::Transfer {
+                        queue_id,
+                        transfer_in,
+                        ..
+                    } => {
+                        Box::pin(self.queue(queue_id, transfer_in)).await?;
+                    }
                 }
             }
         }
@@ -450,6 +459,7 @@ async fn generate(store: &EventStore, options: &Options) -> Result<(), String> {
                 let end = ConversationCommand::EndConversation {
                     by,
                     reason: EndReason::Ended,
+                    left_queue: None,
                 };
                 world.conversation(conversation_id, end).await?;
                 if world.rng.chance(40) {

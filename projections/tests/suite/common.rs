@@ -209,6 +209,22 @@ impl World {
                         .await
                         .map(|e| e.events)
                         .unwrap_or_default(),
+                    FollowUp::Transfer {
+                        queue_id,
+                        transfer_in,
+                        conversation_id,
+                        requeue,
+                    } => self
+                        .commands
+                        .execute_pair::<Queue, Conversation>(
+                            (&queue_id.to_string(), transfer_in),
+                            (&conversation_id.to_string(), requeue),
+                            (&(), &()),
+                            &ctx,
+                        )
+                        .await
+                        .map(|(a, b)| a.events.into_iter().chain(b.events).collect())
+                        .unwrap_or_default(),
                 };
                 pending.extend(more);
             }

@@ -546,6 +546,7 @@ async fn conversations_follow_picks_transfers_tags_metadata_and_the_end(db: Test
             ConversationCommand::EndConversation {
                 by: by.clone(),
                 reason: EndReason::Ended,
+                left_queue: None,
             },
         )
         .await;
@@ -728,6 +729,7 @@ async fn activity_shows_an_agent_its_organizations_and_only_its_own_direct_chats
             ConversationCommand::EndConversation {
                 by: agent_author(org.agent),
                 reason: EndReason::Ended,
+                left_queue: None,
             },
         )
         .await;

@@ -247,6 +247,7 @@ async fn play(world: &World, steps: &[Step]) {
                             ConversationCommand::EndConversation {
                                 by: agent_author(org.agent),
                                 reason: EndReason::Ended,
+                                left_queue: None,
                             },
                         )
                         .await;
