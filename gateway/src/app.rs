@@ -37,10 +37,7 @@ pub fn app(state: AppState) -> Router {
 }
 
 async fn method_not_allowed() -> Response {
-    let mut response =
-        ApiError::BadRequest("this method is not allowed here".into()).into_response();
-    *response.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
-    response
+    ApiError::MethodNotAllowed.into_response()
 }
 
 /// Headers fit for a console served from the same origin: no sniffing, no framing by other

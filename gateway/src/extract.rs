@@ -38,6 +38,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let text = std::str::from_utf8(bytes)
         .map_err(|_| ApiError::BadRequest("the body is not UTF-8".into()))?;
     let text = if text.trim().is_empty() { "{}" } else { text };
+    // Every body is an object; serde would otherwise read a struct from an array, field by
+    // field in order.
+    if !text.trim_start().starts_with('{') {
+        return Err(ApiError::BadRequest(
+            "the body must be a JSON object".into(),
+        ));
+    }
     serde_json::from_str(text).map_err(|error| {
         ApiError::BadRequest(format!(
             "the body is not valid JSON of the expected shape: {error}"
@@ -84,6 +91,21 @@ impl PageQuery {
             }
         };
         Ok(Page { after, limit })
+    }
+}
+
+impl Page<uuid::Uuid> {
+    /// This page of `items` (oldest first), whose cursor is an item's id: the items after the
+    /// one with id `after` (none when no item has it), at most `limit` of them.
+    pub fn of<T>(&self, items: Vec<T>, id: impl Fn(&T) -> uuid::Uuid) -> Vec<T> {
+        let start = match self.after {
+            None => 0,
+            Some(after) => items
+                .iter()
+                .position(|item| id(item) == after)
+                .map_or(items.len(), |i| i + 1),
+        };
+        items.into_iter().skip(start).take(self.limit).collect()
     }
 }
 

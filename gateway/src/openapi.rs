@@ -965,6 +965,7 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
             .body::<AcceptInvitationRequest>(g, false)
             .returns::<InvitationAccepted>(g, 201, "A member of the organization, with a token."),
         Operation::new("get", "/v1/orgs/{org}/members", "members", "organizations", "The organization's members")
+            .paged("the last member's `agent_id`")
             .returns::<Vec<Member>>(g, 200, "Its members."),
         Operation::new("put", "/v1/orgs/{org}/members/{agent}", "changeRole", "organizations", "Change a member's role")
             .describe("Operators; owners for the roles operator and owner.")
@@ -1056,6 +1057,7 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
             .no_content("Removed."),
         Operation::new("get", "/v1/conversations/{c}/notes", "notes", "conversations", "A conversation's private notes")
             .describe("Agent participants. Never shown to a customer.")
+            .paged("the last note's id")
             .returns::<Vec<Note>>(g, 200, "The notes."),
         Operation::new("post", "/v1/conversations/{c}/notes", "addNote", "conversations", "Add a private note")
             .describe("Agent participants.")
@@ -1106,6 +1108,7 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
         // canned responses
         Operation::new("get", "/v1/canned-responses", "cannedResponses", "canned", "The caller's canned responses")
             .describe("The agent's own and those of its organizations.")
+            .paged("the last response's id")
             .returns::<Vec<CannedResponse>>(g, 200, "The responses."),
         Operation::new("post", "/v1/canned-responses", "createCanned", "canned", "Create a canned response")
             .describe("Agents; operators for an organization's. 409 if the key is taken in that scope.")

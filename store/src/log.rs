@@ -81,7 +81,13 @@ impl EventStore {
     pub async fn open_sqlite(data_dir: &Path) -> Result<EventStore, StoreError> {
         let pool = sqlite::open(data_dir).await?;
         let head = sqlite::head(&pool).await?;
-        Ok(Self::start(Backend::Sqlite(pool), head))
+        let store = Self::start(Backend::Sqlite(pool.clone()), head);
+        sqlite::spawn_watcher(
+            pool,
+            Arc::clone(&store.inner.shared),
+            store.inner._shutdown.subscribe(),
+        );
+        Ok(store)
     }
 
     /// Connects to Postgres at `url` and prepares the schema.

@@ -402,3 +402,33 @@ async fn append_one(
     }
     Ok(stored)
 }
+
+/// How often a process looks for events another process (`jono admin …`, a second `jono
+/// serve` on the same file) committed to the log: SQLite has no notifications across
+/// processes, and this one's own commits wake its readers at once anyway.
+const WATCH_EVERY: Duration = Duration::from_millis(250);
+
+/// Raises the shared head when the file's head passes it, so that projectors and WebSocket
+/// subscribers follow other processes' commits within a quarter of a second.
+pub(crate) fn spawn_watcher(
+    pool: SqlitePool,
+    shared: std::sync::Arc<crate::log::Shared>,
+    mut shutdown: tokio::sync::watch::Receiver<()>,
+) {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(WATCH_EVERY) => {}
+            }
+            match head(&pool).await {
+                Ok(file_head) => {
+                    shared
+                        .head
+                        .send_if_modified(|known| crate::log::raise(known, file_head));
+                }
+                Err(error) => tracing::debug!(%error, "cannot read the event head"),
+            }
+        }
+    });
+}

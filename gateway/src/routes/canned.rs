@@ -18,7 +18,7 @@ use crate::access;
 use crate::auth::{AgentCaller, Caller};
 use crate::command::{self, context};
 use crate::error::ApiError;
-use crate::extract::{path_id, Body};
+use crate::extract::{path_id, Body, PageQuery, Params};
 use crate::idempotency::IdempotencyKey;
 use crate::state::AppState;
 
@@ -41,12 +41,21 @@ fn view(response: &CannedResponse) -> Value {
     })
 }
 
+/// A page of the caller's canned responses (its own and its organizations'), oldest first; the
+/// cursor is the last response's id.
 async fn list(
     State(state): State<AppState>,
     agent: AgentCaller,
+    Params(page): Params<PageQuery>,
 ) -> Result<Json<Vec<Value>>, ApiError> {
+    let page = page.parse::<Uuid>()?;
     let responses = queries::canned_for(state.backend(), agent.agent_id).await?;
-    Ok(Json(responses.iter().map(view).collect()))
+    Ok(Json(
+        page.of(responses, |response| response.id)
+            .iter()
+            .map(view)
+            .collect(),
+    ))
 }
 
 #[derive(Deserialize)]

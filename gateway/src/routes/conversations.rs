@@ -282,14 +282,22 @@ async fn messages(
     ))
 }
 
+/// A page of the conversation's notes, oldest first; the cursor is the last note's id.
 async fn notes(
     State(state): State<AppState>,
     Path(c): Path<String>,
     caller: Caller,
+    Params(page): Params<PageQuery>,
 ) -> Result<Json<Vec<Value>>, ApiError> {
+    let page = page.parse::<Uuid>()?;
     let (_, conversation) = access::agent_conversation(&state, &caller, path_id(&c)?).await?;
     let notes = queries::notes(state.backend(), conversation.id).await?;
-    Ok(Json(notes.iter().map(note_view).collect()))
+    Ok(Json(
+        page.of(notes, |note| note.id)
+            .iter()
+            .map(note_view)
+            .collect(),
+    ))
 }
 
 // ---- messages, tags, notes, metadata ----

@@ -15,7 +15,7 @@ use crate::access;
 use crate::auth::{AgentCaller, Caller, MaybeCaller};
 use crate::command::{self, context};
 use crate::error::ApiError;
-use crate::extract::{path_id, Body};
+use crate::extract::{path_id, Body, PageQuery, Params};
 use crate::idempotency::IdempotencyKey;
 use crate::live::CloseOrder;
 use crate::routes::accounts::create_account;
@@ -128,17 +128,25 @@ async fn accept(
         (Some(Caller::Customer(_)), None, None) => {
             return Err(ApiError::Forbidden("this needs an agent's token".into()))
         }
-        (_, Some(name), Some(password)) => {
+        (caller, Some(name), Some(password)) => {
             let name = DisplayName::parse(name).map_err(invalid)?;
             let password = Password::parse(password).map_err(invalid)?;
-            if projections::queries::account(state.backend(), domain::ids::account_id(&email))
+            let invited = domain::ids::account_id(&email);
+            if projections::queries::account(state.backend(), invited)
                 .await?
                 .is_some()
             {
-                return Err(ApiError::Conflict(
-                    "an account with this email exists: accept with its token and an empty body"
-                        .into(),
-                ));
+                // An existing account accepts with its own token (API.md: 401 without one,
+                // 403 with another account's).
+                return Err(match caller {
+                    None => ApiError::Unauthorized,
+                    Some(Caller::Agent(agent)) if agent.agent_id == invited => ApiError::Conflict(
+                        "this account exists: accept with its token and an empty body".into(),
+                    ),
+                    Some(_) => {
+                        ApiError::Forbidden("this invitation is for another email address".into())
+                    }
+                });
             }
             create_account(&state, &email, name, password).await?
         }
@@ -164,15 +172,20 @@ async fn accept(
     ))
 }
 
+/// A page of the organization's members, in the order they joined; the cursor is the last
+/// member's `agent_id`.
 async fn members(
     State(state): State<AppState>,
     Path(org): Path<String>,
     agent: AgentCaller,
+    Params(page): Params<PageQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let organization_id = path_id(&org)?;
+    let page = page.parse::<uuid::Uuid>()?;
     access::member(&state, &agent, organization_id).await?;
     let members = projections::queries::members(state.backend(), organization_id).await?;
-    let members: Vec<_> = members
+    let members: Vec<_> = page
+        .of(members, |member| member.agent_id)
         .into_iter()
         .map(|member| {
             let (online, status) = state.presence.of(member.agent_id);

@@ -180,17 +180,9 @@ async fn list(
     let page = page.parse::<Uuid>()?;
     access::member(&state, &agent, organization_id).await?;
     let queues = queries::queues_of(state.backend(), organization_id).await?;
-    let start = match page.after {
-        None => 0,
-        Some(after) => queues
-            .iter()
-            .position(|queue| queue.id == after)
-            .map_or(queues.len(), |i| i + 1),
-    };
-    let page: Vec<Value> = queues
+    let page: Vec<Value> = page
+        .of(queues, |queue| queue.id)
         .iter()
-        .skip(start)
-        .take(page.limit)
         .map(render)
         .collect();
     Ok(Json(page))

@@ -1749,7 +1749,12 @@ export interface operations {
     };
     cannedResponses: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The cursor: the last response's id. Malformed is 400. */
+                after?: string;
+                /** @description Items in a page: default 100; more than 1,000 is treated as 1,000. */
+                limit?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -2180,7 +2185,12 @@ export interface operations {
     };
     notes: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The cursor: the last note's id. Malformed is 400. */
+                after?: string;
+                /** @description Items in a page: default 100; more than 1,000 is treated as 1,000. */
+                limit?: number;
+            };
             header?: never;
             path: {
                 /** @description A conversation's id. */
@@ -2794,7 +2804,12 @@ export interface operations {
     };
     members: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The cursor: the last member's `agent_id`. Malformed is 400. */
+                after?: string;
+                /** @description Items in a page: default 100; more than 1,000 is treated as 1,000. */
+                limit?: number;
+            };
             header?: never;
             path: {
                 /** @description An organization's id. */
