@@ -140,3 +140,46 @@ async fn an_existing_account_accepts_an_invitation_with_its_own_token_only() {
         .await
         .expect(201, "its own token and an empty body");
 }
+
+/// `PUT /v1/me/status` is presence shown to teammates, also for a client that keeps no
+/// WebSocket open; a member who neither connected nor declared anything is offline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_status_is_shown_to_teammates() {
+    let storage = Storage::embedded();
+    let (_server, api) = api::start_with(&storage, &[("JONO_RATE_LIMITS", "off")]);
+    let owner = api::sign_up(&api, "Acme").await;
+    let ann = api::invite_and_accept(&api, &owner, "agent", "Ann").await;
+    let bo = api::invite_and_accept(&api, &owner, "agent", "Bo").await;
+    let members = format!("/v1/orgs/{}/members", owner.organization_id);
+    let status = |list: &Value, agent: uuid::Uuid| {
+        let member = list
+            .as_array()
+            .expect("members")
+            .iter()
+            .find(|m| m["agent_id"] == json!(agent))
+            .expect("the member")
+            .clone();
+        (member["online"].clone(), member["status"].clone())
+    };
+
+    api.put("/v1/me/status", ann.token(), json!({"status": "away"}))
+        .await
+        .expect(204, "away");
+    let seen = api
+        .get(&members, owner.token())
+        .await
+        .expect(200, "members")
+        .body;
+    assert_eq!(status(&seen, ann.agent_id), (json!(true), json!("away")));
+    assert_eq!(status(&seen, bo.agent_id), (json!(false), json!("offline")));
+
+    api.put("/v1/me/status", ann.token(), json!({"status": "online"}))
+        .await
+        .expect(204, "back");
+    let seen = api
+        .get(&members, bo.token())
+        .await
+        .expect(200, "members")
+        .body;
+    assert_eq!(status(&seen, ann.agent_id), (json!(true), json!("online")));
+}
