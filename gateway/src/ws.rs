@@ -32,8 +32,12 @@ use crate::error::ApiError;
 use crate::live::{CloseOrder, Relay};
 use crate::state::AppState;
 
-/// The largest frame a client may send (API.md, Limits).
+/// The largest frame a client may send (API.md, Limits); a larger one closes the socket with
+/// 1009.
 pub const CLIENT_FRAME_LIMIT: usize = 64 * 1024;
+/// What the transport reads at most before giving up on a client without a close frame: room
+/// enough to read a frame over the limit and answer it with 1009.
+const TRANSPORT_LIMIT: usize = 16 * CLIENT_FRAME_LIMIT;
 /// Frames queued for a client; past them, senders wait for it to read.
 const OUTGOING_FRAMES: usize = 512;
 /// A client that reads nothing of a full queue for this long is cut off.
@@ -44,6 +48,7 @@ const PING_EVERY: Duration = Duration::from_secs(20);
 /// Close codes of RFC 6455.
 const GOING_AWAY: u16 = 1001;
 const POLICY_VIOLATION: u16 = 1008;
+const MESSAGE_TOO_BIG: u16 = 1009;
 const TRY_AGAIN_LATER: u16 = 1013;
 
 static SESSIONS: AtomicU64 = AtomicU64::new(1);
@@ -60,8 +65,8 @@ async fn upgrade(
     // A plain GET (no upgrade headers) is answered like any other bad request: problem+json.
     let ws = ws.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
     Ok(ws
-        .max_message_size(CLIENT_FRAME_LIMIT)
-        .max_frame_size(CLIENT_FRAME_LIMIT)
+        .max_message_size(TRANSPORT_LIMIT)
+        .max_frame_size(TRANSPORT_LIMIT)
         .on_upgrade(move |socket: WebSocket| {
             let (sink, stream) = socket.split();
             run(state, caller, stream, sink)
@@ -107,6 +112,8 @@ enum End {
     Revoked,
     /// The server is stopping.
     GoingAway,
+    /// The client sent a frame over `CLIENT_FRAME_LIMIT`.
+    TooBig,
 }
 
 /// The bounded way out to the client.
@@ -198,6 +205,7 @@ where
             End::Slow => (TRY_AGAIN_LATER, "reading too slowly; reconnect with after"),
             End::Revoked => (POLICY_VIOLATION, "the token no longer works"),
             End::GoingAway => (GOING_AWAY, "the server is restarting; reconnect with after"),
+            End::TooBig => (MESSAGE_TOO_BIG, "a frame is at most 64 KiB"),
         };
         let frame = CloseFrame {
             code,
@@ -223,6 +231,14 @@ where
     loop {
         tokio::select! {
             frame = incoming.next() => match frame {
+                Some(Ok(Message::Text(text))) if text.len() > CLIENT_FRAME_LIMIT => {
+                    let _ = out.end.send(Some(End::TooBig));
+                    break;
+                }
+                Some(Ok(Message::Binary(bytes))) if bytes.len() > CLIENT_FRAME_LIMIT => {
+                    let _ = out.end.send(Some(End::TooBig));
+                    break;
+                }
                 Some(Ok(Message::Text(text))) => {
                     handle(&state, &who, session, &out, &mut subscriptions, text.as_str()).await;
                 }
