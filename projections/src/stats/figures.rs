@@ -211,7 +211,7 @@ pub struct Bucket {
 pub const MAX_BUCKETS: usize = 100_000;
 
 /// The buckets of `[from, to)` by hour or day, every one listed, empty or not. Without `from`
-/// they begin with the bucket of the scope's first sample. `None` when there would be more than
+/// they begin with the bucket of the scope's first sample, at the start of its hour or day. `None` when there would be more than
 /// [`MAX_BUCKETS`].
 pub fn compute_buckets(
     samples: &Samples,
@@ -290,8 +290,13 @@ pub fn compute_buckets(
         started += started_before[index];
         ended += ended_before[index];
         tally.waiting_now = u64::try_from(started - ended).unwrap_or(0);
+        // A bucket starts on its hour or day, but the first one not before `from` when given.
+        let start = match from {
+            Some(from) => start_of(index).max(from),
+            None => start_of(index),
+        };
         buckets.push(Bucket {
-            start: start_of(index).max(first),
+            start,
             figures: tally.figures(),
         });
     }

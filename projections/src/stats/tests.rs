@@ -337,10 +337,11 @@ fn hourly_buckets_agree_with_their_windows() {
             let to = at(500, 60);
             let buckets =
                 compute_buckets(&samples, scope, from, to, By::Hour).expect("few buckets");
+            // Without `from`, the first bucket is the hour of the scope's first sample.
             let first = match (from, scope) {
                 (Some(from), _) => from,
-                (None, Scope::Queue(B)) => at(70, 60),
-                (None, _) => at(10, 60),
+                (None, Scope::Queue(B)) => By::Hour.floor(at(70, 60)),
+                (None, _) => By::Hour.floor(at(10, 60)),
             };
             assert_eq!(buckets[0].start, first);
             for (index, bucket) in buckets.iter().enumerate() {
