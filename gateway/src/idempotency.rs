@@ -136,13 +136,18 @@ async fn keyed(
 
 fn replay(status: u16, body: String) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-    let mut response = (status, body.clone()).into_response();
-    if !body.is_empty() {
+    // As the first answer: JSON when it had a body, no content type when it had none (a
+    // `String` body would otherwise say text/plain).
+    let mut response = if body.is_empty() {
+        status.into_response()
+    } else {
+        let mut response = (status, body).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-    }
+        response
+    };
     response
         .headers_mut()
         .insert("idempotent-replay", HeaderValue::from_static("true"));

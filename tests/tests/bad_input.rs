@@ -645,6 +645,15 @@ async fn a_malformed_cursor_is_400() {
     api.get("/v1/activity?after=banana", w.owner.token())
         .await
         .expect_problem(400, "an activity cursor that is not a position");
+    api.get("/v1/activity?after=-1", w.owner.token())
+        .await
+        .expect_problem(400, "a negative position");
+    api.get(
+        &format!("/v1/conversations/{c}/messages?after=-5"),
+        w.owner.token(),
+    )
+    .await
+    .expect_problem(400, "a negative seq");
     api.get(
         &format!(
             "/v1/orgs/{}/conversations?after=banana",

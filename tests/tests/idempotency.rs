@@ -227,6 +227,32 @@ async fn retried_commands_of_other_kinds_append_once() {
     .await
     .expect(201, "canned retried");
     assert_eq!(first.body["id"], again.body["id"]);
+
+    // A 204 retried is a 204 again, headers and all: no body, no content type.
+    let status = json!({"status": "away"});
+    let first = keyed(
+        &api,
+        "PUT",
+        "/v1/me/status",
+        owner.token(),
+        "away-1",
+        Some(status.clone()),
+    )
+    .await
+    .expect(204, "away");
+    let again = keyed(
+        &api,
+        "PUT",
+        "/v1/me/status",
+        owner.token(),
+        "away-1",
+        Some(status),
+    )
+    .await
+    .expect(204, "away retried");
+    assert_eq!(again.header("idempotent-replay"), Some("true"));
+    assert_eq!(again.header("content-type"), first.header("content-type"));
+    assert_eq!(again.text, "");
 }
 
 #[tokio::test]

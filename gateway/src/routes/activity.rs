@@ -21,14 +21,11 @@ async fn activity(
     agent: AgentCaller,
     Params(query): Params<PageQuery>,
 ) -> Result<Json<Vec<ActivityItem>>, ApiError> {
-    let page = query.parse::<i64>()?;
+    // A position is never negative: such a cursor is malformed (400), as any other.
+    let page = query.parse::<u64>()?;
+    let after = i64::try_from(page.after.unwrap_or(0))
+        .map_err(|_| ApiError::BadRequest("the cursor is past any position".into()))?;
     let limit = i64::try_from(page.limit).unwrap_or(queries::MAX_PAGE);
-    let items = queries::activity_for(
-        state.backend(),
-        agent.agent_id,
-        page.after.unwrap_or(0),
-        limit,
-    )
-    .await?;
+    let items = queries::activity_for(state.backend(), agent.agent_id, after, limit).await?;
     Ok(Json(items))
 }

@@ -265,15 +265,12 @@ async fn messages(
     Params(query): Params<PageQuery>,
 ) -> Result<Json<Vec<Value>>, ApiError> {
     let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
-    let page = query.parse::<i64>()?;
+    // A `seq` is never negative: such a cursor is malformed (400), as any other.
+    let page = query.parse::<u64>()?;
+    let after = i64::try_from(page.after.unwrap_or(0))
+        .map_err(|_| ApiError::BadRequest("the cursor is past any message".into()))?;
     let limit = i64::try_from(page.limit).unwrap_or(queries::MAX_PAGE);
-    let messages = queries::messages(
-        state.backend(),
-        conversation.id,
-        page.after.unwrap_or(0),
-        limit,
-    )
-    .await?;
+    let messages = queries::messages(state.backend(), conversation.id, after, limit).await?;
     Ok(Json(
         messages
             .iter()
