@@ -87,6 +87,17 @@ impl ApiError {
     }
 }
 
+/// A value the domain would not take: 413 for one over its size limit (metadata's 16 KiB),
+/// 422 for the rest.
+impl From<domain::values::InvalidValue> for ApiError {
+    fn from(error: domain::values::InvalidValue) -> Self {
+        match error {
+            domain::values::InvalidValue::TooLarge { .. } => Self::TooLarge(error.to_string()),
+            other => Self::Invalid(other.to_string()),
+        }
+    }
+}
+
 impl From<store::error::StoreError> for ApiError {
     fn from(error: store::error::StoreError) -> Self {
         match error {

@@ -438,18 +438,6 @@ async fn values_over_the_limits_are_422_problems_and_append_nothing() {
             json!({"key": "k".repeat(33)}),
         ),
         (
-            "metadata over 16 KiB",
-            format!("/v1/conversations/{c}/metadata"),
-            owner,
-            big_metadata.clone(),
-        ),
-        (
-            "live metadata over 16 KiB",
-            format!("/v1/conversations/{c}/live"),
-            w.customer.token(),
-            big_metadata.clone(),
-        ),
-        (
             "a live value with a javascript: scheme",
             format!("/v1/conversations/{c}/live"),
             w.customer.token(),
@@ -508,14 +496,36 @@ async fn values_over_the_limits_are_422_problems_and_append_nothing() {
             misses.push(format!("{what}: {wrong}"));
         }
     }
-    // Joining with too much metadata appends no customer.
+    // Metadata over its 16 KiB is too large (413), wherever it is sent; joining with it
+    // appends no customer.
+    for (what, method, path, token) in [
+        (
+            "metadata over 16 KiB",
+            "PUT",
+            format!("/v1/conversations/{c}/metadata"),
+            owner,
+        ),
+        (
+            "live metadata over 16 KiB",
+            "POST",
+            format!("/v1/conversations/{c}/live"),
+            w.customer.token(),
+        ),
+    ] {
+        let reply = api
+            .call(method, &path, token, Some(big_metadata.clone()))
+            .await;
+        if let Some(wrong) = reply.problem_mismatch(413) {
+            misses.push(format!("{what}: {wrong}"));
+        }
+    }
     api.post(
         &format!("/v1/queues/{}/join", w.queue),
         None,
         json!({"metadata": big_metadata}),
     )
     .await
-    .expect_problem(422, "joining with metadata over 16 KiB");
+    .expect_problem(413, "joining with metadata over 16 KiB");
     assert!(
         misses.is_empty(),
         "{} misses:\n{}",

@@ -445,7 +445,7 @@ async fn set_metadata(
     Body(body): Body<Map<String, Value>>,
 ) -> Result<StatusCode, ApiError> {
     let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
-    let metadata = CustomerMetadata::parse(Value::Object(body)).map_err(invalid)?;
+    let metadata = CustomerMetadata::parse(Value::Object(body))?;
     let by = author_of(&state, &caller, &conversation).await?;
     let set = ConversationCommand::SetCustomerMetadata { metadata, by };
     command::run::<ConversationStream>(
@@ -470,7 +470,7 @@ async fn update_live(
     if !matches!(caller, Caller::Customer(_)) {
         return Err(ApiError::Forbidden("only the customer may do this".into()));
     }
-    let live = LiveMetadata::parse(Value::Object(body)).map_err(invalid)?;
+    let live = LiveMetadata::parse(Value::Object(body))?;
     let by = author_of(&state, &caller, &conversation).await?;
     let update = ConversationCommand::UpdateLiveMetadata { live, by };
     command::run::<ConversationStream>(

@@ -542,8 +542,7 @@ async fn join(
     }
     let queue = find(&state, &queue).await?;
     check_origin(&queue, &headers)?;
-    let metadata = CustomerMetadata::parse(Value::Object(body.metadata.unwrap_or_default()))
-        .map_err(invalid)?;
+    let metadata = CustomerMetadata::parse(Value::Object(body.metadata.unwrap_or_default()))?;
     let conversation_id = Uuid::new_v4();
     let join = QueueCommand::JoinQueue {
         conversation_id,
