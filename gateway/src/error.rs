@@ -87,6 +87,11 @@ impl ApiError {
     }
 }
 
+/// A well-formed value the rules refuse: 422 with the reason.
+pub fn invalid(error: impl std::fmt::Display) -> ApiError {
+    ApiError::Invalid(error.to_string())
+}
+
 /// A value the domain would not take: 413 for one over its size limit (metadata's 16 KiB),
 /// 422 for the rest.
 impl From<domain::values::InvalidValue> for ApiError {

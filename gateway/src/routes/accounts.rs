@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::auth::{self, AgentCaller, Caller};
 use crate::command::{self, context};
-use crate::error::ApiError;
+use crate::error::{invalid, ApiError};
 use crate::extract::Body;
 use crate::limits;
 use crate::live::CloseOrder;
@@ -32,10 +32,6 @@ pub fn router() -> Router<AppState> {
         .route("/v1/me", get(me))
         .route("/v1/me/password", put(change_password))
         .route("/v1/me/status", put(set_status))
-}
-
-fn invalid(error: impl std::fmt::Display) -> ApiError {
-    ApiError::Invalid(error.to_string())
 }
 
 #[derive(Deserialize)]

@@ -23,8 +23,8 @@ use domain::conversation::{
     AttachmentRef, Conversation as ConversationStream, ConversationCommand, ConversationEvent,
     ATTACHMENT_MAX_BYTES,
 };
-use domain::values::{Author, FileName};
-use projections::queries::{self, Conversation};
+use domain::values::FileName;
+use projections::queries;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -121,33 +121,6 @@ async fn drain(multipart: &mut Multipart) {
     }
 }
 
-/// Who uploads, as the conversation's events record it (the same rule as its messages): an
-/// agent by its account's name, the customer by the name its metadata gives, or "Customer".
-async fn author_of(
-    state: &AppState,
-    caller: &Caller,
-    conversation: &Conversation,
-) -> Result<Author, ApiError> {
-    match caller {
-        Caller::Agent(agent) => {
-            let account = queries::account(state.backend(), agent.agent_id).await?;
-            let name = account.map_or_else(|| "Agent".to_owned(), |account| account.name);
-            Ok(Author::agent(agent.agent_id, name))
-        }
-        Caller::Customer(customer) => {
-            let name = conversation
-                .customer
-                .metadata
-                .get("name")
-                .and_then(Value::as_str)
-                .map(str::trim)
-                .filter(|name| !name.is_empty())
-                .unwrap_or("Customer");
-            Ok(Author::customer(customer.conversation_id, name))
-        }
-    }
-}
-
 fn blob_error(error: BlobError) -> ApiError {
     ApiError::Unavailable(error.to_string())
 }
@@ -209,7 +182,7 @@ async fn upload(
     state.blobs.put(id, bytes).await.map_err(blob_error)?;
     let command = ConversationCommand::UploadAttachment {
         attachment,
-        by: author_of(&state, &caller, &conversation).await?,
+        by: super::conversations::author_of(&state, &caller, &conversation).await?,
     };
     let ctx = context(Some(&caller), key.as_deref());
     let executed =

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::access;
 use crate::auth::{AgentCaller, Caller};
 use crate::command::{self, context};
-use crate::error::ApiError;
+use crate::error::{invalid, ApiError};
 use crate::extract::{path_id, Body, PageQuery, Params};
 use crate::idempotency::IdempotencyKey;
 use crate::state::AppState;
@@ -26,10 +26,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/canned-responses", get(list).post(create))
         .route("/v1/canned-responses/{id}", put(change).delete(remove))
-}
-
-fn invalid(error: impl std::fmt::Display) -> ApiError {
-    ApiError::Invalid(error.to_string())
 }
 
 fn view(response: &CannedResponse) -> Value {

@@ -32,7 +32,7 @@ use crate::access;
 use crate::auth::{AgentCaller, Caller};
 use crate::blobs::UrlSigner;
 use crate::command::{self, context};
-use crate::error::ApiError;
+use crate::error::{invalid, ApiError};
 use crate::extract::{path_id, Body, PageQuery, Params, MAX_PAGE};
 use crate::idempotency::IdempotencyKey;
 use crate::limits;
@@ -62,10 +62,6 @@ pub fn router() -> Router<AppState> {
         .route("/v1/conversations/{c}/transcript", get(transcript))
         .route("/v1/orgs/{org}/channels", post(start_channel))
         .route("/v1/orgs/{org}/directs", post(start_direct))
-}
-
-fn invalid(error: impl std::fmt::Display) -> ApiError {
-    ApiError::Invalid(error.to_string())
 }
 
 type Key = Option<Extension<IdempotencyKey>>;
@@ -164,7 +160,7 @@ fn note_view(note: &Note) -> Value {
 
 /// Who acts, as the conversation's events record it: an agent by its account's name, the
 /// customer by the name its metadata gives, or "Customer".
-async fn author_of(
+pub(super) async fn author_of(
     state: &AppState,
     caller: &Caller,
     conversation: &Conversation,

@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::access;
 use crate::auth::{AgentCaller, Caller, MaybeCaller};
 use crate::command::{self, context};
-use crate::error::ApiError;
+use crate::error::{invalid, ApiError};
 use crate::extract::{path_id, Body, PageQuery, Params};
 use crate::idempotency::IdempotencyKey;
 use crate::live::CloseOrder;
@@ -34,10 +34,6 @@ pub fn router() -> Router<AppState> {
             "/v1/orgs/{org}/members/{agent}",
             put(change_role).delete(remove_member),
         )
-}
-
-fn invalid(error: impl std::fmt::Display) -> ApiError {
-    ApiError::Invalid(error.to_string())
 }
 
 #[derive(Deserialize)]

@@ -37,7 +37,7 @@ use uuid::Uuid;
 use crate::access;
 use crate::auth::{AgentCaller, Caller};
 use crate::command::{self, context};
-use crate::error::ApiError;
+use crate::error::{invalid, ApiError};
 use crate::extract::{path_id, Body, PageQuery, Params};
 use crate::idempotency::IdempotencyKey;
 use crate::limits;
@@ -61,10 +61,6 @@ pub fn router() -> Router<AppState> {
         .route("/v1/queues/{queue}/stats", get(stats))
         .route("/v1/queues/{queue}/public", get(public))
         .route("/v1/queues/{queue}/join", post(join))
-}
-
-fn invalid(error: impl std::fmt::Display) -> ApiError {
-    ApiError::Invalid(error.to_string())
 }
 
 /// The queue behind a path segment, from the read model; 404 if there is none.
