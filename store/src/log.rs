@@ -50,6 +50,8 @@ pub struct EventStore {
 
 struct Inner {
     backend: Backend,
+    /// Where read models write: the same database, without a flush per commit on SQLite.
+    read_models: Backend,
     writer: mpsc::Sender<Job>,
     shared: Arc<Shared>,
     /// Dropped with the last clone of the store: background tasks watch it and stop.
@@ -80,8 +82,13 @@ impl EventStore {
     /// Opens (creating if needed) the SQLite log at `DATA_DIR/jono.db`.
     pub async fn open_sqlite(data_dir: &Path) -> Result<EventStore, StoreError> {
         let pool = sqlite::open(data_dir).await?;
+        let read_models = sqlite::open_read_models(data_dir).await?;
         let head = sqlite::head(&pool).await?;
-        let store = Self::start(Backend::Sqlite(pool.clone()), head);
+        let store = Self::start(
+            Backend::Sqlite(pool.clone()),
+            Backend::Sqlite(read_models),
+            head,
+        );
         sqlite::spawn_watcher(
             pool,
             Arc::clone(&store.inner.shared),
@@ -94,7 +101,11 @@ impl EventStore {
     pub async fn open_postgres(url: &str) -> Result<EventStore, StoreError> {
         let pool = postgres::open(url).await?;
         let head = postgres::head(&pool).await?;
-        let store = Self::start(Backend::Postgres(pool.clone()), head);
+        let store = Self::start(
+            Backend::Postgres(pool.clone()),
+            Backend::Postgres(pool.clone()),
+            head,
+        );
         postgres::spawn_listener(
             pool,
             Arc::clone(&store.inner.shared),
@@ -103,7 +114,7 @@ impl EventStore {
         Ok(store)
     }
 
-    fn start(backend: Backend, head: i64) -> EventStore {
+    fn start(backend: Backend, read_models: Backend, head: i64) -> EventStore {
         let (writer, jobs) = mpsc::channel(4096);
         let (head_tx, _) = watch::channel(head);
         let shared = Arc::new(Shared {
@@ -116,6 +127,7 @@ impl EventStore {
         EventStore {
             inner: Arc::new(Inner {
                 backend,
+                read_models,
                 writer,
                 shared,
                 _shutdown: shutdown,
@@ -125,6 +137,14 @@ impl EventStore {
 
     pub fn backend(&self) -> &Backend {
         &self.inner.backend
+    }
+
+    /// The backend read models write through: on SQLite a pool whose commits are not flushed
+    /// one by one (a read model is rebuilt from the log, and its checkpoint commits with its
+    /// rows, so losing its last commits to a power cut only repeats work); on Postgres the
+    /// same pool as the log. Never for the log, tokens or anything else that must survive.
+    pub fn read_model_backend(&self) -> &Backend {
+        &self.inner.read_models
     }
 
     pub fn metrics(&self) -> &StoreMetrics {

@@ -82,6 +82,28 @@ pub(crate) async fn open(data_dir: &Path) -> Result<SqlitePool, StoreError> {
     Ok(pool)
 }
 
+/// A second, small pool on the same file for the read models' transactions, with
+/// `synchronous=NORMAL`: their commits are not each flushed to disk. A read model is a fold of
+/// the log, checkpointed with its rows, so a power loss can only take back its last commits,
+/// rows and checkpoint together, and the projector applies those events again; the log's own
+/// commits keep `synchronous=FULL` on the writer's pool.
+pub(crate) async fn open_read_models(data_dir: &Path) -> Result<SqlitePool, StoreError> {
+    let options = SqliteConnectOptions::new()
+        .filename(data_dir.join("jono.db"))
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(5))
+        .foreign_keys(true);
+    SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(options)
+        .await
+        .map_err(|e| StoreError::DataDir {
+            path: data_dir.to_path_buf(),
+            reason: describe_sqlx(&e),
+        })
+}
+
 /// Times are stored as fixed-width RFC 3339 text in UTC, so text order is time order.
 fn format_time(time: DateTime<Utc>) -> String {
     time.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()

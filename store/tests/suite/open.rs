@@ -86,3 +86,26 @@ async fn sqlite_commits_are_fsynced() {
         assert_eq!(journal, "wal");
     }
 }
+
+/// Read models write through their own pool, which does not flush each commit (NORMAL); the
+/// log's pool keeps FULL, so no read model's setting can reach an append.
+#[tokio::test]
+async fn read_models_write_without_a_flush_per_commit_but_the_log_does_not() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = EventStore::open_sqlite(dir.path()).await.expect("open");
+    let synchronous = |backend: &store::Backend| {
+        let store::Backend::Sqlite(pool) = backend else {
+            unreachable!()
+        };
+        let pool = pool.clone();
+        async move {
+            let mut conn = pool.acquire().await.expect("connection");
+            sqlx::query_scalar::<_, i64>("PRAGMA synchronous")
+                .fetch_one(&mut *conn)
+                .await
+                .expect("pragma")
+        }
+    };
+    assert_eq!(synchronous(store.read_model_backend()).await, 1, "NORMAL");
+    assert_eq!(synchronous(store.backend()).await, 2, "FULL");
+}
