@@ -58,6 +58,7 @@ async function api(method, path, token, body) {
 // The host site, on another origin, embedding the widget with one script tag.
 let queueId;
 let serverDown = false;
+let expectStatus = 0; // an HTTP status the step provokes on purpose (Chromium logs every 4xx as a console error)
 const host = http.createServer((req, res) => {
   res.setHeader('content-type', 'text/html; charset=utf-8');
   res.end(`<!doctype html><html><head><title>Shop</title></head><body><h1>Example shop</h1><p>Products…</p>
@@ -74,6 +75,7 @@ const watch = (page, who) => {
   page.on('console', (m) => {
     if (m.type() !== 'error') return;
     if (serverDown && m.text().includes('ERR_CONNECTION_REFUSED')) return;
+    if (expectStatus && m.text().includes(`status of ${expectStatus} `)) return;
     errors.push(`${who}: ${m.text()}`);
   });
   page.on('response', (r) => { if (r.status() >= 500) errors.push(`${who}: ${r.status()} ${r.request().method()} ${r.url()}`); });
@@ -222,6 +224,7 @@ try {
   await agent.waitForSelector('.messages .text:has-text("Kiitos!")');
 
   step('/key + space expands a canned response');
+  await agent.waitForFunction(() => document.querySelector('.conversation textarea[name=message]').value === '');
   await field.click();
   await field.pressSequentially('/Terve ');
   const expanded = await field.inputValue();
@@ -250,6 +253,33 @@ try {
   const widgetText = await w.locator('body').innerText();
   if (widgetText.includes('Secret note') || widgetText.includes('delivery')) throw new Error('a note or tag reached the customer');
 
+  step('transfer: to a closed queue is refused (409, readable), to an open one the customer waits there');
+  const returns = await api('POST', `/v1/orgs/${orgA}/queues`, token, { name: 'Returns' });
+  const billing = await api('POST', `/v1/orgs/${orgA}/queues`, token, { name: 'Billing' });
+  await api('POST', `/v1/queues/${returns.queue_id}/open`, token);
+  await api('POST', `/v1/queues/${returns.queue_id}/handlers`, token, { agent_id: me.agent_id });
+  await agent.waitForFunction(() => document.querySelectorAll('select[name=transfer-queue] option').length === 3); // placeholder + two others
+  await agent.selectOption('select[name=transfer-queue]', billing.queue_id);
+  expectStatus = 409;
+  await agent.getByRole('button', { name: 'Transfer', exact: true }).click();
+  await agent.waitForSelector('.conversation .error:has-text("The transfer failed: the target queue is closed")');
+  expectStatus = 0;
+  await agent.selectOption('select[name=transfer-queue]', returns.queue_id);
+  await agent.getByRole('button', { name: 'Transfer', exact: true }).click();
+  await agent.waitForSelector('.conv-head .badge[data-status=waiting]:has-text("waiting in Returns")');
+  await agent.waitForSelector('.conversation .error', { state: 'detached' });
+  await w.getByText('Olet jonossa 1.').waitFor();
+  await agent.waitForSelector(`[data-queue="${returns.queue_id}"] .badge.waiting`);
+  step('the transfer list leaves out the queue it waits in; pick it back from there with the keyboard');
+  const opts = await agent.locator('select[name=transfer-queue] option').allInnerTexts();
+  if (opts.some((o) => o.startsWith('Returns'))) throw new Error(`the transfer list offers the queue it waits in: ${JSON.stringify(opts)}`);
+  // Pick it back from the target queue (keyboard: the queue menu opens with Enter).
+  await agent.focus(`[data-queue="${returns.queue_id}"] .queue-name`);
+  await agent.keyboard.press('Enter');
+  await agent.getByRole('menuitem', { name: 'Pick person from queue' }).click();
+  await agent.waitForSelector('.conv-head .badge[data-status=active]');
+  await w.getByText('Aino Agent auttaa sinua.').waitFor();
+
   step('end and rate');
   await agent.getByRole('button', { name: 'End conversation' }).click();
   await agent.waitForSelector('.ended');
@@ -258,7 +288,7 @@ try {
   await w.getByRole('button', { name: 'Lähetä arvio' }).click();
   await w.getByText('Kiitos palautteestasi!').waitFor();
   await cust.screenshot({ path: `${OUT}widget-rated.png` });
-  const stats = await api('GET', `/v1/queues/${queueId}/stats`, token);
+  const stats = await api('GET', `/v1/queues/${returns.queue_id}/stats`, token); // the queue it was last picked from
   if (stats.rating?.count !== 1 || stats.rating?.mean !== 5) throw new Error(`rating not recorded: ${JSON.stringify(stats.rating)}`);
 
   step('a team channel with canned expansion');
@@ -277,6 +307,48 @@ try {
   await agent.waitForSelector('.stats svg.bars');
   await agent.locator('.stats').scrollIntoViewIfNeeded();
   await agent.screenshot({ path: `${OUT}console-organization.png` });
+
+  step('presence: set away in the top bar; the member list shows each member\'s status');
+  await agent.selectOption('select[name=my-status]', 'away');
+  await agent.waitForFunction(async (o) => {
+    const r = await fetch(`/v1/orgs/${o}/members`, { headers: { authorization: `Bearer ${localStorage.getItem('jono.token')}` } });
+    return (await r.json()).some((m) => m.status === 'away');
+  }, orgA);
+  await agent.getByRole('button', { name: 'Organization', exact: true }).click();
+  await agent.waitForSelector('tr:has-text("Aino Agent") .member-status[data-status=away]:has-text("away")');
+  await agent.selectOption('select[name=organization]', other.organization_id);
+  await agent.waitForSelector('tr:has-text("Bert") .member-status[data-status=offline]:has-text("offline")');
+  await agent.selectOption('select[name=organization]', orgA);
+  await agent.selectOption('select[name=my-status]', 'online');
+  await agent.getByRole('button', { name: 'Organization', exact: true }).click();
+  await agent.getByRole('button', { name: 'Chats', exact: true }).click();
+  await agent.getByRole('button', { name: 'Organization', exact: true }).click();
+  await agent.waitForSelector('tr:has-text("Aino Agent") .member-status[data-status=online]');
+
+  step('password change: a wrong current password is refused; the change ends the other sessions only');
+  const second = await api('POST', '/v1/login', null, { email: me.email, password: 'correct horse battery' });
+  await agent.getByRole('button', { name: 'My account', exact: true }).click();
+  expectStatus = 403;
+  await agent.fill('input[name=current-password]', 'not my password');
+  await agent.fill('input[name=new-password]', 'new horse battery staple');
+  await agent.fill('input[name=repeat-password]', 'new horse battery staple');
+  await agent.press('input[name=repeat-password]', 'Enter');
+  await agent.waitForSelector('.password-form [role=alert]:has-text("The current password is not right.")');
+  expectStatus = 0;
+  await agent.fill('input[name=current-password]', 'correct horse battery');
+  await agent.fill('input[name=new-password]', 'new horse battery staple');
+  await agent.fill('input[name=repeat-password]', 'new horse battery staple');
+  await agent.getByRole('button', { name: 'Change password', exact: true }).click();
+  await agent.waitForSelector('.password-form [role=status]:has-text("Password changed.")');
+  const old2 = await fetch(`${BASE}/v1/me`, { headers: { authorization: `Bearer ${second.token}` } });
+  if (old2.status !== 401) throw new Error(`another session's token still works after a password change: ${old2.status}`);
+  await api('POST', '/v1/login', null, { email: me.email, password: 'new horse battery staple' });
+  const oldPw = await fetch(`${BASE}/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: me.email, password: 'correct horse battery' }) });
+  if (oldPw.status !== 401) throw new Error(`the old password still logs in: ${oldPw.status}`);
+  // This console keeps working: its own token stays, its WebSocket is (re)connected.
+  await agent.getByRole('button', { name: 'Chats', exact: true }).click();
+  await agent.waitForSelector('.offline', { state: 'detached', timeout: 20000 });
+  await api('GET', '/v1/me', token);
 
   step('logout');
   await agent.getByRole('button', { name: 'Log out' }).click();

@@ -6,6 +6,7 @@ import { errText } from './App';
 import { Conversation } from './Conversation';
 import { OrgPage, type QueueFocus } from './OrgPage';
 import { CannedPage } from './CannedPage';
+import { AccountPage } from './AccountPage';
 
 type Activity = { position: number; ev: StoredEvent; live: boolean; hot: boolean };
 
@@ -35,7 +36,7 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
   const [err, setErr] = useState('');
   const [online, setOnline] = useState(true);
   const [channelName, setChannelName] = useState('');
-  const [view, setView] = useState<'chats' | 'org' | 'canned'>('chats');
+  const [view, setView] = useState<'chats' | 'org' | 'canned' | 'account'>('chats');
   // Set by the queue menu's "Queue settings"/"Queue statistics": the organization page opens on that queue.
   const [focus, setFocus] = useState<QueueFocus | null>(null);
 
@@ -62,8 +63,20 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
     if (!orgId) return;
     setConvs([]);
     loadConvs().catch((e) => setErr(errText(e)));
-    ok(api.GET('/v1/orgs/{org}/members', { params: { path: { org: orgId } } })).then(setMembers).catch(() => {});
+    loadMembers();
   }, [orgId]);
+  const loadMembers = () => ok(api.GET('/v1/orgs/{org}/members', { params: { path: { org: orgId } } })).then(setMembers).catch(() => {});
+  // Presence: online or away, as the agent declares it; teammates see it in the member list.
+  const [presenceVersion, setPresenceVersion] = useState(0);
+  const myStatus = members.find((m) => m.agent_id === me.agent_id)?.status;
+  const setStatus = async (status: 'online' | 'away') => {
+    try {
+      await ok(api.PUT('/v1/me/status', { body: { status } }));
+      setMembers((cur) => cur.map((m) => (m.agent_id === me.agent_id ? { ...m, status } : m)));
+      setPresenceVersion((n) => n + 1);
+      loadMembers();
+    } catch (e) { setErr(errText(e)); }
+  };
 
   // Live queue counts: the `queue:ID` topic of each queue of the selected organization.
   const queueIds = (queues[orgId] ?? []).map((q) => q.id).join(',');
@@ -167,15 +180,23 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
           </select>
         </label>
         <nav class="nav-tabs">
-          {(['chats', 'org', 'canned'] as const).map((v) => (
+          {(['chats', 'org', 'canned', 'account'] as const).map((v) => (
             <button type="button" key={v} aria-current={view === v ? 'page' : undefined} onClick={() => { setView(v); setFocus(null); }}>
-              {v === 'chats' ? t('chats') : v === 'org' ? t('orgSection') : t('cannedPage')}
+              {v === 'chats' ? t('chats') : v === 'org' ? t('orgSection') : v === 'canned' ? t('cannedPage') : t('account')}
             </button>
           ))}
         </nav>
         {!online && <span class="offline" role="status">{t('reconnecting')}</span>}
         <span class="grow" />
         <span class="who">{me.name}</span>
+        <label class="my-status">
+          <span class={`presence ${myStatus ?? 'offline'}`} aria-hidden="true">●</span>{' '}
+          <select name="my-status" aria-label={t('myStatus')} value={myStatus === 'away' ? 'away' : 'online'}
+            onChange={(e) => setStatus((e.target as HTMLSelectElement).value as 'online' | 'away')}>
+            <option value="online">{t('presence_online')}</option>
+            <option value="away">{t('presence_away')}</option>
+          </select>
+        </label>
         <button type="button" onClick={onLogout}>{t('logout')}</button>
       </header>
       <section class="activity" aria-label={t('activity')}>
@@ -193,7 +214,8 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
         </ul>
       </section>
       {err && <p class="error banner" role="alert" onClick={() => setErr('')}>{err}</p>}
-      {view === 'org' && org && <OrgPage api={api} me={me} orgId={orgId} role={org.role} queues={queues[orgId] ?? []} reloadQueues={() => loadQueues(orgId)} focus={focus} />}
+      {view === 'org' && org && <OrgPage api={api} me={me} orgId={orgId} role={org.role} queues={queues[orgId] ?? []} reloadQueues={() => loadQueues(orgId)} focus={focus} presenceVersion={presenceVersion} />}
+      {view === 'account' && <AccountPage api={api} me={me} />}
       {view === 'canned' && <CannedPage api={api} me={me} canned={canned} reload={loadCanned} />}
       <div class="columns" hidden={view !== 'chats'}>
         <nav class="sidebar">
@@ -237,7 +259,7 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
         </nav>
         {selected ? (
           <Conversation key={selected} id={selected} api={api} socket={socket} me={me} token={token} orgId={orgId} canned={orgCanned}
-            allTags={allTags} isOperator={isOperator} reloadCanned={loadCanned} onChanged={refreshOrg} memberName={memberName} />
+            allTags={allTags} queues={queues[orgId] ?? []} isOperator={isOperator} reloadCanned={loadCanned} onChanged={refreshOrg} memberName={memberName} />
         ) : (
           <main class="conversation empty"><p class="muted">{t('selectConversation')}</p></main>
         )}

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { ok, allPages, type Api, type Me, type AgentConversation, type Message, type Note, type Canned } from '../api/client';
+import { ok, allPages, type Api, type Me, type AgentConversation, type Message, type Note, type Canned, type Queue, ApiError } from '../api/client';
 import type { Socket, StoredEvent } from '../api/ws';
 import { t, fmtTime, type Key } from '../i18n';
 import { Messages, mergeMessages, uploadFile, messageFromEvent, fetchUntil } from '../Messages';
@@ -46,7 +46,7 @@ function mergeNotes(base: Note[], evs: StoredEvent[]): Note[] {
 
 export function Conversation(p: {
   id: string; api: Api; socket: Socket; me: Me; token: string; orgId: string; canned: Canned[]; allTags: string[];
-  isOperator: boolean; reloadCanned: () => Promise<void>; onChanged: () => void; memberName: (id: string) => string;
+  queues: Queue[]; isOperator: boolean; reloadCanned: () => Promise<void>; onChanged: () => void; memberName: (id: string) => string;
 }) {
   const { id, api } = p;
   const [messages, setMessages] = useState<Message[]>([]);
@@ -58,6 +58,7 @@ export function Conversation(p: {
   const [err, setErr] = useState('');
   const [typing, setTyping] = useState('');
   const [nc, setNc] = useState({ key: '', text: '', org: false });
+  const [target, setTarget] = useState('');
   const lastTyping = useRef(0);
 
   // The view is the GET snapshot with every event of the topic applied on top, in order.
@@ -117,6 +118,15 @@ export function Conversation(p: {
   const removeTag = (v: string) => act(async () => { await ok(api.DELETE('/v1/conversations/{c}/tags/{tag}', { params: { path: { c: id, tag: v } } })); });
   const addNote = (e: Event) => { e.preventDefault(); const v = note.trim(); if (!v) return; act(async () => { await ok(api.POST('/v1/conversations/{c}/notes', { params: { path: { c: id } }, body: { text: v } })); setNote(''); }); };
   const end = () => act(async () => { await ok(api.POST('/v1/conversations/{c}/end', { params: { path: { c: id } } })); });
+  // Transfer: the customer waits again, first in line, in another queue of the organization.
+  const transfer = (e: Event) => {
+    e.preventDefault();
+    if (!target) return;
+    setErr('');
+    ok(api.POST('/v1/conversations/{c}/transfer', { params: { path: { c: id } }, body: { queue_id: target } }))
+      .then(() => { setTarget(''); return loadConv(); })
+      .catch((x) => setErr(t('transferFailed', { detail: x instanceof ApiError ? x.message : String(x?.message ?? x) })));
+  };
   const createCanned = (e: Event) => {
     e.preventDefault();
     act(async () => {
@@ -129,6 +139,9 @@ export function Conversation(p: {
   const onTyping = () => { const n = Date.now(); if (n - lastTyping.current > 2000) { lastTyping.current = n; p.socket.send({ type: 'typing', conversation: id }); } };
 
   const ended = conv?.status === 'ended';
+  const queueName = p.queues.find((q) => q.id === conv?.queue_id)?.name ?? '';
+  // The organization's other queues; a closed one stays listed, and the server's 409 says why it cannot be chosen.
+  const others = p.queues.filter((q) => q.id !== conv?.queue_id);
   const isCustomer = conv?.kind === 'customer';
   const title = !conv ? '' : conv.kind === 'channel' ? `# ${conv.name ?? ''}` : conv.kind === 'direct' ? (conv.name || t('directs'))
     : String((conv.customer?.metadata as any)?.name || t('customer'));
@@ -138,8 +151,21 @@ export function Conversation(p: {
       <main class="conversation" aria-label={title}>
         <header class="conv-head">
           <h2>{title}</h2>
-          {conv && isCustomer && <span class={`badge ${conv.status}`}>{t(`status_${conv.status}` as Key)}</span>}
+          {conv && isCustomer && (
+            <span class={`badge ${conv.status}`} data-status={conv.status}>
+              {conv.status === 'waiting' && queueName ? t('waitingIn', { queue: queueName }) : t(`status_${conv.status}` as Key)}
+            </span>
+          )}
           <span class="grow" />
+          {isCustomer && !ended && others.length > 0 && (
+            <form class="inline transfer" onSubmit={transfer}>
+              <select name="transfer-queue" aria-label={t('transferTo')} value={target} onChange={(e) => setTarget((e.target as HTMLSelectElement).value)}>
+                <option value="">{t('transferTo')}…</option>
+                {others.map((q) => <option key={q.id} value={q.id}>{q.name}{q.open ? '' : ` (${t('closed')})`}</option>)}
+              </select>
+              <button type="submit" disabled={!target}>{t('transfer')}</button>
+            </form>
+          )}
           {isCustomer && !ended && <button type="button" class="danger" onClick={end}>{t('endConversation')}</button>}
           <button type="button" aria-pressed={side} title={t('toggleSidebar')} onClick={() => setSide(!side)}>☰ {t('toggleSidebar')}</button>
         </header>

@@ -10,7 +10,7 @@ const ROLES: Role[] = ['agent', 'operator', 'owner'];
 export type QueueFocus = { queue: string; part: 'settings' | 'stats'; n: number };
 
 /** The organization section: members and roles, invitations, queues (settings, handlers, statistics). */
-export function OrgPage({ api, me, orgId, role, queues, reloadQueues, focus = null }: { api: Api; me: Me; orgId: string; role: Role; queues: Queue[]; reloadQueues: () => void; focus?: QueueFocus | null }) {
+export function OrgPage({ api, me, orgId, role, queues, reloadQueues, focus = null, presenceVersion = 0 }: { api: Api; me: Me; orgId: string; role: Role; queues: Queue[]; reloadQueues: () => void; focus?: QueueFocus | null; presenceVersion?: number }) {
   const isOperator = role === 'owner' || role === 'operator';
   const [members, setMembers] = useState<Member[]>([]);
   const [err, setErr] = useState('');
@@ -18,7 +18,9 @@ export function OrgPage({ api, me, orgId, role, queues, reloadQueues, focus = nu
   const [link, setLink] = useState<{ email: string; url: string } | null>(null);
   const [queueName, setQueueName] = useState('');
   const loadMembers = () => ok(api.GET('/v1/orgs/{org}/members', { params: { path: { org: orgId } } })).then(setMembers).catch((e) => setErr(errText(e)));
-  useEffect(() => { loadMembers(); }, [orgId]);
+  useEffect(() => { loadMembers(); }, [orgId, presenceVersion]);
+  // Presence has no events: the member list is read again every 30 seconds while shown.
+  useEffect(() => { const i = window.setInterval(loadMembers, 30_000); return () => clearInterval(i); }, [orgId]);
   const act = async (f: () => Promise<unknown>) => { try { setErr(''); await f(); } catch (e) { setErr(errText(e)); } };
 
   const changeRole = (m: Member, r: Role) => act(async () => { await ok(api.PUT('/v1/orgs/{org}/members/{agent}', { params: { path: { org: orgId, agent: m.agent_id } }, body: { role: r } })); await loadMembers(); });
@@ -40,7 +42,7 @@ export function OrgPage({ api, me, orgId, role, queues, reloadQueues, focus = nu
       <section>
         <h2>{t('members')}</h2>
         <table class="table">
-          <thead><tr><th>{t('name')}</th><th>{t('role')}</th><th>{t('status_active')}</th><th /></tr></thead>
+          <thead><tr><th>{t('name')}</th><th>{t('role')}</th><th>{t('presence')}</th><th /></tr></thead>
           <tbody>
             {members.map((m) => (
               <tr key={m.agent_id}>
@@ -52,7 +54,7 @@ export function OrgPage({ api, me, orgId, role, queues, reloadQueues, focus = nu
                     </select>
                   ) : t(`role_${m.role}` as Key)}
                 </td>
-                <td><span class={`presence ${m.status}`}>●</span> {t(`presence_${m.status}` as Key)}</td>
+                <td class="member-status" data-status={m.status}><span class={`presence ${m.status}`} aria-hidden="true">●</span> {t(`presence_${m.status}` as Key)}</td>
                 <td>{isOperator && m.agent_id !== me.agent_id && <button type="button" class="danger" onClick={() => removeMember(m)}>{t('remove')}</button>}</td>
               </tr>
             ))}
