@@ -44,13 +44,18 @@ for args in "--queue $queue" "--org $org" "--queue $queue --by day --format json
   printf 'jono stats %-60s %6.2f s\n' "$args" "$best"
 done
 
-echo "--- jono projections rebuild"
-if "$jono" projections --help > /dev/null 2>&1; then
+echo "--- jono projections rebuild (all projections, one pass), on a copy of the store, best of 3"
+copy=$(mktemp -d -t jono-rebuild.XXXXXX)
+head=$(sqlite3 "$data/jono.db" 'SELECT MAX(position) FROM events')
+best=""
+for _ in 1 2 3; do
+  rm -rf "$copy" && mkdir -p "$copy" && cp "$data"/jono.db* "$copy"/
   start=$(date +%s.%N)
-  "$jono" --data "$data" projections rebuild
+  "$jono" --data "$copy" projections rebuild > /dev/null
   end=$(date +%s.%N)
-  head=$(sqlite3 "$data/jono.db" 'SELECT MAX(position) FROM events' 2>/dev/null || echo "?")
-  echo "rebuild of $head events: $(echo "$end - $start" | bc) s"
-else
-  echo "not measured: this jono has no \`projections\` subcommand yet"
-fi
+  took=$(echo "$end - $start" | bc)
+  echo "rebuild: $took s"
+  if [ -z "$best" ] || [ "$(echo "$took < $best" | bc)" = 1 ]; then best=$took; fi
+done
+rm -rf "$copy"
+printf 'rebuild of %s events: best %.2f s, %.0f events/s\n' "$head" "$best" "$(echo "$head / $best" | bc -l)"

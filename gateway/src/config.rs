@@ -87,7 +87,8 @@ pub enum ProjectionsCommand {
     /// Each projection's checkpoint, the log's head, the lag, and its state.
     Status,
     /// Rebuild projections from the start of the log into fresh tables, then swap them in at
-    /// once; a running `jono serve` keeps answering meanwhile. All of them without NAME.
+    /// once; a running `jono serve` keeps answering meanwhile. All of them without NAME; several
+    /// are rebuilt together, in one pass over the log.
     Rebuild {
         /// Projections to rebuild (see `jono projections status` for the names).
         names: Vec<String>,

@@ -66,6 +66,20 @@ impl Projection for Activity {
         TABLES
     }
 
+    fn event_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[
+            "QueueOpened",
+            "QueueClosed",
+            "CustomerJoinedQueue",
+            "CustomerLeftQueue",
+            "CustomerPicked",
+            "ConversationTransferred",
+            "ConversationStarted",
+            "MessageSent",
+            "ConversationEnded",
+        ])
+    }
+
     async fn apply(
         &self,
         tx: &mut Tx,

@@ -52,6 +52,14 @@ impl Projection for Canned {
         TABLES
     }
 
+    fn event_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[
+            "CannedResponseCreated",
+            "CannedResponseChanged",
+            "CannedResponseDeleted",
+        ])
+    }
+
     async fn apply(
         &self,
         tx: &mut Tx,

@@ -69,6 +69,20 @@ impl Projection for Conversations {
         TABLES
     }
 
+    fn event_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[
+            "ConversationStarted",
+            "AgentAssigned",
+            "ConversationRequeued",
+            "CustomerMetadataSet",
+            "LiveMetadataUpdated",
+            "TagAdded",
+            "TagRemoved",
+            "ConversationRated",
+            "ConversationEnded",
+        ])
+    }
+
     async fn apply(
         &self,
         tx: &mut Tx,

@@ -69,6 +69,18 @@ impl Projection for Directory {
         TABLES
     }
 
+    fn event_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[
+            "AccountCreated",
+            "OrganizationCreated",
+            "InvitationCreated",
+            "InvitationAccepted",
+            "MemberAdded",
+            "MemberRoleChanged",
+            "MemberRemoved",
+        ])
+    }
+
     async fn apply(
         &self,
         tx: &mut Tx,

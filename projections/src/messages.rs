@@ -66,6 +66,10 @@ impl Projection for Messages {
         TABLES
     }
 
+    fn event_types(&self) -> Option<&'static [&'static str]> {
+        Some(&["MessageSent", "NoteAdded", "AttachmentUploaded"])
+    }
+
     async fn apply(
         &self,
         tx: &mut Tx,

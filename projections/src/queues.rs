@@ -63,6 +63,21 @@ impl Projection for Queues {
         TABLES
     }
 
+    fn event_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[
+            "QueueCreated",
+            "QueueOpened",
+            "QueueClosed",
+            "QueueSettingsChanged",
+            "QueueHandlerAdded",
+            "QueueHandlerRemoved",
+            "CustomerJoinedQueue",
+            "ConversationTransferred",
+            "CustomerLeftQueue",
+            "CustomerPicked",
+        ])
+    }
+
     async fn apply(
         &self,
         tx: &mut Tx,

@@ -11,9 +11,13 @@
 //! timer is only a safety net). One that fails on an event stops there, reports `Failed` in the
 //! shared [`Statuses`], logs why, and tries that same event again later; it never skips it.
 //!
-//! A rebuild fills fresh tables (`rm_…__rebuild`) from position 0 while the live ones keep
-//! answering, then, in one transaction, catches up the last events, drops the old tables,
-//! renames the fresh ones and moves the checkpoint.
+//! A rebuild ([`rebuild`], [`rebuild_all`]) fills fresh tables (`rm_…__rebuild`) from
+//! position 0 while the live ones keep answering, then, in one transaction, catches up the last
+//! events, drops the old tables, renames the fresh ones and moves the checkpoints.
+
+mod rebuild;
+
+pub use rebuild::{rebuild_all, REBUILD_BATCH};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -137,8 +141,16 @@ pub trait Projection: Send + Sync + 'static {
             .flat_map(|table| table.ddl(dialect, suffix))
             .collect()
     }
+    /// The stored event types `apply` does something with (`event_type`, e.g. `"MessageSent"`);
+    /// `None`, the default, for every type. A rebuild reads only these from the log, so an
+    /// event of a type left out never reaches `apply` there: list every type `apply` handles.
+    fn event_types(&self) -> Option<&'static [&'static str]> {
+        None
+    }
     /// Applies one event to the rows, inside the transaction that also moves the checkpoint.
-    /// SQL names tables `rm_…{s}`.
+    /// SQL names tables `rm_…{s}`. Read the event from `decoded`, and from `event` only its
+    /// envelope (position, type, stream, times): a rebuild decodes the payload straight from
+    /// its text, and `event.payload` is then `Null`.
     async fn apply(
         &self,
         tx: &mut Tx,
@@ -463,7 +475,11 @@ async fn prepare(
                 to = projection.version(),
                 "projection version changed; rebuilding"
             );
-            rebuild(store, projection, options, &|_| {}).await
+            let options = Options {
+                batch: REBUILD_BATCH,
+                crash: options.crash.clone(),
+            };
+            rebuild(store, projection, &options, &|_| {}).await
         }
         None => {
             tx.batch(&projection.ddl(Dialect::of(backend), "")).await?;
@@ -648,7 +664,7 @@ async fn apply_in(
 ) -> Result<i64, (i64, ProjectionError)> {
     let mut last = checkpoint;
     for event in events.iter().filter(|e| e.position > checkpoint) {
-        let decoded = Event::decode(&event.aggregate_type, event.payload.clone())
+        let decoded = Event::decode_ref(&event.aggregate_type, &event.payload)
             .map_err(|e| (event.position, ProjectionError::Decode(e.to_string())))?;
         projection
             .apply(tx, event, &decoded)
@@ -667,124 +683,16 @@ pub struct Progress {
 }
 
 /// Rebuilds `projection` from position 0 into fresh tables and swaps them in atomically; the
-/// live tables keep answering meanwhile. Returns the position the swapped tables are at.
+/// live tables keep answering meanwhile. Returns the position the swapped tables are at. A
+/// fill transaction spans `options.batch` positions: [`REBUILD_BATCH`] is the size to use
+/// outside tests.
 pub async fn rebuild(
     store: &EventStore,
     projection: &dyn Projection,
     options: &Options,
     progress: &(dyn Fn(Progress) + Send + Sync),
 ) -> Result<i64, ProjectionError> {
-    let backend = store.backend();
-    let dialect = Dialect::of(backend);
-    let name = projection.name();
-    let fresh = checkpoint_name(name, REBUILD_SUFFIX);
-
-    // 1. Fresh, empty tables (a previous rebuild's leftovers dropped).
-    let mut tx = Tx::begin(backend, REBUILD_SUFFIX).await?;
-    tx.execute(CHECKPOINTS, &[]).await?;
-    for table in projection.tables() {
-        tx.execute(&format!("DROP TABLE IF EXISTS {}{{s}}", table.name), &[])
-            .await?;
-    }
-    tx.batch(&projection.ddl(dialect, REBUILD_SUFFIX)).await?;
-    write_checkpoint(&mut tx, &fresh, 0, projection.version()).await?;
-    tx.commit().await?;
-
-    // 2. Fill them while the live ones answer.
-    let batch = options.batch.max(1);
-    loop {
-        let checkpoint = read_checkpoint(backend, &fresh).await?;
-        let events = store.read_after(checkpoint, batch).await?;
-        if events.len() < batch {
-            break;
-        }
-        let position =
-            match apply_batch(backend, projection, &events, REBUILD_SUFFIX, options).await {
-                Ok(Step::Applied(p) | Step::Idle(p)) => p,
-                Err(StepError::Crashed(p)) => {
-                    return Err(ProjectionError::Interrupted(format!("rebuild at {p}")))
-                }
-                Err(StepError::Failed {
-                    failed_at, error, ..
-                }) => {
-                    return Err(ProjectionError::Invalid(format!(
-                        "rebuilding {name} failed at position {failed_at}: {error}"
-                    )))
-                }
-            };
-        let head = store.head().await.unwrap_or(position);
-        progress(Progress { position, head });
-    }
-
-    // 3. Swap: one transaction catches up the last events, replaces the live tables and moves
-    //    the live checkpoint. The live projector, locked out meanwhile, then finds its
-    //    checkpoint past everything the fresh tables hold and skips it.
-    let mut tx = Tx::begin(backend, REBUILD_SUFFIX).await?;
-    let _live = lock_checkpoint(&mut tx, name).await?;
-    let mut position = lock_checkpoint(&mut tx, &fresh).await?;
-    loop {
-        let events = store.read_after(position, batch).await?;
-        if events.is_empty() {
-            break;
-        }
-        position = apply_in(&mut tx, projection, &events, position)
-            .await
-            .map_err(|(at, error)| {
-                ProjectionError::Invalid(format!(
-                    "rebuilding {name} failed at position {at}: {error}"
-                ))
-            })?;
-    }
-    for table in projection.tables() {
-        let live = table.name;
-        tx.execute(&format!("DROP TABLE IF EXISTS {live}"), &[])
-            .await?;
-        tx.execute(
-            &format!("ALTER TABLE {live}{REBUILD_SUFFIX} RENAME TO {live}"),
-            &[],
-        )
-        .await?;
-        for index in table.indexes {
-            let ix = index.name;
-            match dialect {
-                Dialect::Postgres => {
-                    tx.execute(
-                        &format!("ALTER INDEX {ix}{REBUILD_SUFFIX} RENAME TO {ix}"),
-                        &[],
-                    )
-                    .await?;
-                }
-                // SQLite cannot rename an index: make it again under its live name.
-                Dialect::Sqlite => {
-                    tx.execute(&format!("DROP INDEX IF EXISTS {ix}{REBUILD_SUFFIX}"), &[])
-                        .await?;
-                    tx.batch(&[format!(
-                        "CREATE {}INDEX IF NOT EXISTS {ix} ON {live} ({})",
-                        if index.unique { "UNIQUE " } else { "" },
-                        index.columns
-                    )])
-                    .await?;
-                }
-            }
-        }
-        if dialect == Dialect::Postgres {
-            tx.execute(
-                &format!("ALTER INDEX IF EXISTS {live}{REBUILD_SUFFIX}_pkey RENAME TO {live}_pkey"),
-                &[],
-            )
-            .await?;
-        }
-    }
-    write_checkpoint(&mut tx, name, position, projection.version()).await?;
-    tx.execute(
-        "DELETE FROM projection_checkpoints WHERE name = $1",
-        params![fresh.as_str()],
-    )
-    .await?;
-    tx.commit().await?;
-    let head = store.head().await.unwrap_or(position);
-    progress(Progress { position, head });
-    Ok(position)
+    rebuild_all(store, &[projection], options, progress).await
 }
 
 /// Best effort: a failure that cannot be recorded is still logged and in the statuses.

@@ -121,6 +121,11 @@ pub struct Tx {
 enum Inner {
     Sqlite(Transaction<'static, Sqlite>),
     Postgres(Transaction<'static, Postgres>),
+    /// A rebuild's fill on SQLite: a connection of the rebuild's own (see
+    /// `runtime::rebuild`), through rusqlite, so that each statement runs in the calling thread
+    /// instead of a round trip to sqlx's worker thread; the transaction is begun and ended by
+    /// hand. Dropped unfinished, the connection closes and SQLite rolls the transaction back.
+    Direct(rusqlite::Connection),
 }
 
 impl Tx {
@@ -132,6 +137,33 @@ impl Tx {
             Backend::Postgres(pool) => Inner::Postgres(pool.begin().await?),
         };
         Ok(Tx { inner, suffix })
+    }
+
+    /// Begins a write transaction (`BEGIN IMMEDIATE`) on a connection of the caller's own (see
+    /// [`Inner::Direct`]); [`Tx::commit_direct`] gives the connection back for the next one.
+    pub(crate) fn begin_direct(
+        connection: rusqlite::Connection,
+        suffix: &'static str,
+    ) -> Result<Tx, sqlx::Error> {
+        connection
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(direct_error)?;
+        Ok(Tx {
+            inner: Inner::Direct(connection),
+            suffix,
+        })
+    }
+
+    /// Commits; the connection of a transaction begun by [`Tx::begin_direct`] comes back.
+    pub(crate) async fn commit_direct(self) -> Result<Option<rusqlite::Connection>, sqlx::Error> {
+        match self.inner {
+            Inner::Direct(connection) => {
+                connection.execute_batch("COMMIT").map_err(direct_error)?;
+                Ok(Some(connection))
+            }
+            Inner::Sqlite(tx) => tx.commit().await.map(|()| None),
+            Inner::Postgres(tx) => tx.commit().await.map(|()| None),
+        }
     }
 
     pub fn is_postgres(&self) -> bool {
@@ -158,6 +190,13 @@ impl Tx {
                 .execute(&mut **tx)
                 .await?
                 .rows_affected(),
+            Inner::Direct(connection) => {
+                let mut statement = connection.prepare_cached(&sql).map_err(direct_error)?;
+                let touched = statement
+                    .execute(rusqlite::params_from_iter(params))
+                    .map_err(direct_error)?;
+                u64::try_from(touched).unwrap_or(u64::MAX)
+            }
         })
     }
 
@@ -176,7 +215,11 @@ impl Tx {
         params: &[Param],
     ) -> Result<Option<T>, sqlx::Error>
     where
-        T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
+        T: for<'r> FromRow<'r, SqliteRow>
+            + for<'r> FromRow<'r, PgRow>
+            + FromDirectRow
+            + Send
+            + Unpin,
     {
         let sql = self.sql(sql);
         match &mut self.inner {
@@ -190,20 +233,116 @@ impl Tx {
                     .fetch_optional(&mut **tx)
                     .await
             }
+            Inner::Direct(connection) => {
+                let mut statement = connection.prepare_cached(&sql).map_err(direct_error)?;
+                let mut rows = statement
+                    .query(rusqlite::params_from_iter(params))
+                    .map_err(direct_error)?;
+                match rows.next().map_err(direct_error)? {
+                    Some(row) => T::from_direct(row).map(Some).map_err(direct_error),
+                    None => Ok(None),
+                }
+            }
         }
     }
 
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        match self.inner {
-            Inner::Sqlite(tx) => tx.commit().await,
-            Inner::Postgres(tx) => tx.commit().await,
-        }
+        self.commit_direct().await.map(|_| ())
     }
 
     pub async fn rollback(self) -> Result<(), sqlx::Error> {
         match self.inner {
             Inner::Sqlite(tx) => tx.rollback().await,
             Inner::Postgres(tx) => tx.rollback().await,
+            Inner::Direct(connection) => connection.execute_batch("ROLLBACK").map_err(direct_error),
+        }
+    }
+}
+
+impl rusqlite::ToSql for Param {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        match self {
+            Param::Text(text) => text.to_sql(),
+            Param::Int(int) => int.to_sql(),
+        }
+    }
+}
+
+/// A row as [`Tx::fetch_optional`] reads it on a rebuild's own SQLite connection (where there
+/// is no sqlx row to build `T` from): a tuple of columns, in order.
+pub trait FromDirectRow: Sized {
+    fn from_direct(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self>;
+}
+
+macro_rules! tuple_from_direct_row {
+    ($($index:tt $column:ident),+) => {
+        impl<$($column: rusqlite::types::FromSql),+> FromDirectRow for ($($column,)+) {
+            fn from_direct(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+                Ok(($(row.get::<_, $column>($index)?,)+))
+            }
+        }
+    };
+}
+
+tuple_from_direct_row!(0 A);
+tuple_from_direct_row!(0 A, 1 B);
+tuple_from_direct_row!(0 A, 1 B, 2 C);
+tuple_from_direct_row!(0 A, 1 B, 2 C, 3 D);
+tuple_from_direct_row!(0 A, 1 B, 2 C, 3 D, 4 E);
+tuple_from_direct_row!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F);
+tuple_from_direct_row!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G);
+tuple_from_direct_row!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H);
+
+/// A rusqlite error as sqlx's, the error every `Tx` method gives: a database error, so that a
+/// constraint violation still reads as one.
+fn direct_error(error: rusqlite::Error) -> sqlx::Error {
+    sqlx::Error::Database(Box::new(DirectError {
+        message: error.to_string(),
+        unique: matches!(
+            &error,
+            rusqlite::Error::SqliteFailure(failure, _)
+                if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+        ),
+    }))
+}
+
+#[derive(Debug)]
+struct DirectError {
+    message: String,
+    unique: bool,
+}
+
+impl std::fmt::Display for DirectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for DirectError {}
+
+impl sqlx::error::DatabaseError for DirectError {
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+
+    fn kind(&self) -> sqlx::error::ErrorKind {
+        if self.unique {
+            sqlx::error::ErrorKind::UniqueViolation
+        } else {
+            sqlx::error::ErrorKind::Other
         }
     }
 }

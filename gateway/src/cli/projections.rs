@@ -67,8 +67,8 @@ pub async fn status(store: &EventStore) -> Result<String, Failure> {
     Ok(out)
 }
 
-/// Rebuilds the named projections (all without names), one after another, each with a
-/// progress bar.
+/// Rebuilds the named projections (all without names) together, in one pass over the log,
+/// with one progress bar.
 async fn rebuild(store: &EventStore, names: &[String]) -> Result<(), Failure> {
     let all = projections::all();
     let chosen: Vec<Arc<dyn Projection>> = if names.is_empty() {
@@ -86,7 +86,12 @@ async fn rebuild(store: &EventStore, names: &[String]) -> Result<(), Failure> {
                         known.join(", ")
                     ))
                 })?;
-            chosen.push(Arc::clone(found));
+            if !chosen
+                .iter()
+                .any(|c: &Arc<dyn Projection>| c.name() == found.name())
+            {
+                chosen.push(Arc::clone(found));
+            }
         }
         chosen
     };
@@ -95,24 +100,34 @@ async fn rebuild(store: &EventStore, names: &[String]) -> Result<(), Failure> {
     )
     .map_err(|error| Failure(format!("progress bar: {error}")))?
     .progress_chars("=> ");
-    for projection in chosen {
-        let name = projection.name();
-        let head = store.head().await?;
-        let bar = ProgressBar::new(u64::try_from(head).unwrap_or(0));
-        bar.set_style(style.clone());
-        bar.set_prefix(name);
-        let shown = bar.clone();
-        let report = move |progress: Progress| {
-            shown.set_length(u64::try_from(progress.head.max(progress.position)).unwrap_or(0));
-            shown.set_position(u64::try_from(progress.position).unwrap_or(0));
-        };
-        let position = runtime::rebuild(store, projection.as_ref(), &Options::default(), &report)
-            .await
-            .map_err(|error| {
-                bar.abandon_with_message("failed");
-                Failure(format!("rebuilding {name}: {error}"))
-            })?;
-        bar.finish_with_message("swapped in");
+    let names: Vec<&str> = chosen.iter().map(|p| p.name()).collect();
+    let names = names.join(", ");
+    let head = store.head().await?;
+    let bar = ProgressBar::new(u64::try_from(head).unwrap_or(0));
+    bar.set_style(style);
+    bar.set_prefix(if chosen.len() == 1 {
+        names.clone()
+    } else {
+        format!("{} projections", chosen.len())
+    });
+    let shown = bar.clone();
+    let report = move |progress: Progress| {
+        shown.set_length(u64::try_from(progress.head.max(progress.position)).unwrap_or(0));
+        shown.set_position(u64::try_from(progress.position).unwrap_or(0));
+    };
+    let options = Options {
+        batch: runtime::REBUILD_BATCH,
+        crash: None,
+    };
+    let refs: Vec<&dyn Projection> = chosen.iter().map(|p| p.as_ref()).collect();
+    let position = runtime::rebuild_all(store, &refs, &options, &report)
+        .await
+        .map_err(|error| {
+            bar.abandon_with_message("failed");
+            Failure(format!("rebuilding {names}: {error}"))
+        })?;
+    bar.finish_with_message("swapped in");
+    for name in chosen.iter().map(|p| p.name()) {
         tracing::info!(projection = name, position, "rebuilt");
         println!("{name}: rebuilt up to position {position}");
     }
