@@ -49,6 +49,11 @@ pub const REBUILD_BATCH: usize = 20_000;
 /// once per transaction instead of again and again.
 const FILL_CACHE_KIB: &str = "-262144";
 
+/// After how many pages of write-ahead log a commit of the fill's connection copies them into
+/// the database file (SQLite's default is 1,000): a page the fill writes again and again is
+/// then copied once per checkpoint, not once per transaction.
+const FILL_CHECKPOINT_PAGES: u32 = 10_000;
+
 /// How long the fill's connection waits for SQLite's write lock, as the pool's do.
 const BUSY: Duration = Duration::from_secs(5);
 
@@ -293,12 +298,14 @@ async fn swap_tables(
 /// connection: those go back to the pool, and the rest of the process counts on their settings.
 fn fill_connection(pool: &SqlitePool) -> Result<rusqlite::Connection, ProjectionError> {
     let options = pool.connect_options();
-    let failed = |e: rusqlite::Error| ProjectionError::Invalid(format!("the fill's connection: {e}"));
+    let failed =
+        |e: rusqlite::Error| ProjectionError::Invalid(format!("the fill's connection: {e}"));
     let connection = rusqlite::Connection::open(options.get_filename()).map_err(failed)?;
     connection.busy_timeout(BUSY).map_err(failed)?;
     connection
         .execute_batch(&format!(
-            "PRAGMA synchronous = NORMAL; PRAGMA cache_size = {FILL_CACHE_KIB};"
+            "PRAGMA synchronous = NORMAL; PRAGMA cache_size = {FILL_CACHE_KIB}; \
+             PRAGMA wal_autocheckpoint = {FILL_CHECKPOINT_PAGES};"
         ))
         .map_err(failed)?;
     // Every projection's statements stay prepared from one transaction to the next.
