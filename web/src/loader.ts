@@ -9,7 +9,7 @@
   frame.src = `${base}/widget?queue=${encodeURIComponent(script.dataset.queue)}&host=${encodeURIComponent(location.origin)}`;
   frame.title = script.dataset.title || 'Chat';
   frame.id = 'jono-widget';
-  frame.setAttribute('allow', 'camera; microphone');
+  frame.setAttribute('allow', 'camera; microphone; autoplay'); // the widget's video calls
   frame.style.cssText = 'position:fixed;right:16px;bottom:16px;width:370px;height:560px;max-width:calc(100vw - 32px);max-height:calc(100vh - 32px);border:0;border-radius:12px;box-shadow:0 8px 32px rgba(0,0,0,.25);z-index:2147483000;background:#fff';
 
   let last = '';

@@ -1,7 +1,9 @@
 // Browser test: a customer (Finnish browser, widget embedded in a page of another origin)
 // and an agent (English browser) go through join → activity notice (while another
 // organization is selected) → pick → messages both ways → /key + space → tag → note
-// (absent from the customer's page) → end → rating. Saves screenshots in tests/out/.
+// (absent from the customer's page) → video calls (console calls, widget answers; ended from
+// each side) → transfer → end → rating → presence status → password change. Saves screenshots
+// in tests/out/.
 //
 // By default `jono serve` itself serves the built console and widget (`--web dist`), as in
 // production. PREVIEW=1 puts `vite preview` on 4173 in front instead (proxying /v1).
@@ -67,7 +69,8 @@ const host = http.createServer((req, res) => {
 await new Promise((r) => host.listen(4180, '127.0.0.1', r));
 const HOST = 'http://127.0.0.1:4180';
 
-const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
+  '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'] });
 const errors = [];
 const watch = (page, who) => {
   page.on('pageerror', (e) => errors.push(`${who}: ${e.message}`));
@@ -252,6 +255,38 @@ try {
   await cust.waitForTimeout(500);
   const widgetText = await w.locator('body').innerText();
   if (widgetText.includes('Secret note') || widgetText.includes('delivery')) throw new Error('a note or tag reached the customer');
+
+  step('video call: the console calls, the widget answers, both sides connect and play video; the agent ends it');
+  await agent.getByRole('button', { name: 'Start a video call' }).click();
+  await agent.waitForSelector('.conversation .call [role=status]:has-text("Calling")');
+  await w.locator('.call-ring:has-text("Saapuva videopuhelu")').waitFor();
+  await w.getByRole('button', { name: 'Vastaa', exact: true }).click();
+  await agent.waitForSelector('.conversation .call[data-connection=connected]', { timeout: 20000 });
+  await w.locator('.call[data-connection=connected]').waitFor({ timeout: 20000 });
+  const playing = (v) => v.readyState >= 2 && v.videoWidth > 0 && !v.paused;
+  for (const [who, video] of [['console', agent.locator('.conversation .call video.remote')], ['widget', w.locator('.call video.remote')]]) {
+    for (let i = 0; !(await video.evaluate(playing)); i++) {
+      if (i > 100) throw new Error(`the ${who} does not play the other side's video`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  await agent.screenshot({ path: `${OUT}console-call.png` });
+  await cust.screenshot({ path: `${OUT}widget-call.png` });
+  await agent.getByRole('button', { name: 'End call', exact: true }).click();
+  await agent.waitForSelector('.conversation .call-ended:has-text("The video call ended.")');
+  await agent.waitForSelector('.conversation .call', { state: 'detached' });
+  await w.locator('.call-ended:has-text("Videopuhelu päättyi.")').waitFor();
+  await w.locator('.call').waitFor({ state: 'detached' });
+
+  step('video call: the customer answers and ends the second one from the widget');
+  await agent.getByRole('button', { name: 'Start a video call' }).click();
+  await w.getByRole('button', { name: 'Vastaa', exact: true }).click();
+  await w.locator('.call[data-connection=connected]').waitFor({ timeout: 20000 });
+  await agent.waitForSelector('.conversation .call[data-connection=connected]', { timeout: 20000 });
+  await w.getByRole('button', { name: 'Lopeta puhelu', exact: true }).click();
+  await agent.waitForSelector('.conversation .call', { state: 'detached' });
+  await w.locator('.call').waitFor({ state: 'detached' });
+  await w.locator('.call-ended').waitFor();
 
   step('transfer: to a closed queue is refused (409, readable), to an open one the customer waits there');
   const returns = await api('POST', `/v1/orgs/${orgA}/queues`, token, { name: 'Returns' });

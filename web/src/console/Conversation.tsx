@@ -4,6 +4,7 @@ import type { Socket, StoredEvent } from '../api/ws';
 import { t, fmtTime, type Key } from '../i18n';
 import { Messages, mergeMessages, uploadFile, messageFromEvent, fetchUntil } from '../Messages';
 import { Composer } from './Composer';
+import { Call, callState } from '../Call';
 import { errText } from './App';
 
 function Info({ title, data }: { title: string; data: Record<string, unknown> | undefined }) {
@@ -127,6 +128,16 @@ export function Conversation(p: {
       .then(() => { setTarget(''); return loadConv(); })
       .catch((x) => setErr(t('transferFailed', { detail: x instanceof ApiError ? x.message : String(x?.message ?? x) })));
   };
+  // Video call: the agent starts it; the customer's widget answers. Both sides end it.
+  const calls = callState(evs);
+  const startCall = () => act(async () => {
+    const r = await ok(api.POST('/v1/conversations/{c}/calls', { params: { path: { c: id } } }));
+    setEvs((cur) => [...cur, { type: 'CallStarted', at: new Date().toISOString(), call_id: r.call_id, by: { kind: 'agent', id: p.me.agent_id, name: p.me.name } }]);
+  });
+  const endCall = (call: string) => act(async () => {
+    await ok(api.POST('/v1/conversations/{c}/calls/{call}/end', { params: { path: { c: id, call } } }));
+    setEvs((cur) => [...cur, { type: 'CallEnded', at: new Date().toISOString(), call_id: call }]);
+  });
   const createCanned = (e: Event) => {
     e.preventDefault();
     act(async () => {
@@ -176,12 +187,19 @@ export function Conversation(p: {
           </section>
         )}
         {err && <p class="error" role="alert">{err}</p>}
+        {calls.active && !ended && (
+          <Call key={calls.active.id} socket={p.socket} conversation={id} call={calls.active} onEnd={() => endCall(calls.active!.id)}
+            role={calls.active.by.kind === 'agent' && calls.active.by.id === p.me.agent_id ? 'caller' : 'callee'}
+            remoteName={calls.active.by.name ?? ''} />
+        )}
         <Messages messages={messages} mine={(m) => m.author.kind === 'agent' && m.author.id === p.me.agent_id} />
         {typing && !ended && <p class="typing muted">{typing} …</p>}
+        {calls.ended && !calls.active && <p class="muted call-ended" role="status">📹 {t('callEnded')}</p>}
         {ended ? <p class="muted ended">{t('ended')}</p> : (
           <Composer value={text} setValue={setText} canned={p.canned} onSend={send} onTyping={onTyping}
             onUpload={async (f) => { const a = await uploadFile(id, p.token, f); return a; }}
-            extra={<button type="button" disabled title={t('videoCall')} aria-label={t('videoCall')}>📹</button>} />
+            extra={isCustomer && conv?.status === 'active' && !calls.active
+              ? <button type="button" class="start-call" title={t('startCall')} aria-label={t('startCall')} onClick={startCall}>📹</button> : undefined} />
         )}
       </main>
       {side && (

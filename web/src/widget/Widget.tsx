@@ -13,6 +13,7 @@ function applyCustomerEvent(c: CustomerConversation, ev: StoredEvent): CustomerC
 import { t } from '../i18n';
 import { Messages, mergeMessages, uploadFile, messageFromEvent, fetchUntil } from '../Messages';
 import { Composer } from '../console/Composer';
+import { Call, callState } from '../Call';
 
 const params = new URLSearchParams(location.search);
 const queue = params.get('queue') ?? '';
@@ -175,6 +176,12 @@ function Chat({ session, page, onReset, welcome }: { session: Session; page: str
     if (r.response.ok || r.response.status === 409) setRated(true);
   };
   const lastTyping = useRef(0);
+  // Video call: started by the agent; the customer answers or declines, and may end it.
+  const calls = callState(evs);
+  const endCall = async (call: string) => {
+    const r = await api.POST('/v1/conversations/{c}/calls/{call}/end', { params: { path: { c, call } } });
+    if (r.response.ok || r.response.status === 409) setEvs((cur) => [...cur, { type: 'CallEnded', at: new Date().toISOString(), call_id: call }]);
+  };
 
   const status = conv?.status;
   const shown = welcome && !messages.some((m) => m.author.kind === 'system') ? [{ seq: 0, id: 'welcome', author: { kind: 'system' as const, id: '', name: '' }, text: welcome, attachments: [], sent_at: conv?.created_at ?? new Date().toISOString() }, ...messages] : messages;
@@ -187,8 +194,13 @@ function Chat({ session, page, onReset, welcome }: { session: Session; page: str
         </div>
       )}
       {status === 'active' && conv?.agent && <div class="agent-joined" role="status">{t('agentJoined', { name: conv.agent.name })}</div>}
+      {calls.active && status !== 'ended' && (
+        <Call key={calls.active.id} socket={socket} conversation={c} call={calls.active} onEnd={() => endCall(calls.active!.id)}
+          role={calls.active.by.kind === 'customer' ? 'caller' : 'callee'} remoteName={calls.active.by.name || conv?.agent?.name || ''} />
+      )}
       <Messages messages={shown} mine={(m) => m.author.kind === 'customer'} />
       {typing && status !== 'ended' && <p class="typing muted">{typing} …</p>}
+      {calls.ended && !calls.active && <p class="muted call-ended" role="status">📹 {t('callEnded')}</p>}
       {err && <p class="error" role="alert">{err}</p>}
       {status === 'ended' ? (
         rated ? (
