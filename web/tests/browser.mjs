@@ -362,6 +362,13 @@ try {
 
   step('password change: a wrong current password is refused; the change ends the other sessions only');
   const second = await api('POST', '/v1/login', null, { email: me.email, password: 'correct horse battery' });
+  // That other session is open in another browser; its page errors count, its refused reconnects do not.
+  const otherCtx = await browser.newContext({ locale: 'en-US' });
+  await otherCtx.addInitScript((tok) => { if (!sessionStorage.getItem('seeded')) { localStorage.setItem('jono.token', tok); sessionStorage.setItem('seeded', '1'); } }, second.token);
+  const otherPage = await otherCtx.newPage();
+  otherPage.on('pageerror', (e) => errors.push(`other session: ${e.message}`));
+  await otherPage.goto(`${BASE}/`);
+  await otherPage.waitForSelector('.console');
   await agent.getByRole('button', { name: 'My account', exact: true }).click();
   expectStatus = 403;
   await agent.fill('input[name=current-password]', 'not my password');
@@ -377,6 +384,8 @@ try {
   await agent.waitForSelector('.password-form [role=status]:has-text("Password changed.")');
   const old2 = await fetch(`${BASE}/v1/me`, { headers: { authorization: `Bearer ${second.token}` } });
   if (old2.status !== 401) throw new Error(`another session's token still works after a password change: ${old2.status}`);
+  await otherPage.waitForSelector('form.auth', { timeout: 20000 }); // its socket was closed: it finds its token ended and signs out
+  await otherCtx.close();
   await api('POST', '/v1/login', null, { email: me.email, password: 'new horse battery staple' });
   const oldPw = await fetch(`${BASE}/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: me.email, password: 'correct horse battery' }) });
   if (oldPw.status !== 401) throw new Error(`the old password still logs in: ${oldPw.status}`);

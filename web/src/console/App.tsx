@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { makeApi, ok, ApiError, type Me } from '../api/client';
 import { Socket } from '../api/ws';
 import { t } from '../i18n';
@@ -29,6 +29,10 @@ export function App() {
   const api = useMemo(() => makeApi(() => token, () => signIn(null)), [token]);
   const socket = useMemo(() => (token ? new Socket(token) : null), [token]);
   useEffect(() => () => socket?.close(), [socket]);
+  // A socket the server closed may mean the token ended (a password change elsewhere ends every
+  // other session and closes its sockets): ask, and a 401 signs out.
+  const leaving = useRef(false); // logging out: the server closes the socket, nothing to ask
+  useEffect(() => { leaving.current = false; return socket?.onState((up) => { if (!up && !leaving.current) api.GET('/v1/me').catch(() => {}); }); }, [socket]);
 
   useEffect(() => {
     if (!token) return;
@@ -40,7 +44,7 @@ export function App() {
   if (invite) return <InviteForm token={invite} api={api} me={token ? me : null} onDone={(tok) => { leaveInvite(); if (tok) signIn(tok); else ok(api.GET('/v1/me')).then(setMe); }} />;
   if (!token) return <AuthForm api={api} onToken={signIn} />;
   if (!me || !socket) return <div class="center">…</div>;
-  const logout = async () => { try { await api.POST('/v1/logout'); } catch {} signIn(null); };
+  const logout = async () => { leaving.current = true; try { await api.POST('/v1/logout'); } catch {} signIn(null); };
   return <Console api={api} socket={socket} me={me} token={token} onLogout={logout} reloadMe={() => ok(api.GET('/v1/me')).then(setMe)} />;
 }
 
