@@ -184,7 +184,8 @@ pub struct Member {
     pub agent_id: Uuid,
     pub name: String,
     pub role: Role,
-    /// Whether the agent has a WebSocket open.
+    /// Whether the agent is present: it has a WebSocket open, or declared its status with
+    /// `PUT /v1/me/status` in the last five minutes.
     pub online: bool,
     pub status: PresenceStatus,
 }

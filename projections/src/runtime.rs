@@ -567,7 +567,9 @@ async fn step(
     suffix: &'static str,
 ) -> Result<Step, StepError> {
     let checkpoint_name = checkpoint_name(projection.name(), suffix);
-    let backend = store.backend();
+    // Read models commit without a flush each (the store's read-model pool): a power cut can
+    // only take back their last commits, rows and checkpoint together, to be applied again.
+    let backend = store.read_model_backend();
     let checkpoint = read_checkpoint(backend, &checkpoint_name)
         .await
         .map_err(|e| StepError::at(0, e))?;
@@ -599,6 +601,13 @@ async fn apply_batch(
     let mut tx = Tx::begin(backend, suffix)
         .await
         .map_err(|e| StepError::at(0, e))?;
+    if tx.is_postgres() {
+        // The same reasoning on Postgres: this transaction's commit need not wait for its
+        // write-ahead log to reach the disk.
+        tx.execute("SET LOCAL synchronous_commit TO OFF", &[])
+            .await
+            .map_err(|e| StepError::at(0, e))?;
+    }
     let checkpoint = lock_checkpoint(&mut tx, &name)
         .await
         .map_err(|e| StepError::at(0, e))?;

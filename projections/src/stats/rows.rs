@@ -127,6 +127,10 @@ impl Projection for StatsRows {
         TABLES
     }
 
+    fn event_types(&self) -> Option<&'static [&'static str]> {
+        Some(&EVENT_TYPES)
+    }
+
     async fn apply(
         &self,
         tx: &mut Tx,

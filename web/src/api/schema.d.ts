@@ -1192,7 +1192,10 @@ export interface components {
             /** Format: uuid */
             agent_id: string;
             name: string;
-            /** @description Whether the agent has a WebSocket open. */
+            /**
+             * @description Whether the agent is present: it has a WebSocket open, or declared its status with
+             *     `PUT /v1/me/status` in the last five minutes.
+             */
             online: boolean;
             role: components["schemas"]["Role"];
             status: components["schemas"]["PresenceStatus"];
