@@ -63,10 +63,7 @@ pub async fn stats_from_log(
     to: Option<DateTime<Utc>>,
     by: Option<By>,
 ) -> Result<Report, StatsError> {
-    let to = to.unwrap_or_else(Utc::now);
-    if let Some(from) = from.filter(|from| *from >= to) {
-        return Err(StatsError::EmptyWindow { from, to });
-    }
+    let to = window_end(from, to)?;
     let mut fold = StatsFold::for_scope(scope);
     let mut organization_known = false;
     let organization_stream = match scope {
@@ -135,10 +132,7 @@ pub async fn stats_from_rows(
     to: Option<DateTime<Utc>>,
     by: Option<By>,
 ) -> Result<Report, StatsError> {
-    let to = to.unwrap_or_else(Utc::now);
-    if let Some(from) = from.filter(|from| *from >= to) {
-        return Err(StatsError::EmptyWindow { from, to });
-    }
+    let to = window_end(from, to)?;
     let samples = samples_from_rows(backend, scope)
         .await
         .map_err(|error| match error {
@@ -149,6 +143,18 @@ pub async fn stats_from_rows(
             },
         })?;
     report(&samples, scope, from, to, by)
+}
+
+/// The window's end (`to`, or now), once it is known not to be empty.
+fn window_end(
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Result<DateTime<Utc>, StatsError> {
+    let to = to.unwrap_or_else(Utc::now);
+    match from.filter(|from| *from >= to) {
+        Some(from) => Err(StatsError::EmptyWindow { from, to }),
+        None => Ok(to),
+    }
 }
 
 fn report(
