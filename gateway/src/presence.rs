@@ -108,10 +108,16 @@ mod tests {
         presence.declare_at(agent, true, then);
         assert_eq!(presence.at(agent, then), (true, "away"));
         presence.declare_at(agent, false, then);
-        assert_eq!(presence.at(agent, then + DECLARED_FOR / 2), (true, "online"));
+        assert_eq!(
+            presence.at(agent, then + DECLARED_FOR / 2),
+            (true, "online")
+        );
         assert_eq!(presence.at(agent, then + DECLARED_FOR), (false, "offline"));
         // A socket keeps it present whatever the declaration's age.
         presence.connected(agent);
-        assert_eq!(presence.at(agent, then + DECLARED_FOR * 2), (true, "online"));
+        assert_eq!(
+            presence.at(agent, then + DECLARED_FOR * 2),
+            (true, "online")
+        );
     }
 }

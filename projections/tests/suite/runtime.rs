@@ -302,7 +302,11 @@ async fn rebuilding_every_projection_together_gives_the_live_rows(db: TestDb) {
         matches!(crashed, Err(ProjectionError::Interrupted(_))),
         "{crashed:?}"
     );
-    assert_eq!(dump(store.backend(), &all).await, live, "the live rows stay");
+    assert_eq!(
+        dump(store.backend(), &all).await,
+        live,
+        "the live rows stay"
+    );
 
     let options = Options {
         batch: 5,
@@ -312,7 +316,11 @@ async fn rebuilding_every_projection_together_gives_the_live_rows(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(at, last_committed(&store).await);
-    assert_eq!(dump(store.backend(), &all).await, live, "a rebuild gives the live rows");
+    assert_eq!(
+        dump(store.backend(), &all).await,
+        live,
+        "a rebuild gives the live rows"
+    );
     for projection in &all {
         let name = projection.name();
         let (position, _) = runtime::checkpoint(store.backend(), name)
@@ -320,10 +328,12 @@ async fn rebuilding_every_projection_together_gives_the_live_rows(db: TestDb) {
             .unwrap()
             .unwrap();
         assert_eq!(position, at, "{name}");
-        assert!(runtime::checkpoint(store.backend(), &runtime::rebuild_name(name))
-            .await
-            .unwrap()
-            .is_none());
+        assert!(
+            runtime::checkpoint(store.backend(), &runtime::rebuild_name(name))
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
     running.stop().await;
 }
