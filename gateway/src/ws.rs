@@ -704,7 +704,8 @@ async fn follow(state: AppState, who: Who, topic: Topic, plan: Plan, after: Opti
             } => {
                 last = event.position;
                 let mut ok = true;
-                if conversation_of(&event) == Some(*conversation_id) {
+                let mine = conversation_of(&event) == Some(*conversation_id);
+                if mine {
                     let body = if *customer {
                         customer_body(&event)
                     } else {
@@ -714,8 +715,12 @@ async fn follow(state: AppState, who: Who, topic: Topic, plan: Plan, after: Opti
                         ok = out.send(&event_frame(&name, &event, body)).await;
                     }
                 }
-                // A waiting customer hears of its place whenever a queue moves.
-                if ok && *customer && event.aggregate_type == "queue" {
+                // A waiting customer hears of its place whenever its line moves, or it moves
+                // to another line (a transfer, or waiting again after a pick). Other queues'
+                // events cannot change its place: they are not looked at.
+                let my_line = queue_place
+                    .is_some_and(|(queue_id, _)| event.aggregate_id == queue_id.to_string());
+                if ok && *customer && event.aggregate_type == "queue" && (mine || my_line) {
                     state.settle(event.position).await;
                     ok = queue_frame(&state, *conversation_id, &mut queue_place, &out).await;
                 }

@@ -567,3 +567,50 @@ async fn the_activity_topic_carries_whole_events() {
     );
     assert_eq!(joined["event"]["queue_position"], 1, "{joined}");
 }
+
+/// A waiting customer hears its place whenever its line moves and when it moves to another
+/// line; activity in other queues does not change what it hears.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_waiting_customer_hears_its_place_move() {
+    let storage = Storage::embedded();
+    let (server, api) = api::start_with(&storage, &[("JONO_RATE_LIMITS", "off")]);
+    let owner = api::sign_up(&api, "Acme").await;
+    let sales = api::open_queue_handled_by(&api, &owner, "Sales").await;
+    let support = api::open_queue_handled_by(&api, &owner, "Support").await;
+    let first = api::join(&api, sales, json!({})).await;
+    let second = api::join(&api, sales, json!({})).await;
+    let mut socket = connect(&server.base, &second.token).await;
+    let topic = format!("conversation:{}", second.conversation_id);
+    subscribe(&mut socket, &topic, None).await;
+    let place = until(&mut socket, |f| f["type"] == "queue").await;
+    assert_eq!(place.last().unwrap()["queue_position"], 2);
+
+    // Another queue's customers come and go: nothing to hear.
+    api::join(&api, support, json!({})).await;
+    // Its own line moves: the first customer is picked.
+    assert_eq!(api::pick(&api, &owner, sales).await, first.conversation_id);
+    let place = until(&mut socket, |f| f["type"] == "queue").await;
+    assert_eq!(
+        place.len(),
+        1,
+        "only its own line's move is heard: {place:?}"
+    );
+    assert_eq!(place[0]["queue_position"], 1);
+
+    // Transferred to Support, where one customer already waits: first there.
+    api.post(
+        &format!("/v1/conversations/{}/transfer", second.conversation_id),
+        owner.token(),
+        json!({ "queue_id": support }),
+    )
+    .await
+    .expect(204, "a transfer");
+    let place = until(&mut socket, |f| f["type"] == "queue").await;
+    assert_eq!(place.last().unwrap()["queue_position"], 1, "{place:?}");
+    // And that line moving (someone joins behind) leaves it first: no new place to hear,
+    // until the customer ahead... there is none; a pick takes it.
+    assert_eq!(
+        api::pick(&api, &owner, support).await,
+        second.conversation_id
+    );
+}
