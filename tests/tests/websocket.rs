@@ -607,8 +607,7 @@ async fn a_waiting_customer_hears_its_place_move() {
     .expect(204, "a transfer");
     let place = until(&mut socket, |f| f["type"] == "queue").await;
     assert_eq!(place.last().unwrap()["queue_position"], 1, "{place:?}");
-    // And that line moving (someone joins behind) leaves it first: no new place to hear,
-    // until the customer ahead... there is none; a pick takes it.
+    // Picked there before the customer who already waited.
     assert_eq!(
         api::pick(&api, &owner, support).await,
         second.conversation_id
