@@ -196,14 +196,7 @@ impl Commands {
                             })?;
                     return self.replay::<A>(aggregate_id, record, found).await;
                 }
-                Err(AppendError::Unavailable(reason)) => {
-                    return Err(CommandError::Unavailable(reason))
-                }
-                Err(AppendError::Invalid(reason)) => {
-                    return Err(CommandError::Unavailable(format!(
-                        "invalid append: {reason}"
-                    )))
-                }
+                Err(other) => return Err(append_failed(other)),
             }
         }
         Err(CommandError::Conflict)
@@ -333,14 +326,7 @@ impl Commands {
                         "a concurrent request with the same idempotency key; try again".into(),
                     ))
                 }
-                Err(AppendError::Unavailable(reason)) => {
-                    return Err(CommandError::Unavailable(reason))
-                }
-                Err(AppendError::Invalid(reason)) => {
-                    return Err(CommandError::Unavailable(format!(
-                        "invalid append: {reason}"
-                    )))
-                }
+                Err(other) => return Err(append_failed(other)),
             }
         }
         Err(CommandError::Conflict)
@@ -390,6 +376,17 @@ impl Commands {
             version,
             replayed: true,
         })
+    }
+}
+
+/// An append that failed for a reason no retry mends.
+fn append_failed<E>(error: AppendError) -> CommandError<E> {
+    match error {
+        AppendError::Unavailable(reason) => CommandError::Unavailable(reason),
+        AppendError::Invalid(reason) => {
+            CommandError::Unavailable(format!("invalid append: {reason}"))
+        }
+        other => CommandError::Unavailable(other.to_string()),
     }
 }
 
