@@ -183,3 +183,42 @@ async fn a_declared_status_is_shown_to_teammates() {
         .body;
     assert_eq!(status(&seen, ann.agent_id), (json!(true), json!("online")));
 }
+
+/// Ending what cannot end, or has ended, is a prompt 409 that says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ending_a_channel_or_an_ended_conversation_is_409() {
+    let storage = Storage::embedded();
+    let (_server, api) = api::start_with(&storage, &[("JONO_RATE_LIMITS", "off")]);
+    let owner = api::sign_up(&api, "Acme").await;
+    let channel = api
+        .post(
+            &format!("/v1/orgs/{}/channels", owner.organization_id),
+            owner.token(),
+            json!({"name": "Team"}),
+        )
+        .await
+        .expect(201, "a channel")
+        .id("conversation_id");
+    let reply = api
+        .call(
+            "POST",
+            &format!("/v1/conversations/{channel}/end"),
+            owner.token(),
+            None,
+        )
+        .await
+        .expect_problem(409, "ending a channel");
+    assert!(reply.text.contains("customer"), "{}", reply.text);
+
+    let queue = api::open_queue_handled_by(&api, &owner, "Support").await;
+    let customer = api::join(&api, queue, json!({})).await;
+    let end = format!("/v1/conversations/{}/end", customer.conversation_id);
+    api.call("POST", &end, customer.token(), None)
+        .await
+        .expect(204, "the customer gives up");
+    let reply = api
+        .call("POST", &end, owner.token(), None)
+        .await
+        .expect_problem(409, "ending it again");
+    assert!(reply.text.contains("ended"), "{}", reply.text);
+}

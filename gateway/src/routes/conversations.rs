@@ -747,9 +747,15 @@ async fn end(
         };
         match command::run::<ConversationStream>(&state, conversation.id, end, &ctx).await {
             Ok(_) => return Ok(StatusCode::NO_CONTENT),
-            // Waiting in a line after all (a transfer landed meanwhile), or ended meanwhile:
-            // look again.
-            Err(ApiError::Conflict(_)) => tokio::time::sleep(TRANSFER_RETRY).await,
+            // Waiting in a line after all (a transfer landed meanwhile): leave that line. Any
+            // other conflict (ended meanwhile, not a customer conversation) is the answer.
+            Err(ApiError::Conflict(detail)) => {
+                let (now, _) = state.commands.load::<ConversationStream>(&stream).await?;
+                if now.status != Some(Status::Waiting) {
+                    return Err(ApiError::Conflict(detail));
+                }
+                tokio::time::sleep(TRANSFER_RETRY).await;
+            }
             Err(error) => return Err(error),
         }
     }
