@@ -49,14 +49,24 @@ where
         .commands
         .execute::<A>(&id.to_string(), command, &(), ctx)
         .await?;
-    let last = process_manager::follow_through(&state.commands, &executed.events)
+    follow_and_settle(state, &executed.events).await?;
+    Ok(executed)
+}
+
+/// Runs the follow-ups of what a command appended, then waits until the read models show all
+/// of it, so the caller's next read sees its own write.
+async fn follow_and_settle(
+    state: &AppState,
+    events: &[store::event::StoredEvent],
+) -> Result<(), ApiError> {
+    let last = process_manager::follow_through(&state.commands, events)
         .await
         .map_err(ApiError::Unavailable)?;
     // A follow-up found already done was done by the background process manager, at a
     // position this command never saw; the head now is past it, so wait for that.
     let head = state.store.head().await.unwrap_or(last);
     state.settle(last.max(head)).await;
-    Ok(executed)
+    Ok(())
 }
 
 /// Runs `first` on aggregate `A` and `second` on aggregate `B` in one append (both land or
@@ -94,10 +104,6 @@ where
     let mut events = executed.0.events.clone();
     events.extend(executed.1.events.iter().cloned());
     events.sort_by_key(|event| event.position);
-    let last = process_manager::follow_through(&state.commands, &events)
-        .await
-        .map_err(ApiError::Unavailable)?;
-    let head = state.store.head().await.unwrap_or(last);
-    state.settle(last.max(head)).await;
+    follow_and_settle(state, &events).await?;
     Ok(executed)
 }

@@ -49,7 +49,8 @@ pub async fn follow(
             FollowUp::Queue { queue_id, command } => settle(
                 commands
                     .execute::<Queue>(&queue_id.to_string(), command, &(), &ctx)
-                    .await,
+                    .await
+                    .map(|executed| executed.events),
             )?,
             FollowUp::Conversation {
                 conversation_id,
@@ -57,39 +58,27 @@ pub async fn follow(
             } => settle(
                 commands
                     .execute::<Conversation>(&conversation_id.to_string(), command, &(), &ctx)
-                    .await,
+                    .await
+                    .map(|executed| executed.events),
             )?,
             FollowUp::Transfer {
                 queue_id,
                 transfer_in,
                 conversation_id,
                 requeue,
-            } => {
-                let pair = commands
+            } => settle(
+                commands
                     .execute_pair::<Queue, Conversation>(
                         (&queue_id.to_string(), transfer_in),
                         (&conversation_id.to_string(), requeue),
                         (&(), &()),
                         &ctx,
                     )
-                    .await;
-                match pair {
-                    Ok((arrived, requeued)) => {
-                        let mut events = arrived.events;
-                        events.extend(requeued.events);
-                        if events.is_empty() {
-                            Outcome::Settled
-                        } else {
-                            Outcome::Done(events)
-                        }
-                    }
-                    Err(CommandError::Rejected(refusal)) => {
-                        tracing::debug!(%refusal, "transfer follow-up settled");
-                        Outcome::Settled
-                    }
-                    Err(error) => return Err(error.to_string()),
-                }
-            }
+                    .await
+                    .map(|(arrived, requeued)| {
+                        arrived.events.into_iter().chain(requeued.events).collect()
+                    }),
+            )?,
         };
         outcomes.push(outcome);
     }
@@ -115,12 +104,12 @@ pub async fn follow_through(commands: &Commands, events: &[StoredEvent]) -> Resu
     Ok(last)
 }
 
-fn settle<A: Aggregate, E: std::fmt::Display>(
-    result: Result<store::command::Executed<A>, CommandError<E>>,
+fn settle<E: std::fmt::Display>(
+    result: Result<Vec<StoredEvent>, CommandError<E>>,
 ) -> Result<Outcome, String> {
     match result {
-        Ok(executed) if executed.events.is_empty() => Ok(Outcome::Settled),
-        Ok(executed) => Ok(Outcome::Done(executed.events)),
+        Ok(events) if events.is_empty() => Ok(Outcome::Settled),
+        Ok(events) => Ok(Outcome::Done(events)),
         Err(CommandError::Rejected(refusal)) => {
             tracing::debug!(%refusal, "follow-up settled");
             Ok(Outcome::Settled)
