@@ -136,3 +136,27 @@ async fn postgres_readers_never_pass_a_transaction_still_in_flight() {
     assert_eq!(positions, vec![slow_position, later[0].position]);
     assert_eq!(seen[1], later[0]);
 }
+
+/// SQLite has no notifications between processes: a store watches the file, so that commits
+/// another process made (`jono admin …` beside a running `jono serve`) wake its subscribers.
+/// Two stores opened on one file stand for the two processes.
+#[tokio::test]
+async fn a_sqlite_subscriber_wakes_for_another_process_commits() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = store::EventStore::open_sqlite(dir.path())
+        .await
+        .expect("open");
+    let admin = store::EventStore::open_sqlite(dir.path())
+        .await
+        .expect("open again");
+    let mut head = server.subscribe();
+    assert_eq!(*head.borrow_and_update(), 0);
+    let stored = admin.append(append_to("a", 0, 1)).await.expect("append");
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        head.wait_for(|h| *h >= stored[0].position),
+    )
+    .await
+    .expect("the other store's commit is noticed")
+    .expect("store alive");
+}
