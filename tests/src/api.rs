@@ -388,6 +388,57 @@ pub async fn pick(api: &Api, by: &Agent, queue: Uuid) -> Uuid {
     .id("conversation_id")
 }
 
+/// `POST /v1/queues/{queue}/pick` where nobody may be waiting: the conversation picked (201),
+/// or `None` for 409; any other answer fails the test.
+pub async fn try_pick(api: &Api, by: &Agent, queue: Uuid) -> Option<Uuid> {
+    let reply = api
+        .call(
+            "POST",
+            &format!("/v1/queues/{queue}/pick"),
+            by.token(),
+            None,
+        )
+        .await;
+    match reply.status {
+        201 => Some(reply.id("conversation_id")),
+        409 => None,
+        other => panic!("a pick answered {other}: {}", reply.text),
+    }
+}
+
+/// `POST /v1/orgs/{org}/channels` in `by`'s organization: the channel's conversation id.
+pub async fn create_channel(api: &Api, by: &Agent, name: &str) -> Uuid {
+    api.post(
+        &format!("/v1/orgs/{}/channels", by.organization_id),
+        by.token(),
+        json!({ "name": name }),
+    )
+    .await
+    .expect(201, "a channel")
+    .id("conversation_id")
+}
+
+/// `GET /v1/queues/{queue}/stats` read until `done` holds (the statistics' read model
+/// follows the log), or the last answer.
+pub async fn stats_once(
+    api: &Api,
+    by: &Agent,
+    queue: Uuid,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let path = format!("/v1/queues/{queue}/stats");
+    eventually(
+        || async {
+            api.get(&path, by.token())
+                .await
+                .expect(200, "statistics")
+                .body
+        },
+        done,
+    )
+    .await
+}
+
 /// `POST /v1/conversations/{c}/messages`: `(message_id, seq)`.
 pub async fn send_message(
     api: &Api,

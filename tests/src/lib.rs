@@ -136,7 +136,7 @@ impl Server {
                     break;
                 }
                 sink.lock()
-                    .unwrap()
+                    .expect("the stderr buffer")
                     .push_str(&String::from_utf8_lossy(&buffer[..n]));
             }
         });
@@ -151,7 +151,7 @@ impl Server {
                 }
                 _ => panic!(
                     "jono serve exited before listening: {}",
-                    stderr.lock().unwrap()
+                    stderr.lock().expect("the stderr buffer")
                 ),
             }
         };
@@ -166,7 +166,7 @@ impl Server {
 
     /// What the server wrote on stderr so far.
     pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        self.stderr.lock().expect("the stderr buffer").clone()
     }
 
     /// SIGTERM, then waits for the exit.

@@ -190,15 +190,7 @@ async fn ending_a_channel_or_an_ended_conversation_is_409() {
     let storage = Storage::embedded();
     let (_server, api) = api::start_with(&storage, &[("JONO_RATE_LIMITS", "off")]);
     let owner = api::sign_up(&api, "Acme").await;
-    let channel = api
-        .post(
-            &format!("/v1/orgs/{}/channels", owner.organization_id),
-            owner.token(),
-            json!({"name": "Team"}),
-        )
-        .await
-        .expect(201, "a channel")
-        .id("conversation_id");
+    let channel = api::create_channel(&api, &owner, "Team").await;
     let reply = api
         .call(
             "POST",

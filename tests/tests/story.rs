@@ -311,15 +311,9 @@ async fn serve_a_customer_from_join_to_rating(storage: Storage) {
     }
 
     // The queue's statistics.
-    let stats = eventually(
-        || async {
-            api.get(&format!("/v1/queues/{queue}/stats"), owner.token())
-                .await
-                .expect(200, "statistics")
-                .body
-        },
-        |stats| stats["rating"]["count"] == json!(1),
-    )
+    let stats = api::stats_once(&api, &owner, queue, |stats| {
+        stats["rating"]["count"] == json!(1)
+    })
     .await;
     assert_eq!(stats["joined"], json!(1), "{stats}");
     assert_eq!(stats["picked"], json!(1), "{stats}");

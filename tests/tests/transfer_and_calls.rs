@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use jono_tests::api::{self, eventually, Agent, Api, Reply, Watch};
+use jono_tests::api::{self, Agent, Api, Reply, Watch};
 use jono_tests::Storage;
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
@@ -115,15 +115,9 @@ async fn a_waiting_customer_goes_first_in_the_target_line_and_is_picked_there() 
     assert_eq!(behind["queue_position"], 2, "{behind}");
 
     // The source queue counts a transfer out (a wait that ended so).
-    let stats = eventually(
-        || async {
-            api.get(&format!("/v1/queues/{sales}/stats"), owner.token())
-                .await
-                .expect(200, "the source's stats")
-                .body
-        },
-        |stats| stats["transferred_out"] == json!(1),
-    )
+    let stats = api::stats_once(&api, &owner, sales, |stats| {
+        stats["transferred_out"] == json!(1)
+    })
     .await;
     assert_eq!(stats["transferred_out"], 1, "{stats}");
 
@@ -180,15 +174,9 @@ async fn an_active_conversation_waits_again_first_and_the_source_counts_it_out()
     assert_eq!(event["status"], "waiting", "{event}");
     assert_eq!(event["queue_position"], 1, "{event}");
 
-    let stats = eventually(
-        || async {
-            api.get(&format!("/v1/queues/{sales}/stats"), owner.token())
-                .await
-                .expect(200, "the source's stats")
-                .body
-        },
-        |stats| stats["transferred_out"] == json!(1),
-    )
+    let stats = api::stats_once(&api, &owner, sales, |stats| {
+        stats["transferred_out"] == json!(1)
+    })
     .await;
     assert_eq!(stats["transferred_out"], 1, "{stats}");
     assert_eq!(stats["picked"], 1, "{stats}");
@@ -237,21 +225,9 @@ async fn two_transfers_of_a_picked_conversation_at_once_leave_it_in_one_line() {
         );
         let mut picks = 0;
         for queue in [support, billing] {
-            let reply = api
-                .call(
-                    "POST",
-                    &format!("/v1/queues/{queue}/pick"),
-                    owner.token(),
-                    None,
-                )
-                .await;
-            match reply.status {
-                201 => {
-                    assert_eq!(reply.body["conversation_id"], json!(id), "{}", reply.text);
-                    picks += 1;
-                }
-                409 => {}
-                other => panic!("round {round}: pick answered {other}: {}", reply.text),
+            if let Some(picked) = api::try_pick(&api, &owner, queue).await {
+                assert_eq!(picked, id, "round {round}");
+                picks += 1;
             }
         }
         assert_eq!(picks, 1, "round {round}: the customer waited in one line");
@@ -297,18 +273,10 @@ async fn a_customer_who_leaves_during_its_transfer_waits_nowhere() {
                 .expect(204, "ending it after all");
         }
         for queue in [sales, support] {
-            let reply = api
-                .call(
-                    "POST",
-                    &format!("/v1/queues/{queue}/pick"),
-                    owner.token(),
-                    None,
-                )
-                .await;
             assert_eq!(
-                reply.status, 409,
-                "round {round}: a pick found the ended conversation: {}",
-                reply.text
+                api::try_pick(&api, &owner, queue).await,
+                None,
+                "round {round}: a pick found the ended conversation"
             );
         }
     }
@@ -365,15 +333,7 @@ async fn transfers_are_refused_where_the_contract_says() {
     .expect_problem(400, "a queue_id that is no id");
 
     // Only a customer conversation moves between queues.
-    let channel = api
-        .post(
-            &format!("/v1/orgs/{}/channels", owner.organization_id),
-            owner.token(),
-            json!({"name": "Team"}),
-        )
-        .await
-        .expect(201, "a channel")
-        .id("conversation_id");
+    let channel = api::create_channel(&api, &owner, "Team").await;
     transfer(&api, owner.token(), channel, sales)
         .await
         .expect_problem(409, "a channel");

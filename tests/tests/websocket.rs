@@ -8,13 +8,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use jono_tests::api::{self, Agent, Api};
+use jono_tests::api;
 use jono_tests::Storage;
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use uuid::Uuid;
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -91,17 +90,6 @@ async fn subscribe(socket: &mut Socket, topic: &str, after: Option<i64>) -> Vec<
     .await
 }
 
-async fn channel(api: &Api, owner: &Agent) -> Uuid {
-    api.post(
-        &format!("/v1/orgs/{}/channels", owner.organization_id),
-        owner.token(),
-        json!({"name": "Team"}),
-    )
-    .await
-    .expect(201, "a channel")
-    .id("conversation_id")
-}
-
 fn message_seqs(frames: &[Value]) -> Vec<i64> {
     frames
         .iter()
@@ -115,7 +103,7 @@ async fn a_client_that_reconnects_with_after_gets_every_message_exactly_once() {
     let storage = Storage::embedded();
     let (server, api) = api::start(&storage);
     let owner = api::sign_up(&api, "Acme").await;
-    let conversation = channel(&api, &owner).await;
+    let conversation = api::create_channel(&api, &owner, "Team").await;
     let topic = format!("conversation:{conversation}");
 
     // Messages keep arriving while the client comes and goes.
@@ -179,7 +167,7 @@ async fn topics_are_authorized_like_http() {
     let queue = api::open_queue_handled_by(&api, &owner, "Support").await;
     let customer = api::join(&api, queue, json!({"name": "Ann"})).await;
     let other_customer = api::join(&api, queue, json!({"name": "Bob"})).await;
-    let conversation = channel(&api, &owner).await;
+    let conversation = api::create_channel(&api, &owner, "Team").await;
 
     let mut socket = connect(&server.base, &outsider.token).await;
     for topic in [
@@ -343,7 +331,7 @@ async fn a_client_that_stops_reading_is_disconnected_not_buffered() {
     let storage = Storage::embedded();
     let (server, api) = api::start(&storage);
     let owner = api::sign_up(&api, "Acme").await;
-    let conversation = channel(&api, &owner).await;
+    let conversation = api::create_channel(&api, &owner, "Team").await;
     let mut lazy = connect_small(&server.base, &owner.token).await;
     subscribe(&mut lazy, &format!("conversation:{conversation}"), None).await;
 
