@@ -72,8 +72,8 @@ else
 fi
 
 free_port() {
-    if command -v python3 >/dev/null 2>&1; then
-        python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+    if [[ -x /usr/bin/python3 ]]; then    # Debian's, never a python3 that shadows it on the PATH
+        /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
         return
     fi
     local port

@@ -1,22 +1,70 @@
 #!/usr/bin/env bash
-# Every test of Jono, from a fresh clone on a Debian machine with Rust, Node and Python:
+# Every test of Jono, from a fresh clone on a Debian 12 machine with Rust, Node and Python:
 #
 #   bash scripts/test.sh
 #
-# Installs what the tests need and is missing (strace; Debian's PostgreSQL and Chromium; the
-# web console's npm packages), starts a throwaway
-# Postgres on 127.0.0.1 in a temporary directory, runs the formatting and lint checks and every
-# test of the workspace against both backends, and stops what it started. Each stage has a
-# time limit so a hang fails instead of stalling CI.
+# Installs what the tests need and is missing (strace, Debian's PostgreSQL and Chromium,
+# python3-venv; the web console's npm packages from web/package-lock.json; the Python tools from
+# scripts/python/requirements.lock), starts a throwaway Postgres on 127.0.0.1 in a temporary
+# directory, runs the formatting and lint checks and every test of the workspace against both
+# backends, the browser test and the OpenAPI fuzzing, and stops what it started. Each stage has a
+# time limit so a hang fails instead of stalling CI, and the end prints how long each stage took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Debian's Python, whatever python3 comes first on the PATH (scripts/python/README.md).
+PYTHON=/usr/bin/python3
+
 say() { printf '\n== %s\n' "$*" >&2; }
 
+# Each stage's name and seconds, printed at the end whether the run passed or not.
+stage_names=()
+stage_seconds=()
+stage_started=
+current_stage=
+stage() {
+    finish_stage
+    current_stage=$1
+    stage_started=$SECONDS
+    say "$1"
+}
+finish_stage() {
+    if [[ -n $current_stage ]]; then
+        stage_names+=("$current_stage")
+        stage_seconds+=($((SECONDS - stage_started)))
+        current_stage=
+    fi
+}
+report() {
+    local status=$? i
+    if [[ -n $current_stage ]]; then
+        stage_names+=("$current_stage (FAILED)")
+        stage_seconds+=($((SECONDS - stage_started)))
+        current_stage=
+    fi
+    printf '\n== stage durations\n' >&2
+    for i in "${!stage_names[@]}"; do
+        printf '%6ss  %s\n' "${stage_seconds[$i]}" "${stage_names[$i]}" >&2
+    done
+    printf '%6ss  in all\n' "$SECONDS" >&2
+    return "$status"
+}
+
+pg_dir=$(mktemp -d /tmp/jono-pg.XXXXXX)
+cleanup() {
+    report || true
+    scripts/pg.sh stop "$pg_dir" >/dev/null 2>&1 || true
+    rm -rf "$pg_dir"
+}
+trap cleanup EXIT
+
+stage "installing what is missing"
 need_apt=()
 command -v strace >/dev/null 2>&1 || need_apt+=(strace)
 command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
 [[ -x /usr/bin/chromium ]] || need_apt+=(chromium)
+[[ -x $PYTHON ]] || need_apt+=(python3)
+"$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || need_apt+=(python3-venv)
 if ((${#need_apt[@]})); then
     say "installing ${need_apt[*]}"
     if [[ $(id -u) -eq 0 ]]; then
@@ -27,31 +75,25 @@ if ((${#need_apt[@]})); then
         exit 1
     fi
 fi
+echo "$("$PYTHON" --version) at $PYTHON; $(cargo --version); node $(node --version)" >&2
 
-pg_dir=$(mktemp -d /tmp/jono-pg.XXXXXX)
-cleanup() {
-    scripts/pg.sh stop "$pg_dir" >/dev/null 2>&1 || true
-    rm -rf "$pg_dir"
-}
-trap cleanup EXIT
-
-say "starting Postgres"
+stage "starting Postgres"
 JONO_TEST_DATABASE_URL=$(timeout 900 scripts/pg.sh start "$pg_dir" | tail -n 1)
 export JONO_TEST_DATABASE_URL
 
-say "cargo fmt --check"
+stage "cargo fmt --check"
 timeout 300 cargo fmt --all -- --check
 
-say "cargo clippy"
+stage "cargo clippy"
 timeout 1800 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-say "cargo build"
+stage "cargo build"
 timeout 1800 cargo build --workspace --all-targets --locked
 
-say "cargo test (SQLite and Postgres)"
+stage "cargo test (SQLite and Postgres)"
 timeout 1800 cargo test --workspace --locked
 
-say "web: install, typecheck, build"
+stage "web: install, typecheck, build"
 (
     cd web
     timeout 900 npm ci --no-audit --no-fund
@@ -69,45 +111,14 @@ say "web: install, typecheck, build"
     timeout 300 npm run build
 )
 
-say "web: the console and the widget in Chromium against jono serve"
+stage "web: the console and the widget in Chromium against jono serve"
 timeout 1800 cargo build --workspace --bin jono --locked
 (cd web && JONO_BIN="$PWD/../target/debug/jono" timeout 900 node tests/browser.mjs)
 
-say "schemathesis: the served OpenAPI document against the running binary"
+stage "schemathesis: the served OpenAPI document against the running binary"
 # --workspace keeps the features of the shared dependencies as `cargo test` built them.
 timeout 1800 cargo build --workspace --bin jono --locked
-(
-    data=$(mktemp -d /tmp/jono-fuzz.XXXXXX)
-    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    base="http://127.0.0.1:$port"
-    JONO_RATE_LIMITS=off target/debug/jono serve --listen "127.0.0.1:$port" --data "$data" \
-        >"$data/serve.log" 2>&1 &
-    server=$!
-    stop() {
-        kill "$server" 2>/dev/null || true
-        wait "$server" 2>/dev/null || true
-        rm -rf "$data"
-    }
-    trap stop EXIT
-    for _ in $(seq 100); do
-        curl -sf "$base/healthz" >/dev/null && break
-        sleep 0.1
-    done
-    json() { python3 -c "import json, sys; print(json.load(sys.stdin)[\"$1\"])"; }
-    signup=$(curl -sf -X POST "$base/v1/signup" -H 'content-type: application/json' \
-        -d '{"organization": "Fuzz", "name": "Fuzzer", "email": "fuzz@example.com", "password": "fuzz-password-1"}')
-    token=$(json token <<<"$signup")
-    org=$(json organization_id <<<"$signup")
-    queue=$(curl -sf -X POST "$base/v1/orgs/$org/queues" -H "authorization: Bearer $token" \
-        -H 'content-type: application/json' -d '{"name": "Support"}' | json queue_id)
-    curl -sf -X POST "$base/v1/queues/$queue/open" -H "authorization: Bearer $token" >/dev/null
-    status=0
-    timeout 1500 scripts/schemathesis.sh "$base" "$token" || status=$?
-    if ((status != 0)); then
-        echo "the server's log:" >&2
-        grep -E 'ERROR|WARN|panicked' "$data/serve.log" | tail -n 50 >&2 || true
-    fi
-    exit "$status"
-)
+timeout 1800 scripts/schemathesis-serve.sh target/debug/jono
 
+finish_stage
 say "all tests passed"

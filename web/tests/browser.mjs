@@ -14,9 +14,19 @@ import { mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
+import net from 'node:net';
+
+// Free ports of 127.0.0.1, never fixed ones: a port another program holds must not fail the test.
+const freePort = () => new Promise((resolve, reject) => {
+  const s = net.createServer();
+  s.once('error', reject);
+  s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+});
 
 const PREVIEW = process.env.PREVIEW === '1';
-const BASE = process.env.BASE ?? (PREVIEW ? 'http://localhost:4173' : 'http://127.0.0.1:18099');
+// The port `jono serve` listens on; the same one again when the test restarts it.
+const PORT = process.env.BASE ? 0 : await freePort();
+const BASE = process.env.BASE ?? (PREVIEW ? 'http://localhost:4173' : `http://127.0.0.1:${PORT}`);
 const OUT = new URL('./out/', import.meta.url).pathname;
 mkdirSync(OUT, { recursive: true });
 rmSync(`${OUT}jono.log`, { force: true });
@@ -32,9 +42,9 @@ if (!process.env.BASE) {
   const root = new URL('..', import.meta.url).pathname;
   const bin = process.env.JONO_BIN ?? new URL('../../target/debug/jono', import.meta.url).pathname;
   const data = mkdtempSync(join(tmpdir(), 'jono-web-test-'));
-  const backend = 'http://127.0.0.1:18099';
+  const backend = `http://127.0.0.1:${PORT}`;
   const log = openSync(`${OUT}jono.log`, 'a'); // the server's output, for diagnosing failures
-  const args = ['serve', '--data', data, '--listen', '127.0.0.1:18099', '--web', join(root, 'dist')];
+  const args = ['serve', '--data', data, '--listen', `127.0.0.1:${PORT}`, '--web', join(root, 'dist')];
   startBackend = () => spawn(bin, args, { stdio: ['ignore', log, log], env: { ...process.env, JONO_SIGNUP: 'open' } });
   backendProc = startBackend();
   if (PREVIEW) {
@@ -66,8 +76,8 @@ const host = http.createServer((req, res) => {
   res.end(`<!doctype html><html><head><title>Shop</title></head><body><h1>Example shop</h1><p>Products…</p>
 <script src="${BASE}/loader.js" data-queue="${queueId}" async></script></body></html>`);
 });
-await new Promise((r) => host.listen(4180, '127.0.0.1', r));
-const HOST = 'http://127.0.0.1:4180';
+await new Promise((r) => host.listen(0, '127.0.0.1', r));
+const HOST = `http://127.0.0.1:${host.address().port}`;
 
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
   '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'] });
@@ -210,7 +220,7 @@ try {
     await agent.waitForSelector('.offline');
     backendProc = startBackend();
     for (let i = 0; ; i++) {
-      try { if ((await fetch('http://127.0.0.1:18099/readyz')).ok) break; } catch {}
+      try { if ((await fetch(`http://127.0.0.1:${PORT}/readyz`)).ok) break; } catch {}
       if (i > 100) throw new Error('jono serve did not restart');
       await new Promise((r) => setTimeout(r, 200));
     }
