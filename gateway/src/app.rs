@@ -31,6 +31,11 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             idempotency::layer,
         ))
+        // Outside the idempotency layer, which buffers bodies: every read of a body has its deadline.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::edge::body_deadline,
+        ))
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn_with_state(state.clone(), count))
         .with_state(state)

@@ -64,6 +64,8 @@ pub enum Command {
         /// The built web console and widget (default: `web/dist` when it exists).
         #[arg(long, env = "JONO_WEB_DIR")]
         web: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        edge: EdgeArgs,
     },
     /// Operator tasks.
     Admin {
@@ -80,6 +82,36 @@ pub enum Command {
     },
     /// Run the projectors (and nothing else) until SIGTERM.
     Project,
+}
+
+/// The network edge of `jono serve` (API.md, Limits): who the client is behind a proxy, the
+/// connection caps, the header and body deadlines, and who may read `/metrics`. None of these
+/// is a rate limit: `JONO_RATE_LIMITS=off` leaves them on.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EdgeArgs {
+    /// Reverse proxies (CIDRs or addresses, comma-separated) whose `X-Forwarded-For` names the
+    /// client: the nearest untrusted address in it is the client's. None by default.
+    #[arg(long, env = "JONO_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
+    /// Seconds a request's headers may take to arrive.
+    #[arg(long, env = "JONO_HEADER_TIMEOUT_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout_seconds: u64,
+    /// Seconds a request's body may take to arrive.
+    #[arg(long, env = "JONO_BODY_TIMEOUT_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout_seconds: u64,
+    /// Open connections from one client address; past it a connection is answered 503.
+    #[arg(long, env = "JONO_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections_per_address: u64,
+    /// Open connections in all; past it a connection is answered 503.
+    #[arg(long, env = "JONO_MAX_CONNECTIONS", default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
+    /// Also serve `GET /metrics` on this address, to whoever reaches it (a private interface).
+    #[arg(long, env = "JONO_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// A bearer token that opens `GET /metrics` on the main listener. Without it (and without
+    /// `--metrics-listen`), only a scraper on this host gets `/metrics` there.
+    #[arg(long, env = "JONO_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

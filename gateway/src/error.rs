@@ -26,6 +26,8 @@ pub enum ApiError {
     TooLarge(String),
     #[error("{0}")]
     Invalid(String),
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     #[error("too many requests")]
     RateLimited { retry_after_seconds: u64 },
     #[error("{0}")]
@@ -45,6 +47,7 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

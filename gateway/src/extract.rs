@@ -23,9 +23,26 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(request, state)
             .await
-            .map_err(|_| ApiError::TooLarge("the request body is too large".into()))?;
+            .map_err(body_failure)?;
         parse_json(&bytes).map(Body)
     }
+}
+
+/// Why a body could not be read: over the limit (413), not there by the body deadline (408),
+/// or cut off (400).
+pub fn body_failure(rejection: axum::extract::rejection::BytesRejection) -> ApiError {
+    use std::error::Error as _;
+    if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::TooLarge("the request body is too large".into());
+    }
+    let mut source = rejection.source();
+    while let Some(error) = source {
+        if crate::edge::is_body_deadline(error) {
+            return ApiError::RequestTimeout;
+        }
+        source = error.source();
+    }
+    ApiError::BadRequest("the request body could not be read".into())
 }
 
 /// Parses a JSON body; an empty body reads as `{}` so that optional-only bodies may be omitted.

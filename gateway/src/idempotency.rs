@@ -77,9 +77,13 @@ async fn keyed(
         )));
     }
     let (parts, body) = request.into_parts();
-    let bytes = to_bytes(body, BODY_LIMIT)
-        .await
-        .map_err(|_| ApiError::TooLarge("the request body is too large".into()))?;
+    let bytes = to_bytes(body, BODY_LIMIT).await.map_err(|error| {
+        if crate::edge::is_body_deadline(&error) {
+            ApiError::RequestTimeout
+        } else {
+            ApiError::TooLarge("the request body is too large".into())
+        }
+    })?;
     // The caller is its token; a request without one fails authentication in its handler.
     let caller = parts
         .headers

@@ -23,14 +23,18 @@
 //! - [`sweeper`]: the clock's work: silent waiting customers time out, queues open on schedule.
 //! - [`metrics`]: Prometheus counters of the HTTP side.
 //! - [`server`]: binding, serving and graceful shutdown.
+//! - [`edge`]: connection caps, header and body deadlines: what a stranger's connection may cost.
+//! - [`client`]: the client's address, behind trusted proxies too.
 
 pub mod access;
 pub mod app;
 pub mod auth;
 pub mod blobs;
 pub mod cli;
+pub mod client;
 pub mod command;
 pub mod config;
+pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod idempotency;

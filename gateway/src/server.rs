@@ -7,6 +7,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::app::app;
+use crate::edge;
 use crate::live::CloseOrder;
 use crate::process_manager;
 use crate::state::AppState;
@@ -14,11 +15,13 @@ use crate::state::AppState;
 /// How long `serve` waits for the projectors to prepare their tables before serving anyway.
 const STARTUP_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
-/// Serves HTTP on `listener` and runs the background work until `shutdown` completes; then
-/// stops accepting, lets requests in flight finish, and stops the background work.
+/// Serves HTTP on `listener` (and `GET /metrics` alone on `metrics`, if given) and runs the
+/// background work until `shutdown` completes; then stops accepting, lets requests in flight
+/// finish, and stops the background work.
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
+    metrics: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop, stopped) = watch::channel(false);
@@ -50,12 +53,24 @@ pub async fn serve(
         shutdown.await;
         closer.close(CloseOrder::All);
     };
+    let limits = state.settings.edge.clone();
+    let trusted = state.settings.trusted_proxies.clone();
+    // The metrics listener stops when the main one does.
+    let (metrics_stop, metrics_stopped) = watch::channel(false);
+    let metrics_server = metrics.map(|metrics| {
+        let router = crate::routes::health::metrics_router(state.clone());
+        let mut stopped = metrics_stopped.clone();
+        let (limits, trusted) = (limits.clone(), trusted.clone());
+        tokio::spawn(edge::serve(metrics, router, limits, trusted, async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }))
+    });
     let router = app(state);
-    // The peer address feeds the per-address limits (joins, logins).
-    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let result = axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = edge::serve(listener, router, limits, trusted, shutdown).await;
+    let _ = metrics_stop.send(true);
+    if let Some(metrics_server) = metrics_server {
+        let _ = metrics_server.await;
+    }
     let _ = stop.send(true);
     let _ = background.await;
     let _ = hub.await;

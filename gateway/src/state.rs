@@ -22,6 +22,13 @@ pub struct Settings {
     pub rate_limits: bool,
     /// The built web console and widget (`web/dist`), if there is one.
     pub web_dir: Option<std::path::PathBuf>,
+    /// `JONO_TRUSTED_PROXIES`: whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: crate::client::TrustedProxies,
+    /// Connection caps and deadlines (`crate::edge`).
+    pub edge: crate::edge::EdgeLimits,
+    /// `JONO_METRICS_TOKEN`: with it, `GET /metrics` on the main listener needs it as a bearer
+    /// token; without it, only a scraper on this host (loopback, not through a proxy) gets it.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for Settings {
@@ -30,6 +37,9 @@ impl Default for Settings {
             signup_open: true,
             rate_limits: true,
             web_dir: None,
+            trusted_proxies: crate::client::TrustedProxies::default(),
+            edge: crate::edge::EdgeLimits::default(),
+            metrics_token: None,
         }
     }
 }

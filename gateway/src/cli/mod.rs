@@ -6,11 +6,15 @@ pub mod stats;
 
 use std::fmt;
 
+use std::time::Duration;
+
 use store::log::EventStore;
 use tokio::net::TcpListener;
 
 use crate::blobs::{Blobs, UrlSigner};
+use crate::client::TrustedProxies;
 use crate::config::{AdminCommand, Cli, Command, LogFormat, Signup, StoreConfig, Switch};
+use crate::edge::EdgeLimits;
 use crate::state::{AppState, Settings};
 use crate::{secrets, server};
 
@@ -47,7 +51,10 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 signup,
                 rate_limits,
                 web,
+                edge,
             } => {
+                let trusted_proxies =
+                    TrustedProxies::parse(&edge.trusted_proxies).map_err(Failure)?;
                 let embedded = matches!(store_config, StoreConfig::Embedded(_));
                 let settings = Settings {
                     signup_open: signup.map_or(embedded, |signup| signup == Signup::Open),
@@ -56,6 +63,15 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                         let built = std::path::PathBuf::from("web/dist");
                         built.join("index.html").exists().then_some(built)
                     }),
+                    trusted_proxies,
+                    edge: EdgeLimits {
+                        header_deadline: Duration::from_secs(edge.header_timeout_seconds),
+                        body_deadline: Duration::from_secs(edge.body_timeout_seconds),
+                        connections_per_address: usize::try_from(edge.max_connections_per_address)
+                            .unwrap_or(usize::MAX),
+                        connections: usize::try_from(edge.max_connections).unwrap_or(usize::MAX),
+                    },
+                    metrics_token: edge.metrics_token.filter(|token| !token.is_empty()),
                 };
                 let listener = TcpListener::bind(listen).await.map_err(|error| {
                     Failure(format!("cannot listen on {listen}: {}", describe(&error)))
@@ -64,6 +80,19 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                     .local_addr()
                     .map_err(|error| Failure(error.to_string()))?;
                 tracing::info!(%address, "jono is listening");
+                let metrics_listener = match edge.metrics_listen {
+                    Some(metrics) => {
+                        let bound = TcpListener::bind(metrics).await.map_err(|error| {
+                            Failure(format!(
+                                "cannot listen on {metrics} for /metrics: {}",
+                                describe(&error)
+                            ))
+                        })?;
+                        tracing::info!(address = %metrics, "serving /metrics");
+                        Some(bound)
+                    }
+                    None => None,
+                };
                 // One plain line on stdout, for people and for scripts that bound port 0.
                 println!("jono listening on http://{address}");
                 let mut state = AppState::new(store);
@@ -79,7 +108,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                     .await
                     .map_err(|error| Failure(format!("cannot read the signing key: {error}")))?;
                 state.signer = UrlSigner::new(key);
-                server::serve(state, listener, server::termination())
+                server::serve(state, listener, metrics_listener, server::termination())
                     .await
                     .map_err(|error| Failure(format!("the server stopped: {error}")))
             }

@@ -1,6 +1,6 @@
 //! Accounts: sign-up, login, logout, the caller's own profile and password.
 
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
@@ -11,11 +11,11 @@ use domain::organization::{Organization, OrganizationCommand};
 use domain::values::{DisplayName, Email, Name, Password};
 use serde::Deserialize;
 use serde_json::json;
-use std::net::SocketAddr;
 use store::command::CommandError;
 use uuid::Uuid;
 
 use crate::auth::{self, AgentCaller, Caller};
+use crate::client::ClientAddr;
 use crate::command::{self, context};
 use crate::error::{invalid, ApiError};
 use crate::extract::Body;
@@ -115,15 +115,12 @@ struct Login {
 
 async fn login(
     State(state): State<AppState>,
-    ConnectInfo(address): ConnectInfo<SocketAddr>,
+    ClientAddr(address): ClientAddr,
     Body(body): Body<Login>,
 ) -> Result<impl IntoResponse, ApiError> {
     let email = body.email.trim().to_lowercase();
     if state.settings.rate_limits {
-        for key in [
-            format!("address:{}", address.ip()),
-            format!("email:{email}"),
-        ] {
+        for key in [format!("address:{address}"), format!("email:{email}")] {
             state
                 .limiter
                 .take(limits::LOGINS, &key)

@@ -72,6 +72,8 @@ fn body_too_large() -> ApiError {
 fn multipart_error(error: MultipartError) -> ApiError {
     if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
         body_too_large()
+    } else if crate::edge::is_body_deadline(&error) {
+        ApiError::RequestTimeout
     } else {
         ApiError::BadRequest(format!(
             "the multipart body is malformed: {}",

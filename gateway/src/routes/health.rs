@@ -1,23 +1,69 @@
 //! `GET /healthz` (the process is up), `GET /readyz` (the store answers, the projectors reached
 //! the head and the background work keeps up), `GET /metrics` (Prometheus text).
+//!
+//! `/metrics` tells a stranger how busy the deployment is and how it is built, so it is not
+//! public: on the main listener it needs `JONO_METRICS_TOKEN` as a bearer token, or, with no
+//! token set, a scraper on this host (a loopback peer, not through a proxy); on
+//! `JONO_METRICS_LISTEN`, an address of its own, it is served to whoever reaches that.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
+use crate::error::ApiError;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(guarded_metrics))
+}
+
+/// `GET /metrics` alone, for the metrics listener.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
         .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+/// `/metrics` on the main listener: see the module's comment.
+async fn guarded_metrics(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let allowed = match &state.settings.metrics_token {
+        Some(token) => {
+            let given = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.strip_prefix("Bearer "))
+                .unwrap_or("");
+            // Digests compared, so the time taken says nothing about the token.
+            if crate::secrets::hash_token(given) != crate::secrets::hash_token(token) {
+                return ApiError::Unauthorized.into_response();
+            }
+            true
+        }
+        None => {
+            let proxied =
+                headers.contains_key("x-forwarded-for") || headers.contains_key(header::FORWARDED);
+            peer.ip().is_loopback() && !proxied
+        }
+    };
+    if !allowed {
+        return ApiError::NotFound.into_response();
+    }
+    metrics(State(state)).await.into_response()
 }
 
 async fn healthz() -> impl IntoResponse {

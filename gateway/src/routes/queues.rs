@@ -16,9 +16,7 @@
 //! - A join from a page whose `Origin` is not among the queue's `allowed_origins` (when it has
 //!   any) is 403; a request without `Origin` (not from a browser) is let through.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post, put};
@@ -36,6 +34,7 @@ use uuid::Uuid;
 
 use crate::access;
 use crate::auth::{AgentCaller, Caller};
+use crate::client::ClientAddr;
 use crate::command::{self, context};
 use crate::error::{invalid, ApiError};
 use crate::extract::{path_id, Body, PageQuery, Params};
@@ -524,14 +523,14 @@ struct Join {
 async fn join(
     State(state): State<AppState>,
     Path(queue): Path<String>,
-    ConnectInfo(address): ConnectInfo<SocketAddr>,
+    ClientAddr(address): ClientAddr,
     headers: HeaderMap,
     Body(body): Body<Join>,
 ) -> Result<impl IntoResponse, ApiError> {
     if state.settings.rate_limits {
         state
             .limiter
-            .take(limits::JOINS, &format!("address:{}", address.ip()))
+            .take(limits::JOINS, &format!("address:{address}"))
             .map_err(|retry_after_seconds| ApiError::RateLimited {
                 retry_after_seconds,
             })?;
