@@ -125,6 +125,9 @@ pub enum CloseOrder {
         agent_id: Uuid,
         keep: Option<String>,
     },
+    /// This agent's access changed (removed from an organization): each of its sockets checks
+    /// every subscription again and ends exactly those it may no longer follow.
+    Recheck { agent_id: Uuid },
     /// Every socket: the server is stopping.
     All,
 }

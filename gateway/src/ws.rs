@@ -259,16 +259,26 @@ where
                 Err(broadcast::error::RecvError::Closed) => break,
             },
             order = closes.recv() => {
-                if matches!(order, Ok(CloseOrder::All)) {
-                    let _ = out.end.send(Some(End::GoingAway));
-                    break;
-                }
                 let revoked = match order {
+                    Ok(CloseOrder::All) => {
+                        let _ = out.end.send(Some(End::GoingAway));
+                        break;
+                    }
                     Ok(CloseOrder::Token(hash)) => hash == token_hash,
                     Ok(CloseOrder::Agent { agent_id, keep }) => {
                         who.kind == "agent" && who.id == agent_id && keep.as_deref() != Some(token_hash.as_str())
                     }
-                    Ok(CloseOrder::All) | Err(_) => false,
+                    Ok(CloseOrder::Recheck { agent_id }) => {
+                        who.kind == "agent"
+                            && who.id == agent_id
+                            && !recheck(&state, &who, &out, &mut subscriptions).await
+                    }
+                    // Orders were dropped while this session lagged: one of them may have been
+                    // meant for it, so check everything it holds instead of trusting the channel.
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        !recheck(&state, &who, &out, &mut subscriptions).await
+                    }
+                    Err(broadcast::error::RecvError::Closed) => false,
                 };
                 if revoked {
                     let _ = out.end.send(Some(End::Revoked));
@@ -280,8 +290,9 @@ where
                     let _ = out.end.send(Some(End::Slow));
                     break;
                 }
-                // Removal from every organization, or the customer's day after the end.
-                if !still_valid(&state, &who).await {
+                // Removal from every organization, or the customer's day after the end; and, in
+                // case an order never reached this process, each subscription's access.
+                if !recheck(&state, &who, &out, &mut subscriptions).await {
                     let _ = out.end.send(Some(End::Revoked));
                     break;
                 }
@@ -380,6 +391,36 @@ async fn still_valid(state: &AppState, who: &Who) -> bool {
                 .unwrap_or(true)
         }
     }
+}
+
+/// Checks the session again: `false` when its token no longer works (the session ends);
+/// otherwise every subscription the caller may no longer follow ends, with an error frame
+/// (404, as for a topic it could never see), and the rest go on.
+async fn recheck(
+    state: &AppState,
+    who: &Who,
+    out: &Out,
+    subscriptions: &mut HashMap<Topic, JoinHandle<()>>,
+) -> bool {
+    if !still_valid(state, who).await {
+        return false;
+    }
+    let topics: Vec<Topic> = subscriptions.keys().copied().collect();
+    for topic in topics {
+        // 503 (the store is away) is no reason to end a subscription.
+        if let Err(status @ (403 | 404)) = authorize(state, who, topic).await {
+            if let Some(task) = subscriptions.remove(&topic) {
+                task.abort();
+            }
+            out.error(
+                Some(&topic.name()),
+                status,
+                "this topic is no longer yours to follow",
+            )
+            .await;
+        }
+    }
+    true
 }
 
 /// One frame from the client.

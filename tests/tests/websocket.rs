@@ -601,3 +601,67 @@ async fn a_waiting_customer_hears_its_place_move() {
         second.conversation_id
     );
 }
+
+#[tokio::test]
+async fn removal_from_one_organization_ends_exactly_its_subscriptions_at_once() {
+    let storage = Storage::embedded();
+    let (_server, api) = api::start(&storage);
+    let acme = api::sign_up(&api, "Acme").await;
+    let globex = api::sign_up(&api, "Globex").await;
+    // Globex's owner is also an agent of Acme.
+    let invitation = api::invite(&api, &acme, &globex.email, "agent").await;
+    api.post(
+        &format!("/v1/invitations/{invitation}/accept"),
+        globex.token(),
+        json!({}),
+    )
+    .await
+    .expect(201, "an existing account accepts");
+    let acme_queue = api::create_queue(&api, &acme, "Acme support").await;
+    let globex_queue = api::create_queue(&api, &globex, "Globex support").await;
+
+    let mut socket = connect(&api.base, &globex.token).await;
+    let acme_topic = format!("queue:{acme_queue}");
+    let globex_topic = format!("queue:{globex_queue}");
+    let last = subscribe(&mut socket, &acme_topic, None).await;
+    assert_eq!(last.last().unwrap()["type"], "subscribed", "{last:?}");
+    let last = subscribe(&mut socket, &globex_topic, None).await;
+    assert_eq!(last.last().unwrap()["type"], "subscribed", "{last:?}");
+
+    api.delete(
+        &format!(
+            "/v1/orgs/{}/members/{}",
+            acme.organization_id, globex.agent_id
+        ),
+        acme.token(),
+    )
+    .await
+    .expect(204, "removed from Acme");
+    let removed = std::time::Instant::now();
+    let frames = until(&mut socket, |frame| {
+        frame["type"] == "error" && frame["topic"] == acme_topic.as_str()
+    })
+    .await;
+    // At once, not at the next periodic check (API.md: access ends at once).
+    assert!(
+        removed.elapsed() < Duration::from_secs(3),
+        "Acme's topic ended {:?} after the removal",
+        removed.elapsed()
+    );
+    assert_eq!(frames.last().unwrap()["status"], 404, "{frames:?}");
+
+    // Acme's queue is no longer followed; Globex's still is, on the same socket.
+    api::open_queue(&api, &acme, acme_queue).await;
+    api::open_queue(&api, &globex, globex_queue).await;
+    let frames = until(&mut socket, |frame| {
+        frame["type"] == "event" && frame["topic"] == globex_topic.as_str()
+    })
+    .await;
+    assert!(
+        frames
+            .iter()
+            .all(|frame| frame["topic"] != acme_topic.as_str()),
+        "nothing of Acme after the removal: {frames:?}"
+    );
+    assert_eq!(frames.last().unwrap()["event"]["type"], "QueueOpened");
+}

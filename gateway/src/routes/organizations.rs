@@ -252,10 +252,11 @@ async fn remove_member(
         &context(Some(&caller), key.as_deref()),
     )
     .await?;
-    // Its sockets close at once; reconnecting, it can follow only what it may still see.
-    state.live.closer.close(CloseOrder::Agent {
-        agent_id: target,
-        keep: None,
-    });
+    // Its sockets end this organization's subscriptions at once (and close, if it was its
+    // last organization: its tokens end with it); the others go on.
+    state
+        .live
+        .closer
+        .close(CloseOrder::Recheck { agent_id: target });
     Ok(StatusCode::NO_CONTENT)
 }
