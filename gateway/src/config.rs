@@ -82,6 +82,18 @@ pub enum Command {
     },
     /// Run the projectors (and nothing else) until SIGTERM.
     Project,
+    /// A consistent copy of the store into the folder TO (new or empty), taken while Jono
+    /// serves: SQLite's `VACUUM INTO` and the attachments, or `pg_dump` of Jono's schema.
+    Backup {
+        /// The folder to write the backup to.
+        to: PathBuf,
+    },
+    /// Brings the backup in the folder FROM back into an empty store (`--data` or
+    /// `--database-url`); the log, read models, secrets and attachments are as they were.
+    Restore {
+        /// The folder `jono backup` wrote.
+        from: PathBuf,
+    },
 }
 
 /// The network edge of `jono serve` (API.md, Limits): who the client is behind a proxy, the

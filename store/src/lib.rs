@@ -11,6 +11,7 @@
 //! - [`command`]: `Commands::execute`, load → decide → append, retrying on conflicts so the
 //!   loser of a race decides again on the new state (invariant 2), and idempotent under a key
 //!   (invariant 9).
+//! - [`backup`]: consistent copies while Jono serves (`VACUUM INTO`; the schema for `pg_dump`).
 //! - [`repository`]: cqrs-es's `PersistedEventRepository` for `EventStore`.
 //! - [`metrics`]: writer counters in the Prometheus text format.
 //! - `sqlite`, `postgres`: the SQL of each backend.
@@ -24,6 +25,7 @@
 //! event_type, event_version, payload, metadata as `actor`) plus a `position`, and implement
 //! cqrs-es's `PersistedEventRepository` on it.
 
+pub mod backup;
 pub mod command;
 pub mod error;
 pub mod event;

@@ -1,6 +1,7 @@
 //! What each subcommand does. Every failure comes back as one line for `main` to print.
 
 mod admin;
+mod backup;
 pub mod projections;
 pub mod stats;
 
@@ -44,6 +45,11 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         .map_err(|error| Failure(format!("cannot start the runtime: {error}")))?;
     runtime.block_on(async move {
         let store_config = cli.store_config();
+        // A restore goes into an empty store, so it must not open (and so create) one first.
+        if let Command::Restore { from } = &cli.command {
+            println!("{}", backup::restore(&store_config, from).await?);
+            return Ok(());
+        }
         let store = open_store(&store_config).await?;
         match cli.command {
             Command::Serve {
@@ -125,6 +131,11 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             }
             Command::Projections { command } => projections::run(&store, command).await,
             Command::Project => projections::project(&store, server::termination()).await,
+            Command::Backup { to } => {
+                println!("{}", backup::backup(&store, &store_config, &to).await?);
+                Ok(())
+            }
+            Command::Restore { .. } => Ok(()), // done above, before opening a store
         }
     })
 }
