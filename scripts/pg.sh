@@ -3,7 +3,7 @@
 #
 #   scripts/pg.sh start DIR   initialise (first time) and start a server in DIR on a free port of
 #                             127.0.0.1; prints its URL as the last line of stdout
-#   scripts/pg.sh stop DIR    stop it (fast shutdown)
+#   scripts/pg.sh stop DIR    stop it (fast shutdown); started again, it keeps its port
 #
 #   url=$(scripts/pg.sh start /tmp/jpg) && JONO_TEST_DATABASE_URL=$url cargo test -p store
 #   scripts/pg.sh stop /tmp/jpg
@@ -102,8 +102,13 @@ start() {
         echo "postgres://postgres@127.0.0.1:$(cat "$dir/port")/postgres"
         return
     fi
+    # Started again (after a stop), it keeps its port, so that clients reconnect to it.
     local port
-    port=$(free_port)
+    if [[ -f $dir/port ]] && ! (exec 3<>"/dev/tcp/127.0.0.1/$(cat "$dir/port")") 2>/dev/null; then
+        port=$(cat "$dir/port")
+    else
+        port=$(free_port)
+    fi
     echo "$port" >"$dir/port"
     say "starting on 127.0.0.1:$port (log: $dir/postgres.log)"
     as_owner "$bindir/pg_ctl" -D "$data" -l "$dir/postgres.log" -w -t 60 \
