@@ -70,7 +70,7 @@ pub(crate) async fn open(data_dir: &Path) -> Result<SqlitePool, StoreError> {
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(5))
         .foreign_keys(true);
-    let pool = SqlitePoolOptions::new()
+    let pool = pool_options()
         .max_connections(8)
         .connect_with(options)
         .await
@@ -80,6 +80,21 @@ pub(crate) async fn open(data_dir: &Path) -> Result<SqlitePool, StoreError> {
         .await
         .map_err(|e| StoreError::Migration(describe_sqlx(&e)))?;
     Ok(pool)
+}
+
+/// The options both pools share. A connection handed back still inside a transaction is closed,
+/// not reused: when the disk fills, SQLite rolls a transaction back by itself (`SQLITE_FULL`),
+/// sqlx's own `ROLLBACK` then fails, and sqlx still counts the connection as in a transaction, so
+/// every later `BEGIN` on it would fail ("begin_with at non-zero transaction depth") — the
+/// projectors stopped for good after a full disk, even once space was freed. The ping first
+/// lets a rollback queued by a dropped transaction run.
+fn pool_options() -> SqlitePoolOptions {
+    SqlitePoolOptions::new().after_release(|conn, _meta| {
+        Box::pin(async move {
+            conn.ping().await?;
+            Ok(!conn.is_in_transaction())
+        })
+    })
 }
 
 /// A second, small pool on the same file for the read models' transactions, with
@@ -94,7 +109,7 @@ pub(crate) async fn open_read_models(data_dir: &Path) -> Result<SqlitePool, Stor
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(5))
         .foreign_keys(true);
-    SqlitePoolOptions::new()
+    pool_options()
         .max_connections(4)
         .connect_with(options)
         .await
@@ -453,4 +468,36 @@ pub(crate) fn spawn_watcher(
             }
         }
     });
+}
+
+#[cfg(test)]
+mod pool_tests {
+    use super::*;
+
+    /// A transaction that SQLite ended by itself (as it does on `SQLITE_FULL`) leaves sqlx
+    /// counting the connection as in a transaction; the pool must not hand it out again.
+    #[tokio::test]
+    async fn a_connection_left_in_a_transaction_is_not_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteConnectOptions::new()
+            .filename(dir.path().join("pool.db"))
+            .create_if_missing(true);
+        let pool = pool_options()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .unwrap();
+        let mut tx = pool.begin().await.unwrap();
+        // SQLite's own rollback, behind sqlx's back; sqlx's ROLLBACK on drop then fails.
+        sqlx::query("ROLLBACK").execute(&mut *tx).await.unwrap();
+        drop(tx);
+        for _ in 0..3 {
+            // As the projectors and the log's writer begin theirs.
+            let tx = pool
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .expect("a usable connection");
+            tx.commit().await.unwrap();
+        }
+    }
 }

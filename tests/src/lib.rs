@@ -113,10 +113,16 @@ pub struct Server {
 impl Server {
     /// Starts `jono serve` on a free port of 127.0.0.1 and waits until it listens.
     pub fn start(storage: &Storage, env: &[(&str, &str)]) -> Server {
+        let args = storage.args();
+        Self::start_with_args(&args.iter().map(String::as_str).collect::<Vec<_>>(), env)
+    }
+
+    /// As [`Server::start`], with the store given by `args` (`--data DIR`, `--database-url URL`).
+    pub fn start_with_args(args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut command = Command::new(jono_bin());
         command
             .arg("serve")
-            .args(storage.args())
+            .args(args)
             .args(["--listen", "127.0.0.1:0"])
             .env_remove("JONO_DATABASE_URL")
             .env_remove("JONO_DATA_DIR")
