@@ -30,6 +30,10 @@ pub enum ApiError {
     RateLimited { retry_after_seconds: u64 },
     #[error("{0}")]
     Unavailable(String),
+    /// Too much memory-hungry work at once (password hashing): 503 with `Retry-After`, whatever
+    /// `JONO_RATE_LIMITS` says.
+    #[error("the server is busy; try again shortly")]
+    Busy,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -46,7 +50,7 @@ impl ApiError {
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -153,7 +157,7 @@ impl IntoResponse for ApiError {
                     HeaderValue::from(retry_after_seconds.max(1)),
                 );
             }
-            Self::Unavailable(_) => {
+            Self::Unavailable(_) | Self::Busy => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             Self::Unauthorized => {

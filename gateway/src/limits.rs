@@ -10,6 +10,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::error::ApiError;
+use crate::state::AppState;
+
 /// One limit: `burst` requests at once, refilled at `per_second`.
 #[derive(Debug, Clone, Copy)]
 pub struct Rate {
@@ -36,6 +39,32 @@ pub const LOGINS: Rate = Rate {
     per_second: 10.0 / 60.0,
     burst: 10.0,
 };
+/// Sign-ups: 10 an hour per address.
+pub const SIGNUPS: Rate = Rate {
+    name: "signup",
+    per_second: 10.0 / 3600.0,
+    burst: 10.0,
+};
+/// Password changes: 10 an hour per account.
+pub const PASSWORD_CHANGES: Rate = Rate {
+    name: "password-change",
+    per_second: 10.0 / 3600.0,
+    burst: 10.0,
+};
+
+/// Takes one request of `rate` for `key` when the deployment's rate limits are on; a refusal is
+/// 429 with `Retry-After`.
+pub fn enforce(state: &AppState, rate: Rate, key: &str) -> Result<(), ApiError> {
+    if !state.settings.rate_limits {
+        return Ok(());
+    }
+    state
+        .limiter
+        .take(rate, key)
+        .map_err(|retry_after_seconds| ApiError::RateLimited {
+            retry_after_seconds,
+        })
+}
 
 #[derive(Debug)]
 struct Bucket {

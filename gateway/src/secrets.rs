@@ -23,7 +23,7 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
-const SCHEMA: [&str; 8] = [
+const SCHEMA: [&str; 9] = [
     "CREATE TABLE IF NOT EXISTS invitation_tokens (
         token_hash TEXT PRIMARY KEY,
         invitation_id TEXT NOT NULL,
@@ -34,6 +34,12 @@ const SCHEMA: [&str; 8] = [
     "CREATE TABLE IF NOT EXISTS credentials (
         agent_id TEXT PRIMARY KEY,
         password_hash TEXT NOT NULL
+    )",
+    // Who is creating an account (`claim_account`): the first INSERT of an id wins on both
+    // backends, so one email has one account however many sign-ups and acceptances race.
+    "CREATE TABLE IF NOT EXISTS account_claims (
+        agent_id TEXT PRIMARY KEY,
+        claimed_at BIGINT NOT NULL
     )",
     // An agent's session; it lasts 30 days from its last use.
     "CREATE TABLE IF NOT EXISTS agent_tokens (
@@ -100,6 +106,71 @@ pub async fn set_password_hash(
     on_pool!(backend, pool => sqlx::query(sql)
         .bind(agent_id.to_string())
         .bind(hash)
+        .execute(pool)
+        .await
+        .map(|_| ()))
+}
+
+/// Keeps the password of an account being created; `false` when it has one already (then
+/// nothing is written: no path replaces the password of an account that has one).
+pub async fn insert_password_hash(
+    backend: &Backend,
+    agent_id: Uuid,
+    hash: &str,
+) -> Result<bool, sqlx::Error> {
+    let sql = "INSERT INTO credentials (agent_id, password_hash) VALUES ($1, $2)
+               ON CONFLICT (agent_id) DO NOTHING";
+    let inserted = on_pool!(backend, pool => sqlx::query(sql)
+        .bind(agent_id.to_string())
+        .bind(hash)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+    Ok(inserted == 1)
+}
+
+/// A claim whose account still has no password this long after it was made was cut short (a
+/// crash between the claim and the password): far longer than any creation takes, whose
+/// hashing waits at most seconds.
+pub const CLAIM_ABANDONED_SECONDS: i64 = 600;
+
+/// Claims `agent_id` for the account being created, before its password is hashed: `true` for
+/// the one caller who gets it. Another claim of the id is refused while it is fresh or its
+/// account has a password, so two creations with one email never both proceed; a claim
+/// abandoned by a crash (old, and no password kept) can be taken again.
+pub async fn claim_account(backend: &Backend, agent_id: Uuid) -> Result<bool, sqlx::Error> {
+    let now = Utc::now().timestamp();
+    let insert = "INSERT INTO account_claims (agent_id, claimed_at) VALUES ($1, $2)
+                  ON CONFLICT (agent_id) DO NOTHING";
+    let inserted = on_pool!(backend, pool => sqlx::query(insert)
+        .bind(agent_id.to_string())
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+    if inserted == 1 {
+        return Ok(true);
+    }
+    let retake = "UPDATE account_claims SET claimed_at = $1
+                  WHERE agent_id = $2 AND claimed_at < $3
+                  AND NOT EXISTS (SELECT 1 FROM credentials WHERE credentials.agent_id = $2)";
+    let retaken = on_pool!(backend, pool => sqlx::query(retake)
+        .bind(now)
+        .bind(agent_id.to_string())
+        .bind(now - CLAIM_ABANDONED_SECONDS)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+    Ok(retaken == 1)
+}
+
+/// Gives a claim back when its creation stopped before anything was written (the hashing was
+/// refused), so the person can try again at once.
+pub async fn release_claim(backend: &Backend, agent_id: Uuid) -> Result<(), sqlx::Error> {
+    let sql = "DELETE FROM account_claims WHERE agent_id = $1
+               AND NOT EXISTS (SELECT 1 FROM credentials WHERE credentials.agent_id = $1)";
+    on_pool!(backend, pool => sqlx::query(sql)
+        .bind(agent_id.to_string())
         .execute(pool)
         .await
         .map(|_| ()))
@@ -385,6 +456,44 @@ mod tests {
         let again = url_signing_key(store.backend()).await.unwrap();
         assert_eq!(first, again);
         assert_ne!(first, [0u8; 32]);
+    }
+
+    #[tokio::test]
+    async fn an_account_is_claimed_once_and_a_password_is_never_replaced_by_a_creation() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store::log::EventStore::open_sqlite(dir.path())
+            .await
+            .unwrap();
+        let backend = store.backend();
+        migrate(backend).await.unwrap();
+        let agent_id = Uuid::new_v4();
+        assert!(claim_account(backend, agent_id).await.unwrap());
+        assert!(!claim_account(backend, agent_id).await.unwrap());
+        // Given back before anything was written, it can be claimed again.
+        release_claim(backend, agent_id).await.unwrap();
+        assert!(claim_account(backend, agent_id).await.unwrap());
+        assert!(insert_password_hash(backend, agent_id, "first")
+            .await
+            .unwrap());
+        assert!(!insert_password_hash(backend, agent_id, "second")
+            .await
+            .unwrap());
+        assert_eq!(
+            password_hash(backend, agent_id).await.unwrap().as_deref(),
+            Some("first")
+        );
+        // Once the account has its password the claim is never given back nor taken again,
+        // however old it grows.
+        release_claim(backend, agent_id).await.unwrap();
+        let age = "UPDATE account_claims SET claimed_at = 0";
+        on_pool!(backend, pool => sqlx::query(age).execute(pool).await.map(|_| ())).unwrap();
+        assert!(!claim_account(backend, agent_id).await.unwrap());
+        // An abandoned claim (old, no password) can be taken again.
+        let abandoned = Uuid::new_v4();
+        assert!(claim_account(backend, abandoned).await.unwrap());
+        on_pool!(backend, pool => sqlx::query(age).execute(pool).await.map(|_| ())).unwrap();
+        assert!(claim_account(backend, abandoned).await.unwrap());
+        assert!(!claim_account(backend, abandoned).await.unwrap());
     }
 
     #[tokio::test]

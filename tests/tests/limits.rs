@@ -422,3 +422,48 @@ async fn tokens_stay_valid_across_a_restart() {
         .await
         .expect_problem(401, "a made-up token");
 }
+
+#[tokio::test]
+async fn the_eleventh_sign_up_from_one_address_within_an_hour_is_429() {
+    let storage = Storage::embedded();
+    let (_server, api) = api::start_with(&storage, &[]);
+    for _ in 1..=10 {
+        api::sign_up(&api, "Acme").await;
+    }
+    let email = api::fresh_email("eleventh");
+    let reply = api
+        .post(
+            "/v1/signup",
+            None,
+            json!({"organization": "Acme", "name": "Ellen", "email": email, "password": PASSWORD}),
+        )
+        .await;
+    assert_rate_limited(reply, "the 11th sign-up");
+    // The refused sign-up made no account.
+    api.post(
+        "/v1/login",
+        None,
+        json!({"email": email, "password": PASSWORD}),
+    )
+    .await
+    .expect_problem(401, "the refused sign-up's login");
+}
+
+#[tokio::test]
+async fn the_eleventh_password_change_within_an_hour_is_429_even_with_the_right_password() {
+    let storage = Storage::embedded();
+    let (_server, api) = api::start_with(&storage, &[]);
+    let owner = api::sign_up(&api, "Acme").await;
+    let change = |current: &str| json!({"current_password": current, "new_password": "a new password entirely"});
+    for n in 1..=10 {
+        api.put("/v1/me/password", owner.token(), change("a wrong password"))
+            .await
+            .expect_problem(403, &format!("wrong attempt {n}"));
+    }
+    let reply = api
+        .put("/v1/me/password", owner.token(), change(PASSWORD))
+        .await;
+    assert_rate_limited(reply, "the 11th change");
+    // The password is unchanged.
+    api::login(&api, &owner.email, PASSWORD).await;
+}

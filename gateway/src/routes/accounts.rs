@@ -42,11 +42,12 @@ struct SignUp {
     password: String,
 }
 
-/// Creates the account (its stream id is derived from the email, so two sign-ups with one
-/// email race on one stream and one gets 409), keeps the password hash outside the log, and
-/// creates the organization with the account as its owner.
+/// Creates the account and the organization with the account as its owner. Everything cheap
+/// (the limit, the fields, the claim of the email) is decided before the password is hashed,
+/// so the losers of a race are answered 409 at once and hold no memory.
 async fn signup(
     State(state): State<AppState>,
+    ConnectInfo(address): ConnectInfo<SocketAddr>,
     Body(body): Body<SignUp>,
 ) -> Result<impl IntoResponse, ApiError> {
     if !state.settings.signup_open {
@@ -54,6 +55,11 @@ async fn signup(
             "sign-up is closed here; ask for an invitation".into(),
         ));
     }
+    limits::enforce(
+        &state,
+        limits::SIGNUPS,
+        &format!("address:{}", address.ip()),
+    )?;
     let organization = Name::parse(&body.organization).map_err(invalid)?;
     let name = DisplayName::parse(&body.name).map_err(invalid)?;
     let email = Email::parse(&body.email).map_err(invalid)?;
@@ -74,8 +80,12 @@ async fn signup(
     ))
 }
 
-/// Creates an account with its password. An account whose creation was cut short before its
-/// password was kept (a crash between the two) is claimed by the next sign-up with its email.
+/// Creates an account with its password (sign-up, or accepting an invitation without an
+/// account). One email has one account however many creations race: the email's id is
+/// claimed first (`secrets::claim_account`, one winner on both backends) and every other
+/// creation is refused 409 before it hashes anything; the password is then kept only if the
+/// account has none (`secrets::insert_password_hash`), so no path replaces the password of an
+/// account that exists.
 pub async fn create_account(
     state: &AppState,
     email: &Email,
@@ -83,7 +93,17 @@ pub async fn create_account(
     password: Password,
 ) -> Result<Uuid, ApiError> {
     let agent_id = ids::account_id(email);
-    let hash = auth::hash_password(password.expose().to_owned()).await?;
+    let taken = || ApiError::from(AccountError::EmailTaken);
+    if !secrets::claim_account(state.backend(), agent_id).await? {
+        return Err(taken());
+    }
+    let hash = match auth::hash_password(password.expose().to_owned()).await {
+        Ok(hash) => hash,
+        Err(error) => {
+            secrets::release_claim(state.backend(), agent_id).await?;
+            return Err(error);
+        }
+    };
     let create = AccountCommand::CreateAccount {
         agent_id,
         email: email.clone(),
@@ -91,13 +111,15 @@ pub async fn create_account(
     };
     match command::run::<Account>(state, agent_id, create, &context(None, None)).await {
         Ok(_) => {}
-        Err(ApiError::Conflict(_))
-            if secrets::password_hash(state.backend(), agent_id)
-                .await?
-                .is_none() => {}
+        // The log has the account but, as the claim says, no password was ever kept for it: a
+        // creation cut short by a crash, which nobody ever signed in to. The claim's holder
+        // finishes it; keeping the password below is what decides.
+        Err(ApiError::Conflict(_)) => {}
         Err(error) => return Err(error),
     }
-    secrets::set_password_hash(state.backend(), agent_id, &hash).await?;
+    if !secrets::insert_password_hash(state.backend(), agent_id, &hash).await? {
+        return Err(taken());
+    }
     Ok(agent_id)
 }
 
@@ -119,18 +141,11 @@ async fn login(
     Body(body): Body<Login>,
 ) -> Result<impl IntoResponse, ApiError> {
     let email = body.email.trim().to_lowercase();
-    if state.settings.rate_limits {
-        for key in [
-            format!("address:{}", address.ip()),
-            format!("email:{email}"),
-        ] {
-            state
-                .limiter
-                .take(limits::LOGINS, &key)
-                .map_err(|retry_after_seconds| ApiError::RateLimited {
-                    retry_after_seconds,
-                })?;
-        }
+    for key in [
+        format!("address:{}", address.ip()),
+        format!("email:{email}"),
+    ] {
+        limits::enforce(&state, limits::LOGINS, &key)?;
     }
     let wrong = || ApiError::Unauthorized;
     let Ok(email) = Email::parse(&email) else {
@@ -187,6 +202,11 @@ async fn change_password(
         return Err(ApiError::Forbidden("this needs an agent's token".into()));
     };
     let new_password = Password::parse(body.new_password).map_err(invalid)?;
+    limits::enforce(
+        &state,
+        limits::PASSWORD_CHANGES,
+        &format!("account:{}", agent.agent_id),
+    )?;
     let hash = secrets::password_hash(state.backend(), agent.agent_id).await?;
     if !auth::verify_password(body.current_password, hash).await? {
         return Err(ApiError::Forbidden(

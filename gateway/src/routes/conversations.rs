@@ -310,13 +310,8 @@ async fn send_message(
     Body(body): Body<SendMessage>,
 ) -> Result<impl IntoResponse, ApiError> {
     let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
-    if matches!(caller, Caller::Customer(_)) && state.settings.rate_limits {
-        state
-            .limiter
-            .take(limits::CUSTOMER_MESSAGES, caller.key())
-            .map_err(|retry_after_seconds| ApiError::RateLimited {
-                retry_after_seconds,
-            })?;
+    if matches!(caller, Caller::Customer(_)) {
+        limits::enforce(&state, limits::CUSTOMER_MESSAGES, caller.key())?;
     }
     let text = MessageText::parse(&body.text).map_err(invalid)?;
     // An id that is not even a UUID names no attachment of this conversation: 422 as well.
