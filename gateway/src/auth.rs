@@ -1,5 +1,5 @@
-//! Who is calling. A bearer token (header `Authorization: Bearer …`, or `?token=` where a
-//! browser cannot set headers) is an agent's session or a customer's conversation token; only
+//! Who is calling. A bearer token (header `Authorization: Bearer …`, or `?token=` on a read
+//! where a browser cannot set headers) is an agent's session or a customer's conversation token; only
 //! their SHA-256 is stored (`secrets`). Passwords are argon2id, hashed off the async threads a
 //! few at a time (`hashing`).
 //!
@@ -13,6 +13,7 @@ use argon2::Argon2;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::Method;
 use chrono::{Duration, Utc};
 use std::sync::{Arc, LazyLock};
 use tokio::sync::Semaphore;
@@ -65,6 +66,11 @@ pub fn bearer(parts: &Parts) -> Option<String> {
         return scheme
             .eq_ignore_ascii_case("bearer")
             .then(|| token.trim().to_owned());
+    }
+    // A token in the query string is for what cannot set a header: the WebSocket and browsers'
+    // downloads, which are reads. A command must carry it in `Authorization`.
+    if !matches!(parts.method, Method::GET | Method::HEAD) {
+        return None;
     }
     let query = parts.uri.query()?;
     query

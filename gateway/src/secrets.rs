@@ -81,6 +81,10 @@ pub async fn migrate(backend: &Backend) -> Result<(), sqlx::Error> {
     for statement in SCHEMA {
         on_pool!(backend, pool => sqlx::query(statement).execute(pool).await.map(|_| ()))?;
     }
+    // Answers kept before they were sealed hold secrets in plain text (an invitation's token),
+    // under keys scoped to a token that no caller's key matches any more: nothing to keep.
+    let unsealed = "DELETE FROM idempotent_responses WHERE body NOT LIKE 'sealed:%'";
+    on_pool!(backend, pool => sqlx::query(unsealed).execute(pool).await.map(|_| ()))?;
     Ok(())
 }
 
@@ -300,20 +304,26 @@ pub async fn revoke_agent_tokens(
         .map(|_| ()))
 }
 
-/// A response kept under an idempotency key: `(request_hash, status, body)`.
+/// How long a kept answer answers its key (API.md: a key is kept 24 hours).
+pub const RESPONSE_KEPT_SECONDS: i64 = 24 * 3600;
+
+/// A response kept under an idempotency key and not yet expired: `(request_hash, status,
+/// body)`, the body as `keep_response` was given it (sealed by the caller).
 pub async fn find_response(
     backend: &Backend,
     key: &str,
 ) -> Result<Option<(String, u16, String)>, sqlx::Error> {
-    let sql = "SELECT request_hash, status, body FROM idempotent_responses WHERE key = $1";
+    let sql = "SELECT request_hash, status, body FROM idempotent_responses
+               WHERE key = $1 AND created_at >= $2";
     let row: Option<(String, i32, String)> = on_pool!(backend, pool => sqlx::query_as(sql)
         .bind(key)
+        .bind(Utc::now().timestamp() - RESPONSE_KEPT_SECONDS)
         .fetch_optional(pool)
         .await)?;
     Ok(row.map(|(hash, status, body)| (hash, u16::try_from(status).unwrap_or(500), body)))
 }
 
-/// Keeps a response under its idempotency key; the first one kept wins.
+/// Keeps a response under its idempotency key; the first one kept wins while it lasts.
 pub async fn keep_response(
     backend: &Backend,
     key: &str,
@@ -321,17 +331,32 @@ pub async fn keep_response(
     status: u16,
     body: &str,
 ) -> Result<(), sqlx::Error> {
+    let now = Utc::now().timestamp();
     let sql = "INSERT INTO idempotent_responses (key, request_hash, status, body, created_at)
-               VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING";
+               VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO UPDATE SET
+               request_hash = excluded.request_hash, status = excluded.status,
+               body = excluded.body, created_at = excluded.created_at
+               WHERE idempotent_responses.created_at < $6";
     on_pool!(backend, pool => sqlx::query(sql)
         .bind(key)
         .bind(request_hash)
         .bind(i32::from(status))
         .bind(body)
-        .bind(Utc::now().timestamp())
+        .bind(now)
+        .bind(now - RESPONSE_KEPT_SECONDS)
         .execute(pool)
         .await
         .map(|_| ()))
+}
+
+/// Forgets the responses whose 24 hours are over, as of `now` (epoch seconds).
+pub async fn prune_responses(backend: &Backend, now: i64) -> Result<u64, sqlx::Error> {
+    let sql = "DELETE FROM idempotent_responses WHERE created_at < $1";
+    on_pool!(backend, pool => sqlx::query(sql)
+        .bind(now - RESPONSE_KEPT_SECONDS)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))
 }
 
 /// The key that signs attachments' URLs: 32 random bytes made by the first server that asks
@@ -494,6 +519,32 @@ mod tests {
         on_pool!(backend, pool => sqlx::query(age).execute(pool).await.map(|_| ())).unwrap();
         assert!(claim_account(backend, abandoned).await.unwrap());
         assert!(!claim_account(backend, abandoned).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_kept_answer_answers_for_24_hours_then_is_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store::log::EventStore::open_sqlite(dir.path())
+            .await
+            .unwrap();
+        let backend = store.backend();
+        migrate(backend).await.unwrap();
+        keep_response(backend, "k", "h", 201, "sealed:first")
+            .await
+            .unwrap();
+        keep_response(backend, "k", "h2", 201, "sealed:second")
+            .await
+            .unwrap();
+        let found = find_response(backend, "k").await.unwrap();
+        assert_eq!(found, Some(("h".into(), 201, "sealed:first".into())));
+        let now = Utc::now().timestamp();
+        assert_eq!(prune_responses(backend, now).await.unwrap(), 0);
+        // A day and a second later it answers no more, and is pruned.
+        let age = "UPDATE idempotent_responses SET created_at = created_at - 86401";
+        on_pool!(backend, pool => sqlx::query(age).execute(pool).await.map(|_| ())).unwrap();
+        assert_eq!(find_response(backend, "k").await.unwrap(), None);
+        assert_eq!(prune_responses(backend, now).await.unwrap(), 1);
+        assert_eq!(find_response(backend, "k").await.unwrap(), None);
     }
 
     #[tokio::test]
