@@ -36,6 +36,7 @@ use crate::error::{invalid, ApiError};
 use crate::extract::{path_id, Body, PageQuery, Params, MAX_PAGE};
 use crate::idempotency::IdempotencyKey;
 use crate::limits;
+use crate::plain;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -827,13 +828,14 @@ fn stamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// A line of a plain-text transcript; a text of several lines is indented under its first.
+/// A line of a plain-text transcript; a text of several lines is indented under its first,
+/// and no name or text can start a line of its own (`plain`).
 fn line(out: &mut String, at: DateTime<Utc>, who: &str, text: &str) {
     out.push_str(&format!(
         "[{}] {}: {}\n",
         stamp(at),
-        who,
-        text.replace('\n', "\n    ")
+        plain::one_line(who),
+        plain::indented(text, "    ")
     ));
 }
 
@@ -880,6 +882,7 @@ async fn transcript(
                 .name
                 .clone()
                 .unwrap_or_else(|| conversation.kind.clone());
+            let title = plain::one_line(&title);
             out.push_str(&format!("Conversation {} ({title})\n", conversation.id));
         }
         Caller::Customer(_) => out.push_str(&format!("Conversation {}\n", conversation.id)),
