@@ -63,8 +63,9 @@ const SCHEMA: [&str; 9] = [
         body TEXT NOT NULL,
         created_at BIGINT NOT NULL
     )",
-    // Keys the server made for itself, hex: `url_signing` signs attachments' URLs. Kept so
-    // that a URL handed out survives a restart and every process of a deployment agrees.
+    // Keys the server made for itself, hex: `url_signing` signs attachments' URLs,
+    // `account_ids` is the secret accounts' ids are derived under. Kept so that a URL handed
+    // out survives a restart and every process of a deployment agrees.
     "CREATE TABLE IF NOT EXISTS server_keys (
         name TEXT PRIMARY KEY,
         key_hex TEXT NOT NULL
@@ -362,6 +363,21 @@ pub async fn prune_responses(backend: &Backend, now: i64) -> Result<u64, sqlx::E
 /// The key that signs attachments' URLs: 32 random bytes made by the first server that asks
 /// and kept, so every later one (and every process of a deployment) signs alike.
 pub async fn url_signing_key(backend: &Backend) -> Result<[u8; 32], sqlx::Error> {
+    server_key(backend, "url_signing").await
+}
+
+/// The secret under which accounts' ids are derived from emails (`domain::ids::account_id`):
+/// made by the first server that asks and kept, so an email's id is the same in every process
+/// of a deployment and after a restart, and nobody without this table can compute it.
+pub async fn account_id_secret(backend: &Backend) -> Result<Uuid, sqlx::Error> {
+    let key = server_key(backend, "account_ids").await?;
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&key[..16]);
+    Ok(Uuid::from_bytes(bytes))
+}
+
+/// The server key `name`: 32 random bytes made by the first server that asks and kept.
+async fn server_key(backend: &Backend, name: &str) -> Result<[u8; 32], sqlx::Error> {
     let mut fresh = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut fresh);
     let fresh_hex: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
@@ -369,14 +385,14 @@ pub async fn url_signing_key(backend: &Backend) -> Result<[u8; 32], sqlx::Error>
     let insert = "INSERT INTO server_keys (name, key_hex) VALUES ($1, $2)
                   ON CONFLICT (name) DO NOTHING";
     on_pool!(backend, pool => sqlx::query(insert)
-        .bind("url_signing")
+        .bind(name)
         .bind(&fresh_hex)
         .execute(pool)
         .await
         .map(|_| ()))?;
     let select = "SELECT key_hex FROM server_keys WHERE name = $1";
     let (key_hex,): (String,) = on_pool!(backend, pool => sqlx::query_as(select)
-        .bind("url_signing")
+        .bind(name)
         .fetch_one(pool)
         .await)?;
     let mut key = [0u8; 32];
@@ -389,7 +405,7 @@ pub async fn url_signing_key(backend: &Backend) -> Result<[u8; 32], sqlx::Error>
     });
     if !parsed || key_hex.len() != 64 {
         return Err(sqlx::Error::Decode(
-            "server_keys.url_signing is not 32 bytes of hex".into(),
+            format!("server_keys.{name} is not 32 bytes of hex").into(),
         ));
     }
     Ok(key)
@@ -481,6 +497,9 @@ mod tests {
         let again = url_signing_key(store.backend()).await.unwrap();
         assert_eq!(first, again);
         assert_ne!(first, [0u8; 32]);
+        let secret = account_id_secret(store.backend()).await.unwrap();
+        assert_eq!(secret, account_id_secret(store.backend()).await.unwrap());
+        assert_ne!(secret.as_bytes()[..], first[..16], "a key of its own");
     }
 
     #[tokio::test]

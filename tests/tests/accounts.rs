@@ -1,12 +1,19 @@
 //! Accounts at their edges: one email has one account however many sign-ups and acceptances
-//! race for it, and the memory that password hashing takes is bounded whatever the number of
-//! sign-ups, logins and password changes that arrive at once.
+//! race for it; the memory that password hashing takes is bounded whatever the number of
+//! sign-ups, logins and password changes that arrive at once; an account's id cannot be computed
+//! from its email without the deployment's secret, and a store written before keeps its
+//! accounts.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use domain::account::{Account, AccountCommand};
+use domain::organization::{Organization, OrganizationCommand};
+use domain::values::{DisplayName, Email, Name};
 use jono_tests::api::{self, Api, Reply, PASSWORD};
 use jono_tests::Storage;
 use serde_json::json;
+use store::command::{CommandContext, Commands};
+use uuid::Uuid;
 
 fn storages() -> Vec<Storage> {
     let mut storages = vec![Storage::embedded()];
@@ -193,4 +200,123 @@ async fn two_hundred_password_requests_at_once_stay_under_512_mib_without_rate_l
     );
     // The owner's account is untouched and still signs in once the crowd has gone.
     api::login(&api, &owner.email, PASSWORD).await;
+}
+
+/// The id accounts had before ids were derived under a deployment's secret, which anyone could
+/// compute from an email: a UUIDv5 under a namespace published in the source.
+fn public_uuid_v5(email: &str) -> Uuid {
+    let namespace = Uuid::from_u128(0x6a6f_6e6f_2d6a_6f6e_6f2d_0000_0000_0001);
+    Uuid::new_v5(
+        &namespace,
+        format!("account:{}", email.to_lowercase()).as_bytes(),
+    )
+}
+
+async fn my_id(api: &Api, token: &str) -> Uuid {
+    api.get("/v1/me", Some(token))
+        .await
+        .expect(200, "me")
+        .id("agent_id")
+}
+
+#[tokio::test]
+async fn an_agent_id_cannot_be_computed_from_its_email_and_each_deployment_has_its_own() {
+    let email = api::fresh_email("private");
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let storage = Storage::embedded();
+        let (server, api) = api::start(&storage);
+        let reply = api
+            .post(
+                "/v1/signup",
+                None,
+                json!({"organization": "Acme", "name": "Pia", "email": email, "password": PASSWORD}),
+            )
+            .await
+            .expect(201, "sign-up");
+        let agent_id = reply.id("agent_id");
+        assert_ne!(
+            agent_id,
+            public_uuid_v5(&email),
+            "computable from the email"
+        );
+        // The deployment keeps its secret: after a restart the email finds the same account.
+        server.kill();
+        let (_server, api) = api::start(&storage);
+        let token = api::login(&api, &email.to_uppercase(), PASSWORD).await;
+        assert_eq!(my_id(&api, &token).await, agent_id);
+        ids.push(agent_id);
+    }
+    assert_ne!(
+        ids[0], ids[1],
+        "each deployment derives ids under its own secret"
+    );
+}
+
+#[tokio::test]
+async fn an_account_of_a_store_written_before_is_still_found_by_its_email() {
+    let storage = Storage::embedded();
+    let email = api::fresh_email("veteran");
+    let legacy_id = public_uuid_v5(&email);
+    {
+        // The store as a server wrote it before: the account under the public id, its
+        // password beside the log, and an organization it owns.
+        let dir = storage.data_dir().expect("an embedded store");
+        let store = store::log::EventStore::open_sqlite(dir).await.unwrap();
+        gateway::secrets::migrate(store.backend()).await.unwrap();
+        let commands = Commands::new(store.clone());
+        let ctx = CommandContext::default();
+        let create = AccountCommand::CreateAccount {
+            agent_id: legacy_id,
+            email: Email::parse(&email).unwrap(),
+            name: DisplayName::parse("Vera Veteran").unwrap(),
+        };
+        commands
+            .execute::<Account>(&legacy_id.to_string(), create, &(), &ctx)
+            .await
+            .unwrap();
+        let organization_id = Uuid::new_v4();
+        let organization = OrganizationCommand::CreateOrganization {
+            organization_id,
+            name: Name::parse("Old Co").unwrap(),
+            owner_id: Some(legacy_id),
+        };
+        commands
+            .execute::<Organization>(&organization_id.to_string(), organization, &(), &ctx)
+            .await
+            .unwrap();
+        let hash = gateway::auth::hash_password(PASSWORD.to_owned())
+            .await
+            .unwrap();
+        gateway::secrets::set_password_hash(store.backend(), legacy_id, &hash)
+            .await
+            .unwrap();
+    }
+    let (_server, api) = api::start(&storage);
+    let token = api::login(&api, &email, PASSWORD).await;
+    assert_eq!(my_id(&api, &token).await, legacy_id);
+    // Its email is taken, for a sign-up as for a new person accepting an invitation.
+    api.post(
+        "/v1/signup",
+        None,
+        json!({"organization": "Acme", "name": "Mallory", "email": email.to_uppercase(), "password": PASSWORD}),
+    )
+    .await
+    .expect_problem(409, "a sign-up with the email of an old account");
+    let owner = api::sign_up(&api, "Acme").await;
+    let invitation = api::invite(&api, &owner, &email, "agent").await;
+    let accept = format!("/v1/invitations/{invitation}/accept");
+    api.post(
+        &accept,
+        None,
+        json!({"name": "Mallory", "password": PASSWORD}),
+    )
+    .await
+    .expect_problem(401, "accepting as a new person with an old account's email");
+    // The old account accepts with its own token, and stays itself.
+    let accepted = api
+        .post(&accept, Some(&token), json!({}))
+        .await
+        .expect(201, "the old account accepts");
+    assert_eq!(accepted.id("agent_id"), legacy_id);
 }

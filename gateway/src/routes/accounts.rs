@@ -80,6 +80,36 @@ async fn signup(
     ))
 }
 
+/// The ids an email's account may have, in the order they are tried: the one derived under the
+/// deployment's secret (every account created now), then the legacy UUIDv5 of the email (an
+/// account of a store written before; its id is in the log and cannot change). Trying both is
+/// two lookups by primary key and needs no migration; an index from emails to ids would need
+/// one, and the read model that has emails may lag a creation.
+fn ids_of(state: &AppState, email: &Email) -> [Uuid; 2] {
+    [
+        ids::account_id(state.account_ids, email),
+        ids::legacy_account_id(email),
+    ]
+}
+
+/// The account of `email`, if it has one: its id, and its password hash if one is kept.
+pub async fn find_account(
+    state: &AppState,
+    email: &Email,
+) -> Result<Option<(Uuid, Option<String>)>, ApiError> {
+    for agent_id in ids_of(state, email) {
+        let hash = secrets::password_hash(state.backend(), agent_id).await?;
+        if hash.is_some()
+            || projections::queries::account(state.backend(), agent_id)
+                .await?
+                .is_some()
+        {
+            return Ok(Some((agent_id, hash)));
+        }
+    }
+    Ok(None)
+}
+
 /// Creates an account with its password (sign-up, or accepting an invitation without an
 /// account). One email has one account however many creations race: the email's id is
 /// claimed first (`secrets::claim_account`, one winner on both backends) and every other
@@ -92,9 +122,13 @@ pub async fn create_account(
     name: DisplayName,
     password: Password,
 ) -> Result<Uuid, ApiError> {
-    let agent_id = ids::account_id(email);
+    let [agent_id, _] = ids_of(state, email);
     let taken = || ApiError::from(AccountError::EmailTaken);
-    if !secrets::claim_account(state.backend(), agent_id).await? {
+    // An account of a store written before has the legacy id, under which none is created any
+    // more: looking is enough there. Under the deployment's id the claim decides.
+    if find_account(state, email).await?.is_some()
+        || !secrets::claim_account(state.backend(), agent_id).await?
+    {
         return Err(taken());
     }
     let hash = match auth::hash_password(password.expose().to_owned()).await {
@@ -152,8 +186,10 @@ async fn login(
         auth::verify_password(body.password, None).await?;
         return Err(wrong());
     };
-    let agent_id = ids::account_id(&email);
-    let hash = secrets::password_hash(state.backend(), agent_id).await?;
+    let Some((agent_id, hash)) = find_account(&state, &email).await? else {
+        auth::verify_password(body.password, None).await?;
+        return Err(wrong());
+    };
     if !auth::verify_password(body.password, hash).await? {
         return Err(wrong());
     }
