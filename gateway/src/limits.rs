@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -33,6 +34,25 @@ pub const CUSTOMER_MESSAGES: Rate = Rate {
     per_second: 5.0,
     burst: 20.0,
 };
+/// Every other customer command (metadata, live metadata, attachments, calls): 2 a second,
+/// bursts of 10, per customer token.
+pub const CUSTOMER_COMMANDS: Rate = Rate {
+    name: "customer-command",
+    per_second: 2.0,
+    burst: 10.0,
+};
+/// Typing frames: 2 a second per socket.
+pub const TYPING_FRAMES: Rate = Rate {
+    name: "typing",
+    per_second: 2.0,
+    burst: 2.0,
+};
+/// Signal frames (a call's negotiation): 50 a second per socket.
+pub const SIGNAL_FRAMES: Rate = Rate {
+    name: "signal",
+    per_second: 50.0,
+    burst: 50.0,
+};
 /// Login attempts: 10 a minute per email and per address.
 pub const LOGINS: Rate = Rate {
     name: "login",
@@ -51,6 +71,14 @@ pub const PASSWORD_CHANGES: Rate = Rate {
     per_second: 10.0 / 3600.0,
     burst: 10.0,
 };
+
+/// A customer's command other than a message (`CUSTOMER_COMMANDS`); agents are not limited.
+pub fn customer_command(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+    match caller {
+        Caller::Customer(customer) => enforce(state, CUSTOMER_COMMANDS, &customer.token_hash),
+        Caller::Agent(_) => Ok(()),
+    }
+}
 
 /// Takes one request of `rate` for `key` when the deployment's rate limits are on; a refusal is
 /// 429 with `Retry-After`.

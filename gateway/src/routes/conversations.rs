@@ -436,6 +436,7 @@ async fn set_metadata(
     key: Key,
     Body(body): Body<Map<String, Value>>,
 ) -> Result<StatusCode, ApiError> {
+    limits::customer_command(&state, &caller)?;
     let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
     let metadata = CustomerMetadata::parse(Value::Object(body))?;
     let by = author_of(&state, &caller, &conversation).await?;
@@ -458,6 +459,7 @@ async fn update_live(
     key: Key,
     Body(body): Body<Map<String, Value>>,
 ) -> Result<StatusCode, ApiError> {
+    limits::customer_command(&state, &caller)?;
     let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
     if !matches!(caller, Caller::Customer(_)) {
         return Err(ApiError::Forbidden("only the customer may do this".into()));
@@ -636,6 +638,7 @@ async fn start_call(
     caller: Caller,
     key: Key,
 ) -> Result<impl IntoResponse, ApiError> {
+    limits::customer_command(&state, &caller)?;
     let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
     let by = author_of(&state, &caller, &conversation).await?;
     let start = ConversationCommand::StartCall {
@@ -662,6 +665,7 @@ async fn end_call(
     caller: Caller,
     key: Key,
 ) -> Result<StatusCode, ApiError> {
+    limits::customer_command(&state, &caller)?;
     let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
     let call_id = path_id(&call)?;
     let by = author_of(&state, &caller, &conversation).await?;
