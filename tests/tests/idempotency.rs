@@ -366,8 +366,15 @@ async fn invite_keyed(api: &Api, owner: &Agent, token: Option<&str>, key: &str) 
 
 #[tokio::test]
 async fn a_kept_answer_never_reaches_a_caller_without_a_valid_token_however_the_first_came() {
-    let storage = Storage::embedded();
-    let (_server, api) = api::start(&storage);
+    let mut storages = vec![Storage::embedded()];
+    storages.extend(Storage::postgres());
+    for storage in storages {
+        kept_answers_reach_their_caller_only(&storage).await;
+    }
+}
+
+async fn kept_answers_reach_their_caller_only(storage: &Storage) {
+    let (_server, api) = api::start(storage);
     let owner = api::sign_up(&api, "Acme").await;
     let path = format!(
         "/v1/orgs/{}/invitations?token={}",
