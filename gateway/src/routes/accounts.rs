@@ -98,16 +98,22 @@ pub async fn find_account(
     email: &Email,
 ) -> Result<Option<(Uuid, Option<String>)>, ApiError> {
     for agent_id in ids_of(state, email) {
-        let hash = secrets::password_hash(state.backend(), agent_id).await?;
-        if hash.is_some()
-            || projections::queries::account(state.backend(), agent_id)
-                .await?
-                .is_some()
-        {
+        if let Some(hash) = account_at(state, agent_id).await? {
             return Ok(Some((agent_id, hash)));
         }
     }
     Ok(None)
+}
+
+/// Whether there is an account under `agent_id` (its password kept, or the read model shows
+/// it), and its password hash if one is kept.
+async fn account_at(state: &AppState, agent_id: Uuid) -> Result<Option<Option<String>>, ApiError> {
+    let hash = secrets::password_hash(state.backend(), agent_id).await?;
+    if hash.is_some() {
+        return Ok(Some(hash));
+    }
+    let account = projections::queries::account(state.backend(), agent_id).await?;
+    Ok(account.map(|_| None))
 }
 
 /// Creates an account with its password (sign-up, or accepting an invitation without an
@@ -122,11 +128,11 @@ pub async fn create_account(
     name: DisplayName,
     password: Password,
 ) -> Result<Uuid, ApiError> {
-    let [agent_id, _] = ids_of(state, email);
+    let [agent_id, legacy_id] = ids_of(state, email);
     let taken = || ApiError::from(AccountError::EmailTaken);
     // An account of a store written before has the legacy id, under which none is created any
     // more: looking is enough there. Under the deployment's id the claim decides.
-    if find_account(state, email).await?.is_some()
+    if account_at(state, legacy_id).await?.is_some()
         || !secrets::claim_account(state.backend(), agent_id).await?
     {
         return Err(taken());
