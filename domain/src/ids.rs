@@ -1,6 +1,7 @@
 //! Deterministic ids (invariant 2: uniqueness across streams). Two commands that must never both
 //! succeed — two sign-ups with one email, two direct chats of one pair — aim at the same stream,
-//! so the store's expected-version check lets only one of them create it.
+//! so the store's expected-version check lets only one of them create it. An account's id is
+//! derived under a secret of the deployment, so that nobody else can compute it from an email.
 
 use uuid::Uuid;
 
@@ -9,8 +10,18 @@ use crate::values::Email;
 /// The namespace of every Jono UUIDv5.
 const JONO: Uuid = Uuid::from_u128(0x6a6f_6e6f_2d6a_6f6e_6f2d_0000_0000_0001);
 
-/// An account's id, and so its stream: a UUIDv5 of the lower-cased email.
-pub fn account_id(email: &Email) -> Uuid {
+/// An account's id, and so its stream: a UUIDv5 of the lower-cased email under `secret`, a
+/// namespace of 122 random bits that is the deployment's own (kept beside the log, never in
+/// it). Without it nobody can compute an email's id, nor test a guessed email against an id
+/// they saw (a customer sees its agent's `author.id`).
+pub fn account_id(secret: Uuid, email: &Email) -> Uuid {
+    Uuid::new_v5(&secret, format!("account:{}", email.as_str()).as_bytes())
+}
+
+/// The id accounts were given before ids were derived under a secret: a UUIDv5 of the email
+/// under a namespace anyone can read here. Only to find the accounts of a store written then
+/// (their ids are in the log and stay); no account is created under it any more.
+pub fn legacy_account_id(email: &Email) -> Uuid {
     Uuid::new_v5(&JONO, format!("account:{}", email.as_str()).as_bytes())
 }
 
@@ -41,12 +52,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_email_gives_one_account_id_whatever_its_case() {
-        let a = account_id(&Email::parse("Ann@Example.com").unwrap());
-        let b = account_id(&Email::parse("ann@example.com").unwrap());
-        let c = account_id(&Email::parse("bob@example.com").unwrap());
+    fn an_email_gives_one_account_id_whatever_its_case_and_each_deployment_its_own() {
+        let secret = Uuid::new_v4();
+        let ann = Email::parse("Ann@Example.com").unwrap();
+        let a = account_id(secret, &ann);
+        let b = account_id(secret, &Email::parse("ann@example.com").unwrap());
+        let c = account_id(secret, &Email::parse("bob@example.com").unwrap());
         assert_eq!(a, b);
         assert_ne!(a, c);
+        assert_ne!(a, account_id(Uuid::new_v4(), &ann));
+        assert_ne!(a, legacy_account_id(&ann));
     }
 
     #[test]

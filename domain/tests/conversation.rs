@@ -922,6 +922,30 @@ fn another_customer_cannot_set_metadata() {
         .then_expect_error(ConversationError::UnknownConversation);
 }
 
+#[test]
+fn an_ended_conversation_takes_metadata_from_its_agents_only() {
+    let form = metadata(json!({"name": "Eve"}));
+    test()
+        .given(with(active(), [ended(CONVERSATION, false)]))
+        .when(C::SetCustomerMetadata {
+            metadata: form.clone(),
+            by: customer(CONVERSATION),
+        })
+        .then_expect_error(ConversationError::ConversationEnded);
+    test()
+        .given(with(active(), [ended(CONVERSATION, false)]))
+        .when(C::SetCustomerMetadata {
+            metadata: form.clone(),
+            by: agent(AGENT),
+        })
+        .then_expect_events(vec![E::CustomerMetadataSet {
+            conversation_id: CONVERSATION,
+            organization_id: ORG,
+            metadata: form,
+            by: agent(AGENT),
+        }]);
+}
+
 // ---- UpdateLiveMetadata ----
 
 fn live(by: Author) -> C {

@@ -356,7 +356,7 @@ fn other_events_have_no_follow_ups() {
             role: Role::Owner,
         }),
         domain::Event::Account(AccountEvent::AccountCreated {
-            agent_id: account_id(&email),
+            agent_id: account_id(Uuid::from_u128(0x5ec2e7), &email),
             email,
             name: DisplayName::parse("Ann").expect("a valid test value"),
         }),

@@ -1,6 +1,7 @@
-//! Who is calling. A bearer token (header `Authorization: Bearer …`, or `?token=` where a
-//! browser cannot set headers) is an agent's session or a customer's conversation token; only
-//! their SHA-256 is stored (`secrets`). Passwords are argon2id, hashed off the async threads.
+//! Who is calling. A bearer token (header `Authorization: Bearer …`, or `?token=` on a read
+//! where a browser cannot set headers) is an agent's session or a customer's conversation token; only
+//! their SHA-256 is stored (`secrets`). Passwords are argon2id, hashed off the async threads a
+//! few at a time (`hashing`).
 //!
 //! An agent's token works while the agent belongs to at least one organization: removal from
 //! the last one ends it at once. A customer's token works until 24 hours after its conversation
@@ -12,7 +13,10 @@ use argon2::Argon2;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::Method;
 use chrono::{Duration, Utc};
+use std::sync::{Arc, LazyLock};
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -62,6 +66,11 @@ pub fn bearer(parts: &Parts) -> Option<String> {
         return scheme
             .eq_ignore_ascii_case("bearer")
             .then(|| token.trim().to_owned());
+    }
+    // A token in the query string is for what cannot set a header: the WebSocket and browsers'
+    // downloads, which are reads. A command must carry it in `Authorization`.
+    if !matches!(parts.method, Method::GET | Method::HEAD) {
+        return None;
     }
     let query = parts.uri.query()?;
     query
@@ -158,17 +167,61 @@ impl FromRequestParts<AppState> for MaybeCaller {
     }
 }
 
+/// At most this many argon2 computations run at once: each holds 19 MiB, so their number,
+/// not the number of requests, bounds the memory that sign-ups, logins and password changes
+/// take (API.md, Limits: whatever `JONO_RATE_LIMITS` says).
+const HASHING_AT_ONCE: usize = 2;
+/// At most this many more wait for a turn; beyond them a request is refused at once with 503
+/// and `Retry-After`, holding nothing.
+const HASHING_QUEUE: usize = 8;
+/// A request waits this long for its turn at most, then is refused the same way.
+const HASHING_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The turns of password hashing in this process.
+struct HashingTurns {
+    /// Running or waiting.
+    admitted: Arc<Semaphore>,
+    running: Arc<Semaphore>,
+}
+
+static HASHING: LazyLock<HashingTurns> = LazyLock::new(|| HashingTurns {
+    admitted: Arc::new(Semaphore::new(HASHING_AT_ONCE + HASHING_QUEUE)),
+    running: Arc::new(Semaphore::new(HASHING_AT_ONCE)),
+});
+
+/// Runs `work` (an argon2 computation) on a blocking thread when its turn comes, or refuses
+/// with `ApiError::Busy`. The turn is held by the thread, not the request, so a client that
+/// hangs up cannot make room for more computations than the bound.
+async fn hashing<T: Send + 'static>(
+    what: &'static str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let admitted = Arc::clone(&HASHING.admitted)
+        .try_acquire_owned()
+        .map_err(|_| ApiError::Busy)?;
+    let running = tokio::time::timeout(HASHING_WAIT, Arc::clone(&HASHING.running).acquire_owned())
+        .await
+        .map_err(|_| ApiError::Busy)?
+        .map_err(|_| ApiError::Busy)?;
+    tokio::task::spawn_blocking(move || {
+        let done = work();
+        drop((running, admitted));
+        done
+    })
+    .await
+    .map_err(|error| ApiError::Internal(format!("{what}: {error}")))
+}
+
 /// Hashes a password with argon2id and a fresh salt.
 pub async fn hash_password(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || {
+    hashing("hashing a password", move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
             .map(|hash| hash.to_string())
             .map_err(|error| ApiError::Internal(format!("hashing a password: {error}")))
     })
-    .await
-    .map_err(|error| ApiError::Internal(format!("hashing a password: {error}")))?
+    .await?
 }
 
 /// A hash of nothing in particular, so an unknown email costs as much time as a known one.
@@ -176,7 +229,7 @@ const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$
 
 /// Whether `password` matches `hash` (or, with no hash, spends the same time and says no).
 pub async fn verify_password(password: String, hash: Option<String>) -> Result<bool, ApiError> {
-    tokio::task::spawn_blocking(move || {
+    hashing("checking a password", move || {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| DUMMY_HASH.to_owned());
         let Ok(parsed) = PasswordHash::new(&hash) else {
@@ -188,7 +241,6 @@ pub async fn verify_password(password: String, hash: Option<String>) -> Result<b
             && known
     })
     .await
-    .map_err(|error| ApiError::Internal(format!("checking a password: {error}")))
 }
 
 #[cfg(test)]

@@ -32,6 +32,10 @@ pub enum ApiError {
     RateLimited { retry_after_seconds: u64 },
     #[error("{0}")]
     Unavailable(String),
+    /// Too much memory-hungry work at once (password hashing): 503 with `Retry-After`, whatever
+    /// `JONO_RATE_LIMITS` says.
+    #[error("the server is busy; try again shortly")]
+    Busy,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -49,7 +53,7 @@ impl ApiError {
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -156,7 +160,7 @@ impl IntoResponse for ApiError {
                     HeaderValue::from(retry_after_seconds.max(1)),
                 );
             }
-            Self::Unavailable(_) => {
+            Self::Unavailable(_) | Self::Busy => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             Self::Unauthorized => {

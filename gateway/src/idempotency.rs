@@ -5,19 +5,27 @@
 //! - the key (scoped to the caller's token, hashed with the request) goes with the command into
 //!   the log, in the same transaction as its events, so even a crash right after the commit
 //!   cannot let a retry append twice — the command layer hands back the first events instead;
-//! - the first response is kept (`secrets::keep_response`), so a retry gets it byte for byte,
-//!   including what the events alone cannot say (an invitation's token).
+//! - the first response is kept (`secrets::keep_response`), sealed (`Seal`), for 24 hours, so a
+//!   retry gets it byte for byte, including what the events alone cannot say (an invitation's
+//!   token).
+//!
+//! A keyed command is authenticated before anything else: a key belongs to its caller (the
+//! agent, or the customer's conversation), and a request without a valid token is 401 before
+//! its body is read or any kept answer looked up.
 //!
 //! Sign-up, login, joining a queue and accepting an invitation take no key.
 
 use axum::body::{to_bytes, Body};
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use sha2::{Digest, Sha256};
 use store::log::IdempotencyRecord;
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::secrets;
 use crate::state::AppState;
@@ -76,7 +84,16 @@ async fn keyed(
             "an Idempotency-Key has 1 to {KEY_LIMIT} bytes"
         )));
     }
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
+    // Authentication first (invariant 13): nobody without a valid token gets a kept answer or
+    // has a body buffered. The caller found is kept in the request for its handler.
+    let caller = Caller::from_request_parts(&mut parts, &state).await?;
+    // A key belongs to the caller (the agent, or the customer's conversation), however and
+    // with whichever of its tokens it arrived, and to nobody else.
+    let owner = match &caller {
+        Caller::Agent(agent) => format!("agent:{}", agent.agent_id),
+        Caller::Customer(customer) => format!("conversation:{}", customer.conversation_id),
+    };
     let bytes = to_bytes(body, BODY_LIMIT).await.map_err(|error| {
         if crate::edge::is_body_deadline(&error) {
             ApiError::RequestTimeout
@@ -84,17 +101,12 @@ async fn keyed(
             ApiError::TooLarge("the request body is too large".into())
         }
     })?;
-    // The caller is its token; a request without one fails authentication in its handler.
-    let caller = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .map(|value| secrets::hash_token(&String::from_utf8_lossy(value.as_bytes())))
-        .unwrap_or_default();
     let scoped = hex(&Sha256::new()
-        .chain_update(caller)
+        .chain_update(&owner)
         .chain_update(b"\0")
         .chain_update(&key)
         .finalize());
+    let seal = Seal::new(&owner, &key);
     let request_hash = hex(&Sha256::new()
         .chain_update(parts.method.as_str())
         .chain_update(b"\0")
@@ -110,7 +122,7 @@ async fn keyed(
                 "this Idempotency-Key was used for a different request".into(),
             ));
         }
-        return Ok(replay(status, body));
+        return Ok(replay(status, seal.open(&body)?));
     }
     let mut request = Request::from_parts(parts, Body::from(bytes));
     let record = IdempotencyRecord {
@@ -126,16 +138,67 @@ async fn keyed(
     let bytes = to_bytes(body, RESPONSE_LIMIT)
         .await
         .map_err(|_| ApiError::Internal("a response too large to keep".into()))?;
-    let text = String::from_utf8_lossy(&bytes).into_owned();
     secrets::keep_response(
         state.backend(),
         &scoped,
         &request_hash,
         parts.status.as_u16(),
-        &text,
+        &seal.close(&bytes),
     )
     .await?;
     Ok(Response::from_parts(parts, Body::from(bytes)))
+}
+
+/// A kept answer is sealed under a key made from its caller and its Idempotency-Key, which is
+/// stored only hashed: a copy of the database reads no secret from it (an invitation's token),
+/// while the caller who retries with the key opens it. The keystream is SHA-256 of the seal
+/// key and a block counter (the key is secret and of fixed length, so this is a PRF in counter
+/// mode); each seal key seals one answer only.
+struct Seal([u8; 32]);
+
+const SEALED: &str = "sealed:";
+
+impl Seal {
+    fn new(owner: &str, key: &[u8]) -> Self {
+        Seal(
+            Sha256::new()
+                .chain_update(b"seal\0")
+                .chain_update(owner)
+                .chain_update(b"\0")
+                .chain_update(key)
+                .finalize()
+                .into(),
+        )
+    }
+
+    fn apply(&self, bytes: &[u8]) -> Vec<u8> {
+        bytes
+            .chunks(32)
+            .zip(0u64..)
+            .flat_map(|(chunk, counter)| {
+                let pad = Sha256::new()
+                    .chain_update(self.0)
+                    .chain_update(counter.to_be_bytes())
+                    .finalize();
+                chunk
+                    .iter()
+                    .zip(pad)
+                    .map(|(byte, pad)| byte ^ pad)
+                    .collect::<Vec<u8>>()
+            })
+            .collect()
+    }
+
+    fn close(&self, plain: &[u8]) -> String {
+        format!("{SEALED}{}", URL_SAFE_NO_PAD.encode(self.apply(plain)))
+    }
+
+    fn open(&self, sealed: &str) -> Result<String, ApiError> {
+        let corrupt = || ApiError::Internal("a kept answer that is not sealed".into());
+        let encoded = sealed.strip_prefix(SEALED).ok_or_else(corrupt)?;
+        let bytes = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| corrupt())?;
+        String::from_utf8(self.apply(&bytes)).map_err(|_| corrupt())
+    }
 }
 
 fn replay(status: u16, body: String) -> Response {

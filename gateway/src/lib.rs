@@ -42,6 +42,7 @@ pub mod limits;
 pub mod live;
 pub mod metrics;
 pub mod openapi;
+pub mod plain;
 pub mod presence;
 pub mod process_manager;
 pub mod routes;

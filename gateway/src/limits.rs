@@ -10,6 +10,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+
 /// One limit: `burst` requests at once, refilled at `per_second`.
 #[derive(Debug, Clone, Copy)]
 pub struct Rate {
@@ -30,12 +34,65 @@ pub const CUSTOMER_MESSAGES: Rate = Rate {
     per_second: 5.0,
     burst: 20.0,
 };
+/// Every other customer command (metadata, live metadata, attachments, calls): 2 a second,
+/// bursts of 10, per customer token.
+pub const CUSTOMER_COMMANDS: Rate = Rate {
+    name: "customer-command",
+    per_second: 2.0,
+    burst: 10.0,
+};
+/// Typing frames: 2 a second per socket.
+pub const TYPING_FRAMES: Rate = Rate {
+    name: "typing",
+    per_second: 2.0,
+    burst: 2.0,
+};
+/// Signal frames (a call's negotiation): 50 a second per socket.
+pub const SIGNAL_FRAMES: Rate = Rate {
+    name: "signal",
+    per_second: 50.0,
+    burst: 50.0,
+};
 /// Login attempts: 10 a minute per email and per address.
 pub const LOGINS: Rate = Rate {
     name: "login",
     per_second: 10.0 / 60.0,
     burst: 10.0,
 };
+/// Sign-ups: 10 an hour per address.
+pub const SIGNUPS: Rate = Rate {
+    name: "signup",
+    per_second: 10.0 / 3600.0,
+    burst: 10.0,
+};
+/// Password changes: 10 an hour per account.
+pub const PASSWORD_CHANGES: Rate = Rate {
+    name: "password-change",
+    per_second: 10.0 / 3600.0,
+    burst: 10.0,
+};
+
+/// A customer's command other than a message (`CUSTOMER_COMMANDS`); agents are not limited.
+pub fn customer_command(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+    match caller {
+        Caller::Customer(customer) => enforce(state, CUSTOMER_COMMANDS, &customer.token_hash),
+        Caller::Agent(_) => Ok(()),
+    }
+}
+
+/// Takes one request of `rate` for `key` when the deployment's rate limits are on; a refusal is
+/// 429 with `Retry-After`.
+pub fn enforce(state: &AppState, rate: Rate, key: &str) -> Result<(), ApiError> {
+    if !state.settings.rate_limits {
+        return Ok(());
+    }
+    state
+        .limiter
+        .take(rate, key)
+        .map_err(|retry_after_seconds| ApiError::RateLimited {
+            retry_after_seconds,
+        })
+}
 
 #[derive(Debug)]
 struct Bucket {

@@ -640,7 +640,8 @@ pub enum WsServerFrame {
     },
     /// Every event of the topic up to `position` has been sent; live events follow.
     Subscribed { topic: String, position: u64 },
-    /// A topic that does not exist or that the caller may not see (404), or a malformed frame.
+    /// A topic that does not exist or that the caller may not see (404), a malformed frame
+    /// (400), or typing or signal frames beyond their rate (429).
     Error {
         topic: Option<String>,
         status: u16,

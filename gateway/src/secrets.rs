@@ -23,7 +23,7 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
-const SCHEMA: [&str; 8] = [
+const SCHEMA: [&str; 9] = [
     "CREATE TABLE IF NOT EXISTS invitation_tokens (
         token_hash TEXT PRIMARY KEY,
         invitation_id TEXT NOT NULL,
@@ -34,6 +34,12 @@ const SCHEMA: [&str; 8] = [
     "CREATE TABLE IF NOT EXISTS credentials (
         agent_id TEXT PRIMARY KEY,
         password_hash TEXT NOT NULL
+    )",
+    // Who is creating an account (`claim_account`): the first INSERT of an id wins on both
+    // backends, so one email has one account however many sign-ups and acceptances race.
+    "CREATE TABLE IF NOT EXISTS account_claims (
+        agent_id TEXT PRIMARY KEY,
+        claimed_at BIGINT NOT NULL
     )",
     // An agent's session; it lasts 30 days from its last use.
     "CREATE TABLE IF NOT EXISTS agent_tokens (
@@ -57,8 +63,9 @@ const SCHEMA: [&str; 8] = [
         body TEXT NOT NULL,
         created_at BIGINT NOT NULL
     )",
-    // Keys the server made for itself, hex: `url_signing` signs attachments' URLs. Kept so
-    // that a URL handed out survives a restart and every process of a deployment agrees.
+    // Keys the server made for itself, hex: `url_signing` signs attachments' URLs,
+    // `account_ids` is the secret accounts' ids are derived under. Kept so that a URL handed
+    // out survives a restart and every process of a deployment agrees.
     "CREATE TABLE IF NOT EXISTS server_keys (
         name TEXT PRIMARY KEY,
         key_hex TEXT NOT NULL
@@ -75,6 +82,10 @@ pub async fn migrate(backend: &Backend) -> Result<(), sqlx::Error> {
     for statement in SCHEMA {
         on_pool!(backend, pool => sqlx::query(statement).execute(pool).await.map(|_| ()))?;
     }
+    // Answers kept before they were sealed hold secrets in plain text (an invitation's token),
+    // under keys scoped to a token that no caller's key matches any more: nothing to keep.
+    let unsealed = "DELETE FROM idempotent_responses WHERE body NOT LIKE 'sealed:%'";
+    on_pool!(backend, pool => sqlx::query(unsealed).execute(pool).await.map(|_| ()))?;
     Ok(())
 }
 
@@ -100,6 +111,71 @@ pub async fn set_password_hash(
     on_pool!(backend, pool => sqlx::query(sql)
         .bind(agent_id.to_string())
         .bind(hash)
+        .execute(pool)
+        .await
+        .map(|_| ()))
+}
+
+/// Keeps the password of an account being created; `false` when it has one already (then
+/// nothing is written: no path replaces the password of an account that has one).
+pub async fn insert_password_hash(
+    backend: &Backend,
+    agent_id: Uuid,
+    hash: &str,
+) -> Result<bool, sqlx::Error> {
+    let sql = "INSERT INTO credentials (agent_id, password_hash) VALUES ($1, $2)
+               ON CONFLICT (agent_id) DO NOTHING";
+    let inserted = on_pool!(backend, pool => sqlx::query(sql)
+        .bind(agent_id.to_string())
+        .bind(hash)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+    Ok(inserted == 1)
+}
+
+/// A claim whose account still has no password this long after it was made was cut short (a
+/// crash between the claim and the password): far longer than any creation takes, whose
+/// hashing waits at most seconds.
+pub const CLAIM_ABANDONED_SECONDS: i64 = 600;
+
+/// Claims `agent_id` for the account being created, before its password is hashed: `true` for
+/// the one caller who gets it. Another claim of the id is refused while it is fresh or its
+/// account has a password, so two creations with one email never both proceed; a claim
+/// abandoned by a crash (old, and no password kept) can be taken again.
+pub async fn claim_account(backend: &Backend, agent_id: Uuid) -> Result<bool, sqlx::Error> {
+    let now = Utc::now().timestamp();
+    let insert = "INSERT INTO account_claims (agent_id, claimed_at) VALUES ($1, $2)
+                  ON CONFLICT (agent_id) DO NOTHING";
+    let inserted = on_pool!(backend, pool => sqlx::query(insert)
+        .bind(agent_id.to_string())
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+    if inserted == 1 {
+        return Ok(true);
+    }
+    let retake = "UPDATE account_claims SET claimed_at = $1
+                  WHERE agent_id = $2 AND claimed_at < $3
+                  AND NOT EXISTS (SELECT 1 FROM credentials WHERE credentials.agent_id = $2)";
+    let retaken = on_pool!(backend, pool => sqlx::query(retake)
+        .bind(now)
+        .bind(agent_id.to_string())
+        .bind(now - CLAIM_ABANDONED_SECONDS)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+    Ok(retaken == 1)
+}
+
+/// Gives a claim back when its creation stopped before anything was written (the hashing was
+/// refused), so the person can try again at once.
+pub async fn release_claim(backend: &Backend, agent_id: Uuid) -> Result<(), sqlx::Error> {
+    let sql = "DELETE FROM account_claims WHERE agent_id = $1
+               AND NOT EXISTS (SELECT 1 FROM credentials WHERE credentials.agent_id = $1)";
+    on_pool!(backend, pool => sqlx::query(sql)
+        .bind(agent_id.to_string())
         .execute(pool)
         .await
         .map(|_| ()))
@@ -229,20 +305,26 @@ pub async fn revoke_agent_tokens(
         .map(|_| ()))
 }
 
-/// A response kept under an idempotency key: `(request_hash, status, body)`.
+/// How long a kept answer answers its key (API.md: a key is kept 24 hours).
+pub const RESPONSE_KEPT_SECONDS: i64 = 24 * 3600;
+
+/// A response kept under an idempotency key and not yet expired: `(request_hash, status,
+/// body)`, the body as `keep_response` was given it (sealed by the caller).
 pub async fn find_response(
     backend: &Backend,
     key: &str,
 ) -> Result<Option<(String, u16, String)>, sqlx::Error> {
-    let sql = "SELECT request_hash, status, body FROM idempotent_responses WHERE key = $1";
+    let sql = "SELECT request_hash, status, body FROM idempotent_responses
+               WHERE key = $1 AND created_at >= $2";
     let row: Option<(String, i32, String)> = on_pool!(backend, pool => sqlx::query_as(sql)
         .bind(key)
+        .bind(Utc::now().timestamp() - RESPONSE_KEPT_SECONDS)
         .fetch_optional(pool)
         .await)?;
     Ok(row.map(|(hash, status, body)| (hash, u16::try_from(status).unwrap_or(500), body)))
 }
 
-/// Keeps a response under its idempotency key; the first one kept wins.
+/// Keeps a response under its idempotency key; the first one kept wins while it lasts.
 pub async fn keep_response(
     backend: &Backend,
     key: &str,
@@ -250,22 +332,52 @@ pub async fn keep_response(
     status: u16,
     body: &str,
 ) -> Result<(), sqlx::Error> {
+    let now = Utc::now().timestamp();
     let sql = "INSERT INTO idempotent_responses (key, request_hash, status, body, created_at)
-               VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING";
+               VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO UPDATE SET
+               request_hash = excluded.request_hash, status = excluded.status,
+               body = excluded.body, created_at = excluded.created_at
+               WHERE idempotent_responses.created_at < $6";
     on_pool!(backend, pool => sqlx::query(sql)
         .bind(key)
         .bind(request_hash)
         .bind(i32::from(status))
         .bind(body)
-        .bind(Utc::now().timestamp())
+        .bind(now)
+        .bind(now - RESPONSE_KEPT_SECONDS)
         .execute(pool)
         .await
         .map(|_| ()))
 }
 
+/// Forgets the responses whose 24 hours are over, as of `now` (epoch seconds).
+pub async fn prune_responses(backend: &Backend, now: i64) -> Result<u64, sqlx::Error> {
+    let sql = "DELETE FROM idempotent_responses WHERE created_at < $1";
+    on_pool!(backend, pool => sqlx::query(sql)
+        .bind(now - RESPONSE_KEPT_SECONDS)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))
+}
+
 /// The key that signs attachments' URLs: 32 random bytes made by the first server that asks
 /// and kept, so every later one (and every process of a deployment) signs alike.
 pub async fn url_signing_key(backend: &Backend) -> Result<[u8; 32], sqlx::Error> {
+    server_key(backend, "url_signing").await
+}
+
+/// The secret under which accounts' ids are derived from emails (`domain::ids::account_id`):
+/// made by the first server that asks and kept, so an email's id is the same in every process
+/// of a deployment and after a restart, and nobody without this table can compute it.
+pub async fn account_id_secret(backend: &Backend) -> Result<Uuid, sqlx::Error> {
+    let key = server_key(backend, "account_ids").await?;
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&key[..16]);
+    Ok(Uuid::from_bytes(bytes))
+}
+
+/// The server key `name`: 32 random bytes made by the first server that asks and kept.
+async fn server_key(backend: &Backend, name: &str) -> Result<[u8; 32], sqlx::Error> {
     let mut fresh = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut fresh);
     let fresh_hex: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
@@ -273,14 +385,14 @@ pub async fn url_signing_key(backend: &Backend) -> Result<[u8; 32], sqlx::Error>
     let insert = "INSERT INTO server_keys (name, key_hex) VALUES ($1, $2)
                   ON CONFLICT (name) DO NOTHING";
     on_pool!(backend, pool => sqlx::query(insert)
-        .bind("url_signing")
+        .bind(name)
         .bind(&fresh_hex)
         .execute(pool)
         .await
         .map(|_| ()))?;
     let select = "SELECT key_hex FROM server_keys WHERE name = $1";
     let (key_hex,): (String,) = on_pool!(backend, pool => sqlx::query_as(select)
-        .bind("url_signing")
+        .bind(name)
         .fetch_one(pool)
         .await)?;
     let mut key = [0u8; 32];
@@ -293,7 +405,7 @@ pub async fn url_signing_key(backend: &Backend) -> Result<[u8; 32], sqlx::Error>
     });
     if !parsed || key_hex.len() != 64 {
         return Err(sqlx::Error::Decode(
-            "server_keys.url_signing is not 32 bytes of hex".into(),
+            format!("server_keys.{name} is not 32 bytes of hex").into(),
         ));
     }
     Ok(key)
@@ -385,6 +497,73 @@ mod tests {
         let again = url_signing_key(store.backend()).await.unwrap();
         assert_eq!(first, again);
         assert_ne!(first, [0u8; 32]);
+        let secret = account_id_secret(store.backend()).await.unwrap();
+        assert_eq!(secret, account_id_secret(store.backend()).await.unwrap());
+        assert_ne!(secret.as_bytes()[..], first[..16], "a key of its own");
+    }
+
+    #[tokio::test]
+    async fn an_account_is_claimed_once_and_a_password_is_never_replaced_by_a_creation() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store::log::EventStore::open_sqlite(dir.path())
+            .await
+            .unwrap();
+        let backend = store.backend();
+        migrate(backend).await.unwrap();
+        let agent_id = Uuid::new_v4();
+        assert!(claim_account(backend, agent_id).await.unwrap());
+        assert!(!claim_account(backend, agent_id).await.unwrap());
+        // Given back before anything was written, it can be claimed again.
+        release_claim(backend, agent_id).await.unwrap();
+        assert!(claim_account(backend, agent_id).await.unwrap());
+        assert!(insert_password_hash(backend, agent_id, "first")
+            .await
+            .unwrap());
+        assert!(!insert_password_hash(backend, agent_id, "second")
+            .await
+            .unwrap());
+        assert_eq!(
+            password_hash(backend, agent_id).await.unwrap().as_deref(),
+            Some("first")
+        );
+        // Once the account has its password the claim is never given back nor taken again,
+        // however old it grows.
+        release_claim(backend, agent_id).await.unwrap();
+        let age = "UPDATE account_claims SET claimed_at = 0";
+        on_pool!(backend, pool => sqlx::query(age).execute(pool).await.map(|_| ())).unwrap();
+        assert!(!claim_account(backend, agent_id).await.unwrap());
+        // An abandoned claim (old, no password) can be taken again.
+        let abandoned = Uuid::new_v4();
+        assert!(claim_account(backend, abandoned).await.unwrap());
+        on_pool!(backend, pool => sqlx::query(age).execute(pool).await.map(|_| ())).unwrap();
+        assert!(claim_account(backend, abandoned).await.unwrap());
+        assert!(!claim_account(backend, abandoned).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_kept_answer_answers_for_24_hours_then_is_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store::log::EventStore::open_sqlite(dir.path())
+            .await
+            .unwrap();
+        let backend = store.backend();
+        migrate(backend).await.unwrap();
+        keep_response(backend, "k", "h", 201, "sealed:first")
+            .await
+            .unwrap();
+        keep_response(backend, "k", "h2", 201, "sealed:second")
+            .await
+            .unwrap();
+        let found = find_response(backend, "k").await.unwrap();
+        assert_eq!(found, Some(("h".into(), 201, "sealed:first".into())));
+        let now = Utc::now().timestamp();
+        assert_eq!(prune_responses(backend, now).await.unwrap(), 0);
+        // A day and a second later it answers no more, and is pruned.
+        let age = "UPDATE idempotent_responses SET created_at = created_at - 86401";
+        on_pool!(backend, pool => sqlx::query(age).execute(pool).await.map(|_| ())).unwrap();
+        assert_eq!(find_response(backend, "k").await.unwrap(), None);
+        assert_eq!(prune_responses(backend, now).await.unwrap(), 1);
+        assert_eq!(find_response(backend, "k").await.unwrap(), None);
     }
 
     #[tokio::test]

@@ -60,6 +60,8 @@ pub struct AppState {
     pub blobs: Blobs,
     /// Signs attachments' URLs.
     pub signer: UrlSigner,
+    /// The secret accounts' ids are derived under (`secrets::account_id_secret`).
+    pub account_ids: uuid::Uuid,
 }
 
 /// How long a command waits for the read models to show its events before answering anyway.
@@ -81,6 +83,8 @@ impl AppState {
             live: Live::default(),
             blobs,
             signer: UrlSigner::ephemeral(),
+            // Of this process only; `jono serve` puts the deployment's kept one in its place.
+            account_ids: uuid::Uuid::new_v4(),
         }
     }
 

@@ -329,6 +329,7 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     let started = Utc::now();
     let mut watch = Watch::default();
     let mut position = 0;
+    let mut pruned: Option<std::time::Instant> = None;
     let mut ticker = tokio::time::interval(config.tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -347,8 +348,17 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
             }
         }
         tick(&state, &mut watch, &config, started).await;
+        if pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+            match crate::secrets::prune_responses(state.backend(), Utc::now().timestamp()).await {
+                Ok(_) => pruned = Some(std::time::Instant::now()),
+                Err(error) => tracing::warn!(%error, "cannot prune the kept answers; trying again"),
+            }
+        }
     }
 }
+
+/// Kept answers past their 24 hours are forgotten this often (they answer no key meanwhile).
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Folds the feed after `position` into `watch`; returns the new position.
 async fn catch_up(state: &AppState, watch: &mut Watch, mut position: i64) -> Result<i64, String> {

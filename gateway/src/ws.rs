@@ -29,6 +29,7 @@ use uuid::Uuid;
 use crate::access;
 use crate::auth::{self, Caller};
 use crate::error::ApiError;
+use crate::limits;
 use crate::live::{CloseOrder, Relay};
 use crate::state::AppState;
 
@@ -491,6 +492,22 @@ async fn handle(
             }
         }
         Some(kind @ ("typing" | "signal")) => {
+            // Each costs a read and a broadcast: limited per socket before either, whatever
+            // the caller.
+            let rate = if kind == "typing" {
+                limits::TYPING_FRAMES
+            } else {
+                limits::SIGNAL_FRAMES
+            };
+            if let Err(ApiError::RateLimited {
+                retry_after_seconds,
+            }) = limits::enforce(state, rate, &format!("socket:{session}"))
+            {
+                let detail =
+                    format!("too many {kind} frames; try again in {retry_after_seconds} s");
+                out.error(None, 429, &detail).await;
+                return;
+            }
             let Some(conversation_id) = frame
                 .get("conversation")
                 .and_then(Value::as_str)

@@ -350,3 +350,102 @@ async fn a_key_is_kept_across_a_restart() {
         ["before the restart"]
     );
 }
+
+/// `POST /v1/orgs/ORG/invitations` with a key, as whoever `token` says (`None`: nobody).
+async fn invite_keyed(api: &Api, owner: &Agent, token: Option<&str>, key: &str) -> api::Reply {
+    keyed(
+        api,
+        "POST",
+        &format!("/v1/orgs/{}/invitations", owner.organization_id),
+        token,
+        key,
+        Some(json!({"email": "ivy@example.com", "role": "agent"})),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_kept_answer_never_reaches_a_caller_without_a_valid_token_however_the_first_came() {
+    let mut storages = vec![Storage::embedded()];
+    storages.extend(Storage::postgres());
+    for storage in storages {
+        kept_answers_reach_their_caller_only(&storage).await;
+    }
+}
+
+async fn kept_answers_reach_their_caller_only(storage: &Storage) {
+    let (_server, api) = api::start(storage);
+    let owner = api::sign_up(&api, "Acme").await;
+    let path = format!(
+        "/v1/orgs/{}/invitations?token={}",
+        owner.organization_id, owner.token
+    );
+    let body = json!({"email": "ivy@example.com", "role": "agent"});
+    let bytes = Some(body.to_string().into_bytes());
+    let headers = [("Idempotency-Key", "query-key")];
+    // A token in the query string is for reads (the WebSocket, downloads), not for commands.
+    let first = api.raw("POST", &path, None, bytes, &headers).await;
+    first.expect_problem(401, "a command with its token in the query string");
+    // And whatever became of it, the same key with no token, or a made-up one, is 401.
+    for token in [None, Some("not-a-token")] {
+        let replay = invite_keyed(&api, &owner, token, "query-key").await;
+        replay.expect_problem(401, "the key without a valid token");
+    }
+
+    // A key used with a valid token belongs to its agent: no one else gets its answer...
+    let kept = invite_keyed(&api, &owner, owner.token(), "header-key")
+        .await
+        .expect(201, "an invitation");
+    let secret = kept.body["token"].as_str().unwrap().to_owned();
+    for token in [None, Some("not-a-token")] {
+        let reply = invite_keyed(&api, &owner, token, "header-key").await;
+        assert!(!reply.text.contains(&secret), "{}", reply.text);
+        reply.expect_problem(401, "another caller with the key");
+    }
+    // ...but the agent does, with any of its sessions.
+    let second_session = api::login(&api, &owner.email, PASSWORD).await;
+    let again = invite_keyed(&api, &owner, Some(&second_session), "header-key")
+        .await
+        .expect(201, "the agent's retry from another session");
+    assert_eq!(again.header("idempotent-replay"), Some("true"));
+    assert_eq!(again.body, kept.body);
+}
+
+/// Every file under `dir`, with its bytes.
+fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(files_under(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            found.push((path, bytes));
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn a_kept_answer_holds_no_secret_readable_at_rest() {
+    let storage = Storage::embedded();
+    let (_server, api) = api::start(&storage);
+    let owner = api::sign_up(&api, "Acme").await;
+    let kept = invite_keyed(&api, &owner, owner.token(), "at-rest")
+        .await
+        .expect(201, "an invitation");
+    let secret = kept.body["token"].as_str().unwrap().to_owned();
+    let again = invite_keyed(&api, &owner, owner.token(), "at-rest")
+        .await
+        .expect(201, "the retry");
+    assert_eq!(again.body["token"], kept.body["token"], "the retry has it");
+    let dir = storage.data_dir().expect("an embedded store");
+    for (path, bytes) in files_under(dir) {
+        assert!(
+            !bytes
+                .windows(secret.len())
+                .any(|window| window == secret.as_bytes()),
+            "the invitation's token is readable in {}",
+            path.display()
+        );
+    }
+}

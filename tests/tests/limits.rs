@@ -422,3 +422,181 @@ async fn tokens_stay_valid_across_a_restart() {
         .await
         .expect_problem(401, "a made-up token");
 }
+
+#[tokio::test]
+async fn the_eleventh_sign_up_from_one_address_within_an_hour_is_429() {
+    let storage = Storage::embedded();
+    let (_server, api) = api::start_with(&storage, &[]);
+    for _ in 1..=10 {
+        api::sign_up(&api, "Acme").await;
+    }
+    let email = api::fresh_email("eleventh");
+    let reply = api
+        .post(
+            "/v1/signup",
+            None,
+            json!({"organization": "Acme", "name": "Ellen", "email": email, "password": PASSWORD}),
+        )
+        .await;
+    assert_rate_limited(reply, "the 11th sign-up");
+    // The refused sign-up made no account.
+    api.post(
+        "/v1/login",
+        None,
+        json!({"email": email, "password": PASSWORD}),
+    )
+    .await
+    .expect_problem(401, "the refused sign-up's login");
+}
+
+#[tokio::test]
+async fn the_eleventh_password_change_within_an_hour_is_429_even_with_the_right_password() {
+    let storage = Storage::embedded();
+    let (_server, api) = api::start_with(&storage, &[]);
+    let owner = api::sign_up(&api, "Acme").await;
+    let change = |current: &str| json!({"current_password": current, "new_password": "a new password entirely"});
+    for n in 1..=10 {
+        api.put("/v1/me/password", owner.token(), change("a wrong password"))
+            .await
+            .expect_problem(403, &format!("wrong attempt {n}"));
+    }
+    let reply = api
+        .put("/v1/me/password", owner.token(), change(PASSWORD))
+        .await;
+    assert_rate_limited(reply, "the 11th change");
+    // The password is unchanged.
+    api::login(&api, &owner.email, PASSWORD).await;
+}
+
+#[tokio::test]
+async fn a_customers_other_commands_beyond_a_burst_of_ten_are_429_and_an_agents_are_not() {
+    let storage = Storage::embedded();
+    let (_server, api) = api::start_with(&storage, &[]);
+    let owner = api::sign_up(&api, "Acme").await;
+    let queue = api::open_queue_handled_by(&api, &owner, "Support").await;
+    let customer = api::join(&api, queue, json!({})).await;
+    let conversation = api::pick(&api, &owner, queue).await;
+    let path = format!("/v1/conversations/{conversation}/metadata");
+    let puts = |token: String, count: usize| {
+        let sends = (0..count).map(|n| {
+            let api = api.clone();
+            let (path, token) = (path.clone(), token.clone());
+            async move {
+                api.put(
+                    &path,
+                    Some(&token),
+                    json!({"note": "x".repeat(15_000), "n": n}),
+                )
+                .await
+            }
+        });
+        futures::future::join_all(sends)
+    };
+    // Thirty at once: the burst of ten goes through, and (refilled at 2 a second) far fewer
+    // than the twenty more that arrive together.
+    let replies = puts(customer.token.clone(), 30).await;
+    let accepted = replies.iter().filter(|reply| reply.status == 204).count();
+    assert!(accepted >= 10, "a burst of 10 is allowed, {accepted} were");
+    assert!(
+        accepted < 30,
+        "30 metadata writes at once went through unlimited"
+    );
+    for reply in replies.into_iter().filter(|reply| reply.status != 204) {
+        assert_rate_limited(reply, "a metadata write beyond the burst");
+    }
+    // Its other commands share the limit: the bucket is empty now.
+    let live = api
+        .post(
+            &format!("/v1/conversations/{conversation}/live"),
+            customer.token(),
+            json!({"page": "/checkout"}),
+        )
+        .await;
+    assert_rate_limited(live, "live metadata beyond the burst");
+    let call = api
+        .post(
+            &format!("/v1/conversations/{conversation}/calls"),
+            customer.token(),
+            json!({}),
+        )
+        .await;
+    assert_rate_limited(call, "a call beyond the burst");
+    // An agent's are not limited.
+    for reply in puts(owner.token.clone(), 30).await {
+        reply.expect(204, "an agent's metadata write");
+    }
+}
+
+#[tokio::test]
+async fn an_ended_conversation_takes_no_customer_command_but_its_rating_and_transcript() {
+    let storage = Storage::embedded();
+    let (_server, api) = api::start(&storage);
+    let owner = api::sign_up(&api, "Acme").await;
+    let queue = api::open_queue_handled_by(&api, &owner, "Support").await;
+    let customer = api::join(&api, queue, json!({})).await;
+    let conversation = api::pick(&api, &owner, queue).await;
+    let path = format!("/v1/conversations/{conversation}");
+    api.post(&format!("{path}/end"), owner.token(), json!({}))
+        .await
+        .expect(204, "the agent ends it");
+    let ended = |what: &str| format!("{what} after the end");
+    api.put(
+        &format!("{path}/metadata"),
+        customer.token(),
+        json!({"name": "Eve"}),
+    )
+    .await
+    .expect_problem(409, &ended("metadata"));
+    api.post(
+        &format!("{path}/live"),
+        customer.token(),
+        json!({"page": "/"}),
+    )
+    .await
+    .expect_problem(409, &ended("live metadata"));
+    api.post(&format!("{path}/calls"), customer.token(), json!({}))
+        .await
+        .expect_problem(409, &ended("a call"));
+    api.post(
+        &format!("{path}/messages"),
+        customer.token(),
+        json!({"text": "hi"}),
+    )
+    .await
+    .expect_problem(409, &ended("a message"));
+    let boundary = "jono-ended";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\nhello\r\n--{boundary}--\r\n"
+    );
+    let upload = api
+        .http
+        .post(format!("{}{path}/attachments", api.base))
+        .bearer_auth(&customer.token)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status().as_u16(), 409, "an attachment after the end");
+    // The agent may still correct what the customer told; the customer rates and reads.
+    api.put(
+        &format!("{path}/metadata"),
+        owner.token(),
+        json!({"name": "Eve"}),
+    )
+    .await
+    .expect(204, "the agent's metadata after the end");
+    api.post(
+        &format!("{path}/rating"),
+        customer.token(),
+        json!({"score": 5}),
+    )
+    .await
+    .expect(204, "the rating");
+    api.get(&format!("{path}/transcript"), customer.token())
+        .await
+        .expect(200, "the transcript");
+}

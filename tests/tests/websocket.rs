@@ -665,3 +665,43 @@ async fn removal_from_one_organization_ends_exactly_its_subscriptions_at_once() 
     );
     assert_eq!(frames.last().unwrap()["event"]["type"], "QueueOpened");
 }
+
+#[tokio::test]
+async fn typing_and_signal_frames_beyond_their_rate_are_refused_429() {
+    let storage = Storage::embedded();
+    // The limits on: the default of a deployment.
+    let (_server, api) = api::start_with(&storage, &[]);
+    let owner = api::sign_up(&api, "Acme").await;
+    let queue = api::open_queue_handled_by(&api, &owner, "Support").await;
+    let customer = api::join(&api, queue, json!({})).await;
+    let conversation = api::pick(&api, &owner, queue).await;
+    let mut client = connect(&api.base, &customer.token).await;
+    // Typing: 2 a second. Ten at once are more than that.
+    for _ in 0..10 {
+        send(
+            &mut client,
+            json!({"type": "typing", "conversation": conversation}),
+        )
+        .await;
+    }
+    let refused = until(&mut client, |f| f["type"] == "error" && f["status"] == 429).await;
+    let refused = refused.last().unwrap();
+    assert!(
+        refused["detail"].as_str().unwrap().contains("typing"),
+        "{refused}"
+    );
+    // Signals: 50 a second. A hundred at once are more than that.
+    for _ in 0..100 {
+        send(
+            &mut client,
+            json!({"type": "signal", "conversation": conversation, "data": {"candidate": "x"}}),
+        )
+        .await;
+    }
+    until(&mut client, |f| {
+        f["type"] == "error"
+            && f["status"] == 429
+            && f["detail"].as_str().is_some_and(|d| d.contains("signal"))
+    })
+    .await;
+}

@@ -7,8 +7,8 @@ use crate::values::{DisplayName, Email};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type")]
 pub enum AccountCommand {
-    /// Sign-up, or accepting an invitation without an account. `agent_id` must be
-    /// `ids::account_id(&email)`.
+    /// Sign-up, or accepting an invitation without an account. `agent_id` is
+    /// `ids::account_id(secret, &email)` under the deployment's secret.
     CreateAccount {
         agent_id: Uuid,
         email: Email,

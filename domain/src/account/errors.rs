@@ -4,15 +4,12 @@ use crate::error::{ErrorKind, Refusal};
 pub enum AccountError {
     #[error("an account with this email exists")]
     EmailTaken,
-    #[error("an account's id is derived from its email")]
-    IdNotOfEmail,
 }
 
 impl Refusal for AccountError {
     fn kind(&self) -> ErrorKind {
         match self {
             Self::EmailTaken => ErrorKind::Conflict,
-            Self::IdNotOfEmail => ErrorKind::Invalid,
         }
     }
 }

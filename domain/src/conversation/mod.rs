@@ -374,6 +374,11 @@ impl Aggregate for Conversation {
                 let (conversation_id, kind) = self.require_started()?;
                 self.check_author(&by)?;
                 Self::require_customer_kind(kind)?;
+                // Agents may still correct it afterwards; the customer's word ends with the
+                // conversation.
+                if by.is_customer() {
+                    self.require_not_ended()?;
+                }
                 let organization_id = self.organization_id;
                 let event = E::CustomerMetadataSet {
                     conversation_id,

@@ -114,6 +114,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                     .await
                     .map_err(|error| Failure(format!("cannot read the signing key: {error}")))?;
                 state.signer = UrlSigner::new(key);
+                state.account_ids = secrets::account_id_secret(state.backend())
+                    .await
+                    .map_err(|error| Failure(format!("cannot read the id secret: {error}")))?;
                 server::serve(state, listener, metrics_listener, server::termination())
                     .await
                     .map_err(|error| Failure(format!("the server stopped: {error}")))

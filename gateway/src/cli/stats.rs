@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::Failure;
 use crate::config::{StatsArgs, StatsBy, StatsFormat};
+use crate::plain;
 
 /// What the arguments ask for, once checked.
 #[derive(Debug, Clone, PartialEq)]
@@ -228,7 +229,7 @@ fn report_csv(report: &Report) -> String {
     let mut out = String::new();
     let mut header = vec!["period", "from", "to", "agent_id"];
     header.extend(FIGURE_COLUMNS);
-    out.push_str(&header.join(","));
+    out.push_str(&plain::csv_row(&header));
     out.push('\n');
     for Window {
         period,
@@ -245,7 +246,7 @@ fn report_csv(report: &Report) -> String {
             String::new(),
         ];
         row.extend(figure_cells(figures));
-        out.push_str(&row.join(","));
+        out.push_str(&plain::csv_row(&row));
         out.push('\n');
         for agent in &figures.per_agent {
             let mut row = vec![
@@ -258,7 +259,7 @@ fn report_csv(report: &Report) -> String {
             cells[1] = agent.picked.to_string();
             cells[9] = number(agent.handle_seconds_p50);
             row.extend(cells);
-            out.push_str(&row.join(","));
+            out.push_str(&plain::csv_row(&row));
             out.push('\n');
         }
     }
@@ -281,6 +282,7 @@ fn aligned(rows: &[Vec<String>]) -> String {
     for row in rows {
         let mut line = String::new();
         for (c, cell) in row.iter().enumerate() {
+            let cell = plain::one_line(cell);
             if c == 0 {
                 let _ = write!(line, "{cell:<width$}", width = widths[c]);
             } else {
@@ -370,25 +372,24 @@ fn report_table(scope: Scope, report: &Report) -> String {
 fn snapshot_csv(snapshot: &QueueSnapshot) -> String {
     let mut out =
         String::from("queue_id,at,open,waiting,position,conversation_id,since,waited_seconds\n");
-    let head = format!(
-        "{},{},{},{}",
-        snapshot.queue_id,
+    let head = [
+        snapshot.queue_id.to_string(),
         rfc3339(snapshot.at),
-        snapshot.open,
-        snapshot.waiting.len()
-    );
+        snapshot.open.to_string(),
+        snapshot.waiting.len().to_string(),
+    ];
     if snapshot.waiting.is_empty() {
-        let _ = writeln!(out, "{head},,,,");
+        let _ = writeln!(out, "{},,,,", plain::csv_row(&head));
     }
     for customer in &snapshot.waiting {
-        let _ = writeln!(
-            out,
-            "{head},{},{},{},{}",
-            customer.position,
-            customer.conversation_id,
+        let mut row = head.to_vec();
+        row.extend([
+            customer.position.to_string(),
+            customer.conversation_id.to_string(),
             rfc3339(customer.since),
-            customer.waited_seconds
-        );
+            customer.waited_seconds.to_string(),
+        ]);
+        let _ = writeln!(out, "{}", plain::csv_row(&row));
     }
     out
 }
@@ -398,7 +399,7 @@ fn snapshot_table(snapshot: &QueueSnapshot) -> String {
     let mut out = format!(
         "Queue {} ({}) at {}: {state}, {} waiting\n",
         snapshot.queue_id,
-        snapshot.name,
+        plain::one_line(&snapshot.name),
         rfc3339(snapshot.at),
         snapshot.waiting.len()
     );

@@ -42,11 +42,12 @@ struct SignUp {
     password: String,
 }
 
-/// Creates the account (its stream id is derived from the email, so two sign-ups with one
-/// email race on one stream and one gets 409), keeps the password hash outside the log, and
-/// creates the organization with the account as its owner.
+/// Creates the account and the organization with the account as its owner. Everything cheap
+/// (the limit, the fields, the claim of the email) is decided before the password is hashed,
+/// so the losers of a race are answered 409 at once and hold no memory.
 async fn signup(
     State(state): State<AppState>,
+    ClientAddr(address): ClientAddr,
     Body(body): Body<SignUp>,
 ) -> Result<impl IntoResponse, ApiError> {
     if !state.settings.signup_open {
@@ -54,6 +55,7 @@ async fn signup(
             "sign-up is closed here; ask for an invitation".into(),
         ));
     }
+    limits::enforce(&state, limits::SIGNUPS, &format!("address:{address}"))?;
     let organization = Name::parse(&body.organization).map_err(invalid)?;
     let name = DisplayName::parse(&body.name).map_err(invalid)?;
     let email = Email::parse(&body.email).map_err(invalid)?;
@@ -74,16 +76,70 @@ async fn signup(
     ))
 }
 
-/// Creates an account with its password. An account whose creation was cut short before its
-/// password was kept (a crash between the two) is claimed by the next sign-up with its email.
+/// The ids an email's account may have, in the order they are tried: the one derived under the
+/// deployment's secret (every account created now), then the legacy UUIDv5 of the email (an
+/// account of a store written before; its id is in the log and cannot change). Trying both is
+/// two lookups by primary key and needs no migration; an index from emails to ids would need
+/// one, and the read model that has emails may lag a creation.
+fn ids_of(state: &AppState, email: &Email) -> [Uuid; 2] {
+    [
+        ids::account_id(state.account_ids, email),
+        ids::legacy_account_id(email),
+    ]
+}
+
+/// The account of `email`, if it has one: its id, and its password hash if one is kept.
+pub async fn find_account(
+    state: &AppState,
+    email: &Email,
+) -> Result<Option<(Uuid, Option<String>)>, ApiError> {
+    for agent_id in ids_of(state, email) {
+        if let Some(hash) = account_at(state, agent_id).await? {
+            return Ok(Some((agent_id, hash)));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether there is an account under `agent_id` (its password kept, or the read model shows
+/// it), and its password hash if one is kept.
+async fn account_at(state: &AppState, agent_id: Uuid) -> Result<Option<Option<String>>, ApiError> {
+    let hash = secrets::password_hash(state.backend(), agent_id).await?;
+    if hash.is_some() {
+        return Ok(Some(hash));
+    }
+    let account = projections::queries::account(state.backend(), agent_id).await?;
+    Ok(account.map(|_| None))
+}
+
+/// Creates an account with its password (sign-up, or accepting an invitation without an
+/// account). One email has one account however many creations race: the email's id is
+/// claimed first (`secrets::claim_account`, one winner on both backends) and every other
+/// creation is refused 409 before it hashes anything; the password is then kept only if the
+/// account has none (`secrets::insert_password_hash`), so no path replaces the password of an
+/// account that exists.
 pub async fn create_account(
     state: &AppState,
     email: &Email,
     name: DisplayName,
     password: Password,
 ) -> Result<Uuid, ApiError> {
-    let agent_id = ids::account_id(email);
-    let hash = auth::hash_password(password.expose().to_owned()).await?;
+    let [agent_id, legacy_id] = ids_of(state, email);
+    let taken = || ApiError::from(AccountError::EmailTaken);
+    // An account of a store written before has the legacy id, under which none is created any
+    // more: looking is enough there. Under the deployment's id the claim decides.
+    if account_at(state, legacy_id).await?.is_some()
+        || !secrets::claim_account(state.backend(), agent_id).await?
+    {
+        return Err(taken());
+    }
+    let hash = match auth::hash_password(password.expose().to_owned()).await {
+        Ok(hash) => hash,
+        Err(error) => {
+            secrets::release_claim(state.backend(), agent_id).await?;
+            return Err(error);
+        }
+    };
     let create = AccountCommand::CreateAccount {
         agent_id,
         email: email.clone(),
@@ -91,13 +147,15 @@ pub async fn create_account(
     };
     match command::run::<Account>(state, agent_id, create, &context(None, None)).await {
         Ok(_) => {}
-        Err(ApiError::Conflict(_))
-            if secrets::password_hash(state.backend(), agent_id)
-                .await?
-                .is_none() => {}
+        // The log has the account but, as the claim says, no password was ever kept for it: a
+        // creation cut short by a crash, which nobody ever signed in to. The claim's holder
+        // finishes it; keeping the password below is what decides.
+        Err(ApiError::Conflict(_)) => {}
         Err(error) => return Err(error),
     }
-    secrets::set_password_hash(state.backend(), agent_id, &hash).await?;
+    if !secrets::insert_password_hash(state.backend(), agent_id, &hash).await? {
+        return Err(taken());
+    }
     Ok(agent_id)
 }
 
@@ -119,23 +177,18 @@ async fn login(
     Body(body): Body<Login>,
 ) -> Result<impl IntoResponse, ApiError> {
     let email = body.email.trim().to_lowercase();
-    if state.settings.rate_limits {
-        for key in [format!("address:{address}"), format!("email:{email}")] {
-            state
-                .limiter
-                .take(limits::LOGINS, &key)
-                .map_err(|retry_after_seconds| ApiError::RateLimited {
-                    retry_after_seconds,
-                })?;
-        }
+    for key in [format!("address:{address}"), format!("email:{email}")] {
+        limits::enforce(&state, limits::LOGINS, &key)?;
     }
     let wrong = || ApiError::Unauthorized;
     let Ok(email) = Email::parse(&email) else {
         auth::verify_password(body.password, None).await?;
         return Err(wrong());
     };
-    let agent_id = ids::account_id(&email);
-    let hash = secrets::password_hash(state.backend(), agent_id).await?;
+    let Some((agent_id, hash)) = find_account(&state, &email).await? else {
+        auth::verify_password(body.password, None).await?;
+        return Err(wrong());
+    };
     if !auth::verify_password(body.password, hash).await? {
         return Err(wrong());
     }
@@ -184,6 +237,11 @@ async fn change_password(
         return Err(ApiError::Forbidden("this needs an agent's token".into()));
     };
     let new_password = Password::parse(body.new_password).map_err(invalid)?;
+    limits::enforce(
+        &state,
+        limits::PASSWORD_CHANGES,
+        &format!("account:{}", agent.agent_id),
+    )?;
     let hash = secrets::password_hash(state.backend(), agent.agent_id).await?;
     if !auth::verify_password(body.current_password, hash).await? {
         return Err(ApiError::Forbidden(

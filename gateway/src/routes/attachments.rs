@@ -20,8 +20,8 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use chrono::Utc;
 use domain::conversation::{
-    AttachmentRef, Conversation as ConversationStream, ConversationCommand, ConversationEvent,
-    ATTACHMENT_MAX_BYTES,
+    AttachmentRef, Conversation as ConversationStream, ConversationCommand, ConversationError,
+    ConversationEvent, ATTACHMENT_MAX_BYTES,
 };
 use domain::values::FileName;
 use projections::queries;
@@ -36,6 +36,7 @@ use crate::command::{self, context};
 use crate::error::ApiError;
 use crate::extract::path_id;
 use crate::idempotency::IdempotencyKey;
+use crate::limits;
 use crate::state::AppState;
 
 /// The largest upload body: one file of 10 MiB and room for its multipart framing. Above it
@@ -146,8 +147,13 @@ async fn upload(
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    // Who may upload is settled before a byte of the body is read.
+    // Who may upload, how often, and whether the conversation still takes files are settled
+    // before a byte of the body is read (the conversation's stream decides again at the end).
+    limits::customer_command(&state, &caller)?;
     let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
+    if conversation.ended_at.is_some() {
+        return Err(ApiError::refused(&ConversationError::ConversationEnded));
+    }
     // A body announced as too large is refused before it is read, so the client, which may
     // wait for an answer before sending, hears 413 rather than a closed connection. A body
     // that does not announce its length meets the same limit while it streams.

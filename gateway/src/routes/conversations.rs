@@ -36,6 +36,7 @@ use crate::error::{invalid, ApiError};
 use crate::extract::{path_id, Body, PageQuery, Params, MAX_PAGE};
 use crate::idempotency::IdempotencyKey;
 use crate::limits;
+use crate::plain;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -310,13 +311,8 @@ async fn send_message(
     Body(body): Body<SendMessage>,
 ) -> Result<impl IntoResponse, ApiError> {
     let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
-    if matches!(caller, Caller::Customer(_)) && state.settings.rate_limits {
-        state
-            .limiter
-            .take(limits::CUSTOMER_MESSAGES, caller.key())
-            .map_err(|retry_after_seconds| ApiError::RateLimited {
-                retry_after_seconds,
-            })?;
+    if matches!(caller, Caller::Customer(_)) {
+        limits::enforce(&state, limits::CUSTOMER_MESSAGES, caller.key())?;
     }
     let text = MessageText::parse(&body.text).map_err(invalid)?;
     // An id that is not even a UUID names no attachment of this conversation: 422 as well.
@@ -440,6 +436,7 @@ async fn set_metadata(
     key: Key,
     Body(body): Body<Map<String, Value>>,
 ) -> Result<StatusCode, ApiError> {
+    limits::customer_command(&state, &caller)?;
     let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
     let metadata = CustomerMetadata::parse(Value::Object(body))?;
     let by = author_of(&state, &caller, &conversation).await?;
@@ -462,6 +459,7 @@ async fn update_live(
     key: Key,
     Body(body): Body<Map<String, Value>>,
 ) -> Result<StatusCode, ApiError> {
+    limits::customer_command(&state, &caller)?;
     let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
     if !matches!(caller, Caller::Customer(_)) {
         return Err(ApiError::Forbidden("only the customer may do this".into()));
@@ -640,6 +638,7 @@ async fn start_call(
     caller: Caller,
     key: Key,
 ) -> Result<impl IntoResponse, ApiError> {
+    limits::customer_command(&state, &caller)?;
     let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
     let by = author_of(&state, &caller, &conversation).await?;
     let start = ConversationCommand::StartCall {
@@ -666,6 +665,7 @@ async fn end_call(
     caller: Caller,
     key: Key,
 ) -> Result<StatusCode, ApiError> {
+    limits::customer_command(&state, &caller)?;
     let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
     let call_id = path_id(&call)?;
     let by = author_of(&state, &caller, &conversation).await?;
@@ -832,13 +832,14 @@ fn stamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// A line of a plain-text transcript; a text of several lines is indented under its first.
+/// A line of a plain-text transcript; a text of several lines is indented under its first,
+/// and no name or text can start a line of its own (`plain`).
 fn line(out: &mut String, at: DateTime<Utc>, who: &str, text: &str) {
     out.push_str(&format!(
         "[{}] {}: {}\n",
         stamp(at),
-        who,
-        text.replace('\n', "\n    ")
+        plain::one_line(who),
+        plain::indented(text, "    ")
     ));
 }
 
@@ -885,6 +886,7 @@ async fn transcript(
                 .name
                 .clone()
                 .unwrap_or_else(|| conversation.kind.clone());
+            let title = plain::one_line(&title);
             out.push_str(&format!("Conversation {} ({title})\n", conversation.id));
         }
         Caller::Customer(_) => out.push_str(&format!("Conversation {}\n", conversation.id)),

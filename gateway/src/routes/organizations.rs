@@ -18,7 +18,7 @@ use crate::error::{invalid, ApiError};
 use crate::extract::{path_id, Body, PageQuery, Params};
 use crate::idempotency::IdempotencyKey;
 use crate::live::CloseOrder;
-use crate::routes::accounts::create_account;
+use crate::routes::accounts::{create_account, find_account};
 use crate::secrets::{self, InvitationToken};
 use crate::state::AppState;
 
@@ -127,11 +127,7 @@ async fn accept(
         (caller, Some(name), Some(password)) => {
             let name = DisplayName::parse(name).map_err(invalid)?;
             let password = Password::parse(password).map_err(invalid)?;
-            let invited = domain::ids::account_id(&email);
-            if projections::queries::account(state.backend(), invited)
-                .await?
-                .is_some()
-            {
+            if let Some((invited, _)) = find_account(&state, &email).await? {
                 // An existing account accepts with its own token (API.md: 401 without one,
                 // 403 with another account's).
                 return Err(match caller {

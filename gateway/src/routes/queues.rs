@@ -527,14 +527,7 @@ async fn join(
     headers: HeaderMap,
     Body(body): Body<Join>,
 ) -> Result<impl IntoResponse, ApiError> {
-    if state.settings.rate_limits {
-        state
-            .limiter
-            .take(limits::JOINS, &format!("address:{address}"))
-            .map_err(|retry_after_seconds| ApiError::RateLimited {
-                retry_after_seconds,
-            })?;
-    }
+    limits::enforce(&state, limits::JOINS, &format!("address:{address}"))?;
     let queue = find(&state, &queue).await?;
     check_origin(&queue, &headers)?;
     let metadata = CustomerMetadata::parse(Value::Object(body.metadata.unwrap_or_default()))?;

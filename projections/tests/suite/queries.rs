@@ -30,7 +30,7 @@ pub struct Org {
 
 pub async fn account(world: &World, email: &str, name: &str) -> Uuid {
     let email = Email::parse(email).unwrap();
-    let agent_id = ids::account_id(&email);
+    let agent_id = ids::account_id(Uuid::new_v4(), &email);
     world
         .ok::<Account>(
             agent_id,
