@@ -15,6 +15,7 @@ use axum::http::request::Parts;
 use chrono::{Duration, Utc};
 use uuid::Uuid;
 
+use crate::access;
 use crate::error::ApiError;
 use crate::secrets::{self, Bearer};
 use crate::state::AppState;
@@ -76,9 +77,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Option<Caller
     };
     match bearer {
         Bearer::Agent { agent_id } => {
-            let memberships =
-                projections::queries::memberships_of(state.backend(), agent_id).await?;
-            if memberships.is_empty() {
+            if !access::in_any_organization(state, agent_id).await? {
                 return Ok(None);
             }
             Ok(Some(Caller::Agent(AgentCaller {
