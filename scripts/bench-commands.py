@@ -11,9 +11,9 @@ Starts nothing: point it at a server started with rate limits off, e.g.
     scripts/bench-commands.py http://127.0.0.1:18555 200 8
 
 It signs up, opens a queue, lets customers join and an agent pick them, then sends MESSAGES
-messages one after another in one conversation (each answer waits until the read models show
-the message: read-your-writes), and then the same number spread over CONVERSATIONS
-conversations from as many threads at once.
+messages one after another in one conversation (each answer comes once the message is durable;
+reads, not writes, wait for the read models: API.md's Consistency rule), and then the same
+number spread over CONVERSATIONS conversations from as many threads at once.
 """
 
 import json

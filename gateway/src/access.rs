@@ -2,12 +2,20 @@
 //! Anything in an organization the caller is not a member of, and any conversation it may not
 //! see, is answered 404 — never revealing that it exists; a member whose role is too low gets
 //! 403.
+//!
+//! The answers come from the read models, which may lag the log (`consistency`): a yes waits
+//! for the last change of the organization's members and roles, so a removed member or a
+//! lowered role is refused at once; a no is checked again at the log's position, so what was
+//! made a moment ago (a conversation, a membership) is found.
 
+use cqrs_es::Aggregate;
+use domain::organization::Organization;
 use domain::values::Role;
 use projections::queries::{self, Conversation};
 use uuid::Uuid;
 
 use crate::auth::{AgentCaller, Caller};
+use crate::consistency;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -17,9 +25,45 @@ pub async fn member(
     agent: &AgentCaller,
     organization_id: Uuid,
 ) -> Result<Role, ApiError> {
-    let role = queries::role_of(state.backend(), organization_id, agent.agent_id).await?;
-    role.and_then(|role| Role::parse(&role).ok())
-        .ok_or(ApiError::NotFound)
+    consistency::settle_stream(state, Organization::TYPE, &organization_id.to_string()).await?;
+    consistency::found(state, || async {
+        let role = queries::role_of(state.backend(), organization_id, agent.agent_id).await?;
+        Ok(role.and_then(|role| Role::parse(&role).ok()))
+    })
+    .await?
+    .ok_or(ApiError::NotFound)
+}
+
+/// Whether the agent belongs to any organization (its token works only while it does): a no
+/// is asked again at the log's position (a membership accepted a moment ago), a yes once the
+/// read models show the last change of each of its organizations' members (a removal from
+/// the last one ends the token at once).
+pub async fn in_any_organization(state: &AppState, agent_id: Uuid) -> Result<bool, ApiError> {
+    let reached = consistency::reached(state);
+    let memberships = consistency::found(state, || async {
+        let memberships = queries::memberships_of(state.backend(), agent_id).await?;
+        Ok((!memberships.is_empty()).then_some(memberships))
+    })
+    .await?;
+    let Some(memberships) = memberships else {
+        return Ok(false);
+    };
+    let mut floor = 0;
+    for membership in &memberships {
+        let last = state
+            .store
+            .stream_last_position(Organization::TYPE, &membership.id.to_string())
+            .await?;
+        floor = floor.max(last);
+    }
+    if floor <= reached {
+        // Read after the read models had that change already: the yes stands.
+        return Ok(true);
+    }
+    state.settle(floor).await;
+    Ok(!queries::memberships_of(state.backend(), agent_id)
+        .await?
+        .is_empty())
 }
 
 /// At least `needed` in `organization_id`: 404 for a non-member, 403 for a lesser role.
@@ -47,9 +91,11 @@ pub async fn conversation(
     caller: &Caller,
     conversation_id: Uuid,
 ) -> Result<Conversation, ApiError> {
-    let conversation = queries::conversation(state.backend(), conversation_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let conversation = consistency::found(state, || async {
+        Ok(queries::conversation(state.backend(), conversation_id).await?)
+    })
+    .await?
+    .ok_or(ApiError::NotFound)?;
     match caller {
         Caller::Customer(customer) if customer.conversation_id == conversation_id => {
             Ok(conversation)

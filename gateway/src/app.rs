@@ -10,7 +10,7 @@ use axum::Router;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{idempotency, routes};
+use crate::{consistency, idempotency, routes};
 
 pub fn app(state: AppState) -> Router {
     Router::new()
@@ -27,6 +27,10 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::attachments::router())
         .fallback(crate::web::fallback)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            consistency::reads_wait,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::layer,

@@ -19,6 +19,7 @@ use std::sync::{Arc, LazyLock};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
+use crate::access;
 use crate::error::ApiError;
 use crate::secrets::{self, Bearer};
 use crate::state::AppState;
@@ -85,9 +86,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Option<Caller
     };
     match bearer {
         Bearer::Agent { agent_id } => {
-            let memberships =
-                projections::queries::memberships_of(state.backend(), agent_id).await?;
-            if memberships.is_empty() {
+            if !access::in_any_organization(state, agent_id).await? {
                 return Ok(None);
             }
             Ok(Some(Caller::Agent(AgentCaller {

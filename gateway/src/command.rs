@@ -1,7 +1,7 @@
 //! Running a command for a route: the caller and its idempotency key go into the log with the
-//! events, the process manager's follow-ups run at once (join → conversation, pick → its
-//! agent, …), and the answer waits until the read models show it all, so the caller's next read
-//! sees its own write.
+//! events, and the process manager's follow-ups run at once (join → conversation, pick → its
+//! agent, …), so the answer comes when all of it is durable. It does not wait for the read
+//! models: the reads that follow wait for them (`consistency`, API.md's Consistency rule).
 
 use cqrs_es::Aggregate;
 use domain::Refusal;
@@ -33,7 +33,7 @@ pub fn context(caller: Option<&Caller>, key: Option<&IdempotencyKey>) -> Command
     }
 }
 
-/// Runs `command` on the stream `id`, then its follow-ups, then waits for the read models.
+/// Runs `command` on the stream `id`, then its follow-ups.
 pub async fn run<A>(
     state: &AppState,
     id: Uuid,
@@ -49,29 +49,32 @@ where
         .commands
         .execute::<A>(&id.to_string(), command, &(), ctx)
         .await?;
-    follow_and_settle(state, &executed.events).await?;
+    follow(state, &executed.events).await?;
     Ok(executed)
 }
 
-/// Runs the follow-ups of what a command appended, then waits until the read models show all
-/// of it, so the caller's next read sees its own write.
-async fn follow_and_settle(
-    state: &AppState,
-    events: &[store::event::StoredEvent],
-) -> Result<(), ApiError> {
-    let last = process_manager::follow_through(&state.commands, events)
+/// Runs the follow-ups of what a command appended (they are part of its durable effect).
+async fn follow(state: &AppState, events: &[store::event::StoredEvent]) -> Result<(), ApiError> {
+    process_manager::follow_through(&state.commands, events)
         .await
         .map_err(ApiError::Unavailable)?;
-    // A follow-up found already done was done by the background process manager, at a
-    // position this command never saw; the head now is past it, so wait for that.
-    let head = state.store.head().await.unwrap_or(last);
-    state.settle(last.max(head)).await;
     Ok(())
 }
 
+/// The last position a command appended at (0 for none, as a replayed key's answer may be):
+/// what a route that reads its own write back waits for.
+pub fn last_position<A: Aggregate>(executed: &Executed<A>) -> i64 {
+    executed
+        .events
+        .iter()
+        .map(|event| event.position)
+        .max()
+        .unwrap_or(0)
+}
+
 /// Runs `first` on aggregate `A` and `second` on aggregate `B` in one append (both land or
-/// neither: [`store::command::Commands::execute_pair`]), then the follow-ups of both, then waits
-/// for the read models, as [`run`] does.
+/// neither: [`store::command::Commands::execute_pair`]), then the follow-ups of both, as [`run`]
+/// does.
 pub async fn run_pair<A, B>(
     state: &AppState,
     first: (Uuid, A::Command),
@@ -104,6 +107,6 @@ where
     let mut events = executed.0.events.clone();
     events.extend(executed.1.events.iter().cloned());
     events.sort_by_key(|event| event.position);
-    follow_and_settle(state, &events).await?;
+    follow(state, &events).await?;
     Ok(executed)
 }

@@ -6,7 +6,8 @@
 //! - [`state`]: the state every route shares (the store, the command layer, metrics).
 //! - [`auth`]: who is calling (agent or customer token), passwords (argon2id).
 //! - [`access`]: tenancy — what a caller may see and do; 404 for what it may not know of.
-//! - [`command`]: running a command for a route: idempotency, follow-ups, read-your-writes.
+//! - [`command`]: running a command for a route: idempotency and follow-ups, answered durable.
+//! - [`consistency`]: where reads wait for the read models (API.md's Consistency rule).
 //! - [`extract`]: JSON bodies and paging parameters with API.md's statuses.
 //! - [`idempotency`]: the `Idempotency-Key` layer.
 //! - [`limits`]: rate limits (joins, customer messages, logins).
@@ -34,6 +35,7 @@ pub mod cli;
 pub mod client;
 pub mod command;
 pub mod config;
+pub mod consistency;
 pub mod edge;
 pub mod error;
 pub mod extract;

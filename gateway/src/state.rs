@@ -49,7 +49,7 @@ pub struct AppState {
     pub store: EventStore,
     pub commands: Commands,
     pub metrics: Arc<Metrics>,
-    /// Where each projector stands; commands wait on it so a caller reads its own writes.
+    /// Where each projector stands; reads wait on it (`consistency`).
     pub projections: Statuses,
     pub settings: Arc<Settings>,
     pub limiter: Arc<Limiter>,
@@ -64,8 +64,8 @@ pub struct AppState {
     pub account_ids: uuid::Uuid,
 }
 
-/// How long a command waits for the read models to show its events before answering anyway.
-pub const READ_YOUR_WRITES_WAIT: Duration = Duration::from_secs(5);
+/// How long a read waits for the read models to reach its position before reading anyway.
+pub const READ_WAIT: Duration = Duration::from_secs(5);
 
 impl AppState {
     pub fn new(store: EventStore) -> Self {
@@ -92,19 +92,15 @@ impl AppState {
         self.store.backend()
     }
 
-    /// Waits until the read models have applied everything up to `position`, so the answer to
-    /// a command is visible to the caller's next read. The events are durable already; if the
-    /// projectors are slow the command still succeeds, and the lag is logged.
+    /// Waits until the read models have applied everything up to `position`, so that a read
+    /// shows every command answered before it began. The events are durable already; if the
+    /// projectors are slow the read goes ahead after the bounded wait, and the lag is logged.
     pub async fn settle(&self, position: i64) {
         if position <= 0 {
             return;
         }
-        if let Err(lag) = self
-            .projections
-            .wait_for(position, READ_YOUR_WRITES_WAIT)
-            .await
-        {
-            tracing::warn!(position, %lag, "answering before the read models caught up");
+        if let Err(lag) = self.projections.wait_for(position, READ_WAIT).await {
+            tracing::warn!(position, %lag, "reading before the read models caught up");
         }
     }
 }

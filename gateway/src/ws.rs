@@ -571,9 +571,11 @@ async fn authorize(state: &AppState, who: &Who, topic: Topic) -> Result<Plan, u1
     match (topic, &who.caller) {
         (Topic::Activity, Caller::Agent(_)) => Ok(Plan::Activity),
         (Topic::Queue(queue_id), Caller::Agent(agent)) => {
-            let queue = projections::queries::queue(state.backend(), queue_id)
-                .await
-                .map_err(|_| 503u16)?;
+            let queue = crate::consistency::found(state, || async {
+                Ok(projections::queries::queue(state.backend(), queue_id).await?)
+            })
+            .await
+            .map_err(|_| 503u16)?;
             let queue = queue.ok_or(404u16)?;
             access::member(state, agent, queue.organization_id)
                 .await

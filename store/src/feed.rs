@@ -44,6 +44,36 @@ impl EventStore {
         }
     }
 
+    /// The position of the last event committed now, in this process or another (0 for an empty
+    /// log): what a read that begins now must see. On Postgres this may lie above [`head`]
+    /// while an earlier position's transaction is still in flight; a reader that waits for it
+    /// waits for that transaction too.
+    ///
+    /// [`head`]: EventStore::head
+    pub async fn last_committed(&self) -> Result<i64, StoreError> {
+        match self.backend() {
+            Backend::Sqlite(pool) => sqlite::head(pool).await,
+            Backend::Postgres(pool) => postgres::last_committed(pool).await,
+        }
+    }
+
+    /// The position of the last event of one stream (0 if it has none): the newest change a
+    /// reader of what that stream decides (an organization's members and roles) must see.
+    pub async fn stream_last_position(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<i64, StoreError> {
+        match self.backend() {
+            Backend::Sqlite(pool) => {
+                sqlite::stream_last_position(pool, aggregate_type, aggregate_id).await
+            }
+            Backend::Postgres(pool) => {
+                postgres::stream_last_position(pool, aggregate_type, aggregate_id).await
+            }
+        }
+    }
+
     /// A watch of the readable head: it changes after events commit, in this process or (on
     /// Postgres, through LISTEN/NOTIFY) in another. A wake-up is a hint to call `read_after`.
     pub fn subscribe(&self) -> watch::Receiver<i64> {

@@ -156,6 +156,32 @@ pub(crate) async fn head(pool: &PgPool) -> Result<i64, StoreError> {
     Ok(head.unwrap_or(0))
 }
 
+/// The last committed position, whether or not an earlier one is still in flight.
+pub(crate) async fn last_committed(pool: &PgPool) -> Result<i64, StoreError> {
+    let last: Option<i64> =
+        sqlx::query_scalar("SELECT position FROM events ORDER BY position DESC LIMIT 1")
+            .fetch_optional(pool)
+            .await?;
+    Ok(last.unwrap_or(0))
+}
+
+pub(crate) async fn stream_last_position(
+    pool: &PgPool,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> Result<i64, StoreError> {
+    // The stream's unique (type, id, sequence) index: its last row, not a scan of the stream.
+    let last: Option<i64> = sqlx::query_scalar(
+        "SELECT position FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+         ORDER BY sequence DESC LIMIT 1",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(last.unwrap_or(0))
+}
+
 pub(crate) async fn read_after(
     pool: &PgPool,
     position: i64,

@@ -171,6 +171,23 @@ pub(crate) async fn head(pool: &SqlitePool) -> Result<i64, StoreError> {
     )
 }
 
+pub(crate) async fn stream_last_position(
+    pool: &SqlitePool,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> Result<i64, StoreError> {
+    // The stream's unique (type, id, sequence) index: its last row, not a scan of the stream.
+    let last: Option<i64> = sqlx::query_scalar(
+        "SELECT position FROM events WHERE aggregate_type = ? AND aggregate_id = ? \
+         ORDER BY sequence DESC LIMIT 1",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(last.unwrap_or(0))
+}
+
 pub(crate) async fn read_after(
     pool: &SqlitePool,
     position: i64,

@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::access;
 use crate::auth::{AgentCaller, Caller};
 use crate::command::{self, context};
+use crate::consistency;
 use crate::error::{invalid, ApiError};
 use crate::extract::{path_id, Body, PageQuery, Params};
 use crate::idempotency::IdempotencyKey;
@@ -113,9 +114,12 @@ async fn manageable(
     agent: &AgentCaller,
     id: &str,
 ) -> Result<(CannedResponse, Scope), ApiError> {
-    let response = queries::canned(state.backend(), path_id(id)?)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let response_id = path_id(id)?;
+    let response = consistency::found(state, || async {
+        Ok(queries::canned(state.backend(), response_id).await?)
+    })
+    .await?
+    .ok_or(ApiError::NotFound)?;
     let scope = match (response.organization_id, response.agent_id) {
         (Some(organization_id), _) => {
             access::at_least(state, agent, organization_id, Role::Operator).await?;
@@ -163,7 +167,10 @@ async fn change(
     };
     let caller = Caller::Agent(agent);
     let ctx = context(Some(&caller), key.as_deref());
-    command::run::<CannedResponses>(&state, ids::canned_scope_id(scope), change, &ctx).await?;
+    let executed =
+        command::run::<CannedResponses>(&state, ids::canned_scope_id(scope), change, &ctx).await?;
+    // The answer shows the change: it waits for the read model to have it.
+    state.settle(command::last_position(&executed)).await;
     let changed = queries::canned(state.backend(), response.id)
         .await?
         .ok_or(ApiError::NotFound)?;

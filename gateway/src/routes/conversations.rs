@@ -32,6 +32,7 @@ use crate::access;
 use crate::auth::{AgentCaller, Caller};
 use crate::blobs::UrlSigner;
 use crate::command::{self, context};
+use crate::consistency;
 use crate::error::{invalid, ApiError};
 use crate::extract::{path_id, Body, PageQuery, Params, MAX_PAGE};
 use crate::idempotency::IdempotencyKey;
@@ -506,6 +507,9 @@ async fn transfer(
     Body(body): Body<Transfer>,
 ) -> Result<StatusCode, ApiError> {
     let (_, mut conversation) = access::agent_conversation(&state, &caller, path_id(&c)?).await?;
+    // Where the conversation is and whether the target is open decide which command to run:
+    // read them as they are now.
+    consistency::catch_up(&state).await?;
     let target = queries::queue(state.backend(), body.queue_id)
         .await?
         .filter(|queue| queue.organization_id == conversation.organization_id)
@@ -598,7 +602,7 @@ async fn transfer(
 
 /// Waits until the conversation's stream shows it waiting again after `after` (its requeue is
 /// the transfer's last follow-up, which the background process manager may have run instead
-/// of this request) and the read models show that, so the caller reads "waiting".
+/// of this request), so the transfer is answered with all of its work durable.
 async fn await_requeue(
     state: &AppState,
     conversation_id: Uuid,
@@ -611,13 +615,10 @@ async fn await_requeue(
             .store
             .load_stream_since(ConversationStream::TYPE, &stream, after)
             .await?;
-        let requeued = later
+        if later
             .iter()
-            .filter(|event| event.event_type == "ConversationRequeued")
-            .map(|event| event.position)
-            .max();
-        if let Some(position) = requeued {
-            state.settle(position).await;
+            .any(|event| event.event_type == "ConversationRequeued")
+        {
             return Ok(());
         }
         if tokio::time::Instant::now() >= deadline {
@@ -716,25 +717,9 @@ async fn end(
                 by: Some(by.clone()),
             };
             match command::run::<Queue>(&state, queue_id, leave, &ctx).await {
-                Ok(left) => {
-                    // The end is the leave's follow-up, which the process manager may have
-                    // run from the feed before this request's own run (then refused as
-                    // done): wait for the read models to show it either way.
-                    let after = left
-                        .events
-                        .iter()
-                        .map(|event| event.position)
-                        .max()
-                        .unwrap_or(0);
-                    let later = state
-                        .store
-                        .load_stream_since(ConversationStream::TYPE, &stream, after)
-                        .await?;
-                    if let Some(last) = later.iter().map(|event| event.position).max() {
-                        state.settle(last).await;
-                    }
-                    return Ok(StatusCode::NO_CONTENT);
-                }
+                // The end is the leave's follow-up, run by this request or (found done) by the
+                // background process manager before it: durable either way.
+                Ok(_) => return Ok(StatusCode::NO_CONTENT),
                 // `LeaveQueue`'s only conflict is `NotWaiting`: picked, or between two lines.
                 Err(ApiError::Conflict(_)) => left_queue = Some(queue_id),
                 Err(error) => return Err(error),
@@ -995,10 +980,11 @@ async fn start_direct(
             "a direct chat is between two different agents".into(),
         ));
     }
-    if queries::role_of(state.backend(), organization_id, other)
-        .await?
-        .is_none()
-    {
+    let member = consistency::found(&state, || async {
+        Ok(queries::role_of(state.backend(), organization_id, other).await?)
+    })
+    .await?;
+    if member.is_none() {
         return Err(ApiError::Invalid(
             "the other agent is not a member of this organization".into(),
         ));

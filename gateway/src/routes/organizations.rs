@@ -14,6 +14,7 @@ use serde_json::json;
 use crate::access;
 use crate::auth::{AgentCaller, Caller, MaybeCaller};
 use crate::command::{self, context};
+use crate::consistency;
 use crate::error::{invalid, ApiError};
 use crate::extract::{path_id, Body, PageQuery, Params};
 use crate::idempotency::IdempotencyKey;
@@ -93,6 +94,9 @@ async fn accept(
     MaybeCaller(caller): MaybeCaller,
     Body(body): Body<Accept>,
 ) -> Result<impl IntoResponse, ApiError> {
+    // The invitation and the accounts are read as they are now (made or accepted a moment
+    // ago by another caller).
+    consistency::catch_up(&state).await?;
     let record = secrets::find_invitation_token(state.backend(), &token)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -209,13 +213,15 @@ async fn change_role(
         by: Some(agent.agent_id),
     };
     let caller = Caller::Agent(agent);
-    command::run::<Organization>(
+    let executed = command::run::<Organization>(
         &state,
         organization_id,
         change,
         &context(Some(&caller), key.as_deref()),
     )
     .await?;
+    // The answer shows the new role: it waits for the read model to have it.
+    state.settle(command::last_position(&executed)).await;
     let member = projections::queries::members(state.backend(), organization_id)
         .await?
         .into_iter()

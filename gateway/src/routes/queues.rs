@@ -22,6 +22,7 @@ use axum::response::IntoResponse;
 use axum::routing::{delete, get, post, put};
 use axum::{Extension, Json, Router};
 use chrono::{DateTime, NaiveDate, Utc};
+use cqrs_es::Aggregate;
 use domain::metadata::CustomerMetadata;
 use domain::queue::{Queue, QueueCommand, QueueEvent, SettingsPatch};
 use domain::schedule::{OpeningHours, Origin, RawOpeningHours};
@@ -36,6 +37,7 @@ use crate::access;
 use crate::auth::{AgentCaller, Caller};
 use crate::client::ClientAddr;
 use crate::command::{self, context};
+use crate::consistency;
 use crate::error::{invalid, ApiError};
 use crate::extract::{path_id, Body, PageQuery, Params};
 use crate::idempotency::IdempotencyKey;
@@ -62,12 +64,24 @@ pub fn router() -> Router<AppState> {
         .route("/v1/queues/{queue}/join", post(join))
 }
 
-/// The queue behind a path segment, from the read model; 404 if there is none.
+/// The queue behind a path segment, from the read model (looked for again at the log's
+/// position if it is not there: created a moment ago); 404 if there is none.
 async fn find(state: &AppState, raw: &str) -> Result<queries::Queue, ApiError> {
     let queue_id = path_id(raw)?;
-    queries::queue(state.backend(), queue_id)
+    consistency::found(state, || async {
+        Ok(queries::queue(state.backend(), queue_id).await?)
+    })
+    .await?
+    .ok_or(ApiError::NotFound)
+}
+
+/// The queue again, once the read models show every change of its stream answered before now
+/// (its handlers, its settings): for a decision that a stale row could get wrong either way.
+async fn current(state: &AppState, queue: queries::Queue) -> Result<queries::Queue, ApiError> {
+    consistency::settle_stream(state, Queue::TYPE, &queue.id.to_string()).await?;
+    Ok(queries::queue(state.backend(), queue.id)
         .await?
-        .ok_or(ApiError::NotFound)
+        .unwrap_or(queue))
 }
 
 /// The queue, for a member of its organization (404 for anyone else), with the caller's role.
@@ -277,13 +291,15 @@ async fn change_settings(
         by: Some(agent.agent_id),
     };
     let caller = Caller::Agent(agent);
-    command::run::<Queue>(
+    let executed = command::run::<Queue>(
         &state,
         queue.id,
         change,
         &context(Some(&caller), key.as_deref()),
     )
     .await?;
+    // The answer shows the change: it waits for the read model to have it.
+    state.settle(command::last_position(&executed)).await;
     rendered(&state, queue.id).await
 }
 
@@ -300,10 +316,12 @@ async fn add_handler(
     Body(body): Body<AddHandler>,
 ) -> Result<StatusCode, ApiError> {
     let queue = find_as_operator(&state, &agent, &queue).await?;
-    if queries::role_of(state.backend(), queue.organization_id, body.agent_id)
-        .await?
-        .is_none()
-    {
+    let organization_id = queue.organization_id;
+    let member = consistency::found(&state, || async {
+        Ok(queries::role_of(state.backend(), organization_id, body.agent_id).await?)
+    })
+    .await?;
+    if member.is_none() {
         return Err(ApiError::Invalid(
             "a handler must be a member of the queue's organization".into(),
         ));
@@ -354,7 +372,11 @@ async fn open_or_close(
     key: Option<Extension<IdempotencyKey>>,
     open: bool,
 ) -> Result<StatusCode, ApiError> {
-    let (queue, role) = find_as_member(&state, &agent, &raw).await?;
+    let (mut queue, role) = find_as_member(&state, &agent, &raw).await?;
+    if role < Role::Operator {
+        // Its handlers decide: as they are now, not as a lagging read model last saw them.
+        queue = current(&state, queue).await?;
+    }
     if role < Role::Operator && !queue.handlers.contains(&agent.agent_id) {
         return Err(ApiError::Forbidden(
             "only the queue's handlers and operators open and close it".into(),
@@ -409,6 +431,8 @@ async fn pick(
     let account = queries::account(state.backend(), agent.agent_id)
         .await?
         .ok_or(ApiError::Unauthorized)?;
+    // The caller's open conversations decide its capacity: its last pick's included.
+    consistency::catch_up(&state).await?;
     let open_conversations = queries::open_conversations(state.backend(), agent.agent_id).await?;
     let pick = QueueCommand::PickCustomer {
         agent_id: agent.agent_id,
@@ -528,7 +552,11 @@ async fn join(
     Body(body): Body<Join>,
 ) -> Result<impl IntoResponse, ApiError> {
     limits::enforce(&state, limits::JOINS, &format!("address:{address}"))?;
-    let queue = find(&state, &queue).await?;
+    let mut queue = find(&state, &queue).await?;
+    if headers.contains_key(header::ORIGIN) {
+        // A browser's join is checked against the queue's allowed sites as they are now.
+        queue = current(&state, queue).await?;
+    }
     check_origin(&queue, &headers)?;
     let metadata = CustomerMetadata::parse(Value::Object(body.metadata.unwrap_or_default()))?;
     let conversation_id = Uuid::new_v4();

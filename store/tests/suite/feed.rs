@@ -13,6 +13,7 @@ on_both_backends!(
 async fn positions_rise_in_commit_order_and_the_feed_pages_through_them(db: TestDb) {
     let store = db.open().await;
     assert_eq!(store.head().await.expect("head"), 0);
+    assert_eq!(store.last_committed().await.expect("last committed"), 0);
     let mut written: Vec<StoredEvent> = Vec::new();
     for (stream, count) in [("a", 2), ("b", 1), ("c", 3), ("b", 2)] {
         let version = store
@@ -37,6 +38,26 @@ async fn positions_rise_in_commit_order_and_the_feed_pages_through_them(db: Test
         );
     }
     assert_eq!(store.head().await.expect("head"), all[7].position);
+    assert_eq!(
+        store.last_committed().await.expect("last committed"),
+        all[7].position
+    );
+    // A stream's last position: "b" was written last, "c" before it; no stream, no position.
+    for (stream, last) in [
+        ("a", all[1].position),
+        ("c", all[5].position),
+        ("b", all[7].position),
+        ("none", 0),
+    ] {
+        assert_eq!(
+            store
+                .stream_last_position("thing", stream)
+                .await
+                .expect("stream's last"),
+            last,
+            "{stream}"
+        );
+    }
 
     // Paging from a checkpoint gives the rest, in order, without gaps or repeats.
     let mut checkpoint = 0;
@@ -129,6 +150,11 @@ async fn postgres_readers_never_pass_a_transaction_still_in_flight() {
         seen.iter().map(|e| e.position).collect::<Vec<_>>()
     );
     assert!(store.head().await.expect("head") < slow_position);
+    // What a read must wait for is what was committed, in flight before it or not.
+    assert_eq!(
+        store.last_committed().await.expect("last committed"),
+        later[0].position
+    );
 
     slow.commit().await.expect("commit the slow one");
     let seen = store.read_after(checkpoint, 100).await.expect("read");
