@@ -170,11 +170,15 @@ async fn crash_again_and_again(storage: Storage) {
     let queue = api::open_queue_handled_by(&api, &owner, "Support").await;
     let acked = Arc::new(Mutex::new(Acknowledged::default()));
     for round in 0..rounds() {
-        let before = acked.lock().unwrap().messages.len() + acked.lock().unwrap().picks.len();
+        let progress = |acked: &Mutex<Acknowledged>| {
+            let acked = acked.lock().unwrap();
+            acked.messages.len() + acked.picks.len()
+        };
+        let before = progress(&acked);
         let workers = traffic(&api, &owner, queue, round, &acked);
         // Let some of everything be acknowledged, then kill it mid-stride.
         for _ in 0..400 {
-            let now = acked.lock().unwrap().messages.len() + acked.lock().unwrap().picks.len();
+            let now = progress(&acked);
             if now >= before + 12 {
                 break;
             }
@@ -191,6 +195,13 @@ async fn crash_again_and_again(storage: Storage) {
     assert!(
         !acked.picks.is_empty() && !acked.messages.is_empty(),
         "the traffic got through"
+    );
+    eprintln!(
+        "{} kills: {} joins, {} picks and {} messages acknowledged",
+        rounds(),
+        acked.joins.len(),
+        acked.picks.len(),
+        acked.messages.len()
     );
     // Every acknowledged join has its conversation, every pick its agent: the follow-ups that a
     // kill cut short were finished after the restart.
