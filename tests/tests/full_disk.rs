@@ -196,3 +196,149 @@ fn dir_size(path: &Path) -> u64 {
     }
     total
 }
+
+/// Runs SQL on the Postgres server of the tests.
+fn psql(url: &str, sql: &str) {
+    let output = Command::new("psql")
+        .arg(url)
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .output()
+        .expect("psql");
+    assert!(
+        output.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The same on Postgres: Jono's database in a tablespace on a small tmpfs (the write-ahead log
+/// stays on the server's own disk). Full, commands answer 503 and append nothing; the
+/// filesystem grown again, Jono serves again without a restart and its read models catch up.
+#[tokio::test]
+async fn a_full_tablespace_on_postgres_means_503s_then_recovery_once_space_is_freed() {
+    let Ok(base) = std::env::var("JONO_TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs the Postgres tests"
+        );
+        eprintln!("skipping: set JONO_TEST_DATABASE_URL (see scripts/pg.sh)");
+        return;
+    };
+    let Some(disk) = SmallDisk::mount("8m") else {
+        return;
+    };
+    // The server runs as the postgres user: the tablespace's folder must be its own.
+    let chown = Command::new("chown")
+        .arg("postgres:")
+        .arg(disk.path())
+        .output()
+        .expect("chown");
+    assert!(
+        chown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&chown.stderr)
+    );
+    let name = format!("jono_full_{}", uuid::Uuid::new_v4().simple());
+    psql(
+        &base,
+        &format!(
+            "CREATE TABLESPACE {name} LOCATION '{}'",
+            disk.path().display()
+        ),
+    );
+    psql(&base, &format!("CREATE DATABASE {name} TABLESPACE {name}"));
+    let (address, _) = base.split_once('?').unwrap_or((&base, ""));
+    let (server_url, _) = address.rsplit_once('/').expect("a database in the URL");
+    let url = format!("{server_url}/{name}");
+
+    let env = [("JONO_RATE_LIMITS", "off"), ("JONO_SIGNUP", "open")];
+    let server = Server::start_with_args(&["--database-url", &url], &env);
+    let api = Api::new(&server.base);
+    let owner = api::sign_up(&api, "Acme").await;
+    let channel = api::create_channel(&api, &owner, "Team").await;
+    // Text that does not compress, so that the tablespace fills in a few hundred messages.
+    let mut acknowledged = 0usize;
+    let refused = loop {
+        let noise: String = (0..4_000)
+            .map(|_| char::from(b'a' + rand_letter()))
+            .collect();
+        let reply = send(
+            &api,
+            &owner.token,
+            channel,
+            &format!("{acknowledged} {noise}"),
+        )
+        .await;
+        if reply.status != 201 {
+            break reply;
+        }
+        acknowledged += 1;
+        assert!(acknowledged < 20_000, "the tablespace never filled up");
+    };
+    eprintln!("{acknowledged} messages fitted in the tablespace");
+    assert_eq!(
+        refused.status, 503,
+        "a full disk is 503, not another 5xx: {}",
+        refused.text
+    );
+    assert!(refused.header("retry-after").is_some(), "with Retry-After");
+
+    let grown = Command::new("mount")
+        .args(["-o", "remount,size=64m"])
+        .arg(disk.path())
+        .output()
+        .expect("mount");
+    assert!(
+        grown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&grown.stderr)
+    );
+    let mut served = false;
+    for _ in 0..120 {
+        let reply = send(
+            &api,
+            &owner.token,
+            channel,
+            &format!("{acknowledged} after"),
+        )
+        .await;
+        if reply.status == 201 {
+            acknowledged += 1;
+            served = true;
+            break;
+        }
+        assert_eq!(
+            reply.status, 503,
+            "only 503 until it is served: {}",
+            reply.text
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(served, "commands are served again once there is space");
+    let read = api::texts(&api, owner.token(), channel).await;
+    assert_eq!(
+        read.len(),
+        acknowledged,
+        "exactly the acknowledged messages"
+    );
+    for (n, text) in read.iter().enumerate() {
+        assert!(text.starts_with(&format!("{n} ")), "message {n} in order");
+    }
+    server.terminate();
+    psql(&base, &format!("DROP DATABASE {name}"));
+    psql(&base, &format!("DROP TABLESPACE {name}"));
+}
+
+/// A letter from a small xorshift, so that the text does not compress (no dependency for it).
+fn rand_letter() -> u8 {
+    use std::cell::Cell;
+    thread_local!(static STATE: Cell<u64> = Cell::new(0x9e37_79b9_7f4a_7c15));
+    STATE.with(|state| {
+        let mut x = state.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        state.set(x);
+        (x % 26) as u8
+    })
+}
