@@ -332,7 +332,7 @@ async fn a_full_tablespace_on_postgres_means_503s_then_recovery_once_space_is_fr
 /// A letter from a small xorshift, so that the text does not compress (no dependency for it).
 fn rand_letter() -> u8 {
     use std::cell::Cell;
-    thread_local!(static STATE: Cell<u64> = Cell::new(0x9e37_79b9_7f4a_7c15));
+    thread_local!(static STATE: Cell<u64> = const { Cell::new(0x9e37_79b9_7f4a_7c15) });
     STATE.with(|state| {
         let mut x = state.get();
         x ^= x << 13;
