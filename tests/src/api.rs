@@ -526,6 +526,24 @@ where
     value
 }
 
+/// After an outage (the store away, a full disk): `POST path` with `body` until it is answered
+/// 201, for up to 30 seconds, each refusal meanwhile a 503. Whether it was served.
+pub async fn served_again(api: &Api, token: Option<&str>, path: &str, body: Value) -> bool {
+    for _ in 0..120 {
+        let reply = api.post(path, token, body.clone()).await;
+        if reply.status == 201 {
+            return true;
+        }
+        assert_eq!(
+            reply.status, 503,
+            "only 503 until it is served: {}",
+            reply.text
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    false
+}
+
 /// What `token` reads at each of `paths` (each must answer 200), keyed by path, without the
 /// figures that move with the clock (how long the oldest customer has waited). Two snapshots
 /// compare equal when nothing was appended in between.

@@ -47,6 +47,20 @@ pub fn jono(args: &[&str], env: &[(&str, &str)]) -> Output {
     command.output().expect("run jono")
 }
 
+/// Runs one SQL statement with `psql` on the Postgres server at `url`; it must succeed.
+pub fn psql(url: &str, sql: &str) {
+    let output = Command::new("psql")
+        .arg(url)
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .output()
+        .expect("psql");
+    assert!(
+        output.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// Where a server keeps its log.
 pub enum Storage {
     Embedded(tempfile::TempDir),
@@ -69,17 +83,7 @@ impl Storage {
             return None;
         };
         let schema = format!("jono_bb_{}", uuid::Uuid::new_v4().simple());
-        let psql = Command::new("psql")
-            .arg(&base)
-            .args(["-v", "ON_ERROR_STOP=1", "-q", "-c"])
-            .arg(format!("CREATE SCHEMA {schema}"))
-            .output()
-            .expect("psql");
-        assert!(
-            psql.status.success(),
-            "create schema: {}",
-            String::from_utf8_lossy(&psql.stderr)
-        );
+        psql(&base, &format!("CREATE SCHEMA {schema}"));
         let separator = if base.contains('?') { '&' } else { '?' };
         Some(Storage::Postgres(format!(
             "{base}{separator}options=-csearch_path%3D{schema}"

@@ -5,12 +5,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use jono_tests::api::{self, Api};
-use jono_tests::{jono, Storage};
+use jono_tests::{jono, psql, Storage};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -19,17 +18,7 @@ use uuid::Uuid;
 fn fresh_database(like: &str) -> Storage {
     let base = std::env::var("JONO_TEST_DATABASE_URL").expect("JONO_TEST_DATABASE_URL");
     let name = format!("jono_restore_{}", Uuid::new_v4().simple());
-    let created = Command::new("psql")
-        .arg(&base)
-        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c"])
-        .arg(format!("CREATE DATABASE {name}"))
-        .output()
-        .expect("psql");
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
+    psql(&base, &format!("CREATE DATABASE {name}"));
     let (address, _) = base.split_once('?').unwrap_or((&base, ""));
     let (server, _database) = address.rsplit_once('/').expect("a database in the URL");
     let options = like.split_once('?').map(|(_, query)| query).unwrap_or("");

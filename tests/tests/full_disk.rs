@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use jono_tests::api::{self, Api};
-use jono_tests::Server;
+use jono_tests::{psql, Server};
 use serde_json::json;
 
 /// A tmpfs of `size` at a fresh folder, unmounted when dropped.
@@ -125,28 +125,13 @@ async fn a_full_disk_means_503s_then_recovery_once_space_is_freed() {
 
         // Space freed: served again, without a restart.
         std::fs::remove_file(&filler).unwrap();
-        let mut served = false;
-        for _ in 0..120 {
-            let reply = send(
-                &api,
-                &owner.token,
-                channel,
-                &format!("{acknowledged} after"),
-            )
-            .await;
-            if reply.status == 201 {
-                acknowledged += 1;
-                served = true;
-                break;
-            }
-            assert_eq!(
-                reply.status, 503,
-                "only 503 until it is served: {}",
-                reply.text
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-        assert!(served, "commands are served again once space is freed");
+        let path = format!("/v1/conversations/{channel}/messages");
+        let body = json!({ "text": format!("{acknowledged} after") });
+        assert!(
+            api::served_again(&api, owner.token(), &path, body).await,
+            "commands are served again once space is freed"
+        );
+        acknowledged += 1;
     }
     // The read models caught up: /readyz, and the messages read back.
     let mut ready = false;
@@ -195,20 +180,6 @@ fn dir_size(path: &Path) -> u64 {
         };
     }
     total
-}
-
-/// Runs SQL on the Postgres server of the tests.
-fn psql(url: &str, sql: &str) {
-    let output = Command::new("psql")
-        .arg(url)
-        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
-        .output()
-        .expect("psql");
-    assert!(
-        output.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 /// The same on Postgres: Jono's database in a tablespace on a small tmpfs (the write-ahead log
@@ -293,28 +264,13 @@ async fn a_full_tablespace_on_postgres_means_503s_then_recovery_once_space_is_fr
         "{}",
         String::from_utf8_lossy(&grown.stderr)
     );
-    let mut served = false;
-    for _ in 0..120 {
-        let reply = send(
-            &api,
-            &owner.token,
-            channel,
-            &format!("{acknowledged} after"),
-        )
-        .await;
-        if reply.status == 201 {
-            acknowledged += 1;
-            served = true;
-            break;
-        }
-        assert_eq!(
-            reply.status, 503,
-            "only 503 until it is served: {}",
-            reply.text
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    assert!(served, "commands are served again once there is space");
+    let path = format!("/v1/conversations/{channel}/messages");
+    let body = json!({ "text": format!("{acknowledged} after") });
+    assert!(
+        api::served_again(&api, owner.token(), &path, body).await,
+        "commands are served again once there is space"
+    );
+    acknowledged += 1;
     let read = api::texts(&api, owner.token(), channel).await;
     assert_eq!(
         read.len(),

@@ -7,7 +7,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
-use std::time::Duration;
 
 use jono_tests::api::{self, Reply};
 use jono_tests::Storage;
@@ -101,24 +100,11 @@ async fn postgres_restarted_mid_traffic_means_503s_then_recovery_without_a_resta
 
     pg("start", cluster.0.path());
     // Back without restarting Jono: the pool reconnects.
-    let mut served = false;
-    for _ in 0..120 {
-        let reply = api
-            .post(&path, owner.token(), json!({ "text": "after" }))
-            .await;
-        if reply.status == 201 {
-            acknowledged.push("after".to_owned());
-            served = true;
-            break;
-        }
-        assert_eq!(
-            reply.status, 503,
-            "only 503 while it comes back: {}",
-            reply.text
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    assert!(served, "Jono serves again once Postgres is back");
+    assert!(
+        api::served_again(&api, owner.token(), &path, json!({ "text": "after" })).await,
+        "Jono serves again once Postgres is back"
+    );
+    acknowledged.push("after".to_owned());
     let texts = api::texts(&api, owner.token(), channel).await;
     assert_eq!(
         texts, acknowledged,
