@@ -215,42 +215,33 @@ fn copy_files(from: &Path, to: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Writes `path.part`, fsyncs it, renames it into place and fsyncs the folder.
+/// Writes `bytes` to `path`, durably (see [`into_place`]).
 fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
-    use std::io::Write;
-    let part = path.with_extension("part");
-    let result = (|| {
-        let mut file = std::fs::File::create(&part)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&part, path)?;
-        if let Some(dir) = path.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        Ok::<(), std::io::Error>(())
-    })();
-    result.map_err(|error| fail(&format!("cannot write {}", path.display()), error))
+    into_place(path, |part| std::fs::write(part, bytes))
+        .map_err(|error| fail(&format!("cannot write {}", path.display()), error))
 }
 
-/// Copies `from` to `to.part`, fsyncs it, renames it into place and fsyncs the folder.
+/// Copies `from` to `to`, durably (see [`into_place`]).
 fn copy_durably(from: &Path, to: &Path) -> Result<(), Failure> {
-    let part = to.with_extension("part");
-    let result = (|| {
-        std::fs::copy(from, &part)?;
-        std::fs::File::open(&part)?.sync_all()?;
-        std::fs::rename(&part, to)?;
-        if let Some(dir) = to.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        Ok::<(), std::io::Error>(())
-    })();
-    result.map_err(|error| {
+    into_place(to, |part| std::fs::copy(from, part).map(drop)).map_err(|error| {
         fail(
             &format!("cannot copy {} to {}", from.display(), to.display()),
             error,
         )
     })
+}
+
+/// `fill` writes `path.part`; it is then fsynced, renamed to `path` and the folder fsynced, so
+/// `path` is whole or absent whatever the machine does next.
+fn into_place(path: &Path, fill: impl FnOnce(&Path) -> std::io::Result<()>) -> std::io::Result<()> {
+    let part = path.with_extension("part");
+    fill(&part)?;
+    std::fs::File::open(&part)?.sync_all()?;
+    std::fs::rename(&part, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 /// Runs a tool; its standard output.
