@@ -33,6 +33,29 @@ pub enum FollowUp {
     },
 }
 
+/// The start of the conversation a join decided, which runs in the join's own append: the
+/// conversation's stream then refuses a repeat of the join (`AlreadyStarted`) after its customer
+/// has left the queue's line, which the queue no longer remembers.
+pub fn start_of_join(decided: &[QueueEvent]) -> Option<ConversationCommand> {
+    decided.iter().find_map(|event| match event {
+        QueueEvent::CustomerJoinedQueue {
+            queue_id,
+            organization_id,
+            conversation_id,
+            welcome_message,
+            metadata,
+            ..
+        } => Some(ConversationCommand::StartCustomerConversation {
+            conversation_id: *conversation_id,
+            organization_id: *organization_id,
+            queue_id: *queue_id,
+            welcome_message: welcome_message.clone(),
+            metadata: metadata.clone(),
+        }),
+        _ => None,
+    })
+}
+
 /// The follow-ups of one event; most events have none. `event_id` is the stored event's id:
 /// a transfer's id is derived from it, so every run of one follow-up names the same transfer.
 pub fn follow_ups(event_id: Uuid, event: &Event) -> Vec<FollowUp> {
@@ -41,22 +64,14 @@ pub fn follow_ups(event_id: Uuid, event: &Event) -> Vec<FollowUp> {
     };
     match event {
         QueueEvent::CustomerJoinedQueue {
-            queue_id,
-            organization_id,
-            conversation_id,
-            welcome_message,
-            metadata,
-            ..
-        } => vec![FollowUp::Conversation {
-            conversation_id: *conversation_id,
-            command: ConversationCommand::StartCustomerConversation {
+            conversation_id, ..
+        } => start_of_join(std::slice::from_ref(event))
+            .map(|command| FollowUp::Conversation {
                 conversation_id: *conversation_id,
-                organization_id: *organization_id,
-                queue_id: *queue_id,
-                welcome_message: welcome_message.clone(),
-                metadata: metadata.clone(),
-            },
-        }],
+                command,
+            })
+            .into_iter()
+            .collect(),
         QueueEvent::CustomerPicked {
             queue_id,
             conversation_id,

@@ -18,7 +18,7 @@ use domain::conversation::{
 };
 use domain::ids::account_id;
 use domain::organization::OrganizationEvent;
-use domain::process::{follow_ups, FollowUp};
+use domain::process::{follow_ups, start_of_join, FollowUp};
 use domain::queue::{LeaveReason, Queue, QueueCommand, QueueError, QueueEvent};
 use domain::values::{Author, CannedKey, CannedText, DisplayName, Email, MessageText, Role};
 use serde_json::json;
@@ -551,16 +551,36 @@ fn transferred_out_to_queue() -> domain::Event {
     })
 }
 
-/// The one follow-up of `event` stored under `event_id`, which must be for `QUEUE`.
-fn queue_follow_up(event_id: Uuid, event: &domain::Event) -> QueueCommand {
+/// What the store's `execute_pair_with` does: `command` on the queue, then the conversation's
+/// command made from what the queue decided; both histories grow, or neither does.
+fn pair(
+    queue: &mut Vec<QueueEvent>,
+    command: QueueCommand,
+    conversation: &mut Vec<ConversationEvent>,
+    second: impl Fn(&[QueueEvent]) -> Option<ConversationCommand>,
+) -> Result<(), String> {
+    let decided = run::<Queue>(queue, command).map_err(|e| format!("queue: {e:?}"))?;
+    let followed = match second(&decided) {
+        Some(command) => run::<Conversation>(conversation, command)
+            .map_err(|e| format!("conversation: {e:?}"))?,
+        None => Vec::new(),
+    };
+    queue.extend(decided);
+    conversation.extend(followed);
+    Ok(())
+}
+
+/// The transfer-in at `QUEUE` and the requeue a follow-up of `event` (stored under `event_id`)
+/// runs as one append.
+fn transfer_pair(event_id: Uuid, event: &domain::Event) -> (QueueCommand, ConversationCommand) {
     match follow_ups(event_id, event).as_slice() {
-        [FollowUp::Queue { queue_id, command }] if *queue_id == QUEUE => command.clone(),
         [FollowUp::Transfer {
             queue_id,
             transfer_in,
+            requeue,
             ..
-        }] if *queue_id == QUEUE => transfer_in.clone(),
-        other => panic!("expected one follow-up for QUEUE, got {other:?}"),
+        }] if *queue_id == QUEUE => (transfer_in.clone(), requeue.clone()),
+        other => panic!("expected one transfer to QUEUE, got {other:?}"),
     }
 }
 
@@ -572,25 +592,105 @@ fn a_late_transfer_in_does_not_requeue_a_customer_already_picked() {
         queue_opened(),
         common::handler_added(OTHER_AGENT),
     ];
+    let mut conversation = vec![customer_started(CONVERSATION)];
     // The gateway's run: the customer waits first in line, and is picked.
-    let first = run::<Queue>(&target, queue_follow_up(EVENT, &event)).unwrap();
+    let (transfer_in, requeue) = transfer_pair(EVENT, &event);
+    pair(&mut target, transfer_in, &mut conversation, |_| {
+        Some(requeue.clone())
+    })
+    .unwrap();
     assert_eq!(
-        first,
-        vec![transferred_in(
+        target[3..],
+        [transferred_in(
             Uuid::new_v5(&EVENT, b"transfer"),
             CONVERSATION,
             OTHER_QUEUE
         )]
     );
-    target.extend(first);
     target.push(picked(CONVERSATION, OTHER_AGENT));
-    // The feed's run of the same event, late: refused, so nobody waits to be picked twice.
-    let late = queue_follow_up(EVENT, &event);
+    conversation.push(assigned(CONVERSATION, OTHER_AGENT, QUEUE));
+    // The feed's run of the same event, late: the queue no longer remembers the transfer, but
+    // the conversation, deciding in the same append, does: refused, so nobody waits to be
+    // picked twice.
+    let (late, requeue) = transfer_pair(EVENT, &event);
+    let before = (target.len(), conversation.len());
     assert_eq!(
-        run::<Queue>(&target, late),
-        Err(QueueError::TransferAlreadyArrived)
+        pair(&mut target, late, &mut conversation, |_| Some(
+            requeue.clone()
+        )),
+        Err(format!(
+            "conversation: {:?}",
+            ConversationError::AlreadyWaiting
+        ))
     );
+    assert_eq!((target.len(), conversation.len()), before);
     let queue: Queue = common::fold(target);
+    assert!(queue.waiting.is_empty());
+}
+
+#[test]
+fn a_repeated_transfer_is_refused_even_after_its_customer_left_the_line() {
+    let event = transferred_out_to_queue();
+    let (transfer_in, requeue) = transfer_pair(EVENT, &event);
+    // Picked, or gone by whatever way: the queue has forgotten the customer.
+    for gone in [
+        picked(CONVERSATION, AGENT),
+        QueueEvent::CustomerLeftQueue {
+            queue_id: QUEUE,
+            organization_id: ORG,
+            conversation_id: CONVERSATION,
+            reason: LeaveReason::Abandoned,
+            to_queue_id: None,
+            by: None,
+        },
+    ] {
+        let mut target = open_queue();
+        let mut conversation = vec![customer_started(CONVERSATION)];
+        pair(&mut target, transfer_in.clone(), &mut conversation, |_| {
+            Some(requeue.clone())
+        })
+        .unwrap();
+        target.push(gone);
+        assert!(
+            pair(&mut target, transfer_in.clone(), &mut conversation, |_| {
+                Some(requeue.clone())
+            })
+            .is_err()
+        );
+        let queue: Queue = common::fold(target);
+        assert!(queue.waiting.is_empty());
+    }
+}
+
+#[test]
+fn a_repeated_join_is_refused_by_its_conversation_after_a_pick() {
+    let join = QueueCommand::JoinQueue {
+        conversation_id: CONVERSATION,
+        metadata: metadata(json!({"name": "Ann"})),
+    };
+    let mut queue = open_queue();
+    let mut conversation = Vec::new();
+    pair(&mut queue, join.clone(), &mut conversation, start_of_join).unwrap();
+    assert!(
+        !conversation.is_empty(),
+        "the join started its conversation"
+    );
+    // While it waits, the queue itself refuses the repeat.
+    assert_eq!(
+        pair(&mut queue, join.clone(), &mut conversation, start_of_join),
+        Err(format!("queue: {:?}", QueueError::AlreadyJoined))
+    );
+    queue.push(picked(CONVERSATION, AGENT));
+    conversation.push(assigned(CONVERSATION, AGENT, QUEUE));
+    // Picked: the queue has forgotten it, its conversation has not.
+    assert_eq!(
+        pair(&mut queue, join, &mut conversation, start_of_join),
+        Err(format!(
+            "conversation: {:?}",
+            ConversationError::AlreadyStarted
+        ))
+    );
+    let queue: Queue = common::fold(queue);
     assert!(queue.waiting.is_empty());
 }
 

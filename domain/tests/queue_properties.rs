@@ -160,6 +160,11 @@ fn step(model: &mut Model, op: &Op) -> Option<(QueueCommand, Result<Vec<QueueEve
         }
         Op::Rejoin(index) => {
             let conversation_id = model.known(*index)?;
+            if model.open && !model.waits(conversation_id) {
+                // Gone from the line: the queue no longer remembers it, and the conversation's
+                // stream, started in the first join's append, refuses the repeat (process.rs).
+                return None;
+            }
             let command = QueueCommand::JoinQueue {
                 conversation_id,
                 metadata: CustomerMetadata::default(),
@@ -245,8 +250,12 @@ fn step(model: &mut Model, op: &Op) -> Option<(QueueCommand, Result<Vec<QueueEve
             if model.transfers.is_empty() {
                 return None;
             }
-            // Refused whatever became of its customer: waiting, picked or gone.
+            // Refused here while its customer waits; once picked or gone, by the conversation,
+            // whose requeue runs in the same append and knows its transfers (process.rs).
             let (transfer_id, conversation_id) = model.transfers[index % model.transfers.len()];
+            if !model.waits(conversation_id) {
+                return None;
+            }
             (
                 transfer_in(transfer_id, conversation_id),
                 Err(QueueError::TransferAlreadyArrived),
@@ -414,6 +423,9 @@ proptest! {
         );
         // … and the line is the arrivals minus the others, in the model's order.
         prop_assert_eq!(&queue.waiting, &model.line);
+        // The state holds what is live only: what it keeps of an arrival, it keeps while the
+        // customer waits (a queue's stream never ends).
+        prop_assert!(queue.arrived_by.keys().all(|id| waiting.contains(id)));
 
         // (c), (d): positions and picks, replayed from the log alone.
         let replayed = line_of(own)?;

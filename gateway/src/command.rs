@@ -4,6 +4,8 @@
 //! models: the reads that follow wait for them (`consistency`, API.md's Consistency rule).
 
 use cqrs_es::Aggregate;
+use domain::conversation::Conversation;
+use domain::queue::{Queue, QueueCommand};
 use domain::Refusal;
 use serde_json::json;
 use store::command::{CommandContext, Either, Executed};
@@ -89,11 +91,62 @@ where
     B::Command: Clone,
     B::Error: Refusal,
 {
+    let (second_id, second) = second;
+    run_pair_with::<A, B>(
+        state,
+        first,
+        (second_id, move |_: &[A::Event]| Some(second.clone())),
+        ctx,
+    )
+    .await
+}
+
+/// A customer joins queue `queue_id`: the join and the start of its conversation are one
+/// append, so the conversation's stream refuses a repeated join (the queue remembers only who
+/// waits now).
+pub async fn join(
+    state: &AppState,
+    queue_id: Uuid,
+    join: QueueCommand,
+    ctx: &CommandContext,
+) -> Result<Executed<Queue>, ApiError> {
+    let QueueCommand::JoinQueue {
+        conversation_id, ..
+    } = &join
+    else {
+        return Err(ApiError::Internal("a join that is not a JoinQueue".into()));
+    };
+    let conversation_id = *conversation_id;
+    let (joined, _) = run_pair_with::<Queue, Conversation>(
+        state,
+        (queue_id, join),
+        (conversation_id, domain::process::start_of_join),
+        ctx,
+    )
+    .await?;
+    Ok(joined)
+}
+
+/// [`run_pair`] with the second command made from what the first decided
+/// ([`store::command::Commands::execute_pair_with`]).
+async fn run_pair_with<A, B>(
+    state: &AppState,
+    first: (Uuid, A::Command),
+    (second_id, second): (Uuid, impl Fn(&[A::Event]) -> Option<B::Command>),
+    ctx: &CommandContext,
+) -> Result<(Executed<A>, Executed<B>), ApiError>
+where
+    A: Aggregate<Services = ()>,
+    A::Command: Clone,
+    A::Error: Refusal,
+    B: Aggregate<Services = ()>,
+    B::Error: Refusal,
+{
     let executed = state
         .commands
-        .execute_pair::<A, B>(
+        .execute_pair_with::<A, B>(
             (&first.0.to_string(), first.1),
-            (&second.0.to_string(), second.1),
+            (&second_id.to_string(), second),
             (&(), &()),
             ctx,
         )

@@ -221,6 +221,31 @@ impl Commands {
         B: Aggregate,
         B::Command: Clone,
     {
+        self.execute_pair_with::<A, B>(
+            (first_id, first),
+            (second_id, |_: &[A::Event]| Some(second.clone())),
+            services,
+            ctx,
+        )
+        .await
+    }
+
+    /// Like [`Commands::execute_pair`], with the second command made from what the first
+    /// decided in the same attempt (a join's conversation starts with the welcome message the
+    /// queue gave it), so both still land in one append or neither does; `None` when the
+    /// second stream has nothing to decide.
+    pub async fn execute_pair_with<A, B>(
+        &self,
+        (first_id, first): (&str, A::Command),
+        (second_id, second): (&str, impl Fn(&[A::Event]) -> Option<B::Command>),
+        services: (&A::Services, &B::Services),
+        ctx: &CommandContext,
+    ) -> Result<(Executed<A>, Executed<B>), CommandError<Either<A::Error, B::Error>>>
+    where
+        A: Aggregate,
+        A::Command: Clone,
+        B: Aggregate,
+    {
         if let Some(record) = &ctx.idempotency {
             if let Some((hash, events)) = self.store.find_idempotent(&record.key).await? {
                 let (a_events, b_events): (Vec<_>, Vec<_>) = events
@@ -262,9 +287,11 @@ impl Commands {
             let a_events =
                 new_events::<A>(first_id, a_version, &a_typed, ctx).map_err(first_error)?;
             let sink = EventSink::default();
-            b.handle(second.clone(), services.1, &sink)
-                .await
-                .map_err(|e| CommandError::Rejected(Either::Second(e)))?;
+            if let Some(second) = second(&a_typed) {
+                b.handle(second, services.1, &sink)
+                    .await
+                    .map_err(|e| CommandError::Rejected(Either::Second(e)))?;
+            }
             let b_typed = sink.collect().await;
             if a_typed.is_empty() && b_typed.is_empty() && ctx.idempotency.is_none() {
                 let a = Executed {

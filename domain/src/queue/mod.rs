@@ -2,6 +2,12 @@
 //! (invariant 2): joining, picking, leaving, timing out and transfers in and out all go through
 //! it, so two concurrent commands race on its expected version and the loser re-decides against
 //! the new state — the next customer, or a clean `NobodyWaiting`.
+//!
+//! A queue's stream never ends, so its state holds only what is live (invariant 10): who waits,
+//! and by which transfer each transferred customer arrived. A join or a transfer repeated while
+//! its customer still waits is refused here; once the customer has left the line, the
+//! conversation's own stream refuses the repeat (it has started, it knows its transfers), and
+//! a join or a transfer-in always runs in one append with that conversation's command.
 
 mod commands;
 mod errors;
@@ -11,7 +17,7 @@ pub use commands::{QueueCommand, SettingsPatch};
 pub use errors::QueueError;
 pub use events::{LeaveReason, QueueEvent, QueueSettings};
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
@@ -29,10 +35,9 @@ pub struct Queue {
     pub handlers: BTreeSet<Uuid>,
     /// Conversation ids, longest-waiting first.
     pub waiting: VecDeque<Uuid>,
-    /// Every conversation that ever joined, so a retried join cannot queue one twice.
-    pub joined: BTreeSet<Uuid>,
-    /// Every transfer that arrived, so a late repeat cannot queue a customer twice.
-    pub transfers_in: BTreeSet<Uuid>,
+    /// The transfer by which each waiting customer who was transferred in arrived (a subset of
+    /// `waiting`), so a repeat of it is named as such while its customer waits.
+    pub arrived_by: BTreeMap<Uuid, Uuid>,
 }
 
 impl Queue {
@@ -170,7 +175,7 @@ impl Aggregate for Queue {
                 if !self.open {
                     return Err(QueueError::QueueClosed);
                 }
-                if self.joined.contains(&conversation_id) {
+                if self.waiting.contains(&conversation_id) {
                     return Err(QueueError::AlreadyJoined);
                 }
                 let settings = self.settings.clone().ok_or(QueueError::UnknownQueue)?;
@@ -262,7 +267,7 @@ impl Aggregate for Queue {
                 if organization_id != self.organization_id {
                     return Err(QueueError::OtherOrganization);
                 }
-                if self.transfers_in.contains(&transfer_id) {
+                if self.arrived_by.get(&conversation_id) == Some(&transfer_id) {
                     return Err(QueueError::TransferAlreadyArrived);
                 }
                 if self.waiting.contains(&conversation_id) {
@@ -308,7 +313,6 @@ impl Aggregate for Queue {
             E::CustomerJoinedQueue {
                 conversation_id, ..
             } => {
-                self.joined.insert(conversation_id);
                 self.waiting.push_back(conversation_id);
             }
             E::CustomerLeftQueue {
@@ -318,14 +322,14 @@ impl Aggregate for Queue {
                 conversation_id, ..
             } => {
                 self.waiting.retain(|id| *id != conversation_id);
+                self.arrived_by.remove(&conversation_id);
             }
             E::ConversationTransferred {
                 transfer_id,
                 conversation_id,
                 ..
             } => {
-                self.transfers_in.insert(transfer_id);
-                self.joined.insert(conversation_id);
+                self.arrived_by.insert(conversation_id, transfer_id);
                 self.waiting.push_front(conversation_id);
             }
         }

@@ -565,7 +565,7 @@ async fn join(
         metadata,
     };
     // Joining takes no idempotency key: each join is a new customer.
-    let executed = command::run::<Queue>(&state, queue.id, join, &context(None, None)).await?;
+    let executed = command::join(&state, queue.id, join, &context(None, None)).await?;
     let queue_position = executed
         .typed
         .iter()
