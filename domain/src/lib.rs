@@ -14,6 +14,7 @@
 //! - [`canned`]: `CannedResponses`, one stream per scope so a key is unique in it.
 //! - [`event`]: all events as one type, decoded from the log by aggregate type.
 //! - [`process`]: the process manager's follow-ups (join → conversation, pick → its agent, …).
+//! - [`snapshot`]: `Snapshot`, the version of each aggregate's fold that tags its snapshots.
 //!
 //! Personal data (names, emails, message text, metadata, file names) travels in fields of its
 //! own in every event, so it can be sealed per data subject later.
@@ -29,7 +30,9 @@ pub mod organization;
 pub mod process;
 pub mod queue;
 pub mod schedule;
+pub mod snapshot;
 pub mod values;
 
 pub use error::{ErrorKind, Refusal};
 pub use event::Event;
+pub use snapshot::Snapshot;

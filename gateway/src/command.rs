@@ -43,7 +43,7 @@ pub async fn run<A>(
     ctx: &CommandContext,
 ) -> Result<Executed<A>, ApiError>
 where
-    A: Aggregate<Services = ()>,
+    A: domain::Snapshot + Aggregate<Services = ()>,
     A::Command: Clone,
     A::Error: Refusal,
 {
@@ -84,10 +84,10 @@ pub async fn run_pair<A, B>(
     ctx: &CommandContext,
 ) -> Result<(Executed<A>, Executed<B>), ApiError>
 where
-    A: Aggregate<Services = ()>,
+    A: domain::Snapshot + Aggregate<Services = ()>,
     A::Command: Clone,
     A::Error: Refusal,
-    B: Aggregate<Services = ()>,
+    B: domain::Snapshot + Aggregate<Services = ()>,
     B::Command: Clone,
     B::Error: Refusal,
 {
@@ -136,10 +136,10 @@ async fn run_pair_with<A, B>(
     ctx: &CommandContext,
 ) -> Result<(Executed<A>, Executed<B>), ApiError>
 where
-    A: Aggregate<Services = ()>,
+    A: domain::Snapshot + Aggregate<Services = ()>,
     A::Command: Clone,
     A::Error: Refusal,
-    B: Aggregate<Services = ()>,
+    B: domain::Snapshot + Aggregate<Services = ()>,
     B::Error: Refusal,
 {
     let executed = state

@@ -49,7 +49,7 @@ struct History {
 /// Runs a command and, like the process manager, the follow-ups of what it appended.
 async fn run<A>(commands: &Commands, id: Uuid, command: A::Command)
 where
-    A: Aggregate<Services = ()>,
+    A: domain::Snapshot + Aggregate<Services = ()>,
     A::Command: Clone,
     A::Error: std::fmt::Debug,
 {

@@ -3,6 +3,15 @@
 //! loser of a race decides on what the winner left (invariant 2). Idempotency keys make a retried
 //! request return its first answer (invariant 9).
 //!
+//! A command never folds its whole stream (invariant 10): it starts from the aggregate this
+//! process's last command on the stream left (`recent`), or else from the stream's snapshot,
+//! and folds only the events stored after that version — usually none. Another process may
+//! have appended meanwhile; those events are read and folded before deciding, and if one lands
+//! between that read and the append, the expected-version check refuses the append and the
+//! command decides again from the log: the check stays the arbiter, the cache only saves work.
+//! Every `snapshot_every` events (or after a load that had to fold as many) the state after a
+//! successful append is written as a snapshot, in a task of its own, off the answer's path.
+//!
 //! cqrs-es's `CqrsFramework::execute` returns nothing and its queries run in-process after the
 //! commit; here the caller gets the stored events (positions, sequences) and read models are
 //! built from the log by projectors.
@@ -12,11 +21,14 @@ use std::time::Duration;
 
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
+use domain::Snapshot;
 use uuid::Uuid;
 
 use crate::error::{AppendError, StoreError};
 use crate::event::{NewEvent, StoredEvent};
 use crate::log::{AppendRequest, EventStore, IdempotencyRecord};
+use crate::recent::Recent;
+use crate::snapshot::StoredSnapshot;
 
 /// Who asks, and under which idempotency key.
 #[derive(Debug, Clone, Default)]
@@ -76,6 +88,18 @@ impl<E> From<StoreError> for CommandError<E> {
 
 /// How many locks commands of one process share: a stream maps to one of them by hash.
 const STRIPES: usize = 256;
+/// How many aggregates a process keeps between commands.
+const RECENT_AGGREGATES: usize = 4_096;
+/// A snapshot every this many events of a stream.
+const SNAPSHOT_EVERY: i64 = 100;
+
+/// An aggregate as a command found it: the fold of its stream up to `version`, and how many
+/// events of the log had to be folded to get it (beyond the cache or the snapshot).
+struct Found<A> {
+    aggregate: A,
+    version: i64,
+    folded: i64,
+}
 
 /// Runs commands against the store.
 ///
@@ -88,6 +112,8 @@ pub struct Commands {
     store: EventStore,
     max_attempts: u32,
     stripes: std::sync::Arc<Vec<tokio::sync::Mutex<()>>>,
+    recent: std::sync::Arc<Recent>,
+    snapshot_every: i64,
 }
 
 impl Commands {
@@ -98,7 +124,15 @@ impl Commands {
             stripes: std::sync::Arc::new(
                 (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
             ),
+            recent: std::sync::Arc::new(Recent::new(RECENT_AGGREGATES)),
+            snapshot_every: SNAPSHOT_EVERY,
         }
+    }
+
+    /// A snapshot every `events` events of a stream (at least 1).
+    pub fn with_snapshot_every(mut self, events: i64) -> Self {
+        self.snapshot_every = events.max(1);
+        self
     }
 
     /// How many times a command is decided before giving up with `Conflict` (at least 1).
@@ -130,7 +164,7 @@ impl Commands {
         ctx: &CommandContext,
     ) -> Result<Executed<A>, CommandError<A::Error>>
     where
-        A: Aggregate,
+        A: Snapshot,
         A::Command: Clone,
     {
         if let Some(record) = &ctx.idempotency {
@@ -143,14 +177,23 @@ impl Commands {
             if attempt > 0 {
                 tokio::time::sleep(backoff(attempt)).await;
             }
-            let (mut aggregate, version) = self.load::<A>(aggregate_id).await?;
+            let Found {
+                mut aggregate,
+                version,
+                folded,
+            } = self.current::<A>(aggregate_id).await?;
             let sink = EventSink::default();
-            aggregate
-                .handle(command.clone(), services, &sink)
-                .await
-                .map_err(CommandError::Rejected)?;
+            let decided = aggregate.handle(command.clone(), services, &sink).await;
             let typed = sink.collect().await;
+            if let Err(refusal) = decided {
+                // What it wrote before refusing is in the aggregate but not in the log.
+                if typed.is_empty() {
+                    self.recent.keep(A::TYPE, aggregate_id, aggregate, version);
+                }
+                return Err(CommandError::Rejected(refusal));
+            }
             if typed.is_empty() && ctx.idempotency.is_none() {
+                self.recent.keep(A::TYPE, aggregate_id, aggregate, version);
                 return Ok(Executed {
                     events: vec![],
                     typed,
@@ -166,7 +209,9 @@ impl Commands {
             };
             match self.store.append(request).await {
                 Ok(events) => {
+                    let before = version;
                     let version = events.last().map_or(version, |e| e.sequence);
+                    self.appended(aggregate_id, aggregate, before - folded, version);
                     return Ok(Executed {
                         events,
                         typed,
@@ -216,9 +261,9 @@ impl Commands {
         ctx: &CommandContext,
     ) -> Result<(Executed<A>, Executed<B>), CommandError<Either<A::Error, B::Error>>>
     where
-        A: Aggregate,
+        A: Snapshot,
         A::Command: Clone,
-        B: Aggregate,
+        B: Snapshot,
         B::Command: Clone,
     {
         self.execute_pair_with::<A, B>(
@@ -242,9 +287,9 @@ impl Commands {
         ctx: &CommandContext,
     ) -> Result<(Executed<A>, Executed<B>), CommandError<Either<A::Error, B::Error>>>
     where
-        A: Aggregate,
+        A: Snapshot,
         A::Command: Clone,
-        B: Aggregate,
+        B: Snapshot,
     {
         if let Some(record) = &ctx.idempotency {
             if let Some((hash, events)) = self.store.find_idempotent(&record.key).await? {
@@ -277,23 +322,44 @@ impl Commands {
             if attempt > 0 {
                 tokio::time::sleep(backoff(attempt)).await;
             }
-            let (mut a, a_version) = self.load::<A>(first_id).await.map_err(first_error)?;
-            let (mut b, b_version) = self.load::<B>(second_id).await.map_err(second_error)?;
+            let Found {
+                aggregate: mut a,
+                version: a_version,
+                folded: a_folded,
+            } = self.current::<A>(first_id).await.map_err(first_error)?;
+            let Found {
+                aggregate: mut b,
+                version: b_version,
+                folded: b_folded,
+            } = self.current::<B>(second_id).await.map_err(second_error)?;
             let sink = EventSink::default();
-            a.handle(first.clone(), services.0, &sink)
-                .await
-                .map_err(|e| CommandError::Rejected(Either::First(e)))?;
+            let a_decided = a.handle(first.clone(), services.0, &sink).await;
             let a_typed = sink.collect().await;
+            if let Err(refusal) = a_decided {
+                if a_typed.is_empty() {
+                    self.recent.keep(A::TYPE, first_id, a, a_version);
+                }
+                self.recent.keep(B::TYPE, second_id, b, b_version);
+                return Err(CommandError::Rejected(Either::First(refusal)));
+            }
             let a_events =
                 new_events::<A>(first_id, a_version, &a_typed, ctx).map_err(first_error)?;
             let sink = EventSink::default();
-            if let Some(second) = second(&a_typed) {
-                b.handle(second, services.1, &sink)
-                    .await
-                    .map_err(|e| CommandError::Rejected(Either::Second(e)))?;
-            }
+            let b_decided = match second(&a_typed) {
+                Some(second) => b.handle(second, services.1, &sink).await,
+                None => Ok(()),
+            };
             let b_typed = sink.collect().await;
+            if let Err(refusal) = b_decided {
+                // `a` holds what it decided, which is not in the log.
+                if b_typed.is_empty() {
+                    self.recent.keep(B::TYPE, second_id, b, b_version);
+                }
+                return Err(CommandError::Rejected(Either::Second(refusal)));
+            }
             if a_typed.is_empty() && b_typed.is_empty() && ctx.idempotency.is_none() {
+                self.recent.keep(A::TYPE, first_id, a, a_version);
+                self.recent.keep(B::TYPE, second_id, b, b_version);
                 let a = Executed {
                     events: vec![],
                     typed: a_typed,
@@ -326,14 +392,18 @@ impl Commands {
                         stored.into_iter().partition(|event| {
                             event.aggregate_type == A::TYPE && event.aggregate_id == first_id
                         });
+                    let a_after = a_events.last().map_or(a_version, |e| e.sequence);
+                    let b_after = b_events.last().map_or(b_version, |e| e.sequence);
+                    self.appended(first_id, a, a_version - a_folded, a_after);
+                    self.appended(second_id, b, b_version - b_folded, b_after);
                     let executed_a = Executed {
-                        version: a_events.last().map_or(a_version, |e| e.sequence),
+                        version: a_after,
                         events: a_events,
                         typed: a_typed,
                         replayed: false,
                     };
                     let executed_b = Executed {
-                        version: b_events.last().map_or(b_version, |e| e.sequence),
+                        version: b_after,
                         events: b_events,
                         typed: b_typed,
                         replayed: false,
@@ -359,19 +429,115 @@ impl Commands {
         Err(CommandError::Conflict)
     }
 
-    /// The aggregate folded from its stream, and the stream's version.
-    pub async fn load<A: Aggregate>(
+    /// The aggregate of a stream and the stream's version, as it is now: its snapshot (if
+    /// any) and the events after it. For reads outside a command; commands also use the
+    /// process's cache ([`Commands::execute`]).
+    pub async fn load<A: Snapshot>(
         &self,
         aggregate_id: &str,
     ) -> Result<(A, i64), CommandError<A::Error>> {
-        let stored = self.store.load_stream(A::TYPE, aggregate_id).await?;
-        let mut aggregate = A::default();
-        let mut version = 0;
-        for event in stored {
+        let (aggregate, version) = self.snapshot::<A>(aggregate_id).await;
+        let found = self.fold_after(aggregate_id, aggregate, version).await?;
+        Ok((found.aggregate, found.version))
+    }
+
+    /// The aggregate of a stream for a command to decide on, taken out of the cache (under the
+    /// stream's turn, so no other command of this process holds it), or else from the
+    /// snapshot, with every event stored after it folded in.
+    async fn current<A: Snapshot>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Found<A>, CommandError<A::Error>> {
+        let (aggregate, version) = match self.recent.take::<A>(A::TYPE, aggregate_id) {
+            Some(cached) => cached,
+            None => self.snapshot::<A>(aggregate_id).await,
+        };
+        self.fold_after(aggregate_id, aggregate, version).await
+    }
+
+    /// `aggregate`, the fold of the stream up to `version`, with the later events folded in.
+    async fn fold_after<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        mut aggregate: A,
+        version: i64,
+    ) -> Result<Found<A>, CommandError<A::Error>> {
+        let later = self
+            .store
+            .load_stream_after(A::TYPE, aggregate_id, version)
+            .await?;
+        let mut found = Found {
+            aggregate: A::default(),
+            version,
+            folded: 0,
+        };
+        for event in later {
             aggregate.apply(decode::<A>(&event)?);
-            version = event.sequence;
+            found.version = event.sequence;
+            found.folded += 1;
         }
-        Ok((aggregate, version))
+        found.aggregate = aggregate;
+        Ok(found)
+    }
+
+    /// The stream's snapshot under `A`'s fold version and the version it folds, or an empty
+    /// aggregate at 0 when there is none or it cannot be read (the log has it all).
+    async fn snapshot<A: Snapshot>(&self, aggregate_id: &str) -> (A, i64) {
+        let stored = self
+            .store
+            .load_snapshot(A::TYPE, aggregate_id, A::SNAPSHOT_VERSION)
+            .await;
+        let read = match stored {
+            Ok(Some(snapshot)) => serde_json::from_value::<A>(snapshot.state)
+                .map(|aggregate| Some((aggregate, snapshot.version)))
+                .map_err(|e| e.to_string()),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        };
+        match read {
+            Ok(Some(found)) => found,
+            Ok(None) => (A::default(), 0),
+            Err(reason) => {
+                tracing::warn!(
+                    aggregate = A::TYPE,
+                    aggregate_id,
+                    %reason,
+                    "snapshot unreadable; replaying the stream"
+                );
+                (A::default(), 0)
+            }
+        }
+    }
+
+    /// After a successful append: keeps `aggregate` (the fold up to `version`) for the next
+    /// command, and writes it as a snapshot, in a task of its own, when the stream has grown by
+    /// `snapshot_every` events since `based_on` (the version of the last snapshot or cache entry
+    /// this load started from, or of the last multiple of `snapshot_every` passed).
+    fn appended<A: Snapshot>(&self, aggregate_id: &str, aggregate: A, based_on: i64, version: i64) {
+        let every = self.snapshot_every;
+        let due = version - based_on >= every || based_on / every != version / every;
+        if due && version > 0 {
+            match serde_json::to_value(&aggregate) {
+                Ok(state) => {
+                    let store = self.store.clone();
+                    let id = aggregate_id.to_owned();
+                    tokio::spawn(async move {
+                        let snapshot = StoredSnapshot { version, state };
+                        if let Err(error) = store
+                            .save_snapshot(A::TYPE, &id, A::SNAPSHOT_VERSION, &snapshot)
+                            .await
+                        {
+                            // Only work saved is lost: the next load folds more of the log.
+                            tracing::warn!(aggregate = A::TYPE, aggregate_id = %id, %error, "snapshot not written");
+                        }
+                    });
+                }
+                Err(error) => {
+                    tracing::warn!(aggregate = A::TYPE, aggregate_id, %error, "snapshot not serializable");
+                }
+            }
+        }
+        self.recent.keep(A::TYPE, aggregate_id, aggregate, version);
     }
 
     async fn replay<A: Aggregate>(

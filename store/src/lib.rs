@@ -11,6 +11,11 @@
 //! - [`command`]: `Commands::execute`, load → decide → append, retrying on conflicts so the
 //!   loser of a race decides again on the new state (invariant 2), and idempotent under a key
 //!   (invariant 9).
+//!   A process keeps the aggregates its commands last left (`recent`), and the log keeps
+//!   snapshots of them ([`snapshot`]), so a command folds only the events after either
+//!   (invariant 10).
+//! - [`snapshot`]: aggregates' states after event V of their streams, beside the log, tagged
+//!   with their fold version.
 //! - [`backup`]: consistent copies while Jono serves (`VACUUM INTO`; the schema for `pg_dump`).
 //! - [`repository`]: cqrs-es's `PersistedEventRepository` for `EventStore`.
 //! - [`metrics`]: writer counters in the Prometheus text format.
@@ -33,7 +38,9 @@ pub mod feed;
 pub mod log;
 pub mod metrics;
 mod postgres;
+mod recent;
 pub mod repository;
+pub mod snapshot;
 mod sqlite;
 
 pub use command::{CommandContext, CommandError, Commands, Executed};

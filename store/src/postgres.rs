@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use crate::error::{describe_sqlx, AppendError, StoreError};
 use crate::event::StoredEvent;
 use crate::log::{raise, AppendRequest, AppendResult, BatchOutcome, Shared};
+use crate::snapshot::StoredSnapshot;
 
 /// Serializes appends across processes ("JONO" in ASCII).
 const APPEND_LOCK: i64 = 0x4A4F_4E4F;
@@ -77,6 +78,15 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
 CREATE TABLE IF NOT EXISTS checkpoints (
     name     TEXT PRIMARY KEY,
     position BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+    aggregate_type TEXT NOT NULL,
+    aggregate_id   TEXT NOT NULL,
+    fold_version   BIGINT NOT NULL,
+    version        BIGINT NOT NULL,
+    state          JSONB NOT NULL,
+    taken_at       TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (aggregate_type, aggregate_id, fold_version)
 );
 "#;
 
@@ -498,4 +508,46 @@ pub(crate) fn spawn_listener(pool: PgPool, shared: Arc<Shared>, mut shutdown: wa
             }
         }
     });
+}
+
+pub(crate) async fn load_snapshot(
+    pool: &PgPool,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    fold_version: u32,
+) -> Result<Option<StoredSnapshot>, StoreError> {
+    let row: Option<(i64, serde_json::Value)> = sqlx::query_as(
+        "SELECT version, state FROM snapshots \
+         WHERE aggregate_type = $1 AND aggregate_id = $2 AND fold_version = $3",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .bind(i64::from(fold_version))
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(version, state)| StoredSnapshot { version, state }))
+}
+
+pub(crate) async fn save_snapshot(
+    pool: &PgPool,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    fold_version: u32,
+    snapshot: &StoredSnapshot,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO snapshots (aggregate_type, aggregate_id, fold_version, version, state, taken_at) \
+         VALUES ($1, $2, $3, $4, $5, now()) \
+         ON CONFLICT (aggregate_type, aggregate_id, fold_version) DO UPDATE \
+         SET version = excluded.version, state = excluded.state, taken_at = excluded.taken_at \
+         WHERE excluded.version > snapshots.version",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .bind(i64::from(fold_version))
+    .bind(snapshot.version)
+    .bind(&snapshot.state)
+    .execute(pool)
+    .await?;
+    Ok(())
 }

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::error::{describe_io, describe_sqlx, AppendError, StoreError};
 use crate::event::StoredEvent;
 use crate::log::{AppendRequest, AppendResult, BatchOutcome};
+use crate::snapshot::StoredSnapshot;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS events (
@@ -45,6 +46,15 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
 CREATE TABLE IF NOT EXISTS checkpoints (
     name     TEXT PRIMARY KEY,
     position INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+    aggregate_type TEXT NOT NULL,
+    aggregate_id   TEXT NOT NULL,
+    fold_version   INTEGER NOT NULL,
+    version        INTEGER NOT NULL,
+    state          TEXT NOT NULL,
+    taken_at       TEXT NOT NULL,
+    PRIMARY KEY (aggregate_type, aggregate_id, fold_version)
 );
 "#;
 
@@ -485,6 +495,54 @@ pub(crate) fn spawn_watcher(
             }
         }
     });
+}
+
+pub(crate) async fn load_snapshot(
+    pool: &SqlitePool,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    fold_version: u32,
+) -> Result<Option<StoredSnapshot>, StoreError> {
+    let row: Option<(i64, String)> = sqlx::query_as(
+        "SELECT version, state FROM snapshots \
+         WHERE aggregate_type = ? AND aggregate_id = ? AND fold_version = ?",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .bind(i64::from(fold_version))
+    .fetch_optional(pool)
+    .await?;
+    row.map(|(version, state)| {
+        let state = serde_json::from_str(&state)
+            .map_err(|e| StoreError::Corrupt(format!("a snapshot's state: {e}")))?;
+        Ok(StoredSnapshot { version, state })
+    })
+    .transpose()
+}
+
+pub(crate) async fn save_snapshot(
+    pool: &SqlitePool,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    fold_version: u32,
+    snapshot: &StoredSnapshot,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO snapshots (aggregate_type, aggregate_id, fold_version, version, state, taken_at) \
+         VALUES (?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (aggregate_type, aggregate_id, fold_version) DO UPDATE \
+         SET version = excluded.version, state = excluded.state, taken_at = excluded.taken_at \
+         WHERE excluded.version > snapshots.version",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .bind(i64::from(fold_version))
+    .bind(snapshot.version)
+    .bind(snapshot.state.to_string())
+    .bind(Utc::now().to_rfc3339())
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]

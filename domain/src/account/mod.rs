@@ -30,6 +30,10 @@ pub struct AccountState {
     pub name: DisplayName,
 }
 
+impl crate::Snapshot for Account {
+    const SNAPSHOT_VERSION: u32 = 1;
+}
+
 impl Aggregate for Account {
     const TYPE: &'static str = "account";
     type Command = AccountCommand;

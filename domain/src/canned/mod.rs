@@ -48,6 +48,10 @@ impl CannedResponses {
     }
 }
 
+impl crate::Snapshot for CannedResponses {
+    const SNAPSHOT_VERSION: u32 = 1;
+}
+
 impl Aggregate for CannedResponses {
     const TYPE: &'static str = "canned_responses";
     type Command = CannedCommand;

@@ -106,6 +106,10 @@ impl Conversation {
     }
 }
 
+impl crate::Snapshot for Conversation {
+    const SNAPSHOT_VERSION: u32 = 1;
+}
+
 impl Aggregate for Conversation {
     const TYPE: &'static str = "conversation";
     type Command = ConversationCommand;

@@ -62,6 +62,10 @@ impl Organization {
     }
 }
 
+impl crate::Snapshot for Organization {
+    const SNAPSHOT_VERSION: u32 = 1;
+}
+
 impl Aggregate for Organization {
     const TYPE: &'static str = "organization";
     type Command = OrganizationCommand;

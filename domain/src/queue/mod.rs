@@ -62,6 +62,10 @@ impl Queue {
     }
 }
 
+impl crate::Snapshot for Queue {
+    const SNAPSHOT_VERSION: u32 = 1;
+}
+
 impl Aggregate for Queue {
     const TYPE: &'static str = "queue";
     type Command = QueueCommand;

@@ -161,7 +161,7 @@ impl World {
     /// Runs `command` on aggregate `A` (and every follow-up); the domain's refusal as `Err`.
     pub async fn run<A>(&self, id: Uuid, command: A::Command) -> Result<Vec<StoredEvent>, String>
     where
-        A: Aggregate<Services = ()>,
+        A: domain::Snapshot + Aggregate<Services = ()>,
         A::Command: Clone,
     {
         let ctx = CommandContext::default();
@@ -177,7 +177,7 @@ impl World {
     /// Like `run`, for commands the test expects to succeed.
     pub async fn ok<A>(&self, id: Uuid, command: A::Command) -> Vec<StoredEvent>
     where
-        A: Aggregate<Services = ()>,
+        A: domain::Snapshot + Aggregate<Services = ()>,
         A::Command: Clone,
     {
         self.run::<A>(id, command)

@@ -7,7 +7,10 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use store::command::Either;
+use store::snapshot::StoredSnapshot;
+use store::{AppendRequest, EventStore, NewEvent};
 use store::{CommandContext, CommandError, Commands, IdempotencyRecord};
+use uuid::Uuid;
 
 use crate::common::TestDb;
 use crate::on_both_backends;
@@ -47,6 +50,10 @@ impl DomainEvent for QueueEvent {
 enum QueueError {
     #[error("nobody is waiting")]
     NobodyWaiting,
+}
+
+impl domain::Snapshot for Queue {
+    const SNAPSHOT_VERSION: u32 = 1;
 }
 
 impl Aggregate for Queue {
@@ -92,6 +99,12 @@ on_both_backends!(
     a_key_reused_for_another_request_is_a_mismatch,
     concurrent_twins_with_one_key_append_once,
     a_pair_lands_whole_or_not_at_all,
+    a_process_sees_what_another_appended_since_it_cached,
+    two_processes_racing_lose_no_join_and_pick_no_one_twice,
+    a_snapshot_is_the_fold_of_the_events_up_to_its_version,
+    a_snapshot_of_another_fold_version_is_ignored,
+    an_unreadable_snapshot_falls_back_to_the_log,
+    a_crash_between_an_append_and_its_snapshot_still_loads_right,
 );
 
 fn join(customer: &str) -> QueueCommand {
@@ -349,4 +362,265 @@ async fn a_pair_lands_whole_or_not_at_all(db: TestDb) {
     assert!(q1.waiting.is_empty());
     assert_eq!(q2.waiting.len(), 10, "a join landed without its pick");
     assert_eq!(q2_version, 10);
+}
+
+// ---- the cache and snapshots (invariant 10) ----
+
+const NO_CONTEXT: CommandContext = CommandContext {
+    actor: None,
+    idempotency: None,
+};
+
+/// The queue folded from every event of its stream, the slow way, with its version.
+async fn replayed(store: &EventStore, id: &str) -> (Vec<String>, i64) {
+    let mut queue = Queue::default();
+    let mut version = 0;
+    for event in store.load_stream("queue", id).await.expect("the stream") {
+        queue.apply(serde_json::from_value(event.payload).expect("an event"));
+        version = event.sequence;
+    }
+    (queue.waiting, version)
+}
+
+/// Waits until the snapshot of `id` has reached `version` (it is written in a task of its own).
+async fn snapshot_at(store: &EventStore, id: &str, version: i64) -> StoredSnapshot {
+    for _ in 0..2_000 {
+        if let Some(snapshot) = store.load_snapshot("queue", id, 1).await.expect("read") {
+            if snapshot.version >= version {
+                return snapshot;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    panic!("no snapshot of {id} at {version} was ever written");
+}
+
+async fn a_process_sees_what_another_appended_since_it_cached(db: TestDb) {
+    // Two processes' worth: a store and a cache each, one log.
+    let (one, two) = (
+        Commands::new(db.open().await),
+        Commands::new(db.open().await),
+    );
+    one.execute::<Queue>("q1", join("c1"), &(), &NO_CONTEXT)
+        .await
+        .expect("join");
+    // `one` has q1 cached at version 1; `two` appends behind its back.
+    two.execute::<Queue>("q1", join("c2"), &(), &NO_CONTEXT)
+        .await
+        .expect("join");
+    let first = one
+        .execute::<Queue>("q1", pick("a1"), &(), &NO_CONTEXT)
+        .await
+        .expect("pick");
+    assert_eq!(
+        first.version, 3,
+        "decided on the stream as it is, not as cached"
+    );
+    let second = one
+        .execute::<Queue>("q1", pick("a2"), &(), &NO_CONTEXT)
+        .await
+        .expect("c2 waits too: the cache was caught up");
+    assert!(
+        matches!(second.typed.as_slice(), [QueueEvent::Picked { customer, .. }] if customer == "c2")
+    );
+    // And `two`, whose cache is two events behind, finds nobody.
+    assert!(matches!(
+        two.execute::<Queue>("q1", pick("a3"), &(), &NO_CONTEXT)
+            .await,
+        Err(CommandError::Rejected(QueueError::NobodyWaiting))
+    ));
+}
+
+async fn two_processes_racing_lose_no_join_and_pick_no_one_twice(db: TestDb) {
+    // Snapshots every 3 events, so they are taken (in both processes) during the race.
+    let processes = [
+        Commands::new(db.open().await).with_snapshot_every(3),
+        Commands::new(db.open().await).with_snapshot_every(3),
+    ];
+    let joins: Vec<_> = (0..40)
+        .map(|i| {
+            let commands = processes[i % 2].clone();
+            tokio::spawn(async move {
+                commands
+                    .execute::<Queue>("q1", join(&format!("c{i}")), &(), &NO_CONTEXT)
+                    .await
+            })
+        })
+        .collect();
+    for joined in joins {
+        joined.await.expect("task").expect("every join lands");
+    }
+    let picks: Vec<_> = (0..50)
+        .map(|i| {
+            let commands = processes[i % 2].clone();
+            tokio::spawn(async move {
+                commands
+                    .execute::<Queue>("q1", pick(&format!("agent{i}")), &(), &NO_CONTEXT)
+                    .await
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    let mut nobody = 0;
+    for picked in picks {
+        match picked.await.expect("task") {
+            Ok(executed) => match executed.typed.as_slice() {
+                [QueueEvent::Picked { customer, .. }] => winners.push(customer.clone()),
+                other => panic!("a pick emitted {other:?}"),
+            },
+            Err(CommandError::Rejected(QueueError::NobodyWaiting)) => nobody += 1,
+            Err(other) => panic!("a pick failed: {other:?}"),
+        }
+    }
+    let distinct: HashSet<_> = winners.iter().collect();
+    assert_eq!((winners.len(), distinct.len(), nobody), (40, 40, 10));
+    let store = db.open().await;
+    assert_eq!(replayed(&store, "q1").await, (vec![], 80));
+    // Both processes, and a third one starting from the snapshot, agree with the log.
+    for commands in [&processes[0], &processes[1], &Commands::new(store.clone())] {
+        let (queue, version) = commands.load::<Queue>("q1").await.expect("load");
+        assert_eq!((queue.waiting, version), (vec![], 80));
+    }
+}
+
+async fn a_snapshot_is_the_fold_of_the_events_up_to_its_version(db: TestDb) {
+    let store = db.open().await;
+    let commands = Commands::new(store.clone()).with_snapshot_every(4);
+    for i in 0..10 {
+        commands
+            .execute::<Queue>("q1", join(&format!("c{i}")), &(), &NO_CONTEXT)
+            .await
+            .expect("join");
+    }
+    commands
+        .execute::<Queue>("q1", pick("a1"), &(), &NO_CONTEXT)
+        .await
+        .expect("pick");
+    let snapshot = snapshot_at(&store, "q1", 8).await;
+    assert_eq!(snapshot.version, 8);
+    let mut folded = Queue::default();
+    for event in store.load_stream("queue", "q1").await.expect("stream") {
+        if event.sequence <= snapshot.version {
+            folded.apply(serde_json::from_value(event.payload).expect("an event"));
+        }
+    }
+    assert_eq!(snapshot.state, serde_json::to_value(&folded).expect("json"));
+}
+
+/// Three customers in `id` through one process, and a planted snapshot saying otherwise.
+async fn with_a_planted_snapshot(
+    db: &TestDb,
+    id: &str,
+    fold_version: u32,
+    state: serde_json::Value,
+) -> EventStore {
+    let store = db.open().await;
+    let commands = Commands::new(store.clone());
+    for customer in ["c1", "c2", "c3"] {
+        commands
+            .execute::<Queue>(id, join(customer), &(), &NO_CONTEXT)
+            .await
+            .expect("join");
+    }
+    let planted = StoredSnapshot { version: 3, state };
+    store
+        .save_snapshot("queue", id, fold_version, &planted)
+        .await
+        .expect("a snapshot");
+    store
+}
+
+async fn a_snapshot_of_another_fold_version_is_ignored(db: TestDb) {
+    // Taken by an older fold (0) and by a newer one (2): this code's fold is version 1.
+    for fold_version in [0, 2] {
+        let id = format!("q{fold_version}");
+        let ghost = json!({"waiting": ["ghost"]});
+        let store = with_a_planted_snapshot(&db, &id, fold_version, ghost).await;
+        let fresh = Commands::new(store.clone());
+        let (queue, version) = fresh.load::<Queue>(&id).await.expect("load");
+        assert_eq!(
+            (queue.waiting, version),
+            (vec!["c1".to_owned(), "c2".into(), "c3".into()], 3)
+        );
+        let picked = fresh
+            .execute::<Queue>(&id, pick("a1"), &(), &NO_CONTEXT)
+            .await
+            .expect("pick");
+        assert!(
+            matches!(picked.typed.as_slice(), [QueueEvent::Picked { customer, .. }] if customer == "c1")
+        );
+    }
+}
+
+async fn an_unreadable_snapshot_falls_back_to_the_log(db: TestDb) {
+    // Right fold version, but not a state this fold can read.
+    let store = with_a_planted_snapshot(&db, "q1", 1, json!({"waiting": 42})).await;
+    let fresh = Commands::new(store.clone());
+    let (queue, version) = fresh.load::<Queue>("q1").await.expect("load");
+    assert_eq!(
+        (queue.waiting, version),
+        (vec!["c1".to_owned(), "c2".into(), "c3".into()], 3)
+    );
+    fresh
+        .execute::<Queue>("q1", pick("a1"), &(), &NO_CONTEXT)
+        .await
+        .expect("pick");
+    assert_eq!(replayed(&store, "q1").await.0, ["c2", "c3"]);
+}
+
+async fn a_crash_between_an_append_and_its_snapshot_still_loads_right(db: TestDb) {
+    let store = db.open().await;
+    let commands = Commands::new(store.clone()).with_snapshot_every(5);
+    for i in 1..=7 {
+        commands
+            .execute::<Queue>("q1", join(&format!("c{i}")), &(), &NO_CONTEXT)
+            .await
+            .expect("join");
+    }
+    snapshot_at(&store, "q1", 5).await;
+    // A process appends events 8..=12 and dies before writing the snapshot due at 10.
+    let events = (8..=12)
+        .map(|sequence| NewEvent {
+            event_id: Uuid::new_v4(),
+            aggregate_type: "queue".into(),
+            aggregate_id: "q1".into(),
+            sequence,
+            event_type: "CustomerJoinedQueue".into(),
+            event_version: "1".into(),
+            payload: json!({"type": "Joined", "customer": format!("c{sequence}")}),
+            actor: None,
+        })
+        .collect();
+    store
+        .append(AppendRequest {
+            events,
+            expected: vec![("queue".into(), "q1".into(), 7)],
+            idempotency: None,
+        })
+        .await
+        .expect("the append before the crash");
+    assert_eq!(snapshot_at(&store, "q1", 5).await.version, 5);
+    // A new process starts from the snapshot at 5 and folds 6..=12; the old one catches its
+    // cache (at 7) up. Both decide on all twelve.
+    for commands in [Commands::new(db.open().await), commands] {
+        let (queue, version) = commands.load::<Queue>("q1").await.expect("load");
+        assert_eq!(version, 12);
+        assert_eq!(queue.waiting.len(), 12);
+    }
+    let fresh = Commands::new(db.open().await);
+    for n in 1..=12 {
+        let picked = fresh
+            .execute::<Queue>("q1", pick("a1"), &(), &NO_CONTEXT)
+            .await
+            .expect("pick");
+        assert!(
+            matches!(picked.typed.as_slice(), [QueueEvent::Picked { customer, .. }] if *customer == format!("c{n}"))
+        );
+    }
+    assert!(matches!(
+        fresh
+            .execute::<Queue>("q1", pick("a1"), &(), &NO_CONTEXT)
+            .await,
+        Err(CommandError::Rejected(QueueError::NobodyWaiting))
+    ));
 }
