@@ -125,7 +125,10 @@ mod tests {
         assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
         // Another deployment's secret makes other keys: none can be computed without it.
         let other = VisitorKeys::new([8; 32]);
-        assert_ne!(key("203.0.113.7"), other.key_of("203.0.113.7".parse().unwrap()));
+        assert_ne!(
+            key("203.0.113.7"),
+            other.key_of("203.0.113.7".parse().unwrap())
+        );
     }
 
     fn headers(values: &[&str]) -> HeaderMap {

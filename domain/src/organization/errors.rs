@@ -26,7 +26,10 @@ pub enum OrganizationError {
     InvitationOfAnotherEmail,
     #[error("you are a member of this organization already")]
     AlreadyMember,
-    #[error("you may not join this organization's queues until {until}")]
+    #[error(
+        "you may not join this organization's queues until {} UTC",
+        until.format("%Y-%m-%d %H:%M")
+    )]
     VisitorBlocked {
         until: chrono::DateTime<chrono::Utc>,
     },
