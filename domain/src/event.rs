@@ -23,8 +23,9 @@ pub enum Event {
 }
 
 /// The `type` of every event of API.md's list, plus the conversation's own bookkeeping
-/// (`AgentAssigned`, `ConversationRequeued`), in the order API.md lists them.
-pub const EVENT_TYPES: [&str; 34] = [
+/// (`AgentAssigned`, `ConversationRequeued`) and the blocks of abusive visitors
+/// (`CustomerBlocked`, `CustomerBlockLifted`), in the order API.md lists them.
+pub const EVENT_TYPES: [&str; 36] = [
     "OrganizationCreated",
     "AccountCreated",
     "InvitationCreated",
@@ -59,6 +60,8 @@ pub const EVENT_TYPES: [&str; 34] = [
     "CannedResponseDeleted",
     "AgentAssigned",
     "ConversationRequeued",
+    "CustomerBlocked",
+    "CustomerBlockLifted",
 ];
 
 #[derive(Debug, thiserror::Error)]

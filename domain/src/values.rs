@@ -119,6 +119,52 @@ bounded_text!(
     "comment",
     2_000
 );
+bounded_text!(
+    /// Why an agent blocked a customer, for the operators who review blocks.
+    BlockReason,
+    "reason",
+    500
+);
+
+/// Who a visitor is, for a block, without saying where it is: a keyed hash (hex) of its client
+/// address (IPv4, or the /64 of IPv6), made by the gateway under a secret of the deployment, so
+/// the log never holds an address and nobody without the secret can compute one from another.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(try_from = "String", into = "String")]
+pub struct VisitorKey(String);
+
+impl VisitorKey {
+    pub fn parse(raw: impl AsRef<str>) -> Result<Self, InvalidValue> {
+        let raw = raw.as_ref();
+        if (16..=64).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Ok(Self(raw.to_ascii_lowercase()))
+        } else {
+            Err(InvalidValue::Malformed {
+                field: "visitor",
+                reason: "a visitor key is 16 to 64 hexadecimal digits".into(),
+            })
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for VisitorKey {
+    type Error = InvalidValue;
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Self::parse(raw)
+    }
+}
+
+impl From<VisitorKey> for String {
+    fn from(value: VisitorKey) -> Self {
+        value.0
+    }
+}
 
 /// A tag that classifies a conversation: 1 to 64 characters, compared case-insensitively and
 /// stored lower-cased, so "Billing" and "billing" are one tag.

@@ -7,7 +7,7 @@ use cqrs_es::test::TestFramework;
 use domain::organization::{
     Organization, OrganizationCommand as C, OrganizationError, OrganizationEvent as E,
 };
-use domain::values::{Email, Role};
+use domain::values::{Email, Role, VisitorKey};
 use uuid::Uuid;
 
 const OWNER: Uuid = AGENT;
@@ -475,4 +475,172 @@ fn nobody_is_removed_from_an_unknown_organization() {
         .given_no_previous_events()
         .when(remove(MEMBER, None))
         .then_expect_error(OrganizationError::UnknownOrganization);
+}
+
+// ---- blocks of abusive visitors ----
+
+const BLOCK: Uuid = Uuid::from_u128(0x0_5b);
+const OTHER_BLOCK: Uuid = Uuid::from_u128(0x0_5c);
+const CONVERSATION: Uuid = Uuid::from_u128(0x0_6c);
+
+fn visitor(raw: &str) -> VisitorKey {
+    VisitorKey::parse(raw).expect("a valid test value")
+}
+
+fn block(block_id: Uuid, key: &str, from_day: u32, to_day: u32, by: Uuid) -> C {
+    C::BlockCustomer {
+        block_id,
+        conversation_id: CONVERSATION,
+        visitor: Some(visitor(key)),
+        until: at(to_day, 12),
+        reason: None,
+        by,
+        at: at(from_day, 12),
+    }
+}
+
+fn blocked(block_id: Uuid, key: &str, from_day: u32, to_day: u32, by: Uuid) -> E {
+    E::CustomerBlocked {
+        organization_id: ORG,
+        block_id,
+        conversation_id: CONVERSATION,
+        visitor: Some(visitor(key)),
+        until: at(to_day, 12),
+        reason: None,
+        blocked_by: by,
+        blocked_at: at(from_day, 12),
+    }
+}
+
+fn admit(key: &str, day: u32) -> C {
+    C::AdmitVisitor {
+        visitor: visitor(key),
+        at: at(day, 12),
+    }
+}
+
+const KEY: &str = "00112233445566778899aabbccddeeff";
+const OTHER_KEY: &str = "ffeeddccbbaa99887766554433221100";
+
+#[test]
+fn any_member_blocks_a_customer() {
+    test()
+        .given(team())
+        .when(block(BLOCK, KEY, 1, 2, MEMBER))
+        .then_expect_events(vec![blocked(BLOCK, KEY, 1, 2, MEMBER)]);
+}
+
+#[test]
+fn a_stranger_blocks_nobody() {
+    test()
+        .given(team())
+        .when(block(BLOCK, KEY, 1, 2, STRANGER))
+        .then_expect_error(OrganizationError::NotAMember);
+}
+
+#[test]
+fn a_block_runs_from_a_minute_to_a_year() {
+    let mut too_short = block(BLOCK, KEY, 1, 1, MEMBER);
+    if let C::BlockCustomer { until, at, .. } = &mut too_short {
+        *until = *at + chrono::Duration::seconds(59);
+    }
+    test()
+        .given(team())
+        .when(too_short)
+        .then_expect_error(OrganizationError::BlockLength);
+    let mut too_long = block(BLOCK, KEY, 1, 1, MEMBER);
+    if let C::BlockCustomer { until, at, .. } = &mut too_long {
+        *until = *at + chrono::Duration::days(366);
+    }
+    test()
+        .given(team())
+        .when(too_long)
+        .then_expect_error(OrganizationError::BlockLength);
+}
+
+#[test]
+fn a_blocked_visitor_is_refused_until_the_block_runs_out() {
+    test()
+        .given(with(team(), [blocked(BLOCK, KEY, 1, 3, MEMBER)]))
+        .when(admit(KEY, 2))
+        .then_expect_error(OrganizationError::VisitorBlocked { until: at(3, 12) });
+    test()
+        .given(with(team(), [blocked(BLOCK, KEY, 1, 3, MEMBER)]))
+        .when(admit(KEY, 3))
+        .then_expect_events(vec![]);
+    test()
+        .given(with(team(), [blocked(BLOCK, KEY, 1, 3, MEMBER)]))
+        .when(admit(OTHER_KEY, 2))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn an_operator_lifts_a_block_and_the_visitor_is_admitted() {
+    let lifted = E::CustomerBlockLifted {
+        organization_id: ORG,
+        block_id: BLOCK,
+        lifted_by: Some(OPERATOR),
+    };
+    test()
+        .given(with(team(), [blocked(BLOCK, KEY, 1, 3, MEMBER)]))
+        .when(C::LiftBlock {
+            block_id: BLOCK,
+            by: Some(OPERATOR),
+            at: at(2, 12),
+        })
+        .then_expect_events(vec![lifted.clone()]);
+    test()
+        .given(with(team(), [blocked(BLOCK, KEY, 1, 3, MEMBER), lifted]))
+        .when(admit(KEY, 2))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn an_agent_cannot_lift_a_block() {
+    test()
+        .given(with(team(), [blocked(BLOCK, KEY, 1, 3, MEMBER)]))
+        .when(C::LiftBlock {
+            block_id: BLOCK,
+            by: Some(MEMBER),
+            at: at(2, 12),
+        })
+        .then_expect_error(OrganizationError::NotAllowed);
+}
+
+#[test]
+fn a_block_that_ran_out_is_not_lifted() {
+    test()
+        .given(with(team(), [blocked(BLOCK, KEY, 1, 3, MEMBER)]))
+        .when(C::LiftBlock {
+            block_id: BLOCK,
+            by: Some(OPERATOR),
+            at: at(4, 12),
+        })
+        .then_expect_error(OrganizationError::BlockEnded);
+    test()
+        .given(team())
+        .when(C::LiftBlock {
+            block_id: BLOCK,
+            by: Some(OPERATOR),
+            at: at(2, 12),
+        })
+        .then_expect_error(OrganizationError::UnknownBlock);
+}
+
+#[test]
+fn blocks_that_ran_out_are_forgotten_so_the_state_holds_only_live_ones() {
+    let mut organization = Organization::default();
+    for event in with(
+        team(),
+        [
+            blocked(BLOCK, KEY, 1, 2, MEMBER),
+            blocked(OTHER_BLOCK, OTHER_KEY, 5, 6, MEMBER),
+        ],
+    ) {
+        cqrs_es::Aggregate::apply(&mut organization, event);
+    }
+    assert_eq!(
+        organization.blocks.keys().copied().collect::<Vec<_>>(),
+        vec![OTHER_BLOCK]
+    );
 }

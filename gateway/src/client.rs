@@ -115,6 +115,22 @@ mod tests {
     use super::*;
     use axum::http::HeaderValue;
 
+    #[test]
+    fn a_visitor_is_its_ipv4_address_or_its_ipv6_64_under_the_secret() {
+        let keys = VisitorKeys::new([7; 32]);
+        let key = |raw: &str| keys.key_of(raw.parse().unwrap());
+        assert_eq!(key("203.0.113.7"), key("::ffff:203.0.113.7"));
+        assert_ne!(key("203.0.113.7"), key("203.0.113.8"));
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        // Another deployment's secret makes other keys: none can be computed without it.
+        let other = VisitorKeys::new([8; 32]);
+        assert_ne!(
+            key("203.0.113.7"),
+            other.key_of("203.0.113.7".parse().unwrap())
+        );
+    }
+
     fn headers(values: &[&str]) -> HeaderMap {
         let mut headers = HeaderMap::new();
         for value in values {
@@ -171,5 +187,46 @@ mod tests {
     fn a_bad_list_names_its_entry() {
         let error = TrustedProxies::parse("10.0.0.0/8, proxy.example").unwrap_err();
         assert!(error.contains("proxy.example"), "{error}");
+    }
+}
+
+/// Makes the key a block of an abusive visitor holds (`domain::values::VisitorKey`): an HMAC of
+/// the client address under a secret of the deployment (`secrets::visitor_key_secret`), so the
+/// log never holds an address. An IPv6 client is known by its /64, the block an ISP gives one
+/// subscriber, so that it cannot step around a block within its own network.
+#[derive(Clone)]
+pub struct VisitorKeys {
+    secret: [u8; 32],
+}
+
+impl VisitorKeys {
+    pub fn new(secret: [u8; 32]) -> Self {
+        Self { secret }
+    }
+
+    /// A secret of this process only, until `jono serve` puts the deployment's kept one.
+    pub fn ephemeral() -> Self {
+        let mut secret = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut secret);
+        Self { secret }
+    }
+
+    pub fn key_of(&self, address: IpAddr) -> domain::values::VisitorKey {
+        use hmac::Mac;
+        let network = match canonical(address) {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                format!("{}/64", std::net::Ipv6Addr::from(prefix))
+            }
+        };
+        let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.secret)
+            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        mac.update(b"jono visitor\0");
+        mac.update(network.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        domain::values::VisitorKey::parse(hex)
+            .unwrap_or_else(|_| unreachable!("32 hex digits make a visitor key"))
     }
 }

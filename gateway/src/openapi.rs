@@ -28,6 +28,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
+use crate::routes::blocks::{BlockRequest, BlockView, Blocked};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -1086,6 +1087,17 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
         Operation::new("post", "/v1/conversations/{c}/end", "end", "conversations", "End a conversation")
             .describe("Agent participants, or its customer. A customer still waiting who ends has abandoned the queue.")
             .no_content("Ended."),
+        Operation::new("post", "/v1/conversations/{c}/block", "blockCustomer", "blocks", "Block the customer of a conversation")
+            .describe("Agent participants of a customer conversation (409 for a channel or a direct chat). The customer's token ends, its sockets close, the conversation ends if it has not, and joins from the address it joined from (an IPv6 client by its /64) to any queue of the organization are refused with 403 until the block runs out or an operator lifts it. 422 for a length outside 1 minute to 365 days or a reason over 500 characters.")
+            .body::<BlockRequest>(g, false)
+            .returns::<Blocked>(g, 201, "Blocked."),
+        Operation::new("get", "/v1/orgs/{org}/blocks", "blocks", "blocks", "The running blocks")
+            .describe("Operators. Blocks that have neither run out nor been lifted, oldest first.")
+            .paged("the last block's id")
+            .returns::<Vec<BlockView>>(g, 200, "A page of blocks."),
+        Operation::new("delete", "/v1/orgs/{org}/blocks/{block}", "liftBlock", "blocks", "Lift a block")
+            .describe("Operators (403 for an agent). 404 for an unknown or lifted block, 409 for one that ran out.")
+            .no_content("Lifted; the visitor may join again."),
         Operation::new("post", "/v1/conversations/{c}/rating", "rate", "conversations", "Rate a conversation")
             .describe("Its customer, once; a second rating is 409.")
             .body::<RatingRequest>(g, true)
@@ -1193,6 +1205,9 @@ mod tests {
             ("post", "/v1/conversations/{c}/calls/{call}/end"),
             ("post", "/v1/conversations/{c}/end"),
             ("post", "/v1/conversations/{c}/rating"),
+            ("post", "/v1/conversations/{c}/block"),
+            ("get", "/v1/orgs/{org}/blocks"),
+            ("delete", "/v1/orgs/{org}/blocks/{block}"),
             ("get", "/v1/conversations/{c}/transcript"),
             ("post", "/v1/orgs/{org}/channels"),
             ("post", "/v1/orgs/{org}/directs"),

@@ -6,6 +6,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
+use domain::values::VisitorKey;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use store::log::Backend;
@@ -23,7 +24,7 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
-const SCHEMA: [&str; 9] = [
+const SCHEMA: [&str; 10] = [
     "CREATE TABLE IF NOT EXISTS invitation_tokens (
         token_hash TEXT PRIMARY KEY,
         invitation_id TEXT NOT NULL,
@@ -54,6 +55,12 @@ const SCHEMA: [&str; 9] = [
         token_hash TEXT PRIMARY KEY,
         conversation_id TEXT NOT NULL,
         created_at BIGINT NOT NULL
+    )",
+    // The keyed hash of the address a customer joined from (`client::VisitorKeys`), kept as
+    // long as its token, so that an agent can block that visitor; never in the log.
+    "CREATE TABLE IF NOT EXISTS customer_visitors (
+        conversation_id TEXT PRIMARY KEY,
+        visitor_key TEXT NOT NULL
     )",
     // Idempotency keys of commands that the log alone cannot answer (the response is kept).
     "CREATE TABLE IF NOT EXISTS idempotent_responses (
@@ -228,6 +235,49 @@ pub async fn issue_customer_token(
     Ok(token)
 }
 
+/// Remembers the visitor a customer's conversation came from, for a block.
+pub async fn remember_visitor(
+    backend: &Backend,
+    conversation_id: Uuid,
+    visitor: &VisitorKey,
+) -> Result<(), sqlx::Error> {
+    let sql = "INSERT INTO customer_visitors (conversation_id, visitor_key) VALUES ($1, $2)
+               ON CONFLICT (conversation_id) DO NOTHING";
+    on_pool!(backend, pool => sqlx::query(sql)
+        .bind(conversation_id.to_string())
+        .bind(visitor.as_str())
+        .execute(pool)
+        .await
+        .map(|_| ()))
+}
+
+/// The visitor a customer's conversation came from, when it was remembered.
+pub async fn visitor_of(
+    backend: &Backend,
+    conversation_id: Uuid,
+) -> Result<Option<VisitorKey>, sqlx::Error> {
+    let sql = "SELECT visitor_key FROM customer_visitors WHERE conversation_id = $1";
+    let found: Option<(String,)> = on_pool!(backend, pool => sqlx::query_as(sql)
+        .bind(conversation_id.to_string())
+        .fetch_optional(pool)
+        .await)?;
+    Ok(found.and_then(|(key,)| VisitorKey::parse(key).ok()))
+}
+
+/// Ends every token of a customer's conversation (a block) and says which, so that their
+/// sockets can be closed.
+pub async fn revoke_customer_tokens(
+    backend: &Backend,
+    conversation_id: Uuid,
+) -> Result<Vec<String>, sqlx::Error> {
+    let sql = "DELETE FROM customer_tokens WHERE conversation_id = $1 RETURNING token_hash";
+    let revoked: Vec<(String,)> = on_pool!(backend, pool => sqlx::query_as(sql)
+        .bind(conversation_id.to_string())
+        .fetch_all(pool)
+        .await)?;
+    Ok(revoked.into_iter().map(|(hash,)| hash).collect())
+}
+
 /// Whose `token` is, if it is a live one. An agent's idle session expires here; the other
 /// ends (removal from every organization, a customer's conversation ended a day ago) are the
 /// caller's to check, since they need the read models.
@@ -374,6 +424,12 @@ pub async fn account_id_secret(backend: &Backend) -> Result<Uuid, sqlx::Error> {
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&key[..16]);
     Ok(Uuid::from_bytes(bytes))
+}
+
+/// The secret visitors' keys are made under (`client::VisitorKeys`): kept, so a block holds
+/// across restarts and on every process of a deployment.
+pub async fn visitor_key_secret(backend: &Backend) -> Result<[u8; 32], sqlx::Error> {
+    server_key(backend, "visitor_keys").await
 }
 
 /// The server key `name`: 32 random bytes made by the first server that asks and kept.

@@ -62,6 +62,8 @@ pub struct AppState {
     pub signer: UrlSigner,
     /// The secret accounts' ids are derived under (`secrets::account_id_secret`).
     pub account_ids: uuid::Uuid,
+    /// Makes the keys blocks of visitors hold (`secrets::visitor_key_secret`).
+    pub visitors: crate::client::VisitorKeys,
 }
 
 /// How long a read waits for the read models to reach its position before reading anyway.
@@ -85,6 +87,7 @@ impl AppState {
             signer: UrlSigner::ephemeral(),
             // Of this process only; `jono serve` puts the deployment's kept one in its place.
             account_ids: uuid::Uuid::new_v4(),
+            visitors: crate::client::VisitorKeys::ephemeral(),
         }
     }
 

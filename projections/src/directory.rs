@@ -1,5 +1,5 @@
 //! `directory`: who is who — accounts (login by email), organizations, memberships with roles,
-//! and invitations.
+//! invitations, and the blocks of abusive visitors that operators review and lift.
 
 use async_trait::async_trait;
 use domain::account::AccountEvent;
@@ -53,6 +53,19 @@ const TABLES: &[Table] = &[
             unique: false,
         }],
     },
+    // A block until it is lifted; one that ran out stays until then, and a read leaves it out.
+    Table {
+        name: "rm_blocks",
+        columns: "block_id TEXT PRIMARY KEY, organization_id TEXT NOT NULL, \
+                  conversation_id TEXT NOT NULL, until BIGINT NOT NULL, reason TEXT, \
+                  blocked_by TEXT NOT NULL, blocked_at BIGINT NOT NULL, \
+                  by_address BIGINT NOT NULL, position BIGINT NOT NULL",
+        indexes: &[Index {
+            name: "rm_blocks_by_org",
+            columns: "organization_id, position",
+            unique: false,
+        }],
+    },
 ];
 
 #[async_trait]
@@ -62,7 +75,7 @@ impl Projection for Directory {
     }
 
     fn version(&self) -> i64 {
-        1
+        2
     }
 
     fn tables(&self) -> &'static [Table] {
@@ -78,6 +91,8 @@ impl Projection for Directory {
             "MemberAdded",
             "MemberRoleChanged",
             "MemberRemoved",
+            "CustomerBlocked",
+            "CustomerBlockLifted",
         ])
     }
 
@@ -185,6 +200,41 @@ impl Projection for Directory {
                     tx.execute(
                         "DELETE FROM rm_memberships{s} WHERE organization_id = $1 AND agent_id = $2",
                         params![organization_id, agent_id],
+                    )
+                    .await?;
+                }
+                OrganizationEvent::CustomerBlocked {
+                    organization_id,
+                    block_id,
+                    conversation_id,
+                    visitor,
+                    until,
+                    reason,
+                    blocked_by,
+                    blocked_at,
+                } => {
+                    tx.execute(
+                        "INSERT INTO rm_blocks{s} (block_id, organization_id, conversation_id,
+                         until, reason, blocked_by, blocked_at, by_address, position)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                        params![
+                            block_id,
+                            organization_id,
+                            conversation_id,
+                            micros(*until),
+                            reason.as_ref().map(|reason| reason.as_str().to_owned()),
+                            blocked_by,
+                            micros(*blocked_at),
+                            i64::from(visitor.is_some()),
+                            event.position
+                        ],
+                    )
+                    .await?;
+                }
+                OrganizationEvent::CustomerBlockLifted { block_id, .. } => {
+                    tx.execute(
+                        "DELETE FROM rm_blocks{s} WHERE block_id = $1",
+                        params![block_id],
                     )
                     .await?;
                 }

@@ -203,6 +203,50 @@ pub struct Invitation {
     pub accepted_by: Option<Uuid>,
 }
 
+/// A running block of an abusive visitor, as operators review it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Block {
+    pub id: Uuid,
+    pub conversation_id: Uuid,
+    pub until: DateTime<Utc>,
+    pub reason: Option<String>,
+    pub blocked_by: Uuid,
+    pub blocked_at: DateTime<Utc>,
+    /// Whether the block holds the address the customer joined from, not only its token.
+    pub by_address: bool,
+}
+
+/// The organization's blocks still running at `now`, oldest first.
+pub async fn blocks(
+    backend: &Backend,
+    organization_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Vec<Block>> {
+    type Row = (String, String, i64, Option<String>, String, i64, i64);
+    let rows: Vec<Row> = fetch_all(
+        backend,
+        "SELECT block_id, conversation_id, until, reason, blocked_by, blocked_at, by_address
+         FROM rm_blocks WHERE organization_id = $1 AND until > $2 ORDER BY position",
+        params![organization_id, now.timestamp_micros()],
+    )
+    .await?;
+    rows.into_iter()
+        .map(
+            |(block, conversation, until, reason, blocked_by, blocked_at, by_address)| {
+                Ok(Block {
+                    id: id(&block)?,
+                    conversation_id: id(&conversation)?,
+                    until: time(until)?,
+                    reason,
+                    blocked_by: id(&blocked_by)?,
+                    blocked_at: time(blocked_at)?,
+                    by_address: by_address != 0,
+                })
+            },
+        )
+        .collect()
+}
+
 pub async fn invitation(backend: &Backend, invitation_id: Uuid) -> Result<Option<Invitation>> {
     type Row = (
         String,

@@ -375,6 +375,19 @@ pub async fn join(api: &Api, queue: Uuid, metadata: Value) -> Customer {
     }
 }
 
+/// `POST /v1/queues/{queue}/join {}` as the client `forwarded_for` names, for a server that
+/// trusts this host as its proxy (`JONO_TRUSTED_PROXIES`).
+pub async fn join_from(api: &Api, queue: Uuid, forwarded_for: &str) -> Reply {
+    api.raw(
+        "POST",
+        &format!("/v1/queues/{queue}/join"),
+        None,
+        Some(b"{}".to_vec()),
+        &[("x-forwarded-for", forwarded_for)],
+    )
+    .await
+}
+
 /// `POST /v1/queues/{q}/pick`: the picked conversation.
 pub async fn pick(api: &Api, by: &Agent, queue: Uuid) -> Uuid {
     api.call(

@@ -11,7 +11,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use jono_tests::api::{self, Api, Reply};
+use jono_tests::api::{self, join_from, Api};
 use jono_tests::{Server, Storage};
 
 /// Whether the server has closed (or answered and closed) `stream`, waiting up to `wait`.
@@ -187,17 +187,6 @@ fn connections_past_the_cap_in_all_are_answered_503_even_from_a_trusted_proxy() 
     );
     held.truncate(1);
     assert!(served_again(server.addr));
-}
-
-async fn join_from(api: &Api, queue: uuid::Uuid, forwarded_for: &str) -> Reply {
-    api.raw(
-        "POST",
-        &format!("/v1/queues/{queue}/join"),
-        None,
-        Some(b"{}".to_vec()),
-        &[("x-forwarded-for", forwarded_for)],
-    )
-    .await
 }
 
 #[tokio::test]

@@ -154,6 +154,24 @@ const en = {
   ratingThanks: 'Thank you for your feedback!',
   star: '{n} of 5',
   newChat: 'Start a new chat',
+  // Blocks of abusive visitors
+  blockVisitor: 'Block this visitor',
+  blockHint: 'Ends the conversation and refuses new chats from this visitor\'s address in every queue of the organization until the block runs out or an operator lifts it.',
+  blockFor: 'Block for',
+  blockHour: '1 hour',
+  blockDay: '1 day',
+  blockWeek: '7 days',
+  blockMonth: '30 days',
+  blockReason: 'Reason (seen by operators)',
+  block: 'Block',
+  blockedUntil: 'Visitor blocked until {until}.',
+  blocks: 'Blocked visitors',
+  noBlocks: 'No visitor is blocked.',
+  blockedBy: 'Blocked by',
+  until: 'Until',
+  reason: 'Reason',
+  tokenOnly: '(this chat only: its address is unknown)',
+  lift: 'Lift',
 };
 export type Key = keyof typeof en;
 
@@ -308,6 +326,23 @@ const fi: Record<Key, string> = {
   ratingThanks: 'Kiitos palautteestasi!',
   star: '{n} / 5',
   newChat: 'Aloita uusi keskustelu',
+  blockVisitor: 'Estä tämä vierailija',
+  blockHint: 'Lopettaa keskustelun ja torjuu vierailijan osoitteesta uudet keskustelut organisaation kaikissa jonoissa, kunnes esto päättyy tai operaattori poistaa sen.',
+  blockFor: 'Estä ajaksi',
+  blockHour: '1 tunti',
+  blockDay: '1 päivä',
+  blockWeek: '7 päivää',
+  blockMonth: '30 päivää',
+  blockReason: 'Syy (näkyy operaattoreille)',
+  block: 'Estä',
+  blockedUntil: 'Vierailija estetty {until} asti.',
+  blocks: 'Estetyt vierailijat',
+  noBlocks: 'Ketään vierailijaa ei ole estetty.',
+  blockedBy: 'Estäjä',
+  until: 'Asti',
+  reason: 'Syy',
+  tokenOnly: '(vain tämä keskustelu: osoite ei ole tiedossa)',
+  lift: 'Poista esto',
 };
 
 export const lang: 'fi' | 'en' = (navigator.language || 'en').toLowerCase().startsWith('fi') ? 'fi' : 'en';

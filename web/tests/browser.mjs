@@ -336,6 +336,32 @@ try {
   const stats = await api('GET', `/v1/queues/${returns.queue_id}/stats`, token); // the queue it was last picked from
   if (stats.rating?.count !== 1 || stats.rating?.mean !== 5) throw new Error(`rating not recorded: ${JSON.stringify(stats.rating)}`);
 
+  step('block the visitor from the ended conversation: its next chat is refused; an operator lifts the block');
+  expectStatus = 401; // the widget finds its token ended
+  await agent.locator('.block-visitor summary').click();
+  await agent.selectOption('select[name=block-minutes]', '60');
+  await agent.fill('input[name=block-reason]', 'abusive language');
+  await agent.getByRole('button', { name: 'Block', exact: true }).click();
+  await agent.waitForSelector('.blocked-note:has-text("Visitor blocked until")');
+  await w.getByRole('button', { name: 'Aloita uusi keskustelu' }).click();
+  await w.locator('input[name=name]').fill('Kalle Asiakas');
+  await w.locator('input[name=email]').fill('kalle@example.com');
+  await w.locator('textarea[name=question]').fill('Taas minä');
+  expectStatus = 403;
+  await w.getByRole('button', { name: 'Aloita keskustelu' }).click();
+  await w.locator('[role=alert]:has-text("until")').waitFor();
+  await cust.screenshot({ path: `${OUT}widget-blocked.png` });
+  expectStatus = 0;
+  await agent.getByRole('button', { name: 'Organization', exact: true }).click();
+  await agent.waitForSelector('.blocks tr:has-text("abusive language"):has-text("Aino Agent")');
+  await agent.screenshot({ path: `${OUT}console-blocks.png` });
+  await agent.locator('.blocks').getByRole('button', { name: 'Lift' }).click();
+  await agent.waitForSelector('.blocks p:has-text("No visitor is blocked.")');
+  await w.getByRole('button', { name: 'Aloita keskustelu' }).click();
+  await w.getByText('Olet jonossa 1.').waitFor();
+  await api('POST', `/v1/conversations/${(await api('GET', `/v1/orgs/${orgA}/conversations?status=waiting`, token))[0].id}/end`, token);
+  await agent.getByRole('button', { name: 'Chats', exact: true }).click();
+
   step('a team channel with canned expansion');
   await agent.fill('input[name=channel]', 'general');
   await agent.getByRole('button', { name: 'Create', exact: true }).click();

@@ -3,7 +3,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::values::{Email, Name, Role};
+use crate::values::{BlockReason, Email, Name, Role, VisitorKey};
 
 /// `by` is the agent who gives the command; `None` is the operator's command line
 /// (`jono admin create-org`), which is trusted.
@@ -40,5 +40,28 @@ pub enum OrganizationCommand {
     RemoveMember {
         agent_id: Uuid,
         by: Option<Uuid>,
+    },
+    /// An agent blocks the customer of `conversation_id` (its token, and `visitor`, the key of
+    /// the address it joined from, when known) until `until`; `at` is the gateway's clock.
+    BlockCustomer {
+        block_id: Uuid,
+        conversation_id: Uuid,
+        visitor: Option<VisitorKey>,
+        until: DateTime<Utc>,
+        reason: Option<BlockReason>,
+        by: Uuid,
+        at: DateTime<Utc>,
+    },
+    /// An operator lifts a block before it runs out.
+    LiftBlock {
+        block_id: Uuid,
+        by: Option<Uuid>,
+        at: DateTime<Utc>,
+    },
+    /// Asked before a visitor joins one of the organization's queues: refused while a block of
+    /// its key runs. Appends nothing.
+    AdmitVisitor {
+        visitor: VisitorKey,
+        at: DateTime<Utc>,
     },
 }

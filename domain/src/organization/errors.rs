@@ -26,6 +26,21 @@ pub enum OrganizationError {
     InvitationOfAnotherEmail,
     #[error("you are a member of this organization already")]
     AlreadyMember,
+    #[error(
+        "you may not join this organization's queues until {} UTC",
+        until.format("%Y-%m-%d %H:%M")
+    )]
+    VisitorBlocked {
+        until: chrono::DateTime<chrono::Utc>,
+    },
+    #[error("a block runs from 1 minute to 365 days")]
+    BlockLength,
+    #[error("the block exists already")]
+    BlockExists,
+    #[error("no such block")]
+    UnknownBlock,
+    #[error("the block has ended already")]
+    BlockEnded,
 }
 
 impl Refusal for OrganizationError {
@@ -34,15 +49,19 @@ impl Refusal for OrganizationError {
             Self::AlreadyCreated | Self::InvitationExists | Self::AlreadyMember => {
                 ErrorKind::Conflict
             }
-            Self::LastOwner => ErrorKind::Conflict,
+            Self::LastOwner | Self::BlockExists | Self::BlockEnded => ErrorKind::Conflict,
+            Self::BlockLength => ErrorKind::Invalid,
             // A used or expired invitation is answered as unknown: API.md says 404 for all three.
             Self::UnknownOrganization
             | Self::NotAMember
             | Self::UnknownMember
             | Self::UnknownInvitation
             | Self::InvitationUsed
-            | Self::InvitationExpired => ErrorKind::NotFound,
-            Self::NotAllowed | Self::InvitationOfAnotherEmail => ErrorKind::Forbidden,
+            | Self::InvitationExpired
+            | Self::UnknownBlock => ErrorKind::NotFound,
+            Self::NotAllowed | Self::InvitationOfAnotherEmail | Self::VisitorBlocked { .. } => {
+                ErrorKind::Forbidden
+            }
         }
     }
 }

@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::values::{Email, Name, Role};
+use crate::values::{BlockReason, Email, Name, Role, VisitorKey};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type")]
@@ -43,6 +43,23 @@ pub enum OrganizationEvent {
         organization_id: Uuid,
         agent_id: Uuid,
     },
+    /// `reason` is the agent's words and may hold personal data; `visitor` is a keyed hash,
+    /// never an address.
+    CustomerBlocked {
+        organization_id: Uuid,
+        block_id: Uuid,
+        conversation_id: Uuid,
+        visitor: Option<VisitorKey>,
+        until: DateTime<Utc>,
+        reason: Option<BlockReason>,
+        blocked_by: Uuid,
+        blocked_at: DateTime<Utc>,
+    },
+    CustomerBlockLifted {
+        organization_id: Uuid,
+        block_id: Uuid,
+        lifted_by: Option<Uuid>,
+    },
 }
 
 impl DomainEvent for OrganizationEvent {
@@ -54,6 +71,8 @@ impl DomainEvent for OrganizationEvent {
             Self::MemberAdded { .. } => "MemberAdded",
             Self::MemberRoleChanged { .. } => "MemberRoleChanged",
             Self::MemberRemoved { .. } => "MemberRemoved",
+            Self::CustomerBlocked { .. } => "CustomerBlocked",
+            Self::CustomerBlockLifted { .. } => "CustomerBlockLifted",
         }
         .to_owned()
     }

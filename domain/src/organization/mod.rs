@@ -1,6 +1,8 @@
 //! `Organization`: its members with their roles (owner ⊇ operator ⊇ agent) and its invitations.
 //! The rules of who may grant what live here, because this stream knows every member's role:
 //! operators manage agents, only owners manage operators and owners, and the last owner stays.
+//! It also holds the organization's running blocks of abusive visitors: any member may block
+//! the customer of a conversation, operators lift blocks, and a blocked visitor cannot join.
 
 mod commands;
 mod errors;
@@ -18,7 +20,7 @@ use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::values::{Email, Name, Role};
+use crate::values::{Email, Name, Role, VisitorKey};
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Organization {
@@ -26,7 +28,19 @@ pub struct Organization {
     pub name: Option<Name>,
     pub members: BTreeMap<Uuid, Role>,
     pub invitations: BTreeMap<Uuid, Invitation>,
+    /// Blocks that may still run: each is forgotten when a later block finds it ran out, or
+    /// when it is lifted, so this holds what is live, not every block ever made.
+    pub blocks: BTreeMap<Uuid, Block>,
 }
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Block {
+    pub visitor: Option<VisitorKey>,
+    pub until: DateTime<Utc>,
+}
+
+/// The shortest and the longest block.
+pub const BLOCK_MINUTES: std::ops::RangeInclusive<i64> = 1..=365 * 24 * 60;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Invitation {
@@ -59,6 +73,15 @@ impl Organization {
 
     fn require_created(&self) -> Result<Uuid, OrganizationError> {
         self.id.ok_or(OrganizationError::UnknownOrganization)
+    }
+
+    /// The latest end of a block of `visitor` still running at `at`.
+    pub fn blocked_until(&self, visitor: &VisitorKey, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.blocks
+            .values()
+            .filter(|block| block.visitor.as_ref() == Some(visitor) && block.until > at)
+            .map(|block| block.until)
+            .max()
     }
 }
 
@@ -222,6 +245,61 @@ impl Aggregate for Organization {
                 )
                 .await;
             }
+            C::BlockCustomer {
+                block_id,
+                conversation_id,
+                visitor,
+                until,
+                reason,
+                by,
+                at,
+            } => {
+                let organization_id = self.require_created()?;
+                self.power_of(Some(by))?;
+                let minutes = (until - at).num_minutes();
+                if !BLOCK_MINUTES.contains(&minutes) {
+                    return Err(OrganizationError::BlockLength);
+                }
+                if self.blocks.contains_key(&block_id) {
+                    return Err(OrganizationError::BlockExists);
+                }
+                let event = E::CustomerBlocked {
+                    organization_id,
+                    block_id,
+                    conversation_id,
+                    visitor,
+                    until,
+                    reason,
+                    blocked_by: by,
+                    blocked_at: at,
+                };
+                sink.write(event, self).await;
+            }
+            C::LiftBlock { block_id, by, at } => {
+                let organization_id = self.require_created()?;
+                if self.power_of(by)? < Role::Operator {
+                    return Err(OrganizationError::NotAllowed);
+                }
+                let block = self
+                    .blocks
+                    .get(&block_id)
+                    .ok_or(OrganizationError::UnknownBlock)?;
+                if block.until <= at {
+                    return Err(OrganizationError::BlockEnded);
+                }
+                let event = E::CustomerBlockLifted {
+                    organization_id,
+                    block_id,
+                    lifted_by: by,
+                };
+                sink.write(event, self).await;
+            }
+            C::AdmitVisitor { visitor, at } => {
+                self.require_created()?;
+                if let Some(until) = self.blocked_until(&visitor, at) {
+                    return Err(OrganizationError::VisitorBlocked { until });
+                }
+            }
         }
         Ok(())
     }
@@ -262,6 +340,19 @@ impl Aggregate for Organization {
             }
             E::MemberRemoved { agent_id, .. } => {
                 self.members.remove(&agent_id);
+            }
+            E::CustomerBlocked {
+                block_id,
+                visitor,
+                until,
+                blocked_at,
+                ..
+            } => {
+                self.blocks.retain(|_, block| block.until > blocked_at);
+                self.blocks.insert(block_id, Block { visitor, until });
+            }
+            E::CustomerBlockLifted { block_id, .. } => {
+                self.blocks.remove(&block_id);
             }
         }
     }

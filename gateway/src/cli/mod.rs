@@ -117,6 +117,10 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 state.account_ids = secrets::account_id_secret(state.backend())
                     .await
                     .map_err(|error| Failure(format!("cannot read the id secret: {error}")))?;
+                let visitors = secrets::visitor_key_secret(state.backend())
+                    .await
+                    .map_err(|error| Failure(format!("cannot read the visitor secret: {error}")))?;
+                state.visitors = crate::client::VisitorKeys::new(visitors);
                 server::serve(state, listener, metrics_listener, server::termination())
                     .await
                     .map_err(|error| Failure(format!("the server stopped: {error}")))

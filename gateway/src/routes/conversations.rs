@@ -697,8 +697,19 @@ async fn end(
     key: Key,
 ) -> Result<StatusCode, ApiError> {
     let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
-    let by = author_of(&state, &caller, &conversation).await?;
     let ctx = context(Some(&caller), key.as_deref());
+    end_conversation(&state, &caller, &conversation, &ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Ends `conversation` for `caller` (who may), as `end` describes; 409 if it has ended.
+pub(crate) async fn end_conversation(
+    state: &AppState,
+    caller: &Caller,
+    conversation: &Conversation,
+    ctx: &store::command::CommandContext,
+) -> Result<(), ApiError> {
+    let by = author_of(state, caller, conversation).await?;
     let stream = conversation.id.to_string();
     for _ in 0..TRANSFER_ATTEMPTS {
         let (now, _) = state.commands.load::<ConversationStream>(&stream).await?;
@@ -716,10 +727,10 @@ async fn end(
                 reason,
                 by: Some(by.clone()),
             };
-            match command::run::<Queue>(&state, queue_id, leave, &ctx).await {
+            match command::run::<Queue>(state, queue_id, leave, ctx).await {
                 // The end is the leave's follow-up, run by this request or (found done) by the
                 // background process manager before it: durable either way.
-                Ok(_) => return Ok(StatusCode::NO_CONTENT),
+                Ok(_) => return Ok(()),
                 // `LeaveQueue`'s only conflict is `NotWaiting`: picked, or between two lines.
                 Err(ApiError::Conflict(_)) => left_queue = Some(queue_id),
                 Err(error) => return Err(error),
@@ -730,8 +741,8 @@ async fn end(
             reason: EndReason::Ended,
             left_queue,
         };
-        match command::run::<ConversationStream>(&state, conversation.id, end, &ctx).await {
-            Ok(_) => return Ok(StatusCode::NO_CONTENT),
+        match command::run::<ConversationStream>(state, conversation.id, end, ctx).await {
+            Ok(_) => return Ok(()),
             // Waiting in a line after all (a transfer landed meanwhile): leave that line. Any
             // other conflict (ended meanwhile, not a customer conversation) is the answer.
             Err(ApiError::Conflict(detail)) => {

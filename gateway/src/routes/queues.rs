@@ -24,6 +24,7 @@ use axum::{Extension, Json, Router};
 use chrono::{DateTime, NaiveDate, Utc};
 use cqrs_es::Aggregate;
 use domain::metadata::CustomerMetadata;
+use domain::organization::{Organization, OrganizationCommand};
 use domain::queue::{Queue, QueueCommand, QueueEvent, SettingsPatch};
 use domain::schedule::{OpeningHours, Origin, RawOpeningHours};
 use domain::values::{Limit, Name, Role, WelcomeMessage};
@@ -559,6 +560,14 @@ async fn join(
     }
     check_origin(&queue, &headers)?;
     let metadata = CustomerMetadata::parse(Value::Object(body.metadata.unwrap_or_default()))?;
+    // A visitor an agent blocked is refused by the organization, which holds its blocks.
+    let visitor = state.visitors.key_of(address);
+    let admit = OrganizationCommand::AdmitVisitor {
+        visitor: visitor.clone(),
+        at: Utc::now(),
+    };
+    command::run::<Organization>(&state, queue.organization_id, admit, &context(None, None))
+        .await?;
     let conversation_id = Uuid::new_v4();
     let join = QueueCommand::JoinQueue {
         conversation_id,
@@ -575,6 +584,7 @@ async fn join(
         })
         .ok_or_else(|| ApiError::Internal("a join that joined nobody".into()))?;
     let customer_token = secrets::issue_customer_token(state.backend(), conversation_id).await?;
+    secrets::remember_visitor(state.backend(), conversation_id, &visitor).await?;
     sweeper::saw_customer(conversation_id);
     Ok((
         StatusCode::CREATED,

@@ -186,6 +186,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/conversations/{c}/block": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Block the customer of a conversation
+         * @description Agent participants of a customer conversation (409 for a channel or a direct chat). The customer's token ends, its sockets close, the conversation ends if it has not, and joins from the address it joined from (an IPv6 client by its /64) to any queue of the organization are refused with 403 until the block runs out or an operator lifts it. 422 for a length outside 1 minute to 365 days or a reason over 500 characters.
+         */
+        post: operations["blockCustomer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/conversations/{c}/calls": {
         parameters: {
             query?: never;
@@ -554,6 +574,46 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/orgs/{org}/blocks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The running blocks
+         * @description Operators. Blocks that have neither run out nor been lifted, oldest first.
+         */
+        get: operations["blocks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/orgs/{org}/blocks/{block}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Lift a block
+         * @description Operators (403 for an agent). 404 for an unknown or lifted block, 409 for one that ran out.
+         */
+        delete: operations["liftBlock"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1030,6 +1090,48 @@ export interface components {
         };
         /** @enum {string} */
         AuthorKind: "agent" | "customer" | "system";
+        /** @description `POST /v1/conversations/{c}/block`. */
+        BlockRequest: {
+            /**
+             * Format: int64
+             * @description How long the block runs, in minutes: 1 to 525,600 (365 days); a day when absent.
+             */
+            minutes?: number | null;
+            /** @description Why, for the operators who review blocks: at most 500 characters. */
+            reason?: string | null;
+        };
+        /** @description A running block, as `GET /v1/orgs/{org}/blocks` lists it. */
+        BlockView: {
+            /** Format: date-time */
+            blocked_at: string;
+            /**
+             * Format: uuid
+             * @description The agent who blocked.
+             */
+            blocked_by: string;
+            /** @description Whether the block holds the address the customer joined from, not only its token. */
+            by_address: boolean;
+            /**
+             * Format: uuid
+             * @description The conversation whose customer was blocked.
+             */
+            conversation_id: string;
+            /** Format: uuid */
+            id: string;
+            reason: string | null;
+            /** Format: date-time */
+            until: string;
+        };
+        /** @description The answer to a block. */
+        Blocked: {
+            /** Format: uuid */
+            block_id: string;
+            /**
+             * Format: date-time
+             * @description When the block runs out.
+             */
+            until: string;
+        };
         CallStarted: {
             /** Format: uuid */
             call_id: string;
@@ -1951,6 +2053,42 @@ export interface operations {
             };
         };
     };
+    blockCustomer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A conversation's id. */
+                c: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["BlockRequest"];
+            };
+        };
+        responses: {
+            /** @description Blocked. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Blocked"];
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     startCall: {
         parameters: {
             query?: never;
@@ -2633,6 +2771,74 @@ export interface operations {
                 content: {
                     "application/json": Record<string, never>;
                 };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    blocks: {
+        parameters: {
+            query?: {
+                /** @description The cursor: the last block's id. Malformed is 400. */
+                after?: string;
+                /** @description Items in a page: default 100; more than 1,000 is treated as 1,000. */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description An organization's id. */
+                org: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of blocks. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BlockView"][];
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    liftBlock: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description An organization's id. */
+                org: string;
+                block: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Lifted; the visitor may join again. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description An error, as `application/problem+json` (RFC 9457). */
             default: {

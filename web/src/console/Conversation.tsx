@@ -119,6 +119,19 @@ export function Conversation(p: {
   const removeTag = (v: string) => act(async () => { await ok(api.DELETE('/v1/conversations/{c}/tags/{tag}', { params: { path: { c: id, tag: v } } })); });
   const addNote = (e: Event) => { e.preventDefault(); const v = note.trim(); if (!v) return; act(async () => { await ok(api.POST('/v1/conversations/{c}/notes', { params: { path: { c: id } }, body: { text: v } })); setNote(''); }); };
   const end = () => act(async () => { await ok(api.POST('/v1/conversations/{c}/end', { params: { path: { c: id } } })); });
+  // Block: the conversation ends and the visitor may not start another until the block runs out.
+  const [blockForm, setBlockForm] = useState({ minutes: '1440', reason: '' });
+  const [blocked, setBlocked] = useState('');
+  const blockVisitor = (e: Event) => {
+    e.preventDefault();
+    act(async () => {
+      const reason = blockForm.reason.trim();
+      const r = await ok(api.POST('/v1/conversations/{c}/block', { params: { path: { c: id } }, body: { minutes: Number(blockForm.minutes), ...(reason ? { reason } : {}) } }));
+      setBlocked(t('blockedUntil', { until: new Date(r.until).toLocaleString() }));
+      setBlockForm({ minutes: '1440', reason: '' });
+      await loadConv();
+    });
+  };
   // Transfer: the customer waits again, first in line, in another queue of the organization.
   const transfer = (e: Event) => {
     e.preventDefault();
@@ -248,6 +261,25 @@ export function Conversation(p: {
                 <datalist id="tag-suggestions">{p.allTags.map((g) => <option key={g} value={g} />)}</datalist>
                 <button type="submit">+</button>
               </form>
+            </section>
+          )}
+          {isCustomer && conv && (
+            <section class="block-visitor">
+              <details>
+                <summary>{t('blockVisitor')}</summary>
+                <p class="muted small">{t('blockHint')}</p>
+                <form onSubmit={blockVisitor} class="stack">
+                  <select name="block-minutes" aria-label={t('blockFor')} value={blockForm.minutes} onChange={(e) => setBlockForm({ ...blockForm, minutes: (e.target as HTMLSelectElement).value })}>
+                    <option value="60">{t('blockHour')}</option>
+                    <option value="1440">{t('blockDay')}</option>
+                    <option value="10080">{t('blockWeek')}</option>
+                    <option value="43200">{t('blockMonth')}</option>
+                  </select>
+                  <input name="block-reason" maxLength={500} placeholder={t('blockReason')} aria-label={t('blockReason')} value={blockForm.reason} onInput={(e) => setBlockForm({ ...blockForm, reason: (e.target as HTMLInputElement).value })} />
+                  <button type="submit" class="danger">{t('block')}</button>
+                </form>
+              </details>
+              {blocked && <p role="status" class="blocked-note">{blocked}</p>}
             </section>
           )}
         </aside>

@@ -30,6 +30,12 @@ export function OrgPage({ api, me, orgId, role, queues, reloadQueues, focus = nu
     setLink({ email: inv.email, url: `${location.origin}/invite/${encodeURIComponent(r.token)}` });
     setInv({ email: '', role: 'agent' });
   }); };
+  // Blocks of abusive visitors, for operators to review and lift.
+  const [blocks, setBlocks] = useState<Schemas['BlockView'][]>([]);
+  const loadBlocks = () => { if (isOperator) ok(api.GET('/v1/orgs/{org}/blocks', { params: { path: { org: orgId } } })).then(setBlocks).catch((e) => setErr(errText(e))); };
+  useEffect(() => { loadBlocks(); }, [orgId, isOperator]);
+  const lift = (b: Schemas['BlockView']) => act(async () => { await ok(api.DELETE('/v1/orgs/{org}/blocks/{block}', { params: { path: { org: orgId, block: b.id } } })); loadBlocks(); });
+  const nameOf = (agent: string) => members.find((m) => m.agent_id === agent)?.name ?? agent;
   const createQueue = (e: Event) => { e.preventDefault(); if (!queueName.trim()) return; act(async () => {
     await ok(api.POST('/v1/orgs/{org}/queues', { params: { path: { org: orgId } }, body: { name: queueName.trim() } }));
     setQueueName('');
@@ -72,6 +78,26 @@ export function OrgPage({ api, me, orgId, role, queues, reloadQueues, focus = nu
             <button type="submit">{t('invite')}</button>
           </form>
           {link && <p>{t('invitationLink', { email: link.email })} <input class="link-out" readOnly value={link.url} onFocus={(e) => (e.target as HTMLInputElement).select()} /></p>}
+        </section>
+      )}
+      {isOperator && (
+        <section class="blocks">
+          <h2>{t('blocks')}</h2>
+          {blocks.length === 0 ? <p class="muted">{t('noBlocks')}</p> : (
+            <table class="table">
+              <thead><tr><th>{t('until')}</th><th>{t('blockedBy')}</th><th>{t('reason')}</th><th /></tr></thead>
+              <tbody>
+                {blocks.map((b) => (
+                  <tr key={b.id}>
+                    <td>{new Date(b.until).toLocaleString()}</td>
+                    <td>{nameOf(b.blocked_by)}</td>
+                    <td>{b.reason ?? ''} {b.by_address ? '' : <span class="muted">{t('tokenOnly')}</span>}</td>
+                    <td><button type="button" onClick={() => lift(b)}>{t('lift')}</button></td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
         </section>
       )}
       <section>
