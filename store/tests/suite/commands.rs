@@ -429,6 +429,18 @@ async fn a_process_sees_what_another_appended_since_it_cached(db: TestDb) {
             .await,
         Err(CommandError::Rejected(QueueError::NobodyWaiting))
     ));
+    // A refusal appends nothing, so no expected version would catch a stale cache: `two` has
+    // the empty line cached when `one` lets c3 in, and must not refuse on what it cached.
+    one.execute::<Queue>("q1", join("c3"), &(), &NO_CONTEXT)
+        .await
+        .expect("join");
+    let third = two
+        .execute::<Queue>("q1", pick("a3"), &(), &NO_CONTEXT)
+        .await
+        .expect("c3 waits");
+    assert!(
+        matches!(third.typed.as_slice(), [QueueEvent::Picked { customer, .. }] if customer == "c3")
+    );
 }
 
 async fn two_processes_racing_lose_no_join_and_pick_no_one_twice(db: TestDb) {
