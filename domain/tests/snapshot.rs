@@ -1,0 +1,52 @@
+//! A snapshot is an aggregate's state as JSON, read back by the same fold version: what is read
+//! back must be the state that was written, or a command started from a snapshot would decide
+//! on something else than one that replayed the log.
+
+mod common;
+
+use common::{
+    assigned, attachment, customer_started, fold, id, joined, open_queue, picked, requeued,
+    transferred_in, uploaded, AGENT, CONVERSATION, OTHER_QUEUE, QUEUE, TRANSFER,
+};
+use domain::conversation::Conversation;
+use domain::queue::Queue;
+use domain::Snapshot;
+
+/// The state folded from `history`, written and read back, writes the same JSON, and goes on
+/// to the same state as the original when `next` is applied to both.
+fn round_trips<A: Snapshot>(history: Vec<A::Event>, next: A::Event) {
+    let state: A = fold(history);
+    let written = serde_json::to_value(&state).expect("a state writes");
+    let mut read: A = serde_json::from_value(written.clone()).expect("and reads back");
+    assert_eq!(serde_json::to_value(&read).expect("json"), written);
+    let mut state = state;
+    state.apply(next.clone());
+    read.apply(next);
+    assert_eq!(
+        serde_json::to_value(&read).expect("json"),
+        serde_json::to_value(&state).expect("json")
+    );
+}
+
+#[test]
+fn a_queue_reads_back_from_its_snapshot() {
+    let mut history = open_queue();
+    history.extend([
+        joined(id(1), 1),
+        joined(id(2), 2),
+        transferred_in(TRANSFER, id(9), OTHER_QUEUE),
+        picked(id(1), AGENT),
+    ]);
+    round_trips::<Queue>(history, picked(id(9), AGENT));
+}
+
+#[test]
+fn a_conversation_reads_back_from_its_snapshot() {
+    let history = vec![
+        customer_started(CONVERSATION),
+        assigned(CONVERSATION, AGENT, QUEUE),
+        uploaded(CONVERSATION, attachment(1, 1_000)),
+        requeued(CONVERSATION, OTHER_QUEUE, TRANSFER),
+    ];
+    round_trips::<Conversation>(history, assigned(CONVERSATION, AGENT, OTHER_QUEUE));
+}
