@@ -179,6 +179,17 @@ impl Server {
         self.stderr.lock().expect("the stderr buffer").clone()
     }
 
+    /// SIGTERM, then waits for the exit: the exit status and everything the server wrote on
+    /// stderr, its last words included.
+    pub fn terminate_with_stderr(self) -> (ExitStatus, String) {
+        let stderr = std::sync::Arc::clone(&self.stderr);
+        let status = self.terminate();
+        // The reader thread may still be copying the last lines.
+        std::thread::sleep(Duration::from_millis(100));
+        let text = stderr.lock().expect("the stderr buffer").clone();
+        (status, text)
+    }
+
     /// SIGTERM, then waits for the exit.
     pub fn terminate(mut self) -> ExitStatus {
         let pid = self.child.id().to_string();

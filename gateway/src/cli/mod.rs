@@ -99,6 +99,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                     }
                     None => None,
                 };
+                // Before anyone can know the address: a SIGTERM from then on stops it cleanly.
+                let shutdown = server::termination();
                 // One plain line on stdout, for people and for scripts that bound port 0.
                 println!("jono listening on http://{address}");
                 let mut state = AppState::new(store);
@@ -121,7 +123,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                     .await
                     .map_err(|error| Failure(format!("cannot read the visitor secret: {error}")))?;
                 state.visitors = crate::client::VisitorKeys::new(visitors);
-                server::serve(state, listener, metrics_listener, server::termination())
+                server::serve(state, listener, metrics_listener, shutdown)
                     .await
                     .map_err(|error| Failure(format!("the server stopped: {error}")))
             }
