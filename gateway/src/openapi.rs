@@ -428,7 +428,8 @@ pub struct Message {
 
 #[derive(Serialize, JsonSchema)]
 pub struct SendMessageRequest {
-    #[schemars(length(min = 1, max = 10_000))]
+    /// At most 10,000 characters; empty only when the message carries attachments.
+    #[schemars(length(max = 10_000))]
     pub text: String,
     /// Attachments uploaded to this conversation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1036,7 +1037,7 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
             .paged("the last message's `seq`")
             .returns::<Vec<Message>>(g, 200, "A page of messages."),
         Operation::new("post", "/v1/conversations/{c}/messages", "sendMessage", "conversations", "Send a message")
-            .describe("409 if the conversation ended; 422 if the text is empty or too long, or an attachment is not this conversation's.")
+            .describe("409 if the conversation ended; 422 if the text is too long, empty while the message carries no attachment, or an attachment is not this conversation's.")
             .body::<SendMessageRequest>(g, true)
             .returns::<MessageSent>(g, 201, "The message's id and `seq`."),
         Operation::new("post", "/v1/conversations/{c}/attachments", "upload", "conversations", "Upload a file")

@@ -299,6 +299,8 @@ async fn notes(
 
 #[derive(Deserialize)]
 struct SendMessage {
+    /// Empty (or absent) when the message carries attachments.
+    #[serde(default)]
     text: String,
     #[serde(default)]
     attachments: Option<Vec<String>>,
@@ -315,7 +317,11 @@ async fn send_message(
     if matches!(caller, Caller::Customer(_)) {
         limits::enforce(&state, limits::CUSTOMER_MESSAGES, caller.key())?;
     }
-    let text = MessageText::parse(&body.text).map_err(invalid)?;
+    // Blank text is no text: the conversation decides whether the attachments make a message.
+    let text = match body.text.trim() {
+        "" => None,
+        text => Some(MessageText::parse(text).map_err(invalid)?),
+    };
     // An id that is not even a UUID names no attachment of this conversation: 422 as well.
     let attachments = body
         .attachments

@@ -301,7 +301,7 @@ export interface paths {
         put?: never;
         /**
          * Send a message
-         * @description 409 if the conversation ended; 422 if the text is empty or too long, or an attachment is not this conversation's.
+         * @description 409 if the conversation ended; 422 if the text is too long, empty while the message carries no attachment, or an attachment is not this conversation's.
          */
         post: operations["sendMessage"];
         delete?: never;
@@ -1540,6 +1540,7 @@ export interface components {
         SendMessageRequest: {
             /** @description Attachments uploaded to this conversation. */
             attachments?: string[] | null;
+            /** @description At most 10,000 characters; empty only when the message carries attachments. */
             text: string;
         };
         SetStatusRequest: {
