@@ -172,6 +172,8 @@ const en = {
   reason: 'Reason',
   tokenOnly: '(this chat only: its address is unknown)',
   lift: 'Lift',
+  fileTooLarge: '{name} is larger than {max}; it was not sent.',
+  uploadFailed: '{name} could not be uploaded: {detail}',
 };
 export type Key = keyof typeof en;
 
@@ -343,6 +345,8 @@ const fi: Record<Key, string> = {
   reason: 'Syy',
   tokenOnly: '(vain tämä keskustelu: osoite ei ole tiedossa)',
   lift: 'Poista esto',
+  fileTooLarge: '{name} on suurempi kuin {max}; sitä ei lähetetty.',
+  uploadFailed: 'Tiedostoa {name} ei voitu lähettää: {detail}',
 };
 
 export const lang: 'fi' | 'en' = (navigator.language || 'en').toLowerCase().startsWith('fi') ? 'fi' : 'en';

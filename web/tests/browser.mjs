@@ -254,6 +254,24 @@ try {
   await agent.waitForSelector('.messages .attachment img[alt="dot.png"]');
   await w.locator('.messages .attachment img[alt="dot.png"]').waitFor();
 
+  step('a file alone is sent; a file over 10 MiB is refused before upload; a failed send keeps the draft');
+  await agent.locator('.conversation input[type=file]').setInputFiles({ name: 'only.png', mimeType: 'image/png', buffer: png });
+  await agent.waitForSelector('.pending li:has-text("only.png")');
+  await agent.locator('.conversation .composer-bar button.primary').click();
+  await agent.waitForSelector('.messages .attachment img[alt="only.png"]');
+  await w.locator('.messages .attachment img[alt="only.png"]').waitFor();
+  await agent.locator('.conversation input[type=file]').setInputFiles({ name: 'huge.bin', mimeType: 'application/octet-stream', buffer: Buffer.alloc(10 * 1024 * 1024 + 1) });
+  await agent.waitForSelector('.composer [role=alert]:has-text("huge.bin is larger than 10 MiB")');
+  const long = 'x'.repeat(10_001);
+  await field.fill(long);
+  await agent.waitForSelector('.composer .counter.over:has-text("10001 / 10000")');
+  expectStatus = 422;
+  await field.press('Enter');
+  await agent.waitForSelector('.conversation [role=alert]:has-text("longer than 10000")');
+  expectStatus = 0;
+  if ((await field.inputValue()).length !== long.length) throw new Error('a failed send wiped the draft');
+  await field.fill('');
+
   step('tag and note');
   await agent.fill('input[name=tag]', 'delivery');
   await agent.press('input[name=tag]', 'Enter');

@@ -112,9 +112,13 @@ export function Conversation(p: {
   }, [id]);
 
   const act = async (f: () => Promise<unknown>) => { try { setErr(''); await f(); } catch (e) { setErr(errText(e)); } };
-  const send = (body: string, atts: { attachment_id: string }[]) => act(async () => {
-    await ok(api.POST('/v1/conversations/{c}/messages', { params: { path: { c: id } }, body: { text: body, attachments: atts.map((a) => a.attachment_id) } }));
-  }) as Promise<void>;
+  // A failed send throws on, so that the composer keeps the draft.
+  const send = async (body: string, atts: { attachment_id: string }[]) => {
+    try {
+      setErr('');
+      await ok(api.POST('/v1/conversations/{c}/messages', { params: { path: { c: id } }, body: { text: body, attachments: atts.map((a) => a.attachment_id) } }));
+    } catch (e) { setErr(errText(e)); throw e; }
+  };
   const addTag = (e: Event) => { e.preventDefault(); const v = tag.trim(); if (!v) return; act(async () => { await ok(api.POST('/v1/conversations/{c}/tags', { params: { path: { c: id } }, body: { tag: v } })); setTag(''); }); };
   const removeTag = (v: string) => act(async () => { await ok(api.DELETE('/v1/conversations/{c}/tags/{tag}', { params: { path: { c: id, tag: v } } })); });
   const addNote = (e: Event) => { e.preventDefault(); const v = note.trim(); if (!v) return; act(async () => { await ok(api.POST('/v1/conversations/{c}/notes', { params: { path: { c: id } }, body: { text: v } })); setNote(''); }); };
