@@ -284,6 +284,17 @@ try {
   const widgetText = await w.locator('body').innerText();
   if (widgetText.includes('Secret note') || widgetText.includes('delivery')) throw new Error('a note or tag reached the customer');
 
+  step('addresses: a reload keeps the open conversation; the back button returns to it from another page');
+  if (!/#\/[^/]+\/c\/[0-9a-f-]+$/.test(agent.url())) throw new Error(`the open conversation has no address: ${agent.url()}`);
+  await agent.reload();
+  await agent.waitForSelector('.conv-head h2:has-text("Kalle Asiakas")');
+  await agent.waitForSelector('.notes li');
+  await agent.getByRole('button', { name: 'Organization', exact: true }).click();
+  await agent.waitForSelector('main.page');
+  if (!agent.url().endsWith('/org')) throw new Error(`the organization page has no address: ${agent.url()}`);
+  await agent.goBack();
+  await agent.waitForSelector('.conv-head h2:has-text("Kalle Asiakas")');
+
   step('video call: the console calls, the widget answers, both sides connect and play video; the agent ends it');
   await agent.getByRole('button', { name: 'Start a video call' }).click();
   await agent.waitForSelector('.conversation .call [role=status]:has-text("Calling")');

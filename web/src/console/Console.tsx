@@ -9,6 +9,24 @@ import { CannedPage } from './CannedPage';
 import { AccountPage } from './AccountPage';
 
 type Activity = { position: number; ev: StoredEvent; live: boolean; hot: boolean };
+type View = 'chats' | 'org' | 'canned' | 'account';
+
+/** Where the console is, in its address: `#/ORG` (chats), `#/ORG/c/CONVERSATION`, `#/ORG/org`,
+ * `#/ORG/canned`, `#/ORG/account`. A reload, the back button and a link all land there. */
+type Route = { org: string | null; view: View; conv: string | null };
+
+export function parseRoute(hash: string): Route {
+  const [org, second, third] = hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+  if (second === 'c' && third) return { org: org ?? null, view: 'chats', conv: third };
+  if (second === 'org' || second === 'canned' || second === 'account') return { org: org ?? null, view: second, conv: null };
+  return { org: org ?? null, view: 'chats', conv: null };
+}
+
+function routeHash(org: string, view: View, conv: string | null): string {
+  const base = `#/${encodeURIComponent(org)}`;
+  if (view !== 'chats') return `${base}/${view}`;
+  return conv ? `${base}/c/${encodeURIComponent(conv)}` : base;
+}
 
 /** Calls fn at most once per `ms`, trailing. */
 function useDebounced(fn: () => void, ms = 150) {
@@ -20,9 +38,11 @@ function useDebounced(fn: () => void, ms = 150) {
 
 export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: Api; socket: Socket; me: Me; token: string; onLogout: () => void; reloadMe: () => void }) {
   const orgs = me.organizations;
+  const initial = useMemo(() => parseRoute(location.hash), []);
+  const routedOrg = orgs.some((o) => o.id === initial.org) ? initial.org : null;
   const [orgId, setOrgId] = useState<string>(() => {
     const saved = localStorage.getItem('jono.org');
-    return orgs.find((o) => o.id === saved)?.id ?? orgs[0]?.id ?? '';
+    return routedOrg ?? orgs.find((o) => o.id === saved)?.id ?? orgs[0]?.id ?? '';
   });
   const org = orgs.find((o) => o.id === orgId);
   const isOperator = org?.role === 'owner' || org?.role === 'operator';
@@ -30,17 +50,39 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
   const [convs, setConvs] = useState<AgentConversation[]>([]);
   const [members, setMembers] = useState<Member[]>([]);
   const [canned, setCanned] = useState<Canned[]>([]);
-  const [selected, setSelected] = useState<string | null>(null);
+  const [selected, setSelected] = useState<string | null>(routedOrg ? initial.conv : null);
   const [activity, setActivity] = useState<Activity[]>([]);
   const [menu, setMenu] = useState<string | null>(null);
   const [err, setErr] = useState('');
   const [online, setOnline] = useState(true);
   const [channelName, setChannelName] = useState('');
-  const [view, setView] = useState<'chats' | 'org' | 'canned' | 'account'>('chats');
+  const [view, setView] = useState<View>(routedOrg ? initial.view : 'chats');
   // Set by the queue menu's "Queue settings"/"Queue statistics": the organization page opens on that queue.
   const [focus, setFocus] = useState<QueueFocus | null>(null);
 
-  useEffect(() => { localStorage.setItem('jono.org', orgId); setSelected(null); }, [orgId]);
+  // Another organization: its own chats, none open yet (unless the address named one).
+  const shownOrg = useRef(orgId);
+  useEffect(() => {
+    localStorage.setItem('jono.org', orgId);
+    if (shownOrg.current !== orgId) { shownOrg.current = orgId; setSelected(null); }
+  }, [orgId]);
+  // The address follows what is shown; the back button and a pasted link go the other way.
+  useEffect(() => {
+    if (!orgId) return;
+    const hash = routeHash(orgId, view, selected);
+    if (location.hash === hash) return;
+    if (location.hash) history.pushState(null, '', hash); else history.replaceState(null, '', hash);
+  }, [orgId, view, selected]);
+  useEffect(() => {
+    const follow = () => {
+      const r = parseRoute(location.hash);
+      if (r.org && orgs.some((o) => o.id === r.org)) { shownOrg.current = r.org; setOrgId(r.org); }
+      setView(r.view);
+      setSelected(r.conv);
+    };
+    window.addEventListener('popstate', follow);
+    return () => window.removeEventListener('popstate', follow);
+  }, [orgs]);
   useEffect(() => socket.onState(setOnline), [socket]);
 
   const loadQueues = async (o: string) => {
