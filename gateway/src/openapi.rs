@@ -366,6 +366,8 @@ pub struct AgentConversation {
     pub created_at: DateTime<Utc>,
     pub picked_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
+    /// The two agents of a direct chat (so each side can name the other); empty otherwise.
+    pub participants: Vec<Uuid>,
 }
 
 #[derive(Serialize, JsonSchema)]

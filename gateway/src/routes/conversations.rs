@@ -86,6 +86,7 @@ fn agent_view(conversation: &Conversation) -> Value {
         "created_at": conversation.created_at,
         "picked_at": conversation.picked_at,
         "ended_at": conversation.ended_at,
+        "participants": conversation.participants,
     })
 }
 

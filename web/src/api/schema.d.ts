@@ -1050,6 +1050,8 @@ export interface components {
             name: string | null;
             /** Format: uuid */
             organization_id: string;
+            /** @description The two agents of a direct chat (so each side can name the other); empty otherwise. */
+            participants: string[];
             /** Format: date-time */
             picked_at: string | null;
             /** Format: uuid */

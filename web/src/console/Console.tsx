@@ -203,7 +203,9 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
   const channels = convs.filter((c) => c.kind === 'channel');
   const directs = convs.filter((c) => c.kind === 'direct');
   const customerLabel = (c: AgentConversation) => String((c.customer?.metadata as any)?.name || t('customer'));
-  const directLabel = (c: AgentConversation) => c.name || memberName(c.agent_id) || t('directs');
+  // A private chat is named for the other agent in it.
+  const directLabel = (c: AgentConversation) =>
+    memberName((c.participants ?? []).find((p) => p !== me.agent_id)) || c.name || t('directs');
   const allTags = useMemo(() => [...new Set(convs.flatMap((c) => c.tags ?? []))].sort(), [convs]);
   const orgCanned = canned.filter((c) => c.organization_id === null || c.organization_id === orgId)
     .sort((a, b) => (a.organization_id === null ? 0 : 1) - (b.organization_id === null ? 0 : 1));

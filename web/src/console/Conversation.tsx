@@ -171,7 +171,7 @@ export function Conversation(p: {
   // The organization's other queues; a closed one stays listed, and the server's 409 says why it cannot be chosen.
   const others = p.queues.filter((q) => q.id !== conv?.queue_id);
   const isCustomer = conv?.kind === 'customer';
-  const title = !conv ? '' : conv.kind === 'channel' ? `# ${conv.name ?? ''}` : conv.kind === 'direct' ? (conv.name || t('directs'))
+  const title = !conv ? '' : conv.kind === 'channel' ? `# ${conv.name ?? ''}` : conv.kind === 'direct' ? (p.memberName((conv.participants ?? []).find((a) => a !== p.me.agent_id) ?? '') || conv.name || t('directs'))
     : String((conv.customer?.metadata as any)?.name || t('customer'));
 
   return (
