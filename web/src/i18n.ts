@@ -172,6 +172,7 @@ const en = {
   reason: 'Reason',
   tokenOnly: '(this chat only: its address is unknown)',
   lift: 'Lift',
+  embedNeedsSites: 'No site may show this widget yet: add your site above under "Sites that may embed the widget" and save, or the chat will not appear there.',
   fileTooLarge: '{name} is larger than {max}; it was not sent.',
   uploadFailed: '{name} could not be uploaded: {detail}',
 };
@@ -345,6 +346,7 @@ const fi: Record<Key, string> = {
   reason: 'Syy',
   tokenOnly: '(vain tämä keskustelu: osoite ei ole tiedossa)',
   lift: 'Poista esto',
+  embedNeedsSites: 'Mikään sivusto ei vielä saa näyttää tätä widgetiä: lisää sivustosi yllä kohtaan "Sivustot, joille widgetin saa upottaa" ja tallenna, muuten keskustelu ei näy siellä.',
   fileTooLarge: '{name} on suurempi kuin {max}; sitä ei lähetetty.',
   uploadFailed: 'Tiedostoa {name} ei voitu lähettää: {detail}',
 };

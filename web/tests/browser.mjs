@@ -120,10 +120,13 @@ try {
   queueId = await agent.getAttribute('.queue-admin', 'data-queue-admin');
   await agent.click('.queue-admin summary');
   await agent.getByLabel('Welcome message').fill('Welcome to Acme support!');
-  // The host site may embed the widget: without this its frame is refused (frame-ancestors).
+  // The host site may embed the widget: without this its frame is refused (frame-ancestors),
+  // and the embed section says so until a site is saved.
+  await agent.waitForSelector('.queue-admin .warning:has-text("No site may show this widget yet")');
   await agent.getByLabel('Sites that may embed the widget (one per line)').fill(HOST);
   await agent.getByRole('button', { name: 'Save', exact: true }).click();
   await agent.waitForSelector('.queue-admin [role=status]:has-text("Saved.")');
+  await agent.waitForSelector('.queue-admin .warning', { state: 'detached' });
   await agent.getByRole('checkbox', { name: 'Aino Agent' }).check();
   await agent.waitForFunction(async (q) => {
     const r = await fetch(`/v1/queues/${q}`, { headers: { authorization: `Bearer ${localStorage.getItem('jono.token')}` } });
@@ -188,6 +191,10 @@ try {
   if (process.env.DEBUG) cust.on('response', (r) => { if (r.url().includes('/v1/')) console.log('cust http', r.request().method(), r.url().slice(-60), r.status()); });
   if (process.env.DEBUG) cust.on('websocket', (ws) => { ws.on('framereceived', (f) => console.log('cust ws <', String(f.payload).slice(0, 200))); ws.on('framesent', (f) => console.log('cust ws >', String(f.payload).slice(0, 200))); ws.on('close', () => console.log('cust ws closed')); });
   await cust.goto(`${HOST}/products/42`);
+  // The widget starts minimised behind its launcher, which shows once the widget is ready.
+  await cust.waitForSelector('#jono-launcher');
+  await cust.screenshot({ path: `${OUT}widget-launcher.png` });
+  await cust.click('#jono-launcher');
   const w = cust.frameLocator('#jono-widget');
   await w.locator('input[name=name]').fill('Kalle Asiakas');
   await w.locator('input[name=email]').fill('kalle@example.com');
@@ -235,6 +242,16 @@ try {
   await w.locator('textarea[name=message]').fill('Kiitos!');
   await w.locator('textarea[name=message]').press('Enter');
   await agent.waitForSelector('.messages .text:has-text("Kiitos!")');
+
+  step('the customer minimises the widget; the launcher counts the agent\'s new messages; it opens again');
+  await cust.click('#jono-launcher');
+  await cust.waitForSelector('#jono-widget', { state: 'hidden' });
+  await field.fill('Oletko vielä siellä?');
+  await field.press('Enter');
+  await cust.waitForSelector('#jono-launcher:has-text("(1)")');
+  await cust.screenshot({ path: `${OUT}widget-launcher-unread.png` });
+  await cust.click('#jono-launcher');
+  await w.locator('.messages .text', { hasText: 'Oletko vielä siellä?' }).waitFor();
 
   step('/key + space expands a canned response');
   await agent.waitForFunction(() => document.querySelector('.conversation textarea[name=message]').value === '');

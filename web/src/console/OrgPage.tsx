@@ -144,10 +144,11 @@ function QueueAdmin({ api, queue, members, isOperator, reload, focus }: { api: A
   const act = async (fn: () => Promise<unknown>, done = '') => { try { setMsg(''); await fn(); setMsg(done); } catch (e) { setMsg(errText(e)); } };
   const num = (v: string) => (v.trim() === '' ? null : Number(v));
   const save = (e: Event) => { e.preventDefault(); act(async () => {
-    await ok(api.PUT('/v1/queues/{queue}/settings', { params: { path: { queue: queue.id } }, body: {
+    const saved = await ok(api.PUT('/v1/queues/{queue}/settings', { params: { path: { queue: queue.id } }, body: {
       name: f.name.trim(), welcome_message: f.welcome.trim() || null, max_waiting: num(f.max), capacity_per_agent: num(f.cap),
       allowed_origins: f.origins.split(/\s+/).filter(Boolean),
     } }));
+    setFull(saved);
     reload();
   }, t('saved')); };
   const handlers = full?.handlers ?? queue.handlers;
@@ -187,6 +188,9 @@ function QueueAdmin({ api, queue, members, isOperator, reload, focus }: { api: A
       </ul>
       <h3>{t('embedCode')}</h3>
       <input class="link-out" readOnly value={snippet} aria-label={t('embedCode')} onFocus={(e) => (e.target as HTMLInputElement).select()} />
+      {full && (full.settings?.allowed_origins ?? full.allowed_origins ?? []).length === 0 && (
+        <p class="warning" role="note">{t('embedNeedsSites')}</p>
+      )}
       {isOperator && (showStats ? <div ref={statsRef} tabIndex={-1}><Stats api={api} queue={queue.id} /></div> : <p><button type="button" onClick={() => setShowStats(true)}>{t('showStats')}</button></p>)}
     </details>
   );

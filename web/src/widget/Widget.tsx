@@ -30,6 +30,15 @@ const store = {
 };
 
 /** The host page's origin, as the loader said and the referrer confirms; messages from elsewhere are ignored. */
+/** When the widget page loaded: only messages after it count as new for the loader's launcher. */
+const LOADED_AT = Date.now();
+
+/** Tells the host page's loader something, on its origin only. */
+function tellHost(data: { type: string }) {
+  const origin = trustedHost();
+  if (origin) window.parent.postMessage(data, origin);
+}
+
 function trustedHost(): string | null {
   if (!host || window.parent === window) return null;
   try {
@@ -137,6 +146,8 @@ function Chat({ session, page, onReset, welcome }: { session: Session; page: str
       onEvent: (ev) => {
         if (ev.type === 'MessageSent') {
           setMessages((cur) => mergeMessages(cur, [messageFromEvent(ev)]));
+          // The launcher counts what the agent writes while the widget is minimised.
+          if (ev.author?.kind === 'agent' && Date.parse(ev.at) > LOADED_AT) tellHost({ type: 'jono:message' });
           if (ev.attachments?.length) {
             fetchUntil(ev.seq, (after) => ok(api.GET('/v1/conversations/{c}/messages', { params: { path: { c: c }, query: { after: String(after) as any } } })),
               (ms) => setMessages((cur) => mergeMessages(cur, ms)));
