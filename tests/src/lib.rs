@@ -123,7 +123,12 @@ impl Server {
 
     /// As [`Server::start`], with the store given by `args` (`--data DIR`, `--database-url URL`).
     pub fn start_with_args(args: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut command = Command::new(jono_bin());
+        Self::start_bin(&jono_bin(), args, env)
+    }
+
+    /// As [`Server::start_with_args`], with the binary at `bin` (the load tool's `--jono`).
+    pub fn start_bin(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut command = Command::new(bin);
         command
             .arg("serve")
             .args(args)
