@@ -38,7 +38,10 @@ impl Ceiling {
 /// rows. SQLite has one writer at a time, so the threads share one connection behind a lock:
 /// with a connection each they would measure SQLite's busy back-off sleeps, not the disk.
 pub fn sqlite(dir: &Path, writers: usize, rows: u64, seconds: f64) -> Fallible<Ceiling> {
-    let path = dir.join(format!("ceiling-{rows}.db"));
+    let path = dir.join(format!(
+        "ceiling-{rows}-{}.db",
+        uuid::Uuid::new_v4().simple()
+    ));
     let connection = rusqlite::Connection::open(&path)?;
     let mode: String = connection.query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {

@@ -244,6 +244,25 @@ async fn run(args: Args) -> Fallible<Vec<String>> {
         eprintln!("jono serve's log, last lines:\n{}", tail(&server_log, 40));
     }
 
+    // The single-row ceiling once more, now that Jono has stopped: how much the disk (or the
+    // machine) drifted during the run.
+    progress("the 1-row ceiling again");
+    let again = match &args.database_url {
+        Some(url) => ceiling::postgres(url, args.clients, 1, args.ceiling_seconds).await?,
+        None => {
+            let (dir, writers, seconds) =
+                (ceilings_dir.clone(), args.clients, args.ceiling_seconds);
+            tokio::task::spawn_blocking(move || ceiling::sqlite(&dir, writers, 1, seconds))
+                .await??
+        }
+    };
+    let mut figure = ceiling_figure(backend, &again, args.clients);
+    figure.name.push_str(", again after Jono");
+    if let Some((name, value)) = single_ceiling {
+        figure = figure.against(name, value);
+    }
+    figures.push(figure);
+
     let ended_on = load_average();
     if args.json {
         let report = json!({
