@@ -1,7 +1,9 @@
-//! The few calls of API.md a load run makes, over keep-alive HTTP/1.1 connections, each
-//! returning an error (never panicking) when the server answers anything but the documented
-//! success, so that a run fails loudly and says which call and what the server said.
+//! The few calls of API.md a load run makes, over keep-alive HTTP/1.1 connections. The requests
+//! go through the black-box tests' client ([`jono_tests::api::Api::try_raw`]); unlike the tests'
+//! story steps, which assert, these return an error saying which call failed and what the server
+//! said, so that one failure among thousands of tasks ends the run with a report, not a panic.
 
+use jono_tests::api::Api;
 use serde_json::{json, Value};
 
 use crate::Fallible;
@@ -10,8 +12,7 @@ use crate::Fallible;
 /// from one task at a time.
 #[derive(Clone)]
 pub struct Client {
-    http: reqwest::Client,
-    base: String,
+    api: Api,
 }
 
 /// A customer who joined: its conversation and its token.
@@ -28,8 +29,10 @@ impl Client {
             .tcp_nodelay(true)
             .build()?;
         Ok(Client {
-            http,
-            base: base.to_owned(),
+            api: Api {
+                http,
+                base: base.to_owned(),
+            },
         })
     }
 
@@ -41,31 +44,21 @@ impl Client {
         body: Value,
         expect: u16,
     ) -> Fallible<Value> {
-        let mut request = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("content-type", "application/json")
-            .body(body.to_string());
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
+        let body = Some(body.to_string().into_bytes());
+        let reply = self.api.try_raw("POST", path, token, body, &[]).await?;
+        if reply.status != expect {
+            return Err(format!(
+                "POST {path}: expected {expect}, got {} {}",
+                reply.status, reply.text
+            )
+            .into());
         }
-        let response = request.send().await?;
-        let status = response.status().as_u16();
-        let text = response.text().await?;
-        if status != expect {
-            return Err(format!("POST {path}: expected {expect}, got {status} {text}").into());
-        }
-        Ok(if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text)?
-        })
+        Ok(reply.body)
     }
 
     /// `GET path`'s status.
     pub async fn status(&self, path: &str) -> Fallible<u16> {
-        let response = self.http.get(format!("{}{path}", self.base)).send().await?;
-        Ok(response.status().as_u16())
+        Ok(self.api.try_raw("GET", path, None, None, &[]).await?.status)
     }
 
     /// Signs up a fresh organization; its id, the owner's agent id and token.

@@ -7,9 +7,12 @@
 //! durable `SendMessage`s per second, POST → WebSocket frame latency at a given rate, and how a
 //! message's and a join and pick's latency change with a conversation's and a queue's history.
 //! It prints each figure with its p50/p99 and its ratio to the ceiling (or the baseline); it
-//! fails when a call fails. BENCHMARKS.md has the command and the figures.
+//! fails when a call fails. BENCHMARKS.md has the command and the figures:
 //!
-//!   cargo run --release -p jono-tests --bin jono-load -- --duration 10
+//!   cargo build --release --locked --bin jono --bin jono-load && target/release/jono-load
+//!
+//! `ceiling` is the naïve server's transactions, `client` the calls of API.md it makes,
+//! `scenarios` what its users do, `figures` the percentiles and the table.
 
 mod ceiling;
 mod client;
