@@ -3,7 +3,8 @@
 //!
 //! The binary is `target/<profile>/jono`, next to the test executables' `deps/` folder; the
 //! test command builds it first (`cargo build --bin jono`). `JONO_BIN` overrides the path.
-//! [`api`] is the HTTP client of API.md the feature tests speak through.
+//! [`api`] is the HTTP client of API.md the feature tests speak through. The load tool
+//! (`src/bin/jono-load/`, BENCHMARKS.md) starts its server and sends its calls through the same.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -123,7 +124,12 @@ impl Server {
 
     /// As [`Server::start`], with the store given by `args` (`--data DIR`, `--database-url URL`).
     pub fn start_with_args(args: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut command = Command::new(jono_bin());
+        Self::start_bin(&jono_bin(), args, env)
+    }
+
+    /// As [`Server::start_with_args`], with the binary at `bin` (the load tool's `--jono`).
+    pub fn start_bin(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut command = Command::new(bin);
         command
             .arg("serve")
             .args(args)
