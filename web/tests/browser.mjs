@@ -376,6 +376,7 @@ try {
   await agent.waitForSelector('.ended');
   await w.getByText('Miten onnistuimme?').waitFor();
   await w.locator('.stars label').nth(4).click();
+  await w.locator('textarea[name=comment]').fill('Nopeaa palvelua');
   await w.getByRole('button', { name: 'Lähetä arvio' }).click();
   await w.getByText('Kiitos palautteestasi!').waitFor();
   await cust.screenshot({ path: `${OUT}widget-rated.png` });
@@ -406,6 +407,9 @@ try {
   await w.getByRole('button', { name: 'Aloita keskustelu' }).click();
   await w.getByText('Olet jonossa 1.').waitFor();
   await api('POST', `/v1/conversations/${(await api('GET', `/v1/orgs/${orgA}/conversations?status=waiting`, token))[0].id}/end`, token);
+  // Nobody served it: the widget offers a new chat, not a rating.
+  await w.getByText('Keskustelu päättyi ennen kuin asiakaspalvelija ehti mukaan.').waitFor();
+  if (await w.locator('form.rating').count()) throw new Error('a customer nobody served is asked to rate');
   await agent.getByRole('button', { name: 'Chats', exact: true }).click();
 
   step('a team channel with canned expansion');
