@@ -113,7 +113,7 @@ export function Composer(props: {
           {emoji && <div class="emoji-picker" role="menu">{EMOJIS.map((e) => <button type="button" role="menuitem" key={e} onClick={() => insert(e)}>{e}</button>)}</div>}
         </span>
         {props.onUpload && (
-          <label class="button" title={t('attach')}>📎<input type="file" hidden aria-label={t('attach')} disabled={props.disabled} onChange={upload} /></label>
+          <label class="button" title={t('attach')}><span aria-hidden="true">📎</span> {t('file')}<input type="file" hidden aria-label={t('attach')} disabled={props.disabled} onChange={upload} /></label>
         )}
         {props.extra}
         <span class="grow" />

@@ -7,13 +7,20 @@ import { Composer } from './Composer';
 import { Call, callState } from '../Call';
 import { errText } from './App';
 
+/** The fields Jono's widget asks for and sends, in the agent's language; any other key as it is. */
+const KNOWN_FIELDS: Record<string, Key> = { name: 'name', email: 'email', question: 'customerQuestion', page: 'currentPage' };
+function fieldName(key: string): string {
+  const known = KNOWN_FIELDS[key];
+  return known ? t(known) : key;
+}
+
 function Info({ title, data }: { title: string; data: Record<string, unknown> | undefined }) {
   const entries = Object.entries(data ?? {});
   return (
     <div class="info">
       <h4>{title}</h4>
       {entries.length === 0 ? <span class="muted">{t('noMetadata')}</span> : (
-        <dl>{entries.map(([k, v]) => [<dt key={`k${k}`}>{k}</dt>, <dd key={`v${k}`}>{typeof v === 'string' ? v : JSON.stringify(v)}</dd>])}</dl>
+        <dl>{entries.map(([k, v]) => [<dt key={`k${k}`} data-key={k}>{fieldName(k)}</dt>, <dd key={`v${k}`}>{typeof v === 'string' ? v : JSON.stringify(v)}</dd>])}</dl>
       )}
     </div>
   );
@@ -216,7 +223,7 @@ export function Conversation(p: {
           <Composer value={text} setValue={setText} canned={p.canned} onSend={send} onTyping={onTyping}
             onUpload={async (f) => { const a = await uploadFile(id, p.token, f); return a; }}
             extra={isCustomer && conv?.status === 'active' && !calls.active
-              ? <button type="button" class="start-call" title={t('startCall')} aria-label={t('startCall')} onClick={startCall}>📹</button> : undefined} />
+              ? <button type="button" class="start-call" title={t('startCall')} aria-label={t('startCall')} onClick={startCall}><span aria-hidden="true">📹</span> {t('video')}</button> : undefined} />
         )}
       </main>
       {side && (
