@@ -421,8 +421,15 @@ try {
   await field.press('Enter');
   await agent.waitForSelector('.messages .text:has-text("Welcome to the chat! How can I help?")');
 
-  step('queue statistics');
+  step('an invitation is listed while open and withdrawn from the organization page');
   await agent.getByRole('button', { name: 'Organization', exact: true }).click();
+  await agent.fill('input[name=invite-email]', `later-${uniq}@example.com`);
+  await agent.getByRole('button', { name: 'Invite', exact: true }).click();
+  await agent.waitForSelector(`.pending-invitations tr:has-text("later-${uniq}@example.com")`);
+  await agent.getByRole('button', { name: `Withdraw: later-${uniq}@example.com` }).click();
+  await agent.waitForSelector(`.pending-invitations tr:has-text("later-${uniq}@example.com")`, { state: 'detached' });
+
+  step('queue statistics');
   await agent.click('.queue-admin summary');
   await agent.getByRole('button', { name: 'Show statistics' }).click();
   await agent.waitForSelector('.stats svg.bars');
