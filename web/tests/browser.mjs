@@ -203,8 +203,9 @@ try {
   await w.getByText('Olet jonossa 1.').waitFor();
   await cust.screenshot({ path: `${OUT}widget-waiting.png` });
 
-  step('activity notice, highlighted, while another organization is selected');
+  step('activity notice, highlighted, while another organization is selected; an alert for a queue the agent handles');
   await agent.waitForSelector('.activity li.hot[data-type=CustomerJoinedQueue]');
+  await agent.waitForFunction(() => (window.jonoAlerts ?? 0) >= 1);
   await agent.screenshot({ path: `${OUT}console-activity.png` });
 
   step('pick from the queue menu; the conversation opens at once');
@@ -242,6 +243,17 @@ try {
   await w.locator('textarea[name=message]').fill('Kiitos!');
   await w.locator('textarea[name=message]').press('Enter');
   await agent.waitForSelector('.messages .text:has-text("Kiitos!")');
+
+  step('a message while the agent is on another page raises an alert; back in the chat it is read');
+  const before = await agent.evaluate(() => window.jonoAlerts ?? 0);
+  await agent.getByRole('button', { name: 'My account', exact: true }).click();
+  await agent.waitForSelector('.alert-settings input[name=alert-sound]:checked');
+  await w.locator('textarea[name=message]').fill('Vielä yksi asia');
+  await w.locator('textarea[name=message]').press('Enter');
+  await agent.waitForFunction((n) => (window.jonoAlerts ?? 0) > n, before);
+  await agent.getByRole('button', { name: 'Chats', exact: true }).click();
+  await agent.waitForSelector('.messages .text:has-text("Vielä yksi asia")');
+  await agent.waitForSelector('.conv.selected .unread', { state: 'detached' });
 
   step('the customer minimises the widget; the launcher counts the agent\'s new messages; it opens again');
   await cust.click('#jono-launcher');

@@ -7,6 +7,7 @@ import { Conversation } from './Conversation';
 import { OrgPage, type QueueFocus } from './OrgPage';
 import { CannedPage } from './CannedPage';
 import { AccountPage } from './AccountPage';
+import { raise } from './alerts';
 
 type Activity = { position: number; ev: StoredEvent; live: boolean; hot: boolean };
 type View = 'chats' | 'org' | 'canned' | 'account';
@@ -140,6 +141,11 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
         if (o === orgRef.current) refreshOrg();
         else if (ev.type.startsWith('Customer') || ev.type.startsWith('Queue')) loadQueues(o);
         const hot = live && ev.type === 'CustomerJoinedQueue';
+        if (hot && handledByMe.current(ev.queue_id as string | undefined)) {
+          const name = String((ev.metadata as any)?.name ?? '');
+          raise(t('alertCustomer', { queue: queueNameRef.current(ev.queue_id as string | undefined) }), name);
+        }
+        if (live && ev.type === 'MessageSent') onMessage.current(ev);
         setActivity((cur) => {
           let next = cur;
           if (ev.type === 'CustomerPicked' || ev.type === 'CustomerLeftQueue' || ev.type === 'ConversationEnded') {
@@ -156,6 +162,42 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
     for (const qs of Object.values(queues)) { const q = qs.find((q) => q.id === id); if (q) return q.name; }
     return '';
   };
+  // Alerts (see alerts.ts): new customers in the queues this agent handles, and messages from
+  // others in its conversations that are not open in front of it. The handlers run in socket
+  // callbacks, so they read the current state through refs.
+  const [unread, setUnread] = useState<Record<string, number>>({});
+  // The conversation in front of the agent: selected, on the chats page.
+  const front = view === 'chats' ? selected : null;
+  const frontRef = useRef(front);
+  frontRef.current = front;
+  useEffect(() => { if (front) setUnread((cur) => (cur[front] ? { ...cur, [front]: 0 } : cur)); }, [front]);
+  const queueNameRef = useRef(queueName);
+  queueNameRef.current = queueName;
+  const handledByMe = useRef<(q?: string) => boolean>(() => false);
+  handledByMe.current = (q?: string) => Object.values(queues).some((qs) => qs.some((x) => x.id === q && x.handlers.includes(me.agent_id)));
+  const onMessage = useRef((_ev: StoredEvent) => {});
+  onMessage.current = (ev: StoredEvent) => {
+    const author = ev.author as { kind?: string; id?: string; name?: string } | undefined;
+    const conversation = ev.conversation_id as string | undefined;
+    if (!conversation || (author?.kind === 'agent' && author.id === me.agent_id)) return;
+    if (conversation === frontRef.current && !document.hidden) return;
+    if (conversation !== frontRef.current) setUnread((cur) => ({ ...cur, [conversation]: (cur[conversation] ?? 0) + 1 }));
+    const text = String(ev.text ?? '');
+    raise(t('alertMessage', { name: author?.name || t('customer') }), text.length > 80 ? `${text.slice(0, 80)}…` : text);
+  };
+  // The agent's own customer conversations: their messages do not come through `activity`.
+  const mine = convs.filter((c) => c.kind === 'customer' && c.status === 'active' && c.agent_id === me.agent_id).map((c) => c.id).sort().join(',');
+  useEffect(() => {
+    if (!mine) return;
+    const offs = mine.split(',').map((id) => {
+      let live = false;
+      return socket.subscribe(`conversation:${id}`, {
+        onSubscribed: () => { live = true; },
+        onEvent: (ev) => { if (live && ev.type === 'MessageSent') onMessage.current(ev); },
+      });
+    });
+    return () => offs.forEach((off) => off());
+  }, [socket, mine]);
   const orgName = (id: string) => orgs.find((o) => o.id === id)?.name ?? '';
 
   const pick = async (q: Queue) => {
@@ -211,7 +253,9 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
     .sort((a, b) => (a.organization_id === null ? 0 : 1) - (b.organization_id === null ? 0 : 1));
 
   const item = (c: AgentConversation, label: string) => (
-    <li key={c.id}><button type="button" class={`conv ${selected === c.id ? 'selected' : ''}`} aria-current={selected === c.id} onClick={() => setSelected(c.id)}>{label}</button></li>
+    <li key={c.id}><button type="button" class={`conv ${selected === c.id ? 'selected' : ''}`} aria-current={selected === c.id} onClick={() => setSelected(c.id)}>
+      {label}{unread[c.id] ? <span class="unread" aria-label={t('unread', { n: unread[c.id] })}>{unread[c.id]}</span> : null}
+    </button></li>
   );
 
   return (
