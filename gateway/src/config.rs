@@ -64,6 +64,10 @@ pub enum Command {
         /// The built web console and widget (default: `web/dist` when it exists).
         #[arg(long, env = "JONO_WEB_DIR")]
         web: Option<std::path::PathBuf>,
+        /// Publish every committed event to NATS JetStream (nats://HOST:PORT), stream
+        /// `JONO_EVENTS`. Needs Postgres (`--database-url`).
+        #[arg(long, env = "JONO_NATS_URL", hide_env_values = true)]
+        nats_url: Option<String>,
         #[command(flatten)]
         edge: EdgeArgs,
     },
