@@ -246,3 +246,35 @@ async fn of_two_nodes_one_publishes_and_the_other_takes_over_when_it_dies() {
     assert_eq!(first_seen(&got), positions(&events), "in log order");
     assert!(holds_lease(&other), "the survivor holds the lease");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_ready_until_the_stream_exists() {
+    let (Some(storage), Some(mut nats)) = (Storage::postgres(), Nats::start()) else {
+        return;
+    };
+    nats.stop();
+    let server = Server::start(&storage, &[("JONO_NATS_URL", &nats.url)]);
+    // Without NATS the stream cannot exist: never ready, however long it waits.
+    let mut ready = server.get("/readyz");
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        ready = server.get("/readyz");
+    }
+    assert_eq!(ready.0, 503, "{}", ready.1);
+    assert!(ready.1.contains("JONO_EVENTS"), "{}", ready.1);
+
+    nats.resume();
+    for _ in 0..300 {
+        if ready.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        ready = server.get("/readyz");
+    }
+    assert_eq!(ready.0, 200, "{}", ready.1);
+    jetstream(&nats)
+        .await
+        .get_stream("JONO_EVENTS")
+        .await
+        .expect("the stream, once ready");
+}
