@@ -101,13 +101,45 @@ fn positions(events: &[StoredEvent]) -> Vec<i64> {
 }
 
 /// Some traffic: a queue, a customer, a pick and messages both ways.
-async fn traffic(api: &Api, owner: &Agent, queue: Uuid, messages: usize) {
+async fn traffic(api: &Api, owner: &Agent, queue: Uuid, messages: usize) -> Uuid {
     let customer = api::join(api, queue, json!({"name": "Carla"})).await;
     let conversation = api::pick(api, owner, queue).await;
     assert_eq!(conversation, customer.conversation_id);
     for n in 0..messages {
         api::send_message(api, Some(&customer.token), conversation, &format!("hi {n}")).await;
         api::send_message(api, owner.token(), conversation, &format!("hello {n}")).await;
+    }
+    conversation
+}
+
+/// The `event` of every `event` frame an agent's WebSocket replays for `topic`.
+async fn websocket_events(base: &str, token: &str, topic: &str) -> Vec<Value> {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let url = format!("{}/v1/ws?token={token}", base.replace("http://", "ws://"));
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let subscribe = json!({ "type": "subscribe", "topic": topic, "after": null });
+    socket
+        .send(Message::Text(subscribe.to_string().into()))
+        .await
+        .unwrap();
+    let mut events = Vec::new();
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(20), socket.next())
+            .await
+            .expect("a frame")
+            .expect("an open socket")
+            .unwrap();
+        let Message::Text(text) = frame else {
+            continue;
+        };
+        let frame: Value = serde_json::from_str(text.as_str()).unwrap();
+        match frame["type"].as_str() {
+            Some("event") => events.push(frame["event"].clone()),
+            Some("subscribed") => return events,
+            Some("error") => panic!("{frame}"),
+            _ => {}
+        }
     }
 }
 
@@ -123,7 +155,7 @@ async fn every_event_is_published_in_log_order_with_its_position_subject_and_bod
     let (Some(storage), Some(nats)) = (Storage::postgres(), Nats::start()) else {
         return;
     };
-    let (_server, api) = serve(&storage, &nats).await;
+    let (server, api) = serve(&storage, &nats).await;
     let js = jetstream(&nats).await;
     // Ready means the stream exists.
     js.get_stream("JONO_EVENTS")
@@ -132,7 +164,7 @@ async fn every_event_is_published_in_log_order_with_its_position_subject_and_bod
 
     let owner = api::sign_up(&api, "Acme").await;
     let queue = api::open_queue_handled_by(&api, &owner, "Support").await;
-    traffic(&api, &owner, queue, 3).await;
+    let conversation = traffic(&api, &owner, queue, 3).await;
 
     let events = logged(&storage).await;
     let want: BTreeSet<i64> = positions(&events).into_iter().collect();
@@ -160,6 +192,22 @@ async fn every_event_is_published_in_log_order_with_its_position_subject_and_bod
         );
     }
     assert!(organizations.contains(&owner.organization_id.to_string()));
+
+    // The body is what an agent's WebSocket says of the same event.
+    let frames = websocket_events(
+        &server.base,
+        owner.token().unwrap(),
+        &format!("conversation:{conversation}"),
+    )
+    .await;
+    assert!(frames.len() >= 7, "{frames:?}");
+    for frame in &frames {
+        let message = got
+            .iter()
+            .find(|message| json!(message.id) == frame["position"])
+            .unwrap_or_else(|| panic!("JetStream has {frame}"));
+        assert_eq!(&message.body, frame);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
