@@ -10,16 +10,18 @@
 //! with back-off; commands never wait on it: they only append to the log.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream, Context};
 use serde_json::Value;
 use store::event::StoredEvent;
 use store::lease::Lease;
+use store::log::EventStore;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::state::AppState;
+use crate::metrics::Metrics;
 
 /// The stream API.md names.
 pub const STREAM: &str = "JONO_EVENTS";
@@ -48,8 +50,14 @@ pub fn subject(event: &StoredEvent) -> String {
 }
 
 /// Connects to NATS at `url` (in the background: an absent server is retried, not fatal),
-/// ensures the stream, then relays under the lease until `shutdown`.
-pub async fn run(state: AppState, url: String, mut shutdown: watch::Receiver<bool>) {
+/// ensures the stream, then relays `store` under the lease until `shutdown`, reporting into
+/// `metrics`. `jono serve` and `jono project` both run it; the lease picks one publisher.
+pub async fn run(
+    store: EventStore,
+    metrics: Arc<Metrics>,
+    url: String,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let client = match async_nats::ConnectOptions::new()
         .name("jono-outbox")
         .retry_on_initial_connect()
@@ -77,21 +85,18 @@ pub async fn run(state: AppState, url: String, mut shutdown: watch::Receiver<boo
             }
         }
     }
-    state
-        .metrics
-        .outbox_stream_ready
-        .store(true, Ordering::Relaxed);
+    metrics.outbox_stream_ready.store(true, Ordering::Relaxed);
     tracing::info!(stream = STREAM, "the JetStream stream exists");
     loop {
         if *shutdown.borrow() {
             return;
         }
-        match state.store.try_lease(LEASE).await {
+        match store.try_lease(LEASE).await {
             Ok(Some(lease)) => {
                 tracing::info!("this process publishes the log to JetStream");
-                state.metrics.outbox_holder.store(1, Ordering::Relaxed);
-                relay(&state, &jetstream, lease, &mut shutdown).await;
-                state.metrics.outbox_holder.store(0, Ordering::Relaxed);
+                metrics.outbox_holder.store(1, Ordering::Relaxed);
+                relay(&store, &metrics, &jetstream, lease, &mut shutdown).await;
+                metrics.outbox_holder.store(0, Ordering::Relaxed);
             }
             Ok(None) => {}
             Err(error) => tracing::warn!(%error, "cannot try the outbox lease; retrying"),
@@ -118,12 +123,12 @@ async fn ensure_stream(jetstream: &Context) -> Result<(), String> {
 /// Publishes the log from the checkpoint while the lease holds; returns when it is lost (to try
 /// again) or at shutdown.
 async fn relay(
-    state: &AppState,
+    store: &EventStore,
+    metrics: &Metrics,
     jetstream: &Context,
     mut lease: Lease,
     shutdown: &mut watch::Receiver<bool>,
 ) {
-    let store = &state.store;
     let mut wake = store.subscribe();
     let mut position = match store.get_checkpoint(CHECKPOINT).await {
         Ok(position) => position.unwrap_or(0),
@@ -132,7 +137,6 @@ async fn relay(
             return;
         }
     };
-    let metrics = &state.metrics;
     metrics.outbox_position.store(position, Ordering::Relaxed);
     let mut backoff = Backoff::default();
     loop {

@@ -47,11 +47,14 @@ pub async fn serve(
             .run(state.store.clone(), stopped.clone()),
     );
     let sweeper = tokio::spawn(crate::sweeper::run(state.clone(), stopped.clone()));
-    let outbox = state
-        .settings
-        .nats_url
-        .clone()
-        .map(|url| tokio::spawn(crate::outbox::run(state.clone(), url, stopped.clone())));
+    let outbox = state.settings.nats_url.clone().map(|url| {
+        tokio::spawn(crate::outbox::run(
+            state.store.clone(),
+            state.metrics.clone(),
+            url,
+            stopped.clone(),
+        ))
+    });
     // WebSockets stay open until told otherwise: tell them, or the graceful stop never ends.
     let closer = state.live.closer.clone();
     let shutdown = async move {

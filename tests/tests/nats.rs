@@ -326,3 +326,50 @@ async fn not_ready_until_the_stream_exists() {
         .await
         .expect("the stream, once ready");
 }
+
+/// A `jono project` process, killed when dropped.
+struct Projector(std::process::Child);
+
+impl Drop for Projector {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jono_project_with_nats_publishes_for_nodes_without_it() {
+    let (Some(storage), Some(nats)) = (Storage::postgres(), Nats::start()) else {
+        return;
+    };
+    // The node serves without NATS; the projector process publishes.
+    let (_server, api) = api::start(&storage);
+    let _projector = Projector(
+        std::process::Command::new(jono_tests::jono_bin())
+            .arg("project")
+            .args(storage.args())
+            .args(["--nats-url", &nats.url])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let owner = api::sign_up(&api, "Acme").await;
+    let queue = api::open_queue_handled_by(&api, &owner, "Support").await;
+    traffic(&api, &owner, queue, 2).await;
+    let events = logged(&storage).await;
+    let want: BTreeSet<i64> = positions(&events).into_iter().collect();
+    let js = jetstream(&nats).await;
+    // The stream appears once the projector made it.
+    for _ in 0..200 {
+        if js.get_stream("JONO_EVENTS").await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let got = published(&js, &want).await;
+    assert_eq!(
+        got.iter().map(|message| message.id).collect::<Vec<_>>(),
+        positions(&events)
+    );
+}

@@ -125,6 +125,12 @@ fn nats_with_the_embedded_store_is_refused_with_one_clear_line() {
         &[],
     );
     assert_one_clear_line(&output, "needs Postgres");
+    let output = jono(
+        &["project", "--data", &path],
+        &[("JONO_NATS_URL", "nats://127.0.0.1:4222")],
+    );
+    assert_one_clear_line(&output, "needs Postgres");
+    assert!(!data.exists(), "refused before creating a store");
 }
 
 #[test]

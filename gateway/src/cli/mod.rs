@@ -51,7 +51,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             return Ok(());
         }
         // Before opening the store, which an embedded one would create.
-        if let Command::Serve { nats_url, .. } = &cli.command {
+        if let Command::Serve { nats_url, .. } | Command::Project { nats_url } = &cli.command {
             check_nats(nats_url.as_deref(), &store_config)?;
         }
         let store = open_store(&store_config).await?;
@@ -145,7 +145,10 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 Ok(())
             }
             Command::Projections { command } => projections::run(&store, command).await,
-            Command::Project => projections::project(&store, server::termination()).await,
+            Command::Project { nats_url } => {
+                let nats_url = nats_url.filter(|url| !url.trim().is_empty());
+                projections::project(&store, nats_url, server::termination()).await
+            }
             Command::Backup { to } => {
                 println!("{}", backup::backup(&store, &store_config, &to).await?);
                 Ok(())
