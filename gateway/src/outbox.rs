@@ -75,7 +75,12 @@ pub async fn run(
     let jetstream = jetstream::new(client);
     let mut backoff = Backoff::default();
     loop {
-        match ensure_stream(&jetstream).await {
+        let ensured = tokio::select! {
+            ensured = ensure_stream(&jetstream) => ensured,
+            // A request NATS may never answer must not hold up a stop.
+            _ = shutdown.changed() => return,
+        };
+        match ensured {
             Ok(()) => break,
             Err(error) => {
                 tracing::warn!(%error, "cannot create or verify the JetStream stream {STREAM}; retrying");

@@ -310,6 +310,11 @@ async fn not_ready_until_the_stream_exists() {
     }
     assert_eq!(ready.0, 503, "{}", ready.1);
     assert!(ready.1.contains("JONO_EVENTS"), "{}", ready.1);
+    // Waiting for NATS does not hold up a stop.
+    let other = Server::start(&storage, &[("JONO_NATS_URL", &nats.url)]);
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, stderr) = other.terminate_with_stderr();
+    assert!(status.success(), "{status:?}: {stderr}");
 
     nats.resume();
     for _ in 0..300 {
