@@ -63,6 +63,8 @@ stage "installing what is missing"
 need_apt=()
 command -v strace >/dev/null 2>&1 || need_apt+=(strace)
 command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
+# The JetStream tests (tests/tests/nats.rs) start their own server on loopback.
+command -v nats-server >/dev/null 2>&1 || [[ -x /usr/sbin/nats-server ]] || need_apt+=(nats-server)
 [[ -x /usr/bin/chromium ]] || need_apt+=(chromium)
 [[ -x $PYTHON ]] || need_apt+=(python3)
 "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || need_apt+=(python3-venv)

@@ -47,6 +47,14 @@ pub async fn serve(
             .run(state.store.clone(), stopped.clone()),
     );
     let sweeper = tokio::spawn(crate::sweeper::run(state.clone(), stopped.clone()));
+    let outbox = state.settings.nats_url.clone().map(|url| {
+        tokio::spawn(crate::outbox::run(
+            state.store.clone(),
+            state.metrics.clone(),
+            url,
+            stopped.clone(),
+        ))
+    });
     // WebSockets stay open until told otherwise: tell them, or the graceful stop never ends.
     let closer = state.live.closer.clone();
     let shutdown = async move {
@@ -75,6 +83,9 @@ pub async fn serve(
     let _ = background.await;
     let _ = hub.await;
     let _ = sweeper.await;
+    if let Some(outbox) = outbox {
+        let _ = outbox.await;
+    }
     projectors.join().await;
     result
 }

@@ -11,6 +11,8 @@
 //! - [`command`]: `Commands::execute`, load → decide → append, retrying on conflicts so the
 //!   loser of a race decides again on the new state (invariant 2), and idempotent under a key
 //!   (invariant 9).
+//! - [`lease`]: leases for duties that run once per deployment (a Postgres advisory lock held
+//!   on a connection of its own), and the holder's checkpoint written through it.
 //! - [`backup`]: consistent copies while Jono serves (`VACUUM INTO`; the schema for `pg_dump`).
 //! - [`repository`]: cqrs-es's `PersistedEventRepository` for `EventStore`.
 //! - [`metrics`]: writer counters in the Prometheus text format.
@@ -30,6 +32,7 @@ pub mod command;
 pub mod error;
 pub mod event;
 pub mod feed;
+pub mod lease;
 pub mod log;
 pub mod metrics;
 mod postgres;

@@ -102,6 +102,38 @@ fn an_unusable_data_directory_ends_the_process_with_one_clear_line() {
 }
 
 #[test]
+fn nats_with_the_embedded_store_is_refused_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let path = data.display().to_string();
+    let output = jono(
+        &["serve", "--listen", "127.0.0.1:0", "--data", &path],
+        &[("JONO_NATS_URL", "nats://127.0.0.1:4222")],
+    );
+    assert_one_clear_line(&output, "needs Postgres");
+    assert!(!data.exists(), "refused before creating a store");
+    let output = jono(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            &path,
+            "--nats-url",
+            "nats://127.0.0.1:4222",
+        ],
+        &[],
+    );
+    assert_one_clear_line(&output, "needs Postgres");
+    let output = jono(
+        &["project", "--data", &path],
+        &[("JONO_NATS_URL", "nats://127.0.0.1:4222")],
+    );
+    assert_one_clear_line(&output, "needs Postgres");
+    assert!(!data.exists(), "refused before creating a store");
+}
+
+#[test]
 fn an_unreachable_postgres_ends_the_process_without_showing_the_password() {
     let output = jono(
         &["serve", "--listen", "127.0.0.1:0"],
