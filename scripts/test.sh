@@ -63,6 +63,8 @@ stage "installing what is missing"
 need_apt=()
 command -v strace >/dev/null 2>&1 || need_apt+=(strace)
 command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
+# The JetStream tests (tests/tests/nats.rs) start their own server on loopback.
+command -v nats-server >/dev/null 2>&1 || [[ -x /usr/sbin/nats-server ]] || need_apt+=(nats-server)
 [[ -x /usr/bin/chromium ]] || need_apt+=(chromium)
 [[ -x $PYTHON ]] || need_apt+=(python3)
 "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || need_apt+=(python3-venv)
@@ -103,6 +105,14 @@ timeout 1800 cargo build --workspace --all-targets --locked
 
 stage "cargo test (SQLite and Postgres)"
 timeout 1800 cargo test --workspace --locked
+
+stage "load tool: a tiny run on SQLite and on Postgres"
+# Keeps jono-load working (BENCHMARKS.md has its full run): every call must succeed and every
+# acknowledged message must reach its WebSocket; no figure is asserted.
+tiny=(--duration 2 --ceiling-seconds 0.5 --clients 4 --conversations 8 --rate 50
+      --history 150 --served 30 --samples 10 --jono target/debug/jono)
+timeout 300 target/debug/jono-load "${tiny[@]}"
+timeout 300 target/debug/jono-load "${tiny[@]}" --database-url "$JONO_TEST_DATABASE_URL"
 
 stage "web: install, typecheck, build"
 (

@@ -24,8 +24,9 @@ pub enum Event {
 
 /// The `type` of every event of API.md's list, plus the conversation's own bookkeeping
 /// (`AgentAssigned`, `ConversationRequeued`) and the blocks of abusive visitors
-/// (`CustomerBlocked`, `CustomerBlockLifted`), in the order API.md lists them.
-pub const EVENT_TYPES: [&str; 36] = [
+/// (`CustomerBlocked`, `CustomerBlockLifted`) and withdrawn invitations (`InvitationRevoked`),
+/// in the order API.md lists them.
+pub const EVENT_TYPES: [&str; 37] = [
     "OrganizationCreated",
     "AccountCreated",
     "InvitationCreated",
@@ -62,6 +63,7 @@ pub const EVENT_TYPES: [&str; 36] = [
     "ConversationRequeued",
     "CustomerBlocked",
     "CustomerBlockLifted",
+    "InvitationRevoked",
 ];
 
 #[derive(Debug, thiserror::Error)]

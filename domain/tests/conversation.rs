@@ -56,7 +56,7 @@ fn send(message_id: Uuid, author: Author, attachments: Vec<Uuid>) -> C {
     C::SendMessage {
         message_id,
         author,
-        text: text("hello"),
+        text: Some(text("hello")),
         attachments,
     }
 }
@@ -586,6 +586,39 @@ fn a_message_carries_its_attachments() {
             text: "hello".into(),
             attachments: vec![file],
         }]);
+}
+
+#[test]
+fn a_message_of_attachments_alone_needs_no_text() {
+    let file = attachment(0x61, 1_000);
+    let mut only_files = send(id(1), customer(CONVERSATION), vec![file.attachment_id]);
+    if let C::SendMessage { text, .. } = &mut only_files {
+        *text = None;
+    }
+    test()
+        .given(with(active(), [uploaded(CONVERSATION, file.clone())]))
+        .when(only_files)
+        .then_expect_events(vec![E::MessageSent {
+            conversation_id: CONVERSATION,
+            organization_id: ORG,
+            message_id: id(1),
+            seq: 1,
+            author: customer(CONVERSATION),
+            text: String::new(),
+            attachments: vec![file],
+        }]);
+}
+
+#[test]
+fn a_message_with_neither_text_nor_attachments_is_refused() {
+    let mut empty = send(id(1), customer(CONVERSATION), vec![]);
+    if let C::SendMessage { text, .. } = &mut empty {
+        *text = None;
+    }
+    test()
+        .given(active())
+        .when(empty)
+        .then_expect_error(ConversationError::EmptyMessage);
 }
 
 #[test]

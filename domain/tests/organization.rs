@@ -644,3 +644,72 @@ fn blocks_that_ran_out_are_forgotten_so_the_state_holds_only_live_ones() {
         vec![OTHER_BLOCK]
     );
 }
+
+// ---- RevokeInvitation ----
+
+fn revoke(by: Option<Uuid>) -> C {
+    C::RevokeInvitation {
+        invitation_id: INVITATION,
+        by,
+    }
+}
+
+fn revoked(by: Option<Uuid>) -> E {
+    E::InvitationRevoked {
+        organization_id: ORG,
+        invitation_id: INVITATION,
+        revoked_by: by,
+    }
+}
+
+#[test]
+fn an_operator_revokes_an_agents_invitation_and_it_can_no_longer_be_accepted() {
+    test()
+        .given(with(team(), [invited(Role::Agent, Some(OPERATOR))]))
+        .when(revoke(Some(OPERATOR)))
+        .then_expect_events(vec![revoked(Some(OPERATOR))]);
+    test()
+        .given(with(
+            team(),
+            [
+                invited(Role::Agent, Some(OPERATOR)),
+                revoked(Some(OPERATOR)),
+            ],
+        ))
+        .when(accept(STRANGER, "new@example.com", 2))
+        .then_expect_error(OrganizationError::UnknownInvitation);
+}
+
+#[test]
+fn only_an_owner_revokes_an_operators_invitation() {
+    test()
+        .given(with(team(), [invited(Role::Operator, Some(OWNER))]))
+        .when(revoke(Some(OPERATOR)))
+        .then_expect_error(OrganizationError::NotAllowed);
+    test()
+        .given(with(team(), [invited(Role::Agent, Some(OWNER))]))
+        .when(revoke(Some(MEMBER)))
+        .then_expect_error(OrganizationError::NotAllowed);
+}
+
+#[test]
+fn an_accepted_or_unknown_invitation_is_not_revoked() {
+    test()
+        .given(team())
+        .when(revoke(Some(OWNER)))
+        .then_expect_error(OrganizationError::UnknownInvitation);
+    test()
+        .given(with(
+            team(),
+            [
+                invited(Role::Agent, Some(OWNER)),
+                E::InvitationAccepted {
+                    organization_id: ORG,
+                    invitation_id: INVITATION,
+                    agent_id: STRANGER,
+                },
+            ],
+        ))
+        .when(revoke(Some(OWNER)))
+        .then_expect_error(OrganizationError::InvitationUsed);
+}

@@ -496,7 +496,7 @@ proptest! {
                 Act::Message(by_customer) => ConversationCommand::SendMessage {
                     message_id: fresh,
                     author: author(*by_customer),
-                    text: MessageText::parse(format!("message {n}")).expect("valid text"),
+                    text: Some(MessageText::parse(format!("message {n}")).expect("valid text")),
                     attachments: vec![],
                 },
                 Act::MessageAgain(index) => {
@@ -506,7 +506,7 @@ proptest! {
                     ConversationCommand::SendMessage {
                         message_id: message_ids[index % message_ids.len()],
                         author: author(false),
-                        text: MessageText::parse("again").expect("valid text"),
+                        text: Some(MessageText::parse("again").expect("valid text")),
                         attachments: vec![],
                     }
                 }

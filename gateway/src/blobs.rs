@@ -111,18 +111,28 @@ impl Blobs {
     }
 }
 
-/// Writes `id.part`, fsyncs it, renames it to `id` and fsyncs the directory: after this the
-/// file is whole under its name or absent, whatever the machine does next.
+/// Writes `id` in `dir` durably (see [`into_place`]).
 fn write_durably(dir: &Path, id: Uuid, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let name = id.to_string();
-    let part = dir.join(format!("{name}.part"));
-    let mut file = std::fs::File::create(&part)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&part, dir.join(&name))?;
-    std::fs::File::open(dir)?.sync_all()
+    into_place(&dir.join(id.to_string()), |part| {
+        std::fs::write(part, bytes)
+    })
+}
+
+/// `fill` writes `path.part`; it is then fsynced, renamed to `path` and the folder fsynced, so
+/// `path` is whole or absent whatever the machine does next. Attachments and `jono backup` both
+/// write this way.
+pub fn into_place(
+    path: &Path,
+    fill: impl FnOnce(&Path) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let part = path.with_extension("part");
+    fill(&part)?;
+    std::fs::File::open(&part)?.sync_all()?;
+    std::fs::rename(&part, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 /// The SHA-256 of `bytes`, hex.

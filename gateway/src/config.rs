@@ -64,6 +64,10 @@ pub enum Command {
         /// The built web console and widget (default: `web/dist` when it exists).
         #[arg(long, env = "JONO_WEB_DIR")]
         web: Option<std::path::PathBuf>,
+        /// Publish every committed event to NATS JetStream (nats://HOST:PORT), stream
+        /// `JONO_EVENTS`. Needs Postgres (`--database-url`).
+        #[arg(long, env = "JONO_NATS_URL", hide_env_values = true)]
+        nats_url: Option<String>,
         #[command(flatten)]
         edge: EdgeArgs,
     },
@@ -81,7 +85,12 @@ pub enum Command {
         command: ProjectionsCommand,
     },
     /// Run the projectors (and nothing else) until SIGTERM.
-    Project,
+    Project {
+        /// Also take part in publishing the log to NATS JetStream, as `jono serve` does (one
+        /// process of the deployment publishes at a time). Needs Postgres.
+        #[arg(long, env = "JONO_NATS_URL", hide_env_values = true)]
+        nats_url: Option<String>,
+    },
     /// A consistent copy of the store into the folder TO (new or empty), taken while Jono
     /// serves: SQLite's `VACUUM INTO` and the attachments, or `pg_dump` of Jono's schema.
     Backup {

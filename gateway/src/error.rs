@@ -14,6 +14,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("a valid bearer token is needed")]
     Unauthorized,
+    /// A login whose email and password do not make a pair: 401, saying so.
+    #[error("the email or the password is not right")]
+    WrongCredentials,
     #[error("{0}")]
     Forbidden(String),
     #[error("not found")]
@@ -44,7 +47,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::WrongCredentials => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

@@ -22,6 +22,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use sha2::{Digest, Sha256};
 use store::log::IdempotencyRecord;
 
@@ -114,9 +116,12 @@ async fn keyed(
         .chain_update(b"\0")
         .chain_update(&bytes)
         .finalize());
-    if let Some((first_hash, status, body)) =
-        secrets::find_response(state.backend(), &scoped).await?
-    {
+    let kept = secrets::find_response(state.backend(), &scoped)
+        .await?
+        // Kept before answers were sealed with an AEAD (at most 24 hours ago): not opened; the
+        // request runs again and the command layer answers from the events its key appended.
+        .filter(|(_, _, body)| !body.starts_with(LEGACY_SEALED));
+    if let Some((first_hash, status, body)) = kept {
         if first_hash != request_hash {
             return Err(ApiError::Invalid(
                 "this Idempotency-Key was used for a different request".into(),
@@ -143,7 +148,7 @@ async fn keyed(
         &scoped,
         &request_hash,
         parts.status.as_u16(),
-        &seal.close(&bytes),
+        &seal.close(&bytes)?,
     )
     .await?;
     Ok(Response::from_parts(parts, Body::from(bytes)))
@@ -151,12 +156,16 @@ async fn keyed(
 
 /// A kept answer is sealed under a key made from its caller and its Idempotency-Key, which is
 /// stored only hashed: a copy of the database reads no secret from it (an invitation's token),
-/// while the caller who retries with the key opens it. The keystream is SHA-256 of the seal
-/// key and a block counter (the key is secret and of fixed length, so this is a PRF in counter
-/// mode); each seal key seals one answer only.
+/// while the caller who retries with the key opens it. Sealing is ChaCha20-Poly1305 (RFC 8439,
+/// the RustCrypto crate) with a random nonce, so a kept answer that was altered does not open.
 struct Seal([u8; 32]);
 
-const SEALED: &str = "sealed:";
+/// What a sealed answer starts with: `sealed2:` and then base64 of the nonce and the
+/// ciphertext with its tag.
+const SEALED: &str = "sealed2:";
+const NONCE: usize = 12;
+/// What answers kept by earlier versions start with.
+const LEGACY_SEALED: &str = "sealed:";
 
 impl Seal {
     fn new(owner: &str, key: &[u8]) -> Self {
@@ -171,33 +180,35 @@ impl Seal {
         )
     }
 
-    fn apply(&self, bytes: &[u8]) -> Vec<u8> {
-        bytes
-            .chunks(32)
-            .zip(0u64..)
-            .flat_map(|(chunk, counter)| {
-                let pad = Sha256::new()
-                    .chain_update(self.0)
-                    .chain_update(counter.to_be_bytes())
-                    .finalize();
-                chunk
-                    .iter()
-                    .zip(pad)
-                    .map(|(byte, pad)| byte ^ pad)
-                    .collect::<Vec<u8>>()
-            })
-            .collect()
+    fn cipher(&self) -> ChaCha20Poly1305 {
+        ChaCha20Poly1305::new(Key::from_slice(&self.0))
     }
 
-    fn close(&self, plain: &[u8]) -> String {
-        format!("{SEALED}{}", URL_SAFE_NO_PAD.encode(self.apply(plain)))
+    fn close(&self, plain: &[u8]) -> Result<String, ApiError> {
+        let mut nonce = [0u8; NONCE];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut nonce);
+        let sealed = self
+            .cipher()
+            .encrypt(Nonce::from_slice(&nonce), plain)
+            .map_err(|_| ApiError::Internal("an answer that cannot be sealed".into()))?;
+        let mut bytes = nonce.to_vec();
+        bytes.extend(sealed);
+        Ok(format!("{SEALED}{}", URL_SAFE_NO_PAD.encode(bytes)))
     }
 
     fn open(&self, sealed: &str) -> Result<String, ApiError> {
-        let corrupt = || ApiError::Internal("a kept answer that is not sealed".into());
+        let corrupt = || ApiError::Internal("a kept answer that does not open".into());
         let encoded = sealed.strip_prefix(SEALED).ok_or_else(corrupt)?;
         let bytes = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| corrupt())?;
-        String::from_utf8(self.apply(&bytes)).map_err(|_| corrupt())
+        if bytes.len() < NONCE {
+            return Err(corrupt());
+        }
+        let (nonce, sealed) = bytes.split_at(NONCE);
+        let plain = self
+            .cipher()
+            .decrypt(Nonce::from_slice(nonce), sealed)
+            .map_err(|_| corrupt())?;
+        String::from_utf8(plain).map_err(|_| corrupt())
     }
 }
 
@@ -219,4 +230,29 @@ fn replay(status: u16, body: String) -> Response {
         .headers_mut()
         .insert("idempotent-replay", HeaderValue::from_static("true"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sealed_answer_opens_only_with_its_key_and_unaltered() {
+        let seal = Seal::new("agent:1", b"key-1");
+        let sealed = seal.close(b"{\"token\":\"secret\"}").unwrap();
+        assert!(sealed.starts_with(SEALED));
+        assert!(!sealed.contains("secret"));
+        assert_eq!(seal.open(&sealed).unwrap(), "{\"token\":\"secret\"}");
+        // Two seals of one answer differ (a fresh nonce each).
+        assert_ne!(sealed, seal.close(b"{\"token\":\"secret\"}").unwrap());
+        assert!(Seal::new("agent:2", b"key-1").open(&sealed).is_err());
+        assert!(Seal::new("agent:1", b"key-2").open(&sealed).is_err());
+        let mut bytes = URL_SAFE_NO_PAD
+            .decode(sealed.strip_prefix(SEALED).unwrap())
+            .unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        let altered = format!("{SEALED}{}", URL_SAFE_NO_PAD.encode(bytes));
+        assert!(seal.open(&altered).is_err(), "an altered answer opened");
+    }
 }

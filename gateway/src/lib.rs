@@ -21,6 +21,7 @@
 //! - [`blobs`]: attachments' bytes (files or rows), their sniffed type and signed URLs.
 //! - [`secrets`]: tables outside the log for what must never enter it (token hashes).
 //! - [`process_manager`]: runs the domain's follow-ups from the durable feed.
+//! - [`outbox`]: the leased relay that publishes the log to NATS JetStream.
 //! - [`sweeper`]: the clock's work: silent waiting customers time out, queues open on schedule.
 //! - [`metrics`]: Prometheus counters of the HTTP side.
 //! - [`server`]: binding, serving and graceful shutdown.
@@ -44,6 +45,7 @@ pub mod limits;
 pub mod live;
 pub mod metrics;
 pub mod openapi;
+pub mod outbox;
 pub mod plain;
 pub mod presence;
 pub mod process_manager;

@@ -1,7 +1,7 @@
 //! Prometheus counters of the HTTP side and the background work, rendered with the store's.
 
 use std::fmt::Write;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -12,6 +12,14 @@ pub struct Metrics {
     pub process_manager_position: AtomicI64,
     pub follow_ups_run: AtomicU64,
     pub follow_ups_settled: AtomicU64,
+    /// With NATS: whether the JetStream stream exists (created or verified by this process).
+    pub outbox_stream_ready: AtomicBool,
+    /// With NATS: 1 while this process holds the outbox lease and publishes.
+    pub outbox_holder: AtomicI64,
+    /// The last position JetStream acknowledged to this process's relay.
+    pub outbox_position: AtomicI64,
+    /// How far the relay is behind the log's head (as of its last batch).
+    pub outbox_lag: AtomicI64,
 }
 
 impl Metrics {
@@ -47,16 +55,31 @@ impl Metrics {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
             let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
         }
-        let name = "jono_process_manager_position";
-        let _ = writeln!(
-            out,
-            "# HELP {name} The last log position the process manager finished."
-        );
-        let _ = writeln!(out, "# TYPE {name} gauge");
-        let _ = writeln!(
-            out,
-            "{name} {}",
-            self.process_manager_position.load(Ordering::Relaxed)
-        );
+        let gauges = [
+            (
+                "jono_process_manager_position",
+                "The last log position the process manager finished.",
+                &self.process_manager_position,
+            ),
+            (
+                "jono_outbox_holder",
+                "1 while this process holds the outbox lease and publishes to JetStream.",
+                &self.outbox_holder,
+            ),
+            (
+                "jono_outbox_position",
+                "The last log position JetStream acknowledged to this process's relay.",
+                &self.outbox_position,
+            ),
+            (
+                "jono_outbox_lag",
+                "Events between the log's head and the relay's position.",
+                &self.outbox_lag,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+            let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
+        }
     }
 }

@@ -29,6 +29,7 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use crate::routes::blocks::{BlockRequest, BlockView, Blocked};
+use crate::routes::organizations::InvitationView;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -366,6 +367,8 @@ pub struct AgentConversation {
     pub created_at: DateTime<Utc>,
     pub picked_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
+    /// The two agents of a direct chat (so each side can name the other); empty otherwise.
+    pub participants: Vec<Uuid>,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -428,7 +431,8 @@ pub struct Message {
 
 #[derive(Serialize, JsonSchema)]
 pub struct SendMessageRequest {
-    #[schemars(length(min = 1, max = 10_000))]
+    /// At most 10,000 characters; empty only when the message carries attachments.
+    #[schemars(length(max = 10_000))]
     pub text: String,
     /// Attachments uploaded to this conversation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -962,6 +966,13 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
             .describe("Operators; owners for the roles operator and owner.")
             .body::<InvitationRequest>(g, true)
             .returns::<InvitationCreated>(g, 201, "The invitation and its token (7 days)."),
+        Operation::new("get", "/v1/orgs/{org}/invitations", "invitations", "organizations", "The invitations still open")
+            .describe("Operators. Neither accepted, withdrawn nor expired, oldest first; never the token.")
+            .paged("the last invitation's `invitation_id`")
+            .returns::<Vec<InvitationView>>(g, 200, "A page of invitations."),
+        Operation::new("delete", "/v1/orgs/{org}/invitations/{invitation}", "revokeInvitation", "organizations", "Withdraw an invitation")
+            .describe("Operators; owners for an operator's or an owner's invitation. Its token stops working at once. 404 for an unknown, accepted or withdrawn invitation.")
+            .no_content("Withdrawn."),
         Operation::new("post", "/v1/invitations/{token}/accept", "acceptInvitation", "organizations", "Accept an invitation")
             .access(OptionalToken)
             .describe("`{name, password}` for a new account. For an email that has an account: that account's bearer token and an empty body (401 without one, 403 with another account's). 404 for an unknown, used or expired token.")
@@ -1036,7 +1047,7 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
             .paged("the last message's `seq`")
             .returns::<Vec<Message>>(g, 200, "A page of messages."),
         Operation::new("post", "/v1/conversations/{c}/messages", "sendMessage", "conversations", "Send a message")
-            .describe("409 if the conversation ended; 422 if the text is empty or too long, or an attachment is not this conversation's.")
+            .describe("409 if the conversation ended; 422 if the text is too long, empty while the message carries no attachment, or an attachment is not this conversation's.")
             .body::<SendMessageRequest>(g, true)
             .returns::<MessageSent>(g, 201, "The message's id and `seq`."),
         Operation::new("post", "/v1/conversations/{c}/attachments", "upload", "conversations", "Upload a file")
@@ -1172,6 +1183,8 @@ mod tests {
             ("get", "/v1/me"),
             ("post", "/v1/orgs/{org}/invitations"),
             ("post", "/v1/invitations/{token}/accept"),
+            ("get", "/v1/orgs/{org}/invitations"),
+            ("delete", "/v1/orgs/{org}/invitations/{invitation}"),
             ("put", "/v1/me/password"),
             ("get", "/v1/orgs/{org}/members"),
             ("put", "/v1/orgs/{org}/members/{agent}"),

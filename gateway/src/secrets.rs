@@ -509,6 +509,19 @@ pub async fn store_invitation_token(
 }
 
 /// The invitation behind `token`, if there is one.
+/// Ends the token of a withdrawn invitation.
+pub async fn delete_invitation_tokens(
+    backend: &Backend,
+    invitation_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    let sql = "DELETE FROM invitation_tokens WHERE invitation_id = $1";
+    on_pool!(backend, pool => sqlx::query(sql)
+        .bind(invitation_id.to_string())
+        .execute(pool)
+        .await
+        .map(|_| ()))
+}
+
 pub async fn find_invitation_token(
     backend: &Backend,
     token: &str,

@@ -47,6 +47,14 @@ pub async fn serve(
             .run(state.store.clone(), stopped.clone()),
     );
     let sweeper = tokio::spawn(crate::sweeper::run(state.clone(), stopped.clone()));
+    let outbox = state.settings.nats_url.clone().map(|url| {
+        tokio::spawn(crate::outbox::run(
+            state.store.clone(),
+            state.metrics.clone(),
+            url,
+            stopped.clone(),
+        ))
+    });
     // WebSockets stay open until told otherwise: tell them, or the graceful stop never ends.
     let closer = state.live.closer.clone();
     let shutdown = async move {
@@ -75,31 +83,48 @@ pub async fn serve(
     let _ = background.await;
     let _ = hub.await;
     let _ = sweeper.await;
+    if let Some(outbox) = outbox {
+        let _ = outbox.await;
+    }
     projectors.join().await;
     result
 }
 
-/// Completes on SIGTERM or Ctrl-C.
-pub async fn termination() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
+/// Completes on SIGTERM or Ctrl-C. The handlers are installed when this is called, not when the
+/// future is first polled: a signal that arrives in between (the server already answering, its
+/// accept loop not yet looking at the shutdown) would otherwise kill the process instead of
+/// stopping it cleanly.
+pub fn termination() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (interrupt, terminate) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |handler: Option<tokio::signal::unix::Signal>| async move {
+                match handler {
+                    Some(mut handler) => {
+                        handler.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = wait(interrupt) => {}
+                _ = wait(terminate) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        tracing::info!("shutting down");
     }
-    tracing::info!("shutting down");
 }

@@ -29,6 +29,8 @@ pub struct Settings {
     /// `JONO_METRICS_TOKEN`: with it, `GET /metrics` on the main listener needs it as a bearer
     /// token; without it, only a scraper on this host (loopback, not through a proxy) gets it.
     pub metrics_token: Option<String>,
+    /// `JONO_NATS_URL`: where the outbox relay publishes the log (Postgres only).
+    pub nats_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -40,6 +42,7 @@ impl Default for Settings {
             trusted_proxies: crate::client::TrustedProxies::default(),
             edge: crate::edge::EdgeLimits::default(),
             metrics_token: None,
+            nats_url: None,
         }
     }
 }

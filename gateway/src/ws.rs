@@ -624,8 +624,9 @@ fn event_frame(topic: &str, event: &StoredEvent, body: Value) -> Value {
     json!({ "type": "event", "topic": topic, "position": event.position, "event": body })
 }
 
-/// The stored event's fields, flat, plus `at`.
-fn full_body(event: &StoredEvent) -> Value {
+/// The stored event's fields, flat, plus `type`, `position` and `at`: an `event` frame's
+/// `event` for agents, and the body of the event's JetStream message (`crate::outbox`).
+pub fn full_body(event: &StoredEvent) -> Value {
     let mut body = match &event.payload {
         Value::Object(map) => map.clone(),
         other => {
@@ -635,6 +636,7 @@ fn full_body(event: &StoredEvent) -> Value {
         }
     };
     body.insert("type".into(), Value::String(event.event_type.clone()));
+    body.insert("position".into(), json!(event.position));
     body.insert("at".into(), json!(event.recorded_at));
     Value::Object(body)
 }

@@ -88,6 +88,7 @@ impl Projection for Directory {
             "OrganizationCreated",
             "InvitationCreated",
             "InvitationAccepted",
+            "InvitationRevoked",
             "MemberAdded",
             "MemberRoleChanged",
             "MemberRemoved",
@@ -163,6 +164,13 @@ impl Projection for Directory {
                         "UPDATE rm_invitations{s} SET accepted = 1, accepted_by = $1
                          WHERE invitation_id = $2",
                         params![agent_id, invitation_id],
+                    )
+                    .await?;
+                }
+                OrganizationEvent::InvitationRevoked { invitation_id, .. } => {
+                    tx.execute(
+                        "DELETE FROM rm_invitations{s} WHERE invitation_id = $1",
+                        params![invitation_id],
                     )
                     .await?;
                 }

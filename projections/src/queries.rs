@@ -203,6 +203,38 @@ pub struct Invitation {
     pub accepted_by: Option<Uuid>,
 }
 
+/// The organization's invitations still open at `now` (neither accepted, revoked nor expired),
+/// oldest first.
+pub async fn pending_invitations(
+    backend: &Backend,
+    organization_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Vec<Invitation>> {
+    type Row = (String, String, String, String, i64, Option<String>);
+    let rows: Vec<Row> = fetch_all(
+        backend,
+        "SELECT invitation_id, organization_id, email, role, expires_at, invited_by
+         FROM rm_invitations WHERE organization_id = $1 AND accepted = 0 AND expires_at > $2
+         ORDER BY created_at, invitation_id",
+        params![organization_id, now.timestamp_micros()],
+    )
+    .await?;
+    rows.into_iter()
+        .map(|(inv, org, email, role, expires_at, invited_by)| {
+            Ok(Invitation {
+                id: id(&inv)?,
+                organization_id: id(&org)?,
+                email,
+                role,
+                expires_at: time(expires_at)?,
+                invited_by: opt_id(invited_by.as_deref())?,
+                accepted: false,
+                accepted_by: None,
+            })
+        })
+        .collect()
+}
+
 /// A running block of an abusive visitor, as operators review it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Block {

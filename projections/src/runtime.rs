@@ -47,6 +47,9 @@ const CHECKPOINTS: &str = "CREATE TABLE IF NOT EXISTS projection_checkpoints (
     version BIGINT NOT NULL
 )";
 
+/// The Postgres advisory lock the projectors' DDL takes turns on ("jono-ddl").
+const DDL_LOCK: i64 = 0x6a6f_6e6f_2d64_646c;
+
 /// A failing projector's last failure, so that `jono projections status` in another process
 /// can show it; removed once the projector moves on.
 const FAILURES: &str = "CREATE TABLE IF NOT EXISTS projection_failures (
@@ -453,6 +456,13 @@ async fn prepare(
     let backend = store.backend();
     let name = projection.name();
     let mut tx = Tx::begin(backend, "").await?;
+    if tx.is_postgres() {
+        // The projectors of a deployment start together, and Postgres's concurrent
+        // `CREATE TABLE IF NOT EXISTS` of one name collide in its catalog (a duplicate key in
+        // `pg_type`): their DDL takes turns, until each transaction ends.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", params![DDL_LOCK])
+            .await?;
+    }
     tx.execute(CHECKPOINTS, &[]).await?;
     tx.execute(FAILURES, &[]).await?;
     let found: Option<(i64, i64)> = tx

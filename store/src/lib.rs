@@ -16,6 +16,8 @@
 //!   (invariant 10).
 //! - [`snapshot`]: aggregates' states after event V of their streams, beside the log, tagged
 //!   with their fold version.
+//! - [`lease`]: leases for duties that run once per deployment (a Postgres advisory lock held
+//!   on a connection of its own), and the holder's checkpoint written through it.
 //! - [`backup`]: consistent copies while Jono serves (`VACUUM INTO`; the schema for `pg_dump`).
 //! - [`repository`]: cqrs-es's `PersistedEventRepository` for `EventStore`.
 //! - [`metrics`]: writer counters in the Prometheus text format.
@@ -35,6 +37,7 @@ pub mod command;
 pub mod error;
 pub mod event;
 pub mod feed;
+pub mod lease;
 pub mod log;
 pub mod metrics;
 mod postgres;

@@ -463,8 +463,8 @@ async fn append_one(
 }
 
 /// Keeps the watch of the readable head current: woken by our own commits, by other processes'
-/// NOTIFY, and once a second in case a notification was lost or a transaction that bypassed the
-/// append lock has just committed below the head.
+/// NOTIFY, every few milliseconds while a commit is not yet readable, and once a second in case
+/// a notification was lost.
 pub(crate) fn spawn_listener(pool: PgPool, shared: Arc<Shared>, mut shutdown: watch::Receiver<()>) {
     tokio::spawn(async move {
         let mut listener = match PgListener::connect_with(&pool).await {
@@ -480,11 +480,17 @@ pub(crate) fn spawn_listener(pool: PgPool, shared: Arc<Shared>, mut shutdown: wa
                 None
             }
         };
+        // How long to wait before looking again without a wake-up: a second while the readable
+        // head has caught up with the last commit; soon while it has not. The readable head is
+        // held back by any older transaction still open (a projector's, another append's), and
+        // nothing notifies when that one ends: without the short wait, a reader would sit up
+        // to a second behind a commit it was told about (picks measured at ~1.1 s on p99).
+        let mut idle = IDLE_REFRESH;
         loop {
             tokio::select! {
                 _ = shutdown.changed() => return,
                 _ = shared.refresh.notified() => {}
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = tokio::time::sleep(idle) => {}
                 notification = async {
                     match listener.as_mut() {
                         Some(listener) => listener.recv().await.map(|_| ()),
@@ -503,12 +509,28 @@ pub(crate) fn spawn_listener(pool: PgPool, shared: Arc<Shared>, mut shutdown: wa
             match head(&pool).await {
                 Ok(readable) => {
                     shared.head.send_if_modified(|h| raise(h, readable));
+                    idle = match last_committed(&pool).await {
+                        Ok(last) if last > readable => {
+                            if idle >= IDLE_REFRESH {
+                                BEHIND_REFRESH
+                            } else {
+                                (idle * 2).min(MAX_BEHIND_REFRESH)
+                            }
+                        }
+                        _ => IDLE_REFRESH,
+                    };
                 }
                 Err(error) => tracing::debug!(%error, "cannot read the event head"),
             }
         }
     });
 }
+
+/// The listener's look at the head without a wake-up: while caught up, …
+const IDLE_REFRESH: Duration = Duration::from_secs(1);
+/// … and while a commit is not yet readable: from 2 ms, doubling up to 50 ms.
+const BEHIND_REFRESH: Duration = Duration::from_millis(2);
+const MAX_BEHIND_REFRESH: Duration = Duration::from_millis(50);
 
 pub(crate) async fn load_snapshot(
     pool: &PgPool,

@@ -3,11 +3,14 @@
 //!
 //! The binary is `target/<profile>/jono`, next to the test executables' `deps/` folder; the
 //! test command builds it first (`cargo build --bin jono`). `JONO_BIN` overrides the path.
-//! [`api`] is the HTTP client of API.md the feature tests speak through.
+//! [`api`] is the HTTP client of API.md the feature tests speak through; [`nats`] starts a real
+//! `nats-server` with JetStream. The load tool (`src/bin/jono-load/`, BENCHMARKS.md) starts its
+//! server and sends its calls through the same.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod api;
+pub mod nats;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};
@@ -123,7 +126,12 @@ impl Server {
 
     /// As [`Server::start`], with the store given by `args` (`--data DIR`, `--database-url URL`).
     pub fn start_with_args(args: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut command = Command::new(jono_bin());
+        Self::start_bin(&jono_bin(), args, env)
+    }
+
+    /// As [`Server::start_with_args`], with the binary at `bin` (the load tool's `--jono`).
+    pub fn start_bin(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut command = Command::new(bin);
         command
             .arg("serve")
             .args(args)
@@ -177,6 +185,17 @@ impl Server {
     /// What the server wrote on stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().expect("the stderr buffer").clone()
+    }
+
+    /// SIGTERM, then waits for the exit: the exit status and everything the server wrote on
+    /// stderr, its last words included.
+    pub fn terminate_with_stderr(self) -> (ExitStatus, String) {
+        let stderr = std::sync::Arc::clone(&self.stderr);
+        let status = self.terminate();
+        // The reader thread may still be copying the last lines.
+        std::thread::sleep(Duration::from_millis(100));
+        let text = stderr.lock().expect("the stderr buffer").clone();
+        (status, text)
     }
 
     /// SIGTERM, then waits for the exit.

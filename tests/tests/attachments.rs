@@ -669,3 +669,38 @@ async fn a_tampered_or_expired_url_opens_nothing_and_a_live_one_outlives_a_resta
     );
     drop(server);
 }
+
+/// API.md: a message's text may be empty when it carries attachments; with neither it is 422.
+#[tokio::test]
+async fn a_file_is_sent_without_text_but_an_empty_message_is_refused() {
+    let storage = Storage::embedded();
+    let (_server, api) = api::start(&storage);
+    let s = scene(&api).await;
+    let path = format!("/v1/conversations/{}/messages", s.conversation);
+    for body in [
+        json!({"text": ""}),
+        json!({"text": "   "}),
+        json!({"text": "", "attachments": []}),
+    ] {
+        api.post(&path, s.customer.token(), body.clone())
+            .await
+            .expect_problem(422, &format!("an empty message {body}"));
+    }
+    for (who, token) in [("customer", s.customer.token()), ("agent", s.owner.token())] {
+        let file = upload(&api, token, s.conversation, "a.png", "image/png", PNG)
+            .await
+            .expect(201, "an upload")
+            .id("attachment_id");
+        api.post(
+            &path,
+            token,
+            json!({"text": "", "attachments": [file.to_string()]}),
+        )
+        .await
+        .expect(201, &format!("the {who}'s file alone"));
+        let messages = api::messages(&api, s.owner.token(), s.conversation).await;
+        let last = messages.last().expect("the message");
+        assert_eq!(last["text"], "", "{last}");
+        assert_eq!(last["attachments"][0]["attachment_id"], file.to_string());
+    }
+}

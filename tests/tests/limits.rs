@@ -66,13 +66,20 @@ async fn the_eleventh_login_attempt_is_429_even_with_the_right_password() {
     let (_server, api) = api::start_with(&storage, &[]);
     let owner = api::sign_up(&api, "Acme").await;
     for n in 1..=10 {
-        api.post(
-            "/v1/login",
-            None,
-            json!({"email": owner.email, "password": "a wrong password"}),
-        )
-        .await
-        .expect_problem(401, &format!("wrong attempt {n}"));
+        let wrong = api
+            .post(
+                "/v1/login",
+                None,
+                json!({"email": owner.email, "password": "a wrong password"}),
+            )
+            .await
+            .expect_problem(401, &format!("wrong attempt {n}"));
+        // It says what is wrong, not that a token is missing.
+        assert_eq!(
+            wrong.body["detail"], "the email or the password is not right",
+            "{}",
+            wrong.text
+        );
     }
     let reply = api
         .post(

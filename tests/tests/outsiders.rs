@@ -622,6 +622,21 @@ async fn acme(api: &Api) -> Acme {
         .expect(201, "a direct chat")
         .id("conversation_id");
     api::send_message(api, owner.token(), direct, "Just between us").await;
+    // Each side of a private chat can name the other: its two agents are in the view.
+    let seen = api
+        .get(&format!("/v1/conversations/{direct}"), member.token())
+        .await
+        .expect(200, "the member reads the direct chat");
+    let mut participants: Vec<String> = seen.body["participants"]
+        .as_array()
+        .expect("participants")
+        .iter()
+        .map(|id| id.as_str().expect("an id").to_owned())
+        .collect();
+    participants.sort();
+    let mut expected = vec![owner.agent_id.to_string(), member.agent_id.to_string()];
+    expected.sort();
+    assert_eq!(participants, expected, "{}", seen.text);
     let canned_org = api
         .post(
             "/v1/canned-responses",

@@ -20,14 +20,43 @@ fn a_fresh_data_directory_serves_health_and_readiness() {
     assert!(exit.success(), "SIGTERM is a clean stop, got {exit:?}");
 }
 
+/// A SIGTERM as soon as the address is printed (the projectors still starting) stops it
+/// cleanly too: the signal handlers exist before the address does.
+#[test]
+fn a_sigterm_right_after_the_address_is_printed_is_a_clean_stop() {
+    for _ in 0..3 {
+        let storage = Storage::embedded();
+        let server = Server::start(&storage, &[]);
+        let (status, stderr) = server.terminate_with_stderr();
+        assert!(
+            status.success(),
+            "SIGTERM is a clean stop, got {status:?}: {stderr}"
+        );
+    }
+}
+
+/// On a fresh database too, where every projector creates its tables at once at the first
+/// start: that logs no error (concurrent `CREATE TABLE IF NOT EXISTS` collide in Postgres's
+/// catalog unless they take turns).
 #[test]
 fn serve_runs_on_postgres_too() {
-    let Some(storage) = Storage::postgres() else {
-        return;
-    };
-    let server = Server::start(&storage, &[]);
-    assert_eq!(server.get("/readyz").0, 200);
-    assert!(server.terminate().success());
+    for _ in 0..4 {
+        let Some(storage) = Storage::postgres() else {
+            return;
+        };
+        let server = Server::start(&storage, &[]);
+        assert_eq!(server.get("/readyz").0, 200);
+        let stderr = server.stderr();
+        assert!(
+            !stderr.contains("ERROR"),
+            "a first start logs no error: {stderr}"
+        );
+        let (status, stderr) = server.terminate_with_stderr();
+        assert!(
+            status.success(),
+            "SIGTERM is a clean stop, got {status:?}: {stderr}"
+        );
+    }
 }
 
 fn assert_one_clear_line(output: &std::process::Output, expected: &str) {
@@ -70,6 +99,38 @@ fn an_unusable_data_directory_ends_the_process_with_one_clear_line() {
     let path = file.display().to_string();
     let output = jono(&["serve", "--listen", "127.0.0.1:0", "--data", &path], &[]);
     assert_one_clear_line(&output, "cannot open the data directory");
+}
+
+#[test]
+fn nats_with_the_embedded_store_is_refused_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let path = data.display().to_string();
+    let output = jono(
+        &["serve", "--listen", "127.0.0.1:0", "--data", &path],
+        &[("JONO_NATS_URL", "nats://127.0.0.1:4222")],
+    );
+    assert_one_clear_line(&output, "needs Postgres");
+    assert!(!data.exists(), "refused before creating a store");
+    let output = jono(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            &path,
+            "--nats-url",
+            "nats://127.0.0.1:4222",
+        ],
+        &[],
+    );
+    assert_one_clear_line(&output, "needs Postgres");
+    let output = jono(
+        &["project", "--data", &path],
+        &[("JONO_NATS_URL", "nats://127.0.0.1:4222")],
+    );
+    assert_one_clear_line(&output, "needs Postgres");
+    assert!(!data.exists(), "refused before creating a store");
 }
 
 #[test]

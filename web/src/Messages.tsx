@@ -70,6 +70,10 @@ export async function uploadFile(conversation: string, token: string, f: File) {
   const r = await fetch(`/v1/conversations/${encodeURIComponent(conversation)}/attachments`, {
     method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Idempotency-Key': crypto.randomUUID() }, body: fd,
   });
-  if (!r.ok) throw new Error(`HTTP ${r.status}`);
+  if (!r.ok) {
+    // The server's problem+json says why (too large, the conversation ended, …).
+    const problem = await r.json().catch(() => null);
+    throw new Error(problem?.detail || `HTTP ${r.status}`);
+  }
   return (await r.json()) as { attachment_id: string; name: string; url: string };
 }

@@ -120,10 +120,13 @@ try {
   queueId = await agent.getAttribute('.queue-admin', 'data-queue-admin');
   await agent.click('.queue-admin summary');
   await agent.getByLabel('Welcome message').fill('Welcome to Acme support!');
-  // The host site may embed the widget: without this its frame is refused (frame-ancestors).
+  // The host site may embed the widget: without this its frame is refused (frame-ancestors),
+  // and the embed section says so until a site is saved.
+  await agent.waitForSelector('.queue-admin .warning:has-text("No site may show this widget yet")');
   await agent.getByLabel('Sites that may embed the widget (one per line)').fill(HOST);
   await agent.getByRole('button', { name: 'Save', exact: true }).click();
   await agent.waitForSelector('.queue-admin [role=status]:has-text("Saved.")');
+  await agent.waitForSelector('.queue-admin .warning', { state: 'detached' });
   await agent.getByRole('checkbox', { name: 'Aino Agent' }).check();
   await agent.waitForFunction(async (q) => {
     const r = await fetch(`/v1/queues/${q}`, { headers: { authorization: `Bearer ${localStorage.getItem('jono.token')}` } });
@@ -188,6 +191,10 @@ try {
   if (process.env.DEBUG) cust.on('response', (r) => { if (r.url().includes('/v1/')) console.log('cust http', r.request().method(), r.url().slice(-60), r.status()); });
   if (process.env.DEBUG) cust.on('websocket', (ws) => { ws.on('framereceived', (f) => console.log('cust ws <', String(f.payload).slice(0, 200))); ws.on('framesent', (f) => console.log('cust ws >', String(f.payload).slice(0, 200))); ws.on('close', () => console.log('cust ws closed')); });
   await cust.goto(`${HOST}/products/42`);
+  // The widget starts minimised behind its launcher, which shows once the widget is ready.
+  await cust.waitForSelector('#jono-launcher');
+  await cust.screenshot({ path: `${OUT}widget-launcher.png` });
+  await cust.click('#jono-launcher');
   const w = cust.frameLocator('#jono-widget');
   await w.locator('input[name=name]').fill('Kalle Asiakas');
   await w.locator('input[name=email]').fill('kalle@example.com');
@@ -196,8 +203,9 @@ try {
   await w.getByText('Olet jonossa 1.').waitFor();
   await cust.screenshot({ path: `${OUT}widget-waiting.png` });
 
-  step('activity notice, highlighted, while another organization is selected');
+  step('activity notice, highlighted, while another organization is selected; an alert for a queue the agent handles');
   await agent.waitForSelector('.activity li.hot[data-type=CustomerJoinedQueue]');
+  await agent.waitForFunction(() => (window.jonoAlerts ?? 0) >= 1);
   await agent.screenshot({ path: `${OUT}console-activity.png` });
 
   step('pick from the queue menu; the conversation opens at once');
@@ -236,6 +244,27 @@ try {
   await w.locator('textarea[name=message]').press('Enter');
   await agent.waitForSelector('.messages .text:has-text("Kiitos!")');
 
+  step('a message while the agent is on another page raises an alert; back in the chat it is read');
+  const before = await agent.evaluate(() => window.jonoAlerts ?? 0);
+  await agent.getByRole('button', { name: 'My account', exact: true }).click();
+  await agent.waitForSelector('.alert-settings input[name=alert-sound]:checked');
+  await w.locator('textarea[name=message]').fill('Vielä yksi asia');
+  await w.locator('textarea[name=message]').press('Enter');
+  await agent.waitForFunction((n) => (window.jonoAlerts ?? 0) > n, before);
+  await agent.getByRole('button', { name: 'Chats', exact: true }).click();
+  await agent.waitForSelector('.messages .text:has-text("Vielä yksi asia")');
+  await agent.waitForSelector('.conv.selected .unread', { state: 'detached' });
+
+  step('the customer minimises the widget; the launcher counts the agent\'s new messages; it opens again');
+  await cust.click('#jono-launcher');
+  await cust.waitForSelector('#jono-widget', { state: 'hidden' });
+  await field.fill('Oletko vielä siellä?');
+  await field.press('Enter');
+  await cust.waitForSelector('#jono-launcher:has-text("(1)")');
+  await cust.screenshot({ path: `${OUT}widget-launcher-unread.png` });
+  await cust.click('#jono-launcher');
+  await w.locator('.messages .text', { hasText: 'Oletko vielä siellä?' }).waitFor();
+
   step('/key + space expands a canned response');
   await agent.waitForFunction(() => document.querySelector('.conversation textarea[name=message]').value === '');
   await field.click();
@@ -254,6 +283,24 @@ try {
   await agent.waitForSelector('.messages .attachment img[alt="dot.png"]');
   await w.locator('.messages .attachment img[alt="dot.png"]').waitFor();
 
+  step('a file alone is sent; a file over 10 MiB is refused before upload; a failed send keeps the draft');
+  await agent.locator('.conversation input[type=file]').setInputFiles({ name: 'only.png', mimeType: 'image/png', buffer: png });
+  await agent.waitForSelector('.pending li:has-text("only.png")');
+  await agent.locator('.conversation .composer-bar button.primary').click();
+  await agent.waitForSelector('.messages .attachment img[alt="only.png"]');
+  await w.locator('.messages .attachment img[alt="only.png"]').waitFor();
+  await agent.locator('.conversation input[type=file]').setInputFiles({ name: 'huge.bin', mimeType: 'application/octet-stream', buffer: Buffer.alloc(10 * 1024 * 1024 + 1) });
+  await agent.waitForSelector('.composer [role=alert]:has-text("huge.bin is larger than 10 MiB")');
+  const long = 'x'.repeat(10_001);
+  await field.fill(long);
+  await agent.waitForSelector('.composer .counter.over:has-text("10001 / 10000")');
+  expectStatus = 422;
+  await field.press('Enter');
+  await agent.waitForSelector('.conversation [role=alert]:has-text("longer than 10000")');
+  expectStatus = 0;
+  if ((await field.inputValue()).length !== long.length) throw new Error('a failed send wiped the draft');
+  await field.fill('');
+
   step('tag and note');
   await agent.fill('input[name=tag]', 'delivery');
   await agent.press('input[name=tag]', 'Enter');
@@ -265,6 +312,17 @@ try {
   await cust.waitForTimeout(500);
   const widgetText = await w.locator('body').innerText();
   if (widgetText.includes('Secret note') || widgetText.includes('delivery')) throw new Error('a note or tag reached the customer');
+
+  step('addresses: a reload keeps the open conversation; the back button returns to it from another page');
+  if (!/#\/[^/]+\/c\/[0-9a-f-]+$/.test(agent.url())) throw new Error(`the open conversation has no address: ${agent.url()}`);
+  await agent.reload();
+  await agent.waitForSelector('.conv-head h2:has-text("Kalle Asiakas")');
+  await agent.waitForSelector('.notes li');
+  await agent.getByRole('button', { name: 'Organization', exact: true }).click();
+  await agent.waitForSelector('main.page');
+  if (!agent.url().endsWith('/org')) throw new Error(`the organization page has no address: ${agent.url()}`);
+  await agent.goBack();
+  await agent.waitForSelector('.conv-head h2:has-text("Kalle Asiakas")');
 
   step('video call: the console calls, the widget answers, both sides connect and play video; the agent ends it');
   await agent.getByRole('button', { name: 'Start a video call' }).click();
@@ -330,6 +388,7 @@ try {
   await agent.waitForSelector('.ended');
   await w.getByText('Miten onnistuimme?').waitFor();
   await w.locator('.stars label').nth(4).click();
+  await w.locator('textarea[name=comment]').fill('Nopeaa palvelua');
   await w.getByRole('button', { name: 'Lähetä arvio' }).click();
   await w.getByText('Kiitos palautteestasi!').waitFor();
   await cust.screenshot({ path: `${OUT}widget-rated.png` });
@@ -360,6 +419,9 @@ try {
   await w.getByRole('button', { name: 'Aloita keskustelu' }).click();
   await w.getByText('Olet jonossa 1.').waitFor();
   await api('POST', `/v1/conversations/${(await api('GET', `/v1/orgs/${orgA}/conversations?status=waiting`, token))[0].id}/end`, token);
+  // Nobody served it: the widget offers a new chat, not a rating.
+  await w.getByText('Keskustelu päättyi ennen kuin asiakaspalvelija ehti mukaan.').waitFor();
+  if (await w.locator('form.rating').count()) throw new Error('a customer nobody served is asked to rate');
   await agent.getByRole('button', { name: 'Chats', exact: true }).click();
 
   step('a team channel with canned expansion');
@@ -371,8 +433,15 @@ try {
   await field.press('Enter');
   await agent.waitForSelector('.messages .text:has-text("Welcome to the chat! How can I help?")');
 
-  step('queue statistics');
+  step('an invitation is listed while open and withdrawn from the organization page');
   await agent.getByRole('button', { name: 'Organization', exact: true }).click();
+  await agent.fill('input[name=invite-email]', `later-${uniq}@example.com`);
+  await agent.getByRole('button', { name: 'Invite', exact: true }).click();
+  await agent.waitForSelector(`.pending-invitations tr:has-text("later-${uniq}@example.com")`);
+  await agent.getByRole('button', { name: `Withdraw: later-${uniq}@example.com` }).click();
+  await agent.waitForSelector(`.pending-invitations tr:has-text("later-${uniq}@example.com")`, { state: 'detached' });
+
+  step('queue statistics');
   await agent.click('.queue-admin summary');
   await agent.getByRole('button', { name: 'Show statistics' }).click();
   await agent.waitForSelector('.stats svg.bars');

@@ -50,10 +50,11 @@ pub enum ConversationCommand {
         /// (a second transfer decided on the same stale view is refused).
         from_agent_id: Option<Uuid>,
     },
+    /// `text` may be absent when the message carries attachments.
     SendMessage {
         message_id: Uuid,
         author: Author,
-        text: MessageText,
+        text: Option<MessageText>,
         attachments: Vec<Uuid>,
     },
     /// The bytes are stored outside the log; this records that they exist and how large.

@@ -34,6 +34,8 @@ pub enum ConversationError {
     UnknownAttachment,
     #[error("a message carries at most 10 attachments")]
     TooManyAttachments,
+    #[error("a message needs text or an attachment")]
+    EmptyMessage,
     #[error("this attachment was uploaded already")]
     DuplicateAttachment,
     #[error("an attachment is at most 10 MiB")]
@@ -65,7 +67,8 @@ impl Refusal for ConversationError {
             Self::DirectWithSelf
             | Self::DirectIdNotOfPair
             | Self::UnknownAttachment
-            | Self::TooManyAttachments => ErrorKind::Invalid,
+            | Self::TooManyAttachments
+            | Self::EmptyMessage => ErrorKind::Invalid,
             Self::AttachmentTooLarge | Self::AttachmentQuotaExceeded => ErrorKind::TooLarge,
             Self::AlreadyStarted
             | Self::ConversationEnded

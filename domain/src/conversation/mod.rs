@@ -289,6 +289,9 @@ impl Aggregate for Conversation {
                 if attachments.len() > ATTACHMENTS_PER_MESSAGE {
                     return Err(ConversationError::TooManyAttachments);
                 }
+                if text.is_none() && attachments.is_empty() {
+                    return Err(ConversationError::EmptyMessage);
+                }
                 let mut refs = Vec::with_capacity(attachments.len());
                 for attachment_id in attachments {
                     let found = self.attachments.get(&attachment_id);
@@ -300,7 +303,7 @@ impl Aggregate for Conversation {
                     message_id,
                     seq: self.last_seq + 1,
                     author,
-                    text: text.as_str().to_owned(),
+                    text: text.map(String::from).unwrap_or_default(),
                     attachments: refs,
                 };
                 sink.write(event, self).await;

@@ -32,6 +32,11 @@ pub enum OrganizationCommand {
         email: Email,
         now: DateTime<Utc>,
     },
+    /// An invitation not yet accepted is withdrawn: its token stops working.
+    RevokeInvitation {
+        invitation_id: Uuid,
+        by: Option<Uuid>,
+    },
     ChangeMemberRole {
         agent_id: Uuid,
         role: Role,

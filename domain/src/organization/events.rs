@@ -28,6 +28,11 @@ pub enum OrganizationEvent {
         invitation_id: Uuid,
         agent_id: Uuid,
     },
+    InvitationRevoked {
+        organization_id: Uuid,
+        invitation_id: Uuid,
+        revoked_by: Option<Uuid>,
+    },
     MemberAdded {
         organization_id: Uuid,
         agent_id: Uuid,
@@ -68,6 +73,7 @@ impl DomainEvent for OrganizationEvent {
             Self::OrganizationCreated { .. } => "OrganizationCreated",
             Self::InvitationCreated { .. } => "InvitationCreated",
             Self::InvitationAccepted { .. } => "InvitationAccepted",
+            Self::InvitationRevoked { .. } => "InvitationRevoked",
             Self::MemberAdded { .. } => "MemberAdded",
             Self::MemberRoleChanged { .. } => "MemberRoleChanged",
             Self::MemberRemoved { .. } => "MemberRemoved",

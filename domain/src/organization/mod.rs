@@ -1,8 +1,9 @@
 //! `Organization`: its members with their roles (owner ⊇ operator ⊇ agent) and its invitations.
 //! The rules of who may grant what live here, because this stream knows every member's role:
 //! operators manage agents, only owners manage operators and owners, and the last owner stays.
-//! It also holds the organization's running blocks of abusive visitors: any member may block
-//! the customer of a conversation, operators lift blocks, and a blocked visitor cannot join.
+//! Operators withdraw invitations not yet accepted. It also holds the organization's running
+//! blocks of abusive visitors: any member may block the customer of a conversation, operators
+//! lift blocks, and a blocked visitor cannot join.
 
 mod commands;
 mod errors;
@@ -199,6 +200,25 @@ impl Aggregate for Organization {
                 )
                 .await;
             }
+            C::RevokeInvitation { invitation_id, by } => {
+                let organization_id = self.require_created()?;
+                let invitation = self
+                    .invitations
+                    .get(&invitation_id)
+                    .ok_or(OrganizationError::UnknownInvitation)?;
+                if !self.power_of(by)?.may_manage(invitation.role) {
+                    return Err(OrganizationError::NotAllowed);
+                }
+                if invitation.accepted {
+                    return Err(OrganizationError::InvitationUsed);
+                }
+                let event = E::InvitationRevoked {
+                    organization_id,
+                    invitation_id,
+                    revoked_by: by,
+                };
+                sink.write(event, self).await;
+            }
             C::ChangeMemberRole { agent_id, role, by } => {
                 let organization_id = self.require_created()?;
                 let power = self.power_of(by)?;
@@ -334,6 +354,10 @@ impl Aggregate for Organization {
                 if let Some(invitation) = self.invitations.get_mut(&invitation_id) {
                     invitation.accepted = true;
                 }
+            }
+            // A revoked invitation is forgotten: accepting it finds no invitation.
+            E::InvitationRevoked { invitation_id, .. } => {
+                self.invitations.remove(&invitation_id);
             }
             E::MemberAdded { agent_id, role, .. } | E::MemberRoleChanged { agent_id, role, .. } => {
                 self.members.insert(agent_id, role);

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use store::log::{Backend, EventStore};
 
 use super::Failure;
+use crate::blobs::into_place;
 use crate::config::StoreConfig;
 
 const MANIFEST: &str = "jono-backup.json";
@@ -229,19 +230,6 @@ fn copy_durably(from: &Path, to: &Path) -> Result<(), Failure> {
             error,
         )
     })
-}
-
-/// `fill` writes `path.part`; it is then fsynced, renamed to `path` and the folder fsynced, so
-/// `path` is whole or absent whatever the machine does next.
-fn into_place(path: &Path, fill: impl FnOnce(&Path) -> std::io::Result<()>) -> std::io::Result<()> {
-    let part = path.with_extension("part");
-    fill(&part)?;
-    std::fs::File::open(&part)?.sync_all()?;
-    std::fs::rename(&part, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }
 
 /// Runs a tool; its standard output.

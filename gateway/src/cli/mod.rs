@@ -50,6 +50,10 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             println!("{}", backup::restore(&store_config, from).await?);
             return Ok(());
         }
+        // Before opening the store, which an embedded one would create.
+        if let Command::Serve { nats_url, .. } | Command::Project { nats_url } = &cli.command {
+            check_nats(nats_url.as_deref(), &store_config)?;
+        }
         let store = open_store(&store_config).await?;
         match cli.command {
             Command::Serve {
@@ -57,6 +61,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 signup,
                 rate_limits,
                 web,
+                nats_url,
                 edge,
             } => {
                 let trusted_proxies =
@@ -78,6 +83,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                         connections: usize::try_from(edge.max_connections).unwrap_or(usize::MAX),
                     },
                     metrics_token: edge.metrics_token.filter(|token| !token.is_empty()),
+                    nats_url: nats_url.filter(|url| !url.trim().is_empty()),
                 };
                 let listener = TcpListener::bind(listen).await.map_err(|error| {
                     Failure(format!("cannot listen on {listen}: {}", describe(&error)))
@@ -99,6 +105,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                     }
                     None => None,
                 };
+                // Before anyone can know the address: a SIGTERM from then on stops it cleanly.
+                let shutdown = server::termination();
                 // One plain line on stdout, for people and for scripts that bound port 0.
                 println!("jono listening on http://{address}");
                 let mut state = AppState::new(store);
@@ -121,7 +129,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                     .await
                     .map_err(|error| Failure(format!("cannot read the visitor secret: {error}")))?;
                 state.visitors = crate::client::VisitorKeys::new(visitors);
-                server::serve(state, listener, metrics_listener, server::termination())
+                server::serve(state, listener, metrics_listener, shutdown)
                     .await
                     .map_err(|error| Failure(format!("the server stopped: {error}")))
             }
@@ -137,7 +145,10 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 Ok(())
             }
             Command::Projections { command } => projections::run(&store, command).await,
-            Command::Project => projections::project(&store, server::termination()).await,
+            Command::Project { nats_url } => {
+                let nats_url = nats_url.filter(|url| !url.trim().is_empty());
+                projections::project(&store, nats_url, server::termination()).await
+            }
             Command::Backup { to } => {
                 println!("{}", backup::backup(&store, &store_config, &to).await?);
                 Ok(())
@@ -157,6 +168,22 @@ pub async fn open_store(config: &StoreConfig) -> Result<EventStore, Failure> {
         .await
         .map_err(|error| Failure(format!("cannot prepare the tables: {error}")))?;
     Ok(store)
+}
+
+/// NATS is for several processes on one Postgres: with the embedded store it is refused, and
+/// an address it cannot use is refused too, each with one line.
+fn check_nats(url: Option<&str>, store: &StoreConfig) -> Result<(), Failure> {
+    let Some(url) = url.filter(|url| !url.trim().is_empty()) else {
+        return Ok(());
+    };
+    if let StoreConfig::Embedded(_) = store {
+        return Err(Failure(
+            "--nats-url (JONO_NATS_URL) needs Postgres (--database-url): the embedded store serves one process".into(),
+        ));
+    }
+    url.parse::<async_nats::ServerAddr>()
+        .map(|_| ())
+        .map_err(|_| Failure("the NATS URL is not valid; expected nats://HOST:PORT".into()))
 }
 
 fn describe(error: &std::io::Error) -> String {

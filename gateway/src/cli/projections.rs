@@ -137,6 +137,7 @@ async fn rebuild(store: &EventStore, names: &[String]) -> Result<(), Failure> {
 /// Runs every projector until `shutdown` completes (`jono project`).
 pub async fn project(
     store: &EventStore,
+    nats_url: Option<String>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Failure> {
     let (stop, stopped) = watch::channel(false);
@@ -144,12 +145,24 @@ pub async fn project(
         store.clone(),
         projections::all(),
         Options::default(),
-        stopped,
+        stopped.clone(),
     );
+    // With NATS, the leased outbox relay too (its metrics are not served here).
+    let outbox = nats_url.map(|url| {
+        tokio::spawn(crate::outbox::run(
+            store.clone(),
+            std::sync::Arc::default(),
+            url,
+            stopped,
+        ))
+    });
     tracing::info!("projectors running");
     shutdown.await;
     let _ = stop.send(true);
     projectors.join().await;
+    if let Some(outbox) = outbox {
+        let _ = outbox.await;
+    }
     Ok(())
 }
 

@@ -180,7 +180,7 @@ async fn login(
     for key in [format!("address:{address}"), format!("email:{email}")] {
         limits::enforce(&state, limits::LOGINS, &key)?;
     }
-    let wrong = || ApiError::Unauthorized;
+    let wrong = || ApiError::WrongCredentials;
     let Ok(email) = Email::parse(&email) else {
         auth::verify_password(body.password, None).await?;
         return Err(wrong());

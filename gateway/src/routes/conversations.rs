@@ -86,6 +86,7 @@ fn agent_view(conversation: &Conversation) -> Value {
         "created_at": conversation.created_at,
         "picked_at": conversation.picked_at,
         "ended_at": conversation.ended_at,
+        "participants": conversation.participants,
     })
 }
 
@@ -299,6 +300,8 @@ async fn notes(
 
 #[derive(Deserialize)]
 struct SendMessage {
+    /// Empty (or absent) when the message carries attachments.
+    #[serde(default)]
     text: String,
     #[serde(default)]
     attachments: Option<Vec<String>>,
@@ -315,7 +318,11 @@ async fn send_message(
     if matches!(caller, Caller::Customer(_)) {
         limits::enforce(&state, limits::CUSTOMER_MESSAGES, caller.key())?;
     }
-    let text = MessageText::parse(&body.text).map_err(invalid)?;
+    // Blank text is no text: the conversation decides whether the attachments make a message.
+    let text = match body.text.trim() {
+        "" => None,
+        text => Some(MessageText::parse(text).map_err(invalid)?),
+    };
     // An id that is not even a UUID names no attachment of this conversation: 422 as well.
     let attachments = body
         .attachments

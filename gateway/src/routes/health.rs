@@ -104,7 +104,18 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let mut body = json!({ "head": head,
         "process_manager": { "position": done, "lag": lag },
         "projectors": states });
+    // With NATS, not before the JetStream stream exists (API.md, JetStream).
+    let stream_missing = state.settings.nats_url.is_some()
+        && !state.metrics.outbox_stream_ready.load(Ordering::Relaxed);
     let status = match (&projectors, lag <= READY_LAG) {
+        (Ok(()), true) if stream_missing => {
+            body["status"] = json!("unavailable");
+            body["detail"] = json!(format!(
+                "the JetStream stream {} is not there yet (is NATS reachable?)",
+                crate::outbox::STREAM
+            ));
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         (Ok(()), true) => {
             body["status"] = json!("ready");
             StatusCode::OK

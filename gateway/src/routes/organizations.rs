@@ -5,10 +5,11 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{post, put};
 use axum::{Extension, Json, Router};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use domain::organization::{Organization, OrganizationCommand};
 use domain::values::{DisplayName, Email, Password, Role};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::access;
@@ -28,13 +29,84 @@ pub const INVITATION_DAYS: i64 = 7;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/v1/orgs/{org}/invitations", post(invite))
+        .route(
+            "/v1/orgs/{org}/invitations",
+            post(invite).get(pending_invitations),
+        )
+        .route(
+            "/v1/orgs/{org}/invitations/{invitation}",
+            axum::routing::delete(revoke_invitation),
+        )
         .route("/v1/invitations/{token}/accept", post(accept))
         .route("/v1/orgs/{org}/members", axum::routing::get(members))
         .route(
             "/v1/orgs/{org}/members/{agent}",
             put(change_role).delete(remove_member),
         )
+}
+
+/// An invitation still open, as `GET /v1/orgs/{org}/invitations` lists it (the token is a
+/// secret: it is shown once, when the invitation is made).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct InvitationView {
+    pub invitation_id: uuid::Uuid,
+    pub email: String,
+    pub role: Role,
+    pub expires_at: DateTime<Utc>,
+    /// Who invited; `null` for the operator's command line.
+    pub invited_by: Option<uuid::Uuid>,
+}
+
+/// Operators: the invitations neither accepted, withdrawn nor expired, oldest first.
+async fn pending_invitations(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    agent: AgentCaller,
+    Params(page): Params<PageQuery>,
+) -> Result<Json<Vec<InvitationView>>, ApiError> {
+    let organization_id = path_id(&org)?;
+    let page = page.parse::<uuid::Uuid>()?;
+    access::at_least(&state, &agent, organization_id, Role::Operator).await?;
+    let pending =
+        projections::queries::pending_invitations(state.backend(), organization_id, Utc::now())
+            .await?;
+    let views = page
+        .of(pending, |invitation| invitation.id)
+        .into_iter()
+        .map(|invitation| {
+            Ok(InvitationView {
+                invitation_id: invitation.id,
+                role: Role::parse(&invitation.role)
+                    .map_err(|error| ApiError::Internal(error.to_string()))?,
+                email: invitation.email,
+                expires_at: invitation.expires_at,
+                invited_by: invitation.invited_by,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(Json(views))
+}
+
+/// Operators (owners for an operator's or an owner's invitation; the organization decides):
+/// the invitation's token stops working at once.
+async fn revoke_invitation(
+    State(state): State<AppState>,
+    Path((org, invitation)): Path<(String, String)>,
+    agent: AgentCaller,
+    key: Option<Extension<IdempotencyKey>>,
+) -> Result<StatusCode, ApiError> {
+    let organization_id = path_id(&org)?;
+    let invitation_id = path_id(&invitation)?;
+    access::member(&state, &agent, organization_id).await?;
+    let revoke = OrganizationCommand::RevokeInvitation {
+        invitation_id,
+        by: Some(agent.agent_id),
+    };
+    let caller = Caller::Agent(agent);
+    let ctx = context(Some(&caller), key.as_deref());
+    command::run::<Organization>(&state, organization_id, revoke, &ctx).await?;
+    secrets::delete_invitation_tokens(state.backend(), invitation_id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]

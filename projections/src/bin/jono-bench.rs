@@ -428,7 +428,7 @@ async fn generate(store: &EventStore, options: &Options) -> Result<(), String> {
                 let send = ConversationCommand::SendMessage {
                     message_id: world.rng.uuid(),
                     author,
-                    text: MessageText::parse(text).map_err(|e| e.to_string())?,
+                    text: Some(MessageText::parse(text).map_err(|e| e.to_string())?),
                     attachments: Vec::new(),
                 };
                 world.conversation(conversation_id, send).await?;

@@ -163,7 +163,7 @@ pub async fn say(world: &World, conversation: Uuid, author: Author, text: &str) 
             ConversationCommand::SendMessage {
                 message_id: Uuid::new_v4(),
                 author,
-                text: MessageText::parse(text).unwrap(),
+                text: Some(MessageText::parse(text).unwrap()),
                 attachments: vec![],
             },
         )
@@ -613,7 +613,7 @@ async fn messages_notes_and_attachments_read_back(db: TestDb) {
             ConversationCommand::SendMessage {
                 message_id: Uuid::new_v4(),
                 author: agent_author(org.agent),
-                text: MessageText::parse("Here is your receipt").unwrap(),
+                text: Some(MessageText::parse("Here is your receipt").unwrap()),
                 attachments: vec![attachment_id],
             },
         )

@@ -147,7 +147,7 @@ async fn play(world: &World, steps: &[Step]) {
                             ConversationCommand::SendMessage {
                                 message_id: Uuid::new_v4(),
                                 author,
-                                text: domain::values::MessageText::parse("hello").unwrap(),
+                                text: Some(domain::values::MessageText::parse("hello").unwrap()),
                                 attachments: vec![],
                             },
                         )

@@ -301,7 +301,7 @@ export interface paths {
         put?: never;
         /**
          * Send a message
-         * @description 409 if the conversation ended; 422 if the text is empty or too long, or an attachment is not this conversation's.
+         * @description 409 if the conversation ended; 422 if the text is too long, empty while the message carries no attachment, or an attachment is not this conversation's.
          */
         post: operations["sendMessage"];
         delete?: never;
@@ -686,7 +686,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * The invitations still open
+         * @description Operators. Neither accepted, withdrawn nor expired, oldest first; never the token.
+         */
+        get: operations["invitations"];
         put?: never;
         /**
          * Invite someone
@@ -694,6 +698,26 @@ export interface paths {
          */
         post: operations["invite"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/orgs/{org}/invitations/{invitation}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Withdraw an invitation
+         * @description Operators; owners for an operator's or an owner's invitation. Its token stops working at once. 404 for an unknown, accepted or withdrawn invitation.
+         */
+        delete: operations["revokeInvitation"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1050,6 +1074,8 @@ export interface components {
             name: string | null;
             /** Format: uuid */
             organization_id: string;
+            /** @description The two agents of a direct chat (so each side can name the other); empty otherwise. */
+            participants: string[];
             /** Format: date-time */
             picked_at: string | null;
             /** Format: uuid */
@@ -1243,6 +1269,23 @@ export interface components {
         InvitationRequest: {
             /** Format: email */
             email: string;
+            role: components["schemas"]["Role"];
+        };
+        /**
+         * @description An invitation still open, as `GET /v1/orgs/{org}/invitations` lists it (the token is a
+         *     secret: it is shown once, when the invitation is made).
+         */
+        InvitationView: {
+            email: string;
+            /** Format: date-time */
+            expires_at: string;
+            /** Format: uuid */
+            invitation_id: string;
+            /**
+             * Format: uuid
+             * @description Who invited; `null` for the operator's command line.
+             */
+            invited_by: string | null;
             role: components["schemas"]["Role"];
         };
         JoinRequest: {
@@ -1540,6 +1583,7 @@ export interface components {
         SendMessageRequest: {
             /** @description Attachments uploaded to this conversation. */
             attachments?: string[] | null;
+            /** @description At most 10,000 characters; empty only when the message carries attachments. */
             text: string;
         };
         SetStatusRequest: {
@@ -2975,6 +3019,43 @@ export interface operations {
             };
         };
     };
+    invitations: {
+        parameters: {
+            query?: {
+                /** @description The cursor: the last invitation's `invitation_id`. Malformed is 400. */
+                after?: string;
+                /** @description Items in a page: default 100; more than 1,000 is treated as 1,000. */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description An organization's id. */
+                org: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of invitations. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvitationView"][];
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     invite: {
         parameters: {
             query?: never;
@@ -2999,6 +3080,37 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["InvitationCreated"];
                 };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    revokeInvitation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description An organization's id. */
+                org: string;
+                invitation: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Withdrawn. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description An error, as `application/problem+json` (RFC 9457). */
             default: {

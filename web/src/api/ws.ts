@@ -16,7 +16,7 @@ type TopicHandler = {
 
 export class Socket {
   private ws: WebSocket | null = null;
-  private topics = new Map<string, { after: number | null; handlers: Set<TopicHandler> }>();
+  private topics = new Map<string, { after: number | null; handlers: Set<TopicHandler>; live: boolean }>();
   private frameListeners = new Set<(f: any) => void>();
   private stateListeners = new Set<(up: boolean) => void>();
   private retry = 0;
@@ -54,6 +54,7 @@ export class Socket {
         const t = this.topics.get(f.topic);
         if (!t) return;
         if (t.after === null || f.position > t.after) t.after = f.position;
+        t.live = true;
         t.handlers.forEach((h) => h.onSubscribed?.(f.position));
       } else if (f.type === 'error' && f.topic) {
         this.topics.get(f.topic)?.handlers.forEach((h) => h.onError?.(f.status, f.detail));
@@ -77,9 +78,14 @@ export class Socket {
   subscribe(topic: string, handler: TopicHandler, after: number | null = null): () => void {
     let t = this.topics.get(topic);
     if (!t) {
-      t = { after, handlers: new Set() };
+      t = { after, handlers: new Set(), live: false };
       this.topics.set(topic, t);
       this.send({ type: 'subscribe', topic, after });
+    } else if (t.live) {
+      // A second follower of a topic already live shares it from here on: it is told so at
+      // once, as the first was when its replay ended.
+      const at = t.after ?? 0;
+      queueMicrotask(() => handler.onSubscribed?.(at));
     }
     t.handlers.add(handler);
     return () => {

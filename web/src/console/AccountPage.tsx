@@ -2,8 +2,9 @@ import { useState } from 'preact/hooks';
 import { ok, ApiError, type Api, type Me } from '../api/client';
 import { t } from '../i18n';
 import { errText } from './App';
+import { disableNotifications, enableNotifications, notificationsOn, setSoundOn, soundOn } from './alerts';
 
-/** The signed-in agent's own account: its password. */
+/** The signed-in agent's own settings: alerts, and its password. */
 export function AccountPage({ api, me }: { api: Api; me: Me }) {
   const empty = { current: '', next: '', again: '' };
   const [f, setF] = useState(empty);
@@ -26,8 +27,24 @@ export function AccountPage({ api, me }: { api: Api; me: Me }) {
       setErr(x instanceof ApiError && x.status === 403 ? t('passwordWrong') : errText(x));
     } finally { setBusy(false); }
   };
+  const [sound, setSound] = useState(soundOn);
+  const [desktop, setDesktop] = useState(notificationsOn);
+  const [notice, setNotice] = useState('');
+  const toggleDesktop = async (on: boolean) => {
+    setNotice('');
+    if (!on) { disableNotifications(); setDesktop(false); return; }
+    const granted = await enableNotifications();
+    setDesktop(granted);
+    if (!granted) setNotice(t('alertDesktopDenied'));
+  };
   return (
     <main class="page">
+      <section class="alert-settings">
+        <h2>{t('alerts')}</h2>
+        <label><input type="checkbox" name="alert-sound" checked={sound} onChange={(e) => { const on = (e.target as HTMLInputElement).checked; setSoundOn(on); setSound(on); }} /> {t('alertSound')}</label>
+        <label><input type="checkbox" name="alert-desktop" checked={desktop} onChange={(e) => toggleDesktop((e.target as HTMLInputElement).checked)} /> {t('alertDesktop')}</label>
+        {notice && <p role="status">{notice}</p>}
+      </section>
       <section>
         <h2>{t('account')}</h2>
         <p>{me.name} · {me.email}</p>

@@ -59,7 +59,7 @@ function AuthForm({ api, onToken }: { api: ReturnType<typeof makeApi>; onToken: 
     try {
       if (mode === 'login') onToken((await ok(api.POST('/v1/login', { body: { email: f.email, password: f.password } }))).token);
       else onToken((await ok(api.POST('/v1/signup', { body: f }))).token);
-    } catch (e) { setErr(errText(e)); }
+    } catch (e) { setErr(mode === 'login' && e instanceof ApiError && e.status === 401 ? t('loginWrong') : errText(e)); }
   };
   return (
     <form class="auth card" onSubmit={submit}>

@@ -22,6 +22,10 @@ export function expandCanned(value: string, caret: number, canned: Canned[]): { 
 
 export type Pending = { attachment_id: string; name: string };
 
+/** API.md's limits: a message's text and one attachment. */
+const MAX_TEXT = 10_000;
+const MAX_FILE_BYTES = 10 * 1024 * 1024;
+
 export function Composer(props: {
   value: string;
   setValue: (v: string) => void;
@@ -37,6 +41,7 @@ export function Composer(props: {
   const [emoji, setEmoji] = useState(false);
   const [pending, setPending] = useState<Pending[]>([]);
   const [busy, setBusy] = useState(false);
+  const [err, setErr] = useState('');
 
   const onInput = (e: Event) => {
     const el = e.target as HTMLTextAreaElement;
@@ -56,6 +61,8 @@ export function Composer(props: {
       await props.onSend(text, pending);
       props.setValue('');
       setPending([]);
+    } catch {
+      // Not sent: the draft and its files stay for another try; the caller shows why.
     } finally { setBusy(false); ref.current?.focus(); }
   };
   const insert = (s: string) => {
@@ -71,10 +78,21 @@ export function Composer(props: {
     const f = input.files?.[0];
     input.value = '';
     if (!f || !props.onUpload) return;
-    setPending([...pending, await props.onUpload(f)]);
+    setErr('');
+    if (f.size > MAX_FILE_BYTES) {
+      setErr(t('fileTooLarge', { name: f.name, max: '10 MiB' }));
+      return;
+    }
+    try {
+      const added = await props.onUpload(f);
+      setPending((cur) => [...cur, added]);
+    } catch (x) {
+      setErr(t('uploadFailed', { name: f.name, detail: (x as Error)?.message ?? String(x) }));
+    }
   };
   return (
     <div class="composer">
+      {err && <p class="error" role="alert">{err}</p>}
       {pending.length > 0 && (
         <ul class="pending">{pending.map((p) => <li key={p.attachment_id}>📎 {p.name} <button type="button" class="link" onClick={() => setPending(pending.filter((x) => x !== p))}>×</button></li>)}</ul>
       )}
@@ -95,10 +113,13 @@ export function Composer(props: {
           {emoji && <div class="emoji-picker" role="menu">{EMOJIS.map((e) => <button type="button" role="menuitem" key={e} onClick={() => insert(e)}>{e}</button>)}</div>}
         </span>
         {props.onUpload && (
-          <label class="button" title={t('attach')}>📎<input type="file" hidden aria-label={t('attach')} disabled={props.disabled} onChange={upload} /></label>
+          <label class="button" title={t('attach')}><span aria-hidden="true">📎</span> {t('file')}<input type="file" hidden aria-label={t('attach')} disabled={props.disabled} onChange={upload} /></label>
         )}
         {props.extra}
         <span class="grow" />
+        {props.value.length > MAX_TEXT - 1000 && (
+          <span class={`counter${props.value.length > MAX_TEXT ? ' over' : ''}`} aria-live="polite">{props.value.length} / {MAX_TEXT}</span>
+        )}
         <button type="button" class="primary" disabled={props.disabled || busy} onClick={send}>{t('send')}</button>
       </div>
     </div>

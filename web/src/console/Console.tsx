@@ -7,8 +7,27 @@ import { Conversation } from './Conversation';
 import { OrgPage, type QueueFocus } from './OrgPage';
 import { CannedPage } from './CannedPage';
 import { AccountPage } from './AccountPage';
+import { raise } from './alerts';
 
 type Activity = { position: number; ev: StoredEvent; live: boolean; hot: boolean };
+type View = 'chats' | 'org' | 'canned' | 'account';
+
+/** Where the console is, in its address: `#/ORG` (chats), `#/ORG/c/CONVERSATION`, `#/ORG/org`,
+ * `#/ORG/canned`, `#/ORG/account`. A reload, the back button and a link all land there. */
+type Route = { org: string | null; view: View; conv: string | null };
+
+export function parseRoute(hash: string): Route {
+  const [org, second, third] = hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+  if (second === 'c' && third) return { org: org ?? null, view: 'chats', conv: third };
+  if (second === 'org' || second === 'canned' || second === 'account') return { org: org ?? null, view: second, conv: null };
+  return { org: org ?? null, view: 'chats', conv: null };
+}
+
+function routeHash(org: string, view: View, conv: string | null): string {
+  const base = `#/${encodeURIComponent(org)}`;
+  if (view !== 'chats') return `${base}/${view}`;
+  return conv ? `${base}/c/${encodeURIComponent(conv)}` : base;
+}
 
 /** Calls fn at most once per `ms`, trailing. */
 function useDebounced(fn: () => void, ms = 150) {
@@ -20,9 +39,11 @@ function useDebounced(fn: () => void, ms = 150) {
 
 export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: Api; socket: Socket; me: Me; token: string; onLogout: () => void; reloadMe: () => void }) {
   const orgs = me.organizations;
+  const initial = useMemo(() => parseRoute(location.hash), []);
+  const routedOrg = orgs.some((o) => o.id === initial.org) ? initial.org : null;
   const [orgId, setOrgId] = useState<string>(() => {
     const saved = localStorage.getItem('jono.org');
-    return orgs.find((o) => o.id === saved)?.id ?? orgs[0]?.id ?? '';
+    return routedOrg ?? orgs.find((o) => o.id === saved)?.id ?? orgs[0]?.id ?? '';
   });
   const org = orgs.find((o) => o.id === orgId);
   const isOperator = org?.role === 'owner' || org?.role === 'operator';
@@ -30,17 +51,39 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
   const [convs, setConvs] = useState<AgentConversation[]>([]);
   const [members, setMembers] = useState<Member[]>([]);
   const [canned, setCanned] = useState<Canned[]>([]);
-  const [selected, setSelected] = useState<string | null>(null);
+  const [selected, setSelected] = useState<string | null>(routedOrg ? initial.conv : null);
   const [activity, setActivity] = useState<Activity[]>([]);
   const [menu, setMenu] = useState<string | null>(null);
   const [err, setErr] = useState('');
   const [online, setOnline] = useState(true);
   const [channelName, setChannelName] = useState('');
-  const [view, setView] = useState<'chats' | 'org' | 'canned' | 'account'>('chats');
+  const [view, setView] = useState<View>(routedOrg ? initial.view : 'chats');
   // Set by the queue menu's "Queue settings"/"Queue statistics": the organization page opens on that queue.
   const [focus, setFocus] = useState<QueueFocus | null>(null);
 
-  useEffect(() => { localStorage.setItem('jono.org', orgId); setSelected(null); }, [orgId]);
+  // Another organization: its own chats, none open yet (unless the address named one).
+  const shownOrg = useRef(orgId);
+  useEffect(() => {
+    localStorage.setItem('jono.org', orgId);
+    if (shownOrg.current !== orgId) { shownOrg.current = orgId; setSelected(null); }
+  }, [orgId]);
+  // The address follows what is shown; the back button and a pasted link go the other way.
+  useEffect(() => {
+    if (!orgId) return;
+    const hash = routeHash(orgId, view, selected);
+    if (location.hash === hash) return;
+    if (location.hash) history.pushState(null, '', hash); else history.replaceState(null, '', hash);
+  }, [orgId, view, selected]);
+  useEffect(() => {
+    const follow = () => {
+      const r = parseRoute(location.hash);
+      if (r.org && orgs.some((o) => o.id === r.org)) { shownOrg.current = r.org; setOrgId(r.org); }
+      setView(r.view);
+      setSelected(r.conv);
+    };
+    window.addEventListener('popstate', follow);
+    return () => window.removeEventListener('popstate', follow);
+  }, [orgs]);
   useEffect(() => socket.onState(setOnline), [socket]);
 
   const loadQueues = async (o: string) => {
@@ -98,6 +141,11 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
         if (o === orgRef.current) refreshOrg();
         else if (ev.type.startsWith('Customer') || ev.type.startsWith('Queue')) loadQueues(o);
         const hot = live && ev.type === 'CustomerJoinedQueue';
+        if (hot && handledByMe.current(ev.queue_id as string | undefined)) {
+          const name = String((ev.metadata as any)?.name ?? '');
+          raise(t('alertCustomer', { queue: queueNameRef.current(ev.queue_id as string | undefined) }), name);
+        }
+        if (live && ev.type === 'MessageSent') onMessage.current(ev);
         setActivity((cur) => {
           let next = cur;
           if (ev.type === 'CustomerPicked' || ev.type === 'CustomerLeftQueue' || ev.type === 'ConversationEnded') {
@@ -114,6 +162,42 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
     for (const qs of Object.values(queues)) { const q = qs.find((q) => q.id === id); if (q) return q.name; }
     return '';
   };
+  // Alerts (see alerts.ts): new customers in the queues this agent handles, and messages from
+  // others in its conversations that are not open in front of it. The handlers run in socket
+  // callbacks, so they read the current state through refs.
+  const [unread, setUnread] = useState<Record<string, number>>({});
+  // The conversation in front of the agent: selected, on the chats page.
+  const front = view === 'chats' ? selected : null;
+  const frontRef = useRef(front);
+  frontRef.current = front;
+  useEffect(() => { if (front) setUnread((cur) => (cur[front] ? { ...cur, [front]: 0 } : cur)); }, [front]);
+  const queueNameRef = useRef(queueName);
+  queueNameRef.current = queueName;
+  const handledByMe = useRef<(q?: string) => boolean>(() => false);
+  handledByMe.current = (q?: string) => Object.values(queues).some((qs) => qs.some((x) => x.id === q && x.handlers.includes(me.agent_id)));
+  const onMessage = useRef((_ev: StoredEvent) => {});
+  onMessage.current = (ev: StoredEvent) => {
+    const author = ev.author as { kind?: string; id?: string; name?: string } | undefined;
+    const conversation = ev.conversation_id as string | undefined;
+    if (!conversation || (author?.kind === 'agent' && author.id === me.agent_id)) return;
+    if (conversation === frontRef.current && !document.hidden) return;
+    if (conversation !== frontRef.current) setUnread((cur) => ({ ...cur, [conversation]: (cur[conversation] ?? 0) + 1 }));
+    const text = String(ev.text ?? '');
+    raise(t('alertMessage', { name: author?.name || t('customer') }), text.length > 80 ? `${text.slice(0, 80)}…` : text);
+  };
+  // The agent's own customer conversations: their messages do not come through `activity`.
+  const mine = convs.filter((c) => c.kind === 'customer' && c.status === 'active' && c.agent_id === me.agent_id).map((c) => c.id).sort().join(',');
+  useEffect(() => {
+    if (!mine) return;
+    const offs = mine.split(',').map((id) => {
+      let live = false;
+      return socket.subscribe(`conversation:${id}`, {
+        onSubscribed: () => { live = true; },
+        onEvent: (ev) => { if (live && ev.type === 'MessageSent') onMessage.current(ev); },
+      });
+    });
+    return () => offs.forEach((off) => off());
+  }, [socket, mine]);
   const orgName = (id: string) => orgs.find((o) => o.id === id)?.name ?? '';
 
   const pick = async (q: Queue) => {
@@ -161,13 +245,17 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
   const channels = convs.filter((c) => c.kind === 'channel');
   const directs = convs.filter((c) => c.kind === 'direct');
   const customerLabel = (c: AgentConversation) => String((c.customer?.metadata as any)?.name || t('customer'));
-  const directLabel = (c: AgentConversation) => c.name || memberName(c.agent_id) || t('directs');
+  // A private chat is named for the other agent in it.
+  const directLabel = (c: AgentConversation) =>
+    memberName((c.participants ?? []).find((p) => p !== me.agent_id)) || c.name || t('directs');
   const allTags = useMemo(() => [...new Set(convs.flatMap((c) => c.tags ?? []))].sort(), [convs]);
   const orgCanned = canned.filter((c) => c.organization_id === null || c.organization_id === orgId)
     .sort((a, b) => (a.organization_id === null ? 0 : 1) - (b.organization_id === null ? 0 : 1));
 
   const item = (c: AgentConversation, label: string) => (
-    <li key={c.id}><button type="button" class={`conv ${selected === c.id ? 'selected' : ''}`} aria-current={selected === c.id} onClick={() => setSelected(c.id)}>{label}</button></li>
+    <li key={c.id}><button type="button" class={`conv ${selected === c.id ? 'selected' : ''}`} aria-current={selected === c.id} onClick={() => setSelected(c.id)}>
+      {label}{unread[c.id] ? <span class="unread" aria-label={t('unread', { n: unread[c.id] })}>{unread[c.id]}</span> : null}
+    </button></li>
   );
 
   return (

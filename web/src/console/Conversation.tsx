@@ -7,13 +7,20 @@ import { Composer } from './Composer';
 import { Call, callState } from '../Call';
 import { errText } from './App';
 
+/** The fields Jono's widget asks for and sends, in the agent's language; any other key as it is. */
+const KNOWN_FIELDS: Record<string, Key> = { name: 'name', email: 'email', question: 'customerQuestion', page: 'currentPage' };
+function fieldName(key: string): string {
+  const known = KNOWN_FIELDS[key];
+  return known ? t(known) : key;
+}
+
 function Info({ title, data }: { title: string; data: Record<string, unknown> | undefined }) {
   const entries = Object.entries(data ?? {});
   return (
     <div class="info">
       <h4>{title}</h4>
       {entries.length === 0 ? <span class="muted">{t('noMetadata')}</span> : (
-        <dl>{entries.map(([k, v]) => [<dt key={`k${k}`}>{k}</dt>, <dd key={`v${k}`}>{typeof v === 'string' ? v : JSON.stringify(v)}</dd>])}</dl>
+        <dl>{entries.map(([k, v]) => [<dt key={`k${k}`} data-key={k}>{fieldName(k)}</dt>, <dd key={`v${k}`}>{typeof v === 'string' ? v : JSON.stringify(v)}</dd>])}</dl>
       )}
     </div>
   );
@@ -112,9 +119,13 @@ export function Conversation(p: {
   }, [id]);
 
   const act = async (f: () => Promise<unknown>) => { try { setErr(''); await f(); } catch (e) { setErr(errText(e)); } };
-  const send = (body: string, atts: { attachment_id: string }[]) => act(async () => {
-    await ok(api.POST('/v1/conversations/{c}/messages', { params: { path: { c: id } }, body: { text: body, attachments: atts.map((a) => a.attachment_id) } }));
-  }) as Promise<void>;
+  // A failed send throws on, so that the composer keeps the draft.
+  const send = async (body: string, atts: { attachment_id: string }[]) => {
+    try {
+      setErr('');
+      await ok(api.POST('/v1/conversations/{c}/messages', { params: { path: { c: id } }, body: { text: body, attachments: atts.map((a) => a.attachment_id) } }));
+    } catch (e) { setErr(errText(e)); throw e; }
+  };
   const addTag = (e: Event) => { e.preventDefault(); const v = tag.trim(); if (!v) return; act(async () => { await ok(api.POST('/v1/conversations/{c}/tags', { params: { path: { c: id } }, body: { tag: v } })); setTag(''); }); };
   const removeTag = (v: string) => act(async () => { await ok(api.DELETE('/v1/conversations/{c}/tags/{tag}', { params: { path: { c: id, tag: v } } })); });
   const addNote = (e: Event) => { e.preventDefault(); const v = note.trim(); if (!v) return; act(async () => { await ok(api.POST('/v1/conversations/{c}/notes', { params: { path: { c: id } }, body: { text: v } })); setNote(''); }); };
@@ -167,7 +178,7 @@ export function Conversation(p: {
   // The organization's other queues; a closed one stays listed, and the server's 409 says why it cannot be chosen.
   const others = p.queues.filter((q) => q.id !== conv?.queue_id);
   const isCustomer = conv?.kind === 'customer';
-  const title = !conv ? '' : conv.kind === 'channel' ? `# ${conv.name ?? ''}` : conv.kind === 'direct' ? (conv.name || t('directs'))
+  const title = !conv ? '' : conv.kind === 'channel' ? `# ${conv.name ?? ''}` : conv.kind === 'direct' ? (p.memberName((conv.participants ?? []).find((a) => a !== p.me.agent_id) ?? '') || conv.name || t('directs'))
     : String((conv.customer?.metadata as any)?.name || t('customer'));
 
   return (
@@ -212,7 +223,7 @@ export function Conversation(p: {
           <Composer value={text} setValue={setText} canned={p.canned} onSend={send} onTyping={onTyping}
             onUpload={async (f) => { const a = await uploadFile(id, p.token, f); return a; }}
             extra={isCustomer && conv?.status === 'active' && !calls.active
-              ? <button type="button" class="start-call" title={t('startCall')} aria-label={t('startCall')} onClick={startCall}>📹</button> : undefined} />
+              ? <button type="button" class="start-call" title={t('startCall')} aria-label={t('startCall')} onClick={startCall}><span aria-hidden="true">📹</span> {t('video')}</button> : undefined} />
         )}
       </main>
       {side && (

@@ -25,10 +25,16 @@ export function OrgPage({ api, me, orgId, role, queues, reloadQueues, focus = nu
 
   const changeRole = (m: Member, r: Role) => act(async () => { await ok(api.PUT('/v1/orgs/{org}/members/{agent}', { params: { path: { org: orgId, agent: m.agent_id } }, body: { role: r } })); await loadMembers(); });
   const removeMember = (m: Member) => act(async () => { await ok(api.DELETE('/v1/orgs/{org}/members/{agent}', { params: { path: { org: orgId, agent: m.agent_id } } })); await loadMembers(); });
+  // Invitations still open, for operators to review and withdraw.
+  const [pending, setPending] = useState<Schemas['InvitationView'][]>([]);
+  const loadPending = () => { if (isOperator) ok(api.GET('/v1/orgs/{org}/invitations', { params: { path: { org: orgId } } })).then(setPending).catch((e) => setErr(errText(e))); };
+  useEffect(() => { loadPending(); }, [orgId, isOperator]);
+  const withdraw = (i: Schemas['InvitationView']) => act(async () => { await ok(api.DELETE('/v1/orgs/{org}/invitations/{invitation}', { params: { path: { org: orgId, invitation: i.invitation_id } } })); loadPending(); });
   const invite = (e: Event) => { e.preventDefault(); act(async () => {
     const r = await ok(api.POST('/v1/orgs/{org}/invitations', { params: { path: { org: orgId } }, body: { email: inv.email, role: inv.role } }));
     setLink({ email: inv.email, url: `${location.origin}/invite/${encodeURIComponent(r.token)}` });
     setInv({ email: '', role: 'agent' });
+    loadPending();
   }); };
   // Blocks of abusive visitors, for operators to review and lift.
   const [blocks, setBlocks] = useState<Schemas['BlockView'][]>([]);
@@ -78,6 +84,21 @@ export function OrgPage({ api, me, orgId, role, queues, reloadQueues, focus = nu
             <button type="submit">{t('invite')}</button>
           </form>
           {link && <p>{t('invitationLink', { email: link.email })} <input class="link-out" readOnly value={link.url} onFocus={(e) => (e.target as HTMLInputElement).select()} /></p>}
+          {pending.length > 0 && (
+            <table class="table pending-invitations">
+              <thead><tr><th>{t('email')}</th><th>{t('role')}</th><th>{t('expires')}</th><th /></tr></thead>
+              <tbody>
+                {pending.map((i) => (
+                  <tr key={i.invitation_id}>
+                    <td>{i.email}</td>
+                    <td>{t(`role_${i.role}` as Key)}</td>
+                    <td>{new Date(i.expires_at).toLocaleDateString()}</td>
+                    <td><button type="button" class="danger" aria-label={`${t('withdraw')}: ${i.email}`} onClick={() => withdraw(i)}>{t('withdraw')}</button></td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
         </section>
       )}
       {isOperator && (
@@ -144,10 +165,11 @@ function QueueAdmin({ api, queue, members, isOperator, reload, focus }: { api: A
   const act = async (fn: () => Promise<unknown>, done = '') => { try { setMsg(''); await fn(); setMsg(done); } catch (e) { setMsg(errText(e)); } };
   const num = (v: string) => (v.trim() === '' ? null : Number(v));
   const save = (e: Event) => { e.preventDefault(); act(async () => {
-    await ok(api.PUT('/v1/queues/{queue}/settings', { params: { path: { queue: queue.id } }, body: {
+    const saved = await ok(api.PUT('/v1/queues/{queue}/settings', { params: { path: { queue: queue.id } }, body: {
       name: f.name.trim(), welcome_message: f.welcome.trim() || null, max_waiting: num(f.max), capacity_per_agent: num(f.cap),
       allowed_origins: f.origins.split(/\s+/).filter(Boolean),
     } }));
+    setFull(saved);
     reload();
   }, t('saved')); };
   const handlers = full?.handlers ?? queue.handlers;
@@ -187,6 +209,9 @@ function QueueAdmin({ api, queue, members, isOperator, reload, focus }: { api: A
       </ul>
       <h3>{t('embedCode')}</h3>
       <input class="link-out" readOnly value={snippet} aria-label={t('embedCode')} onFocus={(e) => (e.target as HTMLInputElement).select()} />
+      {full && (full.settings?.allowed_origins ?? full.allowed_origins ?? []).length === 0 && (
+        <p class="warning" role="note">{t('embedNeedsSites')}</p>
+      )}
       {isOperator && (showStats ? <div ref={statsRef} tabIndex={-1}><Stats api={api} queue={queue.id} /></div> : <p><button type="button" onClick={() => setShowStats(true)}>{t('showStats')}</button></p>)}
     </details>
   );

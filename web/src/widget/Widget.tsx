@@ -30,6 +30,15 @@ const store = {
 };
 
 /** The host page's origin, as the loader said and the referrer confirms; messages from elsewhere are ignored. */
+/** When the widget page loaded: only messages after it count as new for the loader's launcher. */
+const LOADED_AT = Date.now();
+
+/** Tells the host page's loader something, on its origin only. */
+function tellHost(data: { type: string }) {
+  const origin = trustedHost();
+  if (origin) window.parent.postMessage(data, origin);
+}
+
 function trustedHost(): string | null {
   if (!host || window.parent === window) return null;
   try {
@@ -121,6 +130,7 @@ function Chat({ session, page, onReset, welcome }: { session: Session; page: str
   const [pos, setPos] = useState<{ n: number; wait: number | null } | null>(null);
   const [text, setText] = useState('');
   const [rated, setRated] = useState(false);
+  const [comment, setComment] = useState('');
   const [score, setScore] = useState(0);
   const [err, setErr] = useState('');
   const [typing, setTyping] = useState('');
@@ -137,6 +147,8 @@ function Chat({ session, page, onReset, welcome }: { session: Session; page: str
       onEvent: (ev) => {
         if (ev.type === 'MessageSent') {
           setMessages((cur) => mergeMessages(cur, [messageFromEvent(ev)]));
+          // The launcher counts what the agent writes while the widget is minimised.
+          if (ev.author?.kind === 'agent' && Date.parse(ev.at) > LOADED_AT) tellHost({ type: 'jono:message' });
           if (ev.attachments?.length) {
             fetchUntil(ev.seq, (after) => ok(api.GET('/v1/conversations/{c}/messages', { params: { path: { c: c }, query: { after: String(after) as any } } })),
               (ms) => setMessages((cur) => mergeMessages(cur, ms)));
@@ -172,7 +184,8 @@ function Chat({ session, page, onReset, welcome }: { session: Session; page: str
   const rate = async (e: Event) => {
     e.preventDefault();
     if (!score) return;
-    const r = await api.POST('/v1/conversations/{c}/rating', { params: { path: { c } }, body: { score } });
+    const note = comment.trim();
+    const r = await api.POST('/v1/conversations/{c}/rating', { params: { path: { c } }, body: { score, ...(note ? { comment: note } : {}) } });
     if (r.response.ok || r.response.status === 409) setRated(true);
   };
   const lastTyping = useRef(0);
@@ -184,6 +197,8 @@ function Chat({ session, page, onReset, welcome }: { session: Session; page: str
   };
 
   const status = conv?.status;
+  // Whether an agent ever picked this customer (a transfer clears `agent`, not the service).
+  const served = !!conv?.agent || evs.some((e) => e.type === 'CustomerPicked');
   const shown = welcome && !messages.some((m) => m.author.kind === 'system') ? [{ seq: 0, id: 'welcome', author: { kind: 'system' as const, id: '', name: '' }, text: welcome, attachments: [], sent_at: conv?.created_at ?? new Date().toISOString() }, ...messages] : messages;
   return (
     <div class="widget-chat">
@@ -203,8 +218,9 @@ function Chat({ session, page, onReset, welcome }: { session: Session; page: str
       {calls.ended && !calls.active && <p class="muted call-ended" role="status">📹 {t('callEnded')}</p>}
       {err && <p class="error" role="alert">{err}</p>}
       {status === 'ended' ? (
-        rated ? (
-          <div class="rated"><p role="status">{t('ratingThanks')}</p><button type="button" onClick={onReset}>{t('newChat')}</button></div>
+        rated || !served ? (
+          // Nobody served a customer who left the line: there is nothing to rate.
+          <div class="rated"><p role="status">{rated ? t('ratingThanks') : t('leftQueue')}</p><button type="button" onClick={onReset}>{t('newChat')}</button></div>
         ) : (
           <form class="rating" onSubmit={rate}>
             <p>{t('ended')} {t('rateTitle')}</p>
@@ -217,6 +233,7 @@ function Chat({ session, page, onReset, welcome }: { session: Session; page: str
                 </label>
               ))}
             </div>
+            <textarea name="comment" rows={2} maxLength={2000} placeholder={t('ratingComment')} aria-label={t('ratingComment')} value={comment} onInput={(e) => setComment((e.target as HTMLTextAreaElement).value)} />
             <button type="submit" class="primary" disabled={!score}>{t('rate')}</button>
           </form>
         )
