@@ -84,7 +84,14 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
     window.addEventListener('popstate', follow);
     return () => window.removeEventListener('popstate', follow);
   }, [orgs]);
-  useEffect(() => socket.onState(setOnline), [socket]);
+  // Back online after a disconnect: what was read while the server was away may have failed,
+  // so the organization's lists are read again (the topics themselves resume with `after`).
+  const wasOnline = useRef(true);
+  useEffect(() => socket.onState((up) => {
+    setOnline(up);
+    if (up && !wasOnline.current) refreshOrgLater.current();
+    wasOnline.current = up;
+  }), [socket]);
 
   const loadQueues = async (o: string) => {
     try {
@@ -99,6 +106,8 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
   };
   const loadCanned = async () => setCanned(await ok(api.GET('/v1/canned-responses')));
   const refreshOrg = useDebounced(() => { loadQueues(orgId); loadConvs().catch(() => {}); });
+  const refreshOrgLater = useRef(refreshOrg);
+  refreshOrgLater.current = refreshOrg;
 
   // Queues of every organization (the activity bar names them), members and conversations of this one.
   useEffect(() => { orgs.forEach((o) => loadQueues(o.id)); loadCanned().catch(() => {}); }, [me]);
