@@ -204,7 +204,7 @@ try {
   await cust.screenshot({ path: `${OUT}widget-waiting.png` });
 
   step('activity notice, highlighted, while another organization is selected; an alert for a queue the agent handles');
-  await agent.waitForSelector('.activity li.hot[data-type=CustomerJoinedQueue]');
+  await agent.waitForSelector('.activity li.hot[data-type=CustomerJoinedQueue]:has-text("Kalle Asiakas joined the queue Support")');
   await agent.waitForFunction(() => (window.jonoAlerts ?? 0) >= 1);
   await agent.screenshot({ path: `${OUT}console-activity.png` });
 

@@ -208,6 +208,18 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
     return () => offs.forEach((off) => off());
   }, [socket, mine]);
   const orgName = (id: string) => orgs.find((o) => o.id === id)?.name ?? '';
+  /** An activity line: who joined, and who wrote what (a preview), where the event says. */
+  const activityText = (ev: StoredEvent): string => {
+    const queue = queueName((ev.queue_id ?? ev.to_queue_id) as string | undefined);
+    const customer = String((ev.metadata as { name?: unknown } | undefined)?.name ?? '').trim();
+    if (ev.type === 'CustomerJoinedQueue' && customer) return t('evCustomerJoinedQueueNamed', { name: customer, queue });
+    const author = (ev.author as { name?: string } | undefined)?.name;
+    if (ev.type === 'MessageSent' && author) {
+      const text = String(ev.text ?? '');
+      return t('evMessageSentFrom', { name: author, text: text.length > 60 ? `${text.slice(0, 60)}…` : text });
+    }
+    return t(`ev${ev.type}` as Key, { queue });
+  };
 
   const pick = async (q: Queue) => {
     setMenu(null);
@@ -303,7 +315,7 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
           {activity.slice(0, 8).map((a) => (
             <li key={a.position} class={a.hot ? 'hot' : ''} data-type={a.ev.type}>
               <button type="button" class="link" onClick={() => { setOrgId(a.ev.organization_id); setView('chats'); }}>
-                {t(`ev${a.ev.type}` as Key, { queue: queueName(a.ev.queue_id ?? a.ev.to_queue_id) })}
+                {activityText(a.ev)}
                 {a.ev.organization_id !== orgId && <span class="org-tag"> · {orgName(a.ev.organization_id)}</span>}
               </button>
             </li>
