@@ -379,7 +379,20 @@ try {
   // Pick it back from the target queue (keyboard: the queue menu opens with Enter).
   await agent.focus(`[data-queue="${returns.queue_id}"] .queue-name`);
   await agent.keyboard.press('Enter');
-  await agent.getByRole('menuitem', { name: 'Pick person from queue' }).click();
+  // The menu takes the focus; arrows, Home and End move in it, Escape closes it.
+  await agent.waitForFunction(() => document.activeElement?.getAttribute('role') === 'menuitem');
+  await agent.keyboard.press('ArrowDown');
+  await agent.waitForFunction(() => document.activeElement?.textContent?.includes('Close the queue'));
+  await agent.keyboard.press('Escape');
+  await agent.waitForSelector('.menu[role=menu]', { state: 'detached' });
+  await agent.waitForFunction(() => document.activeElement?.classList.contains('queue-name'));
+  await agent.keyboard.press('Enter');
+  await agent.waitForFunction(() => document.activeElement?.getAttribute('role') === 'menuitem');
+  await agent.keyboard.press('End');
+  await agent.waitForFunction(() => document.activeElement?.textContent?.includes('Queue statistics'));
+  await agent.keyboard.press('Home');
+  await agent.waitForFunction(() => document.activeElement?.textContent?.includes('Pick person from queue'));
+  await agent.keyboard.press('Enter');
   await agent.waitForSelector('.conv-head .badge[data-status=active]');
   await w.getByText('Aino Agent auttaa sinua.').waitFor();
 

@@ -208,6 +208,28 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
     return () => offs.forEach((off) => off());
   }, [socket, mine]);
   const orgName = (id: string) => orgs.find((o) => o.id === id)?.name ?? '';
+  // The queue menu works as a menu: it takes the focus when it opens, arrows, Home and End move
+  // between its items, Escape closes it and gives the focus back to its queue.
+  const menuBox = useRef<HTMLDivElement>(null);
+  const menuItems = () => Array.from(menuBox.current?.querySelectorAll<HTMLButtonElement>('[role=menuitem]:not([disabled])') ?? []);
+  const closeMenu = () => {
+    const opened = menu;
+    setMenu(null);
+    if (opened) document.querySelector<HTMLButtonElement>(`[data-queue="${opened}"] .queue-name`)?.focus();
+  };
+  useEffect(() => {
+    if (menu) menuItems()[0]?.focus();
+  }, [menu]);
+  const menuKeys = (e: KeyboardEvent) => {
+    const items = menuItems();
+    const at = items.indexOf(document.activeElement as HTMLButtonElement);
+    const go = (i: number) => { e.preventDefault(); items[(i + items.length) % items.length]?.focus(); };
+    if (e.key === 'Escape') { e.preventDefault(); closeMenu(); }
+    else if (e.key === 'ArrowDown') go(at + 1);
+    else if (e.key === 'ArrowUp') go(at - 1);
+    else if (e.key === 'Home') go(0);
+    else if (e.key === 'End') go(items.length - 1);
+  };
   /** An activity line: who joined, and who wrote what (a preview), where the event says. */
   const activityText = (ev: StoredEvent): string => {
     const queue = queueName((ev.queue_id ?? ev.to_queue_id) as string | undefined);
@@ -333,13 +355,13 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
           <ul class="queues">
             {(queues[orgId] ?? []).map((q) => (
               <li key={q.id} class={`queue ${q.open ? 'is-open' : 'is-closed'}`} data-queue={q.id}>
-                <button type="button" class="queue-name" aria-haspopup="menu" aria-expanded={menu === q.id} onClick={() => setMenu(menu === q.id ? null : q.id)}>
+                <button type="button" class="queue-name" aria-haspopup="menu" aria-expanded={menu === q.id} onClick={() => setMenu((cur) => (cur === q.id ? null : q.id))}>
                   {q.name}
                 </button>
                 <span class={`badge ${q.open ? 'open' : 'closed'}`}>{q.open ? t('open') : t('closed')}</span>
                 {q.waiting > 0 && <span class="badge waiting">{t('waiting', { n: q.waiting })}</span>}
                 {menu === q.id && (
-                  <div class="menu" role="menu" onKeyDown={(e) => { if (e.key === 'Escape') setMenu(null); }}>
+                  <div class="menu" role="menu" ref={menuBox} onKeyDown={menuKeys}>
                     <button type="button" role="menuitem" disabled={q.waiting === 0} onClick={() => pick(q)}>{t('pick')}</button>
                     <button type="button" role="menuitem" onClick={() => openClose(q)}>{q.open ? t('closeQueue') : t('openQueue')}</button>
                     {isOperator && <button type="button" role="menuitem" onClick={() => showQueue(q, 'settings')}>{t('queueSettings')}</button>}
