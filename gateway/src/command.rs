@@ -5,6 +5,7 @@
 
 use cqrs_es::Aggregate;
 use domain::conversation::Conversation;
+use domain::metadata::CustomerMetadata;
 use domain::queue::{Queue, QueueCommand};
 use domain::Refusal;
 use serde_json::json;
@@ -107,16 +108,14 @@ where
 pub async fn join(
     state: &AppState,
     queue_id: Uuid,
-    join: QueueCommand,
+    conversation_id: Uuid,
+    metadata: CustomerMetadata,
     ctx: &CommandContext,
 ) -> Result<Executed<Queue>, ApiError> {
-    let QueueCommand::JoinQueue {
-        conversation_id, ..
-    } = &join
-    else {
-        return Err(ApiError::Internal("a join that is not a JoinQueue".into()));
+    let join = QueueCommand::JoinQueue {
+        conversation_id,
+        metadata,
     };
-    let conversation_id = *conversation_id;
     let (joined, _) = run_pair_with::<Queue, Conversation>(
         state,
         (queue_id, join),

@@ -155,15 +155,21 @@ fn rows_to_events(rows: &[PgRow]) -> Result<Vec<StoredEvent>, StoreError> {
 
 /// The highest position a reader may safely read up to now (see the module comment).
 pub(crate) async fn head(pool: &PgPool) -> Result<i64, StoreError> {
-    // Walks the primary key backwards and stops at the first readable row, instead of MAX()
-    // over a filter, which would scan the whole log.
-    let head: Option<i64> = sqlx::query_scalar(
-        "SELECT position FROM events WHERE xid < pg_snapshot_xmin(pg_current_snapshot()) \
-         ORDER BY position DESC LIMIT 1",
+    Ok(heads(pool).await?.0)
+}
+
+/// The readable head and the last committed position, in one round trip. The readable head walks
+/// the primary key backwards and stops at the first row no open transaction can precede (rather
+/// than MAX() over a filter, which would scan the whole log).
+async fn heads(pool: &PgPool) -> Result<(i64, i64), StoreError> {
+    let (readable, last): (Option<i64>, Option<i64>) = sqlx::query_as(
+        "SELECT (SELECT position FROM events WHERE xid < pg_snapshot_xmin(pg_current_snapshot()) \
+                 ORDER BY position DESC LIMIT 1), \
+                (SELECT position FROM events ORDER BY position DESC LIMIT 1)",
     )
-    .fetch_optional(pool)
+    .fetch_one(pool)
     .await?;
-    Ok(head.unwrap_or(0))
+    Ok((readable.unwrap_or(0), last.unwrap_or(0)))
 }
 
 /// The last committed position, whether or not an earlier one is still in flight.
@@ -506,18 +512,15 @@ pub(crate) fn spawn_listener(pool: PgPool, shared: Arc<Shared>, mut shutdown: wa
             }
             // The payload (the committer's head) is only a hint: the readable head also depends
             // on older transactions still in flight, so ask the database.
-            match head(&pool).await {
-                Ok(readable) => {
+            match heads(&pool).await {
+                Ok((readable, last)) => {
                     shared.head.send_if_modified(|h| raise(h, readable));
-                    idle = match last_committed(&pool).await {
-                        Ok(last) if last > readable => {
-                            if idle >= IDLE_REFRESH {
-                                BEHIND_REFRESH
-                            } else {
-                                (idle * 2).min(MAX_BEHIND_REFRESH)
-                            }
-                        }
-                        _ => IDLE_REFRESH,
+                    idle = if last <= readable {
+                        IDLE_REFRESH
+                    } else if idle >= IDLE_REFRESH {
+                        BEHIND_REFRESH
+                    } else {
+                        (idle * 2).min(MAX_BEHIND_REFRESH)
                     };
                 }
                 Err(error) => tracing::debug!(%error, "cannot read the event head"),

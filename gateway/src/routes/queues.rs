@@ -569,12 +569,15 @@ async fn join(
     command::run::<Organization>(&state, queue.organization_id, admit, &context(None, None))
         .await?;
     let conversation_id = Uuid::new_v4();
-    let join = QueueCommand::JoinQueue {
+    // Joining takes no idempotency key: each join is a new customer.
+    let executed = command::join(
+        &state,
+        queue.id,
         conversation_id,
         metadata,
-    };
-    // Joining takes no idempotency key: each join is a new customer.
-    let executed = command::join(&state, queue.id, join, &context(None, None)).await?;
+        &context(None, None),
+    )
+    .await?;
     let queue_position = executed
         .typed
         .iter()
