@@ -251,6 +251,13 @@ try {
   await w.locator('textarea[name=message]').fill('Vielä yksi asia');
   await w.locator('textarea[name=message]').press('Enter');
   await agent.waitForFunction((n) => (window.jonoAlerts ?? 0) > n, before);
+  // While the tab is hidden, the title counts what arrives; shown again, it is plain.
+  await agent.evaluate(() => Object.defineProperty(document, 'hidden', { configurable: true, get: () => true }));
+  await w.locator('textarea[name=message]').fill('Oletko siellä?');
+  await w.locator('textarea[name=message]').press('Enter');
+  await agent.waitForFunction(() => document.title.startsWith('(1) '));
+  await agent.evaluate(() => { Object.defineProperty(document, 'hidden', { configurable: true, get: () => false }); document.dispatchEvent(new Event('visibilitychange')); });
+  await agent.waitForFunction(() => !document.title.startsWith('('));
   await agent.getByRole('button', { name: 'Chats', exact: true }).click();
   await agent.waitForSelector('.messages .text:has-text("Vielä yksi asia")');
   await agent.waitForSelector('.conv.selected .unread', { state: 'detached' });
