@@ -89,6 +89,25 @@ stage "starting Postgres"
 JONO_TEST_DATABASE_URL=$(timeout 900 scripts/pg.sh start "$pg_dir" | tail -n 1)
 export JONO_TEST_DATABASE_URL
 
+stage "web: install, typecheck, build"
+# Before any cargo build: the binary embeds web/dist (gateway/build.rs), and a test checks it.
+(
+    cd web
+    timeout 900 npm ci --no-audit --no-fund
+    # The console's API types are generated from schemas/openapi.json: regenerated, they must
+    # be what is committed, or the console and the contract have drifted (`npm run gen`).
+    generated=$(mktemp --suffix=.d.ts)
+    timeout 300 npx openapi-typescript ../schemas/openapi.json -o "$generated" >/dev/null
+    if ! diff -q src/api/schema.d.ts "$generated" >/dev/null; then
+        echo "web/src/api/schema.d.ts differs from schemas/openapi.json: run npm run gen in web/" >&2
+        rm -f "$generated"
+        exit 1
+    fi
+    rm -f "$generated"
+    timeout 300 npm run typecheck
+    timeout 300 npm run build
+)
+
 stage "cargo fmt --check"
 timeout 300 cargo fmt --all -- --check
 
@@ -113,24 +132,6 @@ tiny=(--duration 2 --ceiling-seconds 0.5 --clients 4 --conversations 8 --rate 50
       --history 150 --served 30 --samples 10 --jono target/debug/jono)
 timeout 300 target/debug/jono-load "${tiny[@]}"
 timeout 300 target/debug/jono-load "${tiny[@]}" --database-url "$JONO_TEST_DATABASE_URL"
-
-stage "web: install, typecheck, build"
-(
-    cd web
-    timeout 900 npm ci --no-audit --no-fund
-    # The console's API types are generated from schemas/openapi.json: regenerated, they must
-    # be what is committed, or the console and the contract have drifted (`npm run gen`).
-    generated=$(mktemp --suffix=.d.ts)
-    timeout 300 npx openapi-typescript ../schemas/openapi.json -o "$generated" >/dev/null
-    if ! diff -q src/api/schema.d.ts "$generated" >/dev/null; then
-        echo "web/src/api/schema.d.ts differs from schemas/openapi.json: run npm run gen in web/" >&2
-        rm -f "$generated"
-        exit 1
-    fi
-    rm -f "$generated"
-    timeout 300 npm run typecheck
-    timeout 300 npm run build
-)
 
 stage "web: the console and the widget in Chromium against jono serve"
 timeout 1800 cargo build --workspace --bin jono --locked

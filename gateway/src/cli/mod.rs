@@ -92,6 +92,17 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                     .local_addr()
                     .map_err(|error| Failure(error.to_string()))?;
                 tracing::info!(%address, "jono is listening");
+                match crate::web::source(settings.web_dir.as_deref()) {
+                    Some(crate::web::Source::Folder(folder)) => {
+                        tracing::info!(folder = %folder.display(), "serving the console from a folder");
+                    }
+                    Some(crate::web::Source::Embedded) => {
+                        tracing::info!("serving the console embedded in this binary");
+                    }
+                    None => tracing::warn!(
+                        "no console: this binary was built without web/dist and no --web DIR was given"
+                    ),
+                }
                 let metrics_listener = match edge.metrics_listen {
                     Some(metrics) => {
                         let bound = TcpListener::bind(metrics).await.map_err(|error| {
