@@ -66,6 +66,9 @@ command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
 # The JetStream tests (tests/tests/nats.rs) start their own server on loopback.
 command -v nats-server >/dev/null 2>&1 || [[ -x /usr/sbin/nats-server ]] || need_apt+=(nats-server)
 [[ -x /usr/bin/chromium ]] || need_apt+=(chromium)
+# The two-node test behind nginx (tests/tests/behind_nginx.rs) and the image built from scratch.
+command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || need_apt+=(nginx-light)
+command -v buildah >/dev/null 2>&1 || need_apt+=(buildah)
 [[ -x $PYTHON ]] || need_apt+=(python3)
 "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || need_apt+=(python3-venv)
 if ((${#need_apt[@]})); then
@@ -124,6 +127,10 @@ timeout 1800 cargo build --workspace --all-targets --locked
 
 stage "cargo test (SQLite and Postgres)"
 timeout 1800 cargo test --workspace --locked
+
+stage "deploy: compose.yaml, the Helm chart, the Dockerfile; the image built from scratch and run"
+timeout 120 "$JONO_PYTHON_VENV/bin/python" scripts/deploy-check.py
+timeout 300 scripts/image-test.sh target/debug/jono
 
 stage "load tool: a tiny run on SQLite and on Postgres"
 # Keeps jono-load working (BENCHMARKS.md has its full run): every call must succeed and every
