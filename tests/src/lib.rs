@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod nats;
+pub mod nginx;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};
