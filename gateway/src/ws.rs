@@ -641,6 +641,25 @@ pub fn full_body(event: &StoredEvent) -> Value {
     Value::Object(body)
 }
 
+/// An event of a `conversation:` topic as its reader sees it: the customer's allow-list, or
+/// everything for an agent — except an event of a type this version does not know (a newer
+/// node's, during a rolling upgrade), which is skipped and logged.
+fn conversation_body(event: &StoredEvent, customer: bool) -> Option<Value> {
+    if !domain::event::is_known(&event.event_type) {
+        tracing::warn!(
+            position = event.position,
+            event_type = %event.event_type,
+            "not sending an event of a type this version does not know (written by a newer node?)"
+        );
+        return None;
+    }
+    if customer {
+        customer_body(event)
+    } else {
+        Some(full_body(event))
+    }
+}
+
 fn conversation_of(event: &StoredEvent) -> Option<Uuid> {
     event
         .payload
@@ -768,12 +787,7 @@ async fn follow(state: AppState, who: Who, topic: Topic, plan: Plan, after: Opti
                 let mut ok = true;
                 let mine = conversation_of(&event) == Some(*conversation_id);
                 if mine {
-                    let body = if *customer {
-                        customer_body(&event)
-                    } else {
-                        Some(full_body(&event))
-                    };
-                    if let Some(body) = body {
+                    if let Some(body) = conversation_body(&event, *customer) {
                         ok = out.send(&event_frame(&name, &event, body)).await;
                     }
                 }
@@ -832,12 +846,7 @@ async fn replay(
         } => {
             let events = conversation_history(state, *conversation_id, *last).await?;
             for event in &events {
-                let body = if *customer {
-                    customer_body(event)
-                } else {
-                    Some(full_body(event))
-                };
-                if let Some(body) = body {
+                if let Some(body) = conversation_body(event, *customer) {
                     if !out.send(&event_frame(name, event, body)).await {
                         return None;
                     }
@@ -951,4 +960,40 @@ async fn queue_frame(
 /// the queue's recent waits (the real-time extras issue); the schema says so.
 async fn estimate(_state: &AppState, _queue_id: Uuid, place: i64) -> i64 {
     place * 60
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(event_type: &str) -> StoredEvent {
+        let conversation = Uuid::new_v4();
+        StoredEvent {
+            position: 7,
+            event_id: Uuid::new_v4(),
+            aggregate_type: "conversation".into(),
+            aggregate_id: conversation.to_string(),
+            sequence: 2,
+            event_type: event_type.into(),
+            event_version: "1".into(),
+            payload: json!({"type": event_type, "conversation_id": conversation, "text": "hi"}),
+            actor: None,
+            recorded_at: chrono::Utc::now(),
+            idempotency_key: None,
+        }
+    }
+
+    /// A newer node's event type (a rolling upgrade) reaches nobody through an older node; a
+    /// known one reaches the agent whole.
+    #[test]
+    fn an_event_of_an_unknown_type_is_not_sent() {
+        assert!(conversation_body(&stored("MessageRecalledByTimeTravel"), false).is_none());
+        assert!(conversation_body(&stored("MessageRecalledByTimeTravel"), true).is_none());
+        let known = conversation_body(&stored("NoteAdded"), false).unwrap();
+        assert_eq!(known["type"], "NoteAdded");
+        assert!(
+            conversation_body(&stored("NoteAdded"), true).is_none(),
+            "notes never reach a customer"
+        );
+    }
 }
