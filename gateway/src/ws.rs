@@ -39,6 +39,11 @@ pub const CLIENT_FRAME_LIMIT: usize = 64 * 1024;
 /// What the transport reads at most before giving up on a client without a close frame: room
 /// enough to read a frame over the limit and answer it with 1009.
 const TRANSPORT_LIMIT: usize = 16 * CLIENT_FRAME_LIMIT;
+/// What a socket's reader allocates up front. tungstenite's default (128 KiB, allocated at the
+/// upgrade) made an idle socket cost the server 139 KiB; clients send small frames, and a
+/// bigger one grows the buffer as it arrives. Writes are not buffered (`write_buffer_size(0)`):
+/// every frame is flushed as it is sent.
+const READ_BUFFER: usize = 4 * 1024;
 /// Frames queued for a client; past them, senders wait for it to read.
 const OUTGOING_FRAMES: usize = 512;
 /// A client that reads nothing of a full queue for this long is cut off.
@@ -66,6 +71,8 @@ async fn upgrade(
     // A plain GET (no upgrade headers) is answered like any other bad request: problem+json.
     let ws = ws.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
     Ok(ws
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
         .max_message_size(TRANSPORT_LIMIT)
         .max_frame_size(TRANSPORT_LIMIT)
         .on_upgrade(move |socket: WebSocket| {

@@ -18,6 +18,7 @@ mod ceiling;
 mod client;
 mod figures;
 mod scenarios;
+mod sockets;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -75,6 +76,17 @@ struct Args {
     /// Samples of each history figure.
     #[arg(long, default_value_t = 100)]
     samples: usize,
+    /// Idle WebSockets (each subscribed to a queue) opened to measure what one costs the
+    /// server's memory; 0 skips it. The open-file limit bounds it (20,000 here).
+    #[arg(long, default_value_t = 2000)]
+    idle_sockets: usize,
+    /// Subscribers of one conversation that each of `--fanout-messages` messages reaches; 0
+    /// skips the fan-out figure.
+    #[arg(long, default_value_t = 1000)]
+    fanout: usize,
+    /// Messages of the fan-out run, one every 100 ms.
+    #[arg(long, default_value_t = 20)]
+    fanout_messages: usize,
     /// Print the figures as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -223,7 +235,14 @@ async fn run(args: Args) -> Fallible<Vec<String>> {
         )
     })
     .await?;
-    let measured = measure(&server.base, &args, backend, single_ceiling).await;
+    let measured = measure(
+        &server.base,
+        server.child.id(),
+        &args,
+        backend,
+        single_ceiling,
+    )
+    .await;
     let server_log = server.stderr();
     let stopped = tokio::task::spawn_blocking(move || server.terminate()).await;
     if let (Some(schema), Some(url)) = (&schema, &args.database_url) {
@@ -309,9 +328,10 @@ fn ceiling_figure(backend: &str, ceiling: &ceiling::Ceiling, writers: usize) -> 
     figure.latencies(&ceiling.samples)
 }
 
-/// b–d against the running server: the figures and the failed calls.
+/// b–f against the running server: the figures and the failed calls.
 async fn measure(
     base: &str,
+    pid: u32,
     args: &Args,
     backend: &str,
     ceiling: Option<(&str, f64)>,
@@ -431,6 +451,55 @@ async fn measure(
         &served.after,
         Some(("fresh queue p50 ms".into(), served.fresh.p50())),
     ));
+    // e. Idle sockets: what one costs the server.
+    if args.idle_sockets > 0 {
+        progress(&format!("{} idle WebSockets", args.idle_sockets));
+        let idle = sockets::idle(&org, pid, args.idle_sockets).await?;
+        figures.push(
+            Figure::new(format!(
+                "Jono ({backend}): server memory per idle subscribed WebSocket, {} open",
+                idle.count
+            ))
+            .value(idle.per_socket() / 1024.0, "KiB")
+            .against("bound (issue 14) KiB", 25.0),
+        );
+        figures.push(
+            Figure::new(format!(
+                "Jono ({backend}): server resident memory with {} idle WebSockets",
+                idle.count
+            ))
+            .value(idle.after as f64 / (1024.0 * 1024.0), "MiB")
+            .against("bound for 19,000 (issue 14) MiB", 512.0),
+        );
+    }
+
+    // f. One event to many subscribers of a topic.
+    if args.fanout > 0 {
+        progress(&format!(
+            "{} messages, each to {} subscribers of one conversation",
+            args.fanout_messages, args.fanout
+        ));
+        let conversation = &conversations
+            .first()
+            .ok_or("no conversation for the fan-out")?
+            .conversation;
+        let fanout = sockets::fanout(&org, conversation, args.fanout, args.fanout_messages).await?;
+        figures.push(
+            Figure::new(format!(
+                "Jono ({backend}): POST → WebSocket frame, one event to {} subscribers",
+                args.fanout
+            ))
+            .value(fanout.received as f64, "frames")
+            .latencies(&fanout.samples),
+        );
+        if fanout.received < fanout.expected {
+            problems.push(format!(
+                "{} of {} fan-out frames never arrived within 10 s",
+                fanout.expected - fanout.received,
+                fanout.expected
+            ));
+        }
+    }
     Ok((figures, problems))
 }
 

@@ -322,16 +322,7 @@ pub async fn live(
 
 /// The latency a `MessageSent` frame of the live run carries (its text is the send time).
 fn frame_latency(text: &str, epoch: Instant, arrived: Instant) -> Option<Duration> {
-    let frame: Value = serde_json::from_str(text).ok()?;
-    if frame["type"] != "event" || frame["event"]["type"] != "MessageSent" {
-        return None;
-    }
-    let micros: u64 = frame["event"]["text"]
-        .as_str()?
-        .strip_prefix("live ")?
-        .parse()
-        .ok()?;
-    let sent = epoch + Duration::from_micros(micros);
+    let sent = crate::sockets::sent_at(text, "live ", epoch)?;
     Some(arrived.saturating_duration_since(sent))
 }
 
