@@ -132,13 +132,14 @@ stage "deploy: compose.yaml, the Helm chart, the Dockerfile; the image built fro
 timeout 120 "$JONO_PYTHON_VENV/bin/python" scripts/deploy-check.py
 timeout 300 scripts/image-test.sh target/debug/jono
 
-stage "load tool: a tiny run on SQLite and on Postgres"
+stage "load tool: a tiny run on SQLite and on two nodes over Postgres"
 # Keeps jono-load working (BENCHMARKS.md has its full run): every call must succeed and every
 # acknowledged message must reach its WebSocket; no figure is asserted.
 tiny=(--duration 2 --ceiling-seconds 0.5 --clients 4 --conversations 8 --rate 50
-      --history 150 --served 30 --samples 10 --jono target/debug/jono)
+      --history 150 --served 30 --samples 10 --idle-sockets 50 --fanout 20 --fanout-messages 3
+      --jono target/debug/jono)
 timeout 300 target/debug/jono-load "${tiny[@]}"
-timeout 300 target/debug/jono-load "${tiny[@]}" --database-url "$JONO_TEST_DATABASE_URL"
+timeout 300 target/debug/jono-load "${tiny[@]}" --database-url "$JONO_TEST_DATABASE_URL" --nodes 2
 
 stage "web: the console and the widget in Chromium against jono serve"
 timeout 1800 cargo build --workspace --bin jono --locked
