@@ -193,6 +193,9 @@ const en = {
   embedNeedsSites: 'No site may show this widget yet: add your site above under "Sites that may embed the widget" and save, or the chat will not appear there.',
   fileTooLarge: '{name} is larger than {max}; it was not sent.',
   uploadFailed: '{name} could not be uploaded: {detail}',
+  actions: 'Actions',
+  sections: 'Sections',
+  sidebarNav: 'Queues and conversations',
 };
 export type Key = keyof typeof en;
 
@@ -385,6 +388,9 @@ const fi: Record<Key, string> = {
   embedNeedsSites: 'Mikään sivusto ei vielä saa näyttää tätä widgetiä: lisää sivustosi yllä kohtaan "Sivustot, joille widgetin saa upottaa" ja tallenna, muuten keskustelu ei näy siellä.',
   fileTooLarge: '{name} on suurempi kuin {max}; sitä ei lähetetty.',
   uploadFailed: 'Tiedostoa {name} ei voitu lähettää: {detail}',
+  actions: 'Toiminnot',
+  sections: 'Osiot',
+  sidebarNav: 'Jonot ja keskustelut',
 };
 
 export const lang: 'fi' | 'en' = (navigator.language || 'en').toLowerCase().startsWith('fi') ? 'fi' : 'en';

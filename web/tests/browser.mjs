@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
+import { createRequire } from 'node:module';
 
 // Free ports of 127.0.0.1, never fixed ones: a port another program holds must not fail the test.
 const freePort = () => new Promise((resolve, reject) => {
@@ -93,6 +94,20 @@ const watch = (page, who) => {
   });
   page.on('response', (r) => { if (r.status() >= 500) errors.push(`${who}: ${r.status()} ${r.request().method()} ${r.url()}`); });
 };
+// Accessibility: axe-core's WCAG 2.1 A and AA rules on each main screen. axe-core is a
+// devDependency used here only: its source is put into the page under test, never bundled.
+const AXE = createRequire(import.meta.url)('axe-core').source;
+const a11y = [];
+async function checkA11y(where, screen, context = null) {
+  if (!(await where.evaluate(() => typeof window.axe === 'object'))) await where.evaluate(AXE);
+  const found = await where.evaluate(async (ctx) => {
+    const r = await window.axe.run(ctx ?? document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] }, resultTypes: ['violations'], iframes: false,
+    });
+    return r.violations.map((v) => `${v.id} (${v.impact}): ${v.help}\n${v.nodes.map((n) => `      ${n.target.join(' ')}: ${n.failureSummary.replace(/\s+/g, ' ')}`).join('\n')}`);
+  }, context);
+  for (const v of found) a11y.push(`${screen}: ${v}`);
+}
 let failed = false;
 try {
   // Agent: sign up through the console.
@@ -100,8 +115,12 @@ try {
   const agent = await agentCtx.newPage();
   watch(agent, 'agent');
   await agent.goto(`${BASE}/`);
+  await agent.waitForSelector('form.auth');
+  await checkA11y(agent, 'console: login');
   step('sign up');
   await agent.getByRole('button', { name: 'Create an organization and account' }).click();
+  await agent.waitForSelector('input[name=organization]');
+  await checkA11y(agent, 'console: sign-up');
   await agent.fill('input[name=organization]', `Acme ${uniq}`);
   await agent.fill('input[name=name]', 'Aino Agent');
   await agent.fill('input[name=email]', `aino-${uniq}@example.com`);
@@ -127,6 +146,7 @@ try {
   await agent.getByRole('button', { name: 'Save', exact: true }).click();
   await agent.waitForSelector('.queue-admin [role=status]:has-text("Saved.")');
   await agent.waitForSelector('.queue-admin .warning', { state: 'detached' });
+  await checkA11y(agent, 'console: organization page, queue settings');
   await agent.getByRole('checkbox', { name: 'Aino Agent' }).check();
   await agent.waitForFunction(async (q) => {
     const r = await fetch(`/v1/queues/${q}`, { headers: { authorization: `Bearer ${localStorage.getItem('jono.token')}` } });
@@ -137,6 +157,7 @@ try {
   await agent.fill('textarea[name=new-text]', 'Welcome to the chat! How can I help?');
   await agent.getByRole('button', { name: 'Save', exact: true }).click();
   await agent.waitForSelector('td code:has-text("/Terve")');
+  await checkA11y(agent, 'console: canned responses');
   await agent.getByRole('button', { name: 'Chats', exact: true }).click();
 
   step('a second organization invites the agent; accept at /invite/TOKEN');
@@ -151,6 +172,7 @@ try {
   step('the queue opens from the queue menu');
   await agent.selectOption('select[name=organization]', orgA);
   await agent.click(`[data-queue="${queueId}"] .queue-name`);
+  await checkA11y(agent, 'console: queue list, queue menu open');
   await agent.getByRole('menuitem', { name: 'Open the queue' }).click();
   await agent.waitForSelector(`[data-queue="${queueId}"].is-open`);
 
@@ -170,6 +192,7 @@ try {
   await agent.click(`[data-queue="${queueId}"] .queue-name`);
   await agent.getByRole('menuitem', { name: 'Queue statistics' }).click();
   await agent.waitForSelector(`.queue-admin[data-queue-admin="${queueId}"][open] .stats svg.bars`, { state: 'visible' });
+  await checkA11y(agent, 'console: queue statistics');
   await agent.getByRole('button', { name: 'Chats', exact: true }).click();
 
   step('look at the other organization');
@@ -183,6 +206,12 @@ try {
   const items = await betaMenu.getByRole('menuitem').allInnerTexts();
   if (items.some((x) => /settings|statistics/i.test(x))) throw new Error(`an agent-role member sees ${JSON.stringify(items)}`);
   await agent.click(`[data-queue="${betaQueue.queue_id}"] .queue-name`); // closes the menu
+  await betaMenu.waitFor({ state: 'detached' });
+  step('queue menu: a click outside closes it');
+  await agent.click(`[data-queue="${betaQueue.queue_id}"] .queue-name`);
+  await betaMenu.getByRole('menuitem', { name: 'Open the queue' }).waitFor();
+  await agent.click('.conversation.empty');
+  await betaMenu.waitFor({ state: 'detached' });
 
   step('customer joins from the widget embedded on another origin (Finnish browser)');
   const custCtx = await browser.newContext({ locale: 'fi-FI', viewport: { width: 900, height: 700 } });
@@ -194,13 +223,18 @@ try {
   // The widget starts minimised behind its launcher, which shows once the widget is ready.
   await cust.waitForSelector('#jono-launcher');
   await cust.screenshot({ path: `${OUT}widget-launcher.png` });
+  await checkA11y(cust, 'host page: widget launcher', { include: [['#jono-launcher']] });
   await cust.click('#jono-launcher');
   const w = cust.frameLocator('#jono-widget');
+  const widgetFrame = () => cust.frame({ url: /\/widget\?/ });
+  await w.locator('input[name=name]').waitFor();
+  await checkA11y(widgetFrame(), 'widget: before joining');
   await w.locator('input[name=name]').fill('Kalle Asiakas');
   await w.locator('input[name=email]').fill('kalle@example.com');
   await w.locator('textarea[name=question]').fill('Missä tilaukseni on?');
   await w.getByRole('button', { name: 'Aloita keskustelu' }).click();
   await w.getByText('Olet jonossa 1.').waitFor();
+  await checkA11y(widgetFrame(), 'widget: waiting in the queue');
   await cust.screenshot({ path: `${OUT}widget-waiting.png` });
 
   step('activity notice, highlighted, while another organization is selected; an alert for a queue the agent handles');
@@ -243,11 +277,31 @@ try {
   await w.locator('textarea[name=message]').fill('Kiitos!');
   await w.locator('textarea[name=message]').press('Enter');
   await agent.waitForSelector('.messages .text:has-text("Kiitos!")');
+  step('the emoji picker: a pick goes into the draft; Escape and a click outside close it');
+  const emojiButton = agent.locator('.conversation').getByRole('button', { name: 'Emoji', exact: true });
+  const picker = agent.locator('.conversation .emoji-picker');
+  await emojiButton.click();
+  await picker.getByRole('button', { name: '👍' }).click();
+  await picker.waitFor({ state: 'detached' });
+  if ((await field.inputValue()) !== '👍') throw new Error(`the emoji picker gave ${JSON.stringify(await field.inputValue())}`);
+  await field.fill('');
+  await emojiButton.click();
+  await picker.waitFor();
+  await emojiButton.focus();
+  await agent.waitForFunction(() => document.activeElement?.getAttribute('aria-label') === 'Emoji');
+  await agent.keyboard.press('Escape');
+  await picker.waitFor({ state: 'detached' });
+  await emojiButton.click();
+  await picker.waitFor();
+  await agent.click('.conv-head h2');
+  await picker.waitFor({ state: 'detached' });
+  await checkA11y(widgetFrame(), 'widget: chatting with an agent');
 
   step('a message while the agent is on another page raises an alert; back in the chat it is read');
   const before = await agent.evaluate(() => window.jonoAlerts ?? 0);
   await agent.getByRole('button', { name: 'My account', exact: true }).click();
   await agent.waitForSelector('.alert-settings input[name=alert-sound]:checked');
+  await checkA11y(agent, 'console: my account');
   await w.locator('textarea[name=message]').fill('Vielä yksi asia');
   await w.locator('textarea[name=message]').press('Enter');
   await agent.waitForFunction((n) => (window.jonoAlerts ?? 0) > n, before);
@@ -315,6 +369,7 @@ try {
   await agent.fill('textarea[name=note]', 'Secret note: VIP customer');
   await agent.getByRole('button', { name: 'Add note' }).click();
   await agent.waitForSelector('.notes li:has-text("Secret note: VIP customer")');
+  await checkA11y(agent, 'console: conversation with the queue list');
   await agent.screenshot({ path: `${OUT}console-conversation.png` });
   await cust.waitForTimeout(500);
   const widgetText = await w.locator('body').innerText();
@@ -407,6 +462,7 @@ try {
   await agent.getByRole('button', { name: 'End conversation' }).click();
   await agent.waitForSelector('.ended');
   await w.getByText('Miten onnistuimme?').waitFor();
+  await checkA11y(widgetFrame(), 'widget: rating form');
   await w.locator('.stars label').nth(4).click();
   await w.locator('textarea[name=comment]').fill('Nopeaa palvelua');
   await w.getByRole('button', { name: 'Lähetä arvio' }).click();
@@ -433,6 +489,7 @@ try {
   expectStatus = 0;
   await agent.getByRole('button', { name: 'Organization', exact: true }).click();
   await agent.waitForSelector('.blocks tr:has-text("abusive language"):has-text("Aino Agent")');
+  await checkA11y(agent, 'console: organization page with members, invitations, blocks');
   await agent.screenshot({ path: `${OUT}console-blocks.png` });
   await agent.locator('.blocks').getByRole('button', { name: 'Lift' }).click();
   await agent.waitForSelector('.blocks p:has-text("No visitor is blocked.")');
@@ -526,6 +583,7 @@ try {
   if (r.status !== 401) throw new Error(`token still works after logout: ${r.status}`);
 
   if (errors.length) throw new Error(`console errors:\n${errors.join('\n')}`);
+  if (a11y.length) throw new Error(`accessibility (axe-core, WCAG 2.1 AA):\n${a11y.join('\n')}`);
   console.log('OK: browser test passed; screenshots in tests/out/');
 } catch (e) {
   failed = true;

@@ -62,7 +62,7 @@ function AuthForm({ api, onToken }: { api: ReturnType<typeof makeApi>; onToken: 
     } catch (e) { setErr(mode === 'login' && e instanceof ApiError && e.status === 401 ? t('loginWrong') : errText(e)); }
   };
   return (
-    <form class="auth card" onSubmit={submit}>
+    <main class="auth-page"><form class="auth card" onSubmit={submit}>
       <h1>{t('appName')}</h1>
       <h2>{mode === 'login' ? t('login') : t('signup')}</h2>
       {mode === 'signup' && <label>{t('organization')}<input name="organization" required value={f.organization} onInput={set('organization')} /></label>}
@@ -74,7 +74,7 @@ function AuthForm({ api, onToken }: { api: ReturnType<typeof makeApi>; onToken: 
       <button type="button" class="link" onClick={() => setMode(mode === 'login' ? 'signup' : 'login')}>
         {mode === 'login' ? t('createAccount') : t('haveAccount')}
       </button>
-    </form>
+    </form></main>
   );
 }
 
@@ -90,7 +90,7 @@ function InviteForm({ token, api, me, onDone }: { token: string; api: ReturnType
     } catch (e) { setErr(errText(e)); }
   };
   return (
-    <form class="auth card" onSubmit={(e) => accept(e, false)}>
+    <main class="auth-page"><form class="auth card" onSubmit={(e) => accept(e, false)}>
       <h1>{t('appName')}</h1>
       <h2>{t('invitationTitle')}</h2>
       {me && <button type="button" class="primary" onClick={(e) => accept(e, true)}>{t('acceptWithAccount', { email: me.email })}</button>}
@@ -98,6 +98,6 @@ function InviteForm({ token, api, me, onDone }: { token: string; api: ReturnType
       <label>{t('password')}<input name="password" type="password" required minLength={10} autocomplete="new-password" value={f.password} onInput={(e) => setF({ ...f, password: (e.target as HTMLInputElement).value })} /></label>
       {err && <p class="error" role="alert">{err}</p>}
       <button type="submit" class={me ? '' : 'primary'}>{t('acceptInvitation')}</button>
-    </form>
+    </form></main>
   );
 }

@@ -27,7 +27,7 @@ export function CannedPage({ api, me, canned, reload }: { api: Api; me: Me; cann
         <button type="submit" class="primary">{t('save')}</button>
       </form>
       <table class="table">
-        <thead><tr><th>{t('key')}</th><th>{t('text')}</th><th>{t('scope')}</th><th /></tr></thead>
+        <thead><tr><th>{t('key')}</th><th>{t('text')}</th><th>{t('scope')}</th><th><span class="sr">{t('actions')}</span></th></tr></thead>
         <tbody>
           {canned.map((c) => edit?.id === c.id ? (
             <tr key={c.id}>

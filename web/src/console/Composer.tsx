@@ -1,4 +1,4 @@
-import { useRef, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { Canned } from '../api/client';
 import { t } from '../i18n';
 
@@ -42,6 +42,18 @@ export function Composer(props: {
   const [pending, setPending] = useState<Pending[]>([]);
   const [busy, setBusy] = useState(false);
   const [err, setErr] = useState('');
+  // The emoji picker: Escape or a press outside it closes it.
+  const emojiToggle = useRef<HTMLButtonElement>(null);
+  const emojiBox = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (!emoji) return;
+    const outside = (e: PointerEvent) => {
+      const el = e.target as Node;
+      if (!emojiBox.current?.contains(el) && !emojiToggle.current?.contains(el)) setEmoji(false);
+    };
+    document.addEventListener('pointerdown', outside);
+    return () => document.removeEventListener('pointerdown', outside);
+  }, [emoji]);
 
   const onInput = (e: Event) => {
     const el = e.target as HTMLTextAreaElement;
@@ -94,7 +106,7 @@ export function Composer(props: {
     <div class="composer">
       {err && <p class="error" role="alert">{err}</p>}
       {pending.length > 0 && (
-        <ul class="pending">{pending.map((p) => <li key={p.attachment_id}>📎 {p.name} <button type="button" class="link" onClick={() => setPending(pending.filter((x) => x !== p))}>×</button></li>)}</ul>
+        <ul class="pending">{pending.map((p) => <li key={p.attachment_id}>📎 {p.name} <button type="button" class="link" aria-label={`${t('remove')} ${p.name}`} onClick={() => setPending(pending.filter((x) => x !== p))}>×</button></li>)}</ul>
       )}
       <textarea
         ref={ref}
@@ -108,9 +120,13 @@ export function Composer(props: {
         onKeyDown={(e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); send(); } }}
       />
       <div class="composer-bar">
-        <span class="emoji-wrap">
-          <button type="button" title={t('emoji')} aria-label={t('emoji')} aria-expanded={emoji} disabled={props.disabled} onClick={() => setEmoji(!emoji)}>😊</button>
-          {emoji && <div class="emoji-picker" role="menu">{EMOJIS.map((e) => <button type="button" role="menuitem" key={e} onClick={() => insert(e)}>{e}</button>)}</div>}
+        <span class="emoji-wrap" onKeyDown={(e) => { if (emoji && e.key === 'Escape') { e.preventDefault(); setEmoji(false); emojiToggle.current?.focus(); } }}>
+          <button type="button" ref={emojiToggle} title={t('emoji')} aria-label={t('emoji')} aria-expanded={emoji} disabled={props.disabled} onClick={() => setEmoji(!emoji)}>😊</button>
+          {emoji && (
+            <div class="emoji-picker" role="group" aria-label={t('emoji')} ref={emojiBox}>
+              {EMOJIS.map((e) => <button type="button" key={e} onClick={() => insert(e)}>{e}</button>)}
+            </div>
+          )}
         </span>
         {props.onUpload && (
           <label class="button" title={t('attach')}><span aria-hidden="true">📎</span> {t('file')}<input type="file" hidden aria-label={t('attach')} disabled={props.disabled} onChange={upload} /></label>

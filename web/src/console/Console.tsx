@@ -218,7 +218,14 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
     if (opened) document.querySelector<HTMLButtonElement>(`[data-queue="${opened}"] .queue-name`)?.focus();
   };
   useEffect(() => {
-    if (menu) menuItems()[0]?.focus();
+    if (!menu) return;
+    menuItems()[0]?.focus();
+    // A press anywhere outside its queue (the menu and its toggle) closes it.
+    const outside = (e: PointerEvent) => {
+      if (!(e.target as Element | null)?.closest?.(`[data-queue="${menu}"]`)) setMenu(null);
+    };
+    document.addEventListener('pointerdown', outside);
+    return () => document.removeEventListener('pointerdown', outside);
   }, [menu]);
   const menuKeys = (e: KeyboardEvent) => {
     const items = menuItems();
@@ -304,13 +311,13 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
   return (
     <div class="console">
       <header class="topbar">
-        <strong class="brand">{t('appName')}</strong>
+        <h1 class="brand">{t('appName')}</h1>
         <label class="org-switch">{t('organization')}{' '}
           <select name="organization" value={orgId} onChange={(e) => setOrgId((e.target as HTMLSelectElement).value)}>
             {orgs.map((o) => <option key={o.id} value={o.id}>{o.name}</option>)}
           </select>
         </label>
-        <nav class="nav-tabs">
+        <nav class="nav-tabs" aria-label={t('sections')}>
           {(['chats', 'org', 'canned', 'account'] as const).map((v) => (
             <button type="button" key={v} aria-current={view === v ? 'page' : undefined} onClick={() => { setView(v); setFocus(null); }}>
               {v === 'chats' ? t('chats') : v === 'org' ? t('orgSection') : v === 'canned' ? t('cannedPage') : t('account')}
@@ -349,7 +356,7 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
       {view === 'account' && <AccountPage api={api} me={me} />}
       {view === 'canned' && <CannedPage api={api} me={me} canned={canned} reload={loadCanned} />}
       <div class="columns" hidden={view !== 'chats'}>
-        <nav class="sidebar">
+        <nav class="sidebar" aria-label={t('sidebarNav')}>
           <h2 class="org-name">{org?.name}</h2>
           <h3>{t('queues')}</h3>
           <ul class="queues">

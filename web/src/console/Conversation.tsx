@@ -18,7 +18,7 @@ function Info({ title, data }: { title: string; data: Record<string, unknown> | 
   const entries = Object.entries(data ?? {});
   return (
     <div class="info">
-      <h4>{title}</h4>
+      <h3>{title}</h3>
       {entries.length === 0 ? <span class="muted">{t('noMetadata')}</span> : (
         <dl>{entries.map(([k, v]) => [<dt key={`k${k}`} data-key={k}>{fieldName(k)}</dt>, <dd key={`v${k}`}>{typeof v === 'string' ? v : JSON.stringify(v)}</dd>])}</dl>
       )}
@@ -270,7 +270,7 @@ export function Conversation(p: {
               <form onSubmit={addTag} class="inline">
                 <input name="tag" list="tag-suggestions" maxLength={64} placeholder={t('addTag')} aria-label={t('addTag')} value={tag} onInput={(e) => setTag((e.target as HTMLInputElement).value)} />
                 <datalist id="tag-suggestions">{p.allTags.map((g) => <option key={g} value={g} />)}</datalist>
-                <button type="submit">+</button>
+                <button type="submit" aria-label={t('addTag')}>+</button>
               </form>
             </section>
           )}

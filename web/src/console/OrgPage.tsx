@@ -54,7 +54,7 @@ export function OrgPage({ api, me, orgId, role, queues, reloadQueues, focus = nu
       <section>
         <h2>{t('members')}</h2>
         <table class="table">
-          <thead><tr><th>{t('name')}</th><th>{t('role')}</th><th>{t('presence')}</th><th /></tr></thead>
+          <thead><tr><th>{t('name')}</th><th>{t('role')}</th><th>{t('presence')}</th><th><span class="sr">{t('actions')}</span></th></tr></thead>
           <tbody>
             {members.map((m) => (
               <tr key={m.agent_id}>
@@ -86,7 +86,7 @@ export function OrgPage({ api, me, orgId, role, queues, reloadQueues, focus = nu
           {link && <p>{t('invitationLink', { email: link.email })} <input class="link-out" readOnly value={link.url} onFocus={(e) => (e.target as HTMLInputElement).select()} /></p>}
           {pending.length > 0 && (
             <table class="table pending-invitations">
-              <thead><tr><th>{t('email')}</th><th>{t('role')}</th><th>{t('expires')}</th><th /></tr></thead>
+              <thead><tr><th>{t('email')}</th><th>{t('role')}</th><th>{t('expires')}</th><th><span class="sr">{t('actions')}</span></th></tr></thead>
               <tbody>
                 {pending.map((i) => (
                   <tr key={i.invitation_id}>
@@ -106,7 +106,7 @@ export function OrgPage({ api, me, orgId, role, queues, reloadQueues, focus = nu
           <h2>{t('blocks')}</h2>
           {blocks.length === 0 ? <p class="muted">{t('noBlocks')}</p> : (
             <table class="table">
-              <thead><tr><th>{t('until')}</th><th>{t('blockedBy')}</th><th>{t('reason')}</th><th /></tr></thead>
+              <thead><tr><th>{t('until')}</th><th>{t('blockedBy')}</th><th>{t('reason')}</th><th><span class="sr">{t('actions')}</span></th></tr></thead>
               <tbody>
                 {blocks.map((b) => (
                   <tr key={b.id}>

@@ -78,11 +78,13 @@ export function Widget() {
 
   return (
     <div class="widget-box">
-      <header class="widget-head"><strong>{pub?.name || t('widgetTitle')}</strong></header>
-      {err && <p class="error" role="alert">{err}</p>}
-      {session ? <Chat session={session} page={page} onReset={reset} welcome={pub?.welcome_message ?? null} />
-        : pub && !pub.open ? <p class="notice">{t('queueClosed')}</p>
-        : pub && <PreChat onJoined={start} api={anon} />}
+      <header class="widget-head"><h1>{pub?.name || t('widgetTitle')}</h1></header>
+      <main class="widget-body">
+        {err && <p class="error" role="alert">{err}</p>}
+        {session ? <Chat session={session} page={page} onReset={reset} welcome={pub?.welcome_message ?? null} />
+          : pub && !pub.open ? <p class="notice">{t('queueClosed')}</p>
+          : pub && <PreChat onJoined={start} api={anon} />}
+      </main>
     </div>
   );
 }
