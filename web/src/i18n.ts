@@ -196,6 +196,7 @@ const en = {
   actions: 'Actions',
   sections: 'Sections',
   sidebarNav: 'Queues and conversations',
+  backToList: 'Conversations',
 };
 export type Key = keyof typeof en;
 
@@ -391,6 +392,7 @@ const fi: Record<Key, string> = {
   actions: 'Toiminnot',
   sections: 'Osiot',
   sidebarNav: 'Jonot ja keskustelut',
+  backToList: 'Keskustelut',
 };
 
 export const lang: 'fi' | 'en' = (navigator.language || 'en').toLowerCase().startsWith('fi') ? 'fi' : 'en';

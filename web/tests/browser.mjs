@@ -74,7 +74,7 @@ let serverDown = false;
 let expectStatus = 0; // an HTTP status the step provokes on purpose (Chromium logs every 4xx as a console error)
 const host = http.createServer((req, res) => {
   res.setHeader('content-type', 'text/html; charset=utf-8');
-  res.end(`<!doctype html><html><head><title>Shop</title></head><body><h1>Example shop</h1><p>Products…</p>
+  res.end(`<!doctype html><html><head><title>Shop</title><meta name="viewport" content="width=device-width, initial-scale=1"></head><body><h1>Example shop</h1><p>Products…</p>
 <script src="${BASE}/loader.js" data-queue="${queueId}" async></script></body></html>`);
 });
 await new Promise((r) => host.listen(0, '127.0.0.1', r));
@@ -541,6 +541,60 @@ try {
   await agent.getByRole('button', { name: 'Chats', exact: true }).click();
   await agent.getByRole('button', { name: 'Organization', exact: true }).click();
   await agent.waitForSelector('tr:has-text("Aino Agent") .member-status[data-status=online]');
+
+  step('phone (390×844, touch): the widget opens full screen; the customer joins');
+  const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true };
+  const phoneCust = await (await browser.newContext({ ...PHONE, locale: 'fi-FI' })).newPage();
+  watch(phoneCust, 'phone customer');
+  await phoneCust.goto(`${HOST}/products/7`);
+  await phoneCust.waitForSelector('#jono-launcher');
+  await phoneCust.tap('#jono-launcher');
+  const pw = phoneCust.frameLocator('#jono-widget');
+  const phoneWidget = () => phoneCust.frame({ url: /\/widget\?/ });
+  await pw.locator('input[name=name]').waitFor();
+  const box = await phoneCust.locator('#jono-widget').boundingBox();
+  if (box.width !== 390 || box.height !== 844) throw new Error(`the widget is not full screen on a phone: ${JSON.stringify(box)}`);
+  await checkA11y(phoneWidget(), 'widget (phone): before joining');
+  await pw.locator('input[name=name]').fill('Liisa Puhelin');
+  await pw.locator('input[name=email]').fill('liisa@example.com');
+  await pw.getByRole('button', { name: 'Aloita keskustelu' }).tap();
+  await pw.getByText('Olet jonossa 1.').waitFor();
+  await checkA11y(phoneWidget(), 'widget (phone): waiting');
+  await phoneCust.screenshot({ path: `${OUT}widget-phone.png` });
+
+  step('phone: the console shows the lists, then the picked conversation alone, with a way back');
+  const phoneCtx = await browser.newContext({ ...PHONE, locale: 'en-US' });
+  await phoneCtx.addInitScript((tok) => localStorage.setItem('jono.token', tok), token);
+  const phone = await phoneCtx.newPage();
+  watch(phone, 'phone agent');
+  await phone.goto(`${BASE}/#/${orgA}`);
+  await phone.waitForSelector(`[data-queue="${queueId}"] .badge.waiting`);
+  await checkA11y(phone, 'console (phone): queue list');
+  await phone.screenshot({ path: `${OUT}console-phone-list.png` });
+  await phone.tap(`[data-queue="${queueId}"] .queue-name`);
+  await phone.getByRole('menuitem', { name: 'Pick person from queue' }).tap();
+  await phone.waitForSelector('.conv-head h2:has-text("Liisa Puhelin")');
+  if (await phone.locator('nav.sidebar').isVisible()) throw new Error('the phone shows the lists beside the conversation');
+  const phoneField = phone.locator('.conversation textarea[name=message]');
+  await phoneField.fill('Hei Liisa!');
+  await phone.getByRole('button', { name: 'Send', exact: true }).tap();
+  await pw.locator('.messages .text', { hasText: 'Hei Liisa!' }).waitFor();
+  await pw.locator('textarea[name=message]').fill('Hei, kiitos!');
+  await pw.getByRole('button', { name: 'Lähetä', exact: true }).tap();
+  await phone.waitForSelector('.messages .text:has-text("Hei, kiitos!")');
+  await checkA11y(phone, 'console (phone): conversation');
+  await phone.screenshot({ path: `${OUT}console-phone-conversation.png` });
+  await phone.getByRole('button', { name: 'Chat sidebar' }).tap();
+  await phone.waitForSelector('.chat-sidebar textarea[name=note]', { state: 'visible' });
+  await phone.getByRole('button', { name: 'Chat sidebar' }).tap();
+  await phone.waitForSelector('.chat-sidebar', { state: 'detached' });
+  await phone.getByRole('button', { name: 'End conversation' }).tap();
+  await pw.getByText('Miten onnistuimme?').waitFor();
+  await checkA11y(phoneWidget(), 'widget (phone): rating form');
+  await phone.getByRole('button', { name: 'Conversations', exact: true }).tap();
+  await phone.waitForSelector('nav.sidebar', { state: 'visible' });
+  await phoneCtx.close();
+  await phoneCust.context().close();
 
   step('password change: a wrong current password is refused; the change ends the other sessions only');
   const second = await api('POST', '/v1/login', null, { email: me.email, password: 'correct horse battery' });

@@ -312,7 +312,7 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
     <div class="console">
       <header class="topbar">
         <h1 class="brand">{t('appName')}</h1>
-        <label class="org-switch">{t('organization')}{' '}
+        <label class="org-switch"><span class="org-label">{t('organization')}</span>{' '}
           <select name="organization" value={orgId} onChange={(e) => setOrgId((e.target as HTMLSelectElement).value)}>
             {orgs.map((o) => <option key={o.id} value={o.id}>{o.name}</option>)}
           </select>
@@ -355,7 +355,7 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
       {view === 'org' && org && <OrgPage api={api} me={me} orgId={orgId} role={org.role} queues={queues[orgId] ?? []} reloadQueues={() => loadQueues(orgId)} focus={focus} presenceVersion={presenceVersion} />}
       {view === 'account' && <AccountPage api={api} me={me} />}
       {view === 'canned' && <CannedPage api={api} me={me} canned={canned} reload={loadCanned} />}
-      <div class="columns" hidden={view !== 'chats'}>
+      <div class={`columns${selected ? ' has-conv' : ''}`} hidden={view !== 'chats'}>
         <nav class="sidebar" aria-label={t('sidebarNav')}>
           <h2 class="org-name">{org?.name}</h2>
           <h3>{t('queues')}</h3>
@@ -397,7 +397,8 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
         </nav>
         {selected ? (
           <Conversation key={selected} id={selected} api={api} socket={socket} me={me} token={token} orgId={orgId} canned={orgCanned}
-            allTags={allTags} queues={queues[orgId] ?? []} isOperator={isOperator} reloadCanned={loadCanned} onChanged={refreshOrg} memberName={memberName} />
+            allTags={allTags} queues={queues[orgId] ?? []} isOperator={isOperator} reloadCanned={loadCanned} onChanged={refreshOrg} memberName={memberName}
+            onBack={() => setSelected(null)} />
         ) : (
           <main class="conversation empty"><p class="muted">{t('selectConversation')}</p></main>
         )}

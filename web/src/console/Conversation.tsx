@@ -28,6 +28,9 @@ function Info({ title, data }: { title: string; data: Record<string, unknown> | 
 
 const drafts = new Map<string, string>();
 
+/** The console's phone layout (style.css uses the same width): one column at a time. */
+export const PHONE = '(max-width: 700px)';
+
 /** One conversation event applied to the agent's view of it. */
 export function applyEvent(c: AgentConversation, ev: StoredEvent): AgentConversation {
   switch (ev.type) {
@@ -55,12 +58,14 @@ function mergeNotes(base: Note[], evs: StoredEvent[]): Note[] {
 export function Conversation(p: {
   id: string; api: Api; socket: Socket; me: Me; token: string; orgId: string; canned: Canned[]; allTags: string[];
   queues: Queue[]; isOperator: boolean; reloadCanned: () => Promise<void>; onChanged: () => void; memberName: (id: string) => string;
+  onBack?: () => void;
 }) {
   const { id, api } = p;
   const [messages, setMessages] = useState<Message[]>([]);
   const [text, setTextState] = useState(drafts.get(id) ?? '');
   const setText = (v: string) => { drafts.set(id, v); setTextState(v); };
-  const [side, setSide] = useState(true);
+  // On a phone the chat sidebar covers the conversation's lower part: it starts closed there.
+  const [side, setSide] = useState(() => !window.matchMedia(PHONE).matches);
   const [note, setNote] = useState('');
   const [tag, setTag] = useState('');
   const [err, setErr] = useState('');
@@ -185,6 +190,7 @@ export function Conversation(p: {
     <>
       <main class="conversation" aria-label={title}>
         <header class="conv-head">
+          {p.onBack && <button type="button" class="back" onClick={p.onBack}><span aria-hidden="true">←</span> {t('backToList')}</button>}
           <h2>{title}</h2>
           {conv && isCustomer && (
             <span class={`badge ${conv.status}`} data-status={conv.status}>
