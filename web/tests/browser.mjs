@@ -192,6 +192,14 @@ try {
   await agent.click(`[data-queue="${queueId}"] .queue-name`);
   await agent.getByRole('menuitem', { name: 'Queue statistics' }).click();
   await agent.waitForSelector(`.queue-admin[data-queue-admin="${queueId}"][open] .stats svg.bars`, { state: 'visible' });
+  // It opens at the figures (not at the settings with the figures below the fold), and the charts
+  // have a y-axis with labelled ticks from 0.
+  await agent.waitForFunction((q) => {
+    const r = document.querySelector(`[data-queue-admin="${q}"] .stats .figures`)?.getBoundingClientRect();
+    return r && r.top >= 0 && r.bottom <= window.innerHeight;
+  }, queueId);
+  const ticks = await agent.locator(`[data-queue-admin="${queueId}"] .stats svg.bars`).first().locator('.y-axis text').allTextContents();
+  if (ticks[0] !== '0' || ticks.length < 2) throw new Error(`the arrivals chart's y-axis reads ${JSON.stringify(ticks)}`);
   await checkA11y(agent, 'console: queue statistics');
   await agent.getByRole('button', { name: 'Chats', exact: true }).click();
 

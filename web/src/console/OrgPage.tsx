@@ -144,17 +144,25 @@ function QueueAdmin({ api, queue, members, isOperator, reload, focus }: { api: A
   const box = useRef<HTMLDetailsElement>(null);
   const settingsRef = useRef<HTMLHeadingElement>(null);
   const statsRef = useRef<HTMLDivElement>(null);
-  // Opened from the queue menu: unfold this queue and bring the asked part into view.
+  // Opened from the queue menu: unfold this queue and bring the asked part into view. The
+  // statistics come first in the box and are scrolled to once their figures are there (scrolled
+  // to before, they would grow below the fold).
+  const bringStats = useRef(false);
+  const bring = (target: HTMLElement | null) => {
+    target?.scrollIntoView({ block: 'start' });
+    target?.focus({ preventScroll: true });
+  };
   useEffect(() => {
     if (!focus || !box.current) return;
     box.current.open = true;
-    if (focus.part === 'stats') setShowStats(true);
-    requestAnimationFrame(() => {
-      const target = (focus.part === 'stats' ? statsRef.current : settingsRef.current) ?? box.current;
-      target?.scrollIntoView({ block: 'start' });
-      target?.focus({ preventScroll: true });
-    });
+    if (focus.part === 'stats') { bringStats.current = true; setShowStats(true); }
+    else requestAnimationFrame(() => bring(settingsRef.current ?? box.current));
   }, [focus?.n]);
+  const statsShown = () => {
+    if (!bringStats.current) return;
+    bringStats.current = false;
+    requestAnimationFrame(() => bring(statsRef.current));
+  };
   useEffect(() => {
     ok(api.GET('/v1/queues/{queue}', { params: { path: { queue: queue.id } } })).then((q) => {
       setFull(q);
@@ -190,6 +198,7 @@ function QueueAdmin({ api, queue, members, isOperator, reload, focus }: { api: A
     <details ref={box} class="queue-admin card" data-queue-admin={queue.id}>
       <summary><strong>{queue.name}</strong> <span class={`badge ${queue.open ? 'open' : 'closed'}`}>{queue.open ? t('open') : t('closed')}</span></summary>
       {msg && <p role="status">{msg}</p>}
+      {isOperator && (showStats ? <div ref={statsRef} tabIndex={-1}><Stats api={api} queue={queue.id} onShown={statsShown} /></div> : <p><button type="button" onClick={() => setShowStats(true)}>{t('showStats')}</button></p>)}
       {isOperator && (
         <form class="stack" onSubmit={save}>
           <h3 ref={settingsRef} tabIndex={-1}>{t('queueSettings')}</h3>
@@ -212,14 +221,13 @@ function QueueAdmin({ api, queue, members, isOperator, reload, focus }: { api: A
       {full && (full.settings?.allowed_origins ?? full.allowed_origins ?? []).length === 0 && (
         <p class="warning" role="note">{t('embedNeedsSites')}</p>
       )}
-      {isOperator && (showStats ? <div ref={statsRef} tabIndex={-1}><Stats api={api} queue={queue.id} /></div> : <p><button type="button" onClick={() => setShowStats(true)}>{t('showStats')}</button></p>)}
     </details>
   );
 }
 
 type StatsT = Schemas['QueueStats'];
 
-function Stats({ api, queue }: { api: Api; queue: string }) {
+function Stats({ api, queue, onShown }: { api: Api; queue: string; onShown?: () => void }) {
   const [total, setTotal] = useState<StatsT | null>(null);
   const [hours, setHours] = useState<{ start: Date; s: StatsT }[]>([]);
   const [err, setErr] = useState('');
@@ -232,6 +240,8 @@ function Stats({ api, queue }: { api: Api; queue: string }) {
     Promise.all(starts.map((s) => get(s.toISOString(), new Date(s.getTime() + 3600_000).toISOString()).then((x) => ({ start: s, s: x }))))
       .then(setHours).catch(() => {});
   }, [queue]);
+  const ready = !!total && hours.length > 0;
+  useEffect(() => { if (ready) onShown?.(); }, [ready]);
   const p = (x: { p50?: number | null; p90?: number | null; max?: number | null } | undefined) => [x?.p50, x?.p90, x?.max].map((v) => (v == null ? '–' : Math.round(v))).join(' / ');
   if (err) return <p class="error">{err}</p>;
   if (!total) return <p class="muted">…</p>;
@@ -251,26 +261,51 @@ function Stats({ api, queue }: { api: Api; queue: string }) {
       </dl>
       {hours.length > 0 && <>
         <h4>{t('arrivalsPerHour')}</h4>
-        <Bars values={hours.map((h) => [h.s.joined])} labels={hours.map((h) => String(h.start.getHours()))} />
+        <Bars values={hours.map((h) => [h.s.joined])} labels={hours.map((h) => String(h.start.getHours()))} integer />
         <h4>{t('waitPerHour')}</h4>
-        <Bars values={hours.map((h) => [h.s.wait_seconds.p50 ?? 0, h.s.wait_seconds.p90 ?? 0])} labels={hours.map((h) => String(h.start.getHours()))} />
+        <Bars values={hours.map((h) => [h.s.wait_seconds.p50 ?? 0, h.s.wait_seconds.p90 ?? 0])} labels={hours.map((h) => String(h.start.getHours()))} series={['p50', 'p90']} />
       </>}
     </div>
   );
 }
 
-/** A small SVG bar chart; each value list is drawn side by side. */
-function Bars({ values, labels }: { values: number[][]; labels: string[] }) {
-  const max = Math.max(1, ...values.flat());
-  const w = 16, h = 80;
+/** Ticks for a y-axis from 0 to at least `max`: about four steps of 1, 2 or 5 × 10^k (whole steps for counts). */
+export function niceTicks(max: number, integer = false): number[] {
+  if (!(max > 0)) return [0, 1];
+  const raw = (integer ? Math.max(max, 1) : max) / 4;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  let step = [1, 2, 5, 10].map((m) => m * mag).find((x) => x >= raw) ?? 10 * mag;
+  if (integer) step = Math.max(1, Math.round(step));
+  const n = Math.max(1, Math.ceil(max / step - 1e-9));
+  return Array.from({ length: n + 1 }, (_, i) => Number((i * step).toPrecision(12)));
+}
+
+/** A small SVG bar chart with a labelled y-axis; each value list is drawn side by side (`series` names them). */
+function Bars({ values, labels, integer = false, series }: { values: number[][]; labels: string[]; integer?: boolean; series?: string[] }) {
+  const ticks = niceTicks(Math.max(0, ...values.flat()), integer);
+  const top = ticks[ticks.length - 1];
+  const w = 16, h = 80, left = 26, pad = 6;
+  const right = left + values.length * w;
+  const y = (v: number) => pad + h - (v / top) * h;
   return (
-    <svg class="bars" viewBox={`0 0 ${values.length * w} ${h + 12}`} role="img" aria-label={values.map((v, i) => `${labels[i]}: ${v.join('/')}`).join(', ')}>
-      {values.map((vs, i) => vs.map((v, j) => {
-        const bh = (v / max) * h;
-        const bw = (w - 4) / vs.length;
-        return <rect key={`${i}-${j}`} class={`s${j}`} x={i * w + 2 + j * bw} y={h - bh} width={bw} height={bh}><title>{`${labels[i]}: ${v}`}</title></rect>;
-      }))}
-      {labels.map((l, i) => (i % 3 === 0 ? <text key={i} x={i * w + w / 2} y={h + 10} text-anchor="middle">{l}</text> : null))}
-    </svg>
+    <>
+      <svg class="bars" viewBox={`0 0 ${right + 2} ${pad + h + 12}`} role="img" aria-label={values.map((v, i) => `${labels[i]}: ${v.join('/')}`).join(', ')}>
+        <g class="y-axis">
+          {ticks.map((v) => (
+            <g key={v}>
+              <line class={v === 0 ? 'axis' : 'grid'} x1={left - 3} x2={right} y1={y(v)} y2={y(v)} />
+              <text x={left - 5} y={y(v) + 2.5} text-anchor="end">{v}</text>
+            </g>
+          ))}
+          <line class="axis" x1={left} x2={left} y1={pad} y2={pad + h} />
+        </g>
+        {values.map((vs, i) => vs.map((v, j) => {
+          const bw = (w - 4) / vs.length;
+          return <rect key={`${i}-${j}`} class={`s${j}`} x={left + i * w + 2 + j * bw} y={y(v)} width={bw} height={pad + h - y(v)}><title>{`${labels[i]}: ${v}`}</title></rect>;
+        }))}
+        {labels.map((l, i) => (i % 3 === 0 ? <text key={i} x={left + i * w + w / 2} y={pad + h + 10} text-anchor="middle">{l}</text> : null))}
+      </svg>
+      {series && <ul class="legend">{series.map((n, j) => <li key={n}><span class={`swatch s${j}`} aria-hidden="true" /> {n}</li>)}</ul>}
+    </>
   );
 }
