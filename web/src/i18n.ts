@@ -1,4 +1,4 @@
-// Finnish and English, chosen by navigator.language. `fi` is typed against `en`,
+// Finnish and English: the one chosen with the switch, else navigator.language. `fi` is typed against `en`,
 // so a missing translation fails `npm run typecheck`.
 const en = {
   appName: 'Jono',
@@ -197,6 +197,7 @@ const en = {
   sections: 'Sections',
   sidebarNav: 'Queues and conversations',
   backToList: 'Conversations',
+  language: 'Language',
 };
 export type Key = keyof typeof en;
 
@@ -393,11 +394,33 @@ const fi: Record<Key, string> = {
   sections: 'Osiot',
   sidebarNav: 'Jonot ja keskustelut',
   backToList: 'Keskustelut',
+  language: 'Kieli',
 };
 
-export const lang: 'fi' | 'en' = (navigator.language || 'en').toLowerCase().startsWith('fi') ? 'fi' : 'en';
+export type Lang = 'fi' | 'en';
+/** The language chosen with the switch (LangSwitch.tsx), kept in this browser; else the browser's own. */
+const LANG_KEY = 'jono.lang';
+function chosenLang(): Lang | null {
+  try { const v = localStorage.getItem(LANG_KEY); return v === 'fi' || v === 'en' ? v : null; } catch { return null; }
+}
+export let lang: Lang = chosenLang() ?? ((navigator.language || 'en').toLowerCase().startsWith('fi') ? 'fi' : 'en');
 document.documentElement.lang = lang;
-const dict = lang === 'fi' ? fi : en;
+let dict = lang === 'fi' ? fi : en;
+const listeners = new Set<() => void>();
+
+/** Switches the language now (listeners re-render) and remembers it (storage refused: this page only). */
+export function setLang(next: Lang) {
+  lang = next;
+  dict = next === 'fi' ? fi : en;
+  document.documentElement.lang = next;
+  try { localStorage.setItem(LANG_KEY, next); } catch { /* kept for this page only */ }
+  listeners.forEach((f) => f());
+}
+
+export function onLangChange(f: () => void): () => void {
+  listeners.add(f);
+  return () => { listeners.delete(f); };
+}
 
 /** Translated text; `{name}` placeholders are replaced. The result is plain text, never HTML. */
 export function t(key: Key, params: Record<string, string | number> = {}): string {

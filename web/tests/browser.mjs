@@ -117,6 +117,15 @@ try {
   await agent.goto(`${BASE}/`);
   await agent.waitForSelector('form.auth');
   await checkA11y(agent, 'console: login');
+  step('language switch: Finnish on an English browser, remembered across a reload, and back');
+  await agent.getByRole('button', { name: 'Suomeksi', exact: true }).click();
+  await agent.waitForSelector('form.auth h2:has-text("Kirjaudu")');
+  await agent.reload();
+  await agent.waitForSelector('form.auth h2:has-text("Kirjaudu")');
+  if ((await agent.getAttribute('html', 'lang')) !== 'fi') throw new Error('the page\'s lang does not follow the switch');
+  await checkA11y(agent, 'console: login (Finnish)');
+  await agent.getByRole('button', { name: 'In English', exact: true }).click();
+  await agent.waitForSelector('form.auth h2:has-text("Log in")');
   step('sign up');
   await agent.getByRole('button', { name: 'Create an organization and account' }).click();
   await agent.waitForSelector('input[name=organization]');
@@ -235,6 +244,13 @@ try {
   await cust.click('#jono-launcher');
   const w = cust.frameLocator('#jono-widget');
   const widgetFrame = () => cust.frame({ url: /\/widget\?/ });
+  // The customer writes and sends; the send is done when the draft is empty again (keys pressed
+  // while it is still sending would be ignored).
+  const customerSays = async (text) => {
+    await w.locator('textarea[name=message]').fill(text);
+    await w.locator('textarea[name=message]').press('Enter');
+    await widgetFrame().waitForFunction(() => document.querySelector('textarea[name=message]')?.value === '');
+  };
   await w.locator('input[name=name]').waitFor();
   await checkA11y(widgetFrame(), 'widget: before joining');
   await w.locator('input[name=name]').fill('Kalle Asiakas');
@@ -282,9 +298,28 @@ try {
   await field.fill('Hei Kalle, katson asiaa.');
   await field.press('Enter');
   await w.locator('.messages .text', { hasText: 'Hei Kalle, katson asiaa.' }).waitFor();
-  await w.locator('textarea[name=message]').fill('Kiitos!');
-  await w.locator('textarea[name=message]').press('Enter');
+  await customerSays('Kiitos!');
   await agent.waitForSelector('.messages .text:has-text("Kiitos!")');
+  step('what is typed while a message is still being sent stays in the field');
+  let release;
+  const held = new Promise((r) => { release = r; });
+  const slowSend = async (route) => { if (route.request().method() === 'POST') await held; await route.continue(); };
+  await custCtx.route('**/v1/conversations/*/messages', slowSend);
+  const custBox = w.locator('textarea[name=message]');
+  await custBox.fill('Ensimmäinen');
+  await custBox.press('Enter');
+  await custBox.press('End');
+  await custBox.pressSequentially(' ja toinen');
+  release();
+  await agent.waitForSelector('.messages .text:has-text("Ensimmäinen")');
+  await widgetFrame().waitForFunction(() => document.querySelector('.widget-chat .messages')?.textContent?.includes('Ensimmäinen'));
+  await custCtx.unroute('**/v1/conversations/*/messages', slowSend);
+  for (let i = 0; (await custBox.inputValue()) !== 'ja toinen'; i++) {
+    if (i > 50) throw new Error(`the field after the send holds ${JSON.stringify(await custBox.inputValue())}, not what was typed meanwhile`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await custBox.fill('');
+
   step('the emoji picker: a pick goes into the draft; Escape and a click outside close it');
   const emojiButton = agent.locator('.conversation').getByRole('button', { name: 'Emoji', exact: true });
   const picker = agent.locator('.conversation .emoji-picker');
@@ -310,14 +345,16 @@ try {
   await agent.getByRole('button', { name: 'My account', exact: true }).click();
   await agent.waitForSelector('.alert-settings input[name=alert-sound]:checked');
   await checkA11y(agent, 'console: my account');
-  await w.locator('textarea[name=message]').fill('Vielä yksi asia');
-  await w.locator('textarea[name=message]').press('Enter');
-  await agent.waitForFunction((n) => (window.jonoAlerts ?? 0) > n, before);
+  await customerSays('Vielä yksi asia');
+  await agent.waitForFunction((n) => (window.jonoAlerts ?? 0) > n, before).catch(async (e) => {
+    throw new Error(`no alert for a message while on another page (alerts ${before} → ${await agent.evaluate(() => window.jonoAlerts)}): ${e.message}`);
+  });
   // While the tab is hidden, the title counts what arrives; shown again, it is plain.
   await agent.evaluate(() => Object.defineProperty(document, 'hidden', { configurable: true, get: () => true }));
-  await w.locator('textarea[name=message]').fill('Oletko siellä?');
-  await w.locator('textarea[name=message]').press('Enter');
-  await agent.waitForFunction(() => document.title.startsWith('(1) '));
+  await customerSays('Oletko siellä?');
+  await agent.waitForFunction(() => document.title.startsWith('(1) ')).catch(async (e) => {
+    throw new Error(`the hidden tab's title reads ${JSON.stringify(await agent.title())} (alerts: ${await agent.evaluate(() => window.jonoAlerts)}): ${e.message}`);
+  });
   await agent.evaluate(() => { Object.defineProperty(document, 'hidden', { configurable: true, get: () => false }); document.dispatchEvent(new Event('visibilitychange')); });
   await agent.waitForFunction(() => !document.title.startsWith('('));
   await agent.getByRole('button', { name: 'Chats', exact: true }).click();
@@ -562,11 +599,16 @@ try {
   await pw.locator('input[name=name]').waitFor();
   const box = await phoneCust.locator('#jono-widget').boundingBox();
   if (box.width !== 390 || box.height !== 844) throw new Error(`the widget is not full screen on a phone: ${JSON.stringify(box)}`);
+  step('phone: the Finnish customer switches the widget to English; a reload of the shop keeps it');
+  await pw.getByRole('button', { name: 'In English', exact: true }).tap();
+  await pw.getByRole('button', { name: 'Start chat', exact: true }).waitFor();
+  await phoneCust.reload();
+  await pw.getByRole('button', { name: 'Start chat', exact: true }).waitFor(); // the launcher kept it open, too
   await checkA11y(phoneWidget(), 'widget (phone): before joining');
   await pw.locator('input[name=name]').fill('Liisa Puhelin');
   await pw.locator('input[name=email]').fill('liisa@example.com');
-  await pw.getByRole('button', { name: 'Aloita keskustelu' }).tap();
-  await pw.getByText('Olet jonossa 1.').waitFor();
+  await pw.getByRole('button', { name: 'Start chat', exact: true }).tap();
+  await pw.getByText('You are number 1 in the queue.').waitFor();
   await checkA11y(phoneWidget(), 'widget (phone): waiting');
   await phoneCust.screenshot({ path: `${OUT}widget-phone.png` });
 
@@ -588,7 +630,7 @@ try {
   await phone.getByRole('button', { name: 'Send', exact: true }).tap();
   await pw.locator('.messages .text', { hasText: 'Hei Liisa!' }).waitFor();
   await pw.locator('textarea[name=message]').fill('Hei, kiitos!');
-  await pw.getByRole('button', { name: 'Lähetä', exact: true }).tap();
+  await pw.getByRole('button', { name: 'Send', exact: true }).tap();
   await phone.waitForSelector('.messages .text:has-text("Hei, kiitos!")');
   await checkA11y(phone, 'console (phone): conversation');
   await phone.screenshot({ path: `${OUT}console-phone-conversation.png` });
@@ -597,7 +639,7 @@ try {
   await phone.getByRole('button', { name: 'Chat sidebar' }).tap();
   await phone.waitForSelector('.chat-sidebar', { state: 'detached' });
   await phone.getByRole('button', { name: 'End conversation' }).tap();
-  await pw.getByText('Miten onnistuimme?').waitFor();
+  await pw.getByText('How did we do?').waitFor();
   await checkA11y(phoneWidget(), 'widget (phone): rating form');
   await phone.getByRole('button', { name: 'Conversations', exact: true }).tap();
   await phone.waitForSelector('nav.sidebar', { state: 'visible' });

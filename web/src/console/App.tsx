@@ -3,6 +3,7 @@ import { makeApi, ok, ApiError, type Me } from '../api/client';
 import { Socket } from '../api/ws';
 import { t } from '../i18n';
 import { Console } from './Console';
+import { LangSwitch, useLang } from '../LangSwitch';
 
 const TOKEN_KEY = 'jono.token';
 
@@ -16,6 +17,7 @@ function inviteToken(): string | null {
 }
 
 export function App() {
+  useLang();
   const [token, setToken] = useState<string | null>(() => localStorage.getItem(TOKEN_KEY));
   const [me, setMe] = useState<Me | null>(null);
   const [invite, setInvite] = useState<string | null>(inviteToken);
@@ -62,7 +64,7 @@ function AuthForm({ api, onToken }: { api: ReturnType<typeof makeApi>; onToken: 
     } catch (e) { setErr(mode === 'login' && e instanceof ApiError && e.status === 401 ? t('loginWrong') : errText(e)); }
   };
   return (
-    <main class="auth-page"><form class="auth card" onSubmit={submit}>
+    <main class="auth-page"><LangSwitch /><form class="auth card" onSubmit={submit}>
       <h1>{t('appName')}</h1>
       <h2>{mode === 'login' ? t('login') : t('signup')}</h2>
       {mode === 'signup' && <label>{t('organization')}<input name="organization" required value={f.organization} onInput={set('organization')} /></label>}
@@ -90,7 +92,7 @@ function InviteForm({ token, api, me, onDone }: { token: string; api: ReturnType
     } catch (e) { setErr(errText(e)); }
   };
   return (
-    <main class="auth-page"><form class="auth card" onSubmit={(e) => accept(e, false)}>
+    <main class="auth-page"><LangSwitch /><form class="auth card" onSubmit={(e) => accept(e, false)}>
       <h1>{t('appName')}</h1>
       <h2>{t('invitationTitle')}</h2>
       {me && <button type="button" class="primary" onClick={(e) => accept(e, true)}>{t('acceptWithAccount', { email: me.email })}</button>}

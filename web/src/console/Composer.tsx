@@ -65,13 +65,18 @@ export function Composer(props: {
     } else props.setValue(el.value);
     props.onTyping?.();
   };
+  // What is in the field now: a send clears only what it sent, not what was typed while it went.
+  const latest = useRef(props.value);
+  latest.current = props.value;
   const send = async () => {
-    const text = props.value.trim();
+    const sent = props.value;
+    const text = sent.trim();
     if ((!text && pending.length === 0) || busy) return;
     setBusy(true);
     try {
       await props.onSend(text, pending);
-      props.setValue('');
+      const now = latest.current;
+      props.setValue(now === sent ? '' : now.startsWith(sent) ? now.slice(sent.length).trimStart() : now);
       setPending([]);
     } catch {
       // Not sent: the draft and its files stay for another try; the caller shows why.

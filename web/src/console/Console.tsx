@@ -8,6 +8,7 @@ import { OrgPage, type QueueFocus } from './OrgPage';
 import { CannedPage } from './CannedPage';
 import { AccountPage } from './AccountPage';
 import { raise } from './alerts';
+import { LangSwitch } from '../LangSwitch';
 
 type Activity = { position: number; ev: StoredEvent; live: boolean; hot: boolean };
 type View = 'chats' | 'org' | 'canned' | 'account';
@@ -335,7 +336,8 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
             <option value="away">{t('presence_away')}</option>
           </select>
         </label>
-        <button type="button" onClick={onLogout}>{t('logout')}</button>
+        <LangSwitch />
+        <button type="button" class="logout" onClick={onLogout}>{t('logout')}</button>
       </header>
       <section class="activity" aria-label={t('activity')}>
         <strong>{t('activity')}</strong>

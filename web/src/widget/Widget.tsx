@@ -14,6 +14,7 @@ import { t } from '../i18n';
 import { Messages, mergeMessages, uploadFile, messageFromEvent, fetchUntil } from '../Messages';
 import { Composer } from '../console/Composer';
 import { Call, callState } from '../Call';
+import { LangSwitch, useLang } from '../LangSwitch';
 
 const params = new URLSearchParams(location.search);
 const queue = params.get('queue') ?? '';
@@ -49,6 +50,7 @@ function trustedHost(): string | null {
 }
 
 export function Widget() {
+  useLang();
   const [pub, setPub] = useState<{ name: string; open: boolean; welcome_message: string | null } | null>(null);
   const [session, setSession] = useState<Session | null>(() => { try { return JSON.parse(store.get(STORE) || 'null'); } catch { return null; } });
   const [page, setPage] = useState<string | null>(null);
@@ -78,7 +80,7 @@ export function Widget() {
 
   return (
     <div class="widget-box">
-      <header class="widget-head"><h1>{pub?.name || t('widgetTitle')}</h1></header>
+      <header class="widget-head"><h1>{pub?.name || t('widgetTitle')}</h1><LangSwitch /></header>
       <main class="widget-body">
         {err && <p class="error" role="alert">{err}</p>}
         {session ? <Chat session={session} page={page} onReset={reset} welcome={pub?.welcome_message ?? null} />
