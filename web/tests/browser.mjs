@@ -174,6 +174,8 @@ try {
   const betaQueue = await api('POST', `/v1/orgs/${other.organization_id}/queues`, other.token, { name: 'Beta desk' });
   const inv = await api('POST', `/v1/orgs/${other.organization_id}/invitations`, other.token, { email: me.email, role: 'agent' });
   await agent.goto(`${BASE}/invite/${inv.token}`);
+  await agent.getByRole('button', { name: /Accept with my current account/ }).waitFor();
+  await checkA11y(agent, 'console: invitation');
   await agent.getByRole('button', { name: /Accept with my current account/ }).click();
   await agent.waitForSelector('.console');
   await agent.waitForFunction(() => document.querySelectorAll('select[name=organization] option').length === 2);
