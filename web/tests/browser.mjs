@@ -622,7 +622,6 @@ try {
   await phone.goto(`${BASE}/#/${orgA}`);
   await phone.waitForSelector(`[data-queue="${queueId}"] .badge.waiting`);
   await checkA11y(phone, 'console (phone): queue list');
-  await phone.screenshot({ path: `${OUT}console-phone-list.png` });
   await phone.tap(`[data-queue="${queueId}"] .queue-name`);
   await phone.getByRole('menuitem', { name: 'Pick person from queue' }).tap();
   await phone.waitForSelector('.conv-head h2:has-text("Liisa Puhelin")');
@@ -640,11 +639,20 @@ try {
   await phone.waitForSelector('.chat-sidebar textarea[name=note]', { state: 'visible' });
   await phone.getByRole('button', { name: 'Chat sidebar' }).tap();
   await phone.waitForSelector('.chat-sidebar', { state: 'detached' });
+  step('phone: back to the lists, a new message shows as unread there; the conversation opens from the list');
+  await phone.getByRole('button', { name: 'Conversations', exact: true }).tap();
+  await phone.waitForSelector('nav.sidebar', { state: 'visible' });
+  await phoneWidget().waitForFunction(() => document.querySelector('textarea[name=message]')?.value === '');
+  await pw.locator('textarea[name=message]').fill('Yksi kysymys vielä');
+  await pw.getByRole('button', { name: 'Send', exact: true }).tap();
+  await phone.waitForSelector('.conv:has-text("Liisa Puhelin") .unread');
+  await checkA11y(phone, 'console (phone): lists with an unread conversation');
+  await phone.screenshot({ path: `${OUT}console-phone-list.png` });
+  await phone.locator('.conv', { hasText: 'Liisa Puhelin' }).tap();
+  await phone.waitForSelector('.messages .text:has-text("Yksi kysymys vielä")');
   await phone.getByRole('button', { name: 'End conversation' }).tap();
   await pw.getByText('How did we do?').waitFor();
   await checkA11y(phoneWidget(), 'widget (phone): rating form');
-  await phone.getByRole('button', { name: 'Conversations', exact: true }).tap();
-  await phone.waitForSelector('nav.sidebar', { state: 'visible' });
   await phoneCtx.close();
   await phoneCust.context().close();
 
