@@ -437,6 +437,7 @@ try {
   await agent.getByRole('button', { name: 'Start a video call' }).click();
   await agent.waitForSelector('.conversation .call [role=status]:has-text("Calling")');
   await w.locator('.call-ring:has-text("Saapuva videopuhelu")').waitFor();
+  await checkA11y(widgetFrame(), 'widget: an incoming video call');
   await w.getByRole('button', { name: 'Vastaa', exact: true }).click();
   await agent.waitForSelector('.conversation .call[data-connection=connected]', { timeout: 20000 });
   await w.locator('.call[data-connection=connected]').waitFor({ timeout: 20000 });
@@ -447,6 +448,8 @@ try {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+  await checkA11y(agent, 'console: video call');
+  await checkA11y(widgetFrame(), 'widget: video call');
   await agent.screenshot({ path: `${OUT}console-call.png` });
   await cust.screenshot({ path: `${OUT}widget-call.png` });
   await agent.getByRole('button', { name: 'End call', exact: true }).click();
