@@ -500,6 +500,11 @@ try {
   await agent.waitForFunction(() => document.activeElement?.classList.contains('queue-name'));
   await agent.keyboard.press('Enter');
   await agent.waitForFunction(() => document.activeElement?.getAttribute('role') === 'menuitem');
+  await agent.keyboard.press('Tab'); // the focus leaves the menu: it closes
+  await agent.waitForSelector('.menu[role=menu]', { state: 'detached' });
+  await agent.focus(`[data-queue="${returns.queue_id}"] .queue-name`);
+  await agent.keyboard.press('Enter');
+  await agent.waitForFunction(() => document.activeElement?.getAttribute('role') === 'menuitem');
   await agent.keyboard.press('End');
   await agent.waitForFunction(() => document.activeElement?.textContent?.includes('Queue statistics'));
   await agent.keyboard.press('Home');

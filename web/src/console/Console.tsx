@@ -210,7 +210,8 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
   }, [socket, mine]);
   const orgName = (id: string) => orgs.find((o) => o.id === id)?.name ?? '';
   // The queue menu works as a menu: it takes the focus when it opens, arrows, Home and End move
-  // between its items, Escape closes it and gives the focus back to its queue.
+  // between its items, Escape closes it and gives the focus back to its queue; Tab or a press
+  // outside closes it too.
   const menuBox = useRef<HTMLDivElement>(null);
   const menuItems = () => Array.from(menuBox.current?.querySelectorAll<HTMLButtonElement>('[role=menuitem]:not([disabled])') ?? []);
   const closeMenu = () => {
@@ -237,6 +238,7 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
     else if (e.key === 'ArrowUp') go(at - 1);
     else if (e.key === 'Home') go(0);
     else if (e.key === 'End') go(items.length - 1);
+    else if (e.key === 'Tab') setMenu(null); // the focus leaves it: so does the menu
   };
   /** An activity line: who joined, and who wrote what (a preview), where the event says. */
   const activityText = (ev: StoredEvent): string => {
