@@ -5,7 +5,6 @@
 //! harmless. The gateway runs the same follow-ups at once after its own commands (`follow`),
 //! to answer with the work finished; whichever comes second finds it done.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use cqrs_es::Aggregate;
@@ -147,10 +146,7 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
             }
         }
     };
-    state
-        .metrics
-        .process_manager_position
-        .store(position, Ordering::Relaxed);
+    state.metrics.process_manager_position.set(position);
     loop {
         if *shutdown.borrow() {
             return;
@@ -185,7 +181,7 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
                                     Outcome::Done(_) => &state.metrics.follow_ups_run,
                                     Outcome::Settled => &state.metrics.follow_ups_settled,
                                 };
-                                counter.fetch_add(1, Ordering::Relaxed);
+                                counter.inc();
                             }
                             break;
                         }
@@ -204,10 +200,7 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
             tracing::warn!(%error, "process manager cannot save its checkpoint");
         }
         position = advanced;
-        state
-            .metrics
-            .process_manager_position
-            .store(position, Ordering::Relaxed);
+        state.metrics.process_manager_position.set(position);
     }
 }
 

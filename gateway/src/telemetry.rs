@@ -1,0 +1,114 @@
+//! Logs and traces. Log lines go to stderr (text or JSON); with the standard
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) set, the spans of
+//! requests, commands and appends are also exported over OTLP/HTTP (protobuf). Export is off by
+//! default and never holds up a request: spans queue for a batch exporter on a thread of its
+//! own, which drops them when the queue is full (the collector is away or slow). Every request's
+//! span carries a `trace_id` field, so each log line written inside it names its trace: the
+//! exported trace's id with OTLP, a fresh random one without.
+
+use std::time::Duration;
+
+use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::config::LogFormat;
+
+/// How long the exit waits for the last spans to reach the collector.
+const FLUSH_AT_EXIT: Duration = Duration::from_secs(3);
+
+/// The exporter, if any, to flush when the process ends.
+#[must_use = "dropping it flushes the traces; keep it until the end of main"]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take() {
+            // A collector that is away costs at most this wait at exit.
+            let _ = provider.shutdown_with_timeout(FLUSH_AT_EXIT);
+        }
+    }
+}
+
+/// Whether the environment asks for OTLP export of traces.
+fn otlp_wanted() -> bool {
+    let set = |name: &str| std::env::var(name).is_ok_and(|value| !value.trim().is_empty());
+    let disabled = std::env::var("OTEL_SDK_DISABLED").is_ok_and(|value| value.trim() == "true");
+    !disabled && (set("OTEL_EXPORTER_OTLP_ENDPOINT") || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+}
+
+/// The OTLP/HTTP exporter behind a batch processor, named `jono` unless `OTEL_SERVICE_NAME`
+/// says otherwise. Called before the async runtime starts (its HTTP client blocks).
+fn otlp_provider() -> Result<SdkTracerProvider, String> {
+    use opentelemetry_otlp::WithExportConfig;
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+        .build()
+        .map_err(|error| error.to_string())?;
+    let mut resource = opentelemetry_sdk::Resource::builder();
+    if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
+        resource = resource.with_service_name("jono");
+    }
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource.build())
+        .build())
+}
+
+/// Sets up logging to stderr (`JONO_LOG` filters, `info` by default) and, when asked, the OTLP
+/// export of traces.
+pub fn init(format: LogFormat) -> Telemetry {
+    let filter = EnvFilter::try_from_env("JONO_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = match format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .boxed(),
+    };
+    let (provider, failure) = if otlp_wanted() {
+        match otlp_provider() {
+            Ok(provider) => (Some(provider), None),
+            Err(error) => (None, Some(error)),
+        }
+    } else {
+        (None, None)
+    };
+    let traces = provider
+        .as_ref()
+        .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer("jono")));
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(logs)
+        .with(traces)
+        .try_init();
+    if let Some(error) = failure {
+        tracing::warn!(%error, "traces are not exported: the OTLP exporter cannot start");
+    } else if provider.is_some() {
+        tracing::info!("exporting traces over OTLP/HTTP");
+    }
+    Telemetry { provider }
+}
+
+/// Records on `span` (which declares a `trace_id` field) the id of its trace: the exported
+/// trace's when OTLP is on, a random one otherwise, so log lines can be grouped by request.
+pub fn record_trace_id(span: &tracing::Span) {
+    let context = span.context();
+    let exported = context.span().span_context().trace_id();
+    if exported != opentelemetry::trace::TraceId::INVALID {
+        span.record("trace_id", tracing::field::display(exported));
+    } else {
+        span.record(
+            "trace_id",
+            tracing::field::display(uuid::Uuid::new_v4().simple()),
+        );
+    }
+}
