@@ -7,8 +7,9 @@
 # and Prometheus, python3-venv; the web console's npm packages from web/package-lock.json; the
 # Python tools from scripts/python/requirements.lock), starts a throwaway Postgres on 127.0.0.1
 # in a temporary directory, runs the formatting and lint checks and every test of the workspace
-# against both backends, the browser test and the OpenAPI fuzzing, and stops what it started. Each stage has a
-# time limit so a hang fails instead of stalling CI, and the end prints how long each stage took.
+# against both backends, the browser test and the OpenAPI fuzzing, and stops what it started.
+# Each stage has a time limit so a hang fails instead of stalling CI, and the end prints how long
+# each stage took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -80,8 +80,8 @@ async fn security_headers(request: Request, next: Next) -> Response {
 }
 
 /// Every request: its span (the parent of its commands' and appends' spans, exported over OTLP
-/// when that is on, and naming the trace in each log line written under it), and its count and
-/// duration by route template, never by the path with its ids.
+/// when that is on, continuing a caller's `traceparent`, and naming the trace in each log line
+/// written under it), and its count and duration by route template, never the path's ids.
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()
@@ -95,7 +95,7 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         status = tracing::field::Empty,
         trace_id = tracing::field::Empty,
     );
-    crate::telemetry::record_trace_id(&span);
+    crate::telemetry::start_request(&span, request.headers());
     state.metrics.requests.inc();
     let started = Instant::now();
     let response = next.run(request).instrument(span.clone()).await;

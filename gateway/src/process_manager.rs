@@ -15,6 +15,7 @@ use domain::Event;
 use store::command::{CommandContext, CommandError, Commands};
 use store::event::StoredEvent;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::state::AppState;
 
@@ -174,7 +175,10 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
         for stored in &batch {
             if let Some(event) = decode(stored) {
                 loop {
-                    match follow(&state.commands, stored.event_id, &event).await {
+                    match follow(&state.commands, stored.event_id, &event)
+                        .instrument(tracing::info_span!("follow_up", position = stored.position))
+                        .await
+                    {
                         Ok(outcomes) => {
                             for outcome in outcomes {
                                 let counter = match outcome {

@@ -2,13 +2,16 @@
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) set, the spans of
 //! requests, commands and appends are also exported over OTLP/HTTP (protobuf). Export is off by
 //! default and never holds up a request: spans queue for a batch exporter on a thread of its
-//! own, which drops them when the queue is full (the collector is away or slow). Every request's
-//! span carries a `trace_id` field, so each log line written inside it names its trace: the
-//! exported trace's id with OTLP, a fresh random one without.
+//! own, which drops them when the queue is full (the collector is away or slow). A request with
+//! a W3C `traceparent` header continues the caller's trace. Every request's span carries a
+//! `trace_id` field, so each log line written inside it names its trace: the exported trace's
+//! id with OTLP, the caller's or a fresh random one without.
 
 use std::time::Duration;
 
-use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry::propagation::{Extractor, TextMapPropagator};
+use opentelemetry::trace::{TraceContextExt, TraceId, TracerProvider as _};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::SubscriberExt;
@@ -98,13 +101,35 @@ pub fn init(format: LogFormat) -> Telemetry {
     Telemetry { provider }
 }
 
-/// Records on `span` (which declares a `trace_id` field) the id of its trace: the exported
-/// trace's when OTLP is on, a random one otherwise, so log lines can be grouped by request.
-pub fn record_trace_id(span: &tracing::Span) {
-    let context = span.context();
-    let exported = context.span().span_context().trace_id();
-    if exported != opentelemetry::trace::TraceId::INVALID {
+/// A request's headers, as the W3C trace-context propagator reads them.
+struct Headers<'a>(&'a axum::http::HeaderMap);
+
+impl Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|value| value.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|key| key.as_str()).collect()
+    }
+}
+
+/// Starts a request's trace on `span` (which declares a `trace_id` field): under the caller's
+/// trace when the request carries a valid W3C `traceparent` (a proxy or client that traces),
+/// and records the trace's id — the exported trace's when OTLP is on, else the caller's, else a
+/// random one — so log lines can be grouped by request.
+pub fn start_request(span: &tracing::Span, headers: &axum::http::HeaderMap) {
+    let caller = TraceContextPropagator::new().extract(&Headers(headers));
+    let incoming = caller.span().span_context().trace_id();
+    if incoming != TraceId::INVALID {
+        // Without the OTLP layer there is nothing to attach it to; the id is still logged.
+        let _ = span.set_parent(caller);
+    }
+    let exported = span.context().span().span_context().trace_id();
+    if exported != TraceId::INVALID {
         span.record("trace_id", tracing::field::display(exported));
+    } else if incoming != TraceId::INVALID {
+        span.record("trace_id", tracing::field::display(incoming));
     } else {
         span.record(
             "trace_id",

@@ -3,7 +3,8 @@
 //! and waiting customers, with the alert rules of `deploy/` loaded and evaluating; promtool
 //! accepts the rules and the exposition; the dashboard and the rules name only metrics that
 //! exist; and with `OTEL_EXPORTER_OTLP_ENDPOINT` a request's spans (request, command, append)
-//! reach an OTLP receiver under one trace id, which the request's log lines name too.
+//! reach an OTLP receiver under one trace id, which the request's log lines name too, and a
+//! request with a `traceparent` continues its caller's trace.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -209,7 +210,10 @@ async fn scraped_under_load(storage: Storage) {
         }
         if rules.len() >= 9 && rules.iter().all(|rule| rule["health"] == "ok") {
             // The disk's depends on the machine running the tests.
-            for rule in rules.iter().filter(|rule| rule["name"] != "JonoDiskNearlyFull") {
+            for rule in rules
+                .iter()
+                .filter(|rule| rule["name"] != "JonoDiskNearlyFull")
+            {
                 assert_eq!(rule["state"], "inactive", "{rule}");
             }
             healthy = true;
@@ -352,6 +356,21 @@ async fn a_requests_spans_reach_an_otlp_receiver_under_one_trace_id() {
         ],
     );
     api::sign_up(&api, "Traced").await;
+    // A caller that traces: its request continues the caller's trace.
+    let caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let caller_span = "00f067aa0ba902b7";
+    api.raw(
+        "GET",
+        "/healthz",
+        None,
+        None,
+        &[(
+            "traceparent",
+            &format!("00-{caller_trace}-{caller_span}-01"),
+        )],
+    )
+    .await
+    .expect(200, "health");
 
     // The sign-up's request span, and the spans of its trace, once exported.
     let mut found = None;
@@ -408,6 +427,23 @@ async fn a_requests_spans_reach_an_otlp_receiver_under_one_trace_id() {
                 .any(|command| span.parent_span_id == command.span_id)),
         "no append under a command: {trace:?}"
     );
+    // The caller's trace was continued.
+    let mut continued = None;
+    for _ in 0..100 {
+        continued = spans
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|span| span.name == "request" && attribute(span, "route") == Some("/healthz"))
+            .cloned();
+        if continued.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let continued = continued.expect("the /healthz request's span");
+    assert_eq!(hex(&continued.trace_id), caller_trace);
+    assert_eq!(hex(&continued.parent_span_id), caller_span);
     // The request's log lines name the same trace.
     let trace_id = hex(&request.trace_id);
     let stderr = server.stderr();
