@@ -1,7 +1,7 @@
 //! What an operator runs on (README, Operations; issue 19): a real Prometheus scrapes a
 //! `jono serve` under a short load and finds plausible latency histograms, lag gauges, sockets
 //! and waiting customers, with the alert rules of `deploy/` loaded and evaluating; promtool
-//! accepts the rules and the exposition; the dashboard and the rules name only metrics that
+//! accepts the rules, their unit tests (`alerts_test.yml`) and the exposition; the dashboard and the rules name only metrics that
 //! exist; and with `OTEL_EXPORTER_OTLP_ENDPOINT` a request's spans (request, command, append)
 //! reach an OTLP receiver under one trace id, which the request's log lines name too, and a
 //! request with a `traceparent` continues its caller's trace.
@@ -66,6 +66,13 @@ async fn scraped_under_load(storage: Storage) {
     promtool(
         &promtool_bin,
         &["check", "rules", rules.to_str().unwrap()],
+        "",
+    );
+    // The rules' unit tests: each alert quiet on healthy series, firing after its `for`.
+    let rules_test = rules.with_file_name("alerts_test.yml");
+    promtool(
+        &promtool_bin,
+        &["test", "rules", rules_test.to_str().unwrap()],
         "",
     );
 
