@@ -330,3 +330,95 @@ fn filesystem_space(dir: &Path) -> Option<(i64, i64)> {
         i64::try_from(size).unwrap_or(i64::MAX),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use projections::runtime::{Options, ProjectorState};
+    use serde_json::json;
+    use store::{AppendRequest, EventStore, NewEvent};
+    use tokio::sync::watch;
+
+    use super::*;
+
+    /// The value of the one series `series` (name and labels) in `text`.
+    fn value(text: &str, series: &str) -> f64 {
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+            .parse()
+            .unwrap()
+    }
+
+    /// Three events no read model can apply: every projector stops at 0 and fails, and the
+    /// process manager (not running here) is at 0 too; `/metrics` says how far behind each is,
+    /// in events and in seconds since the first event it has not applied was committed.
+    #[tokio::test]
+    async fn consumers_behind_the_head_show_their_lag_in_events_and_seconds() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EventStore::open_sqlite(dir.path()).await.unwrap();
+        for sequence in 1..=3 {
+            store
+                .append(AppendRequest {
+                    events: vec![NewEvent {
+                        event_id: uuid::Uuid::new_v4(),
+                        aggregate_type: "probe".into(),
+                        aggregate_id: "p1".into(),
+                        sequence,
+                        event_type: "Probed".into(),
+                        event_version: "1".into(),
+                        payload: json!({}),
+                        actor: None,
+                    }],
+                    expected: vec![("probe".into(), "p1".into(), sequence - 1)],
+                    idempotency: None,
+                })
+                .await
+                .unwrap();
+        }
+        let state = AppState::new(store.clone());
+        let (_stop, stopped) = watch::channel(false);
+        let _projectors = projections::runtime::start_with(
+            state.projections.clone(),
+            store,
+            projections::all(),
+            Options::default(),
+            stopped,
+        );
+        let failed = |states: &std::collections::BTreeMap<String, ProjectorState>| {
+            !states.is_empty()
+                && states
+                    .values()
+                    .all(|state| matches!(state, ProjectorState::Failed { position: 0, .. }))
+        };
+        for _ in 0..500 {
+            if failed(&state.projections.snapshot()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let projectors = state.projections.snapshot();
+        assert!(failed(&projectors), "{projectors:?}");
+        // Some time after the first event's commit, at millisecond resolution.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+
+        let text = Metrics::render(&state).await;
+        assert_eq!(value(&text, "jono_log_head"), 3.0);
+        for name in projectors.keys() {
+            let labels = format!("{{projector=\"{name}\"}}");
+            assert_eq!(
+                value(&text, &format!("jono_projector_lag_events{labels}")),
+                3.0
+            );
+            assert_eq!(value(&text, &format!("jono_projector_failed{labels}")), 1.0);
+            let seconds = value(&text, &format!("jono_projector_lag_seconds{labels}"));
+            assert!(seconds > 0.0 && seconds < 60.0, "{name}: {seconds}");
+        }
+        assert_eq!(value(&text, "jono_process_manager_lag_events"), 3.0);
+        let seconds = value(&text, "jono_process_manager_lag_seconds");
+        assert!(seconds > 0.0 && seconds < 60.0, "{seconds}");
+        // Without the outbox lease, no relay lag is claimed.
+        assert_eq!(value(&text, "jono_outbox_lag_seconds"), 0.0);
+    }
+}
