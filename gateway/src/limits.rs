@@ -72,6 +72,18 @@ pub const PASSWORD_CHANGES: Rate = Rate {
     burst: 10.0,
 };
 
+/// Every limit, so `/metrics` shows each one's refusals from the start (at 0).
+pub const ALL: [Rate; 8] = [
+    JOINS,
+    CUSTOMER_MESSAGES,
+    CUSTOMER_COMMANDS,
+    TYPING_FRAMES,
+    SIGNAL_FRAMES,
+    LOGINS,
+    SIGNUPS,
+    PASSWORD_CHANGES,
+];
+
 /// A customer's command other than a message (`CUSTOMER_COMMANDS`); agents are not limited.
 pub fn customer_command(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
     match caller {
@@ -89,8 +101,15 @@ pub fn enforce(state: &AppState, rate: Rate, key: &str) -> Result<(), ApiError> 
     state
         .limiter
         .take(rate, key)
-        .map_err(|retry_after_seconds| ApiError::RateLimited {
-            retry_after_seconds,
+        .map_err(|retry_after_seconds| {
+            state
+                .metrics
+                .rate_limited
+                .with_label_values(&[rate.name])
+                .inc();
+            ApiError::RateLimited {
+                retry_after_seconds,
+            }
         })
 }
 
