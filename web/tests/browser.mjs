@@ -124,6 +124,9 @@ try {
   // and the embed section says so until a site is saved.
   await agent.waitForSelector('.queue-admin .warning:has-text("No site may show this widget yet")');
   await agent.getByLabel('Sites that may embed the widget (one per line)').fill(HOST);
+  // The widget's look: bottom left, in the shop's green (checked on the shop's page below).
+  await agent.getByLabel('Widget position on the site').selectOption('left');
+  await agent.getByLabel('Launcher colour (#rrggbb, empty for the default)').fill('#0A7D32');
   await agent.getByRole('button', { name: 'Save', exact: true }).click();
   await agent.waitForSelector('.queue-admin [role=status]:has-text("Saved.")');
   await agent.waitForSelector('.queue-admin .warning', { state: 'detached' });
@@ -193,6 +196,10 @@ try {
   await cust.goto(`${HOST}/products/42`);
   // The widget starts minimised behind its launcher, which shows once the widget is ready.
   await cust.waitForSelector('#jono-launcher');
+  const look = await cust.$eval('#jono-launcher', (b) => { const st = getComputedStyle(b); return { left: b.getBoundingClientRect().left, bg: st.backgroundColor, fg: st.color }; });
+  if (look.left !== 16 || look.bg !== 'rgb(10, 125, 50)' || look.fg !== 'rgb(255, 255, 255)') {
+    throw new Error(`the launcher does not take the queue's corner and colour: ${JSON.stringify(look)}`);
+  }
   await cust.screenshot({ path: `${OUT}widget-launcher.png` });
   await cust.click('#jono-launcher');
   const w = cust.frameLocator('#jono-widget');
