@@ -21,7 +21,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post, put};
 use axum::{Extension, Json, Router};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::Utc;
 use cqrs_es::Aggregate;
 use domain::metadata::CustomerMetadata;
 use domain::organization::{Organization, OrganizationCommand};
@@ -496,21 +496,6 @@ struct StatsQuery {
     to: Option<String>,
 }
 
-/// An RFC 3339 time (any offset) or a bare date for its midnight UTC; empty is absent.
-fn time(field: &str, raw: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
-    let Some(text) = raw.map(str::trim).filter(|text| !text.is_empty()) else {
-        return Ok(None);
-    };
-    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
-        return Ok(Some(time.with_timezone(&Utc)));
-    }
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|date| date.and_hms_opt(0, 0, 0))
-        .map(|midnight| Some(midnight.and_utc()))
-        .ok_or_else(|| ApiError::BadRequest(format!("{field}: {text:?} is not an RFC 3339 time")))
-}
-
 /// API.md's statistics of the queue: the `stats` read model's samples (the log's, folded by the
 /// `stats` projector) through the same code as `jono stats`.
 async fn stats(
@@ -520,8 +505,8 @@ async fn stats(
     Params(query): Params<StatsQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let queue = find_as_operator(&state, &agent, &queue).await?;
-    let from = time("from", query.from.as_deref())?;
-    let to = time("to", query.to.as_deref())?;
+    let from = crate::extract::time("from", query.from.as_deref())?;
+    let to = crate::extract::time("to", query.to.as_deref())?;
     let report = stats_from_rows(
         state.store.backend(),
         Scope::Queue(queue.id),
@@ -740,16 +725,20 @@ mod tests {
 
     #[test]
     fn stats_times_are_rfc_3339_or_dates() {
-        assert_eq!(time("from", None).unwrap(), None);
-        assert_eq!(time("from", Some("")).unwrap(), None);
-        let t = time("from", Some("2026-01-31T11:00:00+02:00"))
+        assert_eq!(crate::extract::time("from", None).unwrap(), None);
+        assert_eq!(crate::extract::time("from", Some("")).unwrap(), None);
+        let t = crate::extract::time("from", Some("2026-01-31T11:00:00+02:00"))
             .unwrap()
             .unwrap();
         assert_eq!(t.to_rfc3339(), "2026-01-31T09:00:00+00:00");
-        let d = time("from", Some("2026-01-31")).unwrap().unwrap();
+        let d = crate::extract::time("from", Some("2026-01-31"))
+            .unwrap()
+            .unwrap();
         assert_eq!(d.to_rfc3339(), "2026-01-31T00:00:00+00:00");
         assert_eq!(
-            time("to", Some("yesterday")).unwrap_err().status(),
+            crate::extract::time("to", Some("yesterday"))
+                .unwrap_err()
+                .status(),
             StatusCode::BAD_REQUEST
         );
     }
