@@ -10,7 +10,7 @@
 // BASE=http://host:port  test an already running console at that origin.
 import { chromium } from 'playwright-core';
 import http from 'node:http';
-import { mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -421,6 +421,29 @@ try {
   await cust.screenshot({ path: `${OUT}widget-rated.png` });
   const stats = await api('GET', `/v1/queues/${returns.queue_id}/stats`, token); // the queue it was last picked from
   if (stats.rating?.count !== 1 || stats.rating?.mean !== 5) throw new Error(`rating not recorded: ${JSON.stringify(stats.rating)}`);
+
+  step('transcripts on both sides (never the note for the customer); history lists the ended conversation; a search opens it at the hit');
+  const transcript = async (page, click) => {
+    const [download] = await Promise.all([page.waitForEvent('download'), click()]);
+    return readFileSync(await download.path(), 'utf8');
+  };
+  const custTranscript = await transcript(cust, () => w.getByRole('button', { name: 'Lataa keskustelu' }).click());
+  if (!custTranscript.includes('Kiitos!') || custTranscript.includes('Secret note')) throw new Error(`the customer's transcript: ${custTranscript}`);
+  const agentTranscript = await transcript(agent, () => agent.getByRole('button', { name: 'Download transcript' }).click());
+  if (!agentTranscript.includes('Hei Kalle, katson asiaa.')) throw new Error(`the agent's transcript: ${agentTranscript}`);
+  await agent.getByRole('button', { name: 'History', exact: true }).click();
+  await agent.locator('table.ended tr', { hasText: 'Kalle Asiakas' }).first().waitFor();
+  await agent.fill('input[name=q]', 'katson asiaa');
+  await agent.getByRole('button', { name: 'Search', exact: true }).click();
+  await agent.locator('.hits .hit', { hasText: 'katson asiaa' }).waitFor();
+  await agent.fill('input[name=q]', 'VIP customer');
+  await agent.getByRole('button', { name: 'Search', exact: true }).click();
+  await agent.locator('.hits .hit', { hasText: 'Secret note: VIP customer' }).waitFor();
+  await agent.screenshot({ path: `${OUT}console-history.png` });
+  await agent.fill('input[name=q]', 'katson asiaa');
+  await agent.getByRole('button', { name: 'Search', exact: true }).click();
+  await agent.locator('.hits .hit', { hasText: 'katson asiaa' }).click();
+  await agent.waitForSelector('.msg.hit:has-text("Hei Kalle, katson asiaa.")');
 
   step('block the visitor from the ended conversation: its next chat is refused; an operator lifts the block');
   expectStatus = 401; // the widget finds its token ended

@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { makeApi, ok, allPages, type Message, type CustomerConversation } from '../api/client';
+import { makeApi, ok, allPages, downloadTranscript, type Message, type CustomerConversation } from '../api/client';
 import { Socket, type StoredEvent } from '../api/ws';
 
 function applyCustomerEvent(c: CustomerConversation, ev: StoredEvent): CustomerConversation {
@@ -224,6 +224,9 @@ function Chat({ session, page, onReset, welcome }: { session: Session; page: str
       {typing && status !== 'ended' && <p class="typing muted">{typing} …</p>}
       {calls.ended && !calls.active && <p class="muted call-ended" role="status">📹 {t('callEnded')}</p>}
       {err && <p class="error" role="alert">{err}</p>}
+      {status === 'ended' && messages.length > 0 && (
+        <p><button type="button" class="link transcript" onClick={() => downloadTranscript(c, session.customer_token).catch((e) => setErr(String(e.message ?? e)))}>{t('transcript')}</button></p>
+      )}
       {status === 'ended' ? (
         rated || !served ? (
           // Nobody served a customer who left the line: there is nothing to rate.
