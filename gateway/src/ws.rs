@@ -501,7 +501,7 @@ async fn handle(
             };
             if let Err(ApiError::RateLimited {
                 retry_after_seconds,
-            }) = limits::enforce(state, rate, &format!("socket:{session}"))
+            }) = limits::enforce_socket(state, rate, session)
             {
                 let detail =
                     format!("too many {kind} frames; try again in {retry_after_seconds} s");
@@ -541,7 +541,7 @@ async fn handle(
                     "data": data,
                 })
             };
-            state.live.relays.send(Relay {
+            state.live.relay(Relay {
                 conversation_id,
                 from_session: session,
                 frame: Arc::new(relayed.to_string()),

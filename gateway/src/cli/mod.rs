@@ -85,6 +85,11 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                     metrics_token: edge.metrics_token.filter(|token| !token.is_empty()),
                     nats_url: nats_url.filter(|url| !url.trim().is_empty()),
                 };
+                // Several nodes on one database need NATS; without it this node runs alone.
+                // Held for as long as it serves.
+                let _place = crate::nodes::join(&store, settings.nats_url.is_some())
+                    .await
+                    .map_err(Failure)?;
                 let listener = TcpListener::bind(listen).await.map_err(|error| {
                     Failure(format!("cannot listen on {listen}: {}", describe(&error)))
                 })?;
