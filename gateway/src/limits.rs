@@ -92,8 +92,14 @@ pub async fn enforce(state: &AppState, rate: Rate, key: &str) -> Result<(), ApiE
     }
     let taken = match state.store.cluster() {
         None => state.limiter.take(rate, key),
+        // Addresses and emails are personal data: the shared row is keyed by a digest.
         Some(cluster) => match cluster
-            .take(rate.name, key, rate.per_second, rate.burst)
+            .take(
+                rate.name,
+                &crate::blobs::sha256_hex(key.as_bytes()),
+                rate.per_second,
+                rate.burst,
+            )
             .await
         {
             Ok(taken) => taken,
