@@ -20,6 +20,9 @@ pub struct Metrics {
     pub outbox_position: AtomicI64,
     /// How far the relay is behind the log's head (as of its last batch).
     pub outbox_lag: AtomicI64,
+    /// 1 while this process runs the sweeper (always with the embedded store; on Postgres while
+    /// it holds the sweeper's lease).
+    pub sweeper_holder: AtomicI64,
 }
 
 impl Metrics {
@@ -65,6 +68,11 @@ impl Metrics {
                 "jono_outbox_holder",
                 "1 while this process holds the outbox lease and publishes to JetStream.",
                 &self.outbox_holder,
+            ),
+            (
+                "jono_sweeper_holder",
+                "1 while this process runs the sweeper (time-outs, opening hours).",
+                &self.sweeper_holder,
             ),
             (
                 "jono_outbox_position",

@@ -23,6 +23,7 @@
 //! opening or closing with the schedule now).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
@@ -457,7 +458,9 @@ const LEASE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 /// holds the lease (trying to take it meanwhile).
 pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     let config = SweeperConfig::from_env();
+    let holder = &state.metrics.sweeper_holder;
     if state.store.cluster().is_none() {
+        holder.store(1, Ordering::Relaxed);
         sweep(&state, &config, None, &mut shutdown).await;
         return;
     }
@@ -465,7 +468,9 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
         match state.store.try_lease(LEASE).await {
             Ok(Some(lease)) => {
                 tracing::info!("this node runs the sweeper");
+                holder.store(1, Ordering::Relaxed);
                 sweep(&state, &config, Some(lease), &mut shutdown).await;
+                holder.store(0, Ordering::Relaxed);
             }
             Ok(None) => {}
             Err(error) => tracing::warn!(%error, "cannot try the sweeper's lease; retrying"),

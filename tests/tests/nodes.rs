@@ -1,7 +1,8 @@
 //! Several `jono serve` nodes on one Postgres with NATS act as one (issue 14; invariant 12):
 //! typing and signals cross between a customer on one node and an agent on another; presence
 //! shows an agent connected to another node; a waiting customer connected to one node is not
-//! timed out by the other, while one whose socket closed still is; a logout on one node closes
+//! timed out by the other, while one whose socket closed still is, and when the sweeping node
+//! dies the other sweeps and times its customers out; a logout on one node closes
 //! the token's socket on the other; two nodes together allow a limit once; frames cross again
 //! after nats-server was killed and restarted. Without NATS, a second node refuses to start.
 
@@ -337,6 +338,69 @@ async fn a_waiting_customer_connected_to_either_node_is_not_timed_out_by_the_oth
             "a customer with an open socket on one node was timed out"
         );
     }
+}
+
+/// Whether `server` runs the sweeper, from its `/metrics`.
+fn sweeps(server: &Server) -> bool {
+    let (status, text) = server.get("/metrics");
+    assert_eq!(status, 200);
+    text.lines().any(|line| line == "jono_sweeper_holder 1")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_sweeping_node_dies_the_other_takes_over_and_its_customers_time_out_from_its_last_beat(
+) {
+    let (Some(storage), Some(nats)) = (Storage::postgres(), Nats::start()) else {
+        return;
+    };
+    let short = [("JONO_CUSTOMER_TIMEOUT_SECONDS", "3")];
+    let (a, api_a) = node(&storage, &nats, &short);
+    let (b, api_b) = node(&storage, &nats, &short);
+    let mut sweeping = (sweeps(&a), sweeps(&b));
+    for _ in 0..100 {
+        if sweeping.0 || sweeping.1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        sweeping = (sweeps(&a), sweeps(&b));
+    }
+    let (holder, other, api_other, api_holder) = match sweeping {
+        (true, false) => (a, b, api_b, api_a),
+        (false, true) => (b, a, api_a, api_b),
+        both => panic!("exactly one node sweeps: {both:?}"),
+    };
+    let owner = api::sign_up(&api_other, "Acme").await;
+    let queue = api::open_queue_handled_by(&api_other, &owner, "Support").await;
+    // One customer connected to the node about to die, one to the survivor.
+    let stranded = api::join(&api_holder, queue, json!({})).await;
+    let staying = api::join(&api_other, queue, json!({})).await;
+    let _stranded_socket = connect(&holder.base, &stranded.token).await;
+    let _staying_socket = connect(&other.base, &staying.token).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        conversation_status(&api_other, &owner, stranded.conversation_id).await,
+        "waiting"
+    );
+
+    holder.kill();
+    // The dead node's socket expires with its heartbeat; the survivor, sweeping now, times its
+    // customer out from then.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut status = String::new();
+    while Instant::now() < deadline {
+        status = conversation_status(&api_other, &owner, stranded.conversation_id).await;
+        if status != "waiting" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(status, "ended", "the dead node's customer timed out");
+    assert!(sweeps(&other), "the survivor took the sweeper over");
+    assert_eq!(
+        conversation_status(&api_other, &owner, staying.conversation_id).await,
+        "waiting",
+        "the survivor's own connected customer waits on"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
