@@ -57,11 +57,7 @@ impl Presence {
         let declared = entry
             .declared_at
             .is_some_and(|at| now.saturating_duration_since(at) < DECLARED_FOR);
-        match (entry.sockets > 0 || declared, entry.away) {
-            (false, _) => (false, "offline"),
-            (true, true) => (true, "away"),
-            (true, false) => (true, "online"),
-        }
+        shown(entry.sockets > 0 || declared, entry.away)
     }
 
     /// The agent declared itself away (or back online) now.
@@ -122,45 +118,45 @@ impl Presence {
     }
 }
 
+/// `(online, status)` as shown: `offline` when not present, else `away` if the agent said so,
+/// else `online`.
+fn shown(present: bool, away: bool) -> (bool, &'static str) {
+    match (present, away) {
+        (false, _) => (false, "offline"),
+        (true, true) => (true, "away"),
+        (true, false) => (true, "online"),
+    }
+}
+
 /// `(online, status)` of each of `agents` as every node sees them (API.md: members' `online`
 /// and `status`). This process's own sockets count at once; other nodes' once they wrote them.
 pub async fn statuses(
     state: &AppState,
     agents: &[Uuid],
 ) -> Result<HashMap<Uuid, (bool, &'static str)>, ApiError> {
-    let mut out: HashMap<Uuid, (bool, &'static str)> = agents
-        .iter()
-        .map(|agent_id| (*agent_id, state.presence.of(*agent_id)))
-        .collect();
     let Some(cluster) = state.store.cluster() else {
-        return Ok(out);
+        return Ok(agents
+            .iter()
+            .map(|agent_id| (*agent_id, state.presence.of(*agent_id)))
+            .collect());
     };
-    let local: HashMap<Uuid, bool> = state
-        .presence
-        .inner
-        .lock()
-        .map(|inner| {
-            agents
-                .iter()
-                .map(|id| (*id, inner.entries.get(id).is_some_and(|e| e.sockets > 0)))
-                .collect()
-        })
-        .unwrap_or_default();
     let shared = cluster.presence(agents, DECLARED_FOR).await?;
-    for agent_id in agents {
-        let seen = shared.get(agent_id).copied().unwrap_or_default();
-        let present = seen.connected || seen.declared || local.get(agent_id) == Some(&true);
-        // The declaration is the deployment's, wherever it was made.
-        out.insert(
-            *agent_id,
-            match (present, seen.away) {
-                (false, _) => (false, "offline"),
-                (true, true) => (true, "away"),
-                (true, false) => (true, "online"),
-            },
-        );
-    }
-    Ok(out)
+    let Ok(inner) = state.presence.inner.lock() else {
+        return Err(ApiError::Internal("the presence lock is poisoned".into()));
+    };
+    Ok(agents
+        .iter()
+        .map(|agent_id| {
+            let seen = shared.get(agent_id).copied().unwrap_or_default();
+            let here = inner
+                .entries
+                .get(agent_id)
+                .is_some_and(|entry| entry.sockets > 0);
+            // The declaration is the deployment's, wherever it was made.
+            let present = seen.connected || seen.declared || here;
+            (*agent_id, shown(present, seen.away))
+        })
+        .collect())
 }
 
 /// The agent declared itself away (or online): on every node.
