@@ -7,7 +7,8 @@
 //! - [`join`]: which nodes may run together. Ephemeral frames and close orders cross nodes only
 //!   over NATS (`crate::peers`), so a node without NATS runs alone on its database: a second
 //!   node, with NATS or without, refuses to start, saying so (a shared lease that nodes with
-//!   NATS hold together and one without holds whole).
+//!   NATS hold together and one without holds whole). [`keep`] holds the place while the
+//!   process runs, and takes it again after its connection was lost (Postgres restarted).
 
 use std::time::Duration;
 
@@ -56,6 +57,42 @@ pub async fn join(store: &EventStore, nats: bool) -> Result<Option<Lease>, Strin
             .to_owned());
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// How often a node checks that it still holds its place.
+const KEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Holds the node's place for as long as the process runs: a place lost with its connection
+/// (Postgres restarted) is taken again, and should another node have come in meanwhile, that is
+/// said loudly (this deployment then does not act as one until one of them stops).
+pub async fn keep(store: EventStore, mut place: Lease, nats: bool) {
+    loop {
+        tokio::time::sleep(KEEP_EVERY).await;
+        if place.held().await {
+            continue;
+        }
+        tracing::warn!(
+            "this node lost its place among the nodes (its connection); taking it again"
+        );
+        place = loop {
+            let taken = if nats {
+                store.try_lease_shared(NODES).await
+            } else {
+                store.try_lease(NODES).await
+            };
+            match taken {
+                Ok(Some(place)) => break place,
+                Ok(None) => tracing::error!(
+                    "another jono serve came in while this node's place was lost, and one of them \
+                     runs without NATS: typing, calls and logouts do not cross between them; give \
+                     every node --nats-url (JONO_NATS_URL)"
+                ),
+                Err(error) => tracing::debug!(%error, "cannot take this node's place yet"),
+            }
+            tokio::time::sleep(KEEP_EVERY).await;
+        };
+        tracing::info!("this node holds its place among the nodes again");
     }
 }
 

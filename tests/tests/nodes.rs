@@ -590,3 +590,52 @@ async fn without_nats_a_second_node_refuses_to_start_and_says_why() {
     let (_a, _) = node(&storage, &nats, &[]);
     let (_b, _) = node(&storage, &nats, &[]);
 }
+
+/// The backend holding this schema's lease `name`, if any.
+async fn lease_holder(pool: &sqlx::PgPool, name: &str) -> Option<i32> {
+    sqlx::query_scalar(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 \
+         AND ((classid::bigint << 32) | objid::bigint) \
+             = hashtextextended(current_schema() || '/' || $1, 0)",
+    )
+    .bind(name)
+    .fetch_optional(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_node_that_lost_its_connection_takes_its_place_again() {
+    let Some(storage) = Storage::postgres() else {
+        return;
+    };
+    let Storage::Postgres(url) = &storage else {
+        unreachable!()
+    };
+    let _alone = Server::start(&storage, &[]);
+    let pool = sqlx::PgPool::connect(url).await.unwrap();
+    let holder = lease_holder(&pool, "jono-serve-nodes")
+        .await
+        .expect("the lone node holds its place");
+    // Its connection is cut (as by a Postgres restart): it takes its place again…
+    sqlx::query("SELECT pg_terminate_backend($1)")
+        .bind(holder)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut again = None;
+    for _ in 0..300 {
+        again = lease_holder(&pool, "jono-serve-nodes").await;
+        if again.is_some_and(|pid| pid != holder) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        again.is_some_and(|pid| pid != holder),
+        "the place was taken again"
+    );
+    // …so a second node still refuses to start.
+    let (ok, stderr) = serve_until_exit(&storage, &[]).expect("the second node exits");
+    assert!(!ok && stderr.contains("another jono serve"), "{stderr}");
+}

@@ -87,9 +87,10 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 };
                 // Several nodes on one database need NATS; without it this node runs alone.
                 // Held for as long as it serves.
-                let _place = crate::nodes::join(&store, settings.nats_url.is_some())
-                    .await
-                    .map_err(Failure)?;
+                let nats = settings.nats_url.is_some();
+                if let Some(place) = crate::nodes::join(&store, nats).await.map_err(Failure)? {
+                    tokio::spawn(crate::nodes::keep(store.clone(), place, nats));
+                }
                 let listener = TcpListener::bind(listen).await.map_err(|error| {
                     Failure(format!("cannot listen on {listen}: {}", describe(&error)))
                 })?;
