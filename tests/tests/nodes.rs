@@ -515,6 +515,12 @@ async fn typing_crosses_again_after_nats_was_killed_and_restarted() {
         }
     }
     assert_eq!(texts, ["m0", "m1", "m2"]);
+    // A logout, whose close order would cross over NATS, is answered as usual too.
+    let token = api::login(&api_a, &owner.email, &owner.password).await;
+    api_a
+        .post("/v1/logout", Some(&token), json!({}))
+        .await
+        .expect(204, "a logout while NATS is away");
 
     nats.resume();
     assert!(
