@@ -2,8 +2,8 @@
 //! typing and signals cross between a customer on one node and an agent on another; presence
 //! shows an agent connected to another node; a waiting customer connected to one node is not
 //! timed out by the other, while one whose socket closed still is, and when the sweeping node
-//! dies the other sweeps and times its customers out; a logout on one node closes
-//! the token's socket on the other; two nodes together allow a limit once; frames cross again
+//! dies the other sweeps and times its customers out; a logout, a password change or a removal
+//! on one node closes the sockets concerned on the other; two nodes together allow a limit once; frames cross again
 //! after nats-server was killed and restarted. Without NATS, a second node refuses to start.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -421,15 +421,72 @@ async fn a_logout_on_one_node_closes_the_tokens_socket_on_the_other() {
         .await
         .expect(204, "logout");
     // Well before the socket's own check of its token (every 20 seconds).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    assert!(
+        closes_within(&mut socket, Duration::from_secs(5)).await,
+        "the logged-out token's socket on the other node is still open"
+    );
+}
+
+/// Reads `socket` until it closes, for at most `wait`: whether it did.
+async fn closes_within(socket: &mut Socket, wait: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + wait;
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        match next_within(&mut socket, left).await {
-            Err(()) => break,
+        match next_within(socket, left).await {
+            Err(()) => return true,
             Ok(Some(_)) => continue,
-            Ok(None) => panic!("the logged-out token's socket on the other node is still open"),
+            Ok(None) => return false,
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_change_or_a_removal_on_one_node_ends_sockets_on_the_other() {
+    let (Some(storage), Some(nats)) = (Storage::postgres(), Nats::start()) else {
+        return;
+    };
+    let (a, api_a) = node(&storage, &nats, &[]);
+    let (b, _api_b) = node(&storage, &nats, &[]);
+    let owner = api::sign_up(&api_a, "Acme").await;
+    crossing_both_ways(&a, &api_a, &b, &owner).await;
+    // Well before each socket's own check of its token (every 20 seconds).
+    let wait = Duration::from_secs(5);
+
+    // A password change on A ends the account's other tokens, and their sockets on B.
+    let other_token = api::login(&api_a, &owner.email, &owner.password).await;
+    let mut other_socket = connect(&b.base, &other_token).await;
+    subscribe(&mut other_socket, "activity").await;
+    api_a
+        .put(
+            "/v1/me/password",
+            owner.token(),
+            json!({"current_password": owner.password, "new_password": "another long password"}),
+        )
+        .await
+        .expect(204, "a password change");
+    assert!(
+        closes_within(&mut other_socket, wait).await,
+        "the other token's socket on the other node is still open"
+    );
+
+    // A member removed on A loses its socket on B.
+    let teammate = api::invite_and_accept(&api_a, &owner, "agent", "Tom").await;
+    let mut teammate_socket = connect(&b.base, &teammate.token).await;
+    subscribe(&mut teammate_socket, "activity").await;
+    api_a
+        .delete(
+            &format!(
+                "/v1/orgs/{}/members/{}",
+                owner.organization_id, teammate.agent_id
+            ),
+            owner.token(),
+        )
+        .await
+        .expect(204, "the removal");
+    assert!(
+        closes_within(&mut teammate_socket, wait).await,
+        "the removed member's socket on the other node is still open"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
