@@ -3,12 +3,13 @@
 #
 #   bash scripts/test.sh
 #
-# Installs what the tests need and is missing (strace, Debian's PostgreSQL and Chromium,
-# python3-venv; the web console's npm packages from web/package-lock.json; the Python tools from
-# scripts/python/requirements.lock), starts a throwaway Postgres on 127.0.0.1 in a temporary
-# directory, runs the formatting and lint checks and every test of the workspace against both
-# backends, the browser test and the OpenAPI fuzzing, and stops what it started. Each stage has a
-# time limit so a hang fails instead of stalling CI, and the end prints how long each stage took.
+# Installs what the tests need and is missing (strace, Debian's PostgreSQL, Chromium, nats-server
+# and Prometheus, python3-venv; the web console's npm packages from web/package-lock.json; the
+# Python tools from scripts/python/requirements.lock), starts a throwaway Postgres on 127.0.0.1
+# in a temporary directory, runs the formatting and lint checks and every test of the workspace
+# against both backends, the browser test and the OpenAPI fuzzing, and stops what it started.
+# Each stage has a time limit so a hang fails instead of stalling CI, and the end prints how long
+# each stage took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -66,15 +67,28 @@ command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
 # The JetStream tests (tests/tests/nats.rs) start their own server on loopback.
 command -v nats-server >/dev/null 2>&1 || [[ -x /usr/sbin/nats-server ]] || need_apt+=(nats-server)
 [[ -x /usr/bin/chromium ]] || need_apt+=(chromium)
+# The two-node test behind nginx (tests/tests/behind_nginx.rs) and the image built from scratch.
+command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || need_apt+=(nginx-light)
+command -v buildah >/dev/null 2>&1 || need_apt+=(buildah)
+# The observability tests (tests/tests/observability.rs) start Prometheus on loopback and run its
+# promtool; its recommended packages (node_exporter and its collectors) are not needed.
+need_bare=()
+[[ -x /usr/bin/prometheus && -x /usr/bin/promtool ]] || need_bare+=(prometheus)
 [[ -x $PYTHON ]] || need_apt+=(python3)
 "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || need_apt+=(python3-venv)
-if ((${#need_apt[@]})); then
-    say "installing ${need_apt[*]}"
+if ((${#need_apt[@]} + ${#need_bare[@]})); then
+    say "installing ${need_apt[*]} ${need_bare[*]}"
     if [[ $(id -u) -eq 0 ]]; then
         timeout 600 apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -qq "${need_apt[@]}" >/dev/null
+        if ((${#need_apt[@]})); then
+            DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -qq "${need_apt[@]}" >/dev/null
+        fi
+        if ((${#need_bare[@]})); then
+            DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -qq --no-install-recommends \
+                "${need_bare[@]}" >/dev/null
+        fi
     else
-        echo "missing ${need_apt[*]}: install them (apt-get install ${need_apt[*]}) or run as root" >&2
+        echo "missing ${need_apt[*]} ${need_bare[*]}: install them (apt-get install ${need_apt[*]} ${need_bare[*]}) or run as root" >&2
         exit 1
     fi
 fi
@@ -88,6 +102,25 @@ export JONO_PYTHON_VENV=$tools_dir/venv
 stage "starting Postgres"
 JONO_TEST_DATABASE_URL=$(timeout 900 scripts/pg.sh start "$pg_dir" | tail -n 1)
 export JONO_TEST_DATABASE_URL
+
+stage "web: install, typecheck, build"
+# Before any cargo build: the binary embeds web/dist (gateway/build.rs), and a test checks it.
+(
+    cd web
+    timeout 900 npm ci --no-audit --no-fund
+    # The console's API types are generated from schemas/openapi.json: regenerated, they must
+    # be what is committed, or the console and the contract have drifted (`npm run gen`).
+    generated=$(mktemp --suffix=.d.ts)
+    timeout 300 npx openapi-typescript ../schemas/openapi.json -o "$generated" >/dev/null
+    if ! diff -q src/api/schema.d.ts "$generated" >/dev/null; then
+        echo "web/src/api/schema.d.ts differs from schemas/openapi.json: run npm run gen in web/" >&2
+        rm -f "$generated"
+        exit 1
+    fi
+    rm -f "$generated"
+    timeout 300 npm run typecheck
+    timeout 300 npm run build
+)
 
 stage "cargo fmt --check"
 timeout 300 cargo fmt --all -- --check
@@ -106,31 +139,18 @@ timeout 1800 cargo build --workspace --all-targets --locked
 stage "cargo test (SQLite and Postgres)"
 timeout 1800 cargo test --workspace --locked
 
-stage "load tool: a tiny run on SQLite and on Postgres"
+stage "deploy: compose.yaml, the Helm chart, the Dockerfile; the image built from scratch and run"
+timeout 120 "$JONO_PYTHON_VENV/bin/python" scripts/deploy-check.py
+timeout 300 scripts/image-test.sh target/debug/jono
+
+stage "load tool: a tiny run on SQLite and on two nodes over Postgres"
 # Keeps jono-load working (BENCHMARKS.md has its full run): every call must succeed and every
 # acknowledged message must reach its WebSocket; no figure is asserted.
 tiny=(--duration 2 --ceiling-seconds 0.5 --clients 4 --conversations 8 --rate 50
-      --history 150 --served 30 --samples 10 --jono target/debug/jono)
+      --history 150 --served 30 --samples 10 --idle-sockets 50 --fanout 20 --fanout-messages 3
+      --jono target/debug/jono)
 timeout 300 target/debug/jono-load "${tiny[@]}"
-timeout 300 target/debug/jono-load "${tiny[@]}" --database-url "$JONO_TEST_DATABASE_URL"
-
-stage "web: install, typecheck, build"
-(
-    cd web
-    timeout 900 npm ci --no-audit --no-fund
-    # The console's API types are generated from schemas/openapi.json: regenerated, they must
-    # be what is committed, or the console and the contract have drifted (`npm run gen`).
-    generated=$(mktemp --suffix=.d.ts)
-    timeout 300 npx openapi-typescript ../schemas/openapi.json -o "$generated" >/dev/null
-    if ! diff -q src/api/schema.d.ts "$generated" >/dev/null; then
-        echo "web/src/api/schema.d.ts differs from schemas/openapi.json: run npm run gen in web/" >&2
-        rm -f "$generated"
-        exit 1
-    fi
-    rm -f "$generated"
-    timeout 300 npm run typecheck
-    timeout 300 npm run build
-)
+timeout 300 target/debug/jono-load "${tiny[@]}" --database-url "$JONO_TEST_DATABASE_URL" --nodes 2
 
 stage "web: the console and the widget in Chromium against jono serve"
 timeout 1800 cargo build --workspace --bin jono --locked

@@ -66,6 +66,13 @@ pub const EVENT_TYPES: [&str; 37] = [
     "InvitationRevoked",
 ];
 
+/// Whether this version of Jono knows events of `event_type`. During a rolling upgrade a node
+/// may meet events written by a newer one: read models and sockets skip those (and say so)
+/// instead of stalling on them.
+pub fn is_known(event_type: &str) -> bool {
+    EVENT_TYPES.contains(&event_type)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     #[error("unknown aggregate type {0:?}")]

@@ -26,7 +26,8 @@
 //! - [`process_manager`]: runs the domain's follow-ups from the durable feed.
 //! - [`outbox`]: the leased relay that publishes the log to NATS JetStream.
 //! - [`sweeper`]: the clock's work: silent waiting customers time out, queues open on schedule.
-//! - [`metrics`]: Prometheus counters of the HTTP side.
+//! - [`metrics`]: Prometheus metrics of the HTTP side, the sockets, the lag of the background work.
+//! - [`telemetry`]: logs to stderr, and traces over OTLP when the environment asks for them.
 //! - [`server`]: binding, serving and graceful shutdown.
 //! - [`edge`]: connection caps, header and body deadlines: what a stranger's connection may cost.
 //! - [`client`]: the client's address, behind trusted proxies too.
@@ -59,5 +60,6 @@ pub mod secrets;
 pub mod server;
 pub mod state;
 pub mod sweeper;
+pub mod telemetry;
 pub mod web;
 pub mod ws;

@@ -76,6 +76,18 @@ pub const PASSWORD_CHANGES: Rate = Rate {
     burst: 10.0,
 };
 
+/// Every limit, so `/metrics` shows each one's refusals from the start (at 0).
+pub const ALL: [Rate; 8] = [
+    JOINS,
+    CUSTOMER_MESSAGES,
+    CUSTOMER_COMMANDS,
+    TYPING_FRAMES,
+    SIGNAL_FRAMES,
+    LOGINS,
+    SIGNUPS,
+    PASSWORD_CHANGES,
+];
+
 /// A customer's command other than a message (`CUSTOMER_COMMANDS`); agents are not limited.
 pub async fn customer_command(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
     match caller {
@@ -109,9 +121,7 @@ pub async fn enforce(state: &AppState, rate: Rate, key: &str) -> Result<(), ApiE
             }
         },
     };
-    taken.map_err(|retry_after_seconds| ApiError::RateLimited {
-        retry_after_seconds,
-    })
+    taken.map_err(|retry_after_seconds| refused(state, rate, retry_after_seconds))
 }
 
 /// Takes one frame of `rate` for the socket `session` of this process.
@@ -122,9 +132,19 @@ pub fn enforce_socket(state: &AppState, rate: Rate, session: u64) -> Result<(), 
     state
         .limiter
         .take(rate, &format!("socket:{session}"))
-        .map_err(|retry_after_seconds| ApiError::RateLimited {
-            retry_after_seconds,
-        })
+        .map_err(|retry_after_seconds| refused(state, rate, retry_after_seconds))
+}
+
+/// A refusal of `rate`: counted in `/metrics`, answered 429.
+fn refused(state: &AppState, rate: Rate, retry_after_seconds: u64) -> ApiError {
+    state
+        .metrics
+        .rate_limited
+        .with_label_values(&[rate.name])
+        .inc();
+    ApiError::RateLimited {
+        retry_after_seconds,
+    }
 }
 
 #[derive(Debug)]

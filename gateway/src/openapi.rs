@@ -19,7 +19,7 @@ use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
 use domain::conversation::ConversationKind;
-use domain::queue::QueueSettings;
+use domain::queue::{QueueSettings, WidgetPosition};
 use domain::schedule::RawOpeningHours;
 use domain::values::{AuthorKind, Role};
 use schemars::generate::SchemaSettings;
@@ -234,6 +234,10 @@ pub struct QueueView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed_origins: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub widget_position: Option<WidgetPosition>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub widget_color: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub settings: Option<QueueSettings>,
 }
 
@@ -261,6 +265,13 @@ pub struct QueueSettingsRequest {
     /// The sites (`https://host[:port]`) that may embed its widget.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_origins: Option<Option<Vec<String>>>,
+    /// The bottom corner of the host page the widget takes; `null` puts it back (`right`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub widget_position: Option<Option<WidgetPosition>>,
+    /// The widget launcher's colour, `#rrggbb`; `null` is Jono's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$"))]
+    pub widget_color: Option<Option<String>>,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -313,6 +324,10 @@ pub struct PublicQueue {
     pub open: bool,
     pub waiting: u64,
     pub welcome_message: Option<String>,
+    /// The bottom corner of the host page the widget takes.
+    pub widget_position: WidgetPosition,
+    /// The launcher's colour (`#rrggbb`); `null` is Jono's own.
+    pub widget_color: Option<String>,
 }
 
 #[derive(Serialize, JsonSchema)]

@@ -20,7 +20,8 @@ pub struct Settings {
     pub signup_open: bool,
     /// `JONO_RATE_LIMITS=on|off`.
     pub rate_limits: bool,
-    /// The built web console and widget (`web/dist`), if there is one.
+    /// A folder with the built web console and widget (`--web DIR`, or `web/dist` in the
+    /// working folder); without one, the build embedded in the binary (`crate::web::source`).
     pub web_dir: Option<std::path::PathBuf>,
     /// `JONO_TRUSTED_PROXIES`: whose `X-Forwarded-For` names the client.
     pub trusted_proxies: crate::client::TrustedProxies,
@@ -31,6 +32,8 @@ pub struct Settings {
     pub metrics_token: Option<String>,
     /// `JONO_NATS_URL`: where the outbox relay publishes the log (Postgres only).
     pub nats_url: Option<String>,
+    /// The embedded store's data directory, whose filesystem's free space `/metrics` reports.
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Settings {
@@ -43,6 +46,7 @@ impl Default for Settings {
             edge: crate::edge::EdgeLimits::default(),
             metrics_token: None,
             nats_url: None,
+            data_dir: None,
         }
     }
 }

@@ -23,7 +23,6 @@
 //! opening or closing with the schedule now).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::Ordering;
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
@@ -460,7 +459,7 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     let config = SweeperConfig::from_env();
     let holder = &state.metrics.sweeper_holder;
     if state.store.cluster().is_none() {
-        holder.store(1, Ordering::Relaxed);
+        holder.set(1);
         sweep(&state, &config, None, &mut shutdown).await;
         return;
     }
@@ -468,9 +467,9 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
         match state.store.try_lease(LEASE).await {
             Ok(Some(lease)) => {
                 tracing::info!("this node runs the sweeper");
-                holder.store(1, Ordering::Relaxed);
+                holder.set(1);
                 sweep(&state, &config, Some(lease), &mut shutdown).await;
-                holder.store(0, Ordering::Relaxed);
+                holder.set(0);
             }
             Ok(None) => {}
             Err(error) => tracing::warn!(%error, "cannot try the sweeper's lease; retrying"),

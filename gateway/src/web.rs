@@ -1,10 +1,13 @@
 //! The web console and the customer widget, built from `web/` (`npm run build` writes
 //! `web/dist`) and served by `jono serve` itself: `/` and `/invite/…` are the console,
 //! `/widget?queue=ID` the widget that sites embed with `/loader.js`, `/assets/…` their files.
+//! They come from `--web DIR` (or `web/dist` in the working folder), else from the copy embedded
+//! in the binary at build time (`gateway/build.rs`).
 //!
 //! The widget may be framed only by the sites its queue allows (`allowed_origins`), through
 //! `Content-Security-Policy: frame-ancestors`; everything else only by this origin.
 
+use std::borrow::Cow;
 use std::path::{Component, Path, PathBuf};
 
 use axum::extract::{Path as UrlPath, Query, State};
@@ -31,12 +34,37 @@ const CONSOLE_CSP: &str = "default-src 'self'; connect-src 'self'; img-src 'self
      media-src 'self' blob:; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'self'; \
      frame-ancestors 'self'";
 
-fn web_dir(state: &AppState) -> Result<&Path, ApiError> {
-    state.settings.web_dir.as_deref().ok_or(ApiError::NotFound)
+/// The files of `web/dist` as they were when this binary was built (empty without a build).
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/web_files.rs"));
+}
+
+/// Where the console's files come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source<'a> {
+    /// A build folder on disk: `--web DIR`, or `web/dist` in the working folder.
+    Folder(&'a Path),
+    /// The build embedded in the binary.
+    Embedded,
+}
+
+/// The source a server with this folder setting serves, if any.
+pub fn source(folder: Option<&Path>) -> Option<Source<'_>> {
+    match folder {
+        Some(folder) => Some(Source::Folder(folder)),
+        None => (!embedded::FILES.is_empty()).then_some(Source::Embedded),
+    }
+}
+
+fn web_source(state: &AppState) -> Result<Source<'_>, ApiError> {
+    source(state.settings.web_dir.as_deref()).ok_or(ApiError::NotFound)
 }
 
 /// A file of the build, never outside it.
-async fn file(dir: &Path, relative: &str) -> Result<(Vec<u8>, &'static str), ApiError> {
+async fn file(
+    source: Source<'_>,
+    relative: &str,
+) -> Result<(Cow<'static, [u8]>, &'static str), ApiError> {
     let relative = Path::new(relative);
     if relative
         .components()
@@ -44,11 +72,27 @@ async fn file(dir: &Path, relative: &str) -> Result<(Vec<u8>, &'static str), Api
     {
         return Err(ApiError::NotFound);
     }
-    let path: PathBuf = dir.join(relative);
-    let bytes = tokio::fs::read(&path)
-        .await
-        .map_err(|_| ApiError::NotFound)?;
-    Ok((bytes, content_type(&path)))
+    let kind = content_type(relative);
+    match source {
+        Source::Folder(dir) => {
+            let path: PathBuf = dir.join(relative);
+            let bytes = tokio::fs::read(&path)
+                .await
+                .map_err(|_| ApiError::NotFound)?;
+            Ok((Cow::Owned(bytes), kind))
+        }
+        Source::Embedded => {
+            let wanted = relative
+                .components()
+                .map(|part| part.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            let index = embedded::FILES
+                .binary_search_by(|(path, _)| (*path).cmp(wanted.as_str()))
+                .map_err(|_| ApiError::NotFound)?;
+            Ok((Cow::Borrowed(embedded::FILES[index].1), kind))
+        }
+    }
 }
 
 fn content_type(path: &Path) -> &'static str {
@@ -70,7 +114,7 @@ fn content_type(path: &Path) -> &'static str {
     }
 }
 
-fn page(bytes: Vec<u8>, csp: &str) -> Response {
+fn page(bytes: Cow<'static, [u8]>, csp: &str) -> Response {
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
@@ -91,7 +135,7 @@ pub async fn fallback(
     uri: axum::http::Uri,
 ) -> Response {
     let api = uri.path() == "/v1" || uri.path().starts_with("/v1/");
-    if method != axum::http::Method::GET || api || state.settings.web_dir.is_none() {
+    if method != axum::http::Method::GET || api || web_source(&state).is_err() {
         return ApiError::NotFound.into_response();
     }
     match console(State(state)).await {
@@ -101,7 +145,7 @@ pub async fn fallback(
 }
 
 async fn console(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let (bytes, _) = file(web_dir(&state)?, "index.html").await?;
+    let (bytes, _) = file(web_source(&state)?, "index.html").await?;
     Ok(page(bytes, CONSOLE_CSP))
 }
 
@@ -114,7 +158,7 @@ async fn widget(
     State(state): State<AppState>,
     Query(query): Query<WidgetQuery>,
 ) -> Result<Response, ApiError> {
-    let (bytes, _) = file(web_dir(&state)?, "widget.html").await?;
+    let (bytes, _) = file(web_source(&state)?, "widget.html").await?;
     let mut ancestors = vec!["'self'".to_owned()];
     if let Some(queue_id) = query.queue.as_deref().and_then(|id| id.parse().ok()) {
         if let Some(queue) = projections::queries::queue(state.backend(), queue_id).await? {
@@ -140,7 +184,7 @@ async fn widget(
 }
 
 async fn loader(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let (bytes, kind) = file(web_dir(&state)?, "loader.js").await?;
+    let (bytes, kind) = file(web_source(&state)?, "loader.js").await?;
     Ok((
         [
             (header::CONTENT_TYPE, kind),
@@ -155,7 +199,7 @@ async fn asset(
     State(state): State<AppState>,
     UrlPath(path): UrlPath<String>,
 ) -> Result<Response, ApiError> {
-    let (bytes, kind) = file(web_dir(&state)?, &format!("assets/{path}")).await?;
+    let (bytes, kind) = file(web_source(&state)?, &format!("assets/{path}")).await?;
     // Built assets carry a hash in their names: they never change under one name.
     let cache = "public, max-age=31536000, immutable";
     Ok((
@@ -173,9 +217,12 @@ mod tests {
     async fn a_file_outside_the_build_is_never_served() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("index.html"), "<p>hi</p>").unwrap();
-        assert!(file(dir.path(), "index.html").await.is_ok());
-        assert!(file(dir.path(), "../secret").await.is_err());
-        assert!(file(dir.path(), "/etc/passwd").await.is_err());
-        assert!(file(dir.path(), "missing.js").await.is_err());
+        let folder = Source::Folder(dir.path());
+        assert!(file(folder, "index.html").await.is_ok());
+        assert!(file(folder, "../secret").await.is_err());
+        assert!(file(folder, "/etc/passwd").await.is_err());
+        assert!(file(folder, "missing.js").await.is_err());
+        assert!(file(Source::Embedded, "../index.html").await.is_err());
+        assert!(file(Source::Embedded, "missing.js").await.is_err());
     }
 }

@@ -44,6 +44,11 @@ pub const CLIENT_FRAME_LIMIT: usize = 64 * 1024;
 /// What the transport reads at most before giving up on a client without a close frame: room
 /// enough to read a frame over the limit and answer it with 1009.
 const TRANSPORT_LIMIT: usize = 16 * CLIENT_FRAME_LIMIT;
+/// What a socket's reader allocates up front. tungstenite's default (128 KiB, allocated at the
+/// upgrade) made an idle socket cost the server 139 KiB; clients send small frames, and a
+/// bigger one grows the buffer as it arrives. Writes are not buffered (`write_buffer_size(0)`):
+/// every frame is flushed as it is sent.
+const READ_BUFFER: usize = 4 * 1024;
 /// Frames queued for a client; past them, senders wait for it to read.
 const OUTGOING_FRAMES: usize = 512;
 /// A client that reads nothing of a full queue for this long is cut off.
@@ -71,6 +76,8 @@ async fn upgrade(
     // A plain GET (no upgrade headers) is answered like any other bad request: problem+json.
     let ws = ws.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
     Ok(ws
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
         .max_message_size(TRANSPORT_LIMIT)
         .max_frame_size(TRANSPORT_LIMIT)
         .on_upgrade(move |socket: WebSocket| {
@@ -159,6 +166,23 @@ struct Who {
     name: String,
 }
 
+/// Counts an open session in `jono_websockets_open` for as long as it lives.
+struct OpenSocket(prometheus::IntGauge);
+
+impl OpenSocket {
+    fn new(state: &AppState, kind: &'static str) -> Self {
+        let gauge = state.metrics.websockets_open.with_label_values(&[kind]);
+        gauge.inc();
+        Self(gauge)
+    }
+}
+
+impl Drop for OpenSocket {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// Runs one client's session until it closes, is revoked, or reads too slowly.
 pub async fn run<R, S>(state: AppState, caller: Caller, mut incoming: R, mut outgoing: S)
 where
@@ -170,6 +194,19 @@ where
         Ok(who) => who,
         Err(_) => return,
     };
+    let _open = OpenSocket::new(&state, who.kind);
+    let frames_in = state
+        .metrics
+        .websocket_frames
+        .with_label_values(&[who.kind, "in"]);
+    let frames_out = state
+        .metrics
+        .websocket_frames
+        .with_label_values(&[who.kind, "out"]);
+    let slow_closes = state
+        .metrics
+        .websocket_slow_closes
+        .with_label_values(&[who.kind]);
     let (frames, mut queued) = mpsc::channel::<Message>(OUTGOING_FRAMES);
     let (end, mut ended) = watch::channel(None);
     let out = Out { frames, end };
@@ -189,6 +226,7 @@ where
                             if !matches!(tokio::time::timeout(SLOW_AFTER, outgoing.send(frame)).await, Ok(Ok(()))) {
                                 return;
                             }
+                            frames_out.inc();
                         }
                         return;
                     }
@@ -199,7 +237,7 @@ where
                 }
                 frame = queued.recv() => match frame {
                     Some(frame) => match tokio::time::timeout(SLOW_AFTER, outgoing.send(frame)).await {
-                        Ok(Ok(())) => {}
+                        Ok(Ok(())) => frames_out.inc(),
                         Ok(Err(_)) => return,
                         Err(_) => break End::Slow,
                     },
@@ -207,6 +245,9 @@ where
                 },
             }
         };
+        if matches!(reason, End::Slow) {
+            slow_closes.inc();
+        }
         let (code, text) = match reason {
             End::Slow => (TRY_AGAIN_LATER, "reading too slowly; reconnect with after"),
             End::Revoked => (POLICY_VIOLATION, "the token no longer works"),
@@ -236,24 +277,29 @@ where
 
     loop {
         tokio::select! {
-            frame = incoming.next() => match frame {
-                Some(Ok(Message::Text(text))) if text.len() > CLIENT_FRAME_LIMIT => {
-                    let _ = out.end.send(Some(End::TooBig));
-                    break;
+            frame = incoming.next() => {
+                if matches!(frame, Some(Ok(Message::Text(_) | Message::Binary(_)))) {
+                    frames_in.inc();
                 }
-                Some(Ok(Message::Binary(bytes))) if bytes.len() > CLIENT_FRAME_LIMIT => {
-                    let _ = out.end.send(Some(End::TooBig));
-                    break;
+                match frame {
+                    Some(Ok(Message::Text(text))) if text.len() > CLIENT_FRAME_LIMIT => {
+                        let _ = out.end.send(Some(End::TooBig));
+                        break;
+                    }
+                    Some(Ok(Message::Binary(bytes))) if bytes.len() > CLIENT_FRAME_LIMIT => {
+                        let _ = out.end.send(Some(End::TooBig));
+                        break;
+                    }
+                    Some(Ok(Message::Text(text))) => {
+                        handle(&state, &who, session, &out, &mut subscriptions, text.as_str()).await;
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        out.error(None, 400, "frames are JSON text").await;
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
                 }
-                Some(Ok(Message::Text(text))) => {
-                    handle(&state, &who, session, &out, &mut subscriptions, text.as_str()).await;
-                }
-                Some(Ok(Message::Binary(_))) => {
-                    out.error(None, 400, "frames are JSON text").await;
-                }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
-            },
+            }
             relay = relays.recv() => match relay {
                 Ok(relay) => {
                     let mine = subscriptions.contains_key(&Topic::Conversation(relay.conversation_id));
@@ -646,6 +692,25 @@ pub fn full_body(event: &StoredEvent) -> Value {
     Value::Object(body)
 }
 
+/// An event of a `conversation:` topic as its reader sees it: the customer's allow-list, or
+/// everything for an agent — except an event of a type this version does not know (a newer
+/// node's, during a rolling upgrade), which is skipped and logged.
+fn conversation_body(event: &StoredEvent, customer: bool) -> Option<Value> {
+    if !domain::event::is_known(&event.event_type) {
+        tracing::warn!(
+            position = event.position,
+            event_type = %event.event_type,
+            "not sending an event of a type this version does not know (written by a newer node?)"
+        );
+        return None;
+    }
+    if customer {
+        customer_body(event)
+    } else {
+        Some(full_body(event))
+    }
+}
+
 fn conversation_of(event: &StoredEvent) -> Option<Uuid> {
     event
         .payload
@@ -773,12 +838,7 @@ async fn follow(state: AppState, who: Who, topic: Topic, plan: Plan, after: Opti
                 let mut ok = true;
                 let mine = conversation_of(&event) == Some(*conversation_id);
                 if mine {
-                    let body = if *customer {
-                        customer_body(&event)
-                    } else {
-                        Some(full_body(&event))
-                    };
-                    if let Some(body) = body {
+                    if let Some(body) = conversation_body(&event, *customer) {
                         ok = out.send(&event_frame(&name, &event, body)).await;
                     }
                 }
@@ -837,12 +897,7 @@ async fn replay(
         } => {
             let events = conversation_history(state, *conversation_id, *last).await?;
             for event in &events {
-                let body = if *customer {
-                    customer_body(event)
-                } else {
-                    Some(full_body(event))
-                };
-                if let Some(body) = body {
+                if let Some(body) = conversation_body(event, *customer) {
                     if !out.send(&event_frame(name, event, body)).await {
                         return None;
                     }
@@ -956,4 +1011,40 @@ async fn queue_frame(
 /// the queue's recent waits (the real-time extras issue); the schema says so.
 async fn estimate(_state: &AppState, _queue_id: Uuid, place: i64) -> i64 {
     place * 60
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(event_type: &str) -> StoredEvent {
+        let conversation = Uuid::new_v4();
+        StoredEvent {
+            position: 7,
+            event_id: Uuid::new_v4(),
+            aggregate_type: "conversation".into(),
+            aggregate_id: conversation.to_string(),
+            sequence: 2,
+            event_type: event_type.into(),
+            event_version: "1".into(),
+            payload: json!({"type": event_type, "conversation_id": conversation, "text": "hi"}),
+            actor: None,
+            recorded_at: chrono::Utc::now(),
+            idempotency_key: None,
+        }
+    }
+
+    /// A newer node's event type (a rolling upgrade) reaches nobody through an older node; a
+    /// known one reaches the agent whole.
+    #[test]
+    fn an_event_of_an_unknown_type_is_not_sent() {
+        assert!(conversation_body(&stored("MessageRecalledByTimeTravel"), false).is_none());
+        assert!(conversation_body(&stored("MessageRecalledByTimeTravel"), true).is_none());
+        let known = conversation_body(&stored("NoteAdded"), false).unwrap();
+        assert_eq!(known["type"], "NoteAdded");
+        assert!(
+            conversation_body(&stored("NoteAdded"), true).is_none(),
+            "notes never reach a customer"
+        );
+    }
 }

@@ -399,6 +399,19 @@ pub struct Waiting {
     pub since: DateTime<Utc>,
 }
 
+/// Customers waiting in every queue's line together, and since when the longest has waited
+/// (`GET /metrics`: per queue would make queue ids labels).
+pub async fn waiting_overall(backend: &Backend) -> Result<(i64, Option<DateTime<Utc>>)> {
+    let row: Option<(i64, Option<i64>)> = fetch_optional(
+        backend,
+        "SELECT COUNT(*), MIN(since) FROM rm_queue_waiting",
+        params![],
+    )
+    .await?;
+    let (waiting, oldest) = row.unwrap_or((0, None));
+    Ok((waiting, opt_time(oldest)?))
+}
+
 /// A queue's line, next first.
 pub async fn waiting_line(backend: &Backend, queue_id: Uuid) -> Result<Vec<Waiting>> {
     let rows: Vec<(String, i64)> = fetch_all(

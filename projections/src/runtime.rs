@@ -683,6 +683,16 @@ async fn apply_in(
 ) -> Result<i64, (i64, ProjectionError)> {
     let mut last = checkpoint;
     for event in events.iter().filter(|e| e.position > checkpoint) {
+        if !domain::event::is_known(&event.event_type) {
+            tracing::warn!(
+                projection = projection.name(),
+                position = event.position,
+                event_type = %event.event_type,
+                "skipping an event of a type this version does not know (written by a newer node?)"
+            );
+            last = event.position;
+            continue;
+        }
         let decoded = Event::decode_ref(&event.aggregate_type, &event.payload)
             .map_err(|e| (event.position, ProjectionError::Decode(e.to_string())))?;
         projection

@@ -207,3 +207,56 @@ fn admin_create_org_refuses_a_bad_email_with_one_clear_line() {
     let output = jono(&args, &[]);
     assert_one_clear_line(&output, "email");
 }
+
+/// The console and the widget are embedded in the binary at build time: a `jono serve` started
+/// where no `web/dist` lies (this test's working folder is `tests/`) and without `--web` serves
+/// them, as an installed binary or a container does. A binary built before `web/` was built
+/// embeds nothing and says so instead.
+#[test]
+fn the_console_is_served_from_the_binary_itself() {
+    assert!(
+        !std::path::Path::new("web/dist").exists(),
+        "this test runs where no web/dist lies"
+    );
+    let built = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../web/dist/index.html")
+        .exists();
+    let storage = Storage::embedded();
+    let server = Server::start(&storage, &[]);
+    let expected = if built {
+        "serving the console embedded in this binary"
+    } else {
+        "no console: this binary was built without web/dist"
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !server.stderr().contains(expected) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "expected {expected:?} in the log: {}",
+            server.stderr()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let (status, page) = server.get("/");
+    if !built {
+        assert_eq!(status, 404, "{page}");
+        return;
+    }
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("<html") || page.contains("<!doctype html"),
+        "{page}"
+    );
+    let (status, loader) = server.get("/loader.js");
+    assert_eq!(status, 200, "{loader}");
+    // The page's own scripts come from the embedded assets too.
+    let asset = page
+        .split('"')
+        .find(|part| part.starts_with("/assets/") && part.ends_with(".js"))
+        .unwrap_or_else(|| panic!("no script asset in {page}"));
+    assert_eq!(server.get(asset).0, 200, "{asset}");
+    assert_eq!(server.get("/assets/../index.html").0, 404);
+    assert_eq!(server.get("/assets/missing.js").0, 404);
+    // A console path the browser routes is the console too.
+    assert_eq!(server.get("/some/console/path").0, 200);
+}

@@ -25,7 +25,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use cqrs_es::Aggregate;
 use domain::metadata::CustomerMetadata;
 use domain::organization::{Organization, OrganizationCommand};
-use domain::queue::{Queue, QueueCommand, QueueEvent, SettingsPatch};
+use domain::queue::{Colour, Queue, QueueCommand, QueueEvent, SettingsPatch, WidgetPosition};
 use domain::schedule::{OpeningHours, Origin, RawOpeningHours};
 use domain::values::{Limit, Name, Role, WelcomeMessage};
 use projections::queries;
@@ -127,8 +127,18 @@ fn render(queue: &queries::Queue) -> Value {
         "capacity_per_agent": setting("capacity_per_agent"),
         "opening_hours": setting("opening_hours"),
         "allowed_origins": allowed_origins,
+        "widget_position": widget_position(queue),
+        "widget_color": setting("widget_color"),
         "settings": queue.settings,
     })
+}
+
+/// Where the queue's widget sits: its setting, or where it starts (`right`).
+fn widget_position(queue: &queries::Queue) -> Value {
+    match queue.settings.get("widget_position") {
+        Some(Value::String(position)) => Value::String(position.clone()),
+        _ => json!(WidgetPosition::default()),
+    }
 }
 
 async fn rendered(state: &AppState, queue_id: Uuid) -> Result<Json<Value>, ApiError> {
@@ -232,6 +242,10 @@ struct SettingsBody {
     opening_hours: Option<Option<RawOpeningHours>>,
     #[serde(default, deserialize_with = "present")]
     allowed_origins: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "present")]
+    widget_position: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    widget_color: Option<Option<String>>,
 }
 
 impl SettingsBody {
@@ -267,6 +281,16 @@ impl SettingsBody {
             ),
             None => None,
         };
+        let widget_position = match self.widget_position {
+            Some(Some(raw)) => Some(WidgetPosition::parse(&raw).map_err(invalid)?),
+            // `null` puts it back where it starts.
+            Some(None) => Some(WidgetPosition::default()),
+            None => None,
+        };
+        let widget_color = match self.widget_color {
+            Some(Some(raw)) => Some(Some(Colour::parse(raw).map_err(invalid)?)),
+            other => other.map(|_| None),
+        };
         Ok(SettingsPatch {
             name,
             max_waiting: limit(self.max_waiting, "max_waiting")?,
@@ -274,6 +298,8 @@ impl SettingsBody {
             capacity_per_agent: limit(self.capacity_per_agent, "capacity_per_agent")?,
             opening_hours,
             allowed_origins,
+            widget_position,
+            widget_color,
         })
     }
 }
@@ -533,6 +559,8 @@ async fn public(
         "open": queue.open,
         "waiting": queue.waiting,
         "welcome_message": welcome_message,
+        "widget_position": widget_position(&queue),
+        "widget_color": queue.settings.get("widget_color").cloned().unwrap_or(Value::Null),
     })))
 }
 

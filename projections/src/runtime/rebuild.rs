@@ -72,19 +72,26 @@ struct Span {
     upto: i64,
 }
 
-/// The event types any of `projections` wants, `None` for every type.
-fn wanted_types(projections: &[&dyn Projection]) -> Option<Vec<&'static str>> {
+/// The event types any of `projections` applies: those they declare, or every type this
+/// version knows for one that takes them all (a newer node's types are never read).
+fn wanted_types(projections: &[&dyn Projection]) -> Vec<&'static str> {
     let mut types = BTreeSet::new();
     for projection in projections {
-        types.extend(projection.event_types()?.iter().copied());
+        let declared = projection
+            .event_types()
+            .unwrap_or(&domain::event::EVENT_TYPES);
+        types.extend(declared.iter().copied());
     }
-    Some(types.into_iter().collect())
+    types.into_iter().collect()
 }
 
+/// Whether `projection` applies events of `event_type`: never one this version does not know
+/// (a newer node's, met during a rolling upgrade), as the live projector skips it.
 fn wants(projection: &dyn Projection, event_type: &str) -> bool {
-    projection
-        .event_types()
-        .is_none_or(|types| types.contains(&event_type))
+    domain::event::is_known(event_type)
+        && projection
+            .event_types()
+            .is_none_or(|types| types.contains(&event_type))
 }
 
 fn failed(names: &str, position: i64, error: impl std::fmt::Display) -> ProjectionError {
@@ -147,7 +154,7 @@ pub async fn rebuild_all(
             tokio::spawn(async move {
                 let mut after = position;
                 loop {
-                    let span = read_span(&store, after, head, batch, types.as_deref()).await;
+                    let span = read_span(&store, after, head, batch, &types).await;
                     let next = span.as_ref().ok().map(|span| span.upto);
                     if spans.send(span).await.is_err() {
                         return;
@@ -362,7 +369,7 @@ async fn fill(
     Ok(tx.commit_direct().await?)
 }
 
-/// The next events after `after` that `types` keeps (all without), decoded, and the position
+/// The next events after `after` of the `types` given, decoded, and the position
 /// they reach. On SQLite a span of `batch` positions up to `head`, filtered in SQL, each payload
 /// decoded from its text; on Postgres the next `batch` events of the feed, as projectors read
 /// it, filtered before decoding.
@@ -371,27 +378,22 @@ async fn read_span(
     after: i64,
     head: i64,
     batch: usize,
-    types: Option<&[&'static str]>,
+    types: &[&'static str],
 ) -> Result<Span, ProjectionError> {
-    let wanted = |event_type: &str| types.is_none_or(|types| types.contains(&event_type));
     match store.backend() {
         Backend::Sqlite(pool) => {
             let upto = head.min(after.saturating_add(i64::try_from(batch).unwrap_or(i64::MAX)));
-            let filter = if types.is_some() {
-                " AND event_type IN (SELECT value FROM json_each(?))"
-            } else {
-                ""
-            };
-            let sql = format!(
+            let rows = sqlx::query(
                 "SELECT position, event_id, aggregate_type, aggregate_id, sequence, event_type, \
                  event_version, payload, actor, recorded_at, idempotency_key \
-                 FROM events WHERE position > ? AND position <= ?{filter} ORDER BY position"
-            );
-            let mut query = sqlx::query(&sql).bind(after).bind(upto);
-            if let Some(types) = types {
-                query = query.bind(serde_json::Value::from(types.to_vec()).to_string());
-            }
-            let rows = query.fetch_all(pool).await?;
+                 FROM events WHERE position > ? AND position <= ? \
+                 AND event_type IN (SELECT value FROM json_each(?)) ORDER BY position",
+            )
+            .bind(after)
+            .bind(upto)
+            .bind(serde_json::Value::from(types.to_vec()).to_string())
+            .fetch_all(pool)
+            .await?;
             let events = rows.iter().map(sqlite_read).collect::<Result<_, _>>()?;
             Ok(Span { events, upto })
         }
@@ -400,7 +402,7 @@ async fn read_span(
             let upto = stored.last().map_or(after, |e| e.position);
             let mut events = Vec::with_capacity(stored.len());
             for stored in stored {
-                if !wanted(&stored.event_type) {
+                if !types.contains(&stored.event_type.as_str()) {
                     continue;
                 }
                 let event =

@@ -342,7 +342,69 @@ fn all_len() -> usize {
     projections::all().len()
 }
 
+/// During a rolling upgrade an older node meets events a newer one wrote: every projector (and
+/// a rebuild) skips an event of a type this version does not know and goes on, instead of
+/// stalling there (issue 14).
+async fn an_event_of_an_unknown_type_is_skipped_not_stalled_on(db: TestDb) {
+    let store = db.open().await;
+    let world = World::new(&store);
+    let org = org(&world, "u").await;
+    join(&world, org.queue, json!({})).await;
+    let stream = Uuid::new_v4().to_string();
+    store
+        .append(store::log::AppendRequest {
+            events: vec![store::event::NewEvent {
+                event_id: Uuid::new_v4(),
+                aggregate_type: "Queue".into(),
+                aggregate_id: stream.clone(),
+                sequence: 1,
+                event_type: "CustomerTeleported".into(),
+                event_version: "1".into(),
+                payload: json!({"type": "CustomerTeleported", "queue_id": stream}),
+                actor: None,
+            }],
+            expected: vec![("Queue".into(), stream, 0)],
+            idempotency: None,
+        })
+        .await
+        .unwrap();
+    join(&world, org.queue, json!({})).await;
+
+    let mut projections = projections::all();
+    projections.push(counter());
+    let running = Running::start(&store, projections, Options::default());
+    running.caught_up(&store).await;
+    assert!(
+        running
+            .projectors
+            .statuses
+            .snapshot()
+            .values()
+            .all(|state| matches!(state, ProjectorState::Running { .. })),
+        "{:?}",
+        running.projectors.statuses.snapshot()
+    );
+    // The join after the unknown event is there; the unknown one was not counted.
+    let waiting = queries::queue(store.backend(), org.queue)
+        .await
+        .unwrap()
+        .unwrap()
+        .waiting;
+    assert_eq!(waiting, 2);
+    assert_eq!(count(&store).await.0, events_in_log(&store).await - 1);
+    assert_eq!(count(&store).await.1, last_committed(&store).await);
+
+    // A rebuild skips it the same way.
+    runtime::rebuild(&store, counter().as_ref(), &Options::default(), &|_| {})
+        .await
+        .unwrap();
+    running.caught_up(&store).await;
+    assert_eq!(count(&store).await.0, events_in_log(&store).await - 1);
+    running.stop().await;
+}
+
 on_both_backends!(
+    an_event_of_an_unknown_type_is_skipped_not_stalled_on,
     rebuilding_every_projection_together_gives_the_live_rows,
     a_crash_between_rows_and_checkpoint_applies_nothing_twice,
     a_failing_event_stops_its_projector_there_and_skips_nothing,

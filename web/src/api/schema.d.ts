@@ -1191,6 +1191,11 @@ export interface components {
         ChannelRequest: {
             name: string;
         };
+        /**
+         * @description A colour as `#rrggbb` (lower-cased; `#RGB` is widened), nothing else: it goes into the host
+         *     page's styles, so no other CSS can ride along.
+         */
+        Colour: string;
         /** @description `{conversation_id}`: what starts or finds a conversation answers. */
         ConversationCreated: {
             /** Format: uuid */
@@ -1454,6 +1459,10 @@ export interface components {
             /** Format: uint64 */
             waiting: number;
             welcome_message: string | null;
+            /** @description The launcher's colour (`#rrggbb`); `null` is Jono's own. */
+            widget_color: string | null;
+            /** @description The bottom corner of the host page the widget takes. */
+            widget_position: components["schemas"]["WidgetPosition"];
         };
         QueueCreated: {
             /** Format: uuid */
@@ -1466,6 +1475,13 @@ export interface components {
             name: components["schemas"]["Name"];
             opening_hours: components["schemas"]["OpeningHours"] | null;
             welcome_message: components["schemas"]["WelcomeMessage"] | null;
+            /** @description The widget launcher's colour; `None` is Jono's own. */
+            widget_color?: components["schemas"]["Colour"] | null;
+            /**
+             * @description The bottom corner of the host page its widget takes (events before it: right).
+             * @default right
+             */
+            widget_position: components["schemas"]["WidgetPosition"];
         };
         /**
          * @description A change of some settings: an absent field keeps its value, `null` clears it (`name`
@@ -1489,6 +1505,10 @@ export interface components {
             opening_hours?: components["schemas"]["RawOpeningHours"] | null;
             /** @description Message 1 of each conversation of the queue, from `system`. */
             welcome_message?: string | null;
+            /** @description The widget launcher's colour, `#rrggbb`; `null` is Jono's own. */
+            widget_color?: string | null;
+            /** @description The bottom corner of the host page the widget takes; `null` puts it back (`right`). */
+            widget_position?: components["schemas"]["WidgetPosition"] | null;
         };
         /** @description A queue's figures over `from ≤ t < to`, from the log alone (API.md, Statistics). */
         QueueStats: {
@@ -1544,6 +1564,8 @@ export interface components {
              */
             waiting: number;
             welcome_message?: string | null;
+            widget_color?: string | null;
+            widget_position?: components["schemas"]["WidgetPosition"] | null;
         };
         RatingFigures: {
             /** Format: uint64 */
@@ -1628,6 +1650,11 @@ export interface components {
         };
         /** @description A queue's welcome message, sent as message 1 of each of its conversations. */
         WelcomeMessage: string;
+        /**
+         * @description The bottom corner of the host page the widget takes.
+         * @enum {string}
+         */
+        WidgetPosition: "right" | "left";
         /** @description A frame a client sends over `/v1/ws`. */
         WsClientFrame: {
             /** Format: uint64 */

@@ -49,7 +49,7 @@ function trustedHost(): string | null {
 }
 
 export function Widget() {
-  const [pub, setPub] = useState<{ name: string; open: boolean; welcome_message: string | null } | null>(null);
+  const [pub, setPub] = useState<{ name: string; open: boolean; welcome_message: string | null; widget_position?: string; widget_color?: string | null } | null>(null);
   const [session, setSession] = useState<Session | null>(() => { try { return JSON.parse(store.get(STORE) || 'null'); } catch { return null; } });
   const [page, setPage] = useState<string | null>(null);
   const [err, setErr] = useState('');
@@ -59,6 +59,13 @@ export function Widget() {
     if (!queue) return;
     ok(anon.GET('/v1/queues/{queue}/public', { params: { path: { queue } } })).then(setPub).catch(() => setErr(t('error', { detail: '404' })));
   }, []);
+
+  // The queue's look (corner, colour) for the loader's launcher.
+  useEffect(() => {
+    const origin = trustedHost();
+    if (!origin || !pub) return;
+    window.parent.postMessage({ type: 'jono:look', position: pub.widget_position ?? 'right', color: pub.widget_color ?? null }, origin);
+  }, [pub]);
 
   // Live metadata: the page of the host site, from the loader.
   useEffect(() => {

@@ -18,6 +18,7 @@ mod ceiling;
 mod client;
 mod figures;
 mod scenarios;
+mod sockets;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -75,6 +76,27 @@ struct Args {
     /// Samples of each history figure.
     #[arg(long, default_value_t = 100)]
     samples: usize,
+    /// `jono serve` nodes on the one Postgres (`--database-url`): with 2, client k sends through
+    /// node k mod 2 and each conversation's WebSocket reads from the other node (with an even
+    /// number of clients and conversations), so every live figure crosses nodes.
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
+    /// Given to every node as `JONO_NATS_URL` (what several nodes share besides Postgres).
+    /// Several nodes need NATS: without it, `--nodes 2` or more starts a throwaway
+    /// `nats-server` on loopback (Debian's package).
+    #[arg(long)]
+    nats_url: Option<String>,
+    /// Idle WebSockets (each subscribed to a queue) opened to measure what one costs the
+    /// server's memory; 0 skips it. The open-file limit bounds it (20,000 here).
+    #[arg(long, default_value_t = 2000)]
+    idle_sockets: usize,
+    /// Subscribers of one conversation that each of `--fanout-messages` messages reaches; 0
+    /// skips the fan-out figure.
+    #[arg(long, default_value_t = 1000)]
+    fanout: usize,
+    /// Messages of the fan-out run, one every 100 ms.
+    #[arg(long, default_value_t = 20)]
+    fanout_messages: usize,
     /// Print the figures as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -152,6 +174,9 @@ async fn run(args: Args) -> Fallible<Vec<String>> {
     if args.clients == 0 || args.conversations == 0 || args.samples == 0 || args.rate <= 0.0 {
         return Err("--clients, --conversations, --samples and --rate must be positive".into());
     }
+    if args.nodes == 0 || (args.nodes > 1 && args.database_url.is_none()) {
+        return Err("--nodes: at least 1, and more than 1 only with --database-url".into());
+    }
     let bin = jono_binary(&args)?;
     let started_on = machine();
     let work = tempfile::Builder::new()
@@ -201,29 +226,58 @@ async fn run(args: Args) -> Fallible<Vec<String>> {
         }
         None => (vec!["--data".to_owned(), data.display().to_string()], None),
     };
-    let backend = if schema.is_some() {
-        "Postgres"
-    } else {
-        "SQLite"
+    let backend = match (&schema, args.nodes) {
+        (Some(_), 1) => "Postgres".to_owned(),
+        (Some(_), nodes) => format!("Postgres, {nodes} nodes"),
+        (None, _) => "SQLite".to_owned(),
     };
+    // Several nodes on one database need NATS (a second node without it refuses to start).
+    let own_nats = match (&args.nats_url, args.nodes) {
+        (None, nodes) if nodes > 1 => Some(jono_tests::nats::Nats::start().ok_or(
+            "--nodes 2 or more needs --nats-url, or nats-server installed (jono-load starts one)",
+        )?),
+        _ => None,
+    };
+    let nats_url = args
+        .nats_url
+        .clone()
+        .or_else(|| own_nats.as_ref().map(|nats| nats.url.clone()));
     progress(&format!("starting {} serve on {backend}", bin.display()));
-    let server = tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = store_args.iter().map(String::as_str).collect();
-        Server::start_bin(
-            &bin,
-            &args,
-            &[
-                ("JONO_RATE_LIMITS", "off"),
-                ("JONO_SIGNUP", "open"),
-                ("JONO_MAX_CONNECTIONS_PER_ADDRESS", "1000000"),
-                ("JONO_MAX_CONNECTIONS", "1000000"),
-                ("JONO_CUSTOMER_TIMEOUT_SECONDS", "86400"),
-                ("JONO_LOG", "warn"),
-            ],
-        )
-    })
-    .await?;
-    let measured = measure(&server.base, &args, backend, single_ceiling).await;
+    let mut servers = Vec::new();
+    for _ in 0..args.nodes {
+        let (bin, store_args, nats_url) = (bin.clone(), store_args.clone(), nats_url.clone());
+        servers.push(
+            tokio::task::spawn_blocking(move || {
+                let args: Vec<&str> = store_args.iter().map(String::as_str).collect();
+                let mut env = vec![
+                    ("JONO_RATE_LIMITS", "off"),
+                    ("JONO_SIGNUP", "open"),
+                    ("JONO_MAX_CONNECTIONS_PER_ADDRESS", "1000000"),
+                    ("JONO_MAX_CONNECTIONS", "1000000"),
+                    ("JONO_CUSTOMER_TIMEOUT_SECONDS", "86400"),
+                    ("JONO_LOG", "warn"),
+                ];
+                if let Some(url) = nats_url.as_deref() {
+                    env.push(("JONO_NATS_URL", url));
+                }
+                Server::start_bin(&bin, &args, &env)
+            })
+            .await?,
+        );
+    }
+    let bases: Vec<String> = servers.iter().map(|server| server.base.clone()).collect();
+    let measured = measure(
+        &bases,
+        servers[0].child.id(),
+        &args,
+        &backend,
+        single_ceiling,
+    )
+    .await;
+    let server = servers.remove(0);
+    for other in servers {
+        let _ = tokio::task::spawn_blocking(move || other.terminate()).await;
+    }
     let server_log = server.stderr();
     let stopped = tokio::task::spawn_blocking(move || server.terminate()).await;
     if let (Some(schema), Some(url)) = (&schema, &args.database_url) {
@@ -259,7 +313,15 @@ async fn run(args: Args) -> Fallible<Vec<String>> {
                 .await??
         }
     };
-    let mut figure = ceiling_figure(backend, &again, args.clients);
+    let mut figure = ceiling_figure(
+        if schema.is_some() {
+            "Postgres"
+        } else {
+            "SQLite"
+        },
+        &again,
+        args.clients,
+    );
     figure.name.push_str(", again after Jono");
     if let Some((name, value)) = single_ceiling {
         figure = figure.against(name, value);
@@ -309,14 +371,15 @@ fn ceiling_figure(backend: &str, ceiling: &ceiling::Ceiling, writers: usize) -> 
     figure.latencies(&ceiling.samples)
 }
 
-/// b–d against the running server: the figures and the failed calls.
+/// b–f against the running server: the figures and the failed calls.
 async fn measure(
-    base: &str,
+    bases: &[String],
+    pid: u32,
     args: &Args,
     backend: &str,
     ceiling: Option<(&str, f64)>,
 ) -> Fallible<(Vec<Figure>, Vec<String>)> {
-    let client = client::Client::new(base)?;
+    let client = client::Client::new(&bases[0])?;
     let mut ready = false;
     for _ in 0..300 {
         if client.status("/readyz").await.ok() == Some(200) {
@@ -330,7 +393,7 @@ async fn measure(
     }
     let mut figures = Vec::new();
     let mut problems = Vec::new();
-    let org = Org::new(base).await?;
+    let org = Org::new(bases).await?;
     progress(&format!(
         "{} customers join and are picked",
         args.conversations
@@ -431,6 +494,55 @@ async fn measure(
         &served.after,
         Some(("fresh queue p50 ms".into(), served.fresh.p50())),
     ));
+    // e. Idle sockets: what one costs the server.
+    if args.idle_sockets > 0 {
+        progress(&format!("{} idle WebSockets", args.idle_sockets));
+        let idle = sockets::idle(&org, pid, args.idle_sockets).await?;
+        figures.push(
+            Figure::new(format!(
+                "Jono ({backend}): server memory per idle subscribed WebSocket, {} open",
+                idle.count
+            ))
+            .value(idle.per_socket() / 1024.0, "KiB")
+            .against("bound (issue 14) KiB", 25.0),
+        );
+        figures.push(
+            Figure::new(format!(
+                "Jono ({backend}): server resident memory with {} idle WebSockets",
+                idle.count
+            ))
+            .value(idle.after as f64 / (1024.0 * 1024.0), "MiB")
+            .against("bound for 19,000 (issue 14) MiB", 512.0),
+        );
+    }
+
+    // f. One event to many subscribers of a topic.
+    if args.fanout > 0 {
+        progress(&format!(
+            "{} messages, each to {} subscribers of one conversation",
+            args.fanout_messages, args.fanout
+        ));
+        let conversation = &conversations
+            .first()
+            .ok_or("no conversation for the fan-out")?
+            .conversation;
+        let fanout = sockets::fanout(&org, conversation, args.fanout, args.fanout_messages).await?;
+        figures.push(
+            Figure::new(format!(
+                "Jono ({backend}): POST → WebSocket frame, one event to {} subscribers",
+                args.fanout
+            ))
+            .value(fanout.received as f64, "frames")
+            .latencies(&fanout.samples),
+        );
+        if fanout.received < fanout.expected {
+            problems.push(format!(
+                "{} of {} fan-out frames never arrived within 10 s",
+                fanout.expected - fanout.received,
+                fanout.expected
+            ));
+        }
+    }
     Ok((figures, problems))
 }
 

@@ -20,7 +20,10 @@ const SETUP_CONCURRENCY: usize = 8;
 
 /// The organization a run works in: its owner (the one agent) and an open queue.
 pub struct Org {
+    /// The first node's address: setup and the single-connection figures go there.
     pub base: String,
+    /// Every node's address (one without `--nodes`).
+    pub bases: Vec<String>,
     pub organization: String,
     pub agent: String,
     pub token: String,
@@ -28,14 +31,16 @@ pub struct Org {
 }
 
 impl Org {
-    pub async fn new(base: &str) -> Fallible<Self> {
+    pub async fn new(bases: &[String]) -> Fallible<Self> {
+        let base = bases.first().ok_or("no node")?;
         let client = Client::new(base)?;
         let (organization, agent, token) = client.sign_up().await?;
         let queue = client
             .open_queue(&token, &organization, &agent, "Load")
             .await?;
         Ok(Org {
-            base: base.to_owned(),
+            base: base.clone(),
+            bases: bases.to_vec(),
             organization,
             agent,
             token,
@@ -146,7 +151,7 @@ pub async fn send_messages(
     let barrier = Arc::new(Barrier::new(clients + 1));
     let mut tasks = Vec::new();
     for k in 0..clients {
-        let client = Client::new(&org.base)?;
+        let client = Client::new(&org.bases[k % org.bases.len()])?;
         let token = org.token.clone();
         let conversations = conversations.clone();
         let barrier = barrier.clone();
@@ -226,13 +231,16 @@ pub async fn live(
 ) -> Fallible<Live> {
     const PREFIX: &str = "live ";
     let epoch = Instant::now();
-    let ws_base = org.base.replacen("http://", "ws://", 1);
+    // Conversation c is written to by clients of node c mod N (see `send_messages`): read it
+    // from the next node.
+    let nodes = org.bases.len();
     let (frames_tx, mut frames_rx) = mpsc::unbounded_channel::<Duration>();
     let (stop_tx, stop_rx) = watch::channel(false);
     let readers: Vec<tokio::task::JoinHandle<Fallible<()>>> = futures::stream::iter(
-        conversations.iter().cloned(),
+        conversations.iter().cloned().enumerate(),
     )
-    .map(|customer| {
+    .map(|(number, customer)| {
+        let ws_base = org.bases[(number + 1) % nodes].replacen("http://", "ws://", 1);
         let url = format!("{ws_base}/v1/ws?token={}", customer.token);
         let frames = frames_tx.clone();
         let mut stop = stop_rx.clone();
@@ -322,16 +330,7 @@ pub async fn live(
 
 /// The latency a `MessageSent` frame of the live run carries (its text is the send time).
 fn frame_latency(text: &str, epoch: Instant, arrived: Instant) -> Option<Duration> {
-    let frame: Value = serde_json::from_str(text).ok()?;
-    if frame["type"] != "event" || frame["event"]["type"] != "MessageSent" {
-        return None;
-    }
-    let micros: u64 = frame["event"]["text"]
-        .as_str()?
-        .strip_prefix("live ")?
-        .parse()
-        .ok()?;
-    let sent = epoch + Duration::from_micros(micros);
+    let sent = crate::sockets::sent_at(text, "live ", epoch)?;
     Some(arrived.saturating_duration_since(sent))
 }
 
