@@ -36,6 +36,9 @@ pub struct Metrics {
     pub outbox_position: IntGauge,
     /// How far the relay is behind the log's head (as of its last batch).
     pub outbox_lag: IntGauge,
+    /// 1 while this process runs the sweeper (always with the embedded store; on Postgres while
+    /// it holds the sweeper's lease).
+    pub sweeper_holder: IntGauge,
     /// 1 when this process is configured with NATS (`JONO_NATS_URL`).
     pub nats_configured: IntGauge,
     /// With NATS: 1 while the relay's connection is up.
@@ -127,6 +130,10 @@ impl Default for Metrics {
             outbox_lag: gauge(
                 "jono_outbox_lag",
                 "Events between the log's head and the relay's position.",
+            ),
+            sweeper_holder: gauge(
+                "jono_sweeper_holder",
+                "1 while this process runs the sweeper (time-outs, opening hours).",
             ),
             nats_configured: gauge(
                 "jono_nats_configured",

@@ -7,6 +7,11 @@
 //! reconnects with the last position it saw gets every later event exactly once (invariant 7).
 //! Frames to a client go through a bounded queue: a client that reads too slowly is closed with
 //! 1013 instead of being buffered without bound, and reconnects with `after`.
+//!
+//! Typing and signal frames go to the conversation's other sessions on every node, and close
+//! orders reach a token's sockets on every node (`crate::live`, over NATS by `crate::peers`);
+//! a session's socket counts for presence and the customer time-out on every node
+//! (`crate::nodes`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -547,7 +552,7 @@ async fn handle(
             };
             if let Err(ApiError::RateLimited {
                 retry_after_seconds,
-            }) = limits::enforce(state, rate, &format!("socket:{session}"))
+            }) = limits::enforce_socket(state, rate, session)
             {
                 let detail =
                     format!("too many {kind} frames; try again in {retry_after_seconds} s");
@@ -587,7 +592,7 @@ async fn handle(
                     "data": data,
                 })
             };
-            state.live.relays.send(Relay {
+            state.live.relay(Relay {
                 conversation_id,
                 from_session: session,
                 frame: Arc::new(relayed.to_string()),

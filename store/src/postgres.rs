@@ -124,6 +124,9 @@ pub(crate) async fn open(url: &str) -> Result<PgPool, StoreError> {
             .execute(&mut *tx)
             .await?;
         sqlx::raw_sql(SCHEMA).execute(&mut *tx).await?;
+        sqlx::raw_sql(crate::cluster::SCHEMA)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await
     };
     migrate

@@ -90,6 +90,12 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                         StoreConfig::Postgres(_) => None,
                     },
                 };
+                // Several nodes on one database need NATS; without it this node runs alone.
+                // Held for as long as it serves.
+                let nats = settings.nats_url.is_some();
+                if let Some(place) = crate::nodes::join(&store, nats).await.map_err(Failure)? {
+                    tokio::spawn(crate::nodes::keep(store.clone(), place, nats));
+                }
                 let listener = TcpListener::bind(listen).await.map_err(|error| {
                     Failure(format!("cannot listen on {listen}: {}", describe(&error)))
                 })?;

@@ -325,7 +325,7 @@ async fn send_message(
 ) -> Result<impl IntoResponse, ApiError> {
     let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
     if matches!(caller, Caller::Customer(_)) {
-        limits::enforce(&state, limits::CUSTOMER_MESSAGES, caller.key())?;
+        limits::enforce(&state, limits::CUSTOMER_MESSAGES, caller.key()).await?;
     }
     // Blank text is no text: the conversation decides whether the attachments make a message.
     let text = match body.text.trim() {
@@ -453,7 +453,7 @@ async fn set_metadata(
     key: Key,
     Body(body): Body<Map<String, Value>>,
 ) -> Result<StatusCode, ApiError> {
-    limits::customer_command(&state, &caller)?;
+    limits::customer_command(&state, &caller).await?;
     let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
     let metadata = CustomerMetadata::parse(Value::Object(body))?;
     let by = author_of(&state, &caller, &conversation).await?;
@@ -476,7 +476,7 @@ async fn update_live(
     key: Key,
     Body(body): Body<Map<String, Value>>,
 ) -> Result<StatusCode, ApiError> {
-    limits::customer_command(&state, &caller)?;
+    limits::customer_command(&state, &caller).await?;
     let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
     if !matches!(caller, Caller::Customer(_)) {
         return Err(ApiError::Forbidden("only the customer may do this".into()));
@@ -655,7 +655,7 @@ async fn start_call(
     caller: Caller,
     key: Key,
 ) -> Result<impl IntoResponse, ApiError> {
-    limits::customer_command(&state, &caller)?;
+    limits::customer_command(&state, &caller).await?;
     let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
     let by = author_of(&state, &caller, &conversation).await?;
     let start = ConversationCommand::StartCall {
@@ -682,7 +682,7 @@ async fn end_call(
     caller: Caller,
     key: Key,
 ) -> Result<StatusCode, ApiError> {
-    limits::customer_command(&state, &caller)?;
+    limits::customer_command(&state, &caller).await?;
     let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
     let call_id = path_id(&call)?;
     let by = author_of(&state, &caller, &conversation).await?;

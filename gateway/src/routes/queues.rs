@@ -565,7 +565,7 @@ async fn join(
     headers: HeaderMap,
     Body(body): Body<Join>,
 ) -> Result<impl IntoResponse, ApiError> {
-    limits::enforce(&state, limits::JOINS, &format!("address:{address}"))?;
+    limits::enforce(&state, limits::JOINS, &format!("address:{address}")).await?;
     let mut queue = find(&state, &queue).await?;
     if headers.contains_key(header::ORIGIN) {
         // A browser's join is checked against the queue's allowed sites as they are now.
