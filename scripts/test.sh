@@ -3,12 +3,13 @@
 #
 #   bash scripts/test.sh
 #
-# Installs what the tests need and is missing (strace, Debian's PostgreSQL and Chromium,
-# python3-venv; the web console's npm packages from web/package-lock.json; the Python tools from
-# scripts/python/requirements.lock), starts a throwaway Postgres on 127.0.0.1 in a temporary
-# directory, runs the formatting and lint checks and every test of the workspace against both
-# backends, the browser test and the OpenAPI fuzzing, and stops what it started. Each stage has a
-# time limit so a hang fails instead of stalling CI, and the end prints how long each stage took.
+# Installs what the tests need and is missing (strace, Debian's PostgreSQL, Chromium, nats-server
+# and Prometheus, python3-venv; the web console's npm packages from web/package-lock.json; the
+# Python tools from scripts/python/requirements.lock), starts a throwaway Postgres on 127.0.0.1
+# in a temporary directory, runs the formatting and lint checks and every test of the workspace
+# against both backends, the browser test and the OpenAPI fuzzing, and stops what it started.
+# Each stage has a time limit so a hang fails instead of stalling CI, and the end prints how long
+# each stage took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -69,15 +70,25 @@ command -v nats-server >/dev/null 2>&1 || [[ -x /usr/sbin/nats-server ]] || need
 # The two-node test behind nginx (tests/tests/behind_nginx.rs) and the image built from scratch.
 command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || need_apt+=(nginx-light)
 command -v buildah >/dev/null 2>&1 || need_apt+=(buildah)
+# The observability tests (tests/tests/observability.rs) start Prometheus on loopback and run its
+# promtool; its recommended packages (node_exporter and its collectors) are not needed.
+need_bare=()
+[[ -x /usr/bin/prometheus && -x /usr/bin/promtool ]] || need_bare+=(prometheus)
 [[ -x $PYTHON ]] || need_apt+=(python3)
 "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || need_apt+=(python3-venv)
-if ((${#need_apt[@]})); then
-    say "installing ${need_apt[*]}"
+if ((${#need_apt[@]} + ${#need_bare[@]})); then
+    say "installing ${need_apt[*]} ${need_bare[*]}"
     if [[ $(id -u) -eq 0 ]]; then
         timeout 600 apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -qq "${need_apt[@]}" >/dev/null
+        if ((${#need_apt[@]})); then
+            DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -qq "${need_apt[@]}" >/dev/null
+        fi
+        if ((${#need_bare[@]})); then
+            DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -qq --no-install-recommends \
+                "${need_bare[@]}" >/dev/null
+        fi
     else
-        echo "missing ${need_apt[*]}: install them (apt-get install ${need_apt[*]}) or run as root" >&2
+        echo "missing ${need_apt[*]} ${need_bare[*]}: install them (apt-get install ${need_apt[*]} ${need_bare[*]}) or run as root" >&2
         exit 1
     fi
 fi

@@ -1,12 +1,13 @@
 //! The whole HTTP surface as a function of its state (STYLE.md habit 5).
 
-use std::sync::atomic::Ordering;
+use std::time::Instant;
 
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use tracing::Instrument;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -22,6 +23,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::web::router())
         .merge(routes::conversations::router())
         .merge(routes::blocks::router())
+        .merge(routes::search::router())
         .merge(routes::canned::router())
         .merge(routes::activity::router())
         .merge(crate::openapi::router())
@@ -42,7 +44,7 @@ pub fn app(state: AppState) -> Router {
             crate::edge::body_deadline,
         ))
         .layer(middleware::from_fn(security_headers))
-        .layer(middleware::from_fn_with_state(state.clone(), count))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
 
@@ -78,14 +80,40 @@ async fn security_headers(request: Request, next: Next) -> Response {
     response
 }
 
-async fn count(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    state.metrics.requests.fetch_add(1, Ordering::Relaxed);
-    let response = next.run(request).await;
+/// Every request: its span (the parent of its commands' and appends' spans, exported over OTLP
+/// when that is on, continuing a caller's `traceparent`, and naming the trace in each log line
+/// written under it), and its count and duration by route template, never the path's ids.
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let span = tracing::info_span!(
+        "request",
+        method = %request.method(),
+        route = %route,
+        status = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+    );
+    crate::telemetry::start_request(&span, request.headers());
+    state.metrics.requests.inc();
+    let started = Instant::now();
+    let response = next.run(request).instrument(span.clone()).await;
     let status = response.status();
+    span.record("status", status.as_u16());
+    state
+        .metrics
+        .request_seconds
+        .with_label_values(&[
+            route.as_str(),
+            crate::metrics::status_class(status.as_u16()),
+        ])
+        .observe(started.elapsed().as_secs_f64());
     if status.is_client_error() {
-        state.metrics.responses_4xx.fetch_add(1, Ordering::Relaxed);
+        state.metrics.responses_4xx.inc();
     } else if status.is_server_error() {
-        state.metrics.responses_5xx.fetch_add(1, Ordering::Relaxed);
+        state.metrics.responses_5xx.inc();
     }
     response
 }

@@ -145,3 +145,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
 pub fn path_id(raw: &str) -> Result<uuid::Uuid, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound)
 }
+
+/// An RFC 3339 time (any offset) or a bare date for its midnight UTC; empty is absent.
+pub fn time(
+    field: &str,
+    raw: Option<&str>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+    let Some(text) = raw.map(str::trim).filter(|text| !text.is_empty()) else {
+        return Ok(None);
+    };
+    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(Some(time.with_timezone(&chrono::Utc)));
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|date| date.and_hms_opt(0, 0, 0))
+        .map(|midnight| Some(midnight.and_utc()))
+        .ok_or_else(|| ApiError::BadRequest(format!("{field}: {text:?} is not an RFC 3339 time")))
+}

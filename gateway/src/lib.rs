@@ -10,9 +10,12 @@
 //! - [`consistency`]: where reads wait for the read models (API.md's Consistency rule).
 //! - [`extract`]: JSON bodies and paging parameters with API.md's statuses.
 //! - [`idempotency`]: the `Idempotency-Key` layer.
-//! - [`limits`]: rate limits (joins, customer messages, logins).
-//! - [`presence`]: who is online or away.
+//! - [`limits`]: rate limits (joins, customer messages, logins), across every node.
+//! - [`presence`]: who is online or away, on any node.
 //! - [`live`]: the hub that feeds every WebSocket, relays, and the socket closer.
+//! - [`peers`]: relays and close orders between nodes, over core NATS.
+//! - [`nodes`]: this process among the nodes of a Postgres deployment: its heartbeat, its
+//!   sockets in the shared tables, and which nodes may run together.
 //! - [`openapi`]: the OpenAPI 3.1 document of API.md, served at `GET /v1/openapi.json`.
 //! - [`web`]: the console and the widget, served from the `web/dist` build.
 //! - [`ws`]: `GET /v1/ws`, topics with gap-free resume, typing and signalling.
@@ -23,7 +26,8 @@
 //! - [`process_manager`]: runs the domain's follow-ups from the durable feed.
 //! - [`outbox`]: the leased relay that publishes the log to NATS JetStream.
 //! - [`sweeper`]: the clock's work: silent waiting customers time out, queues open on schedule.
-//! - [`metrics`]: Prometheus counters of the HTTP side.
+//! - [`metrics`]: Prometheus metrics of the HTTP side, the sockets, the lag of the background work.
+//! - [`telemetry`]: logs to stderr, and traces over OTLP when the environment asks for them.
 //! - [`server`]: binding, serving and graceful shutdown.
 //! - [`edge`]: connection caps, header and body deadlines: what a stranger's connection may cost.
 //! - [`client`]: the client's address, behind trusted proxies too.
@@ -44,8 +48,10 @@ pub mod idempotency;
 pub mod limits;
 pub mod live;
 pub mod metrics;
+pub mod nodes;
 pub mod openapi;
 pub mod outbox;
+pub mod peers;
 pub mod plain;
 pub mod presence;
 pub mod process_manager;
@@ -54,5 +60,6 @@ pub mod secrets;
 pub mod server;
 pub mod state;
 pub mod sweeper;
+pub mod telemetry;
 pub mod web;
 pub mod ws;

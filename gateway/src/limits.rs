@@ -1,10 +1,14 @@
-//! Abuse limits (API.md, Limits): token buckets kept in memory, keyed by what they limit (a
-//! client address, an email, a customer token). A refused request is answered 429 with
-//! `Retry-After`; `JONO_RATE_LIMITS=off` switches them all off for load tests.
+//! Abuse limits (API.md, Limits): token buckets keyed by what they limit (a client address, an
+//! email, a customer token). A refused request is answered 429 with `Retry-After`;
+//! `JONO_RATE_LIMITS=off` switches them all off for load tests.
 //!
-//! In one process this is exact. Several `jono serve` processes each keep their own buckets, so
-//! a client spread over N nodes gets up to N times the rate; the scale path moves the counters
-//! to Postgres.
+//! Every limit holds across all nodes: with the embedded store there is one process and its
+//! buckets are in memory; on Postgres the buckets are rows of the shared tables, taken in one
+//! atomic statement whichever node asks (`store::cluster`), so two nodes together allow a limit
+//! once, not twice. Should Postgres not answer, the node falls back to its own buckets (the
+//! command that follows will most likely be refused with 503 anyway). The frames of a socket
+//! (typing, signals) are limited per socket, which lives on one node: in memory
+//! ([`enforce_socket`]).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -72,26 +76,75 @@ pub const PASSWORD_CHANGES: Rate = Rate {
     burst: 10.0,
 };
 
+/// Every limit, so `/metrics` shows each one's refusals from the start (at 0).
+pub const ALL: [Rate; 8] = [
+    JOINS,
+    CUSTOMER_MESSAGES,
+    CUSTOMER_COMMANDS,
+    TYPING_FRAMES,
+    SIGNAL_FRAMES,
+    LOGINS,
+    SIGNUPS,
+    PASSWORD_CHANGES,
+];
+
 /// A customer's command other than a message (`CUSTOMER_COMMANDS`); agents are not limited.
-pub fn customer_command(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+pub async fn customer_command(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
     match caller {
-        Caller::Customer(customer) => enforce(state, CUSTOMER_COMMANDS, &customer.token_hash),
+        Caller::Customer(customer) => enforce(state, CUSTOMER_COMMANDS, &customer.token_hash).await,
         Caller::Agent(_) => Ok(()),
     }
 }
 
-/// Takes one request of `rate` for `key` when the deployment's rate limits are on; a refusal is
-/// 429 with `Retry-After`.
-pub fn enforce(state: &AppState, rate: Rate, key: &str) -> Result<(), ApiError> {
+/// Takes one request of `rate` for `key`, across every node, when the deployment's rate limits
+/// are on; a refusal is 429 with `Retry-After`.
+pub async fn enforce(state: &AppState, rate: Rate, key: &str) -> Result<(), ApiError> {
+    if !state.settings.rate_limits {
+        return Ok(());
+    }
+    let taken = match state.store.cluster() {
+        None => state.limiter.take(rate, key),
+        // Addresses and emails are personal data: the shared row is keyed by a digest.
+        Some(cluster) => match cluster
+            .take(
+                rate.name,
+                &crate::blobs::sha256_hex(key.as_bytes()),
+                rate.per_second,
+                rate.burst,
+            )
+            .await
+        {
+            Ok(taken) => taken,
+            Err(error) => {
+                tracing::warn!(%error, limit = rate.name, "the shared rate limit is unreachable; counting on this node");
+                state.limiter.take(rate, key)
+            }
+        },
+    };
+    taken.map_err(|retry_after_seconds| refused(state, rate, retry_after_seconds))
+}
+
+/// Takes one frame of `rate` for the socket `session` of this process.
+pub fn enforce_socket(state: &AppState, rate: Rate, session: u64) -> Result<(), ApiError> {
     if !state.settings.rate_limits {
         return Ok(());
     }
     state
         .limiter
-        .take(rate, key)
-        .map_err(|retry_after_seconds| ApiError::RateLimited {
-            retry_after_seconds,
-        })
+        .take(rate, &format!("socket:{session}"))
+        .map_err(|retry_after_seconds| refused(state, rate, retry_after_seconds))
+}
+
+/// A refusal of `rate`: counted in `/metrics`, answered 429.
+fn refused(state: &AppState, rate: Rate, retry_after_seconds: u64) -> ApiError {
+    state
+        .metrics
+        .rate_limited
+        .with_label_values(&[rate.name])
+        .inc();
+    ApiError::RateLimited {
+        retry_after_seconds,
+    }
 }
 
 #[derive(Debug)]

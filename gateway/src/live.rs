@@ -6,13 +6,17 @@
 //! - [`Relays`]: ephemeral frames (typing, WebRTC signalling) between the sessions of a
 //!   conversation's participants; never stored.
 //! - [`Closer`]: ends the sockets of a token at logout, of an agent at a password change.
+//!
+//! Relays and close orders given through [`Live::relay`] and [`Live::close`] also go to the
+//! other nodes over core NATS when the deployment has it (`crate::peers`), without waiting for
+//! it: a request never waits on NATS.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use store::event::StoredEvent;
 use store::log::EventStore;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use uuid::Uuid;
 
 /// How many events the hub holds for a session that is momentarily behind; a session further
@@ -116,7 +120,7 @@ impl Relays {
 }
 
 /// An order to close sockets.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CloseOrder {
     /// Every socket opened with this token (logout).
     Token(String),
@@ -156,9 +160,66 @@ impl Closer {
 }
 
 /// Everything live, in one piece of the state.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Live {
     pub hub: Hub,
     pub relays: Relays,
     pub closer: Closer,
+    /// This process among the nodes of a deployment (`crate::nodes`, `crate::peers`).
+    pub node_id: Uuid,
+    /// What is to cross to the other nodes, when there is NATS (`crate::peers::run` drains it).
+    pub peers: Option<mpsc::Sender<Crossing>>,
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        Self {
+            hub: Hub::default(),
+            relays: Relays::default(),
+            closer: Closer::default(),
+            node_id: Uuid::new_v4(),
+            peers: None,
+        }
+    }
+}
+
+/// What one node tells the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Crossing {
+    Relay {
+        conversation_id: Uuid,
+        frame: Arc<String>,
+    },
+    Close(CloseOrder),
+}
+
+impl Live {
+    /// An ephemeral frame for the other sessions of a conversation, on every node.
+    pub fn relay(&self, relay: Relay) {
+        self.cross(Crossing::Relay {
+            conversation_id: relay.conversation_id,
+            frame: relay.frame.clone(),
+        });
+        self.relays.send(relay);
+    }
+
+    /// An order to close sockets, on every node (`CloseOrder::All` stays on this one: it is
+    /// this server stopping).
+    pub fn close(&self, order: CloseOrder) {
+        if order != CloseOrder::All {
+            self.cross(Crossing::Close(order.clone()));
+        }
+        self.closer.close(order);
+    }
+
+    /// Hands `crossing` to the NATS task without waiting: when it is behind (NATS away), the
+    /// crossing is dropped. An ephemeral frame may be; a close order missed is caught by each
+    /// socket's own check of its token (`ws`, every ping).
+    fn cross(&self, crossing: Crossing) {
+        if let Some(peers) = &self.peers {
+            if peers.try_send(crossing).is_err() {
+                tracing::debug!("NATS is behind; a crossing frame was dropped");
+            }
+        }
+    }
 }

@@ -19,7 +19,7 @@ use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
 use domain::conversation::ConversationKind;
-use domain::queue::QueueSettings;
+use domain::queue::{QueueSettings, WidgetPosition};
 use domain::schedule::RawOpeningHours;
 use domain::values::{AuthorKind, Role};
 use schemars::generate::SchemaSettings;
@@ -30,6 +30,7 @@ use uuid::Uuid;
 
 use crate::routes::blocks::{BlockRequest, BlockView, Blocked};
 use crate::routes::organizations::InvitationView;
+use crate::routes::search::SearchHit;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -234,6 +235,10 @@ pub struct QueueView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed_origins: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub widget_position: Option<WidgetPosition>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub widget_color: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub settings: Option<QueueSettings>,
 }
 
@@ -261,6 +266,13 @@ pub struct QueueSettingsRequest {
     /// The sites (`https://host[:port]`) that may embed its widget.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_origins: Option<Option<Vec<String>>>,
+    /// The bottom corner of the host page the widget takes; `null` puts it back (`right`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub widget_position: Option<Option<WidgetPosition>>,
+    /// The widget launcher's colour, `#rrggbb`; `null` is Jono's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$"))]
+    pub widget_color: Option<Option<String>>,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -313,6 +325,10 @@ pub struct PublicQueue {
     pub open: bool,
     pub waiting: u64,
     pub welcome_message: Option<String>,
+    /// The bottom corner of the host page the widget takes.
+    pub widget_position: WidgetPosition,
+    /// The launcher's colour (`#rrggbb`); `null` is Jono's own.
+    pub widget_color: Option<String>,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -1021,7 +1037,7 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
         Operation::new("get", "/v1/queues/{queue}/stats", "queueStats", "queues", "A queue's statistics")
             .describe("Operators. A wait or a handle counts in the window in which it ends.")
             .query("from", time.clone(), "The window's start (inclusive); default: the beginning of the log.")
-            .query("to", time, "The window's end (exclusive); default: now.")
+            .query("to", time.clone(), "The window's end (exclusive); default: now.")
             .returns::<QueueStats>(g, 200, "The figures."),
         Operation::new("get", "/v1/queues/{queue}/public", "publicQueue", "queues", "A queue's public face, for the widget")
             .access(Public)
@@ -1038,10 +1054,19 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
         Operation::new("get", "/v1/orgs/{org}/conversations", "conversations", "conversations", "The organization's conversations")
             .describe("Direct chats only the caller's own.")
             .query("status", json!({"enum": ["waiting", "active", "ended"]}), "Only conversations in this status.")
-            .query("agent", uuid, "Only conversations of this agent.")
+            .query("agent", uuid.clone(), "Only conversations of this agent.")
             .query("kind", json!({"enum": ["customer", "channel", "direct"]}), "Only conversations of this kind.")
+            .query("queue", uuid, "Only conversations of this queue.")
+            .query("tag", json!({"type": "string"}), "Only conversations that carry this tag.")
+            .query("from", time.clone(), "Only conversations started at or after this time.")
+            .query("to", time, "Only conversations started before this time.")
             .paged("the last conversation's id")
             .returns::<Vec<AgentConversation>>(g, 200, "A page of conversations."),
+        Operation::new("get", "/v1/orgs/{org}/search", "search", "conversations", "Search the organization's conversations")
+            .describe("Full text over messages (and their files' names), private notes and customer metadata; the words of `q` are one phrase, never query syntax, so any text is a valid query. Newest first. Direct chats only the caller's own.")
+            .query("q", json!({"type": "string", "maxLength": 500}), "What to find.")
+            .paged("the last hit's `position`")
+            .returns::<Vec<SearchHit>>(g, 200, "A page of hits."),
         Operation::new("get", "/v1/conversations/{c}/messages", "messages", "conversations", "A conversation's messages")
             .describe("A queue's welcome message, if set, is message 1, author `system`.")
             .paged("the last message's `seq`")

@@ -58,8 +58,20 @@ pub async fn run(
     url: String,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    metrics.nats_configured.set(1);
+    let events = metrics.clone();
     let client = match async_nats::ConnectOptions::new()
         .name("jono-outbox")
+        .event_callback(move |event| {
+            let metrics = events.clone();
+            async move {
+                match event {
+                    async_nats::Event::Connected => metrics.nats_connected.set(1),
+                    async_nats::Event::Disconnected => metrics.nats_connected.set(0),
+                    _ => {}
+                }
+            }
+        })
         .retry_on_initial_connect()
         .connection_timeout(Duration::from_secs(2))
         .connect(url.as_str())
@@ -99,9 +111,9 @@ pub async fn run(
         match store.try_lease(LEASE).await {
             Ok(Some(lease)) => {
                 tracing::info!("this process publishes the log to JetStream");
-                metrics.outbox_holder.store(1, Ordering::Relaxed);
+                metrics.outbox_holder.set(1);
                 relay(&store, &metrics, &jetstream, lease, &mut shutdown).await;
-                metrics.outbox_holder.store(0, Ordering::Relaxed);
+                metrics.outbox_holder.set(0);
             }
             Ok(None) => {}
             Err(error) => tracing::warn!(%error, "cannot try the outbox lease; retrying"),
@@ -142,7 +154,7 @@ async fn relay(
             return;
         }
     };
-    metrics.outbox_position.store(position, Ordering::Relaxed);
+    metrics.outbox_position.set(position);
     let mut backoff = Backoff::default();
     loop {
         if *shutdown.borrow() {
@@ -159,7 +171,7 @@ async fn relay(
             }
         };
         if batch.is_empty() {
-            metrics.outbox_lag.store(0, Ordering::Relaxed);
+            metrics.outbox_lag.set(0);
             tokio::select! {
                 _ = wake.changed() => {}
                 _ = shutdown.changed() => return,
@@ -198,16 +210,14 @@ async fn relay(
             }
             backoff = Backoff::default();
             position = event.position;
-            metrics.outbox_position.store(position, Ordering::Relaxed);
+            metrics.outbox_position.set(position);
         }
         if let Err(error) = lease.set_checkpoint(CHECKPOINT, position).await {
             tracing::warn!(%error, "the outbox relay lost its lease (cannot save its checkpoint)");
             return;
         }
         if let Ok(head) = store.head().await {
-            metrics
-                .outbox_lag
-                .store(head.saturating_sub(position).max(0), Ordering::Relaxed);
+            metrics.outbox_lag.set(head.saturating_sub(position).max(0));
         }
     }
 }

@@ -1,14 +1,22 @@
 //! Presence: who of the agents is online and what they said of themselves (`PUT
-//! /v1/me/status`: online or away). An agent is present while it has a WebSocket open in this
-//! process, and for a while after it declared its status over HTTP (a declaration is itself a
+//! /v1/me/status`: online or away). An agent is present while it has a WebSocket open on any
+//! node, and for a while after it declared its status over HTTP (a declaration is itself a
 //! sign of life, so a client without a socket is shown as it said). It is ephemeral by
 //! nature, never in the log.
+//!
+//! [`Presence`] counts this process's sockets. With the embedded store that is the whole
+//! truth; on Postgres each node writes its counts to the shared tables under its heartbeat
+//! (`crate::nodes`, `store::cluster`), declarations go there too, and [`statuses`] reads every
+//! node's, so an agent on node B is online to callers of node A, and offline once B is gone.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::state::AppState;
 
 /// How long a status declared over HTTP keeps an agent without a socket present (as long as a
 /// silent waiting customer keeps its place).
@@ -16,7 +24,14 @@ pub const DECLARED_FOR: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Default)]
 pub struct Presence {
-    inner: Mutex<HashMap<Uuid, Entry>>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    entries: HashMap<Uuid, Entry>,
+    /// Agents whose socket count changed since the last [`Presence::drain_changes`].
+    changed: HashSet<Uuid>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -37,16 +52,12 @@ impl Presence {
         let entry = self
             .inner
             .lock()
-            .map(|map| map.get(&agent_id).copied().unwrap_or_default())
+            .map(|inner| inner.entries.get(&agent_id).copied().unwrap_or_default())
             .unwrap_or_default();
         let declared = entry
             .declared_at
             .is_some_and(|at| now.saturating_duration_since(at) < DECLARED_FOR);
-        match (entry.sockets > 0 || declared, entry.away) {
-            (false, _) => (false, "offline"),
-            (true, true) => (true, "away"),
-            (true, false) => (true, "online"),
-        }
+        shown(entry.sockets > 0 || declared, entry.away)
     }
 
     /// The agent declared itself away (or back online) now.
@@ -55,8 +66,8 @@ impl Presence {
     }
 
     fn declare_at(&self, agent_id: Uuid, away: bool, at: Instant) {
-        if let Ok(mut map) = self.inner.lock() {
-            let entry = map.entry(agent_id).or_default();
+        if let Ok(mut inner) = self.inner.lock() {
+            let entry = inner.entries.entry(agent_id).or_default();
             entry.away = away;
             entry.declared_at = Some(at);
         }
@@ -64,19 +75,97 @@ impl Presence {
 
     /// A socket of `agent_id` opened.
     pub fn connected(&self, agent_id: Uuid) {
-        if let Ok(mut map) = self.inner.lock() {
-            map.entry(agent_id).or_default().sockets += 1;
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.entries.entry(agent_id).or_default().sockets += 1;
+            inner.changed.insert(agent_id);
         }
     }
 
     /// A socket of `agent_id` closed.
     pub fn disconnected(&self, agent_id: Uuid) {
-        if let Ok(mut map) = self.inner.lock() {
-            if let Some(entry) = map.get_mut(&agent_id) {
+        if let Ok(mut inner) = self.inner.lock() {
+            if let Some(entry) = inner.entries.get_mut(&agent_id) {
                 entry.sockets = entry.sockets.saturating_sub(1);
             }
+            inner.changed.insert(agent_id);
         }
     }
+
+    /// The agents whose socket count changed since the last call, with their count now (for
+    /// the shared tables).
+    pub fn drain_changes(&self) -> Vec<(Uuid, i32)> {
+        let Ok(mut inner) = self.inner.lock() else {
+            return Vec::new();
+        };
+        let changed = std::mem::take(&mut inner.changed);
+        changed
+            .into_iter()
+            .map(|agent_id| {
+                let sockets = inner
+                    .entries
+                    .get(&agent_id)
+                    .map_or(0, |entry| entry.sockets);
+                (agent_id, i32::try_from(sockets).unwrap_or(i32::MAX))
+            })
+            .collect()
+    }
+
+    /// These changes were not written: they are to be written again.
+    pub fn unwritten(&self, agents: impl IntoIterator<Item = Uuid>) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.changed.extend(agents);
+        }
+    }
+}
+
+/// `(online, status)` as shown: `offline` when not present, else `away` if the agent said so,
+/// else `online`.
+fn shown(present: bool, away: bool) -> (bool, &'static str) {
+    match (present, away) {
+        (false, _) => (false, "offline"),
+        (true, true) => (true, "away"),
+        (true, false) => (true, "online"),
+    }
+}
+
+/// `(online, status)` of each of `agents` as every node sees them (API.md: members' `online`
+/// and `status`). This process's own sockets count at once; other nodes' once they wrote them.
+pub async fn statuses(
+    state: &AppState,
+    agents: &[Uuid],
+) -> Result<HashMap<Uuid, (bool, &'static str)>, ApiError> {
+    let Some(cluster) = state.store.cluster() else {
+        return Ok(agents
+            .iter()
+            .map(|agent_id| (*agent_id, state.presence.of(*agent_id)))
+            .collect());
+    };
+    let shared = cluster.presence(agents, DECLARED_FOR).await?;
+    let Ok(inner) = state.presence.inner.lock() else {
+        return Err(ApiError::Internal("the presence lock is poisoned".into()));
+    };
+    Ok(agents
+        .iter()
+        .map(|agent_id| {
+            let seen = shared.get(agent_id).copied().unwrap_or_default();
+            let here = inner
+                .entries
+                .get(agent_id)
+                .is_some_and(|entry| entry.sockets > 0);
+            // The declaration is the deployment's, wherever it was made.
+            let present = seen.connected || seen.declared || here;
+            (*agent_id, shown(present, seen.away))
+        })
+        .collect())
+}
+
+/// The agent declared itself away (or online): on every node.
+pub async fn declare(state: &AppState, agent_id: Uuid, away: bool) -> Result<(), ApiError> {
+    if let Some(cluster) = state.store.cluster() {
+        cluster.declare(agent_id, away).await?;
+    }
+    state.presence.set_away(agent_id, away);
+    Ok(())
 }
 
 #[cfg(test)]

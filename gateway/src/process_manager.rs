@@ -5,7 +5,6 @@
 //! harmless. The gateway runs the same follow-ups at once after its own commands (`follow`),
 //! to answer with the work finished; whichever comes second finds it done.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use cqrs_es::Aggregate;
@@ -16,6 +15,7 @@ use domain::Event;
 use store::command::{CommandContext, CommandError, Commands};
 use store::event::StoredEvent;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::state::AppState;
 
@@ -147,10 +147,7 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
             }
         }
     };
-    state
-        .metrics
-        .process_manager_position
-        .store(position, Ordering::Relaxed);
+    state.metrics.process_manager_position.set(position);
     loop {
         if *shutdown.borrow() {
             return;
@@ -178,14 +175,17 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
         for stored in &batch {
             if let Some(event) = decode(stored) {
                 loop {
-                    match follow(&state.commands, stored.event_id, &event).await {
+                    match follow(&state.commands, stored.event_id, &event)
+                        .instrument(tracing::info_span!("follow_up", position = stored.position))
+                        .await
+                    {
                         Ok(outcomes) => {
                             for outcome in outcomes {
                                 let counter = match outcome {
                                     Outcome::Done(_) => &state.metrics.follow_ups_run,
                                     Outcome::Settled => &state.metrics.follow_ups_settled,
                                 };
-                                counter.fetch_add(1, Ordering::Relaxed);
+                                counter.inc();
                             }
                             break;
                         }
@@ -204,10 +204,7 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
             tracing::warn!(%error, "process manager cannot save its checkpoint");
         }
         position = advanced;
-        state
-            .metrics
-            .process_manager_position
-            .store(position, Ordering::Relaxed);
+        state.metrics.process_manager_position.set(position);
     }
 }
 

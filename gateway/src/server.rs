@@ -19,12 +19,24 @@ const STARTUP_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 /// background work until `shutdown` completes; then stops accepting, lets requests in flight
 /// finish, and stops the background work.
 pub async fn serve(
-    state: AppState,
+    mut state: AppState,
     listener: TcpListener,
     metrics: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop, stopped) = watch::channel(false);
+    // With NATS, what crosses nodes besides the log (typing, signals, close orders); set before
+    // any route or socket holds a copy of the state.
+    let peers = state.settings.nats_url.clone().map(|url| {
+        let (sender, receiver) = crate::peers::channel();
+        state.live.peers = Some(sender);
+        tokio::spawn(crate::peers::run(
+            state.live.clone(),
+            url,
+            receiver,
+            stopped.clone(),
+        ))
+    });
     // The read models, reporting into the statuses that commands and /readyz wait on.
     let projectors = projections::runtime::start_with(
         state.projections.clone(),
@@ -47,6 +59,7 @@ pub async fn serve(
             .run(state.store.clone(), stopped.clone()),
     );
     let sweeper = tokio::spawn(crate::sweeper::run(state.clone(), stopped.clone()));
+    let node = tokio::spawn(crate::nodes::run(state.clone(), stopped.clone()));
     let outbox = state.settings.nats_url.clone().map(|url| {
         tokio::spawn(crate::outbox::run(
             state.store.clone(),
@@ -83,6 +96,10 @@ pub async fn serve(
     let _ = background.await;
     let _ = hub.await;
     let _ = sweeper.await;
+    let _ = node.await;
+    if let Some(peers) = peers {
+        let _ = peers.await;
+    }
     if let Some(outbox) = outbox {
         let _ = outbox.await;
     }

@@ -32,6 +32,8 @@ pub struct Settings {
     pub metrics_token: Option<String>,
     /// `JONO_NATS_URL`: where the outbox relay publishes the log (Postgres only).
     pub nats_url: Option<String>,
+    /// The embedded store's data directory, whose filesystem's free space `/metrics` reports.
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Settings {
@@ -44,6 +46,7 @@ impl Default for Settings {
             edge: crate::edge::EdgeLimits::default(),
             metrics_token: None,
             nats_url: None,
+            data_dir: None,
         }
     }
 }

@@ -9,9 +9,12 @@
 //! with a customer's token. After a restart nobody has been heard from, so every waiting
 //! customer gets a fresh time-out from the sweeper's start rather than being swept at once.
 //!
-//! Several `jono serve` processes each keep their own activity, so one of them could time out a
-//! customer who talks to another; the WebSocket's presence is the real sign of life and moves
-//! this to a shared place on the scale path.
+//! On Postgres, several `jono serve` nodes share one log: the sweeper runs in the one holding
+//! the lease `jono-sweeper` (taken over within seconds when it dies), and it asks every node's
+//! signs, not only its own: each node writes its customers' open sockets (under its heartbeat)
+//! and last signs of life to the shared tables (`crate::nodes`, `store::cluster`). A customer
+//! connected to node A is not timed out by node B; one whose socket closed (or whose node died)
+//! times out from then.
 //!
 //! The schedule acts on *changes* of its own state, so a manual open or close in between is not
 //! undone until the schedule's next opening or closing. A schedule that is set or changed takes
@@ -19,7 +22,7 @@
 //! change happened while no sweeper ran (found by comparing the schedule at the queue's last
 //! opening or closing with the schedule now).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
@@ -84,6 +87,44 @@ impl SweeperConfig {
 pub struct CustomerActivity {
     seen: Mutex<HashMap<Uuid, DateTime<Utc>>>,
     sockets: Mutex<HashMap<Uuid, usize>>,
+    /// What changed since the shared tables were last written (`crate::nodes`).
+    changed: Mutex<Changed>,
+}
+
+#[derive(Debug, Default)]
+struct Changed {
+    seen: HashSet<Uuid>,
+    sockets: HashSet<Uuid>,
+}
+
+/// What changed of a process's customer activity, to be written to the shared tables.
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// Customers' open sockets on this process now.
+    pub sockets: Vec<(Uuid, i32)>,
+    /// Customers' last signs of life.
+    pub seen: Vec<(Uuid, DateTime<Utc>)>,
+}
+
+/// The signs of life the time-out looks at: who has a socket open, and when each was last
+/// heard from. This process's ([`CustomerActivity::signs`]), merged on Postgres with every
+/// node's.
+#[derive(Debug, Clone, Default)]
+pub struct Signs {
+    pub connected: HashSet<Uuid>,
+    pub seen: HashMap<Uuid, DateTime<Utc>>,
+}
+
+impl Signs {
+    /// Both sets of signs: connected in either, the later sign of the two.
+    pub fn merge(mut self, other: store::cluster::CustomerSigns) -> Self {
+        self.connected.extend(other.connected);
+        for (id, at) in other.seen {
+            let last = self.seen.entry(id).or_insert(at);
+            *last = (*last).max(at);
+        }
+        self
+    }
 }
 
 impl CustomerActivity {
@@ -96,6 +137,9 @@ impl CustomerActivity {
         if let Ok(mut seen) = self.seen.lock() {
             let last = seen.entry(conversation_id).or_insert(at);
             *last = (*last).max(at);
+        }
+        if let Ok(mut changed) = self.changed.lock() {
+            changed.seen.insert(conversation_id);
         }
     }
 
@@ -111,6 +155,9 @@ impl CustomerActivity {
         if let Ok(mut sockets) = self.sockets.lock() {
             *sockets.entry(conversation_id).or_default() += 1;
         }
+        if let Ok(mut changed) = self.changed.lock() {
+            changed.sockets.insert(conversation_id);
+        }
         self.saw(conversation_id);
     }
 
@@ -124,19 +171,92 @@ impl CustomerActivity {
                 }
             }
         }
+        if let Ok(mut changed) = self.changed.lock() {
+            changed.sockets.insert(conversation_id);
+        }
         self.saw(conversation_id);
     }
 
-    fn connected(&self, conversation_id: Uuid) -> bool {
-        self.sockets
+    /// This process's signs, as the time-out reads them.
+    pub fn signs(&self) -> Signs {
+        Signs {
+            connected: self
+                .sockets
+                .lock()
+                .map(|sockets| sockets.keys().copied().collect())
+                .unwrap_or_default(),
+            seen: self
+                .seen
+                .lock()
+                .map(|seen| seen.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The customers whose open sockets changed since the last call, with their count now; and
+    /// those heard from since, with when (for the shared tables).
+    pub fn drain_changes(&self) -> Changes {
+        // Taken and let go before the other locks (`forget_before` takes them the other way).
+        let changed = match self.changed.lock() {
+            Ok(mut changed) => std::mem::take(&mut *changed),
+            Err(_) => return Changes::default(),
+        };
+        let sockets = self
+            .sockets
             .lock()
-            .is_ok_and(|sockets| sockets.contains_key(&conversation_id))
+            .map(|sockets| {
+                changed
+                    .sockets
+                    .iter()
+                    .map(|id| {
+                        let open = sockets.get(id).copied().unwrap_or(0);
+                        (*id, i32::try_from(open).unwrap_or(i32::MAX))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let seen = self
+            .seen
+            .lock()
+            .map(|seen| {
+                changed
+                    .seen
+                    .iter()
+                    .filter_map(|id| seen.get(id).map(|at| (*id, *at)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Changes { sockets, seen }
+    }
+
+    /// These changes were not written: they are to be written again.
+    pub fn unwritten(&self, changes: &Changes) {
+        if let Ok(mut changed) = self.changed.lock() {
+            changed
+                .sockets
+                .extend(changes.sockets.iter().map(|(id, _)| *id));
+            changed.seen.extend(changes.seen.iter().map(|(id, _)| *id));
+        }
     }
 
     /// Forgets signs older than `cutoff`: they can no longer keep anyone waiting.
+    /// So are changes nobody will write (with the embedded store nobody does): a change
+    /// outlives the sign it came with, which is written long before it is forgotten.
     fn forget_before(&self, cutoff: DateTime<Utc>) {
-        if let Ok(mut seen) = self.seen.lock() {
-            seen.retain(|_, at| *at >= cutoff);
+        let Ok(mut seen) = self.seen.lock() else {
+            return;
+        };
+        seen.retain(|_, at| *at >= cutoff);
+        let open: HashSet<Uuid> = self
+            .sockets
+            .lock()
+            .map(|sockets| sockets.keys().copied().collect())
+            .unwrap_or_default();
+        if let Ok(mut changed) = self.changed.lock() {
+            changed.seen.retain(|id| seen.contains_key(id));
+            changed
+                .sockets
+                .retain(|id| seen.contains_key(id) || open.contains(id));
         }
     }
 }
@@ -283,15 +403,21 @@ impl Watch {
         }
     }
 
+    /// Who waits now.
+    pub fn waiting(&self) -> Vec<Uuid> {
+        self.waiting.keys().copied().collect()
+    }
+
     /// The waiting customers `(queue_id, conversation_id)` last heard from `timeout` or more
     /// before `now`. The last sign of life is the latest of: the wait's start, `floor` (when
-    /// this process began watching) and the customer's own activity.
+    /// this process began watching) and the customer's own signs; one with a socket open is
+    /// never timed out.
     pub fn timed_out(
         &self,
         now: DateTime<Utc>,
         timeout: Duration,
         floor: DateTime<Utc>,
-        activity: &CustomerActivity,
+        signs: &Signs,
     ) -> Vec<(Uuid, Uuid)> {
         let Ok(timeout) = chrono::Duration::from_std(timeout) else {
             return Vec::new();
@@ -300,12 +426,12 @@ impl Watch {
             .waiting
             .iter()
             .filter(|(conversation_id, waiter)| {
-                if activity.connected(**conversation_id) {
+                if signs.connected.contains(*conversation_id) {
                     return false;
                 }
                 let mut last = waiter.since.max(floor);
-                if let Some(seen) = activity.last_seen(**conversation_id) {
-                    last = last.max(seen);
+                if let Some(seen) = signs.seen.get(*conversation_id) {
+                    last = last.max(*seen);
                 }
                 now - last >= timeout
             })
@@ -322,10 +448,54 @@ impl Watch {
     }
 }
 
-/// Ticks until `shutdown` changes: catches up with the feed, applies the schedules, times out
-/// the silent customers.
+/// The lease of the one sweeping node of a Postgres deployment.
+const LEASE: &str = "jono-sweeper";
+/// How often a node without the lease tries to take it.
+const LEASE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Sweeps until `shutdown` changes: with the embedded store at once, on Postgres while this node
+/// holds the lease (trying to take it meanwhile).
 pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     let config = SweeperConfig::from_env();
+    let holder = &state.metrics.sweeper_holder;
+    if state.store.cluster().is_none() {
+        holder.set(1);
+        sweep(&state, &config, None, &mut shutdown).await;
+        return;
+    }
+    loop {
+        match state.store.try_lease(LEASE).await {
+            Ok(Some(lease)) => {
+                tracing::info!("this node runs the sweeper");
+                holder.set(1);
+                sweep(&state, &config, Some(lease), &mut shutdown).await;
+                holder.set(0);
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, "cannot try the sweeper's lease; retrying"),
+        }
+        // Signs too old to keep anyone waiting, forgotten here as well as by the holder.
+        if let Ok(timeout) = chrono::Duration::from_std(config.customer_timeout) {
+            activity().forget_before(Utc::now() - timeout);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(LEASE_RETRY) => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+    }
+}
+
+/// Ticks until `shutdown` changes or the lease is lost: catches up with the feed, applies the
+/// schedules, times out the silent customers.
+async fn sweep(
+    state: &AppState,
+    config: &SweeperConfig,
+    mut lease: Option<store::lease::Lease>,
+    shutdown: &mut watch::Receiver<bool>,
+) {
     let started = Utc::now();
     let mut watch = Watch::default();
     let mut position = 0;
@@ -340,17 +510,35 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
         if *shutdown.borrow() {
             return;
         }
-        match catch_up(&state, &mut watch, position).await {
+        if let Some(lease) = &mut lease {
+            if !lease.held().await {
+                tracing::warn!("the sweeper's lease was lost");
+                return;
+            }
+        }
+        match catch_up(state, &mut watch, position).await {
             Ok(reached) => position = reached,
             Err(error) => {
                 tracing::warn!(%error, "sweeper cannot read the feed; trying again next tick");
                 continue;
             }
         }
-        tick(&state, &mut watch, &config, started).await;
+        tick(state, &mut watch, config, started).await;
         if pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
-            match crate::secrets::prune_responses(state.backend(), Utc::now().timestamp()).await {
-                Ok(_) => pruned = Some(std::time::Instant::now()),
+            let pruning = async {
+                crate::secrets::prune_responses(state.backend(), Utc::now().timestamp())
+                    .await
+                    .map_err(|error| error.to_string())?;
+                if let Some(cluster) = state.store.cluster() {
+                    cluster
+                        .forget_stale(config.customer_timeout.max(PRUNE_EVERY))
+                        .await
+                        .map_err(|error| error.to_string())?;
+                }
+                Ok::<(), String>(())
+            };
+            match pruning.await {
+                Ok(()) => pruned = Some(std::time::Instant::now()),
                 Err(error) => tracing::warn!(%error, "cannot prune the kept answers; trying again"),
             }
         }
@@ -404,8 +592,20 @@ async fn tick(state: &AppState, watch: &mut Watch, config: &SweeperConfig, start
     if let Ok(timeout) = chrono::Duration::from_std(config.customer_timeout) {
         activity.forget_before(now - timeout);
     }
+    let mut signs = activity.signs();
+    if let Some(cluster) = state.store.cluster() {
+        // Every node's signs, or no time-out this tick: a customer is not dropped for what
+        // this node cannot see.
+        match cluster.customer_signs(&watch.waiting()).await {
+            Ok(shared) => signs = signs.merge(shared),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the nodes' signs of life; no time-outs this tick");
+                return;
+            }
+        }
+    }
     for (queue_id, conversation_id) in
-        watch.timed_out(now, config.customer_timeout, started, activity)
+        watch.timed_out(now, config.customer_timeout, started, &signs)
     {
         let leave = QueueCommand::LeaveQueue {
             conversation_id,
@@ -525,10 +725,10 @@ mod tests {
         let activity = CustomerActivity::default();
         let floor = at(0, 0);
         assert!(watch
-            .timed_out(at(10, 4), FIVE_MINUTES, floor, &activity)
+            .timed_out(at(10, 4), FIVE_MINUTES, floor, &activity.signs())
             .is_empty());
         assert_eq!(
-            watch.timed_out(at(10, 5), FIVE_MINUTES, floor, &activity),
+            watch.timed_out(at(10, 5), FIVE_MINUTES, floor, &activity.signs()),
             vec![(queue, customer)]
         );
     }
@@ -542,10 +742,10 @@ mod tests {
         activity.saw_at(customer, at(10, 4));
         let floor = at(0, 0);
         assert!(watch
-            .timed_out(at(10, 8), FIVE_MINUTES, floor, &activity)
+            .timed_out(at(10, 8), FIVE_MINUTES, floor, &activity.signs())
             .is_empty());
         assert_eq!(
-            watch.timed_out(at(10, 9), FIVE_MINUTES, floor, &activity),
+            watch.timed_out(at(10, 9), FIVE_MINUTES, floor, &activity.signs()),
             vec![(queue, customer)]
         );
         // An older sign does not move the last one back.
@@ -564,7 +764,7 @@ mod tests {
         activity.socket_opened(customer);
         let much_later = joined_at + chrono::Duration::hours(1);
         assert!(watch
-            .timed_out(much_later, FIVE_MINUTES, joined_at, &activity)
+            .timed_out(much_later, FIVE_MINUTES, joined_at, &activity.signs())
             .is_empty());
         activity.socket_closed(customer);
         let closed_at = activity.last_seen(customer).unwrap();
@@ -574,12 +774,12 @@ mod tests {
                 after - chrono::Duration::seconds(1),
                 FIVE_MINUTES,
                 joined_at,
-                &activity
+                &activity.signs()
             )
             .is_empty());
         assert_eq!(
             watch
-                .timed_out(after, FIVE_MINUTES, joined_at, &activity)
+                .timed_out(after, FIVE_MINUTES, joined_at, &activity.signs())
                 .len(),
             1
         );
@@ -593,11 +793,11 @@ mod tests {
         let restarted = at(10, 0);
         let activity = CustomerActivity::default();
         assert!(watch
-            .timed_out(at(10, 4), FIVE_MINUTES, restarted, &activity)
+            .timed_out(at(10, 4), FIVE_MINUTES, restarted, &activity.signs())
             .is_empty());
         assert_eq!(
             watch
-                .timed_out(at(10, 5), FIVE_MINUTES, restarted, &activity)
+                .timed_out(at(10, 5), FIVE_MINUTES, restarted, &activity.signs())
                 .len(),
             1
         );
@@ -660,10 +860,10 @@ mod tests {
         let activity = CustomerActivity::default();
         // The transferred customer waits again, from the transfer.
         assert!(watch
-            .timed_out(at(10, 6), FIVE_MINUTES, at(0, 0), &activity)
+            .timed_out(at(10, 6), FIVE_MINUTES, at(0, 0), &activity.signs())
             .is_empty());
         assert_eq!(
-            watch.timed_out(at(10, 7), FIVE_MINUTES, at(0, 0), &activity),
+            watch.timed_out(at(10, 7), FIVE_MINUTES, at(0, 0), &activity.signs()),
             vec![(other_queue, moved)]
         );
     }

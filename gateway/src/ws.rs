@@ -7,6 +7,11 @@
 //! reconnects with the last position it saw gets every later event exactly once (invariant 7).
 //! Frames to a client go through a bounded queue: a client that reads too slowly is closed with
 //! 1013 instead of being buffered without bound, and reconnects with `after`.
+//!
+//! Typing and signal frames go to the conversation's other sessions on every node, and close
+//! orders reach a token's sockets on every node (`crate::live`, over NATS by `crate::peers`);
+//! a session's socket counts for presence and the customer time-out on every node
+//! (`crate::nodes`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -161,6 +166,23 @@ struct Who {
     name: String,
 }
 
+/// Counts an open session in `jono_websockets_open` for as long as it lives.
+struct OpenSocket(prometheus::IntGauge);
+
+impl OpenSocket {
+    fn new(state: &AppState, kind: &'static str) -> Self {
+        let gauge = state.metrics.websockets_open.with_label_values(&[kind]);
+        gauge.inc();
+        Self(gauge)
+    }
+}
+
+impl Drop for OpenSocket {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// Runs one client's session until it closes, is revoked, or reads too slowly.
 pub async fn run<R, S>(state: AppState, caller: Caller, mut incoming: R, mut outgoing: S)
 where
@@ -172,6 +194,19 @@ where
         Ok(who) => who,
         Err(_) => return,
     };
+    let _open = OpenSocket::new(&state, who.kind);
+    let frames_in = state
+        .metrics
+        .websocket_frames
+        .with_label_values(&[who.kind, "in"]);
+    let frames_out = state
+        .metrics
+        .websocket_frames
+        .with_label_values(&[who.kind, "out"]);
+    let slow_closes = state
+        .metrics
+        .websocket_slow_closes
+        .with_label_values(&[who.kind]);
     let (frames, mut queued) = mpsc::channel::<Message>(OUTGOING_FRAMES);
     let (end, mut ended) = watch::channel(None);
     let out = Out { frames, end };
@@ -191,6 +226,7 @@ where
                             if !matches!(tokio::time::timeout(SLOW_AFTER, outgoing.send(frame)).await, Ok(Ok(()))) {
                                 return;
                             }
+                            frames_out.inc();
                         }
                         return;
                     }
@@ -201,7 +237,7 @@ where
                 }
                 frame = queued.recv() => match frame {
                     Some(frame) => match tokio::time::timeout(SLOW_AFTER, outgoing.send(frame)).await {
-                        Ok(Ok(())) => {}
+                        Ok(Ok(())) => frames_out.inc(),
                         Ok(Err(_)) => return,
                         Err(_) => break End::Slow,
                     },
@@ -209,6 +245,9 @@ where
                 },
             }
         };
+        if matches!(reason, End::Slow) {
+            slow_closes.inc();
+        }
         let (code, text) = match reason {
             End::Slow => (TRY_AGAIN_LATER, "reading too slowly; reconnect with after"),
             End::Revoked => (POLICY_VIOLATION, "the token no longer works"),
@@ -238,24 +277,29 @@ where
 
     loop {
         tokio::select! {
-            frame = incoming.next() => match frame {
-                Some(Ok(Message::Text(text))) if text.len() > CLIENT_FRAME_LIMIT => {
-                    let _ = out.end.send(Some(End::TooBig));
-                    break;
+            frame = incoming.next() => {
+                if matches!(frame, Some(Ok(Message::Text(_) | Message::Binary(_)))) {
+                    frames_in.inc();
                 }
-                Some(Ok(Message::Binary(bytes))) if bytes.len() > CLIENT_FRAME_LIMIT => {
-                    let _ = out.end.send(Some(End::TooBig));
-                    break;
+                match frame {
+                    Some(Ok(Message::Text(text))) if text.len() > CLIENT_FRAME_LIMIT => {
+                        let _ = out.end.send(Some(End::TooBig));
+                        break;
+                    }
+                    Some(Ok(Message::Binary(bytes))) if bytes.len() > CLIENT_FRAME_LIMIT => {
+                        let _ = out.end.send(Some(End::TooBig));
+                        break;
+                    }
+                    Some(Ok(Message::Text(text))) => {
+                        handle(&state, &who, session, &out, &mut subscriptions, text.as_str()).await;
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        out.error(None, 400, "frames are JSON text").await;
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
                 }
-                Some(Ok(Message::Text(text))) => {
-                    handle(&state, &who, session, &out, &mut subscriptions, text.as_str()).await;
-                }
-                Some(Ok(Message::Binary(_))) => {
-                    out.error(None, 400, "frames are JSON text").await;
-                }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
-            },
+            }
             relay = relays.recv() => match relay {
                 Ok(relay) => {
                     let mine = subscriptions.contains_key(&Topic::Conversation(relay.conversation_id));
@@ -508,7 +552,7 @@ async fn handle(
             };
             if let Err(ApiError::RateLimited {
                 retry_after_seconds,
-            }) = limits::enforce(state, rate, &format!("socket:{session}"))
+            }) = limits::enforce_socket(state, rate, session)
             {
                 let detail =
                     format!("too many {kind} frames; try again in {retry_after_seconds} s");
@@ -548,7 +592,7 @@ async fn handle(
                     "data": data,
                 })
             };
-            state.live.relays.send(Relay {
+            state.live.relay(Relay {
                 conversation_id,
                 from_session: session,
                 frame: Arc::new(relayed.to_string()),

@@ -29,12 +29,14 @@ const TABLES: &[Table] = &[
             columns: "organization_id, position",
             unique: false,
         }],
+        full_text: None,
     },
     Table {
         name: "rm_activity_conversations",
         columns: "conversation_id TEXT PRIMARY KEY, kind TEXT NOT NULL, \
                   participant_a TEXT, participant_b TEXT",
         indexes: &[],
+        full_text: None,
     },
 ];
 

@@ -29,6 +29,7 @@ const TABLES: &[Table] = &[Table {
             unique: false,
         },
     ],
+    full_text: None,
 }];
 
 fn scope_columns(scope: &Scope) -> (&'static str, Option<Uuid>, Option<Uuid>) {

@@ -36,18 +36,21 @@ const TABLES: &[Table] = &[
                 unique: false,
             },
         ],
+        full_text: None,
     },
     Table {
         name: "rm_conversation_tags",
         columns: "conversation_id TEXT NOT NULL, tag TEXT NOT NULL, \
                   PRIMARY KEY (conversation_id, tag)",
         indexes: &[],
+        full_text: None,
     },
     Table {
         name: "rm_org_tags",
         columns: "organization_id TEXT NOT NULL, tag TEXT NOT NULL, uses BIGINT NOT NULL, \
                   last_used BIGINT NOT NULL, PRIMARY KEY (organization_id, tag)",
         indexes: &[],
+        full_text: None,
     },
 ];
 

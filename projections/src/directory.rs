@@ -23,12 +23,14 @@ const TABLES: &[Table] = &[
             columns: "email",
             unique: true,
         }],
+        full_text: None,
     },
     Table {
         name: "rm_organizations",
         columns: "organization_id TEXT PRIMARY KEY, name TEXT NOT NULL, \
                   created_at BIGINT NOT NULL, created_position BIGINT NOT NULL",
         indexes: &[],
+        full_text: None,
     },
     Table {
         name: "rm_memberships",
@@ -40,6 +42,7 @@ const TABLES: &[Table] = &[
             columns: "agent_id",
             unique: false,
         }],
+        full_text: None,
     },
     Table {
         name: "rm_invitations",
@@ -52,6 +55,7 @@ const TABLES: &[Table] = &[
             columns: "organization_id",
             unique: false,
         }],
+        full_text: None,
     },
     // A block until it is lifted; one that ran out stays until then, and a read leaves it out.
     Table {
@@ -65,6 +69,7 @@ const TABLES: &[Table] = &[
             columns: "organization_id, position",
             unique: false,
         }],
+        full_text: None,
     },
 ];
 

@@ -20,6 +20,7 @@ pub mod messages;
 pub mod queries;
 pub mod queues;
 pub mod runtime;
+pub mod search;
 pub mod sql;
 pub mod stats;
 
@@ -36,6 +37,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(messages::Messages),
         Arc::new(activity::Activity),
         Arc::new(canned::Canned),
+        Arc::new(search::Search),
         Arc::new(stats::StatsRows),
     ]
 }

@@ -20,6 +20,7 @@ const TABLES: &[Table] = &[
                   text TEXT NOT NULL, attachments TEXT NOT NULL, sent_at BIGINT NOT NULL, \
                   position BIGINT NOT NULL, PRIMARY KEY (conversation_id, seq)",
         indexes: &[],
+        full_text: None,
     },
     Table {
         name: "rm_notes",
@@ -31,6 +32,7 @@ const TABLES: &[Table] = &[
             columns: "conversation_id, position",
             unique: false,
         }],
+        full_text: None,
     },
     Table {
         name: "rm_attachments",
@@ -44,6 +46,7 @@ const TABLES: &[Table] = &[
             columns: "conversation_id",
             unique: false,
         }],
+        full_text: None,
     },
 ];
 

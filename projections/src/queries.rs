@@ -399,6 +399,19 @@ pub struct Waiting {
     pub since: DateTime<Utc>,
 }
 
+/// Customers waiting in every queue's line together, and since when the longest has waited
+/// (`GET /metrics`: per queue would make queue ids labels).
+pub async fn waiting_overall(backend: &Backend) -> Result<(i64, Option<DateTime<Utc>>)> {
+    let row: Option<(i64, Option<i64>)> = fetch_optional(
+        backend,
+        "SELECT COUNT(*), MIN(since) FROM rm_queue_waiting",
+        params![],
+    )
+    .await?;
+    let (waiting, oldest) = row.unwrap_or((0, None));
+    Ok((waiting, opt_time(oldest)?))
+}
+
 /// A queue's line, next first.
 pub async fn waiting_line(backend: &Backend, queue_id: Uuid) -> Result<Vec<Waiting>> {
     let rows: Vec<(String, i64)> = fetch_all(
@@ -558,13 +571,20 @@ pub async fn conversation(
     }
 }
 
-/// `GET /v1/orgs/{org}/conversations?status=&agent=&kind=`: every filter optional; `viewer`
+/// `GET /v1/orgs/{org}/conversations?status=&agent=&kind=&queue=&tag=&from=&to=`: every filter optional; `viewer`
 /// sees only its own direct chats.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConversationFilter {
     pub status: Option<String>,
     pub agent_id: Option<Uuid>,
     pub kind: Option<String>,
+    pub queue_id: Option<Uuid>,
+    /// Conversations that carry this tag.
+    pub tag: Option<String>,
+    /// Started at or after this time (microseconds since the epoch).
+    pub from: Option<i64>,
+    /// Started before this time (microseconds since the epoch).
+    pub to: Option<i64>,
 }
 
 /// A page of the organization's conversations, oldest first, after the conversation
@@ -602,6 +622,11 @@ pub async fn conversations(
              AND ($4 IS NULL OR c.status = $4)
              AND ($5 IS NULL OR c.agent_id = $5)
              AND ($6 IS NULL OR c.kind = $6)
+             AND ($8 IS NULL OR c.queue_id = $8)
+             AND ($9 IS NULL OR EXISTS (SELECT 1 FROM rm_conversation_tags t
+                  WHERE t.conversation_id = c.conversation_id AND t.tag = $9))
+             AND ($10 IS NULL OR c.created_at >= $10)
+             AND ($11 IS NULL OR c.created_at < $11)
              ORDER BY c.created_position LIMIT $7"
         ),
         params![
@@ -611,7 +636,11 @@ pub async fn conversations(
             filter.status.clone(),
             filter.agent_id,
             filter.kind.clone(),
-            page(limit)
+            page(limit),
+            filter.queue_id,
+            filter.tag.clone(),
+            filter.from,
+            filter.to
         ],
     )
     .await?;

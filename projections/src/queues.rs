@@ -26,12 +26,14 @@ const TABLES: &[Table] = &[
             columns: "organization_id, created_position",
             unique: false,
         }],
+        full_text: None,
     },
     Table {
         name: "rm_queue_handlers",
         columns: "queue_id TEXT NOT NULL, agent_id TEXT NOT NULL, \
                   PRIMARY KEY (queue_id, agent_id)",
         indexes: &[],
+        full_text: None,
     },
     Table {
         name: "rm_queue_waiting",
@@ -42,6 +44,7 @@ const TABLES: &[Table] = &[
             columns: "queue_id, rank",
             unique: false,
         }],
+        full_text: None,
     },
 ];
 

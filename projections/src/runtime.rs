@@ -90,15 +90,45 @@ pub struct Table {
     pub name: &'static str,
     pub columns: &'static str,
     pub indexes: &'static [Index],
+    /// The column searched in full text, if any: on SQLite the table is then an FTS5 table
+    /// (the other columns stored, not indexed; `indexes` must be empty), on Postgres a plain
+    /// one with a GIN index `{name}_fts` over `to_tsvector('simple', column)`.
+    pub full_text: Option<&'static str>,
 }
 
 impl Table {
     /// The statements that create this table (and its indexes) with `suffix`.
-    pub fn ddl(&self, _dialect: Dialect, suffix: &str) -> Vec<String> {
+    pub fn ddl(&self, dialect: Dialect, suffix: &str) -> Vec<String> {
+        if let (Some(searched), Dialect::Sqlite) = (self.full_text, dialect) {
+            let columns: Vec<String> = self
+                .columns
+                .split(',')
+                .filter_map(|column| column.split_whitespace().next())
+                .map(|name| {
+                    if name == searched {
+                        name.to_owned()
+                    } else {
+                        format!("{name} UNINDEXED")
+                    }
+                })
+                .collect();
+            return vec![format!(
+                "CREATE VIRTUAL TABLE IF NOT EXISTS {}{suffix} USING fts5({}, tokenize = 'unicode61')",
+                self.name,
+                columns.join(", ")
+            )];
+        }
         let mut out = vec![format!(
             "CREATE TABLE IF NOT EXISTS {}{suffix} ({})",
             self.name, self.columns
         )];
+        if let Some(searched) = self.full_text {
+            out.push(format!(
+                "CREATE INDEX IF NOT EXISTS {name}_fts{suffix} ON {name}{suffix} \
+                 USING GIN (to_tsvector('simple', {searched}))",
+                name = self.name
+            ));
+        }
         for index in self.indexes {
             out.push(format!(
                 "CREATE {}INDEX IF NOT EXISTS {}{suffix} ON {}{suffix} ({})",

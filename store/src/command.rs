@@ -27,6 +27,7 @@ use uuid::Uuid;
 use crate::error::{AppendError, StoreError};
 use crate::event::{NewEvent, StoredEvent};
 use crate::log::{AppendRequest, EventStore, IdempotencyRecord};
+use crate::metrics::Loaded;
 use crate::recent::Recent;
 use crate::snapshot::StoredSnapshot;
 
@@ -37,6 +38,12 @@ pub struct CommandContext {
     pub actor: Option<serde_json::Value>,
     pub idempotency: Option<IdempotencyRecord>,
 }
+
+/// What a command on two aggregates did, or why neither did anything.
+pub type PairResult<A, B> = Result<
+    (Executed<A>, Executed<B>),
+    CommandError<Either<<A as Aggregate>::Error, <B as Aggregate>::Error>>,
+>;
 
 /// What a command did.
 pub struct Executed<A: Aggregate> {
@@ -156,6 +163,7 @@ impl Commands {
         usize::try_from(hasher.finish() % STRIPES as u64).unwrap_or(0)
     }
 
+    #[tracing::instrument(name = "command", skip_all, fields(aggregate = A::TYPE))]
     pub async fn execute<A>(
         &self,
         aggregate_id: &str,
@@ -259,7 +267,7 @@ impl Commands {
         (second_id, second): (&str, B::Command),
         services: (&A::Services, &B::Services),
         ctx: &CommandContext,
-    ) -> Result<(Executed<A>, Executed<B>), CommandError<Either<A::Error, B::Error>>>
+    ) -> PairResult<A, B>
     where
         A: Snapshot,
         A::Command: Clone,
@@ -279,13 +287,14 @@ impl Commands {
     /// decided in the same attempt (a join's conversation starts with the welcome message the
     /// queue gave it), so both still land in one append or neither does; `None` when the
     /// second stream has nothing to decide.
+    #[tracing::instrument(name = "command", skip_all, fields(aggregate = A::TYPE, second = B::TYPE))]
     pub async fn execute_pair_with<A, B>(
         &self,
         (first_id, first): (&str, A::Command),
         (second_id, second): (&str, impl Fn(&[A::Event]) -> Option<B::Command>),
         services: (&A::Services, &B::Services),
         ctx: &CommandContext,
-    ) -> Result<(Executed<A>, Executed<B>), CommandError<Either<A::Error, B::Error>>>
+    ) -> PairResult<A, B>
     where
         A: Snapshot,
         A::Command: Clone,
@@ -448,9 +457,21 @@ impl Commands {
         &self,
         aggregate_id: &str,
     ) -> Result<Found<A>, CommandError<A::Error>> {
+        let metrics = self.store.metrics();
         let (aggregate, version) = match self.recent.take::<A>(A::TYPE, aggregate_id) {
-            Some(cached) => cached,
-            None => self.snapshot::<A>(aggregate_id).await,
+            Some(cached) => {
+                metrics.record_load(Loaded::Cache);
+                cached
+            }
+            None => {
+                let (aggregate, version) = self.snapshot::<A>(aggregate_id).await;
+                metrics.record_load(if version > 0 {
+                    Loaded::Snapshot
+                } else {
+                    Loaded::Log
+                });
+                (aggregate, version)
+            }
         };
         self.fold_after(aggregate_id, aggregate, version).await
     }
@@ -523,12 +544,15 @@ impl Commands {
                     let id = aggregate_id.to_owned();
                     tokio::spawn(async move {
                         let snapshot = StoredSnapshot { version, state };
-                        if let Err(error) = store
+                        match store
                             .save_snapshot(A::TYPE, &id, A::SNAPSHOT_VERSION, &snapshot)
                             .await
                         {
+                            Ok(()) => store.metrics().record_snapshot_written(),
                             // Only work saved is lost: the next load folds more of the log.
-                            tracing::warn!(aggregate = A::TYPE, aggregate_id = %id, %error, "snapshot not written");
+                            Err(error) => {
+                                tracing::warn!(aggregate = A::TYPE, aggregate_id = %id, %error, "snapshot not written");
+                            }
                         }
                     });
                 }

@@ -1,7 +1,9 @@
-//! Leases (invariant 12): a duty that must run once per deployment (the outbox relay) runs in
-//! whichever process holds its lease. On Postgres a lease is a session advisory lock held on a
-//! connection of its own: when the holder dies or loses its connection, Postgres releases the
-//! lock and another process takes the duty over at its next try.
+//! Leases (invariant 12): a duty that must run once per deployment (the outbox relay, the
+//! sweeper) runs in whichever process holds its lease. On Postgres a lease is a session
+//! advisory lock held on a connection of its own: when the holder dies or loses its connection,
+//! Postgres releases the lock and another process takes the duty over at its next try. A shared
+//! lease lets many processes in together while keeping out one that wants it whole (`jono
+//! serve` without NATS runs alone).
 
 use sqlx::{Connection, PgConnection};
 
@@ -16,19 +18,38 @@ pub struct Lease {
 
 impl EventStore {
     /// Takes the lease `name` if no process holds it: `None` when another one does. Only
-    /// Postgres has leases: the embedded store serves one process, which needs none.
+    /// Postgres has leases: the embedded store serves one process, which needs none. Advisory
+    /// locks are the database's, so the name is taken within the schema the log is in: two
+    /// deployments in two schemas of one database have leases of their own.
     pub async fn try_lease(&self, name: &str) -> Result<Option<Lease>, StoreError> {
+        self.try_lock(
+            name,
+            "SELECT pg_try_advisory_lock(hashtextextended(current_schema() || '/' || $1, 0))",
+        )
+        .await
+    }
+
+    /// Takes a share of the lease `name`, which any number of processes may hold together, but
+    /// not while one holds it whole ([`EventStore::try_lease`]) — nor it while they do.
+    pub async fn try_lease_shared(&self, name: &str) -> Result<Option<Lease>, StoreError> {
+        self.try_lock(
+            name,
+            "SELECT pg_try_advisory_lock_shared(hashtextextended(current_schema() || '/' || $1, 0))",
+        )
+        .await
+    }
+
+    async fn try_lock(&self, name: &str, sql: &str) -> Result<Option<Lease>, StoreError> {
         let Backend::Postgres(pool) = self.backend() else {
             return Err(StoreError::Unavailable(
                 "leases need Postgres; the embedded store serves one process".into(),
             ));
         };
         let mut connection = pool.acquire().await?.detach();
-        let taken: bool =
-            sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
-                .bind(name)
-                .fetch_one(&mut connection)
-                .await?;
+        let taken: bool = sqlx::query_scalar(sql)
+            .bind(name)
+            .fetch_one(&mut connection)
+            .await?;
         if taken {
             Ok(Some(Lease { connection }))
         } else {

@@ -18,6 +18,8 @@
 //!   with their fold version.
 //! - [`lease`]: leases for duties that run once per deployment (a Postgres advisory lock held
 //!   on a connection of its own), and the holder's checkpoint written through it.
+//! - [`cluster`]: what the nodes of a Postgres deployment share outside the log: their open
+//!   sockets under heartbeats, declared statuses, customers' signs of life, rate-limit buckets.
 //! - [`backup`]: consistent copies while Jono serves (`VACUUM INTO`; the schema for `pg_dump`).
 //! - [`repository`]: cqrs-es's `PersistedEventRepository` for `EventStore`.
 //! - [`metrics`]: writer counters in the Prometheus text format.
@@ -33,6 +35,7 @@
 //! cqrs-es's `PersistedEventRepository` on it.
 
 pub mod backup;
+pub mod cluster;
 pub mod command;
 pub mod error;
 pub mod event;

@@ -76,6 +76,8 @@ struct Job {
 /// What a backend made of one batch: one answer per request, in order, all committed together.
 pub(crate) struct BatchOutcome {
     pub(crate) results: Vec<AppendResult>,
+    /// How long the COMMIT took: the fsync's share of the batch's time.
+    pub(crate) commit_seconds: f64,
 }
 
 impl EventStore {
@@ -156,17 +158,22 @@ impl EventStore {
     }
 
     /// Appends atomically, answering only once the events are committed (and fsynced).
+    #[tracing::instrument(name = "append", skip_all, fields(events = request.events.len()))]
     pub async fn append(&self, request: AppendRequest) -> Result<Vec<StoredEvent>, AppendError> {
         validate(&request)?;
+        let started = std::time::Instant::now();
         let (reply, answer) = oneshot::channel();
         self.inner
             .writer
             .send(Job { request, reply })
             .await
             .map_err(|_| AppendError::Unavailable("the event writer has stopped".into()))?;
-        answer
+        let answered = answer
             .await
-            .map_err(|_| AppendError::Unavailable("the event writer has stopped".into()))?
+            .map_err(|_| AppendError::Unavailable("the event writer has stopped".into()))?;
+        self.metrics()
+            .record_append(started.elapsed().as_secs_f64());
+        answered
     }
 
     /// Every event of one stream, in sequence order.
@@ -298,7 +305,15 @@ async fn run_writer(backend: Backend, mut jobs: mpsc::Receiver<Job>, shared: Arc
             Backend::Postgres(pool) => postgres::commit_batch(pool, &requests).await,
         };
         match outcome {
-            Ok(BatchOutcome { results }) => {
+            Ok(BatchOutcome {
+                results,
+                commit_seconds,
+            }) => {
+                let backend_name = match &backend {
+                    Backend::Sqlite(_) => "sqlite",
+                    Backend::Postgres(_) => "postgres",
+                };
+                shared.metrics.record_commit(backend_name, commit_seconds);
                 let mut events = 0;
                 let mut conflicts = 0;
                 let mut head = None;

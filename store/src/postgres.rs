@@ -124,6 +124,9 @@ pub(crate) async fn open(url: &str) -> Result<PgPool, StoreError> {
             .execute(&mut *tx)
             .await?;
         sqlx::raw_sql(SCHEMA).execute(&mut *tx).await?;
+        sqlx::raw_sql(crate::cluster::SCHEMA)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await
     };
     migrate
@@ -366,7 +369,10 @@ pub(crate) async fn commit_batch(
             .map_err(unavailable)?;
         let result = append_one(&mut tx, request, now).await;
         if let Err(AppendError::Unavailable(_)) = result {
-            return result.map(|_| BatchOutcome { results: vec![] });
+            return result.map(|_| BatchOutcome {
+                results: vec![],
+                commit_seconds: 0.0,
+            });
         }
         if result.is_err() {
             sqlx::query("ROLLBACK TO SAVEPOINT request")
@@ -392,8 +398,12 @@ pub(crate) async fn commit_batch(
             .await
             .map_err(unavailable)?;
     }
+    let committing = std::time::Instant::now();
     tx.commit().await.map_err(unavailable)?;
-    Ok(BatchOutcome { results })
+    Ok(BatchOutcome {
+        results,
+        commit_seconds: committing.elapsed().as_secs_f64(),
+    })
 }
 
 async fn append_one(

@@ -376,7 +376,10 @@ pub(crate) async fn commit_batch(
             .map_err(unavailable)?;
         let result = append_one(&mut tx, request, now).await;
         if let Err(AppendError::Unavailable(_)) = result {
-            return result.map(|_| BatchOutcome { results: vec![] });
+            return result.map(|_| BatchOutcome {
+                results: vec![],
+                commit_seconds: 0.0,
+            });
         }
         if result.is_err() {
             sqlx::query("ROLLBACK TO SAVEPOINT request")
@@ -390,8 +393,12 @@ pub(crate) async fn commit_batch(
             .map_err(unavailable)?;
         results.push(result);
     }
+    let committing = std::time::Instant::now();
     tx.commit().await.map_err(unavailable)?;
-    Ok(BatchOutcome { results })
+    Ok(BatchOutcome {
+        results,
+        commit_seconds: committing.elapsed().as_secs_f64(),
+    })
 }
 
 async fn append_one(

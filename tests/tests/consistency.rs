@@ -1,7 +1,8 @@
 //! API.md's Consistency rule (invariant 11, "reads wait, writes don't"), while sixteen other
 //! writers keep the read models busy: a command is answered once its events are durable, and
 //! a read begun after any caller's answer sees that write. On Postgres the writes go to one
-//! `jono serve` and the reads and the next commands to another on the same database.
+//! `jono serve` and the reads and the next commands to another on the same database (and NATS,
+//! which several nodes need).
 //!
 //! - A message one agent sent is in the list another caller reads right after the answer.
 //! - A command right after the one that made what it acts on succeeds at once (a queue: its
@@ -16,6 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use jono_tests::api::{self, Agent, Api};
+use jono_tests::nats::Nats;
 use jono_tests::Storage;
 use serde_json::json;
 use uuid::Uuid;
@@ -198,10 +200,15 @@ async fn reads_see_every_answered_write_while_sixteen_others_write_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reads_see_every_answered_write_while_sixteen_others_write_across_two_processes_on_postgres(
 ) {
-    let Some(storage) = Storage::postgres() else {
+    // Several nodes on one database need NATS (without it a second node refuses to start).
+    let (Some(storage), Some(nats)) = (Storage::postgres(), Nats::start()) else {
         return;
     };
-    let (_first, writes) = api::start(&storage);
-    let (_second, reads) = api::start(&storage);
+    let env = [
+        ("JONO_RATE_LIMITS", "off"),
+        ("JONO_NATS_URL", nats.url.as_str()),
+    ];
+    let (_first, writes) = api::start_with(&storage, &env);
+    let (_second, reads) = api::start_with(&storage, &env);
     consistency_under_load(&writes, &reads).await;
 }

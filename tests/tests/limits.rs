@@ -30,7 +30,7 @@ async fn join_raw(api: &Api, queue: uuid::Uuid) -> Reply {
 #[tokio::test]
 async fn the_eleventh_join_from_one_address_within_a_minute_is_429() {
     let storage = Storage::embedded();
-    let (_server, api) = api::start_with(&storage, &[]);
+    let (server, api) = api::start_with(&storage, &[]);
     let owner = api::sign_up(&api, "Acme").await;
     let queue = api::open_queue_handled_by(&api, &owner, "Support").await;
     for n in 1..=10 {
@@ -45,6 +45,15 @@ async fn the_eleventh_join_from_one_address_within_a_minute_is_429() {
         .await
         .expect(200, "public");
     assert_eq!(public.body["waiting"], 10, "{}", public.text);
+    // And the operator sees the refusal, by the limit's name.
+    let (status, metrics) = server.get("/metrics");
+    assert_eq!(status, 200);
+    assert!(
+        metrics
+            .lines()
+            .any(|line| line == r#"jono_rate_limited_total{limit="join"} 1"#),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -222,8 +222,14 @@ async fn a_nats_outage_fails_no_command_and_loses_no_event() {
     traffic(&api, &owner, queue, 2).await;
     let before: BTreeSet<i64> = positions(&logged(&storage).await).into_iter().collect();
     published(&js, &before).await;
+    assert!(metric_line(&server, "jono_nats_configured 1"));
+    assert!(nats_connected_becomes(&server, true).await, "connected");
 
     nats.stop();
+    assert!(
+        nats_connected_becomes(&server, false).await,
+        "/metrics shows the outage"
+    );
     // Every command is answered as usual (each step asserts its 2xx).
     traffic(&api, &owner, queue, 5).await;
     // The relay tried and failed (its retry is what this test is about) before NATS returns.
@@ -240,6 +246,10 @@ async fn a_nats_outage_fails_no_command_and_loses_no_event() {
     );
     traffic(&api, &owner, queue, 1).await;
     nats.resume();
+    assert!(
+        nats_connected_becomes(&server, true).await,
+        "/metrics shows the reconnection"
+    );
 
     let events = logged(&storage).await;
     let want: BTreeSet<i64> = positions(&events).into_iter().collect();
@@ -251,11 +261,28 @@ async fn a_nats_outage_fails_no_command_and_loses_no_event() {
     assert_eq!(first_seen(&got), positions(&events), "in log order");
 }
 
-/// Whether this server holds the outbox lease, from its `/metrics`.
-fn holds_lease(server: &Server) -> bool {
+/// Whether this server's `/metrics` has `line`.
+fn metric_line(server: &Server, line: &str) -> bool {
     let (status, text) = server.get("/metrics");
     assert_eq!(status, 200);
-    text.lines().any(|line| line == "jono_outbox_holder 1")
+    text.lines().any(|found| found == line)
+}
+
+/// Whether this server holds the outbox lease, from its `/metrics`.
+fn holds_lease(server: &Server) -> bool {
+    metric_line(server, "jono_outbox_holder 1")
+}
+
+/// Whether `jono_nats_connected` comes to say `up` within about thirty seconds.
+async fn nats_connected_becomes(server: &Server, up: bool) -> bool {
+    let line = format!("jono_nats_connected {}", u8::from(up));
+    for _ in 0..300 {
+        if metric_line(server, &line) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -395,6 +395,16 @@ async fn a_client_that_stops_reading_is_disconnected_not_buffered() {
         messages < 1_200,
         "not everything was buffered for it: {messages}"
     );
+    // The operator sees it (counted before the close frame is tried).
+    if code != Some(1008) {
+        let (_, metrics) = server.get("/metrics");
+        assert!(
+            metrics
+                .lines()
+                .any(|line| line == r#"jono_websocket_slow_closes_total{kind="agent"} 1"#),
+            "{metrics}"
+        );
+    }
     // The server is fine, and the client can resume.
     assert_eq!(server.get("/readyz").0, 200);
     let mut again = connect(&server.base, &owner.token).await;

@@ -29,18 +29,30 @@
   try { open = localStorage.getItem(remembered) === '1'; } catch { /* storage refused: start minimised */ }
   let unread = 0;
   let ready = false;
+  // The queue's look, from the widget (its settings): a bottom corner and the launcher's colour.
+  let side: 'right' | 'left' = 'right';
+  let colour = '#1f6feb';
 
+  // Dark text on a light colour, white on a dark one (WCAG's relative luminance).
+  const ink = (hex: string) => {
+    const [r, g, b] = [1, 3, 5].map((i) => {
+      const c = parseInt(hex.slice(i, i + 2), 16) / 255;
+      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.179 ? '#111' : '#fff';
+  };
   const phone = () => window.matchMedia('(max-width: 600px)').matches;
   const layout = () => {
     const full = phone();
     frame.style.cssText = full
       ? 'position:fixed;inset:0;width:100vw;height:100%;border:0;z-index:2147483000;background:#fff'
-      : 'position:fixed;right:16px;bottom:88px;width:370px;height:560px;max-width:calc(100vw - 32px);max-height:calc(100vh - 112px);border:0;border-radius:12px;box-shadow:0 8px 32px rgba(0,0,0,.25);z-index:2147483000;background:#fff';
+      : `position:fixed;${side}:16px;bottom:88px;width:370px;`
+        + 'height:560px;max-width:calc(100vw - 32px);max-height:calc(100vh - 112px);border:0;border-radius:12px;box-shadow:0 8px 32px rgba(0,0,0,.25);z-index:2147483000;background:#fff';
     frame.style.display = open && ready ? 'block' : 'none';
     launcher.style.cssText = (open && full
-      ? 'top:8px;right:8px;height:40px;min-width:40px;padding:0 12px;'
-      : 'bottom:16px;right:16px;height:56px;min-width:56px;padding:0 20px;')
-      + 'position:fixed;z-index:2147483001;border:0;border-radius:28px;background:#1f6feb;color:#fff;'
+      ? `top:8px;${side}:8px;height:40px;min-width:40px;padding:0 12px;`
+      : `bottom:16px;${side}:16px;height:56px;min-width:56px;padding:0 20px;`)
+      + `position:fixed;z-index:2147483001;border:0;border-radius:28px;background:${colour};color:${ink(colour)};`
       + 'font:600 15px system-ui,sans-serif;box-shadow:0 4px 16px rgba(0,0,0,.25);cursor:pointer;'
       + (ready ? '' : 'display:none;');
     launcher.textContent = open ? '×' : unread ? `${label} (${unread})` : label;
@@ -69,6 +81,11 @@
       ready = true;
       layout();
       post(true);
+    } else if (e.data.type === 'jono:look') {
+      // Only a corner and a #rrggbb colour ever reach the page's styles.
+      if (e.data.position === 'left' || e.data.position === 'right') side = e.data.position;
+      if (typeof e.data.color === 'string' && /^#[0-9a-f]{6}$/.test(e.data.color)) colour = e.data.color;
+      layout();
     } else if (e.data.type === 'jono:message' && !open) {
       unread += 1;
       layout();

@@ -10,7 +10,7 @@
 // BASE=http://host:port  test an already running console at that origin.
 import { chromium } from 'playwright-core';
 import http from 'node:http';
-import { mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -152,6 +152,9 @@ try {
   // and the embed section says so until a site is saved.
   await agent.waitForSelector('.queue-admin .warning:has-text("No site may show this widget yet")');
   await agent.getByLabel('Sites that may embed the widget (one per line)').fill(HOST);
+  // The widget's look: bottom left, in the shop's green (checked on the shop's page below).
+  await agent.getByLabel('Widget position on the site').selectOption('left');
+  await agent.getByLabel('Launcher colour (#rrggbb, empty for the default)').fill('#0A7D32');
   await agent.getByRole('button', { name: 'Save', exact: true }).click();
   await agent.waitForSelector('.queue-admin [role=status]:has-text("Saved.")');
   await agent.waitForSelector('.queue-admin .warning', { state: 'detached' });
@@ -241,6 +244,10 @@ try {
   await cust.goto(`${HOST}/products/42`);
   // The widget starts minimised behind its launcher, which shows once the widget is ready.
   await cust.waitForSelector('#jono-launcher');
+  const look = await cust.$eval('#jono-launcher', (b) => { const st = getComputedStyle(b); return { left: b.getBoundingClientRect().left, bg: st.backgroundColor, fg: st.color }; });
+  if (look.left !== 16 || look.bg !== 'rgb(10, 125, 50)' || look.fg !== 'rgb(255, 255, 255)') {
+    throw new Error(`the launcher does not take the queue's corner and colour: ${JSON.stringify(look)}`);
+  }
   await cust.screenshot({ path: `${OUT}widget-launcher.png` });
   await checkA11y(cust, 'host page: widget launcher', { include: [['#jono-launcher']] });
   await cust.click('#jono-launcher');
@@ -525,6 +532,31 @@ try {
   await cust.screenshot({ path: `${OUT}widget-rated.png` });
   const stats = await api('GET', `/v1/queues/${returns.queue_id}/stats`, token); // the queue it was last picked from
   if (stats.rating?.count !== 1 || stats.rating?.mean !== 5) throw new Error(`rating not recorded: ${JSON.stringify(stats.rating)}`);
+
+  step('transcripts on both sides (never the note for the customer); history lists the ended conversation; a search opens it at the hit');
+  const transcript = async (page, click) => {
+    const [download] = await Promise.all([page.waitForEvent('download'), click()]);
+    return readFileSync(await download.path(), 'utf8');
+  };
+  const custTranscript = await transcript(cust, () => w.getByRole('button', { name: 'Lataa keskustelu' }).click());
+  if (!custTranscript.includes('Kiitos!') || custTranscript.includes('Secret note')) throw new Error(`the customer's transcript: ${custTranscript}`);
+  const agentTranscript = await transcript(agent, () => agent.getByRole('button', { name: 'Download transcript' }).click());
+  if (!agentTranscript.includes('Hei Kalle, katson asiaa.')) throw new Error(`the agent's transcript: ${agentTranscript}`);
+  await agent.getByRole('button', { name: 'History', exact: true }).click();
+  await agent.locator('table.ended tr', { hasText: 'Kalle Asiakas' }).first().waitFor();
+  await agent.fill('input[name=q]', 'katson asiaa');
+  await agent.getByRole('button', { name: 'Search', exact: true }).click();
+  await agent.locator('.hits .hit', { hasText: 'katson asiaa' }).waitFor();
+  await agent.fill('input[name=q]', 'VIP customer');
+  await agent.getByRole('button', { name: 'Search', exact: true }).click();
+  await agent.locator('.hits .hit', { hasText: 'Secret note: VIP customer' }).waitFor();
+  await checkA11y(agent, 'console: history with search hits');
+  await checkA11y(widgetFrame(), 'widget: rated, with the transcript');
+  await agent.screenshot({ path: `${OUT}console-history.png` });
+  await agent.fill('input[name=q]', 'katson asiaa');
+  await agent.getByRole('button', { name: 'Search', exact: true }).click();
+  await agent.locator('.hits .hit', { hasText: 'katson asiaa' }).click();
+  await agent.waitForSelector('.msg.hit:has-text("Hei Kalle, katson asiaa.")');
 
   step('block the visitor from the ended conversation: its next chat is refused; an operator lifts the block');
   expectStatus = 401; // the widget finds its token ended

@@ -3,6 +3,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
 use super::events::{LeaveReason, QueueSettings};
+use super::widget::{Colour, WidgetPosition};
 use crate::metadata::CustomerMetadata;
 use crate::schedule::{OpeningHours, Origin};
 use crate::values::{Author, Limit, Name, WelcomeMessage};
@@ -104,6 +105,14 @@ pub struct SettingsPatch {
     pub opening_hours: Option<Option<OpeningHours>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_origins: Option<Vec<Origin>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub widget_position: Option<WidgetPosition>,
+    #[serde(
+        default,
+        deserialize_with = "some",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub widget_color: Option<Option<Colour>>,
 }
 
 /// Tells a present `null` (`Some(None)`) from an absent field (`None`).
@@ -136,6 +145,12 @@ impl SettingsPatch {
             origins.sort();
             origins.dedup();
             settings.allowed_origins = origins;
+        }
+        if let Some(position) = self.widget_position {
+            settings.widget_position = position;
+        }
+        if let Some(colour) = self.widget_color {
+            settings.widget_color = colour;
         }
         settings
     }

@@ -3,6 +3,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::widget::{Colour, WidgetPosition};
 use crate::metadata::CustomerMetadata;
 use crate::schedule::{OpeningHours, Origin};
 use crate::values::{Author, Limit, Name, WelcomeMessage};
@@ -105,6 +106,12 @@ pub struct QueueSettings {
     pub capacity_per_agent: Option<Limit>,
     pub opening_hours: Option<OpeningHours>,
     pub allowed_origins: Vec<Origin>,
+    /// The bottom corner of the host page its widget takes (events before it: right).
+    #[serde(default)]
+    pub widget_position: WidgetPosition,
+    /// The widget launcher's colour; `None` is Jono's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub widget_color: Option<Colour>,
 }
 
 impl QueueSettings {
@@ -117,6 +124,8 @@ impl QueueSettings {
             capacity_per_agent: None,
             opening_hours: None,
             allowed_origins: Vec::new(),
+            widget_position: WidgetPosition::Right,
+            widget_color: None,
         }
     }
 }

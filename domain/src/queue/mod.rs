@@ -12,10 +12,12 @@
 mod commands;
 mod errors;
 mod events;
+mod widget;
 
 pub use commands::{QueueCommand, SettingsPatch};
 pub use errors::QueueError;
 pub use events::{LeaveReason, QueueEvent, QueueSettings};
+pub use widget::{Colour, WidgetPosition};
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 

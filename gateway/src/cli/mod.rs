@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 
 use crate::blobs::{Blobs, UrlSigner};
 use crate::client::TrustedProxies;
-use crate::config::{AdminCommand, Cli, Command, LogFormat, Signup, StoreConfig, Switch};
+use crate::config::{AdminCommand, Cli, Command, Signup, StoreConfig, Switch};
 use crate::edge::EdgeLimits;
 use crate::state::{AppState, Settings};
 use crate::{secrets, server};
@@ -38,7 +38,8 @@ impl From<store::error::StoreError> for Failure {
 }
 
 pub fn run(cli: Cli) -> Result<(), Failure> {
-    init_logging(cli.log_format);
+    // Dropped last, after the runtime: it flushes the traces' last batch.
+    let _telemetry = crate::telemetry::init(cli.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -84,7 +85,17 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                     },
                     metrics_token: edge.metrics_token.filter(|token| !token.is_empty()),
                     nats_url: nats_url.filter(|url| !url.trim().is_empty()),
+                    data_dir: match &store_config {
+                        StoreConfig::Embedded(dir) => Some(dir.clone()),
+                        StoreConfig::Postgres(_) => None,
+                    },
                 };
+                // Several nodes on one database need NATS; without it this node runs alone.
+                // Held for as long as it serves.
+                let nats = settings.nats_url.is_some();
+                if let Some(place) = crate::nodes::join(&store, nats).await.map_err(Failure)? {
+                    tokio::spawn(crate::nodes::keep(store.clone(), place, nats));
+                }
                 let listener = TcpListener::bind(listen).await.map_err(|error| {
                     Failure(format!("cannot listen on {listen}: {}", describe(&error)))
                 })?;
@@ -204,16 +215,4 @@ fn describe(error: &std::io::Error) -> String {
         std::io::ErrorKind::AddrNotAvailable => "the address is not available here".to_owned(),
         _ => error.to_string(),
     }
-}
-
-fn init_logging(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("JONO_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
 }

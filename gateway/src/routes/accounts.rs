@@ -55,7 +55,7 @@ async fn signup(
             "sign-up is closed here; ask for an invitation".into(),
         ));
     }
-    limits::enforce(&state, limits::SIGNUPS, &format!("address:{address}"))?;
+    limits::enforce(&state, limits::SIGNUPS, &format!("address:{address}")).await?;
     let organization = Name::parse(&body.organization).map_err(invalid)?;
     let name = DisplayName::parse(&body.name).map_err(invalid)?;
     let email = Email::parse(&body.email).map_err(invalid)?;
@@ -178,7 +178,7 @@ async fn login(
 ) -> Result<impl IntoResponse, ApiError> {
     let email = body.email.trim().to_lowercase();
     for key in [format!("address:{address}"), format!("email:{email}")] {
-        limits::enforce(&state, limits::LOGINS, &key)?;
+        limits::enforce(&state, limits::LOGINS, &key).await?;
     }
     let wrong = || ApiError::WrongCredentials;
     let Ok(email) = Email::parse(&email) else {
@@ -200,7 +200,6 @@ async fn logout(State(state): State<AppState>, agent: AgentCaller) -> Result<Sta
     secrets::revoke_token_hash(state.backend(), &agent.token_hash).await?;
     state
         .live
-        .closer
         .close(CloseOrder::Token(agent.token_hash.clone()));
     Ok(StatusCode::NO_CONTENT)
 }
@@ -241,7 +240,8 @@ async fn change_password(
         &state,
         limits::PASSWORD_CHANGES,
         &format!("account:{}", agent.agent_id),
-    )?;
+    )
+    .await?;
     let hash = secrets::password_hash(state.backend(), agent.agent_id).await?;
     if !auth::verify_password(body.current_password, hash).await? {
         return Err(ApiError::Forbidden(
@@ -252,7 +252,7 @@ async fn change_password(
     secrets::set_password_hash(state.backend(), agent.agent_id, &hash).await?;
     secrets::revoke_agent_tokens(state.backend(), agent.agent_id, Some(&agent.token_hash)).await?;
     let keep = Some(agent.token_hash.clone());
-    state.live.closer.close(CloseOrder::Agent {
+    state.live.close(CloseOrder::Agent {
         agent_id: agent.agent_id,
         keep,
     });
@@ -275,6 +275,6 @@ async fn set_status(
         "away" => true,
         _ => return Err(ApiError::Invalid("status is online or away".into())),
     };
-    state.presence.set_away(agent.agent_id, away);
+    crate::presence::declare(&state, agent.agent_id, away).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -149,7 +149,7 @@ async fn upload(
 ) -> Result<impl IntoResponse, ApiError> {
     // Who may upload, how often, and whether the conversation still takes files are settled
     // before a byte of the body is read (the conversation's stream decides again at the end).
-    limits::customer_command(&state, &caller)?;
+    limits::customer_command(&state, &caller).await?;
     let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
     if conversation.ended_at.is_some() {
         return Err(ApiError::refused(&ConversationError::ConversationEnded));

@@ -150,7 +150,7 @@ async fn block(
         Err(error) => return Err(error),
     }
     for token_hash in secrets::revoke_customer_tokens(state.backend(), conversation.id).await? {
-        state.live.closer.close(CloseOrder::Token(token_hash));
+        state.live.close(CloseOrder::Token(token_hash));
     }
     Ok((StatusCode::CREATED, Json(Blocked { block_id, until })))
 }

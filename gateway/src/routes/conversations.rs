@@ -205,6 +205,10 @@ struct ListQuery {
     status: Option<String>,
     agent: Option<String>,
     kind: Option<String>,
+    queue: Option<String>,
+    tag: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
 }
 
 /// A filter value from a fixed set; empty means no filter, anything else is 400.
@@ -232,17 +236,22 @@ async fn list(
         limit: query.limit,
     }
     .parse::<Uuid>()?;
-    let agent_id = match query.agent.as_deref() {
-        None | Some("") => None,
-        Some(raw) => Some(
-            raw.parse::<Uuid>()
-                .map_err(|_| ApiError::BadRequest(format!("agent {raw:?} is not an id")))?,
-        ),
+    let id = |raw: Option<&str>, field: &str| match raw {
+        None | Some("") => Ok(None),
+        Some(raw) => raw
+            .parse::<Uuid>()
+            .map(Some)
+            .map_err(|_| ApiError::BadRequest(format!("{field} {raw:?} is not an id"))),
     };
+    let micros = |time: Option<chrono::DateTime<chrono::Utc>>| time.map(|t| t.timestamp_micros());
     let filter = ConversationFilter {
         status: one_of(query.status, &["waiting", "active", "ended"], "status")?,
-        agent_id,
+        agent_id: id(query.agent.as_deref(), "agent")?,
         kind: one_of(query.kind, &["customer", "channel", "direct"], "kind")?,
+        queue_id: id(query.queue.as_deref(), "queue")?,
+        tag: query.tag.filter(|tag| !tag.is_empty()),
+        from: micros(crate::extract::time("from", query.from.as_deref())?),
+        to: micros(crate::extract::time("to", query.to.as_deref())?),
     };
     let limit = i64::try_from(page.limit).unwrap_or(queries::MAX_PAGE);
     let conversations = queries::conversations(
@@ -316,7 +325,7 @@ async fn send_message(
 ) -> Result<impl IntoResponse, ApiError> {
     let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
     if matches!(caller, Caller::Customer(_)) {
-        limits::enforce(&state, limits::CUSTOMER_MESSAGES, caller.key())?;
+        limits::enforce(&state, limits::CUSTOMER_MESSAGES, caller.key()).await?;
     }
     // Blank text is no text: the conversation decides whether the attachments make a message.
     let text = match body.text.trim() {
@@ -444,7 +453,7 @@ async fn set_metadata(
     key: Key,
     Body(body): Body<Map<String, Value>>,
 ) -> Result<StatusCode, ApiError> {
-    limits::customer_command(&state, &caller)?;
+    limits::customer_command(&state, &caller).await?;
     let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
     let metadata = CustomerMetadata::parse(Value::Object(body))?;
     let by = author_of(&state, &caller, &conversation).await?;
@@ -467,7 +476,7 @@ async fn update_live(
     key: Key,
     Body(body): Body<Map<String, Value>>,
 ) -> Result<StatusCode, ApiError> {
-    limits::customer_command(&state, &caller)?;
+    limits::customer_command(&state, &caller).await?;
     let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
     if !matches!(caller, Caller::Customer(_)) {
         return Err(ApiError::Forbidden("only the customer may do this".into()));
@@ -646,7 +655,7 @@ async fn start_call(
     caller: Caller,
     key: Key,
 ) -> Result<impl IntoResponse, ApiError> {
-    limits::customer_command(&state, &caller)?;
+    limits::customer_command(&state, &caller).await?;
     let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
     let by = author_of(&state, &caller, &conversation).await?;
     let start = ConversationCommand::StartCall {
@@ -673,7 +682,7 @@ async fn end_call(
     caller: Caller,
     key: Key,
 ) -> Result<StatusCode, ApiError> {
-    limits::customer_command(&state, &caller)?;
+    limits::customer_command(&state, &caller).await?;
     let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
     let call_id = path_id(&call)?;
     let by = author_of(&state, &caller, &conversation).await?;

@@ -90,10 +90,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             )
         }
     };
-    let done = state
-        .metrics
-        .process_manager_position
-        .load(Ordering::Relaxed);
+    let done = state.metrics.process_manager_position.get();
     let lag = head.saturating_sub(done);
     let projectors = if state.projections.snapshot().is_empty() {
         Err("no projector is running".to_owned())
@@ -135,9 +132,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let mut out = String::new();
-    state.store.metrics().render_prometheus(&mut out);
-    state.metrics.render(&mut out);
+    let out = crate::metrics::Metrics::render(&state).await;
     (
         [(
             header::CONTENT_TYPE,

@@ -9,3 +9,4 @@ pub mod conversations;
 pub mod health;
 pub mod organizations;
 pub mod queues;
+pub mod search;

@@ -252,11 +252,16 @@ async fn members(
     let page = page.parse::<uuid::Uuid>()?;
     access::member(&state, &agent, organization_id).await?;
     let members = projections::queries::members(state.backend(), organization_id).await?;
-    let members: Vec<_> = page
-        .of(members, |member| member.agent_id)
+    let members = page.of(members, |member| member.agent_id);
+    let ids: Vec<uuid::Uuid> = members.iter().map(|member| member.agent_id).collect();
+    let statuses = crate::presence::statuses(&state, &ids).await?;
+    let members: Vec<_> = members
         .into_iter()
         .map(|member| {
-            let (online, status) = state.presence.of(member.agent_id);
+            let (online, status) = statuses
+                .get(&member.agent_id)
+                .copied()
+                .unwrap_or((false, "offline"));
             json!({ "agent_id": member.agent_id, "name": member.name, "role": member.role, "online": online, "status": status })
         })
         .collect();
@@ -299,7 +304,11 @@ async fn change_role(
         .into_iter()
         .find(|member| member.agent_id == target)
         .ok_or(ApiError::NotFound)?;
-    let (online, status) = state.presence.of(member.agent_id);
+    let (online, status) = crate::presence::statuses(&state, &[member.agent_id])
+        .await?
+        .get(&member.agent_id)
+        .copied()
+        .unwrap_or((false, "offline"));
     Ok(Json(
         json!({ "agent_id": member.agent_id, "name": member.name, "role": member.role, "online": online, "status": status }),
     ))
@@ -328,9 +337,6 @@ async fn remove_member(
     .await?;
     // Its sockets end this organization's subscriptions at once (and close, if it was its
     // last organization: its tokens end with it); the others go on.
-    state
-        .live
-        .closer
-        .close(CloseOrder::Recheck { agent_id: target });
+    state.live.close(CloseOrder::Recheck { agent_id: target });
     Ok(StatusCode::NO_CONTENT)
 }

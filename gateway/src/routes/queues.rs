@@ -21,11 +21,11 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post, put};
 use axum::{Extension, Json, Router};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::Utc;
 use cqrs_es::Aggregate;
 use domain::metadata::CustomerMetadata;
 use domain::organization::{Organization, OrganizationCommand};
-use domain::queue::{Queue, QueueCommand, QueueEvent, SettingsPatch};
+use domain::queue::{Colour, Queue, QueueCommand, QueueEvent, SettingsPatch, WidgetPosition};
 use domain::schedule::{OpeningHours, Origin, RawOpeningHours};
 use domain::values::{Limit, Name, Role, WelcomeMessage};
 use projections::queries;
@@ -127,8 +127,18 @@ fn render(queue: &queries::Queue) -> Value {
         "capacity_per_agent": setting("capacity_per_agent"),
         "opening_hours": setting("opening_hours"),
         "allowed_origins": allowed_origins,
+        "widget_position": widget_position(queue),
+        "widget_color": setting("widget_color"),
         "settings": queue.settings,
     })
+}
+
+/// Where the queue's widget sits: its setting, or where it starts (`right`).
+fn widget_position(queue: &queries::Queue) -> Value {
+    match queue.settings.get("widget_position") {
+        Some(Value::String(position)) => Value::String(position.clone()),
+        _ => json!(WidgetPosition::default()),
+    }
 }
 
 async fn rendered(state: &AppState, queue_id: Uuid) -> Result<Json<Value>, ApiError> {
@@ -232,6 +242,10 @@ struct SettingsBody {
     opening_hours: Option<Option<RawOpeningHours>>,
     #[serde(default, deserialize_with = "present")]
     allowed_origins: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "present")]
+    widget_position: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    widget_color: Option<Option<String>>,
 }
 
 impl SettingsBody {
@@ -267,6 +281,16 @@ impl SettingsBody {
             ),
             None => None,
         };
+        let widget_position = match self.widget_position {
+            Some(Some(raw)) => Some(WidgetPosition::parse(&raw).map_err(invalid)?),
+            // `null` puts it back where it starts.
+            Some(None) => Some(WidgetPosition::default()),
+            None => None,
+        };
+        let widget_color = match self.widget_color {
+            Some(Some(raw)) => Some(Some(Colour::parse(raw).map_err(invalid)?)),
+            other => other.map(|_| None),
+        };
         Ok(SettingsPatch {
             name,
             max_waiting: limit(self.max_waiting, "max_waiting")?,
@@ -274,6 +298,8 @@ impl SettingsBody {
             capacity_per_agent: limit(self.capacity_per_agent, "capacity_per_agent")?,
             opening_hours,
             allowed_origins,
+            widget_position,
+            widget_color,
         })
     }
 }
@@ -470,21 +496,6 @@ struct StatsQuery {
     to: Option<String>,
 }
 
-/// An RFC 3339 time (any offset) or a bare date for its midnight UTC; empty is absent.
-fn time(field: &str, raw: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
-    let Some(text) = raw.map(str::trim).filter(|text| !text.is_empty()) else {
-        return Ok(None);
-    };
-    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
-        return Ok(Some(time.with_timezone(&Utc)));
-    }
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|date| date.and_hms_opt(0, 0, 0))
-        .map(|midnight| Some(midnight.and_utc()))
-        .ok_or_else(|| ApiError::BadRequest(format!("{field}: {text:?} is not an RFC 3339 time")))
-}
-
 /// API.md's statistics of the queue: the `stats` read model's samples (the log's, folded by the
 /// `stats` projector) through the same code as `jono stats`.
 async fn stats(
@@ -494,8 +505,8 @@ async fn stats(
     Params(query): Params<StatsQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let queue = find_as_operator(&state, &agent, &queue).await?;
-    let from = time("from", query.from.as_deref())?;
-    let to = time("to", query.to.as_deref())?;
+    let from = crate::extract::time("from", query.from.as_deref())?;
+    let to = crate::extract::time("to", query.to.as_deref())?;
     let report = stats_from_rows(
         state.store.backend(),
         Scope::Queue(queue.id),
@@ -533,6 +544,8 @@ async fn public(
         "open": queue.open,
         "waiting": queue.waiting,
         "welcome_message": welcome_message,
+        "widget_position": widget_position(&queue),
+        "widget_color": queue.settings.get("widget_color").cloned().unwrap_or(Value::Null),
     })))
 }
 
@@ -552,7 +565,7 @@ async fn join(
     headers: HeaderMap,
     Body(body): Body<Join>,
 ) -> Result<impl IntoResponse, ApiError> {
-    limits::enforce(&state, limits::JOINS, &format!("address:{address}"))?;
+    limits::enforce(&state, limits::JOINS, &format!("address:{address}")).await?;
     let mut queue = find(&state, &queue).await?;
     if headers.contains_key(header::ORIGIN) {
         // A browser's join is checked against the queue's allowed sites as they are now.
@@ -712,16 +725,20 @@ mod tests {
 
     #[test]
     fn stats_times_are_rfc_3339_or_dates() {
-        assert_eq!(time("from", None).unwrap(), None);
-        assert_eq!(time("from", Some("")).unwrap(), None);
-        let t = time("from", Some("2026-01-31T11:00:00+02:00"))
+        assert_eq!(crate::extract::time("from", None).unwrap(), None);
+        assert_eq!(crate::extract::time("from", Some("")).unwrap(), None);
+        let t = crate::extract::time("from", Some("2026-01-31T11:00:00+02:00"))
             .unwrap()
             .unwrap();
         assert_eq!(t.to_rfc3339(), "2026-01-31T09:00:00+00:00");
-        let d = time("from", Some("2026-01-31")).unwrap().unwrap();
+        let d = crate::extract::time("from", Some("2026-01-31"))
+            .unwrap()
+            .unwrap();
         assert_eq!(d.to_rfc3339(), "2026-01-31T00:00:00+00:00");
         assert_eq!(
-            time("to", Some("yesterday")).unwrap_err().status(),
+            crate::extract::time("to", Some("yesterday"))
+                .unwrap_err()
+                .status(),
             StatusCode::BAD_REQUEST
         );
     }

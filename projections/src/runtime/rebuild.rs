@@ -266,7 +266,13 @@ async fn swap_tables(
             &[],
         )
         .await?;
-        for index in table.indexes {
+        // An FTS5 table renames its own parts and has no other index.
+        let indexes = if dialect == Dialect::Sqlite && table.full_text.is_some() {
+            &[][..]
+        } else {
+            table.indexes
+        };
+        for index in indexes {
             let ix = index.name;
             match dialect {
                 Dialect::Postgres => {
@@ -295,6 +301,13 @@ async fn swap_tables(
                 &[],
             )
             .await?;
+            if table.full_text.is_some() {
+                tx.execute(
+                    &format!("ALTER INDEX {live}_fts{REBUILD_SUFFIX} RENAME TO {live}_fts"),
+                    &[],
+                )
+                .await?;
+            }
         }
     }
     Ok(())

@@ -52,6 +52,7 @@ const TABLES: &[Table] = &[
                 unique: false,
             },
         ],
+        full_text: None,
     },
     Table {
         name: "rm_stat_handles",
@@ -76,6 +77,7 @@ const TABLES: &[Table] = &[
                 unique: false,
             },
         ],
+        full_text: None,
     },
     Table {
         name: "rm_stat_ratings",
@@ -93,6 +95,7 @@ const TABLES: &[Table] = &[
                 unique: false,
             },
         ],
+        full_text: None,
     },
 ];
 

@@ -30,6 +30,7 @@ const COUNTER_TABLES: &[Table] = &[Table {
     name: "rm_test_counter",
     columns: "id TEXT PRIMARY KEY, n BIGINT NOT NULL, last BIGINT NOT NULL",
     indexes: &[],
+    full_text: None,
 }];
 
 #[async_trait]

@@ -105,6 +105,7 @@ on_both_backends!(
     a_snapshot_of_another_fold_version_is_ignored,
     an_unreadable_snapshot_falls_back_to_the_log,
     a_crash_between_an_append_and_its_snapshot_still_loads_right,
+    the_metrics_say_where_each_aggregate_came_from_and_how_long_appends_took,
 );
 
 fn join(customer: &str) -> QueueCommand {
@@ -635,4 +636,55 @@ async fn a_crash_between_an_append_and_its_snapshot_still_loads_right(db: TestDb
             .await,
         Err(CommandError::Rejected(QueueError::NobodyWaiting))
     ));
+}
+
+/// `/metrics`' part from the store: `jono_aggregate_loads_total` by source (log, cache,
+/// snapshot), snapshots written, and one append-time observation per append.
+async fn the_metrics_say_where_each_aggregate_came_from_and_how_long_appends_took(db: TestDb) {
+    let store = db.open().await;
+    let commands = Commands::new(store.clone()).with_snapshot_every(4);
+    for i in 0..10 {
+        commands
+            .execute::<Queue>("q1", join(&format!("c{i}")), &(), &NO_CONTEXT)
+            .await
+            .expect("join");
+    }
+    snapshot_at(&store, "q1", 8).await;
+    // A process with an empty cache starts from the snapshot.
+    Commands::new(store.clone())
+        .execute::<Queue>("q1", pick("a1"), &(), &NO_CONTEXT)
+        .await
+        .expect("pick");
+    let rendered = || {
+        let mut text = String::new();
+        store.metrics().render_prometheus(&mut text);
+        text
+    };
+    // The snapshot's task counts it just after writing it.
+    for _ in 0..100 {
+        if !rendered().contains("jono_snapshots_written_total 0") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let text = rendered();
+    for line in [
+        "jono_aggregate_loads_total{source=\"log\"} 1",
+        "jono_aggregate_loads_total{source=\"cache\"} 9",
+        "jono_aggregate_loads_total{source=\"snapshot\"} 1",
+        "jono_store_append_seconds_count 11",
+    ] {
+        assert!(
+            text.lines().any(|found| found == line),
+            "{line} in:\n{text}"
+        );
+    }
+    assert!(
+        !text.contains("jono_snapshots_written_total 0"),
+        "a snapshot written: {text}"
+    );
+    assert!(
+        text.contains("jono_store_commit_seconds_count{backend="),
+        "{text}"
+    );
 }

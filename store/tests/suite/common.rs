@@ -59,6 +59,26 @@ impl TestDb {
         .expect("open the store")
     }
 
+    /// Another fresh schema of the same Postgres database (another deployment beside this one).
+    #[allow(dead_code)]
+    pub async fn neighbour(&self) -> Option<EventStore> {
+        let TestDb::Postgres { url, .. } = self else {
+            return None;
+        };
+        let (base, _) = url.split_once("options=").expect("a test URL");
+        let schema = format!("jono_test_{}", Uuid::new_v4().simple());
+        let pool = sqlx::PgPool::connect(base.trim_end_matches(['?', '&']))
+            .await
+            .expect("connect");
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&pool)
+            .await
+            .expect("create a schema");
+        pool.close().await;
+        let url = format!("{base}options=-csearch_path%3D{schema}");
+        Some(EventStore::open_postgres(&url).await.expect("open"))
+    }
+
     #[allow(dead_code)]
     pub fn data_dir(&self) -> Option<PathBuf> {
         match self {

@@ -4,6 +4,7 @@
 mod common;
 
 mod append;
+mod cluster;
 mod commands;
 mod feed;
 mod group_commit;

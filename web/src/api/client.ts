@@ -65,3 +65,20 @@ export async function allPages<T>(fetchPage: (after: string | undefined) => Prom
   }
   return out;
 }
+
+/** Saves a conversation's transcript (`format=txt`) as a file, read with `token` (an agent's or
+ * its customer's: the server leaves notes out for a customer). */
+export async function downloadTranscript(conversation: string, token: string): Promise<void> {
+  const r = await fetch(`/v1/conversations/${encodeURIComponent(conversation)}/transcript?format=txt`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  if (!r.ok) throw new ApiError(r.status, await r.json().catch(() => undefined));
+  const url = URL.createObjectURL(await r.blob());
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = `conversation-${conversation}.txt`;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  window.setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}

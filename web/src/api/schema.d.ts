@@ -785,6 +785,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/orgs/{org}/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Search the organization's conversations
+         * @description Full text over messages (and their files' names), private notes and customer metadata; the words of `q` are one phrase, never query syntax, so any text is a valid query. Newest first. Direct chats only the caller's own.
+         */
+        get: operations["search"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/queues/{queue}": {
         parameters: {
             query?: never;
@@ -1191,6 +1211,11 @@ export interface components {
         ChannelRequest: {
             name: string;
         };
+        /**
+         * @description A colour as `#rrggbb` (lower-cased; `#RGB` is widened), nothing else: it goes into the host
+         *     page's styles, so no other CSS can ride along.
+         */
+        Colour: string;
         /** @description `{conversation_id}`: what starts or finds a conversation answers. */
         ConversationCreated: {
             /** Format: uuid */
@@ -1454,6 +1479,10 @@ export interface components {
             /** Format: uint64 */
             waiting: number;
             welcome_message: string | null;
+            /** @description The launcher's colour (`#rrggbb`); `null` is Jono's own. */
+            widget_color: string | null;
+            /** @description The bottom corner of the host page the widget takes. */
+            widget_position: components["schemas"]["WidgetPosition"];
         };
         QueueCreated: {
             /** Format: uuid */
@@ -1466,6 +1495,13 @@ export interface components {
             name: components["schemas"]["Name"];
             opening_hours: components["schemas"]["OpeningHours"] | null;
             welcome_message: components["schemas"]["WelcomeMessage"] | null;
+            /** @description The widget launcher's colour; `None` is Jono's own. */
+            widget_color?: components["schemas"]["Colour"] | null;
+            /**
+             * @description The bottom corner of the host page its widget takes (events before it: right).
+             * @default right
+             */
+            widget_position: components["schemas"]["WidgetPosition"];
         };
         /**
          * @description A change of some settings: an absent field keeps its value, `null` clears it (`name`
@@ -1489,6 +1525,10 @@ export interface components {
             opening_hours?: components["schemas"]["RawOpeningHours"] | null;
             /** @description Message 1 of each conversation of the queue, from `system`. */
             welcome_message?: string | null;
+            /** @description The widget launcher's colour, `#rrggbb`; `null` is Jono's own. */
+            widget_color?: string | null;
+            /** @description The bottom corner of the host page the widget takes; `null` puts it back (`right`). */
+            widget_position?: components["schemas"]["WidgetPosition"] | null;
         };
         /** @description A queue's figures over `from ≤ t < to`, from the log alone (API.md, Statistics). */
         QueueStats: {
@@ -1544,6 +1584,8 @@ export interface components {
              */
             waiting: number;
             welcome_message?: string | null;
+            widget_color?: string | null;
+            widget_position?: components["schemas"]["WidgetPosition"] | null;
         };
         RatingFigures: {
             /** Format: uint64 */
@@ -1580,6 +1622,24 @@ export interface components {
          * @enum {string}
          */
         Role: "agent" | "operator" | "owner";
+        /** @description Where a query was found. */
+        SearchHit: {
+            /** Format: date-time */
+            at: string;
+            /** Format: uuid */
+            conversation_id: string;
+            /**
+             * Format: int64
+             * @description The cursor: `after=POSITION` gives the hits older than this one.
+             */
+            position: number;
+            /** @description For a message its `seq` (open the conversation there), for a note its id, else empty. */
+            reference: string;
+            /** @description The text around the words found. */
+            snippet: string;
+            /** @description `message`, `note` (agents' private notes) or `metadata` (the customer's details). */
+            source: string;
+        };
         SendMessageRequest: {
             /** @description Attachments uploaded to this conversation. */
             attachments?: string[] | null;
@@ -1628,6 +1688,11 @@ export interface components {
         };
         /** @description A queue's welcome message, sent as message 1 of each of its conversations. */
         WelcomeMessage: string;
+        /**
+         * @description The bottom corner of the host page the widget takes.
+         * @enum {string}
+         */
+        WidgetPosition: "right" | "left";
         /** @description A frame a client sends over `/v1/ws`. */
         WsClientFrame: {
             /** Format: uint64 */
@@ -2940,6 +3005,14 @@ export interface operations {
                 agent?: string;
                 /** @description Only conversations of this kind. */
                 kind?: "customer" | "channel" | "direct";
+                /** @description Only conversations of this queue. */
+                queue?: string;
+                /** @description Only conversations that carry this tag. */
+                tag?: string;
+                /** @description Only conversations started at or after this time. */
+                from?: string;
+                /** @description Only conversations started before this time. */
+                to?: string;
                 /** @description The cursor: the last conversation's id. Malformed is 400. */
                 after?: string;
                 /** @description Items in a page: default 100; more than 1,000 is treated as 1,000. */
@@ -3290,6 +3363,45 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["QueueCreated"];
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    search: {
+        parameters: {
+            query?: {
+                /** @description What to find. */
+                q?: string;
+                /** @description The cursor: the last hit's `position`. Malformed is 400. */
+                after?: string;
+                /** @description Items in a page: default 100; more than 1,000 is treated as 1,000. */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description An organization's id. */
+                org: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of hits. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SearchHit"][];
                 };
             };
             /** @description An error, as `application/problem+json` (RFC 9457). */

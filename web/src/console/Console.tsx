@@ -7,20 +7,21 @@ import { Conversation } from './Conversation';
 import { OrgPage, type QueueFocus } from './OrgPage';
 import { CannedPage } from './CannedPage';
 import { AccountPage } from './AccountPage';
+import { HistoryPage } from './HistoryPage';
 import { raise } from './alerts';
 import { LangSwitch } from '../LangSwitch';
 
 type Activity = { position: number; ev: StoredEvent; live: boolean; hot: boolean };
-type View = 'chats' | 'org' | 'canned' | 'account';
+type View = 'chats' | 'history' | 'org' | 'canned' | 'account';
 
 /** Where the console is, in its address: `#/ORG` (chats), `#/ORG/c/CONVERSATION`, `#/ORG/org`,
- * `#/ORG/canned`, `#/ORG/account`. A reload, the back button and a link all land there. */
+ * `#/ORG/history`, `#/ORG/canned`, `#/ORG/account`. A reload, the back button and a link all land there. */
 type Route = { org: string | null; view: View; conv: string | null };
 
 export function parseRoute(hash: string): Route {
   const [org, second, third] = hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
   if (second === 'c' && third) return { org: org ?? null, view: 'chats', conv: third };
-  if (second === 'org' || second === 'canned' || second === 'account') return { org: org ?? null, view: second, conv: null };
+  if (second === 'history' || second === 'org' || second === 'canned' || second === 'account') return { org: org ?? null, view: second, conv: null };
   return { org: org ?? null, view: 'chats', conv: null };
 }
 
@@ -53,6 +54,8 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
   const [members, setMembers] = useState<Member[]>([]);
   const [canned, setCanned] = useState<Canned[]>([]);
   const [selected, setSelected] = useState<string | null>(routedOrg ? initial.conv : null);
+  // The message a search result opens the conversation at.
+  const [atSeq, setAtSeq] = useState<number | undefined>(undefined);
   const [activity, setActivity] = useState<Activity[]>([]);
   const [menu, setMenu] = useState<string | null>(null);
   const [err, setErr] = useState('');
@@ -306,7 +309,7 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
     .sort((a, b) => (a.organization_id === null ? 0 : 1) - (b.organization_id === null ? 0 : 1));
 
   const item = (c: AgentConversation, label: string) => (
-    <li key={c.id}><button type="button" class={`conv ${selected === c.id ? 'selected' : ''}`} aria-current={selected === c.id} onClick={() => setSelected(c.id)}>
+    <li key={c.id}><button type="button" class={`conv ${selected === c.id ? 'selected' : ''}`} aria-current={selected === c.id} onClick={() => { setAtSeq(undefined); setSelected(c.id); }}>
       {label}{unread[c.id] ? <span class="unread" aria-label={t('unread', { n: unread[c.id] })}>{unread[c.id]}</span> : null}
     </button></li>
   );
@@ -321,9 +324,9 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
           </select>
         </label>
         <nav class="nav-tabs" aria-label={t('sections')}>
-          {(['chats', 'org', 'canned', 'account'] as const).map((v) => (
+          {(['chats', 'history', 'org', 'canned', 'account'] as const).map((v) => (
             <button type="button" key={v} aria-current={view === v ? 'page' : undefined} onClick={() => { setView(v); setFocus(null); }}>
-              {v === 'chats' ? t('chats') : v === 'org' ? t('orgSection') : v === 'canned' ? t('cannedPage') : t('account')}
+              {v === 'chats' ? t('chats') : v === 'history' ? t('history') : v === 'org' ? t('orgSection') : v === 'canned' ? t('cannedPage') : t('account')}
             </button>
           ))}
         </nav>
@@ -357,6 +360,8 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
       </section>
       {err && <p class="error banner" role="alert" onClick={() => setErr('')}>{err}</p>}
       {view === 'org' && org && <OrgPage api={api} me={me} orgId={orgId} role={org.role} queues={queues[orgId] ?? []} reloadQueues={() => loadQueues(orgId)} focus={focus} presenceVersion={presenceVersion} />}
+      {view === 'history' && <HistoryPage api={api} orgId={orgId} queues={queues[orgId] ?? []} members={members}
+        onOpen={(conversation, seq) => { setAtSeq(seq); setSelected(conversation); setView('chats'); }} />}
       {view === 'account' && <AccountPage api={api} me={me} />}
       {view === 'canned' && <CannedPage api={api} me={me} canned={canned} reload={loadCanned} />}
       <div class={`columns${selected ? ' has-conv' : ''}`} hidden={view !== 'chats'}>
@@ -400,7 +405,7 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
           </select>
         </nav>
         {selected ? (
-          <Conversation key={selected} id={selected} api={api} socket={socket} me={me} token={token} orgId={orgId} canned={orgCanned}
+          <Conversation key={selected} id={selected} atSeq={atSeq} api={api} socket={socket} me={me} token={token} orgId={orgId} canned={orgCanned}
             allTags={allTags} queues={queues[orgId] ?? []} isOperator={isOperator} reloadCanned={loadCanned} onChanged={refreshOrg} memberName={memberName}
             onBack={() => setSelected(null)} />
         ) : (

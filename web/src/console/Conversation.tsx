@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { ok, allPages, type Api, type Me, type AgentConversation, type Message, type Note, type Canned, type Queue, ApiError } from '../api/client';
+import { ok, allPages, downloadTranscript, type Api, type Me, type AgentConversation, type Message, type Note, type Canned, type Queue, ApiError } from '../api/client';
 import type { Socket, StoredEvent } from '../api/ws';
 import { t, fmtTime, type Key } from '../i18n';
 import { Messages, mergeMessages, uploadFile, messageFromEvent, fetchUntil } from '../Messages';
@@ -56,7 +56,7 @@ function mergeNotes(base: Note[], evs: StoredEvent[]): Note[] {
 }
 
 export function Conversation(p: {
-  id: string; api: Api; socket: Socket; me: Me; token: string; orgId: string; canned: Canned[]; allTags: string[];
+  id: string; atSeq?: number; api: Api; socket: Socket; me: Me; token: string; orgId: string; canned: Canned[]; allTags: string[];
   queues: Queue[]; isOperator: boolean; reloadCanned: () => Promise<void>; onChanged: () => void; memberName: (id: string) => string;
   onBack?: () => void;
 }) {
@@ -93,6 +93,16 @@ export function Conversation(p: {
     setMessages((cur) => mergeMessages(cur, list));
   };
   useEffect(() => { maxSeq.current = messages.length ? messages[messages.length - 1].seq : 0; }, [messages]);
+  // Opened from a search result: show that message, once it is there (after the list's own
+  // scroll to the newest).
+  const shownHit = useRef(false);
+  useEffect(() => {
+    if (p.atSeq === undefined || shownHit.current) return;
+    const hit = document.querySelector<HTMLElement>(`main.conversation .messages [data-seq="${p.atSeq}"]`);
+    if (!hit) return;
+    shownHit.current = true;
+    requestAnimationFrame(() => { hit.classList.add('hit'); hit.scrollIntoView({ block: 'center' }); });
+  }, [messages, p.atSeq]);
 
   useEffect(() => {
     loadConv().catch((e) => setErr(errText(e)));
@@ -208,6 +218,7 @@ export function Conversation(p: {
             </form>
           )}
           {isCustomer && !ended && <button type="button" class="danger" onClick={end}>{t('endConversation')}</button>}
+          <button type="button" onClick={() => downloadTranscript(id, p.token).catch((e) => setErr(errText(e)))}>{t('transcript')}</button>
           <button type="button" aria-pressed={side} title={t('toggleSidebar')} onClick={() => setSide(!side)}>☰ {t('toggleSidebar')}</button>
         </header>
         {isCustomer && conv && (

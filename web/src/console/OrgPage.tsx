@@ -138,7 +138,7 @@ export function OrgPage({ api, me, orgId, role, queues, reloadQueues, focus = nu
 
 function QueueAdmin({ api, queue, members, isOperator, reload, focus }: { api: Api; queue: Queue; members: Member[]; isOperator: boolean; reload: () => void; focus: QueueFocus | null }) {
   const [full, setFull] = useState<Queue | null>(null);
-  const [f, setF] = useState({ name: queue.name, welcome: '', max: '', cap: '', origins: '' });
+  const [f, setF] = useState({ name: queue.name, welcome: '', max: '', cap: '', origins: '', side: 'right', color: '' });
   const [msg, setMsg] = useState('');
   const [showStats, setShowStats] = useState(false);
   const box = useRef<HTMLDetailsElement>(null);
@@ -167,7 +167,7 @@ function QueueAdmin({ api, queue, members, isOperator, reload, focus }: { api: A
     ok(api.GET('/v1/queues/{queue}', { params: { path: { queue: queue.id } } })).then((q) => {
       setFull(q);
       const s = q.settings;
-      setF({ name: q.name, welcome: s?.welcome_message ?? '', max: String(s?.max_waiting ?? q.max_waiting ?? ''), cap: String(s?.capacity_per_agent ?? q.capacity_per_agent ?? ''), origins: (s?.allowed_origins ?? q.allowed_origins ?? []).join('\n') });
+      setF({ name: q.name, welcome: s?.welcome_message ?? '', max: String(s?.max_waiting ?? q.max_waiting ?? ''), cap: String(s?.capacity_per_agent ?? q.capacity_per_agent ?? ''), origins: (s?.allowed_origins ?? q.allowed_origins ?? []).join('\n'), side: q.widget_position ?? 'right', color: q.widget_color ?? '' });
     }).catch(() => {});
   }, [queue.id]);
   const act = async (fn: () => Promise<unknown>, done = '') => { try { setMsg(''); await fn(); setMsg(done); } catch (e) { setMsg(errText(e)); } };
@@ -176,6 +176,7 @@ function QueueAdmin({ api, queue, members, isOperator, reload, focus }: { api: A
     const saved = await ok(api.PUT('/v1/queues/{queue}/settings', { params: { path: { queue: queue.id } }, body: {
       name: f.name.trim(), welcome_message: f.welcome.trim() || null, max_waiting: num(f.max), capacity_per_agent: num(f.cap),
       allowed_origins: f.origins.split(/\s+/).filter(Boolean),
+      widget_position: f.side === 'left' ? 'left' : 'right', widget_color: f.color.trim() || null,
     } }));
     setFull(saved);
     reload();
@@ -207,6 +208,8 @@ function QueueAdmin({ api, queue, members, isOperator, reload, focus }: { api: A
           <label>{t('maxWaiting')}<input type="number" min={1} value={f.max} onInput={set('max')} /></label>
           <label>{t('capacity')}<input type="number" min={1} value={f.cap} onInput={set('cap')} /></label>
           <label>{t('allowedOrigins')}<textarea rows={2} placeholder="https://www.example.com" value={f.origins} onInput={set('origins')} /></label>
+          <label>{t('widgetPosition')}<select value={f.side} onChange={set('side')}><option value="right">{t('widgetRight')}</option><option value="left">{t('widgetLeft')}</option></select></label>
+          <label>{t('widgetColor')}<input value={f.color} placeholder="#1f6feb" pattern="#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})" onInput={set('color')} /></label>
           <button type="submit">{t('save')}</button>
         </form>
       )}

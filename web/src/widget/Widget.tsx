@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { makeApi, ok, allPages, type Message, type CustomerConversation } from '../api/client';
+import { makeApi, ok, allPages, downloadTranscript, type Message, type CustomerConversation } from '../api/client';
 import { Socket, type StoredEvent } from '../api/ws';
 
 function applyCustomerEvent(c: CustomerConversation, ev: StoredEvent): CustomerConversation {
@@ -51,7 +51,7 @@ function trustedHost(): string | null {
 
 export function Widget() {
   useLang();
-  const [pub, setPub] = useState<{ name: string; open: boolean; welcome_message: string | null } | null>(null);
+  const [pub, setPub] = useState<{ name: string; open: boolean; welcome_message: string | null; widget_position?: string; widget_color?: string | null } | null>(null);
   const [session, setSession] = useState<Session | null>(() => { try { return JSON.parse(store.get(STORE) || 'null'); } catch { return null; } });
   const [page, setPage] = useState<string | null>(null);
   const [err, setErr] = useState('');
@@ -61,6 +61,13 @@ export function Widget() {
     if (!queue) return;
     ok(anon.GET('/v1/queues/{queue}/public', { params: { path: { queue } } })).then(setPub).catch(() => setErr(t('error', { detail: '404' })));
   }, []);
+
+  // The queue's look (corner, colour) for the loader's launcher.
+  useEffect(() => {
+    const origin = trustedHost();
+    if (!origin || !pub) return;
+    window.parent.postMessage({ type: 'jono:look', position: pub.widget_position ?? 'right', color: pub.widget_color ?? null }, origin);
+  }, [pub]);
 
   // Live metadata: the page of the host site, from the loader.
   useEffect(() => {
@@ -221,6 +228,9 @@ function Chat({ session, page, onReset, welcome }: { session: Session; page: str
       {typing && status !== 'ended' && <p class="typing muted">{typing} …</p>}
       {calls.ended && !calls.active && <p class="muted call-ended" role="status">📹 {t('callEnded')}</p>}
       {err && <p class="error" role="alert">{err}</p>}
+      {status === 'ended' && messages.length > 0 && (
+        <p><button type="button" class="link transcript" onClick={() => downloadTranscript(c, session.customer_token).catch((e) => setErr(String(e.message ?? e)))}>{t('transcript')}</button></p>
+      )}
       {status === 'ended' ? (
         rated || !served ? (
           // Nobody served a customer who left the line: there is nothing to rate.

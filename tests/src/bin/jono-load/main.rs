@@ -82,6 +82,8 @@ struct Args {
     #[arg(long, default_value_t = 1)]
     nodes: usize,
     /// Given to every node as `JONO_NATS_URL` (what several nodes share besides Postgres).
+    /// Several nodes need NATS: without it, `--nodes 2` or more starts a throwaway
+    /// `nats-server` on loopback (Debian's package).
     #[arg(long)]
     nats_url: Option<String>,
     /// Idle WebSockets (each subscribed to a queue) opened to measure what one costs the
@@ -229,10 +231,21 @@ async fn run(args: Args) -> Fallible<Vec<String>> {
         (Some(_), nodes) => format!("Postgres, {nodes} nodes"),
         (None, _) => "SQLite".to_owned(),
     };
+    // Several nodes on one database need NATS (a second node without it refuses to start).
+    let own_nats = match (&args.nats_url, args.nodes) {
+        (None, nodes) if nodes > 1 => Some(jono_tests::nats::Nats::start().ok_or(
+            "--nodes 2 or more needs --nats-url, or nats-server installed (jono-load starts one)",
+        )?),
+        _ => None,
+    };
+    let nats_url = args
+        .nats_url
+        .clone()
+        .or_else(|| own_nats.as_ref().map(|nats| nats.url.clone()));
     progress(&format!("starting {} serve on {backend}", bin.display()));
     let mut servers = Vec::new();
     for _ in 0..args.nodes {
-        let (bin, store_args, nats_url) = (bin.clone(), store_args.clone(), args.nats_url.clone());
+        let (bin, store_args, nats_url) = (bin.clone(), store_args.clone(), nats_url.clone());
         servers.push(
             tokio::task::spawn_blocking(move || {
                 let args: Vec<&str> = store_args.iter().map(String::as_str).collect();
