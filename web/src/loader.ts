@@ -78,14 +78,13 @@
   window.addEventListener('message', (e) => {
     if (e.origin !== base || e.source !== frame.contentWindow || !e.data) return;
     if (e.data.type === 'jono:ready') {
+      // The queue's look comes with it. Only a corner and a #rrggbb colour ever reach the
+      // page's styles.
+      if (e.data.position === 'left' || e.data.position === 'right') side = e.data.position;
+      if (typeof e.data.color === 'string' && /^#[0-9a-f]{6}$/.test(e.data.color)) colour = e.data.color;
       ready = true;
       layout();
       post(true);
-    } else if (e.data.type === 'jono:look') {
-      // Only a corner and a #rrggbb colour ever reach the page's styles.
-      if (e.data.position === 'left' || e.data.position === 'right') side = e.data.position;
-      if (typeof e.data.color === 'string' && /^#[0-9a-f]{6}$/.test(e.data.color)) colour = e.data.color;
-      layout();
     } else if (e.data.type === 'jono:message' && !open) {
       unread += 1;
       layout();

@@ -57,17 +57,18 @@ export function Widget() {
   const [err, setErr] = useState('');
   const anon = useMemo(() => makeApi(() => null), []);
 
+  // Ready for the loader once the queue's look (corner, colour) is known, so its launcher
+  // shows in that look from the start; an unknown queue's widget is ready in Jono's own.
+  const tellReady = (look?: { widget_position?: string; widget_color?: string | null }) => {
+    const origin = trustedHost();
+    if (origin) window.parent.postMessage({ type: 'jono:ready', position: look?.widget_position ?? 'right', color: look?.widget_color ?? null }, origin);
+  };
   useEffect(() => {
     if (!queue) return;
-    ok(anon.GET('/v1/queues/{queue}/public', { params: { path: { queue } } })).then(setPub).catch(() => setErr(t('error', { detail: '404' })));
+    ok(anon.GET('/v1/queues/{queue}/public', { params: { path: { queue } } }))
+      .then((found) => { setPub(found); tellReady(found); })
+      .catch(() => { setErr(t('error', { detail: '404' })); tellReady(); });
   }, []);
-
-  // The queue's look (corner, colour) for the loader's launcher.
-  useEffect(() => {
-    const origin = trustedHost();
-    if (!origin || !pub) return;
-    window.parent.postMessage({ type: 'jono:look', position: pub.widget_position ?? 'right', color: pub.widget_color ?? null }, origin);
-  }, [pub]);
 
   // Live metadata: the page of the host site, from the loader.
   useEffect(() => {
@@ -78,7 +79,6 @@ export function Widget() {
       if (e.data && e.data.type === 'jono:page' && typeof e.data.page === 'string' && /^https?:\/\//.test(e.data.page)) setPage(e.data.page);
     };
     window.addEventListener('message', on);
-    window.parent.postMessage({ type: 'jono:ready' }, origin);
     return () => window.removeEventListener('message', on);
   }, []);
 
