@@ -24,9 +24,10 @@ pub enum Event {
 
 /// The `type` of every event of API.md's list, plus the conversation's own bookkeeping
 /// (`AgentAssigned`, `ConversationRequeued`) and the blocks of abusive visitors
-/// (`CustomerBlocked`, `CustomerBlockLifted`) and withdrawn invitations (`InvitationRevoked`),
+/// (`CustomerBlocked`, `CustomerBlockLifted`), withdrawn invitations (`InvitationRevoked`) and
+/// agents' read markers (`ConversationRead`),
 /// in the order API.md lists them.
-pub const EVENT_TYPES: [&str; 37] = [
+pub const EVENT_TYPES: [&str; 38] = [
     "OrganizationCreated",
     "AccountCreated",
     "InvitationCreated",
@@ -64,6 +65,7 @@ pub const EVENT_TYPES: [&str; 37] = [
     "CustomerBlocked",
     "CustomerBlockLifted",
     "InvitationRevoked",
+    "ConversationRead",
 ];
 
 /// Whether this version of Jono knows events of `event_type`. During a rolling upgrade a node

@@ -1361,3 +1361,83 @@ fn another_customer_cannot_end_the_conversation() {
         .when(end(agent(AGENT)))
         .then_expect_error(ConversationError::UnknownConversation);
 }
+
+// ---- MarkRead ----
+
+fn read(seq: u64, by: Author) -> C {
+    C::MarkRead { seq, by }
+}
+
+fn was_read(agent_id: Uuid, seq: u64) -> E {
+    E::ConversationRead {
+        conversation_id: CONVERSATION,
+        organization_id: ORG,
+        agent_id,
+        seq,
+    }
+}
+
+#[test]
+fn an_agent_marks_what_it_has_read() {
+    test()
+        .given(with(
+            active(),
+            [
+                sent(CONVERSATION, id(0x41), 1, customer(CONVERSATION)),
+                sent(CONVERSATION, id(0x42), 2, customer(CONVERSATION)),
+            ],
+        ))
+        .when(read(1, agent(OTHER_AGENT)))
+        .then_expect_events(vec![was_read(OTHER_AGENT, 1)]);
+}
+
+#[test]
+fn reading_an_older_message_again_changes_nothing() {
+    test()
+        .given(with(
+            active(),
+            [
+                sent(CONVERSATION, id(0x41), 1, customer(CONVERSATION)),
+                sent(CONVERSATION, id(0x42), 2, customer(CONVERSATION)),
+                was_read(OTHER_AGENT, 2),
+            ],
+        ))
+        .when(read(1, agent(OTHER_AGENT)))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn an_agent_has_read_what_it_wrote() {
+    test()
+        .given(with(
+            active(),
+            [
+                sent(CONVERSATION, id(0x41), 1, customer(CONVERSATION)),
+                sent(CONVERSATION, id(0x42), 2, agent(AGENT)),
+            ],
+        ))
+        .when(read(2, agent(AGENT)))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn a_marker_past_the_newest_message_is_refused() {
+    test()
+        .given(with(
+            active(),
+            [sent(CONVERSATION, id(0x41), 1, customer(CONVERSATION))],
+        ))
+        .when(read(2, agent(AGENT)))
+        .then_expect_error(ConversationError::ReadPastTheEnd);
+}
+
+#[test]
+fn a_customer_keeps_no_marker() {
+    test()
+        .given(with(
+            active(),
+            [sent(CONVERSATION, id(0x41), 1, agent(AGENT))],
+        ))
+        .when(read(1, customer(CONVERSATION)))
+        .then_expect_error(ConversationError::AgentsOnly);
+}

@@ -29,6 +29,7 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use crate::routes::blocks::{BlockRequest, BlockView, Blocked};
+use crate::routes::conversations::ReadRequest;
 use crate::routes::organizations::InvitationView;
 use crate::routes::search::SearchHit;
 use crate::state::AppState;
@@ -385,6 +386,13 @@ pub struct AgentConversation {
     pub ended_at: Option<DateTime<Utc>>,
     /// The two agents of a direct chat (so each side can name the other); empty otherwise.
     pub participants: Vec<Uuid>,
+    /// The newest message's `seq` (0 without messages).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seq: Option<u64>,
+    /// In the organization's list: how many messages the caller has not read (after its
+    /// `POST …/read` marker and its own last message); `null` elsewhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unread: Option<Option<u64>>,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -1087,6 +1095,10 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
             .query("sig", json!({"type": "string"}), "Part of the signed URL.")
             .raw_response(200, json!({"description": "The file.",
                 "content": {"*/*": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}})),
+        Operation::new("post", "/v1/conversations/{c}/read", "markRead", "conversations", "Mark messages read")
+            .describe("Agents who may see the conversation. The caller has read up to message `seq`: its unread count in the conversation list follows, on every device. An older `seq` changes nothing; a `seq` past the newest message is 422.")
+            .body::<ReadRequest>(g, true)
+            .no_content("Marked."),
         Operation::new("post", "/v1/conversations/{c}/tags", "addTag", "conversations", "Tag a conversation")
             .describe("Agent participants.")
             .body::<TagRequest>(g, true)

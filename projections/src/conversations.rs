@@ -23,7 +23,7 @@ const TABLES: &[Table] = &[
                   agent_id TEXT, metadata TEXT NOT NULL, live TEXT NOT NULL, \
                   participants TEXT NOT NULL, created_at BIGINT NOT NULL, picked_at BIGINT, \
                   ended_at BIGINT, end_reason TEXT, created_position BIGINT NOT NULL, \
-                  rating_score BIGINT, rating_comment TEXT",
+                  rating_score BIGINT, rating_comment TEXT, last_seq BIGINT NOT NULL",
         indexes: &[
             Index {
                 name: "rm_conversations_by_org",
@@ -42,6 +42,15 @@ const TABLES: &[Table] = &[
         name: "rm_conversation_tags",
         columns: "conversation_id TEXT NOT NULL, tag TEXT NOT NULL, \
                   PRIMARY KEY (conversation_id, tag)",
+        indexes: &[],
+        full_text: None,
+    },
+    // How far each agent has read each conversation: its unread count is the conversation's
+    // `last_seq` less this (an agent has read what it wrote).
+    Table {
+        name: "rm_reads",
+        columns: "agent_id TEXT NOT NULL, conversation_id TEXT NOT NULL, seq BIGINT NOT NULL, \
+                  PRIMARY KEY (agent_id, conversation_id)",
         indexes: &[],
         full_text: None,
     },
@@ -65,7 +74,8 @@ impl Projection for Conversations {
     }
 
     fn version(&self) -> i64 {
-        1
+        // 2: `last_seq` and `rm_reads` (unread counts).
+        2
     }
 
     fn tables(&self) -> &'static [Table] {
@@ -83,6 +93,8 @@ impl Projection for Conversations {
             "TagRemoved",
             "ConversationRated",
             "ConversationEnded",
+            "MessageSent",
+            "ConversationRead",
         ])
     }
 
@@ -114,7 +126,8 @@ impl Projection for Conversations {
                 tx.execute(
                     "INSERT INTO rm_conversations{s} (conversation_id, kind, name, organization_id,
                      queue_id, status, agent_id, metadata, live, participants, created_at,
-                     created_position) VALUES ($1, $2, $3, $4, $5, $6, NULL, '{}', '{}', $7, $8, $9)",
+                     created_position, last_seq)
+                     VALUES ($1, $2, $3, $4, $5, $6, NULL, '{}', '{}', $7, $8, $9, 0)",
                     params![
                         conversation_id,
                         kind.as_str(),
@@ -237,12 +250,49 @@ impl Projection for Conversations {
                 )
                 .await?;
             }
-            E::MessageSent { .. }
-            | E::AttachmentUploaded { .. }
+            E::MessageSent {
+                conversation_id,
+                seq,
+                author,
+                ..
+            } => {
+                tx.execute(
+                    "UPDATE rm_conversations{s} SET last_seq = $1 WHERE conversation_id = $2",
+                    params![*seq, conversation_id],
+                )
+                .await?;
+                if author.kind == domain::values::AuthorKind::Agent {
+                    read_up_to(tx, author.id, conversation_id, *seq).await?;
+                }
+            }
+            E::ConversationRead {
+                conversation_id,
+                agent_id,
+                seq,
+                ..
+            } => read_up_to(tx, *agent_id, conversation_id, *seq).await?,
+            E::AttachmentUploaded { .. }
             | E::NoteAdded { .. }
             | E::CallStarted { .. }
             | E::CallEnded { .. } => {}
         }
         Ok(())
     }
+}
+
+/// `agent_id` has read `conversation_id` up to `seq` (never back).
+async fn read_up_to(
+    tx: &mut Tx,
+    agent_id: uuid::Uuid,
+    conversation_id: &uuid::Uuid,
+    seq: u64,
+) -> Result<(), ProjectionError> {
+    tx.execute(
+        "INSERT INTO rm_reads{s} (agent_id, conversation_id, seq) VALUES ($1, $2, $3)
+         ON CONFLICT (agent_id, conversation_id)
+         DO UPDATE SET seq = CASE WHEN excluded.seq > rm_reads{s}.seq THEN excluded.seq ELSE rm_reads{s}.seq END",
+        params![agent_id, conversation_id, seq],
+    )
+    .await?;
+    Ok(())
 }

@@ -469,12 +469,24 @@ pub struct Conversation {
     pub ended_at: Option<DateTime<Utc>>,
     pub end_reason: Option<String>,
     pub rating: Option<Rating>,
+    /// The newest message's `seq` (0 without messages).
+    pub last_seq: i64,
+    /// How many messages the reader has not read (`None` where the query has no reader).
+    pub unread: Option<i64>,
 }
 
-const CONVERSATION_SELECT: &str = "SELECT c.conversation_id, c.kind, c.name, c.organization_id,
-    c.queue_id, c.status, c.agent_id, c.metadata, c.live, c.participants, c.created_at,
-    c.picked_at, c.ended_at, c.end_reason, c.rating_score, c.rating_comment
-    FROM rm_conversations c";
+/// The conversation columns, with `reader`'s read marker (a placeholder such as `$3`, or
+/// `NULL` for no reader).
+fn conversation_select(reader: &str) -> String {
+    format!(
+        "SELECT c.conversation_id, c.kind, c.name, c.organization_id,
+         c.queue_id, c.status, c.agent_id, c.metadata, c.live, c.participants, c.created_at,
+         c.picked_at, c.ended_at, c.end_reason, c.rating_score, c.rating_comment, c.last_seq,
+         r.seq AS read_seq, {reader} IS NOT NULL AS has_reader
+         FROM rm_conversations c
+         LEFT JOIN rm_reads r ON r.conversation_id = c.conversation_id AND r.agent_id = {reader}"
+    )
+}
 
 #[derive(sqlx::FromRow)]
 struct ConversationRow {
@@ -494,6 +506,9 @@ struct ConversationRow {
     end_reason: Option<String>,
     rating_score: Option<i64>,
     rating_comment: Option<String>,
+    last_seq: i64,
+    read_seq: Option<i64>,
+    has_reader: bool,
 }
 
 async fn conversation_from(backend: &Backend, row: ConversationRow) -> Result<Conversation> {
@@ -541,6 +556,10 @@ async fn conversation_from(backend: &Backend, row: ConversationRow) -> Result<Co
             score,
             comment: row.rating_comment,
         }),
+        last_seq: row.last_seq,
+        unread: row
+            .has_reader
+            .then(|| (row.last_seq - row.read_seq.unwrap_or(0)).max(0)),
     })
 }
 
@@ -561,7 +580,10 @@ pub async fn conversation(
 ) -> Result<Option<Conversation>> {
     let row: Option<ConversationRow> = fetch_optional(
         backend,
-        &format!("{CONVERSATION_SELECT} WHERE c.conversation_id = $1"),
+        &format!(
+            "{} WHERE c.conversation_id = $1",
+            conversation_select("NULL")
+        ),
         params![conversation_id],
     )
     .await?;
@@ -617,7 +639,7 @@ pub async fn conversations(
     let rows: Vec<ConversationRow> = fetch_all(
         backend,
         &format!(
-            "{CONVERSATION_SELECT} WHERE c.organization_id = $1 AND c.created_position > $2
+            "{} WHERE c.organization_id = $1 AND c.created_position > $2
              AND (c.kind <> 'direct' OR c.participants LIKE $3)
              AND ($4 IS NULL OR c.status = $4)
              AND ($5 IS NULL OR c.agent_id = $5)
@@ -627,7 +649,8 @@ pub async fn conversations(
                   WHERE t.conversation_id = c.conversation_id AND t.tag = $9))
              AND ($10 IS NULL OR c.created_at >= $10)
              AND ($11 IS NULL OR c.created_at < $11)
-             ORDER BY c.created_position LIMIT $7"
+             ORDER BY c.created_position LIMIT $7",
+            conversation_select("$12")
         ),
         params![
             organization_id,
@@ -640,7 +663,8 @@ pub async fn conversations(
             filter.queue_id,
             filter.tag.clone(),
             filter.from,
-            filter.to
+            filter.to,
+            viewer
         ],
     )
     .await?;
@@ -663,8 +687,9 @@ pub async fn inbox(backend: &Backend, agent_id: Uuid) -> Result<Vec<Conversation
     let rows: Vec<ConversationRow> = fetch_all(
         backend,
         &format!(
-            "{CONVERSATION_SELECT} WHERE c.agent_id = $1 AND c.status = 'active'
-             ORDER BY c.created_position"
+            "{} WHERE c.agent_id = $1 AND c.status = 'active'
+             ORDER BY c.created_position",
+            conversation_select("$1")
         ),
         params![agent_id],
     )

@@ -366,9 +366,20 @@ try {
   });
   await agent.evaluate(() => { Object.defineProperty(document, 'hidden', { configurable: true, get: () => false }); document.dispatchEvent(new Event('visibilitychange')); });
   await agent.waitForFunction(() => !document.title.startsWith('('));
+  // Unread counts are the server's: a reload on another page keeps them.
+  await agent.reload();
+  await agent.waitForSelector('.conv:has-text("Kalle Asiakas") .unread:text-is("2")', { state: 'attached' });
   await agent.getByRole('button', { name: 'Chats', exact: true }).click();
+  const marked = agent.waitForResponse((r) => r.url().endsWith('/read') && r.status() === 204);
+  await agent.locator('.conv', { hasText: 'Kalle Asiakas' }).click();
   await agent.waitForSelector('.messages .text:has-text("Vielä yksi asia")');
   await agent.waitForSelector('.conv.selected .unread', { state: 'detached' });
+  await marked;
+  // Read here is read everywhere: after a reload the count stays at nothing.
+  await agent.reload();
+  await agent.waitForSelector('.conv.selected');
+  await agent.waitForSelector('.messages .text:has-text("Vielä yksi asia")');
+  if (await agent.locator('.conv.selected .unread').count()) throw new Error('a read conversation is unread again after a reload');
 
   step('the customer minimises the widget; the launcher counts the agent\'s new messages; it opens again');
   await cust.click('#jono-launcher');

@@ -62,6 +62,11 @@ pub enum ConversationCommand {
         attachment: AttachmentRef,
         by: Author,
     },
+    /// The agent `by` has read the conversation up to message `seq` (its unread count).
+    MarkRead {
+        seq: u64,
+        by: Author,
+    },
     AddTag {
         tag: Tag,
         by: Author,

@@ -54,6 +54,8 @@ pub enum ConversationError {
     CallEnded,
     #[error("the conversation has been rated already")]
     AlreadyRated,
+    #[error("the conversation has no message with this seq yet")]
+    ReadPastTheEnd,
 }
 
 impl Refusal for ConversationError {
@@ -68,7 +70,8 @@ impl Refusal for ConversationError {
             | Self::DirectIdNotOfPair
             | Self::UnknownAttachment
             | Self::TooManyAttachments
-            | Self::EmptyMessage => ErrorKind::Invalid,
+            | Self::EmptyMessage
+            | Self::ReadPastTheEnd => ErrorKind::Invalid,
             Self::AttachmentTooLarge | Self::AttachmentQuotaExceeded => ErrorKind::TooLarge,
             Self::AlreadyStarted
             | Self::ConversationEnded

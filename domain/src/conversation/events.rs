@@ -90,6 +90,13 @@ pub enum ConversationEvent {
         attachment: AttachmentRef,
         by: Author,
     },
+    /// An agent has read the conversation up to message `seq`; never shown to a customer.
+    ConversationRead {
+        conversation_id: Uuid,
+        organization_id: Uuid,
+        agent_id: Uuid,
+        seq: u64,
+    },
     TagAdded {
         conversation_id: Uuid,
         organization_id: Uuid,
@@ -160,6 +167,7 @@ impl DomainEvent for ConversationEvent {
             Self::ConversationRequeued { .. } => "ConversationRequeued",
             Self::MessageSent { .. } => "MessageSent",
             Self::AttachmentUploaded { .. } => "AttachmentUploaded",
+            Self::ConversationRead { .. } => "ConversationRead",
             Self::TagAdded { .. } => "TagAdded",
             Self::TagRemoved { .. } => "TagRemoved",
             Self::NoteAdded { .. } => "NoteAdded",

@@ -54,6 +54,9 @@ pub struct Conversation {
     pub transfers: BTreeSet<Uuid>,
     pub calls: BTreeMap<Uuid, bool>,
     pub rated: bool,
+    /// How far each agent has read (`ConversationRead`): one entry per agent who read it.
+    #[serde(default)]
+    pub read_by: BTreeMap<Uuid, u64>,
 }
 
 impl Conversation {
@@ -330,6 +333,25 @@ impl Aggregate for Conversation {
                 };
                 sink.write(event, self).await;
             }
+            C::MarkRead { seq, by } => {
+                let (conversation_id, _) = self.require_started()?;
+                self.check_author(&by)?;
+                Self::require_agent(&by)?;
+                if seq > self.last_seq {
+                    return Err(ConversationError::ReadPastTheEnd);
+                }
+                // Reading an older message again changes nothing: no event.
+                if seq > self.read_by.get(&by.id).copied().unwrap_or(0) {
+                    let organization_id = self.organization_id;
+                    let event = E::ConversationRead {
+                        conversation_id,
+                        organization_id,
+                        agent_id: by.id,
+                        seq,
+                    };
+                    sink.write(event, self).await;
+                }
+            }
             C::AddTag { tag, by } => {
                 let (conversation_id, _) = self.require_started()?;
                 self.check_author(&by)?;
@@ -541,10 +563,17 @@ impl Aggregate for Conversation {
                 self.status = Some(Status::Waiting);
             }
             E::MessageSent {
-                message_id, seq, ..
+                message_id,
+                seq,
+                author,
+                ..
             } => {
                 self.last_seq = seq;
                 self.message_ids.insert(message_id);
+                // An agent has read what it wrote, and everything before it.
+                if author.kind == AuthorKind::Agent {
+                    self.read_by.insert(author.id, seq);
+                }
             }
             E::AttachmentUploaded { attachment, .. } => {
                 self.attachment_bytes += attachment.size;
@@ -553,6 +582,9 @@ impl Aggregate for Conversation {
             }
             E::TagAdded { tag, .. } => {
                 self.tags.insert(tag);
+            }
+            E::ConversationRead { agent_id, seq, .. } => {
+                self.read_by.insert(agent_id, seq);
             }
             E::TagRemoved { tag, .. } => {
                 self.tags.remove(&tag);

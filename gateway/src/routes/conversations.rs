@@ -24,7 +24,8 @@ use domain::values::{Author, MessageText, Name, NoteText, RatingComment, Role, S
 use projections::queries::{
     self, Conversation, ConversationFilter, Message, MessageAttachment, Note,
 };
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
@@ -49,6 +50,7 @@ pub fn router() -> Router<AppState> {
             get(messages).post(send_message),
         )
         .route("/v1/conversations/{c}/tags", post(add_tag))
+        .route("/v1/conversations/{c}/read", post(mark_read))
         .route("/v1/conversations/{c}/tags/{tag}", delete(remove_tag))
         .route("/v1/conversations/{c}/notes", get(notes).post(add_note))
         .route(
@@ -87,6 +89,8 @@ fn agent_view(conversation: &Conversation) -> Value {
         "picked_at": conversation.picked_at,
         "ended_at": conversation.ended_at,
         "participants": conversation.participants,
+        "last_seq": conversation.last_seq,
+        "unread": conversation.unread,
     })
 }
 
@@ -369,6 +373,35 @@ async fn send_message(
 #[derive(Deserialize)]
 struct AddTag {
     tag: String,
+}
+
+/// `POST /v1/conversations/{c}/read {seq}`: the agent has read up to message `seq`.
+#[derive(Deserialize, Serialize, JsonSchema)]
+pub struct ReadRequest {
+    /// The newest message read; a message the conversation does not have yet is 422.
+    pub seq: u64,
+}
+
+/// An agent's read marker, kept in the log (`ConversationRead`) so its unread counts follow it
+/// to another device. Reading an older message again changes nothing.
+async fn mark_read(
+    State(state): State<AppState>,
+    Path(c): Path<String>,
+    caller: Caller,
+    key: Key,
+    Body(body): Body<ReadRequest>,
+) -> Result<StatusCode, ApiError> {
+    let (_, conversation) = access::agent_conversation(&state, &caller, path_id(&c)?).await?;
+    let by = author_of(&state, &caller, &conversation).await?;
+    let read = ConversationCommand::MarkRead { seq: body.seq, by };
+    command::run::<ConversationStream>(
+        &state,
+        conversation.id,
+        read,
+        &context(Some(&caller), key.as_deref()),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn add_tag(

@@ -374,6 +374,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/conversations/{c}/read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mark messages read
+         * @description Agents who may see the conversation. The caller has read up to message `seq`: its unread count in the conversation list follows, on every device. An older `seq` changes nothing; a `seq` past the newest message is 422.
+         */
+        post: operations["markRead"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/conversations/{c}/tags": {
         parameters: {
             query?: never;
@@ -1090,6 +1110,11 @@ export interface components {
             /** Format: uuid */
             id: string;
             kind: components["schemas"]["ConversationKind"];
+            /**
+             * Format: uint64
+             * @description The newest message's `seq` (0 without messages).
+             */
+            last_seq?: number | null;
             /** @description A channel's name. */
             name: string | null;
             /** Format: uuid */
@@ -1107,6 +1132,12 @@ export interface components {
             queue_position: number | null;
             status: components["schemas"]["ConversationStatus"];
             tags: string[];
+            /**
+             * Format: uint64
+             * @description In the organization's list: how many messages the caller has not read (after its
+             *     `POST …/read` marker and its own last message); `null` elsewhere.
+             */
+            unread?: number | null;
         };
         AgentFigures: {
             /** Format: uuid */
@@ -1610,6 +1641,14 @@ export interface components {
             close: string;
             day: string;
             open: string;
+        };
+        /** @description `POST /v1/conversations/{c}/read {seq}`: the agent has read up to message `seq`. */
+        ReadRequest: {
+            /**
+             * Format: uint64
+             * @description The newest message read; a message the conversation does not have yet is 422.
+             */
+            seq: number;
         };
         /** @description `ready`, or `unavailable` / `lagging` with a `detail`. */
         Readiness: {
@@ -2523,6 +2562,40 @@ export interface operations {
         };
         responses: {
             /** @description Rated. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    markRead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A conversation's id. */
+                c: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReadRequest"];
+            };
+        };
+        responses: {
+            /** @description Marked. */
             204: {
                 headers: {
                     [name: string]: unknown;

@@ -107,6 +107,8 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
     if (!orgId) return;
     const list = await allPages((after) => ok(api.GET('/v1/orgs/{org}/conversations', { params: { path: { org: orgId }, query: { after } as any } })), (c) => c.id);
     setConvs(list);
+    // The server keeps each agent's unread counts; the one in front is being read.
+    setUnread(Object.fromEntries(list.filter((c) => c.unread && c.id !== frontRef.current).map((c) => [c.id, c.unread as number])));
   };
   const loadCanned = async () => setCanned(await ok(api.GET('/v1/canned-responses')));
   const refreshOrg = useDebounced(() => { loadQueues(orgId); loadConvs().catch(() => {}); });
@@ -206,7 +208,11 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
       let live = false;
       return socket.subscribe(`conversation:${id}`, {
         onSubscribed: () => { live = true; },
-        onEvent: (ev) => { if (live && ev.type === 'MessageSent') onMessage.current(ev); },
+        onEvent: (ev) => {
+          if (live && ev.type === 'MessageSent') onMessage.current(ev);
+          // Read on another device: the counts are the server's again.
+          if (live && ev.type === 'ConversationRead' && ev.agent_id === me.agent_id) refreshOrg();
+        },
       });
     });
     return () => offs.forEach((off) => off());
@@ -405,7 +411,7 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
           </select>
         </nav>
         {selected ? (
-          <Conversation key={selected} id={selected} atSeq={atSeq} api={api} socket={socket} me={me} token={token} orgId={orgId} canned={orgCanned}
+          <Conversation key={selected} id={selected} atSeq={atSeq} inFront={front === selected} api={api} socket={socket} me={me} token={token} orgId={orgId} canned={orgCanned}
             allTags={allTags} queues={queues[orgId] ?? []} isOperator={isOperator} reloadCanned={loadCanned} onChanged={refreshOrg} memberName={memberName}
             onBack={() => setSelected(null)} />
         ) : (

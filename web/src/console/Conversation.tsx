@@ -56,7 +56,7 @@ function mergeNotes(base: Note[], evs: StoredEvent[]): Note[] {
 }
 
 export function Conversation(p: {
-  id: string; atSeq?: number; api: Api; socket: Socket; me: Me; token: string; orgId: string; canned: Canned[]; allTags: string[];
+  id: string; atSeq?: number; inFront: boolean; api: Api; socket: Socket; me: Me; token: string; orgId: string; canned: Canned[]; allTags: string[];
   queues: Queue[]; isOperator: boolean; reloadCanned: () => Promise<void>; onChanged: () => void; memberName: (id: string) => string;
   onBack?: () => void;
 }) {
@@ -93,6 +93,20 @@ export function Conversation(p: {
     setMessages((cur) => mergeMessages(cur, list));
   };
   useEffect(() => { maxSeq.current = messages.length ? messages[messages.length - 1].seq : 0; }, [messages]);
+  // Read markers are the server's (`POST …/read`), so the unread counts follow the agent to a
+  // reload and another device: what is on screen, in front of the agent, is read.
+  const marked = useRef(0);
+  useEffect(() => {
+    const mark = () => {
+      const seq = messages.length ? messages[messages.length - 1].seq : 0;
+      if (!p.inFront || document.hidden || seq <= marked.current) return;
+      marked.current = seq;
+      ok(api.POST('/v1/conversations/{c}/read', { params: { path: { c: id } }, body: { seq } })).catch(() => { marked.current = 0; });
+    };
+    mark();
+    document.addEventListener('visibilitychange', mark);
+    return () => document.removeEventListener('visibilitychange', mark);
+  }, [messages, p.inFront]);
   // Opened from a search result: show that message, once it is there (after the list's own
   // scroll to the newest).
   const shownHit = useRef(false);
