@@ -24,9 +24,10 @@ pub enum Event {
 
 /// The `type` of every event of API.md's list, plus the conversation's own bookkeeping
 /// (`AgentAssigned`, `ConversationRequeued`) and the blocks of abusive visitors
-/// (`CustomerBlocked`, `CustomerBlockLifted`) and withdrawn invitations (`InvitationRevoked`),
-/// in the order API.md lists them.
-pub const EVENT_TYPES: [&str; 37] = [
+/// (`CustomerBlocked`, `CustomerBlockLifted`), withdrawn invitations (`InvitationRevoked`) and
+/// the organization's sign-in rules (`TwoFactorRequirementSet`, `MemberSessionsEnded`), in the
+/// order API.md lists them.
+pub const EVENT_TYPES: [&str; 39] = [
     "OrganizationCreated",
     "AccountCreated",
     "InvitationCreated",
@@ -64,6 +65,8 @@ pub const EVENT_TYPES: [&str; 37] = [
     "CustomerBlocked",
     "CustomerBlockLifted",
     "InvitationRevoked",
+    "TwoFactorRequirementSet",
+    "MemberSessionsEnded",
 ];
 
 #[derive(Debug, thiserror::Error)]

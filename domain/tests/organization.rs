@@ -713,3 +713,122 @@ fn an_accepted_or_unknown_invitation_is_not_revoked() {
         .when(revoke(Some(OWNER)))
         .then_expect_error(OrganizationError::InvitationUsed);
 }
+
+fn two_factor_set(required: bool, by: Option<Uuid>) -> E {
+    E::TwoFactorRequirementSet {
+        organization_id: ORG,
+        required,
+        set_by: by,
+    }
+}
+
+#[test]
+fn only_an_owner_requires_two_factor_authentication_and_setting_it_twice_appends_once() {
+    test()
+        .given(team())
+        .when(C::SetTwoFactorRequirement {
+            required: true,
+            by: Some(OWNER),
+            own_two_factor: true,
+        })
+        .then_expect_events(vec![two_factor_set(true, Some(OWNER))]);
+    test()
+        .given(team())
+        .when(C::SetTwoFactorRequirement {
+            required: true,
+            by: Some(OPERATOR),
+            own_two_factor: true,
+        })
+        .then_expect_error(OrganizationError::NotAllowed);
+    test()
+        .given(with(team(), [two_factor_set(true, Some(OWNER))]))
+        .when(C::SetTwoFactorRequirement {
+            required: true,
+            by: Some(OWNER),
+            own_two_factor: true,
+        })
+        .then_expect_events(vec![]);
+    test()
+        .given(with(team(), [two_factor_set(true, Some(OWNER))]))
+        .when(C::SetTwoFactorRequirement {
+            required: false,
+            by: None,
+            own_two_factor: false,
+        })
+        .then_expect_events(vec![two_factor_set(false, None)]);
+    // An owner without a second factor would lock itself out.
+    test()
+        .given(team())
+        .when(C::SetTwoFactorRequirement {
+            required: true,
+            by: Some(OWNER),
+            own_two_factor: false,
+        })
+        .then_expect_error(OrganizationError::TwoFactorFirst);
+}
+
+#[test]
+fn a_member_without_a_second_factor_is_refused_while_the_organization_requires_one() {
+    let admit = |two_factor| C::AdmitMember {
+        agent_id: MEMBER,
+        two_factor,
+    };
+    test()
+        .given(team())
+        .when(admit(false))
+        .then_expect_events(vec![]);
+    test()
+        .given(with(team(), [two_factor_set(true, Some(OWNER))]))
+        .when(admit(false))
+        .then_expect_error(OrganizationError::TwoFactorRequired);
+    test()
+        .given(with(team(), [two_factor_set(true, Some(OWNER))]))
+        .when(admit(true))
+        .then_expect_events(vec![]);
+    test()
+        .given(with(
+            team(),
+            [
+                two_factor_set(true, Some(OWNER)),
+                two_factor_set(false, Some(OWNER)),
+            ],
+        ))
+        .when(admit(false))
+        .then_expect_events(vec![]);
+    test()
+        .given(with(team(), [two_factor_set(true, Some(OWNER))]))
+        .when(C::AdmitMember {
+            agent_id: STRANGER,
+            two_factor: true,
+        })
+        .then_expect_error(OrganizationError::NotAMember);
+}
+
+#[test]
+fn an_owner_ends_a_members_sessions_and_nobody_else_does() {
+    test()
+        .given(team())
+        .when(C::EndMemberSessions {
+            agent_id: MEMBER,
+            by: OWNER,
+        })
+        .then_expect_events(vec![E::MemberSessionsEnded {
+            organization_id: ORG,
+            agent_id: MEMBER,
+            ended_by: OWNER,
+        }]);
+    test()
+        .given(team())
+        .when(C::EndMemberSessions {
+            agent_id: MEMBER,
+            by: OPERATOR,
+        })
+        .then_expect_error(OrganizationError::NotAllowed);
+    test()
+        .given(team())
+        .when(C::EndMemberSessions {
+            agent_id: STRANGER,
+            by: OWNER,
+        })
+        .then_expect_error(OrganizationError::UnknownMember);
+}

@@ -16,6 +16,8 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(routes::health::router())
         .merge(routes::accounts::router())
+        .merge(routes::two_factor::router())
+        .merge(routes::sessions::router())
         .merge(routes::organizations::router())
         .merge(routes::queues::router())
         .merge(crate::ws::router())

@@ -17,6 +17,9 @@ pub enum ApiError {
     /// A login whose email and password do not make a pair: 401, saying so.
     #[error("the email or the password is not right")]
     WrongCredentials,
+    /// A sign-in step refused (a login's wrong or expired second step): 401, saying why.
+    #[error("{0}")]
+    SignInRefused(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("not found")]
@@ -47,7 +50,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized | Self::WrongCredentials => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::WrongCredentials | Self::SignInRefused(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

@@ -5,6 +5,7 @@
 //! - [`app`]: `app(state) -> Router`, the whole HTTP surface as a function of its state.
 //! - [`state`]: the state every route shares (the store, the command layer, metrics).
 //! - [`auth`]: who is calling (agent or customer token), passwords (argon2id).
+//! - [`totp`], [`second_factor`]: two-factor authentication's codes and kept secrets.
 //! - [`access`]: tenancy — what a caller may see and do; 404 for what it may not know of.
 //! - [`command`]: running a command for a route: idempotency and follow-ups, answered durable.
 //! - [`consistency`]: where reads wait for the read models (API.md's Consistency rule).
@@ -50,9 +51,11 @@ pub mod plain;
 pub mod presence;
 pub mod process_manager;
 pub mod routes;
+pub mod second_factor;
 pub mod secrets;
 pub mod server;
 pub mod state;
 pub mod sweeper;
+pub mod totp;
 pub mod web;
 pub mod ws;

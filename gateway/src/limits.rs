@@ -72,6 +72,15 @@ pub const PASSWORD_CHANGES: Rate = Rate {
     burst: 10.0,
 };
 
+/// Codes of two-factor authentication (a login's second step, an enrolment's confirmation,
+/// turning it off): 5 a minute per account and per address, so the million codes of a
+/// 30-second window cannot be tried.
+pub const TWO_FACTOR_CODES: Rate = Rate {
+    name: "two-factor-code",
+    per_second: 5.0 / 60.0,
+    burst: 5.0,
+};
+
 /// A customer's command other than a message (`CUSTOMER_COMMANDS`); agents are not limited.
 pub fn customer_command(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
     match caller {

@@ -1,5 +1,6 @@
 //! `directory`: who is who — accounts (login by email), organizations, memberships with roles,
-//! invitations, and the blocks of abusive visitors that operators review and lift.
+//! invitations, the blocks of abusive visitors that operators review and lift, and the sign-in
+//! rules an owner set (whether members need a second factor).
 
 use async_trait::async_trait;
 use domain::account::AccountEvent;
@@ -66,6 +67,12 @@ const TABLES: &[Table] = &[
             unique: false,
         }],
     },
+    // Only organizations whose owner set a rule have a row; none means no requirement.
+    Table {
+        name: "rm_org_sign_in",
+        columns: "organization_id TEXT PRIMARY KEY, two_factor_required BIGINT NOT NULL",
+        indexes: &[],
+    },
 ];
 
 #[async_trait]
@@ -75,7 +82,7 @@ impl Projection for Directory {
     }
 
     fn version(&self) -> i64 {
-        2
+        3
     }
 
     fn tables(&self) -> &'static [Table] {
@@ -94,6 +101,7 @@ impl Projection for Directory {
             "MemberRemoved",
             "CustomerBlocked",
             "CustomerBlockLifted",
+            "TwoFactorRequirementSet",
         ])
     }
 
@@ -246,6 +254,20 @@ impl Projection for Directory {
                     )
                     .await?;
                 }
+                OrganizationEvent::TwoFactorRequirementSet {
+                    organization_id,
+                    required,
+                    ..
+                } => {
+                    tx.execute(
+                        "INSERT INTO rm_org_sign_in{s} (organization_id, two_factor_required)
+                         VALUES ($1, $2) ON CONFLICT (organization_id)
+                         DO UPDATE SET two_factor_required = excluded.two_factor_required",
+                        params![organization_id, i64::from(*required)],
+                    )
+                    .await?;
+                }
+                OrganizationEvent::MemberSessionsEnded { .. } => {}
             },
             _ => {}
         }

@@ -160,6 +160,17 @@ pub async fn role_of(
     Ok(row.map(|(role,)| role))
 }
 
+/// Whether the organization requires its members to have a second factor.
+pub async fn two_factor_required(backend: &Backend, organization_id: Uuid) -> Result<bool> {
+    let row: Option<(i64,)> = fetch_optional(
+        backend,
+        "SELECT two_factor_required FROM rm_org_sign_in WHERE organization_id = $1",
+        params![organization_id],
+    )
+    .await?;
+    Ok(row.is_some_and(|(required,)| required != 0))
+}
+
 /// A member of an organization (presence is the gateway's: it is not in the log).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Member {

@@ -4,13 +4,14 @@
 //! The binary is `target/<profile>/jono`, next to the test executables' `deps/` folder; the
 //! test command builds it first (`cargo build --bin jono`). `JONO_BIN` overrides the path.
 //! [`api`] is the HTTP client of API.md the feature tests speak through; [`nats`] starts a real
-//! `nats-server` with JetStream. The load tool (`src/bin/jono-load/`, BENCHMARKS.md) starts its
+//! `nats-server` with JetStream; [`totp`] computes an authenticator app's codes on its own. The load tool (`src/bin/jono-load/`, BENCHMARKS.md) starts its
 //! server and sends its calls through the same.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod api;
 pub mod nats;
+pub mod totp;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};

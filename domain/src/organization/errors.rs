@@ -41,6 +41,13 @@ pub enum OrganizationError {
     UnknownBlock,
     #[error("the block has ended already")]
     BlockEnded,
+    #[error(
+        "this organization requires two-factor authentication: turn it on for your account \
+         (POST /v1/me/two-factor, then confirm it with a code), then try again"
+    )]
+    TwoFactorRequired,
+    #[error("turn on two-factor authentication for your own account before requiring it")]
+    TwoFactorFirst,
 }
 
 impl Refusal for OrganizationError {
@@ -59,9 +66,11 @@ impl Refusal for OrganizationError {
             | Self::InvitationUsed
             | Self::InvitationExpired
             | Self::UnknownBlock => ErrorKind::NotFound,
-            Self::NotAllowed | Self::InvitationOfAnotherEmail | Self::VisitorBlocked { .. } => {
-                ErrorKind::Forbidden
-            }
+            Self::NotAllowed
+            | Self::InvitationOfAnotherEmail
+            | Self::VisitorBlocked { .. }
+            | Self::TwoFactorRequired => ErrorKind::Forbidden,
+            Self::TwoFactorFirst => ErrorKind::Conflict,
         }
     }
 }

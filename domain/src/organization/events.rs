@@ -65,6 +65,16 @@ pub enum OrganizationEvent {
         block_id: Uuid,
         lifted_by: Option<Uuid>,
     },
+    TwoFactorRequirementSet {
+        organization_id: Uuid,
+        required: bool,
+        set_by: Option<Uuid>,
+    },
+    MemberSessionsEnded {
+        organization_id: Uuid,
+        agent_id: Uuid,
+        ended_by: Uuid,
+    },
 }
 
 impl DomainEvent for OrganizationEvent {
@@ -79,6 +89,8 @@ impl DomainEvent for OrganizationEvent {
             Self::MemberRemoved { .. } => "MemberRemoved",
             Self::CustomerBlocked { .. } => "CustomerBlocked",
             Self::CustomerBlockLifted { .. } => "CustomerBlockLifted",
+            Self::TwoFactorRequirementSet { .. } => "TwoFactorRequirementSet",
+            Self::MemberSessionsEnded { .. } => "MemberSessionsEnded",
         }
         .to_owned()
     }

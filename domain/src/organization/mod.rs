@@ -3,7 +3,8 @@
 //! operators manage agents, only owners manage operators and owners, and the last owner stays.
 //! Operators withdraw invitations not yet accepted. It also holds the organization's running
 //! blocks of abusive visitors: any member may block the customer of a conversation, operators
-//! lift blocks, and a blocked visitor cannot join.
+//! lift blocks, and a blocked visitor cannot join. An owner may require a second factor of
+//! every member (a member without one is refused until it has one) and end a member's sessions.
 
 mod commands;
 mod errors;
@@ -32,6 +33,9 @@ pub struct Organization {
     /// Blocks that may still run: each is forgotten when a later block finds it ran out, or
     /// when it is lifted, so this holds what is live, not every block ever made.
     pub blocks: BTreeMap<Uuid, Block>,
+    /// Members must have two-factor authentication to act here.
+    #[serde(default)]
+    pub two_factor_required: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -314,6 +318,52 @@ impl Aggregate for Organization {
                 };
                 sink.write(event, self).await;
             }
+            C::SetTwoFactorRequirement {
+                required,
+                by,
+                own_two_factor,
+            } => {
+                let organization_id = self.require_created()?;
+                if self.power_of(by)? < Role::Owner {
+                    return Err(OrganizationError::NotAllowed);
+                }
+                if required && by.is_some() && !own_two_factor {
+                    return Err(OrganizationError::TwoFactorFirst);
+                }
+                if self.two_factor_required != required {
+                    let event = E::TwoFactorRequirementSet {
+                        organization_id,
+                        required,
+                        set_by: by,
+                    };
+                    sink.write(event, self).await;
+                }
+            }
+            C::AdmitMember {
+                agent_id,
+                two_factor,
+            } => {
+                self.require_created()?;
+                self.power_of(Some(agent_id))?;
+                if self.two_factor_required && !two_factor {
+                    return Err(OrganizationError::TwoFactorRequired);
+                }
+            }
+            C::EndMemberSessions { agent_id, by } => {
+                let organization_id = self.require_created()?;
+                if self.power_of(Some(by))? < Role::Owner {
+                    return Err(OrganizationError::NotAllowed);
+                }
+                if !self.members.contains_key(&agent_id) {
+                    return Err(OrganizationError::UnknownMember);
+                }
+                let event = E::MemberSessionsEnded {
+                    organization_id,
+                    agent_id,
+                    ended_by: by,
+                };
+                sink.write(event, self).await;
+            }
             C::AdmitVisitor { visitor, at } => {
                 self.require_created()?;
                 if let Some(until) = self.blocked_until(&visitor, at) {
@@ -378,6 +428,10 @@ impl Aggregate for Organization {
             E::CustomerBlockLifted { block_id, .. } => {
                 self.blocks.remove(&block_id);
             }
+            E::TwoFactorRequirementSet { required, .. } => {
+                self.two_factor_required = required;
+            }
+            E::MemberSessionsEnded { .. } => {}
         }
     }
 }

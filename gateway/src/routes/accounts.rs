@@ -15,12 +15,13 @@ use store::command::CommandError;
 use uuid::Uuid;
 
 use crate::auth::{self, AgentCaller, Caller};
-use crate::client::ClientAddr;
+use crate::client::{ClientAddr, DeviceOf};
 use crate::command::{self, context};
 use crate::error::{invalid, ApiError};
 use crate::extract::Body;
 use crate::limits;
 use crate::live::CloseOrder;
+use crate::second_factor;
 use crate::secrets;
 use crate::state::AppState;
 
@@ -48,6 +49,7 @@ struct SignUp {
 async fn signup(
     State(state): State<AppState>,
     ClientAddr(address): ClientAddr,
+    DeviceOf(device): DeviceOf,
     Body(body): Body<SignUp>,
 ) -> Result<impl IntoResponse, ApiError> {
     if !state.settings.signup_open {
@@ -69,7 +71,7 @@ async fn signup(
         owner_id: Some(agent_id),
     };
     command::run::<Organization>(&state, organization_id, create, &ctx).await?;
-    let token = secrets::issue_agent_token(state.backend(), agent_id).await?;
+    let token = secrets::issue_agent_token(state.backend(), agent_id, &device).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "organization_id": organization_id, "agent_id": agent_id, "token": token })),
@@ -171,9 +173,12 @@ struct Login {
     password: String,
 }
 
+/// The password, then (for an account with a second factor) a challenge that
+/// `POST /v1/login/two-factor` answers with a code.
 async fn login(
     State(state): State<AppState>,
     ClientAddr(address): ClientAddr,
+    DeviceOf(device): DeviceOf,
     Body(body): Body<Login>,
 ) -> Result<impl IntoResponse, ApiError> {
     let email = body.email.trim().to_lowercase();
@@ -192,7 +197,15 @@ async fn login(
     if !auth::verify_password(body.password, hash).await? {
         return Err(wrong());
     }
-    let token = secrets::issue_agent_token(state.backend(), agent_id).await?;
+    if second_factor::enabled(state.backend(), agent_id).await? {
+        let challenge = second_factor::new_challenge(state.backend(), agent_id).await?;
+        return Ok(Json(json!({
+            "two_factor_required": true,
+            "challenge": challenge,
+            "expires_in": second_factor::CHALLENGE_SECONDS,
+        })));
+    }
+    let token = secrets::issue_agent_token(state.backend(), agent_id, &device).await?;
     Ok(Json(json!({ "token": token, "agent_id": agent_id })))
 }
 
@@ -214,11 +227,13 @@ async fn me(
         .ok_or(ApiError::Unauthorized)?;
     let organizations =
         projections::queries::memberships_of(state.backend(), agent.agent_id).await?;
+    let two_factor = second_factor::enabled(state.backend(), agent.agent_id).await?;
     Ok(Json(json!({
         "agent_id": account.agent_id,
         "name": account.name,
         "email": account.email,
         "organizations": organizations,
+        "two_factor": two_factor,
     })))
 }
 

@@ -9,3 +9,5 @@ pub mod conversations;
 pub mod health;
 pub mod organizations;
 pub mod queues;
+pub mod sessions;
+pub mod two_factor;
