@@ -128,9 +128,13 @@ async fn confirm(
 }
 
 /// A code or a recovery code, as the second step of a login or to turn the second factor off.
-#[derive(Deserialize, JsonSchema)]
+#[derive(Serialize, Deserialize, JsonSchema)]
 pub struct TwoFactorProof {
+    /// The authenticator app's 6 digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
+    /// One of the recovery codes, instead of `code`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery_code: Option<String>,
 }
 
@@ -194,11 +198,15 @@ async fn disable(
     }
 }
 
-#[derive(Deserialize, JsonSchema)]
+#[derive(Serialize, Deserialize, JsonSchema)]
 pub struct SecondStep {
     /// The challenge `POST /v1/login` answered with.
     pub challenge: String,
+    /// The authenticator app's 6 digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
+    /// One of the recovery codes, instead of `code`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery_code: Option<String>,
 }
 

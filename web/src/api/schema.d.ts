@@ -485,9 +485,29 @@ export interface paths {
         put?: never;
         /**
          * Log in
-         * @description 401 on a wrong pair; rate limited per email and per address.
+         * @description 401 on a wrong pair; rate limited per email and per address. An account with two-factor authentication gets a challenge instead of a token: `POST /v1/login/two-factor` answers it with a code.
          */
         post: operations["login"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/login/two-factor": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Log in: the second step
+         * @description The challenge of `POST /v1/login` with `code` (the authenticator app's 6 digits; each is taken once) or `recovery_code` (each works once). 401 for a wrong code (5 per challenge) or an expired challenge (5 minutes); rate limited per account and per address (429).
+         */
+        post: operations["loginSecondStep"];
         delete?: never;
         options?: never;
         head?: never;
@@ -545,6 +565,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/me/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's sessions
+         * @description Live sessions, the latest used first: the User-Agent and address each was opened from.
+         */
+        get: operations["sessions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/sessions/{session}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * End one of the caller's sessions
+         * @description Its token stops working at once, on open WebSockets too. 404 for a session not the caller's.
+         */
+        delete: operations["endSession"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/me/status": {
         parameters: {
             query?: never;
@@ -556,6 +616,66 @@ export interface paths {
         /** Set presence */
         put: operations["setStatus"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/two-factor": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Begin two-factor authentication
+         * @description A new TOTP secret (RFC 6238: SHA-1, 6 digits, 30 s), its `otpauth://` URI and that URI's QR code. It works once `POST /v1/me/two-factor/confirm` confirms it; enrolling again before replaces it. 409 when two-factor authentication is on.
+         */
+        post: operations["enrolTwoFactor"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/two-factor/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm two-factor authentication
+         * @description A first code from the authenticator app turns two-factor authentication on. 403 for a wrong code, 409 with no enrolment begun; rate limited (429).
+         */
+        post: operations["confirmTwoFactor"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/two-factor/disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Turn two-factor authentication off
+         * @description With a code or a recovery code. 403 for a wrong one, 409 when it is not on; rate limited (429).
+         */
+        post: operations["disableTwoFactor"];
         delete?: never;
         options?: never;
         head?: never;
@@ -764,6 +884,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/orgs/{org}/members/{agent}/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * End a member's sessions
+         * @description Owners (403 otherwise). Every token of the member's account ends at once, its WebSockets included (`MemberSessionsEnded`).
+         */
+        delete: operations["endMemberSessions"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/orgs/{org}/queues": {
         parameters: {
             query?: never;
@@ -779,6 +919,27 @@ export interface paths {
          * @description Operators. A new queue is closed.
          */
         post: operations["createQueue"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/orgs/{org}/security": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The organization's sign-in rules */
+        get: operations["orgSecurity"];
+        /**
+         * Set the organization's sign-in rules
+         * @description Owners (403 otherwise); an owner turns on its own two-factor authentication before requiring it (409). While it is required, a member without it is refused 403 in the organization, with a detail saying what to do (`TwoFactorRequirementSet`).
+         */
+        put: operations["setOrgSecurity"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1246,6 +1407,18 @@ export interface components {
              */
             agent_id: string;
         };
+        /**
+         * @description `POST /v1/me/two-factor`: what an authenticator app needs. The secret works only once a
+         *     code made from it confirms it.
+         */
+        Enrolment: {
+            /** @description `otpauth://totp/…`, what the QR code holds. */
+            otpauth_uri: string;
+            /** @description The QR code of `otpauth_uri`, an SVG document. */
+            qr_svg: string;
+            /** @description The secret in base 32, for typing by hand. */
+            secret: string;
+        };
         Health: {
             /** @description `ok`. */
             status: string;
@@ -1310,6 +1483,20 @@ export interface components {
          * @description A positive count used by queue settings (`max_waiting`, `capacity_per_agent`): 1 to 100,000.
          */
         Limit: number;
+        /** @description A session, or the challenge of a second step. */
+        LoginAnswer: components["schemas"]["LoginResponse"] | components["schemas"]["LoginChallenge"];
+        /**
+         * @description The password was right and the account has a second factor: `POST /v1/login/two-factor`
+         *     answers the challenge with a code.
+         */
+        LoginChallenge: {
+            /** @description What the second step sends back; it lasts `expires_in` seconds and 5 wrong codes. */
+            challenge: string;
+            /** Format: int64 */
+            expires_in: number;
+            /** @description Always `true`. */
+            two_factor_required: boolean;
+        };
         LoginRequest: {
             /** Format: email */
             email: string;
@@ -1332,6 +1519,8 @@ export interface components {
             email: string;
             name: string;
             organizations: components["schemas"]["MyOrganization"][];
+            /** @description Whether the account has a confirmed second factor (every login asks for a code). */
+            two_factor: boolean;
         };
         Member: {
             /** Format: uuid */
@@ -1411,6 +1600,11 @@ export interface components {
         OpeningHours: {
             timezone: string;
             weekly: components["schemas"]["RawPeriod"][];
+        };
+        /** @description An organization's sign-in rules. */
+        OrgSecurity: {
+            /** @description Members need two-factor authentication to act in the organization. */
+            require_two_factor: boolean;
         };
         /** @description A site that may embed a queue's widget: `http(s)://host[:port]`, with no path, lower-cased. */
         Origin: string;
@@ -1574,17 +1768,46 @@ export interface components {
             detail?: string | null;
             status: string;
         };
+        /** @description The recovery codes, shown once: each opens one login in place of a code. */
+        RecoveryCodes: {
+            recovery_codes: string[];
+        };
         /**
          * @description A role within an organization. `owner` ⊇ `operator` ⊇ `agent`: the order of the variants is
          *     the order of power, so `role >= Role::Operator` reads as "at least an operator".
          * @enum {string}
          */
         Role: "agent" | "operator" | "owner";
+        SecondStep: {
+            /** @description The challenge `POST /v1/login` answered with. */
+            challenge: string;
+            /** @description The authenticator app's 6 digits. */
+            code?: string | null;
+            /** @description One of the recovery codes, instead of `code`. */
+            recovery_code?: string | null;
+        };
         SendMessageRequest: {
             /** @description Attachments uploaded to this conversation. */
             attachments?: string[] | null;
             /** @description At most 10,000 characters; empty only when the message carries attachments. */
             text: string;
+        };
+        /** @description One of the caller's sessions. */
+        SessionView: {
+            /** @description The client address it was opened from. */
+            address: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** @description The session of this request. */
+            current: boolean;
+            /**
+             * Format: date-time
+             * @description To the minute: a session's use is written at most once a minute.
+             */
+            last_used_at: string;
+            session_id: string;
+            /** @description The User-Agent it was opened with; `null` when none was sent (or it predates this). */
+            user_agent: string | null;
         };
         SetStatusRequest: {
             status: components["schemas"]["ManualStatus"];
@@ -1606,6 +1829,18 @@ export interface components {
             /** @description An agent token. */
             token: string;
         };
+        /** @description A login's second step was right: the session. */
+        SignedIn: {
+            /** Format: uuid */
+            agent_id: string;
+            /**
+             * Format: int64
+             * @description Recovery codes not yet used.
+             */
+            recovery_codes_left: number;
+            /** @description An agent token. */
+            token: string;
+        };
         TagRequest: {
             tag: string;
         };
@@ -1621,6 +1856,17 @@ export interface components {
              * @description A queue of the same organization.
              */
             queue_id: string;
+        };
+        TwoFactorCode: {
+            /** @description The 6 digits the authenticator app shows. */
+            code: string;
+        };
+        /** @description A code or a recovery code, as the second step of a login or to turn the second factor off. */
+        TwoFactorProof: {
+            /** @description The authenticator app's 6 digits. */
+            code?: string | null;
+            /** @description One of the recovery codes, instead of `code`. */
+            recovery_code?: string | null;
         };
         UploadRequest: {
             /** @description The one file. */
@@ -2660,13 +2906,46 @@ export interface operations {
             };
         };
         responses: {
+            /** @description A token, or a challenge for the second step. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoginAnswer"];
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    loginSecondStep: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SecondStep"];
+            };
+        };
+        responses: {
             /** @description A token. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["LoginResponse"];
+                    "application/json": components["schemas"]["SignedIn"];
                 };
             };
             /** @description An error, as `application/problem+json` (RFC 9457). */
@@ -2767,6 +3046,64 @@ export interface operations {
             };
         };
     };
+    sessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The sessions. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionView"][];
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    endSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ended. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     setStatus: {
         parameters: {
             query?: never;
@@ -2781,6 +3118,99 @@ export interface operations {
         };
         responses: {
             /** @description Shown to teammates. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    enrolTwoFactor: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The secret, its URI and QR code. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Enrolment"];
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    confirmTwoFactor: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TwoFactorCode"];
+            };
+        };
+        responses: {
+            /** @description Ten one-time recovery codes, shown only now. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCodes"];
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    disableTwoFactor: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TwoFactorProof"];
+            };
+        };
+        responses: {
+            /** @description Off: the secret and the recovery codes are forgotten. */
             204: {
                 headers: {
                     [name: string]: unknown;
@@ -3230,6 +3660,38 @@ export interface operations {
             };
         };
     };
+    endMemberSessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description An organization's id. */
+                org: string;
+                /** @description An agent's id. */
+                agent: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ended. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     queues: {
         parameters: {
             query?: {
@@ -3290,6 +3752,74 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["QueueCreated"];
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    orgSecurity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description An organization's id. */
+                org: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Whether members need two-factor authentication. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrgSecurity"];
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    setOrgSecurity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description An organization's id. */
+                org: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OrgSecurity"];
+            };
+        };
+        responses: {
+            /** @description The rules. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrgSecurity"];
                 };
             };
             /** @description An error, as `application/problem+json` (RFC 9457). */

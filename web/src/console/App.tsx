@@ -52,15 +52,21 @@ function AuthForm({ api, onToken }: { api: ReturnType<typeof makeApi>; onToken: 
   const [mode, setMode] = useState<'login' | 'signup'>('login');
   const [f, setF] = useState({ organization: '', name: '', email: '', password: '' });
   const [err, setErr] = useState('');
+  // The password was right and the account has a second factor: the code step's challenge.
+  const [challenge, setChallenge] = useState<string | null>(null);
   const set = (k: keyof typeof f) => (e: Event) => setF({ ...f, [k]: (e.target as HTMLInputElement).value });
   const submit = async (e: Event) => {
     e.preventDefault();
     setErr('');
     try {
-      if (mode === 'login') onToken((await ok(api.POST('/v1/login', { body: { email: f.email, password: f.password } }))).token);
-      else onToken((await ok(api.POST('/v1/signup', { body: f }))).token);
+      if (mode === 'login') {
+        const r = await ok(api.POST('/v1/login', { body: { email: f.email, password: f.password } }));
+        if ('token' in r) onToken(r.token);
+        else setChallenge(r.challenge);
+      } else onToken((await ok(api.POST('/v1/signup', { body: f }))).token);
     } catch (e) { setErr(mode === 'login' && e instanceof ApiError && e.status === 401 ? t('loginWrong') : errText(e)); }
   };
+  if (challenge) return <CodeForm api={api} challenge={challenge} onToken={onToken} onRestart={() => setChallenge(null)} />;
   return (
     <form class="auth card" onSubmit={submit}>
       <h1>{t('appName')}</h1>
@@ -74,6 +80,33 @@ function AuthForm({ api, onToken }: { api: ReturnType<typeof makeApi>; onToken: 
       <button type="button" class="link" onClick={() => setMode(mode === 'login' ? 'signup' : 'login')}>
         {mode === 'login' ? t('createAccount') : t('haveAccount')}
       </button>
+    </form>
+  );
+}
+
+/** A login's second step: a code from the authenticator app, or a recovery code. */
+function CodeForm({ api, challenge, onToken, onRestart }: { api: ReturnType<typeof makeApi>; challenge: string; onToken: (t: string) => void; onRestart: () => void }) {
+  const [code, setCode] = useState('');
+  const [err, setErr] = useState('');
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setErr('');
+    const typed = code.trim();
+    // Six digits are the app's code; anything else is taken for a recovery code.
+    const proof = /^\d{6}$/.test(typed.replace(/\s/g, '')) ? { code: typed } : { recovery_code: typed };
+    try {
+      onToken((await ok(api.POST('/v1/login/two-factor', { body: { challenge, ...proof } }))).token);
+    } catch (e) { setErr(errText(e)); setCode(''); }
+  };
+  return (
+    <form class="auth card" onSubmit={submit}>
+      <h1>{t('appName')}</h1>
+      <h2>{t('twoFactor')}</h2>
+      <p>{t('loginCodeTitle')}</p>
+      <label>{t('codeOrRecovery')}<input name="login-code" required autocomplete="one-time-code" inputMode="text" value={code} onInput={(e) => setCode((e.target as HTMLInputElement).value)} /></label>
+      {err && <p class="error" role="alert">{err}</p>}
+      <button type="submit" class="primary">{t('verify')}</button>
+      <button type="button" class="link" onClick={onRestart}>{t('login')}</button>
     </form>
   );
 }

@@ -24,6 +24,12 @@ export function OrgPage({ api, me, orgId, role, queues, reloadQueues, focus = nu
   const act = async (f: () => Promise<unknown>) => { try { setErr(''); await f(); } catch (e) { setErr(errText(e)); } };
 
   const changeRole = (m: Member, r: Role) => act(async () => { await ok(api.PUT('/v1/orgs/{org}/members/{agent}', { params: { path: { org: orgId, agent: m.agent_id } }, body: { role: r } })); await loadMembers(); });
+  const isOwner = role === 'owner';
+  const endSessions = (m: Member) => act(async () => { await ok(api.DELETE('/v1/orgs/{org}/members/{agent}/sessions', { params: { path: { org: orgId, agent: m.agent_id } } })); });
+  // The organization's sign-in rules (owners change them).
+  const [security, setSecurity] = useState<Schemas['OrgSecurity'] | null>(null);
+  useEffect(() => { ok(api.GET('/v1/orgs/{org}/security', { params: { path: { org: orgId } } })).then(setSecurity).catch(() => setSecurity(null)); }, [orgId]);
+  const setRequire = (on: boolean) => act(async () => { setSecurity(await ok(api.PUT('/v1/orgs/{org}/security', { params: { path: { org: orgId } }, body: { require_two_factor: on } }))); });
   const removeMember = (m: Member) => act(async () => { await ok(api.DELETE('/v1/orgs/{org}/members/{agent}', { params: { path: { org: orgId, agent: m.agent_id } } })); await loadMembers(); });
   // Invitations still open, for operators to review and withdraw.
   const [pending, setPending] = useState<Schemas['InvitationView'][]>([]);
@@ -67,12 +73,22 @@ export function OrgPage({ api, me, orgId, role, queues, reloadQueues, focus = nu
                   ) : t(`role_${m.role}` as Key)}
                 </td>
                 <td class="member-status" data-status={m.status}><span class={`presence ${m.status}`} aria-hidden="true">●</span> {t(`presence_${m.status}` as Key)}</td>
-                <td>{isOperator && m.agent_id !== me.agent_id && <button type="button" class="danger" onClick={() => removeMember(m)}>{t('remove')}</button>}</td>
+                <td>
+                  {isOperator && m.agent_id !== me.agent_id && <button type="button" class="danger" onClick={() => removeMember(m)}>{t('remove')}</button>}
+                  {isOwner && m.agent_id !== me.agent_id && <button type="button" aria-label={`${t('endSessions')}: ${m.name}`} onClick={() => endSessions(m)}>{t('endSessions')}</button>}
+                </td>
               </tr>
             ))}
           </tbody>
         </table>
       </section>
+      {security && (
+        <section class="sign-in-rules">
+          <h2>{t('signInRules')}</h2>
+          <label><input type="checkbox" name="require-two-factor" checked={security.require_two_factor} disabled={!isOwner} onChange={(e) => setRequire((e.target as HTMLInputElement).checked)} /> {t('requireTwoFactor')}</label>
+          <p class="hint">{t('requireTwoFactorHint')}</p>
+        </section>
+      )}
       {isOperator && (
         <section>
           <h2>{t('invitations')}</h2>
