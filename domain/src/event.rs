@@ -25,9 +25,10 @@ pub enum Event {
 /// The `type` of every event of API.md's list, plus the conversation's own bookkeeping
 /// (`AgentAssigned`, `ConversationRequeued`) and the blocks of abusive visitors
 /// (`CustomerBlocked`, `CustomerBlockLifted`), withdrawn invitations (`InvitationRevoked`) and
-/// the organization's sign-in rules (`TwoFactorRequirementSet`, `MemberSessionsEnded`), in the
+/// the organization's sign-in rules (`TwoFactorRequirementSet`, `MemberSessionsEnded`,
+/// `SsoConfigured`), in the
 /// order API.md lists them.
-pub const EVENT_TYPES: [&str; 39] = [
+pub const EVENT_TYPES: [&str; 40] = [
     "OrganizationCreated",
     "AccountCreated",
     "InvitationCreated",
@@ -67,6 +68,7 @@ pub const EVENT_TYPES: [&str; 39] = [
     "InvitationRevoked",
     "TwoFactorRequirementSet",
     "MemberSessionsEnded",
+    "SsoConfigured",
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -832,3 +832,63 @@ fn an_owner_ends_a_members_sessions_and_nobody_else_does() {
         })
         .then_expect_error(OrganizationError::UnknownMember);
 }
+
+fn sso_configured(required: bool) -> E {
+    E::SsoConfigured {
+        organization_id: ORG,
+        issuer: "http://127.0.0.1:9/issuer".into(),
+        client_id: "jono".into(),
+        required,
+        set_by: Some(OWNER),
+    }
+}
+
+#[test]
+fn only_an_owner_sets_single_sign_on_and_its_settings_must_be_usable() {
+    let configure = |issuer: &str, client_id: &str, by| C::ConfigureSso {
+        issuer: issuer.into(),
+        client_id: client_id.into(),
+        required: true,
+        by: Some(by),
+    };
+    test()
+        .given(team())
+        .when(configure("http://127.0.0.1:9/issuer/", " jono ", OWNER))
+        .then_expect_events(vec![sso_configured(true)]);
+    test()
+        .given(team())
+        .when(configure("http://127.0.0.1:9/issuer", "jono", OPERATOR))
+        .then_expect_error(OrganizationError::NotAllowed);
+    test()
+        .given(team())
+        .when(configure("ftp://example.com", "jono", OWNER))
+        .then_expect_error(OrganizationError::SsoSettings);
+    test()
+        .given(team())
+        .when(configure("https://idp.example.com", " ", OWNER))
+        .then_expect_error(OrganizationError::SsoSettings);
+}
+
+#[test]
+fn a_required_sso_refuses_password_logins_except_for_owners() {
+    test()
+        .given(with(team(), [sso_configured(true)]))
+        .when(C::AdmitPasswordLogin { agent_id: MEMBER })
+        .then_expect_error(OrganizationError::SsoRequired);
+    test()
+        .given(with(team(), [sso_configured(true)]))
+        .when(C::AdmitPasswordLogin { agent_id: OWNER })
+        .then_expect_events(vec![]);
+    test()
+        .given(with(team(), [sso_configured(false)]))
+        .when(C::AdmitPasswordLogin { agent_id: MEMBER })
+        .then_expect_events(vec![]);
+    test()
+        .given(team())
+        .when(C::AdmitSso)
+        .then_expect_error(OrganizationError::SsoNotConfigured);
+    test()
+        .given(with(team(), [sso_configured(false)]))
+        .when(C::AdmitSso)
+        .then_expect_events(vec![]);
+}

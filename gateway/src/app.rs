@@ -18,6 +18,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::accounts::router())
         .merge(routes::two_factor::router())
         .merge(routes::sessions::router())
+        .merge(routes::sso::router())
         .merge(routes::organizations::router())
         .merge(routes::queues::router())
         .merge(crate::ws::router())

@@ -38,6 +38,9 @@ pub enum ApiError {
     RateLimited { retry_after_seconds: u64 },
     #[error("{0}")]
     Unavailable(String),
+    /// A service the request needed (an identity provider) did not answer as it should: 502.
+    #[error("{0}")]
+    Upstream(String),
     /// Too much memory-hungry work at once (password hashing): 503 with `Retry-After`, whatever
     /// `JONO_RATE_LIMITS` says.
     #[error("the server is busy; try again shortly")]
@@ -62,6 +65,7 @@ impl ApiError {
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -6,6 +6,7 @@
 //! - [`state`]: the state every route shares (the store, the command layer, metrics).
 //! - [`auth`]: who is calling (agent or customer token), passwords (argon2id).
 //! - [`totp`], [`second_factor`]: two-factor authentication's codes and kept secrets.
+//! - [`oidc`], [`sso_secrets`]: single sign-on through an organization's OpenID provider.
 //! - [`access`]: tenancy — what a caller may see and do; 404 for what it may not know of.
 //! - [`command`]: running a command for a route: idempotency and follow-ups, answered durable.
 //! - [`consistency`]: where reads wait for the read models (API.md's Consistency rule).
@@ -45,6 +46,7 @@ pub mod idempotency;
 pub mod limits;
 pub mod live;
 pub mod metrics;
+pub mod oidc;
 pub mod openapi;
 pub mod outbox;
 pub mod plain;
@@ -54,6 +56,7 @@ pub mod routes;
 pub mod second_factor;
 pub mod secrets;
 pub mod server;
+pub mod sso_secrets;
 pub mod state;
 pub mod sweeper;
 pub mod totp;

@@ -31,6 +31,7 @@ use uuid::Uuid;
 use crate::routes::blocks::{BlockRequest, BlockView, Blocked};
 use crate::routes::organizations::InvitationView;
 use crate::routes::sessions::SessionView;
+use crate::routes::sso::{SsoRequest, SsoView};
 use crate::routes::two_factor::{
     Enrolment, OrgSecurity, RecoveryCodes, SecondStep, SignedIn, TwoFactorCode, TwoFactorProof,
 };
@@ -973,7 +974,7 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
             .returns::<SignUpResponse>(g, 201, "The organization, its owner, and the owner's token."),
         Operation::new("post", "/v1/login", "login", "accounts", "Log in")
             .access(Public)
-            .describe("401 on a wrong pair; rate limited per email and per address. An account with two-factor authentication gets a challenge instead of a token: `POST /v1/login/two-factor` answers it with a code.")
+            .describe("401 on a wrong pair; rate limited per email and per address; 403 for a member of an organization that requires single sign-on (not its owners). An account with two-factor authentication gets a challenge instead of a token: `POST /v1/login/two-factor` answers it with a code.")
             .body::<LoginRequest>(g, true)
             .returns::<LoginAnswer>(g, 200, "A token, or a challenge for the second step."),
         Operation::new("post", "/v1/login/two-factor", "loginSecondStep", "accounts", "Log in: the second step")
@@ -1038,6 +1039,25 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
         Operation::new("delete", "/v1/orgs/{org}/members/{agent}/sessions", "endMemberSessions", "organizations", "End a member's sessions")
             .describe("Owners (403 otherwise). Every token of the member's account ends at once, its WebSockets included (`MemberSessionsEnded`).")
             .no_content("Ended."),
+        Operation::new("get", "/v1/orgs/{org}/sso", "orgSso", "organizations", "The organization's single sign-on")
+            .describe("Members. Never the client secret. 404 when none is set.")
+            .returns::<SsoView>(g, 200, "The provider and whether members must use it."),
+        Operation::new("put", "/v1/orgs/{org}/sso", "setOrgSso", "organizations", "Set the organization's single sign-on")
+            .describe("Owners (403 otherwise). An OpenID Connect provider: its issuer (whose discovery document must be readable now, 422 otherwise), the client id, and the client secret (kept by the server, never in the log nor shown again; needed the first time). `required`: members sign in only through the provider, owners keep their password (`SsoConfigured`).")
+            .body::<SsoRequest>(g, true)
+            .returns::<SsoView>(g, 200, "The provider."),
+        Operation::new("get", "/v1/sso/{org}/start", "ssoStart", "accounts", "Sign in through the organization's provider")
+            .access(Public)
+            .describe("Sends the browser to the provider (authorization-code flow with PKCE S256, `state` and `nonce`; 10 minutes). 404 when the organization has no single sign-on; 502 when its provider cannot be reached.")
+            .query("login_hint", json!({"type": "string"}), "Passed on to the provider.")
+            .raw_response(303, json!({"description": "To the provider's authorization endpoint (`Location`)."})),
+        Operation::new("get", "/v1/sso/callback", "ssoCallback", "accounts", "Where the provider sends the browser back")
+            .access(Public)
+            .describe("Takes `state` once (401 for an unknown, used or expired one), trades `code` (with the PKCE verifier) for the ID token and checks its RS256 signature against the provider's JWKS, `iss`, `aud`, `exp` and `nonce`, and that `email_verified` is true (401 otherwise). A member signs in; an invited email's first sign-in creates its account (without a password) and joins; anyone else is refused 403.")
+            .query("code", json!({"type": "string"}), "The provider's authorization code.")
+            .query("state", json!({"type": "string"}), "The state the start sent.")
+            .query("error", json!({"type": "string"}), "The provider's refusal, when it refused.")
+            .raw_response(303, json!({"description": "To the console with the session's token in the fragment: `/#sso_token=TOKEN`."})),
         Operation::new("get", "/v1/orgs/{org}/security", "orgSecurity", "organizations", "The organization's sign-in rules")
             .returns::<OrgSecurity>(g, 200, "Whether members need two-factor authentication."),
         Operation::new("put", "/v1/orgs/{org}/security", "setOrgSecurity", "organizations", "Set the organization's sign-in rules")
@@ -1254,6 +1274,10 @@ mod tests {
             ("delete", "/v1/me/sessions/{session}"),
             ("delete", "/v1/orgs/{org}/members/{agent}/sessions"),
             ("get", "/v1/orgs/{org}/security"),
+            ("get", "/v1/orgs/{org}/sso"),
+            ("put", "/v1/orgs/{org}/sso"),
+            ("get", "/v1/sso/{org}/start"),
+            ("get", "/v1/sso/callback"),
             ("put", "/v1/orgs/{org}/security"),
             ("post", "/v1/orgs/{org}/queues"),
             ("get", "/v1/orgs/{org}/queues"),
@@ -1303,7 +1327,8 @@ mod tests {
             assert!(
                 responses
                     .keys()
-                    .any(|status| status.starts_with(['1', '2'])),
+                    // A redirect is the success of a browser's leg (single sign-on).
+                    .any(|status| status.starts_with(['1', '2', '3'])),
                 "{method} {path} has no success response"
             );
         }

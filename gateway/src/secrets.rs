@@ -101,7 +101,8 @@ pub async fn migrate(backend: &Backend) -> Result<(), sqlx::Error> {
     // under keys scoped to a token that no caller's key matches any more: nothing to keep.
     let unsealed = "DELETE FROM idempotent_responses WHERE body NOT LIKE 'sealed:%'";
     on_pool!(backend, pool => sqlx::query(unsealed).execute(pool).await.map(|_| ()))?;
-    crate::second_factor::migrate(backend).await
+    crate::second_factor::migrate(backend).await?;
+    crate::sso_secrets::migrate(backend).await
 }
 
 /// Whose a bearer token is.

@@ -70,7 +70,9 @@ const TABLES: &[Table] = &[
     // Only organizations whose owner set a rule have a row; none means no requirement.
     Table {
         name: "rm_org_sign_in",
-        columns: "organization_id TEXT PRIMARY KEY, two_factor_required BIGINT NOT NULL",
+        columns: "organization_id TEXT PRIMARY KEY, \
+                  two_factor_required BIGINT NOT NULL DEFAULT 0, sso_issuer TEXT, \
+                  sso_client_id TEXT, sso_required BIGINT NOT NULL DEFAULT 0",
         indexes: &[],
     },
 ];
@@ -102,6 +104,7 @@ impl Projection for Directory {
             "CustomerBlocked",
             "CustomerBlockLifted",
             "TwoFactorRequirementSet",
+            "SsoConfigured",
         ])
     }
 
@@ -264,6 +267,29 @@ impl Projection for Directory {
                          VALUES ($1, $2) ON CONFLICT (organization_id)
                          DO UPDATE SET two_factor_required = excluded.two_factor_required",
                         params![organization_id, i64::from(*required)],
+                    )
+                    .await?;
+                }
+                OrganizationEvent::SsoConfigured {
+                    organization_id,
+                    issuer,
+                    client_id,
+                    required,
+                    ..
+                } => {
+                    tx.execute(
+                        "INSERT INTO rm_org_sign_in{s}
+                         (organization_id, sso_issuer, sso_client_id, sso_required)
+                         VALUES ($1, $2, $3, $4) ON CONFLICT (organization_id)
+                         DO UPDATE SET sso_issuer = excluded.sso_issuer,
+                         sso_client_id = excluded.sso_client_id,
+                         sso_required = excluded.sso_required",
+                        params![
+                            organization_id,
+                            issuer.as_str(),
+                            client_id.as_str(),
+                            i64::from(*required)
+                        ],
                     )
                     .await?;
                 }

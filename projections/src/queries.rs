@@ -171,6 +171,31 @@ pub async fn two_factor_required(backend: &Backend, organization_id: Uuid) -> Re
     Ok(row.is_some_and(|(required,)| required != 0))
 }
 
+/// An organization's single sign-on, as its owner set it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SsoSettings {
+    pub issuer: String,
+    pub client_id: String,
+    pub required: bool,
+}
+
+pub async fn sso_settings(backend: &Backend, organization_id: Uuid) -> Result<Option<SsoSettings>> {
+    let row: Option<(Option<String>, Option<String>, i64)> = fetch_optional(
+        backend,
+        "SELECT sso_issuer, sso_client_id, sso_required FROM rm_org_sign_in
+         WHERE organization_id = $1",
+        params![organization_id],
+    )
+    .await?;
+    Ok(row.and_then(|(issuer, client_id, required)| {
+        Some(SsoSettings {
+            issuer: issuer?,
+            client_id: client_id?,
+            required: required != 0,
+        })
+    }))
+}
+
 /// A member of an organization (presence is the gateway's: it is not in the log).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Member {

@@ -84,6 +84,23 @@ pub enum OrganizationCommand {
         agent_id: Uuid,
         by: Uuid,
     },
+    /// An owner sets the organization's OpenID Connect provider (its issuer URL and the client
+    /// id Jono has there; the client secret is the gateway's, never in the log) and whether
+    /// members must sign in through it.
+    ConfigureSso {
+        issuer: String,
+        client_id: String,
+        required: bool,
+        by: Option<Uuid>,
+    },
+    /// Asked before a member signs in with a password: refused while the organization requires
+    /// single sign-on, except for owners (their recovery path). Appends nothing.
+    AdmitPasswordLogin {
+        agent_id: Uuid,
+    },
+    /// Asked before a single sign-on through the organization's provider: refused unless the
+    /// provider is set. Appends nothing.
+    AdmitSso,
     /// Asked before a visitor joins one of the organization's queues: refused while a block of
     /// its key runs. Appends nothing.
     AdmitVisitor {

@@ -48,6 +48,15 @@ pub enum OrganizationError {
     TwoFactorRequired,
     #[error("turn on two-factor authentication for your own account before requiring it")]
     TwoFactorFirst,
+    #[error(
+        "this organization signs its members in through its identity provider: use \
+         \"Sign in with SSO\" (GET /v1/sso/{{organization}}/start)"
+    )]
+    SsoRequired,
+    #[error("this organization has no single sign-on")]
+    SsoNotConfigured,
+    #[error("the issuer is an http(s) URL and the client id is not empty")]
+    SsoSettings,
 }
 
 impl Refusal for OrganizationError {
@@ -71,6 +80,9 @@ impl Refusal for OrganizationError {
             | Self::VisitorBlocked { .. }
             | Self::TwoFactorRequired => ErrorKind::Forbidden,
             Self::TwoFactorFirst => ErrorKind::Conflict,
+            Self::SsoRequired => ErrorKind::Forbidden,
+            Self::SsoNotConfigured => ErrorKind::NotFound,
+            Self::SsoSettings => ErrorKind::Invalid,
         }
     }
 }

@@ -75,6 +75,14 @@ pub enum OrganizationEvent {
         agent_id: Uuid,
         ended_by: Uuid,
     },
+    /// The client secret is not here: it is a secret.
+    SsoConfigured {
+        organization_id: Uuid,
+        issuer: String,
+        client_id: String,
+        required: bool,
+        set_by: Option<Uuid>,
+    },
 }
 
 impl DomainEvent for OrganizationEvent {
@@ -91,6 +99,7 @@ impl DomainEvent for OrganizationEvent {
             Self::CustomerBlockLifted { .. } => "CustomerBlockLifted",
             Self::TwoFactorRequirementSet { .. } => "TwoFactorRequirementSet",
             Self::MemberSessionsEnded { .. } => "MemberSessionsEnded",
+            Self::SsoConfigured { .. } => "SsoConfigured",
         }
         .to_owned()
     }

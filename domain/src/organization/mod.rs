@@ -36,6 +36,17 @@ pub struct Organization {
     /// Members must have two-factor authentication to act here.
     #[serde(default)]
     pub two_factor_required: bool,
+    /// Its OpenID Connect provider, when an owner set one.
+    #[serde(default)]
+    pub sso: Option<Sso>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Sso {
+    pub issuer: String,
+    pub client_id: String,
+    /// Members sign in through the provider only (owners keep their password).
+    pub required: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -364,6 +375,45 @@ impl Aggregate for Organization {
                 };
                 sink.write(event, self).await;
             }
+            C::ConfigureSso {
+                issuer,
+                client_id,
+                required,
+                by,
+            } => {
+                let organization_id = self.require_created()?;
+                if self.power_of(by)? < Role::Owner {
+                    return Err(OrganizationError::NotAllowed);
+                }
+                let issuer = issuer.trim().trim_end_matches('/').to_owned();
+                let client_id = client_id.trim().to_owned();
+                let url = issuer.starts_with("https://") || issuer.starts_with("http://");
+                if !url || client_id.is_empty() || issuer.len() > 500 || client_id.len() > 500 {
+                    return Err(OrganizationError::SsoSettings);
+                }
+                let event = E::SsoConfigured {
+                    organization_id,
+                    issuer,
+                    client_id,
+                    required,
+                    set_by: by,
+                };
+                sink.write(event, self).await;
+            }
+            C::AdmitPasswordLogin { agent_id } => {
+                self.require_created()?;
+                let role = self.power_of(Some(agent_id))?;
+                let required = self.sso.as_ref().is_some_and(|sso| sso.required);
+                if required && role < Role::Owner {
+                    return Err(OrganizationError::SsoRequired);
+                }
+            }
+            C::AdmitSso => {
+                self.require_created()?;
+                if self.sso.is_none() {
+                    return Err(OrganizationError::SsoNotConfigured);
+                }
+            }
             C::AdmitVisitor { visitor, at } => {
                 self.require_created()?;
                 if let Some(until) = self.blocked_until(&visitor, at) {
@@ -432,6 +482,18 @@ impl Aggregate for Organization {
                 self.two_factor_required = required;
             }
             E::MemberSessionsEnded { .. } => {}
+            E::SsoConfigured {
+                issuer,
+                client_id,
+                required,
+                ..
+            } => {
+                self.sso = Some(Sso {
+                    issuer,
+                    client_id,
+                    required,
+                });
+            }
         }
     }
 }

@@ -10,4 +10,5 @@ pub mod health;
 pub mod organizations;
 pub mod queues;
 pub mod sessions;
+pub mod sso;
 pub mod two_factor;

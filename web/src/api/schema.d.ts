@@ -485,7 +485,7 @@ export interface paths {
         put?: never;
         /**
          * Log in
-         * @description 401 on a wrong pair; rate limited per email and per address. An account with two-factor authentication gets a challenge instead of a token: `POST /v1/login/two-factor` answers it with a code.
+         * @description 401 on a wrong pair; rate limited per email and per address; 403 for a member of an organization that requires single sign-on (not its owners). An account with two-factor authentication gets a challenge instead of a token: `POST /v1/login/two-factor` answers it with a code.
          */
         post: operations["login"];
         delete?: never;
@@ -946,6 +946,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/orgs/{org}/sso": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The organization's single sign-on
+         * @description Members. Never the client secret. 404 when none is set.
+         */
+        get: operations["orgSso"];
+        /**
+         * Set the organization's single sign-on
+         * @description Owners (403 otherwise). An OpenID Connect provider: its issuer (whose discovery document must be readable now, 422 otherwise), the client id, and the client secret (kept by the server, never in the log nor shown again; needed the first time). `required`: members sign in only through the provider, owners keep their password (`SsoConfigured`).
+         */
+        put: operations["setOrgSso"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/queues/{queue}": {
         parameters: {
             query?: never;
@@ -1154,6 +1178,46 @@ export interface paths {
          * @description When sign-up is open. 409 if the email has an account; 422 for a password under 10 characters.
          */
         post: operations["signup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sso/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Where the provider sends the browser back
+         * @description Takes `state` once (401 for an unknown, used or expired one), trades `code` (with the PKCE verifier) for the ID token and checks its RS256 signature against the provider's JWKS, `iss`, `aud`, `exp` and `nonce`, and that `email_verified` is true (401 otherwise). A member signs in; an invited email's first sign-in creates its account (without a password) and joins; anyone else is refused 403.
+         */
+        get: operations["ssoCallback"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sso/{org}/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Sign in through the organization's provider
+         * @description Sends the browser to the provider (authorization-code flow with PKCE S256, `state` and `nonce`; 10 minutes). 404 when the organization has no single sign-on; 502 when its provider cannot be reached.
+         */
+        get: operations["ssoStart"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1840,6 +1904,24 @@ export interface components {
             recovery_codes_left: number;
             /** @description An agent token. */
             token: string;
+        };
+        SsoRequest: {
+            client_id: string;
+            /** @description Kept by the server, never shown again; leave it out to keep the one kept. */
+            client_secret?: string | null;
+            /** @description The provider's issuer URL (its discovery document is under it). */
+            issuer: string;
+            /** @default false */
+            required: boolean;
+        };
+        /** @description An organization's single sign-on, as members read it (never the secret). */
+        SsoView: {
+            client_id: string;
+            /** @description Whether a client secret is kept. */
+            has_client_secret: boolean;
+            issuer: string;
+            /** @description Members sign in through the provider only; owners keep their password. */
+            required: boolean;
         };
         TagRequest: {
             tag: string;
@@ -3833,6 +3915,74 @@ export interface operations {
             };
         };
     };
+    orgSso: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description An organization's id. */
+                org: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The provider and whether members must use it. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SsoView"];
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    setOrgSso: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description An organization's id. */
+                org: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SsoRequest"];
+            };
+        };
+        responses: {
+            /** @description The provider. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SsoView"];
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     queue: {
         parameters: {
             query?: never;
@@ -4185,6 +4335,73 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["SignUpResponse"];
                 };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ssoCallback: {
+        parameters: {
+            query?: {
+                /** @description The provider's authorization code. */
+                code?: string;
+                /** @description The state the start sent. */
+                state?: string;
+                /** @description The provider's refusal, when it refused. */
+                error?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To the console with the session's token in the fragment: `/#sso_token=TOKEN`. */
+            303: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ssoStart: {
+        parameters: {
+            query?: {
+                /** @description Passed on to the provider. */
+                login_hint?: string;
+            };
+            header?: never;
+            path: {
+                /** @description An organization's id. */
+                org: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To the provider's authorization endpoint (`Location`). */
+            303: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description An error, as `application/problem+json` (RFC 9457). */
             default: {
