@@ -1040,7 +1040,7 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
             .describe("Owners (403 otherwise). Every token of the member's account ends at once, its WebSockets included (`MemberSessionsEnded`).")
             .no_content("Ended."),
         Operation::new("get", "/v1/orgs/{org}/sso", "orgSso", "organizations", "The organization's single sign-on")
-            .describe("Members. Never the client secret. 404 when none is set.")
+            .describe("Members. Never the client secret; `issuer` and `client_id` are null while none is set.")
             .returns::<SsoView>(g, 200, "The provider and whether members must use it."),
         Operation::new("put", "/v1/orgs/{org}/sso", "setOrgSso", "organizations", "Set the organization's single sign-on")
             .describe("Owners (403 otherwise). An OpenID Connect provider: its issuer (whose discovery document must be readable now, 422 otherwise), the client id, and the client secret (kept by the server, never in the log nor shown again; needed the first time). `required`: members sign in only through the provider, owners keep their password (`SsoConfigured`).")

@@ -168,9 +168,12 @@ async fn sign_in_through_the_organizations_openid_provider() {
         let provider = start_provider(&format!("{}/v1/sso/callback", api.base));
         let owner = api::sign_up(&api, "Federated").await;
         let org = owner.organization_id;
-        api.get(&format!("/v1/orgs/{org}/sso"), owner.token())
+        let none = api
+            .get(&format!("/v1/orgs/{org}/sso"), owner.token())
             .await
-            .expect_problem(404, "no single sign-on yet");
+            .expect(200, "no single sign-on yet");
+        assert_eq!(none.body["issuer"], Value::Null);
+        assert_eq!(none.body["has_client_secret"], false);
         let member = api::invite_and_accept(&api, &owner, "agent", "Pia Password").await;
         set_sso(&api, &member, &provider, false)
             .await

@@ -221,6 +221,14 @@ const en = {
   requireTwoFactor: 'Members need two-factor authentication',
   requireTwoFactorHint: 'Members without it cannot work in this organization until they turn it on under My account. Turn it on for yourself first.',
   endSessions: 'Sign out everywhere',
+  sso: 'Single sign-on (OpenID Connect)',
+  ssoSave: 'Save single sign-on',
+  ssoLink: 'Members sign in at',
+  ssoIssuer: 'Issuer URL',
+  ssoClientId: 'Client ID',
+  ssoClientSecret: 'Client secret',
+  ssoSecretKept: 'kept; type a new one to replace it',
+  ssoRequired: 'Members must sign in through the provider (owners keep their password)',
 };
 export type Key = keyof typeof en;
 
@@ -441,6 +449,14 @@ const fi: Record<Key, string> = {
   requireTwoFactor: 'Jäseniltä vaaditaan kaksivaiheinen tunnistautuminen',
   requireTwoFactorHint: 'Jäsenet, joilla sitä ei ole, eivät voi työskennellä organisaatiossa ennen kuin ottavat sen käyttöön kohdassa Oma tili. Ota se ensin käyttöön itsellesi.',
   endSessions: 'Kirjaa ulos kaikkialta',
+  sso: 'Kertakirjautuminen (OpenID Connect)',
+  ssoSave: 'Tallenna kertakirjautuminen',
+  ssoLink: 'Jäsenet kirjautuvat osoitteessa',
+  ssoIssuer: 'Myöntäjän URL',
+  ssoClientId: 'Asiakastunnus',
+  ssoClientSecret: 'Asiakassalaisuus',
+  ssoSecretKept: 'tallessa; kirjoita uusi korvataksesi sen',
+  ssoRequired: 'Jäsenten on kirjauduttava palveluntarjoajan kautta (omistajat voivat käyttää salasanaa)',
 };
 
 export const lang: 'fi' | 'en' = (navigator.language || 'en').toLowerCase().startsWith('fi') ? 'fi' : 'en';

@@ -3,7 +3,8 @@
 // organization is selected) → pick → messages both ways → /key + space → tag → note
 // (absent from the customer's page) → video calls (console calls, widget answers; ended from
 // each side) → transfer → end → rating → presence status → password change → two-factor
-// enrolment (QR code, a code computed here) and a login's code step. Saves screenshots
+// enrolment (QR code, a code computed here) and a login's code step → single sign-on through a
+// real OpenID provider on loopback (tests/oidc-provider.mjs). Saves screenshots
 // in tests/out/.
 //
 // By default `jono serve` itself serves the built console and widget (`--web dist`), as in
@@ -590,6 +591,37 @@ try {
   await agent.fill('input[name=login-code]', recovery[0]);
   await agent.getByRole('button', { name: 'Verify' }).click();
   await agent.waitForSelector('.console');
+
+  step('single sign-on: an owner sets the organization\'s OpenID provider; an invited email signs in through it and joins');
+  const provider = spawn(process.execPath, [new URL('./oidc-provider.mjs', import.meta.url).pathname], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+    env: { ...process.env, OIDC_CLIENT_ID: 'jono-browser', OIDC_CLIENT_SECRET: 'browser-test-secret', OIDC_REDIRECT_URI: `${BASE}/v1/sso/callback` },
+  });
+  children.push(provider);
+  const issuer = await new Promise((resolve, reject) => {
+    let out = '';
+    provider.stdout.on('data', (d) => { out += d; const m = out.match(/^issuer (\S+)$/m); if (m) resolve(m[1]); });
+    provider.once('exit', (code) => reject(new Error(`the OpenID provider exited (${code})`)));
+  });
+  await agent.getByRole('button', { name: 'Organization', exact: true }).click();
+  await agent.fill('input[name=sso-issuer]', issuer);
+  await agent.fill('input[name=sso-client-id]', 'jono-browser');
+  await agent.fill('input[name=sso-client-secret]', 'browser-test-secret');
+  await agent.click('.sso-settings button[type=submit]');
+  await agent.waitForSelector('.sso-settings [role=status]:has-text("Saved.")');
+  const ssoLink = await agent.getAttribute('.sso-link', 'href');
+  const ownerToken = await agent.evaluate(() => localStorage.getItem('jono.token'));
+  const ssoEmail = `sanna-${uniq}@example.com`;
+  await api('POST', `/v1/orgs/${orgA}/invitations`, ownerToken, { email: ssoEmail, role: 'agent' });
+  const ssoCtx = await browser.newContext({ locale: 'en-US' });
+  const ssoPage = await ssoCtx.newPage();
+  watch(ssoPage, 'sso member');
+  await ssoPage.goto(`${ssoLink}?login_hint=${encodeURIComponent(ssoEmail)}`);
+  await ssoPage.waitForSelector('.console');
+  if ((await ssoPage.evaluate(() => location.href)).includes('sso_token')) throw new Error('the sign-in token stayed in the address');
+  const ssoMe = await api('GET', '/v1/me', await ssoPage.evaluate(() => localStorage.getItem('jono.token')));
+  if (ssoMe.email !== ssoEmail || ssoMe.organizations[0]?.id !== orgA) throw new Error(`the SSO member: ${JSON.stringify(ssoMe)}`);
+  await ssoCtx.close();
 
   if (errors.length) throw new Error(`console errors:\n${errors.join('\n')}`);
   console.log('OK: browser test passed; screenshots in tests/out/');

@@ -39,11 +39,12 @@ pub fn router() -> Router<AppState> {
         .route("/v1/sso/callback", get(callback))
 }
 
-/// An organization's single sign-on, as members read it (never the secret).
+/// An organization's single sign-on, as members read it (never the secret); `issuer` and
+/// `client_id` are `null` while none is set.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct SsoView {
-    pub issuer: String,
-    pub client_id: String,
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
     /// Members sign in through the provider only; owners keep their password.
     pub required: bool,
     /// Whether a client secret is kept.
@@ -62,23 +63,20 @@ pub struct SsoRequest {
     pub required: bool,
 }
 
-async fn view(state: &AppState, organization_id: Uuid) -> Result<Option<SsoView>, ApiError> {
-    let Some(sso) = projections::queries::sso_settings(state.backend(), organization_id).await?
-    else {
-        return Ok(None);
-    };
+async fn view(state: &AppState, organization_id: Uuid) -> Result<SsoView, ApiError> {
+    let sso = projections::queries::sso_settings(state.backend(), organization_id).await?;
     let has_client_secret = sso_secrets::client_secret(state.backend(), organization_id)
         .await?
         .is_some();
-    Ok(Some(SsoView {
-        issuer: sso.issuer,
-        client_id: sso.client_id,
-        required: sso.required,
+    Ok(SsoView {
+        required: sso.as_ref().is_some_and(|sso| sso.required),
+        issuer: sso.as_ref().map(|sso| sso.issuer.clone()),
+        client_id: sso.map(|sso| sso.client_id),
         has_client_secret,
-    }))
+    })
 }
 
-/// Members: 404 when the organization has no single sign-on.
+/// Members.
 async fn settings(
     State(state): State<AppState>,
     Path(org): Path<String>,
@@ -86,10 +84,7 @@ async fn settings(
 ) -> Result<Json<SsoView>, ApiError> {
     let organization_id = path_id(&org)?;
     access::member(&state, &agent, organization_id).await?;
-    view(&state, organization_id)
-        .await?
-        .map(Json)
-        .ok_or(ApiError::NotFound)
+    Ok(Json(view(&state, organization_id).await?))
 }
 
 /// Owners: the organization decides; the secret goes to its table, not the log.
@@ -133,10 +128,7 @@ async fn set_settings(
         sso_secrets::set_client_secret(state.backend(), organization_id, &secret).await?;
     }
     state.settle(command::last_position(&executed)).await;
-    view(&state, organization_id)
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::Internal("single sign-on set but not read back".into()))
+    Ok(Json(view(&state, organization_id).await?))
 }
 
 fn upstream(error: OidcError) -> ApiError {

@@ -955,7 +955,7 @@ export interface paths {
         };
         /**
          * The organization's single sign-on
-         * @description Members. Never the client secret. 404 when none is set.
+         * @description Members. Never the client secret; `issuer` and `client_id` are null while none is set.
          */
         get: operations["orgSso"];
         /**
@@ -1914,12 +1914,15 @@ export interface components {
             /** @default false */
             required: boolean;
         };
-        /** @description An organization's single sign-on, as members read it (never the secret). */
+        /**
+         * @description An organization's single sign-on, as members read it (never the secret); `issuer` and
+         *     `client_id` are `null` while none is set.
+         */
         SsoView: {
-            client_id: string;
+            client_id: string | null;
             /** @description Whether a client secret is kept. */
             has_client_secret: boolean;
-            issuer: string;
+            issuer: string | null;
             /** @description Members sign in through the provider only; owners keep their password. */
             required: boolean;
         };

@@ -15,8 +15,18 @@ function inviteToken(): string | null {
   return m ? decodeURIComponent(m[1]) : null;
 }
 
+/** A single sign-on's callback comes back to `/#sso_token=TOKEN`: the token is taken and the
+ * fragment cleared, so it stays in no history entry. */
+function ssoToken(): string | null {
+  const m = location.hash.match(/^#sso_token=([^&]+)$/);
+  if (!m) return null;
+  history.replaceState(null, '', location.pathname + location.search);
+  localStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
+  return decodeURIComponent(m[1]);
+}
+
 export function App() {
-  const [token, setToken] = useState<string | null>(() => localStorage.getItem(TOKEN_KEY));
+  const [token, setToken] = useState<string | null>(() => ssoToken() ?? localStorage.getItem(TOKEN_KEY));
   const [me, setMe] = useState<Me | null>(null);
   const [invite, setInvite] = useState<string | null>(inviteToken);
 

@@ -87,6 +87,7 @@ export function OrgPage({ api, me, orgId, role, queues, reloadQueues, focus = nu
           <h2>{t('signInRules')}</h2>
           <label><input type="checkbox" name="require-two-factor" checked={security.require_two_factor} disabled={!isOwner} onChange={(e) => setRequire((e.target as HTMLInputElement).checked)} /> {t('requireTwoFactor')}</label>
           <p class="hint">{t('requireTwoFactorHint')}</p>
+          <SsoSettings api={api} orgId={orgId} isOwner={isOwner} onError={setErr} />
         </section>
       )}
       {isOperator && (
@@ -288,5 +289,47 @@ function Bars({ values, labels }: { values: number[][]; labels: string[] }) {
       }))}
       {labels.map((l, i) => (i % 3 === 0 ? <text key={i} x={i * w + w / 2} y={h + 10} text-anchor="middle">{l}</text> : null))}
     </svg>
+  );
+}
+
+/** The organization's OpenID Connect provider: owners set it; everyone sees the sign-in link to share. */
+function SsoSettings({ api, orgId, isOwner, onError }: { api: Api; orgId: string; isOwner: boolean; onError: (e: string) => void }) {
+  const [sso, setSso] = useState<Schemas['SsoView'] | null>(null);
+  const [f, setF] = useState({ issuer: '', client_id: '', client_secret: '', required: false });
+  const [saved, setSaved] = useState(false);
+  useEffect(() => {
+    ok(api.GET('/v1/orgs/{org}/sso', { params: { path: { org: orgId } } }))
+      .then((v) => { setSso(v); setF({ issuer: v.issuer ?? '', client_id: v.client_id ?? '', client_secret: '', required: v.required }); })
+      .catch(() => setSso(null));
+  }, [orgId]);
+  const save = async (e: Event) => {
+    e.preventDefault();
+    setSaved(false);
+    onError('');
+    try {
+      const body = { issuer: f.issuer, client_id: f.client_id, required: f.required, ...(f.client_secret ? { client_secret: f.client_secret } : {}) };
+      const v = await ok(api.PUT('/v1/orgs/{org}/sso', { params: { path: { org: orgId } }, body }));
+      setSso(v);
+      setF({ ...f, client_secret: '' });
+      setSaved(true);
+    } catch (x) { onError(errText(x)); }
+  };
+  const link = `${location.origin}/v1/sso/${orgId}/start`;
+  const set = (k: 'issuer' | 'client_id' | 'client_secret') => (e: Event) => setF({ ...f, [k]: (e.target as HTMLInputElement).value });
+  return (
+    <div class="sso-settings">
+      <h3>{t('sso')}</h3>
+      {sso?.issuer && <p>{t('ssoLink')}: <a href={link} class="sso-link">{link}</a></p>}
+      {isOwner && (
+        <form class="stack" onSubmit={save}>
+          <label>{t('ssoIssuer')}<input name="sso-issuer" type="url" required value={f.issuer} onInput={set('issuer')} /></label>
+          <label>{t('ssoClientId')}<input name="sso-client-id" required value={f.client_id} onInput={set('client_id')} /></label>
+          <label>{t('ssoClientSecret')}<input name="sso-client-secret" type="password" autocomplete="off" required={!sso?.has_client_secret} placeholder={sso?.has_client_secret ? t('ssoSecretKept') : ''} value={f.client_secret} onInput={set('client_secret')} /></label>
+          <label><input type="checkbox" name="sso-required" checked={f.required} onChange={(e) => setF({ ...f, required: (e.target as HTMLInputElement).checked })} /> {t('ssoRequired')}</label>
+          <button type="submit" class="primary">{t('ssoSave')}</button>
+          {saved && <p role="status">{t('saved')}</p>}
+        </form>
+      )}
+    </div>
   );
 }
