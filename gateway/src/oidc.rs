@@ -297,6 +297,19 @@ mod tests {
         );
     }
 
+    /// Real providers are https: the client speaks TLS (a refused connection, not an unsupported
+    /// scheme).
+    #[tokio::test]
+    async fn the_client_speaks_https() {
+        let error = client()
+            .get("https://127.0.0.1:1/.well-known/openid-configuration")
+            .send()
+            .await
+            .unwrap_err();
+        assert!(!error.is_builder(), "{error:?}");
+        assert!(error.is_connect(), "{error:?}");
+    }
+
     #[test]
     fn a_token_that_is_not_a_jwt_or_not_rs256_is_refused() {
         let jwks = serde_json::json!({"keys": []});
