@@ -860,9 +860,12 @@ pub struct ActivityItem {
 
 /// `GET /v1/activity`: a page of what happened in the agent's organizations after
 /// `after_position`, oldest first; direct chats' messages only of the agent's own.
+/// `two_factor`: whether the agent's account has a second factor; without one, what happens in
+/// an organization that requires one is not shown (the organization refuses the agent there).
 pub async fn activity_for(
     backend: &Backend,
     agent_id: Uuid,
+    two_factor: bool,
     after_position: i64,
     limit: i64,
 ) -> Result<Vec<ActivityItem>> {
@@ -882,8 +885,10 @@ pub async fn activity_for(
          WHERE position > $1
          AND organization_id IN (SELECT organization_id FROM rm_memberships WHERE agent_id = $2)
          AND (participant_a IS NULL OR participant_a = $2 OR participant_b = $2)
+         AND ($4 = 1 OR organization_id NOT IN
+              (SELECT organization_id FROM rm_org_sign_in WHERE two_factor_required = 1))
          ORDER BY position LIMIT $3",
-        params![after_position, agent_id, page(limit)],
+        params![after_position, agent_id, page(limit), i64::from(two_factor)],
     )
     .await?;
     rows.into_iter()

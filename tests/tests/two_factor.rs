@@ -6,10 +6,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
 use jono_tests::api::{self, Agent, Api};
 use jono_tests::totp;
 use jono_tests::Storage;
 use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
 
 fn storages() -> Vec<Storage> {
     let mut storages = vec![Storage::embedded()];
@@ -298,4 +302,74 @@ async fn an_organization_that_requires_a_second_factor_refuses_members_without_o
             .await
             .expect(200, "not required");
     }
+}
+
+/// The next JSON frame of a socket (a hang guard of 20 seconds, not a timing assertion).
+async fn next_frame<S>(socket: &mut S) -> Value
+where
+    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(20), socket.next())
+            .await
+            .expect("a frame in time")
+            .expect("the socket is open")
+            .expect("a frame");
+        if let Message::Text(text) = frame {
+            return serde_json::from_str(text.as_str()).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn requiring_a_second_factor_ends_the_live_topics_of_members_without_one() {
+    let storage = Storage::embedded();
+    let (_server, api) = api::start(&storage);
+    let owner = api::sign_up(&api, "Strict Live").await;
+    let queue = api::create_queue(&api, &owner, "Support").await;
+    let member = api::invite_and_accept(&api, &owner, "agent", "Lia Live").await;
+    let url = format!(
+        "{}/v1/ws?token={}",
+        api.base.replace("http://", "ws://"),
+        member.token
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let topic = format!("queue:{queue}");
+    let subscribe = json!({"type": "subscribe", "topic": topic, "after": null});
+    socket
+        .send(Message::Text(subscribe.to_string().into()))
+        .await
+        .unwrap();
+    loop {
+        if next_frame(&mut socket).await["type"] == "subscribed" {
+            break;
+        }
+    }
+    turn_on(&api, &owner).await;
+    api.put(
+        &format!("/v1/orgs/{}/security", owner.organization_id),
+        owner.token(),
+        json!({"require_two_factor": true}),
+    )
+    .await
+    .expect(200, "required");
+    let ended = loop {
+        let frame = next_frame(&mut socket).await;
+        if frame["type"] == "error" {
+            break frame;
+        }
+    };
+    // A topic the caller may not follow is answered as unknown (404), as every other.
+    assert_eq!(ended["topic"], topic.as_str(), "{ended}");
+    assert_eq!(ended["status"], 404, "{ended}");
+    // Nor does the activity feed show what happens there, until the member has a second factor.
+    api::open_queue(&api, &owner, queue).await;
+    api::join(&api, queue, json!({})).await;
+    let seen = api::activity(&api, owner.token()).await;
+    assert!(seen
+        .iter()
+        .any(|item| item["organization_id"] == owner.organization_id.to_string()));
+    assert!(api::activity(&api, member.token()).await.is_empty());
+    turn_on(&api, &member).await;
+    assert!(!api::activity(&api, member.token()).await.is_empty());
 }
