@@ -933,15 +933,23 @@ fn canned_from((response, key, text, org, agent): CannedRow) -> Result<CannedRes
 }
 
 /// `GET /v1/canned-responses`: the agent's own and those of its organizations, oldest first.
-pub async fn canned_for(backend: &Backend, agent_id: Uuid) -> Result<Vec<CannedResponse>> {
+/// `two_factor`: whether the agent's account has a second factor; without one, the responses of
+/// an organization that requires one are left out (the organization refuses the agent there).
+pub async fn canned_for(
+    backend: &Backend,
+    agent_id: Uuid,
+    two_factor: bool,
+) -> Result<Vec<CannedResponse>> {
     let rows: Vec<CannedRow> = fetch_all(
         backend,
         "SELECT response_id, key, text, organization_id, agent_id FROM rm_canned
          WHERE (scope = 'agent' AND agent_id = $1)
          OR (scope = 'organization' AND organization_id IN
-             (SELECT organization_id FROM rm_memberships WHERE agent_id = $1))
+             (SELECT organization_id FROM rm_memberships WHERE agent_id = $1)
+             AND ($2 = 1 OR organization_id NOT IN
+                  (SELECT organization_id FROM rm_org_sign_in WHERE two_factor_required = 1)))
          ORDER BY created_position",
-        params![agent_id],
+        params![agent_id, i64::from(two_factor)],
     )
     .await?;
     rows.into_iter().map(canned_from).collect()

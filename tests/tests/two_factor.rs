@@ -362,7 +362,20 @@ async fn requiring_a_second_factor_ends_the_live_topics_of_members_without_one()
     // A topic the caller may not follow is answered as unknown (404), as every other.
     assert_eq!(ended["topic"], topic.as_str(), "{ended}");
     assert_eq!(ended["status"], 404, "{ended}");
-    // Nor does the activity feed show what happens there, until the member has a second factor.
+    // Nor the organization's canned responses, nor what happens there (the activity feed),
+    // until the member has a second factor.
+    api.post(
+        "/v1/canned-responses",
+        owner.token(),
+        json!({"key": "hello", "text": "Hello!", "organization_id": owner.organization_id}),
+    )
+    .await
+    .expect(201, "an organization's canned response");
+    let canned = api
+        .get("/v1/canned-responses", member.token())
+        .await
+        .expect(200, "canned responses");
+    assert_eq!(canned.body, json!([]), "{}", canned.text);
     api::open_queue(&api, &owner, queue).await;
     api::join(&api, queue, json!({})).await;
     let seen = api::activity(&api, owner.token()).await;
@@ -372,4 +385,9 @@ async fn requiring_a_second_factor_ends_the_live_topics_of_members_without_one()
     assert!(api::activity(&api, member.token()).await.is_empty());
     turn_on(&api, &member).await;
     assert!(!api::activity(&api, member.token()).await.is_empty());
+    let canned = api
+        .get("/v1/canned-responses", member.token())
+        .await
+        .expect(200, "canned responses");
+    assert_eq!(canned.body.as_array().unwrap().len(), 1, "{}", canned.text);
 }

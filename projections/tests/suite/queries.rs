@@ -838,7 +838,7 @@ async fn canned_responses_of_the_agent_and_its_organizations(db: TestDb) {
     running.caught_up(&store).await;
     let backend = store.backend();
 
-    let seen = queries::canned_for(backend, org.agent).await.unwrap();
+    let seen = queries::canned_for(backend, org.agent, true).await.unwrap();
     let keys: Vec<(&str, Option<Uuid>)> = seen
         .iter()
         .map(|c| (c.key.as_str(), c.organization_id))
@@ -860,7 +860,10 @@ async fn canned_responses_of_the_agent_and_its_organizations(db: TestDb) {
     running.caught_up(&store).await;
     assert!(queries::canned(backend, mine_id).await.unwrap().is_none());
     assert_eq!(
-        queries::canned_for(backend, org.agent).await.unwrap().len(),
+        queries::canned_for(backend, org.agent, true)
+            .await
+            .unwrap()
+            .len(),
         1
     );
     running.stop().await;
