@@ -204,6 +204,12 @@ async fn sign_in_through_the_organizations_openid_provider() {
             .expect(200, "signed in");
         assert_eq!(me.body["email"], email.as_str());
         assert_eq!(me.body["organizations"][0]["id"], org.to_string());
+        // The session ends within hours, so that someone removed at the provider is out then.
+        let sessions = api
+            .get("/v1/me/sessions", Some(&token))
+            .await
+            .expect(200, "its sessions");
+        assert!(sessions.body[0]["ends_at"].is_string(), "{}", sessions.text);
         // The same state again is refused.
         callback(&url).await.expect_problem(401, "a replayed state");
         // A member's next sign-in signs it in.

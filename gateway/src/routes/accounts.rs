@@ -71,7 +71,7 @@ async fn signup(
         owner_id: Some(agent_id),
     };
     command::run::<Organization>(&state, organization_id, create, &ctx).await?;
-    let token = secrets::issue_agent_token(state.backend(), agent_id, &device).await?;
+    let token = secrets::issue_agent_token(state.backend(), agent_id, &device, None).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "organization_id": organization_id, "agent_id": agent_id, "token": token })),
@@ -240,7 +240,7 @@ async fn login(
             "expires_in": second_factor::CHALLENGE_SECONDS,
         })));
     }
-    let token = secrets::issue_agent_token(state.backend(), agent_id, &device).await?;
+    let token = secrets::issue_agent_token(state.backend(), agent_id, &device, None).await?;
     Ok(Json(json!({ "token": token, "agent_id": agent_id })))
 }
 

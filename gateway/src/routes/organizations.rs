@@ -235,7 +235,7 @@ async fn accept(
     };
     command::run::<Organization>(&state, organization_id, accept, &context(None, None)).await?;
     // A session for the organization's new member (an existing account gets a fresh one too).
-    let token = secrets::issue_agent_token(state.backend(), agent_id, &device).await?;
+    let token = secrets::issue_agent_token(state.backend(), agent_id, &device, None).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "agent_id": agent_id, "organization_id": organization_id, "token": token })),

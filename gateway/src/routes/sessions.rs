@@ -42,6 +42,9 @@ pub struct SessionView {
     pub created_at: DateTime<Utc>,
     /// To the minute: a session's use is written at most once a minute.
     pub last_used_at: DateTime<Utc>,
+    /// When it ends however it is used (a session opened through single sign-on); `null`:
+    /// 30 days after its last use.
+    pub ends_at: Option<DateTime<Utc>>,
     /// The session of this request.
     pub current: bool,
 }
@@ -62,6 +65,7 @@ async fn my_sessions(
                 address: session.device.address,
                 created_at: at(session.created_at),
                 last_used_at: at(session.last_used_at),
+                ends_at: session.ends_at.map(at),
             })
             .collect(),
     ))

@@ -32,6 +32,10 @@ use crate::secrets;
 use crate::sso_secrets::{self, SignIn};
 use crate::state::AppState;
 
+/// A session opened through the provider lasts this long at most: the next sign-in asks the
+/// provider again, which refuses a person removed there.
+pub const SSO_SESSION_SECONDS: i64 = 12 * 3600;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/orgs/{org}/sso", get(settings).put(set_settings))
@@ -276,7 +280,10 @@ async fn callback(
     )
     .map_err(upstream)?;
     let agent_id = member_for(&state, organization_id, &identity).await?;
-    let token = secrets::issue_agent_token(state.backend(), agent_id, &device).await?;
+    // It ends within hours however it is used: whoever is removed at the provider is out then.
+    let ends_at = Utc::now().timestamp() + SSO_SESSION_SECONDS;
+    let token =
+        secrets::issue_agent_token(state.backend(), agent_id, &device, Some(ends_at)).await?;
     Ok((
         StatusCode::SEE_OTHER,
         [(LOCATION, format!("/#sso_token={token}"))],

@@ -253,7 +253,7 @@ async fn second_step(
     if !second_factor::end_challenge(state.backend(), &body.challenge).await? {
         return Err(expired());
     }
-    let token = secrets::issue_agent_token(state.backend(), agent_id, &device).await?;
+    let token = secrets::issue_agent_token(state.backend(), agent_id, &device, None).await?;
     let recovery_codes_left = second_factor::recovery_codes_left(state.backend(), agent_id).await?;
     Ok(Json(SignedIn {
         token,

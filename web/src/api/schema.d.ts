@@ -1866,6 +1866,12 @@ export interface components {
             current: boolean;
             /**
              * Format: date-time
+             * @description When it ends however it is used (a session opened through single sign-on); `null`:
+             *     30 days after its last use.
+             */
+            ends_at: string | null;
+            /**
+             * Format: date-time
              * @description To the minute: a session's use is written at most once a minute.
              */
             last_used_at: string;
