@@ -238,6 +238,11 @@ async fn sign_in_through_the_organizations_openid_provider() {
             let refused = callback(&url).await.expect_problem(401, mode);
             assert!(refused.text.contains(says), "{mode}: {}", refused.text);
         }
+        // A malformed callback is a problem too.
+        let twice = format!("{}/v1/sso/callback?state=a&state=b", api.base);
+        callback(&twice)
+            .await
+            .expect_problem(400, "a callback with two states");
         let stranger = api::fresh_email("stranger");
         let url = sign_in_at_provider(&api, &provider, org, &stranger).await;
         callback(&url)

@@ -4,7 +4,7 @@
 //! `state`, `nonce` and a PKCE challenge; `GET /v1/sso/callback` checks what comes back
 //! (`oidc`) and signs in the member — or, on a first sign-in, the invited email, which joins.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::header::{HOST, LOCATION};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -23,7 +23,7 @@ use crate::client::DeviceOf;
 use crate::command::{self, context};
 use crate::consistency;
 use crate::error::{invalid, ApiError};
-use crate::extract::{path_id, Body};
+use crate::extract::{path_id, Body, Params};
 use crate::idempotency::IdempotencyKey;
 use crate::limits;
 use crate::oidc::{self, OidcError};
@@ -175,7 +175,7 @@ async fn start(
     Path(org): Path<String>,
     DeviceOf(device): DeviceOf,
     headers: HeaderMap,
-    Query(query): Query<StartQuery>,
+    Params(query): Params<StartQuery>,
 ) -> Result<Response, ApiError> {
     let address = device.address.unwrap_or_default();
     limits::enforce(&state, limits::LOGINS, &format!("address:{address}"))?;
@@ -228,7 +228,7 @@ struct CallbackQuery {
 async fn callback(
     State(state): State<AppState>,
     DeviceOf(device): DeviceOf,
-    Query(query): Query<CallbackQuery>,
+    Params(query): Params<CallbackQuery>,
 ) -> Result<Response, ApiError> {
     let address = device.address.clone().unwrap_or_default();
     limits::enforce(&state, limits::LOGINS, &format!("address:{address}"))?;
