@@ -14,7 +14,8 @@
 # So that requests reach real objects and not only 404s, the path parameters `org`, `agent`,
 # `queue` and `c` are pinned to the token's first organization, its own agent, that
 # organization's first queue and a customer conversation that joins it (when it is open).
-# `POST /v1/logout` ends the token, so it runs last, on its own.
+# `POST /v1/logout` and `DELETE /v1/orgs/{org}/members/{agent}/sessions` (pinned to its own agent)
+# end the token, so they run last, on their own.
 set -euo pipefail
 
 EXAMPLES=${SCHEMATHESIS_EXAMPLES:-20}
@@ -104,7 +105,7 @@ st() {
 }
 
 status=0
-st --exclude-operation-id logout || status=$?
+st --exclude-operation-id logout --exclude-operation-id endMemberSessions || status=$?
 
 # A run whose token stopped working midway tested only the 401 path: say so and fail.
 alive=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$base_url/v1/me")
@@ -113,6 +114,7 @@ if [[ $alive != 200 ]]; then
     status=1
 fi
 
+st --include-operation-id endMemberSessions || status=$?
 st --include-operation-id logout || status=$?
 
 if ((status == 0)); then

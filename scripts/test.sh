@@ -104,7 +104,8 @@ JONO_TEST_DATABASE_URL=$(timeout 900 scripts/pg.sh start "$pg_dir" | tail -n 1)
 export JONO_TEST_DATABASE_URL
 
 stage "web: install, typecheck, build"
-# Before any cargo build: the binary embeds web/dist (gateway/build.rs), and a test checks it.
+# Before any cargo build: the binary embeds web/dist (gateway/build.rs), and a test checks it;
+# tests/tests/sso.rs runs the OpenID provider of web/tests (oidc-provider) from web/node_modules.
 (
     cd web
     timeout 900 npm ci --no-audit --no-fund

@@ -25,9 +25,10 @@ pub enum Event {
 /// The `type` of every event of API.md's list, plus the conversation's own bookkeeping
 /// (`AgentAssigned`, `ConversationRequeued`) and the blocks of abusive visitors
 /// (`CustomerBlocked`, `CustomerBlockLifted`), withdrawn invitations (`InvitationRevoked`) and
-/// agents' read markers (`ConversationRead`),
-/// in the order API.md lists them.
-pub const EVENT_TYPES: [&str; 38] = [
+/// agents' read markers (`ConversationRead`) and the organization's sign-in rules
+/// (`TwoFactorRequirementSet`, `MemberSessionsEnded`, `SsoConfigured`), in the order API.md lists
+/// them.
+pub const EVENT_TYPES: [&str; 41] = [
     "OrganizationCreated",
     "AccountCreated",
     "InvitationCreated",
@@ -66,6 +67,9 @@ pub const EVENT_TYPES: [&str; 38] = [
     "CustomerBlockLifted",
     "InvitationRevoked",
     "ConversationRead",
+    "TwoFactorRequirementSet",
+    "MemberSessionsEnded",
+    "SsoConfigured",
 ];
 
 /// Whether this version of Jono knows events of `event_type`. During a rolling upgrade a node

@@ -713,3 +713,182 @@ fn an_accepted_or_unknown_invitation_is_not_revoked() {
         .when(revoke(Some(OWNER)))
         .then_expect_error(OrganizationError::InvitationUsed);
 }
+
+fn two_factor_set(required: bool, by: Option<Uuid>) -> E {
+    E::TwoFactorRequirementSet {
+        organization_id: ORG,
+        required,
+        set_by: by,
+    }
+}
+
+#[test]
+fn only_an_owner_requires_two_factor_authentication_and_setting_it_twice_appends_once() {
+    test()
+        .given(team())
+        .when(C::SetTwoFactorRequirement {
+            required: true,
+            by: Some(OWNER),
+            own_two_factor: true,
+        })
+        .then_expect_events(vec![two_factor_set(true, Some(OWNER))]);
+    test()
+        .given(team())
+        .when(C::SetTwoFactorRequirement {
+            required: true,
+            by: Some(OPERATOR),
+            own_two_factor: true,
+        })
+        .then_expect_error(OrganizationError::NotAllowed);
+    test()
+        .given(with(team(), [two_factor_set(true, Some(OWNER))]))
+        .when(C::SetTwoFactorRequirement {
+            required: true,
+            by: Some(OWNER),
+            own_two_factor: true,
+        })
+        .then_expect_events(vec![]);
+    test()
+        .given(with(team(), [two_factor_set(true, Some(OWNER))]))
+        .when(C::SetTwoFactorRequirement {
+            required: false,
+            by: None,
+            own_two_factor: false,
+        })
+        .then_expect_events(vec![two_factor_set(false, None)]);
+    // An owner without a second factor would lock itself out.
+    test()
+        .given(team())
+        .when(C::SetTwoFactorRequirement {
+            required: true,
+            by: Some(OWNER),
+            own_two_factor: false,
+        })
+        .then_expect_error(OrganizationError::TwoFactorFirst);
+}
+
+#[test]
+fn a_member_without_a_second_factor_is_refused_while_the_organization_requires_one() {
+    let admit = |two_factor| C::AdmitMember {
+        agent_id: MEMBER,
+        two_factor,
+    };
+    test()
+        .given(team())
+        .when(admit(false))
+        .then_expect_events(vec![]);
+    test()
+        .given(with(team(), [two_factor_set(true, Some(OWNER))]))
+        .when(admit(false))
+        .then_expect_error(OrganizationError::TwoFactorRequired);
+    test()
+        .given(with(team(), [two_factor_set(true, Some(OWNER))]))
+        .when(admit(true))
+        .then_expect_events(vec![]);
+    test()
+        .given(with(
+            team(),
+            [
+                two_factor_set(true, Some(OWNER)),
+                two_factor_set(false, Some(OWNER)),
+            ],
+        ))
+        .when(admit(false))
+        .then_expect_events(vec![]);
+    test()
+        .given(with(team(), [two_factor_set(true, Some(OWNER))]))
+        .when(C::AdmitMember {
+            agent_id: STRANGER,
+            two_factor: true,
+        })
+        .then_expect_error(OrganizationError::NotAMember);
+}
+
+#[test]
+fn an_owner_ends_a_members_sessions_and_nobody_else_does() {
+    test()
+        .given(team())
+        .when(C::EndMemberSessions {
+            agent_id: MEMBER,
+            by: OWNER,
+        })
+        .then_expect_events(vec![E::MemberSessionsEnded {
+            organization_id: ORG,
+            agent_id: MEMBER,
+            ended_by: OWNER,
+        }]);
+    test()
+        .given(team())
+        .when(C::EndMemberSessions {
+            agent_id: MEMBER,
+            by: OPERATOR,
+        })
+        .then_expect_error(OrganizationError::NotAllowed);
+    test()
+        .given(team())
+        .when(C::EndMemberSessions {
+            agent_id: STRANGER,
+            by: OWNER,
+        })
+        .then_expect_error(OrganizationError::UnknownMember);
+}
+
+fn sso_configured(required: bool) -> E {
+    E::SsoConfigured {
+        organization_id: ORG,
+        issuer: "http://127.0.0.1:9/issuer".into(),
+        client_id: "jono".into(),
+        required,
+        set_by: Some(OWNER),
+    }
+}
+
+#[test]
+fn only_an_owner_sets_single_sign_on_and_its_settings_must_be_usable() {
+    let configure = |issuer: &str, client_id: &str, by| C::ConfigureSso {
+        issuer: issuer.into(),
+        client_id: client_id.into(),
+        required: true,
+        by: Some(by),
+    };
+    test()
+        .given(team())
+        .when(configure("http://127.0.0.1:9/issuer/", " jono ", OWNER))
+        .then_expect_events(vec![sso_configured(true)]);
+    test()
+        .given(team())
+        .when(configure("http://127.0.0.1:9/issuer", "jono", OPERATOR))
+        .then_expect_error(OrganizationError::NotAllowed);
+    test()
+        .given(team())
+        .when(configure("ftp://example.com", "jono", OWNER))
+        .then_expect_error(OrganizationError::SsoSettings);
+    test()
+        .given(team())
+        .when(configure("https://idp.example.com", " ", OWNER))
+        .then_expect_error(OrganizationError::SsoSettings);
+}
+
+#[test]
+fn a_required_sso_refuses_password_logins_except_for_owners() {
+    test()
+        .given(with(team(), [sso_configured(true)]))
+        .when(C::AdmitPasswordLogin { agent_id: MEMBER })
+        .then_expect_error(OrganizationError::SsoRequired);
+    test()
+        .given(with(team(), [sso_configured(true)]))
+        .when(C::AdmitPasswordLogin { agent_id: OWNER })
+        .then_expect_events(vec![]);
+    test()
+        .given(with(team(), [sso_configured(false)]))
+        .when(C::AdmitPasswordLogin { agent_id: MEMBER })
+        .then_expect_events(vec![]);
+    test()
+        .given(team())
+        .when(C::AdmitSso)
+        .then_expect_error(OrganizationError::SsoNotConfigured);
+    test()
+        .given(with(team(), [sso_configured(false)]))
+        .when(C::AdmitSso)
+        .then_expect_events(vec![]);
+}

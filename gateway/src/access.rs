@@ -7,16 +7,22 @@
 //! for the last change of the organization's members and roles, so a removed member or a
 //! lowered role is refused at once; a no is checked again at the log's position, so what was
 //! made a moment ago (a conversation, a membership) is found.
+//!
+//! A member of an organization that requires two-factor authentication acts there only with a
+//! second factor: the organization decides (`OrganizationCommand::AdmitMember`), asked when the
+//! read model says the organization requires one and the account has none.
 
 use cqrs_es::Aggregate;
-use domain::organization::Organization;
+use domain::organization::{Organization, OrganizationCommand};
 use domain::values::Role;
 use projections::queries::{self, Conversation};
 use uuid::Uuid;
 
 use crate::auth::{AgentCaller, Caller};
+use crate::command::{self, context};
 use crate::consistency;
 use crate::error::ApiError;
+use crate::second_factor;
 use crate::state::AppState;
 
 /// The caller's role in `organization_id`; 404 for a non-member.
@@ -26,12 +32,29 @@ pub async fn member(
     organization_id: Uuid,
 ) -> Result<Role, ApiError> {
     consistency::settle_stream(state, Organization::TYPE, &organization_id.to_string()).await?;
-    consistency::found(state, || async {
+    let role = consistency::found(state, || async {
         let role = queries::role_of(state.backend(), organization_id, agent.agent_id).await?;
         Ok(role.and_then(|role| Role::parse(&role).ok()))
     })
     .await?
-    .ok_or(ApiError::NotFound)
+    .ok_or(ApiError::NotFound)?;
+    admit(state, agent.agent_id, organization_id).await?;
+    Ok(role)
+}
+
+/// 403 saying what to do for a member without a second factor where one is required.
+async fn admit(state: &AppState, agent_id: Uuid, organization_id: Uuid) -> Result<(), ApiError> {
+    if !queries::two_factor_required(state.backend(), organization_id).await?
+        || second_factor::enabled(state.backend(), agent_id).await?
+    {
+        return Ok(());
+    }
+    let admit = OrganizationCommand::AdmitMember {
+        agent_id,
+        two_factor: false,
+    };
+    command::run::<Organization>(state, organization_id, admit, &context(None, None)).await?;
+    Ok(())
 }
 
 /// Whether the agent belongs to any organization (its token works only while it does): a no

@@ -110,6 +110,30 @@ impl FromRequestParts<AppState> for ClientAddr {
     }
 }
 
+/// Where a session is being opened from (`secrets::Device`): the User-Agent, cut to 256
+/// characters, and the client address.
+pub struct DeviceOf(pub crate::secrets::Device);
+
+/// The longest User-Agent kept.
+const USER_AGENT_CHARS: usize = 256;
+
+impl FromRequestParts<AppState> for DeviceOf {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ClientAddr(address) = ClientAddr::from_request_parts(parts, state).await?;
+        let user_agent = parts
+            .headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+            .map(|value| value.chars().take(USER_AGENT_CHARS).collect());
+        Ok(Self(crate::secrets::Device {
+            user_agent,
+            address: Some(address.to_string()),
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

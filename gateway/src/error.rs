@@ -17,6 +17,9 @@ pub enum ApiError {
     /// A login whose email and password do not make a pair: 401, saying so.
     #[error("the email or the password is not right")]
     WrongCredentials,
+    /// A sign-in step refused (a login's wrong or expired second step): 401, saying why.
+    #[error("{0}")]
+    SignInRefused(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("not found")]
@@ -35,6 +38,9 @@ pub enum ApiError {
     RateLimited { retry_after_seconds: u64 },
     #[error("{0}")]
     Unavailable(String),
+    /// A service the request needed (an identity provider) did not answer as it should: 502.
+    #[error("{0}")]
+    Upstream(String),
     /// Too much memory-hungry work at once (password hashing): 503 with `Retry-After`, whatever
     /// `JONO_RATE_LIMITS` says.
     #[error("the server is busy; try again shortly")]
@@ -47,7 +53,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized | Self::WrongCredentials => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::WrongCredentials | Self::SignInRefused(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -57,6 +65,7 @@ impl ApiError {
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

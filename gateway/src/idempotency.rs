@@ -13,7 +13,7 @@
 //! agent, or the customer's conversation), and a request without a valid token is 401 before
 //! its body is read or any kept answer looked up.
 //!
-//! Sign-up, login, joining a queue and accepting an invitation take no key.
+//! Sign-up, login (both its steps), joining a queue and accepting an invitation take no key.
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{FromRequestParts, Request, State};
@@ -50,6 +50,7 @@ fn hex(bytes: &[u8]) -> String {
 fn exempt(path: &str) -> bool {
     path == "/v1/signup"
         || path == "/v1/login"
+        || path == "/v1/login/two-factor"
         || (path.starts_with("/v1/queues/") && path.ends_with("/join"))
         || (path.starts_with("/v1/invitations/") && path.ends_with("/accept"))
 }

@@ -5,6 +5,8 @@
 //! - [`app`]: `app(state) -> Router`, the whole HTTP surface as a function of its state.
 //! - [`state`]: the state every route shares (the store, the command layer, metrics).
 //! - [`auth`]: who is calling (agent or customer token), passwords (argon2id).
+//! - [`totp`], [`second_factor`]: two-factor authentication's codes and kept secrets.
+//! - [`oidc`], [`sso_secrets`]: single sign-on through an organization's OpenID provider.
 //! - [`access`]: tenancy — what a caller may see and do; 404 for what it may not know of.
 //! - [`command`]: running a command for a route: idempotency and follow-ups, answered durable.
 //! - [`consistency`]: where reads wait for the read models (API.md's Consistency rule).
@@ -49,6 +51,7 @@ pub mod limits;
 pub mod live;
 pub mod metrics;
 pub mod nodes;
+pub mod oidc;
 pub mod openapi;
 pub mod outbox;
 pub mod peers;
@@ -56,10 +59,13 @@ pub mod plain;
 pub mod presence;
 pub mod process_manager;
 pub mod routes;
+pub mod second_factor;
 pub mod secrets;
 pub mod server;
+pub mod sso_secrets;
 pub mod state;
 pub mod sweeper;
 pub mod telemetry;
+pub mod totp;
 pub mod web;
 pub mod ws;

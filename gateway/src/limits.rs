@@ -76,8 +76,17 @@ pub const PASSWORD_CHANGES: Rate = Rate {
     burst: 10.0,
 };
 
+/// Codes of two-factor authentication (a login's second step, an enrolment's confirmation,
+/// turning it off): 5 a minute per account and per address, so the million codes of a
+/// 30-second window cannot be tried.
+pub const TWO_FACTOR_CODES: Rate = Rate {
+    name: "two-factor-code",
+    per_second: 5.0 / 60.0,
+    burst: 5.0,
+};
+
 /// Every limit, so `/metrics` shows each one's refusals from the start (at 0).
-pub const ALL: [Rate; 8] = [
+pub const ALL: [Rate; 9] = [
     JOINS,
     CUSTOMER_MESSAGES,
     CUSTOMER_COMMANDS,
@@ -86,6 +95,7 @@ pub const ALL: [Rate; 8] = [
     LOGINS,
     SIGNUPS,
     PASSWORD_CHANGES,
+    TWO_FACTOR_CODES,
 ];
 
 /// A customer's command other than a message (`CUSTOMER_COMMANDS`); agents are not limited.

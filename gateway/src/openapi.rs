@@ -32,6 +32,11 @@ use crate::routes::blocks::{BlockRequest, BlockView, Blocked};
 use crate::routes::conversations::ReadRequest;
 use crate::routes::organizations::InvitationView;
 use crate::routes::search::SearchHit;
+use crate::routes::sessions::SessionView;
+use crate::routes::sso::{SsoRequest, SsoView};
+use crate::routes::two_factor::{
+    Enrolment, OrgSecurity, RecoveryCodes, SecondStep, SignedIn, TwoFactorCode, TwoFactorProof,
+};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -102,6 +107,25 @@ pub struct LoginResponse {
     pub agent_id: Uuid,
 }
 
+/// The password was right and the account has a second factor: `POST /v1/login/two-factor`
+/// answers the challenge with a code.
+#[derive(Serialize, JsonSchema)]
+pub struct LoginChallenge {
+    /// Always `true`.
+    pub two_factor_required: bool,
+    /// What the second step sends back; it lasts `expires_in` seconds and 5 wrong codes.
+    pub challenge: String,
+    pub expires_in: i64,
+}
+
+/// A session, or the challenge of a second step.
+#[derive(Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum LoginAnswer {
+    Session(LoginResponse),
+    SecondFactor(LoginChallenge),
+}
+
 /// An organization the caller is a member of, with its role there.
 #[derive(Serialize, JsonSchema)]
 pub struct MyOrganization {
@@ -116,6 +140,8 @@ pub struct Me {
     pub name: String,
     pub email: String,
     pub organizations: Vec<MyOrganization>,
+    /// Whether the account has a confirmed second factor (every login asks for a code).
+    pub two_factor: bool,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -972,9 +998,14 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
             .returns::<SignUpResponse>(g, 201, "The organization, its owner, and the owner's token."),
         Operation::new("post", "/v1/login", "login", "accounts", "Log in")
             .access(Public)
-            .describe("401 on a wrong pair; rate limited per email and per address.")
+            .describe("401 on a wrong pair; rate limited per email and per address; 403 for a member of an organization that requires single sign-on (not its owners). An account with two-factor authentication gets a challenge instead of a token: `POST /v1/login/two-factor` answers it with a code.")
             .body::<LoginRequest>(g, true)
-            .returns::<LoginResponse>(g, 200, "A token."),
+            .returns::<LoginAnswer>(g, 200, "A token, or a challenge for the second step."),
+        Operation::new("post", "/v1/login/two-factor", "loginSecondStep", "accounts", "Log in: the second step")
+            .access(Public)
+            .describe("The challenge of `POST /v1/login` with `code` (the authenticator app's 6 digits; each is taken once) or `recovery_code` (each works once). 401 for a wrong code (5 per challenge) or an expired challenge (5 minutes); rate limited per account and per address (429).")
+            .body::<SecondStep>(g, true)
+            .returns::<SignedIn>(g, 200, "A token."),
         Operation::new("post", "/v1/logout", "logout", "accounts", "Log out")
             .no_content("The token stops working at once, on open WebSockets too."),
         Operation::new("get", "/v1/me", "me", "accounts", "The caller's account")
@@ -985,6 +1016,23 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
         Operation::new("put", "/v1/me/status", "setStatus", "accounts", "Set presence")
             .body::<SetStatusRequest>(g, true)
             .no_content("Shown to teammates."),
+        Operation::new("post", "/v1/me/two-factor", "enrolTwoFactor", "accounts", "Begin two-factor authentication")
+            .describe("A new TOTP secret (RFC 6238: SHA-1, 6 digits, 30 s), its `otpauth://` URI and that URI's QR code. It works once `POST /v1/me/two-factor/confirm` confirms it; enrolling again before replaces it. 409 when two-factor authentication is on.")
+            .returns::<Enrolment>(g, 201, "The secret, its URI and QR code."),
+        Operation::new("post", "/v1/me/two-factor/confirm", "confirmTwoFactor", "accounts", "Confirm two-factor authentication")
+            .describe("A first code from the authenticator app turns two-factor authentication on. 403 for a wrong code, 409 with no enrolment begun; rate limited (429).")
+            .body::<TwoFactorCode>(g, true)
+            .returns::<RecoveryCodes>(g, 200, "Ten one-time recovery codes, shown only now."),
+        Operation::new("post", "/v1/me/two-factor/disable", "disableTwoFactor", "accounts", "Turn two-factor authentication off")
+            .describe("With a code or a recovery code. 403 for a wrong one, 409 when it is not on; rate limited (429).")
+            .body::<TwoFactorProof>(g, true)
+            .no_content("Off: the secret and the recovery codes are forgotten."),
+        Operation::new("get", "/v1/me/sessions", "sessions", "accounts", "The caller's sessions")
+            .describe("Live sessions, the latest used first: the User-Agent and address each was opened from.")
+            .returns::<Vec<SessionView>>(g, 200, "The sessions."),
+        Operation::new("delete", "/v1/me/sessions/{session}", "endSession", "accounts", "End one of the caller's sessions")
+            .describe("Its token stops working at once, on open WebSockets too. 404 for a session not the caller's.")
+            .no_content("Ended."),
         // organizations
         Operation::new("post", "/v1/orgs/{org}/invitations", "invite", "organizations", "Invite someone")
             .describe("Operators; owners for the roles operator and owner.")
@@ -1012,6 +1060,34 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
         Operation::new("delete", "/v1/orgs/{org}/members/{agent}", "removeMember", "organizations", "Remove a member")
             .describe("The agent's access ends at once, its WebSockets included. The last owner cannot be removed (409).")
             .no_content("Removed."),
+        Operation::new("delete", "/v1/orgs/{org}/members/{agent}/sessions", "endMemberSessions", "organizations", "End a member's sessions")
+            .describe("Owners (403 otherwise). Every token of the member's account ends at once, its WebSockets included (`MemberSessionsEnded`).")
+            .no_content("Ended."),
+        Operation::new("get", "/v1/orgs/{org}/sso", "orgSso", "organizations", "The organization's single sign-on")
+            .describe("Members. Never the client secret; `issuer` and `client_id` are null while none is set.")
+            .returns::<SsoView>(g, 200, "The provider and whether members must use it."),
+        Operation::new("put", "/v1/orgs/{org}/sso", "setOrgSso", "organizations", "Set the organization's single sign-on")
+            .describe("Owners (403 otherwise). An OpenID Connect provider: its issuer (whose discovery document must be readable now, 422 otherwise), the client id, and the client secret (kept by the server, never in the log nor shown again; needed the first time). `required`: members sign in only through the provider, owners keep their password (`SsoConfigured`).")
+            .body::<SsoRequest>(g, true)
+            .returns::<SsoView>(g, 200, "The provider."),
+        Operation::new("get", "/v1/sso/{org}/start", "ssoStart", "accounts", "Sign in through the organization's provider")
+            .access(Public)
+            .describe("Sends the browser to the provider (authorization-code flow with PKCE S256, `state` and `nonce`; 10 minutes). 404 when the organization has no single sign-on; 502 when its provider cannot be reached.")
+            .query("login_hint", json!({"type": "string"}), "Passed on to the provider.")
+            .raw_response(303, json!({"description": "To the provider's authorization endpoint (`Location`)."})),
+        Operation::new("get", "/v1/sso/callback", "ssoCallback", "accounts", "Where the provider sends the browser back")
+            .access(Public)
+            .describe("Takes `state` once (401 for an unknown, used or expired one), trades `code` (with the PKCE verifier) for the ID token and checks its RS256 signature against the provider's JWKS, `iss`, `aud`, `exp` and `nonce`, and that `email_verified` is true (401 otherwise). A member signs in; an invited email's first sign-in creates its account (without a password) and joins; anyone else is refused 403.")
+            .query("code", json!({"type": "string"}), "The provider's authorization code.")
+            .query("state", json!({"type": "string"}), "The state the start sent.")
+            .query("error", json!({"type": "string"}), "The provider's refusal, when it refused.")
+            .raw_response(303, json!({"description": "To the console with the session's token in the fragment: `/#sso_token=TOKEN`."})),
+        Operation::new("get", "/v1/orgs/{org}/security", "orgSecurity", "organizations", "The organization's sign-in rules")
+            .returns::<OrgSecurity>(g, 200, "Whether members need two-factor authentication."),
+        Operation::new("put", "/v1/orgs/{org}/security", "setOrgSecurity", "organizations", "Set the organization's sign-in rules")
+            .describe("Owners (403 otherwise); an owner turns on its own two-factor authentication before requiring it (409). While it is required, a member without it is refused 403 in the organization, with a detail saying what to do (`TwoFactorRequirementSet`).")
+            .body::<OrgSecurity>(g, true)
+            .returns::<OrgSecurity>(g, 200, "The rules."),
         // queues
         Operation::new("post", "/v1/orgs/{org}/queues", "createQueue", "queues", "Create a queue")
             .describe("Operators. A new queue is closed.")
@@ -1227,6 +1303,19 @@ mod tests {
             ("put", "/v1/orgs/{org}/members/{agent}"),
             ("delete", "/v1/orgs/{org}/members/{agent}"),
             ("put", "/v1/me/status"),
+            ("post", "/v1/login/two-factor"),
+            ("post", "/v1/me/two-factor"),
+            ("post", "/v1/me/two-factor/confirm"),
+            ("post", "/v1/me/two-factor/disable"),
+            ("get", "/v1/me/sessions"),
+            ("delete", "/v1/me/sessions/{session}"),
+            ("delete", "/v1/orgs/{org}/members/{agent}/sessions"),
+            ("get", "/v1/orgs/{org}/security"),
+            ("get", "/v1/orgs/{org}/sso"),
+            ("put", "/v1/orgs/{org}/sso"),
+            ("get", "/v1/sso/{org}/start"),
+            ("get", "/v1/sso/callback"),
+            ("put", "/v1/orgs/{org}/security"),
             ("post", "/v1/orgs/{org}/queues"),
             ("get", "/v1/orgs/{org}/queues"),
             ("get", "/v1/queues/{queue}"),
@@ -1275,7 +1364,8 @@ mod tests {
             assert!(
                 responses
                     .keys()
-                    .any(|status| status.starts_with(['1', '2'])),
+                    // A redirect is the success of a browser's leg (single sign-on).
+                    .any(|status| status.starts_with(['1', '2', '3'])),
                 "{method} {path} has no success response"
             );
         }

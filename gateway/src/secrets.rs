@@ -1,5 +1,6 @@
 //! What must never enter the log lives here, in tables of its own next to it: hashes of
-//! invitation tokens (and, with the HTTP contract, of session tokens and passwords). A token is
+//! invitation tokens (and, with the HTTP contract, of session tokens and passwords, and the
+//! device and address each session was opened from). A token is
 //! 256 random bits handed out once; only its SHA-256 is stored, so a copy of the database opens
 //! nothing.
 
@@ -24,7 +25,7 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
-const SCHEMA: [&str; 10] = [
+const SCHEMA: [&str; 11] = [
     "CREATE TABLE IF NOT EXISTS invitation_tokens (
         token_hash TEXT PRIMARY KEY,
         invitation_id TEXT NOT NULL,
@@ -50,6 +51,16 @@ const SCHEMA: [&str; 10] = [
         last_used_at BIGINT NOT NULL
     )",
     "CREATE INDEX IF NOT EXISTS agent_tokens_by_agent ON agent_tokens (agent_id)",
+    // Where a session was opened: the browser's User-Agent and the client address, shown to
+    // its agent in its list of sessions. A session opened before this table has no row.
+    // `ends_at`: a session that ends then however it is used (one opened through an
+    // organization's identity provider, so that a person removed there is out by then).
+    "CREATE TABLE IF NOT EXISTS agent_token_devices (
+        token_hash TEXT PRIMARY KEY,
+        user_agent TEXT,
+        address TEXT,
+        ends_at BIGINT
+    )",
     // A customer's token opens its own conversation only.
     "CREATE TABLE IF NOT EXISTS customer_tokens (
         token_hash TEXT PRIMARY KEY,
@@ -93,7 +104,8 @@ pub async fn migrate(backend: &Backend) -> Result<(), sqlx::Error> {
     // under keys scoped to a token that no caller's key matches any more: nothing to keep.
     let unsealed = "DELETE FROM idempotent_responses WHERE body NOT LIKE 'sealed:%'";
     on_pool!(backend, pool => sqlx::query(unsealed).execute(pool).await.map(|_| ()))?;
-    Ok(())
+    crate::second_factor::migrate(backend).await?;
+    crate::sso_secrets::migrate(backend).await
 }
 
 /// Whose a bearer token is.
@@ -200,21 +212,104 @@ pub async fn password_hash(
     Ok(row.map(|(hash,)| hash))
 }
 
-/// Hands out a new session token for `agent_id`.
-pub async fn issue_agent_token(backend: &Backend, agent_id: Uuid) -> Result<String, sqlx::Error> {
+/// Where a session is opened from, as its agent sees it in its list of sessions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Device {
+    pub user_agent: Option<String>,
+    pub address: Option<String>,
+}
+
+/// Hands out a new session token for `agent_id`, opened from `device`; `ends_at` (epoch
+/// seconds) ends it then however it is used.
+pub async fn issue_agent_token(
+    backend: &Backend,
+    agent_id: Uuid,
+    device: &Device,
+    ends_at: Option<i64>,
+) -> Result<String, sqlx::Error> {
     let token = new_token();
+    let hash = hash_token(&token);
     let now = Utc::now().timestamp();
     let sql = "INSERT INTO agent_tokens (token_hash, agent_id, created_at, last_used_at)
                VALUES ($1, $2, $3, $4)";
     on_pool!(backend, pool => sqlx::query(sql)
-        .bind(hash_token(&token))
+        .bind(&hash)
         .bind(agent_id.to_string())
         .bind(now)
         .bind(now)
         .execute(pool)
         .await
         .map(|_| ()))?;
+    let sql = "INSERT INTO agent_token_devices (token_hash, user_agent, address, ends_at)
+               VALUES ($1, $2, $3, $4)";
+    on_pool!(backend, pool => sqlx::query(sql)
+        .bind(&hash)
+        .bind(device.user_agent.as_deref())
+        .bind(device.address.as_deref())
+        .bind(ends_at)
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
     Ok(token)
+}
+
+/// One of an agent's live sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// What the session is known by in the API: derived from its token's hash, and opening
+    /// nothing.
+    pub session_id: String,
+    pub token_hash: String,
+    pub device: Device,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    pub ends_at: Option<i64>,
+}
+
+/// The public id of the session whose token hashes to `token_hash`.
+pub fn session_id(token_hash: &str) -> String {
+    hash_token(&format!("session:{token_hash}"))[..24].to_owned()
+}
+
+/// The agent's live sessions, the latest used first.
+pub async fn sessions_of(backend: &Backend, agent_id: Uuid) -> Result<Vec<Session>, sqlx::Error> {
+    let sql = "SELECT t.token_hash, t.created_at, t.last_used_at, d.user_agent, d.address,
+               d.ends_at
+               FROM agent_tokens t LEFT JOIN agent_token_devices d ON d.token_hash = t.token_hash
+               WHERE t.agent_id = $1 AND t.last_used_at >= $2
+               AND (d.ends_at IS NULL OR d.ends_at > $3)
+               ORDER BY t.last_used_at DESC, t.created_at DESC";
+    type Row = (
+        String,
+        i64,
+        i64,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+    );
+    let now = Utc::now().timestamp();
+    let rows: Vec<Row> = on_pool!(backend, pool => sqlx::query_as(sql)
+        .bind(agent_id.to_string())
+        .bind(now - AGENT_TOKEN_IDLE_SECONDS)
+        .bind(now)
+        .fetch_all(pool)
+        .await)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(token_hash, created_at, last_used_at, user_agent, address, ends_at)| Session {
+                session_id: session_id(&token_hash),
+                token_hash,
+                device: Device {
+                    user_agent,
+                    address,
+                },
+                created_at,
+                last_used_at,
+                ends_at,
+            },
+        )
+        .collect())
 }
 
 /// Hands out the token of a customer's conversation.
@@ -287,16 +382,18 @@ pub async fn resolve_token(
 ) -> Result<Option<(Bearer, String)>, sqlx::Error> {
     let hash = hash_token(token);
     let now = Utc::now().timestamp();
-    let sql = "SELECT agent_id, last_used_at FROM agent_tokens WHERE token_hash = $1";
-    let agent: Option<(String, i64)> = on_pool!(backend, pool => sqlx::query_as(sql)
+    let sql = "SELECT t.agent_id, t.last_used_at, d.ends_at FROM agent_tokens t
+               LEFT JOIN agent_token_devices d ON d.token_hash = t.token_hash
+               WHERE t.token_hash = $1";
+    let agent: Option<(String, i64, Option<i64>)> = on_pool!(backend, pool => sqlx::query_as(sql)
         .bind(&hash)
         .fetch_optional(pool)
         .await)?;
-    if let Some((agent_id, last_used_at)) = agent {
+    if let Some((agent_id, last_used_at, ends_at)) = agent {
         let Ok(agent_id) = agent_id.parse() else {
             return Ok(None);
         };
-        if now - last_used_at > AGENT_TOKEN_IDLE_SECONDS {
+        if now - last_used_at > AGENT_TOKEN_IDLE_SECONDS || ends_at.is_some_and(|end| end <= now) {
             return Ok(None);
         }
         if now - last_used_at > TOUCH_EVERY_SECONDS {
@@ -318,13 +415,18 @@ pub async fn resolve_token(
 /// Whether a token, known by its hash, is still live: an agent's session not revoked nor idle
 /// for 30 days, or a customer's token.
 pub async fn token_hash_alive(backend: &Backend, token_hash: &str) -> Result<bool, sqlx::Error> {
-    let sql = "SELECT last_used_at FROM agent_tokens WHERE token_hash = $1";
-    let agent: Option<(i64,)> = on_pool!(backend, pool => sqlx::query_as(sql)
+    let sql = "SELECT t.last_used_at, d.ends_at FROM agent_tokens t
+               LEFT JOIN agent_token_devices d ON d.token_hash = t.token_hash
+               WHERE t.token_hash = $1";
+    let agent: Option<(i64, Option<i64>)> = on_pool!(backend, pool => sqlx::query_as(sql)
         .bind(token_hash)
         .fetch_optional(pool)
         .await)?;
-    if let Some((last_used_at,)) = agent {
-        return Ok(Utc::now().timestamp() - last_used_at <= AGENT_TOKEN_IDLE_SECONDS);
+    if let Some((last_used_at, ends_at)) = agent {
+        let now = Utc::now().timestamp();
+        return Ok(
+            now - last_used_at <= AGENT_TOKEN_IDLE_SECONDS && ends_at.is_none_or(|end| end > now)
+        );
     }
     let sql = "SELECT conversation_id FROM customer_tokens WHERE token_hash = $1";
     let customer: Option<(String,)> = on_pool!(backend, pool => sqlx::query_as(sql)
@@ -336,8 +438,13 @@ pub async fn token_hash_alive(backend: &Backend, token_hash: &str) -> Result<boo
 
 /// Ends one session (logout).
 pub async fn revoke_token_hash(backend: &Backend, token_hash: &str) -> Result<(), sqlx::Error> {
-    let sql = "DELETE FROM agent_tokens WHERE token_hash = $1";
-    on_pool!(backend, pool => sqlx::query(sql).bind(token_hash).execute(pool).await.map(|_| ()))
+    for sql in [
+        "DELETE FROM agent_tokens WHERE token_hash = $1",
+        "DELETE FROM agent_token_devices WHERE token_hash = $1",
+    ] {
+        on_pool!(backend, pool => sqlx::query(sql).bind(token_hash).execute(pool).await.map(|_| ()))?;
+    }
+    Ok(())
 }
 
 /// Ends every session of an agent but `keep` (a password change keeps the one that made it).
@@ -346,13 +453,18 @@ pub async fn revoke_agent_tokens(
     agent_id: Uuid,
     keep: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    let sql = "DELETE FROM agent_tokens WHERE agent_id = $1 AND token_hash <> $2";
-    on_pool!(backend, pool => sqlx::query(sql)
+    let sql = "DELETE FROM agent_tokens WHERE agent_id = $1 AND token_hash <> $2
+               RETURNING token_hash";
+    let revoked: Vec<(String,)> = on_pool!(backend, pool => sqlx::query_as(sql)
         .bind(agent_id.to_string())
         .bind(keep.unwrap_or(""))
-        .execute(pool)
-        .await
-        .map(|_| ()))
+        .fetch_all(pool)
+        .await)?;
+    let devices = "DELETE FROM agent_token_devices WHERE token_hash = $1";
+    for (hash,) in revoked {
+        on_pool!(backend, pool => sqlx::query(devices).bind(&hash).execute(pool).await.map(|_| ()))?;
+    }
+    Ok(())
 }
 
 /// How long a kept answer answers its key (API.md: a key is kept 24 hours).
@@ -553,6 +665,41 @@ mod tests {
         assert_eq!(hash_token(&a), hash_token(&a));
         assert_ne!(hash_token(&a), hash_token(&b));
         assert!(!hash_token(&a).contains(&a));
+    }
+
+    #[tokio::test]
+    async fn a_session_with_an_end_ends_then_however_it_is_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store::log::EventStore::open_sqlite(dir.path())
+            .await
+            .unwrap();
+        let backend = store.backend();
+        migrate(backend).await.unwrap();
+        let agent = Uuid::new_v4();
+        let device = Device::default();
+        let later = Utc::now().timestamp() + 3600;
+        let open = issue_agent_token(backend, agent, &device, Some(later))
+            .await
+            .unwrap();
+        let ended = issue_agent_token(backend, agent, &device, Some(later - 7200))
+            .await
+            .unwrap();
+        let endless = issue_agent_token(backend, agent, &device, None)
+            .await
+            .unwrap();
+        for (token, alive) in [(&open, true), (&ended, false), (&endless, true)] {
+            assert_eq!(
+                resolve_token(backend, token).await.unwrap().is_some(),
+                alive
+            );
+            assert_eq!(
+                token_hash_alive(backend, &hash_token(token)).await.unwrap(),
+                alive
+            );
+        }
+        let listed = sessions_of(backend, agent).await.unwrap();
+        assert_eq!(listed.len(), 2);
+        assert!(listed.iter().any(|session| session.ends_at == Some(later)));
     }
 
     #[tokio::test]

@@ -955,10 +955,14 @@ async fn activity_page(
     out: &Out,
 ) -> Option<()> {
     const PAGE: i64 = 500;
+    let two_factor = crate::second_factor::enabled(state.backend(), who.id)
+        .await
+        .ok()?;
     loop {
-        let rows = projections::queries::activity_for(state.backend(), who.id, *last, PAGE)
-            .await
-            .ok()?;
+        let rows =
+            projections::queries::activity_for(state.backend(), who.id, two_factor, *last, PAGE)
+                .await
+                .ok()?;
         // The read model chooses what the agent sees; the frames carry the events themselves,
         // flat, plus `at` (API.md), as every other topic's do.
         let positions: Vec<i64> = rows.iter().map(|row| row.position).collect();

@@ -1,5 +1,6 @@
 //! `directory`: who is who — accounts (login by email), organizations, memberships with roles,
-//! invitations, and the blocks of abusive visitors that operators review and lift.
+//! invitations, the blocks of abusive visitors that operators review and lift, and the sign-in
+//! rules an owner set (whether members need a second factor).
 
 use async_trait::async_trait;
 use domain::account::AccountEvent;
@@ -71,6 +72,15 @@ const TABLES: &[Table] = &[
         }],
         full_text: None,
     },
+    // Only organizations whose owner set a rule have a row; none means no requirement.
+    Table {
+        name: "rm_org_sign_in",
+        columns: "organization_id TEXT PRIMARY KEY, \
+                  two_factor_required BIGINT NOT NULL DEFAULT 0, sso_issuer TEXT, \
+                  sso_client_id TEXT, sso_required BIGINT NOT NULL DEFAULT 0",
+        indexes: &[],
+        full_text: None,
+    },
 ];
 
 #[async_trait]
@@ -80,7 +90,7 @@ impl Projection for Directory {
     }
 
     fn version(&self) -> i64 {
-        2
+        3
     }
 
     fn tables(&self) -> &'static [Table] {
@@ -99,6 +109,8 @@ impl Projection for Directory {
             "MemberRemoved",
             "CustomerBlocked",
             "CustomerBlockLifted",
+            "TwoFactorRequirementSet",
+            "SsoConfigured",
         ])
     }
 
@@ -251,6 +263,43 @@ impl Projection for Directory {
                     )
                     .await?;
                 }
+                OrganizationEvent::TwoFactorRequirementSet {
+                    organization_id,
+                    required,
+                    ..
+                } => {
+                    tx.execute(
+                        "INSERT INTO rm_org_sign_in{s} (organization_id, two_factor_required)
+                         VALUES ($1, $2) ON CONFLICT (organization_id)
+                         DO UPDATE SET two_factor_required = excluded.two_factor_required",
+                        params![organization_id, i64::from(*required)],
+                    )
+                    .await?;
+                }
+                OrganizationEvent::SsoConfigured {
+                    organization_id,
+                    issuer,
+                    client_id,
+                    required,
+                    ..
+                } => {
+                    tx.execute(
+                        "INSERT INTO rm_org_sign_in{s}
+                         (organization_id, sso_issuer, sso_client_id, sso_required)
+                         VALUES ($1, $2, $3, $4) ON CONFLICT (organization_id)
+                         DO UPDATE SET sso_issuer = excluded.sso_issuer,
+                         sso_client_id = excluded.sso_client_id,
+                         sso_required = excluded.sso_required",
+                        params![
+                            organization_id,
+                            issuer.as_str(),
+                            client_id.as_str(),
+                            i64::from(*required)
+                        ],
+                    )
+                    .await?;
+                }
+                OrganizationEvent::MemberSessionsEnded { .. } => {}
             },
             _ => {}
         }

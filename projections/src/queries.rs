@@ -160,6 +160,42 @@ pub async fn role_of(
     Ok(row.map(|(role,)| role))
 }
 
+/// Whether the organization requires its members to have a second factor.
+pub async fn two_factor_required(backend: &Backend, organization_id: Uuid) -> Result<bool> {
+    let row: Option<(i64,)> = fetch_optional(
+        backend,
+        "SELECT two_factor_required FROM rm_org_sign_in WHERE organization_id = $1",
+        params![organization_id],
+    )
+    .await?;
+    Ok(row.is_some_and(|(required,)| required != 0))
+}
+
+/// An organization's single sign-on, as its owner set it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SsoSettings {
+    pub issuer: String,
+    pub client_id: String,
+    pub required: bool,
+}
+
+pub async fn sso_settings(backend: &Backend, organization_id: Uuid) -> Result<Option<SsoSettings>> {
+    let row: Option<(Option<String>, Option<String>, i64)> = fetch_optional(
+        backend,
+        "SELECT sso_issuer, sso_client_id, sso_required FROM rm_org_sign_in
+         WHERE organization_id = $1",
+        params![organization_id],
+    )
+    .await?;
+    Ok(row.and_then(|(issuer, client_id, required)| {
+        Some(SsoSettings {
+            issuer: issuer?,
+            client_id: client_id?,
+            required: required != 0,
+        })
+    }))
+}
+
 /// A member of an organization (presence is the gateway's: it is not in the log).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Member {
@@ -878,9 +914,12 @@ pub struct ActivityItem {
 
 /// `GET /v1/activity`: a page of what happened in the agent's organizations after
 /// `after_position`, oldest first; direct chats' messages only of the agent's own.
+/// `two_factor`: whether the agent's account has a second factor; without one, what happens in
+/// an organization that requires one is not shown (the organization refuses the agent there).
 pub async fn activity_for(
     backend: &Backend,
     agent_id: Uuid,
+    two_factor: bool,
     after_position: i64,
     limit: i64,
 ) -> Result<Vec<ActivityItem>> {
@@ -900,8 +939,10 @@ pub async fn activity_for(
          WHERE position > $1
          AND organization_id IN (SELECT organization_id FROM rm_memberships WHERE agent_id = $2)
          AND (participant_a IS NULL OR participant_a = $2 OR participant_b = $2)
+         AND ($4 = 1 OR organization_id NOT IN
+              (SELECT organization_id FROM rm_org_sign_in WHERE two_factor_required = 1))
          ORDER BY position LIMIT $3",
-        params![after_position, agent_id, page(limit)],
+        params![after_position, agent_id, page(limit), i64::from(two_factor)],
     )
     .await?;
     rows.into_iter()
@@ -946,15 +987,23 @@ fn canned_from((response, key, text, org, agent): CannedRow) -> Result<CannedRes
 }
 
 /// `GET /v1/canned-responses`: the agent's own and those of its organizations, oldest first.
-pub async fn canned_for(backend: &Backend, agent_id: Uuid) -> Result<Vec<CannedResponse>> {
+/// `two_factor`: whether the agent's account has a second factor; without one, the responses of
+/// an organization that requires one are left out (the organization refuses the agent there).
+pub async fn canned_for(
+    backend: &Backend,
+    agent_id: Uuid,
+    two_factor: bool,
+) -> Result<Vec<CannedResponse>> {
     let rows: Vec<CannedRow> = fetch_all(
         backend,
         "SELECT response_id, key, text, organization_id, agent_id FROM rm_canned
          WHERE (scope = 'agent' AND agent_id = $1)
          OR (scope = 'organization' AND organization_id IN
-             (SELECT organization_id FROM rm_memberships WHERE agent_id = $1))
+             (SELECT organization_id FROM rm_memberships WHERE agent_id = $1)
+             AND ($2 = 1 OR organization_id NOT IN
+                  (SELECT organization_id FROM rm_org_sign_in WHERE two_factor_required = 1)))
          ORDER BY created_position",
-        params![agent_id],
+        params![agent_id, i64::from(two_factor)],
     )
     .await?;
     rows.into_iter().map(canned_from).collect()

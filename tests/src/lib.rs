@@ -4,8 +4,9 @@
 //! The binary is `target/<profile>/jono`, next to the test executables' `deps/` folder; the
 //! test command builds it first (`cargo build --bin jono`). `JONO_BIN` overrides the path.
 //! [`api`] is the HTTP client of API.md the feature tests speak through; [`nats`] starts a real
-//! `nats-server` with JetStream; [`prometheus`] a real Prometheus and promtool. The load tool
-//! (`src/bin/jono-load/`, BENCHMARKS.md) starts its server and sends its calls through the same.
+//! `nats-server` with JetStream; [`prometheus`] a real Prometheus and promtool; [`totp`] computes
+//! an authenticator app's codes on its own. The load tool (`src/bin/jono-load/`, BENCHMARKS.md)
+//! starts its server and sends its calls through the same.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -13,6 +14,7 @@ pub mod api;
 pub mod nats;
 pub mod nginx;
 pub mod prometheus;
+pub mod totp;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};

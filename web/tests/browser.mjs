@@ -2,7 +2,9 @@
 // and an agent (English browser) go through join → activity notice (while another
 // organization is selected) → pick → messages both ways → /key + space → tag → note
 // (absent from the customer's page) → video calls (console calls, widget answers; ended from
-// each side) → transfer → end → rating → presence status → password change. Saves screenshots
+// each side) → transfer → end → rating → presence status → password change → two-factor
+// enrolment (QR code, a code computed here) and a login's code step → single sign-on through a
+// real OpenID provider on loopback (tests/oidc-provider.mjs). Saves screenshots
 // in tests/out/.
 //
 // By default `jono serve` itself serves the built console and widget (`--web dist`), as in
@@ -16,6 +18,21 @@ import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { createRequire } from 'node:module';
+import { createHmac } from 'node:crypto';
+
+// An authenticator app of the test's own (RFC 6238: HMAC-SHA-1, 6 digits, 30 s steps), not the
+// server's code: the secret is the enrolment's base 32 key.
+const totp = (base32, step = Math.floor(Date.now() / 30000)) => {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of base32.replace(/=+$/, '')) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const key = Buffer.from((bits.match(/.{8}/g) ?? []).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const h = createHmac('sha1', key).update(counter).digest();
+  const o = h[h.length - 1] & 0xf;
+  return String((h.readUInt32BE(o) & 0x7fffffff) % 1_000_000).padStart(6, '0');
+};
 
 // Free ports of 127.0.0.1, never fixed ones: a port another program holds must not fail the test.
 const freePort = () => new Promise((resolve, reject) => {
@@ -746,6 +763,87 @@ try {
   await agent.waitForSelector('form.auth');
   const r = await fetch(`${BASE}/v1/me`, { headers: { authorization: `Bearer ${token}` } });
   if (r.status !== 401) throw new Error(`token still works after logout: ${r.status}`);
+
+  step('two-factor: enrol with the QR code and a first code; recovery codes shown once; the sessions list');
+  await agent.fill('input[name=email]', me.email);
+  await agent.fill('input[name=password]', 'new horse battery staple');
+  await agent.getByRole('button', { name: 'Log in' }).click();
+  await agent.waitForSelector('.console');
+  await agent.getByRole('button', { name: 'My account', exact: true }).click();
+  await agent.getByRole('button', { name: 'Turn on two-factor authentication' }).click();
+  await agent.waitForSelector('.two-factor .qr svg');
+  await agent.screenshot({ path: `${OUT}two-factor-enrol.png` });
+  const secret = (await agent.textContent('.two-factor code.secret')).trim();
+  const enrolStep = Math.floor(Date.now() / 30000);
+  expectStatus = 403;
+  await agent.fill('input[name=otp-code]', totp(secret, enrolStep + 5)); // a code from the future is wrong
+  await agent.getByRole('button', { name: 'Confirm', exact: true }).click();
+  await agent.waitForSelector('.two-factor [role=alert]:has-text("the code is not right")');
+  await agent.fill('input[name=otp-code]', totp(secret, enrolStep));
+  await agent.getByRole('button', { name: 'Confirm', exact: true }).click();
+  await agent.waitForSelector('.recovery-codes li:nth-child(10)');
+  expectStatus = 0; // only now: the page's console reports the 403 a moment after the page shows it
+  const recovery = await agent.$$eval('.recovery-codes code', (cs) => cs.map((c) => c.textContent));
+  await agent.getByRole('button', { name: 'Done', exact: true }).click();
+  await agent.waitForSelector('.two-factor [role=status]:has-text("Two-factor authentication is on")');
+  await agent.waitForSelector('.sessions tr:has-text("This session")');
+  const agentUa = await agent.evaluate(() => navigator.userAgent);
+  await agent.waitForSelector(`.sessions td:has-text(${JSON.stringify(agentUa.slice(0, 40))})`);
+
+  step('two-factor: the login asks for a code after the password; a wrong one is refused; a recovery code works');
+  await agent.getByRole('button', { name: 'Log out' }).click();
+  await agent.waitForSelector('form.auth');
+  await agent.fill('input[name=email]', me.email);
+  await agent.fill('input[name=password]', 'new horse battery staple');
+  await agent.getByRole('button', { name: 'Log in' }).click();
+  await agent.waitForSelector('input[name=login-code]');
+  expectStatus = 401;
+  await agent.fill('input[name=login-code]', totp(secret, enrolStep)); // taken by the confirmation already
+  await agent.getByRole('button', { name: 'Verify' }).click();
+  await agent.waitForSelector('form.auth [role=alert]:has-text("not right")');
+  await agent.fill('input[name=login-code]', totp(secret, enrolStep + 1)); // the next step: the server takes one either side
+  await agent.getByRole('button', { name: 'Verify' }).click();
+  await agent.waitForSelector('.console');
+  expectStatus = 0;
+  await agent.getByRole('button', { name: 'Log out' }).click();
+  await agent.waitForSelector('form.auth');
+  await agent.fill('input[name=email]', me.email);
+  await agent.fill('input[name=password]', 'new horse battery staple');
+  await agent.getByRole('button', { name: 'Log in' }).click();
+  await agent.fill('input[name=login-code]', recovery[0]);
+  await agent.getByRole('button', { name: 'Verify' }).click();
+  await agent.waitForSelector('.console');
+
+  step('single sign-on: an owner sets the organization\'s OpenID provider; an invited email signs in through it and joins');
+  const provider = spawn(process.execPath, [new URL('./oidc-provider.mjs', import.meta.url).pathname], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+    env: { ...process.env, OIDC_CLIENT_ID: 'jono-browser', OIDC_CLIENT_SECRET: 'browser-test-secret', OIDC_REDIRECT_URI: `${BASE}/v1/sso/callback` },
+  });
+  children.push(provider);
+  const issuer = await new Promise((resolve, reject) => {
+    let out = '';
+    provider.stdout.on('data', (d) => { out += d; const m = out.match(/^issuer (\S+)$/m); if (m) resolve(m[1]); });
+    provider.once('exit', (code) => reject(new Error(`the OpenID provider exited (${code})`)));
+  });
+  await agent.getByRole('button', { name: 'Organization', exact: true }).click();
+  await agent.fill('input[name=sso-issuer]', issuer);
+  await agent.fill('input[name=sso-client-id]', 'jono-browser');
+  await agent.fill('input[name=sso-client-secret]', 'browser-test-secret');
+  await agent.click('.sso-settings button[type=submit]');
+  await agent.waitForSelector('.sso-settings [role=status]:has-text("Saved.")');
+  const ssoLink = await agent.getAttribute('.sso-link', 'href');
+  const ownerToken = await agent.evaluate(() => localStorage.getItem('jono.token'));
+  const ssoEmail = `sanna-${uniq}@example.com`;
+  await api('POST', `/v1/orgs/${orgA}/invitations`, ownerToken, { email: ssoEmail, role: 'agent' });
+  const ssoCtx = await browser.newContext({ locale: 'en-US' });
+  const ssoPage = await ssoCtx.newPage();
+  watch(ssoPage, 'sso member');
+  await ssoPage.goto(`${ssoLink}?login_hint=${encodeURIComponent(ssoEmail)}`);
+  await ssoPage.waitForSelector('.console');
+  if ((await ssoPage.evaluate(() => location.href)).includes('sso_token')) throw new Error('the sign-in token stayed in the address');
+  const ssoMe = await api('GET', '/v1/me', await ssoPage.evaluate(() => localStorage.getItem('jono.token')));
+  if (ssoMe.email !== ssoEmail || ssoMe.organizations[0]?.id !== orgA) throw new Error(`the SSO member: ${JSON.stringify(ssoMe)}`);
+  await ssoCtx.close();
 
   if (errors.length) throw new Error(`console errors:\n${errors.join('\n')}`);
   if (a11y.length) throw new Error(`accessibility (axe-core, WCAG 2.1 AA):\n${a11y.join('\n')}`);

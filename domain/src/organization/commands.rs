@@ -63,6 +63,44 @@ pub enum OrganizationCommand {
         by: Option<Uuid>,
         at: DateTime<Utc>,
     },
+    /// An owner requires (or stops requiring) two-factor authentication of every member;
+    /// `own_two_factor` says whether the owner's account has a second factor (it needs one to
+    /// require it: it would lock itself out).
+    SetTwoFactorRequirement {
+        required: bool,
+        by: Option<Uuid>,
+        own_two_factor: bool,
+    },
+    /// Asked before a member acts in the organization (`two_factor`: whether its account has a
+    /// second factor): refused while the organization requires one the member lacks. Appends
+    /// nothing.
+    AdmitMember {
+        agent_id: Uuid,
+        two_factor: bool,
+    },
+    /// An owner ends every session of a member (the sessions themselves are secrets kept by the
+    /// gateway; the log keeps that it was done, and by whom).
+    EndMemberSessions {
+        agent_id: Uuid,
+        by: Uuid,
+    },
+    /// An owner sets the organization's OpenID Connect provider (its issuer URL and the client
+    /// id Jono has there; the client secret is the gateway's, never in the log) and whether
+    /// members must sign in through it.
+    ConfigureSso {
+        issuer: String,
+        client_id: String,
+        required: bool,
+        by: Option<Uuid>,
+    },
+    /// Asked before a member signs in with a password: refused while the organization requires
+    /// single sign-on, except for owners (their recovery path). Appends nothing.
+    AdmitPasswordLogin {
+        agent_id: Uuid,
+    },
+    /// Asked before a single sign-on through the organization's provider: refused unless the
+    /// provider is set. Appends nothing.
+    AdmitSso,
     /// Asked before a visitor joins one of the organization's queues: refused while a block of
     /// its key runs. Appends nothing.
     AdmitVisitor {

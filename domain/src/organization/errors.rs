@@ -41,6 +41,22 @@ pub enum OrganizationError {
     UnknownBlock,
     #[error("the block has ended already")]
     BlockEnded,
+    #[error(
+        "this organization requires two-factor authentication: turn it on for your account \
+         (POST /v1/me/two-factor, then confirm it with a code), then try again"
+    )]
+    TwoFactorRequired,
+    #[error("turn on two-factor authentication for your own account before requiring it")]
+    TwoFactorFirst,
+    #[error(
+        "this organization signs its members in through its identity provider: use \
+         \"Sign in with SSO\" (GET /v1/sso/{{organization}}/start)"
+    )]
+    SsoRequired,
+    #[error("this organization has no single sign-on")]
+    SsoNotConfigured,
+    #[error("the issuer is an http(s) URL and the client id is not empty")]
+    SsoSettings,
 }
 
 impl Refusal for OrganizationError {
@@ -59,9 +75,14 @@ impl Refusal for OrganizationError {
             | Self::InvitationUsed
             | Self::InvitationExpired
             | Self::UnknownBlock => ErrorKind::NotFound,
-            Self::NotAllowed | Self::InvitationOfAnotherEmail | Self::VisitorBlocked { .. } => {
-                ErrorKind::Forbidden
-            }
+            Self::NotAllowed
+            | Self::InvitationOfAnotherEmail
+            | Self::VisitorBlocked { .. }
+            | Self::TwoFactorRequired => ErrorKind::Forbidden,
+            Self::TwoFactorFirst => ErrorKind::Conflict,
+            Self::SsoRequired => ErrorKind::Forbidden,
+            Self::SsoNotConfigured => ErrorKind::NotFound,
+            Self::SsoSettings => ErrorKind::Invalid,
         }
     }
 }

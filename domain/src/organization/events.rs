@@ -65,6 +65,24 @@ pub enum OrganizationEvent {
         block_id: Uuid,
         lifted_by: Option<Uuid>,
     },
+    TwoFactorRequirementSet {
+        organization_id: Uuid,
+        required: bool,
+        set_by: Option<Uuid>,
+    },
+    MemberSessionsEnded {
+        organization_id: Uuid,
+        agent_id: Uuid,
+        ended_by: Uuid,
+    },
+    /// The client secret is not here: it is a secret.
+    SsoConfigured {
+        organization_id: Uuid,
+        issuer: String,
+        client_id: String,
+        required: bool,
+        set_by: Option<Uuid>,
+    },
 }
 
 impl DomainEvent for OrganizationEvent {
@@ -79,6 +97,9 @@ impl DomainEvent for OrganizationEvent {
             Self::MemberRemoved { .. } => "MemberRemoved",
             Self::CustomerBlocked { .. } => "CustomerBlocked",
             Self::CustomerBlockLifted { .. } => "CustomerBlockLifted",
+            Self::TwoFactorRequirementSet { .. } => "TwoFactorRequirementSet",
+            Self::MemberSessionsEnded { .. } => "MemberSessionsEnded",
+            Self::SsoConfigured { .. } => "SsoConfigured",
         }
         .to_owned()
     }

@@ -3,7 +3,8 @@
 //! operators manage agents, only owners manage operators and owners, and the last owner stays.
 //! Operators withdraw invitations not yet accepted. It also holds the organization's running
 //! blocks of abusive visitors: any member may block the customer of a conversation, operators
-//! lift blocks, and a blocked visitor cannot join.
+//! lift blocks, and a blocked visitor cannot join. An owner may require a second factor of
+//! every member (a member without one is refused until it has one) and end a member's sessions.
 
 mod commands;
 mod errors;
@@ -32,6 +33,20 @@ pub struct Organization {
     /// Blocks that may still run: each is forgotten when a later block finds it ran out, or
     /// when it is lifted, so this holds what is live, not every block ever made.
     pub blocks: BTreeMap<Uuid, Block>,
+    /// Members must have two-factor authentication to act here.
+    #[serde(default)]
+    pub two_factor_required: bool,
+    /// Its OpenID Connect provider, when an owner set one.
+    #[serde(default)]
+    pub sso: Option<Sso>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Sso {
+    pub issuer: String,
+    pub client_id: String,
+    /// Members sign in through the provider only (owners keep their password).
+    pub required: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -314,6 +329,91 @@ impl Aggregate for Organization {
                 };
                 sink.write(event, self).await;
             }
+            C::SetTwoFactorRequirement {
+                required,
+                by,
+                own_two_factor,
+            } => {
+                let organization_id = self.require_created()?;
+                if self.power_of(by)? < Role::Owner {
+                    return Err(OrganizationError::NotAllowed);
+                }
+                if required && by.is_some() && !own_two_factor {
+                    return Err(OrganizationError::TwoFactorFirst);
+                }
+                if self.two_factor_required != required {
+                    let event = E::TwoFactorRequirementSet {
+                        organization_id,
+                        required,
+                        set_by: by,
+                    };
+                    sink.write(event, self).await;
+                }
+            }
+            C::AdmitMember {
+                agent_id,
+                two_factor,
+            } => {
+                self.require_created()?;
+                self.power_of(Some(agent_id))?;
+                if self.two_factor_required && !two_factor {
+                    return Err(OrganizationError::TwoFactorRequired);
+                }
+            }
+            C::EndMemberSessions { agent_id, by } => {
+                let organization_id = self.require_created()?;
+                if self.power_of(Some(by))? < Role::Owner {
+                    return Err(OrganizationError::NotAllowed);
+                }
+                if !self.members.contains_key(&agent_id) {
+                    return Err(OrganizationError::UnknownMember);
+                }
+                let event = E::MemberSessionsEnded {
+                    organization_id,
+                    agent_id,
+                    ended_by: by,
+                };
+                sink.write(event, self).await;
+            }
+            C::ConfigureSso {
+                issuer,
+                client_id,
+                required,
+                by,
+            } => {
+                let organization_id = self.require_created()?;
+                if self.power_of(by)? < Role::Owner {
+                    return Err(OrganizationError::NotAllowed);
+                }
+                let issuer = issuer.trim().trim_end_matches('/').to_owned();
+                let client_id = client_id.trim().to_owned();
+                let url = issuer.starts_with("https://") || issuer.starts_with("http://");
+                if !url || client_id.is_empty() || issuer.len() > 500 || client_id.len() > 500 {
+                    return Err(OrganizationError::SsoSettings);
+                }
+                let event = E::SsoConfigured {
+                    organization_id,
+                    issuer,
+                    client_id,
+                    required,
+                    set_by: by,
+                };
+                sink.write(event, self).await;
+            }
+            C::AdmitPasswordLogin { agent_id } => {
+                self.require_created()?;
+                let role = self.power_of(Some(agent_id))?;
+                let required = self.sso.as_ref().is_some_and(|sso| sso.required);
+                if required && role < Role::Owner {
+                    return Err(OrganizationError::SsoRequired);
+                }
+            }
+            C::AdmitSso => {
+                self.require_created()?;
+                if self.sso.is_none() {
+                    return Err(OrganizationError::SsoNotConfigured);
+                }
+            }
             C::AdmitVisitor { visitor, at } => {
                 self.require_created()?;
                 if let Some(until) = self.blocked_until(&visitor, at) {
@@ -377,6 +477,22 @@ impl Aggregate for Organization {
             }
             E::CustomerBlockLifted { block_id, .. } => {
                 self.blocks.remove(&block_id);
+            }
+            E::TwoFactorRequirementSet { required, .. } => {
+                self.two_factor_required = required;
+            }
+            E::MemberSessionsEnded { .. } => {}
+            E::SsoConfigured {
+                issuer,
+                client_id,
+                required,
+                ..
+            } => {
+                self.sso = Some(Sso {
+                    issuer,
+                    client_id,
+                    required,
+                });
             }
         }
     }

@@ -15,12 +15,13 @@ use store::command::CommandError;
 use uuid::Uuid;
 
 use crate::auth::{self, AgentCaller, Caller};
-use crate::client::ClientAddr;
+use crate::client::{ClientAddr, DeviceOf};
 use crate::command::{self, context};
 use crate::error::{invalid, ApiError};
 use crate::extract::Body;
 use crate::limits;
 use crate::live::CloseOrder;
+use crate::second_factor;
 use crate::secrets;
 use crate::state::AppState;
 
@@ -48,6 +49,7 @@ struct SignUp {
 async fn signup(
     State(state): State<AppState>,
     ClientAddr(address): ClientAddr,
+    DeviceOf(device): DeviceOf,
     Body(body): Body<SignUp>,
 ) -> Result<impl IntoResponse, ApiError> {
     if !state.settings.signup_open {
@@ -69,7 +71,7 @@ async fn signup(
         owner_id: Some(agent_id),
     };
     command::run::<Organization>(&state, organization_id, create, &ctx).await?;
-    let token = secrets::issue_agent_token(state.backend(), agent_id).await?;
+    let token = secrets::issue_agent_token(state.backend(), agent_id, &device, None).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "organization_id": organization_id, "agent_id": agent_id, "token": token })),
@@ -159,6 +161,40 @@ pub async fn create_account(
     Ok(agent_id)
 }
 
+/// What an account made by single sign-on keeps in place of a password hash: no PHC string, so
+/// no password ever verifies against it, and no creation ever sets one (the row exists).
+pub const NO_PASSWORD: &str = "!sso";
+
+/// Creates the account of someone who signed in through an organization's identity provider
+/// (a first sign-in of an invited email): no password, so it signs in only through the
+/// provider. Claimed like any creation, so it races sign-ups and acceptances safely.
+pub async fn create_sso_account(
+    state: &AppState,
+    email: &Email,
+    name: DisplayName,
+) -> Result<Uuid, ApiError> {
+    let [agent_id, legacy_id] = ids_of(state, email);
+    let taken = || ApiError::from(AccountError::EmailTaken);
+    if account_at(state, legacy_id).await?.is_some()
+        || !secrets::claim_account(state.backend(), agent_id).await?
+    {
+        return Err(taken());
+    }
+    let create = AccountCommand::CreateAccount {
+        agent_id,
+        email: email.clone(),
+        name,
+    };
+    match command::run::<Account>(state, agent_id, create, &context(None, None)).await {
+        Ok(_) | Err(ApiError::Conflict(_)) => {}
+        Err(error) => return Err(error),
+    }
+    if !secrets::insert_password_hash(state.backend(), agent_id, NO_PASSWORD).await? {
+        return Err(taken());
+    }
+    Ok(agent_id)
+}
+
 impl From<AccountError> for ApiError {
     fn from(error: AccountError) -> Self {
         ApiError::from(CommandError::Rejected(error))
@@ -171,9 +207,12 @@ struct Login {
     password: String,
 }
 
+/// The password, then (for an account with a second factor) a challenge that
+/// `POST /v1/login/two-factor` answers with a code.
 async fn login(
     State(state): State<AppState>,
     ClientAddr(address): ClientAddr,
+    DeviceOf(device): DeviceOf,
     Body(body): Body<Login>,
 ) -> Result<impl IntoResponse, ApiError> {
     let email = body.email.trim().to_lowercase();
@@ -192,8 +231,30 @@ async fn login(
     if !auth::verify_password(body.password, hash).await? {
         return Err(wrong());
     }
-    let token = secrets::issue_agent_token(state.backend(), agent_id).await?;
+    admit_password_login(&state, agent_id).await?;
+    if second_factor::enabled(state.backend(), agent_id).await? {
+        let challenge = second_factor::new_challenge(state.backend(), agent_id).await?;
+        return Ok(Json(json!({
+            "two_factor_required": true,
+            "challenge": challenge,
+            "expires_in": second_factor::CHALLENGE_SECONDS,
+        })));
+    }
+    let token = secrets::issue_agent_token(state.backend(), agent_id, &device, None).await?;
     Ok(Json(json!({ "token": token, "agent_id": agent_id })))
+}
+
+/// A member of an organization that requires single sign-on signs in through its provider,
+/// not with a password (owners excepted: the organization decides, `AdmitPasswordLogin`).
+async fn admit_password_login(state: &AppState, agent_id: Uuid) -> Result<(), ApiError> {
+    for membership in projections::queries::memberships_of(state.backend(), agent_id).await? {
+        let sso = projections::queries::sso_settings(state.backend(), membership.id).await?;
+        if sso.is_some_and(|sso| sso.required) {
+            let admit = OrganizationCommand::AdmitPasswordLogin { agent_id };
+            command::run::<Organization>(state, membership.id, admit, &context(None, None)).await?;
+        }
+    }
+    Ok(())
 }
 
 async fn logout(State(state): State<AppState>, agent: AgentCaller) -> Result<StatusCode, ApiError> {
@@ -213,11 +274,13 @@ async fn me(
         .ok_or(ApiError::Unauthorized)?;
     let organizations =
         projections::queries::memberships_of(state.backend(), agent.agent_id).await?;
+    let two_factor = second_factor::enabled(state.backend(), agent.agent_id).await?;
     Ok(Json(json!({
         "agent_id": account.agent_id,
         "name": account.name,
         "email": account.email,
         "organizations": organizations,
+        "two_factor": two_factor,
     })))
 }
 

@@ -26,6 +26,8 @@ async fn activity(
     let after = i64::try_from(page.after.unwrap_or(0))
         .map_err(|_| ApiError::BadRequest("the cursor is past any position".into()))?;
     let limit = i64::try_from(page.limit).unwrap_or(queries::MAX_PAGE);
-    let items = queries::activity_for(state.backend(), agent.agent_id, after, limit).await?;
+    let two_factor = crate::second_factor::enabled(state.backend(), agent.agent_id).await?;
+    let items =
+        queries::activity_for(state.backend(), agent.agent_id, two_factor, after, limit).await?;
     Ok(Json(items))
 }

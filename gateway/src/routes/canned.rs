@@ -46,7 +46,8 @@ async fn list(
     Params(page): Params<PageQuery>,
 ) -> Result<Json<Vec<Value>>, ApiError> {
     let page = page.parse::<Uuid>()?;
-    let responses = queries::canned_for(state.backend(), agent.agent_id).await?;
+    let two_factor = crate::second_factor::enabled(state.backend(), agent.agent_id).await?;
+    let responses = queries::canned_for(state.backend(), agent.agent_id, two_factor).await?;
     Ok(Json(
         page.of(responses, |response| response.id)
             .iter()

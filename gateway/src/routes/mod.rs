@@ -10,3 +10,6 @@ pub mod health;
 pub mod organizations;
 pub mod queues;
 pub mod search;
+pub mod sessions;
+pub mod sso;
+pub mod two_factor;

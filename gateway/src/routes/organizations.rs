@@ -14,6 +14,7 @@ use serde_json::json;
 
 use crate::access;
 use crate::auth::{AgentCaller, Caller, MaybeCaller};
+use crate::client::DeviceOf;
 use crate::command::{self, context};
 use crate::consistency;
 use crate::error::{invalid, ApiError};
@@ -164,6 +165,7 @@ async fn accept(
     State(state): State<AppState>,
     Path(token): Path<String>,
     MaybeCaller(caller): MaybeCaller,
+    DeviceOf(device): DeviceOf,
     Body(body): Body<Accept>,
 ) -> Result<impl IntoResponse, ApiError> {
     // The invitation and the accounts are read as they are now (made or accepted a moment
@@ -233,7 +235,7 @@ async fn accept(
     };
     command::run::<Organization>(&state, organization_id, accept, &context(None, None)).await?;
     // A session for the organization's new member (an existing account gets a fresh one too).
-    let token = secrets::issue_agent_token(state.backend(), agent_id).await?;
+    let token = secrets::issue_agent_token(state.backend(), agent_id, &device, None).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "agent_id": agent_id, "organization_id": organization_id, "token": token })),

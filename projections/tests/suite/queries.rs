@@ -739,7 +739,7 @@ async fn activity_shows_an_agent_its_organizations_and_only_its_own_direct_chats
     let types = |items: &[queries::ActivityItem]| -> Vec<String> {
         items.iter().map(|i| i.kind.clone()).collect()
     };
-    let seen = queries::activity_for(backend, org.agent, 0, 100)
+    let seen = queries::activity_for(backend, org.agent, true, 0, 100)
         .await
         .unwrap();
     assert_eq!(
@@ -758,16 +758,16 @@ async fn activity_shows_an_agent_its_organizations_and_only_its_own_direct_chats
     assert_eq!(seen[2].agent_id, Some(org.agent));
     assert_eq!(seen[4].conversation_id, Some(direct));
     // Pages by position.
-    let page = queries::activity_for(backend, org.agent, seen[1].position, 2)
+    let page = queries::activity_for(backend, org.agent, true, seen[1].position, 2)
         .await
         .unwrap();
     assert_eq!(types(&page), vec!["CustomerPicked", "MessageSent"]);
     // The third agent is not a member: nothing. A member outside the direct chat: no "psst".
-    assert!(queries::activity_for(backend, third, 0, 100)
+    assert!(queries::activity_for(backend, third, true, 0, 100)
         .await
         .unwrap()
         .is_empty());
-    let elsewhere_seen = queries::activity_for(backend, elsewhere.agent, 0, 100)
+    let elsewhere_seen = queries::activity_for(backend, elsewhere.agent, true, 0, 100)
         .await
         .unwrap();
     assert!(elsewhere_seen
@@ -838,7 +838,7 @@ async fn canned_responses_of_the_agent_and_its_organizations(db: TestDb) {
     running.caught_up(&store).await;
     let backend = store.backend();
 
-    let seen = queries::canned_for(backend, org.agent).await.unwrap();
+    let seen = queries::canned_for(backend, org.agent, true).await.unwrap();
     let keys: Vec<(&str, Option<Uuid>)> = seen
         .iter()
         .map(|c| (c.key.as_str(), c.organization_id))
@@ -860,7 +860,10 @@ async fn canned_responses_of_the_agent_and_its_organizations(db: TestDb) {
     running.caught_up(&store).await;
     assert!(queries::canned(backend, mine_id).await.unwrap().is_none());
     assert_eq!(
-        queries::canned_for(backend, org.agent).await.unwrap().len(),
+        queries::canned_for(backend, org.agent, true)
+            .await
+            .unwrap()
+            .len(),
         1
     );
     running.stop().await;

@@ -505,9 +505,29 @@ export interface paths {
         put?: never;
         /**
          * Log in
-         * @description 401 on a wrong pair; rate limited per email and per address.
+         * @description 401 on a wrong pair; rate limited per email and per address; 403 for a member of an organization that requires single sign-on (not its owners). An account with two-factor authentication gets a challenge instead of a token: `POST /v1/login/two-factor` answers it with a code.
          */
         post: operations["login"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/login/two-factor": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Log in: the second step
+         * @description The challenge of `POST /v1/login` with `code` (the authenticator app's 6 digits; each is taken once) or `recovery_code` (each works once). 401 for a wrong code (5 per challenge) or an expired challenge (5 minutes); rate limited per account and per address (429).
+         */
+        post: operations["loginSecondStep"];
         delete?: never;
         options?: never;
         head?: never;
@@ -565,6 +585,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/me/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's sessions
+         * @description Live sessions, the latest used first: the User-Agent and address each was opened from.
+         */
+        get: operations["sessions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/sessions/{session}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * End one of the caller's sessions
+         * @description Its token stops working at once, on open WebSockets too. 404 for a session not the caller's.
+         */
+        delete: operations["endSession"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/me/status": {
         parameters: {
             query?: never;
@@ -576,6 +636,66 @@ export interface paths {
         /** Set presence */
         put: operations["setStatus"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/two-factor": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Begin two-factor authentication
+         * @description A new TOTP secret (RFC 6238: SHA-1, 6 digits, 30 s), its `otpauth://` URI and that URI's QR code. It works once `POST /v1/me/two-factor/confirm` confirms it; enrolling again before replaces it. 409 when two-factor authentication is on.
+         */
+        post: operations["enrolTwoFactor"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/two-factor/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm two-factor authentication
+         * @description A first code from the authenticator app turns two-factor authentication on. 403 for a wrong code, 409 with no enrolment begun; rate limited (429).
+         */
+        post: operations["confirmTwoFactor"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/two-factor/disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Turn two-factor authentication off
+         * @description With a code or a recovery code. 403 for a wrong one, 409 when it is not on; rate limited (429).
+         */
+        post: operations["disableTwoFactor"];
         delete?: never;
         options?: never;
         head?: never;
@@ -784,6 +904,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/orgs/{org}/members/{agent}/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * End a member's sessions
+         * @description Owners (403 otherwise). Every token of the member's account ends at once, its WebSockets included (`MemberSessionsEnded`).
+         */
+        delete: operations["endMemberSessions"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/orgs/{org}/queues": {
         parameters: {
             query?: never;
@@ -818,6 +958,51 @@ export interface paths {
          */
         get: operations["search"];
         put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/orgs/{org}/security": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The organization's sign-in rules */
+        get: operations["orgSecurity"];
+        /**
+         * Set the organization's sign-in rules
+         * @description Owners (403 otherwise); an owner turns on its own two-factor authentication before requiring it (409). While it is required, a member without it is refused 403 in the organization, with a detail saying what to do (`TwoFactorRequirementSet`).
+         */
+        put: operations["setOrgSecurity"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/orgs/{org}/sso": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The organization's single sign-on
+         * @description Members. Never the client secret; `issuer` and `client_id` are null while none is set.
+         */
+        get: operations["orgSso"];
+        /**
+         * Set the organization's single sign-on
+         * @description Owners (403 otherwise). An OpenID Connect provider: its issuer (whose discovery document must be readable now, 422 otherwise), the client id, and the client secret (kept by the server, never in the log nor shown again; needed the first time). `required`: members sign in only through the provider, owners keep their password (`SsoConfigured`).
+         */
+        put: operations["setOrgSso"];
         post?: never;
         delete?: never;
         options?: never;
@@ -1033,6 +1218,46 @@ export interface paths {
          * @description When sign-up is open. 409 if the email has an account; 422 for a password under 10 characters.
          */
         post: operations["signup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sso/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Where the provider sends the browser back
+         * @description Takes `state` once (401 for an unknown, used or expired one), trades `code` (with the PKCE verifier) for the ID token and checks its RS256 signature against the provider's JWKS, `iss`, `aud`, `exp` and `nonce`, and that `email_verified` is true (401 otherwise). A member signs in; an invited email's first sign-in creates its account (without a password) and joins; anyone else is refused 403.
+         */
+        get: operations["ssoCallback"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sso/{org}/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Sign in through the organization's provider
+         * @description Sends the browser to the provider (authorization-code flow with PKCE S256, `state` and `nonce`; 10 minutes). 404 when the organization has no single sign-on; 502 when its provider cannot be reached.
+         */
+        get: operations["ssoStart"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1302,6 +1527,18 @@ export interface components {
              */
             agent_id: string;
         };
+        /**
+         * @description `POST /v1/me/two-factor`: what an authenticator app needs. The secret works only once a
+         *     code made from it confirms it.
+         */
+        Enrolment: {
+            /** @description `otpauth://totp/…`, what the QR code holds. */
+            otpauth_uri: string;
+            /** @description The QR code of `otpauth_uri`, an SVG document. */
+            qr_svg: string;
+            /** @description The secret in base 32, for typing by hand. */
+            secret: string;
+        };
         Health: {
             /** @description `ok`. */
             status: string;
@@ -1366,6 +1603,20 @@ export interface components {
          * @description A positive count used by queue settings (`max_waiting`, `capacity_per_agent`): 1 to 100,000.
          */
         Limit: number;
+        /** @description A session, or the challenge of a second step. */
+        LoginAnswer: components["schemas"]["LoginResponse"] | components["schemas"]["LoginChallenge"];
+        /**
+         * @description The password was right and the account has a second factor: `POST /v1/login/two-factor`
+         *     answers the challenge with a code.
+         */
+        LoginChallenge: {
+            /** @description What the second step sends back; it lasts `expires_in` seconds and 5 wrong codes. */
+            challenge: string;
+            /** Format: int64 */
+            expires_in: number;
+            /** @description Always `true`. */
+            two_factor_required: boolean;
+        };
         LoginRequest: {
             /** Format: email */
             email: string;
@@ -1388,6 +1639,8 @@ export interface components {
             email: string;
             name: string;
             organizations: components["schemas"]["MyOrganization"][];
+            /** @description Whether the account has a confirmed second factor (every login asks for a code). */
+            two_factor: boolean;
         };
         Member: {
             /** Format: uuid */
@@ -1467,6 +1720,11 @@ export interface components {
         OpeningHours: {
             timezone: string;
             weekly: components["schemas"]["RawPeriod"][];
+        };
+        /** @description An organization's sign-in rules. */
+        OrgSecurity: {
+            /** @description Members need two-factor authentication to act in the organization. */
+            require_two_factor: boolean;
         };
         /** @description A site that may embed a queue's widget: `http(s)://host[:port]`, with no path, lower-cased. */
         Origin: string;
@@ -1655,6 +1913,10 @@ export interface components {
             detail?: string | null;
             status: string;
         };
+        /** @description The recovery codes, shown once: each opens one login in place of a code. */
+        RecoveryCodes: {
+            recovery_codes: string[];
+        };
         /**
          * @description A role within an organization. `owner` ⊇ `operator` ⊇ `agent`: the order of the variants is
          *     the order of power, so `role >= Role::Operator` reads as "at least an operator".
@@ -1679,11 +1941,42 @@ export interface components {
             /** @description `message`, `note` (agents' private notes) or `metadata` (the customer's details). */
             source: string;
         };
+        SecondStep: {
+            /** @description The challenge `POST /v1/login` answered with. */
+            challenge: string;
+            /** @description The authenticator app's 6 digits. */
+            code?: string | null;
+            /** @description One of the recovery codes, instead of `code`. */
+            recovery_code?: string | null;
+        };
         SendMessageRequest: {
             /** @description Attachments uploaded to this conversation. */
             attachments?: string[] | null;
             /** @description At most 10,000 characters; empty only when the message carries attachments. */
             text: string;
+        };
+        /** @description One of the caller's sessions. */
+        SessionView: {
+            /** @description The client address it was opened from. */
+            address: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** @description The session of this request. */
+            current: boolean;
+            /**
+             * Format: date-time
+             * @description When it ends however it is used (a session opened through single sign-on); `null`:
+             *     30 days after its last use.
+             */
+            ends_at: string | null;
+            /**
+             * Format: date-time
+             * @description To the minute: a session's use is written at most once a minute.
+             */
+            last_used_at: string;
+            session_id: string;
+            /** @description The User-Agent it was opened with; `null` when none was sent (or it predates this). */
+            user_agent: string | null;
         };
         SetStatusRequest: {
             status: components["schemas"]["ManualStatus"];
@@ -1705,6 +1998,39 @@ export interface components {
             /** @description An agent token. */
             token: string;
         };
+        /** @description A login's second step was right: the session. */
+        SignedIn: {
+            /** Format: uuid */
+            agent_id: string;
+            /**
+             * Format: int64
+             * @description Recovery codes not yet used.
+             */
+            recovery_codes_left: number;
+            /** @description An agent token. */
+            token: string;
+        };
+        SsoRequest: {
+            client_id: string;
+            /** @description Kept by the server, never shown again; leave it out to keep the one kept. */
+            client_secret?: string | null;
+            /** @description The provider's issuer URL (its discovery document is under it). */
+            issuer: string;
+            /** @default false */
+            required: boolean;
+        };
+        /**
+         * @description An organization's single sign-on, as members read it (never the secret); `issuer` and
+         *     `client_id` are `null` while none is set.
+         */
+        SsoView: {
+            client_id: string | null;
+            /** @description Whether a client secret is kept. */
+            has_client_secret: boolean;
+            issuer: string | null;
+            /** @description Members sign in through the provider only; owners keep their password. */
+            required: boolean;
+        };
         TagRequest: {
             tag: string;
         };
@@ -1720,6 +2046,17 @@ export interface components {
              * @description A queue of the same organization.
              */
             queue_id: string;
+        };
+        TwoFactorCode: {
+            /** @description The 6 digits the authenticator app shows. */
+            code: string;
+        };
+        /** @description A code or a recovery code, as the second step of a login or to turn the second factor off. */
+        TwoFactorProof: {
+            /** @description The authenticator app's 6 digits. */
+            code?: string | null;
+            /** @description One of the recovery codes, instead of `code`. */
+            recovery_code?: string | null;
         };
         UploadRequest: {
             /** @description The one file. */
@@ -2798,13 +3135,46 @@ export interface operations {
             };
         };
         responses: {
+            /** @description A token, or a challenge for the second step. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoginAnswer"];
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    loginSecondStep: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SecondStep"];
+            };
+        };
+        responses: {
             /** @description A token. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["LoginResponse"];
+                    "application/json": components["schemas"]["SignedIn"];
                 };
             };
             /** @description An error, as `application/problem+json` (RFC 9457). */
@@ -2905,6 +3275,64 @@ export interface operations {
             };
         };
     };
+    sessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The sessions. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionView"][];
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    endSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ended. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     setStatus: {
         parameters: {
             query?: never;
@@ -2919,6 +3347,99 @@ export interface operations {
         };
         responses: {
             /** @description Shown to teammates. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    enrolTwoFactor: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The secret, its URI and QR code. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Enrolment"];
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    confirmTwoFactor: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TwoFactorCode"];
+            };
+        };
+        responses: {
+            /** @description Ten one-time recovery codes, shown only now. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCodes"];
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    disableTwoFactor: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TwoFactorProof"];
+            };
+        };
+        responses: {
+            /** @description Off: the secret and the recovery codes are forgotten. */
             204: {
                 headers: {
                     [name: string]: unknown;
@@ -3376,6 +3897,38 @@ export interface operations {
             };
         };
     };
+    endMemberSessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description An organization's id. */
+                org: string;
+                /** @description An agent's id. */
+                agent: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ended. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     queues: {
         parameters: {
             query?: {
@@ -3475,6 +4028,142 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SearchHit"][];
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    orgSecurity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description An organization's id. */
+                org: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Whether members need two-factor authentication. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrgSecurity"];
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    setOrgSecurity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description An organization's id. */
+                org: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OrgSecurity"];
+            };
+        };
+        responses: {
+            /** @description The rules. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrgSecurity"];
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    orgSso: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description An organization's id. */
+                org: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The provider and whether members must use it. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SsoView"];
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    setOrgSso: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description An organization's id. */
+                org: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SsoRequest"];
+            };
+        };
+        responses: {
+            /** @description The provider. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SsoView"];
                 };
             };
             /** @description An error, as `application/problem+json` (RFC 9457). */
@@ -3840,6 +4529,73 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["SignUpResponse"];
                 };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ssoCallback: {
+        parameters: {
+            query?: {
+                /** @description The provider's authorization code. */
+                code?: string;
+                /** @description The state the start sent. */
+                state?: string;
+                /** @description The provider's refusal, when it refused. */
+                error?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To the console with the session's token in the fragment: `/#sso_token=TOKEN`. */
+            303: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ssoStart: {
+        parameters: {
+            query?: {
+                /** @description Passed on to the provider. */
+                login_hint?: string;
+            };
+            header?: never;
+            path: {
+                /** @description An organization's id. */
+                org: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To the provider's authorization endpoint (`Location`). */
+            303: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description An error, as `application/problem+json` (RFC 9457). */
             default: {

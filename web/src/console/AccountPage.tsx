@@ -1,11 +1,11 @@
-import { useState } from 'preact/hooks';
-import { ok, ApiError, type Api, type Me } from '../api/client';
+import { useEffect, useState } from 'preact/hooks';
+import { ok, ApiError, type Api, type Me, type Schemas } from '../api/client';
 import { t } from '../i18n';
 import { errText } from './App';
 import { disableNotifications, enableNotifications, notificationsOn, setSoundOn, soundOn } from './alerts';
 
-/** The signed-in agent's own settings: alerts, and its password. */
-export function AccountPage({ api, me }: { api: Api; me: Me }) {
+/** The signed-in agent's own settings: alerts, its password, two-factor authentication, sessions. */
+export function AccountPage({ api, me, reloadMe }: { api: Api; me: Me; reloadMe: () => void }) {
   const empty = { current: '', next: '', again: '' };
   const [f, setF] = useState(empty);
   const [err, setErr] = useState('');
@@ -59,6 +59,99 @@ export function AccountPage({ api, me }: { api: Api; me: Me }) {
           <button type="submit" class="primary" disabled={busy}>{t('changePassword')}</button>
         </form>
       </section>
+      <TwoFactor api={api} me={me} reloadMe={reloadMe} />
+      <Sessions api={api} />
     </main>
+  );
+}
+
+/** Enrolment (QR code, first code, recovery codes shown once) or turning it off. */
+function TwoFactor({ api, me, reloadMe }: { api: Api; me: Me; reloadMe: () => void }) {
+  const [enrolment, setEnrolment] = useState<Schemas['Enrolment'] | null>(null);
+  const [recovery, setRecovery] = useState<string[] | null>(null);
+  const [code, setCode] = useState('');
+  const [err, setErr] = useState('');
+  const act = async (f: () => Promise<unknown>) => { setErr(''); try { await f(); } catch (x) { setErr(errText(x)); } };
+  const begin = () => act(async () => { setEnrolment(await ok(api.POST('/v1/me/two-factor'))); setCode(''); });
+  const confirm = (e: Event) => { e.preventDefault(); act(async () => {
+    const r = await ok(api.POST('/v1/me/two-factor/confirm', { body: { code: code.trim() } }));
+    setEnrolment(null);
+    setCode('');
+    setRecovery(r.recovery_codes);
+  }); };
+  const disable = (e: Event) => { e.preventDefault(); act(async () => {
+    const typed = code.trim();
+    const proof = /^\d{6}$/.test(typed) ? { code: typed } : { recovery_code: typed };
+    await ok(api.POST('/v1/me/two-factor/disable', { body: proof }));
+    setCode('');
+    reloadMe();
+  }); };
+  const codeInput = (label: string) => <label>{label}<input name="otp-code" required autocomplete="one-time-code" value={code} onInput={(e) => setCode((e.target as HTMLInputElement).value)} /></label>;
+  return (
+    <section class="two-factor">
+      <h2>{t('twoFactor')}</h2>
+      {recovery ? (
+        <div class="stack">
+          <h3>{t('recoveryCodesTitle')}</h3>
+          <p>{t('recoveryCodesHint')}</p>
+          <ul class="recovery-codes">{recovery.map((c) => <li key={c}><code>{c}</code></li>)}</ul>
+          <button type="button" class="primary" onClick={() => { setRecovery(null); reloadMe(); }}>{t('done')}</button>
+        </div>
+      ) : me.two_factor ? (
+        <form class="stack" onSubmit={disable}>
+          <p role="status">{t('twoFactorOn')}</p>
+          <p>{t('twoFactorDisableHint')}</p>
+          {codeInput(t('codeOrRecovery'))}
+          <button type="submit" class="danger">{t('twoFactorDisable')}</button>
+        </form>
+      ) : enrolment ? (
+        <form class="stack" onSubmit={confirm}>
+          <p>{t('twoFactorScan')}</p>
+          {/* The server draws the QR code of the otpauth:// URI as SVG (no script, no links). */}
+          <div class="qr" role="img" aria-label={enrolment.otpauth_uri} dangerouslySetInnerHTML={{ __html: enrolment.qr_svg }} />
+          <p>{t('twoFactorKey')}: <code class="secret">{enrolment.secret}</code></p>
+          {codeInput(t('twoFactorCode'))}
+          <button type="submit" class="primary">{t('twoFactorConfirm')}</button>
+        </form>
+      ) : (
+        <div class="stack">
+          <p>{t('twoFactorOff')}</p>
+          <button type="button" class="primary" onClick={begin}>{t('twoFactorEnable')}</button>
+        </div>
+      )}
+      {err && <p class="error" role="alert">{err}</p>}
+    </section>
+  );
+}
+
+/** The account's sessions: where each was opened, when last used; any can be ended. */
+function Sessions({ api }: { api: Api }) {
+  const [list, setList] = useState<Schemas['SessionView'][]>([]);
+  const [err, setErr] = useState('');
+  const load = () => ok(api.GET('/v1/me/sessions')).then(setList).catch((x) => setErr(errText(x)));
+  useEffect(() => { load(); }, []);
+  const end = async (s: Schemas['SessionView']) => {
+    setErr('');
+    try { await ok(api.DELETE('/v1/me/sessions/{session}', { params: { path: { session: s.session_id } } })); load(); } catch (x) { setErr(errText(x)); }
+  };
+  return (
+    <section class="sessions">
+      <h2>{t('sessions')}</h2>
+      <table class="table">
+        <thead><tr><th>{t('sessionDevice')}</th><th>{t('sessionAddress')}</th><th>{t('sessionStarted')}</th><th>{t('sessionLastUsed')}</th><th /></tr></thead>
+        <tbody>
+          {list.map((s) => (
+            <tr key={s.session_id} data-session={s.session_id}>
+              <td>{s.user_agent ?? t('unknownDevice')}</td>
+              <td>{s.address ?? ''}</td>
+              <td>{new Date(s.created_at).toLocaleString()}</td>
+              <td>{new Date(s.last_used_at).toLocaleString()}</td>
+              <td>{s.current ? <strong>{t('thisSession')}</strong> : <button type="button" class="danger" onClick={() => end(s)}>{t('endSession')}</button>}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {err && <p class="error" role="alert">{err}</p>}
+    </section>
   );
 }

@@ -16,9 +16,19 @@ function inviteToken(): string | null {
   return m ? decodeURIComponent(m[1]) : null;
 }
 
+/** A single sign-on's callback comes back to `/#sso_token=TOKEN`: the token is taken and the
+ * fragment cleared, so it stays in no history entry. */
+function ssoToken(): string | null {
+  const m = location.hash.match(/^#sso_token=([^&]+)$/);
+  if (!m) return null;
+  history.replaceState(null, '', location.pathname + location.search);
+  localStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
+  return decodeURIComponent(m[1]);
+}
+
 export function App() {
   useLang();
-  const [token, setToken] = useState<string | null>(() => localStorage.getItem(TOKEN_KEY));
+  const [token, setToken] = useState<string | null>(() => ssoToken() ?? localStorage.getItem(TOKEN_KEY));
   const [me, setMe] = useState<Me | null>(null);
   const [invite, setInvite] = useState<string | null>(inviteToken);
 
@@ -54,15 +64,21 @@ function AuthForm({ api, onToken }: { api: ReturnType<typeof makeApi>; onToken: 
   const [mode, setMode] = useState<'login' | 'signup'>('login');
   const [f, setF] = useState({ organization: '', name: '', email: '', password: '' });
   const [err, setErr] = useState('');
+  // The password was right and the account has a second factor: the code step's challenge.
+  const [challenge, setChallenge] = useState<string | null>(null);
   const set = (k: keyof typeof f) => (e: Event) => setF({ ...f, [k]: (e.target as HTMLInputElement).value });
   const submit = async (e: Event) => {
     e.preventDefault();
     setErr('');
     try {
-      if (mode === 'login') onToken((await ok(api.POST('/v1/login', { body: { email: f.email, password: f.password } }))).token);
-      else onToken((await ok(api.POST('/v1/signup', { body: f }))).token);
+      if (mode === 'login') {
+        const r = await ok(api.POST('/v1/login', { body: { email: f.email, password: f.password } }));
+        if ('token' in r) onToken(r.token);
+        else setChallenge(r.challenge);
+      } else onToken((await ok(api.POST('/v1/signup', { body: f }))).token);
     } catch (e) { setErr(mode === 'login' && e instanceof ApiError && e.status === 401 ? t('loginWrong') : errText(e)); }
   };
+  if (challenge) return <CodeForm api={api} challenge={challenge} onToken={onToken} onRestart={() => setChallenge(null)} />;
   return (
     <main class="auth-page"><LangSwitch /><form class="auth card" onSubmit={submit}>
       <h1>{t('appName')}</h1>
@@ -77,6 +93,33 @@ function AuthForm({ api, onToken }: { api: ReturnType<typeof makeApi>; onToken: 
         {mode === 'login' ? t('createAccount') : t('haveAccount')}
       </button>
     </form></main>
+  );
+}
+
+/** A login's second step: a code from the authenticator app, or a recovery code. */
+function CodeForm({ api, challenge, onToken, onRestart }: { api: ReturnType<typeof makeApi>; challenge: string; onToken: (t: string) => void; onRestart: () => void }) {
+  const [code, setCode] = useState('');
+  const [err, setErr] = useState('');
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setErr('');
+    const typed = code.trim();
+    // Six digits are the app's code; anything else is taken for a recovery code.
+    const proof = /^\d{6}$/.test(typed.replace(/\s/g, '')) ? { code: typed } : { recovery_code: typed };
+    try {
+      onToken((await ok(api.POST('/v1/login/two-factor', { body: { challenge, ...proof } }))).token);
+    } catch (e) { setErr(errText(e)); setCode(''); }
+  };
+  return (
+    <form class="auth card" onSubmit={submit}>
+      <h1>{t('appName')}</h1>
+      <h2>{t('twoFactor')}</h2>
+      <p>{t('loginCodeTitle')}</p>
+      <label>{t('codeOrRecovery')}<input name="login-code" required autocomplete="one-time-code" inputMode="text" value={code} onInput={(e) => setCode((e.target as HTMLInputElement).value)} /></label>
+      {err && <p class="error" role="alert">{err}</p>}
+      <button type="submit" class="primary">{t('verify')}</button>
+      <button type="button" class="link" onClick={onRestart}>{t('login')}</button>
+    </form>
   );
 }
 

@@ -31,11 +31,13 @@ function routeHash(org: string, view: View, conv: string | null): string {
   return conv ? `${base}/c/${encodeURIComponent(conv)}` : base;
 }
 
-/** Calls fn at most once per `ms`, trailing. */
+/** Calls fn at most once per `ms`, trailing; never after the component is gone (a logout: its
+ * calls would carry the ended token). */
 function useDebounced(fn: () => void, ms = 150) {
   const timer = useRef<number>();
   const f = useRef(fn);
   f.current = fn;
+  useEffect(() => () => clearTimeout(timer.current), []);
   return useMemo(() => () => { clearTimeout(timer.current); timer.current = window.setTimeout(() => f.current(), ms); }, [ms]);
 }
 
@@ -368,7 +370,7 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
       {view === 'org' && org && <OrgPage api={api} me={me} orgId={orgId} role={org.role} queues={queues[orgId] ?? []} reloadQueues={() => loadQueues(orgId)} focus={focus} presenceVersion={presenceVersion} />}
       {view === 'history' && <HistoryPage api={api} orgId={orgId} queues={queues[orgId] ?? []} members={members}
         onOpen={(conversation, seq) => { setAtSeq(seq); setSelected(conversation); setView('chats'); }} />}
-      {view === 'account' && <AccountPage api={api} me={me} />}
+      {view === 'account' && <AccountPage api={api} me={me} reloadMe={reloadMe} />}
       {view === 'canned' && <CannedPage api={api} me={me} canned={canned} reload={loadCanned} />}
       <div class={`columns${selected ? ' has-conv' : ''}`} hidden={view !== 'chats'}>
         <nav class="sidebar" aria-label={t('sidebarNav')}>

@@ -24,6 +24,12 @@ export function OrgPage({ api, me, orgId, role, queues, reloadQueues, focus = nu
   const act = async (f: () => Promise<unknown>) => { try { setErr(''); await f(); } catch (e) { setErr(errText(e)); } };
 
   const changeRole = (m: Member, r: Role) => act(async () => { await ok(api.PUT('/v1/orgs/{org}/members/{agent}', { params: { path: { org: orgId, agent: m.agent_id } }, body: { role: r } })); await loadMembers(); });
+  const isOwner = role === 'owner';
+  const endSessions = (m: Member) => act(async () => { await ok(api.DELETE('/v1/orgs/{org}/members/{agent}/sessions', { params: { path: { org: orgId, agent: m.agent_id } } })); });
+  // The organization's sign-in rules (owners change them).
+  const [security, setSecurity] = useState<Schemas['OrgSecurity'] | null>(null);
+  useEffect(() => { ok(api.GET('/v1/orgs/{org}/security', { params: { path: { org: orgId } } })).then(setSecurity).catch(() => setSecurity(null)); }, [orgId]);
+  const setRequire = (on: boolean) => act(async () => { setSecurity(await ok(api.PUT('/v1/orgs/{org}/security', { params: { path: { org: orgId } }, body: { require_two_factor: on } }))); });
   const removeMember = (m: Member) => act(async () => { await ok(api.DELETE('/v1/orgs/{org}/members/{agent}', { params: { path: { org: orgId, agent: m.agent_id } } })); await loadMembers(); });
   // Invitations still open, for operators to review and withdraw.
   const [pending, setPending] = useState<Schemas['InvitationView'][]>([]);
@@ -67,12 +73,23 @@ export function OrgPage({ api, me, orgId, role, queues, reloadQueues, focus = nu
                   ) : t(`role_${m.role}` as Key)}
                 </td>
                 <td class="member-status" data-status={m.status}><span class={`presence ${m.status}`} aria-hidden="true">●</span> {t(`presence_${m.status}` as Key)}</td>
-                <td>{isOperator && m.agent_id !== me.agent_id && <button type="button" class="danger" onClick={() => removeMember(m)}>{t('remove')}</button>}</td>
+                <td>
+                  {isOperator && m.agent_id !== me.agent_id && <button type="button" class="danger" onClick={() => removeMember(m)}>{t('remove')}</button>}
+                  {isOwner && m.agent_id !== me.agent_id && <button type="button" aria-label={`${t('endSessions')}: ${m.name}`} onClick={() => endSessions(m)}>{t('endSessions')}</button>}
+                </td>
               </tr>
             ))}
           </tbody>
         </table>
       </section>
+      {security && (
+        <section class="sign-in-rules">
+          <h2>{t('signInRules')}</h2>
+          <label><input type="checkbox" name="require-two-factor" checked={security.require_two_factor} disabled={!isOwner} onChange={(e) => setRequire((e.target as HTMLInputElement).checked)} /> {t('requireTwoFactor')}</label>
+          <p class="hint">{t('requireTwoFactorHint')}</p>
+          <SsoSettings api={api} orgId={orgId} isOwner={isOwner} onError={setErr} />
+        </section>
+      )}
       {isOperator && (
         <section>
           <h2>{t('invitations')}</h2>
@@ -310,5 +327,47 @@ function Bars({ values, labels, integer = false, series }: { values: number[][];
       </svg>
       {series && <ul class="legend">{series.map((n, j) => <li key={n}><span class={`swatch s${j}`} aria-hidden="true" /> {n}</li>)}</ul>}
     </>
+  );
+}
+
+/** The organization's OpenID Connect provider: owners set it; everyone sees the sign-in link to share. */
+function SsoSettings({ api, orgId, isOwner, onError }: { api: Api; orgId: string; isOwner: boolean; onError: (e: string) => void }) {
+  const [sso, setSso] = useState<Schemas['SsoView'] | null>(null);
+  const [f, setF] = useState({ issuer: '', client_id: '', client_secret: '', required: false });
+  const [saved, setSaved] = useState(false);
+  useEffect(() => {
+    ok(api.GET('/v1/orgs/{org}/sso', { params: { path: { org: orgId } } }))
+      .then((v) => { setSso(v); setF({ issuer: v.issuer ?? '', client_id: v.client_id ?? '', client_secret: '', required: v.required }); })
+      .catch(() => setSso(null));
+  }, [orgId]);
+  const save = async (e: Event) => {
+    e.preventDefault();
+    setSaved(false);
+    onError('');
+    try {
+      const body = { issuer: f.issuer, client_id: f.client_id, required: f.required, ...(f.client_secret ? { client_secret: f.client_secret } : {}) };
+      const v = await ok(api.PUT('/v1/orgs/{org}/sso', { params: { path: { org: orgId } }, body }));
+      setSso(v);
+      setF({ ...f, client_secret: '' });
+      setSaved(true);
+    } catch (x) { onError(errText(x)); }
+  };
+  const link = `${location.origin}/v1/sso/${orgId}/start`;
+  const set = (k: 'issuer' | 'client_id' | 'client_secret') => (e: Event) => setF({ ...f, [k]: (e.target as HTMLInputElement).value });
+  return (
+    <div class="sso-settings">
+      <h3>{t('sso')}</h3>
+      {sso?.issuer && <p>{t('ssoLink')}: <a href={link} class="sso-link">{link}</a></p>}
+      {isOwner && (
+        <form class="stack" onSubmit={save}>
+          <label>{t('ssoIssuer')}<input name="sso-issuer" type="url" required value={f.issuer} onInput={set('issuer')} /></label>
+          <label>{t('ssoClientId')}<input name="sso-client-id" required value={f.client_id} onInput={set('client_id')} /></label>
+          <label>{t('ssoClientSecret')}<input name="sso-client-secret" type="password" autocomplete="off" required={!sso?.has_client_secret} placeholder={sso?.has_client_secret ? t('ssoSecretKept') : ''} value={f.client_secret} onInput={set('client_secret')} /></label>
+          <label><input type="checkbox" name="sso-required" checked={f.required} onChange={(e) => setF({ ...f, required: (e.target as HTMLInputElement).checked })} /> {t('ssoRequired')}</label>
+          <button type="submit" class="primary">{t('ssoSave')}</button>
+          {saved && <p role="status">{t('saved')}</p>}
+        </form>
+      )}
+    </div>
   );
 }
