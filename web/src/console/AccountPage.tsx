@@ -138,7 +138,7 @@ function Sessions({ api }: { api: Api }) {
     <section class="sessions">
       <h2>{t('sessions')}</h2>
       <table class="table">
-        <thead><tr><th>{t('sessionDevice')}</th><th>{t('sessionAddress')}</th><th>{t('sessionStarted')}</th><th>{t('sessionLastUsed')}</th><th /></tr></thead>
+        <thead><tr><th>{t('sessionDevice')}</th><th>{t('sessionAddress')}</th><th>{t('sessionStarted')}</th><th>{t('sessionLastUsed')}</th><th><span class="sr">{t('actions')}</span></th></tr></thead>
         <tbody>
           {list.map((s) => (
             <tr key={s.session_id} data-session={s.session_id}>
