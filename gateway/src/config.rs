@@ -68,6 +68,11 @@ pub enum Command {
         /// `JONO_EVENTS`. Needs Postgres (`--database-url`).
         #[arg(long, env = "JONO_NATS_URL", hide_env_values = true)]
         nats_url: Option<String>,
+        /// Let organizations' OpenID providers be on loopback or private networks (a provider
+        /// inside the company's network). Off, Jono fetches only public addresses, so an owner
+        /// cannot point it at the server's own network.
+        #[arg(long, env = "JONO_SSO_PRIVATE_NETWORKS")]
+        sso_private_networks: bool,
         #[command(flatten)]
         edge: EdgeArgs,
     },

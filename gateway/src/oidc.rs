@@ -45,25 +45,126 @@ pub struct Provider {
     pub jwks_uri: String,
 }
 
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
+/// The HTTP client for providers. Issuer, token and JWKS URLs come from an owner's setting and
+/// a provider's discovery document, so without `private_networks` it connects only to public
+/// addresses: a host name is resolved and its loopback, private, link-local and other
+/// non-public addresses are dropped before connecting (so a name cannot be pointed inward after
+/// the check), an address written in a URL is checked as it is, and redirects are never
+/// followed. Otherwise a signed-up owner could make the server fetch its own network (SSRF).
+pub struct Http {
+    client: reqwest::Client,
+    private_networks: bool,
+}
+
+pub fn client(private_networks: bool) -> Http {
+    let mut builder = reqwest::Client::builder()
         .timeout(PROVIDER_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_default()
+        .redirect(reqwest::redirect::Policy::none());
+    if !private_networks {
+        builder = builder.dns_resolver(std::sync::Arc::new(PublicOnly));
+    }
+    Http {
+        client: builder.build().unwrap_or_default(),
+        private_networks,
+    }
+}
+
+impl Http {
+    /// The client, for `url`, once `url` may be fetched.
+    fn to(&self, url: &str) -> Result<&reqwest::Client, OidcError> {
+        let parsed =
+            reqwest::Url::parse(url).map_err(|_| provider(format!("{url:?} is not a URL")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(provider(format!("{url:?} is not an http(s) URL")));
+        }
+        if !self.private_networks {
+            let host = parsed.host_str().unwrap_or_default();
+            let literal = host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .ok();
+            if literal.is_some_and(|ip| !is_public(ip)) {
+                return Err(provider(format!(
+                    "{url} is on a private network (JONO_SSO_PRIVATE_NETWORKS allows that)"
+                )));
+            }
+        }
+        Ok(&self.client)
+    }
+}
+
+/// Whether a provider may be at `ip`: a unicast address of the public internet.
+pub fn is_public(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
+                || (a == 192 && b == 0)
+                || a >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00 // unique local
+                || (first & 0xffc0) == 0xfe80 // link local
+                || first == 0x2001 && v6.segments()[1] == 0x0db8) // documentation
+        }
+    }
+}
+
+/// Resolves a provider's host name to its public addresses only.
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let found: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|address| is_public(address.ip()))
+                .collect();
+            if found.is_empty() {
+                return Err(format!(
+                    "{host} has no public address (JONO_SSO_PRIVATE_NETWORKS allows private ones)"
+                )
+                .into());
+            }
+            Ok(Box::new(found.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }
 
 /// `{issuer}/.well-known/openid-configuration`, whose `issuer` must be `issuer` itself.
-pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Provider, OidcError> {
+pub async fn discover(http: &Http, issuer: &str) -> Result<Provider, OidcError> {
     let url = format!(
         "{}/.well-known/openid-configuration",
         issuer.trim_end_matches('/')
     );
-    let response = http.get(&url).send().await.map_err(provider)?;
+    let response = http
+        .to(&url)?
+        .get(&url)
+        .send()
+        .await
+        .map_err(provider_error)?;
     if !response.status().is_success() {
         return Err(provider(format!("{url} answered {}", response.status())));
     }
-    let found: Provider = response.json().await.map_err(provider)?;
+    let found: Provider = response.json().await.map_err(provider_error)?;
     if found.issuer.trim_end_matches('/') != issuer.trim_end_matches('/') {
         return Err(provider(format!(
             "its discovery document names another issuer ({})",
@@ -119,7 +220,7 @@ pub fn authorization_url(provider: &Provider, request: &Authorization<'_>) -> St
 
 /// Trades the code for the provider's tokens: the ID token.
 pub async fn exchange(
-    http: &reqwest::Client,
+    http: &Http,
     provider: &Provider,
     client_id: &str,
     client_secret: &str,
@@ -130,6 +231,7 @@ pub async fn exchange(
     // RFC 6749 2.3.1: the id and secret are form-encoded before they are joined.
     let basic = STANDARD.encode(format!("{}:{}", encode(client_id), encode(client_secret)));
     let response = http
+        .to(&provider.token_endpoint)?
         .post(&provider.token_endpoint)
         .header("authorization", format!("Basic {basic}"))
         .form(&[
@@ -153,8 +255,17 @@ pub async fn exchange(
         .ok_or_else(|| self::provider("no id_token in the token response"))
 }
 
+/// A transport error with its causes (reqwest's own text leaves out why a connection failed,
+/// such as an address refused as private).
 fn provider_error(error: reqwest::Error) -> OidcError {
-    provider(error)
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(&error);
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    provider(text)
 }
 
 /// What Jono takes from a checked ID token.
@@ -270,8 +381,9 @@ pub fn check_id_token(
 }
 
 /// The provider's signing keys.
-pub async fn jwks(http: &reqwest::Client, provider: &Provider) -> Result<Value, OidcError> {
+pub async fn jwks(http: &Http, provider: &Provider) -> Result<Value, OidcError> {
     let response = http
+        .to(&provider.jwks_uri)?
         .get(&provider.jwks_uri)
         .send()
         .await
@@ -301,13 +413,43 @@ mod tests {
     /// scheme).
     #[tokio::test]
     async fn the_client_speaks_https() {
-        let error = client()
+        let error = client(true)
+            .client
             .get("https://127.0.0.1:1/.well-known/openid-configuration")
             .send()
             .await
             .unwrap_err();
         assert!(!error.is_builder(), "{error:?}");
         assert!(error.is_connect(), "{error:?}");
+    }
+
+    #[test]
+    fn only_public_addresses_are_public() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fc00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+        for public in ["1.1.1.1", "93.184.216.34", "2606:4700:4700::1111"] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+        let http = client(false);
+        assert!(http.to("http://127.0.0.1:8080/x").is_err());
+        assert!(http.to("http://[::1]/x").is_err());
+        assert!(http.to("file:///etc/passwd").is_err());
+        assert!(http.to("https://id.example.com/x").is_ok());
+        assert!(client(true).to("http://127.0.0.1:8080/x").is_ok());
     }
 
     #[test]

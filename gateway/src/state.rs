@@ -34,6 +34,9 @@ pub struct Settings {
     pub nats_url: Option<String>,
     /// The embedded store's data directory, whose filesystem's free space `/metrics` reports.
     pub data_dir: Option<std::path::PathBuf>,
+    /// `JONO_SSO_PRIVATE_NETWORKS`: OpenID providers may be on loopback or private networks
+    /// (`crate::oidc::client`); off, only public addresses are fetched.
+    pub sso_private_networks: bool,
 }
 
 impl Default for Settings {
@@ -46,6 +49,7 @@ impl Default for Settings {
             edge: crate::edge::EdgeLimits::default(),
             metrics_token: None,
             nats_url: None,
+            sso_private_networks: false,
             data_dir: None,
         }
     }

@@ -164,7 +164,14 @@ async fn set_sso(api: &Api, owner: &Agent, provider: &OpenIdProvider, required: 
 #[tokio::test]
 async fn sign_in_through_the_organizations_openid_provider() {
     for storage in storages() {
-        let (_server, api) = api::start(&storage);
+        // The test's provider is on loopback: the deployment allows private networks.
+        let (_server, api) = api::start_with(
+            &storage,
+            &[
+                ("JONO_RATE_LIMITS", "off"),
+                ("JONO_SSO_PRIVATE_NETWORKS", "true"),
+            ],
+        );
         let provider = start_provider(&format!("{}/v1/sso/callback", api.base));
         let owner = api::sign_up(&api, "Federated").await;
         let org = owner.organization_id;
@@ -288,5 +295,53 @@ async fn sign_in_through_the_organizations_openid_provider() {
                 .unwrap();
             assert_eq!((leaked, configured), (0, 2));
         }
+    }
+}
+
+/// Without `JONO_SSO_PRIVATE_NETWORKS`, a provider on loopback or a private network is refused
+/// before anything is fetched from it: an owner (anyone who signs up is the owner of an
+/// organization) cannot make the server fetch its own network (SSRF). A real provider on
+/// loopback is running, so only the address keeps it out.
+#[tokio::test]
+async fn a_provider_on_a_private_network_is_refused_unless_the_deployment_allows_it() {
+    for storage in storages() {
+        let (_server, api) = api::start(&storage);
+        let provider = start_provider(&format!("{}/v1/sso/callback", api.base));
+        let owner = api::sign_up(&api, "Inward").await;
+        let org = owner.organization_id;
+        let port = provider
+            .issuer
+            .rsplit(':')
+            .next()
+            .and_then(|rest| rest.split('/').next())
+            .unwrap()
+            .to_owned();
+        for issuer in [
+            provider.issuer.clone(),
+            format!("http://localhost:{port}"),
+            format!("http://[::1]:{port}"),
+            "http://10.0.0.1".to_owned(),
+            "http://169.254.169.254/latest".to_owned(),
+            "http://[::ffff:127.0.0.1]:1".to_owned(),
+        ] {
+            let refused = api
+                .put(
+                    &format!("/v1/orgs/{org}/sso"),
+                    owner.token(),
+                    json!({"issuer": issuer, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}),
+                )
+                .await
+                .expect_problem(422, &issuer);
+            assert!(
+                refused.text.contains("private") || refused.text.contains("public"),
+                "{issuer}: {}",
+                refused.text
+            );
+        }
+        let none = api
+            .get(&format!("/v1/orgs/{org}/sso"), owner.token())
+            .await
+            .expect(200, "still no single sign-on");
+        assert_eq!(none.body["issuer"], Value::Null);
     }
 }

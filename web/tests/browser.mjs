@@ -63,7 +63,7 @@ if (!process.env.BASE) {
   const backend = `http://127.0.0.1:${PORT}`;
   const log = openSync(`${OUT}jono.log`, 'a'); // the server's output, for diagnosing failures
   const args = ['serve', '--data', data, '--listen', `127.0.0.1:${PORT}`, '--web', join(root, 'dist')];
-  startBackend = () => spawn(bin, args, { stdio: ['ignore', log, log], env: { ...process.env, JONO_SIGNUP: 'open' } });
+  startBackend = () => spawn(bin, args, { stdio: ['ignore', log, log], env: { ...process.env, JONO_SIGNUP: 'open', JONO_SSO_PRIVATE_NETWORKS: 'true' } });
   backendProc = startBackend();
   if (PREVIEW) {
     children.push(spawn(join(root, 'node_modules/.bin/vite'), ['preview', '--port', '4173', '--strictPort'], { stdio: 'ignore', cwd: root, env: { ...process.env, JONO_BACKEND: backend } }));

@@ -63,6 +63,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 rate_limits,
                 web,
                 nats_url,
+                sso_private_networks,
                 edge,
             } => {
                 let trusted_proxies =
@@ -85,6 +86,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                     },
                     metrics_token: edge.metrics_token.filter(|token| !token.is_empty()),
                     nats_url: nats_url.filter(|url| !url.trim().is_empty()),
+                    sso_private_networks,
                     data_dir: match &store_config {
                         StoreConfig::Embedded(dir) => Some(dir.clone()),
                         StoreConfig::Postgres(_) => None,

@@ -115,7 +115,7 @@ async fn set_settings(
     // now, not at its members' first sign-in.
     let issuer = body.issuer.trim().trim_end_matches('/').to_owned();
     if issuer.starts_with("http://") || issuer.starts_with("https://") {
-        oidc::discover(&oidc::client(), &issuer)
+        oidc::discover(&oidc::client(state.settings.sso_private_networks), &issuer)
             .await
             .map_err(|error| ApiError::Invalid(format!("issuer: {error}")))?;
     }
@@ -191,9 +191,12 @@ async fn start(
     let sso = projections::queries::sso_settings(state.backend(), organization_id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let provider = oidc::discover(&oidc::client(), &sso.issuer)
-        .await
-        .map_err(upstream)?;
+    let provider = oidc::discover(
+        &oidc::client(state.settings.sso_private_networks),
+        &sso.issuer,
+    )
+    .await
+    .map_err(upstream)?;
     let sign_in = SignIn {
         organization_id,
         nonce: secrets::new_token(),
@@ -256,7 +259,7 @@ async fn callback(
     let secret = sso_secrets::client_secret(state.backend(), organization_id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let http = oidc::client();
+    let http = oidc::client(state.settings.sso_private_networks);
     let provider = oidc::discover(&http, &sso.issuer).await.map_err(upstream)?;
     let id_token = oidc::exchange(
         &http,

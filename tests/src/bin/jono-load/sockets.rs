@@ -32,9 +32,15 @@ pub fn resident_bytes(pid: u32) -> Fallible<u64> {
     Ok(kib * 1024)
 }
 
-/// `count` WebSockets of the org's agent, each subscribed to `topic` (its history read up to
-/// `subscribed`). The client's buffers are small: thousands of them stay cheap here too.
-pub async fn subscribe(org: &Org, topic: &str, count: usize) -> Fallible<Vec<Socket>> {
+/// `count` WebSockets of the org's agent, each subscribed to `topic` after `after` (its history
+/// from there read up to `subscribed`), and the position `subscribed` named. The client's
+/// buffers are small: thousands of them stay cheap here too.
+pub async fn subscribe(
+    org: &Org,
+    topic: &str,
+    after: Option<i64>,
+    count: usize,
+) -> Fallible<(Vec<Socket>, i64)> {
     let url = format!(
         "{}/v1/ws?token={}",
         org.base.replacen("http://", "ws://", 1),
@@ -49,14 +55,17 @@ pub async fn subscribe(org: &Org, topic: &str, count: usize) -> Fallible<Vec<Soc
                     .write_buffer_size(0);
                 let (mut socket, _) =
                     tokio_tungstenite::connect_async_with_config(url, Some(config), false).await?;
-                let subscribe = json!({"type": "subscribe", "topic": topic, "after": null});
+                let subscribe = json!({"type": "subscribe", "topic": topic, "after": after});
                 socket.send(Message::text(subscribe.to_string())).await?;
                 loop {
                     let frame = socket.next().await.ok_or("the WebSocket closed")??;
                     if let Message::Text(text) = frame {
                         let frame: Value = serde_json::from_str(&text)?;
                         match frame["type"].as_str() {
-                            Some("subscribed") => return Ok::<_, crate::Error>(socket),
+                            Some("subscribed") => {
+                                let at = frame["position"].as_i64().unwrap_or(0);
+                                return Ok::<_, crate::Error>((socket, at));
+                            }
                             Some("error") => {
                                 return Err(format!("subscribing to {topic}: {frame}").into())
                             }
@@ -67,8 +76,12 @@ pub async fn subscribe(org: &Org, topic: &str, count: usize) -> Fallible<Vec<Soc
             }
         })
         .buffer_unordered(CONNECTING)
-        .try_collect()
+        .try_collect::<Vec<_>>()
         .await
+        .map(|sockets| {
+            let at = sockets.iter().map(|(_, at)| *at).max().unwrap_or(0);
+            (sockets.into_iter().map(|(socket, _)| socket).collect(), at)
+        })
 }
 
 /// What `count` idle subscribed sockets cost the server.
@@ -85,10 +98,16 @@ impl Idle {
 }
 
 /// Opens `count` sockets subscribed to the org's queue and leaves them idle; the server's
-/// resident memory before and after (read once the last has settled for a second).
+/// resident memory before and after (read once the last has settled for a second). They
+/// subscribe after the queue's newest event, as a console that has its history does: a socket's
+/// own cost, not a replay's (a replay's allocations would stay in the allocator's pools and
+/// count as the sockets').
 pub async fn idle(org: &Org, pid: u32, count: usize) -> Fallible<Idle> {
+    let topic = format!("queue:{}", org.queue);
+    let (first, head) = subscribe(org, &topic, None, 1).await?;
+    drop(first);
     let before = resident_bytes(pid)?;
-    let sockets = subscribe(org, &format!("queue:{}", org.queue), count).await?;
+    let (sockets, _) = subscribe(org, &topic, Some(head), count).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after = resident_bytes(pid)?;
     drop(sockets);
@@ -115,7 +134,13 @@ pub async fn fanout(
     messages: usize,
 ) -> Fallible<Fanout> {
     const PREFIX: &str = "fan ";
-    let sockets = subscribe(org, &format!("conversation:{conversation}"), subscribers).await?;
+    let (sockets, _) = subscribe(
+        org,
+        &format!("conversation:{conversation}"),
+        None,
+        subscribers,
+    )
+    .await?;
     let epoch = Instant::now();
     let (latencies, mut arrived) = mpsc::unbounded_channel::<Duration>();
     let (stop_tx, stop_rx) = watch::channel(false);
