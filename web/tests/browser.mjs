@@ -721,6 +721,16 @@ try {
   await phone.getByRole('button', { name: 'End conversation' }).tap();
   await pw.getByText('How did we do?').waitFor();
   await checkA11y(phoneWidget(), 'widget (phone): rating form');
+  step('phone: history lists the ended conversation and a search opens it at the hit');
+  await phone.goto(`${BASE}/#/${orgA}/history`);
+  await phone.locator('table.ended tr', { hasText: 'Liisa Puhelin' }).first().waitFor();
+  await phone.fill('input[name=q]', 'Yksi kysymys');
+  await phone.getByRole('button', { name: 'Search', exact: true }).tap();
+  await phone.locator('.hits .hit', { hasText: 'Yksi kysymys vielä' }).waitFor();
+  await checkA11y(phone, 'console (phone): history and search');
+  await phone.screenshot({ path: `${OUT}console-phone-history.png` });
+  await phone.locator('.hits .hit', { hasText: 'Yksi kysymys vielä' }).tap();
+  await phone.waitForSelector('.msg.hit:has-text("Yksi kysymys vielä")');
   await phoneCtx.close();
   await phoneCust.context().close();
 
