@@ -320,11 +320,15 @@ where
                     Ok(CloseOrder::Agent { agent_id, keep }) => {
                         who.kind == "agent" && who.id == agent_id && keep.as_deref() != Some(token_hash.as_str())
                     }
-                    Ok(CloseOrder::Recheck { agent_id }) => {
-                        who.kind == "agent"
-                            && who.id == agent_id
-                            && !recheck(&state, &who, &out, &mut subscriptions).await
+                    Ok(CloseOrder::Recheck { agent_id }) if who.kind == "agent" && who.id == agent_id => {
+                        // The change was committed before its order was sent (on this node or
+                        // another): the read models the check asks must hold it first.
+                        if let Ok(head) = state.store.head().await {
+                            state.settle(head).await;
+                        }
+                        !recheck(&state, &who, &out, &mut subscriptions).await
                     }
+                    Ok(CloseOrder::Recheck { .. }) => false,
                     // Orders were dropped while this session lagged: one of them may have been
                     // meant for it, so check everything it holds instead of trusting the channel.
                     Err(broadcast::error::RecvError::Lagged(_)) => {
