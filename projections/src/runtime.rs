@@ -1,4 +1,5 @@
-//! The projector runtime: one task per projection folds the global feed into its tables.
+//! The projector runtime: the projections of a process fold the global feed into their tables
+//! as one group (`live`), each batch read once and applied to all in one transaction.
 //!
 //! Invariant 4: a projection's checkpoint (`projection_checkpoints`) is written in the same
 //! transaction as the rows an event produced, and inside that transaction the projector reads
@@ -7,14 +8,16 @@
 //! second projector of the same name — another process, or a rebuild swapping fresh tables in —
 //! finds the work already done instead of doing it twice.
 //!
-//! A projector catches up at start, then follows `EventStore::subscribe` (woken on commit; a 5 s
-//! timer is only a safety net). One that fails on an event stops there, reports `Failed` in the
-//! shared [`Statuses`], logs why, and tries that same event again later; it never skips it.
+//! The group catches up at start, then follows `EventStore::subscribe` (woken on commit; a 5 s
+//! timer is only a safety net). A projection that fails on an event stops there, reports
+//! `Failed` in the shared [`Statuses`], logs why, and tries that same event again later in a
+//! group of its own; it never skips it, and the others go on.
 //!
 //! A rebuild ([`rebuild`], [`rebuild_all`]) fills fresh tables (`rm_…__rebuild`) from
 //! position 0 while the live ones keep answering, then, in one transaction, catches up the last
 //! events, drops the old tables, renames the fresh ones and moves the checkpoints.
 
+mod live;
 mod rebuild;
 
 pub use rebuild::{rebuild_all, REBUILD_BATCH};
@@ -192,6 +195,14 @@ pub trait Projection: Send + Sync + 'static {
     ) -> Result<(), ProjectionError>;
 }
 
+/// Whether `projection` applies events of `event_type` (never one this version does not know).
+fn wants(projection: &dyn Projection, event_type: &str) -> bool {
+    domain::event::is_known(event_type)
+        && projection
+            .event_types()
+            .is_none_or(|types| types.contains(&event_type))
+}
+
 /// Called after a batch's rows are written and before its checkpoint is: an error aborts the
 /// transaction and stops the projector, as a crash there would. For tests.
 pub type CrashHook = Arc<dyn Fn(&str, i64) -> Result<(), String> + Send + Sync>;
@@ -328,7 +339,7 @@ impl Projectors {
     }
 }
 
-/// Starts one projector task per projection; they run until `shutdown` becomes true.
+/// Starts the projectors of `projections` (one group); they run until `shutdown` becomes true.
 pub fn start(
     store: EventStore,
     projections: Vec<Arc<dyn Projection>>,
@@ -349,130 +360,10 @@ pub fn start_with(
     for projection in &projections {
         statuses.set(projection.name(), ProjectorState::Starting);
     }
-    let tasks = projections
-        .into_iter()
-        .map(|projection| {
-            tokio::spawn(run(
-                store.clone(),
-                projection,
-                options.clone(),
-                statuses.clone(),
-                shutdown.clone(),
-            ))
-        })
-        .collect();
-    Projectors { statuses, tasks }
-}
-
-/// Sleeps for `delay` unless shutdown comes first; true when it did.
-async fn pause(shutdown: &mut watch::Receiver<bool>, delay: Duration) -> bool {
-    if *shutdown.borrow() {
-        return true;
-    }
-    tokio::select! {
-        _ = tokio::time::sleep(delay) => *shutdown.borrow(),
-        changed = shutdown.changed() => changed.is_err() || *shutdown.borrow(),
-    }
-}
-
-async fn run(
-    store: EventStore,
-    projection: Arc<dyn Projection>,
-    options: Options,
-    statuses: Statuses,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let name = projection.name();
-    let mut backoff = Duration::from_secs(1);
-    let mut position = loop {
-        match prepare(&store, projection.as_ref(), &options).await {
-            Ok(position) => break position,
-            Err(error) => {
-                tracing::error!(projection = name, %error, "projector cannot start; retrying");
-                statuses.set(
-                    name,
-                    ProjectorState::Failed {
-                        position: 0,
-                        failed_at: 0,
-                        error: error.to_string(),
-                    },
-                );
-                if pause(&mut shutdown, backoff).await {
-                    return;
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-            }
-        }
-    };
-    statuses.set(name, ProjectorState::Running { position });
-    let mut wake = store.subscribe();
-    backoff = Duration::from_secs(1);
-    let mut failing = false;
-    loop {
-        if *shutdown.borrow() {
-            statuses.set(name, ProjectorState::Stopped { position });
-            return;
-        }
-        // Mark the wake-up seen before reading, so a commit after the read wakes us again.
-        wake.borrow_and_update();
-        match step(&store, projection.as_ref(), &options, "").await {
-            Ok(Step::Applied(at)) => {
-                position = at;
-                backoff = Duration::from_secs(1);
-                if failing {
-                    failing = false;
-                    clear_failure(store.backend(), name).await;
-                }
-                statuses.set(name, ProjectorState::Running { position });
-            }
-            Ok(Step::Idle(at)) => {
-                position = at;
-                statuses.set(name, ProjectorState::Running { position });
-                tokio::select! {
-                    changed = wake.changed() => {
-                        if changed.is_err() && pause(&mut shutdown, IDLE).await {
-                            statuses.set(name, ProjectorState::Stopped { position });
-                            return;
-                        }
-                    }
-                    _ = shutdown.changed() => {}
-                    _ = tokio::time::sleep(IDLE) => {}
-                }
-            }
-            Err(StepError::Crashed(at)) => {
-                tracing::warn!(projection = name, position = at, "projector interrupted");
-                statuses.set(name, ProjectorState::Stopped { position });
-                return;
-            }
-            Err(StepError::Failed {
-                position: at,
-                failed_at,
-                error,
-            }) => {
-                position = at;
-                tracing::error!(
-                    projection = name,
-                    position,
-                    failed_at,
-                    %error,
-                    "projector failed; it will try the same event again"
-                );
-                record_failure(store.backend(), name, failed_at, &error).await;
-                failing = true;
-                statuses.set(
-                    name,
-                    ProjectorState::Failed {
-                        position,
-                        failed_at,
-                        error,
-                    },
-                );
-                if pause(&mut shutdown, backoff).await {
-                    return;
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-            }
-        }
+    let group = live::spawn(store, projections, options, statuses.clone(), shutdown);
+    Projectors {
+        statuses,
+        tasks: vec![group],
     }
 }
 
@@ -483,7 +374,7 @@ async fn prepare(
     projection: &dyn Projection,
     options: &Options,
 ) -> Result<i64, ProjectionError> {
-    let backend = store.backend();
+    let backend = store.read_model_backend();
     let name = projection.name();
     let mut tx = Tx::begin(backend, "").await?;
     if tx.is_postgres() {
@@ -535,43 +426,6 @@ async fn prepare(
     }
 }
 
-enum Step {
-    /// Applied events up to this position.
-    Applied(i64),
-    /// Nothing new after this position.
-    Idle(i64),
-}
-
-#[derive(Debug)]
-enum StepError {
-    Crashed(i64),
-    Failed {
-        position: i64,
-        failed_at: i64,
-        error: String,
-    },
-}
-
-impl StepError {
-    fn at(position: i64, error: impl ToString) -> Self {
-        StepError::Failed {
-            position,
-            failed_at: position + 1,
-            error: error.to_string(),
-        }
-    }
-}
-
-async fn read_checkpoint(backend: &Backend, name: &str) -> Result<i64, ProjectionError> {
-    let found: Option<(i64,)> = crate::sql::fetch_optional(
-        backend,
-        "SELECT position FROM projection_checkpoints WHERE name = $1",
-        params![name],
-    )
-    .await?;
-    Ok(found.map_or(0, |(position,)| position))
-}
-
 /// Reads the checkpoint inside `tx`, locking its row on Postgres so that a concurrent projector
 /// of the same name (or a rebuild's swap) waits for this transaction, then sees its result.
 async fn lock_checkpoint(tx: &mut Tx, name: &str) -> Result<i64, sqlx::Error> {
@@ -599,139 +453,8 @@ async fn write_checkpoint(
     .map(|_| ())
 }
 
-/// One batch: read what follows the checkpoint and apply it in one transaction.
-async fn step(
-    store: &EventStore,
-    projection: &dyn Projection,
-    options: &Options,
-    suffix: &'static str,
-) -> Result<Step, StepError> {
-    let checkpoint_name = checkpoint_name(projection.name(), suffix);
-    // Read models commit without a flush each (the store's read-model pool): a power cut can
-    // only take back their last commits, rows and checkpoint together, to be applied again.
-    let backend = store.read_model_backend();
-    let checkpoint = read_checkpoint(backend, &checkpoint_name)
-        .await
-        .map_err(|e| StepError::at(0, e))?;
-    let events = store
-        .read_after(checkpoint, options.batch.max(1))
-        .await
-        .map_err(|e| StepError::at(checkpoint, e))?;
-    if events.is_empty() {
-        return Ok(Step::Idle(checkpoint));
-    }
-    apply_batch(backend, projection, &events, suffix, options).await
-}
-
 fn checkpoint_name(name: &str, suffix: &str) -> String {
     format!("{name}{suffix}")
-}
-
-/// Applies `events` (those above the checkpoint as read inside the transaction) and moves the
-/// checkpoint, all in one transaction. When an event fails, the events before it are committed
-/// and the failure names the one that failed.
-async fn apply_batch(
-    backend: &Backend,
-    projection: &dyn Projection,
-    events: &[StoredEvent],
-    suffix: &'static str,
-    options: &Options,
-) -> Result<Step, StepError> {
-    let name = checkpoint_name(projection.name(), suffix);
-    let mut tx = Tx::begin(backend, suffix)
-        .await
-        .map_err(|e| StepError::at(0, e))?;
-    if tx.is_postgres() {
-        // The same reasoning on Postgres: this transaction's commit need not wait for its
-        // write-ahead log to reach the disk.
-        tx.execute("SET LOCAL synchronous_commit TO OFF", &[])
-            .await
-            .map_err(|e| StepError::at(0, e))?;
-    }
-    let checkpoint = lock_checkpoint(&mut tx, &name)
-        .await
-        .map_err(|e| StepError::at(0, e))?;
-    match apply_in(&mut tx, projection, events, checkpoint).await {
-        Ok(last) if last == checkpoint => {
-            let _ = tx.rollback().await;
-            Ok(Step::Applied(checkpoint))
-        }
-        Ok(last) => {
-            if let Some(crash) = &options.crash {
-                if crash(&name, last).is_err() {
-                    // As a crash would: nothing of this transaction stays.
-                    let _ = tx.rollback().await;
-                    return Err(StepError::Crashed(checkpoint));
-                }
-            }
-            write_checkpoint(&mut tx, &name, last, projection.version())
-                .await
-                .map_err(|e| StepError::at(checkpoint, e))?;
-            tx.commit()
-                .await
-                .map_err(|e| StepError::at(checkpoint, e))?;
-            Ok(Step::Applied(last))
-        }
-        Err((failed_at, error)) => {
-            let _ = tx.rollback().await;
-            let before = events.partition_point(|e| e.position < failed_at);
-            if before == 0 || events[..before].iter().all(|e| e.position <= checkpoint) {
-                return Err(StepError::Failed {
-                    position: checkpoint,
-                    failed_at,
-                    error: error.to_string(),
-                });
-            }
-            // Keep the progress made before the failing event, then report it.
-            let committed = Box::pin(apply_batch(
-                backend,
-                projection,
-                &events[..before],
-                suffix,
-                options,
-            ))
-            .await?;
-            let position = match committed {
-                Step::Applied(p) | Step::Idle(p) => p,
-            };
-            Err(StepError::Failed {
-                position,
-                failed_at,
-                error: error.to_string(),
-            })
-        }
-    }
-}
-
-/// Applies the events above `checkpoint` in `tx`; the last position applied, or the position
-/// that failed and why.
-async fn apply_in(
-    tx: &mut Tx,
-    projection: &dyn Projection,
-    events: &[StoredEvent],
-    checkpoint: i64,
-) -> Result<i64, (i64, ProjectionError)> {
-    let mut last = checkpoint;
-    for event in events.iter().filter(|e| e.position > checkpoint) {
-        if !domain::event::is_known(&event.event_type) {
-            tracing::warn!(
-                projection = projection.name(),
-                position = event.position,
-                event_type = %event.event_type,
-                "skipping an event of a type this version does not know (written by a newer node?)"
-            );
-            last = event.position;
-            continue;
-        }
-        let decoded = Event::decode_ref(&event.aggregate_type, &event.payload)
-            .map_err(|e| (event.position, ProjectionError::Decode(e.to_string())))?;
-        projection
-            .apply(tx, event, &decoded)
-            .await
-            .map_err(|e| (event.position, e))?;
-        last = event.position;
-    }
-    Ok(last)
 }
 
 /// How far a rebuild has come.
@@ -784,10 +507,10 @@ async fn execute(
 /// The last failure recorded for a projector that has not moved on since: the position that
 /// failed and why.
 pub async fn recorded_failure(
-    backend: &Backend,
+    store: &EventStore,
     name: &str,
 ) -> Result<Option<(i64, String)>, ProjectionError> {
-    let mut tx = Tx::begin(backend, "").await?;
+    let mut tx = Tx::begin(store.read_model_backend(), "").await?;
     tx.execute(FAILURES, &[]).await?;
     let found = tx
         .fetch_optional(
@@ -806,10 +529,10 @@ pub fn rebuild_name(name: &str) -> String {
 
 /// A projection's checkpoint and version as stored, if it has run.
 pub async fn checkpoint(
-    backend: &Backend,
+    store: &EventStore,
     name: &str,
 ) -> Result<Option<(i64, i64)>, ProjectionError> {
-    let mut tx = Tx::begin(backend, "").await?;
+    let mut tx = Tx::begin(store.read_model_backend(), "").await?;
     tx.execute(CHECKPOINTS, &[]).await?;
     let found = tx
         .fetch_optional(
@@ -822,8 +545,8 @@ pub async fn checkpoint(
 }
 
 /// Drops a projection's tables and checkpoint: the next projector start replays the log.
-pub async fn reset(backend: &Backend, projection: &dyn Projection) -> Result<(), ProjectionError> {
-    let mut tx = Tx::begin(backend, "").await?;
+pub async fn reset(store: &EventStore, projection: &dyn Projection) -> Result<(), ProjectionError> {
+    let mut tx = Tx::begin(store.read_model_backend(), "").await?;
     tx.execute(CHECKPOINTS, &[]).await?;
     for table in projection.tables() {
         tx.execute(&format!("DROP TABLE IF EXISTS {}", table.name), &[])

@@ -49,6 +49,8 @@ pub mod repository;
 pub mod snapshot;
 mod sqlite;
 
+pub use sqlite::READ_MODELS_FILE;
+
 pub use command::{CommandContext, CommandError, Commands, Executed};
 pub use error::{AppendError, StoreError};
 pub use event::{NewEvent, StoredEvent};

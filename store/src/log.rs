@@ -50,12 +50,22 @@ pub struct EventStore {
 
 struct Inner {
     backend: Backend,
-    /// Where read models write: the same database, without a flush per commit on SQLite.
+    /// Where read models write: on SQLite their own file, without a flush per commit.
     read_models: Backend,
     writer: mpsc::Sender<Job>,
     shared: Arc<Shared>,
     /// Dropped with the last clone of the store: background tasks watch it and stop.
     _shutdown: watch::Sender<()>,
+}
+
+/// The pools one store works through (on Postgres, one pool three times).
+struct Backends {
+    /// Reads, and writes other than the log's appends.
+    log: Backend,
+    /// The log's appends, by the one writer task.
+    writer: Backend,
+    /// The read models' writes.
+    read_models: Backend,
 }
 
 /// What the background tasks share with the handles.
@@ -83,16 +93,18 @@ pub(crate) struct BatchOutcome {
 impl EventStore {
     /// Opens (creating if needed) the SQLite log at `DATA_DIR/jono.db`.
     pub async fn open_sqlite(data_dir: &Path) -> Result<EventStore, StoreError> {
-        let pool = sqlite::open(data_dir).await?;
-        let read_models = sqlite::open_read_models(data_dir).await?;
-        let head = sqlite::head(&pool).await?;
+        let pools = sqlite::open(data_dir).await?;
+        let head = sqlite::head(&pools.reader).await?;
         let store = Self::start(
-            Backend::Sqlite(pool.clone()),
-            Backend::Sqlite(read_models),
+            Backends {
+                log: Backend::Sqlite(pools.reader.clone()),
+                writer: Backend::Sqlite(pools.writer),
+                read_models: Backend::Sqlite(pools.read_models),
+            },
             head,
         );
         sqlite::spawn_watcher(
-            pool,
+            pools.reader,
             Arc::clone(&store.inner.shared),
             store.inner._shutdown.subscribe(),
         );
@@ -104,8 +116,11 @@ impl EventStore {
         let pool = postgres::open(url).await?;
         let head = postgres::head(&pool).await?;
         let store = Self::start(
-            Backend::Postgres(pool.clone()),
-            Backend::Postgres(pool.clone()),
+            Backends {
+                log: Backend::Postgres(pool.clone()),
+                writer: Backend::Postgres(pool.clone()),
+                read_models: Backend::Postgres(pool.clone()),
+            },
             head,
         );
         postgres::spawn_listener(
@@ -116,7 +131,12 @@ impl EventStore {
         Ok(store)
     }
 
-    fn start(backend: Backend, read_models: Backend, head: i64) -> EventStore {
+    fn start(backends: Backends, head: i64) -> EventStore {
+        let Backends {
+            log: backend,
+            writer: appends,
+            read_models,
+        } = backends;
         let (writer, jobs) = mpsc::channel(4096);
         let (head_tx, _) = watch::channel(head);
         let shared = Arc::new(Shared {
@@ -125,7 +145,7 @@ impl EventStore {
             refresh: Notify::new(),
         });
         let (shutdown, _) = watch::channel(());
-        tokio::spawn(run_writer(backend.clone(), jobs, Arc::clone(&shared)));
+        tokio::spawn(run_writer(appends, jobs, Arc::clone(&shared)));
         EventStore {
             inner: Arc::new(Inner {
                 backend,
@@ -137,14 +157,19 @@ impl EventStore {
         }
     }
 
+    /// Reads (the log, the read models, everything else) and the small writes beside the log
+    /// (tokens, keys, idempotency records). On SQLite it never holds the log's writer up: that
+    /// has a pool of its own.
     pub fn backend(&self) -> &Backend {
         &self.inner.backend
     }
 
-    /// The backend read models write through: on SQLite a pool whose commits are not flushed
-    /// one by one (a read model is rebuilt from the log, and its checkpoint commits with its
-    /// rows, so losing its last commits to a power cut only repeats work); on Postgres the
-    /// same pool as the log. Never for the log, tokens or anything else that must survive.
+    /// The backend read models write through: on SQLite a pool on their own file
+    /// (`read-models.db`, so their commits never take the log's write lock), whose commits are
+    /// not flushed one by one (a read model is rebuilt from the log, and its checkpoint commits
+    /// with its rows, so losing its last commits to a power cut only repeats work); on Postgres
+    /// the same pool as the log. Never for the log, tokens or anything else that must survive.
+    /// Reads of the read models go through [`EventStore::backend`], which sees them too.
     pub fn read_model_backend(&self) -> &Backend {
         &self.inner.read_models
     }

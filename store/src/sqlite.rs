@@ -1,6 +1,14 @@
 //! The log in one SQLite file, `DATA_DIR/jono.db`: WAL, `synchronous=FULL` so that each commit
 //! is fsynced before we answer (sqlite-es opens with NORMAL, which may lose the last commits on
 //! power loss). One writer per process, so positions commit in order and readers need no filter.
+//!
+//! The read models live in a file of their own, `DATA_DIR/read-models.db`: SQLite has one write
+//! lock per database file, and with the read models in the log's file every projector commit
+//! held the log's appends back (and an append held up to seven projector commits). Three pools:
+//! the log's writer (the log's file alone, so its `BEGIN IMMEDIATE` locks nothing else), the
+//! read models' writers (their file alone), and everybody's reads and the other small writes,
+//! on the log's file with the read models' attached as `rm`, so a query may name tables of
+//! both without saying where they live.
 
 use std::path::Path;
 use std::time::Duration;
@@ -61,7 +69,20 @@ CREATE TABLE IF NOT EXISTS snapshots (
 const COLUMNS: &str = "position, event_id, aggregate_type, aggregate_id, sequence, event_type, \
                        event_version, payload, actor, recorded_at, idempotency_key";
 
-pub(crate) async fn open(data_dir: &Path) -> Result<SqlitePool, StoreError> {
+/// The read models' file in the data directory.
+pub const READ_MODELS_FILE: &str = "read-models.db";
+
+/// The pools of one data directory; see the module's comment.
+pub(crate) struct Pools {
+    /// The log's writer: `jono.db` alone.
+    pub(crate) writer: SqlitePool,
+    /// Reads and small writes: `jono.db` with `read-models.db` attached.
+    pub(crate) reader: SqlitePool,
+    /// The projectors' writes: `read-models.db` alone.
+    pub(crate) read_models: SqlitePool,
+}
+
+pub(crate) async fn open(data_dir: &Path) -> Result<Pools, StoreError> {
     let dir_error = |reason: String| StoreError::DataDir {
         path: data_dir.to_path_buf(),
         reason,
@@ -73,23 +94,81 @@ pub(crate) async fn open(data_dir: &Path) -> Result<SqlitePool, StoreError> {
     std::fs::write(&probe, b"probe").map_err(|e| dir_error(describe_io(&e)))?;
     let _ = std::fs::remove_file(&probe);
 
-    let options = SqliteConnectOptions::new()
+    let log = SqliteConnectOptions::new()
         .filename(data_dir.join("jono.db"))
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(5))
         .foreign_keys(true);
-    let pool = pool_options()
-        .max_connections(8)
-        .connect_with(options)
+    let writer = pool_options()
+        .max_connections(2)
+        .connect_with(log.clone())
         .await
         .map_err(|e| dir_error(describe_sqlx(&e)))?;
     sqlx::raw_sql(SCHEMA)
-        .execute(&pool)
+        .execute(&writer)
         .await
         .map_err(|e| StoreError::Migration(describe_sqlx(&e)))?;
-    Ok(pool)
+    move_read_models_out(&writer).await?;
+
+    // The read models' file first: it is created here, in WAL mode, before the readers'
+    // connections attach it.
+    let read_models = open_read_models(data_dir).await?;
+    let attached = data_dir.join(READ_MODELS_FILE);
+    let attached = attached.to_string_lossy().into_owned();
+    let reader = pool_options()
+        .max_connections(8)
+        .after_connect(move |conn, _meta| {
+            let attached = attached.clone();
+            Box::pin(async move {
+                sqlx::query("ATTACH DATABASE ? AS rm")
+                    .bind(attached)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .connect_with(log)
+        .await
+        .map_err(|e| dir_error(describe_sqlx(&e)))?;
+    Ok(Pools {
+        writer,
+        reader,
+        read_models,
+    })
+}
+
+/// Drops the read models a version before `read-models.db` kept in the log's file (their
+/// tables and checkpoints): left there, they would hide the live ones from every query, which
+/// looks in the log's file first. The projectors then build the new file from the log.
+async fn move_read_models_out(pool: &SqlitePool) -> Result<(), StoreError> {
+    let migration = |e: sqlx::Error| StoreError::Migration(describe_sqlx(&e));
+    // Virtual (full-text) tables first: dropping one drops its shadow tables with it.
+    let tables: Vec<(String,)> = sqlx::query_as(
+        "SELECT name FROM main.sqlite_master WHERE type = 'table' \
+         AND (name LIKE 'rm\\_%' ESCAPE '\\' \
+              OR name IN ('projection_checkpoints', 'projection_failures')) \
+         ORDER BY sql NOT LIKE 'CREATE VIRTUAL%'",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(migration)?;
+    if tables.is_empty() {
+        return Ok(());
+    }
+    tracing::info!(
+        tables = tables.len(),
+        "moving the read models out of the log's file into {READ_MODELS_FILE}: they are built \
+         again from the log"
+    );
+    for (table,) in tables {
+        sqlx::query(&format!("DROP TABLE IF EXISTS main.\"{table}\""))
+            .execute(pool)
+            .await
+            .map_err(migration)?;
+    }
+    Ok(())
 }
 
 /// The options both pools share. A connection handed back still inside a transaction is closed,
@@ -107,14 +186,14 @@ fn pool_options() -> SqlitePoolOptions {
     })
 }
 
-/// A second, small pool on the same file for the read models' transactions, with
-/// `synchronous=NORMAL`: their commits are not each flushed to disk. A read model is a fold of
-/// the log, checkpointed with its rows, so a power loss can only take back its last commits,
-/// rows and checkpoint together, and the projector applies those events again; the log's own
-/// commits keep `synchronous=FULL` on the writer's pool.
-pub(crate) async fn open_read_models(data_dir: &Path) -> Result<SqlitePool, StoreError> {
+/// The read models' pool, on their own file, with `synchronous=NORMAL`: their commits are not
+/// each flushed to disk. A read model is a fold of the log, checkpointed with its rows, so a
+/// power loss can only take back its last commits, rows and checkpoint together, and the
+/// projector applies those events again; the log's own commits keep `synchronous=FULL`.
+async fn open_read_models(data_dir: &Path) -> Result<SqlitePool, StoreError> {
     let options = SqliteConnectOptions::new()
-        .filename(data_dir.join("jono.db"))
+        .filename(data_dir.join(READ_MODELS_FILE))
+        .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(5))

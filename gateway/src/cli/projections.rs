@@ -30,13 +30,13 @@ pub async fn status(store: &EventStore) -> Result<String, Failure> {
     );
     for projection in projections::all() {
         let name = projection.name();
-        let found = runtime::checkpoint(store.backend(), name)
+        let found = runtime::checkpoint(store, name)
             .await
             .map_err(|error| Failure(format!("cannot read {name}'s checkpoint: {error}")))?;
-        let failure = runtime::recorded_failure(store.backend(), name)
+        let failure = runtime::recorded_failure(store, name)
             .await
             .map_err(|error| Failure(format!("cannot read {name}'s state: {error}")))?;
-        let rebuilding = runtime::checkpoint(store.backend(), &runtime::rebuild_name(name))
+        let rebuilding = runtime::checkpoint(store, &runtime::rebuild_name(name))
             .await
             .map_err(|error| Failure(format!("cannot read {name}'s rebuild: {error}")))?;
         let (checkpoint, state) = match found {

@@ -33,7 +33,7 @@ use store::log::{Backend, EventStore};
 use uuid::Uuid;
 
 use super::{
-    lock_checkpoint, rebuild_name, write_checkpoint, Dialect, Options, Progress, Projection,
+    lock_checkpoint, rebuild_name, wants, write_checkpoint, Dialect, Options, Progress, Projection,
     ProjectionError, CHECKPOINTS,
 };
 use crate::params;
@@ -85,15 +85,6 @@ fn wanted_types(projections: &[&dyn Projection]) -> Vec<&'static str> {
     types.into_iter().collect()
 }
 
-/// Whether `projection` applies events of `event_type`: never one this version does not know
-/// (a newer node's, met during a rolling upgrade), as the live projector skips it.
-fn wants(projection: &dyn Projection, event_type: &str) -> bool {
-    domain::event::is_known(event_type)
-        && projection
-            .event_types()
-            .is_none_or(|types| types.contains(&event_type))
-}
-
 fn failed(names: &str, position: i64, error: impl std::fmt::Display) -> ProjectionError {
     ProjectionError::Invalid(format!(
         "rebuilding {names} failed at position {position}: {error}"
@@ -108,7 +99,7 @@ pub async fn rebuild_all(
     options: &Options,
     progress: &(dyn Fn(Progress) + Send + Sync),
 ) -> Result<i64, ProjectionError> {
-    let backend = store.backend();
+    let backend = store.read_model_backend();
     let dialect = Dialect::of(backend);
     let names = projections
         .iter()

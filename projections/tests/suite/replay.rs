@@ -297,9 +297,7 @@ async fn live_rebuilt_and_replayed_rows_agree(db: TestDb, steps: Vec<Step>) {
 
     // Deleted and replayed from the log by freshly started projectors.
     for projection in &all {
-        runtime::reset(store.backend(), projection.as_ref())
-            .await
-            .unwrap();
+        runtime::reset(&store, projection.as_ref()).await.unwrap();
     }
     let running = Running::all(&store);
     running.caught_up(&store).await;

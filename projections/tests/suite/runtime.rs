@@ -145,7 +145,7 @@ async fn a_crash_between_rows_and_checkpoint_applies_nothing_twice(db: TestDb) {
         "two whole batches, nothing of the third"
     );
     assert_eq!(
-        runtime::checkpoint(store.backend(), "counter")
+        runtime::checkpoint(&store, "counter")
             .await
             .unwrap()
             .unwrap()
@@ -258,7 +258,7 @@ async fn a_rebuild_while_the_live_projector_runs_swaps_in_the_same_rows(db: Test
     running.caught_up(&store).await;
     assert_eq!(count(&store).await.0, events_in_log(&store).await);
     // The fresh tables are gone; the checkpoint is the live one's.
-    assert!(runtime::checkpoint(store.backend(), "counter__rebuild")
+    assert!(runtime::checkpoint(&store, "counter__rebuild")
         .await
         .unwrap()
         .is_none());
@@ -324,17 +324,12 @@ async fn rebuilding_every_projection_together_gives_the_live_rows(db: TestDb) {
     );
     for projection in &all {
         let name = projection.name();
-        let (position, _) = runtime::checkpoint(store.backend(), name)
+        let (position, _) = runtime::checkpoint(&store, name).await.unwrap().unwrap();
+        assert_eq!(position, at, "{name}");
+        assert!(runtime::checkpoint(&store, &runtime::rebuild_name(name))
             .await
             .unwrap()
-            .unwrap();
-        assert_eq!(position, at, "{name}");
-        assert!(
-            runtime::checkpoint(store.backend(), &runtime::rebuild_name(name))
-                .await
-                .unwrap()
-                .is_none()
-        );
+            .is_none());
     }
     running.stop().await;
 }
