@@ -835,12 +835,24 @@ try {
     provider.stdout.on('data', (d) => { out += d; const m = out.match(/^issuer (\S+)$/m); if (m) resolve(m[1]); });
     provider.once('exit', (code) => reject(new Error(`the OpenID provider exited (${code})`)));
   });
+  // The stored settings arrive late (as on a slow network): what the owner types must not be
+  // overwritten by them (it was, and the save never happened, under a loaded CI machine).
+  const slowSso = (url) => url.pathname.endsWith('/sso');
+  await agent.route(slowSso, async (route) => {
+    if (route.request().method() === 'GET') await new Promise((r) => setTimeout(r, 1500));
+    await route.continue();
+  });
   await agent.getByRole('button', { name: 'Organization', exact: true }).click();
   await agent.fill('input[name=sso-issuer]', issuer);
   await agent.fill('input[name=sso-client-id]', 'jono-browser');
   await agent.fill('input[name=sso-client-secret]', 'browser-test-secret');
+  await agent.waitForTimeout(2000); // the owner looks it over before saving; the settings have arrived meanwhile
   await agent.click('.sso-settings button[type=submit]');
-  await agent.waitForSelector('.sso-settings [role=status]:has-text("Saved.")');
+  await agent.waitForSelector('.sso-settings [role=status]:has-text("Saved.")').catch(async (e) => {
+    const shown = await agent.locator('[role=alert]:visible').allTextContents();
+    throw new Error(`saving the SSO settings: ${e.message}; alerts shown: ${JSON.stringify(shown)}`);
+  });
+  await agent.unroute(slowSso);
   const ssoLink = await agent.getAttribute('.sso-link', 'href');
   const ownerToken = await agent.evaluate(() => localStorage.getItem('jono.token'));
   const ssoEmail = `sanna-${uniq}@example.com`;

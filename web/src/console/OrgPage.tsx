@@ -156,6 +156,8 @@ export function OrgPage({ api, me, orgId, role, queues, reloadQueues, focus = nu
 function QueueAdmin({ api, queue, members, isOperator, reload, focus }: { api: Api; queue: Queue; members: Member[]; isOperator: boolean; reload: () => void; focus: QueueFocus | null }) {
   const [full, setFull] = useState<Queue | null>(null);
   const [f, setF] = useState({ name: queue.name, welcome: '', max: '', cap: '', origins: '', side: 'right', color: '' });
+  // The settings form shows once the queue's stored settings are in it (see SsoSettings).
+  const [loaded, setLoaded] = useState(false);
   const [msg, setMsg] = useState('');
   const [showStats, setShowStats] = useState(false);
   const box = useRef<HTMLDetailsElement>(null);
@@ -165,6 +167,7 @@ function QueueAdmin({ api, queue, members, isOperator, reload, focus }: { api: A
   // statistics come first in the box and are scrolled to once their figures are there (scrolled
   // to before, they would grow below the fold).
   const bringStats = useRef(false);
+  const bringSettings = useRef(false);
   const bring = (target: HTMLElement | null) => {
     target?.scrollIntoView({ block: 'start' });
     target?.focus({ preventScroll: true });
@@ -173,8 +176,14 @@ function QueueAdmin({ api, queue, members, isOperator, reload, focus }: { api: A
     if (!focus || !box.current) return;
     box.current.open = true;
     if (focus.part === 'stats') { bringStats.current = true; setShowStats(true); }
-    else requestAnimationFrame(() => bring(settingsRef.current ?? box.current));
+    else bringSettings.current = true;
   }, [focus?.n]);
+  // The settings are brought into view once their form shows (after they have loaded).
+  useEffect(() => {
+    if (!loaded || !bringSettings.current) return;
+    bringSettings.current = false;
+    requestAnimationFrame(() => bring(settingsRef.current ?? box.current));
+  }, [loaded, focus?.n]);
   const statsShown = () => {
     if (!bringStats.current) return;
     bringStats.current = false;
@@ -185,7 +194,7 @@ function QueueAdmin({ api, queue, members, isOperator, reload, focus }: { api: A
       setFull(q);
       const s = q.settings;
       setF({ name: q.name, welcome: s?.welcome_message ?? '', max: String(s?.max_waiting ?? q.max_waiting ?? ''), cap: String(s?.capacity_per_agent ?? q.capacity_per_agent ?? ''), origins: (s?.allowed_origins ?? q.allowed_origins ?? []).join('\n'), side: q.widget_position ?? 'right', color: q.widget_color ?? '' });
-    }).catch(() => {});
+    }).catch(() => {}).finally(() => setLoaded(true));
   }, [queue.id]);
   const act = async (fn: () => Promise<unknown>, done = '') => { try { setMsg(''); await fn(); setMsg(done); } catch (e) { setMsg(errText(e)); } };
   const num = (v: string) => (v.trim() === '' ? null : Number(v));
@@ -217,7 +226,7 @@ function QueueAdmin({ api, queue, members, isOperator, reload, focus }: { api: A
       <summary><strong>{queue.name}</strong> <span class={`badge ${queue.open ? 'open' : 'closed'}`}>{queue.open ? t('open') : t('closed')}</span></summary>
       {msg && <p role="status">{msg}</p>}
       {isOperator && (showStats ? <div ref={statsRef} tabIndex={-1}><Stats api={api} queue={queue.id} onShown={statsShown} /></div> : <p><button type="button" onClick={() => setShowStats(true)}>{t('showStats')}</button></p>)}
-      {isOperator && (
+      {isOperator && loaded && (
         <form class="stack" onSubmit={save}>
           <h3 ref={settingsRef} tabIndex={-1}>{t('queueSettings')}</h3>
           <label>{t('name')}<input value={f.name} required onInput={set('name')} /></label>
@@ -335,10 +344,15 @@ function SsoSettings({ api, orgId, isOwner, onError }: { api: Api; orgId: string
   const [sso, setSso] = useState<Schemas['SsoView'] | null>(null);
   const [f, setF] = useState({ issuer: '', client_id: '', client_secret: '', required: false });
   const [saved, setSaved] = useState(false);
+  // The form shows once the stored settings are in it: shown earlier, their late arrival
+  // overwrote what the owner had already typed.
+  const [loaded, setLoaded] = useState(false);
   useEffect(() => {
+    setLoaded(false);
     ok(api.GET('/v1/orgs/{org}/sso', { params: { path: { org: orgId } } }))
       .then((v) => { setSso(v); setF({ issuer: v.issuer ?? '', client_id: v.client_id ?? '', client_secret: '', required: v.required }); })
-      .catch(() => setSso(null));
+      .catch(() => setSso(null))
+      .finally(() => setLoaded(true));
   }, [orgId]);
   const save = async (e: Event) => {
     e.preventDefault();
@@ -358,7 +372,7 @@ function SsoSettings({ api, orgId, isOwner, onError }: { api: Api; orgId: string
     <div class="sso-settings">
       <h3>{t('sso')}</h3>
       {sso?.issuer && <p>{t('ssoLink')}: <a href={link} class="sso-link">{link}</a></p>}
-      {isOwner && (
+      {isOwner && loaded && (
         <form class="stack" onSubmit={save}>
           <label>{t('ssoIssuer')}<input name="sso-issuer" type="url" required value={f.issuer} onInput={set('issuer')} /></label>
           <label>{t('ssoClientId')}<input name="sso-client-id" required value={f.client_id} onInput={set('client_id')} /></label>
