@@ -1,6 +1,8 @@
 //! Consistent copies of a store while Jono serves (`jono backup`, `jono restore`). The log is
-//! the only truth, and the read models, checkpoints and secrets beside it are copied in the same
-//! snapshot, so a restored store starts where the copy was taken, with nothing to rebuild.
+//! the only truth, and the checkpoints and secrets beside it are copied in the same snapshot, so
+//! a restored store starts where the copy was taken. The read models are copied on Postgres; on
+//! SQLite they are in a file of their own (`read-models.db`), not copied, built from the log at
+//! the restored store's first start.
 //!
 //! - SQLite: `VACUUM INTO` writes the database as one read transaction saw it: a consistent
 //!   copy that does not stop the writer (WAL), compacted on the way.

@@ -1,7 +1,9 @@
 //! `jono backup TO` and `jono restore FROM`: the store copied while Jono serves, and brought
-//! back into an empty one. The log is the only truth; the read models, checkpoints, secrets
-//! (token and password hashes, kept answers) and attachments travel with it in the same
-//! snapshot, so a restored Jono starts where the copy was taken.
+//! back into an empty one. The log is the only truth; the secrets (token and password hashes,
+//! kept answers), checkpoints and attachments travel with it in the same snapshot, so a
+//! restored Jono starts where the copy was taken. The read models travel too on Postgres; on
+//! SQLite their file (`read-models.db`) is left out, and the restored Jono builds it from the
+//! log at its first start.
 //!
 //! A backup folder holds `jono-backup.json` (what it is: backend, the log's head when the copy
 //! began — every event acknowledged before then is in it — and when) and either `jono.db` plus
