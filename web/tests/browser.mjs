@@ -4,7 +4,9 @@
 // (absent from the customer's page) → video calls (console calls, widget answers; ended from
 // each side) → transfer → end → rating → presence status → password change → two-factor
 // enrolment (QR code, a code computed here) and a login's code step → single sign-on through a
-// real OpenID provider on loopback (tests/oidc-provider.mjs). Saves screenshots
+// real OpenID provider on loopback (tests/oidc-provider.mjs) → email's pages against a second
+// server that sends to a real SMTP server on loopback (the address's confirmation link, "Forgot
+// your password?" and the reset link, an invitation said to be emailed). Saves screenshots
 // in tests/out/.
 //
 // By default `jono serve` itself serves the built console and widget (`--web dist`), as in
@@ -12,7 +14,7 @@
 // BASE=http://host:port  test an already running console at that origin.
 import { chromium } from 'playwright-core';
 import http from 'node:http';
-import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -48,6 +50,7 @@ const BASE = process.env.BASE ?? (PREVIEW ? 'http://localhost:4173' : `http://12
 const OUT = new URL('./out/', import.meta.url).pathname;
 mkdirSync(OUT, { recursive: true });
 rmSync(`${OUT}jono.log`, { force: true });
+rmSync(`${OUT}jono-email.log`, { force: true });
 const uniq = Date.now().toString(36);
 const step = (s) => console.log(`• ${s}`);
 
@@ -125,6 +128,103 @@ async function checkA11y(where, screen, context = null) {
   }, context);
   for (const v of found) a11y.push(`${screen}: ${v}`);
 }
+// Email's pages, against a second `jono serve` that sends email to a real SMTP server on
+// loopback (aiosmtpd's tests/smtp/sink.py, from the test command's virtualenv, JONO_PYTHON_VENV):
+// the address confirmation's link, "Forgot your password?" and the reset's link, followed from
+// the messages as they arrived. Skipped, saying so, without the virtualenv outside CI.
+async function emailPages() {
+  const venv = process.env.JONO_PYTHON_VENV;
+  if (!venv || process.env.BASE) {
+    if (process.env.CI && !process.env.BASE) throw new Error('CI is set but JONO_PYTHON_VENV is not: the email pages need aiosmtpd');
+    step('email pages: skipped (set JONO_PYTHON_VENV to a virtualenv of scripts/python/requirements.lock)');
+    return;
+  }
+  const root = new URL('..', import.meta.url).pathname;
+  const mailDir = mkdtempSync(join(tmpdir(), 'jono-web-mail-'));
+  const smtpPort = await freePort();
+  const sink = spawn(join(venv, 'bin/python'), [join(root, '../tests/smtp/sink.py'), String(smtpPort), mailDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(sink);
+  await new Promise((resolve, reject) => {
+    sink.stdout.once('data', (d) => (String(d).includes('ready') ? resolve() : reject(new Error(`the SMTP sink: ${d}`))));
+    sink.once('exit', (code) => reject(new Error(`the SMTP sink exited (${code})`)));
+  });
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const bin = process.env.JONO_BIN ?? new URL('../../target/debug/jono', import.meta.url).pathname;
+  const data = mkdtempSync(join(tmpdir(), 'jono-web-test-'));
+  const log = openSync(`${OUT}jono-email.log`, 'a');
+  children.push(spawn(bin, ['serve', '--data', data, '--listen', `127.0.0.1:${port}`, '--web', join(root, 'dist')], {
+    stdio: ['ignore', log, log],
+    env: { ...process.env, JONO_SIGNUP: 'open', JONO_SMTP_URL: `smtp://127.0.0.1:${smtpPort}`, JONO_MAIL_FROM: 'Jono <jono@example.test>', JONO_PUBLIC_URL: base },
+  }));
+  for (let i = 0; ; i++) {
+    try { if ((await fetch(`${base}/healthz`)).ok) break; } catch {}
+    if (i > 100) throw new Error('jono serve with email did not start');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  // The link to `base/PAGE/…` in the `count`-th message to `to`, once it has arrived.
+  const linkIn = async (to, count, page) => {
+    for (let i = 0; i < 200; i++) {
+      const mails = readdirSync(mailDir).filter((f) => f.endsWith('.json')).sort()
+        .map((f) => JSON.parse(readFileSync(join(mailDir, f), 'utf8'))).filter((m) => m.rcpt_tos.includes(to));
+      if (mails.length >= count) {
+        const found = mails[count - 1].body.match(new RegExp(`${base}/${page}/\\S+`));
+        if (!found) throw new Error(`no ${page} link in ${mails[count - 1].body}`);
+        return found[0];
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`no message ${count} to ${to}`);
+  };
+
+  step('email: a sign-up confirms its address through the emailed link');
+  const email = `mail-${uniq}@example.com`;
+  const r = await fetch(`${base}/v1/signup`, { method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ organization: 'Mailing', name: 'Maija Mail', email, password: 'correct horse battery' }) });
+  if (r.status !== 201) throw new Error(`sign-up with email: ${r.status}`);
+  const ctx = await browser.newContext({ locale: 'en-US', viewport: { width: 1000, height: 800 } });
+  const page = await ctx.newPage();
+  watch(page, 'email');
+  await page.goto(await linkIn(email, 1, 'confirm'));
+  await page.waitForSelector('.confirm-page [role=status]:has-text("confirmed")');
+  await checkA11y(page, 'console: address confirmed');
+  await page.screenshot({ path: `${OUT}console-email-confirmed.png` });
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.waitForSelector('form.auth');
+
+  step('email: "Forgot your password?" sends a link; the reset page sets a new password; the login takes it');
+  await page.getByRole('button', { name: 'Forgot your password?' }).click();
+  await page.waitForSelector('form.forgot');
+  await page.fill('input[name=email]', email);
+  await checkA11y(page, 'console: forgot password');
+  await page.getByRole('button', { name: 'Send the link' }).click();
+  await page.waitForSelector('form.forgot [role=status]:has-text("on its way")');
+  await page.goto(await linkIn(email, 2, 'reset'));
+  await page.waitForSelector('form.reset-page');
+  await page.fill('input[name=new-password]', 'a password from the link');
+  await page.fill('input[name=repeat-password]', 'a password from the link');
+  await checkA11y(page, 'console: reset password');
+  await page.screenshot({ path: `${OUT}console-reset-password.png` });
+  await page.getByRole('button', { name: 'Set the password' }).click();
+  await page.waitForSelector('form.reset-page [role=status]:has-text("password is set")');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.waitForSelector('form.auth');
+  await page.fill('input[name=email]', email);
+  await page.fill('input[name=password]', 'a password from the link');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.waitForSelector('.console');
+
+  step('email: an invitation from the organization page says it was emailed, and the message carries its link');
+  await page.getByRole('button', { name: 'Organization', exact: true }).click();
+  const invitee = `invitee-${uniq}@example.com`;
+  await page.fill('input[name=invite-email]', invitee);
+  await page.getByRole('button', { name: 'Invite', exact: true }).click();
+  await page.waitForSelector(`[role=status]:has-text("emailed to ${invitee}")`);
+  const shown = await page.inputValue('input.link-out');
+  if (shown !== await linkIn(invitee, 1, 'invite')) throw new Error(`the emailed link is not the one shown (${shown})`);
+  await ctx.close();
+}
+
 let failed = false;
 try {
   // Agent: sign up through the console.
@@ -866,6 +966,8 @@ try {
   const ssoMe = await api('GET', '/v1/me', await ssoPage.evaluate(() => localStorage.getItem('jono.token')));
   if (ssoMe.email !== ssoEmail || ssoMe.organizations[0]?.id !== orgA) throw new Error(`the SSO member: ${JSON.stringify(ssoMe)}`);
   await ssoCtx.close();
+
+  await emailPages();
 
   if (errors.length) throw new Error(`console errors:\n${errors.join('\n')}`);
   if (a11y.length) throw new Error(`accessibility (axe-core, WCAG 2.1 AA):\n${a11y.join('\n')}`);

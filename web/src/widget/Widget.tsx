@@ -51,7 +51,7 @@ function trustedHost(): string | null {
 
 export function Widget() {
   useLang();
-  const [pub, setPub] = useState<{ name: string; open: boolean; welcome_message: string | null; widget_position?: string; widget_color?: string | null } | null>(null);
+  const [pub, setPub] = useState<{ name: string; open: boolean; welcome_message: string | null; widget_position?: string; widget_color?: string | null; transcript_by_email?: boolean } | null>(null);
   const [session, setSession] = useState<Session | null>(() => { try { return JSON.parse(store.get(STORE) || 'null'); } catch { return null; } });
   const [page, setPage] = useState<string | null>(null);
   const [err, setErr] = useState('');
@@ -90,7 +90,7 @@ export function Widget() {
       <header class="widget-head"><h1>{pub?.name || t('widgetTitle')}</h1><LangSwitch /></header>
       <main class="widget-body">
         {err && <p class="error" role="alert">{err}</p>}
-        {session ? <Chat session={session} page={page} onReset={reset} welcome={pub?.welcome_message ?? null} />
+        {session ? <Chat session={session} page={page} onReset={reset} welcome={pub?.welcome_message ?? null} byEmail={!!pub?.transcript_by_email} />
           : pub && !pub.open ? <p class="notice">{t('queueClosed')}</p>
           : pub && <PreChat onJoined={start} api={anon} />}
       </main>
@@ -130,7 +130,7 @@ function PreChat({ api, onJoined }: { api: ReturnType<typeof makeApi>; onJoined:
   );
 }
 
-function Chat({ session, page, onReset, welcome }: { session: Session; page: string | null; onReset: () => void; welcome: string | null }) {
+function Chat({ session, page, onReset, welcome, byEmail }: { session: Session; page: string | null; onReset: () => void; welcome: string | null; byEmail: boolean }) {
   const c = session.conversation_id;
   const api = useMemo(() => makeApi(() => session.customer_token, onReset), [session]);
   const socket = useMemo(() => new Socket(session.customer_token), [session]);
@@ -231,6 +231,7 @@ function Chat({ session, page, onReset, welcome }: { session: Session; page: str
       {status === 'ended' && messages.length > 0 && (
         <p><button type="button" class="link transcript" onClick={() => downloadTranscript(c, session.customer_token).catch((e) => setErr(String(e.message ?? e)))}>{t('transcript')}</button></p>
       )}
+      {status === 'ended' && messages.length > 0 && byEmail && <TranscriptByEmail api={api} c={c} />}
       {status === 'ended' ? (
         rated || !served ? (
           // Nobody served a customer who left the line: there is nothing to rate.
@@ -258,5 +259,23 @@ function Chat({ session, page, onReset, welcome }: { session: Session; page: str
           extra={<button type="button" class="danger" onClick={end}>{status === 'waiting' ? t('leaveQueue') : t('endConversation')}</button>} />
       )}
     </div>
+  );
+}
+
+/** The transcript to the customer's address, when the deployment sends email: messages only. */
+function TranscriptByEmail({ api, c }: { api: ReturnType<typeof makeApi>; c: string }) {
+  const [email, setEmail] = useState('');
+  const [state, setState] = useState('');
+  const send = async (e: Event) => {
+    e.preventDefault();
+    const r = await api.POST('/v1/conversations/{c}/transcript/email', { params: { path: { c } }, body: { email } });
+    setState(r.response.ok ? t('transcriptSent', { email }) : (r.error as { detail?: string } | undefined)?.detail ?? String(r.response.status));
+  };
+  return (
+    <form class="inline transcript-email" onSubmit={send}>
+      <input name="transcript-email" type="email" required placeholder={t('email')} aria-label={t('transcriptByEmail')} value={email} onInput={(e) => setEmail((e.target as HTMLInputElement).value)} />
+      <button type="submit">{t('transcriptByEmail')}</button>
+      {state && <p role="status">{state}</p>}
+    </form>
   );
 }
