@@ -140,6 +140,9 @@ async fn invitations_by_email_and_confirmed_addresses(storage: &Storage) {
         .await
         .expect(201, "accepting by the emailed link");
     assert_eq!(joined.id("organization_id"), owner.organization_id);
+    // The account the acceptance made confirms its address like any other.
+    let confirm_new = the_message(&smtp, &newcomer, 2).await;
+    assert!(confirm_new.subject.contains("Confirm"), "{confirm_new:?}");
 
     // Someone who signed up with an address and never confirmed it cannot take that
     // address's invitation: the account may not be its person's.
@@ -441,6 +444,42 @@ async fn a_customer_gets_its_transcript_by_email_without_notes_on_postgres() {
     if let Some(storage) = Storage::postgres() {
         transcript(&storage).await;
     }
+}
+
+/// Asking for resets is limited per email (and per address), known or not: the sixth within the
+/// hour is 429 with `Retry-After`, and nothing more is sent.
+#[tokio::test]
+async fn asking_for_password_resets_is_limited() {
+    let Some(smtp) = Smtp::start() else { return };
+    let storage = Storage::embedded();
+    let (_server, api) = start(&storage, &smtp, true);
+    let person = sign_up_as(&api, "Limited").await;
+    for _ in 0..5 {
+        api.post(
+            "/v1/password-reset/request",
+            None,
+            json!({"email": person.email}),
+        )
+        .await
+        .expect(202, "a reset");
+    }
+    let refused = api
+        .post(
+            "/v1/password-reset/request",
+            None,
+            json!({"email": person.email}),
+        )
+        .await
+        .expect_problem(429, "the sixth reset within the hour");
+    assert!(refused.header("retry-after").is_some());
+    // The sign-up's confirmation and five links, no more.
+    let all = the_message(&smtp, &person.email, 6).await;
+    assert!(all.subject.contains("Reset"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        smtp.wait_for(&person.email, 7, Duration::ZERO).await.len(),
+        6
+    );
 }
 
 /// The mail server is away when the invitation is made: the command is answered at once, and
