@@ -6,7 +6,8 @@
 // enrolment (QR code, a code computed here) and a login's code step → single sign-on through a
 // real OpenID provider on loopback (tests/oidc-provider.mjs) → email's pages against a second
 // server that sends to a real SMTP server on loopback (the address's confirmation link, "Forgot
-// your password?" and the reset link, an invitation said to be emailed). Saves screenshots
+// your password?" and the reset link, an invitation said to be emailed, the widget's transcript
+// by email). Saves screenshots
 // in tests/out/.
 //
 // By default `jono serve` itself serves the built console and widget (`--web dist`), as in
@@ -162,19 +163,22 @@ async function emailPages() {
     if (i > 100) throw new Error('jono serve with email did not start');
     await new Promise((r) => setTimeout(r, 200));
   }
-  // The link to `base/PAGE/…` in the `count`-th message to `to`, once it has arrived.
-  const linkIn = async (to, count, page) => {
+  // The `count`-th message to `to`, once it has arrived.
+  const mailTo = async (to, count) => {
     for (let i = 0; i < 200; i++) {
       const mails = readdirSync(mailDir).filter((f) => f.endsWith('.json')).sort()
         .map((f) => JSON.parse(readFileSync(join(mailDir, f), 'utf8'))).filter((m) => m.rcpt_tos.includes(to));
-      if (mails.length >= count) {
-        const found = mails[count - 1].body.match(new RegExp(`${base}/${page}/\\S+`));
-        if (!found) throw new Error(`no ${page} link in ${mails[count - 1].body}`);
-        return found[0];
-      }
+      if (mails.length >= count) return mails[count - 1];
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error(`no message ${count} to ${to}`);
+  };
+  // The link to `base/PAGE/…` in that message.
+  const linkIn = async (to, count, page) => {
+    const mail = await mailTo(to, count);
+    const found = mail.body.match(new RegExp(`${base}/${page}/\\S+`));
+    if (!found) throw new Error(`no ${page} link in ${mail.body}`);
+    return found[0];
   };
 
   step('email: a sign-up confirms its address through the emailed link');
@@ -216,12 +220,50 @@ async function emailPages() {
 
   step('email: an invitation from the organization page says it was emailed, and the message carries its link');
   await page.getByRole('button', { name: 'Organization', exact: true }).click();
+  // Once the page has loaded its sections (nothing moves under the click any more).
+  await page.waitForSelector('text=No visitor is blocked.');
   const invitee = `invitee-${uniq}@example.com`;
   await page.fill('input[name=invite-email]', invitee);
-  await page.getByRole('button', { name: 'Invite', exact: true }).click();
+  await page.press('input[name=invite-email]', 'Enter');
   await page.waitForSelector(`[role=status]:has-text("emailed to ${invitee}")`);
   const shown = await page.inputValue('input.link-out');
   if (shown !== await linkIn(invitee, 1, 'invite')) throw new Error(`the emailed link is not the one shown (${shown})`);
+
+  step('email: the widget\'s customer has the transcript emailed to the address of its pre-chat form, without the note');
+  const owner = await page.evaluate(() => localStorage.getItem('jono.token'));
+  const call = async (method, path, body) => {
+    const res = await fetch(`${base}${path}`, { method, headers: { 'content-type': 'application/json', authorization: `Bearer ${owner}` }, body: body && JSON.stringify(body) });
+    return res.status === 204 ? null : res.json();
+  };
+  const ownerMe = await call('GET', '/v1/me');
+  const org = ownerMe.organizations[0].id;
+  const { queue_id: q } = await call('POST', `/v1/orgs/${org}/queues`, { name: 'Post' });
+  await call('POST', `/v1/queues/${q}/handlers`, { agent_id: ownerMe.agent_id });
+  await call('POST', `/v1/queues/${q}/open`);
+  const custCtx = await browser.newContext({ locale: 'en-US', viewport: { width: 420, height: 720 } });
+  const cust = await custCtx.newPage();
+  watch(cust, 'email customer');
+  const custEmail = `customer-${uniq}@example.com`;
+  await cust.goto(`${base}/widget?queue=${q}`);
+  await cust.fill('input[name=name]', 'Kalle Customer');
+  await cust.fill('input[name=email]', custEmail);
+  await cust.fill('textarea[name=question]', 'Where is my parcel?');
+  await cust.getByRole('button', { name: 'Start chat', exact: true }).click();
+  await cust.waitForSelector('text=Where is my parcel?');
+  const { conversation_id: conv } = await call('POST', `/v1/queues/${q}/pick`);
+  await call('POST', `/v1/conversations/${conv}/messages`, { text: 'It ships today.' });
+  await call('POST', `/v1/conversations/${conv}/notes`, { text: 'private: a note for agents only' });
+  await call('POST', `/v1/conversations/${conv}/end`);
+  await cust.getByRole('button', { name: 'Email me the transcript' }).waitFor();
+  if ((await cust.inputValue('input[name=transcript-email]')) !== custEmail) throw new Error('the form is not filled with the pre-chat address');
+  await checkA11y(cust, 'widget: transcript by email');
+  await cust.getByRole('button', { name: 'Email me the transcript' }).click();
+  await cust.waitForSelector('.transcript-email [role=status]:has-text("on its way")');
+  await cust.screenshot({ path: `${OUT}widget-transcript-email.png` });
+  const transcriptMail = await mailTo(custEmail, 1);
+  for (const said of ['Where is my parcel?', 'It ships today.']) if (!transcriptMail.body.includes(said)) throw new Error(`"${said}" is not in the transcript: ${transcriptMail.body}`);
+  if (transcriptMail.body.includes('private:')) throw new Error(`the note reached the customer: ${transcriptMail.body}`);
+  await custCtx.close();
   await ctx.close();
 }
 

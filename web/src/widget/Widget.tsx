@@ -20,7 +20,8 @@ const params = new URLSearchParams(location.search);
 const queue = params.get('queue') ?? '';
 const host = params.get('host');
 const STORE = `jono.widget.${queue}`;
-type Session = { conversation_id: string; customer_token: string };
+// `email`: what the pre-chat form was given, to offer the transcript there.
+type Session = { conversation_id: string; customer_token: string; email?: string };
 
 // Storage may be denied to a third-party frame: then the session lives in memory only.
 const memory = new Map<string, string>();
@@ -108,7 +109,7 @@ function PreChat({ api, onJoined }: { api: ReturnType<typeof makeApi>; onJoined:
     setErr('');
     try {
       const r = await ok(api.POST('/v1/queues/{queue}/join', { params: { path: { queue } }, body: { metadata: { name: f.name, email: f.email, question: f.question } } }));
-      const s = { conversation_id: r.conversation_id, customer_token: r.customer_token };
+      const s = { conversation_id: r.conversation_id, customer_token: r.customer_token, email: f.email };
       if (f.question.trim()) {
         const authed = makeApi(() => s.customer_token);
         await authed.POST('/v1/conversations/{c}/messages', { params: { path: { c: s.conversation_id } }, body: { text: f.question.trim() } }).catch(() => {});
@@ -231,7 +232,7 @@ function Chat({ session, page, onReset, welcome, byEmail }: { session: Session; 
       {status === 'ended' && messages.length > 0 && (
         <p><button type="button" class="link transcript" onClick={() => downloadTranscript(c, session.customer_token).catch((e) => setErr(String(e.message ?? e)))}>{t('transcript')}</button></p>
       )}
-      {status === 'ended' && messages.length > 0 && byEmail && <TranscriptByEmail api={api} c={c} />}
+      {status === 'ended' && messages.length > 0 && byEmail && <TranscriptByEmail api={api} c={c} given={session.email ?? ''} />}
       {status === 'ended' ? (
         rated || !served ? (
           // Nobody served a customer who left the line: there is nothing to rate.
@@ -263,8 +264,8 @@ function Chat({ session, page, onReset, welcome, byEmail }: { session: Session; 
 }
 
 /** The transcript to the customer's address, when the deployment sends email: messages only. */
-function TranscriptByEmail({ api, c }: { api: ReturnType<typeof makeApi>; c: string }) {
-  const [email, setEmail] = useState('');
+function TranscriptByEmail({ api, c, given }: { api: ReturnType<typeof makeApi>; c: string; given: string }) {
+  const [email, setEmail] = useState(given);
   const [state, setState] = useState('');
   const send = async (e: Event) => {
     e.preventDefault();
@@ -272,10 +273,12 @@ function TranscriptByEmail({ api, c }: { api: ReturnType<typeof makeApi>; c: str
     setState(r.response.ok ? t('transcriptSent', { email }) : (r.error as { detail?: string } | undefined)?.detail ?? String(r.response.status));
   };
   return (
-    <form class="inline transcript-email" onSubmit={send}>
-      <input name="transcript-email" type="email" required placeholder={t('email')} aria-label={t('transcriptByEmail')} value={email} onInput={(e) => setEmail((e.target as HTMLInputElement).value)} />
-      <button type="submit">{t('transcriptByEmail')}</button>
+    <div class="transcript-email">
+      <form class="inline" onSubmit={send}>
+        <input name="transcript-email" type="email" required placeholder={t('email')} aria-label={t('transcriptByEmail')} value={email} onInput={(e) => setEmail((e.target as HTMLInputElement).value)} />
+        <button type="submit">{t('transcriptByEmail')}</button>
+      </form>
       {state && <p role="status">{state}</p>}
-    </form>
+    </div>
   );
 }
