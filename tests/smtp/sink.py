@@ -5,7 +5,8 @@
 Started by the tests with the virtualenv of scripts/test.sh (aiosmtpd, pinned in
 scripts/python/requirements.lock). Each message it accepts becomes FOLDER/NNNNNN.json:
 the envelope (`mail_from`, `rcpt_tos`), the headers `from`, `to`, `subject`, and the plain-text
-body decoded as a mail reader would show it (quoted-printable or base64 undone). Prints
+body decoded as a mail reader would show it (quoted-printable or base64 undone). A recipient
+whose address begins with `refused-` is refused for good (550), as a missing mailbox is. Prints
 "ready" once it listens; runs until it is killed.
 """
 
@@ -22,6 +23,13 @@ class Keep:
     def __init__(self, folder):
         self.folder = folder
         self.count = 0
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        # A mailbox that does not exist, for good: what a real server answers with 550.
+        if address.startswith("refused-"):
+            return "550 5.1.1 No such mailbox here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         message = message_from_bytes(envelope.content, policy=policy.default)

@@ -514,6 +514,25 @@ async fn a_message_waits_for_a_mail_server_that_is_away() {
     assert!(value("jono_mail_failures_total") >= 1.0, "{metrics}");
     assert!(value("jono_mail_sent_total") >= 1.0, "{metrics}");
     assert_eq!(value("jono_mail_configured"), 1.0);
+    assert_eq!(value("jono_mail_dropped_total"), 0.0);
+
+    // A mailbox the server refuses for good (550) is not tried again: the message is dropped.
+    api::invite(&api, &owner, &api::fresh_email("refused-mailbox"), "agent").await;
+    let dropped = api::eventually(
+        || async { server.get("/metrics").1 },
+        |metrics| {
+            metrics
+                .lines()
+                .any(|line| line == "jono_mail_dropped_total 1")
+        },
+    )
+    .await;
+    assert!(
+        dropped
+            .lines()
+            .any(|line| line == "jono_mail_dropped_total 1"),
+        "{dropped}"
+    );
 }
 
 /// Without `JONO_SMTP_URL` nothing changes: no confirmation is needed, and what needs email

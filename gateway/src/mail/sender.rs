@@ -1,7 +1,9 @@
 //! Delivers the outbox's messages over SMTP, in the background of `jono serve` (every node runs
-//! one; the outbox's claims keep two from sending one message). A message the server refuses or
-//! that cannot reach it is tried again after a doubling wait (1 s up to 5 minutes) until its
-//! link expires; every failure is logged with the message's kind, never its address or body.
+//! one; the outbox's claims keep two from sending one message). A message that cannot reach the
+//! server, or that the server refuses for now (a 4xx reply), is tried again after a doubling wait
+//! (1 s up to 5 minutes) until its link expires; one the server refuses for good (a 5xx reply:
+//! no such mailbox, say) is dropped at once, as no retry can help. Every failure is logged with
+//! the message's kind, never its address or body.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,11 +84,7 @@ async fn deliver(
     message: Outgoing,
 ) {
     let sent = match compose(from, &message) {
-        Ok(email) => transport
-            .send(email)
-            .await
-            .map(|_| ())
-            .map_err(|error| error.to_string()),
+        Ok(email) => transport.send(email).await.map(|_| ()),
         Err(error) => {
             // An address the log took but SMTP cannot carry: no retry will help.
             tracing::error!(kind = %message.kind, %error, "an email cannot be written; dropped");
@@ -104,6 +102,14 @@ async fn deliver(
             if let Err(error) = outbox::delivered(state.backend(), &message.mail_id).await {
                 // Sent but still queued: it may be sent again once its claim runs out.
                 tracing::warn!(%error, "an email was sent but stays in the outbox");
+            }
+        }
+        Err(error) if error.is_permanent() => {
+            state.metrics.mail_failures.inc();
+            state.metrics.mail_dropped.inc();
+            tracing::warn!(kind = %message.kind, %error, "the mail server refused an email for good; dropped");
+            if let Err(error) = outbox::delivered(state.backend(), &message.mail_id).await {
+                tracing::warn!(%error, "cannot drop a refused email (its claim runs out instead)");
             }
         }
         Err(error) => {
