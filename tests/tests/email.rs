@@ -482,6 +482,53 @@ async fn asking_for_password_resets_is_limited() {
     );
 }
 
+/// A reset gives a new password, not a way around the second factor: with two-factor
+/// authentication on, the login after a reset still asks for a code.
+#[tokio::test]
+async fn a_reset_leaves_two_factor_authentication_on() {
+    let Some(smtp) = Smtp::start() else { return };
+    let storage = Storage::embedded();
+    let (_server, api) = start(&storage, &smtp, false);
+    let person = sign_up_as(&api, "Careful").await;
+    let enrolment = api
+        .post("/v1/me/two-factor", person.token(), json!({}))
+        .await
+        .expect(201, "enrolment");
+    let secret = enrolment.body["secret"].as_str().unwrap().to_owned();
+    api.post(
+        "/v1/me/two-factor/confirm",
+        person.token(),
+        json!({"code": jono_tests::totp::code_now(&secret)}),
+    )
+    .await
+    .expect(200, "two-factor on");
+    api.post(
+        "/v1/password-reset/request",
+        None,
+        json!({"email": person.email}),
+    )
+    .await
+    .expect(202, "a reset");
+    let mail = the_message(&smtp, &person.email, 2).await;
+    api.post(
+        "/v1/password-reset",
+        None,
+        json!({"token": token_of(&mail, "reset"), "new_password": "the password after"}),
+    )
+    .await
+    .expect(204, "the reset");
+    let login = api
+        .post(
+            "/v1/login",
+            None,
+            json!({"email": person.email, "password": "the password after"}),
+        )
+        .await
+        .expect(200, "the new password");
+    assert_eq!(login.body["two_factor_required"], true, "{}", login.text);
+    assert!(login.body.get("token").is_none());
+}
+
 /// The mail server is away when the invitation is made: the command is answered at once, and
 /// the message is delivered once the server is back (retried with back-off, counted).
 #[tokio::test]
