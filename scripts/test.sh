@@ -96,7 +96,8 @@ echo "$("$PYTHON" --version) at $PYTHON; $(cargo --version); node $(node --versi
 
 stage "Python tools from scripts/python/requirements.lock"
 timeout 900 scripts/python/venv.sh "$tools_dir/venv"
-# scripts/schemathesis.sh takes its tools from here instead of installing them again.
+# scripts/schemathesis.sh takes its tools from here instead of installing them again, and the
+# email tests (tests/tests/email.rs) start aiosmtpd, the SMTP server they talk to, from it.
 export JONO_PYTHON_VENV=$tools_dir/venv
 
 stage "starting Postgres"

@@ -5,14 +5,14 @@ import { resolve } from 'node:path';
 const backend = process.env.JONO_BACKEND ?? 'http://127.0.0.1:8099';
 
 // In development, mimic the gateway's routes: `/widget` is widget.html,
-// `/invite/TOKEN` (and every other console path) is index.html.
+// `/invite/TOKEN`, `/confirm/TOKEN`, `/reset/TOKEN` (every console path) are index.html.
 function gatewayRoutes(): Plugin {
   return {
     name: 'jono-gateway-routes',
     configureServer(server) {
       server.middlewares.use((req, _res, next) => {
         if (req.url && /^\/widget(\?|$)/.test(req.url)) req.url = req.url.replace('/widget', '/widget.html');
-        else if (req.url && req.url.startsWith('/invite/')) req.url = '/index.html';
+        else if (req.url && /^\/(invite|confirm|reset)\//.test(req.url)) req.url = '/index.html';
         else if (req.url === '/loader.js') req.url = '/src/loader.ts';
         next();
       });

@@ -26,9 +26,9 @@ pub enum Event {
 /// (`AgentAssigned`, `ConversationRequeued`) and the blocks of abusive visitors
 /// (`CustomerBlocked`, `CustomerBlockLifted`), withdrawn invitations (`InvitationRevoked`) and
 /// agents' read markers (`ConversationRead`) and the organization's sign-in rules
-/// (`TwoFactorRequirementSet`, `MemberSessionsEnded`, `SsoConfigured`), in the order API.md lists
-/// them.
-pub const EVENT_TYPES: [&str; 41] = [
+/// (`TwoFactorRequirementSet`, `MemberSessionsEnded`, `SsoConfigured`) and confirmed addresses
+/// (`EmailConfirmed`), in the order API.md lists them.
+pub const EVENT_TYPES: [&str; 42] = [
     "OrganizationCreated",
     "AccountCreated",
     "InvitationCreated",
@@ -70,6 +70,7 @@ pub const EVENT_TYPES: [&str; 41] = [
     "TwoFactorRequirementSet",
     "MemberSessionsEnded",
     "SsoConfigured",
+    "EmailConfirmed",
 ];
 
 /// Whether this version of Jono knows events of `event_type`. During a rolling upgrade a node

@@ -23,6 +23,7 @@ fn create(raw_email: &str) -> AccountCommand {
         agent_id: account_id(SECRET, &email),
         email,
         name: display("Ann"),
+        email_confirmed: false,
     }
 }
 
@@ -58,4 +59,54 @@ fn an_email_in_other_case_is_the_same_account() {
         .given(vec![created("ann@example.com")])
         .when(create("ANN@Example.com"))
         .then_expect_error(AccountError::EmailTaken);
+}
+
+#[test]
+fn an_address_is_confirmed_once() {
+    let agent_id = account_id(SECRET, &email("ann@example.com"));
+    let confirmed = AccountEvent::EmailConfirmed { agent_id };
+    TestFramework::<Account>::with(())
+        .given(vec![created("ann@example.com")])
+        .when(AccountCommand::ConfirmEmail { agent_id })
+        .then_expect_events(vec![confirmed.clone()]);
+    TestFramework::<Account>::with(())
+        .given(vec![created("ann@example.com"), confirmed])
+        .when(AccountCommand::ConfirmEmail { agent_id })
+        .then_expect_error(AccountError::EmailConfirmedAlready);
+}
+
+#[test]
+fn no_account_has_nothing_to_confirm() {
+    TestFramework::<Account>::with(())
+        .given_no_previous_events()
+        .when(AccountCommand::ConfirmEmail {
+            agent_id: Uuid::from_u128(7),
+        })
+        .then_expect_error(AccountError::UnknownAccount);
+}
+
+#[test]
+fn an_account_a_provider_vouched_for_is_created_confirmed() {
+    let agent_id = account_id(SECRET, &email("ann@example.com"));
+    let AccountCommand::CreateAccount {
+        agent_id: id,
+        email: address,
+        name,
+        ..
+    } = create("ann@example.com")
+    else {
+        unreachable!("create makes a CreateAccount")
+    };
+    TestFramework::<Account>::with(())
+        .given_no_previous_events()
+        .when(AccountCommand::CreateAccount {
+            agent_id: id,
+            email: address,
+            name,
+            email_confirmed: true,
+        })
+        .then_expect_events(vec![
+            created("ann@example.com"),
+            AccountEvent::EmailConfirmed { agent_id },
+        ]);
 }

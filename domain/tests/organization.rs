@@ -5,7 +5,8 @@ mod common;
 use common::{at, id, name, AGENT, ORG, OTHER_AGENT, THIRD_AGENT};
 use cqrs_es::test::TestFramework;
 use domain::organization::{
-    Organization, OrganizationCommand as C, OrganizationError, OrganizationEvent as E,
+    AcceptingAccount, Organization, OrganizationCommand as C, OrganizationError,
+    OrganizationEvent as E,
 };
 use domain::values::{Email, Role, VisitorKey};
 use uuid::Uuid;
@@ -77,6 +78,8 @@ fn accept(agent_id: Uuid, raw_email: &str, now_day: u32) -> C {
         agent_id,
         email: email(raw_email),
         now: at(now_day, 12),
+        account: AcceptingAccount::New,
+        confirmation_required: false,
     }
 }
 
@@ -208,6 +211,52 @@ fn accepting_an_invitation_adds_a_member_with_its_role() {
             },
             member_added(STRANGER, Role::Operator),
         ]);
+}
+
+/// An acceptance by an account that exists, on a deployment that asks for confirmed addresses
+/// (`required`) or not.
+fn accept_as(account: AcceptingAccount, required: bool) -> C {
+    match accept(STRANGER, "new@example.com", 2) {
+        C::AcceptInvitation {
+            invitation_id,
+            agent_id,
+            email,
+            now,
+            ..
+        } => C::AcceptInvitation {
+            invitation_id,
+            agent_id,
+            email,
+            now,
+            account,
+            confirmation_required: required,
+        },
+        other => other,
+    }
+}
+
+#[test]
+fn with_email_set_up_an_account_that_never_confirmed_its_address_cannot_join() {
+    test()
+        .given(with(team(), [invited(Role::Agent, Some(OWNER))]))
+        .when(accept_as(AcceptingAccount::Unconfirmed, true))
+        .then_expect_error(OrganizationError::EmailNotConfirmed);
+}
+
+#[test]
+fn a_confirmed_or_new_account_joins_and_without_email_anyone_does_as_before() {
+    for (account, required) in [
+        (AcceptingAccount::Confirmed, true),
+        (AcceptingAccount::New, true),
+        (AcceptingAccount::Unconfirmed, false),
+    ] {
+        let events = test()
+            .given(with(team(), [invited(Role::Agent, Some(OWNER))]))
+            .when(accept_as(account, required))
+            .inspect_result()
+            .unwrap();
+        assert_eq!(events.len(), 2, "{account:?}, required {required}");
+    }
 }
 
 #[test]

@@ -17,6 +17,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(routes::health::router())
         .merge(routes::accounts::router())
+        .merge(routes::email::router())
         .merge(routes::two_factor::router())
         .merge(routes::sessions::router())
         .merge(routes::sso::router())

@@ -74,6 +74,8 @@ pub enum Command {
         #[arg(long, env = "JONO_SSO_PRIVATE_NETWORKS")]
         sso_private_networks: bool,
         #[command(flatten)]
+        mail: MailArgs,
+        #[command(flatten)]
         edge: EdgeArgs,
     },
     /// Operator tasks.
@@ -108,6 +110,24 @@ pub enum Command {
         /// The folder `jono backup` wrote.
         from: PathBuf,
     },
+}
+
+/// Email (README, Email): without `--smtp-url` Jono sends none, and nothing needs an address
+/// confirmed.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MailArgs {
+    /// The SMTP server, in lettre's URL form: `smtp://HOST:PORT` (plain; add
+    /// `?tls=opportunistic` for STARTTLS when offered, `?tls=required` to insist),
+    /// `smtps://USER:PASSWORD@HOST` (TLS from the start, port 465 by default).
+    #[arg(long, env = "JONO_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of Jono's email: `Name <address>` or `address`. Needed with `--smtp-url`.
+    #[arg(long, env = "JONO_MAIL_FROM")]
+    pub mail_from: Option<String>,
+    /// Where people reach this deployment (`https://chat.example.com`): the links in email
+    /// point there. Needed with `--smtp-url`.
+    #[arg(long, env = "JONO_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 /// The network edge of `jono serve` (API.md, Limits): who the client is behind a proxy, the

@@ -13,7 +13,9 @@
 //! agent, or the customer's conversation), and a request without a valid token is 401 before
 //! its body is read or any kept answer looked up.
 //!
-//! Sign-up, login (both its steps), joining a queue and accepting an invitation take no key.
+//! Sign-up, login (both its steps), joining a queue and accepting an invitation take no key;
+//! nor do the emailed links' calls of people without a token (a password reset, asking for
+//! one, an address confirmation).
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{FromRequestParts, Request, State};
@@ -51,6 +53,9 @@ fn exempt(path: &str) -> bool {
     path == "/v1/signup"
         || path == "/v1/login"
         || path == "/v1/login/two-factor"
+        || path == "/v1/password-reset"
+        || path == "/v1/password-reset/request"
+        || path == "/v1/email-confirmation"
         || (path.starts_with("/v1/queues/") && path.ends_with("/join"))
         || (path.starts_with("/v1/invitations/") && path.ends_with("/accept"))
 }

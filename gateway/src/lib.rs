@@ -26,6 +26,8 @@
 //! - [`blobs`]: attachments' bytes (files or rows), their sniffed type and signed URLs.
 //! - [`secrets`]: tables outside the log for what must never enter it (token hashes).
 //! - [`process_manager`]: runs the domain's follow-ups from the durable feed.
+//! - [`mail`]: email over SMTP (invitations, address confirmations, password resets,
+//!   transcripts): an outbox table beside the log and its sender.
 //! - [`outbox`]: the leased relay that publishes the log to NATS JetStream.
 //! - [`sweeper`]: the clock's work: silent waiting customers time out, queues open on schedule.
 //! - [`metrics`]: Prometheus metrics of the HTTP side, the sockets, the lag of the background work.
@@ -49,6 +51,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod limits;
 pub mod live;
+pub mod mail;
 pub mod metrics;
 pub mod nodes;
 pub mod oidc;

@@ -85,8 +85,33 @@ pub const TWO_FACTOR_CODES: Rate = Rate {
     burst: 5.0,
 };
 
+/// Address confirmation links asked for again: 3 an hour per account.
+pub const CONFIRMATION_LINKS: Rate = Rate {
+    name: "confirmation-link",
+    per_second: 3.0 / 3600.0,
+    burst: 3.0,
+};
+/// Password resets asked for: 5 an hour per client address and per email (known or not).
+pub const PASSWORD_RESETS: Rate = Rate {
+    name: "password-reset",
+    per_second: 5.0 / 3600.0,
+    burst: 5.0,
+};
+/// Transcripts a customer has emailed: 3 an hour per conversation…
+pub const TRANSCRIPT_EMAILS: Rate = Rate {
+    name: "transcript-email",
+    per_second: 3.0 / 3600.0,
+    burst: 3.0,
+};
+/// …and 10 an hour per client address, so nobody mails strangers in bulk.
+pub const TRANSCRIPT_EMAILS_PER_ADDRESS: Rate = Rate {
+    name: "transcript-email-address",
+    per_second: 10.0 / 3600.0,
+    burst: 10.0,
+};
+
 /// Every limit, so `/metrics` shows each one's refusals from the start (at 0).
-pub const ALL: [Rate; 9] = [
+pub const ALL: [Rate; 13] = [
     JOINS,
     CUSTOMER_MESSAGES,
     CUSTOMER_COMMANDS,
@@ -96,6 +121,10 @@ pub const ALL: [Rate; 9] = [
     SIGNUPS,
     PASSWORD_CHANGES,
     TWO_FACTOR_CODES,
+    CONFIRMATION_LINKS,
+    PASSWORD_RESETS,
+    TRANSCRIPT_EMAILS,
+    TRANSCRIPT_EMAILS_PER_ADDRESS,
 ];
 
 /// A customer's command other than a message (`CUSTOMER_COMMANDS`); agents are not limited.

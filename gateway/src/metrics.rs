@@ -51,6 +51,14 @@ pub struct Metrics {
     pub websocket_slow_closes: IntCounterVec,
     /// Requests refused by a rate limit, by the limit's name (`limits.rs`).
     pub rate_limited: IntCounterVec,
+    /// 1 when this process sends email (`JONO_SMTP_URL`).
+    pub mail_configured: IntGauge,
+    /// Email the SMTP server took.
+    pub mail_sent: IntCounter,
+    /// Attempts to send an email that failed (each is tried again later).
+    pub mail_failures: IntCounter,
+    /// Email given up: its link expired before it could be sent, or it cannot be written.
+    pub mail_dropped: IntCounter,
     // Computed when scraped.
     head: IntGauge,
     projector_position: IntGaugeVec,
@@ -130,6 +138,19 @@ impl Default for Metrics {
             outbox_lag: gauge(
                 "jono_outbox_lag",
                 "Events between the log's head and the relay's position.",
+            ),
+            mail_configured: gauge(
+                "jono_mail_configured",
+                "1 when this process sends email (JONO_SMTP_URL).",
+            ),
+            mail_sent: counter("jono_mail_sent_total", "Email the SMTP server took."),
+            mail_failures: counter(
+                "jono_mail_failures_total",
+                "Attempts to send an email that failed; each is tried again with back-off.",
+            ),
+            mail_dropped: counter(
+                "jono_mail_dropped_total",
+                "Email given up: its link expired before it could be sent, or it cannot be written.",
             ),
             sweeper_holder: gauge(
                 "jono_sweeper_holder",

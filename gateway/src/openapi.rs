@@ -30,6 +30,7 @@ use uuid::Uuid;
 
 use crate::routes::blocks::{BlockRequest, BlockView, Blocked};
 use crate::routes::conversations::ReadRequest;
+use crate::routes::email::{ConfirmRequest, ResetPassword, ResetRequest, TranscriptEmailRequest};
 use crate::routes::organizations::InvitationView;
 use crate::routes::search::SearchHit;
 use crate::routes::sessions::SessionView;
@@ -142,6 +143,12 @@ pub struct Me {
     pub organizations: Vec<MyOrganization>,
     /// Whether the account has a confirmed second factor (every login asks for a code).
     pub two_factor: bool,
+    /// Whether the account showed that its address is its own (an emailed link, a password
+    /// reset, or an identity provider that vouched for it).
+    pub email_confirmed: bool,
+    /// The deployment sends email and the address is not confirmed yet: until it is, the
+    /// account accepts no invitation (`POST /v1/me/email-confirmation` sends the link again).
+    pub email_confirmation_required: bool,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -179,6 +186,8 @@ pub struct InvitationCreated {
     /// Good for 7 days; handed over out of band, e.g. as the console link `/invite/TOKEN`.
     pub token: String,
     pub expires_at: DateTime<Utc>,
+    /// Whether the link was sent to the invited address too (the deployment sends email).
+    pub emailed: bool,
 }
 
 /// `{name, password}` for a new account; an empty body (`{}`) with the bearer token of the
@@ -356,6 +365,9 @@ pub struct PublicQueue {
     pub widget_position: WidgetPosition,
     /// The launcher's colour (`#rrggbb`); `null` is Jono's own.
     pub widget_color: Option<String>,
+    /// Whether the customer may have its transcript emailed
+    /// (`POST /v1/conversations/{c}/transcript/email`): the deployment sends email.
+    pub transcript_by_email: bool,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -1027,6 +1039,24 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
             .describe("With a code or a recovery code. 403 for a wrong one, 409 when it is not on; rate limited (429).")
             .body::<TwoFactorProof>(g, true)
             .no_content("Off: the secret and the recovery codes are forgotten."),
+        Operation::new("post", "/v1/me/email-confirmation", "resendEmailConfirmation", "accounts", "Send the address's confirmation link again")
+            .describe("With email set up (`JONO_SMTP_URL`; 409 otherwise): a new link to confirm the account's address is emailed, and the one before stops working. 409 when the address is confirmed already; 3 an hour per account (429).")
+            .raw_response(202, json!({"description": "The link is on its way."})),
+        Operation::new("post", "/v1/email-confirmation", "confirmEmail", "accounts", "Confirm an address")
+            .access(Public)
+            .describe("The token of an emailed confirmation link (the console's `/confirm/TOKEN`): the account's address is confirmed (`EmailConfirmed`). A link works once, for 48 hours; 404 for an unknown, used or expired one. 409 when the deployment sends no email.")
+            .body::<ConfirmRequest>(g, true)
+            .no_content("Confirmed."),
+        Operation::new("post", "/v1/password-reset/request", "requestPasswordReset", "accounts", "Ask for a password reset")
+            .access(Public)
+            .describe("With email set up (409 otherwise). The same answer whether or not the email has an account; an account gets a link (the console's `/reset/TOKEN`) that works once, for 30 minutes, replacing any earlier one. 5 an hour per client address and per email (429).")
+            .body::<ResetRequest>(g, true)
+            .raw_response(202, json!({"description": "Taken: if the email has an account, the link is on its way."})),
+        Operation::new("post", "/v1/password-reset", "resetPassword", "accounts", "Reset the password")
+            .access(Public)
+            .describe("The token of an emailed reset link and the new password (at least 10 characters, 422). Every session of the account ends, and its address counts as confirmed. 404 for an unknown, used or expired link, which changes nothing. 409 when the deployment sends no email.")
+            .body::<ResetPassword>(g, true)
+            .no_content("The password is set; log in with it."),
         Operation::new("get", "/v1/me/sessions", "sessions", "accounts", "The caller's sessions")
             .describe("Live sessions, the latest used first: the User-Agent and address each was opened from.")
             .returns::<Vec<SessionView>>(g, 200, "The sessions."),
@@ -1037,7 +1067,7 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
         Operation::new("post", "/v1/orgs/{org}/invitations", "invite", "organizations", "Invite someone")
             .describe("Operators; owners for the roles operator and owner.")
             .body::<InvitationRequest>(g, true)
-            .returns::<InvitationCreated>(g, 201, "The invitation and its token (7 days)."),
+            .returns::<InvitationCreated>(g, 201, "The invitation and its token (7 days); with email set up, the link is also sent to the address (`emailed`)."),
         Operation::new("get", "/v1/orgs/{org}/invitations", "invitations", "organizations", "The invitations still open")
             .describe("Operators. Neither accepted, withdrawn nor expired, oldest first; never the token.")
             .paged("the last invitation's `invitation_id`")
@@ -1047,7 +1077,7 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
             .no_content("Withdrawn."),
         Operation::new("post", "/v1/invitations/{token}/accept", "acceptInvitation", "organizations", "Accept an invitation")
             .access(OptionalToken)
-            .describe("`{name, password}` for a new account. For an email that has an account: that account's bearer token and an empty body (401 without one, 403 with another account's). 404 for an unknown, used or expired token.")
+            .describe("`{name, password}` for a new account. For an email that has an account: that account's bearer token and an empty body (401 without one, 403 with another account's; with email set up, 403 too while the account has not confirmed its address). 404 for an unknown, used or expired token.")
             .body::<AcceptInvitationRequest>(g, false)
             .returns::<InvitationAccepted>(g, 201, "A member of the organization, with a token."),
         Operation::new("get", "/v1/orgs/{org}/members", "members", "organizations", "The organization's members")
@@ -1234,6 +1264,10 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
                     "application/json": {"schema": generator_schema::<Transcript>(g)},
                     "text/plain": {"schema": {"type": "string"}},
                 }})),
+        Operation::new("post", "/v1/conversations/{c}/transcript/email", "emailTranscript", "conversations", "Email the transcript to the customer")
+            .describe("Its customer (403 for an agent), with email set up (409 otherwise): the transcript as the customer sees it (messages; never notes, tags or metadata) is sent to `email`. 3 an hour per conversation and 10 an hour per client address (429).")
+            .body::<TranscriptEmailRequest>(g, true)
+            .raw_response(202, json!({"description": "The transcript is on its way."})),
         Operation::new("post", "/v1/orgs/{org}/channels", "startChannel", "conversations", "Start a channel")
             .describe("Operators. A channel's participants are the organization's members.")
             .body::<ChannelRequest>(g, true)
@@ -1348,6 +1382,11 @@ mod tests {
             ("get", "/v1/orgs/{org}/blocks"),
             ("delete", "/v1/orgs/{org}/blocks/{block}"),
             ("get", "/v1/conversations/{c}/transcript"),
+            ("post", "/v1/conversations/{c}/transcript/email"),
+            ("post", "/v1/me/email-confirmation"),
+            ("post", "/v1/email-confirmation"),
+            ("post", "/v1/password-reset/request"),
+            ("post", "/v1/password-reset"),
             ("post", "/v1/orgs/{org}/channels"),
             ("post", "/v1/orgs/{org}/directs"),
             ("get", "/v1/canned-responses"),

@@ -105,6 +105,8 @@ pub async fn migrate(backend: &Backend) -> Result<(), sqlx::Error> {
     let unsealed = "DELETE FROM idempotent_responses WHERE body NOT LIKE 'sealed:%'";
     on_pool!(backend, pool => sqlx::query(unsealed).execute(pool).await.map(|_| ()))?;
     crate::second_factor::migrate(backend).await?;
+    crate::mail::outbox::migrate(backend).await?;
+    crate::mail::links::migrate(backend).await?;
     crate::sso_secrets::migrate(backend).await
 }
 

@@ -60,6 +60,13 @@ pub async fn serve(
     );
     let sweeper = tokio::spawn(crate::sweeper::run(state.clone(), stopped.clone()));
     let node = tokio::spawn(crate::nodes::run(state.clone(), stopped.clone()));
+    let mail = state.settings.mail.clone().map(|mailer| {
+        tokio::spawn(crate::mail::sender::run(
+            state.clone(),
+            mailer,
+            stopped.clone(),
+        ))
+    });
     let outbox = state.settings.nats_url.clone().map(|url| {
         tokio::spawn(crate::outbox::run(
             state.store.clone(),
@@ -102,6 +109,9 @@ pub async fn serve(
     }
     if let Some(outbox) = outbox {
         let _ = outbox.await;
+    }
+    if let Some(mail) = mail {
+        let _ = mail.await;
     }
     projectors.join().await;
     result

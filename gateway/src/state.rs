@@ -37,6 +37,9 @@ pub struct Settings {
     /// `JONO_SSO_PRIVATE_NETWORKS`: OpenID providers may be on loopback or private networks
     /// (`crate::oidc::client`); off, only public addresses are fetched.
     pub sso_private_networks: bool,
+    /// `JONO_SMTP_URL` and its companions (`crate::mail`): `None` sends no email, and every
+    /// path works as it did before email.
+    pub mail: crate::mail::MailSettings,
 }
 
 impl Default for Settings {
@@ -51,6 +54,7 @@ impl Default for Settings {
             nats_url: None,
             sso_private_networks: false,
             data_dir: None,
+            mail: None,
         }
     }
 }

@@ -24,6 +24,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(console))
         .route("/invite/{token}", get(console))
+        .route("/confirm/{token}", get(console))
+        .route("/reset/{token}", get(console))
         .route("/widget", get(widget))
         .route("/loader.js", get(loader))
         .route("/assets/{*path}", get(asset))

@@ -5,8 +5,9 @@
 //! test command builds it first (`cargo build --bin jono`). `JONO_BIN` overrides the path.
 //! [`api`] is the HTTP client of API.md the feature tests speak through; [`nats`] starts a real
 //! `nats-server` with JetStream; [`prometheus`] a real Prometheus and promtool; [`totp`] computes
-//! an authenticator app's codes on its own. The load tool (`src/bin/jono-load/`, BENCHMARKS.md)
-//! starts its server and sends its calls through the same.
+//! an authenticator app's codes on its own; [`smtp`] a real SMTP server (aiosmtpd) that keeps
+//! what it receives. The load tool (`src/bin/jono-load/`, BENCHMARKS.md) starts its server and
+//! sends its calls through the same.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -14,6 +15,7 @@ pub mod api;
 pub mod nats;
 pub mod nginx;
 pub mod prometheus;
+pub mod smtp;
 pub mod totp;
 
 use std::io::{BufRead, BufReader, Read};

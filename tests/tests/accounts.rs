@@ -270,6 +270,7 @@ async fn an_account_of_a_store_written_before_is_still_found_by_its_email() {
             agent_id: legacy_id,
             email: Email::parse(&email).unwrap(),
             name: DisplayName::parse("Vera Veteran").unwrap(),
+            email_confirmed: false,
         };
         commands
             .execute::<Account>(&legacy_id.to_string(), create, &(), &ctx)

@@ -4,7 +4,10 @@
 // (absent from the customer's page) → video calls (console calls, widget answers; ended from
 // each side) → transfer → end → rating → presence status → password change → two-factor
 // enrolment (QR code, a code computed here) and a login's code step → single sign-on through a
-// real OpenID provider on loopback (tests/oidc-provider.mjs). Saves screenshots
+// real OpenID provider on loopback (tests/oidc-provider.mjs) → email's pages against a second
+// server that sends to a real SMTP server on loopback (the address's confirmation link, "Forgot
+// your password?" and the reset link, an invitation said to be emailed, the widget's transcript
+// by email). Saves screenshots
 // in tests/out/.
 //
 // By default `jono serve` itself serves the built console and widget (`--web dist`), as in
@@ -12,7 +15,7 @@
 // BASE=http://host:port  test an already running console at that origin.
 import { chromium } from 'playwright-core';
 import http from 'node:http';
-import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -48,6 +51,7 @@ const BASE = process.env.BASE ?? (PREVIEW ? 'http://localhost:4173' : `http://12
 const OUT = new URL('./out/', import.meta.url).pathname;
 mkdirSync(OUT, { recursive: true });
 rmSync(`${OUT}jono.log`, { force: true });
+rmSync(`${OUT}jono-email.log`, { force: true });
 const uniq = Date.now().toString(36);
 const step = (s) => console.log(`• ${s}`);
 
@@ -125,6 +129,158 @@ async function checkA11y(where, screen, context = null) {
   }, context);
   for (const v of found) a11y.push(`${screen}: ${v}`);
 }
+// Email's pages, against a second `jono serve` that sends email to a real SMTP server on
+// loopback (aiosmtpd's tests/smtp/sink.py, from the test command's virtualenv, JONO_PYTHON_VENV):
+// the address confirmation's link, "Forgot your password?" and the reset's link, followed from
+// the messages as they arrived. Skipped, saying so, without the virtualenv outside CI.
+async function emailPages() {
+  const venv = process.env.JONO_PYTHON_VENV;
+  if (!venv || process.env.BASE) {
+    if (process.env.CI && !process.env.BASE) throw new Error('CI is set but JONO_PYTHON_VENV is not: the email pages need aiosmtpd');
+    step('email pages: skipped (set JONO_PYTHON_VENV to a virtualenv of scripts/python/requirements.lock)');
+    return;
+  }
+  const root = new URL('..', import.meta.url).pathname;
+  const mailDir = mkdtempSync(join(tmpdir(), 'jono-web-mail-'));
+  const smtpPort = await freePort();
+  const sink = spawn(join(venv, 'bin/python'), [join(root, '../tests/smtp/sink.py'), String(smtpPort), mailDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(sink);
+  await new Promise((resolve, reject) => {
+    sink.stdout.once('data', (d) => (String(d).includes('ready') ? resolve() : reject(new Error(`the SMTP sink: ${d}`))));
+    sink.once('exit', (code) => reject(new Error(`the SMTP sink exited (${code})`)));
+  });
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const bin = process.env.JONO_BIN ?? new URL('../../target/debug/jono', import.meta.url).pathname;
+  const data = mkdtempSync(join(tmpdir(), 'jono-web-test-'));
+  const log = openSync(`${OUT}jono-email.log`, 'a');
+  children.push(spawn(bin, ['serve', '--data', data, '--listen', `127.0.0.1:${port}`, '--web', join(root, 'dist')], {
+    stdio: ['ignore', log, log],
+    env: { ...process.env, JONO_SIGNUP: 'open', JONO_SMTP_URL: `smtp://127.0.0.1:${smtpPort}`, JONO_MAIL_FROM: 'Jono <jono@example.test>', JONO_PUBLIC_URL: base },
+  }));
+  for (let i = 0; ; i++) {
+    try { if ((await fetch(`${base}/healthz`)).ok) break; } catch {}
+    if (i > 100) throw new Error('jono serve with email did not start');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  // The `count`-th message to `to`, once it has arrived.
+  const mailTo = async (to, count) => {
+    for (let i = 0; i < 200; i++) {
+      const mails = readdirSync(mailDir).filter((f) => f.endsWith('.json')).sort()
+        .map((f) => JSON.parse(readFileSync(join(mailDir, f), 'utf8'))).filter((m) => m.rcpt_tos.includes(to));
+      if (mails.length >= count) return mails[count - 1];
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`no message ${count} to ${to}`);
+  };
+  // The link to `base/PAGE/…` in that message.
+  const linkIn = async (to, count, page) => {
+    const mail = await mailTo(to, count);
+    const found = mail.body.match(new RegExp(`${base}/${page}/\\S+`));
+    if (!found) throw new Error(`no ${page} link in ${mail.body}`);
+    return found[0];
+  };
+
+  step('email: My account asks an unconfirmed sign-up to confirm its address and sends the link again');
+  const email = `mail-${uniq}@example.com`;
+  const r = await fetch(`${base}/v1/signup`, { method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ organization: 'Mailing', name: 'Maija Mail', email, password: 'correct horse battery' }) });
+  if (r.status !== 201) throw new Error(`sign-up with email: ${r.status}`);
+  await linkIn(email, 1, 'confirm'); // the sign-up's link, replaced below
+  const ctx = await browser.newContext({ locale: 'en-US', viewport: { width: 1000, height: 800 } });
+  const page = await ctx.newPage();
+  watch(page, 'email');
+  await page.goto(`${base}/`);
+  await page.fill('input[name=email]', email);
+  await page.fill('input[name=password]', 'correct horse battery');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByRole('button', { name: 'My account', exact: true }).click();
+  await page.waitForSelector('.confirm-notice');
+  await checkA11y(page, 'console: address to confirm');
+  await page.getByRole('button', { name: 'Send the link again' }).click();
+  await page.waitForSelector('.confirm-notice [role=status]:has-text("on its way")');
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await page.waitForSelector('form.auth');
+
+  step('email: the emailed link confirms the address');
+  await page.goto(await linkIn(email, 2, 'confirm'));
+  await page.waitForSelector('.confirm-page [role=status]:has-text("confirmed")');
+  await checkA11y(page, 'console: address confirmed');
+  await page.screenshot({ path: `${OUT}console-email-confirmed.png` });
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.waitForSelector('form.auth');
+
+  step('email: "Forgot your password?" sends a link; the reset page sets a new password; the login takes it');
+  await page.getByRole('button', { name: 'Forgot your password?' }).click();
+  await page.waitForSelector('form.forgot');
+  await page.fill('input[name=email]', email);
+  await checkA11y(page, 'console: forgot password');
+  await page.getByRole('button', { name: 'Send the link' }).click();
+  await page.waitForSelector('form.forgot [role=status]:has-text("on its way")');
+  await page.goto(await linkIn(email, 3, 'reset'));
+  await page.waitForSelector('form.reset-page');
+  await page.fill('input[name=new-password]', 'a password from the link');
+  await page.fill('input[name=repeat-password]', 'a password from the link');
+  await checkA11y(page, 'console: reset password');
+  await page.screenshot({ path: `${OUT}console-reset-password.png` });
+  await page.getByRole('button', { name: 'Set the password' }).click();
+  await page.waitForSelector('form.reset-page [role=status]:has-text("password is set")');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.waitForSelector('form.auth');
+  await page.fill('input[name=email]', email);
+  await page.fill('input[name=password]', 'a password from the link');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.waitForSelector('.console');
+
+  step('email: an invitation from the organization page says it was emailed, and the message carries its link');
+  await page.getByRole('button', { name: 'Organization', exact: true }).click();
+  // Once the page has loaded its sections (nothing moves under the click any more).
+  await page.waitForSelector('text=No visitor is blocked.');
+  const invitee = `invitee-${uniq}@example.com`;
+  await page.fill('input[name=invite-email]', invitee);
+  await page.press('input[name=invite-email]', 'Enter');
+  await page.waitForSelector(`[role=status]:has-text("emailed to ${invitee}")`);
+  const shown = await page.inputValue('input.link-out');
+  if (shown !== await linkIn(invitee, 1, 'invite')) throw new Error(`the emailed link is not the one shown (${shown})`);
+
+  step('email: the widget\'s customer has the transcript emailed to the address of its pre-chat form, without the note');
+  const owner = await page.evaluate(() => localStorage.getItem('jono.token'));
+  const call = async (method, path, body) => {
+    const res = await fetch(`${base}${path}`, { method, headers: { 'content-type': 'application/json', authorization: `Bearer ${owner}` }, body: body && JSON.stringify(body) });
+    return res.status === 204 ? null : res.json();
+  };
+  const ownerMe = await call('GET', '/v1/me');
+  const org = ownerMe.organizations[0].id;
+  const { queue_id: q } = await call('POST', `/v1/orgs/${org}/queues`, { name: 'Post' });
+  await call('POST', `/v1/queues/${q}/handlers`, { agent_id: ownerMe.agent_id });
+  await call('POST', `/v1/queues/${q}/open`);
+  const custCtx = await browser.newContext({ locale: 'en-US', viewport: { width: 420, height: 720 } });
+  const cust = await custCtx.newPage();
+  watch(cust, 'email customer');
+  const custEmail = `customer-${uniq}@example.com`;
+  await cust.goto(`${base}/widget?queue=${q}`);
+  await cust.fill('input[name=name]', 'Kalle Customer');
+  await cust.fill('input[name=email]', custEmail);
+  await cust.fill('textarea[name=question]', 'Where is my parcel?');
+  await cust.getByRole('button', { name: 'Start chat', exact: true }).click();
+  await cust.waitForSelector('text=Where is my parcel?');
+  const { conversation_id: conv } = await call('POST', `/v1/queues/${q}/pick`);
+  await call('POST', `/v1/conversations/${conv}/messages`, { text: 'It ships today.' });
+  await call('POST', `/v1/conversations/${conv}/notes`, { text: 'private: a note for agents only' });
+  await call('POST', `/v1/conversations/${conv}/end`);
+  await cust.getByRole('button', { name: 'Email me the transcript' }).waitFor();
+  if ((await cust.inputValue('input[name=transcript-email]')) !== custEmail) throw new Error('the form is not filled with the pre-chat address');
+  await checkA11y(cust, 'widget: transcript by email');
+  await cust.getByRole('button', { name: 'Email me the transcript' }).click();
+  await cust.waitForSelector('.transcript-email [role=status]:has-text("on its way")');
+  await cust.screenshot({ path: `${OUT}widget-transcript-email.png` });
+  const transcriptMail = await mailTo(custEmail, 1);
+  for (const said of ['Where is my parcel?', 'It ships today.']) if (!transcriptMail.body.includes(said)) throw new Error(`"${said}" is not in the transcript: ${transcriptMail.body}`);
+  if (transcriptMail.body.includes('private:')) throw new Error(`the note reached the customer: ${transcriptMail.body}`);
+  await custCtx.close();
+  await ctx.close();
+}
+
 let failed = false;
 try {
   // Agent: sign up through the console.
@@ -866,6 +1022,8 @@ try {
   const ssoMe = await api('GET', '/v1/me', await ssoPage.evaluate(() => localStorage.getItem('jono.token')));
   if (ssoMe.email !== ssoEmail || ssoMe.organizations[0]?.id !== orgA) throw new Error(`the SSO member: ${JSON.stringify(ssoMe)}`);
   await ssoCtx.close();
+
+  await emailPages();
 
   if (errors.length) throw new Error(`console errors:\n${errors.join('\n')}`);
   if (a11y.length) throw new Error(`accessibility (axe-core, WCAG 2.1 AA):\n${a11y.join('\n')}`);

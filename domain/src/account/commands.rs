@@ -13,5 +13,12 @@ pub enum AccountCommand {
         agent_id: Uuid,
         email: Email,
         name: DisplayName,
+        /// The address is known to be the person's already (an identity provider vouched for
+        /// it): the account is created confirmed.
+        #[serde(default)]
+        email_confirmed: bool,
     },
+    /// The person showed that the address is theirs: they opened a link sent to it (an address
+    /// confirmation, a password reset). The link itself is a secret and never reaches the log.
+    ConfirmEmail { agent_id: Uuid },
 }

@@ -14,12 +14,16 @@ pub enum AccountEvent {
         email: Email,
         name: DisplayName,
     },
+    /// The account's address is the person's: a link sent to it was opened, or an identity
+    /// provider vouched for it. With email set up, only such an account accepts invitations.
+    EmailConfirmed { agent_id: Uuid },
 }
 
 impl DomainEvent for AccountEvent {
     fn event_type(&self) -> String {
         match self {
             Self::AccountCreated { .. } => "AccountCreated",
+            Self::EmailConfirmed { .. } => "EmailConfirmed",
         }
         .to_owned()
     }

@@ -28,10 +28,13 @@ pub struct AccountState {
     pub agent_id: Uuid,
     pub email: Email,
     pub name: DisplayName,
+    /// Whether the address is known to be the person's (`EmailConfirmed`).
+    #[serde(default)]
+    pub email_confirmed: bool,
 }
 
 impl crate::Snapshot for Account {
-    const SNAPSHOT_VERSION: u32 = 1;
+    const SNAPSHOT_VERSION: u32 = 2;
 }
 
 impl Aggregate for Account {
@@ -52,6 +55,7 @@ impl Aggregate for Account {
                 agent_id,
                 email,
                 name,
+                email_confirmed,
             } => {
                 if self.created.is_some() {
                     return Err(AccountError::EmailTaken);
@@ -65,6 +69,21 @@ impl Aggregate for Account {
                     self,
                 )
                 .await;
+                if email_confirmed {
+                    sink.write(AccountEvent::EmailConfirmed { agent_id }, self)
+                        .await;
+                }
+            }
+            AccountCommand::ConfirmEmail { agent_id } => {
+                let account = self.created.as_ref().ok_or(AccountError::UnknownAccount)?;
+                if account.agent_id != agent_id {
+                    return Err(AccountError::UnknownAccount);
+                }
+                if account.email_confirmed {
+                    return Err(AccountError::EmailConfirmedAlready);
+                }
+                sink.write(AccountEvent::EmailConfirmed { agent_id }, self)
+                    .await;
             }
         }
         Ok(())
@@ -81,7 +100,13 @@ impl Aggregate for Account {
                     agent_id,
                     email,
                     name,
+                    email_confirmed: false,
                 });
+            }
+            AccountEvent::EmailConfirmed { .. } => {
+                if let Some(account) = &mut self.created {
+                    account.email_confirmed = true;
+                }
             }
         }
     }

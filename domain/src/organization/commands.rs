@@ -5,6 +5,20 @@ use uuid::Uuid;
 
 use crate::values::{BlockReason, Email, Name, Role, VisitorKey};
 
+/// The account that accepts an invitation, as far as its address goes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AcceptingAccount {
+    /// Created by this very acceptance, by whoever holds the invitation's link (which the
+    /// invitation's email carried to the address).
+    #[default]
+    New,
+    /// An account whose address is confirmed (`EmailConfirmed`).
+    Confirmed,
+    /// An account that exists and has not confirmed its address.
+    Unconfirmed,
+}
+
 /// `by` is the agent who gives the command; `None` is the operator's command line
 /// (`jono admin create-org`), which is trusted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -25,12 +39,20 @@ pub enum OrganizationCommand {
         expires_at: DateTime<Utc>,
         by: Option<Uuid>,
     },
-    /// `email` is the accepting account's; `now` is the gateway's clock.
+    /// `email` is the accepting account's; `now` is the gateway's clock. `account` says what
+    /// the gateway knows of the accepting account's address, and `confirmation_required`
+    /// whether the deployment asks for confirmed addresses (it sends email): then an account
+    /// that exists but never showed its address is its person's may not join, so that whoever
+    /// signed up first with someone else's email cannot take that person's invitations.
     AcceptInvitation {
         invitation_id: Uuid,
         agent_id: Uuid,
         email: Email,
         now: DateTime<Utc>,
+        #[serde(default)]
+        account: AcceptingAccount,
+        #[serde(default)]
+        confirmation_required: bool,
     },
     /// An invitation not yet accepted is withdrawn: its token stops working.
     RevokeInvitation {

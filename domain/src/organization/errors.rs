@@ -27,6 +27,11 @@ pub enum OrganizationError {
     #[error("you are a member of this organization already")]
     AlreadyMember,
     #[error(
+        "confirm your email address before you join an organization: open the link we sent \
+         to it, or ask for a new one (POST /v1/me/email-confirmation)"
+    )]
+    EmailNotConfirmed,
+    #[error(
         "you may not join this organization's queues until {} UTC",
         until.format("%Y-%m-%d %H:%M")
     )]
@@ -78,7 +83,8 @@ impl Refusal for OrganizationError {
             Self::NotAllowed
             | Self::InvitationOfAnotherEmail
             | Self::VisitorBlocked { .. }
-            | Self::TwoFactorRequired => ErrorKind::Forbidden,
+            | Self::TwoFactorRequired
+            | Self::EmailNotConfirmed => ErrorKind::Forbidden,
             Self::TwoFactorFirst => ErrorKind::Conflict,
             Self::SsoRequired => ErrorKind::Forbidden,
             Self::SsoNotConfigured => ErrorKind::NotFound,

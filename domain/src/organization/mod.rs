@@ -10,7 +10,7 @@ mod commands;
 mod errors;
 mod events;
 
-pub use commands::OrganizationCommand;
+pub use commands::{AcceptingAccount, OrganizationCommand};
 pub use errors::OrganizationError;
 pub use events::OrganizationEvent;
 
@@ -180,6 +180,8 @@ impl Aggregate for Organization {
                 agent_id,
                 email,
                 now,
+                account,
+                confirmation_required,
             } => {
                 let organization_id = self.require_created()?;
                 let invitation = self
@@ -197,6 +199,9 @@ impl Aggregate for Organization {
                 }
                 if self.members.contains_key(&agent_id) {
                     return Err(OrganizationError::AlreadyMember);
+                }
+                if confirmation_required && account == AcceptingAccount::Unconfirmed {
+                    return Err(OrganizationError::EmailNotConfirmed);
                 }
                 let role = invitation.role;
                 let accepted = E::InvitationAccepted {

@@ -64,8 +64,20 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 web,
                 nats_url,
                 sso_private_networks,
+                mail,
                 edge,
             } => {
+                let mail = match mail.smtp_url.filter(|url| !url.trim().is_empty()) {
+                    Some(url) => Some(std::sync::Arc::new(
+                        crate::mail::Mailer::new(
+                            url.trim(),
+                            mail.mail_from.as_deref(),
+                            mail.public_url.as_deref(),
+                        )
+                        .map_err(Failure)?,
+                    )),
+                    None => None,
+                };
                 let trusted_proxies =
                     TrustedProxies::parse(&edge.trusted_proxies).map_err(Failure)?;
                 let embedded = matches!(store_config, StoreConfig::Embedded(_));
@@ -87,6 +99,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                     metrics_token: edge.metrics_token.filter(|token| !token.is_empty()),
                     nats_url: nats_url.filter(|url| !url.trim().is_empty()),
                     sso_private_networks,
+                    mail,
                     data_dir: match &store_config {
                         StoreConfig::Embedded(dir) => Some(dir.clone()),
                         StoreConfig::Postgres(_) => None,

@@ -62,6 +62,7 @@ async fn signup(
     let name = DisplayName::parse(&body.name).map_err(invalid)?;
     let email = Email::parse(&body.email).map_err(invalid)?;
     let password = Password::parse(body.password).map_err(invalid)?;
+    let name_text = name.as_str().to_owned();
     let agent_id = create_account(&state, &email, name, password).await?;
     let organization_id = Uuid::new_v4();
     let ctx = context(None, None);
@@ -72,6 +73,9 @@ async fn signup(
     };
     command::run::<Organization>(&state, organization_id, create, &ctx).await?;
     let token = secrets::issue_agent_token(state.backend(), agent_id, &device, None).await?;
+    // With email set up, the address is to be confirmed before the account joins anyone's
+    // organization by invitation (its own it owns already).
+    crate::routes::email::send_confirmation(&state, agent_id, &email, &name_text).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "organization_id": organization_id, "agent_id": agent_id, "token": token })),
@@ -146,6 +150,7 @@ pub async fn create_account(
         agent_id,
         email: email.clone(),
         name,
+        email_confirmed: false,
     };
     match command::run::<Account>(state, agent_id, create, &context(None, None)).await {
         Ok(_) => {}
@@ -180,10 +185,12 @@ pub async fn create_sso_account(
     {
         return Err(taken());
     }
+    // The provider gave the email only as verified (`email_verified`): it is confirmed.
     let create = AccountCommand::CreateAccount {
         agent_id,
         email: email.clone(),
         name,
+        email_confirmed: true,
     };
     match command::run::<Account>(state, agent_id, create, &context(None, None)).await {
         Ok(_) | Err(ApiError::Conflict(_)) => {}
@@ -275,12 +282,15 @@ async fn me(
     let organizations =
         projections::queries::memberships_of(state.backend(), agent.agent_id).await?;
     let two_factor = second_factor::enabled(state.backend(), agent.agent_id).await?;
+    let email_confirmed = crate::routes::email::email_confirmed(&state, agent.agent_id).await?;
     Ok(Json(json!({
         "agent_id": account.agent_id,
         "name": account.name,
         "email": account.email,
         "organizations": organizations,
         "two_factor": two_factor,
+        "email_confirmed": email_confirmed,
+        "email_confirmation_required": state.settings.mail.is_some() && !email_confirmed,
     })))
 }
 

@@ -924,24 +924,40 @@ async fn transcript(
         }
         return Ok(Json(body).into_response());
     }
+    let out = plain_transcript(
+        &conversation,
+        &messages,
+        notes.as_deref(),
+        matches!(caller, Caller::Agent(_)),
+    );
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], out).into_response())
+}
+
+/// The text of `?format=txt`: messages and (given `notes`, for agents) notes in the order they
+/// were written, every person's value neutralised (`plain`). A customer's (`agent` false) has
+/// no title: only the conversation's id and times.
+fn plain_transcript(
+    conversation: &Conversation,
+    messages: &[Message],
+    notes: Option<&[queries::Note]>,
+    agent: bool,
+) -> String {
     let mut out = String::new();
-    match &caller {
-        Caller::Agent(_) => {
-            let title = conversation
-                .name
-                .clone()
-                .unwrap_or_else(|| conversation.kind.clone());
-            let title = plain::one_line(&title);
-            out.push_str(&format!("Conversation {} ({title})\n", conversation.id));
-        }
-        Caller::Customer(_) => out.push_str(&format!("Conversation {}\n", conversation.id)),
+    if agent {
+        let title = conversation
+            .name
+            .clone()
+            .unwrap_or_else(|| conversation.kind.clone());
+        let title = plain::one_line(&title);
+        out.push_str(&format!("Conversation {} ({title})\n", conversation.id));
+    } else {
+        out.push_str(&format!("Conversation {}\n", conversation.id));
     }
     out.push_str(&format!("Started: {}\n", stamp(conversation.created_at)));
     if let Some(ended_at) = conversation.ended_at {
         out.push_str(&format!("Ended: {}\n", stamp(ended_at)));
     }
     out.push('\n');
-    // Messages and (for agents) notes in the order they were written.
     let mut entries: Vec<(DateTime<Utc>, String, &str)> = messages
         .iter()
         .map(|message| {
@@ -952,7 +968,7 @@ async fn transcript(
             )
         })
         .collect();
-    for note in notes.iter().flatten() {
+    for note in notes.into_iter().flatten() {
         entries.push((
             note.created_at,
             format!("{} (note)", note.author.name),
@@ -963,7 +979,16 @@ async fn transcript(
     for (at, who, text) in entries {
         line(&mut out, at, &who, text);
     }
-    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], out).into_response())
+    out
+}
+
+/// The transcript its customer gets (by email on request): messages only, never a note.
+pub async fn customer_transcript(
+    state: &AppState,
+    conversation: &Conversation,
+) -> Result<String, ApiError> {
+    let messages = all_messages(state, conversation.id).await?;
+    Ok(plain_transcript(conversation, &messages, None, false))
 }
 
 // ---- channels and direct chats ----

@@ -6,6 +6,7 @@ pub mod attachments;
 pub mod blocks;
 pub mod canned;
 pub mod conversations;
+pub mod email;
 pub mod health;
 pub mod organizations;
 pub mod queues;

@@ -6,7 +6,7 @@ use axum::response::IntoResponse;
 use axum::routing::{post, put};
 use axum::{Extension, Json, Router};
 use chrono::{DateTime, Utc};
-use domain::organization::{Organization, OrganizationCommand};
+use domain::organization::{AcceptingAccount, Organization, OrganizationCommand};
 use domain::values::{DisplayName, Email, Password, Role};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -21,6 +21,7 @@ use crate::error::{invalid, ApiError};
 use crate::extract::{path_id, Body, PageQuery, Params};
 use crate::idempotency::IdempotencyKey;
 use crate::live::CloseOrder;
+use crate::mail::{self, Mail};
 use crate::routes::accounts::{create_account, find_account};
 use crate::secrets::{self, InvitationToken};
 use crate::state::AppState;
@@ -131,7 +132,7 @@ async fn invite(
     let expires_at = Utc::now() + chrono::Duration::days(INVITATION_DAYS);
     let invite = OrganizationCommand::CreateInvitation {
         invitation_id,
-        email,
+        email: email.clone(),
         role,
         expires_at,
         by: Some(agent.agent_id),
@@ -146,10 +147,33 @@ async fn invite(
         expires_at,
     };
     secrets::store_invitation_token(state.backend(), &token, &record).await?;
+    // With email set up the link goes to the address too (the token stays out of the log: it
+    // is in the outbox's row only until the message is delivered).
+    let emailed = match &state.settings.mail {
+        Some(mailer) => {
+            let organization = projections::queries::organization(state.backend(), organization_id)
+                .await?
+                .map_or_else(String::new, |organization| organization.name);
+            let mail = Mail::Invitation {
+                organization,
+                role: role.as_str().to_owned(),
+                link: mailer.link(&format!("/invite/{token}")),
+                expires_at,
+            };
+            mail::queue(&state, mailer, email.as_str(), &mail).await?;
+            true
+        }
+        None => false,
+    };
     let expires_at = expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "invitation_id": invitation_id, "token": token, "expires_at": expires_at })),
+        Json(json!({
+            "invitation_id": invitation_id,
+            "token": token,
+            "expires_at": expires_at,
+            "emailed": emailed,
+        })),
     ))
 }
 
@@ -187,6 +211,7 @@ async fn accept(
     let email =
         Email::parse(&invitation.email).map_err(|error| ApiError::Internal(error.to_string()))?;
     let organization_id = record.organization_id;
+    let mut accepting = AcceptingAccount::New;
     let agent_id = match (caller, body.name, body.password) {
         (Some(Caller::Agent(agent)), None, None) => {
             let account = projections::queries::account(state.backend(), agent.agent_id)
@@ -197,6 +222,12 @@ async fn accept(
                     "this invitation is for another email address".into(),
                 ));
             }
+            let confirmed = crate::routes::email::email_confirmed(&state, agent.agent_id).await?;
+            accepting = if confirmed {
+                AcceptingAccount::Confirmed
+            } else {
+                AcceptingAccount::Unconfirmed
+            };
             agent.agent_id
         }
         (Some(Caller::Customer(_)), None, None) => {
@@ -218,7 +249,12 @@ async fn accept(
                     }
                 });
             }
-            create_account(&state, &email, name, password).await?
+            let name_text = name.as_str().to_owned();
+            let agent_id = create_account(&state, &email, name, password).await?;
+            // Its address is still to be confirmed for any later invitation: holding this
+            // link shows the address only to the inviter's word (who is shown the token too).
+            crate::routes::email::send_confirmation(&state, agent_id, &email, &name_text).await?;
+            agent_id
         }
         (None, None, None) => return Err(ApiError::Unauthorized),
         _ => {
@@ -232,6 +268,8 @@ async fn accept(
         agent_id,
         email,
         now,
+        account: accepting,
+        confirmation_required: state.settings.mail.is_some(),
     };
     command::run::<Organization>(&state, organization_id, accept, &context(None, None)).await?;
     // A session for the organization's new member (an existing account gets a fresh one too).

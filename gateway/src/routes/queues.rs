@@ -546,6 +546,7 @@ async fn public(
         "welcome_message": welcome_message,
         "widget_position": widget_position(&queue),
         "widget_color": queue.settings.get("widget_color").cloned().unwrap_or(Value::Null),
+        "transcript_by_email": state.settings.mail.is_some(),
     })))
 }
 

@@ -342,11 +342,14 @@ async fn member_for(
             create_sso_account(state, &email, name).await?
         }
     };
+    // The provider vouched for the address (`email_verified`), whichever account it is.
     let accept = OrganizationCommand::AcceptInvitation {
         invitation_id: invitation.id,
         agent_id,
         email,
         now,
+        account: domain::organization::AcceptingAccount::Confirmed,
+        confirmation_required: state.settings.mail.is_some(),
     };
     command::run::<Organization>(state, organization_id, accept, &context(None, None)).await?;
     secrets::delete_invitation_tokens(state.backend(), invitation.id).await?;

@@ -7,7 +7,7 @@ use domain::canned::{CannedCommand, CannedResponses, Scope};
 use domain::conversation::{AttachmentRef, Conversation, ConversationCommand, EndReason};
 use domain::ids;
 use domain::metadata::{CustomerMetadata, LiveMetadata};
-use domain::organization::{Organization, OrganizationCommand};
+use domain::organization::{AcceptingAccount, Organization, OrganizationCommand};
 use domain::queue::{LeaveReason, Queue, QueueCommand, SettingsPatch};
 use domain::values::{
     Author, CannedKey, CannedText, DisplayName, Email, FileName, MessageText, Name, NoteText, Role,
@@ -38,6 +38,7 @@ pub async fn account(world: &World, email: &str, name: &str) -> Uuid {
                 agent_id,
                 email,
                 name: DisplayName::parse(name).unwrap(),
+                email_confirmed: false,
             },
         )
         .await;
@@ -80,6 +81,8 @@ pub async fn org(world: &World, tag: &str) -> Org {
                 agent_id: agent,
                 email,
                 now: Utc::now(),
+                account: AcceptingAccount::New,
+                confirmation_required: false,
             },
         )
         .await;

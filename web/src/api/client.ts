@@ -31,7 +31,7 @@ export function makeApi(token: () => string | null, onUnauthorized?: () => void)
       if (t) request.headers.set('Authorization', `Bearer ${t}`);
       const m = request.method;
       // Every command carries an Idempotency-Key, except those the contract exempts.
-      const exempt = /\/v1\/(signup|login|login\/two-factor|queues\/[^/]+\/join|invitations\/[^/]+\/accept)$/.test(new URL(request.url).pathname);
+      const exempt = /\/v1\/(signup|login|login\/two-factor|password-reset|password-reset\/request|email-confirmation|queues\/[^/]+\/join|invitations\/[^/]+\/accept)$/.test(new URL(request.url).pathname);
       if ((m === 'POST' || m === 'PUT' || m === 'DELETE') && !exempt && !request.headers.has('Idempotency-Key')) {
         request.headers.set('Idempotency-Key', crypto.randomUUID());
       }

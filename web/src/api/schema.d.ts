@@ -454,6 +454,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/conversations/{c}/transcript/email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Email the transcript to the customer
+         * @description Its customer (403 for an agent), with email set up (409 otherwise): the transcript as the customer sees it (messages; never notes, tags or metadata) is sent to `email`. 3 an hour per conversation and 10 an hour per client address (429).
+         */
+        post: operations["emailTranscript"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/conversations/{c}/transfer": {
         parameters: {
             query?: never;
@@ -474,6 +494,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/email-confirmation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm an address
+         * @description The token of an emailed confirmation link (the console's `/confirm/TOKEN`): the account's address is confirmed (`EmailConfirmed`). A link works once, for 48 hours; 404 for an unknown, used or expired one. 409 when the deployment sends no email.
+         */
+        post: operations["confirmEmail"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/invitations/{token}/accept": {
         parameters: {
             query?: never;
@@ -485,7 +525,7 @@ export interface paths {
         put?: never;
         /**
          * Accept an invitation
-         * @description `{name, password}` for a new account. For an email that has an account: that account's bearer token and an empty body (401 without one, 403 with another account's). 404 for an unknown, used or expired token.
+         * @description `{name, password}` for a new account. For an email that has an account: that account's bearer token and an empty body (401 without one, 403 with another account's; with email set up, 403 too while the account has not confirmed its address). 404 for an unknown, used or expired token.
          */
         post: operations["acceptInvitation"];
         delete?: never;
@@ -562,6 +602,26 @@ export interface paths {
         get: operations["me"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/email-confirmation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send the address's confirmation link again
+         * @description With email set up (`JONO_SMTP_URL`; 409 otherwise): a new link to confirm the account's address is emailed, and the one before stops working. 409 when the address is confirmed already; 3 an hour per account (429).
+         */
+        post: operations["resendEmailConfirmation"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1004,6 +1064,46 @@ export interface paths {
          */
         put: operations["setOrgSso"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/password-reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reset the password
+         * @description The token of an emailed reset link and the new password (at least 10 characters, 422). Every session of the account ends, and its address counts as confirmed. 404 for an unknown, used or expired link, which changes nothing. 409 when the deployment sends no email.
+         */
+        post: operations["resetPassword"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/password-reset/request": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ask for a password reset
+         * @description With email set up (409 otherwise). The same answer whether or not the email has an account; an account gets a link (the console's `/reset/TOKEN`) that works once, for 30 minutes, replacing any earlier one. 5 an hour per client address and per email (429).
+         */
+        post: operations["requestPasswordReset"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1472,6 +1572,10 @@ export interface components {
          *     page's styles, so no other CSS can ride along.
          */
         Colour: string;
+        /** @description `{token}` of a confirmation link. */
+        ConfirmRequest: {
+            token: string;
+        };
         /** @description `{conversation_id}`: what starts or finds a conversation answers. */
         ConversationCreated: {
             /** Format: uuid */
@@ -1552,6 +1656,8 @@ export interface components {
             token: string;
         };
         InvitationCreated: {
+            /** @description Whether the link was sent to the invited address too (the deployment sends email). */
+            emailed: boolean;
             /** Format: date-time */
             expires_at: string;
             /** Format: uuid */
@@ -1637,6 +1743,16 @@ export interface components {
             /** Format: uuid */
             agent_id: string;
             email: string;
+            /**
+             * @description The deployment sends email and the address is not confirmed yet: until it is, the
+             *     account accepts no invitation (`POST /v1/me/email-confirmation` sends the link again).
+             */
+            email_confirmation_required: boolean;
+            /**
+             * @description Whether the account showed that its address is its own (an emailed link, a password
+             *     reset, or an identity provider that vouched for it).
+             */
+            email_confirmed: boolean;
             name: string;
             organizations: components["schemas"]["MyOrganization"][];
             /** @description Whether the account has a confirmed second factor (every login asks for a code). */
@@ -1765,6 +1881,11 @@ export interface components {
         PublicQueue: {
             name: string;
             open: boolean;
+            /**
+             * @description Whether the customer may have its transcript emailed
+             *     (`POST /v1/conversations/{c}/transcript/email`): the deployment sends email.
+             */
+            transcript_by_email: boolean;
             /** Format: uint64 */
             waiting: number;
             welcome_message: string | null;
@@ -1917,6 +2038,16 @@ export interface components {
         RecoveryCodes: {
             recovery_codes: string[];
         };
+        /** @description `{token, new_password}`: the link's token and the password to set. */
+        ResetPassword: {
+            new_password: string;
+            token: string;
+        };
+        /** @description `{email}` of a forgotten password. */
+        ResetRequest: {
+            /** Format: email */
+            email: string;
+        };
         /**
          * @description A role within an organization. `owner` ⊇ `operator` ⊇ `agent`: the order of the variants is
          *     the order of power, so `role >= Role::Operator` reads as "at least an operator".
@@ -2039,6 +2170,11 @@ export interface components {
             conversation: components["schemas"]["ConversationView"];
             messages: components["schemas"]["Message"][];
             notes?: components["schemas"]["Note"][] | null;
+        };
+        /** @description `{email}`: where a customer wants its transcript. */
+        TranscriptEmailRequest: {
+            /** Format: email */
+            email: string;
         };
         TransferRequest: {
             /**
@@ -3052,6 +3188,40 @@ export interface operations {
             };
         };
     };
+    emailTranscript: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A conversation's id. */
+                c: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TranscriptEmailRequest"];
+            };
+        };
+        responses: {
+            /** @description The transcript is on its way. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     transfer: {
         parameters: {
             query?: never;
@@ -3069,6 +3239,37 @@ export interface operations {
         };
         responses: {
             /** @description Transferred. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    confirmEmail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConfirmRequest"];
+            };
+        };
+        responses: {
+            /** @description Confirmed. */
             204: {
                 headers: {
                     [name: string]: unknown;
@@ -3232,6 +3433,33 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Me"];
                 };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resendEmailConfirmation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The link is on its way. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description An error, as `application/problem+json` (RFC 9457). */
             default: {
@@ -3739,7 +3967,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The invitation and its token (7 days). */
+            /** @description The invitation and its token (7 days); with email set up, the link is also sent to the address (`emailed`). */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -4165,6 +4393,68 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["SsoView"];
                 };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resetPassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResetPassword"];
+            };
+        };
+        responses: {
+            /** @description The password is set; log in with it. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    requestPasswordReset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResetRequest"];
+            };
+        };
+        responses: {
+            /** @description Taken: if the email has an account, the link is on its way. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description An error, as `application/problem+json` (RFC 9457). */
             default: {

@@ -48,6 +48,7 @@ export function AccountPage({ api, me, reloadMe }: { api: Api; me: Me; reloadMe:
       <section>
         <h2>{t('account')}</h2>
         <p>{me.name} · {me.email}</p>
+        {me.email_confirmation_required && <ConfirmNotice api={api} email={me.email} />}
         <form class="stack password-form" onSubmit={submit}>
           <h3>{t('changePassword')}</h3>
           <input type="email" name="username" autocomplete="username" value={me.email} readOnly hidden />
@@ -153,5 +154,24 @@ function Sessions({ api }: { api: Api }) {
       </table>
       {err && <p class="error" role="alert">{err}</p>}
     </section>
+  );
+}
+
+/** The deployment sends email and the address is not confirmed yet: until it is, invitations
+ * cannot be accepted with this account. The link can be sent again. */
+function ConfirmNotice({ api, email }: { api: Api; email: string }) {
+  const [state, setState] = useState('');
+  const resend = async () => {
+    try {
+      await ok(api.POST('/v1/me/email-confirmation'));
+      setState(t('confirmationSent', { email }));
+    } catch (e) { setState(errText(e)); }
+  };
+  return (
+    <div class="notice confirm-notice">
+      <p>{t('confirmPending', { email })}</p>
+      <button type="button" onClick={resend}>{t('sendAgain')}</button>
+      {state && <p role="status">{state}</p>}
+    </div>
   );
 }

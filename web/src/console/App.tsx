@@ -11,8 +11,10 @@ export function errText(e: unknown): string {
   return t('error', { detail: e instanceof ApiError ? e.message : String((e as Error)?.message ?? e) });
 }
 
-function inviteToken(): string | null {
-  const m = location.pathname.match(/^\/invite\/([^/]+)$/);
+/** The token of an emailed (or handed-over) link to `/PAGE/TOKEN`: an invitation, an address's
+ * confirmation, a password reset. */
+function linkToken(page: 'invite' | 'confirm' | 'reset'): string | null {
+  const m = location.pathname.match(new RegExp(`^/${page}/([^/]+)$`));
   return m ? decodeURIComponent(m[1]) : null;
 }
 
@@ -30,7 +32,9 @@ export function App() {
   useLang();
   const [token, setToken] = useState<string | null>(() => ssoToken() ?? localStorage.getItem(TOKEN_KEY));
   const [me, setMe] = useState<Me | null>(null);
-  const [invite, setInvite] = useState<string | null>(inviteToken);
+  const [invite, setInvite] = useState<string | null>(() => linkToken('invite'));
+  const [confirming, setConfirming] = useState<string | null>(() => linkToken('confirm'));
+  const [resetting, setResetting] = useState<string | null>(() => linkToken('reset'));
 
   const signIn = (tok: string | null) => {
     if (tok) localStorage.setItem(TOKEN_KEY, tok);
@@ -52,6 +56,11 @@ export function App() {
   }, [token]);
 
   const leaveInvite = () => { history.replaceState(null, '', '/'); setInvite(null); };
+  const leaveLink = () => { history.replaceState(null, '', '/'); setConfirming(null); setResetting(null); };
+
+  if (confirming) return <ConfirmPage token={confirming} api={api} onDone={() => { leaveLink(); if (token) ok(api.GET('/v1/me')).then(setMe).catch(() => {}); }} />;
+  // A reset ends every session of the account, this browser's too: the login follows.
+  if (resetting) return <ResetPage token={resetting} api={api} onDone={() => { leaveLink(); signIn(null); }} />;
 
   if (invite) return <InviteForm token={invite} api={api} me={token ? me : null} onDone={(tok) => { leaveInvite(); if (tok) signIn(tok); else ok(api.GET('/v1/me')).then(setMe); }} />;
   if (!token) return <AuthForm api={api} onToken={signIn} />;
@@ -61,7 +70,9 @@ export function App() {
 }
 
 function AuthForm({ api, onToken }: { api: ReturnType<typeof makeApi>; onToken: (t: string) => void }) {
-  const [mode, setMode] = useState<'login' | 'signup'>('login');
+  const [mode, setMode] = useState<'login' | 'signup' | 'forgot'>('login');
+  // A reset was asked for: the same words whether or not the email has an account.
+  const [resetSent, setResetSent] = useState(false);
   const [f, setF] = useState({ organization: '', name: '', email: '', password: '' });
   const [err, setErr] = useState('');
   // The password was right and the account has a second factor: the code step's challenge.
@@ -71,7 +82,10 @@ function AuthForm({ api, onToken }: { api: ReturnType<typeof makeApi>; onToken: 
     e.preventDefault();
     setErr('');
     try {
-      if (mode === 'login') {
+      if (mode === 'forgot') {
+        await ok(api.POST('/v1/password-reset/request', { body: { email: f.email } }));
+        setResetSent(true);
+      } else if (mode === 'login') {
         const r = await ok(api.POST('/v1/login', { body: { email: f.email, password: f.password } }));
         if ('token' in r) onToken(r.token);
         else setChallenge(r.challenge);
@@ -79,6 +93,19 @@ function AuthForm({ api, onToken }: { api: ReturnType<typeof makeApi>; onToken: 
     } catch (e) { setErr(mode === 'login' && e instanceof ApiError && e.status === 401 ? t('loginWrong') : errText(e)); }
   };
   if (challenge) return <CodeForm api={api} challenge={challenge} onToken={onToken} onRestart={() => setChallenge(null)} />;
+  if (mode === 'forgot') return (
+    <main class="auth-page"><LangSwitch /><form class="auth card forgot" onSubmit={submit}>
+      <h1>{t('appName')}</h1>
+      <h2>{t('forgotTitle')}</h2>
+      {resetSent ? <p role="status" class="ok">{t('resetSent', { email: f.email })}</p> : <>
+        <p>{t('forgotHelp')}</p>
+        <label>{t('email')}<input name="email" type="email" required autocomplete="username" value={f.email} onInput={set('email')} /></label>
+        {err && <p class="error" role="alert">{err}</p>}
+        <button type="submit" class="primary">{t('sendResetLink')}</button>
+      </>}
+      <button type="button" class="link" onClick={() => { setMode('login'); setResetSent(false); setErr(''); }}>{t('backToLogin')}</button>
+    </form></main>
+  );
   return (
     <main class="auth-page"><LangSwitch /><form class="auth card" onSubmit={submit}>
       <h1>{t('appName')}</h1>
@@ -92,6 +119,7 @@ function AuthForm({ api, onToken }: { api: ReturnType<typeof makeApi>; onToken: 
       <button type="button" class="link" onClick={() => setMode(mode === 'login' ? 'signup' : 'login')}>
         {mode === 'login' ? t('createAccount') : t('haveAccount')}
       </button>
+      {mode === 'login' && <button type="button" class="link" onClick={() => { setMode('forgot'); setErr(''); }}>{t('forgotPassword')}</button>}
     </form></main>
   );
 }
@@ -143,6 +171,61 @@ function InviteForm({ token, api, me, onDone }: { token: string; api: ReturnType
       <label>{t('password')}<input name="password" type="password" required minLength={10} autocomplete="new-password" value={f.password} onInput={(e) => setF({ ...f, password: (e.target as HTMLInputElement).value })} /></label>
       {err && <p class="error" role="alert">{err}</p>}
       <button type="submit" class={me ? '' : 'primary'}>{t('acceptInvitation')}</button>
+    </form></main>
+  );
+}
+
+/** `/confirm/TOKEN`, the link a new account's address gets: confirmed at once (the link works once). */
+function ConfirmPage({ token, api, onDone }: { token: string; api: ReturnType<typeof makeApi>; onDone: () => void }) {
+  const [state, setState] = useState<'working' | 'done' | string>('working');
+  const sent = useRef(false);
+  useEffect(() => {
+    if (sent.current) return;
+    sent.current = true;
+    ok(api.POST('/v1/email-confirmation', { body: { token } }))
+      .then(() => setState('done'))
+      .catch((e) => setState(e instanceof ApiError && e.status === 404 ? t('linkUsedOrExpired') : errText(e)));
+  }, []);
+  return (
+    <main class="auth-page"><LangSwitch /><div class="auth card confirm-page">
+      <h1>{t('appName')}</h1>
+      <h2>{t('confirmTitle')}</h2>
+      {state === 'working' ? <p role="status">…</p>
+        : state === 'done' ? <p role="status" class="ok">{t('emailConfirmed')}</p>
+        : <p class="error" role="alert">{state}</p>}
+      <button type="button" class="primary" onClick={onDone}>{t('continue')}</button>
+    </div></main>
+  );
+}
+
+/** `/reset/TOKEN`, a password reset's emailed link: a new password, then the login. */
+function ResetPage({ token, api, onDone }: { token: string; api: ReturnType<typeof makeApi>; onDone: () => void }) {
+  const [f, setF] = useState({ next: '', again: '' });
+  const [err, setErr] = useState('');
+  const [done, setDone] = useState(false);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setErr('');
+    if (f.next !== f.again) { setErr(t('passwordsDiffer')); return; }
+    try {
+      await ok(api.POST('/v1/password-reset', { body: { token, new_password: f.next } }));
+      setDone(true);
+    } catch (x) { setErr(x instanceof ApiError && x.status === 404 ? t('linkUsedOrExpired') : errText(x)); }
+  };
+  return (
+    <main class="auth-page"><LangSwitch /><form class="auth card reset-page" onSubmit={submit}>
+      <h1>{t('appName')}</h1>
+      <h2>{t('resetTitle')}</h2>
+      {done ? <>
+        <p role="status" class="ok">{t('passwordReset')}</p>
+        <button type="button" class="primary" onClick={onDone}>{t('login')}</button>
+      </> : <>
+        <label>{t('newPassword')}<input name="new-password" type="password" required minLength={10} autocomplete="new-password" value={f.next} onInput={(e) => setF({ ...f, next: (e.target as HTMLInputElement).value })} /></label>
+        <label>{t('repeatPassword')}<input name="repeat-password" type="password" required minLength={10} autocomplete="new-password" value={f.again} onInput={(e) => setF({ ...f, again: (e.target as HTMLInputElement).value })} /></label>
+        {err && <p class="error" role="alert">{err}</p>}
+        <button type="submit" class="primary">{t('setPassword')}</button>
+        <button type="button" class="link" onClick={onDone}>{t('backToLogin')}</button>
+      </>}
     </form></main>
   );
 }

@@ -15,7 +15,7 @@ export function OrgPage({ api, me, orgId, role, queues, reloadQueues, focus = nu
   const [members, setMembers] = useState<Member[]>([]);
   const [err, setErr] = useState('');
   const [inv, setInv] = useState({ email: '', role: 'agent' as Role });
-  const [link, setLink] = useState<{ email: string; url: string } | null>(null);
+  const [link, setLink] = useState<{ email: string; url: string; emailed: boolean } | null>(null);
   const [queueName, setQueueName] = useState('');
   const loadMembers = () => ok(api.GET('/v1/orgs/{org}/members', { params: { path: { org: orgId } } })).then(setMembers).catch((e) => setErr(errText(e)));
   useEffect(() => { loadMembers(); }, [orgId, presenceVersion]);
@@ -38,7 +38,7 @@ export function OrgPage({ api, me, orgId, role, queues, reloadQueues, focus = nu
   const withdraw = (i: Schemas['InvitationView']) => act(async () => { await ok(api.DELETE('/v1/orgs/{org}/invitations/{invitation}', { params: { path: { org: orgId, invitation: i.invitation_id } } })); loadPending(); });
   const invite = (e: Event) => { e.preventDefault(); act(async () => {
     const r = await ok(api.POST('/v1/orgs/{org}/invitations', { params: { path: { org: orgId } }, body: { email: inv.email, role: inv.role } }));
-    setLink({ email: inv.email, url: `${location.origin}/invite/${encodeURIComponent(r.token)}` });
+    setLink({ email: inv.email, url: `${location.origin}/invite/${encodeURIComponent(r.token)}`, emailed: r.emailed });
     setInv({ email: '', role: 'agent' });
     loadPending();
   }); };
@@ -100,7 +100,7 @@ export function OrgPage({ api, me, orgId, role, queues, reloadQueues, focus = nu
             </select>
             <button type="submit">{t('invite')}</button>
           </form>
-          {link && <p>{t('invitationLink', { email: link.email })} <input class="link-out" readOnly value={link.url} onFocus={(e) => (e.target as HTMLInputElement).select()} /></p>}
+          {link && <p role="status">{link.emailed ? t('invitationEmailed', { email: link.email }) : t('invitationLink', { email: link.email })} <input class="link-out" readOnly value={link.url} onFocus={(e) => (e.target as HTMLInputElement).select()} /></p>}
           {pending.length > 0 && (
             <table class="table pending-invitations">
               <thead><tr><th>{t('email')}</th><th>{t('role')}</th><th>{t('expires')}</th><th><span class="sr">{t('actions')}</span></th></tr></thead>

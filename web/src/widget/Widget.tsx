@@ -20,7 +20,8 @@ const params = new URLSearchParams(location.search);
 const queue = params.get('queue') ?? '';
 const host = params.get('host');
 const STORE = `jono.widget.${queue}`;
-type Session = { conversation_id: string; customer_token: string };
+// `email`: what the pre-chat form was given, to offer the transcript there.
+type Session = { conversation_id: string; customer_token: string; email?: string };
 
 // Storage may be denied to a third-party frame: then the session lives in memory only.
 const memory = new Map<string, string>();
@@ -51,7 +52,7 @@ function trustedHost(): string | null {
 
 export function Widget() {
   useLang();
-  const [pub, setPub] = useState<{ name: string; open: boolean; welcome_message: string | null; widget_position?: string; widget_color?: string | null } | null>(null);
+  const [pub, setPub] = useState<{ name: string; open: boolean; welcome_message: string | null; widget_position?: string; widget_color?: string | null; transcript_by_email?: boolean } | null>(null);
   const [session, setSession] = useState<Session | null>(() => { try { return JSON.parse(store.get(STORE) || 'null'); } catch { return null; } });
   const [page, setPage] = useState<string | null>(null);
   const [err, setErr] = useState('');
@@ -90,7 +91,7 @@ export function Widget() {
       <header class="widget-head"><h1>{pub?.name || t('widgetTitle')}</h1><LangSwitch /></header>
       <main class="widget-body">
         {err && <p class="error" role="alert">{err}</p>}
-        {session ? <Chat session={session} page={page} onReset={reset} welcome={pub?.welcome_message ?? null} />
+        {session ? <Chat session={session} page={page} onReset={reset} welcome={pub?.welcome_message ?? null} byEmail={!!pub?.transcript_by_email} />
           : pub && !pub.open ? <p class="notice">{t('queueClosed')}</p>
           : pub && <PreChat onJoined={start} api={anon} />}
       </main>
@@ -108,7 +109,7 @@ function PreChat({ api, onJoined }: { api: ReturnType<typeof makeApi>; onJoined:
     setErr('');
     try {
       const r = await ok(api.POST('/v1/queues/{queue}/join', { params: { path: { queue } }, body: { metadata: { name: f.name, email: f.email, question: f.question } } }));
-      const s = { conversation_id: r.conversation_id, customer_token: r.customer_token };
+      const s = { conversation_id: r.conversation_id, customer_token: r.customer_token, email: f.email };
       if (f.question.trim()) {
         const authed = makeApi(() => s.customer_token);
         await authed.POST('/v1/conversations/{c}/messages', { params: { path: { c: s.conversation_id } }, body: { text: f.question.trim() } }).catch(() => {});
@@ -130,7 +131,7 @@ function PreChat({ api, onJoined }: { api: ReturnType<typeof makeApi>; onJoined:
   );
 }
 
-function Chat({ session, page, onReset, welcome }: { session: Session; page: string | null; onReset: () => void; welcome: string | null }) {
+function Chat({ session, page, onReset, welcome, byEmail }: { session: Session; page: string | null; onReset: () => void; welcome: string | null; byEmail: boolean }) {
   const c = session.conversation_id;
   const api = useMemo(() => makeApi(() => session.customer_token, onReset), [session]);
   const socket = useMemo(() => new Socket(session.customer_token), [session]);
@@ -231,6 +232,7 @@ function Chat({ session, page, onReset, welcome }: { session: Session; page: str
       {status === 'ended' && messages.length > 0 && (
         <p><button type="button" class="link transcript" onClick={() => downloadTranscript(c, session.customer_token).catch((e) => setErr(String(e.message ?? e)))}>{t('transcript')}</button></p>
       )}
+      {status === 'ended' && messages.length > 0 && byEmail && <TranscriptByEmail api={api} c={c} given={session.email ?? ''} />}
       {status === 'ended' ? (
         rated || !served ? (
           // Nobody served a customer who left the line: there is nothing to rate.
@@ -257,6 +259,26 @@ function Chat({ session, page, onReset, welcome }: { session: Session; page: str
           onUpload={async (f) => uploadFile(c, session.customer_token, f)}
           extra={<button type="button" class="danger" onClick={end}>{status === 'waiting' ? t('leaveQueue') : t('endConversation')}</button>} />
       )}
+    </div>
+  );
+}
+
+/** The transcript to the customer's address, when the deployment sends email: messages only. */
+function TranscriptByEmail({ api, c, given }: { api: ReturnType<typeof makeApi>; c: string; given: string }) {
+  const [email, setEmail] = useState(given);
+  const [state, setState] = useState('');
+  const send = async (e: Event) => {
+    e.preventDefault();
+    const r = await api.POST('/v1/conversations/{c}/transcript/email', { params: { path: { c } }, body: { email } });
+    setState(r.response.ok ? t('transcriptSent', { email }) : (r.error as { detail?: string } | undefined)?.detail ?? String(r.response.status));
+  };
+  return (
+    <div class="transcript-email">
+      <form class="inline" onSubmit={send}>
+        <input name="transcript-email" type="email" required placeholder={t('email')} aria-label={t('transcriptByEmail')} value={email} onInput={(e) => setEmail((e.target as HTMLInputElement).value)} />
+        <button type="submit">{t('transcriptByEmail')}</button>
+      </form>
+      {state && <p role="status">{state}</p>}
     </div>
   );
 }
