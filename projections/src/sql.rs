@@ -296,8 +296,13 @@ tuple_from_direct_row!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H);
 /// A rusqlite error as sqlx's, the error every `Tx` method gives: a database error, so that a
 /// constraint violation still reads as one.
 fn direct_error(error: rusqlite::Error) -> sqlx::Error {
+    let code = match &error {
+        rusqlite::Error::SqliteFailure(failure, _) => Some(failure.extended_code.to_string()),
+        _ => None,
+    };
     sqlx::Error::Database(Box::new(DirectError {
         message: error.to_string(),
+        code,
         unique: matches!(
             &error,
             rusqlite::Error::SqliteFailure(failure, _)
@@ -310,6 +315,8 @@ fn direct_error(error: rusqlite::Error) -> sqlx::Error {
 #[derive(Debug)]
 struct DirectError {
     message: String,
+    /// SQLite's extended result code, as sqlx's own SQLite errors give it.
+    code: Option<String>,
     unique: bool,
 }
 
@@ -324,6 +331,10 @@ impl std::error::Error for DirectError {}
 impl sqlx::error::DatabaseError for DirectError {
     fn message(&self) -> &str {
         &self.message
+    }
+
+    fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+        self.code.as_deref().map(std::borrow::Cow::Borrowed)
     }
 
     fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {

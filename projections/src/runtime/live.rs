@@ -19,12 +19,16 @@ use store::log::{Backend, EventStore};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::rebuild::own_connection;
 use super::{
     clear_failure, lock_checkpoint, prepare, rebuild_all, record_failure, wants, write_checkpoint,
     Options, Progress, Projection, ProjectionError, ProjectorState, Statuses, IDLE, MAX_BACKOFF,
     REBUILD_BATCH,
 };
 use crate::sql::Tx;
+
+/// How many events a batch applies before it lets the thread's other tasks run.
+const YIELD_EVERY: usize = 200;
 
 /// A projection of the group and the position it has applied up to.
 struct Member {
@@ -77,13 +81,14 @@ async fn run(
     let mut wake = store.subscribe();
     let mut backoff = Duration::from_secs(1);
     let mut failing = false;
+    let mut own = None;
     while !members.is_empty() {
         if *shutdown.borrow() {
             break;
         }
         // Mark the wake-up seen before reading, so a commit after the read wakes us again.
         wake.borrow_and_update();
-        match step(&store, &mut members, &options).await {
+        match step(&store, &mut members, &mut own, &options).await {
             Ok(applied) => {
                 backoff = Duration::from_secs(1);
                 if failing {
@@ -348,10 +353,11 @@ fn unavailable(error: impl ToString) -> StepError {
 }
 
 /// One batch: reads what follows the group's lowest checkpoint and applies it. Whether
-/// anything was there.
+/// anything was there. `own` keeps the group's own SQLite connection between batches.
 async fn step(
     store: &EventStore,
     members: &mut [Member],
+    own: &mut Option<rusqlite::Connection>,
     options: &Options,
 ) -> Result<bool, StepError> {
     let backend = store.read_model_backend();
@@ -370,8 +376,25 @@ async fn step(
     if events.is_empty() {
         return Ok(false);
     }
-    apply_batch(backend, members, &events, options).await?;
+    apply_batch(backend, members, own, &events, options).await?;
     Ok(true)
+}
+
+/// Begins the batch's transaction. On SQLite on the group's own connection (through rusqlite,
+/// opened when missing): its statements run in this thread, where each statement through a
+/// pooled sqlx connection is a round trip to that connection's worker thread — a profile of
+/// Jono under 32 writers spent half its time in those threads' wake-ups.
+async fn begin(backend: &Backend, own: &mut Option<rusqlite::Connection>) -> Result<Tx, StepError> {
+    match backend {
+        Backend::Sqlite(pool) => {
+            let connection = match own.take() {
+                Some(connection) => connection,
+                None => own_connection(pool).map_err(unavailable)?,
+            };
+            Tx::begin_direct(connection, "").map_err(unavailable)
+        }
+        Backend::Postgres(_) => Tx::begin(backend, "").await.map_err(unavailable),
+    }
 }
 
 async fn stored_checkpoints(backend: &Backend) -> Result<Vec<(String, i64)>, sqlx::Error> {
@@ -389,10 +412,11 @@ async fn stored_checkpoints(backend: &Backend) -> Result<Vec<(String, i64)>, sql
 async fn apply_batch(
     backend: &Backend,
     members: &mut [Member],
+    own: &mut Option<rusqlite::Connection>,
     events: &[StoredEvent],
     options: &Options,
 ) -> Result<(), StepError> {
-    let mut tx = Tx::begin(backend, "").await.map_err(unavailable)?;
+    let mut tx = begin(backend, own).await?;
     if tx.is_postgres() {
         // Read models are folds of the log: their commits need not wait for the write-ahead
         // log to reach the disk (a crash repeats the last batches, rows and checkpoints
@@ -410,7 +434,11 @@ async fn apply_batch(
         );
     }
     let mut last = None;
-    for event in events {
+    for (n, event) in events.iter().enumerate() {
+        if n % YIELD_EVERY == YIELD_EVERY - 1 {
+            // The statements run in this thread: let the other tasks on it run now and then.
+            tokio::task::yield_now().await;
+        }
         if !domain::event::is_known(&event.event_type) {
             tracing::warn!(
                 position = event.position,
@@ -444,7 +472,8 @@ async fn apply_batch(
                 // Keep what came before the failing event, then report it.
                 let before = events.partition_point(|e| e.position < event.position);
                 if before > 0 {
-                    Box::pin(apply_batch(backend, members, &events[..before], options)).await?;
+                    Box::pin(apply_batch(backend, members, own, &events[..before], options))
+                        .await?;
                 }
                 return Err(StepError::Failed {
                     member: index,
@@ -475,7 +504,7 @@ async fn apply_batch(
             .await
             .map_err(unavailable)?;
     }
-    tx.commit().await.map_err(unavailable)?;
+    *own = tx.commit_direct().await.map_err(unavailable)?;
     for (member, checkpoint) in members.iter_mut().zip(checkpoints) {
         member.position = last.max(checkpoint);
     }

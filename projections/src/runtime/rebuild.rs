@@ -125,7 +125,7 @@ pub async fn rebuild_all(
     // 2. Fill them while the live ones answer, until what is left is less than a batch.
     let types = wanted_types(projections);
     let mut own = match backend {
-        Backend::Sqlite(pool) => Some(fill_connection(pool)?),
+        Backend::Sqlite(pool) => Some(own_connection(pool)?),
         Backend::Postgres(_) => None,
     };
     let mut position = 0;
@@ -304,10 +304,11 @@ async fn swap_tables(
     Ok(())
 }
 
-/// The fill's own SQLite connection, through rusqlite: the pool's database file and busy
-/// timeout, `synchronous=NORMAL` and a larger cache (see the module's comment). Never a pooled
-/// connection: those go back to the pool, and the rest of the process counts on their settings.
-fn fill_connection(pool: &SqlitePool) -> Result<rusqlite::Connection, ProjectionError> {
+/// A SQLite connection of the caller's own, through rusqlite (the fill's, and the live
+/// projectors'): the pool's database file and busy timeout, `synchronous=NORMAL` and a larger
+/// cache (see the module's comment). Never a pooled connection: those go back to the pool, and
+/// the rest of the process counts on their settings.
+pub(super) fn own_connection(pool: &SqlitePool) -> Result<rusqlite::Connection, ProjectionError> {
     let options = pool.connect_options();
     let failed =
         |e: rusqlite::Error| ProjectionError::Invalid(format!("the fill's connection: {e}"));
