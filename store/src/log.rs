@@ -63,9 +63,15 @@ struct Backends {
     /// Reads, and writes other than the log's appends.
     log: Backend,
     /// The log's appends, by the one writer task.
-    writer: Backend,
+    writer: Appender,
     /// The read models' writes.
     read_models: Backend,
+}
+
+/// What the writer task appends through.
+enum Appender {
+    Sqlite(sqlite::Writer),
+    Postgres(PgPool),
 }
 
 /// What the background tasks share with the handles.
@@ -98,7 +104,7 @@ impl EventStore {
         let store = Self::start(
             Backends {
                 log: Backend::Sqlite(pools.reader.clone()),
-                writer: Backend::Sqlite(pools.writer),
+                writer: Appender::Sqlite(pools.writer),
                 read_models: Backend::Sqlite(pools.read_models),
             },
             head,
@@ -118,7 +124,7 @@ impl EventStore {
         let store = Self::start(
             Backends {
                 log: Backend::Postgres(pool.clone()),
-                writer: Backend::Postgres(pool.clone()),
+                writer: Appender::Postgres(pool.clone()),
                 read_models: Backend::Postgres(pool.clone()),
             },
             head,
@@ -315,7 +321,7 @@ fn validate(request: &AppendRequest) -> Result<(), AppendError> {
 /// The one writer of this process (invariant 5, group commit): it takes every request queued,
 /// runs them in one transaction, each in its own savepoint so a conflicting request fails alone,
 /// commits once (one fsync for all), and only then answers each request.
-async fn run_writer(backend: Backend, mut jobs: mpsc::Receiver<Job>, shared: Arc<Shared>) {
+async fn run_writer(mut backend: Appender, mut jobs: mpsc::Receiver<Job>, shared: Arc<Shared>) {
     while let Some(first) = jobs.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -324,10 +330,16 @@ async fn run_writer(backend: Backend, mut jobs: mpsc::Receiver<Job>, shared: Arc
                 Err(_) => break,
             }
         }
-        let requests: Vec<&AppendRequest> = batch.iter().map(|job| &job.request).collect();
-        let outcome = match &backend {
-            Backend::Sqlite(pool) => sqlite::commit_batch(pool, &requests).await,
-            Backend::Postgres(pool) => postgres::commit_batch(pool, &requests).await,
+        let (requests, replies): (Vec<AppendRequest>, Vec<_>) = batch
+            .into_iter()
+            .map(|job| (job.request, job.reply))
+            .unzip();
+        let outcome = match &mut backend {
+            Appender::Sqlite(writer) => writer.commit_batch(requests).await,
+            Appender::Postgres(pool) => {
+                let requests: Vec<&AppendRequest> = requests.iter().collect();
+                postgres::commit_batch(pool, &requests).await
+            }
         };
         match outcome {
             Ok(BatchOutcome {
@@ -335,8 +347,8 @@ async fn run_writer(backend: Backend, mut jobs: mpsc::Receiver<Job>, shared: Arc
                 commit_seconds,
             }) => {
                 let backend_name = match &backend {
-                    Backend::Sqlite(_) => "sqlite",
-                    Backend::Postgres(_) => "postgres",
+                    Appender::Sqlite(_) => "sqlite",
+                    Appender::Postgres(_) => "postgres",
                 };
                 shared.metrics.record_commit(backend_name, commit_seconds);
                 let mut events = 0;
@@ -352,33 +364,35 @@ async fn run_writer(backend: Backend, mut jobs: mpsc::Receiver<Job>, shared: Arc
                         Err(_) => {}
                     }
                 }
-                shared.metrics.record_batch(batch.len(), events, conflicts);
+                shared
+                    .metrics
+                    .record_batch(replies.len(), events, conflicts);
                 match &backend {
                     // SQLite has one writer and commits in position order: what we just
                     // committed is the readable head.
-                    Backend::Sqlite(_) => {
+                    Appender::Sqlite(_) => {
                         if let Some(head) = head {
                             shared.head.send_if_modified(|h| raise(h, head));
                         }
                     }
                     // On Postgres the readable head also depends on other transactions in
                     // flight; the listener task recomputes it.
-                    Backend::Postgres(_) => {
+                    Appender::Postgres(_) => {
                         if head.is_some() {
                             shared.refresh.notify_one();
                         }
                     }
                 }
-                for (job, result) in batch.into_iter().zip(results) {
+                for (reply, result) in replies.into_iter().zip(results) {
                     // A caller that stopped waiting is no reason to stop the writer.
-                    let _ = job.reply.send(result);
+                    let _ = reply.send(result);
                 }
             }
             Err(error) => {
-                tracing::warn!(%error, requests = batch.len(), "event store batch failed");
-                shared.metrics.record_failed_batch(batch.len());
-                for job in batch {
-                    let _ = job.reply.send(Err(error.clone()));
+                tracing::warn!(%error, requests = replies.len(), "event store batch failed");
+                shared.metrics.record_failed_batch(replies.len());
+                for reply in replies {
+                    let _ = reply.send(Err(error.clone()));
                 }
             }
         }

@@ -5,19 +5,21 @@
 //! The read models live in a file of their own, `DATA_DIR/read-models.db`: SQLite has one write
 //! lock per database file, and with the read models in the log's file every projector commit
 //! held the log's appends back (and an append held up to seven projector commits). Three pools:
-//! the log's writer (the log's file alone, so its `BEGIN IMMEDIATE` locks nothing else), the
+//! the log's writer (a rusqlite connection to the log's file alone, so its `BEGIN IMMEDIATE`
+//! locks nothing else, running each batch in a blocking thread), the
 //! read models' writers (their file alone), and everybody's reads and the other small writes,
 //! on the log's file with the read models' attached as `rm`, so a query may name tables of
 //! both without saying where they live.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
+use rusqlite::OptionalExtension;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
+use sqlx::{Connection, Row, SqlitePool};
 use uuid::Uuid;
 
 use crate::error::{describe_io, describe_sqlx, AppendError, StoreError};
@@ -74,8 +76,8 @@ pub const READ_MODELS_FILE: &str = "read-models.db";
 
 /// The pools of one data directory; see the module's comment.
 pub(crate) struct Pools {
-    /// The log's writer: `jono.db` alone.
-    pub(crate) writer: SqlitePool,
+    /// The log's writer: `jono.db` alone, through a connection of its own ([`Writer`]).
+    pub(crate) writer: Writer,
     /// Reads and small writes: `jono.db` with `read-models.db` attached.
     pub(crate) reader: SqlitePool,
     /// The projectors' writes: `read-models.db` alone.
@@ -101,16 +103,18 @@ pub(crate) async fn open(data_dir: &Path) -> Result<Pools, StoreError> {
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(5))
         .foreign_keys(true);
-    let writer = pool_options()
-        .max_connections(2)
+    let setup = pool_options()
+        .max_connections(1)
         .connect_with(log.clone())
         .await
         .map_err(|e| dir_error(describe_sqlx(&e)))?;
     sqlx::raw_sql(SCHEMA)
-        .execute(&writer)
+        .execute(&setup)
         .await
         .map_err(|e| StoreError::Migration(describe_sqlx(&e)))?;
-    move_read_models_out(&writer).await?;
+    move_read_models_out(&setup).await?;
+    setup.close().await;
+    let writer = Writer::new(data_dir.join("jono.db"));
 
     // The read models' file first: it is created here, in WAL mode, before the readers'
     // connections attach it.
@@ -403,15 +407,77 @@ pub(crate) async fn set_checkpoint(
     Ok(())
 }
 
-fn unavailable(error: sqlx::Error) -> AppendError {
-    AppendError::Unavailable(describe_sqlx(&error))
+/// The log's writer: one rusqlite connection to `jono.db`, used by the writer task alone. A
+/// batch runs in a blocking thread as a whole, one hand-over per batch: through a pooled sqlx
+/// connection each of its statements was a round trip to that connection's worker thread, and
+/// a profile under 32 writers spent half its time in those threads' wake-ups.
+pub(crate) struct Writer {
+    path: PathBuf,
+    connection: Option<rusqlite::Connection>,
+}
+
+impl Writer {
+    fn new(path: PathBuf) -> Writer {
+        Writer {
+            path,
+            connection: None,
+        }
+    }
+
+    /// Appends `requests` in one transaction (see [`commit_direct`]).
+    pub(crate) async fn commit_batch(
+        &mut self,
+        requests: Vec<AppendRequest>,
+    ) -> Result<BatchOutcome, AppendError> {
+        let connection = self.connection.take();
+        let path = self.path.clone();
+        let (connection, outcome) = tokio::task::spawn_blocking(move || {
+            let mut connection = match connection {
+                Some(connection) => connection,
+                None => match open_writer(&path) {
+                    Ok(connection) => connection,
+                    Err(error) => return (None, Err(unavailable(error))),
+                },
+            };
+            let outcome = commit_direct(&mut connection, &requests);
+            // A connection a failure left inside a transaction (a COMMIT that failed, SQLite's
+            // own rollback after a full disk) is closed, not used again.
+            if !connection.is_autocommit() {
+                let _ = connection.execute_batch("ROLLBACK");
+            }
+            (connection.is_autocommit().then_some(connection), outcome)
+        })
+        .await
+        .map_err(|e| AppendError::Unavailable(format!("the log's writer thread: {e}")))?;
+        self.connection = connection;
+        outcome
+    }
+}
+
+/// The writer's connection: `synchronous=FULL` (each commit fsynced before its answer), the
+/// busy timeout of the pools, foreign keys on. The file is in WAL mode already (the pools set
+/// it when the store opens, and it stays).
+fn open_writer(path: &Path) -> Result<rusqlite::Connection, rusqlite::Error> {
+    let connection = rusqlite::Connection::open(path)?;
+    connection.busy_timeout(Duration::from_secs(5))?;
+    connection.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+    connection.set_prepared_statement_cache_capacity(32);
+    Ok(connection)
+}
+
+fn unavailable(error: rusqlite::Error) -> AppendError {
+    AppendError::Unavailable(match error {
+        rusqlite::Error::SqliteFailure(_, Some(message)) => message,
+        other => other.to_string(),
+    })
 }
 
 /// Sorts a failed statement into the request's own fault (rolled back alone) or the store's.
-fn classify(error: sqlx::Error) -> AppendError {
-    if let sqlx::Error::Database(db) = &error {
-        if db.is_unique_violation() {
-            let message = db.message();
+fn classify(error: rusqlite::Error) -> AppendError {
+    if let rusqlite::Error::SqliteFailure(failure, Some(message)) = &error {
+        if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            || failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+        {
             if message.contains("idempotency_keys.key") {
                 return AppendError::DuplicateIdempotencyKey;
             }
@@ -426,22 +492,25 @@ fn classify(error: sqlx::Error) -> AppendError {
     unavailable(error)
 }
 
-pub(crate) async fn commit_batch(
-    pool: &SqlitePool,
-    requests: &[&AppendRequest],
+/// One transaction for the batch, each request in a savepoint of its own so that a request that
+/// fails (a conflict, a used idempotency key) is rolled back alone; one commit, one fsync.
+fn commit_direct(
+    connection: &mut rusqlite::Connection,
+    requests: &[AppendRequest],
 ) -> Result<BatchOutcome, AppendError> {
-    let mut conn = pool.acquire().await.map_err(unavailable)?;
     // IMMEDIATE takes the write lock up front, so a second process waits on busy_timeout
     // instead of failing when a read transaction would have to be upgraded.
-    let mut tx = conn
-        .begin_with("BEGIN IMMEDIATE")
-        .await
+    let tx = connection
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(unavailable)?;
-    let last: Option<String> =
-        sqlx::query_scalar("SELECT recorded_at FROM events ORDER BY position DESC LIMIT 1")
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(unavailable)?;
+    let last: Option<String> = tx
+        .query_row(
+            "SELECT recorded_at FROM events ORDER BY position DESC LIMIT 1",
+            [],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(unavailable)?;
     let mut now = Utc::now().trunc_subsecs(6);
     if let Some(last) = last {
         let last = parse_time(&last).map_err(|e| AppendError::Unavailable(e.to_string()))?;
@@ -449,89 +518,93 @@ pub(crate) async fn commit_batch(
     }
     let mut results = Vec::with_capacity(requests.len());
     for request in requests {
-        sqlx::query("SAVEPOINT request")
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        let result = append_one(&mut tx, request, now).await;
+        tx.execute_batch("SAVEPOINT request").map_err(unavailable)?;
+        let result = append_one(&tx, request, now);
         if let Err(AppendError::Unavailable(_)) = result {
+            // Dropped, the transaction rolls back.
             return result.map(|_| BatchOutcome {
                 results: vec![],
                 commit_seconds: 0.0,
             });
         }
         if result.is_err() {
-            sqlx::query("ROLLBACK TO SAVEPOINT request")
-                .execute(&mut *tx)
-                .await
+            tx.execute_batch("ROLLBACK TO SAVEPOINT request")
                 .map_err(unavailable)?;
         }
-        sqlx::query("RELEASE SAVEPOINT request")
-            .execute(&mut *tx)
-            .await
+        tx.execute_batch("RELEASE SAVEPOINT request")
             .map_err(unavailable)?;
         results.push(result);
     }
     let committing = std::time::Instant::now();
-    tx.commit().await.map_err(unavailable)?;
+    tx.commit().map_err(unavailable)?;
     Ok(BatchOutcome {
         results,
         commit_seconds: committing.elapsed().as_secs_f64(),
     })
 }
 
-async fn append_one(
-    conn: &mut SqliteConnection,
+fn append_one(
+    conn: &rusqlite::Connection,
     request: &AppendRequest,
     now: DateTime<Utc>,
 ) -> AppendResult {
     let recorded_at = format_time(now);
     let key = request.idempotency.as_ref().map(|r| r.key.clone());
     if let Some(record) = &request.idempotency {
-        sqlx::query(
-            "INSERT INTO idempotency_keys (key, request_hash, created_at) VALUES (?, ?, ?)",
+        conn.prepare_cached(
+            "INSERT INTO idempotency_keys (key, request_hash, created_at) VALUES (?1, ?2, ?3)",
         )
-        .bind(&record.key)
-        .bind(&record.request_hash)
-        .bind(&recorded_at)
-        .execute(&mut *conn)
-        .await
+        .and_then(|mut insert| {
+            insert.execute(rusqlite::params![
+                record.key,
+                record.request_hash,
+                recorded_at
+            ])
+        })
         .map_err(classify)?;
     }
     for (aggregate_type, aggregate_id, expected) in &request.expected {
-        let current: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(MAX(sequence), 0) FROM events \
-             WHERE aggregate_type = ? AND aggregate_id = ?",
-        )
-        .bind(aggregate_type)
-        .bind(aggregate_id)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(unavailable)?;
+        let current: i64 = conn
+            .prepare_cached(
+                "SELECT COALESCE(MAX(sequence), 0) FROM events \
+                 WHERE aggregate_type = ?1 AND aggregate_id = ?2",
+            )
+            .and_then(|mut select| {
+                select.query_row(rusqlite::params![aggregate_type, aggregate_id], |row| {
+                    row.get(0)
+                })
+            })
+            .map_err(unavailable)?;
         if current != *expected {
             return Err(AppendError::Conflict);
         }
     }
     let mut stored = Vec::with_capacity(request.events.len());
-    for event in &request.events {
-        let position: i64 = sqlx::query_scalar(
+    let mut insert = conn
+        .prepare_cached(
             "INSERT INTO events (event_id, aggregate_type, aggregate_id, sequence, event_type, \
              event_version, payload, actor, recorded_at, idempotency_key) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING position",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING position",
         )
-        .bind(event.event_id.to_string())
-        .bind(&event.aggregate_type)
-        .bind(&event.aggregate_id)
-        .bind(event.sequence)
-        .bind(&event.event_type)
-        .bind(&event.event_version)
-        .bind(json_text(&event.payload))
-        .bind(event.actor.as_ref().map(json_text))
-        .bind(&recorded_at)
-        .bind(&key)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(classify)?;
+        .map_err(unavailable)?;
+    for event in &request.events {
+        let position: i64 = insert
+            .query_row(
+                rusqlite::params![
+                    event.event_id.to_string(),
+                    event.aggregate_type,
+                    event.aggregate_id,
+                    event.sequence,
+                    event.event_type,
+                    event.event_version,
+                    json_text(&event.payload),
+                    event.actor.as_ref().map(json_text),
+                    recorded_at,
+                    key,
+                ],
+                |row| row.get(0),
+            )
+            .map_err(classify)?;
         stored.push(StoredEvent::from_new(
             event.clone(),
             position,
@@ -540,14 +613,12 @@ async fn append_one(
         ));
     }
     if let (Some(key), Some(first), Some(last)) = (&key, stored.first(), stored.last()) {
-        sqlx::query(
-            "UPDATE idempotency_keys SET first_position = ?, last_position = ? WHERE key = ?",
+        conn.prepare_cached(
+            "UPDATE idempotency_keys SET first_position = ?1, last_position = ?2 WHERE key = ?3",
         )
-        .bind(first.position)
-        .bind(last.position)
-        .bind(key)
-        .execute(&mut *conn)
-        .await
+        .and_then(|mut update| {
+            update.execute(rusqlite::params![first.position, last.position, key])
+        })
         .map_err(unavailable)?;
     }
     Ok(stored)

@@ -472,8 +472,14 @@ async fn apply_batch(
                 // Keep what came before the failing event, then report it.
                 let before = events.partition_point(|e| e.position < event.position);
                 if before > 0 {
-                    Box::pin(apply_batch(backend, members, own, &events[..before], options))
-                        .await?;
+                    Box::pin(apply_batch(
+                        backend,
+                        members,
+                        own,
+                        &events[..before],
+                        options,
+                    ))
+                    .await?;
                 }
                 return Err(StepError::Failed {
                     member: index,
