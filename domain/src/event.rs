@@ -26,9 +26,9 @@ pub enum Event {
 /// (`AgentAssigned`, `ConversationRequeued`) and the blocks of abusive visitors
 /// (`CustomerBlocked`, `CustomerBlockLifted`), withdrawn invitations (`InvitationRevoked`) and
 /// agents' read markers (`ConversationRead`) and the organization's sign-in rules
-/// (`TwoFactorRequirementSet`, `MemberSessionsEnded`, `SsoConfigured`), in the order API.md lists
-/// them.
-pub const EVENT_TYPES: [&str; 41] = [
+/// (`TwoFactorRequirementSet`, `MemberSessionsEnded`, `SsoConfigured`) and its webhook
+/// endpoints (`WebhookEndpointAdded`, `WebhookEndpointRemoved`), in the order API.md lists them.
+pub const EVENT_TYPES: [&str; 43] = [
     "OrganizationCreated",
     "AccountCreated",
     "InvitationCreated",
@@ -70,6 +70,8 @@ pub const EVENT_TYPES: [&str; 41] = [
     "TwoFactorRequirementSet",
     "MemberSessionsEnded",
     "SsoConfigured",
+    "WebhookEndpointAdded",
+    "WebhookEndpointRemoved",
 ];
 
 /// Whether this version of Jono knows events of `event_type`. During a rolling upgrade a node

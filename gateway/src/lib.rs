@@ -7,6 +7,7 @@
 //! - [`auth`]: who is calling (agent or customer token), passwords (argon2id).
 //! - [`totp`], [`second_factor`]: two-factor authentication's codes and kept secrets.
 //! - [`oidc`], [`sso_secrets`]: single sign-on through an organization's OpenID provider.
+//! - [`outbound`]: requests to addresses users chose: public ones only, no redirects (SSRF).
 //! - [`access`]: tenancy — what a caller may see and do; 404 for what it may not know of.
 //! - [`command`]: running a command for a route: idempotency and follow-ups, answered durable.
 //! - [`consistency`]: where reads wait for the read models (API.md's Consistency rule).
@@ -27,6 +28,8 @@
 //! - [`secrets`]: tables outside the log for what must never enter it (token hashes).
 //! - [`process_manager`]: runs the domain's follow-ups from the durable feed.
 //! - [`outbox`]: the leased relay that publishes the log to NATS JetStream.
+//! - [`webhooks`]: the leased worker that delivers the organization's events, signed, to its
+//!   endpoints, with retries, parking and redelivery.
 //! - [`sweeper`]: the clock's work: silent waiting customers time out, queues open on schedule.
 //! - [`metrics`]: Prometheus metrics of the HTTP side, the sockets, the lag of the background work.
 //! - [`telemetry`]: logs to stderr, and traces over OTLP when the environment asks for them.
@@ -53,6 +56,7 @@ pub mod metrics;
 pub mod nodes;
 pub mod oidc;
 pub mod openapi;
+pub mod outbound;
 pub mod outbox;
 pub mod peers;
 pub mod plain;
@@ -68,4 +72,5 @@ pub mod sweeper;
 pub mod telemetry;
 pub mod totp;
 pub mod web;
+pub mod webhooks;
 pub mod ws;

@@ -60,6 +60,7 @@ pub async fn serve(
     );
     let sweeper = tokio::spawn(crate::sweeper::run(state.clone(), stopped.clone()));
     let node = tokio::spawn(crate::nodes::run(state.clone(), stopped.clone()));
+    let webhooks = tokio::spawn(crate::webhooks::run(state.clone(), stopped.clone()));
     let outbox = state.settings.nats_url.clone().map(|url| {
         tokio::spawn(crate::outbox::run(
             state.store.clone(),
@@ -97,6 +98,7 @@ pub async fn serve(
     let _ = hub.await;
     let _ = sweeper.await;
     let _ = node.await;
+    let _ = webhooks.await;
     if let Some(peers) = peers {
         let _ = peers.await;
     }
