@@ -1238,8 +1238,9 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
             .describe("The deployment's Ed25519 public key: each delivery's `Jono-Signature: t=<unix seconds>,ed25519=<base64>` signs the bytes `<t>.<body>` (README, Webhooks).")
             .returns::<WebhookPublicKey>(g, 200, "The public key, base64 and PEM."),
         Operation::new("get", "/v1/orgs/{org}/webhooks", "webhookEndpoints", "webhooks", "The organization's webhook endpoints")
-            .describe("Operators (403 for an agent).")
-            .returns::<Vec<WebhookEndpointView>>(g, 200, "Its endpoints."),
+            .describe("Operators (403 for an agent). Oldest first.")
+            .paged("the last endpoint's `id`")
+            .returns::<Vec<WebhookEndpointView>>(g, 200, "A page of its endpoints."),
         Operation::new("post", "/v1/orgs/{org}/webhooks", "addWebhookEndpoint", "webhooks", "Register a webhook endpoint")
             .describe("Operators (403 for an agent). Records `WebhookEndpointAdded`; events of the chosen types after it are delivered to the URL, signed, at least once and in position order. 422 for a URL that is not http(s), longer than 2,000 characters, or on a loopback or private address (unless the server runs with `JONO_WEBHOOK_PRIVATE_NETWORKS=true`), or for no or unknown event types; 409 for a URL registered already or an eleventh endpoint.")
             .body::<WebhookEndpointRequest>(g, true)
@@ -1249,7 +1250,8 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
             .no_content("Removed."),
         Operation::new("get", "/v1/orgs/{org}/webhooks/parked", "parkedWebhookDeliveries", "webhooks", "Parked webhook deliveries")
             .describe("Operators (403 for an agent). Deliveries whose retries ran out (`JONO_WEBHOOK_RETRY_HOURS`, 24 by default); each holds the later deliveries of its endpoint.")
-            .returns::<Vec<ParkedDelivery>>(g, 200, "By position."),
+            .paged("the last delivery's `id`")
+            .returns::<Vec<ParkedDelivery>>(g, 200, "A page of them, by position."),
         Operation::new("post", "/v1/orgs/{org}/webhooks/{endpoint}/deliveries/{position}/redeliver", "redeliverWebhook", "webhooks", "Deliver a parked delivery again")
             .describe("Operators (403 for an agent). A fresh round of attempts, from now; once it is delivered, the deliveries it held follow. 404 for a delivery that is not parked.")
             .raw_response(202, json!({"description": "It will be tried at once."})),

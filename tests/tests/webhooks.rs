@@ -101,7 +101,7 @@ fn verify(key: &VerifyingKey, headers: &HeaderMap, body: &[u8]) -> Result<Value,
     key.verify(&message, &signature)
         .map_err(|_| "the signature does not verify".to_owned())?;
     let body: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
-    if header("jono-position")? != body["position"].to_string()
+    if header("jono-position")?.parse::<i64>().ok() != body["position"].as_i64()
         || header("jono-event")? != body["event_type"].as_str().unwrap_or_default()
     {
         return Err(format!("headers that disagree with {body}"));
@@ -628,6 +628,30 @@ async fn operators_manage_endpoints_within_the_limits() {
             .await
             .expect_problem(404, "removed already");
         let listed = api.get(&path, owner.token()).await.expect(200, "listed");
-        assert_eq!(listed.body.as_array().unwrap().len(), 9);
+        let whole = listed.body.as_array().unwrap().clone();
+        assert_eq!(whole.len(), 9);
+        assert_eq!(
+            whole[0]["url"], "https://hooks.example.com/1",
+            "oldest first"
+        );
+        // A list is pages, by the last item's id.
+        let mut paged = Vec::new();
+        let mut after = String::new();
+        loop {
+            let page = api
+                .get(&format!("{path}?limit=2&after={after}"), owner.token())
+                .await
+                .expect(200, "a page")
+                .body;
+            let page = page.as_array().unwrap().clone();
+            let Some(last) = page.last() else { break };
+            assert!(page.len() <= 2);
+            after = last["id"].as_str().unwrap().to_owned();
+            paged.extend(page);
+        }
+        assert_eq!(paged, whole);
+        api.get(&format!("{path}?after=not-a-cursor"), owner.token())
+            .await
+            .expect_problem(400, "a malformed cursor");
     }
 }

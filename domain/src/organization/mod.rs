@@ -41,14 +41,15 @@ pub struct Organization {
     /// Its OpenID Connect provider, when an owner set one.
     #[serde(default)]
     pub sso: Option<Sso>,
-    /// Its webhook endpoints.
+    /// Its webhook endpoints, oldest first.
     #[serde(default)]
-    pub webhooks: BTreeMap<Uuid, WebhookEndpoint>,
+    pub webhooks: Vec<WebhookEndpoint>,
 }
 
 /// Where the organization's events of some types are delivered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WebhookEndpoint {
+    pub id: Uuid,
     pub url: String,
     pub event_types: Vec<String>,
 }
@@ -457,8 +458,10 @@ impl Aggregate for Organization {
                 {
                     return Err(OrganizationError::WebhookSettings);
                 }
-                if self.webhooks.contains_key(&endpoint_id)
-                    || self.webhooks.values().any(|endpoint| endpoint.url == url)
+                if self
+                    .webhooks
+                    .iter()
+                    .any(|endpoint| endpoint.id == endpoint_id || endpoint.url == url)
                 {
                     return Err(OrganizationError::WebhookExists);
                 }
@@ -479,7 +482,11 @@ impl Aggregate for Organization {
                 if self.power_of(by)? < Role::Operator {
                     return Err(OrganizationError::NotAllowed);
                 }
-                if !self.webhooks.contains_key(&endpoint_id) {
+                if !self
+                    .webhooks
+                    .iter()
+                    .any(|endpoint| endpoint.id == endpoint_id)
+                {
                     return Err(OrganizationError::UnknownWebhook);
                 }
                 let event = E::WebhookEndpointRemoved {
@@ -589,11 +596,14 @@ impl Aggregate for Organization {
                 event_types,
                 ..
             } => {
-                let endpoint = WebhookEndpoint { url, event_types };
-                self.webhooks.insert(endpoint_id, endpoint);
+                self.webhooks.push(WebhookEndpoint {
+                    id: endpoint_id,
+                    url,
+                    event_types,
+                });
             }
             E::WebhookEndpointRemoved { endpoint_id, .. } => {
-                self.webhooks.remove(&endpoint_id);
+                self.webhooks.retain(|endpoint| endpoint.id != endpoint_id);
             }
         }
     }

@@ -21,7 +21,7 @@ use crate::access;
 use crate::auth::{AgentCaller, Caller};
 use crate::command::{self, context};
 use crate::error::ApiError;
-use crate::extract::{path_id, Body};
+use crate::extract::{path_id, Body, PageQuery, Params};
 use crate::idempotency::IdempotencyKey;
 use crate::outbound;
 use crate::state::AppState;
@@ -74,6 +74,8 @@ pub struct WebhookEndpointView {
 /// delivered again.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ParkedDelivery {
+    /// The delivery's id (the page cursor): the same for the same endpoint and position.
+    pub id: Uuid,
     pub endpoint_id: Uuid,
     /// The event's position in the log (`Jono-Position`).
     pub position: i64,
@@ -105,23 +107,26 @@ async fn endpoints(
     Ok(organization
         .webhooks
         .into_iter()
-        .map(|(id, endpoint)| WebhookEndpointView {
-            id,
+        .map(|endpoint| WebhookEndpointView {
+            id: endpoint.id,
             url: endpoint.url,
             event_types: endpoint.event_types,
         })
         .collect())
 }
 
-/// Operators: the organization's endpoints, read from its stream as it is now.
+/// Operators: the organization's endpoints, oldest first, read from its stream as it is now.
 async fn list(
     State(state): State<AppState>,
     Path(org): Path<String>,
     agent: AgentCaller,
+    Params(page): Params<PageQuery>,
 ) -> Result<Json<Vec<WebhookEndpointView>>, ApiError> {
     let organization_id = path_id(&org)?;
+    let page = page.parse::<Uuid>()?;
     access::at_least(&state, &agent, organization_id, Role::Operator).await?;
-    Ok(Json(endpoints(&state, organization_id).await?))
+    let endpoints = endpoints(&state, organization_id).await?;
+    Ok(Json(page.of(endpoints, |endpoint| endpoint.id)))
 }
 
 /// Operators: a new endpoint. An address on a private network is refused here (422) unless
@@ -205,26 +210,29 @@ async fn parked(
     State(state): State<AppState>,
     Path(org): Path<String>,
     agent: AgentCaller,
+    Params(page): Params<PageQuery>,
 ) -> Result<Json<Vec<ParkedDelivery>>, ApiError> {
     let organization_id = path_id(&org)?;
+    let page = page.parse::<Uuid>()?;
     access::at_least(&state, &agent, organization_id, Role::Operator).await?;
     let parked = table::parked(state.backend(), organization_id).await?;
-    Ok(Json(
-        parked
-            .into_iter()
-            .filter_map(|delivery| {
-                Some(ParkedDelivery {
-                    endpoint_id: delivery.endpoint_id.parse().ok()?,
-                    position: delivery.position,
-                    event_type: delivery.event_type,
-                    attempts: delivery.attempts,
-                    first_attempt_at: time(delivery.first_attempt_at),
-                    parked_at: time(delivery.parked_at),
-                    last_error: delivery.last_error,
-                })
+    let parked: Vec<ParkedDelivery> = parked
+        .into_iter()
+        .filter_map(|delivery| {
+            let endpoint_id: Uuid = delivery.endpoint_id.parse().ok()?;
+            Some(ParkedDelivery {
+                id: Uuid::new_v5(&endpoint_id, &delivery.position.to_be_bytes()),
+                endpoint_id,
+                position: delivery.position,
+                event_type: delivery.event_type,
+                attempts: delivery.attempts,
+                first_attempt_at: time(delivery.first_attempt_at),
+                parked_at: time(delivery.parked_at),
+                last_error: delivery.last_error,
             })
-            .collect(),
-    ))
+        })
+        .collect();
+    Ok(Json(page.of(parked, |delivery| delivery.id)))
 }
 
 /// Operators: a parked delivery gets a fresh round of attempts, starting at once (202: the
