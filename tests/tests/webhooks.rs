@@ -243,7 +243,9 @@ async fn deliveries_are_signed_retried_through_failures_and_arrive_in_order() {
             &[
                 ("JONO_RATE_LIMITS", "off"),
                 ("JONO_WEBHOOK_PRIVATE_NETWORKS", "true"),
-                ("JONO_WEBHOOK_TIMEOUT_SECONDS", "1"),
+                // A hanging endpoint holds an attempt this long: a command that waited on it
+                // would take as long.
+                ("JONO_WEBHOOK_TIMEOUT_SECONDS", "4"),
             ],
         );
         learn_key(&api, &receiver).await;
@@ -285,7 +287,7 @@ async fn deliveries_are_signed_retried_through_failures_and_arrive_in_order() {
         let started = Instant::now();
         api::send_message(&api, customer.token(), conversation, "are you there?").await;
         assert!(
-            started.elapsed() < Duration::from_secs(1),
+            started.elapsed() < Duration::from_secs(2),
             "a command waited on a hanging endpoint: {:?}",
             started.elapsed()
         );

@@ -242,6 +242,17 @@ async fn work(
                 return;
             }
         }
+        // What finished meanwhile.
+        while let Some(finished) = flying.join_next().now_or_never().flatten() {
+            if let Ok(done) = finished {
+                busy.remove(&done.endpoint_id);
+                record(state, config, done).await;
+            }
+        }
+        if flying.is_empty() {
+            // An attempt that panicked left its endpoint marked busy.
+            busy.clear();
+        }
         // Owe what the log added.
         let caught_up = match owe_after(state, position).await {
             Ok(Some(reached)) => {
@@ -304,11 +315,6 @@ async fn work(
             _ = tokio::time::sleep(TICK) => {}
             _ = shutdown.changed() => return,
         }
-        // Whatever else finished meanwhile.
-        while let Some(Some(Ok(done))) = flying.join_next().now_or_never() {
-            busy.remove(&done.endpoint_id);
-            record(state, config, done).await;
-        }
     }
 }
 
@@ -319,14 +325,14 @@ async fn record(state: &AppState, config: &Config, done: Attempt) {
         Ok(()) => table::delivered(backend, &done.endpoint_id, done.position).await,
         Err(error) => {
             let now = Utc::now().timestamp_millis();
-            let row = table::heads(backend).await.ok().and_then(|heads| {
-                heads
-                    .into_iter()
-                    .find(|h| h.endpoint_id == done.endpoint_id && h.position == done.position)
-            });
-            let Some(row) = row else {
+            let row = match table::delivery(backend, &done.endpoint_id, done.position).await {
+                Ok(Some(row)) => row,
                 // Removed (with its endpoint) meanwhile.
-                return;
+                Ok(None) => return,
+                Err(error) => {
+                    tracing::warn!(%error, "the webhooks cannot read a delivery");
+                    return;
+                }
             };
             let first = row.first_attempt_at.unwrap_or(now);
             let delay = backoff(row.attempts + 1, rand::random::<f64>());

@@ -191,7 +191,7 @@ type Row = (
     Option<String>,
 );
 
-fn delivery(row: Row) -> Delivery {
+fn from_row(row: Row) -> Delivery {
     let (
         endpoint_id,
         position,
@@ -230,7 +230,24 @@ pub async fn heads(backend: &Backend) -> Result<Vec<Delivery>, sqlx::Error> {
          ORDER BY d.next_attempt_at"
     );
     let rows: Vec<Row> = on_pool!(backend, pool => sqlx::query_as(&sql).fetch_all(pool).await)?;
-    Ok(rows.into_iter().map(delivery).collect())
+    Ok(rows.into_iter().map(from_row).collect())
+}
+
+/// The delivery owed to `endpoint_id` for `position`, if it still is.
+pub async fn delivery(
+    backend: &Backend,
+    endpoint_id: &str,
+    position: i64,
+) -> Result<Option<Delivery>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM webhook_deliveries d WHERE d.endpoint_id = $1 AND d.position = $2"
+    );
+    let row: Option<Row> = on_pool!(backend, pool => sqlx::query_as(&sql)
+        .bind(endpoint_id)
+        .bind(position)
+        .fetch_optional(pool)
+        .await)?;
+    Ok(row.map(from_row))
 }
 
 /// Delivered: nothing more is owed for it.
@@ -287,7 +304,7 @@ pub async fn parked(
         .bind(organization_id.to_string())
         .fetch_all(pool)
         .await)?;
-    Ok(rows.into_iter().map(delivery).collect())
+    Ok(rows.into_iter().map(from_row).collect())
 }
 
 /// Unparks a delivery of the organization for a fresh round of attempts from `now`; false when

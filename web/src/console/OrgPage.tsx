@@ -100,7 +100,7 @@ export function OrgPage({ api, me, orgId, role, queues, reloadQueues, focus = nu
             </select>
             <button type="submit">{t('invite')}</button>
           </form>
-          {link && <p>{t('invitationLink', { email: link.email })} <input class="link-out" readOnly value={link.url} onFocus={(e) => (e.target as HTMLInputElement).select()} /></p>}
+          {link && <p>{t('invitationLink', { email: link.email })} <input class="link-out" readOnly value={link.url} aria-label={t('invitationLink', { email: link.email })} onFocus={(e) => (e.target as HTMLInputElement).select()} /></p>}
           {pending.length > 0 && (
             <table class="table pending-invitations">
               <thead><tr><th>{t('email')}</th><th>{t('role')}</th><th>{t('expires')}</th><th><span class="sr">{t('actions')}</span></th></tr></thead>
