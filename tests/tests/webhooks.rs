@@ -6,7 +6,8 @@
 //! is answered while it hangs. A delivery past its horizon is parked, listed and redelivered by
 //! an operator, and holds the later ones meanwhile. A restart (SIGKILL) loses nothing. Without
 //! `JONO_WEBHOOK_PRIVATE_NETWORKS`, loopback is refused at registration, and a name that
-//! resolves to loopback at connect time. On both backends.
+//! resolves to loopback at connect time. On both backends; two nodes of one Postgres deployment
+//! (with NATS) deliver each event once, under the lease.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -656,4 +657,56 @@ async fn operators_manage_endpoints_within_the_limits() {
             .await
             .expect_problem(400, "a malformed cursor");
     }
+}
+
+/// Two nodes of one Postgres deployment (with NATS, as several nodes need): one worker holds the
+/// lease, so each event is delivered once, not once per node; when a node is killed, deliveries
+/// go on from the other.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_nodes_deliver_each_event_once_and_either_carries_on_alone() {
+    let (Some(storage), Some(nats)) = (Storage::postgres(), jono_tests::nats::Nats::start()) else {
+        eprintln!("skipping: needs JONO_TEST_DATABASE_URL and nats-server");
+        return;
+    };
+    let (receiver, url) = receiver(Mode::Accept).await;
+    let env = [
+        ("JONO_RATE_LIMITS", "off"),
+        ("JONO_WEBHOOK_PRIVATE_NETWORKS", "true"),
+        ("JONO_NATS_URL", nats.url.as_str()),
+    ];
+    let (a, api_a) = api::start_with(&storage, &env);
+    let (_b, api_b) = api::start_with(&storage, &env);
+    learn_key(&api_a, &receiver).await;
+    let owner = api::sign_up(&api_a, "Two nodes").await;
+    add_endpoint(&api_a, &owner, &url, &["CustomerJoinedQueue"])
+        .await
+        .expect(201, "an endpoint");
+    let queue = api::open_queue_handled_by(&api_a, &owner, "Support").await;
+    for i in 0..6 {
+        let api = if i % 2 == 0 { &api_a } else { &api_b };
+        api::join(api, queue, json!({})).await;
+    }
+    wait_until(Duration::from_secs(30), "six joins delivered", || {
+        first_arrivals(&receiver.accepted()).len() == 6
+    })
+    .await;
+    // Time for a second worker, were there one, to deliver them again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let accepted = receiver.accepted();
+    let positions: Vec<i64> = accepted.iter().map(|(position, ..)| *position).collect();
+    assert_eq!(positions.len(), 6, "each once: {positions:?}");
+    assert_in_order(&accepted);
+
+    a.kill();
+    for _ in 0..2 {
+        api::join(&api_b, queue, json!({})).await;
+    }
+    wait_until(
+        Duration::from_secs(30),
+        "delivered by the node left",
+        || first_arrivals(&receiver.accepted()).len() == 8,
+    )
+    .await;
+    assert!(receiver.forged().is_empty(), "{:?}", receiver.forged());
+    assert_in_order(&receiver.accepted());
 }
