@@ -354,7 +354,7 @@ async fn deliveries_are_signed_retried_through_failures_and_arrive_in_order() {
 async fn a_delivery_past_its_horizon_is_parked_holds_the_rest_and_is_redelivered() {
     for storage in storages() {
         let (receiver, url) = receiver(Mode::Fail).await;
-        let (_server, api) = api::start_with(
+        let (server, api) = api::start_with(
             &storage,
             &[
                 ("JONO_RATE_LIMITS", "off"),
@@ -442,6 +442,16 @@ async fn a_delivery_past_its_horizon_is_parked_holds_the_rest_and_is_redelivered
         api.post(&redeliver, owner.token(), json!({}))
             .await
             .expect_problem(404, "a delivery that is not parked");
+        // What the operators' dashboards see.
+        let (status, metrics) = server.get("/metrics");
+        assert_eq!(status, 200);
+        for line in [
+            "jono_webhooks_holder 1",
+            "jono_webhook_attempts_total{outcome=\"parked\"} 1",
+            "jono_webhook_attempts_total{outcome=\"delivered\"} 2",
+        ] {
+            assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+        }
     }
 }
 

@@ -183,7 +183,9 @@ pub fn backoff(attempts: i64, jitter: f64) -> Duration {
 /// process holds the lease (trying to take it meanwhile).
 pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     let config = Config::from_env(state.settings.webhook_private_networks);
+    let holder = &state.metrics.webhooks_holder;
     if state.store.cluster().is_none() {
+        holder.set(1);
         work(&state, &config, None, &mut shutdown).await;
         return;
     }
@@ -191,7 +193,9 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
         match state.store.try_lease(LEASE).await {
             Ok(Some(lease)) => {
                 tracing::info!("this process delivers the webhooks");
+                holder.set(1);
                 work(&state, &config, Some(lease), &mut shutdown).await;
+                holder.set(0);
             }
             Ok(None) => {}
             Err(error) => tracing::warn!(%error, "cannot try the webhooks' lease; retrying"),
@@ -265,6 +269,7 @@ async fn work(
                     return;
                 }
                 position = reached;
+                state.metrics.webhooks_position.set(position);
                 false
             }
             Ok(None) => true,
@@ -321,8 +326,12 @@ async fn work(
 /// A finished attempt, into the table: delivered, retried later, or parked.
 async fn record(state: &AppState, config: &Config, done: Attempt) {
     let backend = state.backend();
+    let attempts = &state.metrics.webhook_attempts;
     let result = match done.outcome {
-        Ok(()) => table::delivered(backend, &done.endpoint_id, done.position).await,
+        Ok(()) => {
+            attempts.with_label_values(&["delivered"]).inc();
+            table::delivered(backend, &done.endpoint_id, done.position).await
+        }
         Err(error) => {
             let now = Utc::now().timestamp_millis();
             let row = match table::delivery(backend, &done.endpoint_id, done.position).await {
@@ -339,6 +348,8 @@ async fn record(state: &AppState, config: &Config, done: Attempt) {
             let next = now.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
             let horizon = i64::try_from(config.horizon.as_millis()).unwrap_or(i64::MAX);
             let parked = (next > first.saturating_add(horizon)).then_some(now);
+            let outcome = if parked.is_some() { "parked" } else { "failed" };
+            attempts.with_label_values(&[outcome]).inc();
             if parked.is_some() {
                 tracing::warn!(endpoint = %done.endpoint_id, position = done.position, %error, "a webhook delivery is parked");
             } else {
