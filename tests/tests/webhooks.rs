@@ -17,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use base64::engine::general_purpose::STANDARD;
@@ -39,6 +40,10 @@ enum Mode {
     Accept,
     Fail,
     Hang,
+    /// 307 to `/elsewhere`, which records any visit.
+    Redirect,
+    /// 500 with a 1 MiB body.
+    Verbose,
 }
 
 /// What the receiver saw.
@@ -50,6 +55,8 @@ struct Seen {
     refused: usize,
     /// Deliveries whose signature, timestamp or headers did not check out.
     forged: Vec<String>,
+    /// Requests that followed a redirect to `/elsewhere`.
+    followed: usize,
 }
 
 struct Receiver {
@@ -110,21 +117,32 @@ fn verify(key: &VerifyingKey, headers: &HeaderMap, body: &[u8]) -> Result<Value,
     Ok(body)
 }
 
-async fn hook(
-    State(receiver): State<Arc<Receiver>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> StatusCode {
+async fn elsewhere(State(receiver): State<Arc<Receiver>>) -> StatusCode {
+    receiver.seen.lock().unwrap().followed += 1;
+    StatusCode::NO_CONTENT
+}
+
+async fn hook(State(receiver): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) -> Response {
     let mode = *receiver.mode.lock().unwrap();
     match mode {
         Mode::Fail => {
             receiver.seen.lock().unwrap().refused += 1;
-            return StatusCode::INTERNAL_SERVER_ERROR;
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+        Mode::Redirect => {
+            receiver.seen.lock().unwrap().refused += 1;
+            let to = [("location", "/elsewhere")];
+            return (StatusCode::TEMPORARY_REDIRECT, to).into_response();
+        }
+        Mode::Verbose => {
+            receiver.seen.lock().unwrap().refused += 1;
+            let said = "x".repeat(1 << 20);
+            return (StatusCode::INTERNAL_SERVER_ERROR, said).into_response();
         }
         Mode::Hang => {
             receiver.seen.lock().unwrap().refused += 1;
             tokio::time::sleep(Duration::from_secs(30)).await;
-            return StatusCode::OK;
+            return StatusCode::OK.into_response();
         }
         Mode::Accept => {}
     }
@@ -139,11 +157,11 @@ async fn hook(
                 .unwrap()
                 .accepted
                 .push((position, event_type, body));
-            StatusCode::NO_CONTENT
+            StatusCode::NO_CONTENT.into_response()
         }
         Err(why) => {
             receiver.seen.lock().unwrap().forged.push(why);
-            StatusCode::UNAUTHORIZED
+            StatusCode::UNAUTHORIZED.into_response()
         }
     }
 }
@@ -159,6 +177,7 @@ async fn receiver(mode: Mode) -> (Arc<Receiver>, String) {
     let port = listener.local_addr().unwrap().port();
     let app = Router::new()
         .route("/hook", post(hook))
+        .route("/elsewhere", axum::routing::any(elsewhere))
         .with_state(receiver.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
     (receiver, format!("http://127.0.0.1:{port}/hook"))
@@ -719,4 +738,57 @@ async fn two_nodes_deliver_each_event_once_and_either_carries_on_alone() {
     .await;
     assert!(receiver.forged().is_empty(), "{:?}", receiver.forged());
     assert_in_order(&receiver.accepted());
+}
+
+/// A redirect is a failure, never followed (it could point anywhere, inward too), and of a
+/// refusing endpoint's answer only the first 512 bytes are read, for the operators to see.
+#[tokio::test(flavor = "multi_thread")]
+async fn redirects_are_not_followed_and_an_answer_is_read_only_up_to_its_cap() {
+    for storage in storages() {
+        let (receiver, url) = receiver(Mode::Redirect).await;
+        let (_server, api) = api::start_with(
+            &storage,
+            &[
+                ("JONO_RATE_LIMITS", "off"),
+                ("JONO_WEBHOOK_PRIVATE_NETWORKS", "true"),
+                ("JONO_WEBHOOK_RETRY_HOURS", "0.001"),
+            ],
+        );
+        learn_key(&api, &receiver).await;
+        let owner = api::sign_up(&api, "Redirected").await;
+        add_endpoint(&api, &owner, &url, &["CustomerJoinedQueue"])
+            .await
+            .expect(201, "an endpoint");
+        let queue = api::open_queue_handled_by(&api, &owner, "Support").await;
+        api::join(&api, queue, json!({})).await;
+        wait_until(Duration::from_secs(20), "a redirected attempt", || {
+            receiver.refused() >= 1
+        })
+        .await;
+        receiver.set(Mode::Verbose);
+        let parked_path = format!("/v1/orgs/{}/webhooks/parked", owner.organization_id);
+        let parked = api::eventually(
+            || async {
+                api.get(&parked_path, owner.token())
+                    .await
+                    .expect(200, "parked")
+                    .body
+            },
+            |body| body.as_array().is_some_and(|list| !list.is_empty()),
+        )
+        .await;
+        assert_eq!(
+            receiver.seen.lock().unwrap().followed,
+            0,
+            "a redirect was followed"
+        );
+        let error = parked[0]["last_error"].as_str().unwrap();
+        assert!(error.contains("500"), "{error}");
+        assert!(error.contains("xxxx"), "{error}");
+        assert!(
+            error.len() < 512 + 200,
+            "{} bytes of error kept",
+            error.len()
+        );
+    }
 }
