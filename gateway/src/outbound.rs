@@ -181,6 +181,10 @@ mod tests {
         assert!(http.to("http://[::1]/x").is_err());
         assert!(http.to("file:///etc/passwd").is_err());
         assert!(http.to("https://id.example.com/x").is_ok());
+        // Other spellings of loopback are addresses too.
+        assert!(http.to("http://2130706433/x").is_err());
+        assert!(http.to("http://0x7f.1/x").is_err());
+        assert!(http.to("http://[::ffff:7f00:1]/x").is_err());
         let message = http.to("http://10.0.0.1/x").unwrap_err().to_string();
         assert!(message.contains(SETTING), "{message}");
         let open = client(true, Duration::from_secs(1), SETTING);

@@ -435,12 +435,10 @@ async fn owe_event(
     let Some(organization) = field("organization_id") else {
         return Ok(());
     };
-    // Channels' and direct chats' messages are the agents' own: never sent out.
-    if event.event_type == "MessageSent" {
-        if let Some(conversation) = field("conversation_id") {
-            if table::is_private_conversation(backend, conversation).await? {
-                return Ok(());
-            }
+    // Channels and direct chats are the agents' own: nothing of theirs is sent out.
+    if let Some(conversation) = field("conversation_id") {
+        if table::is_private_conversation(backend, conversation).await? {
+            return Ok(());
         }
     }
     for endpoint in table::endpoints_of(backend, organization).await? {
