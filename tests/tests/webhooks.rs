@@ -583,6 +583,25 @@ async fn without_the_setting_private_endpoints_are_refused_at_registration_and_c
             .to_owned();
         assert!(error.contains("no public address"), "{parked}");
         assert!(receiver.accepted().is_empty() && receiver.refused() == 0);
+        // Removing the endpoint drops what it was owed.
+        let endpoint = parked[0]["endpoint_id"].as_str().unwrap().to_owned();
+        api.delete(
+            &format!("/v1/orgs/{}/webhooks/{endpoint}", owner.organization_id),
+            owner.token(),
+        )
+        .await
+        .expect(204, "removed");
+        let left = api::eventually(
+            || async {
+                api.get(&parked_path, owner.token())
+                    .await
+                    .expect(200, "parked")
+                    .body
+            },
+            |body| body == &json!([]),
+        )
+        .await;
+        assert_eq!(left, json!([]));
     }
 }
 
