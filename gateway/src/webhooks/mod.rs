@@ -236,14 +236,19 @@ async fn work(
     };
     let mut flying: JoinSet<Attempt> = JoinSet::new();
     let mut busy: HashSet<String> = HashSet::new();
+    let mut checked = std::time::Instant::now();
     loop {
         if *shutdown.borrow() {
             return;
         }
         if let Some(lease) = &mut lease {
-            if !lease.held().await {
-                tracing::warn!("the webhooks' lease was lost");
-                return;
+            // At most once a tick: the loop turns at every commit.
+            if checked.elapsed() >= TICK {
+                if !lease.held().await {
+                    tracing::warn!("the webhooks' lease was lost");
+                    return;
+                }
+                checked = std::time::Instant::now();
             }
         }
         // What finished meanwhile.
@@ -264,13 +269,24 @@ async fn work(
                     Some(lease) => lease.set_checkpoint(CHECKPOINT, reached).await,
                     None => state.store.set_checkpoint(CHECKPOINT, reached).await,
                 };
-                if let Err(error) = saved {
-                    tracing::warn!(%error, "the webhooks cannot save their checkpoint");
-                    return;
+                match saved {
+                    Ok(()) => {
+                        position = reached;
+                        state.metrics.webhooks_position.set(position);
+                        false
+                    }
+                    // Through the lease's connection: the lease is lost with it.
+                    Err(error) if lease.is_some() => {
+                        tracing::warn!(%error, "the webhooks lost their lease (cannot save their checkpoint)");
+                        return;
+                    }
+                    // The embedded store is away (a full disk): what was owed is owed again,
+                    // once, at the next turn.
+                    Err(error) => {
+                        tracing::warn!(%error, "the webhooks cannot save their checkpoint; retrying");
+                        true
+                    }
                 }
-                position = reached;
-                state.metrics.webhooks_position.set(position);
-                false
             }
             Ok(None) => true,
             Err(error) => {
@@ -553,5 +569,76 @@ mod tests {
             pem.starts_with("-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA"),
             "{pem}"
         );
+    }
+}
+
+#[cfg(test)]
+mod worker_tests {
+    use super::*;
+    use domain::organization::{Organization, OrganizationCommand};
+    use store::command::CommandContext;
+    use store::log::Backend;
+
+    async fn sql(state: &AppState, statement: &str) {
+        let Backend::Sqlite(pool) = state.backend() else {
+            panic!("the embedded store")
+        };
+        sqlx::query(statement).execute(pool).await.unwrap();
+    }
+
+    /// With the embedded store there is no lease to lose: a checkpoint that cannot be saved
+    /// for a while (a full disk) is retried, and the worker goes on once it can. (It used to
+    /// stop for good until a restart.)
+    #[tokio::test]
+    async fn the_embedded_worker_outlives_a_checkpoint_it_could_not_save() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store::log::EventStore::open_sqlite(dir.path())
+            .await
+            .unwrap();
+        crate::secrets::migrate(store.backend()).await.unwrap();
+        let state = AppState::new(store);
+        let (stop, stopped) = watch::channel(false);
+        let worker = tokio::spawn(run(state.clone(), stopped));
+        // The checkpoints' table is away while the organization and its endpoint are written.
+        sql(&state, "ALTER TABLE checkpoints RENAME TO checkpoints_away").await;
+        let org = Uuid::new_v4();
+        let ctx = CommandContext {
+            actor: None,
+            idempotency: None,
+        };
+        let commands = [
+            OrganizationCommand::CreateOrganization {
+                organization_id: org,
+                name: domain::values::Name::parse("Acme").unwrap(),
+                owner_id: None,
+            },
+            OrganizationCommand::AddWebhookEndpoint {
+                endpoint_id: Uuid::new_v4(),
+                url: "https://hooks.example.com/x".into(),
+                event_types: vec!["MessageSent".into()],
+                by: None,
+            },
+        ];
+        for command in commands {
+            state
+                .commands
+                .execute::<Organization>(&org.to_string(), command, &(), &ctx)
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        sql(&state, "ALTER TABLE checkpoints_away RENAME TO checkpoints").await;
+        let head = state.store.head().await.unwrap();
+        let mut reached = None;
+        for _ in 0..100 {
+            reached = state.store.get_checkpoint(CHECKPOINT).await.unwrap();
+            if reached == Some(head) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(reached, Some(head), "the worker went on");
+        stop.send(true).unwrap();
+        worker.await.unwrap();
     }
 }
