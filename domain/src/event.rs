@@ -26,9 +26,10 @@ pub enum Event {
 /// (`AgentAssigned`, `ConversationRequeued`) and the blocks of abusive visitors
 /// (`CustomerBlocked`, `CustomerBlockLifted`), withdrawn invitations (`InvitationRevoked`) and
 /// agents' read markers (`ConversationRead`) and the organization's sign-in rules
-/// (`TwoFactorRequirementSet`, `MemberSessionsEnded`, `SsoConfigured`) and confirmed addresses
-/// (`EmailConfirmed`), in the order API.md lists them.
-pub const EVENT_TYPES: [&str; 42] = [
+/// (`TwoFactorRequirementSet`, `MemberSessionsEnded`, `SsoConfigured`), confirmed addresses
+/// (`EmailConfirmed`) and webhook endpoints (`WebhookEndpointAdded`, `WebhookEndpointRemoved`),
+/// in the order API.md lists them.
+pub const EVENT_TYPES: [&str; 44] = [
     "OrganizationCreated",
     "AccountCreated",
     "InvitationCreated",
@@ -71,6 +72,8 @@ pub const EVENT_TYPES: [&str; 42] = [
     "MemberSessionsEnded",
     "SsoConfigured",
     "EmailConfirmed",
+    "WebhookEndpointAdded",
+    "WebhookEndpointRemoved",
 ];
 
 /// Whether this version of Jono knows events of `event_type`. During a rolling upgrade a node

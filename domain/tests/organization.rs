@@ -941,3 +941,147 @@ fn a_required_sso_refuses_password_logins_except_for_owners() {
         .when(C::AdmitSso)
         .then_expect_events(vec![]);
 }
+
+const ENDPOINT: Uuid = Uuid::from_u128(0x0_5e);
+
+fn add_endpoint(endpoint_id: Uuid, url: &str, types: &[&str], by: Uuid) -> C {
+    C::AddWebhookEndpoint {
+        endpoint_id,
+        url: url.into(),
+        event_types: types.iter().map(|t| (*t).to_owned()).collect(),
+        by: Some(by),
+    }
+}
+
+fn endpoint_added(endpoint_id: Uuid, url: &str, types: &[&str]) -> E {
+    E::WebhookEndpointAdded {
+        organization_id: ORG,
+        endpoint_id,
+        url: url.into(),
+        event_types: types.iter().map(|t| (*t).to_owned()).collect(),
+        added_by: Some(OPERATOR),
+    }
+}
+
+#[test]
+fn operators_register_webhook_endpoints_and_agents_do_not() {
+    // The types come back in the list's order, without repeats.
+    test()
+        .given(team())
+        .when(add_endpoint(
+            ENDPOINT,
+            " https://hooks.example.com/jono ",
+            &["MessageSent", "CustomerJoinedQueue", "MessageSent"],
+            OPERATOR,
+        ))
+        .then_expect_events(vec![endpoint_added(
+            ENDPOINT,
+            "https://hooks.example.com/jono",
+            &["CustomerJoinedQueue", "MessageSent"],
+        )]);
+    test()
+        .given(team())
+        .when(add_endpoint(
+            ENDPOINT,
+            "https://hooks.example.com/jono",
+            &["MessageSent"],
+            MEMBER,
+        ))
+        .then_expect_error(OrganizationError::NotAllowed);
+    test()
+        .given(team())
+        .when(add_endpoint(
+            ENDPOINT,
+            "https://hooks.example.com/jono",
+            &["MessageSent"],
+            STRANGER,
+        ))
+        .then_expect_error(OrganizationError::NotAMember);
+}
+
+#[test]
+fn a_webhook_endpoint_needs_an_http_url_of_bounded_length_and_known_event_types() {
+    let long = format!("https://example.com/{}", "a".repeat(2000));
+    for (url, types) in [
+        ("ftp://example.com/x", vec!["MessageSent"]),
+        ("example.com/x", vec!["MessageSent"]),
+        ("https://exa mple.com/x", vec!["MessageSent"]),
+        (long.as_str(), vec!["MessageSent"]),
+        ("https://example.com/x", vec![]),
+        (
+            "https://example.com/x",
+            vec!["MessageSent", "PasswordChanged"],
+        ),
+        // Not an event an endpoint may receive.
+        ("https://example.com/x", vec!["NoteAdded"]),
+    ] {
+        test()
+            .given(team())
+            .when(add_endpoint(ENDPOINT, url, &types, OPERATOR))
+            .then_expect_error(OrganizationError::WebhookSettings);
+    }
+}
+
+#[test]
+fn an_organization_has_at_most_ten_endpoints_and_no_url_twice() {
+    let url = |i: u128| format!("https://example.com/{i}");
+    let ten: Vec<E> = (0..10u128)
+        .map(|i| endpoint_added(Uuid::from_u128(0x100 + i), &url(i), &["MessageSent"]))
+        .collect();
+    test()
+        .given(with(team(), ten))
+        .when(add_endpoint(
+            ENDPOINT,
+            "https://example.com/eleventh",
+            &["MessageSent"],
+            OPERATOR,
+        ))
+        .then_expect_error(OrganizationError::TooManyWebhooks);
+    test()
+        .given(with(
+            team(),
+            [endpoint_added(ENDPOINT, &url(1), &["MessageSent"])],
+        ))
+        .when(add_endpoint(
+            Uuid::from_u128(0x200),
+            &url(1),
+            &["ConversationEnded"],
+            OPERATOR,
+        ))
+        .then_expect_error(OrganizationError::WebhookExists);
+}
+
+#[test]
+fn operators_remove_an_endpoint_once() {
+    let added = endpoint_added(ENDPOINT, "https://example.com/x", &["MessageSent"]);
+    test()
+        .given(with(team(), [added.clone()]))
+        .when(C::RemoveWebhookEndpoint {
+            endpoint_id: ENDPOINT,
+            by: Some(OPERATOR),
+        })
+        .then_expect_events(vec![E::WebhookEndpointRemoved {
+            organization_id: ORG,
+            endpoint_id: ENDPOINT,
+            removed_by: Some(OPERATOR),
+        }]);
+    test()
+        .given(with(team(), [added.clone()]))
+        .when(C::RemoveWebhookEndpoint {
+            endpoint_id: ENDPOINT,
+            by: Some(MEMBER),
+        })
+        .then_expect_error(OrganizationError::NotAllowed);
+    let removed = E::WebhookEndpointRemoved {
+        organization_id: ORG,
+        endpoint_id: ENDPOINT,
+        removed_by: Some(OPERATOR),
+    };
+    test()
+        .given(with(team(), [added.clone(), removed]))
+        .when(C::RemoveWebhookEndpoint {
+            endpoint_id: ENDPOINT,
+            by: Some(OPERATOR),
+        })
+        .then_expect_error(OrganizationError::UnknownWebhook);
+}

@@ -73,6 +73,11 @@ pub enum Command {
         /// cannot point it at the server's own network.
         #[arg(long, env = "JONO_SSO_PRIVATE_NETWORKS")]
         sso_private_networks: bool,
+        /// Let organizations' webhook endpoints be on loopback or private networks. Off, Jono
+        /// delivers only to public addresses (checked on the address it connects to, no
+        /// redirects followed), so an operator cannot point it at the server's own network.
+        #[arg(long, env = "JONO_WEBHOOK_PRIVATE_NETWORKS")]
+        webhook_private_networks: bool,
         #[command(flatten)]
         mail: MailArgs,
         #[command(flatten)]

@@ -7,6 +7,7 @@
 //! - [`auth`]: who is calling (agent or customer token), passwords (argon2id).
 //! - [`totp`], [`second_factor`]: two-factor authentication's codes and kept secrets.
 //! - [`oidc`], [`sso_secrets`]: single sign-on through an organization's OpenID provider.
+//! - [`outbound`]: requests to addresses users chose: public ones only, no redirects (SSRF).
 //! - [`access`]: tenancy — what a caller may see and do; 404 for what it may not know of.
 //! - [`command`]: running a command for a route: idempotency and follow-ups, answered durable.
 //! - [`consistency`]: where reads wait for the read models (API.md's Consistency rule).
@@ -29,6 +30,8 @@
 //! - [`mail`]: email over SMTP (invitations, address confirmations, password resets,
 //!   transcripts): an outbox table beside the log and its sender.
 //! - [`outbox`]: the leased relay that publishes the log to NATS JetStream.
+//! - [`webhooks`]: the leased worker that delivers the organization's events, signed, to its
+//!   endpoints, with retries, parking and redelivery.
 //! - [`sweeper`]: the clock's work: silent waiting customers time out, queues open on schedule.
 //! - [`metrics`]: Prometheus metrics of the HTTP side, the sockets, the lag of the background work.
 //! - [`telemetry`]: logs to stderr, and traces over OTLP when the environment asks for them.
@@ -56,6 +59,7 @@ pub mod metrics;
 pub mod nodes;
 pub mod oidc;
 pub mod openapi;
+pub mod outbound;
 pub mod outbox;
 pub mod peers;
 pub mod plain;
@@ -71,4 +75,5 @@ pub mod sweeper;
 pub mod telemetry;
 pub mod totp;
 pub mod web;
+pub mod webhooks;
 pub mod ws;

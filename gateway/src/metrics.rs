@@ -39,6 +39,13 @@ pub struct Metrics {
     /// 1 while this process runs the sweeper (always with the embedded store; on Postgres while
     /// it holds the sweeper's lease).
     pub sweeper_holder: IntGauge,
+    /// 1 while this process delivers webhooks (always with the embedded store; on Postgres
+    /// while it holds their lease).
+    pub webhooks_holder: IntGauge,
+    /// The last log position the webhook worker has owed to its endpoints.
+    pub webhooks_position: IntGauge,
+    /// Webhook delivery attempts by outcome (`delivered`, `failed`, `parked`).
+    pub webhook_attempts: IntCounterVec,
     /// 1 when this process is configured with NATS (`JONO_NATS_URL`).
     pub nats_configured: IntGauge,
     /// With NATS: 1 while the relay's connection is up.
@@ -155,6 +162,19 @@ impl Default for Metrics {
             sweeper_holder: gauge(
                 "jono_sweeper_holder",
                 "1 while this process runs the sweeper (time-outs, opening hours).",
+            ),
+            webhooks_holder: gauge(
+                "jono_webhooks_holder",
+                "1 while this process delivers the webhooks (holds their lease).",
+            ),
+            webhooks_position: gauge(
+                "jono_webhooks_position",
+                "The last log position the webhook worker has owed to its endpoints.",
+            ),
+            webhook_attempts: counters(
+                "jono_webhook_attempts_total",
+                "Webhook delivery attempts: delivered, failed (to be retried), parked (retries ran out).",
+                &["outcome"],
             ),
             nats_configured: gauge(
                 "jono_nats_configured",

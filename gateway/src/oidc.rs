@@ -12,6 +12,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::outbound;
+
 /// How far a provider's clock may be ahead or behind.
 const LEEWAY_SECONDS: i64 = 60;
 /// A provider slower than this is taken as away.
@@ -45,109 +47,27 @@ pub struct Provider {
     pub jwks_uri: String,
 }
 
-/// The HTTP client for providers. Issuer, token and JWKS URLs come from an owner's setting and
-/// a provider's discovery document, so without `private_networks` it connects only to public
-/// addresses: a host name is resolved and its loopback, private, link-local and other
-/// non-public addresses are dropped before connecting (so a name cannot be pointed inward after
-/// the check), an address written in a URL is checked as it is, and redirects are never
-/// followed. Otherwise a signed-up owner could make the server fetch its own network (SSRF).
-pub struct Http {
-    client: reqwest::Client,
-    private_networks: bool,
-}
+/// The HTTP client for providers: issuer, token and JWKS URLs come from an owner's setting and
+/// a provider's discovery document, so without `JONO_SSO_PRIVATE_NETWORKS` it reaches only
+/// public addresses, follows no redirects (`crate::outbound`).
+pub struct Http(outbound::Http);
 
 pub fn client(private_networks: bool) -> Http {
-    let mut builder = reqwest::Client::builder()
-        .timeout(PROVIDER_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none());
-    if !private_networks {
-        builder = builder.dns_resolver(std::sync::Arc::new(PublicOnly));
-    }
-    Http {
-        client: builder.build().unwrap_or_default(),
+    Http(outbound::client(
         private_networks,
-    }
+        PROVIDER_TIMEOUT,
+        "JONO_SSO_PRIVATE_NETWORKS",
+    ))
 }
 
 impl Http {
     /// The client, for `url`, once `url` may be fetched.
     fn to(&self, url: &str) -> Result<&reqwest::Client, OidcError> {
-        let parsed =
-            reqwest::Url::parse(url).map_err(|_| provider(format!("{url:?} is not a URL")))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(provider(format!("{url:?} is not an http(s) URL")));
-        }
-        if !self.private_networks {
-            let host = parsed.host_str().unwrap_or_default();
-            let literal = host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<std::net::IpAddr>()
-                .ok();
-            if literal.is_some_and(|ip| !is_public(ip)) {
-                return Err(provider(format!(
-                    "{url} is on a private network (JONO_SSO_PRIVATE_NETWORKS allows that)"
-                )));
-            }
-        }
-        Ok(&self.client)
+        self.0.to(url).map_err(provider)
     }
 }
 
-/// Whether a provider may be at `ip`: a unicast address of the public internet.
-pub fn is_public(ip: std::net::IpAddr) -> bool {
-    use std::net::IpAddr;
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
-                || (a == 192 && b == 0)
-                || a >= 240)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00 // unique local
-                || (first & 0xffc0) == 0xfe80 // link local
-                || first == 0x2001 && v6.segments()[1] == 0x0db8) // documentation
-        }
-    }
-}
-
-/// Resolves a provider's host name to its public addresses only.
-struct PublicOnly;
-
-impl reqwest::dns::Resolve for PublicOnly {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        Box::pin(async move {
-            let host = name.as_str().to_owned();
-            let found: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .filter(|address| is_public(address.ip()))
-                .collect();
-            if found.is_empty() {
-                return Err(format!(
-                    "{host} has no public address (JONO_SSO_PRIVATE_NETWORKS allows private ones)"
-                )
-                .into());
-            }
-            Ok(Box::new(found.into_iter()) as reqwest::dns::Addrs)
-        })
-    }
-}
+pub use outbound::is_public;
 
 /// `{issuer}/.well-known/openid-configuration`, whose `issuer` must be `issuer` itself.
 pub async fn discover(http: &Http, issuer: &str) -> Result<Provider, OidcError> {
@@ -255,17 +175,9 @@ pub async fn exchange(
         .ok_or_else(|| self::provider("no id_token in the token response"))
 }
 
-/// A transport error with its causes (reqwest's own text leaves out why a connection failed,
-/// such as an address refused as private).
+/// A transport error with its causes.
 fn provider_error(error: reqwest::Error) -> OidcError {
-    let mut text = error.to_string();
-    let mut cause = std::error::Error::source(&error);
-    while let Some(inner) = cause {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        cause = inner.source();
-    }
-    provider(text)
+    provider(outbound::error_text(&error))
 }
 
 /// What Jono takes from a checked ID token.
@@ -414,7 +326,8 @@ mod tests {
     #[tokio::test]
     async fn the_client_speaks_https() {
         let error = client(true)
-            .client
+            .0
+            .inner()
             .get("https://127.0.0.1:1/.well-known/openid-configuration")
             .send()
             .await

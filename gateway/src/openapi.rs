@@ -38,6 +38,9 @@ use crate::routes::sso::{SsoRequest, SsoView};
 use crate::routes::two_factor::{
     Enrolment, OrgSecurity, RecoveryCodes, SecondStep, SignedIn, TwoFactorCode, TwoFactorProof,
 };
+use crate::routes::webhooks::{
+    ParkedDelivery, WebhookEndpointRequest, WebhookEndpointView, WebhookPublicKey,
+};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -793,6 +796,14 @@ fn path_parameter(name: &str) -> Value {
             "The item's id.",
         ),
         "token" => (json!({"type": "string"}), "An invitation token."),
+        "endpoint" => (
+            json!({"type": "string", "format": "uuid"}),
+            "A webhook endpoint's id.",
+        ),
+        "position" => (
+            json!({"type": "integer", "format": "int64", "minimum": 1}),
+            "An event's position in the log.",
+        ),
         "tag" => (json!({"type": "string"}), "A tag."),
         _ => (json!({"type": "string"}), ""),
     };
@@ -1252,6 +1263,28 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
         Operation::new("delete", "/v1/orgs/{org}/blocks/{block}", "liftBlock", "blocks", "Lift a block")
             .describe("Operators (403 for an agent). 404 for an unknown or lifted block, 409 for one that ran out.")
             .no_content("Lifted; the visitor may join again."),
+        Operation::new("get", "/v1/webhooks/public-key", "webhookPublicKey", "webhooks", "The key that verifies webhook deliveries")
+            .access(Public)
+            .describe("The deployment's Ed25519 public key: each delivery's `Jono-Signature: t=<unix seconds>,ed25519=<base64>` signs the bytes `<t>.<body>` (README, Webhooks).")
+            .returns::<WebhookPublicKey>(g, 200, "The public key, base64 and PEM."),
+        Operation::new("get", "/v1/orgs/{org}/webhooks", "webhookEndpoints", "webhooks", "The organization's webhook endpoints")
+            .describe("Operators (403 for an agent). Oldest first.")
+            .paged("the last endpoint's `id`")
+            .returns::<Vec<WebhookEndpointView>>(g, 200, "A page of its endpoints."),
+        Operation::new("post", "/v1/orgs/{org}/webhooks", "addWebhookEndpoint", "webhooks", "Register a webhook endpoint")
+            .describe("Operators (403 for an agent). Records `WebhookEndpointAdded`; events of the chosen types after it are delivered to the URL, signed, at least once and in position order. 422 for a URL that is not http(s), longer than 2,000 characters, or on a loopback or private address (unless the server runs with `JONO_WEBHOOK_PRIVATE_NETWORKS=true`), or for no or unknown event types; 409 for a URL registered already or an eleventh endpoint.")
+            .body::<WebhookEndpointRequest>(g, true)
+            .returns::<WebhookEndpointView>(g, 201, "The endpoint."),
+        Operation::new("delete", "/v1/orgs/{org}/webhooks/{endpoint}", "removeWebhookEndpoint", "webhooks", "Remove a webhook endpoint")
+            .describe("Operators (403 for an agent). Records `WebhookEndpointRemoved`; nothing more is delivered to it, what it was still owed included. 404 for an unknown endpoint.")
+            .no_content("Removed."),
+        Operation::new("get", "/v1/orgs/{org}/webhooks/parked", "parkedWebhookDeliveries", "webhooks", "Parked webhook deliveries")
+            .describe("Operators (403 for an agent). Deliveries whose retries ran out (`JONO_WEBHOOK_RETRY_HOURS`, 24 by default); each holds the later deliveries of its endpoint.")
+            .paged("the last delivery's `id`")
+            .returns::<Vec<ParkedDelivery>>(g, 200, "A page of them, by position."),
+        Operation::new("post", "/v1/orgs/{org}/webhooks/{endpoint}/deliveries/{position}/redeliver", "redeliverWebhook", "webhooks", "Deliver a parked delivery again")
+            .describe("Operators (403 for an agent). A fresh round of attempts, from now; once it is delivered, the deliveries it held follow. 404 for a delivery that is not parked.")
+            .raw_response(202, json!({"description": "It will be tried at once."})),
         Operation::new("post", "/v1/conversations/{c}/rating", "rate", "conversations", "Rate a conversation")
             .describe("Its customer, once; a second rating is 409.")
             .body::<RatingRequest>(g, true)
@@ -1381,6 +1414,15 @@ mod tests {
             ("post", "/v1/conversations/{c}/block"),
             ("get", "/v1/orgs/{org}/blocks"),
             ("delete", "/v1/orgs/{org}/blocks/{block}"),
+            ("get", "/v1/webhooks/public-key"),
+            ("get", "/v1/orgs/{org}/webhooks"),
+            ("post", "/v1/orgs/{org}/webhooks"),
+            ("delete", "/v1/orgs/{org}/webhooks/{endpoint}"),
+            ("get", "/v1/orgs/{org}/webhooks/parked"),
+            (
+                "post",
+                "/v1/orgs/{org}/webhooks/{endpoint}/deliveries/{position}/redeliver",
+            ),
             ("get", "/v1/conversations/{c}/transcript"),
             ("post", "/v1/conversations/{c}/transcript/email"),
             ("post", "/v1/me/email-confirmation"),

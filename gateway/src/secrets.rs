@@ -107,6 +107,7 @@ pub async fn migrate(backend: &Backend) -> Result<(), sqlx::Error> {
     crate::second_factor::migrate(backend).await?;
     crate::mail::outbox::migrate(backend).await?;
     crate::mail::links::migrate(backend).await?;
+    crate::webhooks::table::migrate(backend).await?;
     crate::sso_secrets::migrate(backend).await
 }
 
@@ -544,6 +545,12 @@ pub async fn account_id_secret(backend: &Backend) -> Result<Uuid, sqlx::Error> {
 /// across restarts and on every process of a deployment.
 pub async fn visitor_key_secret(backend: &Backend) -> Result<[u8; 32], sqlx::Error> {
     server_key(backend, "visitor_keys").await
+}
+
+/// The seed of the Ed25519 key that signs webhook deliveries (`webhooks::Signer`): kept here,
+/// never in the log, so every process of a deployment signs with the key it publishes.
+pub async fn webhook_signing_seed(backend: &Backend) -> Result<[u8; 32], sqlx::Error> {
+    server_key(backend, "webhook_signing").await
 }
 
 /// The server key `name`: 32 random bytes made by the first server that asks and kept.

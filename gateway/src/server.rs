@@ -67,6 +67,7 @@ pub async fn serve(
             stopped.clone(),
         ))
     });
+    let webhooks = tokio::spawn(crate::webhooks::run(state.clone(), stopped.clone()));
     let outbox = state.settings.nats_url.clone().map(|url| {
         tokio::spawn(crate::outbox::run(
             state.store.clone(),
@@ -104,6 +105,7 @@ pub async fn serve(
     let _ = hub.await;
     let _ = sweeper.await;
     let _ = node.await;
+    let _ = webhooks.await;
     if let Some(peers) = peers {
         let _ = peers.await;
     }

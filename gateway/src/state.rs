@@ -40,6 +40,9 @@ pub struct Settings {
     /// `JONO_SMTP_URL` and its companions (`crate::mail`): `None` sends no email, and every
     /// path works as it did before email.
     pub mail: crate::mail::MailSettings,
+    /// `JONO_WEBHOOK_PRIVATE_NETWORKS`: webhook endpoints may be on loopback or private
+    /// networks (`crate::webhooks`); off, they are refused at registration and when connecting.
+    pub webhook_private_networks: bool,
 }
 
 impl Default for Settings {
@@ -53,6 +56,7 @@ impl Default for Settings {
             metrics_token: None,
             nats_url: None,
             sso_private_networks: false,
+            webhook_private_networks: false,
             data_dir: None,
             mail: None,
         }
@@ -79,6 +83,8 @@ pub struct AppState {
     pub account_ids: uuid::Uuid,
     /// Makes the keys blocks of visitors hold (`secrets::visitor_key_secret`).
     pub visitors: crate::client::VisitorKeys,
+    /// Signs webhook deliveries (`secrets::webhook_signing_seed`).
+    pub webhook_key: crate::webhooks::Signer,
 }
 
 /// How long a read waits for the read models to reach its position before reading anyway.
@@ -103,6 +109,7 @@ impl AppState {
             // Of this process only; `jono serve` puts the deployment's kept one in its place.
             account_ids: uuid::Uuid::new_v4(),
             visitors: crate::client::VisitorKeys::ephemeral(),
+            webhook_key: crate::webhooks::Signer::ephemeral(),
         }
     }
 

@@ -299,7 +299,11 @@ impl Projection for Directory {
                     )
                     .await?;
                 }
-                OrganizationEvent::MemberSessionsEnded { .. } => {}
+                // Webhook endpoints are read from the organization's stream and followed by
+                // the webhook worker itself (gateway/src/webhooks/).
+                OrganizationEvent::MemberSessionsEnded { .. }
+                | OrganizationEvent::WebhookEndpointAdded { .. }
+                | OrganizationEvent::WebhookEndpointRemoved { .. } => {}
             },
             _ => {}
         }

@@ -789,6 +789,19 @@ try {
   await agent.getByRole('button', { name: `Withdraw: later-${uniq}@example.com` }).click();
   await agent.waitForSelector(`.pending-invitations tr:has-text("later-${uniq}@example.com")`, { state: 'detached' });
 
+  step('a webhook endpoint is added with its event types, listed and removed from the organization page');
+  const hook = `https://hooks-${uniq}.example.invalid/jono`;
+  await agent.fill('input[name=webhook-url]', hook);
+  await agent.locator('input[name=webhook-event-MessageSent]').check();
+  await agent.getByRole('button', { name: 'Add endpoint', exact: true }).click();
+  await agent.waitForSelector(`.webhook-endpoints tr:has-text("${hook}"):has-text("Message sent")`);
+  await agent.waitForSelector('.webhooks p:has-text("No delivery is parked.")');
+  await agent.locator('.webhooks').scrollIntoViewIfNeeded();
+  await checkA11y(agent, 'console: organization page with webhooks');
+  await agent.screenshot({ path: `${OUT}console-webhooks.png` });
+  await agent.getByRole('button', { name: `Remove: ${hook}` }).click();
+  await agent.waitForSelector('.webhooks p:has-text("No endpoint is registered.")');
+
   step('queue statistics');
   await agent.click('.queue-admin summary');
   await agent.getByRole('button', { name: 'Show statistics' }).click();

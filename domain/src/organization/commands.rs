@@ -129,4 +129,18 @@ pub enum OrganizationCommand {
         visitor: VisitorKey,
         at: DateTime<Utc>,
     },
+    /// An operator registers an endpoint that receives the organization's events of
+    /// `event_types` (names from [`super::WEBHOOK_EVENT_TYPES`]). No secret: deliveries are
+    /// signed with the deployment's key, kept by the gateway.
+    AddWebhookEndpoint {
+        endpoint_id: Uuid,
+        url: String,
+        event_types: Vec<String>,
+        by: Option<Uuid>,
+    },
+    /// An operator removes an endpoint: nothing more is delivered to it.
+    RemoveWebhookEndpoint {
+        endpoint_id: Uuid,
+        by: Option<Uuid>,
+    },
 }

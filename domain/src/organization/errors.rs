@@ -62,6 +62,22 @@ pub enum OrganizationError {
     SsoNotConfigured,
     #[error("the issuer is an http(s) URL and the client id is not empty")]
     SsoSettings,
+    #[error(
+        "a webhook endpoint is an http(s) URL of at most {} characters, for at least one of \
+         these event types: {}",
+        super::WEBHOOK_URL_MAX,
+        super::WEBHOOK_EVENT_TYPES.join(", ")
+    )]
+    WebhookSettings,
+    #[error(
+        "an organization has at most {} webhook endpoints",
+        super::WEBHOOK_ENDPOINTS_MAX
+    )]
+    TooManyWebhooks,
+    #[error("this URL is registered already")]
+    WebhookExists,
+    #[error("no such webhook endpoint")]
+    UnknownWebhook,
 }
 
 impl Refusal for OrganizationError {
@@ -88,7 +104,9 @@ impl Refusal for OrganizationError {
             Self::TwoFactorFirst => ErrorKind::Conflict,
             Self::SsoRequired => ErrorKind::Forbidden,
             Self::SsoNotConfigured => ErrorKind::NotFound,
-            Self::SsoSettings => ErrorKind::Invalid,
+            Self::SsoSettings | Self::WebhookSettings => ErrorKind::Invalid,
+            Self::TooManyWebhooks | Self::WebhookExists => ErrorKind::Conflict,
+            Self::UnknownWebhook => ErrorKind::NotFound,
         }
     }
 }

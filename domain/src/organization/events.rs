@@ -83,6 +83,19 @@ pub enum OrganizationEvent {
         required: bool,
         set_by: Option<Uuid>,
     },
+    /// `event_types` in the order of `WEBHOOK_EVENT_TYPES`, without repeats.
+    WebhookEndpointAdded {
+        organization_id: Uuid,
+        endpoint_id: Uuid,
+        url: String,
+        event_types: Vec<String>,
+        added_by: Option<Uuid>,
+    },
+    WebhookEndpointRemoved {
+        organization_id: Uuid,
+        endpoint_id: Uuid,
+        removed_by: Option<Uuid>,
+    },
 }
 
 impl DomainEvent for OrganizationEvent {
@@ -100,6 +113,8 @@ impl DomainEvent for OrganizationEvent {
             Self::TwoFactorRequirementSet { .. } => "TwoFactorRequirementSet",
             Self::MemberSessionsEnded { .. } => "MemberSessionsEnded",
             Self::SsoConfigured { .. } => "SsoConfigured",
+            Self::WebhookEndpointAdded { .. } => "WebhookEndpointAdded",
+            Self::WebhookEndpointRemoved { .. } => "WebhookEndpointRemoved",
         }
         .to_owned()
     }

@@ -5,6 +5,8 @@
 //! blocks of abusive visitors: any member may block the customer of a conversation, operators
 //! lift blocks, and a blocked visitor cannot join. An owner may require a second factor of
 //! every member (a member without one is refused until it has one) and end a member's sessions.
+//! Operators register the endpoints its events are delivered to (webhooks; the deliveries
+//! themselves are the gateway's operational work, not the log's).
 
 mod commands;
 mod errors;
@@ -39,7 +41,34 @@ pub struct Organization {
     /// Its OpenID Connect provider, when an owner set one.
     #[serde(default)]
     pub sso: Option<Sso>,
+    /// Its webhook endpoints, oldest first.
+    #[serde(default)]
+    pub webhooks: Vec<WebhookEndpoint>,
 }
+
+/// Where the organization's events of some types are delivered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookEndpoint {
+    pub id: Uuid,
+    pub url: String,
+    pub event_types: Vec<String>,
+}
+
+/// The events an endpoint may receive, by their log names: a customer joined, left (or timed
+/// out), was picked or transferred; a message was sent; a conversation was rated or ended.
+pub const WEBHOOK_EVENT_TYPES: [&str; 7] = [
+    "CustomerJoinedQueue",
+    "CustomerLeftQueue",
+    "CustomerPicked",
+    "ConversationTransferred",
+    "MessageSent",
+    "ConversationRated",
+    "ConversationEnded",
+];
+/// Endpoints per organization.
+pub const WEBHOOK_ENDPOINTS_MAX: usize = 10;
+/// The longest endpoint URL, in bytes.
+pub const WEBHOOK_URL_MAX: usize = 2000;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Sso {
@@ -405,6 +434,73 @@ impl Aggregate for Organization {
                 };
                 sink.write(event, self).await;
             }
+            C::AddWebhookEndpoint {
+                endpoint_id,
+                url,
+                event_types,
+                by,
+            } => {
+                let organization_id = self.require_created()?;
+                if self.power_of(by)? < Role::Operator {
+                    return Err(OrganizationError::NotAllowed);
+                }
+                let url = url.trim().to_owned();
+                let lower = url.to_ascii_lowercase();
+                let http = lower.starts_with("https://") || lower.starts_with("http://");
+                let chosen: Vec<String> = WEBHOOK_EVENT_TYPES
+                    .iter()
+                    .filter(|known| event_types.iter().any(|asked| asked == *known))
+                    .map(|known| (*known).to_owned())
+                    .collect();
+                let unknown = event_types
+                    .iter()
+                    .any(|asked| !WEBHOOK_EVENT_TYPES.contains(&asked.as_str()));
+                if !http
+                    || url.len() > WEBHOOK_URL_MAX
+                    || url.chars().any(char::is_whitespace)
+                    || chosen.is_empty()
+                    || unknown
+                {
+                    return Err(OrganizationError::WebhookSettings);
+                }
+                if self
+                    .webhooks
+                    .iter()
+                    .any(|endpoint| endpoint.id == endpoint_id || endpoint.url == url)
+                {
+                    return Err(OrganizationError::WebhookExists);
+                }
+                if self.webhooks.len() >= WEBHOOK_ENDPOINTS_MAX {
+                    return Err(OrganizationError::TooManyWebhooks);
+                }
+                let event = E::WebhookEndpointAdded {
+                    organization_id,
+                    endpoint_id,
+                    url,
+                    event_types: chosen,
+                    added_by: by,
+                };
+                sink.write(event, self).await;
+            }
+            C::RemoveWebhookEndpoint { endpoint_id, by } => {
+                let organization_id = self.require_created()?;
+                if self.power_of(by)? < Role::Operator {
+                    return Err(OrganizationError::NotAllowed);
+                }
+                if !self
+                    .webhooks
+                    .iter()
+                    .any(|endpoint| endpoint.id == endpoint_id)
+                {
+                    return Err(OrganizationError::UnknownWebhook);
+                }
+                let event = E::WebhookEndpointRemoved {
+                    organization_id,
+                    endpoint_id,
+                    removed_by: by,
+                };
+                sink.write(event, self).await;
+            }
             C::AdmitPasswordLogin { agent_id } => {
                 self.require_created()?;
                 let role = self.power_of(Some(agent_id))?;
@@ -498,6 +594,21 @@ impl Aggregate for Organization {
                     client_id,
                     required,
                 });
+            }
+            E::WebhookEndpointAdded {
+                endpoint_id,
+                url,
+                event_types,
+                ..
+            } => {
+                self.webhooks.push(WebhookEndpoint {
+                    id: endpoint_id,
+                    url,
+                    event_types,
+                });
+            }
+            E::WebhookEndpointRemoved { endpoint_id, .. } => {
+                self.webhooks.retain(|endpoint| endpoint.id != endpoint_id);
             }
         }
     }

@@ -65,6 +65,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 nats_url,
                 sso_private_networks,
                 mail,
+                webhook_private_networks,
                 edge,
             } => {
                 let mail = match mail.smtp_url.filter(|url| !url.trim().is_empty()) {
@@ -100,6 +101,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                     nats_url: nats_url.filter(|url| !url.trim().is_empty()),
                     sso_private_networks,
                     mail,
+                    webhook_private_networks,
                     data_dir: match &store_config {
                         StoreConfig::Embedded(dir) => Some(dir.clone()),
                         StoreConfig::Postgres(_) => None,
@@ -166,6 +168,10 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                     .await
                     .map_err(|error| Failure(format!("cannot read the visitor secret: {error}")))?;
                 state.visitors = crate::client::VisitorKeys::new(visitors);
+                let webhooks = secrets::webhook_signing_seed(state.backend())
+                    .await
+                    .map_err(|error| Failure(format!("cannot read the webhook key: {error}")))?;
+                state.webhook_key = crate::webhooks::Signer::new(webhooks);
                 server::serve(state, listener, metrics_listener, shutdown)
                     .await
                     .map_err(|error| Failure(format!("the server stopped: {error}")))

@@ -14,3 +14,4 @@ pub mod search;
 pub mod sessions;
 pub mod sso;
 pub mod two_factor;
+pub mod webhooks;

@@ -1070,6 +1070,90 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/orgs/{org}/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The organization's webhook endpoints
+         * @description Operators (403 for an agent). Oldest first.
+         */
+        get: operations["webhookEndpoints"];
+        put?: never;
+        /**
+         * Register a webhook endpoint
+         * @description Operators (403 for an agent). Records `WebhookEndpointAdded`; events of the chosen types after it are delivered to the URL, signed, at least once and in position order. 422 for a URL that is not http(s), longer than 2,000 characters, or on a loopback or private address (unless the server runs with `JONO_WEBHOOK_PRIVATE_NETWORKS=true`), or for no or unknown event types; 409 for a URL registered already or an eleventh endpoint.
+         */
+        post: operations["addWebhookEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/orgs/{org}/webhooks/parked": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Parked webhook deliveries
+         * @description Operators (403 for an agent). Deliveries whose retries ran out (`JONO_WEBHOOK_RETRY_HOURS`, 24 by default); each holds the later deliveries of its endpoint.
+         */
+        get: operations["parkedWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/orgs/{org}/webhooks/{endpoint}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a webhook endpoint
+         * @description Operators (403 for an agent). Records `WebhookEndpointRemoved`; nothing more is delivered to it, what it was still owed included. 404 for an unknown endpoint.
+         */
+        delete: operations["removeWebhookEndpoint"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/orgs/{org}/webhooks/{endpoint}/deliveries/{position}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Deliver a parked delivery again
+         * @description Operators (403 for an agent). A fresh round of attempts, from now; once it is delivered, the deliveries it held follow. 404 for a delivery that is not parked.
+         */
+        post: operations["redeliverWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/password-reset": {
         parameters: {
             query?: never;
@@ -1356,6 +1440,26 @@ export interface paths {
          * @description Sends the browser to the provider (authorization-code flow with PKCE S256, `state` and `nonce`; 10 minutes). 404 when the organization has no single sign-on; 502 when its provider cannot be reached.
          */
         get: operations["ssoStart"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/public-key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The key that verifies webhook deliveries
+         * @description The deployment's Ed25519 public key: each delivery's `Jono-Signature: t=<unix seconds>,ed25519=<base64>` signs the bytes `<t>.<body>` (README, Webhooks).
+         */
+        get: operations["webhookPublicKey"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1844,6 +1948,33 @@ export interface components {
         };
         /** @description A site that may embed a queue's widget: `http(s)://host[:port]`, with no path, lower-cased. */
         Origin: string;
+        /**
+         * @description A delivery whose retries ran out; it holds the later deliveries of its endpoint until it is
+         *     delivered again.
+         */
+        ParkedDelivery: {
+            /** Format: int64 */
+            attempts: number;
+            /** Format: uuid */
+            endpoint_id: string;
+            event_type: string;
+            /** Format: date-time */
+            first_attempt_at: string | null;
+            /**
+             * Format: uuid
+             * @description The delivery's id (the page cursor): the same for the same endpoint and position.
+             */
+            id: string;
+            /** @description Why the last attempt failed (a little of the endpoint's answer at most). */
+            last_error: string | null;
+            /** Format: date-time */
+            parked_at: string | null;
+            /**
+             * Format: int64
+             * @description The event's position in the log (`Jono-Position`).
+             */
+            position: number;
+        };
         /** @description Who a relayed frame is from. */
         Participant: {
             /** Format: uuid */
@@ -2197,6 +2328,36 @@ export interface components {
         UploadRequest: {
             /** @description The one file. */
             file: string;
+        };
+        /** @description `POST /v1/orgs/{org}/webhooks`. */
+        WebhookEndpointRequest: {
+            /**
+             * @description The event types to deliver, at least one of: `CustomerJoinedQueue`, `CustomerLeftQueue`,
+             *     `CustomerPicked`, `ConversationTransferred`, `MessageSent`, `ConversationRated`,
+             *     `ConversationEnded`.
+             */
+            event_types: string[];
+            /**
+             * @description Where deliveries are POSTed: an http(s) URL of at most 2,000 characters, on a public
+             *     address unless the server allows private networks.
+             */
+            url: string;
+        };
+        /** @description A registered endpoint. */
+        WebhookEndpointView: {
+            event_types: string[];
+            /** Format: uuid */
+            id: string;
+            url: string;
+        };
+        /** @description The key that verifies deliveries' `Jono-Signature`. */
+        WebhookPublicKey: {
+            /** @description Always `ed25519`. */
+            algorithm: string;
+            /** @description The same key as PEM (SubjectPublicKeyInfo, RFC 8410). */
+            pem: string;
+            /** @description The 32 bytes of the public key, base64. */
+            public_key: string;
         };
         /** @description A queue's welcome message, sent as message 1 of each of its conversations. */
         WelcomeMessage: string;
@@ -4405,6 +4566,182 @@ export interface operations {
             };
         };
     };
+    webhookEndpoints: {
+        parameters: {
+            query?: {
+                /** @description The cursor: the last endpoint's `id`. Malformed is 400. */
+                after?: string;
+                /** @description Items in a page: default 100; more than 1,000 is treated as 1,000. */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description An organization's id. */
+                org: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of its endpoints. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointView"][];
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    addWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description An organization's id. */
+                org: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookEndpointRequest"];
+            };
+        };
+        responses: {
+            /** @description The endpoint. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointView"];
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    parkedWebhookDeliveries: {
+        parameters: {
+            query?: {
+                /** @description The cursor: the last delivery's `id`. Malformed is 400. */
+                after?: string;
+                /** @description Items in a page: default 100; more than 1,000 is treated as 1,000. */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description An organization's id. */
+                org: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of them, by position. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ParkedDelivery"][];
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    removeWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description An organization's id. */
+                org: string;
+                /** @description A webhook endpoint's id. */
+                endpoint: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    redeliverWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description An organization's id. */
+                org: string;
+                /** @description A webhook endpoint's id. */
+                endpoint: string;
+                /** @description An event's position in the log. */
+                position: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description It will be tried at once. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     resetPassword: {
         parameters: {
             query?: never;
@@ -4886,6 +5223,35 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    webhookPublicKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The public key, base64 and PEM. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookPublicKey"];
+                };
             };
             /** @description An error, as `application/problem+json` (RFC 9457). */
             default: {

@@ -100,7 +100,7 @@ export function OrgPage({ api, me, orgId, role, queues, reloadQueues, focus = nu
             </select>
             <button type="submit">{t('invite')}</button>
           </form>
-          {link && <p role="status">{link.emailed ? t('invitationEmailed', { email: link.email }) : t('invitationLink', { email: link.email })} <input class="link-out" readOnly value={link.url} onFocus={(e) => (e.target as HTMLInputElement).select()} /></p>}
+          {link && <p role="status">{link.emailed ? t('invitationEmailed', { email: link.email }) : t('invitationLink', { email: link.email })} <input class="link-out" readOnly value={link.url} aria-label={t('invitationLink', { email: link.email })} onFocus={(e) => (e.target as HTMLInputElement).select()} /></p>}
           {pending.length > 0 && (
             <table class="table pending-invitations">
               <thead><tr><th>{t('email')}</th><th>{t('role')}</th><th>{t('expires')}</th><th><span class="sr">{t('actions')}</span></th></tr></thead>
@@ -138,6 +138,7 @@ export function OrgPage({ api, me, orgId, role, queues, reloadQueues, focus = nu
           )}
         </section>
       )}
+      {isOperator && <Webhooks api={api} orgId={orgId} onError={setErr} />}
       <section>
         <h2>{t('queues')}</h2>
         {isOperator && (
@@ -383,5 +384,89 @@ function SsoSettings({ api, orgId, isOwner, onError }: { api: Api; orgId: string
         </form>
       )}
     </div>
+  );
+}
+
+const WEBHOOK_EVENTS = ['CustomerJoinedQueue', 'CustomerLeftQueue', 'CustomerPicked', 'ConversationTransferred', 'MessageSent', 'ConversationRated', 'ConversationEnded'] as const;
+
+/** Operators: the organization's webhook endpoints (add, remove) and its parked deliveries, each
+ * with a "Redeliver" button. */
+function Webhooks({ api, orgId, onError }: { api: Api; orgId: string; onError: (e: string) => void }) {
+  const [endpoints, setEndpoints] = useState<Schemas['WebhookEndpointView'][]>([]);
+  const [parked, setParked] = useState<Schemas['ParkedDelivery'][]>([]);
+  const [url, setUrl] = useState('');
+  const [types, setTypes] = useState<string[]>(['CustomerJoinedQueue', 'ConversationEnded']);
+  const [note, setNote] = useState('');
+  const org = { path: { org: orgId } };
+  const load = () => {
+    ok(api.GET('/v1/orgs/{org}/webhooks', { params: org })).then(setEndpoints).catch((e) => onError(errText(e)));
+    ok(api.GET('/v1/orgs/{org}/webhooks/parked', { params: org })).then(setParked).catch((e) => onError(errText(e)));
+  };
+  useEffect(() => { load(); }, [orgId]);
+  const act = async (f: () => Promise<unknown>) => { try { onError(''); await f(); } catch (e) { onError(errText(e)); } };
+  const add = (e: Event) => { e.preventDefault(); act(async () => {
+    await ok(api.POST('/v1/orgs/{org}/webhooks', { params: org, body: { url: url.trim(), event_types: types } }));
+    setUrl('');
+    load();
+  }); };
+  const remove = (endpoint: Schemas['WebhookEndpointView']) => act(async () => {
+    await ok(api.DELETE('/v1/orgs/{org}/webhooks/{endpoint}', { params: { path: { org: orgId, endpoint: endpoint.id } } }));
+    load();
+  });
+  const redeliver = (d: Schemas['ParkedDelivery']) => act(async () => {
+    await ok(api.POST('/v1/orgs/{org}/webhooks/{endpoint}/deliveries/{position}/redeliver', { params: { path: { org: orgId, endpoint: d.endpoint_id, position: d.position } } }));
+    setNote(t('redelivering'));
+    load();
+  });
+  const toggle = (type: string, on: boolean) => setTypes(on ? [...types.filter((x) => x !== type), type] : types.filter((x) => x !== type));
+  const urlOf = (endpoint: string) => endpoints.find((x) => x.id === endpoint)?.url ?? endpoint;
+  return (
+    <section class="webhooks">
+      <h2>{t('webhooks')}</h2>
+      <p class="hint">{t('webhooksHint')}</p>
+      <form class="webhook-form" onSubmit={add}>
+        <input name="webhook-url" type="url" required placeholder="https://" aria-label={t('webhookUrl')} value={url} onInput={(e) => setUrl((e.target as HTMLInputElement).value)} />
+        <fieldset>
+          <legend>{t('webhookEvents')}</legend>
+          {WEBHOOK_EVENTS.map((type) => (
+            <label key={type}><input type="checkbox" name={`webhook-event-${type}`} checked={types.includes(type)} onChange={(e) => toggle(type, (e.target as HTMLInputElement).checked)} /> {t(`event_${type}` as Key)}</label>
+          ))}
+        </fieldset>
+        <button type="submit" disabled={types.length === 0}>{t('addEndpoint')}</button>
+      </form>
+      {endpoints.length === 0 ? <p class="muted">{t('noEndpoints')}</p> : (
+        <table class="table webhook-endpoints">
+          <thead><tr><th>{t('webhookUrl')}</th><th>{t('webhookEvents')}</th><th><span class="sr">{t('actions')}</span></th></tr></thead>
+          <tbody>
+            {endpoints.map((endpoint) => (
+              <tr key={endpoint.id}>
+                <td class="url">{endpoint.url}</td>
+                <td>{endpoint.event_types.map((type) => t(`event_${type}` as Key)).join(', ')}</td>
+                <td><button type="button" class="danger" aria-label={`${t('remove')}: ${endpoint.url}`} onClick={() => remove(endpoint)}>{t('remove')}</button></td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <h3>{t('parkedDeliveries')}</h3>
+      {note && <p role="status">{note}</p>}
+      {parked.length === 0 ? <p class="muted">{t('noParked')}</p> : (
+        <table class="table parked-deliveries">
+          <thead><tr><th>{t('webhookUrl')}</th><th>{t('logPosition')}</th><th>{t('webhookEvents')}</th><th>{t('attempts')}</th><th>{t('lastError')}</th><th><span class="sr">{t('actions')}</span></th></tr></thead>
+          <tbody>
+            {parked.map((d) => (
+              <tr key={d.id}>
+                <td class="url">{urlOf(d.endpoint_id)}</td>
+                <td>{d.position}</td>
+                <td>{t(`event_${d.event_type}` as Key)}</td>
+                <td>{d.attempts}</td>
+                <td>{d.last_error ?? ''}</td>
+                <td><button type="button" aria-label={`${t('redeliver')}: ${d.position}`} onClick={() => redeliver(d)}>{t('redeliver')}</button></td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
   );
 }

@@ -1,0 +1,332 @@
+//! The webhook worker's operational state, outside the log: the endpoints as the worker has
+//! reached them in the log (so an endpoint receives exactly the events after its registration),
+//! the conversations that are not customer conversations (whose messages are never delivered),
+//! and one row per delivery still owed: its attempts, its next try, and whether it is parked.
+//! A delivered row is deleted. Times are epoch milliseconds.
+
+use store::log::Backend;
+use uuid::Uuid;
+
+use crate::secrets::on_pool;
+
+const SCHEMA: [&str; 4] = [
+    "CREATE TABLE IF NOT EXISTS webhook_endpoints (
+        endpoint_id TEXT PRIMARY KEY,
+        organization_id TEXT NOT NULL,
+        url TEXT NOT NULL,
+        event_types TEXT NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS webhook_private_conversations (
+        conversation_id TEXT PRIMARY KEY
+    )",
+    "CREATE TABLE IF NOT EXISTS webhook_deliveries (
+        endpoint_id TEXT NOT NULL,
+        position BIGINT NOT NULL,
+        organization_id TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        attempts BIGINT NOT NULL DEFAULT 0,
+        first_attempt_at BIGINT,
+        next_attempt_at BIGINT NOT NULL,
+        parked_at BIGINT,
+        last_error TEXT,
+        PRIMARY KEY (endpoint_id, position)
+    )",
+    "CREATE INDEX IF NOT EXISTS webhook_deliveries_by_organization
+        ON webhook_deliveries (organization_id, parked_at)",
+];
+
+pub async fn migrate(backend: &Backend) -> Result<(), sqlx::Error> {
+    for statement in SCHEMA {
+        on_pool!(backend, pool => sqlx::query(statement).execute(pool).await.map(|_| ()))?;
+    }
+    Ok(())
+}
+
+/// An endpoint as the worker knows it.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub endpoint_id: String,
+    pub url: String,
+    pub event_types: Vec<String>,
+}
+
+pub async fn add_endpoint(
+    backend: &Backend,
+    endpoint_id: Uuid,
+    organization_id: Uuid,
+    url: &str,
+    event_types: &[String],
+) -> Result<(), sqlx::Error> {
+    let types = serde_json::to_string(event_types).unwrap_or_else(|_| "[]".into());
+    let sql = "INSERT INTO webhook_endpoints (endpoint_id, organization_id, url, event_types)
+               VALUES ($1, $2, $3, $4) ON CONFLICT (endpoint_id) DO UPDATE
+               SET url = excluded.url, event_types = excluded.event_types";
+    on_pool!(backend, pool => sqlx::query(sql)
+        .bind(endpoint_id.to_string())
+        .bind(organization_id.to_string())
+        .bind(url)
+        .bind(&types)
+        .execute(pool)
+        .await
+        .map(|_| ()))
+}
+
+/// Forgets an endpoint and what was still owed to it.
+pub async fn remove_endpoint(backend: &Backend, endpoint_id: Uuid) -> Result<(), sqlx::Error> {
+    for sql in [
+        "DELETE FROM webhook_deliveries WHERE endpoint_id = $1",
+        "DELETE FROM webhook_endpoints WHERE endpoint_id = $1",
+    ] {
+        on_pool!(backend, pool => sqlx::query(sql)
+            .bind(endpoint_id.to_string())
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+    }
+    Ok(())
+}
+
+pub async fn endpoints_of(
+    backend: &Backend,
+    organization_id: &str,
+) -> Result<Vec<Endpoint>, sqlx::Error> {
+    let sql = "SELECT endpoint_id, url, event_types FROM webhook_endpoints
+               WHERE organization_id = $1 ORDER BY endpoint_id";
+    let rows: Vec<(String, String, String)> = on_pool!(backend, pool => sqlx::query_as(sql)
+        .bind(organization_id)
+        .fetch_all(pool)
+        .await)?;
+    Ok(rows
+        .into_iter()
+        .map(|(endpoint_id, url, types)| Endpoint {
+            endpoint_id,
+            url,
+            event_types: serde_json::from_str(&types).unwrap_or_default(),
+        })
+        .collect())
+}
+
+pub async fn endpoint_url(
+    backend: &Backend,
+    endpoint_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    let sql = "SELECT url FROM webhook_endpoints WHERE endpoint_id = $1";
+    on_pool!(backend, pool => sqlx::query_scalar(sql)
+        .bind(endpoint_id)
+        .fetch_optional(pool)
+        .await)
+}
+
+pub async fn note_private_conversation(
+    backend: &Backend,
+    conversation_id: &str,
+) -> Result<(), sqlx::Error> {
+    let sql = "INSERT INTO webhook_private_conversations (conversation_id) VALUES ($1)
+               ON CONFLICT (conversation_id) DO NOTHING";
+    on_pool!(backend, pool => sqlx::query(sql)
+        .bind(conversation_id)
+        .execute(pool)
+        .await
+        .map(|_| ()))
+}
+
+pub async fn is_private_conversation(
+    backend: &Backend,
+    conversation_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let sql = "SELECT COUNT(*) FROM webhook_private_conversations WHERE conversation_id = $1";
+    let count: i64 = on_pool!(backend, pool => sqlx::query_scalar(sql)
+        .bind(conversation_id)
+        .fetch_one(pool)
+        .await)?;
+    Ok(count > 0)
+}
+
+/// Owes the event at `position` to an endpoint (once: a repeat after a crash adds nothing).
+pub async fn owe(
+    backend: &Backend,
+    endpoint_id: &str,
+    position: i64,
+    organization_id: &str,
+    event_type: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let sql = "INSERT INTO webhook_deliveries
+               (endpoint_id, position, organization_id, event_type, next_attempt_at)
+               VALUES ($1, $2, $3, $4, $5) ON CONFLICT (endpoint_id, position) DO NOTHING";
+    on_pool!(backend, pool => sqlx::query(sql)
+        .bind(endpoint_id)
+        .bind(position)
+        .bind(organization_id)
+        .bind(event_type)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|_| ()))
+}
+
+/// A delivery owed.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub endpoint_id: String,
+    pub position: i64,
+    pub organization_id: String,
+    pub event_type: String,
+    pub attempts: i64,
+    pub first_attempt_at: Option<i64>,
+    pub next_attempt_at: i64,
+    pub parked_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+type Row = (
+    String,
+    i64,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    i64,
+    Option<i64>,
+    Option<String>,
+);
+
+fn from_row(row: Row) -> Delivery {
+    let (
+        endpoint_id,
+        position,
+        organization_id,
+        event_type,
+        attempts,
+        first_attempt_at,
+        next_attempt_at,
+        parked_at,
+        last_error,
+    ) = row;
+    Delivery {
+        endpoint_id,
+        position,
+        organization_id,
+        event_type,
+        attempts,
+        first_attempt_at,
+        next_attempt_at,
+        parked_at,
+        last_error,
+    }
+}
+
+const COLUMNS: &str = "d.endpoint_id, d.position, d.organization_id, d.event_type, d.attempts, \
+                       d.first_attempt_at, d.next_attempt_at, d.parked_at, d.last_error";
+
+/// The first delivery owed to each endpoint: the only one that may be tried (per-endpoint
+/// order), unless it is parked, which holds the rest.
+pub async fn heads(backend: &Backend) -> Result<Vec<Delivery>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM webhook_deliveries d
+         JOIN (SELECT endpoint_id, MIN(position) AS first FROM webhook_deliveries
+               GROUP BY endpoint_id) h
+         ON h.endpoint_id = d.endpoint_id AND h.first = d.position
+         ORDER BY d.next_attempt_at"
+    );
+    let rows: Vec<Row> = on_pool!(backend, pool => sqlx::query_as(&sql).fetch_all(pool).await)?;
+    Ok(rows.into_iter().map(from_row).collect())
+}
+
+/// The delivery owed to `endpoint_id` for `position`, if it still is.
+pub async fn delivery(
+    backend: &Backend,
+    endpoint_id: &str,
+    position: i64,
+) -> Result<Option<Delivery>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM webhook_deliveries d WHERE d.endpoint_id = $1 AND d.position = $2"
+    );
+    let row: Option<Row> = on_pool!(backend, pool => sqlx::query_as(&sql)
+        .bind(endpoint_id)
+        .bind(position)
+        .fetch_optional(pool)
+        .await)?;
+    Ok(row.map(from_row))
+}
+
+/// Delivered: nothing more is owed for it.
+pub async fn delivered(
+    backend: &Backend,
+    endpoint_id: &str,
+    position: i64,
+) -> Result<(), sqlx::Error> {
+    let sql = "DELETE FROM webhook_deliveries WHERE endpoint_id = $1 AND position = $2";
+    on_pool!(backend, pool => sqlx::query(sql)
+        .bind(endpoint_id)
+        .bind(position)
+        .execute(pool)
+        .await
+        .map(|_| ()))
+}
+
+/// A failed attempt: tried again at `next_attempt_at`, or parked (`parked_at`).
+pub async fn failed(
+    backend: &Backend,
+    endpoint_id: &str,
+    position: i64,
+    first_attempt_at: i64,
+    next_attempt_at: i64,
+    parked_at: Option<i64>,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    let sql = "UPDATE webhook_deliveries SET attempts = attempts + 1, first_attempt_at = $3,
+               next_attempt_at = $4, parked_at = $5, last_error = $6
+               WHERE endpoint_id = $1 AND position = $2";
+    on_pool!(backend, pool => sqlx::query(sql)
+        .bind(endpoint_id)
+        .bind(position)
+        .bind(first_attempt_at)
+        .bind(next_attempt_at)
+        .bind(parked_at)
+        .bind(error)
+        .execute(pool)
+        .await
+        .map(|_| ()))
+}
+
+/// The organization's parked deliveries, oldest position first.
+pub async fn parked(
+    backend: &Backend,
+    organization_id: Uuid,
+) -> Result<Vec<Delivery>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM webhook_deliveries d
+         WHERE d.organization_id = $1 AND d.parked_at IS NOT NULL
+         ORDER BY d.position, d.endpoint_id"
+    );
+    let rows: Vec<Row> = on_pool!(backend, pool => sqlx::query_as(&sql)
+        .bind(organization_id.to_string())
+        .fetch_all(pool)
+        .await)?;
+    Ok(rows.into_iter().map(from_row).collect())
+}
+
+/// Unparks a delivery of the organization for a fresh round of attempts from `now`; false when
+/// there is no such parked delivery.
+pub async fn redeliver(
+    backend: &Backend,
+    organization_id: Uuid,
+    endpoint_id: Uuid,
+    position: i64,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let sql = "UPDATE webhook_deliveries SET parked_at = NULL, attempts = 0,
+               first_attempt_at = NULL, next_attempt_at = $4
+               WHERE organization_id = $1 AND endpoint_id = $2 AND position = $3
+               AND parked_at IS NOT NULL";
+    let done = on_pool!(backend, pool => sqlx::query(sql)
+        .bind(organization_id.to_string())
+        .bind(endpoint_id.to_string())
+        .bind(position)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+    Ok(done > 0)
+}
