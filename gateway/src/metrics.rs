@@ -440,12 +440,12 @@ mod tests {
         // of a type they do not apply is never decoded for them) and reach the head.
         let settled = |states: &std::collections::BTreeMap<String, ProjectorState>| {
             !states.is_empty()
-                && states.values().all(|state| {
-                    matches!(
-                        state,
-                        ProjectorState::Failed { position: 0, .. }
-                            | ProjectorState::Running { position: 3 }
-                    )
+                && states.values().all(|state| match state {
+                    ProjectorState::Failed {
+                        position: 0, error, ..
+                    } => error.contains("probe"),
+                    ProjectorState::Running { position } => *position == 3,
+                    _ => false,
                 })
                 && states
                     .values()

@@ -9,6 +9,10 @@ use sqlx::{FromRow, Postgres, Sqlite, Transaction};
 use store::log::Backend;
 use uuid::Uuid;
 
+/// How long [`Tx::begin_direct`] waits for another connection's write lock, as the pools'
+/// busy timeout does.
+pub(crate) const DIRECT_BUSY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A bound value: the two column types every read model uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Param {
@@ -141,17 +145,36 @@ impl Tx {
 
     /// Begins a write transaction (`BEGIN IMMEDIATE`) on a connection of the caller's own (see
     /// [`Inner::Direct`]); [`Tx::commit_direct`] gives the connection back for the next one.
-    pub(crate) fn begin_direct(
+    ///
+    /// Such a connection has no busy timeout: SQLite's busy handler would sleep in this thread,
+    /// a runtime worker, and a task holding the lock could be waiting for that very thread (a
+    /// rebuild's fill yields inside its transaction; tests run on one thread), so both would
+    /// wait out the timeout. While another connection holds the write lock, this waits here
+    /// instead, without the thread, for up to [`DIRECT_BUSY`].
+    pub(crate) async fn begin_direct(
         connection: rusqlite::Connection,
         suffix: &'static str,
     ) -> Result<Tx, sqlx::Error> {
-        connection
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(direct_error)?;
-        Ok(Tx {
-            inner: Inner::Direct(connection),
-            suffix,
-        })
+        let started = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(1);
+        loop {
+            match connection.execute_batch("BEGIN IMMEDIATE") {
+                Ok(()) => {
+                    return Ok(Tx {
+                        inner: Inner::Direct(connection),
+                        suffix,
+                    })
+                }
+                Err(rusqlite::Error::SqliteFailure(failure, _))
+                    if failure.code == rusqlite::ErrorCode::DatabaseBusy
+                        && started.elapsed() < DIRECT_BUSY =>
+                {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_millis(50));
+                }
+                Err(error) => return Err(direct_error(error)),
+            }
+        }
     }
 
     /// Commits; the connection of a transaction begun by [`Tx::begin_direct`] comes back.

@@ -214,7 +214,14 @@ async fn start_members(
             let name = projection.name();
             match prepare(store, projection.as_ref(), options).await {
                 Ok(position) => {
-                    statuses.set(name, ProjectorState::Running { position });
+                    // One that left a group failing stays reported so until it moves on.
+                    let failing = matches!(
+                        statuses.snapshot().get(name),
+                        Some(ProjectorState::Failed { position: at, .. }) if *at == position
+                    );
+                    if !failing {
+                        statuses.set(name, ProjectorState::Running { position });
+                    }
                     members.push(Member {
                         projection,
                         position,
@@ -391,7 +398,7 @@ async fn begin(backend: &Backend, own: &mut Option<rusqlite::Connection>) -> Res
                 Some(connection) => connection,
                 None => own_connection(pool).map_err(unavailable)?,
             };
-            Tx::begin_direct(connection, "").map_err(unavailable)
+            Tx::begin_direct(connection, "").await.map_err(unavailable)
         }
         Backend::Postgres(_) => Tx::begin(backend, "").await.map_err(unavailable),
     }

@@ -54,9 +54,6 @@ const FILL_CACHE_KIB: &str = "-262144";
 /// then copied once per checkpoint, not once per transaction.
 const FILL_CHECKPOINT_PAGES: u32 = 10_000;
 
-/// How long the fill's connection waits for SQLite's write lock, as the pool's do.
-const BUSY: Duration = Duration::from_secs(5);
-
 /// The fill runs its statements in the calling thread: it lets other tasks run this often.
 const YIELD_EVERY: usize = 1_000;
 
@@ -305,15 +302,16 @@ async fn swap_tables(
 }
 
 /// A SQLite connection of the caller's own, through rusqlite (the fill's, and the live
-/// projectors'): the pool's database file and busy timeout, `synchronous=NORMAL` and a larger
-/// cache (see the module's comment). Never a pooled connection: those go back to the pool, and
-/// the rest of the process counts on their settings.
+/// projectors'): the pool's database file, no busy timeout (see `Tx::begin_direct`),
+/// `synchronous=NORMAL` and a larger cache (see the module's comment). Never a pooled
+/// connection: those go back to the pool, and the rest of the process counts on their settings.
 pub(super) fn own_connection(pool: &SqlitePool) -> Result<rusqlite::Connection, ProjectionError> {
     let options = pool.connect_options();
     let failed =
         |e: rusqlite::Error| ProjectionError::Invalid(format!("the fill's connection: {e}"));
     let connection = rusqlite::Connection::open(options.get_filename()).map_err(failed)?;
-    connection.busy_timeout(BUSY).map_err(failed)?;
+    // No busy timeout: `Tx::begin_direct` waits for the lock without blocking the thread.
+    connection.busy_timeout(Duration::ZERO).map_err(failed)?;
     connection
         .execute_batch(&format!(
             "PRAGMA synchronous = NORMAL; PRAGMA cache_size = {FILL_CACHE_KIB}; \
@@ -336,7 +334,7 @@ async fn fill(
     names: &str,
 ) -> Result<Option<rusqlite::Connection>, ProjectionError> {
     let mut tx = match own {
-        Some(connection) => Tx::begin_direct(connection, REBUILD_SUFFIX)?,
+        Some(connection) => Tx::begin_direct(connection, REBUILD_SUFFIX).await?,
         None => Tx::begin(backend, REBUILD_SUFFIX).await?,
     };
     let mut checkpoints = Vec::with_capacity(projections.len());
