@@ -368,19 +368,20 @@ async fn step(
     options: &Options,
 ) -> Result<bool, StepError> {
     let backend = store.read_model_backend();
-    // A rebuild in another process may have moved checkpoints on: start from what is stored.
-    let stored = stored_checkpoints(backend).await.map_err(unavailable)?;
-    for member in members.iter_mut() {
-        if let Some((_, position)) = stored.iter().find(|(n, _)| n == member.projection.name()) {
-            member.position = member.position.max(*position);
-        }
-    }
     let from = members.iter().map(|m| m.position).min().unwrap_or(0);
     let events = store
         .read_after(from, options.batch.max(1))
         .await
         .map_err(unavailable)?;
     if events.is_empty() {
+        // A rebuild in another process may have moved checkpoints on while nothing new came
+        // (a batch reads them inside its transaction anyway): report what is stored.
+        let stored = stored_checkpoints(backend).await.map_err(unavailable)?;
+        for member in members.iter_mut() {
+            if let Some((_, at)) = stored.iter().find(|(n, _)| n == member.projection.name()) {
+                member.position = member.position.max(*at);
+            }
+        }
         return Ok(false);
     }
     apply_batch(backend, members, own, &events, options).await?;
