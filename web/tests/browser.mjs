@@ -620,7 +620,9 @@ try {
   await agent.waitForSelector('.notes li');
   await agent.getByRole('button', { name: 'Organization', exact: true }).click();
   await agent.waitForSelector('main.page');
-  if (!agent.url().endsWith('/org')) throw new Error(`the organization page has no address: ${agent.url()}`);
+  // The address follows the page's render: wait for it rather than read it at once (read at
+  // once, it failed in a CI run while the hash was still the conversation's).
+  await agent.waitForURL(/\/org$/, { timeout: 5000 }).catch(() => { throw new Error(`the organization page has no address: ${agent.url()}`); });
   await agent.goBack();
   await agent.waitForSelector('.conv-head h2:has-text("Kalle Asiakas")');
 
