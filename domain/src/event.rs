@@ -11,6 +11,7 @@ use crate::canned::{CannedEvent, CannedResponses};
 use crate::conversation::{Conversation, ConversationEvent};
 use crate::organization::{Organization, OrganizationEvent};
 use crate::queue::{Queue, QueueEvent};
+use crate::workload::{Workload, WorkloadEvent};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
@@ -20,6 +21,7 @@ pub enum Event {
     Queue(QueueEvent),
     Conversation(ConversationEvent),
     Canned(CannedEvent),
+    Workload(WorkloadEvent),
 }
 
 /// The `type` of every event of API.md's list, plus the conversation's own bookkeeping
@@ -28,8 +30,10 @@ pub enum Event {
 /// agents' read markers (`ConversationRead`) and the organization's sign-in rules
 /// (`TwoFactorRequirementSet`, `MemberSessionsEnded`, `SsoConfigured`), confirmed addresses
 /// (`EmailConfirmed`) and webhook endpoints (`WebhookEndpointAdded`, `WebhookEndpointRemoved`),
-/// in the order API.md lists them.
-pub const EVENT_TYPES: [&str; 44] = [
+/// in the order API.md lists them; then auto routing's offers (`CustomerOffered`,
+/// `OfferAccepted`, `OfferDeclined`, `OfferExpired`) and agents' workloads
+/// (`ConversationTaken`, `ConversationReleased`).
+pub const EVENT_TYPES: [&str; 50] = [
     "OrganizationCreated",
     "AccountCreated",
     "InvitationCreated",
@@ -74,6 +78,12 @@ pub const EVENT_TYPES: [&str; 44] = [
     "EmailConfirmed",
     "WebhookEndpointAdded",
     "WebhookEndpointRemoved",
+    "CustomerOffered",
+    "OfferAccepted",
+    "OfferDeclined",
+    "OfferExpired",
+    "ConversationTaken",
+    "ConversationReleased",
 ];
 
 /// Whether this version of Jono knows events of `event_type`. During a rolling upgrade a node
@@ -100,6 +110,7 @@ impl Event {
             Queue::TYPE => Self::Queue(serde_json::from_value(payload)?),
             Conversation::TYPE => Self::Conversation(serde_json::from_value(payload)?),
             CannedResponses::TYPE => Self::Canned(serde_json::from_value(payload)?),
+            Workload::TYPE => Self::Workload(serde_json::from_value(payload)?),
             other => return Err(DecodeError::UnknownAggregate(other.to_owned())),
         })
     }
@@ -113,6 +124,7 @@ impl Event {
             Queue::TYPE => Self::Queue(serde_json::from_str(payload)?),
             Conversation::TYPE => Self::Conversation(serde_json::from_str(payload)?),
             CannedResponses::TYPE => Self::Canned(serde_json::from_str(payload)?),
+            Workload::TYPE => Self::Workload(serde_json::from_str(payload)?),
             other => return Err(DecodeError::UnknownAggregate(other.to_owned())),
         })
     }
@@ -126,6 +138,7 @@ impl Event {
             Queue::TYPE => Self::Queue(Deserialize::deserialize(payload)?),
             Conversation::TYPE => Self::Conversation(Deserialize::deserialize(payload)?),
             CannedResponses::TYPE => Self::Canned(Deserialize::deserialize(payload)?),
+            Workload::TYPE => Self::Workload(Deserialize::deserialize(payload)?),
             other => return Err(DecodeError::UnknownAggregate(other.to_owned())),
         })
     }
@@ -137,6 +150,7 @@ impl Event {
             Self::Queue(e) => e.event_type(),
             Self::Conversation(e) => e.event_type(),
             Self::Canned(e) => e.event_type(),
+            Self::Workload(e) => e.event_type(),
         }
     }
 }

@@ -47,6 +47,14 @@ pub fn canned_scope_id(scope: crate::canned::Scope) -> Uuid {
     }
 }
 
+/// The stream of one agent's open conversations in one organization (`workload::Workload`).
+pub fn workload_id(organization_id: Uuid, agent_id: Uuid) -> Uuid {
+    Uuid::new_v5(
+        &JONO,
+        format!("workload:{organization_id}:{agent_id}").as_bytes(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,7 @@
 //! - [`queue`]: `Queue`, the only authority on who waits; join, pick, leave, time-out, transfer.
 //! - [`conversation`]: `Conversation` of kind customer, channel or direct; messages and the rest.
 //! - [`canned`]: `CannedResponses`, one stream per scope so a key is unique in it.
+//! - [`workload`]: `Workload`, an agent's open conversations in an organization (capacity).
 //! - [`event`]: all events as one type, decoded from the log by aggregate type.
 //! - [`process`]: the process manager's follow-ups (join → conversation, pick → its agent, …).
 //! - [`snapshot`]: `Snapshot`, the version of each aggregate's fold that tags its snapshots.
@@ -32,6 +33,7 @@ pub mod queue;
 pub mod schedule;
 pub mod snapshot;
 pub mod values;
+pub mod workload;
 
 pub use error::{ErrorKind, Refusal};
 pub use event::Event;

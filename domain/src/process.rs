@@ -7,9 +7,11 @@
 
 use uuid::Uuid;
 
-use crate::conversation::{ConversationCommand, EndReason};
+use crate::conversation::{ConversationCommand, ConversationEvent, EndReason};
 use crate::event::Event;
+use crate::ids::workload_id;
 use crate::queue::{self, LeaveReason, QueueCommand, QueueEvent};
+use crate::workload::WorkloadCommand;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum FollowUp {
@@ -31,6 +33,24 @@ pub enum FollowUp {
         conversation_id: Uuid,
         requeue: ConversationCommand,
     },
+    /// An agent's workload (`ids::workload_id`) lets go of a conversation that ended or was
+    /// transferred away from it; a repeat finds nothing to release.
+    Workload {
+        workload_id: Uuid,
+        command: WorkloadCommand,
+    },
+}
+
+/// The release of `conversation_id` from `agent_id`'s workload in `organization_id`.
+fn release(organization_id: Uuid, agent_id: Uuid, conversation_id: Uuid) -> FollowUp {
+    FollowUp::Workload {
+        workload_id: workload_id(organization_id, agent_id),
+        command: WorkloadCommand::Release {
+            organization_id,
+            agent_id,
+            conversation_id,
+        },
+    }
 }
 
 /// The start of the conversation a join decided, which runs in the join's own append: the
@@ -59,6 +79,15 @@ pub fn start_of_join(decided: &[QueueEvent]) -> Option<ConversationCommand> {
 /// The follow-ups of one event; most events have none. `event_id` is the stored event's id:
 /// a transfer's id is derived from it, so every run of one follow-up names the same transfer.
 pub fn follow_ups(event_id: Uuid, event: &Event) -> Vec<FollowUp> {
+    if let Event::Conversation(ConversationEvent::ConversationEnded {
+        conversation_id,
+        organization_id,
+        agent_id: Some(agent_id),
+        ..
+    }) = event
+    {
+        return vec![release(*organization_id, *agent_id, *conversation_id)];
+    }
     let Event::Queue(event) = event else {
         return Vec::new();
     };
@@ -134,18 +163,24 @@ pub fn follow_ups(event_id: Uuid, event: &Event) -> Vec<FollowUp> {
         QueueEvent::ConversationTransferred {
             transfer_id,
             queue_id,
+            organization_id,
             conversation_id,
             from_agent_id,
             ..
         } => {
-            vec![FollowUp::Conversation {
+            let mut follow_ups = vec![FollowUp::Conversation {
                 conversation_id: *conversation_id,
                 command: ConversationCommand::Requeue {
                     queue_id: *queue_id,
                     transfer_id: *transfer_id,
                     from_agent_id: *from_agent_id,
                 },
-            }]
+            }];
+            // Taken from its agent: the agent has room again.
+            if let Some(agent_id) = from_agent_id {
+                follow_ups.push(release(*organization_id, *agent_id, *conversation_id));
+            }
+            follow_ups
         }
         _ => Vec::new(),
     }

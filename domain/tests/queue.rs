@@ -35,11 +35,10 @@ fn join(conversation_id: Uuid) -> C {
     }
 }
 
-fn pick(agent_id: Uuid, open_conversations: u32) -> C {
+fn pick(agent_id: Uuid) -> C {
     C::PickCustomer {
         agent_id,
         agent_name: "Aino".into(),
-        open_conversations,
     }
 }
 
@@ -532,7 +531,7 @@ fn the_longest_waiting_customer_is_picked_first() {
             open_queue(),
             [joined(id(1), 1), joined(id(2), 2), joined(id(3), 3)],
         ))
-        .when(pick(AGENT, 0))
+        .when(pick(AGENT))
         .then_expect_events(vec![picked(id(1), AGENT)]);
 }
 
@@ -548,7 +547,7 @@ fn the_next_pick_takes_the_next_in_line() {
                 picked(id(1), AGENT),
             ],
         ))
-        .when(pick(OTHER_AGENT, 0))
+        .when(pick(OTHER_AGENT))
         .then_expect_events(vec![picked(id(2), OTHER_AGENT)]);
 }
 
@@ -556,7 +555,7 @@ fn the_next_pick_takes_the_next_in_line() {
 fn a_closed_queue_still_serves_those_who_wait() {
     test()
         .given(with(open_queue(), [joined(id(1), 1), queue_closed()]))
-        .when(pick(AGENT, 0))
+        .when(pick(AGENT))
         .then_expect_events(vec![picked(id(1), AGENT)]);
 }
 
@@ -564,7 +563,7 @@ fn a_closed_queue_still_serves_those_who_wait() {
 fn only_handlers_pick() {
     test()
         .given(with(open_queue(), [joined(id(1), 1)]))
-        .when(pick(OTHER_AGENT, 0))
+        .when(pick(OTHER_AGENT))
         .then_expect_error(QueueError::NotAHandler);
 }
 
@@ -583,42 +582,15 @@ fn a_removed_handler_no_longer_picks() {
                 },
             ],
         ))
-        .when(pick(AGENT, 0))
+        .when(pick(AGENT))
         .then_expect_error(QueueError::NotAHandler);
-}
-
-#[test]
-fn an_agent_at_capacity_cannot_pick() {
-    let settings = settings_with(|s| s.capacity_per_agent = Some(limit(2)));
-    test()
-        .given(with(
-            open_queue(),
-            [settings_changed(settings.clone()), joined(id(1), 1)],
-        ))
-        .when(pick(AGENT, 2))
-        .then_expect_error(QueueError::AtCapacity);
-    test()
-        .given(with(
-            open_queue(),
-            [settings_changed(settings), joined(id(1), 1)],
-        ))
-        .when(pick(AGENT, 1))
-        .then_expect_events(vec![picked(id(1), AGENT)]);
-}
-
-#[test]
-fn without_a_capacity_an_agent_picks_however_busy() {
-    test()
-        .given(with(open_queue(), [joined(id(1), 1)]))
-        .when(pick(AGENT, 1_000))
-        .then_expect_events(vec![picked(id(1), AGENT)]);
 }
 
 #[test]
 fn nobody_is_picked_from_an_empty_queue() {
     test()
         .given(open_queue())
-        .when(pick(AGENT, 0))
+        .when(pick(AGENT))
         .then_expect_error(QueueError::NobodyWaiting);
 }
 
@@ -633,7 +605,7 @@ fn a_picked_customer_is_not_picked_again() {
                 picked(id(1), AGENT),
             ],
         ))
-        .when(pick(OTHER_AGENT, 0))
+        .when(pick(OTHER_AGENT))
         .then_expect_error(QueueError::NobodyWaiting);
 }
 
@@ -641,7 +613,7 @@ fn a_picked_customer_is_not_picked_again() {
 fn nobody_picks_from_an_unknown_queue() {
     test()
         .given_no_previous_events()
-        .when(pick(AGENT, 0))
+        .when(pick(AGENT))
         .then_expect_error(QueueError::UnknownQueue);
 }
 
@@ -733,7 +705,7 @@ fn a_transferred_customer_waits_first_in_line() {
                 transferred_in(TRANSFER, id(9), OTHER_QUEUE),
             ],
         ))
-        .when(pick(AGENT, 0))
+        .when(pick(AGENT))
         .then_expect_events(vec![picked(id(9), AGENT)]);
 }
 

@@ -181,7 +181,6 @@ fn step(model: &mut Model, op: &Op) -> Option<(QueueCommand, Result<Vec<QueueEve
             let command = QueueCommand::PickCustomer {
                 agent_id,
                 agent_name: "Aino".into(),
-                open_conversations: 0,
             };
             if agent_id == NOT_A_HANDLER {
                 (command, Err(QueueError::NotAHandler))

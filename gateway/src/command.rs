@@ -6,7 +6,8 @@
 use cqrs_es::Aggregate;
 use domain::conversation::Conversation;
 use domain::metadata::CustomerMetadata;
-use domain::queue::{Queue, QueueCommand};
+use domain::queue::{Queue, QueueCommand, QueueEvent};
+use domain::workload::{Workload, WorkloadCommand};
 use domain::Refusal;
 use serde_json::json;
 use store::command::{CommandContext, Either, Executed};
@@ -124,6 +125,64 @@ pub async fn join(
     )
     .await?;
     Ok(joined)
+}
+
+/// A command that gives a waiting customer to `agent_id` (a pick, or an accepted offer) on
+/// queue `queue_id`: the queue's `CustomerPicked` and the agent's workload taking the
+/// conversation are one append, each stream at the version it decided on, so the workload's
+/// stream decides `capacity_per_agent` (two picks at once cannot both take its last place) and
+/// the queue's decides who gets the customer (invariant 2). Then the follow-ups, as [`run`].
+pub async fn give(
+    state: &AppState,
+    queue_id: Uuid,
+    organization_id: Uuid,
+    agent_id: Uuid,
+    command: QueueCommand,
+    ctx: &CommandContext,
+) -> Result<Executed<Queue>, ApiError> {
+    let workload_id = domain::ids::workload_id(organization_id, agent_id);
+    let take = move |queue: &Queue, decided: &[QueueEvent]| {
+        decided.iter().find_map(|event| match event {
+            QueueEvent::CustomerPicked {
+                queue_id,
+                organization_id,
+                conversation_id,
+                agent_id,
+                ..
+            } => Some(WorkloadCommand::Take {
+                organization_id: *organization_id,
+                agent_id: *agent_id,
+                conversation_id: *conversation_id,
+                queue_id: *queue_id,
+                capacity: queue
+                    .settings
+                    .as_ref()
+                    .and_then(|settings| settings.capacity_per_agent),
+                at: chrono::Utc::now(),
+            }),
+            _ => None,
+        })
+    };
+    let executed = state
+        .commands
+        .execute_pair_from::<Queue, Workload>(
+            (&queue_id.to_string(), command),
+            (&workload_id.to_string(), take),
+            (&(), &()),
+            ctx,
+        )
+        .await
+        .map_err(|error| {
+            ApiError::from_command(error, |refusal| match refusal {
+                Either::First(refusal) => ApiError::refused(&refusal),
+                Either::Second(refusal) => ApiError::refused(&refusal),
+            })
+        })?;
+    let mut events = executed.0.events.clone();
+    events.extend(executed.1.events.iter().cloned());
+    events.sort_by_key(|event| event.position);
+    follow(state, &events).await?;
+    Ok(executed.0)
 }
 
 /// [`run_pair`] with the second command made from what the first decided

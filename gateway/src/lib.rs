@@ -32,6 +32,7 @@
 //! - [`outbox`]: the leased relay that publishes the log to NATS JetStream.
 //! - [`webhooks`]: the leased worker that delivers the organization's events, signed, to its
 //!   endpoints, with retries, parking and redelivery.
+//! - [`router`]: auto routing's leased duty: offers waiting customers to agents, expires offers.
 //! - [`sweeper`]: the clock's work: silent waiting customers time out, queues open on schedule.
 //! - [`metrics`]: Prometheus metrics of the HTTP side, the sockets, the lag of the background work.
 //! - [`telemetry`]: logs to stderr, and traces over OTLP when the environment asks for them.
@@ -65,6 +66,7 @@ pub mod peers;
 pub mod plain;
 pub mod presence;
 pub mod process_manager;
+pub mod router;
 pub mod routes;
 pub mod second_factor;
 pub mod secrets;

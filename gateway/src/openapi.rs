@@ -19,7 +19,7 @@ use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
 use domain::conversation::ConversationKind;
-use domain::queue::{QueueSettings, WidgetPosition};
+use domain::queue::{QueueSettings, Routing, WidgetPosition};
 use domain::schedule::RawOpeningHours;
 use domain::values::{AuthorKind, Role};
 use schemars::generate::SchemaSettings;
@@ -277,6 +277,12 @@ pub struct QueueView {
     pub widget_position: Option<WidgetPosition>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub widget_color: Option<Option<String>>,
+    /// `manual` (agents pick) or `auto` (customers are offered to agents too).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing: Option<Routing>,
+    /// How long an offer waits for its agent before it passes on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offer_timeout_seconds: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub settings: Option<QueueSettings>,
 }
@@ -312,6 +318,16 @@ pub struct QueueSettingsRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$"))]
     pub widget_color: Option<Option<String>>,
+    /// `manual`: agents pick. `auto`: each waiting customer is also offered to one online
+    /// handler with room (fewest open conversations, then idle longest), who accepts or
+    /// declines; `null` puts it back (`manual`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<Option<Routing>>,
+    /// How long an offer waits for its agent before it passes to the next (1 to 3,600;
+    /// `null` puts it back to 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub offer_timeout_seconds: Option<Option<u32>>,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -1157,8 +1173,14 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
             .describe("Its handlers and operators.")
             .no_content("Closed."),
         Operation::new("post", "/v1/queues/{queue}/pick", "pick", "queues", "Pick the customer who has waited longest")
-            .describe("Handlers. 409 when nobody waits or the agent is at `capacity_per_agent`. Two agents never get the same customer.")
+            .describe("Handlers. 409 when nobody waits or the agent is at `capacity_per_agent`. Two agents never get the same customer. In a queue with `routing: auto` too; a customer under an offer to someone else is picked all the same (the offer ends).")
             .returns::<ConversationCreated>(g, 201, "The picked customer's conversation."),
+        Operation::new("post", "/v1/conversations/{c}/offer/accept", "acceptOffer", "queues", "Accept the offer of a waiting customer")
+            .describe("The agent the customer is offered to (auto routing: `CustomerOffered` on the `queue:ID` topic). The customer is picked by the caller, as by a pick. 409 when no offer of it is open (declined, expired, or the customer picked or gone), the offer is another agent's, it has expired, or the caller is at `capacity_per_agent`.")
+            .returns::<ConversationCreated>(g, 201, "The accepted customer's conversation."),
+        Operation::new("post", "/v1/conversations/{c}/offer/decline", "declineOffer", "queues", "Decline the offer of a waiting customer")
+            .describe("The agent the customer is offered to. The customer passes to another agent (never back to this one while it waits). 409 when no offer of it is open or it is another agent's.")
+            .no_content("Declined."),
         Operation::new("get", "/v1/queues/{queue}/stats", "queueStats", "queues", "A queue's statistics")
             .describe("Operators. A wait or a handle counts in the window in which it ends.")
             .query("from", time.clone(), "The window's start (inclusive); default: the beginning of the log.")
@@ -1392,6 +1414,8 @@ mod tests {
             ("post", "/v1/queues/{queue}/open"),
             ("post", "/v1/queues/{queue}/close"),
             ("post", "/v1/queues/{queue}/pick"),
+            ("post", "/v1/conversations/{c}/offer/accept"),
+            ("post", "/v1/conversations/{c}/offer/decline"),
             ("get", "/v1/queues/{queue}/stats"),
             ("get", "/v1/queues/{queue}/public"),
             ("post", "/v1/queues/{queue}/join"),

@@ -1,5 +1,6 @@
 //! Runs the domain's follow-ups (`domain::process`) from the durable feed: join → the
-//! conversation, pick → its agent, leave → its end, transfer → the target queue. It keeps its
+//! conversation, pick → its agent, leave → its end, transfer → the target queue, an end or a
+//! transfer away from an agent → the agent's workload lets the conversation go. It keeps its
 //! place in a checkpoint and moves it only after an event's follow-ups are done, so a crash
 //! between a first event and its follow-up repeats the follow-up, which the aggregates make
 //! harmless. The gateway runs the same follow-ups at once after its own commands (`follow`),
@@ -11,6 +12,7 @@ use cqrs_es::Aggregate;
 use domain::conversation::Conversation;
 use domain::process::{follow_ups, FollowUp};
 use domain::queue::Queue;
+use domain::workload::Workload;
 use domain::Event;
 use store::command::{CommandContext, CommandError, Commands};
 use store::event::StoredEvent;
@@ -58,6 +60,15 @@ pub async fn follow(
             } => settle(
                 commands
                     .execute::<Conversation>(&conversation_id.to_string(), command, &(), &ctx)
+                    .await
+                    .map(|executed| executed.events),
+            )?,
+            FollowUp::Workload {
+                workload_id,
+                command,
+            } => settle(
+                commands
+                    .execute::<Workload>(&workload_id.to_string(), command, &(), &ctx)
                     .await
                     .map(|executed| executed.events),
             )?,
@@ -118,15 +129,18 @@ fn settle<E: std::fmt::Display>(
     }
 }
 
-/// Decodes the events the process manager reacts to (only queues have follow-ups).
+/// Decodes the events the process manager reacts to: queues' and conversations' ends (the
+/// only events with follow-ups).
 fn decode(event: &StoredEvent) -> Option<Event> {
-    if event.aggregate_type != Queue::TYPE {
+    let reacts = event.aggregate_type == Queue::TYPE
+        || (event.aggregate_type == Conversation::TYPE && event.event_type == "ConversationEnded");
+    if !reacts {
         return None;
     }
     match Event::decode(&event.aggregate_type, event.payload.clone()) {
         Ok(decoded) => Some(decoded),
         Err(error) => {
-            tracing::error!(position = event.position, %error, "undecodable queue event");
+            tracing::error!(position = event.position, %error, "undecodable event");
             None
         }
     }

@@ -59,6 +59,7 @@ pub async fn serve(
             .run(state.store.clone(), stopped.clone()),
     );
     let sweeper = tokio::spawn(crate::sweeper::run(state.clone(), stopped.clone()));
+    let routing = tokio::spawn(crate::router::run(state.clone(), stopped.clone()));
     let node = tokio::spawn(crate::nodes::run(state.clone(), stopped.clone()));
     let mail = state.settings.mail.clone().map(|mailer| {
         tokio::spawn(crate::mail::sender::run(
@@ -104,6 +105,7 @@ pub async fn serve(
     let _ = background.await;
     let _ = hub.await;
     let _ = sweeper.await;
+    let _ = routing.await;
     let _ = node.await;
     let _ = webhooks.await;
     if let Some(peers) = peers {

@@ -374,7 +374,11 @@ impl Watch {
             }
             QueueEvent::QueueCreated { .. }
             | QueueEvent::QueueHandlerAdded { .. }
-            | QueueEvent::QueueHandlerRemoved { .. } => {}
+            | QueueEvent::QueueHandlerRemoved { .. }
+            | QueueEvent::CustomerOffered { .. }
+            | QueueEvent::OfferAccepted { .. }
+            | QueueEvent::OfferDeclined { .. }
+            | QueueEvent::OfferExpired { .. } => {}
         }
     }
 

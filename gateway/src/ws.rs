@@ -650,8 +650,8 @@ async fn authorize(state: &AppState, who: &Who, topic: Topic) -> Result<Plan, u1
     }
 }
 
-/// The queue events of API.md's `queue:ID` topic.
-const QUEUE_TOPIC: [&str; 9] = [
+/// The queue events of API.md's `queue:ID` topic, and auto routing's offers.
+const QUEUE_TOPIC: [&str; 13] = [
     "QueueOpened",
     "QueueClosed",
     "QueueSettingsChanged",
@@ -661,6 +661,10 @@ const QUEUE_TOPIC: [&str; 9] = [
     "CustomerLeftQueue",
     "CustomerPicked",
     "ConversationTransferred",
+    "CustomerOffered",
+    "OfferAccepted",
+    "OfferDeclined",
+    "OfferExpired",
 ];
 
 /// The types `GET /v1/activity` and the `activity` topic carry.
@@ -840,7 +844,10 @@ async fn follow(state: AppState, who: Who, topic: Topic, plan: Plan, after: Opti
             } => {
                 last = event.position;
                 let mut ok = true;
-                let mine = conversation_of(&event) == Some(*conversation_id);
+                // Of its own stream or of a queue's, as a replay reads it (an agent's
+                // workload names conversations too, but is not the conversation's history).
+                let mine = matches!(event.aggregate_type.as_str(), "conversation" | "queue")
+                    && conversation_of(&event) == Some(*conversation_id);
                 if mine {
                     if let Some(body) = conversation_body(&event, *customer) {
                         ok = out.send(&event_frame(&name, &event, body)).await;

@@ -131,7 +131,6 @@ async fn history() -> History {
     let pick = |agent_id| QueueCommand::PickCustomer {
         agent_id,
         agent_name: "Agent".into(),
-        open_conversations: 0,
     };
 
     let before = Utc::now();

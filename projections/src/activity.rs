@@ -149,7 +149,11 @@ impl Projection for Activity {
                     Q::QueueCreated { .. }
                     | Q::QueueSettingsChanged { .. }
                     | Q::QueueHandlerAdded { .. }
-                    | Q::QueueHandlerRemoved { .. } => return Ok(()),
+                    | Q::QueueHandlerRemoved { .. }
+                    | Q::CustomerOffered { .. }
+                    | Q::OfferAccepted { .. }
+                    | Q::OfferDeclined { .. }
+                    | Q::OfferExpired { .. } => return Ok(()),
                 };
                 Row {
                     organization_id,

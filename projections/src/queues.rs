@@ -196,6 +196,11 @@ impl Projection for Queues {
                 )
                 .await?;
             }
+            // Offers change nobody's place (the queue's stream keeps them).
+            QueueEvent::CustomerOffered { .. }
+            | QueueEvent::OfferAccepted { .. }
+            | QueueEvent::OfferDeclined { .. }
+            | QueueEvent::OfferExpired { .. } => {}
         }
         Ok(())
     }

@@ -287,11 +287,35 @@ impl Commands {
     /// decided in the same attempt (a join's conversation starts with the welcome message the
     /// queue gave it), so both still land in one append or neither does; `None` when the
     /// second stream has nothing to decide.
-    #[tracing::instrument(name = "command", skip_all, fields(aggregate = A::TYPE, second = B::TYPE))]
     pub async fn execute_pair_with<A, B>(
         &self,
         (first_id, first): (&str, A::Command),
         (second_id, second): (&str, impl Fn(&[A::Event]) -> Option<B::Command>),
+        services: (&A::Services, &B::Services),
+        ctx: &CommandContext,
+    ) -> PairResult<A, B>
+    where
+        A: Snapshot,
+        A::Command: Clone,
+        B: Snapshot,
+    {
+        self.execute_pair_from::<A, B>(
+            (first_id, first),
+            (second_id, |_: &A, decided: &[A::Event]| second(decided)),
+            services,
+            ctx,
+        )
+        .await
+    }
+
+    /// Like [`Commands::execute_pair_with`], with the second command made from the first
+    /// aggregate as its decision left it, too (a pick's workload takes the conversation under
+    /// the capacity the queue's settings give, as the queue's stream has them).
+    #[tracing::instrument(name = "command", skip_all, fields(aggregate = A::TYPE, second = B::TYPE))]
+    pub async fn execute_pair_from<A, B>(
+        &self,
+        (first_id, first): (&str, A::Command),
+        (second_id, second): (&str, impl Fn(&A, &[A::Event]) -> Option<B::Command>),
         services: (&A::Services, &B::Services),
         ctx: &CommandContext,
     ) -> PairResult<A, B>
@@ -354,7 +378,7 @@ impl Commands {
             let a_events =
                 new_events::<A>(first_id, a_version, &a_typed, ctx).map_err(first_error)?;
             let sink = EventSink::default();
-            let b_decided = match second(&a_typed) {
+            let b_decided = match second(&a, &a_typed) {
                 Some(second) => b.handle(second, services.1, &sink).await,
                 None => Ok(()),
             };

@@ -52,7 +52,6 @@ async fn race(store: EventStore) {
         run(QueueCommand::PickCustomer {
             agent_id: *agent_id,
             agent_name: "A".into(),
-            open_conversations: 0,
         })
     });
     let results = futures::future::join_all(picks).await;

@@ -1,8 +1,10 @@
+use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
 use super::events::{LeaveReason, QueueSettings};
+use super::routing::{OfferTimeout, Routing};
 use super::widget::{Colour, WidgetPosition};
 use crate::metadata::CustomerMetadata;
 use crate::schedule::{OpeningHours, Origin};
@@ -48,12 +50,39 @@ pub enum QueueCommand {
         reason: LeaveReason,
         by: Option<Author>,
     },
-    /// The longest-waiting customer goes to `agent_id`. `open_conversations` is how many
-    /// conversations the agent has open now, for `capacity_per_agent`.
+    /// The longest-waiting customer goes to `agent_id` (under an offer to someone else or
+    /// not: the offer ends with the customer's wait). Whether the agent has room for it
+    /// (`capacity_per_agent`) is its `Workload` stream's to decide, in the same append.
     PickCustomer {
         agent_id: Uuid,
         agent_name: String,
-        open_conversations: u32,
+    },
+    /// Auto routing offers the waiting customer `conversation_id` to `agent_id` until `now`
+    /// plus the queue's `offer_timeout_seconds`.
+    OfferCustomer {
+        offer_id: Uuid,
+        conversation_id: Uuid,
+        agent_id: Uuid,
+        now: DateTime<Utc>,
+    },
+    /// The offer of `conversation_id` is accepted by its agent: the customer is picked by it
+    /// (and its `Workload` takes the conversation in the same append).
+    AcceptOffer {
+        conversation_id: Uuid,
+        agent_id: Uuid,
+        agent_name: String,
+        now: DateTime<Utc>,
+    },
+    /// The offer of `conversation_id` is declined by its agent.
+    DeclineOffer {
+        conversation_id: Uuid,
+        agent_id: Uuid,
+    },
+    /// The offer `offer_id` ran out unaccepted (`now` is past its `expires_at`).
+    ExpireOffer {
+        conversation_id: Uuid,
+        offer_id: Uuid,
+        now: DateTime<Utc>,
     },
     /// A waiting customer of this queue moves to another queue.
     TransferOut {
@@ -113,6 +142,10 @@ pub struct SettingsPatch {
         skip_serializing_if = "Option::is_none"
     )]
     pub widget_color: Option<Option<Colour>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<Routing>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offer_timeout_seconds: Option<OfferTimeout>,
 }
 
 /// Tells a present `null` (`Some(None)`) from an absent field (`None`).
@@ -151,6 +184,12 @@ impl SettingsPatch {
         }
         if let Some(colour) = self.widget_color {
             settings.widget_color = colour;
+        }
+        if let Some(routing) = self.routing {
+            settings.routing = routing;
+        }
+        if let Some(timeout) = self.offer_timeout_seconds {
+            settings.offer_timeout_seconds = timeout;
         }
         settings
     }

@@ -20,8 +20,20 @@ pub enum QueueError {
     NobodyWaiting,
     #[error("you are not a handler of this queue")]
     NotAHandler,
-    #[error("you have as many open conversations as this queue allows an agent")]
-    AtCapacity,
+    #[error("the queue routes its customers by hand: it makes no offers")]
+    NotAutoRouted,
+    #[error("the customer is under an offer already")]
+    AlreadyOffered,
+    #[error("this agent declined this customer already")]
+    DeclinedBefore,
+    #[error("no offer of this customer is open")]
+    NoOffer,
+    #[error("the offer of this customer is another agent's")]
+    NotYourOffer,
+    #[error("the offer has expired")]
+    OfferExpired,
+    #[error("the offer has not expired yet")]
+    OfferNotDue,
     #[error("a transfer goes to a queue of the same organization")]
     OtherOrganization,
     #[error("a transfer names the queue it goes to")]
@@ -43,7 +55,13 @@ impl Refusal for QueueError {
             | Self::NotWaiting
             | Self::AlreadyWaiting
             | Self::NobodyWaiting
-            | Self::AtCapacity
+            | Self::NotAutoRouted
+            | Self::AlreadyOffered
+            | Self::DeclinedBefore
+            | Self::NoOffer
+            | Self::NotYourOffer
+            | Self::OfferExpired
+            | Self::OfferNotDue
             | Self::TransferAlreadyArrived => ErrorKind::Conflict,
         }
     }

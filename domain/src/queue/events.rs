@@ -1,8 +1,10 @@
+use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::routing::{OfferTimeout, Routing};
 use super::widget::{Colour, WidgetPosition};
 use crate::metadata::CustomerMetadata;
 use crate::schedule::{OpeningHours, Origin};
@@ -83,6 +85,40 @@ pub enum QueueEvent {
         queue_position: usize,
         by: Option<Author>,
     },
+    /// Auto routing offered a waiting customer to `agent_id`, who may accept until
+    /// `expires_at`; the customer still waits meanwhile (a manual pick may take it).
+    CustomerOffered {
+        queue_id: Uuid,
+        organization_id: Uuid,
+        conversation_id: Uuid,
+        offer_id: Uuid,
+        agent_id: Uuid,
+        expires_at: DateTime<Utc>,
+    },
+    /// The offer's agent accepted it: `CustomerPicked` follows in the same append.
+    OfferAccepted {
+        queue_id: Uuid,
+        organization_id: Uuid,
+        conversation_id: Uuid,
+        offer_id: Uuid,
+        agent_id: Uuid,
+    },
+    /// The offer's agent declined it; the customer passes to another agent.
+    OfferDeclined {
+        queue_id: Uuid,
+        organization_id: Uuid,
+        conversation_id: Uuid,
+        offer_id: Uuid,
+        agent_id: Uuid,
+    },
+    /// Nobody accepted the offer in time; the customer passes to another agent.
+    OfferExpired {
+        queue_id: Uuid,
+        organization_id: Uuid,
+        conversation_id: Uuid,
+        offer_id: Uuid,
+        agent_id: Uuid,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -112,6 +148,12 @@ pub struct QueueSettings {
     /// The widget launcher's colour; `None` is Jono's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub widget_color: Option<Colour>,
+    /// Manual picks only, or offers to agents as well (events before it: manual).
+    #[serde(default)]
+    pub routing: Routing,
+    /// How long an offer waits for its agent (events before it: 30 seconds).
+    #[serde(default)]
+    pub offer_timeout_seconds: OfferTimeout,
 }
 
 impl QueueSettings {
@@ -126,6 +168,8 @@ impl QueueSettings {
             allowed_origins: Vec::new(),
             widget_position: WidgetPosition::Right,
             widget_color: None,
+            routing: Routing::Manual,
+            offer_timeout_seconds: OfferTimeout::default(),
         }
     }
 }
@@ -143,6 +187,10 @@ impl DomainEvent for QueueEvent {
             Self::CustomerLeftQueue { .. } => "CustomerLeftQueue",
             Self::CustomerPicked { .. } => "CustomerPicked",
             Self::ConversationTransferred { .. } => "ConversationTransferred",
+            Self::CustomerOffered { .. } => "CustomerOffered",
+            Self::OfferAccepted { .. } => "OfferAccepted",
+            Self::OfferDeclined { .. } => "OfferDeclined",
+            Self::OfferExpired { .. } => "OfferExpired",
         }
         .to_owned()
     }

@@ -8,15 +8,21 @@
 //! its customer still waits is refused here; once the customer has left the line, the
 //! conversation's own stream refuses the repeat (it has started, it knows its transfers), and
 //! a join or a transfer-in always runs in one append with that conversation's command.
+//!
+//! Offers (auto routing, `routing`) are the queue's too: which customer is under an offer to
+//! whom and until when, and who was offered or declined each waiting customer, so an offer
+//! passes on rather than back. All of it is forgotten when the customer stops waiting.
 
 mod commands;
 mod errors;
 mod events;
+mod routing;
 mod widget;
 
 pub use commands::{QueueCommand, SettingsPatch};
 pub use errors::QueueError;
 pub use events::{LeaveReason, QueueEvent, QueueSettings};
+pub use routing::{Offer, OfferTimeout, Routing};
 pub use widget::{Colour, WidgetPosition};
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -40,6 +46,14 @@ pub struct Queue {
     /// The transfer by which each waiting customer who was transferred in arrived (a subset of
     /// `waiting`), so a repeat of it is named as such while its customer waits.
     pub arrived_by: BTreeMap<Uuid, Uuid>,
+    /// The open offer of each waiting customer under one (a subset of `waiting`).
+    #[serde(default)]
+    pub offers: BTreeMap<Uuid, Offer>,
+    /// The agents each waiting customer was offered to, and those who declined it.
+    #[serde(default)]
+    pub offered_to: BTreeMap<Uuid, BTreeSet<Uuid>>,
+    #[serde(default)]
+    pub declined_by: BTreeMap<Uuid, BTreeSet<Uuid>>,
 }
 
 impl Queue {
@@ -53,6 +67,48 @@ impl Queue {
         } else {
             Err(QueueError::NotWaiting)
         }
+    }
+
+    /// How the queue routes its customers.
+    pub fn routing(&self) -> Routing {
+        self.settings
+            .as_ref()
+            .map(|settings| settings.routing)
+            .unwrap_or_default()
+    }
+
+    /// The agents `conversation_id` was offered to while it waits.
+    pub fn offered_to(&self, conversation_id: Uuid) -> Option<&BTreeSet<Uuid>> {
+        self.offered_to.get(&conversation_id)
+    }
+
+    /// Whether `agent_id` declined `conversation_id` while it waits.
+    pub fn declined(&self, conversation_id: Uuid, agent_id: Uuid) -> bool {
+        self.declined_by
+            .get(&conversation_id)
+            .is_some_and(|agents| agents.contains(&agent_id))
+    }
+
+    /// The open offer of `conversation_id`, if it is `agent_id`'s (else why not).
+    fn offer_for(&self, conversation_id: Uuid, agent_id: Uuid) -> Result<Offer, QueueError> {
+        self.require_waiting(conversation_id)?;
+        let offer = *self
+            .offers
+            .get(&conversation_id)
+            .ok_or(QueueError::NoOffer)?;
+        if offer.agent_id != agent_id {
+            return Err(QueueError::NotYourOffer);
+        }
+        Ok(offer)
+    }
+
+    /// A customer stops waiting here: whatever was offered of it is over.
+    fn forget(&mut self, conversation_id: Uuid) {
+        self.waiting.retain(|id| *id != conversation_id);
+        self.arrived_by.remove(&conversation_id);
+        self.offers.remove(&conversation_id);
+        self.offered_to.remove(&conversation_id);
+        self.declined_by.remove(&conversation_id);
     }
 
     /// 1 for the next customer to be picked.
@@ -224,15 +280,10 @@ impl Aggregate for Queue {
             C::PickCustomer {
                 agent_id,
                 agent_name,
-                open_conversations,
             } => {
                 let queue_id = self.require_created()?;
                 if !self.handlers.contains(&agent_id) {
                     return Err(QueueError::NotAHandler);
-                }
-                let capacity = self.settings.as_ref().and_then(|s| s.capacity_per_agent);
-                if capacity.is_some_and(|max| open_conversations >= max.get()) {
-                    return Err(QueueError::AtCapacity);
                 }
                 let conversation_id = *self.waiting.front().ok_or(QueueError::NobodyWaiting)?;
                 let event = E::CustomerPicked {
@@ -241,6 +292,114 @@ impl Aggregate for Queue {
                     conversation_id,
                     agent_id,
                     agent_name,
+                };
+                sink.write(event, self).await;
+            }
+            C::OfferCustomer {
+                offer_id,
+                conversation_id,
+                agent_id,
+                now,
+            } => {
+                let queue_id = self.require_created()?;
+                if self.routing() != Routing::Auto {
+                    return Err(QueueError::NotAutoRouted);
+                }
+                self.require_waiting(conversation_id)?;
+                if !self.handlers.contains(&agent_id) {
+                    return Err(QueueError::NotAHandler);
+                }
+                if self.offers.contains_key(&conversation_id) {
+                    return Err(QueueError::AlreadyOffered);
+                }
+                if self.declined(conversation_id, agent_id) {
+                    return Err(QueueError::DeclinedBefore);
+                }
+                let timeout = self
+                    .settings
+                    .as_ref()
+                    .map(|settings| settings.offer_timeout_seconds)
+                    .unwrap_or_default();
+                let expires_at = now + chrono::Duration::seconds(i64::from(timeout.seconds()));
+                let event = E::CustomerOffered {
+                    queue_id,
+                    organization_id: self.organization_id,
+                    conversation_id,
+                    offer_id,
+                    agent_id,
+                    expires_at,
+                };
+                sink.write(event, self).await;
+            }
+            C::AcceptOffer {
+                conversation_id,
+                agent_id,
+                agent_name,
+                now,
+            } => {
+                let queue_id = self.require_created()?;
+                let offer = self.offer_for(conversation_id, agent_id)?;
+                if now >= offer.expires_at {
+                    return Err(QueueError::OfferExpired);
+                }
+                if !self.handlers.contains(&agent_id) {
+                    return Err(QueueError::NotAHandler);
+                }
+                let organization_id = self.organization_id;
+                let accepted = E::OfferAccepted {
+                    queue_id,
+                    organization_id,
+                    conversation_id,
+                    offer_id: offer.offer_id,
+                    agent_id,
+                };
+                sink.write(accepted, self).await;
+                let picked = E::CustomerPicked {
+                    queue_id,
+                    organization_id,
+                    conversation_id,
+                    agent_id,
+                    agent_name,
+                };
+                sink.write(picked, self).await;
+            }
+            C::DeclineOffer {
+                conversation_id,
+                agent_id,
+            } => {
+                let queue_id = self.require_created()?;
+                let offer = self.offer_for(conversation_id, agent_id)?;
+                let event = E::OfferDeclined {
+                    queue_id,
+                    organization_id: self.organization_id,
+                    conversation_id,
+                    offer_id: offer.offer_id,
+                    agent_id,
+                };
+                sink.write(event, self).await;
+            }
+            C::ExpireOffer {
+                conversation_id,
+                offer_id,
+                now,
+            } => {
+                let queue_id = self.require_created()?;
+                self.require_waiting(conversation_id)?;
+                let offer = self
+                    .offers
+                    .get(&conversation_id)
+                    .filter(|offer| offer.offer_id == offer_id)
+                    .copied()
+                    .ok_or(QueueError::NoOffer)?;
+                if now < offer.expires_at {
+                    return Err(QueueError::OfferNotDue);
+                }
+                let event = E::OfferExpired {
+                    queue_id,
+                    organization_id: self.organization_id,
+                    conversation_id,
+                    offer_id,
+                    agent_id: offer.agent_id,
                 };
                 sink.write(event, self).await;
             }
@@ -326,9 +485,43 @@ impl Aggregate for Queue {
             }
             | E::CustomerPicked {
                 conversation_id, ..
+            } => self.forget(conversation_id),
+            E::CustomerOffered {
+                conversation_id,
+                offer_id,
+                agent_id,
+                expires_at,
+                ..
             } => {
-                self.waiting.retain(|id| *id != conversation_id);
-                self.arrived_by.remove(&conversation_id);
+                let offer = Offer {
+                    offer_id,
+                    agent_id,
+                    expires_at,
+                };
+                self.offers.insert(conversation_id, offer);
+                self.offered_to
+                    .entry(conversation_id)
+                    .or_default()
+                    .insert(agent_id);
+            }
+            E::OfferAccepted {
+                conversation_id, ..
+            }
+            | E::OfferExpired {
+                conversation_id, ..
+            } => {
+                self.offers.remove(&conversation_id);
+            }
+            E::OfferDeclined {
+                conversation_id,
+                agent_id,
+                ..
+            } => {
+                self.offers.remove(&conversation_id);
+                self.declined_by
+                    .entry(conversation_id)
+                    .or_default()
+                    .insert(agent_id);
             }
             E::ConversationTransferred {
                 transfer_id,

@@ -8,6 +8,7 @@ pub mod canned;
 pub mod conversations;
 pub mod email;
 pub mod health;
+pub mod offers;
 pub mod organizations;
 pub mod queues;
 pub mod search;

@@ -25,7 +25,9 @@ use chrono::Utc;
 use cqrs_es::Aggregate;
 use domain::metadata::CustomerMetadata;
 use domain::organization::{Organization, OrganizationCommand};
-use domain::queue::{Colour, Queue, QueueCommand, QueueEvent, SettingsPatch, WidgetPosition};
+use domain::queue::{
+    Colour, OfferTimeout, Queue, QueueCommand, QueueEvent, Routing, SettingsPatch, WidgetPosition,
+};
 use domain::schedule::{OpeningHours, Origin, RawOpeningHours};
 use domain::values::{Limit, Name, Role, WelcomeMessage};
 use projections::queries;
@@ -129,6 +131,8 @@ fn render(queue: &queries::Queue) -> Value {
         "allowed_origins": allowed_origins,
         "widget_position": widget_position(queue),
         "widget_color": setting("widget_color"),
+        "routing": routing(queue),
+        "offer_timeout_seconds": offer_timeout(queue),
         "settings": queue.settings,
     })
 }
@@ -138,6 +142,22 @@ fn widget_position(queue: &queries::Queue) -> Value {
     match queue.settings.get("widget_position") {
         Some(Value::String(position)) => Value::String(position.clone()),
         _ => json!(WidgetPosition::default()),
+    }
+}
+
+/// How the queue routes its customers: its setting, or the default (`manual`).
+fn routing(queue: &queries::Queue) -> Value {
+    match queue.settings.get("routing") {
+        Some(Value::String(routing)) => Value::String(routing.clone()),
+        _ => json!(Routing::default()),
+    }
+}
+
+/// How long an offer waits: its setting, or the default.
+fn offer_timeout(queue: &queries::Queue) -> Value {
+    match queue.settings.get("offer_timeout_seconds") {
+        Some(Value::Number(seconds)) => Value::Number(seconds.clone()),
+        _ => json!(OfferTimeout::default()),
     }
 }
 
@@ -246,6 +266,10 @@ struct SettingsBody {
     widget_position: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     widget_color: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    routing: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    offer_timeout_seconds: Option<Option<i64>>,
 }
 
 impl SettingsBody {
@@ -291,7 +315,20 @@ impl SettingsBody {
             Some(Some(raw)) => Some(Some(Colour::parse(raw).map_err(invalid)?)),
             other => other.map(|_| None),
         };
+        let routing = match self.routing {
+            Some(Some(raw)) => Some(Routing::parse(&raw).map_err(invalid)?),
+            // `null` puts it back to the default: manual.
+            Some(None) => Some(Routing::default()),
+            None => None,
+        };
+        let offer_timeout_seconds = match self.offer_timeout_seconds {
+            Some(Some(raw)) => Some(OfferTimeout::parse(raw).map_err(invalid)?),
+            Some(None) => Some(OfferTimeout::default()),
+            None => None,
+        };
         Ok(SettingsPatch {
+            routing,
+            offer_timeout_seconds,
             name,
             max_waiting: limit(self.max_waiting, "max_waiting")?,
             welcome_message,
@@ -444,10 +481,12 @@ async fn close(
     open_or_close(state, queue, agent, key, false).await
 }
 
-/// The longest-waiting customer goes to the caller. Who may pick (a handler) and whether the
-/// caller is at capacity is the queue's stream to decide, so that two agents racing for one
-/// customer are settled by its expected version (invariant 2): the loser is retried by the
-/// command layer against the new state and gets the next customer, or 409.
+/// The longest-waiting customer goes to the caller. Who may pick (a handler) is the queue's
+/// stream to decide, and whether the caller has room (`capacity_per_agent`) its workload's
+/// stream, in the same append (`command::give`): two agents racing for one customer are settled
+/// by the queue's expected version (invariant 2), two picks of one agent racing for its last
+/// place by its workload's; the loser is retried by the command layer against the new state
+/// and gets the next customer, or 409.
 async fn pick(
     State(state): State<AppState>,
     Path(queue): Path<String>,
@@ -458,36 +497,37 @@ async fn pick(
     let account = queries::account(state.backend(), agent.agent_id)
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    // The caller's open conversations decide its capacity: its last pick's included.
-    consistency::catch_up(&state).await?;
-    let open_conversations = queries::open_conversations(state.backend(), agent.agent_id).await?;
+    let agent_id = agent.agent_id;
     let pick = QueueCommand::PickCustomer {
-        agent_id: agent.agent_id,
+        agent_id,
         agent_name: account.name,
-        open_conversations: u32::try_from(open_conversations).unwrap_or(u32::MAX),
     };
     let caller = Caller::Agent(agent);
-    let executed = command::run::<Queue>(
+    let executed = command::give(
         &state,
         queue.id,
+        queue.organization_id,
+        agent_id,
         pick,
         &context(Some(&caller), key.as_deref()),
     )
     .await?;
-    let conversation_id = executed
-        .typed
-        .iter()
-        .find_map(|event| match event {
-            QueueEvent::CustomerPicked {
-                conversation_id, ..
-            } => Some(*conversation_id),
-            _ => None,
-        })
+    let conversation_id = picked(&executed.typed)
         .ok_or_else(|| ApiError::Internal("a pick that picked nobody".into()))?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "conversation_id": conversation_id })),
     ))
+}
+
+/// The customer a pick or an accepted offer gave.
+pub(crate) fn picked(events: &[QueueEvent]) -> Option<Uuid> {
+    events.iter().find_map(|event| match event {
+        QueueEvent::CustomerPicked {
+            conversation_id, ..
+        } => Some(*conversation_id),
+        _ => None,
+    })
 }
 
 #[derive(Deserialize)]

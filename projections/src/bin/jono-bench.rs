@@ -374,7 +374,6 @@ async fn generate(store: &EventStore, options: &Options) -> Result<(), String> {
                 let pick = QueueCommand::PickCustomer {
                     agent_id,
                     agent_name: "Agent".into(),
-                    open_conversations: 0,
                 };
                 if world.queue(queue_id, pick).await? {
                     if let Some(conversation_id) = front {

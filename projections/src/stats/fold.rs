@@ -281,7 +281,11 @@ impl StatsFold {
             }
             E::QueueSettingsChanged { .. }
             | E::QueueHandlerAdded { .. }
-            | E::QueueHandlerRemoved { .. } => {}
+            | E::QueueHandlerRemoved { .. }
+            | E::CustomerOffered { .. }
+            | E::OfferAccepted { .. }
+            | E::OfferDeclined { .. }
+            | E::OfferExpired { .. } => {}
         }
     }
 

@@ -140,7 +140,6 @@ pub async fn pick(world: &World, queue: Uuid, agent: Uuid) -> Uuid {
             QueueCommand::PickCustomer {
                 agent_id: agent,
                 agent_name: "Aino Agent".into(),
-                open_conversations: 0,
             },
         )
         .await;

@@ -126,7 +126,6 @@ async fn play(world: &World, steps: &[Step]) {
                         QueueCommand::PickCustomer {
                             agent_id: agents[agent],
                             agent_name: "Aino".into(),
-                            open_conversations: 0,
                         },
                     )
                     .await;

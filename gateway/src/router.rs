@@ -1,0 +1,304 @@
+//! Auto routing (`routing: auto` in a queue's settings): one duty per deployment (on Postgres
+//! the holder of the lease `jono-router`, taken over within seconds when it dies) that offers
+//! each waiting customer of an auto queue to one online handler with room, and expires offers
+//! not accepted within the queue's `offer_timeout_seconds`, so they pass to the next agent.
+//!
+//! It only proposes: every offer and expiry is a command the queue's stream decides (a
+//! customer under an offer is not offered again, an agent who declined it is not offered it
+//! again, an offer expires only once due), and an acceptance is the agent's own command,
+//! decided by the queue and the agent's workload together. So a stale view here costs at most
+//! a refused command, never a customer given twice or an agent past its capacity.
+//!
+//! Who gets an offer: a handler of the queue whose status is `online` (not away, not offline),
+//! with fewer open conversations in the organization than the queue's `capacity_per_agent`
+//! (its `Workload` stream), and no other open offer; among them the one with the fewest open
+//! conversations, then the one idle longest (who took a conversation least recently, or
+//! never). Agents not yet offered the customer come first; when all were, those whose offer
+//! ran out may get it again (never one who declined it). The longest-waiting customer is
+//! offered first.
+//!
+//! It wakes on every commit (through the store's notifications) and acts on those of the
+//! queues it watches and of workloads at once, and on the rest at least every half second
+//! (expiries, and presence, which is not in the log).
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use domain::ids::workload_id;
+use domain::queue::{Queue, QueueCommand, QueueEvent, Routing};
+use domain::workload::Workload;
+use domain::Event;
+use store::command::{CommandContext, CommandError};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::presence;
+use crate::state::AppState;
+
+/// The lease of the one routing node of a Postgres deployment.
+const LEASE: &str = "jono-router";
+/// How often a node without the lease tries to take it.
+const LEASE_RETRY: Duration = Duration::from_secs(1);
+/// The longest the router sleeps without a commit: offers expire within this of their time.
+const TICK: Duration = Duration::from_millis(500);
+/// Events read from the feed at a time.
+const BATCH: usize = 1_000;
+
+/// Routes until `shutdown` changes: with the embedded store at once, on Postgres while this
+/// node holds the lease (trying to take it meanwhile).
+pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    if state.store.cluster().is_none() {
+        route(&state, None, &mut shutdown).await;
+        return;
+    }
+    loop {
+        match state.store.try_lease(LEASE).await {
+            Ok(Some(lease)) => {
+                tracing::info!("this node routes customers of auto queues");
+                route(&state, Some(lease), &mut shutdown).await;
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, "cannot try the router's lease; retrying"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(LEASE_RETRY) => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+    }
+}
+
+/// The queues the router looks after: those that are (or were, in this run) auto-routed, so
+/// that offers made before a switch to manual still expire.
+#[derive(Debug, Default)]
+struct Watch {
+    queues: BTreeSet<Uuid>,
+}
+
+impl Watch {
+    /// Folds one stored event; true when routing might have something new to do.
+    fn apply(&mut self, event: &store::event::StoredEvent) -> bool {
+        match event.aggregate_type.as_str() {
+            "queue" => {
+                if event.event_type == "QueueSettingsChanged" {
+                    if let Ok(Event::Queue(QueueEvent::QueueSettingsChanged {
+                        queue_id,
+                        settings,
+                        ..
+                    })) = Event::decode_ref(&event.aggregate_type, &event.payload)
+                    {
+                        if settings.routing == Routing::Auto {
+                            self.queues.insert(queue_id);
+                        }
+                    }
+                }
+                event
+                    .aggregate_id
+                    .parse::<Uuid>()
+                    .is_ok_and(|id| self.queues.contains(&id))
+            }
+            // Room freed or taken.
+            "workload" => true,
+            _ => false,
+        }
+    }
+}
+
+async fn route(
+    state: &AppState,
+    mut lease: Option<store::lease::Lease>,
+    shutdown: &mut watch::Receiver<bool>,
+) {
+    let mut wake = state.store.subscribe();
+    let mut watch = Watch::default();
+    let mut position = 0;
+    let mut last_tick: Option<std::time::Instant> = None;
+    loop {
+        if let Some(lease) = &mut lease {
+            if !lease.held().await {
+                tracing::warn!("the router's lease was lost");
+                return;
+            }
+        }
+        let mut relevant = false;
+        loop {
+            match state.store.read_after(position, BATCH).await {
+                Ok(batch) => {
+                    let Some(last) = batch.last() else { break };
+                    position = last.position;
+                    for event in &batch {
+                        relevant |= watch.apply(event);
+                    }
+                    if batch.len() < BATCH {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "router cannot read the feed; trying again");
+                    break;
+                }
+            }
+        }
+        // A commit elsewhere (a message, say) changes nothing here; time and presence do.
+        if relevant || last_tick.is_none_or(|at| at.elapsed() >= TICK) {
+            last_tick = Some(std::time::Instant::now());
+            if let Err(error) = tick(state, &watch).await {
+                tracing::warn!(%error, "routing failed; trying again");
+            }
+        }
+        tokio::select! {
+            _ = wake.changed() => {}
+            _ = tokio::time::sleep(TICK) => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+    }
+}
+
+fn context() -> CommandContext {
+    CommandContext {
+        actor: Some(serde_json::json!({"kind": "router"})),
+        idempotency: None,
+    }
+}
+
+/// A refusal is the queue saying the view was stale (settled); anything else is the store.
+fn settled<T, E: std::fmt::Display>(result: Result<T, CommandError<E>>) -> Result<bool, String> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(CommandError::Rejected(refusal)) => {
+            tracing::debug!(%refusal, "routing command refused");
+            Ok(false)
+        }
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+/// One round: expire what is due, then offer whom nobody is offered.
+async fn tick(state: &AppState, watch: &Watch) -> Result<(), String> {
+    let now = Utc::now();
+    let mut queues = Vec::with_capacity(watch.queues.len());
+    for queue_id in &watch.queues {
+        let (mut queue, _) = state
+            .commands
+            .load::<Queue>(&queue_id.to_string())
+            .await
+            .map_err(|e| e.to_string())?;
+        let due: Vec<(Uuid, Uuid)> = queue
+            .offers
+            .iter()
+            .filter(|(_, offer)| offer.expires_at <= now)
+            .map(|(conversation_id, offer)| (*conversation_id, offer.offer_id))
+            .collect();
+        for (conversation_id, offer_id) in &due {
+            let expire = QueueCommand::ExpireOffer {
+                conversation_id: *conversation_id,
+                offer_id: *offer_id,
+                now,
+            };
+            settled(
+                state
+                    .commands
+                    .execute::<Queue>(&queue_id.to_string(), expire, &(), &context())
+                    .await,
+            )?;
+        }
+        if !due.is_empty() {
+            queue = state
+                .commands
+                .load::<Queue>(&queue_id.to_string())
+                .await
+                .map_err(|e| e.to_string())?
+                .0;
+        }
+        queues.push((*queue_id, queue));
+    }
+    // An agent has one open offer at a time, whichever queue it is of.
+    let mut offered: BTreeSet<Uuid> = queues
+        .iter()
+        .flat_map(|(_, queue)| queue.offers.values().map(|offer| offer.agent_id))
+        .collect();
+    let mut workloads: HashMap<(Uuid, Uuid), Workload> = HashMap::new();
+    for (queue_id, queue) in &queues {
+        if queue.routing() != Routing::Auto {
+            continue;
+        }
+        let unoffered: Vec<Uuid> = queue
+            .waiting
+            .iter()
+            .filter(|conversation_id| !queue.offers.contains_key(conversation_id))
+            .copied()
+            .collect();
+        if unoffered.is_empty() {
+            continue;
+        }
+        let handlers: Vec<Uuid> = queue.handlers.iter().copied().collect();
+        let statuses = presence::statuses(state, &handlers)
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        let online: Vec<Uuid> = handlers
+            .into_iter()
+            .filter(|agent| statuses.get(agent).is_some_and(|(_, s)| *s == "online"))
+            .collect();
+        let capacity = queue
+            .settings
+            .as_ref()
+            .and_then(|settings| settings.capacity_per_agent);
+        for agent in &online {
+            let key = (queue.organization_id, *agent);
+            if !workloads.contains_key(&key) {
+                let id = workload_id(queue.organization_id, *agent).to_string();
+                let (workload, _) = state
+                    .commands
+                    .load::<Workload>(&id)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                workloads.insert(key, workload);
+            }
+        }
+        for conversation_id in unoffered {
+            let free: Vec<(usize, Option<DateTime<Utc>>, Uuid)> = online
+                .iter()
+                .filter(|agent| !offered.contains(agent))
+                .filter(|agent| !queue.declined(conversation_id, **agent))
+                .filter_map(|agent| {
+                    let workload = workloads.get(&(queue.organization_id, *agent))?;
+                    let open = workload.open.len();
+                    let room = capacity.is_none_or(|max| (open as u64) < u64::from(max.get()));
+                    room.then_some((open, workload.last_taken_at, *agent))
+                })
+                .collect();
+            let tried = queue.offered_to(conversation_id);
+            let untried: Vec<_> = free
+                .iter()
+                .filter(|(_, _, agent)| !tried.is_some_and(|tried| tried.contains(agent)))
+                .copied()
+                .collect();
+            let pool = if untried.is_empty() { free } else { untried };
+            // Fewest open, then idle longest (never took one: longest of all), then by id.
+            let Some(&(_, _, agent_id)) = pool.iter().min() else {
+                continue;
+            };
+            let offer = QueueCommand::OfferCustomer {
+                offer_id: Uuid::new_v4(),
+                conversation_id,
+                agent_id,
+                now: Utc::now(),
+            };
+            if settled(
+                state
+                    .commands
+                    .execute::<Queue>(&queue_id.to_string(), offer, &(), &context())
+                    .await,
+            )? {
+                offered.insert(agent_id);
+            }
+        }
+    }
+    Ok(())
+}
