@@ -285,6 +285,19 @@ pub struct QueueView {
     pub offer_timeout_seconds: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub settings: Option<QueueSettings>,
+    /// The open offers of auto routing, in the order of their conversations' ids (only in
+    /// `GET /v1/queues/{queue}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offers: Option<Vec<OfferView>>,
+}
+
+/// A waiting customer offered to an agent, who may accept it until `expires_at`.
+#[derive(Serialize, JsonSchema)]
+pub struct OfferView {
+    pub conversation_id: Uuid,
+    pub offer_id: Uuid,
+    pub agent_id: Uuid,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// A change of some settings: an absent field keeps its value, `null` clears it (`name`

@@ -234,7 +234,30 @@ async fn show(
     agent: AgentCaller,
 ) -> Result<impl IntoResponse, ApiError> {
     let (queue, _) = find_as_member(&state, &agent, &queue).await?;
-    Ok(Json(render(&queue)))
+    let mut view = render(&queue);
+    // The open offers of auto routing, from the queue's stream (current, whatever the read
+    // models' lag): whom each waiting customer is offered to, until when.
+    let (stream, _) = state
+        .commands
+        .load::<Queue>(&queue.id.to_string())
+        .await
+        .map_err(ApiError::from)?;
+    let offers: Vec<Value> = stream
+        .offers
+        .iter()
+        .map(|(conversation_id, offer)| {
+            json!({
+                "conversation_id": conversation_id,
+                "offer_id": offer.offer_id,
+                "agent_id": offer.agent_id,
+                "expires_at": offer.expires_at,
+            })
+        })
+        .collect();
+    if let Value::Object(fields) = &mut view {
+        fields.insert("offers".into(), Value::Array(offers));
+    }
+    Ok(Json(view))
 }
 
 /// Tells a field given as `null` (`Some(None)`) from an absent one (`None`).

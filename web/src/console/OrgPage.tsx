@@ -156,7 +156,7 @@ export function OrgPage({ api, me, orgId, role, queues, reloadQueues, focus = nu
 
 function QueueAdmin({ api, queue, members, isOperator, reload, focus }: { api: Api; queue: Queue; members: Member[]; isOperator: boolean; reload: () => void; focus: QueueFocus | null }) {
   const [full, setFull] = useState<Queue | null>(null);
-  const [f, setF] = useState({ name: queue.name, welcome: '', max: '', cap: '', origins: '', side: 'right', color: '' });
+  const [f, setF] = useState({ name: queue.name, welcome: '', max: '', cap: '', origins: '', side: 'right', color: '', routing: 'manual', offerTimeout: '30' });
   // The settings form shows once the queue's stored settings are in it (see SsoSettings).
   const [loaded, setLoaded] = useState(false);
   const [msg, setMsg] = useState('');
@@ -194,7 +194,7 @@ function QueueAdmin({ api, queue, members, isOperator, reload, focus }: { api: A
     ok(api.GET('/v1/queues/{queue}', { params: { path: { queue: queue.id } } })).then((q) => {
       setFull(q);
       const s = q.settings;
-      setF({ name: q.name, welcome: s?.welcome_message ?? '', max: String(s?.max_waiting ?? q.max_waiting ?? ''), cap: String(s?.capacity_per_agent ?? q.capacity_per_agent ?? ''), origins: (s?.allowed_origins ?? q.allowed_origins ?? []).join('\n'), side: q.widget_position ?? 'right', color: q.widget_color ?? '' });
+      setF({ name: q.name, welcome: s?.welcome_message ?? '', max: String(s?.max_waiting ?? q.max_waiting ?? ''), cap: String(s?.capacity_per_agent ?? q.capacity_per_agent ?? ''), origins: (s?.allowed_origins ?? q.allowed_origins ?? []).join('\n'), side: q.widget_position ?? 'right', color: q.widget_color ?? '', routing: q.routing ?? 'manual', offerTimeout: String(q.offer_timeout_seconds ?? 30) });
     }).catch(() => {}).finally(() => setLoaded(true));
   }, [queue.id]);
   const act = async (fn: () => Promise<unknown>, done = '') => { try { setMsg(''); await fn(); setMsg(done); } catch (e) { setMsg(errText(e)); } };
@@ -204,6 +204,7 @@ function QueueAdmin({ api, queue, members, isOperator, reload, focus }: { api: A
       name: f.name.trim(), welcome_message: f.welcome.trim() || null, max_waiting: num(f.max), capacity_per_agent: num(f.cap),
       allowed_origins: f.origins.split(/\s+/).filter(Boolean),
       widget_position: f.side === 'left' ? 'left' : 'right', widget_color: f.color.trim() || null,
+      routing: f.routing === 'auto' ? 'auto' : 'manual', offer_timeout_seconds: num(f.offerTimeout),
     } }));
     setFull(saved);
     reload();
@@ -234,6 +235,8 @@ function QueueAdmin({ api, queue, members, isOperator, reload, focus }: { api: A
           <label>{t('welcomeMessage')}<textarea rows={2} value={f.welcome} onInput={set('welcome')} /></label>
           <label>{t('maxWaiting')}<input type="number" min={1} value={f.max} onInput={set('max')} /></label>
           <label>{t('capacity')}<input type="number" min={1} value={f.cap} onInput={set('cap')} /></label>
+          <label>{t('routing')}<select name="routing" value={f.routing} onChange={set('routing')}><option value="manual">{t('routingManual')}</option><option value="auto">{t('routingAuto')}</option></select></label>
+          <label>{t('offerTimeout')}<input name="offer-timeout" type="number" min={1} max={3600} value={f.offerTimeout} onInput={set('offerTimeout')} /></label>
           <label>{t('allowedOrigins')}<textarea rows={2} placeholder="https://www.example.com" value={f.origins} onInput={set('origins')} /></label>
           <label>{t('widgetPosition')}<select value={f.side} onChange={set('side')}><option value="right">{t('widgetRight')}</option><option value="left">{t('widgetLeft')}</option></select></label>
           <label>{t('widgetColor')}<input value={f.color} placeholder="#1f6feb" pattern="#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})" onInput={set('color')} /></label>
