@@ -250,15 +250,16 @@ async fn tick(state: &AppState, watch: &Watch) -> Result<(), String> {
             .as_ref()
             .and_then(|settings| settings.capacity_per_agent);
         for agent in &online {
-            let key = (queue.organization_id, *agent);
-            if !workloads.contains_key(&key) {
+            if let std::collections::hash_map::Entry::Vacant(entry) =
+                workloads.entry((queue.organization_id, *agent))
+            {
                 let id = workload_id(queue.organization_id, *agent).to_string();
                 let (workload, _) = state
                     .commands
                     .load::<Workload>(&id)
                     .await
                     .map_err(|e| e.to_string())?;
-                workloads.insert(key, workload);
+                entry.insert(workload);
             }
         }
         for conversation_id in unoffered {

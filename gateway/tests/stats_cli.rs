@@ -96,6 +96,19 @@ async fn follow(commands: &Commands, events: Vec<StoredEvent>) {
                     .await
                     .map(|(a, b)| a.events.into_iter().chain(b.events).collect())
                     .unwrap_or_default(),
+                FollowUp::Workload {
+                    workload_id,
+                    command,
+                } => commands
+                    .execute::<domain::workload::Workload>(
+                        &workload_id.to_string(),
+                        command,
+                        &(),
+                        &ctx,
+                    )
+                    .await
+                    .map(|e| e.events)
+                    .unwrap_or_default(),
             };
             work.extend(appended);
         }

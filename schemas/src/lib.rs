@@ -18,6 +18,7 @@ use domain::canned::{CannedCommand, CannedEvent};
 use domain::conversation::{ConversationCommand, ConversationEvent};
 use domain::organization::{OrganizationCommand, OrganizationEvent};
 use domain::queue::{QueueCommand, QueueEvent};
+use domain::workload::{WorkloadCommand, WorkloadEvent};
 use schemars::generate::SchemaSettings;
 use schemars::JsonSchema;
 use serde_json::{Map, Value};
@@ -71,6 +72,7 @@ pub fn generate() -> Result<Vec<File>, GenerateError> {
     events.extend(split::<QueueEvent>("QueueEvent", true)?);
     events.extend(split::<ConversationEvent>("ConversationEvent", true)?);
     events.extend(split::<CannedEvent>("CannedEvent", true)?);
+    events.extend(split::<WorkloadEvent>("WorkloadEvent", true)?);
     let generated: BTreeSet<String> = events.iter().map(|(name, _)| name.clone()).collect();
     let listed: BTreeSet<String> = domain::event::EVENT_TYPES
         .iter()
@@ -92,6 +94,7 @@ pub fn generate() -> Result<Vec<File>, GenerateError> {
     commands.extend(split::<QueueCommand>("QueueCommand", false)?);
     commands.extend(split::<ConversationCommand>("ConversationCommand", false)?);
     commands.extend(split::<CannedCommand>("CannedCommand", false)?);
+    commands.extend(split::<WorkloadCommand>("WorkloadCommand", false)?);
     for (name, schema) in commands {
         let path = format!("commands/{name}.schema.json");
         if files.insert(path, schema).is_some() {

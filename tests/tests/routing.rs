@@ -177,7 +177,10 @@ async fn offers_pass_from_agent_to_agent(storage: Storage) {
     .await;
     assert_eq!(changed["routing"], "auto");
     assert_eq!(changed["offer_timeout_seconds"], 2);
-    for bad in [json!({"routing": "random"}), json!({"offer_timeout_seconds": 0})] {
+    for bad in [
+        json!({"routing": "random"}),
+        json!({"offer_timeout_seconds": 0}),
+    ] {
         api.put(&format!("/v1/queues/{queue}/settings"), owner.token(), bad)
             .await
             .expect_problem(422, "a bad routing setting");
@@ -191,7 +194,11 @@ async fn offers_pass_from_agent_to_agent(storage: Storage) {
         .unwrap();
     assert_eq!(to, fresh.agent_id, "the idlest of the least busy");
     let refused = accept(&api, &busy, customer).await;
-    assert_eq!(refused.status, 409, "someone else's offer: {}", refused.text);
+    assert_eq!(
+        refused.status, 409,
+        "someone else's offer: {}",
+        refused.text
+    );
     assert!(refused.text.contains("another agent"), "{}", refused.text);
 
     // Declined: it passes to "rested" (no conversation open), never back to "fresh".
@@ -241,11 +248,9 @@ async fn offers_pass_from_agent_to_agent(storage: Storage) {
         .await;
     assert_eq!(full.status, 409, "at capacity: {}", full.text);
     assert!(full.text.contains("open conversations"), "{}", full.text);
-    let (to, _) = offer_of(&api, &owner, queue, second.conversation_id, |o| {
-        o.is_some()
-    })
-    .await
-    .unwrap();
+    let (to, _) = offer_of(&api, &owner, queue, second.conversation_id, |o| o.is_some())
+        .await
+        .unwrap();
     assert_eq!(to, fresh.agent_id);
 
     // A manual pick beside the offers takes the longest-waiting customer, offered or not; the
@@ -263,16 +268,16 @@ async fn offers_pass_from_agent_to_agent(storage: Storage) {
     let third = api::join(&api, queue, json!({"name": "Third"})).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(
-        offers(&api, &owner, queue).await.get(&third.conversation_id),
+        offers(&api, &owner, queue)
+            .await
+            .get(&third.conversation_id),
         None,
         "away and offline agents get no offers"
     );
     set_status(&api, &busy, "online").await;
-    let (to, _) = offer_of(&api, &owner, queue, third.conversation_id, |o| {
-        o.is_some()
-    })
-    .await
-    .unwrap();
+    let (to, _) = offer_of(&api, &owner, queue, third.conversation_id, |o| o.is_some())
+        .await
+        .unwrap();
     assert_eq!(to, busy.agent_id, "room again once a conversation ended");
     accept(&api, &busy, third.conversation_id)
         .await
@@ -414,14 +419,21 @@ async fn fifty_agents_accept_and_pick_at_once(storage: Storage) {
         }
         active += 1;
         let id: Uuid = conversation["id"].as_str().unwrap().parse().unwrap();
-        assert_eq!(conversation["agent_id"], json!(won[&id]), "the winner has it");
+        assert_eq!(
+            conversation["agent_id"],
+            json!(won[&id]),
+            "the winner has it"
+        );
         *per_agent
             .entry(conversation["agent_id"].as_str().unwrap().to_owned())
             .or_default() += 1;
     }
     assert_eq!(active, 30);
     assert!(per_agent.values().all(|n| *n == 1), "{per_agent:?}");
-    assert!(offers(&api, &owner, queue).await.is_empty(), "no offer left");
+    assert!(
+        offers(&api, &owner, queue).await.is_empty(),
+        "no offer left"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -230,6 +230,9 @@ impl World {
                     } => {
                         Box::pin(self.queue(queue_id, transfer_in)).await?;
                     }
+                    // Its picks take no workloads (the read models' speed is what it
+                    // measures), so there is none to release.
+                    FollowUp::Workload { .. } => {}
                 }
             }
         }

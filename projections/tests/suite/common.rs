@@ -225,6 +225,20 @@ impl World {
                         .await
                         .map(|(a, b)| a.events.into_iter().chain(b.events).collect())
                         .unwrap_or_default(),
+                    FollowUp::Workload {
+                        workload_id,
+                        command,
+                    } => self
+                        .commands
+                        .execute::<domain::workload::Workload>(
+                            &workload_id.to_string(),
+                            command,
+                            &(),
+                            &ctx,
+                        )
+                        .await
+                        .map(|e| e.events)
+                        .unwrap_or_default(),
                 };
                 pending.extend(more);
             }

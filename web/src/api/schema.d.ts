@@ -354,6 +354,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/conversations/{c}/offer/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Accept the offer of a waiting customer
+         * @description The agent the customer is offered to (auto routing: `CustomerOffered` on the `queue:ID` topic). The customer is picked by the caller, as by a pick. 409 when no offer of it is open (declined, expired, or the customer picked or gone), the offer is another agent's, it has expired, or the caller is at `capacity_per_agent`.
+         */
+        post: operations["acceptOffer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conversations/{c}/offer/decline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Decline the offer of a waiting customer
+         * @description The agent the customer is offered to. The customer passes to another agent (never back to this one while it waits). 409 when no offer of it is open or it is another agent's.
+         */
+        post: operations["declineOffer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/conversations/{c}/rating": {
         parameters: {
             query?: never;
@@ -1322,7 +1362,7 @@ export interface paths {
         put?: never;
         /**
          * Pick the customer who has waited longest
-         * @description Handlers. 409 when nobody waits or the agent is at `capacity_per_agent`. Two agents never get the same customer.
+         * @description Handlers. 409 when nobody waits or the agent is at `capacity_per_agent`. Two agents never get the same customer. In a queue with `routing: auto` too; a customer under an offer to someone else is picked all the same (the offer ends).
          */
         post: operations["pick"];
         delete?: never;
@@ -1934,6 +1974,22 @@ export interface components {
             text: string;
         };
         /**
+         * Format: uint32
+         * @description How long an offer waits for its agent: 1 second to 1 hour (30 seconds by default).
+         */
+        OfferTimeout: number;
+        /** @description A waiting customer offered to an agent, who may accept it until `expires_at`. */
+        OfferView: {
+            /** Format: uuid */
+            agent_id: string;
+            /** Format: uuid */
+            conversation_id: string;
+            /** Format: date-time */
+            expires_at: string;
+            /** Format: uuid */
+            offer_id: string;
+        };
+        /**
          * @description A weekly schedule in a named time zone: `{timezone, weekly: [{day, open, close}]}`. A queue
          *     with opening hours is opened and closed on schedule.
          */
@@ -2034,7 +2090,17 @@ export interface components {
             capacity_per_agent: components["schemas"]["Limit"] | null;
             max_waiting: components["schemas"]["Limit"] | null;
             name: components["schemas"]["Name"];
+            /**
+             * @description How long an offer waits for its agent (events before it: 30 seconds).
+             * @default 30
+             */
+            offer_timeout_seconds: components["schemas"]["OfferTimeout"];
             opening_hours: components["schemas"]["OpeningHours"] | null;
+            /**
+             * @description Manual picks only, or offers to agents as well (events before it: manual).
+             * @default manual
+             */
+            routing: components["schemas"]["Routing"];
             welcome_message: components["schemas"]["WelcomeMessage"] | null;
             /** @description The widget launcher's colour; `None` is Jono's own. */
             widget_color?: components["schemas"]["Colour"] | null;
@@ -2062,8 +2128,20 @@ export interface components {
              */
             max_waiting?: number | null;
             name?: string;
+            /**
+             * Format: uint32
+             * @description How long an offer waits for its agent before it passes to the next (1 to 3,600;
+             *     `null` puts it back to 30).
+             */
+            offer_timeout_seconds?: number | null;
             /** @description Opens and closes the queue on schedule. */
             opening_hours?: components["schemas"]["RawOpeningHours"] | null;
+            /**
+             * @description `manual`: agents pick. `auto`: each waiting customer is also offered to one online
+             *     handler with room (fewest open conversations, then idle longest), who accepts or
+             *     declines; `null` puts it back (`manual`).
+             */
+            routing?: components["schemas"]["Routing"] | null;
             /** @description Message 1 of each conversation of the queue, from `system`. */
             welcome_message?: string | null;
             /** @description The widget launcher's colour, `#rrggbb`; `null` is Jono's own. */
@@ -2110,6 +2188,16 @@ export interface components {
             max_waiting?: number | null;
             name: string;
             /**
+             * Format: uint32
+             * @description How long an offer waits for its agent before it passes on.
+             */
+            offer_timeout_seconds?: number | null;
+            /**
+             * @description The open offers of auto routing, in the order of their conversations' ids (only in
+             *     `GET /v1/queues/{queue}`).
+             */
+            offers?: components["schemas"]["OfferView"][] | null;
+            /**
              * Format: uint64
              * @description How long the longest-waiting customer has waited; `null` when nobody waits.
              */
@@ -2118,6 +2206,8 @@ export interface components {
             opening_hours?: components["schemas"]["RawOpeningHours"] | null;
             /** Format: uuid */
             organization_id?: string | null;
+            /** @description `manual` (agents pick) or `auto` (customers are offered to agents too). */
+            routing?: components["schemas"]["Routing"] | null;
             settings?: components["schemas"]["QueueSettings"] | null;
             /**
              * Format: uint64
@@ -2185,6 +2275,7 @@ export interface components {
          * @enum {string}
          */
         Role: "agent" | "operator" | "owner";
+        Routing: "manual" | "auto";
         /** @description Where a query was found. */
         SearchHit: {
             /** Format: date-time */
@@ -3167,6 +3258,68 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["NoteAdded"];
                 };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    acceptOffer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A conversation's id. */
+                c: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The accepted customer's conversation. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConversationCreated"];
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    declineOffer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A conversation's id. */
+                c: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Declined. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description An error, as `application/problem+json` (RFC 9457). */
             default: {
