@@ -2,7 +2,8 @@
 // and an agent (English browser) go through join → activity notice (while another
 // organization is selected) → pick → messages both ways → /key + space → tag → note
 // (absent from the customer's page) → video calls (console calls, widget answers; ended from
-// each side) → transfer → end → rating → presence status → password change → two-factor
+// each side) → transfer → end → rating → an offer of auto routing accepted → presence status →
+// password change → two-factor
 // enrolment (QR code, a code computed here) and a login's code step → single sign-on through a
 // real OpenID provider on loopback (tests/oidc-provider.mjs) → email's pages against a second
 // server that sends to a real SMTP server on loopback (the address's confirmation link, "Forgot
@@ -773,6 +774,22 @@ try {
   await w.getByText('Keskustelu päättyi ennen kuin asiakaspalvelija ehti mukaan.').waitFor();
   if (await w.locator('form.rating').count()) throw new Error('a customer nobody served is asked to rate');
   await agent.getByRole('button', { name: 'Chats', exact: true }).click();
+
+  step('auto routing: a waiting customer is offered to the agent (online: its console is open), who accepts it there');
+  const autoDesk = await api('POST', `/v1/orgs/${orgA}/queues`, token, { name: 'Auto desk' });
+  await api('POST', `/v1/queues/${autoDesk.queue_id}/handlers`, token, { agent_id: me.agent_id });
+  await api('PUT', `/v1/queues/${autoDesk.queue_id}/settings`, token, { routing: 'auto', offer_timeout_seconds: 120 });
+  await api('POST', `/v1/queues/${autoDesk.queue_id}/open`, token);
+  const offered = await api('POST', `/v1/queues/${autoDesk.queue_id}/join`, null, { metadata: { name: 'Olli Offered' } });
+  const offerLine = agent.locator(`.offer[data-offer="${offered.conversation_id}"]`);
+  await offerLine.filter({ hasText: 'Olli Offered in Auto desk is offered to you' }).waitFor({ timeout: 20000 });
+  await checkA11y(agent, 'console: an offer of auto routing');
+  await offerLine.getByRole('button', { name: 'Accept', exact: true }).click();
+  await agent.waitForSelector('.conv-head .badge[data-status=active]');
+  await offerLine.waitFor({ state: 'detached' });
+  const accepted = await api('GET', `/v1/conversations/${offered.conversation_id}`, token);
+  if (accepted.agent_id !== me.agent_id || accepted.status !== 'active') throw new Error(`the accepted offer: ${JSON.stringify(accepted)}`);
+  await api('POST', `/v1/conversations/${offered.conversation_id}/end`, token);
 
   step('a team channel with canned expansion');
   await agent.fill('input[name=channel]', 'general');

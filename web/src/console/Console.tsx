@@ -12,6 +12,8 @@ import { raise } from './alerts';
 import { LangSwitch } from '../LangSwitch';
 
 type Activity = { position: number; ev: StoredEvent; live: boolean; hot: boolean };
+/** An open offer of auto routing: a waiting customer offered to `agent` until `expires` (ms). */
+type Offer = { conversation: string; queue: string; agent: string; expires: number; name: string };
 type View = 'chats' | 'history' | 'org' | 'canned' | 'account';
 
 /** Where the console is, in its address: `#/ORG` (chats), `#/ORG/c/CONVERSATION`, `#/ORG/org`,
@@ -138,12 +140,55 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
     } catch (e) { setErr(errText(e)); }
   };
 
-  // Live queue counts: the `queue:ID` topic of each queue of the selected organization.
+  // Live queue counts: the `queue:ID` topic of each queue of the selected organization. The same
+  // topics carry auto routing's offers: the open ones are folded here (the topic replays the
+  // queue from its beginning), and one made to this agent while it watches raises an alert.
+  const [offers, setOffers] = useState<Record<string, Offer>>({});
   const queueIds = (queues[orgId] ?? []).map((q) => q.id).join(',');
   useEffect(() => {
-    const offs = (queueIds ? queueIds.split(',') : []).map((id) => socket.subscribe(`queue:${id}`, { onEvent: () => refreshOrg() }));
+    setOffers({});
+    const names: Record<string, string> = {};
+    const offs = (queueIds ? queueIds.split(',') : []).map((id) => {
+      let live = false;
+      return socket.subscribe(`queue:${id}`, {
+        onSubscribed: () => { live = true; },
+        onEvent: (ev) => {
+          refreshOrg();
+          const conversation = ev.conversation_id as string | undefined;
+          if (!conversation) return;
+          if (ev.type === 'CustomerJoinedQueue') names[conversation] = String((ev.metadata as { name?: unknown } | undefined)?.name ?? '').trim();
+          if (ev.type === 'CustomerOffered') {
+            const offer = { conversation, queue: id, agent: ev.agent_id as string, expires: Date.parse(ev.expires_at as string), name: names[conversation] ?? '' };
+            setOffers((cur) => ({ ...cur, [conversation]: offer }));
+            if (live && offer.agent === me.agent_id) raise(t('alertOffer', { queue: queueNameRef.current(id) }), offer.name);
+          } else if (['OfferAccepted', 'OfferDeclined', 'OfferExpired', 'CustomerPicked', 'CustomerLeftQueue'].includes(ev.type)) {
+            setOffers((cur) => { if (!cur[conversation]) return cur; const next = { ...cur }; delete next[conversation]; return next; });
+          }
+        },
+      });
+    });
     return () => offs.forEach((f) => f());
   }, [queueIds, socket]);
+  // An offer past its time is gone even before the router says so.
+  const [, setTick] = useState(0);
+  const myOffers = Object.values(offers).filter((o) => o.agent === me.agent_id && o.expires > Date.now());
+  useEffect(() => {
+    if (myOffers.length === 0) return;
+    const timer = window.setInterval(() => setTick((n) => n + 1), 1000);
+    return () => clearInterval(timer);
+  }, [myOffers.length]);
+  const answerOffer = async (o: Offer, accept: boolean) => {
+    try {
+      const path = { params: { path: { c: o.conversation } } };
+      if (accept) {
+        const r = await ok(api.POST('/v1/conversations/{c}/offer/accept', path));
+        setSelected(r.conversation_id);
+        setView('chats');
+      } else await ok(api.POST('/v1/conversations/{c}/offer/decline', path));
+      setOffers((cur) => { const next = { ...cur }; delete next[o.conversation]; return next; });
+      refreshOrg();
+    } catch (e) { setErr(errText(e)); }
+  };
 
   // The activity bar: every organization of the agent's.
   const orgRef = useRef(orgId);
@@ -367,6 +412,17 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
         </ul>
       </section>
       {err && <p class="error banner" role="alert" onClick={() => setErr('')}>{err}</p>}
+      {myOffers.length > 0 && (
+        <section class="offers banner" aria-label={t('alertOffer', { queue: '' })}>
+          {myOffers.map((o) => (
+            <p key={o.conversation} class="offer" data-offer={o.conversation}>
+              <span>{t('offerFor', { name: o.name || t('customer'), queue: queueName(o.queue) })} ({Math.max(0, Math.ceil((o.expires - Date.now()) / 1000))} s)</span>
+              {' '}<button type="button" class="accept-offer" onClick={() => answerOffer(o, true)}>{t('offerAccept')}</button>
+              {' '}<button type="button" class="decline-offer" onClick={() => answerOffer(o, false)}>{t('offerDecline')}</button>
+            </p>
+          ))}
+        </section>
+      )}
       {view === 'org' && org && <OrgPage api={api} me={me} orgId={orgId} role={org.role} queues={queues[orgId] ?? []} reloadQueues={() => loadQueues(orgId)} focus={focus} presenceVersion={presenceVersion} />}
       {view === 'history' && <HistoryPage api={api} orgId={orgId} queues={queues[orgId] ?? []} members={members}
         onOpen={(conversation, seq) => { setAtSeq(seq); setSelected(conversation); setView('chats'); }} />}
