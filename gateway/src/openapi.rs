@@ -384,6 +384,16 @@ pub struct QueueStats {
     pub handle_seconds: Percentiles,
     pub rating: RatingFigures,
     pub per_agent: Vec<AgentFigures>,
+    /// Auto routing's offers in the window, each counted at its own event.
+    pub offers: OfferFigures,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct OfferFigures {
+    pub offered: u64,
+    pub accepted: u64,
+    pub declined: u64,
+    pub expired: u64,
 }
 
 /// What the widget shows before a customer joins.

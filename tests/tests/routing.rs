@@ -296,6 +296,15 @@ async fn offers_pass_from_agent_to_agent(storage: Storage) {
             assert_ne!(event["agent_id"], json!(nobody.agent_id), "{event}");
         }
     }
+    // And the statistics count them.
+    let stats = api
+        .get(&format!("/v1/queues/{queue}/stats"), owner.token())
+        .await
+        .expect(200, "the statistics");
+    assert_eq!(
+        stats.body["offers"],
+        json!({"offered": 5, "accepted": 2, "declined": 1, "expired": 1})
+    );
 }
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn offers_pass_from_agent_to_agent_on_sqlite() {

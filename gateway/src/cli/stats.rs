@@ -189,7 +189,7 @@ fn windows(report: &Report) -> Vec<Window<'_>> {
     rows
 }
 
-const FIGURE_COLUMNS: [&str; 14] = [
+const FIGURE_COLUMNS: [&str; 18] = [
     "joined",
     "picked",
     "abandoned",
@@ -204,6 +204,10 @@ const FIGURE_COLUMNS: [&str; 14] = [
     "handle_max",
     "rating_count",
     "rating_mean",
+    "offered",
+    "offers_accepted",
+    "offers_declined",
+    "offers_expired",
 ];
 
 fn figure_cells(f: &Figures) -> Vec<String> {
@@ -220,7 +224,14 @@ fn figure_cells(f: &Figures) -> Vec<String> {
     cells.extend(p(&f.handle_seconds));
     cells.push(f.rating.count.to_string());
     cells.push(number(f.rating.mean));
+    cells.extend(offer_cells(f));
     cells
+}
+
+/// The offers of auto routing: made, accepted, declined, expired.
+fn offer_cells(f: &Figures) -> [String; 4] {
+    let o = &f.offers;
+    [o.offered, o.accepted, o.declined, o.expired].map(|n| n.to_string())
 }
 
 /// A header row, then per window one row of its figures and one row per agent (with
@@ -344,6 +355,7 @@ fn report_table(scope: Scope, report: &Report) -> String {
                 .mean
                 .map_or_else(|| "-".to_owned(), |m| format!("{m:.2}")),
         );
+        row.extend(offer_cells(figures));
         rows.push(row);
     }
     out.push_str(&aligned(&rows));

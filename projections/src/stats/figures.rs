@@ -21,6 +21,8 @@
 //!   listed when it has either; the list is ordered by `agent_id`.
 //! - **Seconds** are fractional, to the millisecond: the log records microseconds, percentiles
 //!   are taken over the exact durations and then rounded to the nearest millisecond.
+//! - **`offers`** (auto routing): the offers made, accepted, declined and expired in the window,
+//!   each counted at its own event; an offer made before `to` may end after it.
 //! - **Percentiles** are nearest-rank: the `⌈q·n⌉`-th smallest of the `n` samples (at least the
 //!   first), computed in integers so that `q·n` is never off by a rounding error.
 
@@ -30,7 +32,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::fold::{HandleOutcome, Samples, WaitOutcome};
+use super::fold::{HandleOutcome, OfferOutcome, Samples, WaitOutcome};
 use super::Scope;
 
 /// `{p50, p90, max}` in seconds; each `null` when there is no sample.
@@ -55,6 +57,15 @@ pub struct AgentFigures {
     pub handle_seconds_p50: Option<f64>,
 }
 
+/// Auto routing's offers in a window, each counted at its event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct OfferFigures {
+    pub offered: u64,
+    pub accepted: u64,
+    pub declined: u64,
+    pub expired: u64,
+}
+
 /// The figures of one window, without the window itself (a bucket carries its `start`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Figures {
@@ -68,6 +79,9 @@ pub struct Figures {
     pub handle_seconds: Percentiles,
     pub rating: RatingFigures,
     pub per_agent: Vec<AgentFigures>,
+    /// Statistics computed before offers existed read as none.
+    #[serde(default)]
+    pub offers: OfferFigures,
 }
 
 /// API.md's statistics object: `{from, to, joined, …, per_agent}`. `from` is `null` when the
@@ -165,6 +179,13 @@ pub fn compute(
             && in_window(rating.at, from, to)
         {
             tally.rating(rating.score);
+        }
+    }
+    for offer in &samples.offers {
+        if in_scope(scope, Some(offer.queue_id), offer.organization_id)
+            && in_window(offer.at, from, to)
+        {
+            tally.offer(offer.outcome);
         }
     }
     QueueStats {
@@ -284,6 +305,13 @@ pub fn compute_buckets(
             }
         }
     }
+    for offer in &samples.offers {
+        if in_scope(scope, Some(offer.queue_id), offer.organization_id) {
+            if let Some(index) = index_of(offer.at) {
+                tallies[index].offer(offer.outcome);
+            }
+        }
+    }
     let (mut started, mut ended) = (0i64, 0i64);
     let mut buckets = Vec::with_capacity(count);
     for (index, mut tally) in tallies.into_iter().enumerate() {
@@ -332,6 +360,7 @@ struct Tally {
     rating_count: u64,
     rating_sum: u64,
     agents: BTreeMap<Uuid, AgentTally>,
+    offers: OfferFigures,
 }
 
 #[derive(Debug, Default)]
@@ -367,6 +396,16 @@ impl Tally {
         }
     }
 
+    fn offer(&mut self, outcome: OfferOutcome) {
+        let count = match outcome {
+            OfferOutcome::Offered => &mut self.offers.offered,
+            OfferOutcome::Accepted => &mut self.offers.accepted,
+            OfferOutcome::Declined => &mut self.offers.declined,
+            OfferOutcome::Expired => &mut self.offers.expired,
+        };
+        *count += 1;
+    }
+
     fn rating(&mut self, score: u8) {
         self.rating_count += 1;
         self.rating_sum += u64::from(score);
@@ -400,6 +439,7 @@ impl Tally {
                     .then(|| self.rating_sum as f64 / self.rating_count as f64),
             },
             per_agent,
+            offers: self.offers,
         }
     }
 }

@@ -85,6 +85,25 @@ pub struct Rating {
     pub score: u8,
 }
 
+/// What became of an offer of auto routing, as its event says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfferOutcome {
+    /// `CustomerOffered`: an offer made.
+    Offered,
+    Accepted,
+    Declined,
+    Expired,
+}
+
+/// One offer event of a queue, at its time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfferEvent {
+    pub queue_id: Uuid,
+    pub organization_id: Uuid,
+    pub at: DateTime<Utc>,
+    pub outcome: OfferOutcome,
+}
+
 /// A queue's life: its organization and every opening and closing, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueHistory {
@@ -100,6 +119,8 @@ pub struct Samples {
     pub waits: Vec<Wait>,
     pub handles: Vec<Handle>,
     pub ratings: Vec<Rating>,
+    /// Offers made, accepted, declined and expired, in log order.
+    pub offers: Vec<OfferEvent>,
     pub queues: HashMap<Uuid, QueueHistory>,
     /// The last position folded (0 before any).
     pub position: i64,
@@ -127,7 +148,7 @@ pub struct StatsFold {
 }
 
 /// The stored event types the fold reads; a reader may skip the rest without decoding them.
-pub const EVENT_TYPES: [&str; 9] = [
+pub const EVENT_TYPES: [&str; 13] = [
     "QueueCreated",
     "QueueOpened",
     "QueueClosed",
@@ -137,6 +158,10 @@ pub const EVENT_TYPES: [&str; 9] = [
     "ConversationTransferred",
     "ConversationRated",
     "ConversationEnded",
+    "CustomerOffered",
+    "OfferAccepted",
+    "OfferDeclined",
+    "OfferExpired",
 ];
 
 impl StatsFold {
@@ -279,13 +304,44 @@ impl StatsFold {
                 self.end_handle(at, *conversation_id, HandleOutcome::TransferredOut);
                 self.start_wait(at, *queue_id, *organization_id, *conversation_id, true);
             }
+            E::CustomerOffered {
+                queue_id,
+                organization_id,
+                ..
+            }
+            | E::OfferAccepted {
+                queue_id,
+                organization_id,
+                ..
+            }
+            | E::OfferDeclined {
+                queue_id,
+                organization_id,
+                ..
+            }
+            | E::OfferExpired {
+                queue_id,
+                organization_id,
+                ..
+            } => {
+                let outcome = match event {
+                    E::CustomerOffered { .. } => OfferOutcome::Offered,
+                    E::OfferAccepted { .. } => OfferOutcome::Accepted,
+                    E::OfferDeclined { .. } => OfferOutcome::Declined,
+                    _ => OfferOutcome::Expired,
+                };
+                if self.keeps(*queue_id, *organization_id) {
+                    self.samples.offers.push(OfferEvent {
+                        queue_id: *queue_id,
+                        organization_id: *organization_id,
+                        at,
+                        outcome,
+                    });
+                }
+            }
             E::QueueSettingsChanged { .. }
             | E::QueueHandlerAdded { .. }
-            | E::QueueHandlerRemoved { .. }
-            | E::CustomerOffered { .. }
-            | E::OfferAccepted { .. }
-            | E::OfferDeclined { .. }
-            | E::OfferExpired { .. } => {}
+            | E::QueueHandlerRemoved { .. } => {}
         }
     }
 

@@ -1,5 +1,5 @@
 //! `stats`: the statistics' samples as read-model rows — one row per wait, per handle and per
-//! rating — so that `GET /v1/queues/{queue}/stats` reads one queue's rows instead of the log.
+//! rating, and one per offer event of auto routing — so that `GET /v1/queues/{queue}/stats` reads one queue's rows instead of the log.
 //!
 //! The rows are the [`StatsFold`](super::StatsFold)'s samples, kept by the same rules: a wait
 //! starts with a join or a transfer in and ends with the pick, leave or transfer that ends it; a
@@ -19,7 +19,8 @@ use store::Backend;
 use uuid::Uuid;
 
 use super::fold::{
-    Handle, HandleEnd, HandleOutcome, Rating, Samples, Wait, WaitEnd, WaitOutcome, EVENT_TYPES,
+    Handle, HandleEnd, HandleOutcome, OfferEvent, OfferOutcome, Rating, Samples, Wait, WaitEnd,
+    WaitOutcome, EVENT_TYPES,
 };
 use super::Scope;
 use crate::params;
@@ -97,7 +98,34 @@ const TABLES: &[Table] = &[
         ],
         full_text: None,
     },
+    Table {
+        name: "rm_stat_offers",
+        columns: "position BIGINT PRIMARY KEY, queue_id TEXT NOT NULL, \
+                  organization_id TEXT NOT NULL, at BIGINT NOT NULL, outcome TEXT NOT NULL",
+        indexes: &[
+            Index {
+                name: "rm_stat_offers_by_queue",
+                columns: "queue_id, position",
+                unique: false,
+            },
+            Index {
+                name: "rm_stat_offers_by_org",
+                columns: "organization_id, position",
+                unique: false,
+            },
+        ],
+        full_text: None,
+    },
 ];
+
+fn offer_outcome(outcome: OfferOutcome) -> &'static str {
+    match outcome {
+        OfferOutcome::Offered => "offered",
+        OfferOutcome::Accepted => "accepted",
+        OfferOutcome::Declined => "declined",
+        OfferOutcome::Expired => "expired",
+    }
+}
 
 fn wait_outcome(outcome: WaitOutcome) -> (&'static str, Option<Uuid>) {
     match outcome {
@@ -122,8 +150,9 @@ impl Projection for StatsRows {
         "stats"
     }
 
+    /// 2: the offers of auto routing.
     fn version(&self) -> i64 {
-        1
+        2
     }
 
     fn tables(&self) -> &'static [Table] {
@@ -238,6 +267,47 @@ impl Projection for StatsRows {
                 )
                 .await?;
             }
+            Event::Queue(
+                offer @ (QueueEvent::CustomerOffered {
+                    queue_id,
+                    organization_id,
+                    ..
+                }
+                | QueueEvent::OfferAccepted {
+                    queue_id,
+                    organization_id,
+                    ..
+                }
+                | QueueEvent::OfferDeclined {
+                    queue_id,
+                    organization_id,
+                    ..
+                }
+                | QueueEvent::OfferExpired {
+                    queue_id,
+                    organization_id,
+                    ..
+                }),
+            ) => {
+                let outcome = match offer {
+                    QueueEvent::CustomerOffered { .. } => OfferOutcome::Offered,
+                    QueueEvent::OfferAccepted { .. } => OfferOutcome::Accepted,
+                    QueueEvent::OfferDeclined { .. } => OfferOutcome::Declined,
+                    _ => OfferOutcome::Expired,
+                };
+                tx.execute(
+                    "INSERT INTO rm_stat_offers{s} (position, queue_id, organization_id, at,
+                     outcome) VALUES ($1, $2, $3, $4, $5)",
+                    params![
+                        position,
+                        queue_id,
+                        organization_id,
+                        micros(at),
+                        offer_outcome(outcome)
+                    ],
+                )
+                .await?;
+            }
             _ => {}
         }
         Ok(())
@@ -323,6 +393,7 @@ type HandleRow = (
     Option<String>,
 );
 type RatingRow = (i64, Option<String>, String, Option<String>, i64, i64);
+type OfferRow = (i64, String, String, i64, String);
 
 /// The samples of `scope` as the `stats` read model holds them: what the fold of the log gives
 /// for the same scope (its waits, handles and ratings, in the order they started), up to the
@@ -357,6 +428,15 @@ pub async fn samples_from_rows(backend: &Backend, scope: Scope) -> Result<Sample
         &format!(
             "SELECT position, queue_id, organization_id, agent_id, at, score
              FROM rm_stat_ratings WHERE {column} = $1 ORDER BY position"
+        ),
+        params![id.as_str()],
+    )
+    .await?;
+    let offers: Vec<OfferRow> = fetch_all(
+        backend,
+        &format!(
+            "SELECT position, queue_id, organization_id, at, outcome
+             FROM rm_stat_offers WHERE {column} = $1 ORDER BY position"
         ),
         params![id.as_str()],
     )
@@ -420,6 +500,21 @@ pub async fn samples_from_rows(backend: &Backend, scope: Scope) -> Result<Sample
             agent_id: agent.as_deref().map(uuid).transpose()?,
             at: time(at)?,
             score: u8::try_from(score).map_err(|_| StatsRowError::corrupt("score", score))?,
+        });
+    }
+    for (position, queue, org, at, outcome) in offers {
+        samples.position = samples.position.max(position);
+        samples.offers.push(OfferEvent {
+            queue_id: uuid(&queue)?,
+            organization_id: uuid(&org)?,
+            at: time(at)?,
+            outcome: match outcome.as_str() {
+                "offered" => OfferOutcome::Offered,
+                "accepted" => OfferOutcome::Accepted,
+                "declined" => OfferOutcome::Declined,
+                "expired" => OfferOutcome::Expired,
+                other => return Err(StatsRowError::corrupt("offer outcome", other)),
+            },
         });
     }
     Ok(samples)

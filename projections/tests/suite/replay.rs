@@ -57,6 +57,13 @@ enum Step {
         conversation: usize,
         score: i64,
     },
+    /// Auto routing: an offer of a waiting customer to an agent, which the agent accepts or
+    /// declines, or which expires (`answer`: 0, 1, 2; 3 leaves it open).
+    Offer {
+        conversation: usize,
+        agent: usize,
+        answer: usize,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -74,6 +81,8 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(|(conversation, queue)| Step::Transfer { conversation, queue }),
         1 => (0..8usize).prop_map(|conversation| Step::End { conversation }),
         1 => (0..8usize, 1..=5i64).prop_map(|(conversation, score)| Step::Rate { conversation, score }),
+        2 => (0..8usize, 0..2usize, 0..4usize)
+            .prop_map(|(conversation, agent, answer)| Step::Offer { conversation, agent, answer }),
     ]
 }
 
@@ -105,6 +114,16 @@ async fn play(world: &World, steps: &[Step]) {
             },
         )
         .await;
+    // Both queues route automatically: offers are made by hand here (as the router would).
+    for queue in [org.queue, second] {
+        let patch = domain::queue::SettingsPatch {
+            routing: Some(domain::queue::Routing::Auto),
+            ..Default::default()
+        };
+        world
+            .ok::<Queue>(queue, QueueCommand::ChangeSettings { patch, by: None })
+            .await;
+    }
     let queues = [org.queue, second];
     let agents = [org.owner, org.agent];
     let mut conversations: Vec<(Uuid, usize)> = Vec::new();
@@ -238,6 +257,52 @@ async fn play(world: &World, steps: &[Step]) {
                         .await;
                 }
             }
+            Step::Offer {
+                conversation,
+                agent,
+                answer,
+            } => {
+                if let Some((c, queue)) = nth(&conversations, conversation) {
+                    // The conversation's current queue, if it still waits in the one it joined.
+                    let queue = queues[queue];
+                    let now = chrono::Utc::now();
+                    let offer_id = Uuid::new_v4();
+                    let offered = world
+                        .run::<Queue>(
+                            queue,
+                            QueueCommand::OfferCustomer {
+                                offer_id,
+                                conversation_id: c,
+                                agent_id: agents[agent],
+                                now,
+                            },
+                        )
+                        .await;
+                    if offered.is_ok() {
+                        let answer = match answer {
+                            0 => Some(QueueCommand::AcceptOffer {
+                                conversation_id: c,
+                                agent_id: agents[agent],
+                                agent_name: "Aino".into(),
+                                now,
+                            }),
+                            1 => Some(QueueCommand::DeclineOffer {
+                                conversation_id: c,
+                                agent_id: agents[agent],
+                            }),
+                            2 => Some(QueueCommand::ExpireOffer {
+                                conversation_id: c,
+                                offer_id,
+                                now: now + chrono::Duration::hours(1),
+                            }),
+                            _ => None,
+                        };
+                        if let Some(answer) = answer {
+                            let _ = world.run::<Queue>(queue, answer).await;
+                        }
+                    }
+                }
+            }
             Step::End { conversation } => {
                 if let Some((c, _)) = nth(&conversations, conversation) {
                     let _ = world
@@ -349,6 +414,13 @@ async fn stats_rows_are_the_folds_samples(store: &EventStore) {
         assert_eq!(rows.waits, waits, "the waits of {scope:?}");
         assert_eq!(rows.handles, handles, "the handles of {scope:?}");
         assert_eq!(rows.ratings, ratings, "the ratings of {scope:?}");
+        let offers: Vec<_> = folded
+            .offers
+            .iter()
+            .filter(|o| keep(Some(o.queue_id), o.organization_id))
+            .cloned()
+            .collect();
+        assert_eq!(rows.offers, offers, "the offers of {scope:?}");
         let to = chrono::Utc::now();
         assert_eq!(
             compute(&rows, scope, None, to),

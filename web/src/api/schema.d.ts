@@ -1973,6 +1973,16 @@ export interface components {
         NoteRequest: {
             text: string;
         };
+        OfferFigures: {
+            /** Format: uint64 */
+            accepted: number;
+            /** Format: uint64 */
+            declined: number;
+            /** Format: uint64 */
+            expired: number;
+            /** Format: uint64 */
+            offered: number;
+        };
         /**
          * Format: uint32
          * @description How long an offer waits for its agent: 1 second to 1 hour (30 seconds by default).
@@ -2161,6 +2171,8 @@ export interface components {
             handle_seconds: components["schemas"]["Percentiles"];
             /** Format: uint64 */
             joined: number;
+            /** @description Auto routing's offers in the window, each counted at its own event. */
+            offers: components["schemas"]["OfferFigures"];
             per_agent: components["schemas"]["AgentFigures"][];
             /** Format: uint64 */
             picked: number;

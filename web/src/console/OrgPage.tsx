@@ -291,6 +291,7 @@ function Stats({ api, queue, onShown }: { api: Api; queue: string; onShown?: () 
         <dt>{t('statWait')}</dt><dd>{p(total.wait_seconds)}</dd>
         <dt>{t('statHandle')}</dt><dd>{p(total.handle_seconds)}</dd>
         <dt>{t('statRating')}</dt><dd>{total.rating.count}, {total.rating.mean == null ? '–' : total.rating.mean.toFixed(2)}</dd>
+        {total.offers.offered > 0 && <><dt>{t('statOffers')}</dt><dd>{total.offers.offered} / {total.offers.accepted} / {total.offers.declined} / {total.offers.expired}</dd></>}
       </dl>
       {hours.length > 0 && <>
         <h4>{t('arrivalsPerHour')}</h4>
