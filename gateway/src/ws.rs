@@ -844,9 +844,9 @@ async fn follow(state: AppState, who: Who, topic: Topic, plan: Plan, after: Opti
             } => {
                 last = event.position;
                 let mut ok = true;
-                // Of its own stream or of a queue's, as a replay reads it (an agent's
-                // workload names conversations too, but is not the conversation's history).
-                let mine = matches!(event.aggregate_type.as_str(), "conversation" | "queue")
+                // An agent's workload names conversations too, but is not the conversation's
+                // history (a replay does not read it): never sent here.
+                let mine = event.aggregate_type != "workload"
                     && conversation_of(&event) == Some(*conversation_id);
                 if mine {
                     if let Some(body) = conversation_body(&event, *customer) {

@@ -457,3 +457,51 @@ async fn fifty_agents_accept_and_pick_at_once_on_postgres() {
     };
     fifty_agents_accept_and_pick_at_once(storage).await;
 }
+
+/// A pick also appends to the agent's workload stream, whose events name the conversation; a
+/// live `conversation:` subscriber gets exactly what a replay of the conversation would (the
+/// pick, not the workload's bookkeeping).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_conversations_topic_carries_no_workload_events_live_or_replayed() {
+    let storage = Storage::embedded();
+    let (server, api) = api::start(&storage);
+    let owner = api::sign_up(&api, "Acme").await;
+    let queue = api::open_queue_handled_by(&api, &owner, "Support").await;
+    let customer = api::join(&api, queue, json!({"name": "Ann"})).await;
+    let url = format!(
+        "{}/v1/ws?token={}",
+        server.base.replace("http://", "ws://"),
+        owner.token
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("a WebSocket");
+    let topic = format!("conversation:{}", customer.conversation_id);
+    let subscribe = json!({"type": "subscribe", "topic": topic, "after": null});
+    socket
+        .send(Message::Text(subscribe.to_string().into()))
+        .await
+        .expect("subscribe");
+    api::pick(&api, &owner, queue).await;
+    api::send_message(&api, owner.token(), customer.conversation_id, "Hello").await;
+    let mut live = Vec::new();
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(20), socket.next())
+            .await
+            .expect("a frame in time")
+            .expect("the socket open")
+            .expect("a frame");
+        let Message::Text(text) = frame else { continue };
+        let frame: Value = serde_json::from_str(text.as_str()).expect("JSON");
+        if frame["type"] == "event" {
+            let kind = frame["event"]["type"].as_str().unwrap().to_owned();
+            let done = kind == "MessageSent";
+            live.push(kind);
+            if done {
+                break;
+            }
+        }
+    }
+    assert!(live.iter().any(|t| t == "CustomerPicked"), "{live:?}");
+    assert!(!live.iter().any(|t| t == "ConversationTaken"), "{live:?}");
+}
