@@ -149,6 +149,7 @@ fn ends_with(event: QueueEvent, by: Author, reason: EndReason) {
             by: by.clone(),
             reason,
             left_queue: Some(QUEUE),
+            at: None,
         }
     );
     let events = runs_once(
@@ -166,6 +167,7 @@ fn ends_with(event: QueueEvent, by: Author, reason: EndReason) {
             was_waiting: true,
             reason,
             by,
+            at: None,
         }]
     );
 }

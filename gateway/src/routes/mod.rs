@@ -8,6 +8,7 @@ pub mod canned;
 pub mod conversations;
 pub mod email;
 pub mod health;
+pub mod left_messages;
 pub mod organizations;
 pub mod queues;
 pub mod search;

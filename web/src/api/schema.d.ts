@@ -394,6 +394,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/conversations/{c}/reopen": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reopen an ended conversation
+         * @description Agents, for an ended customer conversation or left message (409 if it has not ended or is a channel or direct chat): it is active again with the caller as its agent (`ConversationReopened`). A customer reopens by writing again: a message to its ended conversation within its queue's `reopen_window_seconds` reopens it with its last agent; after the window (or without one) it is 409, and the widget starts a new conversation.
+         */
+        post: operations["reopen"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/conversations/{c}/tags": {
         parameters: {
             query?: never;
@@ -1291,6 +1311,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/queues/{queue}/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Leave a message when nobody can answer
+         * @description Whenever the queue exists, open or not: the message becomes a conversation of kind `left_message` in the queue (status `waiting` until an agent answers, never in the line), shown to its agents. Agents answer with ordinary messages; with email set up each answer is emailed to `email`. 403 from a site not among its `allowed_origins` or for a blocked visitor; 422 for a bad email or text. Rate limited per address (`left-message`: 5 an hour).
+         */
+        post: operations["leaveMessage"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/queues/{queue}/open": {
         parameters: {
             query?: never;
@@ -1522,7 +1562,7 @@ export interface components {
          * @description The types the activity feed carries.
          * @enum {string}
          */
-        ActivityType: "CustomerJoinedQueue" | "CustomerLeftQueue" | "CustomerPicked" | "QueueOpened" | "QueueClosed" | "ConversationTransferred" | "ConversationEnded" | "MessageSent";
+        ActivityType: "CustomerJoinedQueue" | "CustomerLeftQueue" | "CustomerPicked" | "QueueOpened" | "QueueClosed" | "ConversationTransferred" | "ConversationEnded" | "MessageSent" | "MessageLeft" | "ConversationReopened";
         AddHandlerRequest: {
             /** Format: uuid */
             agent_id: string;
@@ -1685,8 +1725,7 @@ export interface components {
             /** Format: uuid */
             conversation_id: string;
         };
-        /** @enum {string} */
-        ConversationKind: "customer" | "channel" | "direct";
+        ConversationKind: ("customer" | "channel" | "direct") | "left_message";
         /** @enum {string} */
         ConversationStatus: "waiting" | "active" | "ended";
         /** @description An agent's view, or its customer's. */
@@ -1808,6 +1847,22 @@ export interface components {
              */
             queue_position: number;
         };
+        /** @description A message left for the queue's agents, when nobody can answer. */
+        LeaveMessageRequest: {
+            /**
+             * @description Where answers go, by email when the deployment sends email; put into the metadata as
+             *     `email`.
+             */
+            email: string;
+            /** @description More of the page's own, as a join's metadata: a JSON object (16 KiB in all). */
+            metadata?: {
+                [key: string]: unknown;
+            } | null;
+            /** @description Put into the conversation's metadata as `name`. */
+            name?: string | null;
+            /** @description The message: 1 to 10,000 characters. */
+            text: string;
+        };
         /**
          * Format: uint32
          * @description A positive count used by queue settings (`max_waiting`, `capacity_per_agent`): 1 to 100,000.
@@ -1896,6 +1951,16 @@ export interface components {
             id: string;
             kind: components["schemas"]["AuthorKind"];
             name: string;
+        };
+        /** @description The answer to a left message: its conversation, for the customer's own reference. */
+        MessageLeftResponse: {
+            /**
+             * @description Whether an answer will come by email (the deployment has email set up); without it the
+             *     widget says the message was received and nothing more.
+             */
+            answer_by_email: boolean;
+            /** Format: uuid */
+            conversation_id: string;
         };
         MessageSent: {
             /** Format: uuid */
@@ -2010,8 +2075,20 @@ export interface components {
         };
         /** @description What the widget shows before a customer joins. */
         PublicQueue: {
+            /**
+             * @description Nobody can answer now (the queue is closed or full, or — with its
+             *     `leave_message_when_offline` — none of its handlers is online): the widget offers to
+             *     leave a message (`POST /v1/queues/{queue}/messages`) instead of the line.
+             */
+            leave_message: boolean;
             name: string;
             open: boolean;
+            /**
+             * Format: uint32
+             * @description How long after its end a customer may continue a conversation by writing again
+             *     (the queue's `reopen_window_seconds`); `null`: not at all.
+             */
+            reopen_window_seconds: number | null;
             /**
              * @description Whether the customer may have its transcript emailed
              *     (`POST /v1/conversations/{c}/transcript/email`): the deployment sends email.
@@ -2032,9 +2109,20 @@ export interface components {
         QueueSettings: {
             allowed_origins: components["schemas"]["Origin"][];
             capacity_per_agent: components["schemas"]["Limit"] | null;
+            /**
+             * @description The widget offers to leave a message, instead of joining, also while none of the
+             *     queue's handlers is online (it always does when the queue is closed or full).
+             */
+            leave_message_when_offline?: boolean;
             max_waiting: components["schemas"]["Limit"] | null;
             name: components["schemas"]["Name"];
             opening_hours: components["schemas"]["OpeningHours"] | null;
+            /**
+             * @description How long after its end a customer who writes again continues the same conversation,
+             *     with the agent it had (`ConversationReopened`), instead of joining the back of the line;
+             *     `None`: never.
+             */
+            reopen_window_seconds?: components["schemas"]["Limit"] | null;
             welcome_message: components["schemas"]["WelcomeMessage"] | null;
             /** @description The widget launcher's colour; `None` is Jono's own. */
             widget_color?: components["schemas"]["Colour"] | null;
@@ -2057,6 +2145,11 @@ export interface components {
              */
             capacity_per_agent?: number | null;
             /**
+             * @description The widget offers to leave a message also while none of the queue's handlers is online
+             *     (it always does while the queue is closed or full); `null` is `false`.
+             */
+            leave_message_when_offline?: boolean | null;
+            /**
              * Format: uint32
              * @description The most customers who may wait at once; a join beyond it is 409.
              */
@@ -2064,6 +2157,12 @@ export interface components {
             name?: string;
             /** @description Opens and closes the queue on schedule. */
             opening_hours?: components["schemas"]["RawOpeningHours"] | null;
+            /**
+             * Format: uint32
+             * @description How long after its end a customer who writes again continues the same conversation
+             *     with its agent instead of joining the back of the line; `null`: never.
+             */
+            reopen_window_seconds?: number | null;
             /** @description Message 1 of each conversation of the queue, from `system`. */
             welcome_message?: string | null;
             /** @description The widget launcher's colour, `#rrggbb`; `null` is Jono's own. */
@@ -2106,6 +2205,7 @@ export interface components {
             handlers: string[];
             /** Format: uuid */
             id: string;
+            leave_message_when_offline?: boolean | null;
             /** Format: uint32 */
             max_waiting?: number | null;
             name: string;
@@ -2118,6 +2218,8 @@ export interface components {
             opening_hours?: components["schemas"]["RawOpeningHours"] | null;
             /** Format: uuid */
             organization_id?: string | null;
+            /** Format: uint32 */
+            reopen_window_seconds?: number | null;
             settings?: components["schemas"]["QueueSettings"] | null;
             /**
              * Format: uint64
@@ -3247,6 +3349,36 @@ export interface operations {
             };
         };
     };
+    reopen: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A conversation's id. */
+                c: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Reopened. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     addTag: {
         parameters: {
             query?: never;
@@ -3987,7 +4119,7 @@ export interface operations {
                 /** @description Only conversations of this agent. */
                 agent?: string;
                 /** @description Only conversations of this kind. */
-                kind?: "customer" | "channel" | "direct";
+                kind?: "customer" | "channel" | "direct" | "left_message";
                 /** @description Only conversations of this queue. */
                 queue?: string;
                 /** @description Only conversations that carry this tag. */
@@ -4955,6 +5087,42 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Joined"];
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    leaveMessage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A queue's id. */
+                queue: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LeaveMessageRequest"];
+            };
+        };
+        responses: {
+            /** @description The left message's conversation. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageLeftResponse"];
                 };
             };
             /** @description An error, as `application/problem+json` (RFC 9457). */
