@@ -1224,10 +1224,10 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
             .query("status", json!({"enum": ["waiting", "active", "ended"]}), "Only conversations in this status.")
             .query("agent", uuid.clone(), "Only conversations of this agent.")
             .query("kind", json!({"enum": ["customer", "channel", "direct", "left_message"]}), "Only conversations of this kind.")
-            .query("queue", uuid, "Only conversations of this queue.")
+            .query("queue", uuid.clone(), "Only conversations of this queue.")
             .query("tag", json!({"type": "string"}), "Only conversations that carry this tag.")
             .query("from", time.clone(), "Only conversations started at or after this time.")
-            .query("to", time, "Only conversations started before this time.")
+            .query("to", time.clone(), "Only conversations started before this time.")
             .paged("the last conversation's id")
             .returns::<Vec<AgentConversation>>(g, 200, "A page of conversations."),
         Operation::new("get", "/v1/orgs/{org}/search", "search", "conversations", "Search the organization's conversations")
@@ -1306,6 +1306,17 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
             .describe("Operators. Blocks that have neither run out nor been lifted, oldest first.")
             .paged("the last block's id")
             .returns::<Vec<BlockView>>(g, 200, "A page of blocks."),
+        Operation::new("get", "/v1/orgs/{org}/audit", "audit", "organizations", "Who changed what, and when")
+            .describe("Operators (403 for an agent). The organization's changes read from the log, oldest first: members and roles, invitations, queues and their settings and handlers, sign-in rules, single sign-on, webhooks, blocks, canned responses. Filters combine; `format=csv` answers the same rows as a CSV file (fields quoted; a value that starts like a spreadsheet formula is prefixed with `'`). 422 for a type that is not audited.")
+            .query("type", json!({"type": "string"}), "Only these event types, comma-separated.")
+            .query("actor", uuid.clone(), "Only what this agent did.")
+            .query("subject", uuid.clone(), "Only what was done to this member, queue, endpoint, invitation or block.")
+            .query("from", time.clone(), "From this time (inclusive).")
+            .query("to", time.clone(), "Before this time.")
+            .query("format", json!({"enum": ["json", "csv"]}), "`json` (the default) or `csv`.")
+            .query("order", json!({"enum": ["asc", "desc"]}), "`asc` (the default: oldest first, the page starts after `after`) or `desc` (newest first, the page ends before `after`).")
+            .paged("the last item's `position`")
+            .returns::<Vec<crate::routes::audit::AuditItem>>(g, 200, "A page of changes."),
         Operation::new("delete", "/v1/orgs/{org}/blocks/{block}", "liftBlock", "blocks", "Lift a block")
             .describe("Operators (403 for an agent). 404 for an unknown or lifted block, 409 for one that ran out.")
             .no_content("Lifted; the visitor may join again."),
@@ -1461,6 +1472,7 @@ mod tests {
             ("post", "/v1/conversations/{c}/rating"),
             ("post", "/v1/conversations/{c}/block"),
             ("get", "/v1/orgs/{org}/blocks"),
+            ("get", "/v1/orgs/{org}/audit"),
             ("delete", "/v1/orgs/{org}/blocks/{block}"),
             ("get", "/v1/webhooks/public-key"),
             ("get", "/v1/orgs/{org}/webhooks"),

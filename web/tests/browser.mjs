@@ -804,6 +804,19 @@ try {
   await agent.getByRole('button', { name: `Remove: ${hook}` }).click();
   await agent.waitForSelector('.webhooks p:has-text("No endpoint is registered.")');
 
+  step('the audit log names who added and removed the endpoint; filtered by change; downloaded as CSV');
+  await agent.locator('.audit').getByRole('button', { name: 'Refresh' }).click();
+  await agent.waitForSelector('.audit tr[data-type=WebhookEndpointRemoved]:has-text("Aino Agent")');
+  await agent.selectOption('select[name=audit-type]', 'WebhookEndpointAdded');
+  await agent.waitForSelector('.audit tr[data-type=WebhookEndpointRemoved]', { state: 'detached' });
+  await agent.waitForSelector(`.audit tr[data-type=WebhookEndpointAdded]:has-text("Aino Agent"):has-text("${hook}")`);
+  await agent.locator('.audit').scrollIntoViewIfNeeded();
+  await checkA11y(agent, 'console: the audit log');
+  await agent.screenshot({ path: `${OUT}console-audit.png` });
+  const auditCsv = await transcript(agent, () => agent.getByRole('button', { name: 'Download CSV' }).click());
+  if (!auditCsv.startsWith('position,at,type') || !auditCsv.includes('"WebhookEndpointAdded"') || auditCsv.includes('"WebhookEndpointRemoved"')) throw new Error(`the audit CSV: ${auditCsv}`);
+  await agent.selectOption('select[name=audit-type]', '');
+
   step('a message left while the queue is closed: the widget offers the form, the console lists it with an alert, the agent answers');
   await api('POST', `/v1/queues/${queueId}/close`, token);
   await api('PUT', `/v1/queues/${queueId}/settings`, token, { reopen_window_seconds: 3600 });

@@ -799,6 +799,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/orgs/{org}/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Who changed what, and when
+         * @description Operators (403 for an agent). The organization's changes read from the log, oldest first: members and roles, invitations, queues and their settings and handlers, sign-in rules, single sign-on, webhooks, blocks, canned responses. Filters combine; `format=csv` answers the same rows as a CSV file (fields quoted; a value that starts like a spreadsheet formula is prefixed with `'`). 422 for a type that is not audited.
+         */
+        get: operations["audit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/orgs/{org}/blocks": {
         parameters: {
             query?: never;
@@ -1633,6 +1653,31 @@ export interface components {
             size: number;
             /** @description Signed; expires in 1 hour; needs no token. */
             url: string;
+        };
+        /** @description One change of an organization, as the audit shows it. */
+        AuditItem: {
+            /** Format: uuid */
+            actor_id: string | null;
+            /** @description Who acted: `agent`, or `system` (the command line, Jono's own work). */
+            actor_kind: string;
+            /** @description The acting agent's name now, when it has an account. */
+            actor_name: string | null;
+            /** Format: date-time */
+            at: string;
+            /** @description The event's fields as the log holds them (without the organization). */
+            details: unknown;
+            /**
+             * Format: int64
+             * @description The event's place in the log: the cursor of this list.
+             */
+            position: number;
+            /**
+             * Format: uuid
+             * @description What was acted on: a member, a queue, a webhook endpoint, an invitation, a block.
+             */
+            subject: string | null;
+            /** @description The event's type (`MemberRoleChanged`, `QueueSettingsChanged`, …). */
+            type: string;
         };
         /** @enum {string} */
         AuthorKind: "agent" | "customer" | "system";
@@ -3994,6 +4039,57 @@ export interface operations {
                 };
                 content: {
                     "application/json": Record<string, never>;
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    audit: {
+        parameters: {
+            query?: {
+                /** @description Only these event types, comma-separated. */
+                type?: string;
+                /** @description Only what this agent did. */
+                actor?: string;
+                /** @description Only what was done to this member, queue, endpoint, invitation or block. */
+                subject?: string;
+                /** @description From this time (inclusive). */
+                from?: string;
+                /** @description Before this time. */
+                to?: string;
+                /** @description `json` (the default) or `csv`. */
+                format?: "json" | "csv";
+                /** @description `asc` (the default: oldest first, the page starts after `after`) or `desc` (newest first, the page ends before `after`). */
+                order?: "asc" | "desc";
+                /** @description The cursor: the last item's `position`. Malformed is 400. */
+                after?: string;
+                /** @description Items in a page: default 100; more than 1,000 is treated as 1,000. */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description An organization's id. */
+                org: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of changes. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditItem"][];
                 };
             };
             /** @description An error, as `application/problem+json` (RFC 9457). */

@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { ok, type Api, type Me, type Member, type Queue, type Schemas } from '../api/client';
 import { t, type Key } from '../i18n';
 import { errText } from './App';
+import { AuditLog } from './AuditLog';
 
 type Role = Schemas['Role'];
 const ROLES: Role[] = ['agent', 'operator', 'owner'];
@@ -139,6 +140,7 @@ export function OrgPage({ api, me, orgId, role, queues, reloadQueues, focus = nu
         </section>
       )}
       {isOperator && <Webhooks api={api} orgId={orgId} onError={setErr} />}
+      {isOperator && <AuditLog api={api} orgId={orgId} members={members} />}
       <section>
         <h2>{t('queues')}</h2>
         {isOperator && (
