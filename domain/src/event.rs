@@ -33,7 +33,7 @@ pub enum Event {
 /// in the order API.md lists them; then auto routing's offers (`CustomerOffered`,
 /// `OfferAccepted`, `OfferDeclined`, `OfferExpired`) and agents' workloads
 /// (`ConversationTaken`, `ConversationReleased`).
-pub const EVENT_TYPES: [&str; 50] = [
+pub const EVENT_TYPES: [&str; 52] = [
     "OrganizationCreated",
     "AccountCreated",
     "InvitationCreated",
@@ -78,6 +78,8 @@ pub const EVENT_TYPES: [&str; 50] = [
     "EmailConfirmed",
     "WebhookEndpointAdded",
     "WebhookEndpointRemoved",
+    "MessageLeft",
+    "ConversationReopened",
     "CustomerOffered",
     "OfferAccepted",
     "OfferDeclined",

@@ -154,6 +154,7 @@ fn ends_with(event: QueueEvent, by: Author, reason: EndReason) {
             by: by.clone(),
             reason,
             left_queue: Some(QUEUE),
+            at: None,
         }
     );
     let events = runs_once(
@@ -171,6 +172,7 @@ fn ends_with(event: QueueEvent, by: Author, reason: EndReason) {
             was_waiting: true,
             reason,
             by,
+            at: None,
         }]
     );
 }

@@ -402,6 +402,7 @@ fn an_agents_conversation_that_ends_is_released_from_its_workload() {
         was_waiting: false,
         reason: EndReason::Ended,
         by: Author::system(),
+        at: None,
     });
     assert_eq!(
         follow_ups(EVENT, &ended),
@@ -418,6 +419,7 @@ fn an_agents_conversation_that_ends_is_released_from_its_workload() {
         was_waiting: true,
         reason: EndReason::Abandoned,
         by: Author::system(),
+        at: None,
     });
     assert_eq!(follow_ups(EVENT, &abandoned), vec![]);
 }

@@ -91,6 +91,11 @@ pub enum Command {
     /// Queue statistics from the log alone (API.md, Statistics), or a queue as it stood at an
     /// instant (`--at`).
     Stats(StatsArgs),
+    /// The log for analysts' own tools (README, Exporting the log).
+    Export {
+        #[command(subcommand)]
+        command: ExportCommand,
+    },
     /// The read models' projectors: where each stands, and rebuilding them.
     Projections {
         #[command(subcommand)]
@@ -214,6 +219,37 @@ pub struct StatsArgs {
     pub at: Option<String>,
     #[arg(long, value_enum, default_value_t = StatsFormat::Table)]
     pub format: StatsFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// Every event of a time range, one row each: position, time, type, stream and its fields
+    /// flattened.
+    Events(ExportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// From this time (inclusive), RFC 3339 or a date (default: the start of the log).
+    #[arg(long, value_name = "T")]
+    pub from: Option<String>,
+    /// Up to this time (not included), RFC 3339 or a date (default: everything).
+    #[arg(long, value_name = "T")]
+    pub to: Option<String>,
+    #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+    pub format: ExportFormat,
+    /// The file to write (standard output for JSON Lines without it; Parquet needs one).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// One JSON object per line.
+    #[default]
+    Jsonl,
+    /// Apache Parquet, one typed column per field.
+    Parquet,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -378,7 +378,8 @@ impl Watch {
             | QueueEvent::CustomerOffered { .. }
             | QueueEvent::OfferAccepted { .. }
             | QueueEvent::OfferDeclined { .. }
-            | QueueEvent::OfferExpired { .. } => {}
+            | QueueEvent::OfferExpired { .. }
+            | QueueEvent::MessageLeft { .. } => {}
         }
     }
 

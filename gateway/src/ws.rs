@@ -651,7 +651,7 @@ async fn authorize(state: &AppState, who: &Who, topic: Topic) -> Result<Plan, u1
 }
 
 /// The queue events of API.md's `queue:ID` topic, and auto routing's offers.
-const QUEUE_TOPIC: [&str; 13] = [
+const QUEUE_TOPIC: [&str; 14] = [
     "QueueOpened",
     "QueueClosed",
     "QueueSettingsChanged",
@@ -661,6 +661,7 @@ const QUEUE_TOPIC: [&str; 13] = [
     "CustomerLeftQueue",
     "CustomerPicked",
     "ConversationTransferred",
+    "MessageLeft",
     "CustomerOffered",
     "OfferAccepted",
     "OfferDeclined",
@@ -668,7 +669,7 @@ const QUEUE_TOPIC: [&str; 13] = [
 ];
 
 /// The types `GET /v1/activity` and the `activity` topic carry.
-const ACTIVITY: [&str; 8] = [
+const ACTIVITY: [&str; 10] = [
     "CustomerJoinedQueue",
     "CustomerLeftQueue",
     "CustomerPicked",
@@ -677,6 +678,8 @@ const ACTIVITY: [&str; 8] = [
     "ConversationTransferred",
     "ConversationEnded",
     "MessageSent",
+    "MessageLeft",
+    "ConversationReopened",
 ];
 
 fn event_frame(topic: &str, event: &StoredEvent, body: Value) -> Value {
@@ -754,6 +757,10 @@ fn customer_body(event: &StoredEvent) -> Option<Value> {
         "ConversationEnded" => json!({
             "conversation_id": field("conversation_id"),
             "reason": field("reason"),
+        }),
+        "ConversationReopened" => json!({
+            "conversation_id": field("conversation_id"),
+            "status": "active",
         }),
         "CallStarted" | "CallEnded" => json!({
             "conversation_id": field("conversation_id"),

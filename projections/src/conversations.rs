@@ -74,8 +74,8 @@ impl Projection for Conversations {
     }
 
     fn version(&self) -> i64 {
-        // 2: `last_seq` and `rm_reads` (unread counts).
-        2
+        // 2: `last_seq` and `rm_reads` (unread counts). 3: left messages, reopening.
+        3
     }
 
     fn tables(&self) -> &'static [Table] {
@@ -95,6 +95,7 @@ impl Projection for Conversations {
             "ConversationEnded",
             "MessageSent",
             "ConversationRead",
+            "ConversationReopened",
         ])
     }
 
@@ -120,7 +121,7 @@ impl Projection for Conversations {
                 ..
             } => {
                 let status = match kind {
-                    ConversationKind::Customer => "waiting",
+                    ConversationKind::Customer | ConversationKind::LeftMessage => "waiting",
                     ConversationKind::Channel | ConversationKind::Direct => "active",
                 };
                 tx.execute(
@@ -152,6 +153,18 @@ impl Projection for Conversations {
                     "UPDATE rm_conversations{s} SET status = 'active', agent_id = $1,
                      queue_id = $2, picked_at = $3 WHERE conversation_id = $4",
                     params![agent_id, queue_id, at, conversation_id],
+                )
+                .await?;
+            }
+            E::ConversationReopened {
+                conversation_id,
+                agent_id,
+                ..
+            } => {
+                tx.execute(
+                    "UPDATE rm_conversations{s} SET status = 'active', agent_id = $1,
+                     ended_at = NULL, end_reason = NULL WHERE conversation_id = $2",
+                    params![agent_id, conversation_id],
                 )
                 .await?;
             }

@@ -56,6 +56,27 @@ pub fn jono(args: &[&str], env: &[(&str, &str)]) -> Output {
     command.output().expect("run jono")
 }
 
+/// The Python of the test command's virtualenv (`JONO_PYTHON_VENV`, made by
+/// `scripts/python/venv.sh` from the pinned lock), or `None` outside CI when there is none (the
+/// test skips `what`, and says so); in CI a missing one fails the test.
+pub fn venv_python(what: &str) -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("JONO_PYTHON_VENV")
+        .map(|venv| std::path::PathBuf::from(venv).join("bin/python"))
+        .filter(|python| python.exists());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but JONO_PYTHON_VENV is not a virtualenv: scripts/test.sh makes it \
+             (scripts/python/venv.sh) with the pinned Python tools"
+        );
+        eprintln!(
+            "skipping {what}: set JONO_PYTHON_VENV to a virtualenv of \
+             scripts/python/requirements.lock (scripts/python/venv.sh DIR)"
+        );
+    }
+    found
+}
+
 /// Runs one SQL statement with `psql` on the Postgres server at `url`; it must succeed.
 pub fn psql(url: &str, sql: &str) {
     let output = Command::new("psql")

@@ -44,24 +44,8 @@ pub struct Smtp {
     child: Option<Child>,
 }
 
-/// The virtualenv's Python, or `None` outside CI when there is none (the test is skipped, and
-/// says so); in CI a missing one fails the test.
 fn python() -> Option<PathBuf> {
-    let found = std::env::var_os("JONO_PYTHON_VENV")
-        .map(|venv| PathBuf::from(venv).join("bin/python"))
-        .filter(|python| python.exists());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but JONO_PYTHON_VENV is not a virtualenv: scripts/test.sh makes it \
-             (scripts/python/venv.sh) with aiosmtpd for the email tests"
-        );
-        eprintln!(
-            "skipping the email run: set JONO_PYTHON_VENV to a virtualenv of \
-             scripts/python/requirements.lock (scripts/python/venv.sh DIR)"
-        );
-    }
-    found
+    crate::venv_python("the email run")
 }
 
 fn free_port() -> u16 {

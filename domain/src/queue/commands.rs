@@ -44,6 +44,12 @@ pub enum QueueCommand {
         conversation_id: Uuid,
         metadata: CustomerMetadata,
     },
+    /// A customer leaves a message for the queue's agents to answer later, when nobody can
+    /// answer now; the conversation that holds it starts in the same append
+    /// (`ConversationCommand::LeaveMessage`). It never waits in the line.
+    TakeMessage {
+        conversation_id: Uuid,
+    },
     /// Abandonment (the customer ended), removal (an agent ended) or a time-out.
     LeaveQueue {
         conversation_id: Uuid,
@@ -146,6 +152,14 @@ pub struct SettingsPatch {
     pub routing: Option<Routing>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offer_timeout_seconds: Option<OfferTimeout>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leave_message_when_offline: Option<bool>,
+    #[serde(
+        default,
+        deserialize_with = "some",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub reopen_window_seconds: Option<Option<Limit>>,
 }
 
 /// Tells a present `null` (`Some(None)`) from an absent field (`None`).
@@ -190,6 +204,12 @@ impl SettingsPatch {
         }
         if let Some(timeout) = self.offer_timeout_seconds {
             settings.offer_timeout_seconds = timeout;
+        }
+        if let Some(offline) = self.leave_message_when_offline {
+            settings.leave_message_when_offline = offline;
+        }
+        if let Some(window) = self.reopen_window_seconds {
+            settings.reopen_window_seconds = window;
         }
         settings
     }

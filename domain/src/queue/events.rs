@@ -74,6 +74,13 @@ pub enum QueueEvent {
         agent_id: Uuid,
         agent_name: String,
     },
+    /// A customer left a message (`QueueCommand::TakeMessage`); its words are in the
+    /// conversation's stream (a `left_message` conversation), never here.
+    MessageLeft {
+        queue_id: Uuid,
+        organization_id: Uuid,
+        conversation_id: Uuid,
+    },
     /// Stored in the stream of the queue the conversation moves *to*; it waits there, first.
     ConversationTransferred {
         transfer_id: Uuid,
@@ -154,6 +161,15 @@ pub struct QueueSettings {
     /// How long an offer waits for its agent (events before it: 30 seconds).
     #[serde(default)]
     pub offer_timeout_seconds: OfferTimeout,
+    /// The widget offers to leave a message, instead of joining, also while none of the
+    /// queue's handlers is online (it always does when the queue is closed or full).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub leave_message_when_offline: bool,
+    /// How long after its end a customer who writes again continues the same conversation,
+    /// with the agent it had (`ConversationReopened`), instead of joining the back of the line;
+    /// `None`: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reopen_window_seconds: Option<Limit>,
 }
 
 impl QueueSettings {
@@ -170,6 +186,8 @@ impl QueueSettings {
             widget_color: None,
             routing: Routing::Manual,
             offer_timeout_seconds: OfferTimeout::default(),
+            leave_message_when_offline: false,
+            reopen_window_seconds: None,
         }
     }
 }
@@ -191,6 +209,7 @@ impl DomainEvent for QueueEvent {
             Self::OfferAccepted { .. } => "OfferAccepted",
             Self::OfferDeclined { .. } => "OfferDeclined",
             Self::OfferExpired { .. } => "OfferExpired",
+            Self::MessageLeft { .. } => "MessageLeft",
         }
         .to_owned()
     }

@@ -2,6 +2,7 @@
 
 mod admin;
 mod backup;
+mod export;
 pub mod projections;
 pub mod stats;
 
@@ -14,7 +15,7 @@ use tokio::net::TcpListener;
 
 use crate::blobs::{Blobs, UrlSigner};
 use crate::client::TrustedProxies;
-use crate::config::{AdminCommand, Cli, Command, Signup, StoreConfig, Switch};
+use crate::config::{AdminCommand, Cli, Command, ExportCommand, Signup, StoreConfig, Switch};
 use crate::edge::EdgeLimits;
 use crate::state::{AppState, Settings};
 use crate::{secrets, server};
@@ -185,6 +186,12 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             }
             Command::Stats(args) => {
                 print!("{}", stats::run(&store, &args).await?);
+                Ok(())
+            }
+            Command::Export {
+                command: ExportCommand::Events(args),
+            } => {
+                eprint!("{}", export::run(&store, &args).await?);
                 Ok(())
             }
             Command::Projections { command } => projections::run(&store, command).await,

@@ -126,7 +126,7 @@ fn id(flag: &str, raw: &str) -> Result<Uuid, Failure> {
 }
 
 /// An RFC 3339 time (`2026-01-31T09:00:00Z`, any offset), or a bare date for its midnight UTC.
-fn time(flag: &str, raw: &str) -> Result<DateTime<Utc>, Failure> {
+pub(super) fn time(flag: &str, raw: &str) -> Result<DateTime<Utc>, Failure> {
     let text = raw.trim();
     if let Ok(time) = DateTime::parse_from_rfc3339(text) {
         return Ok(time.with_timezone(&Utc));

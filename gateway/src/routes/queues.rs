@@ -133,6 +133,8 @@ fn render(queue: &queries::Queue) -> Value {
         "widget_color": setting("widget_color"),
         "routing": routing(queue),
         "offer_timeout_seconds": offer_timeout(queue),
+        "leave_message_when_offline": setting("leave_message_when_offline").as_bool().unwrap_or(false),
+        "reopen_window_seconds": setting("reopen_window_seconds"),
         "settings": queue.settings,
     })
 }
@@ -269,6 +271,23 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
+/// A customer's token outlives its conversation by a day (`auth::CUSTOMER_TOKEN_AFTER_END`),
+/// so a reopening window is at most that.
+const REOPEN_WINDOW_MAX: i64 = 86_400;
+
+fn reopen_window(raw: Option<Option<i64>>) -> Result<Option<Option<Limit>>, ApiError> {
+    match raw {
+        Some(Some(seconds)) if seconds > REOPEN_WINDOW_MAX => Err(ApiError::Invalid(format!(
+            "reopen_window_seconds is at most {REOPEN_WINDOW_MAX} (a day)"
+        ))),
+        Some(Some(seconds)) => Limit::parse(seconds, "reopen_window_seconds")
+            .map(|limit| Some(Some(limit)))
+            .map_err(invalid),
+        Some(None) => Ok(Some(None)),
+        None => Ok(None),
+    }
+}
+
 /// The body of a settings change, with the wire's types: a wrong type is 400 here, a bad value
 /// 422 when it is parsed into the domain's `SettingsPatch`.
 #[derive(Deserialize, Default)]
@@ -293,6 +312,9 @@ struct SettingsBody {
     routing: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     offer_timeout_seconds: Option<Option<i64>>,
+    leave_message_when_offline: Option<Option<bool>>,
+    #[serde(default, deserialize_with = "present")]
+    reopen_window_seconds: Option<Option<i64>>,
 }
 
 impl SettingsBody {
@@ -360,6 +382,11 @@ impl SettingsBody {
             allowed_origins,
             widget_position,
             widget_color,
+            // `null` is the default: off.
+            leave_message_when_offline: self
+                .leave_message_when_offline
+                .map(|offline| offline.unwrap_or(false)),
+            reopen_window_seconds: reopen_window(self.reopen_window_seconds)?,
         })
     }
 }
@@ -591,7 +618,8 @@ async fn stats(
     Ok(Json(report.total))
 }
 
-/// What the widget shows before a customer joins: anyone may ask.
+/// What the widget shows before a customer joins: anyone may ask. `leave_message` says that
+/// nobody can answer now, so the widget offers to leave a message instead of the line.
 async fn public(
     State(state): State<AppState>,
     Path(queue): Path<String>,
@@ -610,6 +638,8 @@ async fn public(
         "widget_position": widget_position(&queue),
         "widget_color": queue.settings.get("widget_color").cloned().unwrap_or(Value::Null),
         "transcript_by_email": state.settings.mail.is_some(),
+        "leave_message": super::left_messages::nobody_answers(&state, &queue).await?,
+        "reopen_window_seconds": queue.settings.get("reopen_window_seconds").cloned().unwrap_or(Value::Null),
     })))
 }
 
@@ -630,12 +660,7 @@ async fn join(
     Body(body): Body<Join>,
 ) -> Result<impl IntoResponse, ApiError> {
     limits::enforce(&state, limits::JOINS, &format!("address:{address}")).await?;
-    let mut queue = find(&state, &queue).await?;
-    if headers.contains_key(header::ORIGIN) {
-        // A browser's join is checked against the queue's allowed sites as they are now.
-        queue = current(&state, queue).await?;
-    }
-    check_origin(&queue, &headers)?;
+    let queue = customer_door(&state, &queue, &headers).await?;
     let metadata = CustomerMetadata::parse(Value::Object(body.metadata.unwrap_or_default()))?;
     // A visitor an agent blocked is refused by the organization, which holds its blocks.
     let visitor = state.visitors.key_of(address);
@@ -672,6 +697,22 @@ async fn join(
             json!({ "conversation_id": conversation_id, "customer_token": customer_token, "queue_position": queue_position }),
         ),
     ))
+}
+
+/// The queue a customer comes to (a join, a left message): 404 if there is none, 403 if the
+/// page it comes from may not embed it. A browser's request is checked against the queue's
+/// allowed sites as they are now.
+pub(super) async fn customer_door(
+    state: &AppState,
+    raw: &str,
+    headers: &HeaderMap,
+) -> Result<queries::Queue, ApiError> {
+    let mut queue = find(state, raw).await?;
+    if headers.contains_key(header::ORIGIN) {
+        queue = current(state, queue).await?;
+    }
+    check_origin(&queue, headers)?;
+    Ok(queue)
 }
 
 /// A browser's `Origin` must be one of the queue's `allowed_origins`, when it has any.

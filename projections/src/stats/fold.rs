@@ -341,7 +341,8 @@ impl StatsFold {
             }
             E::QueueSettingsChanged { .. }
             | E::QueueHandlerAdded { .. }
-            | E::QueueHandlerRemoved { .. } => {}
+            | E::QueueHandlerRemoved { .. }
+            | E::MessageLeft { .. } => {}
         }
     }
 

@@ -142,6 +142,7 @@ fn ended(
         was_waiting,
         reason,
         by: Author::system(),
+        at: None,
     })
 }
 

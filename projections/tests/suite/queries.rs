@@ -549,6 +549,7 @@ async fn conversations_follow_picks_transfers_tags_metadata_and_the_end(db: Test
                 by: by.clone(),
                 reason: EndReason::Ended,
                 left_queue: None,
+                at: None,
             },
         )
         .await;
@@ -732,6 +733,7 @@ async fn activity_shows_an_agent_its_organizations_and_only_its_own_direct_chats
                 by: agent_author(org.agent),
                 reason: EndReason::Ended,
                 left_queue: None,
+                at: None,
             },
         )
         .await;

@@ -312,6 +312,7 @@ async fn play(world: &World, steps: &[Step]) {
                                 by: agent_author(org.agent),
                                 reason: EndReason::Ended,
                                 left_queue: None,
+                                at: None,
                             },
                         )
                         .await;
