@@ -277,6 +277,13 @@ pub struct QueueView {
     pub widget_position: Option<WidgetPosition>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub widget_color: Option<Option<String>>,
+    /// The service-level target for a wait, in seconds; `null`: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_wait_seconds: Option<Option<u32>>,
+    /// The service-level target for the first answer (join to an agent's first message), in
+    /// seconds; `null`: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_first_response_seconds: Option<Option<u32>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub settings: Option<QueueSettings>,
 }
@@ -312,6 +319,16 @@ pub struct QueueSettingsRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$"))]
     pub widget_color: Option<Option<String>>,
+    /// The service-level target for a wait, in seconds: a customer picked within it meets it,
+    /// one still waiting past it breaches it. `null` clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100_000))]
+    pub target_wait_seconds: Option<Option<u32>>,
+    /// The service-level target for the first answer, in seconds from the join to the first
+    /// message by an agent. `null` clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100_000))]
+    pub target_first_response_seconds: Option<Option<u32>>,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -330,6 +347,17 @@ pub struct Percentiles {
 pub struct RatingFigures {
     pub count: u64,
     pub mean: Option<f64>,
+}
+
+/// One service-level target's figures over the window: a sample is decided when it meets the
+/// target (the pick, or the agent's first message, within it) or when the target passes
+/// without it (a breach, counted at that instant, whatever comes later).
+#[derive(Serialize, JsonSchema)]
+pub struct TargetFigures {
+    pub met: u64,
+    pub breached: u64,
+    /// `met / (met + breached)`; `null` when nothing was decided.
+    pub met_share: Option<f64>,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -355,6 +383,10 @@ pub struct QueueStats {
     pub handle_seconds: Percentiles,
     pub rating: RatingFigures,
     pub per_agent: Vec<AgentFigures>,
+    /// Against the queue's `target_wait_seconds` (the one in effect when each wait began).
+    pub wait_target: TargetFigures,
+    /// Against the queue's `target_first_response_seconds` (the one in effect at each join).
+    pub first_response_target: TargetFigures,
 }
 
 /// What the widget shows before a customer joins.
@@ -430,6 +462,9 @@ pub struct AgentConversation {
     /// The newest message's `seq` (0 without messages).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_seq: Option<u64>,
+    /// When an agent first wrote in it (`null` before): the end of its first-response time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answered_at: Option<Option<DateTime<Utc>>>,
     /// In the organization's list: how many messages the caller has not read (after its
     /// `POST …/read` marker and its own last message); `null` elsewhere.
     #[serde(skip_serializing_if = "Option::is_none")]

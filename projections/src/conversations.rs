@@ -23,7 +23,8 @@ const TABLES: &[Table] = &[
                   agent_id TEXT, metadata TEXT NOT NULL, live TEXT NOT NULL, \
                   participants TEXT NOT NULL, created_at BIGINT NOT NULL, picked_at BIGINT, \
                   ended_at BIGINT, end_reason TEXT, created_position BIGINT NOT NULL, \
-                  rating_score BIGINT, rating_comment TEXT, last_seq BIGINT NOT NULL",
+                  rating_score BIGINT, rating_comment TEXT, last_seq BIGINT NOT NULL, \
+                  answered_at BIGINT",
         indexes: &[
             Index {
                 name: "rm_conversations_by_org",
@@ -74,8 +75,9 @@ impl Projection for Conversations {
     }
 
     fn version(&self) -> i64 {
-        // 2: `last_seq` and `rm_reads` (unread counts).
-        2
+        // 2: `last_seq` and `rm_reads` (unread counts). 3: `answered_at` (an agent's first
+        // message, for the first-response target).
+        3
     }
 
     fn tables(&self) -> &'static [Table] {
@@ -263,6 +265,12 @@ impl Projection for Conversations {
                 .await?;
                 if author.kind == domain::values::AuthorKind::Agent {
                     read_up_to(tx, author.id, conversation_id, *seq).await?;
+                    tx.execute(
+                        "UPDATE rm_conversations{s} SET answered_at = $1
+                         WHERE conversation_id = $2 AND answered_at IS NULL",
+                        params![at, conversation_id],
+                    )
+                    .await?;
                 }
             }
             E::ConversationRead {

@@ -507,6 +507,8 @@ pub struct Conversation {
     pub rating: Option<Rating>,
     /// The newest message's `seq` (0 without messages).
     pub last_seq: i64,
+    /// When an agent first wrote in it; `None` before.
+    pub answered_at: Option<DateTime<Utc>>,
     /// How many messages the reader has not read (`None` where the query has no reader).
     pub unread: Option<i64>,
 }
@@ -518,6 +520,7 @@ fn conversation_select(reader: &str) -> String {
         "SELECT c.conversation_id, c.kind, c.name, c.organization_id,
          c.queue_id, c.status, c.agent_id, c.metadata, c.live, c.participants, c.created_at,
          c.picked_at, c.ended_at, c.end_reason, c.rating_score, c.rating_comment, c.last_seq,
+         c.answered_at,
          r.seq AS read_seq, {reader} IS NOT NULL AS has_reader
          FROM rm_conversations c
          LEFT JOIN rm_reads r ON r.conversation_id = c.conversation_id AND r.agent_id = {reader}"
@@ -543,6 +546,7 @@ struct ConversationRow {
     rating_score: Option<i64>,
     rating_comment: Option<String>,
     last_seq: i64,
+    answered_at: Option<i64>,
     read_seq: Option<i64>,
     has_reader: bool,
 }
@@ -593,6 +597,7 @@ async fn conversation_from(backend: &Backend, row: ConversationRow) -> Result<Co
             comment: row.rating_comment,
         }),
         last_seq: row.last_seq,
+        answered_at: opt_time(row.answered_at)?,
         unread: row
             .has_reader
             .then(|| (row.last_seq - row.read_seq.unwrap_or(0)).max(0)),

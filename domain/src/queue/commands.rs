@@ -113,6 +113,18 @@ pub struct SettingsPatch {
         skip_serializing_if = "Option::is_none"
     )]
     pub widget_color: Option<Option<Colour>>,
+    #[serde(
+        default,
+        deserialize_with = "some",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub target_wait_seconds: Option<Option<Limit>>,
+    #[serde(
+        default,
+        deserialize_with = "some",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub target_first_response_seconds: Option<Option<Limit>>,
 }
 
 /// Tells a present `null` (`Some(None)`) from an absent field (`None`).
@@ -151,6 +163,12 @@ impl SettingsPatch {
         }
         if let Some(colour) = self.widget_color {
             settings.widget_color = colour;
+        }
+        if let Some(target) = self.target_wait_seconds {
+            settings.target_wait_seconds = target;
+        }
+        if let Some(target) = self.target_first_response_seconds {
+            settings.target_first_response_seconds = target;
         }
         settings
     }

@@ -112,6 +112,14 @@ pub struct QueueSettings {
     /// The widget launcher's colour; `None` is Jono's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub widget_color: Option<Colour>,
+    /// The service-level target for a wait in this queue, in seconds: a customer picked within
+    /// it meets it; one still waiting past it breaches it. `None`: no target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_wait_seconds: Option<Limit>,
+    /// The service-level target for the first answer, in seconds from the customer's join to
+    /// the first message by an agent. `None`: no target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_first_response_seconds: Option<Limit>,
 }
 
 impl QueueSettings {
@@ -126,6 +134,8 @@ impl QueueSettings {
             allowed_origins: Vec::new(),
             widget_position: WidgetPosition::Right,
             widget_color: None,
+            target_wait_seconds: None,
+            target_first_response_seconds: None,
         }
     }
 }

@@ -90,6 +90,7 @@ fn agent_view(conversation: &Conversation) -> Value {
         "ended_at": conversation.ended_at,
         "participants": conversation.participants,
         "last_seq": conversation.last_seq,
+        "answered_at": conversation.answered_at,
         "unread": conversation.unread,
     })
 }

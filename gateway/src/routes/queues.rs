@@ -5,12 +5,13 @@
 //! - A queue object is `{id, organization_id, name, open, waiting, oldest_wait_seconds,
 //!   handlers}` plus its settings as flat fields (`max_waiting`, `welcome_message`,
 //!   `capacity_per_agent`, `opening_hours`, `allowed_origins`) and again as one `settings`
-//!   object; the list and the single queue show the same object. `oldest_wait_seconds` is
+//!   object (and the service-level targets `target_wait_seconds` and
+//!   `target_first_response_seconds`); the list and the single queue show the same object. `oldest_wait_seconds` is
 //!   `null` when nobody waits.
 //! - A handler must be a member of the queue's organization: adding anyone else is 422 (the
 //!   value is well-formed but not acceptable here; 404 is kept for the queue itself).
-//! - In a settings change `null` clears `max_waiting`, `welcome_message`, `capacity_per_agent`
-//!   and `opening_hours`, and empties `allowed_origins`; `name` cannot be cleared (422).
+//! - In a settings change `null` clears `max_waiting`, `welcome_message`, `capacity_per_agent`,
+//!   `opening_hours` and the targets, and empties `allowed_origins`; `name` cannot be cleared (422).
 //! - `from` and `to` of the statistics are RFC 3339 times or bare dates (midnight UTC), as
 //!   `jono stats` takes them; anything else is 400, and `from` not before `to` is 422.
 //! - A join from a page whose `Origin` is not among the queue's `allowed_origins` (when it has
@@ -129,6 +130,8 @@ fn render(queue: &queries::Queue) -> Value {
         "allowed_origins": allowed_origins,
         "widget_position": widget_position(queue),
         "widget_color": setting("widget_color"),
+        "target_wait_seconds": setting("target_wait_seconds"),
+        "target_first_response_seconds": setting("target_first_response_seconds"),
         "settings": queue.settings,
     })
 }
@@ -246,6 +249,10 @@ struct SettingsBody {
     widget_position: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     widget_color: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    target_wait_seconds: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "present")]
+    target_first_response_seconds: Option<Option<i64>>,
 }
 
 impl SettingsBody {
@@ -300,6 +307,11 @@ impl SettingsBody {
             allowed_origins,
             widget_position,
             widget_color,
+            target_wait_seconds: limit(self.target_wait_seconds, "target_wait_seconds")?,
+            target_first_response_seconds: limit(
+                self.target_first_response_seconds,
+                "target_first_response_seconds",
+            )?,
         })
     }
 }

@@ -5,7 +5,7 @@
 //! `jono stats` (folded from the log) agree.
 
 use domain::conversation::{Conversation, ConversationCommand, EndReason};
-use domain::queue::{LeaveReason, Queue, QueueCommand};
+use domain::queue::{LeaveReason, Queue, QueueCommand, SettingsPatch};
 use domain::values::{Author, NoteText, Score, Tag};
 use domain::Event;
 use projections::runtime::{self, Options};
@@ -57,6 +57,12 @@ enum Step {
         conversation: usize,
         score: i64,
     },
+    /// Sets or clears a queue's service-level targets (seconds).
+    Targets {
+        queue: usize,
+        wait: Option<u32>,
+        first_response: Option<u32>,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -74,6 +80,8 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(|(conversation, queue)| Step::Transfer { conversation, queue }),
         1 => (0..8usize).prop_map(|conversation| Step::End { conversation }),
         1 => (0..8usize, 1..=5i64).prop_map(|(conversation, score)| Step::Rate { conversation, score }),
+        1 => (0..2usize, prop::option::of(1..3u32), prop::option::of(1..3u32))
+            .prop_map(|(queue, wait, first_response)| Step::Targets { queue, wait, first_response }),
     ]
 }
 
@@ -239,6 +247,28 @@ async fn play(world: &World, steps: &[Step]) {
                         .await;
                 }
             }
+            Step::Targets {
+                queue,
+                wait,
+                first_response,
+            } => {
+                let limit = |seconds: Option<u32>| {
+                    Some(seconds.map(|s| domain::values::Limit::try_from(s).unwrap()))
+                };
+                world
+                    .ok::<Queue>(
+                        queues[queue],
+                        QueueCommand::ChangeSettings {
+                            patch: SettingsPatch {
+                                target_wait_seconds: limit(wait),
+                                target_first_response_seconds: limit(first_response),
+                                ..SettingsPatch::default()
+                            },
+                            by: None,
+                        },
+                    )
+                    .await;
+            }
             Step::End { conversation } => {
                 if let Some((c, _)) = nth(&conversations, conversation) {
                     let _ = world
@@ -349,13 +379,26 @@ async fn stats_rows_are_the_folds_samples(store: &EventStore) {
             .collect();
         assert_eq!(rows.waits, waits, "the waits of {scope:?}");
         assert_eq!(rows.handles, handles, "the handles of {scope:?}");
+        let responses: Vec<_> = folded
+            .responses
+            .iter()
+            .filter(|r| keep(Some(r.queue_id), r.organization_id))
+            .cloned()
+            .collect();
         assert_eq!(rows.ratings, ratings, "the ratings of {scope:?}");
-        let to = chrono::Utc::now();
         assert_eq!(
-            compute(&rows, scope, None, to),
-            compute(&folded, scope, None, to),
-            "the figures of {scope:?}"
+            rows.responses, responses,
+            "the first responses of {scope:?}"
         );
+        // Now, and an hour on, when every target still open has passed (breached).
+        let now = chrono::Utc::now();
+        for to in [now, now + chrono::Duration::hours(1)] {
+            assert_eq!(
+                compute(&rows, scope, None, to),
+                compute(&folded, scope, None, to),
+                "the figures of {scope:?}"
+            );
+        }
     }
 }
 

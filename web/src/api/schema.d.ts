@@ -1531,6 +1531,11 @@ export interface components {
         AgentConversation: {
             /** Format: uuid */
             agent_id: string | null;
+            /**
+             * Format: date-time
+             * @description When an agent first wrote in it (`null` before): the end of its first-response time.
+             */
+            answered_at?: string | null;
             /** Format: date-time */
             created_at: string;
             customer: components["schemas"]["CustomerData"];
@@ -1810,7 +1815,8 @@ export interface components {
         };
         /**
          * Format: uint32
-         * @description A positive count used by queue settings (`max_waiting`, `capacity_per_agent`): 1 to 100,000.
+         * @description A positive count used by queue settings (`max_waiting`, `capacity_per_agent`, and the
+         *     service-level targets in seconds): 1 to 100,000.
          */
         Limit: number;
         /** @description A session, or the challenge of a second step. */
@@ -2035,6 +2041,16 @@ export interface components {
             max_waiting: components["schemas"]["Limit"] | null;
             name: components["schemas"]["Name"];
             opening_hours: components["schemas"]["OpeningHours"] | null;
+            /**
+             * @description The service-level target for the first answer, in seconds from the customer's join to
+             *     the first message by an agent. `None`: no target.
+             */
+            target_first_response_seconds?: components["schemas"]["Limit"] | null;
+            /**
+             * @description The service-level target for a wait in this queue, in seconds: a customer picked within
+             *     it meets it; one still waiting past it breaches it. `None`: no target.
+             */
+            target_wait_seconds?: components["schemas"]["Limit"] | null;
             welcome_message: components["schemas"]["WelcomeMessage"] | null;
             /** @description The widget launcher's colour; `None` is Jono's own. */
             widget_color?: components["schemas"]["Colour"] | null;
@@ -2064,6 +2080,18 @@ export interface components {
             name?: string;
             /** @description Opens and closes the queue on schedule. */
             opening_hours?: components["schemas"]["RawOpeningHours"] | null;
+            /**
+             * Format: uint32
+             * @description The service-level target for the first answer, in seconds from the join to the first
+             *     message by an agent. `null` clears it.
+             */
+            target_first_response_seconds?: number | null;
+            /**
+             * Format: uint32
+             * @description The service-level target for a wait, in seconds: a customer picked within it meets it,
+             *     one still waiting past it breaches it. `null` clears it.
+             */
+            target_wait_seconds?: number | null;
             /** @description Message 1 of each conversation of the queue, from `system`. */
             welcome_message?: string | null;
             /** @description The widget launcher's colour, `#rrggbb`; `null` is Jono's own. */
@@ -2075,6 +2103,8 @@ export interface components {
         QueueStats: {
             /** Format: uint64 */
             abandoned: number;
+            /** @description Against the queue's `target_first_response_seconds` (the one in effect at each join). */
+            first_response_target: components["schemas"]["TargetFigures"];
             /**
              * Format: date-time
              * @description `null` when the window has no start.
@@ -2094,6 +2124,8 @@ export interface components {
             /** Format: uint64 */
             transferred_out: number;
             wait_seconds: components["schemas"]["Percentiles"];
+            /** @description Against the queue's `target_wait_seconds` (the one in effect when each wait began). */
+            wait_target: components["schemas"]["TargetFigures"];
             /** Format: uint64 */
             waiting_now: number;
         };
@@ -2119,6 +2151,17 @@ export interface components {
             /** Format: uuid */
             organization_id?: string | null;
             settings?: components["schemas"]["QueueSettings"] | null;
+            /**
+             * Format: uint32
+             * @description The service-level target for the first answer (join to an agent's first message), in
+             *     seconds; `null`: none.
+             */
+            target_first_response_seconds?: number | null;
+            /**
+             * Format: uint32
+             * @description The service-level target for a wait, in seconds; `null`: none.
+             */
+            target_wait_seconds?: number | null;
             /**
              * Format: uint64
              * @description How many customers wait now.
@@ -2295,6 +2338,22 @@ export interface components {
         };
         TagRequest: {
             tag: string;
+        };
+        /**
+         * @description One service-level target's figures over the window: a sample is decided when it meets the
+         *     target (the pick, or the agent's first message, within it) or when the target passes
+         *     without it (a breach, counted at that instant, whatever comes later).
+         */
+        TargetFigures: {
+            /** Format: uint64 */
+            breached: number;
+            /** Format: uint64 */
+            met: number;
+            /**
+             * Format: double
+             * @description `met / (met + breached)`; `null` when nothing was decided.
+             */
+            met_share: number | null;
         };
         /** @description The whole conversation; `notes` only for agents. */
         Transcript: {

@@ -58,6 +58,8 @@ function mergeNotes(base: Note[], evs: StoredEvent[]): Note[] {
 export function Conversation(p: {
   id: string; atSeq?: number; inFront: boolean; api: Api; socket: Socket; me: Me; token: string; orgId: string; canned: Canned[]; allTags: string[];
   queues: Queue[]; isOperator: boolean; reloadCanned: () => Promise<void>; onChanged: () => void; memberName: (id: string) => string;
+  /** An agent wrote in the conversation (its first answer, for the service-level marks). */
+  onAnswered?: (conversation: string) => void;
   onBack?: () => void;
 }) {
   const { id, api } = p;
@@ -126,6 +128,7 @@ export function Conversation(p: {
       onEvent: (ev) => {
         if (ev.type === 'MessageSent') {
           setMessages((cur) => mergeMessages(cur, [messageFromEvent(ev)]));
+          if ((ev.author as { kind?: string } | undefined)?.kind === 'agent') p.onAnswered?.(id);
           if (ev.attachments?.length) {
             fetchUntil(ev.seq, (after) => ok(api.GET('/v1/conversations/{c}/messages', { params: { path: { c: id }, query: { after: String(after) as any } } })),
               (ms) => setMessages((cur) => mergeMessages(cur, ms)));
