@@ -195,6 +195,49 @@ fn a_null_clears_a_setting_and_an_absent_field_keeps_it() {
 }
 
 #[test]
+fn service_level_targets_are_set_and_cleared_one_by_one() {
+    let both = settings_with(|s| {
+        s.target_wait_seconds = Some(limit(30));
+        s.target_first_response_seconds = Some(limit(120));
+    });
+    test()
+        .given(vec![queue_created()])
+        .when(C::ChangeSettings {
+            patch: SettingsPatch {
+                target_wait_seconds: Some(Some(limit(30))),
+                target_first_response_seconds: Some(Some(limit(120))),
+                ..SettingsPatch::default()
+            },
+            by: None,
+        })
+        .then_expect_events(vec![settings_changed(both.clone())]);
+    test()
+        .given(vec![queue_created(), settings_changed(both)])
+        .when(C::ChangeSettings {
+            patch: SettingsPatch {
+                target_wait_seconds: Some(None),
+                ..SettingsPatch::default()
+            },
+            by: None,
+        })
+        .then_expect_events(vec![settings_changed(settings_with(|s| {
+            s.target_first_response_seconds = Some(limit(120));
+        }))]);
+}
+
+#[test]
+fn settings_recorded_before_the_targets_read_as_none() {
+    let mut recorded = serde_json::to_value(QueueSettings::named(name("Support"))).unwrap();
+    recorded
+        .as_object_mut()
+        .unwrap()
+        .retain(|key, _| !key.starts_with("target_"));
+    let read: QueueSettings = serde_json::from_value(recorded).unwrap();
+    assert_eq!(read.target_wait_seconds, None);
+    assert_eq!(read.target_first_response_seconds, None);
+}
+
+#[test]
 fn allowed_origins_are_kept_sorted_without_duplicates() {
     let origin = |raw: &str| Origin::parse(raw).expect("a valid test value");
     let patch = SettingsPatch {

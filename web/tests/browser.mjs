@@ -1038,6 +1038,45 @@ try {
   if (ssoMe.email !== ssoEmail || ssoMe.organizations[0]?.id !== orgA) throw new Error(`the SSO member: ${JSON.stringify(ssoMe)}`);
   await ssoCtx.close();
 
+  step('service-level targets: set in the queue\'s settings; the console marks a customer waiting past the target and a conversation unanswered past it; the statistics count the breaches');
+  {
+    const slaQueue = (await api('POST', `/v1/orgs/${orgA}/queues`, ownerToken, { name: `Priority ${uniq}` })).queue_id;
+    await api('POST', `/v1/queues/${slaQueue}/handlers`, ownerToken, { agent_id: me.agent_id });
+    await api('POST', `/v1/queues/${slaQueue}/open`, ownerToken);
+    await agent.getByRole('button', { name: 'Organization', exact: true }).click();
+    await agent.click(`.queue-admin[data-queue-admin="${slaQueue}"] summary`);
+    const admin = agent.locator(`.queue-admin[data-queue-admin="${slaQueue}"]`);
+    await admin.locator('input[name=target_wait_seconds]').waitFor();
+    await admin.getByLabel('Target wait (seconds)').fill('1');
+    await admin.getByLabel('Target first answer (seconds from joining)').fill('2');
+    await admin.getByRole('button', { name: 'Save', exact: true }).click();
+    await admin.locator('[role=status]:has-text("Saved.")').waitFor();
+    const saved = await api('GET', `/v1/queues/${slaQueue}`, ownerToken);
+    if (saved.target_wait_seconds !== 1 || saved.target_first_response_seconds !== 2) throw new Error(`the saved targets: ${JSON.stringify(saved)}`);
+    await agent.getByRole('button', { name: 'Chats', exact: true }).click();
+    await api('POST', `/v1/queues/${slaQueue}/join`, null, { metadata: { name: 'Late Lauri' } });
+    await agent.waitForSelector(`[data-queue="${slaQueue}"] .badge.waiting`);
+    await agent.waitForSelector(`[data-queue="${slaQueue}"] .badge.late[data-late=wait]`, { timeout: 10000 });
+    await agent.click(`[data-queue="${slaQueue}"] .queue-name`);
+    await agent.getByRole('menuitem', { name: 'Pick person from queue' }).click();
+    await agent.waitForSelector('.conv-head h2:has-text("Late Lauri")');
+    await agent.waitForSelector(`[data-queue="${slaQueue}"] .badge.late`, { state: 'detached' });
+    const lauri = agent.locator('button.conv', { hasText: 'Late Lauri' });
+    await lauri.locator('.badge.late[data-late=first-response]').waitFor({ timeout: 10000 });
+    await checkA11y(agent, 'console: service-level marks');
+    await agent.screenshot({ path: `${OUT}console-late.png` });
+    const answer = agent.locator('.conversation textarea[name=message]');
+    await answer.fill('Sorry for the wait, Lauri.');
+    await answer.press('Enter');
+    await lauri.locator('.badge.late').waitFor({ state: 'detached' });
+    await agent.click(`[data-queue="${slaQueue}"] .queue-name`);
+    await agent.getByRole('menuitem', { name: 'Queue statistics' }).click();
+    const figure = (name) => agent.locator(`.queue-admin[data-queue-admin="${slaQueue}"] [data-stat=${name}]`);
+    await figure('wait_target').filter({ hasText: '0% met (0 met, 1 breached)' }).waitFor();
+    await figure('first_response_target').filter({ hasText: '0% met (0 met, 1 breached)' }).waitFor();
+    await agent.getByRole('button', { name: 'Chats', exact: true }).click();
+  }
+
   await emailPages();
 
   if (errors.length) throw new Error(`console errors:\n${errors.join('\n')}`);
