@@ -32,6 +32,7 @@ fn join(conversation_id: Uuid) -> C {
     C::JoinQueue {
         conversation_id,
         metadata: CustomerMetadata::default(),
+        customer: None,
     }
 }
 
@@ -363,6 +364,7 @@ fn a_customer_joins_an_open_queue_at_the_end_of_the_line() {
         .when(C::JoinQueue {
             conversation_id: id(3),
             metadata: metadata(json!({"name": "Ann"})),
+            customer: None,
         })
         .then_expect_events(vec![E::CustomerJoinedQueue {
             queue_id: QUEUE,
@@ -371,6 +373,7 @@ fn a_customer_joins_an_open_queue_at_the_end_of_the_line() {
             queue_position: 3,
             welcome_message: None,
             metadata: metadata(json!({"name": "Ann"})),
+            customer: None,
         }]);
 }
 

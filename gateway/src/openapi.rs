@@ -410,6 +410,45 @@ pub struct JoinRequest {
     /// What a pre-chat form asked: a JSON object of at most 16 KiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Map<String, Value>>,
+    /// A returning customer's identity, signed by the site with the queue's identity secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<SignedIdentity>,
+}
+
+/// A site's signed-in user, vouched for with HMAC-SHA256 under the queue's identity secret
+/// (README, "Returning customers"): the signature is the lowercase hex of
+/// HMAC-SHA256(secret, "jono-identity-v1\n" + user_id + "\n" + name + "\n" + expires).
+#[derive(Serialize, JsonSchema)]
+pub struct SignedIdentity {
+    /// The site's own id for the user: 1 to 256 characters, no control characters, no space at
+    /// either end.
+    pub user_id: String,
+    /// The user's name (signed as the empty string when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Unix seconds; the identity is ignored (`expired`) from then on.
+    pub expires: i64,
+    /// Hex of the HMAC-SHA256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+}
+
+/// What became of a join's identity.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityCheck {
+    /// Recorded with the join; the customer's conversations are linked.
+    Verified,
+    /// Ignored: no signature.
+    Unsigned,
+    /// Ignored: signed, but past its `expires`.
+    Expired,
+    /// Ignored: the signature is not the queue's secret's for it.
+    BadSignature,
+    /// Ignored: its user id or name cannot be taken.
+    Invalid,
+    /// Ignored: the queue has no identity secret.
+    NotEnabled,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -419,6 +458,17 @@ pub struct Joined {
     pub customer_token: String,
     /// 1 = next.
     pub queue_position: u64,
+    /// `null` when the join brought no identity; else whether it was verified or why it was
+    /// ignored (the customer joins either way, as a guest when ignored).
+    pub identity: Option<IdentityCheck>,
+}
+
+/// A queue's identity secret, for its operators; never in the log.
+#[derive(Serialize, JsonSchema)]
+pub struct IdentitySecret {
+    /// `null` while the queue has none (identities are then ignored, `not_enabled`).
+    pub secret: Option<String>,
+    pub created_at: Option<DateTime<Utc>>,
 }
 
 // ---- conversations ----
@@ -437,6 +487,19 @@ pub struct CustomerData {
     pub metadata: Map<String, Value>,
     /// Live metadata (current page, and so on), last value wins.
     pub live: Map<String, Value>,
+    /// The returning customer its site vouched for (a verified signed identity); `null` for a
+    /// guest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<Option<VerifiedCustomerView>>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct VerifiedCustomerView {
+    /// Stable per queue and site user: links the customer's conversations.
+    pub customer_ref: Uuid,
+    /// The site's own id for the user.
+    pub user_id: String,
+    pub name: Option<String>,
 }
 
 /// A conversation as an agent sees it.
@@ -493,7 +556,7 @@ pub struct CustomerConversation {
 #[derive(Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum ConversationView {
-    Agent(AgentConversation),
+    Agent(Box<AgentConversation>),
     Customer(CustomerConversation),
 }
 
@@ -1207,6 +1270,15 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
             .describe("409 if the queue is closed or full; 403 from a site not among its `allowed_origins`. Rate limited per address.")
             .body::<JoinRequest>(g, false)
             .returns::<Joined>(g, 201, "The customer's conversation, token and place in line."),
+        Operation::new("get", "/v1/queues/{queue}/identity-secret", "identitySecret", "queues", "A queue's identity secret")
+            .describe("Operators. What the queue's site signs its users' identities with (README, Returning customers); kept outside the log.")
+            .returns::<IdentitySecret>(g, 200, "The secret, or `null` while there is none."),
+        Operation::new("post", "/v1/queues/{queue}/identity-secret", "rotateIdentitySecret", "queues", "Make a new identity secret")
+            .describe("Operators. Replaces the one before: identities signed with it are no longer verified.")
+            .returns::<IdentitySecret>(g, 201, "The new secret."),
+        Operation::new("delete", "/v1/queues/{queue}/identity-secret", "removeIdentitySecret", "queues", "Remove the identity secret")
+            .describe("Operators. Identities are ignored (`not_enabled`) until a new secret is made.")
+            .no_content("Removed (or there was none)."),
         // conversations
         Operation::new("get", "/v1/conversations/{c}", "conversation", "conversations", "A conversation")
             .describe("Its participants. An agent sees the agent view; its customer sees only the customer view.")
@@ -1258,6 +1330,9 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
         Operation::new("delete", "/v1/conversations/{c}/tags/{tag}", "removeTag", "conversations", "Remove a tag")
             .describe("Agent participants.")
             .no_content("Removed."),
+        Operation::new("get", "/v1/conversations/{c}/same-customer", "sameCustomer", "conversations", "The customer's other conversations")
+            .describe("Agent participants. A verified returning customer's other conversations in the queue, newest first, at most 50; empty for a guest.")
+            .returns::<Vec<AgentConversation>>(g, 200, "The conversations."),
         Operation::new("get", "/v1/conversations/{c}/notes", "notes", "conversations", "A conversation's private notes")
             .describe("Agent participants. Never shown to a customer.")
             .paged("the last note's id")
@@ -1450,6 +1525,10 @@ mod tests {
             ("get", "/v1/orgs/{org}/blocks"),
             ("delete", "/v1/orgs/{org}/blocks/{block}"),
             ("get", "/v1/webhooks/public-key"),
+            ("get", "/v1/queues/{queue}/identity-secret"),
+            ("post", "/v1/queues/{queue}/identity-secret"),
+            ("delete", "/v1/queues/{queue}/identity-secret"),
+            ("get", "/v1/conversations/{c}/same-customer"),
             ("get", "/v1/orgs/{org}/webhooks"),
             ("post", "/v1/orgs/{org}/webhooks"),
             ("delete", "/v1/orgs/{org}/webhooks/{endpoint}"),

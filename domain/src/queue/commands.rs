@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use super::events::{LeaveReason, QueueSettings};
 use super::widget::{Colour, WidgetPosition};
-use crate::metadata::CustomerMetadata;
+use crate::metadata::{CustomerMetadata, VerifiedCustomer};
 use crate::schedule::{OpeningHours, Origin};
 use crate::values::{Author, Limit, Name, WelcomeMessage};
 
@@ -41,6 +41,9 @@ pub enum QueueCommand {
     JoinQueue {
         conversation_id: Uuid,
         metadata: CustomerMetadata,
+        /// The identity the site signed, verified by the gateway; `None` for a guest.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        customer: Option<VerifiedCustomer>,
     },
     /// Abandonment (the customer ended), removal (an agent ended) or a time-out.
     LeaveQueue {

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::widget::{Colour, WidgetPosition};
-use crate::metadata::CustomerMetadata;
+use crate::metadata::{CustomerMetadata, VerifiedCustomer};
 use crate::schedule::{OpeningHours, Origin};
 use crate::values::{Author, Limit, Name, WelcomeMessage};
 
@@ -46,7 +46,8 @@ pub enum QueueEvent {
         by: Option<Uuid>,
     },
     /// `metadata` is personal data (the pre-chat form); `welcome_message` is the queue's at the
-    /// time, which becomes message 1 of the conversation.
+    /// time, which becomes message 1 of the conversation. `customer` is the identity the site
+    /// signed, once verified (its user id and name are personal data; events before it: none).
     CustomerJoinedQueue {
         queue_id: Uuid,
         organization_id: Uuid,
@@ -54,6 +55,8 @@ pub enum QueueEvent {
         queue_position: usize,
         welcome_message: Option<WelcomeMessage>,
         metadata: CustomerMetadata,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        customer: Option<VerifiedCustomer>,
     },
     /// `to_queue_id` is set when the reason is `transferred`.
     CustomerLeftQueue {

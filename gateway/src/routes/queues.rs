@@ -24,7 +24,7 @@ use axum::routing::{delete, get, post, put};
 use axum::{Extension, Json, Router};
 use chrono::Utc;
 use cqrs_es::Aggregate;
-use domain::metadata::CustomerMetadata;
+use domain::metadata::{CustomerMetadata, VerifiedCustomer};
 use domain::organization::{Organization, OrganizationCommand};
 use domain::queue::{Colour, Queue, QueueCommand, QueueEvent, SettingsPatch, WidgetPosition};
 use domain::schedule::{OpeningHours, Origin, RawOpeningHours};
@@ -43,6 +43,7 @@ use crate::consistency;
 use crate::error::{invalid, ApiError};
 use crate::extract::{path_id, Body, PageQuery, Params};
 use crate::idempotency::IdempotencyKey;
+use crate::identity;
 use crate::limits;
 use crate::secrets;
 use crate::state::AppState;
@@ -64,6 +65,12 @@ pub fn router() -> Router<AppState> {
         .route("/v1/queues/{queue}/stats", get(stats))
         .route("/v1/queues/{queue}/public", get(public))
         .route("/v1/queues/{queue}/join", post(join))
+        .route(
+            "/v1/queues/{queue}/identity-secret",
+            get(identity_secret)
+                .post(rotate_identity_secret)
+                .delete(remove_identity_secret),
+        )
 }
 
 /// The queue behind a path segment, from the read model (looked for again at the log's
@@ -567,6 +574,39 @@ struct Join {
     /// An object or nothing: another JSON type is a wrong type (400), not a bad value.
     #[serde(default)]
     metadata: Option<serde_json::Map<String, Value>>,
+    /// A returning customer's identity, signed by the site (`identity`).
+    #[serde(default)]
+    identity: Option<identity::Claim>,
+}
+
+/// The identity of a join: the verified customer, and what the answer says of it (`None`
+/// when the join brought none).
+async fn check_identity(
+    state: &AppState,
+    queue_id: Uuid,
+    claim: Option<&identity::Claim>,
+) -> Result<(Option<VerifiedCustomer>, Option<identity::Check>), ApiError> {
+    let Some(claim) = claim else {
+        return Ok((None, None));
+    };
+    let secret = identity::secret(state.backend(), queue_id).await?;
+    let checked = identity::verify(
+        secret.as_ref().map(|secret| secret.secret.as_str()),
+        claim,
+        Utc::now().timestamp(),
+    );
+    match checked {
+        Ok((user_id, name)) => {
+            let key = secrets::customer_ref_secret(state.backend()).await?;
+            let customer = VerifiedCustomer {
+                customer_ref: domain::ids::customer_ref(key, queue_id, &user_id),
+                user_id,
+                name,
+            };
+            Ok((Some(customer), Some(identity::Check::Verified)))
+        }
+        Err(check) => Ok((None, Some(check))),
+    }
 }
 
 /// A customer joins: a new conversation waits in the queue, and its token is handed out once.
@@ -586,6 +626,7 @@ async fn join(
     }
     check_origin(&queue, &headers)?;
     let metadata = CustomerMetadata::parse(Value::Object(body.metadata.unwrap_or_default()))?;
+    let (customer, identity) = check_identity(&state, queue.id, body.identity.as_ref()).await?;
     // A visitor an agent blocked is refused by the organization, which holds its blocks.
     let visitor = state.visitors.key_of(address);
     let admit = OrganizationCommand::AdmitVisitor {
@@ -601,6 +642,7 @@ async fn join(
         queue.id,
         conversation_id,
         metadata,
+        customer,
         &context(None, None),
     )
     .await?;
@@ -618,9 +660,50 @@ async fn join(
     Ok((
         StatusCode::CREATED,
         Json(
-            json!({ "conversation_id": conversation_id, "customer_token": customer_token, "queue_position": queue_position }),
+            json!({ "conversation_id": conversation_id, "customer_token": customer_token, "queue_position": queue_position, "identity": identity }),
         ),
     ))
+}
+
+fn secret_view(secret: Option<identity::Secret>) -> Value {
+    match secret {
+        Some(secret) => json!({ "secret": secret.secret, "created_at": secret.created_at }),
+        None => json!({ "secret": null, "created_at": null }),
+    }
+}
+
+/// The queue's identity secret, for its operators (`null` while it has none).
+async fn identity_secret(
+    State(state): State<AppState>,
+    Path(queue): Path<String>,
+    agent: AgentCaller,
+) -> Result<impl IntoResponse, ApiError> {
+    let queue = find_as_operator(&state, &agent, &queue).await?;
+    let secret = identity::secret(state.backend(), queue.id).await?;
+    Ok(Json(secret_view(secret)))
+}
+
+/// A new identity secret for the queue, replacing the one before (signatures made with it are
+/// no longer verified).
+async fn rotate_identity_secret(
+    State(state): State<AppState>,
+    Path(queue): Path<String>,
+    agent: AgentCaller,
+) -> Result<impl IntoResponse, ApiError> {
+    let queue = find_as_operator(&state, &agent, &queue).await?;
+    let secret = identity::rotate(state.backend(), queue.id).await?;
+    Ok((StatusCode::CREATED, Json(secret_view(Some(secret)))))
+}
+
+/// No identity secret: identities are ignored (`not_enabled`) until a new one is made.
+async fn remove_identity_secret(
+    State(state): State<AppState>,
+    Path(queue): Path<String>,
+    agent: AgentCaller,
+) -> Result<impl IntoResponse, ApiError> {
+    let queue = find_as_operator(&state, &agent, &queue).await?;
+    identity::remove(state.backend(), queue.id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A browser's `Origin` must be one of the queue's `allowed_origins`, when it has any.

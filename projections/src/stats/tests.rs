@@ -68,6 +68,7 @@ fn joined(queue_id: Uuid, conversation_id: Uuid) -> Event {
         queue_position: 1,
         welcome_message: None,
         metadata: CustomerMetadata::default(),
+        customer: None,
     })
 }
 
@@ -90,6 +91,7 @@ fn joined_other(conversation_id: Uuid) -> Event {
         queue_position,
         welcome_message,
         metadata,
+        customer: None,
     })
 }
 

@@ -127,6 +127,7 @@ pub async fn join(world: &World, queue: Uuid, metadata: serde_json::Value) -> Uu
             QueueCommand::JoinQueue {
                 conversation_id,
                 metadata: CustomerMetadata::parse(metadata).unwrap(),
+                customer: None,
             },
         )
         .await;

@@ -394,6 +394,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/conversations/{c}/same-customer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The customer's other conversations
+         * @description Agent participants. A verified returning customer's other conversations in the queue, newest first, at most 50; empty for a guest.
+         */
+        get: operations["sameCustomer"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/conversations/{c}/tags": {
         parameters: {
             query?: never;
@@ -1271,6 +1291,34 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/queues/{queue}/identity-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A queue's identity secret
+         * @description Operators. What the queue's site signs its users' identities with (README, Returning customers); kept outside the log.
+         */
+        get: operations["identitySecret"];
+        put?: never;
+        /**
+         * Make a new identity secret
+         * @description Operators. Replaces the one before: identities signed with it are no longer verified.
+         */
+        post: operations["rotateIdentitySecret"];
+        /**
+         * Remove the identity secret
+         * @description Operators. Identities are ignored (`not_enabled`) until a new secret is made.
+         */
+        delete: operations["removeIdentitySecret"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/queues/{queue}/join": {
         parameters: {
             query?: never;
@@ -1732,6 +1780,11 @@ export interface components {
             metadata: {
                 [key: string]: unknown;
             };
+            /**
+             * @description The returning customer its site vouched for (a verified signed identity); `null` for a
+             *     guest.
+             */
+            verified?: components["schemas"]["VerifiedCustomerView"] | null;
         };
         DirectRequest: {
             /**
@@ -1755,6 +1808,15 @@ export interface components {
         Health: {
             /** @description `ok`. */
             status: string;
+        };
+        /** @description What became of a join's identity. */
+        IdentityCheck: "verified" | "unsigned" | "expired" | "bad_signature" | "invalid" | "not_enabled";
+        /** @description A queue's identity secret, for its operators; never in the log. */
+        IdentitySecret: {
+            /** Format: date-time */
+            created_at: string | null;
+            /** @description `null` while the queue has none (identities are then ignored, `not_enabled`). */
+            secret: string | null;
         };
         InvitationAccepted: {
             /** Format: uuid */
@@ -1797,6 +1859,8 @@ export interface components {
             role: components["schemas"]["Role"];
         };
         JoinRequest: {
+            /** @description A returning customer's identity, signed by the site with the queue's identity secret. */
+            identity?: components["schemas"]["SignedIdentity"] | null;
             /** @description What a pre-chat form asked: a JSON object of at most 16 KiB. */
             metadata?: {
                 [key: string]: unknown;
@@ -1807,6 +1871,11 @@ export interface components {
             conversation_id: string;
             /** @description A customer token: it opens only this conversation. */
             customer_token: string;
+            /**
+             * @description `null` when the join brought no identity; else whether it was verified or why it was
+             *     ignored (the customer joins either way, as a guest when ignored).
+             */
+            identity: components["schemas"]["IdentityCheck"] | null;
             /**
              * Format: uint64
              * @description 1 = next.
@@ -2303,6 +2372,27 @@ export interface components {
             /** @description An agent token. */
             token: string;
         };
+        /**
+         * @description A site's signed-in user, vouched for with HMAC-SHA256 under the queue's identity secret
+         *     (README, "Returning customers"): the signature is the lowercase hex of
+         *     HMAC-SHA256(secret, "jono-identity-v1\n" + user_id + "\n" + name + "\n" + expires).
+         */
+        SignedIdentity: {
+            /**
+             * Format: int64
+             * @description Unix seconds; the identity is ignored (`expired`) from then on.
+             */
+            expires: number;
+            /** @description The user's name (signed as the empty string when absent). */
+            name?: string | null;
+            /** @description Hex of the HMAC-SHA256. */
+            signature?: string | null;
+            /**
+             * @description The site's own id for the user: 1 to 256 characters, no control characters, no space at
+             *     either end.
+             */
+            user_id: string;
+        };
         /** @description A login's second step was right: the session. */
         SignedIn: {
             /** Format: uuid */
@@ -2387,6 +2477,16 @@ export interface components {
         UploadRequest: {
             /** @description The one file. */
             file: string;
+        };
+        VerifiedCustomerView: {
+            /**
+             * Format: uuid
+             * @description Stable per queue and site user: links the customer's conversations.
+             */
+            customer_ref: string;
+            name: string | null;
+            /** @description The site's own id for the user. */
+            user_id: string;
         };
         /** @description `POST /v1/orgs/{org}/webhooks`. */
         WebhookEndpointRequest: {
@@ -3294,6 +3394,38 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    sameCustomer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A conversation's id. */
+                c: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The conversations. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentConversation"][];
+                };
             };
             /** @description An error, as `application/problem+json` (RFC 9457). */
             default: {
@@ -4974,6 +5106,100 @@ export interface operations {
         requestBody?: never;
         responses: {
             /** @description Removed. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    identitySecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A queue's id. */
+                queue: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The secret, or `null` while there is none. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentitySecret"];
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    rotateIdentitySecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A queue's id. */
+                queue: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The new secret. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentitySecret"];
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    removeIdentitySecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A queue's id. */
+                queue: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed (or there was none). */
             204: {
                 headers: {
                     [name: string]: unknown;
