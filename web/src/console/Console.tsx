@@ -436,6 +436,7 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
           <Conversation key={selected} id={selected} atSeq={atSeq} inFront={front === selected} api={api} socket={socket} me={me} token={token} orgId={orgId} canned={orgCanned}
             allTags={allTags} queues={queues[orgId] ?? []} isOperator={isOperator} reloadCanned={loadCanned} onChanged={refreshOrg} memberName={memberName}
             onAnswered={(c) => setAnswered((cur) => (cur[c] ? cur : { ...cur, [c]: true }))}
+            onOpen={(c) => { setAtSeq(undefined); setSelected(c); }}
             onBack={() => setSelected(null)} />
         ) : (
           <main class="conversation empty"><p class="muted">{t('selectConversation')}</p></main>

@@ -249,12 +249,41 @@ function QueueAdmin({ api, queue, members, isOperator, reload, focus }: { api: A
           <li key={m.agent_id}><label><input type="checkbox" disabled={!isOperator} checked={handlers.includes(m.agent_id)} onChange={(e) => toggleHandler(m, (e.target as HTMLInputElement).checked)} /> {m.name}</label></li>
         ))}
       </ul>
+      {isOperator && loaded && <IdentitySecret api={api} queue={queue.id} />}
       <h3>{t('embedCode')}</h3>
       <input class="link-out" readOnly value={snippet} aria-label={t('embedCode')} onFocus={(e) => (e.target as HTMLInputElement).select()} />
       {full && (full.settings?.allowed_origins ?? full.allowed_origins ?? []).length === 0 && (
         <p class="warning" role="note">{t('embedNeedsSites')}</p>
       )}
     </details>
+  );
+}
+
+/** The queue's identity secret (README, "Returning customers"): shown to operators, who make
+ * or replace it; the site signs its users' identities with it. */
+function IdentitySecret({ api, queue }: { api: Api; queue: string }) {
+  const [secret, setSecret] = useState<string | null | undefined>(undefined);
+  const [msg, setMsg] = useState('');
+  useEffect(() => {
+    ok(api.GET('/v1/queues/{queue}/identity-secret', { params: { path: { queue } } })).then((s) => setSecret(s.secret ?? null)).catch((e) => setMsg(errText(e)));
+  }, [queue]);
+  const make = async () => {
+    try {
+      setMsg('');
+      const made = await ok(api.POST('/v1/queues/{queue}/identity-secret', { params: { path: { queue } } }));
+      setSecret(made.secret ?? null);
+    } catch (e) { setMsg(errText(e)); }
+  };
+  if (secret === undefined && !msg) return null;
+  return (
+    <section class="identity-secret">
+      <h3>{t('identitySecret')}</h3>
+      <p class="muted small">{t('identitySecretHelp')}</p>
+      {secret ? <input class="link-out" name="identity-secret" readOnly value={secret} aria-label={t('identitySecret')} onFocus={(e) => (e.target as HTMLInputElement).select()} />
+        : <p class="muted">{t('identitySecretNone')}</p>}
+      {msg && <p class="error" role="alert">{msg}</p>}
+      <button type="button" onClick={make}>{secret ? t('rotateIdentitySecret') : t('makeIdentitySecret')}</button>
+    </section>
   );
 }
 
