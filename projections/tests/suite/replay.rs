@@ -5,6 +5,7 @@
 //! `jono stats` (folded from the log) agree.
 
 use domain::conversation::{Conversation, ConversationCommand, EndReason};
+use domain::metadata::{ExternalUserId, VerifiedCustomer};
 use domain::queue::{LeaveReason, Queue, QueueCommand, SettingsPatch};
 use domain::values::{Author, NoteText, Score, Tag};
 use domain::Event;
@@ -22,6 +23,11 @@ use crate::queries::{agent_author, join, org, say};
 enum Step {
     Join {
         queue: usize,
+    },
+    /// A returning customer (one of a few users) whose site signed its identity.
+    JoinVerified {
+        queue: usize,
+        user: usize,
     },
     Pick {
         queue: usize,
@@ -68,6 +74,7 @@ enum Step {
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         3 => (0..2usize).prop_map(|queue| Step::Join { queue }),
+        1 => (0..2usize, 0..3usize).prop_map(|(queue, user)| Step::JoinVerified { queue, user }),
         2 => (0..2usize, 0..2usize).prop_map(|(queue, agent)| Step::Pick { queue, agent }),
         3 => (0..8usize, any::<bool>())
             .prop_map(|(conversation, by_customer)| Step::Message { conversation, by_customer }),
@@ -126,6 +133,29 @@ async fn play(world: &World, steps: &[Step]) {
                     join(world, queues[queue], json!({"name": "Ann"})).await,
                     queue,
                 ));
+            }
+            Step::JoinVerified { queue, user } => {
+                let conversation_id = Uuid::new_v4();
+                let user_id = ExternalUserId::parse(format!("user-{user}")).unwrap();
+                world
+                    .ok::<Queue>(
+                        queues[queue],
+                        QueueCommand::JoinQueue {
+                            conversation_id,
+                            metadata: Default::default(),
+                            customer: Some(VerifiedCustomer {
+                                customer_ref: domain::ids::customer_ref(
+                                    Uuid::nil(),
+                                    queues[queue],
+                                    &user_id,
+                                ),
+                                user_id,
+                                name: Some(domain::values::DisplayName::parse("Ann").unwrap()),
+                            }),
+                        },
+                    )
+                    .await;
+                conversations.push((conversation_id, queue));
             }
             Step::Pick { queue, agent } => {
                 let _ = world
