@@ -358,6 +358,43 @@ fn an_unknown_queue_has_no_handlers() {
 // ---- JoinQueue ----
 
 #[test]
+fn a_verified_customer_is_recorded_with_its_join() {
+    let user_id = domain::metadata::ExternalUserId::parse("u-42").expect("a valid test value");
+    let customer = domain::metadata::VerifiedCustomer {
+        customer_ref: domain::ids::customer_ref(id(9), QUEUE, &user_id),
+        user_id,
+        name: Some(domain::values::DisplayName::parse("Ann Lee").expect("a valid test value")),
+    };
+    test()
+        .given(open_queue())
+        .when(C::JoinQueue {
+            conversation_id: id(1),
+            metadata: CustomerMetadata::default(),
+            customer: Some(customer.clone()),
+        })
+        .then_expect_events(vec![E::CustomerJoinedQueue {
+            queue_id: QUEUE,
+            organization_id: ORG,
+            conversation_id: id(1),
+            queue_position: 1,
+            welcome_message: None,
+            metadata: CustomerMetadata::default(),
+            customer: Some(customer),
+        }]);
+}
+
+#[test]
+fn a_join_recorded_before_returning_customers_reads_as_a_guests() {
+    let mut recorded = serde_json::to_value(joined(id(1), 1)).expect("JSON");
+    recorded
+        .as_object_mut()
+        .expect("an object")
+        .remove("customer");
+    let read: E = serde_json::from_value(recorded).expect("an event");
+    assert_eq!(read, joined(id(1), 1));
+}
+
+#[test]
 fn a_customer_joins_an_open_queue_at_the_end_of_the_line() {
     test()
         .given(with(open_queue(), [joined(id(1), 1), joined(id(2), 2)]))
