@@ -29,7 +29,7 @@ pub enum Event {
 /// (`TwoFactorRequirementSet`, `MemberSessionsEnded`, `SsoConfigured`), confirmed addresses
 /// (`EmailConfirmed`) and webhook endpoints (`WebhookEndpointAdded`, `WebhookEndpointRemoved`),
 /// in the order API.md lists them.
-pub const EVENT_TYPES: [&str; 44] = [
+pub const EVENT_TYPES: [&str; 46] = [
     "OrganizationCreated",
     "AccountCreated",
     "InvitationCreated",
@@ -74,6 +74,8 @@ pub const EVENT_TYPES: [&str; 44] = [
     "EmailConfirmed",
     "WebhookEndpointAdded",
     "WebhookEndpointRemoved",
+    "MessageLeft",
+    "ConversationReopened",
 ];
 
 /// Whether this version of Jono knows events of `event_type`. During a rolling upgrade a node

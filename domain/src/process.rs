@@ -127,6 +127,7 @@ pub fn follow_ups(event_id: Uuid, event: &Event) -> Vec<FollowUp> {
                         by: queue::leaver(*reason, *conversation_id, by),
                         reason: end_reason,
                         left_queue: Some(*queue_id),
+                        at: None,
                     },
                 }]
             }

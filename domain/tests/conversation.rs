@@ -1245,6 +1245,7 @@ fn end(by: Author) -> C {
         by,
         reason: EndReason::Ended,
         left_queue: None,
+        at: None,
     }
 }
 
@@ -1265,6 +1266,7 @@ fn a_waiting_conversation_ends_only_after_its_line_let_it_go() {
             by: customer(CONVERSATION),
             reason: EndReason::Abandoned,
             left_queue: Some(QUEUE),
+            at: None,
         })
         .then_expect_error(ConversationError::StillWaiting);
 }
@@ -1282,6 +1284,7 @@ fn an_agent_ends_an_active_conversation() {
             was_waiting: false,
             reason: EndReason::Ended,
             by: agent(AGENT),
+            at: None,
         }]);
 }
 
@@ -1293,6 +1296,7 @@ fn a_conversation_ended_while_waiting_says_so() {
             by: customer(CONVERSATION),
             reason: EndReason::Abandoned,
             left_queue: Some(QUEUE),
+            at: None,
         })
         .then_expect_events(vec![E::ConversationEnded {
             conversation_id: CONVERSATION,
@@ -1302,6 +1306,7 @@ fn a_conversation_ended_while_waiting_says_so() {
             was_waiting: true,
             reason: EndReason::Abandoned,
             by: customer(CONVERSATION),
+            at: None,
         }]);
 }
 
@@ -1316,6 +1321,7 @@ fn a_requeued_conversation_has_no_agent_when_it_ends() {
             by: Author::system(),
             reason: EndReason::Ended,
             left_queue: Some(OTHER_QUEUE),
+            at: None,
         })
         .inspect_result()
         .unwrap();
@@ -1440,4 +1446,147 @@ fn a_customer_keeps_no_marker() {
         ))
         .when(read(1, customer(CONVERSATION)))
         .then_expect_error(ConversationError::AgentsOnly);
+}
+
+// ---- Left messages ----
+
+fn left_message() -> Vec<E> {
+    let leave = C::LeaveMessage {
+        conversation_id: CONVERSATION,
+        organization_id: ORG,
+        queue_id: QUEUE,
+        metadata: metadata(json!({"name": "Ann", "email": "ann@example.test"})),
+        message_id: id(90),
+        text: text("call me"),
+    };
+    test()
+        .given_no_previous_events()
+        .when(leave)
+        .inspect_result()
+        .expect("a left message")
+}
+
+#[test]
+fn a_left_message_starts_with_the_customers_words_and_waits_in_no_line() {
+    let events = left_message();
+    assert!(matches!(
+        &events[0],
+        E::ConversationStarted { kind: ConversationKind::LeftMessage, queue_id: Some(q), .. } if *q == QUEUE
+    ));
+    assert!(matches!(&events[1], E::CustomerMetadataSet { .. }));
+    assert!(matches!(
+        &events[2],
+        E::MessageSent { seq: 1, author, text, .. } if author.is_customer() && text == "call me"
+    ));
+    // It ends without any line to leave first.
+    test()
+        .given(left_message())
+        .when(end(agent(AGENT)))
+        .inspect_result()
+        .expect("ended");
+}
+
+#[test]
+fn the_first_agent_to_answer_a_left_message_becomes_its_agent() {
+    let events = test()
+        .given(left_message())
+        .when(send(id(91), agent(AGENT), vec![]))
+        .inspect_result()
+        .expect("answered");
+    assert!(
+        matches!(&events[0], E::AgentAssigned { agent_id, queue_id, .. } if *agent_id == AGENT && *queue_id == QUEUE)
+    );
+    assert!(matches!(&events[1], E::MessageSent { seq: 2, .. }));
+    let mut answered = left_message();
+    answered.extend(events);
+    let again = test()
+        .given(answered)
+        .when(send(id(92), agent(OTHER_AGENT), vec![]))
+        .inspect_result()
+        .expect("a second answer");
+    assert_eq!(again.len(), 1, "no second assignment: {again:?}");
+}
+
+#[test]
+fn nobody_writes_as_the_customer_of_a_left_message() {
+    test()
+        .given(left_message())
+        .when(send(id(91), customer(CONVERSATION), vec![]))
+        .then_expect_error(ConversationError::LeftMessageIsAnswered);
+}
+
+// ---- Reopen ----
+
+fn ended_at(at: chrono::DateTime<chrono::Utc>) -> Vec<E> {
+    with(
+        active(),
+        [E::ConversationEnded {
+            conversation_id: CONVERSATION,
+            organization_id: ORG,
+            queue_id: Some(QUEUE),
+            agent_id: Some(AGENT),
+            was_waiting: false,
+            reason: EndReason::Ended,
+            by: agent(AGENT),
+            at: Some(at),
+        }],
+    )
+}
+
+#[test]
+fn a_customer_continues_with_its_agent_within_the_window_only() {
+    let end = chrono::Utc::now();
+    let reopen = |seconds: i64, within: Option<u32>| C::Reopen {
+        by: customer(CONVERSATION),
+        at: end + chrono::Duration::seconds(seconds),
+        within_seconds: within,
+    };
+    test()
+        .given(ended_at(end))
+        .when(reopen(60, Some(3600)))
+        .then_expect_events(vec![E::ConversationReopened {
+            conversation_id: CONVERSATION,
+            organization_id: ORG,
+            queue_id: Some(QUEUE),
+            agent_id: AGENT,
+            by: customer(CONVERSATION),
+        }]);
+    for (seconds, within) in [(3601, Some(3600)), (60, None)] {
+        test()
+            .given(ended_at(end))
+            .when(reopen(seconds, within))
+            .then_expect_error(ConversationError::ReopenWindowPassed);
+    }
+    // An end without a time (from before reopening existed) is never continued by its customer.
+    test()
+        .given(with(active(), [ended(CONVERSATION, false)]))
+        .when(reopen(1, Some(3600)))
+        .then_expect_error(ConversationError::ReopenWindowPassed);
+}
+
+#[test]
+fn an_agent_reopens_any_ended_customer_conversation_and_becomes_its_agent() {
+    let reopen = C::Reopen {
+        by: agent(OTHER_AGENT),
+        at: chrono::Utc::now(),
+        within_seconds: None,
+    };
+    test()
+        .given(with(active(), [ended(CONVERSATION, false)]))
+        .when(reopen.clone())
+        .then_expect_events(vec![E::ConversationReopened {
+            conversation_id: CONVERSATION,
+            organization_id: ORG,
+            queue_id: Some(QUEUE),
+            agent_id: OTHER_AGENT,
+            by: agent(OTHER_AGENT),
+        }]);
+    test()
+        .given(active())
+        .when(reopen.clone())
+        .then_expect_error(ConversationError::NotEnded);
+    test()
+        .given(vec![channel_started(CONVERSATION)])
+        .when(reopen)
+        .then_expect_error(ConversationError::NotACustomerConversation);
 }

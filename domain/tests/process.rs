@@ -150,6 +150,7 @@ fn ends_with(event: QueueEvent, by: Author, reason: EndReason) {
             by: by.clone(),
             reason,
             left_queue: Some(QUEUE),
+            at: None,
         }
     );
     let events = runs_once(
@@ -167,6 +168,7 @@ fn ends_with(event: QueueEvent, by: Author, reason: EndReason) {
             was_waiting: true,
             reason,
             by,
+            at: None,
         }]
     );
 }

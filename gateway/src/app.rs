@@ -23,6 +23,8 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::sso::router())
         .merge(routes::organizations::router())
         .merge(routes::queues::router())
+        .merge(routes::left_messages::router())
+        .merge(routes::audit::router())
         .merge(crate::ws::router())
         .merge(crate::web::router())
         .merge(routes::conversations::router())

@@ -128,6 +128,39 @@ pub async fn join(
     Ok(joined)
 }
 
+/// A left message: the queue records it (`TakeMessage`) and the conversation that holds its
+/// words starts, in one append (both or neither).
+pub async fn leave_message(
+    state: &AppState,
+    queue_id: Uuid,
+    conversation_id: Uuid,
+    metadata: CustomerMetadata,
+    text: domain::values::MessageText,
+    ctx: &CommandContext,
+) -> Result<(), ApiError> {
+    let take = QueueCommand::TakeMessage { conversation_id };
+    let start = |decided: &[domain::queue::QueueEvent]| {
+        decided.iter().find_map(|event| match event {
+            domain::queue::QueueEvent::MessageLeft {
+                queue_id,
+                organization_id,
+                conversation_id,
+            } => Some(domain::conversation::ConversationCommand::LeaveMessage {
+                conversation_id: *conversation_id,
+                organization_id: *organization_id,
+                queue_id: *queue_id,
+                metadata: metadata.clone(),
+                message_id: Uuid::new_v5(conversation_id, b"left message"),
+                text: text.clone(),
+            }),
+            _ => None,
+        })
+    };
+    run_pair_with::<Queue, Conversation>(state, (queue_id, take), (conversation_id, start), ctx)
+        .await?;
+    Ok(())
+}
+
 /// [`run_pair`] with the second command made from what the first decided
 /// ([`store::command::Commands::execute_pair_with`]).
 async fn run_pair_with<A, B>(

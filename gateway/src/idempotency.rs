@@ -56,7 +56,8 @@ fn exempt(path: &str) -> bool {
         || path == "/v1/password-reset"
         || path == "/v1/password-reset/request"
         || path == "/v1/email-confirmation"
-        || (path.starts_with("/v1/queues/") && path.ends_with("/join"))
+        // A customer's doors: anyone, each time a new conversation (a join, a left message).
+        || (path.starts_with("/v1/queues/") && (path.ends_with("/join") || path.ends_with("/messages")))
         || (path.starts_with("/v1/invitations/") && path.ends_with("/accept"))
 }
 

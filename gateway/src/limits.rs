@@ -110,8 +110,15 @@ pub const TRANSCRIPT_EMAILS_PER_ADDRESS: Rate = Rate {
     burst: 10.0,
 };
 
+/// Messages left when nobody could answer: 5 an hour per client address.
+pub const LEFT_MESSAGES: Rate = Rate {
+    name: "left-message",
+    per_second: 5.0 / 3600.0,
+    burst: 5.0,
+};
+
 /// Every limit, so `/metrics` shows each one's refusals from the start (at 0).
-pub const ALL: [Rate; 13] = [
+pub const ALL: [Rate; 14] = [
     JOINS,
     CUSTOMER_MESSAGES,
     CUSTOMER_COMMANDS,
@@ -125,6 +132,7 @@ pub const ALL: [Rate; 13] = [
     PASSWORD_RESETS,
     TRANSCRIPT_EMAILS,
     TRANSCRIPT_EMAILS_PER_ADDRESS,
+    LEFT_MESSAGES,
 ];
 
 /// A customer's command other than a message (`CUSTOMER_COMMANDS`); agents are not limited.

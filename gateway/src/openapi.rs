@@ -285,6 +285,10 @@ pub struct QueueView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_first_response_seconds: Option<Option<u32>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub leave_message_when_offline: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reopen_window_seconds: Option<Option<u32>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub settings: Option<QueueSettings>,
 }
 
@@ -319,6 +323,15 @@ pub struct QueueSettingsRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$"))]
     pub widget_color: Option<Option<String>>,
+    /// The widget offers to leave a message also while none of the queue's handlers is online
+    /// (it always does while the queue is closed or full); `null` is `false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leave_message_when_offline: Option<Option<bool>>,
+    /// How long after its end a customer who writes again continues the same conversation
+    /// with its agent instead of joining the back of the line; `null`: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 86_400))]
+    pub reopen_window_seconds: Option<Option<u32>>,
     /// The service-level target for a wait, in seconds: a customer picked within it meets it,
     /// one still waiting past it breaches it. `null` clears it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -403,6 +416,29 @@ pub struct PublicQueue {
     /// Whether the customer may have its transcript emailed
     /// (`POST /v1/conversations/{c}/transcript/email`): the deployment sends email.
     pub transcript_by_email: bool,
+    /// Nobody can answer now (the queue is closed or full, or — with its
+    /// `leave_message_when_offline` — none of its handlers is online): the widget offers to
+    /// leave a message (`POST /v1/queues/{queue}/messages`) instead of the line.
+    pub leave_message: bool,
+    /// How long after its end a customer may continue a conversation by writing again
+    /// (the queue's `reopen_window_seconds`); `null`: not at all.
+    pub reopen_window_seconds: Option<u32>,
+}
+
+/// A message left for the queue's agents, when nobody can answer.
+#[derive(Serialize, JsonSchema)]
+pub struct LeaveMessageRequest {
+    /// Put into the conversation's metadata as `name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Where answers go, by email when the deployment sends email; put into the metadata as
+    /// `email`.
+    pub email: String,
+    /// The message: 1 to 10,000 characters.
+    pub text: String,
+    /// More of the page's own, as a join's metadata: a JSON object (16 KiB in all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Map<String, Value>>,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -736,6 +772,8 @@ pub enum ActivityType {
     ConversationTransferred,
     ConversationEnded,
     MessageSent,
+    MessageLeft,
+    ConversationReopened,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -1270,6 +1308,11 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
             .describe("409 if the queue is closed or full; 403 from a site not among its `allowed_origins`. Rate limited per address.")
             .body::<JoinRequest>(g, false)
             .returns::<Joined>(g, 201, "The customer's conversation, token and place in line."),
+        Operation::new("post", "/v1/queues/{queue}/messages", "leaveMessage", "queues", "Leave a message when nobody can answer")
+            .access(Public)
+            .describe("Whenever the queue exists, open or not: the message becomes a conversation of kind `left_message` in the queue (status `waiting` until an agent answers, never in the line), shown to its agents. Agents answer with ordinary messages; with email set up each answer is emailed to `email`. 403 from a site not among its `allowed_origins` or for a blocked visitor; 422 for a bad email or text. Rate limited per address (`left-message`: 5 an hour).")
+            .body::<LeaveMessageRequest>(g, true)
+            .returns::<crate::routes::left_messages::MessageLeftResponse>(g, 201, "The left message's conversation."),
         Operation::new("get", "/v1/queues/{queue}/identity-secret", "identitySecret", "queues", "A queue's identity secret")
             .describe("Operators. What the queue's site signs its users' identities with (README, Returning customers); kept outside the log.")
             .returns::<IdentitySecret>(g, 200, "The secret, or `null` while there is none."),
@@ -1287,11 +1330,11 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
             .describe("Direct chats only the caller's own.")
             .query("status", json!({"enum": ["waiting", "active", "ended"]}), "Only conversations in this status.")
             .query("agent", uuid.clone(), "Only conversations of this agent.")
-            .query("kind", json!({"enum": ["customer", "channel", "direct"]}), "Only conversations of this kind.")
-            .query("queue", uuid, "Only conversations of this queue.")
+            .query("kind", json!({"enum": ["customer", "channel", "direct", "left_message"]}), "Only conversations of this kind.")
+            .query("queue", uuid.clone(), "Only conversations of this queue.")
             .query("tag", json!({"type": "string"}), "Only conversations that carry this tag.")
             .query("from", time.clone(), "Only conversations started at or after this time.")
-            .query("to", time, "Only conversations started before this time.")
+            .query("to", time.clone(), "Only conversations started before this time.")
             .paged("the last conversation's id")
             .returns::<Vec<AgentConversation>>(g, 200, "A page of conversations."),
         Operation::new("get", "/v1/orgs/{org}/search", "search", "conversations", "Search the organization's conversations")
@@ -1362,6 +1405,9 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
         Operation::new("post", "/v1/conversations/{c}/end", "end", "conversations", "End a conversation")
             .describe("Agent participants, or its customer. A customer still waiting who ends has abandoned the queue.")
             .no_content("Ended."),
+        Operation::new("post", "/v1/conversations/{c}/reopen", "reopen", "conversations", "Reopen an ended conversation")
+            .describe("Agents, for an ended customer conversation or left message (409 if it has not ended or is a channel or direct chat): it is active again with the caller as its agent (`ConversationReopened`). A customer reopens by writing again: a message to its ended conversation within its queue's `reopen_window_seconds` reopens it with its last agent; after the window (or without one) it is 409, and the widget starts a new conversation.")
+            .no_content("Reopened."),
         Operation::new("post", "/v1/conversations/{c}/block", "blockCustomer", "blocks", "Block the customer of a conversation")
             .describe("Agent participants of a customer conversation (409 for a channel or a direct chat). The customer's token ends, its sockets close, the conversation ends if it has not, and joins from the address it joined from (an IPv6 client by its /64) to any queue of the organization are refused with 403 until the block runs out or an operator lifts it. 422 for a length outside 1 minute to 365 days or a reason over 500 characters.")
             .body::<BlockRequest>(g, false)
@@ -1370,6 +1416,17 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
             .describe("Operators. Blocks that have neither run out nor been lifted, oldest first.")
             .paged("the last block's id")
             .returns::<Vec<BlockView>>(g, 200, "A page of blocks."),
+        Operation::new("get", "/v1/orgs/{org}/audit", "audit", "organizations", "Who changed what, and when")
+            .describe("Operators (403 for an agent). The organization's changes read from the log, oldest first: members and roles, invitations, queues and their settings and handlers, sign-in rules, single sign-on, webhooks, blocks, canned responses. Filters combine; `format=csv` answers the same rows as a CSV file (fields quoted; a value that starts like a spreadsheet formula is prefixed with `'`). 422 for a type that is not audited.")
+            .query("type", json!({"type": "string"}), "Only these event types, comma-separated.")
+            .query("actor", uuid.clone(), "Only what this agent did.")
+            .query("subject", uuid.clone(), "Only what was done to this member, queue, endpoint, invitation or block.")
+            .query("from", time.clone(), "From this time (inclusive).")
+            .query("to", time.clone(), "Before this time.")
+            .query("format", json!({"enum": ["json", "csv"]}), "`json` (the default) or `csv`.")
+            .query("order", json!({"enum": ["asc", "desc"]}), "`asc` (the default: oldest first, the page starts after `after`) or `desc` (newest first, the page ends before `after`).")
+            .paged("the last item's `position`")
+            .returns::<Vec<crate::routes::audit::AuditItem>>(g, 200, "A page of changes."),
         Operation::new("delete", "/v1/orgs/{org}/blocks/{block}", "liftBlock", "blocks", "Lift a block")
             .describe("Operators (403 for an agent). 404 for an unknown or lifted block, 409 for one that ran out.")
             .no_content("Lifted; the visitor may join again."),
@@ -1505,6 +1562,7 @@ mod tests {
             ("get", "/v1/queues/{queue}/stats"),
             ("get", "/v1/queues/{queue}/public"),
             ("post", "/v1/queues/{queue}/join"),
+            ("post", "/v1/queues/{queue}/messages"),
             ("get", "/v1/conversations/{c}"),
             ("get", "/v1/orgs/{org}/conversations"),
             ("get", "/v1/conversations/{c}/messages"),
@@ -1520,9 +1578,11 @@ mod tests {
             ("post", "/v1/conversations/{c}/calls"),
             ("post", "/v1/conversations/{c}/calls/{call}/end"),
             ("post", "/v1/conversations/{c}/end"),
+            ("post", "/v1/conversations/{c}/reopen"),
             ("post", "/v1/conversations/{c}/rating"),
             ("post", "/v1/conversations/{c}/block"),
             ("get", "/v1/orgs/{org}/blocks"),
+            ("get", "/v1/orgs/{org}/audit"),
             ("delete", "/v1/orgs/{org}/blocks/{block}"),
             ("get", "/v1/webhooks/public-key"),
             ("get", "/v1/queues/{queue}/identity-secret"),

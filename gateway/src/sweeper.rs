@@ -374,7 +374,8 @@ impl Watch {
             }
             QueueEvent::QueueCreated { .. }
             | QueueEvent::QueueHandlerAdded { .. }
-            | QueueEvent::QueueHandlerRemoved { .. } => {}
+            | QueueEvent::QueueHandlerRemoved { .. }
+            | QueueEvent::MessageLeft { .. } => {}
         }
     }
 

@@ -651,7 +651,7 @@ async fn authorize(state: &AppState, who: &Who, topic: Topic) -> Result<Plan, u1
 }
 
 /// The queue events of API.md's `queue:ID` topic.
-const QUEUE_TOPIC: [&str; 9] = [
+const QUEUE_TOPIC: [&str; 10] = [
     "QueueOpened",
     "QueueClosed",
     "QueueSettingsChanged",
@@ -661,10 +661,11 @@ const QUEUE_TOPIC: [&str; 9] = [
     "CustomerLeftQueue",
     "CustomerPicked",
     "ConversationTransferred",
+    "MessageLeft",
 ];
 
 /// The types `GET /v1/activity` and the `activity` topic carry.
-const ACTIVITY: [&str; 8] = [
+const ACTIVITY: [&str; 10] = [
     "CustomerJoinedQueue",
     "CustomerLeftQueue",
     "CustomerPicked",
@@ -673,6 +674,8 @@ const ACTIVITY: [&str; 8] = [
     "ConversationTransferred",
     "ConversationEnded",
     "MessageSent",
+    "MessageLeft",
+    "ConversationReopened",
 ];
 
 fn event_frame(topic: &str, event: &StoredEvent, body: Value) -> Value {
@@ -750,6 +753,10 @@ fn customer_body(event: &StoredEvent) -> Option<Value> {
         "ConversationEnded" => json!({
             "conversation_id": field("conversation_id"),
             "reason": field("reason"),
+        }),
+        "ConversationReopened" => json!({
+            "conversation_id": field("conversation_id"),
+            "status": "active",
         }),
         "CallStarted" | "CallEnded" => json!({
             "conversation_id": field("conversation_id"),

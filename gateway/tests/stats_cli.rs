@@ -216,6 +216,7 @@ async fn history() -> History {
         by: Author::agent(y, "Y"),
         reason: EndReason::Ended,
         left_queue: None,
+        at: None,
     };
     run::<Conversation>(&commands, c[4], end).await;
     step().await;

@@ -61,7 +61,8 @@ impl Projection for Activity {
     }
 
     fn version(&self) -> i64 {
-        1
+        // 2: left messages and reopened conversations.
+        2
     }
 
     fn tables(&self) -> &'static [Table] {
@@ -79,6 +80,8 @@ impl Projection for Activity {
             "ConversationStarted",
             "MessageSent",
             "ConversationEnded",
+            "MessageLeft",
+            "ConversationReopened",
         ])
     }
 
@@ -108,6 +111,11 @@ impl Projection for Activity {
                         organization_id,
                         conversation_id,
                         ..
+                    }
+                    | Q::MessageLeft {
+                        queue_id,
+                        organization_id,
+                        conversation_id,
                     } => (*organization_id, *queue_id, Some(*conversation_id), None),
                     Q::CustomerLeftQueue {
                         queue_id,
@@ -168,7 +176,7 @@ impl Projection for Activity {
                         kind: conversation_kind,
                         participants,
                         ..
-                    } if *conversation_kind != ConversationKind::Customer => {
+                    } if !conversation_kind.is_customers() => {
                         let (a, b) = pair(conversation_kind, participants);
                         tx.execute(
                             "INSERT INTO rm_activity_conversations{s}
@@ -217,6 +225,20 @@ impl Projection for Activity {
                         queue_id: *queue_id,
                         conversation_id: Some(*conversation_id),
                         agent_id: *agent_id,
+                        participants: (None, None),
+                    },
+                    C::ConversationReopened {
+                        conversation_id,
+                        organization_id,
+                        queue_id,
+                        agent_id,
+                        ..
+                    } => Row {
+                        organization_id: *organization_id,
+                        kind,
+                        queue_id: *queue_id,
+                        conversation_id: Some(*conversation_id),
+                        agent_id: Some(*agent_id),
                         participants: (None, None),
                     },
                     _ => return Ok(()),

@@ -91,8 +91,9 @@ impl Projection for Conversations {
     }
 
     fn version(&self) -> i64 {
-        // 2: `last_seq` and `rm_reads` (unread counts). 3: `answered_at` (an agent's first
-        // message, for the first-response target). 4: `rm_customer_links` (returning customers).
+        // 2: `last_seq` and `rm_reads` (unread counts). 3: left messages, reopening.
+        // 4: `answered_at` (an agent's first message, for the first-response target) and
+        // `rm_customer_links` (returning customers).
         4
     }
 
@@ -114,6 +115,7 @@ impl Projection for Conversations {
             "ConversationEnded",
             "MessageSent",
             "ConversationRead",
+            "ConversationReopened",
         ])
     }
 
@@ -164,7 +166,7 @@ impl Projection for Conversations {
                 ..
             } => {
                 let status = match kind {
-                    ConversationKind::Customer => "waiting",
+                    ConversationKind::Customer | ConversationKind::LeftMessage => "waiting",
                     ConversationKind::Channel | ConversationKind::Direct => "active",
                 };
                 tx.execute(
@@ -196,6 +198,18 @@ impl Projection for Conversations {
                     "UPDATE rm_conversations{s} SET status = 'active', agent_id = $1,
                      queue_id = $2, picked_at = $3 WHERE conversation_id = $4",
                     params![agent_id, queue_id, at, conversation_id],
+                )
+                .await?;
+            }
+            E::ConversationReopened {
+                conversation_id,
+                agent_id,
+                ..
+            } => {
+                tx.execute(
+                    "UPDATE rm_conversations{s} SET status = 'active', agent_id = $1,
+                     ended_at = NULL, end_reason = NULL WHERE conversation_id = $2",
+                    params![agent_id, conversation_id],
                 )
                 .await?;
             }

@@ -6,13 +6,15 @@
 //! - Read models, one file each: [`directory`] (accounts, organizations, memberships,
 //!   invitations), [`queues`] (queue state and the waiting line), [`conversations`] (status,
 //!   agent, metadata, tags; inboxes), [`messages`] (messages, notes, attachments), [`activity`]
-//!   (the activity feed), [`canned`] (canned responses).
+//!   (the activity feed), [`canned`] (canned responses), [`audit`] (who changed what in an
+//!   organization).
 //! - [`queries`]: what the HTTP layer asks of the read models, as plain serializable structs.
 //! - [`stats`]: queue statistics folded from the log alone (API.md, Statistics), a queue as it
 //!   stood at an instant, and the `stats` read model (one row per wait, handle and rating) the
 //!   HTTP statistics are read from.
 
 pub mod activity;
+pub mod audit;
 pub mod canned;
 pub mod conversations;
 pub mod directory;
@@ -39,5 +41,6 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(canned::Canned),
         Arc::new(search::Search),
         Arc::new(stats::StatsRows),
+        Arc::new(audit::Audit),
     ]
 }

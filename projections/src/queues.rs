@@ -112,6 +112,8 @@ impl Projection for Queues {
                 )
                 .await?;
             }
+            // A left message waits in no line.
+            QueueEvent::MessageLeft { .. } => {}
             QueueEvent::QueueOpened { queue_id, .. } | QueueEvent::QueueClosed { queue_id, .. } => {
                 let open = matches!(queue_event, QueueEvent::QueueOpened { .. });
                 tx.execute(

@@ -814,6 +814,61 @@ try {
   await agent.getByRole('button', { name: `Remove: ${hook}` }).click();
   await agent.waitForSelector('.webhooks p:has-text("No endpoint is registered.")');
 
+  step('the audit log names who added and removed the endpoint; filtered by change; downloaded as CSV');
+  await agent.locator('.audit').getByRole('button', { name: 'Refresh' }).click();
+  await agent.waitForSelector('.audit tr[data-type=WebhookEndpointRemoved]:has-text("Aino Agent")');
+  await agent.selectOption('select[name=audit-type]', 'WebhookEndpointAdded');
+  await agent.waitForSelector('.audit tr[data-type=WebhookEndpointRemoved]', { state: 'detached' });
+  await agent.waitForSelector(`.audit tr[data-type=WebhookEndpointAdded]:has-text("Aino Agent"):has-text("${hook}")`);
+  await agent.locator('.audit').scrollIntoViewIfNeeded();
+  await checkA11y(agent, 'console: the audit log');
+  await agent.screenshot({ path: `${OUT}console-audit.png` });
+  const auditCsv = await transcript(agent, () => agent.getByRole('button', { name: 'Download CSV' }).click());
+  if (!auditCsv.startsWith('position,at,type') || !auditCsv.includes('"WebhookEndpointAdded"') || auditCsv.includes('"WebhookEndpointRemoved"')) throw new Error(`the audit CSV: ${auditCsv}`);
+  await agent.selectOption('select[name=audit-type]', '');
+
+  step('a message left while the queue is closed: the widget offers the form, the console lists it with an alert, the agent answers');
+  await api('POST', `/v1/queues/${queueId}/close`, token);
+  await api('PUT', `/v1/queues/${queueId}/settings`, token, { reopen_window_seconds: 3600 });
+  await agent.getByRole('button', { name: 'Chats', exact: true }).click();
+  const alertsBefore = await agent.evaluate(() => window.jonoAlerts ?? 0);
+  await w.getByRole('button', { name: 'Aloita uusi keskustelu' }).click();
+  await w.locator('input[name=name]').fill('Kalle Asiakas');
+  await w.locator('input[name=email]').fill('kalle@example.com');
+  expectStatus = 409; // the widget loaded while the queue was open: the join finds it closed
+  await w.getByRole('button', { name: 'Aloita keskustelu' }).click();
+  await w.locator('form.leave-message').waitFor();
+  expectStatus = 0;
+  await checkA11y(widgetFrame(), 'widget: leave a message');
+  await w.locator('form.leave-message input[name=name]').fill('Kalle Asiakas');
+  await w.locator('form.leave-message input[name=email]').fill('kalle@example.com');
+  await w.locator('form.leave-message textarea[name=message]').fill('Soittakaa minulle huomenna.');
+  await w.getByRole('button', { name: 'Lähetä viesti' }).click();
+  await w.locator('.left-thanks:has-text("Kiitos! Saimme viestisi")').waitFor();
+  await cust.screenshot({ path: `${OUT}widget-left-message.png` });
+  await agent.waitForSelector('.activity li[data-type=MessageLeft]');
+  await agent.waitForFunction((n) => (window.jonoAlerts ?? 0) > n, alertsBefore);
+  await agent.locator('.left-messages button', { hasText: 'Kalle Asiakas · unanswered' }).click();
+  await agent.waitForSelector('.conv-head .badge.left-message:has-text("Left message · Support")');
+  await agent.waitForSelector('.messages .text:has-text("Soittakaa minulle huomenna.")');
+  await agent.waitForSelector('.answer-by-email:has-text("kalle@example.com")');
+  await checkA11y(agent, 'console: a left message');
+  await field.fill('Soitamme kello 12.');
+  await field.press('Enter');
+  await agent.waitForSelector('.conv-head .badge[data-status=active]');
+  await agent.locator('.left-messages button', { hasText: 'unanswered' }).waitFor({ state: 'detached' });
+  await agent.screenshot({ path: `${OUT}console-left-message.png` });
+
+  step('an ended conversation is reopened by the agent');
+  await agent.getByRole('button', { name: 'End conversation' }).click();
+  await agent.waitForSelector('.ended');
+  await agent.getByRole('button', { name: 'Reopen', exact: true }).click();
+  await agent.waitForSelector('.conv-head .badge[data-status=active]');
+  await agent.getByRole('button', { name: 'End conversation' }).click();
+  await agent.waitForSelector('.ended');
+  await api('POST', `/v1/queues/${queueId}/open`, token);
+  await agent.getByRole('button', { name: 'Organization', exact: true }).click();
+
   step('queue statistics');
   await agent.click('.queue-admin summary');
   await agent.getByRole('button', { name: 'Show statistics' }).click();
@@ -902,6 +957,15 @@ try {
   await phone.getByRole('button', { name: 'End conversation' }).tap();
   await pw.getByText('How did we do?').waitFor();
   await checkA11y(phoneWidget(), 'widget (phone): rating form');
+  step('phone: the customer writes again within the queue\'s window; the same conversation goes on with its agent');
+  await pw.locator('.continue-chat input[name=continue]').fill('Vielä yksi asia');
+  await pw.locator('.continue-chat button').tap();
+  await pw.locator('.messages .text', { hasText: 'Vielä yksi asia' }).waitFor();
+  await pw.locator('textarea[name=message]').waitFor();
+  await phone.waitForSelector('.conv-head .badge[data-status=active]');
+  await phone.waitForSelector('.messages .text:has-text("Vielä yksi asia")');
+  await phone.getByRole('button', { name: 'End conversation' }).tap();
+  await pw.getByText('How did we do?').waitFor();
   step('phone: history lists the ended conversation and a search opens it at the hit');
   await phone.goto(`${BASE}/#/${orgA}/history`);
   await phone.locator('table.ended tr', { hasText: 'Liisa Puhelin' }).first().waitFor();

@@ -1,3 +1,4 @@
+use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -21,6 +22,16 @@ pub enum ConversationCommand {
         queue_id: Uuid,
         welcome_message: Option<WelcomeMessage>,
         metadata: CustomerMetadata,
+    },
+    /// A customer leaves a message (name, email and words in `metadata` and `text`), given in
+    /// one append with the queue's `TakeMessage`.
+    LeaveMessage {
+        conversation_id: Uuid,
+        organization_id: Uuid,
+        queue_id: Uuid,
+        metadata: CustomerMetadata,
+        message_id: Uuid,
+        text: MessageText,
     },
     StartChannel {
         conversation_id: Uuid,
@@ -109,5 +120,17 @@ pub enum ConversationCommand {
         /// conversation waiting in a queue ends only with that queue named: otherwise it would
         /// end while a line still holds it.
         left_queue: Option<Uuid>,
+        /// Now, by the caller's clock (for a customer's reopening window); `None` leaves the
+        /// end without a time, and its customer cannot reopen it.
+        at: Option<DateTime<Utc>>,
+    },
+    /// An ended conversation is active again. An agent reopens any customer conversation of
+    /// its organization and becomes its agent; a customer only its own, with its last agent,
+    /// and only within `within_seconds` (the queue's `reopen_window_seconds`; `None`: never)
+    /// of its end at `at`.
+    Reopen {
+        by: Author,
+        at: DateTime<Utc>,
+        within_seconds: Option<u32>,
     },
 }

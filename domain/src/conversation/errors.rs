@@ -56,6 +56,12 @@ pub enum ConversationError {
     AlreadyRated,
     #[error("the conversation has no message with this seq yet")]
     ReadPastTheEnd,
+    #[error("the conversation has not ended")]
+    NotEnded,
+    #[error("the conversation ended too long ago to continue: start a new one")]
+    ReopenWindowPassed,
+    #[error("a left message is answered, not chatted in: only agents write in it")]
+    LeftMessageIsAnswered,
 }
 
 impl Refusal for ConversationError {
@@ -86,7 +92,10 @@ impl Refusal for ConversationError {
             | Self::DuplicateCall
             | Self::CallInProgress
             | Self::CallEnded
-            | Self::AlreadyRated => ErrorKind::Conflict,
+            | Self::AlreadyRated
+            | Self::NotEnded
+            | Self::ReopenWindowPassed => ErrorKind::Conflict,
+            Self::LeftMessageIsAnswered => ErrorKind::Forbidden,
         }
     }
 }

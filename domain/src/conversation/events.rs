@@ -1,3 +1,4 @@
+use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,10 @@ pub enum ConversationKind {
     Customer,
     Channel,
     Direct,
+    /// A message a customer left when nobody could answer (`QueueEvent::MessageLeft`): never
+    /// in a queue's line, answered by an agent later (by email, when email is set up).
+    #[serde(rename = "left_message")]
+    LeftMessage,
 }
 
 impl ConversationKind {
@@ -20,7 +25,13 @@ impl ConversationKind {
             Self::Customer => "customer",
             Self::Channel => "channel",
             Self::Direct => "direct",
+            Self::LeftMessage => "left_message",
         }
+    }
+
+    /// Whether a customer is on the other side: a chat from a queue, or a left message.
+    pub fn is_customers(self) -> bool {
+        matches!(self, Self::Customer | Self::LeftMessage)
     }
 }
 
@@ -156,6 +167,20 @@ pub enum ConversationEvent {
         was_waiting: bool,
         reason: EndReason,
         by: Author,
+        /// When, by the clock of who ended it (absent in events from before reopening
+        /// existed): a customer may reopen within the queue's `reopen_window_seconds` of it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<DateTime<Utc>>,
+    },
+    /// Active again with `agent_id`: an agent reopened the ended conversation (and is its agent
+    /// now), or its customer wrote again within the queue's reopening window (and has its last
+    /// agent back) instead of joining the back of the line.
+    ConversationReopened {
+        conversation_id: Uuid,
+        organization_id: Uuid,
+        queue_id: Option<Uuid>,
+        agent_id: Uuid,
+        by: Author,
     },
 }
 
@@ -177,6 +202,7 @@ impl DomainEvent for ConversationEvent {
             Self::CallEnded { .. } => "CallEnded",
             Self::ConversationRated { .. } => "ConversationRated",
             Self::ConversationEnded { .. } => "ConversationEnded",
+            Self::ConversationReopened { .. } => "ConversationReopened",
         }
         .to_owned()
     }

@@ -13,6 +13,7 @@ pub use events::{AttachmentRef, ConversationEvent, ConversationKind, EndReason};
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
@@ -57,6 +58,9 @@ pub struct Conversation {
     /// How far each agent has read (`ConversationRead`): one entry per agent who read it.
     #[serde(default)]
     pub read_by: BTreeMap<Uuid, u64>,
+    /// When it ended, if its end said so (for a customer's reopening window).
+    #[serde(default)]
+    pub ended_at: Option<DateTime<Utc>>,
 }
 
 impl Conversation {
@@ -81,7 +85,7 @@ impl Conversation {
         let (id, kind) = self.require_started()?;
         match author.kind {
             AuthorKind::System => Ok(()),
-            AuthorKind::Customer if kind == ConversationKind::Customer && author.id == id => Ok(()),
+            AuthorKind::Customer if kind.is_customers() && author.id == id => Ok(()),
             AuthorKind::Customer => Err(ConversationError::NotAParticipant),
             AuthorKind::Agent
                 if kind == ConversationKind::Direct && !self.participants.contains(&author.id) =>
@@ -100,8 +104,18 @@ impl Conversation {
         }
     }
 
+    /// A chat from a queue: what waits in lines, is picked, rated and watched live.
     fn require_customer_kind(kind: ConversationKind) -> Result<(), ConversationError> {
         if kind == ConversationKind::Customer {
+            Ok(())
+        } else {
+            Err(ConversationError::NotACustomerConversation)
+        }
+    }
+
+    /// A customer on the other side: a chat, or a left message.
+    fn require_customers(kind: ConversationKind) -> Result<(), ConversationError> {
+        if kind.is_customers() {
             Ok(())
         } else {
             Err(ConversationError::NotACustomerConversation)
@@ -172,6 +186,49 @@ impl Aggregate for Conversation {
                     };
                     sink.write(message, self).await;
                 }
+            }
+            C::LeaveMessage {
+                conversation_id,
+                organization_id,
+                queue_id,
+                metadata,
+                message_id,
+                text,
+            } => {
+                if self.id.is_some() {
+                    return Err(ConversationError::AlreadyStarted);
+                }
+                let started = E::ConversationStarted {
+                    conversation_id,
+                    organization_id,
+                    kind: ConversationKind::LeftMessage,
+                    queue_id: Some(queue_id),
+                    name: None,
+                    participants: Vec::new(),
+                    by: None,
+                };
+                sink.write(started, self).await;
+                let author =
+                    Author::customer(conversation_id, metadata.name().unwrap_or("Customer"));
+                if !metadata.is_empty() {
+                    let set = E::CustomerMetadataSet {
+                        conversation_id,
+                        organization_id,
+                        metadata,
+                        by: author.clone(),
+                    };
+                    sink.write(set, self).await;
+                }
+                let message = E::MessageSent {
+                    conversation_id,
+                    organization_id,
+                    message_id,
+                    seq: self.last_seq + 1,
+                    author,
+                    text: text.as_str().to_owned(),
+                    attachments: Vec::new(),
+                };
+                sink.write(message, self).await;
             }
             C::StartChannel {
                 conversation_id,
@@ -283,11 +340,14 @@ impl Aggregate for Conversation {
                 text,
                 attachments,
             } => {
-                let (conversation_id, _) = self.require_started()?;
+                let (conversation_id, kind) = self.require_started()?;
                 self.check_author(&author)?;
                 self.require_not_ended()?;
                 if self.message_ids.contains(&message_id) {
                     return Err(ConversationError::DuplicateMessage);
+                }
+                if kind == ConversationKind::LeftMessage && author.is_customer() {
+                    return Err(ConversationError::LeftMessageIsAnswered);
                 }
                 if attachments.len() > ATTACHMENTS_PER_MESSAGE {
                     return Err(ConversationError::TooManyAttachments);
@@ -299,6 +359,20 @@ impl Aggregate for Conversation {
                 for attachment_id in attachments {
                     let found = self.attachments.get(&attachment_id);
                     refs.push(found.cloned().ok_or(ConversationError::UnknownAttachment)?);
+                }
+                // The first agent to answer a left message is its agent.
+                if let (ConversationKind::LeftMessage, Some(Status::Waiting), Some(queue_id)) =
+                    (kind, self.status, self.queue_id)
+                {
+                    if author.kind == AuthorKind::Agent {
+                        let assigned = E::AgentAssigned {
+                            conversation_id,
+                            organization_id: self.organization_id,
+                            queue_id,
+                            agent_id: author.id,
+                        };
+                        sink.write(assigned, self).await;
+                    }
                 }
                 let event = E::MessageSent {
                     conversation_id,
@@ -402,7 +476,7 @@ impl Aggregate for Conversation {
             C::SetCustomerMetadata { metadata, by } => {
                 let (conversation_id, kind) = self.require_started()?;
                 self.check_author(&by)?;
-                Self::require_customer_kind(kind)?;
+                Self::require_customers(kind)?;
                 // Agents may still correct it afterwards; the customer's word ends with the
                 // conversation.
                 if by.is_customer() {
@@ -499,14 +573,19 @@ impl Aggregate for Conversation {
                 by,
                 reason,
                 left_queue,
+                at,
             } => {
                 let (conversation_id, kind) = self.require_started()?;
                 self.check_author(&by)?;
-                Self::require_customer_kind(kind)?;
+                Self::require_customers(kind)?;
                 self.require_not_ended()?;
                 // Waiting is being in a queue's line, and the queue decides who waits: the
-                // conversation ends after the line let it go, not behind the queue's back.
-                if self.status == Some(Status::Waiting) && left_queue != self.queue_id {
+                // conversation ends after the line let it go, not behind the queue's back. A
+                // left message waits in no line.
+                if kind == ConversationKind::Customer
+                    && self.status == Some(Status::Waiting)
+                    && left_queue != self.queue_id
+                {
                     return Err(ConversationError::StillWaiting);
                 }
                 let event = E::ConversationEnded {
@@ -516,6 +595,44 @@ impl Aggregate for Conversation {
                     agent_id: self.agent_id,
                     was_waiting: self.status == Some(Status::Waiting),
                     reason,
+                    by,
+                    at,
+                };
+                sink.write(event, self).await;
+            }
+            C::Reopen {
+                by,
+                at,
+                within_seconds,
+            } => {
+                let (conversation_id, kind) = self.require_started()?;
+                self.check_author(&by)?;
+                Self::require_customers(kind)?;
+                if self.status != Some(Status::Ended) {
+                    return Err(ConversationError::NotEnded);
+                }
+                let agent_id = if by.is_customer() {
+                    // Back to the agent it had, within the window; a conversation that never
+                    // had one goes to the back of a line by a new join instead.
+                    let within =
+                        within_seconds.map(|seconds| chrono::Duration::seconds(seconds.into()));
+                    let in_time = match (within, self.ended_at) {
+                        (Some(within), Some(ended_at)) => at - ended_at <= within,
+                        _ => false,
+                    };
+                    match self.agent_id {
+                        Some(agent_id) if in_time => agent_id,
+                        _ => return Err(ConversationError::ReopenWindowPassed),
+                    }
+                } else {
+                    Self::require_agent(&by)?;
+                    by.id
+                };
+                let event = E::ConversationReopened {
+                    conversation_id,
+                    organization_id: self.organization_id,
+                    queue_id: self.queue_id,
+                    agent_id,
                     by,
                 };
                 sink.write(event, self).await;
@@ -541,7 +658,7 @@ impl Aggregate for Conversation {
                 self.queue_id = queue_id;
                 self.participants = participants.into_iter().collect();
                 self.status = Some(match kind {
-                    ConversationKind::Customer => Status::Waiting,
+                    ConversationKind::Customer | ConversationKind::LeftMessage => Status::Waiting,
                     ConversationKind::Channel | ConversationKind::Direct => Status::Active,
                 });
             }
@@ -600,7 +717,13 @@ impl Aggregate for Conversation {
                 self.calls.insert(call_id, false);
             }
             E::ConversationRated { .. } => self.rated = true,
-            E::ConversationEnded { .. } => {
+            E::ConversationReopened { agent_id, .. } => {
+                self.status = Some(Status::Active);
+                self.agent_id = Some(agent_id);
+                self.ended_at = None;
+            }
+            E::ConversationEnded { at, .. } => {
+                self.ended_at = at;
                 self.status = Some(Status::Ended);
                 for ongoing in self.calls.values_mut() {
                     *ongoing = false;

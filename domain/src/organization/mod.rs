@@ -56,7 +56,7 @@ pub struct WebhookEndpoint {
 
 /// The events an endpoint may receive, by their log names: a customer joined, left (or timed
 /// out), was picked or transferred; a message was sent; a conversation was rated or ended.
-pub const WEBHOOK_EVENT_TYPES: [&str; 7] = [
+pub const WEBHOOK_EVENT_TYPES: [&str; 9] = [
     "CustomerJoinedQueue",
     "CustomerLeftQueue",
     "CustomerPicked",
@@ -64,6 +64,8 @@ pub const WEBHOOK_EVENT_TYPES: [&str; 7] = [
     "MessageSent",
     "ConversationRated",
     "ConversationEnded",
+    "MessageLeft",
+    "ConversationReopened",
 ];
 /// Endpoints per organization.
 pub const WEBHOOK_ENDPOINTS_MAX: usize = 10;

@@ -45,6 +45,12 @@ pub enum QueueCommand {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         customer: Option<VerifiedCustomer>,
     },
+    /// A customer leaves a message for the queue's agents to answer later, when nobody can
+    /// answer now; the conversation that holds it starts in the same append
+    /// (`ConversationCommand::LeaveMessage`). It never waits in the line.
+    TakeMessage {
+        conversation_id: Uuid,
+    },
     /// Abandonment (the customer ended), removal (an agent ended) or a time-out.
     LeaveQueue {
         conversation_id: Uuid,
@@ -116,6 +122,14 @@ pub struct SettingsPatch {
         skip_serializing_if = "Option::is_none"
     )]
     pub widget_color: Option<Option<Colour>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leave_message_when_offline: Option<bool>,
+    #[serde(
+        default,
+        deserialize_with = "some",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub reopen_window_seconds: Option<Option<Limit>>,
     #[serde(
         default,
         deserialize_with = "some",
@@ -166,6 +180,12 @@ impl SettingsPatch {
         }
         if let Some(colour) = self.widget_color {
             settings.widget_color = colour;
+        }
+        if let Some(offline) = self.leave_message_when_offline {
+            settings.leave_message_when_offline = offline;
+        }
+        if let Some(window) = self.reopen_window_seconds {
+            settings.reopen_window_seconds = window;
         }
         if let Some(target) = self.target_wait_seconds {
             settings.target_wait_seconds = target;

@@ -75,6 +75,13 @@ pub enum QueueEvent {
         agent_id: Uuid,
         agent_name: String,
     },
+    /// A customer left a message (`QueueCommand::TakeMessage`); its words are in the
+    /// conversation's stream (a `left_message` conversation), never here.
+    MessageLeft {
+        queue_id: Uuid,
+        organization_id: Uuid,
+        conversation_id: Uuid,
+    },
     /// Stored in the stream of the queue the conversation moves *to*; it waits there, first.
     ConversationTransferred {
         transfer_id: Uuid,
@@ -115,6 +122,15 @@ pub struct QueueSettings {
     /// The widget launcher's colour; `None` is Jono's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub widget_color: Option<Colour>,
+    /// The widget offers to leave a message, instead of joining, also while none of the
+    /// queue's handlers is online (it always does when the queue is closed or full).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub leave_message_when_offline: bool,
+    /// How long after its end a customer who writes again continues the same conversation,
+    /// with the agent it had (`ConversationReopened`), instead of joining the back of the line;
+    /// `None`: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reopen_window_seconds: Option<Limit>,
     /// The service-level target for a wait in this queue, in seconds: a customer picked within
     /// it meets it; one still waiting past it breaches it. `None`: no target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -137,6 +153,8 @@ impl QueueSettings {
             allowed_origins: Vec::new(),
             widget_position: WidgetPosition::Right,
             widget_color: None,
+            leave_message_when_offline: false,
+            reopen_window_seconds: None,
             target_wait_seconds: None,
             target_first_response_seconds: None,
         }
@@ -156,6 +174,7 @@ impl DomainEvent for QueueEvent {
             Self::CustomerLeftQueue { .. } => "CustomerLeftQueue",
             Self::CustomerPicked { .. } => "CustomerPicked",
             Self::ConversationTransferred { .. } => "ConversationTransferred",
+            Self::MessageLeft { .. } => "MessageLeft",
         }
         .to_owned()
     }

@@ -202,6 +202,18 @@ impl Aggregate for Queue {
                 };
                 sink.write(event, self).await;
             }
+            C::TakeMessage { conversation_id } => {
+                let queue_id = self.require_created()?;
+                if self.waiting.contains(&conversation_id) {
+                    return Err(QueueError::AlreadyJoined);
+                }
+                let event = E::MessageLeft {
+                    queue_id,
+                    organization_id: self.organization_id,
+                    conversation_id,
+                };
+                sink.write(event, self).await;
+            }
             C::LeaveQueue {
                 conversation_id,
                 reason,
@@ -340,6 +352,8 @@ impl Aggregate for Queue {
                 self.arrived_by.insert(conversation_id, transfer_id);
                 self.waiting.push_front(conversation_id);
             }
+            // Nothing of a left message waits in the line.
+            E::MessageLeft { .. } => {}
         }
     }
 }

@@ -215,6 +215,7 @@ pub fn ended(conversation_id: Uuid, was_waiting: bool) -> ConversationEvent {
         was_waiting,
         reason: domain::conversation::EndReason::Ended,
         by: Author::system(),
+        at: None,
     }
 }
 

@@ -100,6 +100,14 @@ pub enum Mail {
         organization: String,
         transcript: String,
     },
+    /// An agent's answer to a message the customer left (`left_message`).
+    Answer {
+        organization: String,
+        agent: String,
+        answer: String,
+        /// The customer's own words, quoted below the answer.
+        left: String,
+    },
 }
 
 impl Mail {
@@ -110,6 +118,7 @@ impl Mail {
             Self::ConfirmAddress { .. } => "confirm-address",
             Self::PasswordReset { .. } => "password-reset",
             Self::Transcript { .. } => "transcript",
+            Self::Answer { .. } => "answer",
         }
     }
 
@@ -119,7 +128,7 @@ impl Mail {
             Self::Invitation { expires_at, .. } => *expires_at,
             Self::ConfirmAddress { .. } => now + chrono::Duration::seconds(CONFIRM_SECONDS),
             Self::PasswordReset { minutes, .. } => now + chrono::Duration::minutes(*minutes),
-            Self::Transcript { .. } => now + chrono::Duration::days(1),
+            Self::Transcript { .. } | Self::Answer { .. } => now + chrono::Duration::days(1),
         }
     }
 
@@ -175,6 +184,23 @@ impl Mail {
                     format!(
                         "Hello,\n\nhere is the transcript of your conversation with \
                          {organization}, as you asked.\n\n{transcript}"
+                    ),
+                )
+            }
+            Self::Answer {
+                organization,
+                agent,
+                answer,
+                left,
+            } => {
+                let organization = plain::one_line(organization);
+                let quoted: String = left.lines().map(|line| format!("> {line}\n")).collect();
+                (
+                    format!("Re: your message to {organization}"),
+                    format!(
+                        "Hello,\n\n{} of {organization} answered the message you left:\n\n\
+                         {answer}\n\nYou wrote:\n{quoted}",
+                        plain::one_line(agent)
                     ),
                 )
             }

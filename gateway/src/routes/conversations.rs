@@ -63,6 +63,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/conversations/{c}/calls", post(start_call))
         .route("/v1/conversations/{c}/calls/{call}/end", post(end_call))
         .route("/v1/conversations/{c}/end", post(end))
+        .route("/v1/conversations/{c}/reopen", post(reopen))
         .route("/v1/conversations/{c}/rating", post(rate))
         .route("/v1/conversations/{c}/transcript", get(transcript))
         .route("/v1/orgs/{org}/channels", post(start_channel))
@@ -257,7 +258,11 @@ async fn list(
     let filter = ConversationFilter {
         status: one_of(query.status, &["waiting", "active", "ended"], "status")?,
         agent_id: id(query.agent.as_deref(), "agent")?,
-        kind: one_of(query.kind, &["customer", "channel", "direct"], "kind")?,
+        kind: one_of(
+            query.kind,
+            &["customer", "channel", "direct", "left_message"],
+            "kind",
+        )?,
         queue_id: id(query.queue.as_deref(), "queue")?,
         tag: query.tag.filter(|tag| !tag.is_empty()),
         from: micros(crate::extract::time("from", query.from.as_deref())?),
@@ -370,14 +375,46 @@ async fn send_message(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let author = author_of(&state, &caller, &conversation).await?;
+    let ctx = context(Some(&caller), key.as_deref());
+    // A customer who writes again after the end continues the conversation, if its queue's
+    // reopening window allows (the conversation decides); otherwise the send is refused as
+    // ended, and the widget starts a new one.
+    if conversation.status == "ended" && author.is_customer() {
+        let reopen = ConversationCommand::Reopen {
+            by: author.clone(),
+            at: Utc::now(),
+            within_seconds: reopen_window(&state, &conversation).await?,
+        };
+        // The request's Idempotency-Key is the message's: the reopening takes none (a repeat
+        // of it finds the conversation open, below).
+        let reopen_ctx = context(Some(&caller), None);
+        match command::run::<ConversationStream>(&state, conversation.id, reopen, &reopen_ctx).await
+        {
+            Ok(_) => {}
+            // Not ended any more (another of its messages reopened it): the send decides.
+            Err(ApiError::Conflict(detail)) => {
+                let stream = conversation.id.to_string();
+                let (now, _) = state.commands.load::<ConversationStream>(&stream).await?;
+                if now.status == Some(Status::Ended) {
+                    return Err(ApiError::Conflict(detail));
+                }
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    let answer = text.as_ref().map(|text| text.as_str().to_owned());
     let send = ConversationCommand::SendMessage {
         message_id: Uuid::new_v4(),
-        author,
+        author: author.clone(),
         text,
         attachments,
     };
-    let ctx = context(Some(&caller), key.as_deref());
     let executed = command::run::<ConversationStream>(&state, conversation.id, send, &ctx).await?;
+    if conversation.kind == "left_message" && !author.is_customer() {
+        if let Some(answer) = answer {
+            super::left_messages::mail_answer(&state, &conversation, &author.name, &answer).await;
+        }
+    }
     let sent = executed.typed.iter().find_map(|event| match event {
         ConversationEvent::MessageSent {
             message_id, seq, ..
@@ -773,6 +810,46 @@ async fn end(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The reopening window of the conversation's queue (`reopen_window_seconds`), if it has one.
+async fn reopen_window(
+    state: &AppState,
+    conversation: &Conversation,
+) -> Result<Option<u32>, ApiError> {
+    let Some(queue_id) = conversation.queue_id else {
+        return Ok(None);
+    };
+    let queue = queries::queue(state.backend(), queue_id).await?;
+    Ok(queue
+        .and_then(|queue| {
+            queue
+                .settings
+                .get("reopen_window_seconds")
+                .and_then(Value::as_u64)
+        })
+        .and_then(|seconds| u32::try_from(seconds).ok()))
+}
+
+/// `POST /v1/conversations/{c}/reopen`: an agent reopens an ended customer conversation (or a
+/// left message) and becomes its agent; its customer sees it active again.
+async fn reopen(
+    State(state): State<AppState>,
+    Path(c): Path<String>,
+    agent: AgentCaller,
+    key: Key,
+) -> Result<StatusCode, ApiError> {
+    let caller = Caller::Agent(agent);
+    let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
+    let by = author_of(&state, &caller, &conversation).await?;
+    let reopen = ConversationCommand::Reopen {
+        by,
+        at: Utc::now(),
+        within_seconds: None,
+    };
+    let ctx = context(Some(&caller), key.as_deref());
+    command::run::<ConversationStream>(&state, conversation.id, reopen, &ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Ends `conversation` for `caller` (who may), as `end` describes; 409 if it has ended.
 pub(crate) async fn end_conversation(
     state: &AppState,
@@ -788,7 +865,9 @@ pub(crate) async fn end_conversation(
             return Err(ApiError::refused(&ConversationError::ConversationEnded));
         }
         let mut left_queue = None;
-        if let (Some(queue_id), Some(Status::Waiting)) = (now.queue_id, now.status) {
+        // A left message waits in no line: it just ends.
+        let in_line = now.kind == Some(domain::conversation::ConversationKind::Customer);
+        if let (Some(queue_id), Some(Status::Waiting), true) = (now.queue_id, now.status, in_line) {
             let reason = match caller {
                 Caller::Customer(_) => LeaveReason::Abandoned,
                 Caller::Agent(_) => LeaveReason::Removed,
@@ -811,6 +890,7 @@ pub(crate) async fn end_conversation(
             by: by.clone(),
             reason: EndReason::Ended,
             left_queue,
+            at: Some(chrono::Utc::now()),
         };
         match command::run::<ConversationStream>(state, conversation.id, end, ctx).await {
             Ok(_) => return Ok(()),

@@ -3,11 +3,13 @@
 pub mod accounts;
 pub mod activity;
 pub mod attachments;
+pub mod audit;
 pub mod blocks;
 pub mod canned;
 pub mod conversations;
 pub mod email;
 pub mod health;
+pub mod left_messages;
 pub mod organizations;
 pub mod queues;
 pub mod search;

@@ -137,6 +137,8 @@ fn render(queue: &queries::Queue) -> Value {
         "allowed_origins": allowed_origins,
         "widget_position": widget_position(queue),
         "widget_color": setting("widget_color"),
+        "leave_message_when_offline": setting("leave_message_when_offline").as_bool().unwrap_or(false),
+        "reopen_window_seconds": setting("reopen_window_seconds"),
         "target_wait_seconds": setting("target_wait_seconds"),
         "target_first_response_seconds": setting("target_first_response_seconds"),
         "settings": queue.settings,
@@ -236,6 +238,23 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
+/// A customer's token outlives its conversation by a day (`auth::CUSTOMER_TOKEN_AFTER_END`),
+/// so a reopening window is at most that.
+const REOPEN_WINDOW_MAX: i64 = 86_400;
+
+fn reopen_window(raw: Option<Option<i64>>) -> Result<Option<Option<Limit>>, ApiError> {
+    match raw {
+        Some(Some(seconds)) if seconds > REOPEN_WINDOW_MAX => Err(ApiError::Invalid(format!(
+            "reopen_window_seconds is at most {REOPEN_WINDOW_MAX} (a day)"
+        ))),
+        Some(Some(seconds)) => Limit::parse(seconds, "reopen_window_seconds")
+            .map(|limit| Some(Some(limit)))
+            .map_err(invalid),
+        Some(None) => Ok(Some(None)),
+        None => Ok(None),
+    }
+}
+
 /// The body of a settings change, with the wire's types: a wrong type is 400 here, a bad value
 /// 422 when it is parsed into the domain's `SettingsPatch`.
 #[derive(Deserialize, Default)]
@@ -257,6 +276,9 @@ struct SettingsBody {
     #[serde(default, deserialize_with = "present")]
     widget_color: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    leave_message_when_offline: Option<Option<bool>>,
+    #[serde(default, deserialize_with = "present")]
+    reopen_window_seconds: Option<Option<i64>>,
     target_wait_seconds: Option<Option<i64>>,
     #[serde(default, deserialize_with = "present")]
     target_first_response_seconds: Option<Option<i64>>,
@@ -314,6 +336,11 @@ impl SettingsBody {
             allowed_origins,
             widget_position,
             widget_color,
+            // `null` is the default: off.
+            leave_message_when_offline: self
+                .leave_message_when_offline
+                .map(|offline| offline.unwrap_or(false)),
+            reopen_window_seconds: reopen_window(self.reopen_window_seconds)?,
             target_wait_seconds: limit(self.target_wait_seconds, "target_wait_seconds")?,
             target_first_response_seconds: limit(
                 self.target_first_response_seconds,
@@ -547,7 +574,8 @@ async fn stats(
     Ok(Json(report.total))
 }
 
-/// What the widget shows before a customer joins: anyone may ask.
+/// What the widget shows before a customer joins: anyone may ask. `leave_message` says that
+/// nobody can answer now, so the widget offers to leave a message instead of the line.
 async fn public(
     State(state): State<AppState>,
     Path(queue): Path<String>,
@@ -566,6 +594,8 @@ async fn public(
         "widget_position": widget_position(&queue),
         "widget_color": queue.settings.get("widget_color").cloned().unwrap_or(Value::Null),
         "transcript_by_email": state.settings.mail.is_some(),
+        "leave_message": super::left_messages::nobody_answers(&state, &queue).await?,
+        "reopen_window_seconds": queue.settings.get("reopen_window_seconds").cloned().unwrap_or(Value::Null),
     })))
 }
 
@@ -619,12 +649,7 @@ async fn join(
     Body(body): Body<Join>,
 ) -> Result<impl IntoResponse, ApiError> {
     limits::enforce(&state, limits::JOINS, &format!("address:{address}")).await?;
-    let mut queue = find(&state, &queue).await?;
-    if headers.contains_key(header::ORIGIN) {
-        // A browser's join is checked against the queue's allowed sites as they are now.
-        queue = current(&state, queue).await?;
-    }
-    check_origin(&queue, &headers)?;
+    let queue = customer_door(&state, &queue, &headers).await?;
     let metadata = CustomerMetadata::parse(Value::Object(body.metadata.unwrap_or_default()))?;
     let (customer, identity) = check_identity(&state, queue.id, body.identity.as_ref()).await?;
     // A visitor an agent blocked is refused by the organization, which holds its blocks.
@@ -663,6 +688,22 @@ async fn join(
             json!({ "conversation_id": conversation_id, "customer_token": customer_token, "queue_position": queue_position, "identity": identity }),
         ),
     ))
+}
+
+/// The queue a customer comes to (a join, a left message): 404 if there is none, 403 if the
+/// page it comes from may not embed it. A browser's request is checked against the queue's
+/// allowed sites as they are now.
+pub(super) async fn customer_door(
+    state: &AppState,
+    raw: &str,
+    headers: &HeaderMap,
+) -> Result<queries::Queue, ApiError> {
+    let mut queue = find(state, raw).await?;
+    if headers.contains_key(header::ORIGIN) {
+        queue = current(state, queue).await?;
+    }
+    check_origin(&queue, headers)?;
+    Ok(queue)
 }
 
 fn secret_view(secret: Option<identity::Secret>) -> Value {

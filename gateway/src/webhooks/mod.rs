@@ -436,7 +436,8 @@ async fn owe_event(
             return Ok(());
         }
         "ConversationStarted" => {
-            if field("kind") != Some("customer") {
+            // A customer's conversation: a chat, or a left message.
+            if !matches!(field("kind"), Some("customer" | "left_message")) {
                 if let Some(conversation) = field("conversation_id") {
                     table::note_private_conversation(backend, conversation).await?;
                 }

@@ -461,6 +461,7 @@ async fn generate(store: &EventStore, options: &Options) -> Result<(), String> {
                     by,
                     reason: EndReason::Ended,
                     left_queue: None,
+                    at: None,
                 };
                 world.conversation(conversation_id, end).await?;
                 if world.rng.chance(40) {

@@ -351,7 +351,8 @@ impl StatsFold {
             } => {
                 self.targets.insert(*queue_id, Targets::of(settings));
             }
-            E::QueueHandlerAdded { .. } | E::QueueHandlerRemoved { .. } => {}
+            E::QueueHandlerAdded { .. } | E::QueueHandlerRemoved { .. } | E::MessageLeft { .. } => {
+            }
         }
     }
 

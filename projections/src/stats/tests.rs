@@ -144,6 +144,7 @@ fn ended(
         was_waiting,
         reason,
         by: Author::system(),
+        at: None,
     })
 }
 

@@ -551,6 +551,7 @@ async fn conversations_follow_picks_transfers_tags_metadata_and_the_end(db: Test
                 by: by.clone(),
                 reason: EndReason::Ended,
                 left_queue: None,
+                at: None,
             },
         )
         .await;
@@ -734,6 +735,7 @@ async fn activity_shows_an_agent_its_organizations_and_only_its_own_direct_chats
                 by: agent_author(org.agent),
                 reason: EndReason::Ended,
                 left_queue: None,
+                at: None,
             },
         )
         .await;

@@ -308,6 +308,7 @@ async fn play(world: &World, steps: &[Step]) {
                                 by: agent_author(org.agent),
                                 reason: EndReason::Ended,
                                 left_queue: None,
+                                at: None,
                             },
                         )
                         .await;

@@ -394,6 +394,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/conversations/{c}/reopen": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reopen an ended conversation
+         * @description Agents, for an ended customer conversation or left message (409 if it has not ended or is a channel or direct chat): it is active again with the caller as its agent (`ConversationReopened`). A customer reopens by writing again: a message to its ended conversation within its queue's `reopen_window_seconds` reopens it with its last agent; after the window (or without one) it is 409, and the widget starts a new conversation.
+         */
+        post: operations["reopen"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/conversations/{c}/same-customer": {
         parameters: {
             query?: never;
@@ -791,6 +811,26 @@ export interface paths {
         };
         /** This document */
         get: operations["openapi"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/orgs/{org}/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Who changed what, and when
+         * @description Operators (403 for an agent). The organization's changes read from the log, oldest first: members and roles, invitations, queues and their settings and handlers, sign-in rules, single sign-on, webhooks, blocks, canned responses. Filters combine; `format=csv` answers the same rows as a CSV file (fields quoted; a value that starts like a spreadsheet formula is prefixed with `'`). 422 for a type that is not audited.
+         */
+        get: operations["audit"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1339,6 +1379,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/queues/{queue}/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Leave a message when nobody can answer
+         * @description Whenever the queue exists, open or not: the message becomes a conversation of kind `left_message` in the queue (status `waiting` until an agent answers, never in the line), shown to its agents. Agents answer with ordinary messages; with email set up each answer is emailed to `email`. 403 from a site not among its `allowed_origins` or for a blocked visitor; 422 for a bad email or text. Rate limited per address (`left-message`: 5 an hour).
+         */
+        post: operations["leaveMessage"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/queues/{queue}/open": {
         parameters: {
             query?: never;
@@ -1570,7 +1630,7 @@ export interface components {
          * @description The types the activity feed carries.
          * @enum {string}
          */
-        ActivityType: "CustomerJoinedQueue" | "CustomerLeftQueue" | "CustomerPicked" | "QueueOpened" | "QueueClosed" | "ConversationTransferred" | "ConversationEnded" | "MessageSent";
+        ActivityType: "CustomerJoinedQueue" | "CustomerLeftQueue" | "CustomerPicked" | "QueueOpened" | "QueueClosed" | "ConversationTransferred" | "ConversationEnded" | "MessageSent" | "MessageLeft" | "ConversationReopened";
         AddHandlerRequest: {
             /** Format: uuid */
             agent_id: string;
@@ -1646,6 +1706,31 @@ export interface components {
             size: number;
             /** @description Signed; expires in 1 hour; needs no token. */
             url: string;
+        };
+        /** @description One change of an organization, as the audit shows it. */
+        AuditItem: {
+            /** Format: uuid */
+            actor_id: string | null;
+            /** @description Who acted: `agent`, or `system` (the command line, Jono's own work). */
+            actor_kind: string;
+            /** @description The acting agent's name now, when it has an account. */
+            actor_name: string | null;
+            /** Format: date-time */
+            at: string;
+            /** @description The event's fields as the log holds them (without the organization). */
+            details: unknown;
+            /**
+             * Format: int64
+             * @description The event's place in the log: the cursor of this list.
+             */
+            position: number;
+            /**
+             * Format: uuid
+             * @description What was acted on: a member, a queue, a webhook endpoint, an invitation, a block.
+             */
+            subject: string | null;
+            /** @description The event's type (`MemberRoleChanged`, `QueueSettingsChanged`, …). */
+            type: string;
         };
         /** @enum {string} */
         AuthorKind: "agent" | "customer" | "system";
@@ -1738,8 +1823,7 @@ export interface components {
             /** Format: uuid */
             conversation_id: string;
         };
-        /** @enum {string} */
-        ConversationKind: "customer" | "channel" | "direct";
+        ConversationKind: ("customer" | "channel" | "direct") | "left_message";
         /** @enum {string} */
         ConversationStatus: "waiting" | "active" | "ended";
         /** @description An agent's view, or its customer's. */
@@ -1882,6 +1966,22 @@ export interface components {
              */
             queue_position: number;
         };
+        /** @description A message left for the queue's agents, when nobody can answer. */
+        LeaveMessageRequest: {
+            /**
+             * @description Where answers go, by email when the deployment sends email; put into the metadata as
+             *     `email`.
+             */
+            email: string;
+            /** @description More of the page's own, as a join's metadata: a JSON object (16 KiB in all). */
+            metadata?: {
+                [key: string]: unknown;
+            } | null;
+            /** @description Put into the conversation's metadata as `name`. */
+            name?: string | null;
+            /** @description The message: 1 to 10,000 characters. */
+            text: string;
+        };
         /**
          * Format: uint32
          * @description A positive count used by queue settings (`max_waiting`, `capacity_per_agent`, and the
@@ -1971,6 +2071,16 @@ export interface components {
             id: string;
             kind: components["schemas"]["AuthorKind"];
             name: string;
+        };
+        /** @description The answer to a left message: its conversation, for the customer's own reference. */
+        MessageLeftResponse: {
+            /**
+             * @description Whether an answer will come by email (the deployment has email set up); without it the
+             *     widget says the message was received and nothing more.
+             */
+            answer_by_email: boolean;
+            /** Format: uuid */
+            conversation_id: string;
         };
         MessageSent: {
             /** Format: uuid */
@@ -2085,8 +2195,20 @@ export interface components {
         };
         /** @description What the widget shows before a customer joins. */
         PublicQueue: {
+            /**
+             * @description Nobody can answer now (the queue is closed or full, or — with its
+             *     `leave_message_when_offline` — none of its handlers is online): the widget offers to
+             *     leave a message (`POST /v1/queues/{queue}/messages`) instead of the line.
+             */
+            leave_message: boolean;
             name: string;
             open: boolean;
+            /**
+             * Format: uint32
+             * @description How long after its end a customer may continue a conversation by writing again
+             *     (the queue's `reopen_window_seconds`); `null`: not at all.
+             */
+            reopen_window_seconds: number | null;
             /**
              * @description Whether the customer may have its transcript emailed
              *     (`POST /v1/conversations/{c}/transcript/email`): the deployment sends email.
@@ -2107,9 +2229,20 @@ export interface components {
         QueueSettings: {
             allowed_origins: components["schemas"]["Origin"][];
             capacity_per_agent: components["schemas"]["Limit"] | null;
+            /**
+             * @description The widget offers to leave a message, instead of joining, also while none of the
+             *     queue's handlers is online (it always does when the queue is closed or full).
+             */
+            leave_message_when_offline?: boolean;
             max_waiting: components["schemas"]["Limit"] | null;
             name: components["schemas"]["Name"];
             opening_hours: components["schemas"]["OpeningHours"] | null;
+            /**
+             * @description How long after its end a customer who writes again continues the same conversation,
+             *     with the agent it had (`ConversationReopened`), instead of joining the back of the line;
+             *     `None`: never.
+             */
+            reopen_window_seconds?: components["schemas"]["Limit"] | null;
             /**
              * @description The service-level target for the first answer, in seconds from the customer's join to
              *     the first message by an agent. `None`: no target.
@@ -2142,6 +2275,11 @@ export interface components {
              */
             capacity_per_agent?: number | null;
             /**
+             * @description The widget offers to leave a message also while none of the queue's handlers is online
+             *     (it always does while the queue is closed or full); `null` is `false`.
+             */
+            leave_message_when_offline?: boolean | null;
+            /**
              * Format: uint32
              * @description The most customers who may wait at once; a join beyond it is 409.
              */
@@ -2149,6 +2287,12 @@ export interface components {
             name?: string;
             /** @description Opens and closes the queue on schedule. */
             opening_hours?: components["schemas"]["RawOpeningHours"] | null;
+            /**
+             * Format: uint32
+             * @description How long after its end a customer who writes again continues the same conversation
+             *     with its agent instead of joining the back of the line; `null`: never.
+             */
+            reopen_window_seconds?: number | null;
             /**
              * Format: uint32
              * @description The service-level target for the first answer, in seconds from the join to the first
@@ -2207,6 +2351,7 @@ export interface components {
             handlers: string[];
             /** Format: uuid */
             id: string;
+            leave_message_when_offline?: boolean | null;
             /** Format: uint32 */
             max_waiting?: number | null;
             name: string;
@@ -2219,6 +2364,8 @@ export interface components {
             opening_hours?: components["schemas"]["RawOpeningHours"] | null;
             /** Format: uuid */
             organization_id?: string | null;
+            /** Format: uint32 */
+            reopen_window_seconds?: number | null;
             settings?: components["schemas"]["QueueSettings"] | null;
             /**
              * Format: uint32
@@ -3406,6 +3553,36 @@ export interface operations {
             };
         };
     };
+    reopen: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A conversation's id. */
+                c: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Reopened. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     sameCustomer: {
         parameters: {
             query?: never;
@@ -4066,6 +4243,57 @@ export interface operations {
             };
         };
     };
+    audit: {
+        parameters: {
+            query?: {
+                /** @description Only these event types, comma-separated. */
+                type?: string;
+                /** @description Only what this agent did. */
+                actor?: string;
+                /** @description Only what was done to this member, queue, endpoint, invitation or block. */
+                subject?: string;
+                /** @description From this time (inclusive). */
+                from?: string;
+                /** @description Before this time. */
+                to?: string;
+                /** @description `json` (the default) or `csv`. */
+                format?: "json" | "csv";
+                /** @description `asc` (the default: oldest first, the page starts after `after`) or `desc` (newest first, the page ends before `after`). */
+                order?: "asc" | "desc";
+                /** @description The cursor: the last item's `position`. Malformed is 400. */
+                after?: string;
+                /** @description Items in a page: default 100; more than 1,000 is treated as 1,000. */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description An organization's id. */
+                org: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of changes. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditItem"][];
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     blocks: {
         parameters: {
             query?: {
@@ -4178,7 +4406,7 @@ export interface operations {
                 /** @description Only conversations of this agent. */
                 agent?: string;
                 /** @description Only conversations of this kind. */
-                kind?: "customer" | "channel" | "direct";
+                kind?: "customer" | "channel" | "direct" | "left_message";
                 /** @description Only conversations of this queue. */
                 queue?: string;
                 /** @description Only conversations that carry this tag. */
@@ -5240,6 +5468,42 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Joined"];
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    leaveMessage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A queue's id. */
+                queue: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LeaveMessageRequest"];
+            };
+        };
+        responses: {
+            /** @description The left message's conversation. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageLeftResponse"];
                 };
             };
             /** @description An error, as `application/problem+json` (RFC 9457). */

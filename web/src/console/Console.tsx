@@ -165,10 +165,12 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
         const o = ev.organization_id as string;
         if (o === orgRef.current) refreshOrg();
         else if (ev.type.startsWith('Customer') || ev.type.startsWith('Queue')) loadQueues(o);
+        // Highlighted while the customer waits; a left message alerts, and waits in the list.
         const hot = live && ev.type === 'CustomerJoinedQueue';
-        if (hot && handledByMe.current(ev.queue_id as string | undefined)) {
+        if ((hot || (live && ev.type === 'MessageLeft')) && handledByMe.current(ev.queue_id as string | undefined)) {
           const name = String((ev.metadata as any)?.name ?? '');
-          raise(t('alertCustomer', { queue: queueNameRef.current(ev.queue_id as string | undefined) }), name);
+          const queue = queueNameRef.current(ev.queue_id as string | undefined);
+          raise(ev.type === 'MessageLeft' ? t('alertMessageLeft', { queue }) : t('alertCustomer', { queue }), name);
         }
         if (live && ev.type === 'MessageSent') onMessage.current(ev);
         setActivity((cur) => {
@@ -314,6 +316,9 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
 
   const memberName = (id: string | null | undefined) => members.find((m) => m.agent_id === id)?.name ?? '';
   const customers = convs.filter((c) => c.kind === 'customer' && c.status === 'active');
+  // Messages left when nobody could answer, in the queues of this organization: waiting for an
+  // answer, or answered and not yet ended.
+  const leftMessages = convs.filter((c) => c.kind === 'left_message' && c.status !== 'ended');
   const channels = convs.filter((c) => c.kind === 'channel');
   const directs = convs.filter((c) => c.kind === 'direct');
   const customerLabel = (c: AgentConversation) => String((c.customer?.metadata as any)?.name || t('customer'));
@@ -425,6 +430,10 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
           )}
           <h3>{t('customerConversations')}</h3>
           <ul>{customers.map((c) => item(c, customerLabel(c)))}</ul>
+          {leftMessages.length > 0 && <>
+            <h3>{t('leftMessages')}</h3>
+            <ul class="left-messages">{leftMessages.map((c) => item(c, `${customerLabel(c)}${c.status === 'waiting' ? ` · ${t('unanswered')}` : ''}`))}</ul>
+          </>}
           <h3>{t('directs')}</h3>
           <ul>{directs.map((c) => item(c, directLabel(c)))}</ul>
           <select name="direct" aria-label={t('startDirect')} value="" onChange={(e) => startDirect((e.target as HTMLSelectElement).value)}>

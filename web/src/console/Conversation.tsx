@@ -41,6 +41,8 @@ export function applyEvent(c: AgentConversation, ev: StoredEvent): AgentConversa
     case 'CustomerPicked': return { ...c, status: 'active', agent_id: ev.agent_id, queue_position: null, picked_at: c.picked_at ?? ev.at };
     case 'ConversationTransferred': return { ...c, status: 'waiting', agent_id: null, queue_id: ev.queue_id ?? c.queue_id };
     case 'ConversationEnded': return { ...c, status: 'ended', ended_at: c.ended_at ?? ev.at };
+    case 'AgentAssigned': return { ...c, status: 'active', agent_id: ev.agent_id };
+    case 'ConversationReopened': return { ...c, status: 'active', agent_id: ev.agent_id, ended_at: null };
     default: return c;
   }
 }
@@ -145,7 +147,7 @@ export function Conversation(p: {
           setTyping('');
         } else {
           setEvs((cur) => [...cur, ev]);
-          if (ev.type === 'ConversationEnded' || ev.type === 'CustomerPicked' || ev.type === 'ConversationTransferred') p.onChanged();
+          if (['ConversationEnded', 'CustomerPicked', 'ConversationTransferred', 'ConversationReopened', 'AgentAssigned'].includes(ev.type)) p.onChanged();
         }
       },
       onError: (_s, d) => setErr(errText(d)),
@@ -171,6 +173,8 @@ export function Conversation(p: {
   const removeTag = (v: string) => act(async () => { await ok(api.DELETE('/v1/conversations/{c}/tags/{tag}', { params: { path: { c: id, tag: v } } })); });
   const addNote = (e: Event) => { e.preventDefault(); const v = note.trim(); if (!v) return; act(async () => { await ok(api.POST('/v1/conversations/{c}/notes', { params: { path: { c: id } }, body: { text: v } })); setNote(''); }); };
   const end = () => act(async () => { await ok(api.POST('/v1/conversations/{c}/end', { params: { path: { c: id } } })); });
+  // An ended conversation (or left message) goes on: the caller becomes its agent.
+  const reopen = () => act(async () => { await ok(api.POST('/v1/conversations/{c}/reopen', { params: { path: { c: id } } })); p.onChanged(); });
   // Block: the conversation ends and the visitor may not start another until the block runs out.
   const [blockForm, setBlockForm] = useState({ minutes: '1440', reason: '' });
   const [blocked, setBlocked] = useState('');
@@ -219,6 +223,10 @@ export function Conversation(p: {
   // The organization's other queues; a closed one stays listed, and the server's 409 says why it cannot be chosen.
   const others = p.queues.filter((q) => q.id !== conv?.queue_id);
   const isCustomer = conv?.kind === 'customer';
+  // A message left when nobody could answer: answered here (by email, when set up), never in a line.
+  const isLeft = conv?.kind === 'left_message';
+  const facesCustomer = isCustomer || isLeft;
+  const leftBy = String((conv?.customer?.metadata as any)?.email ?? '');
   const title = !conv ? '' : conv.kind === 'channel' ? `# ${conv.name ?? ''}` : conv.kind === 'direct' ? (p.memberName((conv.participants ?? []).find((a) => a !== p.me.agent_id) ?? '') || conv.name || t('directs'))
     : String((conv.customer?.metadata as any)?.name || t('customer'));
 
@@ -233,6 +241,11 @@ export function Conversation(p: {
               {conv.status === 'waiting' && queueName ? t('waitingIn', { queue: queueName }) : t(`status_${conv.status}` as Key)}
             </span>
           )}
+          {conv && isLeft && (
+            <span class={`badge ${conv.status} left-message`} data-status={conv.status}>
+              {conv.status === 'waiting' ? t('leftMessageIn', { queue: queueName }) : t(`status_${conv.status}` as Key)}
+            </span>
+          )}
           <span class="grow" />
           {isCustomer && !ended && others.length > 0 && (
             <form class="inline transfer" onSubmit={transfer}>
@@ -243,11 +256,12 @@ export function Conversation(p: {
               <button type="submit" disabled={!target}>{t('transfer')}</button>
             </form>
           )}
-          {isCustomer && !ended && <button type="button" class="danger" onClick={end}>{t('endConversation')}</button>}
+          {facesCustomer && !ended && <button type="button" class="danger" onClick={end}>{t('endConversation')}</button>}
+          {facesCustomer && ended && <button type="button" class="reopen" onClick={reopen}>{t('reopen')}</button>}
           <button type="button" onClick={() => downloadTranscript(id, p.token).catch((e) => setErr(errText(e)))}>{t('transcript')}</button>
           <button type="button" aria-pressed={side} title={t('toggleSidebar')} onClick={() => setSide(!side)}>☰ {t('toggleSidebar')}</button>
         </header>
-        {isCustomer && conv && (
+        {facesCustomer && conv && (
           <section class="customer-info" aria-label={t('customerInfo')}>
             <Info title={t('customerInfo')} data={conv.customer?.metadata as Record<string, unknown>} />
             {conv.customer?.verified && (
@@ -268,6 +282,7 @@ export function Conversation(p: {
         <Messages messages={messages} mine={(m) => m.author.kind === 'agent' && m.author.id === p.me.agent_id} />
         {typing && !ended && <p class="typing muted">{typing} …</p>}
         {calls.ended && !calls.active && <p class="muted call-ended" role="status">📹 {t('callEnded')}</p>}
+        {isLeft && !ended && leftBy && <p class="muted answer-by-email">{t('answerByEmail', { email: leftBy })}</p>}
         {ended ? <p class="muted ended">{t('ended')}</p> : (
           <Composer value={text} setValue={setText} canned={p.canned} onSend={send} onTyping={onTyping}
             onUpload={async (f) => { const a = await uploadFile(id, p.token, f); return a; }}
@@ -328,7 +343,7 @@ export function Conversation(p: {
               )}
             </section>
           )}
-          {isCustomer && conv && (
+          {facesCustomer && conv && (
             <section>
               <h3>{t('tags')}</h3>
               <ul class="tags">{conv.tags.map((g) => <li key={g} class="tag">{g} <button type="button" class="link" aria-label={`${t('remove')} ${g}`} onClick={() => removeTag(g)}>×</button></li>)}</ul>
@@ -339,7 +354,7 @@ export function Conversation(p: {
               </form>
             </section>
           )}
-          {isCustomer && conv && (
+          {facesCustomer && conv && (
             <section class="block-visitor">
               <details>
                 <summary>{t('blockVisitor')}</summary>

@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { ok, type Api, type Me, type Member, type Queue, type Schemas } from '../api/client';
 import { t, type Key } from '../i18n';
 import { errText } from './App';
+import { AuditLog } from './AuditLog';
 
 type Role = Schemas['Role'];
 const ROLES: Role[] = ['agent', 'operator', 'owner'];
@@ -139,6 +140,7 @@ export function OrgPage({ api, me, orgId, role, queues, reloadQueues, focus = nu
         </section>
       )}
       {isOperator && <Webhooks api={api} orgId={orgId} onError={setErr} />}
+      {isOperator && <AuditLog api={api} orgId={orgId} members={members} />}
       <section>
         <h2>{t('queues')}</h2>
         {isOperator && (
@@ -156,7 +158,7 @@ export function OrgPage({ api, me, orgId, role, queues, reloadQueues, focus = nu
 
 function QueueAdmin({ api, queue, members, isOperator, reload, focus }: { api: Api; queue: Queue; members: Member[]; isOperator: boolean; reload: () => void; focus: QueueFocus | null }) {
   const [full, setFull] = useState<Queue | null>(null);
-  const [f, setF] = useState({ name: queue.name, welcome: '', max: '', cap: '', origins: '', side: 'right', color: '', targetWait: '', targetFirst: '' });
+  const [f, setF] = useState({ name: queue.name, welcome: '', max: '', cap: '', origins: '', side: 'right', color: '', offline: false, reopen: '', targetWait: '', targetFirst: '' });
   // The settings form shows once the queue's stored settings are in it (see SsoSettings).
   const [loaded, setLoaded] = useState(false);
   const [msg, setMsg] = useState('');
@@ -194,7 +196,7 @@ function QueueAdmin({ api, queue, members, isOperator, reload, focus }: { api: A
     ok(api.GET('/v1/queues/{queue}', { params: { path: { queue: queue.id } } })).then((q) => {
       setFull(q);
       const s = q.settings;
-      setF({ name: q.name, welcome: s?.welcome_message ?? '', max: String(s?.max_waiting ?? q.max_waiting ?? ''), cap: String(s?.capacity_per_agent ?? q.capacity_per_agent ?? ''), origins: (s?.allowed_origins ?? q.allowed_origins ?? []).join('\n'), side: q.widget_position ?? 'right', color: q.widget_color ?? '', targetWait: String(q.target_wait_seconds ?? ''), targetFirst: String(q.target_first_response_seconds ?? '') });
+      setF({ name: q.name, welcome: s?.welcome_message ?? '', max: String(s?.max_waiting ?? q.max_waiting ?? ''), cap: String(s?.capacity_per_agent ?? q.capacity_per_agent ?? ''), origins: (s?.allowed_origins ?? q.allowed_origins ?? []).join('\n'), side: q.widget_position ?? 'right', color: q.widget_color ?? '', offline: !!q.leave_message_when_offline, reopen: String(q.reopen_window_seconds ?? ''), targetWait: String(q.target_wait_seconds ?? ''), targetFirst: String(q.target_first_response_seconds ?? '') });
     }).catch(() => {}).finally(() => setLoaded(true));
   }, [queue.id]);
   const act = async (fn: () => Promise<unknown>, done = '') => { try { setMsg(''); await fn(); setMsg(done); } catch (e) { setMsg(errText(e)); } };
@@ -204,6 +206,7 @@ function QueueAdmin({ api, queue, members, isOperator, reload, focus }: { api: A
       name: f.name.trim(), welcome_message: f.welcome.trim() || null, max_waiting: num(f.max), capacity_per_agent: num(f.cap),
       allowed_origins: f.origins.split(/\s+/).filter(Boolean),
       widget_position: f.side === 'left' ? 'left' : 'right', widget_color: f.color.trim() || null,
+      leave_message_when_offline: f.offline, reopen_window_seconds: num(f.reopen),
       target_wait_seconds: num(f.targetWait), target_first_response_seconds: num(f.targetFirst),
     } }));
     setFull(saved);
@@ -240,6 +243,8 @@ function QueueAdmin({ api, queue, members, isOperator, reload, focus }: { api: A
           <label>{t('allowedOrigins')}<textarea rows={2} placeholder="https://www.example.com" value={f.origins} onInput={set('origins')} /></label>
           <label>{t('widgetPosition')}<select value={f.side} onChange={set('side')}><option value="right">{t('widgetRight')}</option><option value="left">{t('widgetLeft')}</option></select></label>
           <label>{t('widgetColor')}<input value={f.color} placeholder="#1f6feb" pattern="#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})" onInput={set('color')} /></label>
+          <label class="check"><input type="checkbox" name="leave-message-when-offline" checked={f.offline} onChange={(e) => setF({ ...f, offline: (e.target as HTMLInputElement).checked })} /> {t('leaveMessageWhenOffline')}</label>
+          <label>{t('reopenWindow')}<input type="number" name="reopen-window" min={1} max={86400} value={f.reopen} onInput={set('reopen')} /></label>
           <button type="submit">{t('save')}</button>
         </form>
       )}
@@ -423,7 +428,7 @@ function SsoSettings({ api, orgId, isOwner, onError }: { api: Api; orgId: string
   );
 }
 
-const WEBHOOK_EVENTS = ['CustomerJoinedQueue', 'CustomerLeftQueue', 'CustomerPicked', 'ConversationTransferred', 'MessageSent', 'ConversationRated', 'ConversationEnded'] as const;
+const WEBHOOK_EVENTS = ['CustomerJoinedQueue', 'CustomerLeftQueue', 'CustomerPicked', 'ConversationTransferred', 'MessageSent', 'ConversationRated', 'ConversationEnded', 'MessageLeft', 'ConversationReopened'] as const;
 
 /** Operators: the organization's webhook endpoints (add, remove) and its parked deliveries, each
  * with a "Redeliver" button. */

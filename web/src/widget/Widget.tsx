@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { makeApi, ok, allPages, downloadTranscript, type Message, type CustomerConversation } from '../api/client';
+import { makeApi, ok, allPages, downloadTranscript, ApiError, type Message, type CustomerConversation } from '../api/client';
 import { Socket, type StoredEvent } from '../api/ws';
 
 function applyCustomerEvent(c: CustomerConversation, ev: StoredEvent): CustomerConversation {
@@ -7,6 +7,7 @@ function applyCustomerEvent(c: CustomerConversation, ev: StoredEvent): CustomerC
     case 'CustomerPicked': return { ...c, status: 'active', queue_position: null, agent: ev.agent ?? (ev.agent_name ? { name: ev.agent_name } : c.agent) };
     case 'ConversationTransferred': return { ...c, status: 'waiting', agent: null };
     case 'ConversationEnded': return { ...c, status: 'ended', ended_at: c.ended_at ?? ev.at };
+    case 'ConversationReopened': return { ...c, status: 'active', ended_at: null };
     default: return c;
   }
 }
@@ -65,7 +66,7 @@ function identityReason(check: string): string {
 
 export function Widget() {
   useLang();
-  const [pub, setPub] = useState<{ name: string; open: boolean; welcome_message: string | null; widget_position?: string; widget_color?: string | null; transcript_by_email?: boolean } | null>(null);
+  const [pub, setPub] = useState<{ name: string; open: boolean; welcome_message: string | null; widget_position?: string; widget_color?: string | null; transcript_by_email?: boolean; leave_message?: boolean; reopen_window_seconds?: number | null } | null>(null);
   const [session, setSession] = useState<Session | null>(() => { try { return JSON.parse(store.get(STORE) || 'null'); } catch { return null; } });
   const [page, setPage] = useState<string | null>(null);
   const [identity, setIdentity] = useState<SignedIdentity | null>(null);
@@ -78,10 +79,11 @@ export function Widget() {
     const origin = trustedHost();
     if (origin) window.parent.postMessage({ type: 'jono:ready', position: look?.widget_position ?? 'right', color: look?.widget_color ?? null }, origin);
   };
+  const loadPub = () => ok(anon.GET('/v1/queues/{queue}/public', { params: { path: { queue } } })).then((found) => { setPub(found); return found; });
   useEffect(() => {
     if (!queue) return;
-    ok(anon.GET('/v1/queues/{queue}/public', { params: { path: { queue } } }))
-      .then((found) => { setPub(found); tellReady(found); })
+    loadPub()
+      .then((found) => tellReady(found))
       .catch(() => { setErr(t('error', { detail: '404' })); tellReady(); });
   }, []);
 
@@ -109,15 +111,49 @@ export function Widget() {
       <header class="widget-head"><h1>{pub?.name || t('widgetTitle')}</h1><LangSwitch /></header>
       <main class="widget-body">
         {err && <p class="error" role="alert">{err}</p>}
-        {session ? <Chat session={session} page={page} onReset={reset} welcome={pub?.welcome_message ?? null} byEmail={!!pub?.transcript_by_email} />
-          : pub && !pub.open ? <p class="notice">{t('queueClosed')}</p>
-          : pub && <PreChat onJoined={start} api={anon} identity={identity} />}
+        {session ? <Chat session={session} page={page} onReset={reset} welcome={pub?.welcome_message ?? null} byEmail={!!pub?.transcript_by_email} reopenWithin={pub?.reopen_window_seconds ?? null} />
+          : pub && (pub.leave_message || !pub.open) ? <>
+            {!pub.open && <p class="notice">{t('queueClosed')}</p>}
+            <LeaveMessage api={anon} />
+          </>
+          : pub && <PreChat onJoined={start} api={anon} identity={identity} onRefused={() => { loadPub().catch(() => {}); }} />}
       </main>
     </div>
   );
 }
 
-function PreChat({ api, onJoined, identity }: { api: ReturnType<typeof makeApi>; onJoined: (s: Session) => void; identity: SignedIdentity | null }) {
+/** When nobody can answer: a short form whose message waits for the queue's agents, who answer by email. */
+function LeaveMessage({ api }: { api: ReturnType<typeof makeApi> }) {
+  const [f, setF] = useState({ name: '', email: '', text: '' });
+  const [err, setErr] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [done, setDone] = useState<{ byEmail: boolean; email: string } | null>(null);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setErr('');
+    try {
+      const r = await ok(api.POST('/v1/queues/{queue}/messages', { params: { path: { queue } }, body: { name: f.name, email: f.email, text: f.text } }));
+      setDone({ byEmail: r.answer_by_email, email: f.email });
+    } catch (e) {
+      setErr(t('error', { detail: (e as Error).message }));
+    } finally { setBusy(false); }
+  };
+  if (done) return <p class="left-thanks" role="status">{done.byEmail ? t('messageLeftThanks', { email: done.email }) : t('messageLeftReceived')}</p>;
+  const set = (k: keyof typeof f) => (e: Event) => setF({ ...f, [k]: (e.target as HTMLInputElement).value });
+  return (
+    <form class="leave-message stack" onSubmit={submit}>
+      <p>{t('leaveMessageIntro')}</p>
+      <label>{t('name')}<input name="name" autocomplete="name" maxLength={200} value={f.name} onInput={set('name')} /></label>
+      <label>{t('email')}<input name="email" type="email" required autocomplete="email" value={f.email} onInput={set('email')} /></label>
+      <label>{t('yourMessage')}<textarea name="message" rows={4} required maxLength={10000} value={f.text} onInput={set('text')} /></label>
+      {err && <p class="error" role="alert">{err}</p>}
+      <button type="submit" class="primary" disabled={busy}>{t('sendLeftMessage')}</button>
+    </form>
+  );
+}
+
+function PreChat({ api, onJoined, onRefused, identity }: { api: ReturnType<typeof makeApi>; onJoined: (s: Session) => void; onRefused: () => void; identity: SignedIdentity | null }) {
   const [f, setF] = useState({ name: '', email: '', question: '' });
   // The site's signed-in user's name fills the form's, until the customer types another.
   useEffect(() => { if (identity?.name) setF((cur) => (cur.name ? cur : { ...cur, name: identity.name ?? '' })); }, [identity]);
@@ -137,6 +173,8 @@ function PreChat({ api, onJoined, identity }: { api: ReturnType<typeof makeApi>;
       onJoined(s);
     } catch (e) {
       setErr(t('error', { detail: (e as Error).message }));
+      // Closed or full meanwhile: the public face says whether to offer a message instead.
+      if (e instanceof ApiError && e.status === 409) onRefused();
     } finally { setBusy(false); }
   };
   const set = (k: keyof typeof f) => (e: Event) => setF({ ...f, [k]: (e.target as HTMLInputElement).value });
@@ -151,7 +189,7 @@ function PreChat({ api, onJoined, identity }: { api: ReturnType<typeof makeApi>;
   );
 }
 
-function Chat({ session, page, onReset, welcome, byEmail }: { session: Session; page: string | null; onReset: () => void; welcome: string | null; byEmail: boolean }) {
+function Chat({ session, page, onReset, welcome, byEmail, reopenWithin }: { session: Session; page: string | null; onReset: () => void; welcome: string | null; byEmail: boolean; reopenWithin: number | null }) {
   const c = session.conversation_id;
   const api = useMemo(() => makeApi(() => session.customer_token, onReset), [session]);
   const socket = useMemo(() => new Socket(session.customer_token), [session]);
@@ -256,6 +294,13 @@ function Chat({ session, page, onReset, welcome, byEmail }: { session: Session; 
         <p><button type="button" class="link transcript" onClick={() => downloadTranscript(c, session.customer_token).catch((e) => setErr(String(e.message ?? e)))}>{t('transcript')}</button></p>
       )}
       {status === 'ended' && messages.length > 0 && byEmail && <TranscriptByEmail api={api} c={c} given={session.email ?? ''} />}
+      {status === 'ended' && served && reopenWithin && conv?.ended_at && Date.now() - Date.parse(conv.ended_at) < reopenWithin * 1000 && (
+        <ContinueChat onSend={async (body) => {
+          await ok(api.POST('/v1/conversations/{c}/messages', { params: { path: { c } }, body: { text: body } }));
+          setEvs((cur) => [...cur, { type: 'ConversationReopened', at: new Date().toISOString() }]);
+          setRated(false);
+        }} />
+      )}
       {status === 'ended' ? (
         rated || !served ? (
           // Nobody served a customer who left the line: there is nothing to rate.
@@ -283,6 +328,24 @@ function Chat({ session, page, onReset, welcome, byEmail }: { session: Session; 
           extra={<button type="button" class="danger" onClick={end}>{status === 'waiting' ? t('leaveQueue') : t('endConversation')}</button>} />
       )}
     </div>
+  );
+}
+
+/** Writing again after the end, within the queue's window: the same conversation goes on with its agent. */
+function ContinueChat({ onSend }: { onSend: (text: string) => Promise<void> }) {
+  const [text, setText] = useState('');
+  const [err, setErr] = useState('');
+  const send = async (e: Event) => {
+    e.preventDefault();
+    if (!text.trim()) return;
+    try { setErr(''); await onSend(text.trim()); setText(''); } catch { setErr(t('cannotContinue')); }
+  };
+  return (
+    <form class="continue-chat inline" onSubmit={send}>
+      <input name="continue" aria-label={t('writeAgain')} placeholder={t('writeAgain')} value={text} onInput={(e) => setText((e.target as HTMLInputElement).value)} />
+      <button type="submit">{t('continueChat')}</button>
+      {err && <p class="error" role="alert">{err}</p>}
+    </form>
   );
 }
 
