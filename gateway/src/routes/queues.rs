@@ -279,6 +279,7 @@ struct SettingsBody {
     leave_message_when_offline: Option<Option<bool>>,
     #[serde(default, deserialize_with = "present")]
     reopen_window_seconds: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "present")]
     target_wait_seconds: Option<Option<i64>>,
     #[serde(default, deserialize_with = "present")]
     target_first_response_seconds: Option<Option<i64>>,
@@ -800,9 +801,12 @@ mod tests {
         assert_eq!(empty, SettingsPatch::default());
         let cleared = patch(json!({
             "max_waiting": null, "welcome_message": null, "capacity_per_agent": null,
-            "opening_hours": null, "allowed_origins": null
+            "opening_hours": null, "allowed_origins": null,
+            "target_wait_seconds": null, "target_first_response_seconds": null
         }))
         .unwrap();
+        assert_eq!(cleared.target_wait_seconds, Some(None));
+        assert_eq!(cleared.target_first_response_seconds, Some(None));
         assert_eq!(cleared.max_waiting, Some(None));
         assert_eq!(cleared.welcome_message, Some(None));
         assert_eq!(cleared.capacity_per_agent, Some(None));
