@@ -176,6 +176,7 @@ impl Aggregate for Queue {
             C::JoinQueue {
                 conversation_id,
                 metadata,
+                customer,
             } => {
                 let queue_id = self.require_created()?;
                 if !self.open {
@@ -197,6 +198,7 @@ impl Aggregate for Queue {
                     queue_position: self.waiting.len() + 1,
                     welcome_message: settings.welcome_message,
                     metadata,
+                    customer,
                 };
                 sink.write(event, self).await;
             }
