@@ -145,6 +145,19 @@ impl Event {
         })
     }
 
+    /// The event as its stream stores it: a JSON object carrying its own `type` (what
+    /// [`Event::decode`] reads back).
+    pub fn payload(&self) -> Result<Value, serde_json::Error> {
+        match self {
+            Self::Account(e) => serde_json::to_value(e),
+            Self::Organization(e) => serde_json::to_value(e),
+            Self::Queue(e) => serde_json::to_value(e),
+            Self::Conversation(e) => serde_json::to_value(e),
+            Self::Canned(e) => serde_json::to_value(e),
+            Self::Workload(e) => serde_json::to_value(e),
+        }
+    }
+
     pub fn event_type(&self) -> String {
         match self {
             Self::Account(e) => e.event_type(),

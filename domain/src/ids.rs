@@ -5,6 +5,7 @@
 
 use uuid::Uuid;
 
+use crate::metadata::ExternalUserId;
 use crate::values::Email;
 
 /// The namespace of every Jono UUIDv5.
@@ -23,6 +24,18 @@ pub fn account_id(secret: Uuid, email: &Email) -> Uuid {
 /// (their ids are in the log and stay); no account is created under it any more.
 pub fn legacy_account_id(email: &Email) -> Uuid {
     Uuid::new_v5(&JONO, format!("account:{}", email.as_str()).as_bytes())
+}
+
+/// A verified customer's reference (`metadata::VerifiedCustomer`): a UUIDv5 of the queue and the
+/// site's user id under `secret`, the deployment's own (kept beside the log, never in it), so
+/// the same user of the same queue's site is always the same customer, and nobody without the
+/// secret can tell which user a reference is. Per queue, because each queue's identity secret
+/// vouches for the ids of its own site only.
+pub fn customer_ref(secret: Uuid, queue_id: Uuid, user_id: &ExternalUserId) -> Uuid {
+    Uuid::new_v5(
+        &secret,
+        format!("customer:{queue_id}:{}", user_id.as_str()).as_bytes(),
+    )
 }
 
 /// The one direct chat of two agents in an organization, whatever the order they are named in.
@@ -70,6 +83,20 @@ mod tests {
         assert_ne!(a, c);
         assert_ne!(a, account_id(Uuid::new_v4(), &ann));
         assert_ne!(a, legacy_account_id(&ann));
+    }
+
+    #[test]
+    fn a_sites_user_is_one_customer_per_queue_and_each_deployment_its_own() {
+        let (secret, queue) = (Uuid::new_v4(), Uuid::new_v4());
+        let user = ExternalUserId::parse("u-42").unwrap();
+        let a = customer_ref(secret, queue, &user);
+        assert_eq!(a, customer_ref(secret, queue, &user));
+        assert_ne!(
+            a,
+            customer_ref(secret, queue, &ExternalUserId::parse("u-43").unwrap())
+        );
+        assert_ne!(a, customer_ref(secret, Uuid::new_v4(), &user));
+        assert_ne!(a, customer_ref(Uuid::new_v4(), queue, &user));
     }
 
     #[test]

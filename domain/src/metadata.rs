@@ -6,7 +6,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::values::InvalidValue;
+use uuid::Uuid;
+
+use crate::values::{DisplayName, InvalidValue};
 
 /// The most bytes either kind of metadata may take, serialized as JSON.
 pub const METADATA_MAX_BYTES: usize = 16 * 1024;
@@ -147,6 +149,66 @@ pub fn uri_scheme(text: &str) -> Option<String> {
     valid.then(|| scheme.to_ascii_lowercase())
 }
 
+/// A customer the queue's site vouched for with an identity signed under the queue's identity
+/// secret (checked by the gateway at the join; the secret never enters the log).
+/// `customer_ref` links the customer's conversations in that queue: a UUIDv5 of the site's user
+/// id under a secret of the deployment (`ids::customer_ref`), which says nothing to anyone
+/// without that secret, so it is not personal data; `user_id` and `name` are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct VerifiedCustomer {
+    pub customer_ref: Uuid,
+    pub user_id: ExternalUserId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<DisplayName>,
+}
+
+/// A site's own id for one of its users, exactly as the site signed it: 1 to 256 characters,
+/// no control characters, no space at either end.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(try_from = "String", into = "String")]
+pub struct ExternalUserId(String);
+
+impl ExternalUserId {
+    pub const MAX_CHARS: usize = 256;
+
+    pub fn parse(raw: impl Into<String>) -> Result<Self, InvalidValue> {
+        let raw = raw.into();
+        if raw.is_empty() {
+            return Err(InvalidValue::Empty { field: "user_id" });
+        }
+        if raw.chars().count() > Self::MAX_CHARS {
+            return Err(InvalidValue::TooLong {
+                field: "user_id",
+                max: Self::MAX_CHARS,
+            });
+        }
+        if raw.chars().any(char::is_control) || raw.trim() != raw {
+            return Err(InvalidValue::Malformed {
+                field: "user_id",
+                reason: "must have no control characters and no space at either end".into(),
+            });
+        }
+        Ok(Self(raw))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ExternalUserId {
+    type Error = InvalidValue;
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Self::parse(raw)
+    }
+}
+
+impl From<ExternalUserId> for String {
+    fn from(value: ExternalUserId) -> Self {
+        value.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,6 +252,19 @@ mod tests {
             );
         }
         assert!(LiveMetadata::parse(json!({"deep": {"list": ["javascript:x"]}})).is_err());
+    }
+
+    #[test]
+    fn a_sites_user_id_is_kept_exactly_as_signed() {
+        assert_eq!(
+            ExternalUserId::parse("user-42").unwrap().as_str(),
+            "user-42"
+        );
+        for bad in ["", " 42", "42 ", "4\n2", "4\u{0}2"] {
+            assert!(ExternalUserId::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(ExternalUserId::parse("x".repeat(257)).is_err());
+        assert!(ExternalUserId::parse("x".repeat(256)).is_ok());
     }
 
     #[test]

@@ -413,7 +413,8 @@ impl From<Score> for u8 {
     }
 }
 
-/// A positive count used by queue settings (`max_waiting`, `capacity_per_agent`): 1 to 100,000.
+/// A positive count used by queue settings (`max_waiting`, `capacity_per_agent`, and the
+/// service-level targets in seconds): 1 to 100,000.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
 )]

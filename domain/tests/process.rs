@@ -97,6 +97,7 @@ fn a_join_starts_the_customer_conversation_with_its_form_and_welcome() {
         queue_position: 3,
         welcome_message: Some(welcome("Welcome!")),
         metadata: form.clone(),
+        customer: None,
     });
     assert_eq!(conversation_id, CONVERSATION);
     assert_eq!(
@@ -508,6 +509,7 @@ fn join_transfer_and_pick_reach_the_conversation_through_follow_ups() {
         QueueCommand::JoinQueue {
             conversation_id: CONVERSATION,
             metadata: metadata(json!({"name": "Ann"})),
+            customer: None,
         },
     );
     let started = world.state();
@@ -676,6 +678,7 @@ fn a_repeated_join_is_refused_by_its_conversation_after_a_pick() {
     let join = QueueCommand::JoinQueue {
         conversation_id: CONVERSATION,
         metadata: metadata(json!({"name": "Ann"})),
+        customer: None,
     };
     let mut queue = open_queue();
     let mut conversation = Vec::new();

@@ -32,6 +32,7 @@ fn join(conversation_id: Uuid) -> C {
     C::JoinQueue {
         conversation_id,
         metadata: CustomerMetadata::default(),
+        customer: None,
     }
 }
 
@@ -194,6 +195,49 @@ fn a_null_clears_a_setting_and_an_absent_field_keeps_it() {
 }
 
 #[test]
+fn service_level_targets_are_set_and_cleared_one_by_one() {
+    let both = settings_with(|s| {
+        s.target_wait_seconds = Some(limit(30));
+        s.target_first_response_seconds = Some(limit(120));
+    });
+    test()
+        .given(vec![queue_created()])
+        .when(C::ChangeSettings {
+            patch: SettingsPatch {
+                target_wait_seconds: Some(Some(limit(30))),
+                target_first_response_seconds: Some(Some(limit(120))),
+                ..SettingsPatch::default()
+            },
+            by: None,
+        })
+        .then_expect_events(vec![settings_changed(both.clone())]);
+    test()
+        .given(vec![queue_created(), settings_changed(both)])
+        .when(C::ChangeSettings {
+            patch: SettingsPatch {
+                target_wait_seconds: Some(None),
+                ..SettingsPatch::default()
+            },
+            by: None,
+        })
+        .then_expect_events(vec![settings_changed(settings_with(|s| {
+            s.target_first_response_seconds = Some(limit(120));
+        }))]);
+}
+
+#[test]
+fn settings_recorded_before_the_targets_read_as_none() {
+    let mut recorded = serde_json::to_value(QueueSettings::named(name("Support"))).unwrap();
+    recorded
+        .as_object_mut()
+        .unwrap()
+        .retain(|key, _| !key.starts_with("target_"));
+    let read: QueueSettings = serde_json::from_value(recorded).unwrap();
+    assert_eq!(read.target_wait_seconds, None);
+    assert_eq!(read.target_first_response_seconds, None);
+}
+
+#[test]
 fn allowed_origins_are_kept_sorted_without_duplicates() {
     let origin = |raw: &str| Origin::parse(raw).expect("a valid test value");
     let patch = SettingsPatch {
@@ -313,12 +357,50 @@ fn an_unknown_queue_has_no_handlers() {
 // ---- JoinQueue ----
 
 #[test]
+fn a_verified_customer_is_recorded_with_its_join() {
+    let user_id = domain::metadata::ExternalUserId::parse("u-42").expect("a valid test value");
+    let customer = domain::metadata::VerifiedCustomer {
+        customer_ref: domain::ids::customer_ref(id(9), QUEUE, &user_id),
+        user_id,
+        name: Some(domain::values::DisplayName::parse("Ann Lee").expect("a valid test value")),
+    };
+    test()
+        .given(open_queue())
+        .when(C::JoinQueue {
+            conversation_id: id(1),
+            metadata: CustomerMetadata::default(),
+            customer: Some(customer.clone()),
+        })
+        .then_expect_events(vec![E::CustomerJoinedQueue {
+            queue_id: QUEUE,
+            organization_id: ORG,
+            conversation_id: id(1),
+            queue_position: 1,
+            welcome_message: None,
+            metadata: CustomerMetadata::default(),
+            customer: Some(customer),
+        }]);
+}
+
+#[test]
+fn a_join_recorded_before_returning_customers_reads_as_a_guests() {
+    let mut recorded = serde_json::to_value(joined(id(1), 1)).expect("JSON");
+    recorded
+        .as_object_mut()
+        .expect("an object")
+        .remove("customer");
+    let read: E = serde_json::from_value(recorded).expect("an event");
+    assert_eq!(read, joined(id(1), 1));
+}
+
+#[test]
 fn a_customer_joins_an_open_queue_at_the_end_of_the_line() {
     test()
         .given(with(open_queue(), [joined(id(1), 1), joined(id(2), 2)]))
         .when(C::JoinQueue {
             conversation_id: id(3),
             metadata: metadata(json!({"name": "Ann"})),
+            customer: None,
         })
         .then_expect_events(vec![E::CustomerJoinedQueue {
             queue_id: QUEUE,
@@ -327,6 +409,7 @@ fn a_customer_joins_an_open_queue_at_the_end_of_the_line() {
             queue_position: 3,
             welcome_message: None,
             metadata: metadata(json!({"name": "Ann"})),
+            customer: None,
         }]);
 }
 

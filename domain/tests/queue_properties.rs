@@ -139,6 +139,7 @@ fn step(model: &mut Model, op: &Op) -> Option<(QueueCommand, Result<Vec<QueueEve
             let command = QueueCommand::JoinQueue {
                 conversation_id,
                 metadata: CustomerMetadata::default(),
+                customer: None,
             };
             if !model.open {
                 (command, Err(QueueError::QueueClosed))
@@ -154,6 +155,7 @@ fn step(model: &mut Model, op: &Op) -> Option<(QueueCommand, Result<Vec<QueueEve
                     queue_position: model.line.len(),
                     welcome_message: None,
                     metadata: CustomerMetadata::default(),
+                    customer: None,
                 };
                 (command, Ok(vec![event]))
             }
@@ -168,6 +170,7 @@ fn step(model: &mut Model, op: &Op) -> Option<(QueueCommand, Result<Vec<QueueEve
             let command = QueueCommand::JoinQueue {
                 conversation_id,
                 metadata: CustomerMetadata::default(),
+                customer: None,
             };
             let refusal = if model.open {
                 QueueError::AlreadyJoined

@@ -5,7 +5,7 @@
 
 use cqrs_es::Aggregate;
 use domain::conversation::Conversation;
-use domain::metadata::CustomerMetadata;
+use domain::metadata::{CustomerMetadata, VerifiedCustomer};
 use domain::queue::{Queue, QueueCommand, QueueEvent};
 use domain::workload::{Workload, WorkloadCommand};
 use domain::Refusal;
@@ -111,11 +111,13 @@ pub async fn join(
     queue_id: Uuid,
     conversation_id: Uuid,
     metadata: CustomerMetadata,
+    customer: Option<VerifiedCustomer>,
     ctx: &CommandContext,
 ) -> Result<Executed<Queue>, ApiError> {
     let join = QueueCommand::JoinQueue {
         conversation_id,
         metadata,
+        customer,
     };
     let (joined, _) = run_pair_with::<Queue, Conversation>(
         state,

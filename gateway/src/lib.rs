@@ -7,6 +7,7 @@
 //! - [`auth`]: who is calling (agent or customer token), passwords (argon2id).
 //! - [`totp`], [`second_factor`]: two-factor authentication's codes and kept secrets.
 //! - [`oidc`], [`sso_secrets`]: single sign-on through an organization's OpenID provider.
+//! - [`identity`]: returning customers' signed identities and each queue's identity secret.
 //! - [`outbound`]: requests to addresses users chose: public ones only, no redirects (SSRF).
 //! - [`access`]: tenancy — what a caller may see and do; 404 for what it may not know of.
 //! - [`command`]: running a command for a route: idempotency and follow-ups, answered durable.
@@ -53,6 +54,7 @@ pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod identity;
 pub mod limits;
 pub mod live;
 pub mod mail;

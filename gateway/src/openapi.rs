@@ -283,6 +283,13 @@ pub struct QueueView {
     /// How long an offer waits for its agent before it passes on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offer_timeout_seconds: Option<u32>,
+    /// The service-level target for a wait, in seconds; `null`: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_wait_seconds: Option<Option<u32>>,
+    /// The service-level target for the first answer (join to an agent's first message), in
+    /// seconds; `null`: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_first_response_seconds: Option<Option<u32>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub leave_message_when_offline: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -354,6 +361,16 @@ pub struct QueueSettingsRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 86_400))]
     pub reopen_window_seconds: Option<Option<u32>>,
+    /// The service-level target for a wait, in seconds: a customer picked within it meets it,
+    /// one still waiting past it breaches it. `null` clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100_000))]
+    pub target_wait_seconds: Option<Option<u32>>,
+    /// The service-level target for the first answer, in seconds from the join to the first
+    /// message by an agent. `null` clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100_000))]
+    pub target_first_response_seconds: Option<Option<u32>>,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -372,6 +389,17 @@ pub struct Percentiles {
 pub struct RatingFigures {
     pub count: u64,
     pub mean: Option<f64>,
+}
+
+/// One service-level target's figures over the window: a sample is decided when it meets the
+/// target (the pick, or the agent's first message, within it) or when the target passes
+/// without it (a breach, counted at that instant, whatever comes later).
+#[derive(Serialize, JsonSchema)]
+pub struct TargetFigures {
+    pub met: u64,
+    pub breached: u64,
+    /// `met / (met + breached)`; `null` when nothing was decided.
+    pub met_share: Option<f64>,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -397,6 +425,10 @@ pub struct QueueStats {
     pub handle_seconds: Percentiles,
     pub rating: RatingFigures,
     pub per_agent: Vec<AgentFigures>,
+    /// Against the queue's `target_wait_seconds` (the one in effect when each wait began).
+    pub wait_target: TargetFigures,
+    /// Against the queue's `target_first_response_seconds` (the one in effect at each join).
+    pub first_response_target: TargetFigures,
     /// Auto routing's offers in the window, each counted at its own event.
     pub offers: OfferFigures,
 }
@@ -453,6 +485,45 @@ pub struct JoinRequest {
     /// What a pre-chat form asked: a JSON object of at most 16 KiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Map<String, Value>>,
+    /// A returning customer's identity, signed by the site with the queue's identity secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<SignedIdentity>,
+}
+
+/// A site's signed-in user, vouched for with HMAC-SHA256 under the queue's identity secret
+/// (README, "Returning customers"): the signature is the lowercase hex of
+/// HMAC-SHA256(secret, "jono-identity-v1\n" + user_id + "\n" + name + "\n" + expires).
+#[derive(Serialize, JsonSchema)]
+pub struct SignedIdentity {
+    /// The site's own id for the user: 1 to 256 characters, no control characters, no space at
+    /// either end.
+    pub user_id: String,
+    /// The user's name (signed as the empty string when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Unix seconds; the identity is ignored (`expired`) from then on.
+    pub expires: i64,
+    /// Hex of the HMAC-SHA256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+}
+
+/// What became of a join's identity.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityCheck {
+    /// Recorded with the join; the customer's conversations are linked.
+    Verified,
+    /// Ignored: no signature.
+    Unsigned,
+    /// Ignored: signed, but past its `expires`.
+    Expired,
+    /// Ignored: the signature is not the queue's secret's for it.
+    BadSignature,
+    /// Ignored: its user id or name cannot be taken.
+    Invalid,
+    /// Ignored: the queue has no identity secret.
+    NotEnabled,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -462,6 +533,17 @@ pub struct Joined {
     pub customer_token: String,
     /// 1 = next.
     pub queue_position: u64,
+    /// `null` when the join brought no identity; else whether it was verified or why it was
+    /// ignored (the customer joins either way, as a guest when ignored).
+    pub identity: Option<IdentityCheck>,
+}
+
+/// A queue's identity secret, for its operators; never in the log.
+#[derive(Serialize, JsonSchema)]
+pub struct IdentitySecret {
+    /// `null` while the queue has none (identities are then ignored, `not_enabled`).
+    pub secret: Option<String>,
+    pub created_at: Option<DateTime<Utc>>,
 }
 
 // ---- conversations ----
@@ -480,6 +562,19 @@ pub struct CustomerData {
     pub metadata: Map<String, Value>,
     /// Live metadata (current page, and so on), last value wins.
     pub live: Map<String, Value>,
+    /// The returning customer its site vouched for (a verified signed identity); `null` for a
+    /// guest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<Option<VerifiedCustomerView>>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct VerifiedCustomerView {
+    /// Stable per queue and site user: links the customer's conversations.
+    pub customer_ref: Uuid,
+    /// The site's own id for the user.
+    pub user_id: String,
+    pub name: Option<String>,
 }
 
 /// A conversation as an agent sees it.
@@ -505,6 +600,9 @@ pub struct AgentConversation {
     /// The newest message's `seq` (0 without messages).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_seq: Option<u64>,
+    /// When an agent first wrote in it (`null` before): the end of its first-response time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answered_at: Option<Option<DateTime<Utc>>>,
     /// In the organization's list: how many messages the caller has not read (after its
     /// `POST …/read` marker and its own last message); `null` elsewhere.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -533,7 +631,7 @@ pub struct CustomerConversation {
 #[derive(Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum ConversationView {
-    Agent(AgentConversation),
+    Agent(Box<AgentConversation>),
     Customer(CustomerConversation),
 }
 
@@ -1260,6 +1358,15 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
             .describe("Whenever the queue exists, open or not: the message becomes a conversation of kind `left_message` in the queue (status `waiting` until an agent answers, never in the line), shown to its agents. Agents answer with ordinary messages; with email set up each answer is emailed to `email`. 403 from a site not among its `allowed_origins` or for a blocked visitor; 422 for a bad email or text. Rate limited per address (`left-message`: 5 an hour).")
             .body::<LeaveMessageRequest>(g, true)
             .returns::<crate::routes::left_messages::MessageLeftResponse>(g, 201, "The left message's conversation."),
+        Operation::new("get", "/v1/queues/{queue}/identity-secret", "identitySecret", "queues", "A queue's identity secret")
+            .describe("Operators. What the queue's site signs its users' identities with (README, Returning customers); kept outside the log.")
+            .returns::<IdentitySecret>(g, 200, "The secret, or `null` while there is none."),
+        Operation::new("post", "/v1/queues/{queue}/identity-secret", "rotateIdentitySecret", "queues", "Make a new identity secret")
+            .describe("Operators. Replaces the one before: identities signed with it are no longer verified.")
+            .returns::<IdentitySecret>(g, 201, "The new secret."),
+        Operation::new("delete", "/v1/queues/{queue}/identity-secret", "removeIdentitySecret", "queues", "Remove the identity secret")
+            .describe("Operators. Identities are ignored (`not_enabled`) until a new secret is made.")
+            .no_content("Removed (or there was none)."),
         // conversations
         Operation::new("get", "/v1/conversations/{c}", "conversation", "conversations", "A conversation")
             .describe("Its participants. An agent sees the agent view; its customer sees only the customer view.")
@@ -1311,6 +1418,9 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
         Operation::new("delete", "/v1/conversations/{c}/tags/{tag}", "removeTag", "conversations", "Remove a tag")
             .describe("Agent participants.")
             .no_content("Removed."),
+        Operation::new("get", "/v1/conversations/{c}/same-customer", "sameCustomer", "conversations", "The customer's other conversations")
+            .describe("Agent participants. A verified returning customer's other conversations in the queue, newest first, at most 50; empty for a guest.")
+            .returns::<Vec<AgentConversation>>(g, 200, "The conversations."),
         Operation::new("get", "/v1/conversations/{c}/notes", "notes", "conversations", "A conversation's private notes")
             .describe("Agent participants. Never shown to a customer.")
             .paged("the last note's id")
@@ -1522,6 +1632,10 @@ mod tests {
             ("get", "/v1/orgs/{org}/audit"),
             ("delete", "/v1/orgs/{org}/blocks/{block}"),
             ("get", "/v1/webhooks/public-key"),
+            ("get", "/v1/queues/{queue}/identity-secret"),
+            ("post", "/v1/queues/{queue}/identity-secret"),
+            ("delete", "/v1/queues/{queue}/identity-secret"),
+            ("get", "/v1/conversations/{c}/same-customer"),
             ("get", "/v1/orgs/{org}/webhooks"),
             ("post", "/v1/orgs/{org}/webhooks"),
             ("delete", "/v1/orgs/{org}/webhooks/{endpoint}"),

@@ -108,6 +108,7 @@ pub async fn migrate(backend: &Backend) -> Result<(), sqlx::Error> {
     crate::mail::outbox::migrate(backend).await?;
     crate::mail::links::migrate(backend).await?;
     crate::webhooks::table::migrate(backend).await?;
+    crate::identity::migrate(backend).await?;
     crate::sso_secrets::migrate(backend).await
 }
 
@@ -536,6 +537,16 @@ pub async fn url_signing_key(backend: &Backend) -> Result<[u8; 32], sqlx::Error>
 /// of a deployment and after a restart, and nobody without this table can compute it.
 pub async fn account_id_secret(backend: &Backend) -> Result<Uuid, sqlx::Error> {
     let key = server_key(backend, "account_ids").await?;
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&key[..16]);
+    Ok(Uuid::from_bytes(bytes))
+}
+
+/// The secret under which verified customers' references are derived from their sites' user
+/// ids (`domain::ids::customer_ref`): kept, so a returning customer is the same customer on
+/// every process of a deployment and after a restart, and nobody without it can compute one.
+pub async fn customer_ref_secret(backend: &Backend) -> Result<Uuid, sqlx::Error> {
+    let key = server_key(backend, "customer_refs").await?;
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&key[..16]);
     Ok(Uuid::from_bytes(bytes))

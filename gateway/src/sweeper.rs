@@ -690,6 +690,7 @@ mod tests {
             queue_position: 1,
             welcome_message: None,
             metadata: Default::default(),
+            customer: None,
         }
     }
 

@@ -140,6 +140,7 @@ async fn history() -> History {
     let join = |conversation_id| QueueCommand::JoinQueue {
         conversation_id,
         metadata: CustomerMetadata::default(),
+        customer: None,
     };
     let pick = |agent_id| QueueCommand::PickCustomer {
         agent_id,

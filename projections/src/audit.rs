@@ -101,11 +101,14 @@ impl Projection for Audit {
         &self,
         tx: &mut Tx,
         event: &StoredEvent,
-        _decoded: &Event,
+        decoded: &Event,
     ) -> Result<(), ProjectionError> {
-        let mut details = match &event.payload {
-            Value::Object(fields) => fields.clone(),
-            _ => return Ok(()),
+        // From the decoded event: a rebuild reads the log without keeping the stored JSON.
+        let payload = decoded
+            .payload()
+            .map_err(|error| ProjectionError::Invalid(error.to_string()))?;
+        let Value::Object(mut details) = payload else {
+            return Ok(());
         };
         // An organization's canned response names it in its scope; a personal one belongs to
         // no organization and is not audited.

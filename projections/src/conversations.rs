@@ -2,10 +2,12 @@
 //! and so each agent's inbox and open count — plus each organization's tags, for suggestions.
 //! The status follows the conversation's own stream (started → waiting or active, agent
 //! assigned → active, requeued → waiting, ended), which the process manager keeps in step with
-//! the queue's.
+//! the queue's. Verified returning customers' conversations are linked by their reference, from
+//! the queue's `CustomerJoinedQueue`.
 
 use async_trait::async_trait;
 use domain::conversation::{ConversationEvent, ConversationKind};
+use domain::queue::QueueEvent;
 use domain::Event;
 use store::event::StoredEvent;
 
@@ -23,7 +25,8 @@ const TABLES: &[Table] = &[
                   agent_id TEXT, metadata TEXT NOT NULL, live TEXT NOT NULL, \
                   participants TEXT NOT NULL, created_at BIGINT NOT NULL, picked_at BIGINT, \
                   ended_at BIGINT, end_reason TEXT, created_position BIGINT NOT NULL, \
-                  rating_score BIGINT, rating_comment TEXT, last_seq BIGINT NOT NULL",
+                  rating_score BIGINT, rating_comment TEXT, last_seq BIGINT NOT NULL, \
+                  answered_at BIGINT",
         indexes: &[
             Index {
                 name: "rm_conversations_by_org",
@@ -54,6 +57,20 @@ const TABLES: &[Table] = &[
         indexes: &[],
         full_text: None,
     },
+    // Verified customers (`VerifiedCustomer` of the join): which conversations are one
+    // returning customer's. `user_id` and `name` are personal data, as in the event.
+    Table {
+        name: "rm_customer_links",
+        columns: "conversation_id TEXT PRIMARY KEY, organization_id TEXT NOT NULL, \
+                  queue_id TEXT NOT NULL, customer_ref TEXT NOT NULL, user_id TEXT NOT NULL, \
+                  name TEXT, position BIGINT NOT NULL",
+        indexes: &[Index {
+            name: "rm_customer_links_by_ref",
+            columns: "customer_ref, position",
+            unique: false,
+        }],
+        full_text: None,
+    },
     Table {
         name: "rm_org_tags",
         columns: "organization_id TEXT NOT NULL, tag TEXT NOT NULL, uses BIGINT NOT NULL, \
@@ -75,7 +92,9 @@ impl Projection for Conversations {
 
     fn version(&self) -> i64 {
         // 2: `last_seq` and `rm_reads` (unread counts). 3: left messages, reopening.
-        3
+        // 4: `answered_at` (an agent's first message, for the first-response target) and
+        // `rm_customer_links` (returning customers).
+        4
     }
 
     fn tables(&self) -> &'static [Table] {
@@ -84,6 +103,7 @@ impl Projection for Conversations {
 
     fn event_types(&self) -> Option<&'static [&'static str]> {
         Some(&[
+            "CustomerJoinedQueue",
             "ConversationStarted",
             "AgentAssigned",
             "ConversationRequeued",
@@ -105,6 +125,31 @@ impl Projection for Conversations {
         event: &StoredEvent,
         decoded: &Event,
     ) -> Result<(), ProjectionError> {
+        if let Event::Queue(QueueEvent::CustomerJoinedQueue {
+            conversation_id,
+            organization_id,
+            queue_id,
+            customer: Some(customer),
+            ..
+        }) = decoded
+        {
+            tx.execute(
+                "INSERT INTO rm_customer_links{s} (conversation_id, organization_id, queue_id,
+                 customer_ref, user_id, name, position) VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (conversation_id) DO NOTHING",
+                params![
+                    conversation_id,
+                    organization_id,
+                    queue_id,
+                    customer.customer_ref,
+                    customer.user_id.as_str(),
+                    customer.name.as_ref().map(|name| name.as_str().to_owned()),
+                    event.position
+                ],
+            )
+            .await?;
+            return Ok(());
+        }
         let Event::Conversation(conversation_event) = decoded else {
             return Ok(());
         };
@@ -276,6 +321,12 @@ impl Projection for Conversations {
                 .await?;
                 if author.kind == domain::values::AuthorKind::Agent {
                     read_up_to(tx, author.id, conversation_id, *seq).await?;
+                    tx.execute(
+                        "UPDATE rm_conversations{s} SET answered_at = $1
+                         WHERE conversation_id = $2 AND answered_at IS NULL",
+                        params![at, conversation_id],
+                    )
+                    .await?;
                 }
             }
             E::ConversationRead {

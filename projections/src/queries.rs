@@ -507,6 +507,10 @@ pub struct Conversation {
     pub rating: Option<Rating>,
     /// The newest message's `seq` (0 without messages).
     pub last_seq: i64,
+    /// When an agent first wrote in it; `None` before.
+    pub answered_at: Option<DateTime<Utc>>,
+    /// The returning customer its site vouched for, if any.
+    pub verified: Option<VerifiedCustomer>,
     /// How many messages the reader has not read (`None` where the query has no reader).
     pub unread: Option<i64>,
 }
@@ -518,9 +522,12 @@ fn conversation_select(reader: &str) -> String {
         "SELECT c.conversation_id, c.kind, c.name, c.organization_id,
          c.queue_id, c.status, c.agent_id, c.metadata, c.live, c.participants, c.created_at,
          c.picked_at, c.ended_at, c.end_reason, c.rating_score, c.rating_comment, c.last_seq,
+         c.answered_at, l.customer_ref, l.user_id AS verified_user_id,
+         l.name AS verified_name,
          r.seq AS read_seq, {reader} IS NOT NULL AS has_reader
          FROM rm_conversations c
-         LEFT JOIN rm_reads r ON r.conversation_id = c.conversation_id AND r.agent_id = {reader}"
+         LEFT JOIN rm_reads r ON r.conversation_id = c.conversation_id AND r.agent_id = {reader}
+         LEFT JOIN rm_customer_links l ON l.conversation_id = c.conversation_id"
     )
 }
 
@@ -543,6 +550,10 @@ struct ConversationRow {
     rating_score: Option<i64>,
     rating_comment: Option<String>,
     last_seq: i64,
+    answered_at: Option<i64>,
+    customer_ref: Option<String>,
+    verified_user_id: Option<String>,
+    verified_name: Option<String>,
     read_seq: Option<i64>,
     has_reader: bool,
 }
@@ -593,6 +604,15 @@ async fn conversation_from(backend: &Backend, row: ConversationRow) -> Result<Co
             comment: row.rating_comment,
         }),
         last_seq: row.last_seq,
+        answered_at: opt_time(row.answered_at)?,
+        verified: match (row.customer_ref, row.verified_user_id) {
+            (Some(customer_ref), Some(user_id)) => Some(VerifiedCustomer {
+                customer_ref: id(&customer_ref)?,
+                user_id,
+                name: row.verified_name,
+            }),
+            _ => None,
+        },
         unread: row
             .has_reader
             .then(|| (row.last_seq - row.read_seq.unwrap_or(0)).max(0)),
@@ -702,6 +722,36 @@ pub async fn conversations(
             filter.to,
             viewer
         ],
+    )
+    .await?;
+    conversations_from(backend, rows).await
+}
+
+/// A verified customer of a conversation (personal data: `user_id`, `name`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifiedCustomer {
+    pub customer_ref: Uuid,
+    pub user_id: String,
+    pub name: Option<String>,
+}
+
+/// The other conversations of the verified customer of `conversation_id` (none for a guest),
+/// newest first, at most `limit`.
+pub async fn same_customer(
+    backend: &Backend,
+    conversation_id: Uuid,
+    limit: i64,
+) -> Result<Vec<Conversation>> {
+    let rows: Vec<ConversationRow> = fetch_all(
+        backend,
+        &format!(
+            "{} WHERE l.customer_ref = (SELECT customer_ref FROM rm_customer_links
+                                        WHERE conversation_id = $1)
+             AND c.conversation_id <> $1
+             ORDER BY l.position DESC LIMIT $2",
+            conversation_select("NULL")
+        ),
+        params![conversation_id, limit],
     )
     .await?;
     conversations_from(backend, rows).await

@@ -44,6 +44,7 @@ async fn race(store: EventStore) {
         let join = QueueCommand::JoinQueue {
             conversation_id,
             metadata: Default::default(),
+            customer: None,
         };
         run(join).await.unwrap();
     }

@@ -5,12 +5,20 @@
 // (the widget sends it as live metadata), and counts the agent's messages that arrive while the
 // widget is minimised. Until the widget says it is ready nothing shows, so a site that may not
 // embed the queue gets a console message instead of a broken frame.
+//
+// A site that knows its signed-in user passes a signed identity on the same tag (README,
+// "Returning customers"): data-user-id, data-user-name, data-user-expires and
+// data-user-signature. It goes to the widget by postMessage, never in the frame's address.
 (() => {
   const script = document.currentScript as HTMLScriptElement | null;
   if (!script || !script.dataset.queue) return;
   const queue = script.dataset.queue;
   const base = new URL(script.src, location.href).origin;
   const label = script.dataset.title || 'Chat';
+  const expires = Number(script.dataset.userExpires);
+  const identity = script.dataset.userId
+    ? { user_id: script.dataset.userId, name: script.dataset.userName ?? '', expires: Number.isFinite(expires) ? Math.trunc(expires) : 0, signature: script.dataset.userSignature ?? '' }
+    : null;
   const remembered = `jono.widget.open.${queue}`;
   // How long the widget may take to load before the loader gives up on it.
   const READY_WITHIN_MS = 15_000;
@@ -84,6 +92,7 @@
       if (typeof e.data.color === 'string' && /^#[0-9a-f]{6}$/.test(e.data.color)) colour = e.data.color;
       ready = true;
       layout();
+      if (identity) frame.contentWindow?.postMessage({ type: 'jono:identity', identity }, base);
       post(true);
     } else if (e.data.type === 'jono:message' && !open) {
       unread += 1;

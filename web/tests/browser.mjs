@@ -93,9 +93,19 @@ async function api(method, path, token, body) {
 // The host site, on another origin, embedding the widget with one script tag.
 let queueId;
 let serverDown = false;
+let memberPage = null; // what the shop's /account page signs for its user
 let expectStatus = 0; // an HTTP status the step provokes on purpose (Chromium logs every 4xx as a console error)
 const host = http.createServer((req, res) => {
   res.setHeader('content-type', 'text/html; charset=utf-8');
+  // A signed-in member's page of the shop: its server signs the user's identity into the loader
+  // tag (never into an address, which would reach the live metadata and logs).
+  if (req.url === '/account' && memberPage) {
+    const a = (v) => String(v).replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+    const m = memberPage;
+    res.end(`<!doctype html><html lang="en"><head><title>My account</title></head><body><h1>My account</h1>
+<script src="${BASE}/loader.js" data-queue="${a(m.queue)}" data-user-id="${a(m.user)}" data-user-name="${a(m.name)}" data-user-expires="${a(m.expires)}" data-user-signature="${a(m.sig)}" async></script></body></html>`);
+    return;
+  }
   res.end(`<!doctype html><html><head><title>Shop</title><meta name="viewport" content="width=device-width, initial-scale=1"></head><body><h1>Example shop</h1><p>Products…</p>
 <script src="${BASE}/loader.js" data-queue="${queueId}" async></script></body></html>`);
 });
@@ -1118,6 +1128,109 @@ try {
   const ssoMe = await api('GET', '/v1/me', await ssoPage.evaluate(() => localStorage.getItem('jono.token')));
   if (ssoMe.email !== ssoEmail || ssoMe.organizations[0]?.id !== orgA) throw new Error(`the SSO member: ${JSON.stringify(ssoMe)}`);
   await ssoCtx.close();
+
+  step('service-level targets: set in the queue\'s settings; the console marks a customer waiting past the target and a conversation unanswered past it; the statistics count the breaches');
+  {
+    const slaQueue = (await api('POST', `/v1/orgs/${orgA}/queues`, ownerToken, { name: `Priority ${uniq}` })).queue_id;
+    await api('POST', `/v1/queues/${slaQueue}/handlers`, ownerToken, { agent_id: me.agent_id });
+    await api('POST', `/v1/queues/${slaQueue}/open`, ownerToken);
+    await agent.getByRole('button', { name: 'Organization', exact: true }).click();
+    await agent.click(`.queue-admin[data-queue-admin="${slaQueue}"] summary`);
+    const admin = agent.locator(`.queue-admin[data-queue-admin="${slaQueue}"]`);
+    await admin.locator('input[name=target_wait_seconds]').waitFor();
+    await admin.getByLabel('Target wait (seconds)').fill('1');
+    await admin.getByLabel('Target first answer (seconds from joining)').fill('2');
+    await admin.getByRole('button', { name: 'Save', exact: true }).click();
+    await admin.locator('[role=status]:has-text("Saved.")').waitFor();
+    const saved = await api('GET', `/v1/queues/${slaQueue}`, ownerToken);
+    if (saved.target_wait_seconds !== 1 || saved.target_first_response_seconds !== 2) throw new Error(`the saved targets: ${JSON.stringify(saved)}`);
+    await agent.getByRole('button', { name: 'Chats', exact: true }).click();
+    await api('POST', `/v1/queues/${slaQueue}/join`, null, { metadata: { name: 'Late Lauri' } });
+    await agent.waitForSelector(`[data-queue="${slaQueue}"] .badge.waiting`);
+    await agent.waitForSelector(`[data-queue="${slaQueue}"] .badge.late[data-late=wait]`, { timeout: 10000 });
+    await agent.click(`[data-queue="${slaQueue}"] .queue-name`);
+    await agent.getByRole('menuitem', { name: 'Pick person from queue' }).click();
+    await agent.waitForSelector('.conv-head h2:has-text("Late Lauri")');
+    await agent.waitForSelector(`[data-queue="${slaQueue}"] .badge.late`, { state: 'detached' });
+    const lauri = agent.locator('button.conv', { hasText: 'Late Lauri' });
+    await lauri.locator('.badge.late[data-late=first-response]').waitFor({ timeout: 10000 });
+    await checkA11y(agent, 'console: service-level marks');
+    await agent.screenshot({ path: `${OUT}console-late.png` });
+    const answer = agent.locator('.conversation textarea[name=message]');
+    await answer.fill('Sorry for the wait, Lauri.');
+    await answer.press('Enter');
+    await lauri.locator('.badge.late').waitFor({ state: 'detached' });
+    await agent.click(`[data-queue="${slaQueue}"] .queue-name`);
+    await agent.getByRole('menuitem', { name: 'Queue statistics' }).click();
+    const figure = (name) => agent.locator(`.queue-admin[data-queue-admin="${slaQueue}"] [data-stat=${name}]`);
+    await figure('wait_target').filter({ hasText: '0% met (0 met, 1 breached)' }).waitFor();
+    await figure('first_response_target').filter({ hasText: '0% met (0 met, 1 breached)' }).waitFor();
+    await agent.getByRole('button', { name: 'Chats', exact: true }).click();
+  }
+
+  step('returning customers: an operator makes the queue\'s identity secret; a signed-in shop user chats twice; the agent sees the verified customer and opens its earlier conversation; an expired identity is ignored and the widget says so');
+  {
+    const members = (await api('POST', `/v1/orgs/${orgA}/queues`, ownerToken, { name: `Members ${uniq}` })).queue_id;
+    await api('PUT', `/v1/queues/${members}/settings`, ownerToken, { allowed_origins: [HOST] });
+    await api('POST', `/v1/queues/${members}/handlers`, ownerToken, { agent_id: me.agent_id });
+    await api('POST', `/v1/queues/${members}/open`, ownerToken);
+    await agent.getByRole('button', { name: 'Organization', exact: true }).click();
+    await agent.click(`.queue-admin[data-queue-admin="${members}"] summary`);
+    const admin = agent.locator(`.queue-admin[data-queue-admin="${members}"]`);
+    await admin.locator('.identity-secret:has-text("No secret yet")').waitFor();
+    await admin.getByRole('button', { name: 'Make a secret' }).click();
+    const secretField = admin.locator('input[name=identity-secret]');
+    await secretField.waitFor();
+    const secret = await secretField.inputValue();
+    if ((await api('GET', `/v1/queues/${members}/identity-secret`, ownerToken)).secret !== secret) throw new Error('the shown secret is not the queue\'s');
+    await checkA11y(agent, 'console: identity secret');
+    await agent.getByRole('button', { name: 'Chats', exact: true }).click();
+
+    const visit = async (expires) => {
+      const sig = createHmac('sha256', secret).update(`jono-identity-v1\nm-7\nMia Member\n${expires}`).digest('hex');
+      memberPage = { queue: members, user: 'm-7', name: 'Mia Member', expires, sig };
+      const ctx = await browser.newContext({ locale: 'en-US' });
+      const page = await ctx.newPage();
+      watch(page, 'shop member');
+      await page.goto(`${HOST}/account`);
+      await page.click('#jono-launcher');
+      const widget = page.frameLocator('#jono-widget');
+      // The signed-in user's name fills the form.
+      await widget.locator('input[name=name]').waitFor();
+      for (let i = 0; i < 50 && (await widget.locator('input[name=name]').inputValue()) !== 'Mia Member'; i++) await page.waitForTimeout(100);
+      if ((await widget.locator('input[name=name]').inputValue()) !== 'Mia Member') throw new Error('the signed-in name did not fill the form');
+      await widget.locator('input[name=email]').fill('mia@example.com');
+      await widget.getByRole('button', { name: 'Start chat' }).click();
+      await widget.locator('.queue-pos').waitFor();
+      return { ctx, page, widget };
+    };
+    const soon = Math.floor(Date.now() / 1000) + 3600;
+    const first = await visit(soon);
+    if (await first.widget.locator('.identity-ignored').count()) throw new Error('a verified identity was said to be ignored');
+    const firstConv = (await api('POST', `/v1/queues/${members}/pick`, ownerToken)).conversation_id;
+    await api('POST', `/v1/conversations/${firstConv}/end`, ownerToken);
+    await first.ctx.close();
+
+    const second = await visit(soon);
+    await agent.waitForSelector(`[data-queue="${members}"] .badge.waiting`);
+    await agent.click(`[data-queue="${members}"] .queue-name`);
+    await agent.getByRole('menuitem', { name: 'Pick person from queue' }).click();
+    await agent.waitForSelector('.verified-customer dd[data-key=user_id]:has-text("m-7")');
+    const earlierLink = agent.locator(`.earlier-conversations button[data-conversation="${firstConv}"]`);
+    await earlierLink.waitFor();
+    await checkA11y(agent, 'console: a returning customer');
+    await agent.screenshot({ path: `${OUT}console-returning-customer.png` });
+    await earlierLink.click();
+    await agent.waitForFunction((c) => location.hash.endsWith(`/c/${c}`), firstConv);
+    await agent.waitForSelector('.conv-head .badge[data-status=ended]');
+    await second.ctx.close();
+
+    const late = await visit(Math.floor(Date.now() / 1000) - 60);
+    await late.widget.locator('.identity-ignored[data-identity=expired]:has-text("could not be confirmed")').waitFor();
+    await checkA11y(late.page.frame({ url: /\/widget\?/ }), 'widget: an ignored identity');
+    await late.page.screenshot({ path: `${OUT}widget-identity-ignored.png` });
+    await late.ctx.close();
+  }
 
   await emailPages();
 

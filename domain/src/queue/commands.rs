@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::events::{LeaveReason, QueueSettings};
 use super::routing::{OfferTimeout, Routing};
 use super::widget::{Colour, WidgetPosition};
-use crate::metadata::CustomerMetadata;
+use crate::metadata::{CustomerMetadata, VerifiedCustomer};
 use crate::schedule::{OpeningHours, Origin};
 use crate::values::{Author, Limit, Name, WelcomeMessage};
 
@@ -43,6 +43,9 @@ pub enum QueueCommand {
     JoinQueue {
         conversation_id: Uuid,
         metadata: CustomerMetadata,
+        /// The identity the site signed, verified by the gateway; `None` for a guest.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        customer: Option<VerifiedCustomer>,
     },
     /// A customer leaves a message for the queue's agents to answer later, when nobody can
     /// answer now; the conversation that holds it starts in the same append
@@ -160,6 +163,18 @@ pub struct SettingsPatch {
         skip_serializing_if = "Option::is_none"
     )]
     pub reopen_window_seconds: Option<Option<Limit>>,
+    #[serde(
+        default,
+        deserialize_with = "some",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub target_wait_seconds: Option<Option<Limit>>,
+    #[serde(
+        default,
+        deserialize_with = "some",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub target_first_response_seconds: Option<Option<Limit>>,
 }
 
 /// Tells a present `null` (`Some(None)`) from an absent field (`None`).
@@ -210,6 +225,12 @@ impl SettingsPatch {
         }
         if let Some(window) = self.reopen_window_seconds {
             settings.reopen_window_seconds = window;
+        }
+        if let Some(target) = self.target_wait_seconds {
+            settings.target_wait_seconds = target;
+        }
+        if let Some(target) = self.target_first_response_seconds {
+            settings.target_first_response_seconds = target;
         }
         settings
     }

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::routing::{OfferTimeout, Routing};
 use super::widget::{Colour, WidgetPosition};
-use crate::metadata::CustomerMetadata;
+use crate::metadata::{CustomerMetadata, VerifiedCustomer};
 use crate::schedule::{OpeningHours, Origin};
 use crate::values::{Author, Limit, Name, WelcomeMessage};
 
@@ -48,7 +48,8 @@ pub enum QueueEvent {
         by: Option<Uuid>,
     },
     /// `metadata` is personal data (the pre-chat form); `welcome_message` is the queue's at the
-    /// time, which becomes message 1 of the conversation.
+    /// time, which becomes message 1 of the conversation. `customer` is the identity the site
+    /// signed, once verified (its user id and name are personal data; events before it: none).
     CustomerJoinedQueue {
         queue_id: Uuid,
         organization_id: Uuid,
@@ -56,6 +57,8 @@ pub enum QueueEvent {
         queue_position: usize,
         welcome_message: Option<WelcomeMessage>,
         metadata: CustomerMetadata,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        customer: Option<VerifiedCustomer>,
     },
     /// `to_queue_id` is set when the reason is `transferred`.
     CustomerLeftQueue {
@@ -170,6 +173,14 @@ pub struct QueueSettings {
     /// `None`: never.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reopen_window_seconds: Option<Limit>,
+    /// The service-level target for a wait in this queue, in seconds: a customer picked within
+    /// it meets it; one still waiting past it breaches it. `None`: no target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_wait_seconds: Option<Limit>,
+    /// The service-level target for the first answer, in seconds from the customer's join to
+    /// the first message by an agent. `None`: no target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_first_response_seconds: Option<Limit>,
 }
 
 impl QueueSettings {
@@ -188,6 +199,8 @@ impl QueueSettings {
             offer_timeout_seconds: OfferTimeout::default(),
             leave_message_when_offline: false,
             reopen_window_seconds: None,
+            target_wait_seconds: None,
+            target_first_response_seconds: None,
         }
     }
 }

@@ -232,6 +232,7 @@ impl Aggregate for Queue {
             C::JoinQueue {
                 conversation_id,
                 metadata,
+                customer,
             } => {
                 let queue_id = self.require_created()?;
                 if !self.open {
@@ -253,6 +254,7 @@ impl Aggregate for Queue {
                     queue_position: self.waiting.len() + 1,
                     welcome_message: settings.welcome_message,
                     metadata,
+                    customer,
                 };
                 sink.write(event, self).await;
             }

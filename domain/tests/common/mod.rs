@@ -119,6 +119,7 @@ pub fn joined(conversation_id: Uuid, queue_position: usize) -> QueueEvent {
         queue_position,
         welcome_message: None,
         metadata: CustomerMetadata::default(),
+        customer: None,
     }
 }
 

@@ -189,7 +189,7 @@ fn windows(report: &Report) -> Vec<Window<'_>> {
     rows
 }
 
-const FIGURE_COLUMNS: [&str; 18] = [
+const FIGURE_COLUMNS: [&str; 24] = [
     "joined",
     "picked",
     "abandoned",
@@ -204,6 +204,12 @@ const FIGURE_COLUMNS: [&str; 18] = [
     "handle_max",
     "rating_count",
     "rating_mean",
+    "wait_target_met",
+    "wait_target_breached",
+    "wait_target_met_share",
+    "first_response_target_met",
+    "first_response_target_breached",
+    "first_response_target_met_share",
     "offered",
     "offers_accepted",
     "offers_declined",
@@ -224,6 +230,11 @@ fn figure_cells(f: &Figures) -> Vec<String> {
     cells.extend(p(&f.handle_seconds));
     cells.push(f.rating.count.to_string());
     cells.push(number(f.rating.mean));
+    for target in [&f.wait_target, &f.first_response_target] {
+        cells.push(target.met.to_string());
+        cells.push(target.breached.to_string());
+        cells.push(number(target.met_share));
+    }
     cells.extend(offer_cells(f));
     cells
 }
@@ -355,6 +366,11 @@ fn report_table(scope: Scope, report: &Report) -> String {
                 .mean
                 .map_or_else(|| "-".to_owned(), |m| format!("{m:.2}")),
         );
+        for target in [&figures.wait_target, &figures.first_response_target] {
+            row.push(target.met.to_string());
+            row.push(target.breached.to_string());
+            row.push(dash(target.met_share));
+        }
         row.extend(offer_cells(figures));
         rows.push(row);
     }

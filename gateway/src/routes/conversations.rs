@@ -53,6 +53,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/conversations/{c}/read", post(mark_read))
         .route("/v1/conversations/{c}/tags/{tag}", delete(remove_tag))
         .route("/v1/conversations/{c}/notes", get(notes).post(add_note))
+        .route("/v1/conversations/{c}/same-customer", get(same_customer))
         .route(
             "/v1/conversations/{c}/metadata",
             axum::routing::put(set_metadata),
@@ -83,7 +84,11 @@ fn agent_view(conversation: &Conversation) -> Value {
         "queue_id": conversation.queue_id,
         "status": conversation.status,
         "agent_id": conversation.agent_id,
-        "customer": { "metadata": conversation.customer.metadata, "live": conversation.customer.live },
+        "customer": {
+            "metadata": conversation.customer.metadata,
+            "live": conversation.customer.live,
+            "verified": conversation.verified,
+        },
         "tags": conversation.tags,
         "queue_position": conversation.queue_position,
         "created_at": conversation.created_at,
@@ -91,6 +96,7 @@ fn agent_view(conversation: &Conversation) -> Value {
         "ended_at": conversation.ended_at,
         "participants": conversation.participants,
         "last_seq": conversation.last_seq,
+        "answered_at": conversation.answered_at,
         "unread": conversation.unread,
     })
 }
@@ -312,6 +318,22 @@ async fn notes(
             .map(note_view)
             .collect(),
     ))
+}
+
+/// How many of a returning customer's other conversations are listed.
+const SAME_CUSTOMER_LIMIT: i64 = 50;
+
+/// The other conversations of this conversation's verified customer (its site vouched for it
+/// with a signed identity), newest first: for agents only; empty for a guest.
+async fn same_customer(
+    State(state): State<AppState>,
+    Path(c): Path<String>,
+    caller: Caller,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let (_, conversation) = access::agent_conversation(&state, &caller, path_id(&c)?).await?;
+    let others =
+        queries::same_customer(state.backend(), conversation.id, SAME_CUSTOMER_LIMIT).await?;
+    Ok(Json(others.iter().map(agent_view).collect()))
 }
 
 // ---- messages, tags, notes, metadata ----

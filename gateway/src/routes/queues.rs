@@ -5,12 +5,13 @@
 //! - A queue object is `{id, organization_id, name, open, waiting, oldest_wait_seconds,
 //!   handlers}` plus its settings as flat fields (`max_waiting`, `welcome_message`,
 //!   `capacity_per_agent`, `opening_hours`, `allowed_origins`) and again as one `settings`
-//!   object; the list and the single queue show the same object. `oldest_wait_seconds` is
+//!   object (and the service-level targets `target_wait_seconds` and
+//!   `target_first_response_seconds`); the list and the single queue show the same object. `oldest_wait_seconds` is
 //!   `null` when nobody waits.
 //! - A handler must be a member of the queue's organization: adding anyone else is 422 (the
 //!   value is well-formed but not acceptable here; 404 is kept for the queue itself).
-//! - In a settings change `null` clears `max_waiting`, `welcome_message`, `capacity_per_agent`
-//!   and `opening_hours`, and empties `allowed_origins`; `name` cannot be cleared (422).
+//! - In a settings change `null` clears `max_waiting`, `welcome_message`, `capacity_per_agent`,
+//!   `opening_hours` and the targets, and empties `allowed_origins`; `name` cannot be cleared (422).
 //! - `from` and `to` of the statistics are RFC 3339 times or bare dates (midnight UTC), as
 //!   `jono stats` takes them; anything else is 400, and `from` not before `to` is 422.
 //! - A join from a page whose `Origin` is not among the queue's `allowed_origins` (when it has
@@ -23,7 +24,7 @@ use axum::routing::{delete, get, post, put};
 use axum::{Extension, Json, Router};
 use chrono::Utc;
 use cqrs_es::Aggregate;
-use domain::metadata::CustomerMetadata;
+use domain::metadata::{CustomerMetadata, VerifiedCustomer};
 use domain::organization::{Organization, OrganizationCommand};
 use domain::queue::{
     Colour, OfferTimeout, Queue, QueueCommand, QueueEvent, Routing, SettingsPatch, WidgetPosition,
@@ -44,6 +45,7 @@ use crate::consistency;
 use crate::error::{invalid, ApiError};
 use crate::extract::{path_id, Body, PageQuery, Params};
 use crate::idempotency::IdempotencyKey;
+use crate::identity;
 use crate::limits;
 use crate::secrets;
 use crate::state::AppState;
@@ -65,6 +67,12 @@ pub fn router() -> Router<AppState> {
         .route("/v1/queues/{queue}/stats", get(stats))
         .route("/v1/queues/{queue}/public", get(public))
         .route("/v1/queues/{queue}/join", post(join))
+        .route(
+            "/v1/queues/{queue}/identity-secret",
+            get(identity_secret)
+                .post(rotate_identity_secret)
+                .delete(remove_identity_secret),
+        )
 }
 
 /// The queue behind a path segment, from the read model (looked for again at the log's
@@ -135,6 +143,8 @@ fn render(queue: &queries::Queue) -> Value {
         "offer_timeout_seconds": offer_timeout(queue),
         "leave_message_when_offline": setting("leave_message_when_offline").as_bool().unwrap_or(false),
         "reopen_window_seconds": setting("reopen_window_seconds"),
+        "target_wait_seconds": setting("target_wait_seconds"),
+        "target_first_response_seconds": setting("target_first_response_seconds"),
         "settings": queue.settings,
     })
 }
@@ -315,6 +325,10 @@ struct SettingsBody {
     leave_message_when_offline: Option<Option<bool>>,
     #[serde(default, deserialize_with = "present")]
     reopen_window_seconds: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "present")]
+    target_wait_seconds: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "present")]
+    target_first_response_seconds: Option<Option<i64>>,
 }
 
 impl SettingsBody {
@@ -387,6 +401,11 @@ impl SettingsBody {
                 .leave_message_when_offline
                 .map(|offline| offline.unwrap_or(false)),
             reopen_window_seconds: reopen_window(self.reopen_window_seconds)?,
+            target_wait_seconds: limit(self.target_wait_seconds, "target_wait_seconds")?,
+            target_first_response_seconds: limit(
+                self.target_first_response_seconds,
+                "target_first_response_seconds",
+            )?,
         })
     }
 }
@@ -648,6 +667,39 @@ struct Join {
     /// An object or nothing: another JSON type is a wrong type (400), not a bad value.
     #[serde(default)]
     metadata: Option<serde_json::Map<String, Value>>,
+    /// A returning customer's identity, signed by the site (`identity`).
+    #[serde(default)]
+    identity: Option<identity::Claim>,
+}
+
+/// The identity of a join: the verified customer, and what the answer says of it (`None`
+/// when the join brought none).
+async fn check_identity(
+    state: &AppState,
+    queue_id: Uuid,
+    claim: Option<&identity::Claim>,
+) -> Result<(Option<VerifiedCustomer>, Option<identity::Check>), ApiError> {
+    let Some(claim) = claim else {
+        return Ok((None, None));
+    };
+    let secret = identity::secret(state.backend(), queue_id).await?;
+    let checked = identity::verify(
+        secret.as_ref().map(|secret| secret.secret.as_str()),
+        claim,
+        Utc::now().timestamp(),
+    );
+    match checked {
+        Ok((user_id, name)) => {
+            let key = secrets::customer_ref_secret(state.backend()).await?;
+            let customer = VerifiedCustomer {
+                customer_ref: domain::ids::customer_ref(key, queue_id, &user_id),
+                user_id,
+                name,
+            };
+            Ok((Some(customer), Some(identity::Check::Verified)))
+        }
+        Err(check) => Ok((None, Some(check))),
+    }
 }
 
 /// A customer joins: a new conversation waits in the queue, and its token is handed out once.
@@ -662,6 +714,7 @@ async fn join(
     limits::enforce(&state, limits::JOINS, &format!("address:{address}")).await?;
     let queue = customer_door(&state, &queue, &headers).await?;
     let metadata = CustomerMetadata::parse(Value::Object(body.metadata.unwrap_or_default()))?;
+    let (customer, identity) = check_identity(&state, queue.id, body.identity.as_ref()).await?;
     // A visitor an agent blocked is refused by the organization, which holds its blocks.
     let visitor = state.visitors.key_of(address);
     let admit = OrganizationCommand::AdmitVisitor {
@@ -677,6 +730,7 @@ async fn join(
         queue.id,
         conversation_id,
         metadata,
+        customer,
         &context(None, None),
     )
     .await?;
@@ -694,7 +748,7 @@ async fn join(
     Ok((
         StatusCode::CREATED,
         Json(
-            json!({ "conversation_id": conversation_id, "customer_token": customer_token, "queue_position": queue_position }),
+            json!({ "conversation_id": conversation_id, "customer_token": customer_token, "queue_position": queue_position, "identity": identity }),
         ),
     ))
 }
@@ -713,6 +767,47 @@ pub(super) async fn customer_door(
     }
     check_origin(&queue, headers)?;
     Ok(queue)
+}
+
+fn secret_view(secret: Option<identity::Secret>) -> Value {
+    match secret {
+        Some(secret) => json!({ "secret": secret.secret, "created_at": secret.created_at }),
+        None => json!({ "secret": null, "created_at": null }),
+    }
+}
+
+/// The queue's identity secret, for its operators (`null` while it has none).
+async fn identity_secret(
+    State(state): State<AppState>,
+    Path(queue): Path<String>,
+    agent: AgentCaller,
+) -> Result<impl IntoResponse, ApiError> {
+    let queue = find_as_operator(&state, &agent, &queue).await?;
+    let secret = identity::secret(state.backend(), queue.id).await?;
+    Ok(Json(secret_view(secret)))
+}
+
+/// A new identity secret for the queue, replacing the one before (signatures made with it are
+/// no longer verified).
+async fn rotate_identity_secret(
+    State(state): State<AppState>,
+    Path(queue): Path<String>,
+    agent: AgentCaller,
+) -> Result<impl IntoResponse, ApiError> {
+    let queue = find_as_operator(&state, &agent, &queue).await?;
+    let secret = identity::rotate(state.backend(), queue.id).await?;
+    Ok((StatusCode::CREATED, Json(secret_view(Some(secret)))))
+}
+
+/// No identity secret: identities are ignored (`not_enabled`) until a new one is made.
+async fn remove_identity_secret(
+    State(state): State<AppState>,
+    Path(queue): Path<String>,
+    agent: AgentCaller,
+) -> Result<impl IntoResponse, ApiError> {
+    let queue = find_as_operator(&state, &agent, &queue).await?;
+    identity::remove(state.backend(), queue.id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A browser's `Origin` must be one of the queue's `allowed_origins`, when it has any.
@@ -768,9 +863,12 @@ mod tests {
         assert_eq!(empty, SettingsPatch::default());
         let cleared = patch(json!({
             "max_waiting": null, "welcome_message": null, "capacity_per_agent": null,
-            "opening_hours": null, "allowed_origins": null
+            "opening_hours": null, "allowed_origins": null,
+            "target_wait_seconds": null, "target_first_response_seconds": null
         }))
         .unwrap();
+        assert_eq!(cleared.target_wait_seconds, Some(None));
+        assert_eq!(cleared.target_first_response_seconds, Some(None));
         assert_eq!(cleared.max_waiting, Some(None));
         assert_eq!(cleared.welcome_message, Some(None));
         assert_eq!(cleared.capacity_per_agent, Some(None));

@@ -363,6 +363,7 @@ async fn generate(store: &EventStore, options: &Options) -> Result<(), String> {
                 let join = QueueCommand::JoinQueue {
                     conversation_id,
                     metadata: CustomerMetadata::default(),
+                    customer: None,
                 };
                 world.queue(queue_id, join).await?;
             }

@@ -21,6 +21,15 @@
 //!   listed when it has either; the list is ordered by `agent_id`.
 //! - **Seconds** are fractional, to the millisecond: the log records microseconds, percentiles
 //!   are taken over the exact durations and then rounded to the nearest millisecond.
+//! - **Service-level targets.** A wait counts against the `target_wait_seconds` its queue had
+//!   when it began, a first response against the `target_first_response_seconds` of the queue
+//!   joined, at the join. Each is decided once, at an instant, and counts in the window holding
+//!   that instant: *met* when the pick (or the agent's first message) comes at or before the
+//!   target's deadline — decided then; *breached* when the deadline passes without it (still
+//!   waiting or unanswered, or gone only later) — decided at the deadline, so a breach shows as
+//!   soon as it happens. A wait that ends otherwise (abandoned, timed out, moved, removed) or a
+//!   conversation ended unanswered before the deadline is neither. `met_share` is
+//!   `met / (met + breached)`, `null` when nothing was decided.
 //! - **`offers`** (auto routing): the offers made, accepted, declined and expired in the window,
 //!   each counted at its own event; an offer made before `to` may end after it.
 //! - **Percentiles** are nearest-rank: the `⌈q·n⌉`-th smallest of the `n` samples (at least the
@@ -32,7 +41,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::fold::{HandleOutcome, OfferOutcome, Samples, WaitOutcome};
+use super::fold::{HandleOutcome, OfferOutcome, Response, Samples, Wait, WaitOutcome};
 use super::Scope;
 
 /// `{p50, p90, max}` in seconds; each `null` when there is no sample.
@@ -48,6 +57,46 @@ pub struct RatingFigures {
     pub count: u64,
     /// `null` without ratings.
     pub mean: Option<f64>,
+}
+
+/// One service-level target's figures (see the module's notes).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+pub struct TargetFigures {
+    pub met: u64,
+    pub breached: u64,
+    pub met_share: Option<f64>,
+}
+
+impl TargetFigures {
+    fn count(&mut self, met: bool) {
+        if met {
+            self.met += 1;
+        } else {
+            self.breached += 1;
+        }
+    }
+
+    fn done(mut self) -> Self {
+        let decided = self.met + self.breached;
+        self.met_share = (decided > 0).then(|| self.met as f64 / decided as f64);
+        self
+    }
+}
+
+/// When a sample with a target of `target` µs, begun at `start`, is decided, and whether it met
+/// the target; `end` is when it ended and whether that was the awaited outcome. `None`: never
+/// counted (it ended otherwise before the deadline).
+pub fn decide(
+    start: DateTime<Utc>,
+    target: i64,
+    end: Option<(DateTime<Utc>, bool)>,
+) -> Option<(DateTime<Utc>, bool)> {
+    let deadline = start + chrono::Duration::microseconds(target);
+    match end {
+        Some((at, true)) if at <= deadline => Some((at, true)),
+        Some((at, false)) if at <= deadline => None,
+        _ => Some((deadline, false)),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,6 +128,8 @@ pub struct Figures {
     pub handle_seconds: Percentiles,
     pub rating: RatingFigures,
     pub per_agent: Vec<AgentFigures>,
+    pub wait_target: TargetFigures,
+    pub first_response_target: TargetFigures,
     /// Statistics computed before offers existed read as none.
     #[serde(default)]
     pub offers: OfferFigures,
@@ -157,6 +208,11 @@ pub fn compute(
         if in_window(wait.start, from, to) {
             tally.joined += 1;
         }
+        if let Some((at, met)) = wait_decision(wait) {
+            if in_window(at, from, to) {
+                tally.wait_target.count(met);
+            }
+        }
         match wait.end {
             Some(end) if in_window(end.at, from, to) => {
                 tally.wait(micros(wait.start, end.at), end.outcome)
@@ -186,6 +242,16 @@ pub fn compute(
             && in_window(offer.at, from, to)
         {
             tally.offer(offer.outcome);
+        }
+    }
+    for response in &samples.responses {
+        if !in_scope(scope, Some(response.queue_id), response.organization_id) {
+            continue;
+        }
+        if let Some((at, met)) = response_decision(response) {
+            if in_window(at, from, to) {
+                tally.first_response_target.count(met);
+            }
         }
     }
     QueueStats {
@@ -281,6 +347,11 @@ pub fn compute_buckets(
             tallies[index].joined += 1;
         }
         started_before[bound(wait.start)] += 1;
+        if let Some((at, met)) = wait_decision(wait) {
+            if let Some(index) = index_of(at) {
+                tallies[index].wait_target.count(met);
+            }
+        }
         if let Some(end) = wait.end {
             if let Some(index) = index_of(end.at) {
                 tallies[index].wait(micros(wait.start, end.at), end.outcome);
@@ -312,6 +383,16 @@ pub fn compute_buckets(
             }
         }
     }
+    for response in &samples.responses {
+        if !in_scope(scope, Some(response.queue_id), response.organization_id) {
+            continue;
+        }
+        if let Some((at, met)) = response_decision(response) {
+            if let Some(index) = index_of(at) {
+                tallies[index].first_response_target.count(met);
+            }
+        }
+    }
     let (mut started, mut ended) = (0i64, 0i64);
     let mut buckets = Vec::with_capacity(count);
     for (index, mut tally) in tallies.into_iter().enumerate() {
@@ -329,6 +410,22 @@ pub fn compute_buckets(
         });
     }
     Some(buckets)
+}
+
+/// A wait against its target: met by a pick.
+fn wait_decision(wait: &Wait) -> Option<(DateTime<Utc>, bool)> {
+    let target = wait.target?;
+    let end = wait.end.map(|end| {
+        let picked = matches!(end.outcome, WaitOutcome::Picked { .. });
+        (end.at, picked)
+    });
+    decide(wait.start, target, end)
+}
+
+/// A first response against its target: met by an agent's message.
+fn response_decision(response: &Response) -> Option<(DateTime<Utc>, bool)> {
+    let end = response.end.map(|end| (end.at, end.answered));
+    decide(response.start, response.target, end)
 }
 
 fn first_sample(samples: &Samples, scope: Scope) -> Option<DateTime<Utc>> {
@@ -360,6 +457,8 @@ struct Tally {
     rating_count: u64,
     rating_sum: u64,
     agents: BTreeMap<Uuid, AgentTally>,
+    wait_target: TargetFigures,
+    first_response_target: TargetFigures,
     offers: OfferFigures,
 }
 
@@ -439,6 +538,8 @@ impl Tally {
                     .then(|| self.rating_sum as f64 / self.rating_count as f64),
             },
             per_agent,
+            wait_target: self.wait_target.done(),
+            first_response_target: self.first_response_target.done(),
             offers: self.offers,
         }
     }

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use domain::conversation::{Conversation, ConversationEvent};
 use domain::queue::{LeaveReason, Queue, QueueEvent};
+use domain::values::AuthorKind;
 use domain::Event;
 use uuid::Uuid;
 
@@ -46,7 +47,30 @@ pub struct Wait {
     pub start: DateTime<Utc>,
     /// True when the wait began with a transfer in rather than a join.
     pub transferred_in: bool,
+    /// The queue's `target_wait_seconds` when the wait began, in microseconds.
+    pub target: Option<i64>,
     pub end: Option<WaitEnd>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResponseEnd {
+    pub at: DateTime<Utc>,
+    /// True for an agent's first message; false when the conversation ended unanswered.
+    pub answered: bool,
+}
+
+/// The time from a customer's join to the first message by an agent, kept for a join into a
+/// queue that had a `target_first_response_seconds` then; it counts for that queue, wherever
+/// the conversation is answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub queue_id: Uuid,
+    pub organization_id: Uuid,
+    pub conversation_id: Uuid,
+    pub start: DateTime<Utc>,
+    /// The target in microseconds.
+    pub target: i64,
+    pub end: Option<ResponseEnd>,
 }
 
 /// How a handle ended.
@@ -119,6 +143,8 @@ pub struct Samples {
     pub waits: Vec<Wait>,
     pub handles: Vec<Handle>,
     pub ratings: Vec<Rating>,
+    /// First responses, in the order the joins happened.
+    pub responses: Vec<Response>,
     /// Offers made, accepted, declined and expired, in log order.
     pub offers: Vec<OfferEvent>,
     pub queues: HashMap<Uuid, QueueHistory>,
@@ -145,13 +171,39 @@ pub struct StatsFold {
     handling: HashMap<Uuid, usize>,
     /// Every conversation that ever waited in the scope (only kept for a scoped fold).
     seen: HashSet<Uuid>,
+    /// Each queue's service-level targets now, in microseconds.
+    targets: HashMap<Uuid, Targets>,
+    /// Conversation → index in `samples.responses` of its unanswered first response.
+    responding: HashMap<Uuid, usize>,
+}
+
+/// A queue's service-level targets, in microseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Targets {
+    pub wait: Option<i64>,
+    pub first_response: Option<i64>,
+}
+
+impl Targets {
+    pub fn of(settings: &domain::queue::QueueSettings) -> Self {
+        let micros = |seconds: Option<domain::values::Limit>| {
+            seconds.map(|seconds| i64::from(seconds.get()) * 1_000_000)
+        };
+        Self {
+            wait: micros(settings.target_wait_seconds),
+            first_response: micros(settings.target_first_response_seconds),
+        }
+    }
 }
 
 /// The stored event types the fold reads; a reader may skip the rest without decoding them.
-pub const EVENT_TYPES: [&str; 13] = [
+/// Of `MessageSent`, only an agent's counts (the first answer); a reader may skip the others.
+pub const EVENT_TYPES: [&str; 15] = [
     "QueueCreated",
     "QueueOpened",
     "QueueClosed",
+    "QueueSettingsChanged",
+    "MessageSent",
     "CustomerJoinedQueue",
     "CustomerLeftQueue",
     "CustomerPicked",
@@ -249,7 +301,22 @@ impl StatsFold {
                 organization_id,
                 conversation_id,
                 ..
-            } => self.start_wait(at, *queue_id, *organization_id, *conversation_id, false),
+            } => {
+                self.start_wait(at, *queue_id, *organization_id, *conversation_id, false);
+                let target = self.targets.get(queue_id).and_then(|t| t.first_response);
+                if let Some(target) = target.filter(|_| self.keeps(*queue_id, *organization_id)) {
+                    self.responding
+                        .insert(*conversation_id, self.samples.responses.len());
+                    self.samples.responses.push(Response {
+                        queue_id: *queue_id,
+                        organization_id: *organization_id,
+                        conversation_id: *conversation_id,
+                        start: at,
+                        target,
+                        end: None,
+                    });
+                }
+            }
             E::CustomerLeftQueue {
                 conversation_id,
                 reason,
@@ -304,6 +371,11 @@ impl StatsFold {
                 self.end_handle(at, *conversation_id, HandleOutcome::TransferredOut);
                 self.start_wait(at, *queue_id, *organization_id, *conversation_id, true);
             }
+            E::QueueSettingsChanged {
+                queue_id, settings, ..
+            } => {
+                self.targets.insert(*queue_id, Targets::of(settings));
+            }
             E::CustomerOffered {
                 queue_id,
                 organization_id,
@@ -339,10 +411,8 @@ impl StatsFold {
                     });
                 }
             }
-            E::QueueSettingsChanged { .. }
-            | E::QueueHandlerAdded { .. }
-            | E::QueueHandlerRemoved { .. }
-            | E::MessageLeft { .. } => {}
+            E::QueueHandlerAdded { .. } | E::QueueHandlerRemoved { .. } | E::MessageLeft { .. } => {
+            }
         }
     }
 
@@ -353,7 +423,15 @@ impl StatsFold {
             // already said what became of the wait; only an open handle ends here.
             E::ConversationEnded {
                 conversation_id, ..
-            } => self.end_handle(at, *conversation_id, HandleOutcome::Ended),
+            } => {
+                self.end_handle(at, *conversation_id, HandleOutcome::Ended);
+                self.end_response(at, *conversation_id, false);
+            }
+            E::MessageSent {
+                conversation_id,
+                author,
+                ..
+            } if author.kind == AuthorKind::Agent => self.end_response(at, *conversation_id, true),
             E::ConversationRated {
                 queue_id,
                 organization_id,
@@ -403,6 +481,7 @@ impl StatsFold {
                 conversation_id,
                 start: at,
                 transferred_in,
+                target: self.targets.get(&queue_id).and_then(|t| t.wait),
                 end: None,
             });
         }
@@ -420,6 +499,14 @@ impl StatsFold {
         if let Some(index) = self.handling.remove(&conversation_id) {
             if let Some(handle) = self.samples.handles.get_mut(index) {
                 handle.end = Some(HandleEnd { at, outcome });
+            }
+        }
+    }
+
+    fn end_response(&mut self, at: DateTime<Utc>, conversation_id: Uuid, answered: bool) {
+        if let Some(index) = self.responding.remove(&conversation_id) {
+            if let Some(response) = self.samples.responses.get_mut(index) {
+                response.end = Some(ResponseEnd { at, answered });
             }
         }
     }

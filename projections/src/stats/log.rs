@@ -331,6 +331,8 @@ async fn read_batch(
             let sql = format!(
                 "SELECT position, aggregate_type, aggregate_id, event_type, payload, recorded_at \
                  FROM events WHERE position > ? AND event_type IN ({types}){scope} \
+                 AND (event_type <> 'MessageSent' \
+                      OR json_extract(payload, '$.author.kind') = 'agent') \
                  ORDER BY position LIMIT ?"
             );
             let mut query = sqlx::query(&sql).bind(position);

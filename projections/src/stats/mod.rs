@@ -23,9 +23,12 @@ use uuid::Uuid;
 
 pub use figures::{
     compute, compute_buckets, nearest_rank, AgentFigures, Bucket, By, Figures, Percentiles,
-    QueueStats, RatingFigures,
+    QueueStats, RatingFigures, TargetFigures,
 };
-pub use fold::{Handle, HandleOutcome, Rating, Samples, StatsFold, Wait, WaitOutcome};
+pub use fold::{
+    Handle, HandleOutcome, Rating, Response, ResponseEnd, Samples, StatsFold, Targets, Wait,
+    WaitOutcome,
+};
 pub use log::{
     queue_at, stats_from_log, stats_from_rows, QueueSnapshot, Report, StatsError, WaitingCustomer,
 };

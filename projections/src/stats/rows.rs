@@ -1,7 +1,9 @@
 //! `stats`: the statistics' samples as read-model rows — one row per wait, per handle and per
-//! rating, and one per offer event of auto routing — so that `GET /v1/queues/{queue}/stats` reads one queue's rows instead of the log.
+//! rating, and one per offer event of auto routing — so that `GET /v1/queues/{queue}/stats`
+//! reads one queue's rows instead of the log.
 //!
-//! The rows are the [`StatsFold`](super::StatsFold)'s samples, kept by the same rules: a wait
+//! The rows are the [`StatsFold`](super::StatsFold)'s samples (and its first responses, and each
+//! queue's targets as they stand), kept by the same rules: a wait
 //! starts with a join or a transfer in and ends with the pick, leave or transfer that ends it; a
 //! handle starts with a pick and ends with `ConversationEnded` or a transfer out. Each row is
 //! keyed by the position of the event that started it, so rows read in key order are the
@@ -13,14 +15,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::conversation::ConversationEvent;
 use domain::queue::{LeaveReason, QueueEvent};
+use domain::values::AuthorKind;
 use domain::Event;
 use store::event::StoredEvent;
 use store::Backend;
 use uuid::Uuid;
 
 use super::fold::{
-    Handle, HandleEnd, HandleOutcome, OfferEvent, OfferOutcome, Rating, Samples, Wait, WaitEnd,
-    WaitOutcome, EVENT_TYPES,
+    Handle, HandleEnd, HandleOutcome, OfferEvent, OfferOutcome, Rating, Response, ResponseEnd,
+    Samples, Targets, Wait, WaitEnd, WaitOutcome, EVENT_TYPES,
 };
 use super::Scope;
 use crate::params;
@@ -35,7 +38,7 @@ const TABLES: &[Table] = &[
         columns: "position BIGINT PRIMARY KEY, queue_id TEXT NOT NULL, \
                   organization_id TEXT NOT NULL, conversation_id TEXT NOT NULL, \
                   start_at BIGINT NOT NULL, transferred_in BIGINT NOT NULL, end_at BIGINT, \
-                  outcome TEXT, agent_id TEXT",
+                  outcome TEXT, agent_id TEXT, target BIGINT",
         indexes: &[
             Index {
                 name: "rm_stat_waits_by_queue",
@@ -78,6 +81,40 @@ const TABLES: &[Table] = &[
                 unique: false,
             },
         ],
+        full_text: None,
+    },
+    // First responses, kept only for joins into a queue with a target; `answered` is 1 for an
+    // agent's first message, 0 for an end without one.
+    Table {
+        name: "rm_stat_responses",
+        columns: "position BIGINT PRIMARY KEY, queue_id TEXT NOT NULL, \
+                  organization_id TEXT NOT NULL, conversation_id TEXT NOT NULL, \
+                  start_at BIGINT NOT NULL, target BIGINT NOT NULL, end_at BIGINT, \
+                  answered BIGINT",
+        indexes: &[
+            Index {
+                name: "rm_stat_responses_by_queue",
+                columns: "queue_id, position",
+                unique: false,
+            },
+            Index {
+                name: "rm_stat_responses_by_org",
+                columns: "organization_id, position",
+                unique: false,
+            },
+            Index {
+                name: "rm_stat_responses_by_conversation",
+                columns: "conversation_id, end_at",
+                unique: false,
+            },
+        ],
+        full_text: None,
+    },
+    // Each queue's service-level targets now (µs), for the samples that start next.
+    Table {
+        name: "rm_stat_targets",
+        columns: "queue_id TEXT PRIMARY KEY, wait BIGINT, first_response BIGINT",
+        indexes: &[],
         full_text: None,
     },
     Table {
@@ -150,9 +187,10 @@ impl Projection for StatsRows {
         "stats"
     }
 
-    /// 2: the offers of auto routing.
     fn version(&self) -> i64 {
-        2
+        // 2: service-level targets (waits' `target`, `rm_stat_responses`, `rm_stat_targets`).
+        // 3: the offers of auto routing (`rm_stat_offers`).
+        3
     }
 
     fn tables(&self) -> &'static [Table] {
@@ -175,13 +213,25 @@ impl Projection for StatsRows {
         let at = event.recorded_at;
         let position = event.position;
         match decoded {
+            Event::Queue(QueueEvent::QueueSettingsChanged {
+                queue_id, settings, ..
+            }) => {
+                let targets = Targets::of(settings);
+                tx.execute(
+                    "INSERT INTO rm_stat_targets{s} (queue_id, wait, first_response)
+                     VALUES ($1, $2, $3) ON CONFLICT (queue_id)
+                     DO UPDATE SET wait = excluded.wait, first_response = excluded.first_response",
+                    params![queue_id, targets.wait, targets.first_response],
+                )
+                .await?;
+            }
             Event::Queue(QueueEvent::CustomerJoinedQueue {
                 queue_id,
                 organization_id,
                 conversation_id,
                 ..
             }) => {
-                start_wait(
+                let targets = start_wait(
                     tx,
                     position,
                     at,
@@ -189,6 +239,28 @@ impl Projection for StatsRows {
                     false,
                 )
                 .await?;
+                if let Some(target) = targets.first_response {
+                    tx.execute(
+                        "INSERT INTO rm_stat_responses{s} (position, queue_id, organization_id,
+                         conversation_id, start_at, target) VALUES ($1, $2, $3, $4, $5, $6)",
+                        params![
+                            position,
+                            queue_id,
+                            organization_id,
+                            conversation_id,
+                            micros(at),
+                            target
+                        ],
+                    )
+                    .await?;
+                }
+            }
+            Event::Conversation(ConversationEvent::MessageSent {
+                conversation_id,
+                author,
+                ..
+            }) if author.kind == AuthorKind::Agent => {
+                end_response(tx, at, *conversation_id, true).await?;
             }
             Event::Queue(QueueEvent::CustomerLeftQueue {
                 conversation_id,
@@ -234,7 +306,7 @@ impl Projection for StatsRows {
                 ..
             }) => {
                 end_handle(tx, at, *conversation_id, HandleOutcome::TransferredOut).await?;
-                start_wait(
+                let _ = start_wait(
                     tx,
                     position,
                     at,
@@ -245,7 +317,10 @@ impl Projection for StatsRows {
             }
             Event::Conversation(ConversationEvent::ConversationEnded {
                 conversation_id, ..
-            }) => end_handle(tx, at, *conversation_id, HandleOutcome::Ended).await?,
+            }) => {
+                end_handle(tx, at, *conversation_id, HandleOutcome::Ended).await?;
+                end_response(tx, at, *conversation_id, false).await?;
+            }
             Event::Conversation(ConversationEvent::ConversationRated {
                 queue_id,
                 organization_id,
@@ -315,26 +390,54 @@ impl Projection for StatsRows {
 }
 
 /// A new wait; like the fold, an older wait still open for the conversation (which the domain
-/// never leaves) ends as moved on.
+/// never leaves) ends as moved on. Answers the queue's targets now.
 async fn start_wait(
     tx: &mut Tx,
     position: i64,
     at: DateTime<Utc>,
     (queue_id, organization_id, conversation_id): (Uuid, Uuid, Uuid),
     transferred_in: bool,
-) -> Result<(), ProjectionError> {
+) -> Result<Targets, ProjectionError> {
     end_wait(tx, at, conversation_id, WaitOutcome::TransferredOut).await?;
+    let found: Option<(Option<i64>, Option<i64>)> = tx
+        .fetch_optional(
+            "SELECT wait, first_response FROM rm_stat_targets{s} WHERE queue_id = $1",
+            params![queue_id],
+        )
+        .await?;
+    let targets = found
+        .map(|(wait, first_response)| Targets {
+            wait,
+            first_response,
+        })
+        .unwrap_or_default();
     tx.execute(
         "INSERT INTO rm_stat_waits{s} (position, queue_id, organization_id, conversation_id,
-         start_at, transferred_in) VALUES ($1, $2, $3, $4, $5, $6)",
+         start_at, transferred_in, target) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         params![
             position,
             queue_id,
             organization_id,
             conversation_id,
             micros(at),
-            i64::from(transferred_in)
+            i64::from(transferred_in),
+            targets.wait
         ],
+    )
+    .await?;
+    Ok(targets)
+}
+
+async fn end_response(
+    tx: &mut Tx,
+    at: DateTime<Utc>,
+    conversation_id: Uuid,
+    answered: bool,
+) -> Result<(), ProjectionError> {
+    tx.execute(
+        "UPDATE rm_stat_responses{s} SET end_at = $1, answered = $2
+         WHERE conversation_id = $3 AND end_at IS NULL",
+        params![micros(at), i64::from(answered), conversation_id],
     )
     .await?;
     Ok(())
@@ -381,6 +484,17 @@ type WaitRow = (
     Option<i64>,
     Option<String>,
     Option<String>,
+    Option<i64>,
+);
+type ResponseRow = (
+    i64,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    Option<i64>,
+    Option<i64>,
 );
 type HandleRow = (
     i64,
@@ -408,7 +522,7 @@ pub async fn samples_from_rows(backend: &Backend, scope: Scope) -> Result<Sample
         backend,
         &format!(
             "SELECT position, queue_id, organization_id, conversation_id, start_at,
-             transferred_in, end_at, outcome, agent_id
+             transferred_in, end_at, outcome, agent_id, target
              FROM rm_stat_waits WHERE {column} = $1 ORDER BY position"
         ),
         params![id.as_str()],
@@ -432,6 +546,16 @@ pub async fn samples_from_rows(backend: &Backend, scope: Scope) -> Result<Sample
         params![id.as_str()],
     )
     .await?;
+    let responses: Vec<ResponseRow> = fetch_all(
+        backend,
+        &format!(
+            "SELECT position, queue_id, organization_id, conversation_id, start_at, target,
+             end_at, answered FROM rm_stat_responses WHERE {column} = $1 ORDER BY position"
+        ),
+        params![id.as_str()],
+    )
+    .await?;
+
     let offers: Vec<OfferRow> = fetch_all(
         backend,
         &format!(
@@ -441,9 +565,10 @@ pub async fn samples_from_rows(backend: &Backend, scope: Scope) -> Result<Sample
         params![id.as_str()],
     )
     .await?;
-
     let mut samples = Samples::default();
-    for (position, queue, org, conversation, start, transferred_in, end, outcome, agent) in waits {
+    for (position, queue, org, conversation, start, transferred_in, end, outcome, agent, target) in
+        waits
+    {
         let end = match (end, outcome) {
             (Some(end), Some(outcome)) => Some(WaitEnd {
                 at: time(end)?,
@@ -467,7 +592,25 @@ pub async fn samples_from_rows(backend: &Backend, scope: Scope) -> Result<Sample
             conversation_id: uuid(&conversation)?,
             start: time(start)?,
             transferred_in: transferred_in != 0,
+            target,
             end,
+        });
+    }
+    for (position, queue, org, conversation, start, target, end, answered) in responses {
+        samples.position = samples.position.max(position);
+        samples.responses.push(Response {
+            queue_id: uuid(&queue)?,
+            organization_id: uuid(&org)?,
+            conversation_id: uuid(&conversation)?,
+            start: time(start)?,
+            target,
+            end: match end {
+                Some(end) => Some(ResponseEnd {
+                    at: time(end)?,
+                    answered: answered.unwrap_or(0) != 0,
+                }),
+                None => None,
+            },
         });
     }
     for (position, queue, org, agent, conversation, start, end, outcome) in handles {

@@ -68,6 +68,7 @@ fn joined(queue_id: Uuid, conversation_id: Uuid) -> Event {
         queue_position: 1,
         welcome_message: None,
         metadata: CustomerMetadata::default(),
+        customer: None,
     })
 }
 
@@ -90,6 +91,7 @@ fn joined_other(conversation_id: Uuid) -> Event {
         queue_position,
         welcome_message,
         metadata,
+        customer: None,
     })
 }
 
@@ -498,4 +500,138 @@ fn seconds_are_rounded_to_the_millisecond() {
     fold.apply(3, end, &picked(A, c(1), X));
     let f = compute(&fold.into_samples(), Scope::Queue(A), None, at(10, 1)).figures;
     assert_eq!(f.wait_seconds.max, Some(1.235));
+}
+
+mod targets {
+    //! Queue A with a wait target of 20 s and a first-response target of 60 s from 5 s:
+    //! - c1 joins at 10, is picked at 25 (met at 25), answered at 50 (met at 50).
+    //! - c2 joins at 20, is picked at 50 (breached at 40), answered at 100 (breached at 80).
+    //! - c3 joins at 30, abandons at 40 and ends unanswered: before both deadlines, not counted.
+    //! - c4 joins at 40 and still waits: breached at 60 (wait) and at 100 (first response).
+    //! - c5 joins at 45, abandons at 70 (breached at 65); ended unanswered at 70, before its
+    //!   first-response deadline (105): not counted.
+    //! - the targets are cleared at 150; c6 joins at 160 and waits past any target: not counted.
+    use super::*;
+    use domain::queue::QueueSettings;
+    use domain::values::Limit;
+
+    fn targets(wait: Option<u32>, first_response: Option<u32>) -> Event {
+        let mut settings = QueueSettings::named(Name::parse("Support").expect("a name"));
+        settings.target_wait_seconds = wait.map(|s| Limit::try_from(s).expect("a limit"));
+        settings.target_first_response_seconds =
+            first_response.map(|s| Limit::try_from(s).expect("a limit"));
+        Event::Queue(QueueEvent::QueueSettingsChanged {
+            queue_id: A,
+            organization_id: ORG,
+            settings,
+            by: None,
+        })
+    }
+
+    fn answered(conversation_id: Uuid, agent_id: Uuid) -> Event {
+        Event::Conversation(ConversationEvent::MessageSent {
+            conversation_id,
+            organization_id: ORG,
+            message_id: Uuid::new_v4(),
+            seq: 2,
+            author: Author::agent(agent_id, "Agent"),
+            text: "Hello".into(),
+            attachments: Vec::new(),
+        })
+    }
+
+    fn from_customer(conversation_id: Uuid) -> Event {
+        Event::Conversation(ConversationEvent::MessageSent {
+            conversation_id,
+            organization_id: ORG,
+            message_id: Uuid::new_v4(),
+            seq: 2,
+            author: Author::customer(conversation_id, "Ann"),
+            text: "Hi".into(),
+            attachments: Vec::new(),
+        })
+    }
+
+    fn story() -> Vec<(i64, Event)> {
+        use EndReason::Abandoned;
+        use LeaveReason as L;
+        vec![
+            (0, created(A, ORG)),
+            (1, opened(A, ORG)),
+            (5, targets(Some(20), Some(60))),
+            (10, joined(A, c(1))),
+            (12, from_customer(c(1))),
+            (20, joined(A, c(2))),
+            (25, picked(A, c(1), X)),
+            (30, joined(A, c(3))),
+            (40, joined(A, c(4))),
+            (40, left(A, c(3), L::Abandoned, None)),
+            (40, ended(c(3), A, None, true, Abandoned)),
+            (45, joined(A, c(5))),
+            (50, picked(A, c(2), Y)),
+            (50, answered(c(1), X)),
+            (55, answered(c(1), X)),
+            (70, left(A, c(5), L::Abandoned, None)),
+            (70, ended(c(5), A, None, true, Abandoned)),
+            (100, answered(c(2), Y)),
+            (150, targets(None, None)),
+            (160, joined(A, c(6))),
+        ]
+    }
+
+    fn samples() -> Samples {
+        let mut fold = StatsFold::default();
+        for (position, (seconds, event)) in story().into_iter().enumerate() {
+            fold.apply(position as i64 + 1, at(seconds, 1), &event);
+        }
+        fold.into_samples()
+    }
+
+    fn target(met: u64, breached: u64) -> TargetFigures {
+        TargetFigures {
+            met,
+            breached,
+            met_share: (met + breached > 0).then(|| met as f64 / (met + breached) as f64),
+        }
+    }
+
+    #[test]
+    fn over_all_time_the_share_met_and_the_breaches() {
+        let stats = compute(&samples(), Scope::Queue(A), None, at(1000, 1));
+        assert_eq!(stats.figures.wait_target, target(1, 3));
+        assert_eq!(stats.figures.wait_target.met_share, Some(0.25));
+        assert_eq!(stats.figures.first_response_target, target(1, 2));
+    }
+
+    #[test]
+    fn a_breach_counts_when_the_target_passes_not_when_the_wait_ends() {
+        let stats = compute(&samples(), Scope::Queue(A), None, at(62, 1));
+        assert_eq!(stats.figures.wait_target, target(1, 2));
+        assert_eq!(stats.figures.first_response_target, target(1, 0));
+        let later = compute(&samples(), Scope::Queue(A), Some(at(62, 1)), at(1000, 1));
+        assert_eq!(later.figures.wait_target, target(0, 1));
+        assert_eq!(later.figures.first_response_target, target(0, 2));
+    }
+
+    #[test]
+    fn without_decisions_the_share_is_none() {
+        let stats = compute(&samples(), Scope::Queue(A), None, at(11, 1));
+        assert_eq!(stats.figures.wait_target, target(0, 0));
+        assert_eq!(stats.figures.wait_target.met_share, None);
+    }
+
+    #[test]
+    fn buckets_count_each_decision_once() {
+        let buckets =
+            compute_buckets(&samples(), Scope::Queue(A), None, at(7200, 1), By::Hour).unwrap();
+        let (mut wait, mut first) = (target(0, 0), target(0, 0));
+        for bucket in &buckets {
+            wait.met += bucket.figures.wait_target.met;
+            wait.breached += bucket.figures.wait_target.breached;
+            first.met += bucket.figures.first_response_target.met;
+            first.breached += bucket.figures.first_response_target.breached;
+        }
+        assert_eq!((wait.met, wait.breached), (1, 3));
+        assert_eq!((first.met, first.breached), (1, 2));
+    }
 }

@@ -6,7 +6,7 @@ use domain::account::{Account, AccountCommand};
 use domain::canned::{CannedCommand, CannedResponses, Scope};
 use domain::conversation::{AttachmentRef, Conversation, ConversationCommand, EndReason};
 use domain::ids;
-use domain::metadata::{CustomerMetadata, LiveMetadata};
+use domain::metadata::{CustomerMetadata, ExternalUserId, LiveMetadata, VerifiedCustomer};
 use domain::organization::{AcceptingAccount, Organization, OrganizationCommand};
 use domain::queue::{LeaveReason, Queue, QueueCommand, SettingsPatch};
 use domain::values::{
@@ -127,6 +127,7 @@ pub async fn join(world: &World, queue: Uuid, metadata: serde_json::Value) -> Uu
             QueueCommand::JoinQueue {
                 conversation_id,
                 metadata: CustomerMetadata::parse(metadata).unwrap(),
+                customer: None,
             },
         )
         .await;
@@ -873,7 +874,79 @@ async fn canned_responses_of_the_agent_and_its_organizations(db: TestDb) {
     running.stop().await;
 }
 
+/// A join of `user` of `queue`'s site, its identity verified.
+async fn join_verified(world: &World, queue: Uuid, user: &str) -> Uuid {
+    let conversation_id = Uuid::new_v4();
+    let user_id = ExternalUserId::parse(user).unwrap();
+    world
+        .ok::<Queue>(
+            queue,
+            QueueCommand::JoinQueue {
+                conversation_id,
+                metadata: CustomerMetadata::default(),
+                customer: Some(VerifiedCustomer {
+                    customer_ref: ids::customer_ref(Uuid::nil(), queue, &user_id),
+                    user_id,
+                    name: Some(DisplayName::parse("Ann Lee").unwrap()),
+                }),
+            },
+        )
+        .await;
+    conversation_id
+}
+
+async fn a_returning_customers_other_conversations_newest_first(db: TestDb) {
+    let store = db.open().await;
+    let world = World::new(&store);
+    let running = Running::all(&store);
+    let org = org(&world, "r").await;
+    let first = join_verified(&world, org.queue, "u-42").await;
+    let guest = join(&world, org.queue, json!({"name": "Guest"})).await;
+    let stranger = join_verified(&world, org.queue, "u-43").await;
+    let second = join_verified(&world, org.queue, "u-42").await;
+    let third = join_verified(&world, org.queue, "u-42").await;
+    running.caught_up(&store).await;
+    let backend = store.backend();
+    let ids_of =
+        |list: Vec<queries::Conversation>| list.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids_of(queries::same_customer(backend, third, 50).await.unwrap()),
+        vec![second, first]
+    );
+    assert_eq!(
+        ids_of(queries::same_customer(backend, first, 50).await.unwrap()),
+        vec![third, second]
+    );
+    assert_eq!(
+        ids_of(queries::same_customer(backend, first, 1).await.unwrap()),
+        vec![third]
+    );
+    assert!(queries::same_customer(backend, guest, 50)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(queries::same_customer(backend, stranger, 50)
+        .await
+        .unwrap()
+        .is_empty());
+    let shown = queries::conversation(backend, second)
+        .await
+        .unwrap()
+        .unwrap();
+    let verified = shown.verified.expect("the verified customer");
+    assert_eq!(verified.user_id, "u-42");
+    assert_eq!(verified.name.as_deref(), Some("Ann Lee"));
+    assert!(queries::conversation(backend, guest)
+        .await
+        .unwrap()
+        .unwrap()
+        .verified
+        .is_none());
+    running.stop().await;
+}
+
 on_both_backends!(
+    a_returning_customers_other_conversations_newest_first,
     directory_answers_logins_memberships_members_and_invitations,
     queues_show_their_line_handlers_and_settings,
     conversations_follow_picks_transfers_tags_metadata_and_the_end,

@@ -5,7 +5,8 @@
 //! `jono stats` (folded from the log) agree.
 
 use domain::conversation::{Conversation, ConversationCommand, EndReason};
-use domain::queue::{LeaveReason, Queue, QueueCommand};
+use domain::metadata::{ExternalUserId, VerifiedCustomer};
+use domain::queue::{LeaveReason, Queue, QueueCommand, SettingsPatch};
 use domain::values::{Author, NoteText, Score, Tag};
 use domain::Event;
 use projections::runtime::{self, Options};
@@ -22,6 +23,11 @@ use crate::queries::{agent_author, join, org, say};
 enum Step {
     Join {
         queue: usize,
+    },
+    /// A returning customer (one of a few users) whose site signed its identity.
+    JoinVerified {
+        queue: usize,
+        user: usize,
     },
     Pick {
         queue: usize,
@@ -64,11 +70,18 @@ enum Step {
         agent: usize,
         answer: usize,
     },
+    /// Sets or clears a queue's service-level targets (seconds).
+    Targets {
+        queue: usize,
+        wait: Option<u32>,
+        first_response: Option<u32>,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         3 => (0..2usize).prop_map(|queue| Step::Join { queue }),
+        1 => (0..2usize, 0..3usize).prop_map(|(queue, user)| Step::JoinVerified { queue, user }),
         2 => (0..2usize, 0..2usize).prop_map(|(queue, agent)| Step::Pick { queue, agent }),
         3 => (0..8usize, any::<bool>())
             .prop_map(|(conversation, by_customer)| Step::Message { conversation, by_customer }),
@@ -83,6 +96,8 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (0..8usize, 1..=5i64).prop_map(|(conversation, score)| Step::Rate { conversation, score }),
         2 => (0..8usize, 0..2usize, 0..4usize)
             .prop_map(|(conversation, agent, answer)| Step::Offer { conversation, agent, answer }),
+        1 => (0..2usize, prop::option::of(1..3u32), prop::option::of(1..3u32))
+            .prop_map(|(queue, wait, first_response)| Step::Targets { queue, wait, first_response }),
     ]
 }
 
@@ -137,6 +152,29 @@ async fn play(world: &World, steps: &[Step]) {
                     join(world, queues[queue], json!({"name": "Ann"})).await,
                     queue,
                 ));
+            }
+            Step::JoinVerified { queue, user } => {
+                let conversation_id = Uuid::new_v4();
+                let user_id = ExternalUserId::parse(format!("user-{user}")).unwrap();
+                world
+                    .ok::<Queue>(
+                        queues[queue],
+                        QueueCommand::JoinQueue {
+                            conversation_id,
+                            metadata: Default::default(),
+                            customer: Some(VerifiedCustomer {
+                                customer_ref: domain::ids::customer_ref(
+                                    Uuid::nil(),
+                                    queues[queue],
+                                    &user_id,
+                                ),
+                                user_id,
+                                name: Some(domain::values::DisplayName::parse("Ann").unwrap()),
+                            }),
+                        },
+                    )
+                    .await;
+                conversations.push((conversation_id, queue));
             }
             Step::Pick { queue, agent } => {
                 let _ = world
@@ -257,13 +295,35 @@ async fn play(world: &World, steps: &[Step]) {
                         .await;
                 }
             }
+            Step::Targets {
+                queue,
+                wait,
+                first_response,
+            } => {
+                let limit = |seconds: Option<u32>| {
+                    Some(seconds.map(|s| domain::values::Limit::try_from(s).unwrap()))
+                };
+                world
+                    .ok::<Queue>(
+                        queues[queue],
+                        QueueCommand::ChangeSettings {
+                            patch: SettingsPatch {
+                                target_wait_seconds: limit(wait),
+                                target_first_response_seconds: limit(first_response),
+                                ..SettingsPatch::default()
+                            },
+                            by: None,
+                        },
+                    )
+                    .await;
+            }
             Step::Offer {
                 conversation,
                 agent,
                 answer,
             } => {
                 if let Some((c, queue)) = nth(&conversations, conversation) {
-                    // The conversation's current queue, if it still waits in the one it joined.
+                    // The queue it joined: refused if it waits elsewhere now.
                     let queue = queues[queue];
                     let now = chrono::Utc::now();
                     let offer_id = Uuid::new_v4();
@@ -414,6 +474,12 @@ async fn stats_rows_are_the_folds_samples(store: &EventStore) {
             .collect();
         assert_eq!(rows.waits, waits, "the waits of {scope:?}");
         assert_eq!(rows.handles, handles, "the handles of {scope:?}");
+        let responses: Vec<_> = folded
+            .responses
+            .iter()
+            .filter(|r| keep(Some(r.queue_id), r.organization_id))
+            .cloned()
+            .collect();
         assert_eq!(rows.ratings, ratings, "the ratings of {scope:?}");
         let offers: Vec<_> = folded
             .offers
@@ -422,12 +488,19 @@ async fn stats_rows_are_the_folds_samples(store: &EventStore) {
             .cloned()
             .collect();
         assert_eq!(rows.offers, offers, "the offers of {scope:?}");
-        let to = chrono::Utc::now();
         assert_eq!(
-            compute(&rows, scope, None, to),
-            compute(&folded, scope, None, to),
-            "the figures of {scope:?}"
+            rows.responses, responses,
+            "the first responses of {scope:?}"
         );
+        // Now, and an hour on, when every target still open has passed (breached).
+        let now = chrono::Utc::now();
+        for to in [now, now + chrono::Duration::hours(1)] {
+            assert_eq!(
+                compute(&rows, scope, None, to),
+                compute(&folded, scope, None, to),
+                "the figures of {scope:?}"
+            );
+        }
     }
 }
 

@@ -454,6 +454,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/conversations/{c}/same-customer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The customer's other conversations
+         * @description Agent participants. A verified returning customer's other conversations in the queue, newest first, at most 50; empty for a guest.
+         */
+        get: operations["sameCustomer"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/conversations/{c}/tags": {
         parameters: {
             query?: never;
@@ -1351,6 +1371,34 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/queues/{queue}/identity-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A queue's identity secret
+         * @description Operators. What the queue's site signs its users' identities with (README, Returning customers); kept outside the log.
+         */
+        get: operations["identitySecret"];
+        put?: never;
+        /**
+         * Make a new identity secret
+         * @description Operators. Replaces the one before: identities signed with it are no longer verified.
+         */
+        post: operations["rotateIdentitySecret"];
+        /**
+         * Remove the identity secret
+         * @description Operators. Identities are ignored (`not_enabled`) until a new secret is made.
+         */
+        delete: operations["removeIdentitySecret"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/queues/{queue}/join": {
         parameters: {
             query?: never;
@@ -1631,6 +1679,11 @@ export interface components {
         AgentConversation: {
             /** Format: uuid */
             agent_id: string | null;
+            /**
+             * Format: date-time
+             * @description When an agent first wrote in it (`null` before): the end of its first-response time.
+             */
+            answered_at?: string | null;
             /** Format: date-time */
             created_at: string;
             customer: components["schemas"]["CustomerData"];
@@ -1851,6 +1904,11 @@ export interface components {
             metadata: {
                 [key: string]: unknown;
             };
+            /**
+             * @description The returning customer its site vouched for (a verified signed identity); `null` for a
+             *     guest.
+             */
+            verified?: components["schemas"]["VerifiedCustomerView"] | null;
         };
         DirectRequest: {
             /**
@@ -1874,6 +1932,15 @@ export interface components {
         Health: {
             /** @description `ok`. */
             status: string;
+        };
+        /** @description What became of a join's identity. */
+        IdentityCheck: "verified" | "unsigned" | "expired" | "bad_signature" | "invalid" | "not_enabled";
+        /** @description A queue's identity secret, for its operators; never in the log. */
+        IdentitySecret: {
+            /** Format: date-time */
+            created_at: string | null;
+            /** @description `null` while the queue has none (identities are then ignored, `not_enabled`). */
+            secret: string | null;
         };
         InvitationAccepted: {
             /** Format: uuid */
@@ -1916,6 +1983,8 @@ export interface components {
             role: components["schemas"]["Role"];
         };
         JoinRequest: {
+            /** @description A returning customer's identity, signed by the site with the queue's identity secret. */
+            identity?: components["schemas"]["SignedIdentity"] | null;
             /** @description What a pre-chat form asked: a JSON object of at most 16 KiB. */
             metadata?: {
                 [key: string]: unknown;
@@ -1926,6 +1995,11 @@ export interface components {
             conversation_id: string;
             /** @description A customer token: it opens only this conversation. */
             customer_token: string;
+            /**
+             * @description `null` when the join brought no identity; else whether it was verified or why it was
+             *     ignored (the customer joins either way, as a guest when ignored).
+             */
+            identity: components["schemas"]["IdentityCheck"] | null;
             /**
              * Format: uint64
              * @description 1 = next.
@@ -1950,7 +2024,8 @@ export interface components {
         };
         /**
          * Format: uint32
-         * @description A positive count used by queue settings (`max_waiting`, `capacity_per_agent`): 1 to 100,000.
+         * @description A positive count used by queue settings (`max_waiting`, `capacity_per_agent`, and the
+         *     service-level targets in seconds): 1 to 100,000.
          */
         Limit: number;
         /** @description A session, or the challenge of a second step. */
@@ -2244,6 +2319,16 @@ export interface components {
              * @default manual
              */
             routing: components["schemas"]["Routing"];
+            /**
+             * @description The service-level target for the first answer, in seconds from the customer's join to
+             *     the first message by an agent. `None`: no target.
+             */
+            target_first_response_seconds?: components["schemas"]["Limit"] | null;
+            /**
+             * @description The service-level target for a wait in this queue, in seconds: a customer picked within
+             *     it meets it; one still waiting past it breaches it. `None`: no target.
+             */
+            target_wait_seconds?: components["schemas"]["Limit"] | null;
             welcome_message: components["schemas"]["WelcomeMessage"] | null;
             /** @description The widget launcher's colour; `None` is Jono's own. */
             widget_color?: components["schemas"]["Colour"] | null;
@@ -2296,6 +2381,18 @@ export interface components {
              *     declines; `null` puts it back (`manual`).
              */
             routing?: components["schemas"]["Routing"] | null;
+            /**
+             * Format: uint32
+             * @description The service-level target for the first answer, in seconds from the join to the first
+             *     message by an agent. `null` clears it.
+             */
+            target_first_response_seconds?: number | null;
+            /**
+             * Format: uint32
+             * @description The service-level target for a wait, in seconds: a customer picked within it meets it,
+             *     one still waiting past it breaches it. `null` clears it.
+             */
+            target_wait_seconds?: number | null;
             /** @description Message 1 of each conversation of the queue, from `system`. */
             welcome_message?: string | null;
             /** @description The widget launcher's colour, `#rrggbb`; `null` is Jono's own. */
@@ -2307,6 +2404,8 @@ export interface components {
         QueueStats: {
             /** Format: uint64 */
             abandoned: number;
+            /** @description Against the queue's `target_first_response_seconds` (the one in effect at each join). */
+            first_response_target: components["schemas"]["TargetFigures"];
             /**
              * Format: date-time
              * @description `null` when the window has no start.
@@ -2328,6 +2427,8 @@ export interface components {
             /** Format: uint64 */
             transferred_out: number;
             wait_seconds: components["schemas"]["Percentiles"];
+            /** @description Against the queue's `target_wait_seconds` (the one in effect when each wait began). */
+            wait_target: components["schemas"]["TargetFigures"];
             /** Format: uint64 */
             waiting_now: number;
         };
@@ -2368,6 +2469,17 @@ export interface components {
             /** @description `manual` (agents pick) or `auto` (customers are offered to agents too). */
             routing?: components["schemas"]["Routing"] | null;
             settings?: components["schemas"]["QueueSettings"] | null;
+            /**
+             * Format: uint32
+             * @description The service-level target for the first answer (join to an agent's first message), in
+             *     seconds; `null`: none.
+             */
+            target_first_response_seconds?: number | null;
+            /**
+             * Format: uint32
+             * @description The service-level target for a wait, in seconds; `null`: none.
+             */
+            target_wait_seconds?: number | null;
             /**
              * Format: uint64
              * @description How many customers wait now.
@@ -2510,6 +2622,27 @@ export interface components {
             /** @description An agent token. */
             token: string;
         };
+        /**
+         * @description A site's signed-in user, vouched for with HMAC-SHA256 under the queue's identity secret
+         *     (README, "Returning customers"): the signature is the lowercase hex of
+         *     HMAC-SHA256(secret, "jono-identity-v1\n" + user_id + "\n" + name + "\n" + expires).
+         */
+        SignedIdentity: {
+            /**
+             * Format: int64
+             * @description Unix seconds; the identity is ignored (`expired`) from then on.
+             */
+            expires: number;
+            /** @description The user's name (signed as the empty string when absent). */
+            name?: string | null;
+            /** @description Hex of the HMAC-SHA256. */
+            signature?: string | null;
+            /**
+             * @description The site's own id for the user: 1 to 256 characters, no control characters, no space at
+             *     either end.
+             */
+            user_id: string;
+        };
         /** @description A login's second step was right: the session. */
         SignedIn: {
             /** Format: uuid */
@@ -2546,6 +2679,22 @@ export interface components {
         TagRequest: {
             tag: string;
         };
+        /**
+         * @description One service-level target's figures over the window: a sample is decided when it meets the
+         *     target (the pick, or the agent's first message, within it) or when the target passes
+         *     without it (a breach, counted at that instant, whatever comes later).
+         */
+        TargetFigures: {
+            /** Format: uint64 */
+            breached: number;
+            /** Format: uint64 */
+            met: number;
+            /**
+             * Format: double
+             * @description `met / (met + breached)`; `null` when nothing was decided.
+             */
+            met_share: number | null;
+        };
         /** @description The whole conversation; `notes` only for agents. */
         Transcript: {
             conversation: components["schemas"]["ConversationView"];
@@ -2578,6 +2727,16 @@ export interface components {
         UploadRequest: {
             /** @description The one file. */
             file: string;
+        };
+        VerifiedCustomerView: {
+            /**
+             * Format: uuid
+             * @description Stable per queue and site user: links the customer's conversations.
+             */
+            customer_ref: string;
+            name: string | null;
+            /** @description The site's own id for the user. */
+            user_id: string;
         };
         /** @description `POST /v1/orgs/{org}/webhooks`. */
         WebhookEndpointRequest: {
@@ -3577,6 +3736,38 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    sameCustomer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A conversation's id. */
+                c: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The conversations. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentConversation"][];
+                };
             };
             /** @description An error, as `application/problem+json` (RFC 9457). */
             default: {
@@ -5308,6 +5499,100 @@ export interface operations {
         requestBody?: never;
         responses: {
             /** @description Removed. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    identitySecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A queue's id. */
+                queue: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The secret, or `null` while there is none. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentitySecret"];
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    rotateIdentitySecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A queue's id. */
+                queue: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The new secret. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentitySecret"];
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    removeIdentitySecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A queue's id. */
+                queue: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed (or there was none). */
             204: {
                 headers: {
                     [name: string]: unknown;

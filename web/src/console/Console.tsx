@@ -54,6 +54,13 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
   const org = orgs.find((o) => o.id === orgId);
   const isOperator = org?.role === 'owner' || org?.role === 'operator';
   const [queues, setQueues] = useState<Record<string, Queue[]>>({});
+  // Service-level marks tick from times the console already has: when the queues were read
+  // (their `oldest_wait_seconds` is as of then) and when each conversation began.
+  const queuesReadAt = useRef(Date.now());
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => { const timer = window.setInterval(() => setNow(Date.now()), 1000); return () => clearInterval(timer); }, []);
+  // Conversations an agent answered since the list was read (the list itself says `answered_at`).
+  const [answered, setAnswered] = useState<Record<string, true>>({});
   const [convs, setConvs] = useState<AgentConversation[]>([]);
   const [members, setMembers] = useState<Member[]>([]);
   const [canned, setCanned] = useState<Canned[]>([]);
@@ -104,6 +111,7 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
   const loadQueues = async (o: string) => {
     try {
       const qs = await ok(api.GET('/v1/orgs/{org}/queues', { params: { path: { org: o } } }));
+      queuesReadAt.current = Date.now();
       setQueues((cur) => ({ ...cur, [o]: qs }));
     } catch { /* shown elsewhere */ }
   };
@@ -366,9 +374,20 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
   const orgCanned = canned.filter((c) => c.organization_id === null || c.organization_id === orgId)
     .sort((a, b) => (a.organization_id === null ? 0 : 1) - (b.organization_id === null ? 0 : 1));
 
+  // Past the queue's target: a customer waiting longer than `target_wait_seconds` (the queue's
+  // longest wait, ticking on), an active conversation unanswered by an agent for longer than
+  // `target_first_response_seconds` since the join.
+  const waitLate = (q: Queue) => q.target_wait_seconds != null && q.oldest_wait_seconds != null
+    && q.oldest_wait_seconds + (now - queuesReadAt.current) / 1000 > q.target_wait_seconds;
+  const awaitingLate = (c: AgentConversation) => {
+    if (c.kind !== 'customer' || c.status === 'ended' || c.answered_at || answered[c.id]) return false;
+    const target = (queues[orgId] ?? []).find((q) => q.id === c.queue_id)?.target_first_response_seconds;
+    return target != null && now - new Date(c.created_at).getTime() > target * 1000;
+  };
   const item = (c: AgentConversation, label: string) => (
     <li key={c.id}><button type="button" class={`conv ${selected === c.id ? 'selected' : ''}`} aria-current={selected === c.id} onClick={() => { setAtSeq(undefined); setSelected(c.id); }}>
       {label}{unread[c.id] ? <span class="unread" aria-label={t('unread', { n: unread[c.id] })}>{unread[c.id]}</span> : null}
+      {awaitingLate(c) && <span class="badge late" data-late="first-response" title={t('lateFirstResponse')}>{t('lateFirstResponseShort')}</span>}
     </button></li>
   );
 
@@ -445,6 +464,7 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
                 </button>
                 <span class={`badge ${q.open ? 'open' : 'closed'}`}>{q.open ? t('open') : t('closed')}</span>
                 {q.waiting > 0 && <span class="badge waiting">{t('waiting', { n: q.waiting })}</span>}
+                {q.waiting > 0 && waitLate(q) && <span class="badge late" data-late="wait" title={t('lateWait')}>{t('lateWaitShort')}</span>}
                 {menu === q.id && (
                   <div class="menu" role="menu" ref={menuBox} onKeyDown={menuKeys}>
                     <button type="button" role="menuitem" disabled={q.waiting === 0} onClick={() => pick(q)}>{t('pick')}</button>
@@ -480,6 +500,8 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
         {selected ? (
           <Conversation key={selected} id={selected} atSeq={atSeq} inFront={front === selected} api={api} socket={socket} me={me} token={token} orgId={orgId} canned={orgCanned}
             allTags={allTags} queues={queues[orgId] ?? []} isOperator={isOperator} reloadCanned={loadCanned} onChanged={refreshOrg} memberName={memberName}
+            onAnswered={(c) => setAnswered((cur) => (cur[c] ? cur : { ...cur, [c]: true }))}
+            onOpen={(c) => { setAtSeq(undefined); setSelected(c); }}
             onBack={() => setSelected(null)} />
         ) : (
           <main class="conversation empty"><p class="muted">{t('selectConversation')}</p></main>

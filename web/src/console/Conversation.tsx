@@ -60,6 +60,10 @@ function mergeNotes(base: Note[], evs: StoredEvent[]): Note[] {
 export function Conversation(p: {
   id: string; atSeq?: number; inFront: boolean; api: Api; socket: Socket; me: Me; token: string; orgId: string; canned: Canned[]; allTags: string[];
   queues: Queue[]; isOperator: boolean; reloadCanned: () => Promise<void>; onChanged: () => void; memberName: (id: string) => string;
+  /** An agent wrote in the conversation (its first answer, for the service-level marks). */
+  onAnswered?: (conversation: string) => void;
+  /** Opens another conversation (a returning customer's earlier one). */
+  onOpen?: (conversation: string) => void;
   onBack?: () => void;
 }) {
   const { id, api } = p;
@@ -85,6 +89,13 @@ export function Conversation(p: {
   const conv = base && evs.reduce(applyEvent, base);
   const notes = mergeNotes(baseNotes, evs);
 
+  // A verified returning customer's other conversations (its site signed its identity).
+  const [earlier, setEarlier] = useState<AgentConversation[] | null>(null);
+  const verifiedRef = base?.customer?.verified?.customer_ref;
+  useEffect(() => {
+    if (!verifiedRef) { setEarlier(null); return; }
+    ok(api.GET('/v1/conversations/{c}/same-customer', { params: { path: { c: id } } })).then(setEarlier).catch(() => setEarlier([]));
+  }, [id, verifiedRef]);
   const loadConv = async () => setBase((await ok(api.GET('/v1/conversations/{c}', { params: { path: { c: id } } }))) as AgentConversation);
   const loadNotes = async () => setBaseNotes(await ok(api.GET('/v1/conversations/{c}/notes', { params: { path: { c: id } } })));
   const maxSeq = useRef(0);
@@ -128,6 +139,7 @@ export function Conversation(p: {
       onEvent: (ev) => {
         if (ev.type === 'MessageSent') {
           setMessages((cur) => mergeMessages(cur, [messageFromEvent(ev)]));
+          if ((ev.author as { kind?: string } | undefined)?.kind === 'agent') p.onAnswered?.(id);
           if (ev.attachments?.length) {
             fetchUntil(ev.seq, (after) => ok(api.GET('/v1/conversations/{c}/messages', { params: { path: { c: id }, query: { after: String(after) as any } } })),
               (ms) => setMessages((cur) => mergeMessages(cur, ms)));
@@ -252,6 +264,12 @@ export function Conversation(p: {
         {facesCustomer && conv && (
           <section class="customer-info" aria-label={t('customerInfo')}>
             <Info title={t('customerInfo')} data={conv.customer?.metadata as Record<string, unknown>} />
+            {conv.customer?.verified && (
+              <div class="info verified-customer">
+                <h3>{t('verifiedCustomer')}</h3>
+                <dl><dt>{t('name')}</dt><dd>{conv.customer.verified.name ?? '–'}</dd><dt>ID</dt><dd data-key="user_id">{conv.customer.verified.user_id}</dd></dl>
+              </div>
+            )}
             <Info title={t('liveInfo')} data={conv.customer?.live as Record<string, unknown>} />
           </section>
         )}
@@ -309,6 +327,22 @@ export function Conversation(p: {
               </form>
             </details>
           </section>
+          {isCustomer && earlier && (
+            <section class="earlier-conversations" aria-label={t('earlierConversations')}>
+              <h3>{t('earlierConversations')}</h3>
+              {earlier.length === 0 ? <p class="muted small">{t('noEarlierConversations')}</p> : (
+                <ul>
+                  {earlier.map((c) => (
+                    <li key={c.id}>
+                      <button type="button" class="link" data-conversation={c.id} onClick={() => p.onOpen?.(c.id)}>
+                        {fmtTime(c.created_at)} · {t(`status_${c.status}` as Key)}{c.agent_id ? ` · ${p.memberName(c.agent_id)}` : ''}
+                      </button>
+                    </li>
+                  ))}
+                </ul>
+              )}
+            </section>
+          )}
           {facesCustomer && conv && (
             <section>
               <h3>{t('tags')}</h3>

@@ -158,7 +158,7 @@ export function OrgPage({ api, me, orgId, role, queues, reloadQueues, focus = nu
 
 function QueueAdmin({ api, queue, members, isOperator, reload, focus }: { api: Api; queue: Queue; members: Member[]; isOperator: boolean; reload: () => void; focus: QueueFocus | null }) {
   const [full, setFull] = useState<Queue | null>(null);
-  const [f, setF] = useState({ name: queue.name, welcome: '', max: '', cap: '', origins: '', side: 'right', color: '', routing: 'manual', offerTimeout: '30', offline: false, reopen: '' });
+  const [f, setF] = useState({ name: queue.name, welcome: '', max: '', cap: '', origins: '', side: 'right', color: '', routing: 'manual', offerTimeout: '30', offline: false, reopen: '', targetWait: '', targetFirst: '' });
   // The settings form shows once the queue's stored settings are in it (see SsoSettings).
   const [loaded, setLoaded] = useState(false);
   const [msg, setMsg] = useState('');
@@ -196,7 +196,7 @@ function QueueAdmin({ api, queue, members, isOperator, reload, focus }: { api: A
     ok(api.GET('/v1/queues/{queue}', { params: { path: { queue: queue.id } } })).then((q) => {
       setFull(q);
       const s = q.settings;
-      setF({ name: q.name, welcome: s?.welcome_message ?? '', max: String(s?.max_waiting ?? q.max_waiting ?? ''), cap: String(s?.capacity_per_agent ?? q.capacity_per_agent ?? ''), origins: (s?.allowed_origins ?? q.allowed_origins ?? []).join('\n'), side: q.widget_position ?? 'right', color: q.widget_color ?? '', routing: q.routing ?? 'manual', offerTimeout: String(q.offer_timeout_seconds ?? 30), offline: !!q.leave_message_when_offline, reopen: String(q.reopen_window_seconds ?? '') });
+      setF({ name: q.name, welcome: s?.welcome_message ?? '', max: String(s?.max_waiting ?? q.max_waiting ?? ''), cap: String(s?.capacity_per_agent ?? q.capacity_per_agent ?? ''), origins: (s?.allowed_origins ?? q.allowed_origins ?? []).join('\n'), side: q.widget_position ?? 'right', color: q.widget_color ?? '', routing: q.routing ?? 'manual', offerTimeout: String(q.offer_timeout_seconds ?? 30), offline: !!q.leave_message_when_offline, reopen: String(q.reopen_window_seconds ?? ''), targetWait: String(q.target_wait_seconds ?? ''), targetFirst: String(q.target_first_response_seconds ?? '') });
     }).catch(() => {}).finally(() => setLoaded(true));
   }, [queue.id]);
   const act = async (fn: () => Promise<unknown>, done = '') => { try { setMsg(''); await fn(); setMsg(done); } catch (e) { setMsg(errText(e)); } };
@@ -208,6 +208,7 @@ function QueueAdmin({ api, queue, members, isOperator, reload, focus }: { api: A
       widget_position: f.side === 'left' ? 'left' : 'right', widget_color: f.color.trim() || null,
       routing: f.routing === 'auto' ? 'auto' : 'manual', offer_timeout_seconds: num(f.offerTimeout),
       leave_message_when_offline: f.offline, reopen_window_seconds: num(f.reopen),
+      target_wait_seconds: num(f.targetWait), target_first_response_seconds: num(f.targetFirst),
     } }));
     setFull(saved);
     reload();
@@ -240,6 +241,8 @@ function QueueAdmin({ api, queue, members, isOperator, reload, focus }: { api: A
           <label>{t('capacity')}<input type="number" min={1} value={f.cap} onInput={set('cap')} /></label>
           <label>{t('routing')}<select name="routing" value={f.routing} onChange={set('routing')}><option value="manual">{t('routingManual')}</option><option value="auto">{t('routingAuto')}</option></select></label>
           <label>{t('offerTimeout')}<input name="offer-timeout" type="number" min={1} max={3600} value={f.offerTimeout} onInput={set('offerTimeout')} /></label>
+          <label>{t('targetWait')}<input name="target_wait_seconds" type="number" min={1} max={100000} value={f.targetWait} onInput={set('targetWait')} /></label>
+          <label>{t('targetFirstResponse')}<input name="target_first_response_seconds" type="number" min={1} max={100000} value={f.targetFirst} onInput={set('targetFirst')} /></label>
           <label>{t('allowedOrigins')}<textarea rows={2} placeholder="https://www.example.com" value={f.origins} onInput={set('origins')} /></label>
           <label>{t('widgetPosition')}<select value={f.side} onChange={set('side')}><option value="right">{t('widgetRight')}</option><option value="left">{t('widgetLeft')}</option></select></label>
           <label>{t('widgetColor')}<input value={f.color} placeholder="#1f6feb" pattern="#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})" onInput={set('color')} /></label>
@@ -254,12 +257,41 @@ function QueueAdmin({ api, queue, members, isOperator, reload, focus }: { api: A
           <li key={m.agent_id}><label><input type="checkbox" disabled={!isOperator} checked={handlers.includes(m.agent_id)} onChange={(e) => toggleHandler(m, (e.target as HTMLInputElement).checked)} /> {m.name}</label></li>
         ))}
       </ul>
+      {isOperator && loaded && <IdentitySecret api={api} queue={queue.id} />}
       <h3>{t('embedCode')}</h3>
       <input class="link-out" readOnly value={snippet} aria-label={t('embedCode')} onFocus={(e) => (e.target as HTMLInputElement).select()} />
       {full && (full.settings?.allowed_origins ?? full.allowed_origins ?? []).length === 0 && (
         <p class="warning" role="note">{t('embedNeedsSites')}</p>
       )}
     </details>
+  );
+}
+
+/** The queue's identity secret (README, "Returning customers"): shown to operators, who make
+ * or replace it; the site signs its users' identities with it. */
+function IdentitySecret({ api, queue }: { api: Api; queue: string }) {
+  const [secret, setSecret] = useState<string | null | undefined>(undefined);
+  const [msg, setMsg] = useState('');
+  useEffect(() => {
+    ok(api.GET('/v1/queues/{queue}/identity-secret', { params: { path: { queue } } })).then((s) => setSecret(s.secret ?? null)).catch((e) => setMsg(errText(e)));
+  }, [queue]);
+  const make = async () => {
+    try {
+      setMsg('');
+      const made = await ok(api.POST('/v1/queues/{queue}/identity-secret', { params: { path: { queue } } }));
+      setSecret(made.secret ?? null);
+    } catch (e) { setMsg(errText(e)); }
+  };
+  if (secret === undefined && !msg) return null;
+  return (
+    <section class="identity-secret">
+      <h3>{t('identitySecret')}</h3>
+      <p class="muted small">{t('identitySecretHelp')}</p>
+      {secret ? <input class="link-out" name="identity-secret" readOnly value={secret} aria-label={t('identitySecret')} onFocus={(e) => (e.target as HTMLInputElement).select()} />
+        : <p class="muted">{t('identitySecretNone')}</p>}
+      {msg && <p class="error" role="alert">{msg}</p>}
+      <button type="button" onClick={make}>{secret ? t('rotateIdentitySecret') : t('makeIdentitySecret')}</button>
+    </section>
   );
 }
 
@@ -281,6 +313,8 @@ function Stats({ api, queue, onShown }: { api: Api; queue: string; onShown?: () 
   const ready = !!total && hours.length > 0;
   useEffect(() => { if (ready) onShown?.(); }, [ready]);
   const p = (x: { p50?: number | null; p90?: number | null; max?: number | null } | undefined) => [x?.p50, x?.p90, x?.max].map((v) => (v == null ? '–' : Math.round(v))).join(' / ');
+  const target = (x: { met: number; breached: number; met_share?: number | null } | undefined) =>
+    !x || x.met_share == null ? '–' : t('targetFigures', { share: Math.round(x.met_share * 100), met: x.met, breached: x.breached });
   if (err) return <p class="error">{err}</p>;
   if (!total) return <p class="muted">…</p>;
   return (
@@ -297,6 +331,8 @@ function Stats({ api, queue, onShown }: { api: Api; queue: string; onShown?: () 
         <dt>{t('statHandle')}</dt><dd>{p(total.handle_seconds)}</dd>
         <dt>{t('statRating')}</dt><dd>{total.rating.count}, {total.rating.mean == null ? '–' : total.rating.mean.toFixed(2)}</dd>
         {total.offers.offered > 0 && <><dt>{t('statOffers')}</dt><dd>{total.offers.offered} / {total.offers.accepted} / {total.offers.declined} / {total.offers.expired}</dd></>}
+        <dt>{t('statWaitTarget')}</dt><dd data-stat="wait_target">{target(total.wait_target)}</dd>
+        <dt>{t('statFirstResponseTarget')}</dt><dd data-stat="first_response_target">{target(total.first_response_target)}</dd>
       </dl>
       {hours.length > 0 && <>
         <h4>{t('arrivalsPerHour')}</h4>

@@ -21,8 +21,11 @@ const params = new URLSearchParams(location.search);
 const queue = params.get('queue') ?? '';
 const host = params.get('host');
 const STORE = `jono.widget.${queue}`;
-// `email`: what the pre-chat form was given, to offer the transcript there.
-type Session = { conversation_id: string; customer_token: string; email?: string };
+// `email`: what the pre-chat form was given, to offer the transcript there; `identity`: what the
+// join said of the site's signed identity, when it brought one.
+type Session = { conversation_id: string; customer_token: string; email?: string; identity?: string | null };
+/** A returning customer's identity, signed by the host site (from the loader). */
+type SignedIdentity = { user_id: string; name?: string; expires: number; signature?: string };
 
 // Storage may be denied to a third-party frame: then the session lives in memory only.
 const memory = new Map<string, string>();
@@ -51,11 +54,22 @@ function trustedHost(): string | null {
   } catch { return null; }
 }
 
+/** Why the site's sign-in was not taken, in the customer's words. */
+function identityReason(check: string): string {
+  switch (check) {
+    case 'expired': return t('identityExpired');
+    case 'unsigned': return t('identityUnsigned');
+    case 'bad_signature': return t('identityBadSignature');
+    default: return t('identityNotChecked');
+  }
+}
+
 export function Widget() {
   useLang();
   const [pub, setPub] = useState<{ name: string; open: boolean; welcome_message: string | null; widget_position?: string; widget_color?: string | null; transcript_by_email?: boolean; leave_message?: boolean; reopen_window_seconds?: number | null } | null>(null);
   const [session, setSession] = useState<Session | null>(() => { try { return JSON.parse(store.get(STORE) || 'null'); } catch { return null; } });
   const [page, setPage] = useState<string | null>(null);
+  const [identity, setIdentity] = useState<SignedIdentity | null>(null);
   const [err, setErr] = useState('');
   const anon = useMemo(() => makeApi(() => null), []);
 
@@ -80,6 +94,10 @@ export function Widget() {
     const on = (e: MessageEvent) => {
       if (e.origin !== origin || e.source !== window.parent) return;
       if (e.data && e.data.type === 'jono:page' && typeof e.data.page === 'string' && /^https?:\/\//.test(e.data.page)) setPage(e.data.page);
+      const id = e.data?.type === 'jono:identity' ? e.data.identity : null;
+      if (id && typeof id.user_id === 'string' && typeof id.expires === 'number') {
+        setIdentity({ user_id: id.user_id, name: typeof id.name === 'string' ? id.name : '', expires: id.expires, signature: typeof id.signature === 'string' ? id.signature : '' });
+      }
     };
     window.addEventListener('message', on);
     return () => window.removeEventListener('message', on);
@@ -98,7 +116,7 @@ export function Widget() {
             {!pub.open && <p class="notice">{t('queueClosed')}</p>}
             <LeaveMessage api={anon} />
           </>
-          : pub && <PreChat onJoined={start} api={anon} onRefused={() => { loadPub().catch(() => {}); }} />}
+          : pub && <PreChat onJoined={start} api={anon} identity={identity} onRefused={() => { loadPub().catch(() => {}); }} />}
       </main>
     </div>
   );
@@ -135,8 +153,10 @@ function LeaveMessage({ api }: { api: ReturnType<typeof makeApi> }) {
   );
 }
 
-function PreChat({ api, onJoined, onRefused }: { api: ReturnType<typeof makeApi>; onJoined: (s: Session) => void; onRefused: () => void }) {
+function PreChat({ api, onJoined, onRefused, identity }: { api: ReturnType<typeof makeApi>; onJoined: (s: Session) => void; onRefused: () => void; identity: SignedIdentity | null }) {
   const [f, setF] = useState({ name: '', email: '', question: '' });
+  // The site's signed-in user's name fills the form's, until the customer types another.
+  useEffect(() => { if (identity?.name) setF((cur) => (cur.name ? cur : { ...cur, name: identity.name ?? '' })); }, [identity]);
   const [err, setErr] = useState('');
   const [busy, setBusy] = useState(false);
   const submit = async (e: Event) => {
@@ -144,8 +164,8 @@ function PreChat({ api, onJoined, onRefused }: { api: ReturnType<typeof makeApi>
     setBusy(true);
     setErr('');
     try {
-      const r = await ok(api.POST('/v1/queues/{queue}/join', { params: { path: { queue } }, body: { metadata: { name: f.name, email: f.email, question: f.question } } }));
-      const s = { conversation_id: r.conversation_id, customer_token: r.customer_token, email: f.email };
+      const r = await ok(api.POST('/v1/queues/{queue}/join', { params: { path: { queue } }, body: { metadata: { name: f.name, email: f.email, question: f.question }, ...(identity ? { identity } : {}) } }));
+      const s = { conversation_id: r.conversation_id, customer_token: r.customer_token, email: f.email, identity: r.identity ?? null };
       if (f.question.trim()) {
         const authed = makeApi(() => s.customer_token);
         await authed.POST('/v1/conversations/{c}/messages', { params: { path: { c: s.conversation_id } }, body: { text: f.question.trim() } }).catch(() => {});
@@ -259,6 +279,9 @@ function Chat({ session, page, onReset, welcome, byEmail, reopenWithin }: { sess
         </div>
       )}
       {status === 'active' && conv?.agent && <div class="agent-joined" role="status">{t('agentJoined', { name: conv.agent.name })}</div>}
+      {session.identity && session.identity !== 'verified' && (
+        <p class="notice identity-ignored" role="note" data-identity={session.identity}>{t('identityIgnored')} {identityReason(session.identity)}</p>
+      )}
       {calls.active && status !== 'ended' && (
         <Call key={calls.active.id} socket={socket} conversation={c} call={calls.active} onEnd={() => endCall(calls.active!.id)}
           role={calls.active.by.kind === 'customer' ? 'caller' : 'callee'} remoteName={calls.active.by.name || conv?.agent?.name || ''} />
