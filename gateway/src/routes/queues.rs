@@ -322,6 +322,7 @@ struct SettingsBody {
     routing: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     offer_timeout_seconds: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "present")]
     leave_message_when_offline: Option<Option<bool>>,
     #[serde(default, deserialize_with = "present")]
     reopen_window_seconds: Option<Option<i64>>,
