@@ -431,6 +431,9 @@ pub struct QueueStats {
     pub first_response_target: TargetFigures,
     /// Auto routing's offers in the window, each counted at its own event.
     pub offers: OfferFigures,
+    /// Messages left when nobody could answer (`POST /v1/queues/{queue}/messages`), counted
+    /// when they were left.
+    pub messages_left: u64,
 }
 
 #[derive(Serialize, JsonSchema)]

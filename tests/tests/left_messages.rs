@@ -231,6 +231,27 @@ async fn leave_a_message_and_get_the_answer_by_email(storage: &Storage) {
         assert_eq!(mail.len(), 1, "only the answer was emailed: {mail:?}");
     }
 
+    // Statistics count the messages left (two here), equal over HTTP and from the log.
+    let stats = api::eventually(
+        || async {
+            api.get(&format!("/v1/queues/{queue}/stats"), owner.token())
+                .await
+                .expect(200, "the statistics")
+                .body
+        },
+        |stats| stats["messages_left"] == 2,
+    )
+    .await;
+    assert_eq!(stats["messages_left"], 2, "{stats}");
+    let mut args = vec!["stats".to_owned(), "--queue".into(), queue.to_string()];
+    args.extend(["--format".into(), "json".into()]);
+    args.extend(storage.args());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = jono_tests::jono(&args, &[]);
+    assert!(output.status.success(), "{output:?}");
+    let from_log: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(from_log["total"]["messages_left"], 2, "{from_log}");
+
     // Open with a handler offline: the form only with `leave_message_when_offline`.
     offers_the_form(&api, queue, false).await;
     settings(

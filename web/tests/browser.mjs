@@ -886,10 +886,13 @@ try {
   await api('POST', `/v1/queues/${queueId}/open`, token);
   await agent.getByRole('button', { name: 'Organization', exact: true }).click();
 
-  step('queue statistics');
+  step('queue statistics, with the message left in Support');
   await agent.click('.queue-admin summary');
   await agent.getByRole('button', { name: 'Show statistics' }).click();
   await agent.waitForSelector('.stats svg.bars');
+  if (await agent.locator(`[data-queue-admin="${queueId}"] .stats`).count()) {
+    await agent.waitForSelector(`[data-queue-admin="${queueId}"] .stats dd.messages-left:has-text("1")`);
+  }
   await agent.locator('.stats').scrollIntoViewIfNeeded();
   await agent.screenshot({ path: `${OUT}console-organization.png` });
 

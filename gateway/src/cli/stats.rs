@@ -189,7 +189,7 @@ fn windows(report: &Report) -> Vec<Window<'_>> {
     rows
 }
 
-const FIGURE_COLUMNS: [&str; 24] = [
+const FIGURE_COLUMNS: [&str; 25] = [
     "joined",
     "picked",
     "abandoned",
@@ -214,6 +214,7 @@ const FIGURE_COLUMNS: [&str; 24] = [
     "offers_accepted",
     "offers_declined",
     "offers_expired",
+    "messages_left",
 ];
 
 fn figure_cells(f: &Figures) -> Vec<String> {
@@ -236,6 +237,7 @@ fn figure_cells(f: &Figures) -> Vec<String> {
         cells.push(number(target.met_share));
     }
     cells.extend(offer_cells(f));
+    cells.push(f.messages_left.to_string());
     cells
 }
 
@@ -372,6 +374,7 @@ fn report_table(scope: Scope, report: &Report) -> String {
             row.push(dash(target.met_share));
         }
         row.extend(offer_cells(figures));
+        row.push(figures.messages_left.to_string());
         rows.push(row);
     }
     out.push_str(&aligned(&rows));

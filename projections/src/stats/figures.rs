@@ -133,6 +133,9 @@ pub struct Figures {
     /// Statistics computed before offers existed read as none.
     #[serde(default)]
     pub offers: OfferFigures,
+    /// Messages left when nobody could answer, counted when they were left.
+    #[serde(default)]
+    pub messages_left: u64,
 }
 
 /// API.md's statistics object: `{from, to, joined, …, per_agent}`. `from` is `null` when the
@@ -242,6 +245,13 @@ pub fn compute(
             && in_window(offer.at, from, to)
         {
             tally.offer(offer.outcome);
+        }
+    }
+    for left in &samples.left_messages {
+        if in_scope(scope, Some(left.queue_id), left.organization_id)
+            && in_window(left.at, from, to)
+        {
+            tally.messages_left += 1;
         }
     }
     for response in &samples.responses {
@@ -383,6 +393,13 @@ pub fn compute_buckets(
             }
         }
     }
+    for left in &samples.left_messages {
+        if in_scope(scope, Some(left.queue_id), left.organization_id) {
+            if let Some(index) = index_of(left.at) {
+                tallies[index].messages_left += 1;
+            }
+        }
+    }
     for response in &samples.responses {
         if !in_scope(scope, Some(response.queue_id), response.organization_id) {
             continue;
@@ -460,6 +477,7 @@ struct Tally {
     wait_target: TargetFigures,
     first_response_target: TargetFigures,
     offers: OfferFigures,
+    messages_left: u64,
 }
 
 #[derive(Debug, Default)]
@@ -541,6 +559,7 @@ impl Tally {
             wait_target: self.wait_target.done(),
             first_response_target: self.first_response_target.done(),
             offers: self.offers,
+            messages_left: self.messages_left,
         }
     }
 }

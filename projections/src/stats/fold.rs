@@ -128,6 +128,14 @@ pub struct OfferEvent {
     pub outcome: OfferOutcome,
 }
 
+/// A message left in a queue when nobody could answer (`MessageLeft`), at its time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftMessage {
+    pub queue_id: Uuid,
+    pub organization_id: Uuid,
+    pub at: DateTime<Utc>,
+}
+
 /// A queue's life: its organization and every opening and closing, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueHistory {
@@ -147,6 +155,8 @@ pub struct Samples {
     pub responses: Vec<Response>,
     /// Offers made, accepted, declined and expired, in log order.
     pub offers: Vec<OfferEvent>,
+    /// Messages left, in log order.
+    pub left_messages: Vec<LeftMessage>,
     pub queues: HashMap<Uuid, QueueHistory>,
     /// The last position folded (0 before any).
     pub position: i64,
@@ -198,7 +208,7 @@ impl Targets {
 
 /// The stored event types the fold reads; a reader may skip the rest without decoding them.
 /// Of `MessageSent`, only an agent's counts (the first answer); a reader may skip the others.
-pub const EVENT_TYPES: [&str; 15] = [
+pub const EVENT_TYPES: [&str; 16] = [
     "QueueCreated",
     "QueueOpened",
     "QueueClosed",
@@ -214,6 +224,7 @@ pub const EVENT_TYPES: [&str; 15] = [
     "OfferAccepted",
     "OfferDeclined",
     "OfferExpired",
+    "MessageLeft",
 ];
 
 impl StatsFold {
@@ -411,8 +422,20 @@ impl StatsFold {
                     });
                 }
             }
-            E::QueueHandlerAdded { .. } | E::QueueHandlerRemoved { .. } | E::MessageLeft { .. } => {
+            E::MessageLeft {
+                queue_id,
+                organization_id,
+                ..
+            } => {
+                if self.keeps(*queue_id, *organization_id) {
+                    self.samples.left_messages.push(LeftMessage {
+                        queue_id: *queue_id,
+                        organization_id: *organization_id,
+                        at,
+                    });
+                }
             }
+            E::QueueHandlerAdded { .. } | E::QueueHandlerRemoved { .. } => {}
         }
     }
 

@@ -22,8 +22,8 @@ use store::Backend;
 use uuid::Uuid;
 
 use super::fold::{
-    Handle, HandleEnd, HandleOutcome, OfferEvent, OfferOutcome, Rating, Response, ResponseEnd,
-    Samples, Targets, Wait, WaitEnd, WaitOutcome, EVENT_TYPES,
+    Handle, HandleEnd, HandleOutcome, LeftMessage, OfferEvent, OfferOutcome, Rating, Response,
+    ResponseEnd, Samples, Targets, Wait, WaitEnd, WaitOutcome, EVENT_TYPES,
 };
 use super::Scope;
 use crate::params;
@@ -136,6 +136,24 @@ const TABLES: &[Table] = &[
         full_text: None,
     },
     Table {
+        name: "rm_stat_left_messages",
+        columns: "position BIGINT PRIMARY KEY, queue_id TEXT NOT NULL, \
+                  organization_id TEXT NOT NULL, at BIGINT NOT NULL",
+        indexes: &[
+            Index {
+                name: "rm_stat_left_messages_by_queue",
+                columns: "queue_id, position",
+                unique: false,
+            },
+            Index {
+                name: "rm_stat_left_messages_by_org",
+                columns: "organization_id, position",
+                unique: false,
+            },
+        ],
+        full_text: None,
+    },
+    Table {
         name: "rm_stat_offers",
         columns: "position BIGINT PRIMARY KEY, queue_id TEXT NOT NULL, \
                   organization_id TEXT NOT NULL, at BIGINT NOT NULL, outcome TEXT NOT NULL",
@@ -190,7 +208,8 @@ impl Projection for StatsRows {
     fn version(&self) -> i64 {
         // 2: service-level targets (waits' `target`, `rm_stat_responses`, `rm_stat_targets`).
         // 3: the offers of auto routing (`rm_stat_offers`).
-        3
+        // 4: messages left when nobody could answer (`rm_stat_left_messages`).
+        4
     }
 
     fn tables(&self) -> &'static [Table] {
@@ -383,6 +402,18 @@ impl Projection for StatsRows {
                 )
                 .await?;
             }
+            Event::Queue(QueueEvent::MessageLeft {
+                queue_id,
+                organization_id,
+                ..
+            }) => {
+                tx.execute(
+                    "INSERT INTO rm_stat_left_messages{s} (position, queue_id, organization_id, at)
+                     VALUES ($1, $2, $3, $4)",
+                    params![position, queue_id, organization_id, micros(at)],
+                )
+                .await?;
+            }
             _ => {}
         }
         Ok(())
@@ -565,6 +596,15 @@ pub async fn samples_from_rows(backend: &Backend, scope: Scope) -> Result<Sample
         params![id.as_str()],
     )
     .await?;
+    let left: Vec<(i64, String, String, i64)> = fetch_all(
+        backend,
+        &format!(
+            "SELECT position, queue_id, organization_id, at
+             FROM rm_stat_left_messages WHERE {column} = $1 ORDER BY position"
+        ),
+        params![id.as_str()],
+    )
+    .await?;
     let mut samples = Samples::default();
     for (position, queue, org, conversation, start, transferred_in, end, outcome, agent, target) in
         waits
@@ -658,6 +698,14 @@ pub async fn samples_from_rows(backend: &Backend, scope: Scope) -> Result<Sample
                 "expired" => OfferOutcome::Expired,
                 other => return Err(StatsRowError::corrupt("offer outcome", other)),
             },
+        });
+    }
+    for (position, queue, org, at) in left {
+        samples.position = samples.position.max(position);
+        samples.left_messages.push(LeftMessage {
+            queue_id: uuid(&queue)?,
+            organization_id: uuid(&org)?,
+            at: time(at)?,
         });
     }
     Ok(samples)

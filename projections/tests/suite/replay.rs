@@ -70,6 +70,10 @@ enum Step {
         agent: usize,
         answer: usize,
     },
+    /// A message left in a queue when nobody could answer (the queue's side of it).
+    LeaveMessage {
+        queue: usize,
+    },
     /// Sets or clears a queue's service-level targets (seconds).
     Targets {
         queue: usize,
@@ -96,6 +100,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (0..8usize, 1..=5i64).prop_map(|(conversation, score)| Step::Rate { conversation, score }),
         2 => (0..8usize, 0..2usize, 0..4usize)
             .prop_map(|(conversation, agent, answer)| Step::Offer { conversation, agent, answer }),
+        1 => (0..2usize).prop_map(|queue| Step::LeaveMessage { queue }),
         1 => (0..2usize, prop::option::of(1..3u32), prop::option::of(1..3u32))
             .prop_map(|(queue, wait, first_response)| Step::Targets { queue, wait, first_response }),
     ]
@@ -317,6 +322,12 @@ async fn play(world: &World, steps: &[Step]) {
                     )
                     .await;
             }
+            Step::LeaveMessage { queue } => {
+                let take = QueueCommand::TakeMessage {
+                    conversation_id: Uuid::new_v4(),
+                };
+                let _ = world.run::<Queue>(queues[queue], take).await;
+            }
             Step::Offer {
                 conversation,
                 agent,
@@ -488,6 +499,13 @@ async fn stats_rows_are_the_folds_samples(store: &EventStore) {
             .cloned()
             .collect();
         assert_eq!(rows.offers, offers, "the offers of {scope:?}");
+        let left: Vec<_> = folded
+            .left_messages
+            .iter()
+            .filter(|l| keep(Some(l.queue_id), l.organization_id))
+            .cloned()
+            .collect();
+        assert_eq!(rows.left_messages, left, "the left messages of {scope:?}");
         assert_eq!(
             rows.responses, responses,
             "the first responses of {scope:?}"

@@ -2414,6 +2414,12 @@ export interface components {
             handle_seconds: components["schemas"]["Percentiles"];
             /** Format: uint64 */
             joined: number;
+            /**
+             * Format: uint64
+             * @description Messages left when nobody could answer (`POST /v1/queues/{queue}/messages`), counted
+             *     when they were left.
+             */
+            messages_left: number;
             /** @description Auto routing's offers in the window, each counted at its own event. */
             offers: components["schemas"]["OfferFigures"];
             per_agent: components["schemas"]["AgentFigures"][];

@@ -331,6 +331,7 @@ function Stats({ api, queue, onShown }: { api: Api; queue: string; onShown?: () 
         <dt>{t('statHandle')}</dt><dd>{p(total.handle_seconds)}</dd>
         <dt>{t('statRating')}</dt><dd>{total.rating.count}, {total.rating.mean == null ? '–' : total.rating.mean.toFixed(2)}</dd>
         {total.offers.offered > 0 && <><dt>{t('statOffers')}</dt><dd>{total.offers.offered} / {total.offers.accepted} / {total.offers.declined} / {total.offers.expired}</dd></>}
+        <dt>{t('statMessagesLeft')}</dt><dd class="messages-left">{total.messages_left}</dd>
         <dt>{t('statWaitTarget')}</dt><dd data-stat="wait_target">{target(total.wait_target)}</dd>
         <dt>{t('statFirstResponseTarget')}</dt><dd data-stat="first_response_target">{target(total.first_response_target)}</dd>
       </dl>
