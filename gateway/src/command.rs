@@ -187,6 +187,63 @@ pub async fn give(
     Ok(executed.0)
 }
 
+/// A reopening (`ConversationCommand::Reopen`) whose conversation goes to `agent_id`: the
+/// conversation's `ConversationReopened` and that agent's workload taking it are one append,
+/// so a reopened conversation counts toward the agent's open conversations as a pick does. Its
+/// capacity does not refuse it: an agent who reopens, or whose customer writes again, keeps
+/// the conversation whatever its load. Should the conversation decide for another agent than
+/// `agent_id` (it moved meanwhile), only the reopening is appended.
+pub async fn reopen(
+    state: &AppState,
+    conversation_id: Uuid,
+    organization_id: Uuid,
+    agent_id: Uuid,
+    command: domain::conversation::ConversationCommand,
+    ctx: &CommandContext,
+) -> Result<(), ApiError> {
+    use domain::conversation::ConversationEvent;
+    let workload_id = domain::ids::workload_id(organization_id, agent_id);
+    let take = move |_: &Conversation, decided: &[ConversationEvent]| {
+        decided.iter().find_map(|event| match event {
+            ConversationEvent::ConversationReopened {
+                conversation_id,
+                organization_id,
+                queue_id: Some(queue_id),
+                agent_id: taker,
+                ..
+            } if *taker == agent_id => Some(WorkloadCommand::Take {
+                organization_id: *organization_id,
+                agent_id,
+                conversation_id: *conversation_id,
+                queue_id: *queue_id,
+                capacity: None,
+                at: chrono::Utc::now(),
+            }),
+            _ => None,
+        })
+    };
+    let executed = state
+        .commands
+        .execute_pair_from::<Conversation, Workload>(
+            (&conversation_id.to_string(), command),
+            (&workload_id.to_string(), take),
+            (&(), &()),
+            ctx,
+        )
+        .await
+        .map_err(|error| {
+            ApiError::from_command(error, |refusal| match refusal {
+                Either::First(refusal) => ApiError::refused(&refusal),
+                Either::Second(refusal) => ApiError::refused(&refusal),
+            })
+        })?;
+    let mut events = executed.0.events.clone();
+    events.extend(executed.1.events.iter().cloned());
+    events.sort_by_key(|event| event.position);
+    follow(state, &events).await?;
+    Ok(())
+}
+
 /// A left message: the queue records it (`TakeMessage`) and the conversation that holds its
 /// words starts, in one append (both or neither).
 pub async fn leave_message(

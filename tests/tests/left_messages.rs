@@ -371,6 +371,31 @@ async fn conversations_continue_after_their_end(storage: &Storage) {
     assert_eq!(seen.body["status"], "active");
     assert_eq!(seen.body["ended_at"], Value::Null);
 
+    // The reopened conversation is its agent's again in the workload that decides capacity:
+    // at a capacity of one, the owner cannot pick another customer while it is open.
+    settings(&api, &owner, queue, json!({"capacity_per_agent": 1})).await;
+    let next = api::join(&api, queue, json!({"name": "Next"})).await;
+    api.call(
+        "POST",
+        &format!("/v1/queues/{queue}/pick"),
+        owner.token(),
+        None,
+    )
+    .await
+    .expect_problem(
+        409,
+        "a pick past capacity, the reopened conversation counted",
+    );
+    api.call(
+        "POST",
+        &format!("/v1/conversations/{}/end", next.conversation_id),
+        Some(&next.token),
+        None,
+    )
+    .await
+    .expect(204, "the next customer leaves");
+    settings(&api, &owner, queue, json!({"capacity_per_agent": null})).await;
+
     // Without a window, writing after the end is refused (the widget starts anew), and
     // nothing changes.
     api.call("POST", &end, customer.token(), None)

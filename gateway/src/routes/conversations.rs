@@ -388,9 +388,21 @@ async fn send_message(
         // The request's Idempotency-Key is the message's: the reopening takes none (a repeat
         // of it finds the conversation open, below).
         let reopen_ctx = context(Some(&caller), None);
-        match command::run::<ConversationStream>(&state, conversation.id, reopen, &reopen_ctx).await
-        {
-            Ok(_) => {}
+        // Back to the agent it had: that agent's workload takes it again.
+        let stream = conversation.id.to_string();
+        let (before, _) = state.commands.load::<ConversationStream>(&stream).await?;
+        let back_to = before.agent_id.unwrap_or_default();
+        let reopened = command::reopen(
+            &state,
+            conversation.id,
+            conversation.organization_id,
+            back_to,
+            reopen,
+            &reopen_ctx,
+        )
+        .await;
+        match reopened {
+            Ok(()) => {}
             // Not ended any more (another of its messages reopened it): the send decides.
             Err(ApiError::Conflict(detail)) => {
                 let stream = conversation.id.to_string();
@@ -837,6 +849,7 @@ async fn reopen(
     agent: AgentCaller,
     key: Key,
 ) -> Result<StatusCode, ApiError> {
+    let by_agent = agent.agent_id;
     let caller = Caller::Agent(agent);
     let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
     let by = author_of(&state, &caller, &conversation).await?;
@@ -846,7 +859,15 @@ async fn reopen(
         within_seconds: None,
     };
     let ctx = context(Some(&caller), key.as_deref());
-    command::run::<ConversationStream>(&state, conversation.id, reopen, &ctx).await?;
+    command::reopen(
+        &state,
+        conversation.id,
+        conversation.organization_id,
+        by_agent,
+        reopen,
+        &ctx,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
