@@ -165,26 +165,10 @@ pub async fn give(
             _ => None,
         })
     };
-    let executed = state
-        .commands
-        .execute_pair_from::<Queue, Workload>(
-            (&queue_id.to_string(), command),
-            (&workload_id.to_string(), take),
-            (&(), &()),
-            ctx,
-        )
-        .await
-        .map_err(|error| {
-            ApiError::from_command(error, |refusal| match refusal {
-                Either::First(refusal) => ApiError::refused(&refusal),
-                Either::Second(refusal) => ApiError::refused(&refusal),
-            })
-        })?;
-    let mut events = executed.0.events.clone();
-    events.extend(executed.1.events.iter().cloned());
-    events.sort_by_key(|event| event.position);
-    follow(state, &events).await?;
-    Ok(executed.0)
+    let (executed, _) =
+        run_pair_from::<Queue, Workload>(state, (queue_id, command), (workload_id, take), ctx)
+            .await?;
+    Ok(executed)
 }
 
 /// A reopening (`ConversationCommand::Reopen`) whose conversation goes to `agent_id`: the
@@ -222,11 +206,36 @@ pub async fn reopen(
             _ => None,
         })
     };
+    run_pair_from::<Conversation, Workload>(
+        state,
+        (conversation_id, command),
+        (workload_id, take),
+        ctx,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Runs `first` and the command `second` makes from its stream's state and decision as one
+/// append ([`store::command::Commands::execute_pair_from`]), then the follow-ups of both.
+async fn run_pair_from<A, B>(
+    state: &AppState,
+    (first_id, first): (Uuid, A::Command),
+    (second_id, second): (Uuid, impl Fn(&A, &[A::Event]) -> Option<B::Command>),
+    ctx: &CommandContext,
+) -> Result<(Executed<A>, Executed<B>), ApiError>
+where
+    A: domain::Snapshot + Aggregate<Services = ()>,
+    A::Command: Clone,
+    A::Error: Refusal,
+    B: domain::Snapshot + Aggregate<Services = ()>,
+    B::Error: Refusal,
+{
     let executed = state
         .commands
-        .execute_pair_from::<Conversation, Workload>(
-            (&conversation_id.to_string(), command),
-            (&workload_id.to_string(), take),
+        .execute_pair_from::<A, B>(
+            (&first_id.to_string(), first),
+            (&second_id.to_string(), second),
             (&(), &()),
             ctx,
         )
@@ -241,7 +250,7 @@ pub async fn reopen(
     events.extend(executed.1.events.iter().cloned());
     events.sort_by_key(|event| event.position);
     follow(state, &events).await?;
-    Ok(())
+    Ok(executed)
 }
 
 /// A left message: the queue records it (`TakeMessage`) and the conversation that holds its
