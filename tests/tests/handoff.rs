@@ -100,7 +100,7 @@ async fn handoffs(storage: Storage) {
         json!({ "agent_id": "nope" }),
     )
     .await
-    .expect_problem(422, "a malformed agent id");
+    .expect_problem(400, "a malformed agent id");
     api.call(
         "POST",
         &format!("/v1/conversations/{c}/handoff/accept"),
