@@ -9,10 +9,40 @@
 
 use std::time::Duration;
 
+use futures::{SinkExt, StreamExt};
 use jono_tests::api::{self, Agent, Api, Reply};
 use jono_tests::Storage;
 use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
+
+/// The events of topic `topic` as `token`'s reader sees them, replayed from the beginning.
+async fn topic_events(base: &str, token: &str, topic: &str) -> Vec<Value> {
+    let url = format!("{}/v1/ws?token={token}", base.replace("http://", "ws://"));
+    let (mut socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("a WebSocket");
+    let subscribe = json!({"type": "subscribe", "topic": topic, "after": null});
+    socket
+        .send(Message::Text(subscribe.to_string().into()))
+        .await
+        .expect("subscribe");
+    let mut events = Vec::new();
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(20), socket.next())
+            .await
+            .expect("a frame in time")
+            .expect("the socket open")
+            .expect("a frame");
+        let Message::Text(text) = frame else { continue };
+        let frame: Value = serde_json::from_str(text.as_str()).expect("JSON");
+        match frame["type"].as_str() {
+            Some("event") => events.push(frame["event"].clone()),
+            Some("subscribed") => return events,
+            other => panic!("unexpected frame {other:?}: {frame}"),
+        }
+    }
+}
 
 async fn hand_over(api: &Api, by: &Agent, conversation: Uuid, to: Uuid) -> Reply {
     api.post(
@@ -56,7 +86,7 @@ async fn conversation_when(
 }
 
 async fn handoffs(storage: Storage) {
-    let (_server, api) = api::start(&storage);
+    let (server, api) = api::start(&storage);
     let owner = api::sign_up(&api, "Acme").await;
     let queue = api::open_queue_handled_by(&api, &owner, "Support").await;
     let first = api::invite_and_accept(&api, &owner, "agent", "First").await;
@@ -180,6 +210,21 @@ async fn handoffs(storage: Storage) {
     )
     .await;
     assert_eq!(mine["agent"]["name"], "Mate", "{mine}");
+    // Live, on its conversation's topic: the allow-listed accept with the new agent's name only.
+    let seen = topic_events(&server.base, &ann.token, &format!("conversation:{c}")).await;
+    let handed: Vec<&Value> = seen
+        .iter()
+        .filter(|event| event["type"].as_str().unwrap_or("").starts_with("Handoff"))
+        .collect();
+    assert_eq!(
+        handed.len(),
+        1,
+        "only the accept reaches the customer: {seen:?}"
+    );
+    assert_eq!(handed[0]["type"], "HandoffAccepted");
+    assert_eq!(handed[0]["agent"]["name"], "Mate");
+    assert!(handed[0].get("agent_id").is_none(), "{}", handed[0]);
+    assert!(handed[0].get("from_agent_id").is_none(), "{}", handed[0]);
     // The teammate's place is taken by it; the first agent has room again.
     let next = api::join(&api, queue, json!({ "name": "Next" })).await;
     assert_eq!(

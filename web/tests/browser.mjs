@@ -823,6 +823,8 @@ try {
   // The member list is read when the organization is chosen: choose it again to see the teammate.
   await agent.selectOption('select[name=organization]', other.organization_id);
   await agent.selectOption('select[name=organization]', orgA);
+  await agent.locator('nav.sidebar').getByText('Hanna Handed', { exact: true }).click();
+  await agent.waitForSelector('.conv-head h2:has-text("Hanna Handed")');
   await agent.waitForSelector(`select[name=handoff-agent] option[value="${mate.agent_id}"]`, { state: 'attached', timeout: 20000 });
   await agent.selectOption('select[name=handoff-agent]', mate.agent_id);
   await agent.getByRole('button', { name: 'Hand over', exact: true }).click();
