@@ -274,3 +274,37 @@ fn an_accepted_handoff_releases_the_agent_it_came_from() {
         assert!(follow_ups(id(0x99), &Event::Conversation(quiet)).is_empty());
     }
 }
+
+#[test]
+fn a_handoff_expires_once_due_and_only_the_open_one() {
+    let open = with(active(), [offered(HANDOFF, OTHER_AGENT)]);
+    let expire = |handoff_id: Uuid, now: DateTime<Utc>| C::ExpireHandoff { handoff_id, now };
+    let expired = E::HandoffExpired {
+        conversation_id: CONVERSATION,
+        organization_id: ORG,
+        handoff_id: HANDOFF,
+        queue_id: Some(QUEUE),
+        from_agent_id: Some(AGENT),
+        agent_id: OTHER_AGENT,
+    };
+    test()
+        .given(open.clone())
+        .when(expire(HANDOFF, expires() + Duration::seconds(1)))
+        .then_expect_events(vec![expired.clone()]);
+    test()
+        .given(open.clone())
+        .when(expire(HANDOFF, expires()))
+        .then_expect_error(ConversationError::HandoffNotDue);
+    test()
+        .given(open.clone())
+        .when(expire(OTHER_HANDOFF, expires() + Duration::seconds(1)))
+        .then_expect_error(ConversationError::NoHandoffOpen);
+    test()
+        .given(with(open.clone(), [expired]))
+        .when(expire(HANDOFF, expires() + Duration::seconds(1)))
+        .then_expect_error(ConversationError::NoHandoffOpen);
+    test()
+        .given(with(open, [accepted(AGENT, OTHER_AGENT)]))
+        .when(expire(HANDOFF, expires() + Duration::seconds(1)))
+        .then_expect_error(ConversationError::NoHandoffOpen);
+}

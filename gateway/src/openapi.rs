@@ -835,6 +835,7 @@ pub enum ActivityType {
     HandoffOffered,
     HandoffAccepted,
     HandoffDeclined,
+    HandoffExpired,
 }
 
 #[derive(Serialize, JsonSchema)]

@@ -669,7 +669,7 @@ const QUEUE_TOPIC: [&str; 14] = [
 ];
 
 /// The types `GET /v1/activity` and the `activity` topic carry.
-const ACTIVITY: [&str; 13] = [
+const ACTIVITY: [&str; 14] = [
     "CustomerJoinedQueue",
     "CustomerLeftQueue",
     "CustomerPicked",
@@ -683,6 +683,7 @@ const ACTIVITY: [&str; 13] = [
     "HandoffOffered",
     "HandoffAccepted",
     "HandoffDeclined",
+    "HandoffExpired",
 ];
 
 fn event_frame(topic: &str, event: &StoredEvent, body: Value) -> Value {

@@ -85,6 +85,7 @@ impl Projection for Activity {
             "HandoffOffered",
             "HandoffAccepted",
             "HandoffDeclined",
+            "HandoffExpired",
         ])
     }
 
@@ -264,6 +265,13 @@ impl Projection for Activity {
                         ..
                     }
                     | C::HandoffDeclined {
+                        conversation_id,
+                        organization_id,
+                        queue_id,
+                        agent_id,
+                        ..
+                    }
+                    | C::HandoffExpired {
                         conversation_id,
                         organization_id,
                         queue_id,

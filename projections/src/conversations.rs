@@ -120,6 +120,7 @@ impl Projection for Conversations {
             "HandoffOffered",
             "HandoffAccepted",
             "HandoffDeclined",
+            "HandoffExpired",
         ])
     }
 
@@ -249,6 +250,9 @@ impl Projection for Conversations {
                 .await?;
             }
             E::HandoffDeclined {
+                conversation_id, ..
+            }
+            | E::HandoffExpired {
                 conversation_id, ..
             } => {
                 tx.execute(

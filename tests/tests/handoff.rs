@@ -293,7 +293,8 @@ async fn handoffs_on_postgres() {
     handoffs(storage).await;
 }
 
-/// A handoff not accepted within the queue's `offer_timeout_seconds` is refused.
+/// A handoff not accepted within the queue's `offer_timeout_seconds` is refused, and the
+/// router records its expiry (`HandoffExpired`) once.
 async fn expired(storage: Storage) {
     let (_server, api) = api::start(&storage);
     let owner = api::sign_up(&api, "Acme").await;
@@ -311,12 +312,34 @@ async fn expired(storage: Storage) {
     hand_over(&api, &owner, ann.conversation_id, mate.agent_id)
         .await
         .expect(204, "handing over");
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
     answer(&api, &mate, ann.conversation_id, "accept")
         .await
         .expect_problem(409, "accepting an expired handoff");
-    let seen = conversation(&api, owner.token(), ann.conversation_id).await;
+    // The router records the expiry: the handoff is gone from the conversation, and the
+    // teammate's activity says so.
+    let seen = conversation_when(&api, &owner, ann.conversation_id, |seen| {
+        seen["handoff"].is_null()
+    })
+    .await;
     assert_eq!(seen["agent_id"], json!(owner.agent_id));
+    let rows = api::eventually(
+        || api::activity(&api, mate.token()),
+        |rows: &Vec<Value>| rows.iter().any(|row| row["type"] == "HandoffExpired"),
+    )
+    .await;
+    let expired = rows
+        .iter()
+        .find(|row| row["type"] == "HandoffExpired")
+        .expect("a HandoffExpired row");
+    assert_eq!(expired["agent_id"], json!(mate.agent_id));
+    assert_eq!(
+        rows.iter()
+            .filter(|row| row["type"] == "HandoffExpired")
+            .count(),
+        1,
+        "expired once"
+    );
 }
 
 #[tokio::test]

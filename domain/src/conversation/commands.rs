@@ -154,4 +154,10 @@ pub enum ConversationCommand {
     DeclineHandoff {
         agent_id: Uuid,
     },
+    /// Given by the router when handoff `handoff_id` is past its `expires_at` at `now`
+    /// unanswered: the conversation stays with its agent.
+    ExpireHandoff {
+        handoff_id: Uuid,
+        now: DateTime<Utc>,
+    },
 }

@@ -72,6 +72,8 @@ pub enum ConversationError {
     NotYourHandoff,
     #[error("the handoff has expired")]
     HandoffExpired,
+    #[error("the handoff is not due to expire yet")]
+    HandoffNotDue,
 }
 
 impl Refusal for ConversationError {
@@ -108,7 +110,8 @@ impl Refusal for ConversationError {
             | Self::NotHandedOver
             | Self::HandoffToItsAgent
             | Self::NoHandoffOpen
-            | Self::HandoffExpired => ErrorKind::Conflict,
+            | Self::HandoffExpired
+            | Self::HandoffNotDue => ErrorKind::Conflict,
             Self::LeftMessageIsAnswered | Self::NotYourHandoff => ErrorKind::Forbidden,
         }
     }

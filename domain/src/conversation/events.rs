@@ -214,6 +214,15 @@ pub enum ConversationEvent {
         from_agent_id: Option<Uuid>,
         agent_id: Uuid,
     },
+    /// Teammate `agent_id` did not answer in time: the conversation stays with its agent.
+    HandoffExpired {
+        conversation_id: Uuid,
+        organization_id: Uuid,
+        handoff_id: Uuid,
+        queue_id: Option<Uuid>,
+        from_agent_id: Option<Uuid>,
+        agent_id: Uuid,
+    },
 }
 
 impl DomainEvent for ConversationEvent {
@@ -238,6 +247,7 @@ impl DomainEvent for ConversationEvent {
             Self::HandoffOffered { .. } => "HandoffOffered",
             Self::HandoffAccepted { .. } => "HandoffAccepted",
             Self::HandoffDeclined { .. } => "HandoffDeclined",
+            Self::HandoffExpired { .. } => "HandoffExpired",
         }
         .to_owned()
     }

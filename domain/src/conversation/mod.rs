@@ -726,6 +726,26 @@ impl Aggregate for Conversation {
                 };
                 sink.write(event, self).await;
             }
+            C::ExpireHandoff { handoff_id, now } => {
+                let (conversation_id, _) = self.require_started()?;
+                self.require_not_ended()?;
+                let handoff = match &self.handoff {
+                    Some(handoff) if handoff.handoff_id == handoff_id => handoff.clone(),
+                    _ => return Err(ConversationError::NoHandoffOpen),
+                };
+                if now <= handoff.expires_at {
+                    return Err(ConversationError::HandoffNotDue);
+                }
+                let event = E::HandoffExpired {
+                    conversation_id,
+                    organization_id: self.organization_id,
+                    handoff_id,
+                    queue_id: self.queue_id,
+                    from_agent_id: self.agent_id,
+                    agent_id: handoff.to_agent_id,
+                };
+                sink.write(event, self).await;
+            }
         }
         Ok(())
     }
@@ -823,7 +843,7 @@ impl Aggregate for Conversation {
                 self.agent_id = Some(agent_id);
                 self.handoff = None;
             }
-            E::HandoffDeclined { .. } => self.handoff = None,
+            E::HandoffDeclined { .. } | E::HandoffExpired { .. } => self.handoff = None,
             E::ConversationReopened { agent_id, .. } => {
                 self.status = Some(Status::Active);
                 self.agent_id = Some(agent_id);

@@ -1730,7 +1730,7 @@ export interface components {
          * @description The types the activity feed carries.
          * @enum {string}
          */
-        ActivityType: "CustomerJoinedQueue" | "CustomerLeftQueue" | "CustomerPicked" | "QueueOpened" | "QueueClosed" | "ConversationTransferred" | "ConversationEnded" | "MessageSent" | "MessageLeft" | "ConversationReopened" | "HandoffOffered" | "HandoffAccepted" | "HandoffDeclined";
+        ActivityType: "CustomerJoinedQueue" | "CustomerLeftQueue" | "CustomerPicked" | "QueueOpened" | "QueueClosed" | "ConversationTransferred" | "ConversationEnded" | "MessageSent" | "MessageLeft" | "ConversationReopened" | "HandoffOffered" | "HandoffAccepted" | "HandoffDeclined" | "HandoffExpired";
         AddHandlerRequest: {
             /** Format: uuid */
             agent_id: string;

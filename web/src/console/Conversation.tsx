@@ -45,7 +45,7 @@ export function applyEvent(c: AgentConversation, ev: StoredEvent): AgentConversa
     case 'ConversationReopened': return { ...c, status: 'active', agent_id: ev.agent_id, ended_at: null };
     case 'HandoffOffered': return { ...c, handoff: { handoff_id: ev.handoff_id, to_agent_id: ev.to_agent_id, expires_at: ev.expires_at } };
     case 'HandoffAccepted': return { ...c, agent_id: ev.agent_id, handoff: null };
-    case 'HandoffDeclined': return { ...c, handoff: null };
+    case 'HandoffDeclined': case 'HandoffExpired': return { ...c, handoff: null };
     default: return c;
   }
 }
@@ -150,7 +150,7 @@ export function Conversation(p: {
           setTyping('');
         } else {
           setEvs((cur) => [...cur, ev]);
-          if (['ConversationEnded', 'CustomerPicked', 'ConversationTransferred', 'ConversationReopened', 'AgentAssigned', 'HandoffAccepted', 'HandoffDeclined'].includes(ev.type)) p.onChanged();
+          if (['ConversationEnded', 'CustomerPicked', 'ConversationTransferred', 'ConversationReopened', 'AgentAssigned', 'HandoffAccepted', 'HandoffDeclined', 'HandoffExpired'].includes(ev.type)) p.onChanged();
         }
       },
       onError: (_s, d) => setErr(errText(d)),
