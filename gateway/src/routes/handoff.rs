@@ -21,6 +21,7 @@ use uuid::Uuid;
 use crate::access;
 use crate::auth::Caller;
 use crate::command::{self, context};
+use crate::consistency;
 use crate::error::ApiError;
 use crate::extract::{path_id, Body};
 use crate::idempotency::IdempotencyKey;
@@ -75,8 +76,11 @@ async fn offer(
     if conversation.agent_id != Some(agent.agent_id) {
         access::at_least(&state, &agent, conversation.organization_id, Role::Operator).await?;
     }
-    let teammate =
-        queries::role_of(state.backend(), conversation.organization_id, body.agent_id).await?;
+    // A member who joined a moment ago is found once the read models have caught up.
+    let teammate = consistency::found(&state, || async {
+        Ok(queries::role_of(state.backend(), conversation.organization_id, body.agent_id).await?)
+    })
+    .await?;
     if teammate.is_none() {
         return Err(ApiError::NotFound);
     }
