@@ -33,7 +33,7 @@ pub enum Event {
 /// in the order API.md lists them; then auto routing's offers (`CustomerOffered`,
 /// `OfferAccepted`, `OfferDeclined`, `OfferExpired`) and agents' workloads
 /// (`ConversationTaken`, `ConversationReleased`).
-pub const EVENT_TYPES: [&str; 52] = [
+pub const EVENT_TYPES: [&str; 56] = [
     "OrganizationCreated",
     "AccountCreated",
     "InvitationCreated",
@@ -86,6 +86,10 @@ pub const EVENT_TYPES: [&str; 52] = [
     "OfferExpired",
     "ConversationTaken",
     "ConversationReleased",
+    "HandoffOffered",
+    "HandoffAccepted",
+    "HandoffDeclined",
+    "HandoffExpired",
 ];
 
 /// Whether this version of Jono knows events of `event_type`. During a rolling upgrade a node

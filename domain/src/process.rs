@@ -88,6 +88,21 @@ pub fn follow_ups(event_id: Uuid, event: &Event) -> Vec<FollowUp> {
     {
         return vec![release(*organization_id, *agent_id, *conversation_id)];
     }
+    // Handed over: the agent it came from has room again (its teammate took it in the accept's
+    // own append).
+    if let Event::Conversation(ConversationEvent::HandoffAccepted {
+        conversation_id,
+        organization_id,
+        from_agent_id: Some(from_agent_id),
+        agent_id,
+        ..
+    }) = event
+    {
+        if from_agent_id != agent_id {
+            return vec![release(*organization_id, *from_agent_id, *conversation_id)];
+        }
+        return Vec::new();
+    }
     let Event::Queue(event) = event else {
         return Vec::new();
     };

@@ -24,6 +24,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::organizations::router())
         .merge(routes::queues::router())
         .merge(routes::offers::router())
+        .merge(routes::handoff::router())
         .merge(routes::left_messages::router())
         .merge(routes::audit::router())
         .merge(crate::ws::router())

@@ -288,7 +288,7 @@ pub async fn leave_message(
 
 /// [`run_pair`] with the second command made from what the first decided
 /// ([`store::command::Commands::execute_pair_with`]).
-async fn run_pair_with<A, B>(
+pub async fn run_pair_with<A, B>(
     state: &AppState,
     first: (Uuid, A::Command),
     (second_id, second): (Uuid, impl Fn(&[A::Event]) -> Option<B::Command>),

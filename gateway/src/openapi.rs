@@ -610,6 +610,25 @@ pub struct AgentConversation {
     /// `POST …/read` marker and its own last message); `null` elsewhere.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unread: Option<Option<u64>>,
+    /// The handoff to a teammate still awaiting its answer (`null` without one): the
+    /// teammate accepts or declines it (`POST …/handoff/accept`, `…/decline`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handoff: Option<Option<HandoffView>>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct HandoffView {
+    pub handoff_id: Uuid,
+    /// The teammate it is offered to.
+    pub to_agent_id: Uuid,
+    /// After this, accepting it is refused (409).
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct HandoffRequest {
+    /// A member of the conversation's organization, other than its agent.
+    pub agent_id: Uuid,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -816,6 +835,10 @@ pub enum ActivityType {
     MessageSent,
     MessageLeft,
     ConversationReopened,
+    HandoffOffered,
+    HandoffAccepted,
+    HandoffDeclined,
+    HandoffExpired,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -1444,6 +1467,16 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
             .describe("Agent participants. The customer waits again, first in line, in the target queue of the same organization.")
             .body::<TransferRequest>(g, true)
             .no_content("Transferred."),
+        Operation::new("post", "/v1/conversations/{c}/handoff", "offerHandoff", "conversations", "Hand over to a teammate")
+            .describe("The conversation's agent, or an operator, for an active customer conversation (409 otherwise, or to its own agent). The named teammate (404 if not a member of the organization) is offered the conversation until the queue's `offer_timeout_seconds` pass (`HandoffOffered`, on the `activity` topic with the teammate as its `agent_id`, and as `handoff` in the conversation); the conversation stays with its agent until the teammate accepts. A new handoff replaces an open one.")
+            .body::<HandoffRequest>(g, true)
+            .no_content("Offered."),
+        Operation::new("post", "/v1/conversations/{c}/handoff/accept", "acceptHandoff", "conversations", "Accept a handoff")
+            .describe("The teammate it is offered to (403 for another agent). The caller becomes the conversation's agent (`HandoffAccepted`; the customer sees the new agent's name) and the agent it came from has room again. 409 when no handoff is open (declined, replaced, or the conversation ended or moved), it has expired, or the caller is at the queue's `capacity_per_agent` (then nothing changes).")
+            .returns::<ConversationCreated>(g, 201, "The accepted conversation."),
+        Operation::new("post", "/v1/conversations/{c}/handoff/decline", "declineHandoff", "conversations", "Decline a handoff")
+            .describe("The teammate it is offered to (403 for another agent; 409 when none is open). The conversation stays with its agent (`HandoffDeclined`).")
+            .no_content("Declined."),
         Operation::new("post", "/v1/conversations/{c}/calls", "startCall", "conversations", "Start a call")
             .describe("Participants. Records `CallStarted`; media flows peer to peer, signalled over the WebSocket.")
             .returns::<CallStarted>(g, 201, "The call's id."),
@@ -1625,6 +1658,9 @@ mod tests {
             ("put", "/v1/conversations/{c}/metadata"),
             ("post", "/v1/conversations/{c}/live"),
             ("post", "/v1/conversations/{c}/transfer"),
+            ("post", "/v1/conversations/{c}/handoff"),
+            ("post", "/v1/conversations/{c}/handoff/accept"),
+            ("post", "/v1/conversations/{c}/handoff/decline"),
             ("post", "/v1/conversations/{c}/calls"),
             ("post", "/v1/conversations/{c}/calls/{call}/end"),
             ("post", "/v1/conversations/{c}/end"),

@@ -129,11 +129,15 @@ fn settle<E: std::fmt::Display>(
     }
 }
 
-/// Decodes the events the process manager reacts to: queues' and conversations' ends (the
-/// only events with follow-ups).
+/// Decodes the events the process manager reacts to: queues', and conversations' ends and
+/// accepted handoffs (the only events with follow-ups).
 fn decode(event: &StoredEvent) -> Option<Event> {
     let reacts = event.aggregate_type == Queue::TYPE
-        || (event.aggregate_type == Conversation::TYPE && event.event_type == "ConversationEnded");
+        || (event.aggregate_type == Conversation::TYPE
+            && matches!(
+                event.event_type.as_str(),
+                "ConversationEnded" | "HandoffAccepted"
+            ));
     if !reacts {
         return None;
     }

@@ -21,7 +21,7 @@
 //! queues it watches and of workloads at once, and on the rest at least every half second
 //! (expiries, and presence, which is not in the log).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -76,6 +76,9 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
 #[derive(Debug, Default)]
 struct Watch {
     queues: BTreeSet<Uuid>,
+    /// Open handoffs to a teammate: conversation → (handoff, when it expires). The router
+    /// expires them too (`ExpireHandoff`, decided by the conversation's stream).
+    handoffs: BTreeMap<Uuid, (Uuid, DateTime<Utc>)>,
 }
 
 impl Watch {
@@ -102,6 +105,10 @@ impl Watch {
             }
             // Room freed or taken.
             "workload" => true,
+            "conversation" => {
+                self.follow_handoff(event);
+                false
+            }
             _ => false,
         }
     }
@@ -179,9 +186,85 @@ fn settled<T, E: std::fmt::Display>(result: Result<T, CommandError<E>>) -> Resul
     }
 }
 
+impl Watch {
+    /// Keeps `handoffs` in step with a conversation's event.
+    fn follow_handoff(&mut self, event: &store::event::StoredEvent) {
+        use domain::conversation::ConversationEvent as C;
+        let relevant = matches!(
+            event.event_type.as_str(),
+            "HandoffOffered"
+                | "HandoffAccepted"
+                | "HandoffDeclined"
+                | "HandoffExpired"
+                | "ConversationEnded"
+                | "ConversationRequeued"
+        );
+        if !relevant {
+            return;
+        }
+        match Event::decode_ref(&event.aggregate_type, &event.payload) {
+            Ok(Event::Conversation(C::HandoffOffered {
+                conversation_id,
+                handoff_id,
+                expires_at,
+                ..
+            })) => {
+                self.handoffs
+                    .insert(conversation_id, (handoff_id, expires_at));
+            }
+            Ok(Event::Conversation(
+                C::HandoffAccepted {
+                    conversation_id, ..
+                }
+                | C::HandoffDeclined {
+                    conversation_id, ..
+                }
+                | C::HandoffExpired {
+                    conversation_id, ..
+                }
+                | C::ConversationEnded {
+                    conversation_id, ..
+                }
+                | C::ConversationRequeued {
+                    conversation_id, ..
+                },
+            )) => {
+                self.handoffs.remove(&conversation_id);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Expires the handoffs past their time (a refusal: answered meanwhile, settled).
+async fn expire_handoffs(
+    state: &AppState,
+    watch: &Watch,
+    now: DateTime<Utc>,
+) -> Result<(), String> {
+    use domain::conversation::{Conversation, ConversationCommand};
+    for (conversation_id, (handoff_id, expires_at)) in &watch.handoffs {
+        if *expires_at >= now {
+            continue;
+        }
+        let expire = ConversationCommand::ExpireHandoff {
+            handoff_id: *handoff_id,
+            now,
+        };
+        settled(
+            state
+                .commands
+                .execute::<Conversation>(&conversation_id.to_string(), expire, &(), &context())
+                .await,
+        )?;
+    }
+    Ok(())
+}
+
 /// One round: expire what is due, then offer whom nobody is offered.
 async fn tick(state: &AppState, watch: &Watch) -> Result<(), String> {
     let now = Utc::now();
+    expire_handoffs(state, watch, now).await?;
     let mut queues = Vec::with_capacity(watch.queues.len());
     for queue_id in &watch.queues {
         let (mut queue, _) = state

@@ -669,7 +669,7 @@ const QUEUE_TOPIC: [&str; 14] = [
 ];
 
 /// The types `GET /v1/activity` and the `activity` topic carry.
-const ACTIVITY: [&str; 10] = [
+const ACTIVITY: [&str; 14] = [
     "CustomerJoinedQueue",
     "CustomerLeftQueue",
     "CustomerPicked",
@@ -680,6 +680,10 @@ const ACTIVITY: [&str; 10] = [
     "MessageSent",
     "MessageLeft",
     "ConversationReopened",
+    "HandoffOffered",
+    "HandoffAccepted",
+    "HandoffDeclined",
+    "HandoffExpired",
 ];
 
 fn event_frame(topic: &str, event: &StoredEvent, body: Value) -> Value {
@@ -761,6 +765,11 @@ fn customer_body(event: &StoredEvent) -> Option<Value> {
         "ConversationReopened" => json!({
             "conversation_id": field("conversation_id"),
             "status": "active",
+        }),
+        // Handed over to a teammate: the customer learns its new agent's name, as on a pick.
+        "HandoffAccepted" => json!({
+            "conversation_id": field("conversation_id"),
+            "agent": { "name": field("agent_name") },
         }),
         "CallStarted" | "CallEnded" => json!({
             "conversation_id": field("conversation_id"),

@@ -61,8 +61,8 @@ impl Projection for Activity {
     }
 
     fn version(&self) -> i64 {
-        // 2: left messages and reopened conversations.
-        2
+        // 2: left messages and reopened conversations. 3: handoffs to a teammate.
+        3
     }
 
     fn tables(&self) -> &'static [Table] {
@@ -82,6 +82,10 @@ impl Projection for Activity {
             "ConversationEnded",
             "MessageLeft",
             "ConversationReopened",
+            "HandoffOffered",
+            "HandoffAccepted",
+            "HandoffDeclined",
+            "HandoffExpired",
         ])
     }
 
@@ -232,6 +236,42 @@ impl Projection for Activity {
                         participants: (None, None),
                     },
                     C::ConversationReopened {
+                        conversation_id,
+                        organization_id,
+                        queue_id,
+                        agent_id,
+                        ..
+                    } => Row {
+                        organization_id: *organization_id,
+                        kind,
+                        queue_id: *queue_id,
+                        conversation_id: Some(*conversation_id),
+                        agent_id: Some(*agent_id),
+                        participants: (None, None),
+                    },
+                    // A handoff's row names the teammate it is offered to (and who answered).
+                    C::HandoffOffered {
+                        conversation_id,
+                        organization_id,
+                        queue_id,
+                        to_agent_id: agent_id,
+                        ..
+                    }
+                    | C::HandoffAccepted {
+                        conversation_id,
+                        organization_id,
+                        queue_id,
+                        agent_id,
+                        ..
+                    }
+                    | C::HandoffDeclined {
+                        conversation_id,
+                        organization_id,
+                        queue_id,
+                        agent_id,
+                        ..
+                    }
+                    | C::HandoffExpired {
                         conversation_id,
                         organization_id,
                         queue_id,

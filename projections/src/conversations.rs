@@ -26,7 +26,8 @@ const TABLES: &[Table] = &[
                   participants TEXT NOT NULL, created_at BIGINT NOT NULL, picked_at BIGINT, \
                   ended_at BIGINT, end_reason TEXT, created_position BIGINT NOT NULL, \
                   rating_score BIGINT, rating_comment TEXT, last_seq BIGINT NOT NULL, \
-                  answered_at BIGINT",
+                  answered_at BIGINT, handoff_id TEXT, handoff_to TEXT, \
+                  handoff_expires_at BIGINT",
         indexes: &[
             Index {
                 name: "rm_conversations_by_org",
@@ -93,8 +94,8 @@ impl Projection for Conversations {
     fn version(&self) -> i64 {
         // 2: `last_seq` and `rm_reads` (unread counts). 3: left messages, reopening.
         // 4: `answered_at` (an agent's first message, for the first-response target) and
-        // `rm_customer_links` (returning customers).
-        4
+        // `rm_customer_links` (returning customers). 5: the open handoff to a teammate.
+        5
     }
 
     fn tables(&self) -> &'static [Table] {
@@ -116,6 +117,10 @@ impl Projection for Conversations {
             "MessageSent",
             "ConversationRead",
             "ConversationReopened",
+            "HandoffOffered",
+            "HandoffAccepted",
+            "HandoffDeclined",
+            "HandoffExpired",
         ])
     }
 
@@ -213,6 +218,50 @@ impl Projection for Conversations {
                 )
                 .await?;
             }
+            E::HandoffOffered {
+                conversation_id,
+                handoff_id,
+                to_agent_id,
+                expires_at,
+                ..
+            } => {
+                tx.execute(
+                    "UPDATE rm_conversations{s} SET handoff_id = $1, handoff_to = $2,
+                     handoff_expires_at = $3 WHERE conversation_id = $4",
+                    params![
+                        handoff_id,
+                        to_agent_id,
+                        micros(*expires_at),
+                        conversation_id
+                    ],
+                )
+                .await?;
+            }
+            E::HandoffAccepted {
+                conversation_id,
+                agent_id,
+                ..
+            } => {
+                tx.execute(
+                    "UPDATE rm_conversations{s} SET agent_id = $1, handoff_id = NULL,
+                     handoff_to = NULL, handoff_expires_at = NULL WHERE conversation_id = $2",
+                    params![agent_id, conversation_id],
+                )
+                .await?;
+            }
+            E::HandoffDeclined {
+                conversation_id, ..
+            }
+            | E::HandoffExpired {
+                conversation_id, ..
+            } => {
+                tx.execute(
+                    "UPDATE rm_conversations{s} SET handoff_id = NULL, handoff_to = NULL,
+                     handoff_expires_at = NULL WHERE conversation_id = $1",
+                    params![conversation_id],
+                )
+                .await?;
+            }
             E::ConversationRequeued {
                 conversation_id,
                 queue_id,
@@ -220,6 +269,7 @@ impl Projection for Conversations {
             } => {
                 tx.execute(
                     "UPDATE rm_conversations{s} SET status = 'waiting', agent_id = NULL,
+                     handoff_id = NULL, handoff_to = NULL, handoff_expires_at = NULL,
                      queue_id = $1, picked_at = NULL WHERE conversation_id = $2",
                     params![queue_id, conversation_id],
                 )
@@ -302,7 +352,8 @@ impl Projection for Conversations {
             } => {
                 let reason = json(reason)?;
                 tx.execute(
-                    "UPDATE rm_conversations{s} SET status = 'ended', ended_at = $1, end_reason = $2
+                    "UPDATE rm_conversations{s} SET status = 'ended', ended_at = $1, end_reason = $2,
+                     handoff_id = NULL, handoff_to = NULL, handoff_expires_at = NULL
                      WHERE conversation_id = $3",
                     params![at, reason.trim_matches('"').to_owned(), conversation_id],
                 )

@@ -513,6 +513,16 @@ pub struct Conversation {
     pub verified: Option<VerifiedCustomer>,
     /// How many messages the reader has not read (`None` where the query has no reader).
     pub unread: Option<i64>,
+    /// The open handoff to a teammate, if any.
+    pub handoff: Option<Handoff>,
+}
+
+/// A handoff offered to a teammate and not yet answered.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Handoff {
+    pub handoff_id: Uuid,
+    pub to_agent_id: Uuid,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// The conversation columns, with `reader`'s read marker (a placeholder such as `$3`, or
@@ -522,7 +532,7 @@ fn conversation_select(reader: &str) -> String {
         "SELECT c.conversation_id, c.kind, c.name, c.organization_id,
          c.queue_id, c.status, c.agent_id, c.metadata, c.live, c.participants, c.created_at,
          c.picked_at, c.ended_at, c.end_reason, c.rating_score, c.rating_comment, c.last_seq,
-         c.answered_at, l.customer_ref, l.user_id AS verified_user_id,
+         c.answered_at, c.handoff_id, c.handoff_to, c.handoff_expires_at, l.customer_ref, l.user_id AS verified_user_id,
          l.name AS verified_name,
          r.seq AS read_seq, {reader} IS NOT NULL AS has_reader
          FROM rm_conversations c
@@ -551,6 +561,9 @@ struct ConversationRow {
     rating_comment: Option<String>,
     last_seq: i64,
     answered_at: Option<i64>,
+    handoff_id: Option<String>,
+    handoff_to: Option<String>,
+    handoff_expires_at: Option<i64>,
     customer_ref: Option<String>,
     verified_user_id: Option<String>,
     verified_name: Option<String>,
@@ -605,6 +618,14 @@ async fn conversation_from(backend: &Backend, row: ConversationRow) -> Result<Co
         }),
         last_seq: row.last_seq,
         answered_at: opt_time(row.answered_at)?,
+        handoff: match (row.handoff_id, row.handoff_to, row.handoff_expires_at) {
+            (Some(handoff_id), Some(to), Some(expires_at)) => Some(Handoff {
+                handoff_id: id(&handoff_id)?,
+                to_agent_id: id(&to)?,
+                expires_at: time(expires_at)?,
+            }),
+            _ => None,
+        },
         verified: match (row.customer_ref, row.verified_user_id) {
             (Some(customer_ref), Some(user_id)) => Some(VerifiedCustomer {
                 customer_ref: id(&customer_ref)?,

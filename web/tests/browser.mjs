@@ -2,7 +2,8 @@
 // and an agent (English browser) go through join → activity notice (while another
 // organization is selected) → pick → messages both ways → /key + space → tag → note
 // (absent from the customer's page) → video calls (console calls, widget answers; ended from
-// each side) → transfer → end → rating → an offer of auto routing accepted → presence status →
+// each side) → transfer → end → rating → an offer of auto routing accepted → a handover
+// accepted from the banner and one declined → presence status →
 // password change → two-factor
 // enrolment (QR code, a code computed here) and a login's code step → single sign-on through a
 // real OpenID provider on loopback (tests/oidc-provider.mjs) → email's pages against a second
@@ -800,6 +801,37 @@ try {
   const accepted = await api('GET', `/v1/conversations/${offered.conversation_id}`, token);
   if (accepted.agent_id !== me.agent_id || accepted.status !== 'active') throw new Error(`the accepted offer: ${JSON.stringify(accepted)}`);
   await api('POST', `/v1/conversations/${offered.conversation_id}/end`, token);
+
+  step('handover: a teammate hands a conversation over to the agent, who accepts it from the banner; the agent hands it back with "Hand over to…", and the teammate declines');
+  const mate = await api('POST', '/v1/signup', null, { organization: `Mate ${uniq}`, name: 'Tiina Teammate', email: `tiina-${uniq}@example.com`, password: 'correct horse battery' });
+  const mateInv = await api('POST', `/v1/orgs/${orgA}/invitations`, token, { email: `tiina-${uniq}@example.com`, role: 'agent' });
+  await api('POST', `/v1/invitations/${mateInv.token}/accept`, mate.token);
+  const handDesk = await api('POST', `/v1/orgs/${orgA}/queues`, token, { name: 'Handover desk' });
+  await api('POST', `/v1/queues/${handDesk.queue_id}/handlers`, token, { agent_id: mate.agent_id });
+  await api('POST', `/v1/queues/${handDesk.queue_id}/open`, token);
+  const handed = await api('POST', `/v1/queues/${handDesk.queue_id}/join`, null, { metadata: { name: 'Hanna Handed' } });
+  await api('POST', `/v1/queues/${handDesk.queue_id}/pick`, mate.token);
+  await api('POST', `/v1/conversations/${handed.conversation_id}/handoff`, mate.token, { agent_id: me.agent_id });
+  const handLine = agent.locator(`.handoff[data-handoff="${handed.conversation_id}"]`);
+  await handLine.filter({ hasText: 'Hanna Handed' }).waitFor({ timeout: 20000 });
+  await checkA11y(agent, 'console: a handover offered to the agent');
+  await handLine.getByRole('button', { name: 'Accept', exact: true }).click();
+  await handLine.waitFor({ state: 'detached' });
+  await agent.waitForSelector('.conv-head h2:has-text("Hanna Handed")');
+  const handedNow = await api('GET', `/v1/conversations/${handed.conversation_id}`, token);
+  if (handedNow.agent_id !== me.agent_id || handedNow.status !== 'active') throw new Error(`the accepted handover: ${JSON.stringify(handedNow)}`);
+  // The member list is read when the organization is chosen: choose it again to see the teammate.
+  await agent.selectOption('select[name=organization]', other.organization_id);
+  await agent.selectOption('select[name=organization]', orgA);
+  await agent.locator('nav.sidebar').getByText('Hanna Handed', { exact: true }).click();
+  await agent.waitForSelector('.conv-head h2:has-text("Hanna Handed")');
+  await agent.waitForSelector(`select[name=handoff-agent] option[value="${mate.agent_id}"]`, { state: 'attached', timeout: 20000 });
+  await agent.selectOption('select[name=handoff-agent]', mate.agent_id);
+  await agent.getByRole('button', { name: 'Hand over', exact: true }).click();
+  await agent.waitForSelector(`.conv-head .badge.handing-over[data-handoff="${mate.agent_id}"]:has-text("Tiina Teammate")`);
+  await api('POST', `/v1/conversations/${handed.conversation_id}/handoff/decline`, mate.token);
+  await agent.waitForSelector('.conv-head .badge.handing-over', { state: 'detached', timeout: 20000 });
+  await api('POST', `/v1/conversations/${handed.conversation_id}/end`, token);
 
   step('a team channel with canned expansion');
   await agent.fill('input[name=channel]', 'general');

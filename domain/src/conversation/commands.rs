@@ -133,4 +133,31 @@ pub enum ConversationCommand {
         at: DateTime<Utc>,
         within_seconds: Option<u32>,
     },
+    /// The conversation's agent (or an operator, as the gateway decides) offers the active
+    /// customer conversation to teammate `to_agent_id`, who accepts or declines it like an
+    /// offer of auto routing; a new handoff replaces one still open.
+    OfferHandoff {
+        handoff_id: Uuid,
+        to_agent_id: Uuid,
+        by: Author,
+        expires_at: DateTime<Utc>,
+    },
+    /// The named teammate takes the conversation (given in one append with its workload's
+    /// `Take`): only while the handoff is open and not past its `expires_at` at `now`.
+    /// `agent_name` is what the customer is told of its new agent.
+    AcceptHandoff {
+        agent_id: Uuid,
+        agent_name: String,
+        now: DateTime<Utc>,
+    },
+    /// The named teammate refuses it: the conversation stays with its agent.
+    DeclineHandoff {
+        agent_id: Uuid,
+    },
+    /// Given by the router when handoff `handoff_id` is past its `expires_at` at `now`
+    /// unanswered: the conversation stays with its agent.
+    ExpireHandoff {
+        handoff_id: Uuid,
+        now: DateTime<Utc>,
+    },
 }

@@ -62,6 +62,18 @@ pub enum ConversationError {
     ReopenWindowPassed,
     #[error("a left message is answered, not chatted in: only agents write in it")]
     LeftMessageIsAnswered,
+    #[error("only an active conversation with an agent is handed over")]
+    NotHandedOver,
+    #[error("the conversation is with this agent already")]
+    HandoffToItsAgent,
+    #[error("no handoff of this conversation is open")]
+    NoHandoffOpen,
+    #[error("this conversation is handed over to another agent")]
+    NotYourHandoff,
+    #[error("the handoff has expired")]
+    HandoffExpired,
+    #[error("the handoff is not due to expire yet")]
+    HandoffNotDue,
 }
 
 impl Refusal for ConversationError {
@@ -94,8 +106,13 @@ impl Refusal for ConversationError {
             | Self::CallEnded
             | Self::AlreadyRated
             | Self::NotEnded
-            | Self::ReopenWindowPassed => ErrorKind::Conflict,
-            Self::LeftMessageIsAnswered => ErrorKind::Forbidden,
+            | Self::ReopenWindowPassed
+            | Self::NotHandedOver
+            | Self::HandoffToItsAgent
+            | Self::NoHandoffOpen
+            | Self::HandoffExpired
+            | Self::HandoffNotDue => ErrorKind::Conflict,
+            Self::LeftMessageIsAnswered | Self::NotYourHandoff => ErrorKind::Forbidden,
         }
     }
 }

@@ -182,6 +182,47 @@ pub enum ConversationEvent {
         agent_id: Uuid,
         by: Author,
     },
+    /// The conversation is offered to teammate `to_agent_id` by its agent `from_agent_id` (or
+    /// an operator `by`), until `expires_at`; it stays with its agent until accepted.
+    HandoffOffered {
+        conversation_id: Uuid,
+        organization_id: Uuid,
+        handoff_id: Uuid,
+        queue_id: Option<Uuid>,
+        from_agent_id: Option<Uuid>,
+        to_agent_id: Uuid,
+        expires_at: DateTime<Utc>,
+        by: Author,
+    },
+    /// Teammate `agent_id` accepted: it is the conversation's agent now, instead of
+    /// `from_agent_id`. `agent_name` is what the customer sees.
+    HandoffAccepted {
+        conversation_id: Uuid,
+        organization_id: Uuid,
+        handoff_id: Uuid,
+        queue_id: Option<Uuid>,
+        from_agent_id: Option<Uuid>,
+        agent_id: Uuid,
+        agent_name: String,
+    },
+    /// Teammate `agent_id` declined: the conversation stays with its agent.
+    HandoffDeclined {
+        conversation_id: Uuid,
+        organization_id: Uuid,
+        handoff_id: Uuid,
+        queue_id: Option<Uuid>,
+        from_agent_id: Option<Uuid>,
+        agent_id: Uuid,
+    },
+    /// Teammate `agent_id` did not answer in time: the conversation stays with its agent.
+    HandoffExpired {
+        conversation_id: Uuid,
+        organization_id: Uuid,
+        handoff_id: Uuid,
+        queue_id: Option<Uuid>,
+        from_agent_id: Option<Uuid>,
+        agent_id: Uuid,
+    },
 }
 
 impl DomainEvent for ConversationEvent {
@@ -203,6 +244,10 @@ impl DomainEvent for ConversationEvent {
             Self::ConversationRated { .. } => "ConversationRated",
             Self::ConversationEnded { .. } => "ConversationEnded",
             Self::ConversationReopened { .. } => "ConversationReopened",
+            Self::HandoffOffered { .. } => "HandoffOffered",
+            Self::HandoffAccepted { .. } => "HandoffAccepted",
+            Self::HandoffDeclined { .. } => "HandoffDeclined",
+            Self::HandoffExpired { .. } => "HandoffExpired",
         }
         .to_owned()
     }

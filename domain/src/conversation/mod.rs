@@ -61,6 +61,17 @@ pub struct Conversation {
     /// When it ended, if its end said so (for a customer's reopening window).
     #[serde(default)]
     pub ended_at: Option<DateTime<Utc>>,
+    /// The open handoff to a teammate, if any.
+    #[serde(default)]
+    pub handoff: Option<OpenHandoff>,
+}
+
+/// A handoff offered and not yet accepted, declined or replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenHandoff {
+    pub handoff_id: Uuid,
+    pub to_agent_id: Uuid,
+    pub expires_at: DateTime<Utc>,
 }
 
 impl Conversation {
@@ -101,6 +112,18 @@ impl Conversation {
             Err(ConversationError::AgentsOnly)
         } else {
             Ok(())
+        }
+    }
+
+    /// The open handoff, if it names `agent_id` (and the conversation is still active).
+    fn open_handoff_of(&self, agent_id: Uuid) -> Result<OpenHandoff, ConversationError> {
+        self.require_not_ended()?;
+        match &self.handoff {
+            None => Err(ConversationError::NoHandoffOpen),
+            Some(handoff) if handoff.to_agent_id != agent_id => {
+                Err(ConversationError::NotYourHandoff)
+            }
+            Some(handoff) => Ok(handoff.clone()),
         }
     }
 
@@ -637,6 +660,92 @@ impl Aggregate for Conversation {
                 };
                 sink.write(event, self).await;
             }
+            C::OfferHandoff {
+                handoff_id,
+                to_agent_id,
+                by,
+                expires_at,
+            } => {
+                let (conversation_id, kind) = self.require_started()?;
+                self.check_author(&by)?;
+                Self::require_agent(&by)?;
+                Self::require_customer_kind(kind)?;
+                self.require_not_ended()?;
+                let Some(from_agent_id) = self
+                    .agent_id
+                    .filter(|_| self.status == Some(Status::Active))
+                else {
+                    return Err(ConversationError::NotHandedOver);
+                };
+                if from_agent_id == to_agent_id {
+                    return Err(ConversationError::HandoffToItsAgent);
+                }
+                let event = E::HandoffOffered {
+                    conversation_id,
+                    organization_id: self.organization_id,
+                    handoff_id,
+                    queue_id: self.queue_id,
+                    from_agent_id: Some(from_agent_id),
+                    to_agent_id,
+                    expires_at,
+                    by,
+                };
+                sink.write(event, self).await;
+            }
+            C::AcceptHandoff {
+                agent_id,
+                agent_name,
+                now,
+            } => {
+                let (conversation_id, _) = self.require_started()?;
+                let handoff = self.open_handoff_of(agent_id)?;
+                if now > handoff.expires_at {
+                    return Err(ConversationError::HandoffExpired);
+                }
+                let event = E::HandoffAccepted {
+                    conversation_id,
+                    organization_id: self.organization_id,
+                    handoff_id: handoff.handoff_id,
+                    queue_id: self.queue_id,
+                    from_agent_id: self.agent_id,
+                    agent_id,
+                    agent_name,
+                };
+                sink.write(event, self).await;
+            }
+            C::DeclineHandoff { agent_id } => {
+                let (conversation_id, _) = self.require_started()?;
+                let handoff = self.open_handoff_of(agent_id)?;
+                let event = E::HandoffDeclined {
+                    conversation_id,
+                    organization_id: self.organization_id,
+                    handoff_id: handoff.handoff_id,
+                    queue_id: self.queue_id,
+                    from_agent_id: self.agent_id,
+                    agent_id,
+                };
+                sink.write(event, self).await;
+            }
+            C::ExpireHandoff { handoff_id, now } => {
+                let (conversation_id, _) = self.require_started()?;
+                self.require_not_ended()?;
+                let handoff = match &self.handoff {
+                    Some(handoff) if handoff.handoff_id == handoff_id => handoff.clone(),
+                    _ => return Err(ConversationError::NoHandoffOpen),
+                };
+                if now <= handoff.expires_at {
+                    return Err(ConversationError::HandoffNotDue);
+                }
+                let event = E::HandoffExpired {
+                    conversation_id,
+                    organization_id: self.organization_id,
+                    handoff_id,
+                    queue_id: self.queue_id,
+                    from_agent_id: self.agent_id,
+                    agent_id: handoff.to_agent_id,
+                };
+                sink.write(event, self).await;
+            }
         }
         Ok(())
     }
@@ -675,6 +784,7 @@ impl Aggregate for Conversation {
                 ..
             } => {
                 self.transfers.insert(transfer_id);
+                self.handoff = None;
                 self.agent_id = None;
                 self.queue_id = Some(queue_id);
                 self.status = Some(Status::Waiting);
@@ -717,12 +827,30 @@ impl Aggregate for Conversation {
                 self.calls.insert(call_id, false);
             }
             E::ConversationRated { .. } => self.rated = true,
+            E::HandoffOffered {
+                handoff_id,
+                to_agent_id,
+                expires_at,
+                ..
+            } => {
+                self.handoff = Some(OpenHandoff {
+                    handoff_id,
+                    to_agent_id,
+                    expires_at,
+                });
+            }
+            E::HandoffAccepted { agent_id, .. } => {
+                self.agent_id = Some(agent_id);
+                self.handoff = None;
+            }
+            E::HandoffDeclined { .. } | E::HandoffExpired { .. } => self.handoff = None,
             E::ConversationReopened { agent_id, .. } => {
                 self.status = Some(Status::Active);
                 self.agent_id = Some(agent_id);
                 self.ended_at = None;
             }
             E::ConversationEnded { at, .. } => {
+                self.handoff = None;
                 self.ended_at = at;
                 self.status = Some(Status::Ended);
                 for ongoing in self.calls.values_mut() {

@@ -98,6 +98,7 @@ fn agent_view(conversation: &Conversation) -> Value {
         "last_seq": conversation.last_seq,
         "answered_at": conversation.answered_at,
         "unread": conversation.unread,
+        "handoff": conversation.handoff,
     })
 }
 

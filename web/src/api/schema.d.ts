@@ -266,6 +266,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/conversations/{c}/handoff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Hand over to a teammate
+         * @description The conversation's agent, or an operator, for an active customer conversation (409 otherwise, or to its own agent). The named teammate (404 if not a member of the organization) is offered the conversation until the queue's `offer_timeout_seconds` pass (`HandoffOffered`, on the `activity` topic with the teammate as its `agent_id`, and as `handoff` in the conversation); the conversation stays with its agent until the teammate accepts. A new handoff replaces an open one.
+         */
+        post: operations["offerHandoff"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conversations/{c}/handoff/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Accept a handoff
+         * @description The teammate it is offered to (403 for another agent). The caller becomes the conversation's agent (`HandoffAccepted`; the customer sees the new agent's name) and the agent it came from has room again. 409 when no handoff is open (declined, replaced, or the conversation ended or moved), it has expired, or the caller is at the queue's `capacity_per_agent` (then nothing changes).
+         */
+        post: operations["acceptHandoff"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conversations/{c}/handoff/decline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Decline a handoff
+         * @description The teammate it is offered to (403 for another agent; 409 when none is open). The conversation stays with its agent (`HandoffDeclined`).
+         */
+        post: operations["declineHandoff"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/conversations/{c}/live": {
         parameters: {
             query?: never;
@@ -1670,7 +1730,7 @@ export interface components {
          * @description The types the activity feed carries.
          * @enum {string}
          */
-        ActivityType: "CustomerJoinedQueue" | "CustomerLeftQueue" | "CustomerPicked" | "QueueOpened" | "QueueClosed" | "ConversationTransferred" | "ConversationEnded" | "MessageSent" | "MessageLeft" | "ConversationReopened";
+        ActivityType: "CustomerJoinedQueue" | "CustomerLeftQueue" | "CustomerPicked" | "QueueOpened" | "QueueClosed" | "ConversationTransferred" | "ConversationEnded" | "MessageSent" | "MessageLeft" | "ConversationReopened" | "HandoffOffered" | "HandoffAccepted" | "HandoffDeclined" | "HandoffExpired";
         AddHandlerRequest: {
             /** Format: uuid */
             agent_id: string;
@@ -1689,6 +1749,11 @@ export interface components {
             customer: components["schemas"]["CustomerData"];
             /** Format: date-time */
             ended_at: string | null;
+            /**
+             * @description The handoff to a teammate still awaiting its answer (`null` without one): the
+             *     teammate accepts or declines it (`POST …/handoff/accept`, `…/decline`).
+             */
+            handoff?: components["schemas"]["HandoffView"] | null;
             /** Format: uuid */
             id: string;
             kind: components["schemas"]["ConversationKind"];
@@ -1928,6 +1993,27 @@ export interface components {
             qr_svg: string;
             /** @description The secret in base 32, for typing by hand. */
             secret: string;
+        };
+        HandoffRequest: {
+            /**
+             * Format: uuid
+             * @description A member of the conversation's organization, other than its agent.
+             */
+            agent_id: string;
+        };
+        HandoffView: {
+            /**
+             * Format: date-time
+             * @description After this, accepting it is refused (409).
+             */
+            expires_at: string;
+            /** Format: uuid */
+            handoff_id: string;
+            /**
+             * Format: uuid
+             * @description The teammate it is offered to.
+             */
+            to_agent_id: string;
         };
         Health: {
             /** @description `ok`. */
@@ -3363,6 +3449,102 @@ export interface operations {
         requestBody?: never;
         responses: {
             /** @description Ended. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    offerHandoff: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A conversation's id. */
+                c: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["HandoffRequest"];
+            };
+        };
+        responses: {
+            /** @description Offered. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    acceptHandoff: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A conversation's id. */
+                c: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The accepted conversation. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConversationCreated"];
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    declineHandoff: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A conversation's id. */
+                c: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Declined. */
             204: {
                 headers: {
                     [name: string]: unknown;

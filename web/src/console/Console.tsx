@@ -185,6 +185,20 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
     const timer = window.setInterval(() => setTick((n) => n + 1), 1000);
     return () => clearInterval(timer);
   }, [myOffers.length]);
+  // Conversations handed over to this agent and not yet answered (the list carries them, so a
+  // console opened later sees them too).
+  const myHandoffs = convs.filter((c) => c.handoff && c.handoff.to_agent_id === me.agent_id && Date.parse(c.handoff.expires_at) > Date.now());
+  const answerHandoff = async (c: string, accept: boolean) => {
+    try {
+      const path = { params: { path: { c } } };
+      if (accept) {
+        await ok(api.POST('/v1/conversations/{c}/handoff/accept', path));
+        setSelected(c);
+        setView('chats');
+      } else await ok(api.POST('/v1/conversations/{c}/handoff/decline', path));
+      refreshOrg();
+    } catch (e) { setErr(errText(e)); refreshOrg(); }
+  };
   const answerOffer = async (o: Offer, accept: boolean) => {
     try {
       const path = { params: { path: { c: o.conversation } } };
@@ -218,6 +232,7 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
           raise(ev.type === 'MessageLeft' ? t('alertMessageLeft', { queue }) : t('alertCustomer', { queue }), name);
         }
         if (live && ev.type === 'MessageSent') onMessage.current(ev);
+        if (live && ev.type === 'HandoffOffered' && ev.to_agent_id === me.agent_id) raise(t('alertHandoff'), String((ev.by as { name?: string } | undefined)?.name ?? ''));
         setActivity((cur) => {
           let next = cur;
           if (ev.type === 'CustomerPicked' || ev.type === 'CustomerLeftQueue' || ev.type === 'ConversationEnded') {
@@ -447,6 +462,17 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
           ))}
         </section>
       )}
+      {myHandoffs.length > 0 && (
+        <section class="offers handoffs banner" aria-label={t('alertHandoff')}>
+          {myHandoffs.map((c) => (
+            <p key={c.id} class="offer handoff" data-handoff={c.id}>
+              <span>{t('handoffFor', { name: memberName(c.agent_id ?? '') })}: {String(c.customer.metadata.name ?? t('customer'))}</span>
+              {' '}<button type="button" class="accept-handoff" onClick={() => answerHandoff(c.id, true)}>{t('offerAccept')}</button>
+              {' '}<button type="button" class="decline-handoff" onClick={() => answerHandoff(c.id, false)}>{t('offerDecline')}</button>
+            </p>
+          ))}
+        </section>
+      )}
       {view === 'org' && org && <OrgPage api={api} me={me} orgId={orgId} role={org.role} queues={queues[orgId] ?? []} reloadQueues={() => loadQueues(orgId)} focus={focus} presenceVersion={presenceVersion} />}
       {view === 'history' && <HistoryPage api={api} orgId={orgId} queues={queues[orgId] ?? []} members={members}
         onOpen={(conversation, seq) => { setAtSeq(seq); setSelected(conversation); setView('chats'); }} />}
@@ -499,7 +525,7 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
         </nav>
         {selected ? (
           <Conversation key={selected} id={selected} atSeq={atSeq} inFront={front === selected} api={api} socket={socket} me={me} token={token} orgId={orgId} canned={orgCanned}
-            allTags={allTags} queues={queues[orgId] ?? []} isOperator={isOperator} reloadCanned={loadCanned} onChanged={refreshOrg} memberName={memberName}
+            allTags={allTags} queues={queues[orgId] ?? []} isOperator={isOperator} reloadCanned={loadCanned} onChanged={refreshOrg} memberName={memberName} members={members}
             onAnswered={(c) => setAnswered((cur) => (cur[c] ? cur : { ...cur, [c]: true }))}
             onOpen={(c) => { setAtSeq(undefined); setSelected(c); }}
             onBack={() => setSelected(null)} />

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { ok, allPages, downloadTranscript, type Api, type Me, type AgentConversation, type Message, type Note, type Canned, type Queue, ApiError } from '../api/client';
+import { ok, allPages, downloadTranscript, type Api, type Me, type AgentConversation, type Message, type Note, type Canned, type Queue, type Member, ApiError } from '../api/client';
 import type { Socket, StoredEvent } from '../api/ws';
 import { t, fmtTime, type Key } from '../i18n';
 import { Messages, mergeMessages, uploadFile, messageFromEvent, fetchUntil } from '../Messages';
@@ -43,6 +43,9 @@ export function applyEvent(c: AgentConversation, ev: StoredEvent): AgentConversa
     case 'ConversationEnded': return { ...c, status: 'ended', ended_at: c.ended_at ?? ev.at };
     case 'AgentAssigned': return { ...c, status: 'active', agent_id: ev.agent_id };
     case 'ConversationReopened': return { ...c, status: 'active', agent_id: ev.agent_id, ended_at: null };
+    case 'HandoffOffered': return { ...c, handoff: { handoff_id: ev.handoff_id, to_agent_id: ev.to_agent_id, expires_at: ev.expires_at } };
+    case 'HandoffAccepted': return { ...c, agent_id: ev.agent_id, handoff: null };
+    case 'HandoffDeclined': case 'HandoffExpired': return { ...c, handoff: null };
     default: return c;
   }
 }
@@ -59,7 +62,7 @@ function mergeNotes(base: Note[], evs: StoredEvent[]): Note[] {
 
 export function Conversation(p: {
   id: string; atSeq?: number; inFront: boolean; api: Api; socket: Socket; me: Me; token: string; orgId: string; canned: Canned[]; allTags: string[];
-  queues: Queue[]; isOperator: boolean; reloadCanned: () => Promise<void>; onChanged: () => void; memberName: (id: string) => string;
+  queues: Queue[]; isOperator: boolean; reloadCanned: () => Promise<void>; onChanged: () => void; memberName: (id: string) => string; members: Member[];
   /** An agent wrote in the conversation (its first answer, for the service-level marks). */
   onAnswered?: (conversation: string) => void;
   /** Opens another conversation (a returning customer's earlier one). */
@@ -147,7 +150,7 @@ export function Conversation(p: {
           setTyping('');
         } else {
           setEvs((cur) => [...cur, ev]);
-          if (['ConversationEnded', 'CustomerPicked', 'ConversationTransferred', 'ConversationReopened', 'AgentAssigned'].includes(ev.type)) p.onChanged();
+          if (['ConversationEnded', 'CustomerPicked', 'ConversationTransferred', 'ConversationReopened', 'AgentAssigned', 'HandoffAccepted', 'HandoffDeclined', 'HandoffExpired'].includes(ev.type)) p.onChanged();
         }
       },
       onError: (_s, d) => setErr(errText(d)),
@@ -196,6 +199,17 @@ export function Conversation(p: {
     ok(api.POST('/v1/conversations/{c}/transfer', { params: { path: { c: id } }, body: { queue_id: target } }))
       .then(() => { setTarget(''); return loadConv(); })
       .catch((x) => setErr(t('transferFailed', { detail: x instanceof ApiError ? x.message : String(x?.message ?? x) })));
+  };
+  // Hand over: a teammate is offered the conversation, and takes it when it accepts.
+  const [handTo, setHandTo] = useState('');
+  const handOver = (e: Event) => {
+    e.preventDefault();
+    if (!handTo) return;
+    act(async () => {
+      await ok(api.POST('/v1/conversations/{c}/handoff', { params: { path: { c: id } }, body: { agent_id: handTo } }));
+      setHandTo('');
+      await loadConv();
+    });
   };
   // Video call: the agent starts it; the customer's widget answers. Both sides end it.
   const calls = callState(evs);
@@ -256,6 +270,16 @@ export function Conversation(p: {
               <button type="submit" disabled={!target}>{t('transfer')}</button>
             </form>
           )}
+          {isCustomer && conv?.status === 'active' && (conv.agent_id === p.me.agent_id || p.isOperator) && (
+            <form class="inline handoff" onSubmit={handOver}>
+              <select name="handoff-agent" aria-label={t('handOverTo')} value={handTo} onChange={(e) => setHandTo((e.target as HTMLSelectElement).value)}>
+                <option value="">{t('handOverTo')}</option>
+                {p.members.filter((m) => m.agent_id !== conv.agent_id).map((m) => <option key={m.agent_id} value={m.agent_id}>{m.name}</option>)}
+              </select>
+              <button type="submit" disabled={!handTo}>{t('handOver')}</button>
+            </form>
+          )}
+          {conv?.handoff && <span class="badge handing-over" data-handoff={conv.handoff.to_agent_id}>{t('handingOverTo', { name: p.memberName(conv.handoff.to_agent_id) })}</span>}
           {facesCustomer && !ended && <button type="button" class="danger" onClick={end}>{t('endConversation')}</button>}
           {facesCustomer && ended && <button type="button" class="reopen" onClick={reopen}>{t('reopen')}</button>}
           <button type="button" onClick={() => downloadTranscript(id, p.token).catch((e) => setErr(errText(e)))}>{t('transcript')}</button>

@@ -8,6 +8,7 @@ function applyCustomerEvent(c: CustomerConversation, ev: StoredEvent): CustomerC
     case 'ConversationTransferred': return { ...c, status: 'waiting', agent: null };
     case 'ConversationEnded': return { ...c, status: 'ended', ended_at: c.ended_at ?? ev.at };
     case 'ConversationReopened': return { ...c, status: 'active', ended_at: null };
+    case 'HandoffAccepted': return { ...c, agent: ev.agent ?? c.agent };
     default: return c;
   }
 }

@@ -1,0 +1,185 @@
+//! Handing an active customer conversation over to a named teammate, who accepts or declines
+//! it like an offer of auto routing. The conversation's stream decides the handoff (only its
+//! named teammate, only while it is open and unexpired); an accept is one append of the
+//! conversation's `HandoffAccepted` and the teammate's workload taking the conversation, so
+//! `capacity_per_agent` is decided by the workload's stream; the agent it came from is released
+//! by the process manager's follow-up of `HandoffAccepted`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::post;
+use axum::{Extension, Json, Router};
+use domain::conversation::{Conversation, ConversationCommand, ConversationEvent};
+use domain::values::{Limit, Role};
+use domain::workload::{Workload, WorkloadCommand};
+use projections::queries;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::access;
+use crate::auth::Caller;
+use crate::command::{self, context};
+use crate::consistency;
+use crate::error::ApiError;
+use crate::extract::{path_id, Body};
+use crate::idempotency::IdempotencyKey;
+use crate::state::AppState;
+
+/// How long a handoff stays open when its queue does not say (`offer_timeout_seconds`).
+const DEFAULT_HANDOFF_SECONDS: i64 = 30;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/conversations/{c}/handoff", post(offer))
+        .route("/v1/conversations/{c}/handoff/accept", post(accept))
+        .route("/v1/conversations/{c}/handoff/decline", post(decline))
+}
+
+type Key = Option<Extension<IdempotencyKey>>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HandoffBody {
+    agent_id: Uuid,
+}
+
+/// The settings of the queue a customer conversation came from, as JSON (`Null` without one).
+async fn queue_settings(
+    state: &AppState,
+    conversation: &queries::Conversation,
+) -> Result<Value, ApiError> {
+    let Some(queue_id) = conversation.queue_id else {
+        return Ok(Value::Null);
+    };
+    Ok(queries::queue(state.backend(), queue_id)
+        .await?
+        .map(|queue| queue.settings)
+        .unwrap_or(Value::Null))
+}
+
+async fn offer(
+    State(state): State<AppState>,
+    Path(c): Path<String>,
+    caller: Caller,
+    key: Key,
+    Body(body): Body<HandoffBody>,
+) -> Result<StatusCode, ApiError> {
+    let (agent, conversation) = access::agent_conversation(&state, &caller, path_id(&c)?).await?;
+    if conversation.kind != "customer" {
+        return Err(ApiError::Conflict(
+            "only a customer conversation is handed over".into(),
+        ));
+    }
+    // The conversation's agent hands it over; an operator may hand over anyone's.
+    if conversation.agent_id != Some(agent.agent_id) {
+        access::at_least(&state, &agent, conversation.organization_id, Role::Operator).await?;
+    }
+    // A member who joined a moment ago is found once the read models have caught up.
+    let teammate = consistency::found(&state, || async {
+        Ok(queries::role_of(state.backend(), conversation.organization_id, body.agent_id).await?)
+    })
+    .await?;
+    if teammate.is_none() {
+        return Err(ApiError::NotFound);
+    }
+    let settings = queue_settings(&state, &conversation).await?;
+    let seconds = settings
+        .get("offer_timeout_seconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(DEFAULT_HANDOFF_SECONDS);
+    let account = queries::account(state.backend(), agent.agent_id)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    let command = ConversationCommand::OfferHandoff {
+        handoff_id: Uuid::new_v4(),
+        to_agent_id: body.agent_id,
+        by: domain::values::Author::agent(agent.agent_id, account.name),
+        expires_at: chrono::Utc::now() + chrono::Duration::seconds(seconds),
+    };
+    command::run::<Conversation>(
+        &state,
+        conversation.id,
+        command,
+        &context(Some(&caller), key.as_deref()),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn accept(
+    State(state): State<AppState>,
+    Path(c): Path<String>,
+    caller: Caller,
+    key: Key,
+) -> Result<impl IntoResponse, ApiError> {
+    let (agent, conversation) = access::agent_conversation(&state, &caller, path_id(&c)?).await?;
+    let account = queries::account(state.backend(), agent.agent_id)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    let settings = queue_settings(&state, &conversation).await?;
+    let capacity = settings
+        .get("capacity_per_agent")
+        .and_then(Value::as_i64)
+        .and_then(|raw| Limit::parse(raw, "capacity_per_agent").ok());
+    let organization_id = conversation.organization_id;
+    let accept = ConversationCommand::AcceptHandoff {
+        agent_id: agent.agent_id,
+        agent_name: account.name,
+        now: chrono::Utc::now(),
+    };
+    let take = move |decided: &[ConversationEvent]| {
+        decided.iter().find_map(|event| match event {
+            ConversationEvent::HandoffAccepted {
+                conversation_id,
+                organization_id,
+                queue_id: Some(queue_id),
+                agent_id,
+                ..
+            } => Some(WorkloadCommand::Take {
+                organization_id: *organization_id,
+                agent_id: *agent_id,
+                conversation_id: *conversation_id,
+                queue_id: *queue_id,
+                capacity,
+                at: chrono::Utc::now(),
+            }),
+            _ => None,
+        })
+    };
+    command::run_pair_with::<Conversation, Workload>(
+        &state,
+        (conversation.id, accept),
+        (
+            domain::ids::workload_id(organization_id, agent.agent_id),
+            take,
+        ),
+        &context(Some(&caller), key.as_deref()),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "conversation_id": conversation.id })),
+    ))
+}
+
+async fn decline(
+    State(state): State<AppState>,
+    Path(c): Path<String>,
+    caller: Caller,
+    key: Key,
+) -> Result<StatusCode, ApiError> {
+    let (agent, conversation) = access::agent_conversation(&state, &caller, path_id(&c)?).await?;
+    let decline = ConversationCommand::DeclineHandoff {
+        agent_id: agent.agent_id,
+    };
+    command::run::<Conversation>(
+        &state,
+        conversation.id,
+        decline,
+        &context(Some(&caller), key.as_deref()),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
