@@ -1507,7 +1507,11 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
             .query("format", json!({"enum": ["json", "csv"]}), "`json` (the default) or `csv`.")
             .query("order", json!({"enum": ["asc", "desc"]}), "`asc` (the default: oldest first, the page starts after `after`) or `desc` (newest first, the page ends before `after`).")
             .paged("the last item's `position`")
-            .returns::<Vec<crate::routes::audit::AuditItem>>(g, 200, "A page of changes."),
+            .raw_response(200, json!({"description": "A page of changes: JSON, or with `format=csv` the same rows as CSV.",
+                "content": {
+                    "application/json": {"schema": generator_schema::<Vec<crate::routes::audit::AuditItem>>(g)},
+                    "text/csv": {"schema": {"type": "string"}},
+                }})),
         Operation::new("delete", "/v1/orgs/{org}/blocks/{block}", "liftBlock", "blocks", "Lift a block")
             .describe("Operators (403 for an agent). 404 for an unknown or lifted block, 409 for one that ran out.")
             .no_content("Lifted; the visitor may join again."),

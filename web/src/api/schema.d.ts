@@ -4627,13 +4627,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description A page of changes. */
+            /** @description A page of changes: JSON, or with `format=csv` the same rows as CSV. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["AuditItem"][];
+                    "text/csv": string;
                 };
             };
             /** @description An error, as `application/problem+json` (RFC 9457). */

@@ -29,7 +29,7 @@ export function AuditLog({ api, orgId, members }: { api: Api; orgId: string; mem
   const query = { order: 'desc' as const, limit: '200', ...(kind ? { type: kind } : {}), ...(actor ? { actor } : {}) };
   useEffect(() => {
     ok(api.GET('/v1/orgs/{org}/audit', { params: { path: { org: orgId }, query: query as any } }))
-      .then((list) => { setItems(list); setErr(''); })
+      .then((list) => { setItems(Array.isArray(list) ? list : []); setErr(''); })
       .catch((e) => setErr(errText(e)));
   }, [orgId, kind, actor, version]);
   const nameOf = (id?: string | null) => members.find((m) => m.agent_id === id)?.name ?? '';
