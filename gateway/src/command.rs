@@ -286,8 +286,8 @@ pub async fn leave_message(
     Ok(())
 }
 
-/// [`run_pair`] with the second command made from what the first decided
-/// ([`store::command::Commands::execute_pair_with`]).
+/// [`run_pair`] with the second command made from what the first decided: [`run_pair_from`]
+/// without the first stream's state.
 pub async fn run_pair_with<A, B>(
     state: &AppState,
     first: (Uuid, A::Command),
@@ -301,24 +301,13 @@ where
     B: domain::Snapshot + Aggregate<Services = ()>,
     B::Error: Refusal,
 {
-    let executed = state
-        .commands
-        .execute_pair_with::<A, B>(
-            (&first.0.to_string(), first.1),
-            (&second_id.to_string(), second),
-            (&(), &()),
-            ctx,
-        )
-        .await
-        .map_err(|error| {
-            ApiError::from_command(error, |refusal| match refusal {
-                Either::First(refusal) => ApiError::refused(&refusal),
-                Either::Second(refusal) => ApiError::refused(&refusal),
-            })
-        })?;
-    let mut events = executed.0.events.clone();
-    events.extend(executed.1.events.iter().cloned());
-    events.sort_by_key(|event| event.position);
-    follow(state, &events).await?;
-    Ok(executed)
+    run_pair_from::<A, B>(
+        state,
+        first,
+        (second_id, move |_: &A, decided: &[A::Event]| {
+            second(decided)
+        }),
+        ctx,
+    )
+    .await
 }

@@ -140,7 +140,7 @@ function LeaveMessage({ api }: { api: ReturnType<typeof makeApi> }) {
       setErr(t('error', { detail: (e as Error).message }));
     } finally { setBusy(false); }
   };
-  if (done) return <p class="left-thanks" role="status">{done.byEmail ? t('messageLeftThanks', { email: done.email }) : t('messageLeftReceived')}</p>;
+  if (done) return <p class="notice left-thanks" role="status">{done.byEmail ? t('messageLeftThanks', { email: done.email }) : t('messageLeftReceived')}</p>;
   const set = (k: keyof typeof f) => (e: Event) => setF({ ...f, [k]: (e.target as HTMLInputElement).value });
   return (
     <form class="leave-message stack" onSubmit={submit}>
