@@ -22,6 +22,7 @@ use store::log::Backend;
 use uuid::Uuid;
 
 use crate::params;
+use crate::queries;
 use crate::runtime::{Index, Projection, ProjectionError, Table};
 use crate::sql::{fetch_all, micros, Param, Tx};
 
@@ -210,7 +211,7 @@ pub async fn entries(
     filter: &AuditFilter,
     after: Option<i64>,
     limit: i64,
-) -> Result<Vec<AuditEntry>, crate::queries::QueryError> {
+) -> Result<Vec<AuditEntry>, queries::QueryError> {
     let (cursor, order) = if filter.newest_first {
         (
             after.unwrap_or(i64::MAX),
@@ -245,7 +246,7 @@ pub async fn entries(
         }
         sql.push_str(&format!(" AND type IN ({})", placeholders.join(", ")));
     }
-    bound.push(limit.clamp(1, crate::queries::MAX_PAGE).into());
+    bound.push(limit.clamp(1, queries::MAX_PAGE).into());
     let (filtered, ordered) = order
         .split_once(" ORDER BY ")
         .unwrap_or((order, "position"));
@@ -263,25 +264,19 @@ pub async fn entries(
         String,
     );
     let rows: Vec<Row> = fetch_all(backend, &sql, &bound).await?;
-    let corrupt = |what: String| crate::queries::QueryError::Corrupt(what);
     rows.into_iter()
         .map(
             |(position, at, kind, actor_kind, actor_id, subject, details)| {
-                let id = |text: Option<String>| {
-                    text.map(|text| Uuid::parse_str(&text).map_err(|e| corrupt(format!("id: {e}"))))
-                        .transpose()
-                };
                 Ok(AuditEntry {
                     position,
-                    at: DateTime::from_timestamp_micros(at)
-                        .ok_or_else(|| corrupt(format!("time {at}")))?,
+                    at: queries::time(at)?,
                     kind,
                     actor_kind,
-                    actor_id: id(actor_id)?,
+                    actor_id: actor_id.as_deref().map(queries::id).transpose()?,
                     // A subject that is not an id (none today) is shown as absent.
                     subject: subject.and_then(|text| Uuid::parse_str(&text).ok()),
                     details: serde_json::from_str(&details)
-                        .map_err(|e| corrupt(format!("details: {e}")))?,
+                        .map_err(|e| queries::QueryError::Corrupt(format!("details: {e}")))?,
                 })
             },
         )

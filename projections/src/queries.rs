@@ -22,7 +22,7 @@ pub enum QueryError {
 
 type Result<T> = std::result::Result<T, QueryError>;
 
-fn id(text: &str) -> Result<Uuid> {
+pub(crate) fn id(text: &str) -> Result<Uuid> {
     Uuid::parse_str(text).map_err(|e| QueryError::Corrupt(format!("id {text:?}: {e}")))
 }
 
@@ -30,7 +30,7 @@ fn opt_id(text: Option<&str>) -> Result<Option<Uuid>> {
     text.map(id).transpose()
 }
 
-fn time(micros: i64) -> Result<DateTime<Utc>> {
+pub(crate) fn time(micros: i64) -> Result<DateTime<Utc>> {
     DateTime::from_timestamp_micros(micros)
         .ok_or_else(|| QueryError::Corrupt(format!("time {micros}")))
 }

@@ -77,6 +77,37 @@ pub fn venv_python(what: &str) -> Option<std::path::PathBuf> {
     found
 }
 
+/// Whether any event of the log of `storage` holds `text` (the embedded store's file; on Postgres
+/// the events are read back through psql in the test's schema): for secrets that must never
+/// enter the log, and personal data that must.
+pub fn in_the_log(storage: &Storage, text: &str) -> bool {
+    match storage {
+        Storage::Embedded(dir) => {
+            let db = rusqlite::Connection::open(dir.path().join("jono.db")).expect("the log");
+            let found: i64 = db
+                .query_row(
+                    "SELECT COUNT(*) FROM events WHERE payload LIKE ?1",
+                    [format!("%{text}%")],
+                    |row| row.get(0),
+                )
+                .expect("a count");
+            found > 0
+        }
+        Storage::Postgres(url) => {
+            let output = Command::new("psql")
+                .arg(url)
+                .args(["-At", "-c"])
+                .arg(format!(
+                    "SELECT COUNT(*) FROM events WHERE payload::text LIKE '%{text}%'"
+                ))
+                .output()
+                .expect("psql");
+            assert!(output.status.success(), "{output:?}");
+            String::from_utf8_lossy(&output.stdout).trim() != "0"
+        }
+    }
+}
+
 /// Runs one SQL statement with `psql` on the Postgres server at `url`; it must succeed.
 pub fn psql(url: &str, sql: &str) {
     let output = Command::new("psql")

@@ -51,36 +51,6 @@ fn token_of(message: &Received, page: &str) -> String {
     link[prefix.len()..].to_owned()
 }
 
-/// Whether any event of the log holds `secret` (the embedded store's file; on Postgres the
-/// events are read back through psql in the test's schema).
-fn in_the_log(storage: &Storage, secret: &str) -> bool {
-    match storage {
-        Storage::Embedded(dir) => {
-            let db = rusqlite::Connection::open(dir.path().join("jono.db")).unwrap();
-            let found: i64 = db
-                .query_row(
-                    "SELECT COUNT(*) FROM events WHERE payload LIKE ?1",
-                    [format!("%{secret}%")],
-                    |row| row.get(0),
-                )
-                .unwrap();
-            found > 0
-        }
-        Storage::Postgres(url) => {
-            let output = std::process::Command::new("psql")
-                .arg(url)
-                .args(["-At", "-c"])
-                .arg(format!(
-                    "SELECT COUNT(*) FROM events WHERE payload::text LIKE '%{secret}%'"
-                ))
-                .output()
-                .expect("psql");
-            assert!(output.status.success(), "{output:?}");
-            String::from_utf8_lossy(&output.stdout).trim() != "0"
-        }
-    }
-}
-
 /// Makes every emailed link of the store expire now, as if its time had passed.
 fn expire_links(storage: &Storage) {
     let sql = "UPDATE email_links SET expires_at = 0";
@@ -124,7 +94,7 @@ async fn invitations_by_email_and_confirmed_addresses(storage: &Storage) {
     let token = token_of(&mail, "invite");
     assert_eq!(token, invited.body["token"].as_str().unwrap());
     assert!(
-        !in_the_log(storage, &token),
+        !jono_tests::in_the_log(storage, &token),
         "the invitation's token is not in the log"
     );
     let page = reqwest::get(format!("{}/invite/{token}", api.base))
@@ -186,7 +156,7 @@ async fn invitations_by_email_and_confirmed_addresses(storage: &Storage) {
     .await
     .expect_problem(404, "a wrong confirmation link");
     let confirm = token_of(&confirmation, "confirm");
-    assert!(!in_the_log(storage, &confirm));
+    assert!(!jono_tests::in_the_log(storage, &confirm));
     api.post("/v1/email-confirmation", None, json!({"token": confirm}))
         .await
         .expect(204, "confirming the address");
@@ -278,7 +248,7 @@ async fn password_reset(storage: &Storage) {
         "nothing goes to an address without an account"
     );
     let token = token_of(&mail, "reset");
-    assert!(!in_the_log(storage, &token));
+    assert!(!jono_tests::in_the_log(storage, &token));
 
     // A wrong token, and a password the rules refuse, change nothing.
     let new_password = "a brand new password";

@@ -58,35 +58,6 @@ async fn join(api: &Api, queue: Uuid, identity: Value) -> (Uuid, String, Value) 
     )
 }
 
-/// Whether any event of the log holds `text`.
-fn in_the_log(storage: &Storage, text: &str) -> bool {
-    match storage {
-        Storage::Embedded(dir) => {
-            let db = rusqlite::Connection::open(dir.path().join("jono.db")).unwrap();
-            let found: i64 = db
-                .query_row(
-                    "SELECT COUNT(*) FROM events WHERE payload LIKE ?1",
-                    [format!("%{text}%")],
-                    |row| row.get(0),
-                )
-                .unwrap();
-            found > 0
-        }
-        Storage::Postgres(url) => {
-            let output = std::process::Command::new("psql")
-                .arg(url)
-                .args(["-At", "-c"])
-                .arg(format!(
-                    "SELECT COUNT(*) FROM events WHERE payload::text LIKE '%{text}%'"
-                ))
-                .output()
-                .expect("psql");
-            assert!(output.status.success(), "{output:?}");
-            String::from_utf8_lossy(&output.stdout).trim() != "0"
-        }
-    }
-}
-
 fn ids(list: &Value) -> Vec<Uuid> {
     list.as_array()
         .unwrap()
@@ -263,9 +234,9 @@ async fn a_signed_identity_links_a_customers_conversations_and_anything_else_is_
         assert_eq!(answer, json!("bad_signature"));
 
         // The user id is in the log (personal data, with the join); the secrets never are.
-        assert!(in_the_log(&storage, "u-42"));
-        assert!(!in_the_log(&storage, &secret));
-        assert!(!in_the_log(&storage, &new_secret));
+        assert!(jono_tests::in_the_log(&storage, "u-42"));
+        assert!(!jono_tests::in_the_log(&storage, &secret));
+        assert!(!jono_tests::in_the_log(&storage, &new_secret));
         api.delete(&secret_path, owner.token())
             .await
             .expect(204, "removing the secret");
