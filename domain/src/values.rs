@@ -8,6 +8,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// What an erased personal field reads as (a sealed field whose data subject's key was
+/// destroyed, or a read-model row of an erased customer): valid for every text type it replaces.
+pub const ERASED: &str = "[erased]";
+
 /// Why a value was refused. The gateway answers 422 with this text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidValue {
