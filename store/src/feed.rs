@@ -17,6 +17,17 @@ impl EventStore {
         position: i64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
+        let events = self.read_after_sealed(position, limit).await?;
+        self.opened(events).await
+    }
+
+    /// As [`EventStore::read_after`], with personal fields as the log holds them: sealed
+    /// (see [`crate::seal`]). For copies of the log that must not open them (an export).
+    pub async fn read_after_sealed(
+        &self,
+        position: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         match self.backend() {
             Backend::Sqlite(pool) => sqlite::read_after(pool, position, limit).await,
@@ -30,10 +41,11 @@ impl EventStore {
         if positions.is_empty() {
             return Ok(Vec::new());
         }
-        match self.backend() {
+        let events = match self.backend() {
             Backend::Sqlite(pool) => sqlite::read_positions(pool, positions).await,
             Backend::Postgres(pool) => postgres::read_positions(pool, positions).await,
-        }
+        }?;
+        self.opened(events).await
     }
 
     /// The highest position `read_after` can return now (0 for an empty log).

@@ -37,6 +37,7 @@
 pub mod backup;
 pub mod cluster;
 pub mod command;
+pub mod erasure;
 pub mod error;
 pub mod event;
 pub mod feed;
@@ -46,6 +47,7 @@ pub mod metrics;
 mod postgres;
 mod recent;
 pub mod repository;
+pub mod seal;
 pub mod snapshot;
 mod sqlite;
 

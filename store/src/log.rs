@@ -80,6 +80,8 @@ pub(crate) struct Shared {
     pub(crate) metrics: StoreMetrics,
     /// Postgres only: asks the listener task to recompute the readable head.
     pub(crate) refresh: Notify,
+    /// The data subjects' keys the writer has looked up (see [`crate::seal`]).
+    pub(crate) keys: std::sync::Mutex<crate::seal::KeyCache>,
 }
 
 pub(crate) type AppendResult = Result<Vec<StoredEvent>, AppendError>;
@@ -149,6 +151,7 @@ impl EventStore {
             head: head_tx,
             metrics: StoreMetrics::default(),
             refresh: Notify::new(),
+            keys: std::sync::Mutex::new(crate::seal::KeyCache::default()),
         });
         let (shutdown, _) = watch::channel(());
         tokio::spawn(run_writer(appends, jobs, Arc::clone(&shared)));
@@ -224,7 +227,7 @@ impl EventStore {
         aggregate_id: &str,
         after_sequence: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        match self.backend() {
+        let events = match self.backend() {
             Backend::Sqlite(pool) => {
                 sqlite::load_stream_after(pool, aggregate_type, aggregate_id, after_sequence).await
             }
@@ -232,7 +235,8 @@ impl EventStore {
                 postgres::load_stream_after(pool, aggregate_type, aggregate_id, after_sequence)
                     .await
             }
-        }
+        }?;
+        self.opened(events).await
     }
 
     /// The events of one stream with a global position above `after_position`, in order: what
@@ -243,7 +247,7 @@ impl EventStore {
         aggregate_id: &str,
         after_position: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        match self.backend() {
+        let events = match self.backend() {
             Backend::Sqlite(pool) => {
                 sqlite::load_stream_since(pool, aggregate_type, aggregate_id, after_position).await
             }
@@ -251,7 +255,8 @@ impl EventStore {
                 postgres::load_stream_since(pool, aggregate_type, aggregate_id, after_position)
                     .await
             }
-        }
+        }?;
+        self.opened(events).await
     }
 
     /// The request hash recorded under `key` and the events its request appended.
@@ -259,9 +264,13 @@ impl EventStore {
         &self,
         key: &str,
     ) -> Result<Option<(String, Vec<StoredEvent>)>, StoreError> {
-        match self.backend() {
+        let found = match self.backend() {
             Backend::Sqlite(pool) => sqlite::find_idempotent(pool, key).await,
             Backend::Postgres(pool) => postgres::find_idempotent(pool, key).await,
+        }?;
+        match found {
+            Some((hash, events)) => Ok(Some((hash, self.opened(events).await?))),
+            None => Ok(None),
         }
     }
 
@@ -335,10 +344,10 @@ async fn run_writer(mut backend: Appender, mut jobs: mpsc::Receiver<Job>, shared
             .map(|job| (job.request, job.reply))
             .unzip();
         let outcome = match &mut backend {
-            Appender::Sqlite(writer) => writer.commit_batch(requests).await,
+            Appender::Sqlite(writer) => writer.commit_batch(requests, Arc::clone(&shared)).await,
             Appender::Postgres(pool) => {
                 let requests: Vec<&AppendRequest> = requests.iter().collect();
-                postgres::commit_batch(pool, &requests).await
+                postgres::commit_batch(pool, &requests, &shared).await
             }
         };
         match outcome {

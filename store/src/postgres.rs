@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use crate::error::{describe_sqlx, AppendError, StoreError};
 use crate::event::StoredEvent;
 use crate::log::{raise, AppendRequest, AppendResult, BatchOutcome, Shared};
+use crate::seal::{self, SubjectKey};
 use crate::snapshot::StoredSnapshot;
 
 /// Serializes appends across processes ("JONO" in ASCII).
@@ -51,6 +52,14 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE OR REPLACE FUNCTION jono_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    -- The one exception (store/src/seal.rs): an erasure rewrites the personal fields of its
+    -- subject's events written before sealing existed, and nothing else of them.
+    IF TG_OP = 'UPDATE' AND current_setting('jono.erasure', true) = 'on'
+       AND NEW.position = OLD.position AND NEW.event_id = OLD.event_id
+       AND NEW.aggregate_type = OLD.aggregate_type AND NEW.aggregate_id = OLD.aggregate_id
+       AND NEW.sequence = OLD.sequence AND NEW.event_type = OLD.event_type THEN
+        RETURN NEW;
+    END IF;
     RAISE EXCEPTION 'events are append-only: % refused', TG_OP;
 END
 $$;
@@ -79,6 +88,19 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     name     TEXT PRIMARY KEY,
     position BIGINT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS subject_keys (
+    subject    TEXT PRIMARY KEY,
+    key        BYTEA,
+    created_at TIMESTAMPTZ NOT NULL,
+    erased_at  TIMESTAMPTZ
+);
+CREATE TABLE IF NOT EXISTS sealing (
+    id            INTEGER PRIMARY KEY CHECK (id = 1),
+    from_position BIGINT NOT NULL
+);
+INSERT INTO sealing (id, from_position)
+    SELECT 1, COALESCE(MAX(position), 0) + 1 FROM events
+    ON CONFLICT (id) DO NOTHING;
 CREATE TABLE IF NOT EXISTS snapshots (
     aggregate_type TEXT NOT NULL,
     aggregate_id   TEXT NOT NULL,
@@ -323,6 +345,86 @@ pub(crate) async fn set_checkpoint(
     Ok(())
 }
 
+pub(crate) async fn subject_keys(
+    pool: &PgPool,
+    subjects: &[String],
+) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT subject, key FROM subject_keys WHERE subject = ANY($1) AND key IS NOT NULL",
+    )
+    .bind(subjects)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// See [`crate::log::EventStore::erase_subject`]: as on SQLite, in one transaction; the
+/// append-only trigger lets the rewrite of personal fields through while `jono.erasure` is on
+/// in this transaction.
+pub(crate) async fn erase_subject(
+    pool: &PgPool,
+    subject: &str,
+) -> Result<crate::erasure::Erased, StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO subject_keys (subject, key, created_at, erased_at) VALUES ($1, NULL, now(), now()) \
+         ON CONFLICT (subject) DO UPDATE SET key = NULL, \
+         erased_at = COALESCE(subject_keys.erased_at, excluded.erased_at)",
+    )
+    .bind(subject)
+    .execute(&mut *tx)
+    .await?;
+    let from: i64 = sqlx::query_scalar("SELECT from_position FROM sealing WHERE id = 1")
+        .fetch_one(&mut *tx)
+        .await?;
+    let old: Vec<(i64, String, serde_json::Value)> = sqlx::query_as(
+        "SELECT position, aggregate_type, payload FROM events WHERE position < $1 AND \
+         ((aggregate_type = 'conversation' AND aggregate_id = $2) OR \
+          (aggregate_type = 'queue' AND payload->>'conversation_id' = $2))",
+    )
+    .bind(from)
+    .bind(subject)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut rewritten = 0;
+    for (position, aggregate_type, mut payload) in old {
+        if !seal::erase_in_place(&aggregate_type, &mut payload) {
+            continue;
+        }
+        if rewritten == 0 {
+            sqlx::query("SET LOCAL jono.erasure = 'on'")
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("UPDATE events SET payload = $1 WHERE position = $2")
+            .bind(&payload)
+            .bind(position)
+            .execute(&mut *tx)
+            .await?;
+        rewritten += 1;
+    }
+    let snapshots = sqlx::query(
+        "DELETE FROM snapshots WHERE aggregate_type = 'conversation' AND aggregate_id = $1",
+    )
+    .bind(subject)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(crate::erasure::Erased {
+        rewritten,
+        snapshots: usize::try_from(snapshots).unwrap_or(usize::MAX),
+    })
+}
+
+/// Vacuums the log's tables after an erasure (see
+/// [`crate::log::EventStore::compact_after_erasure`]).
+pub(crate) async fn vacuum_log(pool: &PgPool) -> Result<(), StoreError> {
+    sqlx::raw_sql("VACUUM events, snapshots, subject_keys, idempotency_keys")
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 fn unavailable(error: sqlx::Error) -> AppendError {
     AppendError::Unavailable(describe_sqlx(&error))
 }
@@ -346,6 +448,7 @@ fn classify(error: sqlx::Error) -> AppendError {
 pub(crate) async fn commit_batch(
     pool: &PgPool,
     requests: &[&AppendRequest],
+    shared: &Shared,
 ) -> Result<BatchOutcome, AppendError> {
     let mut tx = pool.begin().await.map_err(unavailable)?;
     // Why this lock exists: see the module comment.
@@ -360,6 +463,17 @@ pub(crate) async fn commit_batch(
             .await
             .map_err(unavailable)?;
     let now = Utc::now().trunc_subsecs(6).max(last.unwrap_or_default());
+    let mut keys = seal::BatchKeys::new();
+    let missing = {
+        let kept = shared.keys.lock().map_err(|_| poisoned())?;
+        seal::subjects_of_batch(requests, &kept, &mut keys)
+    };
+    let mut found = Vec::with_capacity(missing.len());
+    for subject in missing {
+        let key = subject_key(&mut tx, &subject, now).await?;
+        keys.insert(subject.clone(), key.clone());
+        found.push((subject, key));
+    }
     let mut results = Vec::with_capacity(requests.len());
     let mut head = None;
     for request in requests {
@@ -367,7 +481,7 @@ pub(crate) async fn commit_batch(
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
-        let result = append_one(&mut tx, request, now).await;
+        let result = append_one(&mut tx, request, now, &keys).await;
         if let Err(AppendError::Unavailable(_)) = result {
             return result.map(|_| BatchOutcome {
                 results: vec![],
@@ -400,16 +514,52 @@ pub(crate) async fn commit_batch(
     }
     let committing = std::time::Instant::now();
     tx.commit().await.map_err(unavailable)?;
+    let commit_seconds = committing.elapsed().as_secs_f64();
+    // Kept only once committed: a key rolled back with its batch must never seal anything.
+    let mut kept = shared.keys.lock().map_err(|_| poisoned())?;
+    for (subject, key) in found {
+        kept.keep(subject, key);
+    }
     Ok(BatchOutcome {
         results,
-        commit_seconds: committing.elapsed().as_secs_f64(),
+        commit_seconds,
     })
+}
+
+fn poisoned() -> AppendError {
+    AppendError::Unavailable("the writer's key cache is poisoned".into())
+}
+
+/// A data subject's key, made on first use in the batch's transaction; `None` once erased.
+async fn subject_key(
+    conn: &mut PgConnection,
+    subject: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<SubjectKey>, AppendError> {
+    sqlx::query(
+        "INSERT INTO subject_keys (subject, key, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (subject) DO NOTHING",
+    )
+    .bind(subject)
+    .bind(SubjectKey::generate().as_bytes())
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(unavailable)?;
+    let key: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT key FROM subject_keys WHERE subject = $1")
+            .bind(subject)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(unavailable)?;
+    Ok(key.as_deref().and_then(SubjectKey::from_slice))
 }
 
 async fn append_one(
     conn: &mut PgConnection,
     request: &AppendRequest,
     now: DateTime<Utc>,
+    keys: &seal::BatchKeys,
 ) -> AppendResult {
     let key = request.idempotency.as_ref().map(|r| r.key.clone());
     if let Some(record) = &request.idempotency {
@@ -450,7 +600,7 @@ async fn append_one(
         .bind(event.sequence)
         .bind(&event.event_type)
         .bind(&event.event_version)
-        .bind(&event.payload)
+        .bind(seal::stored_payload(event, keys))
         .bind(&event.actor)
         .bind(now)
         .bind(&key)

@@ -25,6 +25,7 @@ use uuid::Uuid;
 use crate::error::{describe_io, describe_sqlx, AppendError, StoreError};
 use crate::event::StoredEvent;
 use crate::log::{AppendRequest, AppendResult, BatchOutcome};
+use crate::seal::{self, SubjectKey};
 use crate::snapshot::StoredSnapshot;
 
 const SCHEMA: &str = r#"
@@ -42,8 +43,14 @@ CREATE TABLE IF NOT EXISTS events (
     idempotency_key TEXT,
     UNIQUE (aggregate_type, aggregate_id, sequence)
 );
-CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
+CREATE TABLE IF NOT EXISTS erasure_guard (active INTEGER NOT NULL);
+CREATE TRIGGER IF NOT EXISTS events_update_only_erasure BEFORE UPDATE ON events
+WHEN NOT (EXISTS (SELECT 1 FROM erasure_guard)
+          AND NEW.position = OLD.position AND NEW.event_id = OLD.event_id
+          AND NEW.aggregate_type = OLD.aggregate_type AND NEW.aggregate_id = OLD.aggregate_id
+          AND NEW.sequence = OLD.sequence AND NEW.event_type = OLD.event_type)
 BEGIN SELECT RAISE(ABORT, 'events are append-only: UPDATE refused'); END;
+DROP TRIGGER IF EXISTS events_no_update;
 CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'events are append-only: DELETE refused'); END;
 CREATE TABLE IF NOT EXISTS idempotency_keys (
@@ -57,6 +64,18 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     name     TEXT PRIMARY KEY,
     position INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS subject_keys (
+    subject    TEXT PRIMARY KEY,
+    key        BLOB,
+    created_at TEXT NOT NULL,
+    erased_at  TEXT
+);
+CREATE TABLE IF NOT EXISTS sealing (
+    id            INTEGER PRIMARY KEY CHECK (id = 1),
+    from_position INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO sealing (id, from_position)
+    SELECT 1, COALESCE(MAX(position), 0) + 1 FROM events;
 CREATE TABLE IF NOT EXISTS snapshots (
     aggregate_type TEXT NOT NULL,
     aggregate_id   TEXT NOT NULL,
@@ -102,7 +121,8 @@ pub(crate) async fn open(data_dir: &Path) -> Result<Pools, StoreError> {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(5))
-        .foreign_keys(true);
+        .foreign_keys(true)
+        .pragma("secure_delete", "ON");
     let setup = pool_options()
         .max_connections(1)
         .connect_with(log.clone())
@@ -201,7 +221,8 @@ async fn open_read_models(data_dir: &Path) -> Result<SqlitePool, StoreError> {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(5))
-        .foreign_keys(true);
+        .foreign_keys(true)
+        .pragma("secure_delete", "ON");
     pool_options()
         .max_connections(4)
         .connect_with(options)
@@ -428,6 +449,7 @@ impl Writer {
     pub(crate) async fn commit_batch(
         &mut self,
         requests: Vec<AppendRequest>,
+        shared: std::sync::Arc<crate::log::Shared>,
     ) -> Result<BatchOutcome, AppendError> {
         let connection = self.connection.take();
         let path = self.path.clone();
@@ -439,7 +461,7 @@ impl Writer {
                     Err(error) => return (None, Err(unavailable(error))),
                 },
             };
-            let outcome = commit_direct(&mut connection, &requests);
+            let outcome = commit_direct(&mut connection, &requests, &shared);
             // A connection a failure left inside a transaction (a COMMIT that failed, SQLite's
             // own rollback after a full disk) is closed, not used again.
             if !connection.is_autocommit() {
@@ -460,7 +482,9 @@ impl Writer {
 fn open_writer(path: &Path) -> Result<rusqlite::Connection, rusqlite::Error> {
     let connection = rusqlite::Connection::open(path)?;
     connection.busy_timeout(Duration::from_secs(5))?;
-    connection.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+    connection.execute_batch(
+        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
+    )?;
     connection.set_prepared_statement_cache_capacity(32);
     Ok(connection)
 }
@@ -497,6 +521,7 @@ fn classify(error: rusqlite::Error) -> AppendError {
 fn commit_direct(
     connection: &mut rusqlite::Connection,
     requests: &[AppendRequest],
+    shared: &crate::log::Shared,
 ) -> Result<BatchOutcome, AppendError> {
     // IMMEDIATE takes the write lock up front, so a second process waits on busy_timeout
     // instead of failing when a read transaction would have to be upgraded.
@@ -516,10 +541,22 @@ fn commit_direct(
         let last = parse_time(&last).map_err(|e| AppendError::Unavailable(e.to_string()))?;
         now = now.max(last);
     }
+    let mut keys = seal::BatchKeys::new();
+    let missing = {
+        let all: Vec<&AppendRequest> = requests.iter().collect();
+        let kept = shared.keys.lock().map_err(|_| poisoned())?;
+        seal::subjects_of_batch(&all, &kept, &mut keys)
+    };
+    let mut found = Vec::with_capacity(missing.len());
+    for subject in missing {
+        let key = subject_key(&tx, &subject, now)?;
+        keys.insert(subject.clone(), key.clone());
+        found.push((subject, key));
+    }
     let mut results = Vec::with_capacity(requests.len());
     for request in requests {
         tx.execute_batch("SAVEPOINT request").map_err(unavailable)?;
-        let result = append_one(&tx, request, now);
+        let result = append_one(&tx, request, now, &keys);
         if let Err(AppendError::Unavailable(_)) = result {
             // Dropped, the transaction rolls back.
             return result.map(|_| BatchOutcome {
@@ -537,16 +574,52 @@ fn commit_direct(
     }
     let committing = std::time::Instant::now();
     tx.commit().map_err(unavailable)?;
+    let commit_seconds = committing.elapsed().as_secs_f64();
+    // Kept only once committed: a key rolled back with its batch must never seal anything.
+    let mut kept = shared.keys.lock().map_err(|_| poisoned())?;
+    for (subject, key) in found {
+        kept.keep(subject, key);
+    }
     Ok(BatchOutcome {
         results,
-        commit_seconds: committing.elapsed().as_secs_f64(),
+        commit_seconds,
     })
+}
+
+fn poisoned() -> AppendError {
+    AppendError::Unavailable("the writer's key cache is poisoned".into())
+}
+
+/// A data subject's key, made on first use in the batch's transaction; `None` once erased.
+fn subject_key(
+    conn: &rusqlite::Connection,
+    subject: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<SubjectKey>, AppendError> {
+    conn.prepare_cached(
+        "INSERT INTO subject_keys (subject, key, created_at) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (subject) DO NOTHING",
+    )
+    .and_then(|mut insert| {
+        insert.execute(rusqlite::params![
+            subject,
+            SubjectKey::generate().as_bytes(),
+            format_time(now)
+        ])
+    })
+    .map_err(unavailable)?;
+    let key: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT key FROM subject_keys WHERE subject = ?1")
+        .and_then(|mut select| select.query_row([subject], |row| row.get(0)))
+        .map_err(unavailable)?;
+    Ok(key.as_deref().and_then(SubjectKey::from_slice))
 }
 
 fn append_one(
     conn: &rusqlite::Connection,
     request: &AppendRequest,
     now: DateTime<Utc>,
+    keys: &seal::BatchKeys,
 ) -> AppendResult {
     let recorded_at = format_time(now);
     let key = request.idempotency.as_ref().map(|r| r.key.clone());
@@ -597,7 +670,7 @@ fn append_one(
                     event.sequence,
                     event.event_type,
                     event.event_version,
-                    json_text(&event.payload),
+                    json_text(&seal::stored_payload(event, keys)),
                     event.actor.as_ref().map(json_text),
                     recorded_at,
                     key,
@@ -652,6 +725,104 @@ pub(crate) fn spawn_watcher(
             }
         }
     });
+}
+
+pub(crate) async fn subject_keys(
+    pool: &SqlitePool,
+    subjects: &[String],
+) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    let list = serde_json::to_string(subjects)
+        .map_err(|e| StoreError::Corrupt(format!("a list of subjects: {e}")))?;
+    Ok(sqlx::query_as(
+        "SELECT subject, key FROM subject_keys \
+         WHERE subject IN (SELECT value FROM json_each(?)) AND key IS NOT NULL",
+    )
+    .bind(list)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// See [`crate::log::EventStore::erase_subject`]. One transaction: the key destroyed (a row
+/// without one stays, so the subject is never given a new key), the personal fields of the
+/// subject's events below the position where sealing began erased in place (the
+/// `events_update_only_erasure` trigger lets only this through, while `erasure_guard` holds a
+/// row), its conversation's snapshots dropped.
+pub(crate) async fn erase_subject(
+    pool: &SqlitePool,
+    subject: &str,
+) -> Result<crate::erasure::Erased, StoreError> {
+    let now = format_time(Utc::now());
+    let mut conn = pool.acquire().await?;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    sqlx::query(
+        "INSERT INTO subject_keys (subject, key, created_at, erased_at) VALUES (?1, NULL, ?2, ?2) \
+         ON CONFLICT (subject) DO UPDATE SET key = NULL, \
+         erased_at = COALESCE(subject_keys.erased_at, excluded.erased_at)",
+    )
+    .bind(subject)
+    .bind(&now)
+    .execute(&mut *tx)
+    .await?;
+    let from: i64 = sqlx::query_scalar("SELECT from_position FROM main.sealing WHERE id = 1")
+        .fetch_one(&mut *tx)
+        .await?;
+    let old: Vec<(i64, String, String)> = sqlx::query_as(
+        "SELECT position, aggregate_type, payload FROM main.events WHERE position < ?1 AND \
+         ((aggregate_type = 'conversation' AND aggregate_id = ?2) OR \
+          (aggregate_type = 'queue' AND json_extract(payload, '$.conversation_id') = ?2))",
+    )
+    .bind(from)
+    .bind(subject)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut rewritten = 0;
+    for (position, aggregate_type, payload) in old {
+        let mut payload: serde_json::Value = serde_json::from_str(&payload)
+            .map_err(|e| StoreError::Corrupt(format!("the payload at {position}: {e}")))?;
+        if !seal::erase_in_place(&aggregate_type, &mut payload) {
+            continue;
+        }
+        if rewritten == 0 {
+            sqlx::query("INSERT INTO main.erasure_guard (active) VALUES (1)")
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("UPDATE main.events SET payload = ? WHERE position = ?")
+            .bind(json_text(&payload))
+            .bind(position)
+            .execute(&mut *tx)
+            .await?;
+        rewritten += 1;
+    }
+    if rewritten > 0 {
+        sqlx::query("DELETE FROM main.erasure_guard")
+            .execute(&mut *tx)
+            .await?;
+    }
+    let snapshots = sqlx::query(
+        "DELETE FROM main.snapshots WHERE aggregate_type = 'conversation' AND aggregate_id = ?",
+    )
+    .bind(subject)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(crate::erasure::Erased {
+        rewritten,
+        snapshots: usize::try_from(snapshots).unwrap_or(usize::MAX),
+    })
+}
+
+/// Copies the write-ahead log into the database file and truncates it to nothing, so no old
+/// version of a page stays in it (the pool's file: the log's, or the read models').
+pub(crate) async fn truncate_wal(pool: &SqlitePool) -> Result<(), StoreError> {
+    let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+        .fetch_one(pool)
+        .await?;
+    if busy != 0 {
+        tracing::warn!("a write-ahead log could not be truncated yet: readers held it");
+    }
+    Ok(())
 }
 
 pub(crate) async fn load_snapshot(

@@ -125,7 +125,8 @@ async fn each_event(
     let mut position = 0;
     let mut count = 0;
     while position < head {
-        let batch = store.read_after(position, BATCH).await?;
+        // Personal fields stay sealed: the export is a copy of the log, not a way around erasure.
+        let batch = store.read_after_sealed(position, BATCH).await?;
         let Some(last) = batch.last() else { break };
         position = last.position;
         for event in batch.iter().filter(|event| event.position <= head) {
@@ -171,6 +172,14 @@ pub fn row(event: &StoredEvent) -> Map<String, Value> {
 
 fn flatten(row: &mut Map<String, Value>, name: &str, value: &Value) {
     match value {
+        // A sealed personal field is one column: `sealed:` and its ciphertext.
+        Value::Object(fields) if fields.contains_key(store::seal::SEALED) => {
+            let sealed = fields.get(store::seal::SEALED).and_then(Value::as_str);
+            row.insert(
+                name.to_owned(),
+                Value::String(format!("sealed:{}", sealed.unwrap_or_default())),
+            );
+        }
         Value::Object(fields) if !WHOLE.contains(&name) => {
             for (key, inner) in fields {
                 flatten(row, &format!("{name}.{key}"), inner);

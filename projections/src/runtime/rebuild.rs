@@ -314,7 +314,8 @@ pub(super) fn own_connection(pool: &SqlitePool) -> Result<rusqlite::Connection, 
     connection.busy_timeout(Duration::ZERO).map_err(failed)?;
     connection
         .execute_batch(&format!(
-            "PRAGMA synchronous = NORMAL; PRAGMA cache_size = {FILL_CACHE_KIB}; \
+            "PRAGMA synchronous = NORMAL; PRAGMA secure_delete = ON; \
+             PRAGMA cache_size = {FILL_CACHE_KIB}; \
              PRAGMA wal_autocheckpoint = {FILL_CHECKPOINT_PAGES};"
         ))
         .map_err(failed)?;
@@ -397,7 +398,32 @@ async fn read_span(
             .bind(serde_json::Value::from(types.to_vec()).to_string())
             .fetch_all(pool)
             .await?;
-            let events = rows.iter().map(sqlite_read).collect::<Result<_, _>>()?;
+            // Sealed payloads (see `store::seal`) are opened with their subjects' keys, read
+            // once per span; the others are decoded straight from their text.
+            let sealed: Vec<(usize, serde_json::Value)> = rows
+                .iter()
+                .enumerate()
+                .filter_map(|(at, row)| {
+                    let payload: &str = row.try_get(7).ok()?;
+                    payload
+                        .contains(store::seal::SEALED)
+                        .then(|| serde_json::from_str(payload).ok().map(|value| (at, value)))
+                        .flatten()
+                })
+                .collect();
+            let subjects =
+                store::seal::subjects_to_open(sealed.iter().map(|(_, payload)| ("", payload)));
+            let keys = store.subject_keys(&subjects).await?;
+            let mut opened: std::collections::HashMap<usize, serde_json::Value> =
+                sealed.into_iter().collect();
+            let mut events = Vec::with_capacity(rows.len());
+            for (at, row) in rows.iter().enumerate() {
+                let payload = opened.remove(&at).map(|mut payload| {
+                    store::seal::open_with(&keys, &mut payload);
+                    payload
+                });
+                events.push(sqlite_read(row, payload.as_ref())?);
+            }
             Ok(Span { events, upto })
         }
         Backend::Postgres(_) => {
@@ -421,7 +447,10 @@ async fn read_span(
 
 /// A row of the log as a stored event and its decoded event. The payload is decoded straight
 /// from its text and not kept as a `Value` (it stays `Null`): see [`Projection::apply`].
-fn sqlite_read(row: &SqliteRow) -> Result<Read, ProjectionError> {
+fn sqlite_read(
+    row: &SqliteRow,
+    opened: Option<&serde_json::Value>,
+) -> Result<Read, ProjectionError> {
     let position: i64 = row.try_get(0)?;
     let corrupt = |what: String| ProjectionError::Decode(format!("position {position}: {what}"));
     let event_id: &str = row.try_get(1)?;
@@ -429,7 +458,11 @@ fn sqlite_read(row: &SqliteRow) -> Result<Read, ProjectionError> {
     let payload: &str = row.try_get(7)?;
     let actor: Option<&str> = row.try_get(8)?;
     let recorded_at: &str = row.try_get(9)?;
-    let event = Event::decode_str(&aggregate_type, payload).map_err(|e| corrupt(e.to_string()))?;
+    let event = match opened {
+        Some(opened) => Event::decode_ref(&aggregate_type, opened),
+        None => Event::decode_str(&aggregate_type, payload),
+    }
+    .map_err(|e| corrupt(e.to_string()))?;
     let stored = StoredEvent {
         position,
         event_id: Uuid::parse_str(event_id).map_err(|e| corrupt(format!("event_id: {e}")))?,

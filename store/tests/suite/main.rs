@@ -11,3 +11,4 @@ mod group_commit;
 mod idempotency;
 mod open;
 mod repository;
+mod sealing;
