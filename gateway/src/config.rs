@@ -68,6 +68,11 @@ pub enum Command {
         /// `JONO_EVENTS`. Needs Postgres (`--database-url`).
         #[arg(long, env = "JONO_NATS_URL", hide_env_values = true)]
         nats_url: Option<String>,
+        /// How long the JetStream stream keeps an event, in hours (1 to 87,600): its copies
+        /// carry personal fields opened, so this is erasure's horizon there.
+        #[arg(long, env = "JONO_NATS_MAX_AGE_HOURS", default_value_t = 168,
+              value_parser = clap::value_parser!(u64).range(1..=87_600))]
+        nats_max_age_hours: u64,
         /// Let organizations' OpenID providers be on loopback or private networks (a provider
         /// inside the company's network). Off, Jono fetches only public addresses, so an owner
         /// cannot point it at the server's own network.
@@ -107,6 +112,10 @@ pub enum Command {
         /// process of the deployment publishes at a time). Needs Postgres.
         #[arg(long, env = "JONO_NATS_URL", hide_env_values = true)]
         nats_url: Option<String>,
+        /// As `jono serve --nats-max-age-hours`.
+        #[arg(long, env = "JONO_NATS_MAX_AGE_HOURS", default_value_t = 168,
+              value_parser = clap::value_parser!(u64).range(1..=87_600))]
+        nats_max_age_hours: u64,
     },
     /// A consistent copy of the store into the folder TO (new or empty), taken while Jono
     /// serves: SQLite's `VACUUM INTO` and the attachments, or `pg_dump` of Jono's schema.

@@ -56,6 +56,7 @@ pub async fn run(
     store: EventStore,
     metrics: Arc<Metrics>,
     url: String,
+    max_age: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
     metrics.nats_configured.set(1);
@@ -88,7 +89,7 @@ pub async fn run(
     let mut backoff = Backoff::default();
     loop {
         let ensured = tokio::select! {
-            ensured = ensure_stream(&jetstream) => ensured,
+            ensured = ensure_stream(&jetstream, max_age) => ensured,
             // A request NATS may never answer must not hold up a stop.
             _ = shutdown.changed() => return,
         };
@@ -124,17 +125,35 @@ pub async fn run(
     }
 }
 
-/// Creates the stream, or finds it as it is (an operator may have tuned its limits).
-async fn ensure_stream(jetstream: &Context) -> Result<(), String> {
-    jetstream
-        .get_or_create_stream(stream::Config {
-            name: STREAM.to_owned(),
-            subjects: vec![SUBJECTS.to_owned()],
-            ..Default::default()
-        })
+/// Creates the stream, or finds it as it is (an operator may have tuned its limits), keeping
+/// messages for `max_age` at most: JetStream's copies carry personal fields opened, so this age
+/// is erasure's horizon there (an erased customer's messages leave the stream by then). A
+/// stream found keeping them longer, or forever, is brought down to it.
+async fn ensure_stream(jetstream: &Context, max_age: Duration) -> Result<(), String> {
+    let config = stream::Config {
+        name: STREAM.to_owned(),
+        subjects: vec![SUBJECTS.to_owned()],
+        max_age,
+        ..Default::default()
+    };
+    let found = jetstream
+        .get_or_create_stream(config.clone())
         .await
-        .map(|_| ())
-        .map_err(|error| error.to_string())
+        .map_err(|error| error.to_string())?;
+    let kept = found.cached_info().config.max_age;
+    if kept.is_zero() || kept > max_age {
+        let mut lowered = found.cached_info().config.clone();
+        lowered.max_age = max_age;
+        jetstream
+            .update_stream(lowered)
+            .await
+            .map_err(|error| error.to_string())?;
+        tracing::info!(
+            ?max_age,
+            "the JetStream stream keeps events no longer than this now"
+        );
+    }
+    Ok(())
 }
 
 /// Publishes the log from the checkpoint while the lease holds; returns when it is lost (to try

@@ -74,6 +74,7 @@ pub async fn serve(
             state.store.clone(),
             state.metrics.clone(),
             url,
+            state.settings.nats_max_age,
             stopped.clone(),
         ))
     });

@@ -32,6 +32,9 @@ pub struct Settings {
     pub metrics_token: Option<String>,
     /// `JONO_NATS_URL`: where the outbox relay publishes the log (Postgres only).
     pub nats_url: Option<String>,
+    /// `JONO_NATS_MAX_AGE_HOURS`: how long the JetStream stream keeps an event (erasure's
+    /// horizon there).
+    pub nats_max_age: std::time::Duration,
     /// The embedded store's data directory, whose filesystem's free space `/metrics` reports.
     pub data_dir: Option<std::path::PathBuf>,
     /// `JONO_SSO_PRIVATE_NETWORKS`: OpenID providers may be on loopback or private networks
@@ -55,6 +58,7 @@ impl Default for Settings {
             edge: crate::edge::EdgeLimits::default(),
             metrics_token: None,
             nats_url: None,
+            nats_max_age: std::time::Duration::from_secs(168 * 3600),
             sso_private_networks: false,
             webhook_private_networks: false,
             data_dir: None,

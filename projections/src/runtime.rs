@@ -115,11 +115,17 @@ impl Table {
                     }
                 })
                 .collect();
-            return vec![format!(
-                "CREATE VIRTUAL TABLE IF NOT EXISTS {}{suffix} USING fts5({}, tokenize = 'unicode61')",
-                self.name,
-                columns.join(", ")
-            )];
+            let table = format!("{}{suffix}", self.name);
+            return vec![
+                format!(
+                    "CREATE VIRTUAL TABLE IF NOT EXISTS {table} USING fts5({}, \
+                     tokenize = 'unicode61')",
+                    columns.join(", ")
+                ),
+                // A row deleted (an erased customer's messages) leaves the index at once,
+                // instead of staying in its older segments until they are merged.
+                format!("INSERT INTO {table}({table}, rank) VALUES ('secure-delete', 1)"),
+            ];
         }
         let mut out = vec![format!(
             "CREATE TABLE IF NOT EXISTS {}{suffix} ({})",

@@ -124,10 +124,17 @@ async fn the_log_for_analysts(storage: &Storage) {
         .find(|r| r["type"] == "CustomerJoinedQueue")
         .unwrap();
     assert_eq!(joined["queue_id"], json!(queue));
-    let metadata: Value = serde_json::from_str(joined["metadata"].as_str().unwrap()).unwrap();
-    assert_eq!(
-        metadata["name"], "Ann",
-        "free-form metadata stays one JSON text"
+    // Personal fields stay sealed: one column holding the ciphertext, never the clear text.
+    let metadata = joined["metadata"].as_str().unwrap();
+    assert!(metadata.starts_with("sealed:"), "{joined}");
+    assert!(
+        sent["text"].as_str().unwrap().starts_with("sealed:"),
+        "{sent}"
+    );
+    let exported = std::fs::read_to_string(&jsonl).unwrap();
+    assert!(
+        !exported.contains("\"Ann\""),
+        "the customer's name is not in the export"
     );
 
     // Standard output without --output; a range before everything is empty.

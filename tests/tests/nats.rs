@@ -405,3 +405,39 @@ async fn jono_project_with_nats_publishes_for_nodes_without_it() {
         positions(&events)
     );
 }
+
+/// JetStream's copies carry personal fields opened, so the stream keeps them no longer than
+/// `JONO_NATS_MAX_AGE_HOURS` (erasure's horizon there); a stream an older Jono made to keep
+/// them forever is brought down to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_keeps_events_no_longer_than_the_configured_age() {
+    let (Some(storage), Some(nats)) = (Storage::postgres(), Nats::start()) else {
+        return;
+    };
+    let js = jetstream(&nats).await;
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: "JONO_EVENTS".to_owned(),
+        subjects: vec!["jono.events.>".to_owned()],
+        ..Default::default()
+    })
+    .await
+    .expect("a stream without an age limit");
+    let (_server, _api) = api::start_with(
+        &storage,
+        &[
+            ("JONO_RATE_LIMITS", "off"),
+            ("JONO_NATS_URL", &nats.url),
+            ("JONO_NATS_MAX_AGE_HOURS", "2"),
+        ],
+    );
+    let mut kept = Duration::ZERO;
+    for _ in 0..100 {
+        let mut stream = js.get_stream("JONO_EVENTS").await.expect("the stream");
+        kept = stream.info().await.expect("its info").config.max_age;
+        if kept == Duration::from_secs(2 * 3600) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(kept, Duration::from_secs(2 * 3600));
+}

@@ -53,7 +53,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             return Ok(());
         }
         // Before opening the store, which an embedded one would create.
-        if let Command::Serve { nats_url, .. } | Command::Project { nats_url } = &cli.command {
+        if let Command::Serve { nats_url, .. } | Command::Project { nats_url, .. } = &cli.command {
             check_nats(nats_url.as_deref(), &store_config)?;
         }
         let store = open_store(&store_config).await?;
@@ -64,6 +64,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 rate_limits,
                 web,
                 nats_url,
+                nats_max_age_hours,
                 sso_private_networks,
                 mail,
                 webhook_private_networks,
@@ -100,6 +101,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                     },
                     metrics_token: edge.metrics_token.filter(|token| !token.is_empty()),
                     nats_url: nats_url.filter(|url| !url.trim().is_empty()),
+                    nats_max_age: Duration::from_secs(nats_max_age_hours.saturating_mul(3600)),
                     sso_private_networks,
                     mail,
                     webhook_private_networks,
@@ -195,9 +197,13 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 Ok(())
             }
             Command::Projections { command } => projections::run(&store, command).await,
-            Command::Project { nats_url } => {
+            Command::Project {
+                nats_url,
+                nats_max_age_hours,
+            } => {
                 let nats_url = nats_url.filter(|url| !url.trim().is_empty());
-                projections::project(&store, nats_url, server::termination()).await
+                let max_age = Duration::from_secs(nats_max_age_hours.saturating_mul(3600));
+                projections::project(&store, nats_url, max_age, server::termination()).await
             }
             Command::Backup { to } => {
                 println!("{}", backup::backup(&store, &store_config, &to).await?);

@@ -138,6 +138,7 @@ async fn rebuild(store: &EventStore, names: &[String]) -> Result<(), Failure> {
 pub async fn project(
     store: &EventStore,
     nats_url: Option<String>,
+    nats_max_age: std::time::Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Failure> {
     let (stop, stopped) = watch::channel(false);
@@ -153,6 +154,7 @@ pub async fn project(
             store.clone(),
             std::sync::Arc::default(),
             url,
+            nats_max_age,
             stopped,
         ))
     });
