@@ -4,7 +4,9 @@
 //! place in a checkpoint and moves it only after an event's follow-ups are done, so a crash
 //! between a first event and its follow-up repeats the follow-up, which the aggregates make
 //! harmless. The gateway runs the same follow-ups at once after its own commands (`follow`),
-//! to answer with the work finished; whichever comes second finds it done.
+//! to answer with the work finished; whichever comes second finds it done. It also runs an
+//! erasure's clean-up outside the log (`erasure::after_erased`) for each `CustomerErased`, so a
+//! crash between the erasure and its clean-up is made good.
 
 use std::time::Duration;
 
@@ -191,6 +193,21 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
         }
         let mut advanced = position;
         for stored in &batch {
+            // An erasure's clean-up outside the log, again (it ran after the command, unless
+            // the process stopped in between): idempotent.
+            if stored.aggregate_type == Conversation::TYPE && stored.event_type == "CustomerErased"
+            {
+                if let Ok(conversation_id) = stored.aggregate_id.parse() {
+                    while let Err(error) =
+                        crate::erasure::after_erased(&state, conversation_id).await
+                    {
+                        tracing::warn!(position = stored.position, %error, "an erasure's clean-up failed; retrying");
+                        if wait(&mut shutdown, Duration::from_secs(1)).await {
+                            return;
+                        }
+                    }
+                }
+            }
             if let Some(event) = decode(stored) {
                 loop {
                     match follow(&state.commands, stored.event_id, &event)
