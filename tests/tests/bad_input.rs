@@ -524,6 +524,7 @@ async fn values_over_the_limits_are_422_problems_and_append_nothing() {
             || path.ends_with("/password")
             || path.contains("/members/")
             || path.contains("/canned-responses/")
+            || path.ends_with("/retention")
         {
             "PUT"
         } else {
