@@ -184,6 +184,25 @@ async fn the_story(storage: &Storage) {
         "the read model's figures are the log's"
     );
 
+    // A keyed request about the conversation: its answer is kept (a retry is replayed).
+    let key = format!("erasure-{}", Uuid::new_v4());
+    let keyed_note = || async {
+        api.raw(
+            "POST",
+            &format!("/v1/conversations/{c}/notes"),
+            agent.token(),
+            Some(
+                json!({"text": format!("keyed {note_word}")})
+                    .to_string()
+                    .into_bytes(),
+            ),
+            &[("idempotency-key", key.as_str())],
+        )
+        .await
+    };
+    keyed_note().await.expect(201, "a keyed note");
+    let replayed = keyed_note().await.expect(201, "the keyed note again");
+    assert_eq!(replayed.header("idempotent-replay"), Some("true"));
     // An agent may not erase; the customer's token neither.
     erase(&api, &agent, json!({"conversation_id": c}))
         .await
@@ -205,6 +224,20 @@ async fn the_story(storage: &Storage) {
         .await
         .expect(200, "the left message erased");
 
+    // The kept answer about it is forgotten: the keyed request is no longer replayed from it.
+    let retried = keyed_note().await;
+    assert_ne!(
+        retried.header("idempotent-replay"),
+        Some("true"),
+        "{} {}",
+        retried.status,
+        retried.text
+    );
+    assert!(
+        !retried.text.contains(note_word.as_str()),
+        "{}",
+        retried.text
+    );
     // The conversation: no metadata, erased.
     let view = api
         .get(&format!("/v1/conversations/{c}"), owner.token())
