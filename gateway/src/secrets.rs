@@ -110,7 +110,8 @@ pub async fn migrate(backend: &Backend) -> Result<(), sqlx::Error> {
     }
     // Answers kept before they were sealed hold secrets in plain text (an invitation's token),
     // under keys scoped to a token that no caller's key matches any more: nothing to keep.
-    let unsealed = "DELETE FROM idempotent_responses WHERE body NOT LIKE 'sealed:%'";
+    // (`sealed:` and `sealed2:` are both sealed; only answers kept before sealing are not.)
+    let unsealed = "DELETE FROM idempotent_responses WHERE body NOT LIKE 'sealed%'";
     on_pool!(backend, pool => sqlx::query(unsealed).execute(pool).await.map(|_| ()))?;
     crate::second_factor::migrate(backend).await?;
     crate::mail::outbox::migrate(backend).await?;
