@@ -539,7 +539,7 @@ function RetentionSetting({ api, orgId, isOperator, onError }: { api: Api; orgId
       <h2>{t('retention')}</h2>
       <form class="inline" onSubmit={save}>
         <label>{t('retentionDays')} <input name="retention-days" type="number" min={1} max={3650} placeholder={t('retentionKeep')} value={days} disabled={!isOperator} onInput={(e) => setDays((e.target as HTMLInputElement).value)} /></label>
-        {isOperator && <button type="submit">{t('save')}</button>}
+        {isOperator && <button type="submit">{t('saveRetention')}</button>}
       </form>
       <p class="hint">{t('retentionHint')}</p>
     </section>
