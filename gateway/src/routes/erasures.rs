@@ -40,10 +40,12 @@ pub fn router() -> Router<AppState> {
 pub struct ErasureRequest {
     /// A customer conversation (a chat or a left message) of the organization.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "uuid"))]
     pub conversation_id: Option<String>,
     /// A verified returning customer (`customer.verified.customer_ref` of its conversations):
     /// every conversation of that customer in the organization.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "uuid"))]
     pub customer_ref: Option<String>,
 }
 

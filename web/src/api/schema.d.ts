@@ -2059,9 +2059,13 @@ export interface components {
         };
         /** @description `POST /v1/orgs/{org}/erasures`: exactly one of the two. */
         ErasureRequest: {
-            /** @description A customer conversation (a chat or a left message) of the organization. */
+            /**
+             * Format: uuid
+             * @description A customer conversation (a chat or a left message) of the organization.
+             */
             conversation_id?: string | null;
             /**
+             * Format: uuid
              * @description A verified returning customer (`customer.verified.customer_ref` of its conversations):
              *     every conversation of that customer in the organization.
              */
