@@ -32,8 +32,9 @@ pub enum Event {
 /// (`EmailConfirmed`) and webhook endpoints (`WebhookEndpointAdded`, `WebhookEndpointRemoved`),
 /// in the order API.md lists them; then auto routing's offers (`CustomerOffered`,
 /// `OfferAccepted`, `OfferDeclined`, `OfferExpired`) and agents' workloads
-/// (`ConversationTaken`, `ConversationReleased`).
-pub const EVENT_TYPES: [&str; 56] = [
+/// (`ConversationTaken`, `ConversationReleased`), handoffs, and erasure (`CustomerErased`) with
+/// the organization's retention (`RetentionSet`).
+pub const EVENT_TYPES: [&str; 58] = [
     "OrganizationCreated",
     "AccountCreated",
     "InvitationCreated",
@@ -90,6 +91,8 @@ pub const EVENT_TYPES: [&str; 56] = [
     "HandoffAccepted",
     "HandoffDeclined",
     "HandoffExpired",
+    "CustomerErased",
+    "RetentionSet",
 ];
 
 /// Whether this version of Jono knows events of `event_type`. During a rolling upgrade a node

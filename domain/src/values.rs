@@ -456,6 +456,45 @@ impl From<Limit> for u32 {
     }
 }
 
+/// How many days an organization keeps its customers' personal data after a conversation
+/// ends (`RetentionSet`): 1 to 3,650 (ten years).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(try_from = "u32", into = "u32")]
+pub struct RetentionDays(u32);
+
+impl RetentionDays {
+    pub const MAX: u32 = 3_650;
+
+    pub fn parse(raw: i64) -> Result<Self, InvalidValue> {
+        match u32::try_from(raw) {
+            Ok(days) if (1..=Self::MAX).contains(&days) => Ok(Self(days)),
+            _ => Err(InvalidValue::Malformed {
+                field: "retention_days",
+                reason: format!("must be a whole number of days from 1 to {}", Self::MAX),
+            }),
+        }
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl TryFrom<u32> for RetentionDays {
+    type Error = InvalidValue;
+    fn try_from(raw: u32) -> Result<Self, Self::Error> {
+        Self::parse(i64::from(raw))
+    }
+}
+
+impl From<RetentionDays> for u32 {
+    fn from(value: RetentionDays) -> Self {
+        value.0
+    }
+}
+
 /// A role within an organization. `owner` ⊇ `operator` ⊇ `agent`: the order of the variants is
 /// the order of power, so `role >= Role::Operator` reads as "at least an operator".
 #[derive(

@@ -1085,3 +1085,55 @@ fn operators_remove_an_endpoint_once() {
         })
         .then_expect_error(OrganizationError::UnknownWebhook);
 }
+
+fn retention_set(days: Option<u32>, by: Option<Uuid>) -> E {
+    E::RetentionSet {
+        organization_id: ORG,
+        retention_days: days.map(|days| {
+            domain::values::RetentionDays::parse(days.into()).expect("a valid test value")
+        }),
+        set_by: by,
+    }
+}
+
+fn set_retention(days: Option<u32>, by: Option<Uuid>) -> C {
+    C::SetRetention {
+        retention_days: days.map(|days| {
+            domain::values::RetentionDays::parse(days.into()).expect("a valid test value")
+        }),
+        by,
+    }
+}
+
+#[test]
+fn operators_set_the_retention_and_setting_it_again_appends_nothing() {
+    test()
+        .given(team())
+        .when(set_retention(Some(30), Some(OPERATOR)))
+        .then_expect_events(vec![retention_set(Some(30), Some(OPERATOR))]);
+    test()
+        .given(team())
+        .when(set_retention(Some(30), Some(MEMBER)))
+        .then_expect_error(OrganizationError::NotAllowed);
+    test()
+        .given(with(team(), [retention_set(Some(30), Some(OWNER))]))
+        .when(set_retention(Some(30), Some(OWNER)))
+        .then_expect_events(vec![]);
+    test()
+        .given(with(team(), [retention_set(Some(30), Some(OWNER))]))
+        .when(set_retention(None, None))
+        .then_expect_events(vec![retention_set(None, None)]);
+}
+
+#[test]
+fn a_retention_is_one_day_to_ten_years() {
+    use domain::values::RetentionDays;
+    assert!(RetentionDays::parse(0).is_err());
+    assert!(RetentionDays::parse(-1).is_err());
+    assert!(RetentionDays::parse(3_651).is_err());
+    assert_eq!(
+        RetentionDays::parse(3_650).map(RetentionDays::get),
+        Ok(3_650)
+    );
+    assert_eq!(RetentionDays::parse(1).map(RetentionDays::get), Ok(1));
+}

@@ -31,6 +31,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::web::router())
         .merge(routes::conversations::router())
         .merge(routes::blocks::router())
+        .merge(routes::erasures::router())
         .merge(routes::webhooks::router())
         .merge(routes::search::router())
         .merge(routes::canned::router())

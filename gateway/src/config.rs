@@ -123,6 +123,11 @@ pub enum Command {
         /// The folder to write the backup to.
         to: PathBuf,
     },
+    /// Data subjects' rights (GDPR): erasing a customer's personal data.
+    Gdpr {
+        #[command(subcommand)]
+        command: GdprCommand,
+    },
     /// Brings the backup in the folder FROM back into an empty store (`--data` or
     /// `--database-url`); the log, read models, secrets and attachments are as they were.
     Restore {
@@ -189,6 +194,21 @@ pub enum ProjectionsCommand {
     Rebuild {
         /// Projections to rebuild (see `jono projections status` for the names).
         names: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GdprCommand {
+    /// Erase a customer's personal data: one conversation (its id), or every conversation of a
+    /// verified returning customer in the organization (its `customer_ref`). Prints what was
+    /// erased.
+    Erase {
+        /// A conversation id, or a verified customer's `customer_ref`.
+        #[arg(long, value_name = "CONVERSATION-ID|CUSTOMER-REF")]
+        customer: String,
+        /// The organization it belongs to.
+        #[arg(long, value_name = "ORG-ID")]
+        org: String,
     },
 }
 

@@ -103,6 +103,12 @@ async fn keyed(
         Caller::Agent(agent) => format!("agent:{}", agent.agent_id),
         Caller::Customer(customer) => format!("conversation:{}", customer.conversation_id),
     };
+    // The conversation the answer is about, if any, noted beside it so that an erasure of
+    // its customer forgets it (`erasure::after_erased`).
+    let subject = match &caller {
+        Caller::Customer(customer) => Some(customer.conversation_id),
+        Caller::Agent(_) => conversation_of_path(parts.uri.path()),
+    };
     let bytes = to_bytes(body, BODY_LIMIT).await.map_err(|error| {
         if crate::edge::is_body_deadline(&error) {
             ApiError::RequestTimeout
@@ -158,7 +164,19 @@ async fn keyed(
         &seal.close(&bytes)?,
     )
     .await?;
+    if let Some(conversation_id) = subject {
+        secrets::keep_response_subject(state.backend(), &scoped, conversation_id).await?;
+    }
     Ok(Response::from_parts(parts, Body::from(bytes)))
+}
+
+/// The conversation of a path under `/v1/conversations/{c}`.
+fn conversation_of_path(path: &str) -> Option<uuid::Uuid> {
+    path.strip_prefix("/v1/conversations/")?
+        .split('/')
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// A kept answer is sealed under a key made from its caller and its Idempotency-Key, which is
@@ -242,6 +260,24 @@ fn replay(status: u16, body: String) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_under_a_conversations_path_is_about_it() {
+        let id = uuid::Uuid::from_u128(7);
+        assert_eq!(
+            conversation_of_path(&format!("/v1/conversations/{id}/messages")),
+            Some(id)
+        );
+        assert_eq!(
+            conversation_of_path(&format!("/v1/conversations/{id}")),
+            Some(id)
+        );
+        assert_eq!(
+            conversation_of_path("/v1/conversations/not-an-id/end"),
+            None
+        );
+        assert_eq!(conversation_of_path(&format!("/v1/queues/{id}/pick")), None);
+    }
 
     #[test]
     fn a_sealed_answer_opens_only_with_its_key_and_unaltered() {

@@ -34,7 +34,10 @@
 //! - [`webhooks`]: the leased worker that delivers the organization's events, signed, to its
 //!   endpoints, with retries, parking and redelivery.
 //! - [`router`]: auto routing's leased duty: offers waiting customers to agents, expires offers.
-//! - [`sweeper`]: the clock's work: silent waiting customers time out, queues open on schedule.
+//! - [`sweeper`]: the clock's work: silent waiting customers time out, queues open on schedule,
+//!   customers' personal data past its organization's retention is erased.
+//! - [`erasure`]: erasing a customer's personal data (GDPR), for the route, the command line
+//!   and the retention duty, and the clean-up outside the log after each erasure.
 //! - [`metrics`]: Prometheus metrics of the HTTP side, the sockets, the lag of the background work.
 //! - [`telemetry`]: logs to stderr, and traces over OTLP when the environment asks for them.
 //! - [`server`]: binding, serving and graceful shutdown.
@@ -51,6 +54,7 @@ pub mod command;
 pub mod config;
 pub mod consistency;
 pub mod edge;
+pub mod erasure;
 pub mod error;
 pub mod extract;
 pub mod idempotency;

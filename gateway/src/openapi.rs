@@ -31,6 +31,7 @@ use uuid::Uuid;
 use crate::routes::blocks::{BlockRequest, BlockView, Blocked};
 use crate::routes::conversations::ReadRequest;
 use crate::routes::email::{ConfirmRequest, ResetPassword, ResetRequest, TranscriptEmailRequest};
+use crate::routes::erasures::{Erased, ErasureRequest, Retention};
 use crate::routes::organizations::InvitationView;
 use crate::routes::search::SearchHit;
 use crate::routes::sessions::SessionView;
@@ -614,6 +615,10 @@ pub struct AgentConversation {
     /// teammate accepts or declines it (`POST …/handoff/accept`, `…/decline`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub handoff: Option<Option<HandoffView>>,
+    /// When its customer's personal data was erased (`CustomerErased`; `null` unless it was):
+    /// its texts, names and file names read `[erased]`, its metadata is empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub erased_at: Option<Option<DateTime<Utc>>>,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -1515,6 +1520,17 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
         Operation::new("delete", "/v1/orgs/{org}/blocks/{block}", "liftBlock", "blocks", "Lift a block")
             .describe("Operators (403 for an agent). 404 for an unknown or lifted block, 409 for one that ran out.")
             .no_content("Lifted; the visitor may join again."),
+        Operation::new("post", "/v1/orgs/{org}/erasures", "eraseCustomer", "organizations", "Erase a customer's personal data")
+            .describe("Operators and owners (403 for an agent). Exactly one of `conversation_id` (a customer conversation or left message of the organization; 404 for any other id, 409 for a channel or a direct chat) and `customer_ref` (a verified returning customer: every conversation of that customer in the organization; none is an empty `erased`); 422 otherwise. A conversation not ended ends first (`ConversationEnded` by the operator; a waiting customer leaves its line, `removed`), then `CustomerErased`: its messages' and notes' texts, the customer's name, its files' names read `[erased]` everywhere (conversation, messages, transcript, search, notes), its metadata and live metadata are empty, its files' bytes, its kept idempotent answers and its webhook deliveries still owed are deleted, the customer's token ends. Statistics do not change (beyond the end of a conversation that had not ended). Nothing personal is added to it afterwards (409 `conversation erased`). Erasing again answers the same (nothing appended). Audited (`CustomerErased`, subject the conversation).")
+            .body::<ErasureRequest>(g, true)
+            .returns::<Erased>(g, 200, "The conversations erased."),
+        Operation::new("get", "/v1/orgs/{org}/retention", "orgRetention", "organizations", "The organization's retention of customers' personal data")
+            .describe("Members.")
+            .returns::<Retention>(g, 200, "Days after a conversation's end before its customer's personal data is erased; `null`: kept until erased by hand."),
+        Operation::new("put", "/v1/orgs/{org}/retention", "setOrgRetention", "organizations", "Set the organization's retention of customers' personal data")
+            .describe("Operators and owners (403 for an agent). `retention_days` from 1 to 3,650 (422 otherwise), or `null` to keep personal data until erased by hand (`RetentionSet`, audited). Customer conversations that ended more than that many days ago are erased by the server's sweeper (reason `retention`), a bounded batch every few seconds.")
+            .body::<Retention>(g, true)
+            .returns::<Retention>(g, 200, "The retention."),
         Operation::new("get", "/v1/webhooks/public-key", "webhookPublicKey", "webhooks", "The key that verifies webhook deliveries")
             .access(Public)
             .describe("The deployment's Ed25519 public key: each delivery's `Jono-Signature: t=<unix seconds>,ed25519=<base64>` signs the bytes `<t>.<body>` (README, Webhooks).")
@@ -1674,6 +1690,9 @@ mod tests {
             ("get", "/v1/orgs/{org}/blocks"),
             ("get", "/v1/orgs/{org}/audit"),
             ("delete", "/v1/orgs/{org}/blocks/{block}"),
+            ("post", "/v1/orgs/{org}/erasures"),
+            ("get", "/v1/orgs/{org}/retention"),
+            ("put", "/v1/orgs/{org}/retention"),
             ("get", "/v1/webhooks/public-key"),
             ("get", "/v1/queues/{queue}/identity-secret"),
             ("post", "/v1/queues/{queue}/identity-secret"),

@@ -4,7 +4,9 @@
 //! place in a checkpoint and moves it only after an event's follow-ups are done, so a crash
 //! between a first event and its follow-up repeats the follow-up, which the aggregates make
 //! harmless. The gateway runs the same follow-ups at once after its own commands (`follow`),
-//! to answer with the work finished; whichever comes second finds it done.
+//! to answer with the work finished; whichever comes second finds it done. It also runs an
+//! erasure's clean-up outside the log (`erasure::after_erased`) for each `CustomerErased`, so a
+//! crash between the erasure and its clean-up is made good.
 
 use std::time::Duration;
 
@@ -24,6 +26,8 @@ use crate::state::AppState;
 /// The checkpoint's name in the store.
 pub const CHECKPOINT: &str = "process_manager";
 const BATCH: usize = 500;
+/// How often an erasure's clean-up is tried here before it is logged and left.
+const CLEAN_UP_ATTEMPTS: u32 = 5;
 
 /// What became of one follow-up.
 #[derive(Debug, Clone, PartialEq)]
@@ -191,6 +195,29 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
         }
         let mut advanced = position;
         for stored in &batch {
+            // An erasure's clean-up outside the log, again (it ran after the command, unless
+            // the process stopped in between): idempotent. A clean-up that keeps failing is
+            // logged and left (erasing the conversation again runs it again), so that it never
+            // holds up the follow-ups of everything after it.
+            if stored.aggregate_type == Conversation::TYPE && stored.event_type == "CustomerErased"
+            {
+                if let Ok(conversation_id) = stored.aggregate_id.parse() {
+                    let mut attempts = 0;
+                    while let Err(error) =
+                        crate::erasure::after_erased(&state, conversation_id).await
+                    {
+                        attempts += 1;
+                        if attempts >= CLEAN_UP_ATTEMPTS {
+                            tracing::error!(position = stored.position, %conversation_id, %error, "an erasure's clean-up failed; erase the conversation again to retry it");
+                            break;
+                        }
+                        tracing::warn!(position = stored.position, %error, "an erasure's clean-up failed; retrying");
+                        if wait(&mut shutdown, Duration::from_secs(1)).await {
+                            return;
+                        }
+                    }
+                }
+            }
             if let Some(event) = decode(stored) {
                 loop {
                     match follow(&state.commands, stored.event_id, &event)

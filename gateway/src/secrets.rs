@@ -25,7 +25,7 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
-const SCHEMA: [&str; 11] = [
+const SCHEMA: [&str; 13] = [
     "CREATE TABLE IF NOT EXISTS invitation_tokens (
         token_hash TEXT PRIMARY KEY,
         invitation_id TEXT NOT NULL,
@@ -81,6 +81,14 @@ const SCHEMA: [&str; 11] = [
         body TEXT NOT NULL,
         created_at BIGINT NOT NULL
     )",
+    // Which conversation a kept answer is about (the customer's own requests, and agents'
+    // under `/v1/conversations/{c}/`), so that an erasure forgets it with the conversation.
+    "CREATE TABLE IF NOT EXISTS idempotent_response_subjects (
+        key TEXT PRIMARY KEY,
+        conversation_id TEXT NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS idempotent_response_subjects_by_conversation
+        ON idempotent_response_subjects (conversation_id)",
     // Keys the server made for itself, hex: `url_signing` signs attachments' URLs,
     // `account_ids` is the secret accounts' ids are derived under. Kept so that a URL handed
     // out survives a restart and every process of a deployment agrees.
@@ -102,7 +110,8 @@ pub async fn migrate(backend: &Backend) -> Result<(), sqlx::Error> {
     }
     // Answers kept before they were sealed hold secrets in plain text (an invitation's token),
     // under keys scoped to a token that no caller's key matches any more: nothing to keep.
-    let unsealed = "DELETE FROM idempotent_responses WHERE body NOT LIKE 'sealed:%'";
+    // (`sealed:` and `sealed2:` are both sealed; only answers kept before sealing are not.)
+    let unsealed = "DELETE FROM idempotent_responses WHERE body NOT LIKE 'sealed%'";
     on_pool!(backend, pool => sqlx::query(unsealed).execute(pool).await.map(|_| ()))?;
     crate::second_factor::migrate(backend).await?;
     crate::mail::outbox::migrate(backend).await?;
@@ -363,6 +372,16 @@ pub async fn visitor_of(
     Ok(found.and_then(|(key,)| VisitorKey::parse(key).ok()))
 }
 
+/// Forgets the keyed hash of the address a conversation's customer joined from (an erasure).
+pub async fn forget_visitor(backend: &Backend, conversation_id: Uuid) -> Result<(), sqlx::Error> {
+    let sql = "DELETE FROM customer_visitors WHERE conversation_id = $1";
+    on_pool!(backend, pool => sqlx::query(sql)
+        .bind(conversation_id.to_string())
+        .execute(pool)
+        .await
+        .map(|_| ()))
+}
+
 /// Ends every token of a customer's conversation (a block) and says which, so that their
 /// sockets can be closed.
 pub async fn revoke_customer_tokens(
@@ -516,14 +535,56 @@ pub async fn keep_response(
         .map(|_| ()))
 }
 
+/// Notes that the answer kept under `key` is about `conversation_id` (for its erasure).
+pub async fn keep_response_subject(
+    backend: &Backend,
+    key: &str,
+    conversation_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    let sql = "INSERT INTO idempotent_response_subjects (key, conversation_id) VALUES ($1, $2)
+               ON CONFLICT (key) DO UPDATE SET conversation_id = excluded.conversation_id";
+    on_pool!(backend, pool => sqlx::query(sql)
+        .bind(key)
+        .bind(conversation_id.to_string())
+        .execute(pool)
+        .await
+        .map(|_| ()))
+}
+
+/// Forgets every kept answer noted as about `conversation_id` (its customer was erased); how
+/// many.
+pub async fn forget_responses_of(
+    backend: &Backend,
+    conversation_id: Uuid,
+) -> Result<u64, sqlx::Error> {
+    let forget = "DELETE FROM idempotent_responses WHERE key IN
+                  (SELECT key FROM idempotent_response_subjects WHERE conversation_id = $1)";
+    let forgotten = on_pool!(backend, pool => sqlx::query(forget)
+        .bind(conversation_id.to_string())
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+    let notes = "DELETE FROM idempotent_response_subjects WHERE conversation_id = $1";
+    on_pool!(backend, pool => sqlx::query(notes)
+        .bind(conversation_id.to_string())
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+    Ok(forgotten)
+}
+
 /// Forgets the responses whose 24 hours are over, as of `now` (epoch seconds).
 pub async fn prune_responses(backend: &Backend, now: i64) -> Result<u64, sqlx::Error> {
     let sql = "DELETE FROM idempotent_responses WHERE created_at < $1";
-    on_pool!(backend, pool => sqlx::query(sql)
+    let pruned = on_pool!(backend, pool => sqlx::query(sql)
         .bind(now - RESPONSE_KEPT_SECONDS)
         .execute(pool)
         .await
-        .map(|done| done.rows_affected()))
+        .map(|done| done.rows_affected()))?;
+    let notes = "DELETE FROM idempotent_response_subjects
+                 WHERE key NOT IN (SELECT key FROM idempotent_responses)";
+    on_pool!(backend, pool => sqlx::query(notes).execute(pool).await.map(|_| ()))?;
+    Ok(pruned)
 }
 
 /// The key that signs attachments' URLs: 32 random bytes made by the first server that asks

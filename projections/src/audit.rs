@@ -1,8 +1,9 @@
 //! `audit`: who changed what in each organization, and when — members and roles, invitations,
 //! queues and their settings and handlers, sign-in rules, single sign-on, webhooks, blocks and
 //! the organization's canned responses — one row per event, read from the log like every read
-//! model, for operators (`GET /v1/orgs/{org}/audit`). Customers' conversations are not here:
-//! their history is the conversations' own.
+//! model, for operators (`GET /v1/orgs/{org}/audit`). Customers' conversations are not here
+//! (their history is the conversations' own), except their erasure (`CustomerErased`, whose
+//! subject is the conversation) and the organization's `RetentionSet`.
 //!
 //! Who acted is the event's stored actor (the caller the gateway authenticated: an agent, or
 //! `anonymous` for the command line and Jono's own work), so every change has one even where
@@ -29,7 +30,7 @@ use crate::sql::{fetch_all, micros, Param, Tx};
 pub struct Audit;
 
 /// The events an audit shows.
-pub const AUDITED: [&str; 23] = [
+pub const AUDITED: [&str; 25] = [
     "OrganizationCreated",
     "InvitationCreated",
     "InvitationAccepted",
@@ -53,6 +54,8 @@ pub const AUDITED: [&str; 23] = [
     "CannedResponseCreated",
     "CannedResponseChanged",
     "CannedResponseDeleted",
+    "CustomerErased",
+    "RetentionSet",
 ];
 
 /// The fields that name what an event acted on, in the order they are looked for: the first
@@ -130,6 +133,13 @@ impl Projection for Audit {
             .filter_map(|field| details.get(*field).and_then(Value::as_str))
             .map(str::to_owned);
         let (subject, also_subject) = (subjects.next(), subjects.next());
+        // An erasure acts on the conversation (its queue beside it).
+        let (subject, also_subject) = match details.get("conversation_id").and_then(Value::as_str) {
+            Some(conversation) if event.event_type == "CustomerErased" => {
+                (Some(conversation.to_owned()), subject)
+            }
+            _ => (subject, also_subject),
+        };
         let (actor_kind, actor_id) = actor(event.actor.as_ref());
         let details = serde_json::to_string(&details)
             .map_err(|error| ProjectionError::Invalid(error.to_string()))?;

@@ -27,7 +27,7 @@ const TABLES: &[Table] = &[
                   ended_at BIGINT, end_reason TEXT, created_position BIGINT NOT NULL, \
                   rating_score BIGINT, rating_comment TEXT, last_seq BIGINT NOT NULL, \
                   answered_at BIGINT, handoff_id TEXT, handoff_to TEXT, \
-                  handoff_expires_at BIGINT",
+                  handoff_expires_at BIGINT, erased_at BIGINT",
         indexes: &[
             Index {
                 name: "rm_conversations_by_org",
@@ -37,6 +37,12 @@ const TABLES: &[Table] = &[
             Index {
                 name: "rm_conversations_by_agent",
                 columns: "agent_id, status",
+                unique: false,
+            },
+            // The retention duty's question: what of an organization ended before a time.
+            Index {
+                name: "rm_conversations_by_end",
+                columns: "organization_id, ended_at",
                 unique: false,
             },
         ],
@@ -95,7 +101,8 @@ impl Projection for Conversations {
         // 2: `last_seq` and `rm_reads` (unread counts). 3: left messages, reopening.
         // 4: `answered_at` (an agent's first message, for the first-response target) and
         // `rm_customer_links` (returning customers). 5: the open handoff to a teammate.
-        5
+        // 6: `erased_at` (`CustomerErased`).
+        6
     }
 
     fn tables(&self) -> &'static [Table] {
@@ -121,6 +128,7 @@ impl Projection for Conversations {
             "HandoffAccepted",
             "HandoffDeclined",
             "HandoffExpired",
+            "CustomerErased",
         ])
     }
 
@@ -386,6 +394,26 @@ impl Projection for Conversations {
                 seq,
                 ..
             } => read_up_to(tx, *agent_id, conversation_id, *seq).await?,
+            // The customer's words about itself go; the conversation's shape, times and
+            // score (statistics) stay. A verified customer's link goes too: nothing ties the
+            // conversation to the person any more.
+            E::CustomerErased {
+                conversation_id,
+                at: erased_at,
+                ..
+            } => {
+                tx.execute(
+                    "UPDATE rm_conversations{s} SET metadata = '{}', live = '{}',
+                     rating_comment = NULL, erased_at = $1 WHERE conversation_id = $2",
+                    params![micros(*erased_at), conversation_id],
+                )
+                .await?;
+                tx.execute(
+                    "DELETE FROM rm_customer_links{s} WHERE conversation_id = $1",
+                    params![conversation_id],
+                )
+                .await?;
+            }
             E::AttachmentUploaded { .. }
             | E::NoteAdded { .. }
             | E::CallStarted { .. }

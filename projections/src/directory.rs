@@ -81,6 +81,14 @@ const TABLES: &[Table] = &[
         indexes: &[],
         full_text: None,
     },
+    // Organizations whose operators set how long customers' personal data is kept
+    // (`RetentionSet`); no row, or `NULL`, keeps it until erased by hand.
+    Table {
+        name: "rm_org_retention",
+        columns: "organization_id TEXT PRIMARY KEY, retention_days BIGINT",
+        indexes: &[],
+        full_text: None,
+    },
 ];
 
 #[async_trait]
@@ -90,7 +98,8 @@ impl Projection for Directory {
     }
 
     fn version(&self) -> i64 {
-        3
+        // 4: `rm_org_retention`.
+        4
     }
 
     fn tables(&self) -> &'static [Table] {
@@ -111,6 +120,7 @@ impl Projection for Directory {
             "CustomerBlockLifted",
             "TwoFactorRequirementSet",
             "SsoConfigured",
+            "RetentionSet",
         ])
     }
 
@@ -273,6 +283,22 @@ impl Projection for Directory {
                          VALUES ($1, $2) ON CONFLICT (organization_id)
                          DO UPDATE SET two_factor_required = excluded.two_factor_required",
                         params![organization_id, i64::from(*required)],
+                    )
+                    .await?;
+                }
+                OrganizationEvent::RetentionSet {
+                    organization_id,
+                    retention_days,
+                    ..
+                } => {
+                    tx.execute(
+                        "INSERT INTO rm_org_retention{s} (organization_id, retention_days)
+                         VALUES ($1, $2) ON CONFLICT (organization_id)
+                         DO UPDATE SET retention_days = excluded.retention_days",
+                        params![
+                            organization_id,
+                            retention_days.map(|days| i64::from(days.get()))
+                        ],
                     )
                     .await?;
                 }

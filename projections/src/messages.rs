@@ -1,8 +1,11 @@
 //! `messages`: each conversation's messages by `seq`, its private notes, and its attachments
-//! (what the file is; the bytes live outside the log).
+//! (what the file is; the bytes live outside the log). `CustomerErased` blanks every text, the
+//! customer's name and every file name of the conversation (`values::ERASED`); the rows stay,
+//! so a transcript keeps its shape and times.
 
 use async_trait::async_trait;
 use domain::conversation::ConversationEvent;
+use domain::values::ERASED;
 use domain::Event;
 use store::event::StoredEvent;
 
@@ -70,7 +73,12 @@ impl Projection for Messages {
     }
 
     fn event_types(&self) -> Option<&'static [&'static str]> {
-        Some(&["MessageSent", "NoteAdded", "AttachmentUploaded"])
+        Some(&[
+            "MessageSent",
+            "NoteAdded",
+            "AttachmentUploaded",
+            "CustomerErased",
+        ])
     }
 
     async fn apply(
@@ -158,8 +166,61 @@ impl Projection for Messages {
                 )
                 .await?;
             }
+            Event::Conversation(ConversationEvent::CustomerErased {
+                conversation_id, ..
+            }) => erase(tx, *conversation_id).await?,
             _ => {}
         }
         Ok(())
     }
+}
+
+/// Blanks the personal data of `conversation_id`: texts, the customer's name, file names.
+async fn erase(tx: &mut Tx, conversation_id: uuid::Uuid) -> Result<(), ProjectionError> {
+    tx.execute(
+        "UPDATE rm_messages{s} SET text = $1,
+         author_name = CASE WHEN author_kind = 'customer' THEN $1 ELSE author_name END
+         WHERE conversation_id = $2",
+        params![ERASED, conversation_id],
+    )
+    .await?;
+    // The attachments a message carries are JSON: each name is replaced in it, one message
+    // after another (no transaction-wide `fetch_all`; a conversation has few such messages).
+    let mut after = 0_i64;
+    while let Some((seq, attachments)) = tx
+        .fetch_optional::<(i64, String)>(
+            "SELECT seq, attachments FROM rm_messages{s}
+             WHERE conversation_id = $1 AND seq > $2 AND attachments <> '[]'
+             ORDER BY seq LIMIT 1",
+            params![conversation_id, after],
+        )
+        .await?
+    {
+        after = seq;
+        let mut attachments: Vec<serde_json::Value> = serde_json::from_str(&attachments)
+            .map_err(|e| ProjectionError::Invalid(e.to_string()))?;
+        for attachment in &mut attachments {
+            if let Some(name) = attachment.get_mut("name") {
+                *name = serde_json::Value::from(ERASED);
+            }
+        }
+        let attachments = serde_json::to_string(&attachments)
+            .map_err(|e| ProjectionError::Invalid(e.to_string()))?;
+        tx.execute(
+            "UPDATE rm_messages{s} SET attachments = $1 WHERE conversation_id = $2 AND seq = $3",
+            params![attachments, conversation_id, seq],
+        )
+        .await?;
+    }
+    tx.execute(
+        "UPDATE rm_notes{s} SET text = $1 WHERE conversation_id = $2",
+        params![ERASED, conversation_id],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE rm_attachments{s} SET name = $1 WHERE conversation_id = $2",
+        params![ERASED, conversation_id],
+    )
+    .await?;
+    Ok(())
 }

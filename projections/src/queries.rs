@@ -171,6 +171,81 @@ pub async fn two_factor_required(backend: &Backend, organization_id: Uuid) -> Re
     Ok(row.is_some_and(|(required,)| required != 0))
 }
 
+/// How many days the organization keeps customers' personal data after a conversation ends
+/// (`None`: until erased by hand).
+pub async fn retention_days(backend: &Backend, organization_id: Uuid) -> Result<Option<u32>> {
+    let row: Option<(Option<i64>,)> = fetch_optional(
+        backend,
+        "SELECT retention_days FROM rm_org_retention WHERE organization_id = $1",
+        params![organization_id],
+    )
+    .await?;
+    Ok(row
+        .and_then(|(days,)| days)
+        .and_then(|days| u32::try_from(days).ok()))
+}
+
+/// Every organization with a retention, and its days.
+pub async fn retentions(backend: &Backend) -> Result<Vec<(Uuid, u32)>> {
+    let rows: Vec<(String, i64)> = fetch_all(
+        backend,
+        "SELECT organization_id, retention_days FROM rm_org_retention
+         WHERE retention_days IS NOT NULL ORDER BY organization_id",
+        &[],
+    )
+    .await?;
+    rows.into_iter()
+        .map(|(organization_id, days)| {
+            Ok((
+                id(&organization_id)?,
+                u32::try_from(days)
+                    .map_err(|e| QueryError::Corrupt(format!("retention_days: {e}")))?,
+            ))
+        })
+        .collect()
+}
+
+/// At most `limit` customer conversations (chats and left messages) of the organization that
+/// ended before `cutoff` and are not erased, the longest ended first: what its retention erases.
+pub async fn past_retention(
+    backend: &Backend,
+    organization_id: Uuid,
+    cutoff: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Uuid>> {
+    let rows: Vec<(String,)> = fetch_all(
+        backend,
+        "SELECT conversation_id FROM rm_conversations
+         WHERE organization_id = $1 AND status = 'ended' AND ended_at < $2
+         AND erased_at IS NULL AND kind IN ('customer', 'left_message')
+         ORDER BY ended_at LIMIT $3",
+        params![organization_id, cutoff.timestamp_micros(), limit],
+    )
+    .await?;
+    rows.into_iter()
+        .map(|(conversation,)| id(&conversation))
+        .collect()
+}
+
+/// The conversations of the organization linked to the verified customer `customer_ref`
+/// (`CustomerJoinedQueue`'s `customer`), oldest first. An erased one is no longer linked.
+pub async fn conversations_of_customer(
+    backend: &Backend,
+    organization_id: Uuid,
+    customer_ref: Uuid,
+) -> Result<Vec<Uuid>> {
+    let rows: Vec<(String,)> = fetch_all(
+        backend,
+        "SELECT conversation_id FROM rm_customer_links
+         WHERE organization_id = $1 AND customer_ref = $2 ORDER BY position",
+        params![organization_id, customer_ref],
+    )
+    .await?;
+    rows.into_iter()
+        .map(|(conversation,)| id(&conversation))
+        .collect()
+}
+
 /// An organization's single sign-on, as its owner set it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SsoSettings {
@@ -515,6 +590,8 @@ pub struct Conversation {
     pub unread: Option<i64>,
     /// The open handoff to a teammate, if any.
     pub handoff: Option<Handoff>,
+    /// When its customer's personal data was erased (`CustomerErased`), if it was.
+    pub erased_at: Option<DateTime<Utc>>,
 }
 
 /// A handoff offered to a teammate and not yet answered.
@@ -532,7 +609,7 @@ fn conversation_select(reader: &str) -> String {
         "SELECT c.conversation_id, c.kind, c.name, c.organization_id,
          c.queue_id, c.status, c.agent_id, c.metadata, c.live, c.participants, c.created_at,
          c.picked_at, c.ended_at, c.end_reason, c.rating_score, c.rating_comment, c.last_seq,
-         c.answered_at, c.handoff_id, c.handoff_to, c.handoff_expires_at, l.customer_ref, l.user_id AS verified_user_id,
+         c.answered_at, c.handoff_id, c.handoff_to, c.handoff_expires_at, c.erased_at, l.customer_ref, l.user_id AS verified_user_id,
          l.name AS verified_name,
          r.seq AS read_seq, {reader} IS NOT NULL AS has_reader
          FROM rm_conversations c
@@ -564,6 +641,7 @@ struct ConversationRow {
     handoff_id: Option<String>,
     handoff_to: Option<String>,
     handoff_expires_at: Option<i64>,
+    erased_at: Option<i64>,
     customer_ref: Option<String>,
     verified_user_id: Option<String>,
     verified_name: Option<String>,
@@ -626,6 +704,7 @@ async fn conversation_from(backend: &Backend, row: ConversationRow) -> Result<Co
             }),
             _ => None,
         },
+        erased_at: opt_time(row.erased_at)?,
         verified: match (row.customer_ref, row.verified_user_id) {
             (Some(customer_ref), Some(user_id)) => Some(VerifiedCustomer {
                 customer_ref: id(&customer_ref)?,

@@ -46,7 +46,12 @@ impl Projection for Search {
     }
 
     fn event_types(&self) -> Option<&'static [&'static str]> {
-        Some(&["MessageSent", "NoteAdded", "CustomerMetadataSet"])
+        Some(&[
+            "MessageSent",
+            "NoteAdded",
+            "CustomerMetadataSet",
+            "CustomerErased",
+        ])
     }
 
     async fn apply(
@@ -119,6 +124,18 @@ impl Projection for Search {
                     String::new(),
                     body,
                 )
+            }
+            // Nothing of an erased customer's conversation is found again (and nothing is
+            // added to it after: the conversation refuses it).
+            ConversationEvent::CustomerErased {
+                conversation_id, ..
+            } => {
+                tx.execute(
+                    "DELETE FROM rm_search{s} WHERE conversation_id = $1",
+                    params![conversation_id],
+                )
+                .await?;
+                return Ok(());
             }
             _ => return Ok(()),
         };

@@ -250,6 +250,14 @@ fn routes(w: &World) -> Vec<Route> {
             json!(42),
         ),
         route(
+            "PUT",
+            format!("/v1/orgs/{org}/retention"),
+            &owner,
+            json!({"retention_days": 30}),
+            "retention_days",
+            json!("thirty"),
+        ),
+        route(
             "POST",
             "/v1/canned-responses".into(),
             &owner,
@@ -450,6 +458,36 @@ async fn values_over_the_limits_are_422_problems_and_append_nothing() {
             json!({"email": api::fresh_email("x"), "role": "overlord"}),
         ),
         (
+            "a retention of no days",
+            format!("/v1/orgs/{org}/retention"),
+            owner,
+            json!({"retention_days": 0}),
+        ),
+        (
+            "a retention over ten years",
+            format!("/v1/orgs/{org}/retention"),
+            owner,
+            json!({"retention_days": 3651}),
+        ),
+        (
+            "an erasure naming both a conversation and a customer",
+            format!("/v1/orgs/{org}/erasures"),
+            owner,
+            json!({"conversation_id": "00000000-0000-4000-8000-000000000001", "customer_ref": "00000000-0000-4000-8000-000000000002"}),
+        ),
+        (
+            "an erasure naming nothing",
+            format!("/v1/orgs/{org}/erasures"),
+            owner,
+            json!({}),
+        ),
+        (
+            "an erasure of a conversation id that is not an id",
+            format!("/v1/orgs/{org}/erasures"),
+            owner,
+            json!({"conversation_id": "banana"}),
+        ),
+        (
             "a member given an unknown role",
             format!("/v1/orgs/{org}/members/{}", w.member.agent_id),
             owner,
@@ -486,6 +524,7 @@ async fn values_over_the_limits_are_422_problems_and_append_nothing() {
             || path.ends_with("/password")
             || path.contains("/members/")
             || path.contains("/canned-responses/")
+            || path.ends_with("/retention")
         {
             "PUT"
         } else {

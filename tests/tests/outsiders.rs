@@ -429,6 +429,35 @@ fn routes() -> Vec<Row> {
             },
             NOT_HERE,
         ),
+        // Erasure (issue 17): an outsider erases nothing and learns nothing.
+        row(
+            "POST",
+            "/v1/orgs/{org}/erasures",
+            |ids| {
+                (
+                    format!("/v1/orgs/{}/erasures", ids.org),
+                    Some(json!({"conversation_id": ids.conversation})),
+                )
+            },
+            NOT_HERE,
+        ),
+        row(
+            "PUT",
+            "/v1/orgs/{org}/retention",
+            |ids| {
+                (
+                    format!("/v1/orgs/{}/retention", ids.org),
+                    Some(json!({"retention_days": 1})),
+                )
+            },
+            NOT_HERE,
+        ),
+        row(
+            "GET",
+            "/v1/orgs/{org}/retention",
+            |ids| (format!("/v1/orgs/{}/retention", ids.org), None),
+            NOT_HERE,
+        ),
         row(
             "POST",
             "/v1/orgs/{org}/directs",

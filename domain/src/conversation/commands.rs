@@ -3,7 +3,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::events::{AttachmentRef, EndReason};
+use super::events::{AttachmentRef, EndReason, ErasureReason};
 use crate::metadata::{CustomerMetadata, LiveMetadata};
 use crate::values::{
     Author, MessageText, Name, NoteText, RatingComment, Score, Tag, WelcomeMessage,
@@ -159,5 +159,13 @@ pub enum ConversationCommand {
     ExpireHandoff {
         handoff_id: Uuid,
         now: DateTime<Utc>,
+    },
+    /// Erase the customer's personal data (an operator, the command line or the retention
+    /// duty): a conversation with a customer only; one not ended ends first (by `by`, in the
+    /// same decision); one erased already is left as it is (nothing appended).
+    EraseCustomer {
+        by: Author,
+        reason: ErasureReason,
+        at: DateTime<Utc>,
     },
 }

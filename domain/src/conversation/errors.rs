@@ -74,6 +74,8 @@ pub enum ConversationError {
     HandoffExpired,
     #[error("the handoff is not due to expire yet")]
     HandoffNotDue,
+    #[error("conversation erased")]
+    Erased,
 }
 
 impl Refusal for ConversationError {
@@ -111,7 +113,8 @@ impl Refusal for ConversationError {
             | Self::HandoffToItsAgent
             | Self::NoHandoffOpen
             | Self::HandoffExpired
-            | Self::HandoffNotDue => ErrorKind::Conflict,
+            | Self::HandoffNotDue
+            | Self::Erased => ErrorKind::Conflict,
             Self::LeftMessageIsAnswered | Self::NotYourHandoff => ErrorKind::Forbidden,
         }
     }

@@ -46,6 +46,25 @@ pub enum EndReason {
     Timeout,
 }
 
+/// Why a customer's personal data was erased.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErasureReason {
+    /// The customer asked (GDPR art. 17): an operator's route or `jono gdpr erase`.
+    Request,
+    /// The organization's `retention_days` passed since the conversation ended.
+    Retention,
+}
+
+impl ErasureReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Request => "request",
+            Self::Retention => "retention",
+        }
+    }
+}
+
 /// An uploaded file as messages refer to it. `name` is personal data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct AttachmentRef {
@@ -223,6 +242,18 @@ pub enum ConversationEvent {
         from_agent_id: Option<Uuid>,
         agent_id: Uuid,
     },
+    /// The customer's personal data in this conversation is erased: read models blank it
+    /// (`values::ERASED`), the gateway deletes what it keeps of it (files, kept answers,
+    /// webhook bodies) and the store destroys the conversation's key. Nothing personal here;
+    /// the conversation ended before it (in the same decision when it had not).
+    CustomerErased {
+        conversation_id: Uuid,
+        organization_id: Uuid,
+        queue_id: Option<Uuid>,
+        by: Author,
+        reason: ErasureReason,
+        at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for ConversationEvent {
@@ -248,6 +279,7 @@ impl DomainEvent for ConversationEvent {
             Self::HandoffAccepted { .. } => "HandoffAccepted",
             Self::HandoffDeclined { .. } => "HandoffDeclined",
             Self::HandoffExpired { .. } => "HandoffExpired",
+            Self::CustomerErased { .. } => "CustomerErased",
         }
         .to_owned()
     }

@@ -9,7 +9,7 @@ mod events;
 
 pub use commands::ConversationCommand;
 pub use errors::ConversationError;
-pub use events::{AttachmentRef, ConversationEvent, ConversationKind, EndReason};
+pub use events::{AttachmentRef, ConversationEvent, ConversationKind, EndReason, ErasureReason};
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -64,6 +64,10 @@ pub struct Conversation {
     /// The open handoff to a teammate, if any.
     #[serde(default)]
     pub handoff: Option<OpenHandoff>,
+    /// The customer's personal data is erased (`CustomerErased`): nothing personal is added
+    /// again.
+    #[serde(default)]
+    pub erased: bool,
 }
 
 /// A handoff offered and not yet accepted, declined or replaced.
@@ -85,6 +89,15 @@ impl Conversation {
     fn require_not_ended(&self) -> Result<(), ConversationError> {
         if self.status == Some(Status::Ended) {
             Err(ConversationError::ConversationEnded)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Refuses what would add personal data to an erased conversation.
+    fn require_not_erased(&self) -> Result<(), ConversationError> {
+        if self.erased {
+            Err(ConversationError::Erased)
         } else {
             Ok(())
         }
@@ -365,6 +378,7 @@ impl Aggregate for Conversation {
             } => {
                 let (conversation_id, kind) = self.require_started()?;
                 self.check_author(&author)?;
+                self.require_not_erased()?;
                 self.require_not_ended()?;
                 if self.message_ids.contains(&message_id) {
                     return Err(ConversationError::DuplicateMessage);
@@ -411,6 +425,7 @@ impl Aggregate for Conversation {
             C::UploadAttachment { attachment, by } => {
                 let (conversation_id, _) = self.require_started()?;
                 self.check_author(&by)?;
+                self.require_not_erased()?;
                 self.require_not_ended()?;
                 if self.attachments.contains_key(&attachment.attachment_id) {
                     return Err(ConversationError::DuplicateAttachment);
@@ -482,6 +497,7 @@ impl Aggregate for Conversation {
             C::AddNote { note_id, text, by } => {
                 let (conversation_id, _) = self.require_started()?;
                 self.check_author(&by)?;
+                self.require_not_erased()?;
                 Self::require_agent(&by)?;
                 if self.notes.contains(&note_id) {
                     return Err(ConversationError::DuplicateNote);
@@ -499,6 +515,7 @@ impl Aggregate for Conversation {
             C::SetCustomerMetadata { metadata, by } => {
                 let (conversation_id, kind) = self.require_started()?;
                 self.check_author(&by)?;
+                self.require_not_erased()?;
                 Self::require_customers(kind)?;
                 // Agents may still correct it afterwards; the customer's word ends with the
                 // conversation.
@@ -517,6 +534,7 @@ impl Aggregate for Conversation {
             C::UpdateLiveMetadata { live, by } => {
                 let (conversation_id, kind) = self.require_started()?;
                 self.check_author(&by)?;
+                self.require_not_erased()?;
                 Self::require_customer_kind(kind)?;
                 if !by.is_customer() {
                     return Err(ConversationError::CustomerOnly);
@@ -575,6 +593,7 @@ impl Aggregate for Conversation {
             C::Rate { score, comment, by } => {
                 let (conversation_id, kind) = self.require_started()?;
                 self.check_author(&by)?;
+                self.require_not_erased()?;
                 Self::require_customer_kind(kind)?;
                 if !by.is_customer() {
                     return Err(ConversationError::CustomerOnly);
@@ -631,6 +650,7 @@ impl Aggregate for Conversation {
                 let (conversation_id, kind) = self.require_started()?;
                 self.check_author(&by)?;
                 Self::require_customers(kind)?;
+                self.require_not_erased()?;
                 if self.status != Some(Status::Ended) {
                     return Err(ConversationError::NotEnded);
                 }
@@ -670,6 +690,7 @@ impl Aggregate for Conversation {
                 self.check_author(&by)?;
                 Self::require_agent(&by)?;
                 Self::require_customer_kind(kind)?;
+                self.require_not_erased()?;
                 self.require_not_ended()?;
                 let Some(from_agent_id) = self
                     .agent_id
@@ -698,6 +719,7 @@ impl Aggregate for Conversation {
                 now,
             } => {
                 let (conversation_id, _) = self.require_started()?;
+                self.require_not_erased()?;
                 let handoff = self.open_handoff_of(agent_id)?;
                 if now > handoff.expires_at {
                     return Err(ConversationError::HandoffExpired);
@@ -745,6 +767,42 @@ impl Aggregate for Conversation {
                     agent_id: handoff.to_agent_id,
                 };
                 sink.write(event, self).await;
+            }
+            C::EraseCustomer { by, reason, at } => {
+                let (conversation_id, kind) = self.require_started()?;
+                Self::require_customers(kind)?;
+                if self.erased {
+                    return Ok(());
+                }
+                // Waiting is being in a queue's line, which the queue decides: the caller
+                // takes the customer out of the line first (as an end does).
+                if kind == ConversationKind::Customer && self.status == Some(Status::Waiting) {
+                    return Err(ConversationError::StillWaiting);
+                }
+                let organization_id = self.organization_id;
+                // An erased conversation is over: nothing personal may be added to it again.
+                if self.status != Some(Status::Ended) {
+                    let ended = E::ConversationEnded {
+                        conversation_id,
+                        organization_id,
+                        queue_id: self.queue_id,
+                        agent_id: self.agent_id,
+                        was_waiting: self.status == Some(Status::Waiting),
+                        reason: EndReason::Ended,
+                        by: by.clone(),
+                        at: Some(at),
+                    };
+                    sink.write(ended, self).await;
+                }
+                let erased = E::CustomerErased {
+                    conversation_id,
+                    organization_id,
+                    queue_id: self.queue_id,
+                    by,
+                    reason,
+                    at,
+                };
+                sink.write(erased, self).await;
             }
         }
         Ok(())
@@ -848,6 +906,15 @@ impl Aggregate for Conversation {
                 self.status = Some(Status::Active);
                 self.agent_id = Some(agent_id);
                 self.ended_at = None;
+            }
+            E::CustomerErased { .. } => {
+                self.erased = true;
+                // Cached aggregates and snapshots keep no file names of the erased customer.
+                if let Ok(erased) = crate::values::FileName::parse(crate::values::ERASED) {
+                    for attachment in self.attachments.values_mut() {
+                        attachment.name = erased.clone();
+                    }
+                }
             }
             E::ConversationEnded { at, .. } => {
                 self.handoff = None;

@@ -3,7 +3,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::values::{BlockReason, Email, Name, Role, VisitorKey};
+use crate::values::{BlockReason, Email, Name, RetentionDays, Role, VisitorKey};
 
 /// The account that accepts an invitation, as far as its address goes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -92,6 +92,12 @@ pub enum OrganizationCommand {
         required: bool,
         by: Option<Uuid>,
         own_two_factor: bool,
+    },
+    /// An operator sets how long customers' personal data is kept after their conversation
+    /// ends (`None`: until erased by hand); the retention duty erases what is older.
+    SetRetention {
+        retention_days: Option<RetentionDays>,
+        by: Option<Uuid>,
     },
     /// Asked before a member acts in the organization (`two_factor`: whether its account has a
     /// second factor): refused while the organization requires one the member lacks. Appends

@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::values::{BlockReason, Email, Name, Role, VisitorKey};
+use crate::values::{BlockReason, Email, Name, RetentionDays, Role, VisitorKey};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type")]
@@ -70,6 +70,13 @@ pub enum OrganizationEvent {
         required: bool,
         set_by: Option<Uuid>,
     },
+    /// Customers' personal data is erased `retention_days` after their conversation ended
+    /// (`None`: kept until someone erases it).
+    RetentionSet {
+        organization_id: Uuid,
+        retention_days: Option<RetentionDays>,
+        set_by: Option<Uuid>,
+    },
     MemberSessionsEnded {
         organization_id: Uuid,
         agent_id: Uuid,
@@ -112,6 +119,7 @@ impl DomainEvent for OrganizationEvent {
             Self::CustomerBlockLifted { .. } => "CustomerBlockLifted",
             Self::TwoFactorRequirementSet { .. } => "TwoFactorRequirementSet",
             Self::MemberSessionsEnded { .. } => "MemberSessionsEnded",
+            Self::RetentionSet { .. } => "RetentionSet",
             Self::SsoConfigured { .. } => "SsoConfigured",
             Self::WebhookEndpointAdded { .. } => "WebhookEndpointAdded",
             Self::WebhookEndpointRemoved { .. } => "WebhookEndpointRemoved",

@@ -24,7 +24,7 @@ use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::values::{Email, Name, Role, VisitorKey};
+use crate::values::{Email, Name, RetentionDays, Role, VisitorKey};
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Organization {
@@ -44,6 +44,9 @@ pub struct Organization {
     /// Its webhook endpoints, oldest first.
     #[serde(default)]
     pub webhooks: Vec<WebhookEndpoint>,
+    /// Days customers' personal data is kept after a conversation ends (`None`: until erased).
+    #[serde(default)]
+    pub retention_days: Option<RetentionDays>,
 }
 
 /// Where the organization's events of some types are delivered.
@@ -386,6 +389,20 @@ impl Aggregate for Organization {
                     sink.write(event, self).await;
                 }
             }
+            C::SetRetention { retention_days, by } => {
+                let organization_id = self.require_created()?;
+                if self.power_of(by)? < Role::Operator {
+                    return Err(OrganizationError::NotAllowed);
+                }
+                if self.retention_days != retention_days {
+                    let event = E::RetentionSet {
+                        organization_id,
+                        retention_days,
+                        set_by: by,
+                    };
+                    sink.write(event, self).await;
+                }
+            }
             C::AdmitMember {
                 agent_id,
                 two_factor,
@@ -583,6 +600,9 @@ impl Aggregate for Organization {
             }
             E::TwoFactorRequirementSet { required, .. } => {
                 self.two_factor_required = required;
+            }
+            E::RetentionSet { retention_days, .. } => {
+                self.retention_days = retention_days;
             }
             E::MemberSessionsEnded { .. } => {}
             E::SsoConfigured {

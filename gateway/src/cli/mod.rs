@@ -3,6 +3,7 @@
 mod admin;
 mod backup;
 mod export;
+mod gdpr;
 pub mod projections;
 pub mod stats;
 
@@ -15,7 +16,9 @@ use tokio::net::TcpListener;
 
 use crate::blobs::{Blobs, UrlSigner};
 use crate::client::TrustedProxies;
-use crate::config::{AdminCommand, Cli, Command, ExportCommand, Signup, StoreConfig, Switch};
+use crate::config::{
+    AdminCommand, Cli, Command, ExportCommand, GdprCommand, Signup, StoreConfig, Switch,
+};
 use crate::edge::EdgeLimits;
 use crate::state::{AppState, Settings};
 use crate::{secrets, server};
@@ -207,6 +210,15 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             }
             Command::Backup { to } => {
                 println!("{}", backup::backup(&store, &store_config, &to).await?);
+                Ok(())
+            }
+            Command::Gdpr {
+                command: GdprCommand::Erase { customer, org },
+            } => {
+                print!(
+                    "{}",
+                    gdpr::erase(store, &store_config, &customer, &org).await?
+                );
                 Ok(())
             }
             Command::Restore { .. } => Ok(()), // done above, before opening a store

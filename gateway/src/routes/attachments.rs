@@ -256,6 +256,10 @@ async fn download(
     let attachment = queries::attachment(state.backend(), id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    // Its customer was erased: the bytes are gone, and so is the file.
+    if attachment.name == domain::values::ERASED {
+        return Err(ApiError::NotFound);
+    }
     let bytes = state
         .blobs
         .get(id)

@@ -99,6 +99,7 @@ fn agent_view(conversation: &Conversation) -> Value {
         "answered_at": conversation.answered_at,
         "unread": conversation.unread,
         "handoff": conversation.handoff,
+        "erased_at": conversation.erased_at,
     })
 }
 

@@ -8,6 +8,7 @@ pub mod blocks;
 pub mod canned;
 pub mod conversations;
 pub mod email;
+pub mod erasures;
 pub mod handoff;
 pub mod health;
 pub mod left_messages;

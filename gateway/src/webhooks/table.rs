@@ -330,3 +330,32 @@ pub async fn redeliver(
         .map(|done| done.rows_affected()))?;
     Ok(done > 0)
 }
+
+/// The positions still owed (or parked) to any endpoint of the organization, oldest first.
+pub async fn owed_positions(
+    backend: &Backend,
+    organization_id: Uuid,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let sql = "SELECT DISTINCT position FROM webhook_deliveries WHERE organization_id = $1
+               ORDER BY position";
+    on_pool!(backend, pool => sqlx::query_scalar(sql)
+        .bind(organization_id.to_string())
+        .fetch_all(pool)
+        .await)
+}
+
+/// Forgets the deliveries of the organization's event at `position`, to every endpoint (its
+/// conversation's customer was erased: nothing of it goes out any more).
+pub async fn forget_position(
+    backend: &Backend,
+    organization_id: Uuid,
+    position: i64,
+) -> Result<(), sqlx::Error> {
+    let sql = "DELETE FROM webhook_deliveries WHERE organization_id = $1 AND position = $2";
+    on_pool!(backend, pool => sqlx::query(sql)
+        .bind(organization_id.to_string())
+        .bind(position)
+        .execute(pool)
+        .await
+        .map(|_| ()))
+}

@@ -6,6 +6,8 @@
 
 mod common;
 
+mod erasure;
+
 mod queries;
 mod replay;
 mod runtime;

@@ -74,6 +74,10 @@ enum Step {
     LeaveMessage {
         queue: usize,
     },
+    /// Erases a conversation's customer (GDPR): ends it first when it has not.
+    Erase {
+        conversation: usize,
+    },
     /// Sets or clears a queue's service-level targets (seconds).
     Targets {
         queue: usize,
@@ -97,6 +101,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (0..8usize, 0..2usize)
             .prop_map(|(conversation, queue)| Step::Transfer { conversation, queue }),
         1 => (0..8usize).prop_map(|conversation| Step::End { conversation }),
+        1 => (0..8usize).prop_map(|conversation| Step::Erase { conversation }),
         1 => (0..8usize, 1..=5i64).prop_map(|(conversation, score)| Step::Rate { conversation, score }),
         2 => (0..8usize, 0..2usize, 0..4usize)
             .prop_map(|(conversation, agent, answer)| Step::Offer { conversation, agent, answer }),
@@ -384,6 +389,20 @@ async fn play(world: &World, steps: &[Step]) {
                                 reason: EndReason::Ended,
                                 left_queue: None,
                                 at: None,
+                            },
+                        )
+                        .await;
+                }
+            }
+            Step::Erase { conversation } => {
+                if let Some((c, _)) = nth(&conversations, conversation) {
+                    let _ = world
+                        .run::<Conversation>(
+                            c,
+                            ConversationCommand::EraseCustomer {
+                                by: agent_author(org.owner),
+                                reason: domain::conversation::ErasureReason::Request,
+                                at: chrono::Utc::now(),
                             },
                         )
                         .await;

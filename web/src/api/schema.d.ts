@@ -1039,6 +1039,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/orgs/{org}/erasures": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Erase a customer's personal data
+         * @description Operators and owners (403 for an agent). Exactly one of `conversation_id` (a customer conversation or left message of the organization; 404 for any other id, 409 for a channel or a direct chat) and `customer_ref` (a verified returning customer: every conversation of that customer in the organization; none is an empty `erased`); 422 otherwise. A conversation not ended ends first (`ConversationEnded` by the operator; a waiting customer leaves its line, `removed`), then `CustomerErased`: its messages' and notes' texts, the customer's name, its files' names read `[erased]` everywhere (conversation, messages, transcript, search, notes), its metadata and live metadata are empty, its files' bytes, its kept idempotent answers and its webhook deliveries still owed are deleted, the customer's token ends. Statistics do not change (beyond the end of a conversation that had not ended). Nothing personal is added to it afterwards (409 `conversation erased`). Erasing again answers the same (nothing appended). Audited (`CustomerErased`, subject the conversation).
+         */
+        post: operations["eraseCustomer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/orgs/{org}/invitations": {
         parameters: {
             query?: never;
@@ -1159,6 +1179,30 @@ export interface paths {
          * @description Operators. A new queue is closed.
          */
         post: operations["createQueue"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/orgs/{org}/retention": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The organization's retention of customers' personal data
+         * @description Members.
+         */
+        get: operations["orgRetention"];
+        /**
+         * Set the organization's retention of customers' personal data
+         * @description Operators and owners (403 for an agent). `retention_days` from 1 to 3,650 (422 otherwise), or `null` to keep personal data until erased by hand (`RetentionSet`, audited). Customer conversations that ended more than that many days ago are erased by the server's sweeper (reason `retention`), a bounded batch every few seconds.
+         */
+        put: operations["setOrgRetention"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1750,6 +1794,12 @@ export interface components {
             /** Format: date-time */
             ended_at: string | null;
             /**
+             * Format: date-time
+             * @description When its customer's personal data was erased (`CustomerErased`; `null` unless it was):
+             *     its texts, names and file names read `[erased]`, its metadata is empty.
+             */
+            erased_at?: string | null;
+            /**
              * @description The handoff to a teammate still awaiting its answer (`null` without one): the
              *     teammate accepts or declines it (`POST …/handoff/accept`, `…/decline`).
              */
@@ -1993,6 +2043,33 @@ export interface components {
             qr_svg: string;
             /** @description The secret in base 32, for typing by hand. */
             secret: string;
+        };
+        /** @description What an erasure erased. */
+        Erased: {
+            /**
+             * Format: date-time
+             * @description When.
+             */
+            at: string;
+            /**
+             * @description The conversations whose customer's personal data is erased (also those erased before:
+             *     erasing again changes nothing and answers the same).
+             */
+            erased: string[];
+        };
+        /** @description `POST /v1/orgs/{org}/erasures`: exactly one of the two. */
+        ErasureRequest: {
+            /**
+             * Format: uuid
+             * @description A customer conversation (a chat or a left message) of the organization.
+             */
+            conversation_id?: string | null;
+            /**
+             * Format: uuid
+             * @description A verified returning customer (`customer.verified.customer_ref` of its conversations):
+             *     every conversation of that customer in the organization.
+             */
+            customer_ref?: string | null;
         };
         HandoffRequest: {
             /**
@@ -2631,6 +2708,15 @@ export interface components {
         ResetRequest: {
             /** Format: email */
             email: string;
+        };
+        /** @description An organization's retention of customers' personal data. */
+        Retention: {
+            /**
+             * Format: int64
+             * @description Days after a conversation's end after which its customer's personal data is erased
+             *     (1 to 3,650); `null`: kept until erased by hand.
+             */
+            retention_days: number | null;
         };
         /**
          * @description A role within an organization. `owner` ⊇ `operator` ⊇ `agent`: the order of the variants is
@@ -4848,6 +4934,42 @@ export interface operations {
             };
         };
     };
+    eraseCustomer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description An organization's id. */
+                org: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ErasureRequest"];
+            };
+        };
+        responses: {
+            /** @description The conversations erased. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Erased"];
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     invitations: {
         parameters: {
             query?: {
@@ -5151,6 +5273,74 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["QueueCreated"];
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    orgRetention: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description An organization's id. */
+                org: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Days after a conversation's end before its customer's personal data is erased; `null`: kept until erased by hand. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Retention"];
+                };
+            };
+            /** @description An error, as `application/problem+json` (RFC 9457). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    setOrgRetention: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description An organization's id. */
+                org: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Retention"];
+            };
+        };
+        responses: {
+            /** @description The retention. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Retention"];
                 };
             };
             /** @description An error, as `application/problem+json` (RFC 9457). */

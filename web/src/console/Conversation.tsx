@@ -46,6 +46,8 @@ export function applyEvent(c: AgentConversation, ev: StoredEvent): AgentConversa
     case 'HandoffOffered': return { ...c, handoff: { handoff_id: ev.handoff_id, to_agent_id: ev.to_agent_id, expires_at: ev.expires_at } };
     case 'HandoffAccepted': return { ...c, agent_id: ev.agent_id, handoff: null };
     case 'HandoffDeclined': case 'HandoffExpired': return { ...c, handoff: null };
+    // Its customer's personal data is erased: none of it stays on screen.
+    case 'CustomerErased': return { ...c, erased_at: c.erased_at ?? ev.at, customer: { ...c.customer, metadata: {}, live: {}, verified: null } };
     default: return c;
   }
 }
@@ -191,6 +193,18 @@ export function Conversation(p: {
       await loadConv();
     });
   };
+  // Erase (operators): the customer's personal data is gone for good; everything is read again.
+  const eraseCustomer = () => {
+    if (!window.confirm(t('eraseConfirm'))) return;
+    act(async () => {
+      await ok(api.POST('/v1/orgs/{org}/erasures', { params: { path: { org: p.orgId } }, body: { conversation_id: id } }));
+      setEvs([]);
+      maxSeq.current = 0;
+      setMessages([]);
+      await Promise.all([loadConv(), loadMessages(), loadNotes()]);
+      p.onChanged();
+    });
+  };
   // Transfer: the customer waits again, first in line, in another queue of the organization.
   const transfer = (e: Event) => {
     e.preventDefault();
@@ -279,9 +293,11 @@ export function Conversation(p: {
               <button type="submit" disabled={!handTo}>{t('handOver')}</button>
             </form>
           )}
+          {conv?.erased_at && <span class="badge erased" data-erased={conv.erased_at}>{t('erasedBadge')}</span>}
           {conv?.handoff && <span class="badge handing-over" data-handoff={conv.handoff.to_agent_id}>{t('handingOverTo', { name: p.memberName(conv.handoff.to_agent_id) })}</span>}
           {facesCustomer && !ended && <button type="button" class="danger" onClick={end}>{t('endConversation')}</button>}
-          {facesCustomer && ended && <button type="button" class="reopen" onClick={reopen}>{t('reopen')}</button>}
+          {facesCustomer && ended && !conv?.erased_at && <button type="button" class="reopen" onClick={reopen}>{t('reopen')}</button>}
+          {facesCustomer && p.isOperator && conv && !conv.erased_at && <button type="button" class="danger erase-customer" onClick={eraseCustomer}>{t('eraseCustomer')}</button>}
           <button type="button" onClick={() => downloadTranscript(id, p.token).catch((e) => setErr(errText(e)))}>{t('transcript')}</button>
           <button type="button" aria-pressed={side} title={t('toggleSidebar')} onClick={() => setSide(!side)}>☰ {t('toggleSidebar')}</button>
         </header>

@@ -139,6 +139,7 @@ export function OrgPage({ api, me, orgId, role, queues, reloadQueues, focus = nu
           )}
         </section>
       )}
+      <RetentionSetting api={api} orgId={orgId} isOperator={isOperator} onError={setErr} />
       {isOperator && <Webhooks api={api} orgId={orgId} onError={setErr} />}
       {isOperator && <AuditLog api={api} orgId={orgId} members={members} />}
       <section>
@@ -513,6 +514,34 @@ function Webhooks({ api, orgId, onError }: { api: Api; orgId: string; onError: (
           </tbody>
         </table>
       )}
+    </section>
+  );
+}
+
+/** How long customers' personal data is kept after a conversation ends (operators set it). */
+function RetentionSetting({ api, orgId, isOperator, onError }: { api: Api; orgId: string; isOperator: boolean; onError: (e: string) => void }) {
+  const [days, setDays] = useState<string | null>(null);
+  useEffect(() => {
+    ok(api.GET('/v1/orgs/{org}/retention', { params: { path: { org: orgId } } }))
+      .then((r) => setDays(r.retention_days == null ? '' : String(r.retention_days)))
+      .catch(() => setDays(null));
+  }, [orgId]);
+  if (days === null) return null;
+  const save = (e: Event) => {
+    e.preventDefault();
+    const value = days.trim() === '' ? null : Number(days);
+    ok(api.PUT('/v1/orgs/{org}/retention', { params: { path: { org: orgId } }, body: { retention_days: value } }))
+      .then((r) => { onError(''); setDays(r.retention_days == null ? '' : String(r.retention_days)); })
+      .catch((x) => onError(errText(x)));
+  };
+  return (
+    <section class="retention">
+      <h2>{t('retention')}</h2>
+      <form class="inline" onSubmit={save}>
+        <label>{t('retentionDays')} <input name="retention-days" type="number" min={1} max={3650} placeholder={t('retentionKeep')} value={days} disabled={!isOperator} onInput={(e) => setDays((e.target as HTMLInputElement).value)} /></label>
+        {isOperator && <button type="submit">{t('saveRetention')}</button>}
+      </form>
+      <p class="hint">{t('retentionHint')}</p>
     </section>
   );
 }

@@ -1,0 +1,199 @@
+//! Erasing a customer's personal data (GDPR; issue 17). One door for the operators' route
+//! (`POST /v1/orgs/{org}/erasures`), `jono gdpr erase` and the retention duty (`sweeper`):
+//! [`erase_conversation`] has the conversation decide (`EraseCustomer`: a customer conversation
+//! only, ended first when it was not, once), then [`after_erased`] deletes what the gateway
+//! keeps of it outside the log — the attachments' bytes, the kept idempotent answers about it,
+//! the webhook deliveries of its events still owed, its customer's tokens (its sockets closed)
+//! and the hash of the address it joined from — and has the store forget its personal data.
+//!
+//! The read models blank their rows when they meet `CustomerErased`, each in its own
+//! transaction (`projections`). The process manager runs [`after_erased`] again when it meets
+//! `CustomerErased` in the log, so a crash between the event and the clean-up (or a clean-up
+//! that failed) is finished later: every step is idempotent.
+
+use chrono::{DateTime, Utc};
+use domain::conversation::{
+    Conversation, ConversationCommand, ConversationError, ConversationEvent, ErasureReason, Status,
+};
+use domain::queue::{LeaveReason, Queue, QueueCommand};
+use domain::values::Author;
+use store::command::CommandContext;
+use uuid::Uuid;
+
+use crate::command;
+use crate::error::ApiError;
+use crate::live::CloseOrder;
+use crate::secrets;
+use crate::state::AppState;
+use crate::webhooks::table as webhook_table;
+
+/// How often a customer still in a line is taken out of it and the erasure tried again (a
+/// transfer may move it between lines meanwhile).
+const ATTEMPTS: usize = 20;
+const RETRY: std::time::Duration = std::time::Duration::from_millis(50);
+/// Events read back at a time when looking for the webhook deliveries of a conversation.
+const DELIVERY_BATCH: usize = 500;
+
+/// What one erasure did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Erasure {
+    pub conversation_id: Uuid,
+    /// When the conversation was erased: now, or when it was erased before.
+    pub at: DateTime<Utc>,
+    /// Whether this call erased it (false: it was erased already).
+    pub erased_now: bool,
+}
+
+/// Erases the customer of `conversation_id` in `organization_id` on behalf of `by` (an
+/// operator, or `Author::system()` for the command line and the retention duty): 404 for a
+/// conversation that is not the organization's, 409 for a channel or a direct chat. A
+/// conversation erased already is answered as erased (nothing appended), and its clean-up is
+/// run again.
+pub async fn erase_conversation(
+    state: &AppState,
+    organization_id: Uuid,
+    conversation_id: Uuid,
+    by: Author,
+    reason: ErasureReason,
+    ctx: &CommandContext,
+) -> Result<Erasure, ApiError> {
+    let stream = conversation_id.to_string();
+    let mut outcome = None;
+    for _ in 0..ATTEMPTS {
+        let (now, _) = state.commands.load::<Conversation>(&stream).await?;
+        if now.id.is_none() || now.organization_id != organization_id {
+            return Err(ApiError::NotFound);
+        }
+        // A customer in a line leaves it first, by the queue's decision (as an end does); the
+        // conversation's end is that leave's follow-up.
+        if let (Some(domain::conversation::ConversationKind::Customer), Some(Status::Waiting)) =
+            (now.kind, now.status)
+        {
+            if let Some(queue_id) = now.queue_id {
+                let leave = QueueCommand::LeaveQueue {
+                    conversation_id,
+                    reason: LeaveReason::Removed,
+                    by: Some(by.clone()),
+                };
+                match command::run::<Queue>(state, queue_id, leave, ctx).await {
+                    // Not waiting there (picked, or moved): the conversation decides below.
+                    Ok(_) | Err(ApiError::Conflict(_)) => {}
+                    Err(error) => return Err(error),
+                }
+            }
+        }
+        let at = Utc::now();
+        let erase = ConversationCommand::EraseCustomer {
+            by: by.clone(),
+            reason,
+            at,
+        };
+        match command::run::<Conversation>(state, conversation_id, erase, ctx).await {
+            Ok(executed) => {
+                let erased_at = executed.typed.iter().find_map(|event| match event {
+                    ConversationEvent::CustomerErased { at, .. } => Some(*at),
+                    _ => None,
+                });
+                outcome = Some(match erased_at {
+                    Some(at) => Erasure {
+                        conversation_id,
+                        at,
+                        erased_now: true,
+                    },
+                    None => Erasure {
+                        conversation_id,
+                        at: erased_before(state, conversation_id).await?.unwrap_or(at),
+                        erased_now: false,
+                    },
+                });
+                state.settle(command::last_position(&executed)).await;
+                break;
+            }
+            // Still in a line (a transfer landed meanwhile): out of it again, then erase.
+            Err(ApiError::Conflict(detail))
+                if detail == ConversationError::StillWaiting.to_string() =>
+            {
+                tokio::time::sleep(RETRY).await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    let erasure = outcome.ok_or_else(|| {
+        ApiError::Conflict(
+            "the conversation kept moving between queues while it was erased; try again".into(),
+        )
+    })?;
+    after_erased(state, conversation_id).await?;
+    Ok(erasure)
+}
+
+/// When `conversation_id` was erased, as its read model says (an erasure answered again).
+async fn erased_before(
+    state: &AppState,
+    conversation_id: Uuid,
+) -> Result<Option<DateTime<Utc>>, ApiError> {
+    Ok(
+        projections::queries::conversation(state.backend(), conversation_id)
+            .await?
+            .and_then(|conversation| conversation.erased_at),
+    )
+}
+
+/// Deletes what the gateway keeps of the erased `conversation_id` outside the log, and has the
+/// store forget its personal data. Idempotent: run after each erasure and again by the process
+/// manager for each `CustomerErased` it meets. A conversation that is not erased is left
+/// alone (nothing is deleted for a repeat that comes too early).
+pub async fn after_erased(state: &AppState, conversation_id: Uuid) -> Result<(), ApiError> {
+    let (conversation, _) = state
+        .commands
+        .load::<Conversation>(&conversation_id.to_string())
+        .await?;
+    if !conversation.erased {
+        return Ok(());
+    }
+    let organization_id = conversation.organization_id;
+    // The customer's access ends, and its sockets close.
+    for token_hash in secrets::revoke_customer_tokens(state.backend(), conversation_id).await? {
+        state.live.close(CloseOrder::Token(token_hash));
+    }
+    secrets::forget_visitor(state.backend(), conversation_id).await?;
+    // The files' bytes (their names are blanked by the read models and the aggregate).
+    for attachment_id in conversation.attachments.keys() {
+        state
+            .blobs
+            .delete(*attachment_id)
+            .await
+            .map_err(|error| ApiError::Unavailable(error.to_string()))?;
+    }
+    // Kept answers about it (its customer's requests, and agents' under its path).
+    secrets::forget_responses_of(state.backend(), conversation_id).await?;
+    forget_webhook_deliveries(state, organization_id, conversation_id).await?;
+    // LEAD: store.erase_subject(conversation_id) goes here
+    Ok(())
+}
+
+/// Forgets the webhook deliveries still owed (or parked) of the conversation's events: the
+/// deliveries hold positions, so the events at them are read back to find the conversation's.
+async fn forget_webhook_deliveries(
+    state: &AppState,
+    organization_id: Uuid,
+    conversation_id: Uuid,
+) -> Result<(), ApiError> {
+    let owed = webhook_table::owed_positions(state.backend(), organization_id).await?;
+    let wanted = conversation_id.to_string();
+    for positions in owed.chunks(DELIVERY_BATCH) {
+        for event in state.store.read_positions(positions).await? {
+            let of_it = event.aggregate_id == wanted
+                || event
+                    .payload
+                    .get("conversation_id")
+                    .and_then(serde_json::Value::as_str)
+                    == Some(wanted.as_str());
+            if of_it {
+                webhook_table::forget_position(state.backend(), organization_id, event.position)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
