@@ -12,6 +12,7 @@
 //! that failed) is finished later: every step is idempotent.
 
 use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate;
 use domain::conversation::{
     Conversation, ConversationCommand, ConversationError, ConversationEvent, ErasureReason, Status,
 };
@@ -21,6 +22,7 @@ use store::command::CommandContext;
 use uuid::Uuid;
 
 use crate::command;
+use crate::consistency;
 use crate::error::ApiError;
 use crate::live::CloseOrder;
 use crate::secrets;
@@ -168,7 +170,13 @@ pub async fn after_erased(state: &AppState, conversation_id: Uuid) -> Result<(),
     // Kept answers about it (its customer's requests, and agents' under its path).
     secrets::forget_responses_of(state.backend(), conversation_id).await?;
     forget_webhook_deliveries(state, organization_id, conversation_id).await?;
-    // LEAD: store.erase_subject(conversation_id) goes here
+    // The log's side (`store::seal`): the subject's key destroyed, so its sealed fields read as
+    // erased everywhere from now on; its events from before sealing rewritten; its snapshots
+    // dropped. Then, once the read models show the erasure, no old page of the files is left.
+    let subject = conversation_id.to_string();
+    let erased = state.store.erase_subject(&subject).await?;
+    consistency::settle_stream(state, Conversation::TYPE, &subject).await?;
+    state.store.compact_after_erasure(erased).await?;
     Ok(())
 }
 

@@ -79,13 +79,15 @@ impl EventStore {
     /// on Postgres the log's tables are vacuumed (the read models' tables by autovacuum, and
     /// Postgres's own write-ahead log keeps old pages until it recycles its segments: a
     /// documented limit).
-    pub async fn compact_after_erasure(&self) -> Result<(), StoreError> {
+    /// `erased` is what the erasure did: the log's events table is vacuumed only when some of
+    /// its rows were rewritten (a sealed event is never touched: its key is what went).
+    pub async fn compact_after_erasure(&self, erased: Erased) -> Result<(), StoreError> {
         match (self.backend(), self.read_model_backend()) {
             (Backend::Sqlite(log), Backend::Sqlite(read_models)) => {
                 sqlite::truncate_wal(read_models).await?;
                 sqlite::truncate_wal(log).await
             }
-            (Backend::Postgres(pool), _) => postgres::vacuum_log(pool).await,
+            (Backend::Postgres(pool), _) => postgres::vacuum_log(pool, erased.rewritten > 0).await,
             (Backend::Sqlite(log), Backend::Postgres(_)) => sqlite::truncate_wal(log).await,
         }
     }

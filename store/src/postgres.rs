@@ -418,8 +418,13 @@ pub(crate) async fn erase_subject(
 
 /// Vacuums the log's tables after an erasure (see
 /// [`crate::log::EventStore::compact_after_erasure`]).
-pub(crate) async fn vacuum_log(pool: &PgPool) -> Result<(), StoreError> {
-    sqlx::raw_sql("VACUUM events, snapshots, subject_keys, idempotency_keys")
+pub(crate) async fn vacuum_log(pool: &PgPool, events_too: bool) -> Result<(), StoreError> {
+    let tables = if events_too {
+        "events, snapshots, subject_keys"
+    } else {
+        "snapshots, subject_keys"
+    };
+    sqlx::raw_sql(&format!("VACUUM {tables}"))
         .execute(pool)
         .await?;
     Ok(())

@@ -6,8 +6,9 @@
 //! `jono gdpr erase` erases the same way, and an organization's `retention_days` has the
 //! sweeper erase what ended longer ago than that.
 //!
-//! That the text is gone from the database files themselves is the store's test (the key of
-//! each conversation is destroyed there).
+//! And no byte of the storage holds the customer's words any more: every file of the SQLite
+//! data directory, or Postgres's table, TOAST and index files after a `VACUUM FULL` (the key of each
+//! conversation is destroyed in the store, `store/tests/suite/sealing.rs`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -380,6 +381,108 @@ async fn the_story(storage: &Storage) {
         "{}",
         audit.text
     );
+
+    // And the storage itself: no byte of it holds any of the customer's words.
+    let words = [&secret, &note_word, &file_word, &name, &email];
+    let holding = files_holding(storage, &words).await;
+    assert!(holding.is_empty(), "erased words found in {holding:?}");
+}
+
+/// The files of `storage` that hold any of `words`: on SQLite every file of the data directory
+/// (the log, the read models, their write-ahead logs, the attachments); on Postgres, after a
+/// `VACUUM FULL` of the schema's tables and a `CHECKPOINT`, the files of its tables, their TOAST
+/// tables and every index. Postgres's own write-ahead log is a documented limit (README,
+/// "Erasure (GDPR)").
+async fn files_holding(storage: &Storage, words: &[&String]) -> Vec<std::path::PathBuf> {
+    let files: Vec<std::path::PathBuf> = match storage {
+        Storage::Embedded(dir) => walk(dir.path()),
+        Storage::Postgres(url) => {
+            let pool = sqlx::PgPool::connect(url).await.unwrap();
+            let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            let tables: Vec<String> = sqlx::query_scalar(
+                "SELECT quote_ident(relname::text) FROM pg_class \
+                 WHERE relnamespace = $1::regnamespace AND relkind = 'r'",
+            )
+            .bind(&schema)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            for table in &tables {
+                // A plain VACUUM only marks a dead row's space free for reuse; its bytes stay
+                // until the page is rewritten (the README says so).
+                sqlx::raw_sql(&format!("VACUUM FULL {table}"))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            sqlx::raw_sql("CHECKPOINT").execute(&pool).await.unwrap();
+            let data: String = sqlx::query_scalar("SELECT current_setting('data_directory')")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            let relations: Vec<String> = sqlx::query_scalar(
+                "SELECT pg_relation_filepath(c.oid)::text FROM pg_class c \
+                 WHERE c.relnamespace = $1::regnamespace AND c.relkind IN ('r', 'i', 'm') \
+                 UNION ALL \
+                 SELECT pg_relation_filepath(t.oid)::text FROM pg_class c \
+                 JOIN pg_class t ON t.oid = c.reltoastrelid \
+                 WHERE c.relnamespace = $1::regnamespace \
+                 UNION ALL \
+                 SELECT pg_relation_filepath(i.indexrelid)::text FROM pg_class c \
+                 JOIN pg_index i ON i.indrelid = c.reltoastrelid \
+                 WHERE c.relnamespace = $1::regnamespace",
+            )
+            .bind(&schema)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+            let data = std::path::PathBuf::from(data);
+            relations
+                .iter()
+                .flat_map(|relation| {
+                    // A relation's main file and its further 1 GiB segments.
+                    let base = data.join(relation);
+                    let mut segments = vec![base.clone()];
+                    segments.extend(
+                        (1..)
+                            .map(|n| std::path::PathBuf::from(format!("{}.{n}", base.display())))
+                            .take_while(|path| path.exists()),
+                    );
+                    segments
+                })
+                .filter(|path| path.exists())
+                .collect()
+        }
+    };
+    assert!(!files.is_empty());
+    files
+        .into_iter()
+        .filter(|path| {
+            let bytes = std::fs::read(path).unwrap_or_default();
+            words.iter().any(|word| {
+                bytes
+                    .windows(word.len())
+                    .any(|window| window == word.as_bytes())
+            })
+        })
+        .collect()
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

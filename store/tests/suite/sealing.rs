@@ -116,8 +116,8 @@ async fn sealed_fields_open_on_read_and_read_as_erased_once_erased(db: TestDb) {
     let stream = reopened.load_stream("conversation", &erased).await.unwrap();
     assert!(texts(&stream).iter().all(|t| t == domain::values::ERASED));
     // Idempotent.
-    store.erase_subject(&erased).await.unwrap();
-    store.compact_after_erasure().await.unwrap();
+    let again = store.erase_subject(&erased).await.unwrap();
+    store.compact_after_erasure(again).await.unwrap();
 }
 
 async fn events_from_before_sealing_are_rewritten_and_nothing_else_is(db: TestDb) {
@@ -268,8 +268,8 @@ async fn the_sqlite_files_keep_no_erased_byte() {
         !holding("4242-secret").is_empty(),
         "the old event holds it before the erasure"
     );
-    store.erase_subject(&conversation).await.unwrap();
-    store.compact_after_erasure().await.unwrap();
+    let erased = store.erase_subject(&conversation).await.unwrap();
+    store.compact_after_erasure(erased).await.unwrap();
     assert_eq!(holding("4242-secret"), Vec::<std::path::PathBuf>::new());
 }
 
