@@ -837,6 +837,7 @@ mod tests {
                 reason: LeaveReason::Abandoned,
                 to_queue_id: None,
                 by: None,
+                transfer_id: None,
             },
         );
         watch.apply(
@@ -848,6 +849,7 @@ mod tests {
                 reason: LeaveReason::Transferred,
                 to_queue_id: Some(other_queue),
                 by: None,
+                transfer_id: None,
             },
         );
         watch.apply(
