@@ -65,7 +65,10 @@ fn a_customer_is_not_transferred_into_the_line_it_waits_in() {
         transferred.transfer_from(OTHER_QUEUE),
         Err(ConversationError::AlreadyWaiting)
     );
-    assert_eq!(ConversationError::AlreadyWaiting.kind(), ErrorKind::Conflict);
+    assert_eq!(
+        ConversationError::AlreadyWaiting.kind(),
+        ErrorKind::Conflict
+    );
 }
 
 #[test]
@@ -99,7 +102,10 @@ fn an_ended_conversation_is_neither_transferred_nor_ended_again() {
         Err(ConversationError::ConversationEnded)
     );
     assert_eq!(gone.end_from(), Err(ConversationError::ConversationEnded));
-    assert_eq!(ConversationError::ConversationEnded.kind(), ErrorKind::Conflict);
+    assert_eq!(
+        ConversationError::ConversationEnded.kind(),
+        ErrorKind::Conflict
+    );
     // And in the append itself: it ended after the transfer looked.
     TestFramework::<Conversation>::with(())
         .given(history.to_vec())
