@@ -2,6 +2,12 @@
 //! events, and the process manager's follow-ups run at once (join → conversation, pick → its
 //! agent, …), so the answer comes when all of it is durable. It does not wait for the read
 //! models: the reads that follow wait for them (`consistency`, API.md's Consistency rule).
+//!
+//! Work that spans streams is orchestrated here, not in the routes: a join and the start of
+//! its conversation, a pick and the agent's workload (`give`), a reopening, a left message, a
+//! transfer (`transfer`: the source line, the target line and the conversation in one append)
+//! and an end (`end`: a waiting customer leaves its line first). The aggregates decide every
+//! rule; a route parses, authorizes, calls one of these, and maps the answer.
 
 use std::time::Duration;
 
