@@ -137,7 +137,10 @@ pub fn follow_ups(event_id: Uuid, event: &Event) -> Vec<FollowUp> {
             reason,
             to_queue_id,
             by,
+            transfer_id: arrived_by,
         } => match (reason, to_queue_id) {
+            // Arrived in the same append (`TransferAcross`): nothing left to do.
+            (LeaveReason::Transferred, _) if arrived_by.is_some() => Vec::new(),
             (LeaveReason::Transferred, Some(to_queue_id)) => {
                 let transfer_id = Uuid::new_v5(&event_id, b"transfer");
                 vec![FollowUp::Transfer {

@@ -82,6 +82,7 @@ fn left(reason: LeaveReason, to_queue_id: Option<Uuid>, by: Option<Author>) -> Q
         reason,
         to_queue_id,
         by,
+        transfer_id: None,
     }
 }
 
@@ -282,6 +283,20 @@ fn a_transfer_out_is_followed_by_a_transfer_in_at_the_target_queue() {
 #[test]
 fn a_transfer_without_a_target_has_no_follow_up() {
     let event = left(LeaveReason::Transferred, None, None);
+    assert_eq!(follow_ups(EVENT, &domain::Event::Queue(event)), vec![]);
+}
+
+#[test]
+fn a_transfer_that_arrived_in_the_same_append_has_no_follow_up() {
+    let event = QueueEvent::CustomerLeftQueue {
+        queue_id: QUEUE,
+        organization_id: ORG,
+        conversation_id: CONVERSATION,
+        reason: LeaveReason::Transferred,
+        to_queue_id: Some(OTHER_QUEUE),
+        by: None,
+        transfer_id: Some(common::TRANSFER),
+    };
     assert_eq!(follow_ups(EVENT, &domain::Event::Queue(event)), vec![]);
 }
 
@@ -491,6 +506,12 @@ fn join_transfer_and_pick_reach_the_conversation_through_follow_ups() {
             organization_id: ORG,
             name: common::name("Sales"),
         },
+        // Open: a closed queue takes no transfer in.
+        QueueEvent::QueueOpened {
+            queue_id: OTHER_QUEUE,
+            organization_id: ORG,
+            by: None,
+        },
         QueueEvent::QueueHandlerAdded {
             queue_id: OTHER_QUEUE,
             organization_id: ORG,
@@ -559,6 +580,7 @@ fn transferred_out_to_queue() -> domain::Event {
         reason: LeaveReason::Transferred,
         to_queue_id: Some(QUEUE),
         by: None,
+        transfer_id: None,
     })
 }
 
@@ -653,6 +675,7 @@ fn a_repeated_transfer_is_refused_even_after_its_customer_left_the_line() {
             reason: LeaveReason::Abandoned,
             to_queue_id: None,
             by: None,
+            transfer_id: None,
         },
     ] {
         let mut target = open_queue();

@@ -61,6 +61,7 @@ fn left(conversation_id: Uuid, reason: LeaveReason, by: Option<Author>) -> E {
         reason,
         to_queue_id: None,
         by,
+        transfer_id: None,
     }
 }
 
@@ -718,6 +719,7 @@ fn a_waiting_customer_is_transferred_out_to_another_queue() {
             reason: LeaveReason::Transferred,
             to_queue_id: Some(OTHER_QUEUE),
             by: Some(agent(AGENT)),
+            transfer_id: None,
         }]);
 }
 
@@ -743,6 +745,55 @@ fn nothing_is_transferred_out_of_an_unknown_queue() {
             by: None,
         })
         .then_expect_error(QueueError::UnknownQueue);
+}
+
+// ---- TransferAcross ----
+
+#[test]
+fn a_waiting_customer_transferred_across_names_the_transfer_it_arrives_by() {
+    test()
+        .given(with(open_queue(), [joined(id(1), 1), joined(id(2), 2)]))
+        .when(C::TransferAcross {
+            conversation_id: id(2),
+            to_queue_id: OTHER_QUEUE,
+            transfer_id: TRANSFER,
+            by: Some(agent(AGENT)),
+        })
+        .then_expect_events(vec![E::CustomerLeftQueue {
+            queue_id: QUEUE,
+            organization_id: ORG,
+            conversation_id: id(2),
+            reason: LeaveReason::Transferred,
+            to_queue_id: Some(OTHER_QUEUE),
+            by: Some(agent(AGENT)),
+            transfer_id: Some(TRANSFER),
+        }]);
+}
+
+#[test]
+fn only_a_waiting_customer_is_transferred_across() {
+    test()
+        .given(with(open_queue(), [joined(id(1), 1), picked(id(1), AGENT)]))
+        .when(C::TransferAcross {
+            conversation_id: id(1),
+            to_queue_id: OTHER_QUEUE,
+            transfer_id: TRANSFER,
+            by: None,
+        })
+        .then_expect_error(QueueError::NotWaiting);
+}
+
+#[test]
+fn a_customer_is_not_transferred_into_the_line_it_waits_in() {
+    test()
+        .given(with(open_queue(), [joined(id(1), 1)]))
+        .when(C::TransferAcross {
+            conversation_id: id(1),
+            to_queue_id: QUEUE,
+            transfer_id: TRANSFER,
+            by: None,
+        })
+        .then_expect_error(QueueError::AlreadyWaiting);
 }
 
 // ---- TransferIn ----
@@ -894,4 +945,39 @@ fn positions_count_from_the_front() {
     assert_eq!(queue.position_of(id(1)), Some(2));
     assert_eq!(queue.position_of(id(2)), Some(3));
     assert_eq!(queue.position_of(id(7)), None);
+}
+
+#[test]
+fn a_closed_queue_refuses_a_transfer_in() {
+    test()
+        .given(with(open_queue(), [joined(id(1), 1), queue_closed()]))
+        .when(transfer_in(TRANSFER, id(9), ORG, Some(OTHER_AGENT)))
+        .then_expect_error(QueueError::TargetClosed);
+    // A new queue is closed until it opens.
+    test()
+        .given(vec![queue_created()])
+        .when(transfer_in(TRANSFER, id(9), ORG, None))
+        .then_expect_error(QueueError::TargetClosed);
+    assert_eq!(QueueError::TargetClosed.kind(), ErrorKind::Conflict);
+    assert_eq!(
+        QueueError::TargetClosed.to_string(),
+        "the target queue is closed"
+    );
+}
+
+#[test]
+fn a_reopened_queue_takes_transfers_in_again() {
+    test()
+        .given(with(open_queue(), [queue_closed(), queue_opened()]))
+        .when(transfer_in(TRANSFER, id(9), ORG, None))
+        .then_expect_events(vec![E::ConversationTransferred {
+            transfer_id: TRANSFER,
+            queue_id: QUEUE,
+            organization_id: ORG,
+            conversation_id: id(9),
+            from_queue_id: OTHER_QUEUE,
+            from_agent_id: None,
+            queue_position: 1,
+            by: Some(agent(OTHER_AGENT)),
+        }]);
 }

@@ -127,6 +127,7 @@ fn left(conversation_id: Uuid, reason: LeaveReason, to_queue_id: Option<Uuid>) -
         reason,
         to_queue_id,
         by: None,
+        transfer_id: None,
     }
 }
 
@@ -226,6 +227,13 @@ fn step(model: &mut Model, op: &Op) -> Option<(QueueCommand, Result<Vec<QueueEve
         Op::TransferIn => {
             let conversation_id = model.fresh();
             let transfer_id = model.fresh();
+            // As a join: a closed queue takes nobody in.
+            if !model.open {
+                return Some((
+                    transfer_in(transfer_id, conversation_id),
+                    Err(QueueError::TargetClosed),
+                ));
+            }
             model.line.push_front(conversation_id);
             model.arrive(conversation_id);
             model.transfers.push((transfer_id, conversation_id));

@@ -265,6 +265,7 @@ fn a_customer_who_stops_waiting_leaves_nothing_of_its_offers_behind() {
                 reason: LeaveReason::Abandoned,
                 to_queue_id: None,
                 by: None,
+                transfer_id: None,
             },
         ],
     ));

@@ -909,6 +909,7 @@ mod tests {
                 reason: LeaveReason::Abandoned,
                 to_queue_id: None,
                 by: None,
+                transfer_id: None,
             },
         );
         watch.apply(
@@ -920,6 +921,7 @@ mod tests {
                 reason: LeaveReason::Transferred,
                 to_queue_id: Some(other_queue),
                 by: None,
+                transfer_id: None,
             },
         );
         watch.apply(

@@ -45,6 +45,15 @@ pub type PairResult<A, B> = Result<
     CommandError<Either<<A as Aggregate>::Error, <B as Aggregate>::Error>>,
 >;
 
+/// What a command on three aggregates did, or why none did anything (which one refused: the
+/// first, or the second or third of the rest).
+pub type ThreeResult<A, B, C> = Result<
+    (Executed<A>, Executed<B>, Executed<C>),
+    CommandError<
+        Either<<A as Aggregate>::Error, Either<<B as Aggregate>::Error, <C as Aggregate>::Error>>,
+    >,
+>;
+
 /// What a command did.
 pub struct Executed<A: Aggregate> {
     pub events: Vec<StoredEvent>,
@@ -462,6 +471,166 @@ impl Commands {
         Err(CommandError::Conflict)
     }
 
+    /// Like [`Commands::execute_pair`], over three streams: each command decided against its
+    /// own stream, and all they decided appended in one transaction with the three streams at
+    /// the versions they were decided against, or nothing. For a move three aggregates must
+    /// agree on at once: a waiting customer leaves one queue's line, arrives in another's, which
+    /// must be open, and its conversation waits there — done in two appends, the target could
+    /// close, or the conversation end, between them.
+    #[tracing::instrument(name = "command", skip_all, fields(aggregate = A::TYPE, second = B::TYPE, third = C::TYPE))]
+    pub async fn execute_three<A, B, C>(
+        &self,
+        (first_id, first): (&str, A::Command),
+        (second_id, second): (&str, B::Command),
+        (third_id, third): (&str, C::Command),
+        services: (&A::Services, &B::Services, &C::Services),
+        ctx: &CommandContext,
+    ) -> ThreeResult<A, B, C>
+    where
+        A: Snapshot,
+        A::Command: Clone,
+        B: Snapshot,
+        B::Command: Clone,
+        C: Snapshot,
+        C::Command: Clone,
+    {
+        let streams = [
+            (A::TYPE, first_id),
+            (B::TYPE, second_id),
+            (C::TYPE, third_id),
+        ];
+        if streams[0] == streams[1] || streams[0] == streams[2] || streams[1] == streams[2] {
+            return Err(CommandError::Unavailable(
+                "one command over three streams names a stream twice".into(),
+            ));
+        }
+        let in_second =
+            |error| map_refusal(error, |refusal| Either::Second(Either::First(refusal)));
+        let in_third =
+            |error| map_refusal(error, |refusal| Either::Second(Either::Second(refusal)));
+        if let Some(record) = &ctx.idempotency {
+            if let Some((hash, events)) = self.store.find_idempotent(&record.key).await? {
+                let of = |(kind, id): (&str, &str)| -> Vec<StoredEvent> {
+                    events
+                        .iter()
+                        .filter(|e| e.aggregate_type == kind && e.aggregate_id == id)
+                        .cloned()
+                        .collect()
+                };
+                let a = self
+                    .replay::<A>(first_id, record, (hash.clone(), of(streams[0])))
+                    .await
+                    .map_err(first_error)?;
+                let b = self
+                    .replay::<B>(second_id, record, (hash.clone(), of(streams[1])))
+                    .await
+                    .map_err(in_second)?;
+                let c = self
+                    .replay::<C>(third_id, record, (hash, of(streams[2])))
+                    .await
+                    .map_err(in_third)?;
+                return Ok((a, b, c));
+            }
+        }
+        // The streams' turns, always taken in the same order so no two commands deadlock.
+        let mut turns = vec![
+            self.stripe_index::<A>(first_id),
+            self.stripe_index::<B>(second_id),
+            self.stripe_index::<C>(third_id),
+        ];
+        turns.sort_unstable();
+        turns.dedup();
+        let mut _turns = Vec::with_capacity(turns.len());
+        for index in turns {
+            _turns.push(self.stripes[index].lock().await);
+        }
+        for attempt in 0..self.max_attempts {
+            if attempt > 0 {
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            let a = self.current::<A>(first_id).await.map_err(first_error)?;
+            let b = self.current::<B>(second_id).await.map_err(in_second)?;
+            let c = self.current::<C>(third_id).await.map_err(in_third)?;
+            // A refusal leaves the streams' aggregates out of the cache: the next command
+            // loads them again, from their snapshots.
+            let (a, a_typed) = decided(a, first.clone(), services.0)
+                .await
+                .map_err(|refusal| CommandError::Rejected(Either::First(refusal)))?;
+            let (b, b_typed) = decided(b, second.clone(), services.1)
+                .await
+                .map_err(|refusal| {
+                    CommandError::Rejected(Either::Second(Either::First(refusal)))
+                })?;
+            let (c, c_typed) = decided(c, third.clone(), services.2)
+                .await
+                .map_err(|refusal| {
+                    CommandError::Rejected(Either::Second(Either::Second(refusal)))
+                })?;
+            let mut events =
+                new_events::<A>(first_id, a.version, &a_typed, ctx).map_err(first_error)?;
+            events.extend(new_events::<B>(second_id, b.version, &b_typed, ctx).map_err(in_second)?);
+            events.extend(new_events::<C>(third_id, c.version, &c_typed, ctx).map_err(in_third)?);
+            let request = AppendRequest {
+                events,
+                expected: vec![
+                    (A::TYPE.to_string(), first_id.to_string(), a.version),
+                    (B::TYPE.to_string(), second_id.to_string(), b.version),
+                    (C::TYPE.to_string(), third_id.to_string(), c.version),
+                ],
+                idempotency: ctx.idempotency.clone(),
+            };
+            match self.store.append(request).await {
+                Ok(stored) => {
+                    let pick = |(kind, id): (&str, &str)| -> Vec<StoredEvent> {
+                        stored
+                            .iter()
+                            .filter(|e| e.aggregate_type == kind && e.aggregate_id == id)
+                            .cloned()
+                            .collect()
+                    };
+                    let a = self.landed(first_id, a, a_typed, pick(streams[0]));
+                    let b = self.landed(second_id, b, b_typed, pick(streams[1]));
+                    let c = self.landed(third_id, c, c_typed, pick(streams[2]));
+                    return Ok((a, b, c));
+                }
+                Err(AppendError::Conflict) => {
+                    tracing::debug!(attempt, "three-stream append conflict, retrying");
+                }
+                Err(AppendError::DuplicateIdempotencyKey) => {
+                    return Err(CommandError::Unavailable(
+                        "a concurrent request with the same idempotency key; try again".into(),
+                    ))
+                }
+                Err(other) => return Err(append_failed(other)),
+            }
+        }
+        Err(CommandError::Conflict)
+    }
+
+    /// After a successful append: `found` with `typed` decided on it, stored as `events`,
+    /// kept for the next command (see [`Commands::appended`]), as the caller's answer.
+    fn landed<A: Snapshot>(
+        &self,
+        aggregate_id: &str,
+        found: Found<A>,
+        typed: Vec<A::Event>,
+        events: Vec<StoredEvent>,
+    ) -> Executed<A> {
+        let version = events.last().map_or(found.version, |e| e.sequence);
+        self.appended(
+            aggregate_id,
+            found.aggregate,
+            found.version - found.folded,
+            version,
+        );
+        Executed {
+            events,
+            typed,
+            version,
+            replayed: false,
+        }
+    }
+
     /// The aggregate of a stream and the stream's version, as it is now: its snapshot (if
     /// any) and the events after it. For reads outside a command; commands also use the
     /// process's cache ([`Commands::execute`]).
@@ -618,6 +787,18 @@ impl Commands {
             replayed: true,
         })
     }
+}
+
+/// `found`'s aggregate after it decided `command`, with what it decided; or its refusal.
+async fn decided<A: Aggregate>(
+    mut found: Found<A>,
+    command: A::Command,
+    services: &A::Services,
+) -> Result<(Found<A>, Vec<A::Event>), A::Error> {
+    let sink = EventSink::default();
+    let decision = found.aggregate.handle(command, services, &sink).await;
+    let typed = sink.collect().await;
+    decision.map(|()| (found, typed))
 }
 
 /// An append that failed for a reason no retry mends.

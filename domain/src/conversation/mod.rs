@@ -6,10 +6,12 @@
 mod commands;
 mod errors;
 mod events;
+mod moves;
 
 pub use commands::ConversationCommand;
 pub use errors::ConversationError;
 pub use events::{AttachmentRef, ConversationEvent, ConversationKind, EndReason, ErasureReason};
+pub use moves::{EndFrom, TransferFrom};
 
 use std::collections::{BTreeMap, BTreeSet};
 

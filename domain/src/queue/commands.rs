@@ -99,6 +99,16 @@ pub enum QueueCommand {
         to_queue_id: Uuid,
         by: Option<Author>,
     },
+    /// A waiting customer of this queue moves to `to_queue_id`'s line, arriving there by
+    /// `transfer_id` (`TransferIn`) in the same append, with its conversation's `Requeue`: the
+    /// three streams agree at once, so the target's being open is decided with the move, and
+    /// no moment has the customer in no line, or in two.
+    TransferAcross {
+        conversation_id: Uuid,
+        to_queue_id: Uuid,
+        transfer_id: Uuid,
+        by: Option<Author>,
+    },
     /// A conversation arrives from another queue (waiting there, or picked by `from_agent_id`)
     /// and waits here, first in line.
     TransferIn {

@@ -40,6 +40,8 @@ pub enum QueueError {
     TransferNeedsTarget,
     #[error("this transfer has arrived already")]
     TransferAlreadyArrived,
+    #[error("the target queue is closed")]
+    TargetClosed,
 }
 
 impl Refusal for QueueError {
@@ -62,7 +64,8 @@ impl Refusal for QueueError {
             | Self::NotYourOffer
             | Self::OfferExpired
             | Self::OfferNotDue
-            | Self::TransferAlreadyArrived => ErrorKind::Conflict,
+            | Self::TransferAlreadyArrived
+            | Self::TargetClosed => ErrorKind::Conflict,
         }
     }
 }

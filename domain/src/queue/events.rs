@@ -60,7 +60,10 @@ pub enum QueueEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         customer: Option<VerifiedCustomer>,
     },
-    /// `to_queue_id` is set when the reason is `transferred`.
+    /// `to_queue_id` is set when the reason is `transferred`; `transfer_id` too when the
+    /// customer arrived in that queue's line in the same append (`QueueCommand::TransferAcross`),
+    /// so no follow-up moves it there again. A transfer without it (`TransferOut`, and the logs
+    /// written before `TransferAcross`) arrives by the process manager's follow-up.
     CustomerLeftQueue {
         queue_id: Uuid,
         organization_id: Uuid,
@@ -68,6 +71,8 @@ pub enum QueueEvent {
         reason: LeaveReason,
         to_queue_id: Option<Uuid>,
         by: Option<Author>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        transfer_id: Option<Uuid>,
     },
     /// `agent_name` is personal data: what the customer is told of who picked.
     CustomerPicked {

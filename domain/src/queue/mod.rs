@@ -111,6 +111,34 @@ impl Queue {
         self.declined_by.remove(&conversation_id);
     }
 
+    /// A waiting customer leaves for `to_queue_id`'s line: by a follow-up (`arrives_by` none),
+    /// or by the transfer `arrives_by` in the same append.
+    async fn transfer_out(
+        &mut self,
+        conversation_id: Uuid,
+        to_queue_id: Uuid,
+        arrives_by: Option<Uuid>,
+        by: Option<Author>,
+        sink: &EventSink<Self>,
+    ) -> Result<(), QueueError> {
+        let queue_id = self.require_created()?;
+        self.require_waiting(conversation_id)?;
+        if to_queue_id == queue_id {
+            return Err(QueueError::AlreadyWaiting);
+        }
+        let event = QueueEvent::CustomerLeftQueue {
+            queue_id,
+            organization_id: self.organization_id,
+            conversation_id,
+            reason: LeaveReason::Transferred,
+            to_queue_id: Some(to_queue_id),
+            by,
+            transfer_id: arrives_by,
+        };
+        sink.write(event, self).await;
+        Ok(())
+    }
+
     /// 1 for the next customer to be picked.
     pub fn position_of(&self, conversation_id: Uuid) -> Option<usize> {
         self.waiting
@@ -288,6 +316,7 @@ impl Aggregate for Queue {
                     reason,
                     to_queue_id: None,
                     by,
+                    transfer_id: None,
                 };
                 sink.write(event, self).await;
             }
@@ -422,17 +451,18 @@ impl Aggregate for Queue {
                 to_queue_id,
                 by,
             } => {
-                let queue_id = self.require_created()?;
-                self.require_waiting(conversation_id)?;
-                let event = E::CustomerLeftQueue {
-                    queue_id,
-                    organization_id: self.organization_id,
-                    conversation_id,
-                    reason: LeaveReason::Transferred,
-                    to_queue_id: Some(to_queue_id),
-                    by,
-                };
-                sink.write(event, self).await;
+                self.transfer_out(conversation_id, to_queue_id, None, by, sink)
+                    .await?
+            }
+            C::TransferAcross {
+                conversation_id,
+                to_queue_id,
+                transfer_id,
+                by,
+            } => {
+                let arrives_by = Some(transfer_id);
+                self.transfer_out(conversation_id, to_queue_id, arrives_by, by, sink)
+                    .await?;
             }
             C::TransferIn {
                 transfer_id,
@@ -451,6 +481,11 @@ impl Aggregate for Queue {
                 }
                 if self.waiting.contains(&conversation_id) {
                     return Err(QueueError::AlreadyWaiting);
+                }
+                // As a join: a closed queue takes nobody into its line. Decided here, in the
+                // append that moves the customer, never on a read model's word.
+                if !self.open {
+                    return Err(QueueError::TargetClosed);
                 }
                 let event = E::ConversationTransferred {
                     transfer_id,

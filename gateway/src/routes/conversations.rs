@@ -12,14 +12,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
 use chrono::{DateTime, SecondsFormat, Utc};
-use cqrs_es::Aggregate;
 use domain::conversation::{
-    Conversation as ConversationStream, ConversationCommand, ConversationError, ConversationEvent,
-    EndReason, Status,
+    Conversation as ConversationStream, ConversationCommand, ConversationEvent, Status,
 };
 use domain::ids;
 use domain::metadata::{CustomerMetadata, LiveMetadata};
-use domain::queue::{LeaveReason, Queue, QueueCommand};
 use domain::values::{Author, MessageText, Name, NoteText, RatingComment, Role, Score, Tag};
 use projections::queries::{
     self, Conversation, ConversationFilter, Message, MessageAttachment, Note,
@@ -607,20 +604,10 @@ struct Transfer {
     queue_id: Uuid,
 }
 
-/// How many times a transfer re-decides when the conversation changed under it (picked while
-/// it was being transferred out of its line), and how long it waits between two looks.
-const TRANSFER_ATTEMPTS: usize = 20;
-const TRANSFER_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
-/// How long a transfer waits for the conversation to show it waits again (the follow-up may be
-/// the background process manager's), before answering anyway: the log has it already.
-const REQUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-
 /// Agent participants of a customer conversation; the target is an open queue of the same
-/// organization (404 otherwise, as for any queue the caller may not see). The queue is the
-/// only authority on who waits (invariant 2): a customer still waiting leaves its line with
-/// `TransferOut` (whose follow-up is the `TransferIn` at the target); a picked conversation
-/// arrives at the target with `TransferIn` directly. Either way the process manager requeues
-/// the conversation, first in the target's line.
+/// organization (404 otherwise, as for any queue the caller may not see). The command layer
+/// moves it (`command::transfer`): the target queue and the conversation decide, in the append
+/// that moves the customer.
 async fn transfer(
     State(state): State<AppState>,
     Path(c): Path<String>,
@@ -628,127 +615,11 @@ async fn transfer(
     key: Key,
     Body(body): Body<Transfer>,
 ) -> Result<StatusCode, ApiError> {
-    let (_, mut conversation) = access::agent_conversation(&state, &caller, path_id(&c)?).await?;
-    // Where the conversation is and whether the target is open decide which command to run:
-    // read them as they are now.
-    consistency::catch_up(&state).await?;
-    let target = queries::queue(state.backend(), body.queue_id)
-        .await?
-        .filter(|queue| queue.organization_id == conversation.organization_id)
-        .ok_or(ApiError::NotFound)?;
-    if conversation.kind != "customer" {
-        return Err(ApiError::Conflict(
-            "only a customer conversation is transferred".into(),
-        ));
-    }
-    if !target.open {
-        return Err(ApiError::Conflict("the target queue is closed".into()));
-    }
+    let (_, conversation) = access::agent_conversation(&state, &caller, path_id(&c)?).await?;
     let by = author_of(&state, &caller, &conversation).await?;
     let ctx = context(Some(&caller), key.as_deref());
-    for attempt in 0..TRANSFER_ATTEMPTS {
-        if attempt > 0 {
-            tokio::time::sleep(TRANSFER_RETRY).await;
-            conversation = queries::conversation(state.backend(), conversation.id)
-                .await?
-                .ok_or(ApiError::NotFound)?;
-        }
-        let source = conversation.queue_id.ok_or_else(|| {
-            ApiError::Internal("a customer conversation without its queue".into())
-        })?;
-        let first = match conversation.status.as_str() {
-            "ended" => return Err(ApiError::Conflict("the conversation has ended".into())),
-            "waiting" if source == target.id => {
-                return Err(ApiError::Conflict(
-                    "the customer waits in this queue already".into(),
-                ))
-            }
-            // Waiting: it leaves the source's line; the follow-up is its arrival in the
-            // target's line and its conversation waiting there, in one append.
-            "waiting" => {
-                let out = QueueCommand::TransferOut {
-                    conversation_id: conversation.id,
-                    to_queue_id: target.id,
-                    by: Some(by.clone()),
-                };
-                match command::run::<Queue>(&state, source, out, &ctx).await {
-                    Ok(executed) => executed.events,
-                    // `TransferOut`'s only conflict is `NotWaiting`: picked (or gone)
-                    // meanwhile. Look again and transfer what it is now.
-                    Err(ApiError::Conflict(_)) => continue,
-                    Err(error) => return Err(error),
-                }
-            }
-            // Picked: arriving in the target's line and waiting again are one append, decided
-            // by both the target queue and the conversation (still with the agent we saw), so
-            // two transfers at once cannot make it wait in two lines.
-            _ => {
-                let transfer_id = Uuid::new_v4();
-                let transfer_in = QueueCommand::TransferIn {
-                    transfer_id,
-                    conversation_id: conversation.id,
-                    organization_id: conversation.organization_id,
-                    from_queue_id: source,
-                    from_agent_id: conversation.agent_id,
-                    by: Some(by.clone()),
-                };
-                let requeue = ConversationCommand::Requeue {
-                    queue_id: target.id,
-                    transfer_id,
-                    from_agent_id: conversation.agent_id,
-                };
-                match command::run_pair::<Queue, ConversationStream>(
-                    &state,
-                    (target.id, transfer_in),
-                    (conversation.id, requeue),
-                    &ctx,
-                )
-                .await
-                {
-                    Ok((arrived, _)) => arrived.events,
-                    // Changed meanwhile (transferred by someone else, picked by another
-                    // agent, ended): look again and decide on what it is now.
-                    Err(ApiError::Conflict(_)) => continue,
-                    Err(error) => return Err(error),
-                }
-            }
-        };
-        let after = first.iter().map(|event| event.position).min().unwrap_or(0);
-        await_requeue(&state, conversation.id, after).await?;
-        return Ok(StatusCode::NO_CONTENT);
-    }
-    Err(ApiError::Conflict(
-        "the conversation kept changing while it was transferred; try again".into(),
-    ))
-}
-
-/// Waits until the conversation's stream shows it waiting again after `after` (its requeue is
-/// the transfer's last follow-up, which the background process manager may have run instead
-/// of this request), so the transfer is answered with all of its work durable.
-async fn await_requeue(
-    state: &AppState,
-    conversation_id: Uuid,
-    after: i64,
-) -> Result<(), ApiError> {
-    let stream = conversation_id.to_string();
-    let deadline = tokio::time::Instant::now() + REQUEUE_WAIT;
-    loop {
-        let later = state
-            .store
-            .load_stream_since(ConversationStream::TYPE, &stream, after)
-            .await?;
-        if later
-            .iter()
-            .any(|event| event.event_type == "ConversationRequeued")
-        {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() >= deadline {
-            tracing::warn!(%conversation_id, "answering a transfer before its requeue");
-            return Ok(());
-        }
-        tokio::time::sleep(TRANSFER_RETRY).await;
-    }
+    command::transfer(&state, conversation.id, body.queue_id, &by, &ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 // ---- calls ----
@@ -805,13 +676,8 @@ async fn end_call(
 
 // ---- ending and rating ----
 
-/// Agents of the conversation or its customer. A waiting customer is in its queue's line, and
-/// the queue is the only authority on who waits (invariant 2), so it leaves the line first and
-/// the process manager ends the conversation. The conversation's own stream says where it
-/// waits (the read model may lag a transfer); if that queue says it no longer waits there, it
-/// was picked or is between two lines, and the conversation is ended naming that queue — which
-/// the conversation refuses if a transfer has put it in another line meanwhile, and then the
-/// leave is tried there.
+/// Agents of the conversation or its customer; how a waiting customer's end goes through its
+/// queue's line is `command::end`'s.
 async fn end(
     State(state): State<AppState>,
     Path(c): Path<String>,
@@ -873,7 +739,7 @@ async fn reopen(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Ends `conversation` for `caller` (who may), as `end` describes; 409 if it has ended.
+/// Ends `conversation` for `caller` (who may), as `command::end` does; 409 if it has ended.
 pub(crate) async fn end_conversation(
     state: &AppState,
     caller: &Caller,
@@ -881,57 +747,7 @@ pub(crate) async fn end_conversation(
     ctx: &store::command::CommandContext,
 ) -> Result<(), ApiError> {
     let by = author_of(state, caller, conversation).await?;
-    let stream = conversation.id.to_string();
-    for _ in 0..TRANSFER_ATTEMPTS {
-        let (now, _) = state.commands.load::<ConversationStream>(&stream).await?;
-        if now.status == Some(Status::Ended) {
-            return Err(ApiError::refused(&ConversationError::ConversationEnded));
-        }
-        let mut left_queue = None;
-        // A left message waits in no line: it just ends.
-        let in_line = now.kind == Some(domain::conversation::ConversationKind::Customer);
-        if let (Some(queue_id), Some(Status::Waiting), true) = (now.queue_id, now.status, in_line) {
-            let reason = match caller {
-                Caller::Customer(_) => LeaveReason::Abandoned,
-                Caller::Agent(_) => LeaveReason::Removed,
-            };
-            let leave = QueueCommand::LeaveQueue {
-                conversation_id: conversation.id,
-                reason,
-                by: Some(by.clone()),
-            };
-            match command::run::<Queue>(state, queue_id, leave, ctx).await {
-                // The end is the leave's follow-up, run by this request or (found done) by the
-                // background process manager before it: durable either way.
-                Ok(_) => return Ok(()),
-                // `LeaveQueue`'s only conflict is `NotWaiting`: picked, or between two lines.
-                Err(ApiError::Conflict(_)) => left_queue = Some(queue_id),
-                Err(error) => return Err(error),
-            }
-        }
-        let end = ConversationCommand::EndConversation {
-            by: by.clone(),
-            reason: EndReason::Ended,
-            left_queue,
-            at: Some(chrono::Utc::now()),
-        };
-        match command::run::<ConversationStream>(state, conversation.id, end, ctx).await {
-            Ok(_) => return Ok(()),
-            // Waiting in a line after all (a transfer landed meanwhile): leave that line. Any
-            // other conflict (ended meanwhile, not a customer conversation) is the answer.
-            Err(ApiError::Conflict(detail)) => {
-                let (now, _) = state.commands.load::<ConversationStream>(&stream).await?;
-                if now.status != Some(Status::Waiting) {
-                    return Err(ApiError::Conflict(detail));
-                }
-                tokio::time::sleep(TRANSFER_RETRY).await;
-            }
-            Err(error) => return Err(error),
-        }
-    }
-    Err(ApiError::Conflict(
-        "the conversation kept moving between queues while it was ended; try again".into(),
-    ))
+    command::end(state, conversation.id, &by, ctx).await
 }
 
 #[derive(Deserialize)]

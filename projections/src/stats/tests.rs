@@ -103,6 +103,7 @@ fn left(queue_id: Uuid, conversation_id: Uuid, reason: LeaveReason, to: Option<U
         reason,
         to_queue_id: to,
         by: None,
+        transfer_id: None,
     })
 }
 

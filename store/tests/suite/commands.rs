@@ -99,6 +99,7 @@ on_both_backends!(
     a_key_reused_for_another_request_is_a_mismatch,
     concurrent_twins_with_one_key_append_once,
     a_pair_lands_whole_or_not_at_all,
+    three_streams_land_whole_or_not_at_all,
     a_process_sees_what_another_appended_since_it_cached,
     two_processes_racing_lose_no_join_and_pick_no_one_twice,
     a_snapshot_is_the_fold_of_the_events_up_to_its_version,
@@ -363,6 +364,121 @@ async fn a_pair_lands_whole_or_not_at_all(db: TestDb) {
     assert!(q1.waiting.is_empty());
     assert_eq!(q2.waiting.len(), 10, "a join landed without its pick");
     assert_eq!(q2_version, 10);
+}
+
+/// `execute_three`: joins in two queues and a pick in a third all land or none does, also when
+/// twenty of them race for ten waiting customers; a repeated key replays all three answers.
+async fn three_streams_land_whole_or_not_at_all(db: TestDb) {
+    let commands = Commands::new(db.open().await);
+    let ctx = CommandContext::default();
+    let three = |i: usize| {
+        (
+            ("q2", join(&format!("moved{i}"))),
+            ("q3", join(&format!("also{i}"))),
+            ("q1", pick(&format!("agent{i}"))),
+        )
+    };
+    let (first, second, third) = three(0);
+    let refused = commands
+        .execute_three::<Queue, Queue, Queue>(first, second, third, (&(), &(), &()), &ctx)
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(CommandError::Rejected(Either::Second(Either::Second(
+                QueueError::NobodyWaiting
+            ))))
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(commands.load::<Queue>("q2").await.expect("load").1, 0);
+    assert_eq!(commands.load::<Queue>("q3").await.expect("load").1, 0);
+
+    for i in 0..10 {
+        commands
+            .execute::<Queue>("q1", join(&format!("c{i}")), &(), &ctx)
+            .await
+            .expect("join");
+    }
+    let racers: Vec<_> = (0..20)
+        .map(|i| {
+            let commands = commands.clone();
+            tokio::spawn(async move {
+                let (first, second, third) = three(i);
+                commands
+                    .execute_three::<Queue, Queue, Queue>(
+                        first,
+                        second,
+                        third,
+                        (&(), &(), &()),
+                        &CommandContext::default(),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let (mut landed, mut refused) = (0, 0);
+    for racer in racers {
+        match racer.await.expect("task") {
+            Ok((a, b, c)) => {
+                assert_eq!((a.events.len(), b.events.len(), c.events.len()), (1, 1, 1));
+                landed += 1;
+            }
+            Err(CommandError::Rejected(Either::Second(Either::Second(
+                QueueError::NobodyWaiting,
+            )))) => refused += 1,
+            Err(other) => panic!("three commands failed otherwise: {other:?}"),
+        }
+    }
+    assert_eq!((landed, refused), (10, 10));
+    let (q1, _) = commands.load::<Queue>("q1").await.expect("load");
+    let (q2, q2_version) = commands.load::<Queue>("q2").await.expect("load");
+    let (q3, q3_version) = commands.load::<Queue>("q3").await.expect("load");
+    assert!(q1.waiting.is_empty());
+    assert_eq!(
+        (q2.waiting.len(), q2_version),
+        (10, 10),
+        "a join landed alone"
+    );
+    assert_eq!(
+        (q3.waiting.len(), q3_version),
+        (10, 10),
+        "a join landed alone"
+    );
+
+    // A key: the second run appends nothing and answers what the first did, stream by stream.
+    commands
+        .execute::<Queue>("q1", join("last"), &(), &ctx)
+        .await
+        .expect("join");
+    let keyed_ctx = keyed("three", "h");
+    let (first, second, third) = three(99);
+    let done = commands
+        .execute_three::<Queue, Queue, Queue>(first, second, third, (&(), &(), &()), &keyed_ctx)
+        .await
+        .expect("three");
+    let (first, second, third) = three(99);
+    let again = commands
+        .execute_three::<Queue, Queue, Queue>(first, second, third, (&(), &(), &()), &keyed_ctx)
+        .await
+        .expect("replayed");
+    assert!(again.0.replayed && again.1.replayed && again.2.replayed);
+    assert_eq!(again.0.events, done.0.events);
+    assert_eq!(again.1.events, done.1.events);
+    assert_eq!(again.2.events, done.2.events);
+    assert_eq!(commands.load::<Queue>("q2").await.expect("load").1, 11);
+
+    // One stream named twice is no command.
+    let named_twice = commands
+        .execute_three::<Queue, Queue, Queue>(
+            ("q2", join("x")),
+            ("q2", join("y")),
+            ("q1", pick("a")),
+            (&(), &(), &()),
+            &ctx,
+        )
+        .await;
+    assert!(matches!(named_twice, Err(CommandError::Unavailable(_))));
 }
 
 // ---- the cache and snapshots (invariant 10) ----
