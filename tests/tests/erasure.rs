@@ -386,6 +386,40 @@ async fn the_story(storage: &Storage) {
     let words = [&secret, &note_word, &file_word, &name, &email];
     let holding = files_holding(storage, &words).await;
     assert!(holding.is_empty(), "erased words found in {holding:?}");
+
+    // Read models rebuilt from the log (whose keys are gone) are as erased, and the
+    // statistics the same.
+    drop(_server);
+    let mut rebuild = vec!["projections".to_owned(), "rebuild".to_owned()];
+    rebuild.extend(storage.args());
+    let rebuild: Vec<&str> = rebuild.iter().map(String::as_str).collect();
+    let rebuilt = jono_tests::jono(&rebuild, &[]);
+    assert!(
+        rebuilt.status.success(),
+        "rebuild: {}",
+        String::from_utf8_lossy(&rebuilt.stderr)
+    );
+    let (_server, api) = api::start(storage);
+    let messages = api::messages(&api, owner.token(), c).await;
+    assert!(messages.len() >= 3);
+    for message in &messages {
+        assert_eq!(message["text"], ERASED, "{message}");
+        if message["author"]["kind"] == "customer" {
+            assert_eq!(message["author"]["name"], ERASED, "{message}");
+        }
+        for attachment in message["attachments"].as_array().unwrap() {
+            assert_eq!(attachment["name"], ERASED, "{message}");
+        }
+    }
+    for word in [&secret, &note_word, &file_word, &name] {
+        assert!(search(&api, &owner, word).await.is_empty(), "{word} found");
+    }
+    assert_eq!(stats_over_http(&api, &owner, queue).await, stats_before);
+    let holding = files_holding(storage, &words).await;
+    assert!(
+        holding.is_empty(),
+        "after the rebuild, erased words found in {holding:?}"
+    );
 }
 
 /// The files of `storage` that hold any of `words`: on SQLite every file of the data directory
