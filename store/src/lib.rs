@@ -16,6 +16,11 @@
 //!   (invariant 10).
 //! - [`snapshot`]: aggregates' states after event V of their streams, beside the log, tagged
 //!   with their fold version.
+//! - [`seal`]: crypto-shredding — a customer's personal fields sealed under a key of its
+//!   conversation (`subject_keys`, beside the log), opened on every read but the export's.
+//! - [`erasure`]: opening on read, and erasing a subject: its key destroyed, its events from
+//!   before sealing rewritten (the one exception to invariant 1, confined to their personal
+//!   fields), its snapshots dropped, the files compacted.
 //! - [`lease`]: leases for duties that run once per deployment (a Postgres advisory lock held
 //!   on a connection of its own), and the holder's checkpoint written through it.
 //! - [`cluster`]: what the nodes of a Postgres deployment share outside the log: their open
