@@ -5,13 +5,14 @@ mod common;
 
 use common::{
     agent, assigned, attachment, channel_started, customer, customer_started, direct_started,
-    ended, id, metadata, name, requeued, uploaded, welcome, AGENT, CONVERSATION, ORG, OTHER_AGENT,
-    OTHER_QUEUE, OTHER_TRANSFER, QUEUE, THIRD_AGENT, TRANSFER,
+    ended, fold, id, metadata, name, requeued, uploaded, welcome, AGENT, CONVERSATION, ORG,
+    OTHER_AGENT, OTHER_QUEUE, OTHER_TRANSFER, QUEUE, THIRD_AGENT, TRANSFER,
 };
 use cqrs_es::test::TestFramework;
 use domain::conversation::{
     Conversation, ConversationCommand as C, ConversationError, ConversationEvent as E,
     ConversationKind, EndReason, ATTACHMENT_MAX_BYTES, CONVERSATION_ATTACHMENTS_MAX_BYTES,
+    RECENT_MESSAGE_IDS,
 };
 use domain::ids::direct_conversation_id;
 use domain::metadata::{CustomerMetadata, LiveMetadata};
@@ -565,6 +566,57 @@ fn a_message_is_sent_once() {
         .given(with(active(), [sent(CONVERSATION, id(1), 1, agent(AGENT))]))
         .when(send(id(1), agent(AGENT), vec![]))
         .then_expect_error(ConversationError::DuplicateMessage);
+}
+
+/// `AGENT`'s conversation after `count` messages, ids `id(0x1000 + n)` for n from 0.
+fn after_messages(count: u64) -> Vec<E> {
+    let messages = (0..count).map(|n| {
+        sent(
+            CONVERSATION,
+            id(0x1000 + u128::from(n)),
+            n + 1,
+            agent(AGENT),
+        )
+    });
+    with(active(), messages)
+}
+
+#[test]
+fn a_repeated_message_id_is_refused_while_it_is_among_the_latest() {
+    let window = RECENT_MESSAGE_IDS as u64;
+    for repeated in [0, window / 2, window - 1] {
+        test()
+            .given(after_messages(window))
+            .when(send(
+                id(0x1000 + u128::from(repeated)),
+                agent(AGENT),
+                vec![],
+            ))
+            .then_expect_error(ConversationError::DuplicateMessage);
+    }
+    test()
+        .given(after_messages(10_000))
+        .when(send(id(0x1000 + 9_999), customer(CONVERSATION), vec![]))
+        .then_expect_error(ConversationError::DuplicateMessage);
+    test()
+        .given(after_messages(10_000))
+        .when(send(id(0x1000 + 10_000), agent(AGENT), vec![]))
+        .then_expect_events(vec![sent(
+            CONVERSATION,
+            id(0x1000 + 10_000),
+            10_001,
+            agent(AGENT),
+        )]);
+}
+
+#[test]
+fn a_conversations_state_does_not_grow_with_its_messages() {
+    let state: Conversation = fold(after_messages(10_000));
+    assert_eq!(state.last_seq, 10_000);
+    assert!(state.recent_message_ids.len() <= RECENT_MESSAGE_IDS);
+    assert_eq!(state.recent_message_ids.back(), Some(&id(0x1000 + 9_999)));
+    let written = serde_json::to_string(&state).expect("a state writes");
+    assert!(written.len() < 10_000, "{} bytes", written.len());
 }
 
 #[test]

@@ -2,11 +2,11 @@
 
 mod common;
 
-use common::{at, id, name, AGENT, ORG, OTHER_AGENT, THIRD_AGENT};
+use common::{at, fold, id, name, AGENT, ORG, OTHER_AGENT, THIRD_AGENT};
 use cqrs_es::test::TestFramework;
 use domain::organization::{
     AcceptingAccount, Organization, OrganizationCommand as C, OrganizationError,
-    OrganizationEvent as E,
+    OrganizationEvent as E, RECENT_USED_INVITATIONS,
 };
 use domain::values::{Email, Role, VisitorKey};
 use uuid::Uuid;
@@ -1136,4 +1136,119 @@ fn a_retention_is_one_day_to_ten_years() {
         Ok(3_650)
     );
     assert_eq!(RetentionDays::parse(1).map(RetentionDays::get), Ok(1));
+}
+
+// ---- the state holds pending invitations only ----
+
+fn accepted(invitation_id: Uuid, agent_id: Uuid) -> E {
+    E::InvitationAccepted {
+        organization_id: ORG,
+        invitation_id,
+        agent_id,
+    }
+}
+
+fn invited_as(invitation_id: Uuid) -> E {
+    match invited(Role::Agent, Some(OWNER)) {
+        E::InvitationCreated {
+            organization_id,
+            email,
+            role,
+            expires_at,
+            invited_by,
+            ..
+        } => E::InvitationCreated {
+            organization_id,
+            invitation_id,
+            email,
+            role,
+            expires_at,
+            invited_by,
+        },
+        other => other,
+    }
+}
+
+#[test]
+fn an_accepted_or_revoked_invitation_is_no_longer_pending() {
+    let pending: Organization = fold(with(team(), [invited(Role::Agent, Some(OWNER))]));
+    assert_eq!(pending.invitations.len(), 1);
+    let used: Organization = fold(with(
+        team(),
+        [
+            invited(Role::Agent, Some(OWNER)),
+            accepted(INVITATION, STRANGER),
+            member_added(STRANGER, Role::Agent),
+        ],
+    ));
+    assert!(used.invitations.is_empty());
+    assert_eq!(Vec::from(used.used_invitations), vec![INVITATION]);
+    let withdrawn: Organization = fold(with(
+        team(),
+        [invited(Role::Agent, Some(OWNER)), revoked(Some(OWNER))],
+    ));
+    assert!(withdrawn.invitations.is_empty());
+    assert!(withdrawn.used_invitations.is_empty());
+}
+
+#[test]
+fn an_accepted_invitations_id_is_not_made_again() {
+    test()
+        .given(with(
+            team(),
+            [
+                invited(Role::Agent, Some(OWNER)),
+                accepted(INVITATION, STRANGER),
+            ],
+        ))
+        .when(invite(Role::Agent, Some(OWNER)))
+        .then_expect_error(OrganizationError::InvitationExists);
+}
+
+/// Ten thousand invitations made and accepted, one after another.
+fn many_accepted() -> Vec<E> {
+    let mut events = team();
+    for n in 0..10_000u128 {
+        events.push(invited_as(id(0x10_000 + n)));
+        events.push(accepted(id(0x10_000 + n), id(0x90_000 + n)));
+        events.push(member_added(id(0x90_000 + n), Role::Agent));
+    }
+    events
+}
+
+#[test]
+fn an_organizations_invitations_do_not_grow_with_its_history() {
+    let state: Organization = fold(many_accepted());
+    assert_eq!(state.members.len(), 3 + 10_000);
+    assert!(state.invitations.is_empty());
+    assert!(state.used_invitations.len() <= RECENT_USED_INVITATIONS);
+    let written = serde_json::to_string(&state).expect("a state writes");
+    assert!(written.len() < 1_000_000, "{} bytes", written.len());
+}
+
+#[test]
+fn a_lately_accepted_invitation_is_used_and_an_old_one_unknown_both_404() {
+    let accept_again = |invitation_id: Uuid| C::AcceptInvitation {
+        invitation_id,
+        agent_id: STRANGER,
+        email: email("new@example.com"),
+        now: at(2, 12),
+        account: AcceptingAccount::New,
+        confirmation_required: false,
+    };
+    test()
+        .given(many_accepted())
+        .when(accept_again(id(0x10_000 + 9_999)))
+        .then_expect_error(OrganizationError::InvitationUsed);
+    test()
+        .given(many_accepted())
+        .when(C::RevokeInvitation {
+            invitation_id: id(0x10_000 + 9_999),
+            by: Some(OWNER),
+        })
+        .then_expect_error(OrganizationError::InvitationUsed);
+    test()
+        .given(many_accepted())
+        .when(accept_again(id(0x10_000)))
+        .then_expect_error(OrganizationError::UnknownInvitation);
 }

@@ -5,10 +5,11 @@
 mod common;
 
 use common::{
-    assigned, attachment, customer_started, fold, id, joined, open_queue, picked, requeued,
-    transferred_in, uploaded, AGENT, CONVERSATION, OTHER_QUEUE, QUEUE, TRANSFER,
+    agent, assigned, attachment, customer_started, fold, id, joined, open_queue, picked, requeued,
+    transferred_in, uploaded, AGENT, CONVERSATION, ORG, OTHER_QUEUE, QUEUE, TRANSFER,
 };
-use domain::conversation::Conversation;
+use domain::conversation::{Conversation, ConversationEvent};
+use domain::organization::{Organization, OrganizationEvent};
 use domain::queue::Queue;
 use domain::Snapshot;
 
@@ -49,4 +50,53 @@ fn a_conversation_reads_back_from_its_snapshot() {
         requeued(CONVERSATION, OTHER_QUEUE, TRANSFER),
     ];
     round_trips::<Conversation>(history, assigned(CONVERSATION, AGENT, OTHER_QUEUE));
+}
+
+#[test]
+fn a_conversations_latest_message_ids_read_back_in_order() {
+    let sent = |n: u64| ConversationEvent::MessageSent {
+        conversation_id: CONVERSATION,
+        organization_id: ORG,
+        message_id: id(0x1000 + u128::from(n)),
+        seq: n,
+        author: agent(AGENT),
+        text: "hello".into(),
+        attachments: Vec::new(),
+    };
+    let mut history = vec![
+        customer_started(CONVERSATION),
+        assigned(CONVERSATION, AGENT, QUEUE),
+    ];
+    history.extend((1..=200).map(sent));
+    // The next message pushes the oldest remembered id out, in the snapshot as in the state.
+    round_trips::<Conversation>(history, sent(201));
+}
+
+#[test]
+fn an_organizations_pending_and_used_invitations_read_back() {
+    let invited = |n: u128| OrganizationEvent::InvitationCreated {
+        organization_id: ORG,
+        invitation_id: id(0x4000 + n),
+        email: domain::values::Email::parse("new@example.com").expect("an email"),
+        role: domain::values::Role::Agent,
+        expires_at: common::at(8, 12),
+        invited_by: None,
+    };
+    let accepted = |n: u128| OrganizationEvent::InvitationAccepted {
+        organization_id: ORG,
+        invitation_id: id(0x4000 + n),
+        agent_id: id(0x9000 + n),
+    };
+    let mut history = vec![OrganizationEvent::OrganizationCreated {
+        organization_id: ORG,
+        name: common::name("Acme"),
+        owner_id: None,
+    }];
+    for n in 0..100 {
+        history.push(invited(n));
+        history.push(accepted(n));
+    }
+    history.push(invited(100));
+    history.push(invited(101));
+    round_trips::<Organization>(history, accepted(100));
 }

@@ -13,7 +13,7 @@ pub use errors::ConversationError;
 pub use events::{AttachmentRef, ConversationEvent, ConversationKind, EndReason, ErasureReason};
 pub use moves::{EndFrom, TransferFrom};
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
@@ -29,6 +29,15 @@ pub const ATTACHMENT_MAX_BYTES: u64 = 10 * 1024 * 1024;
 pub const CONVERSATION_ATTACHMENTS_MAX_BYTES: u64 = 100 * 1024 * 1024;
 /// A message may carry at most this many attachments.
 pub const ATTACHMENTS_PER_MESSAGE: usize = 10;
+/// How many of the latest message ids a conversation remembers to refuse a repeated one.
+///
+/// The gateway makes every message id itself (`Uuid::new_v4()` per request; a left message's
+/// first one is derived from its conversation), so a client never picks one and a repeat can
+/// only be the same command run again: a retry within moments, a handful of sends later at
+/// most. Longer retries are a request's idempotency key's to answer, before any command runs.
+/// Remembering every id ever sent would make the state, and its snapshot, grow with the
+/// conversation's history; the last 64 are a window no retry outlives.
+pub const RECENT_MESSAGE_IDS: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Status {
@@ -48,7 +57,9 @@ pub struct Conversation {
     /// The two agents of a direct chat.
     pub participants: BTreeSet<Uuid>,
     pub last_seq: u64,
-    pub message_ids: BTreeSet<Uuid>,
+    /// The ids of the latest messages, oldest first, at most [`RECENT_MESSAGE_IDS`] of them.
+    #[serde(default)]
+    pub recent_message_ids: VecDeque<Uuid>,
     pub attachments: BTreeMap<Uuid, AttachmentRef>,
     pub attachment_bytes: u64,
     pub tags: BTreeSet<crate::values::Tag>,
@@ -162,7 +173,8 @@ impl Conversation {
 }
 
 impl crate::Snapshot for Conversation {
-    const SNAPSHOT_VERSION: u32 = 1;
+    /// 2: only the latest message ids (`recent_message_ids`), not every one ever sent.
+    const SNAPSHOT_VERSION: u32 = 2;
 }
 
 impl Aggregate for Conversation {
@@ -382,7 +394,7 @@ impl Aggregate for Conversation {
                 self.check_author(&author)?;
                 self.require_not_erased()?;
                 self.require_not_ended()?;
-                if self.message_ids.contains(&message_id) {
+                if self.recent_message_ids.contains(&message_id) {
                     return Err(ConversationError::DuplicateMessage);
                 }
                 if kind == ConversationKind::LeftMessage && author.is_customer() {
@@ -856,7 +868,10 @@ impl Aggregate for Conversation {
                 ..
             } => {
                 self.last_seq = seq;
-                self.message_ids.insert(message_id);
+                if self.recent_message_ids.len() == RECENT_MESSAGE_IDS {
+                    self.recent_message_ids.pop_front();
+                }
+                self.recent_message_ids.push_back(message_id);
                 // An agent has read what it wrote, and everything before it.
                 if author.kind == AuthorKind::Agent {
                     self.read_by.insert(author.id, seq);

@@ -16,7 +16,7 @@ pub use commands::{AcceptingAccount, OrganizationCommand};
 pub use errors::OrganizationError;
 pub use events::OrganizationEvent;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
@@ -31,7 +31,13 @@ pub struct Organization {
     pub id: Option<Uuid>,
     pub name: Option<Name>,
     pub members: BTreeMap<Uuid, Role>,
+    /// Invitations still pending: an accepted one moves to `used_invitations`, a revoked one
+    /// is forgotten. (An expired one stays until it is revoked: `apply` knows no clock.)
     pub invitations: BTreeMap<Uuid, Invitation>,
+    /// The ids of the latest accepted invitations, oldest first, at most
+    /// [`RECENT_USED_INVITATIONS`]: accepting or revoking one of them again is `InvitationUsed`.
+    #[serde(default)]
+    pub used_invitations: VecDeque<Uuid>,
     /// Blocks that may still run: each is forgotten when a later block finds it ran out, or
     /// when it is lifted, so this holds what is live, not every block ever made.
     pub blocks: BTreeMap<Uuid, Block>,
@@ -89,6 +95,16 @@ pub struct Block {
     pub until: DateTime<Utc>,
 }
 
+/// How many accepted invitations an organization remembers as used.
+///
+/// Invitation ids are made by the gateway (`Uuid::new_v4()`), and the gateway already answers
+/// an accepted invitation's token with 404 from its read model; what this stream must still
+/// decide is a race — two acceptances of one link at once, or a retry — which comes within
+/// moments. An older accepted invitation is answered `UnknownInvitation`: API.md answers a
+/// used and an unknown invitation alike (404). Remembering every accepted invitation would
+/// make the state, and its snapshot, grow with every member the organization ever had.
+pub const RECENT_USED_INVITATIONS: usize = 64;
+
 /// The shortest and the longest block.
 pub const BLOCK_MINUTES: std::ops::RangeInclusive<i64> = 1..=365 * 24 * 60;
 
@@ -97,7 +113,6 @@ pub struct Invitation {
     pub email: Email,
     pub role: Role,
     pub expires_at: DateTime<Utc>,
-    pub accepted: bool,
 }
 
 impl Organization {
@@ -121,6 +136,17 @@ impl Organization {
         }
     }
 
+    /// A pending invitation; one accepted lately is `InvitationUsed`, any other `Unknown`.
+    fn pending_invitation(&self, invitation_id: Uuid) -> Result<Invitation, OrganizationError> {
+        match self.invitations.get(&invitation_id) {
+            Some(invitation) => Ok(invitation.clone()),
+            None if self.used_invitations.contains(&invitation_id) => {
+                Err(OrganizationError::InvitationUsed)
+            }
+            None => Err(OrganizationError::UnknownInvitation),
+        }
+    }
+
     fn require_created(&self) -> Result<Uuid, OrganizationError> {
         self.id.ok_or(OrganizationError::UnknownOrganization)
     }
@@ -136,7 +162,8 @@ impl Organization {
 }
 
 impl crate::Snapshot for Organization {
-    const SNAPSHOT_VERSION: u32 = 1;
+    /// 2: `invitations` holds pending ones only; the latest accepted in `used_invitations`.
+    const SNAPSHOT_VERSION: u32 = 2;
 }
 
 impl Aggregate for Organization {
@@ -196,7 +223,9 @@ impl Aggregate for Organization {
                 if !self.power_of(by)?.may_manage(role) {
                     return Err(OrganizationError::NotAllowed);
                 }
-                if self.invitations.contains_key(&invitation_id) {
+                if self.invitations.contains_key(&invitation_id)
+                    || self.used_invitations.contains(&invitation_id)
+                {
                     return Err(OrganizationError::InvitationExists);
                 }
                 let event = E::InvitationCreated {
@@ -218,13 +247,7 @@ impl Aggregate for Organization {
                 confirmation_required,
             } => {
                 let organization_id = self.require_created()?;
-                let invitation = self
-                    .invitations
-                    .get(&invitation_id)
-                    .ok_or(OrganizationError::UnknownInvitation)?;
-                if invitation.accepted {
-                    return Err(OrganizationError::InvitationUsed);
-                }
+                let invitation = self.pending_invitation(invitation_id)?;
                 if invitation.expires_at <= now {
                     return Err(OrganizationError::InvitationExpired);
                 }
@@ -256,15 +279,9 @@ impl Aggregate for Organization {
             }
             C::RevokeInvitation { invitation_id, by } => {
                 let organization_id = self.require_created()?;
-                let invitation = self
-                    .invitations
-                    .get(&invitation_id)
-                    .ok_or(OrganizationError::UnknownInvitation)?;
+                let invitation = self.pending_invitation(invitation_id)?;
                 if !self.power_of(by)?.may_manage(invitation.role) {
                     return Err(OrganizationError::NotAllowed);
-                }
-                if invitation.accepted {
-                    return Err(OrganizationError::InvitationUsed);
                 }
                 let event = E::InvitationRevoked {
                     organization_id,
@@ -566,14 +583,16 @@ impl Aggregate for Organization {
                     email,
                     role,
                     expires_at,
-                    accepted: false,
                 };
                 self.invitations.insert(invitation_id, invitation);
             }
+            // An accepted invitation is no longer pending: only its id is kept, for a while.
             E::InvitationAccepted { invitation_id, .. } => {
-                if let Some(invitation) = self.invitations.get_mut(&invitation_id) {
-                    invitation.accepted = true;
+                self.invitations.remove(&invitation_id);
+                if self.used_invitations.len() == RECENT_USED_INVITATIONS {
+                    self.used_invitations.pop_front();
                 }
+                self.used_invitations.push_back(invitation_id);
             }
             // A revoked invitation is forgotten: accepting it finds no invitation.
             E::InvitationRevoked { invitation_id, .. } => {
