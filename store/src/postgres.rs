@@ -605,7 +605,7 @@ async fn append_one(
         .bind(event.sequence)
         .bind(&event.event_type)
         .bind(&event.event_version)
-        .bind(seal::stored_payload(event, keys))
+        .bind(seal::stored_payload(event, keys).as_ref())
         .bind(&event.actor)
         .bind(now)
         .bind(&key)

@@ -73,54 +73,65 @@ pub fn subject_of(aggregate_type: &str, payload: &Value) -> Option<String> {
         return None;
     }
     let subject = payload.get("conversation_id")?.as_str()?.to_owned();
-    let mut found = false;
-    visit_personal(aggregate_type, &mut payload.clone(), &mut |_, _| {
-        found = true
-    });
-    found.then_some(subject)
+    (!personal_fields(aggregate_type, payload).is_empty()).then_some(subject)
+}
+
+/// The personal fields of a payload present and not null, as JSON pointers, each with what it
+/// reads as once erased. Read-only: finding them copies nothing of the payload.
+fn personal_fields(aggregate_type: &str, payload: &Value) -> Vec<(String, Value)> {
+    let mut found = Vec::new();
+    let Some(object) = payload.as_object() else {
+        return found;
+    };
+    let erased_text = || Value::String(domain::values::ERASED.to_owned());
+    let mut field = |at: &str, value: Option<&Value>, erased: Value| {
+        if value.is_some_and(|value| !value.is_null()) {
+            found.push((at.to_owned(), erased));
+        }
+    };
+    match aggregate_type {
+        CONVERSATION => {
+            for (name, erased) in [
+                ("text", erased_text()),
+                ("metadata", json!({})),
+                ("live", json!({})),
+                ("comment", Value::Null),
+            ] {
+                field(&format!("/{name}"), object.get(name), erased);
+            }
+            if let Some(Value::Array(attachments)) = object.get("attachments") {
+                for (at, attachment) in attachments.iter().enumerate() {
+                    let name = attachment.get("name");
+                    field(&format!("/attachments/{at}/name"), name, erased_text());
+                }
+            }
+            let name = object.get("attachment").and_then(|a| a.get("name"));
+            field("/attachment/name", name, erased_text());
+        }
+        QUEUE => {
+            field("/metadata", object.get("metadata"), json!({}));
+            field("/customer", object.get("customer"), Value::Null);
+        }
+        _ => return found,
+    }
+    // A customer's own name wherever it is named as the author of something.
+    for role in ["author", "by"] {
+        let Some(author) = object.get(role) else {
+            continue;
+        };
+        if author.get("kind").and_then(Value::as_str) == Some("customer") {
+            field(&format!("/{role}/name"), author.get("name"), erased_text());
+        }
+    }
+    found
 }
 
 /// Calls `f` on each personal field of a payload present and not null, with what the field
 /// reads as once erased.
 fn visit_personal(aggregate_type: &str, payload: &mut Value, f: &mut dyn FnMut(&mut Value, Value)) {
-    let Some(object) = payload.as_object_mut() else {
-        return;
-    };
-    let erased_text = || Value::String(domain::values::ERASED.to_owned());
-    let mut field = |object: &mut Map<String, Value>, name: &str, erased: Value| {
-        if let Some(value) = object.get_mut(name) {
-            if !value.is_null() {
-                f(value, erased);
-            }
-        }
-    };
-    match aggregate_type {
-        CONVERSATION => {
-            field(object, "text", erased_text());
-            field(object, "metadata", json!({}));
-            field(object, "live", json!({}));
-            field(object, "comment", Value::Null);
-            if let Some(Value::Array(attachments)) = object.get_mut("attachments") {
-                for attachment in attachments.iter_mut().filter_map(Value::as_object_mut) {
-                    field(attachment, "name", erased_text());
-                }
-            }
-            if let Some(Value::Object(attachment)) = object.get_mut("attachment") {
-                field(attachment, "name", erased_text());
-            }
-        }
-        QUEUE => {
-            field(object, "metadata", json!({}));
-            field(object, "customer", Value::Null);
-        }
-        _ => return,
-    }
-    // A customer's own name wherever it is named as the author of something.
-    for role in ["author", "by"] {
-        if let Some(Value::Object(author)) = object.get_mut(role) {
-            if author.get("kind").and_then(Value::as_str) == Some("customer") {
-                field(author, "name", erased_text());
-            }
+    for (at, erased) in personal_fields(aggregate_type, payload) {
+        if let Some(value) = payload.pointer_mut(&at) {
+            f(value, erased);
         }
     }
 }
@@ -297,13 +308,18 @@ pub(crate) fn subjects_of_batch(
 }
 
 /// The payload an event is stored with: its personal fields sealed under its subject's key.
-pub(crate) fn stored_payload(event: &crate::event::NewEvent, keys: &BatchKeys) -> Value {
+/// An event without personal fields is stored as it came (nothing copied).
+pub(crate) fn stored_payload<'a>(
+    event: &'a crate::event::NewEvent,
+    keys: &BatchKeys,
+) -> std::borrow::Cow<'a, Value> {
+    let Some(subject) = subject_of(&event.aggregate_type, &event.payload) else {
+        return std::borrow::Cow::Borrowed(&event.payload);
+    };
     let mut payload = event.payload.clone();
-    if let Some(subject) = subject_of(&event.aggregate_type, &payload) {
-        let key = keys.get(&subject).and_then(Option::as_ref);
-        seal(&event.aggregate_type, &subject, key, &mut payload);
-    }
-    payload
+    let key = keys.get(&subject).and_then(Option::as_ref);
+    seal(&event.aggregate_type, &subject, key, &mut payload);
+    std::borrow::Cow::Owned(payload)
 }
 
 /// The keys the log's writer has looked up, `None` for a subject erased: a key is read (or made)
