@@ -55,6 +55,8 @@ pub mod repository;
 pub mod seal;
 pub mod snapshot;
 mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use sqlite::READ_MODELS_FILE;
 

@@ -1,5 +1,5 @@
-//! A fresh store per test on each backend, a little process manager, and ways to wait for the
-//! projectors and to dump every read-model row.
+//! A little process manager, and ways to wait for the projectors and to dump every
+//! read-model row (the fresh store per backend is `store::testing`).
 
 #![allow(dead_code)]
 
@@ -20,79 +20,7 @@ use store::log::{Backend, EventStore};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-/// Where one test's log lives; `open` may be called again to reopen it.
-pub enum TestDb {
-    Sqlite(tempfile::TempDir),
-    Postgres {
-        url: String,
-        _serial: tokio::sync::MutexGuard<'static, ()>,
-    },
-}
-
-/// The Postgres runs take turns: a reader's snapshot horizon spans the whole cluster, so one
-/// test's open transaction would hide another test's fresh commits for a moment.
-static POSTGRES_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-impl TestDb {
-    pub fn sqlite() -> TestDb {
-        TestDb::Sqlite(tempfile::tempdir().expect("a temp dir"))
-    }
-
-    /// A fresh schema in the test database, or `None` (with a note) when there is none to use
-    /// outside CI.
-    pub async fn postgres() -> Option<TestDb> {
-        let Ok(base) = std::env::var("JONO_TEST_DATABASE_URL") else {
-            if std::env::var_os("CI").is_some() {
-                panic!("CI is set but JONO_TEST_DATABASE_URL is not: the Postgres tests must run in CI");
-            }
-            eprintln!("skipping the Postgres run: set JONO_TEST_DATABASE_URL (see scripts/pg.sh)");
-            return None;
-        };
-        let serial = POSTGRES_TURN.lock().await;
-        let schema = format!("jono_test_{}", Uuid::new_v4().simple());
-        let pool = sqlx::PgPool::connect(&base)
-            .await
-            .expect("connect to JONO_TEST_DATABASE_URL");
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&pool)
-            .await
-            .expect("create a test schema");
-        pool.close().await;
-        let separator = if base.contains('?') { '&' } else { '?' };
-        Some(TestDb::Postgres {
-            url: format!("{base}{separator}options=-csearch_path%3D{schema}"),
-            _serial: serial,
-        })
-    }
-
-    pub async fn open(&self) -> EventStore {
-        match self {
-            TestDb::Sqlite(dir) => EventStore::open_sqlite(dir.path()).await,
-            TestDb::Postgres { url, .. } => EventStore::open_postgres(url).await,
-        }
-        .expect("open the store")
-    }
-}
-
-/// Runs an `async fn(TestDb)` once per backend, as `NAME::sqlite` and `NAME::postgres`.
-#[macro_export]
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name($crate::common::TestDb::sqlite()).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(db) = $crate::common::TestDb::postgres().await {
-                    super::$name(db).await
-                }
-            }
-        }
-    )*};
-}
+pub use store::testing::TestDb;
 
 /// Running projectors with their shutdown switch.
 pub struct Running {

@@ -6,6 +6,8 @@
 
 mod common;
 
+pub(crate) use store::on_both_backends;
+
 mod erasure;
 
 mod queries;

@@ -3,6 +3,8 @@
 
 mod common;
 
+pub(crate) use store::on_both_backends;
+
 mod append;
 mod cluster;
 mod commands;
