@@ -120,6 +120,15 @@ stage "web: install, typecheck, build"
         exit 1
     fi
     rm -f "$generated"
+    # The WebSocket events' types, likewise from schemas/events/ (scripts/gen-events.mjs).
+    generated=$(mktemp --suffix=.d.ts)
+    timeout 300 node scripts/gen-events.mjs "$generated"
+    if ! diff -q src/api/events.d.ts "$generated" >/dev/null; then
+        echo "web/src/api/events.d.ts differs from schemas/events/: run npm run gen in web/" >&2
+        rm -f "$generated"
+        exit 1
+    fi
+    rm -f "$generated"
     timeout 300 npm run typecheck
     timeout 300 npm run build
 )

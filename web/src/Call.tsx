@@ -9,7 +9,7 @@
 //   callee → {kind: "answer", sdp}
 //   both   → {kind: "ice", candidate}    trickled; kept until the remote description is set
 import { useEffect, useRef, useState } from 'preact/hooks';
-import type { Socket, StoredEvent } from './api/ws';
+import type { CustomerEvent, Socket, StoredEvent } from './api/ws';
 import { t } from './i18n';
 
 /**
@@ -26,11 +26,11 @@ export function iceServers(): RTCIceServer[] {
 export type CallInfo = { id: string; by: { kind?: string; id?: string; name?: string } };
 
 /** The call in progress (the last `CallStarted` not followed by its `CallEnded`), and whether one has ended. */
-export function callState(evs: StoredEvent[]): { active: CallInfo | null; ended: boolean } {
+export function callState(evs: (StoredEvent | CustomerEvent)[]): { active: CallInfo | null; ended: boolean } {
   let active: CallInfo | null = null;
   let ended = false;
   for (const ev of evs) {
-    if (ev.type === 'CallStarted') active = { id: ev.call_id, by: ev.by ?? {} };
+    if (ev.type === 'CallStarted') active = { id: ev.call_id, by: ev.by };
     else if (ev.type === 'CallEnded') {
       if (active?.id === ev.call_id) active = null;
       ended = true;

@@ -1,6 +1,6 @@
 import { useEffect, useRef } from 'preact/hooks';
 import type { Message } from './api/client';
-import type { StoredEvent } from './api/ws';
+import type { MessageEvent } from './api/ws';
 import { t, fmtTime } from './i18n';
 
 const safeUrl = (u: string) => (/^(https?:\/\/|\/)/i.test(u) ? u : '#');
@@ -43,10 +43,10 @@ export function mergeMessages(cur: Message[], add: Message[]): Message[] {
 }
 
 /** A message as a live `MessageSent` event carries it (attachment URLs are signed at read time, so none yet). */
-export function messageFromEvent(ev: StoredEvent): Message {
+export function messageFromEvent(ev: MessageEvent): Message {
   return {
     seq: ev.seq, id: ev.message_id, author: ev.author, text: ev.text, sent_at: ev.at,
-    attachments: (ev.attachments ?? []).map((a: any) => ({ attachment_id: a.attachment_id, name: a.name, size: a.size, content_type: a.content_type, url: '' })),
+    attachments: ev.attachments.map((a) => ({ attachment_id: a.attachment_id, name: a.name, size: a.size, content_type: a.content_type, url: '' })),
   };
 }
 

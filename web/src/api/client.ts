@@ -52,16 +52,20 @@ export async function ok<T>(p: Promise<{ data?: T; error?: unknown; response: Re
   return r.data as T;
 }
 
-/** Every page of a paged list (cursor = last item's `id`, or `seq` for messages). */
-export async function allPages<T>(fetchPage: (after: string | undefined) => Promise<T[]>, cursor: (item: T) => string): Promise<T[]> {
+/** The items the console asks for in one page of a paged list (the server's most is 1,000). */
+export const PAGE_LIMIT = 100;
+
+/** Every page of a paged list (cursor = last item's `id`, or `seq` for messages): `fetchPage`
+ * asks for `limit` items after `after`; a shorter page is the last. */
+export async function allPages<T>(fetchPage: (after: string | undefined, limit: number) => Promise<T[]>, cursor: (item: T) => string): Promise<T[]> {
   const out: T[] = [];
   let after: string | undefined;
   for (;;) {
-    const page = await fetchPage(after);
+    const page = await fetchPage(after, PAGE_LIMIT);
     if (!page || page.length === 0) break;
     out.push(...page);
     after = cursor(page[page.length - 1]);
-    if (page.length < 100) break;
+    if (page.length < PAGE_LIMIT) break;
   }
   return out;
 }

@@ -2,22 +2,50 @@
 // re-subscribes with `after` = that position after any disconnect, so no event is
 // missed or repeated.
 import type { components } from './schema';
+import type { Event } from './events';
 
 export type ServerFrame = components['schemas']['WsServerFrame'];
 export type EventFrame = Extract<ServerFrame, { type: 'event' }>;
-// The stored event's fields, flat.
-export type StoredEvent = { type: string; at: string; [k: string]: any };
+/** An event as an agent's topic carries it: the stored event's fields, flat (their types are
+ * generated from `schemas/events/`), with when it was stored and its place in the log (none
+ * for an event the console applies itself before the server's arrives). */
+export type StoredEvent = Event & { at: string; position?: number };
+type Of<T extends Event['type']> = Extract<Event, { type: T }>;
+/** An event as a customer's topic carries it: API.md's allow-list of types and fields, each
+ * field as the stored event has it (`customer_body` in `gateway/src/ws.rs` picks them). */
+export type CustomerEvent = { at: string } & (
+  | Pick<Of<'MessageSent'>, 'type' | 'conversation_id' | 'message_id' | 'seq' | 'author' | 'text' | 'attachments'>
+  | (Pick<Of<'CustomerPicked' | 'HandoffAccepted'>, 'type' | 'conversation_id'> & { agent: { name: string } })
+  | (Pick<Of<'ConversationTransferred'>, 'type' | 'conversation_id' | 'queue_position'> & { status: 'waiting' })
+  | Pick<Of<'ConversationEnded'>, 'type' | 'conversation_id' | 'reason'>
+  | (Pick<Of<'ConversationReopened'>, 'type' | 'conversation_id'> & { status: 'active' })
+  | (Pick<Of<'CallStarted' | 'CallEnded'>, 'type' | 'conversation_id' | 'call_id'> & { by: Pick<Of<'CallStarted'>['by'], 'kind'> })
+);
+/** A message as a live `MessageSent` carries it, to an agent or to its customer. */
+export type MessageEvent = Extract<CustomerEvent, { type: 'MessageSent' }>;
 
-type TopicHandler = {
-  onEvent: (ev: StoredEvent, position: number) => void;
+/** The conversation, organization or queue an event is about, when it has one. */
+export const conversationOf = (ev: StoredEvent): string | undefined => ('conversation_id' in ev ? ev.conversation_id : undefined);
+export const organizationOf = (ev: StoredEvent): string | undefined => ('organization_id' in ev ? ev.organization_id : undefined);
+export const queueOf = (ev: StoredEvent): string | undefined =>
+  ('queue_id' in ev && ev.queue_id ? ev.queue_id : 'to_queue_id' in ev ? ev.to_queue_id : undefined) ?? undefined;
+/** The customer's name, as the customer gave it when joining (its metadata's `name`). */
+export const customerNameOf = (ev: StoredEvent): string =>
+  (ev.type === 'CustomerJoinedQueue' || ev.type === 'CustomerMetadataSet') && ev.metadata && typeof ev.metadata === 'object'
+    ? String((ev.metadata as { name?: unknown }).name ?? '').trim()
+    : '';
+
+type TopicHandler<E> = {
+  onEvent: (ev: E, position: number) => void;
   onSubscribed?: (position: number) => void;
   onError?: (status: number, detail: string) => void;
 };
 
 export class Socket {
   private ws: WebSocket | null = null;
-  private topics = new Map<string, { after: number | null; handlers: Set<TopicHandler>; live: boolean }>();
-  private frameListeners = new Set<(f: any) => void>();
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each handler names its topic's event type
+  private topics = new Map<string, { after: number | null; handlers: Set<TopicHandler<any>>; live: boolean }>();
+  private frameListeners = new Set<(f: ServerFrame) => void>();
   private stateListeners = new Set<(up: boolean) => void>();
   private retry = 0;
   private closed = false;
@@ -42,7 +70,7 @@ export class Socket {
       for (const [topic, t] of this.topics) this.send({ type: 'subscribe', topic, after: t.after });
     };
     ws.onmessage = (m) => {
-      let f: any;
+      let f: ServerFrame;
       try { f = JSON.parse(m.data); } catch { return; }
       if (f.type === 'event') {
         const t = this.topics.get(f.topic);
@@ -75,7 +103,7 @@ export class Socket {
   }
 
   /** Subscribes to a topic; returns the unsubscribe function. `after` null = from the beginning. */
-  subscribe(topic: string, handler: TopicHandler, after: number | null = null): () => void {
+  subscribe<E = StoredEvent>(topic: string, handler: TopicHandler<E>, after: number | null = null): () => void {
     let t = this.topics.get(topic);
     if (!t) {
       t = { after, handlers: new Set(), live: false };
@@ -99,7 +127,7 @@ export class Socket {
     };
   }
 
-  onFrame(l: (f: any) => void) { this.frameListeners.add(l); return () => this.frameListeners.delete(l); }
+  onFrame(l: (f: ServerFrame) => void) { this.frameListeners.add(l); return () => this.frameListeners.delete(l); }
   onState(l: (up: boolean) => void) { this.stateListeners.add(l); return () => this.stateListeners.delete(l); }
 
   close() {

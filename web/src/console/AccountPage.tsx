@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { ok, ApiError, type Api, type Me, type Schemas } from '../api/client';
 import { t } from '../i18n';
-import { errText } from './App';
+import { errText } from './errors';
 import { disableNotifications, enableNotifications, notificationsOn, setSoundOn, soundOn } from './alerts';
 
 /** The signed-in agent's own settings: alerts, its password, two-factor authentication, sessions. */

@@ -3,13 +3,10 @@ import { makeApi, ok, ApiError, type Me } from '../api/client';
 import { Socket } from '../api/ws';
 import { t } from '../i18n';
 import { Console } from './Console';
+import { errText } from './errors';
 import { LangSwitch, useLang } from '../LangSwitch';
 
 const TOKEN_KEY = 'jono.token';
-
-export function errText(e: unknown): string {
-  return t('error', { detail: e instanceof ApiError ? e.message : String((e as Error)?.message ?? e) });
-}
 
 /** The token of an emailed (or handed-over) link to `/PAGE/TOKEN`: an invitation, an address's
  * confirmation, a password reset. */

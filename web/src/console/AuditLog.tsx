@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { ok, type Api, type Member, type Schemas } from '../api/client';
 import { t, type Key } from '../i18n';
-import { errText } from './App';
+import { errText } from './errors';
 
 type Item = Schemas['AuditItem'];
 

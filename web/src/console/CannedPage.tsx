@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { ok, type Api, type Canned, type Me } from '../api/client';
 import { t } from '../i18n';
-import { errText } from './App';
+import { errText } from './errors';
 
 /** Create, edit and delete personal and organization canned responses. */
 export function CannedPage({ api, me, canned, reload }: { api: Api; me: Me; canned: Canned[]; reload: () => Promise<void> }) {

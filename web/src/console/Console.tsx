@@ -1,8 +1,8 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ok, allPages, type Api, type Me, type Queue, type AgentConversation, type Canned, type Member } from '../api/client';
-import type { Socket, StoredEvent } from '../api/ws';
+import { conversationOf, customerNameOf, organizationOf, queueOf, type MessageEvent, type Socket, type StoredEvent } from '../api/ws';
 import { t, type Key } from '../i18n';
-import { errText } from './App';
+import { errText } from './errors';
 import { Conversation } from './Conversation';
 import { OrgPage, type QueueFocus } from './OrgPage';
 import { CannedPage } from './CannedPage';
@@ -117,7 +117,7 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
   };
   const loadConvs = async () => {
     if (!orgId) return;
-    const list = await allPages((after) => ok(api.GET('/v1/orgs/{org}/conversations', { params: { path: { org: orgId }, query: { after } as any } })), (c) => c.id);
+    const list = await allPages((after, limit) => ok(api.GET('/v1/orgs/{org}/conversations', { params: { path: { org: orgId }, query: { after, limit } as any } })), (c) => c.id);
     setConvs(list);
     // The server keeps each agent's unread counts; the one in front is being read.
     setUnread(Object.fromEntries(list.filter((c) => c.unread && c.id !== frontRef.current).map((c) => [c.id, c.unread as number])));
@@ -162,9 +162,9 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
         onSubscribed: () => { live = true; },
         onEvent: (ev) => {
           refreshOrg();
-          const conversation = ev.conversation_id as string | undefined;
+          const conversation = conversationOf(ev);
           if (!conversation) return;
-          if (ev.type === 'CustomerJoinedQueue') names[conversation] = String((ev.metadata as { name?: unknown } | undefined)?.name ?? '').trim();
+          if (ev.type === 'CustomerJoinedQueue') names[conversation] = customerNameOf(ev);
           if (ev.type === 'CustomerOffered') {
             const offer = { conversation, queue: id, agent: ev.agent_id as string, expires: Date.parse(ev.expires_at as string), name: names[conversation] ?? '' };
             setOffers((cur) => ({ ...cur, [conversation]: offer }));
@@ -221,22 +221,22 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
     return socket.subscribe('activity', {
       onSubscribed: () => { live = true; },
       onEvent: (ev, position) => {
-        const o = ev.organization_id as string;
+        const o = organizationOf(ev);
         if (o === orgRef.current) refreshOrg();
-        else if (ev.type.startsWith('Customer') || ev.type.startsWith('Queue')) loadQueues(o);
+        else if (o && (ev.type.startsWith('Customer') || ev.type.startsWith('Queue'))) loadQueues(o);
         // Highlighted while the customer waits; a left message alerts, and waits in the list.
         const hot = live && ev.type === 'CustomerJoinedQueue';
-        if ((hot || (live && ev.type === 'MessageLeft')) && handledByMe.current(ev.queue_id as string | undefined)) {
-          const name = String((ev.metadata as any)?.name ?? '');
-          const queue = queueNameRef.current(ev.queue_id as string | undefined);
+        if ((hot || (live && ev.type === 'MessageLeft')) && handledByMe.current(queueOf(ev))) {
+          const name = customerNameOf(ev);
+          const queue = queueNameRef.current(queueOf(ev));
           raise(ev.type === 'MessageLeft' ? t('alertMessageLeft', { queue }) : t('alertCustomer', { queue }), name);
         }
         if (live && ev.type === 'MessageSent') onMessage.current(ev);
-        if (live && ev.type === 'HandoffOffered' && ev.to_agent_id === me.agent_id) raise(t('alertHandoff'), String((ev.by as { name?: string } | undefined)?.name ?? ''));
+        if (live && ev.type === 'HandoffOffered' && ev.to_agent_id === me.agent_id) raise(t('alertHandoff'), ev.by.name);
         setActivity((cur) => {
           let next = cur;
           if (ev.type === 'CustomerPicked' || ev.type === 'CustomerLeftQueue' || ev.type === 'ConversationEnded') {
-            next = cur.map((a) => (a.hot && a.ev.conversation_id === ev.conversation_id ? { ...a, hot: false } : a));
+            next = cur.map((a) => (a.hot && conversationOf(a.ev) === conversationOf(ev) ? { ...a, hot: false } : a));
           }
           return [{ position, ev, live, hot }, ...next].slice(0, 50);
         });
@@ -262,15 +262,15 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
   queueNameRef.current = queueName;
   const handledByMe = useRef<(q?: string) => boolean>(() => false);
   handledByMe.current = (q?: string) => Object.values(queues).some((qs) => qs.some((x) => x.id === q && x.handlers.includes(me.agent_id)));
-  const onMessage = useRef((_ev: StoredEvent) => {});
-  onMessage.current = (ev: StoredEvent) => {
-    const author = ev.author as { kind?: string; id?: string; name?: string } | undefined;
-    const conversation = ev.conversation_id as string | undefined;
-    if (!conversation || (author?.kind === 'agent' && author.id === me.agent_id)) return;
+  const onMessage = useRef((_ev: MessageEvent) => {});
+  onMessage.current = (ev: MessageEvent) => {
+    const author = ev.author;
+    const conversation = ev.conversation_id;
+    if (author.kind === 'agent' && author.id === me.agent_id) return;
     if (conversation === frontRef.current && !document.hidden) return;
     if (conversation !== frontRef.current) setUnread((cur) => ({ ...cur, [conversation]: (cur[conversation] ?? 0) + 1 }));
-    const text = String(ev.text ?? '');
-    raise(t('alertMessage', { name: author?.name || t('customer') }), text.length > 80 ? `${text.slice(0, 80)}…` : text);
+    const text = ev.text;
+    raise(t('alertMessage', { name: author.name || t('customer') }), text.length > 80 ? `${text.slice(0, 80)}…` : text);
   };
   // The agent's own customer conversations: their messages do not come through `activity`.
   const mine = convs.filter((c) => c.kind === 'customer' && c.status === 'active' && c.agent_id === me.agent_id).map((c) => c.id).sort().join(',');
@@ -323,12 +323,12 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
   };
   /** An activity line: who joined, and who wrote what (a preview), where the event says. */
   const activityText = (ev: StoredEvent): string => {
-    const queue = queueName((ev.queue_id ?? ev.to_queue_id) as string | undefined);
-    const customer = String((ev.metadata as { name?: unknown } | undefined)?.name ?? '').trim();
+    const queue = queueName(queueOf(ev));
+    const customer = customerNameOf(ev);
     if (ev.type === 'CustomerJoinedQueue' && customer) return t('evCustomerJoinedQueueNamed', { name: customer, queue });
-    const author = (ev.author as { name?: string } | undefined)?.name;
+    const author = ev.type === 'MessageSent' ? ev.author.name : '';
     if (ev.type === 'MessageSent' && author) {
-      const text = String(ev.text ?? '');
+      const text = ev.text;
       return t('evMessageSentFrom', { name: author, text: text.length > 60 ? `${text.slice(0, 60)}…` : text });
     }
     return t(`ev${ev.type}` as Key, { queue });
@@ -442,9 +442,9 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
         <ul>
           {activity.slice(0, 8).map((a) => (
             <li key={a.position} class={a.hot ? 'hot' : ''} data-type={a.ev.type}>
-              <button type="button" class="link" onClick={() => { setOrgId(a.ev.organization_id); setView('chats'); }}>
+              <button type="button" class="link" onClick={() => { const o = organizationOf(a.ev); if (o) setOrgId(o); setView('chats'); }}>
                 {activityText(a.ev)}
-                {a.ev.organization_id !== orgId && <span class="org-tag"> · {orgName(a.ev.organization_id)}</span>}
+                {organizationOf(a.ev) !== orgId && <span class="org-tag"> · {orgName(organizationOf(a.ev) ?? '')}</span>}
               </button>
             </li>
           ))}

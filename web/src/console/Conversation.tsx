@@ -5,7 +5,7 @@ import { t, fmtTime, type Key } from '../i18n';
 import { Messages, mergeMessages, uploadFile, messageFromEvent, fetchUntil } from '../Messages';
 import { Composer } from './Composer';
 import { Call, callState } from '../Call';
-import { errText } from './App';
+import { errText } from './errors';
 
 /** The fields Jono's widget asks for and sends, in the agent's language; any other key as it is. */
 const KNOWN_FIELDS: Record<string, Key> = { name: 'name', email: 'email', question: 'customerQuestion', page: 'currentPage' };
@@ -36,8 +36,8 @@ export function applyEvent(c: AgentConversation, ev: StoredEvent): AgentConversa
   switch (ev.type) {
     case 'TagAdded': return c.tags.includes(ev.tag) ? c : { ...c, tags: [...c.tags, ev.tag] };
     case 'TagRemoved': return { ...c, tags: c.tags.filter((x) => x !== ev.tag) };
-    case 'LiveMetadataUpdated': return { ...c, customer: { ...c.customer, live: ev.live ?? {} } };
-    case 'CustomerMetadataSet': return { ...c, customer: { ...c.customer, metadata: ev.metadata ?? {} } };
+    case 'LiveMetadataUpdated': return { ...c, customer: { ...c.customer, live: (ev.live ?? {}) as Record<string, unknown> } };
+    case 'CustomerMetadataSet': return { ...c, customer: { ...c.customer, metadata: (ev.metadata ?? {}) as Record<string, unknown> } };
     case 'CustomerPicked': return { ...c, status: 'active', agent_id: ev.agent_id, queue_position: null, picked_at: c.picked_at ?? ev.at };
     case 'ConversationTransferred': return { ...c, status: 'waiting', agent_id: null, queue_id: ev.queue_id ?? c.queue_id };
     case 'ConversationEnded': return { ...c, status: 'ended', ended_at: c.ended_at ?? ev.at };
@@ -106,7 +106,7 @@ export function Conversation(p: {
   const maxSeq = useRef(0);
   const loadMessages = async () => {
     const list = await allPages(
-      (after) => ok(api.GET('/v1/conversations/{c}/messages', { params: { path: { c: id }, query: { after: (after ?? String(maxSeq.current)) as any } } })),
+      (after, limit) => ok(api.GET('/v1/conversations/{c}/messages', { params: { path: { c: id }, query: { after: (after ?? String(maxSeq.current)) as any, limit } } })),
       (m) => String(m.seq));
     setMessages((cur) => mergeMessages(cur, list));
   };
@@ -229,11 +229,11 @@ export function Conversation(p: {
   const calls = callState(evs);
   const startCall = () => act(async () => {
     const r = await ok(api.POST('/v1/conversations/{c}/calls', { params: { path: { c: id } } }));
-    setEvs((cur) => [...cur, { type: 'CallStarted', at: new Date().toISOString(), call_id: r.call_id, by: { kind: 'agent', id: p.me.agent_id, name: p.me.name } }]);
+    setEvs((cur) => [...cur, { type: 'CallStarted', at: new Date().toISOString(), conversation_id: id, organization_id: p.orgId, call_id: r.call_id, by: { kind: 'agent', id: p.me.agent_id, name: p.me.name } }]);
   });
   const endCall = (call: string) => act(async () => {
     await ok(api.POST('/v1/conversations/{c}/calls/{call}/end', { params: { path: { c: id, call } } }));
-    setEvs((cur) => [...cur, { type: 'CallEnded', at: new Date().toISOString(), call_id: call }]);
+    setEvs((cur) => [...cur, { type: 'CallEnded', at: new Date().toISOString(), conversation_id: id, organization_id: p.orgId, call_id: call, by: { kind: 'agent', id: p.me.agent_id, name: p.me.name } }]);
   });
   const createCanned = (e: Event) => {
     e.preventDefault();

@@ -4,7 +4,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { ok, type Api, type AgentConversation, type Queue, type Member, type Schemas } from '../api/client';
 import { t, fmtTime } from '../i18n';
-import { errText } from './App';
+import { errText } from './errors';
 
 type Hit = Schemas['SearchHit'];
 const PAGE = 50;

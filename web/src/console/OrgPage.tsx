@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ok, type Api, type Me, type Member, type Queue, type Schemas } from '../api/client';
 import { t, type Key } from '../i18n';
-import { errText } from './App';
+import { errText } from './errors';
 import { AuditLog } from './AuditLog';
 
 type Role = Schemas['Role'];

@@ -1,14 +1,14 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { makeApi, ok, allPages, downloadTranscript, ApiError, type Message, type CustomerConversation } from '../api/client';
-import { Socket, type StoredEvent } from '../api/ws';
+import { Socket, type CustomerEvent } from '../api/ws';
 
-function applyCustomerEvent(c: CustomerConversation, ev: StoredEvent): CustomerConversation {
+function applyCustomerEvent(c: CustomerConversation, ev: CustomerEvent): CustomerConversation {
   switch (ev.type) {
-    case 'CustomerPicked': return { ...c, status: 'active', queue_position: null, agent: ev.agent ?? (ev.agent_name ? { name: ev.agent_name } : c.agent) };
+    case 'CustomerPicked': return { ...c, status: 'active', queue_position: null, agent: ev.agent };
     case 'ConversationTransferred': return { ...c, status: 'waiting', agent: null };
     case 'ConversationEnded': return { ...c, status: 'ended', ended_at: c.ended_at ?? ev.at };
     case 'ConversationReopened': return { ...c, status: 'active', ended_at: null };
-    case 'HandoffAccepted': return { ...c, agent: ev.agent ?? c.agent };
+    case 'HandoffAccepted': return { ...c, agent: ev.agent };
     default: return c;
   }
 }
@@ -195,7 +195,7 @@ function Chat({ session, page, onReset, welcome, byEmail, reopenWithin }: { sess
   const api = useMemo(() => makeApi(() => session.customer_token, onReset), [session]);
   const socket = useMemo(() => new Socket(session.customer_token), [session]);
   const [base, setConv] = useState<CustomerConversation | null>(null);
-  const [evs, setEvs] = useState<StoredEvent[]>([]);
+  const [evs, setEvs] = useState<CustomerEvent[]>([]);
   const conv = base && evs.reduce(applyCustomerEvent, base);
   const [messages, setMessages] = useState<Message[]>([]);
   const [pos, setPos] = useState<{ n: number; wait: number | null } | null>(null);
@@ -208,13 +208,13 @@ function Chat({ session, page, onReset, welcome, byEmail, reopenWithin }: { sess
 
   const loadConv = async () => setConv((await ok(api.GET('/v1/conversations/{c}', { params: { path: { c } } }))) as CustomerConversation);
   const loadMessages = async () => {
-    const list = await allPages((after) => ok(api.GET('/v1/conversations/{c}/messages', { params: { path: { c }, query: { after: after as any } } })), (m) => String(m.seq));
+    const list = await allPages((after, limit) => ok(api.GET('/v1/conversations/{c}/messages', { params: { path: { c }, query: { after: after as any, limit } } })), (m) => String(m.seq));
     setMessages((cur) => mergeMessages(cur, list));
   };
   useEffect(() => {
     loadConv().catch(() => {});
     loadMessages().catch(() => {});
-    const off = socket.subscribe(`conversation:${c}`, {
+    const off = socket.subscribe<CustomerEvent>(`conversation:${c}`, {
       onEvent: (ev) => {
         if (ev.type === 'MessageSent') {
           setMessages((cur) => mergeMessages(cur, [messageFromEvent(ev)]));
@@ -251,7 +251,7 @@ function Chat({ session, page, onReset, welcome, byEmail, reopenWithin }: { sess
     try { setErr(''); await ok(api.POST('/v1/conversations/{c}/messages', { params: { path: { c } }, body: { text: body, attachments: atts.map((a) => a.attachment_id) } })); }
     catch (e) { setErr(t('error', { detail: (e as Error).message })); throw e; }
   };
-  const end = async () => { const r = await api.POST('/v1/conversations/{c}/end', { params: { path: { c } } }); if (r.response.ok) setEvs((cur) => [...cur, { type: 'ConversationEnded', at: new Date().toISOString() }]); };
+  const end = async () => { const r = await api.POST('/v1/conversations/{c}/end', { params: { path: { c } } }); if (r.response.ok) setEvs((cur) => [...cur, { type: 'ConversationEnded', at: new Date().toISOString(), conversation_id: c, reason: 'ended' }]); };
   const rate = async (e: Event) => {
     e.preventDefault();
     if (!score) return;
@@ -264,7 +264,7 @@ function Chat({ session, page, onReset, welcome, byEmail, reopenWithin }: { sess
   const calls = callState(evs);
   const endCall = async (call: string) => {
     const r = await api.POST('/v1/conversations/{c}/calls/{call}/end', { params: { path: { c, call } } });
-    if (r.response.ok || r.response.status === 409) setEvs((cur) => [...cur, { type: 'CallEnded', at: new Date().toISOString(), call_id: call }]);
+    if (r.response.ok || r.response.status === 409) setEvs((cur) => [...cur, { type: 'CallEnded', at: new Date().toISOString(), conversation_id: c, call_id: call, by: { kind: 'customer' } }]);
   };
 
   const status = conv?.status;
@@ -298,7 +298,7 @@ function Chat({ session, page, onReset, welcome, byEmail, reopenWithin }: { sess
       {status === 'ended' && served && reopenWithin && conv?.ended_at && Date.now() - Date.parse(conv.ended_at) < reopenWithin * 1000 && (
         <ContinueChat onSend={async (body) => {
           await ok(api.POST('/v1/conversations/{c}/messages', { params: { path: { c } }, body: { text: body } }));
-          setEvs((cur) => [...cur, { type: 'ConversationReopened', at: new Date().toISOString() }]);
+          setEvs((cur) => [...cur, { type: 'ConversationReopened', at: new Date().toISOString(), conversation_id: c, status: 'active' }]);
           setRated(false);
         }} />
       )}
