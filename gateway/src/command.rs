@@ -500,7 +500,7 @@ pub async fn end(
 }
 
 /// [`run`], with the domain's refusal given back as it is, for a caller that decides on it.
-async fn refusable<A>(
+pub async fn refusable<A>(
     state: &AppState,
     id: Uuid,
     command: A::Command,

@@ -14,9 +14,9 @@
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use domain::conversation::{
-    Conversation, ConversationCommand, ConversationError, ConversationEvent, ErasureReason, Status,
+    Conversation, ConversationCommand, ConversationError, ConversationEvent, ConversationKind,
+    ErasureReason, Status,
 };
-use domain::queue::{LeaveReason, Queue, QueueCommand};
 use domain::values::Author;
 use store::command::CommandContext;
 use uuid::Uuid;
@@ -30,9 +30,8 @@ use crate::state::AppState;
 use crate::webhooks::table as webhook_table;
 
 /// How often a customer still in a line is taken out of it and the erasure tried again (a
-/// transfer may move it between lines meanwhile).
-const ATTEMPTS: usize = 20;
-const RETRY: std::time::Duration = std::time::Duration::from_millis(50);
+/// transfer may move it between lines meanwhile; `command::end` waits between its own tries).
+const ATTEMPTS: usize = 5;
 /// Events read back at a time when looking for the webhook deliveries of a conversation.
 const DELIVERY_BATCH: usize = 500;
 
@@ -66,31 +65,17 @@ pub async fn erase_conversation(
         if now.id.is_none() || now.organization_id != organization_id {
             return Err(ApiError::NotFound);
         }
-        // A customer in a line leaves it first, by the queue's decision (as an end does); the
-        // conversation's end is that leave's follow-up.
-        if let (Some(domain::conversation::ConversationKind::Customer), Some(Status::Waiting)) =
-            (now.kind, now.status)
-        {
-            if let Some(queue_id) = now.queue_id {
-                let leave = QueueCommand::LeaveQueue {
-                    conversation_id,
-                    reason: LeaveReason::Removed,
-                    by: Some(by.clone()),
-                };
-                match command::run::<Queue>(state, queue_id, leave, ctx).await {
-                    // Not waiting there (picked, or moved): the conversation decides below.
-                    Ok(_) | Err(ApiError::Conflict(_)) => {}
-                    Err(error) => return Err(error),
-                }
-            }
+        // A customer in a line is ended first, as an agent's end does it (the queue decides
+        // that it leaves its line; `command::end`); a picked one the erasure itself ends.
+        if let (Some(ConversationKind::Customer), Some(Status::Waiting)) = (now.kind, now.status) {
+            command::end(state, conversation_id, &by, ctx).await?;
         }
-        let at = Utc::now();
         let erase = ConversationCommand::EraseCustomer {
             by: by.clone(),
             reason,
-            at,
+            at: Utc::now(),
         };
-        match command::run::<Conversation>(state, conversation_id, erase, ctx).await {
+        match command::refusable::<Conversation>(state, conversation_id, erase, ctx).await? {
             Ok(executed) => {
                 let erased_at = executed.typed.iter().find_map(|event| match event {
                     ConversationEvent::CustomerErased { at, .. } => Some(*at),
@@ -104,20 +89,18 @@ pub async fn erase_conversation(
                     },
                     None => Erasure {
                         conversation_id,
-                        at: erased_before(state, conversation_id).await?.unwrap_or(at),
+                        at: erased_before(state, conversation_id)
+                            .await?
+                            .unwrap_or_else(Utc::now),
                         erased_now: false,
                     },
                 });
                 state.settle(command::last_position(&executed)).await;
                 break;
             }
-            // Still in a line (a transfer landed meanwhile): out of it again, then erase.
-            Err(ApiError::Conflict(detail))
-                if detail == ConversationError::StillWaiting.to_string() =>
-            {
-                tokio::time::sleep(RETRY).await;
-            }
-            Err(error) => return Err(error),
+            // In a line again (a transfer landed meanwhile): ended from there, then erased.
+            Err(ConversationError::StillWaiting) => {}
+            Err(refusal) => return Err(ApiError::refused(&refusal)),
         }
     }
     let erasure = outcome.ok_or_else(|| {

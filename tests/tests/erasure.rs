@@ -820,3 +820,57 @@ async fn the_retention_erases_what_ended_longer_ago_and_nothing_else() {
             .expect(200, "no retention");
     }
 }
+
+/// A customer erased while it waits leaves its line first (the queue decides, as on an end):
+/// the next customer moves up, and a pick finds that one, never the erased conversation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_customer_erased_leaves_the_line_first() {
+    for storage in [Some(Storage::embedded()), Storage::postgres()]
+        .into_iter()
+        .flatten()
+    {
+        let (_server, api) = api::start(&storage);
+        let owner = api::sign_up(&api, "Acme").await;
+        let queue = api::open_queue_handled_by(&api, &owner, "Support").await;
+        let first = api::join(&api, queue, json!({"name": "First"})).await;
+        let second = api::join(&api, queue, json!({"name": "Second"})).await;
+        assert_eq!(second.queue_position, 2);
+
+        let erased = erase(
+            &api,
+            &owner,
+            json!({"conversation_id": first.conversation_id}),
+        )
+        .await
+        .expect(200, "the owner erases a waiting customer");
+        assert_eq!(erased.body["erased"], json!([first.conversation_id]));
+        let view = api
+            .get(
+                &format!("/v1/conversations/{}", first.conversation_id),
+                owner.token(),
+            )
+            .await
+            .expect(200, "the erased conversation");
+        assert_eq!(view.body["status"], "ended", "{}", view.text);
+        let moved = eventually(
+            || async {
+                api.get(
+                    &format!("/v1/conversations/{}", second.conversation_id),
+                    second.token(),
+                )
+                .await
+                .expect(200, "the next customer's view")
+                .body
+            },
+            |body: &Value| body["queue_position"] == 1,
+        )
+        .await;
+        assert_eq!(moved["queue_position"], 1, "{moved}");
+        assert_eq!(
+            api::pick(&api, &owner, queue).await,
+            second.conversation_id,
+            "the pick finds the customer still waiting"
+        );
+        assert_eq!(api::try_pick(&api, &owner, queue).await, None);
+    }
+}
