@@ -59,6 +59,7 @@ fn invited(role: Role, by: Option<Uuid>) -> E {
         role,
         expires_at: at(8, 12),
         invited_by: by,
+        created_at: Some(at(1, 12)),
     }
 }
 
@@ -68,6 +69,7 @@ fn invite(role: Role, by: Option<Uuid>) -> C {
         email: email("new@example.com"),
         role,
         expires_at: at(8, 12),
+        now: at(1, 12),
         by,
     }
 }
@@ -1156,6 +1158,7 @@ fn invited_as(invitation_id: Uuid) -> E {
             role,
             expires_at,
             invited_by,
+            created_at,
             ..
         } => E::InvitationCreated {
             organization_id,
@@ -1164,6 +1167,7 @@ fn invited_as(invitation_id: Uuid) -> E {
             role,
             expires_at,
             invited_by,
+            created_at,
         },
         other => other,
     }
@@ -1189,6 +1193,87 @@ fn an_accepted_or_revoked_invitation_is_no_longer_pending() {
     ));
     assert!(withdrawn.invitations.is_empty());
     assert!(withdrawn.used_invitations.is_empty());
+}
+
+/// An invitation made on `day` (of the test's month), expiring a week later.
+fn invited_on(invitation_id: Uuid, day: u32) -> E {
+    match invited_as(invitation_id) {
+        E::InvitationCreated {
+            organization_id,
+            email,
+            role,
+            invited_by,
+            ..
+        } => E::InvitationCreated {
+            organization_id,
+            invitation_id,
+            email,
+            role,
+            expires_at: at(day + 7, 12),
+            invited_by,
+            created_at: Some(at(day, 12)),
+        },
+        other => other,
+    }
+}
+
+#[test]
+fn an_invitation_that_expired_unaccepted_is_forgotten_when_the_next_is_made() {
+    let early = Uuid::from_u128(0xe1);
+    let later = Uuid::from_u128(0xe2);
+    let state: Organization = fold(with(team(), [invited_on(early, 1), invited_on(later, 9)]));
+    assert_eq!(
+        state.invitations.keys().copied().collect::<Vec<_>>(),
+        vec![later],
+        "the first expired on day 8, before the second was made"
+    );
+    // One still running stays.
+    let both: Organization = fold(with(team(), [invited_on(early, 1), invited_on(later, 3)]));
+    assert_eq!(both.invitations.len(), 2);
+    // An event written before `created_at` was recorded forgets nothing.
+    let old = match invited_on(later, 9) {
+        E::InvitationCreated {
+            organization_id,
+            invitation_id,
+            email,
+            role,
+            expires_at,
+            invited_by,
+            ..
+        } => E::InvitationCreated {
+            organization_id,
+            invitation_id,
+            email,
+            role,
+            expires_at,
+            invited_by,
+            created_at: None,
+        },
+        other => other,
+    };
+    let kept: Organization = fold(with(team(), [invited_on(early, 1), old]));
+    assert_eq!(kept.invitations.len(), 2);
+}
+
+#[test]
+fn pending_invitations_that_keep_expiring_stay_bounded() {
+    // One invitation a day for ten years, none accepted: a week's worth stay pending.
+    let events: Vec<E> = (0..3650u32)
+        .map(|n| {
+            let made = at(1, 12) + chrono::Duration::days(i64::from(n));
+            E::InvitationCreated {
+                organization_id: ORG,
+                invitation_id: Uuid::from_u128(0x1_0000 + u128::from(n)),
+                email: email("new@example.com"),
+                role: Role::Agent,
+                expires_at: made + chrono::Duration::days(7),
+                invited_by: Some(OWNER),
+                created_at: Some(made),
+            }
+        })
+        .collect();
+    let state: Organization = fold(with(team(), events));
+    assert!(state.invitations.len() <= 7, "{}", state.invitations.len());
 }
 
 #[test]

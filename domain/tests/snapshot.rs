@@ -81,6 +81,7 @@ fn an_organizations_pending_and_used_invitations_read_back() {
         role: domain::values::Role::Agent,
         expires_at: common::at(8, 12),
         invited_by: None,
+        created_at: Some(common::at(1, 12)),
     };
     let accepted = |n: u128| OrganizationEvent::InvitationAccepted {
         organization_id: ORG,

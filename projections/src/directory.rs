@@ -165,6 +165,7 @@ impl Projection for Directory {
                     role,
                     expires_at,
                     invited_by,
+                    ..
                 } => {
                     tx.execute(
                         "INSERT INTO rm_invitations{s} (invitation_id, organization_id, email,

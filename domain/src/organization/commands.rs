@@ -31,12 +31,14 @@ pub enum OrganizationCommand {
         name: Name,
         owner_id: Option<Uuid>,
     },
-    /// The token itself is a secret and never reaches the log; `expires_at` is 7 days out.
+    /// The token itself is a secret and never reaches the log; `expires_at` is 7 days out;
+    /// `now` is the gateway's clock (the invitations that expired by then are forgotten).
     CreateInvitation {
         invitation_id: Uuid,
         email: Email,
         role: Role,
         expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
         by: Option<Uuid>,
     },
     /// `email` is the accepting account's; `now` is the gateway's clock. `account` says what

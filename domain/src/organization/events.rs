@@ -22,6 +22,10 @@ pub enum OrganizationEvent {
         role: Role,
         expires_at: DateTime<Utc>,
         invited_by: Option<Uuid>,
+        /// When it was made: every pending invitation that had expired by then is forgotten
+        /// (absent in events written before it was recorded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        created_at: Option<DateTime<Utc>>,
     },
     InvitationAccepted {
         organization_id: Uuid,

@@ -32,7 +32,7 @@ pub struct Organization {
     pub name: Option<Name>,
     pub members: BTreeMap<Uuid, Role>,
     /// Invitations still pending: an accepted one moves to `used_invitations`, a revoked one
-    /// is forgotten. (An expired one stays until it is revoked: `apply` knows no clock.)
+    /// is forgotten, and one that expired unaccepted is forgotten when the next is made.
     pub invitations: BTreeMap<Uuid, Invitation>,
     /// The ids of the latest accepted invitations, oldest first, at most
     /// [`RECENT_USED_INVITATIONS`]: accepting or revoking one of them again is `InvitationUsed`.
@@ -217,6 +217,7 @@ impl Aggregate for Organization {
                 email,
                 role,
                 expires_at,
+                now,
                 by,
             } => {
                 let organization_id = self.require_created()?;
@@ -235,6 +236,7 @@ impl Aggregate for Organization {
                     role,
                     expires_at,
                     invited_by: by,
+                    created_at: Some(now),
                 };
                 sink.write(event, self).await;
             }
@@ -577,8 +579,15 @@ impl Aggregate for Organization {
                 email,
                 role,
                 expires_at,
+                created_at,
                 ..
             } => {
+                // What expired unaccepted by now is forgotten (accepting it is 404 either
+                // way), so the state holds the invitations that may still be accepted.
+                if let Some(now) = created_at {
+                    self.invitations
+                        .retain(|_, pending| pending.expires_at > now);
+                }
                 let invitation = Invitation {
                     email,
                     role,

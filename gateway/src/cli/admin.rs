@@ -44,6 +44,7 @@ pub async fn create_org(
         email,
         role: Role::Owner,
         expires_at,
+        now: Utc::now(),
         by: None,
     };
     commands

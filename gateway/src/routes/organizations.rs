@@ -135,6 +135,7 @@ async fn invite(
         email: email.clone(),
         role,
         expires_at,
+        now: Utc::now(),
         by: Some(agent.agent_id),
     };
     let caller = Caller::Agent(agent);

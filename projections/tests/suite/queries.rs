@@ -69,6 +69,7 @@ pub async fn org(world: &World, tag: &str) -> Org {
                 email: email.clone(),
                 role: Role::Agent,
                 expires_at: Utc::now() + Duration::days(7),
+                now: Utc::now(),
                 by: Some(owner),
             },
         )
@@ -187,6 +188,7 @@ async fn directory_answers_logins_memberships_members_and_invitations(db: TestDb
                 email: Email::parse("new@acme.example").unwrap(),
                 role: Role::Operator,
                 expires_at: Utc::now() + Duration::days(7),
+                now: Utc::now(),
                 by: Some(org.owner),
             },
         )
@@ -694,6 +696,7 @@ async fn activity_shows_an_agent_its_organizations_and_only_its_own_direct_chats
                 email: Email::parse("third@a.example").unwrap(),
                 role: Role::Agent,
                 expires_at: Utc::now() + Duration::days(1),
+                now: Utc::now(),
                 by: None,
             },
         )

@@ -625,6 +625,12 @@ export interface components {
          * @description `email` is personal data. The token is not here: it is a secret.
          */
         InvitationCreated: {
+            /**
+             * Format: date-time
+             * @description When it was made: every pending invitation that had expired by then is forgotten
+             *     (absent in events written before it was recorded).
+             */
+            created_at?: string | null;
             email: components["schemas"]["Email"];
             /** Format: date-time */
             expires_at: string;
