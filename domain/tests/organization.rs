@@ -1150,27 +1150,25 @@ fn accepted(invitation_id: Uuid, agent_id: Uuid) -> E {
     }
 }
 
-fn invited_as(invitation_id: Uuid) -> E {
-    match invited(Role::Agent, Some(OWNER)) {
-        E::InvitationCreated {
-            organization_id,
-            email,
-            role,
-            expires_at,
-            invited_by,
-            created_at,
-            ..
-        } => E::InvitationCreated {
-            organization_id,
-            invitation_id,
-            email,
-            role,
-            expires_at,
-            invited_by,
-            created_at,
-        },
-        other => other,
+/// The owner's invitation of an agent, with these dates.
+fn invitation(
+    invitation_id: Uuid,
+    expires_at: chrono::DateTime<chrono::Utc>,
+    created_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> E {
+    E::InvitationCreated {
+        organization_id: ORG,
+        invitation_id,
+        email: email("new@example.com"),
+        role: Role::Agent,
+        expires_at,
+        invited_by: Some(OWNER),
+        created_at,
     }
+}
+
+fn invited_as(invitation_id: Uuid) -> E {
+    invitation(invitation_id, at(8, 12), Some(at(1, 12)))
 }
 
 #[test]
@@ -1197,24 +1195,7 @@ fn an_accepted_or_revoked_invitation_is_no_longer_pending() {
 
 /// An invitation made on `day` (of the test's month), expiring a week later.
 fn invited_on(invitation_id: Uuid, day: u32) -> E {
-    match invited_as(invitation_id) {
-        E::InvitationCreated {
-            organization_id,
-            email,
-            role,
-            invited_by,
-            ..
-        } => E::InvitationCreated {
-            organization_id,
-            invitation_id,
-            email,
-            role,
-            expires_at: at(day + 7, 12),
-            invited_by,
-            created_at: Some(at(day, 12)),
-        },
-        other => other,
-    }
+    invitation(invitation_id, at(day + 7, 12), Some(at(day, 12)))
 }
 
 #[test]
@@ -1231,26 +1212,7 @@ fn an_invitation_that_expired_unaccepted_is_forgotten_when_the_next_is_made() {
     let both: Organization = fold(with(team(), [invited_on(early, 1), invited_on(later, 3)]));
     assert_eq!(both.invitations.len(), 2);
     // An event written before `created_at` was recorded forgets nothing.
-    let old = match invited_on(later, 9) {
-        E::InvitationCreated {
-            organization_id,
-            invitation_id,
-            email,
-            role,
-            expires_at,
-            invited_by,
-            ..
-        } => E::InvitationCreated {
-            organization_id,
-            invitation_id,
-            email,
-            role,
-            expires_at,
-            invited_by,
-            created_at: None,
-        },
-        other => other,
-    };
+    let old = invitation(later, at(16, 12), None);
     let kept: Organization = fold(with(team(), [invited_on(early, 1), old]));
     assert_eq!(kept.invitations.len(), 2);
 }
@@ -1261,15 +1223,8 @@ fn pending_invitations_that_keep_expiring_stay_bounded() {
     let events: Vec<E> = (0..3650u32)
         .map(|n| {
             let made = at(1, 12) + chrono::Duration::days(i64::from(n));
-            E::InvitationCreated {
-                organization_id: ORG,
-                invitation_id: Uuid::from_u128(0x1_0000 + u128::from(n)),
-                email: email("new@example.com"),
-                role: Role::Agent,
-                expires_at: made + chrono::Duration::days(7),
-                invited_by: Some(OWNER),
-                created_at: Some(made),
-            }
+            let id = Uuid::from_u128(0x1_0000 + u128::from(n));
+            invitation(id, made + chrono::Duration::days(7), Some(made))
         })
         .collect();
     let state: Organization = fold(with(team(), events));
