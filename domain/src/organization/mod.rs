@@ -105,6 +105,9 @@ pub struct Block {
 /// make the state, and its snapshot, grow with every member the organization ever had.
 pub const RECENT_USED_INVITATIONS: usize = 64;
 
+/// How many days an invitation stays open (API.md: the token lasts 7 days).
+pub const INVITATION_DAYS: i64 = 7;
+
 /// The shortest and the longest block.
 pub const BLOCK_MINUTES: std::ops::RangeInclusive<i64> = 1..=365 * 24 * 60;
 

@@ -11,9 +11,6 @@ use uuid::Uuid;
 use super::Failure;
 use crate::secrets::{self, InvitationToken};
 
-/// How long an invitation stays open.
-pub const INVITATION_LIFETIME_DAYS: i64 = 7;
-
 pub async fn create_org(
     store: &EventStore,
     name: &str,
@@ -38,7 +35,7 @@ pub async fn create_org(
         .await
         .map_err(|error| Failure(error.to_string()))?;
     let invitation_id = Uuid::new_v4();
-    let expires_at = Utc::now() + Duration::days(INVITATION_LIFETIME_DAYS);
+    let expires_at = Utc::now() + Duration::days(domain::organization::INVITATION_DAYS);
     let invite = OrganizationCommand::CreateInvitation {
         invitation_id,
         email,

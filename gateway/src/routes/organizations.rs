@@ -26,9 +26,6 @@ use crate::routes::accounts::{create_account, find_account};
 use crate::secrets::{self, InvitationToken};
 use crate::state::AppState;
 
-/// How long an invitation stays open.
-pub const INVITATION_DAYS: i64 = 7;
-
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(
@@ -129,7 +126,7 @@ async fn invite(
     let email = Email::parse(&body.email).map_err(invalid)?;
     let role = Role::parse(&body.role).map_err(invalid)?;
     let invitation_id = uuid::Uuid::new_v4();
-    let expires_at = Utc::now() + chrono::Duration::days(INVITATION_DAYS);
+    let expires_at = Utc::now() + chrono::Duration::days(domain::organization::INVITATION_DAYS);
     let invite = OrganizationCommand::CreateInvitation {
         invitation_id,
         email: email.clone(),
