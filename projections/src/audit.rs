@@ -23,7 +23,7 @@ use store::log::Backend;
 use uuid::Uuid;
 
 use crate::params;
-use crate::queries;
+use crate::reading::{QueryError, MAX_PAGE};
 use crate::runtime::{Index, Projection, ProjectionError, Table};
 use crate::sql::{fetch_all, micros, Param, Tx};
 
@@ -221,7 +221,7 @@ pub async fn entries(
     filter: &AuditFilter,
     after: Option<i64>,
     limit: i64,
-) -> Result<Vec<AuditEntry>, queries::QueryError> {
+) -> Result<Vec<AuditEntry>, QueryError> {
     let (cursor, order) = if filter.newest_first {
         (
             after.unwrap_or(i64::MAX),
@@ -256,7 +256,7 @@ pub async fn entries(
         }
         sql.push_str(&format!(" AND type IN ({})", placeholders.join(", ")));
     }
-    bound.push(limit.clamp(1, queries::MAX_PAGE).into());
+    bound.push(limit.clamp(1, MAX_PAGE).into());
     let (filtered, ordered) = order
         .split_once(" ORDER BY ")
         .unwrap_or((order, "position"));
@@ -279,14 +279,14 @@ pub async fn entries(
             |(position, at, kind, actor_kind, actor_id, subject, details)| {
                 Ok(AuditEntry {
                     position,
-                    at: queries::time(at)?,
+                    at: crate::reading::time(at)?,
                     kind,
                     actor_kind,
-                    actor_id: actor_id.as_deref().map(queries::id).transpose()?,
+                    actor_id: actor_id.as_deref().map(crate::reading::id).transpose()?,
                     // A subject that is not an id (none today) is shown as absent.
                     subject: subject.and_then(|text| Uuid::parse_str(&text).ok()),
                     details: serde_json::from_str(&details)
-                        .map_err(|e| queries::QueryError::Corrupt(format!("details: {e}")))?,
+                        .map_err(|e| QueryError::Corrupt(format!("details: {e}")))?,
                 })
             },
         )

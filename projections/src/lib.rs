@@ -3,12 +3,13 @@
 //! - [`runtime`]: the `Projection` trait and the projector runtime — checkpoints written with
 //!   the rows (invariant 4), catch-up, following commits, failure states, online rebuild.
 //! - [`sql`]: one SQL string for both backends, and the transaction projections write through.
-//! - Read models, one file each: [`directory`] (accounts, organizations, memberships,
+//! - Read models, one module each: [`directory`] (accounts, organizations, memberships,
 //!   invitations), [`queues`] (queue state and the waiting line), [`conversations`] (status,
 //!   agent, metadata, tags; inboxes), [`messages`] (messages, notes, attachments), [`activity`]
 //!   (the activity feed), [`canned`] (canned responses), [`audit`] (who changed what in an
-//!   organization).
-//! - [`queries`]: what the HTTP layer asks of the read models, as plain serializable structs.
+//!   organization), [`search`]. Each keeps its tables and its `apply` in `mod.rs` and, where
+//!   the HTTP layer asks it questions, their SELECTs in `read.rs`, beside the tables they read
+//!   (plain serializable structs; [`QueryError`] when a question fails).
 //! - [`stats`]: queue statistics folded from the log alone (API.md, Statistics), a queue as it
 //!   stood at an instant, and the `stats` read model (one row per wait, handle and rating) the
 //!   HTTP statistics are read from.
@@ -21,6 +22,7 @@ pub mod directory;
 pub mod messages;
 pub mod queries;
 pub mod queues;
+mod reading;
 pub mod runtime;
 pub mod search;
 pub mod sql;
@@ -28,6 +30,7 @@ pub mod stats;
 
 use std::sync::Arc;
 
+pub use reading::{QueryError, MAX_PAGE};
 pub use runtime::{Projection, ProjectorState, Projectors, Statuses};
 
 /// Every read model the gateway serves from, in the order they are started.

@@ -16,7 +16,7 @@ use store::log::Backend;
 use uuid::Uuid;
 
 use crate::params;
-use crate::queries::QueryError;
+use crate::reading::QueryError;
 use crate::runtime::{Dialect, Projection, ProjectionError, Table};
 use crate::sql::{fetch_all, micros, Tx};
 

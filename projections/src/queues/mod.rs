@@ -4,6 +4,8 @@
 //! earlier transfers too), as the `Queue` aggregate orders it. A customer's place is then one
 //! count.
 
+pub mod read;
+
 use async_trait::async_trait;
 use domain::queue::{QueueEvent, QueueSettings};
 use domain::Event;

@@ -4,6 +4,8 @@
 //! and direct chats. A direct chat's rows carry its two agents, so each sees only its own; the
 //! projection remembers which conversations are channels or direct chats to know that.
 
+pub mod read;
+
 use async_trait::async_trait;
 use domain::conversation::{ConversationEvent, ConversationKind};
 use domain::queue::QueueEvent;

@@ -5,6 +5,8 @@
 //! the queue's. Verified returning customers' conversations are linked by their reference, from
 //! the queue's `CustomerJoinedQueue`.
 
+pub mod read;
+
 use async_trait::async_trait;
 use domain::conversation::{ConversationEvent, ConversationKind};
 use domain::queue::QueueEvent;

@@ -2,6 +2,8 @@
 //! invitations, the blocks of abusive visitors that operators review and lift, and the sign-in
 //! rules an owner set (whether members need a second factor).
 
+pub mod read;
+
 use async_trait::async_trait;
 use domain::account::AccountEvent;
 use domain::organization::OrganizationEvent;

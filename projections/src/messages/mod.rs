@@ -3,6 +3,8 @@
 //! customer's name and every file name of the conversation (`values::ERASED`); the rows stay,
 //! so a transcript keeps its shape and times.
 
+pub mod read;
+
 use async_trait::async_trait;
 use domain::conversation::ConversationEvent;
 use domain::values::ERASED;

@@ -1,5 +1,7 @@
 //! `canned`: canned responses, personal (an agent's) or an organization's.
 
+pub mod read;
+
 use async_trait::async_trait;
 use domain::canned::{CannedEvent, Scope};
 use domain::Event;
