@@ -33,8 +33,9 @@ use domain::schedule::{OpeningHours, Origin, RawOpeningHours};
 use domain::values::{Limit, Name, Role, WelcomeMessage};
 use projections::queries;
 use projections::stats::{stats_from_rows, Scope, StatsError};
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
-use serde_json::{json, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::access;
@@ -47,9 +48,17 @@ use crate::extract::{path_id, Body, PageQuery, Params};
 use crate::idempotency::IdempotencyKey;
 use crate::identity;
 use crate::limits;
+use crate::routes::conversations::ConversationCreated;
 use crate::secrets;
 use crate::state::AppState;
 use crate::sweeper;
+
+pub mod wire;
+
+pub use wire::{
+    AddHandler, CreateQueue, IdentitySecret, Join, Joined, OfferView, PublicQueue, QueueCreated,
+    QueueView,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -117,72 +126,11 @@ async fn find_as_operator(
     Ok(queue)
 }
 
-/// A queue as the API shows it (see the module's notes).
-fn render(queue: &queries::Queue) -> Value {
-    let setting = |name: &str| queue.settings.get(name).cloned().unwrap_or(Value::Null);
-    let allowed_origins = match setting("allowed_origins") {
-        Value::Null => json!([]),
-        origins => origins,
-    };
-    json!({
-        "id": queue.id,
-        "organization_id": queue.organization_id,
-        "name": queue.name,
-        "open": queue.open,
-        "waiting": queue.waiting,
-        "oldest_wait_seconds": queue.oldest_wait_seconds,
-        "handlers": queue.handlers,
-        "max_waiting": setting("max_waiting"),
-        "welcome_message": setting("welcome_message"),
-        "capacity_per_agent": setting("capacity_per_agent"),
-        "opening_hours": setting("opening_hours"),
-        "allowed_origins": allowed_origins,
-        "widget_position": widget_position(queue),
-        "widget_color": setting("widget_color"),
-        "routing": routing(queue),
-        "offer_timeout_seconds": offer_timeout(queue),
-        "leave_message_when_offline": setting("leave_message_when_offline").as_bool().unwrap_or(false),
-        "reopen_window_seconds": setting("reopen_window_seconds"),
-        "target_wait_seconds": setting("target_wait_seconds"),
-        "target_first_response_seconds": setting("target_first_response_seconds"),
-        "settings": queue.settings,
-    })
-}
-
-/// Where the queue's widget sits: its setting, or where it starts (`right`).
-fn widget_position(queue: &queries::Queue) -> Value {
-    match queue.settings.get("widget_position") {
-        Some(Value::String(position)) => Value::String(position.clone()),
-        _ => json!(WidgetPosition::default()),
-    }
-}
-
-/// How the queue routes its customers: its setting, or the default (`manual`).
-fn routing(queue: &queries::Queue) -> Value {
-    match queue.settings.get("routing") {
-        Some(Value::String(routing)) => Value::String(routing.clone()),
-        _ => json!(Routing::default()),
-    }
-}
-
-/// How long an offer waits: its setting, or the default.
-fn offer_timeout(queue: &queries::Queue) -> Value {
-    match queue.settings.get("offer_timeout_seconds") {
-        Some(Value::Number(seconds)) => Value::Number(seconds.clone()),
-        _ => json!(OfferTimeout::default()),
-    }
-}
-
-async fn rendered(state: &AppState, queue_id: Uuid) -> Result<Json<Value>, ApiError> {
+async fn rendered(state: &AppState, queue_id: Uuid) -> Result<Json<QueueView>, ApiError> {
     let queue = queries::queue(state.backend(), queue_id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(Json(render(&queue)))
-}
-
-#[derive(Deserialize)]
-struct CreateQueue {
-    name: String,
+    Ok(Json(QueueView::from(&queue)))
 }
 
 async fn create(
@@ -218,7 +166,7 @@ async fn create(
             _ => None,
         })
         .unwrap_or(queue_id);
-    Ok((StatusCode::CREATED, Json(json!({ "queue_id": queue_id }))))
+    Ok((StatusCode::CREATED, Json(QueueCreated { queue_id })))
 }
 
 /// A page of the organization's queues, oldest first; the cursor is the last queue's id.
@@ -227,15 +175,15 @@ async fn list(
     Path(org): Path<String>,
     agent: AgentCaller,
     Params(page): Params<PageQuery>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Json<Vec<QueueView>>, ApiError> {
     let organization_id = path_id(&org)?;
     let page = page.parse::<Uuid>()?;
     access::member(&state, &agent, organization_id).await?;
     let queues = queries::queues_of(state.backend(), organization_id).await?;
-    let page: Vec<Value> = page
+    let page = page
         .of(queues, |queue| queue.id)
         .iter()
-        .map(render)
+        .map(QueueView::from)
         .collect();
     Ok(Json(page))
 }
@@ -244,9 +192,9 @@ async fn show(
     State(state): State<AppState>,
     Path(queue): Path<String>,
     agent: AgentCaller,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Json<QueueView>, ApiError> {
     let (queue, _) = find_as_member(&state, &agent, &queue).await?;
-    let mut view = render(&queue);
+    let mut view = QueueView::from(&queue);
     // The open offers of auto routing, from the queue's stream (current, whatever the read
     // models' lag): whom each waiting customer is offered to, until when.
     let (stream, _) = state
@@ -254,21 +202,17 @@ async fn show(
         .load::<Queue>(&queue.id.to_string())
         .await
         .map_err(ApiError::from)?;
-    let offers: Vec<Value> = stream
+    let offers = stream
         .offers
         .iter()
-        .map(|(conversation_id, offer)| {
-            json!({
-                "conversation_id": conversation_id,
-                "offer_id": offer.offer_id,
-                "agent_id": offer.agent_id,
-                "expires_at": offer.expires_at,
-            })
+        .map(|(conversation_id, offer)| OfferView {
+            conversation_id: *conversation_id,
+            offer_id: offer.offer_id,
+            agent_id: offer.agent_id,
+            expires_at: offer.expires_at,
         })
         .collect();
-    if let Value::Object(fields) = &mut view {
-        fields.insert("offers".into(), Value::Array(offers));
-    }
+    view.offers = Some(offers);
     Ok(Json(view))
 }
 
@@ -298,37 +242,132 @@ fn reopen_window(raw: Option<Option<i64>>) -> Result<Option<Option<Limit>>, ApiE
     }
 }
 
-/// The body of a settings change, with the wire's types: a wrong type is 400 here, a bad value
-/// 422 when it is parsed into the domain's `SettingsPatch`.
-#[derive(Deserialize, Default)]
-struct SettingsBody {
-    #[serde(default, deserialize_with = "present")]
+/// A change of some settings: an absent field keeps its value, `null` clears it (`name`
+/// cannot be cleared).
+// The wire's types: a wrong type is 400 here, a bad value 422 when it is parsed into the
+// domain's `SettingsPatch`.
+#[derive(Deserialize, Default, JsonSchema)]
+#[schemars(rename = "QueueSettingsRequest")]
+pub struct SettingsBody {
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "String")]
     name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    /// The most customers who may wait at once; a join beyond it is 409.
+    #[schemars(range(min = 1, max = 100_000))]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<Option<u32>>")]
     max_waiting: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "present")]
+    /// Message 1 of each conversation of the queue, from `system`.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     welcome_message: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    /// The most open conversations an agent may have and still pick.
+    #[schemars(range(min = 1, max = 100_000))]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<Option<u32>>")]
     capacity_per_agent: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "present")]
+    /// Opens and closes the queue on schedule.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     opening_hours: Option<Option<RawOpeningHours>>,
-    #[serde(default, deserialize_with = "present")]
+    /// The sites (`https://host[:port]`) that may embed its widget.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     allowed_origins: Option<Option<Vec<String>>>,
-    #[serde(default, deserialize_with = "present")]
+    /// The bottom corner of the host page the widget takes; `null` puts it back (`right`).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<Option<WidgetPosition>>")]
     widget_position: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    /// The widget launcher's colour, `#rrggbb`; `null` is Jono's own.
+    #[schemars(regex(pattern = r"^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$"))]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     widget_color: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    /// `manual`: agents pick. `auto`: each waiting customer is also offered to one online
+    /// handler with room (fewest open conversations, then idle longest), who accepts or
+    /// declines; `null` puts it back (`manual`).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<Option<Routing>>")]
     routing: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    /// How long an offer waits for its agent before it passes to the next (1 to 3,600;
+    /// `null` puts it back to 30).
+    #[schemars(range(min = 1, max = 3600))]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<Option<u32>>")]
     offer_timeout_seconds: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "present")]
+    /// The widget offers to leave a message also while none of the queue's handlers is online
+    /// (it always does while the queue is closed or full); `null` is `false`.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     leave_message_when_offline: Option<Option<bool>>,
-    #[serde(default, deserialize_with = "present")]
+    /// How long after its end a customer who writes again continues the same conversation
+    /// with its agent instead of joining the back of the line; `null`: never.
+    #[schemars(range(min = 1, max = 86_400))]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<Option<u32>>")]
     reopen_window_seconds: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "present")]
+    /// The service-level target for a wait, in seconds: a customer picked within it meets it,
+    /// one still waiting past it breaches it. `null` clears it.
+    #[schemars(range(min = 1, max = 100_000))]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<Option<u32>>")]
     target_wait_seconds: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "present")]
+    /// The service-level target for the first answer, in seconds from the join to the first
+    /// message by an agent. `null` clears it.
+    #[schemars(range(min = 1, max = 100_000))]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<Option<u32>>")]
     target_first_response_seconds: Option<Option<i64>>,
 }
 
@@ -435,11 +474,6 @@ async fn change_settings(
     // The answer shows the change: it waits for the read model to have it.
     state.settle(command::last_position(&executed)).await;
     rendered(&state, queue.id).await
-}
-
-#[derive(Deserialize)]
-struct AddHandler {
-    agent_id: Uuid,
 }
 
 async fn add_handler(
@@ -586,7 +620,7 @@ async fn pick(
         .ok_or_else(|| ApiError::Internal("a pick that picked nobody".into()))?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "conversation_id": conversation_id })),
+        Json(ConversationCreated { conversation_id }),
     ))
 }
 
@@ -643,34 +677,15 @@ async fn stats(
 async fn public(
     State(state): State<AppState>,
     Path(queue): Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Json<PublicQueue>, ApiError> {
     let queue = find(&state, &queue).await?;
-    let welcome_message = queue
-        .settings
-        .get("welcome_message")
-        .cloned()
-        .unwrap_or(Value::Null);
-    Ok(Json(json!({
-        "name": queue.name,
-        "open": queue.open,
-        "waiting": queue.waiting,
-        "welcome_message": welcome_message,
-        "widget_position": widget_position(&queue),
-        "widget_color": queue.settings.get("widget_color").cloned().unwrap_or(Value::Null),
-        "transcript_by_email": state.settings.mail.is_some(),
-        "leave_message": super::left_messages::nobody_answers(&state, &queue).await?,
-        "reopen_window_seconds": queue.settings.get("reopen_window_seconds").cloned().unwrap_or(Value::Null),
-    })))
-}
-
-#[derive(Deserialize, Default)]
-struct Join {
-    /// An object or nothing: another JSON type is a wrong type (400), not a bad value.
-    #[serde(default)]
-    metadata: Option<serde_json::Map<String, Value>>,
-    /// A returning customer's identity, signed by the site (`identity`).
-    #[serde(default)]
-    identity: Option<identity::Claim>,
+    let leave_message = super::left_messages::nobody_answers(&state, &queue).await?;
+    let transcript_by_email = state.settings.mail.is_some();
+    Ok(Json(PublicQueue::new(
+        &queue,
+        transcript_by_email,
+        leave_message,
+    )))
 }
 
 /// The identity of a join: the verified customer, and what the answer says of it (`None`
@@ -748,9 +763,12 @@ async fn join(
     sweeper::saw_customer(conversation_id);
     Ok((
         StatusCode::CREATED,
-        Json(
-            json!({ "conversation_id": conversation_id, "customer_token": customer_token, "queue_position": queue_position, "identity": identity }),
-        ),
+        Json(Joined {
+            conversation_id,
+            customer_token,
+            queue_position: u64::try_from(queue_position).unwrap_or(u64::MAX),
+            identity,
+        }),
     ))
 }
 
@@ -770,13 +788,6 @@ pub(super) async fn customer_door(
     Ok(queue)
 }
 
-fn secret_view(secret: Option<identity::Secret>) -> Value {
-    match secret {
-        Some(secret) => json!({ "secret": secret.secret, "created_at": secret.created_at }),
-        None => json!({ "secret": null, "created_at": null }),
-    }
-}
-
 /// The queue's identity secret, for its operators (`null` while it has none).
 async fn identity_secret(
     State(state): State<AppState>,
@@ -785,7 +796,7 @@ async fn identity_secret(
 ) -> Result<impl IntoResponse, ApiError> {
     let queue = find_as_operator(&state, &agent, &queue).await?;
     let secret = identity::secret(state.backend(), queue.id).await?;
-    Ok(Json(secret_view(secret)))
+    Ok(Json(IdentitySecret::from(secret)))
 }
 
 /// A new identity secret for the queue, replacing the one before (signatures made with it are
@@ -797,7 +808,10 @@ async fn rotate_identity_secret(
 ) -> Result<impl IntoResponse, ApiError> {
     let queue = find_as_operator(&state, &agent, &queue).await?;
     let secret = identity::rotate(state.backend(), queue.id).await?;
-    Ok((StatusCode::CREATED, Json(secret_view(Some(secret)))))
+    Ok((
+        StatusCode::CREATED,
+        Json(IdentitySecret::from(Some(secret))),
+    ))
 }
 
 /// No identity secret: identities are ignored (`not_enabled`) until a new one is made.
@@ -850,6 +864,8 @@ fn check_origin(queue: &queries::Queue, headers: &HeaderMap) -> Result<(), ApiEr
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn patch(body: Value) -> Result<SettingsPatch, ApiError> {
@@ -987,7 +1003,7 @@ mod tests {
     #[test]
     fn a_queue_shows_its_settings_flat_and_whole() {
         let queue = queue_with_origins(json!(["https://shop.example"]));
-        let shown = render(&queue);
+        let shown = serde_json::to_value(QueueView::from(&queue)).unwrap();
         for field in [
             "id",
             "name",
@@ -1000,11 +1016,26 @@ mod tests {
             "capacity_per_agent",
             "opening_hours",
             "allowed_origins",
+            "widget_position",
+            "widget_color",
+            "routing",
+            "offer_timeout_seconds",
+            "leave_message_when_offline",
+            "reopen_window_seconds",
+            "target_wait_seconds",
+            "target_first_response_seconds",
             "settings",
         ] {
             assert!(shown.get(field).is_some(), "{field}");
         }
         assert_eq!(shown["allowed_origins"], json!(["https://shop.example"]));
+        // An unset setting is there, as `null`; an unset default shows the default.
         assert_eq!(shown["max_waiting"], Value::Null);
+        assert_eq!(shown["widget_color"], Value::Null);
+        assert_eq!(shown["widget_position"], json!("right"));
+        assert_eq!(shown["routing"], json!("manual"));
+        assert_eq!(shown["leave_message_when_offline"], json!(false));
+        // Only `GET /v1/queues/{queue}` lists the offers.
+        assert!(shown.get("offers").is_none());
     }
 }
