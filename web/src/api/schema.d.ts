@@ -2754,7 +2754,10 @@ export interface components {
         SendMessageRequest: {
             /** @description Attachments uploaded to this conversation. */
             attachments?: string[] | null;
-            /** @description At most 10,000 characters; empty only when the message carries attachments. */
+            /**
+             * @description At most 10,000 characters; empty only when the message carries attachments.
+             * @default
+             */
             text: string;
         };
         /** @description One of the caller's sessions. */
