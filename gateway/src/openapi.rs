@@ -1,12 +1,17 @@
 //! The OpenAPI 3.1 document of API.md, built in Rust and served at `GET /v1/openapi.json`
 //! (STYLE.md habit 11: wire types are generated, not hand-copied).
 //!
-//! Each request and response body is a Rust type below that derives `JsonSchema`; schemars
-//! writes its JSON Schema (2020-12, the dialect of OpenAPI 3.1) into `components/schemas`, and
-//! the path table says which operation takes and returns which. Where a body is the domain's
-//! own type (`Role`, `ConversationKind`, `QueueSettings`, opening hours) that type is used, so
-//! the document follows the domain when it changes. `schemas/openapi.json` is this document,
-//! committed; its drift test fails when the two differ.
+//! Each request and response body is the type its handler takes or returns (`Json<T>`), declared
+//! once in its routes module (`routes::*`, `routes::conversations::wire`, `routes::queues::wire`)
+//! and deriving `JsonSchema`; schemars writes its JSON Schema (2020-12, the dialect of OpenAPI
+//! 3.1) into `components/schemas`, and the path table below says which operation takes and
+//! returns which. Where a body carries the domain's own type (`Role`, `ConversationKind`,
+//! `QueueSettings`, opening hours) that type is used, so the document follows the domain when it
+//! changes. The few schemas still declared here describe bodies whose Rust type cannot derive
+//! one: the queue statistics (`projections`' report), the activity items (`projections`' rows)
+//! and the WebSocket frames (`ws.rs`). `schemas/openapi.json` is this document, committed; its
+//! drift test fails when the two differ, and `tests/routes_documented.rs` when the routers and
+//! this path table disagree.
 //!
 //! Every operation lists its success responses and a `default` response: the
 //! `application/problem+json` body `{type, title, status, detail}` that every error has.
@@ -45,6 +50,7 @@ use crate::routes::email::{ConfirmRequest, ResetPassword, ResetRequest, Transcri
 use crate::routes::erasures::{Erased, ErasureRequest, Retention};
 use crate::routes::handoff::HandoffBody as HandoffRequest;
 use crate::routes::health::{Health, Readiness};
+use crate::routes::left_messages::LeaveMessage as LeaveMessageRequest;
 use crate::routes::organizations::{
     Accept as AcceptInvitationRequest, ChangeRole as ChangeRoleRequest, InvitationAccepted,
     InvitationCreated, InvitationView, Invite as InvitationRequest, Member,
@@ -75,7 +81,11 @@ async fn serve() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], body.as_str())
 }
 
-// ---- queues ----
+// ---- bodies whose Rust type derives no schema ----
+// `GET /v1/queues/{queue}/stats` answers `projections::stats`' report (the crate has no schemars),
+// `GET /v1/activity` the `activity` read model's rows, and `/v1/ws` the frames `ws.rs` writes.
+
+// ---- queue statistics ----
 
 #[derive(Serialize, JsonSchema)]
 pub struct Percentiles {
@@ -141,22 +151,6 @@ pub struct OfferFigures {
     pub accepted: u64,
     pub declined: u64,
     pub expired: u64,
-}
-
-/// A message left for the queue's agents, when nobody can answer.
-#[derive(Serialize, JsonSchema)]
-pub struct LeaveMessageRequest {
-    /// Put into the conversation's metadata as `name`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Where answers go, by email when the deployment sends email; put into the metadata as
-    /// `email`.
-    pub email: String,
-    /// The message: 1 to 10,000 characters.
-    pub text: String,
-    /// More of the page's own, as a join's metadata: a JSON object (16 KiB in all).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Map<String, Value>>,
 }
 
 // ---- activity ----
@@ -278,8 +272,6 @@ pub enum WsServerFrame {
         estimated_wait_seconds: u64,
     },
 }
-
-// ---- health ----
 
 // ---- the document ----
 
