@@ -7,9 +7,8 @@
 //! 3.1) into `components/schemas`, and the path table below says which operation takes and
 //! returns which. Where a body carries the domain's own type (`Role`, `ConversationKind`,
 //! `QueueSettings`, opening hours) that type is used, so the document follows the domain when it
-//! changes. The few schemas still declared here describe bodies whose Rust type cannot derive
-//! one: the queue statistics (`projections`' report), the activity items (`projections`' rows)
-//! and the WebSocket frames (`ws.rs`). `schemas/openapi.json` is this document, committed; its
+//! changes; the queue statistics are `projections::stats::QueueStats` itself. The schemas still
+//! declared here are the WebSocket frames', which `ws.rs` writes as JSON values. `schemas/openapi.json` is this document, committed; its
 //! drift test fails when the two differ, and `tests/routes_documented.rs` when the routers and
 //! this path table disagree.
 //!
@@ -35,6 +34,7 @@ use crate::routes::accounts::{
     ChangePassword as ChangePasswordRequest, Login as LoginRequest, LoginAnswer, Me,
     SetStatus as SetStatusRequest, SignUp as SignUpRequest, SignUpResponse,
 };
+use crate::routes::activity::ActivityItem;
 use crate::routes::blocks::{BlockRequest, BlockView, Blocked};
 use crate::routes::canned::{
     CannedCreated, CannedResponse, Change as ChangeCannedRequest, Create as CreateCannedRequest,
@@ -70,6 +70,7 @@ use crate::routes::webhooks::{
     ParkedDelivery, WebhookEndpointRequest, WebhookEndpointView, WebhookPublicKey,
 };
 use crate::state::AppState;
+use projections::stats::QueueStats;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/openapi.json", get(serve))
@@ -82,113 +83,7 @@ async fn serve() -> impl IntoResponse {
 }
 
 // ---- bodies whose Rust type derives no schema ----
-// `GET /v1/queues/{queue}/stats` answers `projections::stats`' report (the crate has no schemars),
-// `GET /v1/activity` the `activity` read model's rows, and `/v1/ws` the frames `ws.rs` writes.
-
-// ---- queue statistics ----
-
-#[derive(Serialize, JsonSchema)]
-pub struct Percentiles {
-    pub p50: Option<f64>,
-    pub p90: Option<f64>,
-    pub max: Option<f64>,
-}
-
-#[derive(Serialize, JsonSchema)]
-pub struct RatingFigures {
-    pub count: u64,
-    pub mean: Option<f64>,
-}
-
-/// One service-level target's figures over the window: a sample is decided when it meets the
-/// target (the pick, or the agent's first message, within it) or when the target passes
-/// without it (a breach, counted at that instant, whatever comes later).
-#[derive(Serialize, JsonSchema)]
-pub struct TargetFigures {
-    pub met: u64,
-    pub breached: u64,
-    /// `met / (met + breached)`; `null` when nothing was decided.
-    pub met_share: Option<f64>,
-}
-
-#[derive(Serialize, JsonSchema)]
-pub struct AgentFigures {
-    pub agent_id: Uuid,
-    pub picked: u64,
-    pub handle_seconds_p50: Option<f64>,
-}
-
-/// A queue's figures over `from ≤ t < to`, from the log alone (API.md, Statistics).
-#[derive(Serialize, JsonSchema)]
-pub struct QueueStats {
-    /// `null` when the window has no start.
-    pub from: Option<DateTime<Utc>>,
-    pub to: DateTime<Utc>,
-    pub joined: u64,
-    pub picked: u64,
-    pub abandoned: u64,
-    pub timed_out: u64,
-    pub transferred_out: u64,
-    pub waiting_now: u64,
-    pub wait_seconds: Percentiles,
-    pub handle_seconds: Percentiles,
-    pub rating: RatingFigures,
-    pub per_agent: Vec<AgentFigures>,
-    /// Against the queue's `target_wait_seconds` (the one in effect when each wait began).
-    pub wait_target: TargetFigures,
-    /// Against the queue's `target_first_response_seconds` (the one in effect at each join).
-    pub first_response_target: TargetFigures,
-    /// Auto routing's offers in the window, each counted at its own event.
-    pub offers: OfferFigures,
-    /// Messages left when nobody could answer (`POST /v1/queues/{queue}/messages`), counted
-    /// when they were left.
-    pub messages_left: u64,
-}
-
-#[derive(Serialize, JsonSchema)]
-pub struct OfferFigures {
-    pub offered: u64,
-    pub accepted: u64,
-    pub declined: u64,
-    pub expired: u64,
-}
-
-// ---- activity ----
-
-/// The types the activity feed carries.
-#[derive(Serialize, JsonSchema)]
-pub enum ActivityType {
-    CustomerJoinedQueue,
-    CustomerLeftQueue,
-    CustomerPicked,
-    QueueOpened,
-    QueueClosed,
-    ConversationTransferred,
-    ConversationEnded,
-    MessageSent,
-    MessageLeft,
-    ConversationReopened,
-    HandoffOffered,
-    HandoffAccepted,
-    HandoffDeclined,
-    HandoffExpired,
-}
-
-#[derive(Serialize, JsonSchema)]
-pub struct ActivityItem {
-    /// The event's place in the global log: the cursor of this list.
-    pub position: u64,
-    pub at: DateTime<Utc>,
-    pub organization_id: Uuid,
-    #[serde(rename = "type")]
-    pub kind: ActivityType,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub queue_id: Option<Uuid>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub conversation_id: Option<Uuid>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub agent_id: Option<Uuid>,
-}
+// `/v1/ws` carries the frames `ws.rs` writes as JSON values.
 
 // ---- WebSocket frames ----
 
