@@ -29,12 +29,11 @@ use domain::organization::{Organization, OrganizationCommand};
 use domain::queue::{
     Colour, OfferTimeout, Queue, QueueCommand, QueueEvent, Routing, SettingsPatch, WidgetPosition,
 };
-use domain::schedule::{OpeningHours, Origin, RawOpeningHours};
+use domain::schedule::{OpeningHours, Origin};
 use domain::values::{Limit, Name, Role, WelcomeMessage};
 use projections::queries;
 use projections::stats::{stats_from_rows, Scope, StatsError};
-use schemars::JsonSchema;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -57,7 +56,7 @@ pub mod wire;
 
 pub use wire::{
     AddHandler, CreateQueue, IdentitySecret, Join, Joined, OfferView, PublicQueue, QueueCreated,
-    QueueView,
+    QueueView, SettingsBody,
 };
 
 pub fn router() -> Router<AppState> {
@@ -216,15 +215,6 @@ async fn show(
     Ok(Json(view))
 }
 
-/// Tells a field given as `null` (`Some(None)`) from an absent one (`None`).
-fn present<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    T: Deserialize<'de>,
-    D: Deserializer<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
-}
-
 /// A customer's token outlives its conversation by a day (`auth::CUSTOMER_TOKEN_AFTER_END`),
 /// so a reopening window is at most that.
 const REOPEN_WINDOW_MAX: i64 = 86_400;
@@ -240,135 +230,6 @@ fn reopen_window(raw: Option<Option<i64>>) -> Result<Option<Option<Limit>>, ApiE
         Some(None) => Ok(Some(None)),
         None => Ok(None),
     }
-}
-
-/// A change of some settings: an absent field keeps its value, `null` clears it (`name`
-/// cannot be cleared).
-// The wire's types: a wrong type is 400 here, a bad value 422 when it is parsed into the
-// domain's `SettingsPatch`.
-#[derive(Deserialize, Default, JsonSchema)]
-#[schemars(rename = "QueueSettingsRequest")]
-pub struct SettingsBody {
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[schemars(with = "String")]
-    name: Option<Option<String>>,
-    /// The most customers who may wait at once; a join beyond it is 409.
-    #[schemars(range(min = 1, max = 100_000))]
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[schemars(with = "Option<Option<u32>>")]
-    max_waiting: Option<Option<i64>>,
-    /// Message 1 of each conversation of the queue, from `system`.
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    welcome_message: Option<Option<String>>,
-    /// The most open conversations an agent may have and still pick.
-    #[schemars(range(min = 1, max = 100_000))]
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[schemars(with = "Option<Option<u32>>")]
-    capacity_per_agent: Option<Option<i64>>,
-    /// Opens and closes the queue on schedule.
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    opening_hours: Option<Option<RawOpeningHours>>,
-    /// The sites (`https://host[:port]`) that may embed its widget.
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    allowed_origins: Option<Option<Vec<String>>>,
-    /// The bottom corner of the host page the widget takes; `null` puts it back (`right`).
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[schemars(with = "Option<Option<WidgetPosition>>")]
-    widget_position: Option<Option<String>>,
-    /// The widget launcher's colour, `#rrggbb`; `null` is Jono's own.
-    #[schemars(regex(pattern = r"^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$"))]
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    widget_color: Option<Option<String>>,
-    /// `manual`: agents pick. `auto`: each waiting customer is also offered to one online
-    /// handler with room (fewest open conversations, then idle longest), who accepts or
-    /// declines; `null` puts it back (`manual`).
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[schemars(with = "Option<Option<Routing>>")]
-    routing: Option<Option<String>>,
-    /// How long an offer waits for its agent before it passes to the next (1 to 3,600;
-    /// `null` puts it back to 30).
-    #[schemars(range(min = 1, max = 3600))]
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[schemars(with = "Option<Option<u32>>")]
-    offer_timeout_seconds: Option<Option<i64>>,
-    /// The widget offers to leave a message also while none of the queue's handlers is online
-    /// (it always does while the queue is closed or full); `null` is `false`.
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    leave_message_when_offline: Option<Option<bool>>,
-    /// How long after its end a customer who writes again continues the same conversation
-    /// with its agent instead of joining the back of the line; `null`: never.
-    #[schemars(range(min = 1, max = 86_400))]
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[schemars(with = "Option<Option<u32>>")]
-    reopen_window_seconds: Option<Option<i64>>,
-    /// The service-level target for a wait, in seconds: a customer picked within it meets it,
-    /// one still waiting past it breaches it. `null` clears it.
-    #[schemars(range(min = 1, max = 100_000))]
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[schemars(with = "Option<Option<u32>>")]
-    target_wait_seconds: Option<Option<i64>>,
-    /// The service-level target for the first answer, in seconds from the join to the first
-    /// message by an agent. `null` clears it.
-    #[schemars(range(min = 1, max = 100_000))]
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[schemars(with = "Option<Option<u32>>")]
-    target_first_response_seconds: Option<Option<i64>>,
 }
 
 impl SettingsBody {
