@@ -23,6 +23,23 @@ pub struct Problem {
     pub detail: String,
 }
 
+impl Problem {
+    /// The problem of `status`, with `detail`.
+    pub fn new(status: StatusCode, detail: String) -> Self {
+        Self {
+            kind: "about:blank".to_owned(),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail,
+        }
+    }
+
+    /// Its JSON text.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
@@ -166,13 +183,7 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let body = Problem {
-            kind: "about:blank".to_owned(),
-            title: status.canonical_reason().unwrap_or("Error").to_owned(),
-            status: status.as_u16(),
-            detail,
-        };
-        let body = serde_json::to_string(&body).unwrap_or_default();
+        let body = Problem::new(status, detail).to_json();
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(
