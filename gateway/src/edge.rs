@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::Router;
@@ -27,6 +28,7 @@ use tokio::sync::{watch, Semaphore};
 use tower::ServiceExt;
 
 use crate::client::TrustedProxies;
+use crate::error::Problem;
 use crate::state::AppState;
 
 /// The edge's limits, each configurable (`jono serve --help`).
@@ -201,7 +203,11 @@ pub async fn serve(
 /// A connection past a cap gets a 503 problem with `Retry-After`, not a reset: whatever it
 /// already sent is read and dropped so the answer is not lost to an RST.
 async fn refuse(mut stream: TcpStream) {
-    let body = r#"{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"too many open connections; try again later"}"#;
+    let body = Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "too many open connections; try again later".to_owned(),
+    )
+    .to_json();
     let answer = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/problem+json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()

@@ -5,8 +5,40 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use domain::{ErrorKind, Refusal};
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::Serialize;
 use store::command::CommandError;
+
+/// An error, as every route writes it (RFC 9457).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Problem {
+    /// `about:blank`: the status says what kind of error it is.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The status's reason phrase.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong, for a person to read. A 5xx never says more than that it happened.
+    pub detail: String,
+}
+
+impl Problem {
+    /// The problem of `status`, with `detail`.
+    pub fn new(status: StatusCode, detail: String) -> Self {
+        Self {
+            kind: "about:blank".to_owned(),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail,
+        }
+    }
+
+    /// Its JSON text.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -151,13 +183,8 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let body = json!({
-            "type": "about:blank",
-            "title": status.canonical_reason().unwrap_or("Error"),
-            "status": status.as_u16(),
-            "detail": detail,
-        });
-        let mut response = (status, body.to_string()).into_response();
+        let body = Problem::new(status, detail).to_json();
+        let mut response = (status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,

@@ -20,10 +20,12 @@
 //! - [`peers`]: relays and close orders between nodes, over core NATS.
 //! - [`nodes`]: this process among the nodes of a Postgres deployment: its heartbeat, its
 //!   sockets in the shared tables, and which nodes may run together.
-//! - [`openapi`]: the OpenAPI 3.1 document of API.md, served at `GET /v1/openapi.json`.
+//! - [`openapi`]: the OpenAPI 3.1 document of API.md, served at `GET /v1/openapi.json`: its path
+//!   table, over the wire types the route modules declare.
 //! - [`web`]: the console and the widget, served from the `web/dist` build.
 //! - [`ws`]: `GET /v1/ws`, topics with gap-free resume, typing and signalling.
-//! - [`routes`]: one module per area of the contract.
+//! - [`routes`]: one module per area of the contract, each with its wire types (the request bodies
+//!   its handlers take, the answers they return, built from read-model rows).
 //! - [`error`]: the one error type at the edge, written as `application/problem+json`.
 //! - [`blobs`]: attachments' bytes (files or rows), their sniffed type and signed URLs.
 //! - [`secrets`]: tables outside the log for what must never enter it (token hashes).

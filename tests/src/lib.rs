@@ -12,6 +12,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod api;
+pub mod contract;
 pub mod nats;
 pub mod nginx;
 pub mod prometheus;

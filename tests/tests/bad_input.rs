@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use jono_tests::api::{self, Agent, Api, Customer, Watch, PASSWORD};
-use jono_tests::Storage;
+use jono_tests::{contract, Storage};
 use serde_json::{json, Value};
 
 /// A world with something to break on every route: an owner and a member, an open queue with
@@ -277,6 +277,46 @@ fn routes(w: &World) -> Vec<Route> {
 }
 
 /// The paths whose answers must not move while bad input is refused.
+/// The operations of the OpenAPI document with a JSON body that this file does not spoil, and
+/// why; every other one must be a route of `routes` (`the_table_spoils_every_json_body_of_the_document`
+/// fails otherwise, so a new body-taking route is spoiled here or named here).
+const NOT_SPOILED_HERE: &[&str] = &[
+    // Routes of the issues after API.md, whose own files send them bad input
+    // (blocks.rs, handoff.rs, unread.rs, transfer_and_calls.rs, email.rs, two_factor.rs,
+    // erasure.rs, sso.rs, webhooks.rs, left_messages.rs). A route here is still owed for each.
+    "POST /v1/conversations/{c}/block",
+    "POST /v1/conversations/{c}/handoff",
+    "POST /v1/conversations/{c}/read",
+    "POST /v1/conversations/{c}/transcript/email",
+    "POST /v1/conversations/{c}/transfer",
+    "POST /v1/email-confirmation",
+    "POST /v1/login/two-factor",
+    "POST /v1/me/two-factor/confirm",
+    "POST /v1/me/two-factor/disable",
+    "POST /v1/orgs/{org}/erasures",
+    "PUT /v1/orgs/{org}/security",
+    "PUT /v1/orgs/{org}/sso",
+    "POST /v1/orgs/{org}/webhooks",
+    "POST /v1/password-reset",
+    "POST /v1/password-reset/request",
+    "POST /v1/queues/{queue}/messages",
+];
+
+/// The table is the document's: every operation of `schemas/openapi.json` that takes a JSON body
+/// is a route of `routes` or named in `NOT_SPOILED_HERE`, and every route is one of the document.
+#[tokio::test]
+async fn the_table_spoils_every_json_body_of_the_document() {
+    let storage = Storage::embedded();
+    let (_server, api) = api::start(&storage);
+    let w = world(&api).await;
+    let covered: Vec<(String, String)> = routes(&w)
+        .into_iter()
+        .map(|route| (route.method.to_owned(), route.path))
+        .collect();
+    let gaps = contract::coverage_gaps(|operation| operation.json_body, &covered, NOT_SPOILED_HERE);
+    assert!(gaps.is_empty(), "{}", gaps.join("\n"));
+}
+
 fn watched(w: &World) -> Vec<String> {
     let org = w.owner.organization_id;
     let c = w.customer.conversation_id;

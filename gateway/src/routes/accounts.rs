@@ -8,9 +8,10 @@ use axum::{Json, Router};
 use domain::account::{Account, AccountCommand, AccountError};
 use domain::ids;
 use domain::organization::{Organization, OrganizationCommand};
-use domain::values::{DisplayName, Email, Name, Password};
-use serde::Deserialize;
-use serde_json::json;
+use domain::values::{DisplayName, Email, Name, Password, Role};
+use projections::queries;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use store::command::CommandError;
 use uuid::Uuid;
 
@@ -21,6 +22,7 @@ use crate::error::{invalid, ApiError};
 use crate::extract::Body;
 use crate::limits;
 use crate::live::CloseOrder;
+use crate::routes::wire;
 use crate::second_factor;
 use crate::secrets;
 use crate::state::AppState;
@@ -35,12 +37,26 @@ pub fn router() -> Router<AppState> {
         .route("/v1/me/status", put(set_status))
 }
 
-#[derive(Deserialize)]
-struct SignUp {
-    organization: String,
-    name: String,
-    email: String,
-    password: String,
+// `POST /v1/signup`.
+#[derive(Deserialize, JsonSchema)]
+#[schemars(rename = "SignUpRequest")]
+pub struct SignUp {
+    /// The new organization's name.
+    pub organization: String,
+    /// The person's display name.
+    pub name: String,
+    #[schemars(email)]
+    pub email: String,
+    #[schemars(length(min = 10))]
+    pub password: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct SignUpResponse {
+    pub organization_id: Uuid,
+    pub agent_id: Uuid,
+    /// An agent token.
+    pub token: String,
 }
 
 /// Creates the account and the organization with the account as its owner. Everything cheap
@@ -78,7 +94,11 @@ async fn signup(
     crate::routes::email::send_confirmation(&state, agent_id, &email, &name_text).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "organization_id": organization_id, "agent_id": agent_id, "token": token })),
+        Json(SignUpResponse {
+            organization_id,
+            agent_id,
+            token,
+        }),
     ))
 }
 
@@ -208,10 +228,39 @@ impl From<AccountError> for ApiError {
     }
 }
 
-#[derive(Deserialize)]
-struct Login {
-    email: String,
-    password: String,
+// `POST /v1/login`.
+#[derive(Deserialize, JsonSchema)]
+#[schemars(rename = "LoginRequest")]
+pub struct Login {
+    #[schemars(email)]
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct LoginResponse {
+    /// An agent token.
+    pub token: String,
+    pub agent_id: Uuid,
+}
+
+/// The password was right and the account has a second factor: `POST /v1/login/two-factor`
+/// answers the challenge with a code.
+#[derive(Serialize, JsonSchema)]
+pub struct LoginChallenge {
+    /// Always `true`.
+    pub two_factor_required: bool,
+    /// What the second step sends back; it lasts `expires_in` seconds and 5 wrong codes.
+    pub challenge: String,
+    pub expires_in: i64,
+}
+
+/// A session, or the challenge of a second step.
+#[derive(Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum LoginAnswer {
+    Session(LoginResponse),
+    SecondFactor(LoginChallenge),
 }
 
 /// The password, then (for an account with a second factor) a challenge that
@@ -221,7 +270,7 @@ async fn login(
     ClientAddr(address): ClientAddr,
     DeviceOf(device): DeviceOf,
     Body(body): Body<Login>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Json<LoginAnswer>, ApiError> {
     let email = body.email.trim().to_lowercase();
     for key in [format!("address:{address}"), format!("email:{email}")] {
         limits::enforce(&state, limits::LOGINS, &key).await?;
@@ -241,14 +290,17 @@ async fn login(
     admit_password_login(&state, agent_id).await?;
     if second_factor::enabled(state.backend(), agent_id).await? {
         let challenge = second_factor::new_challenge(state.backend(), agent_id).await?;
-        return Ok(Json(json!({
-            "two_factor_required": true,
-            "challenge": challenge,
-            "expires_in": second_factor::CHALLENGE_SECONDS,
+        return Ok(Json(LoginAnswer::SecondFactor(LoginChallenge {
+            two_factor_required: true,
+            challenge,
+            expires_in: second_factor::CHALLENGE_SECONDS,
         })));
     }
     let token = secrets::issue_agent_token(state.backend(), agent_id, &device, None).await?;
-    Ok(Json(json!({ "token": token, "agent_id": agent_id })))
+    Ok(Json(LoginAnswer::Session(LoginResponse {
+        token,
+        agent_id,
+    })))
 }
 
 /// A member of an organization that requires single sign-on signs in through its provider,
@@ -272,10 +324,43 @@ async fn logout(State(state): State<AppState>, agent: AgentCaller) -> Result<Sta
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn me(
-    State(state): State<AppState>,
-    agent: AgentCaller,
-) -> Result<impl IntoResponse, ApiError> {
+/// An organization the caller is a member of, with its role there.
+#[derive(Serialize, JsonSchema)]
+pub struct MyOrganization {
+    pub id: Uuid,
+    pub name: String,
+    pub role: Role,
+}
+
+impl TryFrom<queries::Membership> for MyOrganization {
+    type Error = ApiError;
+
+    fn try_from(row: queries::Membership) -> Result<Self, ApiError> {
+        Ok(Self {
+            id: row.id,
+            name: row.name,
+            role: wire::parse(&row.role)?,
+        })
+    }
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct Me {
+    pub agent_id: Uuid,
+    pub name: String,
+    pub email: String,
+    pub organizations: Vec<MyOrganization>,
+    /// Whether the account has a confirmed second factor (every login asks for a code).
+    pub two_factor: bool,
+    /// Whether the account showed that its address is its own (an emailed link, a password
+    /// reset, or an identity provider that vouched for it).
+    pub email_confirmed: bool,
+    /// The deployment sends email and the address is not confirmed yet: until it is, the
+    /// account accepts no invitation (`POST /v1/me/email-confirmation` sends the link again).
+    pub email_confirmation_required: bool,
+}
+
+async fn me(State(state): State<AppState>, agent: AgentCaller) -> Result<Json<Me>, ApiError> {
     let account = projections::queries::account(state.backend(), agent.agent_id)
         .await?
         .ok_or(ApiError::Unauthorized)?;
@@ -283,21 +368,28 @@ async fn me(
         projections::queries::memberships_of(state.backend(), agent.agent_id).await?;
     let two_factor = second_factor::enabled(state.backend(), agent.agent_id).await?;
     let email_confirmed = crate::routes::email::email_confirmed(&state, agent.agent_id).await?;
-    Ok(Json(json!({
-        "agent_id": account.agent_id,
-        "name": account.name,
-        "email": account.email,
-        "organizations": organizations,
-        "two_factor": two_factor,
-        "email_confirmed": email_confirmed,
-        "email_confirmation_required": state.settings.mail.is_some() && !email_confirmed,
-    })))
+    let organizations = organizations
+        .into_iter()
+        .map(MyOrganization::try_from)
+        .collect::<Result<_, _>>()?;
+    Ok(Json(Me {
+        agent_id: account.agent_id,
+        name: account.name,
+        email: account.email,
+        organizations,
+        two_factor,
+        email_confirmed,
+        email_confirmation_required: state.settings.mail.is_some() && !email_confirmed,
+    }))
 }
 
-#[derive(Deserialize)]
-struct ChangePassword {
-    current_password: String,
-    new_password: String,
+// `PUT /v1/me/password`.
+#[derive(Deserialize, JsonSchema)]
+#[schemars(rename = "ChangePasswordRequest")]
+pub struct ChangePassword {
+    pub current_password: String,
+    #[schemars(length(min = 10))]
+    pub new_password: String,
 }
 
 async fn change_password(
@@ -332,9 +424,21 @@ async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-struct SetStatus {
-    status: String,
+/// What an agent sets by hand; `offline` is having no socket open.
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ManualStatus {
+    Online,
+    Away,
+}
+
+// `PUT /v1/me/status`. The handler reads the status as text so that anything else is its own
+// 422 ("status is online or away"), not a body that does not parse.
+#[derive(Deserialize, JsonSchema)]
+#[schemars(rename = "SetStatusRequest")]
+pub struct SetStatus {
+    #[schemars(with = "ManualStatus")]
+    pub status: String,
 }
 
 /// `online` or `away`, shown to teammates while the agent has a socket open.

@@ -5,15 +5,73 @@
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use projections::queries::{self, ActivityItem};
+use chrono::{DateTime, Utc};
+use projections::queries;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::auth::AgentCaller;
 use crate::error::ApiError;
 use crate::extract::{PageQuery, Params};
+use crate::routes::wire;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/activity", get(activity))
+}
+
+/// The types the activity feed carries.
+// The `activity` projector's, the conversations' start aside, which it keeps only to know who
+// may see a channel or direct chat: a row of another type is a corrupt row (500), not a guess.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ActivityType {
+    CustomerJoinedQueue,
+    CustomerLeftQueue,
+    CustomerPicked,
+    QueueOpened,
+    QueueClosed,
+    ConversationTransferred,
+    ConversationEnded,
+    MessageSent,
+    MessageLeft,
+    ConversationReopened,
+    HandoffOffered,
+    HandoffAccepted,
+    HandoffDeclined,
+    HandoffExpired,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct ActivityItem {
+    /// The event's place in the global log: the cursor of this list.
+    pub position: u64,
+    pub at: DateTime<Utc>,
+    pub organization_id: Uuid,
+    #[serde(rename = "type")]
+    pub kind: ActivityType,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<Uuid>,
+}
+
+impl TryFrom<queries::ActivityItem> for ActivityItem {
+    type Error = ApiError;
+
+    fn try_from(row: queries::ActivityItem) -> Result<Self, ApiError> {
+        Ok(Self {
+            position: u64::try_from(row.position).unwrap_or_default(),
+            at: row.at,
+            organization_id: row.organization_id,
+            kind: wire::parse(&row.kind)?,
+            queue_id: row.queue_id,
+            conversation_id: row.conversation_id,
+            agent_id: row.agent_id,
+        })
+    }
 }
 
 async fn activity(
@@ -29,5 +87,9 @@ async fn activity(
     let two_factor = crate::second_factor::enabled(state.backend(), agent.agent_id).await?;
     let items =
         queries::activity_for(state.backend(), agent.agent_id, two_factor, after, limit).await?;
+    let items = items
+        .into_iter()
+        .map(ActivityItem::try_from)
+        .collect::<Result<_, _>>()?;
     Ok(Json(items))
 }

@@ -12,6 +12,7 @@
 
 use std::sync::Arc;
 
+use crate::routes::conversations::wire::Attachment;
 use axum::extract::multipart::{MultipartError, MultipartRejection};
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -26,7 +27,6 @@ use domain::conversation::{
 use domain::values::FileName;
 use projections::queries;
 use serde::Deserialize;
-use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::access;
@@ -129,14 +129,16 @@ fn blob_error(error: BlobError) -> ApiError {
 }
 
 /// An attachment as the contract shows it, with a URL good for an hour.
-fn attachment_view(state: &AppState, attachment: &AttachmentRef) -> Value {
-    json!({
-        "attachment_id": attachment.attachment_id,
-        "name": attachment.name,
-        "size": attachment.size,
-        "content_type": attachment.content_type,
-        "url": state.signer.url(attachment.attachment_id, Utc::now().timestamp()),
-    })
+fn attachment_view(state: &AppState, attachment: &AttachmentRef) -> Attachment {
+    Attachment {
+        attachment_id: attachment.attachment_id,
+        name: attachment.name.as_str().to_owned(),
+        size: attachment.size,
+        content_type: attachment.content_type.clone(),
+        url: state
+            .signer
+            .url(attachment.attachment_id, Utc::now().timestamp()),
+    }
 }
 
 async fn upload(

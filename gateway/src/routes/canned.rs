@@ -9,9 +9,9 @@ use axum::{Extension, Json, Router};
 use domain::canned::{CannedCommand, CannedEvent, CannedResponses, Scope};
 use domain::ids;
 use domain::values::{CannedKey, CannedText, Role};
-use projections::queries::{self, CannedResponse};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use projections::queries;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::access;
@@ -29,13 +29,24 @@ pub fn router() -> Router<AppState> {
         .route("/v1/canned-responses/{id}", put(change).delete(remove))
 }
 
-fn view(response: &CannedResponse) -> Value {
-    json!({
-        "id": response.id,
-        "key": response.key,
-        "text": response.text,
-        "organization_id": response.organization_id,
-    })
+#[derive(Serialize, JsonSchema)]
+pub struct CannedResponse {
+    pub id: Uuid,
+    pub key: String,
+    pub text: String,
+    /// `null` for a personal response.
+    pub organization_id: Option<Uuid>,
+}
+
+impl From<queries::CannedResponse> for CannedResponse {
+    fn from(row: queries::CannedResponse) -> Self {
+        Self {
+            id: row.id,
+            key: row.key,
+            text: row.text,
+            organization_id: row.organization_id,
+        }
+    }
 }
 
 /// A page of the caller's canned responses (its own and its organizations'), oldest first; the
@@ -44,24 +55,36 @@ async fn list(
     State(state): State<AppState>,
     agent: AgentCaller,
     Params(page): Params<PageQuery>,
-) -> Result<Json<Vec<Value>>, ApiError> {
+) -> Result<Json<Vec<CannedResponse>>, ApiError> {
     let page = page.parse::<Uuid>()?;
     let two_factor = crate::second_factor::enabled(state.backend(), agent.agent_id).await?;
     let responses = queries::canned_for(state.backend(), agent.agent_id, two_factor).await?;
     Ok(Json(
         page.of(responses, |response| response.id)
-            .iter()
-            .map(view)
+            .into_iter()
+            .map(CannedResponse::from)
             .collect(),
     ))
 }
 
-#[derive(Deserialize)]
-struct Create {
-    key: String,
-    text: String,
-    #[serde(default)]
-    organization_id: Option<String>,
+// `POST /v1/canned-responses`.
+#[derive(Deserialize, JsonSchema)]
+#[schemars(rename = "CreateCannedRequest")]
+pub struct Create {
+    #[schemars(length(min = 1, max = 32))]
+    pub key: String,
+    #[schemars(length(min = 1, max = 10_000))]
+    pub text: String,
+    /// An organization's response (operators); absent for a personal one.
+    // Read as text: one that is not even an id is one the caller is not a member of (404).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Uuid>")]
+    pub organization_id: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct CannedCreated {
+    pub id: Uuid,
 }
 
 async fn create(
@@ -104,7 +127,7 @@ async fn create(
             _ => None,
         })
         .unwrap_or(response_id);
-    Ok((StatusCode::CREATED, Json(json!({ "id": response_id }))))
+    Ok((StatusCode::CREATED, Json(CannedCreated { id: response_id })))
 }
 
 /// The response and its scope, if the caller may change it: its owner's personal ones, an
@@ -114,7 +137,7 @@ async fn manageable(
     state: &AppState,
     agent: &AgentCaller,
     id: &str,
-) -> Result<(CannedResponse, Scope), ApiError> {
+) -> Result<(queries::CannedResponse, Scope), ApiError> {
     let response_id = path_id(id)?;
     let response = consistency::found(state, || async {
         Ok(queries::canned(state.backend(), response_id).await?)
@@ -132,12 +155,16 @@ async fn manageable(
     Ok((response, scope))
 }
 
-#[derive(Deserialize)]
-struct Change {
-    #[serde(default)]
-    key: Option<String>,
-    #[serde(default)]
-    text: Option<String>,
+// `PUT /v1/canned-responses/{id}`.
+#[derive(Deserialize, JsonSchema)]
+#[schemars(rename = "ChangeCannedRequest")]
+pub struct Change {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 32))]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 10_000))]
+    pub text: Option<String>,
 }
 
 async fn change(
@@ -146,7 +173,7 @@ async fn change(
     agent: AgentCaller,
     key: Option<Extension<IdempotencyKey>>,
     Body(body): Body<Change>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CannedResponse>, ApiError> {
     let (response, scope) = manageable(&state, &agent, &id).await?;
     let new_key = body
         .key
@@ -175,7 +202,7 @@ async fn change(
     let changed = queries::canned(state.backend(), response.id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(Json(view(&changed)))
+    Ok(Json(changed.into()))
 }
 
 async fn remove(

@@ -18,17 +18,13 @@ use domain::conversation::{
 use domain::ids;
 use domain::metadata::{CustomerMetadata, LiveMetadata};
 use domain::values::{Author, MessageText, Name, NoteText, RatingComment, Role, Score, Tag};
-use projections::queries::{
-    self, Conversation, ConversationFilter, Message, MessageAttachment, Note,
-};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use projections::queries::{self, Conversation, ConversationFilter, Message};
+use serde::Deserialize;
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::access;
 use crate::auth::{AgentCaller, Caller};
-use crate::blobs::UrlSigner;
 use crate::command::{self, context};
 use crate::consistency;
 use crate::error::{invalid, ApiError};
@@ -37,6 +33,14 @@ use crate::idempotency::IdempotencyKey;
 use crate::limits;
 use crate::plain;
 use crate::state::AppState;
+
+pub mod wire;
+
+pub use wire::{
+    agent_views, AddNote, AddTag, AgentConversation, CallStarted, ConversationCreated,
+    ConversationView, CustomerConversation, MessageSent, NoteAdded, Rate, ReadRequest, SendMessage,
+    StartChannel, StartDirect, Transcript, Transfer,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -71,35 +75,6 @@ type Key = Option<Extension<IdempotencyKey>>;
 
 // ---- views ----
 
-/// A conversation as an agent sees it.
-fn agent_view(conversation: &Conversation) -> Value {
-    json!({
-        "id": conversation.id,
-        "kind": conversation.kind,
-        "name": conversation.name,
-        "organization_id": conversation.organization_id,
-        "queue_id": conversation.queue_id,
-        "status": conversation.status,
-        "agent_id": conversation.agent_id,
-        "customer": {
-            "metadata": conversation.customer.metadata,
-            "live": conversation.customer.live,
-            "verified": conversation.verified,
-        },
-        "tags": conversation.tags,
-        "queue_position": conversation.queue_position,
-        "created_at": conversation.created_at,
-        "picked_at": conversation.picked_at,
-        "ended_at": conversation.ended_at,
-        "participants": conversation.participants,
-        "last_seq": conversation.last_seq,
-        "answered_at": conversation.answered_at,
-        "unread": conversation.unread,
-        "handoff": conversation.handoff,
-        "erased_at": conversation.erased_at,
-    })
-}
-
 /// The name of an agent as others see it.
 async fn agent_name(state: &AppState, agent_id: Uuid) -> Result<String, ApiError> {
     let account = queries::account(state.backend(), agent_id).await?;
@@ -107,67 +82,29 @@ async fn agent_name(state: &AppState, agent_id: Uuid) -> Result<String, ApiError
 }
 
 /// A conversation as its customer sees it: API.md's allow-list and nothing else.
-async fn customer_view(state: &AppState, conversation: &Conversation) -> Result<Value, ApiError> {
+async fn customer_view(
+    state: &AppState,
+    conversation: &Conversation,
+) -> Result<CustomerConversation, ApiError> {
     let agent = match conversation.agent_id {
-        Some(agent_id) => json!({ "name": agent_name(state, agent_id).await? }),
-        None => Value::Null,
+        Some(agent_id) => Some(agent_name(state, agent_id).await?),
+        None => None,
     };
-    Ok(json!({
-        "id": conversation.id,
-        "kind": conversation.kind,
-        "status": conversation.status,
-        "queue_position": conversation.queue_position,
-        "agent": agent,
-        "created_at": conversation.created_at,
-        "ended_at": conversation.ended_at,
-    }))
+    CustomerConversation::new(conversation, agent)
 }
 
 async fn view_for(
     state: &AppState,
     caller: &Caller,
     conversation: &Conversation,
-) -> Result<Value, ApiError> {
-    match caller {
-        Caller::Agent(_) => Ok(agent_view(conversation)),
-        Caller::Customer(_) => customer_view(state, conversation).await,
-    }
-}
-
-/// An attachment as a message shows it, with a URL signed afresh for each read (it works for
-/// an hour; `blobs::UrlSigner`).
-fn attachment_view(signer: &UrlSigner, now: i64, attachment: &MessageAttachment) -> Value {
-    json!({
-        "attachment_id": attachment.attachment_id,
-        "name": attachment.name,
-        "size": attachment.size,
-        "content_type": attachment.content_type,
-        "url": signer.url(attachment.attachment_id, now),
-    })
-}
-
-fn message_view(signer: &UrlSigner, message: &Message) -> Value {
-    let now = Utc::now().timestamp();
-    json!({
-        "seq": message.seq,
-        "id": message.id,
-        "author": { "kind": message.author.kind, "id": message.author.id, "name": message.author.name },
-        "text": message.text,
-        "attachments": message
-            .attachments
-            .iter()
-            .map(|attachment| attachment_view(signer, now, attachment))
-            .collect::<Vec<_>>(),
-        "sent_at": message.sent_at,
-    })
-}
-
-fn note_view(note: &Note) -> Value {
-    json!({
-        "id": note.id,
-        "author": { "id": note.author.id, "name": note.author.name },
-        "text": note.text,
-        "created_at": note.created_at,
+) -> Result<ConversationView, ApiError> {
+    Ok(match caller {
+        Caller::Agent(_) => {
+            ConversationView::Agent(Box::new(AgentConversation::try_from(conversation.clone())?))
+        }
+        Caller::Customer(_) => {
+            ConversationView::Customer(customer_view(state, conversation).await?)
+        }
     })
 }
 
@@ -203,7 +140,7 @@ async fn show(
     State(state): State<AppState>,
     Path(c): Path<String>,
     caller: Caller,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConversationView>, ApiError> {
     let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
     Ok(Json(view_for(&state, &caller, &conversation).await?))
 }
@@ -238,7 +175,7 @@ async fn list(
     Path(org): Path<String>,
     agent: AgentCaller,
     Params(query): Params<ListQuery>,
-) -> Result<Json<Vec<Value>>, ApiError> {
+) -> Result<Json<Vec<AgentConversation>>, ApiError> {
     let organization_id = path_id(&org)?;
     access::member(&state, &agent, organization_id).await?;
     let page = PageQuery {
@@ -277,7 +214,7 @@ async fn list(
         limit,
     )
     .await?;
-    Ok(Json(conversations.iter().map(agent_view).collect()))
+    Ok(Json(agent_views(conversations)?))
 }
 
 async fn messages(
@@ -285,7 +222,7 @@ async fn messages(
     Path(c): Path<String>,
     caller: Caller,
     Params(query): Params<PageQuery>,
-) -> Result<Json<Vec<Value>>, ApiError> {
+) -> Result<Json<Vec<wire::Message>>, ApiError> {
     let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
     // A `seq` is never negative: such a cursor is malformed (400), as any other.
     let page = query.parse::<u64>()?;
@@ -293,12 +230,7 @@ async fn messages(
         .map_err(|_| ApiError::BadRequest("the cursor is past any message".into()))?;
     let limit = i64::try_from(page.limit).unwrap_or(queries::MAX_PAGE);
     let messages = queries::messages(state.backend(), conversation.id, after, limit).await?;
-    Ok(Json(
-        messages
-            .iter()
-            .map(|message| message_view(&state.signer, message))
-            .collect(),
-    ))
+    Ok(Json(wire::Message::all(&state.signer, messages)?))
 }
 
 /// A page of the conversation's notes, oldest first; the cursor is the last note's id.
@@ -307,14 +239,14 @@ async fn notes(
     Path(c): Path<String>,
     caller: Caller,
     Params(page): Params<PageQuery>,
-) -> Result<Json<Vec<Value>>, ApiError> {
+) -> Result<Json<Vec<wire::Note>>, ApiError> {
     let page = page.parse::<Uuid>()?;
     let (_, conversation) = access::agent_conversation(&state, &caller, path_id(&c)?).await?;
     let notes = queries::notes(state.backend(), conversation.id).await?;
     Ok(Json(
         page.of(notes, |note| note.id)
-            .iter()
-            .map(note_view)
+            .into_iter()
+            .map(wire::Note::from)
             .collect(),
     ))
 }
@@ -328,23 +260,14 @@ async fn same_customer(
     State(state): State<AppState>,
     Path(c): Path<String>,
     caller: Caller,
-) -> Result<Json<Vec<Value>>, ApiError> {
+) -> Result<Json<Vec<AgentConversation>>, ApiError> {
     let (_, conversation) = access::agent_conversation(&state, &caller, path_id(&c)?).await?;
     let others =
         queries::same_customer(state.backend(), conversation.id, SAME_CUSTOMER_LIMIT).await?;
-    Ok(Json(others.iter().map(agent_view).collect()))
+    Ok(Json(agent_views(others)?))
 }
 
 // ---- messages, tags, notes, metadata ----
-
-#[derive(Deserialize)]
-struct SendMessage {
-    /// Empty (or absent) when the message carries attachments.
-    #[serde(default)]
-    text: String,
-    #[serde(default)]
-    attachments: Option<Vec<String>>,
-}
 
 async fn send_message(
     State(state): State<AppState>,
@@ -434,22 +357,7 @@ async fn send_message(
     });
     let (message_id, seq) =
         sent.ok_or_else(|| ApiError::Internal("a sent message without its event".into()))?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "message_id": message_id, "seq": seq })),
-    ))
-}
-
-#[derive(Deserialize)]
-struct AddTag {
-    tag: String,
-}
-
-/// `POST /v1/conversations/{c}/read {seq}`: the agent has read up to message `seq`.
-#[derive(Deserialize, Serialize, JsonSchema)]
-pub struct ReadRequest {
-    /// The newest message read; a message the conversation does not have yet is 422.
-    pub seq: u64,
+    Ok((StatusCode::CREATED, Json(MessageSent { message_id, seq })))
 }
 
 /// An agent's read marker, kept in the log (`ConversationRead`) so its unread counts follow it
@@ -515,11 +423,6 @@ async fn remove_tag(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-struct AddNote {
-    text: String,
-}
-
 async fn add_note(
     State(state): State<AppState>,
     Path(c): Path<String>,
@@ -545,7 +448,7 @@ async fn add_note(
             _ => None,
         })
         .ok_or_else(|| ApiError::Internal("an added note without its event".into()))?;
-    Ok((StatusCode::CREATED, Json(json!({ "note_id": note_id }))))
+    Ok((StatusCode::CREATED, Json(NoteAdded { note_id })))
 }
 
 /// Agents of the conversation or its customer; the body is the whole metadata object.
@@ -599,11 +502,6 @@ async fn update_live(
 
 // ---- transfers ----
 
-#[derive(Deserialize)]
-struct Transfer {
-    queue_id: Uuid,
-}
-
 /// Agent participants of a customer conversation; the target is an open queue of the same
 /// organization (404 otherwise, as for any queue the caller may not see). The command layer
 /// moves it (`command::transfer`): the target queue and the conversation decide, in the append
@@ -650,7 +548,7 @@ async fn start_call(
             _ => None,
         })
         .ok_or_else(|| ApiError::Internal("a started call without its event".into()))?;
-    Ok((StatusCode::CREATED, Json(json!({ "call_id": call_id }))))
+    Ok((StatusCode::CREATED, Json(CallStarted { call_id })))
 }
 
 async fn end_call(
@@ -750,13 +648,6 @@ pub(crate) async fn end_conversation(
     command::end(state, conversation.id, &by, ctx).await
 }
 
-#[derive(Deserialize)]
-struct Rate {
-    score: serde_json::Number,
-    #[serde(default)]
-    comment: Option<String>,
-}
-
 /// Its customer, once. A score that is a number but not a whole one from 1 to 5 is 422.
 async fn rate(
     State(state): State<AppState>,
@@ -853,16 +744,11 @@ async fn transcript(
         Caller::Customer(_) => None,
     };
     if !text {
-        let mut body = json!({
-            "conversation": view_for(&state, &caller, &conversation).await?,
-            "messages": messages
-                .iter()
-                .map(|message| message_view(&state.signer, message))
-                .collect::<Vec<_>>(),
-        });
-        if let (Some(notes), Some(object)) = (&notes, body.as_object_mut()) {
-            object.insert("notes".into(), notes.iter().map(note_view).collect());
-        }
+        let body = Transcript {
+            conversation: view_for(&state, &caller, &conversation).await?,
+            messages: wire::Message::all(&state.signer, messages)?,
+            notes: notes.map(|notes| notes.into_iter().map(wire::Note::from).collect()),
+        };
         return Ok(Json(body).into_response());
     }
     let out = plain_transcript(
@@ -934,11 +820,6 @@ pub async fn customer_transcript(
 
 // ---- channels and direct chats ----
 
-#[derive(Deserialize)]
-struct StartChannel {
-    name: String,
-}
-
 async fn start_channel(
     State(state): State<AppState>,
     Path(org): Path<String>,
@@ -977,13 +858,8 @@ async fn start_channel(
         .unwrap_or(conversation_id);
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "conversation_id": conversation_id })),
+        Json(ConversationCreated { conversation_id }),
     ))
-}
-
-#[derive(Deserialize)]
-struct StartDirect {
-    agent_id: String,
 }
 
 /// The one private chat of a pair: its id is derived from the pair, so a second start (by
@@ -1030,5 +906,5 @@ async fn start_direct(
             Err(ApiError::Conflict(_)) => StatusCode::OK,
             Err(error) => return Err(error),
         };
-    Ok((status, Json(json!({ "conversation_id": conversation_id }))).into_response())
+    Ok((status, Json(ConversationCreated { conversation_id })).into_response())
 }

@@ -14,8 +14,9 @@ use domain::conversation::{Conversation, ConversationCommand, ConversationEvent}
 use domain::values::{Limit, Role};
 use domain::workload::{Workload, WorkloadCommand};
 use projections::queries;
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::access;
@@ -25,6 +26,7 @@ use crate::consistency;
 use crate::error::ApiError;
 use crate::extract::{path_id, Body};
 use crate::idempotency::IdempotencyKey;
+use crate::routes::conversations::ConversationCreated;
 use crate::state::AppState;
 
 /// How long a handoff stays open when its queue does not say (`offer_timeout_seconds`).
@@ -39,10 +41,13 @@ pub fn router() -> Router<AppState> {
 
 type Key = Option<Extension<IdempotencyKey>>;
 
-#[derive(Deserialize)]
+// `POST /v1/conversations/{c}/handoff`.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct HandoffBody {
-    agent_id: Uuid,
+#[schemars(rename = "HandoffRequest")]
+pub struct HandoffBody {
+    /// A member of the conversation's organization, other than its agent.
+    pub agent_id: Uuid,
 }
 
 /// The settings of the queue a customer conversation came from, as JSON (`Null` without one).
@@ -160,7 +165,9 @@ async fn accept(
     .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "conversation_id": conversation.id })),
+        Json(ConversationCreated {
+            conversation_id: conversation.id,
+        }),
     ))
 }
 

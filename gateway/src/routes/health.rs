@@ -9,6 +9,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, State};
@@ -16,7 +17,9 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::json;
+use projections::runtime::ProjectorState;
+use schemars::JsonSchema;
+use serde::Serialize;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -66,8 +69,43 @@ async fn guarded_metrics(
     metrics(State(state)).await.into_response()
 }
 
-async fn healthz() -> impl IntoResponse {
-    Json(json!({ "status": "ok" }))
+#[derive(Serialize, JsonSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+}
+
+async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".to_owned(),
+    })
+}
+
+/// `ready`, or `unavailable` / `lagging` with a `detail`.
+#[derive(Serialize, JsonSchema)]
+pub struct Readiness {
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Diagnostics for an operator (not part of the contract): the log's head, the process
+    /// manager's place and each projector's state. Absent when the store did not answer.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    #[schemars(skip)]
+    pub progress: Option<Progress>,
+}
+
+/// How far the followers of the log are (`Readiness`).
+#[derive(Serialize)]
+pub struct Progress {
+    head: i64,
+    process_manager: ManagerProgress,
+    projectors: BTreeMap<String, ProjectorState>,
+}
+
+#[derive(Serialize)]
+struct ManagerProgress {
+    position: i64,
+    lag: i64,
 }
 
 /// How far behind the log's head the process manager may be and still be called ready. It is
@@ -84,10 +122,12 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let head = match state.store.head().await {
         Ok(head) => head,
         Err(error) => {
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable", "detail": error.to_string() })),
-            )
+            let body = Readiness {
+                status: "unavailable".to_owned(),
+                detail: Some(error.to_string()),
+                progress: None,
+            };
+            return (StatusCode::SERVICE_UNAVAILABLE, Json(body));
         }
     };
     let done = state.metrics.process_manager_position.get();
@@ -98,37 +138,44 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         state.projections.wait_for(head, PROJECTORS_WAIT).await
     };
     let states = state.projections.snapshot();
-    let mut body = json!({ "head": head,
-        "process_manager": { "position": done, "lag": lag },
-        "projectors": states });
+    let progress = Some(Progress {
+        head,
+        process_manager: ManagerProgress {
+            position: done,
+            lag,
+        },
+        projectors: states,
+    });
     // With NATS, not before the JetStream stream exists (API.md, JetStream).
     let stream_missing = state.settings.nats_url.is_some()
         && !state.metrics.outbox_stream_ready.load(Ordering::Relaxed);
-    let status = match (&projectors, lag <= READY_LAG) {
-        (Ok(()), true) if stream_missing => {
-            body["status"] = json!("unavailable");
-            body["detail"] = json!(format!(
+    let (code, status, detail) = match (&projectors, lag <= READY_LAG) {
+        (Ok(()), true) if stream_missing => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            Some(format!(
                 "the JetStream stream {} is not there yet (is NATS reachable?)",
                 crate::outbox::STREAM
-            ));
-            StatusCode::SERVICE_UNAVAILABLE
-        }
-        (Ok(()), true) => {
-            body["status"] = json!("ready");
-            StatusCode::OK
-        }
-        (Err(reason), _) => {
-            body["status"] = json!("lagging");
-            body["detail"] = json!(format!("projectors: {reason}"));
-            StatusCode::SERVICE_UNAVAILABLE
-        }
-        (Ok(()), false) => {
-            body["status"] = json!("lagging");
-            body["detail"] = json!(format!("the process manager is {lag} events behind"));
-            StatusCode::SERVICE_UNAVAILABLE
-        }
+            )),
+        ),
+        (Ok(()), true) => (StatusCode::OK, "ready", None),
+        (Err(reason), _) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "lagging",
+            Some(format!("projectors: {reason}")),
+        ),
+        (Ok(()), false) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "lagging",
+            Some(format!("the process manager is {lag} events behind")),
+        ),
     };
-    (status, Json(body))
+    let body = Readiness {
+        status: status.to_owned(),
+        detail,
+        progress,
+    };
+    (code, Json(body))
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

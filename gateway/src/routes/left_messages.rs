@@ -41,16 +41,23 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v1/queues/{queue}/messages", post(leave))
 }
 
-/// The form's fields. `metadata` may carry more of the page's own (as a join's does); `name`
-/// and `email` are put into it.
-#[derive(Deserialize)]
-struct LeaveMessage {
-    #[serde(default)]
-    name: Option<String>,
-    email: String,
-    text: String,
-    #[serde(default)]
-    metadata: Option<Map<String, Value>>,
+/// A message left for the queue's agents, when nobody can answer.
+// The form's fields. `metadata` may carry more of the page's own (as a join's does); `name`
+// and `email` are put into it.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "LeaveMessageRequest")]
+pub struct LeaveMessage {
+    /// Put into the conversation's metadata as `name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Where answers go, by email when the deployment sends email; put into the metadata as
+    /// `email`.
+    pub email: String,
+    /// The message: 1 to 10,000 characters.
+    pub text: String,
+    /// More of the page's own, as a join's metadata: a JSON object (16 KiB in all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Map<String, Value>>,
 }
 
 /// The answer to a left message: its conversation, for the customer's own reference.

@@ -1,4 +1,7 @@
-//! One module per area of the contract; each exposes `router()`.
+//! One module per area of the contract; each exposes `router()`. The wire types of an area —
+//! the request bodies its handlers take and the answers they return, each `Serialize` or
+//! `Deserialize` and `JsonSchema` — are declared once, in its module, and the OpenAPI document
+//! (`openapi.rs`) references those same types.
 
 pub mod accounts;
 pub mod activity;
@@ -20,3 +23,24 @@ pub mod sessions;
 pub mod sso;
 pub mod two_factor;
 pub mod webhooks;
+
+/// Helpers the wire types share.
+pub mod wire {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::de::DeserializeOwned;
+    use serde::Serializer;
+
+    use crate::error::ApiError;
+
+    /// A domain enum from the text a read model keeps of it (the enum's own serde name, as the
+    /// projection wrote it): unknown text is a corrupt row, never the caller's fault.
+    pub fn parse<T: DeserializeOwned>(text: &str) -> Result<T, ApiError> {
+        serde_json::from_value(serde_json::Value::String(text.to_owned()))
+            .map_err(|error| ApiError::Internal(format!("a read model holds {text:?}: {error}")))
+    }
+
+    /// A time in whole seconds (`2026-01-02T03:04:05Z`), for the answers that always had it so.
+    pub fn seconds<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Secs, true))
+    }
+}

@@ -4,6 +4,7 @@
 //! unexpired; an accept is a pick (`command::give`: the agent's workload takes the
 //! conversation in the same append, refusing past `capacity_per_agent`).
 
+use crate::routes::conversations::ConversationCreated;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -11,7 +12,6 @@ use axum::routing::post;
 use axum::{Extension, Json, Router};
 use domain::queue::{Queue, QueueCommand};
 use projections::queries;
-use serde_json::json;
 
 use crate::access;
 use crate::auth::Caller;
@@ -71,7 +71,7 @@ async fn accept(
         .ok_or_else(|| ApiError::Internal("an accepted offer that picked nobody".into()))?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "conversation_id": conversation_id })),
+        Json(ConversationCreated { conversation_id }),
     ))
 }
 

@@ -10,7 +10,7 @@ use domain::organization::{AcceptingAccount, Organization, OrganizationCommand};
 use domain::values::{DisplayName, Email, Password, Role};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use uuid::Uuid;
 
 use crate::access;
 use crate::auth::{AgentCaller, Caller, MaybeCaller};
@@ -23,8 +23,10 @@ use crate::idempotency::IdempotencyKey;
 use crate::live::CloseOrder;
 use crate::mail::{self, Mail};
 use crate::routes::accounts::{create_account, find_account};
+use crate::routes::wire;
 use crate::secrets::{self, InvitationToken};
 use crate::state::AppState;
+use projections::queries;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -108,10 +110,27 @@ async fn revoke_invitation(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-struct Invite {
-    email: String,
-    role: String,
+// `POST /v1/orgs/{org}/invitations`.
+#[derive(Deserialize, JsonSchema)]
+#[schemars(rename = "InvitationRequest")]
+pub struct Invite {
+    #[schemars(email)]
+    pub email: String,
+    // Read as text so that an unknown role is the domain's own 422.
+    #[schemars(with = "Role")]
+    pub role: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct InvitationCreated {
+    pub invitation_id: Uuid,
+    /// Good for 7 days; handed over out of band, e.g. as the console link `/invite/TOKEN`.
+    pub token: String,
+    // In whole seconds, as it always was.
+    #[serde(serialize_with = "wire::seconds")]
+    pub expires_at: DateTime<Utc>,
+    /// Whether the link was sent to the invited address too (the deployment sends email).
+    pub emailed: bool,
 }
 
 async fn invite(
@@ -163,22 +182,35 @@ async fn invite(
         }
         None => false,
     };
-    let expires_at = expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "invitation_id": invitation_id,
-            "token": token,
-            "expires_at": expires_at,
-            "emailed": emailed,
-        })),
+        Json(InvitationCreated {
+            invitation_id,
+            token,
+            expires_at,
+            emailed,
+        }),
     ))
 }
 
-#[derive(Deserialize, Default)]
-struct Accept {
-    name: Option<String>,
-    password: Option<String>,
+/// `{name, password}` for a new account; an empty body (`{}`) with the bearer token of the
+/// account that has the invitation's email.
+#[derive(Deserialize, Default, JsonSchema)]
+#[schemars(rename = "AcceptInvitationRequest")]
+pub struct Accept {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 10))]
+    pub password: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct InvitationAccepted {
+    pub agent_id: Uuid,
+    pub organization_id: Uuid,
+    /// An agent token.
+    pub token: String,
 }
 
 /// A new person accepts with `{name, password}` and gets an account; someone who has one
@@ -274,8 +306,48 @@ async fn accept(
     let token = secrets::issue_agent_token(state.backend(), agent_id, &device, None).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "agent_id": agent_id, "organization_id": organization_id, "token": token })),
+        Json(InvitationAccepted {
+            agent_id,
+            organization_id,
+            token,
+        }),
     ))
+}
+
+/// Presence as teammates see it.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PresenceStatus {
+    Online,
+    Away,
+    Offline,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct Member {
+    pub agent_id: Uuid,
+    pub name: String,
+    pub role: Role,
+    /// Whether the agent is present: it has a WebSocket open, or declared its status with
+    /// `PUT /v1/me/status` in the last five minutes.
+    pub online: bool,
+    pub status: PresenceStatus,
+}
+
+impl Member {
+    /// The read model's member with its presence (`presence::statuses`).
+    fn new(
+        member: queries::Member,
+        (online, status): (bool, &'static str),
+    ) -> Result<Self, ApiError> {
+        Ok(Self {
+            agent_id: member.agent_id,
+            name: member.name,
+            role: wire::parse(&member.role)?,
+            online,
+            status: wire::parse(status)?,
+        })
+    }
 }
 
 /// A page of the organization's members, in the order they joined; the cursor is the last
@@ -285,7 +357,7 @@ async fn members(
     Path(org): Path<String>,
     agent: AgentCaller,
     Params(page): Params<PageQuery>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Json<Vec<Member>>, ApiError> {
     let organization_id = path_id(&org)?;
     let page = page.parse::<uuid::Uuid>()?;
     access::member(&state, &agent, organization_id).await?;
@@ -293,22 +365,26 @@ async fn members(
     let members = page.of(members, |member| member.agent_id);
     let ids: Vec<uuid::Uuid> = members.iter().map(|member| member.agent_id).collect();
     let statuses = crate::presence::statuses(&state, &ids).await?;
-    let members: Vec<_> = members
+    let members = members
         .into_iter()
         .map(|member| {
-            let (online, status) = statuses
+            let presence = statuses
                 .get(&member.agent_id)
                 .copied()
                 .unwrap_or((false, "offline"));
-            json!({ "agent_id": member.agent_id, "name": member.name, "role": member.role, "online": online, "status": status })
+            Member::new(member, presence)
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     Ok(Json(members))
 }
 
-#[derive(Deserialize)]
-struct ChangeRole {
-    role: String,
+// `PUT /v1/orgs/{org}/members/{agent}`.
+#[derive(Deserialize, JsonSchema)]
+#[schemars(rename = "ChangeRoleRequest")]
+pub struct ChangeRole {
+    // Read as text so that an unknown role is the domain's own 422.
+    #[schemars(with = "Role")]
+    pub role: String,
 }
 
 async fn change_role(
@@ -342,14 +418,12 @@ async fn change_role(
         .into_iter()
         .find(|member| member.agent_id == target)
         .ok_or(ApiError::NotFound)?;
-    let (online, status) = crate::presence::statuses(&state, &[member.agent_id])
+    let presence = crate::presence::statuses(&state, &[member.agent_id])
         .await?
         .get(&member.agent_id)
         .copied()
         .unwrap_or((false, "offline"));
-    Ok(Json(
-        json!({ "agent_id": member.agent_id, "name": member.name, "role": member.role, "online": online, "status": status }),
-    ))
+    Ok(Json(Member::new(member, presence)?))
 }
 
 async fn remove_member(

@@ -29,12 +29,12 @@ use domain::organization::{Organization, OrganizationCommand};
 use domain::queue::{
     Colour, OfferTimeout, Queue, QueueCommand, QueueEvent, Routing, SettingsPatch, WidgetPosition,
 };
-use domain::schedule::{OpeningHours, Origin, RawOpeningHours};
+use domain::schedule::{OpeningHours, Origin};
 use domain::values::{Limit, Name, Role, WelcomeMessage};
 use projections::queries;
 use projections::stats::{stats_from_rows, Scope, StatsError};
-use serde::{Deserialize, Deserializer};
-use serde_json::{json, Value};
+use serde::Deserialize;
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::access;
@@ -47,9 +47,17 @@ use crate::extract::{path_id, Body, PageQuery, Params};
 use crate::idempotency::IdempotencyKey;
 use crate::identity;
 use crate::limits;
+use crate::routes::conversations::ConversationCreated;
 use crate::secrets;
 use crate::state::AppState;
 use crate::sweeper;
+
+pub mod wire;
+
+pub use wire::{
+    AddHandler, CreateQueue, IdentitySecret, Join, Joined, OfferView, PublicQueue, QueueCreated,
+    QueueView, SettingsBody,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -117,72 +125,11 @@ async fn find_as_operator(
     Ok(queue)
 }
 
-/// A queue as the API shows it (see the module's notes).
-fn render(queue: &queries::Queue) -> Value {
-    let setting = |name: &str| queue.settings.get(name).cloned().unwrap_or(Value::Null);
-    let allowed_origins = match setting("allowed_origins") {
-        Value::Null => json!([]),
-        origins => origins,
-    };
-    json!({
-        "id": queue.id,
-        "organization_id": queue.organization_id,
-        "name": queue.name,
-        "open": queue.open,
-        "waiting": queue.waiting,
-        "oldest_wait_seconds": queue.oldest_wait_seconds,
-        "handlers": queue.handlers,
-        "max_waiting": setting("max_waiting"),
-        "welcome_message": setting("welcome_message"),
-        "capacity_per_agent": setting("capacity_per_agent"),
-        "opening_hours": setting("opening_hours"),
-        "allowed_origins": allowed_origins,
-        "widget_position": widget_position(queue),
-        "widget_color": setting("widget_color"),
-        "routing": routing(queue),
-        "offer_timeout_seconds": offer_timeout(queue),
-        "leave_message_when_offline": setting("leave_message_when_offline").as_bool().unwrap_or(false),
-        "reopen_window_seconds": setting("reopen_window_seconds"),
-        "target_wait_seconds": setting("target_wait_seconds"),
-        "target_first_response_seconds": setting("target_first_response_seconds"),
-        "settings": queue.settings,
-    })
-}
-
-/// Where the queue's widget sits: its setting, or where it starts (`right`).
-fn widget_position(queue: &queries::Queue) -> Value {
-    match queue.settings.get("widget_position") {
-        Some(Value::String(position)) => Value::String(position.clone()),
-        _ => json!(WidgetPosition::default()),
-    }
-}
-
-/// How the queue routes its customers: its setting, or the default (`manual`).
-fn routing(queue: &queries::Queue) -> Value {
-    match queue.settings.get("routing") {
-        Some(Value::String(routing)) => Value::String(routing.clone()),
-        _ => json!(Routing::default()),
-    }
-}
-
-/// How long an offer waits: its setting, or the default.
-fn offer_timeout(queue: &queries::Queue) -> Value {
-    match queue.settings.get("offer_timeout_seconds") {
-        Some(Value::Number(seconds)) => Value::Number(seconds.clone()),
-        _ => json!(OfferTimeout::default()),
-    }
-}
-
-async fn rendered(state: &AppState, queue_id: Uuid) -> Result<Json<Value>, ApiError> {
+async fn rendered(state: &AppState, queue_id: Uuid) -> Result<Json<QueueView>, ApiError> {
     let queue = queries::queue(state.backend(), queue_id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(Json(render(&queue)))
-}
-
-#[derive(Deserialize)]
-struct CreateQueue {
-    name: String,
+    Ok(Json(QueueView::from(&queue)))
 }
 
 async fn create(
@@ -218,7 +165,7 @@ async fn create(
             _ => None,
         })
         .unwrap_or(queue_id);
-    Ok((StatusCode::CREATED, Json(json!({ "queue_id": queue_id }))))
+    Ok((StatusCode::CREATED, Json(QueueCreated { queue_id })))
 }
 
 /// A page of the organization's queues, oldest first; the cursor is the last queue's id.
@@ -227,15 +174,15 @@ async fn list(
     Path(org): Path<String>,
     agent: AgentCaller,
     Params(page): Params<PageQuery>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Json<Vec<QueueView>>, ApiError> {
     let organization_id = path_id(&org)?;
     let page = page.parse::<Uuid>()?;
     access::member(&state, &agent, organization_id).await?;
     let queues = queries::queues_of(state.backend(), organization_id).await?;
-    let page: Vec<Value> = page
+    let page = page
         .of(queues, |queue| queue.id)
         .iter()
-        .map(render)
+        .map(QueueView::from)
         .collect();
     Ok(Json(page))
 }
@@ -244,9 +191,9 @@ async fn show(
     State(state): State<AppState>,
     Path(queue): Path<String>,
     agent: AgentCaller,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Json<QueueView>, ApiError> {
     let (queue, _) = find_as_member(&state, &agent, &queue).await?;
-    let mut view = render(&queue);
+    let mut view = QueueView::from(&queue);
     // The open offers of auto routing, from the queue's stream (current, whatever the read
     // models' lag): whom each waiting customer is offered to, until when.
     let (stream, _) = state
@@ -254,31 +201,18 @@ async fn show(
         .load::<Queue>(&queue.id.to_string())
         .await
         .map_err(ApiError::from)?;
-    let offers: Vec<Value> = stream
+    let offers = stream
         .offers
         .iter()
-        .map(|(conversation_id, offer)| {
-            json!({
-                "conversation_id": conversation_id,
-                "offer_id": offer.offer_id,
-                "agent_id": offer.agent_id,
-                "expires_at": offer.expires_at,
-            })
+        .map(|(conversation_id, offer)| OfferView {
+            conversation_id: *conversation_id,
+            offer_id: offer.offer_id,
+            agent_id: offer.agent_id,
+            expires_at: offer.expires_at,
         })
         .collect();
-    if let Value::Object(fields) = &mut view {
-        fields.insert("offers".into(), Value::Array(offers));
-    }
+    view.offers = Some(offers);
     Ok(Json(view))
-}
-
-/// Tells a field given as `null` (`Some(None)`) from an absent one (`None`).
-fn present<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    T: Deserialize<'de>,
-    D: Deserializer<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// A customer's token outlives its conversation by a day (`auth::CUSTOMER_TOKEN_AFTER_END`),
@@ -296,40 +230,6 @@ fn reopen_window(raw: Option<Option<i64>>) -> Result<Option<Option<Limit>>, ApiE
         Some(None) => Ok(Some(None)),
         None => Ok(None),
     }
-}
-
-/// The body of a settings change, with the wire's types: a wrong type is 400 here, a bad value
-/// 422 when it is parsed into the domain's `SettingsPatch`.
-#[derive(Deserialize, Default)]
-struct SettingsBody {
-    #[serde(default, deserialize_with = "present")]
-    name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
-    max_waiting: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "present")]
-    welcome_message: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
-    capacity_per_agent: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "present")]
-    opening_hours: Option<Option<RawOpeningHours>>,
-    #[serde(default, deserialize_with = "present")]
-    allowed_origins: Option<Option<Vec<String>>>,
-    #[serde(default, deserialize_with = "present")]
-    widget_position: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
-    widget_color: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
-    routing: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
-    offer_timeout_seconds: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "present")]
-    leave_message_when_offline: Option<Option<bool>>,
-    #[serde(default, deserialize_with = "present")]
-    reopen_window_seconds: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "present")]
-    target_wait_seconds: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "present")]
-    target_first_response_seconds: Option<Option<i64>>,
 }
 
 impl SettingsBody {
@@ -435,11 +335,6 @@ async fn change_settings(
     // The answer shows the change: it waits for the read model to have it.
     state.settle(command::last_position(&executed)).await;
     rendered(&state, queue.id).await
-}
-
-#[derive(Deserialize)]
-struct AddHandler {
-    agent_id: Uuid,
 }
 
 async fn add_handler(
@@ -586,7 +481,7 @@ async fn pick(
         .ok_or_else(|| ApiError::Internal("a pick that picked nobody".into()))?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "conversation_id": conversation_id })),
+        Json(ConversationCreated { conversation_id }),
     ))
 }
 
@@ -643,34 +538,15 @@ async fn stats(
 async fn public(
     State(state): State<AppState>,
     Path(queue): Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Json<PublicQueue>, ApiError> {
     let queue = find(&state, &queue).await?;
-    let welcome_message = queue
-        .settings
-        .get("welcome_message")
-        .cloned()
-        .unwrap_or(Value::Null);
-    Ok(Json(json!({
-        "name": queue.name,
-        "open": queue.open,
-        "waiting": queue.waiting,
-        "welcome_message": welcome_message,
-        "widget_position": widget_position(&queue),
-        "widget_color": queue.settings.get("widget_color").cloned().unwrap_or(Value::Null),
-        "transcript_by_email": state.settings.mail.is_some(),
-        "leave_message": super::left_messages::nobody_answers(&state, &queue).await?,
-        "reopen_window_seconds": queue.settings.get("reopen_window_seconds").cloned().unwrap_or(Value::Null),
-    })))
-}
-
-#[derive(Deserialize, Default)]
-struct Join {
-    /// An object or nothing: another JSON type is a wrong type (400), not a bad value.
-    #[serde(default)]
-    metadata: Option<serde_json::Map<String, Value>>,
-    /// A returning customer's identity, signed by the site (`identity`).
-    #[serde(default)]
-    identity: Option<identity::Claim>,
+    let leave_message = super::left_messages::nobody_answers(&state, &queue).await?;
+    let transcript_by_email = state.settings.mail.is_some();
+    Ok(Json(PublicQueue::new(
+        &queue,
+        transcript_by_email,
+        leave_message,
+    )))
 }
 
 /// The identity of a join: the verified customer, and what the answer says of it (`None`
@@ -748,9 +624,12 @@ async fn join(
     sweeper::saw_customer(conversation_id);
     Ok((
         StatusCode::CREATED,
-        Json(
-            json!({ "conversation_id": conversation_id, "customer_token": customer_token, "queue_position": queue_position, "identity": identity }),
-        ),
+        Json(Joined {
+            conversation_id,
+            customer_token,
+            queue_position: u64::try_from(queue_position).unwrap_or(u64::MAX),
+            identity,
+        }),
     ))
 }
 
@@ -770,13 +649,6 @@ pub(super) async fn customer_door(
     Ok(queue)
 }
 
-fn secret_view(secret: Option<identity::Secret>) -> Value {
-    match secret {
-        Some(secret) => json!({ "secret": secret.secret, "created_at": secret.created_at }),
-        None => json!({ "secret": null, "created_at": null }),
-    }
-}
-
 /// The queue's identity secret, for its operators (`null` while it has none).
 async fn identity_secret(
     State(state): State<AppState>,
@@ -785,7 +657,7 @@ async fn identity_secret(
 ) -> Result<impl IntoResponse, ApiError> {
     let queue = find_as_operator(&state, &agent, &queue).await?;
     let secret = identity::secret(state.backend(), queue.id).await?;
-    Ok(Json(secret_view(secret)))
+    Ok(Json(IdentitySecret::from(secret)))
 }
 
 /// A new identity secret for the queue, replacing the one before (signatures made with it are
@@ -797,7 +669,10 @@ async fn rotate_identity_secret(
 ) -> Result<impl IntoResponse, ApiError> {
     let queue = find_as_operator(&state, &agent, &queue).await?;
     let secret = identity::rotate(state.backend(), queue.id).await?;
-    Ok((StatusCode::CREATED, Json(secret_view(Some(secret)))))
+    Ok((
+        StatusCode::CREATED,
+        Json(IdentitySecret::from(Some(secret))),
+    ))
 }
 
 /// No identity secret: identities are ignored (`not_enabled`) until a new one is made.
@@ -850,6 +725,8 @@ fn check_origin(queue: &queries::Queue, headers: &HeaderMap) -> Result<(), ApiEr
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn patch(body: Value) -> Result<SettingsPatch, ApiError> {
@@ -987,7 +864,7 @@ mod tests {
     #[test]
     fn a_queue_shows_its_settings_flat_and_whole() {
         let queue = queue_with_origins(json!(["https://shop.example"]));
-        let shown = render(&queue);
+        let shown = serde_json::to_value(QueueView::from(&queue)).unwrap();
         for field in [
             "id",
             "name",
@@ -1000,11 +877,26 @@ mod tests {
             "capacity_per_agent",
             "opening_hours",
             "allowed_origins",
+            "widget_position",
+            "widget_color",
+            "routing",
+            "offer_timeout_seconds",
+            "leave_message_when_offline",
+            "reopen_window_seconds",
+            "target_wait_seconds",
+            "target_first_response_seconds",
             "settings",
         ] {
             assert!(shown.get(field).is_some(), "{field}");
         }
         assert_eq!(shown["allowed_origins"], json!(["https://shop.example"]));
+        // An unset setting is there, as `null`; an unset default shows the default.
         assert_eq!(shown["max_waiting"], Value::Null);
+        assert_eq!(shown["widget_color"], Value::Null);
+        assert_eq!(shown["widget_position"], json!("right"));
+        assert_eq!(shown["routing"], json!("manual"));
+        assert_eq!(shown["leave_message_when_offline"], json!(false));
+        // Only `GET /v1/queues/{queue}` lists the offers.
+        assert!(shown.get("offers").is_none());
     }
 }

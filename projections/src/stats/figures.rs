@@ -38,6 +38,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -45,25 +46,28 @@ use super::fold::{HandleOutcome, OfferOutcome, Response, Samples, Wait, WaitOutc
 use super::Scope;
 
 /// `{p50, p90, max}` in seconds; each `null` when there is no sample.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Percentiles {
     pub p50: Option<f64>,
     pub p90: Option<f64>,
     pub max: Option<f64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RatingFigures {
     pub count: u64,
     /// `null` without ratings.
     pub mean: Option<f64>,
 }
 
-/// One service-level target's figures (see the module's notes).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+/// One service-level target's figures over the window: a sample is decided when it meets the
+/// target (the pick, or the agent's first message, within it) or when the target passes
+/// without it (a breach, counted at that instant, whatever comes later).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default, JsonSchema)]
 pub struct TargetFigures {
     pub met: u64,
     pub breached: u64,
+    /// `met / (met + breached)`; `null` when nothing was decided.
     pub met_share: Option<f64>,
 }
 
@@ -99,7 +103,7 @@ pub fn decide(
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AgentFigures {
     pub agent_id: Uuid,
     pub picked: u64,
@@ -107,7 +111,7 @@ pub struct AgentFigures {
 }
 
 /// Auto routing's offers in a window, each counted at its event.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct OfferFigures {
     pub offered: u64,
     pub accepted: u64,
@@ -116,7 +120,7 @@ pub struct OfferFigures {
 }
 
 /// The figures of one window, without the window itself (a bucket carries its `start`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Figures {
     pub joined: u64,
     pub picked: u64,
@@ -128,20 +132,26 @@ pub struct Figures {
     pub handle_seconds: Percentiles,
     pub rating: RatingFigures,
     pub per_agent: Vec<AgentFigures>,
+    /// Against the queue's `target_wait_seconds` (the one in effect when each wait began).
     pub wait_target: TargetFigures,
+    /// Against the queue's `target_first_response_seconds` (the one in effect at each join).
     pub first_response_target: TargetFigures,
-    /// Statistics computed before offers existed read as none.
+    /// Auto routing's offers in the window, each counted at its own event.
+    // Statistics computed before offers existed read as none (the default).
     #[serde(default)]
     pub offers: OfferFigures,
-    /// Messages left when nobody could answer, counted when they were left.
+    /// Messages left when nobody could answer (`POST /v1/queues/{queue}/messages`), counted
+    /// when they were left.
     #[serde(default)]
     pub messages_left: u64,
 }
 
-/// API.md's statistics object: `{from, to, joined, …, per_agent}`. `from` is `null` when the
-/// window has no start.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A queue's figures over `from ≤ t < to`, from the log alone (API.md, Statistics).
+// API.md's statistics object: `{from, to, joined, …, per_agent}`; the OpenAPI document's
+// schema of `GET /v1/queues/{queue}/stats` is this type's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct QueueStats {
+    /// `null` when the window has no start.
     pub from: Option<DateTime<Utc>>,
     pub to: DateTime<Utc>,
     #[serde(flatten)]

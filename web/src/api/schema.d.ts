@@ -2321,6 +2321,7 @@ export interface components {
         NoteRequest: {
             text: string;
         };
+        /** @description Auto routing's offers in a window, each counted at its event. */
         OfferFigures: {
             /** Format: uint64 */
             accepted: number;
@@ -2395,6 +2396,7 @@ export interface components {
             id: string;
             kind: components["schemas"]["AuthorKind"];
         };
+        /** @description `{p50, p90, max}` in seconds; each `null` when there is no sample. */
         Percentiles: {
             /** Format: double */
             max: number | null;
@@ -2581,9 +2583,18 @@ export interface components {
              * Format: uint64
              * @description Messages left when nobody could answer (`POST /v1/queues/{queue}/messages`), counted
              *     when they were left.
+             * @default 0
              */
             messages_left: number;
-            /** @description Auto routing's offers in the window, each counted at its own event. */
+            /**
+             * @description Auto routing's offers in the window, each counted at its own event.
+             * @default {
+             *       "accepted": 0,
+             *       "declined": 0,
+             *       "expired": 0,
+             *       "offered": 0
+             *     }
+             */
             offers: components["schemas"]["OfferFigures"];
             per_agent: components["schemas"]["AgentFigures"][];
             /** Format: uint64 */
@@ -2661,7 +2672,10 @@ export interface components {
         RatingFigures: {
             /** Format: uint64 */
             count: number;
-            /** Format: double */
+            /**
+             * Format: double
+             * @description `null` without ratings.
+             */
             mean: number | null;
         };
         RatingRequest: {
@@ -2754,7 +2768,10 @@ export interface components {
         SendMessageRequest: {
             /** @description Attachments uploaded to this conversation. */
             attachments?: string[] | null;
-            /** @description At most 10,000 characters; empty only when the message carries attachments. */
+            /**
+             * @description At most 10,000 characters; empty only when the message carries attachments.
+             * @default
+             */
             text: string;
         };
         /** @description One of the caller's sessions. */
