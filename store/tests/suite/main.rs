@@ -4,6 +4,7 @@
 mod common;
 
 mod append;
+mod beside_log;
 mod cluster;
 mod commands;
 mod feed;
