@@ -1,5 +1,7 @@
 //! The tables beside the log: each concept's typed functions, on both backends.
 
+#![allow(clippy::unwrap_used)] // a test: a failed step is the failure
+
 use chrono::DateTime;
 use store::beside_log::migrate;
 use store::email_links::{self, Purpose};
