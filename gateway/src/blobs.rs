@@ -2,7 +2,7 @@
 //!
 //! - [`Blobs`]: files under `DATA_DIR/attachments/` with the embedded store (written and
 //!   fsynced before the command that names them is run, so a log entry never points at bytes a
-//!   crash lost), or rows of `attachment_blobs` with Postgres.
+//!   crash lost), or rows of `attachment_blobs` with Postgres ([`store::blob_table`]).
 //! - [`sniff`]: the content type, read from the bytes alone. The client's word is never taken:
 //!   a file that claims to be an image and is HTML must not be served as one.
 //! - [`UrlSigner`]: `/v1/attachments/{id}?expires=UNIX&sig=HEX`, with
@@ -17,8 +17,6 @@ use sha2::{Digest, Sha256};
 use store::log::Backend;
 use uuid::Uuid;
 
-use crate::secrets::on_pool;
-
 /// How long a signed URL works.
 pub const URL_LIFETIME_SECONDS: i64 = 3600;
 
@@ -29,7 +27,7 @@ pub enum BlobError {
     #[error("attachment file: {0}")]
     Io(#[from] std::io::Error),
     #[error("attachment row: {0}")]
-    Sql(#[from] sqlx::Error),
+    Store(#[from] store::error::StoreError),
     #[error("attachment task: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
@@ -60,13 +58,7 @@ impl Blobs {
                 Ok(())
             }
             Blobs::Table(backend) => {
-                let sql = "INSERT INTO attachment_blobs (attachment_id, bytes) VALUES ($1, $2)";
-                on_pool!(backend, pool => sqlx::query(sql)
-                    .bind(id.to_string())
-                    .bind(bytes.as_slice())
-                    .execute(pool)
-                    .await
-                    .map(|_| ()))?;
+                store::blob_table::put(backend, id, &bytes).await?;
                 Ok(())
             }
         }
@@ -80,14 +72,7 @@ impl Blobs {
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
                 Err(error) => Err(error.into()),
             },
-            Blobs::Table(backend) => {
-                let sql = "SELECT bytes FROM attachment_blobs WHERE attachment_id = $1";
-                let row: Option<(Vec<u8>,)> = on_pool!(backend, pool => sqlx::query_as(sql)
-                    .bind(id.to_string())
-                    .fetch_optional(pool)
-                    .await)?;
-                Ok(row.map(|(bytes,)| bytes))
-            }
+            Blobs::Table(backend) => Ok(store::blob_table::get(backend, id).await?),
         }
     }
 
@@ -99,12 +84,7 @@ impl Blobs {
                 _ => Ok(()),
             },
             Blobs::Table(backend) => {
-                let sql = "DELETE FROM attachment_blobs WHERE attachment_id = $1";
-                on_pool!(backend, pool => sqlx::query(sql)
-                    .bind(id.to_string())
-                    .execute(pool)
-                    .await
-                    .map(|_| ()))?;
+                store::blob_table::delete(backend, id).await?;
                 Ok(())
             }
         }

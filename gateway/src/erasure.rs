@@ -27,7 +27,7 @@ use crate::error::ApiError;
 use crate::live::CloseOrder;
 use crate::secrets;
 use crate::state::AppState;
-use crate::webhooks::table as webhook_table;
+use store::webhook_deliveries as webhook_table;
 
 /// How often a customer still in a line is taken out of it and the erasure tried again (a
 /// transfer may move it between lines meanwhile; `command::end` waits between its own tries).

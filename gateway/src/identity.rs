@@ -1,7 +1,7 @@
 //! Returning customers: a site vouches for its signed-in user by signing the user's id, name and
 //! an expiry with HMAC-SHA256 under its queue's identity secret (the way Intercom's and
 //! Ninchat's identity verification work). The secret is made by Jono, shown to the queue's
-//! operators and kept here, in a table beside the log, never in it. A join whose identity checks
+//! operators and kept in a table beside the log, never in it ([`store::identity_secrets`]). A join whose identity checks
 //! out records a [`VerifiedCustomer`](domain::metadata::VerifiedCustomer) in its event; any other
 //! identity is ignored, and the join's answer says why.
 //!
@@ -20,77 +20,36 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
+use store::error::StoreError;
+use store::identity_secrets as stored;
 use store::log::Backend;
 use uuid::Uuid;
 
-use crate::secrets::on_pool;
-
-const SCHEMA: [&str; 1] = ["CREATE TABLE IF NOT EXISTS queue_identity_secrets (
-        queue_id TEXT PRIMARY KEY,
-        secret TEXT NOT NULL,
-        created_at BIGINT NOT NULL
-    )"];
+pub use store::identity_secrets::Secret;
 
 /// What the signed text begins with: the format's version.
 pub const VERSION: &str = "jono-identity-v1";
 
-pub async fn migrate(backend: &Backend) -> Result<(), sqlx::Error> {
-    for statement in SCHEMA {
-        on_pool!(backend, pool => sqlx::query(statement).execute(pool).await.map(|_| ()))?;
-    }
-    Ok(())
-}
-
-/// A queue's identity secret and when it was made.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Secret {
-    pub secret: String,
-    pub created_at: DateTime<Utc>,
-}
-
 /// A new secret for the queue (256 random bits, base64url), replacing any before it: identities
 /// signed under the old one are no longer verified.
-pub async fn rotate(backend: &Backend, queue_id: Uuid) -> Result<Secret, sqlx::Error> {
+pub async fn rotate(backend: &Backend, queue_id: Uuid) -> Result<Secret, StoreError> {
     let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
     let secret = format!("jis_{}", URL_SAFE_NO_PAD.encode(bytes));
     let now = Utc::now();
     let created_at = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
-    let sql =
-        "INSERT INTO queue_identity_secrets (queue_id, secret, created_at) VALUES ($1, $2, $3)
-               ON CONFLICT (queue_id) DO UPDATE
-               SET secret = excluded.secret, created_at = excluded.created_at";
-    on_pool!(backend, pool => sqlx::query(sql)
-        .bind(queue_id.to_string())
-        .bind(&secret)
-        .bind(created_at.timestamp())
-        .execute(pool)
-        .await
-        .map(|_| ()))?;
-    Ok(Secret { secret, created_at })
+    let secret = Secret { secret, created_at };
+    stored::set(backend, queue_id, &secret).await?;
+    Ok(secret)
 }
 
-pub async fn secret(backend: &Backend, queue_id: Uuid) -> Result<Option<Secret>, sqlx::Error> {
-    let sql = "SELECT secret, created_at FROM queue_identity_secrets WHERE queue_id = $1";
-    let row: Option<(String, i64)> = on_pool!(backend, pool => sqlx::query_as(sql)
-        .bind(queue_id.to_string())
-        .fetch_optional(pool)
-        .await)?;
-    Ok(row.map(|(secret, created_at)| Secret {
-        secret,
-        created_at: DateTime::from_timestamp(created_at, 0).unwrap_or_default(),
-    }))
+pub async fn secret(backend: &Backend, queue_id: Uuid) -> Result<Option<Secret>, StoreError> {
+    stored::get(backend, queue_id).await
 }
 
 /// Removes the queue's secret (identities are no longer verified); whether there was one.
-pub async fn remove(backend: &Backend, queue_id: Uuid) -> Result<bool, sqlx::Error> {
-    let sql = "DELETE FROM queue_identity_secrets WHERE queue_id = $1";
-    let removed = on_pool!(backend, pool => sqlx::query(sql)
-        .bind(queue_id.to_string())
-        .execute(pool)
-        .await
-        .map(|done| done.rows_affected()))?;
-    Ok(removed > 0)
+pub async fn remove(backend: &Backend, queue_id: Uuid) -> Result<bool, StoreError> {
+    stored::remove(backend, queue_id).await
 }
 
 /// The identity a site passes with a join, as it signed it.

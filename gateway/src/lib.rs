@@ -5,7 +5,8 @@
 //! - [`app`]: `app(state) -> Router`, the whole HTTP surface as a function of its state.
 //! - [`state`]: the state every route shares (the store, the command layer, metrics).
 //! - [`auth`]: who is calling (agent or customer token), passwords (argon2id).
-//! - [`totp`], [`second_factor`]: two-factor authentication's codes and kept secrets.
+//! - [`totp`], [`second_factor`]: two-factor authentication's codes and the rules of its kept
+//!   secrets.
 //! - [`oidc`], [`sso_secrets`]: single sign-on through an organization's OpenID provider.
 //! - [`identity`]: returning customers' signed identities and each queue's identity secret.
 //! - [`outbound`]: requests to addresses users chose: public ones only, no redirects (SSRF).
@@ -28,7 +29,8 @@
 //!   its handlers take, the answers they return, built from read-model rows).
 //! - [`error`]: the one error type at the edge, written as `application/problem+json`.
 //! - [`blobs`]: attachments' bytes (files or rows), their sniffed type and signed URLs.
-//! - [`secrets`]: tables outside the log for what must never enter it (token hashes).
+//! - [`secrets`]: what must never enter the log — tokens (made and hashed here), passwords, kept
+//!   answers, the server's keys — and how long each lasts.
 //! - [`process_manager`]: runs the domain's follow-ups from the durable feed.
 //! - [`mail`]: email over SMTP (invitations, address confirmations, password resets,
 //!   transcripts): an outbox table beside the log and its sender.
@@ -45,6 +47,10 @@
 //! - [`server`]: binding, serving and graceful shutdown.
 //! - [`edge`]: connection caps, header and body deadlines: what a stranger's connection may cost.
 //! - [`client`]: the client's address, behind trusted proxies too.
+//!
+//! The gateway writes no SQL: the tables beside the log (tokens, kept answers, keys, blobs,
+//! mail, webhook deliveries…) are `store`'s, behind typed functions (`store::beside_log`), and
+//! the read models' are `projections`'.
 
 pub mod access;
 pub mod app;

@@ -30,6 +30,24 @@
 //! - [`metrics`]: writer counters in the Prometheus text format.
 //! - `sqlite`, `postgres`: the SQL of each backend.
 //!
+//! Beside the log, in its database, the tables of what must never enter it and of operational
+//! state that is not an event, each behind typed functions (the gateway writes no SQL);
+//! [`beside_log`] creates them all, and `dialect` runs a statement written once on either
+//! backend:
+//! - [`tokens`]: agents' sessions (with their devices) and customers' tokens, by hash;
+//!   [`invitation_tokens`]: invitations' tokens, by hash; [`email_links`]: the tokens of
+//!   emailed links (address confirmation, password reset), by hash.
+//! - [`credentials`]: accounts' password hashes and the claims of accounts being created;
+//!   [`second_factor`]: TOTP secrets, recovery codes, login challenges; [`sso_secrets`]:
+//!   organizations' client secrets and sign-ins under way.
+//! - [`server_keys`]: the keys the server made for itself; [`identity_secrets`]: queues' keys
+//!   for returning customers' identities; [`visitors`]: the keyed hash of the address each
+//!   customer joined from.
+//! - [`kept_answers`]: answers kept under idempotency keys, and which conversation each is
+//!   about.
+//! - [`blob_table`]: attachments' bytes with Postgres; [`mail_outbox`]: mail waiting to go
+//!   out; [`webhook_deliveries`]: the webhook worker's endpoints and deliveries owed.
+//!
 //! Why our own repository rather than sqlite-es / postgres-es: they do not hold our invariants.
 //! Their `stream_all_events` has no global order (nothing a projector could checkpoint on);
 //! sqlite-es opens its pool with `synchronous=NORMAL`, so an acknowledged commit can be lost on
@@ -40,23 +58,38 @@
 //! cqrs-es's `PersistedEventRepository` on it.
 
 pub mod backup;
+pub mod beside_log;
+pub mod blob_table;
 pub mod cluster;
 pub mod command;
+pub mod credentials;
+mod dialect;
+pub mod email_links;
 pub mod erasure;
 pub mod error;
 pub mod event;
 pub mod feed;
+pub mod identity_secrets;
+pub mod invitation_tokens;
+pub mod kept_answers;
 pub mod lease;
 pub mod log;
+pub mod mail_outbox;
 pub mod metrics;
 mod postgres;
 mod recent;
 pub mod repository;
 pub mod seal;
+pub mod second_factor;
+pub mod server_keys;
 pub mod snapshot;
 mod sqlite;
+pub mod sso_secrets;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tokens;
+pub mod visitors;
+pub mod webhook_deliveries;
 
 pub use sqlite::READ_MODELS_FILE;
 

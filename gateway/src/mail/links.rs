@@ -1,48 +1,18 @@
 //! The secrets emailed links carry: an address confirmation's and a password reset's token.
 //! As every token of `crate::secrets`, 256 random bits handed out once (in the message) of which
-//! only the SHA-256 is kept, here and never in the log. A link works once ([`take`] deletes its
-//! row in the statement that reads it, so two uses race to one winner) and until it expires; a
-//! new link of the same purpose for the same account replaces the one before.
+//! only the SHA-256 is kept, beside the log and never in it ([`store::email_links`]). A link
+//! works once ([`take`]: two uses race to one winner) and until it expires; a new link of the
+//! same purpose for the same account replaces the one before.
 
 use chrono::Utc;
+use store::email_links as stored;
+use store::error::StoreError;
 use store::log::Backend;
 use uuid::Uuid;
 
-use crate::secrets::{hash_token, new_token, on_pool};
+use crate::secrets::{hash_token, new_token};
 
-const SCHEMA: [&str; 2] = [
-    "CREATE TABLE IF NOT EXISTS email_links (
-        token_hash TEXT PRIMARY KEY,
-        purpose TEXT NOT NULL,
-        agent_id TEXT NOT NULL,
-        expires_at BIGINT NOT NULL
-    )",
-    "CREATE INDEX IF NOT EXISTS email_links_by_agent ON email_links (agent_id, purpose)",
-];
-
-/// Creates the table if it is missing.
-pub async fn migrate(backend: &Backend) -> Result<(), sqlx::Error> {
-    for statement in SCHEMA {
-        on_pool!(backend, pool => sqlx::query(statement).execute(pool).await.map(|_| ()))?;
-    }
-    Ok(())
-}
-
-/// What a link is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
-    ConfirmAddress,
-    ResetPassword,
-}
-
-impl Purpose {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::ConfirmAddress => "confirm-address",
-            Self::ResetPassword => "reset-password",
-        }
-    }
-}
+pub use store::email_links::Purpose;
 
 /// A new link's token for `agent_id`, working for `seconds`; the account's earlier link of
 /// this purpose stops working, and expired links of anyone are forgotten.
@@ -51,28 +21,18 @@ pub async fn issue(
     purpose: Purpose,
     agent_id: Uuid,
     seconds: i64,
-) -> Result<String, sqlx::Error> {
+) -> Result<String, StoreError> {
     let now = Utc::now().timestamp();
-    let expired = "DELETE FROM email_links WHERE expires_at <= $1";
-    on_pool!(backend, pool => sqlx::query(expired).bind(now).execute(pool).await.map(|_| ()))?;
-    let earlier = "DELETE FROM email_links WHERE agent_id = $1 AND purpose = $2";
-    on_pool!(backend, pool => sqlx::query(earlier)
-        .bind(agent_id.to_string())
-        .bind(purpose.as_str())
-        .execute(pool)
-        .await
-        .map(|_| ()))?;
     let token = new_token();
-    let insert = "INSERT INTO email_links (token_hash, purpose, agent_id, expires_at)
-                  VALUES ($1, $2, $3, $4)";
-    on_pool!(backend, pool => sqlx::query(insert)
-        .bind(hash_token(&token))
-        .bind(purpose.as_str())
-        .bind(agent_id.to_string())
-        .bind(now + seconds)
-        .execute(pool)
-        .await
-        .map(|_| ()))?;
+    stored::issue(
+        backend,
+        &hash_token(&token),
+        purpose,
+        agent_id,
+        now,
+        now + seconds,
+    )
+    .await?;
     Ok(token)
 }
 
@@ -81,16 +41,9 @@ pub async fn peek(
     backend: &Backend,
     purpose: Purpose,
     token: &str,
-) -> Result<Option<Uuid>, sqlx::Error> {
-    let sql = "SELECT agent_id FROM email_links
-               WHERE token_hash = $1 AND purpose = $2 AND expires_at > $3";
-    let row: Option<(String,)> = on_pool!(backend, pool => sqlx::query_as(sql)
-        .bind(hash_token(token))
-        .bind(purpose.as_str())
-        .bind(Utc::now().timestamp())
-        .fetch_optional(pool)
-        .await)?;
-    Ok(row.and_then(|(agent,)| agent.parse().ok()))
+) -> Result<Option<Uuid>, StoreError> {
+    let now = Utc::now().timestamp();
+    stored::peek(backend, &hash_token(token), purpose, now).await
 }
 
 /// Uses a link: the account it belongs to if it is live, and from now on it works no more.
@@ -98,18 +51,12 @@ pub async fn take(
     backend: &Backend,
     purpose: Purpose,
     token: &str,
-) -> Result<Option<Uuid>, sqlx::Error> {
-    let sql = "DELETE FROM email_links WHERE token_hash = $1 AND purpose = $2
-               RETURNING agent_id, expires_at";
-    let row: Option<(String, i64)> = on_pool!(backend, pool => sqlx::query_as(sql)
-        .bind(hash_token(token))
-        .bind(purpose.as_str())
-        .fetch_optional(pool)
-        .await)?;
+) -> Result<Option<Uuid>, StoreError> {
+    let taken = stored::take(backend, &hash_token(token), purpose).await?;
     let now = Utc::now().timestamp();
-    Ok(row
+    Ok(taken
         .filter(|(_, expires_at)| *expires_at > now)
-        .and_then(|(agent, _)| agent.parse().ok()))
+        .map(|(agent_id, _)| agent_id))
 }
 
 #[cfg(test)]
@@ -123,7 +70,7 @@ mod tests {
             .await
             .unwrap();
         let backend = store.backend();
-        migrate(backend).await.unwrap();
+        crate::secrets::migrate(backend).await.unwrap();
         let agent = Uuid::new_v4();
         let first = issue(backend, Purpose::ResetPassword, agent, 60)
             .await

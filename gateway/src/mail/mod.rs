@@ -214,7 +214,7 @@ pub async fn queue(
     mailer: &Mailer,
     recipient: &str,
     mail: &Mail,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), store::error::StoreError> {
     outbox::queue(state.backend(), recipient, mail, Utc::now()).await?;
     mailer.wake.notify_one();
     Ok(())

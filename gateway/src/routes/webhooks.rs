@@ -25,7 +25,8 @@ use crate::extract::{path_id, Body, PageQuery, Params};
 use crate::idempotency::IdempotencyKey;
 use crate::outbound;
 use crate::state::AppState;
-use crate::webhooks::{self, table};
+use crate::webhooks;
+use store::webhook_deliveries as table;
 
 pub fn router() -> Router<AppState> {
     Router::new()

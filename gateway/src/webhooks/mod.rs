@@ -7,7 +7,7 @@
 //! does. For each event it first notes what it must know in log order — endpoints added and
 //! removed, conversations that are not customer conversations (whose messages are never
 //! delivered) — then owes the event to each endpoint of its organization that asked for its
-//! type ([`table::owe`], once per endpoint and position, so a repeat after a crash adds
+//! type (`store::webhook_deliveries::owe`, once per endpoint and position, so a repeat after a crash adds
 //! nothing), and only then moves the checkpoint: nothing is lost across a restart, and a
 //! delivery is at least once. Commands never wait on any of it: they only append to the log.
 //!
@@ -19,8 +19,6 @@
 //! endpoint until it is delivered (an operator's redelivery) or the endpoint is removed.
 //! Endpoints are reached through `outbound` (public addresses only unless
 //! `JONO_WEBHOOK_PRIVATE_NETWORKS`, the address connected to is the one checked, no redirects).
-
-pub mod table;
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -34,6 +32,7 @@ use futures::FutureExt as _;
 use serde_json::{json, Value};
 use store::event::StoredEvent;
 use store::lease::Lease;
+use store::webhook_deliveries as table;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use uuid::Uuid;
@@ -412,7 +411,7 @@ async fn owe_event(
     backend: &store::log::Backend,
     event: &StoredEvent,
     now: i64,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), store::error::StoreError> {
     let field = |name: &str| event.payload.get(name).and_then(Value::as_str);
     let id = |name: &str| field(name).and_then(|raw| raw.parse::<Uuid>().ok());
     match event.event_type.as_str() {

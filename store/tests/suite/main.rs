@@ -6,6 +6,7 @@ mod common;
 pub(crate) use store::on_both_backends;
 
 mod append;
+mod beside_log;
 mod cluster;
 mod commands;
 mod feed;

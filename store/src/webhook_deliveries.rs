@@ -1,15 +1,16 @@
-//! The webhook worker's operational state, outside the log: the endpoints as the worker has
+//! The webhook worker's operational state, beside the log: the endpoints as the worker has
 //! reached them in the log (so an endpoint receives exactly the events after its registration),
 //! the conversations that are not customer conversations (whose messages are never delivered),
 //! and one row per delivery still owed: its attempts, its next try, and whether it is parked.
 //! A delivered row is deleted. Times are epoch milliseconds.
 
-use store::log::Backend;
 use uuid::Uuid;
 
-use crate::secrets::on_pool;
+use crate::dialect::{self, params};
+use crate::error::StoreError;
+use crate::log::Backend;
 
-const SCHEMA: [&str; 4] = [
+pub(crate) const SCHEMA: [&str; 4] = [
     "CREATE TABLE IF NOT EXISTS webhook_endpoints (
         endpoint_id TEXT PRIMARY KEY,
         organization_id TEXT NOT NULL,
@@ -35,13 +36,6 @@ const SCHEMA: [&str; 4] = [
         ON webhook_deliveries (organization_id, parked_at)",
 ];
 
-pub async fn migrate(backend: &Backend) -> Result<(), sqlx::Error> {
-    for statement in SCHEMA {
-        on_pool!(backend, pool => sqlx::query(statement).execute(pool).await.map(|_| ()))?;
-    }
-    Ok(())
-}
-
 /// An endpoint as the worker knows it.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
@@ -56,32 +50,23 @@ pub async fn add_endpoint(
     organization_id: Uuid,
     url: &str,
     event_types: &[String],
-) -> Result<(), sqlx::Error> {
+) -> Result<(), StoreError> {
     let types = serde_json::to_string(event_types).unwrap_or_else(|_| "[]".into());
     let sql = "INSERT INTO webhook_endpoints (endpoint_id, organization_id, url, event_types)
                VALUES ($1, $2, $3, $4) ON CONFLICT (endpoint_id) DO UPDATE
                SET url = excluded.url, event_types = excluded.event_types";
-    on_pool!(backend, pool => sqlx::query(sql)
-        .bind(endpoint_id.to_string())
-        .bind(organization_id.to_string())
-        .bind(url)
-        .bind(&types)
-        .execute(pool)
-        .await
-        .map(|_| ()))
+    let params = params![endpoint_id, organization_id, url, types];
+    dialect::execute(backend, sql, params).await?;
+    Ok(())
 }
 
 /// Forgets an endpoint and what was still owed to it.
-pub async fn remove_endpoint(backend: &Backend, endpoint_id: Uuid) -> Result<(), sqlx::Error> {
+pub async fn remove_endpoint(backend: &Backend, endpoint_id: Uuid) -> Result<(), StoreError> {
     for sql in [
         "DELETE FROM webhook_deliveries WHERE endpoint_id = $1",
         "DELETE FROM webhook_endpoints WHERE endpoint_id = $1",
     ] {
-        on_pool!(backend, pool => sqlx::query(sql)
-            .bind(endpoint_id.to_string())
-            .execute(pool)
-            .await
-            .map(|_| ()))?;
+        dialect::execute(backend, sql, params![endpoint_id]).await?;
     }
     Ok(())
 }
@@ -89,13 +74,11 @@ pub async fn remove_endpoint(backend: &Backend, endpoint_id: Uuid) -> Result<(),
 pub async fn endpoints_of(
     backend: &Backend,
     organization_id: &str,
-) -> Result<Vec<Endpoint>, sqlx::Error> {
+) -> Result<Vec<Endpoint>, StoreError> {
     let sql = "SELECT endpoint_id, url, event_types FROM webhook_endpoints
                WHERE organization_id = $1 ORDER BY endpoint_id";
-    let rows: Vec<(String, String, String)> = on_pool!(backend, pool => sqlx::query_as(sql)
-        .bind(organization_id)
-        .fetch_all(pool)
-        .await)?;
+    let rows: Vec<(String, String, String)> =
+        dialect::fetch_all(backend, sql, params![organization_id]).await?;
     Ok(rows
         .into_iter()
         .map(|(endpoint_id, url, types)| Endpoint {
@@ -109,36 +92,29 @@ pub async fn endpoints_of(
 pub async fn endpoint_url(
     backend: &Backend,
     endpoint_id: &str,
-) -> Result<Option<String>, sqlx::Error> {
+) -> Result<Option<String>, StoreError> {
     let sql = "SELECT url FROM webhook_endpoints WHERE endpoint_id = $1";
-    on_pool!(backend, pool => sqlx::query_scalar(sql)
-        .bind(endpoint_id)
-        .fetch_optional(pool)
-        .await)
+    let row: Option<(String,)> =
+        dialect::fetch_optional(backend, sql, params![endpoint_id]).await?;
+    Ok(row.map(|(url,)| url))
 }
 
 pub async fn note_private_conversation(
     backend: &Backend,
     conversation_id: &str,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), StoreError> {
     let sql = "INSERT INTO webhook_private_conversations (conversation_id) VALUES ($1)
                ON CONFLICT (conversation_id) DO NOTHING";
-    on_pool!(backend, pool => sqlx::query(sql)
-        .bind(conversation_id)
-        .execute(pool)
-        .await
-        .map(|_| ()))
+    dialect::execute(backend, sql, params![conversation_id]).await?;
+    Ok(())
 }
 
 pub async fn is_private_conversation(
     backend: &Backend,
     conversation_id: &str,
-) -> Result<bool, sqlx::Error> {
+) -> Result<bool, StoreError> {
     let sql = "SELECT COUNT(*) FROM webhook_private_conversations WHERE conversation_id = $1";
-    let count: i64 = on_pool!(backend, pool => sqlx::query_scalar(sql)
-        .bind(conversation_id)
-        .fetch_one(pool)
-        .await)?;
+    let (count,): (i64,) = dialect::fetch_one(backend, sql, params![conversation_id]).await?;
     Ok(count > 0)
 }
 
@@ -150,19 +126,13 @@ pub async fn owe(
     organization_id: &str,
     event_type: &str,
     now: i64,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), StoreError> {
     let sql = "INSERT INTO webhook_deliveries
                (endpoint_id, position, organization_id, event_type, next_attempt_at)
                VALUES ($1, $2, $3, $4, $5) ON CONFLICT (endpoint_id, position) DO NOTHING";
-    on_pool!(backend, pool => sqlx::query(sql)
-        .bind(endpoint_id)
-        .bind(position)
-        .bind(organization_id)
-        .bind(event_type)
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(|_| ()))
+    let params = params![endpoint_id, position, organization_id, event_type, now];
+    dialect::execute(backend, sql, params).await?;
+    Ok(())
 }
 
 /// A delivery owed.
@@ -221,7 +191,7 @@ const COLUMNS: &str = "d.endpoint_id, d.position, d.organization_id, d.event_typ
 
 /// The first delivery owed to each endpoint: the only one that may be tried (per-endpoint
 /// order), unless it is parked, which holds the rest.
-pub async fn heads(backend: &Backend) -> Result<Vec<Delivery>, sqlx::Error> {
+pub async fn heads(backend: &Backend) -> Result<Vec<Delivery>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM webhook_deliveries d
          JOIN (SELECT endpoint_id, MIN(position) AS first FROM webhook_deliveries
@@ -229,7 +199,7 @@ pub async fn heads(backend: &Backend) -> Result<Vec<Delivery>, sqlx::Error> {
          ON h.endpoint_id = d.endpoint_id AND h.first = d.position
          ORDER BY d.next_attempt_at"
     );
-    let rows: Vec<Row> = on_pool!(backend, pool => sqlx::query_as(&sql).fetch_all(pool).await)?;
+    let rows: Vec<Row> = dialect::fetch_all(backend, &sql, &[]).await?;
     Ok(rows.into_iter().map(from_row).collect())
 }
 
@@ -238,15 +208,12 @@ pub async fn delivery(
     backend: &Backend,
     endpoint_id: &str,
     position: i64,
-) -> Result<Option<Delivery>, sqlx::Error> {
+) -> Result<Option<Delivery>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM webhook_deliveries d WHERE d.endpoint_id = $1 AND d.position = $2"
     );
-    let row: Option<Row> = on_pool!(backend, pool => sqlx::query_as(&sql)
-        .bind(endpoint_id)
-        .bind(position)
-        .fetch_optional(pool)
-        .await)?;
+    let row: Option<Row> =
+        dialect::fetch_optional(backend, &sql, params![endpoint_id, position]).await?;
     Ok(row.map(from_row))
 }
 
@@ -255,14 +222,10 @@ pub async fn delivered(
     backend: &Backend,
     endpoint_id: &str,
     position: i64,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), StoreError> {
     let sql = "DELETE FROM webhook_deliveries WHERE endpoint_id = $1 AND position = $2";
-    on_pool!(backend, pool => sqlx::query(sql)
-        .bind(endpoint_id)
-        .bind(position)
-        .execute(pool)
-        .await
-        .map(|_| ()))
+    dialect::execute(backend, sql, params![endpoint_id, position]).await?;
+    Ok(())
 }
 
 /// A failed attempt: tried again at `next_attempt_at`, or parked (`parked_at`).
@@ -274,36 +237,30 @@ pub async fn failed(
     next_attempt_at: i64,
     parked_at: Option<i64>,
     error: &str,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), StoreError> {
     let sql = "UPDATE webhook_deliveries SET attempts = attempts + 1, first_attempt_at = $3,
                next_attempt_at = $4, parked_at = $5, last_error = $6
                WHERE endpoint_id = $1 AND position = $2";
-    on_pool!(backend, pool => sqlx::query(sql)
-        .bind(endpoint_id)
-        .bind(position)
-        .bind(first_attempt_at)
-        .bind(next_attempt_at)
-        .bind(parked_at)
-        .bind(error)
-        .execute(pool)
-        .await
-        .map(|_| ()))
+    let params = params![
+        endpoint_id,
+        position,
+        first_attempt_at,
+        next_attempt_at,
+        parked_at,
+        error,
+    ];
+    dialect::execute(backend, sql, params).await?;
+    Ok(())
 }
 
 /// The organization's parked deliveries, oldest position first.
-pub async fn parked(
-    backend: &Backend,
-    organization_id: Uuid,
-) -> Result<Vec<Delivery>, sqlx::Error> {
+pub async fn parked(backend: &Backend, organization_id: Uuid) -> Result<Vec<Delivery>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM webhook_deliveries d
          WHERE d.organization_id = $1 AND d.parked_at IS NOT NULL
          ORDER BY d.position, d.endpoint_id"
     );
-    let rows: Vec<Row> = on_pool!(backend, pool => sqlx::query_as(&sql)
-        .bind(organization_id.to_string())
-        .fetch_all(pool)
-        .await)?;
+    let rows: Vec<Row> = dialect::fetch_all(backend, &sql, params![organization_id]).await?;
     Ok(rows.into_iter().map(from_row).collect())
 }
 
@@ -315,33 +272,24 @@ pub async fn redeliver(
     endpoint_id: Uuid,
     position: i64,
     now: i64,
-) -> Result<bool, sqlx::Error> {
+) -> Result<bool, StoreError> {
     let sql = "UPDATE webhook_deliveries SET parked_at = NULL, attempts = 0,
                first_attempt_at = NULL, next_attempt_at = $4
                WHERE organization_id = $1 AND endpoint_id = $2 AND position = $3
                AND parked_at IS NOT NULL";
-    let done = on_pool!(backend, pool => sqlx::query(sql)
-        .bind(organization_id.to_string())
-        .bind(endpoint_id.to_string())
-        .bind(position)
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(|done| done.rows_affected()))?;
-    Ok(done > 0)
+    let params = params![organization_id, endpoint_id, position, now];
+    Ok(dialect::execute(backend, sql, params).await? > 0)
 }
 
 /// The positions still owed (or parked) to any endpoint of the organization, oldest first.
 pub async fn owed_positions(
     backend: &Backend,
     organization_id: Uuid,
-) -> Result<Vec<i64>, sqlx::Error> {
+) -> Result<Vec<i64>, StoreError> {
     let sql = "SELECT DISTINCT position FROM webhook_deliveries WHERE organization_id = $1
                ORDER BY position";
-    on_pool!(backend, pool => sqlx::query_scalar(sql)
-        .bind(organization_id.to_string())
-        .fetch_all(pool)
-        .await)
+    let rows: Vec<(i64,)> = dialect::fetch_all(backend, sql, params![organization_id]).await?;
+    Ok(rows.into_iter().map(|(position,)| position).collect())
 }
 
 /// Forgets the deliveries of the organization's event at `position`, to every endpoint (its
@@ -350,12 +298,8 @@ pub async fn forget_position(
     backend: &Backend,
     organization_id: Uuid,
     position: i64,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), StoreError> {
     let sql = "DELETE FROM webhook_deliveries WHERE organization_id = $1 AND position = $2";
-    on_pool!(backend, pool => sqlx::query(sql)
-        .bind(organization_id.to_string())
-        .bind(position)
-        .execute(pool)
-        .await
-        .map(|_| ()))
+    dialect::execute(backend, sql, params![organization_id, position]).await?;
+    Ok(())
 }

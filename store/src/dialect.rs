@@ -1,0 +1,195 @@
+//! SQL written once for both backends, for the tables beside the log: every statement uses the
+//! dialect SQLite and Postgres share — `$1`… placeholders (sqlx binds `$N` by its number on
+//! SQLite too), TEXT ids, BIGINT epoch times, `ON CONFLICT`, `RETURNING` — and runs on whichever
+//! pool the store has. A statement that must differ between the backends is written twice,
+//! side by side, in the module of its table, matching on [`Backend`].
+
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+use sqlx::FromRow;
+use uuid::Uuid;
+
+use crate::error::StoreError;
+use crate::log::Backend;
+
+/// A bound value: the column types the tables beside the log use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Param {
+    Text(Option<String>),
+    Int(Option<i64>),
+    /// An `INTEGER` column (4 bytes on Postgres), as an HTTP status.
+    Int32(i32),
+    Bytes(Vec<u8>),
+}
+
+impl From<&str> for Param {
+    fn from(value: &str) -> Self {
+        Param::Text(Some(value.to_owned()))
+    }
+}
+
+impl From<String> for Param {
+    fn from(value: String) -> Self {
+        Param::Text(Some(value))
+    }
+}
+
+impl From<&String> for Param {
+    fn from(value: &String) -> Self {
+        Param::Text(Some(value.clone()))
+    }
+}
+
+impl From<Option<&str>> for Param {
+    fn from(value: Option<&str>) -> Self {
+        Param::Text(value.map(str::to_owned))
+    }
+}
+
+impl From<Uuid> for Param {
+    fn from(value: Uuid) -> Self {
+        Param::Text(Some(value.to_string()))
+    }
+}
+
+impl From<i64> for Param {
+    fn from(value: i64) -> Self {
+        Param::Int(Some(value))
+    }
+}
+
+impl From<Option<i64>> for Param {
+    fn from(value: Option<i64>) -> Self {
+        Param::Int(value)
+    }
+}
+
+impl From<i32> for Param {
+    fn from(value: i32) -> Self {
+        Param::Int32(value)
+    }
+}
+
+impl From<&[u8]> for Param {
+    fn from(value: &[u8]) -> Self {
+        Param::Bytes(value.to_vec())
+    }
+}
+
+/// `params![a, b]` is `&[Param::from(a), Param::from(b)]`.
+macro_rules! params {
+    ($($value:expr),* $(,)?) => {
+        &[$($crate::dialect::Param::from($value)),*][..]
+    };
+}
+pub(crate) use params;
+
+macro_rules! bind_all {
+    ($query:expr, $params:expr) => {{
+        let mut query = $query;
+        for param in $params {
+            query = match param {
+                Param::Text(text) => query.bind(text.clone()),
+                Param::Int(int) => query.bind(*int),
+                Param::Int32(int) => query.bind(*int),
+                Param::Bytes(bytes) => query.bind(bytes.clone()),
+            };
+        }
+        query
+    }};
+}
+
+/// A row both backends can decode: a tuple of columns, in order.
+pub(crate) trait Row:
+    for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
+{
+}
+
+impl<T> Row for T where T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
+{}
+
+/// Runs one statement; the number of rows it touched.
+pub(crate) async fn execute(
+    backend: &Backend,
+    sql: &str,
+    params: &[Param],
+) -> Result<u64, StoreError> {
+    Ok(match backend {
+        Backend::Sqlite(pool) => bind_all!(sqlx::query(sql), params)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+        Backend::Postgres(pool) => bind_all!(sqlx::query(sql), params)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+    })
+}
+
+/// Runs statements without parameters, one after another (a table's schema).
+pub(crate) async fn create(backend: &Backend, schema: &[&str]) -> Result<(), StoreError> {
+    for statement in schema {
+        execute(backend, statement, &[]).await?;
+    }
+    Ok(())
+}
+
+/// The first row of a query, if there is one.
+pub(crate) async fn fetch_optional<T: Row>(
+    backend: &Backend,
+    sql: &str,
+    params: &[Param],
+) -> Result<Option<T>, StoreError> {
+    Ok(match backend {
+        Backend::Sqlite(pool) => {
+            bind_all!(sqlx::query_as::<_, T>(sql), params)
+                .fetch_optional(pool)
+                .await?
+        }
+        Backend::Postgres(pool) => {
+            bind_all!(sqlx::query_as::<_, T>(sql), params)
+                .fetch_optional(pool)
+                .await?
+        }
+    })
+}
+
+/// The one row of a query (an aggregate).
+pub(crate) async fn fetch_one<T: Row>(
+    backend: &Backend,
+    sql: &str,
+    params: &[Param],
+) -> Result<T, StoreError> {
+    Ok(match backend {
+        Backend::Sqlite(pool) => {
+            bind_all!(sqlx::query_as::<_, T>(sql), params)
+                .fetch_one(pool)
+                .await?
+        }
+        Backend::Postgres(pool) => {
+            bind_all!(sqlx::query_as::<_, T>(sql), params)
+                .fetch_one(pool)
+                .await?
+        }
+    })
+}
+
+/// Every row of a query, in its order.
+pub(crate) async fn fetch_all<T: Row>(
+    backend: &Backend,
+    sql: &str,
+    params: &[Param],
+) -> Result<Vec<T>, StoreError> {
+    Ok(match backend {
+        Backend::Sqlite(pool) => {
+            bind_all!(sqlx::query_as::<_, T>(sql), params)
+                .fetch_all(pool)
+                .await?
+        }
+        Backend::Postgres(pool) => {
+            bind_all!(sqlx::query_as::<_, T>(sql), params)
+                .fetch_all(pool)
+                .await?
+        }
+    })
+}
