@@ -9,6 +9,7 @@ mod append;
 mod cluster;
 mod commands;
 mod feed;
+mod follow;
 mod group_commit;
 mod idempotency;
 mod open;
