@@ -651,7 +651,7 @@ async fn authorize(state: &AppState, who: &Who, topic: Topic) -> Result<Plan, u1
 }
 
 /// The queue events of API.md's `queue:ID` topic, and auto routing's offers.
-const QUEUE_TOPIC: [&str; 14] = [
+const QUEUE_TOPIC: [&str; 14] = domain::event_types![
     "QueueOpened",
     "QueueClosed",
     "QueueSettingsChanged",
@@ -666,24 +666,6 @@ const QUEUE_TOPIC: [&str; 14] = [
     "OfferAccepted",
     "OfferDeclined",
     "OfferExpired",
-];
-
-/// The types `GET /v1/activity` and the `activity` topic carry.
-const ACTIVITY: [&str; 14] = [
-    "CustomerJoinedQueue",
-    "CustomerLeftQueue",
-    "CustomerPicked",
-    "QueueOpened",
-    "QueueClosed",
-    "ConversationTransferred",
-    "ConversationEnded",
-    "MessageSent",
-    "MessageLeft",
-    "ConversationReopened",
-    "HandoffOffered",
-    "HandoffAccepted",
-    "HandoffDeclined",
-    "HandoffExpired",
 ];
 
 fn event_frame(topic: &str, event: &StoredEvent, body: Value) -> Value {
@@ -830,7 +812,7 @@ async fn follow(state: AppState, who: Who, topic: Topic, plan: Plan, after: Opti
         }
         let sent = match &plan {
             Plan::Activity => {
-                if ACTIVITY.contains(&event.event_type.as_str()) {
+                if projections::activity::TYPES.contains(&event.event_type.as_str()) {
                     state.settle(event.position).await;
                     if activity_page(&state, &who, &name, &mut last, &out)
                         .await
