@@ -43,6 +43,10 @@
 //! - [`server`]: binding, serving and graceful shutdown.
 //! - [`edge`]: connection caps, header and body deadlines: what a stranger's connection may cost.
 //! - [`client`]: the client's address, behind trusted proxies too.
+//!
+//! The hub, the process manager, the relays, the router and the sweeper read the log through
+//! `store::follow::Follower` (from a position, in batches, woken by commits, with back-off and
+//! shutdown) and keep only their own work.
 
 pub mod access;
 pub mod app;

@@ -29,6 +29,11 @@ pub const CHECKPOINT: &str = "process_manager";
 const BATCH: usize = 500;
 /// How long a failed step waits before it is tried again.
 const RETRY: Duration = Duration::from_secs(1);
+/// The conversation's events with follow-ups.
+const CONVERSATION_FOLLOW_UPS: [&str; 2] =
+    domain::event_types!["ConversationEnded", "HandoffAccepted"];
+/// The conversation's event whose clean-up outside the log the process manager repeats.
+const ERASED: &str = domain::event::checked("CustomerErased");
 /// How often an erasure's clean-up is tried here before it is logged and left.
 const CLEAN_UP_ATTEMPTS: u32 = 5;
 
@@ -141,10 +146,7 @@ fn settle<E: std::fmt::Display>(
 fn decode(event: &StoredEvent) -> Option<Event> {
     let reacts = event.aggregate_type == Queue::TYPE
         || (event.aggregate_type == Conversation::TYPE
-            && matches!(
-                event.event_type.as_str(),
-                "ConversationEnded" | "HandoffAccepted"
-            ));
+            && CONVERSATION_FOLLOW_UPS.contains(&event.event_type.as_str()));
     if !reacts {
         return None;
     }
@@ -200,7 +202,7 @@ async fn react(
     // process stopped in between): idempotent. A clean-up that keeps failing is logged and left
     // (erasing the conversation again runs it again), so that it never holds up the follow-ups
     // of everything after it.
-    if stored.aggregate_type == Conversation::TYPE && stored.event_type == "CustomerErased" {
+    if stored.aggregate_type == Conversation::TYPE && stored.event_type == ERASED {
         if let Ok(conversation_id) = stored.aggregate_id.parse() {
             let mut attempts = 0;
             while let Err(error) = crate::erasure::after_erased(state, conversation_id).await {

@@ -110,7 +110,7 @@ impl Projection for Conversations {
     }
 
     fn event_types(&self) -> Option<&'static [&'static str]> {
-        Some(&[
+        const TYPES: &[&str] = &domain::event_types![
             "CustomerJoinedQueue",
             "ConversationStarted",
             "AgentAssigned",
@@ -129,7 +129,8 @@ impl Projection for Conversations {
             "HandoffDeclined",
             "HandoffExpired",
             "CustomerErased",
-        ])
+        ];
+        Some(TYPES)
     }
 
     async fn apply(

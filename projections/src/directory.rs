@@ -107,7 +107,7 @@ impl Projection for Directory {
     }
 
     fn event_types(&self) -> Option<&'static [&'static str]> {
-        Some(&[
+        const TYPES: &[&str] = &domain::event_types![
             "AccountCreated",
             "OrganizationCreated",
             "InvitationCreated",
@@ -121,7 +121,8 @@ impl Projection for Directory {
             "TwoFactorRequirementSet",
             "SsoConfigured",
             "RetentionSet",
-        ])
+        ];
+        Some(TYPES)
     }
 
     async fn apply(

@@ -6,7 +6,7 @@
 //! - Read models, one file each: [`directory`] (accounts, organizations, memberships,
 //!   invitations), [`queues`] (queue state and the waiting line), [`conversations`] (status,
 //!   agent, metadata, tags; inboxes), [`messages`] (messages, notes, attachments), [`activity`]
-//!   (the activity feed), [`canned`] (canned responses), [`audit`] (who changed what in an
+//!   (the activity feed, and its list of types the WebSocket's `activity` topic shares), [`canned`] (canned responses), [`audit`] (who changed what in an
 //!   organization).
 //! - [`queries`]: what the HTTP layer asks of the read models, as plain serializable structs.
 //! - [`stats`]: queue statistics folded from the log alone (API.md, Statistics), a queue as it
