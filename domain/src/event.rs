@@ -102,6 +102,53 @@ pub fn is_known(event_type: &str) -> bool {
     EVENT_TYPES.contains(&event_type)
 }
 
+/// `name`, if it is one of [`EVENT_TYPES`]. Evaluated in a `const` (as [`event_types!`]
+/// does), a name that is none of them does not compile: a list of types to follow or to show
+/// cannot hold a typo, nor a type renamed since.
+///
+/// [`event_types!`]: crate::event_types
+pub const fn checked(name: &'static str) -> &'static str {
+    let mut index = 0;
+    while index < EVENT_TYPES.len() {
+        if same(EVENT_TYPES[index].as_bytes(), name.as_bytes()) {
+            return name;
+        }
+        index += 1;
+    }
+    panic!("not an event type of domain::event::EVENT_TYPES")
+}
+
+const fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut index = 0;
+    while index < a.len() {
+        if a[index] != b[index] {
+            return false;
+        }
+        index += 1;
+    }
+    true
+}
+
+/// An array of event types, each [`checked`]: write it as a `const`, so a name that is no
+/// event type fails to compile.
+///
+/// ```
+/// const ENDS: [&str; 2] = domain::event_types!["ConversationEnded", "CustomerLeftQueue"];
+/// ```
+///
+/// ```compile_fail
+/// const ENDS: [&str; 1] = domain::event_types!["ConversationEnd"];
+/// ```
+#[macro_export]
+macro_rules! event_types {
+    ($($name:literal),* $(,)?) => {
+        [$($crate::event::checked($name)),*]
+    };
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     #[error("unknown aggregate type {0:?}")]

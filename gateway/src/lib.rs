@@ -51,6 +51,9 @@
 //! The gateway writes no SQL: the tables beside the log (tokens, kept answers, keys, blobs,
 //! mail, webhook deliveries…) are `store`'s, behind typed functions (`store::beside_log`), and
 //! the read models' are `projections`'.
+//! The hub, the process manager, the relays, the router and the sweeper read the log through
+//! `store::follow::Follower` (from a position, in batches, woken by commits, with back-off and
+//! shutdown) and keep only their own work.
 
 pub mod access;
 pub mod app;

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use store::event::StoredEvent;
+use store::follow::{pause, Follower};
 use store::log::EventStore;
 use tokio::sync::{broadcast, mpsc, watch};
 use uuid::Uuid;
@@ -43,45 +44,22 @@ impl Hub {
 
     /// Follows the feed from its head at start until `shutdown`, broadcasting every event.
     pub async fn run(self, store: EventStore, mut shutdown: watch::Receiver<bool>) {
-        let mut wake = store.subscribe();
-        let mut position = loop {
+        let head = loop {
             match store.head().await {
                 Ok(head) => break head,
                 Err(error) => {
                     tracing::warn!(%error, "the live hub cannot read the head; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                        _ = shutdown.changed() => return,
+                    if pause(&mut shutdown, Duration::from_secs(1)).await {
+                        return;
                     }
                 }
             }
         };
-        loop {
-            if *shutdown.borrow() {
-                return;
-            }
-            match store.read_after(position, 1_000).await {
-                Ok(batch) if batch.is_empty() => {
-                    tokio::select! {
-                        _ = wake.changed() => {}
-                        _ = shutdown.changed() => return,
-                        _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-                    }
-                }
-                Ok(batch) => {
-                    for event in batch {
-                        position = event.position;
-                        // No receiver is not an error: nobody is listening right now.
-                        let _ = self.events.send(Arc::new(event));
-                    }
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "the live hub cannot read the feed; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                        _ = shutdown.changed() => return,
-                    }
-                }
+        let mut feed = Follower::new("live hub", &store, head).batch(1_000);
+        while let Some(batch) = feed.next_batch(&mut shutdown).await {
+            for event in batch {
+                // No receiver is not an error: nobody is listening right now.
+                let _ = self.events.send(Arc::new(event));
             }
         }
     }

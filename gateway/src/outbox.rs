@@ -16,6 +16,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, stream, Context};
 use serde_json::Value;
 use store::event::StoredEvent;
+use store::follow::{pause, Follower};
 use store::lease::Lease;
 use store::log::EventStore;
 use tokio::sync::watch;
@@ -119,7 +120,7 @@ pub async fn run(
             Ok(None) => {}
             Err(error) => tracing::warn!(%error, "cannot try the outbox lease; retrying"),
         }
-        if sleep(&mut shutdown, LEASE_RETRY).await {
+        if pause(&mut shutdown, LEASE_RETRY).await {
             return;
         }
     }
@@ -165,8 +166,7 @@ async fn relay(
     mut lease: Lease,
     shutdown: &mut watch::Receiver<bool>,
 ) {
-    let mut wake = store.subscribe();
-    let mut position = match store.get_checkpoint(CHECKPOINT).await {
+    let position = match store.get_checkpoint(CHECKPOINT).await {
         Ok(position) => position.unwrap_or(0),
         Err(error) => {
             tracing::warn!(%error, "the outbox relay cannot read its checkpoint");
@@ -174,33 +174,17 @@ async fn relay(
         }
     };
     metrics.outbox_position.set(position);
+    let mut feed = Follower::new("outbox relay", store, position)
+        .batch(BATCH)
+        .idle(MAX_BACKOFF);
     let mut backoff = Backoff::default();
-    loop {
-        if *shutdown.borrow() {
-            return;
-        }
-        let batch = match store.read_after(position, BATCH).await {
-            Ok(batch) => batch,
-            Err(error) => {
-                tracing::warn!(%error, "the outbox relay cannot read the log; retrying");
-                if backoff.wait(shutdown).await {
-                    return;
-                }
-                continue;
-            }
-        };
+    while let Some(batch) = feed.next_batch(shutdown).await {
         if batch.is_empty() {
             metrics.outbox_lag.set(0);
-            tokio::select! {
-                _ = wake.changed() => {}
-                _ = shutdown.changed() => return,
-                // Idle: make sure the lease is still ours (a lost connection lost it).
-                _ = tokio::time::sleep(MAX_BACKOFF) => {
-                    if !lease.held().await {
-                        tracing::warn!("the outbox lease was lost");
-                        return;
-                    }
-                }
+            // Idle: make sure the lease is still ours (a lost connection lost it).
+            if !lease.held().await {
+                tracing::warn!("the outbox lease was lost");
+                return;
             }
             continue;
         }
@@ -228,9 +212,9 @@ async fn relay(
                 tracing::info!(position = event.position, "publishing to JetStream again");
             }
             backoff = Backoff::default();
-            position = event.position;
-            metrics.outbox_position.set(position);
+            metrics.outbox_position.set(event.position);
         }
+        let position = feed.position();
         if let Err(error) = lease.set_checkpoint(CHECKPOINT, position).await {
             tracing::warn!(%error, "the outbox relay lost its lease (cannot save its checkpoint)");
             return;
@@ -270,15 +254,7 @@ impl Backoff {
     async fn wait(&mut self, shutdown: &mut watch::Receiver<bool>) -> bool {
         let delay = self.0;
         self.0 = (self.0 * 2).min(MAX_BACKOFF);
-        sleep(shutdown, delay).await
-    }
-}
-
-/// Sleeps for `delay` unless shutdown comes first; true when it did.
-async fn sleep(shutdown: &mut watch::Receiver<bool>, delay: Duration) -> bool {
-    tokio::select! {
-        _ = tokio::time::sleep(delay) => *shutdown.borrow(),
-        _ = shutdown.changed() => true,
+        pause(shutdown, delay).await
     }
 }
 

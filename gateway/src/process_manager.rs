@@ -18,6 +18,7 @@ use domain::workload::Workload;
 use domain::Event;
 use store::command::{CommandContext, CommandError, Commands};
 use store::event::StoredEvent;
+use store::follow::{pause, Follower};
 use tokio::sync::watch;
 use tracing::Instrument;
 
@@ -26,6 +27,13 @@ use crate::state::AppState;
 /// The checkpoint's name in the store.
 pub const CHECKPOINT: &str = "process_manager";
 const BATCH: usize = 500;
+/// How long a failed step waits before it is tried again.
+const RETRY: Duration = Duration::from_secs(1);
+/// The conversation's events with follow-ups.
+const CONVERSATION_FOLLOW_UPS: [&str; 2] =
+    domain::event_types!["ConversationEnded", "HandoffAccepted"];
+/// The conversation's event whose clean-up outside the log the process manager repeats.
+const ERASED: &str = domain::event::checked("CustomerErased");
 /// How often an erasure's clean-up is tried here before it is logged and left.
 const CLEAN_UP_ATTEMPTS: u32 = 5;
 
@@ -138,10 +146,7 @@ fn settle<E: std::fmt::Display>(
 fn decode(event: &StoredEvent) -> Option<Event> {
     let reacts = event.aggregate_type == Queue::TYPE
         || (event.aggregate_type == Conversation::TYPE
-            && matches!(
-                event.event_type.as_str(),
-                "ConversationEnded" | "HandoffAccepted"
-            ));
+            && CONVERSATION_FOLLOW_UPS.contains(&event.event_type.as_str()));
     if !reacts {
         return None;
     }
@@ -157,106 +162,86 @@ fn decode(event: &StoredEvent) -> Option<Event> {
 /// Follows the feed until `shutdown` changes.
 pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     let store = state.store.clone();
-    let mut wake = store.subscribe();
-    let mut position = loop {
+    let position = loop {
         match store.get_checkpoint(CHECKPOINT).await {
             Ok(position) => break position.unwrap_or(0),
             Err(error) => {
                 tracing::warn!(%error, "process manager cannot read its checkpoint; retrying");
-                if wait(&mut shutdown, Duration::from_secs(1)).await {
+                if pause(&mut shutdown, RETRY).await {
                     return;
                 }
             }
         }
     };
     state.metrics.process_manager_position.set(position);
-    loop {
-        if *shutdown.borrow() {
-            return;
-        }
-        let batch = match store.read_after(position, BATCH).await {
-            Ok(batch) => batch,
-            Err(error) => {
-                tracing::warn!(%error, "process manager cannot read the feed; retrying");
-                if wait(&mut shutdown, Duration::from_secs(1)).await {
-                    return;
-                }
-                continue;
-            }
-        };
+    let mut feed = Follower::new("process manager", &store, position).batch(BATCH);
+    while let Some(batch) = feed.next_batch(&mut shutdown).await {
         if batch.is_empty() {
-            tokio::select! {
-                _ = wake.changed() => {}
-                _ = shutdown.changed() => return,
-                // A safety net: a missed wake-up costs at most this long.
-                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-            }
             continue;
         }
-        let mut advanced = position;
         for stored in &batch {
-            // An erasure's clean-up outside the log, again (it ran after the command, unless
-            // the process stopped in between): idempotent. A clean-up that keeps failing is
-            // logged and left (erasing the conversation again runs it again), so that it never
-            // holds up the follow-ups of everything after it.
-            if stored.aggregate_type == Conversation::TYPE && stored.event_type == "CustomerErased"
-            {
-                if let Ok(conversation_id) = stored.aggregate_id.parse() {
-                    let mut attempts = 0;
-                    while let Err(error) =
-                        crate::erasure::after_erased(&state, conversation_id).await
-                    {
-                        attempts += 1;
-                        if attempts >= CLEAN_UP_ATTEMPTS {
-                            tracing::error!(position = stored.position, %conversation_id, %error, "an erasure's clean-up failed; erase the conversation again to retry it");
-                            break;
-                        }
-                        tracing::warn!(position = stored.position, %error, "an erasure's clean-up failed; retrying");
-                        if wait(&mut shutdown, Duration::from_secs(1)).await {
-                            return;
-                        }
-                    }
-                }
+            if !react(&state, stored, &mut shutdown).await {
+                return;
             }
-            if let Some(event) = decode(stored) {
-                loop {
-                    match follow(&state.commands, stored.event_id, &event)
-                        .instrument(tracing::info_span!("follow_up", position = stored.position))
-                        .await
-                    {
-                        Ok(outcomes) => {
-                            for outcome in outcomes {
-                                let counter = match outcome {
-                                    Outcome::Done(_) => &state.metrics.follow_ups_run,
-                                    Outcome::Settled => &state.metrics.follow_ups_settled,
-                                };
-                                counter.inc();
-                            }
-                            break;
-                        }
-                        Err(error) => {
-                            tracing::warn!(position = stored.position, %error, "follow-up failed; retrying");
-                            if wait(&mut shutdown, Duration::from_secs(1)).await {
-                                return;
-                            }
-                        }
-                    }
-                }
-            }
-            advanced = stored.position;
         }
-        if let Err(error) = store.set_checkpoint(CHECKPOINT, advanced).await {
+        if let Err(error) = store.set_checkpoint(CHECKPOINT, feed.position()).await {
             tracing::warn!(%error, "process manager cannot save its checkpoint");
         }
-        position = advanced;
-        state.metrics.process_manager_position.set(position);
+        state.metrics.process_manager_position.set(feed.position());
     }
 }
 
-/// Sleeps for `delay` unless shutdown comes first; true when it did.
-async fn wait(shutdown: &mut watch::Receiver<bool>, delay: Duration) -> bool {
-    tokio::select! {
-        _ = tokio::time::sleep(delay) => *shutdown.borrow(),
-        _ = shutdown.changed() => true,
+/// Does what `stored` asks of the process manager, retrying until it is done; false when
+/// shutdown came first.
+async fn react(
+    state: &AppState,
+    stored: &StoredEvent,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    // An erasure's clean-up outside the log, again (it ran after the command, unless the
+    // process stopped in between): idempotent. A clean-up that keeps failing is logged and left
+    // (erasing the conversation again runs it again), so that it never holds up the follow-ups
+    // of everything after it.
+    if stored.aggregate_type == Conversation::TYPE && stored.event_type == ERASED {
+        if let Ok(conversation_id) = stored.aggregate_id.parse() {
+            let mut attempts = 0;
+            while let Err(error) = crate::erasure::after_erased(state, conversation_id).await {
+                attempts += 1;
+                if attempts >= CLEAN_UP_ATTEMPTS {
+                    tracing::error!(position = stored.position, %conversation_id, %error, "an erasure's clean-up failed; erase the conversation again to retry it");
+                    break;
+                }
+                tracing::warn!(position = stored.position, %error, "an erasure's clean-up failed; retrying");
+                if pause(shutdown, RETRY).await {
+                    return false;
+                }
+            }
+        }
+    }
+    let Some(event) = decode(stored) else {
+        return true;
+    };
+    loop {
+        match follow(&state.commands, stored.event_id, &event)
+            .instrument(tracing::info_span!("follow_up", position = stored.position))
+            .await
+        {
+            Ok(outcomes) => {
+                for outcome in outcomes {
+                    let counter = match outcome {
+                        Outcome::Done(_) => &state.metrics.follow_ups_run,
+                        Outcome::Settled => &state.metrics.follow_ups_settled,
+                    };
+                    counter.inc();
+                }
+                return true;
+            }
+            Err(error) => {
+                tracing::warn!(position = stored.position, %error, "follow-up failed; retrying");
+                if pause(shutdown, RETRY).await {
+                    return false;
+                }
+            }
+        }
     }
 }

@@ -30,6 +30,7 @@ use domain::queue::{Queue, QueueCommand, QueueEvent, Routing};
 use domain::workload::Workload;
 use domain::Event;
 use store::command::{CommandContext, CommandError};
+use store::follow::{pause, Follower};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -61,11 +62,7 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
             Ok(None) => {}
             Err(error) => tracing::warn!(%error, "cannot try the router's lease; retrying"),
         }
-        tokio::select! {
-            _ = tokio::time::sleep(LEASE_RETRY) => {}
-            _ = shutdown.changed() => return,
-        }
-        if *shutdown.borrow() {
+        if pause(&mut shutdown, LEASE_RETRY).await {
             return;
         }
     }
@@ -119,9 +116,10 @@ async fn route(
     mut lease: Option<store::lease::Lease>,
     shutdown: &mut watch::Receiver<bool>,
 ) {
-    let mut wake = state.store.subscribe();
     let mut watch = Watch::default();
-    let mut position = 0;
+    let mut feed = Follower::new("router", &state.store, 0)
+        .batch(BATCH)
+        .idle(TICK);
     let mut last_tick: Option<std::time::Instant> = None;
     loop {
         if let Some(lease) = &mut lease {
@@ -132,14 +130,12 @@ async fn route(
         }
         let mut relevant = false;
         loop {
-            match state.store.read_after(position, BATCH).await {
+            match feed.read().await {
                 Ok(batch) => {
-                    let Some(last) = batch.last() else { break };
-                    position = last.position;
                     for event in &batch {
                         relevant |= watch.apply(event);
                     }
-                    if batch.len() < BATCH {
+                    if feed.caught_up() {
                         break;
                     }
                 }
@@ -156,12 +152,7 @@ async fn route(
                 tracing::warn!(%error, "routing failed; trying again");
             }
         }
-        tokio::select! {
-            _ = wake.changed() => {}
-            _ = tokio::time::sleep(TICK) => {}
-            _ = shutdown.changed() => return,
-        }
-        if *shutdown.borrow() {
+        if feed.wait(shutdown).await {
             return;
         }
     }

@@ -34,6 +34,7 @@ use domain::queue::{LeaveReason, Queue, QueueCommand, QueueEvent};
 use domain::schedule::OpeningHours;
 use domain::Event;
 use store::command::{CommandContext, CommandError};
+use store::follow::{pause, Follower};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -485,11 +486,7 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
         if let Ok(timeout) = chrono::Duration::from_std(config.customer_timeout) {
             activity().forget_before(Utc::now() - timeout);
         }
-        tokio::select! {
-            _ = tokio::time::sleep(LEASE_RETRY) => {}
-            _ = shutdown.changed() => return,
-        }
-        if *shutdown.borrow() {
+        if pause(&mut shutdown, LEASE_RETRY).await {
             return;
         }
     }
@@ -505,7 +502,7 @@ async fn sweep(
 ) {
     let started = Utc::now();
     let mut watch = Watch::default();
-    let mut position = 0;
+    let mut feed = Follower::new("sweeper", &state.store, 0).batch(BATCH);
     let mut pruned: Option<std::time::Instant> = None;
     let mut ticker = tokio::time::interval(config.tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -523,12 +520,9 @@ async fn sweep(
                 return;
             }
         }
-        match catch_up(state, &mut watch, position).await {
-            Ok(reached) => position = reached,
-            Err(error) => {
-                tracing::warn!(%error, "sweeper cannot read the feed; trying again next tick");
-                continue;
-            }
+        if let Err(error) = catch_up(&mut feed, &mut watch).await {
+            tracing::warn!(%error, "sweeper cannot read the feed; trying again next tick");
+            continue;
         }
         tick(state, &mut watch, config, started).await;
         retention(state, Utc::now()).await;
@@ -556,18 +550,10 @@ async fn sweep(
 /// Kept answers past their 24 hours are forgotten this often (they answer no key meanwhile).
 const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// Folds the feed after `position` into `watch`; returns the new position.
-async fn catch_up(state: &AppState, watch: &mut Watch, mut position: i64) -> Result<i64, String> {
+/// Folds what follows in `feed` into `watch`, up to the head.
+async fn catch_up(feed: &mut Follower, watch: &mut Watch) -> Result<(), String> {
     loop {
-        let batch = state
-            .store
-            .read_after(position, BATCH)
-            .await
-            .map_err(|e| e.to_string())?;
-        let Some(last) = batch.last() else {
-            return Ok(position);
-        };
-        position = last.position;
+        let batch = feed.read().await.map_err(|e| e.to_string())?;
         for stored in batch {
             if stored.aggregate_type != Queue::TYPE {
                 continue;
@@ -579,6 +565,9 @@ async fn catch_up(state: &AppState, watch: &mut Watch, mut position: i64) -> Res
                     tracing::error!(position = stored.position, %error, "undecodable queue event")
                 }
             }
+        }
+        if feed.caught_up() {
+            return Ok(());
         }
     }
 }

@@ -24,6 +24,7 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
+use domain::Event;
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use serde_json::{json, Map, Value};
 use store::event::StoredEvent;
@@ -651,7 +652,7 @@ async fn authorize(state: &AppState, who: &Who, topic: Topic) -> Result<Plan, u1
 }
 
 /// The queue events of API.md's `queue:ID` topic, and auto routing's offers.
-const QUEUE_TOPIC: [&str; 14] = [
+const QUEUE_TOPIC: [&str; 14] = domain::event_types![
     "QueueOpened",
     "QueueClosed",
     "QueueSettingsChanged",
@@ -666,24 +667,6 @@ const QUEUE_TOPIC: [&str; 14] = [
     "OfferAccepted",
     "OfferDeclined",
     "OfferExpired",
-];
-
-/// The types `GET /v1/activity` and the `activity` topic carry.
-const ACTIVITY: [&str; 14] = [
-    "CustomerJoinedQueue",
-    "CustomerLeftQueue",
-    "CustomerPicked",
-    "QueueOpened",
-    "QueueClosed",
-    "ConversationTransferred",
-    "ConversationEnded",
-    "MessageSent",
-    "MessageLeft",
-    "ConversationReopened",
-    "HandoffOffered",
-    "HandoffAccepted",
-    "HandoffDeclined",
-    "HandoffExpired",
 ];
 
 fn event_frame(topic: &str, event: &StoredEvent, body: Value) -> Value {
@@ -736,45 +719,89 @@ fn conversation_of(event: &StoredEvent) -> Option<Uuid> {
 
 /// A customer's view of an event of its conversation: the allow-list of API.md — messages,
 /// the agent's name on pick, the end, a transfer (as waiting again), calls — never notes,
-/// tags or metadata, and nothing of other customers.
+/// tags or metadata, and nothing of other customers. Built from the decoded event, so each
+/// field it shows is one the event has.
 fn customer_body(event: &StoredEvent) -> Option<Value> {
-    let p = &event.payload;
-    let field = |name: &str| p.get(name).cloned().unwrap_or(Value::Null);
-    let mut body = match event.event_type.as_str() {
-        "MessageSent" => json!({
-            "conversation_id": field("conversation_id"),
-            "message_id": field("message_id"),
-            "seq": field("seq"),
-            "author": field("author"),
-            "text": field("text"),
-            "attachments": field("attachments"),
-        }),
-        "CustomerPicked" => json!({
-            "conversation_id": field("conversation_id"),
-            "agent": { "name": field("agent_name") },
-        }),
-        "ConversationTransferred" => json!({
-            "conversation_id": field("conversation_id"),
-            "status": "waiting",
-            "queue_position": field("queue_position"),
-        }),
-        "ConversationEnded" => json!({
-            "conversation_id": field("conversation_id"),
-            "reason": field("reason"),
-        }),
-        "ConversationReopened" => json!({
-            "conversation_id": field("conversation_id"),
-            "status": "active",
+    use domain::conversation::ConversationEvent as C;
+    use domain::queue::QueueEvent as Q;
+    let decoded = match Event::decode_ref(&event.aggregate_type, &event.payload) {
+        Ok(decoded) => decoded,
+        Err(error) => {
+            tracing::error!(position = event.position, %error, "undecodable event; not sent to the customer");
+            return None;
+        }
+    };
+    let mut body = match decoded {
+        Event::Conversation(C::MessageSent {
+            conversation_id,
+            message_id,
+            seq,
+            author,
+            text,
+            attachments,
+            ..
+        }) => json!({
+            "conversation_id": conversation_id,
+            "message_id": message_id,
+            "seq": seq,
+            "author": author,
+            "text": text,
+            "attachments": attachments,
         }),
         // Handed over to a teammate: the customer learns its new agent's name, as on a pick.
-        "HandoffAccepted" => json!({
-            "conversation_id": field("conversation_id"),
-            "agent": { "name": field("agent_name") },
+        Event::Queue(Q::CustomerPicked {
+            conversation_id,
+            agent_name,
+            ..
+        })
+        | Event::Conversation(C::HandoffAccepted {
+            conversation_id,
+            agent_name,
+            ..
+        }) => json!({
+            "conversation_id": conversation_id,
+            "agent": { "name": agent_name },
         }),
-        "CallStarted" | "CallEnded" => json!({
-            "conversation_id": field("conversation_id"),
-            "call_id": field("call_id"),
-            "by": { "kind": p.get("by").and_then(|by| by.get("kind")).cloned().unwrap_or(Value::Null) },
+        Event::Queue(Q::ConversationTransferred {
+            conversation_id,
+            queue_position,
+            ..
+        }) => json!({
+            "conversation_id": conversation_id,
+            "status": "waiting",
+            "queue_position": queue_position,
+        }),
+        Event::Conversation(C::ConversationEnded {
+            conversation_id,
+            reason,
+            ..
+        }) => json!({
+            "conversation_id": conversation_id,
+            "reason": reason,
+        }),
+        Event::Conversation(C::ConversationReopened {
+            conversation_id, ..
+        }) => json!({
+            "conversation_id": conversation_id,
+            "status": "active",
+        }),
+        Event::Conversation(
+            C::CallStarted {
+                conversation_id,
+                call_id,
+                by,
+                ..
+            }
+            | C::CallEnded {
+                conversation_id,
+                call_id,
+                by,
+                ..
+            },
+        ) => json!({
+            "conversation_id": conversation_id,
+            "call_id": call_id,
+            "by": { "kind": by.kind },
         }),
         _ => return None,
     };
@@ -830,7 +857,7 @@ async fn follow(state: AppState, who: Who, topic: Topic, plan: Plan, after: Opti
         }
         let sent = match &plan {
             Plan::Activity => {
-                if ACTIVITY.contains(&event.event_type.as_str()) {
+                if projections::activity::TYPES.contains(&event.event_type.as_str()) {
                     state.settle(event.position).await;
                     if activity_page(&state, &who, &name, &mut last, &out)
                         .await
@@ -1076,6 +1103,41 @@ mod tests {
         assert!(
             conversation_body(&stored("NoteAdded"), true).is_none(),
             "notes never reach a customer"
+        );
+    }
+
+    /// A customer sees its message's allow-listed fields, read from the decoded event: not
+    /// the organization, nor anything the stored payload holds beside them.
+    #[test]
+    fn a_customer_sees_the_allow_list_of_a_message() {
+        use domain::conversation::ConversationEvent;
+        use domain::values::Author;
+        let (conversation_id, message_id) = (Uuid::new_v4(), Uuid::new_v4());
+        let event = Event::Conversation(ConversationEvent::MessageSent {
+            conversation_id,
+            organization_id: Uuid::new_v4(),
+            message_id,
+            seq: 3,
+            author: Author::customer(conversation_id, "Ada"),
+            text: "hello".into(),
+            attachments: Vec::new(),
+        });
+        let mut message = stored("MessageSent");
+        message.payload = event.payload().unwrap();
+        message.payload["unknown_extra"] = json!("kept out");
+        let body = conversation_body(&message, true).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "type": "MessageSent",
+                "at": message.recorded_at,
+                "conversation_id": conversation_id,
+                "message_id": message_id,
+                "seq": 3,
+                "author": {"kind": "customer", "id": conversation_id, "name": "Ada"},
+                "text": "hello",
+                "attachments": [],
+            })
         );
     }
 }

@@ -30,7 +30,7 @@ use crate::sql::{fetch_all, micros, Param, Tx};
 pub struct Audit;
 
 /// The events an audit shows.
-pub const AUDITED: [&str; 25] = [
+pub const AUDITED: [&str; 25] = domain::event_types![
     "OrganizationCreated",
     "InvitationCreated",
     "InvitationAccepted",

@@ -6,10 +6,11 @@
 //! - Read models, one module each: [`directory`] (accounts, organizations, memberships,
 //!   invitations), [`queues`] (queue state and the waiting line), [`conversations`] (status,
 //!   agent, metadata, tags; inboxes), [`messages`] (messages, notes, attachments), [`activity`]
-//!   (the activity feed), [`canned`] (canned responses), [`audit`] (who changed what in an
-//!   organization), [`search`]. Each keeps its tables and its `apply` in `mod.rs` and, where
-//!   the HTTP layer asks it questions, their SELECTs in `read.rs`, beside the tables they read
-//!   (plain serializable structs; [`QueryError`] when a question fails).
+//!   (the activity feed, and its list of types the WebSocket's `activity` topic shares),
+//!   [`canned`] (canned responses), [`audit`] (who changed what in an organization),
+//!   [`search`]. Each keeps its tables and its `apply` in `mod.rs` and, where the HTTP layer
+//!   asks it questions, their SELECTs in `read.rs`, beside the tables they read (plain
+//!   serializable structs; [`QueryError`] when a question fails).
 //! - [`stats`]: queue statistics folded from the log alone (API.md, Statistics), a queue as it
 //!   stood at an instant, and the `stats` read model (one row per wait, handle and rating) the
 //!   HTTP statistics are read from.

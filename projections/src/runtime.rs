@@ -8,8 +8,8 @@
 //! second projector of the same name — another process, or a rebuild swapping fresh tables in —
 //! finds the work already done instead of doing it twice.
 //!
-//! The group catches up at start, then follows `EventStore::subscribe` (woken on commit; a 5 s
-//! timer is only a safety net). A projection that fails on an event stops there, reports
+//! The group catches up at start, then follows the log with a `store::follow::Follower` (woken
+//! on commit; a 5 s timer is only a safety net). A projection that fails on an event stops there, reports
 //! `Failed` in the shared [`Statuses`], logs why, and tries that same event again later in a
 //! group of its own; it never skips it, and the others go on.
 //!

@@ -46,12 +46,13 @@ impl Projection for Search {
     }
 
     fn event_types(&self) -> Option<&'static [&'static str]> {
-        Some(&[
+        const TYPES: &[&str] = &domain::event_types![
             "MessageSent",
             "NoteAdded",
             "CustomerMetadataSet",
             "CustomerErased",
-        ])
+        ];
+        Some(TYPES)
     }
 
     async fn apply(

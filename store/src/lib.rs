@@ -8,6 +8,9 @@
 //!   backends (invariant 1).
 //! - [`feed`]: the global feed in commit order (`read_after`, `head`, `subscribe`) — a reader
 //!   never skips an event (invariant 3).
+//! - [`follow`]: `Follower`, the one way its readers follow the feed (from a position, in
+//!   batches, woken by commits, with back-off and shutdown), and `pause`, the sleep that
+//!   shutdown cuts short.
 //! - [`command`]: `Commands::execute`, load → decide → append, retrying on conflicts so the
 //!   loser of a race decides again on the new state (invariant 2), and idempotent under a key
 //!   (invariant 9).
@@ -69,6 +72,7 @@ pub mod erasure;
 pub mod error;
 pub mod event;
 pub mod feed;
+pub mod follow;
 pub mod identity_secrets;
 pub mod invitation_tokens;
 pub mod kept_answers;

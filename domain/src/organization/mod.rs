@@ -65,7 +65,7 @@ pub struct WebhookEndpoint {
 
 /// The events an endpoint may receive, by their log names: a customer joined, left (or timed
 /// out), was picked or transferred; a message was sent; a conversation was rated or ended.
-pub const WEBHOOK_EVENT_TYPES: [&str; 9] = [
+pub const WEBHOOK_EVENT_TYPES: [&str; 9] = crate::event_types![
     "CustomerJoinedQueue",
     "CustomerLeftQueue",
     "CustomerPicked",

@@ -31,6 +31,7 @@ use ed25519_dalek::{Signer as _, SigningKey};
 use futures::FutureExt as _;
 use serde_json::{json, Value};
 use store::event::StoredEvent;
+use store::follow::{pause, Follower};
 use store::lease::Lease;
 use store::webhook_deliveries as table;
 use tokio::sync::watch;
@@ -199,7 +200,7 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
             Ok(None) => {}
             Err(error) => tracing::warn!(%error, "cannot try the webhooks' lease; retrying"),
         }
-        if sleep(&mut shutdown, TICK).await {
+        if pause(&mut shutdown, TICK).await {
             return;
         }
     }
@@ -221,18 +222,20 @@ async fn work(
 ) {
     let http = outbound::client(config.private_networks, config.timeout, PRIVATE_NETWORKS);
     let http = std::sync::Arc::new(http);
-    let mut wake = state.store.subscribe();
-    let mut position = loop {
+    let position = loop {
         match state.store.get_checkpoint(CHECKPOINT).await {
             Ok(position) => break position.unwrap_or(0),
             Err(error) => {
                 tracing::warn!(%error, "the webhooks cannot read their checkpoint; retrying");
-                if sleep(shutdown, TICK).await {
+                if pause(shutdown, TICK).await {
                     return;
                 }
             }
         }
     };
+    let mut feed = Follower::new("webhooks", &state.store, position)
+        .batch(BATCH)
+        .idle(TICK);
     let mut flying: JoinSet<Attempt> = JoinSet::new();
     let mut busy: HashSet<String> = HashSet::new();
     let mut checked = std::time::Instant::now();
@@ -262,16 +265,17 @@ async fn work(
             busy.clear();
         }
         // Owe what the log added.
-        let caught_up = match owe_after(state, position).await {
-            Ok(Some(reached)) => {
+        let from = feed.position();
+        let caught_up = match owe_next(state, &mut feed).await {
+            Ok(true) => {
+                let reached = feed.position();
                 let saved = match &mut lease {
                     Some(lease) => lease.set_checkpoint(CHECKPOINT, reached).await,
                     None => state.store.set_checkpoint(CHECKPOINT, reached).await,
                 };
                 match saved {
                     Ok(()) => {
-                        position = reached;
-                        state.metrics.webhooks_position.set(position);
+                        state.metrics.webhooks_position.set(reached);
                         false
                     }
                     // Through the lease's connection: the lease is lost with it.
@@ -283,13 +287,15 @@ async fn work(
                     // once, at the next turn.
                     Err(error) => {
                         tracing::warn!(%error, "the webhooks cannot save their checkpoint; retrying");
+                        feed.seek(from);
                         true
                     }
                 }
             }
-            Ok(None) => true,
+            Ok(false) => true,
             Err(error) => {
                 tracing::warn!(%error, "the webhooks cannot follow the log; retrying");
+                feed.seek(from);
                 true
             }
         };
@@ -331,9 +337,11 @@ async fn work(
                     record(state, config, done).await;
                 }
             }
-            _ = wake.changed() => {}
-            _ = tokio::time::sleep(TICK) => {}
-            _ = shutdown.changed() => return,
+            stop = feed.wait(shutdown) => {
+                if stop {
+                    return;
+                }
+            }
         }
     }
 }
@@ -387,16 +395,12 @@ async fn record(state: &AppState, config: &Config, done: Attempt) {
     }
 }
 
-/// Notes and owes the events after `position`; the position reached, or `None` at the head.
-async fn owe_after(state: &AppState, position: i64) -> Result<Option<i64>, String> {
-    let batch = state
-        .store
-        .read_after(position, BATCH)
-        .await
-        .map_err(|error| error.to_string())?;
-    let Some(last) = batch.last().map(|event| event.position) else {
-        return Ok(None);
-    };
+/// Notes and owes the events that follow in `feed`; false when there were none.
+async fn owe_next(state: &AppState, feed: &mut Follower) -> Result<bool, String> {
+    let batch = feed.read().await.map_err(|error| error.to_string())?;
+    if batch.is_empty() {
+        return Ok(false);
+    }
     let backend = state.backend();
     let now = Utc::now().timestamp_millis();
     for event in &batch {
@@ -404,7 +408,7 @@ async fn owe_after(state: &AppState, position: i64) -> Result<Option<i64>, Strin
             .await
             .map_err(|error| error.to_string())?;
     }
-    Ok(Some(last))
+    Ok(true)
 }
 
 async fn owe_event(
@@ -522,14 +526,6 @@ async fn attempt(
     said.truncate(RESPONSE_CAP);
     let said = String::from_utf8_lossy(&said);
     Err(format!("{url} answered {status}: {}", said.trim()))
-}
-
-/// Sleeps for `delay` unless shutdown comes first; true when it did.
-async fn sleep(shutdown: &mut watch::Receiver<bool>, delay: Duration) -> bool {
-    tokio::select! {
-        _ = tokio::time::sleep(delay) => *shutdown.borrow(),
-        _ = shutdown.changed() => true,
-    }
 }
 
 #[cfg(test)]

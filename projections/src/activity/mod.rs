@@ -20,6 +20,37 @@ use crate::sql::{micros, Tx};
 
 pub struct Activity;
 
+/// The types of the activity feed, one row each: what `GET /v1/activity` and the WebSocket's
+/// `activity` topic carry (a `MessageSent` only of a channel or a direct chat).
+pub const TYPES: [&str; 14] = domain::event_types![
+    "QueueOpened",
+    "QueueClosed",
+    "CustomerJoinedQueue",
+    "CustomerLeftQueue",
+    "CustomerPicked",
+    "ConversationTransferred",
+    "MessageSent",
+    "ConversationEnded",
+    "MessageLeft",
+    "ConversationReopened",
+    "HandoffOffered",
+    "HandoffAccepted",
+    "HandoffDeclined",
+    "HandoffExpired",
+];
+
+/// What the projection reads: [`TYPES`], and the start of a conversation, which makes no row
+/// but says whether it is a channel or a direct chat (and whose) for its messages' rows.
+const READS: [&str; TYPES.len() + 1] = {
+    let mut reads = [domain::event::checked("ConversationStarted"); TYPES.len() + 1];
+    let mut index = 0;
+    while index < TYPES.len() {
+        reads[index] = TYPES[index];
+        index += 1;
+    }
+    reads
+};
+
 const TABLES: &[Table] = &[
     Table {
         name: "rm_activity",
@@ -72,23 +103,7 @@ impl Projection for Activity {
     }
 
     fn event_types(&self) -> Option<&'static [&'static str]> {
-        Some(&[
-            "QueueOpened",
-            "QueueClosed",
-            "CustomerJoinedQueue",
-            "CustomerLeftQueue",
-            "CustomerPicked",
-            "ConversationTransferred",
-            "ConversationStarted",
-            "MessageSent",
-            "ConversationEnded",
-            "MessageLeft",
-            "ConversationReopened",
-            "HandoffOffered",
-            "HandoffAccepted",
-            "HandoffDeclined",
-            "HandoffExpired",
-        ])
+        Some(&READS)
     }
 
     async fn apply(

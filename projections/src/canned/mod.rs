@@ -56,11 +56,12 @@ impl Projection for Canned {
     }
 
     fn event_types(&self) -> Option<&'static [&'static str]> {
-        Some(&[
+        const TYPES: &[&str] = &domain::event_types![
             "CannedResponseCreated",
             "CannedResponseChanged",
             "CannedResponseDeleted",
-        ])
+        ];
+        Some(TYPES)
     }
 
     async fn apply(

@@ -112,7 +112,7 @@ impl Projection for Conversations {
     }
 
     fn event_types(&self) -> Option<&'static [&'static str]> {
-        Some(&[
+        const TYPES: &[&str] = &domain::event_types![
             "CustomerJoinedQueue",
             "ConversationStarted",
             "AgentAssigned",
@@ -131,7 +131,8 @@ impl Projection for Conversations {
             "HandoffDeclined",
             "HandoffExpired",
             "CustomerErased",
-        ])
+        ];
+        Some(TYPES)
     }
 
     async fn apply(

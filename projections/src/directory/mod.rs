@@ -109,7 +109,7 @@ impl Projection for Directory {
     }
 
     fn event_types(&self) -> Option<&'static [&'static str]> {
-        Some(&[
+        const TYPES: &[&str] = &domain::event_types![
             "AccountCreated",
             "OrganizationCreated",
             "InvitationCreated",
@@ -123,7 +123,8 @@ impl Projection for Directory {
             "TwoFactorRequirementSet",
             "SsoConfigured",
             "RetentionSet",
-        ])
+        ];
+        Some(TYPES)
     }
 
     async fn apply(

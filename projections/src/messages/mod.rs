@@ -75,12 +75,13 @@ impl Projection for Messages {
     }
 
     fn event_types(&self) -> Option<&'static [&'static str]> {
-        Some(&[
+        const TYPES: &[&str] = &domain::event_types![
             "MessageSent",
             "NoteAdded",
             "AttachmentUploaded",
             "CustomerErased",
-        ])
+        ];
+        Some(TYPES)
     }
 
     async fn apply(

@@ -69,7 +69,7 @@ impl Projection for Queues {
     }
 
     fn event_types(&self) -> Option<&'static [&'static str]> {
-        Some(&[
+        const TYPES: &[&str] = &domain::event_types![
             "QueueCreated",
             "QueueOpened",
             "QueueClosed",
@@ -80,7 +80,8 @@ impl Projection for Queues {
             "ConversationTransferred",
             "CustomerLeftQueue",
             "CustomerPicked",
-        ])
+        ];
+        Some(TYPES)
     }
 
     async fn apply(

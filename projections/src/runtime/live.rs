@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use domain::Event;
 use store::event::StoredEvent;
+use store::follow::{pause, Follower};
 use store::log::{Backend, EventStore};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -34,17 +35,6 @@ const YIELD_EVERY: usize = 200;
 struct Member {
     projection: Arc<dyn Projection>,
     position: i64,
-}
-
-/// Sleeps for `delay` unless shutdown comes first; true when it did.
-async fn pause(shutdown: &mut watch::Receiver<bool>, delay: Duration) -> bool {
-    if *shutdown.borrow() {
-        return true;
-    }
-    tokio::select! {
-        _ = tokio::time::sleep(delay) => *shutdown.borrow(),
-        changed = shutdown.changed() => changed.is_err() || *shutdown.borrow(),
-    }
 }
 
 /// Spawns the group of `projections`; it runs until `shutdown` becomes true.
@@ -78,7 +68,9 @@ async fn run(
     else {
         return;
     };
-    let mut wake = store.subscribe();
+    let mut feed = Follower::new("projectors", &store, 0)
+        .batch(options.batch)
+        .idle(IDLE);
     let mut backoff = Duration::from_secs(1);
     let mut failing = false;
     let mut own = None;
@@ -86,9 +78,7 @@ async fn run(
         if *shutdown.borrow() {
             break;
         }
-        // Mark the wake-up seen before reading, so a commit after the read wakes us again.
-        wake.borrow_and_update();
-        match step(&store, &mut members, &mut own, &options).await {
+        match step(&mut feed, &store, &mut members, &mut own, &options).await {
             Ok(applied) => {
                 backoff = Duration::from_secs(1);
                 if failing {
@@ -98,16 +88,8 @@ async fn run(
                     }
                 }
                 report_running(&statuses, &members);
-                if !applied {
-                    tokio::select! {
-                        changed = wake.changed() => {
-                            if changed.is_err() && pause(&mut shutdown, IDLE).await {
-                                break;
-                            }
-                        }
-                        _ = shutdown.changed() => {}
-                        _ = tokio::time::sleep(IDLE) => {}
-                    }
+                if !applied && feed.wait(&mut shutdown).await {
+                    break;
                 }
             }
             Err(StepError::Crashed) => {
@@ -362,17 +344,16 @@ fn unavailable(error: impl ToString) -> StepError {
 /// One batch: reads what follows the group's lowest checkpoint and applies it. Whether
 /// anything was there. `own` keeps the group's own SQLite connection between batches.
 async fn step(
+    feed: &mut Follower,
     store: &EventStore,
     members: &mut [Member],
     own: &mut Option<rusqlite::Connection>,
     options: &Options,
 ) -> Result<bool, StepError> {
     let backend = store.read_model_backend();
-    let from = members.iter().map(|m| m.position).min().unwrap_or(0);
-    let events = store
-        .read_after(from, options.batch.max(1))
-        .await
-        .map_err(unavailable)?;
+    // From the group's lowest checkpoint, which a rebuild elsewhere may have moved.
+    feed.seek(members.iter().map(|m| m.position).min().unwrap_or(0));
+    let events = feed.read().await.map_err(unavailable)?;
     if events.is_empty() {
         // A rebuild in another process may have moved checkpoints on while nothing new came
         // (a batch reads them inside its transaction anyway): report what is stored.

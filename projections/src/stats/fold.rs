@@ -208,7 +208,7 @@ impl Targets {
 
 /// The stored event types the fold reads; a reader may skip the rest without decoding them.
 /// Of `MessageSent`, only an agent's counts (the first answer); a reader may skip the others.
-pub const EVENT_TYPES: [&str; 16] = [
+pub const EVENT_TYPES: [&str; 16] = domain::event_types![
     "QueueCreated",
     "QueueOpened",
     "QueueClosed",

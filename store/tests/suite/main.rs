@@ -10,6 +10,7 @@ mod beside_log;
 mod cluster;
 mod commands;
 mod feed;
+mod follow;
 mod group_commit;
 mod idempotency;
 mod open;
