@@ -15,7 +15,7 @@
 use cqrs_es::Aggregate;
 use domain::organization::{Organization, OrganizationCommand};
 use domain::values::Role;
-use projections::queries::{self, Conversation};
+use projections::conversations::read::Conversation;
 use uuid::Uuid;
 
 use crate::auth::{AgentCaller, Caller};
@@ -33,7 +33,9 @@ pub async fn member(
 ) -> Result<Role, ApiError> {
     consistency::settle_stream(state, Organization::TYPE, &organization_id.to_string()).await?;
     let role = consistency::found(state, || async {
-        let role = queries::role_of(state.backend(), organization_id, agent.agent_id).await?;
+        let role =
+            projections::directory::read::role_of(state.backend(), organization_id, agent.agent_id)
+                .await?;
         Ok(role.and_then(|role| Role::parse(&role).ok()))
     })
     .await?
@@ -44,7 +46,7 @@ pub async fn member(
 
 /// 403 saying what to do for a member without a second factor where one is required.
 async fn admit(state: &AppState, agent_id: Uuid, organization_id: Uuid) -> Result<(), ApiError> {
-    if !queries::two_factor_required(state.backend(), organization_id).await?
+    if !projections::directory::read::two_factor_required(state.backend(), organization_id).await?
         || second_factor::enabled(state.backend(), agent_id).await?
     {
         return Ok(());
@@ -64,7 +66,8 @@ async fn admit(state: &AppState, agent_id: Uuid, organization_id: Uuid) -> Resul
 pub async fn in_any_organization(state: &AppState, agent_id: Uuid) -> Result<bool, ApiError> {
     let reached = consistency::reached(state);
     let memberships = consistency::found(state, || async {
-        let memberships = queries::memberships_of(state.backend(), agent_id).await?;
+        let memberships =
+            projections::directory::read::memberships_of(state.backend(), agent_id).await?;
         Ok((!memberships.is_empty()).then_some(memberships))
     })
     .await?;
@@ -84,9 +87,11 @@ pub async fn in_any_organization(state: &AppState, agent_id: Uuid) -> Result<boo
         return Ok(true);
     }
     state.settle(floor).await;
-    Ok(!queries::memberships_of(state.backend(), agent_id)
-        .await?
-        .is_empty())
+    Ok(
+        !projections::directory::read::memberships_of(state.backend(), agent_id)
+            .await?
+            .is_empty(),
+    )
 }
 
 /// At least `needed` in `organization_id`: 404 for a non-member, 403 for a lesser role.
@@ -115,7 +120,10 @@ pub async fn conversation(
     conversation_id: Uuid,
 ) -> Result<Conversation, ApiError> {
     let conversation = consistency::found(state, || async {
-        Ok(queries::conversation(state.backend(), conversation_id).await?)
+        Ok(
+            projections::conversations::read::conversation(state.backend(), conversation_id)
+                .await?,
+        )
     })
     .await?
     .ok_or(ApiError::NotFound)?;

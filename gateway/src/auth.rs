@@ -97,7 +97,8 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Option<Caller
         Bearer::Customer { conversation_id } => {
             crate::sweeper::saw_customer(conversation_id);
             let conversation =
-                projections::queries::conversation(state.backend(), conversation_id).await?;
+                projections::conversations::read::conversation(state.backend(), conversation_id)
+                    .await?;
             // A token handed out at join is live before the read model shows the conversation.
             if let Some(ended_at) = conversation.and_then(|c| c.ended_at) {
                 if Utc::now() - ended_at > CUSTOMER_TOKEN_AFTER_END {

@@ -118,7 +118,7 @@ async fn erased_before(
     conversation_id: Uuid,
 ) -> Result<Option<DateTime<Utc>>, ApiError> {
     Ok(
-        projections::queries::conversation(state.backend(), conversation_id)
+        projections::conversations::read::conversation(state.backend(), conversation_id)
             .await?
             .and_then(|conversation| conversation.erased_at),
     )

@@ -211,11 +211,11 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<projections::queries::QueryError> for ApiError {
-    fn from(error: projections::queries::QueryError) -> Self {
+impl From<projections::QueryError> for ApiError {
+    fn from(error: projections::QueryError) -> Self {
         match error {
-            projections::queries::QueryError::Sql(error) => Self::from(error),
-            projections::queries::QueryError::Corrupt(reason) => Self::Internal(reason),
+            projections::QueryError::Sql(error) => Self::from(error),
+            projections::QueryError::Corrupt(reason) => Self::Internal(reason),
         }
     }
 }

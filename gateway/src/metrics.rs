@@ -351,7 +351,8 @@ impl Metrics {
             } else {
                 0.0
             });
-        if let Ok((waiting, oldest)) = projections::queries::waiting_overall(state.backend()).await
+        if let Ok((waiting, oldest)) =
+            projections::queues::read::waiting_overall(state.backend()).await
         {
             self.waiting_customers.set(waiting);
             self.oldest_wait_seconds.set(oldest.map_or(0.0, |since| {

@@ -636,7 +636,7 @@ pub fn retention_cutoff(now: DateTime<Utc>, days: u32) -> DateTime<Utc> {
 /// [`RETENTION_BATCH`] in all. They are found in the read models (a lagging one only delays an
 /// erasure to a later tick); each erasure is decided by its conversation.
 async fn retention(state: &AppState, now: DateTime<Utc>) {
-    let organizations = match projections::queries::retentions(state.backend()).await {
+    let organizations = match projections::directory::read::retentions(state.backend()).await {
         Ok(organizations) => organizations,
         Err(error) => {
             tracing::warn!(%error, "cannot read the organizations' retention; trying again next tick");
@@ -653,7 +653,7 @@ async fn retention(state: &AppState, now: DateTime<Utc>) {
             return;
         }
         let cutoff = retention_cutoff(now, days);
-        let due = match projections::queries::past_retention(
+        let due = match projections::conversations::read::past_retention(
             state.backend(),
             organization_id,
             cutoff,

@@ -163,7 +163,7 @@ async fn widget(
     let (bytes, _) = file(web_source(&state)?, "widget.html").await?;
     let mut ancestors = vec!["'self'".to_owned()];
     if let Some(queue_id) = query.queue.as_deref().and_then(|id| id.parse().ok()) {
-        if let Some(queue) = projections::queries::queue(state.backend(), queue_id).await? {
+        if let Some(queue) = projections::queues::read::queue(state.backend(), queue_id).await? {
             let origins = queue
                 .settings
                 .get("allowed_origins")

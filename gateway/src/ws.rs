@@ -388,7 +388,7 @@ where
 async fn describe(state: &AppState, caller: &Caller) -> Result<Who, ApiError> {
     Ok(match caller {
         Caller::Agent(agent) => {
-            let name = projections::queries::account(state.backend(), agent.agent_id)
+            let name = projections::directory::read::account(state.backend(), agent.agent_id)
                 .await?
                 .map(|account| account.name)
                 .unwrap_or_default();
@@ -400,9 +400,11 @@ async fn describe(state: &AppState, caller: &Caller) -> Result<Who, ApiError> {
             }
         }
         Caller::Customer(customer) => {
-            let conversation =
-                projections::queries::conversation(state.backend(), customer.conversation_id)
-                    .await?;
+            let conversation = projections::conversations::read::conversation(
+                state.backend(),
+                customer.conversation_id,
+            )
+            .await?;
             let name = conversation
                 .and_then(|c| {
                     c.customer
@@ -432,21 +434,22 @@ async fn still_valid(state: &AppState, who: &Who) -> bool {
     }
     match &who.caller {
         Caller::Agent(agent) => {
-            projections::queries::memberships_of(state.backend(), agent.agent_id)
+            projections::directory::read::memberships_of(state.backend(), agent.agent_id)
                 .await
                 .map(|memberships| !memberships.is_empty())
                 .unwrap_or(true)
         }
-        Caller::Customer(customer) => {
-            projections::queries::conversation(state.backend(), customer.conversation_id)
-                .await
-                .map(|conversation| {
-                    conversation.and_then(|c| c.ended_at).is_none_or(|ended| {
-                        chrono::Utc::now() - ended <= auth::CUSTOMER_TOKEN_AFTER_END
-                    })
-                })
-                .unwrap_or(true)
-        }
+        Caller::Customer(customer) => projections::conversations::read::conversation(
+            state.backend(),
+            customer.conversation_id,
+        )
+        .await
+        .map(|conversation| {
+            conversation
+                .and_then(|c| c.ended_at)
+                .is_none_or(|ended| chrono::Utc::now() - ended <= auth::CUSTOMER_TOKEN_AFTER_END)
+        })
+        .unwrap_or(true),
     }
 }
 
@@ -628,7 +631,7 @@ async fn authorize(state: &AppState, who: &Who, topic: Topic) -> Result<Plan, u1
         (Topic::Activity, Caller::Agent(_)) => Ok(Plan::Activity),
         (Topic::Queue(queue_id), Caller::Agent(agent)) => {
             let queue = crate::consistency::found(state, || async {
-                Ok(projections::queries::queue(state.backend(), queue_id).await?)
+                Ok(projections::queues::read::queue(state.backend(), queue_id).await?)
             })
             .await
             .map_err(|_| 503u16)?;
@@ -1013,10 +1016,15 @@ async fn activity_page(
         .await
         .ok()?;
     loop {
-        let rows =
-            projections::queries::activity_for(state.backend(), who.id, two_factor, *last, PAGE)
-                .await
-                .ok()?;
+        let rows = projections::activity::read::activity_for(
+            state.backend(),
+            who.id,
+            two_factor,
+            *last,
+            PAGE,
+        )
+        .await
+        .ok()?;
         // The read model chooses what the agent sees; the frames carry the events themselves,
         // flat, plus `at` (API.md), as every other topic's do.
         let positions: Vec<i64> = rows.iter().map(|row| row.position).collect();
@@ -1044,7 +1052,7 @@ async fn queue_frame(
     out: &Out,
 ) -> bool {
     let Ok(Some(conversation)) =
-        projections::queries::conversation(state.backend(), conversation_id).await
+        projections::conversations::read::conversation(state.backend(), conversation_id).await
     else {
         return true;
     };

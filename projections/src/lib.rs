@@ -21,7 +21,6 @@ pub mod canned;
 pub mod conversations;
 pub mod directory;
 pub mod messages;
-pub mod queries;
 pub mod queues;
 mod reading;
 pub mod runtime;

@@ -52,10 +52,13 @@ pub async fn erase(
         }
         vec![id]
     } else {
-        let linked =
-            projections::queries::conversations_of_customer(state.backend(), organization_id, id)
-                .await
-                .map_err(|error| Failure(error.to_string()))?;
+        let linked = projections::conversations::read::conversations_of_customer(
+            state.backend(),
+            organization_id,
+            id,
+        )
+        .await
+        .map_err(|error| Failure(error.to_string()))?;
         if linked.is_empty() {
             return Err(Failure(format!(
                 "{id} is neither a conversation of organization {organization_id} nor a customer_ref with conversations there (read models as `jono serve` last left them)"

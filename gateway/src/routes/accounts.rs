@@ -9,7 +9,6 @@ use domain::account::{Account, AccountCommand, AccountError};
 use domain::ids;
 use domain::organization::{Organization, OrganizationCommand};
 use domain::values::{DisplayName, Email, Name, Password, Role};
-use projections::queries;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use store::command::CommandError;
@@ -134,7 +133,7 @@ async fn account_at(state: &AppState, agent_id: Uuid) -> Result<Option<Option<St
     if hash.is_some() {
         return Ok(Some(hash));
     }
-    let account = projections::queries::account(state.backend(), agent_id).await?;
+    let account = projections::directory::read::account(state.backend(), agent_id).await?;
     Ok(account.map(|_| None))
 }
 
@@ -306,8 +305,11 @@ async fn login(
 /// A member of an organization that requires single sign-on signs in through its provider,
 /// not with a password (owners excepted: the organization decides, `AdmitPasswordLogin`).
 async fn admit_password_login(state: &AppState, agent_id: Uuid) -> Result<(), ApiError> {
-    for membership in projections::queries::memberships_of(state.backend(), agent_id).await? {
-        let sso = projections::queries::sso_settings(state.backend(), membership.id).await?;
+    for membership in
+        projections::directory::read::memberships_of(state.backend(), agent_id).await?
+    {
+        let sso =
+            projections::directory::read::sso_settings(state.backend(), membership.id).await?;
         if sso.is_some_and(|sso| sso.required) {
             let admit = OrganizationCommand::AdmitPasswordLogin { agent_id };
             command::run::<Organization>(state, membership.id, admit, &context(None, None)).await?;
@@ -332,10 +334,10 @@ pub struct MyOrganization {
     pub role: Role,
 }
 
-impl TryFrom<queries::Membership> for MyOrganization {
+impl TryFrom<projections::directory::read::Membership> for MyOrganization {
     type Error = ApiError;
 
-    fn try_from(row: queries::Membership) -> Result<Self, ApiError> {
+    fn try_from(row: projections::directory::read::Membership) -> Result<Self, ApiError> {
         Ok(Self {
             id: row.id,
             name: row.name,
@@ -361,11 +363,11 @@ pub struct Me {
 }
 
 async fn me(State(state): State<AppState>, agent: AgentCaller) -> Result<Json<Me>, ApiError> {
-    let account = projections::queries::account(state.backend(), agent.agent_id)
+    let account = projections::directory::read::account(state.backend(), agent.agent_id)
         .await?
         .ok_or(ApiError::Unauthorized)?;
     let organizations =
-        projections::queries::memberships_of(state.backend(), agent.agent_id).await?;
+        projections::directory::read::memberships_of(state.backend(), agent.agent_id).await?;
     let two_factor = second_factor::enabled(state.backend(), agent.agent_id).await?;
     let email_confirmed = crate::routes::email::email_confirmed(&state, agent.agent_id).await?;
     let organizations = organizations

@@ -6,7 +6,6 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use projections::queries;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -58,10 +57,10 @@ pub struct ActivityItem {
     pub agent_id: Option<Uuid>,
 }
 
-impl TryFrom<queries::ActivityItem> for ActivityItem {
+impl TryFrom<projections::activity::read::ActivityItem> for ActivityItem {
     type Error = ApiError;
 
-    fn try_from(row: queries::ActivityItem) -> Result<Self, ApiError> {
+    fn try_from(row: projections::activity::read::ActivityItem) -> Result<Self, ApiError> {
         Ok(Self {
             position: u64::try_from(row.position).unwrap_or_default(),
             at: row.at,
@@ -83,10 +82,16 @@ async fn activity(
     let page = query.parse::<u64>()?;
     let after = i64::try_from(page.after.unwrap_or(0))
         .map_err(|_| ApiError::BadRequest("the cursor is past any position".into()))?;
-    let limit = i64::try_from(page.limit).unwrap_or(queries::MAX_PAGE);
+    let limit = i64::try_from(page.limit).unwrap_or(projections::MAX_PAGE);
     let two_factor = crate::second_factor::enabled(state.backend(), agent.agent_id).await?;
-    let items =
-        queries::activity_for(state.backend(), agent.agent_id, two_factor, after, limit).await?;
+    let items = projections::activity::read::activity_for(
+        state.backend(),
+        agent.agent_id,
+        two_factor,
+        after,
+        limit,
+    )
+    .await?;
     let items = items
         .into_iter()
         .map(ActivityItem::try_from)

@@ -25,7 +25,6 @@ use domain::conversation::{
     ConversationEvent, ATTACHMENT_MAX_BYTES,
 };
 use domain::values::FileName;
-use projections::queries;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -255,7 +254,7 @@ async fn download(
     if !state.signer.verify(id, expires, &sig, now) {
         return Err(ApiError::NotFound);
     }
-    let attachment = queries::attachment(state.backend(), id)
+    let attachment = projections::messages::read::attachment(state.backend(), id)
         .await?
         .ok_or(ApiError::NotFound)?;
     // Its customer was erased: the bytes are gone, and so is the file.

@@ -18,7 +18,6 @@ use axum::{Json, Router};
 use chrono::{DateTime, SecondsFormat, Utc};
 use domain::values::Role;
 use projections::audit::{self, AuditFilter, AUDITED};
-use projections::queries;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -129,7 +128,7 @@ async fn audit_log(
         from: crate::extract::time("from", query.from.as_deref())?,
         to: crate::extract::time("to", query.to.as_deref())?,
     };
-    let limit = i64::try_from(page.limit).unwrap_or(queries::MAX_PAGE);
+    let limit = i64::try_from(page.limit).unwrap_or(projections::MAX_PAGE);
     let entries =
         audit::entries(state.backend(), organization_id, &filter, page.after, limit).await?;
     let mut names: HashMap<Uuid, Option<String>> = HashMap::new();
@@ -139,7 +138,7 @@ async fn audit_log(
             Some(actor) if entry.actor_kind == "agent" => match names.get(&actor) {
                 Some(name) => name.clone(),
                 None => {
-                    let name = queries::account(state.backend(), actor)
+                    let name = projections::directory::read::account(state.backend(), actor)
                         .await?
                         .map(|account| account.name);
                     names.insert(actor, name.clone());

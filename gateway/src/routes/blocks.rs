@@ -16,7 +16,6 @@ use domain::organization::{
     Organization, OrganizationCommand, OrganizationError, OrganizationEvent,
 };
 use domain::values::{BlockReason, Role};
-use projections::queries;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -78,8 +77,8 @@ pub struct BlockView {
     pub by_address: bool,
 }
 
-impl From<queries::Block> for BlockView {
-    fn from(block: queries::Block) -> Self {
+impl From<projections::directory::read::Block> for BlockView {
+    fn from(block: projections::directory::read::Block) -> Self {
         Self {
             id: block.id,
             conversation_id: block.conversation_id,
@@ -166,7 +165,8 @@ async fn list(
     let page = page.parse::<Uuid>()?;
     // Waits for the organization's last change, which the blocks are part of.
     access::at_least(&state, &agent, organization_id, Role::Operator).await?;
-    let blocks = queries::blocks(state.backend(), organization_id, Utc::now()).await?;
+    let blocks =
+        projections::directory::read::blocks(state.backend(), organization_id, Utc::now()).await?;
     Ok(Json(
         page.of(blocks, |block| block.id)
             .into_iter()

@@ -9,7 +9,6 @@ use axum::{Extension, Json, Router};
 use domain::canned::{CannedCommand, CannedEvent, CannedResponses, Scope};
 use domain::ids;
 use domain::values::{CannedKey, CannedText, Role};
-use projections::queries;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -38,8 +37,8 @@ pub struct CannedResponse {
     pub organization_id: Option<Uuid>,
 }
 
-impl From<queries::CannedResponse> for CannedResponse {
-    fn from(row: queries::CannedResponse) -> Self {
+impl From<projections::canned::read::CannedResponse> for CannedResponse {
+    fn from(row: projections::canned::read::CannedResponse) -> Self {
         Self {
             id: row.id,
             key: row.key,
@@ -58,7 +57,8 @@ async fn list(
 ) -> Result<Json<Vec<CannedResponse>>, ApiError> {
     let page = page.parse::<Uuid>()?;
     let two_factor = crate::second_factor::enabled(state.backend(), agent.agent_id).await?;
-    let responses = queries::canned_for(state.backend(), agent.agent_id, two_factor).await?;
+    let responses =
+        projections::canned::read::canned_for(state.backend(), agent.agent_id, two_factor).await?;
     Ok(Json(
         page.of(responses, |response| response.id)
             .into_iter()
@@ -137,10 +137,10 @@ async fn manageable(
     state: &AppState,
     agent: &AgentCaller,
     id: &str,
-) -> Result<(queries::CannedResponse, Scope), ApiError> {
+) -> Result<(projections::canned::read::CannedResponse, Scope), ApiError> {
     let response_id = path_id(id)?;
     let response = consistency::found(state, || async {
-        Ok(queries::canned(state.backend(), response_id).await?)
+        Ok(projections::canned::read::canned(state.backend(), response_id).await?)
     })
     .await?
     .ok_or(ApiError::NotFound)?;
@@ -199,7 +199,7 @@ async fn change(
         command::run::<CannedResponses>(&state, ids::canned_scope_id(scope), change, &ctx).await?;
     // The answer shows the change: it waits for the read model to have it.
     state.settle(command::last_position(&executed)).await;
-    let changed = queries::canned(state.backend(), response.id)
+    let changed = projections::canned::read::canned(state.backend(), response.id)
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(Json(changed.into()))

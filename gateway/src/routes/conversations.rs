@@ -18,7 +18,9 @@ use domain::conversation::{
 use domain::ids;
 use domain::metadata::{CustomerMetadata, LiveMetadata};
 use domain::values::{Author, MessageText, Name, NoteText, RatingComment, Role, Score, Tag};
-use projections::queries::{self, Conversation, ConversationFilter, Message};
+use projections::conversations::read::Conversation;
+use projections::conversations::read::ConversationFilter;
+use projections::messages::read::Message;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -77,7 +79,7 @@ type Key = Option<Extension<IdempotencyKey>>;
 
 /// The name of an agent as others see it.
 async fn agent_name(state: &AppState, agent_id: Uuid) -> Result<String, ApiError> {
-    let account = queries::account(state.backend(), agent_id).await?;
+    let account = projections::directory::read::account(state.backend(), agent_id).await?;
     Ok(account.map_or_else(|| "Agent".to_owned(), |account| account.name))
 }
 
@@ -204,8 +206,8 @@ async fn list(
         from: micros(crate::extract::time("from", query.from.as_deref())?),
         to: micros(crate::extract::time("to", query.to.as_deref())?),
     };
-    let limit = i64::try_from(page.limit).unwrap_or(queries::MAX_PAGE);
-    let conversations = queries::conversations(
+    let limit = i64::try_from(page.limit).unwrap_or(projections::MAX_PAGE);
+    let conversations = projections::conversations::read::conversations(
         state.backend(),
         organization_id,
         agent.agent_id,
@@ -228,8 +230,10 @@ async fn messages(
     let page = query.parse::<u64>()?;
     let after = i64::try_from(page.after.unwrap_or(0))
         .map_err(|_| ApiError::BadRequest("the cursor is past any message".into()))?;
-    let limit = i64::try_from(page.limit).unwrap_or(queries::MAX_PAGE);
-    let messages = queries::messages(state.backend(), conversation.id, after, limit).await?;
+    let limit = i64::try_from(page.limit).unwrap_or(projections::MAX_PAGE);
+    let messages =
+        projections::messages::read::messages(state.backend(), conversation.id, after, limit)
+            .await?;
     Ok(Json(wire::Message::all(&state.signer, messages)?))
 }
 
@@ -242,7 +246,7 @@ async fn notes(
 ) -> Result<Json<Vec<wire::Note>>, ApiError> {
     let page = page.parse::<Uuid>()?;
     let (_, conversation) = access::agent_conversation(&state, &caller, path_id(&c)?).await?;
-    let notes = queries::notes(state.backend(), conversation.id).await?;
+    let notes = projections::messages::read::notes(state.backend(), conversation.id).await?;
     Ok(Json(
         page.of(notes, |note| note.id)
             .into_iter()
@@ -262,8 +266,12 @@ async fn same_customer(
     caller: Caller,
 ) -> Result<Json<Vec<AgentConversation>>, ApiError> {
     let (_, conversation) = access::agent_conversation(&state, &caller, path_id(&c)?).await?;
-    let others =
-        queries::same_customer(state.backend(), conversation.id, SAME_CUSTOMER_LIMIT).await?;
+    let others = projections::conversations::read::same_customer(
+        state.backend(),
+        conversation.id,
+        SAME_CUSTOMER_LIMIT,
+    )
+    .await?;
     Ok(Json(agent_views(others)?))
 }
 
@@ -596,7 +604,7 @@ async fn reopen_window(
     let Some(queue_id) = conversation.queue_id else {
         return Ok(None);
     };
-    let queue = queries::queue(state.backend(), queue_id).await?;
+    let queue = projections::queues::read::queue(state.backend(), queue_id).await?;
     Ok(queue
         .and_then(|queue| {
             queue
@@ -695,8 +703,13 @@ async fn all_messages(state: &AppState, conversation_id: Uuid) -> Result<Vec<Mes
     let mut all = Vec::new();
     loop {
         let after = all.last().map_or(0, |message: &Message| message.seq);
-        let page =
-            queries::messages(state.backend(), conversation_id, after, queries::MAX_PAGE).await?;
+        let page = projections::messages::read::messages(
+            state.backend(),
+            conversation_id,
+            after,
+            projections::MAX_PAGE,
+        )
+        .await?;
         let done = page.len() < MAX_PAGE;
         all.extend(page);
         if done {
@@ -740,7 +753,9 @@ async fn transcript(
     };
     let messages = all_messages(&state, conversation.id).await?;
     let notes = match caller {
-        Caller::Agent(_) => Some(queries::notes(state.backend(), conversation.id).await?),
+        Caller::Agent(_) => {
+            Some(projections::messages::read::notes(state.backend(), conversation.id).await?)
+        }
         Caller::Customer(_) => None,
     };
     if !text {
@@ -766,7 +781,7 @@ async fn transcript(
 fn plain_transcript(
     conversation: &Conversation,
     messages: &[Message],
-    notes: Option<&[queries::Note]>,
+    notes: Option<&[projections::messages::read::Note]>,
     agent: bool,
 ) -> String {
     let mut out = String::new();
@@ -883,7 +898,7 @@ async fn start_direct(
         ));
     }
     let member = consistency::found(&state, || async {
-        Ok(queries::role_of(state.backend(), organization_id, other).await?)
+        Ok(projections::directory::read::role_of(state.backend(), organization_id, other).await?)
     })
     .await?;
     if member.is_none() {

@@ -144,7 +144,7 @@ async fn resend_confirmation(
             "the email address is confirmed already".into(),
         ));
     }
-    let account = projections::queries::account(state.backend(), agent.agent_id)
+    let account = projections::directory::read::account(state.backend(), agent.agent_id)
         .await?
         .ok_or(ApiError::Unauthorized)?;
     let email = Email::parse(&account.email).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -279,7 +279,7 @@ async fn email_transcript(
     let transcript =
         crate::routes::conversations::customer_transcript(&state, &conversation).await?;
     let organization =
-        projections::queries::organization(state.backend(), conversation.organization_id)
+        projections::directory::read::organization(state.backend(), conversation.organization_id)
             .await?
             .map_or_else(String::new, |organization| organization.name);
     let mail = Mail::Transcript {

@@ -12,7 +12,6 @@ use chrono::{DateTime, Utc};
 use domain::conversation::ErasureReason;
 use domain::organization::{Organization, OrganizationCommand};
 use domain::values::{Author, RetentionDays, Role};
-use projections::queries;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -87,8 +86,12 @@ async fn erase(
         (Some(conversation), None) => vec![parse_id(&conversation, "conversation_id")?],
         (None, Some(customer_ref)) => {
             let customer_ref = parse_id(&customer_ref, "customer_ref")?;
-            queries::conversations_of_customer(state.backend(), organization_id, customer_ref)
-                .await?
+            projections::conversations::read::conversations_of_customer(
+                state.backend(),
+                organization_id,
+                customer_ref,
+            )
+            .await?
         }
         _ => {
             return Err(ApiError::Invalid(
@@ -96,7 +99,7 @@ async fn erase(
             ))
         }
     };
-    let name = queries::account(state.backend(), agent.agent_id)
+    let name = projections::directory::read::account(state.backend(), agent.agent_id)
         .await?
         .map_or_else(|| "Operator".to_owned(), |account| account.name);
     let by = Author::agent(agent.agent_id, name);
@@ -131,7 +134,8 @@ async fn retention(
 ) -> Result<Json<Retention>, ApiError> {
     let organization_id = path_id(&org)?;
     access::member(&state, &agent, organization_id).await?;
-    let days = queries::retention_days(state.backend(), organization_id).await?;
+    let days =
+        projections::directory::read::retention_days(state.backend(), organization_id).await?;
     Ok(Json(Retention {
         retention_days: days.map(i64::from),
     }))

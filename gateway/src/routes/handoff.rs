@@ -13,7 +13,6 @@ use axum::{Extension, Json, Router};
 use domain::conversation::{Conversation, ConversationCommand, ConversationEvent};
 use domain::values::{Limit, Role};
 use domain::workload::{Workload, WorkloadCommand};
-use projections::queries;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
@@ -53,12 +52,12 @@ pub struct HandoffBody {
 /// The settings of the queue a customer conversation came from, as JSON (`Null` without one).
 async fn queue_settings(
     state: &AppState,
-    conversation: &queries::Conversation,
+    conversation: &projections::conversations::read::Conversation,
 ) -> Result<Value, ApiError> {
     let Some(queue_id) = conversation.queue_id else {
         return Ok(Value::Null);
     };
-    Ok(queries::queue(state.backend(), queue_id)
+    Ok(projections::queues::read::queue(state.backend(), queue_id)
         .await?
         .map(|queue| queue.settings)
         .unwrap_or(Value::Null))
@@ -83,7 +82,12 @@ async fn offer(
     }
     // A member who joined a moment ago is found once the read models have caught up.
     let teammate = consistency::found(&state, || async {
-        Ok(queries::role_of(state.backend(), conversation.organization_id, body.agent_id).await?)
+        Ok(projections::directory::read::role_of(
+            state.backend(),
+            conversation.organization_id,
+            body.agent_id,
+        )
+        .await?)
     })
     .await?;
     if teammate.is_none() {
@@ -94,7 +98,7 @@ async fn offer(
         .get("offer_timeout_seconds")
         .and_then(Value::as_i64)
         .unwrap_or(DEFAULT_HANDOFF_SECONDS);
-    let account = queries::account(state.backend(), agent.agent_id)
+    let account = projections::directory::read::account(state.backend(), agent.agent_id)
         .await?
         .ok_or(ApiError::Unauthorized)?;
     let command = ConversationCommand::OfferHandoff {
@@ -120,7 +124,7 @@ async fn accept(
     key: Key,
 ) -> Result<impl IntoResponse, ApiError> {
     let (agent, conversation) = access::agent_conversation(&state, &caller, path_id(&c)?).await?;
-    let account = queries::account(state.backend(), agent.agent_id)
+    let account = projections::directory::read::account(state.backend(), agent.agent_id)
         .await?
         .ok_or(ApiError::Unauthorized)?;
     let settings = queue_settings(&state, &conversation).await?;

@@ -22,7 +22,6 @@ use chrono::Utc;
 use domain::metadata::CustomerMetadata;
 use domain::organization::{Organization, OrganizationCommand};
 use domain::values::{DisplayName, Email, MessageText};
-use projections::queries;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -120,7 +119,10 @@ async fn leave(
 /// Whether nobody can answer in `queue` now, so that its widget offers to leave a message: it
 /// is closed (by hand or by its opening hours), full, or — when its settings ask — none of its
 /// handlers is online.
-pub async fn nobody_answers(state: &AppState, queue: &queries::Queue) -> Result<bool, ApiError> {
+pub async fn nobody_answers(
+    state: &AppState,
+    queue: &projections::queues::read::Queue,
+) -> Result<bool, ApiError> {
     if !queue.open {
         return Ok(true);
     }
@@ -150,7 +152,7 @@ pub async fn nobody_answers(state: &AppState, queue: &queries::Queue) -> Result<
 /// made the sender's error: its message stands.
 pub async fn mail_answer(
     state: &AppState,
-    conversation: &queries::Conversation,
+    conversation: &projections::conversations::read::Conversation,
     agent_name: &str,
     text: &str,
 ) {
@@ -165,8 +167,11 @@ pub async fn mail_answer(
     else {
         return;
     };
-    let organization = match queries::organization(state.backend(), conversation.organization_id)
-        .await
+    let organization = match projections::directory::read::organization(
+        state.backend(),
+        conversation.organization_id,
+    )
+    .await
     {
         Ok(organization) => organization.map_or_else(String::new, |o| o.name),
         Err(error) => {
@@ -174,7 +179,9 @@ pub async fn mail_answer(
             return;
         }
     };
-    let left = match queries::messages(state.backend(), conversation.id, 0, 1).await {
+    let left = match projections::messages::read::messages(state.backend(), conversation.id, 0, 1)
+        .await
+    {
         Ok(messages) => messages
             .into_iter()
             .next()

@@ -11,7 +11,6 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::{Extension, Json, Router};
 use domain::queue::{Queue, QueueCommand};
-use projections::queries;
 
 use crate::access;
 use crate::auth::Caller;
@@ -30,7 +29,9 @@ pub fn router() -> Router<AppState> {
 
 /// The queue a customer conversation waits in (409 for a channel, a direct chat, or one that
 /// waits nowhere).
-fn queue_of(conversation: &queries::Conversation) -> Result<uuid::Uuid, ApiError> {
+fn queue_of(
+    conversation: &projections::conversations::read::Conversation,
+) -> Result<uuid::Uuid, ApiError> {
     if conversation.kind != "customer" {
         return Err(ApiError::Conflict(
             "only a customer conversation is offered".into(),
@@ -49,7 +50,7 @@ async fn accept(
 ) -> Result<impl IntoResponse, ApiError> {
     let (agent, conversation) = access::agent_conversation(&state, &caller, path_id(&c)?).await?;
     let queue_id = queue_of(&conversation)?;
-    let account = queries::account(state.backend(), agent.agent_id)
+    let account = projections::directory::read::account(state.backend(), agent.agent_id)
         .await?
         .ok_or(ApiError::Unauthorized)?;
     let accept = QueueCommand::AcceptOffer {

@@ -26,7 +26,6 @@ use crate::routes::accounts::{create_account, find_account};
 use crate::routes::wire;
 use crate::secrets::{self, InvitationToken};
 use crate::state::AppState;
-use projections::queries;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -68,9 +67,12 @@ async fn pending_invitations(
     let organization_id = path_id(&org)?;
     let page = page.parse::<uuid::Uuid>()?;
     access::at_least(&state, &agent, organization_id, Role::Operator).await?;
-    let pending =
-        projections::queries::pending_invitations(state.backend(), organization_id, Utc::now())
-            .await?;
+    let pending = projections::directory::read::pending_invitations(
+        state.backend(),
+        organization_id,
+        Utc::now(),
+    )
+    .await?;
     let views = page
         .of(pending, |invitation| invitation.id)
         .into_iter()
@@ -168,9 +170,10 @@ async fn invite(
     // is in the outbox's row only until the message is delivered).
     let emailed = match &state.settings.mail {
         Some(mailer) => {
-            let organization = projections::queries::organization(state.backend(), organization_id)
-                .await?
-                .map_or_else(String::new, |organization| organization.name);
+            let organization =
+                projections::directory::read::organization(state.backend(), organization_id)
+                    .await?
+                    .map_or_else(String::new, |organization| organization.name);
             let mail = Mail::Invitation {
                 organization,
                 role: role.as_str().to_owned(),
@@ -232,9 +235,10 @@ async fn accept(
     if record.expires_at <= now {
         return Err(ApiError::NotFound);
     }
-    let invitation = projections::queries::invitation(state.backend(), record.invitation_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let invitation =
+        projections::directory::read::invitation(state.backend(), record.invitation_id)
+            .await?
+            .ok_or(ApiError::NotFound)?;
     if invitation.accepted {
         return Err(ApiError::NotFound);
     }
@@ -244,7 +248,7 @@ async fn accept(
     let mut accepting = AcceptingAccount::New;
     let agent_id = match (caller, body.name, body.password) {
         (Some(Caller::Agent(agent)), None, None) => {
-            let account = projections::queries::account(state.backend(), agent.agent_id)
+            let account = projections::directory::read::account(state.backend(), agent.agent_id)
                 .await?
                 .ok_or(ApiError::Unauthorized)?;
             if account.email != email.as_str() {
@@ -337,7 +341,7 @@ pub struct Member {
 impl Member {
     /// The read model's member with its presence (`presence::statuses`).
     fn new(
-        member: queries::Member,
+        member: projections::directory::read::Member,
         (online, status): (bool, &'static str),
     ) -> Result<Self, ApiError> {
         Ok(Self {
@@ -361,7 +365,7 @@ async fn members(
     let organization_id = path_id(&org)?;
     let page = page.parse::<uuid::Uuid>()?;
     access::member(&state, &agent, organization_id).await?;
-    let members = projections::queries::members(state.backend(), organization_id).await?;
+    let members = projections::directory::read::members(state.backend(), organization_id).await?;
     let members = page.of(members, |member| member.agent_id);
     let ids: Vec<uuid::Uuid> = members.iter().map(|member| member.agent_id).collect();
     let statuses = crate::presence::statuses(&state, &ids).await?;
@@ -413,7 +417,7 @@ async fn change_role(
     .await?;
     // The answer shows the new role: it waits for the read model to have it.
     state.settle(command::last_position(&executed)).await;
-    let member = projections::queries::members(state.backend(), organization_id)
+    let member = projections::directory::read::members(state.backend(), organization_id)
         .await?
         .into_iter()
         .find(|member| member.agent_id == target)

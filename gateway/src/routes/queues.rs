@@ -31,7 +31,6 @@ use domain::queue::{
 };
 use domain::schedule::{OpeningHours, Origin};
 use domain::values::{Limit, Name, Role, WelcomeMessage};
-use projections::queries;
 use projections::stats::{stats_from_rows, Scope, StatsError};
 use serde::Deserialize;
 use serde_json::Value;
@@ -85,10 +84,10 @@ pub fn router() -> Router<AppState> {
 
 /// The queue behind a path segment, from the read model (looked for again at the log's
 /// position if it is not there: created a moment ago); 404 if there is none.
-async fn find(state: &AppState, raw: &str) -> Result<queries::Queue, ApiError> {
+async fn find(state: &AppState, raw: &str) -> Result<projections::queues::read::Queue, ApiError> {
     let queue_id = path_id(raw)?;
     consistency::found(state, || async {
-        Ok(queries::queue(state.backend(), queue_id).await?)
+        Ok(projections::queues::read::queue(state.backend(), queue_id).await?)
     })
     .await?
     .ok_or(ApiError::NotFound)
@@ -96,9 +95,12 @@ async fn find(state: &AppState, raw: &str) -> Result<queries::Queue, ApiError> {
 
 /// The queue again, once the read models show every change of its stream answered before now
 /// (its handlers, its settings): for a decision that a stale row could get wrong either way.
-async fn current(state: &AppState, queue: queries::Queue) -> Result<queries::Queue, ApiError> {
+async fn current(
+    state: &AppState,
+    queue: projections::queues::read::Queue,
+) -> Result<projections::queues::read::Queue, ApiError> {
     consistency::settle_stream(state, Queue::TYPE, &queue.id.to_string()).await?;
-    Ok(queries::queue(state.backend(), queue.id)
+    Ok(projections::queues::read::queue(state.backend(), queue.id)
         .await?
         .unwrap_or(queue))
 }
@@ -108,7 +110,7 @@ async fn find_as_member(
     state: &AppState,
     agent: &AgentCaller,
     raw: &str,
-) -> Result<(queries::Queue, Role), ApiError> {
+) -> Result<(projections::queues::read::Queue, Role), ApiError> {
     let queue = find(state, raw).await?;
     let role = access::member(state, agent, queue.organization_id).await?;
     Ok((queue, role))
@@ -119,14 +121,14 @@ async fn find_as_operator(
     state: &AppState,
     agent: &AgentCaller,
     raw: &str,
-) -> Result<queries::Queue, ApiError> {
+) -> Result<projections::queues::read::Queue, ApiError> {
     let queue = find(state, raw).await?;
     access::at_least(state, agent, queue.organization_id, Role::Operator).await?;
     Ok(queue)
 }
 
 async fn rendered(state: &AppState, queue_id: Uuid) -> Result<Json<QueueView>, ApiError> {
-    let queue = queries::queue(state.backend(), queue_id)
+    let queue = projections::queues::read::queue(state.backend(), queue_id)
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(Json(QueueView::from(&queue)))
@@ -178,7 +180,7 @@ async fn list(
     let organization_id = path_id(&org)?;
     let page = page.parse::<Uuid>()?;
     access::member(&state, &agent, organization_id).await?;
-    let queues = queries::queues_of(state.backend(), organization_id).await?;
+    let queues = projections::queues::read::queues_of(state.backend(), organization_id).await?;
     let page = page
         .of(queues, |queue| queue.id)
         .iter()
@@ -347,7 +349,10 @@ async fn add_handler(
     let queue = find_as_operator(&state, &agent, &queue).await?;
     let organization_id = queue.organization_id;
     let member = consistency::found(&state, || async {
-        Ok(queries::role_of(state.backend(), organization_id, body.agent_id).await?)
+        Ok(
+            projections::directory::read::role_of(state.backend(), organization_id, body.agent_id)
+                .await?,
+        )
     })
     .await?;
     if member.is_none() {
@@ -459,7 +464,7 @@ async fn pick(
     key: Option<Extension<IdempotencyKey>>,
 ) -> Result<impl IntoResponse, ApiError> {
     let (queue, _) = find_as_member(&state, &agent, &queue).await?;
-    let account = queries::account(state.backend(), agent.agent_id)
+    let account = projections::directory::read::account(state.backend(), agent.agent_id)
         .await?
         .ok_or(ApiError::Unauthorized)?;
     let agent_id = agent.agent_id;
@@ -640,7 +645,7 @@ pub(super) async fn customer_door(
     state: &AppState,
     raw: &str,
     headers: &HeaderMap,
-) -> Result<queries::Queue, ApiError> {
+) -> Result<projections::queues::read::Queue, ApiError> {
     let mut queue = find(state, raw).await?;
     if headers.contains_key(header::ORIGIN) {
         queue = current(state, queue).await?;
@@ -687,7 +692,10 @@ async fn remove_identity_secret(
 }
 
 /// A browser's `Origin` must be one of the queue's `allowed_origins`, when it has any.
-fn check_origin(queue: &queries::Queue, headers: &HeaderMap) -> Result<(), ApiError> {
+fn check_origin(
+    queue: &projections::queues::read::Queue,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
@@ -824,8 +832,8 @@ mod tests {
         );
     }
 
-    fn queue_with_origins(origins: Value) -> queries::Queue {
-        queries::Queue {
+    fn queue_with_origins(origins: Value) -> projections::queues::read::Queue {
+        projections::queues::read::Queue {
             id: Uuid::new_v4(),
             organization_id: Uuid::new_v4(),
             name: "Support".into(),

@@ -68,7 +68,7 @@ pub struct SsoRequest {
 }
 
 async fn view(state: &AppState, organization_id: Uuid) -> Result<SsoView, ApiError> {
-    let sso = projections::queries::sso_settings(state.backend(), organization_id).await?;
+    let sso = projections::directory::read::sso_settings(state.backend(), organization_id).await?;
     let has_client_secret = sso_secrets::client_secret(state.backend(), organization_id)
         .await?
         .is_some();
@@ -188,7 +188,7 @@ async fn start(
     )
     .await?;
     consistency::settle_stream(&state, "organization", &organization_id.to_string()).await?;
-    let sso = projections::queries::sso_settings(state.backend(), organization_id)
+    let sso = projections::directory::read::sso_settings(state.backend(), organization_id)
         .await?
         .ok_or(ApiError::NotFound)?;
     let provider = oidc::discover(
@@ -253,7 +253,7 @@ async fn callback(
         .code
         .ok_or_else(|| ApiError::BadRequest("the provider sent no code".into()))?;
     let organization_id = sign_in.organization_id;
-    let sso = projections::queries::sso_settings(state.backend(), organization_id)
+    let sso = projections::directory::read::sso_settings(state.backend(), organization_id)
         .await?
         .ok_or(ApiError::NotFound)?;
     let secret = sso_secrets::client_secret(state.backend(), organization_id)
@@ -305,7 +305,7 @@ async fn member_for(
     consistency::catch_up(state).await?;
     let account = find_account(state, &email).await?;
     if let Some((agent_id, _)) = &account {
-        if projections::queries::role_of(state.backend(), organization_id, *agent_id)
+        if projections::directory::read::role_of(state.backend(), organization_id, *agent_id)
             .await?
             .is_some()
         {
@@ -314,7 +314,7 @@ async fn member_for(
     }
     let now = Utc::now();
     let invitation =
-        projections::queries::pending_invitations(state.backend(), organization_id, now)
+        projections::directory::read::pending_invitations(state.backend(), organization_id, now)
             .await?
             .into_iter()
             .find(|invitation| invitation.email == email.as_str())

@@ -55,7 +55,7 @@ async fn enrol(
     State(state): State<AppState>,
     agent: AgentCaller,
 ) -> Result<(StatusCode, Json<Enrolment>), ApiError> {
-    let account = projections::queries::account(state.backend(), agent.agent_id)
+    let account = projections::directory::read::account(state.backend(), agent.agent_id)
         .await?
         .ok_or(ApiError::Unauthorized)?;
     let secret = totp::new_secret();
@@ -289,7 +289,7 @@ async fn org_security(
     let organization_id = path_id(&org)?;
     access::member(&state, &agent, organization_id).await?;
     let require_two_factor =
-        projections::queries::two_factor_required(state.backend(), organization_id).await?;
+        projections::directory::read::two_factor_required(state.backend(), organization_id).await?;
     Ok(Json(OrgSecurity { require_two_factor }))
 }
 
@@ -315,7 +315,9 @@ async fn set_org_security(
     state.settle(command::last_position(&executed)).await;
     if body.require_two_factor {
         // Members without a second factor stop following the organization's topics at once.
-        for member in projections::queries::members(state.backend(), organization_id).await? {
+        for member in
+            projections::directory::read::members(state.backend(), organization_id).await?
+        {
             state.live.closer.close(CloseOrder::Recheck {
                 agent_id: member.agent_id,
             });

@@ -165,47 +165,6 @@ pub async fn retentions(backend: &Backend) -> Result<Vec<(Uuid, u32)>> {
         .collect()
 }
 
-/// At most `limit` customer conversations (chats and left messages) of the organization that
-/// ended before `cutoff` and are not erased, the longest ended first: what its retention erases.
-pub async fn past_retention(
-    backend: &Backend,
-    organization_id: Uuid,
-    cutoff: DateTime<Utc>,
-    limit: i64,
-) -> Result<Vec<Uuid>> {
-    let rows: Vec<(String,)> = fetch_all(
-        backend,
-        "SELECT conversation_id FROM rm_conversations
-         WHERE organization_id = $1 AND status = 'ended' AND ended_at < $2
-         AND erased_at IS NULL AND kind IN ('customer', 'left_message')
-         ORDER BY ended_at LIMIT $3",
-        params![organization_id, cutoff.timestamp_micros(), limit],
-    )
-    .await?;
-    rows.into_iter()
-        .map(|(conversation,)| id(&conversation))
-        .collect()
-}
-
-/// The conversations of the organization linked to the verified customer `customer_ref`
-/// (`CustomerJoinedQueue`'s `customer`), oldest first. An erased one is no longer linked.
-pub async fn conversations_of_customer(
-    backend: &Backend,
-    organization_id: Uuid,
-    customer_ref: Uuid,
-) -> Result<Vec<Uuid>> {
-    let rows: Vec<(String,)> = fetch_all(
-        backend,
-        "SELECT conversation_id FROM rm_customer_links
-         WHERE organization_id = $1 AND customer_ref = $2 ORDER BY position",
-        params![organization_id, customer_ref],
-    )
-    .await?;
-    rows.into_iter()
-        .map(|(conversation,)| id(&conversation))
-        .collect()
-}
-
 /// An organization's single sign-on, as its owner set it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SsoSettings {

@@ -14,7 +14,6 @@ use domain::values::{
     ERASED,
 };
 use projections::audit::{self, AuditFilter};
-use projections::queries;
 use projections::search;
 use projections::stats::{stats_from_log, stats_from_rows, Scope};
 use serde_json::json;
@@ -22,7 +21,7 @@ use uuid::Uuid;
 
 use crate::common::{Running, TestDb};
 use crate::on_both_backends;
-use crate::queries::{agent_author, org, pick, say};
+use crate::reads::{agent_author, org, pick, say};
 
 async fn an_erasure_blanks_the_customers_rows_and_keeps_the_statistics(db: TestDb) {
     let store = db.open().await;
@@ -139,18 +138,20 @@ async fn an_erasure_blanks_the_customers_rows_and_keeps_the_statistics(db: TestD
     };
     assert!(!found("quuxplorf").await.is_empty());
     assert_eq!(
-        queries::conversations_of_customer(backend, org.id, customer_ref)
+        projections::conversations::read::conversations_of_customer(backend, org.id, customer_ref)
             .await
             .unwrap(),
         vec![ann]
     );
     assert_eq!(
-        queries::retention_days(backend, org.id).await.unwrap(),
+        projections::directory::read::retention_days(backend, org.id)
+            .await
+            .unwrap(),
         Some(30)
     );
     let cutoff = Utc::now() + chrono::Duration::seconds(1);
     assert_eq!(
-        queries::past_retention(backend, org.id, cutoff, 10)
+        projections::conversations::read::past_retention(backend, org.id, cutoff, 10)
             .await
             .unwrap(),
         vec![ann]
@@ -171,14 +172,20 @@ async fn an_erasure_blanks_the_customers_rows_and_keeps_the_statistics(db: TestD
         .await;
     running.caught_up(&store).await;
 
-    let view = queries::conversation(backend, ann).await.unwrap().unwrap();
+    let view = projections::conversations::read::conversation(backend, ann)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(view.erased_at.is_some());
     assert_eq!(view.customer.metadata, json!({}));
     assert_eq!(view.customer.live, json!({}));
     assert!(view.verified.is_none());
     let rating = view.rating.expect("the score stays");
     assert_eq!((rating.score, rating.comment), (4, None));
-    for message in queries::messages(backend, ann, 0, 100).await.unwrap() {
+    for message in projections::messages::read::messages(backend, ann, 0, 100)
+        .await
+        .unwrap()
+    {
         assert_eq!(message.text, ERASED);
         if message.author.kind == "customer" {
             assert_eq!(message.author.name, ERASED);
@@ -189,10 +196,13 @@ async fn an_erasure_blanks_the_customers_rows_and_keeps_the_statistics(db: TestD
             assert_eq!(attachment.name, ERASED);
         }
     }
-    for note in queries::notes(backend, ann).await.unwrap() {
+    for note in projections::messages::read::notes(backend, ann)
+        .await
+        .unwrap()
+    {
         assert_eq!(note.text, ERASED);
     }
-    let attachment = queries::attachment(backend, attachment_id)
+    let attachment = projections::messages::read::attachment(backend, attachment_id)
         .await
         .unwrap()
         .unwrap();
@@ -200,16 +210,20 @@ async fn an_erasure_blanks_the_customers_rows_and_keeps_the_statistics(db: TestD
     assert!(found("quuxplorf").await.is_empty());
     assert!(found("Annikki").await.is_empty());
     assert!(found("zyxwv.example").await.is_empty());
+    assert!(projections::conversations::read::conversations_of_customer(
+        backend,
+        org.id,
+        customer_ref
+    )
+    .await
+    .unwrap()
+    .is_empty());
     assert!(
-        queries::conversations_of_customer(backend, org.id, customer_ref)
+        projections::conversations::read::past_retention(backend, org.id, cutoff, 10)
             .await
             .unwrap()
             .is_empty()
     );
-    assert!(queries::past_retention(backend, org.id, cutoff, 10)
-        .await
-        .unwrap()
-        .is_empty());
     // The statistics need nothing personal: the same from the rows and from the log.
     let stats_after = stats_from_rows(
         backend,

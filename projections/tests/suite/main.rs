@@ -10,6 +10,6 @@ pub(crate) use store::on_both_backends;
 
 mod erasure;
 
-mod queries;
+mod reads;
 mod replay;
 mod runtime;

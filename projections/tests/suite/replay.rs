@@ -17,7 +17,7 @@ use store::log::EventStore;
 use uuid::Uuid;
 
 use crate::common::{dump, Running, TestDb, World};
-use crate::queries::{agent_author, join, org, say};
+use crate::reads::{agent_author, join, org, say};
 
 #[derive(Debug, Clone)]
 enum Step {

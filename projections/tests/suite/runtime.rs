@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::Event;
+use projections::params;
 use projections::runtime::{self, Options, Projection, ProjectionError, ProjectorState, Table};
 use projections::sql::Tx;
-use projections::{params, queries};
 use serde_json::json;
 use store::event::StoredEvent;
 use store::log::EventStore;
@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::common::{dump, last_committed, Running, TestDb, World};
 use crate::on_both_backends;
-use crate::queries::{join, org};
+use crate::reads::{join, org};
 
 /// Counts the events it applies: a second application of any event would show.
 struct Counter {
@@ -210,7 +210,7 @@ async fn a_failing_event_stops_its_projector_there_and_skips_nothing(db: TestDb)
     assert_eq!(count(&store).await.0, before);
     // The other projectors go on.
     assert_eq!(
-        queries::queue(store.backend(), org.queue)
+        projections::queues::read::queue(store.backend(), org.queue)
             .await
             .unwrap()
             .unwrap()
@@ -381,7 +381,7 @@ async fn an_event_of_an_unknown_type_is_skipped_not_stalled_on(db: TestDb) {
         running.projectors.statuses.snapshot()
     );
     // The join after the unknown event is there; the unknown one was not counted.
-    let waiting = queries::queue(store.backend(), org.queue)
+    let waiting = projections::queues::read::queue(store.backend(), org.queue)
         .await
         .unwrap()
         .unwrap()

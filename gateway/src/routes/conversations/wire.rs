@@ -4,7 +4,6 @@
 use chrono::{DateTime, Utc};
 use domain::conversation::ConversationKind;
 use domain::values::AuthorKind;
-use projections::queries;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -51,8 +50,8 @@ pub struct VerifiedCustomerView {
     pub name: Option<String>,
 }
 
-impl From<queries::VerifiedCustomer> for VerifiedCustomerView {
-    fn from(row: queries::VerifiedCustomer) -> Self {
+impl From<projections::conversations::read::VerifiedCustomer> for VerifiedCustomerView {
+    fn from(row: projections::conversations::read::VerifiedCustomer) -> Self {
         Self {
             customer_ref: row.customer_ref,
             user_id: row.user_id,
@@ -108,10 +107,10 @@ pub struct AgentConversation {
     pub erased_at: Option<Option<DateTime<Utc>>>,
 }
 
-impl TryFrom<queries::Conversation> for AgentConversation {
+impl TryFrom<projections::conversations::read::Conversation> for AgentConversation {
     type Error = ApiError;
 
-    fn try_from(row: queries::Conversation) -> Result<Self, ApiError> {
+    fn try_from(row: projections::conversations::read::Conversation) -> Result<Self, ApiError> {
         Ok(Self {
             id: row.id,
             kind: wire::parse(&row.kind)?,
@@ -141,7 +140,9 @@ impl TryFrom<queries::Conversation> for AgentConversation {
 }
 
 /// The agent views of a list of rows.
-pub fn agent_views(rows: Vec<queries::Conversation>) -> Result<Vec<AgentConversation>, ApiError> {
+pub fn agent_views(
+    rows: Vec<projections::conversations::read::Conversation>,
+) -> Result<Vec<AgentConversation>, ApiError> {
     rows.into_iter().map(TryInto::try_into).collect()
 }
 
@@ -154,8 +155,8 @@ pub struct HandoffView {
     pub expires_at: DateTime<Utc>,
 }
 
-impl From<queries::Handoff> for HandoffView {
-    fn from(row: queries::Handoff) -> Self {
+impl From<projections::conversations::read::Handoff> for HandoffView {
+    fn from(row: projections::conversations::read::Handoff) -> Self {
         Self {
             handoff_id: row.handoff_id,
             to_agent_id: row.to_agent_id,
@@ -186,7 +187,10 @@ pub struct CustomerConversation {
 
 impl CustomerConversation {
     /// The customer's view of `row`, whose agent (if any) is called `agent`.
-    pub fn new(row: &queries::Conversation, agent: Option<String>) -> Result<Self, ApiError> {
+    pub fn new(
+        row: &projections::conversations::read::Conversation,
+        agent: Option<String>,
+    ) -> Result<Self, ApiError> {
         Ok(Self {
             id: row.id,
             kind: wire::parse(&row.kind)?,
@@ -231,7 +235,11 @@ pub struct Attachment {
 impl Attachment {
     /// An attachment as a message shows it, with a URL signed afresh for each read (it works
     /// for an hour; `blobs::UrlSigner`).
-    pub fn new(signer: &UrlSigner, now: i64, row: queries::MessageAttachment) -> Self {
+    pub fn new(
+        signer: &UrlSigner,
+        now: i64,
+        row: projections::messages::read::MessageAttachment,
+    ) -> Self {
         Self {
             url: signer.url(row.attachment_id, now),
             attachment_id: row.attachment_id,
@@ -254,7 +262,11 @@ pub struct Message {
 }
 
 impl Message {
-    pub fn new(signer: &UrlSigner, now: i64, row: queries::Message) -> Result<Self, ApiError> {
+    pub fn new(
+        signer: &UrlSigner,
+        now: i64,
+        row: projections::messages::read::Message,
+    ) -> Result<Self, ApiError> {
         Ok(Self {
             seq: count(row.seq),
             id: row.id,
@@ -274,7 +286,10 @@ impl Message {
     }
 
     /// The views of `rows`, their URLs signed now.
-    pub fn all(signer: &UrlSigner, rows: Vec<queries::Message>) -> Result<Vec<Self>, ApiError> {
+    pub fn all(
+        signer: &UrlSigner,
+        rows: Vec<projections::messages::read::Message>,
+    ) -> Result<Vec<Self>, ApiError> {
         let now = Utc::now().timestamp();
         rows.into_iter()
             .map(|row| Self::new(signer, now, row))
@@ -342,8 +357,8 @@ pub struct Note {
     pub created_at: DateTime<Utc>,
 }
 
-impl From<queries::Note> for Note {
-    fn from(row: queries::Note) -> Self {
+impl From<projections::messages::read::Note> for Note {
+    fn from(row: projections::messages::read::Note) -> Self {
         Self {
             id: row.id,
             author: NoteAuthor {

@@ -2,13 +2,12 @@
 //! OpenAPI document references these same types.
 //!
 //! A queue's settings are kept by the read model as the JSON its projector wrote
-//! (`queries::Queue::settings`); the view passes those values through as they are (so an answer
+//! (`projections::queues::read::Queue::settings`); the view passes those values through as they are (so an answer
 //! is what it always was) and documents each with the domain's type (`#[schemars(with)]`).
 
 use chrono::{DateTime, Utc};
 use domain::queue::{OfferTimeout, QueueSettings, Routing, WidgetPosition};
 use domain::schedule::RawOpeningHours;
-use projections::queries;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
@@ -247,8 +246,8 @@ fn or_default<T: Serialize + Default>(value: Option<&Value>, kind: fn(&Value) ->
     }
 }
 
-impl From<&queries::Queue> for QueueView {
-    fn from(queue: &queries::Queue) -> Self {
+impl From<&projections::queues::read::Queue> for QueueView {
+    fn from(queue: &projections::queues::read::Queue) -> Self {
         let setting = |name: &str| Some(queue.settings.get(name).cloned().unwrap_or(Value::Null));
         let allowed_origins = match queue.settings.get("allowed_origins") {
             None | Some(Value::Null) => Value::Array(Vec::new()),
@@ -294,7 +293,7 @@ impl From<&queries::Queue> for QueueView {
 }
 
 /// Where the queue's widget sits: its setting, or where it starts (`right`).
-pub fn widget_position(queue: &queries::Queue) -> Value {
+pub fn widget_position(queue: &projections::queues::read::Queue) -> Value {
     or_default::<WidgetPosition>(queue.settings.get("widget_position"), Value::is_string)
 }
 
@@ -343,7 +342,11 @@ pub struct PublicQueue {
 
 impl PublicQueue {
     /// The widget's view of `queue`; the two answers that are not the queue's are given.
-    pub fn new(queue: &queries::Queue, transcript_by_email: bool, leave_message: bool) -> Self {
+    pub fn new(
+        queue: &projections::queues::read::Queue,
+        transcript_by_email: bool,
+        leave_message: bool,
+    ) -> Self {
         let setting = |name: &str| queue.settings.get(name).cloned().unwrap_or(Value::Null);
         Self {
             name: queue.name.clone(),

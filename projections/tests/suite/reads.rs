@@ -1,5 +1,5 @@
-//! Every query of `projections::queries`, against rows the projectors made from real domain
-//! events appended through the command layer.
+//! Every question of the read models' `read` modules, against rows the projectors made from
+//! real domain events appended through the command layer.
 
 use chrono::{Duration, Utc};
 use domain::account::{Account, AccountCommand};
@@ -13,7 +13,7 @@ use domain::values::{
     Author, CannedKey, CannedText, DisplayName, Email, FileName, MessageText, Name, NoteText, Role,
     Score, Tag, WelcomeMessage,
 };
-use projections::queries::{self, ConversationFilter};
+use projections::conversations::read::ConversationFilter;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -196,26 +196,28 @@ async fn directory_answers_logins_memberships_members_and_invitations(db: TestDb
     running.caught_up(&store).await;
     let backend = store.backend();
 
-    let found = queries::account_by_email(backend, "Agent@Acme.example")
+    let found = projections::directory::read::account_by_email(backend, "Agent@Acme.example")
         .await
         .unwrap()
         .expect("the agent's account");
     assert_eq!(found.agent_id, org.agent);
     assert_eq!(found.name, "Aino Agent");
     assert_eq!(
-        queries::account(backend, org.owner)
+        projections::directory::read::account(backend, org.owner)
             .await
             .unwrap()
             .unwrap()
             .email,
         "owner@acme.example"
     );
-    assert!(queries::account_by_email(backend, "nobody@acme.example")
-        .await
-        .unwrap()
-        .is_none());
+    assert!(
+        projections::directory::read::account_by_email(backend, "nobody@acme.example")
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(
-        queries::organization(backend, org.id)
+        projections::directory::read::organization(backend, org.id)
             .await
             .unwrap()
             .unwrap()
@@ -223,7 +225,9 @@ async fn directory_answers_logins_memberships_members_and_invitations(db: TestDb
         "Org acme"
     );
 
-    let memberships = queries::memberships_of(backend, org.agent).await.unwrap();
+    let memberships = projections::directory::read::memberships_of(backend, org.agent)
+        .await
+        .unwrap();
     assert_eq!(memberships.len(), 1);
     assert_eq!(
         (memberships[0].id, memberships[0].role.as_str()),
@@ -231,26 +235,28 @@ async fn directory_answers_logins_memberships_members_and_invitations(db: TestDb
     );
     assert_eq!(memberships[0].name, "Org acme");
     assert_eq!(
-        queries::role_of(backend, org.id, org.owner)
+        projections::directory::read::role_of(backend, org.id, org.owner)
             .await
             .unwrap()
             .as_deref(),
         Some("owner")
     );
     assert_eq!(
-        queries::role_of(backend, org.id, Uuid::new_v4())
+        projections::directory::read::role_of(backend, org.id, Uuid::new_v4())
             .await
             .unwrap(),
         None
     );
-    let members = queries::members(backend, org.id).await.unwrap();
+    let members = projections::directory::read::members(backend, org.id)
+        .await
+        .unwrap();
     let roles: Vec<(Uuid, &str)> = members
         .iter()
         .map(|m| (m.agent_id, m.role.as_str()))
         .collect();
     assert_eq!(roles, vec![(org.owner, "owner"), (org.agent, "agent")]);
 
-    let invitation = queries::invitation(backend, pending)
+    let invitation = projections::directory::read::invitation(backend, pending)
         .await
         .unwrap()
         .unwrap();
@@ -271,7 +277,7 @@ async fn directory_answers_logins_memberships_members_and_invitations(db: TestDb
         .await;
     running.caught_up(&store).await;
     assert_eq!(
-        queries::role_of(backend, org.id, org.agent)
+        projections::directory::read::role_of(backend, org.id, org.agent)
             .await
             .unwrap()
             .as_deref(),
@@ -287,11 +293,19 @@ async fn directory_answers_logins_memberships_members_and_invitations(db: TestDb
         )
         .await;
     running.caught_up(&store).await;
-    assert!(queries::memberships_of(backend, org.agent)
-        .await
-        .unwrap()
-        .is_empty());
-    assert_eq!(queries::members(backend, org.id).await.unwrap().len(), 1);
+    assert!(
+        projections::directory::read::memberships_of(backend, org.agent)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        projections::directory::read::members(backend, org.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     running.stop().await;
 }
 
@@ -318,7 +332,9 @@ async fn queues_show_their_line_handlers_and_settings(db: TestDb) {
     running.caught_up(&store).await;
     let backend = store.backend();
 
-    let queues = queries::queues_of(backend, org.id).await.unwrap();
+    let queues = projections::queues::read::queues_of(backend, org.id)
+        .await
+        .unwrap();
     assert_eq!(queues.len(), 1);
     let queue = &queues[0];
     assert_eq!(
@@ -332,11 +348,14 @@ async fn queues_show_their_line_handlers_and_settings(db: TestDb) {
     assert_eq!(queue.handlers, handlers);
     assert_eq!(queue.settings["welcome_message"], "Hello!");
     assert_eq!(
-        queries::queue(backend, org.queue).await.unwrap().as_ref(),
+        projections::queues::read::queue(backend, org.queue)
+            .await
+            .unwrap()
+            .as_ref(),
         Some(queue)
     );
 
-    let line: Vec<Uuid> = queries::waiting_line(backend, org.queue)
+    let line: Vec<Uuid> = projections::queues::read::waiting_line(backend, org.queue)
         .await
         .unwrap()
         .iter()
@@ -344,7 +363,7 @@ async fn queues_show_their_line_handlers_and_settings(db: TestDb) {
         .collect();
     assert_eq!(line, vec![first, second, third]);
     let place = |c| async move {
-        queries::conversation(backend, c)
+        projections::conversations::read::conversation(backend, c)
             .await
             .unwrap()
             .unwrap()
@@ -373,7 +392,10 @@ async fn queues_show_their_line_handlers_and_settings(db: TestDb) {
         )
         .await;
     running.caught_up(&store).await;
-    let queue = queries::queue(backend, org.queue).await.unwrap().unwrap();
+    let queue = projections::queues::read::queue(backend, org.queue)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((queue.open, queue.waiting), (false, 1));
     assert_eq!(place(second).await, Some(1));
     assert_eq!(place(first).await, None);
@@ -447,7 +469,10 @@ async fn conversations_follow_picks_transfers_tags_metadata_and_the_end(db: Test
     running.caught_up(&store).await;
     let backend = store.backend();
 
-    let seen = queries::conversation(backend, ann).await.unwrap().unwrap();
+    let seen = projections::conversations::read::conversation(backend, ann)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(seen.kind, "customer");
     assert_eq!(seen.status, "active");
     assert_eq!(seen.agent_id, Some(org.agent));
@@ -460,7 +485,10 @@ async fn conversations_follow_picks_transfers_tags_metadata_and_the_end(db: Test
     );
     assert_eq!(seen.tags, vec!["billing".to_owned()]);
     assert!(seen.picked_at.is_some() && seen.ended_at.is_none());
-    let bob_seen = queries::conversation(backend, bob).await.unwrap().unwrap();
+    let bob_seen = projections::conversations::read::conversation(backend, bob)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (
             bob_seen.status.as_str(),
@@ -469,24 +497,30 @@ async fn conversations_follow_picks_transfers_tags_metadata_and_the_end(db: Test
         ),
         ("waiting", Some(other_queue), Some(1))
     );
-    let line = queries::waiting_line(backend, other_queue).await.unwrap();
+    let line = projections::queues::read::waiting_line(backend, other_queue)
+        .await
+        .unwrap();
     let line: Vec<Uuid> = line.iter().map(|w| w.conversation_id).collect();
     assert_eq!(line, vec![bob, waiting_there]);
 
     assert_eq!(
-        queries::open_conversations(backend, org.agent)
+        projections::conversations::read::open_conversations(backend, org.agent)
             .await
             .unwrap(),
         1
     );
-    let inbox = queries::inbox(backend, org.agent).await.unwrap();
+    let inbox = projections::conversations::read::inbox(backend, org.agent)
+        .await
+        .unwrap();
     assert_eq!(inbox.iter().map(|c| c.id).collect::<Vec<_>>(), vec![ann]);
-    let tags = queries::organization_tags(backend, org.id).await.unwrap();
+    let tags = projections::conversations::read::organization_tags(backend, org.id)
+        .await
+        .unwrap();
     let tags: Vec<&str> = tags.iter().map(|t| t.tag.as_str()).collect();
     assert!(tags.contains(&"billing") && tags.contains(&"vip"));
 
     // Pages, oldest first, with filters; the cursor is the last item's id.
-    let all = queries::conversations(
+    let all = projections::conversations::read::conversations(
         backend,
         org.id,
         org.agent,
@@ -500,7 +534,7 @@ async fn conversations_follow_picks_transfers_tags_metadata_and_the_end(db: Test
         all.iter().map(|c| c.id).collect::<Vec<_>>(),
         vec![waiting_there, ann, bob]
     );
-    let page = queries::conversations(
+    let page = projections::conversations::read::conversations(
         backend,
         org.id,
         org.agent,
@@ -515,9 +549,11 @@ async fn conversations_follow_picks_transfers_tags_metadata_and_the_end(db: Test
         status: Some("waiting".into()),
         ..ConversationFilter::default()
     };
-    let found = queries::conversations(backend, org.id, org.agent, &waiting, None, 100)
-        .await
-        .unwrap();
+    let found = projections::conversations::read::conversations(
+        backend, org.id, org.agent, &waiting, None, 100,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         found.iter().map(|c| c.id).collect::<Vec<_>>(),
         vec![waiting_there, bob]
@@ -527,10 +563,12 @@ async fn conversations_follow_picks_transfers_tags_metadata_and_the_end(db: Test
         ..ConversationFilter::default()
     };
     assert_eq!(
-        queries::conversations(backend, org.id, org.agent, &mine, None, 100)
-            .await
-            .unwrap()
-            .len(),
+        projections::conversations::read::conversations(
+            backend, org.id, org.agent, &mine, None, 100
+        )
+        .await
+        .unwrap()
+        .len(),
         1
     );
 
@@ -557,17 +595,23 @@ async fn conversations_follow_picks_transfers_tags_metadata_and_the_end(db: Test
         )
         .await;
     running.caught_up(&store).await;
-    let ended = queries::conversation(backend, ann).await.unwrap().unwrap();
+    let ended = projections::conversations::read::conversation(backend, ann)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(ended.status, "ended");
     assert!(ended.ended_at.is_some());
     assert_eq!(ended.rating.map(|r| r.score), Some(5));
     assert_eq!(
-        queries::open_conversations(backend, org.agent)
+        projections::conversations::read::open_conversations(backend, org.agent)
             .await
             .unwrap(),
         0
     );
-    assert!(queries::inbox(backend, org.agent).await.unwrap().is_empty());
+    assert!(projections::conversations::read::inbox(backend, org.agent)
+        .await
+        .unwrap()
+        .is_empty());
     running.stop().await;
 }
 
@@ -638,7 +682,9 @@ async fn messages_notes_and_attachments_read_back(db: TestDb) {
     running.caught_up(&store).await;
     let backend = store.backend();
 
-    let messages = queries::messages(backend, ann, 0, 100).await.unwrap();
+    let messages = projections::messages::read::messages(backend, ann, 0, 100)
+        .await
+        .unwrap();
     let seqs: Vec<i64> = messages.iter().map(|m| m.seq).collect();
     assert_eq!(seqs, vec![1, 2, 3]);
     assert_eq!(
@@ -650,14 +696,18 @@ async fn messages_notes_and_attachments_read_back(db: TestDb) {
     assert_eq!(messages[2].attachments.len(), 1);
     assert_eq!(messages[2].attachments[0].attachment_id, attachment_id);
     assert_eq!(messages[2].attachments[0].name, "receipt.png");
-    let page = queries::messages(backend, ann, 1, 1).await.unwrap();
+    let page = projections::messages::read::messages(backend, ann, 1, 1)
+        .await
+        .unwrap();
     assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![2]);
-    assert!(queries::messages(backend, ann, 3, 100)
+    assert!(projections::messages::read::messages(backend, ann, 3, 100)
         .await
         .unwrap()
         .is_empty());
 
-    let notes = queries::notes(backend, ann).await.unwrap();
+    let notes = projections::messages::read::notes(backend, ann)
+        .await
+        .unwrap();
     assert_eq!(notes.len(), 1);
     assert_eq!(
         (notes[0].id, notes[0].text.as_str()),
@@ -665,7 +715,7 @@ async fn messages_notes_and_attachments_read_back(db: TestDb) {
     );
     assert_eq!(notes[0].author.id, org.agent);
 
-    let attachment = queries::attachment(backend, attachment_id)
+    let attachment = projections::messages::read::attachment(backend, attachment_id)
         .await
         .unwrap()
         .unwrap();
@@ -674,10 +724,12 @@ async fn messages_notes_and_attachments_read_back(db: TestDb) {
         (attachment.size, attachment.content_type.as_str()),
         (1234, "image/png")
     );
-    assert!(queries::attachment(backend, Uuid::new_v4())
-        .await
-        .unwrap()
-        .is_none());
+    assert!(
+        projections::messages::read::attachment(backend, Uuid::new_v4())
+            .await
+            .unwrap()
+            .is_none()
+    );
     running.stop().await;
 }
 
@@ -744,10 +796,10 @@ async fn activity_shows_an_agent_its_organizations_and_only_its_own_direct_chats
     running.caught_up(&store).await;
     let backend = store.backend();
 
-    let types = |items: &[queries::ActivityItem]| -> Vec<String> {
+    let types = |items: &[projections::activity::read::ActivityItem]| -> Vec<String> {
         items.iter().map(|i| i.kind.clone()).collect()
     };
-    let seen = queries::activity_for(backend, org.agent, true, 0, 100)
+    let seen = projections::activity::read::activity_for(backend, org.agent, true, 0, 100)
         .await
         .unwrap();
     assert_eq!(
@@ -766,18 +818,22 @@ async fn activity_shows_an_agent_its_organizations_and_only_its_own_direct_chats
     assert_eq!(seen[2].agent_id, Some(org.agent));
     assert_eq!(seen[4].conversation_id, Some(direct));
     // Pages by position.
-    let page = queries::activity_for(backend, org.agent, true, seen[1].position, 2)
-        .await
-        .unwrap();
+    let page =
+        projections::activity::read::activity_for(backend, org.agent, true, seen[1].position, 2)
+            .await
+            .unwrap();
     assert_eq!(types(&page), vec!["CustomerPicked", "MessageSent"]);
     // The third agent is not a member: nothing. A member outside the direct chat: no "psst".
-    assert!(queries::activity_for(backend, third, true, 0, 100)
-        .await
-        .unwrap()
-        .is_empty());
-    let elsewhere_seen = queries::activity_for(backend, elsewhere.agent, true, 0, 100)
-        .await
-        .unwrap();
+    assert!(
+        projections::activity::read::activity_for(backend, third, true, 0, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let elsewhere_seen =
+        projections::activity::read::activity_for(backend, elsewhere.agent, true, 0, 100)
+            .await
+            .unwrap();
     assert!(elsewhere_seen
         .iter()
         .all(|i| i.organization_id == elsewhere.id));
@@ -846,14 +902,19 @@ async fn canned_responses_of_the_agent_and_its_organizations(db: TestDb) {
     running.caught_up(&store).await;
     let backend = store.backend();
 
-    let seen = queries::canned_for(backend, org.agent, true).await.unwrap();
+    let seen = projections::canned::read::canned_for(backend, org.agent, true)
+        .await
+        .unwrap();
     let keys: Vec<(&str, Option<Uuid>)> = seen
         .iter()
         .map(|c| (c.key.as_str(), c.organization_id))
         .collect();
     assert_eq!(keys, vec![("hi", None), ("bye", Some(org.id))]);
     assert_eq!(seen[0].text, "Hello there!");
-    let one = queries::canned(backend, mine_id).await.unwrap().unwrap();
+    let one = projections::canned::read::canned(backend, mine_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(one.agent_id, Some(org.agent));
 
     world
@@ -866,9 +927,12 @@ async fn canned_responses_of_the_agent_and_its_organizations(db: TestDb) {
         )
         .await;
     running.caught_up(&store).await;
-    assert!(queries::canned(backend, mine_id).await.unwrap().is_none());
+    assert!(projections::canned::read::canned(backend, mine_id)
+        .await
+        .unwrap()
+        .is_none());
     assert_eq!(
-        queries::canned_for(backend, org.agent, true)
+        projections::canned::read::canned_for(backend, org.agent, true)
             .await
             .unwrap()
             .len(),
@@ -910,41 +974,60 @@ async fn a_returning_customers_other_conversations_newest_first(db: TestDb) {
     let third = join_verified(&world, org.queue, "u-42").await;
     running.caught_up(&store).await;
     let backend = store.backend();
-    let ids_of =
-        |list: Vec<queries::Conversation>| list.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    let ids_of = |list: Vec<projections::conversations::read::Conversation>| {
+        list.into_iter().map(|c| c.id).collect::<Vec<_>>()
+    };
     assert_eq!(
-        ids_of(queries::same_customer(backend, third, 50).await.unwrap()),
+        ids_of(
+            projections::conversations::read::same_customer(backend, third, 50)
+                .await
+                .unwrap()
+        ),
         vec![second, first]
     );
     assert_eq!(
-        ids_of(queries::same_customer(backend, first, 50).await.unwrap()),
+        ids_of(
+            projections::conversations::read::same_customer(backend, first, 50)
+                .await
+                .unwrap()
+        ),
         vec![third, second]
     );
     assert_eq!(
-        ids_of(queries::same_customer(backend, first, 1).await.unwrap()),
+        ids_of(
+            projections::conversations::read::same_customer(backend, first, 1)
+                .await
+                .unwrap()
+        ),
         vec![third]
     );
-    assert!(queries::same_customer(backend, guest, 50)
-        .await
-        .unwrap()
-        .is_empty());
-    assert!(queries::same_customer(backend, stranger, 50)
-        .await
-        .unwrap()
-        .is_empty());
-    let shown = queries::conversation(backend, second)
+    assert!(
+        projections::conversations::read::same_customer(backend, guest, 50)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        projections::conversations::read::same_customer(backend, stranger, 50)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let shown = projections::conversations::read::conversation(backend, second)
         .await
         .unwrap()
         .unwrap();
     let verified = shown.verified.expect("the verified customer");
     assert_eq!(verified.user_id, "u-42");
     assert_eq!(verified.name.as_deref(), Some("Ann Lee"));
-    assert!(queries::conversation(backend, guest)
-        .await
-        .unwrap()
-        .unwrap()
-        .verified
-        .is_none());
+    assert!(
+        projections::conversations::read::conversation(backend, guest)
+            .await
+            .unwrap()
+            .unwrap()
+            .verified
+            .is_none()
+    );
     running.stop().await;
 }
 
