@@ -19,11 +19,11 @@ use projections::conversations::read::Conversation;
 use uuid::Uuid;
 
 use crate::auth::{AgentCaller, Caller};
-use crate::command::{self, context};
 use crate::consistency;
 use crate::error::ApiError;
 use crate::second_factor;
 use crate::state::AppState;
+use crate::workflow::{self, context};
 
 /// The caller's role in `organization_id`; 404 for a non-member.
 pub async fn member(
@@ -31,7 +31,7 @@ pub async fn member(
     agent: &AgentCaller,
     organization_id: Uuid,
 ) -> Result<Role, ApiError> {
-    consistency::settle_stream(state, Organization::TYPE, &organization_id.to_string()).await?;
+    consistency::wait_for_stream(state, Organization::TYPE, &organization_id.to_string()).await?;
     let role = consistency::found(state, || async {
         let role =
             projections::directory::read::role_of(state.backend(), organization_id, agent.agent_id)
@@ -55,7 +55,7 @@ async fn admit(state: &AppState, agent_id: Uuid, organization_id: Uuid) -> Resul
         agent_id,
         two_factor: false,
     };
-    command::run::<Organization>(state, organization_id, admit, &context(None, None)).await?;
+    workflow::run::<Organization>(state, organization_id, admit, &context(None, None)).await?;
     Ok(())
 }
 
@@ -86,7 +86,7 @@ pub async fn in_any_organization(state: &AppState, agent_id: Uuid) -> Result<boo
         // Read after the read models had that change already: the yes stands.
         return Ok(true);
     }
-    state.settle(floor).await;
+    state.wait_for_read_models(floor).await;
     Ok(
         !projections::directory::read::memberships_of(state.backend(), agent_id)
             .await?

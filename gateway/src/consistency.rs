@@ -34,14 +34,14 @@ pub fn reached(state: &AppState) -> i64 {
 /// Waits until the read models have reached the log's last committed position now.
 pub async fn catch_up(state: &AppState) -> Result<(), ApiError> {
     let position = state.store.last_committed().await?;
-    state.settle(position).await;
+    state.wait_for_read_models(position).await;
     Ok(())
 }
 
 /// Waits until the read models show the last event of one stream: every change that stream
 /// decides (an organization's members and roles, a queue's handlers and settings) answered
 /// before now.
-pub async fn settle_stream(
+pub async fn wait_for_stream(
     state: &AppState,
     aggregate_type: &str,
     aggregate_id: &str,
@@ -50,7 +50,7 @@ pub async fn settle_stream(
         .store
         .stream_last_position(aggregate_type, aggregate_id)
         .await?;
-    state.settle(position).await;
+    state.wait_for_read_models(position).await;
     Ok(())
 }
 

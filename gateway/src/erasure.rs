@@ -21,12 +21,12 @@ use domain::values::Author;
 use store::command::CommandContext;
 use uuid::Uuid;
 
-use crate::command;
 use crate::consistency;
 use crate::error::ApiError;
 use crate::live::CloseOrder;
 use crate::secrets;
 use crate::state::AppState;
+use crate::workflow;
 use store::webhook_deliveries as webhook_table;
 
 /// How often a customer still in a line is taken out of it and the erasure tried again (a
@@ -68,14 +68,14 @@ pub async fn erase_conversation(
         // A customer in a line is ended first, as an agent's end does it (the queue decides
         // that it leaves its line; `command::end`); a picked one the erasure itself ends.
         if let (Some(ConversationKind::Customer), Some(Status::Waiting)) = (now.kind, now.status) {
-            command::end(state, conversation_id, &by, ctx).await?;
+            workflow::end(state, conversation_id, &by, ctx).await?;
         }
         let erase = ConversationCommand::EraseCustomer {
             by: by.clone(),
             reason,
             at: Utc::now(),
         };
-        match command::refusable::<Conversation>(state, conversation_id, erase, ctx).await? {
+        match workflow::refusable::<Conversation>(state, conversation_id, erase, ctx).await? {
             Ok(executed) => {
                 let erased_at = executed.typed.iter().find_map(|event| match event {
                     ConversationEvent::CustomerErased { at, .. } => Some(*at),
@@ -95,7 +95,9 @@ pub async fn erase_conversation(
                         erased_now: false,
                     },
                 });
-                state.settle(command::last_position(&executed)).await;
+                state
+                    .wait_for_read_models(workflow::last_position(&executed))
+                    .await;
                 break;
             }
             // In a line again (a transfer landed meanwhile): ended from there, then erased.
@@ -158,7 +160,7 @@ pub async fn after_erased(state: &AppState, conversation_id: Uuid) -> Result<(),
     // dropped. Then, once the read models show the erasure, no old page of the files is left.
     let subject = conversation_id.to_string();
     let erased = state.store.erase_subject(&subject).await?;
-    consistency::settle_stream(state, Conversation::TYPE, &subject).await?;
+    consistency::wait_for_stream(state, Conversation::TYPE, &subject).await?;
     state.store.compact_after_erasure(erased).await?;
     Ok(())
 }

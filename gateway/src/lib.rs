@@ -11,7 +11,8 @@
 //! - [`identity`]: returning customers' signed identities and each queue's identity secret.
 //! - [`outbound`]: requests to addresses users chose: public ones only, no redirects (SSRF).
 //! - [`access`]: tenancy — what a caller may see and do; 404 for what it may not know of.
-//! - [`command`]: running a command for a route: idempotency and follow-ups, answered durable.
+//! - [`workflow`]: running a command for a route (idempotency and follow-ups, answered durable)
+//!   and the work that spans streams (join, transfer, end, reopen).
 //! - [`consistency`]: where reads wait for the read models (API.md's Consistency rule).
 //! - [`extract`]: JSON bodies and paging parameters with API.md's statuses.
 //! - [`idempotency`]: the `Idempotency-Key` layer.
@@ -61,7 +62,6 @@ pub mod auth;
 pub mod blobs;
 pub mod cli;
 pub mod client;
-pub mod command;
 pub mod config;
 pub mod consistency;
 pub mod edge;
@@ -95,4 +95,5 @@ pub mod telemetry;
 pub mod totp;
 pub mod web;
 pub mod webhooks;
+pub mod workflow;
 pub mod ws;

@@ -60,7 +60,7 @@ pub async fn follow(
     let mut outcomes = Vec::new();
     for follow_up in follow_ups(event_id, event) {
         let outcome = match follow_up {
-            FollowUp::Queue { queue_id, command } => settle(
+            FollowUp::Queue { queue_id, command } => outcome_of(
                 commands
                     .execute::<Queue>(&queue_id.to_string(), command, &(), &ctx)
                     .await
@@ -69,7 +69,7 @@ pub async fn follow(
             FollowUp::Conversation {
                 conversation_id,
                 command,
-            } => settle(
+            } => outcome_of(
                 commands
                     .execute::<Conversation>(&conversation_id.to_string(), command, &(), &ctx)
                     .await
@@ -78,7 +78,7 @@ pub async fn follow(
             FollowUp::Workload {
                 workload_id,
                 command,
-            } => settle(
+            } => outcome_of(
                 commands
                     .execute::<Workload>(&workload_id.to_string(), command, &(), &ctx)
                     .await
@@ -89,7 +89,7 @@ pub async fn follow(
                 transfer_in,
                 conversation_id,
                 requeue,
-            } => settle(
+            } => outcome_of(
                 commands
                     .execute_pair::<Queue, Conversation>(
                         (&queue_id.to_string(), transfer_in),
@@ -127,7 +127,9 @@ pub async fn follow_through(commands: &Commands, events: &[StoredEvent]) -> Resu
     Ok(last)
 }
 
-fn settle<E: std::fmt::Display>(
+/// What a follow-up's command came to: its events, or settled (refused: done before, or the
+/// state moved on); an error is the store's.
+fn outcome_of<E: std::fmt::Display>(
     result: Result<Vec<StoredEvent>, CommandError<E>>,
 ) -> Result<Outcome, String> {
     match result {

@@ -165,8 +165,9 @@ fn context() -> CommandContext {
     }
 }
 
-/// A refusal is the queue saying the view was stale (settled); anything else is the store.
-fn settled<T, E: std::fmt::Display>(result: Result<T, CommandError<E>>) -> Result<bool, String> {
+/// Whether the queue took the routing command: a refusal is the queue saying the view was stale
+/// (false); anything else is the store.
+fn accepted<T, E: std::fmt::Display>(result: Result<T, CommandError<E>>) -> Result<bool, String> {
     match result {
         Ok(_) => Ok(true),
         Err(CommandError::Rejected(refusal)) => {
@@ -242,7 +243,7 @@ async fn expire_handoffs(
             handoff_id: *handoff_id,
             now,
         };
-        settled(
+        accepted(
             state
                 .commands
                 .execute::<Conversation>(&conversation_id.to_string(), expire, &(), &context())
@@ -275,7 +276,7 @@ async fn tick(state: &AppState, watch: &Watch) -> Result<(), String> {
                 offer_id: *offer_id,
                 now,
             };
-            settled(
+            accepted(
                 state
                     .commands
                     .execute::<Queue>(&queue_id.to_string(), expire, &(), &context())
@@ -365,7 +366,7 @@ async fn tick(state: &AppState, watch: &Watch) -> Result<(), String> {
                 agent_id,
                 now: Utc::now(),
             };
-            if settled(
+            if accepted(
                 state
                     .commands
                     .execute::<Queue>(&queue_id.to_string(), offer, &(), &context())

@@ -124,7 +124,7 @@ impl AppState {
     /// Waits until the read models have applied everything up to `position`, so that a read
     /// shows every command answered before it began. The events are durable already; if the
     /// projectors are slow the read goes ahead after the bounded wait, and the lag is logged.
-    pub async fn settle(&self, position: i64) {
+    pub async fn wait_for_read_models(&self, position: i64) {
         if position <= 0 {
             return;
         }

@@ -325,7 +325,7 @@ where
                         // The change was committed before its order was sent (on this node or
                         // another): the read models the check asks must hold it first.
                         if let Ok(head) = state.store.head().await {
-                            state.settle(head).await;
+                            state.wait_for_read_models(head).await;
                         }
                         !recheck(&state, &who, &out, &mut subscriptions).await
                     }
@@ -861,7 +861,7 @@ async fn follow(state: AppState, who: Who, topic: Topic, plan: Plan, after: Opti
         let sent = match &plan {
             Plan::Activity => {
                 if projections::activity::TYPES.contains(&event.event_type.as_str()) {
-                    state.settle(event.position).await;
+                    state.wait_for_read_models(event.position).await;
                     if activity_page(&state, &who, &name, &mut last, &out)
                         .await
                         .is_none()
@@ -905,7 +905,7 @@ async fn follow(state: AppState, who: Who, topic: Topic, plan: Plan, after: Opti
                 let my_line = queue_place
                     .is_some_and(|(queue_id, _)| event.aggregate_id == queue_id.to_string());
                 if ok && *customer && event.aggregate_type == "queue" && (mine || my_line) {
-                    state.settle(event.position).await;
+                    state.wait_for_read_models(event.position).await;
                     ok = queue_frame(&state, *conversation_id, &mut queue_place, &out).await;
                 }
                 ok
@@ -929,7 +929,7 @@ async fn replay(
     let head = state.store.head().await.ok()?;
     match plan {
         Plan::Activity => {
-            state.settle(head).await;
+            state.wait_for_read_models(head).await;
             activity_page(state, who, name, last, out).await?;
         }
         Plan::Queue { queue_id } => {

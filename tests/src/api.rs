@@ -584,7 +584,7 @@ fn forget_the_clock(value: &mut Value) {
 /// Appends a marker (a new queue of `owner`'s organization, opened) and waits until the
 /// owner's activity shows it: by then the read models have taken in everything appended
 /// before it, so a snapshot taken next shows any earlier append. Returns the marker queue.
-pub async fn settle(api: &Api, owner: &Agent) -> Uuid {
+pub async fn read_models_caught_up(api: &Api, owner: &Agent) -> Uuid {
     let marker = create_queue(api, owner, "Marker").await;
     open_queue(api, owner, marker).await;
     let items = eventually(
@@ -617,7 +617,8 @@ impl Watch {
     }
 
     pub async fn look(&mut self, api: &Api) -> Value {
-        self.markers.push(settle(api, &self.owner).await);
+        self.markers
+            .push(read_models_caught_up(api, &self.owner).await);
         let mut view = snapshot(api, self.owner.token(), &self.paths).await;
         let markers: Vec<Value> = self.markers.iter().map(|marker| json!(marker)).collect();
         if let Value::Object(views) = &mut view {

@@ -16,7 +16,6 @@ use uuid::Uuid;
 
 use crate::auth::{self, AgentCaller, Caller};
 use crate::client::{ClientAddr, DeviceOf};
-use crate::command::{self, context};
 use crate::error::{invalid, ApiError};
 use crate::extract::Body;
 use crate::limits;
@@ -25,6 +24,7 @@ use crate::routes::wire;
 use crate::second_factor;
 use crate::secrets;
 use crate::state::AppState;
+use crate::workflow::{self, context};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -86,7 +86,7 @@ async fn signup(
         name: organization,
         owner_id: Some(agent_id),
     };
-    command::run::<Organization>(&state, organization_id, create, &ctx).await?;
+    workflow::run::<Organization>(&state, organization_id, create, &ctx).await?;
     let token = secrets::issue_agent_token(state.backend(), agent_id, &device, None).await?;
     // With email set up, the address is to be confirmed before the account joins anyone's
     // organization by invitation (its own it owns already).
@@ -171,7 +171,7 @@ pub async fn create_account(
         name,
         email_confirmed: false,
     };
-    match command::run::<Account>(state, agent_id, create, &context(None, None)).await {
+    match workflow::run::<Account>(state, agent_id, create, &context(None, None)).await {
         Ok(_) => {}
         // The log has the account but, as the claim says, no password was ever kept for it: a
         // creation cut short by a crash, which nobody ever signed in to. The claim's holder
@@ -211,7 +211,7 @@ pub async fn create_sso_account(
         name,
         email_confirmed: true,
     };
-    match command::run::<Account>(state, agent_id, create, &context(None, None)).await {
+    match workflow::run::<Account>(state, agent_id, create, &context(None, None)).await {
         Ok(_) | Err(ApiError::Conflict(_)) => {}
         Err(error) => return Err(error),
     }
@@ -312,7 +312,8 @@ async fn admit_password_login(state: &AppState, agent_id: Uuid) -> Result<(), Ap
             projections::directory::read::sso_settings(state.backend(), membership.id).await?;
         if sso.is_some_and(|sso| sso.required) {
             let admit = OrganizationCommand::AdmitPasswordLogin { agent_id };
-            command::run::<Organization>(state, membership.id, admit, &context(None, None)).await?;
+            workflow::run::<Organization>(state, membership.id, admit, &context(None, None))
+                .await?;
         }
     }
     Ok(())

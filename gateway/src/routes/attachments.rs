@@ -31,12 +31,12 @@ use uuid::Uuid;
 use crate::access;
 use crate::auth::Caller;
 use crate::blobs::{self, BlobError};
-use crate::command::{self, context};
 use crate::error::ApiError;
 use crate::extract::path_id;
 use crate::idempotency::IdempotencyKey;
 use crate::limits;
 use crate::state::AppState;
+use crate::workflow::{self, context};
 
 /// The largest upload body: one file of 10 MiB and room for its multipart framing. Above it
 /// axum's own limit answers, and the route maps that to 413 as well.
@@ -195,7 +195,7 @@ async fn upload(
     };
     let ctx = context(Some(&caller), key.as_deref());
     let executed =
-        match command::run::<ConversationStream>(&state, conversation.id, command, &ctx).await {
+        match workflow::run::<ConversationStream>(&state, conversation.id, command, &ctx).await {
             Ok(executed) => executed,
             Err(error) => {
                 // A refusal appended nothing: the bytes name nothing and go. When the store

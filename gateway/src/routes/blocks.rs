@@ -22,7 +22,6 @@ use uuid::Uuid;
 
 use crate::access;
 use crate::auth::{AgentCaller, Caller};
-use crate::command::{self, context};
 use crate::error::{invalid, ApiError};
 use crate::extract::{path_id, Body, PageQuery, Params};
 use crate::idempotency::IdempotencyKey;
@@ -30,6 +29,7 @@ use crate::live::CloseOrder;
 use crate::routes::conversations::end_conversation;
 use crate::secrets;
 use crate::state::AppState;
+use crate::workflow::{self, context};
 
 /// A block's length when the agent names none: a day.
 pub const DEFAULT_BLOCK_MINUTES: i64 = 24 * 60;
@@ -125,7 +125,7 @@ async fn block(
     };
     let ctx = context(Some(&caller), key.as_deref());
     let executed =
-        command::run::<Organization>(&state, conversation.organization_id, command, &ctx).await?;
+        workflow::run::<Organization>(&state, conversation.organization_id, command, &ctx).await?;
     let (block_id, until) = executed
         .typed
         .iter()
@@ -192,6 +192,6 @@ async fn lift(
     };
     let caller = Caller::Agent(agent);
     let ctx = context(Some(&caller), key.as_deref());
-    command::run::<Organization>(&state, organization_id, lift, &ctx).await?;
+    workflow::run::<Organization>(&state, organization_id, lift, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }

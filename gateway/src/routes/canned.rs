@@ -15,12 +15,12 @@ use uuid::Uuid;
 
 use crate::access;
 use crate::auth::{AgentCaller, Caller};
-use crate::command::{self, context};
 use crate::consistency;
 use crate::error::{invalid, ApiError};
 use crate::extract::{path_id, Body, PageQuery, Params};
 use crate::idempotency::IdempotencyKey;
 use crate::state::AppState;
+use crate::workflow::{self, context};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -117,7 +117,7 @@ async fn create(
     let caller = Caller::Agent(agent);
     let ctx = context(Some(&caller), key.as_deref());
     let executed =
-        command::run::<CannedResponses>(&state, ids::canned_scope_id(scope), create, &ctx).await?;
+        workflow::run::<CannedResponses>(&state, ids::canned_scope_id(scope), create, &ctx).await?;
     // A replayed request answers the response it created the first time.
     let response_id = executed
         .typed
@@ -196,9 +196,11 @@ async fn change(
     let caller = Caller::Agent(agent);
     let ctx = context(Some(&caller), key.as_deref());
     let executed =
-        command::run::<CannedResponses>(&state, ids::canned_scope_id(scope), change, &ctx).await?;
+        workflow::run::<CannedResponses>(&state, ids::canned_scope_id(scope), change, &ctx).await?;
     // The answer shows the change: it waits for the read model to have it.
-    state.settle(command::last_position(&executed)).await;
+    state
+        .wait_for_read_models(workflow::last_position(&executed))
+        .await;
     let changed = projections::canned::read::canned(state.backend(), response.id)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -218,6 +220,6 @@ async fn remove(
     };
     let caller = Caller::Agent(agent);
     let ctx = context(Some(&caller), key.as_deref());
-    command::run::<CannedResponses>(&state, ids::canned_scope_id(scope), delete, &ctx).await?;
+    workflow::run::<CannedResponses>(&state, ids::canned_scope_id(scope), delete, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -27,7 +27,6 @@ use uuid::Uuid;
 
 use crate::access;
 use crate::auth::{AgentCaller, Caller};
-use crate::command::{self, context};
 use crate::consistency;
 use crate::error::{invalid, ApiError};
 use crate::extract::{path_id, Body, PageQuery, Params, MAX_PAGE};
@@ -35,6 +34,7 @@ use crate::idempotency::IdempotencyKey;
 use crate::limits;
 use crate::plain;
 use crate::state::AppState;
+use crate::workflow::{self, context};
 
 pub mod wire;
 
@@ -322,7 +322,7 @@ async fn send_message(
         let stream = conversation.id.to_string();
         let (before, _) = state.commands.load::<ConversationStream>(&stream).await?;
         let back_to = before.agent_id.unwrap_or_default();
-        let reopened = command::reopen(
+        let reopened = workflow::reopen(
             &state,
             conversation.id,
             conversation.organization_id,
@@ -351,7 +351,7 @@ async fn send_message(
         text,
         attachments,
     };
-    let executed = command::run::<ConversationStream>(&state, conversation.id, send, &ctx).await?;
+    let executed = workflow::run::<ConversationStream>(&state, conversation.id, send, &ctx).await?;
     if conversation.kind == "left_message" && !author.is_customer() {
         if let Some(answer) = answer {
             super::left_messages::mail_answer(&state, &conversation, &author.name, &answer).await;
@@ -380,7 +380,7 @@ async fn mark_read(
     let (_, conversation) = access::agent_conversation(&state, &caller, path_id(&c)?).await?;
     let by = author_of(&state, &caller, &conversation).await?;
     let read = ConversationCommand::MarkRead { seq: body.seq, by };
-    command::run::<ConversationStream>(
+    workflow::run::<ConversationStream>(
         &state,
         conversation.id,
         read,
@@ -401,7 +401,7 @@ async fn add_tag(
     let tag = Tag::parse(&body.tag).map_err(invalid)?;
     let by = author_of(&state, &caller, &conversation).await?;
     let add = ConversationCommand::AddTag { tag, by };
-    command::run::<ConversationStream>(
+    workflow::run::<ConversationStream>(
         &state,
         conversation.id,
         add,
@@ -421,7 +421,7 @@ async fn remove_tag(
     let tag = Tag::parse(&tag).map_err(invalid)?;
     let by = author_of(&state, &caller, &conversation).await?;
     let remove = ConversationCommand::RemoveTag { tag, by };
-    command::run::<ConversationStream>(
+    workflow::run::<ConversationStream>(
         &state,
         conversation.id,
         remove,
@@ -447,7 +447,7 @@ async fn add_note(
         by,
     };
     let ctx = context(Some(&caller), key.as_deref());
-    let executed = command::run::<ConversationStream>(&state, conversation.id, add, &ctx).await?;
+    let executed = workflow::run::<ConversationStream>(&state, conversation.id, add, &ctx).await?;
     let note_id = executed
         .typed
         .iter()
@@ -472,7 +472,7 @@ async fn set_metadata(
     let metadata = CustomerMetadata::parse(Value::Object(body))?;
     let by = author_of(&state, &caller, &conversation).await?;
     let set = ConversationCommand::SetCustomerMetadata { metadata, by };
-    command::run::<ConversationStream>(
+    workflow::run::<ConversationStream>(
         &state,
         conversation.id,
         set,
@@ -498,7 +498,7 @@ async fn update_live(
     let live = LiveMetadata::parse(Value::Object(body))?;
     let by = author_of(&state, &caller, &conversation).await?;
     let update = ConversationCommand::UpdateLiveMetadata { live, by };
-    command::run::<ConversationStream>(
+    workflow::run::<ConversationStream>(
         &state,
         conversation.id,
         update,
@@ -524,7 +524,7 @@ async fn transfer(
     let (_, conversation) = access::agent_conversation(&state, &caller, path_id(&c)?).await?;
     let by = author_of(&state, &caller, &conversation).await?;
     let ctx = context(Some(&caller), key.as_deref());
-    command::transfer(&state, conversation.id, body.queue_id, &by, &ctx).await?;
+    workflow::transfer(&state, conversation.id, body.queue_id, &by, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -546,7 +546,8 @@ async fn start_call(
         by,
     };
     let ctx = context(Some(&caller), key.as_deref());
-    let executed = command::run::<ConversationStream>(&state, conversation.id, start, &ctx).await?;
+    let executed =
+        workflow::run::<ConversationStream>(&state, conversation.id, start, &ctx).await?;
     // A replayed request answers the call it started the first time.
     let call_id = executed
         .typed
@@ -570,7 +571,7 @@ async fn end_call(
     let call_id = path_id(&call)?;
     let by = author_of(&state, &caller, &conversation).await?;
     let end = ConversationCommand::EndCall { call_id, by };
-    command::run::<ConversationStream>(
+    workflow::run::<ConversationStream>(
         &state,
         conversation.id,
         end,
@@ -633,7 +634,7 @@ async fn reopen(
         within_seconds: None,
     };
     let ctx = context(Some(&caller), key.as_deref());
-    command::reopen(
+    workflow::reopen(
         &state,
         conversation.id,
         conversation.organization_id,
@@ -653,7 +654,7 @@ pub(crate) async fn end_conversation(
     ctx: &store::command::CommandContext,
 ) -> Result<(), ApiError> {
     let by = author_of(state, caller, conversation).await?;
-    command::end(state, conversation.id, &by, ctx).await
+    workflow::end(state, conversation.id, &by, ctx).await
 }
 
 /// Its customer, once. A score that is a number but not a whole one from 1 to 5 is 422.
@@ -681,7 +682,7 @@ async fn rate(
     };
     let by = author_of(&state, &caller, &conversation).await?;
     let rate = ConversationCommand::Rate { score, comment, by };
-    command::run::<ConversationStream>(
+    workflow::run::<ConversationStream>(
         &state,
         conversation.id,
         rate,
@@ -853,7 +854,7 @@ async fn start_channel(
         by: agent.agent_id,
     };
     let caller = Caller::Agent(agent);
-    let executed = command::run::<ConversationStream>(
+    let executed = workflow::run::<ConversationStream>(
         &state,
         conversation_id,
         start,
@@ -915,7 +916,7 @@ async fn start_direct(
     let caller = Caller::Agent(agent);
     let ctx = context(Some(&caller), key.as_deref());
     let status =
-        match command::run::<ConversationStream>(&state, conversation_id, start, &ctx).await {
+        match workflow::run::<ConversationStream>(&state, conversation_id, start, &ctx).await {
             Ok(_) => StatusCode::CREATED,
             // `StartDirect`'s only conflict is `AlreadyStarted`: the pair has its chat.
             Err(ApiError::Conflict(_)) => StatusCode::OK,

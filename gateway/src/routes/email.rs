@@ -21,7 +21,6 @@ use uuid::Uuid;
 use crate::access;
 use crate::auth::{self, AgentCaller, Caller};
 use crate::client::ClientAddr;
-use crate::command::context;
 use crate::error::{invalid, ApiError};
 use crate::extract::{path_id, Body};
 use crate::limits;
@@ -31,6 +30,7 @@ use crate::mail::{self, Mail, Mailer, CONFIRM_SECONDS};
 use crate::routes::accounts::find_account;
 use crate::secrets;
 use crate::state::AppState;
+use crate::workflow::context;
 
 /// How long a password reset's link works.
 pub const RESET_MINUTES: i64 = 30;

@@ -18,12 +18,12 @@ use uuid::Uuid;
 
 use crate::access;
 use crate::auth::{AgentCaller, Caller};
-use crate::command::{self, context};
 use crate::erasure;
 use crate::error::{invalid, ApiError};
 use crate::extract::{path_id, Body};
 use crate::idempotency::IdempotencyKey;
 use crate::state::AppState;
+use crate::workflow::{self, context};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -162,7 +162,9 @@ async fn set_retention(
     };
     let caller = Caller::Agent(agent);
     let ctx = context(Some(&caller), key.as_deref());
-    let executed = command::run::<Organization>(&state, organization_id, set, &ctx).await?;
-    state.settle(command::last_position(&executed)).await;
+    let executed = workflow::run::<Organization>(&state, organization_id, set, &ctx).await?;
+    state
+        .wait_for_read_models(workflow::last_position(&executed))
+        .await;
     Ok(Json(body))
 }

@@ -20,13 +20,13 @@ use uuid::Uuid;
 
 use crate::access;
 use crate::auth::Caller;
-use crate::command::{self, context};
 use crate::consistency;
 use crate::error::ApiError;
 use crate::extract::{path_id, Body};
 use crate::idempotency::IdempotencyKey;
 use crate::routes::conversations::ConversationCreated;
 use crate::state::AppState;
+use crate::workflow::{self, context};
 
 /// How long a handoff stays open when its queue does not say (`offer_timeout_seconds`).
 const DEFAULT_HANDOFF_SECONDS: i64 = 30;
@@ -107,7 +107,7 @@ async fn offer(
         by: domain::values::Author::agent(agent.agent_id, account.name),
         expires_at: chrono::Utc::now() + chrono::Duration::seconds(seconds),
     };
-    command::run::<Conversation>(
+    workflow::run::<Conversation>(
         &state,
         conversation.id,
         command,
@@ -157,7 +157,7 @@ async fn accept(
             _ => None,
         })
     };
-    command::run_pair_with::<Conversation, Workload>(
+    workflow::run_pair_with::<Conversation, Workload>(
         &state,
         (conversation.id, accept),
         (
@@ -185,7 +185,7 @@ async fn decline(
     let decline = ConversationCommand::DeclineHandoff {
         agent_id: agent.agent_id,
     };
-    command::run::<Conversation>(
+    workflow::run::<Conversation>(
         &state,
         conversation.id,
         decline,

@@ -27,7 +27,6 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::client::ClientAddr;
-use crate::command::{self, context};
 use crate::error::{invalid, ApiError};
 use crate::extract::Body;
 use crate::limits;
@@ -35,6 +34,7 @@ use crate::mail::{self, Mail};
 use crate::presence;
 use crate::secrets;
 use crate::state::AppState;
+use crate::workflow::{self, context};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/queues/{queue}/messages", post(leave))
@@ -94,10 +94,10 @@ async fn leave(
         visitor: visitor.clone(),
         at: Utc::now(),
     };
-    command::run::<Organization>(&state, queue.organization_id, admit, &context(None, None))
+    workflow::run::<Organization>(&state, queue.organization_id, admit, &context(None, None))
         .await?;
     let conversation_id = Uuid::new_v4();
-    command::leave_message(
+    workflow::leave_message(
         &state,
         queue.id,
         conversation_id,

@@ -14,12 +14,12 @@ use domain::queue::{Queue, QueueCommand};
 
 use crate::access;
 use crate::auth::Caller;
-use crate::command::{self, context};
 use crate::error::ApiError;
 use crate::extract::path_id;
 use crate::idempotency::IdempotencyKey;
 use crate::routes::queues::picked;
 use crate::state::AppState;
+use crate::workflow::{self, context};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -59,7 +59,7 @@ async fn accept(
         agent_name: account.name,
         now: chrono::Utc::now(),
     };
-    let executed = command::give(
+    let executed = workflow::give(
         &state,
         queue_id,
         conversation.organization_id,
@@ -88,7 +88,7 @@ async fn decline(
         conversation_id: conversation.id,
         agent_id: agent.agent_id,
     };
-    command::run::<Queue>(
+    workflow::run::<Queue>(
         &state,
         queue_id,
         decline,

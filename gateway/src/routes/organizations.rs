@@ -15,7 +15,6 @@ use uuid::Uuid;
 use crate::access;
 use crate::auth::{AgentCaller, Caller, MaybeCaller};
 use crate::client::DeviceOf;
-use crate::command::{self, context};
 use crate::consistency;
 use crate::error::{invalid, ApiError};
 use crate::extract::{path_id, Body, PageQuery, Params};
@@ -26,6 +25,7 @@ use crate::routes::accounts::{create_account, find_account};
 use crate::routes::wire;
 use crate::secrets::{self, InvitationToken};
 use crate::state::AppState;
+use crate::workflow::{self, context};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -107,7 +107,7 @@ async fn revoke_invitation(
     };
     let caller = Caller::Agent(agent);
     let ctx = context(Some(&caller), key.as_deref());
-    command::run::<Organization>(&state, organization_id, revoke, &ctx).await?;
+    workflow::run::<Organization>(&state, organization_id, revoke, &ctx).await?;
     secrets::delete_invitation_tokens(state.backend(), invitation_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -158,7 +158,7 @@ async fn invite(
     };
     let caller = Caller::Agent(agent);
     let ctx = context(Some(&caller), key.as_deref());
-    command::run::<Organization>(&state, organization_id, invite, &ctx).await?;
+    workflow::run::<Organization>(&state, organization_id, invite, &ctx).await?;
     let token = secrets::new_token();
     let record = InvitationToken {
         invitation_id,
@@ -305,7 +305,7 @@ async fn accept(
         account: accepting,
         confirmation_required: state.settings.mail.is_some(),
     };
-    command::run::<Organization>(&state, organization_id, accept, &context(None, None)).await?;
+    workflow::run::<Organization>(&state, organization_id, accept, &context(None, None)).await?;
     // A session for the organization's new member (an existing account gets a fresh one too).
     let token = secrets::issue_agent_token(state.backend(), agent_id, &device, None).await?;
     Ok((
@@ -408,7 +408,7 @@ async fn change_role(
         by: Some(agent.agent_id),
     };
     let caller = Caller::Agent(agent);
-    let executed = command::run::<Organization>(
+    let executed = workflow::run::<Organization>(
         &state,
         organization_id,
         change,
@@ -416,7 +416,9 @@ async fn change_role(
     )
     .await?;
     // The answer shows the new role: it waits for the read model to have it.
-    state.settle(command::last_position(&executed)).await;
+    state
+        .wait_for_read_models(workflow::last_position(&executed))
+        .await;
     let member = projections::directory::read::members(state.backend(), organization_id)
         .await?
         .into_iter()
@@ -444,7 +446,7 @@ async fn remove_member(
         by: Some(agent.agent_id),
     };
     let caller = Caller::Agent(agent);
-    command::run::<Organization>(
+    workflow::run::<Organization>(
         &state,
         organization_id,
         remove,

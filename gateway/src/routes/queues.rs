@@ -39,7 +39,6 @@ use uuid::Uuid;
 use crate::access;
 use crate::auth::{AgentCaller, Caller};
 use crate::client::ClientAddr;
-use crate::command::{self, context};
 use crate::consistency;
 use crate::error::{invalid, ApiError};
 use crate::extract::{path_id, Body, PageQuery, Params};
@@ -50,6 +49,7 @@ use crate::routes::conversations::ConversationCreated;
 use crate::secrets;
 use crate::state::AppState;
 use crate::sweeper;
+use crate::workflow::{self, context};
 
 pub mod wire;
 
@@ -99,7 +99,7 @@ async fn current(
     state: &AppState,
     queue: projections::queues::read::Queue,
 ) -> Result<projections::queues::read::Queue, ApiError> {
-    consistency::settle_stream(state, Queue::TYPE, &queue.id.to_string()).await?;
+    consistency::wait_for_stream(state, Queue::TYPE, &queue.id.to_string()).await?;
     Ok(projections::queues::read::queue(state.backend(), queue.id)
         .await?
         .unwrap_or(queue))
@@ -151,7 +151,7 @@ async fn create(
         name,
     };
     let caller = Caller::Agent(agent);
-    let executed = command::run::<Queue>(
+    let executed = workflow::run::<Queue>(
         &state,
         queue_id,
         create,
@@ -327,7 +327,7 @@ async fn change_settings(
         by: Some(agent.agent_id),
     };
     let caller = Caller::Agent(agent);
-    let executed = command::run::<Queue>(
+    let executed = workflow::run::<Queue>(
         &state,
         queue.id,
         change,
@@ -335,7 +335,9 @@ async fn change_settings(
     )
     .await?;
     // The answer shows the change: it waits for the read model to have it.
-    state.settle(command::last_position(&executed)).await;
+    state
+        .wait_for_read_models(workflow::last_position(&executed))
+        .await;
     rendered(&state, queue.id).await
 }
 
@@ -365,7 +367,7 @@ async fn add_handler(
         by: Some(agent.agent_id),
     };
     let caller = Caller::Agent(agent);
-    command::run::<Queue>(
+    workflow::run::<Queue>(
         &state,
         queue.id,
         add,
@@ -388,7 +390,7 @@ async fn remove_handler(
         by: Some(agent.agent_id),
     };
     let caller = Caller::Agent(agent);
-    command::run::<Queue>(
+    workflow::run::<Queue>(
         &state,
         queue.id,
         remove,
@@ -423,7 +425,7 @@ async fn open_or_close(
         QueueCommand::CloseQueue { by }
     };
     let caller = Caller::Agent(agent);
-    command::run::<Queue>(
+    workflow::run::<Queue>(
         &state,
         queue.id,
         command,
@@ -473,7 +475,7 @@ async fn pick(
         agent_name: account.name,
     };
     let caller = Caller::Agent(agent);
-    let executed = command::give(
+    let executed = workflow::give(
         &state,
         queue.id,
         queue.organization_id,
@@ -603,11 +605,11 @@ async fn join(
         visitor: visitor.clone(),
         at: Utc::now(),
     };
-    command::run::<Organization>(&state, queue.organization_id, admit, &context(None, None))
+    workflow::run::<Organization>(&state, queue.organization_id, admit, &context(None, None))
         .await?;
     let conversation_id = Uuid::new_v4();
     // Joining takes no idempotency key: each join is a new customer.
-    let executed = command::join(
+    let executed = workflow::join(
         &state,
         queue.id,
         conversation_id,

@@ -13,13 +13,13 @@ use serde::Serialize;
 
 use crate::access;
 use crate::auth::{AgentCaller, Caller};
-use crate::command::{self, context};
 use crate::error::ApiError;
 use crate::extract::path_id;
 use crate::idempotency::IdempotencyKey;
 use crate::live::CloseOrder;
 use crate::secrets;
 use crate::state::AppState;
+use crate::workflow::{self, context};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -104,7 +104,7 @@ async fn end_member_sessions(
     };
     let caller = Caller::Agent(agent);
     let ctx = context(Some(&caller), key.as_deref());
-    command::run::<Organization>(&state, organization_id, end, &ctx).await?;
+    workflow::run::<Organization>(&state, organization_id, end, &ctx).await?;
     secrets::revoke_agent_tokens(state.backend(), target, None).await?;
     state.live.closer.close(CloseOrder::Agent {
         agent_id: target,

@@ -20,7 +20,6 @@ use uuid::Uuid;
 use crate::access;
 use crate::auth::{AgentCaller, Caller};
 use crate::client::DeviceOf;
-use crate::command::{self, context};
 use crate::consistency;
 use crate::error::{invalid, ApiError};
 use crate::extract::{path_id, Body, Params};
@@ -31,6 +30,7 @@ use crate::routes::accounts::{create_sso_account, find_account};
 use crate::secrets;
 use crate::sso_secrets::{self, SignIn};
 use crate::state::AppState;
+use crate::workflow::{self, context};
 
 /// A session opened through the provider lasts this long at most: the next sign-in asks the
 /// provider again, which refuses a person removed there.
@@ -127,11 +127,13 @@ async fn set_settings(
     };
     let caller = Caller::Agent(agent);
     let ctx = context(Some(&caller), key.as_deref());
-    let executed = command::run::<Organization>(&state, organization_id, configure, &ctx).await?;
+    let executed = workflow::run::<Organization>(&state, organization_id, configure, &ctx).await?;
     if let Some(secret) = secret {
         sso_secrets::set_client_secret(state.backend(), organization_id, &secret).await?;
     }
-    state.settle(command::last_position(&executed)).await;
+    state
+        .wait_for_read_models(workflow::last_position(&executed))
+        .await;
     Ok(Json(view(&state, organization_id).await?))
 }
 
@@ -180,14 +182,14 @@ async fn start(
     let address = device.address.unwrap_or_default();
     limits::enforce(&state, limits::LOGINS, &format!("address:{address}")).await?;
     let organization_id = path_id(&org)?;
-    command::run::<Organization>(
+    workflow::run::<Organization>(
         &state,
         organization_id,
         OrganizationCommand::AdmitSso,
         &context(None, None),
     )
     .await?;
-    consistency::settle_stream(&state, "organization", &organization_id.to_string()).await?;
+    consistency::wait_for_stream(&state, "organization", &organization_id.to_string()).await?;
     let sso = projections::directory::read::sso_settings(state.backend(), organization_id)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -351,7 +353,7 @@ async fn member_for(
         account: domain::organization::AcceptingAccount::Confirmed,
         confirmation_required: state.settings.mail.is_some(),
     };
-    command::run::<Organization>(state, organization_id, accept, &context(None, None)).await?;
+    workflow::run::<Organization>(state, organization_id, accept, &context(None, None)).await?;
     secrets::delete_invitation_tokens(state.backend(), invitation.id).await?;
     Ok(agent_id)
 }

@@ -16,7 +16,6 @@ use uuid::Uuid;
 use crate::access;
 use crate::auth::{AgentCaller, Caller};
 use crate::client::{ClientAddr, DeviceOf};
-use crate::command::{self, context};
 use crate::error::ApiError;
 use crate::extract::{path_id, Body};
 use crate::idempotency::IdempotencyKey;
@@ -26,6 +25,7 @@ use crate::second_factor;
 use crate::secrets;
 use crate::state::AppState;
 use crate::totp;
+use crate::workflow::{self, context};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -311,8 +311,10 @@ async fn set_org_security(
     };
     let caller = Caller::Agent(agent);
     let ctx = context(Some(&caller), key.as_deref());
-    let executed = command::run::<Organization>(&state, organization_id, set, &ctx).await?;
-    state.settle(command::last_position(&executed)).await;
+    let executed = workflow::run::<Organization>(&state, organization_id, set, &ctx).await?;
+    state
+        .wait_for_read_models(workflow::last_position(&executed))
+        .await;
     if body.require_two_factor {
         // Members without a second factor stop following the organization's topics at once.
         for member in

@@ -19,13 +19,13 @@ use uuid::Uuid;
 
 use crate::access;
 use crate::auth::{AgentCaller, Caller};
-use crate::command::{self, context};
 use crate::error::ApiError;
 use crate::extract::{path_id, Body, PageQuery, Params};
 use crate::idempotency::IdempotencyKey;
 use crate::outbound;
 use crate::state::AppState;
 use crate::webhooks;
+use crate::workflow::{self, context};
 use store::webhook_deliveries as table;
 
 pub fn router() -> Router<AppState> {
@@ -161,7 +161,7 @@ async fn add(
     };
     let caller = Caller::Agent(agent);
     let ctx = context(Some(&caller), key.as_deref());
-    let executed = command::run::<Organization>(&state, organization_id, add, &ctx).await?;
+    let executed = workflow::run::<Organization>(&state, organization_id, add, &ctx).await?;
     let view = executed
         .typed
         .into_iter()
@@ -198,7 +198,7 @@ async fn remove(
     };
     let caller = Caller::Agent(agent);
     let ctx = context(Some(&caller), key.as_deref());
-    command::run::<Organization>(&state, organization_id, remove, &ctx).await?;
+    workflow::run::<Organization>(&state, organization_id, remove, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
