@@ -8,7 +8,7 @@
 //! erasure's clean-up outside the log (`erasure::after_erased`) for each `CustomerErased`, so a
 //! crash between the erasure and its clean-up is made good.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cqrs_es::Aggregate;
 use domain::conversation::Conversation;
@@ -27,6 +27,8 @@ use crate::state::AppState;
 /// The checkpoint's name in the store.
 pub const CHECKPOINT: &str = "process_manager";
 const BATCH: usize = 500;
+/// How long the process manager may go without saving its place while events come.
+const SAVE_EVERY: Duration = Duration::from_secs(1);
 /// How long a failed step waits before it is tried again.
 const RETRY: Duration = Duration::from_secs(1);
 /// The conversation's events with follow-ups.
@@ -177,19 +179,37 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     };
     state.metrics.process_manager_position.set(position);
     let mut feed = Follower::new("process manager", &store, position).batch(BATCH);
+    // The place is saved at most every `SAVE_EVERY` while events come, when the log goes
+    // quiet, and at shutdown: a crash repeats the follow-ups since, which the aggregates make
+    // harmless, where a save per batch was a commit to the log's file, waiting for its flush.
+    let mut saved = position;
+    let mut saved_at = Instant::now();
     while let Some(batch) = feed.next_batch(&mut shutdown).await {
-        if batch.is_empty() {
-            continue;
-        }
         for stored in &batch {
             if !react(&state, stored, &mut shutdown).await {
                 return;
             }
         }
-        if let Err(error) = store.set_checkpoint(CHECKPOINT, feed.position()).await {
-            tracing::warn!(%error, "process manager cannot save its checkpoint");
-        }
         state.metrics.process_manager_position.set(feed.position());
+        if feed.position() > saved && (batch.is_empty() || saved_at.elapsed() >= SAVE_EVERY) {
+            saved = save(&store, feed.position()).await.unwrap_or(saved);
+            saved_at = Instant::now();
+        }
+    }
+    // Shutdown came between batches: everything read was done.
+    if feed.position() > saved {
+        let _ = save(&store, feed.position()).await;
+    }
+}
+
+/// Saves the process manager's place; the place saved, or `None` when it could not be.
+async fn save(store: &store::log::EventStore, position: i64) -> Option<i64> {
+    match store.set_checkpoint(CHECKPOINT, position).await {
+        Ok(()) => Some(position),
+        Err(error) => {
+            tracing::warn!(%error, "process manager cannot save its checkpoint");
+            None
+        }
     }
 }
 
@@ -245,5 +265,50 @@ async fn react(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use domain::organization::{Organization, OrganizationCommand};
+    use uuid::Uuid;
+
+    use super::*;
+
+    /// The place is saved at most every `SAVE_EVERY` while events come; what was done before
+    /// a shutdown is saved then, so a restart does not repeat it.
+    #[tokio::test]
+    async fn the_place_reached_is_saved_at_shutdown() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store::log::EventStore::open_sqlite(dir.path())
+            .await
+            .unwrap();
+        let state = AppState::new(store.clone());
+        let (stop, stopped) = watch::channel(false);
+        let manager = tokio::spawn(run(state.clone(), stopped));
+        let org = Uuid::new_v4();
+        let create = OrganizationCommand::CreateOrganization {
+            organization_id: org,
+            name: domain::values::Name::parse("Acme").unwrap(),
+            owner_id: None,
+        };
+        state
+            .commands
+            .execute::<Organization>(&org.to_string(), create, &(), &CommandContext::default())
+            .await
+            .unwrap();
+        let head = store.head().await.unwrap();
+        for _ in 0..100 {
+            if state.metrics.process_manager_position.get() == head {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(state.metrics.process_manager_position.get(), head);
+        stop.send(true).unwrap();
+        manager.await.unwrap();
+        assert_eq!(store.get_checkpoint(CHECKPOINT).await.unwrap(), Some(head));
     }
 }

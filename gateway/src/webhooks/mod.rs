@@ -45,6 +45,8 @@ use crate::state::AppState;
 const LEASE: &str = "jono-webhooks";
 /// The worker's place in the log: every event up to it is owed to its endpoints.
 pub const CHECKPOINT: &str = "webhooks";
+/// How long events that owed nothing may go without the worker saving its place.
+const SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// Events read from the log at a time.
 const BATCH: usize = 500;
 /// How often a process without the lease tries to take it, and how often the holder looks
@@ -239,6 +241,8 @@ async fn work(
     let mut flying: JoinSet<Attempt> = JoinSet::new();
     let mut busy: HashSet<String> = HashSet::new();
     let mut checked = std::time::Instant::now();
+    let mut saved_at = std::time::Instant::now();
+    let mut unsaved = false;
     loop {
         if *shutdown.borrow() {
             return;
@@ -264,10 +268,28 @@ async fn work(
             // An attempt that panicked left its endpoint marked busy.
             busy.clear();
         }
-        // Owe what the log added.
+        // Owe what the log added. The place is saved with what that wrote; after events that
+        // owed nothing, at most every `SAVE_EVERY` and when the log goes quiet (a commit to the
+        // log's file per batch, each waiting for its flush, competed with the log's appends;
+        // such events are only read again after a crash).
         let from = feed.position();
-        let caught_up = match owe_next(state, &mut feed).await {
-            Ok(true) => {
+        let owed = owe_next(state, &mut feed).await;
+        let save = match owed {
+            Ok(Owed::Written) => true,
+            Ok(Owed::Read) => {
+                unsaved = true;
+                saved_at.elapsed() >= SAVE_EVERY
+            }
+            Ok(Owed::Nothing) => unsaved,
+            Err(_) => false,
+        };
+        if !save && matches!(owed, Ok(Owed::Read)) {
+            state.metrics.webhooks_position.set(feed.position());
+        }
+        let caught_up = match owed {
+            Ok(_) if save => {
+                saved_at = std::time::Instant::now();
+                unsaved = false;
                 let reached = feed.position();
                 let saved = match &mut lease {
                     Some(lease) => lease.set_checkpoint(CHECKPOINT, reached).await,
@@ -292,7 +314,8 @@ async fn work(
                     }
                 }
             }
-            Ok(false) => true,
+            Ok(Owed::Read) => false,
+            Ok(Owed::Nothing | Owed::Written) => true,
             Err(error) => {
                 tracing::warn!(%error, "the webhooks cannot follow the log; retrying");
                 feed.seek(from);
@@ -395,27 +418,42 @@ async fn record(state: &AppState, config: &Config, done: Attempt) {
     }
 }
 
-/// Notes and owes the events that follow in `feed`; false when there were none.
-async fn owe_next(state: &AppState, feed: &mut Follower) -> Result<bool, String> {
+/// What one turn of [`owe_next`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owed {
+    /// No event followed.
+    Nothing,
+    /// Events followed, and none of them was owed to an endpoint or changed the tables.
+    Read,
+    /// Some event wrote to the tables (a delivery owed, an endpoint, a private conversation).
+    Written,
+}
+
+/// Notes and owes the events that follow in `feed`.
+async fn owe_next(state: &AppState, feed: &mut Follower) -> Result<Owed, String> {
     let batch = feed.read().await.map_err(|error| error.to_string())?;
     if batch.is_empty() {
-        return Ok(false);
+        return Ok(Owed::Nothing);
     }
     let backend = state.backend();
     let now = Utc::now().timestamp_millis();
+    let mut owed = Owed::Read;
     for event in &batch {
-        owe_event(backend, event, now)
+        if owe_event(backend, event, now)
             .await
-            .map_err(|error| error.to_string())?;
+            .map_err(|error| error.to_string())?
+        {
+            owed = Owed::Written;
+        }
     }
-    Ok(true)
+    Ok(owed)
 }
 
 async fn owe_event(
     backend: &store::log::Backend,
     event: &StoredEvent,
     now: i64,
-) -> Result<(), store::error::StoreError> {
+) -> Result<bool, store::error::StoreError> {
     let field = |name: &str| event.payload.get(name).and_then(Value::as_str);
     let id = |name: &str| field(name).and_then(|raw| raw.parse::<Uuid>().ok());
     match event.event_type.as_str() {
@@ -430,39 +468,42 @@ async fn owe_event(
                     .unwrap_or_default();
                 table::add_endpoint(backend, endpoint, organization, url, &types).await?;
             }
-            return Ok(());
+            return Ok(true);
         }
         "WebhookEndpointRemoved" => {
             if let Some(endpoint) = id("endpoint_id") {
                 table::remove_endpoint(backend, endpoint).await?;
             }
-            return Ok(());
+            return Ok(true);
         }
         "ConversationStarted" => {
             // A customer's conversation: a chat, or a left message.
             if !matches!(field("kind"), Some("customer" | "left_message")) {
                 if let Some(conversation) = field("conversation_id") {
                     table::note_private_conversation(backend, conversation).await?;
+                    return Ok(true);
                 }
             }
-            return Ok(());
+            return Ok(false);
         }
         _ => {}
     }
     if !WEBHOOK_EVENT_TYPES.contains(&event.event_type.as_str()) {
-        return Ok(());
+        return Ok(false);
     }
     let Some(organization) = field("organization_id") else {
-        return Ok(());
+        return Ok(false);
     };
     // Channels and direct chats are the agents' own: nothing of theirs is sent out.
     if let Some(conversation) = field("conversation_id") {
         if table::is_private_conversation(backend, conversation).await? {
-            return Ok(());
+            return Ok(false);
         }
     }
+    let mut owed = false;
     for endpoint in table::endpoints_of(backend, organization).await? {
         if endpoint.event_types.contains(&event.event_type) {
+            owed = true;
             table::owe(
                 backend,
                 &endpoint.endpoint_id,
@@ -474,7 +515,7 @@ async fn owe_event(
             .await?;
         }
     }
-    Ok(())
+    Ok(owed)
 }
 
 /// One try of one delivery: `Ok` on a 2xx answer.
