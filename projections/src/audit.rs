@@ -22,10 +22,10 @@ use store::event::StoredEvent;
 use store::log::Backend;
 use uuid::Uuid;
 
+use crate::database::{fetch_all, micros, Param, Tx};
 use crate::params;
 use crate::reading::{QueryError, MAX_PAGE};
 use crate::runtime::{Index, Projection, ProjectionError, Table};
-use crate::sql::{fetch_all, micros, Param, Tx};
 
 pub struct Audit;
 

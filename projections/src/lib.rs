@@ -2,7 +2,8 @@
 //!
 //! - [`runtime`]: the `Projection` trait and the projector runtime — checkpoints written with
 //!   the rows (invariant 4), catch-up, following commits, failure states, online rebuild.
-//! - [`sql`]: one SQL string for both backends, and the transaction projections write through.
+//! - [`database`]: the read models' database — one SQL string for both backends (bound with
+//!   `store::dialect`'s `Param`), the transaction projections write through, and the reads.
 //! - Read models, one module each: [`directory`] (accounts, organizations, memberships,
 //!   invitations), [`queues`] (queue state and the waiting line), [`conversations`] (status,
 //!   agent, metadata, tags; inboxes), [`messages`] (messages, notes, attachments), [`activity`]
@@ -19,13 +20,13 @@ pub mod activity;
 pub mod audit;
 pub mod canned;
 pub mod conversations;
+pub mod database;
 pub mod directory;
 pub mod messages;
 pub mod queues;
 mod reading;
 pub mod runtime;
 pub mod search;
-pub mod sql;
 pub mod stats;
 
 use std::sync::Arc;

@@ -34,8 +34,8 @@ use store::log::{Backend, EventStore};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::database::{Tx, REBUILD_SUFFIX};
 use crate::params;
-use crate::sql::{Tx, REBUILD_SUFFIX};
 
 /// How many events one transaction applies at most.
 pub const DEFAULT_BATCH: usize = 1_000;
@@ -503,7 +503,7 @@ async fn clear_failure(backend: &Backend, name: &str) {
 async fn execute(
     backend: &Backend,
     sql: &str,
-    params: &[crate::sql::Param],
+    params: &[crate::database::Param],
 ) -> Result<(), sqlx::Error> {
     let mut tx = Tx::begin(backend, "").await?;
     tx.execute(sql, params).await?;

@@ -15,10 +15,10 @@ use store::event::StoredEvent;
 use store::log::Backend;
 use uuid::Uuid;
 
+use crate::database::{fetch_all, micros, Tx};
 use crate::params;
 use crate::reading::QueryError;
 use crate::runtime::{Dialect, Projection, ProjectionError, Table};
-use crate::sql::{fetch_all, micros, Tx};
 
 pub struct Search;
 

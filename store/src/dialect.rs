@@ -1,4 +1,5 @@
-//! SQL written once for both backends, for the tables beside the log: every statement uses the
+//! SQL written once for both backends, for the tables beside the log and (through
+//! `projections`' transaction) the read models: every statement uses the
 //! dialect SQLite and Postgres share — `$1`… placeholders (sqlx binds `$N` by its number on
 //! SQLite too), TEXT ids, BIGINT epoch times, `ON CONFLICT`, `RETURNING` — and runs on whichever
 //! pool the store has. A statement that must differ between the backends is written twice,
@@ -12,9 +13,9 @@ use uuid::Uuid;
 use crate::error::StoreError;
 use crate::log::Backend;
 
-/// A bound value: the column types the tables beside the log use.
+/// A bound value: the column types the tables beside the log and the read models use.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Param {
+pub enum Param {
     Text(Option<String>),
     Int(Option<i64>),
     /// An `INTEGER` column (4 bytes on Postgres), as an HTTP status.
@@ -46,9 +47,39 @@ impl From<Option<&str>> for Param {
     }
 }
 
+impl From<Option<String>> for Param {
+    fn from(value: Option<String>) -> Self {
+        Param::Text(value)
+    }
+}
+
 impl From<Uuid> for Param {
     fn from(value: Uuid) -> Self {
         Param::Text(Some(value.to_string()))
+    }
+}
+
+impl From<&Uuid> for Param {
+    fn from(value: &Uuid) -> Self {
+        Param::Text(Some(value.to_string()))
+    }
+}
+
+impl From<Option<Uuid>> for Param {
+    fn from(value: Option<Uuid>) -> Self {
+        Param::Text(value.map(|id| id.to_string()))
+    }
+}
+
+impl From<u64> for Param {
+    fn from(value: u64) -> Self {
+        Param::Int(Some(i64::try_from(value).unwrap_or(i64::MAX)))
+    }
+}
+
+impl From<bool> for Param {
+    fn from(value: bool) -> Self {
+        Param::Int(Some(i64::from(value)))
     }
 }
 
@@ -84,19 +115,32 @@ macro_rules! params {
 }
 pub(crate) use params;
 
+/// Binds every [`Param`] of `$params` to the sqlx query `$query`, in order.
+#[macro_export]
 macro_rules! bind_all {
     ($query:expr, $params:expr) => {{
         let mut query = $query;
         for param in $params {
             query = match param {
-                Param::Text(text) => query.bind(text.clone()),
-                Param::Int(int) => query.bind(*int),
-                Param::Int32(int) => query.bind(*int),
-                Param::Bytes(bytes) => query.bind(bytes.clone()),
+                $crate::dialect::Param::Text(text) => query.bind(text.clone()),
+                $crate::dialect::Param::Int(int) => query.bind(*int),
+                $crate::dialect::Param::Int32(int) => query.bind(*int),
+                $crate::dialect::Param::Bytes(bytes) => query.bind(bytes.clone()),
             };
         }
         query
     }};
+}
+
+impl rusqlite::ToSql for Param {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        match self {
+            Param::Text(text) => text.to_sql(),
+            Param::Int(int) => int.to_sql(),
+            Param::Int32(int) => int.to_sql(),
+            Param::Bytes(bytes) => bytes.to_sql(),
+        }
+    }
 }
 
 /// A row both backends can decode: a tuple of columns, in order.

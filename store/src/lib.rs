@@ -66,7 +66,7 @@ pub mod blob_table;
 pub mod cluster;
 pub mod command;
 pub mod credentials;
-mod dialect;
+pub mod dialect;
 pub mod email_links;
 pub mod erasure;
 pub mod error;

@@ -14,9 +14,9 @@ use domain::Event;
 use store::event::StoredEvent;
 use uuid::Uuid;
 
+use crate::database::{micros, Tx};
 use crate::params;
 use crate::runtime::{Index, Projection, ProjectionError, Table};
-use crate::sql::{micros, Tx};
 
 pub struct Activity;
 

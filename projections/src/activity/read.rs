@@ -8,9 +8,9 @@ use serde::Serialize;
 use store::log::Backend;
 use uuid::Uuid;
 
+use crate::database::fetch_all;
 use crate::params;
 use crate::reading::{id, opt_id, page, time, Result};
-use crate::sql::fetch_all;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ActivityItem {

@@ -8,9 +8,9 @@ use domain::Event;
 use store::event::StoredEvent;
 use uuid::Uuid;
 
+use crate::database::Tx;
 use crate::params;
 use crate::runtime::{Index, Projection, ProjectionError, Table};
-use crate::sql::Tx;
 
 pub struct Canned;
 

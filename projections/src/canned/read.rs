@@ -7,9 +7,9 @@ use serde::Serialize;
 use store::log::Backend;
 use uuid::Uuid;
 
+use crate::database::{fetch_all, fetch_optional};
 use crate::params;
 use crate::reading::{id, opt_id, Result};
-use crate::sql::{fetch_all, fetch_optional};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CannedResponse {

@@ -8,9 +8,9 @@ use serde::Serialize;
 use store::log::Backend;
 use uuid::Uuid;
 
+use crate::database::{fetch_all, fetch_optional};
 use crate::params;
 use crate::reading::{id, json, opt_id, opt_time, page, time, QueryError, Result};
-use crate::sql::{fetch_all, fetch_optional};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Customer {

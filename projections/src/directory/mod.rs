@@ -10,9 +10,9 @@ use domain::organization::OrganizationEvent;
 use domain::Event;
 use store::event::StoredEvent;
 
+use crate::database::{micros, Tx};
 use crate::params;
 use crate::runtime::{Index, Projection, ProjectionError, Table};
-use crate::sql::{micros, Tx};
 
 pub struct Directory;
 

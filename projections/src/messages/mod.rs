@@ -11,9 +11,9 @@ use domain::values::ERASED;
 use domain::Event;
 use store::event::StoredEvent;
 
+use crate::database::{micros, Tx};
 use crate::params;
 use crate::runtime::{Index, Projection, ProjectionError, Table};
-use crate::sql::{micros, Tx};
 
 pub struct Messages;
 

@@ -8,9 +8,9 @@ use serde::Serialize;
 use store::log::Backend;
 use uuid::Uuid;
 
+use crate::database::{fetch_all, fetch_optional};
 use crate::params;
 use crate::reading::{id, json, opt_time, time, Result};
-use crate::sql::{fetch_all, fetch_optional};
 
 /// A queue as `GET /v1/orgs/{org}/queues` and `GET /v1/queues/{queue}` show it.
 #[derive(Debug, Clone, PartialEq, Serialize)]

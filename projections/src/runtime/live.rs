@@ -26,7 +26,7 @@ use super::{
     Options, Progress, Projection, ProjectionError, ProjectorState, Statuses, IDLE, MAX_BACKOFF,
     REBUILD_BATCH,
 };
-use crate::sql::Tx;
+use crate::database::Tx;
 
 /// How many events a batch applies before it lets the thread's other tasks run.
 const YIELD_EVERY: usize = 200;
@@ -387,7 +387,7 @@ async fn begin(backend: &Backend, own: &mut Option<rusqlite::Connection>) -> Res
 }
 
 async fn stored_checkpoints(backend: &Backend) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    crate::sql::fetch_all(
+    crate::database::fetch_all(
         backend,
         "SELECT name, position FROM projection_checkpoints",
         &[],

@@ -36,8 +36,8 @@ use super::{
     lock_checkpoint, rebuild_name, wants, write_checkpoint, Dialect, Options, Progress, Projection,
     ProjectionError, CHECKPOINTS,
 };
+use crate::database::{Tx, REBUILD_SUFFIX};
 use crate::params;
-use crate::sql::{Tx, REBUILD_SUFFIX};
 
 /// Positions per transaction while a rebuild fills its fresh tables (what `jono projections
 /// rebuild` and a projector's rebuild at start use): few commits, each short enough that the

@@ -26,9 +26,9 @@ use super::fold::{
     ResponseEnd, Samples, Targets, Wait, WaitEnd, WaitOutcome, EVENT_TYPES,
 };
 use super::Scope;
+use crate::database::{fetch_all, micros, Tx};
 use crate::params;
 use crate::runtime::{Index, Projection, ProjectionError, Table};
-use crate::sql::{fetch_all, micros, Tx};
 
 pub struct StatsRows;
 

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::Event;
+use projections::database::Tx;
 use projections::params;
 use projections::runtime::{self, Options, Projection, ProjectionError, ProjectorState, Table};
-use projections::sql::Tx;
 use serde_json::json;
 use store::event::StoredEvent;
 use store::log::EventStore;
@@ -75,7 +75,7 @@ fn counter() -> Arc<dyn Projection> {
 }
 
 async fn count(store: &EventStore) -> (i64, i64) {
-    let row: Option<(i64, i64)> = projections::sql::fetch_optional(
+    let row: Option<(i64, i64)> = projections::database::fetch_optional(
         store.backend(),
         "SELECT n, last FROM rm_test_counter WHERE id = 'all'",
         &[],

@@ -7,105 +7,22 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{FromRow, Postgres, Sqlite, Transaction};
 use store::log::Backend;
-use uuid::Uuid;
 
 /// How long [`Tx::begin_direct`] waits for another connection's write lock, as the pools'
 /// busy timeout does.
 pub(crate) const DIRECT_BUSY: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// A bound value: the two column types every read model uses.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Param {
-    Text(Option<String>),
-    Int(Option<i64>),
-}
-
-impl From<&str> for Param {
-    fn from(value: &str) -> Self {
-        Param::Text(Some(value.to_owned()))
-    }
-}
-
-impl From<String> for Param {
-    fn from(value: String) -> Self {
-        Param::Text(Some(value))
-    }
-}
-
-impl From<&String> for Param {
-    fn from(value: &String) -> Self {
-        Param::Text(Some(value.clone()))
-    }
-}
-
-impl From<Option<String>> for Param {
-    fn from(value: Option<String>) -> Self {
-        Param::Text(value)
-    }
-}
-
-impl From<Uuid> for Param {
-    fn from(value: Uuid) -> Self {
-        Param::Text(Some(value.to_string()))
-    }
-}
-
-impl From<&Uuid> for Param {
-    fn from(value: &Uuid) -> Self {
-        Param::Text(Some(value.to_string()))
-    }
-}
-
-impl From<Option<Uuid>> for Param {
-    fn from(value: Option<Uuid>) -> Self {
-        Param::Text(value.map(|id| id.to_string()))
-    }
-}
-
-impl From<i64> for Param {
-    fn from(value: i64) -> Self {
-        Param::Int(Some(value))
-    }
-}
-
-impl From<Option<i64>> for Param {
-    fn from(value: Option<i64>) -> Self {
-        Param::Int(value)
-    }
-}
-
-impl From<u64> for Param {
-    fn from(value: u64) -> Self {
-        Param::Int(Some(i64::try_from(value).unwrap_or(i64::MAX)))
-    }
-}
-
-impl From<bool> for Param {
-    fn from(value: bool) -> Self {
-        Param::Int(Some(i64::from(value)))
-    }
-}
+pub use store::dialect::Param;
 
 /// `params![a, b]` is `&[Param::from(a), Param::from(b)]`.
 #[macro_export]
 macro_rules! params {
     ($($value:expr),* $(,)?) => {
-        &[$($crate::sql::Param::from($value)),*][..]
+        &[$($crate::database::Param::from($value)),*][..]
     };
 }
 
-macro_rules! bind_all {
-    ($query:expr, $params:expr) => {{
-        let mut query = $query;
-        for param in $params {
-            query = match param {
-                Param::Text(text) => query.bind(text.clone()),
-                Param::Int(int) => query.bind(*int),
-            };
-        }
-        query
-    }};
-}
+use store::bind_all;
 
 /// A time as the read models store it.
 pub fn micros(time: chrono::DateTime<chrono::Utc>) -> i64 {
@@ -278,15 +195,6 @@ impl Tx {
             Inner::Sqlite(tx) => tx.rollback().await,
             Inner::Postgres(tx) => tx.rollback().await,
             Inner::Direct(connection) => connection.execute_batch("ROLLBACK").map_err(direct_error),
-        }
-    }
-}
-
-impl rusqlite::ToSql for Param {
-    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        match self {
-            Param::Text(text) => text.to_sql(),
-            Param::Int(int) => int.to_sql(),
         }
     }
 }
