@@ -7,7 +7,7 @@
 //! - A command's own lookups wait only when they must: a thing not found, or a caller not a
 //!   member, may have been made a moment ago, so that answer is checked again at the log's
 //!   position ([`found`]); a yes to an access question waits only for the last change that could
-//!   have taken the access away ([`settle_stream`]: the organization's stream for members and
+//!   have taken the access away ([`wait_for_stream`]: the organization's stream for members and
 //!   roles), never for everybody's writes. Tokens are rows outside the log, ended at once.
 
 use std::future::Future;

@@ -30,7 +30,7 @@ use crate::workflow;
 use store::webhook_deliveries as webhook_table;
 
 /// How often a customer still in a line is taken out of it and the erasure tried again (a
-/// transfer may move it between lines meanwhile; `command::end` waits between its own tries).
+/// transfer may move it between lines meanwhile; `workflow::end` waits between its own tries).
 const ATTEMPTS: usize = 5;
 /// Events read back at a time when looking for the webhook deliveries of a conversation.
 const DELIVERY_BATCH: usize = 500;
@@ -66,7 +66,7 @@ pub async fn erase_conversation(
             return Err(ApiError::NotFound);
         }
         // A customer in a line is ended first, as an agent's end does it (the queue decides
-        // that it leaves its line; `command::end`); a picked one the erasure itself ends.
+        // that it leaves its line; `workflow::end`); a picked one the erasure itself ends.
         if let (Some(ConversationKind::Customer), Some(Status::Waiting)) = (now.kind, now.status) {
             workflow::end(state, conversation_id, &by, ctx).await?;
         }

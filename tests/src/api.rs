@@ -600,7 +600,8 @@ pub async fn read_models_caught_up(api: &Api, owner: &Agent) -> Uuid {
 }
 
 /// Watches what an owner sees at some paths, to tell whether anything was appended between
-/// two looks: each look first `settle`s, then snapshots without the marker queues.
+/// two looks: each look first waits for the read models ([`read_models_caught_up`]), then
+/// snapshots without the marker queues.
 pub struct Watch {
     owner: Agent,
     paths: Vec<String>,

@@ -512,7 +512,7 @@ async fn update_live(
 
 /// Agent participants of a customer conversation; the target is an open queue of the same
 /// organization (404 otherwise, as for any queue the caller may not see). The command layer
-/// moves it (`command::transfer`): the target queue and the conversation decide, in the append
+/// moves it (`workflow::transfer`): the target queue and the conversation decide, in the append
 /// that moves the customer.
 async fn transfer(
     State(state): State<AppState>,
@@ -584,7 +584,7 @@ async fn end_call(
 // ---- ending and rating ----
 
 /// Agents of the conversation or its customer; how a waiting customer's end goes through its
-/// queue's line is `command::end`'s.
+/// queue's line is `workflow::end`'s.
 async fn end(
     State(state): State<AppState>,
     Path(c): Path<String>,
@@ -646,7 +646,7 @@ async fn reopen(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Ends `conversation` for `caller` (who may), as `command::end` does; 409 if it has ended.
+/// Ends `conversation` for `caller` (who may), as `workflow::end` does; 409 if it has ended.
 pub(crate) async fn end_conversation(
     state: &AppState,
     caller: &Caller,

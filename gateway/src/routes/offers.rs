@@ -1,7 +1,7 @@
 //! Offers of auto routing (`routing: auto` in a queue's settings; `crate::router` makes them):
 //! the agent a waiting customer is offered to accepts or declines it here. Both are the
 //! queue's commands, decided by its stream: only the offer's agent, only while it is open and
-//! unexpired; an accept is a pick (`command::give`: the agent's workload takes the
+//! unexpired; an accept is a pick (`workflow::give`: the agent's workload takes the
 //! conversation in the same append, refusing past `capacity_per_agent`).
 
 use crate::routes::conversations::ConversationCreated;

@@ -455,7 +455,7 @@ async fn close(
 
 /// The longest-waiting customer goes to the caller. Who may pick (a handler) is the queue's
 /// stream to decide, and whether the caller has room (`capacity_per_agent`) its workload's
-/// stream, in the same append (`command::give`): two agents racing for one customer are settled
+/// stream, in the same append (`workflow::give`): two agents racing for one customer are settled
 /// by the queue's expected version (invariant 2), two picks of one agent racing for its last
 /// place by its workload's; the loser is retried by the command layer against the new state
 /// and gets the next customer, or 409.
