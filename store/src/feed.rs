@@ -4,6 +4,7 @@
 
 use tokio::sync::watch;
 
+use crate::dialect::{self, params};
 use crate::error::StoreError;
 use crate::event::StoredEvent;
 use crate::log::{Backend, EventStore};
@@ -76,14 +77,15 @@ impl EventStore {
         aggregate_type: &str,
         aggregate_id: &str,
     ) -> Result<i64, StoreError> {
-        match self.backend() {
-            Backend::Sqlite(pool) => {
-                sqlite::stream_last_position(pool, aggregate_type, aggregate_id).await
-            }
-            Backend::Postgres(pool) => {
-                postgres::stream_last_position(pool, aggregate_type, aggregate_id).await
-            }
-        }
+        // The stream's unique (type, id, sequence) index: its last row, not a scan of the stream.
+        let last: Option<(i64,)> = dialect::fetch_optional(
+            self.backend(),
+            "SELECT position FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+             ORDER BY sequence DESC LIMIT 1",
+            params![aggregate_type, aggregate_id],
+        )
+        .await?;
+        Ok(last.map_or(0, |(position,)| position))
     }
 
     /// A watch of the readable head: it changes after events commit, in this process or (on

@@ -78,6 +78,7 @@ pub mod invitation_tokens;
 pub mod kept_answers;
 pub mod lease;
 pub mod log;
+mod log_statements;
 pub mod mail_outbox;
 pub mod metrics;
 mod postgres;

@@ -8,8 +8,10 @@ use std::sync::Arc;
 use sqlx::{PgPool, SqlitePool};
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 
+use crate::dialect::{self, params};
 use crate::error::{AppendError, StoreError};
 use crate::event::{NewEvent, StoredEvent};
+use crate::log_statements::{self as statements, COLUMNS};
 use crate::metrics::StoreMetrics;
 use crate::{postgres, sqlite};
 
@@ -227,15 +229,12 @@ impl EventStore {
         aggregate_id: &str,
         after_sequence: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let events = match self.backend() {
-            Backend::Sqlite(pool) => {
-                sqlite::load_stream_after(pool, aggregate_type, aggregate_id, after_sequence).await
-            }
-            Backend::Postgres(pool) => {
-                postgres::load_stream_after(pool, aggregate_type, aggregate_id, after_sequence)
-                    .await
-            }
-        }?;
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+             AND sequence > $3 ORDER BY sequence"
+        );
+        let params = params![aggregate_type, aggregate_id, after_sequence];
+        let events = statements::events(self.backend(), &sql, params).await?;
         self.opened(events).await
     }
 
@@ -247,15 +246,12 @@ impl EventStore {
         aggregate_id: &str,
         after_position: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let events = match self.backend() {
-            Backend::Sqlite(pool) => {
-                sqlite::load_stream_since(pool, aggregate_type, aggregate_id, after_position).await
-            }
-            Backend::Postgres(pool) => {
-                postgres::load_stream_since(pool, aggregate_type, aggregate_id, after_position)
-                    .await
-            }
-        }?;
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+             AND position > $3 ORDER BY position"
+        );
+        let params = params![aggregate_type, aggregate_id, after_position];
+        let events = statements::events(self.backend(), &sql, params).await?;
         self.opened(events).await
     }
 
@@ -264,28 +260,48 @@ impl EventStore {
         &self,
         key: &str,
     ) -> Result<Option<(String, Vec<StoredEvent>)>, StoreError> {
-        let found = match self.backend() {
-            Backend::Sqlite(pool) => sqlite::find_idempotent(pool, key).await,
-            Backend::Postgres(pool) => postgres::find_idempotent(pool, key).await,
-        }?;
-        match found {
-            Some((hash, events)) => Ok(Some((hash, self.opened(events).await?))),
-            None => Ok(None),
-        }
+        let record: Option<(String, Option<i64>, Option<i64>)> = dialect::fetch_optional(
+            self.backend(),
+            "SELECT request_hash, first_position, last_position FROM idempotency_keys \
+             WHERE key = $1",
+            params![key],
+        )
+        .await?;
+        let Some((hash, first, last)) = record else {
+            return Ok(None);
+        };
+        let events = match (first, last) {
+            (Some(first), Some(last)) => {
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM events WHERE position BETWEEN $1 AND $2 \
+                     AND idempotency_key = $3 ORDER BY position"
+                );
+                statements::events(self.backend(), &sql, params![first, last, key]).await?
+            }
+            _ => Vec::new(),
+        };
+        Ok(Some((hash, self.opened(events).await?)))
     }
 
     pub async fn get_checkpoint(&self, name: &str) -> Result<Option<i64>, StoreError> {
-        match self.backend() {
-            Backend::Sqlite(pool) => sqlite::get_checkpoint(pool, name).await,
-            Backend::Postgres(pool) => postgres::get_checkpoint(pool, name).await,
-        }
+        let row: Option<(i64,)> = dialect::fetch_optional(
+            self.backend(),
+            "SELECT position FROM checkpoints WHERE name = $1",
+            params![name],
+        )
+        .await?;
+        Ok(row.map(|(position,)| position))
     }
 
     pub async fn set_checkpoint(&self, name: &str, position: i64) -> Result<(), StoreError> {
-        match self.backend() {
-            Backend::Sqlite(pool) => sqlite::set_checkpoint(pool, name, position).await,
-            Backend::Postgres(pool) => postgres::set_checkpoint(pool, name, position).await,
-        }
+        dialect::execute(
+            self.backend(),
+            "INSERT INTO checkpoints (name, position) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+            params![name, position],
+        )
+        .await?;
+        Ok(())
     }
 }
 

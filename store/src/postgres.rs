@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use crate::error::{describe_sqlx, AppendError, StoreError};
 use crate::event::StoredEvent;
 use crate::log::{raise, AppendRequest, AppendResult, BatchOutcome, Shared};
+use crate::log_statements::{self as statements, COLUMNS};
 use crate::seal::{self, SubjectKey};
 use crate::snapshot::StoredSnapshot;
 
@@ -112,9 +113,6 @@ CREATE TABLE IF NOT EXISTS snapshots (
 );
 "#;
 
-const COLUMNS: &str = "position, event_id, aggregate_type, aggregate_id, sequence, event_type, \
-                       event_version, payload, actor, recorded_at, idempotency_key";
-
 pub(crate) async fn open(url: &str) -> Result<PgPool, StoreError> {
     // sqlx's parse errors never echo the URL, so no password can leak through them.
     let options: PgConnectOptions = url.parse().map_err(|e: sqlx::Error| {
@@ -174,7 +172,7 @@ fn row_to_event(row: &PgRow) -> Result<StoredEvent, StoreError> {
     })
 }
 
-fn rows_to_events(rows: &[PgRow]) -> Result<Vec<StoredEvent>, StoreError> {
+pub(crate) fn rows_to_events(rows: &[PgRow]) -> Result<Vec<StoredEvent>, StoreError> {
     rows.iter().map(row_to_event).collect()
 }
 
@@ -206,23 +204,6 @@ pub(crate) async fn last_committed(pool: &PgPool) -> Result<i64, StoreError> {
     Ok(last.unwrap_or(0))
 }
 
-pub(crate) async fn stream_last_position(
-    pool: &PgPool,
-    aggregate_type: &str,
-    aggregate_id: &str,
-) -> Result<i64, StoreError> {
-    // The stream's unique (type, id, sequence) index: its last row, not a scan of the stream.
-    let last: Option<i64> = sqlx::query_scalar(
-        "SELECT position FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
-         ORDER BY sequence DESC LIMIT 1",
-    )
-    .bind(aggregate_type)
-    .bind(aggregate_id)
-    .fetch_optional(pool)
-    .await?;
-    Ok(last.unwrap_or(0))
-}
-
 pub(crate) async fn read_after(
     pool: &PgPool,
     position: i64,
@@ -248,101 +229,6 @@ pub(crate) async fn read_positions(
     let sql = format!("SELECT {COLUMNS} FROM events WHERE position = ANY($1) ORDER BY position");
     let rows = sqlx::query(&sql).bind(positions).fetch_all(pool).await?;
     rows_to_events(&rows)
-}
-
-pub(crate) async fn load_stream_after(
-    pool: &PgPool,
-    aggregate_type: &str,
-    aggregate_id: &str,
-    after_sequence: i64,
-) -> Result<Vec<StoredEvent>, StoreError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
-         AND sequence > $3 ORDER BY sequence"
-    );
-    let rows = sqlx::query(&sql)
-        .bind(aggregate_type)
-        .bind(aggregate_id)
-        .bind(after_sequence)
-        .fetch_all(pool)
-        .await?;
-    rows_to_events(&rows)
-}
-
-pub(crate) async fn load_stream_since(
-    pool: &PgPool,
-    aggregate_type: &str,
-    aggregate_id: &str,
-    after_position: i64,
-) -> Result<Vec<StoredEvent>, StoreError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
-         AND position > $3 ORDER BY position"
-    );
-    let rows = sqlx::query(&sql)
-        .bind(aggregate_type)
-        .bind(aggregate_id)
-        .bind(after_position)
-        .fetch_all(pool)
-        .await?;
-    rows_to_events(&rows)
-}
-
-pub(crate) async fn find_idempotent(
-    pool: &PgPool,
-    key: &str,
-) -> Result<Option<(String, Vec<StoredEvent>)>, StoreError> {
-    let record: Option<(String, Option<i64>, Option<i64>)> = sqlx::query_as(
-        "SELECT request_hash, first_position, last_position FROM idempotency_keys WHERE key = $1",
-    )
-    .bind(key)
-    .fetch_optional(pool)
-    .await?;
-    let Some((hash, first, last)) = record else {
-        return Ok(None);
-    };
-    let events = match (first, last) {
-        (Some(first), Some(last)) => {
-            let sql = format!(
-                "SELECT {COLUMNS} FROM events WHERE position BETWEEN $1 AND $2 \
-                 AND idempotency_key = $3 ORDER BY position"
-            );
-            let rows = sqlx::query(&sql)
-                .bind(first)
-                .bind(last)
-                .bind(key)
-                .fetch_all(pool)
-                .await?;
-            rows_to_events(&rows)?
-        }
-        _ => Vec::new(),
-    };
-    Ok(Some((hash, events)))
-}
-
-pub(crate) async fn get_checkpoint(pool: &PgPool, name: &str) -> Result<Option<i64>, StoreError> {
-    Ok(
-        sqlx::query_scalar("SELECT position FROM checkpoints WHERE name = $1")
-            .bind(name)
-            .fetch_optional(pool)
-            .await?,
-    )
-}
-
-pub(crate) async fn set_checkpoint(
-    pool: &PgPool,
-    name: &str,
-    position: i64,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO checkpoints (name, position) VALUES ($1, $2) \
-         ON CONFLICT (name) DO UPDATE SET position = excluded.position",
-    )
-    .bind(name)
-    .bind(position)
-    .execute(pool)
-    .await?;
-    Ok(())
 }
 
 pub(crate) async fn subject_keys(
@@ -541,22 +427,18 @@ async fn subject_key(
     subject: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<SubjectKey>, AppendError> {
-    sqlx::query(
-        "INSERT INTO subject_keys (subject, key, created_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (subject) DO NOTHING",
-    )
-    .bind(subject)
-    .bind(SubjectKey::generate().as_bytes())
-    .bind(now)
-    .execute(&mut *conn)
-    .await
-    .map_err(unavailable)?;
-    let key: Option<Vec<u8>> =
-        sqlx::query_scalar("SELECT key FROM subject_keys WHERE subject = $1")
-            .bind(subject)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(unavailable)?;
+    sqlx::query(statements::INSERT_SUBJECT_KEY)
+        .bind(subject)
+        .bind(SubjectKey::generate().as_bytes())
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+    let key: Option<Vec<u8>> = sqlx::query_scalar(statements::SUBJECT_KEY)
+        .bind(subject)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(unavailable)?;
     Ok(key.as_deref().and_then(SubjectKey::from_slice))
 }
 
@@ -568,50 +450,41 @@ async fn append_one(
 ) -> AppendResult {
     let key = request.idempotency.as_ref().map(|r| r.key.clone());
     if let Some(record) = &request.idempotency {
-        sqlx::query(
-            "INSERT INTO idempotency_keys (key, request_hash, created_at) VALUES ($1, $2, $3)",
-        )
-        .bind(&record.key)
-        .bind(&record.request_hash)
-        .bind(now)
-        .execute(&mut *conn)
-        .await
-        .map_err(classify)?;
+        sqlx::query(statements::INSERT_IDEMPOTENCY_KEY)
+            .bind(&record.key)
+            .bind(&record.request_hash)
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .map_err(classify)?;
     }
     for (aggregate_type, aggregate_id, expected) in &request.expected {
-        let current: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(MAX(sequence), 0)::BIGINT FROM events \
-             WHERE aggregate_type = $1 AND aggregate_id = $2",
-        )
-        .bind(aggregate_type)
-        .bind(aggregate_id)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(unavailable)?;
+        let current: i64 = sqlx::query_scalar(statements::STREAM_VERSION)
+            .bind(aggregate_type)
+            .bind(aggregate_id)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(unavailable)?;
         if current != *expected {
             return Err(AppendError::Conflict);
         }
     }
     let mut stored = Vec::with_capacity(request.events.len());
     for event in &request.events {
-        let position: i64 = sqlx::query_scalar(
-            "INSERT INTO events (event_id, aggregate_type, aggregate_id, sequence, event_type, \
-             event_version, payload, actor, recorded_at, idempotency_key) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING position",
-        )
-        .bind(event.event_id)
-        .bind(&event.aggregate_type)
-        .bind(&event.aggregate_id)
-        .bind(event.sequence)
-        .bind(&event.event_type)
-        .bind(&event.event_version)
-        .bind(seal::stored_payload(event, keys).as_ref())
-        .bind(&event.actor)
-        .bind(now)
-        .bind(&key)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(classify)?;
+        let position: i64 = sqlx::query_scalar(statements::INSERT_EVENT)
+            .bind(event.event_id)
+            .bind(&event.aggregate_type)
+            .bind(&event.aggregate_id)
+            .bind(event.sequence)
+            .bind(&event.event_type)
+            .bind(&event.event_version)
+            .bind(seal::stored_payload(event, keys).as_ref())
+            .bind(&event.actor)
+            .bind(now)
+            .bind(&key)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(classify)?;
         stored.push(StoredEvent::from_new(
             event.clone(),
             position,
@@ -620,15 +493,13 @@ async fn append_one(
         ));
     }
     if let (Some(key), Some(first), Some(last)) = (&key, stored.first(), stored.last()) {
-        sqlx::query(
-            "UPDATE idempotency_keys SET first_position = $1, last_position = $2 WHERE key = $3",
-        )
-        .bind(first.position)
-        .bind(last.position)
-        .bind(key)
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)?;
+        sqlx::query(statements::SET_IDEMPOTENT_RANGE)
+            .bind(first.position)
+            .bind(last.position)
+            .bind(key)
+            .execute(&mut *conn)
+            .await
+            .map_err(unavailable)?;
     }
     Ok(stored)
 }
@@ -706,15 +577,12 @@ pub(crate) async fn load_snapshot(
     aggregate_id: &str,
     fold_version: u32,
 ) -> Result<Option<StoredSnapshot>, StoreError> {
-    let row: Option<(i64, serde_json::Value)> = sqlx::query_as(
-        "SELECT version, state FROM snapshots \
-         WHERE aggregate_type = $1 AND aggregate_id = $2 AND fold_version = $3",
-    )
-    .bind(aggregate_type)
-    .bind(aggregate_id)
-    .bind(i64::from(fold_version))
-    .fetch_optional(pool)
-    .await?;
+    let row: Option<(i64, serde_json::Value)> = sqlx::query_as(statements::LOAD_SNAPSHOT)
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(i64::from(fold_version))
+        .fetch_optional(pool)
+        .await?;
     Ok(row.map(|(version, state)| StoredSnapshot { version, state }))
 }
 
@@ -725,19 +593,14 @@ pub(crate) async fn save_snapshot(
     fold_version: u32,
     snapshot: &StoredSnapshot,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO snapshots (aggregate_type, aggregate_id, fold_version, version, state, taken_at) \
-         VALUES ($1, $2, $3, $4, $5, now()) \
-         ON CONFLICT (aggregate_type, aggregate_id, fold_version) DO UPDATE \
-         SET version = excluded.version, state = excluded.state, taken_at = excluded.taken_at \
-         WHERE excluded.version > snapshots.version",
-    )
-    .bind(aggregate_type)
-    .bind(aggregate_id)
-    .bind(i64::from(fold_version))
-    .bind(snapshot.version)
-    .bind(&snapshot.state)
-    .execute(pool)
-    .await?;
+    sqlx::query(statements::SAVE_SNAPSHOT)
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(i64::from(fold_version))
+        .bind(snapshot.version)
+        .bind(&snapshot.state)
+        .bind(Utc::now())
+        .execute(pool)
+        .await?;
     Ok(())
 }

@@ -25,6 +25,7 @@ use uuid::Uuid;
 use crate::error::{describe_io, describe_sqlx, AppendError, StoreError};
 use crate::event::StoredEvent;
 use crate::log::{AppendRequest, AppendResult, BatchOutcome};
+use crate::log_statements::{self as statements, COLUMNS};
 use crate::seal::{self, SubjectKey};
 use crate::snapshot::StoredSnapshot;
 
@@ -86,9 +87,6 @@ CREATE TABLE IF NOT EXISTS snapshots (
     PRIMARY KEY (aggregate_type, aggregate_id, fold_version)
 );
 "#;
-
-const COLUMNS: &str = "position, event_id, aggregate_type, aggregate_id, sequence, event_type, \
-                       event_version, payload, actor, recorded_at, idempotency_key";
 
 /// The read models' file in the data directory.
 pub const READ_MODELS_FILE: &str = "read-models.db";
@@ -273,7 +271,7 @@ fn row_to_event(row: &SqliteRow) -> Result<StoredEvent, StoreError> {
     })
 }
 
-fn rows_to_events(rows: &[SqliteRow]) -> Result<Vec<StoredEvent>, StoreError> {
+pub(crate) fn rows_to_events(rows: &[SqliteRow]) -> Result<Vec<StoredEvent>, StoreError> {
     rows.iter().map(row_to_event).collect()
 }
 
@@ -283,23 +281,6 @@ pub(crate) async fn head(pool: &SqlitePool) -> Result<i64, StoreError> {
             .fetch_one(pool)
             .await?,
     )
-}
-
-pub(crate) async fn stream_last_position(
-    pool: &SqlitePool,
-    aggregate_type: &str,
-    aggregate_id: &str,
-) -> Result<i64, StoreError> {
-    // The stream's unique (type, id, sequence) index: its last row, not a scan of the stream.
-    let last: Option<i64> = sqlx::query_scalar(
-        "SELECT position FROM events WHERE aggregate_type = ? AND aggregate_id = ? \
-         ORDER BY sequence DESC LIMIT 1",
-    )
-    .bind(aggregate_type)
-    .bind(aggregate_id)
-    .fetch_optional(pool)
-    .await?;
-    Ok(last.unwrap_or(0))
 }
 
 pub(crate) async fn read_after(
@@ -328,104 +309,6 @@ pub(crate) async fn read_positions(
         .map_err(|e| StoreError::Corrupt(format!("a list of positions: {e}")))?;
     let rows = sqlx::query(&sql).bind(list).fetch_all(pool).await?;
     rows_to_events(&rows)
-}
-
-pub(crate) async fn load_stream_after(
-    pool: &SqlitePool,
-    aggregate_type: &str,
-    aggregate_id: &str,
-    after_sequence: i64,
-) -> Result<Vec<StoredEvent>, StoreError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM events WHERE aggregate_type = ? AND aggregate_id = ? \
-         AND sequence > ? ORDER BY sequence"
-    );
-    let rows = sqlx::query(&sql)
-        .bind(aggregate_type)
-        .bind(aggregate_id)
-        .bind(after_sequence)
-        .fetch_all(pool)
-        .await?;
-    rows_to_events(&rows)
-}
-
-pub(crate) async fn load_stream_since(
-    pool: &SqlitePool,
-    aggregate_type: &str,
-    aggregate_id: &str,
-    after_position: i64,
-) -> Result<Vec<StoredEvent>, StoreError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM events WHERE aggregate_type = ? AND aggregate_id = ? \
-         AND position > ? ORDER BY position"
-    );
-    let rows = sqlx::query(&sql)
-        .bind(aggregate_type)
-        .bind(aggregate_id)
-        .bind(after_position)
-        .fetch_all(pool)
-        .await?;
-    rows_to_events(&rows)
-}
-
-pub(crate) async fn find_idempotent(
-    pool: &SqlitePool,
-    key: &str,
-) -> Result<Option<(String, Vec<StoredEvent>)>, StoreError> {
-    let record: Option<(String, Option<i64>, Option<i64>)> = sqlx::query_as(
-        "SELECT request_hash, first_position, last_position FROM idempotency_keys WHERE key = ?",
-    )
-    .bind(key)
-    .fetch_optional(pool)
-    .await?;
-    let Some((hash, first, last)) = record else {
-        return Ok(None);
-    };
-    let events = match (first, last) {
-        (Some(first), Some(last)) => {
-            let sql = format!(
-                "SELECT {COLUMNS} FROM events WHERE position BETWEEN ? AND ? \
-                 AND idempotency_key = ? ORDER BY position"
-            );
-            let rows = sqlx::query(&sql)
-                .bind(first)
-                .bind(last)
-                .bind(key)
-                .fetch_all(pool)
-                .await?;
-            rows_to_events(&rows)?
-        }
-        _ => Vec::new(),
-    };
-    Ok(Some((hash, events)))
-}
-
-pub(crate) async fn get_checkpoint(
-    pool: &SqlitePool,
-    name: &str,
-) -> Result<Option<i64>, StoreError> {
-    Ok(
-        sqlx::query_scalar("SELECT position FROM checkpoints WHERE name = ?")
-            .bind(name)
-            .fetch_optional(pool)
-            .await?,
-    )
-}
-
-pub(crate) async fn set_checkpoint(
-    pool: &SqlitePool,
-    name: &str,
-    position: i64,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO checkpoints (name, position) VALUES (?, ?) \
-         ON CONFLICT (name) DO UPDATE SET position = excluded.position",
-    )
-    .bind(name)
-    .bind(position)
-    .execute(pool)
-    .await?;
-    Ok(())
 }
 
 /// The log's writer: one rusqlite connection to `jono.db`, used by the writer task alone. A
@@ -596,20 +479,17 @@ fn subject_key(
     subject: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<SubjectKey>, AppendError> {
-    conn.prepare_cached(
-        "INSERT INTO subject_keys (subject, key, created_at) VALUES (?1, ?2, ?3) \
-         ON CONFLICT (subject) DO NOTHING",
-    )
-    .and_then(|mut insert| {
-        insert.execute(rusqlite::params![
-            subject,
-            SubjectKey::generate().as_bytes(),
-            format_time(now)
-        ])
-    })
-    .map_err(unavailable)?;
+    conn.prepare_cached(statements::INSERT_SUBJECT_KEY)
+        .and_then(|mut insert| {
+            insert.execute(rusqlite::params![
+                subject,
+                SubjectKey::generate().as_bytes(),
+                format_time(now)
+            ])
+        })
+        .map_err(unavailable)?;
     let key: Option<Vec<u8>> = conn
-        .prepare_cached("SELECT key FROM subject_keys WHERE subject = ?1")
+        .prepare_cached(statements::SUBJECT_KEY)
         .and_then(|mut select| select.query_row([subject], |row| row.get(0)))
         .map_err(unavailable)?;
     Ok(key.as_deref().and_then(SubjectKey::from_slice))
@@ -624,24 +504,19 @@ fn append_one(
     let recorded_at = format_time(now);
     let key = request.idempotency.as_ref().map(|r| r.key.clone());
     if let Some(record) = &request.idempotency {
-        conn.prepare_cached(
-            "INSERT INTO idempotency_keys (key, request_hash, created_at) VALUES (?1, ?2, ?3)",
-        )
-        .and_then(|mut insert| {
-            insert.execute(rusqlite::params![
-                record.key,
-                record.request_hash,
-                recorded_at
-            ])
-        })
-        .map_err(classify)?;
+        conn.prepare_cached(statements::INSERT_IDEMPOTENCY_KEY)
+            .and_then(|mut insert| {
+                insert.execute(rusqlite::params![
+                    record.key,
+                    record.request_hash,
+                    recorded_at
+                ])
+            })
+            .map_err(classify)?;
     }
     for (aggregate_type, aggregate_id, expected) in &request.expected {
         let current: i64 = conn
-            .prepare_cached(
-                "SELECT COALESCE(MAX(sequence), 0) FROM events \
-                 WHERE aggregate_type = ?1 AND aggregate_id = ?2",
-            )
+            .prepare_cached(statements::STREAM_VERSION)
             .and_then(|mut select| {
                 select.query_row(rusqlite::params![aggregate_type, aggregate_id], |row| {
                     row.get(0)
@@ -654,11 +529,7 @@ fn append_one(
     }
     let mut stored = Vec::with_capacity(request.events.len());
     let mut insert = conn
-        .prepare_cached(
-            "INSERT INTO events (event_id, aggregate_type, aggregate_id, sequence, event_type, \
-             event_version, payload, actor, recorded_at, idempotency_key) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING position",
-        )
+        .prepare_cached(statements::INSERT_EVENT)
         .map_err(unavailable)?;
     for event in &request.events {
         let position: i64 = insert
@@ -686,13 +557,11 @@ fn append_one(
         ));
     }
     if let (Some(key), Some(first), Some(last)) = (&key, stored.first(), stored.last()) {
-        conn.prepare_cached(
-            "UPDATE idempotency_keys SET first_position = ?1, last_position = ?2 WHERE key = ?3",
-        )
-        .and_then(|mut update| {
-            update.execute(rusqlite::params![first.position, last.position, key])
-        })
-        .map_err(unavailable)?;
+        conn.prepare_cached(statements::SET_IDEMPOTENT_RANGE)
+            .and_then(|mut update| {
+                update.execute(rusqlite::params![first.position, last.position, key])
+            })
+            .map_err(unavailable)?;
     }
     Ok(stored)
 }
@@ -831,15 +700,12 @@ pub(crate) async fn load_snapshot(
     aggregate_id: &str,
     fold_version: u32,
 ) -> Result<Option<StoredSnapshot>, StoreError> {
-    let row: Option<(i64, String)> = sqlx::query_as(
-        "SELECT version, state FROM snapshots \
-         WHERE aggregate_type = ? AND aggregate_id = ? AND fold_version = ?",
-    )
-    .bind(aggregate_type)
-    .bind(aggregate_id)
-    .bind(i64::from(fold_version))
-    .fetch_optional(pool)
-    .await?;
+    let row: Option<(i64, String)> = sqlx::query_as(statements::LOAD_SNAPSHOT)
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(i64::from(fold_version))
+        .fetch_optional(pool)
+        .await?;
     row.map(|(version, state)| {
         let state = serde_json::from_str(&state)
             .map_err(|e| StoreError::Corrupt(format!("a snapshot's state: {e}")))?;
@@ -855,21 +721,15 @@ pub(crate) async fn save_snapshot(
     fold_version: u32,
     snapshot: &StoredSnapshot,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO snapshots (aggregate_type, aggregate_id, fold_version, version, state, taken_at) \
-         VALUES (?, ?, ?, ?, ?, ?) \
-         ON CONFLICT (aggregate_type, aggregate_id, fold_version) DO UPDATE \
-         SET version = excluded.version, state = excluded.state, taken_at = excluded.taken_at \
-         WHERE excluded.version > snapshots.version",
-    )
-    .bind(aggregate_type)
-    .bind(aggregate_id)
-    .bind(i64::from(fold_version))
-    .bind(snapshot.version)
-    .bind(snapshot.state.to_string())
-    .bind(Utc::now().to_rfc3339())
-    .execute(pool)
-    .await?;
+    sqlx::query(statements::SAVE_SNAPSHOT)
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(i64::from(fold_version))
+        .bind(snapshot.version)
+        .bind(snapshot.state.to_string())
+        .bind(Utc::now().to_rfc3339())
+        .execute(pool)
+        .await?;
     Ok(())
 }
 
