@@ -31,7 +31,9 @@
 //! - [`backup`]: consistent copies while Jono serves (`VACUUM INTO`; the schema for `pg_dump`).
 //! - [`repository`]: cqrs-es's `PersistedEventRepository` for `EventStore`.
 //! - [`metrics`]: writer counters in the Prometheus text format.
-//! - `sqlite`, `postgres`: the SQL of each backend.
+//! - `log_statements`: the log's statements, written once for both backends; `sqlite`,
+//!   `postgres`: what each backend must say its own way (the readable head, lists as one value,
+//!   column types, erasure) and its writer.
 //!
 //! Beside the log, in its database, the tables of what must never enter it and of operational
 //! state that is not an event, each behind typed functions (the gateway writes no SQL);
