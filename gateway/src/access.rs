@@ -13,6 +13,7 @@
 //! read model says the organization requires one and the account has none.
 
 use cqrs_es::Aggregate;
+use domain::conversation::ConversationKind;
 use domain::organization::{Organization, OrganizationCommand};
 use domain::values::Role;
 use projections::conversations::read::Conversation;
@@ -36,7 +37,7 @@ pub async fn member(
         let role =
             projections::directory::read::role_of(state.backend(), organization_id, agent.agent_id)
                 .await?;
-        Ok(role.and_then(|role| Role::parse(&role).ok()))
+        Ok(role)
     })
     .await?
     .ok_or(ApiError::NotFound)?;
@@ -134,7 +135,8 @@ pub async fn conversation(
         Caller::Customer(_) => Err(ApiError::NotFound),
         Caller::Agent(agent) => {
             member(state, agent, conversation.organization_id).await?;
-            if conversation.kind == "direct" && !conversation.participants.contains(&agent.agent_id)
+            if conversation.kind == ConversationKind::Direct
+                && !conversation.participants.contains(&agent.agent_id)
             {
                 return Err(ApiError::NotFound);
             }

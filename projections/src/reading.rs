@@ -32,6 +32,13 @@ pub(crate) fn opt_time(micros: Option<i64>) -> Result<Option<DateTime<Utc>>> {
     micros.map(time).transpose()
 }
 
+/// A domain enum from the text a projection wrote of it (the enum's serde name): unknown text
+/// is a corrupt row.
+pub(crate) fn named<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned()))
+        .map_err(|e| QueryError::Corrupt(format!("{text:?}: {e}")))
+}
+
 pub(crate) fn json(text: &str) -> Result<serde_json::Value> {
     serde_json::from_str(text).map_err(|e| QueryError::Corrupt(format!("json: {e}")))
 }

@@ -20,7 +20,6 @@ use crate::error::{invalid, ApiError};
 use crate::extract::Body;
 use crate::limits;
 use crate::live::CloseOrder;
-use crate::routes::wire;
 use crate::second_factor;
 use crate::secrets;
 use crate::state::AppState;
@@ -342,7 +341,7 @@ impl TryFrom<projections::directory::read::Membership> for MyOrganization {
         Ok(Self {
             id: row.id,
             name: row.name,
-            role: wire::parse(&row.role)?,
+            role: row.role,
         })
     }
 }

@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
 use chrono::{DateTime, TimeDelta, Utc};
+use domain::conversation::ConversationKind;
 use domain::organization::{
     Organization, OrganizationCommand, OrganizationError, OrganizationEvent,
 };
@@ -100,7 +101,7 @@ async fn block(
     Body(body): Body<BlockRequest>,
 ) -> Result<(StatusCode, Json<Blocked>), ApiError> {
     let (agent, conversation) = access::agent_conversation(&state, &caller, path_id(&c)?).await?;
-    if conversation.kind != "customer" {
+    if conversation.kind != ConversationKind::Customer {
         return Err(ApiError::Conflict(
             "only the customer of a customer conversation can be blocked".into(),
         ));

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
 use chrono::{DateTime, SecondsFormat, Utc};
+use domain::conversation::ConversationKind;
 use domain::conversation::{
     Conversation as ConversationStream, ConversationCommand, ConversationEvent, Status,
 };
@@ -92,7 +93,7 @@ async fn customer_view(
         Some(agent_id) => Some(agent_name(state, agent_id).await?),
         None => None,
     };
-    CustomerConversation::new(conversation, agent)
+    Ok(CustomerConversation::new(conversation, agent))
 }
 
 async fn view_for(
@@ -102,7 +103,7 @@ async fn view_for(
 ) -> Result<ConversationView, ApiError> {
     Ok(match caller {
         Caller::Agent(_) => {
-            ConversationView::Agent(Box::new(AgentConversation::try_from(conversation.clone())?))
+            ConversationView::Agent(Box::new(AgentConversation::from(conversation.clone())))
         }
         Caller::Customer(_) => {
             ConversationView::Customer(customer_view(state, conversation).await?)
@@ -161,14 +162,23 @@ struct ListQuery {
 }
 
 /// A filter value from a fixed set; empty means no filter, anything else is 400.
-fn one_of(raw: Option<String>, allowed: &[&str], field: &str) -> Result<Option<String>, ApiError> {
-    match raw.as_deref() {
-        None | Some("") => Ok(None),
-        Some(value) if allowed.contains(&value) => Ok(Some(value.to_owned())),
-        Some(value) => Err(ApiError::BadRequest(format!(
-            "{field} {value:?} is not one of {}",
-            allowed.join(", ")
-        ))),
+/// A filter's value as the domain's enum `T`, whose serde names are `allowed`.
+fn one_of<T: serde::de::DeserializeOwned>(
+    raw: Option<String>,
+    allowed: &[&str],
+    field: &str,
+) -> Result<Option<T>, ApiError> {
+    match raw {
+        None => Ok(None),
+        Some(value) if value.is_empty() => Ok(None),
+        Some(value) => serde_json::from_value(serde_json::Value::String(value.clone()))
+            .map(Some)
+            .map_err(|_| {
+                ApiError::BadRequest(format!(
+                    "{field} {value:?} is not one of {}",
+                    allowed.join(", ")
+                ))
+            }),
     }
 }
 
@@ -216,7 +226,7 @@ async fn list(
         limit,
     )
     .await?;
-    Ok(Json(agent_views(conversations)?))
+    Ok(Json(agent_views(conversations)))
 }
 
 async fn messages(
@@ -234,7 +244,7 @@ async fn messages(
     let messages =
         projections::messages::read::messages(state.backend(), conversation.id, after, limit)
             .await?;
-    Ok(Json(wire::Message::all(&state.signer, messages)?))
+    Ok(Json(wire::Message::all(&state.signer, messages)))
 }
 
 /// A page of the conversation's notes, oldest first; the cursor is the last note's id.
@@ -272,7 +282,7 @@ async fn same_customer(
         SAME_CUSTOMER_LIMIT,
     )
     .await?;
-    Ok(Json(agent_views(others)?))
+    Ok(Json(agent_views(others)))
 }
 
 // ---- messages, tags, notes, metadata ----
@@ -309,7 +319,9 @@ async fn send_message(
     // A customer who writes again after the end continues the conversation, if its queue's
     // reopening window allows (the conversation decides); otherwise the send is refused as
     // ended, and the widget starts a new one.
-    if conversation.status == "ended" && author.is_customer() {
+    if conversation.status == projections::conversations::read::ConversationStatus::Ended
+        && author.is_customer()
+    {
         let reopen = ConversationCommand::Reopen {
             by: author.clone(),
             at: Utc::now(),
@@ -352,7 +364,7 @@ async fn send_message(
         attachments,
     };
     let executed = workflow::run::<ConversationStream>(&state, conversation.id, send, &ctx).await?;
-    if conversation.kind == "left_message" && !author.is_customer() {
+    if conversation.kind == ConversationKind::LeftMessage && !author.is_customer() {
         if let Some(answer) = answer {
             super::left_messages::mail_answer(&state, &conversation, &author.name, &answer).await;
         }
@@ -762,7 +774,7 @@ async fn transcript(
     if !text {
         let body = Transcript {
             conversation: view_for(&state, &caller, &conversation).await?,
-            messages: wire::Message::all(&state.signer, messages)?,
+            messages: wire::Message::all(&state.signer, messages),
             notes: notes.map(|notes| notes.into_iter().map(wire::Note::from).collect()),
         };
         return Ok(Json(body).into_response());
@@ -790,7 +802,7 @@ fn plain_transcript(
         let title = conversation
             .name
             .clone()
-            .unwrap_or_else(|| conversation.kind.clone());
+            .unwrap_or_else(|| conversation.kind.as_str().to_owned());
         let title = plain::one_line(&title);
         out.push_str(&format!("Conversation {} ({title})\n", conversation.id));
     } else {

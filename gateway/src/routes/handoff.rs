@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::{Extension, Json, Router};
+use domain::conversation::ConversationKind;
 use domain::conversation::{Conversation, ConversationCommand, ConversationEvent};
 use domain::values::{Limit, Role};
 use domain::workload::{Workload, WorkloadCommand};
@@ -71,7 +72,7 @@ async fn offer(
     Body(body): Body<HandoffBody>,
 ) -> Result<StatusCode, ApiError> {
     let (agent, conversation) = access::agent_conversation(&state, &caller, path_id(&c)?).await?;
-    if conversation.kind != "customer" {
+    if conversation.kind != ConversationKind::Customer {
         return Err(ApiError::Conflict(
             "only a customer conversation is handed over".into(),
         ));

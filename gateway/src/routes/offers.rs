@@ -32,7 +32,7 @@ pub fn router() -> Router<AppState> {
 fn queue_of(
     conversation: &projections::conversations::read::Conversation,
 ) -> Result<uuid::Uuid, ApiError> {
-    if conversation.kind != "customer" {
+    if conversation.kind != domain::conversation::ConversationKind::Customer {
         return Err(ApiError::Conflict(
             "only a customer conversation is offered".into(),
         ));

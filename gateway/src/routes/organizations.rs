@@ -76,17 +76,14 @@ async fn pending_invitations(
     let views = page
         .of(pending, |invitation| invitation.id)
         .into_iter()
-        .map(|invitation| {
-            Ok(InvitationView {
-                invitation_id: invitation.id,
-                role: Role::parse(&invitation.role)
-                    .map_err(|error| ApiError::Internal(error.to_string()))?,
-                email: invitation.email,
-                expires_at: invitation.expires_at,
-                invited_by: invitation.invited_by,
-            })
+        .map(|invitation| InvitationView {
+            invitation_id: invitation.id,
+            role: invitation.role,
+            email: invitation.email,
+            expires_at: invitation.expires_at,
+            invited_by: invitation.invited_by,
         })
-        .collect::<Result<Vec<_>, ApiError>>()?;
+        .collect();
     Ok(Json(views))
 }
 
@@ -347,7 +344,7 @@ impl Member {
         Ok(Self {
             agent_id: member.agent_id,
             name: member.name,
-            role: wire::parse(&member.role)?,
+            role: member.role,
             online,
             status: wire::parse(status)?,
         })

@@ -4,13 +4,34 @@
 //! may see it.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use domain::conversation::ConversationKind;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use store::log::Backend;
 use uuid::Uuid;
 
 use crate::database::{fetch_all, fetch_optional};
 use crate::params;
-use crate::reading::{id, json, opt_id, opt_time, page, time, QueryError, Result};
+use crate::reading::{id, json, named, opt_id, opt_time, page, time, QueryError, Result};
+
+// Where a conversation stands (`rm_conversations.status`); the answers carry it as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ConversationStatus {
+    Waiting,
+    Active,
+    Ended,
+}
+
+impl ConversationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Waiting => "waiting",
+            Self::Active => "active",
+            Self::Ended => "ended",
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Customer {
@@ -29,12 +50,11 @@ pub struct Rating {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Conversation {
     pub id: Uuid,
-    pub kind: String,
+    pub kind: ConversationKind,
     pub name: Option<String>,
     pub organization_id: Uuid,
     pub queue_id: Option<Uuid>,
-    /// `waiting`, `active` or `ended`.
-    pub status: String,
+    pub status: ConversationStatus,
     pub agent_id: Option<Uuid>,
     pub customer: Customer,
     pub tags: Vec<String>,
@@ -123,7 +143,8 @@ async fn conversation_from(backend: &Backend, row: ConversationRow) -> Result<Co
         params![row.conversation_id.as_str()],
     )
     .await?;
-    let queue_position = if row.status == "waiting" {
+    let status: ConversationStatus = named(&row.status)?;
+    let queue_position = if status == ConversationStatus::Waiting {
         let place: Option<(i64,)> = fetch_optional(
             backend,
             "SELECT COUNT(*) FROM rm_queue_waiting w
@@ -140,11 +161,11 @@ async fn conversation_from(backend: &Backend, row: ConversationRow) -> Result<Co
         .map_err(|e| QueryError::Corrupt(format!("participants: {e}")))?;
     Ok(Conversation {
         id: id(&row.conversation_id)?,
-        kind: row.kind,
+        kind: named(&row.kind)?,
         name: row.name,
         organization_id: id(&row.organization_id)?,
         queue_id: opt_id(row.queue_id.as_deref())?,
-        status: row.status,
+        status,
         agent_id: opt_id(row.agent_id.as_deref())?,
         customer: Customer {
             metadata: json(&row.metadata)?,
@@ -220,9 +241,9 @@ pub async fn conversation(
 /// sees only its own direct chats.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConversationFilter {
-    pub status: Option<String>,
+    pub status: Option<ConversationStatus>,
     pub agent_id: Option<Uuid>,
-    pub kind: Option<String>,
+    pub kind: Option<ConversationKind>,
     pub queue_id: Option<Uuid>,
     /// Conversations that carry this tag.
     pub tag: Option<String>,
@@ -279,9 +300,9 @@ pub async fn conversations(
             organization_id,
             after,
             viewer_json,
-            filter.status.clone(),
+            filter.status.map(ConversationStatus::as_str),
             filter.agent_id,
-            filter.kind.clone(),
+            filter.kind.map(ConversationKind::as_str),
             page(limit),
             filter.queue_id,
             filter.tag.clone(),

@@ -4,13 +4,14 @@
 //! may see it.
 
 use chrono::{DateTime, Utc};
+use domain::values::Role;
 use serde::Serialize;
 use store::log::Backend;
 use uuid::Uuid;
 
 use crate::database::{fetch_all, fetch_optional};
 use crate::params;
-use crate::reading::{id, opt_id, time, QueryError, Result};
+use crate::reading::{id, named, opt_id, time, QueryError, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Account {
@@ -80,7 +81,7 @@ pub async fn organization(
 pub struct Membership {
     pub id: Uuid,
     pub name: String,
-    pub role: String,
+    pub role: Role,
 }
 
 /// The organizations `agent_id` is a member of, oldest membership first.
@@ -98,26 +99,25 @@ pub async fn memberships_of(backend: &Backend, agent_id: Uuid) -> Result<Vec<Mem
             Ok(Membership {
                 id: id(&org)?,
                 name,
-                role,
+                role: named(&role)?,
             })
         })
         .collect()
 }
 
-/// The role (`owner`, `operator`, `agent`) of `agent_id` in the organization; `None` for a
-/// non-member.
+/// The role of `agent_id` in the organization; `None` for a non-member.
 pub async fn role_of(
     backend: &Backend,
     organization_id: Uuid,
     agent_id: Uuid,
-) -> Result<Option<String>> {
+) -> Result<Option<Role>> {
     let row: Option<(String,)> = fetch_optional(
         backend,
         "SELECT role FROM rm_memberships WHERE organization_id = $1 AND agent_id = $2",
         params![organization_id, agent_id],
     )
     .await?;
-    Ok(row.map(|(role,)| role))
+    row.map(|(role,)| named(&role)).transpose()
 }
 
 /// Whether the organization requires its members to have a second factor.
@@ -196,7 +196,7 @@ pub struct Member {
     pub agent_id: Uuid,
     pub name: String,
     pub email: String,
-    pub role: String,
+    pub role: Role,
 }
 
 /// The organization's members, oldest first.
@@ -215,7 +215,7 @@ pub async fn members(backend: &Backend, organization_id: Uuid) -> Result<Vec<Mem
                 agent_id: id(&agent)?,
                 name,
                 email,
-                role,
+                role: named(&role)?,
             })
         })
         .collect()
@@ -226,7 +226,7 @@ pub struct Invitation {
     pub id: Uuid,
     pub organization_id: Uuid,
     pub email: String,
-    pub role: String,
+    pub role: Role,
     pub expires_at: DateTime<Utc>,
     pub invited_by: Option<Uuid>,
     pub accepted: bool,
@@ -255,7 +255,7 @@ pub async fn pending_invitations(
                 id: id(&inv)?,
                 organization_id: id(&org)?,
                 email,
-                role,
+                role: named(&role)?,
                 expires_at: time(expires_at)?,
                 invited_by: opt_id(invited_by.as_deref())?,
                 accepted: false,
@@ -333,7 +333,7 @@ pub async fn invitation(backend: &Backend, invitation_id: Uuid) -> Result<Option
                 id: id(&inv)?,
                 organization_id: id(&org)?,
                 email,
-                role,
+                role: named(&role)?,
                 expires_at: time(expires_at)?,
                 invited_by: opt_id(invited_by.as_deref())?,
                 accepted: accepted != 0,

@@ -4,18 +4,18 @@
 //! may see it.
 
 use chrono::{DateTime, Utc};
+use domain::values::AuthorKind;
 use serde::Serialize;
 use store::log::Backend;
 use uuid::Uuid;
 
 use crate::database::{fetch_all, fetch_optional};
 use crate::params;
-use crate::reading::{id, page, time, QueryError, Result};
+use crate::reading::{id, named, page, time, QueryError, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MessageAuthor {
-    /// `agent`, `customer` or `system`.
-    pub kind: String,
+    pub kind: AuthorKind,
     pub id: Uuid,
     pub name: String,
 }
@@ -62,7 +62,7 @@ pub async fn messages(
                     seq,
                     id: id(&message_id)?,
                     author: MessageAuthor {
-                        kind,
+                        kind: named(&kind)?,
                         id: id(&author_id)?,
                         name: author_name,
                     },

@@ -187,7 +187,7 @@ async fn an_erasure_blanks_the_customers_rows_and_keeps_the_statistics(db: TestD
         .unwrap()
     {
         assert_eq!(message.text, ERASED);
-        if message.author.kind == "customer" {
+        if message.author.kind == domain::values::AuthorKind::Customer {
             assert_eq!(message.author.name, ERASED);
         } else {
             assert_eq!(message.author.name, "Aino Agent");

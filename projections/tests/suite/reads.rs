@@ -4,16 +4,18 @@
 use chrono::{Duration, Utc};
 use domain::account::{Account, AccountCommand};
 use domain::canned::{CannedCommand, CannedResponses, Scope};
-use domain::conversation::{AttachmentRef, Conversation, ConversationCommand, EndReason};
+use domain::conversation::{
+    AttachmentRef, Conversation, ConversationCommand, ConversationKind, EndReason,
+};
 use domain::ids;
 use domain::metadata::{CustomerMetadata, ExternalUserId, LiveMetadata, VerifiedCustomer};
 use domain::organization::{AcceptingAccount, Organization, OrganizationCommand};
 use domain::queue::{LeaveReason, Queue, QueueCommand, SettingsPatch};
 use domain::values::{
-    Author, CannedKey, CannedText, DisplayName, Email, FileName, MessageText, Name, NoteText, Role,
-    Score, Tag, WelcomeMessage,
+    Author, AuthorKind, CannedKey, CannedText, DisplayName, Email, FileName, MessageText, Name,
+    NoteText, Role, Score, Tag, WelcomeMessage,
 };
-use projections::conversations::read::ConversationFilter;
+use projections::conversations::read::{ConversationFilter, ConversationStatus};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -237,9 +239,8 @@ async fn directory_answers_logins_memberships_members_and_invitations(db: TestDb
     assert_eq!(
         projections::directory::read::role_of(backend, org.id, org.owner)
             .await
-            .unwrap()
-            .as_deref(),
-        Some("owner")
+            .unwrap(),
+        Some(Role::Owner)
     );
     assert_eq!(
         projections::directory::read::role_of(backend, org.id, Uuid::new_v4())
@@ -261,7 +262,7 @@ async fn directory_answers_logins_memberships_members_and_invitations(db: TestDb
         .unwrap()
         .unwrap();
     assert_eq!(invitation.email, "new@acme.example");
-    assert_eq!(invitation.role, "operator");
+    assert_eq!(invitation.role, Role::Operator);
     assert!(!invitation.accepted);
 
     // A role change and a removal show at once in memberships and members.
@@ -279,9 +280,8 @@ async fn directory_answers_logins_memberships_members_and_invitations(db: TestDb
     assert_eq!(
         projections::directory::read::role_of(backend, org.id, org.agent)
             .await
-            .unwrap()
-            .as_deref(),
-        Some("operator")
+            .unwrap(),
+        Some(Role::Operator)
     );
     world
         .ok::<Organization>(
@@ -473,8 +473,8 @@ async fn conversations_follow_picks_transfers_tags_metadata_and_the_end(db: Test
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(seen.kind, "customer");
-    assert_eq!(seen.status, "active");
+    assert_eq!(seen.kind, ConversationKind::Customer);
+    assert_eq!(seen.status, ConversationStatus::Active);
     assert_eq!(seen.agent_id, Some(org.agent));
     assert_eq!(seen.queue_id, Some(org.queue));
     assert_eq!(seen.organization_id, org.id);
@@ -546,7 +546,7 @@ async fn conversations_follow_picks_transfers_tags_metadata_and_the_end(db: Test
     .unwrap();
     assert_eq!(page.iter().map(|c| c.id).collect::<Vec<_>>(), vec![ann]);
     let waiting = ConversationFilter {
-        status: Some("waiting".into()),
+        status: Some(ConversationStatus::Waiting),
         ..ConversationFilter::default()
     };
     let found = projections::conversations::read::conversations(
@@ -599,7 +599,7 @@ async fn conversations_follow_picks_transfers_tags_metadata_and_the_end(db: Test
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(ended.status, "ended");
+    assert_eq!(ended.status, ConversationStatus::Ended);
     assert!(ended.ended_at.is_some());
     assert_eq!(ended.rating.map(|r| r.score), Some(5));
     assert_eq!(
@@ -688,10 +688,10 @@ async fn messages_notes_and_attachments_read_back(db: TestDb) {
     let seqs: Vec<i64> = messages.iter().map(|m| m.seq).collect();
     assert_eq!(seqs, vec![1, 2, 3]);
     assert_eq!(
-        (messages[0].author.kind.as_str(), messages[0].text.as_str()),
-        ("system", "Welcome!")
+        (messages[0].author.kind, messages[0].text.as_str()),
+        (AuthorKind::System, "Welcome!")
     );
-    assert_eq!(messages[1].author.kind, "customer");
+    assert_eq!(messages[1].author.kind, AuthorKind::Customer);
     assert_eq!(messages[1].author.id, ann);
     assert_eq!(messages[2].attachments.len(), 1);
     assert_eq!(messages[2].attachments[0].attachment_id, attachment_id);

@@ -10,8 +10,6 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::blobs::UrlSigner;
-use crate::error::ApiError;
-use crate::routes::wire;
 
 /// `{conversation_id}`: what starts or finds a conversation answers.
 #[derive(Serialize, JsonSchema)]
@@ -19,13 +17,7 @@ pub struct ConversationCreated {
     pub conversation_id: Uuid,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ConversationStatus {
-    Waiting,
-    Active,
-    Ended,
-}
+pub use projections::conversations::read::ConversationStatus;
 
 #[derive(Serialize, JsonSchema)]
 pub struct CustomerData {
@@ -107,17 +99,15 @@ pub struct AgentConversation {
     pub erased_at: Option<Option<DateTime<Utc>>>,
 }
 
-impl TryFrom<projections::conversations::read::Conversation> for AgentConversation {
-    type Error = ApiError;
-
-    fn try_from(row: projections::conversations::read::Conversation) -> Result<Self, ApiError> {
-        Ok(Self {
+impl From<projections::conversations::read::Conversation> for AgentConversation {
+    fn from(row: projections::conversations::read::Conversation) -> Self {
+        Self {
             id: row.id,
-            kind: wire::parse(&row.kind)?,
+            kind: row.kind,
             name: row.name,
             organization_id: row.organization_id,
             queue_id: row.queue_id,
-            status: wire::parse(&row.status)?,
+            status: row.status,
             agent_id: row.agent_id,
             customer: CustomerData {
                 metadata: row.customer.metadata,
@@ -135,15 +125,15 @@ impl TryFrom<projections::conversations::read::Conversation> for AgentConversati
             unread: Some(row.unread.map(count)),
             handoff: Some(row.handoff.map(Into::into)),
             erased_at: Some(row.erased_at),
-        })
+        }
     }
 }
 
 /// The agent views of a list of rows.
 pub fn agent_views(
     rows: Vec<projections::conversations::read::Conversation>,
-) -> Result<Vec<AgentConversation>, ApiError> {
-    rows.into_iter().map(TryInto::try_into).collect()
+) -> Vec<AgentConversation> {
+    rows.into_iter().map(Into::into).collect()
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -190,16 +180,16 @@ impl CustomerConversation {
     pub fn new(
         row: &projections::conversations::read::Conversation,
         agent: Option<String>,
-    ) -> Result<Self, ApiError> {
-        Ok(Self {
+    ) -> Self {
+        Self {
             id: row.id,
-            kind: wire::parse(&row.kind)?,
-            status: wire::parse(&row.status)?,
+            kind: row.kind,
+            status: row.status,
             queue_position: row.queue_position.map(count),
             agent: agent.map(|name| AgentName { name }),
             created_at: row.created_at,
             ended_at: row.ended_at,
-        })
+        }
     }
 }
 
@@ -262,16 +252,12 @@ pub struct Message {
 }
 
 impl Message {
-    pub fn new(
-        signer: &UrlSigner,
-        now: i64,
-        row: projections::messages::read::Message,
-    ) -> Result<Self, ApiError> {
-        Ok(Self {
+    pub fn new(signer: &UrlSigner, now: i64, row: projections::messages::read::Message) -> Self {
+        Self {
             seq: count(row.seq),
             id: row.id,
             author: MessageAuthor {
-                kind: wire::parse(&row.author.kind)?,
+                kind: row.author.kind,
                 id: row.author.id,
                 name: row.author.name,
             },
@@ -282,14 +268,11 @@ impl Message {
                 .map(|attachment| Attachment::new(signer, now, attachment))
                 .collect(),
             sent_at: row.sent_at,
-        })
+        }
     }
 
     /// The views of `rows`, their URLs signed now.
-    pub fn all(
-        signer: &UrlSigner,
-        rows: Vec<projections::messages::read::Message>,
-    ) -> Result<Vec<Self>, ApiError> {
+    pub fn all(signer: &UrlSigner, rows: Vec<projections::messages::read::Message>) -> Vec<Self> {
         let now = Utc::now().timestamp();
         rows.into_iter()
             .map(|row| Self::new(signer, now, row))
