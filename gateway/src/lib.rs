@@ -25,7 +25,10 @@
 //! - [`openapi`]: the OpenAPI 3.1 document of API.md, served at `GET /v1/openapi.json`: its path
 //!   table, over the wire types the route modules declare.
 //! - [`web`]: the console and the widget, served from the `web/dist` build.
-//! - [`ws`]: `GET /v1/ws`, topics with gap-free resume, typing and signalling.
+//! - [`ws`]: `GET /v1/ws`, topics with gap-free resume, typing and signalling; a folder, a file
+//!   per concern: the session's loop, the bounded way out, the client's frames, topics and their
+//!   access checks, a subscription's replay and live following, `event` frames, the customer's
+//!   allow-listed view.
 //! - [`routes`]: one module per area of the contract, each with its wire types (the request bodies
 //!   its handlers take, the answers they return, built from read-model rows).
 //! - [`error`]: the one error type at the edge, written as `application/problem+json`.
@@ -37,10 +40,13 @@
 //!   transcripts): an outbox table beside the log and its sender.
 //! - [`outbox`]: the leased relay that publishes the log to NATS JetStream.
 //! - [`webhooks`]: the leased worker that delivers the organization's events, signed, to its
-//!   endpoints, with retries, parking and redelivery.
+//!   endpoints, with retries, parking and redelivery (what each event owes, one delivery's try
+//!   and its record, the signing key: a file each).
 //! - [`router`]: auto routing's leased duty: offers waiting customers to agents, expires offers.
-//! - [`sweeper`]: the clock's work: silent waiting customers time out, queues open on schedule,
-//!   customers' personal data past its organization's retention is erased.
+//! - [`sweeper`]: the clock's work, a file per kind: silent waiting customers time out, queues
+//!   open on schedule, customers' personal data past its organization's retention is erased,
+//!   expired kept answers are pruned; beside them the signs of life it reads and its fold of
+//!   the log.
 //! - [`erasure`]: erasing a customer's personal data (GDPR), for the route, the command line
 //!   and the retention duty, and the clean-up outside the log after each erasure.
 //! - [`metrics`]: Prometheus metrics of the HTTP side, the sockets, the lag of the background work.

@@ -66,7 +66,14 @@ pub struct Metrics {
     pub mail_failures: IntCounter,
     /// Email given up: its link expired before it could be sent, or it cannot be written.
     pub mail_dropped: IntCounter,
-    // Computed when scraped.
+    /// The gauges computed when scraped.
+    scraped: Scraped,
+}
+
+/// The gauges computed when scraped ([`Metrics::refresh`]): the log's head, each consumer's
+/// lag, the waiting customers, the data directory's disk.
+#[derive(Debug)]
+struct Scraped {
     head: IntGauge,
     projector_position: IntGaugeVec,
     projector_lag_events: IntGaugeVec,
@@ -84,34 +91,20 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         let registry = Registry::new();
-        let r = &registry;
-        let counter = |name: &str, help: &str| registered(r, IntCounter::new(name, help));
-        let gauge = |name: &str, help: &str| registered(r, IntGauge::new(name, help));
-        let float = |name: &str, help: &str| registered(r, prometheus::Gauge::new(name, help));
-        let counters = |name: &str, help: &str, labels: &[&str]| {
-            registered(r, IntCounterVec::new(Opts::new(name, help), labels))
-        };
-        let gauges = |name: &str, help: &str, labels: &[&str]| {
-            registered(r, IntGaugeVec::new(Opts::new(name, help), labels))
-        };
-        let build = gauges(
-            "jono_build_info",
-            "Always 1; the labels say which build of Jono this is.",
-            &["version"],
-        );
-        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        let d = Declare(&registry);
+        d.build_info();
         let metrics = Self {
-            requests: counter("jono_http_requests_total", "HTTP requests received."),
-            responses_4xx: counter(
+            requests: d.counter("jono_http_requests_total", "HTTP requests received."),
+            responses_4xx: d.counter(
                 "jono_http_responses_4xx_total",
                 "HTTP responses with a 4xx status.",
             ),
-            responses_5xx: counter(
+            responses_5xx: d.counter(
                 "jono_http_responses_5xx_total",
                 "HTTP responses with a 5xx status.",
             ),
             request_seconds: registered(
-                r,
+                d.0,
                 HistogramVec::new(
                     HistogramOpts::new(
                         "jono_http_request_duration_seconds",
@@ -121,160 +114,206 @@ impl Default for Metrics {
                     &["route", "status"],
                 ),
             ),
-            process_manager_position: gauge(
+            process_manager_position: d.gauge(
                 "jono_process_manager_position",
                 "The last log position the process manager finished.",
             ),
-            follow_ups_run: counter(
+            follow_ups_run: d.counter(
                 "jono_follow_ups_total",
                 "Process-manager follow-up commands that appended events.",
             ),
-            follow_ups_settled: counter(
+            follow_ups_settled: d.counter(
                 "jono_follow_ups_settled_total",
                 "Process-manager follow-ups found already done.",
             ),
             outbox_stream_ready: AtomicBool::new(false),
-            outbox_holder: gauge(
+            outbox_holder: d.gauge(
                 "jono_outbox_holder",
                 "1 while this process holds the outbox lease and publishes to JetStream.",
             ),
-            outbox_position: gauge(
+            outbox_position: d.gauge(
                 "jono_outbox_position",
                 "The last log position JetStream acknowledged to this process's relay.",
             ),
-            outbox_lag: gauge(
+            outbox_lag: d.gauge(
                 "jono_outbox_lag",
                 "Events between the log's head and the relay's position.",
             ),
-            mail_configured: gauge(
+            mail_configured: d.gauge(
                 "jono_mail_configured",
                 "1 when this process sends email (JONO_SMTP_URL).",
             ),
-            mail_sent: counter("jono_mail_sent_total", "Email the SMTP server took."),
-            mail_failures: counter(
+            mail_sent: d.counter("jono_mail_sent_total", "Email the SMTP server took."),
+            mail_failures: d.counter(
                 "jono_mail_failures_total",
                 "Attempts to send an email that failed; each is tried again with back-off.",
             ),
-            mail_dropped: counter(
+            mail_dropped: d.counter(
                 "jono_mail_dropped_total",
                 "Email given up: its link expired before it could be sent, or it cannot be written.",
             ),
-            sweeper_holder: gauge(
+            sweeper_holder: d.gauge(
                 "jono_sweeper_holder",
                 "1 while this process runs the sweeper (time-outs, opening hours).",
             ),
-            webhooks_holder: gauge(
+            webhooks_holder: d.gauge(
                 "jono_webhooks_holder",
                 "1 while this process delivers the webhooks (holds their lease).",
             ),
-            webhooks_position: gauge(
+            webhooks_position: d.gauge(
                 "jono_webhooks_position",
                 "The last log position the webhook worker has owed to its endpoints.",
             ),
-            webhook_attempts: counters(
+            webhook_attempts: d.counters(
                 "jono_webhook_attempts_total",
                 "Webhook delivery attempts: delivered, failed (to be retried), parked (retries ran out).",
                 &["outcome"],
             ),
-            nats_configured: gauge(
+            nats_configured: d.gauge(
                 "jono_nats_configured",
                 "1 when this process relays the log to NATS (JONO_NATS_URL).",
             ),
-            nats_connected: gauge(
+            nats_connected: d.gauge(
                 "jono_nats_connected",
                 "1 while the outbox relay's NATS connection is up (0 without NATS).",
             ),
-            websockets_open: gauges(
+            websockets_open: d.gauges(
                 "jono_websockets_open",
                 "Open WebSocket sessions by kind of caller.",
                 &["kind"],
             ),
-            websocket_frames: counters(
+            websocket_frames: d.counters(
                 "jono_websocket_frames_total",
                 "WebSocket frames received (in) and sent (out), by kind of caller.",
                 &["kind", "direction"],
             ),
-            websocket_slow_closes: counters(
+            websocket_slow_closes: d.counters(
                 "jono_websocket_slow_closes_total",
                 "WebSocket sessions closed because the client read too slowly (1013).",
                 &["kind"],
             ),
-            rate_limited: counters(
+            rate_limited: d.counters(
                 "jono_rate_limited_total",
                 "Requests and frames refused by a rate limit, by the limit's name.",
                 &["limit"],
             ),
-            head: gauge("jono_log_head", "The log's readable head position."),
-            projector_position: gauges(
-                "jono_projector_position",
-                "The last log position each projector applied.",
-                &["projector"],
-            ),
-            projector_lag_events: gauges(
-                "jono_projector_lag_events",
-                "Events between the log's head and each projector's position.",
-                &["projector"],
-            ),
-            projector_lag_seconds: registered(
-                r,
-                prometheus::GaugeVec::new(
-                    Opts::new(
-                        "jono_projector_lag_seconds",
-                        "Age of the oldest event each projector has not applied (0 at the head).",
-                    ),
-                    &["projector"],
-                ),
-            ),
-            projector_failed: gauges(
-                "jono_projector_failed",
-                "1 while a projector is stuck on an event that fails.",
-                &["projector"],
-            ),
-            process_manager_lag_events: gauge(
-                "jono_process_manager_lag_events",
-                "Events between the log's head and the process manager's position.",
-            ),
-            process_manager_lag_seconds: float(
-                "jono_process_manager_lag_seconds",
-                "Age of the oldest event the process manager has not finished (0 at the head).",
-            ),
-            outbox_lag_seconds: float(
-                "jono_outbox_lag_seconds",
-                "Age of the oldest event the outbox relay holding the lease here has not published (0 at the head or without the lease).",
-            ),
-            waiting_customers: gauge(
-                "jono_waiting_customers",
-                "Customers waiting in a queue's line, all queues together.",
-            ),
-            oldest_wait_seconds: float(
-                "jono_oldest_wait_seconds",
-                "How long the customer waiting longest, in any queue, has waited.",
-            ),
-            data_dir_free_bytes: gauge(
-                "jono_data_dir_free_bytes",
-                "Bytes free to Jono on the data directory's filesystem (embedded store; 0 with Postgres).",
-            ),
-            data_dir_size_bytes: gauge(
-                "jono_data_dir_size_bytes",
-                "Size of the data directory's filesystem (embedded store; 0 with Postgres).",
-            ),
+            scraped: Scraped::declare(&d),
             registry,
         };
-        // Every series of a bounded label set, at 0 from the start: a rate over a series that
-        // appears later misses its first increase, and a dashboard shows 0 rather than nothing.
+        metrics.zero_series();
+        metrics
+    }
+}
+
+impl Metrics {
+    /// Every series of a bounded label set, at 0 from the start: a rate over a series that
+    /// appears later misses its first increase, and a dashboard shows 0 rather than nothing.
+    fn zero_series(&self) {
         for kind in ["agent", "customer"] {
-            metrics.websockets_open.with_label_values(&[kind]);
-            metrics.websocket_slow_closes.with_label_values(&[kind]);
+            self.websockets_open.with_label_values(&[kind]);
+            self.websocket_slow_closes.with_label_values(&[kind]);
             for direction in ["in", "out"] {
-                metrics
-                    .websocket_frames
-                    .with_label_values(&[kind, direction]);
+                self.websocket_frames.with_label_values(&[kind, direction]);
             }
         }
         for rate in crate::limits::ALL {
-            metrics.rate_limited.with_label_values(&[rate.name]);
+            self.rate_limited.with_label_values(&[rate.name]);
         }
-        metrics
+    }
+}
+
+impl Scraped {
+    fn declare(d: &Declare<'_>) -> Self {
+        Self {
+        head: d.gauge("jono_log_head", "The log's readable head position."),
+        projector_position: d.gauges(
+            "jono_projector_position",
+            "The last log position each projector applied.",
+            &["projector"],
+        ),
+        projector_lag_events: d.gauges(
+            "jono_projector_lag_events",
+            "Events between the log's head and each projector's position.",
+            &["projector"],
+        ),
+        projector_lag_seconds: registered(
+            d.0,
+            prometheus::GaugeVec::new(
+                Opts::new(
+                    "jono_projector_lag_seconds",
+                    "Age of the oldest event each projector has not applied (0 at the head).",
+                ),
+                &["projector"],
+            ),
+        ),
+        projector_failed: d.gauges(
+            "jono_projector_failed",
+            "1 while a projector is stuck on an event that fails.",
+            &["projector"],
+        ),
+        process_manager_lag_events: d.gauge(
+            "jono_process_manager_lag_events",
+            "Events between the log's head and the process manager's position.",
+        ),
+        process_manager_lag_seconds: d.float(
+            "jono_process_manager_lag_seconds",
+            "Age of the oldest event the process manager has not finished (0 at the head).",
+        ),
+        outbox_lag_seconds: d.float(
+            "jono_outbox_lag_seconds",
+            "Age of the oldest event the outbox relay holding the lease here has not published (0 at the head or without the lease).",
+        ),
+        waiting_customers: d.gauge(
+            "jono_waiting_customers",
+            "Customers waiting in a queue's line, all queues together.",
+        ),
+        oldest_wait_seconds: d.float(
+            "jono_oldest_wait_seconds",
+            "How long the customer waiting longest, in any queue, has waited.",
+        ),
+        data_dir_free_bytes: d.gauge(
+            "jono_data_dir_free_bytes",
+            "Bytes free to Jono on the data directory's filesystem (embedded store; 0 with Postgres).",
+        ),
+        data_dir_size_bytes: d.gauge(
+            "jono_data_dir_size_bytes",
+            "Size of the data directory's filesystem (embedded store; 0 with Postgres).",
+        ),        }
+    }
+}
+
+/// Declares metrics in one registry.
+struct Declare<'a>(&'a Registry);
+
+impl Declare<'_> {
+    fn counter(&self, name: &str, help: &str) -> IntCounter {
+        registered(self.0, IntCounter::new(name, help))
+    }
+
+    fn gauge(&self, name: &str, help: &str) -> IntGauge {
+        registered(self.0, IntGauge::new(name, help))
+    }
+
+    fn float(&self, name: &str, help: &str) -> prometheus::Gauge {
+        registered(self.0, prometheus::Gauge::new(name, help))
+    }
+
+    fn counters(&self, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+        registered(self.0, IntCounterVec::new(Opts::new(name, help), labels))
+    }
+
+    fn gauges(&self, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+        registered(self.0, IntGaugeVec::new(Opts::new(name, help), labels))
+    }
+
+    /// `jono_build_info`: always 1, labelled with the version.
+    fn build_info(&self) {
+        let build = self.gauges(
+            "jono_build_info",
+            "Always 1; the labels say which build of Jono this is.",
+            &["version"],
+        );
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
     }
 }
 
@@ -307,7 +346,7 @@ impl Metrics {
         let Ok(head) = state.store.head().await else {
             return;
         };
-        self.head.set(head);
+        self.scraped.head.set(head);
         // Age of the first event after `position`: how long ago its consumer fell behind.
         let age = |position: i64| async move {
             if position >= head {
@@ -323,29 +362,37 @@ impl Metrics {
         for (name, projector) in state.projections.snapshot() {
             let labels = [name.as_str()];
             let position = projector.position().unwrap_or(0);
-            self.projector_position
+            self.scraped
+                .projector_position
                 .with_label_values(&labels)
                 .set(position);
-            self.projector_lag_events
+            self.scraped
+                .projector_lag_events
                 .with_label_values(&labels)
                 .set(head.saturating_sub(position).max(0));
-            self.projector_lag_seconds
+            self.scraped
+                .projector_lag_seconds
                 .with_label_values(&labels)
                 .set(age(position).await);
             let failed = matches!(
                 projector,
                 projections::runtime::ProjectorState::Failed { .. }
             );
-            self.projector_failed
+            self.scraped
+                .projector_failed
                 .with_label_values(&labels)
                 .set(i64::from(failed));
         }
         let done = self.process_manager_position.get();
-        self.process_manager_lag_events
+        self.scraped
+            .process_manager_lag_events
             .set(head.saturating_sub(done).max(0));
-        self.process_manager_lag_seconds.set(age(done).await);
+        self.scraped
+            .process_manager_lag_seconds
+            .set(age(done).await);
         let relayed = self.outbox_position.get();
-        self.outbox_lag_seconds
+        self.scraped
+            .outbox_lag_seconds
             .set(if self.outbox_holder.get() == 1 {
                 age(relayed).await
             } else {
@@ -354,15 +401,17 @@ impl Metrics {
         if let Ok((waiting, oldest)) =
             projections::queues::read::waiting_overall(state.backend()).await
         {
-            self.waiting_customers.set(waiting);
-            self.oldest_wait_seconds.set(oldest.map_or(0.0, |since| {
-                (now - since).num_milliseconds().max(0) as f64 / 1000.0
-            }));
+            self.scraped.waiting_customers.set(waiting);
+            self.scraped
+                .oldest_wait_seconds
+                .set(oldest.map_or(0.0, |since| {
+                    (now - since).num_milliseconds().max(0) as f64 / 1000.0
+                }));
         }
         if let Some(dir) = &state.settings.data_dir {
             if let Some((free, size)) = filesystem_space(dir) {
-                self.data_dir_free_bytes.set(free);
-                self.data_dir_size_bytes.set(size);
+                self.scraped.data_dir_free_bytes.set(free);
+                self.scraped.data_dir_size_bytes.set(size);
             }
         }
     }

@@ -259,39 +259,7 @@ async fn tick(state: &AppState, watch: &Watch) -> Result<(), String> {
     expire_handoffs(state, watch, now).await?;
     let mut queues = Vec::with_capacity(watch.queues.len());
     for queue_id in &watch.queues {
-        let (mut queue, _) = state
-            .commands
-            .load::<Queue>(&queue_id.to_string())
-            .await
-            .map_err(|e| e.to_string())?;
-        let due: Vec<(Uuid, Uuid)> = queue
-            .offers
-            .iter()
-            .filter(|(_, offer)| offer.expires_at <= now)
-            .map(|(conversation_id, offer)| (*conversation_id, offer.offer_id))
-            .collect();
-        for (conversation_id, offer_id) in &due {
-            let expire = QueueCommand::ExpireOffer {
-                conversation_id: *conversation_id,
-                offer_id: *offer_id,
-                now,
-            };
-            accepted(
-                state
-                    .commands
-                    .execute::<Queue>(&queue_id.to_string(), expire, &(), &context())
-                    .await,
-            )?;
-        }
-        if !due.is_empty() {
-            queue = state
-                .commands
-                .load::<Queue>(&queue_id.to_string())
-                .await
-                .map_err(|e| e.to_string())?
-                .0;
-        }
-        queues.push((*queue_id, queue));
+        queues.push((*queue_id, expire_offers(state, *queue_id, now).await?));
     }
     // An agent has one open offer at a time, whichever queue it is of.
     let mut offered: BTreeSet<Uuid> = queues
@@ -303,78 +271,147 @@ async fn tick(state: &AppState, watch: &Watch) -> Result<(), String> {
         if queue.routing() != Routing::Auto {
             continue;
         }
-        let unoffered: Vec<Uuid> = queue
-            .waiting
-            .iter()
-            .filter(|conversation_id| !queue.offers.contains_key(conversation_id))
-            .copied()
-            .collect();
-        if unoffered.is_empty() {
-            continue;
-        }
-        let handlers: Vec<Uuid> = queue.handlers.iter().copied().collect();
-        let statuses = presence::statuses(state, &handlers)
+        offer_waiting(state, *queue_id, queue, &mut offered, &mut workloads).await?;
+    }
+    Ok(())
+}
+
+/// Expires the queue's offers past their time; the queue as it is after.
+async fn expire_offers(
+    state: &AppState,
+    queue_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Queue, String> {
+    let (mut queue, _) = state
+        .commands
+        .load::<Queue>(&queue_id.to_string())
+        .await
+        .map_err(|e| e.to_string())?;
+    let due: Vec<(Uuid, Uuid)> = queue
+        .offers
+        .iter()
+        .filter(|(_, offer)| offer.expires_at <= now)
+        .map(|(conversation_id, offer)| (*conversation_id, offer.offer_id))
+        .collect();
+    for (conversation_id, offer_id) in &due {
+        let expire = QueueCommand::ExpireOffer {
+            conversation_id: *conversation_id,
+            offer_id: *offer_id,
+            now,
+        };
+        accepted(
+            state
+                .commands
+                .execute::<Queue>(&queue_id.to_string(), expire, &(), &context())
+                .await,
+        )?;
+    }
+    if !due.is_empty() {
+        queue = state
+            .commands
+            .load::<Queue>(&queue_id.to_string())
             .await
-            .map_err(|e| format!("{e:?}"))?;
-        let online: Vec<Uuid> = handlers
-            .into_iter()
-            .filter(|agent| statuses.get(agent).is_some_and(|(_, s)| *s == "online"))
-            .collect();
-        let capacity = queue
-            .settings
-            .as_ref()
-            .and_then(|settings| settings.capacity_per_agent);
-        for agent in &online {
-            if let std::collections::hash_map::Entry::Vacant(entry) =
-                workloads.entry((queue.organization_id, *agent))
-            {
-                let id = workload_id(queue.organization_id, *agent).to_string();
-                let (workload, _) = state
-                    .commands
-                    .load::<Workload>(&id)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                entry.insert(workload);
-            }
+            .map_err(|e| e.to_string())?
+            .0;
+    }
+    Ok(queue)
+}
+
+/// Offers each waiting customer of an auto queue that nobody is offered to the handler
+/// [`pick`] chooses, if any; `offered` gains each agent who got an offer, `workloads` keeps
+/// the online handlers' workloads for the rest of the round.
+async fn offer_waiting(
+    state: &AppState,
+    queue_id: Uuid,
+    queue: &Queue,
+    offered: &mut BTreeSet<Uuid>,
+    workloads: &mut HashMap<(Uuid, Uuid), Workload>,
+) -> Result<(), String> {
+    let unoffered: Vec<Uuid> = queue
+        .waiting
+        .iter()
+        .filter(|conversation_id| !queue.offers.contains_key(conversation_id))
+        .copied()
+        .collect();
+    if unoffered.is_empty() {
+        return Ok(());
+    }
+    let handlers: Vec<Uuid> = queue.handlers.iter().copied().collect();
+    let statuses = presence::statuses(state, &handlers)
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    let online: Vec<Uuid> = handlers
+        .into_iter()
+        .filter(|agent| statuses.get(agent).is_some_and(|(_, s)| *s == "online"))
+        .collect();
+    for agent in &online {
+        if let std::collections::hash_map::Entry::Vacant(entry) =
+            workloads.entry((queue.organization_id, *agent))
+        {
+            let id = workload_id(queue.organization_id, *agent).to_string();
+            let (workload, _) = state
+                .commands
+                .load::<Workload>(&id)
+                .await
+                .map_err(|e| e.to_string())?;
+            entry.insert(workload);
         }
-        for conversation_id in unoffered {
-            let free: Vec<(usize, Option<DateTime<Utc>>, Uuid)> = online
-                .iter()
-                .filter(|agent| !offered.contains(agent))
-                .filter(|agent| !queue.declined(conversation_id, **agent))
-                .filter_map(|agent| {
-                    let workload = workloads.get(&(queue.organization_id, *agent))?;
-                    let open = workload.open.len();
-                    let room = capacity.is_none_or(|max| (open as u64) < u64::from(max.get()));
-                    room.then_some((open, workload.last_taken_at, *agent))
-                })
-                .collect();
-            let tried = queue.offered_to(conversation_id);
-            let untried: Vec<_> = free
-                .iter()
-                .filter(|(_, _, agent)| !tried.is_some_and(|tried| tried.contains(agent)))
-                .copied()
-                .collect();
-            let pool = if untried.is_empty() { free } else { untried };
-            // Fewest open, then idle longest (never took one: longest of all), then by id.
-            let Some(&(_, _, agent_id)) = pool.iter().min() else {
-                continue;
-            };
-            let offer = QueueCommand::OfferCustomer {
-                offer_id: Uuid::new_v4(),
-                conversation_id,
-                agent_id,
-                now: Utc::now(),
-            };
-            if accepted(
-                state
-                    .commands
-                    .execute::<Queue>(&queue_id.to_string(), offer, &(), &context())
-                    .await,
-            )? {
-                offered.insert(agent_id);
-            }
+    }
+    for conversation_id in unoffered {
+        let Some(agent_id) = pick(queue, conversation_id, &online, offered, workloads) else {
+            continue;
+        };
+        let offer = QueueCommand::OfferCustomer {
+            offer_id: Uuid::new_v4(),
+            conversation_id,
+            agent_id,
+            now: Utc::now(),
+        };
+        if accepted(
+            state
+                .commands
+                .execute::<Queue>(&queue_id.to_string(), offer, &(), &context())
+                .await,
+        )? {
+            offered.insert(agent_id);
         }
     }
     Ok(())
+}
+
+/// Whom to offer a waiting customer: an online handler with room under the queue's
+/// `capacity_per_agent`, no open offer, who did not decline it — preferring those not yet
+/// offered it — with the fewest open conversations, then idle longest.
+fn pick(
+    queue: &Queue,
+    conversation_id: Uuid,
+    online: &[Uuid],
+    offered: &BTreeSet<Uuid>,
+    workloads: &HashMap<(Uuid, Uuid), Workload>,
+) -> Option<Uuid> {
+    let capacity = queue
+        .settings
+        .as_ref()
+        .and_then(|settings| settings.capacity_per_agent);
+    let free: Vec<(usize, Option<DateTime<Utc>>, Uuid)> = online
+        .iter()
+        .filter(|agent| !offered.contains(agent))
+        .filter(|agent| !queue.declined(conversation_id, **agent))
+        .filter_map(|agent| {
+            let workload = workloads.get(&(queue.organization_id, *agent))?;
+            let open = workload.open.len();
+            let room = capacity.is_none_or(|max| (open as u64) < u64::from(max.get()));
+            room.then_some((open, workload.last_taken_at, *agent))
+        })
+        .collect();
+    let tried = queue.offered_to(conversation_id);
+    let untried: Vec<_> = free
+        .iter()
+        .filter(|(_, _, agent)| !tried.is_some_and(|tried| tried.contains(agent)))
+        .copied()
+        .collect();
+    let pool = if untried.is_empty() { free } else { untried };
+    // Fewest open, then idle longest (never took one: longest of all), then by id.
+    let &(_, _, agent_id) = pool.iter().min()?;
+    Some(agent_id)
 }

@@ -5,6 +5,7 @@ mod backup;
 mod export;
 mod gdpr;
 pub mod projections;
+mod serve;
 pub mod stats;
 
 use std::fmt;
@@ -12,15 +13,8 @@ use std::fmt;
 use std::time::Duration;
 
 use store::log::EventStore;
-use tokio::net::TcpListener;
 
-use crate::blobs::{Blobs, UrlSigner};
-use crate::client::TrustedProxies;
-use crate::config::{
-    AdminCommand, Cli, Command, ExportCommand, GdprCommand, Signup, StoreConfig, Switch,
-};
-use crate::edge::EdgeLimits;
-use crate::state::{AppState, Settings};
+use crate::config::{AdminCommand, Cli, Command, ExportCommand, GdprCommand, StoreConfig};
 use crate::{secrets, server};
 
 /// A failure to report: one line, no trace.
@@ -73,114 +67,19 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 webhook_private_networks,
                 edge,
             } => {
-                let mail = match mail.smtp_url.filter(|url| !url.trim().is_empty()) {
-                    Some(url) => Some(std::sync::Arc::new(
-                        crate::mail::Mailer::new(
-                            url.trim(),
-                            mail.mail_from.as_deref(),
-                            mail.public_url.as_deref(),
-                        )
-                        .map_err(Failure)?,
-                    )),
-                    None => None,
-                };
-                let trusted_proxies =
-                    TrustedProxies::parse(&edge.trusted_proxies).map_err(Failure)?;
-                let embedded = matches!(store_config, StoreConfig::Embedded(_));
-                let settings = Settings {
-                    signup_open: signup.map_or(embedded, |signup| signup == Signup::Open),
-                    rate_limits: rate_limits == Switch::On,
-                    web_dir: web.or_else(|| {
-                        let built = std::path::PathBuf::from("web/dist");
-                        built.join("index.html").exists().then_some(built)
-                    }),
-                    trusted_proxies,
-                    edge: EdgeLimits {
-                        header_deadline: Duration::from_secs(edge.header_timeout_seconds),
-                        body_deadline: Duration::from_secs(edge.body_timeout_seconds),
-                        connections_per_address: usize::try_from(edge.max_connections_per_address)
-                            .unwrap_or(usize::MAX),
-                        connections: usize::try_from(edge.max_connections).unwrap_or(usize::MAX),
-                    },
-                    metrics_token: edge.metrics_token.filter(|token| !token.is_empty()),
-                    nats_url: nats_url.filter(|url| !url.trim().is_empty()),
-                    nats_max_age: Duration::from_secs(nats_max_age_hours.saturating_mul(3600)),
+                let choices = serve::Serve {
+                    listen,
+                    signup,
+                    rate_limits,
+                    web,
+                    nats_url,
+                    nats_max_age_hours,
                     sso_private_networks,
                     mail,
                     webhook_private_networks,
-                    data_dir: match &store_config {
-                        StoreConfig::Embedded(dir) => Some(dir.clone()),
-                        StoreConfig::Postgres(_) => None,
-                    },
+                    edge,
                 };
-                // Several nodes on one database need NATS; without it this node runs alone.
-                // Held for as long as it serves.
-                let nats = settings.nats_url.is_some();
-                if let Some(place) = crate::nodes::join(&store, nats).await.map_err(Failure)? {
-                    tokio::spawn(crate::nodes::keep(store.clone(), place, nats));
-                }
-                let listener = TcpListener::bind(listen).await.map_err(|error| {
-                    Failure(format!("cannot listen on {listen}: {}", describe(&error)))
-                })?;
-                let address = listener
-                    .local_addr()
-                    .map_err(|error| Failure(error.to_string()))?;
-                tracing::info!(%address, "jono is listening");
-                match crate::web::source(settings.web_dir.as_deref()) {
-                    Some(crate::web::Source::Folder(folder)) => {
-                        tracing::info!(folder = %folder.display(), "serving the console from a folder");
-                    }
-                    Some(crate::web::Source::Embedded) => {
-                        tracing::info!("serving the console embedded in this binary");
-                    }
-                    None => tracing::warn!(
-                        "no console: this binary was built without web/dist and no --web DIR was given"
-                    ),
-                }
-                let metrics_listener = match edge.metrics_listen {
-                    Some(metrics) => {
-                        let bound = TcpListener::bind(metrics).await.map_err(|error| {
-                            Failure(format!(
-                                "cannot listen on {metrics} for /metrics: {}",
-                                describe(&error)
-                            ))
-                        })?;
-                        tracing::info!(address = %metrics, "serving /metrics");
-                        Some(bound)
-                    }
-                    None => None,
-                };
-                // Before anyone can know the address: a SIGTERM from then on stops it cleanly.
-                let shutdown = server::termination();
-                // One plain line on stdout, for people and for scripts that bound port 0.
-                println!("jono listening on http://{address}");
-                let mut state = AppState::new(store);
-                state.settings = std::sync::Arc::new(settings);
-                // Attachments: files beside the embedded log, the Postgres table otherwise,
-                // and the kept key, so URLs handed out survive a restart.
-                if let StoreConfig::Embedded(dir) = &store_config {
-                    state.blobs = Blobs::in_data_dir(dir).await.map_err(|error| {
-                        Failure(format!("cannot prepare the attachments folder: {error}"))
-                    })?;
-                }
-                let key = secrets::url_signing_key(state.backend())
-                    .await
-                    .map_err(|error| Failure(format!("cannot read the signing key: {error}")))?;
-                state.signer = UrlSigner::new(key);
-                state.account_ids = secrets::account_id_secret(state.backend())
-                    .await
-                    .map_err(|error| Failure(format!("cannot read the id secret: {error}")))?;
-                let visitors = secrets::visitor_key_secret(state.backend())
-                    .await
-                    .map_err(|error| Failure(format!("cannot read the visitor secret: {error}")))?;
-                state.visitors = crate::client::VisitorKeys::new(visitors);
-                let webhooks = secrets::webhook_signing_seed(state.backend())
-                    .await
-                    .map_err(|error| Failure(format!("cannot read the webhook key: {error}")))?;
-                state.webhook_key = crate::webhooks::Signer::new(webhooks);
-                server::serve(state, listener, metrics_listener, shutdown)
-                    .await
-                    .map_err(|error| Failure(format!("the server stopped: {error}")))
+                serve::serve(store, &store_config, choices).await
             }
             Command::Admin {
                 command: AdminCommand::CreateOrg { name, owner_email },
@@ -252,13 +151,4 @@ fn check_nats(url: Option<&str>, store: &StoreConfig) -> Result<(), Failure> {
     url.parse::<async_nats::ServerAddr>()
         .map(|_| ())
         .map_err(|_| Failure("the NATS URL is not valid; expected nats://HOST:PORT".into()))
-}
-
-fn describe(error: &std::io::Error) -> String {
-    match error.kind() {
-        std::io::ErrorKind::AddrInUse => "the address is in use".to_owned(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
-        std::io::ErrorKind::AddrNotAvailable => "the address is not available here".to_owned(),
-        _ => error.to_string(),
-    }
 }

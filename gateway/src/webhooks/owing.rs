@@ -1,0 +1,115 @@
+//! What the worker owes: for each event, in log order, it first notes what it must know —
+//! endpoints added and removed, conversations that are not customer conversations (whose
+//! messages are never delivered) — then owes the event to each endpoint of its organization
+//! that asked for its type (`store::webhook_deliveries::owe`, once per endpoint and position,
+//! so a repeat after a crash adds nothing).
+
+use chrono::Utc;
+use domain::organization::WEBHOOK_EVENT_TYPES;
+use serde_json::Value;
+use store::event::StoredEvent;
+use store::follow::Follower;
+use store::webhook_deliveries as table;
+use uuid::Uuid;
+
+use crate::state::AppState;
+
+/// What one turn of [`owe_next`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Owed {
+    /// No event followed.
+    Nothing,
+    /// Events followed, and none of them was owed to an endpoint or changed the tables.
+    Read,
+    /// Some event wrote to the tables (a delivery owed, an endpoint, a private conversation).
+    Written,
+}
+
+/// Notes and owes the events that follow in `feed`.
+pub(super) async fn owe_next(state: &AppState, feed: &mut Follower) -> Result<Owed, String> {
+    let batch = feed.read().await.map_err(|error| error.to_string())?;
+    if batch.is_empty() {
+        return Ok(Owed::Nothing);
+    }
+    let backend = state.backend();
+    let now = Utc::now().timestamp_millis();
+    let mut owed = Owed::Read;
+    for event in &batch {
+        if owe_event(backend, event, now)
+            .await
+            .map_err(|error| error.to_string())?
+        {
+            owed = Owed::Written;
+        }
+    }
+    Ok(owed)
+}
+
+async fn owe_event(
+    backend: &store::log::Backend,
+    event: &StoredEvent,
+    now: i64,
+) -> Result<bool, store::error::StoreError> {
+    let field = |name: &str| event.payload.get(name).and_then(Value::as_str);
+    let id = |name: &str| field(name).and_then(|raw| raw.parse::<Uuid>().ok());
+    match event.event_type.as_str() {
+        "WebhookEndpointAdded" => {
+            if let (Some(endpoint), Some(organization), Some(url)) =
+                (id("endpoint_id"), id("organization_id"), field("url"))
+            {
+                let types: Vec<String> = event
+                    .payload
+                    .get("event_types")
+                    .and_then(|types| serde_json::from_value(types.clone()).ok())
+                    .unwrap_or_default();
+                table::add_endpoint(backend, endpoint, organization, url, &types).await?;
+            }
+            return Ok(true);
+        }
+        "WebhookEndpointRemoved" => {
+            if let Some(endpoint) = id("endpoint_id") {
+                table::remove_endpoint(backend, endpoint).await?;
+            }
+            return Ok(true);
+        }
+        "ConversationStarted" => {
+            // A customer's conversation: a chat, or a left message.
+            if !matches!(field("kind"), Some("customer" | "left_message")) {
+                if let Some(conversation) = field("conversation_id") {
+                    table::note_private_conversation(backend, conversation).await?;
+                    return Ok(true);
+                }
+            }
+            return Ok(false);
+        }
+        _ => {}
+    }
+    if !WEBHOOK_EVENT_TYPES.contains(&event.event_type.as_str()) {
+        return Ok(false);
+    }
+    let Some(organization) = field("organization_id") else {
+        return Ok(false);
+    };
+    // Channels and direct chats are the agents' own: nothing of theirs is sent out.
+    if let Some(conversation) = field("conversation_id") {
+        if table::is_private_conversation(backend, conversation).await? {
+            return Ok(false);
+        }
+    }
+    let mut owed = false;
+    for endpoint in table::endpoints_of(backend, organization).await? {
+        if endpoint.event_types.contains(&event.event_type) {
+            owed = true;
+            table::owe(
+                backend,
+                &endpoint.endpoint_id,
+                event.position,
+                organization,
+                &event.event_type,
+                now,
+            )
+            .await?;
+        }
+    }
+    Ok(owed)
+}
