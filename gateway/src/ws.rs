@@ -22,8 +22,6 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
 use domain::Event;
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use serde_json::{json, Map, Value};
@@ -37,6 +35,7 @@ use crate::auth::{self, Caller};
 use crate::error::ApiError;
 use crate::limits;
 use crate::live::{CloseOrder, Relay};
+use crate::openapi::{self, Route, Routes};
 use crate::state::AppState;
 
 /// The largest frame a client may send (API.md, Limits); a larger one closes the socket with
@@ -65,8 +64,8 @@ const TRY_AGAIN_LATER: u16 = 1013;
 
 static SESSIONS: AtomicU64 = AtomicU64::new(1);
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/ws", get(upgrade))
+pub fn routes() -> Routes {
+    Routes::new("websocket").route(openapi::websocket(Route::get("/v1/ws", upgrade)))
 }
 
 async fn upgrade(
