@@ -3,8 +3,10 @@
 //! name here, its answers ended by the `default` problem.
 
 use schemars::generate::SchemaSettings;
+use schemars::SchemaGenerator;
 use serde_json::{json, Map, Value};
 
+use super::registry::{Access, Documented};
 use crate::error::Problem;
 
 /// The OpenAPI 3.1 document: what `GET /v1/openapi.json` serves and `schemas/openapi.json`
@@ -21,7 +23,7 @@ pub fn document() -> Value {
     let mut paths = Map::new();
     for routes in crate::routes::all() {
         for route in routes.documented() {
-            let value = route.to_value(&mut generator, path_parameter, &problem);
+            let value = operation(&route, &mut generator, &problem);
             if let Value::Object(item) = paths.entry(route.path).or_insert_with(|| json!({})) {
                 item.insert(route.method.into(), value);
             }
@@ -49,6 +51,59 @@ pub fn document() -> Value {
             },
         },
     })
+}
+
+/// A route's operation object: `parameters` start with the path's, and the answers end with
+/// `default`, the problem.
+fn operation(route: &Documented, generator: &mut SchemaGenerator, problem: &Value) -> Value {
+    let operation = route.operation;
+    let mut value = Map::new();
+    value.insert("operationId".into(), json!(operation.id));
+    value.insert("tags".into(), json!([route.tag]));
+    value.insert("summary".into(), json!(operation.summary));
+    let parameters: Vec<Value> = route
+        .path
+        .split('/')
+        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+        .map(path_parameter)
+        .chain(operation.queries.iter().cloned())
+        .collect();
+    if !parameters.is_empty() {
+        value.insert("parameters".into(), Value::Array(parameters));
+    }
+    match operation.access {
+        Some(Access::Public) => value.insert("security".into(), json!([])),
+        Some(Access::OptionalToken) => value.insert("security".into(), json!([{}, {"bearer": []}])),
+        None => None,
+    };
+    if let Some(description) = operation.description {
+        value.insert("description".into(), json!(description));
+    }
+    if let Some((required, content)) = &operation.body {
+        value.insert(
+            "requestBody".into(),
+            json!({"required": required, "content": content.resolve(generator)}),
+        );
+    }
+    let mut responses = Map::new();
+    for answer in &operation.answers {
+        let mut response = Map::new();
+        response.insert("description".into(), json!(answer.description));
+        if !answer.content.0.is_empty() {
+            response.insert("content".into(), answer.content.resolve(generator));
+        }
+        responses.insert(answer.status.to_string(), Value::Object(response));
+    }
+    responses.insert(
+        "default".into(),
+        json!({"description": "An error, as `application/problem+json` (RFC 9457).",
+            "content": {"application/problem+json": {"schema": problem}}}),
+    );
+    value.insert("responses".into(), Value::Object(responses));
+    for (name, extension) in &operation.extensions {
+        value.insert((*name).into(), extension.resolve(generator));
+    }
+    Value::Object(value)
 }
 
 /// The schema of a path parameter, by its name.

@@ -16,7 +16,7 @@ use crate::state::AppState;
 
 /// A schema, now or once the generator is at hand.
 #[derive(Clone)]
-enum Schema {
+pub(super) enum Schema {
     /// Written out: `{"type": "string"}`.
     Literal(Value),
     /// A Rust type's, by reference into the components.
@@ -28,7 +28,7 @@ impl Schema {
         Self::Of(|generator| generator.subschema_for::<T>().to_value())
     }
 
-    fn resolve(&self, generator: &mut SchemaGenerator) -> Value {
+    pub(super) fn resolve(&self, generator: &mut SchemaGenerator) -> Value {
         match self {
             Self::Literal(value) => value.clone(),
             Self::Of(schema) => schema(generator),
@@ -38,7 +38,7 @@ impl Schema {
 
 /// Who may call an operation without the bearer token every other operation needs.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Access {
+pub(super) enum Access {
     /// Anyone.
     Public,
     /// Anyone; a bearer token changes what it does.
@@ -47,10 +47,10 @@ enum Access {
 
 /// A request body or one answer: its media types and their schemas.
 #[derive(Clone)]
-struct Content(Vec<(&'static str, Schema)>);
+pub(super) struct Content(pub(super) Vec<(&'static str, Schema)>);
 
 impl Content {
-    fn resolve(&self, generator: &mut SchemaGenerator) -> Value {
+    pub(super) fn resolve(&self, generator: &mut SchemaGenerator) -> Value {
         let mut content = Map::new();
         for (media, schema) in &self.0 {
             content.insert(
@@ -64,24 +64,25 @@ impl Content {
 
 /// One answer of an operation.
 #[derive(Clone)]
-struct Answer {
-    status: u16,
-    description: String,
-    content: Content,
+pub(super) struct Answer {
+    pub(super) status: u16,
+    pub(super) description: String,
+    pub(super) content: Content,
 }
 
 /// What the document says of a route.
 #[derive(Clone, Default)]
 pub struct Operation {
-    id: &'static str,
-    summary: &'static str,
+    pub(super) id: &'static str,
+    pub(super) summary: &'static str,
     tag: Option<&'static str>,
-    description: Option<&'static str>,
-    access: Option<Access>,
-    queries: Vec<Value>,
-    body: Option<(bool, Content)>,
-    answers: Vec<Answer>,
-    extensions: Vec<(&'static str, Schema)>,
+    pub(super) description: Option<&'static str>,
+    pub(super) access: Option<Access>,
+    pub(super) queries: Vec<Value>,
+    /// Whether it is required, and its content.
+    pub(super) body: Option<(bool, Content)>,
+    pub(super) answers: Vec<Answer>,
+    pub(super) extensions: Vec<(&'static str, Schema)>,
 }
 
 /// One method on one path: its handler, and its operation unless it is not part of the API.
@@ -343,66 +344,6 @@ impl Routes {
 }
 
 impl Documented<'_> {
-    /// The operation's object: `parameters` start with the path's (`path_parameter`), and the
-    /// answers end with `default`, the problem.
-    pub fn to_value(
-        &self,
-        generator: &mut SchemaGenerator,
-        path_parameter: fn(&str) -> Value,
-        problem: &Value,
-    ) -> Value {
-        let operation = self.operation;
-        let mut value = Map::new();
-        value.insert("operationId".into(), json!(operation.id));
-        value.insert("tags".into(), json!([self.tag]));
-        value.insert("summary".into(), json!(operation.summary));
-        let parameters: Vec<Value> = self
-            .path
-            .split('/')
-            .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
-            .map(path_parameter)
-            .chain(operation.queries.iter().cloned())
-            .collect();
-        if !parameters.is_empty() {
-            value.insert("parameters".into(), Value::Array(parameters));
-        }
-        match operation.access {
-            Some(Access::Public) => value.insert("security".into(), json!([])),
-            Some(Access::OptionalToken) => {
-                value.insert("security".into(), json!([{}, {"bearer": []}]))
-            }
-            None => None,
-        };
-        if let Some(description) = operation.description {
-            value.insert("description".into(), json!(description));
-        }
-        if let Some((required, content)) = &operation.body {
-            value.insert(
-                "requestBody".into(),
-                json!({"required": required, "content": content.resolve(generator)}),
-            );
-        }
-        let mut responses = Map::new();
-        for answer in &operation.answers {
-            let mut response = Map::new();
-            response.insert("description".into(), json!(answer.description));
-            if !answer.content.0.is_empty() {
-                response.insert("content".into(), answer.content.resolve(generator));
-            }
-            responses.insert(answer.status.to_string(), Value::Object(response));
-        }
-        responses.insert(
-            "default".into(),
-            json!({"description": "An error, as `application/problem+json` (RFC 9457).",
-                "content": {"application/problem+json": {"schema": problem}}}),
-        );
-        value.insert("responses".into(), Value::Object(responses));
-        for (name, extension) in &operation.extensions {
-            value.insert((*name).into(), extension.resolve(generator));
-        }
-        Value::Object(value)
-    }
-
     pub fn id(&self) -> &'static str {
         self.operation.id
     }
