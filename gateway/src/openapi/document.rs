@@ -145,6 +145,7 @@ fn path_parameter(name: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::openapi::{Route, Routes};
 
     fn operation<'a>(document: &'a Value, method: &str, path: &str) -> &'a Value {
         &document["paths"][path][method]
@@ -262,6 +263,71 @@ mod tests {
                 "{method} {path} has no success response"
             );
         }
+    }
+
+    #[test]
+    fn a_declaration_becomes_its_operation() {
+        async fn handler() {}
+        let routes = Routes::new("things").route(
+            Route::get("/v1/orgs/{org}/things", handler)
+                .id("things")
+                .summary("The things")
+                .tag("other")
+                .public()
+                .describe("All of them.")
+                .query("q", json!({"type": "string"}), "What to find.")
+                .paged("the last thing's id")
+                .body::<String>()
+                .returns::<Vec<String>>(200, "A page of things.")
+                .or_as("text/plain", json!({"type": "string"}))
+                .responds(303, "Elsewhere.")
+                .extension("x-thing", json!(true)),
+        );
+        let route = routes.documented().next().unwrap();
+        let mut generator = SchemaSettings::draft2020_12().into_generator();
+        let problem = json!({"$ref": "#/components/schemas/Problem"});
+        let value = super::operation(&route, &mut generator, &problem);
+        let names: Vec<&str> = value["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|parameter| parameter["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["org", "q", "after", "limit"]);
+        assert_eq!(value["operationId"], "things");
+        assert_eq!(value["tags"], json!(["other"]));
+        assert_eq!(value["security"], json!([]));
+        assert_eq!(value["description"], "All of them.");
+        assert_eq!(value["x-thing"], true);
+        assert_eq!(
+            value["requestBody"],
+            json!({"required": true, "content": {"application/json": {"schema": {"type": "string"}}}})
+        );
+        let ok = &value["responses"]["200"]["content"];
+        assert_eq!(ok["application/json"]["schema"]["type"], "array");
+        assert_eq!(ok["text/plain"]["schema"], json!({"type": "string"}));
+        assert_eq!(
+            value["responses"]["303"],
+            json!({"description": "Elsewhere."})
+        );
+        assert_eq!(
+            value["responses"]["default"]["content"]["application/problem+json"]["schema"],
+            problem
+        );
+    }
+
+    #[test]
+    fn undocumented_routes_are_served_and_left_out() {
+        async fn handler() {}
+        let routes = Routes::new("web")
+            .route(Route::get("/", handler).undocumented())
+            .route(Route::post("/v1/x", handler).id("x").summary("X"));
+        assert_eq!(
+            routes.served().collect::<Vec<_>>(),
+            [("get", "/"), ("post", "/v1/x")]
+        );
+        let documented: Vec<&str> = routes.documented().map(|route| route.path).collect();
+        assert_eq!(documented, ["/v1/x"]);
     }
 
     #[test]
