@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use crate::routes::conversations::wire::Attachment;
+use crate::routes::conversations::wire::{Attachment, UploadRequest};
 use axum::extract::multipart::{MultipartError, MultipartRejection};
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -25,6 +25,7 @@ use domain::conversation::{
 };
 use domain::values::FileName;
 use serde::Deserialize;
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::access;
@@ -35,10 +36,8 @@ use crate::extract::path_id;
 use crate::idempotency::IdempotencyKey;
 use crate::limits;
 use crate::openapi::{Route, Routes};
-use crate::routes::conversations::wire::UploadRequest;
 use crate::state::AppState;
 use crate::workflow::{self, context};
-use serde_json::json;
 
 /// The largest upload body: one file of 10 MiB and room for its multipart framing. Above it
 /// axum's own limit answers, and the route maps that to 413 as well.

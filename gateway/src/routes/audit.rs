@@ -19,18 +19,15 @@ use domain::values::Role;
 use projections::audit::{self, AuditFilter, AUDITED};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::access;
 use crate::auth::AgentCaller;
 use crate::error::ApiError;
 use crate::extract::{path_id, PageQuery, Params};
-use crate::openapi::time_schema;
-use crate::openapi::uuid_schema;
-use crate::openapi::{Route, Routes};
+use crate::openapi::{time_schema, uuid_schema, Route, Routes};
 use crate::state::AppState;
-use serde_json::json;
 
 pub fn routes() -> Routes {
     Routes::new("organizations").route(

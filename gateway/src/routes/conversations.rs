@@ -21,7 +21,7 @@ use projections::conversations::read::Conversation;
 use projections::conversations::read::ConversationFilter;
 use projections::messages::read::Message;
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use crate::access;
@@ -31,13 +31,10 @@ use crate::error::{invalid, ApiError};
 use crate::extract::{path_id, Body, PageQuery, Params, MAX_PAGE};
 use crate::idempotency::IdempotencyKey;
 use crate::limits;
-use crate::openapi::time_schema;
-use crate::openapi::uuid_schema;
-use crate::openapi::{Route, Routes};
+use crate::openapi::{time_schema, uuid_schema, Route, Routes};
 use crate::plain;
 use crate::state::AppState;
 use crate::workflow::{self, context};
-use serde_json::json;
 
 pub mod wire;
 

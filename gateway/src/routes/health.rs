@@ -20,11 +20,11 @@ use axum::{Json, Router};
 use projections::runtime::ProjectorState;
 use schemars::JsonSchema;
 use serde::Serialize;
+use serde_json::json;
 
 use crate::error::ApiError;
 use crate::openapi::{Route, Routes};
 use crate::state::AppState;
-use serde_json::json;
 
 pub fn routes() -> Routes {
     Routes::new("health")

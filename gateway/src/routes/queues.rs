@@ -30,7 +30,7 @@ use domain::queue::{
 };
 use domain::schedule::{OpeningHours, Origin};
 use domain::values::{Limit, Name, Role, WelcomeMessage};
-use projections::stats::{stats_from_rows, Scope, StatsError};
+use projections::stats::{stats_from_rows, QueueStats, Scope, StatsError};
 use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -44,14 +44,12 @@ use crate::extract::{path_id, Body, PageQuery, Params};
 use crate::idempotency::IdempotencyKey;
 use crate::identity;
 use crate::limits;
-use crate::openapi::time_schema;
-use crate::openapi::{Route, Routes};
+use crate::openapi::{time_schema, Route, Routes};
 use crate::routes::conversations::ConversationCreated;
 use crate::secrets;
 use crate::state::AppState;
 use crate::sweeper;
 use crate::workflow::{self, context};
-use projections::stats::QueueStats;
 
 pub mod wire;
 

@@ -10,6 +10,7 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::access;
@@ -18,7 +19,6 @@ use crate::error::ApiError;
 use crate::extract::{path_id, PageQuery, Params};
 use crate::openapi::{Route, Routes};
 use crate::state::AppState;
-use serde_json::json;
 
 /// The longest query, in characters: a longer one is 400 (it could not be a phrase anyone
 /// wrote, and the index need not read it).

@@ -14,6 +14,7 @@ use domain::organization::{Organization, OrganizationCommand};
 use domain::values::{DisplayName, Email, Role};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::access;
@@ -31,7 +32,6 @@ use crate::secrets;
 use crate::sso_secrets::{self, SignIn};
 use crate::state::AppState;
 use crate::workflow::{self, context};
-use serde_json::json;
 
 /// A session opened through the provider lasts this long at most: the next sign-in asks the
 /// provider again, which refuses a person removed there.
