@@ -13,22 +13,23 @@ use std::path::{Component, Path, PathBuf};
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use serde::Deserialize;
 
 use crate::error::ApiError;
+use crate::openapi::{Route, Routes};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(console))
-        .route("/invite/{token}", get(console))
-        .route("/confirm/{token}", get(console))
-        .route("/reset/{token}", get(console))
-        .route("/widget", get(widget))
-        .route("/loader.js", get(loader))
-        .route("/assets/{*path}", get(asset))
+/// The console's pages and files: HTML, scripts and styles for a browser, not the API, so not in
+/// the OpenAPI document.
+pub fn routes() -> Routes {
+    Routes::new("web")
+        .route(Route::get("/", console).undocumented())
+        .route(Route::get("/invite/{token}", console).undocumented())
+        .route(Route::get("/confirm/{token}", console).undocumented())
+        .route(Route::get("/reset/{token}", console).undocumented())
+        .route(Route::get("/widget", widget).undocumented())
+        .route(Route::get("/loader.js", loader).undocumented())
+        .route(Route::get("/assets/{*path}", asset).undocumented())
 }
 
 /// The console's policy: everything from here, WebSockets to here, images also as data/blob.

@@ -3,8 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use domain::account::{Account, AccountCommand, AccountError};
 use domain::ids;
 use domain::organization::{Organization, OrganizationCommand};
@@ -20,19 +19,69 @@ use crate::error::{invalid, ApiError};
 use crate::extract::Body;
 use crate::limits;
 use crate::live::CloseOrder;
+use crate::openapi::{Route, Routes};
 use crate::second_factor;
 use crate::secrets;
 use crate::state::AppState;
 use crate::workflow::{self, context};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/signup", post(signup))
-        .route("/v1/login", post(login))
-        .route("/v1/logout", post(logout))
-        .route("/v1/me", get(me))
-        .route("/v1/me/password", put(change_password))
-        .route("/v1/me/status", put(set_status))
+pub fn routes() -> Routes {
+    Routes::new("accounts")
+        .route(
+            Route::post("/v1/signup", signup)
+                .id("signup")
+                .summary("Sign up: a new organization and its owner")
+                .public()
+                .describe(
+                    "When sign-up is open. 409 if the email has an account; 422 for a password \
+                     under 10 characters.",
+                )
+                .body::<SignUp>()
+                .returns::<SignUpResponse>(
+                    201,
+                    "The organization, its owner, and the owner's token.",
+                ),
+        )
+        .route(
+            Route::post("/v1/login", login)
+                .id("login")
+                .summary("Log in")
+                .public()
+                .describe(
+                    "401 on a wrong pair; rate limited per email and per address; 403 for a \
+                     member of an organization that requires single sign-on (not its owners). An \
+                     account with two-factor authentication gets a challenge instead of a token: \
+                     `POST /v1/login/two-factor` answers it with a code.",
+                )
+                .body::<Login>()
+                .returns::<LoginAnswer>(200, "A token, or a challenge for the second step."),
+        )
+        .route(
+            Route::post("/v1/logout", logout)
+                .id("logout")
+                .summary("Log out")
+                .no_content("The token stops working at once, on open WebSockets too."),
+        )
+        .route(
+            Route::get("/v1/me", me)
+                .id("me")
+                .summary("The caller's account")
+                .returns::<Me>(200, "The account and its organizations."),
+        )
+        .route(
+            Route::put("/v1/me/password", change_password)
+                .id("changePassword")
+                .summary("Change the password")
+                .body::<ChangePassword>()
+                .no_content("Changed; every other token of the account ends."),
+        )
+        .route(
+            Route::put("/v1/me/status", set_status)
+                .id("setStatus")
+                .summary("Set presence")
+                .body::<SetStatus>()
+                .no_content("Shown to teammates."),
+        )
 }
 
 // `POST /v1/signup`.

@@ -3,8 +3,7 @@
 //! question (`activity_for`); this only pages it.
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -13,11 +12,19 @@ use uuid::Uuid;
 use crate::auth::AgentCaller;
 use crate::error::ApiError;
 use crate::extract::{PageQuery, Params};
+use crate::openapi::{Route, Routes};
 use crate::routes::wire;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/activity", get(activity))
+pub fn routes() -> Routes {
+    Routes::new("activity").route(
+        Route::get("/v1/activity", activity)
+            .id("activity")
+            .summary("What happened in the caller's organizations")
+            .describe("From the start of the log unless `after` says otherwise, oldest first.")
+            .paged("the last item's `position`")
+            .returns::<Vec<ActivityItem>>(200, "A page of activity."),
+    )
 }
 
 /// The types the activity feed carries.

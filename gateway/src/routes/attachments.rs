@@ -12,13 +12,12 @@
 
 use std::sync::Arc;
 
-use crate::routes::conversations::wire::Attachment;
+use crate::routes::conversations::wire::{Attachment, UploadRequest};
 use axum::extract::multipart::{MultipartError, MultipartRejection};
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use chrono::Utc;
 use domain::conversation::{
     AttachmentRef, Conversation as ConversationStream, ConversationCommand, ConversationError,
@@ -26,6 +25,7 @@ use domain::conversation::{
 };
 use domain::values::FileName;
 use serde::Deserialize;
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::access;
@@ -35,6 +35,7 @@ use crate::error::ApiError;
 use crate::extract::path_id;
 use crate::idempotency::IdempotencyKey;
 use crate::limits;
+use crate::openapi::{Route, Routes};
 use crate::state::AppState;
 use crate::workflow::{self, context};
 
@@ -46,13 +47,43 @@ pub const UPLOAD_BODY_LIMIT: usize = 11 * 1024 * 1024;
 /// same-origin rights even if a browser did render it.
 pub const ATTACHMENT_CSP: &str = "default-src 'none'; sandbox";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes {
+    Routes::new("conversations")
         .route(
-            "/v1/conversations/{c}/attachments",
-            post(upload).layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)),
+            Route::post("/v1/conversations/{c}/attachments", upload)
+                .id("upload")
+                .summary("Upload a file")
+                .describe(
+                    "Multipart with one file part. 413 over 10 MiB, or over 100 MiB for the \
+                     conversation.",
+                )
+                .body_as::<UploadRequest>("multipart/form-data")
+                .returns::<Attachment>(201, "The attachment, with a signed URL.")
+                .map_handler(|upload| upload.layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT))),
         )
-        .route("/v1/attachments/{id}", get(download))
+        .route(
+            Route::get("/v1/attachments/{id}", download)
+                .id("attachment")
+                .summary("An attachment's file, by its signed URL")
+                .public()
+                .describe(
+                    "The URL an upload or a message gives; it needs no token and expires in 1 \
+                     hour (404 after). Raster images inline, everything else as a download; \
+                     always `nosniff` and a sandboxing CSP.",
+                )
+                .query(
+                    "expires",
+                    json!({"type": "string"}),
+                    "Part of the signed URL.",
+                )
+                .query("sig", json!({"type": "string"}), "Part of the signed URL.")
+                .returns_as(
+                    200,
+                    "The file.",
+                    "*/*",
+                    json!({"type": "string", "contentMediaType": "application/octet-stream"}),
+                ),
+        )
 }
 
 // ---- uploading ----

@@ -13,24 +13,66 @@ use std::collections::HashMap;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, SecondsFormat, Utc};
 use domain::values::Role;
 use projections::audit::{self, AuditFilter, AUDITED};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::access;
 use crate::auth::AgentCaller;
 use crate::error::ApiError;
 use crate::extract::{path_id, PageQuery, Params};
+use crate::openapi::{time_schema, uuid_schema, Route, Routes};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/orgs/{org}/audit", get(audit_log))
+pub fn routes() -> Routes {
+    Routes::new("organizations").route(
+        Route::get("/v1/orgs/{org}/audit", audit_log)
+            .id("audit")
+            .summary("Who changed what, and when")
+            .describe(
+                "Operators (403 for an agent). The organization's changes read from the log, \
+                     oldest first: members and roles, invitations, queues and their settings and \
+                     handlers, sign-in rules, single sign-on, webhooks, blocks, canned responses. \
+                     Filters combine; `format=csv` answers the same rows as a CSV file (fields \
+                     quoted; a value that starts like a spreadsheet formula is prefixed with \
+                     `'`). 422 for a type that is not audited.",
+            )
+            .query(
+                "type",
+                json!({"type": "string"}),
+                "Only these event types, comma-separated.",
+            )
+            .query("actor", uuid_schema(), "Only what this agent did.")
+            .query(
+                "subject",
+                uuid_schema(),
+                "Only what was done to this member, queue, endpoint, invitation or block.",
+            )
+            .query("from", time_schema(), "From this time (inclusive).")
+            .query("to", time_schema(), "Before this time.")
+            .query(
+                "format",
+                json!({"enum": ["json", "csv"]}),
+                "`json` (the default) or `csv`.",
+            )
+            .query(
+                "order",
+                json!({"enum": ["asc", "desc"]}),
+                "`asc` (the default: oldest first, the page starts after `after`) or `desc` \
+                     (newest first, the page ends before `after`).",
+            )
+            .paged("the last item's `position`")
+            .returns::<Vec<AuditItem>>(
+                200,
+                "A page of changes: JSON, or with `format=csv` the same rows as CSV.",
+            )
+            .or_as("text/csv", json!({"type": "string"})),
+    )
 }
 
 #[derive(Deserialize, Default)]

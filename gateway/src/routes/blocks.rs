@@ -9,8 +9,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use chrono::{DateTime, TimeDelta, Utc};
 use domain::conversation::ConversationKind;
 use domain::organization::{
@@ -27,6 +26,7 @@ use crate::error::{invalid, ApiError};
 use crate::extract::{path_id, Body, PageQuery, Params};
 use crate::idempotency::IdempotencyKey;
 use crate::live::CloseOrder;
+use crate::openapi::{Route, Routes};
 use crate::routes::conversations::end_conversation;
 use crate::secrets;
 use crate::state::AppState;
@@ -35,11 +35,43 @@ use crate::workflow::{self, context};
 /// A block's length when the agent names none: a day.
 pub const DEFAULT_BLOCK_MINUTES: i64 = 24 * 60;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/conversations/{c}/block", post(block))
-        .route("/v1/orgs/{org}/blocks", get(list))
-        .route("/v1/orgs/{org}/blocks/{block}", delete(lift))
+pub fn routes() -> Routes {
+    Routes::new("blocks")
+        .route(
+            Route::post("/v1/conversations/{c}/block", block)
+                .id("blockCustomer")
+                .summary("Block the customer of a conversation")
+                .describe(
+                    "Agent participants of a customer conversation (409 for a channel or a direct \
+                     chat). The customer's token ends, its sockets close, the conversation ends \
+                     if it has not, and joins from the address it joined from (an IPv6 client by \
+                     its /64) to any queue of the organization are refused with 403 until the \
+                     block runs out or an operator lifts it. 422 for a length outside 1 minute to \
+                     365 days or a reason over 500 characters.",
+                )
+                .optional_body::<BlockRequest>()
+                .returns::<Blocked>(201, "Blocked."),
+        )
+        .route(
+            Route::get("/v1/orgs/{org}/blocks", list)
+                .id("blocks")
+                .summary("The running blocks")
+                .describe(
+                    "Operators. Blocks that have neither run out nor been lifted, oldest first.",
+                )
+                .paged("the last block's id")
+                .returns::<Vec<BlockView>>(200, "A page of blocks."),
+        )
+        .route(
+            Route::delete("/v1/orgs/{org}/blocks/{block}", lift)
+                .id("liftBlock")
+                .summary("Lift a block")
+                .describe(
+                    "Operators (403 for an agent). 404 for an unknown or lifted block, 409 for \
+                     one that ran out.",
+                )
+                .no_content("Lifted; the visitor may join again."),
+        )
 }
 
 /// `POST /v1/conversations/{c}/block`.

@@ -4,8 +4,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, put};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use domain::canned::{CannedCommand, CannedEvent, CannedResponses, Scope};
 use domain::ids;
 use domain::values::{CannedKey, CannedText, Role};
@@ -19,13 +18,46 @@ use crate::consistency;
 use crate::error::{invalid, ApiError};
 use crate::extract::{path_id, Body, PageQuery, Params};
 use crate::idempotency::IdempotencyKey;
+use crate::openapi::{Route, Routes};
 use crate::state::AppState;
 use crate::workflow::{self, context};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/canned-responses", get(list).post(create))
-        .route("/v1/canned-responses/{id}", put(change).delete(remove))
+pub fn routes() -> Routes {
+    Routes::new("canned")
+        .route(
+            Route::get("/v1/canned-responses", list)
+                .id("cannedResponses")
+                .summary("The caller's canned responses")
+                .describe("The agent's own and those of its organizations.")
+                .paged("the last response's id")
+                .returns::<Vec<CannedResponse>>(200, "The responses."),
+        )
+        .route(
+            Route::post("/v1/canned-responses", create)
+                .id("createCanned")
+                .summary("Create a canned response")
+                .describe(
+                    "Agents; operators for an organization's. 409 if the key is taken in that \
+                     scope.",
+                )
+                .body::<Create>()
+                .returns::<CannedCreated>(201, "Its id."),
+        )
+        .route(
+            Route::put("/v1/canned-responses/{id}", change)
+                .id("changeCanned")
+                .summary("Change a canned response")
+                .describe("Its owner; operators for an organization's.")
+                .body::<Change>()
+                .returns::<CannedResponse>(200, "The response."),
+        )
+        .route(
+            Route::delete("/v1/canned-responses/{id}", remove)
+                .id("deleteCanned")
+                .summary("Delete a canned response")
+                .describe("Its owner; operators for an organization's.")
+                .no_content("Deleted."),
+        )
 }
 
 #[derive(Serialize, JsonSchema)]

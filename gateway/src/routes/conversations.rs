@@ -9,8 +9,7 @@
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use chrono::{DateTime, SecondsFormat, Utc};
 use domain::conversation::ConversationKind;
 use domain::conversation::{
@@ -23,7 +22,7 @@ use projections::conversations::read::Conversation;
 use projections::conversations::read::ConversationFilter;
 use projections::messages::read::Message;
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use crate::access;
@@ -33,6 +32,7 @@ use crate::error::{invalid, ApiError};
 use crate::extract::{path_id, Body, PageQuery, Params, MAX_PAGE};
 use crate::idempotency::IdempotencyKey;
 use crate::limits;
+use crate::openapi::{time_schema, uuid_schema, Route, Routes};
 use crate::plain;
 use crate::state::AppState;
 use crate::workflow::{self, context};
@@ -45,33 +45,216 @@ pub use wire::{
     StartChannel, StartDirect, Transcript, Transfer,
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/conversations/{c}", get(show))
-        .route("/v1/orgs/{org}/conversations", get(list))
-        .route(
-            "/v1/conversations/{c}/messages",
-            get(messages).post(send_message),
-        )
-        .route("/v1/conversations/{c}/tags", post(add_tag))
-        .route("/v1/conversations/{c}/read", post(mark_read))
-        .route("/v1/conversations/{c}/tags/{tag}", delete(remove_tag))
-        .route("/v1/conversations/{c}/notes", get(notes).post(add_note))
-        .route("/v1/conversations/{c}/same-customer", get(same_customer))
-        .route(
-            "/v1/conversations/{c}/metadata",
-            axum::routing::put(set_metadata),
-        )
-        .route("/v1/conversations/{c}/live", post(update_live))
-        .route("/v1/conversations/{c}/transfer", post(transfer))
-        .route("/v1/conversations/{c}/calls", post(start_call))
-        .route("/v1/conversations/{c}/calls/{call}/end", post(end_call))
-        .route("/v1/conversations/{c}/end", post(end))
-        .route("/v1/conversations/{c}/reopen", post(reopen))
-        .route("/v1/conversations/{c}/rating", post(rate))
-        .route("/v1/conversations/{c}/transcript", get(transcript))
-        .route("/v1/orgs/{org}/channels", post(start_channel))
-        .route("/v1/orgs/{org}/directs", post(start_direct))
+pub fn routes() -> Routes {
+    Routes::new("conversations")
+        .extend(reading())
+        .extend(writing())
+        .extend(handling())
+}
+
+/// Reading conversations and what they hold.
+fn reading() -> Vec<Route> {
+    vec![
+        Route::get("/v1/conversations/{c}", show)
+            .id("conversation")
+            .summary("A conversation")
+            .describe(
+                "Its participants. An agent sees the agent view; its customer sees only the \
+                 customer view.",
+            )
+            .returns::<wire::ConversationView>(200, "The conversation as the caller may see it."),
+        Route::get("/v1/orgs/{org}/conversations", list)
+            .id("conversations")
+            .summary("The organization's conversations")
+            .describe("Direct chats only the caller's own.")
+            .query(
+                "status",
+                json!({"enum": ["waiting", "active", "ended"]}),
+                "Only conversations in this status.",
+            )
+            .query("agent", uuid_schema(), "Only conversations of this agent.")
+            .query(
+                "kind",
+                json!({"enum": ["customer", "channel", "direct", "left_message"]}),
+                "Only conversations of this kind.",
+            )
+            .query("queue", uuid_schema(), "Only conversations of this queue.")
+            .query(
+                "tag",
+                json!({"type": "string"}),
+                "Only conversations that carry this tag.",
+            )
+            .query(
+                "from",
+                time_schema(),
+                "Only conversations started at or after this time.",
+            )
+            .query(
+                "to",
+                time_schema(),
+                "Only conversations started before this time.",
+            )
+            .paged("the last conversation's id")
+            .returns::<Vec<wire::AgentConversation>>(200, "A page of conversations."),
+        Route::get("/v1/conversations/{c}/messages", messages)
+            .id("messages")
+            .summary("A conversation's messages")
+            .describe("A queue's welcome message, if set, is message 1, author `system`.")
+            .paged("the last message's `seq`")
+            .returns::<Vec<wire::Message>>(200, "A page of messages."),
+        Route::get("/v1/conversations/{c}/notes", notes)
+            .id("notes")
+            .summary("A conversation's private notes")
+            .describe("Agent participants. Never shown to a customer.")
+            .paged("the last note's id")
+            .returns::<Vec<wire::Note>>(200, "The notes."),
+        Route::get("/v1/conversations/{c}/same-customer", same_customer)
+            .id("sameCustomer")
+            .summary("The customer's other conversations")
+            .describe(
+                "Agent participants. A verified returning customer's other conversations in \
+                 the queue, newest first, at most 50; empty for a guest.",
+            )
+            .returns::<Vec<wire::AgentConversation>>(200, "The conversations."),
+        Route::get("/v1/conversations/{c}/transcript", transcript)
+            .id("transcript")
+            .summary("A conversation's transcript")
+            .describe("Participants; never notes for the customer.")
+            .query(
+                "format",
+                json!({"enum": ["json", "txt"]}),
+                "`json` (the default) or `txt`.",
+            )
+            .returns::<wire::Transcript>(200, "The whole conversation.")
+            .or_as("text/plain", json!({"type": "string"})),
+    ]
+}
+
+/// Writing in a conversation: messages, notes, tags, metadata.
+fn writing() -> Vec<Route> {
+    vec![
+        Route::post("/v1/conversations/{c}/messages", send_message)
+            .id("sendMessage")
+            .summary("Send a message")
+            .describe(
+                "409 if the conversation ended; 422 if the text is too long, empty while the \
+                 message carries no attachment, or an attachment is not this conversation's.",
+            )
+            .body::<wire::SendMessage>()
+            .returns::<wire::MessageSent>(201, "The message's id and `seq`."),
+        Route::post("/v1/conversations/{c}/read", mark_read)
+            .id("markRead")
+            .summary("Mark messages read")
+            .describe(
+                "Agents who may see the conversation. The caller has read up to message \
+                 `seq`: its unread count in the conversation list follows, on every device. \
+                 An older `seq` changes nothing; a `seq` past the newest message is 422.",
+            )
+            .body::<wire::ReadRequest>()
+            .no_content("Marked."),
+        Route::post("/v1/conversations/{c}/tags", add_tag)
+            .id("addTag")
+            .summary("Tag a conversation")
+            .describe("Agent participants.")
+            .body::<wire::AddTag>()
+            .no_content("Tagged."),
+        Route::delete("/v1/conversations/{c}/tags/{tag}", remove_tag)
+            .id("removeTag")
+            .summary("Remove a tag")
+            .describe("Agent participants.")
+            .no_content("Removed."),
+        Route::post("/v1/conversations/{c}/notes", add_note)
+            .id("addNote")
+            .summary("Add a private note")
+            .describe("Agent participants.")
+            .body::<wire::AddNote>()
+            .returns::<wire::NoteAdded>(201, "The note's id."),
+        Route::put("/v1/conversations/{c}/metadata", set_metadata)
+            .id("setMetadata")
+            .summary("Set customer metadata")
+            .describe(
+                "Agent participants, or its customer. The body is the whole metadata object \
+                 (at most 16 KiB).",
+            )
+            .object_body()
+            .no_content("Set."),
+        Route::post("/v1/conversations/{c}/live", update_live)
+            .id("updateLive")
+            .summary("Update live metadata")
+            .describe(
+                "Its customer. Last value wins. A string value that begins with a URI scheme \
+                 must use http or https (422).",
+            )
+            .object_body()
+            .no_content("Updated."),
+    ]
+}
+
+/// Moving a conversation along, and starting the agents' own.
+fn handling() -> Vec<Route> {
+    vec![
+        Route::post("/v1/conversations/{c}/transfer", transfer)
+            .id("transfer")
+            .summary("Transfer to another queue")
+            .describe(
+                "Agent participants. The customer waits again, first in line, in the target \
+                 queue of the same organization.",
+            )
+            .body::<wire::Transfer>()
+            .no_content("Transferred."),
+        Route::post("/v1/conversations/{c}/calls", start_call)
+            .id("startCall")
+            .summary("Start a call")
+            .describe(
+                "Participants. Records `CallStarted`; media flows peer to peer, signalled \
+                 over the WebSocket.",
+            )
+            .returns::<wire::CallStarted>(201, "The call's id."),
+        Route::post("/v1/conversations/{c}/calls/{call}/end", end_call)
+            .id("endCall")
+            .summary("End a call")
+            .describe("Participants. Records `CallEnded`.")
+            .no_content("Ended."),
+        Route::post("/v1/conversations/{c}/end", end)
+            .id("end")
+            .summary("End a conversation")
+            .describe(
+                "Agent participants, or its customer. A customer still waiting who ends has \
+                 abandoned the queue.",
+            )
+            .no_content("Ended."),
+        Route::post("/v1/conversations/{c}/reopen", reopen)
+            .id("reopen")
+            .summary("Reopen an ended conversation")
+            .describe(
+                "Agents, for an ended customer conversation or left message (409 if it has \
+                 not ended or is a channel or direct chat): it is active again with the \
+                 caller as its agent (`ConversationReopened`). A customer reopens by writing \
+                 again: a message to its ended conversation within its queue's \
+                 `reopen_window_seconds` reopens it with its last agent; after the window (or \
+                 without one) it is 409, and the widget starts a new conversation.",
+            )
+            .no_content("Reopened."),
+        Route::post("/v1/conversations/{c}/rating", rate)
+            .id("rate")
+            .summary("Rate a conversation")
+            .describe("Its customer, once; a second rating is 409.")
+            .body::<wire::Rate>()
+            .no_content("Rated."),
+        Route::post("/v1/orgs/{org}/channels", start_channel)
+            .id("startChannel")
+            .summary("Start a channel")
+            .describe("Operators. A channel's participants are the organization's members.")
+            .body::<wire::StartChannel>()
+            .returns::<wire::ConversationCreated>(201, "The channel."),
+        Route::post("/v1/orgs/{org}/directs", start_direct)
+            .id("startDirect")
+            .summary("Start or find a direct chat")
+            .describe("Members. The one private chat of the pair.")
+            .body::<wire::StartDirect>()
+            .returns::<wire::ConversationCreated>(201, "Started.")
+            .returns::<wire::ConversationCreated>(200, "It existed."),
+    ]
 }
 
 type Key = Option<Extension<IdempotencyKey>>;

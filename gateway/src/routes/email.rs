@@ -9,8 +9,6 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::Router;
 use domain::account::{Account, AccountCommand, AccountError};
 use domain::values::{Email, Password};
 use schemars::JsonSchema;
@@ -27,6 +25,7 @@ use crate::limits;
 use crate::live::CloseOrder;
 use crate::mail::links::{self, Purpose};
 use crate::mail::{self, Mail, Mailer, CONFIRM_SECONDS};
+use crate::openapi::{Route, Routes};
 use crate::routes::accounts::find_account;
 use crate::secrets;
 use crate::state::AppState;
@@ -35,15 +34,77 @@ use crate::workflow::context;
 /// How long a password reset's link works.
 pub const RESET_MINUTES: i64 = 30;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/email-confirmation", post(confirm))
-        .route("/v1/me/email-confirmation", post(resend_confirmation))
-        .route("/v1/password-reset/request", post(request_reset))
-        .route("/v1/password-reset", post(reset))
+pub fn routes() -> Routes {
+    Routes::new("accounts")
         .route(
-            "/v1/conversations/{c}/transcript/email",
-            post(email_transcript),
+            Route::post("/v1/me/email-confirmation", resend_confirmation)
+                .id("resendEmailConfirmation")
+                .summary("Send the address's confirmation link again")
+                .describe(
+                    "With email set up (`JONO_SMTP_URL`; 409 otherwise): a new link to confirm \
+                     the account's address is emailed, and the one before stops working. 409 when \
+                     the address is confirmed already; 3 an hour per account (429).",
+                )
+                .responds(202, "The link is on its way."),
+        )
+        .route(
+            Route::post("/v1/email-confirmation", confirm)
+                .id("confirmEmail")
+                .summary("Confirm an address")
+                .public()
+                .describe(
+                    "The token of an emailed confirmation link (the console's `/confirm/TOKEN`): \
+                     the account's address is confirmed (`EmailConfirmed`). A link works once, \
+                     for 48 hours; 404 for an unknown, used or expired one. 409 when the \
+                     deployment sends no email.",
+                )
+                .body::<ConfirmRequest>()
+                .no_content("Confirmed."),
+        )
+        .route(
+            Route::post("/v1/password-reset/request", request_reset)
+                .id("requestPasswordReset")
+                .summary("Ask for a password reset")
+                .public()
+                .describe(
+                    "With email set up (409 otherwise). The same answer whether or not the email \
+                     has an account; an account gets a link (the console's `/reset/TOKEN`) that \
+                     works once, for 30 minutes, replacing any earlier one. 5 an hour per client \
+                     address and per email (429).",
+                )
+                .body::<ResetRequest>()
+                .responds(
+                    202,
+                    "Taken: if the email has an account, the link is on its way.",
+                ),
+        )
+        .route(
+            Route::post("/v1/password-reset", reset)
+                .id("resetPassword")
+                .summary("Reset the password")
+                .public()
+                .describe(
+                    "The token of an emailed reset link and the new password (at least 10 \
+                     characters, 422). Every session of the account ends, and its address counts \
+                     as confirmed. 404 for an unknown, used or expired link, which changes \
+                     nothing. 409 when the deployment sends no email.",
+                )
+                .body::<ResetPassword>()
+                .no_content("The password is set; log in with it."),
+        )
+        .route(
+            Route::post("/v1/conversations/{c}/transcript/email", email_transcript)
+                .id("emailTranscript")
+                .summary("Email the transcript to the customer")
+                .tag("conversations")
+                .describe(
+                    "Its customer (403 for an agent), with email set up (409 otherwise): the \
+                     transcript as the customer sees it (messages; never notes, tags or metadata) \
+                     is sent to `email`. 3 an hour per conversation and 10 an hour per client \
+                     address (429).",
+                )
+                .body::<TranscriptEmailRequest>()
+                .responds(202, "The transcript is on its way."),
         )
 }
 

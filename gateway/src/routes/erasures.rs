@@ -6,8 +6,7 @@
 //! The wire types here are what the handlers return and what the OpenAPI document describes.
 
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use domain::conversation::ErasureReason;
 use domain::organization::{Organization, OrganizationCommand};
@@ -22,15 +21,60 @@ use crate::erasure;
 use crate::error::{invalid, ApiError};
 use crate::extract::{path_id, Body};
 use crate::idempotency::IdempotencyKey;
+use crate::openapi::{Route, Routes};
 use crate::state::AppState;
 use crate::workflow::{self, context};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/orgs/{org}/erasures", post(erase))
+pub fn routes() -> Routes {
+    Routes::new("organizations")
         .route(
-            "/v1/orgs/{org}/retention",
-            get(retention).put(set_retention),
+            Route::post("/v1/orgs/{org}/erasures", erase)
+                .id("eraseCustomer")
+                .summary("Erase a customer's personal data")
+                .describe(
+                    "Operators and owners (403 for an agent). Exactly one of `conversation_id` (a \
+                     customer conversation or left message of the organization; 404 for any other \
+                     id, 409 for a channel or a direct chat) and `customer_ref` (a verified \
+                     returning customer: every conversation of that customer in the organization; \
+                     none is an empty `erased`); 422 otherwise. A conversation not ended ends \
+                     first (`ConversationEnded` by the operator; a waiting customer leaves its \
+                     line, `removed`), then `CustomerErased`: its messages' and notes' texts, the \
+                     customer's name, its files' names read `[erased]` everywhere (conversation, \
+                     messages, transcript, search, notes), its metadata and live metadata are \
+                     empty, its files' bytes, its kept idempotent answers and its webhook \
+                     deliveries still owed are deleted, the customer's token ends. Statistics do \
+                     not change (beyond the end of a conversation that had not ended). Nothing \
+                     personal is added to it afterwards (409 `conversation erased`). Erasing \
+                     again answers the same (nothing appended). Audited (`CustomerErased`, \
+                     subject the conversation).",
+                )
+                .body::<ErasureRequest>()
+                .returns::<Erased>(200, "The conversations erased."),
+        )
+        .route(
+            Route::get("/v1/orgs/{org}/retention", retention)
+                .id("orgRetention")
+                .summary("The organization's retention of customers' personal data")
+                .describe("Members.")
+                .returns::<Retention>(
+                    200,
+                    "Days after a conversation's end before its customer's personal data is \
+                     erased; `null`: kept until erased by hand.",
+                ),
+        )
+        .route(
+            Route::put("/v1/orgs/{org}/retention", set_retention)
+                .id("setOrgRetention")
+                .summary("Set the organization's retention of customers' personal data")
+                .describe(
+                    "Operators and owners (403 for an agent). `retention_days` from 1 to 3,650 \
+                     (422 otherwise), or `null` to keep personal data until erased by hand \
+                     (`RetentionSet`, audited). Customer conversations that ended more than that \
+                     many days ago are erased by the server's sweeper (reason `retention`), a \
+                     bounded batch every few seconds.",
+                )
+                .body::<Retention>()
+                .returns::<Retention>(200, "The retention."),
         )
 }
 

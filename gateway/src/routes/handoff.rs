@@ -8,8 +8,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::post;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use domain::conversation::ConversationKind;
 use domain::conversation::{Conversation, ConversationCommand, ConversationEvent};
 use domain::values::{Limit, Role};
@@ -25,6 +24,7 @@ use crate::consistency;
 use crate::error::ApiError;
 use crate::extract::{path_id, Body};
 use crate::idempotency::IdempotencyKey;
+use crate::openapi::{Route, Routes};
 use crate::routes::conversations::ConversationCreated;
 use crate::state::AppState;
 use crate::workflow::{self, context};
@@ -32,11 +32,48 @@ use crate::workflow::{self, context};
 /// How long a handoff stays open when its queue does not say (`offer_timeout_seconds`).
 const DEFAULT_HANDOFF_SECONDS: i64 = 30;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/conversations/{c}/handoff", post(offer))
-        .route("/v1/conversations/{c}/handoff/accept", post(accept))
-        .route("/v1/conversations/{c}/handoff/decline", post(decline))
+pub fn routes() -> Routes {
+    Routes::new("conversations")
+        .route(
+            Route::post("/v1/conversations/{c}/handoff", offer)
+                .id("offerHandoff")
+                .summary("Hand over to a teammate")
+                .describe(
+                    "The conversation's agent, or an operator, for an active customer \
+                     conversation (409 otherwise, or to its own agent). The named teammate (404 \
+                     if not a member of the organization) is offered the conversation until the \
+                     queue's `offer_timeout_seconds` pass (`HandoffOffered`, on the `activity` \
+                     topic with the teammate as its `agent_id`, and as `handoff` in the \
+                     conversation); the conversation stays with its agent until the teammate \
+                     accepts. A new handoff replaces an open one.",
+                )
+                .body::<HandoffBody>()
+                .no_content("Offered."),
+        )
+        .route(
+            Route::post("/v1/conversations/{c}/handoff/accept", accept)
+                .id("acceptHandoff")
+                .summary("Accept a handoff")
+                .describe(
+                    "The teammate it is offered to (403 for another agent). The caller becomes \
+                     the conversation's agent (`HandoffAccepted`; the customer sees the new \
+                     agent's name) and the agent it came from has room again. 409 when no handoff \
+                     is open (declined, replaced, or the conversation ended or moved), it has \
+                     expired, or the caller is at the queue's `capacity_per_agent` (then nothing \
+                     changes).",
+                )
+                .returns::<ConversationCreated>(201, "The accepted conversation."),
+        )
+        .route(
+            Route::post("/v1/conversations/{c}/handoff/decline", decline)
+                .id("declineHandoff")
+                .summary("Decline a handoff")
+                .describe(
+                    "The teammate it is offered to (403 for another agent; 409 when none is \
+                     open). The conversation stays with its agent (`HandoffDeclined`).",
+                )
+                .no_content("Declined."),
+        )
 }
 
 type Key = Option<Extension<IdempotencyKey>>;

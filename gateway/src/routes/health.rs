@@ -20,15 +20,45 @@ use axum::{Json, Router};
 use projections::runtime::ProjectorState;
 use schemars::JsonSchema;
 use serde::Serialize;
+use serde_json::json;
 
 use crate::error::ApiError;
+use crate::openapi::{Route, Routes};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(guarded_metrics))
+pub fn routes() -> Routes {
+    Routes::new("health")
+        .route(
+            Route::get("/healthz", healthz)
+                .id("healthz")
+                .summary("The process is up")
+                .public()
+                .returns::<Health>(200, "Up."),
+        )
+        .route(
+            Route::get("/readyz", readyz)
+                .id("readyz")
+                .summary("Ready to serve")
+                .public()
+                .describe(
+                    "The store answers and every projector reached the log's head within 1 s; \
+                     otherwise 503 with the reason.",
+                )
+                .returns::<Readiness>(200, "Ready.")
+                .returns::<Readiness>(503, "Not ready, and why."),
+        )
+        .route(
+            Route::get("/metrics", guarded_metrics)
+                .id("metrics")
+                .summary("Prometheus metrics")
+                .public()
+                .returns_as(
+                    200,
+                    "Prometheus text format.",
+                    "text/plain",
+                    json!({"type": "string"}),
+                ),
+        )
 }
 
 /// `GET /metrics` alone, for the metrics listener.

@@ -16,8 +16,7 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::Utc;
 use domain::metadata::CustomerMetadata;
 use domain::organization::{Organization, OrganizationCommand};
@@ -31,13 +30,33 @@ use crate::error::{invalid, ApiError};
 use crate::extract::Body;
 use crate::limits;
 use crate::mail::{self, Mail};
+use crate::openapi::{Route, Routes};
 use crate::presence;
 use crate::secrets;
 use crate::state::AppState;
 use crate::workflow::{self, context};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/queues/{queue}/messages", post(leave))
+pub fn routes() -> Routes {
+    Routes::new("queues").route(
+        Route::post("/v1/queues/{queue}/messages", leave)
+            .id("leaveMessage")
+            .summary("Leave a message when nobody can answer")
+            .public()
+            .describe(
+                "Whenever the queue exists, open or not: the message becomes a conversation \
+                     of kind `left_message` in the queue (status `waiting` until an agent \
+                     answers, never in the line), shown to its agents. Agents answer with \
+                     ordinary messages; with email set up each answer is emailed to `email`. 403 \
+                     from a site not among its `allowed_origins` or for a blocked visitor; 422 \
+                     for a bad email or text. Rate limited per address (`left-message`: 5 an \
+                     hour).",
+            )
+            .body::<LeaveMessage>()
+            .returns::<crate::routes::left_messages::MessageLeftResponse>(
+                201,
+                "The left message's conversation.",
+            ),
+    )
 }
 
 /// A message left for the queue's agents, when nobody can answer.

@@ -1,7 +1,8 @@
-//! One module per area of the contract; each exposes `router()`. The wire types of an area —
+//! One module per area of the contract; each declares its routes in `routes()`, which make both its
+//! router and its operations in the OpenAPI document (`openapi/`). The wire types of an area —
 //! the request bodies its handlers take and the answers they return, each `Serialize` or
 //! `Deserialize` and `JsonSchema` — are declared once, in its module, and the OpenAPI document
-//! (`openapi.rs`) references those same types.
+//! (`openapi/`) references those same types.
 
 pub mod accounts;
 pub mod activity;
@@ -23,6 +24,36 @@ pub mod sessions;
 pub mod sso;
 pub mod two_factor;
 pub mod webhooks;
+
+/// Every route the server answers, module by module: the app's router and the OpenAPI document
+/// are both made from these.
+pub fn all() -> Vec<crate::openapi::Routes> {
+    vec![
+        health::routes(),
+        accounts::routes(),
+        email::routes(),
+        two_factor::routes(),
+        sessions::routes(),
+        sso::routes(),
+        organizations::routes(),
+        queues::routes(),
+        offers::routes(),
+        handoff::routes(),
+        left_messages::routes(),
+        audit::routes(),
+        crate::ws::routes(),
+        crate::web::routes(),
+        conversations::routes(),
+        blocks::routes(),
+        erasures::routes(),
+        webhooks::routes(),
+        search::routes(),
+        canned::routes(),
+        activity::routes(),
+        crate::openapi::routes(),
+        attachments::routes(),
+    ]
+}
 
 /// Helpers the wire types share.
 pub mod wire {

@@ -8,8 +8,7 @@ use crate::routes::conversations::ConversationCreated;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::post;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use domain::queue::{Queue, QueueCommand};
 
 use crate::access;
@@ -17,14 +16,37 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::path_id;
 use crate::idempotency::IdempotencyKey;
+use crate::openapi::{Route, Routes};
 use crate::routes::queues::picked;
 use crate::state::AppState;
 use crate::workflow::{self, context};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/conversations/{c}/offer/accept", post(accept))
-        .route("/v1/conversations/{c}/offer/decline", post(decline))
+pub fn routes() -> Routes {
+    Routes::new("queues")
+        .route(
+            Route::post("/v1/conversations/{c}/offer/accept", accept)
+                .id("acceptOffer")
+                .summary("Accept the offer of a waiting customer")
+                .describe(
+                    "The agent the customer is offered to (auto routing: `CustomerOffered` on the \
+                     `queue:ID` topic). The customer is picked by the caller, as by a pick. 409 \
+                     when no offer of it is open (declined, expired, or the customer picked or \
+                     gone), the offer is another agent's, it has expired, or the caller is at \
+                     `capacity_per_agent`.",
+                )
+                .returns::<ConversationCreated>(201, "The accepted customer's conversation."),
+        )
+        .route(
+            Route::post("/v1/conversations/{c}/offer/decline", decline)
+                .id("declineOffer")
+                .summary("Decline the offer of a waiting customer")
+                .describe(
+                    "The agent the customer is offered to. The customer passes to another agent \
+                     (never back to this one while it waits). 409 when no offer of it is open or \
+                     it is another agent's.",
+                )
+                .no_content("Declined."),
+        )
 }
 
 /// The queue a customer conversation waits in (409 for a channel, a direct chat, or one that

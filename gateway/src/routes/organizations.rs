@@ -3,8 +3,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{post, put};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use domain::organization::{AcceptingAccount, Organization, OrganizationCommand};
 use domain::values::{DisplayName, Email, Password, Role};
@@ -21,27 +20,86 @@ use crate::extract::{path_id, Body, PageQuery, Params};
 use crate::idempotency::IdempotencyKey;
 use crate::live::CloseOrder;
 use crate::mail::{self, Mail};
+use crate::openapi::{Route, Routes};
 use crate::routes::accounts::{create_account, find_account};
 use crate::routes::wire;
 use crate::secrets::{self, InvitationToken};
 use crate::state::AppState;
 use crate::workflow::{self, context};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes {
+    Routes::new("organizations")
         .route(
-            "/v1/orgs/{org}/invitations",
-            post(invite).get(pending_invitations),
+            Route::post("/v1/orgs/{org}/invitations", invite)
+                .id("invite")
+                .summary("Invite someone")
+                .describe("Operators; owners for the roles operator and owner.")
+                .body::<Invite>()
+                .returns::<InvitationCreated>(
+                    201,
+                    "The invitation and its token (7 days); with email set up, the link is also \
+                     sent to the address (`emailed`).",
+                ),
         )
         .route(
-            "/v1/orgs/{org}/invitations/{invitation}",
-            axum::routing::delete(revoke_invitation),
+            Route::get("/v1/orgs/{org}/invitations", pending_invitations)
+                .id("invitations")
+                .summary("The invitations still open")
+                .describe(
+                    "Operators. Neither accepted, withdrawn nor expired, oldest first; never the \
+                     token.",
+                )
+                .paged("the last invitation's `invitation_id`")
+                .returns::<Vec<InvitationView>>(200, "A page of invitations."),
         )
-        .route("/v1/invitations/{token}/accept", post(accept))
-        .route("/v1/orgs/{org}/members", axum::routing::get(members))
         .route(
-            "/v1/orgs/{org}/members/{agent}",
-            put(change_role).delete(remove_member),
+            Route::delete("/v1/orgs/{org}/invitations/{invitation}", revoke_invitation)
+                .id("revokeInvitation")
+                .summary("Withdraw an invitation")
+                .describe(
+                    "Operators; owners for an operator's or an owner's invitation. Its token \
+                     stops working at once. 404 for an unknown, accepted or withdrawn invitation.",
+                )
+                .no_content("Withdrawn."),
+        )
+        .route(
+            Route::post("/v1/invitations/{token}/accept", accept)
+                .id("acceptInvitation")
+                .summary("Accept an invitation")
+                .optional_token()
+                .describe(
+                    "`{name, password}` for a new account. For an email that has an account: that \
+                     account's bearer token and an empty body (401 without one, 403 with another \
+                     account's; with email set up, 403 too while the account has not confirmed \
+                     its address). 404 for an unknown, used or expired token.",
+                )
+                .optional_body::<Accept>()
+                .returns::<InvitationAccepted>(201, "A member of the organization, with a token."),
+        )
+        .route(
+            Route::get("/v1/orgs/{org}/members", members)
+                .id("members")
+                .summary("The organization's members")
+                .paged("the last member's `agent_id`")
+                .returns::<Vec<Member>>(200, "Its members."),
+        )
+        .route(
+            Route::put("/v1/orgs/{org}/members/{agent}", change_role)
+                .id("changeRole")
+                .summary("Change a member's role")
+                .describe("Operators; owners for the roles operator and owner.")
+                .body::<ChangeRole>()
+                .returns::<Member>(200, "The member."),
+        )
+        .route(
+            Route::delete("/v1/orgs/{org}/members/{agent}", remove_member)
+                .id("removeMember")
+                .summary("Remove a member")
+                .describe(
+                    "The agent's access ends at once, its WebSockets included. The last owner \
+                     cannot be removed (409).",
+                )
+                .no_content("Removed."),
         )
 }
 

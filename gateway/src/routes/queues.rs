@@ -20,8 +20,7 @@
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post, put};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use chrono::Utc;
 use cqrs_es::Aggregate;
 use domain::metadata::{CustomerMetadata, VerifiedCustomer};
@@ -31,7 +30,7 @@ use domain::queue::{
 };
 use domain::schedule::{OpeningHours, Origin};
 use domain::values::{Limit, Name, Role, WelcomeMessage};
-use projections::stats::{stats_from_rows, Scope, StatsError};
+use projections::stats::{stats_from_rows, QueueStats, Scope, StatsError};
 use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -45,6 +44,7 @@ use crate::extract::{path_id, Body, PageQuery, Params};
 use crate::idempotency::IdempotencyKey;
 use crate::identity;
 use crate::limits;
+use crate::openapi::{time_schema, Route, Routes};
 use crate::routes::conversations::ConversationCreated;
 use crate::secrets;
 use crate::state::AppState;
@@ -58,28 +58,125 @@ pub use wire::{
     QueueView, SettingsBody,
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/orgs/{org}/queues", post(create).get(list))
-        .route("/v1/queues/{queue}", get(show))
-        .route("/v1/queues/{queue}/settings", put(change_settings))
-        .route("/v1/queues/{queue}/handlers", post(add_handler))
-        .route(
-            "/v1/queues/{queue}/handlers/{agent}",
-            delete(remove_handler),
-        )
-        .route("/v1/queues/{queue}/open", post(open))
-        .route("/v1/queues/{queue}/close", post(close))
-        .route("/v1/queues/{queue}/pick", post(pick))
-        .route("/v1/queues/{queue}/stats", get(stats))
-        .route("/v1/queues/{queue}/public", get(public))
-        .route("/v1/queues/{queue}/join", post(join))
-        .route(
-            "/v1/queues/{queue}/identity-secret",
-            get(identity_secret)
-                .post(rotate_identity_secret)
-                .delete(remove_identity_secret),
-        )
+pub fn routes() -> Routes {
+    Routes::new("queues").extend(managing()).extend(serving())
+}
+
+/// Operators' calls: creating, setting up and watching queues.
+fn managing() -> Vec<Route> {
+    vec![
+        Route::post("/v1/orgs/{org}/queues", create)
+            .id("createQueue")
+            .summary("Create a queue")
+            .describe("Operators. A new queue is closed.")
+            .body::<wire::CreateQueue>()
+            .returns::<wire::QueueCreated>(201, "The new queue."),
+        Route::get("/v1/orgs/{org}/queues", list)
+            .id("queues")
+            .summary("The organization's queues")
+            .paged("the last queue's id")
+            .returns::<Vec<wire::QueueView>>(200, "A page of queues."),
+        Route::get("/v1/queues/{queue}", show)
+            .id("queue")
+            .summary("A queue")
+            .returns::<wire::QueueView>(200, "The queue, with its settings."),
+        Route::put("/v1/queues/{queue}/settings", change_settings)
+            .id("changeQueueSettings")
+            .summary("Change a queue's settings")
+            .describe("Operators.")
+            .body::<SettingsBody>()
+            .returns::<wire::QueueView>(200, "The queue."),
+        Route::post("/v1/queues/{queue}/handlers", add_handler)
+            .id("addHandler")
+            .summary("Add a handler")
+            .describe("Operators. A handler is a member who may pick from the queue.")
+            .body::<wire::AddHandler>()
+            .no_content("Added."),
+        Route::delete("/v1/queues/{queue}/handlers/{agent}", remove_handler)
+            .id("removeHandler")
+            .summary("Remove a handler")
+            .describe("Operators.")
+            .no_content("Removed."),
+        Route::get("/v1/queues/{queue}/stats", stats)
+            .id("queueStats")
+            .summary("A queue's statistics")
+            .describe("Operators. A wait or a handle counts in the window in which it ends.")
+            .query(
+                "from",
+                time_schema(),
+                "The window's start (inclusive); default: the beginning of the log.",
+            )
+            .query(
+                "to",
+                time_schema(),
+                "The window's end (exclusive); default: now.",
+            )
+            .returns::<QueueStats>(200, "The figures."),
+        Route::get("/v1/queues/{queue}/identity-secret", identity_secret)
+            .id("identitySecret")
+            .summary("A queue's identity secret")
+            .describe(
+                "Operators. What the queue's site signs its users' identities with (README, \
+                 Returning customers); kept outside the log.",
+            )
+            .returns::<wire::IdentitySecret>(200, "The secret, or `null` while there is none."),
+        Route::post("/v1/queues/{queue}/identity-secret", rotate_identity_secret)
+            .id("rotateIdentitySecret")
+            .summary("Make a new identity secret")
+            .describe(
+                "Operators. Replaces the one before: identities signed with it are no longer \
+                 verified.",
+            )
+            .returns::<wire::IdentitySecret>(201, "The new secret."),
+        Route::delete("/v1/queues/{queue}/identity-secret", remove_identity_secret)
+            .id("removeIdentitySecret")
+            .summary("Remove the identity secret")
+            .describe(
+                "Operators. Identities are ignored (`not_enabled`) until a new secret is made.",
+            )
+            .no_content("Removed (or there was none)."),
+    ]
+}
+
+/// Opening and closing, picking, and the customers' side: the widget's face and joining.
+fn serving() -> Vec<Route> {
+    vec![
+        Route::post("/v1/queues/{queue}/open", open)
+            .id("openQueue")
+            .summary("Open a queue")
+            .describe("Its handlers and operators.")
+            .no_content("Open."),
+        Route::post("/v1/queues/{queue}/close", close)
+            .id("closeQueue")
+            .summary("Close a queue")
+            .describe("Its handlers and operators.")
+            .no_content("Closed."),
+        Route::post("/v1/queues/{queue}/pick", pick)
+            .id("pick")
+            .summary("Pick the customer who has waited longest")
+            .describe(
+                "Handlers. 409 when nobody waits or the agent is at `capacity_per_agent`. Two \
+                 agents never get the same customer. In a queue with `routing: auto` too; a \
+                 customer under an offer to someone else is picked all the same (the offer \
+                 ends).",
+            )
+            .returns::<ConversationCreated>(201, "The picked customer's conversation."),
+        Route::get("/v1/queues/{queue}/public", public)
+            .id("publicQueue")
+            .summary("A queue's public face, for the widget")
+            .public()
+            .returns::<wire::PublicQueue>(200, "The queue as the widget shows it."),
+        Route::post("/v1/queues/{queue}/join", join)
+            .id("join")
+            .summary("Join a queue as a customer")
+            .public()
+            .describe(
+                "409 if the queue is closed or full; 403 from a site not among its \
+                 `allowed_origins`. Rate limited per address.",
+            )
+            .optional_body::<wire::Join>()
+            .returns::<wire::Joined>(201, "The customer's conversation, token and place in line."),
+    ]
 }
 
 /// The queue behind a path segment, from the read model (looked for again at the log's

@@ -6,25 +6,42 @@
 //! The wire type here is what the handler returns and what the OpenAPI document describes.
 
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::access;
 use crate::auth::AgentCaller;
 use crate::error::ApiError;
 use crate::extract::{path_id, PageQuery, Params};
+use crate::openapi::{Route, Routes};
 use crate::state::AppState;
 
 /// The longest query, in characters: a longer one is 400 (it could not be a phrase anyone
 /// wrote, and the index need not read it).
 pub const MAX_QUERY_CHARS: usize = 500;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/orgs/{org}/search", get(search))
+pub fn routes() -> Routes {
+    Routes::new("conversations").route(
+        Route::get("/v1/orgs/{org}/search", search)
+            .id("search")
+            .summary("Search the organization's conversations")
+            .describe(
+                "Full text over messages (and their files' names), private notes and customer \
+                     metadata; the words of `q` are one phrase, never query syntax, so any text \
+                     is a valid query. Newest first. Direct chats only the caller's own.",
+            )
+            .query(
+                "q",
+                json!({"type": "string", "maxLength": 500}),
+                "What to find.",
+            )
+            .paged("the last hit's `position`")
+            .returns::<Vec<SearchHit>>(200, "A page of hits."),
+    )
 }
 
 #[derive(Deserialize)]

@@ -4,8 +4,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use domain::organization::{Organization, OrganizationCommand};
 use schemars::JsonSchema;
@@ -17,17 +16,46 @@ use crate::error::ApiError;
 use crate::extract::path_id;
 use crate::idempotency::IdempotencyKey;
 use crate::live::CloseOrder;
+use crate::openapi::{Route, Routes};
 use crate::secrets;
 use crate::state::AppState;
 use crate::workflow::{self, context};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/me/sessions", get(my_sessions))
-        .route("/v1/me/sessions/{session}", delete(end_my_session))
+pub fn routes() -> Routes {
+    Routes::new("accounts")
         .route(
-            "/v1/orgs/{org}/members/{agent}/sessions",
-            delete(end_member_sessions),
+            Route::get("/v1/me/sessions", my_sessions)
+                .id("sessions")
+                .summary("The caller's sessions")
+                .describe(
+                    "Live sessions, the latest used first: the User-Agent and address each was \
+                     opened from.",
+                )
+                .returns::<Vec<SessionView>>(200, "The sessions."),
+        )
+        .route(
+            Route::delete("/v1/me/sessions/{session}", end_my_session)
+                .id("endSession")
+                .summary("End one of the caller's sessions")
+                .describe(
+                    "Its token stops working at once, on open WebSockets too. 404 for a session \
+                     not the caller's.",
+                )
+                .no_content("Ended."),
+        )
+        .route(
+            Route::delete(
+                "/v1/orgs/{org}/members/{agent}/sessions",
+                end_member_sessions,
+            )
+            .id("endMemberSessions")
+            .summary("End a member's sessions")
+            .tag("organizations")
+            .describe(
+                "Owners (403 otherwise). Every token of the member's account ends at once, \
+                     its WebSockets included (`MemberSessionsEnded`).",
+            )
+            .no_content("Ended."),
         )
 }
 

@@ -8,13 +8,13 @@ use axum::extract::{Path, State};
 use axum::http::header::{HOST, LOCATION};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use chrono::Utc;
 use domain::organization::{Organization, OrganizationCommand};
 use domain::values::{DisplayName, Email, Role};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::access;
@@ -26,6 +26,7 @@ use crate::extract::{path_id, Body, Params};
 use crate::idempotency::IdempotencyKey;
 use crate::limits;
 use crate::oidc::{self, OidcError};
+use crate::openapi::{Route, Routes};
 use crate::routes::accounts::{create_sso_account, find_account};
 use crate::secrets;
 use crate::sso_secrets::{self, SignIn};
@@ -36,11 +37,87 @@ use crate::workflow::{self, context};
 /// provider again, which refuses a person removed there.
 pub const SSO_SESSION_SECONDS: i64 = 12 * 3600;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/orgs/{org}/sso", get(settings).put(set_settings))
-        .route("/v1/sso/{org}/start", get(start))
-        .route("/v1/sso/callback", get(callback))
+pub fn routes() -> Routes {
+    Routes::new("accounts")
+        .route(
+            Route::get("/v1/orgs/{org}/sso", settings)
+                .id("orgSso")
+                .summary("The organization's single sign-on")
+                .tag("organizations")
+                .describe(
+                    "Members. Never the client secret; `issuer` and `client_id` are null while \
+                     none is set.",
+                )
+                .returns::<SsoView>(200, "The provider and whether members must use it."),
+        )
+        .route(
+            Route::put("/v1/orgs/{org}/sso", set_settings)
+                .id("setOrgSso")
+                .summary("Set the organization's single sign-on")
+                .tag("organizations")
+                .describe(
+                    "Owners (403 otherwise). An OpenID Connect provider: its issuer (whose \
+                     discovery document must be readable now, 422 otherwise), the client id, and \
+                     the client secret (kept by the server, never in the log nor shown again; \
+                     needed the first time). `required`: members sign in only through the \
+                     provider, owners keep their password (`SsoConfigured`).",
+                )
+                .body::<SsoRequest>()
+                .returns::<SsoView>(200, "The provider."),
+        )
+        .route(
+            Route::get("/v1/sso/{org}/start", start)
+                .id("ssoStart")
+                .summary("Sign in through the organization's provider")
+                .public()
+                .describe(
+                    "Sends the browser to the provider (authorization-code flow with PKCE S256, \
+                     `state` and `nonce`; 10 minutes). 404 when the organization has no single \
+                     sign-on; 502 when its provider cannot be reached.",
+                )
+                .query(
+                    "login_hint",
+                    json!({"type": "string"}),
+                    "Passed on to the provider.",
+                )
+                .responds(
+                    303,
+                    "To the provider's authorization endpoint (`Location`).",
+                ),
+        )
+        .route(
+            Route::get("/v1/sso/callback", callback)
+                .id("ssoCallback")
+                .summary("Where the provider sends the browser back")
+                .public()
+                .describe(
+                    "Takes `state` once (401 for an unknown, used or expired one), trades `code` \
+                     (with the PKCE verifier) for the ID token and checks its RS256 signature \
+                     against the provider's JWKS, `iss`, `aud`, `exp` and `nonce`, and that \
+                     `email_verified` is true (401 otherwise). A member signs in; an invited \
+                     email's first sign-in creates its account (without a password) and joins; \
+                     anyone else is refused 403.",
+                )
+                .query(
+                    "code",
+                    json!({"type": "string"}),
+                    "The provider's authorization code.",
+                )
+                .query(
+                    "state",
+                    json!({"type": "string"}),
+                    "The state the start sent.",
+                )
+                .query(
+                    "error",
+                    json!({"type": "string"}),
+                    "The provider's refusal, when it refused.",
+                )
+                .responds(
+                    303,
+                    "To the console with the session's token in the fragment: `/#sso_token=TOKEN`.",
+                ),
+        )
 }
 
 /// An organization's single sign-on, as members read it (never the secret); `issuer` and

@@ -4,8 +4,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use chrono::Utc;
 use domain::organization::{Organization, OrganizationCommand};
 use domain::values::Role;
@@ -21,21 +20,83 @@ use crate::extract::{path_id, Body};
 use crate::idempotency::IdempotencyKey;
 use crate::limits;
 use crate::live::CloseOrder;
+use crate::openapi::{Route, Routes};
 use crate::second_factor;
 use crate::secrets;
 use crate::state::AppState;
 use crate::totp;
 use crate::workflow::{self, context};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/me/two-factor", post(enrol))
-        .route("/v1/me/two-factor/confirm", post(confirm))
-        .route("/v1/me/two-factor/disable", post(disable))
-        .route("/v1/login/two-factor", post(second_step))
+pub fn routes() -> Routes {
+    Routes::new("accounts")
         .route(
-            "/v1/orgs/{org}/security",
-            get(org_security).put(set_org_security),
+            Route::post("/v1/login/two-factor", second_step)
+                .id("loginSecondStep")
+                .summary("Log in: the second step")
+                .public()
+                .describe(
+                    "The challenge of `POST /v1/login` with `code` (the authenticator app's 6 \
+                     digits; each is taken once) or `recovery_code` (each works once). 401 for a \
+                     wrong code (5 per challenge) or an expired challenge (5 minutes); rate \
+                     limited per account and per address (429).",
+                )
+                .body::<SecondStep>()
+                .returns::<SignedIn>(200, "A token."),
+        )
+        .route(
+            Route::post("/v1/me/two-factor", enrol)
+                .id("enrolTwoFactor")
+                .summary("Begin two-factor authentication")
+                .describe(
+                    "A new TOTP secret (RFC 6238: SHA-1, 6 digits, 30 s), its `otpauth://` URI \
+                     and that URI's QR code. It works once `POST /v1/me/two-factor/confirm` \
+                     confirms it; enrolling again before replaces it. 409 when two-factor \
+                     authentication is on.",
+                )
+                .returns::<Enrolment>(201, "The secret, its URI and QR code."),
+        )
+        .route(
+            Route::post("/v1/me/two-factor/confirm", confirm)
+                .id("confirmTwoFactor")
+                .summary("Confirm two-factor authentication")
+                .describe(
+                    "A first code from the authenticator app turns two-factor authentication on. \
+                     403 for a wrong code, 409 with no enrolment begun; rate limited (429).",
+                )
+                .body::<TwoFactorCode>()
+                .returns::<RecoveryCodes>(200, "Ten one-time recovery codes, shown only now."),
+        )
+        .route(
+            Route::post("/v1/me/two-factor/disable", disable)
+                .id("disableTwoFactor")
+                .summary("Turn two-factor authentication off")
+                .describe(
+                    "With a code or a recovery code. 403 for a wrong one, 409 when it is not on; \
+                     rate limited (429).",
+                )
+                .body::<TwoFactorProof>()
+                .no_content("Off: the secret and the recovery codes are forgotten."),
+        )
+        .route(
+            Route::get("/v1/orgs/{org}/security", org_security)
+                .id("orgSecurity")
+                .summary("The organization's sign-in rules")
+                .tag("organizations")
+                .returns::<OrgSecurity>(200, "Whether members need two-factor authentication."),
+        )
+        .route(
+            Route::put("/v1/orgs/{org}/security", set_org_security)
+                .id("setOrgSecurity")
+                .summary("Set the organization's sign-in rules")
+                .tag("organizations")
+                .describe(
+                    "Owners (403 otherwise); an owner turns on its own two-factor authentication \
+                     before requiring it (409). While it is required, a member without it is \
+                     refused 403 in the organization, with a detail saying what to do \
+                     (`TwoFactorRequirementSet`).",
+                )
+                .body::<OrgSecurity>()
+                .returns::<OrgSecurity>(200, "The rules."),
         )
 }
 

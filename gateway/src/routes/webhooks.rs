@@ -6,8 +6,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -22,21 +21,86 @@ use crate::auth::{AgentCaller, Caller};
 use crate::error::ApiError;
 use crate::extract::{path_id, Body, PageQuery, Params};
 use crate::idempotency::IdempotencyKey;
+use crate::openapi::{Route, Routes};
 use crate::outbound;
 use crate::state::AppState;
 use crate::webhooks;
 use crate::workflow::{self, context};
 use store::webhook_deliveries as table;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/webhooks/public-key", get(public_key))
-        .route("/v1/orgs/{org}/webhooks", get(list).post(add))
-        .route("/v1/orgs/{org}/webhooks/parked", get(parked))
-        .route("/v1/orgs/{org}/webhooks/{endpoint}", delete(remove))
+pub fn routes() -> Routes {
+    Routes::new("webhooks")
         .route(
-            "/v1/orgs/{org}/webhooks/{endpoint}/deliveries/{position}/redeliver",
-            post(redeliver),
+            Route::get("/v1/webhooks/public-key", public_key)
+                .id("webhookPublicKey")
+                .summary("The key that verifies webhook deliveries")
+                .public()
+                .describe(
+                    "The deployment's Ed25519 public key: each delivery's `Jono-Signature: \
+                     t=<unix seconds>,ed25519=<base64>` signs the bytes `<t>.<body>` (README, \
+                     Webhooks).",
+                )
+                .returns::<WebhookPublicKey>(200, "The public key, base64 and PEM."),
+        )
+        .route(
+            Route::get("/v1/orgs/{org}/webhooks", list)
+                .id("webhookEndpoints")
+                .summary("The organization's webhook endpoints")
+                .describe("Operators (403 for an agent). Oldest first.")
+                .paged("the last endpoint's `id`")
+                .returns::<Vec<WebhookEndpointView>>(200, "A page of its endpoints."),
+        )
+        .route(
+            Route::post("/v1/orgs/{org}/webhooks", add)
+                .id("addWebhookEndpoint")
+                .summary("Register a webhook endpoint")
+                .describe(
+                    "Operators (403 for an agent). Records `WebhookEndpointAdded`; events of the \
+                     chosen types after it are delivered to the URL, signed, at least once and in \
+                     position order. 422 for a URL that is not http(s), longer than 2,000 \
+                     characters, or on a loopback or private address (unless the server runs with \
+                     `JONO_WEBHOOK_PRIVATE_NETWORKS=true`), or for no or unknown event types; 409 \
+                     for a URL registered already or an eleventh endpoint.",
+                )
+                .body::<WebhookEndpointRequest>()
+                .returns::<WebhookEndpointView>(201, "The endpoint."),
+        )
+        .route(
+            Route::delete("/v1/orgs/{org}/webhooks/{endpoint}", remove)
+                .id("removeWebhookEndpoint")
+                .summary("Remove a webhook endpoint")
+                .describe(
+                    "Operators (403 for an agent). Records `WebhookEndpointRemoved`; nothing more \
+                     is delivered to it, what it was still owed included. 404 for an unknown \
+                     endpoint.",
+                )
+                .no_content("Removed."),
+        )
+        .route(
+            Route::get("/v1/orgs/{org}/webhooks/parked", parked)
+                .id("parkedWebhookDeliveries")
+                .summary("Parked webhook deliveries")
+                .describe(
+                    "Operators (403 for an agent). Deliveries whose retries ran out \
+                     (`JONO_WEBHOOK_RETRY_HOURS`, 24 by default); each holds the later deliveries \
+                     of its endpoint.",
+                )
+                .paged("the last delivery's `id`")
+                .returns::<Vec<ParkedDelivery>>(200, "A page of them, by position."),
+        )
+        .route(
+            Route::post(
+                "/v1/orgs/{org}/webhooks/{endpoint}/deliveries/{position}/redeliver",
+                redeliver,
+            )
+            .id("redeliverWebhook")
+            .summary("Deliver a parked delivery again")
+            .describe(
+                "Operators (403 for an agent). A fresh round of attempts, from now; once it \
+                     is delivered, the deliveries it held follow. 404 for a delivery that is not \
+                     parked.",
+            )
+            .responds(202, "It will be tried at once."),
         )
 }
 

@@ -40,12 +40,11 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
 use futures::StreamExt;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::openapi::{self, Route, Routes};
 use crate::state::AppState;
 
 pub use frames::full_body;
@@ -63,8 +62,8 @@ const TRANSPORT_LIMIT: usize = 16 * CLIENT_FRAME_LIMIT;
 /// every frame is flushed as it is sent.
 const READ_BUFFER: usize = 4 * 1024;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/ws", get(upgrade))
+pub fn routes() -> Routes {
+    Routes::new("websocket").route(openapi::websocket(Route::get("/v1/ws", upgrade)))
 }
 
 async fn upgrade(
