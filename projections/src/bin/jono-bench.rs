@@ -497,10 +497,10 @@ async fn generate(store: &EventStore, options: &Options) -> Result<(), String> {
             }
             // An active conversation ends, is rated now and then, or is transferred.
             93..=99 if !orgs[o].1.active.is_empty() => {
-                if !world
+                let ended = world
                     .end_or_transfer(&mut orgs[o].1, organization_id)
-                    .await?
-                {
+                    .await?;
+                if !ended {
                     continue;
                 }
             }
