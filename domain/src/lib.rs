@@ -17,6 +17,11 @@
 //! - [`process`]: the process manager's follow-ups (join → conversation, pick → its agent, …).
 //! - [`snapshot`]: `Snapshot`, the version of each aggregate's fold that tags its snapshots.
 //!
+//! An aggregate's folder holds `commands.rs`, `events.rs`, `errors.rs` and, in `mod.rs`, its
+//! state, `handle` and `apply`; where it has many commands, `handle` only dispatches, and each
+//! concept's commands are decided in a file of their own (`conversation/messages.rs`,
+//! `queue/line.rs`, `organization/invitations.rs`, …), listed in the folder's `mod.rs`.
+//!
 //! Personal data (names, emails, message text, metadata, file names) travels in fields of its
 //! own in every event, so it can be sealed per data subject later.
 

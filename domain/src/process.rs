@@ -79,33 +79,39 @@ pub fn start_of_join(decided: &[QueueEvent]) -> Option<ConversationCommand> {
 /// The follow-ups of one event; most events have none. `event_id` is the stored event's id:
 /// a transfer's id is derived from it, so every run of one follow-up names the same transfer.
 pub fn follow_ups(event_id: Uuid, event: &Event) -> Vec<FollowUp> {
-    if let Event::Conversation(ConversationEvent::ConversationEnded {
-        conversation_id,
-        organization_id,
-        agent_id: Some(agent_id),
-        ..
-    }) = event
-    {
-        return vec![release(*organization_id, *agent_id, *conversation_id)];
+    match event {
+        Event::Conversation(event) => of_conversation(event),
+        Event::Queue(event) => of_queue(event_id, event),
+        _ => Vec::new(),
     }
-    // Handed over: the agent it came from has room again (its teammate took it in the accept's
-    // own append).
-    if let Event::Conversation(ConversationEvent::HandoffAccepted {
-        conversation_id,
-        organization_id,
-        from_agent_id: Some(from_agent_id),
-        agent_id,
-        ..
-    }) = event
-    {
-        if from_agent_id != agent_id {
-            return vec![release(*organization_id, *from_agent_id, *conversation_id)];
+}
+
+/// An agent has room again when its conversation ended or was handed over.
+fn of_conversation(event: &ConversationEvent) -> Vec<FollowUp> {
+    match event {
+        ConversationEvent::ConversationEnded {
+            conversation_id,
+            organization_id,
+            agent_id: Some(agent_id),
+            ..
+        } => vec![release(*organization_id, *agent_id, *conversation_id)],
+        // Handed over: the agent it came from has room again (its teammate took it in the
+        // accept's own append).
+        ConversationEvent::HandoffAccepted {
+            conversation_id,
+            organization_id,
+            from_agent_id: Some(from_agent_id),
+            agent_id,
+            ..
+        } if from_agent_id != agent_id => {
+            vec![release(*organization_id, *from_agent_id, *conversation_id)]
         }
-        return Vec::new();
+        _ => Vec::new(),
     }
-    let Event::Queue(event) = event else {
-        return Vec::new();
-    };
+}
+
+/// The other streams' part of a join, a pick, a leave and a transfer.
+fn of_queue(event_id: Uuid, event: &QueueEvent) -> Vec<FollowUp> {
     match event {
         QueueEvent::CustomerJoinedQueue {
             conversation_id, ..

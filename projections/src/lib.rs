@@ -14,7 +14,7 @@
 //!   serializable structs; [`QueryError`] when a question fails).
 //! - [`stats`]: queue statistics folded from the log alone (API.md, Statistics), a queue as it
 //!   stood at an instant, and the `stats` read model (one row per wait, handle and rating) the
-//!   HTTP statistics are read from.
+//!   HTTP statistics are read from (`stats/rows.rs` keeps it, `stats/samples.rs` reads it back).
 
 pub mod activity;
 pub mod audit;

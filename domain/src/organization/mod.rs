@@ -7,24 +7,37 @@
 //! every member (a member without one is refused until it has one) and end a member's sessions.
 //! Operators register the endpoints its events are delivered to (webhooks; the deliveries
 //! themselves are the gateway's operational work, not the log's).
+//!
+//! This file holds the state, its creation, the retention setting, `handle`'s dispatch and
+//! `apply`; the other commands are decided by concept: `invitations.rs`, `members.rs` (roles,
+//! the last owner), `blocks.rs`, `sign_in.rs` (second factor, single sign-on, sessions) and
+//! `webhooks.rs`.
 
+mod blocks;
 mod commands;
 mod errors;
 mod events;
+mod invitations;
+mod members;
+mod sign_in;
+mod webhooks;
 
+pub use blocks::{Block, BLOCK_MINUTES};
 pub use commands::{AcceptingAccount, OrganizationCommand};
 pub use errors::OrganizationError;
 pub use events::OrganizationEvent;
+pub use invitations::{Invitation, INVITATION_DAYS, RECENT_USED_INVITATIONS};
+pub use sign_in::Sso;
+pub use webhooks::{WebhookEndpoint, WEBHOOK_ENDPOINTS_MAX, WEBHOOK_EVENT_TYPES, WEBHOOK_URL_MAX};
 
 use std::collections::{BTreeMap, VecDeque};
 
-use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::values::{Email, Name, RetentionDays, Role, VisitorKey};
+use crate::values::{Name, RetentionDays, Role};
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Organization {
@@ -55,77 +68,7 @@ pub struct Organization {
     pub retention_days: Option<RetentionDays>,
 }
 
-/// Where the organization's events of some types are delivered.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WebhookEndpoint {
-    pub id: Uuid,
-    pub url: String,
-    pub event_types: Vec<String>,
-}
-
-/// The events an endpoint may receive, by their log names: a customer joined, left (or timed
-/// out), was picked or transferred; a message was sent; a conversation was rated or ended.
-pub const WEBHOOK_EVENT_TYPES: [&str; 9] = crate::event_types![
-    "CustomerJoinedQueue",
-    "CustomerLeftQueue",
-    "CustomerPicked",
-    "ConversationTransferred",
-    "MessageSent",
-    "ConversationRated",
-    "ConversationEnded",
-    "MessageLeft",
-    "ConversationReopened",
-];
-/// Endpoints per organization.
-pub const WEBHOOK_ENDPOINTS_MAX: usize = 10;
-/// The longest endpoint URL, in bytes.
-pub const WEBHOOK_URL_MAX: usize = 2000;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Sso {
-    pub issuer: String,
-    pub client_id: String,
-    /// Members sign in through the provider only (owners keep their password).
-    pub required: bool,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Block {
-    pub visitor: Option<VisitorKey>,
-    pub until: DateTime<Utc>,
-}
-
-/// How many accepted invitations an organization remembers as used.
-///
-/// Invitation ids are made by the gateway (`Uuid::new_v4()`), and the gateway already answers
-/// an accepted invitation's token with 404 from its read model; what this stream must still
-/// decide is a race — two acceptances of one link at once, or a retry — which comes within
-/// moments. An older accepted invitation is answered `UnknownInvitation`: API.md answers a
-/// used and an unknown invitation alike (404). Remembering every accepted invitation would
-/// make the state, and its snapshot, grow with every member the organization ever had.
-pub const RECENT_USED_INVITATIONS: usize = 64;
-
-/// How many days an invitation stays open (API.md: the token lasts 7 days).
-pub const INVITATION_DAYS: i64 = 7;
-
-/// The shortest and the longest block.
-pub const BLOCK_MINUTES: std::ops::RangeInclusive<i64> = 1..=365 * 24 * 60;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Invitation {
-    pub email: Email,
-    pub role: Role,
-    pub expires_at: DateTime<Utc>,
-}
-
 impl Organization {
-    fn owners(&self) -> usize {
-        self.members
-            .values()
-            .filter(|role| **role == Role::Owner)
-            .count()
-    }
-
     /// The role of the one who gives a command: `None` is the operator's command line, which
     /// may do anything; a member has its role; anyone else is refused.
     fn power_of(&self, by: Option<Uuid>) -> Result<Role, OrganizationError> {
@@ -139,28 +82,64 @@ impl Organization {
         }
     }
 
-    /// A pending invitation; one accepted lately is `InvitationUsed`, any other `Unknown`.
-    fn pending_invitation(&self, invitation_id: Uuid) -> Result<Invitation, OrganizationError> {
-        match self.invitations.get(&invitation_id) {
-            Some(invitation) => Ok(invitation.clone()),
-            None if self.used_invitations.contains(&invitation_id) => {
-                Err(OrganizationError::InvitationUsed)
-            }
-            None => Err(OrganizationError::UnknownInvitation),
-        }
-    }
-
     fn require_created(&self) -> Result<Uuid, OrganizationError> {
         self.id.ok_or(OrganizationError::UnknownOrganization)
     }
 
-    /// The latest end of a block of `visitor` still running at `at`.
-    pub fn blocked_until(&self, visitor: &VisitorKey, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.blocks
-            .values()
-            .filter(|block| block.visitor.as_ref() == Some(visitor) && block.until > at)
-            .map(|block| block.until)
-            .max()
+    async fn create(
+        &mut self,
+        organization_id: Uuid,
+        name: Name,
+        owner_id: Option<Uuid>,
+        sink: &EventSink<Self>,
+    ) -> Result<(), OrganizationError> {
+        use OrganizationEvent as E;
+        if self.id.is_some() {
+            return Err(OrganizationError::AlreadyCreated);
+        }
+        sink.write(
+            E::OrganizationCreated {
+                organization_id,
+                name,
+                owner_id,
+            },
+            self,
+        )
+        .await;
+        if let Some(agent_id) = owner_id {
+            let role = Role::Owner;
+            sink.write(
+                E::MemberAdded {
+                    organization_id,
+                    agent_id,
+                    role,
+                },
+                self,
+            )
+            .await;
+        }
+        Ok(())
+    }
+
+    async fn set_retention(
+        &mut self,
+        retention_days: Option<RetentionDays>,
+        by: Option<Uuid>,
+        sink: &EventSink<Self>,
+    ) -> Result<(), OrganizationError> {
+        let organization_id = self.require_created()?;
+        if self.power_of(by)? < Role::Operator {
+            return Err(OrganizationError::NotAllowed);
+        }
+        if self.retention_days != retention_days {
+            let event = OrganizationEvent::RetentionSet {
+                organization_id,
+                retention_days,
+                set_by: by,
+            };
+            sink.write(event, self).await;
+        }
+        Ok(())
     }
 }
 
@@ -183,387 +162,34 @@ impl Aggregate for Organization {
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
         use OrganizationCommand as C;
-        use OrganizationEvent as E;
         match command {
             C::CreateOrganization {
                 organization_id,
                 name,
                 owner_id,
-            } => {
-                if self.id.is_some() {
-                    return Err(OrganizationError::AlreadyCreated);
-                }
-                sink.write(
-                    E::OrganizationCreated {
-                        organization_id,
-                        name,
-                        owner_id,
-                    },
-                    self,
-                )
-                .await;
-                if let Some(agent_id) = owner_id {
-                    let role = Role::Owner;
-                    sink.write(
-                        E::MemberAdded {
-                            organization_id,
-                            agent_id,
-                            role,
-                        },
-                        self,
-                    )
-                    .await;
-                }
-            }
-            C::CreateInvitation {
-                invitation_id,
-                email,
-                role,
-                expires_at,
-                now,
-                by,
-            } => {
-                let organization_id = self.require_created()?;
-                if !self.power_of(by)?.may_manage(role) {
-                    return Err(OrganizationError::NotAllowed);
-                }
-                if self.invitations.contains_key(&invitation_id)
-                    || self.used_invitations.contains(&invitation_id)
-                {
-                    return Err(OrganizationError::InvitationExists);
-                }
-                let event = E::InvitationCreated {
-                    organization_id,
-                    invitation_id,
-                    email,
-                    role,
-                    expires_at,
-                    invited_by: by,
-                    created_at: Some(now),
-                };
-                sink.write(event, self).await;
-            }
-            C::AcceptInvitation {
-                invitation_id,
-                agent_id,
-                email,
-                now,
-                account,
-                confirmation_required,
-            } => {
-                let organization_id = self.require_created()?;
-                let invitation = self.pending_invitation(invitation_id)?;
-                if invitation.expires_at <= now {
-                    return Err(OrganizationError::InvitationExpired);
-                }
-                if invitation.email != email {
-                    return Err(OrganizationError::InvitationOfAnotherEmail);
-                }
-                if self.members.contains_key(&agent_id) {
-                    return Err(OrganizationError::AlreadyMember);
-                }
-                if confirmation_required && account == AcceptingAccount::Unconfirmed {
-                    return Err(OrganizationError::EmailNotConfirmed);
-                }
-                let role = invitation.role;
-                let accepted = E::InvitationAccepted {
-                    organization_id,
-                    invitation_id,
-                    agent_id,
-                };
-                sink.write(accepted, self).await;
-                sink.write(
-                    E::MemberAdded {
-                        organization_id,
-                        agent_id,
-                        role,
-                    },
-                    self,
-                )
-                .await;
-            }
-            C::RevokeInvitation { invitation_id, by } => {
-                let organization_id = self.require_created()?;
-                let invitation = self.pending_invitation(invitation_id)?;
-                if !self.power_of(by)?.may_manage(invitation.role) {
-                    return Err(OrganizationError::NotAllowed);
-                }
-                let event = E::InvitationRevoked {
-                    organization_id,
-                    invitation_id,
-                    revoked_by: by,
-                };
-                sink.write(event, self).await;
-            }
-            C::ChangeMemberRole { agent_id, role, by } => {
-                let organization_id = self.require_created()?;
-                let power = self.power_of(by)?;
-                let current = *self
-                    .members
-                    .get(&agent_id)
-                    .ok_or(OrganizationError::UnknownMember)?;
-                if !power.may_manage(current) || !power.may_manage(role) {
-                    return Err(OrganizationError::NotAllowed);
-                }
-                if current == role {
-                    return Ok(());
-                }
-                if current == Role::Owner && self.owners() == 1 {
-                    return Err(OrganizationError::LastOwner);
-                }
-                let event = E::MemberRoleChanged {
-                    organization_id,
-                    agent_id,
-                    role,
-                    previous: current,
-                };
-                sink.write(event, self).await;
-            }
-            C::RemoveMember { agent_id, by } => {
-                let organization_id = self.require_created()?;
-                let power = self.power_of(by)?;
-                let current = *self
-                    .members
-                    .get(&agent_id)
-                    .ok_or(OrganizationError::UnknownMember)?;
-                if !power.may_manage(current) {
-                    return Err(OrganizationError::NotAllowed);
-                }
-                if current == Role::Owner && self.owners() == 1 {
-                    return Err(OrganizationError::LastOwner);
-                }
-                sink.write(
-                    E::MemberRemoved {
-                        organization_id,
-                        agent_id,
-                    },
-                    self,
-                )
-                .await;
-            }
-            C::BlockCustomer {
-                block_id,
-                conversation_id,
-                visitor,
-                until,
-                reason,
-                by,
-                at,
-            } => {
-                let organization_id = self.require_created()?;
-                self.power_of(Some(by))?;
-                let minutes = (until - at).num_minutes();
-                if !BLOCK_MINUTES.contains(&minutes) {
-                    return Err(OrganizationError::BlockLength);
-                }
-                if self.blocks.contains_key(&block_id) {
-                    return Err(OrganizationError::BlockExists);
-                }
-                let event = E::CustomerBlocked {
-                    organization_id,
-                    block_id,
-                    conversation_id,
-                    visitor,
-                    until,
-                    reason,
-                    blocked_by: by,
-                    blocked_at: at,
-                };
-                sink.write(event, self).await;
-            }
-            C::LiftBlock { block_id, by, at } => {
-                let organization_id = self.require_created()?;
-                if self.power_of(by)? < Role::Operator {
-                    return Err(OrganizationError::NotAllowed);
-                }
-                let block = self
-                    .blocks
-                    .get(&block_id)
-                    .ok_or(OrganizationError::UnknownBlock)?;
-                if block.until <= at {
-                    return Err(OrganizationError::BlockEnded);
-                }
-                let event = E::CustomerBlockLifted {
-                    organization_id,
-                    block_id,
-                    lifted_by: by,
-                };
-                sink.write(event, self).await;
-            }
-            C::SetTwoFactorRequirement {
-                required,
-                by,
-                own_two_factor,
-            } => {
-                let organization_id = self.require_created()?;
-                if self.power_of(by)? < Role::Owner {
-                    return Err(OrganizationError::NotAllowed);
-                }
-                if required && by.is_some() && !own_two_factor {
-                    return Err(OrganizationError::TwoFactorFirst);
-                }
-                if self.two_factor_required != required {
-                    let event = E::TwoFactorRequirementSet {
-                        organization_id,
-                        required,
-                        set_by: by,
-                    };
-                    sink.write(event, self).await;
-                }
-            }
+            } => self.create(organization_id, name, owner_id, sink).await,
             C::SetRetention { retention_days, by } => {
-                let organization_id = self.require_created()?;
-                if self.power_of(by)? < Role::Operator {
-                    return Err(OrganizationError::NotAllowed);
-                }
-                if self.retention_days != retention_days {
-                    let event = E::RetentionSet {
-                        organization_id,
-                        retention_days,
-                        set_by: by,
-                    };
-                    sink.write(event, self).await;
-                }
+                self.set_retention(retention_days, by, sink).await
             }
-            C::AdmitMember {
-                agent_id,
-                two_factor,
-            } => {
-                self.require_created()?;
-                self.power_of(Some(agent_id))?;
-                if self.two_factor_required && !two_factor {
-                    return Err(OrganizationError::TwoFactorRequired);
-                }
+            C::CreateInvitation { .. }
+            | C::AcceptInvitation { .. }
+            | C::RevokeInvitation { .. } => self.handle_invitation(command, sink).await,
+            C::ChangeMemberRole { .. } | C::RemoveMember { .. } => {
+                self.handle_membership(command, sink).await
             }
-            C::EndMemberSessions { agent_id, by } => {
-                let organization_id = self.require_created()?;
-                if self.power_of(Some(by))? < Role::Owner {
-                    return Err(OrganizationError::NotAllowed);
-                }
-                if !self.members.contains_key(&agent_id) {
-                    return Err(OrganizationError::UnknownMember);
-                }
-                let event = E::MemberSessionsEnded {
-                    organization_id,
-                    agent_id,
-                    ended_by: by,
-                };
-                sink.write(event, self).await;
+            C::BlockCustomer { .. } | C::LiftBlock { .. } | C::AdmitVisitor { .. } => {
+                self.handle_block(command, sink).await
             }
-            C::ConfigureSso {
-                issuer,
-                client_id,
-                required,
-                by,
-            } => {
-                let organization_id = self.require_created()?;
-                if self.power_of(by)? < Role::Owner {
-                    return Err(OrganizationError::NotAllowed);
-                }
-                let issuer = issuer.trim().trim_end_matches('/').to_owned();
-                let client_id = client_id.trim().to_owned();
-                let url = issuer.starts_with("https://") || issuer.starts_with("http://");
-                if !url || client_id.is_empty() || issuer.len() > 500 || client_id.len() > 500 {
-                    return Err(OrganizationError::SsoSettings);
-                }
-                let event = E::SsoConfigured {
-                    organization_id,
-                    issuer,
-                    client_id,
-                    required,
-                    set_by: by,
-                };
-                sink.write(event, self).await;
-            }
-            C::AddWebhookEndpoint {
-                endpoint_id,
-                url,
-                event_types,
-                by,
-            } => {
-                let organization_id = self.require_created()?;
-                if self.power_of(by)? < Role::Operator {
-                    return Err(OrganizationError::NotAllowed);
-                }
-                let url = url.trim().to_owned();
-                let lower = url.to_ascii_lowercase();
-                let http = lower.starts_with("https://") || lower.starts_with("http://");
-                let chosen: Vec<String> = WEBHOOK_EVENT_TYPES
-                    .iter()
-                    .filter(|known| event_types.iter().any(|asked| asked == *known))
-                    .map(|known| (*known).to_owned())
-                    .collect();
-                let unknown = event_types
-                    .iter()
-                    .any(|asked| !WEBHOOK_EVENT_TYPES.contains(&asked.as_str()));
-                if !http
-                    || url.len() > WEBHOOK_URL_MAX
-                    || url.chars().any(char::is_whitespace)
-                    || chosen.is_empty()
-                    || unknown
-                {
-                    return Err(OrganizationError::WebhookSettings);
-                }
-                if self
-                    .webhooks
-                    .iter()
-                    .any(|endpoint| endpoint.id == endpoint_id || endpoint.url == url)
-                {
-                    return Err(OrganizationError::WebhookExists);
-                }
-                if self.webhooks.len() >= WEBHOOK_ENDPOINTS_MAX {
-                    return Err(OrganizationError::TooManyWebhooks);
-                }
-                let event = E::WebhookEndpointAdded {
-                    organization_id,
-                    endpoint_id,
-                    url,
-                    event_types: chosen,
-                    added_by: by,
-                };
-                sink.write(event, self).await;
-            }
-            C::RemoveWebhookEndpoint { endpoint_id, by } => {
-                let organization_id = self.require_created()?;
-                if self.power_of(by)? < Role::Operator {
-                    return Err(OrganizationError::NotAllowed);
-                }
-                if !self
-                    .webhooks
-                    .iter()
-                    .any(|endpoint| endpoint.id == endpoint_id)
-                {
-                    return Err(OrganizationError::UnknownWebhook);
-                }
-                let event = E::WebhookEndpointRemoved {
-                    organization_id,
-                    endpoint_id,
-                    removed_by: by,
-                };
-                sink.write(event, self).await;
-            }
-            C::AdmitPasswordLogin { agent_id } => {
-                self.require_created()?;
-                let role = self.power_of(Some(agent_id))?;
-                let required = self.sso.as_ref().is_some_and(|sso| sso.required);
-                if required && role < Role::Owner {
-                    return Err(OrganizationError::SsoRequired);
-                }
-            }
-            C::AdmitSso => {
-                self.require_created()?;
-                if self.sso.is_none() {
-                    return Err(OrganizationError::SsoNotConfigured);
-                }
-            }
-            C::AdmitVisitor { visitor, at } => {
-                self.require_created()?;
-                if let Some(until) = self.blocked_until(&visitor, at) {
-                    return Err(OrganizationError::VisitorBlocked { until });
-                }
+            C::SetTwoFactorRequirement { .. }
+            | C::AdmitMember { .. }
+            | C::EndMemberSessions { .. }
+            | C::ConfigureSso { .. }
+            | C::AdmitPasswordLogin { .. }
+            | C::AdmitSso => self.handle_sign_in(command, sink).await,
+            C::AddWebhookEndpoint { .. } | C::RemoveWebhookEndpoint { .. } => {
+                self.handle_webhook(command, sink).await
             }
         }
-        Ok(())
     }
 
     fn apply(&mut self, event: Self::Event) {

@@ -12,11 +12,18 @@
 //! Offers (auto routing, `routing`) are the queue's too: which customer is under an offer to
 //! whom and until when, and who was offered or declined each waiting customer, so an offer
 //! passes on rather than back. All of it is forgotten when the customer stops waiting.
+//!
+//! This file holds the state, the checks the commands share, `handle`'s dispatch and `apply`;
+//! the commands are decided by concept: `setup.rs` (creation, opening, settings, handlers),
+//! `line.rs` (join, leave a message, leave, pick), `routing.rs` (offers) and `transfer.rs`.
 
 mod commands;
 mod errors;
 mod events;
+mod line;
 mod routing;
+mod setup;
+mod transfer;
 mod widget;
 
 pub use commands::{QueueCommand, SettingsPatch};
@@ -89,19 +96,6 @@ impl Queue {
             .is_some_and(|agents| agents.contains(&agent_id))
     }
 
-    /// The open offer of `conversation_id`, if it is `agent_id`'s (else why not).
-    fn offer_for(&self, conversation_id: Uuid, agent_id: Uuid) -> Result<Offer, QueueError> {
-        self.require_waiting(conversation_id)?;
-        let offer = *self
-            .offers
-            .get(&conversation_id)
-            .ok_or(QueueError::NoOffer)?;
-        if offer.agent_id != agent_id {
-            return Err(QueueError::NotYourOffer);
-        }
-        Ok(offer)
-    }
-
     /// A customer stops waiting here: whatever was offered of it is over.
     fn forget(&mut self, conversation_id: Uuid) {
         self.waiting.retain(|id| *id != conversation_id);
@@ -109,34 +103,6 @@ impl Queue {
         self.offers.remove(&conversation_id);
         self.offered_to.remove(&conversation_id);
         self.declined_by.remove(&conversation_id);
-    }
-
-    /// A waiting customer leaves for `to_queue_id`'s line: by a follow-up (`arrives_by` none),
-    /// or by the transfer `arrives_by` in the same append.
-    async fn transfer_out(
-        &mut self,
-        conversation_id: Uuid,
-        to_queue_id: Uuid,
-        arrives_by: Option<Uuid>,
-        by: Option<Author>,
-        sink: &EventSink<Self>,
-    ) -> Result<(), QueueError> {
-        let queue_id = self.require_created()?;
-        self.require_waiting(conversation_id)?;
-        if to_queue_id == queue_id {
-            return Err(QueueError::AlreadyWaiting);
-        }
-        let event = QueueEvent::CustomerLeftQueue {
-            queue_id,
-            organization_id: self.organization_id,
-            conversation_id,
-            reason: LeaveReason::Transferred,
-            to_queue_id: Some(to_queue_id),
-            by,
-            transfer_id: arrives_by,
-        };
-        sink.write(event, self).await;
-        Ok(())
     }
 
     /// 1 for the next customer to be picked.
@@ -166,341 +132,25 @@ impl Aggregate for Queue {
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
         use QueueCommand as C;
-        use QueueEvent as E;
         match command {
-            C::CreateQueue {
-                queue_id,
-                organization_id,
-                name,
-            } => {
-                if self.id.is_some() {
-                    return Err(QueueError::AlreadyCreated);
-                }
-                sink.write(
-                    E::QueueCreated {
-                        queue_id,
-                        organization_id,
-                        name,
-                    },
-                    self,
-                )
-                .await;
-            }
-            C::OpenQueue { by } => {
-                let queue_id = self.require_created()?;
-                if !self.open {
-                    let organization_id = self.organization_id;
-                    sink.write(
-                        E::QueueOpened {
-                            queue_id,
-                            organization_id,
-                            by,
-                        },
-                        self,
-                    )
-                    .await;
-                }
-            }
-            C::CloseQueue { by } => {
-                let queue_id = self.require_created()?;
-                if self.open {
-                    let organization_id = self.organization_id;
-                    sink.write(
-                        E::QueueClosed {
-                            queue_id,
-                            organization_id,
-                            by,
-                        },
-                        self,
-                    )
-                    .await;
-                }
-            }
-            C::ChangeSettings { patch, by } => {
-                let queue_id = self.require_created()?;
-                let current = self.settings.clone().ok_or(QueueError::UnknownQueue)?;
-                let settings = patch.apply_to(current.clone());
-                if settings != current {
-                    let organization_id = self.organization_id;
-                    let event = E::QueueSettingsChanged {
-                        queue_id,
-                        organization_id,
-                        settings,
-                        by,
-                    };
-                    sink.write(event, self).await;
-                }
-            }
-            C::AddHandler { agent_id, by } => {
-                let queue_id = self.require_created()?;
-                if !self.handlers.contains(&agent_id) {
-                    let organization_id = self.organization_id;
-                    let event = E::QueueHandlerAdded {
-                        queue_id,
-                        organization_id,
-                        agent_id,
-                        by,
-                    };
-                    sink.write(event, self).await;
-                }
-            }
-            C::RemoveHandler { agent_id, by } => {
-                let queue_id = self.require_created()?;
-                if self.handlers.contains(&agent_id) {
-                    let organization_id = self.organization_id;
-                    let event = E::QueueHandlerRemoved {
-                        queue_id,
-                        organization_id,
-                        agent_id,
-                        by,
-                    };
-                    sink.write(event, self).await;
-                }
-            }
-            C::JoinQueue {
-                conversation_id,
-                metadata,
-                customer,
-            } => {
-                let queue_id = self.require_created()?;
-                if !self.open {
-                    return Err(QueueError::QueueClosed);
-                }
-                if self.waiting.contains(&conversation_id) {
-                    return Err(QueueError::AlreadyJoined);
-                }
-                let settings = self.settings.clone().ok_or(QueueError::UnknownQueue)?;
-                if let Some(max) = settings.max_waiting {
-                    if self.waiting.len() >= max.get() as usize {
-                        return Err(QueueError::QueueFull);
-                    }
-                }
-                let event = E::CustomerJoinedQueue {
-                    queue_id,
-                    organization_id: self.organization_id,
-                    conversation_id,
-                    queue_position: self.waiting.len() + 1,
-                    welcome_message: settings.welcome_message,
-                    metadata,
-                    customer,
-                };
-                sink.write(event, self).await;
-            }
-            C::TakeMessage { conversation_id } => {
-                let queue_id = self.require_created()?;
-                if self.waiting.contains(&conversation_id) {
-                    return Err(QueueError::AlreadyJoined);
-                }
-                let event = E::MessageLeft {
-                    queue_id,
-                    organization_id: self.organization_id,
-                    conversation_id,
-                };
-                sink.write(event, self).await;
-            }
-            C::LeaveQueue {
-                conversation_id,
-                reason,
-                by,
-            } => {
-                let queue_id = self.require_created()?;
-                self.require_waiting(conversation_id)?;
-                if reason == LeaveReason::Transferred {
-                    // A transfer names its target; it goes through `TransferOut`.
-                    return Err(QueueError::TransferNeedsTarget);
-                }
-                let event = E::CustomerLeftQueue {
-                    queue_id,
-                    organization_id: self.organization_id,
-                    conversation_id,
-                    reason,
-                    to_queue_id: None,
-                    by,
-                    transfer_id: None,
-                };
-                sink.write(event, self).await;
-            }
-            C::PickCustomer {
-                agent_id,
-                agent_name,
-            } => {
-                let queue_id = self.require_created()?;
-                if !self.handlers.contains(&agent_id) {
-                    return Err(QueueError::NotAHandler);
-                }
-                let conversation_id = *self.waiting.front().ok_or(QueueError::NobodyWaiting)?;
-                let event = E::CustomerPicked {
-                    queue_id,
-                    organization_id: self.organization_id,
-                    conversation_id,
-                    agent_id,
-                    agent_name,
-                };
-                sink.write(event, self).await;
-            }
-            C::OfferCustomer {
-                offer_id,
-                conversation_id,
-                agent_id,
-                now,
-            } => {
-                let queue_id = self.require_created()?;
-                if self.routing() != Routing::Auto {
-                    return Err(QueueError::NotAutoRouted);
-                }
-                self.require_waiting(conversation_id)?;
-                if !self.handlers.contains(&agent_id) {
-                    return Err(QueueError::NotAHandler);
-                }
-                if self.offers.contains_key(&conversation_id) {
-                    return Err(QueueError::AlreadyOffered);
-                }
-                if self.declined(conversation_id, agent_id) {
-                    return Err(QueueError::DeclinedBefore);
-                }
-                let timeout = self
-                    .settings
-                    .as_ref()
-                    .map(|settings| settings.offer_timeout_seconds)
-                    .unwrap_or_default();
-                let expires_at = now + chrono::Duration::seconds(i64::from(timeout.seconds()));
-                let event = E::CustomerOffered {
-                    queue_id,
-                    organization_id: self.organization_id,
-                    conversation_id,
-                    offer_id,
-                    agent_id,
-                    expires_at,
-                };
-                sink.write(event, self).await;
-            }
-            C::AcceptOffer {
-                conversation_id,
-                agent_id,
-                agent_name,
-                now,
-            } => {
-                let queue_id = self.require_created()?;
-                let offer = self.offer_for(conversation_id, agent_id)?;
-                if now >= offer.expires_at {
-                    return Err(QueueError::OfferExpired);
-                }
-                if !self.handlers.contains(&agent_id) {
-                    return Err(QueueError::NotAHandler);
-                }
-                let organization_id = self.organization_id;
-                let accepted = E::OfferAccepted {
-                    queue_id,
-                    organization_id,
-                    conversation_id,
-                    offer_id: offer.offer_id,
-                    agent_id,
-                };
-                sink.write(accepted, self).await;
-                let picked = E::CustomerPicked {
-                    queue_id,
-                    organization_id,
-                    conversation_id,
-                    agent_id,
-                    agent_name,
-                };
-                sink.write(picked, self).await;
-            }
-            C::DeclineOffer {
-                conversation_id,
-                agent_id,
-            } => {
-                let queue_id = self.require_created()?;
-                let offer = self.offer_for(conversation_id, agent_id)?;
-                let event = E::OfferDeclined {
-                    queue_id,
-                    organization_id: self.organization_id,
-                    conversation_id,
-                    offer_id: offer.offer_id,
-                    agent_id,
-                };
-                sink.write(event, self).await;
-            }
-            C::ExpireOffer {
-                conversation_id,
-                offer_id,
-                now,
-            } => {
-                let queue_id = self.require_created()?;
-                self.require_waiting(conversation_id)?;
-                let offer = self
-                    .offers
-                    .get(&conversation_id)
-                    .filter(|offer| offer.offer_id == offer_id)
-                    .copied()
-                    .ok_or(QueueError::NoOffer)?;
-                if now < offer.expires_at {
-                    return Err(QueueError::OfferNotDue);
-                }
-                let event = E::OfferExpired {
-                    queue_id,
-                    organization_id: self.organization_id,
-                    conversation_id,
-                    offer_id,
-                    agent_id: offer.agent_id,
-                };
-                sink.write(event, self).await;
-            }
-            C::TransferOut {
-                conversation_id,
-                to_queue_id,
-                by,
-            } => {
-                self.transfer_out(conversation_id, to_queue_id, None, by, sink)
-                    .await?
-            }
-            C::TransferAcross {
-                conversation_id,
-                to_queue_id,
-                transfer_id,
-                by,
-            } => {
-                let arrives_by = Some(transfer_id);
-                self.transfer_out(conversation_id, to_queue_id, arrives_by, by, sink)
-                    .await?;
-            }
-            C::TransferIn {
-                transfer_id,
-                conversation_id,
-                organization_id,
-                from_queue_id,
-                from_agent_id,
-                by,
-            } => {
-                let queue_id = self.require_created()?;
-                if organization_id != self.organization_id {
-                    return Err(QueueError::OtherOrganization);
-                }
-                if self.arrived_by.get(&conversation_id) == Some(&transfer_id) {
-                    return Err(QueueError::TransferAlreadyArrived);
-                }
-                if self.waiting.contains(&conversation_id) {
-                    return Err(QueueError::AlreadyWaiting);
-                }
-                // As a join: a closed queue takes nobody into its line. Decided here, in the
-                // append that moves the customer, never on a read model's word.
-                if !self.open {
-                    return Err(QueueError::TargetClosed);
-                }
-                let event = E::ConversationTransferred {
-                    transfer_id,
-                    queue_id,
-                    organization_id,
-                    conversation_id,
-                    from_queue_id,
-                    from_agent_id,
-                    queue_position: 1,
-                    by,
-                };
-                sink.write(event, self).await;
+            C::CreateQueue { .. }
+            | C::OpenQueue { .. }
+            | C::CloseQueue { .. }
+            | C::ChangeSettings { .. }
+            | C::AddHandler { .. }
+            | C::RemoveHandler { .. } => self.handle_setup(command, sink).await,
+            C::JoinQueue { .. }
+            | C::TakeMessage { .. }
+            | C::LeaveQueue { .. }
+            | C::PickCustomer { .. } => self.handle_line(command, sink).await,
+            C::OfferCustomer { .. }
+            | C::AcceptOffer { .. }
+            | C::DeclineOffer { .. }
+            | C::ExpireOffer { .. } => self.handle_offer(command, sink).await,
+            C::TransferOut { .. } | C::TransferAcross { .. } | C::TransferIn { .. } => {
+                self.handle_transfer(command, sink).await
             }
         }
-        Ok(())
     }
 
     fn apply(&mut self, event: Self::Event) {

@@ -114,198 +114,14 @@ impl Projection for Activity {
     ) -> Result<(), ProjectionError> {
         let kind = event.event_type.as_str();
         let row = match decoded {
-            Event::Queue(queue_event) => {
-                use QueueEvent as Q;
-                let (organization_id, queue_id, conversation_id, agent_id) = match queue_event {
-                    Q::QueueOpened {
-                        queue_id,
-                        organization_id,
-                        by,
-                    }
-                    | Q::QueueClosed {
-                        queue_id,
-                        organization_id,
-                        by,
-                    } => (*organization_id, *queue_id, None, *by),
-                    Q::CustomerJoinedQueue {
-                        queue_id,
-                        organization_id,
-                        conversation_id,
-                        ..
-                    }
-                    | Q::MessageLeft {
-                        queue_id,
-                        organization_id,
-                        conversation_id,
-                    } => (*organization_id, *queue_id, Some(*conversation_id), None),
-                    Q::CustomerLeftQueue {
-                        queue_id,
-                        organization_id,
-                        conversation_id,
-                        by,
-                        ..
-                    } => (
-                        *organization_id,
-                        *queue_id,
-                        Some(*conversation_id),
-                        agent_of(by),
-                    ),
-                    Q::CustomerPicked {
-                        queue_id,
-                        organization_id,
-                        conversation_id,
-                        agent_id,
-                        ..
-                    } => (
-                        *organization_id,
-                        *queue_id,
-                        Some(*conversation_id),
-                        Some(*agent_id),
-                    ),
-                    Q::ConversationTransferred {
-                        queue_id,
-                        organization_id,
-                        conversation_id,
-                        from_agent_id,
-                        by,
-                        ..
-                    } => (
-                        *organization_id,
-                        *queue_id,
-                        Some(*conversation_id),
-                        from_agent_id.or(agent_of(by)),
-                    ),
-                    Q::QueueCreated { .. }
-                    | Q::QueueSettingsChanged { .. }
-                    | Q::QueueHandlerAdded { .. }
-                    | Q::QueueHandlerRemoved { .. }
-                    | Q::CustomerOffered { .. }
-                    | Q::OfferAccepted { .. }
-                    | Q::OfferDeclined { .. }
-                    | Q::OfferExpired { .. } => return Ok(()),
-                };
-                Row {
-                    organization_id,
-                    kind,
-                    queue_id: Some(queue_id),
-                    conversation_id,
-                    agent_id,
-                    participants: (None, None),
-                }
-            }
+            Event::Queue(queue_event) => queue_row(kind, queue_event),
             Event::Conversation(conversation_event) => {
-                use ConversationEvent as C;
-                match conversation_event {
-                    C::ConversationStarted {
-                        conversation_id,
-                        kind: conversation_kind,
-                        participants,
-                        ..
-                    } if !conversation_kind.is_customers() => {
-                        let (a, b) = pair(conversation_kind, participants);
-                        tx.execute(
-                            "INSERT INTO rm_activity_conversations{s}
-                             (conversation_id, kind, participant_a, participant_b)
-                             VALUES ($1, $2, $3, $4)",
-                            params![conversation_id, conversation_kind.as_str(), a, b],
-                        )
-                        .await?;
-                        return Ok(());
-                    }
-                    C::MessageSent {
-                        conversation_id,
-                        organization_id,
-                        author,
-                        ..
-                    } => {
-                        let found: Option<(String, Option<String>, Option<String>)> = tx
-                            .fetch_optional(
-                                "SELECT kind, participant_a, participant_b
-                                 FROM rm_activity_conversations{s} WHERE conversation_id = $1",
-                                params![conversation_id],
-                            )
-                            .await?;
-                        // Messages of customer conversations are not activity.
-                        let Some((_, a, b)) = found else {
-                            return Ok(());
-                        };
-                        Row {
-                            organization_id: *organization_id,
-                            kind,
-                            queue_id: None,
-                            conversation_id: Some(*conversation_id),
-                            agent_id: author.is_agent().then_some(author.id),
-                            participants: (a, b),
-                        }
-                    }
-                    C::ConversationEnded {
-                        conversation_id,
-                        organization_id,
-                        queue_id,
-                        agent_id,
-                        ..
-                    } => Row {
-                        organization_id: *organization_id,
-                        kind,
-                        queue_id: *queue_id,
-                        conversation_id: Some(*conversation_id),
-                        agent_id: *agent_id,
-                        participants: (None, None),
-                    },
-                    C::ConversationReopened {
-                        conversation_id,
-                        organization_id,
-                        queue_id,
-                        agent_id,
-                        ..
-                    } => Row {
-                        organization_id: *organization_id,
-                        kind,
-                        queue_id: *queue_id,
-                        conversation_id: Some(*conversation_id),
-                        agent_id: Some(*agent_id),
-                        participants: (None, None),
-                    },
-                    // A handoff's row names the teammate it is offered to (and who answered).
-                    C::HandoffOffered {
-                        conversation_id,
-                        organization_id,
-                        queue_id,
-                        to_agent_id: agent_id,
-                        ..
-                    }
-                    | C::HandoffAccepted {
-                        conversation_id,
-                        organization_id,
-                        queue_id,
-                        agent_id,
-                        ..
-                    }
-                    | C::HandoffDeclined {
-                        conversation_id,
-                        organization_id,
-                        queue_id,
-                        agent_id,
-                        ..
-                    }
-                    | C::HandoffExpired {
-                        conversation_id,
-                        organization_id,
-                        queue_id,
-                        agent_id,
-                        ..
-                    } => Row {
-                        organization_id: *organization_id,
-                        kind,
-                        queue_id: *queue_id,
-                        conversation_id: Some(*conversation_id),
-                        agent_id: Some(*agent_id),
-                        participants: (None, None),
-                    },
-                    _ => return Ok(()),
-                }
+                conversation_row(tx, kind, conversation_event).await?
             }
-            _ => return Ok(()),
+            _ => None,
+        };
+        let Some(row) = row else {
+            return Ok(());
         };
         tx.execute(
             "INSERT INTO rm_activity{s} (position, at, organization_id, type, queue_id,
@@ -326,6 +142,218 @@ impl Projection for Activity {
         .await?;
         Ok(())
     }
+}
+
+/// The row of a queue's event, if it makes one.
+fn queue_row<'a>(kind: &'a str, queue_event: &QueueEvent) -> Option<Row<'a>> {
+    use QueueEvent as Q;
+    let (organization_id, queue_id, conversation_id, agent_id) = match queue_event {
+        Q::QueueOpened {
+            queue_id,
+            organization_id,
+            by,
+        }
+        | Q::QueueClosed {
+            queue_id,
+            organization_id,
+            by,
+        } => (*organization_id, *queue_id, None, *by),
+        Q::CustomerJoinedQueue {
+            queue_id,
+            organization_id,
+            conversation_id,
+            ..
+        }
+        | Q::MessageLeft {
+            queue_id,
+            organization_id,
+            conversation_id,
+        } => (*organization_id, *queue_id, Some(*conversation_id), None),
+        Q::CustomerLeftQueue {
+            queue_id,
+            organization_id,
+            conversation_id,
+            by,
+            ..
+        } => (
+            *organization_id,
+            *queue_id,
+            Some(*conversation_id),
+            agent_of(by),
+        ),
+        Q::CustomerPicked {
+            queue_id,
+            organization_id,
+            conversation_id,
+            agent_id,
+            ..
+        } => (
+            *organization_id,
+            *queue_id,
+            Some(*conversation_id),
+            Some(*agent_id),
+        ),
+        Q::ConversationTransferred {
+            queue_id,
+            organization_id,
+            conversation_id,
+            from_agent_id,
+            by,
+            ..
+        } => (
+            *organization_id,
+            *queue_id,
+            Some(*conversation_id),
+            from_agent_id.or(agent_of(by)),
+        ),
+        Q::QueueCreated { .. }
+        | Q::QueueSettingsChanged { .. }
+        | Q::QueueHandlerAdded { .. }
+        | Q::QueueHandlerRemoved { .. }
+        | Q::CustomerOffered { .. }
+        | Q::OfferAccepted { .. }
+        | Q::OfferDeclined { .. }
+        | Q::OfferExpired { .. } => return None,
+    };
+    Some(Row {
+        organization_id,
+        kind,
+        queue_id: Some(queue_id),
+        conversation_id,
+        agent_id,
+        participants: (None, None),
+    })
+}
+
+/// The row of a conversation's event, if it makes one. The start of a channel or a direct chat
+/// makes none, but is remembered for its messages' rows.
+async fn conversation_row<'a>(
+    tx: &mut Tx,
+    kind: &'a str,
+    conversation_event: &ConversationEvent,
+) -> Result<Option<Row<'a>>, ProjectionError> {
+    use ConversationEvent as C;
+    let row = match conversation_event {
+        C::ConversationStarted {
+            conversation_id,
+            kind: conversation_kind,
+            participants,
+            ..
+        } if !conversation_kind.is_customers() => {
+            remember(tx, conversation_id, conversation_kind, participants).await?;
+            return Ok(None);
+        }
+        C::MessageSent {
+            conversation_id,
+            organization_id,
+            author,
+            ..
+        } => {
+            let found: Option<(String, Option<String>, Option<String>)> = tx
+                .fetch_optional(
+                    "SELECT kind, participant_a, participant_b
+                     FROM rm_activity_conversations{s} WHERE conversation_id = $1",
+                    params![conversation_id],
+                )
+                .await?;
+            // Messages of customer conversations are not activity.
+            let Some((_, a, b)) = found else {
+                return Ok(None);
+            };
+            Row {
+                organization_id: *organization_id,
+                kind,
+                queue_id: None,
+                conversation_id: Some(*conversation_id),
+                agent_id: author.is_agent().then_some(author.id),
+                participants: (a, b),
+            }
+        }
+        C::ConversationEnded {
+            conversation_id,
+            organization_id,
+            queue_id,
+            agent_id,
+            ..
+        } => Row {
+            organization_id: *organization_id,
+            kind,
+            queue_id: *queue_id,
+            conversation_id: Some(*conversation_id),
+            agent_id: *agent_id,
+            participants: (None, None),
+        },
+        C::ConversationReopened {
+            conversation_id,
+            organization_id,
+            queue_id,
+            agent_id,
+            ..
+        } => Row {
+            organization_id: *organization_id,
+            kind,
+            queue_id: *queue_id,
+            conversation_id: Some(*conversation_id),
+            agent_id: Some(*agent_id),
+            participants: (None, None),
+        },
+        // A handoff's row names the teammate it is offered to (and who answered).
+        C::HandoffOffered {
+            conversation_id,
+            organization_id,
+            queue_id,
+            to_agent_id: agent_id,
+            ..
+        }
+        | C::HandoffAccepted {
+            conversation_id,
+            organization_id,
+            queue_id,
+            agent_id,
+            ..
+        }
+        | C::HandoffDeclined {
+            conversation_id,
+            organization_id,
+            queue_id,
+            agent_id,
+            ..
+        }
+        | C::HandoffExpired {
+            conversation_id,
+            organization_id,
+            queue_id,
+            agent_id,
+            ..
+        } => Row {
+            organization_id: *organization_id,
+            kind,
+            queue_id: *queue_id,
+            conversation_id: Some(*conversation_id),
+            agent_id: Some(*agent_id),
+            participants: (None, None),
+        },
+        _ => return Ok(None),
+    };
+    Ok(Some(row))
+}
+
+/// A channel or a direct chat (and whose), for its messages' rows.
+async fn remember(
+    tx: &mut Tx,
+    conversation_id: &Uuid,
+    conversation_kind: &ConversationKind,
+    participants: &[Uuid],
+) -> Result<(), ProjectionError> {
+    let (a, b) = pair(conversation_kind, participants);
+    tx.execute(
+        "INSERT INTO rm_activity_conversations{s}
+         (conversation_id, kind, participant_a, participant_b)
+         VALUES ($1, $2, $3, $4)",
+        params![conversation_id, conversation_kind.as_str(), a, b],
+    )
+    .await?;
+    Ok(())
 }
 
 /// A direct chat's two agents; none for a channel (every member sees it).

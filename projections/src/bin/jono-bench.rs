@@ -271,6 +271,133 @@ impl World {
     fn total(&self) -> usize {
         self.written + self.pending.len()
     }
+
+    /// `count` organizations, each with its queues (open, with a welcome) and its agents, who
+    /// handle every queue.
+    async fn create_organizations(&mut self, count: usize) -> Result<Vec<(Uuid, Org)>, String> {
+        let mut orgs = Vec::new();
+        for n in 0..count {
+            let organization_id = self.rng.uuid();
+            let create = OrganizationCommand::CreateOrganization {
+                organization_id,
+                name: name(&format!("Organization {n}"))?,
+                owner_id: None,
+            };
+            self.organization(organization_id, create).await?;
+            let agents: Vec<Uuid> = (0..AGENTS_PER_ORG).map(|_| self.rng.uuid()).collect();
+            let mut queues = Vec::new();
+            for q in 0..QUEUES_PER_ORG {
+                let queue_id = self.rng.uuid();
+                let create = QueueCommand::CreateQueue {
+                    queue_id,
+                    organization_id,
+                    name: name(&format!("Queue {q}"))?,
+                };
+                self.queue(queue_id, create).await?;
+                let welcome = WelcomeMessage::parse("Welcome! An agent will be with you shortly.")
+                    .map_err(|e| e.to_string())?;
+                let settings = QueueCommand::ChangeSettings {
+                    patch: SettingsPatch {
+                        welcome_message: Some(Some(welcome)),
+                        ..SettingsPatch::default()
+                    },
+                    by: None,
+                };
+                self.queue(queue_id, settings).await?;
+                self.queue(queue_id, QueueCommand::OpenQueue { by: None })
+                    .await?;
+                for agent_id in &agents {
+                    let add = QueueCommand::AddHandler {
+                        agent_id: *agent_id,
+                        by: None,
+                    };
+                    self.queue(queue_id, add).await?;
+                }
+                queues.push(queue_id);
+            }
+            orgs.push((
+                organization_id,
+                Org {
+                    queues,
+                    agents,
+                    active: Vec::new(),
+                },
+            ));
+        }
+        Ok(orgs)
+    }
+
+    /// How a waiting customer goes: gives up, times out, or moves to another of `org`'s queues.
+    fn leave_command(&mut self, org: &Org, conversation_id: Uuid) -> QueueCommand {
+        match self.rng.below(3) {
+            0 => QueueCommand::LeaveQueue {
+                conversation_id,
+                reason: LeaveReason::Abandoned,
+                by: Some(Author::customer(conversation_id, "Customer")),
+            },
+            1 => QueueCommand::LeaveQueue {
+                conversation_id,
+                reason: LeaveReason::Timeout,
+                by: None,
+            },
+            _ => {
+                let queues = &org.queues;
+                QueueCommand::TransferOut {
+                    conversation_id,
+                    to_queue_id: queues[self.rng.below(queues.len())],
+                    by: None,
+                }
+            }
+        }
+    }
+
+    /// One of `org`'s active conversations ends (and is rated now and then) or is transferred;
+    /// whether it ended.
+    async fn end_or_transfer(
+        &mut self,
+        org: &mut Org,
+        organization_id: Uuid,
+    ) -> Result<bool, String> {
+        let index = self.rng.below(org.active.len());
+        let conversation_id = org.active.swap_remove(index);
+        let Some(conversation) = self.conversations.get(&conversation_id) else {
+            return Ok(false);
+        };
+        let (agent_id, from_queue) = (conversation.agent_id, conversation.queue_id);
+        if self.rng.chance(10) {
+            let queues = &org.queues;
+            let target = queues[self.rng.below(queues.len())];
+            let transfer = QueueCommand::TransferIn {
+                transfer_id: self.rng.uuid(),
+                conversation_id,
+                organization_id,
+                from_queue_id: from_queue.unwrap_or(target),
+                from_agent_id: agent_id,
+                by: None,
+            };
+            self.queue(target, transfer).await?;
+            return Ok(false);
+        }
+        let by = agent_id.map_or_else(Author::system, |a| Author::agent(a, "Agent"));
+        let end = ConversationCommand::EndConversation {
+            by,
+            reason: EndReason::Ended,
+            left_queue: None,
+            at: None,
+        };
+        self.conversation(conversation_id, end).await?;
+        if self.rng.chance(40) {
+            let score = 1 + self.rng.below(5) as i64;
+            let rate = ConversationCommand::Rate {
+                score: Score::parse(score).map_err(|e| e.to_string())?,
+                comment: None,
+                by: Author::customer(conversation_id, "Customer"),
+            };
+            self.conversation(conversation_id, rate).await?;
+        }
+        self.conversations.remove(&conversation_id);
+        Ok(true)
+    }
 }
 
 fn name(text: &str) -> Result<Name, String> {
@@ -298,56 +425,7 @@ async fn generate(store: &EventStore, options: &Options) -> Result<(), String> {
         written: 0,
         rng: Rng(options.seed.max(1)),
     };
-    let mut orgs = Vec::new();
-    for n in 0..options.orgs {
-        let organization_id = world.rng.uuid();
-        let create = OrganizationCommand::CreateOrganization {
-            organization_id,
-            name: name(&format!("Organization {n}"))?,
-            owner_id: None,
-        };
-        world.organization(organization_id, create).await?;
-        let agents: Vec<Uuid> = (0..AGENTS_PER_ORG).map(|_| world.rng.uuid()).collect();
-        let mut queues = Vec::new();
-        for q in 0..QUEUES_PER_ORG {
-            let queue_id = world.rng.uuid();
-            let create = QueueCommand::CreateQueue {
-                queue_id,
-                organization_id,
-                name: name(&format!("Queue {q}"))?,
-            };
-            world.queue(queue_id, create).await?;
-            let welcome = WelcomeMessage::parse("Welcome! An agent will be with you shortly.")
-                .map_err(|e| e.to_string())?;
-            let settings = QueueCommand::ChangeSettings {
-                patch: SettingsPatch {
-                    welcome_message: Some(Some(welcome)),
-                    ..SettingsPatch::default()
-                },
-                by: None,
-            };
-            world.queue(queue_id, settings).await?;
-            world
-                .queue(queue_id, QueueCommand::OpenQueue { by: None })
-                .await?;
-            for agent_id in &agents {
-                let add = QueueCommand::AddHandler {
-                    agent_id: *agent_id,
-                    by: None,
-                };
-                world.queue(queue_id, add).await?;
-            }
-            queues.push(queue_id);
-        }
-        orgs.push((
-            organization_id,
-            Org {
-                queues,
-                agents,
-                active: Vec::new(),
-            },
-        ));
-    }
+    let mut orgs = world.create_organizations(options.orgs).await?;
     let (bench_org, bench_queue) = (orgs[0].0, orgs[0].1.queues[0]);
 
     while world.total() < options.events {
@@ -394,26 +472,7 @@ async fn generate(store: &EventStore, options: &Options) -> Result<(), String> {
                 else {
                     continue;
                 };
-                let command = match world.rng.below(3) {
-                    0 => QueueCommand::LeaveQueue {
-                        conversation_id,
-                        reason: LeaveReason::Abandoned,
-                        by: Some(Author::customer(conversation_id, "Customer")),
-                    },
-                    1 => QueueCommand::LeaveQueue {
-                        conversation_id,
-                        reason: LeaveReason::Timeout,
-                        by: None,
-                    },
-                    _ => {
-                        let queues = &orgs[o].1.queues;
-                        QueueCommand::TransferOut {
-                            conversation_id,
-                            to_queue_id: queues[world.rng.below(queues.len())],
-                            by: None,
-                        }
-                    }
-                };
+                let command = world.leave_command(&orgs[o].1, conversation_id);
                 world.queue(queue_id, command).await?;
             }
             // A message in an active conversation (most of the log).
@@ -438,44 +497,12 @@ async fn generate(store: &EventStore, options: &Options) -> Result<(), String> {
             }
             // An active conversation ends, is rated now and then, or is transferred.
             93..=99 if !orgs[o].1.active.is_empty() => {
-                let index = world.rng.below(orgs[o].1.active.len());
-                let conversation_id = orgs[o].1.active.swap_remove(index);
-                let Some(conversation) = world.conversations.get(&conversation_id) else {
-                    continue;
-                };
-                let (agent_id, from_queue) = (conversation.agent_id, conversation.queue_id);
-                if world.rng.chance(10) {
-                    let queues = &orgs[o].1.queues;
-                    let target = queues[world.rng.below(queues.len())];
-                    let transfer = QueueCommand::TransferIn {
-                        transfer_id: world.rng.uuid(),
-                        conversation_id,
-                        organization_id,
-                        from_queue_id: from_queue.unwrap_or(target),
-                        from_agent_id: agent_id,
-                        by: None,
-                    };
-                    world.queue(target, transfer).await?;
+                let ended = world
+                    .end_or_transfer(&mut orgs[o].1, organization_id)
+                    .await?;
+                if !ended {
                     continue;
                 }
-                let by = agent_id.map_or_else(Author::system, |a| Author::agent(a, "Agent"));
-                let end = ConversationCommand::EndConversation {
-                    by,
-                    reason: EndReason::Ended,
-                    left_queue: None,
-                    at: None,
-                };
-                world.conversation(conversation_id, end).await?;
-                if world.rng.chance(40) {
-                    let score = 1 + world.rng.below(5) as i64;
-                    let rate = ConversationCommand::Rate {
-                        score: Score::parse(score).map_err(|e| e.to_string())?,
-                        comment: None,
-                        by: Author::customer(conversation_id, "Customer"),
-                    };
-                    world.conversation(conversation_id, rate).await?;
-                }
-                world.conversations.remove(&conversation_id);
             }
             _ => {}
         }

@@ -169,253 +169,25 @@ impl Projection for Conversations {
         let Event::Conversation(conversation_event) = decoded else {
             return Ok(());
         };
-        let at = micros(event.recorded_at);
         use ConversationEvent as E;
         match conversation_event {
-            E::ConversationStarted {
-                conversation_id,
-                organization_id,
-                kind,
-                queue_id,
-                name,
-                participants,
-                ..
-            } => {
-                let status = match kind {
-                    ConversationKind::Customer | ConversationKind::LeftMessage => "waiting",
-                    ConversationKind::Channel | ConversationKind::Direct => "active",
-                };
-                tx.execute(
-                    "INSERT INTO rm_conversations{s} (conversation_id, kind, name, organization_id,
-                     queue_id, status, agent_id, metadata, live, participants, created_at,
-                     created_position, last_seq)
-                     VALUES ($1, $2, $3, $4, $5, $6, NULL, '{}', '{}', $7, $8, $9, 0)",
-                    params![
-                        conversation_id,
-                        kind.as_str(),
-                        name.as_ref().map(|n| n.as_str().to_owned()),
-                        organization_id,
-                        *queue_id,
-                        status,
-                        json(participants)?,
-                        at,
-                        event.position
-                    ],
-                )
-                .await?;
-            }
-            E::AgentAssigned {
-                conversation_id,
-                queue_id,
-                agent_id,
-                ..
-            } => {
-                tx.execute(
-                    "UPDATE rm_conversations{s} SET status = 'active', agent_id = $1,
-                     queue_id = $2, picked_at = $3 WHERE conversation_id = $4",
-                    params![agent_id, queue_id, at, conversation_id],
-                )
-                .await?;
-            }
-            E::ConversationReopened {
-                conversation_id,
-                agent_id,
-                ..
-            } => {
-                tx.execute(
-                    "UPDATE rm_conversations{s} SET status = 'active', agent_id = $1,
-                     ended_at = NULL, end_reason = NULL WHERE conversation_id = $2",
-                    params![agent_id, conversation_id],
-                )
-                .await?;
-            }
-            E::HandoffOffered {
-                conversation_id,
-                handoff_id,
-                to_agent_id,
-                expires_at,
-                ..
-            } => {
-                tx.execute(
-                    "UPDATE rm_conversations{s} SET handoff_id = $1, handoff_to = $2,
-                     handoff_expires_at = $3 WHERE conversation_id = $4",
-                    params![
-                        handoff_id,
-                        to_agent_id,
-                        micros(*expires_at),
-                        conversation_id
-                    ],
-                )
-                .await?;
-            }
-            E::HandoffAccepted {
-                conversation_id,
-                agent_id,
-                ..
-            } => {
-                tx.execute(
-                    "UPDATE rm_conversations{s} SET agent_id = $1, handoff_id = NULL,
-                     handoff_to = NULL, handoff_expires_at = NULL WHERE conversation_id = $2",
-                    params![agent_id, conversation_id],
-                )
-                .await?;
-            }
-            E::HandoffDeclined {
-                conversation_id, ..
-            }
-            | E::HandoffExpired {
-                conversation_id, ..
-            } => {
-                tx.execute(
-                    "UPDATE rm_conversations{s} SET handoff_id = NULL, handoff_to = NULL,
-                     handoff_expires_at = NULL WHERE conversation_id = $1",
-                    params![conversation_id],
-                )
-                .await?;
-            }
-            E::ConversationRequeued {
-                conversation_id,
-                queue_id,
-                ..
-            } => {
-                tx.execute(
-                    "UPDATE rm_conversations{s} SET status = 'waiting', agent_id = NULL,
-                     handoff_id = NULL, handoff_to = NULL, handoff_expires_at = NULL,
-                     queue_id = $1, picked_at = NULL WHERE conversation_id = $2",
-                    params![queue_id, conversation_id],
-                )
-                .await?;
-            }
-            E::CustomerMetadataSet {
-                conversation_id,
-                metadata,
-                ..
-            } => {
-                tx.execute(
-                    "UPDATE rm_conversations{s} SET metadata = $1 WHERE conversation_id = $2",
-                    params![json(metadata)?, conversation_id],
-                )
-                .await?;
-            }
-            E::LiveMetadataUpdated {
-                conversation_id,
-                live,
-                ..
-            } => {
-                tx.execute(
-                    "UPDATE rm_conversations{s} SET live = $1 WHERE conversation_id = $2",
-                    params![json(live)?, conversation_id],
-                )
-                .await?;
-            }
-            E::TagAdded {
-                conversation_id,
-                organization_id,
-                tag,
-                ..
-            } => {
-                tx.execute(
-                    "INSERT INTO rm_conversation_tags{s} (conversation_id, tag) VALUES ($1, $2)
-                     ON CONFLICT (conversation_id, tag) DO NOTHING",
-                    params![conversation_id, tag.as_str()],
-                )
-                .await?;
-                tx.execute(
-                    "INSERT INTO rm_org_tags{s} (organization_id, tag, uses, last_used)
-                     VALUES ($1, $2, 1, $3) ON CONFLICT (organization_id, tag)
-                     DO UPDATE SET uses = rm_org_tags{s}.uses + 1, last_used = excluded.last_used",
-                    params![organization_id, tag.as_str(), event.position],
-                )
-                .await?;
-            }
-            E::TagRemoved {
-                conversation_id,
-                tag,
-                ..
-            } => {
-                tx.execute(
-                    "DELETE FROM rm_conversation_tags{s} WHERE conversation_id = $1 AND tag = $2",
-                    params![conversation_id, tag.as_str()],
-                )
-                .await?;
-            }
-            E::ConversationRated {
-                conversation_id,
-                score,
-                comment,
-                ..
-            } => {
-                tx.execute(
-                    "UPDATE rm_conversations{s} SET rating_score = $1, rating_comment = $2
-                     WHERE conversation_id = $3",
-                    params![
-                        i64::from(score.get()),
-                        comment.as_ref().map(|c| c.as_str().to_owned()),
-                        conversation_id
-                    ],
-                )
-                .await?;
-            }
-            E::ConversationEnded {
-                conversation_id,
-                reason,
-                ..
-            } => {
-                let reason = json(reason)?;
-                tx.execute(
-                    "UPDATE rm_conversations{s} SET status = 'ended', ended_at = $1, end_reason = $2,
-                     handoff_id = NULL, handoff_to = NULL, handoff_expires_at = NULL
-                     WHERE conversation_id = $3",
-                    params![at, reason.trim_matches('"').to_owned(), conversation_id],
-                )
-                .await?;
-            }
-            E::MessageSent {
-                conversation_id,
-                seq,
-                author,
-                ..
-            } => {
-                tx.execute(
-                    "UPDATE rm_conversations{s} SET last_seq = $1 WHERE conversation_id = $2",
-                    params![*seq, conversation_id],
-                )
-                .await?;
-                if author.kind == domain::values::AuthorKind::Agent {
-                    read_up_to(tx, author.id, conversation_id, *seq).await?;
-                    tx.execute(
-                        "UPDATE rm_conversations{s} SET answered_at = $1
-                         WHERE conversation_id = $2 AND answered_at IS NULL",
-                        params![at, conversation_id],
-                    )
-                    .await?;
-                }
-            }
-            E::ConversationRead {
-                conversation_id,
-                agent_id,
-                seq,
-                ..
-            } => read_up_to(tx, *agent_id, conversation_id, *seq).await?,
-            // The customer's words about itself go; the conversation's shape, times and
-            // score (statistics) stay. A verified customer's link goes too: nothing ties the
-            // conversation to the person any more.
-            E::CustomerErased {
-                conversation_id,
-                at: erased_at,
-                ..
-            } => {
-                tx.execute(
-                    "UPDATE rm_conversations{s} SET metadata = '{}', live = '{}',
-                     rating_comment = NULL, erased_at = $1 WHERE conversation_id = $2",
-                    params![micros(*erased_at), conversation_id],
-                )
-                .await?;
-                tx.execute(
-                    "DELETE FROM rm_customer_links{s} WHERE conversation_id = $1",
-                    params![conversation_id],
-                )
-                .await?;
+            E::ConversationStarted { .. }
+            | E::AgentAssigned { .. }
+            | E::ConversationReopened { .. }
+            | E::ConversationRequeued { .. }
+            | E::ConversationEnded { .. } => lifecycle(tx, event, conversation_event).await?,
+            E::HandoffOffered { .. }
+            | E::HandoffAccepted { .. }
+            | E::HandoffDeclined { .. }
+            | E::HandoffExpired { .. } => handoff(tx, conversation_event).await?,
+            E::CustomerMetadataSet { .. }
+            | E::LiveMetadataUpdated { .. }
+            | E::TagAdded { .. }
+            | E::TagRemoved { .. }
+            | E::ConversationRated { .. }
+            | E::CustomerErased { .. } => details(tx, event, conversation_event).await?,
+            E::MessageSent { .. } | E::ConversationRead { .. } => {
+                reading(tx, event, conversation_event).await?
             }
             E::AttachmentUploaded { .. }
             | E::NoteAdded { .. }
@@ -440,5 +212,305 @@ async fn read_up_to(
         params![agent_id, conversation_id, seq],
     )
     .await?;
+    Ok(())
+}
+
+/// The conversation's status and agent through its life: started, assigned, requeued,
+/// reopened, ended.
+async fn lifecycle(
+    tx: &mut Tx,
+    event: &StoredEvent,
+    conversation_event: &ConversationEvent,
+) -> Result<(), ProjectionError> {
+    use ConversationEvent as E;
+    let at = micros(event.recorded_at);
+    match conversation_event {
+        E::ConversationStarted {
+            conversation_id,
+            organization_id,
+            kind,
+            queue_id,
+            name,
+            participants,
+            ..
+        } => {
+            let status = match kind {
+                ConversationKind::Customer | ConversationKind::LeftMessage => "waiting",
+                ConversationKind::Channel | ConversationKind::Direct => "active",
+            };
+            tx.execute(
+                "INSERT INTO rm_conversations{s} (conversation_id, kind, name, organization_id,
+                 queue_id, status, agent_id, metadata, live, participants, created_at,
+                 created_position, last_seq)
+                 VALUES ($1, $2, $3, $4, $5, $6, NULL, '{}', '{}', $7, $8, $9, 0)",
+                params![
+                    conversation_id,
+                    kind.as_str(),
+                    name.as_ref().map(|n| n.as_str().to_owned()),
+                    organization_id,
+                    *queue_id,
+                    status,
+                    json(participants)?,
+                    at,
+                    event.position
+                ],
+            )
+            .await?;
+        }
+        E::AgentAssigned {
+            conversation_id,
+            queue_id,
+            agent_id,
+            ..
+        } => {
+            tx.execute(
+                "UPDATE rm_conversations{s} SET status = 'active', agent_id = $1,
+                 queue_id = $2, picked_at = $3 WHERE conversation_id = $4",
+                params![agent_id, queue_id, at, conversation_id],
+            )
+            .await?;
+        }
+        E::ConversationReopened {
+            conversation_id,
+            agent_id,
+            ..
+        } => {
+            tx.execute(
+                "UPDATE rm_conversations{s} SET status = 'active', agent_id = $1,
+                 ended_at = NULL, end_reason = NULL WHERE conversation_id = $2",
+                params![agent_id, conversation_id],
+            )
+            .await?;
+        }
+        E::ConversationRequeued {
+            conversation_id,
+            queue_id,
+            ..
+        } => {
+            tx.execute(
+                "UPDATE rm_conversations{s} SET status = 'waiting', agent_id = NULL,
+                 handoff_id = NULL, handoff_to = NULL, handoff_expires_at = NULL,
+                 queue_id = $1, picked_at = NULL WHERE conversation_id = $2",
+                params![queue_id, conversation_id],
+            )
+            .await?;
+        }
+        E::ConversationEnded {
+            conversation_id,
+            reason,
+            ..
+        } => {
+            let reason = json(reason)?;
+            tx.execute(
+                "UPDATE rm_conversations{s} SET status = 'ended', ended_at = $1, end_reason = $2,
+                 handoff_id = NULL, handoff_to = NULL, handoff_expires_at = NULL
+                 WHERE conversation_id = $3",
+                params![at, reason.trim_matches('"').to_owned(), conversation_id],
+            )
+            .await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The open handoff to a teammate, while it is open.
+async fn handoff(
+    tx: &mut Tx,
+    conversation_event: &ConversationEvent,
+) -> Result<(), ProjectionError> {
+    use ConversationEvent as E;
+    match conversation_event {
+        E::HandoffOffered {
+            conversation_id,
+            handoff_id,
+            to_agent_id,
+            expires_at,
+            ..
+        } => {
+            tx.execute(
+                "UPDATE rm_conversations{s} SET handoff_id = $1, handoff_to = $2,
+                 handoff_expires_at = $3 WHERE conversation_id = $4",
+                params![
+                    handoff_id,
+                    to_agent_id,
+                    micros(*expires_at),
+                    conversation_id
+                ],
+            )
+            .await?;
+        }
+        E::HandoffAccepted {
+            conversation_id,
+            agent_id,
+            ..
+        } => {
+            tx.execute(
+                "UPDATE rm_conversations{s} SET agent_id = $1, handoff_id = NULL,
+                 handoff_to = NULL, handoff_expires_at = NULL WHERE conversation_id = $2",
+                params![agent_id, conversation_id],
+            )
+            .await?;
+        }
+        E::HandoffDeclined {
+            conversation_id, ..
+        }
+        | E::HandoffExpired {
+            conversation_id, ..
+        } => {
+            tx.execute(
+                "UPDATE rm_conversations{s} SET handoff_id = NULL, handoff_to = NULL,
+                 handoff_expires_at = NULL WHERE conversation_id = $1",
+                params![conversation_id],
+            )
+            .await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// What is known about the customer and the conversation: metadata, live metadata, tags,
+/// the rating, and the erasure of what is personal.
+async fn details(
+    tx: &mut Tx,
+    event: &StoredEvent,
+    conversation_event: &ConversationEvent,
+) -> Result<(), ProjectionError> {
+    use ConversationEvent as E;
+    match conversation_event {
+        E::CustomerMetadataSet {
+            conversation_id,
+            metadata,
+            ..
+        } => {
+            tx.execute(
+                "UPDATE rm_conversations{s} SET metadata = $1 WHERE conversation_id = $2",
+                params![json(metadata)?, conversation_id],
+            )
+            .await?;
+        }
+        E::LiveMetadataUpdated {
+            conversation_id,
+            live,
+            ..
+        } => {
+            tx.execute(
+                "UPDATE rm_conversations{s} SET live = $1 WHERE conversation_id = $2",
+                params![json(live)?, conversation_id],
+            )
+            .await?;
+        }
+        E::TagAdded {
+            conversation_id,
+            organization_id,
+            tag,
+            ..
+        } => {
+            tx.execute(
+                "INSERT INTO rm_conversation_tags{s} (conversation_id, tag) VALUES ($1, $2)
+                 ON CONFLICT (conversation_id, tag) DO NOTHING",
+                params![conversation_id, tag.as_str()],
+            )
+            .await?;
+            tx.execute(
+                "INSERT INTO rm_org_tags{s} (organization_id, tag, uses, last_used)
+                 VALUES ($1, $2, 1, $3) ON CONFLICT (organization_id, tag)
+                 DO UPDATE SET uses = rm_org_tags{s}.uses + 1, last_used = excluded.last_used",
+                params![organization_id, tag.as_str(), event.position],
+            )
+            .await?;
+        }
+        E::TagRemoved {
+            conversation_id,
+            tag,
+            ..
+        } => {
+            tx.execute(
+                "DELETE FROM rm_conversation_tags{s} WHERE conversation_id = $1 AND tag = $2",
+                params![conversation_id, tag.as_str()],
+            )
+            .await?;
+        }
+        E::ConversationRated {
+            conversation_id,
+            score,
+            comment,
+            ..
+        } => {
+            tx.execute(
+                "UPDATE rm_conversations{s} SET rating_score = $1, rating_comment = $2
+                 WHERE conversation_id = $3",
+                params![
+                    i64::from(score.get()),
+                    comment.as_ref().map(|c| c.as_str().to_owned()),
+                    conversation_id
+                ],
+            )
+            .await?;
+        }
+        // The customer's words about itself go; the conversation's shape, times and
+        // score (statistics) stay. A verified customer's link goes too: nothing ties the
+        // conversation to the person any more.
+        E::CustomerErased {
+            conversation_id,
+            at: erased_at,
+            ..
+        } => {
+            tx.execute(
+                "UPDATE rm_conversations{s} SET metadata = '{}', live = '{}',
+                 rating_comment = NULL, erased_at = $1 WHERE conversation_id = $2",
+                params![micros(*erased_at), conversation_id],
+            )
+            .await?;
+            tx.execute(
+                "DELETE FROM rm_customer_links{s} WHERE conversation_id = $1",
+                params![conversation_id],
+            )
+            .await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The last message, the first answer, and how far each agent has read.
+async fn reading(
+    tx: &mut Tx,
+    event: &StoredEvent,
+    conversation_event: &ConversationEvent,
+) -> Result<(), ProjectionError> {
+    use ConversationEvent as E;
+    let at = micros(event.recorded_at);
+    match conversation_event {
+        E::MessageSent {
+            conversation_id,
+            seq,
+            author,
+            ..
+        } => {
+            tx.execute(
+                "UPDATE rm_conversations{s} SET last_seq = $1 WHERE conversation_id = $2",
+                params![*seq, conversation_id],
+            )
+            .await?;
+            if author.kind == domain::values::AuthorKind::Agent {
+                read_up_to(tx, author.id, conversation_id, *seq).await?;
+                tx.execute(
+                    "UPDATE rm_conversations{s} SET answered_at = $1
+                     WHERE conversation_id = $2 AND answered_at IS NULL",
+                    params![at, conversation_id],
+                )
+                .await?;
+            }
+        }
+        E::ConversationRead {
+            conversation_id,
+            agent_id,
+            seq,
+            ..
+        } => read_up_to(tx, *agent_id, conversation_id, *seq).await?,
+        _ => {}
+    }
     Ok(())
 }

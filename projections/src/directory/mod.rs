@@ -147,187 +147,24 @@ impl Projection for Directory {
                 )
                 .await?;
             }
-            Event::Organization(event_) => match event_ {
-                OrganizationEvent::OrganizationCreated {
-                    organization_id,
-                    name,
-                    ..
-                } => {
-                    tx.execute(
-                        "INSERT INTO rm_organizations{s}
-                         (organization_id, name, created_at, created_position)
-                         VALUES ($1, $2, $3, $4)",
-                        params![organization_id, name.as_str(), at, event.position],
-                    )
-                    .await?;
+            Event::Organization(organization_event) => match organization_event {
+                OrganizationEvent::OrganizationCreated { .. }
+                | OrganizationEvent::InvitationCreated { .. }
+                | OrganizationEvent::InvitationAccepted { .. }
+                | OrganizationEvent::InvitationRevoked { .. }
+                | OrganizationEvent::MemberAdded { .. }
+                | OrganizationEvent::MemberRoleChanged { .. }
+                | OrganizationEvent::MemberRemoved { .. } => {
+                    membership(tx, event, organization_event).await?
                 }
-                OrganizationEvent::InvitationCreated {
-                    organization_id,
-                    invitation_id,
-                    email,
-                    role,
-                    expires_at,
-                    invited_by,
-                    ..
-                } => {
-                    tx.execute(
-                        "INSERT INTO rm_invitations{s} (invitation_id, organization_id, email,
-                         role, expires_at, invited_by, accepted, accepted_by, created_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, 0, NULL, $7)",
-                        params![
-                            invitation_id,
-                            organization_id,
-                            email.as_str(),
-                            role.as_str(),
-                            micros(*expires_at),
-                            *invited_by,
-                            at
-                        ],
-                    )
-                    .await?;
+                OrganizationEvent::CustomerBlocked { .. }
+                | OrganizationEvent::CustomerBlockLifted { .. } => {
+                    blocks(tx, event, organization_event).await?
                 }
-                OrganizationEvent::InvitationAccepted {
-                    invitation_id,
-                    agent_id,
-                    ..
-                } => {
-                    tx.execute(
-                        "UPDATE rm_invitations{s} SET accepted = 1, accepted_by = $1
-                         WHERE invitation_id = $2",
-                        params![agent_id, invitation_id],
-                    )
-                    .await?;
-                }
-                OrganizationEvent::InvitationRevoked { invitation_id, .. } => {
-                    tx.execute(
-                        "DELETE FROM rm_invitations{s} WHERE invitation_id = $1",
-                        params![invitation_id],
-                    )
-                    .await?;
-                }
-                OrganizationEvent::MemberAdded {
-                    organization_id,
-                    agent_id,
-                    role,
-                } => {
-                    tx.execute(
-                        "INSERT INTO rm_memberships{s}
-                         (organization_id, agent_id, role, since, position)
-                         VALUES ($1, $2, $3, $4, $5)
-                         ON CONFLICT (organization_id, agent_id) DO UPDATE SET role = excluded.role",
-                        params![organization_id, agent_id, role.as_str(), at, event.position],
-                    )
-                    .await?;
-                }
-                OrganizationEvent::MemberRoleChanged {
-                    organization_id,
-                    agent_id,
-                    role,
-                    ..
-                } => {
-                    tx.execute(
-                        "UPDATE rm_memberships{s} SET role = $1
-                         WHERE organization_id = $2 AND agent_id = $3",
-                        params![role.as_str(), organization_id, agent_id],
-                    )
-                    .await?;
-                }
-                OrganizationEvent::MemberRemoved {
-                    organization_id,
-                    agent_id,
-                } => {
-                    tx.execute(
-                        "DELETE FROM rm_memberships{s} WHERE organization_id = $1 AND agent_id = $2",
-                        params![organization_id, agent_id],
-                    )
-                    .await?;
-                }
-                OrganizationEvent::CustomerBlocked {
-                    organization_id,
-                    block_id,
-                    conversation_id,
-                    visitor,
-                    until,
-                    reason,
-                    blocked_by,
-                    blocked_at,
-                } => {
-                    tx.execute(
-                        "INSERT INTO rm_blocks{s} (block_id, organization_id, conversation_id,
-                         until, reason, blocked_by, blocked_at, by_address, position)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                        params![
-                            block_id,
-                            organization_id,
-                            conversation_id,
-                            micros(*until),
-                            reason.as_ref().map(|reason| reason.as_str().to_owned()),
-                            blocked_by,
-                            micros(*blocked_at),
-                            i64::from(visitor.is_some()),
-                            event.position
-                        ],
-                    )
-                    .await?;
-                }
-                OrganizationEvent::CustomerBlockLifted { block_id, .. } => {
-                    tx.execute(
-                        "DELETE FROM rm_blocks{s} WHERE block_id = $1",
-                        params![block_id],
-                    )
-                    .await?;
-                }
-                OrganizationEvent::TwoFactorRequirementSet {
-                    organization_id,
-                    required,
-                    ..
-                } => {
-                    tx.execute(
-                        "INSERT INTO rm_org_sign_in{s} (organization_id, two_factor_required)
-                         VALUES ($1, $2) ON CONFLICT (organization_id)
-                         DO UPDATE SET two_factor_required = excluded.two_factor_required",
-                        params![organization_id, i64::from(*required)],
-                    )
-                    .await?;
-                }
-                OrganizationEvent::RetentionSet {
-                    organization_id,
-                    retention_days,
-                    ..
-                } => {
-                    tx.execute(
-                        "INSERT INTO rm_org_retention{s} (organization_id, retention_days)
-                         VALUES ($1, $2) ON CONFLICT (organization_id)
-                         DO UPDATE SET retention_days = excluded.retention_days",
-                        params![
-                            organization_id,
-                            retention_days.map(|days| i64::from(days.get()))
-                        ],
-                    )
-                    .await?;
-                }
-                OrganizationEvent::SsoConfigured {
-                    organization_id,
-                    issuer,
-                    client_id,
-                    required,
-                    ..
-                } => {
-                    tx.execute(
-                        "INSERT INTO rm_org_sign_in{s}
-                         (organization_id, sso_issuer, sso_client_id, sso_required)
-                         VALUES ($1, $2, $3, $4) ON CONFLICT (organization_id)
-                         DO UPDATE SET sso_issuer = excluded.sso_issuer,
-                         sso_client_id = excluded.sso_client_id,
-                         sso_required = excluded.sso_required",
-                        params![
-                            organization_id,
-                            issuer.as_str(),
-                            client_id.as_str(),
-                            i64::from(*required)
-                        ],
-                    )
-                    .await?;
+                OrganizationEvent::TwoFactorRequirementSet { .. }
+                | OrganizationEvent::RetentionSet { .. }
+                | OrganizationEvent::SsoConfigured { .. } => {
+                    settings(tx, organization_event).await?
                 }
                 // Webhook endpoints are read from the organization's stream and followed by
                 // the webhook worker itself (gateway/src/webhooks/).
@@ -339,4 +176,221 @@ impl Projection for Directory {
         }
         Ok(())
     }
+}
+
+/// Organizations, their invitations and their members.
+async fn membership(
+    tx: &mut Tx,
+    event: &StoredEvent,
+    organization_event: &OrganizationEvent,
+) -> Result<(), ProjectionError> {
+    let at = micros(event.recorded_at);
+    match organization_event {
+        OrganizationEvent::OrganizationCreated {
+            organization_id,
+            name,
+            ..
+        } => {
+            tx.execute(
+                "INSERT INTO rm_organizations{s}
+                 (organization_id, name, created_at, created_position)
+                 VALUES ($1, $2, $3, $4)",
+                params![organization_id, name.as_str(), at, event.position],
+            )
+            .await?;
+        }
+        OrganizationEvent::InvitationCreated {
+            organization_id,
+            invitation_id,
+            email,
+            role,
+            expires_at,
+            invited_by,
+            ..
+        } => {
+            tx.execute(
+                "INSERT INTO rm_invitations{s} (invitation_id, organization_id, email,
+                 role, expires_at, invited_by, accepted, accepted_by, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, 0, NULL, $7)",
+                params![
+                    invitation_id,
+                    organization_id,
+                    email.as_str(),
+                    role.as_str(),
+                    micros(*expires_at),
+                    *invited_by,
+                    at
+                ],
+            )
+            .await?;
+        }
+        OrganizationEvent::InvitationAccepted {
+            invitation_id,
+            agent_id,
+            ..
+        } => {
+            tx.execute(
+                "UPDATE rm_invitations{s} SET accepted = 1, accepted_by = $1
+                 WHERE invitation_id = $2",
+                params![agent_id, invitation_id],
+            )
+            .await?;
+        }
+        OrganizationEvent::InvitationRevoked { invitation_id, .. } => {
+            tx.execute(
+                "DELETE FROM rm_invitations{s} WHERE invitation_id = $1",
+                params![invitation_id],
+            )
+            .await?;
+        }
+        OrganizationEvent::MemberAdded {
+            organization_id,
+            agent_id,
+            role,
+        } => {
+            tx.execute(
+                "INSERT INTO rm_memberships{s}
+                 (organization_id, agent_id, role, since, position)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (organization_id, agent_id) DO UPDATE SET role = excluded.role",
+                params![organization_id, agent_id, role.as_str(), at, event.position],
+            )
+            .await?;
+        }
+        OrganizationEvent::MemberRoleChanged {
+            organization_id,
+            agent_id,
+            role,
+            ..
+        } => {
+            tx.execute(
+                "UPDATE rm_memberships{s} SET role = $1
+                 WHERE organization_id = $2 AND agent_id = $3",
+                params![role.as_str(), organization_id, agent_id],
+            )
+            .await?;
+        }
+        OrganizationEvent::MemberRemoved {
+            organization_id,
+            agent_id,
+        } => {
+            tx.execute(
+                "DELETE FROM rm_memberships{s} WHERE organization_id = $1 AND agent_id = $2",
+                params![organization_id, agent_id],
+            )
+            .await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The blocks of abusive visitors still running.
+async fn blocks(
+    tx: &mut Tx,
+    event: &StoredEvent,
+    organization_event: &OrganizationEvent,
+) -> Result<(), ProjectionError> {
+    match organization_event {
+        OrganizationEvent::CustomerBlocked {
+            organization_id,
+            block_id,
+            conversation_id,
+            visitor,
+            until,
+            reason,
+            blocked_by,
+            blocked_at,
+        } => {
+            tx.execute(
+                "INSERT INTO rm_blocks{s} (block_id, organization_id, conversation_id,
+                 until, reason, blocked_by, blocked_at, by_address, position)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                params![
+                    block_id,
+                    organization_id,
+                    conversation_id,
+                    micros(*until),
+                    reason.as_ref().map(|reason| reason.as_str().to_owned()),
+                    blocked_by,
+                    micros(*blocked_at),
+                    i64::from(visitor.is_some()),
+                    event.position
+                ],
+            )
+            .await?;
+        }
+        OrganizationEvent::CustomerBlockLifted { block_id, .. } => {
+            tx.execute(
+                "DELETE FROM rm_blocks{s} WHERE block_id = $1",
+                params![block_id],
+            )
+            .await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// An organization's sign-in rules (second factor, single sign-on) and its retention.
+async fn settings(
+    tx: &mut Tx,
+    organization_event: &OrganizationEvent,
+) -> Result<(), ProjectionError> {
+    match organization_event {
+        OrganizationEvent::TwoFactorRequirementSet {
+            organization_id,
+            required,
+            ..
+        } => {
+            tx.execute(
+                "INSERT INTO rm_org_sign_in{s} (organization_id, two_factor_required)
+                 VALUES ($1, $2) ON CONFLICT (organization_id)
+                 DO UPDATE SET two_factor_required = excluded.two_factor_required",
+                params![organization_id, i64::from(*required)],
+            )
+            .await?;
+        }
+        OrganizationEvent::RetentionSet {
+            organization_id,
+            retention_days,
+            ..
+        } => {
+            tx.execute(
+                "INSERT INTO rm_org_retention{s} (organization_id, retention_days)
+                 VALUES ($1, $2) ON CONFLICT (organization_id)
+                 DO UPDATE SET retention_days = excluded.retention_days",
+                params![
+                    organization_id,
+                    retention_days.map(|days| i64::from(days.get()))
+                ],
+            )
+            .await?;
+        }
+        OrganizationEvent::SsoConfigured {
+            organization_id,
+            issuer,
+            client_id,
+            required,
+            ..
+        } => {
+            tx.execute(
+                "INSERT INTO rm_org_sign_in{s}
+                 (organization_id, sso_issuer, sso_client_id, sso_required)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (organization_id)
+                 DO UPDATE SET sso_issuer = excluded.sso_issuer,
+                 sso_client_id = excluded.sso_client_id,
+                 sso_required = excluded.sso_required",
+                params![
+                    organization_id,
+                    issuer.as_str(),
+                    client_id.as_str(),
+                    i64::from(*required)
+                ],
+            )
+            .await?;
+        }
+        _ => {}
+    }
+    Ok(())
 }

@@ -93,114 +93,19 @@ impl Projection for Queues {
         let Event::Queue(queue_event) = decoded else {
             return Ok(());
         };
-        let at = micros(event.recorded_at);
         match queue_event {
-            QueueEvent::QueueCreated {
-                queue_id,
-                organization_id,
-                name,
-            } => {
-                let settings = settings_json(&QueueSettings::named(name.clone()))?;
-                tx.execute(
-                    "INSERT INTO rm_queues{s} (queue_id, organization_id, name, open, settings,
-                     created_at, created_position) VALUES ($1, $2, $3, 0, $4, $5, $6)",
-                    params![
-                        queue_id,
-                        organization_id,
-                        name.as_str(),
-                        settings,
-                        at,
-                        event.position
-                    ],
-                )
-                .await?;
-            }
+            QueueEvent::QueueCreated { .. }
+            | QueueEvent::QueueOpened { .. }
+            | QueueEvent::QueueClosed { .. }
+            | QueueEvent::QueueSettingsChanged { .. }
+            | QueueEvent::QueueHandlerAdded { .. }
+            | QueueEvent::QueueHandlerRemoved { .. } => queue(tx, event, queue_event).await?,
             // A left message waits in no line.
             QueueEvent::MessageLeft { .. } => {}
-            QueueEvent::QueueOpened { queue_id, .. } | QueueEvent::QueueClosed { queue_id, .. } => {
-                let open = matches!(queue_event, QueueEvent::QueueOpened { .. });
-                tx.execute(
-                    "UPDATE rm_queues{s} SET open = $1 WHERE queue_id = $2",
-                    params![open, queue_id],
-                )
-                .await?;
-            }
-            QueueEvent::QueueSettingsChanged {
-                queue_id, settings, ..
-            } => {
-                tx.execute(
-                    "UPDATE rm_queues{s} SET name = $1, settings = $2 WHERE queue_id = $3",
-                    params![settings.name.as_str(), settings_json(settings)?, queue_id],
-                )
-                .await?;
-            }
-            QueueEvent::QueueHandlerAdded {
-                queue_id, agent_id, ..
-            } => {
-                tx.execute(
-                    "INSERT INTO rm_queue_handlers{s} (queue_id, agent_id) VALUES ($1, $2)
-                     ON CONFLICT (queue_id, agent_id) DO NOTHING",
-                    params![queue_id, agent_id],
-                )
-                .await?;
-            }
-            QueueEvent::QueueHandlerRemoved {
-                queue_id, agent_id, ..
-            } => {
-                tx.execute(
-                    "DELETE FROM rm_queue_handlers{s} WHERE queue_id = $1 AND agent_id = $2",
-                    params![queue_id, agent_id],
-                )
-                .await?;
-            }
-            QueueEvent::CustomerJoinedQueue {
-                queue_id,
-                organization_id,
-                conversation_id,
-                ..
-            } => {
-                wait(
-                    tx,
-                    *conversation_id,
-                    *queue_id,
-                    *organization_id,
-                    event.position,
-                    at,
-                )
-                .await?;
-            }
-            QueueEvent::ConversationTransferred {
-                queue_id,
-                organization_id,
-                conversation_id,
-                ..
-            } => {
-                wait(
-                    tx,
-                    *conversation_id,
-                    *queue_id,
-                    *organization_id,
-                    -event.position,
-                    at,
-                )
-                .await?;
-            }
-            QueueEvent::CustomerLeftQueue {
-                queue_id,
-                conversation_id,
-                ..
-            }
-            | QueueEvent::CustomerPicked {
-                queue_id,
-                conversation_id,
-                ..
-            } => {
-                tx.execute(
-                    "DELETE FROM rm_queue_waiting{s} WHERE conversation_id = $1 AND queue_id = $2",
-                    params![conversation_id, queue_id],
-                )
-                .await?;
-            }
+            QueueEvent::CustomerJoinedQueue { .. }
+            | QueueEvent::ConversationTransferred { .. }
+            | QueueEvent::CustomerLeftQueue { .. }
+            | QueueEvent::CustomerPicked { .. } => line(tx, event, queue_event).await?,
             // Offers change nobody's place (the queue's stream keeps them).
             QueueEvent::CustomerOffered { .. }
             | QueueEvent::OfferAccepted { .. }
@@ -231,5 +136,136 @@ async fn wait(
         params![conversation_id, queue_id, organization_id, rank, since],
     )
     .await?;
+    Ok(())
+}
+
+/// A queue's row: its creation, opening and closing, settings and handlers.
+async fn queue(
+    tx: &mut Tx,
+    event: &StoredEvent,
+    queue_event: &QueueEvent,
+) -> Result<(), ProjectionError> {
+    let at = micros(event.recorded_at);
+    match queue_event {
+        QueueEvent::QueueCreated {
+            queue_id,
+            organization_id,
+            name,
+        } => {
+            let settings = settings_json(&QueueSettings::named(name.clone()))?;
+            tx.execute(
+                "INSERT INTO rm_queues{s} (queue_id, organization_id, name, open, settings,
+                 created_at, created_position) VALUES ($1, $2, $3, 0, $4, $5, $6)",
+                params![
+                    queue_id,
+                    organization_id,
+                    name.as_str(),
+                    settings,
+                    at,
+                    event.position
+                ],
+            )
+            .await?;
+        }
+        QueueEvent::QueueOpened { queue_id, .. } | QueueEvent::QueueClosed { queue_id, .. } => {
+            let open = matches!(queue_event, QueueEvent::QueueOpened { .. });
+            tx.execute(
+                "UPDATE rm_queues{s} SET open = $1 WHERE queue_id = $2",
+                params![open, queue_id],
+            )
+            .await?;
+        }
+        QueueEvent::QueueSettingsChanged {
+            queue_id, settings, ..
+        } => {
+            tx.execute(
+                "UPDATE rm_queues{s} SET name = $1, settings = $2 WHERE queue_id = $3",
+                params![settings.name.as_str(), settings_json(settings)?, queue_id],
+            )
+            .await?;
+        }
+        QueueEvent::QueueHandlerAdded {
+            queue_id, agent_id, ..
+        } => {
+            tx.execute(
+                "INSERT INTO rm_queue_handlers{s} (queue_id, agent_id) VALUES ($1, $2)
+                 ON CONFLICT (queue_id, agent_id) DO NOTHING",
+                params![queue_id, agent_id],
+            )
+            .await?;
+        }
+        QueueEvent::QueueHandlerRemoved {
+            queue_id, agent_id, ..
+        } => {
+            tx.execute(
+                "DELETE FROM rm_queue_handlers{s} WHERE queue_id = $1 AND agent_id = $2",
+                params![queue_id, agent_id],
+            )
+            .await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Who waits in a queue's line: a join at the back, a transfer's arrival at the front, and
+/// whoever leaves or is picked.
+async fn line(
+    tx: &mut Tx,
+    event: &StoredEvent,
+    queue_event: &QueueEvent,
+) -> Result<(), ProjectionError> {
+    let at = micros(event.recorded_at);
+    match queue_event {
+        QueueEvent::CustomerJoinedQueue {
+            queue_id,
+            organization_id,
+            conversation_id,
+            ..
+        } => {
+            wait(
+                tx,
+                *conversation_id,
+                *queue_id,
+                *organization_id,
+                event.position,
+                at,
+            )
+            .await?;
+        }
+        QueueEvent::ConversationTransferred {
+            queue_id,
+            organization_id,
+            conversation_id,
+            ..
+        } => {
+            wait(
+                tx,
+                *conversation_id,
+                *queue_id,
+                *organization_id,
+                -event.position,
+                at,
+            )
+            .await?;
+        }
+        QueueEvent::CustomerLeftQueue {
+            queue_id,
+            conversation_id,
+            ..
+        }
+        | QueueEvent::CustomerPicked {
+            queue_id,
+            conversation_id,
+            ..
+        } => {
+            tx.execute(
+                "DELETE FROM rm_queue_waiting{s} WHERE conversation_id = $1 AND queue_id = $2",
+                params![conversation_id, queue_id],
+            )
+            .await?;
+        }
+        _ => {}
+    }
     Ok(())
 }

@@ -101,24 +101,7 @@ async fn run(
                 failed_at,
                 error,
             }) => {
-                let name = members[member].projection.name();
-                let position = members[member].position;
-                tracing::error!(
-                    projection = name,
-                    position,
-                    failed_at,
-                    %error,
-                    "projector failed; it will try the same event again"
-                );
-                record_failure(store.read_model_backend(), name, failed_at, &error).await;
-                statuses.set(
-                    name,
-                    ProjectorState::Failed {
-                        position,
-                        failed_at,
-                        error,
-                    },
-                );
+                report_failed(&store, &statuses, &members[member], failed_at, error).await;
                 if members.len() > 1 {
                     // The others go on; it tries again in a group of its own.
                     let alone = members.remove(member);
@@ -139,21 +122,7 @@ async fn run(
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
             Err(StepError::Unavailable(error)) => {
-                tracing::error!(
-                    projections = %names(&members),
-                    %error,
-                    "projectors cannot reach their database; trying again"
-                );
-                for member in &members {
-                    statuses.set(
-                        member.projection.name(),
-                        ProjectorState::Failed {
-                            position: member.position,
-                            failed_at: member.position + 1,
-                            error: error.clone(),
-                        },
-                    );
-                }
+                report_unavailable(&statuses, &members, error);
                 failing = true;
                 if pause(&mut shutdown, backoff).await {
                     break;
@@ -301,6 +270,54 @@ async fn build_fresh(store: &EventStore, members: &mut [Member], options: &Optio
             %error,
             "cannot build the empty read models in one pass; catching up instead"
         ),
+    }
+}
+
+/// `member` failed on the event at `failed_at`: logged, recorded beside its checkpoint, and
+/// its status says so.
+async fn report_failed(
+    store: &EventStore,
+    statuses: &Statuses,
+    member: &Member,
+    failed_at: i64,
+    error: String,
+) {
+    let name = member.projection.name();
+    let position = member.position;
+    tracing::error!(
+        projection = name,
+        position,
+        failed_at,
+        %error,
+        "projector failed; it will try the same event again"
+    );
+    record_failure(store.read_model_backend(), name, failed_at, &error).await;
+    statuses.set(
+        name,
+        ProjectorState::Failed {
+            position,
+            failed_at,
+            error,
+        },
+    );
+}
+
+/// The database cannot be used: every member waits at the event after its position.
+fn report_unavailable(statuses: &Statuses, members: &[Member], error: String) {
+    tracing::error!(
+        projections = %names(members),
+        %error,
+        "projectors cannot reach their database; trying again"
+    );
+    for member in members {
+        statuses.set(
+            member.projection.name(),
+            ProjectorState::Failed {
+                position: member.position,
+                failed_at: member.position + 1,
+                error: error.clone(),
+            },
+        );
     }
 }
 

@@ -96,16 +96,26 @@ pub async fn rebuild_all(
     options: &Options,
     progress: &(dyn Fn(Progress) + Send + Sync),
 ) -> Result<i64, ProjectionError> {
-    let backend = store.read_model_backend();
-    let dialect = Dialect::of(backend);
     let names = projections
         .iter()
         .map(|p| p.name())
         .collect::<Vec<_>>()
         .join(", ");
-    let batch = options.batch.max(1);
+    create_fresh_tables(store.read_model_backend(), projections).await?;
+    fill_fresh_tables(store, projections, options, progress, &names).await?;
+    let position = swap_in(store, projections, options, &names).await?;
+    let head = store.head().await.unwrap_or(position);
+    progress(Progress { position, head });
+    Ok(position)
+}
 
-    // 1. Fresh, empty tables (a previous rebuild's leftovers dropped).
+/// Fresh, empty tables (a previous rebuild's leftovers dropped), each projection's fresh
+/// checkpoint at 0.
+async fn create_fresh_tables(
+    backend: &Backend,
+    projections: &[&dyn Projection],
+) -> Result<(), ProjectionError> {
+    let dialect = Dialect::of(backend);
     let mut tx = Tx::begin(backend, REBUILD_SUFFIX).await?;
     tx.execute(CHECKPOINTS, &[]).await?;
     for projection in projections {
@@ -118,8 +128,19 @@ pub async fn rebuild_all(
         write_checkpoint(&mut tx, &fresh, 0, projection.version()).await?;
     }
     tx.commit().await?;
+    Ok(())
+}
 
-    // 2. Fill them while the live ones answer, until what is left is less than a batch.
+/// Fills the fresh tables while the live ones answer, until what is left is less than a batch.
+async fn fill_fresh_tables(
+    store: &EventStore,
+    projections: &[&dyn Projection],
+    options: &Options,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+    names: &str,
+) -> Result<(), ProjectionError> {
+    let backend = store.read_model_backend();
+    let batch = options.batch.max(1);
     let types = wanted_types(projections);
     let mut own = match backend {
         Backend::Sqlite(pool) => Some(own_connection(pool)?),
@@ -162,7 +183,7 @@ pub async fn rebuild_all(
             let span = span?;
             let got = Instant::now();
             waiting += got - asked;
-            own = fill(backend, own, projections, options, &span, &names).await?;
+            own = fill(backend, own, projections, options, &span, names).await?;
             applying += got.elapsed();
             events += span.events.len();
             position = position.max(span.upto);
@@ -180,10 +201,21 @@ pub async fn rebuild_all(
         waiting_for_the_log = waiting.as_secs_f64(),
         "rebuild: fresh tables filled"
     );
+    Ok(())
+}
 
-    // 3. Swap: one transaction catches up the last events, replaces the live tables and moves
-    //    the live checkpoints. The live projectors, locked out meanwhile, then find their
-    //    checkpoints past everything the fresh tables hold and skip it.
+/// Swaps the fresh tables in: one transaction catches up the last events, replaces the live
+/// tables and moves the live checkpoints. The live projectors, locked out meanwhile, then find
+/// their checkpoints past everything the fresh tables hold and skip it.
+async fn swap_in(
+    store: &EventStore,
+    projections: &[&dyn Projection],
+    options: &Options,
+    names: &str,
+) -> Result<i64, ProjectionError> {
+    let backend = store.read_model_backend();
+    let dialect = Dialect::of(backend);
+    let batch = options.batch.max(1);
     let mut tx = Tx::begin(backend, REBUILD_SUFFIX).await?;
     let mut at = Vec::with_capacity(projections.len());
     for projection in projections {
@@ -206,7 +238,7 @@ pub async fn rebuild_all(
                     Some(event) => event,
                     None => decoded.insert(
                         Event::decode_ref(&stored.aggregate_type, &stored.payload)
-                            .map_err(|e| failed(&names, stored.position, e))?,
+                            .map_err(|e| failed(names, stored.position, e))?,
                     ),
                 };
                 projection
@@ -234,8 +266,6 @@ pub async fn rebuild_all(
         .await?;
     }
     tx.commit().await?;
-    let head = store.head().await.unwrap_or(position);
-    progress(Progress { position, head });
     Ok(position)
 }
 

@@ -312,22 +312,7 @@ impl StatsFold {
                 organization_id,
                 conversation_id,
                 ..
-            } => {
-                self.start_wait(at, *queue_id, *organization_id, *conversation_id, false);
-                let target = self.targets.get(queue_id).and_then(|t| t.first_response);
-                if let Some(target) = target.filter(|_| self.keeps(*queue_id, *organization_id)) {
-                    self.responding
-                        .insert(*conversation_id, self.samples.responses.len());
-                    self.samples.responses.push(Response {
-                        queue_id: *queue_id,
-                        organization_id: *organization_id,
-                        conversation_id: *conversation_id,
-                        start: at,
-                        target,
-                        end: None,
-                    });
-                }
-            }
+            } => self.join(at, *queue_id, *organization_id, *conversation_id),
             E::CustomerLeftQueue {
                 conversation_id,
                 reason,
@@ -347,30 +332,7 @@ impl StatsFold {
                 conversation_id,
                 agent_id,
                 ..
-            } => {
-                self.end_wait(
-                    at,
-                    *conversation_id,
-                    WaitOutcome::Picked {
-                        agent_id: *agent_id,
-                    },
-                );
-                // A conversation has one agent at a time; a stale handle (which the domain
-                // never leaves) would be closed by the new pick.
-                self.end_handle(at, *conversation_id, HandleOutcome::TransferredOut);
-                if self.keeps(*queue_id, *organization_id) {
-                    self.handling
-                        .insert(*conversation_id, self.samples.handles.len());
-                    self.samples.handles.push(Handle {
-                        queue_id: *queue_id,
-                        organization_id: *organization_id,
-                        agent_id: *agent_id,
-                        conversation_id: *conversation_id,
-                        start: at,
-                        end: None,
-                    });
-                }
-            }
+            } => self.pick(at, *queue_id, *organization_id, *conversation_id, *agent_id),
             E::ConversationTransferred {
                 queue_id,
                 organization_id,
@@ -387,41 +349,10 @@ impl StatsFold {
             } => {
                 self.targets.insert(*queue_id, Targets::of(settings));
             }
-            E::CustomerOffered {
-                queue_id,
-                organization_id,
-                ..
-            }
-            | E::OfferAccepted {
-                queue_id,
-                organization_id,
-                ..
-            }
-            | E::OfferDeclined {
-                queue_id,
-                organization_id,
-                ..
-            }
-            | E::OfferExpired {
-                queue_id,
-                organization_id,
-                ..
-            } => {
-                let outcome = match event {
-                    E::CustomerOffered { .. } => OfferOutcome::Offered,
-                    E::OfferAccepted { .. } => OfferOutcome::Accepted,
-                    E::OfferDeclined { .. } => OfferOutcome::Declined,
-                    _ => OfferOutcome::Expired,
-                };
-                if self.keeps(*queue_id, *organization_id) {
-                    self.samples.offers.push(OfferEvent {
-                        queue_id: *queue_id,
-                        organization_id: *organization_id,
-                        at,
-                        outcome,
-                    });
-                }
-            }
+            E::CustomerOffered { .. }
+            | E::OfferAccepted { .. }
+            | E::OfferDeclined { .. }
+            | E::OfferExpired { .. } => self.offer_event(at, event),
             E::MessageLeft {
                 queue_id,
                 organization_id,
@@ -436,6 +367,93 @@ impl StatsFold {
                 }
             }
             E::QueueHandlerAdded { .. } | E::QueueHandlerRemoved { .. } => {}
+        }
+    }
+
+    /// A join: a new wait, and a first response awaited if the queue has a target for it.
+    fn join(
+        &mut self,
+        at: DateTime<Utc>,
+        queue_id: Uuid,
+        organization_id: Uuid,
+        conversation_id: Uuid,
+    ) {
+        self.start_wait(at, queue_id, organization_id, conversation_id, false);
+        let target = self.targets.get(&queue_id).and_then(|t| t.first_response);
+        if let Some(target) = target.filter(|_| self.keeps(queue_id, organization_id)) {
+            self.responding
+                .insert(conversation_id, self.samples.responses.len());
+            self.samples.responses.push(Response {
+                queue_id,
+                organization_id,
+                conversation_id,
+                start: at,
+                target,
+                end: None,
+            });
+        }
+    }
+
+    /// A pick: the wait ends and a handle starts.
+    fn pick(
+        &mut self,
+        at: DateTime<Utc>,
+        queue_id: Uuid,
+        organization_id: Uuid,
+        conversation_id: Uuid,
+        agent_id: Uuid,
+    ) {
+        self.end_wait(at, conversation_id, WaitOutcome::Picked { agent_id });
+        // A conversation has one agent at a time; a stale handle (which the domain
+        // never leaves) would be closed by the new pick.
+        self.end_handle(at, conversation_id, HandleOutcome::TransferredOut);
+        if self.keeps(queue_id, organization_id) {
+            self.handling
+                .insert(conversation_id, self.samples.handles.len());
+            self.samples.handles.push(Handle {
+                queue_id,
+                organization_id,
+                agent_id,
+                conversation_id,
+                start: at,
+                end: None,
+            });
+        }
+    }
+
+    /// One event of auto routing's offers.
+    fn offer_event(&mut self, at: DateTime<Utc>, event: &QueueEvent) {
+        use QueueEvent as E;
+        let (queue_id, organization_id, outcome) = match event {
+            E::CustomerOffered {
+                queue_id,
+                organization_id,
+                ..
+            } => (*queue_id, *organization_id, OfferOutcome::Offered),
+            E::OfferAccepted {
+                queue_id,
+                organization_id,
+                ..
+            } => (*queue_id, *organization_id, OfferOutcome::Accepted),
+            E::OfferDeclined {
+                queue_id,
+                organization_id,
+                ..
+            } => (*queue_id, *organization_id, OfferOutcome::Declined),
+            E::OfferExpired {
+                queue_id,
+                organization_id,
+                ..
+            } => (*queue_id, *organization_id, OfferOutcome::Expired),
+            _ => return,
+        };
+        if self.keeps(queue_id, organization_id) {
+            self.samples.offers.push(OfferEvent {
+                queue_id,
+                organization_id,
+                at,
+                outcome,
+            });
         }
     }
 

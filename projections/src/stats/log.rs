@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::figures::{compute, compute_buckets, micros, Bucket, By, QueueStats, MAX_BUCKETS};
 use super::fold::{Samples, StatsFold, EVENT_TYPES};
-use super::rows::{samples_from_rows, StatsRowError};
+use super::samples::{samples_from_rows, StatsRowError};
 use super::Scope;
 
 /// How many events one read of the log takes.

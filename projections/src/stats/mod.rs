@@ -9,12 +9,14 @@
 //!   the choices API.md leaves open are written down there. Pure.
 //! - [`log`]: `stats_from_log` and `queue_at`, which read the store, and `stats_from_rows`.
 //! - [`rows`]: the `stats` projection — one row per wait, handle and rating, the fold's samples
-//!   kept as a read model — and `samples_from_rows`.
+//!   kept as a read model.
+//! - [`samples`]: `samples_from_rows`, those rows read back as the fold's samples.
 
 pub mod figures;
 pub mod fold;
 pub mod log;
 pub mod rows;
+pub mod samples;
 
 #[cfg(test)]
 mod tests;
@@ -32,7 +34,8 @@ pub use fold::{
 pub use log::{
     queue_at, stats_from_log, stats_from_rows, QueueSnapshot, Report, StatsError, WaitingCustomer,
 };
-pub use rows::{samples_from_rows, StatsRows};
+pub use rows::StatsRows;
+pub use samples::samples_from_rows;
 
 /// Whose figures: one queue's, or every queue's of one organization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

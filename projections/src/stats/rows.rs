@@ -7,9 +7,10 @@
 //! starts with a join or a transfer in and ends with the pick, leave or transfer that ends it; a
 //! handle starts with a pick and ends with `ConversationEnded` or a transfer out. Each row is
 //! keyed by the position of the event that started it, so rows read in key order are the
-//! fold's samples in the order they started. [`samples_from_rows`] turns them back into
-//! [`Samples`], and [`compute`](super::compute) makes the figures from them exactly as
-//! `jono stats` does from the log; a test over random histories holds the rows to the fold.
+//! fold's samples in the order they started. [`samples_from_rows`](super::samples_from_rows)
+//! turns them back into [`Samples`](super::Samples), and [`compute`](super::compute) makes the
+//! figures from them exactly as `jono stats` does from the log; a test over random histories
+//! holds the rows to the fold.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -18,15 +19,10 @@ use domain::queue::{LeaveReason, QueueEvent};
 use domain::values::AuthorKind;
 use domain::Event;
 use store::event::StoredEvent;
-use store::Backend;
 use uuid::Uuid;
 
-use super::fold::{
-    Handle, HandleEnd, HandleOutcome, LeftMessage, OfferEvent, OfferOutcome, Rating, Response,
-    ResponseEnd, Samples, Targets, Wait, WaitEnd, WaitOutcome, EVENT_TYPES,
-};
-use super::Scope;
-use crate::database::{fetch_all, micros, Tx};
+use super::fold::{HandleOutcome, OfferOutcome, Targets, WaitOutcome, EVENT_TYPES};
+use crate::database::{micros, Tx};
 use crate::params;
 use crate::runtime::{Index, Projection, ProjectionError, Table};
 
@@ -234,45 +230,15 @@ impl Projection for StatsRows {
         match decoded {
             Event::Queue(QueueEvent::QueueSettingsChanged {
                 queue_id, settings, ..
-            }) => {
-                let targets = Targets::of(settings);
-                tx.execute(
-                    "INSERT INTO rm_stat_targets{s} (queue_id, wait, first_response)
-                     VALUES ($1, $2, $3) ON CONFLICT (queue_id)
-                     DO UPDATE SET wait = excluded.wait, first_response = excluded.first_response",
-                    params![queue_id, targets.wait, targets.first_response],
-                )
-                .await?;
-            }
+            }) => set_targets(tx, queue_id, Targets::of(settings)).await?,
             Event::Queue(QueueEvent::CustomerJoinedQueue {
                 queue_id,
                 organization_id,
                 conversation_id,
                 ..
             }) => {
-                let targets = start_wait(
-                    tx,
-                    position,
-                    at,
-                    (*queue_id, *organization_id, *conversation_id),
-                    false,
-                )
-                .await?;
-                if let Some(target) = targets.first_response {
-                    tx.execute(
-                        "INSERT INTO rm_stat_responses{s} (position, queue_id, organization_id,
-                         conversation_id, start_at, target) VALUES ($1, $2, $3, $4, $5, $6)",
-                        params![
-                            position,
-                            queue_id,
-                            organization_id,
-                            conversation_id,
-                            micros(at),
-                            target
-                        ],
-                    )
-                    .await?;
-                }
+                let ids = (*queue_id, *organization_id, *conversation_id);
+                join(tx, position, at, ids).await?;
             }
             Event::Conversation(ConversationEvent::MessageSent {
                 conversation_id,
@@ -301,22 +267,8 @@ impl Projection for StatsRows {
                 agent_id,
                 ..
             }) => {
-                let agent_id = *agent_id;
-                end_wait(tx, at, *conversation_id, WaitOutcome::Picked { agent_id }).await?;
-                end_handle(tx, at, *conversation_id, HandleOutcome::TransferredOut).await?;
-                tx.execute(
-                    "INSERT INTO rm_stat_handles{s} (position, queue_id, organization_id,
-                     agent_id, conversation_id, start_at) VALUES ($1, $2, $3, $4, $5, $6)",
-                    params![
-                        position,
-                        queue_id,
-                        organization_id,
-                        agent_id,
-                        conversation_id,
-                        micros(at)
-                    ],
-                )
-                .await?;
+                let ids = (*queue_id, *organization_id, *conversation_id);
+                pick(tx, position, at, ids, *agent_id).await?;
             }
             Event::Queue(QueueEvent::ConversationTransferred {
                 queue_id,
@@ -325,14 +277,8 @@ impl Projection for StatsRows {
                 ..
             }) => {
                 end_handle(tx, at, *conversation_id, HandleOutcome::TransferredOut).await?;
-                let _ = start_wait(
-                    tx,
-                    position,
-                    at,
-                    (*queue_id, *organization_id, *conversation_id),
-                    true,
-                )
-                .await?;
+                let ids = (*queue_id, *organization_id, *conversation_id);
+                let _ = start_wait(tx, position, at, ids, true).await?;
             }
             Event::Conversation(ConversationEvent::ConversationEnded {
                 conversation_id, ..
@@ -347,61 +293,22 @@ impl Projection for StatsRows {
                 score,
                 ..
             }) => {
-                tx.execute(
-                    "INSERT INTO rm_stat_ratings{s} (position, queue_id, organization_id,
-                     agent_id, at, score) VALUES ($1, $2, $3, $4, $5, $6)",
-                    params![
-                        position,
-                        *queue_id,
-                        organization_id,
-                        *agent_id,
-                        micros(at),
-                        i64::from(score.get())
-                    ],
+                let score = i64::from(score.get());
+                rating(
+                    tx,
+                    position,
+                    at,
+                    (*queue_id, *organization_id, *agent_id),
+                    score,
                 )
                 .await?;
             }
             Event::Queue(
-                offer @ (QueueEvent::CustomerOffered {
-                    queue_id,
-                    organization_id,
-                    ..
-                }
-                | QueueEvent::OfferAccepted {
-                    queue_id,
-                    organization_id,
-                    ..
-                }
-                | QueueEvent::OfferDeclined {
-                    queue_id,
-                    organization_id,
-                    ..
-                }
-                | QueueEvent::OfferExpired {
-                    queue_id,
-                    organization_id,
-                    ..
-                }),
-            ) => {
-                let outcome = match offer {
-                    QueueEvent::CustomerOffered { .. } => OfferOutcome::Offered,
-                    QueueEvent::OfferAccepted { .. } => OfferOutcome::Accepted,
-                    QueueEvent::OfferDeclined { .. } => OfferOutcome::Declined,
-                    _ => OfferOutcome::Expired,
-                };
-                tx.execute(
-                    "INSERT INTO rm_stat_offers{s} (position, queue_id, organization_id, at,
-                     outcome) VALUES ($1, $2, $3, $4, $5)",
-                    params![
-                        position,
-                        queue_id,
-                        organization_id,
-                        micros(at),
-                        offer_outcome(outcome)
-                    ],
-                )
-                .await?;
-            }
+                offer @ (QueueEvent::CustomerOffered { .. }
+                | QueueEvent::OfferAccepted { .. }
+                | QueueEvent::OfferDeclined { .. }
+                | QueueEvent::OfferExpired { .. }),
+            ) => offer_event(tx, position, at, offer).await?,
             Event::Queue(QueueEvent::MessageLeft {
                 queue_id,
                 organization_id,
@@ -418,6 +325,150 @@ impl Projection for StatsRows {
         }
         Ok(())
     }
+}
+
+/// A queue's targets as they stand, for the waits and responses that start from now on.
+async fn set_targets(
+    tx: &mut Tx,
+    queue_id: &Uuid,
+    targets: Targets,
+) -> Result<(), ProjectionError> {
+    tx.execute(
+        "INSERT INTO rm_stat_targets{s} (queue_id, wait, first_response)
+         VALUES ($1, $2, $3) ON CONFLICT (queue_id)
+         DO UPDATE SET wait = excluded.wait, first_response = excluded.first_response",
+        params![queue_id, targets.wait, targets.first_response],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A join: a new wait, and a first response awaited if the queue has a target for it.
+async fn join(
+    tx: &mut Tx,
+    position: i64,
+    at: DateTime<Utc>,
+    (queue_id, organization_id, conversation_id): (Uuid, Uuid, Uuid),
+) -> Result<(), ProjectionError> {
+    let targets = start_wait(
+        tx,
+        position,
+        at,
+        (queue_id, organization_id, conversation_id),
+        false,
+    )
+    .await?;
+    if let Some(target) = targets.first_response {
+        tx.execute(
+            "INSERT INTO rm_stat_responses{s} (position, queue_id, organization_id,
+             conversation_id, start_at, target) VALUES ($1, $2, $3, $4, $5, $6)",
+            params![
+                position,
+                queue_id,
+                organization_id,
+                conversation_id,
+                micros(at),
+                target
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// A pick: the wait ends, a handle starts (ending one still open, as the fold does).
+async fn pick(
+    tx: &mut Tx,
+    position: i64,
+    at: DateTime<Utc>,
+    (queue_id, organization_id, conversation_id): (Uuid, Uuid, Uuid),
+    agent_id: Uuid,
+) -> Result<(), ProjectionError> {
+    end_wait(tx, at, conversation_id, WaitOutcome::Picked { agent_id }).await?;
+    end_handle(tx, at, conversation_id, HandleOutcome::TransferredOut).await?;
+    tx.execute(
+        "INSERT INTO rm_stat_handles{s} (position, queue_id, organization_id,
+         agent_id, conversation_id, start_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        params![
+            position,
+            queue_id,
+            organization_id,
+            agent_id,
+            conversation_id,
+            micros(at)
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A rating, of the queue and the agent the conversation had (if any).
+async fn rating(
+    tx: &mut Tx,
+    position: i64,
+    at: DateTime<Utc>,
+    (queue_id, organization_id, agent_id): (Option<Uuid>, Uuid, Option<Uuid>),
+    score: i64,
+) -> Result<(), ProjectionError> {
+    tx.execute(
+        "INSERT INTO rm_stat_ratings{s} (position, queue_id, organization_id,
+         agent_id, at, score) VALUES ($1, $2, $3, $4, $5, $6)",
+        params![
+            position,
+            queue_id,
+            organization_id,
+            agent_id,
+            micros(at),
+            score
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// One event of auto routing's offers.
+async fn offer_event(
+    tx: &mut Tx,
+    position: i64,
+    at: DateTime<Utc>,
+    offer: &QueueEvent,
+) -> Result<(), ProjectionError> {
+    let (queue_id, organization_id, outcome) = match offer {
+        QueueEvent::CustomerOffered {
+            queue_id,
+            organization_id,
+            ..
+        } => (queue_id, organization_id, OfferOutcome::Offered),
+        QueueEvent::OfferAccepted {
+            queue_id,
+            organization_id,
+            ..
+        } => (queue_id, organization_id, OfferOutcome::Accepted),
+        QueueEvent::OfferDeclined {
+            queue_id,
+            organization_id,
+            ..
+        } => (queue_id, organization_id, OfferOutcome::Declined),
+        QueueEvent::OfferExpired {
+            queue_id,
+            organization_id,
+            ..
+        } => (queue_id, organization_id, OfferOutcome::Expired),
+        _ => return Ok(()),
+    };
+    tx.execute(
+        "INSERT INTO rm_stat_offers{s} (position, queue_id, organization_id, at,
+         outcome) VALUES ($1, $2, $3, $4, $5)",
+        params![
+            position,
+            queue_id,
+            organization_id,
+            micros(at),
+            offer_outcome(outcome)
+        ],
+    )
+    .await?;
+    Ok(())
 }
 
 /// A new wait; like the fold, an older wait still open for the conversation (which the domain
@@ -503,235 +554,4 @@ async fn end_handle(
     )
     .await?;
     Ok(())
-}
-
-type WaitRow = (
-    i64,
-    String,
-    String,
-    String,
-    i64,
-    i64,
-    Option<i64>,
-    Option<String>,
-    Option<String>,
-    Option<i64>,
-);
-type ResponseRow = (
-    i64,
-    String,
-    String,
-    String,
-    i64,
-    i64,
-    Option<i64>,
-    Option<i64>,
-);
-type HandleRow = (
-    i64,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    Option<i64>,
-    Option<String>,
-);
-type RatingRow = (i64, Option<String>, String, Option<String>, i64, i64);
-type OfferRow = (i64, String, String, i64, String);
-
-/// The samples of `scope` as the `stats` read model holds them: what the fold of the log gives
-/// for the same scope (its waits, handles and ratings, in the order they started), up to the
-/// read model's checkpoint. The queues' histories are not kept here; `samples.queues` is empty.
-pub async fn samples_from_rows(backend: &Backend, scope: Scope) -> Result<Samples, StatsRowError> {
-    let (column, id) = match scope {
-        Scope::Queue(id) => ("queue_id", id),
-        Scope::Organization(id) => ("organization_id", id),
-    };
-    let id = id.to_string();
-    let waits: Vec<WaitRow> = fetch_all(
-        backend,
-        &format!(
-            "SELECT position, queue_id, organization_id, conversation_id, start_at,
-             transferred_in, end_at, outcome, agent_id, target
-             FROM rm_stat_waits WHERE {column} = $1 ORDER BY position"
-        ),
-        params![id.as_str()],
-    )
-    .await?;
-    let handles: Vec<HandleRow> = fetch_all(
-        backend,
-        &format!(
-            "SELECT position, queue_id, organization_id, agent_id, conversation_id, start_at,
-             end_at, outcome FROM rm_stat_handles WHERE {column} = $1 ORDER BY position"
-        ),
-        params![id.as_str()],
-    )
-    .await?;
-    let ratings: Vec<RatingRow> = fetch_all(
-        backend,
-        &format!(
-            "SELECT position, queue_id, organization_id, agent_id, at, score
-             FROM rm_stat_ratings WHERE {column} = $1 ORDER BY position"
-        ),
-        params![id.as_str()],
-    )
-    .await?;
-    let responses: Vec<ResponseRow> = fetch_all(
-        backend,
-        &format!(
-            "SELECT position, queue_id, organization_id, conversation_id, start_at, target,
-             end_at, answered FROM rm_stat_responses WHERE {column} = $1 ORDER BY position"
-        ),
-        params![id.as_str()],
-    )
-    .await?;
-
-    let offers: Vec<OfferRow> = fetch_all(
-        backend,
-        &format!(
-            "SELECT position, queue_id, organization_id, at, outcome
-             FROM rm_stat_offers WHERE {column} = $1 ORDER BY position"
-        ),
-        params![id.as_str()],
-    )
-    .await?;
-    let left: Vec<(i64, String, String, i64)> = fetch_all(
-        backend,
-        &format!(
-            "SELECT position, queue_id, organization_id, at
-             FROM rm_stat_left_messages WHERE {column} = $1 ORDER BY position"
-        ),
-        params![id.as_str()],
-    )
-    .await?;
-    let mut samples = Samples::default();
-    for (position, queue, org, conversation, start, transferred_in, end, outcome, agent, target) in
-        waits
-    {
-        let end = match (end, outcome) {
-            (Some(end), Some(outcome)) => Some(WaitEnd {
-                at: time(end)?,
-                outcome: match (outcome.as_str(), agent) {
-                    ("picked", Some(agent)) => WaitOutcome::Picked {
-                        agent_id: uuid(&agent)?,
-                    },
-                    ("abandoned", _) => WaitOutcome::Abandoned,
-                    ("timed_out", _) => WaitOutcome::TimedOut,
-                    ("transferred_out", _) => WaitOutcome::TransferredOut,
-                    ("removed", _) => WaitOutcome::Removed,
-                    (other, _) => return Err(StatsRowError::corrupt("wait outcome", other)),
-                },
-            }),
-            _ => None,
-        };
-        samples.position = samples.position.max(position);
-        samples.waits.push(Wait {
-            queue_id: uuid(&queue)?,
-            organization_id: uuid(&org)?,
-            conversation_id: uuid(&conversation)?,
-            start: time(start)?,
-            transferred_in: transferred_in != 0,
-            target,
-            end,
-        });
-    }
-    for (position, queue, org, conversation, start, target, end, answered) in responses {
-        samples.position = samples.position.max(position);
-        samples.responses.push(Response {
-            queue_id: uuid(&queue)?,
-            organization_id: uuid(&org)?,
-            conversation_id: uuid(&conversation)?,
-            start: time(start)?,
-            target,
-            end: match end {
-                Some(end) => Some(ResponseEnd {
-                    at: time(end)?,
-                    answered: answered.unwrap_or(0) != 0,
-                }),
-                None => None,
-            },
-        });
-    }
-    for (position, queue, org, agent, conversation, start, end, outcome) in handles {
-        let end = match (end, outcome) {
-            (Some(end), Some(outcome)) => Some(HandleEnd {
-                at: time(end)?,
-                outcome: match outcome.as_str() {
-                    "ended" => HandleOutcome::Ended,
-                    "transferred_out" => HandleOutcome::TransferredOut,
-                    other => return Err(StatsRowError::corrupt("handle outcome", other)),
-                },
-            }),
-            _ => None,
-        };
-        samples.position = samples.position.max(position);
-        samples.handles.push(Handle {
-            queue_id: uuid(&queue)?,
-            organization_id: uuid(&org)?,
-            agent_id: uuid(&agent)?,
-            conversation_id: uuid(&conversation)?,
-            start: time(start)?,
-            end,
-        });
-    }
-    for (position, queue, org, agent, at, score) in ratings {
-        samples.position = samples.position.max(position);
-        samples.ratings.push(Rating {
-            queue_id: queue.as_deref().map(uuid).transpose()?,
-            organization_id: uuid(&org)?,
-            agent_id: agent.as_deref().map(uuid).transpose()?,
-            at: time(at)?,
-            score: u8::try_from(score).map_err(|_| StatsRowError::corrupt("score", score))?,
-        });
-    }
-    for (position, queue, org, at, outcome) in offers {
-        samples.position = samples.position.max(position);
-        samples.offers.push(OfferEvent {
-            queue_id: uuid(&queue)?,
-            organization_id: uuid(&org)?,
-            at: time(at)?,
-            outcome: match outcome.as_str() {
-                "offered" => OfferOutcome::Offered,
-                "accepted" => OfferOutcome::Accepted,
-                "declined" => OfferOutcome::Declined,
-                "expired" => OfferOutcome::Expired,
-                other => return Err(StatsRowError::corrupt("offer outcome", other)),
-            },
-        });
-    }
-    for (position, queue, org, at) in left {
-        samples.position = samples.position.max(position);
-        samples.left_messages.push(LeftMessage {
-            queue_id: uuid(&queue)?,
-            organization_id: uuid(&org)?,
-            at: time(at)?,
-        });
-    }
-    Ok(samples)
-}
-
-fn uuid(text: &str) -> Result<Uuid, StatsRowError> {
-    Uuid::parse_str(text).map_err(|_| StatsRowError::corrupt("id", text))
-}
-
-fn time(micros: i64) -> Result<DateTime<Utc>, StatsRowError> {
-    DateTime::from_timestamp_micros(micros).ok_or_else(|| StatsRowError::corrupt("time", micros))
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StatsRowError {
-    #[error("database: {0}")]
-    Sql(#[from] sqlx::Error),
-    #[error("the stats read model holds an unreadable {what}: {value}")]
-    Corrupt { what: &'static str, value: String },
-}
-
-impl StatsRowError {
-    fn corrupt(what: &'static str, value: impl ToString) -> Self {
-        StatsRowError::Corrupt {
-            what,
-            value: value.to_string(),
-        }
-    }
 }
