@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::Route;
 use crate::routes::conversations::wire::MessageAuthor;
+use crate::ws::CustomerEvent;
 
 /// The document's side of the `/v1/ws` route.
 pub fn websocket(route: Route) -> Route {
@@ -24,11 +25,12 @@ pub fn websocket(route: Route) -> Route {
         .extension_with("x-websocket-frames", frames)
 }
 
-/// The schemas of the frames each way.
+/// The schemas of the frames each way, and of the `event` a customer's topic carries.
 fn frames(generator: &mut SchemaGenerator) -> Value {
     let client = generator.subschema_for::<WsClientFrame>().to_value();
     let server = generator.subschema_for::<WsServerFrame>().to_value();
-    json!({"client": client, "server": server})
+    let customer_event = generator.subschema_for::<CustomerEvent>().to_value();
+    json!({"client": client, "server": server, "customer_event": customer_event})
 }
 
 /// A frame a client sends over `/v1/ws`.
@@ -63,7 +65,8 @@ pub struct Participant {
 }
 
 /// A stored event, flat: its `type`, the fields its JSON Schema in `schemas/events/` gives,
-/// and `at`. A customer's topic carries only its allow-list of types and fields.
+/// and `at`. A customer's topic carries only its allow-list of types and fields: a
+/// `CustomerEvent` (`x-websocket-frames.customer_event`).
 #[derive(Serialize, JsonSchema)]
 pub struct WsEvent {
     #[serde(rename = "type")]

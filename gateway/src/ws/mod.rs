@@ -47,6 +47,7 @@ use crate::error::ApiError;
 use crate::openapi::{self, Route, Routes};
 use crate::state::AppState;
 
+pub use customer::CustomerEvent;
 pub use frames::full_body;
 pub use session::run;
 

@@ -1752,6 +1752,11 @@ export interface components {
             name?: string | null;
             password?: string | null;
         };
+        /**
+         * @description `active`: with an agent again.
+         * @enum {string}
+         */
+        Active: "active";
         ActivityItem: {
             /** Format: uuid */
             agent_id?: string | null;
@@ -1862,6 +1867,17 @@ export interface components {
             /** @description Signed; expires in 1 hour; needs no token. */
             url: string;
         };
+        /** @description An uploaded file as messages refer to it. `name` is personal data. */
+        AttachmentRef: {
+            /** Format: uuid */
+            attachment_id: string;
+            content_type: string;
+            name: components["schemas"]["FileName"];
+            /** @description SHA-256 of the bytes, hex: the stored file is checked against it. */
+            sha256: string;
+            /** Format: uint64 */
+            size: number;
+        };
         /** @description One change of an organization, as the audit shows it. */
         AuditItem: {
             /** Format: uuid */
@@ -1886,6 +1902,17 @@ export interface components {
             subject: string | null;
             /** @description The event's type (`MemberRoleChanged`, `QueueSettingsChanged`, …). */
             type: string;
+        };
+        /** @description Who caused an event or wrote a message. */
+        Author: {
+            /**
+             * Format: uuid
+             * @description The agent's id, the conversation id for its customer, nil for the system.
+             */
+            id: string;
+            kind: components["schemas"]["AuthorKind"];
+            /** @description Personal data: the display name at the time of writing. */
+            name: string;
         };
         /** @enum {string} */
         AuthorKind: "agent" | "customer" | "system";
@@ -1930,6 +1957,10 @@ export interface components {
              * @description When the block runs out.
              */
             until: string;
+        };
+        /** @description Who started or ended a call, as a customer sees it: only which side. */
+        CallParty: {
+            kind: components["schemas"]["AuthorKind"];
         };
         CallStarted: {
             /** Format: uuid */
@@ -2025,6 +2056,78 @@ export interface components {
              */
             verified?: components["schemas"]["VerifiedCustomerView"] | null;
         };
+        /**
+         * @description An event of a customer's own conversation, as its customer's topic carries it: the
+         *     allow-list of API.md — messages, the agent's name on pick, the end, a transfer (as waiting
+         *     again), calls — never notes, tags or metadata, and nothing of other customers.
+         */
+        CustomerEvent: {
+            /**
+             * Format: date-time
+             * @description When the event was recorded.
+             */
+            at: string;
+        } & ({
+            attachments: components["schemas"]["AttachmentRef"][];
+            author: components["schemas"]["Author"];
+            /** Format: uuid */
+            conversation_id: string;
+            /** Format: uuid */
+            message_id: string;
+            /** Format: uint64 */
+            seq: number;
+            text: string;
+            /** @constant */
+            type: "MessageSent";
+        } | {
+            agent: components["schemas"]["AgentName"];
+            /** Format: uuid */
+            conversation_id: string;
+            /** @constant */
+            type: "CustomerPicked";
+        } | {
+            agent: components["schemas"]["AgentName"];
+            /** Format: uuid */
+            conversation_id: string;
+            /** @constant */
+            type: "HandoffAccepted";
+        } | {
+            /** Format: uuid */
+            conversation_id: string;
+            /** Format: uint64 */
+            queue_position: number;
+            status: components["schemas"]["Waiting"];
+            /** @constant */
+            type: "ConversationTransferred";
+        } | {
+            /** Format: uuid */
+            conversation_id: string;
+            reason: components["schemas"]["EndReason"];
+            /** @constant */
+            type: "ConversationEnded";
+        } | {
+            /** Format: uuid */
+            conversation_id: string;
+            status: components["schemas"]["Active"];
+            /** @constant */
+            type: "ConversationReopened";
+        } | {
+            by: components["schemas"]["CallParty"];
+            /** Format: uuid */
+            call_id: string;
+            /** Format: uuid */
+            conversation_id: string;
+            /** @constant */
+            type: "CallStarted";
+        } | {
+            by: components["schemas"]["CallParty"];
+            /** Format: uuid */
+            call_id: string;
+            /** Format: uuid */
+            conversation_id: string;
+            /** @constant */
+            type: "CallEnded";
+        });
         DirectRequest: {
             /**
              * Format: uuid
@@ -2032,6 +2135,7 @@ export interface components {
              */
             agent_id: string;
         };
+        EndReason: "ended" | "abandoned" | "timeout";
         /**
          * @description `POST /v1/me/two-factor`: what an authenticator app needs. The secret works only once a
          *     code made from it confirms it.
@@ -2071,6 +2175,8 @@ export interface components {
              */
             customer_ref?: string | null;
         };
+        /** @description A file name of an attachment, as the uploader gave it. */
+        FileName: string;
         HandoffRequest: {
             /**
              * Format: uuid
@@ -2933,6 +3039,11 @@ export interface components {
             /** @description The site's own id for the user. */
             user_id: string;
         };
+        /**
+         * @description `waiting`: back in a line.
+         * @enum {string}
+         */
+        Waiting: "waiting";
         /** @description `POST /v1/orgs/{org}/webhooks`. */
         WebhookEndpointRequest: {
             /**
@@ -2998,7 +3109,8 @@ export interface components {
         };
         /**
          * @description A stored event, flat: its `type`, the fields its JSON Schema in `schemas/events/` gives,
-         *     and `at`. A customer's topic carries only its allow-list of types and fields.
+         *     and `at`. A customer's topic carries only its allow-list of types and fields: a
+         *     `CustomerEvent` (`x-websocket-frames.customer_event`).
          */
         WsEvent: {
             /** Format: date-time */

@@ -10,17 +10,9 @@ export type EventFrame = Extract<ServerFrame, { type: 'event' }>;
  * generated from `schemas/events/`), with when it was stored and its place in the log (none
  * for an event the console applies itself before the server's arrives). */
 export type StoredEvent = Event & { at: string; position?: number };
-type Of<T extends Event['type']> = Extract<Event, { type: T }>;
-/** An event as a customer's topic carries it: API.md's allow-list of types and fields, each
- * field as the stored event has it (`customer_body` in `gateway/src/ws.rs` picks them). */
-export type CustomerEvent = { at: string } & (
-  | Pick<Of<'MessageSent'>, 'type' | 'conversation_id' | 'message_id' | 'seq' | 'author' | 'text' | 'attachments'>
-  | (Pick<Of<'CustomerPicked' | 'HandoffAccepted'>, 'type' | 'conversation_id'> & { agent: { name: string } })
-  | (Pick<Of<'ConversationTransferred'>, 'type' | 'conversation_id' | 'queue_position'> & { status: 'waiting' })
-  | Pick<Of<'ConversationEnded'>, 'type' | 'conversation_id' | 'reason'>
-  | (Pick<Of<'ConversationReopened'>, 'type' | 'conversation_id'> & { status: 'active' })
-  | (Pick<Of<'CallStarted' | 'CallEnded'>, 'type' | 'conversation_id' | 'call_id'> & { by: Pick<Of<'CallStarted'>['by'], 'kind'> })
-);
+/** An event as a customer's topic carries it: API.md's allow-list of types and fields, as
+ * the server declares it (`CustomerEvent` in `gateway/src/ws/customer.rs`). */
+export type CustomerEvent = components['schemas']['CustomerEvent'];
 /** A message as a live `MessageSent` carries it, to an agent or to its customer. */
 export type MessageEvent = Extract<CustomerEvent, { type: 'MessageSent' }>;
 
