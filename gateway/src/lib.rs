@@ -22,15 +22,18 @@
 //! - [`peers`]: relays and close orders between nodes, over core NATS.
 //! - [`nodes`]: this process among the nodes of a Postgres deployment: its heartbeat, its
 //!   sockets in the shared tables, and which nodes may run together.
-//! - [`openapi`]: the OpenAPI 3.1 document of API.md, served at `GET /v1/openapi.json`: its path
-//!   table, over the wire types the route modules declare.
+//! - [`openapi`]: each route declared once (`registry.rs`: method, path, handler, and its
+//!   operation: summary, body, answers) makes both the router's route and the OpenAPI 3.1
+//!   document of API.md (`document.rs`), served at `GET /v1/openapi.json`; the WebSocket's
+//!   frames (`websocket.rs`).
 //! - [`web`]: the console and the widget, served from the `web/dist` build.
 //! - [`ws`]: `GET /v1/ws`, topics with gap-free resume, typing and signalling; a folder, a file
 //!   per concern: the session's loop, the bounded way out, the client's frames, topics and their
 //!   access checks, a subscription's replay and live following, `event` frames, the customer's
 //!   allow-listed view.
-//! - [`routes`]: one module per area of the contract, each with its wire types (the request bodies
-//!   its handlers take, the answers they return, built from read-model rows).
+//! - [`routes`]: one module per area of the contract, each with its routes (`routes()`, the
+//!   declarations `openapi` builds from) and its wire types (the request bodies its handlers
+//!   take, the answers they return, built from read-model rows).
 //! - [`error`]: the one error type at the edge, written as `application/problem+json`.
 //! - [`blobs`]: attachments' bytes (files or rows), their sniffed type and signed URLs.
 //! - [`secrets`]: what must never enter the log — tokens (made and hashed here), passwords, kept
