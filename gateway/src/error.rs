@@ -163,12 +163,6 @@ impl From<store::error::StoreError> for ApiError {
     }
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(error: sqlx::Error) -> Self {
-        Self::Unavailable(store::error::StoreError::from(error).to_string())
-    }
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
@@ -214,7 +208,9 @@ impl IntoResponse for ApiError {
 impl From<projections::QueryError> for ApiError {
     fn from(error: projections::QueryError) -> Self {
         match error {
-            projections::QueryError::Sql(error) => Self::from(error),
+            projections::QueryError::Sql(error) => {
+                Self::Unavailable(store::error::StoreError::from(error).to_string())
+            }
             projections::QueryError::Corrupt(reason) => Self::Internal(reason),
         }
     }

@@ -106,3 +106,12 @@ macro_rules! on_both_backends {
         }
     )*};
 }
+
+/// Runs one statement on `backend`, for a test that must break the store on purpose (a table
+/// renamed away and back).
+pub async fn execute(
+    backend: &crate::log::Backend,
+    statement: &str,
+) -> Result<u64, crate::error::StoreError> {
+    crate::dialect::execute(backend, statement, &[]).await
+}

@@ -353,14 +353,12 @@ mod worker_tests {
     use super::*;
     use domain::organization::{Organization, OrganizationCommand};
     use store::command::CommandContext;
-    use store::log::Backend;
     use uuid::Uuid;
 
     async fn sql(state: &AppState, statement: &str) {
-        let Backend::Sqlite(pool) = state.backend() else {
-            panic!("the embedded store")
-        };
-        sqlx::query(statement).execute(pool).await.unwrap();
+        store::testing::execute(state.backend(), statement)
+            .await
+            .unwrap();
     }
 
     /// With the embedded store there is no lease to lose: a checkpoint that cannot be saved
