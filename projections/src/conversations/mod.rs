@@ -235,8 +235,12 @@ async fn lifecycle(
             ..
         } => {
             let status = match kind {
-                ConversationKind::Customer | ConversationKind::LeftMessage => "waiting",
-                ConversationKind::Channel | ConversationKind::Direct => "active",
+                ConversationKind::Customer | ConversationKind::LeftMessage => {
+                    read::ConversationStatus::Waiting
+                }
+                ConversationKind::Channel | ConversationKind::Direct => {
+                    read::ConversationStatus::Active
+                }
             };
             tx.execute(
                 "INSERT INTO rm_conversations{s} (conversation_id, kind, name, organization_id,
@@ -249,7 +253,7 @@ async fn lifecycle(
                     name.as_ref().map(|n| n.as_str().to_owned()),
                     organization_id,
                     *queue_id,
-                    status,
+                    status.as_str(),
                     json(participants)?,
                     at,
                     event.position
