@@ -13,7 +13,7 @@ use axum::{Extension, Json};
 use chrono::{DateTime, SecondsFormat, Utc};
 use domain::conversation::ConversationKind;
 use domain::conversation::{
-    Conversation as ConversationStream, ConversationCommand, ConversationEvent, Status,
+    Conversation as ConversationStream, ConversationCommand, ConversationError, ConversationEvent,
 };
 use domain::ids;
 use domain::metadata::{CustomerMetadata, LiveMetadata};
@@ -499,54 +499,20 @@ async fn send_message(
         .collect::<Result<Vec<_>, _>>()?;
     let author = author_of(&state, &caller, &conversation).await?;
     let ctx = context(Some(&caller), key.as_deref());
-    // A customer who writes again after the end continues the conversation, if its queue's
-    // reopening window allows (the conversation decides); otherwise the send is refused as
-    // ended, and the widget starts a new one.
-    if conversation.status == projections::conversations::read::ConversationStatus::Ended
-        && author.is_customer()
-    {
-        let reopen = ConversationCommand::Reopen {
-            by: author.clone(),
-            at: Utc::now(),
-            within_seconds: reopen_window(&state, &conversation).await?,
-        };
-        // The request's Idempotency-Key is the message's: the reopening takes none (a repeat
-        // of it finds the conversation open, below).
-        let reopen_ctx = context(Some(&caller), None);
-        // Back to the agent it had: that agent's workload takes it again.
-        let stream = conversation.id.to_string();
-        let (before, _) = state.commands.load::<ConversationStream>(&stream).await?;
-        let back_to = before.agent_id.unwrap_or_default();
-        let reopened = workflow::reopen(
-            &state,
-            conversation.id,
-            conversation.organization_id,
-            back_to,
-            reopen,
-            &reopen_ctx,
-        )
-        .await;
-        match reopened {
-            Ok(()) => {}
-            // Not ended any more (another of its messages reopened it): the send decides.
-            Err(ApiError::Conflict(detail)) => {
-                let stream = conversation.id.to_string();
-                let (now, _) = state.commands.load::<ConversationStream>(&stream).await?;
-                if now.status == Some(Status::Ended) {
-                    return Err(ApiError::Conflict(detail));
-                }
-            }
-            Err(error) => return Err(error),
-        }
-    }
     let answer = text.as_ref().map(|text| text.as_str().to_owned());
-    let send = ConversationCommand::SendMessage {
-        message_id: Uuid::new_v4(),
-        author: author.clone(),
+    // A customer who writes to its ended conversation continues it, if its queue's reopening
+    // window allows: `workflow::send_message` reopens it first.
+    let ended = conversation.status == projections::conversations::read::ConversationStatus::Ended;
+    let executed = workflow::send_message(
+        &state,
+        conversation.id,
+        ended,
+        &author,
         text,
         attachments,
-    };
-    let executed = workflow::run::<ConversationStream>(&state, conversation.id, send, &ctx).await?;
+        &ctx,
+    )
+    .await?;
     if conversation.kind == ConversationKind::LeftMessage && !author.is_customer() {
         if let Some(answer) = answer {
             super::left_messages::mail_answer(&state, &conversation, &author.name, &answer).await;
@@ -790,25 +756,6 @@ async fn end(
     let ctx = context(Some(&caller), key.as_deref());
     end_conversation(&state, &caller, &conversation, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// The reopening window of the conversation's queue (`reopen_window_seconds`), if it has one.
-async fn reopen_window(
-    state: &AppState,
-    conversation: &Conversation,
-) -> Result<Option<u32>, ApiError> {
-    let Some(queue_id) = conversation.queue_id else {
-        return Ok(None);
-    };
-    let queue = projections::queues::read::queue(state.backend(), queue_id).await?;
-    Ok(queue
-        .and_then(|queue| {
-            queue
-                .settings
-                .get("reopen_window_seconds")
-                .and_then(Value::as_u64)
-        })
-        .and_then(|seconds| u32::try_from(seconds).ok()))
 }
 
 /// `POST /v1/conversations/{c}/reopen`: an agent reopens an ended customer conversation (or a
@@ -1110,12 +1057,12 @@ async fn start_direct(
     };
     let caller = Caller::Agent(agent);
     let ctx = context(Some(&caller), key.as_deref());
-    let status =
-        match workflow::run::<ConversationStream>(&state, conversation_id, start, &ctx).await {
-            Ok(_) => StatusCode::CREATED,
-            // `StartDirect`'s only conflict is `AlreadyStarted`: the pair has its chat.
-            Err(ApiError::Conflict(_)) => StatusCode::OK,
-            Err(error) => return Err(error),
-        };
+    let started = workflow::refusable::<ConversationStream>(&state, conversation_id, start, &ctx);
+    let status = match started.await? {
+        Ok(_) => StatusCode::CREATED,
+        // The pair has its chat.
+        Err(ConversationError::AlreadyStarted) => StatusCode::OK,
+        Err(refusal) => return Err(ApiError::refused(&refusal)),
+    };
     Ok((status, Json(ConversationCreated { conversation_id })).into_response())
 }
