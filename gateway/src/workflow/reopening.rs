@@ -39,7 +39,8 @@ pub async fn reopen(
     .map_err(|refusal| ApiError::refused(&refusal))
 }
 
-/// [`reopen`], with the conversation's refusal given back as it is (as [`super::refusable`] does).
+/// [`reopen`], with the conversation's refusal given back as it is, as
+/// [`super::refusable`] gives a refusal back.
 async fn reopen_refusable(
     state: &AppState,
     conversation_id: Uuid,
