@@ -219,13 +219,13 @@ pub async fn create_account(
         name,
         email_confirmed: false,
     };
-    match workflow::run::<Account>(state, agent_id, create, &context(None, None)).await {
+    match workflow::refusable::<Account>(state, agent_id, create, &context(None, None)).await? {
         Ok(_) => {}
         // The log has the account but, as the claim says, no password was ever kept for it: a
         // creation cut short by a crash, which nobody ever signed in to. The claim's holder
         // finishes it; keeping the password below is what decides.
-        Err(ApiError::Conflict(_)) => {}
-        Err(error) => return Err(error),
+        Err(AccountError::EmailTaken) => {}
+        Err(refusal) => return Err(refusal.into()),
     }
     if !secrets::insert_password_hash(state.backend(), agent_id, &hash).await? {
         return Err(taken());
@@ -259,9 +259,9 @@ pub async fn create_sso_account(
         name,
         email_confirmed: true,
     };
-    match workflow::run::<Account>(state, agent_id, create, &context(None, None)).await {
-        Ok(_) | Err(ApiError::Conflict(_)) => {}
-        Err(error) => return Err(error),
+    match workflow::refusable::<Account>(state, agent_id, create, &context(None, None)).await? {
+        Ok(_) | Err(AccountError::EmailTaken) => {}
+        Err(refusal) => return Err(refusal.into()),
     }
     if !secrets::insert_password_hash(state.backend(), agent_id, NO_PASSWORD).await? {
         return Err(taken());
