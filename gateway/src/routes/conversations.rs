@@ -816,12 +816,13 @@ async fn reopen_window(
 async fn reopen(
     State(state): State<AppState>,
     Path(c): Path<String>,
-    agent: AgentCaller,
+    caller: Caller,
     key: Key,
 ) -> Result<StatusCode, ApiError> {
+    // Another conversation's customer is told it does not exist (404), its own that only
+    // agents reopen (403).
+    let (agent, conversation) = access::agent_conversation(&state, &caller, path_id(&c)?).await?;
     let by_agent = agent.agent_id;
-    let caller = Caller::Agent(agent);
-    let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
     let by = author_of(&state, &caller, &conversation).await?;
     let reopen = ConversationCommand::Reopen {
         by,
