@@ -1248,8 +1248,19 @@ async fn check(api: &Api, row: &Row, who: usize, token: Option<&str>, ids: &Ids)
 
 #[tokio::test]
 async fn outsiders_get_the_documented_refusal_on_every_route_and_change_nothing() {
-    let storage = Storage::embedded();
-    let (_server, api) = api::start(&storage);
+    walk(&Storage::embedded()).await;
+}
+
+#[tokio::test]
+async fn outsiders_get_the_documented_refusal_on_every_route_and_change_nothing_on_postgres() {
+    if let Some(storage) = Storage::postgres() {
+        walk(&storage).await;
+    }
+}
+
+/// The walk of every row by the three outsiders, on `storage`.
+async fn walk(storage: &Storage) {
+    let (_server, api) = api::start(storage);
     let acme = acme(&api).await;
     let other = api::sign_up(&api, "Globex").await;
     // The customer of another conversation: one waiting in Acme's own queue (the hardest
