@@ -681,6 +681,66 @@ async fn values_over_the_limits_are_422_problems_and_append_nothing() {
             w.ended.token(),
             json!({"score": 0}),
         ),
+        (
+            "a block of no minutes",
+            format!("/v1/conversations/{c}/block"),
+            owner,
+            json!({"minutes": 0}),
+        ),
+        (
+            "a block longer than 365 days",
+            format!("/v1/conversations/{c}/block"),
+            owner,
+            json!({"minutes": 525_601}),
+        ),
+        (
+            "a block's reason of 501 characters",
+            format!("/v1/conversations/{c}/block"),
+            owner,
+            json!({"reason": "r".repeat(501)}),
+        ),
+        (
+            "read up to a message the conversation does not have",
+            format!("/v1/conversations/{c}/read"),
+            owner,
+            json!({"seq": 1000}),
+        ),
+        (
+            "a webhook URL that is not http(s)",
+            format!("/v1/orgs/{org}/webhooks"),
+            owner,
+            json!({"url": "ftp://203.0.113.7/hook", "event_types": ["MessageSent"]}),
+        ),
+        (
+            "a webhook of no event types",
+            format!("/v1/orgs/{org}/webhooks"),
+            owner,
+            json!({"url": "https://203.0.113.7/hook", "event_types": []}),
+        ),
+        (
+            "a webhook of an unknown event type",
+            format!("/v1/orgs/{org}/webhooks"),
+            owner,
+            json!({"url": "https://203.0.113.7/hook", "event_types": ["NoteAdded"]}),
+        ),
+        (
+            "a single sign-on whose issuer's discovery document cannot be read",
+            format!("/v1/orgs/{org}/sso"),
+            owner,
+            json!({"issuer": "http://127.0.0.1:9", "client_id": "jono", "client_secret": "s3cret", "required": false}),
+        ),
+        (
+            "an empty left message",
+            format!("/v1/queues/{}/messages", w.queue),
+            None,
+            json!({"text": "", "email": "caller@example.com"}),
+        ),
+        (
+            "a left message with a malformed email",
+            format!("/v1/queues/{}/messages", w.queue),
+            None,
+            json!({"text": "Call me back", "email": "not an address"}),
+        ),
     ];
     let mut misses = Vec::new();
     for (what, path, token, body) in cases {
@@ -689,6 +749,7 @@ async fn values_over_the_limits_are_422_problems_and_append_nothing() {
             || path.contains("/members/")
             || path.contains("/canned-responses/")
             || path.ends_with("/retention")
+            || path.ends_with("/sso")
         {
             "PUT"
         } else {
