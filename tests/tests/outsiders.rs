@@ -1,5 +1,5 @@
-//! The outsider walk (invariant 8): every route of API.md (but attachments, the WebSocket,
-//! calls, transfer and presence status, which have their own issues) is called by three
+//! The outsider walk (invariant 8): every operation of `schemas/openapi.json` (but those
+//! `NOT_WALKED_HERE` names, with its reason) is called by three
 //! outsiders of Acme's world — an agent of another organization, the customer of another
 //! conversation, and someone with no token — and each answer is the one the table says.
 //! Afterwards Acme's owner sees exactly what it saw before: a refused command appended nothing.
@@ -20,7 +20,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use jono_tests::api::{self, eventually, Agent, Api, Customer, PASSWORD};
+use jono_tests::api::{self, eventually, Agent, Api, Customer, Reply, PASSWORD};
 use jono_tests::{contract, Storage};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -47,7 +47,11 @@ struct Ids {
     canned_org: Uuid,
     canned_personal: Uuid,
     invitation: String,
+    invitation_id: Uuid,
     owner_email: String,
+    /// Things Acme's world has none of (a call, a block, a webhook endpoint): the outsider
+    /// must be refused before the id matters.
+    nothing: Uuid,
 }
 
 impl Ids {
@@ -63,12 +67,22 @@ impl Ids {
             canned_org: Uuid::new_v4(),
             canned_personal: Uuid::new_v4(),
             invitation: format!("unknown{}", Uuid::new_v4().simple()),
+            invitation_id: Uuid::new_v4(),
             owner_email: api::fresh_email("nobody"),
+            nothing: Uuid::new_v4(),
         }
     }
 }
 
 type Request = fn(&Ids) -> (String, Option<Value>);
+
+/// How a row's body goes: as JSON, or (an upload) as the one file of a multipart form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    Json,
+    /// The body's JSON string is the file's content.
+    File,
+}
 
 /// One row: the route, how to call it, and the answers for (another organization's agent,
 /// another conversation's customer, no token).
@@ -77,6 +91,7 @@ struct Row {
     route: &'static str,
     request: Request,
     expect: [Expect; 3],
+    form: Form,
 }
 
 const fn row(
@@ -90,6 +105,18 @@ const fn row(
         route,
         request,
         expect,
+        form: Form::Json,
+    }
+}
+
+/// A row whose body is a file, uploaded as `multipart/form-data`.
+const fn upload(route: &'static str, request: Request, expect: [Expect; 3]) -> Row {
+    Row {
+        method: "POST",
+        route,
+        request,
+        expect,
+        form: Form::File,
     }
 }
 
@@ -633,6 +660,262 @@ fn routes() -> Vec<Row> {
             },
             NOT_YOURS,
         ),
+        // Routes that change things, of the issues after API.md, each also checked in its own
+        // file. Ids Acme's world lacks (a call, a block, an endpoint) are fresh: the outsider is
+        // refused before they matter.
+        upload(
+            "/v1/conversations/{c}/attachments",
+            |ids| {
+                (
+                    format!("/v1/conversations/{}/attachments", ids.conversation),
+                    Some(json!("a mole's file")),
+                )
+            },
+            NOT_YOURS,
+        ),
+        row(
+            "POST",
+            "/v1/conversations/{c}/block",
+            |ids| {
+                (
+                    format!("/v1/conversations/{}/block", ids.conversation),
+                    Some(json!({"minutes": 60, "reason": "mole"})),
+                )
+            },
+            NOT_YOURS,
+        ),
+        row(
+            "POST",
+            "/v1/conversations/{c}/calls",
+            |ids| {
+                (
+                    format!("/v1/conversations/{}/calls", ids.conversation),
+                    None,
+                )
+            },
+            NOT_YOURS,
+        ),
+        row(
+            "POST",
+            "/v1/conversations/{c}/calls/{call}/end",
+            |ids| {
+                (
+                    format!(
+                        "/v1/conversations/{}/calls/{}/end",
+                        ids.conversation, ids.nothing
+                    ),
+                    None,
+                )
+            },
+            NOT_YOURS,
+        ),
+        row(
+            "POST",
+            "/v1/conversations/{c}/handoff",
+            |ids| {
+                (
+                    format!("/v1/conversations/{}/handoff", ids.conversation),
+                    Some(json!({"agent_id": ids.member})),
+                )
+            },
+            NOT_YOURS,
+        ),
+        row(
+            "POST",
+            "/v1/conversations/{c}/handoff/accept",
+            |ids| {
+                (
+                    format!("/v1/conversations/{}/handoff/accept", ids.conversation),
+                    None,
+                )
+            },
+            NOT_YOURS,
+        ),
+        row(
+            "POST",
+            "/v1/conversations/{c}/handoff/decline",
+            |ids| {
+                (
+                    format!("/v1/conversations/{}/handoff/decline", ids.conversation),
+                    None,
+                )
+            },
+            NOT_YOURS,
+        ),
+        row(
+            "POST",
+            "/v1/conversations/{c}/offer/accept",
+            |ids| {
+                (
+                    format!("/v1/conversations/{}/offer/accept", ids.conversation),
+                    None,
+                )
+            },
+            NOT_YOURS,
+        ),
+        row(
+            "POST",
+            "/v1/conversations/{c}/offer/decline",
+            |ids| {
+                (
+                    format!("/v1/conversations/{}/offer/decline", ids.conversation),
+                    None,
+                )
+            },
+            NOT_YOURS,
+        ),
+        row(
+            "POST",
+            "/v1/conversations/{c}/read",
+            |ids| {
+                (
+                    format!("/v1/conversations/{}/read", ids.conversation),
+                    Some(json!({"seq": 1})),
+                )
+            },
+            NOT_YOURS,
+        ),
+        row(
+            "POST",
+            "/v1/conversations/{c}/reopen",
+            |ids| {
+                (
+                    format!("/v1/conversations/{}/reopen", ids.conversation),
+                    None,
+                )
+            },
+            NOT_YOURS,
+        ),
+        row(
+            "POST",
+            "/v1/conversations/{c}/transcript/email",
+            |ids| {
+                (
+                    format!("/v1/conversations/{}/transcript/email", ids.conversation),
+                    Some(json!({"email": "mole@example.com"})),
+                )
+            },
+            NOT_YOURS,
+        ),
+        row(
+            "POST",
+            "/v1/conversations/{c}/transfer",
+            |ids| {
+                (
+                    format!("/v1/conversations/{}/transfer", ids.conversation),
+                    Some(json!({"queue_id": ids.queue})),
+                )
+            },
+            NOT_YOURS,
+        ),
+        row(
+            "DELETE",
+            "/v1/orgs/{org}/blocks/{block}",
+            |ids| (format!("/v1/orgs/{}/blocks/{}", ids.org, ids.nothing), None),
+            NOT_HERE,
+        ),
+        row(
+            "DELETE",
+            "/v1/orgs/{org}/invitations/{invitation}",
+            |ids| {
+                (
+                    format!("/v1/orgs/{}/invitations/{}", ids.org, ids.invitation_id),
+                    None,
+                )
+            },
+            NOT_HERE,
+        ),
+        row(
+            "DELETE",
+            "/v1/orgs/{org}/members/{agent}/sessions",
+            |ids| {
+                (
+                    format!("/v1/orgs/{}/members/{}/sessions", ids.org, ids.member),
+                    None,
+                )
+            },
+            NOT_HERE,
+        ),
+        row(
+            "PUT",
+            "/v1/orgs/{org}/security",
+            |ids| {
+                (
+                    format!("/v1/orgs/{}/security", ids.org),
+                    Some(json!({"require_two_factor": true})),
+                )
+            },
+            NOT_HERE,
+        ),
+        // An issuer that answers nothing (the discard port): were the outsider not refused
+        // first, its discovery document would be unreadable (422), not 404.
+        row(
+            "PUT",
+            "/v1/orgs/{org}/sso",
+            |ids| {
+                (
+                    format!("/v1/orgs/{}/sso", ids.org),
+                    Some(json!({
+                        "issuer": "http://127.0.0.1:9",
+                        "client_id": "mole",
+                        "client_secret": "mole",
+                        "required": true
+                    })),
+                )
+            },
+            NOT_HERE,
+        ),
+        row(
+            "POST",
+            "/v1/orgs/{org}/webhooks",
+            |ids| {
+                (
+                    format!("/v1/orgs/{}/webhooks", ids.org),
+                    Some(json!({
+                        "url": "https://203.0.113.7/mole",
+                        "event_types": ["MessageSent"]
+                    })),
+                )
+            },
+            NOT_HERE,
+        ),
+        row(
+            "DELETE",
+            "/v1/orgs/{org}/webhooks/{endpoint}",
+            |ids| {
+                (
+                    format!("/v1/orgs/{}/webhooks/{}", ids.org, ids.nothing),
+                    None,
+                )
+            },
+            NOT_HERE,
+        ),
+        row(
+            "POST",
+            "/v1/orgs/{org}/webhooks/{endpoint}/deliveries/{position}/redeliver",
+            |ids| {
+                (
+                    format!(
+                        "/v1/orgs/{}/webhooks/{}/deliveries/1/redeliver",
+                        ids.org, ids.nothing
+                    ),
+                    None,
+                )
+            },
+            NOT_HERE,
+        ),
+        row(
+            "POST",
+            "/v1/queues/{queue}/identity-secret",
+            |ids| (format!("/v1/queues/{}/identity-secret", ids.queue), None),
+            NOT_HERE,
+        ),
+        row(
+            "DELETE",
+            "/v1/queues/{queue}/identity-secret",
+            |ids| (format!("/v1/queues/{}/identity-secret", ids.queue), None),
+            NOT_HERE,
+        ),
     ]
 }
 
@@ -652,6 +935,18 @@ fn open_to_anyone() -> Vec<Row> {
                 (
                     format!("/v1/queues/{}/join", ids.queue),
                     Some(json!({"metadata": {}})),
+                )
+            },
+            [Status(201); 3],
+        ),
+        // A message left on a queue is anyone's to leave, open queue or not (left_messages.rs).
+        row(
+            "POST",
+            "/v1/queues/{queue}/messages",
+            |ids| {
+                (
+                    format!("/v1/queues/{}/messages", ids.queue),
+                    Some(json!({"text": "Call me back", "email": "caller@example.com"})),
                 )
             },
             [Status(201); 3],
@@ -695,34 +990,6 @@ const NOT_WALKED_HERE: &[&str] = &[
     "POST /v1/me/two-factor/disable",
     // The WebSocket: its topics are refused frame by frame (websocket.rs).
     "GET /v1/ws",
-    // Routes that change things, of the issues after API.md: each file checks its callers
-    // (blocks.rs, handoff.rs, routing.rs, transfer_and_calls.rs, unread.rs, left_messages.rs,
-    // email.rs, attachments.rs, invitations.rs, sessions.rs, two_factor.rs, sso.rs,
-    // webhooks.rs, returning_customers.rs). A row here is still owed for each.
-    "POST /v1/conversations/{c}/attachments",
-    "POST /v1/conversations/{c}/block",
-    "POST /v1/conversations/{c}/calls",
-    "POST /v1/conversations/{c}/calls/{call}/end",
-    "POST /v1/conversations/{c}/handoff",
-    "POST /v1/conversations/{c}/handoff/accept",
-    "POST /v1/conversations/{c}/handoff/decline",
-    "POST /v1/conversations/{c}/offer/accept",
-    "POST /v1/conversations/{c}/offer/decline",
-    "POST /v1/conversations/{c}/read",
-    "POST /v1/conversations/{c}/reopen",
-    "POST /v1/conversations/{c}/transcript/email",
-    "POST /v1/conversations/{c}/transfer",
-    "POST /v1/queues/{queue}/messages",
-    "DELETE /v1/orgs/{org}/blocks/{block}",
-    "DELETE /v1/orgs/{org}/invitations/{invitation}",
-    "DELETE /v1/orgs/{org}/members/{agent}/sessions",
-    "PUT /v1/orgs/{org}/security",
-    "PUT /v1/orgs/{org}/sso",
-    "POST /v1/orgs/{org}/webhooks",
-    "DELETE /v1/orgs/{org}/webhooks/{endpoint}",
-    "POST /v1/orgs/{org}/webhooks/{endpoint}/deliveries/{position}/redeliver",
-    "POST /v1/queues/{queue}/identity-secret",
-    "DELETE /v1/queues/{queue}/identity-secret",
 ];
 
 /// The tables are the document's routes: every operation of `schemas/openapi.json` is a row of
@@ -744,9 +1011,11 @@ fn the_tables_walk_every_route_of_the_document() {
 }
 
 /// Acme: an owner, a second member, a queue with a picked customer (a message, a tag, a note)
-/// and a waiting one, a channel, a direct chat, canned responses and an open invitation.
+/// and a waiting one and an identity secret, a channel, a direct chat, canned responses and an
+/// open invitation.
 struct Acme {
     owner: Agent,
+    member: Agent,
     ids: Ids,
     waiting: Customer,
 }
@@ -828,8 +1097,24 @@ async fn acme(api: &Api) -> Acme {
         .await
         .expect(201, "a personal canned response")
         .id("id");
-    let invitee = api::fresh_email("invitee");
-    let invitation = api::invite(api, &owner, &invitee, "agent").await;
+    let invited = api
+        .post(
+            &format!("/v1/orgs/{}/invitations", owner.organization_id),
+            owner.token(),
+            json!({"email": api::fresh_email("invitee"), "role": "agent"}),
+        )
+        .await
+        .expect(201, "an invitation");
+    let invitation = invited.body["token"].as_str().expect("a token").to_owned();
+    let invitation_id = invited.id("invitation_id");
+    // An identity secret, so that an outsider's new one or removal would show.
+    api.post(
+        &format!("/v1/queues/{queue}/identity-secret"),
+        owner.token(),
+        json!({}),
+    )
+    .await
+    .expect(201, "an identity secret");
     Acme {
         ids: Ids {
             org: owner.organization_id,
@@ -842,9 +1127,12 @@ async fn acme(api: &Api) -> Acme {
             canned_org,
             canned_personal,
             invitation,
+            invitation_id,
             owner_email: owner.email.clone(),
+            nothing: Uuid::new_v4(),
         },
         owner,
+        member,
         waiting,
     }
 }
@@ -866,7 +1154,52 @@ fn owner_paths(acme: &Acme) -> Vec<String> {
         "/v1/canned-responses".to_owned(),
         "/v1/activity".to_owned(),
         "/v1/me".to_owned(),
+        format!("/v1/orgs/{}/invitations", ids.org),
+        format!("/v1/orgs/{}/blocks", ids.org),
+        format!("/v1/orgs/{}/security", ids.org),
+        format!("/v1/orgs/{}/sso", ids.org),
+        format!("/v1/orgs/{}/webhooks", ids.org),
+        format!("/v1/queues/{}/identity-secret", ids.queue),
     ]
+}
+
+/// Calls `row`'s route with `body`, as JSON or as an uploaded file.
+async fn send(api: &Api, row: &Row, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+    match (row.form, body) {
+        (Form::File, Some(Value::String(content))) => {
+            let boundary = format!("jono-outsider-{}", Uuid::new_v4().simple());
+            let form = format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"mole.txt\"\r\nContent-Type: text/plain\r\n\r\n{content}\r\n--{boundary}--\r\n"
+            );
+            let mut request = api
+                .http
+                .post(format!("{}{path}", api.base))
+                .header(
+                    "content-type",
+                    format!("multipart/form-data; boundary={boundary}"),
+                )
+                .body(form);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let response = request.send().await.expect("the server answers");
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let text = response.text().await.expect("a body");
+            let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+            Reply {
+                status,
+                headers,
+                text,
+                body,
+            }
+        }
+        (Form::File, other) => panic!(
+            "{}: a file row's body is a string, not {other:?}",
+            row.route
+        ),
+        (Form::Json, body) => api.call(row.method, path, token, body).await,
+    }
 }
 
 /// The answer `row` gives caller `who`, checked against the table; a miss is returned.
@@ -877,7 +1210,7 @@ async fn check(api: &Api, row: &Row, who: usize, token: Option<&str>, ids: &Ids)
         "no token",
     ];
     let (path, body) = (row.request)(ids);
-    let reply = api.call(row.method, &path, token, body).await;
+    let reply = send(api, row, &path, token, body).await;
     let what = format!("{} {} by {}", row.method, row.route, callers[who]);
     let status = reply.status;
     match row.expect[who] {
@@ -896,7 +1229,7 @@ async fn check(api: &Api, row: &Row, who: usize, token: Option<&str>, ids: &Ids)
                 ));
             }
             let (path, body) = (row.request)(&ids.unknown());
-            let unknown = api.call(row.method, &path, token, body).await;
+            let unknown = send(api, row, &path, token, body).await;
             if unknown.status != status {
                 return Some(format!(
                     "{what}: the answer tells that the thing exists ({status} for Acme's, {} for an unknown id)",
@@ -915,8 +1248,19 @@ async fn check(api: &Api, row: &Row, who: usize, token: Option<&str>, ids: &Ids)
 
 #[tokio::test]
 async fn outsiders_get_the_documented_refusal_on_every_route_and_change_nothing() {
-    let storage = Storage::embedded();
-    let (_server, api) = api::start(&storage);
+    walk(&Storage::embedded()).await;
+}
+
+#[tokio::test]
+async fn outsiders_get_the_documented_refusal_on_every_route_and_change_nothing_on_postgres() {
+    if let Some(storage) = Storage::postgres() {
+        walk(&storage).await;
+    }
+}
+
+/// The walk of every row by the three outsiders, on `storage`.
+async fn walk(storage: &Storage) {
+    let (_server, api) = api::start(storage);
     let acme = acme(&api).await;
     let other = api::sign_up(&api, "Globex").await;
     // The customer of another conversation: one waiting in Acme's own queue (the hardest
@@ -943,6 +1287,11 @@ async fn outsiders_get_the_documented_refusal_on_every_route_and_change_nothing(
             ));
         }
     }
+
+    // The member whose sessions the outsiders could not end is still signed in.
+    api.get("/v1/me", acme.member.token())
+        .await
+        .expect(200, "the member's token still works");
 
     // The invitation the outsiders could not take is still there for its person.
     api.post(

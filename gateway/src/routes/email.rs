@@ -314,13 +314,15 @@ async fn email_transcript(
     caller: Caller,
     Body(body): Body<TranscriptEmailRequest>,
 ) -> Result<StatusCode, ApiError> {
+    let conversation_id = path_id(&c)?;
+    // A conversation the caller may not see is 404 (another organization's agent included);
+    // only then is an agent told that this is the customer's to ask.
+    let conversation = access::conversation(&state, &caller, conversation_id).await?;
     let Caller::Customer(customer) = &caller else {
         return Err(ApiError::Forbidden(
             "the customer asks for its transcript by email; agents download it".into(),
         ));
     };
-    let conversation_id = path_id(&c)?;
-    let conversation = access::conversation(&state, &caller, conversation_id).await?;
     let mailer = mailer(&state)?;
     let email = Email::parse(&body.email).map_err(invalid)?;
     limits::enforce(

@@ -12,7 +12,7 @@ use projections::conversations::read::Conversation;
 use super::wire::{self, Rate, Transfer};
 use super::{author_of, Key};
 use crate::access;
-use crate::auth::{AgentCaller, Caller};
+use crate::auth::Caller;
 use crate::error::{invalid, ApiError};
 use crate::extract::{path_id, Body};
 use crate::openapi::Route;
@@ -101,12 +101,13 @@ async fn end(
 async fn reopen(
     State(state): State<AppState>,
     Path(c): Path<String>,
-    agent: AgentCaller,
+    caller: Caller,
     key: Key,
 ) -> Result<StatusCode, ApiError> {
+    // Another conversation's customer is told it does not exist (404), its own that only
+    // agents reopen (403).
+    let (agent, conversation) = access::agent_conversation(&state, &caller, path_id(&c)?).await?;
     let by_agent = agent.agent_id;
-    let caller = Caller::Agent(agent);
-    let conversation = access::conversation(&state, &caller, path_id(&c)?).await?;
     let by = author_of(&state, &caller, &conversation).await?;
     let reopen = ConversationCommand::Reopen {
         by,
