@@ -107,7 +107,10 @@ fn a_new_queue_is_closed() {
 fn a_closed_queue_opens() {
     test()
         .given(vec![queue_created()])
-        .when(C::OpenQueue { by: Some(AGENT) })
+        .when(C::OpenQueue {
+            by: Some(AGENT),
+            by_operator: true,
+        })
         .then_expect_events(vec![E::QueueOpened {
             queue_id: QUEUE,
             organization_id: ORG,
@@ -119,7 +122,10 @@ fn a_closed_queue_opens() {
 fn opening_an_open_queue_writes_nothing() {
     test()
         .given(vec![queue_created(), queue_opened()])
-        .when(C::OpenQueue { by: Some(AGENT) })
+        .when(C::OpenQueue {
+            by: Some(AGENT),
+            by_operator: true,
+        })
         .then_expect_events(vec![]);
 }
 
@@ -127,7 +133,10 @@ fn opening_an_open_queue_writes_nothing() {
 fn an_open_queue_closes() {
     test()
         .given(vec![queue_created(), queue_opened()])
-        .when(C::CloseQueue { by: None })
+        .when(C::CloseQueue {
+            by: None,
+            by_operator: false,
+        })
         .then_expect_events(vec![queue_closed()]);
 }
 
@@ -135,19 +144,72 @@ fn an_open_queue_closes() {
 fn closing_a_closed_queue_writes_nothing() {
     test()
         .given(vec![queue_created(), queue_opened(), queue_closed()])
-        .when(C::CloseQueue { by: None })
+        .when(C::CloseQueue {
+            by: None,
+            by_operator: false,
+        })
         .then_expect_events(vec![]);
+}
+
+/// Its handlers, the organization's operators and the clock open and close a queue; another
+/// member of the organization may not (the queue's stream decides, not a read model).
+#[test]
+fn only_its_handlers_operators_and_the_clock_open_and_close_a_queue() {
+    let opened = |by| E::QueueOpened {
+        queue_id: QUEUE,
+        organization_id: ORG,
+        by,
+    };
+    let member = C::OpenQueue {
+        by: Some(OTHER_AGENT),
+        by_operator: false,
+    };
+    test()
+        .given(vec![queue_created()])
+        .when(member.clone())
+        .then_expect_error(QueueError::NotAHandler);
+    test()
+        .given(vec![queue_created(), queue_opened()])
+        .when(C::CloseQueue {
+            by: Some(OTHER_AGENT),
+            by_operator: false,
+        })
+        .then_expect_error(QueueError::NotAHandler);
+    test()
+        .given(vec![queue_created(), handler_added(OTHER_AGENT)])
+        .when(member)
+        .then_expect_events(vec![opened(Some(OTHER_AGENT))]);
+    test()
+        .given(vec![queue_created()])
+        .when(C::OpenQueue {
+            by: Some(OTHER_AGENT),
+            by_operator: true,
+        })
+        .then_expect_events(vec![opened(Some(OTHER_AGENT))]);
+    test()
+        .given(vec![queue_created()])
+        .when(C::OpenQueue {
+            by: None,
+            by_operator: false,
+        })
+        .then_expect_events(vec![opened(None)]);
 }
 
 #[test]
 fn an_unknown_queue_neither_opens_nor_closes() {
     test()
         .given_no_previous_events()
-        .when(C::OpenQueue { by: None })
+        .when(C::OpenQueue {
+            by: None,
+            by_operator: false,
+        })
         .then_expect_error(QueueError::UnknownQueue);
     test()
         .given_no_previous_events()
-        .when(C::CloseQueue { by: None })
+        .when(C::CloseQueue {
+            by: None,
+            by_operator: false,
+        })
         .then_expect_error(QueueError::UnknownQueue);
 }
 

@@ -278,7 +278,13 @@ fn step(model: &mut Model, op: &Op) -> Option<(QueueCommand, Result<Vec<QueueEve
                 vec![common::queue_opened()]
             };
             model.open = true;
-            (QueueCommand::OpenQueue { by: None }, Ok(events))
+            (
+                QueueCommand::OpenQueue {
+                    by: None,
+                    by_operator: false,
+                },
+                Ok(events),
+            )
         }
         Op::Close => {
             let events = if model.open {
@@ -287,7 +293,13 @@ fn step(model: &mut Model, op: &Op) -> Option<(QueueCommand, Result<Vec<QueueEve
                 vec![]
             };
             model.open = false;
-            (QueueCommand::CloseQueue { by: None }, Ok(events))
+            (
+                QueueCommand::CloseQueue {
+                    by: None,
+                    by_operator: false,
+                },
+                Ok(events),
+            )
         }
     })
 }

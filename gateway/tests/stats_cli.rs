@@ -166,7 +166,15 @@ async fn history() -> History {
             name: Name::parse(name).unwrap(),
         };
         run::<Queue>(&commands, queue, create).await;
-        run::<Queue>(&commands, queue, QueueCommand::OpenQueue { by: None }).await;
+        run::<Queue>(
+            &commands,
+            queue,
+            QueueCommand::OpenQueue {
+                by: None,
+                by_operator: false,
+            },
+        )
+        .await;
         for agent in [x, y] {
             let add = QueueCommand::AddHandler {
                 agent_id: agent,
@@ -243,7 +251,15 @@ async fn history() -> History {
     // c5 joins A, which then closes with c5 still in line.
     run::<Queue>(&commands, a, join(c[5])).await;
     step().await;
-    run::<Queue>(&commands, a, QueueCommand::CloseQueue { by: None }).await;
+    run::<Queue>(
+        &commands,
+        a,
+        QueueCommand::CloseQueue {
+            by: None,
+            by_operator: false,
+        },
+    )
+    .await;
     let end = step().await;
     History {
         _dir: dir,

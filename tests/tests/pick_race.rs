@@ -27,7 +27,12 @@ async fn race(store: EventStore) {
     })
     .await
     .unwrap();
-    run(QueueCommand::OpenQueue { by: None }).await.unwrap();
+    run(QueueCommand::OpenQueue {
+        by: None,
+        by_operator: false,
+    })
+    .await
+    .unwrap();
     let agents: Vec<Uuid> = (0..20).map(|_| Uuid::new_v4()).collect();
     for agent_id in &agents {
         run(QueueCommand::AddHandler {

@@ -183,3 +183,55 @@ async fn a_transfer_racing_a_close_never_arrives_after_it_on_postgres() {
     };
     a_transfer_racing_a_close_never_arrives_after_it(storage).await;
 }
+
+/// Who opens and closes a queue is the queue's stream to decide: a member who is not one of
+/// its handlers is refused (403, nothing appended), a handler may, and a handler removed is
+/// refused at once.
+async fn only_handlers_and_operators_open_and_close_a_queue(storage: Storage) {
+    let (_server, api) = api::start(&storage);
+    let owner = api::sign_up(&api, "Acme").await;
+    let queue = api::open_queue_handled_by(&api, &owner, "Sales").await;
+    let member = api::invite_and_accept(&api, &owner, "agent", "Max Member").await;
+    let before = api::activity(&api, owner.token()).await.len();
+    close(&api, &member, queue)
+        .await
+        .expect_problem(403, "a member who does not handle the queue closing it");
+    assert_eq!(api::activity(&api, owner.token()).await.len(), before);
+    api::add_handler(&api, &owner, queue, member.agent_id).await;
+    close(&api, &member, queue)
+        .await
+        .expect(204, "its handler closing it");
+    api.call(
+        "DELETE",
+        &format!("/v1/queues/{queue}/handlers/{}", member.agent_id),
+        owner.token(),
+        None,
+    )
+    .await
+    .expect(204, "the handler removed");
+    api.call(
+        "POST",
+        &format!("/v1/queues/{queue}/open"),
+        member.token(),
+        None,
+    )
+    .await
+    .expect_problem(403, "a removed handler opening it");
+    close(&api, &owner, queue).await.expect(
+        204,
+        "an owner closing a queue it is not made a handler of by the call",
+    );
+}
+
+#[tokio::test]
+async fn only_handlers_and_operators_open_and_close_a_queue_on_sqlite() {
+    only_handlers_and_operators_open_and_close_a_queue(Storage::embedded()).await;
+}
+
+#[tokio::test]
+async fn only_handlers_and_operators_open_and_close_a_queue_on_postgres() {
+    let Some(storage) = Storage::postgres() else {
+        return;
+    };
+    only_handlers_and_operators_open_and_close_a_queue(storage).await;
+}

@@ -20,11 +20,18 @@ pub enum QueueCommand {
         organization_id: Uuid,
         name: Name,
     },
+    /// By one of its handlers, an operator (`by_operator`: an owner or operator of its
+    /// organization, as the organization's stream says), or the clock (`by: None`).
     OpenQueue {
         by: Option<Uuid>,
+        #[serde(default)]
+        by_operator: bool,
     },
+    /// By whom [`QueueCommand::OpenQueue`] may be.
     CloseQueue {
         by: Option<Uuid>,
+        #[serde(default)]
+        by_operator: bool,
     },
     ChangeSettings {
         patch: SettingsPatch,

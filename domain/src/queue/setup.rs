@@ -2,6 +2,7 @@
 //! agents who take its customers).
 
 use cqrs_es::event_sink::EventSink;
+use uuid::Uuid;
 
 use super::{Queue, QueueCommand, QueueError, QueueEvent};
 
@@ -34,8 +35,9 @@ impl Queue {
                 )
                 .await;
             }
-            C::OpenQueue { by } => {
+            C::OpenQueue { by, by_operator } => {
                 let queue_id = self.require_created()?;
+                self.require_opener(by, by_operator)?;
                 if !self.open {
                     let organization_id = self.organization_id;
                     sink.write(
@@ -49,8 +51,9 @@ impl Queue {
                     .await;
                 }
             }
-            C::CloseQueue { by } => {
+            C::CloseQueue { by, by_operator } => {
                 let queue_id = self.require_created()?;
+                self.require_opener(by, by_operator)?;
                 if self.open {
                     let organization_id = self.organization_id;
                     sink.write(
@@ -108,5 +111,16 @@ impl Queue {
             _ => unreachable!("`handle` gives `handle_setup` only the commands above"),
         }
         Ok(())
+    }
+
+    /// Who may open or close the queue: its handlers, the organization's operators and owners,
+    /// and the clock (`by: None`, its opening hours).
+    fn require_opener(&self, by: Option<Uuid>, by_operator: bool) -> Result<(), QueueError> {
+        match by {
+            Some(agent) if !by_operator && !self.handlers.contains(&agent) => {
+                Err(QueueError::NotAHandler)
+            }
+            _ => Ok(()),
+        }
     }
 }

@@ -12,9 +12,15 @@ use crate::state::AppState;
 pub(super) async fn apply(state: &AppState, watch: &mut Watch, now: DateTime<Utc>) {
     for change in watch.due(now) {
         let command = if change.open {
-            QueueCommand::OpenQueue { by: None }
+            QueueCommand::OpenQueue {
+                by: None,
+                by_operator: false,
+            }
         } else {
-            QueueCommand::CloseQueue { by: None }
+            QueueCommand::CloseQueue {
+                by: None,
+                by_operator: false,
+            }
         };
         if let Err(error) = execute(state, change.queue_id, command).await {
             tracing::warn!(queue_id = %change.queue_id, %error, "scheduled opening or closing failed; retrying");

@@ -304,8 +304,14 @@ impl World {
                     by: None,
                 };
                 self.queue(queue_id, settings).await?;
-                self.queue(queue_id, QueueCommand::OpenQueue { by: None })
-                    .await?;
+                self.queue(
+                    queue_id,
+                    QueueCommand::OpenQueue {
+                        by: None,
+                        by_operator: false,
+                    },
+                )
+                .await?;
                 for agent_id in &agents {
                     let add = QueueCommand::AddHandler {
                         agent_id: *agent_id,

@@ -101,7 +101,13 @@ pub async fn org(world: &World, tag: &str) -> Org {
         )
         .await;
     world
-        .ok::<Queue>(queue, QueueCommand::OpenQueue { by: Some(owner) })
+        .ok::<Queue>(
+            queue,
+            QueueCommand::OpenQueue {
+                by: Some(owner),
+                by_operator: true,
+            },
+        )
         .await;
     for handler in [owner, agent] {
         world
@@ -388,6 +394,7 @@ async fn queues_show_their_line_handlers_and_settings(db: TestDb) {
             org.queue,
             QueueCommand::CloseQueue {
                 by: Some(org.owner),
+                by_operator: true,
             },
         )
         .await;
@@ -419,7 +426,13 @@ async fn conversations_follow_picks_transfers_tags_metadata_and_the_end(db: Test
         )
         .await;
     world
-        .ok::<Queue>(other_queue, QueueCommand::OpenQueue { by: None })
+        .ok::<Queue>(
+            other_queue,
+            QueueCommand::OpenQueue {
+                by: None,
+                by_operator: false,
+            },
+        )
         .await;
     let waiting_there = join(&world, other_queue, json!({})).await;
     let ann = join(&world, org.queue, json!({"name": "Ann"})).await;

@@ -128,7 +128,13 @@ async fn play(world: &World, steps: &[Step]) {
         )
         .await;
     world
-        .ok::<Queue>(second, QueueCommand::OpenQueue { by: None })
+        .ok::<Queue>(
+            second,
+            QueueCommand::OpenQueue {
+                by: None,
+                by_operator: false,
+            },
+        )
         .await;
     world
         .ok::<Queue>(

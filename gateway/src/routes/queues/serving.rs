@@ -9,7 +9,7 @@ use domain::queue::{Queue, QueueCommand, QueueEvent};
 use domain::values::Role;
 use uuid::Uuid;
 
-use super::{current, find_as_member};
+use super::find_as_member;
 use crate::auth::{AgentCaller, Caller};
 use crate::error::ApiError;
 use crate::idempotency::IdempotencyKey;
@@ -52,21 +52,14 @@ async fn open_or_close(
     key: Option<Extension<IdempotencyKey>>,
     open: bool,
 ) -> Result<StatusCode, ApiError> {
-    let (mut queue, role) = find_as_member(&state, &agent, &raw).await?;
-    if role < Role::Operator {
-        // Its handlers decide: as they are now, not as a lagging read model last saw them.
-        queue = current(&state, queue).await?;
-    }
-    if role < Role::Operator && !queue.handlers.contains(&agent.agent_id) {
-        return Err(ApiError::Forbidden(
-            "only the queue's handlers and operators open and close it".into(),
-        ));
-    }
+    let (queue, role) = find_as_member(&state, &agent, &raw).await?;
+    // Whether the caller is one of its handlers is the queue's stream to decide.
     let by = Some(agent.agent_id);
+    let by_operator = role >= Role::Operator;
     let command = if open {
-        QueueCommand::OpenQueue { by }
+        QueueCommand::OpenQueue { by, by_operator }
     } else {
-        QueueCommand::CloseQueue { by }
+        QueueCommand::CloseQueue { by, by_operator }
     };
     let caller = Caller::Agent(agent);
     workflow::run::<Queue>(
