@@ -51,6 +51,7 @@ fn offer(handoff_id: Uuid, to: Uuid) -> C {
         to_agent_id: to,
         by: agent(AGENT),
         expires_at: expires(),
+        by_operator: false,
     }
 }
 
@@ -116,6 +117,7 @@ fn an_active_customer_conversation_is_offered_to_another_agent() {
             to_agent_id: OTHER_AGENT,
             by: customer(CONVERSATION),
             expires_at: expires(),
+            by_operator: false,
         })
         .then_expect_error(ConversationError::AgentsOnly);
 }
@@ -182,6 +184,7 @@ fn the_new_agent_hands_it_on_and_a_new_handoff_replaces_an_open_one() {
             to_agent_id: OTHER_AGENT,
             by: agent(OTHER_AGENT),
             expires_at: expires(),
+            by_operator: false,
         })
         .then_expect_error(ConversationError::HandoffToItsAgent);
     test()
@@ -191,6 +194,7 @@ fn the_new_agent_hands_it_on_and_a_new_handoff_replaces_an_open_one() {
             to_agent_id: AGENT,
             by: agent(OTHER_AGENT),
             expires_at: expires(),
+            by_operator: false,
         })
         .then_expect_events(vec![E::HandoffOffered {
             conversation_id: CONVERSATION,
@@ -307,4 +311,35 @@ fn a_handoff_expires_once_due_and_only_the_open_one() {
         .given(with(open, [accepted(AGENT, OTHER_AGENT)]))
         .when(expire(HANDOFF, expires() + Duration::seconds(1)))
         .then_expect_error(ConversationError::NoHandoffOpen);
+}
+
+/// The conversation's agent hands it over; another agent only as an operator (a fact of the
+/// organization's stream the command carries), decided by the conversation as it is now.
+#[test]
+fn only_its_agent_or_an_operator_hands_a_conversation_over() {
+    let third = Uuid::from_u128(0x77);
+    let by_teammate = |by_operator| C::OfferHandoff {
+        handoff_id: HANDOFF,
+        to_agent_id: third,
+        by: agent(OTHER_AGENT),
+        expires_at: expires(),
+        by_operator,
+    };
+    test()
+        .given(active())
+        .when(by_teammate(false))
+        .then_expect_error(ConversationError::NotYourConversation);
+    test()
+        .given(active())
+        .when(by_teammate(true))
+        .then_expect_events(vec![E::HandoffOffered {
+            conversation_id: CONVERSATION,
+            organization_id: ORG,
+            handoff_id: HANDOFF,
+            queue_id: Some(QUEUE),
+            from_agent_id: Some(AGENT),
+            to_agent_id: third,
+            expires_at: expires(),
+            by: agent(OTHER_AGENT),
+        }]);
 }

@@ -133,14 +133,17 @@ pub enum ConversationCommand {
         at: DateTime<Utc>,
         within_seconds: Option<u32>,
     },
-    /// The conversation's agent (or an operator, as the gateway decides) offers the active
-    /// customer conversation to teammate `to_agent_id`, who accepts or declines it like an
-    /// offer of auto routing; a new handoff replaces one still open.
+    /// The conversation's agent (or an operator: `by_operator`, an owner or operator of the
+    /// organization as its stream says) offers the active customer conversation to teammate
+    /// `to_agent_id`, who accepts or declines it like an offer of auto routing; a new handoff
+    /// replaces one still open.
     OfferHandoff {
         handoff_id: Uuid,
         to_agent_id: Uuid,
         by: Author,
         expires_at: DateTime<Utc>,
+        #[serde(default)]
+        by_operator: bool,
     },
     /// The named teammate takes the conversation (given in one append with its workload's
     /// `Take`): only while the handoff is open and not past its `expires_at` at `now`.

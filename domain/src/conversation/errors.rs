@@ -66,6 +66,8 @@ pub enum ConversationError {
     NotHandedOver,
     #[error("the conversation is with this agent already")]
     HandoffToItsAgent,
+    #[error("only the conversation's agent or an operator hands it over")]
+    NotYourConversation,
     #[error("no handoff of this conversation is open")]
     NoHandoffOpen,
     #[error("this conversation is handed over to another agent")]
@@ -85,7 +87,9 @@ impl Refusal for ConversationError {
             Self::UnknownConversation | Self::NotAParticipant | Self::UnknownCall => {
                 ErrorKind::NotFound
             }
-            Self::AgentsOnly | Self::CustomerOnly => ErrorKind::Forbidden,
+            Self::AgentsOnly | Self::CustomerOnly | Self::NotYourConversation => {
+                ErrorKind::Forbidden
+            }
             Self::DirectWithSelf
             | Self::DirectIdNotOfPair
             | Self::UnknownAttachment

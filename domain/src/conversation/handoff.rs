@@ -8,6 +8,15 @@ use uuid::Uuid;
 use super::{Conversation, ConversationError, ConversationEvent as E, OpenHandoff, Status};
 use crate::values::Author;
 
+/// What `ConversationCommand::OfferHandoff` asks, handed to [`Conversation::offer_handoff`].
+pub(super) struct Offer {
+    pub(super) handoff_id: Uuid,
+    pub(super) to_agent_id: Uuid,
+    pub(super) by: Author,
+    pub(super) expires_at: DateTime<Utc>,
+    pub(super) by_operator: bool,
+}
+
 impl Conversation {
     /// The open handoff, if it names `agent_id` (and the conversation is still active).
     fn open_handoff_of(&self, agent_id: Uuid) -> Result<OpenHandoff, ConversationError> {
@@ -23,12 +32,16 @@ impl Conversation {
 
     pub(super) async fn offer_handoff(
         &mut self,
-        handoff_id: Uuid,
-        to_agent_id: Uuid,
-        by: Author,
-        expires_at: DateTime<Utc>,
+        offer: Offer,
         sink: &EventSink<Self>,
     ) -> Result<(), ConversationError> {
+        let Offer {
+            handoff_id,
+            to_agent_id,
+            by,
+            expires_at,
+            by_operator,
+        } = offer;
         let (conversation_id, kind) = self.require_started()?;
         self.check_author(&by)?;
         Self::require_agent(&by)?;
@@ -41,6 +54,9 @@ impl Conversation {
         else {
             return Err(ConversationError::NotHandedOver);
         };
+        if from_agent_id != by.id && !by_operator {
+            return Err(ConversationError::NotYourConversation);
+        }
         if from_agent_id == to_agent_id {
             return Err(ConversationError::HandoffToItsAgent);
         }

@@ -34,6 +34,7 @@ use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use self::handoff::Offer;
 use crate::values::{Author, AuthorKind};
 
 /// One file may be at most this large (10 MiB).
@@ -256,9 +257,16 @@ impl Aggregate for Conversation {
                 to_agent_id,
                 by,
                 expires_at,
+                by_operator,
             } => {
-                self.offer_handoff(handoff_id, to_agent_id, by, expires_at, sink)
-                    .await
+                let offer = Offer {
+                    handoff_id,
+                    to_agent_id,
+                    by,
+                    expires_at,
+                    by_operator,
+                };
+                self.offer_handoff(offer, sink).await
             }
             C::AcceptHandoff {
                 agent_id,

@@ -9,7 +9,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::{Extension, Json};
-use domain::conversation::ConversationKind;
 use domain::conversation::{Conversation, ConversationCommand, ConversationEvent};
 use domain::values::{Limit, Role};
 use domain::workload::{Workload, WorkloadCommand};
@@ -109,15 +108,10 @@ async fn offer(
     Body(body): Body<HandoffBody>,
 ) -> Result<StatusCode, ApiError> {
     let (agent, conversation) = access::agent_conversation(&state, &caller, path_id(&c)?).await?;
-    if conversation.kind != ConversationKind::Customer {
-        return Err(ApiError::Conflict(
-            "only a customer conversation is handed over".into(),
-        ));
-    }
-    // The conversation's agent hands it over; an operator may hand over anyone's.
-    if conversation.agent_id != Some(agent.agent_id) {
-        access::at_least(&state, &agent, conversation.organization_id, Role::Operator).await?;
-    }
+    // The conversation's agent hands it over, an operator anyone's: the conversation decides,
+    // as it is now; the caller's role is the organization's.
+    let by_operator =
+        access::member(&state, &agent, conversation.organization_id).await? >= Role::Operator;
     // A member who joined a moment ago is found once the read models have caught up.
     let teammate = consistency::found(&state, || async {
         Ok(projections::directory::read::role_of(
@@ -144,6 +138,7 @@ async fn offer(
         to_agent_id: body.agent_id,
         by: domain::values::Author::agent(agent.agent_id, account.name),
         expires_at: chrono::Utc::now() + chrono::Duration::seconds(seconds),
+        by_operator,
     };
     workflow::run::<Conversation>(
         &state,
