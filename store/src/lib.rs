@@ -16,7 +16,8 @@
 //!   (invariant 9).
 //!   A process keeps the aggregates its commands last left (`recent`), and the log keeps
 //!   snapshots of them ([`snapshot`]), so a command folds only the events after either
-//!   (invariant 10).
+//!   (invariant 10). Its files: `mod.rs` one stream's command, `load.rs` the cache and the
+//!   snapshots, `across.rs` the commands on two or three streams at once.
 //! - [`snapshot`]: aggregates' states after event V of their streams, beside the log, tagged
 //!   with their fold version.
 //! - [`seal`]: crypto-shredding — a customer's personal fields sealed under a key of its
