@@ -34,7 +34,7 @@
 //! - [`metrics`]: writer counters in the Prometheus text format.
 //! - `log_statements`: the log's statements, written once for both backends; `sqlite`,
 //!   `postgres`: what each backend must say its own way (the readable head, lists as one value,
-//!   column types, erasure) and its writer.
+//!   column types), its writer (`writer.rs`) and its erasure (`erasure.rs`).
 //!
 //! Beside the log, in its database, the tables of what must never enter it and of operational
 //! state that is not an event, each behind typed functions (the gateway writes no SQL);
