@@ -2,7 +2,9 @@
 //! runtime of its own, no SQL, no HTTP. cqrs-es gives the vocabulary (`Aggregate`,
 //! `DomainEvent`, the given/when/then `TestFramework`); the store runs it.
 //!
-//! - [`values`]: value types parsed once, with API.md's limits (message text, tags, keys, …).
+//! - [`values`]: value types parsed once, with API.md's limits, a file per kind: `text.rs`
+//!   (messages, notes, names, …), `labels.rs` (tags, canned keys), `people.rs` (email, password,
+//!   role, author), `numbers.rs` (score, limits, retention).
 //! - [`metadata`]: customer metadata and live metadata (JSON objects ≤ 16 KiB; links http(s)).
 //! - [`schedule`]: a queue's opening hours and the origins allowed to embed its widget.
 //! - [`ids`]: deterministic ids that make uniqueness across streams a stream's own rule.

@@ -16,7 +16,8 @@
 //!   (invariant 9).
 //!   A process keeps the aggregates its commands last left (`recent`), and the log keeps
 //!   snapshots of them ([`snapshot`]), so a command folds only the events after either
-//!   (invariant 10).
+//!   (invariant 10). Its files: `mod.rs` one stream's command, `load.rs` the cache and the
+//!   snapshots, `across.rs` the commands on two or three streams at once.
 //! - [`snapshot`]: aggregates' states after event V of their streams, beside the log, tagged
 //!   with their fold version.
 //! - [`seal`]: crypto-shredding — a customer's personal fields sealed under a key of its
@@ -33,7 +34,7 @@
 //! - [`metrics`]: writer counters in the Prometheus text format.
 //! - `log_statements`: the log's statements, written once for both backends; `sqlite`,
 //!   `postgres`: what each backend must say its own way (the readable head, lists as one value,
-//!   column types, erasure) and its writer.
+//!   column types), its writer (`writer.rs`) and its erasure (`erasure.rs`).
 //!
 //! Beside the log, in its database, the tables of what must never enter it and of operational
 //! state that is not an event, each behind typed functions (the gateway writes no SQL);

@@ -1,7 +1,7 @@
 //! The log's SQL, written once for both backends. Every statement here numbers its parameters
 //! `$1`, `$2`… in order of appearance, which sqlx binds on either backend and rusqlite (the
-//! SQLite writer) binds as SQLite's numbered parameters. What must differ stays in `sqlite.rs`
-//! and `postgres.rs`: the readable head (Postgres's transaction horizon), lists bound as one
+//! SQLite writer) binds as SQLite's numbered parameters. What must differ stays in `sqlite/`
+//! and `postgres/`: the readable head (Postgres's transaction horizon), lists bound as one
 //! value (`json_each` / `ANY`), column types (text times and JSON on SQLite), erasure.
 
 use crate::bind_all;

@@ -12,21 +12,31 @@
 //!   position N+1 and commit while one with a higher xid holding N is still open, and a reader
 //!   would pass N. The lock makes our appends take positions and commit one after another; the
 //!   xid filter keeps readers safe against any writer that bypasses the lock.
+//!
+//! The files: this one, opening the pool, reading the log and following its readable head;
+//! `writer`, the log's writer (a batch of appends in one transaction, under the lock, a
+//! request's own failure rolled back alone); `erasure`, reading subjects' keys and erasing a
+//! subject.
+
+mod erasure;
+mod writer;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::Utc;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgRow};
 use sqlx::{Connection, PgConnection, PgPool, Row};
 use tokio::sync::watch;
 
-use crate::error::{describe_sqlx, AppendError, StoreError};
+use crate::error::{describe_sqlx, StoreError};
 use crate::event::StoredEvent;
-use crate::log::{raise, AppendRequest, AppendResult, BatchOutcome, Shared};
+use crate::log::{raise, Shared};
 use crate::log_statements::{self as statements, COLUMNS};
-use crate::seal::{self, SubjectKey};
 use crate::snapshot::StoredSnapshot;
+
+pub(crate) use erasure::{erase_subject, subject_keys, vacuum_log};
+pub(crate) use writer::commit_batch;
 
 /// Serializes appends across processes ("JONO" in ASCII).
 const APPEND_LOCK: i64 = 0x4A4F_4E4F;
@@ -229,279 +239,6 @@ pub(crate) async fn read_positions(
     let sql = format!("SELECT {COLUMNS} FROM events WHERE position = ANY($1) ORDER BY position");
     let rows = sqlx::query(&sql).bind(positions).fetch_all(pool).await?;
     rows_to_events(&rows)
-}
-
-pub(crate) async fn subject_keys(
-    pool: &PgPool,
-    subjects: &[String],
-) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT subject, key FROM subject_keys WHERE subject = ANY($1) AND key IS NOT NULL",
-    )
-    .bind(subjects)
-    .fetch_all(pool)
-    .await?)
-}
-
-/// See [`crate::log::EventStore::erase_subject`]: as on SQLite, in one transaction; the
-/// append-only trigger lets the rewrite of personal fields through while `jono.erasure` is on
-/// in this transaction.
-pub(crate) async fn erase_subject(
-    pool: &PgPool,
-    subject: &str,
-) -> Result<crate::erasure::Erased, StoreError> {
-    let mut tx = pool.begin().await?;
-    sqlx::query(
-        "INSERT INTO subject_keys (subject, key, created_at, erased_at) VALUES ($1, NULL, now(), now()) \
-         ON CONFLICT (subject) DO UPDATE SET key = NULL, \
-         erased_at = COALESCE(subject_keys.erased_at, excluded.erased_at)",
-    )
-    .bind(subject)
-    .execute(&mut *tx)
-    .await?;
-    let from: i64 = sqlx::query_scalar("SELECT from_position FROM sealing WHERE id = 1")
-        .fetch_one(&mut *tx)
-        .await?;
-    let old: Vec<(i64, String, serde_json::Value)> = sqlx::query_as(
-        "SELECT position, aggregate_type, payload FROM events WHERE position < $1 AND \
-         ((aggregate_type = 'conversation' AND aggregate_id = $2) OR \
-          (aggregate_type = 'queue' AND payload->>'conversation_id' = $2))",
-    )
-    .bind(from)
-    .bind(subject)
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut rewritten = 0;
-    for (position, aggregate_type, mut payload) in old {
-        if !seal::erase_in_place(&aggregate_type, &mut payload) {
-            continue;
-        }
-        if rewritten == 0 {
-            sqlx::query("SET LOCAL jono.erasure = 'on'")
-                .execute(&mut *tx)
-                .await?;
-        }
-        sqlx::query("UPDATE events SET payload = $1 WHERE position = $2")
-            .bind(&payload)
-            .bind(position)
-            .execute(&mut *tx)
-            .await?;
-        rewritten += 1;
-    }
-    let snapshots = sqlx::query(
-        "DELETE FROM snapshots WHERE aggregate_type = 'conversation' AND aggregate_id = $1",
-    )
-    .bind(subject)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    tx.commit().await?;
-    Ok(crate::erasure::Erased {
-        rewritten,
-        snapshots: usize::try_from(snapshots).unwrap_or(usize::MAX),
-    })
-}
-
-/// Vacuums the log's tables after an erasure (see
-/// [`crate::log::EventStore::compact_after_erasure`]).
-pub(crate) async fn vacuum_log(pool: &PgPool, events_too: bool) -> Result<(), StoreError> {
-    let tables = if events_too {
-        "events, snapshots, subject_keys"
-    } else {
-        "snapshots, subject_keys"
-    };
-    sqlx::raw_sql(&format!("VACUUM {tables}"))
-        .execute(pool)
-        .await?;
-    Ok(())
-}
-
-fn unavailable(error: sqlx::Error) -> AppendError {
-    AppendError::Unavailable(describe_sqlx(&error))
-}
-
-/// Unlike postgres-es, which calls every unique violation an optimistic-lock conflict (so a
-/// reused idempotency key would be retried forever), we look at which constraint refused.
-fn classify(error: sqlx::Error) -> AppendError {
-    if let sqlx::Error::Database(db) = &error {
-        match db.constraint() {
-            Some("idempotency_keys_pkey") => return AppendError::DuplicateIdempotencyKey,
-            Some("events_stream_sequence_unique") => return AppendError::Conflict,
-            Some("events_event_id_unique") => {
-                return AppendError::Invalid("an event id is already in the log".into())
-            }
-            _ => {}
-        }
-    }
-    unavailable(error)
-}
-
-pub(crate) async fn commit_batch(
-    pool: &PgPool,
-    requests: &[&AppendRequest],
-    shared: &Shared,
-) -> Result<BatchOutcome, AppendError> {
-    let mut tx = pool.begin().await.map_err(unavailable)?;
-    // Why this lock exists: see the module comment.
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(APPEND_LOCK)
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-    let last: Option<DateTime<Utc>> =
-        sqlx::query_scalar("SELECT recorded_at FROM events ORDER BY position DESC LIMIT 1")
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-    let now = Utc::now().trunc_subsecs(6).max(last.unwrap_or_default());
-    let mut keys = seal::BatchKeys::new();
-    let missing = {
-        let kept = shared.keys.lock().map_err(|_| poisoned())?;
-        seal::subjects_of_batch(requests, &kept, &mut keys)
-    };
-    let mut found = Vec::with_capacity(missing.len());
-    for subject in missing {
-        let key = subject_key(&mut tx, &subject, now).await?;
-        keys.insert(subject.clone(), key.clone());
-        found.push((subject, key));
-    }
-    let mut results = Vec::with_capacity(requests.len());
-    let mut head = None;
-    for request in requests {
-        sqlx::query("SAVEPOINT request")
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        let result = append_one(&mut tx, request, now, &keys).await;
-        if let Err(AppendError::Unavailable(_)) = result {
-            return result.map(|_| BatchOutcome {
-                results: vec![],
-                commit_seconds: 0.0,
-            });
-        }
-        if result.is_err() {
-            sqlx::query("ROLLBACK TO SAVEPOINT request")
-                .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-        }
-        sqlx::query("RELEASE SAVEPOINT request")
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        if let Ok(stored) = &result {
-            head = stored.iter().map(|e| e.position).max().max(head);
-        }
-        results.push(result);
-    }
-    if let Some(head) = head {
-        // Delivered at commit, to every process listening, ours included.
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(head.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-    }
-    let committing = std::time::Instant::now();
-    tx.commit().await.map_err(unavailable)?;
-    let commit_seconds = committing.elapsed().as_secs_f64();
-    // Kept only once committed: a key rolled back with its batch must never seal anything.
-    let mut kept = shared.keys.lock().map_err(|_| poisoned())?;
-    for (subject, key) in found {
-        kept.keep(subject, key);
-    }
-    Ok(BatchOutcome {
-        results,
-        commit_seconds,
-    })
-}
-
-fn poisoned() -> AppendError {
-    AppendError::Unavailable("the writer's key cache is poisoned".into())
-}
-
-/// A data subject's key, made on first use in the batch's transaction; `None` once erased.
-async fn subject_key(
-    conn: &mut PgConnection,
-    subject: &str,
-    now: DateTime<Utc>,
-) -> Result<Option<SubjectKey>, AppendError> {
-    sqlx::query(statements::INSERT_SUBJECT_KEY)
-        .bind(subject)
-        .bind(SubjectKey::generate().as_bytes())
-        .bind(now)
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)?;
-    let key: Option<Vec<u8>> = sqlx::query_scalar(statements::SUBJECT_KEY)
-        .bind(subject)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(unavailable)?;
-    Ok(key.as_deref().and_then(SubjectKey::from_slice))
-}
-
-async fn append_one(
-    conn: &mut PgConnection,
-    request: &AppendRequest,
-    now: DateTime<Utc>,
-    keys: &seal::BatchKeys,
-) -> AppendResult {
-    let key = request.idempotency.as_ref().map(|r| r.key.clone());
-    if let Some(record) = &request.idempotency {
-        sqlx::query(statements::INSERT_IDEMPOTENCY_KEY)
-            .bind(&record.key)
-            .bind(&record.request_hash)
-            .bind(now)
-            .execute(&mut *conn)
-            .await
-            .map_err(classify)?;
-    }
-    for (aggregate_type, aggregate_id, expected) in &request.expected {
-        let current: i64 = sqlx::query_scalar(statements::STREAM_VERSION)
-            .bind(aggregate_type)
-            .bind(aggregate_id)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(unavailable)?;
-        if current != *expected {
-            return Err(AppendError::Conflict);
-        }
-    }
-    let mut stored = Vec::with_capacity(request.events.len());
-    for event in &request.events {
-        let position: i64 = sqlx::query_scalar(statements::INSERT_EVENT)
-            .bind(event.event_id)
-            .bind(&event.aggregate_type)
-            .bind(&event.aggregate_id)
-            .bind(event.sequence)
-            .bind(&event.event_type)
-            .bind(&event.event_version)
-            .bind(seal::stored_payload(event, keys).as_ref())
-            .bind(&event.actor)
-            .bind(now)
-            .bind(&key)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(classify)?;
-        stored.push(StoredEvent::from_new(
-            event.clone(),
-            position,
-            now,
-            key.clone(),
-        ));
-    }
-    if let (Some(key), Some(first), Some(last)) = (&key, stored.first(), stored.last()) {
-        sqlx::query(statements::SET_IDEMPOTENT_RANGE)
-            .bind(first.position)
-            .bind(last.position)
-            .bind(key)
-            .execute(&mut *conn)
-            .await
-            .map_err(unavailable)?;
-    }
-    Ok(stored)
 }
 
 /// Keeps the watch of the readable head current: woken by our own commits, by other processes'

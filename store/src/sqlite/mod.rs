@@ -10,24 +10,31 @@
 //! read models' writers (their file alone), and everybody's reads and the other small writes,
 //! on the log's file with the read models' attached as `rm`, so a query may name tables of
 //! both without saying where they live.
+//!
+//! The files: this one, opening the pools and reading the log; `writer`, the log's writer (a
+//! batch of appends in one transaction, a request's own failure rolled back alone); `erasure`,
+//! reading subjects' keys and erasing a subject.
 
-use std::path::{Path, PathBuf};
+mod erasure;
+mod writer;
+
+use std::path::Path;
 use std::time::Duration;
 
-use chrono::{DateTime, SubsecRound, Utc};
-use rusqlite::OptionalExtension;
+use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Connection, Row, SqlitePool};
 use uuid::Uuid;
 
-use crate::error::{describe_io, describe_sqlx, AppendError, StoreError};
+use crate::error::{describe_io, describe_sqlx, StoreError};
 use crate::event::StoredEvent;
-use crate::log::{AppendRequest, AppendResult, BatchOutcome};
 use crate::log_statements::{self as statements, COLUMNS};
-use crate::seal::{self, SubjectKey};
 use crate::snapshot::StoredSnapshot;
+
+pub(crate) use erasure::{erase_subject, subject_keys, truncate_wal};
+pub(crate) use writer::Writer;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS events (
@@ -311,261 +318,6 @@ pub(crate) async fn read_positions(
     rows_to_events(&rows)
 }
 
-/// The log's writer: one rusqlite connection to `jono.db`, used by the writer task alone. A
-/// batch runs in a blocking thread as a whole, one hand-over per batch: through a pooled sqlx
-/// connection each of its statements was a round trip to that connection's worker thread, and
-/// a profile under 32 writers spent half its time in those threads' wake-ups.
-pub(crate) struct Writer {
-    path: PathBuf,
-    connection: Option<rusqlite::Connection>,
-}
-
-impl Writer {
-    fn new(path: PathBuf) -> Writer {
-        Writer {
-            path,
-            connection: None,
-        }
-    }
-
-    /// Appends `requests` in one transaction (see [`commit_direct`]).
-    pub(crate) async fn commit_batch(
-        &mut self,
-        requests: Vec<AppendRequest>,
-        shared: std::sync::Arc<crate::log::Shared>,
-    ) -> Result<BatchOutcome, AppendError> {
-        let connection = self.connection.take();
-        let path = self.path.clone();
-        let (connection, outcome) = tokio::task::spawn_blocking(move || {
-            let mut connection = match connection {
-                Some(connection) => connection,
-                None => match open_writer(&path) {
-                    Ok(connection) => connection,
-                    Err(error) => return (None, Err(unavailable(error))),
-                },
-            };
-            let outcome = commit_direct(&mut connection, &requests, &shared);
-            // A connection a failure left inside a transaction (a COMMIT that failed, SQLite's
-            // own rollback after a full disk) is closed, not used again.
-            if !connection.is_autocommit() {
-                let _ = connection.execute_batch("ROLLBACK");
-            }
-            (connection.is_autocommit().then_some(connection), outcome)
-        })
-        .await
-        .map_err(|e| AppendError::Unavailable(format!("the log's writer thread: {e}")))?;
-        self.connection = connection;
-        outcome
-    }
-}
-
-/// The writer's connection: `synchronous=FULL` (each commit fsynced before its answer), the
-/// busy timeout of the pools, foreign keys on. The file is in WAL mode already (the pools set
-/// it when the store opens, and it stays).
-fn open_writer(path: &Path) -> Result<rusqlite::Connection, rusqlite::Error> {
-    let connection = rusqlite::Connection::open(path)?;
-    connection.busy_timeout(Duration::from_secs(5))?;
-    connection.execute_batch(
-        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
-    )?;
-    connection.set_prepared_statement_cache_capacity(32);
-    Ok(connection)
-}
-
-fn unavailable(error: rusqlite::Error) -> AppendError {
-    AppendError::Unavailable(match error {
-        rusqlite::Error::SqliteFailure(_, Some(message)) => message,
-        other => other.to_string(),
-    })
-}
-
-/// Sorts a failed statement into the request's own fault (rolled back alone) or the store's.
-fn classify(error: rusqlite::Error) -> AppendError {
-    if let rusqlite::Error::SqliteFailure(failure, Some(message)) = &error {
-        if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-            || failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-        {
-            if message.contains("idempotency_keys.key") {
-                return AppendError::DuplicateIdempotencyKey;
-            }
-            if message.contains("events.event_id") {
-                return AppendError::Invalid("an event id is already in the log".into());
-            }
-            if message.contains("events.aggregate_type") {
-                return AppendError::Conflict;
-            }
-        }
-    }
-    unavailable(error)
-}
-
-/// One transaction for the batch, each request in a savepoint of its own so that a request that
-/// fails (a conflict, a used idempotency key) is rolled back alone; one commit, one fsync.
-fn commit_direct(
-    connection: &mut rusqlite::Connection,
-    requests: &[AppendRequest],
-    shared: &crate::log::Shared,
-) -> Result<BatchOutcome, AppendError> {
-    // IMMEDIATE takes the write lock up front, so a second process waits on busy_timeout
-    // instead of failing when a read transaction would have to be upgraded.
-    let tx = connection
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .map_err(unavailable)?;
-    let last: Option<String> = tx
-        .query_row(
-            "SELECT recorded_at FROM events ORDER BY position DESC LIMIT 1",
-            [],
-            |row| row.get(0),
-        )
-        .optional()
-        .map_err(unavailable)?;
-    let mut now = Utc::now().trunc_subsecs(6);
-    if let Some(last) = last {
-        let last = parse_time(&last).map_err(|e| AppendError::Unavailable(e.to_string()))?;
-        now = now.max(last);
-    }
-    let mut keys = seal::BatchKeys::new();
-    let missing = {
-        let all: Vec<&AppendRequest> = requests.iter().collect();
-        let kept = shared.keys.lock().map_err(|_| poisoned())?;
-        seal::subjects_of_batch(&all, &kept, &mut keys)
-    };
-    let mut found = Vec::with_capacity(missing.len());
-    for subject in missing {
-        let key = subject_key(&tx, &subject, now)?;
-        keys.insert(subject.clone(), key.clone());
-        found.push((subject, key));
-    }
-    let mut results = Vec::with_capacity(requests.len());
-    for request in requests {
-        tx.execute_batch("SAVEPOINT request").map_err(unavailable)?;
-        let result = append_one(&tx, request, now, &keys);
-        if let Err(AppendError::Unavailable(_)) = result {
-            // Dropped, the transaction rolls back.
-            return result.map(|_| BatchOutcome {
-                results: vec![],
-                commit_seconds: 0.0,
-            });
-        }
-        if result.is_err() {
-            tx.execute_batch("ROLLBACK TO SAVEPOINT request")
-                .map_err(unavailable)?;
-        }
-        tx.execute_batch("RELEASE SAVEPOINT request")
-            .map_err(unavailable)?;
-        results.push(result);
-    }
-    let committing = std::time::Instant::now();
-    tx.commit().map_err(unavailable)?;
-    let commit_seconds = committing.elapsed().as_secs_f64();
-    // Kept only once committed: a key rolled back with its batch must never seal anything.
-    let mut kept = shared.keys.lock().map_err(|_| poisoned())?;
-    for (subject, key) in found {
-        kept.keep(subject, key);
-    }
-    Ok(BatchOutcome {
-        results,
-        commit_seconds,
-    })
-}
-
-fn poisoned() -> AppendError {
-    AppendError::Unavailable("the writer's key cache is poisoned".into())
-}
-
-/// A data subject's key, made on first use in the batch's transaction; `None` once erased.
-fn subject_key(
-    conn: &rusqlite::Connection,
-    subject: &str,
-    now: DateTime<Utc>,
-) -> Result<Option<SubjectKey>, AppendError> {
-    conn.prepare_cached(statements::INSERT_SUBJECT_KEY)
-        .and_then(|mut insert| {
-            insert.execute(rusqlite::params![
-                subject,
-                SubjectKey::generate().as_bytes(),
-                format_time(now)
-            ])
-        })
-        .map_err(unavailable)?;
-    let key: Option<Vec<u8>> = conn
-        .prepare_cached(statements::SUBJECT_KEY)
-        .and_then(|mut select| select.query_row([subject], |row| row.get(0)))
-        .map_err(unavailable)?;
-    Ok(key.as_deref().and_then(SubjectKey::from_slice))
-}
-
-fn append_one(
-    conn: &rusqlite::Connection,
-    request: &AppendRequest,
-    now: DateTime<Utc>,
-    keys: &seal::BatchKeys,
-) -> AppendResult {
-    let recorded_at = format_time(now);
-    let key = request.idempotency.as_ref().map(|r| r.key.clone());
-    if let Some(record) = &request.idempotency {
-        conn.prepare_cached(statements::INSERT_IDEMPOTENCY_KEY)
-            .and_then(|mut insert| {
-                insert.execute(rusqlite::params![
-                    record.key,
-                    record.request_hash,
-                    recorded_at
-                ])
-            })
-            .map_err(classify)?;
-    }
-    for (aggregate_type, aggregate_id, expected) in &request.expected {
-        let current: i64 = conn
-            .prepare_cached(statements::STREAM_VERSION)
-            .and_then(|mut select| {
-                select.query_row(rusqlite::params![aggregate_type, aggregate_id], |row| {
-                    row.get(0)
-                })
-            })
-            .map_err(unavailable)?;
-        if current != *expected {
-            return Err(AppendError::Conflict);
-        }
-    }
-    let mut stored = Vec::with_capacity(request.events.len());
-    let mut insert = conn
-        .prepare_cached(statements::INSERT_EVENT)
-        .map_err(unavailable)?;
-    for event in &request.events {
-        let position: i64 = insert
-            .query_row(
-                rusqlite::params![
-                    event.event_id.to_string(),
-                    event.aggregate_type,
-                    event.aggregate_id,
-                    event.sequence,
-                    event.event_type,
-                    event.event_version,
-                    json_text(&seal::stored_payload(event, keys)),
-                    event.actor.as_ref().map(json_text),
-                    recorded_at,
-                    key,
-                ],
-                |row| row.get(0),
-            )
-            .map_err(classify)?;
-        stored.push(StoredEvent::from_new(
-            event.clone(),
-            position,
-            now,
-            key.clone(),
-        ));
-    }
-    if let (Some(key), Some(first), Some(last)) = (&key, stored.first(), stored.last()) {
-        conn.prepare_cached(statements::SET_IDEMPOTENT_RANGE)
-            .and_then(|mut update| {
-                update.execute(rusqlite::params![first.position, last.position, key])
-            })
-            .map_err(unavailable)?;
-    }
-    Ok(stored)
-}
-
 /// How often a process looks for events another process (`jono admin …`, a second `jono
 /// serve` on the same file) committed to the log: SQLite has no notifications across
 /// processes, and this one's own commits wake its readers at once anyway.
@@ -594,104 +346,6 @@ pub(crate) fn spawn_watcher(
             }
         }
     });
-}
-
-pub(crate) async fn subject_keys(
-    pool: &SqlitePool,
-    subjects: &[String],
-) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-    let list = serde_json::to_string(subjects)
-        .map_err(|e| StoreError::Corrupt(format!("a list of subjects: {e}")))?;
-    Ok(sqlx::query_as(
-        "SELECT subject, key FROM subject_keys \
-         WHERE subject IN (SELECT value FROM json_each(?)) AND key IS NOT NULL",
-    )
-    .bind(list)
-    .fetch_all(pool)
-    .await?)
-}
-
-/// See [`crate::log::EventStore::erase_subject`]. One transaction: the key destroyed (a row
-/// without one stays, so the subject is never given a new key), the personal fields of the
-/// subject's events below the position where sealing began erased in place (the
-/// `events_update_only_erasure` trigger lets only this through, while `erasure_guard` holds a
-/// row), its conversation's snapshots dropped.
-pub(crate) async fn erase_subject(
-    pool: &SqlitePool,
-    subject: &str,
-) -> Result<crate::erasure::Erased, StoreError> {
-    let now = format_time(Utc::now());
-    let mut conn = pool.acquire().await?;
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    sqlx::query(
-        "INSERT INTO subject_keys (subject, key, created_at, erased_at) VALUES (?1, NULL, ?2, ?2) \
-         ON CONFLICT (subject) DO UPDATE SET key = NULL, \
-         erased_at = COALESCE(subject_keys.erased_at, excluded.erased_at)",
-    )
-    .bind(subject)
-    .bind(&now)
-    .execute(&mut *tx)
-    .await?;
-    let from: i64 = sqlx::query_scalar("SELECT from_position FROM main.sealing WHERE id = 1")
-        .fetch_one(&mut *tx)
-        .await?;
-    let old: Vec<(i64, String, String)> = sqlx::query_as(
-        "SELECT position, aggregate_type, payload FROM main.events WHERE position < ?1 AND \
-         ((aggregate_type = 'conversation' AND aggregate_id = ?2) OR \
-          (aggregate_type = 'queue' AND json_extract(payload, '$.conversation_id') = ?2))",
-    )
-    .bind(from)
-    .bind(subject)
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut rewritten = 0;
-    for (position, aggregate_type, payload) in old {
-        let mut payload: serde_json::Value = serde_json::from_str(&payload)
-            .map_err(|e| StoreError::Corrupt(format!("the payload at {position}: {e}")))?;
-        if !seal::erase_in_place(&aggregate_type, &mut payload) {
-            continue;
-        }
-        if rewritten == 0 {
-            sqlx::query("INSERT INTO main.erasure_guard (active) VALUES (1)")
-                .execute(&mut *tx)
-                .await?;
-        }
-        sqlx::query("UPDATE main.events SET payload = ? WHERE position = ?")
-            .bind(json_text(&payload))
-            .bind(position)
-            .execute(&mut *tx)
-            .await?;
-        rewritten += 1;
-    }
-    if rewritten > 0 {
-        sqlx::query("DELETE FROM main.erasure_guard")
-            .execute(&mut *tx)
-            .await?;
-    }
-    let snapshots = sqlx::query(
-        "DELETE FROM main.snapshots WHERE aggregate_type = 'conversation' AND aggregate_id = ?",
-    )
-    .bind(subject)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    tx.commit().await?;
-    Ok(crate::erasure::Erased {
-        rewritten,
-        snapshots: usize::try_from(snapshots).unwrap_or(usize::MAX),
-    })
-}
-
-/// Copies the write-ahead log into the database file and truncates it to nothing, so no old
-/// version of a page stays in it (the pool's file: the log's, or the read models').
-pub(crate) async fn truncate_wal(pool: &SqlitePool) -> Result<(), StoreError> {
-    let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
-        .fetch_one(pool)
-        .await?;
-    if busy != 0 {
-        tracing::warn!("a write-ahead log could not be truncated yet: readers held it");
-    }
-    Ok(())
 }
 
 pub(crate) async fn load_snapshot(
