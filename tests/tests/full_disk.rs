@@ -6,7 +6,7 @@
 //!
 //! Before the fix, the read models could stop for good: SQLite rolls a transaction back by itself
 //! on `SQLITE_FULL`, and the pool handed the connection out again still counted as in a
-//! transaction, so every later projector transaction failed (store/src/sqlite.rs).
+//! transaction, so every later projector transaction failed (store/src/sqlite/mod.rs).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
