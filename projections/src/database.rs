@@ -54,7 +54,7 @@ impl Tx {
     /// IMMEDIATE`), so it waits for other writers instead of failing to upgrade a read.
     pub async fn begin(backend: &Backend, suffix: &'static str) -> Result<Tx, sqlx::Error> {
         let inner = match backend {
-            Backend::Sqlite(pool) => Inner::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Backend::Sqlite(pool, _) => Inner::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
             Backend::Postgres(pool) => Inner::Postgres(pool.begin().await?),
         };
         Ok(Tx { inner, suffix })
@@ -199,30 +199,7 @@ impl Tx {
     }
 }
 
-/// A row as [`Tx::fetch_optional`] reads it on a rebuild's own SQLite connection (where there
-/// is no sqlx row to build `T` from): a tuple of columns, in order.
-pub trait FromDirectRow: Sized {
-    fn from_direct(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self>;
-}
-
-macro_rules! tuple_from_direct_row {
-    ($($index:tt $column:ident),+) => {
-        impl<$($column: rusqlite::types::FromSql),+> FromDirectRow for ($($column,)+) {
-            fn from_direct(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-                Ok(($(row.get::<_, $column>($index)?,)+))
-            }
-        }
-    };
-}
-
-tuple_from_direct_row!(0 A);
-tuple_from_direct_row!(0 A, 1 B);
-tuple_from_direct_row!(0 A, 1 B, 2 C);
-tuple_from_direct_row!(0 A, 1 B, 2 C, 3 D);
-tuple_from_direct_row!(0 A, 1 B, 2 C, 3 D, 4 E);
-tuple_from_direct_row!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F);
-tuple_from_direct_row!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G);
-tuple_from_direct_row!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H);
+pub use store::dialect::FromDirectRow;
 
 /// A rusqlite error as sqlx's, the error every `Tx` method gives: a database error, so that a
 /// constraint violation still reads as one.
@@ -289,18 +266,33 @@ impl sqlx::error::DatabaseError for DirectError {
     }
 }
 
-/// Every row of a query against the live tables, as `T`.
+/// Every row of a query against the live tables, as `T`. On SQLite a list may scan (a search,
+/// an export), so it is read on a blocking thread.
 pub async fn fetch_all<T>(
     backend: &Backend,
     sql: &str,
     params: &[Param],
 ) -> Result<Vec<T>, sqlx::Error>
 where
-    T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
+    T: for<'r> FromRow<'r, SqliteRow>
+        + for<'r> FromRow<'r, PgRow>
+        + FromDirectRow
+        + Send
+        + Unpin
+        + 'static,
 {
     let sql = sql.replace("{s}", "");
     match backend {
-        Backend::Sqlite(pool) => {
+        Backend::Sqlite(_, readers) if store::sqlite_readers::reads(&sql) => {
+            let params = params.to_vec();
+            readers
+                .read_blocking(move |connection| {
+                    store::sqlite_readers::all(connection, &sql, &params)
+                })
+                .await
+                .map_err(direct_error)
+        }
+        Backend::Sqlite(pool, _) => {
             bind_all!(sqlx::query_as::<_, T>(&sql), params)
                 .fetch_all(pool)
                 .await
@@ -313,18 +305,50 @@ where
     }
 }
 
-/// The first row of a query against the live tables, as `T`.
+/// The few rows of a query by a key (a conversation's tags, an agent's memberships), as `T`:
+/// on SQLite, read in this thread, as [`fetch_optional`] reads; [`fetch_all`] is for a list
+/// that may scan.
+pub async fn fetch_few<T>(
+    backend: &Backend,
+    sql: &str,
+    params: &[Param],
+) -> Result<Vec<T>, sqlx::Error>
+where
+    T: for<'r> FromRow<'r, SqliteRow>
+        + for<'r> FromRow<'r, PgRow>
+        + FromDirectRow
+        + Send
+        + Unpin
+        + 'static,
+{
+    match backend {
+        Backend::Sqlite(_, readers) if store::sqlite_readers::reads(sql) => {
+            let sql = sql.replace("{s}", "");
+            readers
+                .read(|connection| store::sqlite_readers::all(connection, &sql, params))
+                .await
+                .map_err(direct_error)
+        }
+        _ => fetch_all(backend, sql, params).await,
+    }
+}
+
+/// The first row of a query against the live tables, as `T`: on SQLite, read in this thread.
 pub async fn fetch_optional<T>(
     backend: &Backend,
     sql: &str,
     params: &[Param],
 ) -> Result<Option<T>, sqlx::Error>
 where
-    T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
+    T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + FromDirectRow + Send + Unpin,
 {
     let sql = sql.replace("{s}", "");
     match backend {
-        Backend::Sqlite(pool) => {
+        Backend::Sqlite(_, readers) if store::sqlite_readers::reads(&sql) => readers
+            .read(|connection| store::sqlite_readers::first(connection, &sql, params))
+            .await
+            .map_err(direct_error),
+        Backend::Sqlite(pool, _) => {
             bind_all!(sqlx::query_as::<_, T>(&sql), params)
                 .fetch_optional(pool)
                 .await

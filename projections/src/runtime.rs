@@ -70,7 +70,7 @@ pub enum Dialect {
 impl Dialect {
     pub fn of(backend: &Backend) -> Dialect {
         match backend {
-            Backend::Sqlite(_) => Dialect::Sqlite,
+            Backend::Sqlite(..) => Dialect::Sqlite,
             Backend::Postgres(_) => Dialect::Postgres,
         }
     }

@@ -194,6 +194,15 @@ struct HitRow {
     position: i64,
 }
 
+store::from_direct_row!(HitRow {
+    conversation_id,
+    source,
+    reference,
+    body,
+    at,
+    position,
+});
+
 /// Whether `query` has a word a full-text index can look up.
 fn has_words(query: &str) -> bool {
     query.chars().any(char::is_alphanumeric)

@@ -40,7 +40,7 @@ pub async fn postgres_schema(pool: &PgPool) -> Result<String, StoreError> {
 pub async fn event_count(backend: &Backend) -> Result<i64, StoreError> {
     let sql = "SELECT COUNT(*) AS n FROM events";
     let count = match backend {
-        Backend::Sqlite(pool) => sqlx::query(sql)
+        Backend::Sqlite(pool, _) => sqlx::query(sql)
             .fetch_one(pool)
             .await?
             .try_get::<i64, _>("n")?,

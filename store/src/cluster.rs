@@ -109,7 +109,7 @@ impl EventStore {
     pub fn cluster(&self) -> Option<Cluster> {
         match self.backend() {
             Backend::Postgres(pool) => Some(Cluster { pool: pool.clone() }),
-            Backend::Sqlite(_) => None,
+            Backend::Sqlite(..) => None,
         }
     }
 }

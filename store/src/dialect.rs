@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 use crate::log::Backend;
+use crate::sqlite::readers;
 
 /// A bound value: the column types the tables beside the log and the read models use.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,12 +146,67 @@ impl rusqlite::ToSql for Param {
 
 /// A row both backends can decode: a tuple of columns, in order.
 pub(crate) trait Row:
-    for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
+    for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + FromDirectRow + Send + Unpin
 {
 }
 
-impl<T> Row for T where T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
-{}
+impl<T> Row for T where
+    T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + FromDirectRow + Send + Unpin
+{
+}
+
+/// A row as SQLite's readers (`sqlite::readers`) and a rebuild's own connection read it,
+/// through rusqlite: a tuple of columns, in order.
+pub trait FromDirectRow: Sized {
+    fn from_direct(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self>;
+}
+
+macro_rules! tuple_from_direct_row {
+    ($($index:tt $column:ident),+) => {
+        impl<$($column: rusqlite::types::FromSql),+> FromDirectRow for ($($column,)+) {
+            fn from_direct(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+                Ok(($(row.get::<_, $column>($index)?,)+))
+            }
+        }
+    };
+}
+
+tuple_from_direct_row!(0 A);
+tuple_from_direct_row!(0 A, 1 B);
+tuple_from_direct_row!(0 A, 1 B, 2 C);
+tuple_from_direct_row!(0 A, 1 B, 2 C, 3 D);
+tuple_from_direct_row!(0 A, 1 B, 2 C, 3 D, 4 E);
+tuple_from_direct_row!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F);
+tuple_from_direct_row!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G);
+tuple_from_direct_row!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H);
+tuple_from_direct_row!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H, 8 I);
+tuple_from_direct_row!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H, 8 I, 9 J);
+tuple_from_direct_row!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H, 8 I, 9 J, 10 K);
+tuple_from_direct_row!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H, 8 I, 9 J, 10 K, 11 L);
+tuple_from_direct_row!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H, 8 I, 9 J, 10 K, 11 L, 12 M);
+tuple_from_direct_row!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H, 8 I, 9 J, 10 K, 11 L, 12 M, 13 N);
+tuple_from_direct_row!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H, 8 I, 9 J, 10 K, 11 L, 12 M, 13 N, 14 O);
+tuple_from_direct_row!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H, 8 I, 9 J, 10 K, 11 L, 12 M, 13 N, 14 O, 15 P);
+
+/// `FromDirectRow` for a struct that derives `sqlx::FromRow`, by the same column names:
+/// `from_direct_row!(Hit { id, body })`.
+#[macro_export]
+macro_rules! from_direct_row {
+    ($row:ident { $($field:ident),+ $(,)? }) => {
+        impl $crate::dialect::FromDirectRow for $row {
+            fn from_direct(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+                Ok($row {
+                    $($field: row.get(stringify!($field))?,)+
+                })
+            }
+        }
+    };
+}
+
+/// A rusqlite error of a read as the store's.
+pub(crate) fn direct_error(error: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(error.to_string())
+}
 
 /// Runs one statement; the number of rows it touched.
 pub(crate) async fn execute(
@@ -159,7 +215,7 @@ pub(crate) async fn execute(
     params: &[Param],
 ) -> Result<u64, StoreError> {
     Ok(match backend {
-        Backend::Sqlite(pool) => bind_all!(sqlx::query(sql), params)
+        Backend::Sqlite(pool, _) => bind_all!(sqlx::query(sql), params)
             .execute(pool)
             .await?
             .rows_affected(),
@@ -185,7 +241,11 @@ pub(crate) async fn fetch_optional<T: Row>(
     params: &[Param],
 ) -> Result<Option<T>, StoreError> {
     Ok(match backend {
-        Backend::Sqlite(pool) => {
+        Backend::Sqlite(_, readers) if readers::reads(sql) => readers
+            .read(|connection| readers::first(connection, sql, params))
+            .await
+            .map_err(direct_error)?,
+        Backend::Sqlite(pool, _) => {
             bind_all!(sqlx::query_as::<_, T>(sql), params)
                 .fetch_optional(pool)
                 .await?
@@ -205,7 +265,12 @@ pub(crate) async fn fetch_one<T: Row>(
     params: &[Param],
 ) -> Result<T, StoreError> {
     Ok(match backend {
-        Backend::Sqlite(pool) => {
+        Backend::Sqlite(_, readers) if readers::reads(sql) => readers
+            .read(|connection| readers::first(connection, sql, params))
+            .await
+            .map_err(direct_error)?
+            .ok_or_else(|| StoreError::Corrupt(format!("no row of {sql}")))?,
+        Backend::Sqlite(pool, _) => {
             bind_all!(sqlx::query_as::<_, T>(sql), params)
                 .fetch_one(pool)
                 .await?
@@ -225,7 +290,11 @@ pub(crate) async fn fetch_all<T: Row>(
     params: &[Param],
 ) -> Result<Vec<T>, StoreError> {
     Ok(match backend {
-        Backend::Sqlite(pool) => {
+        Backend::Sqlite(_, readers) if readers::reads(sql) => readers
+            .read(|connection| readers::all(connection, sql, params))
+            .await
+            .map_err(direct_error)?,
+        Backend::Sqlite(pool, _) => {
             bind_all!(sqlx::query_as::<_, T>(sql), params)
                 .fetch_all(pool)
                 .await?

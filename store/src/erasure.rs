@@ -48,7 +48,7 @@ impl EventStore {
             return Ok(HashMap::new());
         }
         let rows = match self.backend() {
-            Backend::Sqlite(pool) => sqlite::subject_keys(pool, subjects).await?,
+            Backend::Sqlite(_, readers) => sqlite::subject_keys(readers, subjects).await?,
             Backend::Postgres(pool) => postgres::subject_keys(pool, subjects).await?,
         };
         Ok(rows
@@ -64,7 +64,7 @@ impl EventStore {
     /// [`EventStore::compact_after_erasure`] then leaves no old page of the files behind.
     pub async fn erase_subject(&self, subject: &str) -> Result<Erased, StoreError> {
         let erased = match self.backend() {
-            Backend::Sqlite(pool) => sqlite::erase_subject(pool, subject).await?,
+            Backend::Sqlite(pool, _) => sqlite::erase_subject(pool, subject).await?,
             Backend::Postgres(pool) => postgres::erase_subject(pool, subject).await?,
         };
         if let Ok(mut kept) = self.shared().keys.lock() {
@@ -83,12 +83,12 @@ impl EventStore {
     /// its rows were rewritten (a sealed event is never touched: its key is what went).
     pub async fn compact_after_erasure(&self, erased: Erased) -> Result<(), StoreError> {
         match (self.backend(), self.read_model_backend()) {
-            (Backend::Sqlite(log), Backend::Sqlite(read_models)) => {
+            (Backend::Sqlite(log, _), Backend::Sqlite(read_models, _)) => {
                 sqlite::truncate_wal(read_models).await?;
                 sqlite::truncate_wal(log).await
             }
             (Backend::Postgres(pool), _) => postgres::vacuum_log(pool, erased.rewritten > 0).await,
-            (Backend::Sqlite(log), Backend::Postgres(_)) => sqlite::truncate_wal(log).await,
+            (Backend::Sqlite(log, _), Backend::Postgres(_)) => sqlite::truncate_wal(log).await,
         }
     }
 }

@@ -18,7 +18,23 @@ impl EventStore {
         position: i64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let events = self.read_after_sealed(position, limit).await?;
+        let kept = self
+            .shared()
+            .tail
+            .lock()
+            .ok()
+            .and_then(|tail| tail.after(position, limit));
+        let events = match kept {
+            // The rest, if the run ended before the limit: another process's commits may follow.
+            Some(mut events) if events.len() < limit => {
+                let last = events.last().map_or(position, |event| event.position);
+                let rest = self.read_after_sealed(last, limit - events.len()).await?;
+                events.extend(rest);
+                events
+            }
+            Some(events) => events,
+            None => self.read_after_sealed(position, limit).await?,
+        };
         self.opened(events).await
     }
 
@@ -31,7 +47,7 @@ impl EventStore {
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         match self.backend() {
-            Backend::Sqlite(pool) => sqlite::read_after(pool, position, limit).await,
+            Backend::Sqlite(_, readers) => sqlite::read_after(readers, position, limit).await,
             Backend::Postgres(pool) => postgres::read_after(pool, position, limit).await,
         }
     }
@@ -43,7 +59,7 @@ impl EventStore {
             return Ok(Vec::new());
         }
         let events = match self.backend() {
-            Backend::Sqlite(pool) => sqlite::read_positions(pool, positions).await,
+            Backend::Sqlite(_, readers) => sqlite::read_positions(readers, positions).await,
             Backend::Postgres(pool) => postgres::read_positions(pool, positions).await,
         }?;
         self.opened(events).await
@@ -52,7 +68,7 @@ impl EventStore {
     /// The highest position `read_after` can return now (0 for an empty log).
     pub async fn head(&self) -> Result<i64, StoreError> {
         match self.backend() {
-            Backend::Sqlite(pool) => sqlite::head(pool).await,
+            Backend::Sqlite(_, readers) => sqlite::head(readers).await,
             Backend::Postgres(pool) => postgres::head(pool).await,
         }
     }
@@ -65,7 +81,7 @@ impl EventStore {
     /// [`head`]: EventStore::head
     pub async fn last_committed(&self) -> Result<i64, StoreError> {
         match self.backend() {
-            Backend::Sqlite(pool) => sqlite::head(pool).await,
+            Backend::Sqlite(_, readers) => sqlite::head(readers).await,
             Backend::Postgres(pool) => postgres::last_committed(pool).await,
         }
     }

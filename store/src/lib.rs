@@ -93,12 +93,14 @@ pub mod server_keys;
 pub mod snapshot;
 mod sqlite;
 pub mod sso_secrets;
+mod tail;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tokens;
 pub mod visitors;
 pub mod webhook_deliveries;
 
+pub use sqlite::readers::{self as sqlite_readers, Readers};
 pub use sqlite::READ_MODELS_FILE;
 
 pub use command::{CommandContext, CommandError, Commands, Executed};

@@ -40,7 +40,8 @@ pub struct AppendRequest {
 /// the log.
 #[derive(Debug, Clone)]
 pub enum Backend {
-    Sqlite(SqlitePool),
+    /// The pool, for writes and transactions; the readers, for reads in the calling thread.
+    Sqlite(SqlitePool, crate::sqlite::Readers),
     Postgres(PgPool),
 }
 
@@ -84,6 +85,8 @@ pub(crate) struct Shared {
     pub(crate) refresh: Notify,
     /// The data subjects' keys the writer has looked up (see [`crate::seal`]).
     pub(crate) keys: std::sync::Mutex<crate::seal::KeyCache>,
+    /// The newest commits of this process's writer, for the followers ([`crate::tail`]).
+    pub(crate) tail: std::sync::Mutex<crate::tail::Tail>,
 }
 
 pub(crate) type AppendResult = Result<Vec<StoredEvent>, AppendError>;
@@ -104,17 +107,17 @@ impl EventStore {
     /// Opens (creating if needed) the SQLite log at `DATA_DIR/jono.db`.
     pub async fn open_sqlite(data_dir: &Path) -> Result<EventStore, StoreError> {
         let pools = sqlite::open(data_dir).await?;
-        let head = sqlite::head(&pools.reader).await?;
+        let head = sqlite::head(&pools.readers).await?;
         let store = Self::start(
             Backends {
-                log: Backend::Sqlite(pools.reader.clone()),
+                log: Backend::Sqlite(pools.reader, pools.readers.clone()),
                 writer: Appender::Sqlite(pools.writer),
-                read_models: Backend::Sqlite(pools.read_models),
+                read_models: Backend::Sqlite(pools.read_models, pools.read_model_readers),
             },
             head,
         );
         sqlite::spawn_watcher(
-            pools.reader,
+            pools.readers.clone(),
             Arc::clone(&store.inner.shared),
             store.inner._shutdown.subscribe(),
         );
@@ -154,6 +157,7 @@ impl EventStore {
             metrics: StoreMetrics::default(),
             refresh: Notify::new(),
             keys: std::sync::Mutex::new(crate::seal::KeyCache::default()),
+            tail: std::sync::Mutex::default(),
         });
         let (shutdown, _) = watch::channel(());
         tokio::spawn(run_writer(appends, jobs, Arc::clone(&shared)));

@@ -64,9 +64,7 @@ pub(crate) async fn events(
     params: &[Param],
 ) -> Result<Vec<StoredEvent>, StoreError> {
     match backend {
-        Backend::Sqlite(pool) => {
-            sqlite::rows_to_events(&bind_all!(sqlx::query(sql), params).fetch_all(pool).await?)
-        }
+        Backend::Sqlite(_, readers) => sqlite::events(readers, sql, params).await,
         Backend::Postgres(pool) => {
             postgres::rows_to_events(&bind_all!(sqlx::query(sql), params).fetch_all(pool).await?)
         }

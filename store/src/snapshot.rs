@@ -25,8 +25,8 @@ impl EventStore {
         fold_version: u32,
     ) -> Result<Option<StoredSnapshot>, StoreError> {
         match self.backend() {
-            Backend::Sqlite(pool) => {
-                sqlite::load_snapshot(pool, aggregate_type, aggregate_id, fold_version).await
+            Backend::Sqlite(_, readers) => {
+                sqlite::load_snapshot(readers, aggregate_type, aggregate_id, fold_version).await
             }
             Backend::Postgres(pool) => {
                 postgres::load_snapshot(pool, aggregate_type, aggregate_id, fold_version).await
@@ -44,7 +44,7 @@ impl EventStore {
         snapshot: &StoredSnapshot,
     ) -> Result<(), StoreError> {
         match self.backend() {
-            Backend::Sqlite(pool) => {
+            Backend::Sqlite(pool, _) => {
                 sqlite::save_snapshot(pool, aggregate_type, aggregate_id, fold_version, snapshot)
                     .await
             }

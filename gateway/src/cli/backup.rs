@@ -51,7 +51,7 @@ pub async fn backup(
     let head = store.head().await?;
     let mut dumped_schema = None;
     let backend = match (config, store.backend()) {
-        (StoreConfig::Embedded(data), Backend::Sqlite(pool)) => {
+        (StoreConfig::Embedded(data), Backend::Sqlite(pool, _)) => {
             store::backup::sqlite_snapshot(pool, &to.join(SQLITE_FILE)).await?;
             // Attachments are written before any event names them, and never changed, so
             // copying them after the snapshot finds every one it refers to.

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use store::log::Backend;
 use uuid::Uuid;
 
-use crate::database::{fetch_all, fetch_optional};
+use crate::database::{fetch_all, fetch_few, fetch_optional};
 use crate::params;
 use crate::reading::{id, json, named, opt_id, opt_time, page, time, QueryError, Result};
 
@@ -136,8 +136,38 @@ struct ConversationRow {
     has_reader: bool,
 }
 
+store::from_direct_row!(ConversationRow {
+    conversation_id,
+    kind,
+    name,
+    organization_id,
+    queue_id,
+    status,
+    agent_id,
+    metadata,
+    live,
+    participants,
+    created_at,
+    picked_at,
+    ended_at,
+    end_reason,
+    rating_score,
+    rating_comment,
+    last_seq,
+    answered_at,
+    handoff_id,
+    handoff_to,
+    handoff_expires_at,
+    erased_at,
+    customer_ref,
+    verified_user_id,
+    verified_name,
+    read_seq,
+    has_reader,
+});
+
 async fn conversation_from(backend: &Backend, row: ConversationRow) -> Result<Conversation> {
-    let tags: Vec<(String,)> = fetch_all(
+    let tags: Vec<(String,)> = fetch_few(
         backend,
         "SELECT tag FROM rm_conversation_tags WHERE conversation_id = $1 ORDER BY tag",
         params![row.conversation_id.as_str()],

@@ -9,7 +9,7 @@ use serde::Serialize;
 use store::log::Backend;
 use uuid::Uuid;
 
-use crate::database::{fetch_all, fetch_optional};
+use crate::database::{fetch_all, fetch_few, fetch_optional};
 use crate::params;
 use crate::reading::{id, named, opt_id, time, QueryError, Result};
 
@@ -86,7 +86,7 @@ pub struct Membership {
 
 /// The organizations `agent_id` is a member of, oldest membership first.
 pub async fn memberships_of(backend: &Backend, agent_id: Uuid) -> Result<Vec<Membership>> {
-    let rows: Vec<(String, String, String)> = fetch_all(
+    let rows: Vec<(String, String, String)> = fetch_few(
         backend,
         "SELECT m.organization_id, o.name, m.role FROM rm_memberships m
          JOIN rm_organizations o ON o.organization_id = m.organization_id

@@ -392,7 +392,7 @@ async fn step(
 /// Jono under 32 writers spent half its time in those threads' wake-ups.
 async fn begin(backend: &Backend, own: &mut Option<rusqlite::Connection>) -> Result<Tx, StepError> {
     match backend {
-        Backend::Sqlite(pool) => {
+        Backend::Sqlite(pool, _) => {
             let connection = match own.take() {
                 Some(connection) => connection,
                 None => own_connection(pool).map_err(unavailable)?,

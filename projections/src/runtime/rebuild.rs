@@ -143,7 +143,7 @@ async fn fill_fresh_tables(
     let batch = options.batch.max(1);
     let types = wanted_types(projections);
     let mut own = match backend {
-        Backend::Sqlite(pool) => Some(own_connection(pool)?),
+        Backend::Sqlite(pool, _) => Some(own_connection(pool)?),
         Backend::Postgres(_) => None,
     };
     let mut position = 0;
@@ -415,7 +415,7 @@ async fn read_span(
     types: &[&'static str],
 ) -> Result<Span, ProjectionError> {
     match store.backend() {
-        Backend::Sqlite(pool) => {
+        Backend::Sqlite(pool, _) => {
             let upto = head.min(after.saturating_add(i64::try_from(batch).unwrap_or(i64::MAX)));
             let rows = sqlx::query(
                 "SELECT position, event_id, aggregate_type, aggregate_id, sequence, event_type, \

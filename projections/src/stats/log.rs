@@ -245,7 +245,7 @@ struct SqlFilter {
 /// conversations (one scan of their streams). Most of a log is messages and other queues'
 /// conversations: leaving them in SQLite is what makes the statistics fast.
 async fn sql_filter(store: &EventStore, scope: Scope) -> Result<Option<SqlFilter>, StatsError> {
-    let Backend::Sqlite(pool) = store.backend() else {
+    let Backend::Sqlite(pool, _) = store.backend() else {
         return Ok(None);
     };
     let failed = |error: sqlx::Error| StatsError::Store(StoreError::from(error));
@@ -316,7 +316,7 @@ async fn read_batch(
     filter: Option<&SqlFilter>,
 ) -> Result<(Vec<Row>, Option<i64>), StatsError> {
     match store.backend() {
-        Backend::Sqlite(pool) => {
+        Backend::Sqlite(pool, _) => {
             let types = EVENT_TYPES
                 .iter()
                 .chain(["OrganizationCreated"].iter())

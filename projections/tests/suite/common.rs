@@ -65,7 +65,7 @@ impl Running {
 pub async fn last_committed(store: &EventStore) -> i64 {
     let sql = "SELECT COALESCE(MAX(position), 0) FROM events";
     match store.backend() {
-        Backend::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+        Backend::Sqlite(pool, _) => sqlx::query_scalar(sql).fetch_one(pool).await,
         Backend::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
     }
     .expect("the last position")
@@ -184,7 +184,7 @@ pub async fn dump(
         for table in projection.tables() {
             let sql = format!("SELECT * FROM {}", table.name);
             let mut rows: Vec<Vec<String>> = match backend {
-                Backend::Sqlite(pool) => sqlx::query(&sql)
+                Backend::Sqlite(pool, _) => sqlx::query(&sql)
                     .fetch_all(pool)
                     .await
                     .expect("read a table")

@@ -9,18 +9,23 @@ use crate::error::StoreError;
 use crate::seal;
 
 pub(crate) async fn subject_keys(
-    pool: &SqlitePool,
+    readers: &super::Readers,
     subjects: &[String],
 ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
     let list = serde_json::to_string(subjects)
         .map_err(|e| StoreError::Corrupt(format!("a list of subjects: {e}")))?;
-    Ok(sqlx::query_as(
-        "SELECT subject, key FROM subject_keys \
-         WHERE subject IN (SELECT value FROM json_each(?)) AND key IS NOT NULL",
-    )
-    .bind(list)
-    .fetch_all(pool)
-    .await?)
+    let params = [crate::dialect::Param::from(list)];
+    readers
+        .read(|connection| {
+            super::readers::all(
+                connection,
+                "SELECT subject, key FROM subject_keys \
+                 WHERE subject IN (SELECT value FROM json_each($1)) AND key IS NOT NULL",
+                &params,
+            )
+        })
+        .await
+        .map_err(crate::dialect::direct_error)
 }
 
 /// See [`crate::log::EventStore::erase_subject`]. One transaction: the key destroyed (a row

@@ -16,16 +16,15 @@
 //! reading subjects' keys and erasing a subject.
 
 mod erasure;
+pub mod readers;
 mod writer;
 
 use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
-use sqlx::{Connection, Row, SqlitePool};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Connection, SqlitePool};
 use uuid::Uuid;
 
 use crate::error::{describe_io, describe_sqlx, StoreError};
@@ -34,6 +33,7 @@ use crate::log_statements::{self as statements, COLUMNS};
 use crate::snapshot::StoredSnapshot;
 
 pub(crate) use erasure::{erase_subject, subject_keys, truncate_wal};
+pub use readers::Readers;
 pub(crate) use writer::Writer;
 
 const SCHEMA: &str = r#"
@@ -106,6 +106,10 @@ pub(crate) struct Pools {
     pub(crate) reader: SqlitePool,
     /// The projectors' writes: `read-models.db` alone.
     pub(crate) read_models: SqlitePool,
+    /// Reads in the calling thread: `jono.db` with `read-models.db` attached, as `reader`.
+    pub(crate) readers: Readers,
+    /// The same of `read-models.db` alone, as `read_models`.
+    pub(crate) read_model_readers: Readers,
 }
 
 pub(crate) async fn open(data_dir: &Path) -> Result<Pools, StoreError> {
@@ -161,10 +165,17 @@ pub(crate) async fn open(data_dir: &Path) -> Result<Pools, StoreError> {
         .connect_with(log)
         .await
         .map_err(|e| dir_error(describe_sqlx(&e)))?;
+    let readers = Readers::new(
+        data_dir.join("jono.db"),
+        Some(data_dir.join(READ_MODELS_FILE)),
+    );
+    let read_model_readers = Readers::new(data_dir.join(READ_MODELS_FILE), None);
     Ok(Pools {
         writer,
         reader,
         read_models,
+        readers,
+        read_model_readers,
     })
 }
 
@@ -253,69 +264,98 @@ fn json_text(value: &serde_json::Value) -> String {
     value.to_string()
 }
 
-fn row_to_event(row: &SqliteRow) -> Result<StoredEvent, StoreError> {
-    let corrupt = |e: sqlx::Error| StoreError::Corrupt(e.to_string());
-    let event_id: String = row.try_get("event_id").map_err(corrupt)?;
-    let payload: String = row.try_get("payload").map_err(corrupt)?;
-    let actor: Option<String> = row.try_get("actor").map_err(corrupt)?;
-    let recorded_at: String = row.try_get("recorded_at").map_err(corrupt)?;
+/// An event's row as `COLUMNS` lists them, decoded.
+fn row_to_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<StoredEvent, StoreError>> {
+    let event_id: String = row.get(1)?;
+    let payload: String = row.get(7)?;
+    let actor: Option<String> = row.get(8)?;
+    let recorded_at: String = row.get(9)?;
+    let (position, aggregate_type, aggregate_id, sequence, event_type, event_version) = (
+        row.get(0)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+        row.get(6)?,
+    );
+    let idempotency_key: Option<String> = row.get(10)?;
     let json = |text: &str| {
         serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("json column: {e}")))
     };
-    Ok(StoredEvent {
-        position: row.try_get("position").map_err(corrupt)?,
-        event_id: Uuid::parse_str(&event_id)
-            .map_err(|e| StoreError::Corrupt(format!("event_id {event_id:?}: {e}")))?,
-        aggregate_type: row.try_get("aggregate_type").map_err(corrupt)?,
-        aggregate_id: row.try_get("aggregate_id").map_err(corrupt)?,
-        sequence: row.try_get("sequence").map_err(corrupt)?,
-        event_type: row.try_get("event_type").map_err(corrupt)?,
-        event_version: row.try_get("event_version").map_err(corrupt)?,
-        payload: json(&payload)?,
-        actor: actor.as_deref().map(json).transpose()?,
-        recorded_at: parse_time(&recorded_at)?,
-        idempotency_key: row.try_get("idempotency_key").map_err(corrupt)?,
-    })
+    let decoded = || {
+        Ok(StoredEvent {
+            position,
+            event_id: Uuid::parse_str(&event_id)
+                .map_err(|e| StoreError::Corrupt(format!("event_id {event_id:?}: {e}")))?,
+            aggregate_type,
+            aggregate_id,
+            sequence,
+            event_type,
+            event_version,
+            payload: json(&payload)?,
+            actor: actor.as_deref().map(json).transpose()?,
+            recorded_at: parse_time(&recorded_at)?,
+            idempotency_key,
+        })
+    };
+    Ok(decoded())
 }
 
-pub(crate) fn rows_to_events(rows: &[SqliteRow]) -> Result<Vec<StoredEvent>, StoreError> {
-    rows.iter().map(row_to_event).collect()
+/// The events a `SELECT {COLUMNS} FROM events …` returns, read in this thread.
+pub(crate) async fn events(
+    readers: &Readers,
+    sql: &str,
+    params: &[crate::dialect::Param],
+) -> Result<Vec<StoredEvent>, StoreError> {
+    readers
+        .read(|connection| {
+            let mut statement = connection.prepare_cached(sql)?;
+            readers::bind(&mut statement, params)?;
+            let mut rows = statement.raw_query();
+            let mut events = Vec::new();
+            while let Some(row) = rows.next()? {
+                events.push(row_to_event(row)?);
+            }
+            Ok(events)
+        })
+        .await
+        .map_err(crate::dialect::direct_error)?
+        .into_iter()
+        .collect()
 }
 
-pub(crate) async fn head(pool: &SqlitePool) -> Result<i64, StoreError> {
-    Ok(
-        sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
-            .fetch_one(pool)
-            .await?,
-    )
+pub(crate) async fn head(readers: &Readers) -> Result<i64, StoreError> {
+    readers
+        .read(|connection| {
+            connection
+                .prepare_cached("SELECT COALESCE(MAX(position), 0) FROM events")?
+                .query_row([], |row| row.get(0))
+        })
+        .await
+        .map_err(crate::dialect::direct_error)
 }
 
 pub(crate) async fn read_after(
-    pool: &SqlitePool,
+    readers: &Readers,
     position: i64,
     limit: i64,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?");
-    let rows = sqlx::query(&sql)
-        .bind(position)
-        .bind(limit)
-        .fetch_all(pool)
-        .await?;
-    rows_to_events(&rows)
+    let sql =
+        format!("SELECT {COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2");
+    events(readers, &sql, &[position.into(), limit.into()]).await
 }
 
 pub(crate) async fn read_positions(
-    pool: &SqlitePool,
+    readers: &Readers,
     positions: &[i64],
 ) -> Result<Vec<StoredEvent>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM events \
-         WHERE position IN (SELECT value FROM json_each(?)) ORDER BY position"
+         WHERE position IN (SELECT value FROM json_each($1)) ORDER BY position"
     );
     let list = serde_json::to_string(positions)
         .map_err(|e| StoreError::Corrupt(format!("a list of positions: {e}")))?;
-    let rows = sqlx::query(&sql).bind(list).fetch_all(pool).await?;
-    rows_to_events(&rows)
+    events(readers, &sql, &[list.into()]).await
 }
 
 /// How often a process looks for events another process (`jono admin …`, a second `jono
@@ -326,7 +366,7 @@ const WATCH_EVERY: Duration = Duration::from_millis(250);
 /// Raises the shared head when the file's head passes it, so that projectors and WebSocket
 /// subscribers follow other processes' commits within a quarter of a second.
 pub(crate) fn spawn_watcher(
-    pool: SqlitePool,
+    readers: Readers,
     shared: std::sync::Arc<crate::log::Shared>,
     mut shutdown: tokio::sync::watch::Receiver<()>,
 ) {
@@ -336,7 +376,7 @@ pub(crate) fn spawn_watcher(
                 _ = shutdown.changed() => return,
                 _ = tokio::time::sleep(WATCH_EVERY) => {}
             }
-            match head(&pool).await {
+            match head(&readers).await {
                 Ok(file_head) => {
                     shared
                         .head
@@ -349,17 +389,16 @@ pub(crate) fn spawn_watcher(
 }
 
 pub(crate) async fn load_snapshot(
-    pool: &SqlitePool,
+    readers: &Readers,
     aggregate_type: &str,
     aggregate_id: &str,
     fold_version: u32,
 ) -> Result<Option<StoredSnapshot>, StoreError> {
-    let row: Option<(i64, String)> = sqlx::query_as(statements::LOAD_SNAPSHOT)
-        .bind(aggregate_type)
-        .bind(aggregate_id)
-        .bind(i64::from(fold_version))
-        .fetch_optional(pool)
-        .await?;
+    let params = crate::dialect::params![aggregate_type, aggregate_id, i64::from(fold_version)];
+    let row: Option<(i64, String)> = readers
+        .read(|connection| readers::first(connection, statements::LOAD_SNAPSHOT, params))
+        .await
+        .map_err(crate::dialect::direct_error)?;
     row.map(|(version, state)| {
         let state = serde_json::from_str(&state)
             .map_err(|e| StoreError::Corrupt(format!("a snapshot's state: {e}")))?;

@@ -10,7 +10,7 @@ use rusqlite::OptionalExtension;
 use super::{format_time, json_text, parse_time};
 use crate::error::AppendError;
 use crate::event::StoredEvent;
-use crate::log::{AppendRequest, AppendResult, BatchOutcome};
+use crate::log::{AppendRequest, BatchOutcome};
 use crate::log_statements as statements;
 use crate::seal::{self, SubjectKey};
 
@@ -140,9 +140,13 @@ fn commit_direct(
         found.push((subject, key));
     }
     let mut results = Vec::with_capacity(requests.len());
+    let mut committed = Vec::new();
     for request in requests {
         tx.execute_batch("SAVEPOINT request").map_err(unavailable)?;
-        let result = append_one(&tx, request, now, &keys);
+        let result = append_one(&tx, request, now, &keys).map(|(stored, sealed)| {
+            committed.extend(sealed);
+            stored
+        });
         if let Err(AppendError::Unavailable(_)) = result {
             // Dropped, the transaction rolls back.
             return result.map(|_| BatchOutcome {
@@ -166,6 +170,9 @@ fn commit_direct(
     for (subject, key) in found {
         kept.keep(subject, key);
     }
+    drop(kept);
+    // For the followers, before the head moves and wakes them.
+    shared.tail.lock().map_err(|_| poisoned())?.push(committed);
     Ok(BatchOutcome {
         results,
         commit_seconds,
@@ -198,12 +205,14 @@ fn subject_key(
     Ok(key.as_deref().and_then(SubjectKey::from_slice))
 }
 
+/// Appends one request: its events as the command gave them, and as stored (sealed), for the
+/// tail ([`crate::tail`]).
 fn append_one(
     conn: &rusqlite::Connection,
     request: &AppendRequest,
     now: DateTime<Utc>,
     keys: &seal::BatchKeys,
-) -> AppendResult {
+) -> Result<(Vec<StoredEvent>, Vec<StoredEvent>), AppendError> {
     let recorded_at = format_time(now);
     let key = request.idempotency.as_ref().map(|r| r.key.clone());
     if let Some(record) = &request.idempotency {
@@ -231,10 +240,12 @@ fn append_one(
         }
     }
     let mut stored = Vec::with_capacity(request.events.len());
+    let mut sealed = Vec::with_capacity(request.events.len());
     let mut insert = conn
         .prepare_cached(statements::INSERT_EVENT)
         .map_err(unavailable)?;
     for event in &request.events {
+        let payload = seal::stored_payload(event, keys);
         let position: i64 = insert
             .query_row(
                 rusqlite::params![
@@ -244,7 +255,7 @@ fn append_one(
                     event.sequence,
                     event.event_type,
                     event.event_version,
-                    json_text(&seal::stored_payload(event, keys)),
+                    json_text(&payload),
                     event.actor.as_ref().map(json_text),
                     recorded_at,
                     key,
@@ -252,6 +263,11 @@ fn append_one(
                 |row| row.get(0),
             )
             .map_err(classify)?;
+        let as_stored = crate::event::NewEvent {
+            payload: payload.into_owned(),
+            ..event.clone()
+        };
+        sealed.push(StoredEvent::from_new(as_stored, position, now, key.clone()));
         stored.push(StoredEvent::from_new(
             event.clone(),
             position,
@@ -266,5 +282,5 @@ fn append_one(
             })
             .map_err(unavailable)?;
     }
-    Ok(stored)
+    Ok((stored, sealed))
 }

@@ -137,7 +137,7 @@ async fn events_cannot_be_updated_or_deleted(db: TestDb) {
     ];
     for sql in statements {
         let result = match store.backend() {
-            Backend::Sqlite(pool) => sqlx::query(sql)
+            Backend::Sqlite(pool, _) => sqlx::query(sql)
                 .execute(pool)
                 .await
                 .map(|r| r.rows_affected()),

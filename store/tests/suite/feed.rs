@@ -186,3 +186,45 @@ async fn a_sqlite_subscriber_wakes_for_another_process_commits() {
     .expect("the other store's commit is noticed")
     .expect("store alive");
 }
+
+/// A store serves the followers its own newest commits from memory (`tail`); another
+/// process's commits land between them in the file. Reading after any position must still give
+/// every event, in order, the other store's included, as a store that holds none in memory
+/// reads them.
+#[tokio::test]
+async fn the_feed_interleaves_another_process_commits_with_this_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = store::EventStore::open_sqlite(dir.path())
+        .await
+        .expect("open");
+    let admin = store::EventStore::open_sqlite(dir.path())
+        .await
+        .expect("open again");
+    let mut written = Vec::new();
+    written.extend(server.append(append_to("a", 0, 2)).await.expect("append"));
+    written.extend(admin.append(append_to("b", 0, 1)).await.expect("append"));
+    written.extend(server.append(append_to("a", 2, 2)).await.expect("append"));
+    written.extend(admin.append(append_to("b", 1, 1)).await.expect("append"));
+    let fresh = store::EventStore::open_sqlite(dir.path())
+        .await
+        .expect("open a third");
+    for after in std::iter::once(0).chain(written.iter().map(|e| e.position)) {
+        let from_file = fresh.read_after(after, 100).await.expect("read");
+        let expected: Vec<StoredEvent> = written
+            .iter()
+            .filter(|e| e.position > after)
+            .cloned()
+            .collect();
+        assert_eq!(from_file, expected, "the file, after {after}");
+        for store in [&server, &admin] {
+            assert_eq!(
+                store.read_after(after, 100).await.expect("read"),
+                expected,
+                "after {after}"
+            );
+            // Page by page, as a follower with a small batch reads.
+            let one = store.read_after(after, 1).await.expect("read");
+            assert_eq!(one, expected.iter().take(1).cloned().collect::<Vec<_>>());
+        }
+    }
+}

@@ -69,7 +69,7 @@ async fn an_existing_log_opens_again_and_keeps_its_events() {
 async fn sqlite_commits_are_fsynced() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = EventStore::open_sqlite(dir.path()).await.expect("open");
-    let store::Backend::Sqlite(pool) = store.backend() else {
+    let store::Backend::Sqlite(pool, _) = store.backend() else {
         unreachable!()
     };
     for _ in 0..3 {
@@ -94,7 +94,7 @@ async fn read_models_write_without_a_flush_per_commit_but_the_log_does_not() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = EventStore::open_sqlite(dir.path()).await.expect("open");
     let synchronous = |backend: &store::Backend| {
-        let store::Backend::Sqlite(pool) = backend else {
+        let store::Backend::Sqlite(pool, _) = backend else {
             unreachable!()
         };
         let pool = pool.clone();

@@ -50,7 +50,7 @@ async fn send(store: &EventStore, conversation: &str, sequence: i64, text: &str)
 async fn in_the_clear(store: &EventStore, text: &str) -> i64 {
     let like = format!("%{text}%");
     match store.backend() {
-        Backend::Sqlite(pool) => {
+        Backend::Sqlite(pool, _) => {
             sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE payload LIKE ?")
                 .bind(like)
                 .fetch_one(pool)
@@ -131,7 +131,7 @@ async fn events_from_before_sealing_are_rewritten_and_nothing_else_is(db: TestDb
         "metadata": {"email": "maija@example.com"},
     });
     match store.backend() {
-        Backend::Sqlite(pool) => {
+        Backend::Sqlite(pool, _) => {
             for (aggregate, id, kind, payload) in [
                 (
                     "conversation",
@@ -209,7 +209,7 @@ async fn events_from_before_sealing_are_rewritten_and_nothing_else_is(db: TestDb
 
     // The exception is the erasure's alone: the log still refuses every other change.
     let refused = match store.backend() {
-        Backend::Sqlite(pool) => sqlx::query("UPDATE events SET payload = '{}'")
+        Backend::Sqlite(pool, _) => sqlx::query("UPDATE events SET payload = '{}'")
             .execute(pool)
             .await
             .is_err(),
@@ -229,7 +229,7 @@ async fn the_sqlite_files_keep_no_erased_byte() {
     let db = TestDb::sqlite();
     let store = db.open().await;
     let conversation = Uuid::new_v4().to_string();
-    let Backend::Sqlite(pool) = store.backend().clone() else {
+    let Backend::Sqlite(pool, _) = store.backend().clone() else {
         unreachable!()
     };
     sqlx::query(
