@@ -35,17 +35,20 @@ const TABLES: &[Table] = &[
                 name: "rm_conversations_by_org",
                 columns: "organization_id, created_position",
                 unique: false,
+                lookup: false,
             },
             Index {
                 name: "rm_conversations_by_agent",
                 columns: "agent_id, status",
                 unique: false,
+                lookup: false,
             },
             // The retention duty's question: what of an organization ended before a time.
             Index {
                 name: "rm_conversations_by_end",
                 columns: "organization_id, ended_at",
                 unique: false,
+                lookup: false,
             },
         ],
         full_text: None,
@@ -77,6 +80,7 @@ const TABLES: &[Table] = &[
             name: "rm_customer_links_by_ref",
             columns: "customer_ref, position",
             unique: false,
+            lookup: false,
         }],
         full_text: None,
     },

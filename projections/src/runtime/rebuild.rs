@@ -123,7 +123,9 @@ async fn create_fresh_tables(
             tx.execute(&format!("DROP TABLE IF EXISTS {}{{s}}", table.name), &[])
                 .await?;
         }
-        tx.batch(&projection.ddl(dialect, REBUILD_SUFFIX)).await?;
+        for table in projection.tables() {
+            tx.batch(&table.fill_ddl(dialect, REBUILD_SUFFIX)).await?;
+        }
         let fresh = rebuild_name(projection.name());
         write_checkpoint(&mut tx, &fresh, 0, projection.version()).await?;
     }
