@@ -497,17 +497,19 @@ async fn reading(
             author,
             ..
         } => {
-            tx.execute(
-                "UPDATE rm_conversations{s} SET last_seq = $1 WHERE conversation_id = $2",
-                params![*seq, conversation_id],
-            )
-            .await?;
             if author.kind == domain::values::AuthorKind::Agent {
-                read_up_to(tx, author.id, conversation_id, *seq).await?;
+                // The last message and, if it is the first, the answer: one statement.
                 tx.execute(
-                    "UPDATE rm_conversations{s} SET answered_at = $1
-                     WHERE conversation_id = $2 AND answered_at IS NULL",
-                    params![at, conversation_id],
+                    "UPDATE rm_conversations{s} SET last_seq = $1,
+                     answered_at = COALESCE(answered_at, $2) WHERE conversation_id = $3",
+                    params![*seq, at, conversation_id],
+                )
+                .await?;
+                read_up_to(tx, author.id, conversation_id, *seq).await?;
+            } else {
+                tx.execute(
+                    "UPDATE rm_conversations{s} SET last_seq = $1 WHERE conversation_id = $2",
+                    params![*seq, conversation_id],
                 )
                 .await?;
             }
