@@ -15,8 +15,8 @@
 //!   text; reading and decoding the next span overlaps with applying this one.
 //! - A fill transaction spans [`REBUILD_BATCH`] positions.
 //! - On SQLite the fresh tables are filled with only the indexes an `apply` reads and the
-//!   unique ones ([`Table::fill_ddl`](super::Table::fill_ddl)); the swap makes the others, one sort each, as it makes
-//!   every index again under its live name anyway.
+//!   unique ones ([`Table::fill_ddl`](super::Table::fill_ddl)); the swap makes the others, one
+//!   sort each, as it makes every index again under its live name anyway.
 //! - On SQLite the fill writes through a connection of its own with `synchronous=NORMAL`: its
 //!   commits are not fsynced. That loses nothing that matters: the fresh tables are throwaway
 //!   until the swap, a power loss takes their rows and checkpoints back together, and the
