@@ -79,6 +79,7 @@ const TABLES: &[Table] = &[Table {
         name: "rm_audit_by_org",
         columns: "organization_id, position",
         unique: false,
+        lookup: false,
     }],
     full_text: None,
 }];

@@ -83,6 +83,11 @@ pub struct Index {
     pub name: &'static str,
     pub columns: &'static str,
     pub unique: bool,
+    /// Whether `apply` looks rows up by this index. On SQLite a rebuild fills its fresh tables
+    /// with only these and the unique ones, and makes the others at the swap, in one sort each
+    /// (it makes every index again under its live name there anyway): an index no `apply` reads
+    /// would only cost the fill an insert at a random place per row.
+    pub lookup: bool,
 }
 
 /// A read-model table: `columns` is the inside of `CREATE TABLE name (…)`, in the types both
@@ -102,6 +107,23 @@ pub struct Table {
 impl Table {
     /// The statements that create this table (and its indexes) with `suffix`.
     pub fn ddl(&self, dialect: Dialect, suffix: &str) -> Vec<String> {
+        self.ddl_with(dialect, suffix, |_| true)
+    }
+
+    /// The statements that create this table as a rebuild fills it: on SQLite without the
+    /// indexes that `apply` does not read (see [`Index::lookup`]); the swap makes them.
+    pub fn fill_ddl(&self, dialect: Dialect, suffix: &str) -> Vec<String> {
+        self.ddl_with(dialect, suffix, |index| {
+            dialect == Dialect::Postgres || index.unique || index.lookup
+        })
+    }
+
+    fn ddl_with(
+        &self,
+        dialect: Dialect,
+        suffix: &str,
+        keep: impl Fn(&Index) -> bool,
+    ) -> Vec<String> {
         if let (Some(searched), Dialect::Sqlite) = (self.full_text, dialect) {
             let columns: Vec<String> = self
                 .columns
@@ -138,7 +160,7 @@ impl Table {
                 name = self.name
             ));
         }
-        for index in self.indexes {
+        for index in self.indexes.iter().filter(|index| keep(index)) {
             out.push(format!(
                 "CREATE {}INDEX IF NOT EXISTS {}{suffix} ON {}{suffix} ({})",
                 if index.unique { "UNIQUE " } else { "" },

@@ -61,6 +61,7 @@ const TABLES: &[Table] = &[
             name: "rm_activity_by_org",
             columns: "organization_id, position",
             unique: false,
+            lookup: false,
         }],
         full_text: None,
     },

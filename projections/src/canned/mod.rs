@@ -24,11 +24,13 @@ const TABLES: &[Table] = &[Table {
             name: "rm_canned_by_agent",
             columns: "agent_id",
             unique: false,
+            lookup: false,
         },
         Index {
             name: "rm_canned_by_org",
             columns: "organization_id",
             unique: false,
+            lookup: false,
         },
     ],
     full_text: None,

@@ -35,17 +35,20 @@ const TABLES: &[Table] = &[
                 name: "rm_conversations_by_org",
                 columns: "organization_id, created_position",
                 unique: false,
+                lookup: false,
             },
             Index {
                 name: "rm_conversations_by_agent",
                 columns: "agent_id, status",
                 unique: false,
+                lookup: false,
             },
             // The retention duty's question: what of an organization ended before a time.
             Index {
                 name: "rm_conversations_by_end",
                 columns: "organization_id, ended_at",
                 unique: false,
+                lookup: false,
             },
         ],
         full_text: None,
@@ -77,6 +80,7 @@ const TABLES: &[Table] = &[
             name: "rm_customer_links_by_ref",
             columns: "customer_ref, position",
             unique: false,
+            lookup: false,
         }],
         full_text: None,
     },
@@ -493,17 +497,19 @@ async fn reading(
             author,
             ..
         } => {
-            tx.execute(
-                "UPDATE rm_conversations{s} SET last_seq = $1 WHERE conversation_id = $2",
-                params![*seq, conversation_id],
-            )
-            .await?;
             if author.kind == domain::values::AuthorKind::Agent {
-                read_up_to(tx, author.id, conversation_id, *seq).await?;
+                // The last message and, if it is the first, the answer: one statement.
                 tx.execute(
-                    "UPDATE rm_conversations{s} SET answered_at = $1
-                     WHERE conversation_id = $2 AND answered_at IS NULL",
-                    params![at, conversation_id],
+                    "UPDATE rm_conversations{s} SET last_seq = $1,
+                     answered_at = COALESCE(answered_at, $2) WHERE conversation_id = $3",
+                    params![*seq, at, conversation_id],
+                )
+                .await?;
+                read_up_to(tx, author.id, conversation_id, *seq).await?;
+            } else {
+                tx.execute(
+                    "UPDATE rm_conversations{s} SET last_seq = $1 WHERE conversation_id = $2",
+                    params![*seq, conversation_id],
                 )
                 .await?;
             }

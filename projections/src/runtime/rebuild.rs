@@ -14,6 +14,9 @@
 //!   projection declared ([`Projection::event_types`]), the payload decoded straight from its
 //!   text; reading and decoding the next span overlaps with applying this one.
 //! - A fill transaction spans [`REBUILD_BATCH`] positions.
+//! - On SQLite the fresh tables are filled with only the indexes an `apply` reads and the
+//!   unique ones ([`Table::fill_ddl`](super::Table::fill_ddl)); the swap makes the others, one
+//!   sort each, as it makes every index again under its live name anyway.
 //! - On SQLite the fill writes through a connection of its own with `synchronous=NORMAL`: its
 //!   commits are not fsynced. That loses nothing that matters: the fresh tables are throwaway
 //!   until the swap, a power loss takes their rows and checkpoints back together, and the
@@ -123,7 +126,9 @@ async fn create_fresh_tables(
             tx.execute(&format!("DROP TABLE IF EXISTS {}{{s}}", table.name), &[])
                 .await?;
         }
-        tx.batch(&projection.ddl(dialect, REBUILD_SUFFIX)).await?;
+        for table in projection.tables() {
+            tx.batch(&table.fill_ddl(dialect, REBUILD_SUFFIX)).await?;
+        }
         let fresh = rebuild_name(projection.name());
         write_checkpoint(&mut tx, &fresh, 0, projection.version()).await?;
     }
