@@ -3,9 +3,7 @@
 //! flags and times (microseconds since the epoch). Read-model tables are named `rm_…{s}`: `{s}`
 //! is empty for the live tables and `__rebuild` while a rebuild fills fresh ones.
 
-use sqlx::postgres::PgRow;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{FromRow, Postgres, Sqlite, Transaction};
+use sqlx::{Postgres, Sqlite, Transaction};
 use store::log::Backend;
 
 /// How long [`Tx::begin_direct`] waits for another connection's write lock, as the pools'
@@ -155,11 +153,7 @@ impl Tx {
         params: &[Param],
     ) -> Result<Option<T>, sqlx::Error>
     where
-        T: for<'r> FromRow<'r, SqliteRow>
-            + for<'r> FromRow<'r, PgRow>
-            + FromDirectRow
-            + Send
-            + Unpin,
+        T: Row,
     {
         let sql = self.sql(sql);
         match &mut self.inner {
@@ -199,7 +193,7 @@ impl Tx {
     }
 }
 
-pub use store::dialect::FromDirectRow;
+pub use store::dialect::{FromDirectRow, Row};
 
 /// A rusqlite error as sqlx's, the error every `Tx` method gives: a database error, so that a
 /// constraint violation still reads as one.
@@ -274,12 +268,7 @@ pub async fn fetch_all<T>(
     params: &[Param],
 ) -> Result<Vec<T>, sqlx::Error>
 where
-    T: for<'r> FromRow<'r, SqliteRow>
-        + for<'r> FromRow<'r, PgRow>
-        + FromDirectRow
-        + Send
-        + Unpin
-        + 'static,
+    T: Row + 'static,
 {
     let sql = sql.replace("{s}", "");
     match backend {
@@ -314,12 +303,7 @@ pub async fn fetch_few<T>(
     params: &[Param],
 ) -> Result<Vec<T>, sqlx::Error>
 where
-    T: for<'r> FromRow<'r, SqliteRow>
-        + for<'r> FromRow<'r, PgRow>
-        + FromDirectRow
-        + Send
-        + Unpin
-        + 'static,
+    T: Row + 'static,
 {
     match backend {
         Backend::Sqlite(_, readers) if store::sqlite_readers::reads(sql) => {
@@ -340,7 +324,7 @@ pub async fn fetch_optional<T>(
     params: &[Param],
 ) -> Result<Option<T>, sqlx::Error>
 where
-    T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + FromDirectRow + Send + Unpin,
+    T: Row,
 {
     let sql = sql.replace("{s}", "");
     match backend {

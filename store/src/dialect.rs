@@ -144,8 +144,8 @@ impl rusqlite::ToSql for Param {
     }
 }
 
-/// A row both backends can decode: a tuple of columns, in order.
-pub(crate) trait Row:
+/// A row both backends (and SQLite's readers) can decode: a tuple of columns, in order.
+pub trait Row:
     for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + FromDirectRow + Send + Unpin
 {
 }

@@ -69,17 +69,7 @@ impl Readers {
         &self,
         read: impl Fn(&Connection) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<T> {
-        let started = Instant::now();
-        let mut pause = Duration::from_millis(1);
-        loop {
-            match self.once(&read) {
-                Err(error) if busy(&error) && started.elapsed() < BUSY => {
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_millis(50));
-                }
-                done => return done,
-            }
-        }
+        retrying(|| std::future::ready(self.once(&read))).await
     }
 
     /// As [`Readers::read`], on a blocking thread: for a read that may scan.
@@ -88,27 +78,20 @@ impl Readers {
         read: impl Fn(&Connection) -> rusqlite::Result<T> + Send + Sync + 'static,
     ) -> rusqlite::Result<T> {
         let read = Arc::new(read);
-        let started = Instant::now();
-        let mut pause = Duration::from_millis(1);
-        loop {
-            let readers = self.clone();
-            let this = Arc::clone(&read);
-            let done = tokio::task::spawn_blocking(move || readers.once(&*this))
-                .await
-                .unwrap_or_else(|error| {
-                    Err(rusqlite::Error::SqliteFailure(
-                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
-                        Some(format!("a reading thread ended: {error}")),
-                    ))
-                });
-            match done {
-                Err(error) if busy(&error) && started.elapsed() < BUSY => {
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_millis(50));
-                }
-                done => return done,
+        retrying(|| {
+            let (readers, read) = (self.clone(), Arc::clone(&read));
+            async move {
+                tokio::task::spawn_blocking(move || readers.once(&*read))
+                    .await
+                    .unwrap_or_else(|error| {
+                        Err(rusqlite::Error::SqliteFailure(
+                            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+                            Some(format!("a reading thread ended: {error}")),
+                        ))
+                    })
             }
-        }
+        })
+        .await
     }
 
     fn once<T>(&self, read: &impl Fn(&Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
@@ -155,6 +138,26 @@ impl Readers {
     }
 }
 
+/// Runs `attempt` until it is not refused for a lock, pausing between tries (1 ms, doubling to
+/// 50 ms), for up to [`BUSY`].
+async fn retrying<T, F, Fut>(mut attempt: F) -> rusqlite::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = rusqlite::Result<T>>,
+{
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match attempt().await {
+            Err(error) if busy(&error) && started.elapsed() < BUSY => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            done => return done,
+        }
+    }
+}
+
 /// Whether SQLite refused for a lock held elsewhere.
 fn busy(error: &rusqlite::Error) -> bool {
     matches!(
@@ -198,13 +201,7 @@ pub fn first<T: FromDirectRow>(
     sql: &str,
     params: &[Param],
 ) -> rusqlite::Result<Option<T>> {
-    let mut statement = connection.prepare_cached(sql)?;
-    bind(&mut statement, params)?;
-    let mut rows = statement.raw_query();
-    match rows.next()? {
-        Some(row) => T::from_direct(row).map(Some),
-        None => Ok(None),
-    }
+    Ok(rows(connection, sql, params, 1)?.pop())
 }
 
 /// Every row of `sql`, in its order.
@@ -213,14 +210,27 @@ pub fn all<T: FromDirectRow>(
     sql: &str,
     params: &[Param],
 ) -> rusqlite::Result<Vec<T>> {
+    rows(connection, sql, params, usize::MAX)
+}
+
+/// Up to `limit` rows of `sql`.
+fn rows<T: FromDirectRow>(
+    connection: &Connection,
+    sql: &str,
+    params: &[Param],
+    limit: usize,
+) -> rusqlite::Result<Vec<T>> {
     let mut statement = connection.prepare_cached(sql)?;
     bind(&mut statement, params)?;
     let mut rows = statement.raw_query();
-    let mut all = Vec::new();
-    while let Some(row) = rows.next()? {
-        all.push(T::from_direct(row)?);
+    let mut read = Vec::new();
+    while read.len() < limit {
+        match rows.next()? {
+            Some(row) => read.push(T::from_direct(row)?),
+            None => break,
+        }
     }
-    Ok(all)
+    Ok(read)
 }
 
 #[cfg(test)]
