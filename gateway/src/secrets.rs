@@ -192,8 +192,13 @@ pub async fn resolve_token(
         if !session_live(now, session.last_used_at, session.ends_at) {
             return Ok(None);
         }
+        // Noting the use is bookkeeping for the idle expiry: a store that cannot take the
+        // write now (a full disk, the write lock held elsewhere) does not refuse a live
+        // session, whose reads go on; a later use notes it.
         if now - session.last_used_at > TOUCH_EVERY_SECONDS {
-            tokens::touch_agent_token(backend, &hash, now).await?;
+            if let Err(error) = tokens::touch_agent_token(backend, &hash, now).await {
+                tracing::warn!(%error, "cannot note a session's use now; a later use will");
+            }
         }
         let agent_id = session.agent_id;
         return Ok(Some((Bearer::Agent { agent_id }, hash)));

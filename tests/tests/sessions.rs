@@ -147,3 +147,44 @@ async fn an_owner_ends_a_members_sessions_and_nobody_else_does() {
             .expect_problem(404, "not a member");
     }
 }
+
+/// A session's use is noted at most once a minute, for its idle expiry. When the store cannot
+/// take that write now — a full disk, another process holding the write lock — the session is
+/// served all the same (reads go on), and its use is noted at a later request. Before the fix,
+/// a read answered 503 once its token had gone a minute unused and the disk was full
+/// (`full_disk.rs` failed so in CI). Here another connection holds SQLite's write lock.
+#[tokio::test]
+async fn a_session_is_served_while_the_store_cannot_note_its_use() {
+    let storage = Storage::embedded();
+    let (_server, api) = api::start(&storage);
+    let owner = api::sign_up(&api, "Bookkeeping").await;
+    let file = storage.data_dir().unwrap().join("jono.db");
+    let db = rusqlite::Connection::open(file).unwrap();
+    db.busy_timeout(Duration::from_secs(10)).unwrap();
+    db.execute(
+        "UPDATE agent_tokens SET last_used_at = last_used_at - 600",
+        [],
+    )
+    .unwrap();
+    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let read = api.get("/v1/me", owner.token()).await;
+    db.execute_batch("ROLLBACK").unwrap();
+    read.expect(200, "a read while the store takes no writes");
+
+    api.get("/v1/me", owner.token())
+        .await
+        .expect(200, "a read once it takes them again");
+    let noted: i64 = db
+        .query_row("SELECT MAX(last_used_at) FROM agent_tokens", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(
+        now - noted < 60,
+        "the use is noted at the later request ({noted}, now {now})"
+    );
+}
