@@ -70,6 +70,9 @@ impl EventStore {
         if let Ok(mut kept) = self.shared().keys.lock() {
             kept.forget(subject);
         }
+        if let Ok(mut tail) = self.shared().tail.lock() {
+            tail.erase(subject.to_owned());
+        }
         Ok(erased)
     }
 

@@ -11,8 +11,10 @@ use crate::log::{Backend, EventStore};
 use crate::{postgres, sqlite};
 
 impl EventStore {
-    /// Up to `limit` events after `position`, in position order. On Postgres, only events below
-    /// every transaction still in flight, so a later call can never reveal an earlier position.
+    /// Up to `limit` events after `position`, in position order, their personal fields opened.
+    /// On Postgres, only events below every transaction still in flight, so a later call can
+    /// never reveal an earlier position. This process's fresh commits come from its tail
+    /// ([`crate::tail`]), opened already unless their subject was erased since.
     pub async fn read_after(
         &self,
         position: i64,
@@ -23,18 +25,27 @@ impl EventStore {
             .tail
             .lock()
             .ok()
-            .and_then(|tail| tail.after(position, limit));
-        let events = match kept {
+            .and_then(|mut tail| tail.after(position, limit));
+        let (kept, rest) = match kept {
             // The rest, if the run ended before the limit: another process's commits may follow.
-            Some(mut events) if events.len() < limit => {
-                let last = events.last().map_or(position, |event| event.position);
-                let rest = self.read_after_sealed(last, limit - events.len()).await?;
-                events.extend(rest);
-                events
+            Some(kept) if kept.len() < limit => {
+                let last = kept.last().map_or(position, |event| event.position);
+                let rest = self.read_after_sealed(last, limit - kept.len()).await?;
+                (kept, rest)
             }
-            Some(events) => events,
-            None => self.read_after_sealed(position, limit).await?,
+            Some(kept) => (kept, Vec::new()),
+            None => (Vec::new(), self.read_after_sealed(position, limit).await?),
         };
+        // Another process's erasures, for what the tail gives later.
+        if !rest.is_empty() {
+            if let Ok(mut tail) = self.shared().tail.lock() {
+                tail.note_erasures(&rest);
+            }
+        }
+        // Only what is still sealed looks for keys: the file's events, and the tail's of an
+        // erased subject.
+        let mut events = kept;
+        events.extend(rest);
         self.opened(events).await
     }
 

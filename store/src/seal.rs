@@ -30,7 +30,7 @@ pub const SEALED: &str = "$sealed";
 pub const ERASED_AS: &str = "$erased";
 
 /// The aggregate types whose events carry a customer's personal data.
-const CONVERSATION: &str = "conversation";
+pub(crate) const CONVERSATION: &str = "conversation";
 const QUEUE: &str = "queue";
 
 /// How many subjects' keys the log's writer keeps at hand.

@@ -1,58 +1,124 @@
-//! The log's newest events as this process's writer committed them (sealed, as stored), so
-//! that the readers that follow the log — the projectors, the process manager, the live hub,
-//! the relays, the router, the sweeper: seven of them — take a fresh commit from memory
-//! instead of each reading and decoding it from the file again.
+//! The log's newest events as this process's writer committed them, so that the readers that
+//! follow the log — the projectors, the process manager, the live hub, the relays, the router,
+//! the sweeper: seven of them — take a fresh commit from memory instead of each reading,
+//! decoding and opening it from the file again.
 //!
 //! What it may answer is decided by positions alone: it keeps one run of consecutive
 //! positions, and answers "what comes after `p`" only when it holds `p + 1`. Positions are
 //! unique, so a run from `p + 1` leaves no room for another process's event inside it; an
 //! event of another process (or a gap) after the run's end starts a new run when this
 //! writer next commits, and until then the reader goes to the file, where that event is.
-//! Events come out as the file would give them, to be opened the same way (an erased
-//! subject's fields stay sealed).
+//!
+//! Each event is kept as stored (sealed) and, when the writer sealed it with a live key, as
+//! opened: the payload the command gave. A subject's erasure (here, or another process's
+//! `CustomerErased` met in the log by any reader of this process) makes its events come out
+//! sealed from then on, to be opened against the keys, which no longer hold its key: a reader
+//! meets the erasure event before any later event of its subject, since it reads in order.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
+
+use serde_json::Value;
 
 use crate::event::StoredEvent;
 
 /// Events kept: a few batches of the busiest writer, a few megabytes.
 const KEPT: usize = 4_096;
 
+/// Erased subjects remembered: far more than the subjects of [`KEPT`] events, and far more than
+/// the writer's key cache holds (a key it kept from before another process's erasure is the
+/// one way an event sealed after it could come out opened).
+const ERASED_KEPT: usize = 65_536;
+
+/// The event type by which the log says a subject's key is going.
+const ERASURE: &str = "CustomerErased";
+
+/// One committed event.
+pub(crate) struct Kept {
+    /// As stored.
+    pub(crate) sealed: StoredEvent,
+    /// Its subject and its payload opened, if its subject's key was live when it was sealed.
+    pub(crate) opened: Option<(String, Value)>,
+}
+
 #[derive(Default)]
 pub(crate) struct Tail {
     /// Consecutive positions, oldest first.
-    run: VecDeque<StoredEvent>,
+    run: VecDeque<Kept>,
+    /// Subjects erased since this process began, newest last; their events come out sealed.
+    erased: HashSet<String>,
+    erased_order: VecDeque<String>,
 }
 
 impl Tail {
     /// Adds what one commit appended, in position order. An event that does not follow the run
     /// starts a new one.
-    pub(crate) fn push(&mut self, committed: impl IntoIterator<Item = StoredEvent>) {
-        for event in committed {
+    pub(crate) fn push(&mut self, committed: impl IntoIterator<Item = Kept>) {
+        for kept in committed {
             if self
                 .run
                 .back()
-                .is_some_and(|last| last.position + 1 != event.position)
+                .is_some_and(|last| last.sealed.position + 1 != kept.sealed.position)
             {
                 self.run.clear();
             }
             if self.run.len() == KEPT {
                 self.run.pop_front();
             }
-            self.run.push_back(event);
+            self.run.push_back(kept);
         }
     }
 
     /// Up to `limit` events after `position`, if the run holds the one right after it;
-    /// `None` sends the reader to the file.
-    pub(crate) fn after(&self, position: i64, limit: usize) -> Option<Vec<StoredEvent>> {
-        let first = self.run.front()?.position;
+    /// `None` sends the reader to the file. An event comes out opened unless its subject is
+    /// erased; erasures among them count for those after them.
+    pub(crate) fn after(&mut self, position: i64, limit: usize) -> Option<Vec<StoredEvent>> {
+        let first = self.run.front()?.sealed.position;
         let skip = usize::try_from(position + 1 - first).ok()?;
         if skip >= self.run.len() {
             return None;
         }
-        Some(self.run.iter().skip(skip).take(limit).cloned().collect())
+        let mut events = Vec::with_capacity(limit.min(self.run.len() - skip));
+        for at in skip..self.run.len().min(skip.saturating_add(limit)) {
+            let kept = &self.run[at];
+            let mut event = kept.sealed.clone();
+            if let Some((subject, opened)) = &kept.opened {
+                if !self.erased.contains(subject) {
+                    event.payload = opened.clone();
+                }
+            }
+            if is_erasure(&event) {
+                let subject = event.aggregate_id.clone();
+                self.erase(subject);
+            }
+            events.push(event);
+        }
+        Some(events)
     }
+
+    /// Notes erasures among `events` (read from the file).
+    pub(crate) fn note_erasures(&mut self, events: &[StoredEvent]) {
+        for event in events.iter().filter(|event| is_erasure(event)) {
+            self.erase(event.aggregate_id.clone());
+        }
+    }
+
+    /// From now on, `subject`'s events come out sealed.
+    pub(crate) fn erase(&mut self, subject: String) {
+        if !self.erased.insert(subject.clone()) {
+            return;
+        }
+        self.erased_order.push_back(subject);
+        if self.erased_order.len() > ERASED_KEPT {
+            if let Some(oldest) = self.erased_order.pop_front() {
+                self.erased.remove(&oldest);
+            }
+        }
+    }
+}
+
+/// Whether `event` says its subject (the conversation, its stream) is erased.
+fn is_erasure(event: &StoredEvent) -> bool {
+    event.event_type == ERASURE && event.aggregate_type == crate::seal::CONVERSATION
 }
 
 #[cfg(test)]
@@ -60,22 +126,57 @@ mod tests {
     use super::*;
     use crate::event::NewEvent;
 
-    fn event(position: i64) -> StoredEvent {
+    fn stored(position: i64, event_type: &str, subject: &str, payload: Value) -> StoredEvent {
         StoredEvent::from_new(
             NewEvent {
                 event_id: uuid::Uuid::new_v4(),
-                aggregate_type: "T".into(),
-                aggregate_id: "a".into(),
+                aggregate_type: "conversation".into(),
+                aggregate_id: subject.into(),
                 sequence: position,
-                event_type: "E".into(),
+                event_type: event_type.into(),
                 event_version: "1".into(),
-                payload: serde_json::json!({ "n": position }),
+                payload,
                 actor: None,
             },
             position,
             chrono::Utc::now(),
             None,
         )
+    }
+
+    fn event(position: i64) -> Kept {
+        Kept {
+            sealed: stored(position, "E", "a", serde_json::json!({ "n": position })),
+            opened: None,
+        }
+    }
+
+    /// A message of `subject`, sealed, with its opened payload.
+    fn message(position: i64, subject: &str) -> Kept {
+        Kept {
+            sealed: stored(
+                position,
+                "MessageSent",
+                subject,
+                serde_json::json!({ "text": { "$sealed": "…" } }),
+            ),
+            opened: Some((subject.into(), serde_json::json!({ "text": "hello" }))),
+        }
+    }
+
+    fn erasure(position: i64, subject: &str) -> Kept {
+        Kept {
+            sealed: stored(position, ERASURE, subject, serde_json::json!({})),
+            opened: None,
+        }
+    }
+
+    fn texts(events: Option<Vec<StoredEvent>>) -> Vec<String> {
+        events
+            .unwrap_or_default()
+            .iter()
+            .map(|e| e.payload["text"].to_string())
+            .collect()
     }
 
     fn positions(events: Option<Vec<StoredEvent>>) -> Option<Vec<i64>> {
@@ -113,5 +214,34 @@ mod tests {
         assert_eq!(tail.run.len(), KEPT);
         assert_eq!(positions(tail.after(0, 1)), None);
         assert_eq!(positions(tail.after(10, 1)), Some(vec![11]));
+    }
+
+    #[test]
+    fn an_erased_subjects_events_come_out_sealed() {
+        let mut tail = Tail::default();
+        tail.push([message(1, "s"), message(2, "t")]);
+        assert_eq!(texts(tail.after(0, 10)), [r#""hello""#, r#""hello""#]);
+        tail.erase("s".into());
+        assert_eq!(
+            texts(tail.after(0, 10)),
+            [r#"{"$sealed":"…"}"#, r#""hello""#]
+        );
+    }
+
+    #[test]
+    fn an_erasure_in_the_run_counts_for_the_events_after_it() {
+        let mut tail = Tail::default();
+        tail.push([message(1, "s"), erasure(2, "s"), message(3, "s")]);
+        // Before the erasure, as the key then was; after it, sealed, in the same answer.
+        let events = tail.after(0, 10);
+        assert_eq!(texts(events), [r#""hello""#, "null", r#"{"$sealed":"…"}"#]);
+    }
+
+    #[test]
+    fn an_erasure_read_from_the_file_counts_for_the_run() {
+        let mut tail = Tail::default();
+        tail.push([message(2, "s")]);
+        tail.note_erasures(&[erasure(1, "s").sealed]);
+        assert_eq!(texts(tail.after(1, 10)), [r#"{"$sealed":"…"}"#]);
     }
 }

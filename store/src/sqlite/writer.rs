@@ -13,6 +13,7 @@ use crate::event::StoredEvent;
 use crate::log::{AppendRequest, BatchOutcome};
 use crate::log_statements as statements;
 use crate::seal::{self, SubjectKey};
+use crate::tail::Kept;
 
 /// The log's writer: one rusqlite connection to `jono.db`, used by the writer task alone. A
 /// batch runs in a blocking thread as a whole, one hand-over per batch: through a pooled sqlx
@@ -205,14 +206,14 @@ fn subject_key(
     Ok(key.as_deref().and_then(SubjectKey::from_slice))
 }
 
-/// Appends one request: its events as the command gave them, and as stored (sealed), for the
-/// tail ([`crate::tail`]).
+/// Appends one request: its events as the command gave them, and as stored (sealed) with their
+/// opened payloads, for the tail ([`crate::tail`]).
 fn append_one(
     conn: &rusqlite::Connection,
     request: &AppendRequest,
     now: DateTime<Utc>,
     keys: &seal::BatchKeys,
-) -> Result<(Vec<StoredEvent>, Vec<StoredEvent>), AppendError> {
+) -> Result<(Vec<StoredEvent>, Vec<Kept>), AppendError> {
     let recorded_at = format_time(now);
     let key = request.idempotency.as_ref().map(|r| r.key.clone());
     if let Some(record) = &request.idempotency {
@@ -263,11 +264,18 @@ fn append_one(
                 |row| row.get(0),
             )
             .map_err(classify)?;
+        // Opened, it reads as the command gave it while its subject's key lives.
+        let opened = seal::subject_of(&event.aggregate_type, &event.payload)
+            .filter(|subject| keys.get(subject).is_some_and(Option::is_some))
+            .map(|subject| (subject, event.payload.clone()));
         let as_stored = crate::event::NewEvent {
             payload: payload.into_owned(),
             ..event.clone()
         };
-        sealed.push(StoredEvent::from_new(as_stored, position, now, key.clone()));
+        sealed.push(Kept {
+            sealed: StoredEvent::from_new(as_stored, position, now, key.clone()),
+            opened,
+        });
         stored.push(StoredEvent::from_new(
             event.clone(),
             position,

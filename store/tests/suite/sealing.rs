@@ -273,7 +273,46 @@ async fn the_sqlite_files_keep_no_erased_byte() {
     assert_eq!(holding("4242-secret"), Vec::<std::path::PathBuf>::new());
 }
 
+/// Another process erases a subject whose key this process's writer keeps: what this writer
+/// seals afterwards with the kept key reads as erased in the file, and so must it from this
+/// process's tail (`store::tail`), which keeps fresh commits opened — once a reader has met
+/// the subject's `CustomerErased`, as every follower does before any later event of it.
+async fn another_process_erasure_reaches_the_events_this_process_keeps_opened(db: TestDb) {
+    let here = db.open().await;
+    let elsewhere = db.open().await;
+    let subject = Uuid::new_v4().to_string();
+    send(&here, &subject, 1, SECRET).await;
+    // The erasure, as the product does it: the event, then the key destroyed.
+    elsewhere
+        .append(AppendRequest {
+            events: vec![NewEvent {
+                event_id: Uuid::new_v4(),
+                aggregate_type: "conversation".into(),
+                aggregate_id: subject.clone(),
+                sequence: 2,
+                event_type: "CustomerErased".into(),
+                event_version: "1".into(),
+                payload: json!({"type": "CustomerErased", "conversation_id": subject}),
+                actor: None,
+            }],
+            expected: vec![("conversation".into(), subject.clone(), 1)],
+            idempotency: None,
+        })
+        .await
+        .unwrap();
+    elsewhere.erase_subject(&subject).await.unwrap();
+    let feed = here.read_after(0, 100).await.unwrap();
+    assert_eq!(feed.len(), 2);
+    assert_eq!(feed[1].event_type, "CustomerErased");
+    // Sealed with the key this writer still keeps, which is gone.
+    send(&here, &subject, 3, "after the erasure").await;
+    let later = here.read_after(feed[1].position, 100).await.unwrap();
+    assert_eq!(texts(&later), [json!(domain::values::ERASED)]);
+    assert_eq!(later[0].payload["author"]["name"], domain::values::ERASED);
+}
+
 on_both_backends!(
     sealed_fields_open_on_read_and_read_as_erased_once_erased,
     events_from_before_sealing_are_rewritten_and_nothing_else_is,
+    another_process_erasure_reaches_the_events_this_process_keeps_opened,
 );
