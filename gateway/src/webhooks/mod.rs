@@ -153,6 +153,7 @@ async fn work(
         checked: Instant::now(),
         saved_at: Instant::now(),
         unsaved: false,
+        owing: true,
     };
     loop {
         if *shutdown.borrow() {
@@ -205,6 +206,10 @@ struct Worker<'a> {
     /// When the place in the log was last saved, and whether events were read since.
     saved_at: Instant,
     unsaved: bool,
+    /// Whether a delivery may be owed: false once the table was read empty with nothing in
+    /// flight, until the worker owes one again (it alone adds them; a redelivery only unparks
+    /// one that is there), so that a turn without webhooks reads nothing more.
+    owing: bool,
 }
 
 impl Worker<'_> {
@@ -246,7 +251,10 @@ impl Worker<'_> {
         let from = self.feed.position();
         let owed = owe_next(self.state, &mut self.feed).await;
         let save = match owed {
-            Ok(Owed::Written) => true,
+            Ok(Owed::Written) => {
+                self.owing = true;
+                true
+            }
             Ok(Owed::Read) => {
                 self.unsaved = true;
                 self.saved_at.elapsed() >= SAVE_EVERY
@@ -304,8 +312,12 @@ impl Worker<'_> {
     /// Tries what came due: the first delivery owed to each endpoint, unless parked, not yet
     /// due or already in flight; at most `IN_FLIGHT` at once.
     async fn try_due(&mut self) {
+        if !self.owing && self.flying.is_empty() {
+            return;
+        }
         match table::heads(self.state.backend()).await {
             Ok(heads) => {
+                self.owing = !heads.is_empty();
                 let now = Utc::now().timestamp_millis();
                 for head in heads {
                     if self.flying.len() >= IN_FLIGHT {

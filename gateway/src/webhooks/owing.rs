@@ -4,6 +4,8 @@
 //! that asked for its type (`store::webhook_deliveries::owe`, once per endpoint and position,
 //! so a repeat after a crash adds nothing).
 
+use std::collections::HashMap;
+
 use chrono::Utc;
 use domain::organization::WEBHOOK_EVENT_TYPES;
 use serde_json::Value;
@@ -34,8 +36,9 @@ pub(super) async fn owe_next(state: &AppState, feed: &mut Follower) -> Result<Ow
     let backend = state.backend();
     let now = Utc::now().timestamp_millis();
     let mut owed = Owed::Read;
+    let mut endpoints = Endpoints::default();
     for event in &batch {
-        if owe_event(backend, event, now)
+        if owe_event(backend, &mut endpoints, event, now)
             .await
             .map_err(|error| error.to_string())?
         {
@@ -45,8 +48,30 @@ pub(super) async fn owe_next(state: &AppState, feed: &mut Follower) -> Result<Ow
     Ok(owed)
 }
 
+/// The endpoints of the organizations a batch's events are of, each read once per batch (most
+/// organizations have none, and a busy one's every message would read them again).
+#[derive(Default)]
+struct Endpoints {
+    of: HashMap<String, Vec<table::Endpoint>>,
+}
+
+impl Endpoints {
+    async fn of(
+        &mut self,
+        backend: &store::log::Backend,
+        organization: &str,
+    ) -> Result<&[table::Endpoint], store::error::StoreError> {
+        if !self.of.contains_key(organization) {
+            let endpoints = table::endpoints_of(backend, organization).await?;
+            self.of.insert(organization.to_owned(), endpoints);
+        }
+        Ok(self.of.get(organization).map_or(&[], Vec::as_slice))
+    }
+}
+
 async fn owe_event(
     backend: &store::log::Backend,
+    endpoints: &mut Endpoints,
     event: &StoredEvent,
     now: i64,
 ) -> Result<bool, store::error::StoreError> {
@@ -64,12 +89,14 @@ async fn owe_event(
                     .unwrap_or_default();
                 table::add_endpoint(backend, endpoint, organization, url, &types).await?;
             }
+            endpoints.of.clear();
             return Ok(true);
         }
         "WebhookEndpointRemoved" => {
             if let Some(endpoint) = id("endpoint_id") {
                 table::remove_endpoint(backend, endpoint).await?;
             }
+            endpoints.of.clear();
             return Ok(true);
         }
         "ConversationStarted" => {
@@ -90,26 +117,32 @@ async fn owe_event(
     let Some(organization) = field("organization_id") else {
         return Ok(false);
     };
+    let wanted: Vec<String> = endpoints
+        .of(backend, organization)
+        .await?
+        .iter()
+        .filter(|endpoint| endpoint.event_types.contains(&event.event_type))
+        .map(|endpoint| endpoint.endpoint_id.clone())
+        .collect();
+    if wanted.is_empty() {
+        return Ok(false);
+    }
     // Channels and direct chats are the agents' own: nothing of theirs is sent out.
     if let Some(conversation) = field("conversation_id") {
         if table::is_private_conversation(backend, conversation).await? {
             return Ok(false);
         }
     }
-    let mut owed = false;
-    for endpoint in table::endpoints_of(backend, organization).await? {
-        if endpoint.event_types.contains(&event.event_type) {
-            owed = true;
-            table::owe(
-                backend,
-                &endpoint.endpoint_id,
-                event.position,
-                organization,
-                &event.event_type,
-                now,
-            )
-            .await?;
-        }
+    for endpoint_id in &wanted {
+        table::owe(
+            backend,
+            endpoint_id,
+            event.position,
+            organization,
+            &event.event_type,
+            now,
+        )
+        .await?;
     }
-    Ok(owed)
+    Ok(true)
 }
