@@ -9,6 +9,10 @@
 //! event of another process (or a gap) after the run's end starts a new run when this
 //! writer next commits, and until then the reader goes to the file, where that event is.
 //!
+//! Both writers feed it: SQLite's, and Postgres's, whose batches commit under the append lock
+//! and so in position order (a batch it had to do one request at a time is not kept: the gap
+//! it leaves starts a new run, and readers go to the database for it).
+//!
 //! Each event is kept as stored (sealed) and, when the writer sealed it with a live key, as
 //! opened: the payload the command gave. A subject's erasure (here, or another process's
 //! `CustomerErased` met in the log by any reader of this process) makes its events come out
@@ -38,6 +42,32 @@ pub(crate) struct Kept {
     pub(crate) sealed: StoredEvent,
     /// Its subject and its payload opened, if its subject's key was live when it was sealed.
     pub(crate) opened: Option<(String, Value)>,
+}
+
+impl Kept {
+    /// `event` as a writer committed it at `position`: `payload` is what it stored (sealed
+    /// with `keys`), and the command's own payload is kept opened when its subject's key was
+    /// live.
+    pub(crate) fn committed(
+        event: &crate::event::NewEvent,
+        payload: Value,
+        position: i64,
+        recorded_at: chrono::DateTime<chrono::Utc>,
+        idempotency_key: Option<String>,
+        keys: &crate::seal::BatchKeys,
+    ) -> Kept {
+        let opened = crate::seal::subject_of(&event.aggregate_type, &event.payload)
+            .filter(|subject| keys.get(subject).is_some_and(Option::is_some))
+            .map(|subject| (subject, event.payload.clone()));
+        let as_stored = crate::event::NewEvent {
+            payload,
+            ..event.clone()
+        };
+        Kept {
+            sealed: StoredEvent::from_new(as_stored, position, recorded_at, idempotency_key),
+            opened,
+        }
+    }
 }
 
 #[derive(Default)]

@@ -15,6 +15,7 @@ use crate::event::{NewEvent, StoredEvent};
 use crate::log::{AppendRequest, AppendResult, BatchOutcome, Shared};
 use crate::log_statements as statements;
 use crate::seal::{self, SubjectKey};
+use crate::tail::Kept;
 
 fn unavailable(error: sqlx::Error) -> AppendError {
     AppendError::Unavailable(describe_sqlx(&error))
@@ -193,6 +194,25 @@ async fn commit_together(
     tx.commit().await.map_err(unavailable)?;
     let commit_seconds = committing.elapsed().as_secs_f64();
     keep_keys(shared, found)?;
+
+    // For this process's followers ([`crate::tail`]): under the append lock, positions
+    // commit in order, and the tail answers only from a run of consecutive ones.
+    let accepted = requests
+        .iter()
+        .zip(&verdicts)
+        .filter(|(_, verdict)| verdict.is_ok())
+        .flat_map(|(request, _)| {
+            let key = request.idempotency.as_ref().map(|r| r.key.clone());
+            request.events.iter().map(move |event| (event, key.clone()))
+        });
+    let committed: Vec<Kept> = accepted
+        .zip(&positions)
+        .zip(rows.payloads)
+        .map(|(((event, key), (position, _)), payload)| {
+            Kept::committed(event, payload, *position, now, key, &keys)
+        })
+        .collect();
+    shared.tail.lock().map_err(|_| poisoned())?.push(committed);
 
     let mut positions = positions.into_iter().map(|(position, _)| position);
     let results = requests

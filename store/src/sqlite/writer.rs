@@ -264,18 +264,14 @@ fn append_one(
                 |row| row.get(0),
             )
             .map_err(classify)?;
-        // Opened, it reads as the command gave it while its subject's key lives.
-        let opened = seal::subject_of(&event.aggregate_type, &event.payload)
-            .filter(|subject| keys.get(subject).is_some_and(Option::is_some))
-            .map(|subject| (subject, event.payload.clone()));
-        let as_stored = crate::event::NewEvent {
-            payload: payload.into_owned(),
-            ..event.clone()
-        };
-        sealed.push(Kept {
-            sealed: StoredEvent::from_new(as_stored, position, now, key.clone()),
-            opened,
-        });
+        sealed.push(Kept::committed(
+            event,
+            payload.into_owned(),
+            position,
+            now,
+            key.clone(),
+            keys,
+        ));
         stored.push(StoredEvent::from_new(
             event.clone(),
             position,

@@ -8,6 +8,7 @@ use crate::on_both_backends;
 on_both_backends!(
     positions_rise_in_commit_order_and_the_feed_pages_through_them,
     a_subscriber_wakes_when_events_commit,
+    the_feed_interleaves_another_process_commits_with_this_one,
 );
 
 async fn positions_rise_in_commit_order_and_the_feed_pages_through_them(db: TestDb) {
@@ -187,27 +188,20 @@ async fn a_sqlite_subscriber_wakes_for_another_process_commits() {
     .expect("store alive");
 }
 
-/// A store serves the followers its own newest commits from memory (`tail`); another
+/// A store serves the followers its own newest commits from memory (`tail`, on both backends:
+/// on Postgres its writer commits under the append lock, so positions commit in order); another
 /// process's commits land between them in the file. Reading after any position must still give
 /// every event, in order, the other store's included, as a store that holds none in memory
 /// reads them.
-#[tokio::test]
-async fn the_feed_interleaves_another_process_commits_with_this_one() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = store::EventStore::open_sqlite(dir.path())
-        .await
-        .expect("open");
-    let admin = store::EventStore::open_sqlite(dir.path())
-        .await
-        .expect("open again");
+async fn the_feed_interleaves_another_process_commits_with_this_one(db: TestDb) {
+    let server = db.open().await;
+    let admin = db.open().await;
     let mut written = Vec::new();
     written.extend(server.append(append_to("a", 0, 2)).await.expect("append"));
     written.extend(admin.append(append_to("b", 0, 1)).await.expect("append"));
     written.extend(server.append(append_to("a", 2, 2)).await.expect("append"));
     written.extend(admin.append(append_to("b", 1, 1)).await.expect("append"));
-    let fresh = store::EventStore::open_sqlite(dir.path())
-        .await
-        .expect("open a third");
+    let fresh = db.open().await;
     for after in std::iter::once(0).chain(written.iter().map(|e| e.position)) {
         let from_file = fresh.read_after(after, 100).await.expect("read");
         let expected: Vec<StoredEvent> = written
