@@ -405,9 +405,13 @@ async fn run_writer(mut backend: Appender, mut jobs: mpsc::Receiver<Job>, shared
                         }
                     }
                     // On Postgres the readable head also depends on other transactions in
-                    // flight; the listener task recomputes it.
+                    // flight; the listener task recomputes it. The followers wake at once all
+                    // the same (the value unchanged): what this writer committed is in the
+                    // tail, which they may read past a readable head that older open
+                    // transactions (a projector's batch) hold back.
                     Appender::Postgres(_) => {
                         if head.is_some() {
+                            shared.head.send_modify(|_| {});
                             shared.refresh.notify_one();
                         }
                     }
