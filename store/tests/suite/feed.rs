@@ -109,6 +109,18 @@ async fn a_subscriber_wakes_when_events_commit(db: TestDb) {
     assert_eq!(store.read_after(0, 10).await.expect("read"), stored);
 }
 
+/// A store on a fresh Postgres schema (`None` without one) and the position of its first
+/// event, for the Postgres-only tests below.
+async fn postgres_after_one_event() -> Option<(TestDb, store::EventStore, i64)> {
+    let db = TestDb::postgres().await?;
+    let store = db.open().await;
+    let first = store
+        .append(append_to("before", 0, 1))
+        .await
+        .expect("append");
+    Some((db, store, first[0].position))
+}
+
 /// Postgres only: an older transaction still open that took no position (a projector's batch,
 /// a webhook's note) holds back the readable head, since its id is below the append's — but not
 /// this process's followers: they take its fresh commits from the tail, woken by the writer.
@@ -116,20 +128,15 @@ async fn a_subscriber_wakes_when_events_commit(db: TestDb) {
 /// at 1,000 messages/s, BENCHMARKS.md).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_followers_get_this_process_commits_past_an_older_open_transaction() {
-    let Some(db) = TestDb::postgres().await else {
+    let Some((_db, store, first)) = postgres_after_one_event().await else {
         return;
     };
-    let store = db.open().await;
     let Backend::Postgres(pool) = store.backend() else {
         unreachable!()
     };
-    let first = store
-        .append(append_to("before", 0, 1))
-        .await
-        .expect("append");
     // No safety-net wake-up: only the writer's can bring the event.
-    let mut follower = store::follow::Follower::new("test", &store, first[0].position)
-        .idle(Duration::from_secs(3600));
+    let mut follower =
+        store::follow::Follower::new("test", &store, first).idle(Duration::from_secs(3600));
     let (_stop, mut shutdown) = tokio::sync::watch::channel(false);
     let mut older = pool.begin().await.expect("begin");
     let _: i64 = sqlx::query_scalar("SELECT pg_current_xact_id()::text::bigint")
@@ -159,18 +166,13 @@ async fn postgres_followers_get_this_process_commits_past_an_older_open_transact
 /// position, so a reader at a checkpoint never passes it and later misses it (invariant 3).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_readers_never_pass_a_transaction_still_in_flight() {
-    let Some(db) = TestDb::postgres().await else {
+    let Some((_db, store, first)) = postgres_after_one_event().await else {
         return;
     };
-    let store = db.open().await;
     let Backend::Postgres(pool) = store.backend() else {
         unreachable!()
     };
-    let first = store
-        .append(append_to("before", 0, 1))
-        .await
-        .expect("append");
-    let checkpoint = first[0].position;
+    let checkpoint = first;
 
     // A writer that bypasses the append lock and stays open with an earlier position.
     let mut slow = pool.begin().await.expect("begin");
