@@ -110,12 +110,25 @@ impl Tail {
         let mut events = Vec::with_capacity(limit.min(self.run.len() - skip));
         for at in skip..self.run.len().min(skip.saturating_add(limit)) {
             let kept = &self.run[at];
-            let mut event = kept.sealed.clone();
-            if let Some((subject, opened)) = &kept.opened {
-                if !self.erased.contains(subject) {
-                    event.payload = opened.clone();
-                }
-            }
+            let sealed = &kept.sealed;
+            // One payload copied: the opened one, or the sealed one for an erased subject.
+            let payload = match &kept.opened {
+                Some((subject, opened)) if !self.erased.contains(subject) => opened,
+                _ => &sealed.payload,
+            };
+            let event = StoredEvent {
+                position: sealed.position,
+                event_id: sealed.event_id,
+                aggregate_type: sealed.aggregate_type.clone(),
+                aggregate_id: sealed.aggregate_id.clone(),
+                sequence: sealed.sequence,
+                event_type: sealed.event_type.clone(),
+                event_version: sealed.event_version.clone(),
+                payload: payload.clone(),
+                actor: sealed.actor.clone(),
+                recorded_at: sealed.recorded_at,
+                idempotency_key: sealed.idempotency_key.clone(),
+            };
             if is_erasure(&event) {
                 let subject = event.aggregate_id.clone();
                 self.erase(subject);
