@@ -17,6 +17,7 @@
 //! position 0 while the live ones keep answering, then, in one transaction, catches up the last
 //! events, drops the old tables, renames the fresh ones and moves the checkpoints.
 
+mod leased;
 mod live;
 mod rebuild;
 
@@ -388,7 +389,13 @@ pub fn start_with(
     for projection in &projections {
         statuses.set(projection.name(), ProjectorState::Starting);
     }
-    let group = live::spawn(store, projections, options, statuses.clone(), shutdown);
+    // On Postgres, one process of the deployment runs them; the others report its progress.
+    let group = match store.backend() {
+        Backend::Sqlite(..) => live::spawn(store, projections, options, statuses.clone(), shutdown),
+        Backend::Postgres(_) => {
+            leased::spawn(store, projections, options, statuses.clone(), shutdown)
+        }
+    };
     Projectors {
         statuses,
         tasks: vec![group],
@@ -452,6 +459,30 @@ async fn prepare(
             Ok(0)
         }
     }
+}
+
+/// Every projection's state as the database holds it: its checkpoint, failed if a failure is
+/// recorded beside it. For a process that reports the projectors another one runs.
+async fn stored_states(backend: &Backend) -> Result<Vec<(String, ProjectorState)>, sqlx::Error> {
+    let rows: Vec<(String, i64, Option<i64>, Option<String>)> = crate::database::fetch_all(
+        backend,
+        "SELECT c.name, c.position, f.failed_at, f.error FROM projection_checkpoints c \
+         LEFT JOIN projection_failures f ON f.name = c.name",
+        &[],
+    )
+    .await?;
+    let states = rows.into_iter().map(|(name, position, failed_at, error)| {
+        let state = match (failed_at, error) {
+            (Some(failed_at), Some(error)) => ProjectorState::Failed {
+                position,
+                failed_at,
+                error,
+            },
+            _ => ProjectorState::Running { position },
+        };
+        (name, state)
+    });
+    Ok(states.collect())
 }
 
 /// Reads the checkpoint inside `tx`, locking its row on Postgres so that a concurrent projector

@@ -208,7 +208,22 @@ async fn reads_see_every_answered_write_while_sixteen_others_write_across_two_pr
         ("JONO_RATE_LIMITS", "off"),
         ("JONO_NATS_URL", nats.url.as_str()),
     ];
-    let (_first, writes) = api::start_with(&storage, &env);
-    let (_second, reads) = api::start_with(&storage, &env);
-    consistency_under_load(&writes, &reads).await;
+    let (first, writes) = api::start_with(&storage, &env);
+    let (second, reads) = api::start_with(&storage, &env);
+    let checked = tokio::spawn(async move { consistency_under_load(&writes, &reads).await }).await;
+    if let Err(failure) = checked {
+        // What each node said meanwhile (a read that went ahead of its read models says so).
+        for (node, server) in [("the writes' node", &first), ("the reads' node", &second)] {
+            let stderr = server.stderr();
+            let warnings: Vec<&str> = stderr
+                .lines()
+                .filter(|line| line.contains("WARN"))
+                .collect();
+            eprintln!(
+                "{node} warned:\n{}",
+                warnings[warnings.len().saturating_sub(20)..].join("\n")
+            );
+        }
+        std::panic::resume_unwind(failure.into_panic());
+    }
 }

@@ -27,6 +27,7 @@ use super::{
     REBUILD_BATCH,
 };
 use crate::database::Tx;
+use crate::params;
 
 /// How many events a batch applies before it lets the thread's other tasks run.
 const YIELD_EVERY: usize = 200;
@@ -513,6 +514,12 @@ async fn apply_batch(
             }
         }
         write_checkpoint(&mut tx, name, last, member.projection.version())
+            .await
+            .map_err(unavailable)?;
+    }
+    if tx.is_postgres() {
+        // Delivered at commit: the processes that report these projectors' progress read it.
+        tx.execute("SELECT pg_notify($1, '')", params![super::leased::CHANNEL])
             .await
             .map_err(unavailable)?;
     }

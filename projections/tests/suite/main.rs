@@ -9,6 +9,7 @@ mod common;
 pub(crate) use store::on_both_backends;
 
 mod erasure;
+mod lease;
 
 mod reads;
 mod replay;

@@ -1,0 +1,150 @@
+//! On Postgres, one process of a deployment runs the projectors (the lease `jono-projectors`):
+//! another one applies nothing while it does, yet waits for the shared read models as that one
+//! fills them, and takes the work over when it stops.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use domain::Event;
+use projections::database::Tx;
+use projections::params;
+use projections::runtime::{Options, Projection, ProjectionError, Table};
+use serde_json::json;
+use store::event::StoredEvent;
+use store::log::EventStore;
+use store::testing::TestDb;
+
+use crate::common::{Running, World};
+use crate::reads::{join, org};
+
+/// Counts the events it applies, in the table and in the process that applied them.
+struct Tally {
+    applied: Arc<AtomicUsize>,
+}
+
+const TALLY_TABLES: &[Table] = &[Table {
+    name: "rm_test_tally",
+    columns: "id TEXT PRIMARY KEY, n BIGINT NOT NULL",
+    indexes: &[],
+    full_text: None,
+}];
+
+#[async_trait]
+impl Projection for Tally {
+    fn name(&self) -> &'static str {
+        "tally"
+    }
+
+    fn version(&self) -> i64 {
+        1
+    }
+
+    fn tables(&self) -> &'static [Table] {
+        TALLY_TABLES
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut Tx,
+        _event: &StoredEvent,
+        _decoded: &Event,
+    ) -> Result<(), ProjectionError> {
+        // A little slow, as real read models are under load: two groups on one database
+        // would each get some of the events.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        tx.execute(
+            "INSERT INTO rm_test_tally{s} (id, n) VALUES ('all', 1)
+             ON CONFLICT (id) DO UPDATE SET n = rm_test_tally{s}.n + 1",
+            params![],
+        )
+        .await?;
+        self.applied.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+fn start(store: &EventStore) -> (Running, Arc<AtomicUsize>) {
+    let applied = Arc::new(AtomicUsize::new(0));
+    let tally = Arc::new(Tally {
+        applied: Arc::clone(&applied),
+    });
+    let options = Options {
+        batch: 1,
+        ..Options::default()
+    };
+    (Running::start(store, vec![tally], options), applied)
+}
+
+async fn tallied(store: &EventStore) -> i64 {
+    let row: Option<(i64,)> = projections::database::fetch_optional(
+        store.backend(),
+        "SELECT n FROM rm_test_tally WHERE id = 'all'",
+        &[],
+    )
+    .await
+    .unwrap();
+    row.map_or(0, |(n,)| n)
+}
+
+async fn events_in_log(store: &EventStore) -> i64 {
+    let sql = "SELECT COUNT(*) FROM events";
+    match store.backend() {
+        store::log::Backend::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+        store::log::Backend::Sqlite(pool, _) => sqlx::query_scalar(sql).fetch_one(pool).await,
+    }
+    .unwrap()
+}
+
+async fn joins(world: &World, n: usize) {
+    let org = org(world, &format!("o{}", uuid::Uuid::new_v4().simple())).await;
+    for _ in 0..n {
+        join(world, org.queue, json!({})).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_process_projects_the_others_wait_for_it_and_one_takes_over_when_it_stops() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let store = db.open().await;
+    let world = World::new(&store);
+    joins(&world, 3).await;
+    let (first, by_first) = start(&store);
+    first.caught_up(&store).await;
+    assert!(
+        by_first.load(Ordering::SeqCst) > 0,
+        "the first process projects"
+    );
+
+    // A second process on the same database: it applies nothing, and its reads wait for the
+    // read models the first one fills.
+    let (second, by_second) = start(&store);
+    joins(&world, 20).await;
+    second.caught_up(&store).await;
+    assert_eq!(tallied(&store).await, events_in_log(&store).await);
+    first.caught_up(&store).await;
+    assert_eq!(
+        by_second.load(Ordering::SeqCst),
+        0,
+        "the second process applied events while the first held the lease"
+    );
+
+    // The first one stops: the second takes the work over.
+    first.stop().await;
+    joins(&world, 3).await;
+    second.caught_up(&store).await;
+    assert!(
+        by_second.load(Ordering::SeqCst) > 0,
+        "the second process took over"
+    );
+    assert_eq!(tallied(&store).await, events_in_log(&store).await);
+    assert_eq!(
+        by_first.load(Ordering::SeqCst) + by_second.load(Ordering::SeqCst),
+        usize::try_from(events_in_log(&store).await).unwrap(),
+        "each event applied once"
+    );
+    second.stop().await;
+}
