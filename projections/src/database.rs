@@ -180,6 +180,36 @@ impl Tx {
         }
     }
 
+    /// Every row of a query, as `T`.
+    pub async fn fetch_all<T>(&mut self, sql: &str, params: &[Param]) -> Result<Vec<T>, sqlx::Error>
+    where
+        T: Row,
+    {
+        let sql = self.sql(sql);
+        match &mut self.inner {
+            Inner::Sqlite(tx) => {
+                bind_all!(sqlx::query_as::<_, T>(&sql), params)
+                    .fetch_all(&mut **tx)
+                    .await
+            }
+            Inner::Postgres(tx) => {
+                bind_all!(sqlx::query_as::<_, T>(&sql), params)
+                    .fetch_all(&mut **tx)
+                    .await
+            }
+            Inner::Direct(connection) => {
+                let mut statement = connection.prepare_cached(&sql).map_err(direct_error)?;
+                let rows = statement
+                    .query_map(rusqlite::params_from_iter(params), |row| {
+                        T::from_direct(row)
+                    })
+                    .map_err(direct_error)?;
+                rows.collect::<rusqlite::Result<Vec<T>>>()
+                    .map_err(direct_error)
+            }
+        }
+    }
+
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         self.commit_direct().await.map(|_| ())
     }

@@ -17,10 +17,12 @@
 //! position 0 while the live ones keep answering, then, in one transaction, catches up the last
 //! events, drops the old tables, renames the fresh ones and moves the checkpoints.
 
+mod checkpoints;
 mod leased;
 mod live;
 mod rebuild;
 
+pub use checkpoints::{checkpoint, rebuild_name, recorded_failure};
 pub use rebuild::{rebuild_all, REBUILD_BATCH};
 
 use std::collections::BTreeMap;
@@ -35,7 +37,7 @@ use store::log::{Backend, EventStore};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::database::{Tx, REBUILD_SUFFIX};
+use crate::database::Tx;
 use crate::params;
 
 /// How many events one transaction applies at most.
@@ -45,22 +47,8 @@ const IDLE: Duration = Duration::from_secs(5);
 /// The longest pause between two attempts at an event that failed.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
-const CHECKPOINTS: &str = "CREATE TABLE IF NOT EXISTS projection_checkpoints (
-    name TEXT PRIMARY KEY,
-    position BIGINT NOT NULL,
-    version BIGINT NOT NULL
-)";
-
 /// The Postgres advisory lock the projectors' DDL takes turns on ("jono-ddl").
 const DDL_LOCK: i64 = 0x6a6f_6e6f_2d64_646c;
-
-/// A failing projector's last failure, so that `jono projections status` in another process
-/// can show it; removed once the projector moves on.
-const FAILURES: &str = "CREATE TABLE IF NOT EXISTS projection_failures (
-    name TEXT PRIMARY KEY,
-    failed_at BIGINT NOT NULL,
-    error TEXT NOT NULL
-)";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -392,9 +380,13 @@ pub fn start_with(
     // On Postgres, one process of the deployment runs them; the others report its progress.
     let group = match store.backend() {
         Backend::Sqlite(..) => live::spawn(store, projections, options, statuses.clone(), shutdown),
-        Backend::Postgres(_) => {
-            leased::spawn(store, projections, options, statuses.clone(), shutdown)
-        }
+        Backend::Postgres(_) => tokio::spawn(leased::run(
+            store,
+            projections,
+            options,
+            statuses.clone(),
+            shutdown,
+        )),
     };
     Projectors {
         statuses,
@@ -419,8 +411,8 @@ async fn prepare(
         tx.execute("SELECT pg_advisory_xact_lock($1)", params![DDL_LOCK])
             .await?;
     }
-    tx.execute(CHECKPOINTS, &[]).await?;
-    tx.execute(FAILURES, &[]).await?;
+    tx.execute(checkpoints::CHECKPOINTS, &[]).await?;
+    tx.execute(checkpoints::FAILURES, &[]).await?;
     let found: Option<(i64, i64)> = tx
         .fetch_optional(
             "SELECT position, version FROM projection_checkpoints WHERE name = $1",
@@ -461,61 +453,6 @@ async fn prepare(
     }
 }
 
-/// Every projection's state as the database holds it: its checkpoint, failed if a failure is
-/// recorded beside it. For a process that reports the projectors another one runs.
-async fn stored_states(backend: &Backend) -> Result<Vec<(String, ProjectorState)>, sqlx::Error> {
-    let rows: Vec<(String, i64, Option<i64>, Option<String>)> = crate::database::fetch_all(
-        backend,
-        "SELECT c.name, c.position, f.failed_at, f.error FROM projection_checkpoints c \
-         LEFT JOIN projection_failures f ON f.name = c.name",
-        &[],
-    )
-    .await?;
-    let states = rows.into_iter().map(|(name, position, failed_at, error)| {
-        let state = match (failed_at, error) {
-            (Some(failed_at), Some(error)) => ProjectorState::Failed {
-                position,
-                failed_at,
-                error,
-            },
-            _ => ProjectorState::Running { position },
-        };
-        (name, state)
-    });
-    Ok(states.collect())
-}
-
-/// Reads the checkpoint inside `tx`, locking its row on Postgres so that a concurrent projector
-/// of the same name (or a rebuild's swap) waits for this transaction, then sees its result.
-async fn lock_checkpoint(tx: &mut Tx, name: &str) -> Result<i64, sqlx::Error> {
-    let sql = if tx.is_postgres() {
-        "SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE"
-    } else {
-        "SELECT position FROM projection_checkpoints WHERE name = $1"
-    };
-    let found: Option<(i64,)> = tx.fetch_optional(sql, params![name]).await?;
-    Ok(found.map_or(0, |(position,)| position))
-}
-
-async fn write_checkpoint(
-    tx: &mut Tx,
-    name: &str,
-    position: i64,
-    version: i64,
-) -> Result<(), sqlx::Error> {
-    tx.execute(
-        "INSERT INTO projection_checkpoints (name, position, version) VALUES ($1, $2, $3)
-         ON CONFLICT (name) DO UPDATE SET position = excluded.position, version = excluded.version",
-        params![name, position, version],
-    )
-    .await
-    .map(|_| ())
-}
-
-fn checkpoint_name(name: &str, suffix: &str) -> String {
-    format!("{name}{suffix}")
-}
-
 /// How far a rebuild has come.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
@@ -536,77 +473,10 @@ pub async fn rebuild(
     rebuild_all(store, &[projection], options, progress).await
 }
 
-/// Best effort: a failure that cannot be recorded is still logged and in the statuses.
-async fn record_failure(backend: &Backend, name: &str, failed_at: i64, error: &str) {
-    let sql = "INSERT INTO projection_failures (name, failed_at, error) VALUES ($1, $2, $3)
-               ON CONFLICT (name) DO UPDATE SET failed_at = excluded.failed_at,
-               error = excluded.error";
-    if let Err(error) = execute(backend, sql, params![name, failed_at, error]).await {
-        tracing::warn!(projection = name, %error, "cannot record the projector's failure");
-    }
-}
-
-async fn clear_failure(backend: &Backend, name: &str) {
-    let sql = "DELETE FROM projection_failures WHERE name = $1";
-    if let Err(error) = execute(backend, sql, params![name]).await {
-        tracing::warn!(projection = name, %error, "cannot clear the projector's failure");
-    }
-}
-
-async fn execute(
-    backend: &Backend,
-    sql: &str,
-    params: &[crate::database::Param],
-) -> Result<(), sqlx::Error> {
-    let mut tx = Tx::begin(backend, "").await?;
-    tx.execute(sql, params).await?;
-    tx.commit().await
-}
-
-/// The last failure recorded for a projector that has not moved on since: the position that
-/// failed and why.
-pub async fn recorded_failure(
-    store: &EventStore,
-    name: &str,
-) -> Result<Option<(i64, String)>, ProjectionError> {
-    let mut tx = Tx::begin(store.read_model_backend(), "").await?;
-    tx.execute(FAILURES, &[]).await?;
-    let found = tx
-        .fetch_optional(
-            "SELECT failed_at, error FROM projection_failures WHERE name = $1",
-            params![name],
-        )
-        .await?;
-    tx.commit().await?;
-    Ok(found)
-}
-
-/// The checkpoint name of a projection's fresh tables while it is rebuilt.
-pub fn rebuild_name(name: &str) -> String {
-    checkpoint_name(name, REBUILD_SUFFIX)
-}
-
-/// A projection's checkpoint and version as stored, if it has run.
-pub async fn checkpoint(
-    store: &EventStore,
-    name: &str,
-) -> Result<Option<(i64, i64)>, ProjectionError> {
-    let mut tx = Tx::begin(store.read_model_backend(), "").await?;
-    tx.execute(CHECKPOINTS, &[]).await?;
-    let found = tx
-        .fetch_optional(
-            "SELECT position, version FROM projection_checkpoints WHERE name = $1",
-            params![name],
-        )
-        .await?;
-    tx.commit().await?;
-    Ok(found)
-}
-
 /// Drops a projection's tables and checkpoint: the next projector start replays the log.
 pub async fn reset(store: &EventStore, projection: &dyn Projection) -> Result<(), ProjectionError> {
     let mut tx = Tx::begin(store.read_model_backend(), "").await?;
-    tx.execute(CHECKPOINTS, &[]).await?;
+    tx.execute(checkpoints::CHECKPOINTS, &[]).await?;
     for table in projection.tables() {
         tx.execute(&format!("DROP TABLE IF EXISTS {}", table.name), &[])
             .await?;

@@ -21,7 +21,6 @@ use sqlx::postgres::PgListener;
 use store::lease::Lease;
 use store::log::{Backend, EventStore};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use super::{live, Options, Projection, Statuses};
 
@@ -37,19 +36,9 @@ const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// notification be lost.
 const REREAD_EVERY: Duration = Duration::from_millis(500);
 
-/// Spawns the group of `projections` under the lease; it runs until `shutdown` becomes true,
-/// or its group stops on its own (a crash point, in tests).
-pub(super) fn spawn(
-    store: EventStore,
-    projections: Vec<Arc<dyn Projection>>,
-    options: Options,
-    statuses: Statuses,
-    shutdown: watch::Receiver<bool>,
-) -> JoinHandle<()> {
-    tokio::spawn(run(store, projections, options, statuses, shutdown))
-}
-
-async fn run(
+/// Runs the group of `projections` under the lease, or reports its holder's progress, until
+/// `shutdown` becomes true or the group stops on its own (a crash point, in tests).
+pub(super) async fn run(
     store: EventStore,
     projections: Vec<Arc<dyn Projection>>,
     options: Options,
@@ -209,7 +198,7 @@ async fn listen(pool: &sqlx::PgPool) -> Option<PgListener> {
 /// Sets `names`' states from the stored checkpoints and failures. Before the holder has
 /// prepared a projection (no checkpoint yet), its state stays as it was.
 async fn report_stored(store: &EventStore, names: &[&'static str], statuses: &Statuses) {
-    let stored = match super::stored_states(store.read_model_backend()).await {
+    let stored = match super::checkpoints::stored_states(store.read_model_backend()).await {
         Ok(stored) => stored,
         Err(error) => {
             tracing::debug!(%error, "cannot read the projectors' checkpoints");

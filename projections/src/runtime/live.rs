@@ -22,9 +22,8 @@ use tokio::task::JoinHandle;
 
 use super::rebuild::own_connection;
 use super::{
-    clear_failure, lock_checkpoint, prepare, rebuild_all, record_failure, wants, write_checkpoint,
-    Options, Progress, Projection, ProjectionError, ProjectorState, Statuses, IDLE, MAX_BACKOFF,
-    REBUILD_BATCH,
+    checkpoints, prepare, rebuild_all, wants, Options, Progress, Projection, ProjectionError,
+    ProjectorState, Statuses, IDLE, MAX_BACKOFF, REBUILD_BATCH,
 };
 use crate::database::Tx;
 use crate::params;
@@ -85,7 +84,11 @@ async fn run(
                 if failing {
                     failing = false;
                     for member in &members {
-                        clear_failure(store.read_model_backend(), member.projection.name()).await;
+                        checkpoints::clear_failure(
+                            store.read_model_backend(),
+                            member.projection.name(),
+                        )
+                        .await;
                     }
                 }
                 report_running(&statuses, &members);
@@ -292,7 +295,7 @@ async fn report_failed(
         %error,
         "projector failed; it will try the same event again"
     );
-    record_failure(store.read_model_backend(), name, failed_at, &error).await;
+    checkpoints::record_failure(store.read_model_backend(), name, failed_at, &error).await;
     statuses.set(
         name,
         ProjectorState::Failed {
@@ -432,14 +435,10 @@ async fn apply_batch(
             .await
             .map_err(unavailable)?;
     }
-    let mut checkpoints = Vec::with_capacity(members.len());
-    for member in members.iter() {
-        checkpoints.push(
-            lock_checkpoint(&mut tx, member.projection.name())
-                .await
-                .map_err(unavailable)?,
-        );
-    }
+    let names: Vec<&str> = members.iter().map(|m| m.projection.name()).collect();
+    let at = checkpoints::lock(&mut tx, &names)
+        .await
+        .map_err(unavailable)?;
     let mut last = None;
     for (n, event) in events.iter().enumerate() {
         if n % YIELD_EVERY == YIELD_EVERY - 1 {
@@ -456,7 +455,7 @@ async fn apply_batch(
             continue;
         }
         let mut decoded: Option<Event> = None;
-        for (index, (member, checkpoint)) in members.iter().zip(&checkpoints).enumerate() {
+        for (index, (member, checkpoint)) in members.iter().zip(&at).enumerate() {
             let projection = member.projection.as_ref();
             if event.position <= *checkpoint || !wants(projection, &event.event_type) {
                 continue;
@@ -501,7 +500,8 @@ async fn apply_batch(
         let _ = tx.rollback().await;
         return Ok(());
     };
-    for (member, checkpoint) in members.iter().zip(&checkpoints) {
+    let mut moved = Vec::with_capacity(members.len());
+    for (member, checkpoint) in members.iter().zip(&at) {
         if last <= *checkpoint {
             continue;
         }
@@ -513,10 +513,11 @@ async fn apply_batch(
                 return Err(StepError::Crashed);
             }
         }
-        write_checkpoint(&mut tx, name, last, member.projection.version())
-            .await
-            .map_err(unavailable)?;
+        moved.push((name, last, member.projection.version()));
     }
+    checkpoints::write(&mut tx, &moved)
+        .await
+        .map_err(unavailable)?;
     if tx.is_postgres() {
         // Delivered at commit: the processes that report these projectors' progress read it.
         tx.execute("SELECT pg_notify($1, '')", params![super::leased::CHANNEL])
@@ -524,7 +525,7 @@ async fn apply_batch(
             .map_err(unavailable)?;
     }
     *own = tx.commit_direct().await.map_err(unavailable)?;
-    for (member, checkpoint) in members.iter_mut().zip(checkpoints) {
+    for (member, checkpoint) in members.iter_mut().zip(at) {
         member.position = last.max(checkpoint);
     }
     Ok(())

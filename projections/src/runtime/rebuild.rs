@@ -35,10 +35,8 @@ use store::event::StoredEvent;
 use store::log::{Backend, EventStore};
 use uuid::Uuid;
 
-use super::{
-    lock_checkpoint, rebuild_name, wants, write_checkpoint, Dialect, Options, Progress, Projection,
-    ProjectionError, CHECKPOINTS,
-};
+use super::checkpoints::{self, CHECKPOINTS};
+use super::{rebuild_name, wants, Dialect, Options, Progress, Projection, ProjectionError};
 use crate::database::{Tx, REBUILD_SUFFIX};
 use crate::params;
 
@@ -130,7 +128,7 @@ async fn create_fresh_tables(
             tx.batch(&table.fill_ddl(dialect, REBUILD_SUFFIX)).await?;
         }
         let fresh = rebuild_name(projection.name());
-        write_checkpoint(&mut tx, &fresh, 0, projection.version()).await?;
+        checkpoints::write(&mut tx, &[(&fresh, 0, projection.version())]).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -222,11 +220,14 @@ async fn swap_in(
     let dialect = Dialect::of(backend);
     let batch = options.batch.max(1);
     let mut tx = Tx::begin(backend, REBUILD_SUFFIX).await?;
-    let mut at = Vec::with_capacity(projections.len());
-    for projection in projections {
-        let _live = lock_checkpoint(&mut tx, projection.name()).await?;
-        at.push(lock_checkpoint(&mut tx, &rebuild_name(projection.name())).await?);
-    }
+    // The live checkpoints too: a live projector's batch waits for the swap, then sees it.
+    let fresh: Vec<String> = projections.iter().map(|p| rebuild_name(p.name())).collect();
+    let locked: Vec<&str> = projections
+        .iter()
+        .map(|p| p.name())
+        .chain(fresh.iter().map(String::as_str))
+        .collect();
+    let at = checkpoints::lock(&mut tx, &locked).await?[projections.len()..].to_vec();
     let mut position = at.iter().copied().min().unwrap_or(0);
     loop {
         let events = store.read_after(position, batch).await?;
@@ -257,13 +258,8 @@ async fn swap_in(
     for (projection, checkpoint) in projections.iter().zip(&at) {
         swap_tables(&mut tx, *projection, dialect).await?;
         let name = projection.name();
-        write_checkpoint(
-            &mut tx,
-            name,
-            position.max(*checkpoint),
-            projection.version(),
-        )
-        .await?;
+        let moved = (name, position.max(*checkpoint), projection.version());
+        checkpoints::write(&mut tx, &[moved]).await?;
         tx.execute(
             "DELETE FROM projection_checkpoints WHERE name = $1",
             params![rebuild_name(name)],
@@ -373,16 +369,15 @@ async fn fill(
         Some(connection) => Tx::begin_direct(connection, REBUILD_SUFFIX).await?,
         None => Tx::begin(backend, REBUILD_SUFFIX).await?,
     };
-    let mut checkpoints = Vec::with_capacity(projections.len());
-    for projection in projections {
-        checkpoints.push(lock_checkpoint(&mut tx, &rebuild_name(projection.name())).await?);
-    }
+    let fresh: Vec<String> = projections.iter().map(|p| rebuild_name(p.name())).collect();
+    let fresh: Vec<&str> = fresh.iter().map(String::as_str).collect();
+    let at = checkpoints::lock(&mut tx, &fresh).await?;
     for (index, read) in span.events.iter().enumerate() {
         if index % YIELD_EVERY == YIELD_EVERY - 1 {
             tokio::task::yield_now().await;
         }
         let position = read.stored.position;
-        for (projection, checkpoint) in projections.iter().zip(&checkpoints) {
+        for (projection, checkpoint) in projections.iter().zip(&at) {
             if position > *checkpoint && wants(*projection, &read.stored.event_type) {
                 projection
                     .apply(&mut tx, &read.stored, &read.event)
@@ -391,11 +386,11 @@ async fn fill(
             }
         }
     }
-    for (projection, checkpoint) in projections.iter().zip(&checkpoints) {
-        let fresh = rebuild_name(projection.name());
+    let mut moved = Vec::with_capacity(projections.len());
+    for ((projection, checkpoint), fresh) in projections.iter().zip(&at).zip(&fresh) {
         let last = span.upto.max(*checkpoint);
         if let Some(crash) = &options.crash {
-            if crash(&fresh, last).is_err() {
+            if crash(fresh, last).is_err() {
                 // As a crash would: nothing of this transaction stays.
                 let _ = tx.rollback().await;
                 return Err(ProjectionError::Interrupted(format!(
@@ -403,8 +398,9 @@ async fn fill(
                 )));
             }
         }
-        write_checkpoint(&mut tx, &fresh, last, projection.version()).await?;
+        moved.push((*fresh, last, projection.version()));
     }
+    checkpoints::write(&mut tx, &moved).await?;
     Ok(tx.commit_direct().await?)
 }
 
