@@ -23,6 +23,7 @@ mod live;
 mod rebuild;
 
 pub use checkpoints::{checkpoint, rebuild_name, recorded_failure};
+pub use live::POSTGRES_BATCH;
 pub use rebuild::{rebuild_all, REBUILD_BATCH};
 
 use std::collections::BTreeMap;

@@ -31,6 +31,12 @@ use crate::params;
 /// How many events a batch applies before it lets the thread's other tasks run.
 const YIELD_EVERY: usize = 200;
 
+/// The most events a batch holds on Postgres. A batch is one transaction, and while it is open
+/// every reader of the log in every process waits before the events appended after it began
+/// (they are read only below the oldest transaction in flight: `store::postgres`): another
+/// node's live frames waited about a second behind batches of 1,000 under load (BENCHMARKS.md).
+pub const POSTGRES_BATCH: usize = 100;
+
 /// A projection of the group and the position it has applied up to.
 struct Member {
     projection: Arc<dyn Projection>,
@@ -68,8 +74,12 @@ async fn run(
     else {
         return;
     };
+    let batch = match store.read_model_backend() {
+        Backend::Postgres(_) => options.batch.min(POSTGRES_BATCH),
+        Backend::Sqlite(..) => options.batch,
+    };
     let mut feed = Follower::new("projectors", &store, 0)
-        .batch(options.batch)
+        .batch(batch)
         .idle(IDLE);
     let mut backoff = Duration::from_secs(1);
     let mut failing = false;

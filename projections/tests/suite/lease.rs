@@ -1,16 +1,17 @@
-//! On Postgres, one process of a deployment runs the projectors (the lease `jono-projectors`):
-//! another one applies nothing while it does, yet waits for the shared read models as that one
-//! fills them, and takes the work over when it stops.
+//! How the projectors run on Postgres. One process of a deployment runs them (the lease
+//! `jono-projectors`): another one applies nothing while it does, yet waits for the shared read
+//! models as that one fills them, and takes the work over when it stops. And their transactions
+//! stay short, since every reader of the log waits behind the oldest one open.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::Event;
 use projections::database::Tx;
 use projections::params;
-use projections::runtime::{Options, Projection, ProjectionError, Table};
+use projections::runtime::{self, Options, Projection, ProjectionError, Table};
 use serde_json::json;
 use store::event::StoredEvent;
 use store::log::EventStore;
@@ -147,4 +148,43 @@ async fn one_process_projects_the_others_wait_for_it_and_one_takes_over_when_it_
         "each event applied once"
     );
     second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_applies_at_most_a_hundred_events_in_its_transaction() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let store = db.open().await;
+    let world = World::new(&store);
+    joins(&world, 150).await;
+    let ends = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&ends);
+    let options = Options {
+        batch: runtime::DEFAULT_BATCH,
+        // Called as each batch moves its checkpoint: where the batch ends.
+        crash: Some(Arc::new(move |_name: &str, last: i64| {
+            seen.lock().unwrap().push(last);
+            Ok(())
+        })),
+    };
+    let tally = Arc::new(Tally {
+        applied: Arc::default(),
+    });
+    let running = Running::start(&store, vec![tally], options);
+    running.caught_up(&store).await;
+    running.stop().await;
+    let ends = ends.lock().unwrap().clone();
+    assert!(ends.len() >= 3, "over 300 events in batches: {ends:?}");
+    let mut from = 0;
+    for end in ends {
+        // One process appended them one after another: their positions have no gaps.
+        assert!(
+            end - from <= i64::try_from(runtime::POSTGRES_BATCH).unwrap(),
+            "a batch of {} events",
+            end - from
+        );
+        from = end;
+    }
+    assert_eq!(tallied(&store).await, events_in_log(&store).await);
 }
