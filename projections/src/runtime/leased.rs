@@ -45,22 +45,23 @@ pub(super) async fn run(
     statuses: Statuses,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let names: Vec<&'static str> = projections.iter().map(|p| p.name()).collect();
+    let group = Group {
+        store: &store,
+        projections: &projections,
+        options: &options,
+        statuses: &statuses,
+    };
     let mut watcher = Watcher::default();
     loop {
         if *shutdown.borrow() {
+            watcher.stop_own().await;
             return;
         }
         match store.try_lease(LEASE).await {
             Ok(Some(lease)) => {
                 tracing::info!("this process runs the projectors (lease {LEASE})");
+                watcher.stop_own().await;
                 watcher = Watcher::default();
-                let group = Group {
-                    store: &store,
-                    projections: &projections,
-                    options: &options,
-                    statuses: &statuses,
-                };
                 if !group.lead(lease, &mut shutdown).await {
                     return;
                 }
@@ -68,16 +69,14 @@ pub(super) async fn run(
             Ok(None) => {}
             Err(error) => tracing::warn!(%error, "cannot try the projectors' lease; retrying"),
         }
-        if watcher
-            .follow(&store, &names, &statuses, &mut shutdown, TRY_EVERY)
-            .await
-        {
+        if watcher.follow(&group, &mut shutdown, TRY_EVERY).await {
+            watcher.stop_own().await;
             return;
         }
     }
 }
 
-/// What the lease holder runs.
+/// What the lease holder runs (and what this process would run).
 struct Group<'a> {
     store: &'a EventStore,
     projections: &'a [Arc<dyn Projection>],
@@ -88,7 +87,7 @@ struct Group<'a> {
 impl Group<'_> {
     /// Runs the group while the lease is held. True when the lease was lost (the caller tries
     /// again), false when the group is done: shutdown, or it stopped on its own.
-    async fn lead(self, mut lease: Lease, shutdown: &mut watch::Receiver<bool>) -> bool {
+    async fn lead(&self, mut lease: Lease, shutdown: &mut watch::Receiver<bool>) -> bool {
         let (stop, stopped) = watch::channel(false);
         let mut group = live::spawn(
             self.store.clone(),
@@ -120,9 +119,24 @@ impl Group<'_> {
 }
 
 /// A process without the lease: the stored checkpoints, read again when the holder commits.
+/// A projection of this process that the holder does not run (a newer release's, during a
+/// rolling upgrade) gets no checkpoint from it: this process runs that one itself, beside the
+/// holder, once the holder has shown it is at work (a batch's notification comes only after it
+/// has prepared every projection it runs). Were both to run it later, invariant 4 still applies
+/// each event once.
 #[derive(Default)]
 struct Watcher {
     listener: Option<PgListener>,
+    /// A notification of the holder's came.
+    heard: bool,
+    /// The projections this process runs itself, and how to stop them.
+    own: Option<Own>,
+}
+
+struct Own {
+    names: Vec<&'static str>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl Watcher {
@@ -130,13 +144,11 @@ impl Watcher {
     /// each notification of the holder (and every [`REREAD_EVERY`]). True at shutdown.
     async fn follow(
         &mut self,
-        store: &EventStore,
-        names: &[&'static str],
-        statuses: &Statuses,
+        group: &Group<'_>,
         shutdown: &mut watch::Receiver<bool>,
         period: Duration,
     ) -> bool {
-        let Backend::Postgres(pool) = store.read_model_backend() else {
+        let Backend::Postgres(pool) = group.store.read_model_backend() else {
             return store::follow::pause(shutdown, period).await;
         };
         if self.listener.is_none() {
@@ -144,7 +156,14 @@ impl Watcher {
         }
         let deadline = tokio::time::Instant::now() + period;
         loop {
-            report_stored(store, names, statuses).await;
+            let own = self
+                .own
+                .as_ref()
+                .map_or(&[][..], |own| own.names.as_slice());
+            let stored = report_stored(group, own).await;
+            if let Some(stored) = stored.filter(|_| self.heard && self.own.is_none()) {
+                self.run_missing(group, &stored);
+            }
             let wait =
                 REREAD_EVERY.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
             if wait.is_zero() {
@@ -163,10 +182,13 @@ impl Watcher {
                         None => std::future::pending().await,
                     }
                 } => {
-                    if let Err(error) = notified {
-                        // PgListener reconnects on the next recv; the timer reads meanwhile.
-                        tracing::debug!(%error, "the projectors' listener lost its connection");
-                        self.listener = None;
+                    match notified {
+                        Ok(()) => self.heard = true,
+                        Err(error) => {
+                            // PgListener reconnects on the next recv; the timer reads meanwhile.
+                            tracing::debug!(%error, "the projectors' listener lost its connection");
+                            self.listener = None;
+                        }
                     }
                     // Notifications that came meanwhile say nothing more than this one.
                     if let Some(listener) = self.listener.as_mut() {
@@ -174,6 +196,44 @@ impl Watcher {
                     }
                 }
             }
+        }
+    }
+}
+
+impl Watcher {
+    /// Runs, in a group of this process's own, the projections that have no checkpoint in
+    /// `stored` (the names the database holds).
+    fn run_missing(&mut self, group: &Group<'_>, stored: &[String]) {
+        let missing: Vec<Arc<dyn Projection>> = group
+            .projections
+            .iter()
+            .filter(|p| !stored.iter().any(|name| name == p.name()))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        let names: Vec<&'static str> = missing.iter().map(|p| p.name()).collect();
+        tracing::info!(
+            projections = %names.join(", "),
+            "the projectors' lease holder does not run these (an older release?): this process runs them"
+        );
+        let (stop, stopped) = watch::channel(false);
+        let task = live::spawn(
+            group.store.clone(),
+            missing,
+            group.options.clone(),
+            group.statuses.clone(),
+            stopped,
+        );
+        self.own = Some(Own { names, stop, task });
+    }
+
+    /// Stops the projections this process runs itself, if any.
+    async fn stop_own(&mut self) {
+        if let Some(own) = self.own.take() {
+            let _ = own.stop.send(true);
+            let _ = own.task.await;
         }
     }
 }
@@ -195,19 +255,25 @@ async fn listen(pool: &sqlx::PgPool) -> Option<PgListener> {
     }
 }
 
-/// Sets `names`' states from the stored checkpoints and failures. Before the holder has
-/// prepared a projection (no checkpoint yet), its state stays as it was.
-async fn report_stored(store: &EventStore, names: &[&'static str], statuses: &Statuses) {
-    let stored = match super::checkpoints::stored_states(store.read_model_backend()).await {
+/// Sets the group's states from the stored checkpoints and failures, but those of `own` (which
+/// this process runs and reports itself); the names the database holds, `None` when it cannot
+/// be read. Before the holder has prepared a projection (no checkpoint yet), its state stays as
+/// it was.
+async fn report_stored(group: &Group<'_>, own: &[&'static str]) -> Option<Vec<String>> {
+    let stored = match super::checkpoints::stored_states(group.store.read_model_backend()).await {
         Ok(stored) => stored,
         Err(error) => {
             tracing::debug!(%error, "cannot read the projectors' checkpoints");
-            return;
+            return None;
         }
     };
+    let mut names = Vec::with_capacity(stored.len());
     for (name, state) in stored {
-        if let Some(name) = names.iter().find(|known| **known == name) {
-            statuses.set(name, state);
+        let ours = group.projections.iter().find(|p| p.name() == name);
+        if let Some(projection) = ours.filter(|p| !own.contains(&p.name())) {
+            group.statuses.set(projection.name(), state);
         }
+        names.push(name);
     }
+    Some(names)
 }

@@ -32,6 +32,46 @@ const TALLY_TABLES: &[Table] = &[Table {
     full_text: None,
 }];
 
+/// A projection of a newer release, which an older lease holder does not run.
+struct Newer;
+
+const NEWER_TABLES: &[Table] = &[Table {
+    name: "rm_test_newer",
+    columns: "id TEXT PRIMARY KEY, n BIGINT NOT NULL",
+    indexes: &[],
+    full_text: None,
+}];
+
+#[async_trait]
+impl Projection for Newer {
+    fn name(&self) -> &'static str {
+        "newer"
+    }
+
+    fn version(&self) -> i64 {
+        1
+    }
+
+    fn tables(&self) -> &'static [Table] {
+        NEWER_TABLES
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut Tx,
+        _event: &StoredEvent,
+        _decoded: &Event,
+    ) -> Result<(), ProjectionError> {
+        tx.execute(
+            "INSERT INTO rm_test_newer{s} (id, n) VALUES ('all', 1)
+             ON CONFLICT (id) DO UPDATE SET n = rm_test_newer{s}.n + 1",
+            params![],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Projection for Tally {
     fn name(&self) -> &'static str {
@@ -79,9 +119,13 @@ fn start(store: &EventStore) -> (Running, Arc<AtomicUsize>) {
 }
 
 async fn tallied(store: &EventStore) -> i64 {
+    counted(store, "rm_test_tally").await
+}
+
+async fn counted(store: &EventStore, table: &str) -> i64 {
     let row: Option<(i64,)> = projections::database::fetch_optional(
         store.backend(),
-        "SELECT n FROM rm_test_tally WHERE id = 'all'",
+        &format!("SELECT n FROM {table} WHERE id = 'all'"),
         &[],
     )
     .await
@@ -187,4 +231,36 @@ async fn a_batch_applies_at_most_a_hundred_events_in_its_transaction() {
         from = end;
     }
     assert_eq!(tallied(&store).await, events_in_log(&store).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projection_the_lease_holder_does_not_run_is_run_beside_it() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let store = db.open().await;
+    let world = World::new(&store);
+    joins(&world, 3).await;
+    let (older, _) = start(&store);
+    older.caught_up(&store).await;
+
+    // A node of a newer release, with one projection more, during a rolling upgrade.
+    let by_newer = Arc::new(AtomicUsize::new(0));
+    let tally = Arc::new(Tally {
+        applied: Arc::clone(&by_newer),
+    });
+    let newer = Running::start(&store, vec![tally, Arc::new(Newer)], Options::default());
+    joins(&world, 5).await;
+    newer.caught_up(&store).await;
+    assert_eq!(
+        counted(&store, "rm_test_newer").await,
+        events_in_log(&store).await
+    );
+    assert_eq!(
+        by_newer.load(Ordering::SeqCst),
+        0,
+        "what the holder runs, the newer node leaves to it"
+    );
+    newer.stop().await;
+    older.stop().await;
 }
