@@ -129,6 +129,8 @@ struct Watcher {
     listener: Option<PgListener>,
     /// A notification of the holder's came.
     heard: bool,
+    /// The schema the log is in, which the holder's notifications name.
+    schema: Option<String>,
     /// The projections this process runs itself, and how to stop them.
     own: Option<Own>,
 }
@@ -154,6 +156,12 @@ impl Watcher {
         if self.listener.is_none() {
             self.listener = listen(pool).await;
         }
+        if self.schema.is_none() {
+            self.schema = sqlx::query_scalar("SELECT current_schema()")
+                .fetch_one(pool)
+                .await
+                .ok();
+        }
         let deadline = tokio::time::Instant::now() + period;
         loop {
             let own = self
@@ -178,12 +186,17 @@ impl Watcher {
                 () = tokio::time::sleep(wait) => {}
                 notified = async {
                     match self.listener.as_mut() {
-                        Some(listener) => listener.recv().await.map(|_| ()),
+                        Some(listener) => listener
+                            .recv()
+                            .await
+                            .map(|notification| notification.payload().to_owned()),
                         None => std::future::pending().await,
                     }
                 } => {
                     match notified {
-                        Ok(()) => self.heard = true,
+                        // The channel is the database's: a deployment in another schema
+                        // notifies on it too, and says which.
+                        Ok(schema) => self.heard |= self.schema.as_deref() == Some(schema.as_str()),
                         Err(error) => {
                             // PgListener reconnects on the next recv; the timer reads meanwhile.
                             tracing::debug!(%error, "the projectors' listener lost its connection");

@@ -529,10 +529,14 @@ async fn apply_batch(
         .await
         .map_err(unavailable)?;
     if tx.is_postgres() {
-        // Delivered at commit: the processes that report these projectors' progress read it.
-        tx.execute("SELECT pg_notify($1, '')", params![super::leased::CHANNEL])
-            .await
-            .map_err(unavailable)?;
+        // Delivered at commit, naming the schema: the processes that report these projectors'
+        // progress read it.
+        tx.execute(
+            "SELECT pg_notify($1, current_schema())",
+            params![super::leased::CHANNEL],
+        )
+        .await
+        .map_err(unavailable)?;
     }
     *own = tx.commit_direct().await.map_err(unavailable)?;
     for (member, checkpoint) in members.iter_mut().zip(at) {
