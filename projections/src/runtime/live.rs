@@ -388,10 +388,16 @@ async fn step(
     if events.is_empty() {
         // A rebuild in another process may have moved checkpoints on while nothing new came
         // (a batch reads them inside its transaction anyway): report what is stored.
-        let stored = stored_checkpoints(backend).await.map_err(unavailable)?;
+        let stored = checkpoints::stored_states(backend)
+            .await
+            .map_err(unavailable)?;
         for member in members.iter_mut() {
-            if let Some((_, at)) = stored.iter().find(|(n, _)| n == member.projection.name()) {
-                member.position = member.position.max(*at);
+            let at = stored
+                .iter()
+                .find(|(name, _)| name == member.projection.name())
+                .and_then(|(_, state)| state.position());
+            if let Some(at) = at {
+                member.position = member.position.max(at);
             }
         }
         return Ok(false);
@@ -415,15 +421,6 @@ async fn begin(backend: &Backend, own: &mut Option<rusqlite::Connection>) -> Res
         }
         Backend::Postgres(_) => Tx::begin(backend, "").await.map_err(unavailable),
     }
-}
-
-async fn stored_checkpoints(backend: &Backend) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    crate::database::fetch_all(
-        backend,
-        "SELECT name, position FROM projection_checkpoints",
-        &[],
-    )
-    .await
 }
 
 /// Applies `events` to every member in one transaction and moves their checkpoints (those
