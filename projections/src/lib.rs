@@ -2,6 +2,7 @@
 //!
 //! - [`runtime`]: the `Projection` trait and the projector runtime — checkpoints written with
 //!   the rows (invariant 4), catch-up, following commits, failure states, online rebuild.
+//! - [`runs`]: a batch's runs of messages, which projections write as sets on Postgres.
 //! - [`database`]: the read models' database — one SQL string for both backends (bound with
 //!   `store::dialect`'s `Param`), the transaction projections write through, and the reads.
 //! - Read models, one module each: [`directory`] (accounts, organizations, memberships,
@@ -25,6 +26,7 @@ pub mod directory;
 pub mod messages;
 pub mod queues;
 mod reading;
+pub mod runs;
 pub mod runtime;
 pub mod search;
 pub mod stats;

@@ -211,6 +211,35 @@ pub trait Projection: Send + Sync + 'static {
         event: &StoredEvent,
         decoded: &Event,
     ) -> Result<(), ProjectionError>;
+    /// Applies a live batch's events of this projection, in log order, inside the batch's
+    /// transaction: one by one through `apply`, except runs of messages on Postgres, given to
+    /// [`Projection::apply_messages`] at once (`crate::runs`).
+    async fn apply_all(
+        &self,
+        tx: &mut Tx,
+        events: &[crate::runs::Applied<'_>],
+    ) -> Result<(), ProjectionError> {
+        for part in crate::runs::parts(tx.is_postgres(), events) {
+            match part {
+                crate::runs::Part::Messages(run) => self.apply_messages(tx, &run).await?,
+                crate::runs::Part::One((event, decoded)) => self.apply(tx, event, decoded).await?,
+            }
+        }
+        Ok(())
+    }
+    /// Applies two or more `MessageSent` in a row, leaving the rows `apply` would leave one
+    /// by one. By default it is one by one; a projection that writes rows for messages does it
+    /// in a statement or two over the whole run.
+    async fn apply_messages(
+        &self,
+        tx: &mut Tx,
+        run: &[crate::runs::Sent<'_>],
+    ) -> Result<(), ProjectionError> {
+        for sent in run {
+            self.apply(tx, sent.event, sent.decoded).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Whether `projection` applies events of `event_type` (never one this version does not know).

@@ -7,10 +7,10 @@
 //! no letter or digit (no word to look up) is matched as a substring instead.
 
 use async_trait::async_trait;
-use domain::conversation::ConversationEvent;
+use domain::conversation::{AttachmentRef, ConversationEvent};
 use domain::Event;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 use store::event::StoredEvent;
 use store::log::Backend;
 use uuid::Uuid;
@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::database::{fetch_all, micros, Tx};
 use crate::params;
 use crate::reading::QueryError;
+use crate::runs::{self, Sent};
 use crate::runtime::{Dialect, Projection, ProjectionError, Table};
 
 pub struct Search;
@@ -72,21 +73,13 @@ impl Projection for Search {
                 text,
                 attachments,
                 ..
-            } => {
-                // A file's name finds its message too.
-                let mut body = text.clone();
-                for attachment in attachments {
-                    body.push('\n');
-                    body.push_str(attachment.name.as_str());
-                }
-                (
-                    organization_id,
-                    conversation_id,
-                    "message",
-                    seq.to_string(),
-                    body,
-                )
-            }
+            } => (
+                organization_id,
+                conversation_id,
+                "message",
+                seq.to_string(),
+                message_body(text, attachments),
+            ),
             ConversationEvent::NoteAdded {
                 organization_id,
                 conversation_id,
@@ -159,6 +152,46 @@ impl Projection for Search {
         .await?;
         Ok(())
     }
+
+    async fn apply_messages(&self, tx: &mut Tx, run: &[Sent<'_>]) -> Result<(), ProjectionError> {
+        let rows: Vec<Value> = run
+            .iter()
+            .filter_map(|sent| {
+                let body = message_body(sent.text, sent.attachments);
+                (!body.trim().is_empty()).then(|| {
+                    json!({
+                        "body": body,
+                        "organization_id": sent.organization_id,
+                        "conversation_id": sent.conversation_id,
+                        "reference": sent.seq.to_string(),
+                        "at": micros(sent.event.recorded_at),
+                        "position": sent.event.position,
+                    })
+                })
+            })
+            .collect();
+        runs::over(
+            tx,
+            "INSERT INTO rm_search{s} (body, organization_id, conversation_id, source, reference,
+             at, position)
+             SELECT body, organization_id, conversation_id, 'message', reference, at, position
+             FROM json_to_recordset($1::json) AS v(body text, organization_id text,
+             conversation_id text, reference text, at bigint, position bigint)",
+            &rows,
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// A message's document: its text, and its files' names (a file's name finds its message).
+fn message_body(text: &str, attachments: &[AttachmentRef]) -> String {
+    let mut body = text.to_owned();
+    for attachment in attachments {
+        body.push('\n');
+        body.push_str(attachment.name.as_str());
+    }
+    body
 }
 
 /// A metadata value as words: strings as they are, anything else as JSON.

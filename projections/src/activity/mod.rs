@@ -6,16 +6,20 @@
 
 pub mod read;
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use domain::conversation::{ConversationEvent, ConversationKind};
 use domain::queue::QueueEvent;
 use domain::values::Author;
 use domain::Event;
+use serde_json::json;
 use store::event::StoredEvent;
 use uuid::Uuid;
 
 use crate::database::{micros, Tx};
 use crate::params;
+use crate::runs::{self, Sent};
 use crate::runtime::{Index, Projection, ProjectionError, Table};
 
 pub struct Activity;
@@ -139,6 +143,54 @@ impl Projection for Activity {
                 row.participants.0,
                 row.participants.1
             ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The conversations of the run that are channels or direct chats, in one query, then
+    /// their messages' rows in one statement.
+    async fn apply_messages(&self, tx: &mut Tx, run: &[Sent<'_>]) -> Result<(), ProjectionError> {
+        let ids: Vec<Uuid> = run.iter().map(|sent| sent.conversation_id).collect();
+        let ids =
+            serde_json::to_string(&ids).map_err(|e| ProjectionError::Invalid(e.to_string()))?;
+        let known: Vec<(String, Option<String>, Option<String>)> = tx
+            .fetch_all(
+                "SELECT conversation_id, participant_a, participant_b
+                 FROM rm_activity_conversations{s}
+                 WHERE conversation_id IN (SELECT json_array_elements_text($1::json))",
+                params![ids],
+            )
+            .await?;
+        let known: HashMap<String, (Option<String>, Option<String>)> =
+            known.into_iter().map(|(id, a, b)| (id, (a, b))).collect();
+        let mut rows = Vec::new();
+        for sent in run {
+            // Messages of customer conversations are not activity.
+            let Some((a, b)) = known.get(&sent.conversation_id.to_string()) else {
+                continue;
+            };
+            rows.push(json!({
+                "position": sent.event.position,
+                "at": micros(sent.event.recorded_at),
+                "organization_id": sent.organization_id,
+                "type": sent.event.event_type,
+                "conversation_id": sent.conversation_id,
+                "agent_id": sent.author.is_agent().then_some(sent.author.id),
+                "participant_a": a,
+                "participant_b": b,
+            }));
+        }
+        runs::over(
+            tx,
+            "INSERT INTO rm_activity{s} (position, at, organization_id, type, queue_id,
+             conversation_id, agent_id, participant_a, participant_b)
+             SELECT position, at, organization_id, type, NULL, conversation_id, agent_id,
+             participant_a, participant_b
+             FROM json_to_recordset($1::json) AS v(position bigint, at bigint,
+             organization_id text, type text, conversation_id text, agent_id text,
+             participant_a text, participant_b text)",
+            &rows,
         )
         .await?;
         Ok(())

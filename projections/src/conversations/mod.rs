@@ -11,10 +11,12 @@ use async_trait::async_trait;
 use domain::conversation::{ConversationEvent, ConversationKind};
 use domain::queue::QueueEvent;
 use domain::Event;
+use serde_json::json;
 use store::event::StoredEvent;
 
 use crate::database::{micros, Tx};
 use crate::params;
+use crate::runs::{self, Sent};
 use crate::runtime::{Index, Projection, ProjectionError, Table};
 
 pub struct Conversations;
@@ -198,6 +200,66 @@ impl Projection for Conversations {
             | E::CallStarted { .. }
             | E::CallEnded { .. } => {}
         }
+        Ok(())
+    }
+
+    /// What [`reading`] does message by message, per conversation and per reader: the last
+    /// message and the first answer in one statement, how far each agent has read in another.
+    async fn apply_messages(&self, tx: &mut Tx, run: &[Sent<'_>]) -> Result<(), ProjectionError> {
+        // Per conversation: the last `seq`, and when an agent first answered in the run.
+        let mut last: Vec<(uuid::Uuid, u64, Option<i64>)> = Vec::new();
+        // Per agent and conversation: the highest `seq` the agent wrote.
+        let mut reads: Vec<(uuid::Uuid, uuid::Uuid, u64)> = Vec::new();
+        for sent in run {
+            let agent = sent.author.kind == domain::values::AuthorKind::Agent;
+            let answered = agent.then(|| micros(sent.event.recorded_at));
+            match last.iter_mut().find(|(id, ..)| *id == sent.conversation_id) {
+                Some((_, seq, first)) => {
+                    *seq = sent.seq;
+                    *first = first.or(answered);
+                }
+                None => last.push((sent.conversation_id, sent.seq, answered)),
+            }
+            if agent {
+                let key = (sent.author.id, sent.conversation_id);
+                match reads.iter_mut().find(|(a, c, _)| (*a, *c) == key) {
+                    Some((_, _, seq)) => *seq = (*seq).max(sent.seq),
+                    None => reads.push((key.0, key.1, sent.seq)),
+                }
+            }
+        }
+        let last: Vec<serde_json::Value> = last
+            .into_iter()
+            .map(|(conversation_id, seq, answered_at)| {
+                json!({"conversation_id": conversation_id, "seq": seq, "answered_at": answered_at})
+            })
+            .collect();
+        runs::over(
+            tx,
+            "UPDATE rm_conversations{s} AS c SET last_seq = v.seq,
+             answered_at = COALESCE(c.answered_at, v.answered_at)
+             FROM json_to_recordset($1::json) AS v(conversation_id text, seq bigint,
+             answered_at bigint)
+             WHERE c.conversation_id = v.conversation_id",
+            &last,
+        )
+        .await?;
+        let reads: Vec<serde_json::Value> = reads
+            .into_iter()
+            .map(|(agent_id, conversation_id, seq)| {
+                json!({"agent_id": agent_id, "conversation_id": conversation_id, "seq": seq})
+            })
+            .collect();
+        runs::over(
+            tx,
+            "INSERT INTO rm_reads{s} (agent_id, conversation_id, seq)
+             SELECT agent_id, conversation_id, seq
+             FROM json_to_recordset($1::json) AS v(agent_id text, conversation_id text, seq bigint)
+             ON CONFLICT (agent_id, conversation_id)
+             DO UPDATE SET seq = CASE WHEN excluded.seq > rm_reads{s}.seq THEN excluded.seq ELSE rm_reads{s}.seq END",
+            &reads,
+        )
+        .await?;
         Ok(())
     }
 }

@@ -9,10 +9,12 @@ use async_trait::async_trait;
 use domain::conversation::ConversationEvent;
 use domain::values::ERASED;
 use domain::Event;
+use serde_json::json;
 use store::event::StoredEvent;
 
 use crate::database::{micros, Tx};
 use crate::params;
+use crate::runs::{self, Sent};
 use crate::runtime::{Index, Projection, ProjectionError, Table};
 
 pub struct Messages;
@@ -176,6 +178,38 @@ impl Projection for Messages {
             }) => erase(tx, *conversation_id).await?,
             _ => {}
         }
+        Ok(())
+    }
+
+    async fn apply_messages(&self, tx: &mut Tx, run: &[Sent<'_>]) -> Result<(), ProjectionError> {
+        let mut rows = Vec::with_capacity(run.len());
+        for sent in run {
+            rows.push(json!({
+                "conversation_id": sent.conversation_id,
+                "seq": sent.seq,
+                "message_id": sent.message_id,
+                "author_kind": kind(&sent.author.kind)?,
+                "author_id": sent.author.id,
+                "author_name": sent.author.name.as_str(),
+                "text": sent.text,
+                "attachments": serde_json::to_string(sent.attachments)
+                    .map_err(|e| ProjectionError::Invalid(e.to_string()))?,
+                "sent_at": micros(sent.event.recorded_at),
+                "position": sent.event.position,
+            }));
+        }
+        runs::over(
+            tx,
+            "INSERT INTO rm_messages{s} (conversation_id, seq, message_id, author_kind, author_id,
+             author_name, text, attachments, sent_at, position)
+             SELECT conversation_id, seq, message_id, author_kind, author_id, author_name, text,
+             attachments, sent_at, position
+             FROM json_to_recordset($1::json) AS v(conversation_id text, seq bigint,
+             message_id text, author_kind text, author_id text, author_name text, text text,
+             attachments text, sent_at bigint, position bigint)",
+            &rows,
+        )
+        .await?;
         Ok(())
     }
 }

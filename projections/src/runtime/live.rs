@@ -27,6 +27,7 @@ use super::{
 };
 use crate::database::Tx;
 use crate::params;
+use crate::runs::Applied;
 
 /// How many events a batch applies before it lets the thread's other tasks run.
 const YIELD_EVERY: usize = 200;
@@ -424,8 +425,10 @@ async fn begin(backend: &Backend, own: &mut Option<rusqlite::Connection>) -> Res
 }
 
 /// Applies `events` to every member in one transaction and moves their checkpoints (those
-/// read again inside it, so a concurrent projector or a rebuild's swap is never repeated). When
-/// a member fails on an event, the events before it are committed and the failure names it.
+/// read again inside it, so a concurrent projector or a rebuild's swap is never repeated). Each
+/// member takes its events at once (`Projection::apply_all`: runs of messages as sets on
+/// Postgres). Should one fail, the batch is applied again one event at a time
+/// ([`apply_each`]), which commits the events before the failing one and names it.
 async fn apply_batch(
     backend: &Backend,
     members: &mut [Member],
@@ -433,6 +436,62 @@ async fn apply_batch(
     events: &[StoredEvent],
     options: &Options,
 ) -> Result<(), StepError> {
+    let Some(last) = events.last().map(|event| event.position) else {
+        return Ok(());
+    };
+    let mut decoded = Vec::with_capacity(events.len());
+    for event in events {
+        if !domain::event::is_known(&event.event_type) {
+            skipping(event);
+            continue;
+        }
+        match Event::decode_ref(&event.aggregate_type, &event.payload) {
+            Ok(payload) => decoded.push((event, payload)),
+            // One at a time finds the event and says which projection it fails.
+            Err(_) => return apply_each(backend, members, own, events, options).await,
+        }
+    }
+    let (mut tx, at) = open_batch(backend, members, own).await?;
+    for (member, checkpoint) in members.iter().zip(&at) {
+        let projection = member.projection.as_ref();
+        let wanted: Vec<Applied> = decoded
+            .iter()
+            .filter(|(event, _)| {
+                event.position > *checkpoint && wants(projection, &event.event_type)
+            })
+            .map(|(event, payload)| (*event, payload))
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        if let Err(error) = projection.apply_all(&mut tx, &wanted).await {
+            let _ = tx.rollback().await;
+            if is_environmental(&error) {
+                return Err(unavailable(error));
+            }
+            tracing::debug!(projection = projection.name(), %error, "a batch failed; applying it one event at a time");
+            return apply_each(backend, members, own, events, options).await;
+        }
+        // The statements may run in this thread: let its other tasks run between members.
+        tokio::task::yield_now().await;
+    }
+    finish_batch(tx, members, own, at, last, options).await
+}
+
+fn skipping(event: &StoredEvent) {
+    tracing::warn!(
+        position = event.position,
+        event_type = %event.event_type,
+        "skipping an event of a type this version does not know (written by a newer node?)"
+    );
+}
+
+/// Begins a batch's transaction and locks and reads the members' checkpoints in it.
+async fn open_batch(
+    backend: &Backend,
+    members: &[Member],
+    own: &mut Option<rusqlite::Connection>,
+) -> Result<(Tx, Vec<i64>), StepError> {
     let mut tx = begin(backend, own).await?;
     if tx.is_postgres() {
         // Read models are folds of the log: their commits need not wait for the write-ahead
@@ -446,6 +505,19 @@ async fn apply_batch(
     let at = checkpoints::lock(&mut tx, &names)
         .await
         .map_err(unavailable)?;
+    Ok((tx, at))
+}
+
+/// Applies `events` one at a time, every member in turn, in one transaction. When a member
+/// fails on an event, the events before it are committed and the failure names it.
+async fn apply_each(
+    backend: &Backend,
+    members: &mut [Member],
+    own: &mut Option<rusqlite::Connection>,
+    events: &[StoredEvent],
+    options: &Options,
+) -> Result<(), StepError> {
+    let (mut tx, at) = open_batch(backend, members, own).await?;
     let mut last = None;
     for (n, event) in events.iter().enumerate() {
         if n % YIELD_EVERY == YIELD_EVERY - 1 {
@@ -453,11 +525,7 @@ async fn apply_batch(
             tokio::task::yield_now().await;
         }
         if !domain::event::is_known(&event.event_type) {
-            tracing::warn!(
-                position = event.position,
-                event_type = %event.event_type,
-                "skipping an event of a type this version does not know (written by a newer node?)"
-            );
+            skipping(event);
             last = Some(event.position);
             continue;
         }
@@ -485,7 +553,7 @@ async fn apply_batch(
                 // Keep what came before the failing event, then report it.
                 let before = events.partition_point(|e| e.position < event.position);
                 if before > 0 {
-                    Box::pin(apply_batch(
+                    Box::pin(apply_each(
                         backend,
                         members,
                         own,
@@ -507,6 +575,19 @@ async fn apply_batch(
         let _ = tx.rollback().await;
         return Ok(());
     };
+    finish_batch(tx, members, own, at, last, options).await
+}
+
+/// Moves the checkpoints of the members `last` is past, tells the other processes (Postgres)
+/// and commits the batch.
+async fn finish_batch(
+    mut tx: Tx,
+    members: &mut [Member],
+    own: &mut Option<rusqlite::Connection>,
+    at: Vec<i64>,
+    last: i64,
+    options: &Options,
+) -> Result<(), StepError> {
     let mut moved = Vec::with_capacity(members.len());
     for (member, checkpoint) in members.iter().zip(&at) {
         if last <= *checkpoint {

@@ -13,4 +13,5 @@ mod lease;
 
 mod reads;
 mod replay;
+mod runs;
 mod runtime;

@@ -1,0 +1,140 @@
+//! Runs of messages (`projections::runs`): a batch that meets many messages in a row — in
+//! customers' conversations, a channel and a direct chat, by customers and agents, first
+//! answers among them — leaves exactly the rows a rebuild leaves, which applies every event
+//! on its own.
+
+use domain::conversation::{Conversation, ConversationCommand};
+use domain::queue::{Queue, QueueCommand, SettingsPatch};
+use domain::values::{Author, Limit, Name};
+use domain::Event;
+use projections::database::Tx;
+use projections::runs::Applied;
+use projections::runtime::{self, Options};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::common::{dump, Running, TestDb, World};
+use crate::on_both_backends;
+use crate::reads::{agent_author, join, org, pick, say};
+
+async fn a_run_of_messages_leaves_the_rows_one_by_one_leaves(db: TestDb) {
+    let store = db.open().await;
+    let world = World::new(&store);
+    let org = org(&world, "runs").await;
+    world
+        .ok::<Queue>(
+            org.queue,
+            QueueCommand::ChangeSettings {
+                patch: SettingsPatch {
+                    target_first_response_seconds: Some(Some(Limit::try_from(60).unwrap())),
+                    ..SettingsPatch::default()
+                },
+                by: None,
+            },
+        )
+        .await;
+    let mut customers = Vec::new();
+    for n in 0..3 {
+        let conversation = join(&world, org.queue, json!({"name": format!("Customer {n}")})).await;
+        assert_eq!(pick(&world, org.queue, org.agent).await, conversation);
+        customers.push(conversation);
+    }
+    let channel = Uuid::new_v4();
+    world
+        .ok::<Conversation>(
+            channel,
+            ConversationCommand::StartChannel {
+                conversation_id: channel,
+                organization_id: org.id,
+                name: Name::parse("team").unwrap(),
+                by: org.owner,
+            },
+        )
+        .await;
+    let direct = domain::ids::direct_conversation_id(org.id, org.owner, org.agent);
+    world
+        .ok::<Conversation>(
+            direct,
+            ConversationCommand::StartDirect {
+                conversation_id: direct,
+                organization_id: org.id,
+                agents: [org.owner, org.agent],
+            },
+        )
+        .await;
+    // Every conversation's messages interleaved, each customer's first answered mid-run.
+    for round in 0..12 {
+        for (n, conversation) in customers.iter().enumerate() {
+            let author = if (round + n) % 3 == 2 {
+                agent_author(org.agent)
+            } else {
+                Author::customer(*conversation, "Ville")
+            };
+            say(&world, *conversation, author, &format!("{round}.{n}")).await;
+        }
+        let by = if round % 2 == 0 { org.owner } else { org.agent };
+        say(&world, channel, agent_author(by), &format!("team {round}")).await;
+        say(&world, direct, agent_author(by), &format!("psst {round}")).await;
+    }
+
+    // The projectors start now and meet the messages in runs of up to a batch.
+    let running = Running::all(&store);
+    running.caught_up(&store).await;
+    let all = projections::all();
+    let live = dump(store.backend(), &all).await;
+    assert_eq!(live["rm_messages"].len(), 12 * 5);
+    let sent = r#"type=Some("MessageSent")"#.to_owned();
+    let activity = live["rm_activity"].iter().filter(|row| row.contains(&sent));
+    assert_eq!(
+        activity.count(),
+        12 * 2,
+        "the channel's and the direct chat's"
+    );
+    assert!(!live["rm_reads"].is_empty());
+    assert!(!live["rm_stat_responses"].is_empty());
+    running.stop().await;
+
+    // Each projection given the whole log at once, where a failed set would fail the test
+    // (the live projectors would apply the batch again one event at a time).
+    let events = store.read_after(0, 1_000_000).await.unwrap();
+    let decoded: Vec<Event> = events
+        .iter()
+        .map(|event| Event::decode(&event.aggregate_type, event.payload.clone()).unwrap())
+        .collect();
+    for projection in &all {
+        let wanted: Vec<Applied> = events
+            .iter()
+            .zip(&decoded)
+            .filter(|(event, _)| {
+                let types = projection.event_types();
+                types.is_none_or(|types| types.contains(&event.event_type.as_str()))
+            })
+            .collect();
+        let mut tx = Tx::begin(store.backend(), "").await.unwrap();
+        for table in projection.tables() {
+            tx.execute(&format!("DELETE FROM {}", table.name), &[])
+                .await
+                .unwrap();
+        }
+        projection.apply_all(&mut tx, &wanted).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    assert_eq!(
+        dump(store.backend(), &all).await,
+        live,
+        "the whole log at once gives the live rows"
+    );
+
+    for projection in &all {
+        runtime::rebuild(&store, projection.as_ref(), &Options::default(), &|_| {})
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        dump(store.backend(), &all).await,
+        live,
+        "one event at a time gives the rows of the runs"
+    );
+}
+
+on_both_backends!(a_run_of_messages_leaves_the_rows_one_by_one_leaves);
