@@ -66,6 +66,9 @@ pub struct Metrics {
     pub mail_failures: IntCounter,
     /// Email given up: its link expired before it could be sent, or it cannot be written.
     pub mail_dropped: IntCounter,
+    /// Reads that waited [`crate::state::READ_WAIT`] for the read models and went ahead without
+    /// them: each may have missed a command answered before it began (invariant 11).
+    pub reads_ahead: IntCounter,
     /// The gauges computed when scraped.
     scraped: Scraped,
 }
@@ -196,6 +199,10 @@ impl Default for Metrics {
                 "jono_rate_limited_total",
                 "Requests and frames refused by a rate limit, by the limit's name.",
                 &["limit"],
+            ),
+            reads_ahead: d.counter(
+                "jono_reads_ahead_total",
+                "Reads that waited 5 s for the read models and went ahead without them.",
             ),
             scraped: Scraped::declare(&d),
             registry,

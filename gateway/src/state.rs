@@ -129,7 +129,43 @@ impl AppState {
             return;
         }
         if let Err(lag) = self.projections.wait_for(position, READ_WAIT).await {
+            self.metrics.reads_ahead.inc();
             tracing::warn!(position, %lag, "reading before the read models caught up");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use store::testing::TestDb;
+    use tokio::sync::watch;
+
+    use super::AppState;
+
+    /// A read that waits out `READ_WAIT` for the read models says so in `/metrics`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_gone_ahead_of_the_read_models_is_counted() {
+        let db = TestDb::sqlite();
+        let state = AppState::new(db.open().await);
+        let (_stop, shutdown) = watch::channel(false);
+        let messages: Vec<Arc<dyn projections::Projection>> = projections::all()
+            .into_iter()
+            .filter(|projection| projection.name() == "messages")
+            .collect();
+        let _running = projections::runtime::start_with(
+            state.projections.clone(),
+            state.store.clone(),
+            messages,
+            projections::runtime::Options::default(),
+            shutdown,
+        );
+        // Nothing is logged at 0: no wait.
+        state.wait_for_read_models(0).await;
+        assert_eq!(state.metrics.reads_ahead.get(), 0);
+        // The empty log never reaches 1: the read goes ahead after the wait, counted.
+        state.wait_for_read_models(1).await;
+        assert_eq!(state.metrics.reads_ahead.get(), 1);
     }
 }
