@@ -23,7 +23,6 @@ mod live;
 mod rebuild;
 
 pub use checkpoints::{checkpoint, rebuild_name, recorded_failure};
-pub use live::POSTGRES_BATCH;
 pub use rebuild::{rebuild_all, REBUILD_BATCH};
 
 use std::collections::BTreeMap;
@@ -43,6 +42,24 @@ use crate::params;
 
 /// How many events one transaction applies at most.
 pub const DEFAULT_BATCH: usize = 1_000;
+/// The most events a batch holds on Postgres, live or in a rebuild's fill. A batch is one
+/// transaction, and while it is open every reader of the log in every process waits before the
+/// events appended after it began (they are read only below the oldest transaction in flight:
+/// `store::postgres`): another node's live frames waited about a second behind batches of 1,000
+/// under load (BENCHMARKS.md), and a rebuild's spans of 20,000 held them up for longer.
+pub const POSTGRES_BATCH: usize = 100;
+
+/// The events a batch holds at most on `backend` when `asked` are asked for.
+fn batch_on(backend: &Backend, asked: usize) -> usize {
+    match backend {
+        Backend::Postgres(_) => asked.clamp(1, POSTGRES_BATCH),
+        Backend::Sqlite(..) => asked.max(1),
+    }
+}
+
+/// How many events a projection applies before it lets the thread's other tasks run (on
+/// SQLite the statements run in the calling thread).
+const YIELD_EVERY: usize = 200;
 /// The safety net: a projector looks at the log at least this often even without a wake-up.
 const IDLE: Duration = Duration::from_secs(5);
 /// The longest pause between two attempts at an event that failed.
@@ -219,7 +236,14 @@ pub trait Projection: Send + Sync + 'static {
         tx: &mut Tx,
         events: &[crate::runs::Applied<'_>],
     ) -> Result<(), ProjectionError> {
-        for part in crate::runs::parts(tx.is_postgres(), events) {
+        for (n, part) in crate::runs::parts(tx.is_postgres(), events)
+            .into_iter()
+            .enumerate()
+        {
+            if n % YIELD_EVERY == YIELD_EVERY - 1 {
+                // On SQLite the statements run in this thread: let its other tasks run.
+                tokio::task::yield_now().await;
+            }
             match part {
                 crate::runs::Part::Messages(run) => self.apply_messages(tx, &run).await?,
                 crate::runs::Part::One((event, decoded)) => self.apply(tx, event, decoded).await?,

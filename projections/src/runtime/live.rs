@@ -22,21 +22,12 @@ use tokio::task::JoinHandle;
 
 use super::rebuild::own_connection;
 use super::{
-    checkpoints, prepare, rebuild_all, wants, Options, Progress, Projection, ProjectionError,
-    ProjectorState, Statuses, IDLE, MAX_BACKOFF, REBUILD_BATCH,
+    batch_on, checkpoints, prepare, rebuild_all, wants, Options, Progress, Projection,
+    ProjectionError, ProjectorState, Statuses, IDLE, MAX_BACKOFF, REBUILD_BATCH, YIELD_EVERY,
 };
 use crate::database::Tx;
 use crate::params;
 use crate::runs::Applied;
-
-/// How many events a batch applies before it lets the thread's other tasks run.
-const YIELD_EVERY: usize = 200;
-
-/// The most events a batch holds on Postgres. A batch is one transaction, and while it is open
-/// every reader of the log in every process waits before the events appended after it began
-/// (they are read only below the oldest transaction in flight: `store::postgres`): another
-/// node's live frames waited about a second behind batches of 1,000 under load (BENCHMARKS.md).
-pub const POSTGRES_BATCH: usize = 100;
 
 /// A projection of the group and the position it has applied up to.
 struct Member {
@@ -75,10 +66,7 @@ async fn run(
     else {
         return;
     };
-    let batch = match store.read_model_backend() {
-        Backend::Postgres(_) => options.batch.min(POSTGRES_BATCH),
-        Backend::Sqlite(..) => options.batch,
-    };
+    let batch = batch_on(store.read_model_backend(), options.batch);
     let mut feed = Follower::new("projectors", &store, 0)
         .batch(batch)
         .idle(IDLE);

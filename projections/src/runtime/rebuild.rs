@@ -13,7 +13,9 @@
 //! - On SQLite the log is read a span of positions at a time, only the event types some
 //!   projection declared ([`Projection::event_types`]), the payload decoded straight from its
 //!   text; reading and decoding the next span overlaps with applying this one.
-//! - A fill transaction spans [`REBUILD_BATCH`] positions.
+//! - A fill transaction spans [`REBUILD_BATCH`] positions on SQLite, at most
+//!   [`super::POSTGRES_BATCH`] events on Postgres (each projection writes a run of messages
+//!   as one set there: `crate::runs`).
 //! - On SQLite the fresh tables are filled with only the indexes an `apply` reads and the
 //!   unique ones ([`Table::fill_ddl`](super::Table::fill_ddl)); the swap makes the others, one
 //!   sort each, as it makes every index again under its live name anyway.
@@ -36,9 +38,12 @@ use store::log::{Backend, EventStore};
 use uuid::Uuid;
 
 use super::checkpoints::{self, CHECKPOINTS};
-use super::{rebuild_name, wants, Dialect, Options, Progress, Projection, ProjectionError};
+use super::{
+    batch_on, rebuild_name, wants, Dialect, Options, Progress, Projection, ProjectionError,
+};
 use crate::database::{Tx, REBUILD_SUFFIX};
 use crate::params;
+use crate::runs::Applied;
 
 /// Positions per transaction while a rebuild fills its fresh tables (what `jono projections
 /// rebuild` and a projector's rebuild at start use): few commits, each short enough that the
@@ -54,9 +59,6 @@ const FILL_CACHE_KIB: &str = "-262144";
 /// the database file (SQLite's default is 1,000): a page the fill writes again and again is
 /// then copied once per checkpoint, not once per transaction.
 const FILL_CHECKPOINT_PAGES: u32 = 10_000;
-
-/// The fill runs its statements in the calling thread: it lets other tasks run this often.
-const YIELD_EVERY: usize = 1_000;
 
 /// An event as read once for every projection being rebuilt.
 struct Read {
@@ -143,7 +145,7 @@ async fn fill_fresh_tables(
     names: &str,
 ) -> Result<(), ProjectionError> {
     let backend = store.read_model_backend();
-    let batch = options.batch.max(1);
+    let batch = batch_on(backend, options.batch);
     let types = wanted_types(projections);
     let mut own = match backend {
         Backend::Sqlite(pool, _) => Some(own_connection(pool)?),
@@ -218,7 +220,7 @@ async fn swap_in(
 ) -> Result<i64, ProjectionError> {
     let backend = store.read_model_backend();
     let dialect = Dialect::of(backend);
-    let batch = options.batch.max(1);
+    let batch = batch_on(backend, options.batch);
     let mut tx = Tx::begin(backend, REBUILD_SUFFIX).await?;
     // The live checkpoints too: a live projector's batch waits for the swap, then sees it.
     let fresh: Vec<String> = projections.iter().map(|p| rebuild_name(p.name())).collect();
@@ -369,22 +371,30 @@ async fn fill(
         Some(connection) => Tx::begin_direct(connection, REBUILD_SUFFIX).await?,
         None => Tx::begin(backend, REBUILD_SUFFIX).await?,
     };
+    if tx.is_postgres() {
+        // Throwaway until the swap: a crash takes the span's rows and checkpoints back
+        // together, and the commit need not wait for the disk (as SQLite's fill does not).
+        tx.execute("SET LOCAL synchronous_commit TO OFF", &[])
+            .await?;
+    }
     let fresh: Vec<String> = projections.iter().map(|p| rebuild_name(p.name())).collect();
     let fresh: Vec<&str> = fresh.iter().map(String::as_str).collect();
     let at = checkpoints::lock(&mut tx, &fresh).await?;
-    for (index, read) in span.events.iter().enumerate() {
-        if index % YIELD_EVERY == YIELD_EVERY - 1 {
-            tokio::task::yield_now().await;
+    // Each projection takes the span at once (runs of messages as sets on Postgres).
+    for (projection, checkpoint) in projections.iter().zip(&at) {
+        let wanted: Vec<Applied> = span
+            .events
+            .iter()
+            .filter(|read| {
+                read.stored.position > *checkpoint && wants(*projection, &read.stored.event_type)
+            })
+            .map(|read| (&read.stored, &read.event))
+            .collect();
+        if let Err(error) = projection.apply_all(&mut tx, &wanted).await {
+            let _ = tx.rollback().await;
+            return Err(locate(backend, *projection, &wanted, error).await);
         }
-        let position = read.stored.position;
-        for (projection, checkpoint) in projections.iter().zip(&at) {
-            if position > *checkpoint && wants(*projection, &read.stored.event_type) {
-                projection
-                    .apply(&mut tx, &read.stored, &read.event)
-                    .await
-                    .map_err(|e| failed(projection.name(), position, e))?;
-            }
-        }
+        tokio::task::yield_now().await;
     }
     let mut moved = Vec::with_capacity(projections.len());
     for ((projection, checkpoint), fresh) in projections.iter().zip(&at).zip(&fresh) {
@@ -402,6 +412,28 @@ async fn fill(
     }
     checkpoints::write(&mut tx, &moved).await?;
     Ok(tx.commit_direct().await?)
+}
+
+/// Which event of `events` `projection` fails on, told by applying them one at a time in a
+/// transaction that is then rolled back: the rebuild's error names it.
+async fn locate(
+    backend: &Backend,
+    projection: &dyn Projection,
+    events: &[Applied<'_>],
+    error: ProjectionError,
+) -> ProjectionError {
+    let Ok(mut tx) = Tx::begin(backend, REBUILD_SUFFIX).await else {
+        return error;
+    };
+    for (event, decoded) in events {
+        if let Err(error) = projection.apply(&mut tx, event, decoded).await {
+            let _ = tx.rollback().await;
+            return failed(projection.name(), event.position, error);
+        }
+    }
+    let _ = tx.rollback().await;
+    let first = events.first().map_or(0, |(event, _)| event.position);
+    failed(projection.name(), first, error)
 }
 
 /// The next events after `after` of the `types` given, decoded, and the position

@@ -168,6 +168,39 @@ pub fn agent_author(agent: Uuid) -> Author {
     Author::agent(agent, "Aino Agent")
 }
 
+/// The channel "team" of `org`, started by its owner.
+pub async fn start_channel(world: &World, org: &Org) -> Uuid {
+    let channel = Uuid::new_v4();
+    world
+        .ok::<Conversation>(
+            channel,
+            ConversationCommand::StartChannel {
+                conversation_id: channel,
+                organization_id: org.id,
+                name: Name::parse("team").unwrap(),
+                by: org.owner,
+            },
+        )
+        .await;
+    channel
+}
+
+/// The direct chat of `org`'s owner and agent.
+pub async fn start_direct(world: &World, org: &Org) -> Uuid {
+    let direct = ids::direct_conversation_id(org.id, org.owner, org.agent);
+    world
+        .ok::<Conversation>(
+            direct,
+            ConversationCommand::StartDirect {
+                conversation_id: direct,
+                organization_id: org.id,
+                agents: [org.owner, org.agent],
+            },
+        )
+        .await;
+    direct
+}
+
 pub async fn say(world: &World, conversation: Uuid, author: Author, text: &str) {
     world
         .ok::<Conversation>(
@@ -770,30 +803,9 @@ async fn activity_shows_an_agent_its_organizations_and_only_its_own_direct_chats
     join(&world, elsewhere.queue, json!({})).await;
     pick(&world, org.queue, org.agent).await;
     say(&world, ann, Author::customer(ann, "Ann"), "not activity").await;
-    let channel = Uuid::new_v4();
-    world
-        .ok::<Conversation>(
-            channel,
-            ConversationCommand::StartChannel {
-                conversation_id: channel,
-                organization_id: org.id,
-                name: Name::parse("team").unwrap(),
-                by: org.owner,
-            },
-        )
-        .await;
+    let channel = start_channel(&world, &org).await;
     say(&world, channel, agent_author(org.owner), "standup at ten").await;
-    let direct = ids::direct_conversation_id(org.id, org.owner, org.agent);
-    world
-        .ok::<Conversation>(
-            direct,
-            ConversationCommand::StartDirect {
-                conversation_id: direct,
-                organization_id: org.id,
-                agents: [org.owner, org.agent],
-            },
-        )
-        .await;
+    let direct = start_direct(&world, &org).await;
     say(&world, direct, agent_author(org.owner), "psst").await;
     world
         .ok::<Conversation>(

@@ -17,7 +17,7 @@ use store::log::EventStore;
 use uuid::Uuid;
 
 use crate::common::{dump, Running, TestDb, World};
-use crate::reads::{agent_author, join, org, say};
+use crate::reads::{agent_author, join, org, say, start_channel};
 
 #[derive(Debug, Clone)]
 enum Step {
@@ -417,18 +417,7 @@ async fn play(world: &World, steps: &[Step]) {
         }
     }
     // A channel and a direct chat too, for the activity feed's visibility rows.
-    let channel = Uuid::new_v4();
-    world
-        .ok::<Conversation>(
-            channel,
-            ConversationCommand::StartChannel {
-                conversation_id: channel,
-                organization_id: org.id,
-                name: domain::values::Name::parse("team").unwrap(),
-                by: org.owner,
-            },
-        )
-        .await;
+    let channel = start_channel(world, &org).await;
     say(world, channel, agent_author(org.owner), "hi team").await;
 }
 

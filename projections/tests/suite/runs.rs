@@ -1,21 +1,18 @@
 //! Runs of messages (`projections::runs`): a batch that meets many messages in a row — in
 //! customers' conversations, a channel and a direct chat, by customers and agents, first
-//! answers among them — leaves exactly the rows a rebuild leaves, which applies every event
-//! on its own.
+//! answers among them — leaves exactly the rows its events leave applied one at a time.
 
-use domain::conversation::{Conversation, ConversationCommand};
 use domain::queue::{Queue, QueueCommand, SettingsPatch};
-use domain::values::{Author, Limit, Name};
+use domain::values::{Author, Limit};
 use domain::Event;
 use projections::database::Tx;
 use projections::runs::Applied;
 use projections::runtime::{self, Options};
 use serde_json::json;
-use uuid::Uuid;
 
 use crate::common::{dump, Running, TestDb, World};
 use crate::on_both_backends;
-use crate::reads::{agent_author, join, org, pick, say};
+use crate::reads::{agent_author, join, org, pick, say, start_channel, start_direct};
 
 async fn a_run_of_messages_leaves_the_rows_one_by_one_leaves(db: TestDb) {
     let store = db.open().await;
@@ -39,29 +36,8 @@ async fn a_run_of_messages_leaves_the_rows_one_by_one_leaves(db: TestDb) {
         assert_eq!(pick(&world, org.queue, org.agent).await, conversation);
         customers.push(conversation);
     }
-    let channel = Uuid::new_v4();
-    world
-        .ok::<Conversation>(
-            channel,
-            ConversationCommand::StartChannel {
-                conversation_id: channel,
-                organization_id: org.id,
-                name: Name::parse("team").unwrap(),
-                by: org.owner,
-            },
-        )
-        .await;
-    let direct = domain::ids::direct_conversation_id(org.id, org.owner, org.agent);
-    world
-        .ok::<Conversation>(
-            direct,
-            ConversationCommand::StartDirect {
-                conversation_id: direct,
-                organization_id: org.id,
-                agents: [org.owner, org.agent],
-            },
-        )
-        .await;
+    let channel = start_channel(&world, &org).await;
+    let direct = start_direct(&world, &org).await;
     // Every conversation's messages interleaved, each customer's first answered mid-run.
     for round in 0..12 {
         for (n, conversation) in customers.iter().enumerate() {
@@ -94,37 +70,53 @@ async fn a_run_of_messages_leaves_the_rows_one_by_one_leaves(db: TestDb) {
     assert!(!live["rm_stat_responses"].is_empty());
     running.stop().await;
 
-    // Each projection given the whole log at once, where a failed set would fail the test
-    // (the live projectors would apply the batch again one event at a time).
+    // Each projection given the whole log again, one event at a time through `apply`, then
+    // at once through `apply_all`, where a failed set fails the test (the projectors would
+    // apply it again one event at a time).
     let events = store.read_after(0, 1_000_000).await.unwrap();
     let decoded: Vec<Event> = events
         .iter()
         .map(|event| Event::decode(&event.aggregate_type, event.payload.clone()).unwrap())
         .collect();
-    for projection in &all {
-        let wanted: Vec<Applied> = events
-            .iter()
-            .zip(&decoded)
-            .filter(|(event, _)| {
-                let types = projection.event_types();
-                types.is_none_or(|types| types.contains(&event.event_type.as_str()))
-            })
-            .collect();
-        let mut tx = Tx::begin(store.backend(), "").await.unwrap();
-        for table in projection.tables() {
-            tx.execute(&format!("DELETE FROM {}", table.name), &[])
-                .await
-                .unwrap();
+    let applied: Vec<Applied> = events.iter().zip(&decoded).collect();
+    for at_once in [false, true] {
+        for projection in &all {
+            let wanted: Vec<Applied> = applied
+                .iter()
+                .copied()
+                .filter(|(event, _)| {
+                    let types = projection.event_types();
+                    types.is_none_or(|types| types.contains(&event.event_type.as_str()))
+                })
+                .collect();
+            let mut tx = Tx::begin(store.backend(), "").await.unwrap();
+            for table in projection.tables() {
+                tx.execute(&format!("DELETE FROM {}", table.name), &[])
+                    .await
+                    .unwrap();
+            }
+            if at_once {
+                projection.apply_all(&mut tx, &wanted).await.unwrap();
+            } else {
+                for (event, decoded) in &wanted {
+                    projection.apply(&mut tx, event, decoded).await.unwrap();
+                }
+            }
+            tx.commit().await.unwrap();
         }
-        projection.apply_all(&mut tx, &wanted).await.unwrap();
-        tx.commit().await.unwrap();
+        let how = if at_once {
+            "at once"
+        } else {
+            "one event at a time"
+        };
+        assert_eq!(
+            dump(store.backend(), &all).await,
+            live,
+            "the whole log {how} gives the live rows"
+        );
     }
-    assert_eq!(
-        dump(store.backend(), &all).await,
-        live,
-        "the whole log at once gives the live rows"
-    );
 
+    // And a rebuild, which takes the log in spans.
     for projection in &all {
         runtime::rebuild(&store, projection.as_ref(), &Options::default(), &|_| {})
             .await
@@ -133,7 +125,7 @@ async fn a_run_of_messages_leaves_the_rows_one_by_one_leaves(db: TestDb) {
     assert_eq!(
         dump(store.backend(), &all).await,
         live,
-        "one event at a time gives the rows of the runs"
+        "a rebuild gives the live rows"
     );
 }
 
