@@ -1,14 +1,15 @@
-//! `jono-bench`: writes a realistic history into a SQLite store and times the statistics over it.
+//! `jono-bench`: writes a realistic history into a store and times the statistics over it.
 //!
 //! ```text
-//! jono-bench generate --data DIR [--events N] [--orgs N] [--seed N]
-//! jono-bench stats --data DIR
+//! jono-bench generate (--data DIR | --database-url URL) [--events N] [--orgs N] [--seed N]
+//! jono-bench stats (--data DIR | --database-url URL)
 //! ```
 //!
 //! `generate` runs the real aggregates in memory (so every event is one the domain would have
 //! written, with the process manager's follow-ups) and appends them with `EventStore::append` in
 //! large batches, each stream's sequence continuing where it stood. The ids of one queue and one
-//! organization are written to `DIR/bench-ids.txt` for `jono stats`. `stats` times
+//! organization are written to `DIR/bench-ids.txt` for `jono stats` (with `--database-url`, to
+//! the `--data` folder if one is given, else the current one). `stats` times
 //! `stats_from_log` over the whole log for that queue, that organization and, by day, again.
 //!
 //! The store stamps `recorded_at` at commit, so the whole history lies within the minute or so
@@ -32,7 +33,7 @@ use projections::stats::{stats_from_log, By, Scope};
 use store::{AppendRequest, EventStore, NewEvent};
 use uuid::Uuid;
 
-const USAGE: &str = "usage: jono-bench generate --data DIR [--events N] [--orgs N] [--seed N]\n       jono-bench stats --data DIR";
+const USAGE: &str = "usage: jono-bench generate (--data DIR | --database-url URL) [--events N] [--orgs N] [--seed N]\n       jono-bench stats (--data DIR | --database-url URL)";
 
 /// Events per append: one transaction, one fsync.
 const BATCH: usize = 5_000;
@@ -52,6 +53,9 @@ fn main() -> ExitCode {
 struct Options {
     command: String,
     data: PathBuf,
+    /// A Postgres log instead of `data`'s SQLite one (`data`, or the current folder, then
+    /// only keeps `bench-ids.txt`).
+    database_url: Option<String>,
     events: usize,
     orgs: usize,
     seed: u64,
@@ -63,6 +67,7 @@ fn options() -> Result<Options, String> {
     let mut options = Options {
         command,
         data: PathBuf::new(),
+        database_url: None,
         events: 1_000_000,
         orgs: 50,
         seed: 1,
@@ -79,14 +84,15 @@ fn options() -> Result<Options, String> {
         };
         match flag.as_str() {
             "--data" => options.data = PathBuf::from(&value),
+            "--database-url" => options.database_url = Some(value),
             "--events" => options.events = number()? as usize,
             "--orgs" => options.orgs = number()?.max(1) as usize,
             "--seed" => options.seed = number()?,
             _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
         }
     }
-    if options.data.as_os_str().is_empty() {
-        return Err(format!("--data is required\n{USAGE}"));
+    if options.data.as_os_str().is_empty() && options.database_url.is_none() {
+        return Err(format!("--data or --database-url is required\n{USAGE}"));
     }
     Ok(options)
 }
@@ -98,9 +104,11 @@ fn run() -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     runtime.block_on(async move {
-        let store = EventStore::open_sqlite(&options.data)
-            .await
-            .map_err(|e| e.to_string())?;
+        let store = match &options.database_url {
+            Some(url) => EventStore::open_postgres(url).await,
+            None => EventStore::open_sqlite(&options.data).await,
+        }
+        .map_err(|e| e.to_string())?;
         match options.command.as_str() {
             "generate" => generate(&store, &options).await,
             "stats" => time_stats(&store, &options).await,
