@@ -108,5 +108,5 @@ pub async fn over(
         return Ok(0);
     }
     let rows = serde_json::to_string(rows).map_err(|e| ProjectionError::Invalid(e.to_string()))?;
-    Ok(tx.execute(sql, params![rows]).await?)
+    Ok(tx.execute_planned(sql, params![rows]).await?)
 }

@@ -6,8 +6,6 @@
 
 pub mod read;
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use domain::conversation::{ConversationEvent, ConversationKind};
 use domain::queue::QueueEvent;
@@ -148,48 +146,34 @@ impl Projection for Activity {
         Ok(())
     }
 
-    /// The conversations of the run that are channels or direct chats, in one query, then
-    /// their messages' rows in one statement.
+    /// The run's messages in channels and direct chats, in one statement (those of customers'
+    /// conversations are not activity). Each message looks its conversation up by its key
+    /// (`OFFSET 0` keeps the lookup per row, never a scan of the table joined to the run).
     async fn apply_messages(&self, tx: &mut Tx, run: &[Sent<'_>]) -> Result<(), ProjectionError> {
-        let ids: Vec<Uuid> = run.iter().map(|sent| sent.conversation_id).collect();
-        let ids =
-            serde_json::to_string(&ids).map_err(|e| ProjectionError::Invalid(e.to_string()))?;
-        let known: Vec<(String, Option<String>, Option<String>)> = tx
-            .fetch_all(
-                "SELECT conversation_id, participant_a, participant_b
-                 FROM rm_activity_conversations{s}
-                 WHERE conversation_id IN (SELECT json_array_elements_text($1::json))",
-                params![ids],
-            )
-            .await?;
-        let known: HashMap<String, (Option<String>, Option<String>)> =
-            known.into_iter().map(|(id, a, b)| (id, (a, b))).collect();
-        let mut rows = Vec::new();
-        for sent in run {
-            // Messages of customer conversations are not activity.
-            let Some((a, b)) = known.get(&sent.conversation_id.to_string()) else {
-                continue;
-            };
-            rows.push(json!({
-                "position": sent.event.position,
-                "at": micros(sent.event.recorded_at),
-                "organization_id": sent.organization_id,
-                "type": sent.event.event_type,
-                "conversation_id": sent.conversation_id,
-                "agent_id": sent.author.is_agent().then_some(sent.author.id),
-                "participant_a": a,
-                "participant_b": b,
-            }));
-        }
+        let rows: Vec<serde_json::Value> = run
+            .iter()
+            .map(|sent| {
+                json!({
+                    "position": sent.event.position,
+                    "at": micros(sent.event.recorded_at),
+                    "organization_id": sent.organization_id,
+                    "type": sent.event.event_type,
+                    "conversation_id": sent.conversation_id,
+                    "agent_id": sent.author.is_agent().then_some(sent.author.id),
+                })
+            })
+            .collect();
         runs::over(
             tx,
             "INSERT INTO rm_activity{s} (position, at, organization_id, type, queue_id,
              conversation_id, agent_id, participant_a, participant_b)
-             SELECT position, at, organization_id, type, NULL, conversation_id, agent_id,
-             participant_a, participant_b
+             SELECT v.position, v.at, v.organization_id, v.type, NULL, v.conversation_id,
+             v.agent_id, k.participant_a, k.participant_b
              FROM json_to_recordset($1::json) AS v(position bigint, at bigint,
-             organization_id text, type text, conversation_id text, agent_id text,
-             participant_a text, participant_b text)",
+             organization_id text, type text, conversation_id text, agent_id text)
+             CROSS JOIN LATERAL (SELECT participant_a, participant_b
+                 FROM rm_activity_conversations{s}
+                 WHERE conversation_id = v.conversation_id OFFSET 0) AS k",
             &rows,
         )
         .await?;
