@@ -138,11 +138,29 @@ impl Tx {
         })
     }
 
+    /// Readies a projector's batch transaction (live or a rebuild's fill) on Postgres: its
+    /// commit need not wait for the disk (read models are folds of the log: a crash takes rows
+    /// and checkpoints back together), and joins are nested loops, so a run's rows joined with
+    /// a table by key look each key up in its index (`crate::runs`). Given a set function's
+    /// guess of 100 rows, the planner chose to hash the whole table instead, each run. On
+    /// SQLite nothing.
+    pub async fn ready_for_batch(&mut self) -> Result<(), sqlx::Error> {
+        if self.is_postgres() {
+            self.execute(
+                "SELECT set_config('synchronous_commit', 'off', true),
+                 set_config('enable_hashjoin', 'off', true),
+                 set_config('enable_mergejoin', 'off', true)",
+                &[],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Runs one statement planned for this execution alone: on Postgres it is not kept
     /// prepared, so the planner sees the tables as they are now rather than reusing a plan made
-    /// when they were small (a fresh table in a rebuild: a kept plan of a join went on scanning
-    /// the whole table each run, 16,000 times over 200,000 events). For statements over a set
-    /// of rows (`crate::runs`); elsewhere as [`Tx::execute`].
+    /// when they were small (a rebuild's fresh tables grow from nothing). For statements over a
+    /// set of rows (`crate::runs`); elsewhere as [`Tx::execute`].
     pub async fn execute_planned(
         &mut self,
         sql: &str,

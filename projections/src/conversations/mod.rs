@@ -204,8 +204,7 @@ impl Projection for Conversations {
     }
 
     /// What [`reading`] does message by message, per conversation and per reader: the last
-    /// message and the first answer once per conversation, how far each agent has read in one
-    /// statement.
+    /// message and the first answer in one statement, how far each agent has read in another.
     async fn apply_messages(&self, tx: &mut Tx, run: &[Sent<'_>]) -> Result<(), ProjectionError> {
         // Per conversation: the last `seq`, and when an agent first answered in the run.
         let mut last: Vec<(uuid::Uuid, u64, Option<i64>)> = Vec::new();
@@ -229,16 +228,22 @@ impl Projection for Conversations {
                 }
             }
         }
-        // One statement per conversation by its key: a join over the run's rows let the planner
-        // scan the whole table (it takes a set function for 100 rows), each run.
-        for (conversation_id, seq, answered_at) in last {
-            tx.execute(
-                "UPDATE rm_conversations{s} SET last_seq = $1,
-                 answered_at = COALESCE(answered_at, $2) WHERE conversation_id = $3",
-                params![seq, answered_at, conversation_id],
-            )
-            .await?;
-        }
+        let last: Vec<serde_json::Value> = last
+            .into_iter()
+            .map(|(conversation_id, seq, answered_at)| {
+                json!({"conversation_id": conversation_id, "seq": seq, "answered_at": answered_at})
+            })
+            .collect();
+        runs::over(
+            tx,
+            "UPDATE rm_conversations{s} AS c SET last_seq = v.seq,
+             answered_at = COALESCE(c.answered_at, v.answered_at)
+             FROM json_to_recordset($1::json) AS v(conversation_id text, seq bigint,
+             answered_at bigint)
+             WHERE c.conversation_id = v.conversation_id",
+            &last,
+        )
+        .await?;
         let reads: Vec<serde_json::Value> = reads
             .into_iter()
             .map(|(agent_id, conversation_id, seq)| {

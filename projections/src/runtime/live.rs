@@ -481,14 +481,7 @@ async fn open_batch(
     own: &mut Option<rusqlite::Connection>,
 ) -> Result<(Tx, Vec<i64>), StepError> {
     let mut tx = begin(backend, own).await?;
-    if tx.is_postgres() {
-        // Read models are folds of the log: their commits need not wait for the write-ahead
-        // log to reach the disk (a crash repeats the last batches, rows and checkpoints
-        // together).
-        tx.execute("SET LOCAL synchronous_commit TO OFF", &[])
-            .await
-            .map_err(unavailable)?;
-    }
+    tx.ready_for_batch().await.map_err(unavailable)?;
     let names: Vec<&str> = members.iter().map(|m| m.projection.name()).collect();
     let at = checkpoints::lock(&mut tx, &names)
         .await

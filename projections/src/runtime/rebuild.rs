@@ -371,12 +371,8 @@ async fn fill(
         Some(connection) => Tx::begin_direct(connection, REBUILD_SUFFIX).await?,
         None => Tx::begin(backend, REBUILD_SUFFIX).await?,
     };
-    if tx.is_postgres() {
-        // Throwaway until the swap: a crash takes the span's rows and checkpoints back
-        // together, and the commit need not wait for the disk (as SQLite's fill does not).
-        tx.execute("SET LOCAL synchronous_commit TO OFF", &[])
-            .await?;
-    }
+    // Throwaway until the swap anyway (SQLite's fill does not wait for the disk either).
+    tx.ready_for_batch().await?;
     let fresh: Vec<String> = projections.iter().map(|p| rebuild_name(p.name())).collect();
     let fresh: Vec<&str> = fresh.iter().map(String::as_str).collect();
     let at = checkpoints::lock(&mut tx, &fresh).await?;

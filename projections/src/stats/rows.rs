@@ -18,13 +18,14 @@ use domain::conversation::ConversationEvent;
 use domain::queue::{LeaveReason, QueueEvent};
 use domain::values::AuthorKind;
 use domain::Event;
+use serde_json::json;
 use store::event::StoredEvent;
 use uuid::Uuid;
 
 use super::fold::{HandleOutcome, OfferOutcome, Targets, WaitOutcome, EVENT_TYPES};
 use crate::database::{micros, Tx};
 use crate::params;
-use crate::runs::Sent;
+use crate::runs::{self, Sent};
 use crate::runtime::{Index, Projection, ProjectionError, Table};
 
 pub struct StatsRows;
@@ -343,7 +344,7 @@ impl Projection for StatsRows {
     }
 
     /// An agent's first message in each conversation of the run ends its open first response
-    /// (the later ones would find it ended): one statement per conversation, not per message.
+    /// (the later ones find it ended), in one statement.
     async fn apply_messages(&self, tx: &mut Tx, run: &[Sent<'_>]) -> Result<(), ProjectionError> {
         let mut first: Vec<(Uuid, i64)> = Vec::new();
         for sent in run {
@@ -352,14 +353,18 @@ impl Projection for StatsRows {
                 first.push((sent.conversation_id, micros(sent.event.recorded_at)));
             }
         }
-        for (conversation_id, at) in first {
-            tx.execute(
-                "UPDATE rm_stat_responses{s} SET end_at = $1, answered = 1
-                 WHERE conversation_id = $2 AND end_at IS NULL",
-                params![at, conversation_id],
-            )
-            .await?;
-        }
+        let rows: Vec<serde_json::Value> = first
+            .into_iter()
+            .map(|(conversation_id, at)| json!({"conversation_id": conversation_id, "at": at}))
+            .collect();
+        runs::over(
+            tx,
+            "UPDATE rm_stat_responses{s} AS r SET end_at = v.at, answered = 1
+             FROM json_to_recordset($1::json) AS v(conversation_id text, at bigint)
+             WHERE r.conversation_id = v.conversation_id AND r.end_at IS NULL",
+            &rows,
+        )
+        .await?;
         Ok(())
     }
 }
