@@ -7,6 +7,8 @@
 
 pub mod read;
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use domain::conversation::{ConversationEvent, ConversationKind};
 use domain::queue::QueueEvent;
@@ -207,30 +209,25 @@ impl Projection for Conversations {
     /// message and the first answer in one statement, how far each agent has read in another.
     async fn apply_messages(&self, tx: &mut Tx, run: &[Sent<'_>]) -> Result<(), ProjectionError> {
         // Per conversation: the last `seq`, and when an agent first answered in the run.
-        let mut last: Vec<(uuid::Uuid, u64, Option<i64>)> = Vec::new();
+        let mut last: HashMap<uuid::Uuid, (u64, Option<i64>)> = HashMap::new();
         // Per agent and conversation: the highest `seq` the agent wrote.
-        let mut reads: Vec<(uuid::Uuid, uuid::Uuid, u64)> = Vec::new();
+        let mut reads: HashMap<(uuid::Uuid, uuid::Uuid), u64> = HashMap::new();
         for sent in run {
             let agent = sent.author.kind == domain::values::AuthorKind::Agent;
             let answered = agent.then(|| micros(sent.event.recorded_at));
-            match last.iter_mut().find(|(id, ..)| *id == sent.conversation_id) {
-                Some((_, seq, first)) => {
-                    *seq = sent.seq;
-                    *first = first.or(answered);
-                }
-                None => last.push((sent.conversation_id, sent.seq, answered)),
-            }
+            let (seq, first) = last.entry(sent.conversation_id).or_insert((sent.seq, None));
+            *seq = sent.seq;
+            *first = first.or(answered);
             if agent {
-                let key = (sent.author.id, sent.conversation_id);
-                match reads.iter_mut().find(|(a, c, _)| (*a, *c) == key) {
-                    Some((_, _, seq)) => *seq = (*seq).max(sent.seq),
-                    None => reads.push((key.0, key.1, sent.seq)),
-                }
+                let seq = reads
+                    .entry((sent.author.id, sent.conversation_id))
+                    .or_default();
+                *seq = (*seq).max(sent.seq);
             }
         }
         let last: Vec<serde_json::Value> = last
             .into_iter()
-            .map(|(conversation_id, seq, answered_at)| {
+            .map(|(conversation_id, (seq, answered_at))| {
                 json!({"conversation_id": conversation_id, "seq": seq, "answered_at": answered_at})
             })
             .collect();
@@ -246,7 +243,7 @@ impl Projection for Conversations {
         .await?;
         let reads: Vec<serde_json::Value> = reads
             .into_iter()
-            .map(|(agent_id, conversation_id, seq)| {
+            .map(|((agent_id, conversation_id), seq)| {
                 json!({"agent_id": agent_id, "conversation_id": conversation_id, "seq": seq})
             })
             .collect();

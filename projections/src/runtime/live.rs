@@ -466,6 +466,7 @@ async fn apply_batch(
     finish_batch(tx, members, own, at, last, options).await
 }
 
+/// Says that `event` is of a type a newer release wrote, passed over.
 fn skipping(event: &StoredEvent) {
     tracing::warn!(
         position = event.position,

@@ -12,6 +12,8 @@
 //! figures from them exactly as `jono stats` does from the log; a test over random histories
 //! holds the rows to the fold.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::conversation::ConversationEvent;
@@ -346,12 +348,14 @@ impl Projection for StatsRows {
     /// An agent's first message in each conversation of the run ends its open first response
     /// (the later ones find it ended), in one statement.
     async fn apply_messages(&self, tx: &mut Tx, run: &[Sent<'_>]) -> Result<(), ProjectionError> {
-        let mut first: Vec<(Uuid, i64)> = Vec::new();
-        for sent in run {
-            let agent = sent.author.kind == AuthorKind::Agent;
-            if agent && !first.iter().any(|(id, _)| *id == sent.conversation_id) {
-                first.push((sent.conversation_id, micros(sent.event.recorded_at)));
-            }
+        let mut first: HashMap<Uuid, i64> = HashMap::new();
+        for sent in run
+            .iter()
+            .filter(|sent| sent.author.kind == AuthorKind::Agent)
+        {
+            first
+                .entry(sent.conversation_id)
+                .or_insert_with(|| micros(sent.event.recorded_at));
         }
         let rows: Vec<serde_json::Value> = first
             .into_iter()

@@ -175,6 +175,15 @@ impl World {
 }
 
 /// Every row of every table of `projections`, each row as text, sorted.
+/// Rebuilds each of `projections` on its own (fresh tables, swapped in).
+pub async fn rebuild_each(store: &EventStore, projections: &[Arc<dyn Projection>]) {
+    for projection in projections {
+        runtime::rebuild(store, projection.as_ref(), &Options::default(), &|_| {})
+            .await
+            .unwrap();
+    }
+}
+
 pub async fn dump(
     backend: &Backend,
     projections: &[Arc<dyn Projection>],

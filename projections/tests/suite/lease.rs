@@ -20,9 +20,35 @@ use store::testing::TestDb;
 use crate::common::{Running, World};
 use crate::reads::{join, org};
 
-/// Counts the events it applies, in the table and in the process that applied them.
+/// Counts the events it applies, in its table and in the process that applied them.
 struct Tally {
+    name: &'static str,
+    tables: &'static [Table],
     applied: Arc<AtomicUsize>,
+    /// How long each event takes: a little, as real read models under load, so that two
+    /// groups on one database would each get some of the events.
+    pause: Duration,
+}
+
+impl Tally {
+    fn new(applied: &Arc<AtomicUsize>) -> Arc<Tally> {
+        Arc::new(Tally {
+            name: "tally",
+            tables: TALLY_TABLES,
+            applied: Arc::clone(applied),
+            pause: Duration::from_millis(2),
+        })
+    }
+
+    /// A projection of a newer release, which an older lease holder does not run.
+    fn newer() -> Arc<Tally> {
+        Arc::new(Tally {
+            name: "newer",
+            tables: NEWER_TABLES,
+            applied: Arc::default(),
+            pause: Duration::ZERO,
+        })
+    }
 }
 
 const TALLY_TABLES: &[Table] = &[Table {
@@ -32,9 +58,6 @@ const TALLY_TABLES: &[Table] = &[Table {
     full_text: None,
 }];
 
-/// A projection of a newer release, which an older lease holder does not run.
-struct Newer;
-
 const NEWER_TABLES: &[Table] = &[Table {
     name: "rm_test_newer",
     columns: "id TEXT PRIMARY KEY, n BIGINT NOT NULL",
@@ -43,39 +66,9 @@ const NEWER_TABLES: &[Table] = &[Table {
 }];
 
 #[async_trait]
-impl Projection for Newer {
-    fn name(&self) -> &'static str {
-        "newer"
-    }
-
-    fn version(&self) -> i64 {
-        1
-    }
-
-    fn tables(&self) -> &'static [Table] {
-        NEWER_TABLES
-    }
-
-    async fn apply(
-        &self,
-        tx: &mut Tx,
-        _event: &StoredEvent,
-        _decoded: &Event,
-    ) -> Result<(), ProjectionError> {
-        tx.execute(
-            "INSERT INTO rm_test_newer{s} (id, n) VALUES ('all', 1)
-             ON CONFLICT (id) DO UPDATE SET n = rm_test_newer{s}.n + 1",
-            params![],
-        )
-        .await?;
-        Ok(())
-    }
-}
-
-#[async_trait]
 impl Projection for Tally {
     fn name(&self) -> &'static str {
-        "tally"
+        self.name
     }
 
     fn version(&self) -> i64 {
@@ -83,7 +76,7 @@ impl Projection for Tally {
     }
 
     fn tables(&self) -> &'static [Table] {
-        TALLY_TABLES
+        self.tables
     }
 
     async fn apply(
@@ -92,12 +85,13 @@ impl Projection for Tally {
         _event: &StoredEvent,
         _decoded: &Event,
     ) -> Result<(), ProjectionError> {
-        // A little slow, as real read models are under load: two groups on one database
-        // would each get some of the events.
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        tokio::time::sleep(self.pause).await;
+        let table = self.tables[0].name;
         tx.execute(
-            "INSERT INTO rm_test_tally{s} (id, n) VALUES ('all', 1)
-             ON CONFLICT (id) DO UPDATE SET n = rm_test_tally{s}.n + 1",
+            &format!(
+                "INSERT INTO {table}{{s}} (id, n) VALUES ('all', 1)
+                 ON CONFLICT (id) DO UPDATE SET n = {table}{{s}}.n + 1"
+            ),
             params![],
         )
         .await?;
@@ -108,9 +102,7 @@ impl Projection for Tally {
 
 fn start(store: &EventStore) -> (Running, Arc<AtomicUsize>) {
     let applied = Arc::new(AtomicUsize::new(0));
-    let tally = Arc::new(Tally {
-        applied: Arc::clone(&applied),
-    });
+    let tally = Tally::new(&applied);
     let options = Options {
         batch: 1,
         ..Options::default()
@@ -212,9 +204,7 @@ async fn a_batch_applies_at_most_a_hundred_events_in_its_transaction() {
             Ok(())
         })),
     };
-    let tally = Arc::new(Tally {
-        applied: Arc::default(),
-    });
+    let tally = Tally::new(&Arc::default());
     let running = Running::start(&store, vec![tally], options);
     running.caught_up(&store).await;
     running.stop().await;
@@ -246,10 +236,8 @@ async fn a_projection_the_lease_holder_does_not_run_is_run_beside_it() {
 
     // A node of a newer release, with one projection more, during a rolling upgrade.
     let by_newer = Arc::new(AtomicUsize::new(0));
-    let tally = Arc::new(Tally {
-        applied: Arc::clone(&by_newer),
-    });
-    let newer = Running::start(&store, vec![tally, Arc::new(Newer)], Options::default());
+    let tally = Tally::new(&by_newer);
+    let newer = Running::start(&store, vec![tally, Tally::newer()], Options::default());
     joins(&world, 5).await;
     newer.caught_up(&store).await;
     assert_eq!(

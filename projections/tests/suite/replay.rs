@@ -9,14 +9,14 @@ use domain::metadata::{ExternalUserId, VerifiedCustomer};
 use domain::queue::{LeaveReason, Queue, QueueCommand, SettingsPatch};
 use domain::values::{Author, NoteText, Score, Tag};
 use domain::Event;
-use projections::runtime::{self, Options};
+use projections::runtime;
 use projections::stats::{compute, samples_from_rows, Scope, StatsFold};
 use proptest::prelude::*;
 use serde_json::json;
 use store::log::EventStore;
 use uuid::Uuid;
 
-use crate::common::{dump, Running, TestDb, World};
+use crate::common::{dump, rebuild_each, Running, TestDb, World};
 use crate::reads::{agent_author, join, org, say, start_channel};
 
 #[derive(Debug, Clone)]
@@ -433,11 +433,7 @@ async fn live_rebuilt_and_replayed_rows_agree(db: TestDb, steps: Vec<Step>) {
     stats_rows_are_the_folds_samples(&store).await;
 
     // Rebuilt into fresh tables and swapped in, while the live projectors run.
-    for projection in &all {
-        runtime::rebuild(&store, projection.as_ref(), &Options::default(), &|_| {})
-            .await
-            .unwrap();
-    }
+    rebuild_each(&store, &all).await;
     assert_eq!(
         dump(store.backend(), &all).await,
         live,

@@ -7,10 +7,9 @@ use domain::values::{Author, Limit};
 use domain::Event;
 use projections::database::Tx;
 use projections::runs::Applied;
-use projections::runtime::{self, Options};
 use serde_json::json;
 
-use crate::common::{dump, Running, TestDb, World};
+use crate::common::{dump, rebuild_each, Running, TestDb, World};
 use crate::on_both_backends;
 use crate::reads::{agent_author, join, org, pick, say, start_channel, start_direct};
 
@@ -117,11 +116,7 @@ async fn a_run_of_messages_leaves_the_rows_one_by_one_leaves(db: TestDb) {
     }
 
     // And a rebuild, which takes the log in spans.
-    for projection in &all {
-        runtime::rebuild(&store, projection.as_ref(), &Options::default(), &|_| {})
-            .await
-            .unwrap();
-    }
+    rebuild_each(&store, &all).await;
     assert_eq!(
         dump(store.backend(), &all).await,
         live,
