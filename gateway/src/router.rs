@@ -19,7 +19,8 @@
 //!
 //! It wakes on every commit (through the store's notifications) and acts on those of the
 //! queues it watches and of workloads at once, and on the rest at least every half second
-//! (expiries, and presence, which is not in the log).
+//! (expiries, and presence, which is not in the log). What it folds from the log is kept
+//! beside it every few seconds, and a start resumes from there.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -29,8 +30,10 @@ use domain::ids::workload_id;
 use domain::queue::{Queue, QueueCommand, QueueEvent, Routing};
 use domain::workload::Workload;
 use domain::Event;
+use serde::{Deserialize, Serialize};
 use store::command::{CommandContext, CommandError};
 use store::follow::{pause, Follower};
+use store::kept_fold::KeptFold;
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -68,9 +71,14 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// The queues the router looks after: those that are (or were, in this run) auto-routed, so
-/// that offers made before a switch to manual still expire.
-#[derive(Debug, Default)]
+/// The version of what [`Watch`] keeps and how it folds: a kept fold of another version is
+/// not resumed (`store::kept_fold`). Raise it with any change to either.
+const FOLD_VERSION: u32 = 1;
+
+/// The queues the router looks after: those that are (or ever were) auto-routed, so that
+/// offers made before a switch to manual still expire. A fold of the log, kept beside it so
+/// that a start resumes it (`store::kept_fold`).
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Watch {
     queues: BTreeSet<Uuid>,
     /// Open handoffs to a teammate: conversation → (handoff, when it expires). The router
@@ -116,8 +124,10 @@ async fn route(
     mut lease: Option<store::lease::Lease>,
     shutdown: &mut watch::Receiver<bool>,
 ) {
-    let mut watch = Watch::default();
-    let mut feed = Follower::new("router", &state.store, 0)
+    // Resumed where this or another process last kept it: never the whole log again.
+    let (mut kept, mut watch, position): (KeptFold, Watch, i64) =
+        KeptFold::resume(&state.store, "router", FOLD_VERSION).await;
+    let mut feed = Follower::new("router", &state.store, position)
         .batch(BATCH)
         .idle(TICK);
     let mut last_tick: Option<std::time::Instant> = None;
@@ -145,6 +155,7 @@ async fn route(
                 }
             }
         }
+        kept.keep(&state.store, &watch, feed.position()).await;
         // A commit elsewhere (a message, say) changes nothing here; time and presence do.
         if relevant || last_tick.is_none_or(|at| at.elapsed() >= TICK) {
             last_tick = Some(std::time::Instant::now());
@@ -153,6 +164,7 @@ async fn route(
             }
         }
         if feed.wait(shutdown).await {
+            kept.keep_now(&state.store, &watch, feed.position()).await;
             return;
         }
     }

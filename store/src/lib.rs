@@ -79,6 +79,7 @@ pub mod follow;
 pub mod identity_secrets;
 pub mod invitation_tokens;
 pub mod kept_answers;
+pub mod kept_fold;
 pub mod lease;
 pub mod log;
 mod log_statements;

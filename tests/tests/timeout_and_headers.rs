@@ -106,3 +106,67 @@ async fn answers_carry_headers_fit_for_a_same_origin_console() {
         );
     }
 }
+
+/// Where the sweeper last kept its fold of the log (`store::kept_fold`), if it kept one.
+fn sweepers_kept_position(storage: &Storage) -> Option<i64> {
+    let dir = storage.data_dir().expect("an embedded store");
+    let db = rusqlite::Connection::open(dir.join("jono.db")).expect("the log's file");
+    db.query_row(
+        "SELECT version FROM snapshots WHERE aggregate_type = 'fold' AND aggregate_id = 'sweeper'",
+        [],
+        |row| row.get(0),
+    )
+    .ok()
+}
+
+/// A start resumes the sweeper's fold of the log where the last process kept it (at its stop)
+/// instead of reading the whole log again — on a 1,000,000-event log that read kept both cores
+/// busy for seconds — and a customer who began waiting before the restart is still known to
+/// it: silent after the restart, it times out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_sweeper_resumes_its_kept_fold_after_a_restart_and_still_times_out_who_waited() {
+    let storage = Storage::embedded();
+    let env = [
+        ("JONO_RATE_LIMITS", "off"),
+        ("JONO_CUSTOMER_TIMEOUT_SECONDS", "3"),
+    ];
+    let (server, api) = api::start_with(&storage, &env);
+    let owner = api::sign_up(&api, "Acme").await;
+    let queue = api::open_queue_handled_by(&api, &owner, "Support").await;
+    let customer = api::join(&api, queue, json!({"name": "Patient"})).await;
+    // Present until the restart: its open socket keeps it from timing out here.
+    let url = format!(
+        "{}/v1/ws?token={}",
+        server.base.replace("http://", "ws://"),
+        customer.token
+    );
+    let (socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("a socket");
+    // A few of the sweeper's ticks (one a second with this time-out) fold the join.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    drop(socket);
+    assert!(server.terminate().success());
+    let kept = sweepers_kept_position(&storage);
+    assert!(
+        kept.is_some_and(|position| position > 0),
+        "the sweeper kept its fold at its stop: {kept:?}"
+    );
+
+    let (_server, api) = api::start_with(&storage, &env);
+    let path = format!("/v1/conversations/{}", customer.conversation_id);
+    let ended = eventually(
+        || async { api.get(&path, owner.token()).await.body },
+        |view| view["status"] == "ended",
+    )
+    .await;
+    assert_eq!(
+        ended["status"], "ended",
+        "the customer who waited before the restart timed out after it: {ended}"
+    );
+    let stats = api
+        .get(&format!("/v1/queues/{queue}/stats"), owner.token())
+        .await
+        .expect(200, "stats");
+    assert_eq!(stats.body["timed_out"], 1, "{}", stats.text);
+}

@@ -5,8 +5,9 @@
 //! (a bounded batch a tick, [`RETENTION_BATCH`], through `erasure::erase_conversation`).
 //!
 //! The sweeper knows who waits and which queues have a schedule by folding the durable feed
-//! itself ([`Watch`]), not from the read models: it works with the projectors behind or absent,
-//! and a restart rebuilds it from the log. What the log cannot say — when a customer was last
+//! itself ([`Watch`]), not from the read models: it works with the projectors behind or absent.
+//! The fold is kept beside the log every few seconds (`store::kept_fold`), and a start resumes
+//! it from there rather than reading the whole log again. What the log cannot say — when a customer was last
 //! heard from — is kept in memory ([`CustomerActivity`]), marked by every request authenticated
 //! with a customer's token. After a restart nobody has been heard from, so every waiting
 //! customer gets a fresh time-out from the sweeper's start rather than being swept at once.
@@ -43,6 +44,7 @@ use domain::queue::{Queue, QueueCommand};
 use domain::Event;
 use store::command::{CommandContext, CommandError};
 use store::follow::{pause, Follower};
+use store::kept_fold::KeptFold;
 use uuid::Uuid;
 
 use crate::process_manager;
@@ -139,22 +141,25 @@ async fn sweep(
     shutdown: &mut tokio::sync::watch::Receiver<bool>,
 ) {
     let started = Utc::now();
-    let mut watch = Watch::default();
-    let mut feed = Follower::new("sweeper", &state.store, 0).batch(BATCH);
+    // Resumed where this or another process last kept it: never the whole log again.
+    let (mut kept, mut watch, position): (KeptFold, Watch, i64) =
+        KeptFold::resume(&state.store, "sweeper", watch::FOLD_VERSION).await;
+    let mut feed = Follower::new("sweeper", &state.store, position).batch(BATCH);
     let mut pruned: Option<std::time::Instant> = None;
     let mut ticker = tokio::time::interval(config.tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => break,
         }
         if *shutdown.borrow() {
-            return;
+            break;
         }
         if let Some(lease) = &mut lease {
             if !lease.held().await {
                 tracing::warn!("the sweeper's lease was lost");
+                // Another node holds it: what is kept is its to keep now.
                 return;
             }
         }
@@ -162,6 +167,7 @@ async fn sweep(
             tracing::warn!(%error, "sweeper cannot read the feed; trying again next tick");
             continue;
         }
+        kept.keep(&state.store, &watch, feed.position()).await;
         let now = Utc::now();
         schedules::apply(state, &mut watch, now).await;
         timeouts::time_out(state, &mut watch, config, started, now).await;
@@ -170,6 +176,7 @@ async fn sweep(
             pruning::prune(state, config, &mut pruned).await;
         }
     }
+    kept.keep_now(&state.store, &watch, feed.position()).await;
 }
 
 /// Folds what follows in `feed` into `watch`, up to the head.

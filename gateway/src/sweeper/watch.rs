@@ -8,18 +8,23 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use domain::queue::QueueEvent;
 use domain::schedule::OpeningHours;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::activity::Signs;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The version of what [`Watch`] keeps and how it folds: a kept fold of another version is
+/// not resumed (`store::kept_fold`). Raise it with any change to either.
+pub const FOLD_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 struct Waiter {
     queue_id: Uuid,
     /// When this wait began: the join, or the transfer into the queue.
     since: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Schedule {
     hours: OpeningHours,
     /// What the schedule said when the sweeper last acted on it (or when the queue was last
@@ -28,8 +33,9 @@ struct Schedule {
 }
 
 /// What the sweeper knows from the log: who waits where since when, and each queue's schedule.
-/// A pure fold, so its rules are tested without a store or a clock.
-#[derive(Debug, Default)]
+/// A pure fold, so its rules are tested without a store or a clock; kept beside the log so
+/// that a start resumes it (`store::kept_fold`).
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Watch {
     waiting: HashMap<Uuid, Waiter>,
     schedules: HashMap<Uuid, Schedule>,

@@ -14,6 +14,7 @@ mod feed;
 mod follow;
 mod group_commit;
 mod idempotency;
+mod kept_fold;
 mod open;
 mod repository;
 mod sealing;
