@@ -9,6 +9,21 @@ use jono_tests::api::{self, eventually};
 use jono_tests::Storage;
 use serde_json::json;
 
+/// A WebSocket of `token`'s caller: while it is open, a waiting customer shows signs of life.
+async fn open_socket(
+    server: &jono_tests::Server,
+    token: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let url = format!(
+        "{}/v1/ws?token={token}",
+        server.base.replace("http://", "ws://")
+    );
+    let (socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("a socket");
+    socket
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_silent_waiting_customer_times_out_but_one_with_an_open_socket_stays() {
     let storage = Storage::embedded();
@@ -24,14 +39,7 @@ async fn a_silent_waiting_customer_times_out_but_one_with_an_open_socket_stays()
     let silent = api::join(&api, queue, json!({"name": "Silent"})).await;
     let present = api::join(&api, queue, json!({"name": "Present"})).await;
 
-    let url = format!(
-        "{}/v1/ws?token={}",
-        server.base.replace("http://", "ws://"),
-        present.token
-    );
-    let (socket, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("a socket");
+    let socket = open_socket(&server, &present.token).await;
 
     let path = format!("/v1/conversations/{}", silent.conversation_id);
     let ended = eventually(
@@ -135,14 +143,7 @@ async fn the_sweeper_resumes_its_kept_fold_after_a_restart_and_still_times_out_w
     let queue = api::open_queue_handled_by(&api, &owner, "Support").await;
     let customer = api::join(&api, queue, json!({"name": "Patient"})).await;
     // Present until the restart: its open socket keeps it from timing out here.
-    let url = format!(
-        "{}/v1/ws?token={}",
-        server.base.replace("http://", "ws://"),
-        customer.token
-    );
-    let (socket, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("a socket");
+    let socket = open_socket(&server, &customer.token).await;
     // A few of the sweeper's ticks (one a second with this time-out) fold the join.
     tokio::time::sleep(Duration::from_secs(3)).await;
     drop(socket);
