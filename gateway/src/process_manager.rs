@@ -25,7 +25,7 @@ use tracing::Instrument;
 use crate::state::AppState;
 
 /// The checkpoint's name in the store.
-pub const CHECKPOINT: &str = "process_manager";
+pub const CHECKPOINT: &str = store::log::EventStore::PROCESS_MANAGER_CHECKPOINT;
 const BATCH: usize = 500;
 /// How long the process manager may go without saving its place while events come.
 const SAVE_EVERY: Duration = Duration::from_secs(1);

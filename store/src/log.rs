@@ -287,6 +287,11 @@ impl EventStore {
         Ok(Some((hash, self.opened(events).await?)))
     }
 
+    /// The process manager's place in the log (`gateway::process_manager`): every follow-up of
+    /// the events up to it is done. A tool that writes a history with its follow-ups already
+    /// run (`jono-bench generate`) sets it at the head.
+    pub const PROCESS_MANAGER_CHECKPOINT: &'static str = "process_manager";
+
     pub async fn get_checkpoint(&self, name: &str) -> Result<Option<i64>, StoreError> {
         let row: Option<(i64,)> = dialect::fetch_optional(
             self.backend(),
