@@ -33,23 +33,27 @@ pub async fn member(
     organization_id: Uuid,
 ) -> Result<Role, ApiError> {
     consistency::wait_for_stream(state, Organization::TYPE, &organization_id.to_string()).await?;
-    let role = consistency::found(state, || async {
-        let role =
-            projections::directory::read::role_of(state.backend(), organization_id, agent.agent_id)
-                .await?;
-        Ok(role)
+    let standing = consistency::found(state, || async {
+        let standing = projections::directory::read::standing(
+            state.backend(),
+            organization_id,
+            agent.agent_id,
+        )
+        .await?;
+        Ok(standing)
     })
     .await?
     .ok_or(ApiError::NotFound)?;
-    admit(state, agent.agent_id, organization_id).await?;
-    Ok(role)
+    if standing.two_factor_required {
+        admit(state, agent.agent_id, organization_id).await?;
+    }
+    Ok(standing.role)
 }
 
-/// 403 saying what to do for a member without a second factor where one is required.
+/// 403 saying what to do for a member without a second factor in an organization that
+/// requires one.
 async fn admit(state: &AppState, agent_id: Uuid, organization_id: Uuid) -> Result<(), ApiError> {
-    if !projections::directory::read::two_factor_required(state.backend(), organization_id).await?
-        || second_factor::enabled(state.backend(), agent_id).await?
-    {
+    if second_factor::enabled(state.backend(), agent_id).await? {
         return Ok(());
     }
     let admit = OrganizationCommand::AdmitMember {

@@ -16,6 +16,7 @@ use domain::values::{
     NoteText, Role, Score, Tag, WelcomeMessage,
 };
 use projections::conversations::read::{ConversationFilter, ConversationStatus};
+use projections::directory::read::Standing;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -287,6 +288,15 @@ async fn directory_answers_logins_memberships_members_and_invitations(db: TestDb
             .unwrap(),
         None
     );
+    let standing = |agent_id| projections::directory::read::standing(backend, org.id, agent_id);
+    assert_eq!(
+        standing(org.owner).await.unwrap(),
+        Some(Standing {
+            role: Role::Owner,
+            two_factor_required: false
+        })
+    );
+    assert_eq!(standing(Uuid::new_v4()).await.unwrap(), None);
     let members = projections::directory::read::members(backend, org.id)
         .await
         .unwrap();
@@ -321,6 +331,25 @@ async fn directory_answers_logins_memberships_members_and_invitations(db: TestDb
             .await
             .unwrap(),
         Some(Role::Operator)
+    );
+    // The organization's requirement of a second factor comes with the role, in one read.
+    world
+        .ok::<Organization>(
+            org.id,
+            OrganizationCommand::SetTwoFactorRequirement {
+                required: true,
+                by: Some(org.owner),
+                own_two_factor: true,
+            },
+        )
+        .await;
+    running.caught_up(&store).await;
+    assert_eq!(
+        standing(org.agent).await.unwrap(),
+        Some(Standing {
+            role: Role::Operator,
+            two_factor_required: true
+        })
     );
     world
         .ok::<Organization>(
