@@ -13,9 +13,14 @@
 //! - On SQLite the log is read a span of positions at a time, only the event types some
 //!   projection declared ([`Projection::event_types`]), the payload decoded straight from its
 //!   text; reading and decoding the next span overlaps with applying this one.
-//! - A fill transaction spans [`REBUILD_BATCH`] positions on SQLite, at most
+//! - The log is read [`REBUILD_BATCH`] positions at a time on SQLite, at most
 //!   [`super::POSTGRES_BATCH`] events on Postgres (each projection writes a run of messages
-//!   as one set there: `crate::runs`).
+//!   as one set there: `crate::runs`). On Postgres a span is a transaction; on SQLite a fill
+//!   transaction takes up to [`SPANS_PER_TRANSACTION`] spans, or what [`TRANSACTION_HOLD`]
+//!   allows: a commit writes every page the transaction dirtied into the write-ahead log, and
+//!   the fresh tables' index pages are dirtied again by every span, so fewer commits write
+//!   them fewer times (over 1,000,000 events, one commit per 100,000 positions instead of per
+//!   20,000 took the fill from about 31 s to 21 s: BENCHMARKS.md).
 //! - On SQLite the fresh tables are filled with only the indexes an `apply` reads and the
 //!   unique ones ([`Table::fill_ddl`](super::Table::fill_ddl)); the swap makes the others, one
 //!   sort each, as it makes every index again under its live name anyway.
@@ -45,10 +50,18 @@ use crate::database::{Tx, REBUILD_SUFFIX};
 use crate::params;
 use crate::runs::Applied;
 
-/// Positions per transaction while a rebuild fills its fresh tables (what `jono projections
-/// rebuild` and a projector's rebuild at start use): few commits, each short enough that the
-/// writers waiting for SQLite's lock meanwhile are held up a fraction of a second.
+/// Positions per span of the log a rebuild reads and applies at once (what `jono projections
+/// rebuild` and a projector's rebuild at start use): a few spans are in memory at a time, and
+/// what is left of the log below one span is applied in the swap's transaction.
 pub const REBUILD_BATCH: usize = 20_000;
+
+/// How many spans one fill transaction takes at most on SQLite.
+const SPANS_PER_TRANSACTION: usize = 5;
+
+/// How long a fill transaction may hold the read models' write lock on SQLite before it
+/// commits at the end of its span: the live projectors of a running `jono serve` wait for the
+/// lock meanwhile, and reads wait for them (at most `READ_WAIT`, 5 s, in the gateway).
+const TRANSACTION_HOLD: Duration = Duration::from_secs(2);
 
 /// How many pages of SQLite's cache the fill's own connection keeps (in KiB when negative):
 /// the fresh tables' indexes are written at random places, and a larger cache writes each page
@@ -155,6 +168,7 @@ async fn fill_fresh_tables(
     // Where the fill's time goes, logged at its end: applying, or waiting for the log's reader.
     let started = Instant::now();
     let (mut applying, mut waiting, mut events) = (Duration::ZERO, Duration::ZERO, 0);
+    let mut transactions = 0;
     loop {
         let head = store.head().await?;
         if head - position <= i64::try_from(batch).unwrap_or(i64::MAX) {
@@ -180,6 +194,7 @@ async fn fill_fresh_tables(
                 }
             })
         };
+        let mut open: Option<Filling> = None;
         loop {
             let asked = Instant::now();
             let Some(span) = received.recv().await else {
@@ -188,11 +203,29 @@ async fn fill_fresh_tables(
             let span = span?;
             let got = Instant::now();
             waiting += got - asked;
-            own = fill(backend, own, projections, options, &span, names).await?;
+            let filling = match open.take() {
+                Some(filling) => filling,
+                None => Filling::begin(backend, own.take(), projections).await?,
+            };
+            let filling = filling.apply(backend, projections, &span).await?;
+            if filling.spans >= spans_per_transaction(backend)
+                || filling.began.elapsed() >= TRANSACTION_HOLD
+            {
+                own = filling.commit(projections, options, names).await?;
+                transactions += 1;
+            } else {
+                open = Some(filling);
+            }
             applying += got.elapsed();
             events += span.events.len();
             position = position.max(span.upto);
             progress(Progress { position, head });
+        }
+        if let Some(filling) = open {
+            let committing = Instant::now();
+            own = filling.commit(projections, options, names).await?;
+            transactions += 1;
+            applying += committing.elapsed();
         }
         let _ = reader.await;
     }
@@ -201,6 +234,7 @@ async fn fill_fresh_tables(
         projections = names,
         position,
         events,
+        transactions,
         seconds = started.elapsed().as_secs_f64(),
         applying = applying.as_secs_f64(),
         waiting_for_the_log = waiting.as_secs_f64(),
@@ -357,57 +391,107 @@ pub(super) fn own_connection(pool: &SqlitePool) -> Result<rusqlite::Connection, 
     Ok(connection)
 }
 
-/// Applies one span to every projection in one transaction, each projection's fresh
-/// checkpoint moved with its rows. Returns the fill's own connection for the next span.
-async fn fill(
-    backend: &Backend,
-    own: Option<rusqlite::Connection>,
-    projections: &[&dyn Projection],
-    options: &Options,
-    span: &Span,
-    names: &str,
-) -> Result<Option<rusqlite::Connection>, ProjectionError> {
-    let mut tx = match own {
-        Some(connection) => Tx::begin_direct(connection, REBUILD_SUFFIX).await?,
-        None => Tx::begin(backend, REBUILD_SUFFIX).await?,
-    };
-    // Throwaway until the swap anyway (SQLite's fill does not wait for the disk either).
-    tx.ready_for_batch().await?;
-    let fresh: Vec<String> = projections.iter().map(|p| rebuild_name(p.name())).collect();
-    let fresh: Vec<&str> = fresh.iter().map(String::as_str).collect();
-    let at = checkpoints::lock(&mut tx, &fresh).await?;
-    // Each projection takes the span at once (runs of messages as sets on Postgres).
-    for (projection, checkpoint) in projections.iter().zip(&at) {
-        let wanted: Vec<Applied> = span
-            .events
-            .iter()
-            .filter(|read| {
-                read.stored.position > *checkpoint && wants(*projection, &read.stored.event_type)
-            })
-            .map(|read| (&read.stored, &read.event))
-            .collect();
-        if let Err(error) = projection.apply_all(&mut tx, &wanted).await {
-            let _ = tx.rollback().await;
-            return Err(locate(backend, *projection, &wanted, error).await);
-        }
-        tokio::task::yield_now().await;
+/// How many spans a fill transaction takes on `backend`: one on Postgres, whose open
+/// transaction holds back every reader of the log (see [`super::POSTGRES_BATCH`]).
+fn spans_per_transaction(backend: &Backend) -> usize {
+    match backend {
+        Backend::Sqlite(..) => SPANS_PER_TRANSACTION,
+        Backend::Postgres(_) => 1,
     }
-    let mut moved = Vec::with_capacity(projections.len());
-    for ((projection, checkpoint), fresh) in projections.iter().zip(&at).zip(&fresh) {
-        let last = span.upto.max(*checkpoint);
-        if let Some(crash) = &options.crash {
-            if crash(fresh, last).is_err() {
-                // As a crash would: nothing of this transaction stays.
-                let _ = tx.rollback().await;
-                return Err(ProjectionError::Interrupted(format!(
-                    "rebuilding {names} at {last}"
-                )));
+}
+
+/// A fill transaction under way: each projection's fresh checkpoint as it began, and the
+/// last position of the spans applied in it.
+struct Filling {
+    tx: Tx,
+    at: Vec<i64>,
+    upto: i64,
+    spans: usize,
+    began: Instant,
+}
+
+impl Filling {
+    /// Begins a fill transaction, on the fill's own connection on SQLite, and locks the
+    /// projections' fresh checkpoints.
+    async fn begin(
+        backend: &Backend,
+        own: Option<rusqlite::Connection>,
+        projections: &[&dyn Projection],
+    ) -> Result<Self, ProjectionError> {
+        let mut tx = match own {
+            Some(connection) => Tx::begin_direct(connection, REBUILD_SUFFIX).await?,
+            None => Tx::begin(backend, REBUILD_SUFFIX).await?,
+        };
+        // Throwaway until the swap anyway (SQLite's fill does not wait for the disk either).
+        tx.ready_for_batch().await?;
+        let fresh: Vec<String> = projections.iter().map(|p| rebuild_name(p.name())).collect();
+        let fresh: Vec<&str> = fresh.iter().map(String::as_str).collect();
+        let at = checkpoints::lock(&mut tx, &fresh).await?;
+        let upto = at.iter().copied().min().unwrap_or(0);
+        Ok(Self {
+            tx,
+            at,
+            upto,
+            spans: 0,
+            began: Instant::now(),
+        })
+    }
+
+    /// Applies one span to every projection (each takes it at once: runs of messages as sets
+    /// on Postgres). On an error the transaction is rolled back and the error names the event.
+    async fn apply(
+        mut self,
+        backend: &Backend,
+        projections: &[&dyn Projection],
+        span: &Span,
+    ) -> Result<Self, ProjectionError> {
+        for (projection, checkpoint) in projections.iter().zip(&self.at) {
+            let wanted: Vec<Applied> = span
+                .events
+                .iter()
+                .filter(|read| {
+                    read.stored.position > *checkpoint
+                        && wants(*projection, &read.stored.event_type)
+                })
+                .map(|read| (&read.stored, &read.event))
+                .collect();
+            if let Err(error) = projection.apply_all(&mut self.tx, &wanted).await {
+                let _ = self.tx.rollback().await;
+                return Err(locate(backend, *projection, &wanted, error).await);
             }
+            tokio::task::yield_now().await;
         }
-        moved.push((*fresh, last, projection.version()));
+        self.upto = self.upto.max(span.upto);
+        self.spans += 1;
+        Ok(self)
     }
-    checkpoints::write(&mut tx, &moved).await?;
-    Ok(tx.commit_direct().await?)
+
+    /// Moves each projection's fresh checkpoint to the last span's end with its rows, and
+    /// commits. Returns the fill's own connection for the next transaction.
+    async fn commit(
+        mut self,
+        projections: &[&dyn Projection],
+        options: &Options,
+        names: &str,
+    ) -> Result<Option<rusqlite::Connection>, ProjectionError> {
+        let fresh: Vec<String> = projections.iter().map(|p| rebuild_name(p.name())).collect();
+        let mut moved = Vec::with_capacity(projections.len());
+        for ((projection, checkpoint), fresh) in projections.iter().zip(&self.at).zip(&fresh) {
+            let last = self.upto.max(*checkpoint);
+            if let Some(crash) = &options.crash {
+                if crash(fresh, last).is_err() {
+                    // As a crash would: nothing of this transaction stays.
+                    let _ = self.tx.rollback().await;
+                    return Err(ProjectionError::Interrupted(format!(
+                        "rebuilding {names} at {last}"
+                    )));
+                }
+            }
+            moved.push((fresh.as_str(), last, projection.version()));
+        }
+        checkpoints::write(&mut self.tx, &moved).await?;
+        Ok(self.tx.commit_direct().await?)
+    }
 }
 
 /// Which event of `events` `projection` fails on, told by applying them one at a time in a
