@@ -75,6 +75,17 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
 /// not resumed (`store::kept_fold`). Raise it with any change to either.
 const FOLD_VERSION: u32 = 1;
 
+/// The conversation's events the router folds (open handoffs); it reads no payload of the
+/// conversation's [`domain::conversation::TRAFFIC`].
+const HANDOFF_TYPES: [&str; 6] = domain::event_types![
+    "HandoffOffered",
+    "HandoffAccepted",
+    "HandoffDeclined",
+    "HandoffExpired",
+    "ConversationEnded",
+    "ConversationRequeued",
+];
+
 /// The queues the router looks after: those that are (or ever were) auto-routed, so that
 /// offers made before a switch to manual still expire. A fold of the log, kept beside it so
 /// that a start resumes it (`store::kept_fold`).
@@ -128,6 +139,7 @@ async fn route(
     let (mut kept, mut watch, position): (KeptFold, Watch, i64) =
         KeptFold::resume(&state.store, "router", FOLD_VERSION).await;
     let mut feed = Follower::new("router", &state.store, position)
+        .skip_payloads(&domain::conversation::TRAFFIC)
         .batch(BATCH)
         .idle(TICK);
     let mut last_tick: Option<std::time::Instant> = None;
@@ -194,16 +206,7 @@ impl Watch {
     /// Keeps `handoffs` in step with a conversation's event.
     fn follow_handoff(&mut self, event: &store::event::StoredEvent) {
         use domain::conversation::ConversationEvent as C;
-        let relevant = matches!(
-            event.event_type.as_str(),
-            "HandoffOffered"
-                | "HandoffAccepted"
-                | "HandoffDeclined"
-                | "HandoffExpired"
-                | "ConversationEnded"
-                | "ConversationRequeued"
-        );
-        if !relevant {
+        if !HANDOFF_TYPES.contains(&event.event_type.as_str()) {
             return;
         }
         match Event::decode_ref(&event.aggregate_type, &event.payload) {
@@ -426,4 +429,17 @@ fn pick(
     // Fewest open, then idle longest (never took one: longest of all), then by id.
     let &(_, _, agent_id) = pool.iter().min()?;
     Some(agent_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The router's feed comes without the traffic's payloads: none of them may be one it folds.
+    #[test]
+    fn the_router_folds_no_event_of_the_traffic_it_reads_without_payloads() {
+        for traffic in domain::conversation::TRAFFIC {
+            assert!(!HANDOFF_TYPES.contains(&traffic), "{traffic}");
+        }
+    }
 }

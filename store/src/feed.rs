@@ -20,21 +20,37 @@ impl EventStore {
         position: i64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.read_after_skipping(position, limit, &[]).await
+    }
+
+    /// As [`EventStore::read_after`], the events of the `skipped` types without their payload
+    /// (`Null`), for a reader that passes over them: neither read from the log, nor parsed,
+    /// nor opened, nor copied from the tail. They still come, in their places, so that the
+    /// reader's position and its count of a batch are those of `read_after`.
+    pub async fn read_after_skipping(
+        &self,
+        position: i64,
+        limit: usize,
+        skipped: &[&str],
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         let kept = self
             .shared()
             .tail
             .lock()
             .ok()
-            .and_then(|mut tail| tail.after(position, limit));
+            .and_then(|mut tail| tail.after(position, limit, skipped));
         let (kept, rest) = match kept {
             // The rest, if the run ended before the limit: another process's commits may follow.
             Some(kept) if kept.len() < limit => {
                 let last = kept.last().map_or(position, |event| event.position);
-                let rest = self.read_after_sealed(last, limit - kept.len()).await?;
+                let rest = self.read_sealed(last, limit - kept.len(), skipped).await?;
                 (kept, rest)
             }
             Some(kept) => (kept, Vec::new()),
-            None => (Vec::new(), self.read_after_sealed(position, limit).await?),
+            None => (
+                Vec::new(),
+                self.read_sealed(position, limit, skipped).await?,
+            ),
         };
         // Another process's erasures, for what the tail gives later.
         if !rest.is_empty() {
@@ -56,10 +72,21 @@ impl EventStore {
         position: i64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.read_sealed(position, limit, &[]).await
+    }
+
+    async fn read_sealed(
+        &self,
+        position: i64,
+        limit: usize,
+        skipped: &[&str],
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         match self.backend() {
-            Backend::Sqlite(_, readers) => sqlite::read_after(readers, position, limit).await,
-            Backend::Postgres(pool) => postgres::read_after(pool, position, limit).await,
+            Backend::Sqlite(_, readers) => {
+                sqlite::read_after(readers, position, limit, skipped).await
+            }
+            Backend::Postgres(pool) => postgres::read_after(pool, position, limit, skipped).await,
         }
     }
 

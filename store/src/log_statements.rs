@@ -16,6 +16,11 @@ pub(crate) const COLUMNS: &str = "position, event_id, aggregate_type, aggregate_
                                   event_type, event_version, payload, actor, recorded_at, \
                                   idempotency_key";
 
+/// [`COLUMNS`] with `payload` as `payload_expression`: the same columns in the same places.
+pub(crate) fn columns_with_payload(payload_expression: &str) -> String {
+    COLUMNS.replacen("payload", payload_expression, 1)
+}
+
 /// An idempotency key's record, before the events it covers: `(key, request_hash, created_at)`.
 /// A second request with the same key fails here on the primary key, inside the append.
 pub(crate) const INSERT_IDEMPOTENCY_KEY: &str =

@@ -101,7 +101,15 @@ impl Tail {
     /// Up to `limit` events after `position`, if the run holds the one right after it;
     /// `None` sends the reader to the file. An event comes out opened unless its subject is
     /// erased; erasures among them count for those after them.
-    pub(crate) fn after(&mut self, position: i64, limit: usize) -> Option<Vec<StoredEvent>> {
+    ///
+    /// The events of the `skipped` types come without their payload (`Null`): nothing of
+    /// theirs is copied but their columns.
+    pub(crate) fn after(
+        &mut self,
+        position: i64,
+        limit: usize,
+        skipped: &[&str],
+    ) -> Option<Vec<StoredEvent>> {
         let first = self.run.front()?.sealed.position;
         let skip = usize::try_from(position + 1 - first).ok()?;
         if skip >= self.run.len() {
@@ -113,6 +121,7 @@ impl Tail {
             let sealed = &kept.sealed;
             // One payload copied: the opened one, or the sealed one for an erased subject.
             let payload = match &kept.opened {
+                _ if skipped.contains(&sealed.event_type.as_str()) => &Value::Null,
                 Some((subject, opened)) if !self.erased.contains(subject) => opened,
                 _ => &sealed.payload,
             };
@@ -229,14 +238,14 @@ mod tests {
     #[test]
     fn answers_only_from_the_position_right_after_a_held_one() {
         let mut tail = Tail::default();
-        assert_eq!(positions(tail.after(0, 10)), None);
+        assert_eq!(positions(tail.after(0, 10, &[])), None);
         tail.push([event(5), event(6), event(7)]);
-        assert_eq!(positions(tail.after(4, 10)), Some(vec![5, 6, 7]));
-        assert_eq!(positions(tail.after(5, 1)), Some(vec![6]));
+        assert_eq!(positions(tail.after(4, 10, &[])), Some(vec![5, 6, 7]));
+        assert_eq!(positions(tail.after(5, 1, &[])), Some(vec![6]));
         // Before the run: what lies between is in the file only.
-        assert_eq!(positions(tail.after(3, 10)), None);
+        assert_eq!(positions(tail.after(3, 10, &[])), None);
         // At the run's end: another process may have committed since.
-        assert_eq!(positions(tail.after(7, 10)), None);
+        assert_eq!(positions(tail.after(7, 10, &[])), None);
     }
 
     #[test]
@@ -245,9 +254,9 @@ mod tests {
         tail.push([event(1), event(2)]);
         // Position 3 is another process's.
         tail.push([event(4)]);
-        assert_eq!(positions(tail.after(1, 10)), None);
-        assert_eq!(positions(tail.after(2, 10)), None);
-        assert_eq!(positions(tail.after(3, 10)), Some(vec![4]));
+        assert_eq!(positions(tail.after(1, 10, &[])), None);
+        assert_eq!(positions(tail.after(2, 10, &[])), None);
+        assert_eq!(positions(tail.after(3, 10, &[])), Some(vec![4]));
     }
 
     #[test]
@@ -255,18 +264,18 @@ mod tests {
         let mut tail = Tail::default();
         tail.push((1..=KEPT as i64 + 10).map(event));
         assert_eq!(tail.run.len(), KEPT);
-        assert_eq!(positions(tail.after(0, 1)), None);
-        assert_eq!(positions(tail.after(10, 1)), Some(vec![11]));
+        assert_eq!(positions(tail.after(0, 1, &[])), None);
+        assert_eq!(positions(tail.after(10, 1, &[])), Some(vec![11]));
     }
 
     #[test]
     fn an_erased_subjects_events_come_out_sealed() {
         let mut tail = Tail::default();
         tail.push([message(1, "s"), message(2, "t")]);
-        assert_eq!(texts(tail.after(0, 10)), [r#""hello""#, r#""hello""#]);
+        assert_eq!(texts(tail.after(0, 10, &[])), [r#""hello""#, r#""hello""#]);
         tail.erase("s".into());
         assert_eq!(
-            texts(tail.after(0, 10)),
+            texts(tail.after(0, 10, &[])),
             [r#"{"$sealed":"…"}"#, r#""hello""#]
         );
     }
@@ -276,7 +285,7 @@ mod tests {
         let mut tail = Tail::default();
         tail.push([message(1, "s"), erasure(2, "s"), message(3, "s")]);
         // Before the erasure, as the key then was; after it, sealed, in the same answer.
-        let events = tail.after(0, 10);
+        let events = tail.after(0, 10, &[]);
         assert_eq!(texts(events), [r#""hello""#, "null", r#"{"$sealed":"…"}"#]);
     }
 
@@ -285,6 +294,6 @@ mod tests {
         let mut tail = Tail::default();
         tail.push([message(2, "s")]);
         tail.note_erasures(&[erasure(1, "s").sealed]);
-        assert_eq!(texts(tail.after(1, 10)), [r#"{"$sealed":"…"}"#]);
+        assert_eq!(texts(tail.after(1, 10, &[])), [r#"{"$sealed":"…"}"#]);
     }
 }

@@ -53,6 +53,23 @@ pub const ATTACHMENTS_PER_MESSAGE: usize = 10;
 /// conversation's history; the last 64 are a window no retry outlives.
 pub const RECENT_MESSAGE_IDS: usize = 64;
 
+/// A conversation's traffic: what is said, read, noted, tagged, sent or called in it, as
+/// opposed to where it waits and who has it. Most of a log; the readers that follow queues,
+/// handoffs and routing (the gateway's sweeper and router) pass over these events without
+/// their payloads.
+pub const TRAFFIC: [&str; 10] = crate::event_types![
+    "MessageSent",
+    "ConversationRead",
+    "NoteAdded",
+    "TagAdded",
+    "TagRemoved",
+    "AttachmentUploaded",
+    "CallStarted",
+    "CallEnded",
+    "CustomerMetadataSet",
+    "LiveMetadataUpdated",
+];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Status {
     Waiting,

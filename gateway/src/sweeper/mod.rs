@@ -144,7 +144,9 @@ async fn sweep(
     // Resumed where this or another process last kept it: never the whole log again.
     let (mut kept, mut watch, position): (KeptFold, Watch, i64) =
         KeptFold::resume(&state.store, "sweeper", watch::FOLD_VERSION).await;
-    let mut feed = Follower::new("sweeper", &state.store, position).batch(BATCH);
+    let mut feed = Follower::new("sweeper", &state.store, position)
+        .skip_payloads(&domain::conversation::TRAFFIC)
+        .batch(BATCH);
     let mut pruned: Option<std::time::Instant> = None;
     let mut ticker = tokio::time::interval(config.tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

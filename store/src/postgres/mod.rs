@@ -214,21 +214,31 @@ pub(crate) async fn last_committed(pool: &PgPool) -> Result<i64, StoreError> {
     Ok(last.unwrap_or(0))
 }
 
+/// Up to `limit` readable events after `position`; those of the `skipped` types with a `null`
+/// payload.
 pub(crate) async fn read_after(
     pool: &PgPool,
     position: i64,
     limit: i64,
+    skipped: &[&str],
 ) -> Result<Vec<StoredEvent>, StoreError> {
+    let columns = if skipped.is_empty() {
+        COLUMNS.to_owned()
+    } else {
+        crate::log_statements::columns_with_payload(
+            "CASE WHEN event_type = ANY($3) THEN 'null'::jsonb ELSE payload END AS payload",
+        )
+    };
     let sql = format!(
-        "SELECT {COLUMNS} FROM events \
+        "SELECT {columns} FROM events \
          WHERE position > $1 AND xid < pg_snapshot_xmin(pg_current_snapshot()) \
          ORDER BY position LIMIT $2"
     );
-    let rows = sqlx::query(&sql)
-        .bind(position)
-        .bind(limit)
-        .fetch_all(pool)
-        .await?;
+    let mut query = sqlx::query(&sql).bind(position).bind(limit);
+    if !skipped.is_empty() {
+        query = query.bind(skipped);
+    }
+    let rows = query.fetch_all(pool).await?;
     rows_to_events(&rows)
 }
 

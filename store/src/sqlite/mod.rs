@@ -335,14 +335,31 @@ pub(crate) async fn head(readers: &Readers) -> Result<i64, StoreError> {
         .map_err(crate::dialect::direct_error)
 }
 
+/// Up to `limit` events after `position`; those of the `skipped` types with a `null` payload.
 pub(crate) async fn read_after(
     readers: &Readers,
     position: i64,
     limit: i64,
+    skipped: &[&str],
 ) -> Result<Vec<StoredEvent>, StoreError> {
+    if skipped.is_empty() {
+        let sql =
+            format!("SELECT {COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2");
+        return events(readers, &sql, &[position.into(), limit.into()]).await;
+    }
+    let columns = crate::log_statements::columns_with_payload(
+        "CASE WHEN event_type IN (SELECT value FROM json_each($3)) THEN 'null' ELSE payload END",
+    );
     let sql =
-        format!("SELECT {COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2");
-    events(readers, &sql, &[position.into(), limit.into()]).await
+        format!("SELECT {columns} FROM events WHERE position > $1 ORDER BY position LIMIT $2");
+    let skipped = serde_json::to_string(skipped)
+        .map_err(|e| StoreError::Corrupt(format!("a list of types: {e}")))?;
+    events(
+        readers,
+        &sql,
+        &[position.into(), limit.into(), skipped.into()],
+    )
+    .await
 }
 
 pub(crate) async fn read_positions(

@@ -13,6 +13,7 @@ on_both_backends!(
     a_follower_reads_in_batches_in_order_and_resumes_from_a_position,
     a_follower_wakes_on_an_append_and_stops_on_shutdown,
     a_follower_of_some_types_passes_over_the_others,
+    a_follower_that_skips_payloads_gets_every_event_and_only_the_payloads_it_reads,
 );
 
 fn positions(events: &[StoredEvent]) -> Vec<i64> {
@@ -127,4 +128,55 @@ async fn a_follower_of_some_types_passes_over_the_others(db: TestDb) {
     assert!(feed.read().await.expect("read").is_empty());
     assert_eq!(feed.position(), written[4].position);
     assert!(feed.caught_up());
+}
+
+/// Events of the skipped types come in their places, columns and all, with a `null` payload:
+/// from this process's tail and from the file (another process's store) alike.
+async fn a_follower_that_skips_payloads_gets_every_event_and_only_the_payloads_it_reads(
+    db: TestDb,
+) {
+    let store = db.open().await;
+    let mut events = Vec::new();
+    for (sequence, event_type) in [
+        (1, "ThingHappened"),
+        (2, "OtherThing"),
+        (3, "ThingHappened"),
+        (4, "OtherThing"),
+        (5, "ThingHappened"),
+    ] {
+        let mut new = event("thing", "a", sequence, sequence);
+        new.event_type = event_type.into();
+        events.push(new);
+    }
+    let written = store
+        .append(AppendRequest {
+            events,
+            expected: vec![("thing".into(), "a".into(), 0)],
+            idempotency: None,
+        })
+        .await
+        .expect("append");
+    let expected: Vec<StoredEvent> = written
+        .iter()
+        .cloned()
+        .map(|mut event| {
+            if event.event_type == "OtherThing" {
+                event.payload = serde_json::Value::Null;
+            }
+            event
+        })
+        .collect();
+    let other = db.open().await;
+    for (from, store) in [("the tail", &store), ("the file", &other)] {
+        let mut feed = Follower::new("test", store, 0)
+            .batch(10)
+            .skip_payloads(&["OtherThing"]);
+        let read = feed.read().await.expect("read");
+        assert_eq!(read, expected, "from {from}");
+        assert!(read[0].payload.is_object(), "from {from}");
+        assert_eq!(feed.position(), written[4].position);
+        // Without skipping, every payload.
+        let all = Follower::new("test", store, 0).read().await.expect("read");
+        assert_eq!(all, written, "from {from}");
+    }
 }
