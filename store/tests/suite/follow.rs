@@ -94,32 +94,34 @@ async fn a_follower_wakes_on_an_append_and_stops_on_shutdown(db: TestDb) {
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
-async fn a_follower_of_some_types_passes_over_the_others(db: TestDb) {
-    let store = db.open().await;
-    let mut events = Vec::new();
-    for (sequence, event_type) in [
-        (1, "ThingHappened"),
-        (2, "OtherThing"),
-        (3, "ThingHappened"),
-        (4, "OtherThing"),
-        (5, "OtherThing"),
-    ] {
-        let mut new = event("thing", "a", sequence, sequence);
-        new.event_type = event_type.into();
-        events.push(new);
-    }
-    let written = store
+const THING: &str = "ThingHappened";
+const OTHER: &str = "OtherThing";
+
+/// One event of each of `types`, in order, in one new stream.
+async fn append_of_types(store: &store::EventStore, types: &[&str]) -> Vec<StoredEvent> {
+    let events = (1..)
+        .zip(types)
+        .map(|(sequence, event_type)| {
+            let mut new = event("thing", "a", sequence, sequence);
+            new.event_type = (*event_type).into();
+            new
+        })
+        .collect();
+    store
         .append(AppendRequest {
             events,
             expected: vec![("thing".into(), "a".into(), 0)],
             idempotency: None,
         })
         .await
-        .expect("append");
+        .expect("append")
+}
+
+async fn a_follower_of_some_types_passes_over_the_others(db: TestDb) {
+    let store = db.open().await;
+    let written = append_of_types(&store, &[THING, OTHER, THING, OTHER, OTHER]).await;
     let (_stop, mut shutdown) = watch::channel(false);
-    let mut feed = Follower::new("test", &store, 0)
-        .batch(2)
-        .types(&["ThingHappened"]);
+    let mut feed = Follower::new("test", &store, 0).batch(2).types(&[THING]);
     let first = feed.next_batch(&mut shutdown).await.expect("a batch");
     assert_eq!(positions(&first), vec![written[0].position]);
     let second = feed.next_batch(&mut shutdown).await.expect("a batch");
@@ -136,31 +138,12 @@ async fn a_follower_that_skips_payloads_gets_every_event_and_only_the_payloads_i
     db: TestDb,
 ) {
     let store = db.open().await;
-    let mut events = Vec::new();
-    for (sequence, event_type) in [
-        (1, "ThingHappened"),
-        (2, "OtherThing"),
-        (3, "ThingHappened"),
-        (4, "OtherThing"),
-        (5, "ThingHappened"),
-    ] {
-        let mut new = event("thing", "a", sequence, sequence);
-        new.event_type = event_type.into();
-        events.push(new);
-    }
-    let written = store
-        .append(AppendRequest {
-            events,
-            expected: vec![("thing".into(), "a".into(), 0)],
-            idempotency: None,
-        })
-        .await
-        .expect("append");
+    let written = append_of_types(&store, &[THING, OTHER, THING, OTHER, THING]).await;
     let expected: Vec<StoredEvent> = written
         .iter()
         .cloned()
         .map(|mut event| {
-            if event.event_type == "OtherThing" {
+            if event.event_type == OTHER {
                 event.payload = serde_json::Value::Null;
             }
             event
@@ -170,7 +153,7 @@ async fn a_follower_that_skips_payloads_gets_every_event_and_only_the_payloads_i
     for (from, store) in [("the tail", &store), ("the file", &other)] {
         let mut feed = Follower::new("test", store, 0)
             .batch(10)
-            .skip_payloads(&["OtherThing"]);
+            .skip_payloads(&[OTHER]);
         let read = feed.read().await.expect("read");
         assert_eq!(read, expected, "from {from}");
         assert!(read[0].payload.is_object(), "from {from}");
