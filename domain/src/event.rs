@@ -118,7 +118,8 @@ pub const fn checked(name: &'static str) -> &'static str {
     panic!("not an event type of domain::event::EVENT_TYPES")
 }
 
-const fn same(a: &[u8], b: &[u8]) -> bool {
+/// Whether two names are the same, in a `const` (where `==` on strings is not available).
+pub const fn same(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

@@ -90,6 +90,11 @@ impl Follower {
         self
     }
 
+    /// From the next read on, the payloads of `skipped` (and only those) are skipped.
+    pub fn set_skipped_payloads(&mut self, skipped: &'static [&'static str]) {
+        self.skipped = skipped;
+    }
+
     /// Sleeps at most `idle` without a wake-up (a safety net, or a tick of the reader's own).
     pub fn idle(mut self, idle: Duration) -> Follower {
         self.idle = idle;

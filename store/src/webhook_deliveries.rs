@@ -60,6 +60,13 @@ pub async fn add_endpoint(
     Ok(())
 }
 
+/// Whether any organization has an endpoint: without one, nothing is owed to anybody.
+pub async fn any_endpoint(backend: &Backend) -> Result<bool, StoreError> {
+    let sql = "SELECT 1 FROM webhook_endpoints LIMIT 1";
+    let row: Option<(i32,)> = dialect::fetch_optional(backend, sql, &[]).await?;
+    Ok(row.is_some())
+}
+
 /// Forgets an endpoint and what was still owed to it.
 pub async fn remove_endpoint(backend: &Backend, endpoint_id: Uuid) -> Result<(), StoreError> {
     for sql in [

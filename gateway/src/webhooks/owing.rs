@@ -27,13 +27,57 @@ pub(super) enum Owed {
     Written,
 }
 
+/// The events whose payloads the worker reads while no endpoint exists: what it must note
+/// for later. The payloads of all others are skipped then (`Follower::set_skipped_payloads`):
+/// in a deployment without webhooks, most of all it would read.
+const NOTED: [&str; 3] = domain::event_types![
+    "WebhookEndpointAdded",
+    "WebhookEndpointRemoved",
+    "ConversationStarted"
+];
+
+/// Every type but [`NOTED`].
+const UNNOTED: [&str; domain::event::EVENT_TYPES.len() - NOTED.len()] = {
+    let mut unnoted = [""; domain::event::EVENT_TYPES.len() - NOTED.len()];
+    let (mut from, mut to) = (0, 0);
+    while from < domain::event::EVENT_TYPES.len() {
+        let name = domain::event::EVENT_TYPES[from];
+        let mut noted = false;
+        let mut n = 0;
+        while n < NOTED.len() {
+            noted |= domain::event::same(NOTED[n].as_bytes(), name.as_bytes());
+            n += 1;
+        }
+        if !noted {
+            unnoted[to] = name;
+            to += 1;
+        }
+        from += 1;
+    }
+    unnoted
+};
+
 /// Notes and owes the events that follow in `feed`.
 pub(super) async fn owe_next(state: &AppState, feed: &mut Follower) -> Result<Owed, String> {
-    let batch = feed.read().await.map_err(|error| error.to_string())?;
+    let backend = state.backend();
+    let skipping = !table::any_endpoint(backend)
+        .await
+        .map_err(|error| error.to_string())?;
+    feed.set_skipped_payloads(if skipping { &UNNOTED } else { &[] });
+    let mut batch = feed.read().await.map_err(|error| error.to_string())?;
     if batch.is_empty() {
         return Ok(Owed::Nothing);
     }
-    let backend = state.backend();
+    // Read without payloads: the events after a first endpoint's are read again, with theirs.
+    if skipping {
+        if let Some(added) = batch
+            .iter()
+            .position(|event| event.event_type == "WebhookEndpointAdded")
+        {
+            batch.truncate(added + 1);
+            feed.seek(batch[added].position);
+        }
+    }
     let now = Utc::now().timestamp_millis();
     let mut owed = Owed::Read;
     let mut endpoints = Endpoints::default();
@@ -145,4 +189,99 @@ async fn owe_event(
         .await?;
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use domain::organization::{Organization, OrganizationCommand};
+    use serde_json::json;
+    use store::command::CommandContext;
+    use store::{AppendRequest, NewEvent};
+
+    use super::*;
+
+    /// While no endpoint exists the payloads are skipped; a first endpoint and an event owed
+    /// to it read in that same batch must still be owed: the batch stops at the endpoint, and
+    /// what follows is read again with its payloads.
+    #[tokio::test]
+    async fn an_event_read_in_the_batch_of_the_first_endpoint_is_still_owed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store::log::EventStore::open_sqlite(dir.path())
+            .await
+            .unwrap();
+        crate::secrets::migrate(store.backend()).await.unwrap();
+        let state = AppState::new(store);
+        let org = Uuid::new_v4();
+        let ctx = CommandContext {
+            actor: None,
+            idempotency: None,
+        };
+        let commands = [
+            OrganizationCommand::CreateOrganization {
+                organization_id: org,
+                name: domain::values::Name::parse("Acme").unwrap(),
+                owner_id: None,
+            },
+            OrganizationCommand::AddWebhookEndpoint {
+                endpoint_id: Uuid::new_v4(),
+                url: "https://hooks.example.com/x".into(),
+                event_types: vec!["CustomerJoinedQueue".into()],
+                by: None,
+            },
+        ];
+        for command in commands {
+            state
+                .commands
+                .execute::<Organization>(&org.to_string(), command, &(), &ctx)
+                .await
+                .unwrap();
+        }
+        let queue = Uuid::new_v4();
+        let joined = state
+            .store
+            .append(AppendRequest {
+                events: vec![NewEvent {
+                    event_id: Uuid::new_v4(),
+                    aggregate_type: "queue".into(),
+                    aggregate_id: queue.to_string(),
+                    sequence: 1,
+                    event_type: "CustomerJoinedQueue".into(),
+                    event_version: "1".into(),
+                    payload: json!({
+                        "type": "CustomerJoinedQueue",
+                        "queue_id": queue,
+                        "organization_id": org,
+                        "conversation_id": Uuid::new_v4(),
+                    }),
+                    actor: None,
+                }],
+                expected: vec![("queue".into(), queue.to_string(), 0)],
+                idempotency: None,
+            })
+            .await
+            .unwrap();
+        // One feed over the whole log, its first batch all three events.
+        let mut feed = Follower::new("webhooks", &state.store, 0).batch(100);
+        for _ in 0..10 {
+            if owe_next(&state, &mut feed).await.unwrap() == Owed::Nothing {
+                break;
+            }
+        }
+        assert_eq!(
+            table::owed_positions(state.backend(), org).await.unwrap(),
+            vec![joined[0].position]
+        );
+    }
+
+    #[test]
+    fn without_endpoints_only_what_must_be_noted_is_read() {
+        for noted in NOTED {
+            assert!(!UNNOTED.contains(&noted));
+        }
+        assert!(UNNOTED.contains(&"MessageSent"));
+        assert_eq!(
+            UNNOTED.len() + NOTED.len(),
+            domain::event::EVENT_TYPES.len()
+        );
+    }
 }
