@@ -360,34 +360,27 @@ impl Worker<'_> {
     }
 }
 
+/// What the webhooks' tests start from: an embedded store, and an organization with an endpoint.
 #[cfg(test)]
-mod worker_tests {
-    use super::*;
+pub(super) mod testing {
     use domain::organization::{Organization, OrganizationCommand};
     use store::command::CommandContext;
     use uuid::Uuid;
 
-    async fn sql(state: &AppState, statement: &str) {
-        store::testing::execute(state.backend(), statement)
-            .await
-            .unwrap();
-    }
+    use crate::state::AppState;
 
-    /// With the embedded store there is no lease to lose: a checkpoint that cannot be saved
-    /// for a while (a full disk) is retried, and the worker goes on once it can. (It used to
-    /// stop for good until a restart.)
-    #[tokio::test]
-    async fn the_embedded_worker_outlives_a_checkpoint_it_could_not_save() {
+    /// A state on a fresh SQLite store (kept while the folder lives).
+    pub(in crate::webhooks) async fn embedded_state() -> (tempfile::TempDir, AppState) {
         let dir = tempfile::tempdir().unwrap();
         let store = store::log::EventStore::open_sqlite(dir.path())
             .await
             .unwrap();
         crate::secrets::migrate(store.backend()).await.unwrap();
-        let state = AppState::new(store);
-        let (stop, stopped) = watch::channel(false);
-        let worker = tokio::spawn(run(state.clone(), stopped));
-        // The checkpoints' table is away while the organization and its endpoint are written.
-        sql(&state, "ALTER TABLE checkpoints RENAME TO checkpoints_away").await;
+        (dir, AppState::new(store))
+    }
+
+    /// A new organization with one endpoint that asked for `event_type`; its id.
+    pub(in crate::webhooks) async fn org_with_endpoint(state: &AppState, event_type: &str) -> Uuid {
         let org = Uuid::new_v4();
         let ctx = CommandContext {
             actor: None,
@@ -402,7 +395,7 @@ mod worker_tests {
             OrganizationCommand::AddWebhookEndpoint {
                 endpoint_id: Uuid::new_v4(),
                 url: "https://hooks.example.com/x".into(),
-                event_types: vec!["MessageSent".into()],
+                event_types: vec![event_type.into()],
                 by: None,
             },
         ];
@@ -413,6 +406,32 @@ mod worker_tests {
                 .await
                 .unwrap();
         }
+        org
+    }
+}
+
+#[cfg(test)]
+mod worker_tests {
+    use super::testing::{embedded_state, org_with_endpoint};
+    use super::*;
+
+    async fn sql(state: &AppState, statement: &str) {
+        store::testing::execute(state.backend(), statement)
+            .await
+            .unwrap();
+    }
+
+    /// With the embedded store there is no lease to lose: a checkpoint that cannot be saved
+    /// for a while (a full disk) is retried, and the worker goes on once it can. (It used to
+    /// stop for good until a restart.)
+    #[tokio::test]
+    async fn the_embedded_worker_outlives_a_checkpoint_it_could_not_save() {
+        let (_dir, state) = embedded_state().await;
+        let (stop, stopped) = watch::channel(false);
+        let worker = tokio::spawn(run(state.clone(), stopped));
+        // The checkpoints' table is away while the organization and its endpoint are written.
+        sql(&state, "ALTER TABLE checkpoints RENAME TO checkpoints_away").await;
+        org_with_endpoint(&state, "MessageSent").await;
         tokio::time::sleep(Duration::from_millis(1500)).await;
         sql(&state, "ALTER TABLE checkpoints_away RENAME TO checkpoints").await;
         let head = state.store.head().await.unwrap();

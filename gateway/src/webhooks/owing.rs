@@ -193,49 +193,19 @@ async fn owe_event(
 
 #[cfg(test)]
 mod tests {
-    use domain::organization::{Organization, OrganizationCommand};
     use serde_json::json;
-    use store::command::CommandContext;
     use store::{AppendRequest, NewEvent};
 
     use super::*;
+    use crate::webhooks::testing::{embedded_state, org_with_endpoint};
 
     /// While no endpoint exists the payloads are skipped; a first endpoint and an event owed
     /// to it read in that same batch must still be owed: the batch stops at the endpoint, and
     /// what follows is read again with its payloads.
     #[tokio::test]
     async fn an_event_read_in_the_batch_of_the_first_endpoint_is_still_owed() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store::log::EventStore::open_sqlite(dir.path())
-            .await
-            .unwrap();
-        crate::secrets::migrate(store.backend()).await.unwrap();
-        let state = AppState::new(store);
-        let org = Uuid::new_v4();
-        let ctx = CommandContext {
-            actor: None,
-            idempotency: None,
-        };
-        let commands = [
-            OrganizationCommand::CreateOrganization {
-                organization_id: org,
-                name: domain::values::Name::parse("Acme").unwrap(),
-                owner_id: None,
-            },
-            OrganizationCommand::AddWebhookEndpoint {
-                endpoint_id: Uuid::new_v4(),
-                url: "https://hooks.example.com/x".into(),
-                event_types: vec!["CustomerJoinedQueue".into()],
-                by: None,
-            },
-        ];
-        for command in commands {
-            state
-                .commands
-                .execute::<Organization>(&org.to_string(), command, &(), &ctx)
-                .await
-                .unwrap();
-        }
+        let (_dir, state) = embedded_state().await;
+        let org = org_with_endpoint(&state, "CustomerJoinedQueue").await;
         let queue = Uuid::new_v4();
         let joined = state
             .store
