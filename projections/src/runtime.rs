@@ -325,6 +325,23 @@ impl ProjectorState {
             | Self::Stopped { position } => Some(*position),
         }
     }
+
+    /// Whether this projector's rows hold everything up to `position`. A failed one holds what
+    /// it applied before the event that failed: a read that needs no more than that need not
+    /// wait for the failure to clear (a read model that met a full disk after the last change
+    /// of access made every command wait out `READ_WAIT`). One that could not start holds
+    /// nothing, not even its tables (`failed_at` 0).
+    pub fn has_applied(&self, position: i64) -> bool {
+        match self {
+            Self::Running { position: applied } => *applied >= position,
+            Self::Failed {
+                position: applied,
+                failed_at,
+                ..
+            } => *applied >= position && *failed_at > position,
+            Self::Starting | Self::Stopped { .. } => false,
+        }
+    }
 }
 
 /// Every projector's state by name, shared with `/readyz` and the operators' commands.
@@ -357,9 +374,7 @@ impl Statuses {
     pub async fn wait_for(&self, position: i64, timeout: Duration) -> Result<(), String> {
         let mut rx = self.tx.subscribe();
         let reached = |states: &BTreeMap<String, ProjectorState>| {
-            states.values().all(
-                |state| matches!(state, ProjectorState::Running { position: p } if *p >= position),
-            )
+            states.values().all(|state| state.has_applied(position))
         };
         let waited = tokio::time::timeout(timeout, rx.wait_for(reached)).await;
         match waited {
@@ -375,20 +390,18 @@ impl Statuses {
         }
         states
             .iter()
-            .filter_map(|(name, state)| match state {
-                ProjectorState::Running { position: p } if *p >= position => None,
+            .filter(|(_, state)| !state.has_applied(position))
+            .map(|(name, state)| match state {
                 ProjectorState::Running { position: p } => {
-                    Some(format!("{name} is at {p} of {position}"))
+                    format!("{name} is at {p} of {position}")
                 }
                 ProjectorState::Failed {
                     position: p,
                     failed_at,
                     error,
-                } => Some(format!(
-                    "{name} failed at position {failed_at} (applied up to {p}): {error}"
-                )),
-                ProjectorState::Starting => Some(format!("{name} is starting")),
-                ProjectorState::Stopped { position: p } => Some(format!("{name} stopped at {p}")),
+                } => format!("{name} failed at position {failed_at} (applied up to {p}): {error}"),
+                ProjectorState::Starting => format!("{name} is starting"),
+                ProjectorState::Stopped { position: p } => format!("{name} stopped at {p}"),
             })
             .collect::<Vec<_>>()
             .join("; ")

@@ -194,7 +194,7 @@ async fn a_failing_event_stops_its_projector_there_and_skips_nothing(db: TestDb)
         .await
         .expect_err("a failed projector is not caught up");
     assert!(reason.contains("counter failed at position"), "{reason}");
-    match running.projectors.statuses.snapshot()["counter"].clone() {
+    let applied = match running.projectors.statuses.snapshot()["counter"].clone() {
         ProjectorState::Failed {
             position,
             failed_at: at,
@@ -203,9 +203,18 @@ async fn a_failing_event_stops_its_projector_there_and_skips_nothing(db: TestDb)
             assert_eq!(at, failed_at);
             assert!(position < failed_at);
             assert!(error.contains("cannot count"), "{error}");
+            position
         }
         other => panic!("expected a failure, got {other:?}"),
-    }
+    };
+    // A read that needs no more than what the failed projector applied has it: it does not
+    // wait for the failure to clear (without `has_applied` this waits out the 20 s and fails).
+    running
+        .projectors
+        .statuses
+        .wait_for(applied, Duration::from_secs(20))
+        .await
+        .expect("what the failed projector applied is there to read");
     // Everything before the failing event is applied, nothing after it.
     assert_eq!(count(&store).await.0, before);
     // The other projectors go on.
