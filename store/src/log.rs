@@ -121,6 +121,7 @@ impl EventStore {
             Arc::clone(&store.inner.shared),
             store.inner._shutdown.subscribe(),
         );
+        sqlite::spawn_checkpointer(data_dir, store.inner._shutdown.subscribe());
         Ok(store)
     }
 

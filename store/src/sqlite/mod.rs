@@ -17,6 +17,7 @@
 
 mod erasure;
 pub mod readers;
+mod wal;
 mod writer;
 
 use std::path::Path;
@@ -131,7 +132,11 @@ pub(crate) async fn open(data_dir: &Path) -> Result<Pools, StoreError> {
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(5))
         .foreign_keys(true)
-        .pragma("secure_delete", "ON");
+        .pragma("secure_delete", "ON")
+        .pragma(
+            "wal_autocheckpoint",
+            wal::AUTOCHECKPOINT_BACKSTOP.to_string(),
+        );
     let setup = pool_options()
         .max_connections(1)
         .connect_with(log.clone())
@@ -238,7 +243,11 @@ async fn open_read_models(data_dir: &Path) -> Result<SqlitePool, StoreError> {
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(5))
         .foreign_keys(true)
-        .pragma("secure_delete", "ON");
+        .pragma("secure_delete", "ON")
+        .pragma(
+            "wal_autocheckpoint",
+            wal::AUTOCHECKPOINT_BACKSTOP.to_string(),
+        );
     pool_options()
         .max_connections(4)
         .connect_with(options)
@@ -403,6 +412,15 @@ pub(crate) fn spawn_watcher(
             }
         }
     });
+}
+
+/// Checkpoints `jono.db`'s and `read-models.db`'s write-ahead logs off the committing
+/// threads ([`wal`]) until `shutdown`'s sender is dropped.
+pub(crate) fn spawn_checkpointer(data_dir: &Path, shutdown: tokio::sync::watch::Receiver<()>) {
+    wal::spawn_checkpointer(
+        vec![data_dir.join("jono.db"), data_dir.join(READ_MODELS_FILE)],
+        shutdown,
+    );
 }
 
 pub(crate) async fn load_snapshot(

@@ -64,14 +64,17 @@ impl Writer {
 }
 
 /// The writer's connection: `synchronous=FULL` (each commit fsynced before its answer), the
-/// busy timeout of the pools, foreign keys on. The file is in WAL mode already (the pools set
-/// it when the store opens, and it stays).
+/// busy timeout of the pools, foreign keys on, the write-ahead log checkpointed by the
+/// checkpointer ([`super::wal`]), not by the batch whose commit passes 1,000 pages. The file is
+/// in WAL mode already (the pools set it when the store opens, and it stays).
 fn open_writer(path: &Path) -> Result<rusqlite::Connection, rusqlite::Error> {
     let connection = rusqlite::Connection::open(path)?;
     connection.busy_timeout(Duration::from_secs(5))?;
-    connection.execute_batch(
-        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
-    )?;
+    connection.execute_batch(&format!(
+        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; \
+         PRAGMA wal_autocheckpoint = {};",
+        super::wal::AUTOCHECKPOINT_BACKSTOP
+    ))?;
     connection.set_prepared_statement_cache_capacity(32);
     Ok(connection)
 }

@@ -7,6 +7,7 @@ pub(crate) use store::on_both_backends;
 
 mod append;
 mod beside_log;
+mod checkpoints;
 mod cluster;
 mod commands;
 mod feed;

@@ -1,0 +1,84 @@
+//! The write-ahead logs of `jono.db` and `read-models.db` are copied back into their files
+//! (checkpointed) by a thread of this process, not by the connection whose commit happened to
+//! take a log past SQLite's threshold. By default that commit does it, inside its own call: so
+//! the log's writer — its batch, and every request waiting on the batch — and the projector
+//! group paid several times a second under load for copying some 4 MiB of pages and an fsync
+//! of the database file, which is the tail of the answers' latency.
+//!
+//! The committing connections keep a checkpoint of their own only as a backstop
+//! ([`AUTOCHECKPOINT_BACKSTOP`] pages, should this thread fall far behind or be gone). This
+//! thread's checkpoints are `PASSIVE`: they copy what no reader still needs, never wait for a
+//! reader or a writer, and never block one (SQLite, "Checkpoint a database", `PASSIVE`).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+/// Pages of write-ahead log after which a committing connection checkpoints by itself
+/// (SQLite's default is 1,000): about 80 MiB, reached only if the checkpointer cannot keep up.
+pub(crate) const AUTOCHECKPOINT_BACKSTOP: u32 = 20_000;
+
+/// How often the checkpointer copies what the logs gained: under load a few hundred pages
+/// each time.
+const EVERY: Duration = Duration::from_millis(100);
+
+/// Starts the checkpointer of `files`; it stops within [`EVERY`] of `shutdown`'s sender being
+/// dropped (the store's last clone).
+pub(crate) fn spawn_checkpointer(files: Vec<PathBuf>, shutdown: watch::Receiver<()>) {
+    let started = std::thread::Builder::new()
+        .name("jono-checkpoints".into())
+        .spawn(move || run(&files, &shutdown));
+    if let Err(error) = started {
+        tracing::warn!(
+            %error,
+            "no checkpointer thread: commits checkpoint the write-ahead logs themselves"
+        );
+    }
+}
+
+fn run(files: &[PathBuf], shutdown: &watch::Receiver<()>) {
+    let mut connections: Vec<Option<rusqlite::Connection>> = files.iter().map(|_| None).collect();
+    loop {
+        std::thread::sleep(EVERY);
+        if shutdown.has_changed().is_err() {
+            return;
+        }
+        for (file, connection) in files.iter().zip(connections.iter_mut()) {
+            if connection.is_none() {
+                match open(file) {
+                    Ok(opened) => *connection = Some(opened),
+                    Err(error) => {
+                        tracing::debug!(%error, file = %file.display(), "cannot open for a checkpoint");
+                        continue;
+                    }
+                }
+            }
+            if let Some(opened) = connection {
+                if let Err(error) = checkpoint(opened) {
+                    tracing::debug!(%error, file = %file.display(), "a checkpoint failed");
+                    *connection = None;
+                }
+            }
+        }
+    }
+}
+
+/// The checkpointer's connection: `synchronous=FULL`, so that a checkpoint syncs the
+/// write-ahead log before it overwrites pages of the file and the file before it lets the log
+/// start over.
+fn open(file: &Path) -> rusqlite::Result<rusqlite::Connection> {
+    let connection = rusqlite::Connection::open_with_flags(
+        file,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    connection.execute_batch("PRAGMA synchronous = FULL;")?;
+    Ok(connection)
+}
+
+/// One `PASSIVE` checkpoint: (busy, pages in the log, pages copied back).
+fn checkpoint(connection: &rusqlite::Connection) -> rusqlite::Result<(i64, i64, i64)> {
+    connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+    })
+}

@@ -1,0 +1,81 @@
+//! SQLite's write-ahead logs are copied back into `jono.db` and `read-models.db` by the
+//! store's checkpointer, not by the commit that takes a log past SQLite's 1,000 pages (which
+//! made the log's writer, and every request in its batch, wait for the copy and an fsync of
+//! the file several times a second: `store/src/sqlite/wal.rs`).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use store::log::Backend;
+use store::EventStore;
+
+use crate::common::append_to;
+
+/// SQLite's page size here, and the log size at which a commit would copy it back itself.
+const PAGE: u64 = 4_096;
+const AUTOCHECKPOINT_PAGES: u64 = 1_000;
+
+fn size(file: &Path) -> u64 {
+    std::fs::metadata(file).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Waits (at most a minute: a correctness test, not a timing one) until `file` is larger than
+/// `than`.
+async fn grows(file: &Path, than: u64) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if size(file) > than {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_files_get_their_write_ahead_logs_back_while_no_commit_passes_a_thousand_pages() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = EventStore::open_sqlite(dir.path()).await.expect("open");
+    let log = dir.path().join("jono.db");
+    let read_models = dir.path().join(store::READ_MODELS_FILE);
+    let (log_before, read_models_before) = (size(&log), size(&read_models));
+
+    for n in 0..40 {
+        store
+            .append(append_to(&format!("stream-{n}"), 0, 5))
+            .await
+            .expect("append");
+    }
+    let Backend::Sqlite(pool, _) = store.read_model_backend() else {
+        panic!("a SQLite store");
+    };
+    sqlx::query("CREATE TABLE rm_probe (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+        .execute(pool)
+        .await
+        .expect("create");
+    for n in 0..100 {
+        sqlx::query("INSERT INTO rm_probe (body) VALUES ($1)")
+            .bind(format!("{n:0>400}"))
+            .execute(pool)
+            .await
+            .expect("insert");
+    }
+    // The premise: neither log came near the size at which a commit copies it back itself.
+    for file in [&log, &read_models] {
+        let wal = size(&file.with_extension("db-wal"));
+        assert!(
+            wal < AUTOCHECKPOINT_PAGES * PAGE / 2,
+            "{}: a write-ahead log of {wal} bytes",
+            file.display()
+        );
+    }
+
+    assert!(
+        grows(&log, log_before).await,
+        "jono.db never received its new pages ({log_before} bytes)"
+    );
+    assert!(
+        grows(&read_models, read_models_before).await,
+        "read-models.db never received its new pages ({read_models_before} bytes)"
+    );
+}
