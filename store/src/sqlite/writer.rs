@@ -1,5 +1,5 @@
-//! The log's writer on SQLite: a batch of appends in one transaction, in a blocking thread
-//! of its own, each request in a savepoint so that its own failure is rolled back alone.
+//! The log's writer on SQLite: a batch of appends in one transaction, in a thread of its own,
+//! each request in a savepoint so that its own failure is rolled back alone.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,10 +15,10 @@ use crate::log_statements as statements;
 use crate::seal::{self, SubjectKey};
 use crate::tail::Kept;
 
-/// The log's writer: one rusqlite connection to `jono.db`, used by the writer task alone. A
-/// batch runs in a blocking thread as a whole, one hand-over per batch: through a pooled sqlx
-/// connection each of its statements was a round trip to that connection's worker thread, and
-/// a profile under 32 writers spent half its time in those threads' wake-ups.
+/// The log's writer: one rusqlite connection to `jono.db`, used by the writer thread alone. A
+/// batch runs there as a whole: through a pooled sqlx connection each of its statements was a
+/// round trip to that connection's worker thread, and a profile under 32 writers spent half
+/// its time in those threads' wake-ups.
 pub(crate) struct Writer {
     path: PathBuf,
     connection: Option<rusqlite::Connection>,
@@ -32,33 +32,24 @@ impl Writer {
         }
     }
 
-    /// Appends `requests` in one transaction (see [`commit_direct`]).
-    pub(crate) async fn commit_batch(
+    /// Appends `requests` in one transaction (see [`commit_direct`]), in the calling thread:
+    /// the log's writer thread (`crate::log::run_sqlite_writer`), which does nothing else.
+    pub(crate) fn commit_batch(
         &mut self,
-        requests: Vec<AppendRequest>,
-        shared: std::sync::Arc<crate::log::Shared>,
+        requests: &[AppendRequest],
+        shared: &crate::log::Shared,
     ) -> Result<BatchOutcome, AppendError> {
-        let connection = self.connection.take();
-        let path = self.path.clone();
-        let (connection, outcome) = tokio::task::spawn_blocking(move || {
-            let mut connection = match connection {
-                Some(connection) => connection,
-                None => match open_writer(&path) {
-                    Ok(connection) => connection,
-                    Err(error) => return (None, Err(unavailable(error))),
-                },
-            };
-            let outcome = commit_direct(&mut connection, &requests, &shared);
-            // A connection a failure left inside a transaction (a COMMIT that failed, SQLite's
-            // own rollback after a full disk) is closed, not used again.
-            if !connection.is_autocommit() {
-                let _ = connection.execute_batch("ROLLBACK");
-            }
-            (connection.is_autocommit().then_some(connection), outcome)
-        })
-        .await
-        .map_err(|e| AppendError::Unavailable(format!("the log's writer thread: {e}")))?;
-        self.connection = connection;
+        let mut connection = match self.connection.take() {
+            Some(connection) => connection,
+            None => open_writer(&self.path).map_err(unavailable)?,
+        };
+        let outcome = commit_direct(&mut connection, requests, shared);
+        // A connection a failure left inside a transaction (a COMMIT that failed, SQLite's own
+        // rollback after a full disk) is closed, not used again.
+        if !connection.is_autocommit() {
+            let _ = connection.execute_batch("ROLLBACK");
+        }
+        self.connection = connection.is_autocommit().then_some(connection);
         outcome
     }
 }
