@@ -10,9 +10,10 @@ use serde::{Deserialize, Serialize};
 use store::log::Backend;
 use uuid::Uuid;
 
-use crate::database::{fetch_all, fetch_few, fetch_optional};
+use crate::database::{fetch_all, fetch_optional};
 use crate::params;
 use crate::reading::{id, json, named, opt_id, opt_time, page, time, QueryError, Result};
+use crate::runtime::Dialect;
 
 // Where a conversation stands (`rm_conversations.status`); the answers carry it as it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -91,14 +92,24 @@ pub struct Handoff {
 
 /// The conversation columns, with `reader`'s read marker (a placeholder such as `$3`, or
 /// `NULL` for no reader).
-fn conversation_select(reader: &str) -> String {
+/// The select of conversation rows, each with its tags as a JSON array of text (one statement
+/// for a conversation and its tags: a read of each was a statement of its own, and so was
+/// every listed conversation's).
+fn conversation_select(backend: &Backend, reader: &str) -> String {
+    let tags = match Dialect::of(backend) {
+        // Sorted after: SQLite's aggregates take no ORDER BY here.
+        Dialect::Sqlite => "json_group_array(t.tag)",
+        Dialect::Postgres => "COALESCE(json_agg(t.tag ORDER BY t.tag), '[]'::json)::text",
+    };
     format!(
         "SELECT c.conversation_id, c.kind, c.name, c.organization_id,
          c.queue_id, c.status, c.agent_id, c.metadata, c.live, c.participants, c.created_at,
          c.picked_at, c.ended_at, c.end_reason, c.rating_score, c.rating_comment, c.last_seq,
          c.answered_at, c.handoff_id, c.handoff_to, c.handoff_expires_at, c.erased_at, l.customer_ref, l.user_id AS verified_user_id,
          l.name AS verified_name,
-         r.seq AS read_seq, {reader} IS NOT NULL AS has_reader
+         r.seq AS read_seq, {reader} IS NOT NULL AS has_reader,
+         (SELECT {tags} FROM rm_conversation_tags t
+          WHERE t.conversation_id = c.conversation_id) AS tags
          FROM rm_conversations c
          LEFT JOIN rm_reads r ON r.conversation_id = c.conversation_id AND r.agent_id = {reader}
          LEFT JOIN rm_customer_links l ON l.conversation_id = c.conversation_id"
@@ -134,6 +145,7 @@ struct ConversationRow {
     verified_name: Option<String>,
     read_seq: Option<i64>,
     has_reader: bool,
+    tags: String,
 }
 
 store::from_direct_row!(ConversationRow {
@@ -164,15 +176,16 @@ store::from_direct_row!(ConversationRow {
     verified_name,
     read_seq,
     has_reader,
+    tags,
 });
 
 async fn conversation_from(backend: &Backend, row: ConversationRow) -> Result<Conversation> {
-    let tags: Vec<(String,)> = fetch_few(
-        backend,
-        "SELECT tag FROM rm_conversation_tags WHERE conversation_id = $1 ORDER BY tag",
-        params![row.conversation_id.as_str()],
-    )
-    .await?;
+    let mut tags: Vec<String> =
+        serde_json::from_str(&row.tags).map_err(|e| QueryError::Corrupt(format!("tags: {e}")))?;
+    if Dialect::of(backend) == Dialect::Sqlite {
+        // Postgres ordered them by its collation; SQLite's `ORDER BY tag` is bytewise.
+        tags.sort_unstable();
+    }
     let status: ConversationStatus = named(&row.status)?;
     let queue_position = if status == ConversationStatus::Waiting {
         let place: Option<(i64,)> = fetch_optional(
@@ -201,7 +214,7 @@ async fn conversation_from(backend: &Backend, row: ConversationRow) -> Result<Co
             metadata: json(&row.metadata)?,
             live: json(&row.live)?,
         },
-        tags: tags.into_iter().map(|(tag,)| tag).collect(),
+        tags,
         queue_position,
         participants,
         created_at: time(row.created_at)?,
@@ -256,7 +269,7 @@ pub async fn conversation(
         backend,
         &format!(
             "{} WHERE c.conversation_id = $1",
-            conversation_select("NULL")
+            conversation_select(backend, "NULL")
         ),
         params![conversation_id],
     )
@@ -324,7 +337,7 @@ pub async fn conversations(
              AND ($10 IS NULL OR c.created_at >= $10)
              AND ($11 IS NULL OR c.created_at < $11)
              ORDER BY c.created_position LIMIT $7",
-            conversation_select("$12")
+            conversation_select(backend, "$12")
         ),
         params![
             organization_id,
@@ -367,7 +380,7 @@ pub async fn same_customer(
                                         WHERE conversation_id = $1)
              AND c.conversation_id <> $1
              ORDER BY l.position DESC LIMIT $2",
-            conversation_select("NULL")
+            conversation_select(backend, "NULL")
         ),
         params![conversation_id, limit],
     )
@@ -393,7 +406,7 @@ pub async fn inbox(backend: &Backend, agent_id: Uuid) -> Result<Vec<Conversation
         &format!(
             "{} WHERE c.agent_id = $1 AND c.status = 'active'
              ORDER BY c.created_position",
-            conversation_select("$1")
+            conversation_select(backend, "$1")
         ),
         params![agent_id],
     )

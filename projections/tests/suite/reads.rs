@@ -501,7 +501,8 @@ async fn conversations_follow_picks_transfers_tags_metadata_and_the_end(db: Test
     let bob = join(&world, org.queue, json!({})).await;
     assert_eq!(pick(&world, org.queue, org.agent).await, ann);
     let by = agent_author(org.agent);
-    for tag in ["billing", "vip"] {
+    // Added out of order: a conversation's tags read back sorted.
+    for tag in ["zebra", "billing", "vip", "api"] {
         world
             .ok::<Conversation>(
                 ann,
@@ -558,7 +559,7 @@ async fn conversations_follow_picks_transfers_tags_metadata_and_the_end(db: Test
         seen.customer.live,
         json!({"page": "https://shop.example/cart"})
     );
-    assert_eq!(seen.tags, vec!["billing".to_owned()]);
+    assert_eq!(seen.tags, ["api", "billing", "zebra"]);
     assert!(seen.picked_at.is_some() && seen.ended_at.is_none());
     let bob_seen = projections::conversations::read::conversation(backend, bob)
         .await
@@ -572,6 +573,7 @@ async fn conversations_follow_picks_transfers_tags_metadata_and_the_end(db: Test
         ),
         ("waiting", Some(other_queue), Some(1))
     );
+    assert!(bob_seen.tags.is_empty(), "{:?}", bob_seen.tags);
     let line = projections::queues::read::waiting_line(backend, other_queue)
         .await
         .unwrap();
@@ -588,6 +590,7 @@ async fn conversations_follow_picks_transfers_tags_metadata_and_the_end(db: Test
         .await
         .unwrap();
     assert_eq!(inbox.iter().map(|c| c.id).collect::<Vec<_>>(), vec![ann]);
+    assert_eq!(inbox[0].tags, ["api", "billing", "zebra"], "a listed one's too");
     let tags = projections::conversations::read::organization_tags(backend, org.id)
         .await
         .unwrap();
