@@ -23,12 +23,7 @@ use crate::state::AppState;
 /// The position every read model has reached now (0 while one is not running): a read begun
 /// after this shows everything up to it.
 pub fn reached(state: &AppState) -> i64 {
-    let states = state.projections.snapshot();
-    let lowest = states.values().map(|projector| match projector {
-        projections::ProjectorState::Running { position } => *position,
-        _ => 0,
-    });
-    lowest.min().unwrap_or(0)
+    state.projections.reached()
 }
 
 /// Waits until the read models have reached the log's last committed position now.

@@ -369,6 +369,20 @@ impl Statuses {
         });
     }
 
+    /// The position every projector has applied everything up to (0 while one is starting
+    /// or stopped): a read begun now shows everything up to it. A failed one counts with what
+    /// it applied before its failing event, as in [`ProjectorState::has_applied`].
+    pub fn reached(&self) -> i64 {
+        let states = self.tx.borrow();
+        let applied = states.values().map(|state| match state {
+            ProjectorState::Running { position } | ProjectorState::Failed { position, .. } => {
+                *position
+            }
+            ProjectorState::Starting | ProjectorState::Stopped { .. } => 0,
+        });
+        applied.min().unwrap_or(0)
+    }
+
     /// Waits until every projector has applied everything up to `position`, for at most
     /// `timeout`; otherwise says which ones have not, and why.
     pub async fn wait_for(&self, position: i64, timeout: Duration) -> Result<(), String> {

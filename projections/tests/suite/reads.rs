@@ -590,7 +590,11 @@ async fn conversations_follow_picks_transfers_tags_metadata_and_the_end(db: Test
         .await
         .unwrap();
     assert_eq!(inbox.iter().map(|c| c.id).collect::<Vec<_>>(), vec![ann]);
-    assert_eq!(inbox[0].tags, ["api", "billing", "zebra"], "a listed one's too");
+    assert_eq!(
+        inbox[0].tags,
+        ["api", "billing", "zebra"],
+        "a listed one's too"
+    );
     let tags = projections::conversations::read::organization_tags(backend, org.id)
         .await
         .unwrap();

@@ -215,6 +215,11 @@ async fn a_failing_event_stops_its_projector_there_and_skips_nothing(db: TestDb)
         .wait_for(applied, Duration::from_secs(20))
         .await
         .expect("what the failed projector applied is there to read");
+    assert_eq!(
+        running.projectors.statuses.reached(),
+        applied,
+        "the read models have reached what the failed one applied"
+    );
     // Everything before the failing event is applied, nothing after it.
     assert_eq!(count(&store).await.0, before);
     // The other projectors go on.
