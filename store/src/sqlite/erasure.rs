@@ -99,14 +99,29 @@ pub(crate) async fn erase_subject(
     })
 }
 
+/// How long an erasure's truncation tries again while another connection checkpoints the same
+/// file: the store's checkpointer does every 100 ms (`super::wal`), and SQLite refuses a second
+/// checkpoint at once, without the busy handler; `PRAGMA wal_checkpoint` then answers
+/// `busy = 1` and leaves the log as it was.
+const TRUNCATE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Copies the write-ahead log into the database file and truncates it to nothing, so no old
 /// version of a page stays in it (the pool's file: the log's, or the read models').
 pub(crate) async fn truncate_wal(pool: &SqlitePool) -> Result<(), StoreError> {
-    let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
-        .fetch_one(pool)
-        .await?;
-    if busy != 0 {
-        tracing::warn!("a write-ahead log could not be truncated yet: readers held it");
+    let started = std::time::Instant::now();
+    loop {
+        let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(pool)
+            .await?;
+        if busy == 0 {
+            return Ok(());
+        }
+        if started.elapsed() >= TRUNCATE_PATIENCE {
+            tracing::warn!(
+                "a write-ahead log could not be truncated yet: readers or another checkpoint held it"
+            );
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
-    Ok(())
 }

@@ -79,3 +79,47 @@ async fn both_files_get_their_write_ahead_logs_back_while_no_commit_passes_a_tho
         "read-models.db never received its new pages ({read_models_before} bytes)"
     );
 }
+
+/// An erasure's truncation of the write-ahead logs (`compact_after_erasure`) meets another
+/// connection's checkpoint — the checkpointer's every 100 ms, here one checkpointing in a loop —
+/// and SQLite refuses the second checkpoint at once (`busy = 1`, the log left as it was): the
+/// truncation tries again, so the log is empty after it (without that, this fails within a
+/// few rounds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasures_truncation_waits_out_another_checkpoint() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = EventStore::open_sqlite(dir.path()).await.expect("open");
+    for n in 0..20 {
+        store
+            .append(append_to(&format!("stream-{n}"), 0, 5))
+            .await
+            .expect("append");
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let checkpointing = {
+        let (stop, file) = (std::sync::Arc::clone(&stop), dir.path().join("jono.db"));
+        std::thread::spawn(move || {
+            let connection = rusqlite::Connection::open(file).expect("a connection");
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            }
+        })
+    };
+    for round in 0..200 {
+        store
+            .append(append_to(&format!("more-{round}"), 0, 2))
+            .await
+            .expect("append");
+        let compacted = store
+            .compact_after_erasure(store::erasure::Erased {
+                rewritten: 0,
+                snapshots: 0,
+            })
+            .await;
+        assert!(compacted.is_ok(), "round {round}: {compacted:?}");
+        let wal = size(&dir.path().join("jono.db-wal"));
+        assert_eq!(wal, 0, "round {round}: the write-ahead log truncated");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    checkpointing.join().expect("the checkpointing thread");
+}
