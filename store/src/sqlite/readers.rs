@@ -28,15 +28,6 @@ const KEPT: usize = 16;
 /// Prepared statements each connection keeps (rusqlite's default is 16; a request's reads
 /// name more than that).
 const STATEMENTS: usize = 128;
-/// How much of each file a reader maps into memory (`PRAGMA mmap_size`, for `jono.db` and the
-/// attached `read-models.db` alike). In WAL mode a connection drops its page cache whenever
-/// another one committed since its last read, which under load is before nearly every read:
-/// without a map each page a read walks was copied again from the kernel by a `pread` (6 % of
-/// a profile of `jono serve` under 32 writers). Mapped, a page still in the file is read in
-/// place; pages still in the write-ahead log are read as before. Only reads use the map
-/// (SQLite writes through `write`), and nothing here ever shrinks these files (no `VACUUM`,
-/// no auto-vacuum), which is what makes a mapped file fault.
-const MAPPED_BYTES: i64 = 1 << 30;
 
 /// Connections that read one SQLite file (with another attached as `rm`, as the pool of reads
 /// has it). Cheap to clone.
@@ -136,9 +127,6 @@ impl Readers {
         )?;
         connection.busy_timeout(Duration::ZERO)?;
         connection.set_prepared_statement_cache_capacity(STATEMENTS);
-        // Without a schema name it holds for every database, the one attached next included.
-        connection
-            .pragma_update_and_check(None, "mmap_size", MAPPED_BYTES, |row| row.get::<_, i64>(0))?;
         if let Some(attach) = &self.inner.attach {
             connection.execute(
                 "ATTACH DATABASE ?1 AS rm",
@@ -270,35 +258,6 @@ mod tests {
             "WITH gone AS (DELETE FROM t RETURNING key) SELECT key FROM gone"
         ));
         assert!(!reads("SEL"));
-    }
-
-    #[tokio::test]
-    async fn a_reader_maps_its_file_and_the_attached_one() {
-        let dir = tempfile::tempdir().unwrap();
-        for name in ["log.db", "attached.db"] {
-            let file = Connection::open(dir.path().join(name)).unwrap();
-            file.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER)")
-                .unwrap();
-        }
-        let readers = Readers::new(
-            dir.path().join("log.db"),
-            Some(dir.path().join("attached.db")),
-        );
-        let mapped = |schema: &'static str| {
-            let readers = readers.clone();
-            async move {
-                readers
-                    .read(|connection| {
-                        connection.query_row(&format!("PRAGMA {schema}.mmap_size"), [], |row| {
-                            row.get::<_, i64>(0)
-                        })
-                    })
-                    .await
-                    .unwrap()
-            }
-        };
-        assert_eq!(mapped("main").await, MAPPED_BYTES);
-        assert_eq!(mapped("rm").await, MAPPED_BYTES);
     }
 
     #[test]
