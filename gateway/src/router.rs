@@ -435,6 +435,26 @@ fn pick(
 mod tests {
     use super::*;
 
+    /// What a kept fold holds, pinned beside its version: a change to `Watch`'s shape must
+    /// raise `FOLD_VERSION` (a kept fold of the old shape would otherwise be resumed as the new
+    /// one), then update this pin.
+    #[test]
+    fn the_kept_shape_is_pinned_to_its_fold_version() {
+        let mut watch = Watch::default();
+        watch.queues.insert(Uuid::from_u128(1));
+        let expires = DateTime::from_timestamp(1_800_000_000, 0).expect("a time");
+        watch
+            .handoffs
+            .insert(Uuid::from_u128(2), (Uuid::from_u128(3), expires));
+        let kept = serde_json::to_string(&watch).expect("serializes");
+        const PINNED: &str = r#"{"queues":["00000000-0000-0000-0000-000000000001"],"handoffs":{"00000000-0000-0000-0000-000000000002":["00000000-0000-0000-0000-000000000003","2027-01-15T08:00:00Z"]}}"#;
+        assert_eq!(
+            (FOLD_VERSION, kept.as_str()),
+            (1, PINNED),
+            "the kept shape changed: raise FOLD_VERSION, then this pin"
+        );
+    }
+
     /// The router's feed comes without the traffic's payloads: none of them may be one it folds.
     #[test]
     fn the_router_folds_no_event_of_the_traffic_it_reads_without_payloads() {

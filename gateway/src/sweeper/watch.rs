@@ -226,6 +226,35 @@ mod tests {
         .unwrap()
     }
 
+    /// What a kept fold holds, pinned beside its version: a change to `Watch`'s shape must
+    /// raise `FOLD_VERSION` (a kept fold of the old shape would otherwise be resumed as the new
+    /// one), then update this pin.
+    #[test]
+    fn the_kept_shape_is_pinned_to_its_fold_version() {
+        let mut watch = Watch::default();
+        watch.waiting.insert(
+            Uuid::from_u128(1),
+            Waiter {
+                queue_id: Uuid::from_u128(2),
+                since: at(9, 30),
+            },
+        );
+        watch.schedules.insert(
+            Uuid::from_u128(2),
+            Schedule {
+                hours: nine_to_five_utc(),
+                said: Some(true),
+            },
+        );
+        let kept = serde_json::to_string(&watch).expect("serializes");
+        const PINNED: &str = r#"{"waiting":{"00000000-0000-0000-0000-000000000001":{"queue_id":"00000000-0000-0000-0000-000000000002","since":"2026-11-25T09:30:00Z"}},"schedules":{"00000000-0000-0000-0000-000000000002":{"hours":{"timezone":"UTC","weekly":[{"day":"mon","open":"09:00","close":"17:00"},{"day":"tue","open":"09:00","close":"17:00"},{"day":"wed","open":"09:00","close":"17:00"},{"day":"thu","open":"09:00","close":"17:00"},{"day":"fri","open":"09:00","close":"17:00"}]},"said":true}}}"#;
+        assert_eq!(
+            (FOLD_VERSION, kept.as_str()),
+            (1, PINNED),
+            "the kept shape changed: raise FOLD_VERSION, then this pin"
+        );
+    }
+
     fn joined(queue_id: Uuid, conversation_id: Uuid) -> QueueEvent {
         QueueEvent::CustomerJoinedQueue {
             queue_id,
