@@ -326,21 +326,26 @@ impl ProjectorState {
         }
     }
 
-    /// Whether this projector's rows hold everything up to `position`. A failed one holds what
-    /// it applied before the event that failed: a read that needs no more than that need not
-    /// wait for the failure to clear (a read model that met a full disk after the last change
-    /// of access made every command wait out `READ_WAIT`). One that could not start holds
-    /// nothing, not even its tables (`failed_at` 0).
-    pub fn has_applied(&self, position: i64) -> bool {
+    /// The position up to which this projector's rows hold everything, if they can be read.
+    /// A failed one holds what it applied before the event that failed: a read that needs no
+    /// more than that need not wait for the failure to clear (a read model that met a full disk
+    /// after the last change of access made every command wait out `READ_WAIT`). One that could
+    /// not start holds nothing, not even its tables (`failed_at` 0, not past its position).
+    pub fn applied(&self) -> Option<i64> {
         match self {
-            Self::Running { position: applied } => *applied >= position,
+            Self::Running { position } => Some(*position),
             Self::Failed {
-                position: applied,
+                position,
                 failed_at,
                 ..
-            } => *applied >= position && *failed_at > position,
-            Self::Starting | Self::Stopped { .. } => false,
+            } => (*failed_at > *position).then_some(*position),
+            Self::Starting | Self::Stopped { .. } => None,
         }
+    }
+
+    /// Whether this projector's rows hold everything up to `position` ([`Self::applied`]).
+    pub fn has_applied(&self, position: i64) -> bool {
+        self.applied().is_some_and(|applied| applied >= position)
     }
 }
 
@@ -369,17 +374,11 @@ impl Statuses {
         });
     }
 
-    /// The position every projector has applied everything up to (0 while one is starting
-    /// or stopped): a read begun now shows everything up to it. A failed one counts with what
-    /// it applied before its failing event, as in [`ProjectorState::has_applied`].
+    /// The position every projector has applied everything up to (0 while one is starting,
+    /// stopped or could not start): a read begun now shows everything up to it.
     pub fn reached(&self) -> i64 {
         let states = self.tx.borrow();
-        let applied = states.values().map(|state| match state {
-            ProjectorState::Running { position } | ProjectorState::Failed { position, .. } => {
-                *position
-            }
-            ProjectorState::Starting | ProjectorState::Stopped { .. } => 0,
-        });
+        let applied = states.values().map(|state| state.applied().unwrap_or(0));
         applied.min().unwrap_or(0)
     }
 
