@@ -64,6 +64,11 @@ const YIELD_EVERY: usize = 200;
 const IDLE: Duration = Duration::from_secs(5);
 /// The longest pause between two attempts at an event that failed.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// The longest pause between two attempts while the database cannot be used at all (a full
+/// disk, a lost connection). An attempt then costs one failed transaction, and the read models
+/// should follow within seconds of space or the server coming back — not after a pause that
+/// kept doubling while the disk was full.
+const UNAVAILABLE_BACKOFF: Duration = Duration::from_secs(2);
 
 /// The Postgres advisory lock the projectors' DDL takes turns on ("jono-ddl").
 const DDL_LOCK: i64 = 0x6a6f_6e6f_2d64_646c;

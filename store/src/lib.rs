@@ -102,6 +102,7 @@ pub mod visitors;
 pub mod webhook_deliveries;
 
 pub use sqlite::readers::{self as sqlite_readers, Readers};
+pub use sqlite::wal::WAL_SIZE_LIMIT;
 pub use sqlite::READ_MODELS_FILE;
 
 pub use command::{CommandContext, CommandError, Commands, Executed};

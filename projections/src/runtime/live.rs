@@ -23,7 +23,8 @@ use tokio::task::JoinHandle;
 use super::rebuild::own_connection;
 use super::{
     batch_on, checkpoints, prepare, rebuild_all, wants, Options, Progress, Projection,
-    ProjectionError, ProjectorState, Statuses, IDLE, MAX_BACKOFF, REBUILD_BATCH, YIELD_EVERY,
+    ProjectionError, ProjectorState, Statuses, IDLE, MAX_BACKOFF, REBUILD_BATCH,
+    UNAVAILABLE_BACKOFF, YIELD_EVERY,
 };
 use crate::database::Tx;
 use crate::params;
@@ -127,10 +128,11 @@ async fn run(
             Err(StepError::Unavailable(error)) => {
                 report_unavailable(&statuses, &members, error);
                 failing = true;
+                backoff = backoff.min(UNAVAILABLE_BACKOFF);
                 if pause(&mut shutdown, backoff).await {
                     break;
                 }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                backoff = (backoff * 2).min(UNAVAILABLE_BACKOFF);
             }
         }
     }

@@ -383,7 +383,9 @@ pub(super) fn own_connection(pool: &SqlitePool) -> Result<rusqlite::Connection, 
         .execute_batch(&format!(
             "PRAGMA synchronous = NORMAL; PRAGMA secure_delete = ON; \
              PRAGMA cache_size = {FILL_CACHE_KIB}; \
-             PRAGMA wal_autocheckpoint = {FILL_CHECKPOINT_PAGES};"
+             PRAGMA wal_autocheckpoint = {FILL_CHECKPOINT_PAGES}; \
+             PRAGMA journal_size_limit = {};",
+            store::WAL_SIZE_LIMIT
         ))
         .map_err(failed)?;
     // Every projection's statements stay prepared from one transaction to the next.

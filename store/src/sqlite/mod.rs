@@ -17,7 +17,7 @@
 
 mod erasure;
 pub mod readers;
-mod wal;
+pub(crate) mod wal;
 mod writer;
 
 use std::path::Path;
@@ -136,7 +136,8 @@ pub(crate) async fn open(data_dir: &Path) -> Result<Pools, StoreError> {
         .pragma(
             "wal_autocheckpoint",
             wal::AUTOCHECKPOINT_BACKSTOP.to_string(),
-        );
+        )
+        .pragma("journal_size_limit", wal::WAL_SIZE_LIMIT.to_string());
     let setup = pool_options()
         .max_connections(1)
         .connect_with(log.clone())
@@ -247,7 +248,8 @@ async fn open_read_models(data_dir: &Path) -> Result<SqlitePool, StoreError> {
         .pragma(
             "wal_autocheckpoint",
             wal::AUTOCHECKPOINT_BACKSTOP.to_string(),
-        );
+        )
+        .pragma("journal_size_limit", wal::WAL_SIZE_LIMIT.to_string());
     pool_options()
         .max_connections(4)
         .connect_with(options)

@@ -19,6 +19,15 @@ use tokio::sync::watch;
 /// (SQLite's default is 1,000): about 80 MiB, reached only if the checkpointer cannot keep up.
 pub(crate) const AUTOCHECKPOINT_BACKSTOP: u32 = 20_000;
 
+/// The size a write-ahead log is cut back to when it starts over (`journal_size_limit`, set
+/// on every connection that writes). Without it a log keeps the largest size it ever reached:
+/// after a full disk, where no checkpoint could copy anything back and the logs grew until
+/// nothing was left, they held that space for good — enough, on a small disk, for the next
+/// start to find none (`tests/tests/full_disk.rs`). 4 MiB is the size SQLite's own
+/// checkpoints kept them at (1,000 pages); the checkpointer keeps them well under it, so the
+/// cut is rare and costs one `ftruncate`.
+pub const WAL_SIZE_LIMIT: u64 = 4 * 1024 * 1024;
+
 /// How often the checkpointer copies what the logs gained: under load a few hundred pages
 /// each time.
 const EVERY: Duration = Duration::from_millis(100);

@@ -63,8 +63,9 @@ fn open_writer(path: &Path) -> Result<rusqlite::Connection, rusqlite::Error> {
     connection.busy_timeout(Duration::from_secs(5))?;
     connection.execute_batch(&format!(
         "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; \
-         PRAGMA wal_autocheckpoint = {};",
-        super::wal::AUTOCHECKPOINT_BACKSTOP
+         PRAGMA wal_autocheckpoint = {}; PRAGMA journal_size_limit = {};",
+        super::wal::AUTOCHECKPOINT_BACKSTOP,
+        super::wal::WAL_SIZE_LIMIT
     ))?;
     connection.set_prepared_statement_cache_capacity(32);
     Ok(connection)

@@ -123,3 +123,79 @@ async fn an_erasures_truncation_waits_out_another_checkpoint() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     checkpointing.join().expect("the checkpointing thread");
 }
+
+/// A write-ahead log that grew large (here: a reader held its snapshot, so no checkpoint could
+/// finish; in production a full disk, where none could copy anything back) is cut back to
+/// `WAL_SIZE_LIMIT` once a checkpoint has finished and a commit starts it over, in both files.
+/// Without `journal_size_limit` it kept its largest size for good: on the small disk of
+/// `tests/tests/full_disk.rs`, enough that the next start found no space at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_ahead_log_that_grew_is_cut_back_once_checkpointed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = EventStore::open_sqlite(dir.path()).await.expect("open");
+    let Backend::Sqlite(pool, _) = store.read_model_backend() else {
+        panic!("a SQLite store");
+    };
+    sqlx::query("CREATE TABLE rm_probe (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+        .execute(pool)
+        .await
+        .expect("create");
+    let files = [
+        dir.path().join("jono.db"),
+        dir.path().join(store::READ_MODELS_FILE),
+    ];
+    // Readers that hold a snapshot from before the writes: no checkpoint can finish.
+    let holders: Vec<rusqlite::Connection> = files
+        .iter()
+        .map(|file| {
+            let connection = rusqlite::Connection::open(file).expect("a reader");
+            connection
+                .execute_batch("BEGIN; SELECT count(*) FROM sqlite_master;")
+                .expect("a snapshot");
+            connection
+        })
+        .collect();
+    let body = "x".repeat(64 * 1024);
+    for n in 0..100 {
+        let mut request = append_to(&format!("big-{n}"), 0, 1);
+        request.events[0].payload = serde_json::json!({ "text": body });
+        store.append(request).await.expect("append");
+        sqlx::query("INSERT INTO rm_probe (body) VALUES ($1)")
+            .bind(&body)
+            .execute(pool)
+            .await
+            .expect("insert");
+    }
+    let limit = store::WAL_SIZE_LIMIT;
+    for file in &files {
+        let wal = size(&file.with_extension("db-wal"));
+        assert!(wal > limit, "the premise: {} grew to {wal}", file.display());
+    }
+    drop(holders);
+
+    // Once the checkpointer has copied everything back, the next commit starts the log over.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut sizes = Vec::new();
+    for round in 0.. {
+        store
+            .append(append_to(&format!("small-{round}"), 0, 1))
+            .await
+            .expect("append");
+        sqlx::query("INSERT INTO rm_probe (body) VALUES ('small')")
+            .execute(pool)
+            .await
+            .expect("insert");
+        sizes = files
+            .iter()
+            .map(|file| size(&file.with_extension("db-wal")))
+            .collect();
+        if sizes.iter().all(|wal| *wal <= limit) || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        sizes.iter().all(|wal| *wal <= limit),
+        "the logs were not cut back to {limit} bytes: {sizes:?}"
+    );
+}
