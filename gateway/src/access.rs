@@ -6,7 +6,10 @@
 //! The answers come from the read models, which may lag the log (`consistency`): a yes waits
 //! for the last change of the organization's members and roles, so a removed member or a
 //! lowered role is refused at once; a no is checked again at the log's position, so what was
-//! made a moment ago (a conversation, a membership) is found.
+//! made a moment ago (a conversation, a membership) is found. An agent's standings in all its
+//! organizations are read once per request, when its token is checked ([`standings`]), and
+//! that request's checks answer from them: one read and one position per request, not two more
+//! per check.
 //!
 //! A member of an organization that requires two-factor authentication acts there only with a
 //! second factor: the organization decides (`OrganizationCommand::AdmitMember`), asked when the
@@ -15,8 +18,11 @@
 use cqrs_es::Aggregate;
 use domain::conversation::ConversationKind;
 use domain::organization::{Organization, OrganizationCommand};
+use std::sync::Arc;
+
 use domain::values::Role;
 use projections::conversations::read::Conversation;
+use projections::directory::read::Standing;
 use uuid::Uuid;
 
 use crate::auth::{AgentCaller, Caller};
@@ -26,28 +32,52 @@ use crate::second_factor;
 use crate::state::AppState;
 use crate::workflow::{self, context};
 
-/// The caller's role in `organization_id`; 404 for a non-member.
+/// An agent's standing in each of its organizations, as its request saw them when it was
+/// authenticated ([`standings`]): that request's access checks answer from them.
+#[derive(Debug, Clone, Default)]
+pub struct Standings(Arc<[(Uuid, Standing)]>);
+
+impl Standings {
+    fn of(&self, organization_id: Uuid) -> Option<Standing> {
+        self.0
+            .iter()
+            .find(|(id, _)| *id == organization_id)
+            .map(|(_, standing)| *standing)
+    }
+}
+
+/// The caller's role in `organization_id`; 404 for a non-member. From the standings its
+/// request read when it was authenticated, which had every change of the organization answered
+/// before then; otherwise (an organization it was not known to be in, a caller kept beyond its
+/// request) read again, once the read models show the organization's last change.
 pub async fn member(
     state: &AppState,
     agent: &AgentCaller,
     organization_id: Uuid,
 ) -> Result<Role, ApiError> {
-    consistency::wait_for_stream(state, Organization::TYPE, &organization_id.to_string()).await?;
-    let standing = consistency::found(state, || async {
-        let standing = projections::directory::read::standing(
-            state.backend(),
-            organization_id,
-            agent.agent_id,
-        )
-        .await?;
-        Ok(standing)
-    })
-    .await?
-    .ok_or(ApiError::NotFound)?;
+    let standing = match agent.standings.of(organization_id) {
+        Some(standing) => standing,
+        None => {
+            consistency::wait_for_stream(state, Organization::TYPE, &organization_id.to_string())
+                .await?;
+            consistency::found(state, || async {
+                Ok(standings_of(state, agent.agent_id)
+                    .await?
+                    .of(organization_id))
+            })
+            .await?
+            .ok_or(ApiError::NotFound)?
+        }
+    };
     if standing.two_factor_required {
         admit(state, agent.agent_id, organization_id).await?;
     }
     Ok(standing.role)
+}
+
+async fn standings_of(state: &AppState, agent_id: Uuid) -> Result<Standings, ApiError> {
+    let standings = projections::directory::read::standings_of(state.backend(), agent_id).await?;
+    Ok(Standings(standings.into()))
 }
 
 /// 403 saying what to do for a member without a second factor in an organization that
@@ -64,39 +94,44 @@ async fn admit(state: &AppState, agent_id: Uuid, organization_id: Uuid) -> Resul
     Ok(())
 }
 
-/// Whether the agent belongs to any organization (its token works only while it does): a no
-/// is asked again at the log's position (a membership accepted a moment ago), a yes once the
-/// read models show the last change of each of its organizations' members (a removal from
-/// the last one ends the token at once).
-pub async fn in_any_organization(state: &AppState, agent_id: Uuid) -> Result<bool, ApiError> {
+/// The agent's standing in each of its organizations; `None` when it belongs to none (its
+/// token works only while it does). A no is asked again at the log's position (a membership
+/// accepted a moment ago); a yes stands once the read models show the last change of each of
+/// those organizations' members and roles (a removal from the last one ends the token at once,
+/// a lowered role counts on the next request).
+pub async fn standings(state: &AppState, agent_id: Uuid) -> Result<Option<Standings>, ApiError> {
     let reached = consistency::reached(state);
-    let memberships = consistency::found(state, || async {
-        let memberships =
-            projections::directory::read::memberships_of(state.backend(), agent_id).await?;
-        Ok((!memberships.is_empty()).then_some(memberships))
+    let standings = consistency::found(state, || async {
+        let standings = standings_of(state, agent_id).await?;
+        Ok((!standings.0.is_empty()).then_some(standings))
     })
     .await?;
-    let Some(memberships) = memberships else {
-        return Ok(false);
+    let Some(standings) = standings else {
+        return Ok(None);
     };
     let mut floor = 0;
-    for membership in &memberships {
+    for (organization_id, _) in standings.0.iter() {
         let last = state
             .store
-            .stream_last_position(Organization::TYPE, &membership.id.to_string())
+            .stream_last_position(Organization::TYPE, &organization_id.to_string())
             .await?;
         floor = floor.max(last);
     }
     if floor <= reached {
-        // Read after the read models had that change already: the yes stands.
-        return Ok(true);
+        // Read after the read models had those changes already: the standings stand.
+        return Ok(Some(standings));
     }
     state.wait_for_read_models(floor).await;
-    Ok(
-        !projections::directory::read::memberships_of(state.backend(), agent_id)
-            .await?
-            .is_empty(),
-    )
+    let again = standings_of(state, agent_id).await?;
+    // Only the organizations whose last change was waited for; one the agent joined meanwhile
+    // is read again by the check that asks about it.
+    let checked: Arc<[(Uuid, Standing)]> = again
+        .0
+        .iter()
+        .filter(|(id, _)| standings.of(*id).is_some())
+        .copied()
+        .collect();
+    Ok((!again.0.is_empty()).then_some(Standings(checked)))
 }
 
 /// At least `needed` in `organization_id`: 404 for a non-member, 403 for a lesser role.

@@ -33,6 +33,10 @@ pub struct AgentCaller {
     pub agent_id: Uuid,
     /// The session's token hash: logout ends this one.
     pub token_hash: String,
+    /// Its standing in each of its organizations, read when this request was authenticated:
+    /// this request's access checks answer from them (`access::member`). None for a caller kept
+    /// beyond its request ([`Caller::kept`]), whose checks read them again each time.
+    pub standings: access::Standings,
 }
 
 /// A customer, authenticated: it may open only `conversation_id`.
@@ -50,6 +54,18 @@ pub enum Caller {
 }
 
 impl Caller {
+    /// This caller, to keep beyond its request (a WebSocket session): without the standings
+    /// its request read, so that a later check sees a removal or a changed role made since.
+    pub fn kept(self) -> Caller {
+        match self {
+            Caller::Agent(agent) => Caller::Agent(AgentCaller {
+                standings: access::Standings::default(),
+                ..agent
+            }),
+            customer => customer,
+        }
+    }
+
     /// Scopes idempotency keys and rate limits to one caller.
     pub fn key(&self) -> &str {
         match self {
@@ -86,12 +102,13 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Option<Caller
     };
     match bearer {
         Bearer::Agent { agent_id } => {
-            if !access::in_any_organization(state, agent_id).await? {
+            let Some(standings) = access::standings(state, agent_id).await? else {
                 return Ok(None);
-            }
+            };
             Ok(Some(Caller::Agent(AgentCaller {
                 agent_id,
                 token_hash,
+                standings,
             })))
         }
         Bearer::Customer { conversation_id } => {

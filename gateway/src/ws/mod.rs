@@ -81,6 +81,6 @@ async fn upgrade(
         .max_frame_size(TRANSPORT_LIMIT)
         .on_upgrade(move |socket: WebSocket| {
             let (sink, stream) = socket.split();
-            run(state, caller, stream, sink)
+            run(state, caller.kept(), stream, sink)
         }))
 }

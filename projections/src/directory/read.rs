@@ -128,29 +128,29 @@ pub struct Standing {
     pub two_factor_required: bool,
 }
 
-/// `agent_id`'s role in the organization and whether it requires a second factor, in one
-/// read (an access check made the two one after another on every request); `None` for a
-/// non-member.
-pub async fn standing(
-    backend: &Backend,
-    organization_id: Uuid,
-    agent_id: Uuid,
-) -> Result<Option<Standing>> {
-    let row: Option<(String, Option<i64>)> = fetch_optional(
+/// `agent_id`'s standing in each of its organizations, in one read: what an agent's request is
+/// checked against once (the token works while there is one; each access check of the request
+/// then answers from it instead of reading its organization's row again).
+pub async fn standings_of(backend: &Backend, agent_id: Uuid) -> Result<Vec<(Uuid, Standing)>> {
+    let rows: Vec<(String, String, Option<i64>)> = fetch_few(
         backend,
-        "SELECT m.role, s.two_factor_required FROM rm_memberships m
+        "SELECT m.organization_id, m.role, s.two_factor_required FROM rm_memberships m
          LEFT JOIN rm_org_sign_in s ON s.organization_id = m.organization_id
-         WHERE m.organization_id = $1 AND m.agent_id = $2",
-        params![organization_id, agent_id],
+         WHERE m.agent_id = $1 ORDER BY m.position",
+        params![agent_id],
     )
     .await?;
-    row.map(|(role, required)| {
-        Ok(Standing {
-            role: named(&role)?,
-            two_factor_required: required.is_some_and(|required| required != 0),
+    rows.into_iter()
+        .map(|(organization_id, role, required)| {
+            Ok((
+                id(&organization_id)?,
+                Standing {
+                    role: named(&role)?,
+                    two_factor_required: required.is_some_and(|required| required != 0),
+                },
+            ))
         })
-    })
-    .transpose()
+        .collect()
 }
 
 /// Whether the organization requires its members to have a second factor.

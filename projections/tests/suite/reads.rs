@@ -288,15 +288,34 @@ async fn directory_answers_logins_memberships_members_and_invitations(db: TestDb
             .unwrap(),
         None
     );
-    let standing = |agent_id| projections::directory::read::standing(backend, org.id, agent_id);
+    let standing = |agent_id| async move {
+        projections::directory::read::standings_of(backend, agent_id)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|(organization_id, _)| *organization_id == org.id)
+            .map(|(_, standing)| standing)
+    };
     assert_eq!(
-        standing(org.owner).await.unwrap(),
+        standing(org.owner).await,
         Some(Standing {
             role: Role::Owner,
             two_factor_required: false
         })
     );
-    assert_eq!(standing(Uuid::new_v4()).await.unwrap(), None);
+    assert_eq!(
+        standing(org.agent).await,
+        Some(Standing {
+            role: Role::Agent,
+            two_factor_required: false
+        })
+    );
+    assert!(
+        projections::directory::read::standings_of(backend, Uuid::new_v4())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let members = projections::directory::read::members(backend, org.id)
         .await
         .unwrap();
@@ -345,7 +364,7 @@ async fn directory_answers_logins_memberships_members_and_invitations(db: TestDb
         .await;
     running.caught_up(&store).await;
     assert_eq!(
-        standing(org.agent).await.unwrap(),
+        standing(org.agent).await,
         Some(Standing {
             role: Role::Operator,
             two_factor_required: true
@@ -367,6 +386,7 @@ async fn directory_answers_logins_memberships_members_and_invitations(db: TestDb
             .unwrap()
             .is_empty()
     );
+    assert_eq!(standing(org.agent).await, None);
     assert_eq!(
         projections::directory::read::members(backend, org.id)
             .await
