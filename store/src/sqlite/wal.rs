@@ -5,9 +5,10 @@
 //! group paid several times a second under load for copying some 4 MiB of pages and an fsync
 //! of the database file, which is the tail of the answers' latency.
 //!
-//! The committing connections keep a checkpoint of their own only as a backstop
-//! ([`AUTOCHECKPOINT_BACKSTOP`] pages, should this thread fall far behind or be gone). This
-//! thread's checkpoints are `PASSIVE`: they copy what no reader still needs, never wait for a
+//! The committing connections keep a checkpoint of their own at [`AUTOCHECKPOINT_BACKSTOP`]
+//! pages, four times SQLite's default: under sustained load it is theirs that lets a log start
+//! over, with little left to copy by then (see the constant). This thread's checkpoints are
+//! `PASSIVE`: they copy what no reader still needs, never wait for a
 //! reader or a writer, and never block one (SQLite, "Checkpoint a database", `PASSIVE`).
 
 use std::path::{Path, PathBuf};
@@ -16,17 +17,27 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// Pages of write-ahead log after which a committing connection checkpoints by itself
-/// (SQLite's default is 1,000): about 80 MiB, reached only if the checkpointer cannot keep up.
-pub(crate) const AUTOCHECKPOINT_BACKSTOP: u32 = 20_000;
+/// (SQLite's default is 1,000): about 16 MB. Under sustained load this is what starts the log over:
+/// a log starts over only when a writer begins with every frame copied back, and the
+/// checkpointer's copy always ends after another commit; the connection that checkpoints right
+/// after its own commit finds them all copied — by then mostly by the checkpointer, so its
+/// checkpoint has little left to do. At 20,000 pages (80 MiB) the log of `jono.db` went
+/// 4 → 80 MB every 1.5 s under `jono-load`, and every read looked a page up in five segments
+/// of its index; at 4,000 it stays at 16 MB, and SendMessage/s rose by about 6 %
+/// (BENCHMARKS.md).
+pub(crate) const AUTOCHECKPOINT_BACKSTOP: u32 = 4_000;
+
+/// SQLite's page size here (its default; nothing sets another).
+const PAGE_SIZE: u64 = 4_096;
 
 /// The size a write-ahead log is cut back to when it starts over (`journal_size_limit`, set
-/// on every connection that writes). Without it a log keeps the largest size it ever reached:
-/// after a full disk, where no checkpoint could copy anything back and the logs grew until
-/// nothing was left, they held that space for good — enough, on a small disk, for the next
-/// start to find none (`tests/tests/full_disk.rs`). 4 MiB is the size SQLite's own
-/// checkpoints kept them at (1,000 pages); the checkpointer keeps them well under it, so the
-/// cut is rare and costs one `ftruncate`.
-pub const WAL_SIZE_LIMIT: u64 = 4 * 1024 * 1024;
+/// on every connection that writes): the size [`AUTOCHECKPOINT_BACKSTOP`] keeps it at under
+/// load, so a log in steady use is never cut. Without it a log kept the largest size it ever
+/// reached: after a full disk, where no checkpoint could copy anything back and the logs grew
+/// until nothing was left, or after a reader held its snapshot through a long burst, it held
+/// that space for good. A lower limit cost: at 4 MiB, cut at every start-over and grown again,
+/// SendMessage/s fell by about 7 % (BENCHMARKS.md).
+pub const WAL_SIZE_LIMIT: u64 = AUTOCHECKPOINT_BACKSTOP as u64 * PAGE_SIZE;
 
 /// How often the checkpointer copies what the logs gained: under load a few hundred pages
 /// each time.
