@@ -244,7 +244,11 @@ impl EventStore {
     }
 
     /// The events of one stream with a global position above `after_position`, in order: what
-    /// a WebSocket topic replays after the position a client last saw.
+    /// a WebSocket topic replays after the position a client last saw. Found by the stream's
+    /// sequence, which grows with the position: the stream's index is walked back from its end
+    /// to the first event at or before `after_position` and forward from there, so the cost is
+    /// that of the events returned, not of the stream's whole history (filtering on the
+    /// position visited every event the stream ever had).
     pub async fn load_stream_since(
         &self,
         aggregate_type: &str,
@@ -253,7 +257,10 @@ impl EventStore {
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
-             AND position > $3 ORDER BY position"
+             AND sequence > COALESCE((SELECT sequence FROM events \
+                 WHERE aggregate_type = $1 AND aggregate_id = $2 AND position <= $3 \
+                 ORDER BY sequence DESC LIMIT 1), 0) \
+             ORDER BY sequence"
         );
         let params = params![aggregate_type, aggregate_id, after_position];
         let events = statements::events(self.backend(), &sql, params).await?;

@@ -727,3 +727,54 @@ async fn typing_and_signal_frames_beyond_their_rate_are_refused_429() {
     })
     .await;
 }
+
+/// A conversation's replay holds what its queue recorded of it — its join, which the queue
+/// appended just before the conversation's first event, and its pick — and nothing of the
+/// others the queue served before or after. The queue is read only from the conversation's
+/// start on (replay.rs), so this fails if that start is one event too late.
+#[tokio::test]
+async fn a_conversations_replay_holds_its_queues_events_of_it_from_its_join_on() {
+    let storage = Storage::embedded();
+    let (server, api) = api::start(&storage);
+    let owner = api::sign_up(&api, "Acme").await;
+    let queue = api::open_queue_handled_by(&api, &owner, "Support").await;
+    let earlier = api::join(&api, queue, json!({"name": "Bea"})).await;
+    let customer = api::join(&api, queue, json!({"name": "Ann"})).await;
+    let later = api::join(&api, queue, json!({"name": "Cid"})).await;
+    assert_eq!(
+        api::pick(&api, &owner, queue).await,
+        earlier.conversation_id
+    );
+    assert_eq!(
+        api::pick(&api, &owner, queue).await,
+        customer.conversation_id
+    );
+    assert_eq!(api::pick(&api, &owner, queue).await, later.conversation_id);
+
+    let mut socket = connect(&server.base, &owner.token).await;
+    let conversation = customer.conversation_id.to_string();
+    let frames = subscribe(&mut socket, &format!("conversation:{conversation}"), None).await;
+    assert_eq!(frames.last().unwrap()["type"], "subscribed", "{frames:?}");
+    let events: Vec<&Value> = frames
+        .iter()
+        .filter(|frame| frame["type"] == "event")
+        .map(|frame| &frame["event"])
+        .collect();
+    for event in &events {
+        assert_eq!(
+            event["conversation_id"], conversation,
+            "only this conversation's events: {event}"
+        );
+    }
+    let types: Vec<&str> = events
+        .iter()
+        .filter_map(|event| event["type"].as_str())
+        .collect();
+    for expected in ["CustomerJoinedQueue", "CustomerPicked"] {
+        assert_eq!(
+            types.iter().filter(|t| **t == expected).count(),
+            1,
+            "{expected} once in the replay: {types:?}"
+        );
+    }
+}

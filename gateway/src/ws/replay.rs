@@ -64,8 +64,15 @@ pub(super) async fn replay(
     Some(head)
 }
 
+/// How many of a queue's events precede a conversation's first event in the append that
+/// creates it: the queue decides first and the conversation's start follows, in one append
+/// (`workflow::join`: `CustomerJoinedQueue`; `workflow::left_message`: `MessageLeft`).
+const QUEUE_EVENTS_BEFORE_START: i64 = 1;
+
 /// Every event of one conversation after `after`: its own stream and what the queues it went
-/// through recorded of it, in log order.
+/// through recorded of it, in log order. A queue's events are read from the append that
+/// created the conversation on, never before: what the queue did before concerns others, and
+/// reading it made a customer's subscription cost its queue's whole history.
 async fn conversation_history(
     state: &AppState,
     conversation_id: Uuid,
@@ -73,6 +80,9 @@ async fn conversation_history(
 ) -> Option<Vec<StoredEvent>> {
     let id = conversation_id.to_string();
     let own = state.store.load_stream("conversation", &id).await.ok()?;
+    let before_start = own
+        .first()
+        .map_or(0, |first| first.position - QUEUE_EVENTS_BEFORE_START - 1);
     let mut queues: HashSet<String> = HashSet::new();
     for event in &own {
         if let Some(queue) = event.payload.get("queue_id").and_then(Value::as_str) {
@@ -87,7 +97,7 @@ async fn conversation_history(
     for queue in queues {
         let events = state
             .store
-            .load_stream_since("queue", &queue, after)
+            .load_stream_since("queue", &queue, after.max(before_start))
             .await
             .ok()?;
         for event in events

@@ -10,6 +10,7 @@ on_both_backends!(
     a_self_contradicting_request_is_invalid,
     events_cannot_be_updated_or_deleted,
     checkpoints_round_trip,
+    a_stream_since_a_position_is_exactly_its_events_after_it,
 );
 
 async fn appended_events_load_back_as_written(db: TestDb) {
@@ -167,4 +168,37 @@ async fn checkpoints_round_trip(db: TestDb) {
     store.set_checkpoint("stats", 1).await.expect("set other");
     assert_eq!(store.get_checkpoint("inbox").await.expect("get"), Some(9));
     assert_eq!(store.get_checkpoint("stats").await.expect("get"), Some(1));
+}
+
+/// `load_stream_since` (what a WebSocket topic replays) finds its start by the stream's
+/// sequence: for every position — before the stream, on one of its events, between them on
+/// another stream's, past its end — it returns exactly the stream's events above it, in order.
+async fn a_stream_since_a_position_is_exactly_its_events_after_it(db: TestDb) {
+    let store = db.open().await;
+    let mut mine = Vec::new();
+    for round in 0..4 {
+        store
+            .append(append_to(&format!("other-{round}"), 0, 2))
+            .await
+            .expect("append another stream");
+        mine.extend(
+            store
+                .append(append_to("mine", round * 2, 2))
+                .await
+                .expect("append mine"),
+        );
+    }
+    let last = mine.last().expect("events").position;
+    for after in 0..=last + 1 {
+        let since = store
+            .load_stream_since("thing", "mine", after)
+            .await
+            .expect("load since");
+        let expected: Vec<_> = mine
+            .iter()
+            .filter(|e| e.position > after)
+            .cloned()
+            .collect();
+        assert_eq!(since, expected, "after position {after}");
+    }
 }
