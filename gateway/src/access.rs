@@ -15,11 +15,11 @@
 //! second factor: the organization decides (`OrganizationCommand::AdmitMember`), asked when the
 //! read model says the organization requires one and the account has none.
 
+use std::sync::Arc;
+
 use cqrs_es::Aggregate;
 use domain::conversation::ConversationKind;
 use domain::organization::{Organization, OrganizationCommand};
-use std::sync::Arc;
-
 use domain::values::Role;
 use projections::conversations::read::Conversation;
 use projections::directory::read::Standing;

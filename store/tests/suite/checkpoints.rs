@@ -19,6 +19,18 @@ fn size(file: &Path) -> u64 {
     std::fs::metadata(file).map(|m| m.len()).unwrap_or(0)
 }
 
+/// The read models' pool, with a table `rm_probe (id, body)` to write into.
+async fn probe_table(store: &EventStore) -> &sqlx::SqlitePool {
+    let Backend::Sqlite(pool, _) = store.read_model_backend() else {
+        panic!("a SQLite store");
+    };
+    sqlx::query("CREATE TABLE rm_probe (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+        .execute(pool)
+        .await
+        .expect("create");
+    pool
+}
+
 /// Waits (at most a minute: a correctness test, not a timing one) until `file` is larger than
 /// `than`.
 async fn grows(file: &Path, than: u64) -> bool {
@@ -46,13 +58,7 @@ async fn both_files_get_their_write_ahead_logs_back_while_no_commit_passes_a_tho
             .await
             .expect("append");
     }
-    let Backend::Sqlite(pool, _) = store.read_model_backend() else {
-        panic!("a SQLite store");
-    };
-    sqlx::query("CREATE TABLE rm_probe (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
-        .execute(pool)
-        .await
-        .expect("create");
+    let pool = probe_table(&store).await;
     for n in 0..100 {
         sqlx::query("INSERT INTO rm_probe (body) VALUES ($1)")
             .bind(format!("{n:0>400}"))
@@ -132,13 +138,7 @@ async fn an_erasures_truncation_waits_out_another_checkpoint() {
 async fn a_write_ahead_log_that_grew_is_cut_back_once_checkpointed() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = EventStore::open_sqlite(dir.path()).await.expect("open");
-    let Backend::Sqlite(pool, _) = store.read_model_backend() else {
-        panic!("a SQLite store");
-    };
-    sqlx::query("CREATE TABLE rm_probe (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
-        .execute(pool)
-        .await
-        .expect("create");
+    let pool = probe_table(&store).await;
     let files = [
         dir.path().join("jono.db"),
         dir.path().join(store::READ_MODELS_FILE),
