@@ -22,7 +22,7 @@ use domain::conversation::ConversationKind;
 use domain::organization::{Organization, OrganizationCommand};
 use domain::values::Role;
 use projections::conversations::read::Conversation;
-use projections::directory::read::Standing;
+use projections::directory::read::{AgentSession, Standing};
 use uuid::Uuid;
 
 use crate::auth::{AgentCaller, Caller};
@@ -94,41 +94,39 @@ async fn admit(state: &AppState, agent_id: Uuid, organization_id: Uuid) -> Resul
     Ok(())
 }
 
-/// The agent's standing in each of its organizations; `None` when it belongs to none (its
-/// token works only while it does). A no is asked again at the log's position (a membership
-/// accepted a moment ago); a yes stands once the read models show the last change of each of
-/// those organizations' members and roles (a removal from the last one ends the token at once,
-/// a lowered role counts on the next request).
-pub async fn standings(state: &AppState, agent_id: Uuid) -> Result<Option<Standings>, ApiError> {
-    let reached = consistency::reached(state);
-    let standings = consistency::found(state, || async {
-        let standings = standings_of(state, agent_id).await?;
-        Ok((!standings.0.is_empty()).then_some(standings))
-    })
-    .await?;
-    let Some(standings) = standings else {
-        return Ok(None);
-    };
-    let mut floor = 0;
-    for (organization_id, _) in standings.0.iter() {
-        let last = state
-            .store
-            .stream_last_position(Organization::TYPE, &organization_id.to_string())
-            .await?;
-        floor = floor.max(last);
+/// The agent's standing in each of its organizations, from its session as `authenticate`
+/// read it after the read models had reached `reached`; `None` when it belongs to none (its
+/// token works only while it does). A no is asked again once the read models have reached the
+/// log's position (a membership accepted a moment ago); a yes stands once they show the last
+/// change of each of those organizations' members and roles (a removal from the last one ends
+/// the token at once, a lowered role counts on the next request).
+pub async fn standings(
+    state: &AppState,
+    reached: i64,
+    session: AgentSession,
+) -> Result<Option<Standings>, ApiError> {
+    let agent_id = session.token.agent_id;
+    if session.standings.is_empty() {
+        // Read again after the read models reached the log's position: they show every
+        // change of every organization answered before this request.
+        consistency::catch_up(state).await?;
+        let again = standings_of(state, agent_id).await?;
+        return Ok((!again.0.is_empty()).then_some(again));
     }
-    if floor <= reached {
+    if session.organizations_changed <= reached {
         // Read after the read models had those changes already: the standings stand.
-        return Ok(Some(standings));
+        return Ok(Some(Standings(session.standings.into())));
     }
-    state.wait_for_read_models(floor).await;
+    state
+        .wait_for_read_models(session.organizations_changed)
+        .await;
     let again = standings_of(state, agent_id).await?;
     // Only the organizations whose last change was waited for; one the agent joined meanwhile
     // is read again by the check that asks about it.
     let checked: Arc<[(Uuid, Standing)]> = again
         .0
         .iter()
-        .filter(|(id, _)| standings.of(*id).is_some())
+        .filter(|(id, _)| session.standings.iter().any(|(known, _)| known == id))
         .copied()
         .collect();
     Ok((!again.0.is_empty()).then_some(Standings(checked)))

@@ -19,9 +19,14 @@ use std::sync::{Arc, LazyLock};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
+use cqrs_es::Aggregate;
+use domain::organization::Organization;
+use projections::directory;
+
 use crate::access;
+use crate::consistency;
 use crate::error::ApiError;
-use crate::secrets::{self, Bearer};
+use crate::secrets;
 use crate::state::AppState;
 
 /// How long a customer's token outlives its conversation.
@@ -37,7 +42,13 @@ pub struct AgentCaller {
     /// this request's access checks answer from them (`access::member`). None for a caller kept
     /// beyond its request ([`Caller::kept`]), whose checks read them again each time.
     pub standings: access::Standings,
+    /// Its display name, read with its standings (the name its messages carry). None for a
+    /// caller kept beyond its request, whose name is read again when it is needed.
+    pub name: Option<Arc<str>>,
 }
+
+/// The name of an agent without an account row.
+pub const UNNAMED_AGENT: &str = "Agent";
 
 /// A customer, authenticated: it may open only `conversation_id`.
 #[derive(Debug, Clone)]
@@ -60,6 +71,7 @@ impl Caller {
         match self {
             Caller::Agent(agent) => Caller::Agent(AgentCaller {
                 standings: access::Standings::default(),
+                name: None,
                 ..agent
             }),
             customer => customer,
@@ -97,37 +109,46 @@ pub fn bearer(parts: &Parts) -> Option<String> {
 
 /// Resolves a token to a live caller, or `None`.
 pub async fn authenticate(state: &AppState, token: &str) -> Result<Option<Caller>, ApiError> {
-    let Some((bearer, token_hash)) = secrets::resolve_token(state.backend(), token).await? else {
+    let token_hash = secrets::hash_token(token);
+    // Noted before the session is read: see `access::standings`.
+    let reached = consistency::reached(state);
+    let session =
+        directory::read::agent_session(state.backend(), &token_hash, Organization::TYPE).await?;
+    if let Some(session) = session {
+        if !secrets::session_in_use(state.backend(), &token_hash, &session.token).await {
+            return Ok(None);
+        }
+        let agent_id = session.token.agent_id;
+        let name = session
+            .name
+            .clone()
+            .unwrap_or_else(|| UNNAMED_AGENT.to_owned());
+        let Some(standings) = access::standings(state, reached, session).await? else {
+            return Ok(None);
+        };
+        return Ok(Some(Caller::Agent(AgentCaller {
+            agent_id,
+            token_hash,
+            standings,
+            name: Some(name.into()),
+        })));
+    }
+    let Some(conversation_id) = secrets::customer_of(state.backend(), &token_hash).await? else {
         return Ok(None);
     };
-    match bearer {
-        Bearer::Agent { agent_id } => {
-            let Some(standings) = access::standings(state, agent_id).await? else {
-                return Ok(None);
-            };
-            Ok(Some(Caller::Agent(AgentCaller {
-                agent_id,
-                token_hash,
-                standings,
-            })))
-        }
-        Bearer::Customer { conversation_id } => {
-            crate::sweeper::saw_customer(conversation_id);
-            let conversation =
-                projections::conversations::read::conversation(state.backend(), conversation_id)
-                    .await?;
-            // A token handed out at join is live before the read model shows the conversation.
-            if let Some(ended_at) = conversation.and_then(|c| c.ended_at) {
-                if Utc::now() - ended_at > CUSTOMER_TOKEN_AFTER_END {
-                    return Ok(None);
-                }
-            }
-            Ok(Some(Caller::Customer(CustomerCaller {
-                conversation_id,
-                token_hash,
-            })))
+    crate::sweeper::saw_customer(conversation_id);
+    let conversation =
+        projections::conversations::read::conversation(state.backend(), conversation_id).await?;
+    // A token handed out at join is live before the read model shows the conversation.
+    if let Some(ended_at) = conversation.and_then(|c| c.ended_at) {
+        if Utc::now() - ended_at > CUSTOMER_TOKEN_AFTER_END {
+            return Ok(None);
         }
     }
+    Ok(Some(Caller::Customer(CustomerCaller {
+        conversation_id,
+        token_hash,
+    })))
 }
 
 impl FromRequestParts<AppState> for Caller {

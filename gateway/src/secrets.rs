@@ -14,6 +14,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use store::error::StoreError;
 use store::log::Backend;
+use store::tokens::AgentToken;
 use store::{credentials, invitation_tokens, kept_answers, server_keys, tokens, visitors};
 use uuid::Uuid;
 
@@ -21,13 +22,6 @@ use uuid::Uuid;
 pub use store::beside_log::migrate;
 pub use store::invitation_tokens::InvitationToken;
 pub use store::tokens::Device;
-
-/// Whose a bearer token is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Bearer {
-    Agent { agent_id: Uuid },
-    Customer { conversation_id: Uuid },
-}
 
 /// An agent's session lasts this long after its last use.
 pub const AGENT_TOKEN_IDLE_SECONDS: i64 = 30 * 24 * 3600;
@@ -179,32 +173,29 @@ fn session_live(now: i64, last_used_at: i64, ends_at: Option<i64>) -> bool {
     now - last_used_at <= AGENT_TOKEN_IDLE_SECONDS && ends_at.is_none_or(|end| end > now)
 }
 
-/// Whose `token` is, if it is a live one. An agent's idle session expires here; the other
-/// ends (removal from every organization, a customer's conversation ended a day ago) are the
-/// caller's to check, since they need the read models.
-pub async fn resolve_token(
-    backend: &Backend,
-    token: &str,
-) -> Result<Option<(Bearer, String)>, StoreError> {
-    let hash = hash_token(token);
+/// Whether an agent's session, found by its token's hash, is live now (an idle one expires
+/// here; the other ends, such as a removal from every organization, are the caller's to check,
+/// since they need the read models). Notes the use of a live one, for the idle expiry.
+pub async fn session_in_use(backend: &Backend, token_hash: &str, session: &AgentToken) -> bool {
     let now = Utc::now().timestamp();
-    if let Some(session) = tokens::agent_token(backend, &hash).await? {
-        if !session_live(now, session.last_used_at, session.ends_at) {
-            return Ok(None);
-        }
-        // Noting the use is bookkeeping for the idle expiry: a store that cannot take the
-        // write now (a full disk, the write lock held elsewhere) does not refuse a live
-        // session, whose reads go on; a later use notes it.
-        if now - session.last_used_at > TOUCH_EVERY_SECONDS {
-            if let Err(error) = tokens::touch_agent_token(backend, &hash, now).await {
-                tracing::warn!(%error, "cannot note a session's use now; a later use will");
-            }
-        }
-        let agent_id = session.agent_id;
-        return Ok(Some((Bearer::Agent { agent_id }, hash)));
+    if !session_live(now, session.last_used_at, session.ends_at) {
+        return false;
     }
-    let customer = tokens::customer_token(backend, &hash).await?;
-    Ok(customer.map(|conversation_id| (Bearer::Customer { conversation_id }, hash)))
+    // Noting the use is bookkeeping for the idle expiry: a store that cannot take the write
+    // now (a full disk, the write lock held elsewhere) does not refuse a live session, whose
+    // reads go on; a later use notes it.
+    if now - session.last_used_at > TOUCH_EVERY_SECONDS {
+        if let Err(error) = tokens::touch_agent_token(backend, token_hash, now).await {
+            tracing::warn!(%error, "cannot note a session's use now; a later use will");
+        }
+    }
+    true
+}
+
+/// The conversation a customer's token, known by its hash, opens (its conversation's end is
+/// the caller's to check).
+pub async fn customer_of(backend: &Backend, token_hash: &str) -> Result<Option<Uuid>, StoreError> {
+    tokens::customer_token(backend, token_hash).await
 }
 
 /// Whether a token, known by its hash, is still live: an agent's session not revoked nor idle
@@ -410,10 +401,6 @@ mod tests {
             .await
             .unwrap();
         for (token, alive) in [(&open, true), (&ended, false), (&endless, true)] {
-            assert_eq!(
-                resolve_token(backend, token).await.unwrap().is_some(),
-                alive
-            );
             assert_eq!(
                 token_hash_alive(backend, &hash_token(token)).await.unwrap(),
                 alive

@@ -61,7 +61,10 @@ type Key = Option<Extension<IdempotencyKey>>;
 /// The name of an agent as others see it.
 async fn agent_name(state: &AppState, agent_id: Uuid) -> Result<String, ApiError> {
     let account = projections::directory::read::account(state.backend(), agent_id).await?;
-    Ok(account.map_or_else(|| "Agent".to_owned(), |account| account.name))
+    Ok(account.map_or_else(
+        || crate::auth::UNNAMED_AGENT.to_owned(),
+        |account| account.name,
+    ))
 }
 
 /// A conversation as its customer sees it: API.md's allow-list and nothing else.
@@ -99,10 +102,13 @@ pub(super) async fn author_of(
     conversation: &Conversation,
 ) -> Result<Author, ApiError> {
     match caller {
-        Caller::Agent(agent) => Ok(Author::agent(
-            agent.agent_id,
-            agent_name(state, agent.agent_id).await?,
-        )),
+        Caller::Agent(agent) => {
+            let name = match &agent.name {
+                Some(name) => name.to_string(),
+                None => agent_name(state, agent.agent_id).await?,
+            };
+            Ok(Author::agent(agent.agent_id, name))
+        }
         Caller::Customer(customer) => {
             let name = conversation
                 .customer

@@ -1,7 +1,8 @@
-//! What the HTTP layer asks of the directory read model's tables (accounts, organizations, memberships, invitations, blocks, single sign-on and retention): each function
-//! answers one question of API.md from the `rm_` tables alone (never the log), as plain
-//! serializable structs. Authorization is the caller's: these functions say what is, not who
-//! may see it.
+//! What the HTTP layer asks of the directory read model's tables (accounts, organizations,
+//! memberships, invitations, blocks, single sign-on and retention): each function answers one
+//! question of API.md from the `rm_` tables alone (never the log, but for [`agent_session`]),
+//! as plain serializable structs. Authorization is the caller's: these functions say what is,
+//! not who may see it.
 
 use chrono::{DateTime, Utc};
 use domain::values::Role;
@@ -151,6 +152,88 @@ pub async fn standings_of(backend: &Backend, agent_id: Uuid) -> Result<Vec<(Uuid
             ))
         })
         .collect()
+}
+
+/// An agent's session found by its token's hash, with what its request is checked against:
+/// [`agent_session`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentSession {
+    pub token: store::tokens::AgentToken,
+    /// The agent's display name (`None`: no account row yet).
+    pub name: Option<String>,
+    /// Its standing in each of its organizations, as [`standings_of`] reads them.
+    pub standings: Vec<(Uuid, Standing)>,
+    /// The log's position of the last event of any of those organizations' streams (0 for
+    /// none): the standings hold every change answered before a request once the read models
+    /// have reached it.
+    pub organizations_changed: i64,
+}
+
+/// The session of a token's hash and its agent's name and standings, in one statement: an
+/// agent's request asks this once, where it used to ask four questions (the session, the
+/// standings, each organization's last position in the log, the name its messages carry).
+/// It reads the token tables of `store::tokens` and the log's organization streams
+/// (`organization_type`, the stream's `aggregate_type`) beside this read model's tables,
+/// which every backend's reads see together (SQLite's readers attach the read models' file).
+pub async fn agent_session(
+    backend: &Backend,
+    token_hash: &str,
+    organization_type: &str,
+) -> Result<Option<AgentSession>> {
+    type SessionRow = (
+        String,
+        i64,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        Option<i64>,
+    );
+    let rows: Vec<SessionRow> = fetch_few(
+        backend,
+        "SELECT t.agent_id, t.last_used_at, d.ends_at, a.name,
+                m.organization_id, m.role, s.two_factor_required,
+                (SELECT e.position FROM events e
+                 WHERE e.aggregate_type = $2 AND e.aggregate_id = m.organization_id
+                 ORDER BY e.sequence DESC LIMIT 1)
+         FROM agent_tokens t
+         LEFT JOIN agent_token_devices d ON d.token_hash = t.token_hash
+         LEFT JOIN rm_accounts a ON a.agent_id = t.agent_id
+         LEFT JOIN rm_memberships m ON m.agent_id = t.agent_id
+         LEFT JOIN rm_org_sign_in s ON s.organization_id = m.organization_id
+         WHERE t.token_hash = $1 ORDER BY m.position",
+        params![token_hash, organization_type],
+    )
+    .await?;
+    let Some((agent_id, last_used_at, ends_at, name, ..)) = rows.first().cloned() else {
+        return Ok(None);
+    };
+    let mut standings = Vec::with_capacity(rows.len());
+    let mut organizations_changed = 0;
+    for (.., organization_id, role, required, changed) in rows {
+        let (Some(organization_id), Some(role)) = (organization_id, role) else {
+            continue;
+        };
+        standings.push((
+            id(&organization_id)?,
+            Standing {
+                role: named(&role)?,
+                two_factor_required: required.is_some_and(|required| required != 0),
+            },
+        ));
+        organizations_changed = organizations_changed.max(changed.unwrap_or(0));
+    }
+    Ok(Some(AgentSession {
+        token: store::tokens::AgentToken {
+            agent_id: id(&agent_id)?,
+            last_used_at,
+            ends_at,
+        },
+        name,
+        standings,
+        organizations_changed,
+    }))
 }
 
 /// Whether the organization requires its members to have a second factor.

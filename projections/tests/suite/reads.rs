@@ -2,6 +2,7 @@
 //! real domain events appended through the command layer.
 
 use chrono::{Duration, Utc};
+use cqrs_es::Aggregate;
 use domain::account::{Account, AccountCommand};
 use domain::canned::{CannedCommand, CannedResponses, Scope};
 use domain::conversation::{
@@ -1112,8 +1113,102 @@ async fn a_returning_customers_other_conversations_newest_first(db: TestDb) {
     running.stop().await;
 }
 
+/// An agent's request reads its session, name, standings and its organizations' last change
+/// in the log in one statement (`agent_session`): each part as its own read would say it, and
+/// the last change straight from the log, before any read model shows it.
+async fn an_agents_session_is_read_with_its_name_standings_and_organizations_last_change(
+    db: TestDb,
+) {
+    let store = db.open().await;
+    let backend = store.backend();
+    store::beside_log::migrate(backend).await.unwrap();
+    let world = World::new(&store);
+    let running = Running::all(&store);
+    let acme = org(&world, "acme").await;
+    // Acme's agent also owns an organization of its own.
+    let own = Uuid::new_v4();
+    let created = world
+        .ok::<Organization>(
+            own,
+            OrganizationCommand::CreateOrganization {
+                organization_id: own,
+                name: Name::parse("Own").unwrap(),
+                owner_id: Some(acme.agent),
+            },
+        )
+        .await;
+    running.caught_up(&store).await;
+    let now = Utc::now().timestamp();
+    let device = store::tokens::Device::default();
+    store::tokens::insert_agent_token(backend, "agent-hash", acme.agent, &device, None, now)
+        .await
+        .unwrap();
+    let stranger = Uuid::new_v4();
+    store::tokens::insert_agent_token(backend, "stranger-hash", stranger, &device, None, now)
+        .await
+        .unwrap();
+    let read = |hash: &'static str| async move {
+        projections::directory::read::agent_session(backend, hash, Organization::TYPE)
+            .await
+            .unwrap()
+    };
+    let acme_last = store
+        .stream_last_position(Organization::TYPE, &acme.id.to_string())
+        .await
+        .unwrap();
+    let own_last = created.last().unwrap().position;
+
+    let session = read("agent-hash").await.expect("the agent's session");
+    assert_eq!(session.token.agent_id, acme.agent);
+    assert_eq!(session.token.last_used_at, now);
+    assert_eq!(session.name.as_deref(), Some("Aino Agent"));
+    let agent = |role| Standing {
+        role,
+        two_factor_required: false,
+    };
+    assert_eq!(
+        session.standings,
+        vec![(acme.id, agent(Role::Agent)), (own, agent(Role::Owner))]
+    );
+    assert_eq!(
+        session.standings,
+        projections::directory::read::standings_of(backend, acme.agent)
+            .await
+            .unwrap()
+    );
+    assert_eq!(session.organizations_changed, acme_last.max(own_last));
+
+    // A change of one of its organizations counts at once, before any read model shows it.
+    running.stop().await;
+    let changed = world
+        .ok::<Organization>(
+            acme.id,
+            OrganizationCommand::ChangeMemberRole {
+                agent_id: acme.agent,
+                role: Role::Operator,
+                by: Some(acme.owner),
+            },
+        )
+        .await;
+    let session = read("agent-hash").await.expect("the agent's session");
+    assert_eq!(
+        session.organizations_changed,
+        changed.last().unwrap().position
+    );
+    assert_eq!(session.standings[0], (acme.id, agent(Role::Agent)));
+
+    // An agent of no organization and without an account: its session, and nothing else.
+    let session = read("stranger-hash").await.expect("the stranger's session");
+    assert_eq!(session.token.agent_id, stranger);
+    assert_eq!(session.name, None);
+    assert!(session.standings.is_empty());
+    assert_eq!(session.organizations_changed, 0);
+    assert!(read("no-such-hash").await.is_none());
+}
+
 on_both_backends!(
     a_returning_customers_other_conversations_newest_first,
+    an_agents_session_is_read_with_its_name_standings_and_organizations_last_change,
     directory_answers_logins_memberships_members_and_invitations,
     queues_show_their_line_handlers_and_settings,
     conversations_follow_picks_transfers_tags_metadata_and_the_end,
