@@ -215,3 +215,16 @@ impl From<projections::QueryError> for ApiError {
         }
     }
 }
+
+/// A read that several requests joined (`store::gathered`): each answers its failure.
+impl From<store::gathered::Unread<projections::QueryError>> for ApiError {
+    fn from(unread: store::gathered::Unread<projections::QueryError>) -> Self {
+        match unread {
+            store::gathered::Unread::Failed(error) => match &*error {
+                projections::QueryError::Sql(error) => Self::Unavailable(error.to_string()),
+                projections::QueryError::Corrupt(reason) => Self::Internal(reason.clone()),
+            },
+            store::gathered::Unread::Lost => Self::Internal("a gathered read panicked".into()),
+        }
+    }
+}

@@ -100,6 +100,8 @@ pub struct Shared {
     pub visitors: crate::client::VisitorKeys,
     /// Signs webhook deliveries (`secrets::webhook_signing_seed`).
     pub webhook_key: crate::webhooks::Signer,
+    /// Agents' sessions, read for concurrent requests together.
+    pub sessions: crate::auth::Sessions,
 }
 
 /// How long a read waits for the read models to reach its position before reading anyway.
@@ -126,6 +128,7 @@ impl AppState {
         let blobs = Blobs::Table(store.backend().clone());
         Self(Arc::new(Shared {
             commands: Commands::new(store.clone()),
+            sessions: crate::auth::Sessions::new(store.backend().clone()),
             store,
             metrics: Arc::default(),
             projections: Statuses::default(),

@@ -32,6 +32,7 @@
 //! - [`backup`]: consistent copies while Jono serves (`VACUUM INTO`; the schema for `pg_dump`).
 //! - [`repository`]: cqrs-es's `PersistedEventRepository` for `EventStore`.
 //! - [`metrics`]: writer counters in the Prometheus text format.
+//! - [`gathered`]: lookups by key that concurrent requests ask, read in one statement.
 //! - `log_statements`: the log's statements, written once for both backends; `sqlite`,
 //!   `postgres`: what each backend must say its own way (the readable head, lists as one value,
 //!   column types), its writer (`writer.rs`) and its erasure (`erasure.rs`).
@@ -76,6 +77,7 @@ pub mod error;
 pub mod event;
 pub mod feed;
 pub mod follow;
+pub mod gathered;
 pub mod identity_secrets;
 pub mod invitation_tokens;
 pub mod kept_answers;

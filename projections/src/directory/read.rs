@@ -4,6 +4,9 @@
 //! as plain serializable structs. Authorization is the caller's: these functions say what is,
 //! not who may see it.
 
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use domain::values::Role;
 use serde::Serialize;
@@ -13,6 +16,7 @@ use uuid::Uuid;
 use crate::database::{fetch_all, fetch_few, fetch_optional};
 use crate::params;
 use crate::reading::{id, named, opt_id, time, QueryError, Result};
+use crate::runtime::Dialect;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Account {
@@ -180,7 +184,19 @@ pub async fn agent_session(
     token_hash: &str,
     organization_type: &str,
 ) -> Result<Option<AgentSession>> {
+    let mut found = agent_sessions(backend, &[token_hash.to_owned()], organization_type).await?;
+    Ok(found.remove(token_hash))
+}
+
+/// [`agent_session`] for several tokens' hashes at once (those of concurrent requests: see
+/// `store::gathered`), by hash; a hash of no session is absent.
+pub async fn agent_sessions(
+    backend: &Backend,
+    token_hashes: &[String],
+    organization_type: &str,
+) -> Result<HashMap<String, AgentSession>> {
     type SessionRow = (
+        String,
         String,
         i64,
         Option<i64>,
@@ -190,50 +206,61 @@ pub async fn agent_session(
         Option<i64>,
         Option<i64>,
     );
+    let hashes = match Dialect::of(backend) {
+        Dialect::Sqlite => "SELECT value FROM json_each($1)",
+        Dialect::Postgres => "SELECT jsonb_array_elements_text($1::jsonb)",
+    };
     let rows: Vec<SessionRow> = fetch_few(
         backend,
-        "SELECT t.agent_id, t.last_used_at, d.ends_at, a.name,
-                m.organization_id, m.role, s.two_factor_required,
-                (SELECT e.position FROM events e
-                 WHERE e.aggregate_type = $2 AND e.aggregate_id = m.organization_id
-                 ORDER BY e.sequence DESC LIMIT 1)
-         FROM agent_tokens t
-         LEFT JOIN agent_token_devices d ON d.token_hash = t.token_hash
-         LEFT JOIN rm_accounts a ON a.agent_id = t.agent_id
-         LEFT JOIN rm_memberships m ON m.agent_id = t.agent_id
-         LEFT JOIN rm_org_sign_in s ON s.organization_id = m.organization_id
-         WHERE t.token_hash = $1 ORDER BY m.position",
-        params![token_hash, organization_type],
+        &format!(
+            "SELECT t.token_hash, t.agent_id, t.last_used_at, d.ends_at, a.name,
+                    m.organization_id, m.role, s.two_factor_required,
+                    (SELECT e.position FROM events e
+                     WHERE e.aggregate_type = $2 AND e.aggregate_id = m.organization_id
+                     ORDER BY e.sequence DESC LIMIT 1)
+             FROM agent_tokens t
+             LEFT JOIN agent_token_devices d ON d.token_hash = t.token_hash
+             LEFT JOIN rm_accounts a ON a.agent_id = t.agent_id
+             LEFT JOIN rm_memberships m ON m.agent_id = t.agent_id
+             LEFT JOIN rm_org_sign_in s ON s.organization_id = m.organization_id
+             WHERE t.token_hash IN ({hashes}) ORDER BY t.token_hash, m.position"
+        ),
+        params![
+            serde_json::Value::from(token_hashes.to_vec()).to_string(),
+            organization_type
+        ],
     )
     .await?;
-    let Some((agent_id, last_used_at, ends_at, name, ..)) = rows.first().cloned() else {
-        return Ok(None);
-    };
-    let mut standings = Vec::with_capacity(rows.len());
-    let mut organizations_changed = 0;
-    for (.., organization_id, role, required, changed) in rows {
+    let mut sessions: HashMap<String, AgentSession> = HashMap::new();
+    for (hash, agent_id, last_used_at, ends_at, name, organization_id, role, required, changed) in
+        rows
+    {
+        let session = match sessions.entry(hash) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => entry.insert(AgentSession {
+                token: store::tokens::AgentToken {
+                    agent_id: id(&agent_id)?,
+                    last_used_at,
+                    ends_at,
+                },
+                name,
+                standings: Vec::new(),
+                organizations_changed: 0,
+            }),
+        };
         let (Some(organization_id), Some(role)) = (organization_id, role) else {
             continue;
         };
-        standings.push((
+        session.standings.push((
             id(&organization_id)?,
             Standing {
                 role: named(&role)?,
                 two_factor_required: required.is_some_and(|required| required != 0),
             },
         ));
-        organizations_changed = organizations_changed.max(changed.unwrap_or(0));
+        session.organizations_changed = session.organizations_changed.max(changed.unwrap_or(0));
     }
-    Ok(Some(AgentSession {
-        token: store::tokens::AgentToken {
-            agent_id: id(&agent_id)?,
-            last_used_at,
-            ends_at,
-        },
-        name,
-        standings,
-        organizations_changed,
-    }))
+    Ok(sessions)
 }
 
 /// Whether the organization requires its members to have a second factor.

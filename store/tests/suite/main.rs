@@ -12,6 +12,7 @@ mod cluster;
 mod commands;
 mod feed;
 mod follow;
+mod gathered;
 mod group_commit;
 mod idempotency;
 mod kept_fold;
