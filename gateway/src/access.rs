@@ -158,10 +158,7 @@ pub async fn conversation(
     conversation_id: Uuid,
 ) -> Result<Conversation, ApiError> {
     let conversation = consistency::found(state, || async {
-        Ok(
-            projections::conversations::read::conversation(state.backend(), conversation_id)
-                .await?,
-        )
+        Ok(state.conversations.get(conversation_id).await?)
     })
     .await?
     .ok_or(ApiError::NotFound)?;

@@ -19,14 +19,6 @@ use std::sync::{Arc, LazyLock};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
-use cqrs_es::Aggregate;
-use domain::organization::Organization;
-use projections::directory;
-use projections::directory::read::AgentSession;
-use projections::QueryError;
-use store::gathered::Gathered;
-use store::log::Backend;
-
 use crate::access;
 use crate::consistency;
 use crate::error::ApiError;
@@ -116,7 +108,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Option<Caller
     let token_hash = secrets::hash_token(token);
     // Noted before the session is read: see `access::standings`.
     let reached = consistency::reached(state);
-    if let Some(session) = state.sessions.of(&token_hash).await? {
+    if let Some(session) = state.sessions.get(token_hash.clone()).await? {
         if !secrets::session_in_use(state.backend(), &token_hash, &session.token).await {
             return Ok(None);
         }
@@ -151,34 +143,6 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Option<Caller
         conversation_id,
         token_hash,
     })))
-}
-
-/// Agents' sessions by their tokens' hashes, each with its agent's name and standings
-/// (`directory::read::agent_sessions`): concurrent requests' sessions are read in one statement
-/// (`store::gathered`).
-#[derive(Clone)]
-pub struct Sessions(Gathered<String, AgentSession, QueryError>);
-
-/// At most this many sessions one statement reads.
-const SESSIONS_PER_READ: usize = 64;
-
-impl Sessions {
-    pub fn new(backend: Backend) -> Sessions {
-        Sessions(Gathered::new(
-            SESSIONS_PER_READ,
-            Arc::new(move |hashes: Vec<String>| {
-                let backend = backend.clone();
-                Box::pin(async move {
-                    directory::read::agent_sessions(&backend, &hashes, Organization::TYPE).await
-                })
-            }),
-        ))
-    }
-
-    /// The session of `token_hash`, read after this call began.
-    async fn of(&self, token_hash: &str) -> Result<Option<AgentSession>, ApiError> {
-        Ok(self.0.get(token_hash.to_owned()).await?)
-    }
 }
 
 impl FromRequestParts<AppState> for Caller {

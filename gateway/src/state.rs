@@ -1,11 +1,20 @@
 //! The state every route shares. Cheap to clone: one `Arc`.
 
+use std::collections::HashMap;
+use std::future::Future;
+use std::hash::Hash;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::Duration;
 
+use cqrs_es::Aggregate;
+use domain::organization::Organization;
+use projections::conversations::read::Conversation;
+use projections::directory::read::AgentSession;
 use projections::runtime::Statuses;
+use projections::{conversations, directory, QueryError};
 use store::command::Commands;
+use store::gathered::Gathered;
 use store::log::{Backend, EventStore};
 
 use crate::blobs::{Blobs, UrlSigner};
@@ -100,8 +109,31 @@ pub struct Shared {
     pub visitors: crate::client::VisitorKeys,
     /// Signs webhook deliveries (`secrets::webhook_signing_seed`).
     pub webhook_key: crate::webhooks::Signer,
-    /// Agents' sessions, read for concurrent requests together.
-    pub sessions: crate::auth::Sessions,
+    /// Agents' sessions by their tokens' hashes, each with its agent's name and standings
+    /// (`auth::authenticate`), read for concurrent requests together.
+    pub sessions: Gathered<String, AgentSession, QueryError>,
+    /// Conversations by id (`access::conversation`), read for concurrent requests together.
+    pub conversations: Gathered<uuid::Uuid, Conversation, QueryError>,
+}
+
+/// At most this many keys one gathered read asks.
+const KEYS_PER_READ: usize = 64;
+
+/// Lookups of `read` that concurrent requests make, read together (`store::gathered`): on
+/// Postgres each statement is a round trip and the server's time to parse, plan and answer
+/// it, and 32 clients each reading their own made more statements than the log's appends.
+fn gathered<K, V, F, Fut>(backend: &Backend, read: F) -> Gathered<K, V, QueryError>
+where
+    K: Clone + Eq + Hash + Send + 'static,
+    V: Clone + Send + 'static,
+    F: Fn(Backend, Vec<K>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<HashMap<K, V>, QueryError>> + Send + 'static,
+{
+    let backend = backend.clone();
+    Gathered::new(
+        KEYS_PER_READ,
+        Arc::new(move |keys| Box::pin(read(backend.clone(), keys))),
+    )
 }
 
 /// How long a read waits for the read models to reach its position before reading anyway.
@@ -128,7 +160,12 @@ impl AppState {
         let blobs = Blobs::Table(store.backend().clone());
         Self(Arc::new(Shared {
             commands: Commands::new(store.clone()),
-            sessions: crate::auth::Sessions::new(store.backend().clone()),
+            sessions: gathered(store.backend(), |backend, hashes| async move {
+                directory::read::agent_sessions(&backend, &hashes, Organization::TYPE).await
+            }),
+            conversations: gathered(store.backend(), |backend, ids| async move {
+                conversations::read::conversations_by_id(&backend, &ids).await
+            }),
             store,
             metrics: Arc::default(),
             projections: Statuses::default(),

@@ -86,6 +86,15 @@ impl Dialect {
             Backend::Postgres(_) => Dialect::Postgres,
         }
     }
+
+    /// The strings of the JSON array bound as `param` (`$1`), as a subquery for `IN (…)`: a
+    /// list of keys bound as one value.
+    pub fn each_of(self, param: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("SELECT value FROM json_each({param})"),
+            Dialect::Postgres => format!("SELECT jsonb_array_elements_text({param}::jsonb)"),
+        }
+    }
 }
 
 /// An index of a read-model table; its name gets the table's suffix too, because index names

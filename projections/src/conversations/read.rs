@@ -3,6 +3,8 @@
 //! serializable structs. Authorization is the caller's: these functions say what is, not who
 //! may see it.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use domain::conversation::ConversationKind;
 use schemars::JsonSchema;
@@ -10,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use store::log::Backend;
 use uuid::Uuid;
 
-use crate::database::{fetch_all, fetch_optional};
+use crate::database::{fetch_all, fetch_few, fetch_optional};
 use crate::params;
 use crate::reading::{id, json, named, opt_id, opt_time, page, time, QueryError, Result};
 use crate::runtime::Dialect;
@@ -109,7 +111,11 @@ fn conversation_select(backend: &Backend, reader: &str) -> String {
          l.name AS verified_name,
          r.seq AS read_seq, {reader} IS NOT NULL AS has_reader,
          (SELECT {tags} FROM rm_conversation_tags t
-          WHERE t.conversation_id = c.conversation_id) AS tags
+          WHERE t.conversation_id = c.conversation_id) AS tags,
+         CASE WHEN c.status = 'waiting' THEN
+          (SELECT COUNT(*) FROM rm_queue_waiting w
+           JOIN rm_queue_waiting me ON me.queue_id = w.queue_id AND w.rank <= me.rank
+           WHERE me.conversation_id = c.conversation_id) END AS place
          FROM rm_conversations c
          LEFT JOIN rm_reads r ON r.conversation_id = c.conversation_id AND r.agent_id = {reader}
          LEFT JOIN rm_customer_links l ON l.conversation_id = c.conversation_id"
@@ -146,6 +152,8 @@ struct ConversationRow {
     read_seq: Option<i64>,
     has_reader: bool,
     tags: String,
+    /// A waiting conversation's place in its queue's line.
+    place: Option<i64>,
 }
 
 store::from_direct_row!(ConversationRow {
@@ -177,9 +185,10 @@ store::from_direct_row!(ConversationRow {
     read_seq,
     has_reader,
     tags,
+    place,
 });
 
-async fn conversation_from(backend: &Backend, row: ConversationRow) -> Result<Conversation> {
+fn conversation_from(backend: &Backend, row: ConversationRow) -> Result<Conversation> {
     let mut tags: Vec<String> =
         serde_json::from_str(&row.tags).map_err(|e| QueryError::Corrupt(format!("tags: {e}")))?;
     if Dialect::of(backend) == Dialect::Sqlite {
@@ -187,18 +196,9 @@ async fn conversation_from(backend: &Backend, row: ConversationRow) -> Result<Co
         tags.sort_unstable();
     }
     let status: ConversationStatus = named(&row.status)?;
-    let queue_position = if status == ConversationStatus::Waiting {
-        let place: Option<(i64,)> = fetch_optional(
-            backend,
-            "SELECT COUNT(*) FROM rm_queue_waiting w
-             JOIN rm_queue_waiting me ON me.queue_id = w.queue_id AND w.rank <= me.rank
-             WHERE me.conversation_id = $1",
-            params![row.conversation_id.as_str()],
-        )
-        .await?;
-        place.map(|(n,)| n).filter(|n| *n > 0)
-    } else {
-        None
+    let queue_position = match status {
+        ConversationStatus::Waiting => row.place.filter(|n| *n > 0),
+        _ => None,
     };
     let participants: Vec<Uuid> = serde_json::from_str(&row.participants)
         .map_err(|e| QueryError::Corrupt(format!("participants: {e}")))?;
@@ -250,13 +250,10 @@ async fn conversation_from(backend: &Backend, row: ConversationRow) -> Result<Co
     })
 }
 
-async fn conversations_from(
-    backend: &Backend,
-    rows: Vec<ConversationRow>,
-) -> Result<Vec<Conversation>> {
+fn conversations_from(backend: &Backend, rows: Vec<ConversationRow>) -> Result<Vec<Conversation>> {
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        out.push(conversation_from(backend, row).await?);
+        out.push(conversation_from(backend, row)?);
     }
     Ok(out)
 }
@@ -265,19 +262,34 @@ pub async fn conversation(
     backend: &Backend,
     conversation_id: Uuid,
 ) -> Result<Option<Conversation>> {
-    let row: Option<ConversationRow> = fetch_optional(
+    Ok(conversations_by_id(backend, &[conversation_id])
+        .await?
+        .remove(&conversation_id))
+}
+
+/// Several conversations at once (those of concurrent requests: see `store::gathered`), by
+/// id; an id of none is absent.
+pub async fn conversations_by_id(
+    backend: &Backend,
+    conversation_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Conversation>> {
+    let ids: Vec<String> = conversation_ids.iter().map(Uuid::to_string).collect();
+    let rows: Vec<ConversationRow> = fetch_few(
         backend,
         &format!(
-            "{} WHERE c.conversation_id = $1",
-            conversation_select(backend, "NULL")
+            "{} WHERE c.conversation_id IN ({})",
+            conversation_select(backend, "NULL"),
+            Dialect::of(backend).each_of("$1")
         ),
-        params![conversation_id],
+        params![serde_json::Value::from(ids).to_string()],
     )
     .await?;
-    match row {
-        Some(row) => Ok(Some(conversation_from(backend, row).await?)),
-        None => Ok(None),
+    let mut found = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let conversation = conversation_from(backend, row)?;
+        found.insert(conversation.id, conversation);
     }
+    Ok(found)
 }
 
 /// `GET /v1/orgs/{org}/conversations?status=&agent=&kind=&queue=&tag=&from=&to=`: every filter optional; `viewer`
@@ -355,7 +367,7 @@ pub async fn conversations(
         ],
     )
     .await?;
-    conversations_from(backend, rows).await
+    conversations_from(backend, rows)
 }
 
 /// A verified customer of a conversation (personal data: `user_id`, `name`).
@@ -385,7 +397,7 @@ pub async fn same_customer(
         params![conversation_id, limit],
     )
     .await?;
-    conversations_from(backend, rows).await
+    conversations_from(backend, rows)
 }
 
 /// How many conversations are assigned to `agent_id` and not ended (for `capacity_per_agent`).
@@ -411,7 +423,7 @@ pub async fn inbox(backend: &Backend, agent_id: Uuid) -> Result<Vec<Conversation
         params![agent_id],
     )
     .await?;
-    conversations_from(backend, rows).await
+    conversations_from(backend, rows)
 }
 
 /// A tag of an organization with how often it was added, for suggestions.

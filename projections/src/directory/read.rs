@@ -206,10 +206,7 @@ pub async fn agent_sessions(
         Option<i64>,
         Option<i64>,
     );
-    let hashes = match Dialect::of(backend) {
-        Dialect::Sqlite => "SELECT value FROM json_each($1)",
-        Dialect::Postgres => "SELECT jsonb_array_elements_text($1::jsonb)",
-    };
+    let hashes = Dialect::of(backend).each_of("$1");
     let rows: Vec<SessionRow> = fetch_few(
         backend,
         &format!(

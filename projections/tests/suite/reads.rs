@@ -459,6 +459,24 @@ async fn queues_show_their_line_handlers_and_settings(db: TestDb) {
             .queue_position
     };
     assert_eq!(place(third).await, Some(3));
+    // Read together (as concurrent requests' lookups are), each is what it is read alone; an
+    // id of no conversation is absent.
+    let nobody = Uuid::new_v4();
+    let together = projections::conversations::read::conversations_by_id(
+        backend,
+        &[third, nobody, first, second],
+    )
+    .await
+    .unwrap();
+    assert_eq!(together.len(), 3);
+    for (c, place) in [(first, 1), (second, 2), (third, 3)] {
+        let alone = projections::conversations::read::conversation(backend, c)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(together[&c], alone);
+        assert_eq!(together[&c].queue_position, Some(place));
+    }
 
     // The first is picked, the third leaves: the second is next, and nobody else moved.
     assert_eq!(pick(&world, org.queue, org.agent).await, first);
