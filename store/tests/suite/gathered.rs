@@ -16,7 +16,10 @@ fn doubling(asked: Arc<Mutex<Vec<Vec<u32>>>>, permits: Arc<Semaphore>) -> Read<u
         let permits = permits.clone();
         Box::pin(async move {
             permits.acquire().await.map_err(|e| e.to_string())?.forget();
-            asked.lock().unwrap().push(keys.clone());
+            asked
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(keys.clone());
             if keys.contains(&13) {
                 return Err("thirteen".to_owned());
             }
