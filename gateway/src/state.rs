@@ -120,8 +120,7 @@ pub struct Shared {
 const KEYS_PER_READ: usize = 64;
 
 /// Lookups of `read` that concurrent requests make, read together (`store::gathered`): on
-/// Postgres each statement is a round trip and the server's time to parse, plan and answer
-/// it, and 32 clients each reading their own made more statements than the log's appends.
+/// Postgres each statement is a round trip and the server's time to parse, plan and answer it.
 fn gathered<K, V, F, Fut>(backend: &Backend, read: F) -> Gathered<K, V, QueryError>
 where
     K: Clone + Eq + Hash + Send + 'static,

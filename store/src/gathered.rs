@@ -2,9 +2,10 @@
 //! request's lookup joins the next read of its kind, which starts as soon as the one in flight
 //! has answered, with every key that arrived meanwhile (at most [`Gathered::new`]'s `most`).
 //! On Postgres each statement costs a round trip and the server's time to parse, plan and
-//! answer it; 32 clients each reading their session one by one kept the server busier than
-//! the log's appends (BENCHMARKS.md). Nothing waits to fill a batch: an idle server reads a
-//! lone key at once, as before, and a busy one reads the keys that queued behind its last read.
+//! answer it, and a message's request read its session and its conversation in statements of
+//! their own, as many as the message's share of every other statement (BENCHMARKS.md). Nothing
+//! waits to fill a batch: an idle server reads a lone key at once, as before, and a busy one
+//! reads the keys that queued behind its last read.
 //!
 //! The reads run in a task of their own, so a request that goes away (its client hung up)
 //! never strands the others that joined its read.

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use store::gathered::{Gathered, Read, Unread};
+use store::gathered::{Answer, Gathered, Read, Unread};
 use tokio::sync::Semaphore;
 
 /// A read that doubles each key, records the keys it was asked, and first waits for a permit.
@@ -35,8 +35,26 @@ fn doubling(asked: Arc<Mutex<Vec<Vec<u32>>>>, permits: Arc<Semaphore>) -> Read<u
     })
 }
 
-/// Waits until `n` lookups wait behind the read in flight (they are queued when their future
-/// has been polled once, which a spawned task's first poll does).
+type Doubled = Gathered<u32, u32, String>;
+
+/// A lookup of `key` in a task of its own.
+fn lookup(gathered: &Doubled, key: u32) -> tokio::task::JoinHandle<Answer<u32, String>> {
+    let gathered = gathered.clone();
+    tokio::spawn(async move { gathered.get(key).await })
+}
+
+type Asked = Arc<Mutex<Vec<Vec<u32>>>>;
+
+/// A gathered read of [`doubling`], with what it was asked and the permits it waits for.
+fn gathering(most: usize, permits: usize) -> (Doubled, Asked, Arc<Semaphore>) {
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let permits = Arc::new(Semaphore::new(permits));
+    let gathered = Gathered::new(most, doubling(asked.clone(), permits.clone()));
+    (gathered, asked, permits)
+}
+
+/// Lets the spawned lookups and reads run until they wait (a lookup is queued when its future
+/// is first polled); the tests run on one thread, so this is a matter of turns, not time.
 async fn settle() {
     for _ in 0..20 {
         tokio::task::yield_now().await;
@@ -46,28 +64,20 @@ async fn settle() {
 
 #[tokio::test]
 async fn lookups_made_during_a_read_are_read_together_in_the_next_one() {
-    let asked = Arc::new(Mutex::new(Vec::new()));
-    let permits = Arc::new(Semaphore::new(0));
-    let gathered = Gathered::new(64, doubling(asked.clone(), permits.clone()));
-    let first = tokio::spawn({
-        let gathered = gathered.clone();
-        async move { gathered.get(1).await }
-    });
+    let (gathered, asked, permits) = gathering(64, 0);
+    let first = lookup(&gathered, 1);
     settle().await;
     // The first read is in flight (waiting for its permit); ten lookups queue behind it, one
     // of them a key already asked and one a key that is not there.
     let later: Vec<_> = [2, 3, 4, 5, 6, 7, 8, 9, 2, 0]
         .into_iter()
-        .map(|key| {
-            let gathered = gathered.clone();
-            tokio::spawn(async move { (key, gathered.get(key).await) })
-        })
+        .map(|key| (key, lookup(&gathered, key)))
         .collect();
     settle().await;
     permits.add_permits(2);
     assert_eq!(first.await.unwrap().unwrap(), Some(2));
-    for lookup in later {
-        let (key, answer) = lookup.await.unwrap();
+    for (key, lookup) in later {
+        let answer = lookup.await.unwrap();
         let expected = (key != 0).then_some(key * 2);
         assert_eq!(answer.unwrap(), expected, "key {key}");
     }
@@ -77,15 +87,8 @@ async fn lookups_made_during_a_read_are_read_together_in_the_next_one() {
 
 #[tokio::test]
 async fn a_read_takes_at_most_its_most_keys() {
-    let asked = Arc::new(Mutex::new(Vec::new()));
-    let permits = Arc::new(Semaphore::new(0));
-    let gathered = Gathered::new(3, doubling(asked.clone(), permits.clone()));
-    let lookups: Vec<_> = (1..=7)
-        .map(|key| {
-            let gathered = gathered.clone();
-            tokio::spawn(async move { gathered.get(key).await })
-        })
-        .collect();
+    let (gathered, asked, permits) = gathering(3, 0);
+    let lookups: Vec<_> = (1..=7).map(|key| lookup(&gathered, key)).collect();
     settle().await;
     permits.add_permits(10);
     for (key, lookup) in (1..=7).zip(lookups) {
@@ -98,20 +101,12 @@ async fn a_read_takes_at_most_its_most_keys() {
 
 #[tokio::test]
 async fn a_failed_read_fails_each_of_its_lookups_and_the_next_read_goes_on() {
-    let asked = Arc::new(Mutex::new(Vec::new()));
-    let permits = Arc::new(Semaphore::new(0));
-    let gathered = Gathered::new(64, doubling(asked.clone(), permits.clone()));
-    let first = tokio::spawn({
-        let gathered = gathered.clone();
-        async move { gathered.get(1).await }
-    });
+    let (gathered, _, permits) = gathering(64, 0);
+    let first = lookup(&gathered, 1);
     settle().await;
     let doomed: Vec<_> = [13, 4]
         .into_iter()
-        .map(|key| {
-            let gathered = gathered.clone();
-            tokio::spawn(async move { gathered.get(key).await })
-        })
+        .map(|key| lookup(&gathered, key))
         .collect();
     settle().await;
     permits.add_permits(3);
@@ -127,29 +122,19 @@ async fn a_failed_read_fails_each_of_its_lookups_and_the_next_read_goes_on() {
 
 #[tokio::test]
 async fn a_read_that_panics_loses_its_lookups_and_the_next_one_reads_again() {
-    let asked = Arc::new(Mutex::new(Vec::new()));
-    let permits = Arc::new(Semaphore::new(10));
-    let gathered = Gathered::new(64, doubling(asked.clone(), permits));
+    let (gathered, _, _) = gathering(64, 10);
     assert!(matches!(gathered.get(666).await, Err(Unread::Lost)));
     assert_eq!(gathered.get(7).await.unwrap(), Some(14));
 }
 
 #[tokio::test]
 async fn a_lookup_that_goes_away_leaves_its_read_to_answer_the_others() {
-    let asked = Arc::new(Mutex::new(Vec::new()));
-    let permits = Arc::new(Semaphore::new(0));
-    let gathered = Gathered::new(64, doubling(asked.clone(), permits.clone()));
+    let (gathered, _, permits) = gathering(64, 0);
     // The lookup that starts the read is dropped while the read waits; one that joined it
     // later is still answered.
-    let leader = tokio::spawn({
-        let gathered = gathered.clone();
-        async move { gathered.get(1).await }
-    });
+    let leader = lookup(&gathered, 1);
     settle().await;
-    let follower = tokio::spawn({
-        let gathered = gathered.clone();
-        async move { gathered.get(2).await }
-    });
+    let follower = lookup(&gathered, 2);
     settle().await;
     leader.abort();
     permits.add_permits(2);
