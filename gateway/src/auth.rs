@@ -131,8 +131,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Option<Caller
         return Ok(None);
     };
     crate::sweeper::saw_customer(conversation_id);
-    let conversation =
-        projections::conversations::read::conversation(state.backend(), conversation_id).await?;
+    let conversation = state.conversations.get(conversation_id).await?;
     // A token handed out at join is live before the read model shows the conversation.
     if let Some(ended_at) = conversation.and_then(|c| c.ended_at) {
         if Utc::now() - ended_at > CUSTOMER_TOKEN_AFTER_END {

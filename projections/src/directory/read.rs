@@ -1,6 +1,6 @@
 //! What the HTTP layer asks of the directory read model's tables (accounts, organizations,
 //! memberships, invitations, blocks, single sign-on and retention): each function answers one
-//! question of API.md from the `rm_` tables alone (never the log, but for [`agent_session`]),
+//! question of API.md from the `rm_` tables alone (never the log, but for [`agent_sessions`]),
 //! as plain serializable structs. Authorization is the caller's: these functions say what is,
 //! not who may see it.
 
@@ -159,7 +159,7 @@ pub async fn standings_of(backend: &Backend, agent_id: Uuid) -> Result<Vec<(Uuid
 }
 
 /// An agent's session found by its token's hash, with what its request is checked against:
-/// [`agent_session`].
+/// [`agent_sessions`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentSession {
     pub token: store::tokens::AgentToken,
@@ -173,23 +173,14 @@ pub struct AgentSession {
     pub organizations_changed: i64,
 }
 
-/// The session of a token's hash and its agent's name and standings, in one statement: an
-/// agent's request asks this once, where it used to ask four questions (the session, the
-/// standings, each organization's last position in the log, the name its messages carry).
-/// It reads the token tables of `store::tokens` and the log's organization streams
-/// (`organization_type`, the stream's `aggregate_type`) beside this read model's tables,
-/// which every backend's reads see together (SQLite's readers attach the read models' file).
-pub async fn agent_session(
-    backend: &Backend,
-    token_hash: &str,
-    organization_type: &str,
-) -> Result<Option<AgentSession>> {
-    let mut found = agent_sessions(backend, &[token_hash.to_owned()], organization_type).await?;
-    Ok(found.remove(token_hash))
-}
-
-/// [`agent_session`] for several tokens' hashes at once (those of concurrent requests: see
-/// `store::gathered`), by hash; a hash of no session is absent.
+/// The sessions of tokens' hashes (those of concurrent requests: see `store::gathered`), each
+/// with its agent's name and standings, in one statement, by hash; a hash of no session is
+/// absent. An agent's request asks this once, where it used to ask four questions (the
+/// session, the standings, each organization's last position in the log, the name its
+/// messages carry). It reads the token tables of `store::tokens` and the log's organization
+/// streams (`organization_type`, the stream's `aggregate_type`) beside this read model's
+/// tables, which every backend's reads see together (SQLite's readers attach the read models'
+/// file).
 pub async fn agent_sessions(
     backend: &Backend,
     token_hashes: &[String],

@@ -1132,7 +1132,7 @@ async fn a_returning_customers_other_conversations_newest_first(db: TestDb) {
 }
 
 /// An agent's request reads its session, name, standings and its organizations' last change
-/// in the log in one statement (`agent_session`): each part as its own read would say it, and
+/// in the log in one statement (`agent_sessions`): each part as its own read would say it, and
 /// the last change straight from the log, before any read model shows it.
 async fn an_agents_session_is_read_with_its_name_standings_and_organizations_last_change(
     db: TestDb,
@@ -1166,9 +1166,14 @@ async fn an_agents_session_is_read_with_its_name_standings_and_organizations_las
         .await
         .unwrap();
     let read = |hash: &'static str| async move {
-        projections::directory::read::agent_session(backend, hash, Organization::TYPE)
-            .await
-            .unwrap()
+        projections::directory::read::agent_sessions(
+            backend,
+            &[hash.to_owned()],
+            Organization::TYPE,
+        )
+        .await
+        .unwrap()
+        .remove(hash)
     };
     let acme_last = store
         .stream_last_position(Organization::TYPE, &acme.id.to_string())
