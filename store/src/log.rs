@@ -244,25 +244,77 @@ impl EventStore {
     }
 
     /// The events of one stream with a global position above `after_position`, in order: what
-    /// a WebSocket topic replays after the position a client last saw. Found by the stream's
-    /// sequence, which grows with the position: the stream's index is walked back from its end
-    /// to the first event at or before `after_position` and forward from there, so the cost is
-    /// that of the events returned, not of the stream's whole history (filtering on the
-    /// position visited every event the stream ever had).
+    /// a WebSocket topic replays after the position a client last saw. See
+    /// [`EventStore::load_stream_window`].
     pub async fn load_stream_since(
         &self,
         aggregate_type: &str,
         aggregate_id: &str,
         after_position: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.load_stream_window(aggregate_type, aggregate_id, after_position, None, None)
+            .await
+    }
+
+    /// The events of one stream with a global position in `(after, upto]` (`upto` `None`:
+    /// to the stream's end), in order, at most `limit` of them. The stream's sequences where
+    /// the window begins and ends are found by a binary search in its index
+    /// ([`statements::sequence_at`]) and the events between them read in sequence order, so
+    /// the cost is that of the events returned, never of the stream's history before or after
+    /// the window (a queue's stream never ends).
+    pub async fn load_stream_window(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after: i64,
+        upto: Option<i64>,
+        limit: Option<u32>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut with = vec![statements::sequence_at("below", "$3")];
+        let mut within = String::from("sequence > (SELECT lo FROM below WHERE lo >= hi)");
+        if upto.is_some() {
+            with.push(statements::sequence_at("upto", "$4"));
+            within.push_str(" AND sequence <= (SELECT lo FROM upto WHERE lo >= hi)");
+        }
+        let limit = limit.map_or(String::new(), |limit| format!(" LIMIT {limit}"));
+        let sql = format!(
+            "WITH RECURSIVE {} SELECT {COLUMNS} FROM events \
+             WHERE aggregate_type = $1 AND aggregate_id = $2 AND {within} \
+             ORDER BY sequence{limit}",
+            with.join(", ")
+        );
+        let events = match upto {
+            Some(upto) => {
+                let params = params![aggregate_type, aggregate_id, after, upto];
+                statements::events(self.backend(), &sql, params).await?
+            }
+            None => {
+                let params = params![aggregate_type, aggregate_id, after];
+                statements::events(self.backend(), &sql, params).await?
+            }
+        };
+        self.opened(events).await
+    }
+
+    /// The events of one stream of the given types, in order (each type a constant of the
+    /// domain's, written into the statement). The stream's other events are passed over
+    /// unread: neither decoded nor opened.
+    pub async fn load_stream_of_types(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        types: &[&'static str],
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let types: Vec<String> = types
+            .iter()
+            .map(|event_type| format!("'{}'", event_type.replace('\'', "")))
+            .collect();
         let sql = format!(
             "SELECT {COLUMNS} FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
-             AND sequence > COALESCE((SELECT sequence FROM events \
-                 WHERE aggregate_type = $1 AND aggregate_id = $2 AND position <= $3 \
-                 ORDER BY sequence DESC LIMIT 1), 0) \
-             ORDER BY sequence"
+             AND event_type IN ({}) ORDER BY sequence",
+            types.join(", ")
         );
-        let params = params![aggregate_type, aggregate_id, after_position];
+        let params = params![aggregate_type, aggregate_id];
         let events = statements::events(self.backend(), &sql, params).await?;
         self.opened(events).await
     }

@@ -62,6 +62,30 @@ pub(crate) const SAVE_SNAPSHOT: &str =
      SET version = excluded.version, state = excluded.state, taken_at = excluded.taken_at \
      WHERE excluded.version > snapshots.version";
 
+/// A recursive `WITH` term named `name`: a binary search over the stream `($1, $2)`'s
+/// sequences for the last event at or before the position `position` (a parameter). Its row
+/// with `lo >= hi` holds that event's sequence, 0 when the stream has none there. A stream's
+/// sequence grows with the position, so each step looks one sequence up in the stream's index
+/// (the first event at or after the middle: a gap in the sequences cannot mislead it): about
+/// 2·log₂(events) lookups, whatever the stream's length and wherever `position` falls — where
+/// walking the index from either end costs every event passed on the way.
+pub(crate) fn sequence_at(name: &str, position: &str) -> String {
+    let middle = "(lo + hi + 1) / 2";
+    let found = format!(
+        "(SELECT position FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+         AND sequence >= {middle} ORDER BY sequence LIMIT 1) <= {position}"
+    );
+    format!(
+        "{name}(lo, hi) AS (\
+         SELECT CAST(0 AS BIGINT), CAST(COALESCE((SELECT MAX(sequence) FROM events \
+             WHERE aggregate_type = $1 AND aggregate_id = $2), 0) AS BIGINT) \
+         UNION ALL \
+         SELECT CASE WHEN {found} THEN {middle} ELSE lo END, \
+                CASE WHEN {found} THEN hi ELSE {middle} - 1 END \
+         FROM {name} WHERE lo < hi)"
+    )
+}
+
 /// The events a `SELECT {COLUMNS} FROM events …` returns, decoded by the backend's rules.
 pub(crate) async fn events(
     backend: &Backend,

@@ -11,6 +11,7 @@ on_both_backends!(
     events_cannot_be_updated_or_deleted,
     checkpoints_round_trip,
     a_stream_since_a_position_is_exactly_its_events_after_it,
+    a_stream_window_is_exactly_its_events_between_two_positions,
 );
 
 async fn appended_events_load_back_as_written(db: TestDb) {
@@ -201,4 +202,50 @@ async fn a_stream_since_a_position_is_exactly_its_events_after_it(db: TestDb) {
             .collect();
         assert_eq!(since, expected, "after position {after}");
     }
+}
+
+/// `load_stream_window` (a replay's pages, a conversation's stretches of its queues) is exactly
+/// the stream's events in `(after, upto]`, in order, cut at `limit`: for every window over a
+/// stream of odd length whose events lie between other streams' — bounds before it, on its
+/// events, between them, past its end, empty and reversed windows included.
+async fn a_stream_window_is_exactly_its_events_between_two_positions(db: TestDb) {
+    let store = db.open().await;
+    let mut mine = Vec::new();
+    for round in 0..5 {
+        store
+            .append(append_to(&format!("other-{round}"), 0, 1 + round % 2))
+            .await
+            .expect("append another stream");
+        let count = 1 + round % 3;
+        let expected = i64::try_from(mine.len()).expect("small");
+        mine.extend(
+            store
+                .append(append_to("mine", expected, count))
+                .await
+                .expect("append mine"),
+        );
+    }
+    let end = mine.last().expect("events").position + 1;
+    for after in 0..=end {
+        for upto in (0..=end).map(Some).chain([None]) {
+            for limit in [None, Some(1), Some(3)] {
+                let window = store
+                    .load_stream_window("thing", "mine", after, upto, limit)
+                    .await
+                    .expect("load a window");
+                let expected: Vec<_> = mine
+                    .iter()
+                    .filter(|e| e.position > after && upto.is_none_or(|upto| e.position <= upto))
+                    .take(limit.map_or(usize::MAX, |limit| limit as usize))
+                    .cloned()
+                    .collect();
+                assert_eq!(window, expected, "({after}, {upto:?}] limit {limit:?}");
+            }
+        }
+    }
+    let none = store
+        .load_stream_window("thing", "nobody", 0, Some(end), None)
+        .await
+        .expect("a stream without events");
+    assert!(none.is_empty());
 }
