@@ -778,3 +778,129 @@ async fn a_conversations_replay_holds_its_queues_events_of_it_from_its_join_on()
         );
     }
 }
+
+/// The events of a conversation's topic in `frames`, as `(position, type)`.
+fn positions_and_types(frames: &[Value]) -> Vec<(i64, String)> {
+    frames
+        .iter()
+        .filter(|frame| frame["type"] == "event")
+        .map(|frame| {
+            (
+                frame["position"].as_i64().expect("a position"),
+                frame["event"]["type"].as_str().expect("a type").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// A conversation's replay from any position is exactly what a subscriber saw live: through
+/// a transfer to a second queue, a pick there, its end, a reopening, a transfer back, a pick
+/// and a second end, while other customers join and are served in both queues before, during
+/// and between. The replay reads its queues only in the stretches the conversation was open
+/// in (replay.rs, `open_periods`): this fails if a stretch begins or ends an event too early
+/// or too late, or if the queues' events of other customers leak in.
+#[tokio::test]
+async fn a_conversations_replay_from_any_position_is_what_a_live_subscriber_saw() {
+    let storage = Storage::embedded();
+    let (server, api) = api::start(&storage);
+    let owner = api::sign_up(&api, "Acme").await;
+    let support = api::open_queue_handled_by(&api, &owner, "Support").await;
+    let billing = api::open_queue_handled_by(&api, &owner, "Billing").await;
+    let token = owner.token();
+    let post = |path: String| {
+        let api = &api;
+        async move { api.post(&path, token, json!({})).await }
+    };
+    let transfer = |id: uuid::Uuid, queue: uuid::Uuid| {
+        let api = &api;
+        async move {
+            api.post(
+                &format!("/v1/conversations/{id}/transfer"),
+                token,
+                json!({ "queue_id": queue }),
+            )
+            .await
+            .expect(204, "a transfer");
+        }
+    };
+    let bea = api::join(&api, support, json!({"name": "Bea"})).await;
+    assert_eq!(api::pick(&api, &owner, support).await, bea.conversation_id);
+    let ann = api::join(&api, support, json!({"name": "Ann"})).await;
+    let id = ann.conversation_id;
+    let topic = format!("conversation:{id}");
+    let mut live = connect(&server.base, &owner.token).await;
+    let mut seen = subscribe(&mut live, &topic, None).await;
+
+    let cid = api::join(&api, support, json!({"name": "Cid"})).await;
+    assert_eq!(api::pick(&api, &owner, support).await, id);
+    transfer(id, billing).await;
+    let dan = api::join(&api, billing, json!({"name": "Dan"})).await;
+    assert_eq!(api::pick(&api, &owner, billing).await, id);
+    post(format!("/v1/conversations/{id}/end"))
+        .await
+        .expect(204, "the first end");
+    // Between the end and the reopening, both queues serve others.
+    assert_eq!(api::pick(&api, &owner, support).await, cid.conversation_id);
+    assert_eq!(api::pick(&api, &owner, billing).await, dan.conversation_id);
+    let eve = api::join(&api, billing, json!({"name": "Eve"})).await;
+    post(format!("/v1/conversations/{id}/reopen"))
+        .await
+        .expect(204, "the reopening");
+    transfer(id, support).await;
+    assert_eq!(api::pick(&api, &owner, support).await, id);
+    assert_eq!(api::pick(&api, &owner, billing).await, eve.conversation_id);
+    post(format!("/v1/conversations/{id}/end"))
+        .await
+        .expect(204, "the second end");
+    let fin = api::join(&api, support, json!({"name": "Fin"})).await;
+    assert_eq!(api::pick(&api, &owner, support).await, fin.conversation_id);
+
+    let ends = |frames: &[Value]| {
+        positions_and_types(frames)
+            .iter()
+            .filter(|(_, kind)| kind == "ConversationEnded")
+            .count()
+    };
+    while ends(&seen) < 2 {
+        seen.push(next(&mut live).await.expect("a live frame"));
+    }
+    let seen = positions_and_types(&seen);
+    let kinds: Vec<&str> = seen.iter().map(|(_, kind)| kind.as_str()).collect();
+    for (kind, times) in [
+        ("CustomerJoinedQueue", 1),
+        ("CustomerPicked", 3),
+        ("ConversationTransferred", 2),
+        ("ConversationRequeued", 2),
+        ("AgentAssigned", 3),
+        ("ConversationEnded", 2),
+        ("ConversationReopened", 1),
+    ] {
+        assert_eq!(
+            kinds.iter().filter(|k| **k == kind).count(),
+            times,
+            "{kind} {times} times live: {kinds:?}"
+        );
+    }
+
+    let mut replaying = connect(&server.base, &owner.token).await;
+    let mut from = vec![None];
+    from.extend(seen.iter().map(|(position, _)| Some(*position)));
+    for after in from {
+        let replayed = subscribe(&mut replaying, &topic, after).await;
+        let expected: Vec<(i64, String)> = seen
+            .iter()
+            .filter(|(position, _)| after.is_none_or(|after| *position > after))
+            .cloned()
+            .collect();
+        assert_eq!(
+            positions_and_types(&replayed),
+            expected,
+            "the replay after {after:?}"
+        );
+        send(
+            &mut replaying,
+            json!({"type": "unsubscribe", "topic": topic}),
+        )
+        .await;
+    }
+}

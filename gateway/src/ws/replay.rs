@@ -3,7 +3,7 @@
 //! activity read model: the replay before `subscribed`, and the catch-up of a subscription
 //! that fell behind the live hub.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 use store::event::StoredEvent;
@@ -31,83 +31,202 @@ pub(super) async fn replay(
             activity_page(state, who, name, last, out).await?;
         }
         Plan::Queue { queue_id } => {
-            let events = state
-                .store
-                .load_stream_since("queue", &queue_id.to_string(), *last)
-                .await
-                .ok()?;
-            for event in events
-                .iter()
-                .filter(|e| QUEUE_TOPIC.contains(&e.event_type.as_str()))
-            {
-                if !out.send(&event_frame(name, event, full_body(event))).await {
-                    return None;
+            let id = queue_id.to_string();
+            let mut read = *last;
+            loop {
+                let events = state
+                    .store
+                    .load_stream_window("queue", &id, read, Some(head), Some(REPLAY_PAGE))
+                    .await
+                    .ok()?;
+                for event in events
+                    .iter()
+                    .filter(|e| QUEUE_TOPIC.contains(&e.event_type.as_str()))
+                {
+                    if !out.send(&event_frame(name, event, full_body(event))).await {
+                        return None;
+                    }
+                    *last = (*last).max(event.position);
                 }
-                *last = (*last).max(event.position);
+                match events.last() {
+                    Some(event) if events.len() == REPLAY_PAGE as usize => read = event.position,
+                    _ => break,
+                }
             }
         }
         Plan::Conversation {
             conversation_id,
             customer,
         } => {
-            let events = conversation_history(state, *conversation_id, *last).await?;
-            for event in &events {
-                if let Some(body) = conversation_body(event, *customer) {
-                    if !out.send(&event_frame(name, event, body)).await {
-                        return None;
+            let mut after = *last;
+            let history = ConversationHistory::read(state, *conversation_id).await?;
+            loop {
+                let (events, reached) = history.page(state, after, head).await?;
+                for event in &events {
+                    if let Some(body) = conversation_body(event, *customer) {
+                        if !out.send(&event_frame(name, event, body)).await {
+                            return None;
+                        }
                     }
+                    *last = (*last).max(event.position);
                 }
-                *last = (*last).max(event.position);
+                match reached {
+                    Some(reached) => after = reached,
+                    None => break,
+                }
             }
         }
     }
     Some(head)
 }
 
+/// How many events a replay reads from one stream at a time: what it holds in memory.
+const REPLAY_PAGE: u32 = 500;
+
 /// How many of a queue's events precede a conversation's first event in the append that
 /// creates it: the queue decides first and the conversation's start follows, in one append
 /// (`workflow::join`: `CustomerJoinedQueue`; `workflow::left_message`: `MessageLeft`).
 const QUEUE_EVENTS_BEFORE_START: i64 = 1;
 
-/// Every event of one conversation after `after`: its own stream and what the queues it went
-/// through recorded of it, in log order. A queue's events are read from the append that
-/// created the conversation on, never before: what the queue did before concerns others, and
-/// reading it made a customer's subscription cost its queue's whole history.
-async fn conversation_history(
-    state: &AppState,
-    conversation_id: Uuid,
-    after: i64,
-) -> Option<Vec<StoredEvent>> {
-    let id = conversation_id.to_string();
-    let own = state.store.load_stream("conversation", &id).await.ok()?;
-    let before_start = own
-        .first()
-        .map_or(0, |first| first.position - QUEUE_EVENTS_BEFORE_START - 1);
-    let mut queues: HashSet<String> = HashSet::new();
-    for event in &own {
-        if let Some(queue) = event.payload.get("queue_id").and_then(Value::as_str) {
-            queues.insert(queue.to_owned());
-        }
-    }
-    let mut all: BTreeMap<i64, StoredEvent> = own
-        .into_iter()
-        .filter(|e| e.position > after)
-        .map(|e| (e.position, e))
-        .collect();
-    for queue in queues {
-        let events = state
+/// The conversation's own events that open and close the stretches its queues can hold
+/// events of it in, and that name those queues.
+const LIFECYCLE: [&str; 5] = domain::event_types![
+    "ConversationStarted",
+    "AgentAssigned",
+    "ConversationRequeued",
+    "ConversationEnded",
+    "ConversationReopened",
+];
+
+/// Where one conversation's events are: its own stream, and the queues it went through in the
+/// stretches of the log it was open in ([`open_periods`]). A conversation's replay reads only
+/// those, so what it costs is the conversation's own life, never its queues' history before,
+/// between or after it.
+struct ConversationHistory {
+    id: Uuid,
+    queues: BTreeSet<String>,
+    periods: Vec<Period>,
+}
+
+/// A stretch of positions `(from, upto]`; `upto` `None`: to the log's end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Period {
+    from: i64,
+    upto: Option<i64>,
+}
+
+impl ConversationHistory {
+    async fn read(state: &AppState, conversation_id: Uuid) -> Option<ConversationHistory> {
+        let lifecycle = state
             .store
-            .load_stream_since("queue", &queue, after.max(before_start))
+            .load_stream_of_types("conversation", &conversation_id.to_string(), &LIFECYCLE)
             .await
             .ok()?;
-        for event in events
-            .into_iter()
-            .filter(|e| conversation_of(e) == Some(conversation_id))
-        {
-            all.insert(event.position, event);
+        let queues = lifecycle
+            .iter()
+            .filter_map(|event| event.payload.get("queue_id").and_then(Value::as_str))
+            .map(str::to_owned)
+            .collect();
+        Some(ConversationHistory {
+            id: conversation_id,
+            queues,
+            periods: open_periods(&lifecycle),
+        })
+    }
+
+    /// The conversation's events after `after` up to `head`, in log order: a page of its own
+    /// stream with what its queues recorded of it up to the page's last position; and that
+    /// position when more may follow (`None`: the replay is done).
+    async fn page(
+        &self,
+        state: &AppState,
+        after: i64,
+        head: i64,
+    ) -> Option<(Vec<StoredEvent>, Option<i64>)> {
+        let own = state
+            .store
+            .load_stream_window(
+                "conversation",
+                &self.id.to_string(),
+                after,
+                Some(head),
+                Some(REPLAY_PAGE),
+            )
+            .await
+            .ok()?;
+        let reached = match own.last() {
+            Some(last) if own.len() == REPLAY_PAGE as usize => Some(last.position),
+            _ => None,
+        };
+        let upto = reached.unwrap_or(head);
+        let mut all: BTreeMap<i64, StoredEvent> =
+            own.into_iter().map(|e| (e.position, e)).collect();
+        for period in &self.periods {
+            let from = after.max(period.from);
+            let until = period.upto.map_or(upto, |end| end.min(upto));
+            if until <= from {
+                continue;
+            }
+            for queue in &self.queues {
+                let mut read = from;
+                loop {
+                    let events = state
+                        .store
+                        .load_stream_window("queue", queue, read, Some(until), Some(REPLAY_PAGE))
+                        .await
+                        .ok()?;
+                    let more = events.len() == REPLAY_PAGE as usize;
+                    read = events.last().map_or(read, |event| event.position);
+                    all.extend(
+                        events
+                            .into_iter()
+                            .filter(|e| conversation_of(e) == Some(self.id))
+                            .map(|e| (e.position, e)),
+                    );
+                    if !more {
+                        break;
+                    }
+                }
+            }
+        }
+        Some((all.into_values().collect(), reached))
+    }
+}
+
+/// The stretches of the log in which a conversation's queues can hold events of it, from its
+/// lifecycle events in log order: from the append that started it (its queue's event comes
+/// first in it) or from a reopening, to its end; the last to the log's end while it is open.
+///
+/// A queue records a conversation only while it waits in the queue's line and as it leaves it
+/// (joined, offered, picked, left, transferred in), and the conversation's own stream follows
+/// the queue, never goes before it: `AgentAssigned` after the pick, `ConversationRequeued`
+/// after the transfer in, and a waiting conversation ends only once its line let it go
+/// (`ConversationError::StillWaiting`). So an ended conversation is in no line until it is
+/// reopened, and its queues hold nothing of it between an end and the next reopening.
+fn open_periods(lifecycle: &[StoredEvent]) -> Vec<Period> {
+    let mut periods = Vec::new();
+    let mut open: Option<i64> = None;
+    for event in lifecycle {
+        match event.event_type.as_str() {
+            "ConversationStarted" if open.is_none() => {
+                open = Some(event.position - QUEUE_EVENTS_BEFORE_START - 1);
+            }
+            "ConversationReopened" if open.is_none() => open = Some(event.position),
+            "ConversationEnded" => {
+                if let Some(from) = open.take() {
+                    periods.push(Period {
+                        from,
+                        upto: Some(event.position),
+                    });
+                }
+            }
+            _ => {}
         }
     }
-    Some(all.into_values().collect())
+    if let Some(from) = open {
+        periods.push(Period { from, upto: None });
+    }
+    periods
 }
 
 /// Sends the activity read model's rows after `last` for the session's agent: the same
@@ -149,5 +268,60 @@ pub(super) async fn activity_page(
         if (rows.len() as i64) < PAGE {
             return Some(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(position: i64, event_type: &str) -> StoredEvent {
+        StoredEvent {
+            position,
+            event_id: Uuid::new_v4(),
+            aggregate_type: "conversation".into(),
+            aggregate_id: "c".into(),
+            sequence: position,
+            event_type: event_type.into(),
+            event_version: "1".into(),
+            payload: Value::Null,
+            actor: None,
+            recorded_at: chrono::Utc::now(),
+            idempotency_key: None,
+        }
+    }
+
+    #[test]
+    fn a_conversation_is_open_from_its_queues_first_event_to_each_end_and_from_each_reopening() {
+        let lifecycle = [
+            at(10, "ConversationStarted"),
+            at(14, "AgentAssigned"),
+            at(30, "ConversationRequeued"),
+            at(41, "ConversationEnded"),
+            at(60, "ConversationReopened"),
+            at(61, "ConversationReopened"),
+            at(75, "ConversationEnded"),
+            at(76, "ConversationEnded"),
+            at(90, "ConversationReopened"),
+        ];
+        assert_eq!(
+            open_periods(&lifecycle),
+            vec![
+                // The join, one event before the start, is inside: positions are exclusive.
+                Period {
+                    from: 8,
+                    upto: Some(41)
+                },
+                Period {
+                    from: 60,
+                    upto: Some(75)
+                },
+                Period {
+                    from: 90,
+                    upto: None
+                },
+            ]
+        );
+        assert_eq!(open_periods(&[]), Vec::new());
     }
 }
