@@ -131,7 +131,7 @@ impl Follower {
         loop {
             let mut events = self
                 .store
-                .read_after_skipping(self.position, self.batch, self.skipped)
+                .read_heard_of(self.position, self.batch, self.skipped)
                 .await?;
             self.caught_up = events.len() < self.batch;
             let Some(last) = events.last() else {

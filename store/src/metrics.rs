@@ -39,6 +39,7 @@ pub struct StoreMetrics {
     commit_seconds: HistogramVec,
     aggregate_loads: IntCounterVec,
     snapshots_written: IntCounter,
+    follower_reads: IntCounterVec,
 }
 
 /// Registers `metric` in `registry`. Names are constants of this crate, so a refusal (a name
@@ -121,6 +122,16 @@ impl Default for StoreMetrics {
                 "jono_snapshots_written_total",
                 "Aggregate snapshots written.",
             ),
+            follower_reads: registered(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "jono_store_follower_reads_total",
+                        "Reads of the log's followers (projectors, process manager, live hub, relays, router, sweeper), by source: memory (this process's newest commits alone) or database.",
+                    ),
+                    &["source"],
+                ),
+            ),
             registry,
         }
     }
@@ -158,6 +169,22 @@ impl StoreMetrics {
             Loaded::Log => "log",
         };
         self.aggregate_loads.with_label_values(&[source]).inc();
+    }
+
+    /// A follower's read: answered from this process's newest commits alone, or not.
+    pub(crate) fn record_follower_read(&self, from_memory: bool) {
+        let source = if from_memory { "memory" } else { "database" };
+        self.follower_reads.with_label_values(&[source]).inc();
+    }
+
+    /// Followers' reads that went to the database.
+    pub fn follower_reads_from_database(&self) -> u64 {
+        self.follower_reads.with_label_values(&["database"]).get()
+    }
+
+    /// Followers' reads answered from memory alone.
+    pub fn follower_reads_from_memory(&self) -> u64 {
+        self.follower_reads.with_label_values(&["memory"]).get()
     }
 
     pub(crate) fn record_snapshot_written(&self) {

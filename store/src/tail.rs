@@ -98,6 +98,11 @@ impl Tail {
         }
     }
 
+    /// The last position the run holds.
+    pub(crate) fn end(&self) -> Option<i64> {
+        self.run.back().map(|kept| kept.sealed.position)
+    }
+
     /// Up to `limit` events after `position`, if the run holds the one right after it;
     /// `None` sends the reader to the file. An event comes out opened unless its subject is
     /// erased; erasures among them count for those after them.

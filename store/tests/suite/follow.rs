@@ -14,6 +14,7 @@ on_both_backends!(
     a_follower_wakes_on_an_append_and_stops_on_shutdown,
     a_follower_of_some_types_passes_over_the_others,
     a_follower_that_skips_payloads_gets_every_event_and_only_the_payloads_it_reads,
+    a_follower_reads_this_processs_commits_from_memory_and_another_processs_from_the_database,
 );
 
 fn positions(events: &[StoredEvent]) -> Vec<i64> {
@@ -162,4 +163,61 @@ async fn a_follower_that_skips_payloads_gets_every_event_and_only_the_payloads_i
         let all = Follower::new("test", store, 0).read().await.expect("read");
         assert_eq!(all, written, "from {from}");
     }
+}
+
+/// A follower at the head of this process's own commits reads each new one from memory, and a
+/// wake-up with nothing new asks nobody: no read of the database (on Postgres, a round trip
+/// per follower per commit). Another process's commit, once this process has heard of it, is
+/// read from the database, in its place among this process's own.
+async fn a_follower_reads_this_processs_commits_from_memory_and_another_processs_from_the_database(
+    db: TestDb,
+) {
+    let store = db.open().await;
+    let other = db.open().await;
+    let mut written = store.append(append_to("a", 0, 2)).await.expect("append");
+    let mut feed = Follower::new("test", &store, 0);
+    assert_eq!(feed.read().await.expect("read"), written);
+    let from_database = store.metrics().follower_reads_from_database();
+    let from_memory = store.metrics().follower_reads_from_memory();
+    for round in 1..=5 {
+        let expected = i64::try_from(written.len()).expect("small");
+        let new = store
+            .append(append_to("a", expected, 2))
+            .await
+            .expect("append");
+        assert_eq!(feed.read().await.expect("read"), new, "round {round}");
+        assert!(feed.read().await.expect("read").is_empty(), "round {round}");
+        written.extend(new);
+    }
+    assert_eq!(
+        store.metrics().follower_reads_from_database(),
+        from_database,
+        "this process's commits, and nothing new, come from memory"
+    );
+    assert_eq!(
+        store.metrics().follower_reads_from_memory(),
+        from_memory + 10
+    );
+
+    // Another process's commit, then this one's: both, in order, once heard of.
+    let theirs = other.append(append_to("b", 0, 1)).await.expect("append");
+    let mut head = store.subscribe();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        head.wait_for(|head| *head >= theirs[0].position),
+    )
+    .await
+    .expect("the other process's commit is heard of")
+    .expect("store alive");
+    let expected = i64::try_from(written.len()).expect("small");
+    let mine = store
+        .append(append_to("a", expected, 1))
+        .await
+        .expect("append");
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        seen.extend(feed.read().await.expect("read"));
+    }
+    assert_eq!(seen, [theirs, mine].concat());
+    assert!(store.metrics().follower_reads_from_database() > from_database);
 }
