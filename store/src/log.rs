@@ -243,6 +243,48 @@ impl EventStore {
         self.opened(events).await
     }
 
+    /// A stream's version: the sequence of its last event, 0 without events.
+    pub async fn stream_version(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<i64, StoreError> {
+        let version: Option<(i64,)> = dialect::fetch_optional(
+            self.backend(),
+            statements::STREAM_VERSION,
+            params![aggregate_type, aggregate_id],
+        )
+        .await?;
+        Ok(version.map_or(0, |(version,)| version))
+    }
+
+    /// As [`EventStore::load_stream_after`], from this process's newest commits when they hold
+    /// every event of the stream after `after_sequence` that this process has heard of
+    /// ([`crate::tail::Tail::stream_after`]); else from the database. For a command's check
+    /// of its cached aggregate: an event of another process it has not heard of yet makes the
+    /// append's expected-version check refuse, and the command decides again from the
+    /// database. `from_memory` says where the answer came from.
+    pub(crate) async fn load_stream_after_recent(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after_sequence: i64,
+    ) -> Result<(Vec<StoredEvent>, bool), StoreError> {
+        let known = *self.shared().head.borrow();
+        let kept = self.shared().tail.lock().ok().and_then(|mut tail| {
+            tail.stream_after(aggregate_type, aggregate_id, after_sequence, known)
+        });
+        match kept {
+            Some(kept) => Ok((self.opened(kept).await?, true)),
+            None => {
+                let events = self
+                    .load_stream_after(aggregate_type, aggregate_id, after_sequence)
+                    .await?;
+                Ok((events, false))
+            }
+        }
+    }
+
     /// The events of one stream with a global position above `after_position`, in order: what
     /// a WebSocket topic replays after the position a client last saw. See
     /// [`EventStore::load_stream_window`].

@@ -40,6 +40,7 @@ pub struct StoreMetrics {
     aggregate_loads: IntCounterVec,
     snapshots_written: IntCounter,
     follower_reads: IntCounterVec,
+    aggregate_catch_ups: IntCounterVec,
 }
 
 /// Registers `metric` in `registry`. Names are constants of this crate, so a refusal (a name
@@ -132,6 +133,16 @@ impl Default for StoreMetrics {
                     &["source"],
                 ),
             ),
+            aggregate_catch_ups: registered(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "jono_aggregate_catch_ups_total",
+                        "A command's look for events stored after the aggregate it starts from, by source: memory (this process's newest commits alone) or database.",
+                    ),
+                    &["source"],
+                ),
+            ),
             registry,
         }
     }
@@ -175,6 +186,26 @@ impl StoreMetrics {
     pub(crate) fn record_follower_read(&self, from_memory: bool) {
         let source = if from_memory { "memory" } else { "database" };
         self.follower_reads.with_label_values(&[source]).inc();
+    }
+
+    /// A command's look for events stored after its aggregate: from memory alone, or not.
+    pub(crate) fn record_aggregate_catch_up(&self, from_memory: bool) {
+        let source = if from_memory { "memory" } else { "database" };
+        self.aggregate_catch_ups.with_label_values(&[source]).inc();
+    }
+
+    /// Commands' looks for later events answered from memory alone.
+    pub fn aggregate_catch_ups_from_memory(&self) -> u64 {
+        self.aggregate_catch_ups
+            .with_label_values(&["memory"])
+            .get()
+    }
+
+    /// Commands' looks for later events that read the database.
+    pub fn aggregate_catch_ups_from_database(&self) -> u64 {
+        self.aggregate_catch_ups
+            .with_label_values(&["database"])
+            .get()
     }
 
     /// Followers' reads that went to the database.

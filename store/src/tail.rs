@@ -28,6 +28,10 @@ use crate::event::StoredEvent;
 /// Events kept: a few batches of the busiest writer, a few megabytes.
 const KEPT: usize = 4_096;
 
+/// How far back from the run's end [`Tail::stream_after`] looks for a stream's last event: a
+/// stream quiet for longer is read from the file, and the tail's lock is held for a short scan.
+const STREAM_LOOKBACK: usize = 1_024;
+
 /// Erased subjects remembered: far more than the subjects of [`KEPT`] events, and far more than
 /// the writer's key cache holds (a key it kept from before another process's erasure is the
 /// one way an event sealed after it could come out opened).
@@ -122,34 +126,79 @@ impl Tail {
         }
         let mut events = Vec::with_capacity(limit.min(self.run.len() - skip));
         for at in skip..self.run.len().min(skip.saturating_add(limit)) {
-            let kept = &self.run[at];
-            let sealed = &kept.sealed;
-            // One payload copied: the opened one, or the sealed one for an erased subject.
-            let payload = match &kept.opened {
-                _ if skipped.contains(&sealed.event_type.as_str()) => &Value::Null,
-                Some((subject, opened)) if !self.erased.contains(subject) => opened,
-                _ => &sealed.payload,
-            };
-            let event = StoredEvent {
-                position: sealed.position,
-                event_id: sealed.event_id,
-                aggregate_type: sealed.aggregate_type.clone(),
-                aggregate_id: sealed.aggregate_id.clone(),
-                sequence: sealed.sequence,
-                event_type: sealed.event_type.clone(),
-                event_version: sealed.event_version.clone(),
-                payload: payload.clone(),
-                actor: sealed.actor.clone(),
-                recorded_at: sealed.recorded_at,
-                idempotency_key: sealed.idempotency_key.clone(),
-            };
-            if is_erasure(&event) {
-                let subject = event.aggregate_id.clone();
-                self.erase(subject);
-            }
-            events.push(event);
+            events.push(self.copy(at, skipped));
         }
         Some(events)
+    }
+
+    /// The events of stream `(kind, id)` after its `sequence`, in order, if the run holds
+    /// them all: the stream's event at `sequence` is among the run's last [`STREAM_LOOKBACK`]
+    /// and the run reaches `known`, the head as this process has heard of it (an event the run
+    /// does not hold can lie only past its end). `None` sends the reader to the file.
+    pub(crate) fn stream_after(
+        &mut self,
+        kind: &str,
+        id: &str,
+        sequence: i64,
+        known: i64,
+    ) -> Option<Vec<StoredEvent>> {
+        if self.end()? < known || sequence < 1 {
+            return None;
+        }
+        let mut later = Vec::new();
+        let mut found = false;
+        for at in (0..self.run.len()).rev().take(STREAM_LOOKBACK) {
+            let sealed = &self.run[at].sealed;
+            if sealed.aggregate_type != kind || sealed.aggregate_id != id {
+                continue;
+            }
+            if sealed.sequence <= sequence {
+                found = sealed.sequence == sequence;
+                break;
+            }
+            later.push(at);
+        }
+        if !found {
+            return None;
+        }
+        Some(
+            later
+                .into_iter()
+                .rev()
+                .map(|at| self.copy(at, &[]))
+                .collect(),
+        )
+    }
+
+    /// The run's event at `at`, as a reader gets it: opened unless its subject is erased, the
+    /// payload of a `skipped` type `Null`. An erasure counts for the events after it.
+    fn copy(&mut self, at: usize, skipped: &[&str]) -> StoredEvent {
+        let kept = &self.run[at];
+        let sealed = &kept.sealed;
+        // One payload copied: the opened one, or the sealed one for an erased subject.
+        let payload = match &kept.opened {
+            _ if skipped.contains(&sealed.event_type.as_str()) => &Value::Null,
+            Some((subject, opened)) if !self.erased.contains(subject) => opened,
+            _ => &sealed.payload,
+        };
+        let event = StoredEvent {
+            position: sealed.position,
+            event_id: sealed.event_id,
+            aggregate_type: sealed.aggregate_type.clone(),
+            aggregate_id: sealed.aggregate_id.clone(),
+            sequence: sealed.sequence,
+            event_type: sealed.event_type.clone(),
+            event_version: sealed.event_version.clone(),
+            payload: payload.clone(),
+            actor: sealed.actor.clone(),
+            recorded_at: sealed.recorded_at,
+            idempotency_key: sealed.idempotency_key.clone(),
+        };
+        if is_erasure(&event) {
+            let subject = event.aggregate_id.clone();
+            self.erase(subject);
+        }
+        event
     }
 
     /// Notes erasures among `events` (read from the file).

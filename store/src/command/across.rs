@@ -8,6 +8,7 @@ use domain::Snapshot;
 
 use super::{
     append_failed, backoff, new_events, CommandContext, CommandError, Commands, Executed, Found,
+    Recently,
 };
 use crate::error::AppendError;
 use crate::event::StoredEvent;
@@ -142,12 +143,20 @@ impl Commands {
                 aggregate: mut a,
                 version: a_version,
                 folded: a_folded,
-            } = self.current::<A>(first_id).await.map_err(first_error)?;
+                ..
+            } = self
+                .current::<A>(first_id, Recently::FromDatabase)
+                .await
+                .map_err(first_error)?;
             let Found {
                 aggregate: mut b,
                 version: b_version,
                 folded: b_folded,
-            } = self.current::<B>(second_id).await.map_err(second_error)?;
+                ..
+            } = self
+                .current::<B>(second_id, Recently::FromDatabase)
+                .await
+                .map_err(second_error)?;
             let sink = EventSink::default();
             let a_decided = a.handle(first.clone(), services.0, &sink).await;
             let a_typed = sink.collect().await;
@@ -322,9 +331,18 @@ impl Commands {
             if attempt > 0 {
                 tokio::time::sleep(backoff(attempt)).await;
             }
-            let a = self.current::<A>(first_id).await.map_err(first_error)?;
-            let b = self.current::<B>(second_id).await.map_err(in_second)?;
-            let c = self.current::<C>(third_id).await.map_err(in_third)?;
+            let a = self
+                .current::<A>(first_id, Recently::FromDatabase)
+                .await
+                .map_err(first_error)?;
+            let b = self
+                .current::<B>(second_id, Recently::FromDatabase)
+                .await
+                .map_err(in_second)?;
+            let c = self
+                .current::<C>(third_id, Recently::FromDatabase)
+                .await
+                .map_err(in_third)?;
             // A refusal leaves the streams' aggregates out of the cache: the next command
             // loads them again, from their snapshots.
             let (a, a_typed) = decided(a, first.clone(), services.0)

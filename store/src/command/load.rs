@@ -6,6 +6,7 @@ use cqrs_es::Aggregate;
 use domain::Snapshot;
 
 use super::{decode, CommandError, Commands, Found};
+use crate::error::StoreError;
 use crate::metrics::Loaded;
 use crate::snapshot::StoredSnapshot;
 
@@ -18,7 +19,11 @@ impl Commands {
         aggregate_id: &str,
     ) -> Result<(A, i64), CommandError<A::Error>> {
         let (aggregate, version) = self.snapshot::<A>(aggregate_id).await;
-        let found = self.fold_after(aggregate_id, aggregate, version).await?;
+        let later = self
+            .store
+            .load_stream_after(A::TYPE, aggregate_id, version)
+            .await?;
+        let found = fold::<A>(aggregate, version, later, true)?;
         Ok((found.aggregate, found.version))
     }
 
@@ -28,49 +33,51 @@ impl Commands {
     pub(super) async fn current<A: Snapshot>(
         &self,
         aggregate_id: &str,
+        recently: Recently,
     ) -> Result<Found<A>, CommandError<A::Error>> {
         let metrics = self.store.metrics();
-        let (aggregate, version) = match self.recent.take::<A>(A::TYPE, aggregate_id) {
-            Some(cached) => {
-                metrics.record_load(Loaded::Cache);
-                cached
-            }
-            None => {
-                let (aggregate, version) = self.snapshot::<A>(aggregate_id).await;
-                metrics.record_load(if version > 0 {
-                    Loaded::Snapshot
-                } else {
-                    Loaded::Log
-                });
-                (aggregate, version)
-            }
+        let Some((aggregate, version)) = self.recent.take::<A>(A::TYPE, aggregate_id) else {
+            let (aggregate, version) = self.snapshot::<A>(aggregate_id).await;
+            metrics.record_load(if version > 0 {
+                Loaded::Snapshot
+            } else {
+                Loaded::Log
+            });
+            let later = self
+                .store
+                .load_stream_after(A::TYPE, aggregate_id, version)
+                .await?;
+            return fold::<A>(aggregate, version, later, true);
         };
-        self.fold_after(aggregate_id, aggregate, version).await
+        metrics.record_load(Loaded::Cache);
+        // What this process appended last is usually all there is: then the later events come
+        // from memory. One it has not heard of yet fails the append's expected-version check,
+        // and the next attempt starts from the snapshot and the database.
+        let (later, from_memory) = match recently {
+            Recently::FromMemory => {
+                self.store
+                    .load_stream_after_recent(A::TYPE, aggregate_id, version)
+                    .await?
+            }
+            Recently::FromDatabase => (
+                self.store
+                    .load_stream_after(A::TYPE, aggregate_id, version)
+                    .await?,
+                false,
+            ),
+        };
+        metrics.record_aggregate_catch_up(from_memory);
+        fold::<A>(aggregate, version, later, !from_memory)
     }
 
-    /// `aggregate`, the fold of the stream up to `version`, with the later events folded in.
-    async fn fold_after<A: Aggregate>(
+    /// Whether the stream has moved past `version` in the database: another process wrote to
+    /// it since what this process's memory held.
+    pub(super) async fn moved_on<A: Aggregate>(
         &self,
         aggregate_id: &str,
-        mut aggregate: A,
         version: i64,
-    ) -> Result<Found<A>, CommandError<A::Error>> {
-        let later = self
-            .store
-            .load_stream_after(A::TYPE, aggregate_id, version)
-            .await?;
-        let mut found = Found {
-            aggregate: A::default(),
-            version,
-            folded: 0,
-        };
-        for event in later {
-            aggregate.apply(decode::<A>(&event)?);
-            found.version = event.sequence;
-            found.folded += 1;
-        }
-        found.aggregate = aggregate;
-        Ok(found)
+    ) -> Result<bool, StoreError> {
+        Ok(self.store.stream_version(A::TYPE, aggregate_id).await? != version)
     }
 
     /// The stream's snapshot under `A`'s fold version and the version it folds, or an empty
@@ -141,4 +148,37 @@ impl Commands {
         }
         self.recent.keep(A::TYPE, aggregate_id, aggregate, version);
     }
+}
+
+/// Where a cached aggregate's later events may come from.
+#[derive(Clone, Copy)]
+pub(super) enum Recently {
+    /// This process's newest commits, when they hold them all (a single stream's command,
+    /// which confirms a decision that appends nothing with [`Commands::moved_on`]).
+    FromMemory,
+    /// The database (commands over several streams).
+    FromDatabase,
+}
+
+/// `aggregate`, the fold of its stream up to `version`, with `later` (the stream's events after
+/// it, in order) folded in.
+fn fold<A: Aggregate>(
+    mut aggregate: A,
+    version: i64,
+    later: Vec<crate::event::StoredEvent>,
+    confirmed: bool,
+) -> Result<Found<A>, CommandError<A::Error>> {
+    let mut found = Found {
+        aggregate: A::default(),
+        version,
+        folded: 0,
+        confirmed,
+    };
+    for event in later {
+        aggregate.apply(decode::<A>(&event)?);
+        found.version = event.sequence;
+        found.folded += 1;
+    }
+    found.aggregate = aggregate;
+    Ok(found)
 }

@@ -24,6 +24,8 @@
 mod across;
 mod load;
 
+use load::Recently;
+
 use std::fmt;
 use std::time::Duration;
 
@@ -108,6 +110,11 @@ struct Found<A> {
     aggregate: A,
     version: i64,
     folded: i64,
+    /// Whether the database said `version` is the stream's last: false when the events after
+    /// the cached aggregate came from this process's memory (`EventStore::load_stream_after_recent`),
+    /// which an append's expected-version check confirms, and a decision that appends nothing
+    /// must confirm with the database ([`Commands::moved_on`]).
+    confirmed: bool,
 }
 
 /// Runs commands against the store.
@@ -191,10 +198,19 @@ impl Commands {
                 mut aggregate,
                 version,
                 folded,
-            } = self.current::<A>(aggregate_id).await?;
+                confirmed,
+            } = self
+                .current::<A>(aggregate_id, Recently::FromMemory)
+                .await?;
             let sink = EventSink::default();
             let decided = aggregate.handle(command.clone(), services, &sink).await;
             let typed = sink.collect().await;
+            let appends_nothing = decided.is_err() || typed.is_empty() && ctx.idempotency.is_none();
+            if appends_nothing && !confirmed && self.moved_on::<A>(aggregate_id, version).await? {
+                // Decided on what this process wrote last while another process had written
+                // since: decide again on the stream as the database has it.
+                continue;
+            }
             if let Err(refusal) = decided {
                 // What it wrote before refusing is in the aggregate but not in the log.
                 if typed.is_empty() {

@@ -101,6 +101,7 @@ on_both_backends!(
     a_pair_lands_whole_or_not_at_all,
     three_streams_land_whole_or_not_at_all,
     a_process_sees_what_another_appended_since_it_cached,
+    a_command_on_what_this_process_wrote_last_reads_nothing_and_a_refusal_is_confirmed,
     two_processes_racing_lose_no_join_and_pick_no_one_twice,
     a_snapshot_is_the_fold_of_the_events_up_to_its_version,
     a_snapshot_of_another_fold_version_is_ignored,
@@ -558,6 +559,50 @@ async fn a_process_sees_what_another_appended_since_it_cached(db: TestDb) {
     assert!(
         matches!(third.typed.as_slice(), [QueueEvent::Picked { customer, .. }] if customer == "c3")
     );
+}
+
+/// A command on a stream this process wrote last takes the events after its cached aggregate
+/// from memory (usually none), without reading the database. A decision that appends nothing
+/// is not guarded by an expected-version check, so when it was made on memory alone the
+/// database confirms it: another process's join, made just before and maybe not yet heard of
+/// here, must not leave a pick refused as if nobody waited.
+async fn a_command_on_what_this_process_wrote_last_reads_nothing_and_a_refusal_is_confirmed(
+    db: TestDb,
+) {
+    let (one, two) = (
+        Commands::new(db.open().await),
+        Commands::new(db.open().await),
+    );
+    let metrics = one.store().metrics();
+    one.execute::<Queue>("q1", join("c1"), &(), &NO_CONTEXT)
+        .await
+        .expect("join");
+    let from_memory = metrics.aggregate_catch_ups_from_memory();
+    let from_database = metrics.aggregate_catch_ups_from_database();
+    let picked = one
+        .execute::<Queue>("q1", pick("a1"), &(), &NO_CONTEXT)
+        .await
+        .expect("pick");
+    assert_eq!(picked.version, 2);
+    assert!(matches!(
+        one.execute::<Queue>("q1", pick("a2"), &(), &NO_CONTEXT)
+            .await,
+        Err(CommandError::Rejected(QueueError::NobodyWaiting))
+    ));
+    assert_eq!(metrics.aggregate_catch_ups_from_memory(), from_memory + 2);
+    assert_eq!(metrics.aggregate_catch_ups_from_database(), from_database);
+
+    two.execute::<Queue>("q1", join("c2"), &(), &NO_CONTEXT)
+        .await
+        .expect("join");
+    let third = one
+        .execute::<Queue>("q1", pick("a3"), &(), &NO_CONTEXT)
+        .await
+        .expect("c2 waits");
+    assert!(
+        matches!(third.typed.as_slice(), [QueueEvent::Picked { customer, .. }] if customer == "c2")
+    );
+    assert_eq!(third.version, 4);
 }
 
 async fn two_processes_racing_lose_no_join_and_pick_no_one_twice(db: TestDb) {
