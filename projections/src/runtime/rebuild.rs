@@ -36,8 +36,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use domain::Event;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqlitePool};
+use sqlx::SqlitePool;
 use store::event::StoredEvent;
 use store::log::{Backend, EventStore};
 use uuid::Uuid;
@@ -530,29 +529,52 @@ async fn read_span(
     types: &[&'static str],
 ) -> Result<Span, ProjectionError> {
     match store.backend() {
-        Backend::Sqlite(pool, _) => {
+        Backend::Sqlite(_, readers) => {
             let upto = head.min(after.saturating_add(i64::try_from(batch).unwrap_or(i64::MAX)));
-            let rows = sqlx::query(
-                "SELECT position, event_id, aggregate_type, aggregate_id, sequence, event_type, \
-                 event_version, payload, actor, recorded_at, idempotency_key \
-                 FROM events WHERE position > ? AND position <= ? \
-                 AND event_type IN (SELECT value FROM json_each(?)) ORDER BY position",
-            )
-            .bind(after)
-            .bind(upto)
-            .bind(serde_json::Value::from(types.to_vec()).to_string())
-            .fetch_all(pool)
-            .await?;
+            let types = serde_json::Value::from(types.to_vec()).to_string();
+            // Read on a blocking thread through the store's own readers (rusqlite), each row's
+            // text taken as it is: reading the span used to cost a thread of sqlx's as much.
+            let rows = readers
+                .read_blocking(move |connection| {
+                    let mut statement = connection.prepare_cached(
+                        "SELECT position, event_id, aggregate_type, aggregate_id, sequence, \
+                         event_type, event_version, payload, actor, recorded_at, \
+                         idempotency_key FROM events WHERE position > ?1 AND position <= ?2 \
+                         AND event_type IN (SELECT value FROM json_each(?3)) ORDER BY position",
+                    )?;
+                    let rows =
+                        statement.query_map(rusqlite::params![after, upto, types], |row| {
+                            Ok(Row {
+                                position: row.get(0)?,
+                                event_id: row.get(1)?,
+                                aggregate_type: row.get(2)?,
+                                aggregate_id: row.get(3)?,
+                                sequence: row.get(4)?,
+                                event_type: row.get(5)?,
+                                event_version: row.get(6)?,
+                                payload: row.get(7)?,
+                                actor: row.get(8)?,
+                                recorded_at: row.get(9)?,
+                                idempotency_key: row.get(10)?,
+                            })
+                        })?;
+                    rows.collect::<rusqlite::Result<Vec<Row>>>()
+                })
+                .await
+                .map_err(|e| ProjectionError::Invalid(format!("reading the log: {e}")))?;
             // Sealed payloads (see `store::seal`) are opened with their subjects' keys, read
             // once per span; the others are decoded straight from their text.
             let sealed: Vec<(usize, serde_json::Value)> = rows
                 .iter()
                 .enumerate()
                 .filter_map(|(at, row)| {
-                    let payload: &str = row.try_get(7).ok()?;
-                    payload
+                    row.payload
                         .contains(store::seal::SEALED)
-                        .then(|| serde_json::from_str(payload).ok().map(|value| (at, value)))
+                        .then(|| {
+                            serde_json::from_str(&row.payload)
+                                .ok()
+                                .map(|value| (at, value))
+                        })
                         .flatten()
                 })
                 .collect();
@@ -562,7 +584,7 @@ async fn read_span(
             let mut opened: std::collections::HashMap<usize, serde_json::Value> =
                 sealed.into_iter().collect();
             let mut events = Vec::with_capacity(rows.len());
-            for (at, row) in rows.iter().enumerate() {
+            for (at, row) in rows.into_iter().enumerate() {
                 let payload = opened.remove(&at).map(|mut payload| {
                     store::seal::open_with(&keys, &mut payload);
                     payload
@@ -590,41 +612,51 @@ async fn read_span(
     }
 }
 
+/// A row of the log as the fill reads it on SQLite: its columns' text.
+struct Row {
+    position: i64,
+    event_id: String,
+    aggregate_type: String,
+    aggregate_id: String,
+    sequence: i64,
+    event_type: String,
+    event_version: String,
+    payload: String,
+    actor: Option<String>,
+    recorded_at: String,
+    idempotency_key: Option<String>,
+}
+
 /// A row of the log as a stored event and its decoded event. The payload is decoded straight
 /// from its text and not kept as a `Value` (it stays `Null`): see [`Projection::apply`].
-fn sqlite_read(
-    row: &SqliteRow,
-    opened: Option<&serde_json::Value>,
-) -> Result<Read, ProjectionError> {
-    let position: i64 = row.try_get(0)?;
+fn sqlite_read(row: Row, opened: Option<&serde_json::Value>) -> Result<Read, ProjectionError> {
+    let position = row.position;
     let corrupt = |what: String| ProjectionError::Decode(format!("position {position}: {what}"));
-    let event_id: &str = row.try_get(1)?;
-    let aggregate_type: String = row.try_get(2)?;
-    let payload: &str = row.try_get(7)?;
-    let actor: Option<&str> = row.try_get(8)?;
-    let recorded_at: &str = row.try_get(9)?;
     let event = match opened {
-        Some(opened) => Event::decode_ref(&aggregate_type, opened),
-        None => Event::decode_str(&aggregate_type, payload),
+        Some(opened) => Event::decode_ref(&row.aggregate_type, opened),
+        None => Event::decode_str(&row.aggregate_type, &row.payload),
     }
     .map_err(|e| corrupt(e.to_string()))?;
+    let recorded_at = &row.recorded_at;
     let stored = StoredEvent {
         position,
-        event_id: Uuid::parse_str(event_id).map_err(|e| corrupt(format!("event_id: {e}")))?,
-        aggregate_type,
-        aggregate_id: row.try_get(3)?,
-        sequence: row.try_get(4)?,
-        event_type: row.try_get(5)?,
-        event_version: row.try_get(6)?,
+        event_id: Uuid::parse_str(&row.event_id).map_err(|e| corrupt(format!("event_id: {e}")))?,
+        aggregate_type: row.aggregate_type,
+        aggregate_id: row.aggregate_id,
+        sequence: row.sequence,
+        event_type: row.event_type,
+        event_version: row.event_version,
         payload: serde_json::Value::Null,
-        actor: actor
+        actor: row
+            .actor
+            .as_deref()
             .map(serde_json::from_str)
             .transpose()
             .map_err(|e| corrupt(format!("actor: {e}")))?,
         recorded_at: chrono::DateTime::parse_from_rfc3339(recorded_at)
             .map_err(|e| corrupt(format!("recorded_at {recorded_at:?}: {e}")))?
             .with_timezone(&chrono::Utc),
-        idempotency_key: row.try_get(10)?,
+        idempotency_key: row.idempotency_key,
     };
     Ok(Read { stored, event })
 }
