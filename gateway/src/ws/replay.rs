@@ -48,9 +48,9 @@ pub(super) async fn replay(
                     }
                     *last = (*last).max(event.position);
                 }
-                match events.last() {
-                    Some(event) if events.len() == REPLAY_PAGE as usize => read = event.position,
-                    _ => break,
+                match next_page(&events) {
+                    Some(next) => read = next,
+                    None => break,
                 }
             }
         }
@@ -82,6 +82,15 @@ pub(super) async fn replay(
 
 /// How many events a replay reads from one stream at a time: what it holds in memory.
 const REPLAY_PAGE: u32 = 500;
+
+/// Where the next page of a stream begins after `events`, one page of it: their last position
+/// when they fill the page; `None` when the stream had no more.
+fn next_page(events: &[StoredEvent]) -> Option<i64> {
+    events
+        .last()
+        .filter(|_| events.len() == REPLAY_PAGE as usize)
+        .map(|event| event.position)
+}
 
 /// How many of a queue's events precede a conversation's first event in the append that
 /// creates it: the queue decides first and the conversation's start follows, in one append
@@ -154,10 +163,7 @@ impl ConversationHistory {
             )
             .await
             .ok()?;
-        let reached = match own.last() {
-            Some(last) if own.len() == REPLAY_PAGE as usize => Some(last.position),
-            _ => None,
-        };
+        let reached = next_page(&own);
         let upto = reached.unwrap_or(head);
         let mut all: BTreeMap<i64, StoredEvent> =
             own.into_iter().map(|e| (e.position, e)).collect();
@@ -175,16 +181,16 @@ impl ConversationHistory {
                         .load_stream_window("queue", queue, read, Some(until), Some(REPLAY_PAGE))
                         .await
                         .ok()?;
-                    let more = events.len() == REPLAY_PAGE as usize;
-                    read = events.last().map_or(read, |event| event.position);
+                    let next = next_page(&events);
                     all.extend(
                         events
                             .into_iter()
                             .filter(|e| conversation_of(e) == Some(self.id))
                             .map(|e| (e.position, e)),
                     );
-                    if !more {
-                        break;
+                    match next {
+                        Some(next) => read = next,
+                        None => break,
                     }
                 }
             }
