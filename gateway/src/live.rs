@@ -1,8 +1,10 @@
 //! The live side shared by every WebSocket of this process:
 //!
-//! - [`Hub`]: one task follows the durable feed and broadcasts each event once to every
-//!   session (a session filters what is its). Sessions replay history from the store and then
-//!   continue from the hub, skipping what they already sent (invariant 7).
+//! - [`Hub`]: one task follows the durable feed and hands each event to the subscriptions it
+//!   concerns: those of its conversation, those of its queue, and those that read everything
+//!   (`activity`). A subscription wakes for its own events only, not for every event of the
+//!   process. Sessions replay history from the store and then continue from the hub, skipping
+//!   what they already sent (invariant 7).
 //! - [`Relays`]: ephemeral frames (typing, WebRTC signalling) between the sessions of a
 //!   conversation's participants; never stored.
 //! - [`Closer`]: ends the sockets of a token at logout, of an agent at a password change.
@@ -11,38 +13,185 @@
 //! other nodes over core NATS when the deployment has it (`crate::peers`), without waiting for
 //! it: a request never waits on NATS.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use serde_json::Value;
 use store::event::StoredEvent;
 use store::follow::{pause, Follower};
 use store::log::EventStore;
 use tokio::sync::{broadcast, mpsc, watch};
 use uuid::Uuid;
 
-/// How many events the hub holds for a session that is momentarily behind; a session further
-/// behind re-reads the store (it never skips).
+/// How many events the hub holds for an `activity` subscription that is momentarily behind; a
+/// subscription further behind re-reads the store (it never skips).
 const HUB_CAPACITY: usize = 4096;
+/// The same for one conversation's subscriptions: a conversation's own events are few, and
+/// each channel's ring is allocated whole, so a thousand subscribed conversations stay small.
+const CONVERSATION_CAPACITY: usize = 256;
+/// The same for one queue's subscriptions (`queue:ID`, and the customers waiting in its line).
+const QUEUE_CAPACITY: usize = 1024;
+
+/// What a subscription hears from the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Route {
+    /// Every event (the `activity` topic filters them through its read model).
+    All,
+    /// The events that name this conversation (`conversation_id`), an agent's workload
+    /// excluded: it names conversations but is not their history.
+    Conversation(Uuid),
+    /// The events of this queue's stream.
+    Queue(Uuid),
+}
+
+impl Route {
+    /// The keyed routes `event` goes to (besides [`Route::All`]).
+    fn of(event: &StoredEvent) -> [Option<Route>; 2] {
+        let conversation = (event.aggregate_type != "workload")
+            .then(|| event.payload.get("conversation_id"))
+            .flatten()
+            .and_then(Value::as_str)
+            .and_then(|id| id.parse().ok())
+            .map(Route::Conversation);
+        let queue = (event.aggregate_type == "queue")
+            .then(|| event.aggregate_id.parse().ok())
+            .flatten()
+            .map(Route::Queue);
+        [conversation, queue]
+    }
+
+    fn capacity(self) -> usize {
+        match self {
+            Route::All => HUB_CAPACITY,
+            Route::Conversation(_) => CONVERSATION_CAPACITY,
+            Route::Queue(_) => QUEUE_CAPACITY,
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct Hub {
-    events: broadcast::Sender<Arc<StoredEvent>>,
+    routes: Arc<Mutex<Routes>>,
+}
+
+/// The hub's channels, and how far it has handed events out. One lock for both, so a
+/// subscription knows exactly which events it will hear.
+struct Routes {
+    all: broadcast::Sender<Arc<StoredEvent>>,
+    keyed: HashMap<Route, broadcast::Sender<Arc<StoredEvent>>>,
+    /// The position of the last event handed out: every later one reaches a subscription made
+    /// now.
+    passed: i64,
 }
 
 impl Default for Hub {
     fn default() -> Self {
         Self {
-            events: broadcast::channel(HUB_CAPACITY).0,
+            routes: Arc::new(Mutex::new(Routes {
+                all: broadcast::channel(HUB_CAPACITY).0,
+                keyed: HashMap::new(),
+                passed: 0,
+            })),
         }
     }
 }
 
-impl Hub {
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<StoredEvent>> {
-        self.events.subscribe()
+/// A subscription to one route; its channel goes when its last subscription does.
+pub struct Subscription {
+    route: Route,
+    receiver: Option<broadcast::Receiver<Arc<StoredEvent>>>,
+    routes: Arc<Mutex<Routes>>,
+    /// The hub's position when it was made: every event after it is heard.
+    pub from: i64,
+}
+
+impl Subscription {
+    pub fn route(&self) -> Route {
+        self.route
     }
 
-    /// Follows the feed from its head at start until `shutdown`, broadcasting every event.
+    /// The next event of the route, as `broadcast::Receiver::recv` says it (`Lagged` when
+    /// this subscription fell more than its channel holds behind).
+    pub async fn recv(&mut self) -> Result<Arc<StoredEvent>, broadcast::error::RecvError> {
+        match &mut self.receiver {
+            Some(receiver) => receiver.recv().await,
+            None => Err(broadcast::error::RecvError::Closed),
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        drop(self.receiver.take());
+        if self.route == Route::All {
+            return;
+        }
+        let mut routes = lock(&self.routes);
+        if routes
+            .keyed
+            .get(&self.route)
+            .is_some_and(|sender| sender.receiver_count() == 0)
+        {
+            routes.keyed.remove(&self.route);
+        }
+    }
+}
+
+/// The routes' lock: held for a map lookup or one batch's sends, never across an await; a
+/// panic while holding it left nothing half-done that matters (a channel is or is not there).
+fn lock(routes: &Mutex<Routes>) -> MutexGuard<'_, Routes> {
+    routes
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Hub {
+    /// Hears every later event of `route`.
+    pub fn subscribe(&self, route: Route) -> Subscription {
+        let mut routes = lock(&self.routes);
+        let receiver = match route {
+            Route::All => routes.all.subscribe(),
+            keyed => routes
+                .keyed
+                .entry(keyed)
+                .or_insert_with(|| broadcast::channel(keyed.capacity()).0)
+                .subscribe(),
+        };
+        Subscription {
+            route,
+            receiver: Some(receiver),
+            routes: self.routes.clone(),
+            from: routes.passed,
+        }
+    }
+
+    /// How many keyed routes have subscriptions now.
+    #[cfg(test)]
+    fn routes(&self) -> usize {
+        lock(&self.routes).keyed.len()
+    }
+
+    /// Hands out `events`, in log order, each to the routes it concerns.
+    fn hand_out(&self, events: Vec<StoredEvent>) {
+        let mut routes = lock(&self.routes);
+        for event in events {
+            let position = event.position;
+            let event = Arc::new(event);
+            for route in Route::of(&event).into_iter().flatten() {
+                if let Some(sender) = routes.keyed.get(&route) {
+                    // No receiver is not an error: the last one is just being dropped.
+                    let _ = sender.send(event.clone());
+                }
+            }
+            if routes.all.receiver_count() > 0 {
+                let _ = routes.all.send(event);
+            }
+            routes.passed = position;
+        }
+    }
+
+    /// Follows the feed from its head at start until `shutdown`, handing out every event.
     pub async fn run(self, store: EventStore, mut shutdown: watch::Receiver<bool>) {
         let head = loop {
             match store.head().await {
@@ -55,12 +204,10 @@ impl Hub {
                 }
             }
         };
+        lock(&self.routes).passed = head;
         let mut feed = Follower::new("live hub", &store, head).batch(1_000);
         while let Some(batch) = feed.next_batch(&mut shutdown).await {
-            for event in batch {
-                // No receiver is not an error: nobody is listening right now.
-                let _ = self.events.send(Arc::new(event));
-            }
+            self.hand_out(batch);
         }
     }
 }
@@ -199,5 +346,64 @@ impl Live {
                 tracing::debug!("NATS is behind; a crossing frame was dropped");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn event(position: i64, aggregate_type: &str, aggregate_id: Uuid, about: Uuid) -> StoredEvent {
+        StoredEvent {
+            position,
+            event_id: Uuid::new_v4(),
+            aggregate_type: aggregate_type.into(),
+            aggregate_id: aggregate_id.to_string(),
+            sequence: position,
+            event_type: "SomethingHappened".into(),
+            event_version: "1".into(),
+            payload: json!({ "conversation_id": about }),
+            actor: None,
+            recorded_at: chrono::Utc::now(),
+            idempotency_key: None,
+        }
+    }
+
+    fn heard(subscription: &mut Subscription) -> Vec<i64> {
+        let receiver = subscription.receiver.as_mut().expect("a receiver");
+        std::iter::from_fn(|| receiver.try_recv().ok().map(|event| event.position)).collect()
+    }
+
+    /// Each subscription wakes for its own events only: its conversation's (not an agent's
+    /// workload naming it), its queue's stream, or everything; a route's channel goes with
+    /// its last subscription.
+    #[test]
+    fn each_event_reaches_the_routes_it_concerns_and_no_other() {
+        let hub = Hub::default();
+        let (mine, other, queue) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let mut conversation = hub.subscribe(Route::Conversation(mine));
+        let mut line = hub.subscribe(Route::Queue(queue));
+        let mut everything = hub.subscribe(Route::All);
+        assert_eq!((conversation.from, hub.routes()), (0, 2));
+        hub.hand_out(vec![
+            event(1, "conversation", mine, mine),
+            event(2, "conversation", other, other),
+            event(3, "queue", queue, mine),
+            event(4, "queue", queue, other),
+            event(5, "queue", Uuid::new_v4(), other),
+            event(6, "workload", Uuid::new_v4(), mine),
+        ]);
+        assert_eq!(heard(&mut conversation), [1, 3]);
+        assert_eq!(heard(&mut line), [3, 4]);
+        assert_eq!(heard(&mut everything), [1, 2, 3, 4, 5, 6]);
+        // A subscription made now hears what follows position 6.
+        let late = hub.subscribe(Route::Conversation(mine));
+        assert_eq!(late.from, 6);
+        drop((conversation, line));
+        assert_eq!(hub.routes(), 1, "the conversation still has a subscription");
+        drop(late);
+        assert_eq!(hub.routes(), 0);
     }
 }

@@ -617,6 +617,24 @@ async fn a_waiting_customer_hears_its_place_move() {
     .expect(204, "a transfer");
     let place = until(&mut socket, |f| f["type"] == "queue").await;
     assert_eq!(place.last().unwrap()["queue_position"], 1, "{place:?}");
+    // Its new line moves under it: another customer transferred in later goes ahead of it,
+    // and is picked. Only Support's stream says so: it hears the line it waits in now.
+    let third = api::join(&api, sales, json!({})).await;
+    api.post(
+        &format!("/v1/conversations/{}/transfer", third.conversation_id),
+        owner.token(),
+        json!({ "queue_id": support }),
+    )
+    .await
+    .expect(204, "a transfer");
+    let place = until(&mut socket, |f| f["type"] == "queue").await;
+    assert_eq!(place.last().unwrap()["queue_position"], 2, "{place:?}");
+    assert_eq!(
+        api::pick(&api, &owner, support).await,
+        third.conversation_id
+    );
+    let place = until(&mut socket, |f| f["type"] == "queue").await;
+    assert_eq!(place.last().unwrap()["queue_position"], 1, "{place:?}");
     // Picked there before the customer who already waited.
     assert_eq!(
         api::pick(&api, &owner, support).await,

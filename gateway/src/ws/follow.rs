@@ -1,11 +1,12 @@
 //! A subscription's task: it replays what its topic holds after the client's position, says
-//! `subscribed`, and then follows the live hub, skipping what it already sent — every later
-//! event exactly once (invariant 7). A waiting customer also hears of its place in line
-//! (`queue` frames).
+//! `subscribed`, and then follows its route of the live hub (its conversation's or queue's
+//! events, or all for `activity`), skipping what it already sent — every later event exactly
+//! once (invariant 7). A waiting customer also hears of its place in line (`queue` frames):
+//! it follows its line's queue too, for as long as it waits in it.
 
 use serde_json::json;
 use store::event::StoredEvent;
-use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use super::frames::{conversation_body, conversation_of, event_frame, full_body};
@@ -13,6 +14,7 @@ use super::outgoing::Out;
 use super::replay::{activity_page, replay};
 use super::session::Who;
 use super::topics::{Plan, Topic, QUEUE_TOPIC};
+use crate::live::{Route, Subscription};
 use crate::state::AppState;
 
 /// What a subscription keeps between events.
@@ -26,6 +28,14 @@ struct Following {
     last: i64,
     /// A waiting customer's place last told: its queue, and its place there.
     queue_place: Option<(Uuid, i64)>,
+    /// A waiting customer's line: the queue's events, which move its place.
+    line: Option<Subscription>,
+}
+
+/// What the hub said next: on the topic's own route, or on a waiting customer's line.
+enum Heard {
+    Own(Result<std::sync::Arc<StoredEvent>, RecvError>),
+    Line(Result<std::sync::Arc<StoredEvent>, RecvError>),
 }
 
 /// Replays a topic after `after`, says `subscribed`, then follows the hub.
@@ -38,9 +48,16 @@ pub(super) async fn follow(
     out: Out,
 ) {
     let name = topic.name();
+    let route = match &plan {
+        Plan::Activity => Route::All,
+        Plan::Queue { queue_id } => Route::Queue(*queue_id),
+        Plan::Conversation {
+            conversation_id, ..
+        } => Route::Conversation(*conversation_id),
+    };
     // Subscribe to the hub before replaying, so nothing committed during the replay is lost;
     // what the replay already sent is skipped by position.
-    let mut live = state.live.hub.subscribe();
+    let mut live = state.live.hub.subscribe(route);
     let mut following = Following {
         state,
         who,
@@ -48,28 +65,39 @@ pub(super) async fn follow(
         out,
         last: after.unwrap_or(0),
         queue_place: None,
+        line: None,
     };
     if !following.start(&plan).await {
         return;
     }
     loop {
-        let event = match live.recv().await {
-            Ok(event) => event,
-            Err(broadcast::error::RecvError::Lagged(_)) => {
+        let heard = tokio::select! {
+            heard = live.recv() => Heard::Own(heard),
+            heard = next_of(&mut following.line) => Heard::Line(heard),
+        };
+        let event = match heard {
+            Heard::Own(Ok(event)) => event,
+            Heard::Own(Err(RecvError::Lagged(_))) => {
                 // Behind the hub: read what was missed from the store, never skip it.
                 if !following.catch_up(&plan).await {
                     return;
                 }
                 continue;
             }
-            Err(broadcast::error::RecvError::Closed) => return,
+            Heard::Own(Err(RecvError::Closed)) => return,
+            Heard::Line(heard) => {
+                if !following.line_moved(&plan, heard).await {
+                    return;
+                }
+                continue;
+            }
         };
         if event.position <= following.last {
             continue;
         }
         let sent = match &plan {
             Plan::Activity => following.activity(&event).await,
-            Plan::Queue { queue_id } => following.queue(*queue_id, &event).await,
+            Plan::Queue { .. } => following.queue(&event).await,
             Plan::Conversation {
                 conversation_id,
                 customer,
@@ -82,6 +110,16 @@ pub(super) async fn follow(
         if !sent {
             return;
         }
+    }
+}
+
+/// The next event of a waiting customer's line; never, while it waits in none.
+async fn next_of(
+    line: &mut Option<Subscription>,
+) -> Result<std::sync::Arc<StoredEvent>, RecvError> {
+    match line {
+        Some(line) => line.recv().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -114,6 +152,7 @@ impl Following {
             {
                 return false;
             }
+            return self.follow_line(*conversation_id).await;
         }
         true
     }
@@ -160,13 +199,10 @@ impl Following {
         true
     }
 
-    /// A live event, for `queue:ID`.
-    async fn queue(&mut self, queue_id: Uuid, event: &StoredEvent) -> bool {
+    /// A live event, for `queue:ID` (its route is the queue's stream).
+    async fn queue(&mut self, event: &StoredEvent) -> bool {
         self.last = event.position;
-        if event.aggregate_type == "queue"
-            && event.aggregate_id == queue_id.to_string()
-            && QUEUE_TOPIC.contains(&event.event_type.as_str())
-        {
+        if QUEUE_TOPIC.contains(&event.event_type.as_str()) {
             self.out
                 .send(&event_frame(&self.name, event, full_body(event)))
                 .await
@@ -175,7 +211,8 @@ impl Following {
         }
     }
 
-    /// A live event, for `conversation:ID`; and a waiting customer's place when it moved.
+    /// A live event, for `conversation:ID` (its route is the events that name the
+    /// conversation); and a waiting customer's place when it moved.
     async fn conversation(
         &mut self,
         conversation_id: Uuid,
@@ -183,33 +220,95 @@ impl Following {
         event: &StoredEvent,
     ) -> bool {
         self.last = event.position;
-        let mut ok = true;
-        // An agent's workload names conversations too, but is not the conversation's
-        // history (a replay does not read it): never sent here.
-        let mine =
-            event.aggregate_type != "workload" && conversation_of(event) == Some(conversation_id);
-        if mine {
-            if let Some(body) = conversation_body(event, customer) {
-                ok = self.out.send(&event_frame(&self.name, event, body)).await;
+        if let Some(body) = conversation_body(event, customer) {
+            if !self.out.send(&event_frame(&self.name, event, body)).await {
+                return false;
             }
         }
-        // A waiting customer hears of its place whenever its line moves, or it moves
-        // to another line (a transfer, or waiting again after a pick). Other queues'
-        // events cannot change its place: they are not looked at.
-        let my_line = self
-            .queue_place
-            .is_some_and(|(queue_id, _)| event.aggregate_id == queue_id.to_string());
-        if ok && customer && event.aggregate_type == "queue" && (mine || my_line) {
+        // A queue event of the conversation's own moves its customer in or out of a line (a
+        // join, a pick, a transfer, waiting again).
+        if customer && event.aggregate_type == "queue" {
             self.state.wait_for_read_models(event.position).await;
-            ok = queue_frame(
+            if !queue_frame(
                 &self.state,
                 conversation_id,
                 &mut self.queue_place,
                 &self.out,
             )
-            .await;
+            .await
+            {
+                return false;
+            }
+            return self.follow_line(conversation_id).await;
         }
-        ok
+        true
+    }
+
+    /// An event of a waiting customer's line, or word that some were missed: its place may
+    /// have moved. Its own events in that queue came on its own route, in order: not here.
+    /// Other queues' events cannot change its place: they are not heard.
+    async fn line_moved(
+        &mut self,
+        plan: &Plan,
+        heard: Result<std::sync::Arc<StoredEvent>, RecvError>,
+    ) -> bool {
+        let Plan::Conversation {
+            conversation_id, ..
+        } = plan
+        else {
+            return true;
+        };
+        let event = match heard {
+            Ok(event) => event,
+            // The next event heard tells the place after those missed.
+            Err(RecvError::Lagged(_)) => return true,
+            Err(RecvError::Closed) => {
+                self.line = None;
+                return true;
+            }
+        };
+        if conversation_of(&event) == Some(*conversation_id) {
+            return true;
+        }
+        self.state.wait_for_read_models(event.position).await;
+        if !queue_frame(
+            &self.state,
+            *conversation_id,
+            &mut self.queue_place,
+            &self.out,
+        )
+        .await
+        {
+            return false;
+        }
+        self.follow_line(*conversation_id).await
+    }
+
+    /// Follows the line the customer waits in now, if it changed: a new line's events before
+    /// the subscription are in the read models once they reach the hub's position then, so
+    /// the place is told again from there.
+    async fn follow_line(&mut self, conversation_id: Uuid) -> bool {
+        loop {
+            let waiting_in = self.queue_place.map(|(queue_id, _)| Route::Queue(queue_id));
+            if self.line.as_ref().map(Subscription::route) == waiting_in {
+                return true;
+            }
+            self.line = waiting_in.map(|route| self.state.live.hub.subscribe(route));
+            let Some(line) = &self.line else {
+                return true;
+            };
+            self.state.wait_for_read_models(line.from).await;
+            if !queue_frame(
+                &self.state,
+                conversation_id,
+                &mut self.queue_place,
+                &self.out,
+            )
+            .await
+            {
+                return false;
+            }
+        }
     }
 }
 
