@@ -37,6 +37,7 @@ pub struct StoreMetrics {
     batch_size: Histogram,
     append_seconds: Histogram,
     commit_seconds: HistogramVec,
+    write_lock_seconds: Histogram,
     aggregate_loads: IntCounterVec,
     snapshots_written: IntCounter,
     follower_reads: IntCounterVec,
@@ -109,6 +110,10 @@ impl Default for StoreMetrics {
                     &["backend"],
                 ),
             ),
+            write_lock_seconds: seconds(
+                "jono_store_write_lock_seconds",
+                "SQLite: the log writer's wait for jono.db's write lock at a batch's BEGIN, held meanwhile by another connection's write (a checkpoint's save, a lease, another process).",
+            ),
             aggregate_loads: registered(
                 &registry,
                 IntCounterVec::new(
@@ -173,6 +178,10 @@ impl StoreMetrics {
             .observe(seconds);
     }
 
+    pub(crate) fn record_write_lock(&self, seconds: f64) {
+        self.write_lock_seconds.observe(seconds);
+    }
+
     pub(crate) fn record_load(&self, source: Loaded) {
         let source = match source {
             Loaded::Cache => "cache",
@@ -192,6 +201,15 @@ impl StoreMetrics {
     pub(crate) fn record_aggregate_catch_up(&self, from_memory: bool) {
         let source = if from_memory { "memory" } else { "database" };
         self.aggregate_catch_ups.with_label_values(&[source]).inc();
+    }
+
+    /// The log writer's waits for `jono.db`'s write lock, in seconds all together, and how
+    /// many batches began.
+    pub fn write_lock_waits(&self) -> (f64, u64) {
+        (
+            self.write_lock_seconds.get_sample_sum(),
+            self.write_lock_seconds.get_sample_count(),
+        )
     }
 
     /// Commands' looks for later events answered from memory alone.

@@ -87,6 +87,50 @@ async fn sqlite_commits_are_fsynced() {
     }
 }
 
+/// Another connection's write holds `jono.db`'s lock: the log's writer waits for it (counted in
+/// `jono_store_write_lock_seconds`) and appends once it is free.
+#[tokio::test]
+async fn the_writer_waits_for_another_connections_write_and_counts_the_wait() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = EventStore::open_sqlite(dir.path()).await.expect("open");
+    store
+        .append(crate::common::append_to("before", 0, 1))
+        .await
+        .expect("a first append");
+    let store::Backend::Sqlite(pool, _) = store.backend() else {
+        unreachable!()
+    };
+    let mut holder = pool.acquire().await.expect("connection");
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *holder)
+        .await
+        .expect("the write lock");
+    let append = tokio::spawn({
+        let store = store.clone();
+        async move { store.append(crate::common::append_to("after", 0, 1)).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(!append.is_finished(), "the append waits for the lock");
+    sqlx::query("COMMIT")
+        .execute(&mut *holder)
+        .await
+        .expect("commit");
+    append
+        .await
+        .expect("task")
+        .expect("appended once the lock is free");
+    let (waited, batches) = store.metrics().write_lock_waits();
+    assert_eq!(batches, 2);
+    // Most of the half second held (the writer begins within moments of the request).
+    assert!(waited >= 0.1, "the wait is counted: {waited} s");
+    let mut text = String::new();
+    store.metrics().render_prometheus(&mut text);
+    assert!(
+        text.contains("jono_store_write_lock_seconds_count 2"),
+        "{text}"
+    );
+}
+
 /// Read models write through their own pool, which does not flush each commit (NORMAL); the
 /// log's pool keeps FULL, so no read model's setting can reach an append.
 #[tokio::test]
