@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use sqlx::{PgPool, SqlitePool};
 use tokio::sync::{mpsc, oneshot, watch, Notify};
+use uuid::Uuid;
 
-use crate::dialect::{self, params};
+use crate::dialect::{self, params, Param};
 use crate::error::{AppendError, StoreError};
 use crate::event::{NewEvent, StoredEvent};
 use crate::log_statements::{self as statements, COLUMNS};
@@ -312,11 +313,58 @@ impl EventStore {
         upto: Option<i64>,
         limit: Option<u32>,
     ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.window(aggregate_type, aggregate_id, after, upto, limit, None)
+            .await
+    }
+
+    /// As [`EventStore::load_stream_window`], only the events whose payload names
+    /// `conversation_id` (its `conversation_id` member): what a queue's stream holds of one
+    /// conversation. The others are passed over in the database, neither decoded nor opened —
+    /// a busy queue holds every other customer's joins and picks in the same window.
+    pub async fn load_stream_window_naming(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        (after, upto): (i64, i64),
+        limit: u32,
+        conversation_id: Uuid,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let named = Some(conversation_id);
+        self.window(
+            aggregate_type,
+            aggregate_id,
+            after,
+            Some(upto),
+            Some(limit),
+            named,
+        )
+        .await
+    }
+
+    async fn window(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after: i64,
+        upto: Option<i64>,
+        limit: Option<u32>,
+        naming: Option<Uuid>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         let mut with = vec![statements::sequence_at("below", "$3")];
         let mut within = String::from("sequence > (SELECT lo FROM below WHERE lo >= hi)");
-        if upto.is_some() {
+        let mut params = params![aggregate_type, aggregate_id, after].to_vec();
+        if let Some(upto) = upto {
             with.push(statements::sequence_at("upto", "$4"));
             within.push_str(" AND sequence <= (SELECT lo FROM upto WHERE lo >= hi)");
+            params.push(Param::from(upto));
+        }
+        if let Some(conversation_id) = naming {
+            params.push(Param::from(conversation_id.to_string()));
+            within.push_str(&format!(
+                " AND {} = ${}",
+                statements::payload_text(self.backend(), "conversation_id"),
+                params.len()
+            ));
         }
         let limit = limit.map_or(String::new(), |limit| format!(" LIMIT {limit}"));
         let sql = format!(
@@ -325,16 +373,7 @@ impl EventStore {
              ORDER BY sequence{limit}",
             with.join(", ")
         );
-        let events = match upto {
-            Some(upto) => {
-                let params = params![aggregate_type, aggregate_id, after, upto];
-                statements::events(self.backend(), &sql, params).await?
-            }
-            None => {
-                let params = params![aggregate_type, aggregate_id, after];
-                statements::events(self.backend(), &sql, params).await?
-            }
-        };
+        let events = statements::events(self.backend(), &sql, &params).await?;
         self.opened(events).await
     }
 

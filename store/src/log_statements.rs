@@ -86,6 +86,14 @@ pub(crate) fn sequence_at(name: &str, position: &str) -> String {
     )
 }
 
+/// A member of an event's payload as text, in `backend`'s SQL (`field` a constant of ours).
+pub(crate) fn payload_text(backend: &Backend, field: &'static str) -> String {
+    match backend {
+        Backend::Sqlite(..) => format!("json_extract(payload, '$.{field}')"),
+        Backend::Postgres(_) => format!("payload->>'{field}'"),
+    }
+}
+
 /// The events a `SELECT {COLUMNS} FROM events …` returns, decoded by the backend's rules.
 pub(crate) async fn events(
     backend: &Backend,

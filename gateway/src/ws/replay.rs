@@ -9,7 +9,7 @@ use serde_json::Value;
 use store::event::StoredEvent;
 use uuid::Uuid;
 
-use super::frames::{conversation_body, conversation_of, event_frame, full_body};
+use super::frames::{conversation_body, event_frame, full_body};
 use super::outgoing::Out;
 use super::session::Who;
 use super::topics::{Plan, QUEUE_TOPIC};
@@ -176,18 +176,21 @@ impl ConversationHistory {
             for queue in &self.queues {
                 let mut read = from;
                 loop {
+                    // Only what names this conversation: the queue's other customers' events
+                    // in the same stretch are passed over in the database.
                     let events = state
                         .store
-                        .load_stream_window("queue", queue, read, Some(until), Some(REPLAY_PAGE))
+                        .load_stream_window_naming(
+                            "queue",
+                            queue,
+                            (read, until),
+                            REPLAY_PAGE,
+                            self.id,
+                        )
                         .await
                         .ok()?;
                     let next = next_page(&events);
-                    all.extend(
-                        events
-                            .into_iter()
-                            .filter(|e| conversation_of(e) == Some(self.id))
-                            .map(|e| (e.position, e)),
-                    );
+                    all.extend(events.into_iter().map(|e| (e.position, e)));
                     match next {
                         Some(next) => read = next,
                         None => break,

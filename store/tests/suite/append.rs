@@ -12,6 +12,7 @@ on_both_backends!(
     checkpoints_round_trip,
     a_stream_since_a_position_is_exactly_its_events_after_it,
     a_stream_window_is_exactly_its_events_between_two_positions,
+    a_window_naming_a_conversation_is_exactly_its_events_there,
 );
 
 async fn appended_events_load_back_as_written(db: TestDb) {
@@ -248,4 +249,46 @@ async fn a_stream_window_is_exactly_its_events_between_two_positions(db: TestDb)
         .await
         .expect("a stream without events");
     assert!(none.is_empty());
+}
+
+/// What a queue's stream holds of one conversation in a window: exactly the events whose
+/// payload names it, in order, paged by `limit` — never another conversation's.
+async fn a_window_naming_a_conversation_is_exactly_its_events_there(db: TestDb) {
+    let store = db.open().await;
+    let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let mut line = Vec::new();
+    for n in 0..9_i64 {
+        let named = if n % 3 == 1 { a } else { b };
+        let mut request = append_to("line", n, 1);
+        request.events[0].payload = serde_json::json!({"conversation_id": named, "n": n});
+        line.extend(store.append(request).await.expect("append"));
+        store
+            .append(append_to(&format!("other-{n}"), 0, 1))
+            .await
+            .expect("another stream between");
+    }
+    let end = line.last().expect("events").position + 1;
+    for after in 0..=end {
+        for upto in after..=end {
+            for limit in [1, 2, 500] {
+                let window = store
+                    .load_stream_window_naming("thing", "line", (after, upto), limit, a)
+                    .await
+                    .expect("load a window");
+                let expected: Vec<_> = line
+                    .iter()
+                    .filter(|e| e.position > after && e.position <= upto)
+                    .filter(|e| e.payload["conversation_id"] == a.to_string())
+                    .take(limit as usize)
+                    .cloned()
+                    .collect();
+                assert_eq!(window, expected, "({after}, {upto}] limit {limit}");
+            }
+        }
+    }
+    let all = store
+        .load_stream_window_naming("thing", "line", (0, end), 500, a)
+        .await
+        .expect("the whole stream");
+    assert_eq!(all.len(), 3, "{all:?}");
 }
