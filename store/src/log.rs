@@ -9,7 +9,7 @@ use sqlx::{PgPool, SqlitePool};
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 use uuid::Uuid;
 
-use crate::dialect::{self, params, Param};
+use crate::dialect::{self, params};
 use crate::error::{AppendError, StoreError};
 use crate::event::{NewEvent, StoredEvent};
 use crate::log_statements::{self as statements, COLUMNS};
@@ -313,58 +313,11 @@ impl EventStore {
         upto: Option<i64>,
         limit: Option<u32>,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        self.window(aggregate_type, aggregate_id, after, upto, limit, None)
-            .await
-    }
-
-    /// As [`EventStore::load_stream_window`], only the events whose payload names
-    /// `conversation_id` (its `conversation_id` member): what a queue's stream holds of one
-    /// conversation. The others are passed over in the database, neither decoded nor opened —
-    /// a busy queue holds every other customer's joins and picks in the same window.
-    pub async fn load_stream_window_naming(
-        &self,
-        aggregate_type: &str,
-        aggregate_id: &str,
-        (after, upto): (i64, i64),
-        limit: u32,
-        conversation_id: Uuid,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        let named = Some(conversation_id);
-        self.window(
-            aggregate_type,
-            aggregate_id,
-            after,
-            Some(upto),
-            Some(limit),
-            named,
-        )
-        .await
-    }
-
-    async fn window(
-        &self,
-        aggregate_type: &str,
-        aggregate_id: &str,
-        after: i64,
-        upto: Option<i64>,
-        limit: Option<u32>,
-        naming: Option<Uuid>,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
         let mut with = vec![statements::sequence_at("below", "$3")];
         let mut within = String::from("sequence > (SELECT lo FROM below WHERE lo >= hi)");
-        let mut params = params![aggregate_type, aggregate_id, after].to_vec();
-        if let Some(upto) = upto {
+        if upto.is_some() {
             with.push(statements::sequence_at("upto", "$4"));
             within.push_str(" AND sequence <= (SELECT lo FROM upto WHERE lo >= hi)");
-            params.push(Param::from(upto));
-        }
-        if let Some(conversation_id) = naming {
-            params.push(Param::from(conversation_id.to_string()));
-            within.push_str(&format!(
-                " AND {} = ${}",
-                statements::payload_text(self.backend(), "conversation_id"),
-                params.len()
-            ));
         }
         let limit = limit.map_or(String::new(), |limit| format!(" LIMIT {limit}"));
         let sql = format!(
@@ -373,29 +326,36 @@ impl EventStore {
              ORDER BY sequence{limit}",
             with.join(", ")
         );
-        let events = statements::events(self.backend(), &sql, &params).await?;
+        let events = match upto {
+            Some(upto) => {
+                let params = params![aggregate_type, aggregate_id, after, upto];
+                statements::events(self.backend(), &sql, params).await?
+            }
+            None => {
+                let params = params![aggregate_type, aggregate_id, after];
+                statements::events(self.backend(), &sql, params).await?
+            }
+        };
         self.opened(events).await
     }
 
-    /// The events of one stream of the given types, in order (each type a constant of the
-    /// domain's, written into the statement). The stream's other events are passed over
-    /// unread: neither decoded nor opened.
-    pub async fn load_stream_of_types(
+    /// The queues' events that name `conversation_id` (their payload's `conversation_id`) with
+    /// a global position in `(after, upto]`, in log order, at most `limit`: what the queues a
+    /// conversation went through recorded of it (its joins, offers, pick, leaving, transfers).
+    /// Read through the index `events_queue_naming`, so the cost is that of the events
+    /// returned, never of the queues' other customers — a queue's stream never ends.
+    pub async fn load_queue_events_naming(
         &self,
-        aggregate_type: &str,
-        aggregate_id: &str,
-        types: &[&'static str],
+        conversation_id: Uuid,
+        (after, upto): (i64, i64),
+        limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let types: Vec<String> = types
-            .iter()
-            .map(|event_type| format!("'{}'", event_type.replace('\'', "")))
-            .collect();
         let sql = format!(
-            "SELECT {COLUMNS} FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
-             AND event_type IN ({}) ORDER BY sequence",
-            types.join(", ")
+            "SELECT {COLUMNS} FROM events WHERE aggregate_type = 'queue' AND {} = $1 \
+             AND position > $2 AND position <= $3 ORDER BY position LIMIT {limit}",
+            statements::payload_text(self.backend(), "conversation_id")
         );
-        let params = params![aggregate_type, aggregate_id];
+        let params = params![conversation_id.to_string(), after, upto];
         let events = statements::events(self.backend(), &sql, params).await?;
         self.opened(events).await
     }

@@ -3,9 +3,8 @@
 //! activity read model: the replay before `subscribed`, and the catch-up of a subscription
 //! that fell behind the live hub.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-use serde_json::Value;
 use store::event::StoredEvent;
 use uuid::Uuid;
 
@@ -59,7 +58,9 @@ pub(super) async fn replay(
             customer,
         } => {
             let mut after = *last;
-            let history = ConversationHistory::read(state, *conversation_id).await?;
+            let history = ConversationHistory {
+                id: *conversation_id,
+            };
             loop {
                 let (events, reached) = history.page(state, after, head).await?;
                 for event in &events {
@@ -92,57 +93,15 @@ fn next_page(events: &[StoredEvent]) -> Option<i64> {
         .map(|event| event.position)
 }
 
-/// How many of a queue's events precede a conversation's first event in the append that
-/// creates it: the queue decides first and the conversation's start follows, in one append
-/// (`workflow::join`: `CustomerJoinedQueue`; `workflow::left_message`: `MessageLeft`).
-const QUEUE_EVENTS_BEFORE_START: i64 = 1;
-
-/// The conversation's own events that open and close the stretches its queues can hold
-/// events of it in, and that name those queues.
-const LIFECYCLE: [&str; 5] = domain::event_types![
-    "ConversationStarted",
-    "AgentAssigned",
-    "ConversationRequeued",
-    "ConversationEnded",
-    "ConversationReopened",
-];
-
-/// Where one conversation's events are: its own stream, and the queues it went through in the
-/// stretches of the log it was open in ([`open_periods`]). A conversation's replay reads only
-/// those, so what it costs is the conversation's own life, never its queues' history before,
-/// between or after it.
+/// Where one conversation's events are: its own stream, and what the queues it went through
+/// recorded of it (found by an index: `EventStore::load_queue_events_naming`). A conversation's
+/// replay reads only those, so what it costs is the conversation's own life, never its queues'
+/// other customers.
 struct ConversationHistory {
     id: Uuid,
-    queues: BTreeSet<String>,
-    periods: Vec<Period>,
-}
-
-/// A stretch of positions `(from, upto]`; `upto` `None`: to the log's end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Period {
-    from: i64,
-    upto: Option<i64>,
 }
 
 impl ConversationHistory {
-    async fn read(state: &AppState, conversation_id: Uuid) -> Option<ConversationHistory> {
-        let lifecycle = state
-            .store
-            .load_stream_of_types("conversation", &conversation_id.to_string(), &LIFECYCLE)
-            .await
-            .ok()?;
-        let queues = lifecycle
-            .iter()
-            .filter_map(|event| event.payload.get("queue_id").and_then(Value::as_str))
-            .map(str::to_owned)
-            .collect();
-        Some(ConversationHistory {
-            id: conversation_id,
-            queues,
-            periods: open_periods(&lifecycle),
-        })
-    }
-
     /// The conversation's events after `after` up to `head`, in log order: a page of its own
     /// stream with what its queues recorded of it up to the page's last position; and that
     /// position when more may follow (`None`: the replay is done).
@@ -167,75 +126,22 @@ impl ConversationHistory {
         let upto = reached.unwrap_or(head);
         let mut all: BTreeMap<i64, StoredEvent> =
             own.into_iter().map(|e| (e.position, e)).collect();
-        for period in &self.periods {
-            let from = after.max(period.from);
-            let until = period.upto.map_or(upto, |end| end.min(upto));
-            if until <= from {
-                continue;
-            }
-            for queue in &self.queues {
-                let mut read = from;
-                loop {
-                    // Only what names this conversation: the queue's other customers' events
-                    // in the same stretch are passed over in the database.
-                    let events = state
-                        .store
-                        .load_stream_window_naming(
-                            "queue",
-                            queue,
-                            (read, until),
-                            REPLAY_PAGE,
-                            self.id,
-                        )
-                        .await
-                        .ok()?;
-                    let next = next_page(&events);
-                    all.extend(events.into_iter().map(|e| (e.position, e)));
-                    match next {
-                        Some(next) => read = next,
-                        None => break,
-                    }
-                }
+        let mut read = after;
+        loop {
+            let recorded = state
+                .store
+                .load_queue_events_naming(self.id, (read, upto), REPLAY_PAGE)
+                .await
+                .ok()?;
+            let next = next_page(&recorded);
+            all.extend(recorded.into_iter().map(|e| (e.position, e)));
+            match next {
+                Some(next) => read = next,
+                None => break,
             }
         }
         Some((all.into_values().collect(), reached))
     }
-}
-
-/// The stretches of the log in which a conversation's queues can hold events of it, from its
-/// lifecycle events in log order: from the append that started it (its queue's event comes
-/// first in it) or from a reopening, to its end; the last to the log's end while it is open.
-///
-/// A queue records a conversation only while it waits in the queue's line and as it leaves it
-/// (joined, offered, picked, left, transferred in), and the conversation's own stream follows
-/// the queue, never goes before it: `AgentAssigned` after the pick, `ConversationRequeued`
-/// after the transfer in, and a waiting conversation ends only once its line let it go
-/// (`ConversationError::StillWaiting`). So an ended conversation is in no line until it is
-/// reopened, and its queues hold nothing of it between an end and the next reopening.
-fn open_periods(lifecycle: &[StoredEvent]) -> Vec<Period> {
-    let mut periods = Vec::new();
-    let mut open: Option<i64> = None;
-    for event in lifecycle {
-        match event.event_type.as_str() {
-            "ConversationStarted" if open.is_none() => {
-                open = Some(event.position - QUEUE_EVENTS_BEFORE_START - 1);
-            }
-            "ConversationReopened" if open.is_none() => open = Some(event.position),
-            "ConversationEnded" => {
-                if let Some(from) = open.take() {
-                    periods.push(Period {
-                        from,
-                        upto: Some(event.position),
-                    });
-                }
-            }
-            _ => {}
-        }
-    }
-    if let Some(from) = open {
-        periods.push(Period { from, upto: None });
-    }
-    periods
 }
 
 /// Sends the activity read model's rows after `last` for the session's agent: the same
@@ -277,60 +183,5 @@ pub(super) async fn activity_page(
         if (rows.len() as i64) < PAGE {
             return Some(());
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at(position: i64, event_type: &str) -> StoredEvent {
-        StoredEvent {
-            position,
-            event_id: Uuid::new_v4(),
-            aggregate_type: "conversation".into(),
-            aggregate_id: "c".into(),
-            sequence: position,
-            event_type: event_type.into(),
-            event_version: "1".into(),
-            payload: Value::Null,
-            actor: None,
-            recorded_at: chrono::Utc::now(),
-            idempotency_key: None,
-        }
-    }
-
-    #[test]
-    fn a_conversation_is_open_from_its_queues_first_event_to_each_end_and_from_each_reopening() {
-        let lifecycle = [
-            at(10, "ConversationStarted"),
-            at(14, "AgentAssigned"),
-            at(30, "ConversationRequeued"),
-            at(41, "ConversationEnded"),
-            at(60, "ConversationReopened"),
-            at(61, "ConversationReopened"),
-            at(75, "ConversationEnded"),
-            at(76, "ConversationEnded"),
-            at(90, "ConversationReopened"),
-        ];
-        assert_eq!(
-            open_periods(&lifecycle),
-            vec![
-                // The join, one event before the start, is inside: positions are exclusive.
-                Period {
-                    from: 8,
-                    upto: Some(41)
-                },
-                Period {
-                    from: 60,
-                    upto: Some(75)
-                },
-                Period {
-                    from: 90,
-                    upto: None
-                },
-            ]
-        );
-        assert_eq!(open_periods(&[]), Vec::new());
     }
 }

@@ -61,6 +61,10 @@ CREATE TABLE IF NOT EXISTS events (
     xid             xid8 NOT NULL DEFAULT pg_current_xact_id(),
     CONSTRAINT events_stream_sequence_unique UNIQUE (aggregate_type, aggregate_id, sequence)
 );
+-- What the queues recorded of each conversation, for its replay (`EventStore::load_queue_events_naming`).
+CREATE INDEX IF NOT EXISTS events_queue_naming
+    ON events ((payload->>'conversation_id'), position)
+    WHERE aggregate_type = 'queue';
 CREATE OR REPLACE FUNCTION jono_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     -- The one exception (store/src/seal.rs): an erasure rewrites the personal fields of its

@@ -52,6 +52,10 @@ CREATE TABLE IF NOT EXISTS events (
     idempotency_key TEXT,
     UNIQUE (aggregate_type, aggregate_id, sequence)
 );
+-- What the queues recorded of each conversation, for its replay (`EventStore::load_queue_events_naming`).
+CREATE INDEX IF NOT EXISTS events_queue_naming
+    ON events (json_extract(payload, '$.conversation_id'), position)
+    WHERE aggregate_type = 'queue';
 CREATE TABLE IF NOT EXISTS erasure_guard (active INTEGER NOT NULL);
 CREATE TRIGGER IF NOT EXISTS events_update_only_erasure BEFORE UPDATE ON events
 WHEN NOT (EXISTS (SELECT 1 FROM erasure_guard)

@@ -12,7 +12,7 @@ on_both_backends!(
     checkpoints_round_trip,
     a_stream_since_a_position_is_exactly_its_events_after_it,
     a_stream_window_is_exactly_its_events_between_two_positions,
-    a_window_naming_a_conversation_is_exactly_its_events_there,
+    the_queue_events_naming_a_conversation_are_exactly_those,
 );
 
 async fn appended_events_load_back_as_written(db: TestDb) {
@@ -251,44 +251,60 @@ async fn a_stream_window_is_exactly_its_events_between_two_positions(db: TestDb)
     assert!(none.is_empty());
 }
 
-/// What a queue's stream holds of one conversation in a window: exactly the events whose
-/// payload names it, in order, paged by `limit` — never another conversation's.
-async fn a_window_naming_a_conversation_is_exactly_its_events_there(db: TestDb) {
+/// What the queues recorded of one conversation: exactly the queue events whose payload names
+/// it, in any queue, in log order, paged by `limit` — never another conversation's, nor
+/// another stream type's.
+async fn the_queue_events_naming_a_conversation_are_exactly_those(db: TestDb) {
     let store = db.open().await;
     let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
-    let mut line = Vec::new();
-    for n in 0..9_i64 {
+    let mut appended = Vec::new();
+    for n in 0..12_i64 {
         let named = if n % 3 == 1 { a } else { b };
-        let mut request = append_to("line", n, 1);
-        request.events[0].payload = serde_json::json!({"conversation_id": named, "n": n});
-        line.extend(store.append(request).await.expect("append"));
-        store
-            .append(append_to(&format!("other-{n}"), 0, 1))
-            .await
-            .expect("another stream between");
+        let (aggregate_type, stream) = match n % 4 {
+            0 => ("queue", "q1"),
+            1 => ("queue", "q2"),
+            2 => ("conversation", "c"),
+            _ => ("queue", "q1"),
+        };
+        let expected = appended
+            .iter()
+            .filter(|e: &&store::StoredEvent| {
+                e.aggregate_type == aggregate_type && e.aggregate_id == stream
+            })
+            .count() as i64;
+        let mut event = crate::common::event(aggregate_type, stream, expected + 1, n);
+        event.payload = serde_json::json!({"conversation_id": named, "n": n});
+        let request = store::AppendRequest {
+            events: vec![event],
+            expected: vec![(aggregate_type.into(), stream.into(), expected)],
+            idempotency: None,
+        };
+        appended.extend(store.append(request).await.expect("append"));
     }
-    let end = line.last().expect("events").position + 1;
+    let end = appended.last().expect("events").position + 1;
     for after in 0..=end {
         for upto in after..=end {
             for limit in [1, 2, 500] {
-                let window = store
-                    .load_stream_window_naming("thing", "line", (after, upto), limit, a)
+                let found = store
+                    .load_queue_events_naming(a, (after, upto), limit)
                     .await
-                    .expect("load a window");
-                let expected: Vec<_> = line
+                    .expect("load");
+                let expected: Vec<_> = appended
                     .iter()
                     .filter(|e| e.position > after && e.position <= upto)
+                    .filter(|e| e.aggregate_type == "queue")
                     .filter(|e| e.payload["conversation_id"] == a.to_string())
                     .take(limit as usize)
                     .cloned()
                     .collect();
-                assert_eq!(window, expected, "({after}, {upto}] limit {limit}");
+                assert_eq!(found, expected, "({after}, {upto}] limit {limit}");
             }
         }
     }
     let all = store
-        .load_stream_window_naming("thing", "line", (0, end), 500, a)
+        .load_queue_events_naming(a, (0, end), 500)
         .await
-        .expect("the whole stream");
+        .expect("everything");
+    // n = 1, 4, 7, 10 name `a`; n = 10 is the conversation's own stream (10 % 4 = 2).
     assert_eq!(all.len(), 3, "{all:?}");
 }

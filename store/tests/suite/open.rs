@@ -87,6 +87,34 @@ async fn sqlite_commits_are_fsynced() {
     }
 }
 
+/// A conversation's replay finds what its queues recorded of it through an index: a seek, not a
+/// walk of every queue's stream (`EventStore::load_queue_events_naming`'s statement).
+#[tokio::test]
+async fn the_queue_events_naming_a_conversation_are_found_by_an_index() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = EventStore::open_sqlite(dir.path()).await.expect("open");
+    let store::Backend::Sqlite(pool, _) = store.backend() else {
+        unreachable!()
+    };
+    let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+        "EXPLAIN QUERY PLAN SELECT position FROM events WHERE aggregate_type = 'queue' \
+         AND json_extract(payload, '$.conversation_id') = $1 AND position > $2 \
+         AND position <= $3 ORDER BY position LIMIT 500",
+    )
+    .bind("c")
+    .bind(0_i64)
+    .bind(10_i64)
+    .fetch_all(pool)
+    .await
+    .expect("plan");
+    let plan: Vec<&str> = plan.iter().map(|(_, _, _, step)| step.as_str()).collect();
+    assert!(
+        plan.iter()
+            .any(|step| step.contains("USING INDEX events_queue_naming")),
+        "{plan:?}"
+    );
+}
+
 /// Another connection's write holds `jono.db`'s lock: the log's writer waits for it (counted in
 /// `jono_store_write_lock_seconds`) and appends once it is free.
 #[tokio::test]
