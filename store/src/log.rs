@@ -342,8 +342,9 @@ impl EventStore {
     /// The queues' events that name `conversation_id` (their payload's `conversation_id`) with
     /// a global position in `(after, upto]`, in log order, at most `limit`: what the queues a
     /// conversation went through recorded of it (its joins, offers, pick, leaving, transfers).
-    /// Read through the index `events_queue_naming`, so the cost is that of the events
-    /// returned, never of the queues' other customers — a queue's stream never ends.
+    /// Read through an index of the conversation each queue event names
+    /// ([`statements::named_in_queue`]), so the cost is that of the events returned, never of
+    /// the queues' other customers — a queue's stream never ends.
     pub async fn load_queue_events_naming(
         &self,
         conversation_id: Uuid,
@@ -353,7 +354,7 @@ impl EventStore {
         let sql = format!(
             "SELECT {COLUMNS} FROM events WHERE aggregate_type = 'queue' AND {} = $1 \
              AND position > $2 AND position <= $3 ORDER BY position LIMIT {limit}",
-            statements::payload_text(self.backend(), "conversation_id")
+            statements::named_in_queue(self.backend())
         );
         let params = params![conversation_id.to_string(), after, upto];
         let events = statements::events(self.backend(), &sql, params).await?;

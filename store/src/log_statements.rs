@@ -86,11 +86,15 @@ pub(crate) fn sequence_at(name: &str, position: &str) -> String {
     )
 }
 
-/// A member of an event's payload as text, in `backend`'s SQL (`field` a constant of ours).
-pub(crate) fn payload_text(backend: &Backend, field: &'static str) -> String {
+/// The conversation a queue's event names, as the index `events_naming_in_queue` (SQLite) or
+/// `events_queue_naming` (Postgres, a partial index) holds it: a statement must say it in
+/// these very words for the index to be used.
+pub(crate) fn named_in_queue(backend: &Backend) -> &'static str {
     match backend {
-        Backend::Sqlite(..) => format!("json_extract(payload, '$.{field}')"),
-        Backend::Postgres(_) => format!("payload->>'{field}'"),
+        Backend::Sqlite(..) => {
+            "(CASE WHEN aggregate_type = 'queue' THEN json_extract(payload, '$.conversation_id') END)"
+        }
+        Backend::Postgres(_) => "payload->>'conversation_id'",
     }
 }
 

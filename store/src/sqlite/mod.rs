@@ -52,10 +52,15 @@ CREATE TABLE IF NOT EXISTS events (
     idempotency_key TEXT,
     UNIQUE (aggregate_type, aggregate_id, sequence)
 );
--- What the queues recorded of each conversation, for its replay (`EventStore::load_queue_events_naming`).
-CREATE INDEX IF NOT EXISTS events_queue_naming
-    ON events (json_extract(payload, '$.conversation_id'), position)
-    WHERE aggregate_type = 'queue';
+-- What the queues recorded of each conversation, for its replay (`EventStore::load_queue_events_naming`):
+-- every row is in it, the others under NULL. Not a partial index (`WHERE aggregate_type =
+-- 'queue'`), which an earlier build made: with one, SQLite prepares every statement that binds
+-- `aggregate_type` again at each new value (to see whether the partial index applies), and
+-- SendMessage/s fell by 15 %.
+DROP INDEX IF EXISTS events_queue_naming;
+CREATE INDEX IF NOT EXISTS events_naming_in_queue
+    ON events ((CASE WHEN aggregate_type = 'queue'
+                THEN json_extract(payload, '$.conversation_id') END), position);
 CREATE TABLE IF NOT EXISTS erasure_guard (active INTEGER NOT NULL);
 CREATE TRIGGER IF NOT EXISTS events_update_only_erasure BEFORE UPDATE ON events
 WHEN NOT (EXISTS (SELECT 1 FROM erasure_guard)
