@@ -142,17 +142,9 @@ impl Following {
             customer: true,
         } = plan
         {
-            if !queue_frame(
-                &self.state,
-                *conversation_id,
-                &mut self.queue_place,
-                &self.out,
-            )
-            .await
-            {
-                return false;
-            }
-            return self.follow_line(*conversation_id).await;
+            // The replay waited for nothing: the place as the read models hold it now.
+            return self.told_place(*conversation_id, 0).await
+                && self.follow_line(*conversation_id).await;
         }
         true
     }
@@ -228,18 +220,8 @@ impl Following {
         // A queue event of the conversation's own moves its customer in or out of a line (a
         // join, a pick, a transfer, waiting again).
         if customer && event.aggregate_type == "queue" {
-            self.state.wait_for_read_models(event.position).await;
-            if !queue_frame(
-                &self.state,
-                conversation_id,
-                &mut self.queue_place,
-                &self.out,
-            )
-            .await
-            {
-                return false;
-            }
-            return self.follow_line(conversation_id).await;
+            return self.told_place(conversation_id, event.position).await
+                && self.follow_line(conversation_id).await;
         }
         true
     }
@@ -270,18 +252,8 @@ impl Following {
         if conversation_of(&event) == Some(*conversation_id) {
             return true;
         }
-        self.state.wait_for_read_models(event.position).await;
-        if !queue_frame(
-            &self.state,
-            *conversation_id,
-            &mut self.queue_place,
-            &self.out,
-        )
-        .await
-        {
-            return false;
-        }
-        self.follow_line(*conversation_id).await
+        self.told_place(*conversation_id, event.position).await
+            && self.follow_line(*conversation_id).await
     }
 
     /// Follows the line the customer waits in now, if it changed: a new line's events before
@@ -297,18 +269,24 @@ impl Following {
             let Some(line) = &self.line else {
                 return true;
             };
-            self.state.wait_for_read_models(line.from).await;
-            if !queue_frame(
-                &self.state,
-                conversation_id,
-                &mut self.queue_place,
-                &self.out,
-            )
-            .await
-            {
+            let from = line.from;
+            if !self.told_place(conversation_id, from).await {
                 return false;
             }
         }
+    }
+
+    /// Tells a waiting customer its place (when it changed) once the read models hold
+    /// `position`. False when the client is gone.
+    async fn told_place(&mut self, conversation_id: Uuid, position: i64) -> bool {
+        self.state.wait_for_read_models(position).await;
+        queue_frame(
+            &self.state,
+            conversation_id,
+            &mut self.queue_place,
+            &self.out,
+        )
+        .await
     }
 }
 
