@@ -95,6 +95,8 @@ pub(crate) type AppendResult = Result<Vec<StoredEvent>, AppendError>;
 struct Job {
     request: AppendRequest,
     reply: oneshot::Sender<AppendResult>,
+    /// When the request was handed to the writer.
+    queued: std::time::Instant,
 }
 
 /// What a backend made of one batch: one answer per request, in order, all committed together.
@@ -207,7 +209,11 @@ impl EventStore {
         let (reply, answer) = oneshot::channel();
         self.inner
             .writer
-            .send(Job { request, reply })
+            .send(Job {
+                request,
+                reply,
+                queued: started,
+            })
             .await
             .map_err(|_| AppendError::Unavailable("the event writer has stopped".into()))?;
         let answered = answer
@@ -483,18 +489,26 @@ fn spawn_writer(appends: Appender, jobs: mpsc::Receiver<Job>, shared: Arc<Shared
 
 fn run_sqlite_writer(mut writer: sqlite::Writer, mut jobs: mpsc::Receiver<Job>, shared: &Shared) {
     while let Some(first) = jobs.blocking_recv() {
-        let (requests, replies) = gather(first, &mut jobs);
+        let began = std::time::Instant::now();
+        let (requests, replies) = gather(first, &mut jobs, began, shared);
         let outcome = writer.commit_batch(&requests, shared);
         answer(Log::Sqlite, outcome, replies, shared);
+        shared
+            .metrics
+            .record_batch_time(began.elapsed().as_secs_f64());
     }
 }
 
 async fn run_postgres_writer(pool: PgPool, mut jobs: mpsc::Receiver<Job>, shared: Arc<Shared>) {
     while let Some(first) = jobs.recv().await {
-        let (requests, replies) = gather(first, &mut jobs);
+        let began = std::time::Instant::now();
+        let (requests, replies) = gather(first, &mut jobs, began, &shared);
         let requests: Vec<&AppendRequest> = requests.iter().collect();
         let outcome = postgres::commit_batch(&pool, &requests, &shared).await;
         answer(Log::Postgres, outcome, replies, &shared);
+        shared
+            .metrics
+            .record_batch_time(began.elapsed().as_secs_f64());
     }
 }
 
@@ -505,10 +519,13 @@ enum Log {
     Postgres,
 }
 
-/// `first` and every request queued behind it, up to [`MAX_BATCH`]: one batch.
+/// `first` and every request queued behind it, up to [`MAX_BATCH`]: one batch, begun at
+/// `began` (each request's wait for it is recorded).
 fn gather(
     first: Job,
     jobs: &mut mpsc::Receiver<Job>,
+    began: std::time::Instant,
+    shared: &Shared,
 ) -> (Vec<AppendRequest>, Vec<oneshot::Sender<AppendResult>>) {
     let mut batch = vec![first];
     while batch.len() < MAX_BATCH {
@@ -516,6 +533,10 @@ fn gather(
             Ok(job) => batch.push(job),
             Err(_) => break,
         }
+    }
+    for job in &batch {
+        let waited = began.saturating_duration_since(job.queued);
+        shared.metrics.record_append_queue(waited.as_secs_f64());
     }
     batch
         .into_iter()

@@ -38,6 +38,8 @@ pub struct StoreMetrics {
     append_seconds: Histogram,
     commit_seconds: HistogramVec,
     write_lock_seconds: Histogram,
+    append_queue_seconds: Histogram,
+    batch_seconds: Histogram,
     aggregate_loads: IntCounterVec,
     snapshots_written: IntCounter,
     follower_reads: IntCounterVec,
@@ -110,6 +112,14 @@ impl Default for StoreMetrics {
                     &["backend"],
                 ),
             ),
+            append_queue_seconds: seconds(
+                "jono_store_append_queue_seconds",
+                "From an append request's handing to the writer to the start of the batch that takes it: the wait for the batches before it.",
+            ),
+            batch_seconds: seconds(
+                "jono_store_batch_seconds",
+                "One batch of the writer, from its start to its answers sent: its statements, COMMIT and fsync. An append's time beyond its queue wait and its batch is the wake-up of the task that asked.",
+            ),
             write_lock_seconds: seconds(
                 "jono_store_write_lock_seconds",
                 "SQLite: the log writer's wait for jono.db's write lock at a batch's BEGIN, held meanwhile by another connection's write (a checkpoint's save, a lease, another process).",
@@ -176,6 +186,14 @@ impl StoreMetrics {
         self.commit_seconds
             .with_label_values(&[backend])
             .observe(seconds);
+    }
+
+    pub(crate) fn record_append_queue(&self, seconds: f64) {
+        self.append_queue_seconds.observe(seconds);
+    }
+
+    pub(crate) fn record_batch_time(&self, seconds: f64) {
+        self.batch_seconds.observe(seconds);
     }
 
     pub(crate) fn record_write_lock(&self, seconds: f64) {

@@ -47,6 +47,9 @@ async fn concurrent_appends_share_commits_and_all_survive_a_reopen(db: TestDb) {
         "jono_store_append_requests_total 50",
         "jono_store_batch_size_count",
         "jono_store_conflicts_total 0",
+        // Each request's wait for its batch, and each batch's time.
+        "jono_store_append_queue_seconds_count 50",
+        "jono_store_batch_seconds_count",
     ] {
         assert!(text.contains(name), "{name} missing from:\n{text}");
     }
