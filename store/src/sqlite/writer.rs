@@ -133,13 +133,11 @@ fn commit_direct(
     shared
         .metrics
         .record_write_lock(locking.elapsed().as_secs_f64());
+    // Prepared once per connection (`prepare_cached`), as every statement of a batch: a
+    // profile of the writer thread found a tenth of it preparing this one at every batch.
     let last: Option<String> = tx
-        .query_row(
-            "SELECT recorded_at FROM events ORDER BY position DESC LIMIT 1",
-            [],
-            |row| row.get(0),
-        )
-        .optional()
+        .prepare_cached("SELECT recorded_at FROM events ORDER BY position DESC LIMIT 1")
+        .and_then(|mut select| select.query_row([], |row| row.get(0)).optional())
         .map_err(unavailable)?;
     let mut now = Utc::now().trunc_subsecs(6);
     if let Some(last) = last {
