@@ -607,26 +607,26 @@ async fn a_waiting_customer_hears_its_place_move() {
     );
     assert_eq!(place[0]["queue_position"], 1);
 
+    let to_support = |conversation: uuid::Uuid| {
+        let (api, owner) = (&api, &owner);
+        async move {
+            api.post(
+                &format!("/v1/conversations/{conversation}/transfer"),
+                owner.token(),
+                json!({ "queue_id": support }),
+            )
+            .await
+            .expect(204, "a transfer");
+        }
+    };
     // Transferred to Support, where one customer already waits: first there.
-    api.post(
-        &format!("/v1/conversations/{}/transfer", second.conversation_id),
-        owner.token(),
-        json!({ "queue_id": support }),
-    )
-    .await
-    .expect(204, "a transfer");
+    to_support(second.conversation_id).await;
     let place = until(&mut socket, |f| f["type"] == "queue").await;
     assert_eq!(place.last().unwrap()["queue_position"], 1, "{place:?}");
     // Its new line moves under it: another customer transferred in later goes ahead of it,
     // and is picked. Only Support's stream says so: it hears the line it waits in now.
     let third = api::join(&api, sales, json!({})).await;
-    api.post(
-        &format!("/v1/conversations/{}/transfer", third.conversation_id),
-        owner.token(),
-        json!({ "queue_id": support }),
-    )
-    .await
-    .expect(204, "a transfer");
+    to_support(third.conversation_id).await;
     let place = until(&mut socket, |f| f["type"] == "queue").await;
     assert_eq!(place.last().unwrap()["queue_position"], 2, "{place:?}");
     assert_eq!(

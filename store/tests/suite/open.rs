@@ -67,11 +67,8 @@ async fn an_existing_log_opens_again_and_keeps_its_events() {
 /// Invariant 5 on SQLite: every connection fsyncs each commit (FULL), in WAL mode.
 #[tokio::test]
 async fn sqlite_commits_are_fsynced() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = EventStore::open_sqlite(dir.path()).await.expect("open");
-    let store::Backend::Sqlite(pool, _) = store.backend() else {
-        unreachable!()
-    };
+    let (_dir, store) = sqlite_store().await;
+    let pool = sqlite_pool(&store);
     for _ in 0..3 {
         let mut conn = pool.acquire().await.expect("connection");
         let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
@@ -91,11 +88,8 @@ async fn sqlite_commits_are_fsynced() {
 /// walk of every queue's stream (`EventStore::load_queue_events_naming`'s statement).
 #[tokio::test]
 async fn the_queue_events_naming_a_conversation_are_found_by_an_index() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = EventStore::open_sqlite(dir.path()).await.expect("open");
-    let store::Backend::Sqlite(pool, _) = store.backend() else {
-        unreachable!()
-    };
+    let (_dir, store) = sqlite_store().await;
+    let pool = sqlite_pool(&store);
     let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
         "EXPLAIN QUERY PLAN SELECT position FROM events WHERE aggregate_type = 'queue' \
          AND (CASE WHEN aggregate_type = 'queue' THEN json_extract(payload, '$.conversation_id') \
@@ -121,11 +115,8 @@ async fn the_queue_events_naming_a_conversation_are_found_by_an_index() {
 /// (SendMessage/s fell by 15 %, BENCHMARKS.md).
 #[tokio::test]
 async fn no_index_of_the_log_is_partial() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = EventStore::open_sqlite(dir.path()).await.expect("open");
-    let store::Backend::Sqlite(pool, _) = store.backend() else {
-        unreachable!()
-    };
+    let (_dir, store) = sqlite_store().await;
+    let pool = sqlite_pool(&store);
     let partial: Vec<(String,)> = sqlx::query_as(
         "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' \
          AND name IN (SELECT name FROM pragma_index_list('events') WHERE partial = 1)",
@@ -140,15 +131,12 @@ async fn no_index_of_the_log_is_partial() {
 /// `jono_store_write_lock_seconds`) and appends once it is free.
 #[tokio::test]
 async fn the_writer_waits_for_another_connections_write_and_counts_the_wait() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = EventStore::open_sqlite(dir.path()).await.expect("open");
+    let (_dir, store) = sqlite_store().await;
     store
         .append(crate::common::append_to("before", 0, 1))
         .await
         .expect("a first append");
-    let store::Backend::Sqlite(pool, _) = store.backend() else {
-        unreachable!()
-    };
+    let pool = sqlite_pool(&store);
     let mut holder = pool.acquire().await.expect("connection");
     sqlx::query("BEGIN IMMEDIATE")
         .execute(&mut *holder)
@@ -201,4 +189,19 @@ async fn read_models_write_without_a_flush_per_commit_but_the_log_does_not() {
     };
     assert_eq!(synchronous(store.read_model_backend()).await, 1, "NORMAL");
     assert_eq!(synchronous(store.backend()).await, 2, "FULL");
+}
+
+/// A fresh store on SQLite, and the directory that holds it (dropped with the test).
+async fn sqlite_store() -> (tempfile::TempDir, EventStore) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = EventStore::open_sqlite(dir.path()).await.expect("open");
+    (dir, store)
+}
+
+/// The pool of a store opened on SQLite.
+fn sqlite_pool(store: &EventStore) -> &sqlx::SqlitePool {
+    let store::Backend::Sqlite(pool, _) = store.backend() else {
+        unreachable!("a store opened on SQLite")
+    };
+    pool
 }
