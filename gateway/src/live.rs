@@ -38,8 +38,7 @@ const QUEUE_CAPACITY: usize = 1024;
 pub enum Route {
     /// Every event (the `activity` topic filters them through its read model).
     All,
-    /// The events that name this conversation (`conversation_id`), an agent's workload
-    /// excluded: it names conversations but is not their history.
+    /// The events of this conversation's topic: see [`conversation_of`].
     Conversation(Uuid),
     /// The events of this queue's stream.
     Queue(Uuid),
@@ -48,12 +47,7 @@ pub enum Route {
 impl Route {
     /// The keyed routes `event` goes to (besides [`Route::All`]).
     fn of(event: &StoredEvent) -> [Option<Route>; 2] {
-        let conversation = (event.aggregate_type != "workload")
-            .then(|| event.payload.get("conversation_id"))
-            .flatten()
-            .and_then(Value::as_str)
-            .and_then(|id| id.parse().ok())
-            .map(Route::Conversation);
+        let conversation = conversation_of(event).map(Route::Conversation);
         let queue = (event.aggregate_type == "queue")
             .then(|| event.aggregate_id.parse().ok())
             .flatten()
@@ -68,6 +62,19 @@ impl Route {
             Route::Queue(_) => QUEUE_CAPACITY,
         }
     }
+}
+
+/// The conversation whose topic carries `event`: an event of the conversation's own stream, or
+/// one its queue recorded of it (`conversation_id`) — the same two sources its replay reads
+/// (`ws::replay`), so a live subscriber and one that reconnects get the same events. Other
+/// streams' events that name a conversation are not its history: an agent's workload, an
+/// organization's block of its visitor.
+pub fn conversation_of(event: &StoredEvent) -> Option<Uuid> {
+    matches!(event.aggregate_type.as_str(), "conversation" | "queue")
+        .then(|| event.payload.get("conversation_id"))
+        .flatten()
+        .and_then(Value::as_str)
+        .and_then(|id| id.parse().ok())
 }
 
 #[derive(Clone)]
@@ -377,8 +384,8 @@ mod tests {
     }
 
     /// Each subscription wakes for its own events only: its conversation's (not an agent's
-    /// workload naming it), its queue's stream, or everything; a route's channel goes with
-    /// its last subscription.
+    /// workload or an organization's block naming it: a replay would not read those), its
+    /// queue's stream, or everything; a route's channel goes with its last subscription.
     #[test]
     fn each_event_reaches_the_routes_it_concerns_and_no_other() {
         let hub = Hub::default();
@@ -394,13 +401,14 @@ mod tests {
             event(4, "queue", queue, other),
             event(5, "queue", Uuid::new_v4(), other),
             event(6, "workload", Uuid::new_v4(), mine),
+            event(7, "organization", Uuid::new_v4(), mine),
         ]);
         assert_eq!(heard(&mut conversation), [1, 3]);
         assert_eq!(heard(&mut line), [3, 4]);
-        assert_eq!(heard(&mut everything), [1, 2, 3, 4, 5, 6]);
-        // A subscription made now hears what follows position 6.
+        assert_eq!(heard(&mut everything), [1, 2, 3, 4, 5, 6, 7]);
+        // A subscription made now hears what follows position 7.
         let late = hub.subscribe(Route::Conversation(mine));
-        assert_eq!(late.from, 6);
+        assert_eq!(late.from, 7);
         drop((conversation, line));
         assert_eq!(hub.routes(), 1, "the conversation still has a subscription");
         drop(late);

@@ -9,12 +9,12 @@ use store::event::StoredEvent;
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
-use super::frames::{conversation_body, conversation_of, event_frame, full_body};
+use super::frames::{conversation_body, event_frame, full_body};
 use super::outgoing::Out;
 use super::replay::{activity_page, replay};
 use super::session::Who;
 use super::topics::{Plan, Topic, QUEUE_TOPIC};
-use crate::live::{Route, Subscription};
+use crate::live::{conversation_of, Route, Subscription};
 use crate::state::AppState;
 
 /// What a subscription keeps between events.

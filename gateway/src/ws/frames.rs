@@ -4,7 +4,6 @@
 
 use serde_json::{json, Map, Value};
 use store::event::StoredEvent;
-use uuid::Uuid;
 
 use super::customer::customer_body;
 
@@ -48,17 +47,10 @@ pub(super) fn conversation_body(event: &StoredEvent, customer: bool) -> Option<V
     }
 }
 
-pub(super) fn conversation_of(event: &StoredEvent) -> Option<Uuid> {
-    event
-        .payload
-        .get("conversation_id")
-        .and_then(Value::as_str)
-        .and_then(|id| id.parse().ok())
-}
-
 #[cfg(test)]
 mod tests {
     use domain::Event;
+    use uuid::Uuid;
 
     use super::*;
 
