@@ -115,9 +115,15 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
       setQueues((cur) => ({ ...cur, [o]: qs }));
     } catch { /* shown elsewhere */ }
   };
+  // The organization shown now: a list read for another one (chosen just before, answered
+  // late) is dropped, not shown under this one.
+  const orgRef = useRef(orgId);
+  orgRef.current = orgId;
   const loadConvs = async () => {
     if (!orgId) return;
-    const list = await allPages((after, limit) => ok(api.GET('/v1/orgs/{org}/conversations', { params: { path: { org: orgId }, query: { after, limit } as any } })), (c) => c.id);
+    const asked = orgId;
+    const list = await allPages((after, limit) => ok(api.GET('/v1/orgs/{org}/conversations', { params: { path: { org: asked }, query: { after, limit } as any } })), (c) => c.id);
+    if (orgRef.current !== asked) return;
     setConvs(list);
     // The server keeps each agent's unread counts; the one in front is being read.
     setUnread(Object.fromEntries(list.filter((c) => c.unread && c.id !== frontRef.current).map((c) => [c.id, c.unread as number])));
@@ -135,7 +141,12 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
     loadConvs().catch((e) => setErr(errText(e)));
     loadMembers();
   }, [orgId]);
-  const loadMembers = () => ok(api.GET('/v1/orgs/{org}/members', { params: { path: { org: orgId } } })).then(setMembers).catch(() => {});
+  const loadMembers = () => {
+    const asked = orgId;
+    return ok(api.GET('/v1/orgs/{org}/members', { params: { path: { org: asked } } }))
+      .then((list) => { if (orgRef.current === asked) setMembers(list); })
+      .catch(() => {});
+  };
   // Presence: online or away, as the agent declares it; teammates see it in the member list.
   const [presenceVersion, setPresenceVersion] = useState(0);
   const myStatus = members.find((m) => m.agent_id === me.agent_id)?.status;
@@ -213,8 +224,6 @@ export function Console({ api, socket, me, token, onLogout, reloadMe }: { api: A
   };
 
   // The activity bar: every organization of the agent's.
-  const orgRef = useRef(orgId);
-  orgRef.current = orgId;
   useEffect(() => {
     let live = false;
     const refreshOther = new Map<string, () => void>();
