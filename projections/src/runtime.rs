@@ -59,7 +59,7 @@ fn batch_on(backend: &Backend, asked: usize) -> usize {
 
 /// How many events a projection applies before it lets the thread's other tasks run (on
 /// SQLite the statements run in the calling thread).
-const YIELD_EVERY: usize = 200;
+pub(crate) const YIELD_EVERY: usize = 200;
 /// The safety net: a projector looks at the log at least this often even without a wake-up.
 const IDLE: Duration = Duration::from_secs(5);
 /// The longest pause between two attempts at an event that failed.

@@ -1,9 +1,11 @@
 //! Runs of messages (`projections::runs`): a batch that meets many messages in a row — in
 //! customers' conversations, a channel and a direct chat, by customers and agents, first
-//! answers among them — leaves exactly the rows its events leave applied one at a time.
+//! answers, reads and a tag among them — leaves exactly the rows its events leave applied
+//! one at a time.
 
+use domain::conversation::{Conversation, ConversationCommand};
 use domain::queue::{Queue, QueueCommand, SettingsPatch};
-use domain::values::{Author, Limit};
+use domain::values::{Author, Limit, Tag};
 use domain::Event;
 use projections::database::Tx;
 use projections::runs::Applied;
@@ -46,6 +48,22 @@ async fn a_run_of_messages_leaves_the_rows_one_by_one_leaves(db: TestDb) {
                 Author::customer(*conversation, "Ville")
             };
             say(&world, *conversation, author, &format!("{round}.{n}")).await;
+        }
+        // Reads and a tag among the messages (the conversations projection folds messages
+        // and reads over a batch around the other events).
+        if round == 5 {
+            mark_read(&world, customers[0], org.agent, 4).await;
+        }
+        if round == 7 {
+            world
+                .ok::<Conversation>(
+                    customers[1],
+                    ConversationCommand::AddTag {
+                        tag: Tag::parse("billing").unwrap(),
+                        by: agent_author(org.agent),
+                    },
+                )
+                .await;
         }
         let by = if round % 2 == 0 { org.owner } else { org.agent };
         say(&world, channel, agent_author(by), &format!("team {round}")).await;
@@ -125,3 +143,15 @@ async fn a_run_of_messages_leaves_the_rows_one_by_one_leaves(db: TestDb) {
 }
 
 on_both_backends!(a_run_of_messages_leaves_the_rows_one_by_one_leaves);
+
+async fn mark_read(world: &World, conversation: uuid::Uuid, agent: uuid::Uuid, seq: u64) {
+    world
+        .ok::<Conversation>(
+            conversation,
+            ConversationCommand::MarkRead {
+                seq,
+                by: agent_author(agent),
+            },
+        )
+        .await;
+}
