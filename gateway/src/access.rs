@@ -157,6 +157,15 @@ pub async fn conversation(
     caller: &Caller,
     conversation_id: Uuid,
 ) -> Result<Conversation, ApiError> {
+    if let Caller::Customer(customer) = caller {
+        // A customer opens only its own conversation, which its token's check has read.
+        if customer.conversation_id != conversation_id {
+            return Err(ApiError::NotFound);
+        }
+        if let Some(conversation) = &customer.conversation {
+            return Ok(Conversation::clone(conversation));
+        }
+    }
     let conversation = consistency::found(state, || async {
         Ok(state.conversations.get(conversation_id).await?)
     })

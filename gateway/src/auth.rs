@@ -15,6 +15,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::Method;
 use chrono::{Duration, Utc};
+use projections::conversations::read::Conversation;
 use std::sync::{Arc, LazyLock};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
@@ -51,6 +52,9 @@ pub const UNNAMED_AGENT: &str = "Agent";
 pub struct CustomerCaller {
     pub conversation_id: Uuid,
     pub token_hash: String,
+    /// Its conversation as the token's check read it (`None` if the read models did not show
+    /// it yet): the request's access check answers from it instead of reading it again.
+    pub conversation: Option<Arc<Conversation>>,
 }
 
 /// Either kind of caller.
@@ -62,7 +66,8 @@ pub enum Caller {
 
 impl Caller {
     /// This caller, to keep beyond its request (a WebSocket session): without the standings
-    /// its request read, so that a later check sees a removal or a changed role made since.
+    /// or the conversation its request read, so that a later check sees a removal, a changed
+    /// role or a conversation's change made since.
     pub fn kept(self) -> Caller {
         match self {
             Caller::Agent(agent) => Caller::Agent(AgentCaller {
@@ -70,7 +75,10 @@ impl Caller {
                 name: None,
                 ..agent
             }),
-            customer => customer,
+            Caller::Customer(customer) => Caller::Customer(CustomerCaller {
+                conversation: None,
+                ..customer
+            }),
         }
     }
 
@@ -133,7 +141,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Option<Caller
     crate::sweeper::saw_customer(conversation_id);
     let conversation = state.conversations.get(conversation_id).await?;
     // A token handed out at join is live before the read model shows the conversation.
-    if let Some(ended_at) = conversation.and_then(|c| c.ended_at) {
+    if let Some(ended_at) = conversation.as_ref().and_then(|c| c.ended_at) {
         if Utc::now() - ended_at > CUSTOMER_TOKEN_AFTER_END {
             return Ok(None);
         }
@@ -141,6 +149,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Option<Caller
     Ok(Some(Caller::Customer(CustomerCaller {
         conversation_id,
         token_hash,
+        conversation: conversation.map(Arc::new),
     })))
 }
 
