@@ -297,6 +297,11 @@ pub struct Options {
     /// Events per transaction.
     pub batch: usize,
     pub crash: Option<CrashHook>,
+    /// Whether a rebuild's fill may keep the read models' write lock until it is done: one
+    /// fill transaction on SQLite instead of one per few spans (see `rebuild`). Only where
+    /// nothing else writes the read models meanwhile: a projector group building its own
+    /// empty read models at start, whose live projectors are that same group.
+    pub exclusive: bool,
 }
 
 impl Default for Options {
@@ -304,6 +309,7 @@ impl Default for Options {
         Self {
             batch: DEFAULT_BATCH,
             crash: None,
+            exclusive: false,
         }
     }
 }
@@ -530,6 +536,7 @@ async fn prepare(
             let options = Options {
                 batch: REBUILD_BATCH,
                 crash: options.crash.clone(),
+                exclusive: false,
             };
             rebuild(store, projection, &options, &|_| {}).await
         }

@@ -115,9 +115,11 @@ async fn rebuild(store: &EventStore, names: &[String]) -> Result<(), Failure> {
         shown.set_length(u64::try_from(progress.head.max(progress.position)).unwrap_or(0));
         shown.set_position(u64::try_from(progress.position).unwrap_or(0));
     };
+    // A `jono serve` may run beside it: its projectors get the lock between fill transactions.
     let options = Options {
         batch: runtime::REBUILD_BATCH,
         crash: None,
+        exclusive: false,
     };
     let refs: Vec<&dyn Projection> = chosen.iter().map(|p| p.as_ref()).collect();
     let position = runtime::rebuild_all(store, &refs, &options, &report)

@@ -246,9 +246,12 @@ async fn build_fresh(store: &EventStore, members: &mut [Member], options: &Optio
         .collect::<Vec<_>>()
         .join(", ");
     tracing::info!(projections = %names, head, "building empty read models from the log");
+    // This group's live projectors, the read models' only writer in this process, wait for
+    // this anyway: the fill keeps the lock until it is done.
     let options = Options {
         batch: REBUILD_BATCH,
         crash: options.crash.clone(),
+        exclusive: true,
     };
     let shown = std::sync::atomic::AtomicI64::new(0);
     let progress = |progress: Progress| {

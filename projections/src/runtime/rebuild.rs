@@ -21,6 +21,12 @@
 //!   the fresh tables' index pages are dirtied again by every span, so fewer commits write
 //!   them fewer times (over 1,000,000 events, one commit per 100,000 positions instead of per
 //!   20,000 took the fill from about 31 s to 21 s: BENCHMARKS.md).
+//!   A projector group building its own empty read models at start ([`Options::exclusive`])
+//!   keeps one fill transaction to the end instead: nothing else writes the read models
+//!   meanwhile, and each commit copied the pages the spans dirtied again (a start on a
+//!   1,000,000-event log was 10–13 % faster: BENCHMARKS.md). Its write-ahead log then grows
+//!   to about the fresh tables' size before the commit (386 MB there, against 107 MB), and is
+//!   cut back after.
 //! - On SQLite the fresh tables are filled with only the indexes an `apply` reads and the
 //!   unique ones ([`Table::fill_ddl`](super::Table::fill_ddl)); the swap makes the others, one
 //!   sort each, as it makes every index again under its live name anyway.
@@ -159,6 +165,9 @@ async fn fill_fresh_tables(
     let backend = store.read_model_backend();
     let batch = batch_on(backend, options.batch);
     let types = wanted_types(projections);
+    // One fill transaction on SQLite when nobody else waits for the lock (Postgres's would
+    // hold back every reader of the log: one span each there).
+    let exclusive = options.exclusive && matches!(backend, Backend::Sqlite(..));
     let mut own = match backend {
         Backend::Sqlite(pool, _) => Some(own_connection(pool)?),
         Backend::Postgres(_) => None,
@@ -207,9 +216,9 @@ async fn fill_fresh_tables(
                 None => Filling::begin(backend, own.take(), projections).await?,
             };
             let filling = filling.apply(backend, projections, &span).await?;
-            if filling.spans >= spans_per_transaction(backend)
-                || filling.began.elapsed() >= TRANSACTION_HOLD
-            {
+            let held = filling.spans >= spans_per_transaction(backend)
+                || filling.began.elapsed() >= TRANSACTION_HOLD;
+            if held && !exclusive {
                 own = filling.commit(projections, options, names).await?;
                 transactions += 1;
             } else {

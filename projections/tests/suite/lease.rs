@@ -203,6 +203,7 @@ async fn a_batch_applies_at_most_a_hundred_events_in_its_transaction() {
             seen.lock().unwrap().push(last);
             Ok(())
         })),
+        exclusive: false,
     };
     let tally = Tally::new(&Arc::default());
     let running = Running::start(&store, vec![tally], options);

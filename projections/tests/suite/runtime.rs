@@ -13,7 +13,7 @@ use projections::params;
 use projections::runtime::{self, Options, Projection, ProjectionError, ProjectorState, Table};
 use serde_json::json;
 use store::event::StoredEvent;
-use store::log::EventStore;
+use store::log::{Backend, EventStore};
 use uuid::Uuid;
 
 use crate::common::{dump, last_committed, Running, TestDb, World};
@@ -124,6 +124,7 @@ async fn a_crash_between_rows_and_checkpoint_applies_nothing_twice(db: TestDb) {
                 Ok(())
             }
         })),
+        exclusive: false,
     };
     let crashed = Running::start(&store, vec![counter()], options);
     let stopped = tokio::time::timeout(Duration::from_secs(20), async {
@@ -258,6 +259,7 @@ async fn a_rebuild_while_the_live_projector_runs_swaps_in_the_same_rows(db: Test
     let options = Options {
         batch: 7,
         crash: None,
+        exclusive: false,
     };
     let progress = Arc::new(AtomicUsize::new(0));
     let calls = Arc::clone(&progress);
@@ -312,6 +314,7 @@ async fn rebuilding_every_projection_together_gives_the_live_rows(db: TestDb) {
                 Ok(())
             }
         })),
+        exclusive: false,
     };
     let crashed = runtime::rebuild_all(&store, &together, &crashing, &|_| {}).await;
     assert!(
@@ -327,6 +330,7 @@ async fn rebuilding_every_projection_together_gives_the_live_rows(db: TestDb) {
     let options = Options {
         batch: 5,
         crash: None,
+        exclusive: false,
     };
     let at = runtime::rebuild_all(&store, &together, &options, &|_| {})
         .await
@@ -345,6 +349,30 @@ async fn rebuilding_every_projection_together_gives_the_live_rows(db: TestDb) {
             .await
             .unwrap()
             .is_none());
+    }
+
+    // Exclusive (a projector group building its own empty read models at start): on SQLite
+    // one fill transaction, so the checkpoints move once, each projection's hook called once;
+    // on Postgres still a transaction per span.
+    let commits = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&commits);
+    let exclusive = Options {
+        batch: 5,
+        crash: Some(Arc::new(move |_name: &str, _position: i64| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        })),
+        exclusive: true,
+    };
+    let again = runtime::rebuild_all(&store, &together, &exclusive, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(again, at);
+    assert_eq!(dump(store.backend(), &all).await, live);
+    let hooks = commits.load(Ordering::SeqCst);
+    match store.backend() {
+        Backend::Sqlite(..) => assert_eq!(hooks, all_len(), "one fill transaction"),
+        Backend::Postgres(_) => assert!(hooks > all_len(), "a transaction per span: {hooks}"),
     }
     running.stop().await;
 }
