@@ -59,7 +59,15 @@ fn batch_on(backend: &Backend, asked: usize) -> usize {
 
 /// How many events a projection applies before it lets the thread's other tasks run (on
 /// SQLite the statements run in the calling thread).
-pub(crate) const YIELD_EVERY: usize = 200;
+const YIELD_EVERY: usize = 200;
+
+/// Lets the thread's other tasks run once every [`YIELD_EVERY`] events: call it with each
+/// event's index in its batch before applying it.
+pub(crate) async fn now_and_then(n: usize) {
+    if n % YIELD_EVERY == YIELD_EVERY - 1 {
+        tokio::task::yield_now().await;
+    }
+}
 /// The safety net: a projector looks at the log at least this often even without a wake-up.
 const IDLE: Duration = Duration::from_secs(5);
 /// The longest pause between two attempts at an event that failed.
@@ -254,10 +262,7 @@ pub trait Projection: Send + Sync + 'static {
             .into_iter()
             .enumerate()
         {
-            if n % YIELD_EVERY == YIELD_EVERY - 1 {
-                // On SQLite the statements run in this thread: let its other tasks run.
-                tokio::task::yield_now().await;
-            }
+            now_and_then(n).await;
             match part {
                 crate::runs::Part::Messages(run) => self.apply_messages(tx, &run).await?,
                 crate::runs::Part::One((event, decoded)) => self.apply(tx, event, decoded).await?,

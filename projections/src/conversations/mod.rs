@@ -220,10 +220,7 @@ impl Projection for Conversations {
     ) -> Result<(), ProjectionError> {
         let mut traffic = Traffic::default();
         for (n, &(event, decoded)) in events.iter().enumerate() {
-            if n % crate::runtime::YIELD_EVERY == crate::runtime::YIELD_EVERY - 1 {
-                // On SQLite the statements run in this thread: let its other tasks run.
-                tokio::task::yield_now().await;
-            }
+            crate::runtime::now_and_then(n).await;
             if !traffic.note(event, decoded) {
                 self.apply(tx, event, decoded).await?;
             }

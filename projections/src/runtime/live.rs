@@ -22,9 +22,9 @@ use tokio::task::JoinHandle;
 
 use super::rebuild::own_connection;
 use super::{
-    batch_on, checkpoints, prepare, rebuild_all, wants, Options, Progress, Projection,
-    ProjectionError, ProjectorState, Statuses, IDLE, MAX_BACKOFF, REBUILD_BATCH,
-    UNAVAILABLE_BACKOFF, YIELD_EVERY,
+    batch_on, checkpoints, now_and_then, prepare, rebuild_all, wants, Options, Progress,
+    Projection, ProjectionError, ProjectorState, Statuses, IDLE, MAX_BACKOFF, REBUILD_BATCH,
+    UNAVAILABLE_BACKOFF,
 };
 use crate::database::Tx;
 use crate::params;
@@ -507,10 +507,8 @@ async fn apply_each(
     let (mut tx, at) = open_batch(backend, members, own).await?;
     let mut last = None;
     for (n, event) in events.iter().enumerate() {
-        if n % YIELD_EVERY == YIELD_EVERY - 1 {
-            // The statements run in this thread: let the other tasks on it run now and then.
-            tokio::task::yield_now().await;
-        }
+        // The statements run in this thread: let the other tasks on it run now and then.
+        now_and_then(n).await;
         if !domain::event::is_known(&event.event_type) {
             skipping(event);
             last = Some(event.position);
